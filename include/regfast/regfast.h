@@ -1,0 +1,328 @@
+/*
+ * regfast.h — the one public C API of regfast.
+ *
+ * A registry source ("hive") is opened once; keys and values inside it are
+ * 64-bit tokens (`rf_key`, `rf_value`) that cost nothing to create or copy.
+ * For the offline backend (regf over mmap) a token is a cell offset; 0 is
+ * never a valid token and means "none".
+ *
+ * Conventions (see shared/STYLE.md §5):
+ *  - every fallible call returns an `rf_status`, which is a Win32 error code
+ *    (LSTATUS-compatible) or one of regfast's own codes with bit 29 set;
+ *  - out-parameters come last; on failure a token out-param is set to 0 and a
+ *    pointer out-param to NULL;
+ *  - lengths are in bytes unless the name says "chars";
+ *  - pointers marked *borrowed* point into the hive mapping and stay valid
+ *    until rf_hive_close(); nothing borrowed is ever freed by the caller;
+ *  - details of the last failure on this thread are in rf_last_error().
+ *
+ * Thread safety: a hive may be read from many threads at once; rf_hive_close
+ * must not race with any other call on the same hive.
+ */
+#ifndef REGFAST_H
+#define REGFAST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RF_VERSION_MAJOR 0
+#define RF_VERSION_MINOR 1
+
+/* ------------------------------------------------------------------------ */
+/* Status codes                                                              */
+/* ------------------------------------------------------------------------ */
+
+/** A Win32 error code, or a regfast code with RF_CUSTOMER_BIT set. */
+typedef int32_t rf_status;
+
+#define RF_OK                    0
+#define RF_E_NOT_FOUND           2     /* ERROR_FILE_NOT_FOUND: key or value missing */
+#define RF_E_ACCESS_DENIED       5     /* ERROR_ACCESS_DENIED */
+#define RF_E_INVALID_HANDLE      6     /* ERROR_INVALID_HANDLE: closed or bogus handle */
+#define RF_E_NO_MEMORY           8     /* ERROR_NOT_ENOUGH_MEMORY */
+#define RF_E_INVALID_DATA        13    /* ERROR_INVALID_DATA: wrong type for the request */
+#define RF_E_INVALID_PARAMETER   87    /* ERROR_INVALID_PARAMETER */
+#define RF_E_NOT_SUPPORTED       120   /* ERROR_CALL_NOT_IMPLEMENTED */
+#define RF_E_INSUFFICIENT_BUFFER 122   /* ERROR_INSUFFICIENT_BUFFER */
+#define RF_E_BAD_PATHNAME        161   /* ERROR_BAD_PATHNAME: empty component, too long */
+#define RF_E_MORE_DATA           234   /* ERROR_MORE_DATA: caller buffer too small */
+#define RF_E_NO_MORE_ITEMS       259   /* ERROR_NO_MORE_ITEMS: end of an enumeration */
+#define RF_E_KEY_DELETED         1018  /* ERROR_KEY_DELETED */
+#define RF_E_PRIVILEGE_NOT_HELD  1314  /* ERROR_PRIVILEGE_NOT_HELD */
+#define RF_E_UNSUPPORTED_TYPE    1630  /* ERROR_UNSUPPORTED_TYPE */
+
+/* Bit 29 is the "customer" bit Windows reserves for applications: codes with
+ * it set never collide with a system error code. */
+#define RF_CUSTOMER_BIT          0x20000000
+#define RF_E_CORRUPT             (RF_CUSTOMER_BIT | 1)  /* hive structure is damaged; see offset */
+#define RF_E_UNSUPPORTED_FORMAT  (RF_CUSTOMER_BIT | 2)  /* not a regf file, or an unknown version */
+#define RF_E_IO                  (RF_CUSTOMER_BIT | 3)  /* open/stat/mmap failed; native = errno */
+#define RF_E_LIMIT               (RF_CUSTOMER_BIT | 4)  /* a configured limit (depth, size) hit */
+
+#define RF_NO_OFFSET UINT64_MAX
+
+/** Details of the last failure on the calling thread. */
+typedef struct rf_error {
+    rf_status code;        /**< the status the failing call returned */
+    int64_t   native;      /**< errno, Win32 code or NTSTATUS behind it; 0 if none */
+    uint64_t  offset;      /**< hive file offset of the bad structure, or RF_NO_OFFSET */
+    char      message[256];/**< "nk at 0x1020: name_len 300 exceeds cell size 96" */
+} rf_error;
+
+/**
+ * @return the calling thread's last error (never NULL; code 0 if none).
+ * The pointer is *borrowed* thread-local storage, overwritten by the next
+ * failing call on this thread.
+ */
+const rf_error *rf_last_error(void);
+
+/** Clears the calling thread's last error. */
+void rf_clear_error(void);
+
+/** @return a static English description of a status code (never NULL). */
+const char *rf_status_text(rf_status st);
+
+/* ------------------------------------------------------------------------ */
+/* Registry value types                                                      */
+/* ------------------------------------------------------------------------ */
+
+#define RF_REG_NONE                       0
+#define RF_REG_SZ                         1
+#define RF_REG_EXPAND_SZ                  2
+#define RF_REG_BINARY                     3
+#define RF_REG_DWORD                      4
+#define RF_REG_DWORD_BIG_ENDIAN           5
+#define RF_REG_LINK                       6
+#define RF_REG_MULTI_SZ                   7
+#define RF_REG_RESOURCE_LIST              8
+#define RF_REG_FULL_RESOURCE_DESCRIPTOR   9
+#define RF_REG_RESOURCE_REQUIREMENTS_LIST 10
+#define RF_REG_QWORD                      11
+
+/* ------------------------------------------------------------------------ */
+/* Handles                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/** An open registry source (an offline hive file or buffer). Opaque. */
+typedef struct rf_hive rf_hive;
+
+/** A key inside a hive: a cell offset for regf. 0 means none. */
+typedef uint64_t rf_key;
+
+/** A value inside a hive: a cell offset for regf. 0 means none. */
+typedef uint64_t rf_value;
+
+/** A name as stored: either Latin-1 bytes ("compressed") or UTF-16LE. */
+typedef struct rf_name {
+    const void *ptr;       /**< *borrowed* (mapping); not NUL-terminated */
+    uint32_t    nbytes;    /**< length in bytes */
+    uint32_t    utf16;     /**< 1: UTF-16LE; 0: Latin-1, one byte per char */
+} rf_name;
+
+/* ------------------------------------------------------------------------ */
+/* Opening a hive                                                            */
+/* ------------------------------------------------------------------------ */
+
+/** Parse damaged hives leniently: skip bad hbins instead of failing open. */
+#define RF_OPEN_LENIENT   0x1u
+
+/** Options for rf_hive_open(). Initialise with RF_OPEN_OPTS_INIT. */
+typedef struct rf_open_opts {
+    size_t   struct_size;     /**< sizeof(rf_open_opts) as the caller knows it */
+    uint32_t flags;           /**< RF_OPEN_* */
+    uint32_t max_depth;       /**< deepest key path accepted (Windows: 512) */
+    uint32_t max_subkeys;     /**< most subkeys accepted in one key */
+    uint32_t max_values;      /**< most values accepted in one key */
+} rf_open_opts;
+
+#define RF_OPEN_OPTS_INIT { sizeof(rf_open_opts), 0u, 512u, 1u << 24, 1u << 24 }
+
+/**
+ * Opens a regf hive file read-only through mmap.
+ * The base block, every hbin and every cell header are validated here once,
+ * so later calls check offsets in O(1).
+ * @param path  file path (UTF-8)
+ * @param opts  options, or NULL for RF_OPEN_OPTS_INIT
+ * @param out   receives an *owned* hive, freed with rf_hive_close()
+ * @retval RF_E_IO a system call failed (rf_last_error()->native = errno)
+ * @retval RF_E_UNSUPPORTED_FORMAT not a regf file, or version not 1.3-1.6
+ * @retval RF_E_CORRUPT the base block or hbins are damaged (offset set)
+ */
+rf_status rf_hive_open(const char *path, const rf_open_opts *opts, rf_hive **out);
+
+/**
+ * Opens a hive held in memory. The buffer is *borrowed*: it must stay valid
+ * and unchanged until rf_hive_close(). Nothing is copied.
+ */
+rf_status rf_hive_open_memory(const void *data, size_t len, const rf_open_opts *opts,
+                              rf_hive **out);
+
+/** Closes a hive and unmaps it. NULL is a no-op. Every borrowed pointer dies. */
+void rf_hive_close(rf_hive *h);
+
+/** What the base block says about a hive. */
+typedef struct rf_hive_info {
+    uint32_t major, minor;        /**< format version, 1.3 .. 1.6 */
+    uint32_t seq_primary;         /**< base block sequence numbers; they differ */
+    uint32_t seq_secondary;       /**< when the hive was not cleanly written */
+    int32_t  dirty;               /**< 1 when seq_primary != seq_secondary */
+    int32_t  checksum_ok;         /**< 1 when the base block XOR checksum matches */
+    uint64_t last_write;          /**< FILETIME (100 ns since 1601-01-01 UTC) */
+    uint32_t file_type;           /**< 0 primary, 1/2/6 log */
+    uint32_t file_format;         /**< 1 direct memory load */
+    uint64_t file_size;           /**< bytes in the file or buffer */
+    uint64_t hbins_size;          /**< bytes of hbins the base block declares */
+    uint64_t hbins_found;         /**< bytes of valid hbins found at open */
+    uint64_t cells_allocated;     /**< allocated cells seen at open */
+    uint64_t cells_free;          /**< free cells seen at open */
+    uint16_t file_name[32];       /**< UTF-16LE name stored in the base block */
+    uint32_t file_name_chars;     /**< chars in file_name up to the first NUL */
+} rf_hive_info;
+
+/** Fills *out from the base block and the open-time hbin walk. */
+rf_status rf_hive_get_info(rf_hive *h, rf_hive_info *out);
+
+/** The hive's root key. */
+rf_status rf_hive_root(rf_hive *h, rf_key *out);
+
+/* ------------------------------------------------------------------------ */
+/* Keys                                                                      */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Opens a key by path relative to `parent` (0 = the root).
+ * Path components are separated by '\\'; a leading '\\' is ignored; names
+ * compare case-insensitively as Windows does (per-UTF-16-unit upcase).
+ * @param path  UTF-8, `len` bytes, not necessarily NUL-terminated
+ * @retval RF_E_NOT_FOUND  a component is missing
+ * @retval RF_E_BAD_PATHNAME  empty component or component over 255 chars
+ * @retval RF_E_INVALID_PARAMETER  path is not valid UTF-8
+ */
+rf_status rf_key_open(rf_hive *h, rf_key parent, const char *path, size_t len, rf_key *out);
+
+/** rf_key_open() with a UTF-16 path of `nchars` code units. */
+rf_status rf_key_open_utf16(rf_hive *h, rf_key parent, const uint16_t *path, size_t nchars,
+                            rf_key *out);
+
+/** Finds one direct subkey by name (no '\\' splitting). */
+rf_status rf_key_child(rf_hive *h, rf_key parent, const uint16_t *name, size_t nchars,
+                       rf_key *out);
+
+/** A key's name as stored (*borrowed*). The root's name is whatever it stores. */
+rf_status rf_key_name(rf_hive *h, rf_key k, rf_name *out);
+
+/** A key's class name (*borrowed*, UTF-16LE; nbytes 0 when it has none). */
+rf_status rf_key_class(rf_hive *h, rf_key k, rf_name *out);
+
+/** The key's parent; RF_E_NOT_FOUND for the root. */
+rf_status rf_key_parent(rf_hive *h, rf_key k, rf_key *out);
+
+/** Key information, shaped like NtQueryKey's KEY_FULL_INFORMATION. */
+typedef struct rf_key_info {
+    uint64_t last_write;          /**< FILETIME */
+    uint32_t n_subkeys;           /**< stable subkeys */
+    uint32_t n_values;
+    uint32_t max_name_len;        /**< bytes, as UTF-16 (what the nk records) */
+    uint32_t max_class_len;       /**< bytes */
+    uint32_t max_value_name_len;  /**< bytes, as UTF-16 */
+    uint32_t max_value_data_len;  /**< bytes */
+    uint32_t class_len;           /**< bytes of this key's class name */
+    uint32_t flags;               /**< nk flags (0x20 compressed name, 0x4 root ...) */
+    uint64_t security_offset;     /**< hive offset of the sk cell, or RF_NO_OFFSET */
+} rf_key_info;
+
+rf_status rf_key_get_info(rf_hive *h, rf_key k, rf_key_info *out);
+
+/**
+ * Lists the subkeys of `k` in stored order (sorted by upcased name in a
+ * healthy hive) into a caller array.
+ * @param out   caller array of `cap` tokens (may be NULL when cap is 0)
+ * @param n_out receives the number written, or the number needed
+ * @retval RF_E_MORE_DATA `cap` was too small; *n_out is the count needed
+ */
+rf_status rf_key_subkeys(rf_hive *h, rf_key k, rf_key *out, size_t cap, size_t *n_out);
+
+/** Lists the values of `k` in stored order; same contract as rf_key_subkeys. */
+rf_status rf_key_values(rf_hive *h, rf_key k, rf_value *out, size_t cap, size_t *n_out);
+
+/**
+ * A key's security descriptor (self-relative SECURITY_DESCRIPTOR bytes).
+ * @param sd_out  *borrowed* pointer into the mapping
+ */
+rf_status rf_key_security(rf_hive *h, rf_key k, const uint8_t **sd_out, size_t *len_out);
+
+/* ------------------------------------------------------------------------ */
+/* Values                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/** Value data is stored in the vk itself (data length high bit set). */
+#define RF_VALUE_INLINE    0x1u
+/** Value data is split across a big-data (db) segment list: not contiguous. */
+#define RF_VALUE_BIG_DATA  0x2u
+
+typedef struct rf_value_info {
+    rf_name  name;                /**< *borrowed*; nbytes 0 for the default value */
+    uint32_t type;                /**< REG_* (any 32-bit number, e.g. 0xFFFF0012) */
+    uint32_t data_len;            /**< bytes, as the vk declares (high bit cleared) */
+    uint32_t flags;               /**< RF_VALUE_* */
+} rf_value_info;
+
+/** Finds a value by name (UTF-8, case-insensitive); "" is the default value. */
+rf_status rf_value_open(rf_hive *h, rf_key k, const char *name, size_t len, rf_value *out);
+
+/** rf_value_open() with a UTF-16 name of `nchars` code units. */
+rf_status rf_value_open_utf16(rf_hive *h, rf_key k, const uint16_t *name, size_t nchars,
+                              rf_value *out);
+
+rf_status rf_value_get_info(rf_hive *h, rf_value v, rf_value_info *out);
+
+/**
+ * Reads a value's data. When the data is contiguous in the hive,
+ * *data_out points into the mapping (*borrowed*, zero copy) and `buf` is not
+ * touched. Big-data values are assembled into `buf`.
+ * @param buf      caller buffer for non-contiguous data (may be NULL)
+ * @param cap      bytes available at `buf`
+ * @param data_out receives the data pointer (mapping or `buf`)
+ * @param len_out  receives the data length — on RF_E_MORE_DATA, the length needed
+ * @retval RF_E_MORE_DATA the data is not contiguous and `cap` is too small
+ */
+rf_status rf_value_read(rf_hive *h, rf_value v, void *buf, size_t cap,
+                        const uint8_t **data_out, size_t *len_out);
+
+/* ------------------------------------------------------------------------ */
+/* Security descriptors                                                      */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Converts a self-relative SECURITY_DESCRIPTOR to an SDDL string
+ * ("O:BAG:SYD:PAI(A;CI;KA;;;BA)"), the way ConvertSecurityDescriptorToString
+ * SecurityDescriptor does for keys (key rights abbreviated KA/KR/KW/KX).
+ * @param buf      receives a NUL-terminated string when it fits
+ * @param len_out  string length without the NUL — the size needed on MORE_DATA
+ * @retval RF_E_MORE_DATA `cap` too small (needs *len_out + 1)
+ * @retval RF_E_INVALID_DATA the descriptor is malformed
+ */
+rf_status rf_sd_to_sddl(const uint8_t *sd, size_t len, char *buf, size_t cap, size_t *len_out);
+
+/* ------------------------------------------------------------------------ */
+/* Text helpers                                                              */
+/* ------------------------------------------------------------------------ */
+
+/** Upcases one UTF-16 code unit the way registry name comparison does. */
+uint16_t rf_upcase(uint16_t c);
+
+/**
+ * Hash of a name as stored in lh subkey lists: h = h*37 + upcase(c) over
+ * the UTF-16 code units.
+ */
+uint32_t rf_lh_hash(const uint16_t *name, size_t nchars);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* REGFAST_H */

@@ -1,0 +1,44 @@
+/*
+ * regfast_backend.h — the backend implementor's API (kept apart from the
+ * public header like libgit2's git2/sys/). The core owns `rf_hive`; it starts
+ * with `const rf_backend_ops *ops` and a backend appends its private state,
+ * the way SQLite's unixFile begins with sqlite3_file.
+ */
+#ifndef REGFAST_BACKEND_H
+#define REGFAST_BACKEND_H
+
+#include "regfast/regfast.h"
+
+#define RF_BACKEND_OPS_VERSION 1
+
+typedef struct rf_backend_ops rf_backend_ops;
+
+/* The base of every backend's hive object. */
+struct rf_hive {
+    const rf_backend_ops *ops;
+};
+
+struct rf_backend_ops {
+    int         version;      /* RF_BACKEND_OPS_VERSION; add slots only at the end */
+    size_t      hive_size;    /* bytes the core allocates for the backend's hive object */
+    const char *name;         /* "regf", "nt" */
+    void      (*close)(rf_hive *h);   /* releases what open() acquired; core frees h */
+    rf_status (*get_info)(rf_hive *h, rf_hive_info *out);
+    rf_status (*root)(rf_hive *h, rf_key *out);
+    rf_status (*key_child)(rf_hive *h, rf_key parent, const uint16_t *name, size_t nchars,
+                           rf_key *out);
+    rf_status (*key_name)(rf_hive *h, rf_key k, rf_name *out);
+    rf_status (*key_class)(rf_hive *h, rf_key k, rf_name *out);
+    rf_status (*key_parent)(rf_hive *h, rf_key k, rf_key *out);
+    rf_status (*key_info)(rf_hive *h, rf_key k, rf_key_info *out);
+    rf_status (*key_subkeys)(rf_hive *h, rf_key k, rf_key *out, size_t cap, size_t *n_out);
+    rf_status (*key_values)(rf_hive *h, rf_key k, rf_value *out, size_t cap, size_t *n_out);
+    rf_status (*key_security)(rf_hive *h, rf_key k, const uint8_t **sd, size_t *len);
+    rf_status (*value_find)(rf_hive *h, rf_key k, const uint16_t *name, size_t nchars,
+                            rf_value *out);
+    rf_status (*value_info)(rf_hive *h, rf_value v, rf_value_info *out);
+    rf_status (*value_read)(rf_hive *h, rf_value v, void *buf, size_t cap,
+                            const uint8_t **data_out, size_t *len_out);
+};
+
+#endif

@@ -1,0 +1,109 @@
+/*
+ * regf_internal.h — the regf (offline hive file) backend's private state.
+ *
+ * Format reference: "Windows registry file format specification" (msuhanov/regf).
+ * All record offsets inside the hive are relative to the first hbin, which
+ * starts right after the 4096-byte base block; "file offset" below always
+ * means an offset from the start of the file, which is what error messages
+ * report so a user can open the file in a hex editor at that position.
+ */
+#ifndef REGF_INTERNAL_H
+#define REGF_INTERNAL_H
+
+#include "core/rf_internal.h"
+#include "regfast/regfast_backend.h"
+
+#define REGF_BASE_BLOCK   4096u
+#define REGF_HBIN_HEADER  0x20u
+#define REGF_NONE         0xFFFFFFFFu  /* "no cell" in offset fields */
+#define REGF_BIG_SEGMENT  16344u       /* bytes of data per db segment */
+
+/* nk field offsets, relative to the cell data (after the 4-byte size) */
+#define NK_FLAGS          0x02
+#define NK_LAST_WRITE     0x04
+#define NK_PARENT         0x10
+#define NK_N_SUBKEYS      0x14
+#define NK_SUBKEYS        0x1C
+#define NK_N_VALUES       0x24
+#define NK_VALUES         0x28
+#define NK_SECURITY       0x2C
+#define NK_CLASS          0x30
+#define NK_MAX_NAME       0x34
+#define NK_MAX_CLASS      0x38
+#define NK_MAX_VNAME      0x3C
+#define NK_MAX_VDATA      0x40
+#define NK_NAME_LEN       0x48
+#define NK_CLASS_LEN      0x4A
+#define NK_NAME           0x4C
+#define NK_FLAG_ROOT      0x0004u
+#define NK_FLAG_COMP_NAME 0x0020u
+
+/* vk field offsets */
+#define VK_NAME_LEN       0x02
+#define VK_DATA_LEN       0x04
+#define VK_DATA           0x08
+#define VK_TYPE           0x0C
+#define VK_FLAGS          0x10
+#define VK_NAME           0x14
+#define VK_FLAG_COMP_NAME 0x0001u
+#define VK_DATA_INLINE    0x80000000u
+
+typedef struct regf_hive {
+    rf_hive        base;       /* must be first: the core sees only this */
+    const uint8_t *map;        /* the whole file (mapping or caller buffer) */
+    size_t         size;       /* bytes at map */
+    const uint8_t *bins;       /* map + 4096 */
+    uint64_t       bins_len;   /* bytes of valid hbins starting at bins */
+    uint64_t      *cell_start; /* bitmap: bit i set <=> a cell starts at bins + 8*i */
+    uint32_t       root;       /* root nk offset */
+    uint32_t       minor;
+    rf_open_opts   opts;
+    rf_hive_info   info;
+    int            mapped;     /* 1: we mmap'd it and must unmap */
+#ifdef _WIN32
+    void          *win_mapping;
+#endif
+} regf_hive;
+
+extern const rf_backend_ops regf_ops;
+
+rf_status regf_open_file(regf_hive *h, const char *path, const rf_open_opts *opts);
+rf_status regf_open_memory(regf_hive *h, const void *data, size_t len, const rf_open_opts *opts);
+
+/*
+ * Looks up an allocated cell: on success *data points at the cell's payload
+ * (after the size field) and *len is the payload length. Fails with
+ * RF_E_CORRUPT unless `off` is the start of a cell found by the open-time walk
+ * and that cell is allocated. `what` names the record for the message.
+ */
+rf_status regf_cell(const regf_hive *h, uint32_t off, const char *what,
+                    const uint8_t **data, uint32_t *len);
+
+/* Like regf_cell, then checks the 2-byte signature and the minimum length. */
+rf_status regf_record(const regf_hive *h, uint32_t off, const char sig[2], uint32_t min_len,
+                      const uint8_t **data, uint32_t *len);
+
+/* An nk cell with its name length checked against the cell. */
+rf_status regf_nk(const regf_hive *h, uint32_t off, const uint8_t **nk, uint32_t *len);
+
+static inline uint64_t regf_file_off(uint32_t cell_off) { return (uint64_t)cell_off + REGF_BASE_BLOCK; }
+
+/* Backend entry points used by regf_ops (regf_key.c, regf_value.c) */
+rf_status regf_key_child(rf_hive *h, rf_key parent, const uint16_t *name, size_t nchars, rf_key *out);
+rf_status regf_key_name(rf_hive *h, rf_key k, rf_name *out);
+rf_status regf_key_class(rf_hive *h, rf_key k, rf_name *out);
+rf_status regf_key_parent(rf_hive *h, rf_key k, rf_key *out);
+rf_status regf_key_info(rf_hive *h, rf_key k, rf_key_info *out);
+rf_status regf_key_subkeys(rf_hive *h, rf_key k, rf_key *out, size_t cap, size_t *n_out);
+rf_status regf_key_values(rf_hive *h, rf_key k, rf_value *out, size_t cap, size_t *n_out);
+rf_status regf_key_security(rf_hive *h, rf_key k, const uint8_t **sd, size_t *len);
+rf_status regf_value_find(rf_hive *h, rf_key k, const uint16_t *name, size_t nchars, rf_value *out);
+rf_status regf_value_info(rf_hive *h, rf_value v, rf_value_info *out);
+rf_status regf_value_read(rf_hive *h, rf_value v, void *buf, size_t cap,
+                          const uint8_t **data_out, size_t *len_out);
+
+/* Case-insensitive compare of a stored name with an already-upcased UTF-16 name. */
+int regf_name_equals(const uint8_t *stored, uint32_t nbytes, int utf16,
+                     const uint16_t *upper, size_t nchars);
+
+#endif

@@ -1,0 +1,336 @@
+/*
+ * regf_open.c — mapping a hive, validating it once, and the cell accessor
+ * everything else goes through.
+ *
+ * The design follows hivex: at open, walk every hbin and every cell header,
+ * and record each cell start in a bitmap (1 bit per 8-byte slot, since cells
+ * are 8-aligned). After that, checking that an offset read from the hive is a
+ * real cell is one bit test, and no later code can be sent into the middle of
+ * a cell, past the end of an hbin, or out of the file.
+ */
+#define _POSIX_C_SOURCE 200809L /* O_CLOEXEC, fstat, mmap under -std=c11 */
+#include <errno.h>
+#include <stdlib.h>
+
+#ifdef _WIN32
+#include <windows.h>
+#else
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#endif
+
+#include "hive/regf_internal.h"
+
+static int bit_get(const uint64_t *bits, uint64_t i) { return (int)((bits[i >> 6] >> (i & 63)) & 1u); }
+static void bit_set(uint64_t *bits, uint64_t i) { bits[i >> 6] |= (uint64_t)1 << (i & 63); }
+
+rf_status regf_cell(const regf_hive *h, uint32_t off, const char *what,
+                    const uint8_t **data, uint32_t *len)
+{
+    *data = NULL;
+    *len = 0;
+    if (RF_UNLIKELY((uint64_t)off + 4 > h->bins_len || (off & 7) || !bit_get(h->cell_start, off >> 3)))
+        return rfi_fail(RF_E_CORRUPT, regf_file_off(off), 0,
+                        "%s at 0x%llx: not the start of a cell", what,
+                        (unsigned long long)regf_file_off(off));
+    int32_t size = (int32_t)rf_le32(h->bins + off);
+    if (RF_UNLIKELY(size >= 0))
+        return rfi_fail(RF_E_CORRUPT, regf_file_off(off), 0,
+                        "%s at 0x%llx: cell is free (size %d), not allocated", what,
+                        (unsigned long long)regf_file_off(off), size);
+    /* The open-time walk proved -size fits inside its hbin. */
+    *data = h->bins + off + 4;
+    *len = (uint32_t)(-(int64_t)size) - 4;
+    return RF_OK;
+}
+
+rf_status regf_record(const regf_hive *h, uint32_t off, const char sig[2], uint32_t min_len,
+                      const uint8_t **data, uint32_t *len)
+{
+    rf_status st = regf_cell(h, off, sig, data, len);
+    if (st) return st;
+    if (RF_UNLIKELY(*len < min_len || (*data)[0] != (uint8_t)sig[0] || (*data)[1] != (uint8_t)sig[1])) {
+        uint8_t s0 = *len >= 2 ? (*data)[0] : 0, s1 = *len >= 2 ? (*data)[1] : 0;
+        *data = NULL;
+        return rfi_fail(RF_E_CORRUPT, regf_file_off(off), 0,
+                        "expected '%c%c' at 0x%llx: found signature %02x %02x in a %u-byte cell "
+                        "(need at least %u)", sig[0], sig[1], (unsigned long long)regf_file_off(off),
+                        s0, s1, *len, min_len);
+    }
+    return RF_OK;
+}
+
+rf_status regf_nk(const regf_hive *h, uint32_t off, const uint8_t **nk, uint32_t *len)
+{
+    rf_status st = regf_record(h, off, "nk", NK_NAME, nk, len);
+    if (st) return st;
+    uint32_t name_len = rf_le16(*nk + NK_NAME_LEN);
+    if (RF_UNLIKELY(name_len > *len - NK_NAME)) {
+        *nk = NULL;
+        return rfi_fail(RF_E_CORRUPT, regf_file_off(off), 0,
+                        "nk at 0x%llx: name_len %u exceeds cell size %u",
+                        (unsigned long long)regf_file_off(off), name_len, *len - NK_NAME);
+    }
+    return RF_OK;
+}
+
+/* hbin header: "hbin", offset of this hbin (relative to the first), size. */
+static rf_status walk_hbins(regf_hive *h, uint64_t declared)
+{
+    const uint8_t *bins = h->bins;
+    uint64_t avail = h->size - REGF_BASE_BLOCK;
+    int lenient = (h->opts.flags & RF_OPEN_LENIENT) != 0;
+    uint64_t off = 0;
+
+    if (declared > avail) {
+        if (!lenient)
+            return rfi_fail(RF_E_CORRUPT, h->size, 0,
+                            "hive is truncated: the base block declares 0x%llx bytes of hbins "
+                            "but the file holds 0x%llx after the base block",
+                            (unsigned long long)declared, (unsigned long long)avail);
+        declared = avail;
+    }
+    h->cell_start = calloc((size_t)(declared / 512) + 1, sizeof(uint64_t));
+    if (!h->cell_start) return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for the cell bitmap");
+
+    while (off < declared) {
+        uint64_t foff = off + REGF_BASE_BLOCK;
+        const char *why = NULL;
+        uint32_t hsize = 0;
+        if (declared - off < REGF_HBIN_HEADER) why = "truncated hbin header";
+        else if (memcmp(bins + off, "hbin", 4) != 0) why = "bad hbin signature";
+        else if (rf_le32(bins + off + 4) != off) why = "hbin offset field does not match its position";
+        else {
+            hsize = rf_le32(bins + off + 8);
+            if (hsize < 4096 || (hsize & 4095) || hsize > declared - off) why = "bad hbin size";
+        }
+        if (why) {
+            if (lenient) break; /* keep the good prefix */
+            return rfi_fail(RF_E_CORRUPT, foff, 0,
+                            "hbin at 0x%llx: %s (declared offset 0x%x, size 0x%x, %llu bytes left)",
+                            (unsigned long long)foff, why,
+                            declared - off >= 8 ? rf_le32(bins + off + 4) : 0, hsize,
+                            (unsigned long long)(declared - off));
+        }
+        /* cells: int32 size (negative = allocated), 8-aligned, within the hbin */
+        uint64_t c = off + REGF_HBIN_HEADER, end = off + hsize;
+        while (c < end) {
+            int32_t raw = (int32_t)rf_le32(bins + c);
+            uint64_t csize = raw < 0 ? (uint64_t)(-(int64_t)raw) : (uint64_t)raw;
+            if (csize < 8 || (csize & 7) || csize > end - c) {
+                if (lenient) break; /* cells after a broken header are unreachable */
+                return rfi_fail(RF_E_CORRUPT, c + REGF_BASE_BLOCK, 0,
+                                "cell at 0x%llx: size %d is not a multiple of 8 within its hbin "
+                                "(0x%llx bytes left in the hbin at 0x%llx)",
+                                (unsigned long long)(c + REGF_BASE_BLOCK), raw,
+                                (unsigned long long)(end - c), (unsigned long long)foff);
+            }
+            bit_set(h->cell_start, c >> 3);
+            if (raw < 0) h->info.cells_allocated++;
+            else h->info.cells_free++;
+            c += csize;
+        }
+        off += hsize;
+    }
+    h->bins_len = off;
+    h->info.hbins_found = off;
+    return RF_OK;
+}
+
+static rf_status parse(regf_hive *h, const rf_open_opts *opts)
+{
+    const uint8_t *b = h->map;
+    h->opts = (rf_open_opts)RF_OPEN_OPTS_INIT;
+    if (opts) {
+        if (opts->struct_size < sizeof(size_t) + sizeof(uint32_t))
+            return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0, "rf_open_opts.struct_size is %zu",
+                            opts->struct_size);
+        memcpy(&h->opts, opts, opts->struct_size < sizeof h->opts ? opts->struct_size : sizeof h->opts);
+        h->opts.struct_size = sizeof h->opts;
+    }
+    h->info.file_size = h->size;
+    if (h->size < 4 || memcmp(b, "regf", 4) != 0)
+        return rfi_fail(RF_E_UNSUPPORTED_FORMAT, 0, 0,
+                        h->size == 0 ? "not a regf hive: the file is empty"
+                                     : "not a regf hive: no 'regf' signature at offset 0");
+    if (h->size < REGF_BASE_BLOCK)
+        return rfi_fail(RF_E_CORRUPT, h->size, 0,
+                        "hive is truncated: %zu bytes, smaller than the 4096-byte base block", h->size);
+
+    rf_hive_info *in = &h->info;
+    in->seq_primary = rf_le32(b + 0x04);
+    in->seq_secondary = rf_le32(b + 0x08);
+    in->dirty = in->seq_primary != in->seq_secondary;
+    in->last_write = rf_le64(b + 0x0C);
+    in->major = rf_le32(b + 0x14);
+    in->minor = rf_le32(b + 0x18);
+    in->file_type = rf_le32(b + 0x1C);
+    in->file_format = rf_le32(b + 0x20);
+    h->root = rf_le32(b + 0x24);
+    in->hbins_size = rf_le32(b + 0x28);
+    for (unsigned i = 0; i < 32; i++) {
+        in->file_name[i] = rf_le16(b + 0x30 + 2 * i);
+        if (in->file_name[i] == 0) break;
+        in->file_name_chars = i + 1;
+    }
+    uint32_t sum = 0;
+    for (unsigned i = 0; i < 0x1FC; i += 4) sum ^= rf_le32(b + i);
+    if (sum == 0) sum = 1;
+    else if (sum == 0xFFFFFFFFu) sum = 0xFFFFFFFEu;
+    uint32_t stored = rf_le32(b + 0x1FC);
+    in->checksum_ok = sum == stored;
+    h->minor = in->minor;
+
+    if (in->major != 1 || in->minor < 3 || in->minor > 6)
+        return rfi_fail(RF_E_UNSUPPORTED_FORMAT, 0x14, 0,
+                        "unsupported regf version %u.%u (regfast reads 1.3 to 1.6)", in->major, in->minor);
+    if (in->file_type != 0)
+        return rfi_fail(RF_E_UNSUPPORTED_FORMAT, 0x1C, 0,
+                        "file type %u: this is a transaction log, not a primary hive file", in->file_type);
+    int lenient = (h->opts.flags & RF_OPEN_LENIENT) != 0;
+    if (!in->checksum_ok && !lenient)
+        return rfi_fail(RF_E_CORRUPT, 0x1FC, 0,
+                        "base block checksum 0x%08x does not match the computed 0x%08x", stored, sum);
+    if ((in->hbins_size & 4095) && !lenient)
+        return rfi_fail(RF_E_CORRUPT, 0x28, 0,
+                        "hive bins data size 0x%llx is not a multiple of 4096",
+                        (unsigned long long)in->hbins_size);
+
+    h->bins = b + REGF_BASE_BLOCK;
+    rf_status st = walk_hbins(h, in->hbins_size & ~(uint64_t)4095);
+    if (st) return st;
+    const uint8_t *nk;
+    uint32_t len;
+    if ((st = regf_nk(h, h->root, &nk, &len)) != RF_OK)
+        return rfi_fail(RF_E_CORRUPT, regf_file_off(h->root), 0,
+                        "root key offset 0x%x (base block @0x24) is unusable: %s", h->root,
+                        rf_last_error()->message);
+    return RF_OK;
+}
+
+static void regf_close(rf_hive *base)
+{
+    regf_hive *h = (regf_hive *)base;
+    free(h->cell_start);
+    h->cell_start = NULL;
+    if (h->mapped && h->map) {
+#ifdef _WIN32
+        UnmapViewOfFile((void *)h->map);
+        if (h->win_mapping) CloseHandle(h->win_mapping);
+#else
+        munmap((void *)h->map, h->size);
+#endif
+    }
+    h->map = NULL;
+}
+
+rf_status regf_open_memory(regf_hive *h, const void *data, size_t len, const rf_open_opts *opts)
+{
+    h->map = data;
+    h->size = len;
+    h->mapped = 0;
+    rf_status st = parse(h, opts);
+    if (st) regf_close(&h->base);
+    return st;
+}
+
+rf_status regf_open_file(regf_hive *h, const char *path, const rf_open_opts *opts)
+{
+#ifdef _WIN32
+    wchar_t wpath[32768];
+    if (!MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, path, -1, wpath, 32768))
+        return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, (int64_t)GetLastError(),
+                        "path is not valid UTF-8 or is too long");
+    HANDLE f = CreateFileW(wpath, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                           NULL, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
+    if (f == INVALID_HANDLE_VALUE) {
+        DWORD e = GetLastError();
+        return rfi_fail(e == ERROR_FILE_NOT_FOUND || e == ERROR_PATH_NOT_FOUND ? RF_E_NOT_FOUND
+                        : e == ERROR_ACCESS_DENIED ? RF_E_ACCESS_DENIED : RF_E_IO,
+                        RF_NO_OFFSET, (int64_t)e, "cannot open %s (Win32 error %lu)", path, e);
+    }
+    LARGE_INTEGER sz;
+    if (!GetFileSizeEx(f, &sz)) {
+        DWORD e = GetLastError();
+        CloseHandle(f);
+        return rfi_fail(RF_E_IO, RF_NO_OFFSET, (int64_t)e, "cannot size %s (Win32 error %lu)", path, e);
+    }
+    h->size = (size_t)sz.QuadPart;
+    h->map = (const uint8_t *)"";
+    if (h->size) {
+        h->win_mapping = CreateFileMappingW(f, NULL, PAGE_READONLY, 0, 0, NULL);
+        h->map = h->win_mapping ? MapViewOfFile(h->win_mapping, FILE_MAP_READ, 0, 0, 0) : NULL;
+        if (!h->map) {
+            DWORD e = GetLastError();
+            CloseHandle(f);
+            if (h->win_mapping) CloseHandle(h->win_mapping);
+            return rfi_fail(RF_E_IO, RF_NO_OFFSET, (int64_t)e, "cannot map %s (Win32 error %lu)", path, e);
+        }
+        h->mapped = 1;
+    }
+    CloseHandle(f);
+#else
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        return rfi_fail(e == ENOENT ? RF_E_NOT_FOUND : e == EACCES ? RF_E_ACCESS_DENIED : RF_E_IO,
+                        RF_NO_OFFSET, e, "cannot open %s: %s", path, strerror(e));
+    }
+    struct stat stt;
+    if (fstat(fd, &stt) != 0 || !S_ISREG(stt.st_mode)) {
+        int e = errno;
+        close(fd);
+        return rfi_fail(RF_E_IO, RF_NO_OFFSET, e, "%s is not a regular file", path);
+    }
+    h->size = (size_t)stt.st_size;
+    h->map = (const uint8_t *)"";
+    if (h->size) {
+        void *m = mmap(NULL, h->size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m == MAP_FAILED) {
+            int e = errno;
+            close(fd);
+            return rfi_fail(RF_E_IO, RF_NO_OFFSET, e, "cannot mmap %s: %s", path, strerror(e));
+        }
+        h->map = m;
+        h->mapped = 1;
+    }
+    close(fd); /* the mapping keeps the file alive */
+#endif
+    rf_status st = parse(h, opts);
+    if (st) regf_close(&h->base);
+    return st;
+}
+
+static rf_status regf_get_info(rf_hive *base, rf_hive_info *out)
+{
+    *out = ((regf_hive *)base)->info;
+    return RF_OK;
+}
+
+static rf_status regf_root(rf_hive *base, rf_key *out)
+{
+    *out = ((regf_hive *)base)->root;
+    return RF_OK;
+}
+
+const rf_backend_ops regf_ops = {
+    RF_BACKEND_OPS_VERSION,
+    sizeof(regf_hive),
+    "regf",
+    regf_close,
+    regf_get_info,
+    regf_root,
+    regf_key_child,
+    regf_key_name,
+    regf_key_class,
+    regf_key_parent,
+    regf_key_info,
+    regf_key_subkeys,
+    regf_key_values,
+    regf_key_security,
+    regf_value_find,
+    regf_value_info,
+    regf_value_read,
+};
