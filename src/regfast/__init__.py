@@ -1,0 +1,69 @@
+"""regfast — fast Windows Registry access for Python.
+
+Offline hives (regf files: SYSTEM, SOFTWARE, NTUSER.DAT, Amcache.hve ...) are
+read on any OS straight from an mmap, without copies::
+
+    import regfast
+    with regfast.open_hive("SOFTWARE") as hive:
+        key = hive.open(r"Microsoft\\Windows NT\\CurrentVersion")
+        key["ProductName"]                    # str / int / list[str] / bytes
+        key.value_raw("DigitalProductId")     # (type, memoryview into the hive)
+
+Errors are OSError subclasses carrying ``winerror``, as with the stdlib
+``winreg``: a missing key or value raises FileNotFoundError (winerror 2).
+"""
+from __future__ import annotations
+
+import os
+
+from regfast._native import Hive, Key, Value, sd_to_sddl
+from regfast._types import (
+    REG_BINARY, REG_DWORD, REG_DWORD_BIG_ENDIAN, REG_DWORD_LITTLE_ENDIAN, REG_EXPAND_SZ,
+    REG_FULL_RESOURCE_DESCRIPTOR, REG_LINK, REG_MULTI_SZ, REG_NONE, REG_QWORD,
+    REG_QWORD_LITTLE_ENDIAN, REG_RESOURCE_LIST, REG_RESOURCE_REQUIREMENTS_LIST, REG_SZ,
+    HiveInfo, KeyInfo, filetime_to_datetime, type_name,
+)
+from regfast.exceptions import (
+    NotAHiveError, RegistryCorruptError, RegistryError, RegistryNotFoundError,
+    RegistryPermissionError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "open_hive", "Hive", "Key", "Value", "HiveInfo", "KeyInfo", "sd_to_sddl",
+    "RegistryError", "RegistryNotFoundError", "RegistryPermissionError",
+    "RegistryCorruptError", "NotAHiveError", "filetime_to_datetime", "type_name",
+    "REG_NONE", "REG_SZ", "REG_EXPAND_SZ", "REG_BINARY", "REG_DWORD", "REG_DWORD_LITTLE_ENDIAN",
+    "REG_DWORD_BIG_ENDIAN", "REG_LINK", "REG_MULTI_SZ", "REG_RESOURCE_LIST",
+    "REG_FULL_RESOURCE_DESCRIPTOR", "REG_RESOURCE_REQUIREMENTS_LIST", "REG_QWORD",
+    "REG_QWORD_LITTLE_ENDIAN",
+]
+
+
+def open_hive(path: str | os.PathLike[str], *, lenient: bool = False) -> Hive:
+    """Opens an offline hive file read-only (mmap, zero-copy).
+
+    Parameters
+    ----------
+    path
+        The hive file (SYSTEM, SOFTWARE, NTUSER.DAT, ...).
+    lenient
+        Keep the readable prefix of a hive whose hbins are damaged or
+        truncated, instead of refusing it.
+
+    Returns
+    -------
+    Hive
+        A context manager; use ``with regfast.open_hive(p) as hive:``.
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist (winerror 2).
+    NotAHiveError
+        The file is not a regf hive, or a version other than 1.3-1.6.
+    RegistryCorruptError
+        The base block or hbins are damaged; ``.offset`` says where.
+    """
+    return Hive.from_file(path, lenient=lenient)

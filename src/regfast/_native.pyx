@@ -1,0 +1,640 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""The binding: only calls rf_*; knows nothing of cells or Windows.
+
+Lifetimes: every Key, Value and zero-copy view holds a reference to its Hive.
+A memoryview into the mapping comes from an _Export object that counts itself
+in ``Hive._exports``; ``Hive.close()`` with live views raises BufferError, as
+``mmap.close()`` does, so no pointer is ever left dangling.
+"""
+from cpython.buffer cimport PyBUF_FORMAT, PyBUF_WRITABLE, PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
+from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
+from cpython.unicode cimport PyUnicode_DecodeLatin1, PyUnicode_DecodeUTF16
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
+from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy
+
+from regfast.regfast cimport *
+
+import os
+
+from regfast.exceptions import error_from_status
+from regfast._types import (HiveInfo, KeyInfo, filetime_to_datetime, REG_SZ, REG_EXPAND_SZ,
+                            REG_LINK, REG_MULTI_SZ, REG_DWORD, REG_DWORD_BIG_ENDIAN, REG_QWORD,
+                            type_name)
+
+
+cdef int check(rf_status st) except -1:
+    """The one place a status becomes an exception."""
+    if st == RF_OK:
+        return 0
+    cdef const rf_error *e = rf_last_error()
+    message = e.message.decode("utf-8", "replace") if e.code == st and e.message[0] else \
+        rf_status_text(st).decode()
+    offset = e.offset if e.code == st and e.offset != RF_NO_OFFSET else None
+    native = e.native if e.code == st else 0
+    raise error_from_status(st, message, None, offset, native)
+
+
+cdef inline str name_str(const rf_name *n):
+    """Decodes a stored name: Latin-1 ("compressed") or UTF-16LE. Lone
+    surrogates are kept as-is (surrogatepass), so every name round-trips."""
+    cdef int order = -1
+    if not n.utf16:
+        return PyUnicode_DecodeLatin1(<const char *>n.ptr, n.nbytes, NULL)
+    if n.nbytes & 1:
+        raise error_from_status(RF_E_CORRUPT, f"UTF-16 name has an odd length of {n.nbytes} bytes")
+    return PyUnicode_DecodeUTF16(<const char *>n.ptr, n.nbytes, "surrogatepass", &order)
+
+
+cdef inline str utf16_str(const uint8_t *p, size_t nbytes, bint stop_at_nul):
+    """UTF-16LE data to str. An odd trailing byte cannot be part of a UTF-16
+    character and is ignored; with stop_at_nul the string ends at the first
+    NUL, as every Win32 caller and the stdlib winreg see it."""
+    cdef int order = -1
+    cdef size_t n = nbytes >> 1, i
+    if stop_at_nul:
+        for i in range(n):
+            if p[2 * i] == 0 and p[2 * i + 1] == 0:
+                n = i
+                break
+    return PyUnicode_DecodeUTF16(<const char *>p, n * 2, "surrogatepass", &order)
+
+
+cdef inline uint32_t le32(const uint8_t *p) noexcept nogil:
+    return (<uint32_t>p[0]) | (<uint32_t>p[1] << 8) | (<uint32_t>p[2] << 16) | (<uint32_t>p[3] << 24)
+
+
+cdef object decode_data(uint32_t t, const uint8_t *p, size_t n, object name):
+    """Typed decoding: str / int / list[str] / bytes."""
+    if t == REG_SZ or t == REG_EXPAND_SZ:
+        return utf16_str(p, n, True)
+    if t == REG_LINK:
+        return utf16_str(p, n, False)
+    if t == REG_DWORD or t == REG_DWORD_BIG_ENDIAN or t == REG_QWORD:
+        if n != (8 if t == REG_QWORD else 4):
+            raise ValueError(f"value {name!r} is {type_name(t)} but holds {n} bytes; "
+                             "read it with value_raw()")
+        if t == REG_QWORD:
+            return (<uint64_t>le32(p + 4) << 32) | le32(p)
+        if t == REG_DWORD_BIG_ENDIAN:
+            return (<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16) | (<uint32_t>p[2] << 8) | p[3]
+        return le32(p)
+    if t == REG_MULTI_SZ:
+        s = utf16_str(p, n, False)
+        # Strip the terminator ("\0" after the last string, "\0" ending the list).
+        # Unlike winreg we keep strings after an embedded empty one: nothing is dropped.
+        if s.endswith("\0\0"):
+            s = s[:len(s) - 2]
+        elif s.endswith("\0"):
+            s = s[:len(s) - 1]
+        return s.split("\0") if s else []
+    return PyBytes_FromStringAndSize(<const char *>p, n)
+
+
+cdef class _Export:
+    def __cinit__(self, Hive hive not None):
+        self.hive = hive
+        hive._exports += 1
+
+    def __dealloc__(self):
+        if self.hive is not None:
+            self.hive._exports -= 1
+
+    def __getbuffer__(self, Py_buffer *buf, int flags):
+        if flags & PyBUF_WRITABLE:
+            raise BufferError("hive data is read-only")
+        self.shape[0] = self.length
+        self.strides[0] = 1
+        buf.buf = <void *>self.ptr
+        buf.len = self.length
+        buf.readonly = 1
+        buf.itemsize = 1
+        buf.format = NULL
+        if flags & PyBUF_FORMAT:
+            buf.format = "B"
+        buf.ndim = 1
+        buf.shape = self.shape
+        buf.strides = self.strides
+        buf.suboffsets = NULL
+        buf.internal = NULL
+        buf.obj = self
+
+    def __releasebuffer__(self, Py_buffer *buf):
+        pass
+
+
+cdef object view_of(Hive hive, const uint8_t *p, size_t n):
+    """A read-only memoryview of hive memory that keeps the hive open."""
+    cdef _Export e = _Export(hive)
+    e.ptr = <const char *>p
+    e.length = n
+    return memoryview(e)
+
+
+cdef rf_open_opts make_opts(bint lenient):
+    cdef rf_open_opts o
+    o.struct_size = sizeof(rf_open_opts)
+    o.flags = RF_OPEN_LENIENT if lenient else 0
+    o.max_depth = 512
+    o.max_subkeys = 1 << 24
+    o.max_values = 1 << 24
+    return o
+
+
+cdef class Hive:
+    """An open offline hive (regf file). Use :func:`regfast.open_hive`.
+
+    A context manager; also closed when garbage-collected. Keys, values and
+    memoryviews obtained from it keep it alive.
+    """
+
+    def __cinit__(self):
+        self._h = NULL
+        self._has_buf = False
+        self._exports = 0
+
+    def __dealloc__(self):
+        if self._h != NULL:
+            rf_hive_close(self._h)
+            self._h = NULL
+        if self._has_buf:
+            PyBuffer_Release(&self._buf)
+            self._has_buf = False
+
+    def __init__(self):
+        raise TypeError("use regfast.open_hive(path) or Hive.from_buffer(data)")
+
+    @staticmethod
+    def from_file(path, *, lenient=False):
+        """Opens a hive file read-only through mmap (see regfast.open_hive)."""
+        cdef Hive self = Hive.__new__(Hive)
+        cdef bytes bpath = os.fsencode(path)
+        cdef const char *cpath = bpath
+        cdef rf_open_opts opts = make_opts(lenient)
+        cdef rf_status st
+        with nogil:
+            st = rf_hive_open(cpath, &opts, &self._h)
+        try:
+            check(st)
+        except OSError as e:
+            e.filename = os.fspath(path)
+            raise
+        self._path = os.fspath(path)
+        return self
+
+    @staticmethod
+    def from_buffer(data, *, lenient=False):
+        """Opens a hive held in memory (bytes, bytearray, mmap, numpy array...).
+
+        The buffer is held, not copied, for the life of the Hive: a bytearray
+        cannot be resized meanwhile.
+        """
+        cdef Hive self = Hive.__new__(Hive)
+        cdef rf_open_opts opts = make_opts(lenient)
+        cdef rf_status st
+        PyObject_GetBuffer(data, &self._buf, PyBUF_SIMPLE)
+        self._has_buf = True
+        if self._buf.itemsize != 1:
+            raise TypeError("from_buffer() needs a byte buffer (itemsize 1)")
+        with nogil:
+            st = rf_hive_open_memory(self._buf.buf, <size_t>self._buf.len, &opts, &self._h)
+        check(st)
+        self._path = None
+        return self
+
+    cdef rf_hive *handle(self) except NULL:
+        if self._h == NULL:
+            raise error_from_status(RF_E_INVALID_HANDLE, "the hive is closed")
+        return self._h
+
+    cdef Key make_key(self, rf_key k, object path):
+        cdef Key key = Key.__new__(Key)
+        key.hive = self
+        key._k = k
+        key._path = path
+        return key
+
+    @property
+    def path(self):
+        """The file path, or None for a hive opened from a buffer."""
+        return self._path
+
+    @property
+    def closed(self):
+        return self._h == NULL
+
+    def close(self):
+        """Unmaps the hive. Raises BufferError while memoryviews into it are
+        alive (release them first), as mmap.close() does."""
+        if self._exports:
+            raise BufferError(f"cannot close the hive: {self._exports} memoryview(s) into it "
+                              "are still alive; release them first")
+        if self._h != NULL:
+            rf_hive_close(self._h)
+            self._h = NULL
+        if self._has_buf:
+            PyBuffer_Release(&self._buf)
+            self._has_buf = False
+
+    def __enter__(self):
+        self.handle()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __repr__(self):
+        state = "closed" if self._h == NULL else "open"
+        return f"<regfast.Hive {self._path or '<buffer>'!s} ({state})>"
+
+    def info(self):
+        """Base-block facts: version, dirty flag, sequence numbers, checksum."""
+        cdef rf_hive_info i
+        check(rf_hive_get_info(self.handle(), &i))
+        cdef int order = -1
+        name = PyUnicode_DecodeUTF16(<const char *>i.file_name, i.file_name_chars * 2,
+                                     "surrogatepass", &order)
+        return HiveInfo((i.major, i.minor), bool(i.dirty), (i.seq_primary, i.seq_secondary),
+                        bool(i.checksum_ok), i.last_write, name, i.file_size, i.hbins_size,
+                        i.hbins_found, i.cells_allocated, i.cells_free)
+
+    @property
+    def dirty(self):
+        """True when the base block's sequence numbers differ: the hive was not
+        written cleanly, and its newest changes may sit in transaction logs."""
+        return self.info().dirty
+
+    @property
+    def root(self):
+        """The root key."""
+        cdef rf_key k
+        check(rf_hive_root(self.handle(), &k))
+        return self.make_key(k, "")
+
+    def open(self, path):
+        """Opens a key by path from the root, case-insensitively.
+
+        Raises FileNotFoundError (winerror 2) when a component is missing.
+        """
+        return self.root.open(path)
+
+    def walk(self, path=None):
+        """Yields every key of the subtree at `path` (default: the whole hive),
+        parents before children, in stored order. Each key is visited once even
+        if a damaged hive lists it twice."""
+        start = self.root if path is None else self.open(path)
+        seen = set()
+        stack = [start]
+        while stack:
+            key = stack.pop()
+            if (<Key>key)._k in seen:
+                continue
+            seen.add((<Key>key)._k)
+            yield key
+            children = key._subkey_list()
+            children.reverse()
+            stack.extend(children)
+
+
+cdef class Key:
+    """A key of an open hive. Cheap: a hive reference and a 64-bit token."""
+
+    def __init__(self):
+        raise TypeError("keys come from Hive.open(), Hive.root or Key.subkeys()")
+
+    def __eq__(self, other):
+        if not isinstance(other, Key):
+            return NotImplemented
+        return self.hive is (<Key>other).hive and self._k == (<Key>other)._k
+
+    def __hash__(self):
+        return hash((id(self.hive), self._k))
+
+    def __repr__(self):
+        return f"<regfast.Key {self.path!r}>"
+
+    @property
+    def offset(self):
+        """The key's token (the nk cell offset for hives)."""
+        return self._k
+
+    @property
+    def name(self):
+        """The key's name as stored (the root's stored name for the root)."""
+        cdef rf_name n
+        if self._name is None:
+            check(rf_key_name(self.hive.handle(), self._k, &n))
+            self._name = name_str(&n)
+        return self._name
+
+    @property
+    def path(self):
+        """Path from the hive root, '\\'-separated ('' for the root)."""
+        cdef rf_key k
+        if self._path is None:
+            parts = []
+            key = self
+            while True:
+                st = rf_key_parent(self.hive.handle(), (<Key>key)._k, &k)
+                if st == RF_E_NOT_FOUND:
+                    break
+                check(st)
+                parts.append(key.name)
+                key = self.hive.make_key(k, None)
+            self._path = "\\".join(reversed(parts))
+        return self._path
+
+    @property
+    def parent(self):
+        """The parent key, or None for the root."""
+        cdef rf_key k
+        st = rf_key_parent(self.hive.handle(), self._k, &k)
+        if st == RF_E_NOT_FOUND:
+            return None
+        check(st)
+        path = None
+        if self._path is not None:
+            path = self._path.rpartition("\\")[0]
+        return self.hive.make_key(k, path)
+
+    def info(self):
+        """KeyInfo: last write, counts and max lengths (KEY_FULL_INFORMATION)."""
+        cdef rf_key_info i
+        check(rf_key_get_info(self.hive.handle(), self._k, &i))
+        return KeyInfo(i.last_write, i.n_subkeys, i.n_values, i.max_name_len, i.max_class_len,
+                       i.max_value_name_len, i.max_value_data_len, self.class_name, i.flags)
+
+    @property
+    def last_write(self):
+        """Last write time as an aware UTC datetime."""
+        cdef rf_key_info i
+        check(rf_key_get_info(self.hive.handle(), self._k, &i))
+        return filetime_to_datetime(i.last_write)
+
+    @property
+    def class_name(self):
+        """The key's class name, or None when it has none."""
+        cdef rf_name n
+        check(rf_key_class(self.hive.handle(), self._k, &n))
+        if n.nbytes == 0:
+            return None
+        return name_str(&n)
+
+    def open(self, path):
+        """Opens a descendant by relative path, case-insensitively."""
+        cdef rf_key k
+        cdef bytes b = path.encode("utf-8", "surrogatepass")
+        cdef const char *cb = b
+        cdef size_t blen = len(b)
+        cdef rf_hive *h = self.hive.handle()
+        cdef rf_status st
+        with nogil:
+            st = rf_key_open(h, self._k, cb, blen, &k)
+        try:
+            check(st)
+        except FileNotFoundError as e:
+            e.filename = path
+            raise
+        rel = path.strip("\\")
+        full = None
+        if self._path is not None:
+            full = rel if not self._path else (self._path + "\\" + rel if rel else self._path)
+        return self.hive.make_key(k, full)
+
+    def subkey(self, name):
+        """The direct subkey called `name` (no path splitting)."""
+        if "\\" in name:
+            raise ValueError(f"{name!r} contains a backslash; use Key.open() for paths")
+        return self.open(name)
+
+    cdef list _keys_from(self, rf_key *buf, size_t n):
+        cdef list out = []
+        cdef size_t i
+        for i in range(n):
+            out.append(self.hive.make_key(buf[i], None))
+        return out
+
+    def _subkey_list(self):
+        cdef rf_hive *h = self.hive.handle()
+        cdef size_t n = 0, cap = 0
+        cdef rf_key *buf = NULL
+        cdef rf_status st = rf_key_subkeys(h, self._k, NULL, 0, &n)
+        if st == RF_OK:
+            return []
+        if st != RF_E_MORE_DATA:
+            check(st)
+        cap = n
+        buf = <rf_key *>malloc(cap * sizeof(rf_key))
+        if buf == NULL:
+            raise MemoryError()
+        try:
+            with nogil:
+                st = rf_key_subkeys(h, self._k, buf, cap, &n)
+            check(st)
+            keys = self._keys_from(buf, n)
+        finally:
+            free(buf)
+        prefix = self._path
+        if prefix is not None:
+            for key in keys:
+                (<Key>key)._path = key.name if not prefix else prefix + "\\" + key.name
+        return keys
+
+    def subkeys(self):
+        """Iterator over the direct subkeys, in stored order."""
+        return iter(self._subkey_list())
+
+    def subkey_names(self):
+        """List of the direct subkeys' names, in stored order."""
+        return [k.name for k in self._subkey_list()]
+
+    def _value_list(self):
+        cdef rf_hive *h = self.hive.handle()
+        cdef size_t n = 0, i
+        cdef rf_value *buf = NULL
+        cdef rf_status st = rf_key_values(h, self._k, NULL, 0, &n)
+        if st == RF_OK:
+            return []
+        if st != RF_E_MORE_DATA:
+            check(st)
+        buf = <rf_value *>malloc(n * sizeof(rf_value))
+        if buf == NULL:
+            raise MemoryError()
+        out = []
+        try:
+            with nogil:
+                st = rf_key_values(h, self._k, buf, n, &n)
+            check(st)
+            for i in range(n):
+                out.append(make_value(self, buf[i]))
+        finally:
+            free(buf)
+        return out
+
+    def values(self):
+        """Iterator over the key's values (Value objects), in stored order."""
+        return iter(self._value_list())
+
+    def value(self, name=""):
+        """The Value called `name` ("" is the default value). Case-insensitive.
+
+        Raises FileNotFoundError (winerror 2) if there is none.
+        """
+        cdef rf_value v
+        cdef bytes b = name.encode("utf-8", "surrogatepass")
+        try:
+            check(rf_value_open(self.hive.handle(), self._k, b, len(b), &v))
+        except FileNotFoundError as e:
+            e.filename = name
+            raise
+        return make_value(self, v)
+
+    def __getitem__(self, name):
+        """The decoded data of value `name`: str, int, list[str] or bytes."""
+        return self.value(name).value
+
+    def get(self, name, default=None):
+        """Like key[name], but returns `default` when the value is missing."""
+        try:
+            return self.value(name).value
+        except FileNotFoundError:
+            return default
+
+    def __contains__(self, name):
+        cdef rf_value v
+        cdef bytes b = name.encode("utf-8", "surrogatepass")
+        st = rf_value_open(self.hive.handle(), self._k, b, len(b), &v)
+        if st == RF_E_NOT_FOUND:
+            return False
+        check(st)
+        return True
+
+    def value_raw(self, name=""):
+        """(type, data) where data is a read-only memoryview into the hive
+        mapping, with no copy (big-data values are assembled into a new buffer)."""
+        v = self.value(name)
+        return v.type, v.data
+
+    def security_descriptor(self):
+        """The key's self-relative security descriptor (memoryview, no copy)."""
+        cdef const uint8_t *sd
+        cdef size_t n
+        check(rf_key_security(self.hive.handle(), self._k, &sd, &n))
+        return view_of(self.hive, sd, n)
+
+    def security(self):
+        """The key's security descriptor as an SDDL string ("O:BAG:SYD:...")."""
+        cdef const uint8_t *sd
+        cdef size_t n
+        check(rf_key_security(self.hive.handle(), self._k, &sd, &n))
+        return sd_to_sddl_ptr(sd, n)
+
+
+cdef str sd_to_sddl_ptr(const uint8_t *sd, size_t n):
+    cdef size_t need = 0
+    cdef char small[1024]
+    cdef bytes big
+    st = rf_sd_to_sddl(sd, n, small, sizeof(small), &need)
+    if st == RF_OK:
+        return small[:need].decode("ascii")
+    if st != RF_E_MORE_DATA:
+        check(st)
+    big = PyBytes_FromStringAndSize(NULL, need + 1)
+    check(rf_sd_to_sddl(sd, n, PyBytes_AS_STRING(big), need + 1, &need))
+    return big[:need].decode("ascii")
+
+
+def sd_to_sddl(data):
+    """Converts self-relative SECURITY_DESCRIPTOR bytes to an SDDL string."""
+    cdef const uint8_t[::1] mv = memoryview(data).cast("B")
+    if mv.shape[0] == 0:
+        return sd_to_sddl_ptr(<const uint8_t *>"", 0)
+    return sd_to_sddl_ptr(&mv[0], mv.shape[0])
+
+
+cdef Value make_value(Key key, rf_value v):
+    cdef Value val = Value.__new__(Value)
+    cdef rf_value_info i
+    check(rf_value_get_info(key.hive.handle(), v, &i))
+    val.hive = key.hive
+    val.key = key
+    val._v = v
+    val._type = i.type
+    val._len = i.data_len
+    val._flags = i.flags
+    val._name = name_str(&i.name)
+    return val
+
+
+cdef class Value:
+    """A value of a key: name, type, raw data (zero-copy) and decoded data."""
+
+    def __init__(self):
+        raise TypeError("values come from Key.value() or Key.values()")
+
+    def __repr__(self):
+        return f"<regfast.Value {self._name!r} {type_name(self._type)} {self._len} bytes>"
+
+    @property
+    def name(self):
+        """The value's name ("" for the default value)."""
+        return self._name
+
+    @property
+    def type(self):
+        """The REG_* type (any 32-bit number; e.g. 0xFFFF0012 device properties)."""
+        return self._type
+
+    @property
+    def size(self):
+        """Data length in bytes, as the vk records it."""
+        return self._len
+
+    @property
+    def offset(self):
+        """The value's token (the vk cell offset for hives)."""
+        return self._v
+
+    @property
+    def data(self):
+        """The raw data as a read-only memoryview into the hive (no copy).
+        Big-data values (over 16 KB, split in segments) are assembled into a new
+        buffer first."""
+        cdef const uint8_t *p
+        cdef size_t n
+        if not (self._flags & RF_VALUE_BIG_DATA):
+            check(rf_value_read(self.hive.handle(), self._v, NULL, 0, &p, &n))
+            return view_of(self.hive, p, n)
+        return memoryview(self._big_bytes())
+
+    cdef bytes _big_bytes(self):
+        """Assembles a big-data value's segments into one new bytes object."""
+        cdef const uint8_t *p
+        cdef size_t n
+        cdef rf_status st
+        cdef rf_hive *h = self.hive.handle()
+        cdef bytes b = PyBytes_FromStringAndSize(NULL, self._len)
+        cdef char *dst = PyBytes_AS_STRING(b)
+        with nogil:
+            st = rf_value_read(h, self._v, dst, self._len, &p, &n)
+        check(st)
+        return b
+
+    def raw(self):
+        """The raw data as bytes (a copy)."""
+        return bytes(self.data)
+
+    @property
+    def value(self):
+        """The decoded data: str for REG_SZ/EXPAND_SZ/LINK (SZ ends at the first
+        NUL, EXPAND_SZ is not expanded), int for DWORD/DWORD_BIG_ENDIAN/QWORD,
+        list[str] for MULTI_SZ, bytes for everything else."""
+        cdef const uint8_t *p
+        cdef size_t n
+        cdef bytes b
+        if self._flags & RF_VALUE_BIG_DATA:
+            b = self._big_bytes()
+            return decode_data(self._type, <const uint8_t *>PyBytes_AS_STRING(b), len(b), self._name)
+        check(rf_value_read(self.hive.handle(), self._v, NULL, 0, &p, &n))
+        return decode_data(self._type, p, n, self._name)

@@ -1,0 +1,84 @@
+"""Plain-Python types shared by the binding and the API: REG_* constants,
+information records, FILETIME conversion."""
+from __future__ import annotations
+
+import datetime as _dt
+from typing import NamedTuple
+
+REG_NONE = 0
+REG_SZ = 1
+REG_EXPAND_SZ = 2
+REG_BINARY = 3
+REG_DWORD = 4
+REG_DWORD_LITTLE_ENDIAN = 4
+REG_DWORD_BIG_ENDIAN = 5
+REG_LINK = 6
+REG_MULTI_SZ = 7
+REG_RESOURCE_LIST = 8
+REG_FULL_RESOURCE_DESCRIPTOR = 9
+REG_RESOURCE_REQUIREMENTS_LIST = 10
+REG_QWORD = 11
+REG_QWORD_LITTLE_ENDIAN = 11
+
+TYPE_NAMES = {
+    REG_NONE: "REG_NONE", REG_SZ: "REG_SZ", REG_EXPAND_SZ: "REG_EXPAND_SZ",
+    REG_BINARY: "REG_BINARY", REG_DWORD: "REG_DWORD",
+    REG_DWORD_BIG_ENDIAN: "REG_DWORD_BIG_ENDIAN", REG_LINK: "REG_LINK",
+    REG_MULTI_SZ: "REG_MULTI_SZ", REG_RESOURCE_LIST: "REG_RESOURCE_LIST",
+    REG_FULL_RESOURCE_DESCRIPTOR: "REG_FULL_RESOURCE_DESCRIPTOR",
+    REG_RESOURCE_REQUIREMENTS_LIST: "REG_RESOURCE_REQUIREMENTS_LIST",
+    REG_QWORD: "REG_QWORD",
+}
+
+
+def type_name(t: int) -> str:
+    """``REG_SZ`` for 1, ``0xffff0012`` for a type without a name."""
+    return TYPE_NAMES.get(t, f"0x{t:08x}")
+
+
+_EPOCH = _dt.datetime(1601, 1, 1, tzinfo=_dt.timezone.utc)
+_MAX_FILETIME = (_dt.datetime.max.replace(tzinfo=_dt.timezone.utc) - _EPOCH) // _dt.timedelta(microseconds=1) * 10
+
+
+def filetime_to_datetime(ft: int) -> _dt.datetime:
+    """Converts a FILETIME (100 ns ticks since 1601-01-01 UTC) to an aware
+    datetime. Values past year 9999 (only seen in damaged hives) raise
+    ValueError rather than being clamped."""
+    if ft > _MAX_FILETIME:
+        raise ValueError(f"FILETIME 0x{ft:016x} is past the year 9999")
+    return _EPOCH + _dt.timedelta(microseconds=ft // 10)
+
+
+def datetime_to_filetime(when: _dt.datetime) -> int:
+    """Converts an aware datetime to a FILETIME (naive datetimes are rejected)."""
+    if when.tzinfo is None:
+        raise ValueError("a naive datetime is ambiguous; pass an aware one (e.g. tzinfo=timezone.utc)")
+    return (when - _EPOCH) // _dt.timedelta(microseconds=1) * 10
+
+
+class HiveInfo(NamedTuple):
+    """What a hive's base block and its open-time scan say."""
+    version: tuple[int, int]
+    dirty: bool
+    sequence: tuple[int, int]
+    checksum_ok: bool
+    last_write: int           # FILETIME
+    file_name: str
+    file_size: int
+    hbins_size: int
+    hbins_found: int
+    cells_allocated: int
+    cells_free: int
+
+
+class KeyInfo(NamedTuple):
+    """Key information, shaped like NtQueryKey's KEY_FULL_INFORMATION."""
+    last_write: int           # FILETIME
+    subkeys: int
+    values: int
+    max_name_len: int         # bytes (UTF-16)
+    max_class_len: int
+    max_value_name_len: int
+    max_value_data_len: int
+    class_name: str
+    flags: int

@@ -1,0 +1,131 @@
+"""The ``regfast`` command line."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Sequence
+
+import regfast
+from regfast._types import type_name
+
+
+def _fmt_value(v: regfast.Value) -> str:
+    try:
+        data = v.value
+    except ValueError as e:  # e.g. a DWORD that does not hold 4 bytes
+        return f"<{e}>"
+    if isinstance(data, bytes):
+        head = data[:32].hex(" ")
+        return head + (f" ... ({len(data)} bytes)" if len(data) > 32 else "")
+    return json.dumps(data, ensure_ascii=False) if isinstance(data, (str, list)) else str(data)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    with regfast.open_hive(args.hive, lenient=args.lenient) as hive:
+        i = hive.info()
+        root = hive.root
+        ri = root.info()
+        rows = [
+            ("file", args.hive),
+            ("format", f"regf {i.version[0]}.{i.version[1]}"),
+            ("stored name", i.file_name or "-"),
+            ("last written", regfast.filetime_to_datetime(i.last_write).isoformat()),
+            ("sequence", f"{i.sequence[0]} / {i.sequence[1]}" + ("  (DIRTY: newest changes may be in "
+                                                                  "the .LOG1/.LOG2 files)" if i.dirty else "")),
+            ("checksum", "ok" if i.checksum_ok else "MISMATCH"),
+            ("size", f"{i.file_size:,} bytes, {i.hbins_found:,} of hbins"),
+            ("cells", f"{i.cells_allocated:,} allocated, {i.cells_free:,} free"),
+            ("root key", f"{root.name!r}: {ri.subkeys} subkeys, {ri.values} values"),
+        ]
+        width = max(len(k) for k, _ in rows)
+        for k, v in rows:
+            print(f"{k:<{width}}  {v}")
+    return 0
+
+
+def _tree(key: regfast.Key, depth: int, max_depth: int | None, values: bool, indent: str) -> None:
+    if values:
+        for v in key.values():
+            print(f"{indent}{v.name or '(default)'} = {type_name(v.type)} {_fmt_value(v)}")
+    if max_depth is not None and depth >= max_depth:
+        return
+    for child in key.subkeys():
+        print(f"{indent}{child.name}\\")
+        _tree(child, depth + 1, max_depth, values, indent + "  ")
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    with regfast.open_hive(args.hive, lenient=args.lenient) as hive:
+        key = hive.open(args.path) if args.path else hive.root
+        max_depth = None if args.recursive and args.depth is None else (args.depth or 1)
+        print(("\\" + key.path) if key.path else "\\")
+        _tree(key, 0, max_depth, args.values, "  ")
+    return 0
+
+
+def cmd_get(args: argparse.Namespace) -> int:
+    with regfast.open_hive(args.hive) as hive:
+        v = hive.open(args.path).value(args.value)
+        if args.raw:
+            sys.stdout.buffer.write(v.raw())
+        else:
+            print(f"{type_name(v.type)} {_fmt_value(v)}")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from regfast.sample import write_sample
+
+    write_sample(args.out)
+    print(f"wrote sample hive {args.out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="regfast", description="Fast Windows Registry hive tool")
+    p.add_argument("--version", action="version", version=f"regfast {regfast.__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("info", help="base block facts: version, dirty, checksum, sizes")
+    s.add_argument("hive")
+    s.add_argument("--lenient", action="store_true", help="read what is readable of a damaged hive")
+    s.set_defaults(func=cmd_info)
+
+    s = sub.add_parser("ls", help="list subkeys (and values with -v)")
+    s.add_argument("hive")
+    s.add_argument("path", nargs="?", default="")
+    s.add_argument("-r", "--recursive", action="store_true")
+    s.add_argument("-d", "--depth", type=int, help="levels to descend (with -r: a limit)")
+    s.add_argument("-v", "--values", action="store_true", help="show values too")
+    s.add_argument("--lenient", action="store_true")
+    s.set_defaults(func=cmd_ls)
+
+    s = sub.add_parser("get", help="print one value")
+    s.add_argument("hive")
+    s.add_argument("path")
+    s.add_argument("value", help='value name ("" for the default value)')
+    s.add_argument("--raw", action="store_true", help="write the raw bytes to stdout")
+    s.set_defaults(func=cmd_get)
+
+    s = sub.add_parser("sample", help="write a small SOFTWARE-like sample hive")
+    s.add_argument("out")
+    s.set_defaults(func=cmd_sample)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except regfast.RegistryError as e:
+        where = f" at hive offset 0x{e.offset:x}" if e.offset is not None else ""
+        print(f"regfast: error: {e.strerror}{where} (winerror {e.winerror})"
+              + (f": {e.filename}" if e.filename else ""), file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

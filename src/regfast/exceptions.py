@@ -1,0 +1,117 @@
+"""regfast's exceptions.
+
+Every error is an :class:`OSError` carrying ``winerror`` (the Win32 error
+code), so code written against the standard library's :mod:`winreg` keeps
+working: a missing key or value is a :class:`FileNotFoundError` with
+``winerror == 2``, access denied a :class:`PermissionError` with 5, and so on.
+CPython fills ``OSError.winerror`` only on Windows, so regfast sets it
+explicitly everywhere.
+
+All of them also derive from :class:`RegistryError`, so one ``except`` clause
+can catch everything regfast raises.
+"""
+from __future__ import annotations
+
+import errno as _errno
+
+__all__ = [
+    "RegistryError",
+    "RegistryNotFoundError",
+    "RegistryPermissionError",
+    "RegistryCorruptError",
+    "NotAHiveError",
+    "error_from_status",
+]
+
+# regfast's own status codes (bit 29, the "customer" bit, is set).
+RF_CUSTOMER_BIT = 0x20000000
+RF_E_CORRUPT = RF_CUSTOMER_BIT | 1
+RF_E_UNSUPPORTED_FORMAT = RF_CUSTOMER_BIT | 2
+RF_E_IO = RF_CUSTOMER_BIT | 3
+RF_E_LIMIT = RF_CUSTOMER_BIT | 4
+
+# The Win32 code reported as .winerror for regfast's own statuses.
+ERROR_REGISTRY_CORRUPT = 1015
+ERROR_NOT_REGISTRY_FILE = 1017
+
+
+class RegistryError(OSError):
+    """Base class of every error regfast raises.
+
+    Attributes
+    ----------
+    winerror : int
+        The Win32 error code (``ERROR_FILE_NOT_FOUND`` = 2, ...).
+    status : int
+        regfast's status code: equal to ``winerror`` for system codes, or one of
+        regfast's own codes (bit 29 set) such as ``RF_E_CORRUPT``.
+    offset : int or None
+        Byte offset in the hive file of the structure at fault, when known.
+    """
+
+    winerror: int
+    status: int
+    offset: int | None
+
+    def __init__(self, err: int, message: str, filename: object = None, *,
+                 winerror: int = 0, status: int = 0, offset: int | None = None) -> None:
+        if filename is None:
+            super().__init__(err, message)
+        else:
+            super().__init__(err, message, filename)
+        self.winerror = winerror
+        self.status = status or winerror
+        self.offset = offset
+
+
+class RegistryNotFoundError(RegistryError, FileNotFoundError):
+    """A key or value does not exist (winerror 2)."""
+
+
+class RegistryPermissionError(RegistryError, PermissionError):
+    """Access denied (winerror 5) or a privilege not held (winerror 1314)."""
+
+
+class RegistryCorruptError(RegistryError):
+    """The hive is damaged. ``offset`` is the file offset of the bad structure
+    and ``reason`` says what is wrong with it (winerror 1015)."""
+
+    reason: str
+
+    def __init__(self, err: int, message: str, filename: object = None, *,
+                 winerror: int = ERROR_REGISTRY_CORRUPT, status: int = RF_E_CORRUPT,
+                 offset: int | None = None) -> None:
+        super().__init__(err, message, filename, winerror=winerror, status=status, offset=offset)
+        self.reason = message
+
+
+class NotAHiveError(RegistryError):
+    """The file is not a regf hive, or a version regfast does not read
+    (winerror 1017, ERROR_NOT_REGISTRY_FILE)."""
+
+
+_ERRNO = {2: _errno.ENOENT, 5: _errno.EACCES, 6: _errno.EBADF, 8: _errno.ENOMEM,
+          87: _errno.EINVAL, 161: _errno.EINVAL, 1314: _errno.EPERM}
+
+
+def error_from_status(status: int, message: str, filename: object = None,
+                      offset: int | None = None, native: int = 0) -> RegistryError:
+    """Builds the exception for a regfast status code (the one mapping point)."""
+    if status == RF_E_CORRUPT:
+        where = f" (hive offset 0x{offset:x})" if offset is not None else ""
+        return RegistryCorruptError(_errno.EIO, message + where, filename, offset=offset)
+    if status == RF_E_UNSUPPORTED_FORMAT:
+        return NotAHiveError(_errno.EINVAL, message, filename, winerror=ERROR_NOT_REGISTRY_FILE,
+                             status=status, offset=offset)
+    if status == RF_E_IO:
+        err = native or _errno.EIO
+        return RegistryError(err, message, filename, winerror=0, status=status)
+    if status == RF_E_LIMIT:
+        return RegistryError(_errno.E2BIG, message, filename, winerror=0, status=status, offset=offset)
+    cls: type[RegistryError] = RegistryError
+    if status == 2:
+        cls = RegistryNotFoundError
+    elif status in (5, 1314):
+        cls = RegistryPermissionError
+    return cls(_ERRNO.get(status, _errno.EINVAL), message, filename, winerror=status,
+               status=status, offset=offset)

@@ -1,0 +1,126 @@
+# regfast.pxd — mirrors include/regfast/regfast.h, same order, no logic.
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+
+cdef extern from "regfast/regfast.h" nogil:
+    ctypedef int32_t rf_status
+    enum:
+        RF_OK
+        RF_E_NOT_FOUND
+        RF_E_ACCESS_DENIED
+        RF_E_INVALID_HANDLE
+        RF_E_NO_MEMORY
+        RF_E_INVALID_DATA
+        RF_E_INVALID_PARAMETER
+        RF_E_NOT_SUPPORTED
+        RF_E_INSUFFICIENT_BUFFER
+        RF_E_BAD_PATHNAME
+        RF_E_MORE_DATA
+        RF_E_NO_MORE_ITEMS
+        RF_E_KEY_DELETED
+        RF_E_PRIVILEGE_NOT_HELD
+        RF_E_UNSUPPORTED_TYPE
+        RF_CUSTOMER_BIT
+        RF_E_CORRUPT
+        RF_E_UNSUPPORTED_FORMAT
+        RF_E_IO
+        RF_E_LIMIT
+    uint64_t RF_NO_OFFSET
+
+    ctypedef struct rf_error:
+        rf_status code
+        int64_t native
+        uint64_t offset
+        char message[256]
+
+    const rf_error *rf_last_error()
+    void rf_clear_error()
+    const char *rf_status_text(rf_status st)
+
+    ctypedef struct rf_hive:
+        pass
+    ctypedef uint64_t rf_key
+    ctypedef uint64_t rf_value
+
+    ctypedef struct rf_name:
+        const void *ptr
+        uint32_t nbytes
+        uint32_t utf16
+
+    enum:
+        RF_OPEN_LENIENT
+
+    ctypedef struct rf_open_opts:
+        size_t struct_size
+        uint32_t flags
+        uint32_t max_depth
+        uint32_t max_subkeys
+        uint32_t max_values
+
+    rf_status rf_hive_open(const char *path, const rf_open_opts *opts, rf_hive **out)
+    rf_status rf_hive_open_memory(const void *data, size_t len, const rf_open_opts *opts, rf_hive **out)
+    void rf_hive_close(rf_hive *h)
+
+    ctypedef struct rf_hive_info:
+        uint32_t major, minor
+        uint32_t seq_primary
+        uint32_t seq_secondary
+        int32_t dirty
+        int32_t checksum_ok
+        uint64_t last_write
+        uint32_t file_type
+        uint32_t file_format
+        uint64_t file_size
+        uint64_t hbins_size
+        uint64_t hbins_found
+        uint64_t cells_allocated
+        uint64_t cells_free
+        uint16_t file_name[32]
+        uint32_t file_name_chars
+
+    rf_status rf_hive_get_info(rf_hive *h, rf_hive_info *out)
+    rf_status rf_hive_root(rf_hive *h, rf_key *out)
+
+    rf_status rf_key_open(rf_hive *h, rf_key parent, const char *path, size_t len, rf_key *out)
+    rf_status rf_key_open_utf16(rf_hive *h, rf_key parent, const uint16_t *path, size_t nchars, rf_key *out)
+    rf_status rf_key_child(rf_hive *h, rf_key parent, const uint16_t *name, size_t nchars, rf_key *out)
+    rf_status rf_key_name(rf_hive *h, rf_key k, rf_name *out)
+    rf_status rf_key_class(rf_hive *h, rf_key k, rf_name *out)
+    rf_status rf_key_parent(rf_hive *h, rf_key k, rf_key *out)
+
+    ctypedef struct rf_key_info:
+        uint64_t last_write
+        uint32_t n_subkeys
+        uint32_t n_values
+        uint32_t max_name_len
+        uint32_t max_class_len
+        uint32_t max_value_name_len
+        uint32_t max_value_data_len
+        uint32_t class_len
+        uint32_t flags
+        uint64_t security_offset
+
+    rf_status rf_key_get_info(rf_hive *h, rf_key k, rf_key_info *out)
+    rf_status rf_key_subkeys(rf_hive *h, rf_key k, rf_key *out, size_t cap, size_t *n_out)
+    rf_status rf_key_values(rf_hive *h, rf_key k, rf_value *out, size_t cap, size_t *n_out)
+    rf_status rf_key_security(rf_hive *h, rf_key k, const uint8_t **sd_out, size_t *len_out)
+
+    enum:
+        RF_VALUE_INLINE
+        RF_VALUE_BIG_DATA
+
+    ctypedef struct rf_value_info:
+        rf_name name
+        uint32_t type
+        uint32_t data_len
+        uint32_t flags
+
+    rf_status rf_value_open(rf_hive *h, rf_key k, const char *name, size_t len, rf_value *out)
+    rf_status rf_value_open_utf16(rf_hive *h, rf_key k, const uint16_t *name, size_t nchars, rf_value *out)
+    rf_status rf_value_get_info(rf_hive *h, rf_value v, rf_value_info *out)
+    rf_status rf_value_read(rf_hive *h, rf_value v, void *buf, size_t cap,
+                            const uint8_t **data_out, size_t *len_out)
+
+    rf_status rf_sd_to_sddl(const uint8_t *sd, size_t len, char *buf, size_t cap, size_t *len_out)
+
+    uint16_t rf_upcase(uint16_t c)
+    uint32_t rf_lh_hash(const uint16_t *name, size_t nchars)
