@@ -1,0 +1,113 @@
+"""Shared fixtures: hives built by regfast's writer, optionally corrupted at
+an exact field, and a reader that turns a hive into the same normalized shape
+as the hivex oracle (tests/python/oracle.py)."""
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pytest
+
+import regfast
+from regfast.writer import HiveLayout, build_hive
+
+# Fields tests can corrupt: "record.field" -> (offset inside the cell payload, struct format).
+# Cell payload = after the 4-byte size field (the spec's offsets).
+FIELDS: dict[str, tuple[int, str]] = {
+    "cell.size": (-4, "<i"),
+    "nk.sig": (0x00, "<H"), "nk.flags": (0x02, "<H"), "nk.parent": (0x10, "<I"),
+    "nk.n_subkeys": (0x14, "<I"), "nk.subkeys": (0x1C, "<I"), "nk.n_values": (0x24, "<I"),
+    "nk.values": (0x28, "<I"), "nk.security": (0x2C, "<I"), "nk.class": (0x30, "<I"),
+    "nk.name_len": (0x48, "<H"), "nk.class_len": (0x4A, "<H"),
+    "vk.sig": (0x00, "<H"), "vk.name_len": (0x02, "<H"), "vk.data_len": (0x04, "<I"),
+    "vk.data": (0x08, "<I"), "vk.type": (0x0C, "<I"),
+    "list.sig": (0x00, "<H"), "list.count": (0x02, "<H"), "list.entry0": (0x04, "<I"),
+    "list.entry1": (0x0C, "<I"),
+    "values.entry0": (0x00, "<I"),
+    "db.count": (0x02, "<H"), "db.list": (0x04, "<I"),
+    "sk.size": (0x10, "<I"),
+}
+
+
+class BuiltHive(NamedTuple):
+    path: Path
+    layout: HiveLayout
+
+
+def cell_of(layout: HiveLayout, record: str, target: Any) -> int:
+    """File offset of the cell a corruption spec names."""
+    if record == "nk":
+        return layout.nk[target]
+    if record == "vk":
+        return layout.vk[tuple(target)]
+    if record == "db":
+        return layout.data[tuple(target)]
+    if record == "list":
+        return layout.subkey_list[target]
+    if record == "values":
+        return layout.value_list[target]
+    if record == "sk":
+        return layout.sk_of[target]
+    if record == "cell":
+        return layout.nk[target]
+    raise KeyError(record)
+
+
+def corrupt_bytes(data: bytearray, layout: HiveLayout, field: str, target: Any, value: int) -> int:
+    """Writes `value` into `field` of the record at `target`; returns the file
+    offset of the cell written to."""
+    record = field.split(".")[0]
+    rel, fmt = FIELDS[field]
+    cell = cell_of(layout, record, target)
+    struct.pack_into(fmt, data, cell + 4 + rel, value)
+    return cell
+
+
+@pytest.fixture
+def make_hive(tmp_path):
+    """make_hive(tree, corrupt=("nk.name_len", r"A\\B", 0xFFFF), **writer_kwargs)
+    -> BuiltHive(path, layout). Several corruptions: pass a list of triples."""
+    counter = iter(range(1_000_000))
+
+    def make(tree, corrupt=None, name=None, **kwargs) -> BuiltHive:
+        data, layout = build_hive(tree, **kwargs)
+        data = bytearray(data)
+        if corrupt:
+            specs = [corrupt] if isinstance(corrupt[0], str) else corrupt
+            for field, target, value in specs:
+                corrupt_bytes(data, layout, field, target, value)
+        path = tmp_path / (name or f"hive{next(counter)}.hiv")
+        path.write_bytes(data)
+        return BuiltHive(path, layout)
+
+    return make
+
+
+def regfast_tree(hive: regfast.Hive) -> dict[str, dict]:
+    """Every key as {path: {"values": {name: (type, bytes)}, "class": str|None}},
+    the shape oracle.hivex_tree() returns."""
+    out = {}
+    for key in hive.walk():
+        out[key.path] = {
+            "values": {v.name: (v.type, v.raw()) for v in key.values()},
+            "class": key.class_name,
+        }
+    return out
+
+
+def expected_tree(tree, path: str = "") -> dict[str, dict]:
+    """What the writer was asked to write, in the same normalized shape."""
+    from regfast.writer import _shorthand_value, _split
+
+    subkeys, values, cls, _, _ = _split(tree, path)
+    vals = {name: _shorthand_value(v) for name, v in values.items()}
+    out = {path: {"values": vals, "class": cls or None}}
+    for name, sub in subkeys.items():
+        out.update(expected_tree(sub, name if not path else path + "\\" + name))
+    return out
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
