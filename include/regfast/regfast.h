@@ -179,6 +179,8 @@ typedef struct rf_hive_info {
     uint64_t hbins_found;         /**< bytes of valid hbins found at open */
     uint64_t cells_allocated;     /**< allocated cells seen at open */
     uint64_t cells_free;          /**< free cells seen at open */
+    uint64_t nk_cells;            /**< allocated cells signed "nk": a bound on keys */
+    uint64_t vk_cells;            /**< allocated cells signed "vk": a bound on values */
     uint16_t file_name[32];       /**< UTF-16LE name stored in the base block */
     uint32_t file_name_chars;     /**< chars in file_name up to the first NUL */
 } rf_hive_info;
@@ -292,6 +294,149 @@ rf_status rf_value_get_info(rf_hive *h, rf_value v, rf_value_info *out);
  */
 rf_status rf_value_read(rf_hive *h, rf_value v, void *buf, size_t cap,
                         const uint8_t **data_out, size_t *len_out);
+
+/* ------------------------------------------------------------------------ */
+/* Batched value reads                                                       */
+/* ------------------------------------------------------------------------ */
+
+/** Set in rf_batch.offset[i] when row i's data lives in the arena rather
+ *  than in the hive mapping; the low 63 bits are then the arena offset. */
+#define RF_BATCH_IN_ARENA   (UINT64_C(1) << 63)
+
+/** rf_read_values flags */
+#define RF_BATCH_FULL       0x1u  /* live: use KeyValueFullInformation (default Partial) */
+#define RF_BATCH_COPY       0x2u  /* copy every row into the arena, even mapped data */
+
+/**
+ * Columns for a batched read, all *caller-owned* arrays of `cap` rows. One
+ * call fills one row per requested value: a column layout the Python binding
+ * exposes as numpy arrays without touching a Python object per value.
+ */
+typedef struct rf_batch {
+    size_t    struct_size;  /**< sizeof(rf_batch) */
+    size_t    cap;          /**< rows available in every column */
+    size_t    n;            /**< rows filled (out) */
+    uint32_t *type;         /**< REG_* type per row (0 when status != 0) */
+    int32_t  *status;       /**< per-row rf_status: 0, 2 missing, 13 type filtered out,
+                                 234 arena too small, RF_E_CORRUPT ... */
+    uint64_t *offset;       /**< data offset: from the start of the hive mapping, or
+                                 RF_BATCH_IN_ARENA | offset into `arena` */
+    uint32_t *length;       /**< data length in bytes (the length needed on status 234) */
+    rf_name  *name;         /**< optional (may be NULL): each row's value name,
+                                 filled when reading all values (names == NULL);
+                                 *borrowed* (mapping, or the arena for live keys) */
+    uint8_t  *arena;        /**< caller buffer for data not in a mapping (may be NULL) */
+    size_t    arena_cap;    /**< bytes at `arena` */
+    size_t    arena_used;   /**< bytes used (out); on RF_E_MORE_DATA, bytes needed */
+} rf_batch;
+
+/**
+ * Reads many values of one key in one call. Releases nothing, allocates
+ * nothing: rows go to the caller's columns, non-mapped data to the arena.
+ * A missing value is a row with status 2, not a failure of the call.
+ * @param names    value names (n of them), or NULL to read every value of the
+ *                 key in stored order (then n is ignored; needs cap >= count)
+ * @param types    accepted REG_* types (n_types of them) or NULL for all;
+ *                 rows of other types get status RF_E_INVALID_DATA (13)
+ * @param flags    RF_BATCH_*
+ * @retval RF_E_MORE_DATA  cap is below the number of rows (b->n = rows needed),
+ *                 or the arena was too small (b->arena_used = bytes needed;
+ *                 the rows that did not fit have status 234)
+ */
+rf_status rf_read_values(rf_hive *h, rf_key k, const rf_name *names, size_t n,
+                         const uint32_t *types, size_t n_types, uint32_t flags, rf_batch *b);
+
+/**
+ * The base address of a hive's mapping: rf_batch offsets without
+ * RF_BATCH_IN_ARENA are relative to it. *borrowed*; NULL for live hives.
+ */
+rf_status rf_hive_mapping(rf_hive *h, const uint8_t **base_out, size_t *len_out);
+
+/* ------------------------------------------------------------------------ */
+/* Columnar scan of a subtree                                                */
+/* ------------------------------------------------------------------------ */
+
+#define RF_SCAN_VALUES       0x1u  /* fill the value columns too */
+#define RF_SCAN_SKIP_ERRORS  0x2u  /* record corrupt keys/values in the status
+                                      columns and go on, instead of failing */
+
+/** Called now and then during a scan; a nonzero return cancels the scan,
+ *  which then returns that value as its status. */
+typedef int (*rf_progress_fn)(void *ctx, uint64_t keys_done, uint64_t keys_total);
+
+/**
+ * Caller-owned columns for rf_hive_scan(). Size the key columns with
+ * rf_hive_info.nk_cells rows and the value columns with vk_cells rows: a
+ * healthy subtree never needs more.
+ *
+ * Names are not copied: a name is (file offset, byte length, utf16 flag) into
+ * the mapping. Value data likewise: an offset into the mapping; big-data
+ * values (not contiguous) get status RF_E_MORE_DATA and their token in
+ * value_token, for the caller to assemble with rf_value_read().
+ */
+typedef struct rf_scan {
+    size_t    struct_size;
+    uint32_t  flags;          /**< RF_SCAN_* */
+    /* keys, in depth-first pre-order, children in stored order */
+    size_t    key_cap, n_keys;
+    uint64_t *key_token;      /**< rf_key of each key */
+    int64_t  *key_parent;     /**< row of the parent key; -1 for the start key */
+    uint32_t *key_depth;      /**< 0 for the start key */
+    uint64_t *key_last_write; /**< FILETIME */
+    uint32_t *key_n_values;   /**< values recorded for this key */
+    uint64_t *key_name_off;   /**< file offset of the stored name */
+    uint32_t *key_name_len;   /**< bytes; bit 31 set: UTF-16LE, clear: Latin-1 */
+    int32_t  *key_status;     /**< 0, or why its subkeys/values were skipped */
+    /* values (with RF_SCAN_VALUES) */
+    size_t    value_cap, n_values;
+    uint64_t *value_key;      /**< row of the owning key */
+    uint64_t *value_token;    /**< rf_value */
+    uint64_t *value_name_off; /**< file offset of the stored name */
+    uint32_t *value_name_len; /**< bytes; bit 31: UTF-16LE */
+    uint32_t *value_type;
+    uint64_t *value_offset;   /**< file offset of the data (inline data: inside the vk) */
+    uint32_t *value_length;   /**< bytes */
+    int32_t  *value_status;   /**< 0; 234 big data (read it with rf_value_read); corrupt */
+    rf_progress_fn progress;  /**< optional */
+    void     *progress_ctx;
+} rf_scan;
+
+#define RF_NAME_UTF16_BIT 0x80000000u
+
+/**
+ * One pass over the subtree at `start` (0 = the root), filling the scan's
+ * columns. Each key is visited once even when a damaged hive lists it twice.
+ * @retval RF_E_MORE_DATA a column filled up (n_keys/n_values say how far it got)
+ * @retval RF_E_CORRUPT   a damaged structure, unless RF_SCAN_SKIP_ERRORS
+ */
+rf_status rf_hive_scan(rf_hive *h, rf_key start, rf_scan *s);
+
+/* ------------------------------------------------------------------------ */
+/* The live registry (Windows; RF_E_NOT_SUPPORTED elsewhere)                 */
+/* ------------------------------------------------------------------------ */
+
+/** Predefined roots, with the values of the Win32 HKEY_* constants. */
+#define RF_HKEY_CLASSES_ROOT      0x80000000u
+#define RF_HKEY_CURRENT_USER      0x80000001u
+#define RF_HKEY_LOCAL_MACHINE     0x80000002u
+#define RF_HKEY_USERS             0x80000003u
+#define RF_HKEY_CURRENT_CONFIG    0x80000005u
+
+/** Registry views, with the values of KEY_WOW64_64KEY / KEY_WOW64_32KEY. */
+#define RF_VIEW_NATIVE            0x0000u
+#define RF_VIEW_64                0x0100u
+#define RF_VIEW_32                0x0200u
+
+/**
+ * Opens a predefined root of the live registry as an rf_hive; its keys are
+ * then opened with rf_key_open() (through the open-once handle cache) and
+ * read with the same calls as offline hives.
+ * @param root    RF_HKEY_*
+ * @param view    RF_VIEW_*
+ * @param access  desired access mask (KEY_READ = 0x20019 when 0)
+ * @retval RF_E_NOT_SUPPORTED not built for Windows
+ */
+rf_status rf_live_open(uint32_t root, uint32_t view, uint32_t access, rf_hive **out);
 
 /* ------------------------------------------------------------------------ */
 /* Security descriptors                                                      */

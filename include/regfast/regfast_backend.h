@@ -39,6 +39,11 @@ struct rf_backend_ops {
     rf_status (*value_info)(rf_hive *h, rf_value v, rf_value_info *out);
     rf_status (*value_read)(rf_hive *h, rf_value v, void *buf, size_t cap,
                             const uint8_t **data_out, size_t *len_out);
+    rf_status (*read_values)(rf_hive *h, rf_key k, const rf_name *names, size_t n,
+                             const uint32_t *types, size_t n_types, uint32_t flags, rf_batch *b);
+    /* base of the mapping batch offsets refer to; NULL for backends without one */
+    rf_status (*mapping)(rf_hive *h, const uint8_t **base, size_t *len);
+    rf_status (*scan)(rf_hive *h, rf_key start, rf_scan *s);   /* NULL: not supported */
 };
 
 #endif

@@ -235,3 +235,48 @@ rf_status rf_value_read(rf_hive *h, rf_value v, void *buf, size_t cap, const uin
     CHECK_ARG(data_out && len_out, "data_out or len_out is NULL");
     return h->ops->value_read(h, v, buf, cap, data_out, len_out);
 }
+
+rf_status rf_read_values(rf_hive *h, rf_key k, const rf_name *names, size_t n,
+                         const uint32_t *types, size_t n_types, uint32_t flags, rf_batch *b)
+{
+    CHECK_HIVE(h);
+    CHECK_ARG(b && b->struct_size >= sizeof(rf_batch), "batch is NULL or has a bad struct_size");
+    CHECK_ARG(b->cap == 0 || (b->type && b->status && b->offset && b->length), "batch columns are NULL");
+    CHECK_ARG(types || n_types == 0, "types is NULL");
+    CHECK_ARG(b->arena || b->arena_cap == 0, "arena is NULL");
+    return h->ops->read_values(h, k, names, n, types, n_types, flags, b);
+}
+
+rf_status rf_hive_mapping(rf_hive *h, const uint8_t **base_out, size_t *len_out)
+{
+    CHECK_HIVE(h);
+    CHECK_ARG(base_out && len_out, "base_out or len_out is NULL");
+    *base_out = NULL;
+    *len_out = 0;
+    return h->ops->mapping ? h->ops->mapping(h, base_out, len_out) : RF_OK;
+}
+
+rf_status rf_hive_scan(rf_hive *h, rf_key start, rf_scan *s)
+{
+    CHECK_HIVE(h);
+    CHECK_ARG(s && s->struct_size >= sizeof(rf_scan), "scan is NULL or has a bad struct_size");
+    CHECK_ARG(s->key_cap == 0 || (s->key_token && s->key_parent && s->key_depth && s->key_last_write &&
+                                  s->key_n_values && s->key_name_off && s->key_name_len && s->key_status),
+              "scan key columns are NULL");
+    CHECK_ARG(!(s->flags & RF_SCAN_VALUES) || s->value_cap == 0 ||
+              (s->value_key && s->value_token && s->value_name_off && s->value_name_len &&
+               s->value_type && s->value_offset && s->value_length && s->value_status),
+              "scan value columns are NULL");
+    if (!h->ops->scan)
+        return rfi_fail(RF_E_NOT_SUPPORTED, RF_NO_OFFSET, 0, "the %s backend cannot scan", h->ops->name);
+    return h->ops->scan(h, start, s);
+}
+
+#ifndef _WIN32
+rf_status rf_live_open(uint32_t root, uint32_t view, uint32_t access, rf_hive **out)
+{
+    if (out) *out = NULL;
+    return rfi_fail(RF_E_NOT_SUPPORTED, RF_NO_OFFSET, 0,
+                    "the live registry is only reachable on Windows (or through regfast-agent)");
+}
+#endif

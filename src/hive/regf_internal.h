@@ -102,6 +102,36 @@ rf_status regf_value_info(rf_hive *h, rf_value v, rf_value_info *out);
 rf_status regf_value_read(rf_hive *h, rf_value v, void *buf, size_t cap,
                           const uint8_t **data_out, size_t *len_out);
 
+rf_status regf_read_values(rf_hive *h, rf_key k, const rf_name *names, size_t n,
+                           const uint32_t *types, size_t n_types, uint32_t flags, rf_batch *b);
+rf_status regf_mapping(rf_hive *h, const uint8_t **base, size_t *len);
+rf_status regf_scan(rf_hive *h, rf_key start, rf_scan *s);
+
+/* Where a value's data is: contiguous (inline or one cell) or a db record. */
+typedef struct regf_data_loc {
+    uint32_t       len;
+    uint32_t       flags;     /* RF_VALUE_INLINE / RF_VALUE_BIG_DATA */
+    const uint8_t *ptr;       /* contiguous data (inline or one cell) */
+    uint32_t       db;        /* big data: db record offset */
+} regf_data_loc;
+
+/* The vk at `v` (name length checked) and where its data lives. */
+rf_status regf_vk(const regf_hive *h, rf_value v, const uint8_t **vk, uint32_t *len);
+rf_status regf_locate(const regf_hive *h, uint32_t voff, const uint8_t *vk, regf_data_loc *d);
+rf_status regf_read_big(const regf_hive *h, const regf_data_loc *d, uint8_t *buf);
+
+/* A key's value list: `*n` vk offsets (borrowed), n bounded by max_values. */
+rf_status regf_value_list(const regf_hive *h, rf_key k, const uint8_t **list, uint32_t *n);
+
+/* Calls fn for each subkey entry of the key at key_off (nk already fetched);
+ * hash is the lh hash for lh lists, else 0. A nonzero return from fn stops
+ * the walk and is returned (RF_E_NO_MORE_ITEMS: "found it"). */
+typedef rf_status (*regf_entry_fn)(void *ctx, uint32_t child, uint32_t hash);
+rf_status regf_each_subkey(const regf_hive *h, uint32_t key_off, const uint8_t *nk,
+                           regf_entry_fn fn, void *ctx);
+/* An nk listed under `parent` whose parent field agrees. */
+rf_status regf_check_child(const regf_hive *h, uint32_t parent, uint32_t child);
+
 /* Case-insensitive compare of a stored name with an already-upcased UTF-16 name. */
 int regf_name_equals(const uint8_t *stored, uint32_t nbytes, int utf16,
                      const uint16_t *upper, size_t nchars);

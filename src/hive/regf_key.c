@@ -9,9 +9,6 @@
  */
 #include "hive/regf_internal.h"
 
-/* Called for each subkey entry; returns RF_OK to go on, anything else stops
- * the walk (RF_E_NO_MORE_ITEMS means "found what I wanted"). */
-typedef rf_status (*entry_fn)(void *ctx, uint32_t child, uint32_t hash);  /* hash: lh only, else 0 */
 
 static rf_status key_token(const regf_hive *h, rf_key k, const uint8_t **nk, uint32_t *len)
 {
@@ -22,7 +19,7 @@ static rf_status key_token(const regf_hive *h, rf_key k, const uint8_t **nk, uin
 }
 
 static rf_status leaf_walk(const regf_hive *h, uint32_t list, const uint8_t *p, uint32_t len,
-                           entry_fn fn, void *ctx, uint32_t *seen)
+                           regf_entry_fn fn, void *ctx, uint32_t *seen)
 {
     int hashed = p[1] == 'f' || p[1] == 'h'; /* lf, lh: 8-byte entries; li: 4 */
     int lh = p[1] == 'h'; /* only lh stores a name hash; lf stores a 4-char hint */
@@ -42,9 +39,8 @@ static rf_status leaf_walk(const regf_hive *h, uint32_t list, const uint8_t *p, 
 
 static int is_leaf_sig(const uint8_t *p) { return (p[0] == 'l' && (p[1] == 'f' || p[1] == 'h' || p[1] == 'i')); }
 
-/* Walks every subkey entry of the key at `key_off` (nk at `nk`). */
-static rf_status each_subkey(const regf_hive *h, uint32_t key_off, const uint8_t *nk,
-                             entry_fn fn, void *ctx)
+rf_status regf_each_subkey(const regf_hive *h, uint32_t key_off, const uint8_t *nk,
+                             regf_entry_fn fn, void *ctx)
 {
     uint32_t n_subkeys = rf_le32(nk + NK_N_SUBKEYS);
     if (n_subkeys == 0) return RF_OK;
@@ -92,7 +88,7 @@ static rf_status each_subkey(const regf_hive *h, uint32_t key_off, const uint8_t
 
 /* A subkey entry is trusted only once it is an nk whose parent is this key:
  * that stops a corrupt list from grafting an unrelated subtree here. */
-static rf_status check_child(const regf_hive *h, uint32_t parent, uint32_t child)
+rf_status regf_check_child(const regf_hive *h, uint32_t parent, uint32_t child)
 {
     const uint8_t *nk;
     uint32_t len;
@@ -117,7 +113,7 @@ struct collect_ctx {
 static rf_status collect_entry(void *vctx, uint32_t child, uint32_t hash)
 {
     struct collect_ctx *c = vctx;
-    rf_status st = check_child(c->h, c->parent, child);
+    rf_status st = regf_check_child(c->h, c->parent, child);
     if (st) return st;
     if (c->n < c->cap) c->out[c->n] = child;
     c->n++;
@@ -138,7 +134,7 @@ rf_status regf_key_subkeys(rf_hive *base, rf_key k, rf_key *out, size_t cap, siz
         return RF_E_MORE_DATA;
     }
     struct collect_ctx c = { h, (uint32_t)k, out, cap, 0 };
-    if ((st = each_subkey(h, (uint32_t)k, nk, collect_entry, &c)) != RF_OK) return st;
+    if ((st = regf_each_subkey(h, (uint32_t)k, nk, collect_entry, &c)) != RF_OK) return st;
     *n_out = c.n;
     return c.n > cap ? RF_E_MORE_DATA : RF_OK;
 }
@@ -181,7 +177,7 @@ static rf_status find_entry(void *vctx, uint32_t child, uint32_t hash)
     if (!regf_name_equals(nk + NK_NAME, rf_le16(nk + NK_NAME_LEN),
                           !(rf_le16(nk + NK_FLAGS) & NK_FLAG_COMP_NAME), c->upper, c->nchars))
         return RF_OK;
-    if ((st = check_child(c->h, c->parent, child)) != RF_OK) return st;
+    if ((st = regf_check_child(c->h, c->parent, child)) != RF_OK) return st;
     c->found = child;
     return RF_E_NO_MORE_ITEMS;
 }
@@ -199,7 +195,7 @@ rf_status regf_key_child(rf_hive *base, rf_key parent, const uint16_t *name, siz
         return rfi_fail(RF_E_BAD_PATHNAME, RF_NO_OFFSET, 0, "key name of %zu chars (1 to 255 allowed)", nchars);
     for (size_t i = 0; i < nchars; i++) upper[i] = rf_upcase(name[i]);
     struct find_ctx c = { h, (uint32_t)parent, upper, nchars, rf_lh_hash(upper, nchars), 0 };
-    st = each_subkey(h, (uint32_t)parent, nk, find_entry, &c);
+    st = regf_each_subkey(h, (uint32_t)parent, nk, find_entry, &c);
     if (st == RF_E_NO_MORE_ITEMS) {
         *out = c.found;
         return RF_OK;
@@ -306,7 +302,7 @@ rf_status regf_key_security(rf_hive *base, rf_key k, const uint8_t **sd, size_t 
 /* ---- values of a key ---------------------------------------------------- */
 
 /* The key's value list: an array of `*n` vk offsets (borrowed). */
-static rf_status value_list(const regf_hive *h, rf_key k, const uint8_t **list, uint32_t *n)
+rf_status regf_value_list(const regf_hive *h, rf_key k, const uint8_t **list, uint32_t *n)
 {
     const uint8_t *nk;
     uint32_t len, llen;
@@ -335,7 +331,7 @@ rf_status regf_key_values(rf_hive *base, rf_key k, rf_value *out, size_t cap, si
     const uint8_t *list, *vk;
     uint32_t n, len;
     *n_out = 0;
-    rf_status st = value_list(h, k, &list, &n);
+    rf_status st = regf_value_list(h, k, &list, &n);
     if (st) return st;
     *n_out = n;
     if (n > cap) return RF_E_MORE_DATA;
@@ -356,7 +352,7 @@ rf_status regf_value_find(rf_hive *base, rf_key k, const uint16_t *name, size_t 
     *out = 0;
     if (nchars > 16383)
         return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0, "value name of %zu chars (16383 allowed)", nchars);
-    rf_status st = value_list(h, k, &list, &n);
+    rf_status st = regf_value_list(h, k, &list, &n);
     if (st) return st;
     uint16_t big[16383];
     if (nchars > 256) upper = big;

@@ -128,8 +128,15 @@ static rf_status walk_hbins(regf_hive *h, uint64_t declared)
                                 (unsigned long long)(end - c), (unsigned long long)foff);
             }
             bit_set(h->cell_start, c >> 3);
-            if (raw < 0) h->info.cells_allocated++;
-            else h->info.cells_free++;
+            if (raw < 0) {
+                h->info.cells_allocated++;
+                /* signature counts bound the rows a scan can produce */
+                uint16_t sig = rf_le16(bins + c + 4);
+                h->info.nk_cells += sig == 0x6B6E; /* "nk" */
+                h->info.vk_cells += sig == 0x6B76; /* "vk" */
+            } else {
+                h->info.cells_free++;
+            }
             c += csize;
         }
         off += hsize;
@@ -333,4 +340,7 @@ const rf_backend_ops regf_ops = {
     regf_value_find,
     regf_value_info,
     regf_value_read,
+    regf_read_values,
+    regf_mapping,
+    regf_scan,
 };

@@ -12,7 +12,7 @@
  */
 #include "hive/regf_internal.h"
 
-static rf_status vk_get(const regf_hive *h, rf_value v, const uint8_t **vk, uint32_t *len)
+rf_status regf_vk(const regf_hive *h, rf_value v, const uint8_t **vk, uint32_t *len)
 {
     if (RF_UNLIKELY(v == 0 || v > UINT32_MAX))
         return rfi_fail(RF_E_INVALID_HANDLE, RF_NO_OFFSET, 0, "0x%llx is not a value token",
@@ -27,15 +27,7 @@ static rf_status vk_get(const regf_hive *h, rf_value v, const uint8_t **vk, uint
     return RF_OK;
 }
 
-/* Where the data is: *inline_ptr for inline/contiguous data, or the db record. */
-typedef struct data_loc {
-    uint32_t       len;
-    uint32_t       flags;     /* RF_VALUE_INLINE / RF_VALUE_BIG_DATA */
-    const uint8_t *ptr;       /* contiguous data (inline or one cell) */
-    uint32_t       db;        /* big data: db record offset */
-} data_loc;
-
-static rf_status locate(const regf_hive *h, uint32_t voff, const uint8_t *vk, data_loc *d)
+rf_status regf_locate(const regf_hive *h, uint32_t voff, const uint8_t *vk, regf_data_loc *d)
 {
     uint32_t raw = rf_le32(vk + VK_DATA_LEN), off = rf_le32(vk + VK_DATA), clen;
     const uint8_t *p;
@@ -77,10 +69,10 @@ rf_status regf_value_info(rf_hive *base, rf_value v, rf_value_info *out)
     const regf_hive *h = (const regf_hive *)base;
     const uint8_t *vk;
     uint32_t len;
-    data_loc d;
-    rf_status st = vk_get(h, v, &vk, &len);
+    regf_data_loc d;
+    rf_status st = regf_vk(h, v, &vk, &len);
     if (st) return st;
-    if ((st = locate(h, (uint32_t)v, vk, &d)) != RF_OK) return st;
+    if ((st = regf_locate(h, (uint32_t)v, vk, &d)) != RF_OK) return st;
     out->name.ptr = vk + VK_NAME;
     out->name.nbytes = rf_le16(vk + VK_NAME_LEN);
     out->name.utf16 = !(rf_le16(vk + VK_FLAGS) & VK_FLAG_COMP_NAME);
@@ -91,7 +83,7 @@ rf_status regf_value_info(rf_hive *base, rf_value v, rf_value_info *out)
 }
 
 /* Copies a db record's segments into buf (cap >= d->len checked by caller). */
-static rf_status read_big(const regf_hive *h, const data_loc *d, uint8_t *buf)
+rf_status regf_read_big(const regf_hive *h, const regf_data_loc *d, uint8_t *buf)
 {
     const uint8_t *db, *list, *seg;
     uint32_t dblen, llen, slen;
@@ -129,19 +121,19 @@ rf_status regf_value_read(rf_hive *base, rf_value v, void *buf, size_t cap,
     const regf_hive *h = (const regf_hive *)base;
     const uint8_t *vk;
     uint32_t len;
-    data_loc d;
+    regf_data_loc d;
     *data_out = NULL;
     *len_out = 0;
-    rf_status st = vk_get(h, v, &vk, &len);
+    rf_status st = regf_vk(h, v, &vk, &len);
     if (st) return st;
-    if ((st = locate(h, (uint32_t)v, vk, &d)) != RF_OK) return st;
+    if ((st = regf_locate(h, (uint32_t)v, vk, &d)) != RF_OK) return st;
     *len_out = d.len;
     if (!(d.flags & RF_VALUE_BIG_DATA)) {
         *data_out = d.ptr;
         return RF_OK;
     }
     if (cap < d.len || !buf) return RF_E_MORE_DATA;
-    if ((st = read_big(h, &d, buf)) != RF_OK) {
+    if ((st = regf_read_big(h, &d, buf)) != RF_OK) {
         *len_out = 0;
         return st;
     }

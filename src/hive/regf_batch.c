@@ -1,0 +1,373 @@
+/*
+ * regf_batch.c — bulk reads for the regf backend: rf_read_values (many values
+ * of one key, into columns) and rf_hive_scan (a whole subtree, one pass).
+ *
+ * Both fill caller-owned columns and copy nothing that sits contiguously in
+ * the mapping: a row's data is an offset into the file. Only big-data (db)
+ * values, which are split across segments, are assembled into the batch
+ * arena (read_values) or left for the caller to assemble (scan).
+ */
+#include <stdlib.h>
+#include "hive/regf_internal.h"
+
+rf_status regf_mapping(rf_hive *base, const uint8_t **out, size_t *len)
+{
+    const regf_hive *h = (const regf_hive *)base;
+    *out = h->map;
+    *len = h->size;
+    return RF_OK;
+}
+
+/* ---- rf_read_values ------------------------------------------------------ */
+
+/* Hash of a stored name, case-folded, for the lookup table below. */
+static uint32_t stored_name_hash(const uint8_t *p, uint32_t nbytes, int utf16)
+{
+    uint32_t hash = 0;
+    if (utf16)
+        for (uint32_t i = 0; i + 1 < nbytes; i += 2) hash = hash * 37u + rf_upcase(rf_le16(p + i));
+    else
+        for (uint32_t i = 0; i < nbytes; i++) hash = hash * 37u + rf_upcase(p[i]);
+    return hash;
+}
+
+static int type_allowed(uint32_t t, const uint32_t *types, size_t n_types)
+{
+    if (!types) return 1;
+    for (size_t i = 0; i < n_types; i++)
+        if (types[i] == t) return 1;
+    return 0;
+}
+
+typedef struct batch_run {
+    const regf_hive *h;
+    rf_batch       *b;
+    const uint32_t *types;
+    size_t          n_types;
+    uint32_t        flags;
+    size_t          arena_need;   /* bytes the arena lacked */
+} batch_run;
+
+static void fill_row(batch_run *r, size_t i, uint32_t voff, int with_name)
+{
+    const regf_hive *h = r->h;
+    rf_batch *b = r->b;
+    const uint8_t *vk;
+    uint32_t len;
+    regf_data_loc d;
+    b->type[i] = 0;
+    b->offset[i] = 0;
+    b->length[i] = 0;
+    if (with_name && b->name) { b->name[i].ptr = ""; b->name[i].nbytes = 0; b->name[i].utf16 = 0; }
+    rf_status st = regf_vk(h, voff, &vk, &len);
+    if (!st) st = regf_locate(h, voff, vk, &d);
+    if (st) {
+        b->status[i] = st;
+        return;
+    }
+    if (with_name && b->name) {
+        b->name[i].ptr = vk + VK_NAME;
+        b->name[i].nbytes = rf_le16(vk + VK_NAME_LEN);
+        b->name[i].utf16 = !(rf_le16(vk + VK_FLAGS) & VK_FLAG_COMP_NAME);
+    }
+    uint32_t t = rf_le32(vk + VK_TYPE);
+    if (!type_allowed(t, r->types, r->n_types)) {
+        b->status[i] = RF_E_INVALID_DATA;
+        b->type[i] = t;
+        return;
+    }
+    b->type[i] = t;
+    b->length[i] = d.len;
+    int to_arena = (d.flags & RF_VALUE_BIG_DATA) || (r->flags & RF_BATCH_COPY);
+    if (!to_arena) {
+        b->offset[i] = (uint64_t)(d.ptr - h->map);
+        b->status[i] = RF_OK;
+        return;
+    }
+    if (!b->arena || b->arena_cap - b->arena_used < d.len) {
+        b->status[i] = RF_E_MORE_DATA;
+        r->arena_need += d.len;
+        return;
+    }
+    uint8_t *dst = b->arena + b->arena_used;
+    st = (d.flags & RF_VALUE_BIG_DATA) ? regf_read_big(h, &d, dst) : (memcpy(dst, d.ptr, d.len), RF_OK);
+    if (st) {
+        b->status[i] = st;
+        return;
+    }
+    b->offset[i] = RF_BATCH_IN_ARENA | b->arena_used;
+    b->arena_used += d.len;
+    b->status[i] = RF_OK;
+}
+
+/* Upcases a requested name into `up`; returns its length in UTF-16 units,
+ * or -1 when it is longer than any value name can be. */
+static long upcase_request(const rf_name *n, uint16_t *up)
+{
+    const uint8_t *p = n->ptr;
+    size_t chars = n->utf16 ? n->nbytes / 2 : n->nbytes;
+    if (chars > 16383) return -1;
+    for (size_t i = 0; i < chars; i++) up[i] = rf_upcase(n->utf16 ? rf_le16(p + 2 * i) : p[i]);
+    return (long)chars;
+}
+
+static int vk_name_matches(const regf_hive *h, uint32_t voff, const uint16_t *up, size_t chars)
+{
+    const uint8_t *vk;
+    uint32_t len;
+    if (regf_vk(h, voff, &vk, &len)) return 0;
+    return regf_name_equals(vk + VK_NAME, rf_le16(vk + VK_NAME_LEN),
+                            !(rf_le16(vk + VK_FLAGS) & VK_FLAG_COMP_NAME), up, chars);
+}
+
+rf_status regf_read_values(rf_hive *base, rf_key k, const rf_name *names, size_t n,
+                           const uint32_t *types, size_t n_types, uint32_t flags, rf_batch *b)
+{
+    const regf_hive *h = (const regf_hive *)base;
+    const uint8_t *list;
+    uint32_t count;
+    rf_status st = regf_value_list(h, k, &list, &count);
+    b->n = 0;
+    b->arena_used = 0;
+    if (st) return st;
+    size_t rows = names ? n : count;
+    b->n = rows;
+    if (rows > b->cap) return RF_E_MORE_DATA;
+    batch_run r = { h, b, types, n_types, flags, 0 };
+
+    if (!names) {
+        for (uint32_t i = 0; i < count; i++) fill_row(&r, i, rf_le32(list + 4 * (size_t)i), 1);
+    } else {
+        /* Many names against many values: index the value list by folded-name
+         * hash (open addressing) so 10,000 names cost 10,000 probes, not 10^8
+         * compares. The table is the one allocation of the call. */
+        size_t slots = 16;
+        while (slots < 2 * (size_t)count) slots <<= 1;
+        uint32_t *table = count > 8 ? calloc(slots, sizeof(uint32_t)) : NULL;
+        uint16_t *up = malloc(16383 * sizeof(uint16_t));
+        if (!up || (count > 8 && !table)) {
+            free(table);
+            free(up);
+            return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for a batch lookup table");
+        }
+        if (table) {
+            for (uint32_t i = 0; i < count; i++) {
+                uint32_t voff = rf_le32(list + 4 * (size_t)i), len;
+                const uint8_t *vk;
+                if (regf_vk(h, voff, &vk, &len)) continue; /* found later as a row error */
+                uint32_t hv = stored_name_hash(vk + VK_NAME, rf_le16(vk + VK_NAME_LEN),
+                                               !(rf_le16(vk + VK_FLAGS) & VK_FLAG_COMP_NAME));
+                size_t s = hv & (slots - 1);
+                while (table[s]) s = (s + 1) & (slots - 1);
+                table[s] = voff; /* 0 is never a cell offset: it marks empty slots */
+            }
+        }
+        for (size_t i = 0; i < n; i++) {
+            long chars = upcase_request(&names[i], up);
+            uint32_t found = 0;
+            if (chars >= 0 && table) {
+                uint32_t hv = 0;
+                for (long c = 0; c < chars; c++) hv = hv * 37u + up[c];
+                for (size_t s = hv & (slots - 1); table[s]; s = (s + 1) & (slots - 1))
+                    if (vk_name_matches(h, table[s], up, (size_t)chars)) { found = table[s]; break; }
+            } else if (chars >= 0) {
+                for (uint32_t j = 0; j < count && !found; j++) {
+                    uint32_t voff = rf_le32(list + 4 * (size_t)j);
+                    if (vk_name_matches(h, voff, up, (size_t)chars)) found = voff;
+                }
+            }
+            if (found) {
+                fill_row(&r, i, found, 0);
+            } else {
+                b->status[i] = chars < 0 ? RF_E_INVALID_PARAMETER : RF_E_NOT_FOUND;
+                b->type[i] = 0;
+                b->offset[i] = 0;
+                b->length[i] = 0;
+            }
+        }
+        free(table);
+        free(up);
+    }
+    if (r.arena_need) {
+        b->arena_used += r.arena_need;
+        return RF_E_MORE_DATA;
+    }
+    return RF_OK;
+}
+
+/* ---- rf_hive_scan -------------------------------------------------------- */
+
+typedef struct frame { uint32_t key; uint32_t depth; int64_t parent_row; } frame;
+
+typedef struct scan_run {
+    const regf_hive *h;
+    rf_scan   *s;
+    uint64_t  *visited;        /* 1 bit per 8-byte slot of the hbins */
+    frame     *stack;
+    size_t     top, stack_cap;
+    uint32_t  *kids;           /* children of the key being expanded */
+    size_t     n_kids, kids_cap;
+    uint32_t   parent;         /* key whose children are being collected */
+} scan_run;
+
+/* Grows a typed array to hold `need` elements; evaluates to 0 on OOM. */
+#define GROW(arr, cap, need) grow_to((void *)&(arr), &(cap), (need), sizeof *(arr))
+static int grow_to(void *slot, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap) return 1;
+    size_t nc = *cap ? *cap : 64;
+    while (nc < need) nc *= 2;
+    void *old;
+    memcpy(&old, slot, sizeof old); /* slot is a T**: read and write it as bytes */
+    void *q = realloc(old, nc * elem);
+    if (!q) return 0;
+    memcpy(slot, &q, sizeof q);
+    *cap = nc;
+    return 1;
+}
+
+static rf_status collect_kid(void *ctx, uint32_t child, uint32_t hash)
+{
+    scan_run *r = ctx;
+    rf_status st = regf_check_child(r->h, r->parent, child);
+    if (st) return st;
+    uint64_t bit = child >> 3;
+    if ((r->visited[bit >> 6] >> (bit & 63)) & 1) return RF_OK; /* listed twice: once is enough */
+    r->visited[bit >> 6] |= (uint64_t)1 << (bit & 63);
+    if (!GROW(r->kids, r->kids_cap, r->n_kids + 1))
+        return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for the scan");
+    r->kids[r->n_kids++] = child;
+    return RF_OK;
+}
+
+static rf_status scan_values(scan_run *r, uint32_t key, size_t key_row)
+{
+    const regf_hive *h = r->h;
+    rf_scan *s = r->s;
+    const uint8_t *list, *vk;
+    uint32_t count, len;
+    int skip = (s->flags & RF_SCAN_SKIP_ERRORS) != 0;
+    rf_status st = regf_value_list(h, key, &list, &count);
+    if (st) return st;
+    if (s->n_values + count > s->value_cap) return RF_E_MORE_DATA;
+    for (uint32_t i = 0; i < count; i++) {
+        size_t row = s->n_values++;
+        uint32_t voff = rf_le32(list + 4 * (size_t)i);
+        regf_data_loc d;
+        s->value_key[row] = key_row;
+        s->value_token[row] = voff;
+        st = regf_vk(h, voff, &vk, &len);
+        if (!st) st = regf_locate(h, voff, vk, &d);
+        if (st) {
+            if (!skip) return st;
+            s->value_status[row] = st;
+            s->value_name_off[row] = 0;
+            s->value_name_len[row] = 0;
+            s->value_type[row] = 0;
+            s->value_offset[row] = 0;
+            s->value_length[row] = 0;
+            continue;
+        }
+        s->value_name_off[row] = (uint64_t)(vk + VK_NAME - h->map);
+        s->value_name_len[row] = rf_le16(vk + VK_NAME_LEN) |
+                                 ((rf_le16(vk + VK_FLAGS) & VK_FLAG_COMP_NAME) ? 0 : RF_NAME_UTF16_BIT);
+        s->value_type[row] = rf_le32(vk + VK_TYPE);
+        s->value_length[row] = d.len;
+        if (d.flags & RF_VALUE_BIG_DATA) {
+            s->value_offset[row] = 0;
+            s->value_status[row] = RF_E_MORE_DATA;
+        } else {
+            s->value_offset[row] = (uint64_t)(d.ptr - h->map);
+            s->value_status[row] = RF_OK;
+        }
+    }
+    s->key_n_values[key_row] = count;
+    return RF_OK;
+}
+
+static rf_status scan_loop(scan_run *r)
+{
+    const regf_hive *h = r->h;
+    rf_scan *s = r->s;
+    int skip = (s->flags & RF_SCAN_SKIP_ERRORS) != 0;
+    while (r->top) {
+        frame f = r->stack[--r->top];
+        const uint8_t *nk;
+        uint32_t len;
+        rf_status st = regf_nk(h, f.key, &nk, &len);
+        if (st) return st; /* checked when it was collected; cannot fail here */
+        if (s->n_keys >= s->key_cap) return RF_E_MORE_DATA;
+        size_t row = s->n_keys++;
+        s->key_token[row] = f.key;
+        s->key_parent[row] = f.parent_row;
+        s->key_depth[row] = f.depth;
+        s->key_last_write[row] = rf_le64(nk + NK_LAST_WRITE);
+        s->key_n_values[row] = 0;
+        s->key_name_off[row] = (uint64_t)(nk + NK_NAME - h->map);
+        s->key_name_len[row] = rf_le16(nk + NK_NAME_LEN) |
+                               ((rf_le16(nk + NK_FLAGS) & NK_FLAG_COMP_NAME) ? 0 : RF_NAME_UTF16_BIT);
+        s->key_status[row] = RF_OK;
+
+        if (s->flags & RF_SCAN_VALUES) {
+            st = scan_values(r, f.key, row);
+            if (st == RF_E_MORE_DATA || st == RF_E_NO_MEMORY || (st && !skip)) return st;
+            if (st) s->key_status[row] = st;
+        }
+        r->n_kids = 0;
+        r->parent = f.key;
+        st = regf_each_subkey(h, f.key, nk, collect_kid, r);
+        if (st == RF_E_NO_MEMORY || (st && !skip)) return st;
+        if (st) {
+            s->key_status[row] = st; /* children collected before the damage are kept */
+        }
+        if (r->n_kids && f.depth + 1 > h->opts.max_depth) {
+            if (!skip)
+                return rfi_fail(RF_E_LIMIT, regf_file_off(f.key), 0,
+                                "nk at 0x%llx: subkeys deeper than max_depth %u",
+                                (unsigned long long)regf_file_off(f.key), h->opts.max_depth);
+            s->key_status[row] = RF_E_LIMIT;
+            continue;
+        }
+        if (!GROW(r->stack, r->stack_cap, r->top + r->n_kids))
+            return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for the scan");
+        for (size_t i = r->n_kids; i-- > 0;) /* reversed: children pop in stored order */
+            r->stack[r->top++] = (frame){ r->kids[i], f.depth + 1, (int64_t)row };
+        if (s->progress && (s->n_keys & 4095) == 0) {
+            int stop = s->progress(s->progress_ctx, s->n_keys, h->info.nk_cells);
+            if (stop) return stop;
+        }
+    }
+    return RF_OK;
+}
+
+rf_status regf_scan(rf_hive *base, rf_key start, rf_scan *s)
+{
+    const regf_hive *h = (const regf_hive *)base;
+    scan_run r;
+    memset(&r, 0, sizeof r);
+    r.h = h;
+    r.s = s;
+    s->n_keys = 0;
+    s->n_values = 0;
+    if (start == 0) start = h->root;
+    if (start > UINT32_MAX)
+        return rfi_fail(RF_E_INVALID_HANDLE, RF_NO_OFFSET, 0, "0x%llx is not a key token",
+                        (unsigned long long)start);
+    const uint8_t *nk;
+    uint32_t len;
+    rf_status st = regf_nk(h, (uint32_t)start, &nk, &len);
+    if (st) return st;
+    r.visited = calloc((size_t)(h->bins_len / 512) + 1, sizeof(uint64_t));
+    if (!r.visited || !GROW(r.stack, r.stack_cap, 64)) {
+        free(r.visited);
+        return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for the scan");
+    }
+    uint64_t bit = start >> 3;
+    r.visited[bit >> 6] |= (uint64_t)1 << (bit & 63);
+    r.stack[r.top++] = (frame){ (uint32_t)start, 0, -1 };
+    st = scan_loop(&r);
+    free(r.visited);
+    free(r.stack);
+    free(r.kids);
+    return st;
+}
