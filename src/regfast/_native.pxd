@@ -1,10 +1,15 @@
 # _native.pxd — the cdef classes' fields and C-level methods (asyncpg style):
 # the whole internal interface of the binding in one file.
 from cpython.buffer cimport Py_buffer
-from libc.stdint cimport uint32_t
-from regfast.regfast cimport rf_hive, rf_key, rf_value, rf_status
+from libc.stdint cimport uint8_t, uint32_t
+from regfast.regfast cimport rf_hive, rf_key, rf_value, rf_status, rf_name
 
+# Shared with _bulk.pyx (exported through the module's C-API capsule).
 cdef int check(rf_status st) except -1
+cdef str name_str(const rf_name *n)
+cdef str utf16_str(const uint8_t *p, size_t nbytes, bint stop_at_nul)
+cdef object decode_data(uint32_t t, const uint8_t *p, size_t n, object name)
+cdef object view_of(Hive hive, const uint8_t *p, size_t n)
 
 cdef class Hive:
     cdef rf_hive *_h

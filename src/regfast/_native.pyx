@@ -18,9 +18,7 @@ from regfast.regfast cimport *
 import os
 
 from regfast.exceptions import error_from_status
-from regfast._types import (HiveInfo, KeyInfo, filetime_to_datetime, REG_SZ, REG_EXPAND_SZ,
-                            REG_LINK, REG_MULTI_SZ, REG_DWORD, REG_DWORD_BIG_ENDIAN, REG_QWORD,
-                            type_name)
+from regfast._types import HiveInfo, KeyInfo, filetime_to_datetime, type_name
 
 
 cdef int check(rf_status st) except -1:
@@ -35,7 +33,7 @@ cdef int check(rf_status st) except -1:
     raise error_from_status(st, message, None, offset, native)
 
 
-cdef inline str name_str(const rf_name *n):
+cdef str name_str(const rf_name *n):
     """Decodes a stored name: Latin-1 ("compressed") or UTF-16LE. Lone
     surrogates are kept as-is (surrogatepass), so every name round-trips."""
     cdef int order = -1
@@ -46,7 +44,7 @@ cdef inline str name_str(const rf_name *n):
     return PyUnicode_DecodeUTF16(<const char *>n.ptr, n.nbytes, "surrogatepass", &order)
 
 
-cdef inline str utf16_str(const uint8_t *p, size_t nbytes, bint stop_at_nul):
+cdef str utf16_str(const uint8_t *p, size_t nbytes, bint stop_at_nul):
     """UTF-16LE data to str. An odd trailing byte cannot be part of a UTF-16
     character and is ignored; with stop_at_nul the string ends at the first
     NUL, as every Win32 caller and the stdlib winreg see it."""
@@ -66,20 +64,20 @@ cdef inline uint32_t le32(const uint8_t *p) noexcept nogil:
 
 cdef object decode_data(uint32_t t, const uint8_t *p, size_t n, object name):
     """Typed decoding: str / int / list[str] / bytes."""
-    if t == REG_SZ or t == REG_EXPAND_SZ:
+    if t == RF_REG_SZ or t == RF_REG_EXPAND_SZ:
         return utf16_str(p, n, True)
-    if t == REG_LINK:
+    if t == RF_REG_LINK:
         return utf16_str(p, n, False)
-    if t == REG_DWORD or t == REG_DWORD_BIG_ENDIAN or t == REG_QWORD:
-        if n != (8 if t == REG_QWORD else 4):
+    if t == RF_REG_DWORD or t == RF_REG_DWORD_BIG_ENDIAN or t == RF_REG_QWORD:
+        if n != (8 if t == RF_REG_QWORD else 4):
             raise ValueError(f"value {name!r} is {type_name(t)} but holds {n} bytes; "
                              "read it with value_raw()")
-        if t == REG_QWORD:
+        if t == RF_REG_QWORD:
             return (<uint64_t>le32(p + 4) << 32) | le32(p)
-        if t == REG_DWORD_BIG_ENDIAN:
+        if t == RF_REG_DWORD_BIG_ENDIAN:
             return (<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16) | (<uint32_t>p[2] << 8) | p[3]
         return le32(p)
-    if t == REG_MULTI_SZ:
+    if t == RF_REG_MULTI_SZ:
         s = utf16_str(p, n, False)
         # Strip the terminator ("\0" after the last string, "\0" ending the list).
         # Unlike winreg we keep strings after an embedded empty one: nothing is dropped.
@@ -129,6 +127,9 @@ cdef object view_of(Hive hive, const uint8_t *p, size_t n):
     e.ptr = <const char *>p
     e.length = n
     return memoryview(e)
+
+
+_MISSING = object()
 
 
 cdef rf_open_opts make_opts(bint lenient):
@@ -278,6 +279,68 @@ cdef class Hive:
         Raises FileNotFoundError (winerror 2) when a component is missing.
         """
         return self.root.open(path)
+
+    def scan(self, path=None, *, values=True, errors="strict", progress=None):
+        """Reads a whole subtree in one C pass (GIL released) into columns.
+
+        Parameters
+        ----------
+        path : str, optional
+            Start key (default: the root).
+        values : bool
+            Fill the value columns too.
+        errors : {"strict", "skip"}
+            "skip" records damaged keys/values in the status columns and goes
+            on; "strict" raises RegistryCorruptError at the first one.
+        progress : callable(done, total), optional
+            Called now and then with keys done and the hive's key count;
+            returning False (or raising) cancels the scan.
+
+        Returns
+        -------
+        ScanTable
+            numpy columns for keys and values; names and data stay in the
+            mapping until asked for (key_names(), value_data(i), to_pandas()).
+        """
+        from regfast import _bulk
+        return _bulk.scan(self, path, values, errors, progress)
+
+    def get_many(self, paths, default=_MISSING):
+        """Reads a list of "key\\value" paths, resolving each distinct key once.
+
+        The part after the last backslash is the value name ("Key\\" reads
+        the default value). Returns the decoded values in order; a missing
+        key or value raises FileNotFoundError unless `default` is given.
+        """
+        from regfast import _bulk
+        groups = {}
+        order = []
+        for p in paths:
+            kpath, _, vname = p.rpartition("\\")
+            slot = groups.setdefault(kpath.upper(), (kpath, [], []))
+            order.append((slot, len(slot[1])))
+            slot[1].append(vname)
+        results = {}
+        for folded, (kpath, names, _) in groups.items():
+            try:
+                key = self.open(kpath)
+            except FileNotFoundError:
+                if default is _MISSING:
+                    raise
+                results[folded] = None
+                continue
+            batch = _bulk.read_values(key, names, None, "strict")
+            results[folded] = (batch, batch.values())
+        out = []
+        for (kpath, names, _), i in order:
+            got = results[kpath.upper()]
+            if got is None or got[0].status[i] != 0:
+                if default is _MISSING:
+                    raise error_from_status(RF_E_NOT_FOUND, f"{kpath}\\{names[i]} not found", kpath + "\\" + names[i])
+                out.append(default)
+            else:
+                out.append(got[1][i])
+        return out
 
     def walk(self, path=None):
         """Yields every key of the subtree at `path` (default: the whole hive),
@@ -509,6 +572,28 @@ cdef class Key:
             return False
         check(st)
         return True
+
+    def read_values(self, names=None, *, types=None, errors="strict"):
+        """Reads many values of this key in one C call (GIL released).
+
+        Parameters
+        ----------
+        names : iterable of str, optional
+            Value names to read (case-insensitive); None reads every value.
+        types : iterable of int, optional
+            Accepted REG_* types; rows of other types get status 13.
+        errors : {"strict", "skip"}
+            "strict" raises on a damaged value; "skip" leaves its status in
+            the column. Missing values are never errors: their status is 2.
+
+        Returns
+        -------
+        ValueBatch
+            numpy columns type/status/offset/length over the hive mapping
+            (zero-copy), with as_str(), as_int(), values(), to_dict().
+        """
+        from regfast import _bulk
+        return _bulk.read_values(self, names, types, errors)
 
     def value_raw(self, name=""):
         """(type, data) where data is a read-only memoryview into the hive

@@ -36,6 +36,20 @@ cdef extern from "regfast/regfast.h" nogil:
     void rf_clear_error()
     const char *rf_status_text(rf_status st)
 
+    enum:
+        RF_REG_NONE
+        RF_REG_SZ
+        RF_REG_EXPAND_SZ
+        RF_REG_BINARY
+        RF_REG_DWORD
+        RF_REG_DWORD_BIG_ENDIAN
+        RF_REG_LINK
+        RF_REG_MULTI_SZ
+        RF_REG_RESOURCE_LIST
+        RF_REG_FULL_RESOURCE_DESCRIPTOR
+        RF_REG_RESOURCE_REQUIREMENTS_LIST
+        RF_REG_QWORD
+
     ctypedef struct rf_hive:
         pass
     ctypedef uint64_t rf_key
@@ -74,6 +88,8 @@ cdef extern from "regfast/regfast.h" nogil:
         uint64_t hbins_found
         uint64_t cells_allocated
         uint64_t cells_free
+        uint64_t nk_cells
+        uint64_t vk_cells
         uint16_t file_name[32]
         uint32_t file_name_chars
 
@@ -119,6 +135,72 @@ cdef extern from "regfast/regfast.h" nogil:
     rf_status rf_value_get_info(rf_hive *h, rf_value v, rf_value_info *out)
     rf_status rf_value_read(rf_hive *h, rf_value v, void *buf, size_t cap,
                             const uint8_t **data_out, size_t *len_out)
+
+    uint64_t RF_BATCH_IN_ARENA
+    enum:
+        RF_BATCH_FULL
+        RF_BATCH_COPY
+
+    ctypedef struct rf_batch:
+        size_t struct_size
+        size_t cap
+        size_t n
+        uint32_t *type
+        int32_t *status
+        uint64_t *offset
+        uint32_t *length
+        rf_name *name
+        uint8_t *arena
+        size_t arena_cap
+        size_t arena_used
+
+    rf_status rf_read_values(rf_hive *h, rf_key k, const rf_name *names, size_t n,
+                             const uint32_t *types, size_t n_types, uint32_t flags, rf_batch *b)
+    rf_status rf_hive_mapping(rf_hive *h, const uint8_t **base_out, size_t *len_out)
+
+    enum:
+        RF_SCAN_VALUES
+        RF_SCAN_SKIP_ERRORS
+        RF_NAME_UTF16_BIT
+
+    ctypedef int (*rf_progress_fn)(void *ctx, uint64_t keys_done, uint64_t keys_total) noexcept nogil
+
+    ctypedef struct rf_scan:
+        size_t struct_size
+        uint32_t flags
+        size_t key_cap, n_keys
+        uint64_t *key_token
+        int64_t *key_parent
+        uint32_t *key_depth
+        uint64_t *key_last_write
+        uint32_t *key_n_values
+        uint64_t *key_name_off
+        uint32_t *key_name_len
+        int32_t *key_status
+        size_t value_cap, n_values
+        uint64_t *value_key
+        uint64_t *value_token
+        uint64_t *value_name_off
+        uint32_t *value_name_len
+        uint32_t *value_type
+        uint64_t *value_offset
+        uint32_t *value_length
+        int32_t *value_status
+        rf_progress_fn progress
+        void *progress_ctx
+
+    rf_status rf_hive_scan(rf_hive *h, rf_key start, rf_scan *s)
+
+    enum:
+        RF_HKEY_CLASSES_ROOT
+        RF_HKEY_CURRENT_USER
+        RF_HKEY_LOCAL_MACHINE
+        RF_HKEY_USERS
+        RF_HKEY_CURRENT_CONFIG
+        RF_VIEW_NATIVE
+        RF_VIEW_64
+        RF_VIEW_32
+    rf_status rf_live_open(uint32_t root, uint32_t view, uint32_t access, rf_hive **out)
 
     rf_status rf_sd_to_sddl(const uint8_t *sd, size_t len, char *buf, size_t cap, size_t *len_out)
 

@@ -1,0 +1,539 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Bulk reads: many values of a key (ValueBatch) and whole subtrees (ScanTable)
+as numpy columns, filled by one C call with the GIL released.
+
+Data is not copied: a row's data is an offset into the hive mapping, which
+the batch or table keeps open through a zero-copy export (so the hive cannot
+be closed under it). Only big-data values, split across segments in the
+file, are assembled into an arena; their offsets carry RF_BATCH_IN_ARENA.
+"""
+cimport numpy as cnp
+from cpython.unicode cimport PyUnicode_DecodeLatin1, PyUnicode_DecodeUTF16
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdlib cimport free, malloc
+
+from regfast.regfast cimport *
+from regfast._native cimport Hive, Key, check, decode_data, name_str, utf16_str, view_of
+
+import numpy as np
+
+from regfast.exceptions import error_from_status
+
+cnp.import_array()
+
+# Status codes a row can carry without being an error of the call.
+ROW_OK = 0
+ROW_MISSING = 2
+ROW_FILTERED = 13
+
+cdef uint64_t ARENA_BIT = RF_BATCH_IN_ARENA
+
+
+cdef inline const uint8_t *row_ptr(const uint8_t *mapping, const uint8_t *arena, uint64_t off) noexcept nogil:
+    if off & ARENA_BIT:
+        return arena + (off & ~ARENA_BIT)
+    return mapping + off
+
+
+cdef inline void *data_of(cnp.ndarray a) noexcept:
+    return cnp.PyArray_DATA(a)
+
+
+cdef const uint8_t *buffer_ptr(object buf):
+    """Address of a contiguous byte buffer we hold a reference to (or NULL)."""
+    cdef const uint8_t[::1] mv
+    if buf is None:
+        return NULL
+    mv = buf
+    if mv.shape[0] == 0:
+        return NULL
+    return &mv[0]
+
+
+cdef class _Rows:
+    """What ValueBatch and ScanTable share: typed rows over a mapping + arena."""
+    cdef readonly object mapping     # memoryview of the whole hive file (keeps it open)
+    cdef readonly object arena       # numpy uint8 array for assembled big data, or None
+    cdef const uint8_t *_map
+    cdef const uint8_t *_arena
+
+    cdef void _bind(self, object mapping, object arena):
+        self.mapping = mapping
+        self.arena = arena
+        self._map = buffer_ptr(mapping)
+        self._arena = buffer_ptr(arena)
+
+    cdef object _decode_rows(self, cnp.ndarray types, cnp.ndarray status, cnp.ndarray offset,
+                             cnp.ndarray length, object names, bint strings_only):
+        """Decoded value per row; None where the row has no value (or, with
+        strings_only, is not a string type)."""
+        cdef Py_ssize_t i, n = types.shape[0]
+        cdef uint32_t *t = <uint32_t *>data_of(types)
+        cdef int32_t *st = <int32_t *>data_of(status)
+        cdef uint64_t *off = <uint64_t *>data_of(offset)
+        cdef uint32_t *ln = <uint32_t *>data_of(length)
+        cdef list out = [None] * n
+        for i in range(n):
+            if st[i] != 0:
+                continue
+            if strings_only:
+                if t[i] == RF_REG_SZ or t[i] == RF_REG_EXPAND_SZ:
+                    out[i] = utf16_str(row_ptr(self._map, self._arena, off[i]), ln[i], True)
+                elif t[i] == RF_REG_LINK:
+                    out[i] = utf16_str(row_ptr(self._map, self._arena, off[i]), ln[i], False)
+                continue
+            out[i] = decode_data(t[i], row_ptr(self._map, self._arena, off[i]), ln[i],
+                                 names[i] if names is not None else i)
+        return out
+
+    cdef object _ints(self, cnp.ndarray types, cnp.ndarray status, cnp.ndarray offset,
+                      cnp.ndarray length, object default):
+        cdef Py_ssize_t i, n = types.shape[0]
+        cdef cnp.ndarray out = np.empty(n, dtype=np.uint64)
+        cdef uint64_t *o = <uint64_t *>data_of(out)
+        cdef uint32_t *t = <uint32_t *>data_of(types)
+        cdef int32_t *st = <int32_t *>data_of(status)
+        cdef uint64_t *off = <uint64_t *>data_of(offset)
+        cdef uint32_t *ln = <uint32_t *>data_of(length)
+        cdef const uint8_t *p
+        cdef uint64_t dflt = 0
+        cdef Py_ssize_t bad = -1
+        if default is not None:
+            dflt = default
+        with nogil:
+            for i in range(n):
+                p = row_ptr(self._map, self._arena, off[i])
+                if st[i] == 0 and t[i] == RF_REG_DWORD and ln[i] == 4:
+                    o[i] = <uint64_t>p[0] | (<uint64_t>p[1] << 8) | (<uint64_t>p[2] << 16) | (<uint64_t>p[3] << 24)
+                elif st[i] == 0 and t[i] == RF_REG_DWORD_BIG_ENDIAN and ln[i] == 4:
+                    o[i] = <uint64_t>p[3] | (<uint64_t>p[2] << 8) | (<uint64_t>p[1] << 16) | (<uint64_t>p[0] << 24)
+                elif st[i] == 0 and t[i] == RF_REG_QWORD and ln[i] == 8:
+                    o[i] = (<uint64_t>p[0] | (<uint64_t>p[1] << 8) | (<uint64_t>p[2] << 16) | (<uint64_t>p[3] << 24)
+                            | (<uint64_t>p[4] << 32) | (<uint64_t>p[5] << 40) | (<uint64_t>p[6] << 48)
+                            | (<uint64_t>p[7] << 56))
+                else:
+                    o[i] = dflt
+                    if bad < 0:
+                        bad = i
+        if bad >= 0 and default is None:
+            raise ValueError(f"row {bad} is not a 4-byte DWORD or 8-byte QWORD (type {types[bad]}, "
+                             f"status {status[bad]}, {length[bad]} bytes); pass default= to fill such rows")
+        return out
+
+    cdef object _row_view(self, uint64_t off, uint32_t n):
+        if off & ARENA_BIT:
+            start = <Py_ssize_t>(off & ~ARENA_BIT)
+            return memoryview(self.arena)[start:start + n]
+        return self.mapping[<Py_ssize_t>off:<Py_ssize_t>off + n]
+
+
+cdef class ValueBatch(_Rows):
+    """Many values of one key, read in one call (see Key.read_values).
+
+    Columns (numpy arrays, one row per requested value):
+      ``type`` (uint32), ``status`` (int32: 0 ok, 2 missing, 13 filtered out by
+      `types`), ``offset`` (uint64, into ``mapping`` or, with bit 63 set, into
+      ``arena``) and ``length`` (uint32). ``names`` lists the value names.
+    """
+    cdef readonly Key key
+    cdef readonly list names
+    cdef readonly cnp.ndarray type
+    cdef readonly cnp.ndarray status
+    cdef readonly cnp.ndarray offset
+    cdef readonly cnp.ndarray length
+
+    def __len__(self):
+        return self.type.shape[0]
+
+    def __repr__(self):
+        ok = int((self.status == 0).sum())
+        return f"<regfast.ValueBatch {len(self)} rows, {ok} found>"
+
+    @property
+    def data(self):
+        """The buffer row offsets point into: the hive mapping (zero-copy)."""
+        return self.mapping
+
+    def buffer(self, Py_ssize_t i):
+        """Row i's raw data as a memoryview (no copy)."""
+        if self.status[i] != 0:
+            raise error_from_status(int(self.status[i]), f"value {self.names[i]!r}: no data")
+        return self._row_view(self.offset[i], self.length[i])
+
+    def as_str(self, *, array=False):
+        """Decoded strings for RF_REG_SZ/EXPAND_SZ/LINK rows, None elsewhere.
+        With array=True, a numpy StringDType array (None as the missing marker)."""
+        out = self._decode_rows(self.type, self.status, self.offset, self.length, self.names, True)
+        if array:
+            return np.array(out, dtype=np.dtypes.StringDType(na_object=None))
+        return out
+
+    def as_int(self, *, default=None):
+        """DWORD / DWORD_BIG_ENDIAN / QWORD rows as a uint64 array. Other rows
+        raise ValueError unless `default` fills them."""
+        return self._ints(self.type, self.status, self.offset, self.length, default)
+
+    def values(self):
+        """Decoded value per row (as key[name] would give), None for rows
+        without data (missing or filtered)."""
+        return self._decode_rows(self.type, self.status, self.offset, self.length, self.names, False)
+
+    def to_dict(self):
+        """{name: decoded value} for the rows that were found."""
+        vals = self.values()
+        st = self.status
+        return {self.names[i]: vals[i] for i in range(len(vals)) if st[i] == 0}
+
+
+cdef class _NameArray:
+    """UTF-16 copies of the requested names, laid out for rf_read_values."""
+    cdef rf_name *names
+    cdef list keep
+
+    def __cinit__(self, list names):
+        cdef Py_ssize_t i, n = len(names)
+        cdef bytes b
+        self.names = <rf_name *>malloc(max(n, 1) * sizeof(rf_name))
+        if self.names == NULL:
+            raise MemoryError()
+        self.keep = []
+        for i in range(n):
+            name = names[i]
+            if not isinstance(name, str):
+                raise TypeError(f"value names must be str, got {type(name).__name__} at index {i}")
+            b = (<str>name).encode("utf-16-le", "surrogatepass")
+            self.keep.append(b)
+            self.names[i].ptr = <const char *>b
+            self.names[i].nbytes = len(b)
+            self.names[i].utf16 = 1
+
+    def __dealloc__(self):
+        free(self.names)
+
+
+def read_values(Key key not None, names=None, types=None, errors="strict"):
+    """Implementation of Key.read_values (see its docstring)."""
+    if errors not in ("strict", "skip"):
+        raise ValueError("errors must be 'strict' or 'skip'")
+    cdef rf_hive *h = key.hive.handle()
+    cdef rf_key k = key._k
+    cdef rf_batch b
+    cdef _NameArray req = None
+    cdef const rf_name *cnames = NULL
+    cdef size_t n = 0, n_types = 0, i
+    cdef rf_name *out_names = NULL
+    cdef uint32_t *ctypes = NULL
+    cdef cnp.ndarray type_filter
+    cdef rf_status st
+    cdef const uint8_t *base
+    cdef size_t base_len
+    if names is not None:
+        names = list(names)
+        req = _NameArray(names)
+        cnames = req.names
+        n = len(names)
+    else:
+        n = key.info().values
+    if types is not None:
+        type_filter = np.ascontiguousarray(np.array(list(types), dtype=np.uint32))
+        n_types = type_filter.shape[0]
+        ctypes = <uint32_t *>data_of(type_filter)
+
+    cdef ValueBatch vb = ValueBatch.__new__(ValueBatch)
+    vb.key = key
+    arena = None
+    try:
+        while True:
+            vb.type = np.empty(n, dtype=np.uint32)
+            vb.status = np.empty(n, dtype=np.int32)
+            vb.offset = np.empty(n, dtype=np.uint64)
+            vb.length = np.empty(n, dtype=np.uint32)
+            if names is None:
+                free(out_names)
+                out_names = <rf_name *>malloc(max(n, 1) * sizeof(rf_name))
+                if out_names == NULL:
+                    raise MemoryError()
+            b.struct_size = sizeof(rf_batch)
+            b.cap = n
+            b.n = 0
+            b.type = <uint32_t *>data_of(vb.type)
+            b.status = <int32_t *>data_of(vb.status)
+            b.offset = <uint64_t *>data_of(vb.offset)
+            b.length = <uint32_t *>data_of(vb.length)
+            b.name = out_names
+            b.arena = <uint8_t *>data_of(arena) if arena is not None and len(arena) else NULL
+            b.arena_cap = len(arena) if arena is not None else 0
+            b.arena_used = 0
+            with nogil:
+                st = rf_read_values(h, k, cnames, n, ctypes, n_types, 0, &b)
+            if st == RF_E_MORE_DATA and b.n > n:        # the key grew: cannot happen offline
+                n = b.n
+                continue
+            if st == RF_E_MORE_DATA:                   # big data needs an arena of this size
+                arena = np.empty(b.arena_used, dtype=np.uint8)
+                continue
+            check(st)
+            break
+        if names is None:
+            names = [name_str(&out_names[i]) for i in range(b.n)]
+    finally:
+        free(out_names)
+    check(rf_hive_mapping(h, &base, &base_len))
+    vb.names = names
+    vb._bind(view_of(key.hive, base, base_len), arena)
+    if errors == "strict":
+        bad = np.flatnonzero((vb.status != ROW_OK) & (vb.status != ROW_MISSING) & (vb.status != ROW_FILTERED))
+        if bad.size:
+            # Re-read the first bad row alone: its exception carries the offset.
+            key.value(names[bad[0]]).value
+            raise error_from_status(int(vb.status[bad[0]]), f"value {names[bad[0]]!r} is unreadable")
+    return vb
+
+
+# ---------------------------------------------------------------------------
+# scan
+# ---------------------------------------------------------------------------
+
+cdef class _ProgressCtx:
+    cdef object fn
+    cdef object error
+
+
+cdef int _progress_cb(void *ctx, uint64_t done, uint64_t total) noexcept nogil:
+    with gil:
+        pc = <_ProgressCtx>ctx
+        try:
+            if pc.fn(done, total) is False:
+                pc.error = KeyboardInterrupt("scan cancelled by the progress callback")
+                return 1
+        except BaseException as e:
+            pc.error = e
+            return 1
+    return 0
+
+
+cdef list decode_names(const uint8_t *mapping, cnp.ndarray offs, cnp.ndarray lens):
+    cdef Py_ssize_t i, n = offs.shape[0]
+    cdef uint64_t *o = <uint64_t *>data_of(offs)
+    cdef uint32_t *l = <uint32_t *>data_of(lens)
+    cdef rf_name nm
+    cdef list out = [None] * n
+    for i in range(n):
+        nm.ptr = mapping + o[i]
+        nm.nbytes = l[i] & ~(<uint32_t>RF_NAME_UTF16_BIT)
+        nm.utf16 = 1 if l[i] & RF_NAME_UTF16_BIT else 0
+        out[i] = name_str(&nm)
+    return out
+
+
+cdef class ScanTable(_Rows):
+    """A subtree as two column tables (see Hive.scan).
+
+    Keys, depth-first, parents before children:
+      ``key_token``, ``key_parent`` (row of the parent, -1 for the start key),
+      ``key_depth``, ``key_last_write`` (FILETIME), ``key_n_values``,
+      ``key_status`` (0, or why its subkeys/values were skipped with
+      errors="skip"), plus stored names via key_names().
+    Values:
+      ``value_key`` (row of the owning key), ``value_type``, ``value_offset``
+      (into ``mapping``, or with bit 63 into ``arena``), ``value_length``,
+      ``value_status``, ``value_token``, plus value_names().
+    """
+    cdef readonly Hive hive
+    cdef readonly cnp.ndarray key_token, key_parent, key_depth, key_last_write, key_n_values
+    cdef readonly cnp.ndarray key_name_off, key_name_len, key_status
+    cdef readonly cnp.ndarray value_key, value_token, value_name_off, value_name_len
+    cdef readonly cnp.ndarray value_type, value_offset, value_length, value_status
+    cdef readonly object root_path
+
+    @property
+    def n_keys(self):
+        return self.key_token.shape[0]
+
+    @property
+    def n_values(self):
+        return self.value_type.shape[0]
+
+    def __repr__(self):
+        return f"<regfast.ScanTable {self.n_keys} keys, {self.n_values} values>"
+
+    def key_names(self):
+        """Stored names of the keys, as a list of str."""
+        return decode_names(self._map, self.key_name_off, self.key_name_len)
+
+    def value_names(self):
+        """Names of the values, as a list of str ("" for default values)."""
+        return decode_names(self._map, self.value_name_off, self.value_name_len)
+
+    def key_paths(self):
+        """Full path of every key from the hive root, '\\'-separated."""
+        names = self.key_names()
+        parents = self.key_parent.tolist()
+        paths = [None] * len(names)
+        for i, (name, parent) in enumerate(zip(names, parents)):
+            paths[i] = self.root_path if parent < 0 else (
+                name if not paths[parent] else paths[parent] + "\\" + name)
+        return paths
+
+    def value_data(self, Py_ssize_t i):
+        """Row i's raw data as a memoryview (no copy)."""
+        if self.value_status[i] != 0:
+            raise error_from_status(int(self.value_status[i]), f"value row {i} has no data")
+        return self._row_view(self.value_offset[i], self.value_length[i])
+
+    def decoded_values(self):
+        """Decoded data of every value row (str/int/list/bytes; None on error rows)."""
+        return self._decode_rows(self.value_type, self.value_status, self.value_offset,
+                                 self.value_length, None, False)
+
+    def stats(self):
+        """Counts for a quick look: keys, values, per-type counts, data bytes, depth."""
+        types, counts = np.unique(self.value_type, return_counts=True)
+        return {
+            "keys": self.n_keys,
+            "values": self.n_values,
+            "max_depth": int(self.key_depth.max()) if self.n_keys else 0,
+            "data_bytes": int(self.value_length.sum(dtype=np.uint64)),
+            "types": {int(t): int(c) for t, c in zip(types, counts)},
+            "key_errors": int((self.key_status != 0).sum()),
+            "value_errors": int((self.value_status != 0).sum()),
+        }
+
+    def to_pandas(self):
+        """(keys, values) as two pandas DataFrames (pandas must be installed)."""
+        import pandas as pd
+        keys = pd.DataFrame({
+            "path": self.key_paths(), "name": self.key_names(), "parent": self.key_parent,
+            "depth": self.key_depth, "last_write": self.key_last_write,
+            "n_values": self.key_n_values, "status": self.key_status,
+        })
+        values = pd.DataFrame({
+            "key": self.value_key, "name": self.value_names(), "type": self.value_type,
+            "length": self.value_length, "status": self.value_status,
+            "data": self.decoded_values(),
+        })
+        return keys, values
+
+    def to_arrow(self):
+        """(keys, values) as two pyarrow Tables (pyarrow must be installed);
+        value data as raw binary."""
+        import pyarrow as pa
+        keys = pa.table({
+            "path": self.key_paths(), "name": self.key_names(), "parent": self.key_parent,
+            "depth": self.key_depth, "last_write": self.key_last_write,
+            "n_values": self.key_n_values, "status": self.key_status,
+        })
+        raw = [bytes(self.value_data(i)) if self.value_status[i] == 0 else None
+               for i in range(self.n_values)]
+        values = pa.table({
+            "key": self.value_key, "name": self.value_names(), "type": self.value_type,
+            "length": self.value_length, "status": self.value_status,
+            "data": pa.array(raw, type=pa.binary()),
+        })
+        return keys, values
+
+
+def scan(Hive hive not None, path=None, values=True, errors="strict", progress=None):
+    """Implementation of Hive.scan (see its docstring)."""
+    if errors not in ("strict", "skip"):
+        raise ValueError("errors must be 'strict' or 'skip'")
+    start = hive.root if path is None else hive.open(path)
+    cdef rf_hive *h = hive.handle()
+    cdef rf_key k = (<Key>start)._k
+    cdef rf_hive_info info
+    check(rf_hive_get_info(h, &info))
+    cdef size_t kc = info.nk_cells, vc = info.vk_cells if values else 0
+    cdef ScanTable t = ScanTable.__new__(ScanTable)
+    t.hive = hive
+    t.root_path = start.path
+    cols = {}
+    for name, dt, cap in (("key_token", np.uint64, kc), ("key_parent", np.int64, kc),
+                          ("key_depth", np.uint32, kc), ("key_last_write", np.uint64, kc),
+                          ("key_n_values", np.uint32, kc), ("key_name_off", np.uint64, kc),
+                          ("key_name_len", np.uint32, kc), ("key_status", np.int32, kc),
+                          ("value_key", np.uint64, vc), ("value_token", np.uint64, vc),
+                          ("value_name_off", np.uint64, vc), ("value_name_len", np.uint32, vc),
+                          ("value_type", np.uint32, vc), ("value_offset", np.uint64, vc),
+                          ("value_length", np.uint32, vc), ("value_status", np.int32, vc)):
+        cols[name] = np.empty(cap, dtype=dt)
+    cdef rf_scan s
+    s.struct_size = sizeof(rf_scan)
+    s.flags = (RF_SCAN_VALUES if values else 0) | (RF_SCAN_SKIP_ERRORS if errors == "skip" else 0)
+    s.key_cap = kc
+    s.key_token = <uint64_t *>data_of(cols["key_token"])
+    s.key_parent = <int64_t *>data_of(cols["key_parent"])
+    s.key_depth = <uint32_t *>data_of(cols["key_depth"])
+    s.key_last_write = <uint64_t *>data_of(cols["key_last_write"])
+    s.key_n_values = <uint32_t *>data_of(cols["key_n_values"])
+    s.key_name_off = <uint64_t *>data_of(cols["key_name_off"])
+    s.key_name_len = <uint32_t *>data_of(cols["key_name_len"])
+    s.key_status = <int32_t *>data_of(cols["key_status"])
+    s.value_cap = vc
+    s.value_key = <uint64_t *>data_of(cols["value_key"])
+    s.value_token = <uint64_t *>data_of(cols["value_token"])
+    s.value_name_off = <uint64_t *>data_of(cols["value_name_off"])
+    s.value_name_len = <uint32_t *>data_of(cols["value_name_len"])
+    s.value_type = <uint32_t *>data_of(cols["value_type"])
+    s.value_offset = <uint64_t *>data_of(cols["value_offset"])
+    s.value_length = <uint32_t *>data_of(cols["value_length"])
+    s.value_status = <int32_t *>data_of(cols["value_status"])
+    cdef _ProgressCtx pc = _ProgressCtx()
+    s.progress = NULL
+    s.progress_ctx = NULL
+    if progress is not None:
+        pc.fn = progress
+        s.progress = _progress_cb
+        s.progress_ctx = <void *>pc
+    cdef rf_status st
+    with nogil:
+        st = rf_hive_scan(h, k, &s)
+    if pc.error is not None:
+        raise pc.error
+    if st == RF_E_MORE_DATA:
+        # nk/vk cell counts bound every healthy subtree; only a hive whose lists
+        # share cells across keys can exceed them.
+        raise error_from_status(RF_E_CORRUPT, f"scan found more records than the hive has cells "
+                                f"({s.n_keys} keys, {s.n_values} values)")
+    check(st)
+    nk, nv = s.n_keys, s.n_values
+    t.key_token, t.key_parent = cols["key_token"][:nk], cols["key_parent"][:nk]
+    t.key_depth, t.key_last_write = cols["key_depth"][:nk], cols["key_last_write"][:nk]
+    t.key_n_values, t.key_status = cols["key_n_values"][:nk], cols["key_status"][:nk]
+    t.key_name_off, t.key_name_len = cols["key_name_off"][:nk], cols["key_name_len"][:nk]
+    t.value_key, t.value_token = cols["value_key"][:nv], cols["value_token"][:nv]
+    t.value_name_off, t.value_name_len = cols["value_name_off"][:nv], cols["value_name_len"][:nv]
+    t.value_type, t.value_offset = cols["value_type"][:nv], cols["value_offset"][:nv]
+    t.value_length, t.value_status = cols["value_length"][:nv], cols["value_status"][:nv]
+    if progress is not None:
+        progress(s.n_keys, s.n_keys)
+
+    # Big-data values are not contiguous in the file: assemble them into one arena.
+    big = np.flatnonzero(t.value_status == RF_E_MORE_DATA)
+    arena = None
+    cdef const uint8_t *p
+    cdef size_t got, pos = 0, i
+    cdef uint64_t *voff = <uint64_t *>data_of(t.value_offset)
+    cdef int32_t *vst = <int32_t *>data_of(t.value_status)
+    cdef uint64_t *vtok = <uint64_t *>data_of(t.value_token)
+    cdef uint32_t *vlen = <uint32_t *>data_of(t.value_length)
+    cdef uint8_t *dst
+    if big.size:
+        arena = np.empty(int(t.value_length[big].sum(dtype=np.uint64)), dtype=np.uint8)
+        dst = <uint8_t *>data_of(arena)
+        for i in big:
+            with nogil:
+                st = rf_value_read(h, vtok[i], dst + pos, vlen[i], &p, &got)
+            if st != RF_OK:
+                if errors == "strict":
+                    check(st)
+                vst[i] = st
+                continue
+            voff[i] = ARENA_BIT | pos
+            vst[i] = 0
+            pos += got
+    cdef const uint8_t *base
+    cdef size_t base_len
+    check(rf_hive_mapping(h, &base, &base_len))
+    t._bind(view_of(hive, base, base_len), arena)
+    return t
+
