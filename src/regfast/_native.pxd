@@ -17,8 +17,10 @@ cdef class Hive:
     cdef Py_buffer _buf        # held for the life of the hive (from_buffer)
     cdef bint _has_buf
     cdef Py_ssize_t _exports   # live zero-copy views into the mapping
+    cdef bint _closing         # close() called; unmap when _exports drops to 0
     cdef object __weakref__
     cdef rf_hive *handle(self) except NULL
+    cdef void _release(self)
     cdef Key make_key(self, rf_key k, object path)
 
 cdef class Key:

@@ -3,8 +3,9 @@
 
 Lifetimes: every Key, Value and zero-copy view holds a reference to its Hive.
 A memoryview into the mapping comes from an _Export object that counts itself
-in ``Hive._exports``; ``Hive.close()`` with live views raises BufferError, as
-``mmap.close()`` does, so no pointer is ever left dangling.
+in ``Hive._exports``. ``Hive.close()`` closes the hive for calls at once but
+unmaps only when the last export is released, so ``with open_hive(p) as h:
+table = h.scan()`` leaves a usable table behind and no pointer ever dangles.
 """
 from cpython.buffer cimport PyBUF_FORMAT, PyBUF_WRITABLE, PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
@@ -97,6 +98,8 @@ cdef class _Export:
     def __dealloc__(self):
         if self.hive is not None:
             self.hive._exports -= 1
+            if self.hive._exports == 0 and self.hive._closing:
+                self.hive._release()
 
     def __getbuffer__(self, Py_buffer *buf, int flags):
         if flags & PyBUF_WRITABLE:
@@ -153,6 +156,7 @@ cdef class Hive:
         self._h = NULL
         self._has_buf = False
         self._exports = 0
+        self._closing = False
 
     def __dealloc__(self):
         if self._h != NULL:
@@ -204,9 +208,18 @@ cdef class Hive:
         return self
 
     cdef rf_hive *handle(self) except NULL:
-        if self._h == NULL:
+        if self._h == NULL or self._closing:
             raise error_from_status(RF_E_INVALID_HANDLE, "the hive is closed")
         return self._h
+
+    cdef void _release(self):
+        """Unmaps the hive and drops the caller's buffer (no views are left)."""
+        if self._h != NULL:
+            rf_hive_close(self._h)
+            self._h = NULL
+        if self._has_buf:
+            PyBuffer_Release(&self._buf)
+            self._has_buf = False
 
     cdef Key make_key(self, rf_key k, object path):
         cdef Key key = Key.__new__(Key)
@@ -222,20 +235,23 @@ cdef class Hive:
 
     @property
     def closed(self):
-        return self._h == NULL
+        """True once close() was called (even while views keep the mapping)."""
+        return self._h == NULL or self._closing
+
+    @property
+    def mapped(self):
+        """True while the file is mapped: until close(), then until the last
+        memoryview, ValueBatch or ScanTable into it is released."""
+        return self._h != NULL
 
     def close(self):
-        """Unmaps the hive. Raises BufferError while memoryviews into it are
-        alive (release them first), as mmap.close() does."""
-        if self._exports:
-            raise BufferError(f"cannot close the hive: {self._exports} memoryview(s) into it "
-                              "are still alive; release them first")
-        if self._h != NULL:
-            rf_hive_close(self._h)
-            self._h = NULL
-        if self._has_buf:
-            PyBuffer_Release(&self._buf)
-            self._has_buf = False
+        """Closes the hive: every later call on it, its keys and values raises
+        OSError (winerror 6). Memoryviews, ValueBatch and ScanTable results
+        already handed out stay valid: the mapping is released when the last
+        of them goes (check `mapped`), so no pointer ever dangles."""
+        self._closing = True
+        if self._exports == 0:
+            self._release()
 
     def __enter__(self):
         self.handle()

@@ -1,0 +1,176 @@
+"""Bulk reads: Key.read_values, Hive.scan, Hive.get_many — checked against
+what the writer wrote and against per-value reads."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import regfast
+from regfast.writer import (REG_BINARY, REG_DWORD, REG_DWORD_BIG_ENDIAN, REG_EXPAND_SZ, REG_QWORD,
+                            REG_SZ, Key, Value)
+
+from conftest import expected_tree
+
+TREE = {
+    "Software": {
+        "Many": {f"v{i:05d}": "s" * (i % 300) for i in range(3000)},
+        "Mixed": {
+            "sz": "text", "ex": Value(REG_EXPAND_SZ, "%x%"), "dw": 7, "be": Value(REG_DWORD_BIG_ENDIAN, 258),
+            "qw": Value(REG_QWORD, 1 << 40), "bin": b"\x01\x02", "big": b"B" * 70_000,
+            "multi": ["a", "b"], "": "default", "devprop": Value(0xFFFF0012, b"\x09"),
+        },
+        "Deep": {"a": {"b": {"c": {"d": {"leaf": 1}}}}},
+    },
+    "Empty": {},
+}
+
+
+@pytest.fixture
+def hive(make_hive):
+    built = make_hive(TREE)
+    with regfast.open_hive(built.path) as h:
+        yield h
+
+
+def test_read_values_by_name_matches_single_reads(hive):
+    key = hive.open(r"Software\Many")
+    names = [f"V{i:05d}" for i in range(0, 3000, 7)] + ["missing", "v00003"]
+    batch = key.read_values(names)
+    assert len(batch) == len(names)
+    assert batch.type.dtype == np.uint32 and batch.status.dtype == np.int32
+    assert batch.offset.dtype == np.uint64 and batch.length.dtype == np.uint32
+    assert batch.status[-2] == 2 and batch.status[-1] == 0   # missing is a row status, not an error
+    got = batch.as_str()
+    for i, name in enumerate(names):
+        if name == "missing":
+            assert got[i] is None
+            continue
+        assert got[i] == key[name]
+        assert bytes(batch.buffer(i)) == key.value(name).raw()
+    with pytest.raises(FileNotFoundError):
+        batch.buffer(len(names) - 2)
+
+
+def test_read_values_all_in_stored_order(hive):
+    key = hive.open(r"Software\Mixed")
+    batch = key.read_values()
+    assert batch.names == [v.name for v in key.values()]
+    assert (batch.status == 0).all()
+    assert batch.to_dict() == {v.name: v.value for v in key.values()}
+    assert batch.to_dict()["big"] == b"B" * 70_000            # big data assembled in the arena
+    assert batch.values() == [v.value for v in key.values()]
+
+
+def test_read_values_zero_copy_points_into_the_mapping(hive):
+    key = hive.open(r"Software\Mixed")
+    batch = key.read_values(["bin", "big"])
+    mapping = batch.data
+    off = int(batch.offset[0])
+    assert off < (1 << 63) and bytes(mapping[off:off + 2]) == b"\x01\x02"
+    assert int(batch.offset[1]) & (1 << 63)                   # big data: in the arena
+    hive.close()
+    assert hive.mapped and bytes(mapping[off:off + 2]) == b"\x01\x02"   # the batch pins the mapping
+    del batch, mapping
+    assert not hive.mapped
+
+
+def test_read_values_type_filter_and_ints(hive):
+    key = hive.open(r"Software\Mixed")
+    batch = key.read_values(["dw", "be", "qw", "sz"], types=[REG_DWORD, REG_DWORD_BIG_ENDIAN, REG_QWORD])
+    assert batch.status.tolist() == [0, 0, 0, 13]             # 13 = filtered out by type
+    assert batch.type[3] == REG_SZ
+    with pytest.raises(ValueError, match="row 3"):
+        batch.as_int()
+    assert batch.as_int(default=0).tolist() == [7, 258, 1 << 40, 0]
+    assert batch.as_str() == [None, None, None, None]
+
+
+def test_read_values_as_numpy_strings(hive):
+    batch = hive.open(r"Software\Mixed").read_values(["sz", "ex", "nope"])
+    arr = batch.as_str(array=True)
+    assert arr.dtype.kind == "T" and arr[0] == "text" and arr[1] == "%x%"
+    assert arr[2] is None or str(arr[2]) == "None" or arr.dtype.na_object is None
+
+
+def test_read_values_rejects_bad_arguments(hive):
+    key = hive.open("Software")
+    with pytest.raises(TypeError):
+        key.read_values([1, 2])
+    with pytest.raises(ValueError):
+        key.read_values(errors="maybe")
+    empty = hive.open("Empty").read_values()
+    assert len(empty) == 0 and empty.to_dict() == {}
+
+
+def test_scan_matches_walk(hive):
+    table = hive.scan()
+    walked = list(hive.walk())
+    assert table.n_keys == len(walked) == len(expected_tree(TREE))
+    assert table.key_paths() == [k.path for k in walked]      # same pre-order
+    assert table.key_names() == [k.name for k in walked]
+    parents = table.key_parent.tolist()
+    paths = table.key_paths()
+    for i, p in enumerate(parents):
+        if p >= 0:
+            assert paths[i].rpartition("\\")[0] == paths[p]
+            assert table.key_depth[i] == table.key_depth[p] + 1
+    expected_values = [(k.path, v.name, v.type, v.raw()) for k in walked for v in k.values()]
+    got = [(paths[int(table.value_key[i])], name, int(table.value_type[i]), bytes(table.value_data(i)))
+           for i, name in enumerate(table.value_names())]
+    assert got == expected_values
+    assert table.key_n_values.sum() == table.n_values
+    assert table.key_last_write.tolist() == [k.info().last_write for k in walked]
+
+
+def test_scan_subtree_without_values_and_stats(hive):
+    t = hive.scan(r"Software\Deep", values=False)
+    assert t.key_paths() == [r"Software\Deep", r"Software\Deep\a", r"Software\Deep\a\b",
+                             r"Software\Deep\a\b\c", r"Software\Deep\a\b\c\d"]
+    assert t.n_values == 0
+    stats = hive.scan().stats()
+    assert stats["values"] == 3000 + 10 + 1 and stats["max_depth"] == 6
+    assert stats["types"][0xFFFF0012] == 1
+    assert stats["key_errors"] == stats["value_errors"] == 0
+
+
+def test_scan_progress_callback_and_cancel(make_hive):
+    built = make_hive({f"k{i}": {f"s{j}": {} for j in range(10)} for i in range(900)})
+    with regfast.open_hive(built.path) as h:
+        calls = []
+        t = h.scan(progress=lambda done, total: calls.append((done, total)))
+        assert calls and calls[-1][0] == t.n_keys == 1 + 900 + 9000
+        assert all(total >= t.n_keys for _, total in calls)
+        with pytest.raises(KeyboardInterrupt, match="cancelled"):
+            h.scan(progress=lambda d, t: False)
+        with pytest.raises(ZeroDivisionError):
+            h.scan(progress=lambda d, t: 1 / 0)
+
+
+def test_scan_device_property_lengths_are_exact(hive):
+    t = hive.scan()
+    names = t.value_names()
+    i = names.index("devprop")
+    assert t.value_type[i] == 0xFFFF0012 and t.value_length[i] == 1 and bytes(t.value_data(i)) == b"\x09"
+
+
+def test_get_many_shares_key_lookups(hive):
+    paths = [r"Software\Mixed\dw", r"software\mixed\SZ", r"Software\Many\v00010", "Software\\Mixed\\",
+             r"Software\Deep\a\b\c\d\leaf"]
+    assert hive.get_many(paths) == [7, "text", "s" * 10, "default", 1]
+    with pytest.raises(FileNotFoundError):
+        hive.get_many([r"Software\Mixed\nope"])
+    with pytest.raises(FileNotFoundError):
+        hive.get_many([r"Nope\x"])
+    assert hive.get_many([r"Nope\x", r"Software\Mixed\nope", r"Software\Mixed\dw"], default=None) == [None, None, 7]
+
+
+def test_scan_to_pandas_and_arrow(hive):
+    # pandas and pyarrow are optional for users, but part of the test extras.
+    table = hive.scan()
+    keys, values = table.to_pandas()
+    assert len(keys) == table.n_keys and keys["path"].tolist() == table.key_paths()
+    assert values.loc[values["name"] == "dw", "data"].item() == 7
+    akeys, avalues = table.to_arrow()
+    assert akeys.num_rows == table.n_keys and avalues.num_rows == table.n_values
+    row = avalues.column("name").to_pylist().index("big")
+    assert avalues.column("data")[row].as_py() == b"B" * 70_000
