@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
 from typing import Sequence
 
 import regfast
@@ -19,6 +21,35 @@ def _fmt_value(v: regfast.Value) -> str:
         head = data[:32].hex(" ")
         return head + (f" ... ({len(data)} bytes)" if len(data) > 32 else "")
     return json.dumps(data, ensure_ascii=False) if isinstance(data, (str, list)) else str(data)
+
+
+class Progress:
+    """A one-line progress bar on stderr, shown only for long work (hives over
+    50 MB) and only when stderr is a terminal, so pipes and logs stay clean."""
+
+    THRESHOLD = 50 * 1024 * 1024
+
+    def __init__(self, label: str, size: int, stream=None) -> None:
+        self.stream = stream or sys.stderr
+        self.label = label
+        self.enabled = size >= self.THRESHOLD and self.stream.isatty()
+        self.start = time.perf_counter()
+        self.last = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if now - self.last < 0.1 and done < total:
+            return
+        self.last = now
+        frac = min(1.0, done / total) if total else 1.0
+        bar = "#" * int(frac * 30)
+        self.stream.write(f"\r{self.label} [{bar:<30}] {frac:6.1%} {done:,}/{total:,} keys "
+                          f"{now - self.start:5.1f}s")
+        if done >= total:
+            self.stream.write("\n")
+        self.stream.flush()
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -74,6 +105,49 @@ def cmd_get(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from regfast.export import export, export_to_file
+
+    with regfast.open_hive(args.hive, lenient=args.lenient) as hive:
+        prefix = args.prefix
+        if prefix is None:
+            stem = os.path.splitext(os.path.basename(args.hive))[0].upper()
+            prefix = f"HKEY_LOCAL_MACHINE\\{stem}" if args.format == "reg" else ""
+        progress = Progress("export", os.path.getsize(args.hive))
+        if args.output in (None, "-"):
+            if args.format == "reg":
+                print("regfast: .reg output is UTF-16LE; give -o FILE", file=sys.stderr)
+                return 2
+            n_keys, n_values = export(hive, sys.stdout, args.format, args.path or None, prefix=prefix,
+                                      progress=progress)
+        else:
+            n_keys, n_values = export_to_file(hive, args.output, args.format, args.path or None,
+                                              prefix=prefix, progress=progress)
+            print(f"exported {n_keys:,} keys and {n_values:,} values to {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from regfast import _bulk  # noqa: F401  (imports numpy now, outside the timed scan)
+    from regfast._types import type_name
+
+    size = os.path.getsize(args.hive)
+    with regfast.open_hive(args.hive, lenient=args.lenient) as hive:
+        t0 = time.perf_counter()
+        table = hive.scan(args.path or None, errors=args.errors, progress=Progress("scan", size))
+        elapsed = time.perf_counter() - t0
+        stats = table.stats()
+    print(f"{stats['keys']:,} keys, {stats['values']:,} values, max depth {stats['max_depth']}, "
+          f"{stats['data_bytes']:,} bytes of value data")
+    print(f"scanned {size / 1e6:.1f} MB in {elapsed * 1e3:.1f} ms ({size / 1e9 / max(elapsed, 1e-9):.2f} GB/s)")
+    if stats["key_errors"] or stats["value_errors"]:
+        print(f"skipped: {stats['key_errors']} damaged keys, {stats['value_errors']} damaged values")
+    if args.stats:
+        for t, c in sorted(stats["types"].items(), key=lambda kv: -kv[1]):
+            print(f"  {type_name(t):<32} {c:>12,}")
+    return 0
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     from regfast.sample import write_sample
 
@@ -107,6 +181,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("value", help='value name ("" for the default value)')
     s.add_argument("--raw", action="store_true", help="write the raw bytes to stdout")
     s.set_defaults(func=cmd_get)
+
+    s = sub.add_parser("export", help="export a subtree as .reg, JSON or CSV")
+    s.add_argument("hive")
+    s.add_argument("path", nargs="?", default="")
+    s.add_argument("--format", "-f", choices=["reg", "json", "csv"], default="reg")
+    s.add_argument("-o", "--output", help="output file (- or omitted: stdout; .reg needs a file)")
+    s.add_argument("--prefix", help=r"root to put before key paths (.reg default: HKEY_LOCAL_MACHINE\<FILE STEM>)")
+    s.add_argument("--lenient", action="store_true")
+    s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("scan", help="read every key and value in one pass; print counts and speed")
+    s.add_argument("hive")
+    s.add_argument("path", nargs="?", default="")
+    s.add_argument("--stats", action="store_true", help="value counts per type")
+    s.add_argument("--errors", choices=["strict", "skip"], default="strict",
+                   help="skip: count damaged keys/values and go on")
+    s.add_argument("--lenient", action="store_true")
+    s.set_defaults(func=cmd_scan)
 
     s = sub.add_parser("sample", help="write a small SOFTWARE-like sample hive")
     s.add_argument("out")
