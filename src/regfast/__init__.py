@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 
+from regfast._bulk import ScanTable, ValueBatch
 from regfast._native import Hive, Key, Value, sd_to_sddl
 from regfast._types import (
     REG_BINARY, REG_DWORD, REG_DWORD_BIG_ENDIAN, REG_DWORD_LITTLE_ENDIAN, REG_EXPAND_SZ,
@@ -31,7 +32,7 @@ from regfast.exceptions import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "open_hive", "Hive", "Key", "Value", "HiveInfo", "KeyInfo", "sd_to_sddl",
+    "open_hive", "Hive", "Key", "Value", "ValueBatch", "ScanTable", "HiveInfo", "KeyInfo", "sd_to_sddl",
     "RegistryError", "RegistryNotFoundError", "RegistryPermissionError",
     "RegistryCorruptError", "NotAHiveError", "filetime_to_datetime", "type_name",
     "REG_NONE", "REG_SZ", "REG_EXPAND_SZ", "REG_BINARY", "REG_DWORD", "REG_DWORD_LITTLE_ENDIAN",

@@ -81,7 +81,7 @@ def export(hive: Hive, out: TextIO, fmt: str, path: str | None = None, *, prefix
     table = hive.scan(path, values=True, progress=None)
     paths = table.key_paths()
     names = table.value_names()
-    decoded = table.decoded_values() if fmt != "reg" else None
+    decoded: list = table.decoded_values() if fmt != "reg" else []
     vkey = table.value_key.tolist()
     vtype = table.value_type.tolist()
     first_value = [0] * (table.n_keys + 1)

@@ -486,7 +486,7 @@ def _sort_key_fn(names: List[str]):
 # --------------------------------------------------------------------------
 
 
-def _int_bytes(v: int, unsigned: struct.Struct, signed: struct.Struct, bits: int, what: str) -> bytes:
+def _int_bytes(v: object, unsigned: struct.Struct, signed: struct.Struct, bits: int, what: str) -> bytes:
     if isinstance(v, bool) or not isinstance(v, int):
         raise TypeError(f"{what} data must be an int, not {type(v).__name__}")
     if 0 <= v < 1 << bits:
@@ -892,7 +892,7 @@ def _build(
         max_sclass = 0
         if nsub:
             names = list(subkeys)
-            ups = {}
+            ups: Dict[str, str] = {}
             for n in names:
                 _check_key_name(n, path)
                 up = n.upper() if n.isascii() else upcase_name(n)
