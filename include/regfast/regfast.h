@@ -328,6 +328,8 @@ typedef struct rf_batch {
     uint8_t  *arena;        /**< caller buffer for data not in a mapping (may be NULL) */
     size_t    arena_cap;    /**< bytes at `arena` */
     size_t    arena_used;   /**< bytes used (out); on RF_E_MORE_DATA, bytes needed */
+    rf_value *token;        /**< optional (may be NULL): each found row's rf_value,
+                                 for rf_value_read() of big data later (0 if none) */
 } rf_batch;
 
 /**

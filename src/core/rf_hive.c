@@ -240,11 +240,21 @@ rf_status rf_read_values(rf_hive *h, rf_key k, const rf_name *names, size_t n,
                          const uint32_t *types, size_t n_types, uint32_t flags, rf_batch *b)
 {
     CHECK_HIVE(h);
-    CHECK_ARG(b && b->struct_size >= sizeof(rf_batch), "batch is NULL or has a bad struct_size");
+    CHECK_ARG(b && b->struct_size >= offsetof(rf_batch, token), "batch is NULL or has a bad struct_size");
     CHECK_ARG(b->cap == 0 || (b->type && b->status && b->offset && b->length), "batch columns are NULL");
     CHECK_ARG(types || n_types == 0, "types is NULL");
     CHECK_ARG(b->arena || b->arena_cap == 0, "arena is NULL");
-    return h->ops->read_values(h, k, names, n, types, n_types, flags, b);
+    if (b->struct_size >= sizeof(rf_batch))
+        return h->ops->read_values(h, k, names, n, types, n_types, flags, b);
+    /* A caller built against the struct before the token column: run on a
+     * full-size copy and hand the outputs back. */
+    rf_batch full;
+    memset(&full, 0, sizeof full);
+    memcpy(&full, b, b->struct_size);
+    rf_status st = h->ops->read_values(h, k, names, n, types, n_types, flags, &full);
+    b->n = full.n;
+    b->arena_used = full.arena_used;
+    return st;
 }
 
 rf_status rf_hive_mapping(rf_hive *h, const uint8_t **base_out, size_t *len_out)

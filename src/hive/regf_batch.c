@@ -58,6 +58,7 @@ static void fill_row(batch_run *r, size_t i, uint32_t voff, int with_name)
     b->type[i] = 0;
     b->offset[i] = 0;
     b->length[i] = 0;
+    if (b->token) b->token[i] = voff;
     if (with_name && b->name) { b->name[i].ptr = ""; b->name[i].nbytes = 0; b->name[i].utf16 = 0; }
     rf_status st = regf_vk(h, voff, &vk, &len);
     if (!st) st = regf_locate(h, voff, vk, &d);
@@ -180,6 +181,7 @@ rf_status regf_read_values(rf_hive *base, rf_key k, const rf_name *names, size_t
                 fill_row(&r, i, found, 0);
             } else {
                 b->status[i] = chars < 0 ? RF_E_INVALID_PARAMETER : RF_E_NOT_FOUND;
+                if (b->token) b->token[i] = 0;
                 b->type[i] = 0;
                 b->offset[i] = 0;
                 b->length[i] = 0;

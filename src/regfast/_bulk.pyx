@@ -264,6 +264,7 @@ def read_values(Key key not None, names=None, types=None, errors="strict"):
             b.arena = <uint8_t *>data_of(arena) if arena is not None and len(arena) else NULL
             b.arena_cap = len(arena) if arena is not None else 0
             b.arena_used = 0
+            b.token = NULL
             with nogil:
                 st = rf_read_values(h, k, cnames, n, ctypes, n_types, 0, &b)
             if st == RF_E_MORE_DATA and b.n > n:        # the key grew: cannot happen offline
@@ -367,12 +368,18 @@ cdef class ScanTable(_Rows):
 
     def key_paths(self):
         """Full path of every key from the hive root, '\\'-separated."""
-        names = self.key_names()
-        parents = self.key_parent.tolist()
-        paths = [None] * len(names)
-        for i, (name, parent) in enumerate(zip(names, parents)):
-            paths[i] = self.root_path if parent < 0 else (
-                name if not paths[parent] else paths[parent] + "\\" + name)
+        cdef list names = self.key_names()
+        cdef Py_ssize_t i, n = len(names)
+        cdef int64_t *parent = <int64_t *>data_of(self.key_parent)
+        cdef list paths = [None] * n
+        cdef str pp, name
+        for i in range(n):
+            name = <str>names[i]
+            if parent[i] < 0:
+                paths[i] = self.root_path
+                continue
+            pp = <str>paths[parent[i]]          # parents come first in pre-order
+            paths[i] = f"{pp}\\{name}" if pp else name
         return paths
 
     def value_data(self, Py_ssize_t i):

@@ -29,6 +29,8 @@ cdef class Key:
     cdef object _path          # str, or None until computed
     cdef object _name          # cached str
     cdef list _keys_from(self, rf_key *buf, size_t n)
+    cdef list _subkey_list(self)
+    cdef list _value_list(self)
 
 cdef class Value:
     cdef readonly Hive hive
@@ -38,6 +40,7 @@ cdef class Value:
     cdef uint32_t _type
     cdef uint32_t _len
     cdef uint32_t _flags
+    cdef const uint8_t *_ptr   # contiguous data in the mapping when known, else NULL
     cdef bytes _big_bytes(self)
 
 cdef class _Export:

@@ -153,6 +153,7 @@ cdef extern from "regfast/regfast.h" nogil:
         uint8_t *arena
         size_t arena_cap
         size_t arena_used
+        rf_value *token
 
     rf_status rf_read_values(rf_hive *h, rf_key k, const rf_name *names, size_t n,
                              const uint32_t *types, size_t n_types, uint32_t flags, rf_batch *b)
