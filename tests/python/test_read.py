@@ -345,3 +345,38 @@ def test_walk_visits_every_key_once_parents_first(make_hive):
             assert p == "" or p.rpartition("\\")[0] in seen
             seen.add(p)
         assert [k.path for k in hive.walk("Café")] == ["Café", "Café\\Ünïcode"]
+
+
+def test_last_write_conversion_matches_reference_over_the_whole_range(make_hive):
+    # The binding builds datetimes with its own civil-from-days code; check it
+    # against the plain epoch + timedelta reference at edges and at random.
+    import random
+    from regfast._types import filetime_to_datetime
+    rnd = random.Random(7)
+    fts = [0, 1, 9, 10, 864_000_000_000 - 1, 116444736000000000, 133444736123456789,
+           2650467743999999990] + [rnd.randrange(0, 2650467743999999990) for _ in range(500)]
+    built = make_hive(Key(subkeys={f"k{i}": Key(last_write=ft) for i, ft in enumerate(fts)}))
+    with regfast.open_hive(built.path) as hive:
+        for i, ft in enumerate(fts):
+            assert hive.open(f"k{i}").last_write == filetime_to_datetime(ft), ft
+
+
+def test_last_write_past_year_9999_raises(make_hive):
+    built = make_hive(Key(subkeys={"k": Key(last_write=2650467743999999991)}))
+    with regfast.open_hive(built.path) as hive:
+        with pytest.raises(ValueError, match="9999"):
+            hive.open("k").last_write
+
+
+def test_values_listed_before_close_fail_cleanly_after(make_hive):
+    built = make_hive({"K": {"a": "x", "big": b"b" * 20000}})
+    hive = regfast.open_hive(built.path)
+    vals = list(hive.open("K").values())
+    assert [v.value for v in vals] == ["x", b"b" * 20000]
+    hive.close()
+    for v in vals:                          # their cached data pointers are never used
+        for op in (lambda: v.value, lambda: v.data):
+            with pytest.raises(OSError) as e:
+                op()
+            assert e.value.winerror == 6
+    assert not hive.mapped
