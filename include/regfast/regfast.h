@@ -414,6 +414,47 @@ typedef struct rf_scan {
 rf_status rf_hive_scan(rf_hive *h, rf_key start, rf_scan *s);
 
 /* ------------------------------------------------------------------------ */
+/* Forensics: raw cells and deleted records                                  */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Any cell by file offset, allocated or free: the payload after the 4-byte
+ * size field (*borrowed*) and whether the cell is allocated. The offset must
+ * be a cell start found by the open-time walk.
+ * @retval RF_E_NOT_FOUND no cell starts at that offset
+ */
+rf_status rf_hive_cell(rf_hive *h, uint64_t file_offset, const uint8_t **payload_out,
+                       size_t *len_out, int *allocated_out);
+
+#define RF_DELETED_KEY    1u
+#define RF_DELETED_VALUE  2u
+
+/** A key or value record found intact inside a free cell. */
+typedef struct rf_deleted {
+    uint32_t kind;          /**< RF_DELETED_KEY or RF_DELETED_VALUE */
+    uint32_t confidence;    /**< 0..100: how much of the record checks out */
+    uint64_t offset;        /**< file offset of the free cell holding it */
+    rf_name  name;          /**< *borrowed* (inside the free cell) */
+    uint64_t last_write;    /**< keys: FILETIME */
+    uint64_t parent;        /**< keys: file offset of the recorded parent nk, if that is an
+                                 allocated nk now; else RF_NO_OFFSET */
+    uint32_t n_values;      /**< keys: value count the record claims */
+    uint32_t type;          /**< values: REG_* type */
+    uint32_t data_len;      /**< values: length the record claims */
+    uint32_t data_state;    /**< values: 0 none, 1 inline, 2 in a free cell that fits
+                                 (likely intact), 3 in an allocated cell (likely reused),
+                                 4 unreachable or too short */
+    uint64_t data_offset;   /**< values: file offset of the data bytes (states 1-3), else
+                                 RF_NO_OFFSET */
+} rf_deleted;
+
+/**
+ * Lists records left intact in free cells (deleted keys and values).
+ * @retval RF_E_MORE_DATA `cap` too small; *n_out is the count needed
+ */
+rf_status rf_hive_deleted(rf_hive *h, rf_deleted *out, size_t cap, size_t *n_out);
+
+/* ------------------------------------------------------------------------ */
 /* The live registry (Windows; RF_E_NOT_SUPPORTED elsewhere)                 */
 /* ------------------------------------------------------------------------ */
 

@@ -44,6 +44,10 @@ struct rf_backend_ops {
     /* base of the mapping batch offsets refer to; NULL for backends without one */
     rf_status (*mapping)(rf_hive *h, const uint8_t **base, size_t *len);
     rf_status (*scan)(rf_hive *h, rf_key start, rf_scan *s);   /* NULL: not supported */
+    /* forensics; NULL where a backend has no cells */
+    rf_status (*cell)(rf_hive *h, uint64_t file_offset, const uint8_t **payload, size_t *len,
+                      int *allocated);
+    rf_status (*deleted)(rf_hive *h, rf_deleted *out, size_t cap, size_t *n_out);
 };
 
 #endif

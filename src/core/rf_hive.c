@@ -282,6 +282,30 @@ rf_status rf_hive_scan(rf_hive *h, rf_key start, rf_scan *s)
     return h->ops->scan(h, start, s);
 }
 
+rf_status rf_hive_cell(rf_hive *h, uint64_t file_offset, const uint8_t **payload_out,
+                       size_t *len_out, int *allocated_out)
+{
+    CHECK_HIVE(h);
+    CHECK_ARG(payload_out && len_out && allocated_out, "an out-parameter is NULL");
+    *payload_out = NULL;
+    *len_out = 0;
+    *allocated_out = 0;
+    if (!h->ops->cell)
+        return rfi_fail(RF_E_NOT_SUPPORTED, RF_NO_OFFSET, 0, "the %s backend has no cells", h->ops->name);
+    return h->ops->cell(h, file_offset, payload_out, len_out, allocated_out);
+}
+
+rf_status rf_hive_deleted(rf_hive *h, rf_deleted *out, size_t cap, size_t *n_out)
+{
+    CHECK_HIVE(h);
+    CHECK_ARG(n_out && (out || cap == 0), "out or n_out is NULL");
+    *n_out = 0;
+    if (!h->ops->deleted)
+        return rfi_fail(RF_E_NOT_SUPPORTED, RF_NO_OFFSET, 0, "the %s backend keeps no deleted cells",
+                        h->ops->name);
+    return h->ops->deleted(h, out, cap, n_out);
+}
+
 #ifndef _WIN32
 rf_status rf_live_open(uint32_t root, uint32_t view, uint32_t access, rf_hive **out)
 {

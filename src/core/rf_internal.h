@@ -24,6 +24,14 @@ static inline uint16_t rf_le16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2);
 static inline uint32_t rf_le32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 static inline uint64_t rf_le64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 
+/* Index of the lowest set bit (x != 0), on every compiler we build with. */
+#if defined(_MSC_VER)
+#include <intrin.h>
+static inline unsigned rf_ctz64(uint64_t x) { unsigned long i; _BitScanForward64(&i, x); return (unsigned)i; }
+#else
+static inline unsigned rf_ctz64(uint64_t x) { return (unsigned)__builtin_ctzll(x); }
+#endif
+
 /*
  * Records the calling thread's last error and returns `code`, so a failure
  * reads `return rfi_fail(RF_E_CORRUPT, off, 0, "nk at 0x%llx: ...", ...);`.

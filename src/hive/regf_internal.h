@@ -106,6 +106,9 @@ rf_status regf_read_values(rf_hive *h, rf_key k, const rf_name *names, size_t n,
                            const uint32_t *types, size_t n_types, uint32_t flags, rf_batch *b);
 rf_status regf_mapping(rf_hive *h, const uint8_t **base, size_t *len);
 rf_status regf_scan(rf_hive *h, rf_key start, rf_scan *s);
+rf_status regf_cell_any(rf_hive *h, uint64_t file_offset, const uint8_t **payload, size_t *len,
+                        int *allocated);
+rf_status regf_deleted_records(rf_hive *h, rf_deleted *out, size_t cap, size_t *n_out);
 
 /* Where a value's data is: contiguous (inline or one cell) or a db record. */
 typedef struct regf_data_loc {

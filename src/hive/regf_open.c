@@ -344,3 +344,5 @@ const rf_backend_ops regf_ops = {
     regf_mapping,
     regf_scan,
 };
+    regf_cell_any,
+    regf_deleted_records,

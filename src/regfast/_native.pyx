@@ -22,7 +22,7 @@ import datetime as _dt
 import os
 
 from regfast.exceptions import error_from_status
-from regfast._types import HiveInfo, KeyInfo, filetime_to_datetime, type_name
+from regfast._types import DeletedKey, DeletedValue, HiveInfo, KeyInfo, filetime_to_datetime, type_name
 
 
 import_datetime()
@@ -391,6 +391,73 @@ cdef class Hive:
                 out.append(got[1][i])
         return out
 
+    def cell(self, offset):
+        """Any cell by file offset, allocated or free: (payload, allocated),
+        the payload a read-only memoryview after the 4-byte size field.
+
+        Raises FileNotFoundError when no cell starts at `offset`.
+        """
+        cdef const uint8_t *p
+        cdef size_t n
+        cdef int allocated
+        check(rf_hive_cell(self.handle(), offset, &p, &n, &allocated))
+        return view_of(self, p, n), bool(allocated)
+
+    def deleted(self):
+        """Keys and values of deleted data: records left intact in free cells.
+
+        Returns a list of DeletedKey / DeletedValue (file order), each with the
+        free cell's offset and a confidence from 0 to 100: how much of the
+        record still checks out (parent key alive, printable name, plausible
+        timestamp, data cell free and large enough). Value data is copied out
+        when it could be located (data_state "inline", "free" or "reused" —
+        the last means the cell was allocated again and likely holds other data).
+        """
+        cdef rf_hive *h = self.handle()
+        cdef size_t n = 0, i
+        cdef rf_status st = rf_hive_deleted(h, NULL, 0, &n)
+        if st == RF_OK:
+            return []
+        if st != RF_E_MORE_DATA:
+            check(st)
+        cdef rf_deleted *recs = <rf_deleted *>malloc(n * sizeof(rf_deleted))
+        if recs == NULL:
+            raise MemoryError()
+        cdef const uint8_t *base
+        cdef size_t base_len
+        out = []
+        states = ("empty", "inline", "free", "reused", "lost")
+        try:
+            check(rf_hive_deleted(h, recs, n, &n))
+            check(rf_hive_mapping(h, &base, &base_len))
+            for i in range(n):
+                if recs[i].name.utf16 and recs[i].name.nbytes & 1:
+                    # a damaged UTF-16 name: decode the whole units, show the stray byte
+                    raw = (<const char *>recs[i].name.ptr)[:recs[i].name.nbytes]
+                    name = raw[:-1].decode("utf-16-le", "surrogatepass") + f"\\x{raw[-1]:02x}"
+                else:
+                    name = name_str(&recs[i].name)
+                if recs[i].kind == RF_DELETED_KEY:
+                    parent_path = None
+                    if recs[i].parent != RF_NO_OFFSET:
+                        try:
+                            parent_path = self.make_key(recs[i].parent - 4096, None).path
+                        except OSError:
+                            parent_path = None
+                    out.append(DeletedKey(recs[i].offset, name, recs[i].last_write, parent_path,
+                                          recs[i].n_values, recs[i].confidence))
+                else:
+                    data = None
+                    if recs[i].data_offset != RF_NO_OFFSET and recs[i].data_offset + recs[i].data_len <= base_len:
+                        data = (<const char *>base)[recs[i].data_offset:recs[i].data_offset + recs[i].data_len]
+                    elif recs[i].data_state == 0:
+                        data = b""
+                    out.append(DeletedValue(recs[i].offset, name, recs[i].type, recs[i].data_len, data,
+                                            states[recs[i].data_state], recs[i].confidence))
+        finally:
+            free(recs)
+        return out
+
     def walk(self, path=None):
         """Yields every key of the subtree at `path` (default: the whole hive),
         parents before children, in stored order. Each key is visited once even
@@ -690,6 +757,13 @@ cdef class Key:
         v = self.value(name)
         return v.type, v.data
 
+    def slack(self):
+        """Bytes of the key's nk cell past its name: slack space, which may
+        hold remnants of earlier data (a read-only memoryview, no copy)."""
+        payload, _ = self.hive.cell(self._k + 4096)
+        name_len = int.from_bytes(payload[0x48:0x4A], "little")
+        return payload[0x4C + name_len:]
+
     def security_descriptor(self):
         """The key's self-relative security descriptor (memoryview, no copy)."""
         cdef const uint8_t *sd
@@ -800,6 +874,21 @@ cdef class Value:
             st = rf_value_read(h, self._v, dst, self._len, &p, &n)
         check(st)
         return b
+
+    def slack(self):
+        """Unused bytes of the value's cells: after the vk's name, and after
+        the data in its data cell (inline and big data have no data-cell slack).
+        Returns (vk_slack, data_slack) as read-only memoryviews."""
+        if self._v == 0:
+            raise ValueError("this value has no cell token")
+        vk, _ = self.hive.cell(self._v + 4096)
+        name_len = int.from_bytes(vk[2:4], "little")
+        raw_len = int.from_bytes(vk[4:8], "little")
+        data_slack = vk[0:0]
+        if not (raw_len & 0x80000000) and raw_len and not (self._flags & RF_VALUE_BIG_DATA):
+            cell, _ = self.hive.cell(int.from_bytes(vk[8:12], "little") + 4096)
+            data_slack = cell[raw_len:]
+        return vk[0x14 + name_len:], data_slack
 
     def raw(self):
         """The raw data as bytes (a copy)."""

@@ -82,3 +82,24 @@ class KeyInfo(NamedTuple):
     max_value_data_len: int
     class_name: str
     flags: int
+
+
+class DeletedKey(NamedTuple):
+    """A key record found intact in a free cell (see Hive.deleted)."""
+    offset: int               # file offset of the free cell
+    name: str
+    last_write: int           # FILETIME
+    parent_path: str | None   # path of the recorded parent if it still exists
+    n_values: int             # values the record claims (their list may be gone)
+    confidence: int           # 0..100
+
+
+class DeletedValue(NamedTuple):
+    """A value record found intact in a free cell (see Hive.deleted)."""
+    offset: int               # file offset of the free cell
+    name: str
+    type: int
+    size: int                 # data length the record claims
+    data: bytes | None        # the data when it could be located
+    data_state: str           # "empty", "inline", "free" (likely intact), "reused", "lost"
+    confidence: int           # 0..100

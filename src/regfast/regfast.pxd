@@ -192,6 +192,25 @@ cdef extern from "regfast/regfast.h" nogil:
 
     rf_status rf_hive_scan(rf_hive *h, rf_key start, rf_scan *s)
 
+    rf_status rf_hive_cell(rf_hive *h, uint64_t file_offset, const uint8_t **payload_out,
+                           size_t *len_out, int *allocated_out)
+    enum:
+        RF_DELETED_KEY
+        RF_DELETED_VALUE
+    ctypedef struct rf_deleted:
+        uint32_t kind
+        uint32_t confidence
+        uint64_t offset
+        rf_name name
+        uint64_t last_write
+        uint64_t parent
+        uint32_t n_values
+        uint32_t type
+        uint32_t data_len
+        uint32_t data_state
+        uint64_t data_offset
+    rf_status rf_hive_deleted(rf_hive *h, rf_deleted *out, size_t cap, size_t *n_out)
+
     enum:
         RF_HKEY_CLASSES_ROOT
         RF_HKEY_CURRENT_USER
