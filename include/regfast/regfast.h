@@ -51,8 +51,10 @@ typedef int32_t rf_status;
 #define RF_E_BAD_PATHNAME        161   /* ERROR_BAD_PATHNAME: empty component, too long */
 #define RF_E_MORE_DATA           234   /* ERROR_MORE_DATA: caller buffer too small */
 #define RF_E_NO_MORE_ITEMS       259   /* ERROR_NO_MORE_ITEMS: end of an enumeration */
-#define RF_E_KEY_DELETED         1018  /* ERROR_KEY_DELETED */
+#define RF_E_KEY_DELETED         1018  /* ERROR_KEY_DELETED (the chapter's "1010" is ERROR_BADKEY) */
+#define RF_E_KEY_HAS_CHILDREN    1020  /* ERROR_KEY_HAS_CHILDREN (the chapter's "1013" is ERROR_CANTWRITE) */
 #define RF_E_PRIVILEGE_NOT_HELD  1314  /* ERROR_PRIVILEGE_NOT_HELD */
+#define RF_E_DATATYPE_MISMATCH   1629  /* ERROR_DATATYPE_MISMATCH */
 #define RF_E_UNSUPPORTED_TYPE    1630  /* ERROR_UNSUPPORTED_TYPE */
 
 /* Bit 29 is the "customer" bit Windows reserves for applications: codes with

@@ -48,6 +48,9 @@ struct rf_backend_ops {
     rf_status (*cell)(rf_hive *h, uint64_t file_offset, const uint8_t **payload, size_t *len,
                       int *allocated);
     rf_status (*deleted)(rf_hive *h, rf_deleted *out, size_t cap, size_t *n_out);
+    /* whole-path open in one step (live: one NtOpenKeyEx from the deepest
+     * cached ancestor); NULL: the core opens component by component */
+    rf_status (*key_open)(rf_hive *h, rf_key parent, const uint16_t *path, size_t nchars, rf_key *out);
 };
 
 #endif

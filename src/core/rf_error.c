@@ -51,6 +51,8 @@ const char *rf_status_text(rf_status st)
     case RF_E_NO_MORE_ITEMS: return "no more data is available";
     case RF_E_KEY_DELETED: return "illegal operation on a key marked for deletion";
     case RF_E_PRIVILEGE_NOT_HELD: return "a required privilege is not held by the client";
+    case RF_E_KEY_HAS_CHILDREN: return "the key has subkeys";
+    case RF_E_DATATYPE_MISMATCH: return "the data present in the reply is not of the expected type";
     case RF_E_UNSUPPORTED_TYPE: return "data of this type is not supported";
     case RF_E_CORRUPT: return "the hive is corrupt";
     case RF_E_UNSUPPORTED_FORMAT: return "not a supported regf hive";

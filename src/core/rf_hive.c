@@ -78,25 +78,36 @@ rf_status rf_key_open_utf16(rf_hive *h, rf_key parent, const uint16_t *path, siz
     CHECK_HIVE(h);
     CHECK_ARG(path || nchars == 0, "path is NULL");
     rf_status st;
-    rf_key k = parent;
-    if (k == 0 && (st = h->ops->root(h, &k)) != RF_OK) return st;
-    size_t i = 0;
-    if (nchars && path[0] == '\\') i = 1; /* "\Software" == "Software" */
-    while (i < nchars) {
+    size_t start = (nchars && path[0] == '\\') ? 1 : 0; /* "\Software" == "Software" */
+    /* Validate every component first, whichever backend resolves them. */
+    for (size_t i = start; i < nchars;) {
         size_t j = i;
         while (j < nchars && path[j] != '\\') j++;
         if (j == i || j - i > 255)
             return rfi_fail(RF_E_BAD_PATHNAME, RF_NO_OFFSET, 0,
                             j == i ? "empty component at char %zu of the key path"
                                    : "component at char %zu of the key path is over 255 chars", i);
+        i = j + 1; /* a single trailing '\' is tolerated, as RegOpenKeyEx does */
+    }
+    if (h->ops->key_open) {
+        size_t end = nchars;
+        if (end > start && path[end - 1] == '\\') end--;
+        return h->ops->key_open(h, parent, path + start, end - start, out);
+    }
+    rf_key k = parent;
+    if (k == 0 && (st = h->ops->root(h, &k)) != RF_OK) return st;
+    for (size_t i = start; i < nchars;) {
+        size_t j = i;
+        while (j < nchars && path[j] != '\\') j++;
         rf_key child;
         if ((st = h->ops->key_child(h, k, path + i, j - i, &child)) != RF_OK) {
             if (st == RF_E_NOT_FOUND)
-                return rfi_fail(st, RF_NO_OFFSET, 0, "key path not found: component at char %zu is missing", i);
+                return rfi_fail(st, RF_NO_OFFSET, rf_last_error()->native,
+                                "key path not found: component at char %zu is missing", i);
             return st;
         }
         k = child;
-        i = j + 1; /* a single trailing '\' is tolerated, as RegOpenKeyEx does */
+        i = j + 1;
     }
     *out = k;
     return RF_OK;

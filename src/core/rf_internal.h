@@ -8,7 +8,13 @@
 #include <string.h>
 #include "regfast/regfast.h"
 
-#if defined(__GNUC__) || defined(__clang__)
+#if defined(__MINGW32__)
+/* mingw: check against the C99 printf we build with (__USE_MINGW_ANSI_STDIO,
+ * set by cmake/mingw-w64-x86_64.cmake), not msvcrt's, which knows no %zu */
+#define RF_PRINTF(a, b) __attribute__((format(gnu_printf, a, b)))
+#define RF_LIKELY(x) __builtin_expect(!!(x), 1)
+#define RF_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#elif defined(__GNUC__) || defined(__clang__)
 #define RF_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #define RF_LIKELY(x) __builtin_expect(!!(x), 1)
 #define RF_UNLIKELY(x) __builtin_expect(!!(x), 0)

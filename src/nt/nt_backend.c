@@ -1,0 +1,479 @@
+/*
+ * nt_backend.c — the live registry as an rf_hive: rf_live_open(), the ops
+ * table, key operations (NtQueryKey, NtEnumerateKey, NtQuerySecurityObject)
+ * and the live-only helpers of regfast_nt.h.
+ *
+ * Roots are opened by their kernel paths with NtOpenKeyEx:
+ *   HKLM \Registry\Machine          HKU  \Registry\User
+ *   HKCU \Registry\User\<SID>        (RtlFormatCurrentUserKeyPath; .Default
+ *                                      when that hive is not loaded, as
+ *                                      RegOpenCurrentUser does)
+ *   HKCR \Registry\Machine + Software\Classes
+ *   HKCC \Registry\Machine + System\CurrentControlSet\Hardware Profiles\Current
+ * The "+ tail" part goes through the view-aware open (nt_cache.c do_open), so
+ * HKCR in the 32-bit view is Software\Classes\Wow6432Node, as RegOpenKeyExW
+ * gives it.
+ */
+#include <stdlib.h>
+#include "nt/nt_internal.h"
+
+nt_api nt;
+
+static INIT_ONCE api_once = INIT_ONCE_STATIC_INIT;
+static rf_status api_status;
+
+#define LOAD(field, sym) do { FARPROC p_ = GetProcAddress(m, sym); memcpy(&nt.field, &p_, sizeof p_); } while (0)
+
+static BOOL CALLBACK load_api(PINIT_ONCE once, PVOID param, PVOID *ctx)
+{
+    (void)once; (void)param; (void)ctx;
+    HMODULE m = GetModuleHandleW(L"ntdll.dll");
+    if (!m) { api_status = RF_E_NOT_SUPPORTED; return TRUE; }
+    LOAD(OpenKeyEx, "NtOpenKeyEx");                         /* optional: Windows 7+ */
+    LOAD(OpenKey, "NtOpenKey");
+    LOAD(QueryValueKey, "NtQueryValueKey");
+    LOAD(QueryKey, "NtQueryKey");
+    LOAD(EnumerateKey, "NtEnumerateKey");
+    LOAD(EnumerateValueKey, "NtEnumerateValueKey");
+    LOAD(QueryMultipleValueKey, "NtQueryMultipleValueKey"); /* optional; a stub under Wine */
+    LOAD(QuerySecurityObject, "NtQuerySecurityObject");
+    LOAD(Close, "NtClose");
+    LOAD(RtlNtStatusToDosError, "RtlNtStatusToDosError");
+    LOAD(RtlFormatCurrentUserKeyPath, "RtlFormatCurrentUserKeyPath");
+    LOAD(RtlFreeUnicodeString, "RtlFreeUnicodeString");
+    api_status = nt.OpenKey && nt.QueryValueKey && nt.QueryKey && nt.EnumerateKey && nt.EnumerateValueKey &&
+                 nt.QuerySecurityObject && nt.Close && nt.RtlNtStatusToDosError
+                     ? RF_OK : RF_E_NOT_SUPPORTED;
+    return TRUE;
+}
+
+rf_status nt_load_api(void)
+{
+    InitOnceExecuteOnce(&api_once, load_api, NULL, NULL);
+    if (api_status)
+        return rfi_fail(api_status, RF_NO_OFFSET, 0, "ntdll lacks a registry export regfast needs");
+    return RF_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Opening a root                                                            */
+/* ------------------------------------------------------------------------ */
+
+static rf_status open_abs(const wchar_t *path, size_t n, ACCESS_MASK access, HANDLE *out)
+{
+    nt_ustr us = { (USHORT)(n * 2), (USHORT)(n * 2), (PWSTR)path };
+    nt_oattr oa = { sizeof oa, NULL, &us, NT_OBJ_CASE_INSENSITIVE, NULL, NULL };
+    NTSTATUS st = nt.OpenKeyEx ? nt.OpenKeyEx(out, access, &oa, 0) : nt.OpenKey(out, access, &oa);
+    if (!NT_SUCCESS(st)) {
+        *out = NULL;
+        return nt_fail(st, "NtOpenKeyEx", (const uint16_t *)path, n);
+    }
+    return RF_OK;
+}
+
+static rf_status open_root(nt_hive *h, HANDLE *out)
+{
+    static const wchar_t machine[] = L"\\Registry\\Machine", users[] = L"\\Registry\\User",
+                         def[] = L"\\Registry\\User\\.Default", classes[] = L"Software\\Classes",
+                         config[] = L"System\\CurrentControlSet\\Hardware Profiles\\Current";
+    const wchar_t *tail = NULL;
+    rf_status st;
+    HANDLE base = NULL;
+    *out = NULL;
+    switch (h->root_id) {
+    case RF_HKEY_LOCAL_MACHINE: st = open_abs(machine, wcslen(machine), h->access, &base); break;
+    case RF_HKEY_USERS: st = open_abs(users, wcslen(users), h->access, &base); break;
+    case RF_HKEY_CLASSES_ROOT: tail = classes; st = open_abs(machine, wcslen(machine), h->access, &base); break;
+    case RF_HKEY_CURRENT_CONFIG: tail = config; st = open_abs(machine, wcslen(machine), h->access, &base); break;
+    case RF_HKEY_CURRENT_USER: {
+        nt_ustr cu = { 0, 0, NULL };
+        st = RF_E_NOT_FOUND;
+        if (nt.RtlFormatCurrentUserKeyPath && NT_SUCCESS(nt.RtlFormatCurrentUserKeyPath(&cu))) {
+            st = open_abs(cu.Buffer, cu.Length / 2, h->access, &base);
+            if (nt.RtlFreeUnicodeString) nt.RtlFreeUnicodeString(&cu);
+        }
+        if (st == RF_E_NOT_FOUND) st = open_abs(def, wcslen(def), h->access, &base);
+        break;
+    }
+    default:
+        return rfi_fail(RF_E_INVALID_HANDLE, RF_NO_OFFSET, 0,
+                        "0x%08x is not a predefined root (RF_HKEY_*)", h->root_id);
+    }
+    if (st) return st;
+    if (!tail) {
+        *out = base;
+        return RF_OK;
+    }
+    /* the tail, through the view-aware open */
+    size_t n = wcslen(tail);
+    if (h->reg_open) {
+        HKEY hk;
+        LONG e = RegOpenKeyExW((HKEY)base, tail, 0, h->access, &hk);
+        st = e ? nt_fail_win32(e, "RegOpenKeyExW", (const uint16_t *)tail, n) : RF_OK;
+        *out = e ? NULL : hk;
+    } else {
+        nt_ustr us = { (USHORT)(n * 2), (USHORT)(n * 2), (PWSTR)tail };
+        nt_oattr oa = { sizeof oa, base, &us, NT_OBJ_CASE_INSENSITIVE, NULL, NULL };
+        NTSTATUS s = nt.OpenKeyEx ? nt.OpenKeyEx(out, h->access, &oa, 0) : nt.OpenKey(out, h->access, &oa);
+        st = NT_SUCCESS(s) ? RF_OK : nt_fail(s, "NtOpenKeyEx", (const uint16_t *)tail, n);
+    }
+    nt.Close(base);
+    return st;
+}
+
+rf_status rf_live_open(uint32_t root, uint32_t view, uint32_t access, rf_hive **out)
+{
+    if (!out) return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0, "out is NULL");
+    *out = NULL;
+    rf_status st = nt_load_api();
+    if (st) return st;
+    if (view != RF_VIEW_NATIVE && view != RF_VIEW_64 && view != RF_VIEW_32)
+        return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0, "view 0x%x is not RF_VIEW_NATIVE/64/32", view);
+    if (access & (RF_VIEW_64 | RF_VIEW_32))
+        return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0,
+                        "access 0x%x carries KEY_WOW64_* bits: pass the view in `view`", access);
+    nt_hive *h = calloc(1, nt_ops.hive_size);
+    if (!h) return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for a live hive");
+    h->root_id = root;
+    h->view = view;
+    h->access = (access ? access : KEY_READ) | view;
+#ifdef _WIN64
+    h->reg_open = view == RF_VIEW_32;          /* the 64 view is the native one */
+#else
+    h->reg_open = view != RF_VIEW_NATIVE;      /* a 32-bit process: advapi32 redirects */
+#endif
+    HANDLE root_handle;
+    if ((st = open_root(h, &root_handle)) != RF_OK) {
+        free(h);
+        return st;
+    }
+    if ((st = nt_cache_init(h, root_handle)) != RF_OK) {
+        nt_cache_free(h);
+        if (!h->chunks[0]) nt.Close(root_handle);
+        free(h);
+        return st;
+    }
+    h->base.ops = &nt_ops;
+    *out = &h->base;
+    return RF_OK;
+}
+
+static void nt_close(rf_hive *base)
+{
+    nt_cache_free((nt_hive *)base);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Key operations                                                            */
+/* ------------------------------------------------------------------------ */
+
+static rf_status nt_get_info(rf_hive *base, rf_hive_info *out)
+{
+    (void)base;
+    memset(out, 0, sizeof *out);
+    return rfi_fail(RF_E_NOT_SUPPORTED, RF_NO_OFFSET, 0, "a live registry root has no base block to describe");
+}
+
+static rf_status nt_root(rf_hive *base, rf_key *out)
+{
+    nt_hive *h = (nt_hive *)base;
+    *out = nt_token(h->tag, 0, 1, 0); /* the root slot is never recycled: generation 1 */
+    return RF_OK;
+}
+
+/* NtQueryKey of class `cls` on k into the AUX scratch. */
+static rf_status query_key(nt_hive *h, rf_key k, ULONG cls, int which, void **rec)
+{
+    nt_ref r;
+    ULONG rl;
+    rf_status st = nt_acquire(h, k, &r);
+    if (st) return st;
+    nt_q q = { NT_Q_KEY, r.handle, cls, 0, NULL };
+    NTSTATUS s = nt_grow(h, &q, which, 512, rec, &rl);
+    if (!NT_SUCCESS(s)) st = nt_call_fail(h, &r, s, "NtQueryKey", NULL, 0);
+    else if (cls == KeyFullInformation) nt_slot_set_hint(h, &r, ((nt_key_full *)*rec)->MaxValueDataLen, 0);
+    nt_release(h, &r);
+    return st;
+}
+
+static rf_status nt_key_name(rf_hive *base, rf_key k, rf_name *out)
+{
+    void *rec;
+    memset(out, 0, sizeof *out);
+    rf_status st = query_key((nt_hive *)base, k, KeyBasicInformation, NT_BUF_NAME, &rec);
+    if (st) return st;
+    nt_key_basic *b = rec;
+    out->ptr = b->Name;
+    out->nbytes = b->NameLength;
+    out->utf16 = 1;
+    return RF_OK;
+}
+
+static rf_status nt_key_class(rf_hive *base, rf_key k, rf_name *out)
+{
+    void *rec;
+    memset(out, 0, sizeof *out);
+    out->utf16 = 1;
+    rf_status st = query_key((nt_hive *)base, k, KeyFullInformation, NT_BUF_AUX, &rec);
+    if (st) return st;
+    nt_key_full *f = rec;
+    if (f->ClassLength) {
+        out->ptr = (const uint8_t *)rec + f->ClassOffset;
+        out->nbytes = f->ClassLength;
+    }
+    return RF_OK;
+}
+
+static rf_status nt_key_parent(rf_hive *base, rf_key k, rf_key *out)
+{
+    return nt_key_parent_of((nt_hive *)base, k, out);
+}
+
+static rf_status nt_key_info(rf_hive *base, rf_key k, rf_key_info *out)
+{
+    void *rec;
+    memset(out, 0, sizeof *out);
+    rf_status st = query_key((nt_hive *)base, k, KeyFullInformation, NT_BUF_AUX, &rec);
+    if (st) return st;
+    nt_key_full *f = rec;
+    out->last_write = (uint64_t)f->LastWriteTime.QuadPart;
+    out->n_subkeys = f->SubKeys;
+    out->n_values = f->Values;
+    out->max_name_len = f->MaxNameLen;           /* bytes, as the kernel counts */
+    out->max_class_len = f->MaxClassLen;
+    out->max_value_name_len = f->MaxValueNameLen;
+    out->max_value_data_len = f->MaxValueDataLen;
+    out->class_len = f->ClassLength;
+    out->flags = 0;                              /* nk flags are not visible live */
+    out->security_offset = RF_NO_OFFSET;
+    return RF_OK;
+}
+
+/* Subkeys become slots without a handle: enumeration opens nothing. */
+static rf_status nt_key_subkeys(rf_hive *base, rf_key k, rf_key *out, size_t cap, size_t *n_out)
+{
+    nt_hive *h = (nt_hive *)base;
+    nt_ref r;
+    void *rec;
+    ULONG rl;
+    *n_out = 0;
+    rf_status st = nt_acquire(h, k, &r);
+    if (st) return st;
+    if ((st = nt_query_key(h, &r, KeyFullInformation, &rec, &rl)) != RF_OK) goto done;
+    size_t count = ((nt_key_full *)rec)->SubKeys;
+    if (count > cap) {
+        *n_out = count;
+        st = rfi_fail(RF_E_MORE_DATA, RF_NO_OFFSET, 0, "the key has %zu subkeys, the array holds %zu", count, cap);
+        goto done;
+    }
+    if (count > h->max_slots / 2) {
+        st = rfi_fail(RF_E_LIMIT, RF_NO_OFFSET, 0,
+                      "the key has %zu subkeys: over half the key table (%u); raise max_slots", count, h->max_slots);
+        goto done;
+    }
+    for (ULONG i = 0;; i++) {
+        nt_q q = { NT_Q_ENUM_KEY, r.handle, KeyBasicInformation, i, NULL };
+        NTSTATUS s = nt_grow(h, &q, NT_BUF_NAME, 512, &rec, &rl);
+        if (s == NT_STATUS_NO_MORE_ENTRIES) break;
+        if (!NT_SUCCESS(s)) { st = nt_call_fail(h, &r, s, "NtEnumerateKey", NULL, 0); goto done; }
+        if (i >= cap) { *n_out = i + 1; st = RF_E_MORE_DATA; continue; } /* added since the count */
+        nt_key_basic *b = rec;
+        if ((st = nt_child_slot(h, k, (const uint16_t *)b->Name, b->NameLength / 2, &out[i])) != RF_OK) goto done;
+        *n_out = i + 1;
+    }
+    if (st == RF_E_MORE_DATA)
+        rfi_fail(RF_E_MORE_DATA, RF_NO_OFFSET, 0, "subkeys were added during the enumeration: %zu now", *n_out);
+done:
+    nt_release(h, &r);
+    return st;
+}
+
+static rf_status nt_key_security(rf_hive *base, rf_key k, const uint8_t **sd, size_t *len)
+{
+    nt_hive *h = (nt_hive *)base;
+    nt_ref r;
+    void *rec;
+    ULONG rl;
+    *sd = NULL;
+    *len = 0;
+    rf_status st = nt_acquire(h, k, &r);
+    if (st) return st;
+    nt_q q = { NT_Q_SECURITY, r.handle,
+               OWNER_SECURITY_INFORMATION | GROUP_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION, 0, NULL };
+    NTSTATUS s = nt_grow(NULL, &q, NT_BUF_SD, 256, &rec, &rl);
+    if (!NT_SUCCESS(s)) st = nt_call_fail(h, &r, s, "NtQuerySecurityObject", NULL, 0);
+    else {
+        *sd = rec;
+        *len = GetSecurityDescriptorLength(rec);
+    }
+    nt_release(h, &r);
+    return st;
+}
+
+static rf_status nt_mapping(rf_hive *base, const uint8_t **map, size_t *len)
+{
+    (void)base;
+    *map = NULL;
+    *len = 0;
+    return RF_OK;
+}
+
+/* Designated: slots the core adds later stay NULL ("not supported"). */
+const rf_backend_ops nt_ops = {
+    .version = RF_BACKEND_OPS_VERSION,
+    .hive_size = sizeof(nt_hive),
+    .name = "nt",
+    .close = nt_close,
+    .get_info = nt_get_info,
+    .root = nt_root,
+    .key_child = nt_key_child_op,
+    .key_name = nt_key_name,
+    .key_class = nt_key_class,
+    .key_parent = nt_key_parent,
+    .key_info = nt_key_info,
+    .key_subkeys = nt_key_subkeys,
+    .key_values = nt_key_values,
+    .key_security = nt_key_security,
+    .value_find = nt_value_find,
+    .value_info = nt_value_info,
+    .value_read = nt_value_read,
+    .read_values = nt_read_values,
+    .mapping = nt_mapping,
+    /* .scan: a live subtree walk is rf_key_subkeys + rf_read_values */
+    .key_open = rf_live_key_open,
+};
+
+/* ------------------------------------------------------------------------ */
+/* regfast_nt.h                                                              */
+/* ------------------------------------------------------------------------ */
+
+#define LIVE(h, base) \
+    nt_hive *h = nt_cast(base); \
+    if (!h) return rfi_fail(RF_E_INVALID_HANDLE, RF_NO_OFFSET, 0, "not a live hive (rf_live_open)")
+
+rf_status rf_live_get_stats(rf_hive *base, rf_live_stats *out)
+{
+    LIVE(h, base);
+    if (!out) return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0, "out is NULL");
+    return nt_stats(h, out);
+}
+
+rf_status rf_live_set_limits(rf_hive *base, uint32_t max_handles, uint32_t max_slots, uint32_t max_values)
+{
+    LIVE(h, base);
+    return nt_set_limits(h, max_handles, max_slots, max_values);
+}
+
+rf_status rf_live_key_open(rf_hive *base, rf_key parent, const uint16_t *path, size_t nchars, rf_key *out)
+{
+    if (!out) return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0, "out is NULL");
+    *out = 0;
+    LIVE(h, base);
+    if (!path && nchars) return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0, "path is NULL");
+    if (parent == 0) nt_root(base, &parent);
+    return nt_key_open(h, parent, path, nchars, out);
+}
+
+rf_status rf_live_key_path(rf_hive *base, rf_key k, rf_name *out)
+{
+    LIVE(h, base);
+    if (!out) return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0, "out is NULL");
+    memset(out, 0, sizeof *out);
+    void *rec;
+    rf_status st = query_key(h, k, KeyNameInformation, NT_BUF_NAME, &rec);
+    if (st) return st;
+    out->ptr = ((nt_key_name_info *)rec)->Name;
+    out->nbytes = ((nt_key_name_info *)rec)->NameLength;
+    out->utf16 = 1;
+    return RF_OK;
+}
+
+rf_status rf_live_enum_subkey(rf_hive *base, rf_key k, uint32_t index, rf_name *name, uint64_t *last_write)
+{
+    LIVE(h, base);
+    if (!name) return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0, "name is NULL");
+    memset(name, 0, sizeof *name);
+    nt_ref r;
+    void *rec;
+    ULONG rl;
+    rf_status st = nt_acquire(h, k, &r);
+    if (st) return st;
+    nt_q q = { NT_Q_ENUM_KEY, r.handle, KeyBasicInformation, index, NULL };
+    NTSTATUS s = nt_grow(h, &q, NT_BUF_NAME, 512, &rec, &rl);
+    if (s == NT_STATUS_NO_MORE_ENTRIES)
+        st = rfi_fail(RF_E_NO_MORE_ITEMS, RF_NO_OFFSET, (int64_t)(uint32_t)s, "no subkey at index %u", index);
+    else if (!NT_SUCCESS(s)) st = nt_call_fail(h, &r, s, "NtEnumerateKey", NULL, 0);
+    else {
+        nt_key_basic *b = rec;
+        name->ptr = b->Name;
+        name->nbytes = b->NameLength;
+        name->utf16 = 1;
+        if (last_write) *last_write = (uint64_t)b->LastWriteTime.QuadPart;
+    }
+    nt_release(h, &r);
+    return st;
+}
+
+rf_status rf_live_enum_value(rf_hive *base, rf_key k, uint32_t index, rf_name *name, uint32_t *type,
+                             const uint8_t **data, size_t *len)
+{
+    LIVE(h, base);
+    if (name) memset(name, 0, sizeof *name);
+    if (data) *data = NULL;
+    if (len) *len = 0;
+    nt_ref r;
+    void *rec;
+    ULONG rl;
+    rf_status st = nt_acquire(h, k, &r);
+    if (st) return st;
+    nt_q q = { NT_Q_ENUM_VALUE, r.handle, KeyValueFullInformation, index, NULL };
+    uint32_t hint = nt_slot_hint(h, &r);
+    NTSTATUS s = nt_grow(h, &q, NT_BUF_DATA, 512 + (hint == NT_NONE ? 0 : hint), &rec, &rl);
+    if (s == NT_STATUS_NO_MORE_ENTRIES)
+        st = rfi_fail(RF_E_NO_MORE_ITEMS, RF_NO_OFFSET, (int64_t)(uint32_t)s, "no value at index %u", index);
+    else if (!NT_SUCCESS(s)) st = nt_call_fail(h, &r, s, "NtEnumerateValueKey", NULL, 0);
+    else {
+        nt_kv_full *f = rec;
+        if (name) { name->ptr = f->Name; name->nbytes = f->NameLength; name->utf16 = 1; }
+        if (type) *type = f->Type;
+        if (data) *data = (const uint8_t *)rec + f->DataOffset;
+        if (len) *len = f->DataLength;
+    }
+    nt_release(h, &r);
+    return st;
+}
+
+rf_status rf_live_save_key(rf_hive *base, rf_key k, const uint16_t *path, uint32_t format)
+{
+    LIVE(h, base);
+    if (!path || !path[0]) return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0, "path is NULL or empty");
+    nt_ref r;
+    rf_status st = nt_acquire(h, k, &r);
+    if (st) return st;
+    LONG e = RegSaveKeyExW((HKEY)r.handle, (LPCWSTR)path, NULL, format ? format : 2 /* REG_LATEST_FORMAT */);
+    if (e == ERROR_KEY_DELETED) nt_after_call(h, &r, NT_STATUS_KEY_DELETED);
+    if (e) st = nt_fail_win32(e, "RegSaveKeyExW", path, wcslen((const wchar_t *)path));
+    nt_release(h, &r);
+    return st;
+}
+
+rf_status rf_live_enable_privilege(const uint16_t *name, int enable)
+{
+    HANDLE tok;
+    LUID luid;
+    if (!name) return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0, "name is NULL");
+    size_t n = wcslen((const wchar_t *)name);
+    if (!LookupPrivilegeValueW(NULL, (LPCWSTR)name, &luid))
+        return nt_fail_win32((LONG)GetLastError(), "LookupPrivilegeValueW", name, n);
+    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_ADJUST_PRIVILEGES | TOKEN_QUERY, &tok))
+        return nt_fail_win32((LONG)GetLastError(), "OpenProcessToken", name, n);
+    TOKEN_PRIVILEGES tp;
+    tp.PrivilegeCount = 1;
+    tp.Privileges[0].Luid = luid;
+    tp.Privileges[0].Attributes = enable ? SE_PRIVILEGE_ENABLED : 0;
+    BOOL ok = AdjustTokenPrivileges(tok, FALSE, &tp, sizeof tp, NULL, NULL);
+    DWORD e = GetLastError(); /* ERROR_NOT_ALL_ASSIGNED with ok == TRUE: not held */
+    CloseHandle(tok);
+    if (!ok || e == ERROR_NOT_ALL_ASSIGNED) return nt_fail_win32((LONG)e, "AdjustTokenPrivileges", name, n);
+    return RF_OK;
+}
