@@ -511,6 +511,15 @@ uint16_t rf_upcase(uint16_t c);
  */
 uint32_t rf_lh_hash(const uint16_t *name, size_t nchars);
 
+/** The Marvin32 seed Windows uses for transaction-log entry hashes. */
+#define RF_MARVIN32_LOG_SEED UINT64_C(0x82EF4D887A4E55C5)
+
+/**
+ * Marvin32 keyed hash of `len` bytes (Windows' HvLE log-entry checksums):
+ * (high lane << 32) | low lane.
+ */
+uint64_t rf_marvin32(const void *data, size_t len, uint64_t seed);
+
 #ifdef __cplusplus
 }
 #endif

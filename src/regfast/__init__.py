@@ -28,6 +28,7 @@ from regfast.exceptions import (
     NotAHiveError, RegistryCorruptError, RegistryError, RegistryNotFoundError,
     RegistryPermissionError,
 )
+from regfast.logs import DirtyHiveWarning, RecoveryReport, recover, recovery_of
 
 __version__ = "0.1.0"
 
@@ -39,10 +40,12 @@ __all__ = [
     "REG_DWORD_BIG_ENDIAN", "REG_LINK", "REG_MULTI_SZ", "REG_RESOURCE_LIST",
     "REG_FULL_RESOURCE_DESCRIPTOR", "REG_RESOURCE_REQUIREMENTS_LIST", "REG_QWORD",
     "REG_QWORD_LITTLE_ENDIAN",
+    "recover", "recovery_of", "RecoveryReport", "DirtyHiveWarning",
 ]
 
 
-def open_hive(path: str | os.PathLike[str], *, lenient: bool = False) -> Hive:
+def open_hive(path: str | os.PathLike[str], *, lenient: bool = False,
+              logs: str | list | None = "auto") -> Hive:
     """Opens an offline hive file read-only (mmap, zero-copy).
 
     Parameters
@@ -52,6 +55,14 @@ def open_hive(path: str | os.PathLike[str], *, lenient: bool = False) -> Hive:
     lenient
         Keep the readable prefix of a hive whose hbins are damaged or
         truncated, instead of refusing it.
+    logs
+        Transaction logs to replay into a private in-memory copy when the
+        hive is dirty (or when they hold entries newer than it): "auto"
+        (``path`` + .LOG/.LOG1/.LOG2, any case), a list of log paths, or
+        None (no replay). Files are never written. A dirty hive read
+        without its logged changes gives a :class:`DirtyHiveWarning`.
+        What happened: :func:`regfast.recovery_of` (hive) — see
+        :mod:`regfast.logs`.
 
     Returns
     -------
@@ -67,4 +78,5 @@ def open_hive(path: str | os.PathLike[str], *, lenient: bool = False) -> Hive:
     RegistryCorruptError
         The base block or hbins are damaged; ``.offset`` says where.
     """
-    return Hive.from_file(path, lenient=lenient)
+    from regfast.logs import open_with_logs
+    return open_with_logs(path, logs, lenient, stacklevel=2)

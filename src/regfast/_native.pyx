@@ -910,3 +910,15 @@ cdef class Value:
             return decode_data(self._type, <const uint8_t *>PyBytes_AS_STRING(b), len(b), self._name)
         check(rf_value_read(h, self._v, NULL, 0, &p, &n))
         return decode_data(self._type, p, n, self._name)
+
+
+def marvin32(data, uint64_t seed=0x82EF4D887A4E55C5ULL):
+    """Marvin32 keyed hash of a bytes-like object: (high lane << 32) | low lane.
+    regfast.logs uses it to verify HvLE transaction-log entries (GIL released)."""
+    cdef const uint8_t[::1] v = memoryview(data).cast("B")
+    cdef size_t n = v.shape[0]
+    cdef const uint8_t *p = &v[0] if n else <const uint8_t *>""
+    cdef uint64_t h
+    with nogil:
+        h = rf_marvin32(p, n, seed)
+    return h

@@ -53,18 +53,26 @@ class Progress:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    with regfast.open_hive(args.hive, lenient=args.lenient) as hive:
+    from regfast.forensics import detect_hive_type
+
+    hive, rep = regfast.recover(args.hive, None if args.no_logs else "auto", lenient=args.lenient)
+    with hive:
         i = hive.info()
         root = hive.root
         ri = root.info()
+        dirty = ""
+        if rep.dirty:
+            dirty = ("  (DIRTY: replayed from the logs)" if rep.applied else
+                     "  (DIRTY: newest changes may be in the .LOG1/.LOG2 files)")
         rows = [
             ("file", args.hive),
             ("format", f"regf {i.version[0]}.{i.version[1]}"),
             ("stored name", i.file_name or "-"),
+            ("hive type", str(detect_hive_type(hive))),
             ("last written", regfast.filetime_to_datetime(i.last_write).isoformat()),
-            ("sequence", f"{i.sequence[0]} / {i.sequence[1]}" + ("  (DIRTY: newest changes may be in "
-                                                                  "the .LOG1/.LOG2 files)" if i.dirty else "")),
-            ("checksum", "ok" if i.checksum_ok else "MISMATCH"),
+            ("sequence", f"{rep.sequence[0]} / {rep.sequence[1]}" + dirty),
+            ("checksum", "ok" if rep.checksum_ok else "MISMATCH"),
+            ("logs", rep.summary()),
             ("size", f"{i.file_size:,} bytes, {i.hbins_found:,} of hbins"),
             ("cells", f"{i.cells_allocated:,} allocated, {i.cells_free:,} free"),
             ("root key", f"{root.name!r}: {ri.subkeys} subkeys, {ri.values} values"),
@@ -72,6 +80,45 @@ def cmd_info(args: argparse.Namespace) -> int:
         width = max(len(k) for k, _ in rows)
         for k, v in rows:
             print(f"{k:<{width}}  {v}")
+    return 0
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    from regfast.logs import find_logs, replay
+
+    if os.path.exists(args.output):
+        for p in [args.hive, *(args.log or find_logs(args.hive))]:
+            if os.path.exists(p) and os.path.samefile(p, args.output):
+                print(f"regfast: refusing to overwrite {p!r}, an input of the recovery", file=sys.stderr)
+                return 2
+        if not args.force:
+            print(f"regfast: {args.output!r} exists (use --force to replace it)", file=sys.stderr)
+            return 2
+    buf, rep = replay(args.hive, args.log or "auto", mode=args.mode)
+    print(f"logs: {rep.summary()}", file=sys.stderr)
+    if buf is None:
+        print("regfast: nothing replayed; no file written", file=sys.stderr)
+        return 1 if rep.dirty else 0
+    try:
+        with memoryview(buf) as mv, mv[:rep.image_size] as image:
+            try:
+                regfast.Hive.from_buffer(image).close()
+            except regfast.RegistryError as e:
+                print(f"regfast: warning: the replayed hive does not open cleanly: {e.strerror}",
+                      file=sys.stderr)
+            tmp = args.output + ".regfast-tmp"
+            try:
+                with open(tmp, "wb") as f:
+                    f.write(image)
+                os.replace(tmp, args.output)
+            except BaseException:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+                raise
+    finally:
+        if hasattr(buf, "close"):
+            buf.close()
+    print(f"wrote {args.output}: {rep.image_size:,} bytes, sequence {rep.last_sequence}", file=sys.stderr)
     return 0
 
 
@@ -161,10 +208,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"regfast {regfast.__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("info", help="base block facts: version, dirty, checksum, sizes")
+    s = sub.add_parser("info", help="base block facts: version, dirty, logs, type, checksum, sizes")
     s.add_argument("hive")
     s.add_argument("--lenient", action="store_true", help="read what is readable of a damaged hive")
+    s.add_argument("--no-logs", action="store_true", help="do not replay the transaction logs")
     s.set_defaults(func=cmd_info)
+
+    s = sub.add_parser("recover", help="replay the transaction logs into a new, clean hive file")
+    s.add_argument("hive")
+    s.add_argument("-o", "--output", required=True, help="the recovered hive (never the input)")
+    s.add_argument("--log", action="append", help="a log file (repeatable; default: HIVE.LOG, .LOG1, .LOG2)")
+    s.add_argument("--mode", choices=["forensic", "windows"], default="forensic",
+                   help="windows: replay dirty hives only (forensic: also newer entries of a clean hive)")
+    s.add_argument("--force", action="store_true", help="replace an existing output file")
+    s.set_defaults(func=cmd_recover)
 
     s = sub.add_parser("ls", help="list subkeys (and values with -v)")
     s.add_argument("hive")
@@ -203,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sample", help="write a small SOFTWARE-like sample hive")
     s.add_argument("out")
     s.set_defaults(func=cmd_sample)
+
     return p
 
 

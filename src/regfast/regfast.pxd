@@ -226,3 +226,4 @@ cdef extern from "regfast/regfast.h" nogil:
 
     uint16_t rf_upcase(uint16_t c)
     uint32_t rf_lh_hash(const uint16_t *name, size_t nchars)
+    uint64_t rf_marvin32(const void *data, size_t len, uint64_t seed)
