@@ -22,9 +22,10 @@ from regfast.exceptions import error_from_status
 cnp.import_array()
 
 # Status codes a row can carry without being an error of the call.
-ROW_OK = 0
-ROW_MISSING = 2
-ROW_FILTERED = 13
+cdef enum:
+    ROW_OK = 0
+    ROW_MISSING = 2         # the value does not exist
+    ROW_FILTERED = 13       # its type is not among `types`
 
 cdef uint64_t ARENA_BIT = RF_BATCH_IN_ARENA
 
@@ -180,9 +181,15 @@ cdef class ValueBatch(_Rows):
 
     def to_dict(self):
         """{name: decoded value} for the rows that were found."""
-        vals = self.values()
-        st = self.status
-        return {self.names[i]: vals[i] for i in range(len(vals)) if st[i] == 0}
+        cdef list vals = self.values()
+        cdef list names = self.names
+        cdef int32_t *st = <int32_t *>data_of(self.status)
+        cdef Py_ssize_t i
+        cdef dict out = {}
+        for i in range(len(vals)):
+            if st[i] == 0:
+                out[names[i]] = vals[i]
+        return out
 
 
 cdef class _NameArray:
@@ -233,7 +240,9 @@ def read_values(Key key not None, names=None, types=None, errors="strict"):
         cnames = req.names
         n = len(names)
     else:
-        n = key.info().values
+        st = rf_key_values(h, k, NULL, 0, &n)      # just the count
+        if st != RF_OK and st != RF_E_MORE_DATA:
+            check(st)
     if types is not None:
         type_filter = np.ascontiguousarray(np.array(list(types), dtype=np.uint32))
         n_types = type_filter.shape[0]
@@ -282,12 +291,13 @@ def read_values(Key key not None, names=None, types=None, errors="strict"):
     check(rf_hive_mapping(h, &base, &base_len))
     vb.names = names
     vb._bind(view_of(key.hive, base, base_len), arena)
+    cdef int32_t *rs = <int32_t *>data_of(vb.status)
     if errors == "strict":
-        bad = np.flatnonzero((vb.status != ROW_OK) & (vb.status != ROW_MISSING) & (vb.status != ROW_FILTERED))
-        if bad.size:
-            # Re-read the first bad row alone: its exception carries the offset.
-            key.value(names[bad[0]]).value
-            raise error_from_status(int(vb.status[bad[0]]), f"value {names[bad[0]]!r} is unreadable")
+        for i in range(b.n):
+            if rs[i] != ROW_OK and rs[i] != ROW_MISSING and rs[i] != ROW_FILTERED:
+                # Re-read the bad row alone: its exception carries the offset.
+                key.value(names[i]).value
+                raise error_from_status(rs[i], f"value {names[i]!r} is unreadable")
     return vb
 
 
