@@ -1,10 +1,10 @@
 """Pure-Python writer for Windows registry hive files (regf format).
 
 This module builds a complete, self-consistent primary hive file from a
-plain Python tree of keys and values.  It is deliberately standalone: it
-uses only the standard library and imports nothing else from ``regfast``,
-so that it can serve as an independent fixture generator for the reader's
-tests and benchmarks.
+plain Python tree of keys and values.  It deliberately shares no code with
+the reader (only the REG_* numbers, which Windows fixes, from
+``regfast._types``), so that it serves as an independent fixture generator
+for the reader's tests and benchmarks; hivex checks what it writes.
 
 Quick start
 -----------
@@ -114,20 +114,11 @@ __all__ = [
 # Constants
 # --------------------------------------------------------------------------
 
-REG_NONE = 0
-REG_SZ = 1
-REG_EXPAND_SZ = 2
-REG_BINARY = 3
-REG_DWORD = 4
-REG_DWORD_LITTLE_ENDIAN = 4
-REG_DWORD_BIG_ENDIAN = 5
-REG_LINK = 6
-REG_MULTI_SZ = 7
-REG_RESOURCE_LIST = 8
-REG_FULL_RESOURCE_DESCRIPTOR = 9
-REG_RESOURCE_REQUIREMENTS_LIST = 10
-REG_QWORD = 11
-REG_QWORD_LITTLE_ENDIAN = 11
+from regfast._types import (  # noqa: E402  (one definition, shared with the reader)
+    REG_BINARY, REG_DWORD, REG_DWORD_BIG_ENDIAN, REG_DWORD_LITTLE_ENDIAN, REG_EXPAND_SZ,
+    REG_FULL_RESOURCE_DESCRIPTOR, REG_LINK, REG_MULTI_SZ, REG_NONE, REG_QWORD,
+    REG_QWORD_LITTLE_ENDIAN, REG_RESOURCE_LIST, REG_RESOURCE_REQUIREMENTS_LIST, REG_SZ,
+)
 
 #: Maximum number of bytes of value data held by one big-data segment, and
 #: the largest value that is stored in a single data cell when minor >= 4.
