@@ -29,6 +29,12 @@ from regfast.exceptions import (
     RegistryPermissionError,
 )
 from regfast.logs import DirtyHiveWarning, RecoveryReport, recover, recovery_of
+from regfast.diff import Change, Diff, Snapshot, diff  # noqa: E402  (the function shadows the module)
+from regfast.live import (  # noqa: E402  (the live registry, through regfast-agent)
+    HKCC, HKCR, HKCU, HKEY_CLASSES_ROOT, HKEY_CURRENT_CONFIG, HKEY_CURRENT_USER, HKEY_LOCAL_MACHINE,
+    HKEY_USERS, HKLM, HKU, KEY_ALL_ACCESS, KEY_READ, KEY_WRITE, Registry, connect, open_key,
+)
+from regfast.watch import awatch, watch  # noqa: E402  (the function shadows the module)
 
 __version__ = "0.1.0"
 
@@ -41,6 +47,10 @@ __all__ = [
     "REG_FULL_RESOURCE_DESCRIPTOR", "REG_RESOURCE_REQUIREMENTS_LIST", "REG_QWORD",
     "REG_QWORD_LITTLE_ENDIAN",
     "recover", "recovery_of", "RecoveryReport", "DirtyHiveWarning",
+    "diff", "Diff", "Change", "Snapshot",
+    "connect", "open_key", "Registry", "watch", "awatch",
+    "HKEY_CLASSES_ROOT", "HKEY_CURRENT_USER", "HKEY_LOCAL_MACHINE", "HKEY_USERS", "HKEY_CURRENT_CONFIG",
+    "HKCR", "HKCU", "HKLM", "HKU", "HKCC", "KEY_READ", "KEY_WRITE", "KEY_ALL_ACCESS",
 ]
 
 

@@ -261,6 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("out")
     s.set_defaults(func=cmd_sample)
 
+    from regfast.agent import add_cli_parser as add_agent_path  # `agent-path`
+    from regfast.diff import add_cli_parser as add_diff          # `diff`
+    add_diff(sub)
+    add_agent_path(sub)
     return p
 
 

@@ -1,0 +1,646 @@
+"""regfast-agent: the live registry of a Windows machine (or of a Wine prefix)
+served to Python over a pipe.
+
+``regfast-agent.exe`` is a small Windows program built from regfast's own C
+library (src/agent). It reads requests on its stdin and writes responses on
+its stdout, so anything that carries a byte stream reaches it: a local
+process, ``wine regfast-agent.exe`` on Linux, ``ssh host regfast-agent.exe``.
+It runs no shell and touches no file: it only does the registry operations
+below. :func:`regfast.connect` starts it and returns a
+:class:`regfast.live.Registry`.
+
+Building it
+-----------
+pip cannot build a Windows program on Linux without mingw-w64 in the build
+environment, so the wheel does not carry it; instead::
+
+    python -m regfast.agent build          # CMake + the mingw-w64 toolchain
+    regfast agent-path                     # where it is
+
+builds it from a regfast source tree (this package's own, when installed
+from one, or ``$REGFAST_SOURCE_DIR``) into the user cache directory.
+``$REGFAST_AGENT`` names a prebuilt one.
+
+Protocol (version 1)
+--------------------
+Every frame, in both directions, is a 16-byte header then a payload::
+
+    u16 magic   0x6652 ("Rf" little-endian)
+    u16 op      request: the operation; response: op | 0x8000; event: op | 0xC000
+    u32 length  payload bytes (requests: at most 16 MiB)
+    u32 id      request id, echoed by the response (events: the watch's id)
+    u32 check   FNV-1a 32 of the 12 bytes before it
+
+All integers are little-endian. Strings are u32 byte length + UTF-16LE
+(names, paths) or UTF-8 (messages). A response payload starts with an i32
+status (a Win32 error code, 0 = success); an error's payload goes on with
+i64 native (NTSTATUS or Win32 code behind it) and a UTF-8 message.
+
+A header whose magic or check does not match makes the agent reply once with
+an error frame of id 0 (status 13) and skip bytes until a valid header; a
+frame over the size limit is answered with status 0x20000004 (RF_E_LIMIT)
+and its payload skipped; a payload that does not parse is answered with 87
+or 13. The agent keeps serving in every case. The first request must be
+HELLO. Ops and their payloads are in ``_ops`` below and src/agent/agent.h.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import select
+import shutil
+import struct
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from regfast.exceptions import error_from_status
+
+# `python -m regfast.agent`: the package (regfast/__init__ -> live) has imported
+# this module already; runpy's warning about it is harmless here.
+import warnings as _warnings  # noqa: E402
+_warnings.filterwarnings("ignore", message=r"'regfast\.agent' found in sys\.modules",
+                         category=RuntimeWarning)
+
+__all__ = ["agent_path", "find_agent", "build_agent", "default_command", "main", "Connection",
+           "frame", "fnv1a32"]
+
+EXE_NAME = "regfast-agent.exe"
+
+# --- protocol constants (src/agent/agent.h) ------------------------------------
+
+MAGIC = 0x6652
+VERSION = 1
+HEADER = 16
+RESPONSE = 0x8000
+EVENT = 0xC000
+MAX_REQUEST = 16 << 20
+MAX_RESPONSE = 64 << 20
+ALL = 0xFFFFFFFF
+
+OP_HELLO, OP_PING, OP_OPEN_KEY, OP_CLOSE_KEY, OP_KEY_INFO, OP_SUBKEYS, OP_GET_VALUE = 1, 2, 3, 4, 5, 6, 7
+OP_READ_VALUES, OP_SET_VALUE, OP_DELETE_VALUE, OP_DELETE_KEY, OP_SNAPSHOT, OP_WATCH = 8, 9, 10, 11, 12, 13
+OP_UNWATCH, OP_BENCH, OP_STATS, OP_QUIT = 14, 15, 16, 17
+
+SNAP_SUBTREE, SNAP_KEEP_DATA = 0x1, 0x2          # request flags
+SNAP_TRUNCATED, SNAP_DATA = 0x1, 0x2             # snapshot flags
+EV_CHANGE, EV_LOST, EV_ENDED = 1, 2, 3
+END_UNWATCH, END_KEY_CLOSED, END_QUIT = 1, 2, 3
+
+BENCH_METHODS = {
+    "RegQueryValueEx": 1, "RegGetValue": 2, "NtQueryValueKey Partial": 3, "NtQueryValueKey Full": 4,
+    "regfast single": 5, "regfast batch": 6, "regfast batch Full": 7, "open-each": 8,
+    "RegGetValue with path": 9, "regfast open-each (cached)": 10,
+}
+
+_HDR = struct.Struct("<HHII")
+_U32 = struct.Struct("<I")
+
+
+def fnv1a32(data: bytes) -> int:
+    """FNV-1a 32: the header check of a frame."""
+    h = 0x811C9DC5
+    for b in data:
+        h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+def frame(op: int, rid: int, payload: bytes = b"") -> bytes:
+    """One frame: header (magic, op, length, id, check) + payload."""
+    head = _HDR.pack(MAGIC, op, len(payload), rid)
+    return head + _U32.pack(fnv1a32(head)) + payload
+
+
+def str16(s: str) -> bytes:
+    b = s.encode("utf-16-le", "surrogatepass")
+    return _U32.pack(len(b)) + b
+
+
+class Reader:
+    """Parses a little-endian payload."""
+
+    __slots__ = ("b", "pos")
+
+    def __init__(self, b: bytes | memoryview, pos: int = 0) -> None:
+        self.b = b
+        self.pos = pos
+
+    def u32(self) -> int:
+        v = _U32.unpack_from(self.b, self.pos)[0]
+        self.pos += 4
+        return v
+
+    def i32(self) -> int:
+        v = struct.unpack_from("<i", self.b, self.pos)[0]
+        self.pos += 4
+        return v
+
+    def u64(self) -> int:
+        v = struct.unpack_from("<Q", self.b, self.pos)[0]
+        self.pos += 8
+        return v
+
+    def u16(self) -> int:
+        v = struct.unpack_from("<H", self.b, self.pos)[0]
+        self.pos += 2
+        return v
+
+    def raw(self, n: int) -> bytes:
+        if self.pos + n > len(self.b):
+            raise ValueError("truncated payload")
+        v = bytes(self.b[self.pos:self.pos + n])
+        self.pos += n
+        return v
+
+    def str16(self) -> str:
+        return self.raw(self.u32()).decode("utf-16-le", "surrogatepass")
+
+    def str8(self) -> str:
+        return self.raw(self.u32()).decode("utf-8", "replace")
+
+
+class _Pending:
+    __slots__ = ("event", "status", "payload", "error")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.status = 0
+        self.payload: bytes = b""
+        self.error: BaseException | None = None
+
+
+class Connection:
+    """A running regfast-agent: frames over its stdin/stdout.
+
+    One reader thread routes responses to the waiting requests by id and
+    events to their watch. Every wait has a timeout; when the agent exits,
+    every waiting and later request raises ConnectionError at once.
+
+    Parameters
+    ----------
+    cmd
+        The command that runs the agent (``["wine", exe]``, ``["ssh", host,
+        "regfast-agent.exe"]``...).
+    timeout
+        Seconds a request may wait for its answer (TimeoutError after).
+    env
+        Environment for the agent process (e.g. a WINEPREFIX).
+    """
+
+    def __init__(self, cmd: Sequence[str], *, timeout: float = 30.0,
+                 env: dict[str, str] | None = None, connect_timeout: float = 60.0) -> None:
+        self.cmd = list(cmd)
+        self.timeout = timeout
+        self._ids = itertools.count(1)
+        self._pending: dict[int, _Pending] = {}
+        self._watchers: dict[int, Callable[[int, bytes], None]] = {}
+        self._orphans: dict[int, list[tuple[int, bytes]]] = {}   # events before add_watcher
+        self._dead: set[int] = set()                             # watches removed
+        self._lock = threading.RLock()      # _pending, _watchers, _orphans, _closed
+        self._wlock = threading.Lock()      # writes
+        self._closed: BaseException | None = None
+        self._stderr = bytearray()
+        try:
+            self.proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, env=env, bufsize=0)
+        except OSError as e:
+            raise ConnectionError(f"cannot start regfast-agent with {self.cmd!r}: {e}") from e
+        self._out = self.proc.stdin
+        self._out_fd = self._out.fileno()
+        if os.name == "posix":
+            os.set_blocking(self._out_fd, False)
+        self._reader = threading.Thread(target=self._read_loop, name="regfast-agent-reader", daemon=True)
+        self._reader.start()
+        self._errt = threading.Thread(target=self._stderr_loop, name="regfast-agent-stderr", daemon=True)
+        self._errt.start()
+        r = Reader(self.request(OP_HELLO, b"RFAG" + struct.pack("<HH", VERSION, VERSION),
+                                timeout=connect_timeout))
+        self.version = r.u16()
+        self.max_request = r.u32()
+        self.max_response = r.u32()
+        self.pid = r.u32()
+        self.caps = r.u32()
+        self.description = r.str8()
+
+    # --- plumbing ----------------------------------------------------------
+
+    def _stderr_loop(self) -> None:
+        f = self.proc.stderr
+        try:
+            while True:
+                chunk = f.read(4096)
+                if not chunk:
+                    return
+                self._stderr += chunk
+                del self._stderr[:-8192]
+        except (OSError, ValueError):
+            return
+
+    def _read_exact(self, f: Any, n: int) -> bytes | None:
+        buf = bytearray(n)
+        view = memoryview(buf)
+        got = 0
+        while got < n:
+            k = f.readinto(view[got:])
+            if not k:
+                return None
+            got += k
+        return bytes(buf)
+
+    def _read_loop(self) -> None:
+        f = self.proc.stdout
+        why = "regfast-agent closed its output"
+        try:
+            while True:
+                head = self._read_exact(f, HEADER)
+                if head is None:
+                    break
+                magic, op, length, rid = _HDR.unpack_from(head)
+                if magic != MAGIC or _U32.unpack_from(head, 12)[0] != fnv1a32(head[:12]):
+                    why = "regfast-agent sent a malformed frame header"
+                    break
+                if length > MAX_RESPONSE:
+                    why = f"regfast-agent sent a {length}-byte frame, over the {MAX_RESPONSE} limit"
+                    break
+                payload = self._read_exact(f, length) if length else b""
+                if payload is None:
+                    break
+                if op & EVENT == EVENT:
+                    with self._lock:
+                        cb = self._watchers.get(rid)
+                        if cb is None and rid not in self._dead:
+                            # a watch's first events can beat add_watcher(): keep them
+                            q = self._orphans.setdefault(rid, [])
+                            if len(q) < 10000:
+                                q.append((op & ~EVENT, payload))
+                    if cb is not None:
+                        try:
+                            cb(op & ~EVENT, payload)
+                        except Exception:   # a broken consumer must not kill the connection
+                            import traceback
+                            traceback.print_exc()
+                    continue
+                with self._lock:
+                    p = self._pending.pop(rid, None)
+                if p is None:
+                    continue            # answer to a request that timed out, or id 0 (resync notice)
+                p.status = _U32.unpack_from(payload, 0)[0] if len(payload) >= 4 else 13
+                p.payload = payload[4:]
+                p.event.set()
+        except (OSError, ValueError) as e:
+            why = f"reading from regfast-agent failed: {e}"
+        self._shutdown(why)
+
+    def _shutdown(self, why: str) -> None:
+        code = None
+        try:
+            code = self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            pass
+        tail = bytes(self._stderr).decode("utf-8", "replace").strip()
+        msg = why + (f" (exit code {code})" if code is not None else "")
+        if tail:
+            msg += f"; its stderr ends with: {tail[-500:]}"
+        err = ConnectionError(msg)
+        with self._lock:
+            if self._closed is None:
+                self._closed = err
+            pending, self._pending = self._pending, {}
+            watchers, self._watchers = self._watchers, {}
+        for p in pending.values():
+            p.error = err
+            p.event.set()
+        for cb in watchers.values():
+            try:
+                cb(-1, b"")
+            except Exception:
+                pass
+
+    def _write(self, data: bytes, deadline: float) -> None:
+        view = memoryview(data)
+        while view:
+            if os.name == "posix":
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("regfast-agent is not reading its input")
+                _, w, _ = select.select([], [self._out_fd], [], left)
+                if not w:
+                    continue
+                try:
+                    n = os.write(self._out_fd, view[:1 << 20])
+                except BlockingIOError:
+                    continue
+            else:
+                n = self._out.write(view)
+            view = view[n:]
+
+    @property
+    def closed(self) -> bool:
+        return self._closed is not None
+
+    def send_raw(self, data: bytes, timeout: float | None = None) -> None:
+        """Writes bytes as they are (tests: malformed frames)."""
+        if self._closed is not None:
+            raise self._closed
+        with self._wlock:
+            try:
+                self._write(data, time.monotonic() + (timeout or self.timeout))
+            except (BrokenPipeError, ConnectionResetError, OSError) as e:
+                if isinstance(e, TimeoutError):
+                    raise
+                raise ConnectionError(f"regfast-agent is gone: {e}") from e
+
+    def start(self, op: int, payload: bytes = b"") -> tuple[int, _Pending]:
+        """Sends a request; returns (id, pending) to wait on with finish()."""
+        if len(payload) > MAX_REQUEST:
+            raise error_from_status(0x20000004, f"request of {len(payload)} bytes is over the "
+                                                f"{MAX_REQUEST}-byte frame limit")
+        rid = next(self._ids) & 0xFFFFFFFF or next(self._ids)
+        p = _Pending()
+        with self._lock:
+            if self._closed is not None:
+                raise self._closed
+            self._pending[rid] = p
+        try:
+            self.send_raw(frame(op, rid, payload))
+        except BaseException:
+            with self._lock:
+                self._pending.pop(rid, None)
+            raise
+        return rid, p
+
+    def finish(self, rid: int, p: _Pending, op: int, timeout: float | None = None,
+               filename: object = None) -> bytes:
+        t = self.timeout if timeout is None else timeout
+        if not p.event.wait(t):
+            with self._lock:
+                self._pending.pop(rid, None)
+            if self._closed is not None:
+                raise self._closed
+            raise TimeoutError(f"regfast-agent did not answer request {rid} (op {op}) within {t:g} s")
+        if p.error is not None:
+            raise p.error
+        if p.status:
+            r = Reader(p.payload)
+            try:
+                native = r.u64()
+                message = r.str8()
+            except (ValueError, struct.error):
+                native, message = 0, "malformed error answer"
+            if native >= 1 << 63:
+                native -= 1 << 64
+            raise error_from_status(p.status, message or f"error {p.status}", filename, None, native)
+        return p.payload
+
+    def request(self, op: int, payload: bytes = b"", *, timeout: float | None = None,
+                filename: object = None) -> bytes:
+        """Sends one request and waits for its answer.
+
+        Raises
+        ------
+        OSError subclasses from regfast.exceptions (the agent's status),
+        TimeoutError (no answer in time), ConnectionError (the agent is gone).
+        """
+        rid, p = self.start(op, payload)
+        return self.finish(rid, p, op, timeout, filename)
+
+    def add_watcher(self, watch_id: int, cb: Callable[[int, bytes], None]) -> None:
+        """Routes the events of watch `watch_id` to cb(op, payload) (in the
+        reader thread; cb(-1, b"") when the connection dies). Events that
+        arrived before this call are replayed first, in order."""
+        with self._lock:
+            if self._closed is not None:
+                raise self._closed
+            for op, payload in self._orphans.pop(watch_id, []):
+                cb(op, payload)
+            self._watchers[watch_id] = cb
+
+    def remove_watcher(self, watch_id: int) -> None:
+        with self._lock:
+            self._watchers.pop(watch_id, None)
+            self._orphans.pop(watch_id, None)
+            self._dead.add(watch_id)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Asks the agent to quit, then waits for it (killing it after `timeout`)."""
+        if self._closed is None:
+            try:
+                rid, p = self.start(OP_QUIT)
+                p.event.wait(timeout)
+            except (OSError, ValueError):
+                pass
+        try:
+            self._out.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=timeout)
+        self._reader.join(timeout)
+        self._errt.join(timeout)
+        for f in (self.proc.stdout, self.proc.stderr):
+            try:
+                f.close()
+            except OSError:
+                pass
+        with self._lock:
+            if self._closed is None:
+                self._closed = ConnectionError("the connection to regfast-agent is closed")
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def cache_dir() -> Path:
+    """Where build_agent() puts the agent: $REGFAST_CACHE_DIR, else
+    $XDG_CACHE_HOME/regfast, else ~/.cache/regfast (%LOCALAPPDATA% on Windows)."""
+    env = os.environ.get("REGFAST_CACHE_DIR")
+    if env:
+        return Path(env)
+    if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
+        return Path(os.environ["LOCALAPPDATA"]) / "regfast"
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "regfast"
+
+
+def find_agent() -> Path | None:
+    """The agent executable, or None: $REGFAST_AGENT, then one shipped in the
+    package (regfast/bin/), then the one build_agent() left in the cache."""
+    env = os.environ.get("REGFAST_AGENT")
+    if env:
+        return Path(env) if os.path.isfile(env) else None
+    for p in (Path(__file__).resolve().parent / "bin" / EXE_NAME, cache_dir() / EXE_NAME):
+        if p.is_file():
+            return p
+    return None
+
+
+def agent_path() -> Path:
+    """The agent executable.
+
+    Raises
+    ------
+    FileNotFoundError
+        It was not built (``python -m regfast.agent build``), or
+        $REGFAST_AGENT names a file that does not exist.
+    """
+    p = find_agent()
+    if p is None:
+        env = os.environ.get("REGFAST_AGENT")
+        why = (f"$REGFAST_AGENT={env!r} does not exist" if env else
+               "it is not built: run `python -m regfast.agent build` (needs cmake and mingw-w64)")
+        raise FileNotFoundError(2, f"regfast-agent.exe not found: {why}", env or EXE_NAME)
+    return p
+
+
+def source_dir() -> Path | None:
+    """A regfast source tree (top CMakeLists.txt + src/agent): $REGFAST_SOURCE_DIR,
+    else the tree this package was imported from, if it was."""
+    env = os.environ.get("REGFAST_SOURCE_DIR")
+    cands = [Path(env)] if env else []
+    here = Path(__file__).resolve()
+    cands += list(here.parents)[:4]
+    for c in cands:
+        if (c / "CMakeLists.txt").is_file() and (c / "src" / "agent" / "CMakeLists.txt").is_file():
+            return c
+    return None
+
+
+def _tool(name: str, why: str) -> str:
+    p = shutil.which(name)
+    if not p:
+        raise FileNotFoundError(2, f"{name} is needed to build regfast-agent ({why})", name)
+    return p
+
+
+def build_agent(source: str | os.PathLike[str] | None = None,
+                build_dir: str | os.PathLike[str] | None = None, *,
+                dest: str | os.PathLike[str] | None = None, quiet: bool = True,
+                timeout: float = 900) -> Path:
+    """Cross-builds regfast-agent.exe with CMake and the mingw-w64 toolchain
+    (cmake/mingw-w64-x86_64.cmake). Incremental: a second call only relinks
+    what changed.
+
+    Parameters
+    ----------
+    source
+        The regfast source tree (default: :func:`source_dir`).
+    build_dir
+        CMake build directory (default: <cache>/agent-build).
+    dest
+        Where to copy the result (default: <cache>/regfast-agent.exe, which
+        :func:`find_agent` looks at).
+
+    Returns
+    -------
+    Path
+        The executable at `dest`.
+
+    Raises
+    ------
+    FileNotFoundError
+        No source tree, or cmake / x86_64-w64-mingw32-gcc is missing.
+    RuntimeError
+        The build failed (its output is in the message).
+    """
+    src = Path(source) if source else source_dir()
+    if src is None:
+        raise FileNotFoundError(2, "no regfast source tree to build regfast-agent from: "
+                                   "set $REGFAST_SOURCE_DIR to a checkout", "CMakeLists.txt")
+    cmake = _tool("cmake", "pip install cmake")
+    _tool("x86_64-w64-mingw32-gcc", "Debian package gcc-mingw-w64-x86-64")
+    bdir = Path(build_dir) if build_dir else cache_dir() / "agent-build"
+    bdir.mkdir(parents=True, exist_ok=True)
+    gen = ["-G", "Ninja"] if shutil.which("ninja") and not (bdir / "Makefile").exists() else []
+    steps = [
+        [cmake, "-S", str(src), "-B", str(bdir), *gen,
+         f"-DCMAKE_TOOLCHAIN_FILE={src / 'cmake' / 'mingw-w64-x86_64.cmake'}",
+         "-DCMAKE_BUILD_TYPE=Release"],
+        [cmake, "--build", str(bdir), "--target", "regfast-agent", "--parallel", "2"],
+    ]
+    if (bdir / "CMakeCache.txt").is_file():
+        steps = steps[1:]       # configured: the build step re-runs CMake itself when needed
+    for cmd in steps:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        if not quiet:
+            sys.stderr.write(r.stdout + r.stderr)
+        if r.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}):\n"
+                               f"{r.stdout[-4000:]}\n{r.stderr[-4000:]}")
+    built = next((p for p in (bdir / "src" / "agent" / EXE_NAME, bdir / EXE_NAME) if p.is_file()), None)
+    if built is None:
+        raise RuntimeError(f"the build finished but {EXE_NAME} is not under {bdir}")
+    out = Path(dest) if dest else cache_dir() / EXE_NAME
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not out.exists() or out.read_bytes() != built.read_bytes():
+        tmp = out.with_name(out.name + ".tmp")
+        shutil.copyfile(built, tmp)
+        os.replace(tmp, out)
+    return out
+
+
+def default_command(agent: str | os.PathLike[str] | None = None) -> list[str]:
+    """The command that runs the agent here: the exe itself on Windows,
+    ``wine <exe>`` elsewhere (Wine must be installed)."""
+    exe = str(agent or agent_path())
+    if sys.platform == "win32":
+        return [exe]
+    wine = shutil.which("wine") or shutil.which("wine64")
+    if not wine:
+        raise FileNotFoundError(2, "wine is needed to run regfast-agent.exe on this system "
+                                   "(or pass connect() a command, e.g. ['ssh', host, 'regfast-agent.exe'])",
+                                "wine")
+    return [wine, exe]
+
+
+# --- command line -------------------------------------------------------------
+
+def cli_agent_path(args: argparse.Namespace) -> int:
+    p = find_agent()
+    if p is None:
+        print("regfast: regfast-agent.exe is not built; run `python -m regfast.agent build`",
+              file=sys.stderr)
+        return 1
+    print(p)
+    return 0
+
+
+def add_cli_parser(sub) -> None:  # type: ignore[no-untyped-def]
+    """Registers `agent-path` on the regfast CLI's subparsers."""
+    s = sub.add_parser("agent-path", help="print where regfast-agent.exe is (see python -m regfast.agent)")
+    s.set_defaults(func=cli_agent_path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m regfast.agent",
+                                description="build or locate regfast-agent.exe")
+    sub = p.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="cross-build it with CMake + mingw-w64 into the cache")
+    b.add_argument("--source", help="regfast source tree (default: this package's, $REGFAST_SOURCE_DIR)")
+    b.add_argument("--build-dir")
+    b.add_argument("-o", "--output", help="where to put the exe (default: the cache)")
+    b.add_argument("-v", "--verbose", action="store_true")
+    sub.add_parser("path", help="print where it is")
+    args = p.parse_args(argv)
+    if args.command == "path":
+        return cli_agent_path(args)
+    try:
+        out = build_agent(args.source, args.build_dir, dest=args.output, quiet=not args.verbose)
+    except (FileNotFoundError, RuntimeError) as e:
+        print(f"regfast: {e}", file=sys.stderr)
+        return 1
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
