@@ -10,7 +10,6 @@ never make a test pass.
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 import time
 
