@@ -232,10 +232,15 @@ rf_status rf_value_open(rf_hive *h, rf_key k, const char *name, size_t len, rf_v
     return st;
 }
 
+#define CHECK_VALUE(v) \
+    do { if (RF_UNLIKELY((v) == 0)) \
+        return rfi_fail(RF_E_INVALID_HANDLE, RF_NO_OFFSET, 0, "0 is not a value token"); } while (0)
+
 rf_status rf_value_get_info(rf_hive *h, rf_value v, rf_value_info *out)
 {
     CHECK_HIVE(h);
     CHECK_ARG(out, "out is NULL");
+    CHECK_VALUE(v);
     return h->ops->value_info(h, v, out);
 }
 
@@ -244,6 +249,7 @@ rf_status rf_value_read(rf_hive *h, rf_value v, void *buf, size_t cap, const uin
 {
     CHECK_HIVE(h);
     CHECK_ARG(data_out && len_out, "data_out or len_out is NULL");
+    CHECK_VALUE(v);
     return h->ops->value_read(h, v, buf, cap, data_out, len_out);
 }
 

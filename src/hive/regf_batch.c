@@ -67,9 +67,17 @@ static void fill_row(batch_run *r, size_t i, uint32_t voff, int with_name)
         return;
     }
     if (with_name && b->name) {
+        uint32_t nlen = rf_le16(vk + VK_NAME_LEN);
+        int utf16 = !(rf_le16(vk + VK_FLAGS) & VK_FLAG_COMP_NAME);
+        if (utf16 && (nlen & 1)) {
+            b->status[i] = rfi_fail(RF_E_CORRUPT, regf_file_off(voff), 0,
+                                    "vk at 0x%llx: UTF-16 name has an odd length of %u bytes",
+                                    (unsigned long long)regf_file_off(voff), nlen);
+            return;
+        }
         b->name[i].ptr = vk + VK_NAME;
-        b->name[i].nbytes = rf_le16(vk + VK_NAME_LEN);
-        b->name[i].utf16 = !(rf_le16(vk + VK_FLAGS) & VK_FLAG_COMP_NAME);
+        b->name[i].nbytes = nlen;
+        b->name[i].utf16 = utf16;
     }
     uint32_t t = rf_le32(vk + VK_TYPE);
     if (!type_allowed(t, r->types, r->n_types)) {
@@ -260,6 +268,10 @@ static rf_status scan_values(scan_run *r, uint32_t key, size_t key_row)
         s->value_token[row] = voff;
         st = regf_vk(h, voff, &vk, &len);
         if (!st) st = regf_locate(h, voff, vk, &d);
+        if (!st && !(rf_le16(vk + VK_FLAGS) & VK_FLAG_COMP_NAME) && (rf_le16(vk + VK_NAME_LEN) & 1))
+            st = rfi_fail(RF_E_CORRUPT, regf_file_off(voff), 0,
+                          "vk at 0x%llx: UTF-16 name has an odd length of %u bytes",
+                          (unsigned long long)regf_file_off(voff), rf_le16(vk + VK_NAME_LEN));
         if (st) {
             if (!skip) return st;
             s->value_status[row] = st;
@@ -309,6 +321,14 @@ static rf_status scan_loop(scan_run *r)
         s->key_name_len[row] = rf_le16(nk + NK_NAME_LEN) |
                                ((rf_le16(nk + NK_FLAGS) & NK_FLAG_COMP_NAME) ? 0 : RF_NAME_UTF16_BIT);
         s->key_status[row] = RF_OK;
+        if ((s->key_name_len[row] & RF_NAME_UTF16_BIT) && (s->key_name_len[row] & 1)) {
+            st = rfi_fail(RF_E_CORRUPT, regf_file_off(f.key), 0,
+                          "nk at 0x%llx: UTF-16 name has an odd length of %u bytes",
+                          (unsigned long long)regf_file_off(f.key), rf_le16(nk + NK_NAME_LEN));
+            if (!skip) return st;
+            s->key_status[row] = st;
+            s->key_name_len[row] = RF_NAME_UTF16_BIT; /* decodes as "" next to its status */
+        }
 
         if (s->flags & RF_SCAN_VALUES) {
             st = scan_values(r, f.key, row);

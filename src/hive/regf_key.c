@@ -94,6 +94,12 @@ rf_status regf_check_child(const regf_hive *h, uint32_t parent, uint32_t child)
     uint32_t len;
     rf_status st = regf_nk(h, child, &nk, &len);
     if (st) return st;
+    /* The root's parent field may name the root itself: without this, a list
+     * holding the root would pass the check below and loop back to the top. */
+    if (child == h->root)
+        return rfi_fail(RF_E_CORRUPT, regf_file_off(child), 0,
+                        "nk at 0x%llx: the root key is listed as a subkey of the key at 0x%llx",
+                        (unsigned long long)regf_file_off(child), (unsigned long long)regf_file_off(parent));
     uint32_t recorded = rf_le32(nk + NK_PARENT);
     if (recorded != parent)
         return rfi_fail(RF_E_CORRUPT, regf_file_off(child), 0,
@@ -213,6 +219,10 @@ rf_status regf_key_name(rf_hive *base, rf_key k, rf_name *out)
     out->ptr = nk + NK_NAME;
     out->nbytes = rf_le16(nk + NK_NAME_LEN);
     out->utf16 = !(rf_le16(nk + NK_FLAGS) & NK_FLAG_COMP_NAME);
+    if (out->utf16 && (out->nbytes & 1))
+        return rfi_fail(RF_E_CORRUPT, regf_file_off((uint32_t)k), 0,
+                        "nk at 0x%llx: UTF-16 name has an odd length of %u bytes",
+                        (unsigned long long)regf_file_off((uint32_t)k), out->nbytes);
     return RF_OK;
 }
 
@@ -233,6 +243,10 @@ rf_status regf_key_class(rf_hive *base, rf_key k, rf_name *out)
         return rfi_fail(RF_E_CORRUPT, regf_file_off(off), 0,
                         "class name at 0x%llx: class_len %u exceeds cell size %u",
                         (unsigned long long)regf_file_off(off), class_len, clen);
+    if (class_len & 1) /* always UTF-16LE */
+        return rfi_fail(RF_E_CORRUPT, regf_file_off(off), 0,
+                        "class name at 0x%llx: UTF-16 class_len %u is odd",
+                        (unsigned long long)regf_file_off(off), class_len);
     out->ptr = p;
     out->nbytes = class_len;
     return RF_OK;

@@ -87,8 +87,8 @@ static rf_status walk_hbins(regf_hive *h, uint64_t declared)
     if (declared > avail) {
         if (!lenient)
             return rfi_fail(RF_E_CORRUPT, h->size, 0,
-                            "hive is truncated: the base block declares 0x%llx bytes of hbins "
-                            "but the file holds 0x%llx after the base block",
+                            "hive is truncated at 0x%zx: the base block declares 0x%llx bytes of hbins "
+                            "but the file holds 0x%llx after the base block", h->size,
                             (unsigned long long)declared, (unsigned long long)avail);
         declared = avail;
     }
@@ -161,10 +161,11 @@ static rf_status parse(regf_hive *h, const rf_open_opts *opts)
     if (h->size < 4 || memcmp(b, "regf", 4) != 0)
         return rfi_fail(RF_E_UNSUPPORTED_FORMAT, 0, 0,
                         h->size == 0 ? "not a regf hive: the file is empty"
-                                     : "not a regf hive: no 'regf' signature at offset 0");
+                                     : "not a regf hive: no 'regf' signature at 0x0");
     if (h->size < REGF_BASE_BLOCK)
         return rfi_fail(RF_E_CORRUPT, h->size, 0,
-                        "hive is truncated: %zu bytes, smaller than the 4096-byte base block", h->size);
+                        "hive is truncated at 0x%zx: %zu bytes, smaller than the 4096-byte base block",
+                        h->size, h->size);
 
     rf_hive_info *in = &h->info;
     in->seq_primary = rf_le32(b + 0x04);
@@ -192,17 +193,19 @@ static rf_status parse(regf_hive *h, const rf_open_opts *opts)
 
     if (in->major != 1 || in->minor < 3 || in->minor > 6)
         return rfi_fail(RF_E_UNSUPPORTED_FORMAT, 0x14, 0,
-                        "unsupported regf version %u.%u (regfast reads 1.3 to 1.6)", in->major, in->minor);
+                        "base block at 0x14: unsupported regf version %u.%u (regfast reads 1.3 to 1.6)",
+                        in->major, in->minor);
     if (in->file_type != 0)
         return rfi_fail(RF_E_UNSUPPORTED_FORMAT, 0x1C, 0,
-                        "file type %u: this is a transaction log, not a primary hive file", in->file_type);
+                        "base block at 0x1c: file type %u: this is a transaction log, not a primary hive file",
+                        in->file_type);
     int lenient = (h->opts.flags & RF_OPEN_LENIENT) != 0;
     if (!in->checksum_ok && !lenient)
         return rfi_fail(RF_E_CORRUPT, 0x1FC, 0,
-                        "base block checksum 0x%08x does not match the computed 0x%08x", stored, sum);
+                        "base block at 0x1fc: checksum 0x%08x does not match the computed 0x%08x", stored, sum);
     if ((in->hbins_size & 4095) && !lenient)
         return rfi_fail(RF_E_CORRUPT, 0x28, 0,
-                        "hive bins data size 0x%llx is not a multiple of 4096",
+                        "base block at 0x28: hive bins data size 0x%llx is not a multiple of 4096",
                         (unsigned long long)in->hbins_size);
 
     h->bins = b + REGF_BASE_BLOCK;
@@ -210,10 +213,14 @@ static rf_status parse(regf_hive *h, const rf_open_opts *opts)
     if (st) return st;
     const uint8_t *nk;
     uint32_t len;
-    if ((st = regf_nk(h, h->root, &nk, &len)) != RF_OK)
+    if ((st = regf_nk(h, h->root, &nk, &len)) != RF_OK) {
+        /* The reason is in the last error's message, which rfi_fail overwrites:
+         * copy it first (formatting a buffer into itself garbled the text). */
+        char why[sizeof rf_last_error()->message];
+        memcpy(why, rf_last_error()->message, sizeof why);
         return rfi_fail(RF_E_CORRUPT, regf_file_off(h->root), 0,
-                        "root key offset 0x%x (base block @0x24) is unusable: %s", h->root,
-                        rf_last_error()->message);
+                        "root key offset 0x%x (base block @0x24) is unusable: %s", h->root, why);
+    }
     return RF_OK;
 }
 

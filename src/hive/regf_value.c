@@ -14,7 +14,9 @@
 
 rf_status regf_vk(const regf_hive *h, rf_value v, const uint8_t **vk, uint32_t *len)
 {
-    if (RF_UNLIKELY(v == 0 || v > UINT32_MAX))
+    /* 0 is refused by the core for callers' tokens; here it can only come
+     * from a value list in the file, where it is damage (no cell at 0x1000). */
+    if (RF_UNLIKELY(v > UINT32_MAX))
         return rfi_fail(RF_E_INVALID_HANDLE, RF_NO_OFFSET, 0, "0x%llx is not a value token",
                         (unsigned long long)v);
     rf_status st = regf_record(h, (uint32_t)v, "vk", VK_NAME, vk, len);
@@ -49,6 +51,21 @@ rf_status regf_locate(const regf_hive *h, uint32_t voff, const uint8_t *vk, regf
     if (h->minor >= 4 && d->len > REGF_BIG_SEGMENT) {
         rf_status st = regf_record(h, off, "db", 8, &p, &clen);
         if (st) return st;
+        /* Checked here, not only when the segments are read: callers size their
+         * buffer from data_len, so a corrupt length (up to 2 GB) must not get
+         * that far. Distinct segment cells cannot hold more than the hbins. */
+        uint32_t n = rf_le16(p + 2);
+        uint64_t need = ((uint64_t)d->len + REGF_BIG_SEGMENT - 1) / REGF_BIG_SEGMENT;
+        if (n < need)
+            return rfi_fail(RF_E_CORRUPT, regf_file_off(off), 0,
+                            "db at 0x%llx (vk at 0x%llx): %u segments cannot hold %u bytes (need %llu)",
+                            (unsigned long long)regf_file_off(off), (unsigned long long)regf_file_off(voff),
+                            n, d->len, (unsigned long long)need);
+        if (d->len > h->bins_len)
+            return rfi_fail(RF_E_CORRUPT, regf_file_off(off), 0,
+                            "db at 0x%llx (vk at 0x%llx): data_len %u exceeds the 0x%llx bytes of hbins",
+                            (unsigned long long)regf_file_off(off), (unsigned long long)regf_file_off(voff),
+                            d->len, (unsigned long long)h->bins_len);
         d->flags = RF_VALUE_BIG_DATA;
         d->db = off;
         return RF_OK;
@@ -76,6 +93,10 @@ rf_status regf_value_info(rf_hive *base, rf_value v, rf_value_info *out)
     out->name.ptr = vk + VK_NAME;
     out->name.nbytes = rf_le16(vk + VK_NAME_LEN);
     out->name.utf16 = !(rf_le16(vk + VK_FLAGS) & VK_FLAG_COMP_NAME);
+    if (out->name.utf16 && (out->name.nbytes & 1))
+        return rfi_fail(RF_E_CORRUPT, regf_file_off((uint32_t)v), 0,
+                        "vk at 0x%llx: UTF-16 name has an odd length of %u bytes",
+                        (unsigned long long)regf_file_off((uint32_t)v), out->name.nbytes);
     out->type = rf_le32(vk + VK_TYPE);
     out->data_len = d.len;
     out->flags = d.flags;

@@ -273,7 +273,8 @@ def read_values(Key key not None, names=None, types=None, errors="strict"):
             b.arena = <uint8_t *>data_of(arena) if arena is not None and len(arena) else NULL
             b.arena_cap = len(arena) if arena is not None else 0
             b.arena_used = 0
-            b.token = NULL
+            tokens = np.empty(n, dtype=np.uint64)
+            b.token = <rf_value *>data_of(tokens)
             with nogil:
                 st = rf_read_values(h, k, cnames, n, ctypes, n_types, 0, &b)
             if st == RF_E_MORE_DATA and b.n > n:        # the key grew: cannot happen offline
@@ -292,11 +293,19 @@ def read_values(Key key not None, names=None, types=None, errors="strict"):
     vb.names = names
     vb._bind(view_of(key.hive, base, base_len), arena)
     cdef int32_t *rs = <int32_t *>data_of(vb.status)
+    cdef rf_value *tok = <rf_value *>data_of(tokens)
+    cdef rf_value_info vi
     if errors == "strict":
         for i in range(b.n):
             if rs[i] != ROW_OK and rs[i] != ROW_MISSING and rs[i] != ROW_FILTERED:
-                # Re-read the bad row alone: its exception carries the offset.
-                key.value(names[i]).value
+                # The thread's last error may describe a later row: re-read
+                # this one alone so the exception carries its own offset.
+                if tok[i]:
+                    check(rf_value_get_info(h, tok[i], &vi))
+                    _check_value_data(h, tok[i], vi.data_len)   # big data fails only here
+                else:   # a zeroed list entry: cell offset 0 is the first hbin's header
+                    raise error_from_status(RF_E_CORRUPT, "vk at 0x1000: a value list entry of 0 "
+                                            "is not the start of a cell", None, 0x1000)
                 raise error_from_status(rs[i], f"value {names[i]!r} is unreadable")
     return vb
 
@@ -320,6 +329,17 @@ cdef int _progress_cb(void *ctx, uint64_t done, uint64_t total) noexcept nogil:
         except BaseException as e:
             pc.error = e
             return 1
+    return 0
+
+
+cdef int _check_value_data(rf_hive *h, rf_value v, size_t n) except -1:
+    """Reads one value's data alone (assembling big data) so that its own error,
+    with its own offset, is the one raised."""
+    cdef bytearray buf = bytearray(n)
+    cdef char *dst = buf
+    cdef const uint8_t *p
+    cdef size_t got
+    check(rf_value_read(h, v, dst, n, &p, &got))
     return 0
 
 
@@ -459,57 +479,31 @@ def scan(Hive hive not None, path=None, values=True, errors="strict", progress=N
     cdef rf_key k = (<Key>start)._k
     cdef rf_hive_info info
     check(rf_hive_get_info(h, &info))
+    # Healthy subtrees need at most nk_cells key rows and vk_cells value rows
+    # (each key is visited once). A damaged hive can list more value rows than
+    # it has vk signatures (a clobbered vk is still a listed row, or lists
+    # share a vk): then the scan is redone with more room, up to a bound.
     cdef size_t kc = info.nk_cells, vc = info.vk_cells if values else 0
+    cdef size_t vc_limit = max(vc, <size_t>info.cells_allocated) * 4 + 64
     cdef ScanTable t = ScanTable.__new__(ScanTable)
     t.hive = hive
     t.root_path = start.path
-    cols = {}
-    for name, dt, cap in (("key_token", np.uint64, kc), ("key_parent", np.int64, kc),
-                          ("key_depth", np.uint32, kc), ("key_last_write", np.uint64, kc),
-                          ("key_n_values", np.uint32, kc), ("key_name_off", np.uint64, kc),
-                          ("key_name_len", np.uint32, kc), ("key_status", np.int32, kc),
-                          ("value_key", np.uint64, vc), ("value_token", np.uint64, vc),
-                          ("value_name_off", np.uint64, vc), ("value_name_len", np.uint32, vc),
-                          ("value_type", np.uint32, vc), ("value_offset", np.uint64, vc),
-                          ("value_length", np.uint32, vc), ("value_status", np.int32, vc)):
-        cols[name] = np.empty(cap, dtype=dt)
     cdef rf_scan s
-    s.struct_size = sizeof(rf_scan)
-    s.flags = (RF_SCAN_VALUES if values else 0) | (RF_SCAN_SKIP_ERRORS if errors == "skip" else 0)
-    s.key_cap = kc
-    s.key_token = <uint64_t *>data_of(cols["key_token"])
-    s.key_parent = <int64_t *>data_of(cols["key_parent"])
-    s.key_depth = <uint32_t *>data_of(cols["key_depth"])
-    s.key_last_write = <uint64_t *>data_of(cols["key_last_write"])
-    s.key_n_values = <uint32_t *>data_of(cols["key_n_values"])
-    s.key_name_off = <uint64_t *>data_of(cols["key_name_off"])
-    s.key_name_len = <uint32_t *>data_of(cols["key_name_len"])
-    s.key_status = <int32_t *>data_of(cols["key_status"])
-    s.value_cap = vc
-    s.value_key = <uint64_t *>data_of(cols["value_key"])
-    s.value_token = <uint64_t *>data_of(cols["value_token"])
-    s.value_name_off = <uint64_t *>data_of(cols["value_name_off"])
-    s.value_name_len = <uint32_t *>data_of(cols["value_name_len"])
-    s.value_type = <uint32_t *>data_of(cols["value_type"])
-    s.value_offset = <uint64_t *>data_of(cols["value_offset"])
-    s.value_length = <uint32_t *>data_of(cols["value_length"])
-    s.value_status = <int32_t *>data_of(cols["value_status"])
     cdef _ProgressCtx pc = _ProgressCtx()
-    s.progress = NULL
-    s.progress_ctx = NULL
-    if progress is not None:
-        pc.fn = progress
-        s.progress = _progress_cb
-        s.progress_ctx = <void *>pc
     cdef rf_status st
-    with nogil:
-        st = rf_hive_scan(h, k, &s)
-    if pc.error is not None:
-        raise pc.error
+    while True:
+        cols = _scan_columns(kc, vc)
+        _bind_scan(&s, cols, kc, vc, values, errors, progress, pc)
+        with nogil:
+            st = rf_hive_scan(h, k, &s)
+        if pc.error is not None:
+            raise pc.error
+        if st == RF_E_MORE_DATA and vc < vc_limit:   # value rows ran out (keys cannot: one row per nk)
+            vc = min(vc * 2 + 64, vc_limit)
+            continue
+        break
     if st == RF_E_MORE_DATA:
-        # nk/vk cell counts bound every healthy subtree; only a hive whose lists
-        # share cells across keys can exceed them.
-        raise error_from_status(RF_E_CORRUPT, f"scan found more records than the hive has cells "
+        raise error_from_status(RF_E_CORRUPT, f"scan found more records than the hive can hold "
                                 f"({s.n_keys} keys, {s.n_values} values)")
     check(st)
     nk, nv = s.n_keys, s.n_values
@@ -554,3 +548,46 @@ def scan(Hive hive not None, path=None, values=True, errors="strict", progress=N
     t._bind(view_of(hive, base, base_len), arena)
     return t
 
+
+cdef dict _scan_columns(size_t kc, size_t vc):
+    cols = {}
+    for name, dt, cap in (("key_token", np.uint64, kc), ("key_parent", np.int64, kc),
+                          ("key_depth", np.uint32, kc), ("key_last_write", np.uint64, kc),
+                          ("key_n_values", np.uint32, kc), ("key_name_off", np.uint64, kc),
+                          ("key_name_len", np.uint32, kc), ("key_status", np.int32, kc),
+                          ("value_key", np.uint64, vc), ("value_token", np.uint64, vc),
+                          ("value_name_off", np.uint64, vc), ("value_name_len", np.uint32, vc),
+                          ("value_type", np.uint32, vc), ("value_offset", np.uint64, vc),
+                          ("value_length", np.uint32, vc), ("value_status", np.int32, vc)):
+        cols[name] = np.empty(cap, dtype=dt)
+    return cols
+
+
+cdef void _bind_scan(rf_scan *s, dict cols, size_t kc, size_t vc, bint values, str errors,
+                     object progress, _ProgressCtx pc) except *:
+    s.struct_size = sizeof(rf_scan)
+    s.flags = (RF_SCAN_VALUES if values else 0) | (RF_SCAN_SKIP_ERRORS if errors == "skip" else 0)
+    s.key_cap = kc
+    s.key_token = <uint64_t *>data_of(cols["key_token"])
+    s.key_parent = <int64_t *>data_of(cols["key_parent"])
+    s.key_depth = <uint32_t *>data_of(cols["key_depth"])
+    s.key_last_write = <uint64_t *>data_of(cols["key_last_write"])
+    s.key_n_values = <uint32_t *>data_of(cols["key_n_values"])
+    s.key_name_off = <uint64_t *>data_of(cols["key_name_off"])
+    s.key_name_len = <uint32_t *>data_of(cols["key_name_len"])
+    s.key_status = <int32_t *>data_of(cols["key_status"])
+    s.value_cap = vc
+    s.value_key = <uint64_t *>data_of(cols["value_key"])
+    s.value_token = <uint64_t *>data_of(cols["value_token"])
+    s.value_name_off = <uint64_t *>data_of(cols["value_name_off"])
+    s.value_name_len = <uint32_t *>data_of(cols["value_name_len"])
+    s.value_type = <uint32_t *>data_of(cols["value_type"])
+    s.value_offset = <uint64_t *>data_of(cols["value_offset"])
+    s.value_length = <uint32_t *>data_of(cols["value_length"])
+    s.value_status = <int32_t *>data_of(cols["value_status"])
+    s.progress = NULL
+    s.progress_ctx = NULL
+    if progress is not None:
+        pc.fn = progress
+        s.progress = _progress_cb
+        s.progress_ctx = <void *>pc

@@ -520,12 +520,20 @@ cdef class Key:
         cdef rf_key k
         if self._path is None:
             parts = []
+            seen = set()
             key = self
             while True:
                 st = rf_key_parent(self.hive.handle(), (<Key>key)._k, &k)
                 if st == RF_E_NOT_FOUND:
                     break
                 check(st)
+                # a damaged hive (or a deleted record's stale parent field) can
+                # make the parent chain loop: a path is at most 512 keys deep
+                if k in seen or len(parts) >= 512:
+                    raise error_from_status(RF_E_CORRUPT, f"the parent chain of the key at "
+                                            f"0x{self._k + 4096:x} loops or is deeper than 512 keys",
+                                            None, self._k + 4096)
+                seen.add(k)
                 parts.append(key.name)
                 key = self.hive.make_key(k, None)
             self._path = "\\".join(reversed(parts))
@@ -665,6 +673,7 @@ cdef class Key:
         b.arena_cap = 0
         cdef list out = []
         cdef Value val
+        cdef rf_value_info vinfo
         try:
             with nogil:
                 st = rf_read_values(h, self._k, NULL, 0, NULL, 0, 0, &b)
@@ -672,6 +681,13 @@ cdef class Key:
                 check(st)
             for i in range(b.n):
                 if b.status[i] != RF_OK and b.status[i] != RF_E_MORE_DATA:
+                    # The thread's last error may describe a later row: re-read
+                    # this one alone so the exception names its own offset.
+                    if b.token[i]:
+                        check(rf_value_get_info(h, b.token[i], &vinfo))
+                    else:   # a zeroed list entry: cell offset 0 is the first hbin's header
+                        raise error_from_status(RF_E_CORRUPT, "vk at 0x1000: a value list entry of 0 "
+                                                "is not the start of a cell", None, 0x1000)
                     check(b.status[i])
                 val = Value.__new__(Value)
                 val.hive = self.hive

@@ -1,0 +1,381 @@
+/*
+ * fuzz_regf.c — libFuzzer target for the regf reader.
+ *
+ * The input is a whole hive file. It is opened with rf_hive_open_memory
+ * (strictly; when that fails, leniently, so damaged base blocks and hbins still
+ * reach the key code), then everything reachable is read the way a forensic
+ * tool would: every key (name, class, info, parent chain, security descriptor
+ * and its SDDL), every value (info, data, lookup by name), rf_read_values both
+ * ways, and rf_hive_scan strictly and with RF_SCAN_SKIP_ERRORS, also under
+ * tight limits. ASan/UBSan catch memory errors; the abort()s below catch broken
+ * promises of the API, which are bugs too:
+ *   - an RF_E_CORRUPT status always comes with rf_last_error() details (code
+ *     and offset);
+ *   - a key reached from the root has a parent chain leading back to the root
+ *     in exactly its depth (no grafted subtrees);
+ *   - a successful read returns exactly the length the vk declares;
+ *   - offsets that scan and read_values hand out stay inside the mapping;
+ *   - rf_sd_to_sddl's MORE_DATA size is enough on the second call;
+ *   - a row status in read_values/scan is a documented one (never 6, "bad
+ *     handle", for a damaged list entry: that is RF_E_CORRUPT);
+ *   - deleted records (free cells) point only inside their cell / the mapping.
+ * FUZZ_REGF_LAX_ROWS=1 turns the row-status check off, so a long run can look
+ * past a known bug there.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "regfast/regfast.h"
+
+#define MAX_KEYS   20000
+#define MAX_LIST   4096
+#define MAX_DEPTH  600
+
+static uint8_t databuf[1 << 22];
+static int lax_rows;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    const char *e = getenv("FUZZ_REGF_LAX_ROWS");
+    lax_rows = e && *e && *e != '0';
+    return 0;
+}
+
+/* Statuses a row may carry: found, missing, filtered, arena/big data, a name
+ * too long to exist, damage, a configured limit. */
+static int row_status_ok(int32_t st)
+{
+    return lax_rows || st == RF_OK || st == RF_E_NOT_FOUND || st == RF_E_INVALID_DATA ||
+           st == RF_E_MORE_DATA || st == RF_E_INVALID_PARAMETER || st == RF_E_CORRUPT ||
+           st == RF_E_LIMIT;
+}
+static uint8_t arena[1 << 16];
+
+#define REQUIRE(cond) do { if (!(cond)) { \
+    fprintf(stderr, "fuzz_regf.c:%d: broken promise: %s (last error 0x%x at 0x%llx: %s)\n", __LINE__, \
+            #cond, (unsigned)rf_last_error()->code, (unsigned long long)rf_last_error()->offset, \
+            rf_last_error()->message); abort(); } } while (0)
+
+static rf_status checked(rf_status st)
+{
+    if (st == RF_E_CORRUPT)
+        REQUIRE(rf_last_error()->code == RF_E_CORRUPT && rf_last_error()->offset != RF_NO_OFFSET &&
+                rf_last_error()->message[0]);
+    return st;
+}
+
+static void touch(const void *p, size_t n)
+{
+    if (!n) return;
+    volatile uint8_t x = ((const uint8_t *)p)[0] ^ ((const uint8_t *)p)[n - 1];
+    (void)x;
+}
+
+/* A stored name as UTF-16 code units (Latin-1 widened); returns the count. */
+static size_t name16(const rf_name *n, uint16_t *out, size_t cap)
+{
+    const uint8_t *p = n->ptr;
+    size_t chars = n->utf16 ? n->nbytes / 2 : n->nbytes;
+    if (chars > cap) chars = cap;
+    for (size_t i = 0; i < chars; i++)
+        out[i] = n->utf16 ? (uint16_t)(p[2 * i] | p[2 * i + 1] << 8) : p[i];
+    return chars;
+}
+
+static void read_sddl(const uint8_t *sd, size_t len)
+{
+    char small[64];
+    size_t need = 0;
+    rf_status st = rf_sd_to_sddl(sd, len, small, sizeof small, &need);
+    if (st == RF_OK) {
+        REQUIRE(need < sizeof small && strlen(small) == need);
+    } else if (st == RF_E_MORE_DATA) {
+        char *big = malloc(need + 1);
+        size_t need2 = 0;
+        REQUIRE(rf_sd_to_sddl(sd, len, big, need + 1, &need2) == RF_OK && need2 == need);
+        REQUIRE(strlen(big) == need);
+        free(big);
+    } else {
+        REQUIRE(st == RF_E_INVALID_DATA);
+    }
+}
+
+static void batch_checks(const rf_batch *b, const uint8_t *base, size_t maplen)
+{
+    for (size_t i = 0; i < b->n && i < b->cap; i++) {
+        REQUIRE(row_status_ok(b->status[i]));
+        if (b->status[i] != RF_OK) continue;
+        if (b->offset[i] & RF_BATCH_IN_ARENA) {
+            uint64_t off = b->offset[i] & ~RF_BATCH_IN_ARENA;
+            REQUIRE(off + b->length[i] <= b->arena_cap);
+            touch(b->arena + off, b->length[i]);
+        } else {
+            REQUIRE(b->offset[i] + b->length[i] <= maplen);
+            touch(base + b->offset[i], b->length[i]);
+        }
+    }
+}
+
+static void do_values(rf_hive *h, rf_key k, const uint8_t *base, size_t maplen)
+{
+    size_t n = 0;
+    rf_status st = checked(rf_key_values(h, k, NULL, 0, &n));
+    if (st != RF_E_MORE_DATA || n > MAX_LIST) return;
+    rf_value *v = malloc(n * sizeof *v);
+    rf_name *names = malloc(n * sizeof *names);
+    size_t nn = 0;
+    if (checked(rf_key_values(h, k, v, n, &n)) == RF_OK) {
+        for (size_t i = 0; i < n; i++) {
+            rf_value_info vi;
+            const uint8_t *data;
+            size_t len;
+            if (checked(rf_value_get_info(h, v[i], &vi)) != RF_OK) continue;
+            touch(vi.name.ptr, vi.name.nbytes);
+            names[nn++] = vi.name;
+            st = checked(rf_value_read(h, v[i], NULL, 0, &data, &len));
+            if (vi.flags & RF_VALUE_BIG_DATA) {
+                REQUIRE(st == RF_E_MORE_DATA && len == vi.data_len);
+                st = checked(rf_value_read(h, v[i], databuf, sizeof databuf, &data, &len));
+                if (vi.data_len <= sizeof databuf) REQUIRE(st == RF_OK || st == RF_E_CORRUPT);
+            } else {
+                REQUIRE(st == RF_OK); /* get_info located the data already */
+            }
+            if (st == RF_OK) {
+                REQUIRE(len == vi.data_len);
+                touch(data, len);
+            }
+            uint16_t w[1024];
+            size_t wn = name16(&vi.name, w, 1024);
+            rf_value found;
+            st = checked(rf_value_open_utf16(h, k, w, wn, &found));
+            REQUIRE(st == RF_OK || st == RF_E_CORRUPT || st == RF_E_NOT_FOUND);
+        }
+    }
+    /* read_values: every value, then by the names collected, with a filter */
+    size_t cap = n + 1;
+    uint32_t *type = malloc(cap * 4), *length = malloc(cap * 4);
+    int32_t *status = malloc(cap * 4);
+    uint64_t *offset = malloc(cap * 8);
+    rf_name *rn = malloc(cap * sizeof *rn);
+    rf_value *tok = malloc(cap * sizeof *tok);
+    rf_batch b;
+    memset(&b, 0, sizeof b);
+    b.struct_size = sizeof b;
+    b.cap = cap;
+    b.type = type;
+    b.status = status;
+    b.offset = offset;
+    b.length = length;
+    b.name = rn;
+    b.arena = arena;
+    b.arena_cap = sizeof arena;
+    b.token = tok;
+    st = checked(rf_read_values(h, k, NULL, 0, NULL, 0, 0, &b));
+    if (st == RF_OK || st == RF_E_MORE_DATA) batch_checks(&b, base, maplen);
+    static const uint32_t types[] = { RF_REG_SZ, RF_REG_DWORD, RF_REG_BINARY };
+    b.name = NULL;
+    st = checked(rf_read_values(h, k, names, nn, types, 3, RF_BATCH_COPY, &b));
+    if (st == RF_OK || st == RF_E_MORE_DATA) batch_checks(&b, base, maplen);
+    free(type); free(length); free(status); free(offset); free(rn); free(tok);
+    free(v);
+    free(names);
+}
+
+static void do_scan(rf_hive *h, uint32_t flags, const uint8_t *base, size_t maplen)
+{
+    rf_hive_info info;
+    if (rf_hive_get_info(h, &info) != RF_OK) return;
+    size_t kc = info.nk_cells + 1, vc = info.vk_cells + 1;
+    if (kc > MAX_KEYS || vc > MAX_KEYS) return;
+    rf_scan s;
+    memset(&s, 0, sizeof s);
+    s.struct_size = sizeof s;
+    s.flags = flags;
+    s.key_cap = kc;
+    s.key_token = malloc(kc * 8); s.key_parent = malloc(kc * 8); s.key_depth = malloc(kc * 4);
+    s.key_last_write = malloc(kc * 8); s.key_n_values = malloc(kc * 4); s.key_name_off = malloc(kc * 8);
+    s.key_name_len = malloc(kc * 4); s.key_status = malloc(kc * 4);
+    s.value_cap = vc;
+    s.value_key = malloc(vc * 8); s.value_token = malloc(vc * 8); s.value_name_off = malloc(vc * 8);
+    s.value_name_len = malloc(vc * 4); s.value_type = malloc(vc * 4); s.value_offset = malloc(vc * 8);
+    s.value_length = malloc(vc * 4); s.value_status = malloc(vc * 4);
+    rf_status st = checked(rf_hive_scan(h, 0, &s));
+    REQUIRE(s.n_keys <= kc && s.n_values <= vc);
+    if (flags & RF_SCAN_SKIP_ERRORS) REQUIRE(st == RF_OK || st == RF_E_MORE_DATA || st == RF_E_NO_MEMORY);
+    /* every key is visited once and is an nk: nk_cells rows always suffice
+     * (value rows are per list entry and may not fit: MORE_DATA is fine) */
+    REQUIRE(s.n_keys <= info.nk_cells);
+    for (size_t i = 0; i < s.n_keys; i++) {
+        REQUIRE(s.key_parent[i] < (int64_t)i);
+        REQUIRE(s.key_name_off[i] + (s.key_name_len[i] & ~RF_NAME_UTF16_BIT) <= maplen);
+        touch(base + s.key_name_off[i], s.key_name_len[i] & ~RF_NAME_UTF16_BIT);
+        for (size_t j = 0; j < i && j < 64; j++) REQUIRE(s.key_token[j] != s.key_token[i]);
+    }
+    /* Rows are complete when the scan finished or ran out of room; after a
+     * strict-mode error the last value row may lack its status. */
+    if (st != RF_OK && st != RF_E_MORE_DATA) s.n_values = s.n_values ? s.n_values - 1 : 0;
+    for (size_t i = 0; i < s.n_keys; i++) REQUIRE(row_status_ok(s.key_status[i]));
+    for (size_t i = 0; i < s.n_values; i++) {
+        REQUIRE(row_status_ok(s.value_status[i]));
+        if (s.value_status[i] != RF_OK) continue;
+        REQUIRE(s.value_key[i] < s.n_keys);
+        REQUIRE(s.value_name_off[i] + (s.value_name_len[i] & ~RF_NAME_UTF16_BIT) <= maplen);
+        REQUIRE(s.value_offset[i] + s.value_length[i] <= maplen);
+        touch(base + s.value_offset[i], s.value_length[i]);
+    }
+    free(s.key_token); free(s.key_parent); free(s.key_depth); free(s.key_last_write);
+    free(s.key_n_values); free(s.key_name_off); free(s.key_name_len); free(s.key_status);
+    free(s.value_key); free(s.value_token); free(s.value_name_off); free(s.value_name_len);
+    free(s.value_type); free(s.value_offset); free(s.value_length); free(s.value_status);
+}
+
+/* Deleted records: everything they point at stays inside the mapping, and
+ * each sits in a free cell that rf_hive_cell() reports as such. */
+static void do_deleted(rf_hive *h, const uint8_t *base, size_t maplen)
+{
+    size_t n = 0;
+    rf_status st = checked(rf_hive_deleted(h, NULL, 0, &n));
+    if (st == RF_OK) return;
+    REQUIRE(st == RF_E_MORE_DATA);
+    if (n > MAX_KEYS) return;
+    rf_deleted *d = malloc(n * sizeof *d);
+    size_t got = 0;
+    REQUIRE(rf_hive_deleted(h, d, n, &got) == RF_OK && got == n);
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *p = d[i].name.ptr;
+        REQUIRE(d[i].kind == RF_DELETED_KEY || d[i].kind == RF_DELETED_VALUE);
+        REQUIRE(d[i].confidence <= 100);
+        REQUIRE(p >= base && p + d[i].name.nbytes <= base + maplen);
+        touch(p, d[i].name.nbytes);
+        const uint8_t *payload;
+        size_t plen;
+        int allocated = 1;
+        REQUIRE(rf_hive_cell(h, d[i].offset, &payload, &plen, &allocated) == RF_OK && !allocated);
+        REQUIRE(p >= payload && p + d[i].name.nbytes <= payload + plen);
+        if (d[i].kind == RF_DELETED_VALUE && d[i].data_offset != RF_NO_OFFSET) {
+            REQUIRE(d[i].data_state >= 1 && d[i].data_state <= 3);
+            REQUIRE(d[i].data_offset + d[i].data_len <= maplen);
+            touch(base + d[i].data_offset, d[i].data_len);
+        }
+        if (d[i].kind == RF_DELETED_KEY && d[i].parent != RF_NO_OFFSET) {
+            REQUIRE(rf_hive_cell(h, d[i].parent, &payload, &plen, &allocated) == RF_OK && allocated);
+            rf_name nm;
+            REQUIRE(checked(rf_key_name(h, d[i].parent - 4096, &nm)) != RF_E_INVALID_HANDLE);
+        }
+    }
+    free(d);
+}
+
+typedef struct frame { rf_key k; uint32_t depth; } frame;
+
+static void walk(rf_hive *h)
+{
+    const uint8_t *base;
+    size_t maplen;
+    rf_key root;
+    REQUIRE(rf_hive_mapping(h, &base, &maplen) == RF_OK);
+    REQUIRE(rf_hive_root(h, &root) == RF_OK);
+    frame *stack = malloc(MAX_KEYS * sizeof *stack);
+    size_t top = 0, visited = 0;
+    stack[top++] = (frame){ root, 0 };
+    while (top && visited < MAX_KEYS) {
+        frame f = stack[--top];
+        rf_key k = f.k, p;
+        rf_name nm;
+        rf_key_info ki;
+        const uint8_t *sd;
+        size_t sdlen, n = 0;
+        visited++;
+        if (checked(rf_key_name(h, k, &nm)) == RF_OK) touch(nm.ptr, nm.nbytes);
+        {   /* a key's own cell, seen raw: allocated */
+            const uint8_t *payload;
+            size_t plen;
+            int allocated = 0;
+            REQUIRE(rf_hive_cell(h, k + 4096, &payload, &plen, &allocated) == RF_OK && allocated);
+            touch(payload, plen);
+        }
+        if (checked(rf_key_class(h, k, &nm)) == RF_OK) touch(nm.ptr, nm.nbytes);
+        checked(rf_key_get_info(h, k, &ki));
+        if (checked(rf_key_security(h, k, &sd, &sdlen)) == RF_OK) read_sddl(sd, sdlen);
+        /* the parent chain leads back to the root in exactly `depth` steps */
+        rf_key up = k;
+        for (uint32_t d = 0; d < f.depth; d++) {
+            REQUIRE(checked(rf_key_parent(h, up, &p)) == RF_OK);
+            up = p;
+        }
+        REQUIRE(up == root);
+        REQUIRE(rf_key_parent(h, up, &p) == RF_E_NOT_FOUND);
+        do_values(h, k, base, maplen);
+
+        rf_status st = checked(rf_key_subkeys(h, k, NULL, 0, &n));
+        if (st != RF_E_MORE_DATA || n > MAX_LIST || top + n > MAX_KEYS || f.depth >= MAX_DEPTH) continue;
+        rf_key *kids = malloc(n * sizeof *kids);
+        if (checked(rf_key_subkeys(h, k, kids, n, &n)) == RF_OK) {
+            for (size_t i = n; i-- > 0;) {
+                stack[top++] = (frame){ kids[i], f.depth + 1 };
+                /* a lookup by the stored name finds a key (the first of that name) */
+                uint16_t w[300];
+                if (rf_key_name(h, kids[i], &nm) == RF_OK) {
+                    size_t wn = name16(&nm, w, 300);
+                    rf_key found;
+                    st = checked(rf_key_child(h, k, w, wn, &found));
+                    REQUIRE(st == RF_OK || st == RF_E_NOT_FOUND || st == RF_E_CORRUPT || st == RF_E_BAD_PATHNAME);
+                }
+            }
+        }
+        free(kids);
+    }
+    free(stack);
+    do_deleted(h, base, maplen);
+    for (uint64_t off = 0; off < maplen + 64; off += 4096 - 8) {   /* a few arbitrary offsets */
+        const uint8_t *payload;
+        size_t plen;
+        int allocated;
+        rf_status st = rf_hive_cell(h, off, &payload, &plen, &allocated);
+        REQUIRE(st == RF_OK || st == RF_E_NOT_FOUND);
+        if (st == RF_OK) REQUIRE(payload >= base && payload + plen <= base + maplen);
+    }
+    do_scan(h, RF_SCAN_VALUES, base, maplen);
+    do_scan(h, RF_SCAN_VALUES | RF_SCAN_SKIP_ERRORS, base, maplen);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    rf_hive *h = NULL;
+    rf_status st = checked(rf_hive_open_memory(data, size, NULL, &h));
+    if (st != RF_OK) {
+        REQUIRE(h == NULL && (st == RF_E_CORRUPT || st == RF_E_UNSUPPORTED_FORMAT));
+        rf_open_opts o = RF_OPEN_OPTS_INIT;
+        o.flags = RF_OPEN_LENIENT;
+        st = checked(rf_hive_open_memory(data, size, &o, &h));
+        if (st != RF_OK) {
+            REQUIRE(h == NULL && (st == RF_E_CORRUPT || st == RF_E_UNSUPPORTED_FORMAT));
+            return 0;
+        }
+    }
+    rf_hive_info info;
+    REQUIRE(rf_hive_get_info(h, &info) == RF_OK);
+    REQUIRE(info.file_size == size && info.hbins_found <= size - 4096);
+    walk(h);
+    rf_hive_close(h);
+
+    /* tight limits: the limit paths of lists, values and depth */
+    rf_open_opts o = RF_OPEN_OPTS_INIT;
+    o.flags = RF_OPEN_LENIENT;
+    o.max_depth = 2;
+    o.max_subkeys = 3;
+    o.max_values = 3;
+    if (rf_hive_open_memory(data, size, &o, &h) == RF_OK) {
+        const uint8_t *base;
+        size_t maplen;
+        rf_hive_mapping(h, &base, &maplen);
+        do_scan(h, RF_SCAN_VALUES | RF_SCAN_SKIP_ERRORS, base, maplen);
+        rf_hive_close(h);
+    }
+    return 0;
+}

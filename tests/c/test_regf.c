@@ -1,0 +1,1735 @@
+/*
+ * test_regf.c — the regf backend through the public C API, without Python.
+ *
+ * Hives are built by hand in memory (base block + hbins + nk/vk/lh/li/lf/ri/
+ * db/sk cells, correct XOR checksum) by the little builder below, which
+ * shares no code with the library or with the Python writer: a format
+ * misunderstanding on one side shows up as a test failure instead of
+ * cancelling out. Each corruption test rebuilds the standard hive, damages one
+ * field, and checks the exact status, rf_last_error()->offset (a file offset)
+ * and a word of the message. Run under ASan+UBSan (REGFAST_SANITIZE), the
+ * truncation and byte-flip sweeps at the end must never read out of bounds.
+ *
+ *   root "ROOT" (lh) ---- Many (ri over 3 li leaves) ---- k00 .. k19
+ *                    \--- Software (lf) ---- Vendor  [class "VendorClass";
+ *                    |                       values: "" dw bin empty str big dev]
+ *                    \--- Vals [12 DWORD values v00..v11: the hashed read_values path]
+ *                    \--- "\xC4rger" (Latin-1, compressed name)
+ *                    \--- "\u03A9mega" (UTF-16 name)
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "regfast/regfast.h"
+
+#define NONE32 0xFFFFFFFFu
+#define BIG_LEN 40000u           /* 3 db segments: 16344 + 16344 + 7312 */
+#define SEG 16344u
+
+/* ---- a tiny hive builder --------------------------------------------------- */
+
+typedef struct hb {
+    uint8_t *buf;
+    size_t   len, cap;   /* bytes in the file / allocated */
+    size_t   cur, end;   /* next free byte and end of the current hbin (file offsets) */
+    uint32_t minor;
+} hb;
+
+static void hb_reserve(hb *b, size_t need)
+{
+    if (need <= b->cap) return;
+    size_t nc = b->cap ? b->cap : 65536;
+    while (nc < need) nc *= 2;
+    uint8_t *p = realloc(b->buf, nc);
+    if (!p) abort();
+    memset(p + b->cap, 0, nc - b->cap);
+    b->buf = p;
+    b->cap = nc;
+}
+
+static void w16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static void w32(uint8_t *p, uint32_t v) { w16(p, (uint16_t)v); w16(p + 2, (uint16_t)(v >> 16)); }
+static void w64(uint8_t *p, uint64_t v) { w32(p, (uint32_t)v); w32(p + 4, (uint32_t)(v >> 32)); }
+static uint32_t r32(const uint8_t *p) { return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+
+static uint64_t F(uint32_t rel) { return (uint64_t)rel + 4096; }           /* file offset of a cell */
+static uint8_t *PL(hb *b, uint32_t rel) { return b->buf + 4096 + rel + 4; } /* its payload */
+
+static void hb_init(hb *b, uint32_t minor)
+{
+    memset(b, 0, sizeof *b);
+    b->minor = minor;
+    hb_reserve(b, 4096);
+    b->len = b->cur = b->end = 4096;
+}
+
+static void hb_close_bin(hb *b)
+{
+    if (b->end > b->cur) w32(b->buf + b->cur, (uint32_t)(b->end - b->cur)); /* free cell */
+    b->cur = b->end;
+}
+
+static void hb_new_bin(hb *b, size_t cell)
+{
+    hb_close_bin(b);
+    size_t size = (cell + 0x20 + 4095) & ~(size_t)4095, start = b->len;
+    hb_reserve(b, start + size);
+    memset(b->buf + start, 0, size);
+    memcpy(b->buf + start, "hbin", 4);
+    w32(b->buf + start + 4, (uint32_t)(start - 4096));
+    w32(b->buf + start + 8, (uint32_t)size);
+    b->len = start + size;
+    b->cur = start + 0x20;
+    b->end = start + size;
+}
+
+/* An allocated cell with `payload` zeroed bytes; returns its hive offset. */
+static uint32_t hb_cell(hb *b, size_t payload)
+{
+    size_t size = (payload + 4 + 7) & ~(size_t)7;
+    if (b->cur + size > b->end) hb_new_bin(b, size);
+    size_t off = b->cur;
+    b->cur += size;
+    memset(b->buf + off, 0, size);
+    w32(b->buf + off, (uint32_t)-(int32_t)size);
+    return (uint32_t)(off - 4096);
+}
+
+static uint32_t checksum(const uint8_t *base)
+{
+    uint32_t x = 0;
+    for (int i = 0; i < 0x1FC; i += 4) x ^= r32(base + i);
+    return x == 0 ? 1 : x == NONE32 ? 0xFFFFFFFEu : x;
+}
+
+static void fix_checksum(uint8_t *base) { w32(base + 0x1FC, checksum(base)); }
+
+static void hb_finish(hb *b, uint32_t root)
+{
+    hb_close_bin(b);
+    uint8_t *p = b->buf;
+    memcpy(p, "regf", 4);
+    w32(p + 4, 1);
+    w32(p + 8, 1);
+    w64(p + 0x0C, 0x01D5000000000000ull);
+    w32(p + 0x14, 1);
+    w32(p + 0x18, b->minor);
+    w32(p + 0x1C, 0);
+    w32(p + 0x20, 1);
+    w32(p + 0x24, root);
+    w32(p + 0x28, (uint32_t)(b->len - 4096));
+    w32(p + 0x2C, 1);
+    fix_checksum(p);
+}
+
+/* nk: sig, flags @2, last write @4, parent @0x10, #subkeys @0x14, list @0x1C,
+ * volatile list @0x20, #values @0x24, list @0x28, sk @0x2C, class @0x30,
+ * name_len @0x48, class_len @0x4A, name @0x4C. */
+static uint32_t mk_nk(hb *b, uint32_t parent, const void *name, uint16_t nbytes, int utf16)
+{
+    uint32_t o = hb_cell(b, 0x4C + nbytes);
+    uint8_t *p = PL(b, o);
+    memcpy(p, "nk", 2);
+    w16(p + 2, (uint16_t)((utf16 ? 0 : 0x20) | (parent == NONE32 ? 0x0C : 0)));
+    w64(p + 4, 0x01D6000000000000ull + o);
+    w32(p + 0x10, parent == NONE32 ? o : parent); /* the root points at itself, as Windows writes it */
+    w32(p + 0x1C, NONE32);
+    w32(p + 0x20, NONE32);
+    w32(p + 0x28, NONE32);
+    w32(p + 0x2C, NONE32);
+    w32(p + 0x30, NONE32);
+    w16(p + 0x48, nbytes);
+    memcpy(p + 0x4C, name, nbytes);
+    return o;
+}
+
+static uint32_t mk_key(hb *b, uint32_t parent, const char *latin1)
+{
+    return mk_nk(b, parent, latin1, (uint16_t)strlen(latin1), 0);
+}
+
+/* The name hash stored in lh lists, computed here independently: upcase each
+ * UTF-16 unit (ASCII by hand, else rf_upcase) and h = h*37 + u. */
+static uint32_t name_hash(hb *b, uint32_t nk)
+{
+    uint8_t *p = PL(b, nk);
+    int utf16 = !(p[2] & 0x20);
+    uint32_t n = p[0x48] | (uint32_t)p[0x49] << 8, h = 0;
+    for (uint32_t i = 0; i < n; i += utf16 ? 2 : 1) {
+        uint16_t c = utf16 ? (uint16_t)(p[0x4C + i] | p[0x4D + i] << 8) : p[0x4C + i];
+        if (c >= 'a' && c <= 'z') c -= 32;
+        else if (c >= 0x80) c = rf_upcase(c);
+        h = h * 37u + c;
+    }
+    return h;
+}
+
+/* Links `n` subkeys under `key` with leaf lists of `kind` ('h', 'f', 'i'),
+ * under an ri when there are more than leaf_max. Returns the list root. */
+static uint32_t set_subkeys(hb *b, uint32_t key, char kind, const uint32_t *kids, uint32_t n,
+                            uint32_t leaf_max, uint32_t *leaves_out)
+{
+    uint32_t leaves[64], nl = 0, stride = kind == 'i' ? 4 : 8;
+    for (uint32_t s = 0; s < n; s += leaf_max) {
+        uint32_t cnt = n - s < leaf_max ? n - s : leaf_max;
+        uint32_t l = hb_cell(b, 4 + cnt * stride);
+        uint8_t *p = PL(b, l);
+        p[0] = 'l';
+        p[1] = (uint8_t)kind;
+        w16(p + 2, (uint16_t)cnt);
+        for (uint32_t i = 0; i < cnt; i++) {
+            w32(p + 4 + i * stride, kids[s + i]);
+            if (kind == 'h') w32(p + 8 + i * stride, name_hash(b, kids[s + i]));
+            if (kind == 'f') memcpy(p + 8 + i * stride, PL(b, kids[s + i]) + 0x4C, 4); /* hint */
+        }
+        if (leaves_out) leaves_out[nl] = l;
+        leaves[nl++] = l;
+    }
+    uint32_t root = leaves[0];
+    if (nl > 1) {
+        root = hb_cell(b, 4 + 4 * nl);
+        uint8_t *p = PL(b, root);
+        memcpy(p, "ri", 2);
+        w16(p + 2, (uint16_t)nl);
+        for (uint32_t i = 0; i < nl; i++) w32(p + 4 + 4 * i, leaves[i]);
+    }
+    w32(PL(b, key) + 0x14, n);
+    w32(PL(b, key) + 0x1C, root);
+    return root;
+}
+
+/* vk: sig, name_len @2, data_len @4, data @8, type @0xC, flags @0x10, name @0x14. */
+static uint32_t mk_vk(hb *b, const char *name, uint32_t type, uint32_t data_len, uint32_t data)
+{
+    uint16_t nl = (uint16_t)strlen(name);
+    uint32_t o = hb_cell(b, 0x14 + nl);
+    uint8_t *p = PL(b, o);
+    memcpy(p, "vk", 2);
+    w16(p + 2, nl);
+    w32(p + 4, data_len);
+    w32(p + 8, data);
+    w32(p + 0xC, type);
+    w16(p + 0x10, 1); /* compressed (Latin-1) name */
+    memcpy(p + 0x14, name, nl);
+    return o;
+}
+
+static uint32_t mk_inline(hb *b, const char *name, uint32_t type, const void *data, uint32_t len)
+{
+    uint8_t d[4] = { 0, 0, 0, 0 };
+    memcpy(d, data, len);
+    return mk_vk(b, name, type, 0x80000000u | len, r32(d));
+}
+
+static uint32_t mk_blob(hb *b, const void *data, uint32_t len)
+{
+    uint32_t c = hb_cell(b, len);
+    memcpy(PL(b, c), data, len);
+    return c;
+}
+
+static void set_values(hb *b, uint32_t key, const uint32_t *vks, uint32_t n, uint32_t *list_out)
+{
+    uint32_t l = hb_cell(b, 4 * n);
+    for (uint32_t i = 0; i < n; i++) w32(PL(b, l) + 4 * i, vks[i]);
+    w32(PL(b, key) + 0x24, n);
+    w32(PL(b, key) + 0x28, l);
+    if (list_out) *list_out = l;
+}
+
+/* O:BAG:SYD:(A;CI;KA;;;BA), as regfast.writer.build_security_descriptor makes it */
+static const char SD_HEX[] =
+    "01000480340000004400000000000000140000000200200001000000000218003f000f0001020000000000052000"
+    "00002002000001020000000000052000000020020000010100000000000512000000";
+static const char SD_SDDL[] = "O:BAG:SYD:(A;CI;KA;;;BA)";
+
+static size_t unhex(const char *hex, uint8_t *out)
+{
+    size_t n = 0;
+    for (; hex[0] && hex[1]; hex += 2) {
+        unsigned v;
+        sscanf(hex, "%2x", &v);
+        out[n++] = (uint8_t)v;
+    }
+    return n;
+}
+
+/* ---- the standard hive ------------------------------------------------------ */
+
+typedef struct std_hive {
+    hb b;
+    uint32_t root, sk, many, software, vendor, vals, arger, omega, kids[20];
+    uint32_t root_list, software_list, many_ri, many_leaf[3], vendor_class;
+    uint32_t v_default, v_dw, v_bin, v_empty, v_str, v_big, v_dev, vendor_values;
+    uint32_t d_default, d_str, db, db_list, seg[3];
+    uint32_t vals_vk[12], vals_list;
+    uint8_t  big[BIG_LEN];
+} std_hive;
+
+static const uint16_t OMEGA_NAME[] = { 0x03A9, 'm', 'e', 'g', 'a' };
+static const uint16_t STR_DATA[] = { 'h', 'e', 'l', 'l', 'o', ' ', 'w', 'o', 'r', 'l', 'd', 0 };
+
+static std_hive *build_std(uint32_t minor)
+{
+    std_hive *s = calloc(1, sizeof *s);
+    hb *b = &s->b;
+    hb_init(b, minor);
+    for (uint32_t i = 0; i < BIG_LEN; i++) s->big[i] = (uint8_t)(i * 7 + i / 251);
+
+    s->root = mk_key(b, NONE32, "ROOT");
+    uint8_t sd[128];
+    size_t sdlen = unhex(SD_HEX, sd);
+    s->sk = hb_cell(b, 0x14 + sdlen);
+    uint8_t *p = PL(b, s->sk);
+    memcpy(p, "sk", 2);
+    w32(p + 4, s->sk);
+    w32(p + 8, s->sk);
+    w32(p + 0xC, 27);
+    w32(p + 0x10, (uint32_t)sdlen);
+    memcpy(p + 0x14, sd, sdlen);
+
+    s->many = mk_key(b, s->root, "Many");
+    s->software = mk_key(b, s->root, "Software");
+    s->vals = mk_key(b, s->root, "Vals");
+    s->arger = mk_key(b, s->root, "\xC4rger");
+    s->omega = mk_nk(b, s->root, OMEGA_NAME, sizeof OMEGA_NAME, 1);
+    /* sorted by upcased UTF-16: MANY SOFTWARE VALS \xC4RGER \u03A9MEGA */
+    uint32_t top[5] = { s->many, s->software, s->vals, s->arger, s->omega };
+    s->root_list = set_subkeys(b, s->root, 'h', top, 5, 512, NULL);
+
+    for (int i = 0; i < 20; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "k%02d", i);
+        s->kids[i] = mk_key(b, s->many, name);
+    }
+    s->many_ri = set_subkeys(b, s->many, 'i', s->kids, 20, 8, s->many_leaf);
+
+    s->vendor = mk_key(b, s->software, "Vendor");
+    s->software_list = set_subkeys(b, s->software, 'f', &s->vendor, 1, 512, NULL);
+    static const uint16_t cls[] = { 'V', 'e', 'n', 'd', 'o', 'r', 'C', 'l', 'a', 's', 's' };
+    s->vendor_class = mk_blob(b, cls, sizeof cls);
+    w32(PL(b, s->vendor) + 0x30, s->vendor_class);
+    w16(PL(b, s->vendor) + 0x4A, sizeof cls);
+
+    static const uint16_t def[] = { 'd', 'e', 'f', 0 };
+    s->d_default = mk_blob(b, def, sizeof def);
+    s->v_default = mk_vk(b, "", RF_REG_SZ, sizeof def, s->d_default);
+    uint32_t dw = 0x12345678;
+    s->v_dw = mk_inline(b, "dw", RF_REG_DWORD, &dw, 4);
+    s->v_bin = mk_inline(b, "bin", RF_REG_BINARY, "\x01\x02\x03", 3);
+    s->v_empty = mk_inline(b, "empty", RF_REG_NONE, "", 0);
+    s->d_str = mk_blob(b, STR_DATA, sizeof STR_DATA);
+    s->v_str = mk_vk(b, "str", RF_REG_SZ, sizeof STR_DATA, s->d_str);
+    if (minor >= 4) {
+        for (int i = 0; i < 3; i++) {
+            uint32_t take = i < 2 ? SEG : BIG_LEN - 2 * SEG;
+            s->seg[i] = mk_blob(b, s->big + i * SEG, take);
+        }
+        s->db_list = hb_cell(b, 12);
+        for (int i = 0; i < 3; i++) w32(PL(b, s->db_list) + 4 * i, s->seg[i]);
+        s->db = hb_cell(b, 8);
+        memcpy(PL(b, s->db), "db", 2);
+        w16(PL(b, s->db) + 2, 3);
+        w32(PL(b, s->db) + 4, s->db_list);
+    } else {
+        s->db = mk_blob(b, s->big, BIG_LEN); /* 1.3: one plain data cell */
+    }
+    s->v_big = mk_vk(b, "big", RF_REG_BINARY, BIG_LEN, s->db);
+    s->v_dev = mk_inline(b, "dev", 0xFFFF0012u, "\x07", 1);
+    uint32_t vv[7] = { s->v_default, s->v_dw, s->v_bin, s->v_empty, s->v_str, s->v_big, s->v_dev };
+    set_values(b, s->vendor, vv, 7, &s->vendor_values);
+
+    for (uint32_t i = 0; i < 12; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "v%02u", i);
+        s->vals_vk[i] = mk_inline(b, name, RF_REG_DWORD, &i, 4);
+    }
+    set_values(b, s->vals, s->vals_vk, 12, &s->vals_list);
+
+    /* every key shares the one sk */
+    uint32_t all[] = { s->root, s->many, s->software, s->vendor, s->vals, s->arger, s->omega };
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) w32(PL(b, all[i]) + 0x2C, s->sk);
+    for (int i = 0; i < 20; i++) w32(PL(b, s->kids[i]) + 0x2C, s->sk);
+    hb_finish(b, s->root);
+    return s;
+}
+
+static void free_std(std_hive *s)
+{
+    free(s->b.buf);
+    free(s);
+}
+
+#define NKEYS 27
+#define NVALUES 19
+
+/* ---- helpers ----------------------------------------------------------------- */
+
+static int last_error_is(rf_status code, uint64_t off, const char *needle, int line)
+{
+    const rf_error *e = rf_last_error();
+    int ok = e->code == code && (off == RF_NO_OFFSET || e->offset == off) &&
+             (!needle || strstr(e->message, needle));
+    if (!ok)
+        fprintf(stderr, "test_regf.c:%d: last error: code 0x%x offset 0x%llx \"%s\"; expected code 0x%x "
+                "offset 0x%llx containing \"%s\"\n", line, (unsigned)e->code,
+                (unsigned long long)e->offset, e->message, (unsigned)code, (unsigned long long)off,
+                needle ? needle : "");
+    return ok;
+}
+
+/* A call must fail with `code`, the last error must match and name the offset. */
+#define EXPECT_FAIL(call, code, off, needle) do { \
+        rf_status st_ = (call); CHECK_EQ_INT(st_, (code)); \
+        CHECK(last_error_is((code), (off), (needle), __LINE__)); \
+        if ((off) != RF_NO_OFFSET && (off) != 0) { char hx_[32]; \
+            snprintf(hx_, sizeof hx_, "0x%llx", (unsigned long long)(off)); \
+            CHECK(strstr(rf_last_error()->message, hx_) != NULL); } \
+    } while (0)
+
+static rf_hive *open_buf(const uint8_t *p, size_t n, uint32_t flags)
+{
+    rf_open_opts o = RF_OPEN_OPTS_INIT;
+    o.flags = flags;
+    rf_hive *h = NULL;
+    rf_status st = rf_hive_open_memory(p, n, &o, &h);
+    if (st) {
+        fprintf(stderr, "open failed: 0x%x %s\n", (unsigned)st, rf_last_error()->message);
+        return NULL;
+    }
+    return h;
+}
+
+static rf_key key_at(rf_hive *h, const char *path)
+{
+    rf_key k = 0;
+    rf_status st = rf_key_open(h, 0, path, strlen(path), &k);
+    if (st) fprintf(stderr, "rf_key_open(%s): 0x%x %s\n", path, (unsigned)st, rf_last_error()->message);
+    return k;
+}
+
+static rf_value value_at(rf_hive *h, rf_key k, const char *name)
+{
+    rf_value v = 0;
+    rf_status st = rf_value_open(h, k, name, strlen(name), &v);
+    if (st) fprintf(stderr, "rf_value_open(%s): 0x%x %s\n", name, (unsigned)st, rf_last_error()->message);
+    return v;
+}
+
+/* Visits everything reachable from the root with every read call, the way a
+ * forensic walk would; returns the first failure (or RF_OK) and counts what it
+ * managed to read. Corrupt input may fail anywhere but must never crash. */
+static rf_status walk_all(rf_hive *h, size_t *n_keys, size_t *n_values)
+{
+    static uint8_t bigbuf[1 << 20];
+    size_t top = 0, cap = 1024, n;
+    rf_key *stack = malloc(cap * sizeof *stack);
+    rf_status first = RF_OK, st;
+    *n_keys = *n_values = 0;
+    if ((st = rf_hive_root(h, &stack[top])) != RF_OK) { free(stack); return st; }
+    top++;
+#define NOTE(expr) do { st = (expr); if (st && !first) first = st; } while (0)
+    while (top && *n_keys < 100000) {
+        rf_key k = stack[--top];
+        rf_name nm;
+        rf_key_info ki;
+        rf_key parent;
+        const uint8_t *sd;
+        size_t sdlen;
+        (*n_keys)++;
+        NOTE(rf_key_name(h, k, &nm));
+        NOTE(rf_key_class(h, k, &nm));
+        NOTE(rf_key_get_info(h, k, &ki));
+        st = rf_key_parent(h, k, &parent);
+        if (st != RF_E_NOT_FOUND) NOTE(st);
+        NOTE(rf_key_security(h, k, &sd, &sdlen));
+        if (st == RF_OK) {
+            char sddl[512];
+            size_t need;
+            st = rf_sd_to_sddl(sd, sdlen, sddl, sizeof sddl, &need);
+            if (st != RF_E_MORE_DATA && st != RF_E_INVALID_DATA) NOTE(st);
+        }
+        st = rf_key_values(h, k, NULL, 0, &n);
+        if (st == RF_E_MORE_DATA && n <= 65536) {
+            rf_value *vals = malloc(n * sizeof *vals);
+            NOTE(rf_key_values(h, k, vals, n, &n));
+            for (size_t i = 0; st == RF_OK && i < n; i++) {
+                rf_value_info vi;
+                const uint8_t *data;
+                size_t len;
+                (*n_values)++;
+                NOTE(rf_value_get_info(h, vals[i], &vi));
+                NOTE(rf_value_read(h, vals[i], bigbuf, sizeof bigbuf, &data, &len));
+                if (st == RF_OK && len) {
+                    volatile uint8_t sink = data[0] ^ data[len - 1];
+                    (void)sink;
+                }
+                st = RF_OK; /* go on with the next value */
+            }
+            free(vals);
+        } else if (st != RF_OK && st != RF_E_MORE_DATA) {
+            NOTE(st);
+        }
+        st = rf_key_subkeys(h, k, NULL, 0, &n);
+        if (st == RF_E_MORE_DATA && n <= 65536) {
+            if (top + n > cap) {
+                while (top + n > cap) cap *= 2;
+                stack = realloc(stack, cap * sizeof *stack);
+            }
+            NOTE(rf_key_subkeys(h, k, stack + top, n, &n));
+            if (st == RF_OK) { /* reverse: children pop in stored order */
+                for (size_t i = 0; i < n / 2; i++) {
+                    rf_key t = stack[top + i];
+                    stack[top + i] = stack[top + n - 1 - i];
+                    stack[top + n - 1 - i] = t;
+                }
+                top += n;
+            }
+        } else if (st != RF_OK && st != RF_E_MORE_DATA) {
+            NOTE(st);
+        }
+    }
+#undef NOTE
+    free(stack);
+    return first;
+}
+
+/* An unallocated cell of the standard hive (hive offset). */
+static uint32_t find_free_cell(const std_hive *s)
+{
+    const uint8_t *B = s->b.buf;
+    for (size_t bin = 4096; bin < s->b.len; bin += r32(B + bin + 8))
+        for (size_t c = bin + 0x20; c < bin + r32(B + bin + 8);) {
+            int32_t sz = (int32_t)r32(B + c);
+            if (sz > 0) return (uint32_t)(c - 4096);
+            c += (size_t)-(int64_t)sz;
+        }
+    return 0;
+}
+
+/* ---- tests: reading a healthy hive ----------------------------------------- */
+
+static void test_healthy_hive(uint32_t minor)
+{
+    std_hive *s = build_std(minor);
+    rf_hive *h = open_buf(s->b.buf, s->b.len, 0);
+    CHECK(h != NULL);
+    if (!h) { free_std(s); return; }
+
+    rf_hive_info info;
+    CHECK_EQ_INT(rf_hive_get_info(h, &info), RF_OK);
+    CHECK_EQ_INT(info.major, 1);
+    CHECK_EQ_INT(info.minor, minor);
+    CHECK_EQ_INT(info.checksum_ok, 1);
+    CHECK_EQ_INT(info.dirty, 0);
+    CHECK_EQ_INT(info.file_size, s->b.len);
+    CHECK_EQ_INT(info.hbins_size, s->b.len - 4096);
+    CHECK_EQ_INT(info.hbins_found, s->b.len - 4096);
+    CHECK_EQ_INT(info.nk_cells, NKEYS);
+    CHECK_EQ_INT(info.vk_cells, NVALUES);
+
+    rf_key root;
+    CHECK_EQ_INT(rf_hive_root(h, &root), RF_OK);
+    CHECK_EQ_INT(root, s->root);
+
+    /* path lookups: UTF-8 and UTF-16, case-insensitive including non-ASCII */
+    CHECK_EQ_INT(key_at(h, "Software\\Vendor"), s->vendor);
+    CHECK_EQ_INT(key_at(h, "\\SOFTWARE\\vendor\\"), s->vendor);
+    CHECK_EQ_INT(key_at(h, "many\\K19"), s->kids[19]);          /* third li leaf under the ri */
+    CHECK_EQ_INT(key_at(h, "MANY\\k00"), s->kids[0]);
+    CHECK_EQ_INT(key_at(h, "\xC3\x84rger"), s->arger);          /* U+00C4, stored Latin-1 */
+    CHECK_EQ_INT(key_at(h, "\xC3\xA4RGER"), s->arger);          /* U+00E4 folds to U+00C4 */
+    CHECK_EQ_INT(key_at(h, "\xCE\xA9mega"), s->omega);          /* stored UTF-16 */
+    CHECK_EQ_INT(key_at(h, "\xCF\x89MEGA"), s->omega);          /* U+03C9 folds to U+03A9 */
+    CHECK_EQ_INT(key_at(h, ""), s->root);
+    static const uint16_t w_vendor[] = { 's', 'o', 'f', 't', 'w', 'a', 'r', 'e', '\\', 'V', 'E', 'N', 'D', 'O', 'R' };
+    static const uint16_t w_omega[] = { 0x03C9, 'M', 'e', 'G', 'a' };
+    static const uint16_t w_arger[] = { 0x00E4, 'r', 'g', 'e', 'r' };
+    rf_key k;
+    CHECK_EQ_INT(rf_key_open_utf16(h, 0, w_vendor, 15, &k), RF_OK);
+    CHECK_EQ_INT(k, s->vendor);
+    CHECK_EQ_INT(rf_key_open_utf16(h, 0, w_omega, 5, &k), RF_OK);
+    CHECK_EQ_INT(k, s->omega);
+    CHECK_EQ_INT(rf_key_child(h, root, w_arger, 5, &k), RF_OK);
+    CHECK_EQ_INT(k, s->arger);
+    CHECK_EQ_INT(rf_key_open(h, s->software, "Vendor", 6, &k), RF_OK); /* relative to a parent */
+    CHECK_EQ_INT(k, s->vendor);
+
+    k = 123;
+    EXPECT_FAIL(rf_key_open(h, 0, "Software\\Nope", 13, &k), RF_E_NOT_FOUND, RF_NO_OFFSET, "not found");
+    CHECK_EQ_INT(k, 0);
+    EXPECT_FAIL(rf_key_open(h, 0, "Many\\k20", 8, &k), RF_E_NOT_FOUND, RF_NO_OFFSET, NULL);
+    EXPECT_FAIL(rf_key_open(h, 0, "Many\\\\k00", 10, &k), RF_E_BAD_PATHNAME, RF_NO_OFFSET, "empty component");
+    char longname[300];
+    memset(longname, 'x', 256);
+    EXPECT_FAIL(rf_key_open(h, 0, longname, 256, &k), RF_E_BAD_PATHNAME, RF_NO_OFFSET, "255");
+    EXPECT_FAIL(rf_key_open(h, 0, "\xC3(", 2, &k), RF_E_INVALID_PARAMETER, RF_NO_OFFSET, "UTF-8");
+
+    /* names as stored */
+    rf_name nm;
+    CHECK_EQ_INT(rf_key_name(h, s->arger, &nm), RF_OK);
+    CHECK(nm.utf16 == 0 && nm.nbytes == 5 && memcmp(nm.ptr, "\xC4rger", 5) == 0);
+    CHECK_EQ_INT(rf_key_name(h, s->omega, &nm), RF_OK);
+    CHECK(nm.utf16 == 1 && nm.nbytes == 10 && memcmp(nm.ptr, OMEGA_NAME, 10) == 0);
+    CHECK_EQ_INT(rf_key_class(h, s->vendor, &nm), RF_OK);
+    CHECK(nm.utf16 == 1 && nm.nbytes == 22 && memcmp(nm.ptr, "V\0e\0n\0d\0o\0r\0C\0", 14) == 0);
+    CHECK_EQ_INT(rf_key_class(h, s->software, &nm), RF_OK);
+    CHECK_EQ_INT(nm.nbytes, 0);
+
+    rf_key parent;
+    CHECK_EQ_INT(rf_key_parent(h, s->vendor, &parent), RF_OK);
+    CHECK_EQ_INT(parent, s->software);
+    EXPECT_FAIL(rf_key_parent(h, root, &parent), RF_E_NOT_FOUND, RF_NO_OFFSET, "root");
+    CHECK_EQ_INT(parent, 0);
+
+    rf_key_info ki;
+    CHECK_EQ_INT(rf_key_get_info(h, s->vendor, &ki), RF_OK);
+    CHECK_EQ_INT(ki.n_values, 7);
+    CHECK_EQ_INT(ki.n_subkeys, 0);
+    CHECK_EQ_INT(ki.class_len, 22);
+    CHECK_EQ_INT(ki.security_offset, F(s->sk));
+    CHECK_EQ_INT(ki.last_write, 0x01D6000000000000ull + s->vendor);
+
+    /* subkeys and values: cap 0 is a size query */
+    size_t n = 99;
+    CHECK_EQ_INT(rf_key_subkeys(h, root, NULL, 0, &n), RF_E_MORE_DATA);
+    CHECK_EQ_INT(n, 5);
+    rf_key kids[32];
+    CHECK_EQ_INT(rf_key_subkeys(h, root, kids, 4, &n), RF_E_MORE_DATA);
+    CHECK_EQ_INT(n, 5);
+    CHECK_EQ_INT(rf_key_subkeys(h, root, kids, 32, &n), RF_OK);
+    CHECK_EQ_INT(n, 5);
+    CHECK(kids[0] == s->many && kids[1] == s->software && kids[4] == s->omega);
+    CHECK_EQ_INT(rf_key_subkeys(h, s->many, kids, 32, &n), RF_OK);
+    CHECK_EQ_INT(n, 20);
+    int in_order = 1;
+    for (int i = 0; i < 20; i++) in_order &= kids[i] == s->kids[i];
+    CHECK(in_order);
+    CHECK_EQ_INT(rf_key_subkeys(h, s->vendor, NULL, 0, &n), RF_OK); /* no subkeys: not MORE_DATA */
+    CHECK_EQ_INT(n, 0);
+    CHECK_EQ_INT(rf_key_values(h, s->vendor, NULL, 0, &n), RF_E_MORE_DATA);
+    CHECK_EQ_INT(n, 7);
+    CHECK_EQ_INT(rf_key_values(h, s->software, NULL, 0, &n), RF_OK);
+    CHECK_EQ_INT(n, 0);
+    rf_value vals[16];
+    CHECK_EQ_INT(rf_key_values(h, s->vendor, vals, 16, &n), RF_OK);
+    CHECK(n == 7 && vals[0] == s->v_default && vals[5] == s->v_big);
+
+    /* values: inline, one cell, db (or one 40000-byte cell in 1.3) */
+    const uint8_t *data;
+    size_t len;
+    rf_value_info vi;
+    rf_value v = value_at(h, s->vendor, "DW");
+    CHECK_EQ_INT(v, s->v_dw);
+    CHECK_EQ_INT(rf_value_get_info(h, v, &vi), RF_OK);
+    CHECK(vi.type == RF_REG_DWORD && vi.data_len == 4 && vi.flags == RF_VALUE_INLINE && vi.name.nbytes == 2);
+    CHECK_EQ_INT(rf_value_read(h, v, NULL, 0, &data, &len), RF_OK);
+    CHECK(len == 4 && r32(data) == 0x12345678);
+    v = value_at(h, s->vendor, "bin");
+    CHECK_EQ_INT(rf_value_read(h, v, NULL, 0, &data, &len), RF_OK);
+    CHECK(len == 3 && memcmp(data, "\x01\x02\x03", 3) == 0);
+    v = value_at(h, s->vendor, "empty");
+    CHECK_EQ_INT(rf_value_read(h, v, NULL, 0, &data, &len), RF_OK);
+    CHECK_EQ_INT(len, 0);
+    v = value_at(h, s->vendor, "");
+    CHECK_EQ_INT(v, s->v_default);
+    CHECK_EQ_INT(rf_value_get_info(h, v, &vi), RF_OK);
+    CHECK_EQ_INT(vi.name.nbytes, 0);
+    v = value_at(h, s->vendor, "Str");
+    CHECK_EQ_INT(rf_value_read(h, v, NULL, 0, &data, &len), RF_OK);
+    CHECK(len == sizeof STR_DATA && memcmp(data, STR_DATA, len) == 0);
+    CHECK(data == s->b.buf + F(s->d_str) + 4); /* zero copy: a pointer into the buffer */
+    v = value_at(h, s->vendor, "dev");
+    CHECK_EQ_INT(rf_value_get_info(h, v, &vi), RF_OK);
+    CHECK(vi.type == 0xFFFF0012u && vi.data_len == 1);   /* the vk's length, whatever the type */
+    v = value_at(h, s->vendor, "big");
+    CHECK_EQ_INT(rf_value_get_info(h, v, &vi), RF_OK);
+    CHECK_EQ_INT(vi.data_len, BIG_LEN);
+    static uint8_t buf[BIG_LEN + 16];
+    if (minor >= 4) {
+        CHECK_EQ_INT(vi.flags, RF_VALUE_BIG_DATA);
+        CHECK_EQ_INT(rf_value_read(h, v, NULL, 0, &data, &len), RF_E_MORE_DATA);
+        CHECK_EQ_INT(len, BIG_LEN);
+        CHECK_EQ_INT(rf_value_read(h, v, buf, BIG_LEN - 1, &data, &len), RF_E_MORE_DATA);
+        CHECK_EQ_INT(rf_value_read(h, v, buf, sizeof buf, &data, &len), RF_OK);
+        CHECK(data == buf && len == BIG_LEN && memcmp(buf, s->big, BIG_LEN) == 0);
+    } else {
+        CHECK_EQ_INT(vi.flags, 0);
+        CHECK_EQ_INT(rf_value_read(h, v, NULL, 0, &data, &len), RF_OK);
+        CHECK(len == BIG_LEN && memcmp(data, s->big, BIG_LEN) == 0);
+    }
+    EXPECT_FAIL(rf_value_open(h, s->vendor, "nope", 4, &v), RF_E_NOT_FOUND, RF_NO_OFFSET, "not found");
+    CHECK_EQ_INT(v, 0);
+    EXPECT_FAIL(rf_value_open(h, s->software, "x", 1, &v), RF_E_NOT_FOUND, RF_NO_OFFSET, NULL);
+    CHECK_EQ_INT(rf_value_open(h, s->vals, "V11", 3, &v), RF_OK);
+    CHECK_EQ_INT(v, s->vals_vk[11]);
+
+    /* security */
+    const uint8_t *sd;
+    size_t sdlen;
+    CHECK_EQ_INT(rf_key_security(h, s->kids[7], &sd, &sdlen), RF_OK);
+    CHECK_EQ_INT(sdlen, 80);
+    char sddl[128];
+    size_t need;
+    CHECK_EQ_INT(rf_sd_to_sddl(sd, sdlen, sddl, sizeof sddl, &need), RF_OK);
+    CHECK(strcmp(sddl, SD_SDDL) == 0);
+
+    size_t nk, nv;
+    CHECK_EQ_INT(walk_all(h, &nk, &nv), RF_OK);
+    CHECK_EQ_INT(nk, NKEYS);
+    CHECK_EQ_INT(nv, NVALUES);
+    rf_hive_close(h);
+    free_std(s);
+}
+
+static void test_hash_matches_writer(void)
+{
+    /* values from regfast.writer.lh_hash, an independent implementation */
+    static const uint16_t sw[] = { 'S', 'o', 'f', 't', 'w', 'a', 'r', 'e' };
+    static const uint16_t om[] = { 0x03A9, 'm', 'e', 'g', 'a' };
+    static const uint16_t ar[] = { 0x00C4, 'r', 'g', 'e', 'r' };
+    CHECK_EQ_INT(rf_lh_hash(sw, 8), 0xe9fe1463u);
+    CHECK_EQ_INT(rf_lh_hash(om, 5), 0x68e8c913u);
+    CHECK_EQ_INT(rf_lh_hash(ar, 5), 0x1625ff48u);
+    CHECK_EQ_INT(rf_upcase(0x00E4), 0x00C4);
+    CHECK_EQ_INT(rf_upcase(0x03C9), 0x03A9);
+    CHECK_EQ_INT(rf_upcase(0x00DF), 0x00DF); /* no expansion: sharp s stays */
+    CHECK_EQ_INT(rf_upcase('z'), 'Z');
+    CHECK_EQ_INT(rf_upcase('{'), '{');
+}
+
+static void test_file_open(void)
+{
+    std_hive *s = build_std(5);
+    char path[] = "/tmp/test_regf_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd >= 0) {
+        CHECK_EQ_INT(write(fd, s->b.buf, s->b.len), (long long)s->b.len);
+        close(fd);
+        rf_hive *h = NULL;
+        CHECK_EQ_INT(rf_hive_open(path, NULL, &h), RF_OK);
+        size_t nk, nv;
+        if (h) CHECK_EQ_INT(walk_all(h, &nk, &nv), RF_OK);
+        if (h) CHECK_EQ_INT(nk, NKEYS);
+        rf_hive_close(h);
+        /* the same corruption reported the same way through a file */
+        FILE *f = fopen(path, "r+b");
+        fseek(f, 0x24, SEEK_SET);
+        fwrite("\xF0\xFF\xFF\x7F", 1, 4, f);
+        fclose(f);
+        h = (rf_hive *)1;
+        CHECK_EQ_INT(rf_hive_open(path, NULL, &h), RF_E_CORRUPT); /* checksum first */
+        CHECK(h == NULL);
+        CHECK(last_error_is(RF_E_CORRUPT, 0x1FC, "checksum", __LINE__));
+        unlink(path);
+    }
+    rf_hive *h = (rf_hive *)1;
+    EXPECT_FAIL(rf_hive_open("/nonexistent/hive", NULL, &h), RF_E_NOT_FOUND, RF_NO_OFFSET, "cannot open");
+    CHECK(h == NULL);
+#ifndef _WIN32 /* errno and directories are POSIX things; Windows reports Win32 codes */
+    CHECK_EQ_INT(rf_last_error()->native, ENOENT);
+    EXPECT_FAIL(rf_hive_open("/tmp", NULL, &h), RF_E_IO, RF_NO_OFFSET, "not a regular file");
+#endif
+    /* an empty file */
+    char epath[] = "/tmp/test_regf_XXXXXX";
+    fd = mkstemp(epath);
+    if (fd >= 0) {
+        close(fd);
+        EXPECT_FAIL(rf_hive_open(epath, NULL, &h), RF_E_UNSUPPORTED_FORMAT, 0, "empty");
+        unlink(epath);
+    }
+    free_std(s);
+}
+
+/* ---- NULL arguments and bad handles ---------------------------------------- */
+
+static void test_null_arguments(void)
+{
+    std_hive *s = build_std(5);
+    rf_hive *h = open_buf(s->b.buf, s->b.len, 0);
+    rf_key k = 7;
+    rf_value v = 7;
+    size_t n;
+    rf_name nm;
+    rf_key_info ki;
+    rf_value_info vi;
+    rf_hive_info hi;
+    const uint8_t *p;
+    rf_hive *out;
+
+    CHECK_EQ_INT(rf_hive_open(NULL, NULL, &out), RF_E_INVALID_PARAMETER);
+    CHECK(out == NULL);
+    CHECK_EQ_INT(rf_hive_open("/tmp/x", NULL, NULL), RF_E_INVALID_PARAMETER);
+    CHECK_EQ_INT(rf_hive_open_memory(NULL, 10, NULL, &out), RF_E_INVALID_PARAMETER);
+    CHECK_EQ_INT(rf_hive_open_memory(s->b.buf, s->b.len, NULL, NULL), RF_E_INVALID_PARAMETER);
+    EXPECT_FAIL(rf_hive_open_memory(NULL, 0, NULL, &out), RF_E_UNSUPPORTED_FORMAT, 0, "empty");
+    rf_open_opts bad = RF_OPEN_OPTS_INIT;
+    bad.struct_size = 4;
+    CHECK_EQ_INT(rf_hive_open_memory(s->b.buf, s->b.len, &bad, &out), RF_E_INVALID_PARAMETER);
+    rf_hive_close(NULL);
+
+    CHECK_EQ_INT(rf_hive_root(NULL, &k), RF_E_INVALID_HANDLE);
+    CHECK_EQ_INT(k, 0);
+    CHECK_EQ_INT(rf_hive_root(h, NULL), RF_E_INVALID_PARAMETER);
+    CHECK_EQ_INT(rf_hive_get_info(NULL, &hi), RF_E_INVALID_HANDLE);
+    CHECK_EQ_INT(rf_hive_get_info(h, NULL), RF_E_INVALID_PARAMETER);
+    k = 7;
+    CHECK_EQ_INT(rf_key_open(NULL, 0, "A", 1, &k), RF_E_INVALID_HANDLE);
+    CHECK_EQ_INT(k, 0);
+    CHECK_EQ_INT(rf_key_open(h, 0, NULL, 3, &k), RF_E_INVALID_PARAMETER);
+    CHECK_EQ_INT(rf_key_open(h, 0, "A", 1, NULL), RF_E_INVALID_PARAMETER);
+    CHECK_EQ_INT(rf_key_open(h, 0, NULL, 0, &k), RF_OK);   /* empty path: the start key */
+    CHECK_EQ_INT(k, s->root);
+    CHECK_EQ_INT(rf_key_open_utf16(h, 0, NULL, 2, &k), RF_E_INVALID_PARAMETER);
+    CHECK_EQ_INT(rf_key_child(h, s->root, NULL, 2, &k), RF_E_INVALID_PARAMETER);
+    static const uint16_t wx[] = { 'x' };
+    CHECK_EQ_INT(rf_key_child(h, s->root, wx, 0, &k), RF_E_BAD_PATHNAME);
+    CHECK_EQ_INT(rf_key_name(NULL, s->root, &nm), RF_E_INVALID_HANDLE);
+    CHECK_EQ_INT(rf_key_name(h, s->root, NULL), RF_E_INVALID_PARAMETER);
+    CHECK_EQ_INT(rf_key_class(h, s->root, NULL), RF_E_INVALID_PARAMETER);
+    CHECK_EQ_INT(rf_key_parent(h, s->vendor, NULL), RF_E_INVALID_PARAMETER);
+    CHECK_EQ_INT(rf_key_get_info(h, s->root, NULL), RF_E_INVALID_PARAMETER);
+    CHECK_EQ_INT(rf_key_subkeys(h, s->root, NULL, 5, &n), RF_E_INVALID_PARAMETER);
+    CHECK_EQ_INT(rf_key_subkeys(h, s->root, NULL, 0, NULL), RF_E_INVALID_PARAMETER);
+    CHECK_EQ_INT(rf_key_values(h, s->vendor, NULL, 5, &n), RF_E_INVALID_PARAMETER);
+    CHECK_EQ_INT(rf_key_security(h, s->root, NULL, &n), RF_E_INVALID_PARAMETER);
+    CHECK_EQ_INT(rf_value_open(h, s->vendor, NULL, 2, &v), RF_E_INVALID_PARAMETER);
+    CHECK_EQ_INT(rf_value_open(NULL, s->vendor, "dw", 2, &v), RF_E_INVALID_HANDLE);
+    CHECK_EQ_INT(v, 0);
+    CHECK_EQ_INT(rf_value_get_info(h, s->v_dw, NULL), RF_E_INVALID_PARAMETER);
+    CHECK_EQ_INT(rf_value_read(h, s->v_dw, NULL, 0, NULL, &n), RF_E_INVALID_PARAMETER);
+    CHECK_EQ_INT(rf_value_read(h, s->v_dw, NULL, 0, &p, NULL), RF_E_INVALID_PARAMETER);
+    CHECK_EQ_INT(rf_read_values(h, s->vendor, NULL, 0, NULL, 0, 0, NULL), RF_E_INVALID_PARAMETER);
+    CHECK_EQ_INT(rf_hive_scan(h, 0, NULL), RF_E_INVALID_PARAMETER);
+    CHECK_EQ_INT(rf_hive_mapping(h, NULL, &n), RF_E_INVALID_PARAMETER);
+    CHECK_EQ_INT(rf_hive_mapping(NULL, &p, &n), RF_E_INVALID_HANDLE);
+
+    /* tokens that are not keys or values */
+    EXPECT_FAIL(rf_key_name(h, 0, &nm), RF_E_INVALID_HANDLE, RF_NO_OFFSET, "not a key token");
+    EXPECT_FAIL(rf_key_name(h, (rf_key)1 << 40, &nm), RF_E_INVALID_HANDLE, RF_NO_OFFSET, NULL);
+    EXPECT_FAIL(rf_key_get_info(h, 0, &ki), RF_E_INVALID_HANDLE, RF_NO_OFFSET, NULL);
+    EXPECT_FAIL(rf_value_get_info(h, 0, &vi), RF_E_INVALID_HANDLE, RF_NO_OFFSET, "not a value token");
+    EXPECT_FAIL(rf_value_get_info(h, (rf_value)1 << 33, &vi), RF_E_INVALID_HANDLE, RF_NO_OFFSET, NULL);
+    /* a real cell of the wrong kind, and an offset inside a cell: corrupt, with the offset */
+    EXPECT_FAIL(rf_key_name(h, s->v_dw, &nm), RF_E_CORRUPT, F(s->v_dw), "expected 'nk'");
+    EXPECT_FAIL(rf_value_get_info(h, s->vendor, &vi), RF_E_CORRUPT, F(s->vendor), "expected 'vk'");
+    EXPECT_FAIL(rf_key_name(h, s->vendor + 8, &nm), RF_E_CORRUPT, F(s->vendor + 8), "not the start of a cell");
+    EXPECT_FAIL(rf_key_name(h, 0x7FFFFFF0, &nm), RF_E_CORRUPT, F(0x7FFFFFF0), "not the start of a cell");
+
+    rf_clear_error();
+    CHECK_EQ_INT(rf_last_error()->code, 0);
+    CHECK_EQ_INT(rf_last_error()->offset, RF_NO_OFFSET);
+    CHECK(strcmp(rf_status_text(RF_E_CORRUPT), "the hive is corrupt") == 0);
+    CHECK(rf_status_text(12345) != NULL);
+
+#ifndef _WIN32 /* live registry off Windows (on Windows it opens: tests/c/nt) */
+    CHECK_EQ_INT(rf_live_open(RF_HKEY_LOCAL_MACHINE, 0, 0, &out), RF_E_NOT_SUPPORTED);
+    CHECK(out == NULL);
+#endif
+    rf_hive_close(h);
+    free_std(s);
+}
+
+/* ---- rf_read_values --------------------------------------------------------- */
+
+#define COLS(N) \
+    uint32_t type[N]; int32_t status[N]; uint64_t offset[N]; uint32_t length[N]; rf_name name[N]; \
+    rf_batch b; memset(&b, 0, sizeof b); b.struct_size = sizeof b; b.cap = N; b.type = type; \
+    b.status = status; b.offset = offset; b.length = length; b.name = name
+
+static rf_name nm8(const char *s) { rf_name n = { s, (uint32_t)strlen(s), 0 }; return n; }
+
+static void test_read_values(uint32_t minor)
+{
+    std_hive *s = build_std(minor);
+    rf_hive *h = open_buf(s->b.buf, s->b.len, 0);
+    const uint8_t *base;
+    size_t maplen;
+    CHECK_EQ_INT(rf_hive_mapping(h, &base, &maplen), RF_OK);
+    CHECK(base == s->b.buf && maplen == s->b.len);
+    static uint8_t arena[BIG_LEN + 64];
+
+    { /* every value, names NULL: rows in stored order, big data into the arena */
+        COLS(8);
+        b.arena = arena;
+        b.arena_cap = sizeof arena;
+        CHECK_EQ_INT(rf_read_values(h, s->vendor, NULL, 0, NULL, 0, 0, &b), RF_OK);
+        CHECK_EQ_INT(b.n, 7);
+        for (int i = 0; i < 7; i++) CHECK_EQ_INT(status[i], 0);
+        CHECK(name[1].nbytes == 2 && memcmp(name[1].ptr, "dw", 2) == 0 && name[1].utf16 == 0);
+        CHECK_EQ_INT(name[0].nbytes, 0);
+        CHECK(type[1] == RF_REG_DWORD && length[1] == 4 && r32(base + offset[1]) == 0x12345678);
+        CHECK(type[4] == RF_REG_SZ && length[4] == sizeof STR_DATA &&
+              memcmp(base + offset[4], STR_DATA, sizeof STR_DATA) == 0);
+        CHECK_EQ_INT(length[5], BIG_LEN);
+        if (minor >= 4) {
+            CHECK(offset[5] & RF_BATCH_IN_ARENA);
+            CHECK(memcmp(arena + (offset[5] & ~RF_BATCH_IN_ARENA), s->big, BIG_LEN) == 0);
+            CHECK_EQ_INT(b.arena_used, BIG_LEN);
+        } else {
+            CHECK(!(offset[5] & RF_BATCH_IN_ARENA) && memcmp(base + offset[5], s->big, BIG_LEN) == 0);
+            CHECK_EQ_INT(b.arena_used, 0);
+        }
+        CHECK(type[6] == 0xFFFF0012u && length[6] == 1 && base[offset[6]] == 7);
+    }
+    { /* named rows, a type filter (13), a missing name (2), case-insensitive */
+        COLS(5);
+        rf_name names[5] = { nm8("DW"), nm8("missing"), nm8("sTr"), nm8("big"), nm8("") };
+        uint32_t types[2] = { RF_REG_DWORD, RF_REG_SZ };
+        b.arena = arena;
+        b.arena_cap = sizeof arena;
+        CHECK_EQ_INT(rf_read_values(h, s->vendor, names, 5, types, 2, 0, &b), RF_OK);
+        CHECK_EQ_INT(b.n, 5);
+        CHECK_EQ_INT(status[0], 0);
+        CHECK_EQ_INT(status[1], RF_E_NOT_FOUND);
+        CHECK_EQ_INT(status[2], 0);
+        CHECK_EQ_INT(status[3], RF_E_INVALID_DATA);
+        CHECK_EQ_INT(type[3], RF_REG_BINARY);     /* the type that was filtered out */
+        CHECK_EQ_INT(status[4], 0);               /* "" is the default value */
+        CHECK(type[4] == RF_REG_SZ && length[4] == 8);
+        CHECK_EQ_INT(b.arena_used, 0);
+    }
+    { /* arena too small: row status 234, call 234, arena_used = bytes needed */
+        COLS(2);
+        rf_name names[2] = { nm8("big"), nm8("str") };
+        b.arena = arena;
+        b.arena_cap = 100;
+        rf_status st = rf_read_values(h, s->vendor, names, 2, NULL, 0, RF_BATCH_COPY, &b);
+        CHECK_EQ_INT(st, RF_E_MORE_DATA);
+        CHECK_EQ_INT(status[0], RF_E_MORE_DATA);
+        CHECK_EQ_INT(length[0], BIG_LEN);
+        CHECK_EQ_INT(status[1], 0);               /* the row that fitted was copied */
+        CHECK(offset[1] & RF_BATCH_IN_ARENA);
+        CHECK(memcmp(arena + (offset[1] & ~RF_BATCH_IN_ARENA), STR_DATA, sizeof STR_DATA) == 0);
+        CHECK_EQ_INT(b.arena_used, BIG_LEN + sizeof STR_DATA);
+        /* no arena at all */
+        b.arena = NULL;
+        b.arena_cap = 0;
+        CHECK_EQ_INT(rf_read_values(h, s->vendor, names, 1, NULL, 0, 0, &b),
+                     minor >= 4 ? RF_E_MORE_DATA : RF_OK);
+        CHECK_EQ_INT(b.arena_used, minor >= 4 ? BIG_LEN : 0);
+    }
+    { /* too few rows */
+        COLS(1);
+        rf_name names[2] = { nm8("dw"), nm8("str") };
+        CHECK_EQ_INT(rf_read_values(h, s->vendor, names, 2, NULL, 0, 0, &b), RF_E_MORE_DATA);
+        CHECK_EQ_INT(b.n, 2);
+        CHECK_EQ_INT(rf_read_values(h, s->vendor, NULL, 0, NULL, 0, 0, &b), RF_E_MORE_DATA);
+        CHECK_EQ_INT(b.n, 7);
+    }
+    { /* more than 8 values: the hashed lookup */
+        COLS(6);
+        static const uint16_t w07[] = { 'V', '0', '7' };
+        rf_name names[6] = { nm8("v00"), nm8("V11"), nm8("v12"), { w07, 6, 1 }, nm8("v0"), nm8("v5") };
+        CHECK_EQ_INT(rf_read_values(h, s->vals, names, 6, NULL, 0, 0, &b), RF_OK);
+        CHECK(status[0] == 0 && r32(base + offset[0]) == 0);
+        CHECK(status[1] == 0 && r32(base + offset[1]) == 11);
+        CHECK_EQ_INT(status[2], RF_E_NOT_FOUND);
+        CHECK(status[3] == 0 && r32(base + offset[3]) == 7);
+        CHECK_EQ_INT(status[4], RF_E_NOT_FOUND);
+        CHECK_EQ_INT(status[5], RF_E_NOT_FOUND);
+    }
+    { /* a caller compiled before the token column (v1 struct_size) still gets
+       * its outputs: n and arena_used land in *its* struct */
+        COLS(8);
+        b.struct_size = offsetof(rf_batch, arena_used) + sizeof(size_t);
+        b.arena = arena;
+        b.arena_cap = sizeof arena;
+        b.n = 99;
+        CHECK_EQ_INT(rf_read_values(h, s->vendor, NULL, 0, NULL, 0, 0, &b), RF_OK);
+        CHECK_EQ_INT(b.n, 7);
+        CHECK_EQ_INT(b.arena_used, minor >= 4 ? BIG_LEN : 0);
+        b.arena_cap = 10;
+        CHECK_EQ_INT(rf_read_values(h, s->vendor, NULL, 0, NULL, 0, 0, &b), minor >= 4 ? RF_E_MORE_DATA : RF_OK);
+        CHECK_EQ_INT(b.arena_used, minor >= 4 ? BIG_LEN : 0);
+    }
+    { /* a key without values */
+        COLS(1);
+        CHECK_EQ_INT(rf_read_values(h, s->software, NULL, 0, NULL, 0, 0, &b), RF_OK);
+        CHECK_EQ_INT(b.n, 0);
+    }
+    { /* NULL columns with rows */
+        COLS(1);
+        b.status = NULL;
+        CHECK_EQ_INT(rf_read_values(h, s->vendor, NULL, 0, NULL, 0, 0, &b), RF_E_INVALID_PARAMETER);
+        b.status = status;
+        CHECK_EQ_INT(rf_read_values(h, s->vendor, NULL, 0, NULL, 3, 0, &b), RF_E_INVALID_PARAMETER);
+        b.struct_size = 8;
+        CHECK_EQ_INT(rf_read_values(h, s->vendor, NULL, 0, NULL, 0, 0, &b), RF_E_INVALID_PARAMETER);
+    }
+    rf_hive_close(h);
+    free_std(s);
+}
+
+/* ---- rf_hive_scan ------------------------------------------------------------ */
+
+typedef struct scan_cols {
+    rf_scan s;
+    uint64_t key_token[64], key_last_write[64], key_name_off[64];
+    int64_t key_parent[64];
+    uint32_t key_depth[64], key_n_values[64], key_name_len[64];
+    int32_t key_status[64];
+    uint64_t value_key[64], value_token[64], value_name_off[64], value_offset[64];
+    uint32_t value_name_len[64], value_type[64], value_length[64];
+    int32_t value_status[64];
+} scan_cols;
+
+static void scan_init(scan_cols *c, uint32_t flags, size_t key_cap, size_t value_cap)
+{
+    memset(c, 0, sizeof *c);
+    rf_scan *s = &c->s;
+    s->struct_size = sizeof *s;
+    s->flags = flags;
+    s->key_cap = key_cap;
+    s->key_token = c->key_token;
+    s->key_parent = c->key_parent;
+    s->key_depth = c->key_depth;
+    s->key_last_write = c->key_last_write;
+    s->key_n_values = c->key_n_values;
+    s->key_name_off = c->key_name_off;
+    s->key_name_len = c->key_name_len;
+    s->key_status = c->key_status;
+    s->value_cap = value_cap;
+    s->value_key = c->value_key;
+    s->value_token = c->value_token;
+    s->value_name_off = c->value_name_off;
+    s->value_name_len = c->value_name_len;
+    s->value_type = c->value_type;
+    s->value_offset = c->value_offset;
+    s->value_length = c->value_length;
+    s->value_status = c->value_status;
+}
+
+static long row_of(const scan_cols *c, uint64_t token)
+{
+    for (size_t i = 0; i < c->s.n_keys; i++)
+        if (c->key_token[i] == token) return (long)i;
+    return -1;
+}
+
+static void test_scan(void)
+{
+    std_hive *s = build_std(5);
+    rf_hive *h = open_buf(s->b.buf, s->b.len, 0);
+    static scan_cols c;
+    scan_init(&c, RF_SCAN_VALUES, 64, 64);
+    CHECK_EQ_INT(rf_hive_scan(h, 0, &c.s), RF_OK);
+    CHECK_EQ_INT(c.s.n_keys, NKEYS);
+    CHECK_EQ_INT(c.s.n_values, NVALUES);
+    /* pre-order, children in stored order */
+    CHECK(c.key_token[0] == s->root && c.key_parent[0] == -1 && c.key_depth[0] == 0);
+    CHECK(c.key_token[1] == s->many && c.key_parent[1] == 0 && c.key_depth[1] == 1);
+    CHECK(c.key_token[2] == s->kids[0] && c.key_parent[2] == 1 && c.key_depth[2] == 2);
+    CHECK(c.key_token[21] == s->kids[19]);
+    CHECK(c.key_token[22] == s->software && c.key_token[23] == s->vendor && c.key_parent[23] == 22);
+    CHECK(c.key_token[26] == s->omega);
+    CHECK_EQ_INT(c.key_name_len[26], 10 | RF_NAME_UTF16_BIT);
+    CHECK(memcmp(s->b.buf + c.key_name_off[26], OMEGA_NAME, 10) == 0);
+    CHECK_EQ_INT(c.key_name_len[25], 5);
+    CHECK(memcmp(s->b.buf + c.key_name_off[25], "\xC4rger", 5) == 0);
+    CHECK_EQ_INT(c.key_last_write[23], 0x01D6000000000000ull + s->vendor);
+    CHECK_EQ_INT(c.key_n_values[23], 7);
+    int all_ok = 1;
+    for (size_t i = 0; i < c.s.n_keys; i++) all_ok &= c.key_status[i] == 0;
+    CHECK(all_ok);
+    /* Vendor's values come first (Vals is scanned after Software) */
+    CHECK_EQ_INT(c.value_key[0], 23);
+    CHECK_EQ_INT(c.value_token[1], s->v_dw);
+    CHECK(c.value_type[1] == RF_REG_DWORD && c.value_length[1] == 4 && r32(s->b.buf + c.value_offset[1]) == 0x12345678);
+    CHECK(c.value_name_len[1] == 2 && memcmp(s->b.buf + c.value_name_off[1], "dw", 2) == 0);
+    CHECK_EQ_INT(c.value_status[5], RF_E_MORE_DATA);   /* big data: assemble with rf_value_read */
+    CHECK_EQ_INT(c.value_token[5], s->v_big);
+    CHECK_EQ_INT(c.value_length[5], BIG_LEN);
+    CHECK(memcmp(s->b.buf + c.value_offset[4], STR_DATA, sizeof STR_DATA) == 0);
+
+    /* a subtree, keys only */
+    scan_init(&c, 0, 64, 0);
+    CHECK_EQ_INT(rf_hive_scan(h, s->many, &c.s), RF_OK);
+    CHECK_EQ_INT(c.s.n_keys, 21);
+    CHECK_EQ_INT(c.s.n_values, 0);
+    /* columns too small */
+    scan_init(&c, RF_SCAN_VALUES, 5, 64);
+    CHECK_EQ_INT(rf_hive_scan(h, 0, &c.s), RF_E_MORE_DATA);
+    CHECK_EQ_INT(c.s.n_keys, 5);
+    scan_init(&c, RF_SCAN_VALUES, 64, 10);
+    CHECK_EQ_INT(rf_hive_scan(h, 0, &c.s), RF_E_MORE_DATA);
+    CHECK(c.s.n_values <= 10);
+    scan_init(&c, 0, 64, 0);
+    c.s.key_status = NULL;
+    CHECK_EQ_INT(rf_hive_scan(h, 0, &c.s), RF_E_INVALID_PARAMETER);
+    scan_init(&c, 0, 64, 0);
+    CHECK_EQ_INT(rf_hive_scan(h, s->v_dw, &c.s), RF_E_CORRUPT);  /* not a key */
+    CHECK_EQ_INT(rf_hive_scan(h, (rf_key)1 << 40, &c.s), RF_E_INVALID_HANDLE);
+    rf_hive_close(h);
+    free_std(s);
+}
+
+/* ---- corruption at C level ----------------------------------------------------- */
+
+/* Rebuilds the standard hive, lets `patch` damage it, and opens it. */
+#define WITH_PATCHED(minor, flags, patch_stmt, ...) do { \
+        std_hive *s = build_std(minor); uint8_t *B = s->b.buf; (void)B; \
+        patch_stmt; \
+        rf_hive *h = open_buf(s->b.buf, s->b.len, flags); CHECK(h != NULL); \
+        if (h) { __VA_ARGS__; } rf_hive_close(h); free_std(s); } while (0)
+
+static rf_status open_patched(std_hive *s, uint32_t flags, rf_hive **h)
+{
+    rf_open_opts o = RF_OPEN_OPTS_INIT;
+    o.flags = flags;
+    return rf_hive_open_memory(s->b.buf, s->b.len, &o, h);
+}
+
+static void test_base_block(void)
+{
+    std_hive *s = build_std(5);
+    uint8_t *B = s->b.buf;
+    size_t len = s->b.len;
+    rf_hive *h = (rf_hive *)1;
+
+    /* empty, and every size below the base block */
+    EXPECT_FAIL(rf_hive_open_memory(B, 0, NULL, &h), RF_E_UNSUPPORTED_FORMAT, 0, "empty");
+    CHECK(h == NULL);
+    int ok = 1;
+    for (size_t n = 1; n < 4096; n++) {
+        rf_status st = rf_hive_open_memory(B, n, NULL, &h);
+        if (n < 4) ok &= st == RF_E_UNSUPPORTED_FORMAT && rf_last_error()->offset == 0;
+        else ok &= st == RF_E_CORRUPT && rf_last_error()->offset == n &&
+                   strstr(rf_last_error()->message, "truncated") != NULL;
+        ok &= h == NULL;
+    }
+    CHECK(ok);
+
+    /* signature */
+    B[3] = 'F';
+    EXPECT_FAIL(rf_hive_open_memory(B, len, NULL, &h), RF_E_UNSUPPORTED_FORMAT, 0, "regf");
+    B[3] = 'f';
+
+    /* version and file type: not a hive we read, even with a valid checksum */
+    static const uint32_t versions[][2] = { { 1, 2 }, { 1, 7 }, { 2, 5 }, { 0, 5 }, { 1, 0 } };
+    for (size_t i = 0; i < 5; i++) {
+        w32(B + 0x14, versions[i][0]);
+        w32(B + 0x18, versions[i][1]);
+        fix_checksum(B);
+        EXPECT_FAIL(open_patched(s, 0, &h), RF_E_UNSUPPORTED_FORMAT, 0x14, "version");
+        EXPECT_FAIL(open_patched(s, RF_OPEN_LENIENT, &h), RF_E_UNSUPPORTED_FORMAT, 0x14, "version");
+    }
+    w32(B + 0x14, 1);
+    w32(B + 0x18, 5);
+    static const uint32_t types[] = { 1, 2, 6 };
+    for (size_t i = 0; i < 3; i++) {
+        w32(B + 0x1C, types[i]);
+        fix_checksum(B);
+        EXPECT_FAIL(open_patched(s, 0, &h), RF_E_UNSUPPORTED_FORMAT, 0x1C, "transaction log");
+    }
+    w32(B + 0x1C, 0);
+    fix_checksum(B);
+    CHECK_EQ_INT(open_patched(s, 0, &h), RF_OK);
+    rf_hive_close(h);
+
+    /* checksum: refused, unless lenient */
+    w32(B + 4, 2); /* seq_primary 2 != seq_secondary 1: dirty, and the checksum is now wrong */
+    EXPECT_FAIL(open_patched(s, 0, &h), RF_E_CORRUPT, 0x1FC, "checksum");
+    CHECK_EQ_INT(open_patched(s, RF_OPEN_LENIENT, &h), RF_OK);
+    rf_hive_info info;
+    rf_hive_get_info(h, &info);
+    CHECK(info.checksum_ok == 0 && info.dirty == 1 && info.seq_primary == 2);
+    size_t nk, nv;
+    CHECK_EQ_INT(walk_all(h, &nk, &nv), RF_OK);
+    CHECK_EQ_INT(nk, NKEYS);
+    rf_hive_close(h);
+    fix_checksum(B);
+    CHECK_EQ_INT(open_patched(s, 0, &h), RF_OK);
+    rf_hive_close(h);
+    /* Windows' special cases: an XOR of 0 is stored as 1 */
+    w32(B + 0x1FC, 0);
+    w32(B + 0x1F8, 0);
+    uint32_t x = 0;
+    for (int i = 0; i < 0x1FC; i += 4) x ^= r32(B + i);
+    w32(B + 0x1F8, x);  /* now the XOR of the first 508 bytes is 0 */
+    w32(B + 0x1FC, 1);
+    CHECK_EQ_INT(open_patched(s, 0, &h), RF_OK);
+    rf_hive_close(h);
+    w32(B + 0x1F8, 0);
+    fix_checksum(B);
+
+    /* hbins size */
+    w32(B + 0x28, (uint32_t)(len - 4096 + 1));
+    fix_checksum(B);
+    EXPECT_FAIL(open_patched(s, 0, &h), RF_E_CORRUPT, 0x28, "multiple of 4096");
+    CHECK_EQ_INT(open_patched(s, RF_OPEN_LENIENT, &h), RF_OK);  /* rounded down: all there */
+    CHECK_EQ_INT(walk_all(h, &nk, &nv), RF_OK);
+    rf_hive_close(h);
+    w32(B + 0x28, 0xFFFFF000u);
+    fix_checksum(B);
+    EXPECT_FAIL(open_patched(s, 0, &h), RF_E_CORRUPT, len, "truncated");
+    w32(B + 0x28, 0);
+    fix_checksum(B);
+    EXPECT_FAIL(open_patched(s, 0, &h), RF_E_CORRUPT, F(s->root), "root key offset 0x20");
+    w32(B + 0x28, (uint32_t)(len - 4096));
+
+    /* the root offset: garbage, a free cell, out of the file, a vk; the message
+     * keeps the reason the cell was refused */
+    struct { uint32_t off; const char *why; } roots[] = {
+        { s->root + 8, "not the start of a cell" },
+        { s->root + 3, "not the start of a cell" },
+        { 0x7FFFFFF0u, "not the start of a cell" },
+        { 0xFFFFFFFFu, "not the start of a cell" },
+        { s->v_dw, "expected 'nk'" },
+        { s->sk, "expected 'nk'" },
+    };
+    for (size_t i = 0; i < sizeof roots / sizeof *roots; i++) {
+        w32(B + 0x24, roots[i].off);
+        fix_checksum(B);
+        EXPECT_FAIL(open_patched(s, 0, &h), RF_E_CORRUPT, F(roots[i].off), roots[i].why);
+        CHECK(strstr(rf_last_error()->message, "root key offset") != NULL);
+        /* the prefix appears once: the inner reason is not overwritten by it */
+        const char *first = strstr(rf_last_error()->message, "root key offset");
+        CHECK(first && strstr(first + 1, "root key offset") == NULL);
+    }
+    /* the free cell closing the last hbin */
+    uint32_t fc = find_free_cell(s);
+    CHECK(fc != 0);
+    w32(B + 0x24, fc);
+    fix_checksum(B);
+    EXPECT_FAIL(open_patched(s, 0, &h), RF_E_CORRUPT, F(fc), "cell is free");
+    free_std(s);
+}
+
+/* hbin boundaries of the standard hive, as file offsets */
+static size_t hbins_of(const std_hive *s, size_t *starts, size_t *sizes)
+{
+    size_t n = 0;
+    for (size_t off = 4096; off < s->b.len; off += r32(s->b.buf + off + 8)) {
+        starts[n] = off;
+        sizes[n] = r32(s->b.buf + off + 8);
+        n++;
+    }
+    return n;
+}
+
+static void test_hbins(void)
+{
+    std_hive *s = build_std(5);
+    uint8_t *B = s->b.buf;
+    size_t starts[64], sizes[64], n = hbins_of(s, starts, sizes);
+    CHECK(n >= 4);
+    rf_hive *h;
+    rf_hive_info info;
+    size_t nk, nv;
+
+    for (size_t i = 0; i < n; i++) {
+        size_t at = starts[i];
+        /* truncation at the hbin boundary and inside the hbin */
+        size_t cuts[3] = { at, at + 0x10, at + sizes[i] / 2 + 3 };
+        for (int c = 0; c < 3; c++) {
+            if (cuts[c] >= s->b.len) continue;
+            h = (rf_hive *)1;
+            EXPECT_FAIL(rf_hive_open_memory(B, cuts[c], NULL, &h), RF_E_CORRUPT, cuts[c], "truncated");
+            CHECK(h == NULL);
+            rf_open_opts o = RF_OPEN_OPTS_INIT;
+            o.flags = RF_OPEN_LENIENT;
+            rf_status st = rf_hive_open_memory(B, cuts[c], &o, &h);
+            if (i == 0) { /* nothing left: the root is gone */
+                CHECK_EQ_INT(st, RF_E_CORRUPT);
+                CHECK(last_error_is(RF_E_CORRUPT, F(s->root), "root key", __LINE__));
+                continue;
+            }
+            CHECK_EQ_INT(st, RF_OK);
+            if (st) continue;
+            rf_hive_get_info(h, &info);
+            CHECK_EQ_INT(info.hbins_found, at - 4096); /* the whole hbins before the cut */
+            st = walk_all(h, &nk, &nv);
+            CHECK(st == RF_OK || st == RF_E_CORRUPT);
+            CHECK(st == RF_OK || rf_last_error()->offset != RF_NO_OFFSET);
+            rf_hive_close(h);
+        }
+        /* signature, offset field, size */
+        static const struct { size_t field; uint32_t value; const char *why; } bad[] = {
+            { 0, 0x6E696248u, "bad hbin signature" },        /* "Hbin" */
+            { 4, 0x1000u, "offset field does not match" },
+            { 8, 0, "bad hbin size" },
+            { 8, 4095, "bad hbin size" },
+            { 8, 4097, "bad hbin size" },
+            { 8, 0x7FFFF000u, "bad hbin size" },
+        };
+        for (size_t j = 0; j < sizeof bad / sizeof *bad; j++) {
+            uint32_t saved = r32(B + at + bad[j].field);
+            if (saved == bad[j].value) continue;
+            w32(B + at + bad[j].field, bad[j].value);
+            EXPECT_FAIL(open_patched(s, 0, &h), RF_E_CORRUPT, at, bad[j].why);
+            rf_status st = open_patched(s, RF_OPEN_LENIENT, &h);
+            if (i == 0) {
+                CHECK_EQ_INT(st, RF_E_CORRUPT);
+            } else {
+                CHECK_EQ_INT(st, RF_OK);
+                if (!st) {
+                    rf_hive_get_info(h, &info);
+                    CHECK_EQ_INT(info.hbins_found, at - 4096);
+                    st = walk_all(h, &nk, &nv);
+                    CHECK(st == RF_OK || st == RF_E_CORRUPT);
+                    rf_hive_close(h);
+                }
+            }
+            w32(B + at + bad[j].field, saved);
+        }
+    }
+    /* a wrong but plausible hbin size that swallows the next hbin's header:
+     * the header is then read as a cell and refused where it sits */
+    uint32_t saved = r32(B + starts[0] + 8);
+    w32(B + starts[0] + 8, (uint32_t)(sizes[0] + sizes[1]));
+    EXPECT_FAIL(open_patched(s, 0, &h), RF_E_CORRUPT, starts[1], "cell at");
+    w32(B + starts[0] + 8, saved);
+
+    /* cell sizes: not a multiple of 8, zero, overrunning the hbin */
+    int32_t sizes_bad[] = { -0x63, -0x61, 0, 4, -4, -0x2000, 0x2000, (int32_t)0x80000000 };
+    size_t cell = F(s->software);
+    uint32_t cs = r32(B + cell);
+    for (size_t j = 0; j < sizeof sizes_bad / sizeof *sizes_bad; j++) {
+        w32(B + cell, (uint32_t)sizes_bad[j]);
+        EXPECT_FAIL(open_patched(s, 0, &h), RF_E_CORRUPT, cell, "not a multiple of 8 within its hbin");
+        /* lenient: the cells before it (root, sk, Many) stay usable, the rest
+         * of that hbin is gone, and reaching into it is reported */
+        CHECK_EQ_INT(open_patched(s, RF_OPEN_LENIENT, &h), RF_OK);
+        rf_name nm;
+        CHECK_EQ_INT(rf_key_name(h, s->many, &nm), RF_OK);
+        rf_status st = walk_all(h, &nk, &nv);
+        CHECK_EQ_INT(st, RF_E_CORRUPT);
+        rf_hive_close(h);
+    }
+    w32(B + cell, cs);
+    /* an nk whose cell is marked free (positive size) is refused where it is used */
+    w32(B + cell, (uint32_t)-(int32_t)cs);
+    CHECK_EQ_INT(open_patched(s, 0, &h), RF_OK);
+    EXPECT_FAIL(rf_key_open(h, 0, "Software", 8, &(rf_key){ 0 }), RF_E_CORRUPT, cell, "free");
+    rf_hive_close(h);
+    w32(B + cell, cs);
+    free_std(s);
+}
+
+static void test_key_corruption(void)
+{
+    rf_key k, kids[32];
+    size_t n;
+    rf_name nm;
+
+    /* nk name_len 0xFFFF: refused wherever the nk is touched; siblings stay readable */
+    WITH_PATCHED(5, 0, w16(PL(&s->b, s->vals) + 0x48, 0xFFFF), {
+        EXPECT_FAIL(rf_key_subkeys(h, s->root, kids, 32, &n), RF_E_CORRUPT, F(s->vals), "name_len 65535");
+        EXPECT_FAIL(rf_key_name(h, s->vals, &nm), RF_E_CORRUPT, F(s->vals), "exceeds cell size");
+        CHECK_EQ_INT(key_at(h, "Software\\Vendor"), s->vendor);   /* lh: other hashes skip it */
+        EXPECT_FAIL(rf_key_open(h, 0, "Vals", 4, &k), RF_E_CORRUPT, F(s->vals), "name_len");
+    });
+    {
+        std_hive *s = build_std(5);
+        rf_hive *h;
+        w16(PL(&s->b, s->root) + 0x48, 0xFFFF);
+        EXPECT_FAIL(open_patched(s, 0, &h), RF_E_CORRUPT, F(s->root), "name_len 65535");
+        free_std(s);
+    }
+
+    /* odd-length UTF-16 name: corrupt, with the nk's offset */
+    WITH_PATCHED(5, 0, w16(PL(&s->b, s->omega) + 0x48, 9), {
+        EXPECT_FAIL(rf_key_name(h, s->omega, &nm), RF_E_CORRUPT, F(s->omega), "odd");
+        CHECK_EQ_INT(key_at(h, "Vals"), s->vals);
+    });
+    /* class_len beyond its cell, odd, and a class offset into nowhere */
+    WITH_PATCHED(5, 0, w16(PL(&s->b, s->vendor) + 0x4A, 0xFFFF), {
+        EXPECT_FAIL(rf_key_class(h, s->vendor, &nm), RF_E_CORRUPT, F(s->vendor_class), "class_len 65535");
+        rf_value v = value_at(h, s->vendor, "dw");
+        CHECK_EQ_INT(v, s->v_dw);                                    /* values still readable */
+    });
+    WITH_PATCHED(5, 0, w16(PL(&s->b, s->vendor) + 0x4A, 21), {
+        EXPECT_FAIL(rf_key_class(h, s->vendor, &nm), RF_E_CORRUPT, F(s->vendor_class), "odd");
+    });
+    WITH_PATCHED(5, 0, w32(PL(&s->b, s->vendor) + 0x30, 0x7FFFFFF0u), {
+        EXPECT_FAIL(rf_key_class(h, s->vendor, &nm), RF_E_CORRUPT, F(0x7FFFFFF0u), "class name at");
+    });
+
+    /* the subkey list offset: out of the file, mid-cell, a free cell, a vk */
+    uint32_t targets[5];
+    const char *whys[5] = { "not the start of a cell", "not the start of a cell", "not the start of a cell",
+                            "free", "no lf/lh/li/ri signature" };
+    for (int t = 0; t < 5; t++) {
+        std_hive *s = build_std(5);
+        rf_hive *h;
+        targets[0] = 0x7FFFFFF0u;
+        targets[1] = s->software_list + 8;
+        targets[2] = s->software_list + 4;
+        targets[3] = find_free_cell(s);
+        targets[4] = s->v_dw;
+        w32(PL(&s->b, s->software) + 0x1C, targets[t]);
+        CHECK_EQ_INT(open_patched(s, 0, &h), RF_OK);
+        EXPECT_FAIL(rf_key_subkeys(h, s->software, kids, 32, &n), RF_E_CORRUPT, F(targets[t]), whys[t]);
+        EXPECT_FAIL(rf_key_open(h, 0, "Software\\Vendor", 15, &k), RF_E_CORRUPT, F(targets[t]), whys[t]);
+        CHECK_EQ_INT(k, 0);
+        CHECK_EQ_INT(key_at(h, "Vals"), s->vals);                   /* the rest of the hive is fine */
+        rf_hive_close(h);
+        free_std(s);
+    }
+
+    /* subkey count larger / smaller than the list */
+    WITH_PATCHED(5, 0, w32(PL(&s->b, s->root) + 0x14, 6), {
+        EXPECT_FAIL(rf_key_subkeys(h, s->root, kids, 32, &n), RF_E_CORRUPT, F(s->root), "subkey count 6 but its lists hold 5");
+        CHECK_EQ_INT(rf_key_subkeys(h, s->root, NULL, 0, &n), RF_E_MORE_DATA); /* size query trusts the count */
+        CHECK_EQ_INT(n, 6);
+    });
+    WITH_PATCHED(5, 0, w32(PL(&s->b, s->many) + 0x14, 19), {
+        EXPECT_FAIL(rf_key_subkeys(h, s->many, kids, 32, &n), RF_E_CORRUPT, F(s->many), "subkey count 19");
+    });
+    WITH_PATCHED(5, 0, w32(PL(&s->b, s->many) + 0x14, 3), {  /* stops after the first leaf */
+        EXPECT_FAIL(rf_key_subkeys(h, s->many, kids, 32, &n), RF_E_CORRUPT, F(s->many), "at least 8");
+        CHECK(n <= 32);
+    });
+    WITH_PATCHED(5, 0, w32(PL(&s->b, s->many) + 0x14, 0x02000000u), {
+        EXPECT_FAIL(rf_key_subkeys(h, s->many, kids, 32, &n), RF_E_LIMIT, F(s->many), "max_subkeys");
+    });
+    /* count 0: the list is not consulted (Windows enumerates by the count) */
+    WITH_PATCHED(5, 0, w32(PL(&s->b, s->many) + 0x14, 0), {
+        CHECK_EQ_INT(rf_key_subkeys(h, s->many, kids, 32, &n), RF_OK);
+        CHECK_EQ_INT(n, 0);
+    });
+    /* list entry count beyond its cell */
+    WITH_PATCHED(5, 0, w16(PL(&s->b, s->root_list) + 2, 0x7FFF), {
+        EXPECT_FAIL(rf_key_subkeys(h, s->root, kids, 32, &n), RF_E_CORRUPT, F(s->root_list), "do not fit");
+    });
+    WITH_PATCHED(5, 0, w16(PL(&s->b, s->many_ri) + 2, 0x7FFF), {
+        EXPECT_FAIL(rf_key_subkeys(h, s->many, kids, 32, &n), RF_E_CORRUPT, F(s->many_ri), "do not fit");
+    });
+
+    /* ri cycles: an entry pointing at the ri itself, or at another ri */
+    WITH_PATCHED(5, 0, w32(PL(&s->b, s->many_ri) + 4 + 4, s->many_ri), {
+        EXPECT_FAIL(rf_key_subkeys(h, s->many, kids, 32, &n), RF_E_CORRUPT, F(s->many_ri), "cycle");
+        EXPECT_FAIL(rf_key_open(h, 0, "Many\\k19", 8, &k), RF_E_CORRUPT, F(s->many_ri), "cycle");
+        CHECK_EQ_INT(key_at(h, "Many\\k00"), s->kids[0]);          /* found in leaf 0 first */
+    });
+    {
+        /* two keys with ri lists; one ri's entry points at the other ri */
+        std_hive *s = build_std(5);
+        hb *b = &s->b;
+        rf_hive *h;
+        uint32_t ri2 = hb_cell(b, 12);
+        memcpy(PL(b, ri2), "ri", 2);
+        w16(PL(b, ri2) + 2, 2);
+        w32(PL(b, ri2) + 4, s->many_leaf[0]);
+        w32(PL(b, ri2) + 8, s->many_ri);      /* nested ri */
+        w32(PL(b, s->vals) + 0x14, 16);
+        w32(PL(b, s->vals) + 0x1C, ri2);
+        hb_finish(b, s->root);
+        CHECK_EQ_INT(open_patched(s, 0, &h), RF_OK);
+        /* leaf 0 belongs to Many: its entries fail the parent check first */
+        EXPECT_FAIL(rf_key_subkeys(h, s->vals, kids, 32, &n), RF_E_CORRUPT, F(s->kids[0]), "parent field");
+        rf_hive_close(h);
+        w32(PL(b, ri2) + 4, s->many_ri);
+        CHECK_EQ_INT(open_patched(s, 0, &h), RF_OK);
+        EXPECT_FAIL(rf_key_subkeys(h, s->vals, kids, 32, &n), RF_E_CORRUPT, F(s->many_ri), "nested ri");
+        EXPECT_FAIL(rf_key_open(h, 0, "Vals\\k19", 8, &k), RF_E_CORRUPT, F(s->many_ri), "nested ri");
+        rf_hive_close(h);
+        free_std(s);
+    }
+
+    /* a list entry whose parent field points elsewhere must not graft a subtree */
+    WITH_PATCHED(5, 0, w32(PL(&s->b, s->many_leaf[1]) + 4, s->vendor), {
+        EXPECT_FAIL(rf_key_subkeys(h, s->many, kids, 32, &n), RF_E_CORRUPT, F(s->vendor), "parent field");
+        CHECK(strstr(rf_last_error()->message, "listed under") != NULL);
+        EXPECT_FAIL(rf_key_open(h, 0, "Many\\Vendor", 11, &k), RF_E_CORRUPT, F(s->vendor), "parent field");
+        size_t nk, nv;
+        CHECK_EQ_INT(walk_all(h, &nk, &nv), RF_E_CORRUPT);
+        CHECK(nk <= NKEYS);
+    });
+    /* the root listed as a subkey of itself (its parent field names itself) */
+    WITH_PATCHED(5, 0, w32(PL(&s->b, s->root_list) + 4, s->root), {
+        EXPECT_FAIL(rf_key_subkeys(h, s->root, kids, 32, &n), RF_E_CORRUPT, F(s->root), "root");
+    });
+    /* a key listed twice: listing shows it twice, scan visits it once */
+    WITH_PATCHED(5, 0, w32(PL(&s->b, s->many_leaf[0]) + 8, s->kids[0]), {
+        CHECK_EQ_INT(rf_key_subkeys(h, s->many, kids, 32, &n), RF_OK);
+        CHECK(n == 20 && kids[0] == s->kids[0] && kids[1] == s->kids[0]);
+        static scan_cols c;
+        scan_init(&c, RF_SCAN_VALUES, 64, 64);
+        CHECK_EQ_INT(rf_hive_scan(h, 0, &c.s), RF_OK);
+        CHECK_EQ_INT(c.s.n_keys, NKEYS - 1);                       /* k01 is unreachable */
+        CHECK(row_of(&c, s->kids[0]) >= 0 && row_of(&c, s->kids[1]) < 0);
+    });
+    /* security: sk size beyond the cell, an sk offset into nowhere */
+    WITH_PATCHED(5, 0, w32(PL(&s->b, s->sk) + 0x10, 0xFFFF), {
+        const uint8_t *sd;
+        size_t sl;
+        EXPECT_FAIL(rf_key_security(h, s->vendor, &sd, &sl), RF_E_CORRUPT, F(s->sk), "descriptor size 65535");
+        CHECK(sd == NULL && sl == 0);
+        CHECK_EQ_INT(value_at(h, s->vendor, "str"), s->v_str);
+    });
+    WITH_PATCHED(5, 0, w32(PL(&s->b, s->vendor) + 0x2C, s->vendor), {
+        const uint8_t *sd;
+        size_t sl;
+        EXPECT_FAIL(rf_key_security(h, s->vendor, &sd, &sl), RF_E_CORRUPT, F(s->vendor), "expected 'sk'");
+    });
+}
+
+static void test_value_corruption(void)
+{
+    rf_value vals[16], v;
+    rf_value_info vi;
+    size_t n, len;
+    const uint8_t *data;
+    static uint8_t buf[BIG_LEN + 16];
+
+    /* value list count: 0xFFFFFFFF is a limit error; one that merely overruns is corrupt */
+    WITH_PATCHED(5, 0, w32(PL(&s->b, s->vendor) + 0x24, 0xFFFFFFFFu), {
+        EXPECT_FAIL(rf_key_values(h, s->vendor, vals, 16, &n), RF_E_LIMIT, F(s->vendor), "max_values");
+        EXPECT_FAIL(rf_value_open(h, s->vendor, "dw", 2, &v), RF_E_LIMIT, F(s->vendor), "max_values");
+        CHECK_EQ_INT(key_at(h, "Software\\Vendor"), s->vendor);
+    });
+    WITH_PATCHED(5, 0, w32(PL(&s->b, s->vendor) + 0x24, 0x00FFFFFFu), {
+        EXPECT_FAIL(rf_key_values(h, s->vendor, vals, 16, &n), RF_E_CORRUPT, F(s->vendor_values), "do not fit");
+    });
+    WITH_PATCHED(5, 0, w32(PL(&s->b, s->vendor) + 0x28, 0x7FFFFFF0u), {
+        EXPECT_FAIL(rf_key_values(h, s->vendor, vals, 16, &n), RF_E_CORRUPT, F(0x7FFFFFF0u), "value list at");
+    });
+    /* a value list entry that is not a vk */
+    WITH_PATCHED(5, 0, w32(PL(&s->b, s->vendor_values) + 4, s->vendor), {
+        EXPECT_FAIL(rf_key_values(h, s->vendor, vals, 16, &n), RF_E_CORRUPT, F(s->vendor), "expected 'vk'");
+        CHECK_EQ_INT(value_at(h, s->vendor, ""), s->v_default);     /* before it in the list */
+    });
+    /* a zeroed value list entry is damage, the same through all three APIs:
+     * RF_E_CORRUPT for the cell it names (0x1000), not "bad token" (6) */
+    WITH_PATCHED(5, 0, w32(PL(&s->b, s->vendor_values) + 4, 0), {
+        EXPECT_FAIL(rf_key_values(h, s->vendor, vals, 16, &n), RF_E_CORRUPT, F(0), "not the start of a cell");
+        COLS(8);
+        static uint8_t arena[BIG_LEN];
+        b.arena = arena;
+        b.arena_cap = sizeof arena;
+        CHECK_EQ_INT(rf_read_values(h, s->vendor, NULL, 0, NULL, 0, 0, &b), RF_OK);
+        CHECK_EQ_INT(status[1], RF_E_CORRUPT);
+        CHECK_EQ_INT(status[2], 0);
+        static scan_cols c;
+        scan_init(&c, RF_SCAN_VALUES | RF_SCAN_SKIP_ERRORS, 64, 64);
+        CHECK_EQ_INT(rf_hive_scan(h, 0, &c.s), RF_OK);
+        int rows_with_6 = 0, corrupt_rows = 0;
+        for (size_t i = 0; i < c.s.n_values; i++) {
+            rows_with_6 += c.value_status[i] == RF_E_INVALID_HANDLE;
+            corrupt_rows += c.value_status[i] == RF_E_CORRUPT;
+        }
+        CHECK_EQ_INT(rows_with_6, 0);
+        CHECK_EQ_INT(corrupt_rows, 1);
+    });
+    /* vk name_len beyond the cell, odd UTF-16 value name */
+    WITH_PATCHED(5, 0, w16(PL(&s->b, s->v_str) + 2, 0xFFFF), {
+        EXPECT_FAIL(rf_value_get_info(h, s->v_str, &vi), RF_E_CORRUPT, F(s->v_str), "name_len 65535");
+        EXPECT_FAIL(rf_value_open(h, s->vendor, "big", 3, &v), RF_E_CORRUPT, F(s->v_str), "name_len");
+        CHECK_EQ_INT(value_at(h, s->vendor, "dw"), s->v_dw);
+    });
+    WITH_PATCHED(5, 0, (w16(PL(&s->b, s->v_str) + 0x10, 0), w16(PL(&s->b, s->v_str) + 2, 3)), {
+        EXPECT_FAIL(rf_value_get_info(h, s->v_str, &vi), RF_E_CORRUPT, F(s->v_str), "odd");
+    });
+    /* data_len 0x7FFFFFFF on cell data: 1.3 checks it against the cell, 1.4+ expects a db */
+    WITH_PATCHED(3, 0, w32(PL(&s->b, s->v_str) + 4, 0x7FFFFFFFu), {
+        EXPECT_FAIL(rf_value_get_info(h, s->v_str, &vi), RF_E_CORRUPT, F(s->d_str), "data_len 2147483647 exceeds");
+        EXPECT_FAIL(rf_value_read(h, s->v_str, buf, sizeof buf, &data, &len), RF_E_CORRUPT, F(s->d_str), "data_len");
+        CHECK(data == NULL && len == 0);
+    });
+    WITH_PATCHED(5, 0, w32(PL(&s->b, s->v_str) + 4, 0x7FFFFFFFu), {
+        EXPECT_FAIL(rf_value_get_info(h, s->v_str, &vi), RF_E_CORRUPT, F(s->d_str), "expected 'db'");
+    });
+    /* data_len 0x7FFFFFFF on a real db value: refused before anyone sizes a buffer from it */
+    WITH_PATCHED(5, 0, w32(PL(&s->b, s->v_big) + 4, 0x7FFFFFFFu), {
+        EXPECT_FAIL(rf_value_get_info(h, s->v_big, &vi), RF_E_CORRUPT, F(s->db), "segments");
+    });
+    /* inline length 5 .. 0x7FFFFFFF */
+    uint32_t inl[] = { 5, 8, 0x1000, 0x7FFFFFFF };
+    for (int i = 0; i < 4; i++)
+        WITH_PATCHED(5, 0, w32(PL(&s->b, s->v_dw) + 4, 0x80000000u | inl[i]), {
+            EXPECT_FAIL(rf_value_get_info(h, s->v_dw, &vi), RF_E_CORRUPT, F(s->v_dw), "inline data length");
+            EXPECT_FAIL(rf_value_read(h, s->v_dw, buf, 4, &data, &len), RF_E_CORRUPT, F(s->v_dw), "4-byte field");
+            CHECK_EQ_INT(value_at(h, s->vendor, "bin"), s->v_bin);
+        });
+    /* data offset into nowhere */
+    WITH_PATCHED(5, 0, w32(PL(&s->b, s->v_str) + 8, 0x7FFFFFF0u), {
+        EXPECT_FAIL(rf_value_read(h, s->v_str, buf, 4, &data, &len), RF_E_CORRUPT, F(0x7FFFFFF0u), "value data");
+    });
+    /* db: too few segments, segment list out of the file / too short, a segment too small */
+    WITH_PATCHED(5, 0, w16(PL(&s->b, s->db) + 2, 2), {
+        EXPECT_FAIL(rf_value_get_info(h, s->v_big, &vi), RF_E_CORRUPT, F(s->db), "2 segments cannot hold 40000");
+    });
+    WITH_PATCHED(5, 0, w32(PL(&s->b, s->db) + 4, 0x7FFFFFF0u), {
+        CHECK_EQ_INT(rf_value_get_info(h, s->v_big, &vi), RF_OK);
+        EXPECT_FAIL(rf_value_read(h, s->v_big, buf, sizeof buf, &data, &len), RF_E_CORRUPT, F(0x7FFFFFF0u), "db segment list");
+        CHECK(data == NULL && len == 0);
+    });
+    WITH_PATCHED(5, 0, w16(PL(&s->b, s->db) + 2, 300), {
+        EXPECT_FAIL(rf_value_read(h, s->v_big, buf, sizeof buf, &data, &len), RF_E_CORRUPT, F(s->db_list), "300 entries");
+    });
+    WITH_PATCHED(5, 0, w32(PL(&s->b, s->db_list) + 0, s->seg[2]), {
+        EXPECT_FAIL(rf_value_read(h, s->v_big, buf, sizeof buf, &data, &len), RF_E_CORRUPT, F(s->seg[2]),
+                    "db segment 0");
+        CHECK(strstr(rf_last_error()->message, "needs 16344 bytes") != NULL);
+    });
+    WITH_PATCHED(5, 0, w32(PL(&s->b, s->db_list) + 8, s->seg[2] + 16), {
+        EXPECT_FAIL(rf_value_read(h, s->v_big, buf, sizeof buf, &data, &len), RF_E_CORRUPT, F(s->seg[2] + 16),
+                    "not the start of a cell");
+    });
+
+    /* corrupt rows in read_values and scan: a status per row, the call goes on */
+    WITH_PATCHED(5, 0, w32(PL(&s->b, s->v_dw) + 4, 0x80000009u), {
+        COLS(8);
+        static uint8_t arena[BIG_LEN];
+        b.arena = arena;
+        b.arena_cap = sizeof arena;
+        CHECK_EQ_INT(rf_read_values(h, s->vendor, NULL, 0, NULL, 0, 0, &b), RF_OK);
+        CHECK_EQ_INT(status[1], RF_E_CORRUPT);
+        CHECK(last_error_is(RF_E_CORRUPT, F(s->v_dw), "inline data length 9", __LINE__));
+        CHECK_EQ_INT(status[2], 0);
+    });
+}
+
+static void test_scan_corruption(void)
+{
+    static scan_cols c;
+    /* a corrupt value and a corrupt subkey list: strict stops, skip records */
+    WITH_PATCHED(5, 0, (w32(PL(&s->b, s->v_dw) + 4, 0x80000009u),
+                        w32(PL(&s->b, s->many_leaf[1]) + 4, s->vendor)), {
+        scan_init(&c, RF_SCAN_VALUES, 64, 64);
+        rf_status st = rf_hive_scan(h, 0, &c.s);
+        CHECK_EQ_INT(st, RF_E_CORRUPT);
+        CHECK(last_error_is(RF_E_CORRUPT, F(s->vendor), "parent field", __LINE__));
+        scan_init(&c, RF_SCAN_VALUES | RF_SCAN_SKIP_ERRORS, 64, 64);
+        CHECK_EQ_INT(rf_hive_scan(h, 0, &c.s), RF_OK);
+        long many = row_of(&c, s->many), vendor = row_of(&c, s->vendor);
+        CHECK(many >= 0 && c.key_status[many] == RF_E_CORRUPT);
+        /* Many's first leaf (8 kids) was kept; the foreign Vendor was not grafted */
+        CHECK(row_of(&c, s->kids[7]) >= 0 && row_of(&c, s->kids[8]) < 0);
+        CHECK(vendor >= 0 && c.key_parent[vendor] == row_of(&c, s->software));
+        CHECK_EQ_INT(c.s.n_keys, NKEYS - 12);
+        int dw_row = -1;
+        for (size_t i = 0; i < c.s.n_values; i++)
+            if (c.value_token[i] == s->v_dw) dw_row = (int)i;
+        CHECK(dw_row >= 0 && c.value_status[dw_row] == RF_E_CORRUPT);
+        CHECK(dw_row >= 0 && c.value_status[dw_row + 1] == 0);
+        CHECK_EQ_INT(c.s.n_values, NVALUES);
+    });
+    /* a value list out of the file: the key row carries the status */
+    WITH_PATCHED(5, 0, w32(PL(&s->b, s->vals) + 0x28, 0x7FFFFFF0u), {
+        scan_init(&c, RF_SCAN_VALUES | RF_SCAN_SKIP_ERRORS, 64, 64);
+        CHECK_EQ_INT(rf_hive_scan(h, 0, &c.s), RF_OK);
+        long r = row_of(&c, s->vals);
+        CHECK(r >= 0 && c.key_status[r] == RF_E_CORRUPT && c.key_n_values[r] == 0);
+        CHECK_EQ_INT(c.s.n_keys, NKEYS);
+        CHECK_EQ_INT(c.s.n_values, 7);
+    });
+    /* depth limit */
+    {
+        std_hive *s = build_std(5);
+        rf_open_opts o = RF_OPEN_OPTS_INIT;
+        o.max_depth = 1;
+        rf_hive *h;
+        CHECK_EQ_INT(rf_hive_open_memory(s->b.buf, s->b.len, &o, &h), RF_OK);
+        scan_init(&c, 0, 64, 0);
+        EXPECT_FAIL(rf_hive_scan(h, 0, &c.s), RF_E_LIMIT, F(s->many), "max_depth");
+        scan_init(&c, RF_SCAN_SKIP_ERRORS, 64, 0);
+        CHECK_EQ_INT(rf_hive_scan(h, 0, &c.s), RF_OK);
+        CHECK_EQ_INT(c.s.n_keys, 6);
+        CHECK_EQ_INT(c.key_status[1], RF_E_LIMIT);
+        rf_hive_close(h);
+        free_std(s);
+    }
+}
+
+/* ---- sweeps: every truncation and byte flips everywhere -------------------------- */
+
+static void test_sweeps(void)
+{
+    std_hive *s = build_std(5);
+    size_t len = s->b.len;
+    uint8_t *copy = malloc(len);
+    size_t nk, nv, opened = 0, failed = 0, bad_status = 0;
+
+    /* every truncation in 8-byte steps (and every byte near hbin starts) */
+    for (size_t cut = 4096; cut < len; cut += ((cut & 4095) < 64 ? 1 : 8)) {
+        for (int lenient = 0; lenient < 2; lenient++) {
+            rf_open_opts o = RF_OPEN_OPTS_INIT;
+            o.flags = lenient ? RF_OPEN_LENIENT : 0;
+            rf_hive *h = NULL;
+            rf_status st = rf_hive_open_memory(s->b.buf, cut, &o, &h);
+            if (!lenient) bad_status += st != RF_E_CORRUPT || rf_last_error()->offset != cut;
+            if (st) { failed++; continue; }
+            opened++;
+            st = walk_all(h, &nk, &nv);
+            bad_status += st != RF_OK && st != RF_E_CORRUPT;
+            rf_hive_close(h);
+        }
+    }
+    CHECK_EQ_INT(bad_status, 0);
+    CHECK(opened > 0 && failed > 0);
+
+    /* byte flips at every offset except inside the big-data payloads */
+    static const uint8_t masks[] = { 0x01, 0x80, 0xFF, 0x10 };
+    size_t walked = 0;
+    bad_status = 0;
+    for (size_t off = 0; off < len; off++) {
+        int in_segment = 0;
+        for (int i = 0; i < 3; i++)
+            in_segment |= off >= F(s->seg[i]) + 8 && off < F(s->seg[i]) + SEG;
+        if (in_segment && off % 61) continue;
+        for (size_t m = 0; m < sizeof masks; m++) {
+            memcpy(copy, s->b.buf, len);
+            copy[off] ^= masks[m];
+            if (off < 0x1FC) fix_checksum(copy);
+            rf_open_opts o = RF_OPEN_OPTS_INIT;
+            o.flags = m & 1 ? RF_OPEN_LENIENT : 0;
+            rf_hive *h = NULL;
+            rf_status st = rf_hive_open_memory(copy, len, &o, &h);
+            if (st) {
+                bad_status += st != RF_E_CORRUPT && st != RF_E_UNSUPPORTED_FORMAT;
+                continue;
+            }
+            st = walk_all(h, &nk, &nv);
+            bad_status += st != RF_OK && st != RF_E_CORRUPT && st != RF_E_LIMIT;
+            walked++;
+            /* Columns sized as the header advises. Keys are visited once and
+             * must be nk cells, so nk_cells always suffices; value rows are per
+             * list entry (a damaged or twice-listed vk still gets its row), so
+             * a damaged hive may need more than vk_cells: MORE_DATA then. */
+            static scan_cols c;
+            rf_hive_info info;
+            rf_hive_get_info(h, &info);
+            size_t kc = info.nk_cells < 64 ? info.nk_cells : 64, vc = info.vk_cells < 64 ? info.vk_cells : 64;
+            scan_init(&c, RF_SCAN_VALUES | RF_SCAN_SKIP_ERRORS, kc, vc);
+            st = rf_hive_scan(h, 0, &c.s);
+            bad_status += st != RF_OK && st != RF_E_MORE_DATA;
+            bad_status += c.s.n_keys > kc || c.s.n_values > vc;
+            bad_status += c.s.n_keys > info.nk_cells;   /* so MORE_DATA only ever means values */
+            rf_hive_close(h);
+        }
+    }
+    CHECK_EQ_INT(bad_status, 0);
+    CHECK(walked > 1000);
+    printf("sweeps: %zu truncations opened, %zu flipped hives walked\n", opened, walked);
+    free(copy);
+    free_std(s);
+}
+
+int main(void)
+{
+    test_hash_matches_writer();
+    for (uint32_t minor = 3; minor <= 6; minor++) test_healthy_hive(minor);
+    test_file_open();
+    test_null_arguments();
+    test_read_values(5);
+    test_read_values(3);
+    test_scan();
+    test_base_block();
+    test_hbins();
+    test_key_corruption();
+    test_value_corruption();
+    test_scan_corruption();
+    test_sweeps();
+    return CHECK_DONE();
+}
