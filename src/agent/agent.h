@@ -154,4 +154,16 @@ uint32_t watch_count(void);
 /* ---- bench (agent_bench.c) ------------------------------------------------ */
 rf_status op_bench(ibuf *in, obuf *out);
 
+/* ---- administration (agent_admin.c): rename, security, privileges, hives,
+ *      MUI strings. Ops AG_OP_ADMIN_FIRST..LAST, listed in agent_admin.c. ---- */
+#define AG_OP_ADMIN_FIRST 32u
+#define AG_OP_ADMIN_LAST  63u
+rf_status op_admin(uint16_t op, ibuf *in, obuf *out);
+
+/* ---- transactions (agent_tx.c): KTM where the system has it. Ops
+ *      AG_OP_TX_FIRST..LAST, listed in agent_tx.c. ------------------------- */
+#define AG_OP_TX_FIRST 64u
+#define AG_OP_TX_LAST  79u
+rf_status op_tx(uint16_t op, ibuf *in, obuf *out);
+
 #endif /* REGFAST_AGENT_H */

@@ -969,7 +969,14 @@ int main(void)
         case AG_OP_STATS: st = op_stats(&in, &out); break;
         case AG_OP_QUIT: st = RF_OK; quit = 1; break;
         default:
-            st = ag_fail(RF_E_NOT_SUPPORTED, 0, "unknown op %u", op);
+            /* Administration ops (agent_admin.c) and transactions (agent_tx.c)
+             * keep their own switch so that those files own their op range. */
+            if (op >= AG_OP_ADMIN_FIRST && op <= AG_OP_ADMIN_LAST)
+                st = op_admin(op, &in, &out);
+            else if (op >= AG_OP_TX_FIRST && op <= AG_OP_TX_LAST)
+                st = op_tx(op, &in, &out);
+            else
+                st = ag_fail(RF_E_NOT_SUPPORTED, 0, "unknown op %u", op);
         }
         if (!st && out.oom)
             st = ag_fail(RF_E_NO_MEMORY, 0, "out of memory building the answer");
