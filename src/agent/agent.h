@@ -135,7 +135,35 @@ HKEY root_hkey(uint32_t root);
 rf_status kh_key(khandle *kh, rf_key *out);
 rf_status kh_win32(khandle *kh, HKEY *out);
 
+/* ---- the request handler (agent_core.c), shared by its two hosts:
+ *      agent_main.c (frames over stdin/stdout) and the Windows Python
+ *      extension regfast._live (in-process requests). One request at a time:
+ *      the host serializes calls to ag_dispatch; watch threads only emit
+ *      events through the sink. ------------------------------------------ */
+
+/** Where watch events go: op is AG_OP_WATCH | AG_EVENT, id the watch id.
+ *  Called from watch threads; must not call back into ag_dispatch. */
+typedef void (*ag_event_sink)(uint16_t op, uint32_t id, const uint8_t *payload, size_t n, void *ctx);
+
+/** Once per process, before the first ag_dispatch. */
+void ag_init(ag_event_sink sink, void *ctx);
+/**
+ * Handles one request (op, id, payload) and leaves its response payload in
+ * *reply (i32 status first; an error goes on with i64 native + str8 message).
+ * *deferred: the host must call watch_after_reply() once the reply is out
+ * (a watch's first events must follow its reply). Returns 1 after QUIT.
+ */
+int ag_dispatch(uint16_t op, uint32_t id, const uint8_t *payload, size_t len, obuf *reply,
+                int *deferred);
+/** The error response for the last ag_fail on this thread, into *reply. */
+void ag_error_payload(rf_status st, obuf *reply);
+/** Ends every watch, closes every handle and hive; HELLO is needed again. */
+void ag_shutdown(void);
+/** Counters for STATS: frames handled, frames refused as malformed. */
+extern uint64_t ag_frames, ag_bad_frames;
+
 /* ---- output --------------------------------------------------------------- */
+/** An event frame for the host (the sink given to ag_init). */
 void send_frame(uint16_t op, uint32_t id, const uint8_t *payload, size_t n);
 uint64_t ag_now_ns(void);
 
