@@ -227,6 +227,52 @@ rf_status rf_live_enable_privilege(const uint16_t *name, int enable);
 /** The Win32 error code an NTSTATUS maps to (regfast's one table). */
 rf_status rf_live_status_to_error(uint32_t ntstatus);
 
+/* ------------------------------------------------------------------------ */
+/* Transactions (KTM) — src/nt/nt_tx.c                                        */
+/* ------------------------------------------------------------------------ */
+
+/** A KTM transaction (CreateTransaction handle). */
+typedef struct rf_live_tx rf_live_tx;
+
+/**
+ * Whether registry transactions really work here: RF_OK, or
+ * RF_E_NOT_SUPPORTED (120) with the reason in rf_last_error() (native = the
+ * Win32 code of the call that failed). Every KTM export is loaded with
+ * GetProcAddress (Wine lacks RegOpenKeyTransactedW). Decided once per
+ * process by a probe, never by trusting a status: a volatile key created
+ * inside a transaction must be invisible outside it, and gone after the
+ * rollback. Wine 8 fails it (RegCreateKeyTransactedW -> 120).
+ */
+rf_status rf_live_tx_available(void);
+
+/** Starts a transaction (CreateTransaction; timeout_ms 0 = none). RF_E_NOT_SUPPORTED
+ *  unless rf_live_tx_available(). `description` may be NULL (NUL-terminated). */
+rf_status rf_live_tx_begin(uint32_t timeout_ms, const uint16_t *description, rf_live_tx **out);
+
+/** CommitTransaction. The transaction stays open until rf_live_tx_close(). */
+rf_status rf_live_tx_commit(rf_live_tx *tx);
+
+/** RollbackTransaction. */
+rf_status rf_live_tx_rollback(rf_live_tx *tx);
+
+/** Closes the handle; KTM rolls back a transaction closed before its commit. NULL is fine. */
+void rf_live_tx_close(rf_live_tx *tx);
+
+/**
+ * Opens (create = 0: RegOpenKeyTransactedW) or creates (RegCreateKeyTransactedW)
+ * a key inside the transaction; every write through *out (an HKEY: RegSetValueExW,
+ * RegDeleteValueW, RegDeleteTreeW...) belongs to the transaction.
+ * @param parent  an open HKEY or a predefined root (HKEY_CURRENT_USER...)
+ * @param path    NUL-terminated UTF-16
+ * @param access  REGSAM, KEY_WOW64_* view bits included
+ * @param disposition 1 created, 2 opened (may be NULL)
+ */
+rf_status rf_live_tx_open_key(rf_live_tx *tx, void *parent, const uint16_t *path, uint32_t access,
+                              int create, void **out, uint32_t *disposition);
+
+/** RegDeleteKeyTransactedW(parent, sub, view) inside the transaction. */
+rf_status rf_live_tx_delete_key(rf_live_tx *tx, void *parent, const uint16_t *sub, uint32_t view);
+
 #ifdef __cplusplus
 }
 #endif
