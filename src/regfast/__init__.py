@@ -35,6 +35,9 @@ from regfast.live import (  # noqa: E402  (the live registry, through regfast-ag
     HKEY_USERS, HKLM, HKU, KEY_ALL_ACCESS, KEY_READ, KEY_WRITE, Registry, connect, open_key,
 )
 from regfast.watch import awatch, watch  # noqa: E402  (the function shadows the module)
+from regfast.transaction import (  # noqa: E402  (the function shadows the module)
+    JournalCorruptError, TransactionConflictError, TransactionError, transaction,
+)
 
 __version__ = "0.1.0"
 
@@ -49,6 +52,7 @@ __all__ = [
     "recover", "recovery_of", "RecoveryReport", "DirtyHiveWarning",
     "diff", "Diff", "Change", "Snapshot",
     "connect", "open_key", "Registry", "watch", "awatch",
+    "transaction", "TransactionError", "TransactionConflictError", "JournalCorruptError",
     "HKEY_CLASSES_ROOT", "HKEY_CURRENT_USER", "HKEY_LOCAL_MACHINE", "HKEY_USERS", "HKEY_CURRENT_CONFIG",
     "HKCR", "HKCU", "HKLM", "HKU", "HKCC", "KEY_READ", "KEY_WRITE", "KEY_ALL_ACCESS",
 ]

@@ -85,6 +85,9 @@ ALL = 0xFFFFFFFF
 OP_HELLO, OP_PING, OP_OPEN_KEY, OP_CLOSE_KEY, OP_KEY_INFO, OP_SUBKEYS, OP_GET_VALUE = 1, 2, 3, 4, 5, 6, 7
 OP_READ_VALUES, OP_SET_VALUE, OP_DELETE_VALUE, OP_DELETE_KEY, OP_SNAPSHOT, OP_WATCH = 8, 9, 10, 11, 12, 13
 OP_UNWATCH, OP_BENCH, OP_STATS, OP_QUIT = 14, 15, 16, 17
+# transactions (KTM; payloads in src/agent/agent_tx.c, Python side regfast.transaction)
+OP_TX_PROBE, OP_TX_BEGIN, OP_TX_COMMIT, OP_TX_ROLLBACK, OP_TX_OPEN_KEY = 64, 65, 66, 67, 68
+OP_TX_SET_VALUE, OP_TX_DELETE_VALUE, OP_TX_DELETE_KEY, OP_TX_GET_VALUE, OP_TX_CLOSE_KEY = 69, 70, 71, 72, 73
 
 SNAP_SUBTREE, SNAP_KEEP_DATA = 0x1, 0x2          # request flags
 SNAP_TRUNCATED, SNAP_DATA = 0x1, 0x2             # snapshot flags
@@ -96,6 +99,10 @@ BENCH_METHODS = {
     "regfast single": 5, "regfast batch": 6, "regfast batch Full": 7, "open-each": 8,
     "RegGetValue with path": 9, "regfast open-each (cached)": 10,
 }
+
+# Set by regfast.hooks while a hook or a profiler is active: called instead of
+# the plain start()+finish() as _hook(conn, op, payload, timeout, filename).
+_hook: Callable[..., bytes] | None = None
 
 _HDR = struct.Struct("<HHII")
 _U32 = struct.Struct("<I")
@@ -405,6 +412,8 @@ class Connection:
         OSError subclasses from regfast.exceptions (the agent's status),
         TimeoutError (no answer in time), ConnectionError (the agent is gone).
         """
+        if _hook is not None:       # regfast.hooks / regfast.profile(): one global check when off
+            return _hook(self, op, payload, timeout, filename)
         rid, p = self.start(op, payload)
         return self.finish(rid, p, op, timeout, filename)
 

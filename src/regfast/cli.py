@@ -86,6 +86,12 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_recover(args: argparse.Namespace) -> int:
     from regfast.logs import find_logs, replay
 
+    if args.journal:        # a transaction journal (regfast.transaction): undo it in the live registry
+        from regfast.transaction import cli_rollback
+        return cli_rollback(args.journal)
+    if not args.hive or not args.output:
+        print("regfast: recover needs HIVE and -o OUTPUT (or --journal FILE)", file=sys.stderr)
+        return 2
     if os.path.exists(args.output):
         for p in [args.hive, *(args.log or find_logs(args.hive))]:
             if os.path.exists(p) and os.path.samefile(p, args.output):
@@ -214,9 +220,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-logs", action="store_true", help="do not replay the transaction logs")
     s.set_defaults(func=cmd_info)
 
-    s = sub.add_parser("recover", help="replay the transaction logs into a new, clean hive file")
-    s.add_argument("hive")
-    s.add_argument("-o", "--output", required=True, help="the recovered hive (never the input)")
+    s = sub.add_parser("recover", help="replay the transaction logs into a new, clean hive file; "
+                                       "or (--journal) roll back a regfast.transaction left by a crash")
+    s.add_argument("hive", nargs="?")
+    s.add_argument("-o", "--output", help="the recovered hive (never the input)")
+    s.add_argument("--journal", action="append", metavar="FILE",
+                   help="a regfast.transaction journal to roll back in the live registry (repeatable)")
     s.add_argument("--log", action="append", help="a log file (repeatable; default: HIVE.LOG, .LOG1, .LOG2)")
     s.add_argument("--mode", choices=["forensic", "windows"], default="forensic",
                    help="windows: replay dirty hives only (forensic: also newer entries of a clean hive)")
