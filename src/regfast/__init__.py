@@ -38,6 +38,8 @@ from regfast.watch import awatch, watch  # noqa: E402  (the function shadows the
 from regfast.transaction import (  # noqa: E402  (the function shadows the module)
     JournalCorruptError, TransactionConflictError, TransactionError, transaction,
 )
+from regfast import hooks  # noqa: E402  (pre/post callbacks on live operations)
+from regfast.profile import profile  # noqa: E402  (the function shadows the module)
 
 __version__ = "0.1.0"
 
@@ -53,6 +55,7 @@ __all__ = [
     "diff", "Diff", "Change", "Snapshot",
     "connect", "open_key", "Registry", "watch", "awatch",
     "transaction", "TransactionError", "TransactionConflictError", "JournalCorruptError",
+    "hooks", "profile",
     "HKEY_CLASSES_ROOT", "HKEY_CURRENT_USER", "HKEY_LOCAL_MACHINE", "HKEY_USERS", "HKEY_CURRENT_CONFIG",
     "HKCR", "HKCU", "HKLM", "HKU", "HKCC", "KEY_READ", "KEY_WRITE", "KEY_ALL_ACCESS",
 ]

@@ -480,9 +480,9 @@ def ktm_status(reg: _live.Registry) -> RegistryError | None:
     else the agent's error — winerror 120 with the reason (under Wine:
     RegCreateKeyTransactedW returned 120). Asked once per connection."""
     conn = reg.conn
-    cached = getattr(conn, "_regfast_ktm", False)
-    if cached is not False:
-        return cached  # type: ignore[no-any-return]
+    if hasattr(conn, "_regfast_ktm"):
+        cached: RegistryError | None = conn._regfast_ktm
+        return cached
     err: RegistryError | None = None
     try:
         conn.request(_agent.OP_TX_PROBE)

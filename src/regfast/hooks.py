@@ -1,0 +1,341 @@
+"""In-process hooks on regfast operations — the user-mode analog of the
+kernel's CmRegisterCallbackEx pre/post registry callbacks.
+
+::
+
+    def no_writes_under_policies(op):
+        if op.is_write and op.path and op.path.lower().startswith("software\\\\policies"):
+            return False                      # veto: the op raises HookVeto (winerror 5)
+
+    with regfast.hooks.pre(no_writes_under_policies):
+        ...
+
+    h = regfast.hooks.post(lambda op: print(op.name, op.full_path, op.status, op.duration_ns))
+    ...
+    h.remove()
+
+What is covered: every operation on the **live** registry, i.e. every request
+that goes through :meth:`regfast.agent.Connection.request` — Registry.open_key /
+create_key / delete_key, every live Key method (reads, writes, snapshot,
+close...), watch set-up, regfast.transaction (its journal reads and writes,
+and the KTM ops). Offline hives (:class:`regfast.Hive`, :class:`regfast.Key`)
+are **not** hooked: their methods are compiled (Cython), and a Python hook
+point on them would cost a Python call on the very reads the binding exists
+to make cheap.
+
+Cost when no hook and no profiler is active: ``Connection.request`` checks one
+module global (``regfast.agent._hook``) and goes on; bench/bench_hooks.py
+measures it against a Connection with no hook point at all.
+
+Semantics
+---------
+* ``pre`` callbacks run, in registration order, before the request is sent;
+  returning ``False`` vetoes the operation (:class:`HookVeto`, a
+  PermissionError with winerror 5); raising any exception aborts it with
+  that exception. Nothing is sent to the agent.
+* ``post`` callbacks run after the answer (or the failure, or the veto) with
+  ``status`` (0 or the Win32 code), ``duration_ns`` and ``response_bytes``
+  filled in. They observe only: an exception in one is reported as a
+  :class:`HookWarning` and the operation's outcome stands.
+* Paths come from the OPEN_KEY requests the hook layer saw: a key opened
+  while no hook or profiler was active shows ``path=None`` (its handle is in
+  ``op.handle``). A veto policy that must not be bypassed should be installed
+  before the keys it guards are opened, or veto ``path is None`` writes.
+* Callbacks run in the thread making the request; keep them short.
+"""
+from __future__ import annotations
+
+import struct
+import threading
+import time
+import warnings
+import weakref
+from typing import Any, Callable
+
+from regfast import agent as _agent
+from regfast.exceptions import RegistryPermissionError
+
+__all__ = ["pre", "post", "HookVeto", "HookWarning", "HookHandle", "Operation", "OP_NAMES", "active"]
+
+OP_NAMES: dict[int, str] = {
+    _agent.OP_HELLO: "hello", _agent.OP_PING: "ping", _agent.OP_OPEN_KEY: "open_key",
+    _agent.OP_CLOSE_KEY: "close_key", _agent.OP_KEY_INFO: "key_info", _agent.OP_SUBKEYS: "subkeys",
+    _agent.OP_GET_VALUE: "get_value", _agent.OP_READ_VALUES: "read_values",
+    _agent.OP_SET_VALUE: "set_value", _agent.OP_DELETE_VALUE: "delete_value",
+    _agent.OP_DELETE_KEY: "delete_key", _agent.OP_SNAPSHOT: "snapshot", _agent.OP_WATCH: "watch",
+    _agent.OP_UNWATCH: "unwatch", _agent.OP_BENCH: "bench", _agent.OP_STATS: "stats",
+    _agent.OP_QUIT: "quit",
+    _agent.OP_TX_PROBE: "tx_probe", _agent.OP_TX_BEGIN: "tx_begin", _agent.OP_TX_COMMIT: "tx_commit",
+    _agent.OP_TX_ROLLBACK: "tx_rollback", _agent.OP_TX_OPEN_KEY: "tx_open_key",
+    _agent.OP_TX_SET_VALUE: "tx_set_value", _agent.OP_TX_DELETE_VALUE: "tx_delete_value",
+    _agent.OP_TX_DELETE_KEY: "tx_delete_key", _agent.OP_TX_GET_VALUE: "tx_get_value",
+    _agent.OP_TX_CLOSE_KEY: "tx_close_key",
+}
+WRITE_OPS = frozenset({_agent.OP_SET_VALUE, _agent.OP_DELETE_VALUE, _agent.OP_DELETE_KEY,
+                       _agent.OP_TX_SET_VALUE, _agent.OP_TX_DELETE_VALUE, _agent.OP_TX_DELETE_KEY})
+# ops whose payload starts with a key handle (u32), then what follows it
+_HANDLE_OPS = {
+    _agent.OP_CLOSE_KEY: "", _agent.OP_KEY_INFO: "", _agent.OP_SUBKEYS: "", _agent.OP_GET_VALUE: "s",
+    _agent.OP_READ_VALUES: "", _agent.OP_SET_VALUE: "ts", _agent.OP_DELETE_VALUE: "s",
+    _agent.OP_DELETE_KEY: "fk", _agent.OP_SNAPSHOT: "",
+}
+_TX_HANDLE_OPS = {
+    _agent.OP_TX_SET_VALUE: "ts", _agent.OP_TX_DELETE_VALUE: "s", _agent.OP_TX_DELETE_KEY: "fk",
+    _agent.OP_TX_GET_VALUE: "s", _agent.OP_TX_CLOSE_KEY: "",
+}
+ROOTS = {0x80000000: "HKCR", 0x80000001: "HKCU", 0x80000002: "HKLM", 0x80000003: "HKU", 0x80000005: "HKCC"}
+
+
+class HookVeto(RegistryPermissionError):
+    """A pre hook vetoed the operation (winerror 5, like an access denied)."""
+
+
+class HookWarning(RuntimeWarning):
+    """A post hook raised; the operation's outcome is unchanged."""
+
+
+class Operation:
+    """One operation, as hooks and the profiler see it.
+
+    Attributes
+    ----------
+    op : int            agent op number (regfast.agent.OP_*)
+    name : str          "open_key", "set_value"... (OP_NAMES)
+    root : int or None  predefined root of the key (HKCU = 0x80000001...)
+    path : str or None  key path below the root (None: opened before hooks were on)
+    value : str or None value name (get/set/delete_value) or deleted subkey name
+    handle : int or None the agent's key handle the op uses / returns
+    create : bool       open_key that creates (RegCreateKeyExW)
+    request_bytes : int payload bytes sent
+    status : int        post only: 0, or the Win32 code of the failure (5 for a veto)
+    response_bytes : int post only
+    duration_ns : int   post only: request to answer, in this process
+    vetoed : bool
+    """
+
+    __slots__ = ("op", "name", "root", "path", "value", "handle", "create", "request_bytes",
+                 "status", "response_bytes", "duration_ns", "start_ns", "vetoed", "conn")
+
+    def __init__(self, conn: Any, op: int, payload: bytes) -> None:
+        self.conn = conn
+        self.op = op
+        self.name = OP_NAMES.get(op, f"op{op}")
+        self.root: int | None = None
+        self.path: str | None = None
+        self.value: str | None = None
+        self.handle: int | None = None
+        self.create = False
+        self.request_bytes = len(payload)
+        self.status = 0
+        self.response_bytes = 0
+        self.duration_ns = 0
+        self.start_ns = 0
+        self.vetoed = False
+        try:
+            self._parse(payload)
+        except (struct.error, ValueError, UnicodeDecodeError):
+            pass                    # a malformed request: the agent will say so
+
+    @property
+    def is_write(self) -> bool:
+        return self.op in WRITE_OPS or (self.create and self.op in (_agent.OP_OPEN_KEY, _agent.OP_TX_OPEN_KEY))
+
+    @property
+    def full_path(self) -> str | None:
+        if self.path is None:
+            return None
+        r = ROOTS.get(self.root or 0, hex(self.root or 0))
+        return f"{r}\\{self.path}" if self.path else r
+
+    def __repr__(self) -> str:
+        return (f"<regfast.hooks.Operation {self.name} {self.full_path!r} value={self.value!r} "
+                f"status={self.status}>")
+
+    def _parse(self, b: bytes) -> None:
+        op = self.op
+        if op in (_agent.OP_OPEN_KEY, _agent.OP_TX_OPEN_KEY):
+            off = 4 if op == _agent.OP_TX_OPEN_KEY else 0
+            self.root, _view, _acc, flags = struct.unpack_from("<IIII", b, off)
+            self.create = bool(flags & 1)
+            self.path = _str16(b, off + 16)[0].strip("\\")
+            return
+        if op in _HANDLE_OPS:
+            shape, ns = _HANDLE_OPS[op], _paths_of(self.conn)
+        elif op in _TX_HANDLE_OPS:
+            shape, ns = _TX_HANDLE_OPS[op], _tx_paths_of(self.conn)
+        else:
+            return
+        self.handle = struct.unpack_from("<I", b, 0)[0]
+        where = ns.get(self.handle)
+        if where is not None:
+            self.root, self.path = where
+        pos = 4
+        for c in shape:
+            if c in "tf":
+                pos += 4
+            elif c == "s":
+                self.value, pos = _str16(b, pos)
+            elif c == "k":
+                sub, pos = _str16(b, pos)
+                self.value = sub
+                if self.path is not None:
+                    self.path = f"{self.path}\\{sub}" if self.path else sub
+
+
+def _str16(b: bytes, pos: int) -> tuple[str, int]:
+    n = struct.unpack_from("<I", b, pos)[0]
+    end = pos + 4 + n
+    if end > len(b):
+        raise ValueError("truncated")
+    return b[pos + 4:end].decode("utf-16-le", "surrogatepass"), end
+
+
+# handle -> (root, path), per connection, learnt from OPEN_KEY answers
+_handle_paths: "weakref.WeakKeyDictionary[Any, dict[int, tuple[int, str]]]" = weakref.WeakKeyDictionary()
+_tx_handle_paths: "weakref.WeakKeyDictionary[Any, dict[int, tuple[int, str]]]" = weakref.WeakKeyDictionary()
+
+
+def _paths_of(conn: Any) -> dict[int, tuple[int, str]]:
+    d = _handle_paths.get(conn)
+    if d is None:
+        d = _handle_paths.setdefault(conn, {})
+    return d
+
+
+def _tx_paths_of(conn: Any) -> dict[int, tuple[int, str]]:
+    d = _tx_handle_paths.get(conn)
+    if d is None:
+        d = _tx_handle_paths.setdefault(conn, {})
+    return d
+
+
+# --- registration (copy-on-write tuples: dispatch reads them without a lock) --
+
+_lock = threading.Lock()
+_pre: tuple[Callable[[Operation], Any], ...] = ()
+_post: tuple[Callable[[Operation], Any], ...] = ()
+_sinks: tuple[Any, ...] = ()          # profilers: objects with _add(Operation)
+
+
+def active() -> bool:
+    """Whether any hook or profiler is installed (Connection.request then
+    goes through the hook layer)."""
+    return _agent._hook is not None
+
+
+def _update() -> None:
+    _agent._hook = _dispatch if (_pre or _post or _sinks) else None
+
+
+class HookHandle:
+    """A registered callback; ``remove()`` (idempotent) or use it as a
+    context manager to unregister it."""
+
+    def __init__(self, kind: str, cb: Any) -> None:
+        self.kind = kind
+        self.callback = cb
+        self.removed = False
+
+    def remove(self) -> None:
+        global _pre, _post, _sinks
+        with _lock:
+            if self.removed:
+                return
+            self.removed = True
+            if self.kind == "pre":
+                _pre = tuple(c for c in _pre if c is not self.callback)
+            elif self.kind == "post":
+                _post = tuple(c for c in _post if c is not self.callback)
+            else:
+                _sinks = tuple(c for c in _sinks if c is not self.callback)
+            _update()
+
+    def __enter__(self) -> HookHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+
+def pre(callback: Callable[[Operation], Any]) -> HookHandle:
+    """Registers a pre-operation callback: ``callback(op)`` before the request
+    is sent; ``return False`` (or raise) vetoes it."""
+    global _pre
+    if not callable(callback):
+        raise TypeError("callback must be callable")
+    with _lock:
+        _pre = _pre + (callback,)
+        _update()
+    return HookHandle("pre", callback)
+
+
+def post(callback: Callable[[Operation], Any]) -> HookHandle:
+    """Registers a post-operation callback: ``callback(op)`` after the answer,
+    with op.status / op.duration_ns / op.response_bytes set."""
+    global _post
+    if not callable(callback):
+        raise TypeError("callback must be callable")
+    with _lock:
+        _post = _post + (callback,)
+        _update()
+    return HookHandle("post", callback)
+
+
+def _add_sink(sink: Any) -> HookHandle:
+    global _sinks
+    with _lock:
+        _sinks = _sinks + (sink,)
+        _update()
+    return HookHandle("sink", sink)
+
+
+# --- the hook point: Connection.request calls this while anything is installed
+
+def _dispatch(conn: Any, op: int, payload: bytes, timeout: float | None, filename: object) -> bytes:
+    rec = Operation(conn, op, payload)
+    rec.start_ns = time.perf_counter_ns()
+    pre_cbs, post_cbs = _pre, _post
+    try:
+        for cb in pre_cbs:
+            if cb(rec) is False:
+                rec.vetoed = True
+                rec.status = 5
+                raise HookVeto(13, f"{rec.name} on {rec.full_path or 'a key'}"
+                                   f"{f' (value {rec.value!r})' if rec.value is not None else ''} "
+                                   f"vetoed by hook {getattr(cb, '__qualname__', cb)!r}",
+                               filename, winerror=5)
+        resp = b""
+        try:
+            rid, p = conn.start(op, payload)
+            resp = conn.finish(rid, p, op, timeout, filename)
+        except OSError as e:
+            rec.status = getattr(e, "winerror", 0) or getattr(e, "status", 0) or -1
+            raise
+        except BaseException:
+            rec.status = -1
+            raise
+        finally:
+            rec.duration_ns = time.perf_counter_ns() - rec.start_ns
+            rec.response_bytes = len(resp)
+        if op in (_agent.OP_OPEN_KEY, _agent.OP_TX_OPEN_KEY) and len(resp) >= 4 and rec.path is not None:
+            rec.handle = struct.unpack_from("<I", resp, 0)[0]
+            m = _paths_of(conn) if op == _agent.OP_OPEN_KEY else _tx_paths_of(conn)
+            m[rec.handle] = (rec.root or 0, rec.path)
+        elif op == _agent.OP_CLOSE_KEY and rec.handle is not None:
+            _paths_of(conn).pop(rec.handle, None)
+        elif op == _agent.OP_TX_CLOSE_KEY and rec.handle is not None:
+            _tx_paths_of(conn).pop(rec.handle, None)
+        return resp
+    except BaseException:
+        if rec.status == 0:
+            rec.status = -1            # a pre hook raised
+        raise
+    finally:
+        for s in _sinks:
+            s._add(rec)
+        for cb in post_cbs:
+            try:
+                cb(rec)
+            except Exception as e:      # observers must not change the outcome
+                warnings.warn(f"regfast post hook {getattr(cb, '__qualname__', cb)!r} raised {e!r}",
+                              HookWarning, stacklevel=2)

@@ -1,0 +1,202 @@
+"""regfast.hooks (pre/post callbacks, veto) and regfast.profile() through
+regfast-agent under Wine: exact counts of a scripted workload, a veto that
+really keeps the write out of the registry (checked with `wine reg query`,
+another process), and `regfast profile -- python script.py`.
+
+That the hook point costs nothing measurable when off is a benchmark, not a
+test: bench/bench_hooks.py.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import numpy as np
+import pytest
+
+import regfast
+from regfast import agent as A
+from regfast import hooks
+from regfast.hooks import HookVeto, HookWarning
+from test_agent import registry, sandbox, wine  # noqa: F401  (shared fixtures)
+
+
+@pytest.fixture(autouse=True)
+def no_hooks_left():
+    assert not hooks.active()
+    yield
+    assert not hooks.active(), "a test left a hook or profiler installed"
+
+
+def test_profile_records_a_scripted_workload_exactly(registry, sandbox):
+    path = sandbox.path + r"\P"
+    full = "HKCU\\" + path
+    with regfast.profile(capacity=16) as prof:          # 24 rows: the columns grow twice
+        k = registry.create_key("HKCU", path)            # open_key (create)
+        for i in range(3):
+            k.set_value(f"v{i}", "x" * (i + 1))          # 3 set_value
+        for _ in range(4):                               # open-each: 4 x (open, get, close)
+            with registry.open_key("HKCU", path) as kk:
+                assert kk["v0"] == "x"
+        k.read_values(["v0", "v1"])                      # read_values
+        with pytest.raises(FileNotFoundError):
+            k.value("missing")                           # get_value, status 2
+        k.delete_value("v2")                             # delete_value
+        k.close()                                        # close_key
+        registry.open_key("HKCU", sandbox.path).close()  # another key, open + close
+    sandbox.set_value("after", 1)                        # not recorded: the profiler is off
+    assert prof.counts() == {"open_key": 6, "close_key": 6, "set_value": 3, "get_value": 5,
+                             "read_values": 1, "delete_value": 1}
+    assert len(prof) == 22
+    c = prof.columns
+    assert all(a.shape == (22,) for a in c.values())
+    assert c["op"].dtype == np.uint16 and c["duration_ns"].dtype == np.int64
+    names = prof.op_names()
+    # statuses: exactly the missing value failed, with 2
+    assert c["status"].tolist().count(2) == 1 and names[int(np.flatnonzero(c["status"])[0])] == "get_value"
+    assert (c["status"] != 0).sum() == 1
+    # value names and request sizes of the writes
+    sets = [i for i, n in enumerate(names) if n == "set_value"]
+    assert [prof.strings[c["value"][i]] for i in sets] == ["v0", "v1", "v2"]
+    for j, i in enumerate(sets):
+        data = ("x" * (j + 1)).encode("utf-16-le") + b"\0\0"
+        assert c["bytes_out"][i] == 4 + 4 + 4 + 4 + len(data) + 4   # handle type name(len+2 chars) len data
+    assert all(prof.strings[p] == full for p in c["path"][:-2])
+    assert prof.strings[c["path"][-2]] == "HKCU\\" + sandbox.path
+    assert c["create"].tolist() == [True] + [False] * 21
+    assert (c["duration_ns"] > 0).all() and (np.diff(c["start_ns"]) > 0).all()
+    rep = prof.report()
+    assert rep.operations == 22 and rep.hottest[0][:2] == (full, 20)
+    (oe,) = rep.open_each                                # only P: the other key was opened once
+    assert (oe.path, oe.opens, oe.cycles, oe.removable) == (full, 5, 5, 4)
+    text = str(rep)
+    assert "open-each patterns" in text and full in text
+    assert dict((r[0], (r[1], r[3])) for r in rep.per_op)["get_value"] == (5, 1)
+
+
+def test_pre_hook_veto_keeps_the_write_out(wine, registry, sandbox):
+    seen: list[hooks.Operation] = []
+
+    def guard(op: hooks.Operation):
+        if op.is_write and op.value == "blocked":
+            return False
+        return None
+
+    with hooks.pre(guard), hooks.post(seen.append):
+        with pytest.raises(HookVeto) as e:
+            sandbox.set_value("blocked", "should never land")
+        sandbox.set_value("allowed", "yes")
+        with pytest.raises(PermissionError):
+            sandbox.delete_value("blocked")
+    assert e.value.winerror == 5 and isinstance(e.value, regfast.RegistryPermissionError)
+    assert "vetoed by hook" in e.value.strerror and "guard" in e.value.strerror
+    out = wine.reg("query", sandbox.full_path).stdout
+    assert "allowed" in out and "blocked" not in out
+    vetoed = [op for op in seen if op.vetoed]
+    assert [(op.name, op.value, op.status, op.duration_ns) for op in vetoed] == [
+        ("set_value", "blocked", 5, 0), ("delete_value", "blocked", 5, 0)]
+    ok = [op for op in seen if op.name == "set_value" and not op.vetoed]
+    assert ok and ok[0].status == 0 and ok[0].duration_ns > 0 and ok[0].response_bytes == 0
+    # removed: the same write goes through now
+    sandbox.set_value("blocked", "now allowed")
+    assert "now allowed" in wine.reg("query", sandbox.full_path).stdout
+
+
+def test_raising_pre_hook_aborts_and_post_hook_errors_only_warn(wine, registry, sandbox):
+    class Stop(Exception):
+        pass
+
+    def boom(op):
+        if op.name == "set_value":
+            raise Stop(op.value)
+
+    with hooks.pre(boom):
+        with pytest.raises(Stop):
+            sandbox.set_value("x", 1)
+    assert "x" not in sandbox
+
+    def bad_observer(op):
+        raise RuntimeError("observer bug")
+
+    h = hooks.post(bad_observer)
+    try:
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            sandbox.set_value("y", 2)
+            assert sandbox["y"] == 2
+        assert any(issubclass(x.category, HookWarning) and "observer bug" in str(x.message) for x in w)
+    finally:
+        h.remove()
+        h.remove()                                       # idempotent
+    with pytest.raises(TypeError):
+        hooks.pre("not callable")                        # type: ignore[arg-type]
+
+
+def test_paths_of_keys_opened_before_the_hooks_are_unknown(registry, sandbox):
+    early = registry.open_key("HKCU", sandbox.path, access=regfast.KEY_ALL_ACCESS)
+    seen: list[hooks.Operation] = []
+    with hooks.post(seen.append):
+        early.set_value("a", 1)
+        late = registry.open_key("HKCU", sandbox.path, access=regfast.KEY_ALL_ACCESS)
+        late.set_value("b", 2)
+        late.close()
+    hid = early._hid
+    early.close()
+    a, op_open, b, close = seen
+    assert (a.name, a.path, a.value, a.handle) == ("set_value", None, "a", hid)
+    assert (op_open.name, op_open.full_path) == ("open_key", "HKCU\\" + sandbox.path)
+    assert (b.path, b.value, b.handle) == (sandbox.path, "b", op_open.handle)
+    assert (close.name, close.path) == ("close_key", sandbox.path)
+
+
+PROFILED = textwrap.dedent("""
+    import json, os, sys
+    import regfast
+    cfg = json.loads(os.environ["RF_TEST_CFG"])
+    reg = regfast.connect(cfg["cmd"], env=cfg["env"])
+    for i in range(7):                                   # the open-each anti-pattern
+        with reg.open_key("HKCU", cfg["path"]) as k:
+            k.get("v")
+    with reg.create_key("HKCU", cfg["path"] + "\\\\Hot") as k:
+        for i in range(12):
+            k.set_value("n", i)
+    reg.close()
+    print("script done", sys.argv[1:])
+    sys.exit(4)
+""")
+
+
+def test_cli_profile_runs_a_script_and_reports(wine, registry, sandbox, tmp_path):
+    script = tmp_path / "workload.py"
+    script.write_text(PROFILED)
+    env = dict(wine.env, RF_TEST_CFG=json.dumps({"cmd": wine.cmd, "env": wine.env, "path": sandbox.path}))
+    r = subprocess.run([sys.executable, "-m", "regfast.cli", "profile", "--", "python", str(script), "arg1"],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 4, r.stderr[-3000:]                 # the script's exit code
+    assert r.stdout.strip() == "script done ['arg1']"
+    err = r.stderr
+    full = "HKCU\\" + sandbox.path
+    # open-each: 7 opens and 7 open/close cycles of the same key
+    oe = err.split("open-each patterns")[1].splitlines()
+    assert any(line.split()[:2] == ["7", "7"] and line.endswith(full) for line in oe), err
+    hot = err.split("hottest keys")[1].split("open-each")[0]
+    assert any(line.split()[0] == "14" and line.endswith(full + "\\Hot") for line in hot.splitlines()[2:]), err
+    per_op = err.split("per operation:")[1].split("hottest")[0]
+    counts = {ln.split()[0]: int(ln.split()[1].replace(",", "")) for ln in per_op.splitlines()[2:] if ln.strip()}
+    assert counts["set_value"] == 12 and counts["get_value"] == 7 and counts["open_key"] == 8
+    assert counts["close_key"] == 8 and counts["hello"] == 1
+    r = subprocess.run([sys.executable, "-m", "regfast.cli", "profile"], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 2 and "needs a script" in r.stderr
+
+
+def test_profiler_sees_transaction_journal_traffic(registry, sandbox, tmp_path):
+    with regfast.profile() as prof:
+        with regfast.transaction(registry, journal=tmp_path / "j.rfj", mode="journal") as tx:
+            tx.open_key("HKCU", sandbox.path).set_value("t", 1)
+    counts = prof.counts()
+    assert counts["set_value"] == 1 and counts["get_value"] == 1   # the journal read what it overwrites
+    assert A.OP_SET_VALUE in prof.columns["op"]
