@@ -273,6 +273,181 @@ rf_status rf_live_tx_open_key(rf_live_tx *tx, void *parent, const uint16_t *path
 /** RegDeleteKeyTransactedW(parent, sub, view) inside the transaction. */
 rf_status rf_live_tx_delete_key(rf_live_tx *tx, void *parent, const uint16_t *sub, uint32_t view);
 
+/* ------------------------------------------------------------------------ */
+/* Administration (nt_admin.c): rename, security, privileges, hives, MUI     */
+/* ------------------------------------------------------------------------ */
+/* Optional exports (NtRenameKey, RegRenameKey, RegLoadAppKeyW,
+ * RegLoadMUIStringW) are loaded with GetProcAddress: RF_E_NOT_SUPPORTED when
+ * absent, never a program that fails to load. Calls that need rights the
+ * cached handle may lack (WRITE_DAC, WRITE_OWNER, ACCESS_SYSTEM_SECURITY)
+ * open a second handle to the same key with exactly those rights, so the
+ * system checks them as RegOpenKeyExW would. */
+
+/**
+ * Renames a key in place (NtRenameKey; RegRenameKey where ntdll lacks it).
+ * Its values and subkeys stay; its cache slot becomes a tombstone, so the
+ * old path reopens afresh (and is gone). The hive's handle needs KEY_WRITE.
+ * @param new_name the new last component, `nchars` UTF-16 units
+ * @retval RF_E_INVALID_PARAMETER empty, over 255 chars, a backslash or a NUL
+ *         in the name, or k is the hive's root — checked before any call (87)
+ * @retval 183 ERROR_ALREADY_EXISTS a sibling has that name (checked first, so
+ *         Windows and Wine answer alike)
+ */
+rf_status rf_live_rename_key(rf_hive *h, rf_key k, const uint16_t *new_name, size_t nchars);
+
+/* SECURITY_INFORMATION bits (Win32 values) */
+#define RF_SI_OWNER 0x1u
+#define RF_SI_GROUP 0x2u
+#define RF_SI_DACL  0x4u
+#define RF_SI_SACL  0x8u
+
+/**
+ * The key's security descriptor (RegGetKeySecurity), self-relative,
+ * *borrowed* (per-thread scratch). `si` 0 means owner, group and DACL, plus
+ * the SACL only when SeSecurityPrivilege is enabled in the calling thread's
+ * token (reading a SACL needs it on Windows); *si_out says what is in it.
+ * Feed the bytes to rf_sd_to_sddl() — the converter the hive backend uses.
+ */
+rf_status rf_live_get_security(rf_hive *h, rf_key k, uint32_t si, const uint8_t **sd, size_t *len,
+                               uint32_t *si_out);
+
+/**
+ * Sets the parts of the key's descriptor present in an SDDL string
+ * (ConvertStringSecurityDescriptorToSecurityDescriptorW, then
+ * RegSetKeySecurity). The string is validated first: empty, non-ASCII,
+ * unparseable or a descriptor with none of O:/G:/D:/S: fails with 1336
+ * ERROR_INVALID_ACL / 87 before anything is written — the key keeps its
+ * descriptor.
+ * @param sddl NUL-terminated UTF-16
+ * @param si_out receives the RF_SI_* parts written (may be NULL)
+ */
+rf_status rf_live_set_security(rf_hive *h, rf_key k, const uint16_t *sddl, uint32_t *si_out);
+
+/* Access modes of rf_live_grant (ACCESS_MODE values) */
+#define RF_ACE_GRANT  1u   /* GRANT_ACCESS: merge with existing rights */
+#define RF_ACE_SET    2u   /* SET_ACCESS: replace the trustee's rights */
+#define RF_ACE_DENY   3u   /* DENY_ACCESS */
+#define RF_ACE_REVOKE 4u   /* REVOKE_ACCESS: remove the trustee's ACEs */
+
+/**
+ * Adds an ACE for a trustee to the key's DACL (GetSecurityInfo,
+ * SetEntriesInAclW, SetSecurityInfo).
+ * @param trustee "S-1-..." or an account name ("Everyone", "Users", ...)
+ * @param rights  an access mask (KEY_READ 0x20019, KEY_ALL_ACCESS 0xF003F...)
+ * @param mode    RF_ACE_*
+ * @param inherit ACE flags: 0, or CONTAINER_INHERIT_ACE (2) | ... (0..0x1F)
+ * @retval 1332 ERROR_NONE_MAPPED the name is not an account
+ * @retval 1337 ERROR_INVALID_SID a malformed "S-..." string
+ */
+rf_status rf_live_grant(rf_hive *h, rf_key k, const uint16_t *trustee, uint32_t rights, uint32_t mode,
+                        uint32_t inherit);
+
+/**
+ * Makes the calling process's user the key's owner (SetSecurityInfo with
+ * OWNER_SECURITY_INFORMATION), enabling SeTakeOwnershipPrivilege for the
+ * call when the token holds it and restoring its state afterwards.
+ * @retval RF_E_ACCESS_DENIED no WRITE_OWNER and no privilege to override it
+ */
+rf_status rf_live_take_ownership(rf_hive *h, rf_key k);
+
+/**
+ * A privilege of the process token: whether the token holds it and whether
+ * it is enabled.
+ * @retval 1313 ERROR_NO_SUCH_PRIVILEGE an unknown name
+ */
+rf_status rf_live_privilege_state(const uint16_t *name, int *held, int *enabled);
+
+/**
+ * Enables (enable 1) or disables (0) a privilege, reporting its state before
+ * (*was_enabled may be NULL) so callers can restore it.
+ * @retval RF_E_PRIVILEGE_NOT_HELD the token does not hold it (1314; Win32
+ *         says ERROR_NOT_ALL_ASSIGNED with success — mapped here)
+ * @retval 1313 ERROR_NO_SUCH_PRIVILEGE an unknown name
+ */
+rf_status rf_live_set_privilege(const uint16_t *name, int enable, int *was_enabled);
+
+/* What a hive file looks like (rf_live_file_kind) */
+#define RF_FILE_REGF 1   /* a regf hive ("regf" signature) */
+#define RF_FILE_WINE 2   /* Wine's text format ("WINE REGISTRY Version 2") */
+#define RF_FILE_OTHER 3  /* anything else, or too short */
+
+/**
+ * Checks a hive path before any registry call is made with it: absolute
+ * (drive or UNC), an existing regular file, and says what it holds.
+ * @retval RF_E_INVALID_PARAMETER relative or empty path (87)
+ * @retval RF_E_NOT_FOUND the file does not exist (2)
+ * @retval RF_E_ACCESS_DENIED a directory, or unreadable (5)
+ */
+rf_status rf_live_file_kind(const uint16_t *path, int *kind);
+
+/**
+ * Loads a hive file as root\subkey (RegLoadKeyW; root RF_HKEY_LOCAL_MACHINE
+ * or RF_HKEY_USERS). Needs SeBackupPrivilege and SeRestorePrivilege enabled.
+ * The file is checked first (rf_live_file_kind): a file that is neither a
+ * regf hive nor Wine's format fails with 1017 before the call. Wine accepts
+ * only files it saved itself and refuses a regf hive with 1017 — leaving an
+ * empty root\subkey behind, which is deleted here: a failed load leaves
+ * nothing.
+ * @retval 183 ERROR_ALREADY_EXISTS root\subkey exists already
+ * @retval 1017 ERROR_NOT_REGISTRY_FILE
+ */
+rf_status rf_live_load_hive(uint32_t root, const uint16_t *subkey, const uint16_t *path);
+
+/** Unloads a hive loaded with rf_live_load_hive (RegUnLoadKeyW). */
+rf_status rf_live_unload_hive(uint32_t root, const uint16_t *subkey);
+
+/**
+ * Replaces the key's subtree with a regf hive file's (RegRestoreKeyW;
+ * flags: 8 REG_FORCE_RESTORE, 0x20 REG_WHOLE_HIVE_VOLATILE...). Needs
+ * SeRestorePrivilege. The file must be a regf hive (1017 before the call).
+ * @retval RF_E_NOT_SUPPORTED under Wine, whose RegRestoreKeyW is a stub that
+ *         returns success and does nothing
+ */
+rf_status rf_live_restore_key(rf_hive *h, rf_key k, const uint16_t *path, uint32_t flags);
+
+/**
+ * RegReplaceKeyW: at the next boot, the hive holding `k` is replaced by
+ * `new_path`, and the current one kept as `old_path`. Both absolute; the new
+ * file must be a regf hive (1017 before the call).
+ * @retval RF_E_NOT_SUPPORTED under Wine (a stub that does nothing)
+ */
+rf_status rf_live_replace_key(rf_hive *h, rf_key k, const uint16_t *new_path, const uint16_t *old_path);
+
+/**
+ * Loads a private application hive (RegLoadAppKeyW, no admin rights needed)
+ * and returns it as a live rf_hive whose root is the hive's root key (close
+ * it with rf_hive_close, which unloads it once no handle is left).
+ * @param access desired access (KEY_READ when 0)
+ * @retval 1017 the file is not a regf hive (checked before the call)
+ * @retval RF_E_NOT_SUPPORTED RegLoadAppKeyW is missing, or a stub: Wine 8's
+ *         returns success with a handle every call then rejects (6); that is
+ *         detected with one NtQueryKey and reported, never a fake hive
+ */
+rf_status rf_live_load_app_hive(const uint16_t *path, uint32_t access, rf_hive **out);
+
+/**
+ * A value's string resolved the way RegLoadMUIStringW does: "@dll,-id"
+ * loads string `id` of the DLL's resources (MUI files first); a string that
+ * does not start with '@' comes back as it is.
+ * @param buf  receives UTF-16, NUL-terminated when it fits; *len_out bytes
+ *             written without the NUL, or needed on RF_E_MORE_DATA
+ * @retval RF_E_NOT_FOUND the value, or the resource, does not exist (2)
+ */
+rf_status rf_live_mui_string(rf_hive *h, rf_key k, const uint16_t *name, uint16_t *buf, size_t cap,
+                             size_t *len_out);
+
+/**
+ * Marks a key's cache slot stale (a tombstone, as for a deleted key): its
+ * tokens then fail with 1018 and the next open of its path asks the system.
+ * Its handle is closed now (no other thread may be using the token). For a
+ * key renamed or replaced by someone else (e.g. another rf_hive of the same
+ * process after rf_live_rename_key()), or a mount point to unload.
+ */
+rf_status rf_live_key_invalidate(rf_hive *h, rf_key k);
+
+/** 1 when running under Wine (ntdll exports wine_get_version). */
+int rf_live_is_wine(void);
+
 #ifdef __cplusplus
 }
 #endif
