@@ -131,6 +131,9 @@ typedef struct khandle {
 } khandle;
 
 khandle *kh_get(uint32_t id);
+/** The i-th live hive the agent opened (one per root, view, access), or NULL
+ *  past the last: admin ops that change a key's name invalidate it in all. */
+rf_hive *ag_hive(uint32_t i, uint32_t *root);
 HKEY root_hkey(uint32_t root);
 rf_status kh_key(khandle *kh, rf_key *out);
 rf_status kh_win32(khandle *kh, HKEY *out);

@@ -207,6 +207,14 @@ static rf_status get_hive(uint32_t root, uint32_t view, uint32_t access, rf_hive
     return RF_OK;
 }
 
+rf_hive *ag_hive(uint32_t i, uint32_t *root)
+{
+    if (i >= n_hives)
+        return NULL;
+    *root = hives[i].root;
+    return hives[i].h;
+}
+
 khandle *kh_get(uint32_t id)
 {
     uint32_t idx = (id & 0xFFFFu);
