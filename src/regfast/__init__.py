@@ -40,6 +40,9 @@ from regfast.transaction import (  # noqa: E402  (the function shadows the modul
 )
 from regfast import hooks  # noqa: E402  (pre/post callbacks on live operations)
 from regfast.profile import profile  # noqa: E402  (the function shadows the module)
+from regfast.admin import (  # noqa: E402  (live-registry administration)
+    load_app_hive, load_hive, replace_key, restore_key, save_key, unload_hive,
+)
 
 __version__ = "0.1.0"
 
@@ -56,6 +59,7 @@ __all__ = [
     "connect", "open_key", "Registry", "watch", "awatch",
     "transaction", "TransactionError", "TransactionConflictError", "JournalCorruptError",
     "hooks", "profile",
+    "save_key", "load_hive", "unload_hive", "restore_key", "replace_key", "load_app_hive",
     "HKEY_CLASSES_ROOT", "HKEY_CURRENT_USER", "HKEY_LOCAL_MACHINE", "HKEY_USERS", "HKEY_CURRENT_CONFIG",
     "HKCR", "HKCU", "HKLM", "HKU", "HKCC", "KEY_READ", "KEY_WRITE", "KEY_ALL_ACCESS",
 ]

@@ -501,6 +501,72 @@ class Key:
         from regfast.watch import watch
         return watch([self], **kwargs)
 
+    # --- administration (regfast.admin; agent ops 32..46) --------------------
+
+    def rename(self, new_name: str) -> None:
+        """Renames this key in place (NtRenameKey; RegRenameKey where ntdll
+        lacks it): values and subkeys stay. Afterwards this Key names the new
+        path. Errors: winerror 183 when a sibling has that name; 87 for an
+        empty name, a backslash or more than 255 characters (before any call).
+        Other Key objects still naming the old path get 1018 or 2."""
+        from regfast import admin
+        admin.rename(self, new_name)
+
+    def security(self) -> str:
+        """The key's security descriptor as SDDL, converted by regfast's C
+        converter — the one offline hives use, so identical descriptors print
+        identical strings. Owner, group and DACL; the SACL (S:) only when
+        SeSecurityPrivilege is enabled in the agent's token (see
+        Registry.privileges): without it the S: part is left out, not empty."""
+        from regfast import admin
+        return admin.get_security(self)[2]
+
+    def security_descriptor(self) -> bytes:
+        """The self-relative SECURITY_DESCRIPTOR bytes behind security()."""
+        from regfast import admin
+        return admin.get_security(self)[1]
+
+    def set_security(self, sddl: str) -> None:
+        """Sets the parts of the descriptor an SDDL string has (O:, G:, D:,
+        S:) with RegSetKeySecurity. Invalid SDDL raises (winerror 1336, or 87
+        for an empty string) before anything is written. Handles opened before
+        keep the access they were granted, as on Windows. Setting S: needs
+        SeSecurityPrivilege enabled; see regfast.admin for auditing (4663)."""
+        from regfast import admin
+        admin.set_security(self, sddl)
+
+    def grant(self, trustee: str, rights: int | str | Iterable[str], *, inherit: bool | int = True,
+              mode: str = "grant") -> None:
+        """Adds an ACE to the DACL (SetEntriesInAclW + SetSecurityInfo).
+
+        trustee: "S-1-..." or an account name ("Everyone", "Users"...);
+        rights: an access mask or names ("read", "full", "query|set", see
+        regfast.admin.RIGHTS); inherit: True = subkeys inherit it
+        (CONTAINER_INHERIT_ACE), False = this key only, or ACE flags;
+        mode: "grant", "set", "deny" or "revoke". Unknown account: 1332."""
+        from regfast import admin
+        admin.grant(self, trustee, rights, inherit, mode)
+
+    def take_ownership(self) -> None:
+        """Makes the agent's user the key's owner, with SeTakeOwnershipPrivilege
+        enabled for the call when the token holds it."""
+        from regfast import admin
+        admin.take_ownership(self)
+
+    def mui_string(self, name: str) -> str:
+        """A value's display string as RegLoadMUIStringW resolves it
+        ("@%SystemRoot%\\system32\\shell32.dll,-8964" -> the DLL's string).
+        A string not starting with "@" is returned as stored (the API itself
+        says 13 for those). Missing value: FileNotFoundError (2); a missing
+        resource: 1814."""
+        from regfast import admin
+        return admin.mui_string(self, name)
+
+    def save(self, path: Any, method: str = "regfast", **kw: Any) -> Any:
+        """regfast.save_key(self, path, method)."""
+        from regfast import admin
+        return admin.save_key(self, path, method, **kw)
+
 
 OP_CLOSE_KEY = _agent.OP_CLOSE_KEY
 
@@ -588,6 +654,41 @@ class Registry:
         r = Reader(self.conn.request(_agent.OP_BENCH, body, timeout=timeout))
         ns, ok = r.u64(), r.u64()
         return ns / 1e9, ok
+
+    # --- administration (regfast.admin) ------------------------------------
+
+    def privileges(self, *names: str) -> Any:
+        """A context manager enabling privileges of the agent process's token
+        (natively on Windows the agent is a child process: its token, not
+        Python's) and restoring each one's previous state on exit::
+
+            with reg.privileges("SeBackupPrivilege", "SeRestorePrivilege"):
+                regfast.save_key(key, path, method="native")
+
+        All or nothing: PermissionError (winerror 1314) when the token does
+        not hold one of them, 1313 for an unknown name — nothing changed."""
+        from regfast import admin
+        return admin.privileges(self, *names)
+
+    def privilege_state(self, *names: str) -> dict[str, tuple[bool, bool]]:
+        """{name: (held, enabled)} for the agent's token."""
+        from regfast import admin
+        return admin.privilege_state(self, *names)
+
+    def load_hive(self, root: int | str, name: str, path: Any) -> Key:
+        """regfast.load_hive(self, root, name, path)."""
+        from regfast import admin
+        return admin.load_hive(self, root, name, path)
+
+    def unload_hive(self, root: int | str, name: str) -> None:
+        """regfast.unload_hive(self, root, name)."""
+        from regfast import admin
+        admin.unload_hive(self, root, name)
+
+    def load_app_hive(self, path: Any, **kw: Any) -> Snapshot:
+        """regfast.load_app_hive(self, path)."""
+        from regfast import admin
+        return admin.load_app_hive(self, path, **kw)
 
     def close(self) -> None:
         self.conn.close()

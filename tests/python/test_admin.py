@@ -1,0 +1,460 @@
+"""Administration of the live registry through regfast-agent, under Wine:
+rename, security (SDDL get/set, grant, ownership), privileges, hive files
+(regfast's own save_key, RegSaveKeyExW/RegLoadKeyW as Wine really does them),
+MUI strings — and bad input everywhere.
+
+What Wine only stubs (RegRestoreKeyW, RegReplaceKeyW, RegLoadAppKeyW return
+success and do nothing; shared/reference/wine-registry.md) is never tested
+for success here: under Wine the tests check that regfast *refuses* to
+report a stub's success (winerror 120) and rejects bad input before any
+call; the real behaviour is tested by the Windows-only tests at the end
+(run natively by the wheel job of .github/workflows/windows.yml).
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+
+import pytest
+
+import regfast
+from conftest import regfast_tree
+from regfast import admin
+from regfast import agent as A
+from regfast import live
+from regfast.exceptions import NotAHiveError
+from regfast.writer import (
+    REG_BINARY, REG_DWORD, REG_EXPAND_SZ, REG_MULTI_SZ, REG_QWORD, REG_SZ, write_hive,
+)
+from test_agent import registry, sandbox, wine  # noqa: F401  (shared fixtures)
+
+def _winerror(excinfo) -> int:
+    return getattr(excinfo.value, "winerror", None)
+
+
+def _owner(key: live.Key) -> str:
+    """The key's owner (Wine: Administrators, BA, for keys its processes create)."""
+    m = re.match(r"O:(S-[0-9-]+|[A-Z]{2})", key.security())
+    assert m, key.security()
+    return m.group(1)
+
+
+def _dacl(sddl: str) -> str:
+    return sddl[sddl.index("D:"):].split("S:")[0]
+
+
+# ---------------------------------------------------------------------------
+# Rename
+# ---------------------------------------------------------------------------
+
+def test_rename_keeps_values_and_subkeys_and_the_old_name_is_gone(registry, sandbox):
+    k = sandbox.create_key("old")
+    k.set_value("s", "text")
+    k.set_value("n", 7)
+    k.create_key("child").close()
+    # a read-only handle of the same agent caches the old path first
+    ro = registry.open_key("HKCU", k.path)
+    assert ro["s"] == "text"
+    ro.close()
+    old_path = k.path
+    k.rename("new")
+    assert k.path == sandbox.path + "\\new"
+    assert k["s"] == "text"                      # the Key follows its key
+    with registry.open_key("HKCU", sandbox.path + "\\new") as n:
+        assert n["n"] == 7 and n.subkey_names() == ["child"]
+    with pytest.raises(FileNotFoundError) as e:
+        registry.open_key("HKCU", old_path)
+    assert _winerror(e) == 2
+    assert sandbox.subkey_names() == ["new"]
+
+
+def test_rename_clash_is_183_and_changes_nothing(sandbox):
+    a = sandbox.create_key("a")
+    a.set_value("v", 1)
+    sandbox.create_key("b").close()
+    with pytest.raises(OSError) as e:
+        a.rename("B")                                # names compare case-insensitively
+    assert _winerror(e) == 183
+    assert sorted(sandbox.subkey_names()) == ["a", "b"]
+    assert a["v"] == 1 and a.path.endswith("\\a")
+
+
+@pytest.mark.parametrize("bad", ["", "x\\y", "n" * 256, "nul\0in"])
+def test_rename_invalid_names_are_87_before_any_call(registry, sandbox, bad):
+    k = sandbox.create_key("keep")
+    with pytest.raises(OSError) as e:
+        k.rename(bad)
+    assert _winerror(e) == 87
+    # and the agent checks too, whatever a client sends
+    with pytest.raises(OSError) as e:
+        registry.conn.request(A.OP_RENAME, k._handle().to_bytes(4, "little") + A.str16(bad))
+    assert _winerror(e) == 87
+    assert sandbox.subkey_names() == ["keep"]
+
+
+# ---------------------------------------------------------------------------
+# Security
+# ---------------------------------------------------------------------------
+
+def test_security_set_read_back_and_dacl_enforced(wine, registry, sandbox):
+    k = sandbox.create_key("sec")
+    me = _owner(k)
+    want = f"D:P(D;CI;KR;;;WD)(A;CI;KA;;;{me})"
+    k.set_security(want)
+    assert _dacl(k.security()) == want
+    # Wine enforces DACLs at open time: a fresh process is denied reading
+    other = wine.connect()
+    try:
+        with pytest.raises(PermissionError) as e:
+            other.open_key("HKCU", k.path)
+        assert _winerror(e) == 5
+        k.set_security(f"D:(A;CI;KA;;;WD)")
+        assert _dacl(k.security()) == "D:(A;CI;KA;;;WD)"
+        with other.open_key("HKCU", k.path) as ok:
+            assert ok.values() is not None
+    finally:
+        other.close()
+
+
+def test_security_descriptor_bytes_convert_alike_offline_and_live(registry, sandbox, tmp_path):
+    """One converter: the live key's SD bytes stored in a hive by regfast's
+    writer print the same SDDL offline as live."""
+    k = sandbox.create_key("ident")
+    k.set_security(f"D:AI(A;CI;KA;;;{_owner(k)})(A;CIIO;KR;;;BU)(A;;0x1;;;S-1-5-21-1-2-3-4)")
+    live_sddl = k.security()
+    assert "0x1" not in live_sddl or "KR" in live_sddl
+    path = tmp_path / "sd.hiv"
+    write_hive(path, regfast.writer.Key(subkeys={"x": regfast.writer.Key(security=k.security_descriptor())}))
+    with regfast.open_hive(path) as h:
+        assert h.open("x").security() == live_sddl
+    assert regfast.sd_to_sddl(k.security_descriptor()) == live_sddl
+
+
+def test_grant_adds_aces_by_name_and_sid(sandbox):
+    k = sandbox.create_key("g")
+    before = k.security()
+    assert "(A;CI;KR;;;BU)" not in before
+    k.grant("Users", "read")
+    k.grant("S-1-5-32-544", ["query", "set"], inherit=False)
+    after = _dacl(k.security())
+    assert "(A;CI;KR;;;BU)" in after
+    assert "(A;;CCDC;;;BA)" in after or "(A;;0x3;;;BA)" in after
+    k.grant("Users", 0, mode="revoke")
+    assert ";;;BU)" not in _dacl(k.security())
+
+
+def test_grant_bad_trustees_and_rights(sandbox):
+    k = sandbox.create_key("gb")
+    before = k.security()
+    with pytest.raises(OSError) as e:
+        k.grant("no-such-account-here", "read")
+    assert _winerror(e) == 1332
+    with pytest.raises(OSError) as e:
+        k.grant("S-1-x-2", "read")
+    assert _winerror(e) == 1337
+    with pytest.raises(ValueError):
+        k.grant("Users", "readish")
+    assert k.security() == before
+
+
+@pytest.mark.parametrize("bad, code", [("", 87), ("D:(A;;XX;;;WD)", 1336), ("not sddl", 1336),
+                                       ("D:(A;;KA;;;S-1-nope)", 1336), ("O:BAÿ", 1336)])
+def test_invalid_sddl_is_refused_and_the_descriptor_unchanged(sandbox, bad, code):
+    k = sandbox.create_key("inv")
+    before = k.security_descriptor()
+    with pytest.raises(OSError) as e:
+        k.set_security(bad)
+    assert _winerror(e) == code
+    assert k.security_descriptor() == before
+
+
+def test_take_ownership(registry, sandbox):
+    k = sandbox.create_key("own")
+    k.set_security("O:SY")
+    assert _owner(k) == "SY"
+    k.take_ownership()
+    # the agent's user: the SID HKEY_USERS lists for the logged-on user
+    with registry.open_key("HKU") as users:
+        sids = [n for n in users.subkey_names() if n.startswith("S-1-5-21-") and not n.endswith("_Classes")]
+    assert _owner(k) in sids and len(sids) == 1
+
+
+# ---------------------------------------------------------------------------
+# Privileges (the agent process's token)
+# ---------------------------------------------------------------------------
+
+def test_privileges_enable_inside_and_restore_after(registry):
+    names = ("SeBackupPrivilege", "SeRestorePrivilege")
+    assert registry.privilege_state(*names) == {n: (True, False) for n in names}
+    with registry.privileges(*names):
+        assert registry.privilege_state(*names) == {n: (True, True) for n in names}
+        with registry.privileges("SeBackupPrivilege"):     # already on: stays on after
+            pass
+        assert registry.privilege_state("SeBackupPrivilege")["SeBackupPrivilege"] == (True, True)
+    assert registry.privilege_state(*names) == {n: (True, False) for n in names}
+
+
+def test_privilege_not_held_is_1314_all_or_nothing(registry):
+    assert registry.privilege_state("SeCreateTokenPrivilege")["SeCreateTokenPrivilege"] == (False, False)
+    with pytest.raises(PermissionError) as e:
+        with registry.privileges("SeBackupPrivilege", "SeCreateTokenPrivilege"):
+            pytest.fail("entered the block without the privilege")
+    assert _winerror(e) == 1314
+    assert registry.privilege_state("SeBackupPrivilege")["SeBackupPrivilege"] == (True, False)
+    with pytest.raises(OSError) as e:
+        registry.privilege_state("SeNoSuchPrivilege")
+    assert _winerror(e) == 1313
+    with pytest.raises(OSError) as e:
+        with registry.privileges("SeNoSuchPrivilege"):
+            pass
+    assert _winerror(e) == 1313
+
+
+# ---------------------------------------------------------------------------
+# save_key: regfast's own writer (works everywhere)
+# ---------------------------------------------------------------------------
+
+def _fill(k: live.Key) -> None:
+    k.set_value("", "default")
+    k.set_value("sz", "hello")
+    k.set_value("expand", "%SystemRoot%\\x", type=REG_EXPAND_SZ)
+    k.set_value("multi", ["a", "bé", ""], type=REG_MULTI_SZ)
+    k.set_value("dword", 0xDEADBEEF, type=REG_DWORD)
+    k.set_value("qword", 1 << 40, type=REG_QWORD)
+    k.set_value("bin", bytes(range(256)) * 3, type=REG_BINARY)
+    k.set_value("big", os.urandom(40000), type=REG_BINARY)        # > 16 KB: db cells
+    k.set_value("größe €", "unicode name", type=REG_SZ)
+    k.set_value("empty", b"", type=REG_BINARY)
+    c = k.create_key("kind\u00e9r")
+    c.set_value("n", 1)
+    g = c.create_key("日本")
+    g.set_value("deep", "yes")
+    g.close()
+    c.close()
+    k.create_key("leer").close()
+
+
+def _live_tree(k: live.Key, path: str = "") -> dict:
+    out = {path: {"values": {v.name: (v.type, v.raw()) for v in k.values()}, "class": k.class_name or None}}
+    for c in k.subkeys():
+        out.update(_live_tree(c, c.name if not path else path + "\\" + c.name))
+        c.close()
+    return out
+
+
+def test_save_key_regfast_reads_back_equal_offline_and_with_hivex(sandbox, tmp_path):
+    from oracle import hivex_tree, require_hivex
+    top = sandbox.create_key("tree")
+    _fill(top)
+    want = _live_tree(top)
+    path = tmp_path / "saved.hiv"
+    res = regfast.save_key(top, path)
+    assert res.format == "regf" and res.keys == 4 and res.values == len(want[""]["values"]) + 2
+    with regfast.open_hive(path) as h:
+        assert regfast_tree(h) == want
+        for rel in want:
+            live_key = top.open(rel) if rel else top
+            assert h.open(rel).security() == live_key.security(), rel
+            assert h.open(rel).last_write == live_key.last_write
+    require_hivex()
+    assert hivex_tree(path) == want
+
+
+def test_save_key_regfast_is_atomic(registry, sandbox, tmp_path):
+    path = tmp_path / "keep.hiv"
+    path.write_bytes(b"previous content")
+    gone = sandbox.create_key("gone")
+    registry.delete_key("HKCU", gone.path)
+    with pytest.raises(OSError):
+        regfast.save_key(gone, path)
+    assert path.read_bytes() == b"previous content"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.hiv"]
+    with pytest.raises(ValueError):
+        regfast.save_key(sandbox, path, method="copy")
+
+
+# ---------------------------------------------------------------------------
+# RegSaveKeyExW / RegLoadKeyW as Wine does them
+# ---------------------------------------------------------------------------
+
+def test_native_save_needs_backup_privilege_and_leaves_nothing(registry, sandbox, tmp_path):
+    path = tmp_path / "native.reg"
+    with pytest.raises(PermissionError) as e:
+        regfast.save_key(sandbox, path, method="native")
+    assert _winerror(e) == 1314
+    assert not path.exists()               # Wine leaves a 0-byte file: removed
+
+
+def test_native_save_under_wine_is_flagged_not_regf_then_loads(registry, sandbox, tmp_path):
+    sandbox.set_value("loaded", "from a Wine-format hive")
+    sandbox.create_key("sub").close()
+    path = tmp_path / "native.reg"
+    with registry.privileges("SeBackupPrivilege"):
+        res = regfast.save_key(sandbox, path, method="native")
+        with pytest.raises(OSError) as e:
+            regfast.save_key(sandbox, path, method="native")
+        assert _winerror(e) == 183
+    assert res.format == "wine"
+    assert path.read_bytes().startswith(b"WINE REGISTRY Version 2")
+    with pytest.raises(NotAHiveError):
+        regfast.open_hive(path)
+    with pytest.raises(PermissionError) as e:
+        registry.load_hive("HKU", "regfast-load", path)
+    assert _winerror(e) == 1314
+    with registry.privileges("SeBackupPrivilege", "SeRestorePrivilege"):
+        k = registry.load_hive("HKU", "regfast-load", path)
+        try:
+            assert k["loaded"] == "from a Wine-format hive"
+            assert k.subkey_names() == ["sub"]
+        finally:
+            k.close()
+            registry.unload_hive("HKU", "regfast-load")
+    with pytest.raises(FileNotFoundError):
+        registry.open_key("HKU", "regfast-load\\sub")
+
+
+def test_load_hive_bad_files(registry, sandbox, tmp_path):
+    regf = tmp_path / "real.hiv"
+    regfast.save_key(sandbox, regf)
+    text = tmp_path / "text.txt"
+    text.write_text("hello, not a hive\n")
+    with registry.privileges("SeBackupPrivilege", "SeRestorePrivilege"):
+        with pytest.raises(NotAHiveError) as e:            # Wine loads only its own format
+            registry.load_hive("HKU", "regfast-bad", regf)
+        assert _winerror(e) == 1017 and "Wine" in str(e.value)
+        with pytest.raises(NotAHiveError) as e:            # refused before the call
+            registry.load_hive("HKU", "regfast-bad", text)
+        assert _winerror(e) == 1017
+        with pytest.raises(FileNotFoundError):
+            registry.load_hive("HKU", "regfast-bad", tmp_path / "missing.hiv")
+        with pytest.raises(OSError) as e:
+            registry.load_hive("HKU", "regfast-bad", "relative\\x.hiv")
+        assert _winerror(e) == 87
+        with pytest.raises(OSError) as e:
+            registry.load_hive("HKCU", "regfast-bad", regf)
+        assert _winerror(e) == 87
+        with pytest.raises(OSError) as e:
+            registry.load_hive("HKU", "a\\b", regf)
+        assert _winerror(e) == 87
+    with pytest.raises(FileNotFoundError):
+        registry.open_key("HKU", "regfast-bad")
+
+
+# ---------------------------------------------------------------------------
+# Stubs under Wine: detected, never a fake success
+# ---------------------------------------------------------------------------
+
+def test_restore_replace_app_hive_stubs_are_refused_under_wine(registry, sandbox, tmp_path):
+    src = tmp_path / "src.hiv"
+    write_hive(src, {"v": "from file", "k": {}})
+    sandbox.set_value("mine", 1)
+    with registry.privileges("SeBackupPrivilege", "SeRestorePrivilege"):
+        with pytest.raises(OSError) as e:
+            regfast.restore_key(sandbox, src)
+        assert _winerror(e) == 120 and "stub" in str(e.value)
+        with pytest.raises(OSError) as e:
+            regfast.replace_key(sandbox, src, tmp_path / "old.hiv")
+        assert _winerror(e) == 120
+    assert sandbox.value("mine").value == 1 and "v" not in sandbox   # untouched
+    with pytest.raises(OSError) as e:
+        regfast.load_app_hive(registry, src)
+    assert _winerror(e) == 120 and "stub" in str(e.value)
+
+
+def test_hive_file_bad_input_before_any_call(registry, sandbox, tmp_path):
+    text = tmp_path / "t.txt"
+    text.write_text("not a hive")
+    src = tmp_path / "src.hiv"
+    write_hive(src, {"v": 1})
+    wine_fmt = tmp_path / "w.reg"
+    wine_fmt.write_bytes(b"WINE REGISTRY Version 2\n")
+    for call in (lambda p: regfast.restore_key(sandbox, p), lambda p: regfast.load_app_hive(registry, p),
+                 lambda p: regfast.replace_key(sandbox, p, tmp_path / "old.hiv")):
+        for bad, code in ((text, 1017), (wine_fmt, 1017), (tmp_path / "missing.hiv", 2),
+                          ("rel\\x.hiv", 87), (tmp_path, 5)):
+            with pytest.raises(OSError) as e:
+                call(bad)
+            assert _winerror(e) == code, (bad, str(e.value))
+    with pytest.raises(OSError) as e:                     # the backup file must not exist
+        regfast.replace_key(sandbox, src, text)
+    assert _winerror(e) == 183
+    assert admin.file_kind(registry, src) == "regf" and admin.file_kind(registry, wine_fmt) == "wine"
+
+
+# ---------------------------------------------------------------------------
+# MUI strings
+# ---------------------------------------------------------------------------
+
+def test_mui_string_resolves_like_wines_own_registry(registry, sandbox):
+    tz = registry.open_key("HKLM", r"Software\Microsoft\Windows NT\CurrentVersion\Time Zones"
+                                   r"\Afghanistan Standard Time")
+    display, ref = tz["Display"], tz["MUI_Display"]
+    tz.close()
+    assert ref.startswith("@tzres.dll,-")
+    sandbox.set_value("tz", "@%SystemRoot%\\system32\\" + ref[1:], type=REG_EXPAND_SZ)
+    assert sandbox.mui_string("tz") == display
+    sandbox.set_value("trash", "@%SystemRoot%\\system32\\shell32.dll,-8964", type=REG_SZ)
+    s = sandbox.mui_string("trash")
+    assert s and not s.startswith("@")
+    sandbox.set_value("plain", "just text")
+    assert sandbox.mui_string("plain") == "just text"
+    with pytest.raises(FileNotFoundError) as e:
+        sandbox.mui_string("missing")
+    assert _winerror(e) == 2
+    sandbox.set_value("nores", "@%SystemRoot%\\system32\\shell32.dll,-65000")
+    with pytest.raises(OSError) as e:
+        sandbox.mui_string("nores")
+    assert _winerror(e) == 1814
+
+
+# ---------------------------------------------------------------------------
+# Windows only: what Wine stubs (run natively by the Windows wheel job)
+# ---------------------------------------------------------------------------
+
+def win_only(f):
+    """Windows-only (Wine stubs these): runs natively in the Windows wheel job."""
+    f = pytest.mark.windows(f)
+    return pytest.mark.skipif(sys.platform != "win32", reason="Windows-only: Wine stubs these")(f)
+
+
+@pytest.fixture
+def native_reg():
+    reg = regfast.connect()
+    yield reg
+    reg.close()
+
+
+@pytest.fixture
+def native_key(native_reg, request):
+    path = f"Software\\regfast-tests\\admin-{request.node.name[:40]}-{os.getpid()}"
+    key = native_reg.create_key("HKCU", path)
+    yield key
+    key.close()
+    native_reg.delete_key("HKCU", path, tree=True)
+
+
+@win_only
+def test_windows_native_save_is_regf_and_app_hive_reads_it(native_reg, native_key, tmp_path):
+    native_key.set_value("v", "native")
+    native_key.create_key("c").close()
+    path = tmp_path / "n.hiv"
+    # GitHub's Windows runners are elevated: the privilege is held
+    with native_reg.privileges("SeBackupPrivilege"):
+        res = regfast.save_key(native_key, path, method="native")
+    assert res.format == "regf"
+    with regfast.open_hive(path) as h:
+        assert h.root["v"] == "native" and h.root.subkey_names() == ["c"]
+    snap = regfast.load_app_hive(native_reg, path)
+    assert {k.path for k in snap.keys.values()} == {"", "c"}
+
+
+@win_only
+def test_windows_restore_key_replaces_the_subtree(native_reg, native_key, tmp_path):
+    src = tmp_path / "src.hiv"
+    write_hive(src, {"restored": "yes", "k": {}})
+    native_key.set_value("old", 1)
+    with native_reg.privileges("SeBackupPrivilege", "SeRestorePrivilege"):
+        regfast.restore_key(native_key, src)
+    assert native_key["restored"] == "yes" and "old" not in native_key
+    assert native_key.subkey_names() == ["k"]
