@@ -113,6 +113,48 @@ static void test_creation_order(HKEY top, const wchar_t *path)
     rf_hive_close(h);
 }
 
+/* Administration (nt_admin.c) where Wine has stubs: a hive saved natively
+ * loads as an app hive (no privilege) and restores into another key. */
+static void test_admin_hive_files(HKEY top, const wchar_t *path)
+{
+    HKEY src = nt_create(top, L"adm-src");
+    nt_set_sz(src, L"restored", L"yes");
+    RegCloseKey(nt_create(src, L"child"));
+    RegCloseKey(src);
+    RegCloseKey(nt_create(top, L"adm-dst"));
+    rf_hive *h;
+    rf_live_open(RF_HKEY_CURRENT_USER, RF_VIEW_NATIVE, KEY_ALL_ACCESS, &h);
+    wchar_t file[MAX_PATH], dir[MAX_PATH];
+    GetTempPathW(MAX_PATH, dir);
+    swprintf(file, MAX_PATH, L"%lsregfast-adm-%lu.hiv", dir, GetCurrentProcessId());
+    DeleteFileW(file);
+    int was = 0, was2 = 0;
+    CHECK_EQ_INT(rf_live_set_privilege(U(L"SeBackupPrivilege"), 1, &was), RF_OK);
+    CHECK_EQ_INT(rf_live_save_key(h, nt_open(h, nt_join(path, L"adm-src"), NULL), U(file), 2), RF_OK);
+    rf_hive *app = NULL;
+    CHECK_EQ_INT(rf_live_load_app_hive(U(file), KEY_READ, &app), RF_OK);
+    if (app) {
+        rf_key root;
+        rf_hive_root(app, &root);
+        rf_key_info ki;
+        CHECK_EQ_INT(rf_key_get_info(app, root, &ki), RF_OK);
+        CHECK(ki.n_subkeys == 1 && ki.n_values == 1);
+        rf_hive_close(app);
+    }
+    CHECK_EQ_INT(rf_live_set_privilege(U(L"SeRestorePrivilege"), 1, &was2), RF_OK);
+    CHECK_EQ_INT(rf_live_restore_key(h, nt_open(h, nt_join(path, L"adm-dst"), NULL), U(file), 8), RF_OK);
+    wchar_t buf[16];
+    DWORD bl = sizeof buf;
+    CHECK_EQ_INT(RegGetValueW(top, L"adm-dst", L"restored", RRF_RT_REG_SZ, NULL, buf, &bl), 0);
+    HKEY c;
+    CHECK_EQ_INT(RegOpenKeyExW(top, L"adm-dst\\child", 0, KEY_READ, &c), 0);
+    RegCloseKey(c);
+    rf_live_set_privilege(U(L"SeRestorePrivilege"), was2, NULL);
+    rf_live_set_privilege(U(L"SeBackupPrivilege"), was, NULL);
+    DeleteFileW(file);
+    rf_hive_close(h);
+}
+
 int main(void)
 {
     HKEY top;
@@ -125,6 +167,7 @@ int main(void)
     test_save_roundtrip(top, path);
     test_sacl_privilege();
     test_creation_order(top, path);
+    test_admin_hive_files(top, path);
     RegCloseKey(top);
     nt_test_cleanup();
     return CHECK_DONE();
