@@ -244,11 +244,11 @@ def _snapshot_tree(key: Key) -> tuple[Any, int, int]:
 
     def build(k: Key) -> WKey:
         info = k.info()
-        values = {}
+        values: dict[str, Any] = {}
         for v in k.values():
             values[v.name] = WValue(v.type, v.raw())
         _, sd, _ = get_security(k, SI_OWNER | SI_GROUP | SI_DACL)
-        subs = {}
+        subs: dict[str, WKey | dict] = {}
         for child in k.subkeys():
             try:
                 subs[child.name] = build(child)
@@ -344,7 +344,7 @@ def load_hive(reg: Registry, root: int | str, name: str, path: str | os.PathLike
                          str16(agent_path(reg, path)), filename=os.fspath(path))
     except OSError as e:
         if getattr(e, "winerror", 0) == 1017:
-            raise NotAHiveError(e.errno, str(e.args[1] if len(e.args) > 1 else e), os.fspath(path),
+            raise NotAHiveError(e.errno or 22, str(e.args[1] if len(e.args) > 1 else e), os.fspath(path),
                                 winerror=1017, status=1017) from None
         raise
     return reg.open_key(r, name)

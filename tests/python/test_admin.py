@@ -458,3 +458,19 @@ def test_windows_restore_key_replaces_the_subtree(native_reg, native_key, tmp_pa
         regfast.restore_key(native_key, src)
     assert native_key["restored"] == "yes" and "old" not in native_key
     assert native_key.subkey_names() == ["k"]
+
+
+@win_only
+def test_windows_load_hive_of_a_regf_file(native_reg, native_key, tmp_path):
+    path = tmp_path / "mount.hiv"
+    regfast.save_key(native_key, path)                    # regfast's writer: a regf hive
+    native_key.set_value("after", 1)                      # not in the file
+    with native_reg.privileges("SeBackupPrivilege", "SeRestorePrivilege"):
+        k = native_reg.load_hive("HKU", f"regfast-mount-{os.getpid()}", path)
+        try:
+            assert "after" not in k
+        finally:
+            k.close()
+            native_reg.unload_hive("HKU", f"regfast-mount-{os.getpid()}")
+    with pytest.raises(FileNotFoundError):
+        native_reg.open_key("HKU", f"regfast-mount-{os.getpid()}")
