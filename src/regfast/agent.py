@@ -207,16 +207,7 @@ class Connection:
     def __init__(self, cmd: Sequence[str], *, timeout: float = 30.0,
                  env: dict[str, str] | None = None, connect_timeout: float = 60.0) -> None:
         self.cmd = list(cmd)
-        self.timeout = timeout
-        self._ids = itertools.count(1)
-        self._pending: dict[int, _Pending] = {}
-        self._watchers: dict[int, Callable[[int, bytes], None]] = {}
-        self._orphans: dict[int, list[tuple[int, bytes]]] = {}   # events before add_watcher
-        self._dead: set[int] = set()                             # watches removed
-        self._lock = threading.RLock()      # _pending, _watchers, _orphans, _closed
-        self._wlock = threading.Lock()      # writes
-        self._closed: BaseException | None = None
-        self._stderr = bytearray()
+        self._init_state(timeout)
         try:
             self.proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                          stderr=subprocess.PIPE, env=env, bufsize=0)
@@ -230,16 +221,32 @@ class Connection:
         self._reader.start()
         self._errt = threading.Thread(target=self._stderr_loop, name="regfast-agent-stderr", daemon=True)
         self._errt.start()
+        self._hello(connect_timeout)
+
+    # --- plumbing ----------------------------------------------------------
+
+    def _init_state(self, timeout: float) -> None:
+        """The bookkeeping every transport shares (also regfast.inproc's)."""
+        self.timeout = timeout
+        self._ids = itertools.count(1)
+        self._pending: dict[int, _Pending] = {}
+        self._watchers: dict[int, Callable[[int, bytes], None]] = {}
+        self._orphans: dict[int, list[tuple[int, bytes]]] = {}   # events before add_watcher
+        self._dead: set[int] = set()                             # watches removed
+        self._lock = threading.RLock()      # _pending, _watchers, _orphans, _closed
+        self._wlock = threading.Lock()      # writes
+        self._closed: BaseException | None = None
+        self._stderr = bytearray()
+
+    def _hello(self, timeout: float) -> None:
         r = Reader(self.request(OP_HELLO, b"RFAG" + struct.pack("<HH", VERSION, VERSION),
-                                timeout=connect_timeout))
+                                timeout=timeout))
         self.version = r.u16()
         self.max_request = r.u32()
         self.max_response = r.u32()
         self.pid = r.u32()
         self.caps = r.u32()
         self.description = r.str8()
-
-    # --- plumbing ----------------------------------------------------------
 
     def _stderr_loop(self) -> None:
         f = self.proc.stderr
@@ -283,19 +290,7 @@ class Connection:
                 if payload is None:
                     break
                 if op & EVENT == EVENT:
-                    with self._lock:
-                        cb = self._watchers.get(rid)
-                        if cb is None and rid not in self._dead:
-                            # a watch's first events can beat add_watcher(): keep them
-                            q = self._orphans.setdefault(rid, [])
-                            if len(q) < 10000:
-                                q.append((op & ~EVENT, payload))
-                    if cb is not None:
-                        try:
-                            cb(op & ~EVENT, payload)
-                        except Exception:   # a broken consumer must not kill the connection
-                            import traceback
-                            traceback.print_exc()
+                    self._route_event(op & ~EVENT, rid, payload)
                     continue
                 with self._lock:
                     p = self._pending.pop(rid, None)
@@ -307,6 +302,23 @@ class Connection:
         except (OSError, ValueError) as e:
             why = f"reading from regfast-agent failed: {e}"
         self._shutdown(why)
+
+    def _route_event(self, op: int, watch_id: int, payload: bytes) -> None:
+        """Hands a watch event to its watcher (the reader thread; in-process:
+        a watch thread of the C core)."""
+        with self._lock:
+            cb = self._watchers.get(watch_id)
+            if cb is None and watch_id not in self._dead:
+                # a watch's first events can beat add_watcher(): keep them
+                q = self._orphans.setdefault(watch_id, [])
+                if len(q) < 10000:
+                    q.append((op, payload))
+        if cb is not None:
+            try:
+                cb(op, payload)
+            except Exception:   # a broken consumer must not kill the connection
+                import traceback
+                traceback.print_exc()
 
     def _shutdown(self, why: str) -> None:
         code = None

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import struct
+import sys
 import threading
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -39,7 +40,7 @@ __all__ = [
     "HKEY_CLASSES_ROOT", "HKEY_CURRENT_USER", "HKEY_LOCAL_MACHINE", "HKEY_USERS",
     "HKEY_CURRENT_CONFIG", "HKCR", "HKCU", "HKLM", "HKU", "HKCC",
     "KEY_READ", "KEY_WRITE", "KEY_ALL_ACCESS", "KEY_NOTIFY",
-    "connect", "open_key", "Registry", "Key", "Value", "ValueBatch",
+    "connect", "local", "open_key", "Registry", "Key", "Value", "ValueBatch",
 ]
 
 HKEY_CLASSES_ROOT = HKCR = 0x80000000
@@ -731,14 +732,39 @@ def connect(cmd: Sequence[str] | None = None, *, timeout: float = 30.0,
 
 
 _default: Registry | None = None
+_local: Registry | None = None
 _default_lock = threading.Lock()
+
+
+def local() -> Registry:
+    """The live registry of this machine, served in this process (Windows).
+
+    The same :class:`Registry` and :class:`Key` as :func:`connect`, over
+    :class:`regfast.inproc.InProcessConnection`: the agent's C request
+    handler runs here, with no agent process and no pipe. One per process
+    (shared by every call).
+
+    Raises
+    ------
+    ImportError
+        Not on Windows (use :func:`connect` and regfast-agent there).
+    """
+    global _local
+    with _default_lock:
+        if _local is None or _local.closed:
+            from regfast.inproc import InProcessConnection
+            _local = Registry(InProcessConnection())
+        return _local
 
 
 def open_key(root: int | str, path: str = "", *, view: int | str | None = None,
              access: int = KEY_READ) -> Key:
-    """Opens a live key through a process-wide default agent (started at the
-    first call with :func:`connect`'s defaults)."""
+    """Opens a live key of this machine: on Windows in-process through the
+    native module (:func:`local`); elsewhere through a process-wide default
+    agent started at the first call with :func:`connect`'s defaults (Wine)."""
     global _default
+    if sys.platform == "win32":
+        return local().open_key(root, path, view=view, access=access)
     with _default_lock:
         if _default is None or _default.closed:
             _default = connect()
