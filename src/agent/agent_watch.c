@@ -68,7 +68,10 @@ static int grow(void **p, DWORD *cap, DWORD want, size_t unit)
 static rf_status snap_key(snap_ctx *c, HKEY hk, int depth)
 {
     DWORD nsub = 0, maxsub = 0, nval = 0, maxvname = 0, maxvdata = 0;
-    FILETIME ft = { 0, 0 };
+    FILETIME ft = { 0, 0 }, ft_after;
+    size_t row_at = c->out->n;
+    int attempts = 0;
+again:;
     LSTATUS ls = RegQueryInfoKeyW(hk, NULL, NULL, NULL, &nsub, &maxsub, NULL, &nval, &maxvname,
                                   &maxvdata, NULL, &ft);
     if (ls)
@@ -107,6 +110,18 @@ static rf_status snap_key(snap_ctx *c, HKEY hk, int depth)
         if (c->flags & AG_SNAP_KEEP_DATA)
             ob_str8(c->out, (const char *)c->data, dlen);
         nv++;
+    }
+    /* A write between RegQueryInfoKeyW and the enumeration would pair the
+     * old last-write time with the new values, and the next snapshot would
+     * report a change that already was ("key_touched"): take the row again
+     * until the key's last-write time holds still across it. */
+    if (attempts < 8 &&
+        RegQueryInfoKeyW(hk, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, &ft_after) == 0 &&
+        CompareFileTime(&ft, &ft_after) != 0) {
+        attempts++;
+        c->out->n = row_at;
+        c->n_keys--;
+        goto again;
     }
     if (!c->out->oom) {
         uint8_t *p = c->out->p + count_at;
