@@ -129,8 +129,23 @@ typedef struct rf_name {
 /* Opening a hive                                                            */
 /* ------------------------------------------------------------------------ */
 
-/** Parse damaged hives leniently: skip bad hbins instead of failing open. */
+/** Parse damaged hives leniently: keep the good prefix of hbins and stop at
+ *  the first bad one (hivex's "unsafe" mode). Superseded by RF_OPEN_TOLERANT,
+ *  which keeps going past the damage; kept for callers that rely on it. */
 #define RF_OPEN_LENIENT   0x1u
+/**
+ * Forensic open of a damaged hive: a bad base-block checksum, a truncated
+ * file, a bad hbin header, a zeroed page or a cell with a bad size field do
+ * not fail the open. Each is skipped and recorded (rf_hive_problems): after a
+ * bad hbin header or a bad cell the reader resynchronises on the next 4 KiB
+ * boundary that holds a valid hbin header (its offset field equal to its
+ * position). Only cells of good regions enter the cell bitmap, so every later
+ * read stays as bounds-safe as in strict mode; records that point into a
+ * skipped region fail with RF_E_CORRUPT (per row with RF_SCAN_SKIP_ERRORS).
+ * An unusable root key does not fail the open either: rf_hive_root() then
+ * returns RF_E_CORRUPT, while cells and deleted records stay reachable.
+ */
+#define RF_OPEN_TOLERANT  0x2u
 
 /** Options for rf_hive_open(). Initialise with RF_OPEN_OPTS_INIT. */
 typedef struct rf_open_opts {
@@ -186,6 +201,35 @@ typedef struct rf_hive_info {
     uint16_t file_name[32];       /**< UTF-16LE name stored in the base block */
     uint32_t file_name_chars;     /**< chars in file_name up to the first NUL */
 } rf_hive_info;
+
+/** What a tolerant open skipped (rf_problem.kind). */
+#define RF_PROBLEM_CHECKSUM    1u  /**< base block checksum mismatch (nothing skipped) */
+#define RF_PROBLEM_BASE_BLOCK  2u  /**< a base block field was ignored (hbins size) */
+#define RF_PROBLEM_TRUNCATED   3u  /**< the file ends before the declared hbins do */
+#define RF_PROBLEM_HBIN        4u  /**< bad hbin header: bytes skipped to the next good hbin */
+#define RF_PROBLEM_CELL        5u  /**< bad cell size: rest of its hbin skipped */
+#define RF_PROBLEM_ROOT        6u  /**< the root key is unusable */
+
+/** Problems kept per hive; later ones are counted, not stored. */
+#define RF_MAX_PROBLEMS        10000u
+
+/** One damaged region found by a tolerant open. */
+typedef struct rf_problem {
+    uint64_t offset;        /**< file offset where the damage starts */
+    uint64_t length;        /**< bytes skipped from there (0 when nothing was skipped) */
+    uint32_t kind;          /**< RF_PROBLEM_* */
+    char     reason[148];   /**< NUL-terminated text naming offsets and values */
+} rf_problem;
+
+/**
+ * The problems a tolerant open recorded, in file order (empty for a healthy
+ * hive and for strict opens, which fail instead).
+ * @param out      receives a *borrowed* array, valid until rf_hive_close()
+ * @param n_out    receives the number of entries (at most RF_MAX_PROBLEMS)
+ * @param total_out optional (may be NULL): problems seen in all; more than
+ *                 *n_out when the list was capped
+ */
+rf_status rf_hive_problems(rf_hive *h, const rf_problem **out, size_t *n_out, uint64_t *total_out);
 
 /** Fills *out from the base block and the open-time hbin walk. */
 rf_status rf_hive_get_info(rf_hive *h, rf_hive_info *out);

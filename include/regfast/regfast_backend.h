@@ -51,6 +51,8 @@ struct rf_backend_ops {
     /* whole-path open in one step (live: one NtOpenKeyEx from the deepest
      * cached ancestor); NULL: the core opens component by component */
     rf_status (*key_open)(rf_hive *h, rf_key parent, const uint16_t *path, size_t nchars, rf_key *out);
+    /* damage a tolerant open skipped; NULL: none recorded (a backend without files) */
+    rf_status (*problems)(rf_hive *h, const rf_problem **out, size_t *n_out, uint64_t *total_out);
 };
 
 #endif

@@ -323,6 +323,16 @@ rf_status rf_hive_deleted(rf_hive *h, rf_deleted *out, size_t cap, size_t *n_out
     return h->ops->deleted(h, out, cap, n_out);
 }
 
+rf_status rf_hive_problems(rf_hive *h, const rf_problem **out, size_t *n_out, uint64_t *total_out)
+{
+    CHECK_HIVE(h);
+    CHECK_ARG(out && n_out, "out or n_out is NULL");
+    *out = NULL;
+    *n_out = 0;
+    if (total_out) *total_out = 0;
+    return h->ops->problems ? h->ops->problems(h, out, n_out, total_out) : RF_OK;
+}
+
 #ifndef _WIN32
 rf_status rf_live_open(uint32_t root, uint32_t view, uint32_t access, rf_hive **out)
 {

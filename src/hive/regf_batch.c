@@ -218,6 +218,8 @@ typedef struct scan_run {
     uint32_t  *kids;           /* children of the key being expanded */
     size_t     n_kids, kids_cap;
     uint32_t   parent;         /* key whose children are being collected */
+    int        skip;           /* RF_SCAN_SKIP_ERRORS: a bad entry does not end the list */
+    rf_status  kid_err;        /* with skip: the first bad entry of the current list */
 } scan_run;
 
 /* Grows a typed array to hold `need` elements; evaluates to 0 on OOM. */
@@ -240,7 +242,13 @@ static rf_status collect_kid(void *ctx, uint32_t child, uint32_t hash)
 {
     scan_run *r = ctx;
     rf_status st = regf_check_child(r->h, r->parent, child);
-    if (st) return st;
+    if (st) {
+        /* Skipping errors: keep the siblings listed after a bad entry (an nk
+         * in a damaged region, say); the key's status records the first. */
+        if (!r->skip) return st;
+        if (!r->kid_err) r->kid_err = st;
+        return RF_OK;
+    }
     uint64_t bit = child >> 3;
     if ((r->visited[bit >> 6] >> (bit & 63)) & 1) return RF_OK; /* listed twice: once is enough */
     r->visited[bit >> 6] |= (uint64_t)1 << (bit & 63);
@@ -337,7 +345,10 @@ static rf_status scan_loop(scan_run *r)
         }
         r->n_kids = 0;
         r->parent = f.key;
-        st = regf_each_subkey(h, f.key, nk, collect_kid, r);
+        r->kid_err = RF_OK;
+        st = skip ? regf_each_subkey_all(h, f.key, nk, collect_kid, r)
+                  : regf_each_subkey(h, f.key, nk, collect_kid, r);
+        if (!st) st = r->kid_err;
         if (st == RF_E_NO_MEMORY || (st && !skip)) return st;
         if (st) {
             s->key_status[row] = st; /* children collected before the damage are kept */
@@ -369,6 +380,7 @@ rf_status regf_scan(rf_hive *base, rf_key start, rf_scan *s)
     memset(&r, 0, sizeof r);
     r.h = h;
     r.s = s;
+    r.skip = (s->flags & RF_SCAN_SKIP_ERRORS) != 0;
     s->n_keys = 0;
     s->n_values = 0;
     if (start == 0) start = h->root;

@@ -60,6 +60,10 @@ typedef struct regf_hive {
     rf_open_opts   opts;
     rf_hive_info   info;
     int            mapped;     /* 1: we mmap'd it and must unmap */
+    int            root_ok;    /* 0: a tolerant open found the root unusable */
+    rf_problem    *problems;   /* what a tolerant open skipped (RF_MAX_PROBLEMS at most) */
+    size_t         n_problems, problems_cap;
+    uint64_t       problems_total; /* all problems seen, stored or not */
 #ifdef _WIN32
     void          *win_mapping;
 #endif
@@ -109,6 +113,7 @@ rf_status regf_scan(rf_hive *h, rf_key start, rf_scan *s);
 rf_status regf_cell_any(rf_hive *h, uint64_t file_offset, const uint8_t **payload, size_t *len,
                         int *allocated);
 rf_status regf_deleted_records(rf_hive *h, rf_deleted *out, size_t cap, size_t *n_out);
+rf_status regf_problems(rf_hive *h, const rf_problem **out, size_t *n_out, uint64_t *total_out);
 
 /* Where a value's data is: contiguous (inline or one cell) or a db record. */
 typedef struct regf_data_loc {
@@ -132,6 +137,11 @@ rf_status regf_value_list(const regf_hive *h, rf_key k, const uint8_t **list, ui
 typedef rf_status (*regf_entry_fn)(void *ctx, uint32_t child, uint32_t hash);
 rf_status regf_each_subkey(const regf_hive *h, uint32_t key_off, const uint8_t *nk,
                            regf_entry_fn fn, void *ctx);
+/* The same, but a bad ri leaf does not end the walk: the walk goes on with the
+ * next leaf and the first error is returned at the end (scans that skip errors
+ * use it so that one bad leaf does not hide the siblings in the other leaves). */
+rf_status regf_each_subkey_all(const regf_hive *h, uint32_t key_off, const uint8_t *nk,
+                               regf_entry_fn fn, void *ctx);
 /* An nk listed under `parent` whose parent field agrees. */
 rf_status regf_check_child(const regf_hive *h, uint32_t parent, uint32_t child);
 

@@ -39,9 +39,10 @@ static rf_status leaf_walk(const regf_hive *h, uint32_t list, const uint8_t *p, 
 
 static int is_leaf_sig(const uint8_t *p) { return (p[0] == 'l' && (p[1] == 'f' || p[1] == 'h' || p[1] == 'i')); }
 
-rf_status regf_each_subkey(const regf_hive *h, uint32_t key_off, const uint8_t *nk,
-                             regf_entry_fn fn, void *ctx)
+static rf_status each_subkey(const regf_hive *h, uint32_t key_off, const uint8_t *nk,
+                             regf_entry_fn fn, void *ctx, int keep_going)
 {
+    rf_status first = RF_OK; /* keep_going: the first bad leaf's error, returned at the end */
     uint32_t n_subkeys = rf_le32(nk + NK_N_SUBKEYS);
     if (n_subkeys == 0) return RF_OK;
     if (n_subkeys > h->opts.max_subkeys)
@@ -65,25 +66,44 @@ rf_status regf_each_subkey(const regf_hive *h, uint32_t key_off, const uint8_t *
         for (uint32_t i = 0; i < n; i++) {
             uint32_t leaf = rf_le32(p + 4 + 4 * (size_t)i), llen;
             const uint8_t *lp;
-            if ((st = regf_cell(h, leaf, "subkey leaf list", &lp, &llen)) != RF_OK) return st;
-            if (llen < 4 || !is_leaf_sig(lp))
-                return rfi_fail(RF_E_CORRUPT, regf_file_off(leaf), 0,
-                                "ri at 0x%llx entry %u: 0x%llx is not an lf/lh/li list%s",
-                                (unsigned long long)regf_file_off(list), i,
-                                (unsigned long long)regf_file_off(leaf),
-                                llen >= 2 && lp[0] == 'r' && lp[1] == 'i' ? " (nested ri: cycle guard)" : "");
-            if ((st = leaf_walk(h, leaf, lp, llen, fn, ctx, &seen)) != RF_OK) return st;
+            st = regf_cell(h, leaf, "subkey leaf list", &lp, &llen);
+            if (!st && (llen < 4 || !is_leaf_sig(lp)))
+                st = rfi_fail(RF_E_CORRUPT, regf_file_off(leaf), 0,
+                              "ri at 0x%llx entry %u: 0x%llx is not an lf/lh/li list%s",
+                              (unsigned long long)regf_file_off(list), i,
+                              (unsigned long long)regf_file_off(leaf),
+                              llen >= 2 && lp[0] == 'r' && lp[1] == 'i' ? " (nested ri: cycle guard)" : "");
+            if (!st) st = leaf_walk(h, leaf, lp, llen, fn, ctx, &seen);
+            if (st) {
+                /* "found it" and out-of-memory end the walk whatever the mode */
+                if (!keep_going || st == RF_E_NO_MORE_ITEMS || st == RF_E_NO_MEMORY) return st;
+                if (!first) first = st;
+                continue;
+            }
             if (seen > n_subkeys) break;
         }
     } else if ((st = leaf_walk(h, list, p, len, fn, ctx, &seen)) != RF_OK) {
         return st;
     }
+    if (first) return first; /* a leaf was lost: the count cannot match, say why instead */
     if (seen != n_subkeys)
         return rfi_fail(RF_E_CORRUPT, regf_file_off(key_off), 0,
                         "nk at 0x%llx: subkey count %u but its lists hold %s%u entries",
                         (unsigned long long)regf_file_off(key_off), n_subkeys,
                         seen > n_subkeys ? "at least " : "", seen);
     return RF_OK;
+}
+
+rf_status regf_each_subkey(const regf_hive *h, uint32_t key_off, const uint8_t *nk,
+                           regf_entry_fn fn, void *ctx)
+{
+    return each_subkey(h, key_off, nk, fn, ctx, 0);
+}
+
+rf_status regf_each_subkey_all(const regf_hive *h, uint32_t key_off, const uint8_t *nk,
+                               regf_entry_fn fn, void *ctx)
+{
+    return each_subkey(h, key_off, nk, fn, ctx, 1);
 }
 
 /* A subkey entry is trusted only once it is an nk whose parent is this key:

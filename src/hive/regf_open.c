@@ -10,6 +10,8 @@
  */
 #define _POSIX_C_SOURCE 200809L /* O_CLOEXEC, fstat, mmap under -std=c11 */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #ifdef _WIN32
@@ -76,20 +78,94 @@ rf_status regf_nk(const regf_hive *h, uint32_t off, const uint8_t **nk, uint32_t
     return RF_OK;
 }
 
-/* hbin header: "hbin", offset of this hbin (relative to the first), size. */
+/* Records one skipped region (tolerant opens). The list is bounded: past
+ * RF_MAX_PROBLEMS entries a hive full of damage would only cost memory, so
+ * later problems are counted, not kept. */
+static rf_status add_problem(regf_hive *h, uint32_t kind, uint64_t off, uint64_t len, const char *fmt, ...)
+{
+    h->problems_total++;
+    if (h->n_problems >= RF_MAX_PROBLEMS) return RF_OK;
+    if (h->n_problems == h->problems_cap) {
+        size_t nc = h->problems_cap ? h->problems_cap * 2 : 16;
+        if (nc > RF_MAX_PROBLEMS) nc = RF_MAX_PROBLEMS;
+        rf_problem *q = realloc(h->problems, nc * sizeof *q);
+        if (!q) return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for the problem list");
+        h->problems = q;
+        h->problems_cap = nc;
+    }
+    rf_problem *p = &h->problems[h->n_problems++];
+    p->offset = off;
+    p->length = len;
+    p->kind = kind;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->reason, sizeof p->reason, fmt, ap);
+    va_end(ap);
+    return RF_OK;
+}
+
+rf_status regf_problems(rf_hive *base, const rf_problem **out, size_t *n_out, uint64_t *total_out)
+{
+    const regf_hive *h = (const regf_hive *)base;
+    *out = h->problems;
+    *n_out = h->n_problems;
+    if (total_out) *total_out = h->problems_total;
+    return RF_OK;
+}
+
+/* Why the hbin header at `off` is unusable, or NULL when it is good. A good
+ * header names its own position: that is what makes resynchronising on it
+ * safe (a stray "hbin" in value data almost never carries the right offset).
+ * With `clip`, a size running past `declared` (a truncated file) is allowed:
+ * the caller reads only what is there. */
+static const char *hbin_header_problem(const uint8_t *bins, uint64_t off, uint64_t declared, int clip,
+                                       uint32_t *hsize)
+{
+    *hsize = 0;
+    if (declared - off < REGF_HBIN_HEADER) return "truncated hbin header";
+    if (memcmp(bins + off, "hbin", 4) != 0) return "bad hbin signature";
+    if (rf_le32(bins + off + 4) != off) return "hbin offset field does not match its position";
+    *hsize = rf_le32(bins + off + 8);
+    if (*hsize < 4096 || (*hsize & 4095) || (!clip && *hsize > declared - off)) return "bad hbin size";
+    return NULL;
+}
+
+/* Tolerant mode: the next 4 KiB boundary at or after `from` holding a good
+ * hbin header, or `declared` when none is left. */
+static uint64_t resync(const uint8_t *bins, uint64_t from, uint64_t declared)
+{
+    uint32_t hsize;
+    for (uint64_t p = (from + 4095) & ~(uint64_t)4095; p < declared; p += 4096)
+        if (!hbin_header_problem(bins, p, declared, 1, &hsize)) return p;
+    return declared;
+}
+
+/* hbin header: "hbin", offset of this hbin (relative to the first), size.
+ *
+ * Strict: the first bad hbin or cell fails the open. Lenient: the good prefix
+ * is kept. Tolerant: bad regions are skipped and recorded, and the walk
+ * resumes at the next good hbin header; cells enter the bitmap only from the
+ * good part of a good hbin, so nothing later can be sent into a bad region. */
 static rf_status walk_hbins(regf_hive *h, uint64_t declared)
 {
     const uint8_t *bins = h->bins;
     uint64_t avail = h->size - REGF_BASE_BLOCK;
     int lenient = (h->opts.flags & RF_OPEN_LENIENT) != 0;
-    uint64_t off = 0;
+    int tolerant = (h->opts.flags & RF_OPEN_TOLERANT) != 0;
+    uint64_t off = 0, good = 0;
+    rf_status st;
 
     if (declared > avail) {
-        if (!lenient)
+        if (!lenient && !tolerant)
             return rfi_fail(RF_E_CORRUPT, h->size, 0,
                             "hive is truncated at 0x%zx: the base block declares 0x%llx bytes of hbins "
                             "but the file holds 0x%llx after the base block", h->size,
                             (unsigned long long)declared, (unsigned long long)avail);
+        if (tolerant &&
+            (st = add_problem(h, RF_PROBLEM_TRUNCATED, h->size, declared - avail,
+                              "hive is truncated at 0x%zx: 0x%llx bytes of the declared hbins are missing",
+                              h->size, (unsigned long long)(declared - avail))) != RF_OK)
+            return st;
         declared = avail;
     }
     h->cell_start = calloc((size_t)(declared / 512) + 1, sizeof(uint64_t));
@@ -97,16 +173,20 @@ static rf_status walk_hbins(regf_hive *h, uint64_t declared)
 
     while (off < declared) {
         uint64_t foff = off + REGF_BASE_BLOCK;
-        const char *why = NULL;
         uint32_t hsize = 0;
-        if (declared - off < REGF_HBIN_HEADER) why = "truncated hbin header";
-        else if (memcmp(bins + off, "hbin", 4) != 0) why = "bad hbin signature";
-        else if (rf_le32(bins + off + 4) != off) why = "hbin offset field does not match its position";
-        else {
-            hsize = rf_le32(bins + off + 8);
-            if (hsize < 4096 || (hsize & 4095) || hsize > declared - off) why = "bad hbin size";
-        }
+        const char *why = hbin_header_problem(bins, off, declared, tolerant, &hsize);
         if (why) {
+            if (tolerant) {
+                uint64_t next = resync(bins, off + 1, declared);
+                if ((st = add_problem(h, RF_PROBLEM_HBIN, foff, next - off,
+                                      "hbin at 0x%llx: %s; 0x%llx bytes skipped to %s 0x%llx",
+                                      (unsigned long long)foff, why, (unsigned long long)(next - off),
+                                      next < declared ? "the next good hbin at" : "the end of the hbins at",
+                                      (unsigned long long)(next + REGF_BASE_BLOCK))) != RF_OK)
+                    return st;
+                off = next;
+                continue;
+            }
             if (lenient) break; /* keep the good prefix */
             return rfi_fail(RF_E_CORRUPT, foff, 0,
                             "hbin at 0x%llx: %s (declared offset 0x%x, size 0x%x, %llu bytes left)",
@@ -114,12 +194,33 @@ static rf_status walk_hbins(regf_hive *h, uint64_t declared)
                             declared - off >= 8 ? rf_le32(bins + off + 4) : 0, hsize,
                             (unsigned long long)(declared - off));
         }
-        /* cells: int32 size (negative = allocated), 8-aligned, within the hbin */
+        /* cells: int32 size (negative = allocated), 8-aligned, within the hbin
+         * (tolerant: within what the file holds of it) */
         uint64_t c = off + REGF_HBIN_HEADER, end = off + hsize;
+        int cut = end > declared;
+        if (cut) end = declared; /* only a tolerant walk gets here with a long hbin */
+        uint64_t next = off + hsize;
         while (c < end) {
             int32_t raw = (int32_t)rf_le32(bins + c);
             uint64_t csize = raw < 0 ? (uint64_t)(-(int64_t)raw) : (uint64_t)raw;
             if (csize < 8 || (csize & 7) || csize > end - c) {
+                if (tolerant) {
+                    /* The rest of this hbin cannot be walked (cell starts are only
+                     * known by chaining sizes): skip to the next good hbin header,
+                     * which also recovers from an hbin size that swallowed its
+                     * neighbour. */
+                    next = resync(bins, c, declared);
+                    if ((st = add_problem(h, RF_PROBLEM_CELL, c + REGF_BASE_BLOCK, next - c,
+                                          "cell at 0x%llx: size %d %s (hbin at 0x%llx); 0x%llx bytes "
+                                          "skipped to 0x%llx", (unsigned long long)(c + REGF_BASE_BLOCK), raw,
+                                          cut && csize >= 8 && !(csize & 7) && csize <= off + hsize - c
+                                              ? "runs past the end of the file"
+                                              : "is not a multiple of 8 within its hbin",
+                                          (unsigned long long)foff, (unsigned long long)(next - c),
+                                          (unsigned long long)(next + REGF_BASE_BLOCK))) != RF_OK)
+                        return st;
+                    break;
+                }
                 if (lenient) break; /* cells after a broken header are unreachable */
                 return rfi_fail(RF_E_CORRUPT, c + REGF_BASE_BLOCK, 0,
                                 "cell at 0x%llx: size %d is not a multiple of 8 within its hbin "
@@ -139,14 +240,38 @@ static rf_status walk_hbins(regf_hive *h, uint64_t declared)
             }
             c += csize;
         }
-        off += hsize;
+        good += end - off;
+        off = next;
     }
-    h->bins_len = off;
-    h->info.hbins_found = off;
+    if (tolerant) {
+        /* the bitmap covers every good region, wherever it lies */
+        h->bins_len = declared;
+        h->info.hbins_found = good;
+    } else {
+        h->bins_len = off;
+        h->info.hbins_found = off;
+    }
     return RF_OK;
 }
 
+static int problem_order(const void *a, const void *b)
+{
+    uint64_t x = ((const rf_problem *)a)->offset, y = ((const rf_problem *)b)->offset;
+    return x < y ? -1 : x > y;
+}
+
+static rf_status parse_hive(regf_hive *h, const rf_open_opts *opts);
+
+/* Opens, then puts the problems in file order (the truncation, found first,
+ * sits at the end of the file). */
 static rf_status parse(regf_hive *h, const rf_open_opts *opts)
+{
+    rf_status st = parse_hive(h, opts);
+    if (!st && h->n_problems > 1) qsort(h->problems, h->n_problems, sizeof *h->problems, problem_order);
+    return st;
+}
+
+static rf_status parse_hive(regf_hive *h, const rf_open_opts *opts)
 {
     const uint8_t *b = h->map;
     h->opts = (rf_open_opts)RF_OPEN_OPTS_INIT;
@@ -200,24 +325,57 @@ static rf_status parse(regf_hive *h, const rf_open_opts *opts)
                         "base block at 0x1c: file type %u: this is a transaction log, not a primary hive file",
                         in->file_type);
     int lenient = (h->opts.flags & RF_OPEN_LENIENT) != 0;
-    if (!in->checksum_ok && !lenient)
+    int tolerant = (h->opts.flags & RF_OPEN_TOLERANT) != 0;
+    rf_status st;
+    uint64_t declared = in->hbins_size & ~(uint64_t)4095;
+    if (!in->checksum_ok && !lenient && !tolerant)
         return rfi_fail(RF_E_CORRUPT, 0x1FC, 0,
                         "base block at 0x1fc: checksum 0x%08x does not match the computed 0x%08x", stored, sum);
-    if ((in->hbins_size & 4095) && !lenient)
+    if (!in->checksum_ok && tolerant) {
+        if ((st = add_problem(h, RF_PROBLEM_CHECKSUM, 0x1FC, 0,
+                              "base block at 0x1fc: checksum 0x%08x does not match the computed 0x%08x",
+                              stored, sum)) != RF_OK)
+            return st;
+        /* A damaged base block's hbins size is a guess at best: when it says
+         * nothing usable, walk what the file holds instead. */
+        if (declared == 0 || declared > h->size - REGF_BASE_BLOCK) {
+            uint64_t guess = (h->size - REGF_BASE_BLOCK) & ~(uint64_t)4095;
+            if ((st = add_problem(h, RF_PROBLEM_BASE_BLOCK, 0x28, 0,
+                                  "base block at 0x28: hive bins data size 0x%llx ignored (checksum bad); "
+                                  "walking the 0x%llx bytes the file holds", (unsigned long long)in->hbins_size,
+                                  (unsigned long long)guess)) != RF_OK)
+                return st;
+            declared = guess;
+        }
+    }
+    if ((in->hbins_size & 4095) && !lenient && !tolerant)
         return rfi_fail(RF_E_CORRUPT, 0x28, 0,
                         "base block at 0x28: hive bins data size 0x%llx is not a multiple of 4096",
                         (unsigned long long)in->hbins_size);
+    if ((in->hbins_size & 4095) && tolerant &&
+        (st = add_problem(h, RF_PROBLEM_BASE_BLOCK, 0x28, 0,
+                          "base block at 0x28: hive bins data size 0x%llx is not a multiple of 4096 "
+                          "(rounded down)", (unsigned long long)in->hbins_size)) != RF_OK)
+        return st;
 
     h->bins = b + REGF_BASE_BLOCK;
-    rf_status st = walk_hbins(h, in->hbins_size & ~(uint64_t)4095);
+    st = walk_hbins(h, declared);
     if (st) return st;
     const uint8_t *nk;
     uint32_t len;
+    h->root_ok = 1;
     if ((st = regf_nk(h, h->root, &nk, &len)) != RF_OK) {
         /* The reason is in the last error's message, which rfi_fail overwrites:
          * copy it first (formatting a buffer into itself garbled the text). */
         char why[sizeof rf_last_error()->message];
         memcpy(why, rf_last_error()->message, sizeof why);
+        if (tolerant) {
+            /* Keys are out of reach, but cells and deleted records are not:
+             * open anyway and let rf_hive_root() say why. */
+            h->root_ok = 0;
+            return add_problem(h, RF_PROBLEM_ROOT, regf_file_off(h->root), 0,
+                               "root key offset 0x%x (base block @0x24) is unusable: %.90s", h->root, why);
+        }
         return rfi_fail(RF_E_CORRUPT, regf_file_off(h->root), 0,
                         "root key offset 0x%x (base block @0x24) is unusable: %s", h->root, why);
     }
@@ -229,6 +387,9 @@ static void regf_close(rf_hive *base)
     regf_hive *h = (regf_hive *)base;
     free(h->cell_start);
     h->cell_start = NULL;
+    free(h->problems);
+    h->problems = NULL;
+    h->n_problems = h->problems_cap = 0;
     if (h->mapped && h->map) {
 #ifdef _WIN32
         UnmapViewOfFile((void *)h->map);
@@ -325,7 +486,12 @@ static rf_status regf_get_info(rf_hive *base, rf_hive_info *out)
 
 static rf_status regf_root(rf_hive *base, rf_key *out)
 {
-    *out = ((regf_hive *)base)->root;
+    const regf_hive *h = (const regf_hive *)base;
+    if (RF_UNLIKELY(!h->root_ok))
+        return rfi_fail(RF_E_CORRUPT, regf_file_off(h->root), 0,
+                        "root key at 0x%llx is in a damaged region (see the hive's problems)",
+                        (unsigned long long)regf_file_off(h->root));
+    *out = h->root;
     return RF_OK;
 }
 
@@ -352,5 +518,6 @@ const rf_backend_ops regf_ops = {
     .scan = regf_scan,
     .cell = regf_cell_any,
     .deleted = regf_deleted_records,
+    .problems = regf_problems,
     /* .key_open: component by component through key_child is as fast as it gets here */
 };

@@ -22,7 +22,7 @@ from regfast._types import (
     REG_BINARY, REG_DWORD, REG_DWORD_BIG_ENDIAN, REG_DWORD_LITTLE_ENDIAN, REG_EXPAND_SZ,
     REG_FULL_RESOURCE_DESCRIPTOR, REG_LINK, REG_MULTI_SZ, REG_NONE, REG_QWORD,
     REG_QWORD_LITTLE_ENDIAN, REG_RESOURCE_LIST, REG_RESOURCE_REQUIREMENTS_LIST, REG_SZ,
-    DeletedKey, DeletedValue, HiveInfo, KeyInfo, filetime_to_datetime, type_name,
+    DeletedKey, DeletedValue, HiveInfo, HiveProblem, KeyInfo, filetime_to_datetime, type_name,
 )
 from regfast.exceptions import (
     NotAHiveError, RegistryCorruptError, RegistryError, RegistryNotFoundError,
@@ -47,7 +47,7 @@ from regfast.admin import (  # noqa: E402  (live-registry administration)
 __version__ = "0.1.0"
 
 __all__ = [
-    "open_hive", "Hive", "Key", "Value", "ValueBatch", "ScanTable", "HiveInfo", "KeyInfo", "DeletedKey", "DeletedValue", "sd_to_sddl",
+    "open_hive", "Hive", "Key", "Value", "ValueBatch", "ScanTable", "HiveInfo", "HiveProblem", "KeyInfo", "DeletedKey", "DeletedValue", "sd_to_sddl",
     "RegistryError", "RegistryNotFoundError", "RegistryPermissionError",
     "RegistryCorruptError", "NotAHiveError", "filetime_to_datetime", "type_name",
     "REG_NONE", "REG_SZ", "REG_EXPAND_SZ", "REG_BINARY", "REG_DWORD", "REG_DWORD_LITTLE_ENDIAN",
@@ -65,7 +65,7 @@ __all__ = [
 ]
 
 
-def open_hive(path: str | os.PathLike[str], *, lenient: bool = False,
+def open_hive(path: str | os.PathLike[str], *, errors: str = "strict", lenient: bool = False,
               logs: str | list | None = "auto") -> Hive:
     """Opens an offline hive file read-only (mmap, zero-copy).
 
@@ -73,9 +73,19 @@ def open_hive(path: str | os.PathLike[str], *, lenient: bool = False,
     ----------
     path
         The hive file (SYSTEM, SOFTWARE, NTUSER.DAT, ...).
+    errors
+        ``"strict"`` (default): a damaged base block, hbin or cell header
+        raises RegistryCorruptError. ``"tolerant"``: forensic mode — a bad
+        checksum, a truncated file, bad hbin headers, zeroed pages and cells
+        with bad sizes are skipped (the reader resynchronises on the next
+        valid hbin) and listed in :attr:`Hive.problems`; everything reachable
+        through good cells stays readable. Pair it with
+        ``hive.scan(errors="skip")``, which reports keys whose subkeys or
+        values sit in a damaged region in its status columns.
     lenient
-        Keep the readable prefix of a hive whose hbins are damaged or
-        truncated, instead of refusing it.
+        Deprecated form of tolerance, kept for compatibility: keeps only the
+        readable prefix of the hbins (stops at the first bad one) and records
+        nothing. Prefer ``errors="tolerant"``.
     logs
         Transaction logs to replay into a private in-memory copy when the
         hive is dirty (or when they hold entries newer than it): "auto"
@@ -92,12 +102,17 @@ def open_hive(path: str | os.PathLike[str], *, lenient: bool = False,
 
     Raises
     ------
+    ValueError
+        `errors` is neither "strict" nor "tolerant".
     FileNotFoundError
         The file does not exist (winerror 2).
     NotAHiveError
         The file is not a regf hive, or a version other than 1.3-1.6.
     RegistryCorruptError
-        The base block or hbins are damaged; ``.offset`` says where.
+        The base block or hbins are damaged; ``.offset`` says where
+        (with errors="tolerant": only when not even the base block is usable).
     """
+    if errors not in ("strict", "tolerant"):
+        raise ValueError(f"errors must be 'strict' or 'tolerant', got {errors!r}")
     from regfast.logs import open_with_logs
-    return open_with_logs(path, logs, lenient, stacklevel=2)
+    return open_with_logs(path, logs, lenient, errors=errors, stacklevel=2)

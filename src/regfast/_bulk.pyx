@@ -361,20 +361,40 @@ cdef class ScanTable(_Rows):
     """A subtree as two column tables (see Hive.scan).
 
     Keys, depth-first, parents before children:
-      ``key_token``, ``key_parent`` (row of the parent, -1 for the start key),
-      ``key_depth``, ``key_last_write`` (FILETIME), ``key_n_values``,
+      ``key_token`` (the nk cell's offset from the first hbin, i.e. file
+      offset - 4096), ``key_parent`` (row of the parent, -1 for the start
+      key), ``key_depth``, ``key_last_write`` (FILETIME), ``key_n_values``,
       ``key_status`` (0, or why its subkeys/values were skipped with
-      errors="skip"), plus stored names via key_names().
+      errors="skip"), ``key_deleted`` (bool), plus stored names via
+      key_names().
     Values:
-      ``value_key`` (row of the owning key), ``value_type``, ``value_offset``
-      (into ``mapping``, or with bit 63 into ``arena``), ``value_length``,
-      ``value_status``, ``value_token``, plus value_names().
+      ``value_key`` (int64: row of the owning key), ``value_type``,
+      ``value_offset`` (into ``mapping``, or with bit 63 into ``arena``),
+      ``value_length``, ``value_status``, ``value_token``, ``value_deleted``
+      (bool), plus value_names().
+
+    Deleted rows (scan(include_deleted=True)) come after the live rows and
+    have ``*_deleted`` True; live rows have False. They are the records
+    Hive.deleted() finds intact in free cells:
+      * a deleted key's ``key_parent`` is the row of the key its nk names as
+        parent — a live key, or a deleted key whose row comes earlier — and
+        -1 when that key is unknown (then ``key_depth`` is 0 and its path in
+        key_paths() is None: where it lived cannot be told);
+        ``key_n_values`` counts the deleted value rows linked to it;
+        ``key_status`` is 0.
+      * a deleted value's ``value_key`` is the row of the deleted key whose
+        (freed) value list still names it, else -1 (a value deleted from a
+        key, or a list overwritten since). ``value_status`` says what its
+        data is worth: 0 when it is inline, empty or in a free cell that
+        fits (likely intact); 13 when its cell was allocated again (likely
+        other data now: value_data() refuses it); 2 when it is lost (the
+        cell is gone or too short, or big data, which is not reassembled).
     """
     cdef readonly Hive hive
     cdef readonly cnp.ndarray key_token, key_parent, key_depth, key_last_write, key_n_values
-    cdef readonly cnp.ndarray key_name_off, key_name_len, key_status
+    cdef readonly cnp.ndarray key_name_off, key_name_len, key_status, key_deleted
     cdef readonly cnp.ndarray value_key, value_token, value_name_off, value_name_len
-    cdef readonly cnp.ndarray value_type, value_offset, value_length, value_status
+    cdef readonly cnp.ndarray value_type, value_offset, value_length, value_status, value_deleted
     cdef readonly object root_path
 
     @property
@@ -403,12 +423,19 @@ cdef class ScanTable(_Rows):
         cdef int64_t *parent = <int64_t *>data_of(self.key_parent)
         cdef list paths = [None] * n
         cdef str pp, name
+        cdef object pv
+        cdef cnp.uint8_t *deleted = <cnp.uint8_t *>data_of(self.key_deleted)
         for i in range(n):
             name = <str>names[i]
             if parent[i] < 0:
-                paths[i] = self.root_path
+                # a deleted key whose parent is unknown has no known path
+                paths[i] = None if deleted[i] else self.root_path
                 continue
-            pp = <str>paths[parent[i]]          # parents come first in pre-order
+            pv = paths[parent[i]]               # parents come first in pre-order
+            if pv is None:
+                paths[i] = None
+                continue
+            pp = <str>pv
             paths[i] = f"{pp}\\{name}" if pp else name
         return paths
 
@@ -432,8 +459,10 @@ cdef class ScanTable(_Rows):
             "max_depth": int(self.key_depth.max()) if self.n_keys else 0,
             "data_bytes": int(self.value_length.sum(dtype=np.uint64)),
             "types": {int(t): int(c) for t, c in zip(types, counts)},
-            "key_errors": int((self.key_status != 0).sum()),
-            "value_errors": int((self.value_status != 0).sum()),
+            "key_errors": int(((self.key_status != 0) & ~self.key_deleted).sum()),
+            "value_errors": int(((self.value_status != 0) & ~self.value_deleted).sum()),
+            "deleted_keys": int(self.key_deleted.sum()),
+            "deleted_values": int(self.value_deleted.sum()),
         }
 
     def to_pandas(self):
@@ -442,12 +471,12 @@ cdef class ScanTable(_Rows):
         keys = pd.DataFrame({
             "path": self.key_paths(), "name": self.key_names(), "parent": self.key_parent,
             "depth": self.key_depth, "last_write": self.key_last_write,
-            "n_values": self.key_n_values, "status": self.key_status,
+            "n_values": self.key_n_values, "status": self.key_status, "deleted": self.key_deleted,
         })
         values = pd.DataFrame({
             "key": self.value_key, "name": self.value_names(), "type": self.value_type,
             "length": self.value_length, "status": self.value_status,
-            "data": self.decoded_values(),
+            "data": self.decoded_values(), "deleted": self.value_deleted,
         })
         return keys, values
 
@@ -458,19 +487,20 @@ cdef class ScanTable(_Rows):
         keys = pa.table({
             "path": self.key_paths(), "name": self.key_names(), "parent": self.key_parent,
             "depth": self.key_depth, "last_write": self.key_last_write,
-            "n_values": self.key_n_values, "status": self.key_status,
+            "n_values": self.key_n_values, "status": self.key_status, "deleted": self.key_deleted,
         })
         raw = [bytes(self.value_data(i)) if self.value_status[i] == 0 else None
                for i in range(self.n_values)]
         values = pa.table({
             "key": self.value_key, "name": self.value_names(), "type": self.value_type,
             "length": self.value_length, "status": self.value_status,
-            "data": pa.array(raw, type=pa.binary()),
+            "data": pa.array(raw, type=pa.binary()), "deleted": self.value_deleted,
         })
         return keys, values
 
 
-def scan(Hive hive not None, path=None, values=True, errors="strict", progress=None):
+def scan(Hive hive not None, path=None, values=True, errors="strict", progress=None,
+         include_deleted=False):
     """Implementation of Hive.scan (see its docstring)."""
     if errors not in ("strict", "skip"):
         raise ValueError("errors must be 'strict' or 'skip'")
@@ -511,7 +541,9 @@ def scan(Hive hive not None, path=None, values=True, errors="strict", progress=N
     t.key_depth, t.key_last_write = cols["key_depth"][:nk], cols["key_last_write"][:nk]
     t.key_n_values, t.key_status = cols["key_n_values"][:nk], cols["key_status"][:nk]
     t.key_name_off, t.key_name_len = cols["key_name_off"][:nk], cols["key_name_len"][:nk]
-    t.value_key, t.value_token = cols["value_key"][:nv], cols["value_token"][:nv]
+    # value_key is a row number (uint64 in C); int64 leaves room for the -1 of
+    # deleted values without a known key, at no cost (same bits below 2**63)
+    t.value_key, t.value_token = cols["value_key"][:nv].view(np.int64), cols["value_token"][:nv]
     t.value_name_off, t.value_name_len = cols["value_name_off"][:nv], cols["value_name_len"][:nv]
     t.value_type, t.value_offset = cols["value_type"][:nv], cols["value_offset"][:nv]
     t.value_length, t.value_status = cols["value_length"][:nv], cols["value_status"][:nv]
@@ -545,8 +577,162 @@ def scan(Hive hive not None, path=None, values=True, errors="strict", progress=N
     cdef const uint8_t *base
     cdef size_t base_len
     check(rf_hive_mapping(h, &base, &base_len))
+    t.key_deleted = np.zeros(t.n_keys, dtype=np.bool_)
+    t.value_deleted = np.zeros(t.n_values, dtype=np.bool_)
+    if include_deleted:
+        _append_deleted(t, h, base, base_len, path is None, values)
     t._bind(view_of(hive, base, base_len), arena)
     return t
+
+
+cdef inline uint32_t _le32(const uint8_t *p) noexcept:
+    return (<uint32_t>p[0]) | (<uint32_t>p[1] << 8) | (<uint32_t>p[2] << 16) | (<uint32_t>p[3] << 24)
+
+
+cdef void _append_deleted(ScanTable t, rf_hive *h, const uint8_t *base, size_t base_len,
+                          bint whole_hive, bint values) except *:
+    """Adds the records rf_hive_deleted finds in free cells as rows marked
+    deleted (see ScanTable). Only fields inside each free cell are read, and
+    value lists only through rf_hive_cell, so damage cannot lead us astray."""
+    cdef size_t n = 0, i, j, plen
+    cdef rf_status st = rf_hive_deleted(h, NULL, 0, &n)
+    if st == RF_OK:
+        return
+    if st != RF_E_MORE_DATA:
+        check(st)
+    cdef rf_deleted *recs = <rf_deleted *>malloc(max(n, 1) * sizeof(rf_deleted))
+    if recs == NULL:
+        raise MemoryError()
+    cdef const uint8_t *payload
+    cdef const uint8_t *nk
+    cdef int allocated
+    cdef uint32_t nv, vl, cnt
+    try:
+        check(rf_hive_deleted(h, recs, n, &n))
+        live = {tok: row for row, tok in enumerate(t.key_token.tolist())}
+        keys = [i for i in range(n) if recs[i].kind == RF_DELETED_KEY]
+        by_tok = {recs[i].offset - 4096: i for i in keys}
+        # parent of each deleted key: ("live", row), ("del", rec index) or None
+        parent = {}
+        for i in keys:
+            nk = base + recs[i].offset + 4                 # the payload of the free cell
+            p = _le32(nk + 0x10)
+            if p in live:
+                parent[i] = ("live", live[p])
+            elif p in by_tok and by_tok[p] != i:
+                parent[i] = ("del", by_tok[p])
+            else:
+                parent[i] = None
+        # depth through the chain of deleted parents (a cycle ends it: orphan)
+        depth, anchored = {}, {}
+        for i in keys:
+            chain, seen, j2 = [], set(), i
+            while j2 not in depth and j2 not in seen:
+                seen.add(j2)
+                chain.append(j2)
+                ref = parent[j2]
+                if ref is None or ref[0] == "live":
+                    break
+                j2 = ref[1]
+            else:
+                if j2 in seen:                              # a cycle: cut it here
+                    parent[j2] = None
+            for k in reversed(chain):
+                ref = parent[k]
+                if ref is None:
+                    depth[k], anchored[k] = 0, False
+                elif ref[0] == "live":
+                    depth[k], anchored[k] = int(t.key_depth[ref[1]]) + 1, True
+                else:
+                    depth[k], anchored[k] = depth[ref[1]] + 1, anchored[ref[1]]
+        # a subtree scan keeps only what hangs below its keys
+        kept = [i for i in keys if whole_hive or anchored[i]]
+        # parents first (a stable sort by depth keeps file order within a level)
+        kept.sort(key=lambda k: depth[k])
+        nk0 = t.n_keys
+        row_of = {k: nk0 + r for r, k in enumerate(kept)}
+        # values: linked through the deleted key's value list, when it survives
+        vrow_key = {}
+        if values:
+            for k in kept:
+                nk = base + recs[k].offset + 4
+                nv = _le32(nk + 0x24)
+                vl = _le32(nk + 0x28)
+                if nv == 0 or nv > 0x100000 or rf_hive_cell(h, <uint64_t>vl + 4096, &payload, &plen,
+                                                            &allocated) != RF_OK:
+                    continue
+                cnt = <uint32_t>min(<size_t>nv, plen // 4)
+                for j in range(cnt):
+                    vrow_key.setdefault(_le32(payload + 4 * j), row_of[k])
+        vals = []
+        if values:
+            vals = [i for i in range(n) if recs[i].kind == RF_DELETED_VALUE
+                    and (whole_hive or (recs[i].offset - 4096) in vrow_key)]
+        nk_add, nv_add = len(kept), len(vals)
+        # key columns
+        tok = np.empty(nk_add, np.uint64); par = np.empty(nk_add, np.int64)
+        dep = np.empty(nk_add, np.uint32); lw = np.empty(nk_add, np.uint64)
+        knv = np.zeros(nk_add, np.uint32); noff = np.empty(nk_add, np.uint64)
+        nlen = np.empty(nk_add, np.uint32)
+        for r, k in enumerate(kept):
+            tok[r] = recs[k].offset - 4096
+            ref = parent[k]
+            par[r] = -1 if ref is None else (ref[1] if ref[0] == "live" else row_of.get(ref[1], -1))
+            dep[r] = depth[k]
+            lw[r] = recs[k].last_write
+            noff[r] = <uint64_t>(<const uint8_t *>recs[k].name.ptr - base)
+            nlen[r] = _name_len(&recs[k].name)
+        # value columns
+        vkey = np.empty(nv_add, np.int64); vtok = np.empty(nv_add, np.uint64)
+        vnoff = np.empty(nv_add, np.uint64); vnlen = np.empty(nv_add, np.uint32)
+        vtype = np.empty(nv_add, np.uint32); voff = np.empty(nv_add, np.uint64)
+        vlen = np.empty(nv_add, np.uint32); vst = np.empty(nv_add, np.int32)
+        for r, k in enumerate(vals):
+            vtok[r] = recs[k].offset - 4096
+            row = vrow_key.get(recs[k].offset - 4096, -1)
+            vkey[r] = row
+            if row >= 0:
+                knv[row - nk0] += 1
+            vnoff[r] = <uint64_t>(<const uint8_t *>recs[k].name.ptr - base)
+            vnlen[r] = _name_len(&recs[k].name)
+            vtype[r] = recs[k].type
+            state = recs[k].data_state
+            if state == 0:                                  # no data
+                voff[r], vlen[r], vst[r] = 0, 0, 0
+            elif state <= 3 and recs[k].data_offset + recs[k].data_len <= base_len:
+                voff[r], vlen[r] = recs[k].data_offset, recs[k].data_len
+                vst[r] = 0 if state <= 2 else RF_E_INVALID_DATA
+            else:
+                voff[r], vlen[r] = 0, recs[k].data_len
+                vst[r] = RF_E_NOT_FOUND
+        t.key_token = np.concatenate([t.key_token, tok])
+        t.key_parent = np.concatenate([t.key_parent, par])
+        t.key_depth = np.concatenate([t.key_depth, dep])
+        t.key_last_write = np.concatenate([t.key_last_write, lw])
+        t.key_n_values = np.concatenate([t.key_n_values, knv])
+        t.key_name_off = np.concatenate([t.key_name_off, noff])
+        t.key_name_len = np.concatenate([t.key_name_len, nlen])
+        t.key_status = np.concatenate([t.key_status, np.zeros(nk_add, np.int32)])
+        t.key_deleted = np.concatenate([t.key_deleted, np.ones(nk_add, np.bool_)])
+        t.value_key = np.concatenate([t.value_key, vkey])
+        t.value_token = np.concatenate([t.value_token, vtok])
+        t.value_name_off = np.concatenate([t.value_name_off, vnoff])
+        t.value_name_len = np.concatenate([t.value_name_len, vnlen])
+        t.value_type = np.concatenate([t.value_type, vtype])
+        t.value_offset = np.concatenate([t.value_offset, voff])
+        t.value_length = np.concatenate([t.value_length, vlen])
+        t.value_status = np.concatenate([t.value_status, vst])
+        t.value_deleted = np.concatenate([t.value_deleted, np.ones(nv_add, np.bool_)])
+    finally:
+        free(recs)
+
+
+cdef uint32_t _name_len(const rf_name *nm) noexcept:
+    """A name column entry; a deleted UTF-16 name of odd length loses its stray
+    last byte, so that it still decodes."""
+    if nm.utf16:
+        return (nm.nbytes & ~(<uint32_t>1)) | RF_NAME_UTF16_BIT
+    return nm.nbytes
 
 
 cdef dict _scan_columns(size_t kc, size_t vc):

@@ -22,7 +22,8 @@ import datetime as _dt
 import os
 
 from regfast.exceptions import error_from_status
-from regfast._types import DeletedKey, DeletedValue, HiveInfo, KeyInfo, filetime_to_datetime, type_name
+from regfast._types import (DeletedKey, DeletedValue, HiveInfo, HiveProblem, KeyInfo,
+                            filetime_to_datetime, type_name)
 
 
 import_datetime()
@@ -168,10 +169,18 @@ cdef object view_of(Hive hive, const uint8_t *p, size_t n):
 _MISSING = object()
 
 
-cdef rf_open_opts make_opts(bint lenient):
+_ERRORS = ("strict", "tolerant")
+_PROBLEM_KINDS = {RF_PROBLEM_CHECKSUM: "checksum", RF_PROBLEM_BASE_BLOCK: "base_block",
+                  RF_PROBLEM_TRUNCATED: "truncated", RF_PROBLEM_HBIN: "hbin",
+                  RF_PROBLEM_CELL: "cell", RF_PROBLEM_ROOT: "root"}
+
+
+cdef rf_open_opts make_opts(bint lenient, object errors) except *:
+    if errors not in _ERRORS:
+        raise ValueError(f"errors must be 'strict' or 'tolerant', got {errors!r}")
     cdef rf_open_opts o
     o.struct_size = sizeof(rf_open_opts)
-    o.flags = RF_OPEN_LENIENT if lenient else 0
+    o.flags = (RF_OPEN_LENIENT if lenient else 0) | (RF_OPEN_TOLERANT if errors == "tolerant" else 0)
     o.max_depth = 512
     o.max_subkeys = 1 << 24
     o.max_values = 1 << 24
@@ -203,12 +212,13 @@ cdef class Hive:
         raise TypeError("use regfast.open_hive(path) or Hive.from_buffer(data)")
 
     @staticmethod
-    def from_file(path, *, lenient=False):
-        """Opens a hive file read-only through mmap (see regfast.open_hive)."""
+    def from_file(path, *, lenient=False, errors="strict"):
+        """Opens a hive file read-only through mmap (see regfast.open_hive for
+        `errors`; `lenient` is the older, prefix-only form of "tolerant")."""
+        cdef rf_open_opts opts = make_opts(lenient, errors)
         cdef Hive self = Hive.__new__(Hive)
         cdef bytes bpath = os.fsencode(path)
         cdef const char *cpath = bpath
-        cdef rf_open_opts opts = make_opts(lenient)
         cdef rf_status st
         with nogil:
             st = rf_hive_open(cpath, &opts, &self._h)
@@ -221,14 +231,14 @@ cdef class Hive:
         return self
 
     @staticmethod
-    def from_buffer(data, *, lenient=False):
+    def from_buffer(data, *, lenient=False, errors="strict"):
         """Opens a hive held in memory (bytes, bytearray, mmap, numpy array...).
 
         The buffer is held, not copied, for the life of the Hive: a bytearray
-        cannot be resized meanwhile.
+        cannot be resized meanwhile. `errors` as for regfast.open_hive.
         """
+        cdef rf_open_opts opts = make_opts(lenient, errors)
         cdef Hive self = Hive.__new__(Hive)
-        cdef rf_open_opts opts = make_opts(lenient)
         cdef rf_status st
         PyObject_GetBuffer(data, &self._buf, PyBUF_SIMPLE)
         self._has_buf = True
@@ -310,6 +320,28 @@ cdef class Hive:
                         i.hbins_found, i.cells_allocated, i.cells_free)
 
     @property
+    def problems(self):
+        """Damaged regions a tolerant open (errors="tolerant") skipped, in file
+        order: a list of HiveProblem(offset, length, kind, reason). Empty for a
+        healthy hive (and always for strict opens, which raise instead). At
+        most 10,000 are kept; problems_total counts them all."""
+        cdef const rf_problem *p
+        cdef size_t n, i
+        check(rf_hive_problems(self.handle(), &p, &n, NULL))
+        return [HiveProblem(p[i].offset, p[i].length, _PROBLEM_KINDS.get(p[i].kind, str(p[i].kind)),
+                            p[i].reason.decode("utf-8", "replace")) for i in range(n)]
+
+    @property
+    def problems_total(self):
+        """Problems a tolerant open found, including those past the 10,000 kept
+        in `problems` (the list was capped when this is larger than it)."""
+        cdef const rf_problem *p
+        cdef size_t n
+        cdef uint64_t total
+        check(rf_hive_problems(self.handle(), &p, &n, &total))
+        return total
+
+    @property
     def dirty(self):
         """True when the base block's sequence numbers differ: the hive was not
         written cleanly, and its newest changes may sit in transaction logs."""
@@ -329,7 +361,7 @@ cdef class Hive:
         """
         return self.root.open(path)
 
-    def scan(self, path=None, *, values=True, errors="strict", progress=None):
+    def scan(self, path=None, *, values=True, errors="strict", progress=None, include_deleted=False):
         """Reads a whole subtree in one C pass (GIL released) into columns.
 
         Parameters
@@ -344,6 +376,13 @@ cdef class Hive:
         progress : callable(done, total), optional
             Called now and then with keys done and the hive's key count;
             returning False (or raising) cancels the scan.
+        include_deleted : bool
+            Also add the deleted keys and values found intact in free cells
+            (see deleted()) as rows after the live ones, marked True in the
+            ``key_deleted`` / ``value_deleted`` columns (False for live rows).
+            A deleted value whose key is unknown has value_key -1; a deleted
+            key whose parent is unknown has key_parent -1 and no path. With a
+            `path`, only deleted records linked below that key are added.
 
         Returns
         -------
@@ -352,7 +391,7 @@ cdef class Hive:
             mapping until asked for (key_names(), value_data(i), to_pandas()).
         """
         from regfast import _bulk
-        return _bulk.scan(self, path, values, errors, progress)
+        return _bulk.scan(self, path, values, errors, progress, include_deleted)
 
     def get_many(self, paths, default=_MISSING):
         """Reads a list of "key\\value" paths, resolving each distinct key once.

@@ -71,6 +71,14 @@ class HiveInfo(NamedTuple):
     cells_free: int
 
 
+class HiveProblem(NamedTuple):
+    """A damaged region a tolerant open skipped (see Hive.problems)."""
+    offset: int               # file offset where the damage starts
+    length: int               # bytes skipped from there (0: nothing skipped)
+    kind: str                 # "checksum", "base_block", "truncated", "hbin", "cell", "root"
+    reason: str               # what was wrong, with offsets and values
+
+
 class KeyInfo(NamedTuple):
     """Key information, shaped like NtQueryKey's KEY_FULL_INFORMATION."""
     last_write: int           # FILETIME

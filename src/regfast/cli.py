@@ -55,11 +55,17 @@ class Progress:
 def cmd_info(args: argparse.Namespace) -> int:
     from regfast.forensics import detect_hive_type
 
-    hive, rep = regfast.recover(args.hive, None if args.no_logs else "auto", lenient=args.lenient)
+    hive, rep = regfast.recover(args.hive, None if args.no_logs else "auto", lenient=args.lenient,
+                                errors=_open_errors(args))
     with hive:
         i = hive.info()
-        root = hive.root
-        ri = root.info()
+        problems = hive.problems
+        try:
+            root = hive.root
+            ri = root.info()
+            root_row = f"{root.name!r}: {ri.subkeys} subkeys, {ri.values} values"
+        except regfast.RegistryCorruptError as e:   # tolerant open of a hive without a usable root
+            root_row = f"UNUSABLE: {e.strerror}"
         dirty = ""
         if rep.dirty:
             dirty = ("  (DIRTY: replayed from the logs)" if rep.applied else
@@ -75,12 +81,37 @@ def cmd_info(args: argparse.Namespace) -> int:
             ("logs", rep.summary()),
             ("size", f"{i.file_size:,} bytes, {i.hbins_found:,} of hbins"),
             ("cells", f"{i.cells_allocated:,} allocated, {i.cells_free:,} free"),
-            ("root key", f"{root.name!r}: {ri.subkeys} subkeys, {ri.values} values"),
+            ("root key", root_row),
         ]
+        if args.tolerant:
+            total = hive.problems_total
+            rows.append(("problems", f"{total:,} damaged region{'s' * (total != 1)} skipped"
+                         + (f" (first {len(problems):,} kept)" if total > len(problems) else "")))
+            for p in problems[:_SHOWN_PROBLEMS]:
+                rows.append(("", f"0x{p.offset:x} +0x{p.length:x} {p.kind}: {p.reason}"))
+            if len(problems) > _SHOWN_PROBLEMS:
+                rows.append(("", f"... {len(problems) - _SHOWN_PROBLEMS:,} more"))
         width = max(len(k) for k, _ in rows)
         for k, v in rows:
             print(f"{k:<{width}}  {v}")
     return 0
+
+
+_SHOWN_PROBLEMS = 5
+
+
+def _open_errors(args: argparse.Namespace) -> str:
+    """The open mode the --tolerant flag asks for."""
+    return "tolerant" if getattr(args, "tolerant", False) else "strict"
+
+
+def _problem_note(hive: regfast.Hive) -> None:
+    """One stderr line when a tolerant open skipped damage, so that output
+    read from a damaged hive is never mistaken for the whole hive."""
+    total = hive.problems_total
+    if total:
+        print(f"regfast: warning: {total:,} damaged region{'s' * (total != 1)} skipped "
+              "(regfast info --tolerant lists them)", file=sys.stderr)
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
@@ -128,23 +159,33 @@ def cmd_recover(args: argparse.Namespace) -> int:
     return 0
 
 
-def _tree(key: regfast.Key, depth: int, max_depth: int | None, values: bool, indent: str) -> None:
-    if values:
-        for v in key.values():
-            print(f"{indent}{v.name or '(default)'} = {type_name(v.type)} {_fmt_value(v)}")
-    if max_depth is not None and depth >= max_depth:
+def _tree(key: regfast.Key, depth: int, max_depth: int | None, values: bool, indent: str,
+          tolerant: bool = False) -> None:
+    try:
+        if values:
+            for v in key.values():
+                print(f"{indent}{v.name or '(default)'} = {type_name(v.type)} {_fmt_value(v)}")
+        if max_depth is not None and depth >= max_depth:
+            return
+        children = list(key.subkeys())
+    except regfast.RegistryCorruptError as e:
+        if not tolerant:
+            raise
+        # a damaged hive read tolerantly: say what is missing here, go on elsewhere
+        print(f"{indent}<damaged: {e.strerror}>")
         return
-    for child in key.subkeys():
+    for child in children:
         print(f"{indent}{child.name}\\")
-        _tree(child, depth + 1, max_depth, values, indent + "  ")
+        _tree(child, depth + 1, max_depth, values, indent + "  ", tolerant)
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    with regfast.open_hive(args.hive, lenient=args.lenient) as hive:
+    with regfast.open_hive(args.hive, lenient=args.lenient, errors=_open_errors(args)) as hive:
+        _problem_note(hive)
         key = hive.open(args.path) if args.path else hive.root
         max_depth = None if args.recursive and args.depth is None else (args.depth or 1)
         print(("\\" + key.path) if key.path else "\\")
-        _tree(key, 0, max_depth, args.values, "  ")
+        _tree(key, 0, max_depth, args.values, "  ", args.tolerant)
     return 0
 
 
@@ -161,7 +202,9 @@ def cmd_get(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from regfast.export import export, export_to_file
 
-    with regfast.open_hive(args.hive, lenient=args.lenient) as hive:
+    with regfast.open_hive(args.hive, lenient=args.lenient, errors=_open_errors(args)) as hive:
+        _problem_note(hive)
+        skip = "skip" if args.tolerant else "strict"
         prefix = args.prefix
         if prefix is None:
             stem = os.path.splitext(os.path.basename(args.hive))[0].upper()
@@ -172,10 +215,10 @@ def cmd_export(args: argparse.Namespace) -> int:
                 print("regfast: .reg output is UTF-16LE; give -o FILE", file=sys.stderr)
                 return 2
             n_keys, n_values = export(hive, sys.stdout, args.format, args.path or None, prefix=prefix,
-                                      progress=progress)
+                                      progress=progress, errors=skip)
         else:
             n_keys, n_values = export_to_file(hive, args.output, args.format, args.path or None,
-                                              prefix=prefix, progress=progress)
+                                              prefix=prefix, progress=progress, errors=skip)
             print(f"exported {n_keys:,} keys and {n_values:,} values to {args.output}", file=sys.stderr)
     return 0
 
@@ -185,9 +228,13 @@ def cmd_scan(args: argparse.Namespace) -> int:
     from regfast._types import type_name
 
     size = os.path.getsize(args.hive)
-    with regfast.open_hive(args.hive, lenient=args.lenient) as hive:
+    # a tolerant open is for damaged hives: skip damaged keys unless told otherwise
+    errors = args.errors or ("skip" if args.tolerant else "strict")
+    with regfast.open_hive(args.hive, lenient=args.lenient, errors=_open_errors(args)) as hive:
+        _problem_note(hive)
         t0 = time.perf_counter()
-        table = hive.scan(args.path or None, errors=args.errors, progress=Progress("scan", size))
+        table = hive.scan(args.path or None, errors=errors, progress=Progress("scan", size),
+                          include_deleted=args.deleted)
         elapsed = time.perf_counter() - t0
         stats = table.stats()
     print(f"{stats['keys']:,} keys, {stats['values']:,} values, max depth {stats['max_depth']}, "
@@ -195,6 +242,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
     print(f"scanned {size / 1e6:.1f} MB in {elapsed * 1e3:.1f} ms ({size / 1e9 / max(elapsed, 1e-9):.2f} GB/s)")
     if stats["key_errors"] or stats["value_errors"]:
         print(f"skipped: {stats['key_errors']} damaged keys, {stats['value_errors']} damaged values")
+    if args.deleted:
+        print(f"deleted: {stats['deleted_keys']:,} keys, {stats['deleted_values']:,} values recovered "
+              "from free cells")
     if args.stats:
         for t, c in sorted(stats["types"].items(), key=lambda kv: -kv[1]):
             print(f"  {type_name(t):<32} {c:>12,}")
@@ -216,7 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("info", help="base block facts: version, dirty, logs, type, checksum, sizes")
     s.add_argument("hive")
-    s.add_argument("--lenient", action="store_true", help="read what is readable of a damaged hive")
+    s.add_argument("--lenient", action="store_true", help="(superseded by --tolerant) keep the good prefix")
+    s.add_argument("--tolerant", action="store_true",
+                   help="forensic open of a damaged hive: skip bad hbins/cells and list them")
     s.add_argument("--no-logs", action="store_true", help="do not replay the transaction logs")
     s.set_defaults(func=cmd_info)
 
@@ -239,6 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-d", "--depth", type=int, help="levels to descend (with -r: a limit)")
     s.add_argument("-v", "--values", action="store_true", help="show values too")
     s.add_argument("--lenient", action="store_true")
+    s.add_argument("--tolerant", action="store_true",
+                   help="forensic open of a damaged hive: skip bad hbins/cells and list them")
     s.set_defaults(func=cmd_ls)
 
     s = sub.add_parser("get", help="print one value")
@@ -255,15 +309,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", help="output file (- or omitted: stdout; .reg needs a file)")
     s.add_argument("--prefix", help=r"root to put before key paths (.reg default: HKEY_LOCAL_MACHINE\<FILE STEM>)")
     s.add_argument("--lenient", action="store_true")
+    s.add_argument("--tolerant", action="store_true",
+                   help="forensic open of a damaged hive: skip bad hbins/cells and list them")
     s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("scan", help="read every key and value in one pass; print counts and speed")
     s.add_argument("hive")
     s.add_argument("path", nargs="?", default="")
     s.add_argument("--stats", action="store_true", help="value counts per type")
-    s.add_argument("--errors", choices=["strict", "skip"], default="strict",
-                   help="skip: count damaged keys/values and go on")
+    s.add_argument("--errors", choices=["strict", "skip"], default=None,
+                   help="skip: count damaged keys/values and go on (default: strict; skip with --tolerant)")
     s.add_argument("--lenient", action="store_true")
+    s.add_argument("--tolerant", action="store_true",
+                   help="forensic open of a damaged hive: skip bad hbins/cells and list them")
+    s.add_argument("--deleted", action="store_true", help="also count deleted keys/values in free cells")
     s.set_defaults(func=cmd_scan)
 
     s = sub.add_parser("sample", help="write a small SOFTWARE-like sample hive")

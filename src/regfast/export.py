@@ -69,16 +69,18 @@ def _json_data(vtype: int, value: object, raw: bytes) -> object:
 
 
 def export(hive: Hive, out: TextIO, fmt: str, path: str | None = None, *, prefix: str = "",
-           progress: Callable[[int, int], object] | None = None) -> tuple[int, int]:
+           progress: Callable[[int, int], object] | None = None, errors: str = "strict") -> tuple[int, int]:
     """Writes the subtree at `path` to `out` in `fmt` ("reg", "json" or "csv").
 
     `prefix` is put before key paths (for .reg, the root the file should be
     imported under, e.g. ``HKEY_LOCAL_MACHINE\\SOFTWARE``). Returns the
-    numbers of keys and values written.
+    numbers of keys and values written. errors="skip" (damaged hives) leaves
+    out the values the scan could not read instead of failing.
     """
     if fmt not in ("reg", "json", "csv"):
         raise ValueError(f"unknown export format {fmt!r} (reg, json, csv)")
-    table = hive.scan(path, values=True, progress=None)
+    table = hive.scan(path, values=True, progress=None, errors=errors)
+    bad = (table.value_status != 0).tolist()
     paths = table.key_paths()
     names = table.value_names()
     decoded: list = table.decoded_values() if fmt != "reg" else []
@@ -107,10 +109,14 @@ def export(hive: Hive, out: TextIO, fmt: str, path: str | None = None, *, prefix
         if fmt == "reg":
             out.write(f"\r\n[{full(paths[k])}]\r\n")
             for i in range(lo, hi):
+                if bad[i]:
+                    continue
                 out.write(reg_value_line(names[i], vtype[i], bytes(table.value_data(i))) + "\r\n")
         elif fmt == "json":
             vals = {}
             for i in range(lo, hi):
+                if bad[i]:
+                    continue
                 raw = bytes(table.value_data(i))
                 vals[names[i]] = {"type": type_name(vtype[i]), "data": _json_data(vtype[i], decoded[i], raw)}
             rec = {"path": full(paths[k]), "last_write": int(table.key_last_write[k]), "values": vals}
@@ -119,6 +125,8 @@ def export(hive: Hive, out: TextIO, fmt: str, path: str | None = None, *, prefix
             if lo == hi:
                 w.writerow([full(paths[k]), "", "", ""])
             for i in range(lo, hi):
+                if bad[i]:
+                    continue
                 val = decoded[i]
                 text = val.hex() if isinstance(val, bytes) else (
                     "\n".join(val) if isinstance(val, list) else str(val))
@@ -129,18 +137,19 @@ def export(hive: Hive, out: TextIO, fmt: str, path: str | None = None, *, prefix
         out.write("\n]\n")
     if progress:
         progress(n, n)
-    return table.n_keys, table.n_values
+    return table.n_keys, table.n_values - sum(bad)
 
 
 def export_to_file(hive: Hive, filename: str, fmt: str, path: str | None = None, *, prefix: str = "",
-                   progress: Callable[[int, int], object] | None = None) -> tuple[int, int]:
+                   progress: Callable[[int, int], object] | None = None,
+                   errors: str = "strict") -> tuple[int, int]:
     """export() into a file with the encoding its format needs (.reg: UTF-16LE + BOM)."""
     if fmt == "reg":
         with open(filename, "w", encoding="utf-16-le", newline="") as f:
             f.write("\ufeff")  # the BOM reg import expects; explicit so it is LE on any host
-            return export(hive, f, fmt, path, prefix=prefix, progress=progress)
+            return export(hive, f, fmt, path, prefix=prefix, progress=progress, errors=errors)
     with open(filename, "w", encoding="utf-8", newline="") as f:
-        return export(hive, f, fmt, path, prefix=prefix, progress=progress)
+        return export(hive, f, fmt, path, prefix=prefix, progress=progress, errors=errors)
 
 
 def export_to_string(hive: Hive, fmt: str, path: str | None = None, *, prefix: str = "") -> str:

@@ -791,40 +791,52 @@ def _warn_stale(report: RecoveryReport, stacklevel: int) -> None:
 
 
 def recover(path: Union[str, os.PathLike], logs: Union[str, Sequence, None] = "auto", *,
-            lenient: bool = False, mode: str = "forensic"):
+            lenient: bool = False, mode: str = "forensic", errors: str = "strict"):
     """Opens a hive with its transaction logs replayed.
 
     Returns ``(Hive, RecoveryReport)``. The hive is opened from the
     replayed in-memory image (``Hive.from_buffer``; its ``path`` is None)
     when something was replayed, else from the file as usual. The user's
     files are never written. No warning is issued: the report says all.
-    See :func:`replay` for `logs` and `mode`.
+    See :func:`replay` for `logs` and `mode`; `errors` ("strict" or
+    "tolerant") as for :func:`regfast.open_hive`. With "tolerant", a primary
+    too damaged to replay logs onto is opened as it is, and the report's
+    stop_reason says why nothing was replayed.
     """
     from regfast._native import Hive
 
     try:
         buf, report = replay(path, logs, mode=mode)
-    except OSError:
+    except OSError as e:
         # the primary itself cannot be read: let the reader raise its own
         # error (FileNotFoundError with winerror 2, PermissionError, ...)
-        Hive.from_file(path, lenient=lenient)
-        raise
+        hive = Hive.from_file(path, lenient=lenient, errors=errors)
+        if errors != "tolerant":
+            hive.close()
+            raise
+        i = hive.info()
+        report = RecoveryReport(os.fspath(path), dirty=i.dirty or not i.checksum_ok, sequence=i.sequence,
+                                checksum_ok=i.checksum_ok, hbins_size_before=i.hbins_size,
+                                hbins_size_after=i.hbins_size,
+                                stop_reason=f"logs not replayed: the primary is damaged ({e.strerror or e})")
+        _REPORTS[hive] = report
+        return hive, report
     if buf is None:
-        hive = Hive.from_file(path, lenient=lenient)
+        hive = Hive.from_file(path, lenient=lenient, errors=errors)
     else:
-        hive = Hive.from_buffer(buf, lenient=lenient)
+        hive = Hive.from_buffer(buf, lenient=lenient, errors=errors)
     _REPORTS[hive] = report
     return hive, report
 
 
-def open_with_logs(path, logs, lenient: bool = False, *, stacklevel: int = 1):
+def open_with_logs(path, logs, lenient: bool = False, *, errors: str = "strict", stacklevel: int = 1):
     """``open_hive``'s implementation: recover() plus a DirtyHiveWarning when
     a dirty hive is read without its logged changes (`stacklevel`: frames
     above this function's caller to blame, as for warnings.warn)."""
     from regfast._native import Hive
 
     if logs is None:
-        hive = Hive.from_file(path, lenient=lenient)
+        hive = Hive.from_file(path, lenient=lenient, errors=errors)
         i = hive.info()
         report = RecoveryReport(os.fspath(path), dirty=i.dirty or not i.checksum_ok, sequence=i.sequence,
                                 checksum_ok=i.checksum_ok, hbins_size_before=i.hbins_size,
@@ -836,6 +848,6 @@ def open_with_logs(path, logs, lenient: bool = False, *, stacklevel: int = 1):
             report.dirty_reasons.append(f"sequence numbers differ ({i.sequence[0]} / {i.sequence[1]})")
         _REPORTS[hive] = report
     else:
-        hive, report = recover(path, logs, lenient=lenient)
+        hive, report = recover(path, logs, lenient=lenient, errors=errors)
     _warn_stale(report, stacklevel + 2)
     return hive

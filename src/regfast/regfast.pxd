@@ -62,6 +62,7 @@ cdef extern from "regfast/regfast.h" nogil:
 
     enum:
         RF_OPEN_LENIENT
+        RF_OPEN_TOLERANT
 
     ctypedef struct rf_open_opts:
         size_t struct_size
@@ -92,6 +93,23 @@ cdef extern from "regfast/regfast.h" nogil:
         uint64_t vk_cells
         uint16_t file_name[32]
         uint32_t file_name_chars
+
+    enum:
+        RF_PROBLEM_CHECKSUM
+        RF_PROBLEM_BASE_BLOCK
+        RF_PROBLEM_TRUNCATED
+        RF_PROBLEM_HBIN
+        RF_PROBLEM_CELL
+        RF_PROBLEM_ROOT
+        RF_MAX_PROBLEMS
+
+    ctypedef struct rf_problem:
+        uint64_t offset
+        uint64_t length
+        uint32_t kind
+        char reason[148]
+
+    rf_status rf_hive_problems(rf_hive *h, const rf_problem **out, size_t *n_out, uint64_t *total_out)
 
     rf_status rf_hive_get_info(rf_hive *h, rf_hive_info *out)
     rf_status rf_hive_root(rf_hive *h, rf_key *out)
