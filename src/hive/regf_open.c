@@ -154,8 +154,9 @@ static rf_status walk_hbins(regf_hive *h, uint64_t declared)
     int tolerant = (h->opts.flags & RF_OPEN_TOLERANT) != 0;
     uint64_t off = 0, good = 0;
     rf_status st;
+    int truncated = declared > avail;
 
-    if (declared > avail) {
+    if (truncated) {
         if (!lenient && !tolerant)
             return rfi_fail(RF_E_CORRUPT, h->size, 0,
                             "hive is truncated at 0x%zx: the base block declares 0x%llx bytes of hbins "
@@ -174,7 +175,9 @@ static rf_status walk_hbins(regf_hive *h, uint64_t declared)
     while (off < declared) {
         uint64_t foff = off + REGF_BASE_BLOCK;
         uint32_t hsize = 0;
-        const char *why = hbin_header_problem(bins, off, declared, tolerant, &hsize);
+        /* only the hbin a truncation cut may run past the end: elsewhere a long
+         * size is damage, and trusting it would hide the hbins it covers */
+        const char *why = hbin_header_problem(bins, off, declared, tolerant && truncated, &hsize);
         if (why) {
             if (tolerant) {
                 uint64_t next = resync(bins, off + 1, declared);
@@ -205,10 +208,20 @@ static rf_status walk_hbins(regf_hive *h, uint64_t declared)
             uint64_t csize = raw < 0 ? (uint64_t)(-(int64_t)raw) : (uint64_t)raw;
             if (csize < 8 || (csize & 7) || csize > end - c) {
                 if (tolerant) {
+                    uint32_t nsize;
+                    if (!(c & 4095) && !hbin_header_problem(bins, c, declared, truncated, &nsize)) {
+                        /* a good hbin header where a cell should be: this hbin's
+                         * size field swallowed its neighbour; blame the field */
+                        if ((st = add_problem(h, RF_PROBLEM_HBIN, foff, 0,
+                                              "hbin at 0x%llx: size 0x%x runs over the hbin at 0x%llx; "
+                                              "cut there", (unsigned long long)foff, hsize,
+                                              (unsigned long long)(c + REGF_BASE_BLOCK))) != RF_OK)
+                            return st;
+                        next = c;
+                        break;
+                    }
                     /* The rest of this hbin cannot be walked (cell starts are only
-                     * known by chaining sizes): skip to the next good hbin header,
-                     * which also recovers from an hbin size that swallowed its
-                     * neighbour. */
+                     * known by chaining sizes): skip to the next good hbin header. */
                     next = resync(bins, c, declared);
                     if ((st = add_problem(h, RF_PROBLEM_CELL, c + REGF_BASE_BLOCK, next - c,
                                           "cell at 0x%llx: size %d %s (hbin at 0x%llx); 0x%llx bytes "
@@ -240,7 +253,7 @@ static rf_status walk_hbins(regf_hive *h, uint64_t declared)
             }
             c += csize;
         }
-        good += end - off;
+        good += (next < end ? next : end) - off;
         off = next;
     }
     if (tolerant) {

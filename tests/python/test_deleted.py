@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import struct
 
+import numpy as np
 import pytest
 
 import regfast
@@ -103,3 +104,119 @@ def test_cell_access_and_slack(make_hive):
         payload, allocated = hive.cell(free)
         assert not allocated
         del payload, vk_slack, data_slack
+
+
+# ---- scan(include_deleted=True) ------------------------------------------------
+
+def _deleted_subtree(make_hive):
+    """Parent\\Gone (2 values) with Gone\\Sub (1 value) deleted, Live kept."""
+    tree = Key(subkeys={
+        "Parent": Key(subkeys={"Gone": Key(values={"text": "secret payload", "num": 0x1234},
+                                           subkeys={"Sub": Key(values={"z": "zz"}, last_write=WHEN)},
+                                           last_write=WHEN)}),
+        "Live": {"a": 1, "b": "bee"},
+    })
+    built = make_hive(tree)
+    data = bytearray(delete_key(built, "Parent", "Gone", ["text", "num"]))
+    lay = built.layout
+    for off in (lay.subkey_list["Parent\\Gone"], lay.nk["Parent\\Gone\\Sub"],
+                lay.value_list["Parent\\Gone\\Sub"], lay.vk[("Parent\\Gone\\Sub", "z")],
+                lay.data[("Parent\\Gone\\Sub", "z")]):
+        free_cell(data, off)
+    built.path.write_bytes(data)
+    return built
+
+
+def _rows(t):
+    paths = t.key_paths()
+    keys = {p: (bool(d), par, int(depth)) for p, d, par, depth in
+            zip(paths, t.key_deleted.tolist(), t.key_parent.tolist(), t.key_depth.tolist())}
+    vals = {}
+    for i, (k, name, d) in enumerate(zip(t.value_key.tolist(), t.value_names(), t.value_deleted.tolist())):
+        owner = paths[k] if k >= 0 else None
+        vals[(owner, name)] = (bool(d), bytes(t.value_data(i)) if t.value_status[i] == 0 else None)
+    return paths, keys, vals
+
+
+def test_scan_marks_deleted_keys_and_values(make_hive):
+    built = _deleted_subtree(make_hive)
+    lay = built.layout
+    with regfast.open_hive(built.path) as hive:
+        plain = hive.scan()
+        t = hive.scan(include_deleted=True)
+        deleted = hive.deleted()
+    # without the flag: only the live tree, every row marked live
+    assert set(plain.key_paths()) == {"", "Parent", "Live"}
+    assert plain.key_deleted.dtype == bool and not plain.key_deleted.any() and not plain.value_deleted.any()
+    paths, keys, vals = _rows(t)
+    assert paths[:3] == plain.key_paths()                  # live rows first, unchanged
+    assert {p for p, (d, _, _) in keys.items() if not d} == {"", "Parent", "Live"}
+    assert {p for p, (d, _, _) in keys.items() if d} == {"Parent\\Gone", "Parent\\Gone\\Sub"}
+    row = {p: i for i, p in enumerate(paths)}
+    assert keys["Parent\\Gone"][1:] == (row["Parent"], 2)    # hangs under its live parent
+    assert keys["Parent\\Gone\\Sub"][1:] == (row["Parent\\Gone"], 3)   # and under a deleted one
+    assert vals == {
+        ("Live", "a"): (False, (1).to_bytes(4, "little")),
+        ("Live", "b"): (False, "bee\0".encode("utf-16-le")),
+        ("Parent\\Gone", "text"): (True, "secret payload\0".encode("utf-16-le")),
+        ("Parent\\Gone", "num"): (True, struct.pack("<I", 0x1234)),
+        ("Parent\\Gone\\Sub", "z"): (True, "zz\0".encode("utf-16-le")),
+    }
+    # the deleted rows are exactly what deleted() finds, at the writer's offsets
+    tokens = sorted(int(x) + 4096 for x in t.key_token[t.key_deleted])
+    assert tokens == sorted([lay.nk["Parent\\Gone"], lay.nk["Parent\\Gone\\Sub"]])
+    assert tokens == sorted(r.offset for r in deleted if isinstance(r, regfast.DeletedKey))
+    assert t.key_last_write[t.key_deleted].tolist() == [WHEN, WHEN]
+    assert t.key_n_values[row["Parent\\Gone"]] == 2
+    assert t.stats()["deleted_keys"] == 2 and t.stats()["deleted_values"] == 3
+
+
+def test_deleted_value_of_a_live_key_has_no_known_key(make_hive):
+    # a value deleted from a key that lives on: the key's list no longer names it
+    built = make_hive({"P": {"K": {"keep": "x", "gone": "was here"}}})
+    data = bytearray(built.path.read_bytes())
+    lay = built.layout
+    struct.pack_into("<I", data, lay.nk["P\\K"] + 4 + 0x24, 1)                # K: 1 value left
+    free_cell(data, lay.vk[("P\\K", "gone")])
+    free_cell(data, lay.data[("P\\K", "gone")])
+    built.path.write_bytes(data)
+    with regfast.open_hive(built.path) as hive:
+        t = hive.scan(include_deleted=True)
+        sub = hive.scan("P", include_deleted=True)
+    _, keys, vals = _rows(t)
+    assert not any(d for d, _, _ in keys.values())
+    assert vals[(None, "gone")] == (True, "was here\0".encode("utf-16-le"))
+    assert vals[("P\\K", "keep")][0] is False
+    assert t.value_key.dtype == np.int64 and t.value_key[t.value_deleted].tolist() == [-1]
+    # below a start key only what is linked to it is added: the orphan is not
+    assert not sub.value_deleted.any() and sub.value_names() == ["keep"]
+
+
+def test_deleted_columns_reach_pandas_and_arrow(make_hive):
+    built = _deleted_subtree(make_hive)
+    with regfast.open_hive(built.path) as hive:
+        t = hive.scan(include_deleted=True)
+    keys, values = t.to_pandas()
+    assert keys["deleted"].tolist() == t.key_deleted.tolist() and keys["deleted"].sum() == 2
+    assert values.loc[values["deleted"], "name"].tolist() == ["text", "num", "z"]
+    akeys, avalues = t.to_arrow()
+    assert akeys.column("deleted").to_pylist() == t.key_deleted.tolist()
+    assert avalues.column("deleted").to_pylist() == t.value_deleted.tolist()
+    assert avalues.filter(avalues.column("deleted")).column("data").to_pylist()[0] == \
+        "secret payload\0".encode("utf-16-le")
+
+
+def test_reused_and_lost_deleted_data_is_flagged(make_hive):
+    built = make_hive({"P": {"K": {"v": "abcdefgh", "w": "ijklmnop"}}})
+    data = bytearray(built.path.read_bytes())
+    lay = built.layout
+    struct.pack_into("<I", data, lay.nk["P\\K"] + 4 + 0x24, 0)            # K: 0 values
+    free_cell(data, lay.value_list["P\\K"])
+    free_cell(data, lay.vk[("P\\K", "v")])                               # data cell left allocated
+    free_cell(data, lay.vk[("P\\K", "w")])
+    struct.pack_into("<I", data, lay.vk[("P\\K", "w")] + 4 + 0x08, 0x7FFFFFF0)  # data: nowhere
+    built.path.write_bytes(data)
+    with regfast.open_hive(built.path) as hive:
+        t = hive.scan(include_deleted=True)
+    status = dict(zip(t.value_names(), t.value_status.tolist()))
+    assert status == {"v": 13, "w": 2}          # reused: not trusted; lost: not found
