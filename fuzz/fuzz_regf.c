@@ -3,7 +3,8 @@
  *
  * The input is a whole hive file. It is opened with rf_hive_open_memory
  * (strictly; when that fails, leniently, so damaged base blocks and hbins still
- * reach the key code), then everything reachable is read the way a forensic
+ * reach the key code; and always tolerantly, so the resynchronising hbin walk
+ * and everything it lets through is exercised too), then everything reachable is read the way a forensic
  * tool would: every key (name, class, info, parent chain, security descriptor
  * and its SDDL), every value (info, data, lookup by name), rf_read_values both
  * ways, and rf_hive_scan strictly and with RF_SCAN_SKIP_ERRORS, also under
@@ -344,9 +345,48 @@ static void walk(rf_hive *h)
     do_scan(h, RF_SCAN_VALUES | RF_SCAN_SKIP_ERRORS, base, maplen);
 }
 
+/* RF_OPEN_TOLERANT: the resynchronising hbin walk. Its promises: the problem
+ * list is bounded, in file order, inside the file, with NUL-terminated text;
+ * and the hive it opens keeps every promise walk() checks — only cells of good
+ * regions are reachable. Without a usable root, cells and deleted records
+ * still are. */
+static void tolerant(const uint8_t *data, size_t size)
+{
+    rf_hive *h = NULL;
+    rf_open_opts o = RF_OPEN_OPTS_INIT;
+    o.flags = RF_OPEN_TOLERANT;
+    rf_status st = checked(rf_hive_open_memory(data, size, &o, &h));
+    if (st != RF_OK) {
+        /* only what is not a hive at all, or a file shorter than its base block */
+        REQUIRE(h == NULL && (st == RF_E_UNSUPPORTED_FORMAT || (st == RF_E_CORRUPT && size < 4096)));
+        return;
+    }
+    const rf_problem *p;
+    size_t np;
+    uint64_t total;
+    REQUIRE(rf_hive_problems(h, &p, &np, &total) == RF_OK && np <= RF_MAX_PROBLEMS && total >= np);
+    for (size_t i = 0; i < np; i++) {
+        REQUIRE(p[i].offset <= size && memchr(p[i].reason, 0, sizeof p[i].reason) != NULL);
+        REQUIRE(i == 0 || p[i - 1].offset <= p[i].offset);
+    }
+    rf_hive_info info;
+    REQUIRE(rf_hive_get_info(h, &info) == RF_OK && info.hbins_found <= size - 4096);
+    rf_key root;
+    if (checked(rf_hive_root(h, &root)) == RF_OK) {
+        walk(h);
+    } else {
+        const uint8_t *base;
+        size_t maplen;
+        REQUIRE(rf_hive_mapping(h, &base, &maplen) == RF_OK);
+        do_deleted(h, base, maplen);
+    }
+    rf_hive_close(h);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     rf_hive *h = NULL;
+    tolerant(data, size);
     rf_status st = checked(rf_hive_open_memory(data, size, NULL, &h));
     if (st != RF_OK) {
         REQUIRE(h == NULL && (st == RF_E_CORRUPT || st == RF_E_UNSUPPORTED_FORMAT));

@@ -201,7 +201,10 @@ static rf_status walk_hbins(regf_hive *h, uint64_t declared)
          * (tolerant: within what the file holds of it) */
         uint64_t c = off + REGF_HBIN_HEADER, end = off + hsize;
         int cut = end > declared;
-        if (cut) end = declared; /* only a tolerant walk gets here with a long hbin */
+        /* only a tolerant walk gets here with a long hbin; a file cut at any
+         * byte leaves whole 8-byte slots only, so a size field is never read
+         * past the end */
+        if (cut) end = off + ((declared - off) & ~(uint64_t)7);
         uint64_t next = off + hsize;
         while (c < end) {
             int32_t raw = (int32_t)rf_le32(bins + c);
@@ -365,7 +368,7 @@ static rf_status parse_hive(regf_hive *h, const rf_open_opts *opts)
         return rfi_fail(RF_E_CORRUPT, 0x28, 0,
                         "base block at 0x28: hive bins data size 0x%llx is not a multiple of 4096",
                         (unsigned long long)in->hbins_size);
-    if ((in->hbins_size & 4095) && tolerant &&
+    if ((in->hbins_size & 4095) && tolerant && declared == (in->hbins_size & ~(uint64_t)4095) &&
         (st = add_problem(h, RF_PROBLEM_BASE_BLOCK, 0x28, 0,
                           "base block at 0x28: hive bins data size 0x%llx is not a multiple of 4096 "
                           "(rounded down)", (unsigned long long)in->hbins_size)) != RF_OK)
@@ -386,7 +389,9 @@ static rf_status parse_hive(regf_hive *h, const rf_open_opts *opts)
             /* Keys are out of reach, but cells and deleted records are not:
              * open anyway and let rf_hive_root() say why. */
             h->root_ok = 0;
-            return add_problem(h, RF_PROBLEM_ROOT, regf_file_off(h->root), 0,
+            /* the root cell when it lies in the file, else the field naming it */
+            uint64_t at = regf_file_off(h->root) < h->size ? regf_file_off(h->root) : 0x24;
+            return add_problem(h, RF_PROBLEM_ROOT, at, 0,
                                "root key offset 0x%x (base block @0x24) is unusable: %.90s", h->root, why);
         }
         return rfi_fail(RF_E_CORRUPT, regf_file_off(h->root), 0,
