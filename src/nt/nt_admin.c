@@ -281,6 +281,23 @@ rf_status rf_live_get_security(rf_hive *base, rf_key k, uint32_t si, const uint8
         st = nt_fail_win32(e, "RegGetKeySecurity", NULL, 0);
     }
     if (!st) {
+        /* Wine keeps SE_SACL_PRESENT in the control word of a descriptor
+         * read without SACL_SECURITY_INFORMATION (once the key has a
+         * SACL): the descriptor then claims an empty-but-present SACL, which
+         * prints as "S:NO_ACCESS_CONTROL". What was not asked for is not in
+         * it: clear the bit (and the offset) in our copy. Same for the DACL. */
+        uint8_t *b = buf;
+        uint16_t ctl = (uint16_t)(b[2] | b[3] << 8);
+        if (!(si & RF_SI_SACL) && (ctl & 0x0010) && (ctl & 0x8000)) {
+            ctl &= (uint16_t)~0x0010u;
+            memset(b + 12, 0, 4);
+        }
+        if (!(si & RF_SI_DACL) && (ctl & 0x0004) && (ctl & 0x8000)) {
+            ctl &= (uint16_t)~0x0004u;
+            memset(b + 16, 0, 4);
+        }
+        b[2] = (uint8_t)ctl;
+        b[3] = (uint8_t)(ctl >> 8);
         *sd = buf;
         *len = GetSecurityDescriptorLength(buf);
         if (si_out) *si_out = si;

@@ -332,9 +332,11 @@ def build_parser() -> argparse.ArgumentParser:
     from regfast.agent import add_cli_parser as add_agent_path  # `agent-path`
     from regfast.diff import add_cli_parser as add_diff          # `diff`
     from regfast.profile import add_cli_parser as add_profile     # `profile -- python script.py`
+    from regfast.admin import add_cli_parser as add_admin         # `save-key`, `key-security`
     add_diff(sub)
     add_agent_path(sub)
     add_profile(sub)
+    add_admin(sub)
     return p
 
 

@@ -180,6 +180,17 @@ def test_take_ownership(registry, sandbox):
     assert _owner(k) in sids and len(sids) == 1
 
 
+def test_sacl_only_with_security_privilege(registry, sandbox):
+    # (Windows refuses writing a SACL without the privilege, 1314; Wine 8
+    # grants ACCESS_SYSTEM_SECURITY to anyone — test_nt_windows checks it)
+    k = sandbox.create_key("sacl")
+    assert "S:" not in k.security()
+    with registry.privileges("SeSecurityPrivilege"):
+        k.set_security("S:(AU;SA;KR;;;WD)")
+        assert k.security().endswith("S:(AU;SA;KR;;;WD)")
+    assert "S:" not in k.security()                 # privilege off again: left out
+
+
 # ---------------------------------------------------------------------------
 # Privileges (the agent process's token)
 # ---------------------------------------------------------------------------
@@ -193,6 +204,10 @@ def test_privileges_enable_inside_and_restore_after(registry):
             pass
         assert registry.privilege_state("SeBackupPrivilege")["SeBackupPrivilege"] == (True, True)
     assert registry.privilege_state(*names) == {n: (True, False) for n in names}
+    with pytest.raises(KeyError):                   # restored when the block raises, too
+        with registry.privileges("SeRestorePrivilege"):
+            raise KeyError("x")
+    assert registry.privilege_state("SeRestorePrivilege")["SeRestorePrivilege"] == (True, False)
 
 
 def test_privilege_not_held_is_1314_all_or_nothing(registry):
@@ -274,6 +289,26 @@ def test_save_key_regfast_is_atomic(registry, sandbox, tmp_path):
         regfast.save_key(sandbox, path, method="copy")
 
 
+def test_cli_save_key_and_key_security(wine, sandbox, tmp_path, monkeypatch, capsys):
+    from regfast import cli
+    sandbox.set_value("cli", "yes")
+    monkeypatch.setenv("REGFAST_AGENT", str(wine.exe))
+    for k, v in wine.env.items():
+        if k.startswith("WINE"):
+            monkeypatch.setenv(k, v)
+    out = tmp_path / "cli.hiv"
+    assert cli.main(["save-key", "HKCU\\" + sandbox.path, str(out)]) == 0
+    assert "regf: 1 keys, 1 values" in capsys.readouterr().out
+    with regfast.open_hive(out) as h:
+        assert h.root["cli"] == "yes"
+    assert cli.main(["key-security", "HKCU\\" + sandbox.path]) == 0
+    assert capsys.readouterr().out.strip() == sandbox.security()
+    assert cli.main(["save-key", "--native", "HKCU\\" + sandbox.path, str(tmp_path / "n.reg")]) == 0
+    assert "not a regf hive" in capsys.readouterr().out
+    assert cli.main(["key-security", "HKCU\\" + sandbox.path + "\\missing"]) == 1
+    assert "winerror 2" in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------------------
 # RegSaveKeyExW / RegLoadKeyW as Wine does them
 # ---------------------------------------------------------------------------
@@ -284,6 +319,11 @@ def test_native_save_needs_backup_privilege_and_leaves_nothing(registry, sandbox
         regfast.save_key(sandbox, path, method="native")
     assert _winerror(e) == 1314
     assert not path.exists()               # Wine leaves a 0-byte file: removed
+    with registry.privileges("SeBackupPrivilege"):
+        with pytest.raises(OSError) as e:
+            regfast.save_key(sandbox, "relative.reg", method="native")
+        assert _winerror(e) == 87
+    assert not os.path.exists("relative.reg")
 
 
 def test_native_save_under_wine_is_flagged_not_regf_then_loads(registry, sandbox, tmp_path):
