@@ -28,7 +28,7 @@
 #include "regfast/regfast_nt.h"
 
 #define AG_MAGIC          0x6652u
-#define AG_VERSION        1u
+#define AG_VERSION        2u   /* 2: snapshots carry a security-descriptor hash */
 #define AG_HEADER         16u
 #define AG_RESPONSE       0x8000u
 #define AG_EVENT          0xC000u
@@ -71,7 +71,7 @@ enum {
 
 /* Snapshot (SNAPSHOT response, WATCH response, change events):
  *   u32 n_keys u32 flags (AG_SNAP_TRUNCATED, AG_SNAP_DATA)
- *   n_keys x { str16 rel_path u64 last_write u32 n_values
+ *   n_keys x { str16 rel_path u64 last_write u64 sd_hash u32 n_values
  *              n_values x { str16 name u32 type u32 size u64 fnv1a64 [str8 data] } }
  * Keys in depth-first pre-order; rel_path "" is the snapshot's root. */
 #define AG_SNAP_SUBTREE   0x1u   /* request flags */

@@ -51,6 +51,8 @@ typedef struct snap_ctx {
     DWORD    vname_cap;     /* chars */
     uint8_t *data;
     DWORD    data_cap;
+    uint8_t *sd;            /* security-descriptor buffer */
+    DWORD    sd_cap;
 } snap_ctx;
 
 static int grow(void **p, DWORD *cap, DWORD want, size_t unit)
@@ -63,6 +65,25 @@ static int grow(void **p, DWORD *cap, DWORD want, size_t unit)
     *p = n;
     *cap = want;
     return 1;
+}
+
+/* FNV-1a 64 of the key's owner, group and DACL (self-relative, as the
+ * kernel returns them), so that a diff can say the descriptor changed: what
+ * a SECURITY or ATTRIBUTES notification is about. 0 when it cannot be read
+ * (a handle without READ_CONTROL). */
+static uint64_t sd_hash(snap_ctx *c, HKEY hk)
+{
+    const SECURITY_INFORMATION si = OWNER_SECURITY_INFORMATION | GROUP_SECURITY_INFORMATION |
+                                    DACL_SECURITY_INFORMATION;
+    for (int tries = 0; tries < 4; tries++) {
+        DWORD len = c->sd_cap;
+        LSTATUS ls = RegGetKeySecurity(hk, si, (PSECURITY_DESCRIPTOR)c->sd, &len);
+        if (ls == ERROR_SUCCESS)
+            return fnv1a64(c->sd, len) | 1;     /* never 0: 0 means "unknown" */
+        if (ls != ERROR_INSUFFICIENT_BUFFER || !grow((void **)&c->sd, &c->sd_cap, len + 64, 1))
+            return 0;
+    }
+    return 0;
 }
 
 static rf_status snap_key(snap_ctx *c, HKEY hk, int depth)
@@ -83,6 +104,7 @@ again:;
     c->n_keys++;
     ob_str16(c->out, c->path, c->plen);
     ob_u64(c->out, (uint64_t)ft.dwHighDateTime << 32 | ft.dwLowDateTime);
+    ob_u64(c->out, sd_hash(c, hk));
     size_t count_at = c->out->n;
     ob_u32(c->out, 0);
     uint32_t nv = 0;
@@ -211,6 +233,7 @@ static rf_status snapshot_view(HKEY hk, uint32_t flags, uint32_t max_keys, uint3
     free(c.path);
     free(c.vname);
     free(c.data);
+    free(c.sd);
     return st;
 }
 

@@ -21,7 +21,7 @@ builds it from a regfast source tree (this package's own, when installed
 from one, or ``$REGFAST_SOURCE_DIR``) into the user cache directory.
 ``$REGFAST_AGENT`` names a prebuilt one.
 
-Protocol (version 1)
+Protocol (version 2)
 --------------------
 Every frame, in both directions, is a 16-byte header then a payload::
 
@@ -74,7 +74,7 @@ EXE_NAME = "regfast-agent.exe"
 # --- protocol constants (src/agent/agent.h) ------------------------------------
 
 MAGIC = 0x6652
-VERSION = 1
+VERSION = 2          # 2: snapshots carry a security-descriptor hash per key
 HEADER = 16
 RESPONSE = 0x8000
 EVENT = 0xC000

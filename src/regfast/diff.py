@@ -180,10 +180,13 @@ class ValueState:
 
 class KeyState(NamedTuple):
     """One key of a snapshot: path relative to the snapshot root (as stored),
-    last-write FILETIME, and values by folded name."""
+    last-write FILETIME, values by folded name, and a hash of the key's
+    security descriptor (owner, group, DACL) where the snapshot could read it
+    (live keys; None offline or without READ_CONTROL)."""
     path: str
     last_write: int
     values: dict[str, ValueState]
+    security: int | None = None
 
 
 class Snapshot:
@@ -270,6 +273,7 @@ def snapshot_hive(hive: Any, path: str | None = None) -> Snapshot:
 KEY_ADDED = "key_added"
 KEY_REMOVED = "key_removed"
 KEY_TOUCHED = "key_touched"
+KEY_SECURITY = "security_changed"
 VALUE_ADDED = "value_added"
 VALUE_REMOVED = "value_removed"
 VALUE_CHANGED = "value_changed"
@@ -279,8 +283,9 @@ class Change(NamedTuple):
     """One difference.
 
     kind : "key_added" | "key_removed" | "key_touched" (last-write time changed,
-        nothing else seen in that key) | "value_added" | "value_removed" |
-        "value_changed"
+        nothing else seen in that key) | "security_changed" (the key's owner,
+        group or DACL changed: read the new one with ``key.security()``) |
+        "value_added" | "value_removed" | "value_changed"
     path : the key's full path
     name : the value's name (None for key changes; "" is the default value)
     old, new : ValueState on each side (None where it does not exist); for
@@ -312,6 +317,8 @@ class Change(NamedTuple):
             return f"- key    {self.path}"
         if self.kind == KEY_TOUCHED:
             return f"~ key    {self.path} (last write only)"
+        if self.kind == KEY_SECURITY:
+            return f"~ key    {self.path} (security descriptor)"
         if self.kind == VALUE_ADDED:
             return f"+ value  {where} = {_show(self.new)}"
         if self.kind == VALUE_REMOVED:
@@ -392,6 +399,7 @@ class Diff:
     keys_added = property(lambda self: self._kind(KEY_ADDED))
     keys_removed = property(lambda self: self._kind(KEY_REMOVED))
     keys_touched = property(lambda self: self._kind(KEY_TOUCHED))
+    security_changed = property(lambda self: self._kind(KEY_SECURITY))
     values_added = property(lambda self: self._kind(VALUE_ADDED))
     values_removed = property(lambda self: self._kind(VALUE_REMOVED))
     values_changed = property(lambda self: self._kind(VALUE_CHANGED))
@@ -400,7 +408,8 @@ class Diff:
         counts = [(len(self._kind(k)), label) for k, label in (
             (KEY_ADDED, "keys added"), (KEY_REMOVED, "keys removed"),
             (VALUE_ADDED, "values added"), (VALUE_REMOVED, "values removed"),
-            (VALUE_CHANGED, "values changed"), (KEY_TOUCHED, "keys touched"))]
+            (VALUE_CHANGED, "values changed"), (KEY_SECURITY, "security descriptors changed"),
+            (KEY_TOUCHED, "keys touched"))]
         parts = [f"{n} {label}" for n, label in counts if n]
         return ", ".join(parts) if parts else "no differences"
 
@@ -454,11 +463,16 @@ def diff_snapshots(old: Snapshot, new: Snapshot, *, touched: bool = True) -> Dif
         for fn, vs in ov.items():
             if fn not in nv:
                 changes_v.append(Change(VALUE_REMOVED, path, vs.name, vs, None))
-        if (touched and len(changes_v) == before and oks.last_write != nks.last_write
-                and fold(path) not in parents_changed):
+        sd_changed = (oks.security is not None and nks.security is not None
+                      and oks.security != nks.security)
+        if sd_changed:
+            changes_k.append(Change(KEY_SECURITY, path, old_time=oks.last_write,
+                                    new_time=nks.last_write))
+        if (touched and len(changes_v) == before and not sd_changed
+                and oks.last_write != nks.last_write and fold(path) not in parents_changed):
             changes_k.append(Change(KEY_TOUCHED, path, old_time=oks.last_write,
                                     new_time=nks.last_write))
-    order = {KEY_ADDED: 0, KEY_REMOVED: 1, KEY_TOUCHED: 2}
+    order = {KEY_ADDED: 0, KEY_REMOVED: 1, KEY_SECURITY: 2, KEY_TOUCHED: 3}
     changes_k.sort(key=lambda c: (order[c.kind], fold(c.path).split("\\")))
     vorder = {VALUE_ADDED: 0, VALUE_REMOVED: 1, VALUE_CHANGED: 2}
     changes_v.sort(key=lambda c: (fold(c.path).split("\\"), vorder[c.kind], fold(c.name or "")))

@@ -223,8 +223,8 @@ def parse_snapshot(r: Reader, root: str) -> Snapshot:
     unpack = struct.unpack_from
     for _ in range(n_keys):
         path = r.str16()
-        lw, nv = unpack("<QI", b, r.pos)
-        r.pos += 12
+        lw, sd, nv = unpack("<QQI", b, r.pos)
+        r.pos += 20
         vals: dict[str, ValueState] = {}
         for _ in range(nv):
             name = r.str16()
@@ -232,7 +232,7 @@ def parse_snapshot(r: Reader, root: str) -> Snapshot:
             r.pos += 16
             data = r.raw(r.u32()) if has_data else None
             vals[fold(name)] = ValueState(name, vtype, size, h, data)
-        keys[fold(path)] = KeyState(path, lw, vals)
+        keys[fold(path)] = KeyState(path, lw, vals, sd or None)
     return Snapshot(root, keys, keep_data=has_data, truncated=bool(flags & _agent.SNAP_TRUNCATED))
 
 

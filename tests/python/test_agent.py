@@ -137,8 +137,8 @@ def sandbox(registry, request):
 # ---------------------------------------------------------------------------
 
 def test_handshake_and_agent_path(wine, registry, capsys, monkeypatch):
-    assert registry.conn.version == 1
-    assert registry.description.startswith("regfast-agent 0.1 protocol 1 on Wine")
+    assert registry.conn.version == A.VERSION == 2
+    assert registry.description.startswith(f"regfast-agent 0.1 protocol {A.VERSION} on Wine")
     assert registry.pid > 0 and registry.conn.max_request == 16 << 20
     assert registry.ping(b"abc") == b"abc"
     monkeypatch.setenv("REGFAST_AGENT", str(wine.exe))

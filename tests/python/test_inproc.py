@@ -275,3 +275,18 @@ def test_open_key_takes_the_in_process_path_on_windows(core, monkeypatch):
         k.close()
     finally:
         r.close()
+
+
+@pytest.mark.skipif(not ON_WINDOWS, reason="Wine never fires SECURITY/ATTRIBUTES notifications "
+                    "(../shared/reference/wine-registry.md); this runs in the Windows wheel job, "
+                    "and test_watch.py checks the snapshot side under Wine")
+@pytest.mark.parametrize("flt", ["SECURITY", "ATTRIBUTES"])
+def test_security_filters_fire_with_a_diff_on_windows(reg, sandbox, flt):
+    from regfast import watch as W
+    with regfast.watch(sandbox, filter=getattr(W, flt)) as w:
+        sandbox.set_value("v", 1)                    # not a security change
+        assert w.get(1.0) is None
+        sandbox.grant("S-1-1-0", "read", inherit=False)
+        d = w.get(15)
+        assert d is not None, f"{flt} did not fire on a DACL change"
+        assert [c.kind for c in d] == ["security_changed"]

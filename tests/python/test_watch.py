@@ -275,3 +275,22 @@ def test_lost_keys_and_multiple_connections(wine, writer, sandbox):
             assert d is not None, seen
             seen[d.key.path.rpartition("\\")[2]] = _changes(d)
         assert seen == {"viaA": {("value_added", "", "a")}, "viaB": {("value_added", "", "b")}}
+
+
+def test_snapshots_see_security_descriptor_changes(writer, sandbox):
+    """What a SECURITY/ATTRIBUTES notification is about must reach the diff:
+    snapshots carry a hash of owner+group+DACL. Wine never *fires* those
+    notifications (see test_inproc.py for the positive watch on Windows), so
+    here the snapshot and diff machinery is checked directly."""
+    child = sandbox.create_key("c")
+    before = sandbox.snapshot()
+    from regfast.diff import fold
+    assert before.keys[""].security is not None and before.keys[fold("c")].security is not None
+    _other(writer, child).grant("S-1-1-0", "read", inherit=False)       # Everyone: read
+    after = sandbox.snapshot()
+    d = diff_snapshots(before, after)
+    assert [(c.kind, c.path) for c in d] == [("security_changed", child.full_path)]
+    assert "security descriptors changed" in d.summary()
+    assert not diff_snapshots(after, sandbox.snapshot())                 # stable when nothing moves
+    sandbox.set_value("v", 1)                                            # a value write is not one
+    assert [c.kind for c in diff_snapshots(after, sandbox.snapshot())] == ["value_added"]
