@@ -155,6 +155,44 @@ static void test_admin_hive_files(HKEY top, const wchar_t *path)
     rf_hive_close(h);
 }
 
+/* KTM through rf_live_tx_*: isolation before the commit, visibility after
+ * it, and a rollback that undoes a value write and a key deletion. Wine only
+ * stubs KTM (test_nt_tx.c checks the probe refuses it there). */
+static void test_ktm(HKEY top)
+{
+    CHECK_EQ_INT(rf_live_tx_available(), RF_OK);
+    rf_live_tx *tx = NULL;
+    CHECK_EQ_INT(rf_live_tx_begin(0, U(L"regfast test"), &tx), RF_OK);
+    void *hk = NULL;
+    uint32_t disp = 0;
+    CHECK_EQ_INT(rf_live_tx_open_key(tx, top, U(L"ktm"), KEY_ALL_ACCESS, 1, &hk, &disp), RF_OK);
+    CHECK_EQ_INT(disp, 1);
+    DWORD v = 7;
+    CHECK_EQ_INT(RegSetValueExW((HKEY)hk, L"v", 0, REG_DWORD, (const BYTE *)&v, 4), 0);
+    HKEY out;
+    CHECK_EQ_INT(RegOpenKeyExW(top, L"ktm", 0, KEY_READ, &out), ERROR_FILE_NOT_FOUND);  /* isolated */
+    RegCloseKey((HKEY)hk);
+    CHECK_EQ_INT(rf_live_tx_commit(tx), RF_OK);
+    rf_live_tx_close(tx);
+    DWORD got = 0, n = 4;
+    CHECK_EQ_INT(RegGetValueW(top, L"ktm", L"v", RRF_RT_REG_DWORD, NULL, &got, &n), 0);
+    CHECK_EQ_INT(got, 7);
+
+    CHECK_EQ_INT(rf_live_tx_begin(0, NULL, &tx), RF_OK);
+    CHECK_EQ_INT(rf_live_tx_open_key(tx, top, U(L"ktm"), KEY_ALL_ACCESS, 0, &hk, &disp), RF_OK);
+    CHECK_EQ_INT(disp, 2);
+    v = 8;
+    CHECK_EQ_INT(RegSetValueExW((HKEY)hk, L"v", 0, REG_DWORD, (const BYTE *)&v, 4), 0);
+    RegCloseKey((HKEY)hk);
+    CHECK_EQ_INT(rf_live_tx_delete_key(tx, top, U(L"ktm"), 0), RF_OK);
+    CHECK_EQ_INT(rf_live_tx_rollback(tx), RF_OK);
+    rf_live_tx_close(tx);
+    n = 4;
+    CHECK_EQ_INT(RegGetValueW(top, L"ktm", L"v", RRF_RT_REG_DWORD, NULL, &got, &n), 0);
+    CHECK_EQ_INT(got, 7);
+    CHECK_EQ_INT(rf_live_tx_open_key(NULL, top, U(L"ktm"), KEY_READ, 0, &hk, NULL), RF_E_INVALID_PARAMETER);
+}
+
 int main(void)
 {
     HKEY top;
@@ -168,6 +206,7 @@ int main(void)
     test_sacl_privilege();
     test_creation_order(top, path);
     test_admin_hive_files(top, path);
+    test_ktm(top);
     RegCloseKey(top);
     nt_test_cleanup();
     return CHECK_DONE();
