@@ -117,9 +117,9 @@ def _problem_note(hive: regfast.Hive) -> None:
 def cmd_recover(args: argparse.Namespace) -> int:
     from regfast.logs import find_logs, replay
 
-    if args.journal:        # a transaction journal (regfast.transaction): undo it in the live registry
-        from regfast.transaction import cli_rollback
-        return cli_rollback(args.journal)
+    if args.journal or args.pending:   # regfast.transaction journals: undo them in the live registry
+        from regfast.transaction import cli_rollback, pending_journals
+        return cli_rollback(list(args.journal or []) + [str(p) for p in (pending_journals() if args.pending else [])])
     if not args.hive or not args.output:
         print("regfast: recover needs HIVE and -o OUTPUT (or --journal FILE)", file=sys.stderr)
         return 2
@@ -278,6 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", help="the recovered hive (never the input)")
     s.add_argument("--journal", action="append", metavar="FILE",
                    help="a regfast.transaction journal to roll back in the live registry (repeatable)")
+    s.add_argument("--pending", action="store_true",
+                   help="roll back every journal left in the default journal directory")
     s.add_argument("--log", action="append", help="a log file (repeatable; default: HIVE.LOG, .LOG1, .LOG2)")
     s.add_argument("--mode", choices=["forensic", "windows"], default="forensic",
                    help="windows: replay dirty hives only (forensic: also newer entries of a clean hive)")

@@ -847,6 +847,8 @@ def cli_rollback(journals: list[str], force_pending: bool = False) -> int:
     """`regfast recover --journal FILE...`: rolls each journal back; prints a
     line per journal. 0 when all were undone cleanly, 1 otherwise."""
     rc = 0
+    if not journals:
+        print("regfast: no journal to roll back", file=sys.stderr)
     for j in journals:
         try:
             rep = rollback_journal(j)

@@ -243,6 +243,56 @@ def test_crashed_transaction_is_rolled_back_by_regfast_recover(wine, registry, s
     assert "crash.rfj" in capsys.readouterr().err
 
 
+def test_recover_pending_finds_journals_in_the_default_directory(wine, registry, sandbox, tmp_path,
+                                                                 monkeypatch, capsys):
+    monkeypatch.setenv("REGFAST_CACHE_DIR", str(tmp_path / "cache"))
+    sandbox.set_value("v0", "old0")
+    tx = regfast.transaction(registry)                  # journal=None: the default directory
+    assert tx.journal_path.parent == tmp_path / "cache" / "journals"
+    tx.open_key("HKCU", sandbox.path).set_value("v0", "new0")
+    tx._j.close()                                      # abandoned, as a crash leaves it
+    tx.state = "abandoned (test)"
+    from regfast.transaction import pending_journals
+    assert pending_journals() == [tx.journal_path]
+    monkeypatch.setenv("REGFAST_AGENT", str(wine.exe))
+    for k in ("WINEPREFIX", "WINEDEBUG", "WINEDLLOVERRIDES"):
+        monkeypatch.setenv(k, wine.env[k])
+    from regfast import cli
+    try:
+        assert cli.main(["recover", "--pending"]) == 0
+    finally:
+        if live._default is not None:
+            live._default.close()
+            live._default = None
+    assert "1 writes undone" in capsys.readouterr().out
+    assert sandbox["v0"] == "old0" and pending_journals() == []
+    assert cli.main(["recover"]) == 2                   # neither a hive nor a journal
+
+
+def test_agent_tx_ops_refuse_bad_requests(registry):
+    import struct
+    conn = registry.conn
+    if on_wine(registry):
+        with pytest.raises(regfast.RegistryError) as e:
+            conn.request(A.OP_TX_BEGIN, struct.pack("<I", 0) + A.str16("x"))
+        assert e.value.winerror == 120                  # no transaction is handed out by a stub
+    for op, payload, code in [
+        (A.OP_TX_COMMIT, struct.pack("<I", 0x10001), 6),                 # no such transaction
+        (A.OP_TX_ROLLBACK, struct.pack("<I", 0), 6),
+        (A.OP_TX_OPEN_KEY, struct.pack("<IIIII", 0x10001, 0x80000001, 0, 0, 0) + A.str16("x"), 6),
+        (A.OP_TX_SET_VALUE, struct.pack("<II", 0x10001, 1) + A.str16("n") + struct.pack("<I", 0), 6),
+        (A.OP_TX_CLOSE_KEY, struct.pack("<I", 0xFFFF), 6),
+        (A.OP_TX_COMMIT, b"\x01", 87),                                    # malformed
+        (A.OP_TX_PROBE, b"junk", 87),
+        (A.OP_TX_SET_VALUE, struct.pack("<II", 1, 1) + A.str16("n") + struct.pack("<I", 99), 87),
+        (79, b"", 120),                                                  # unknown op in the tx range
+    ]:
+        with pytest.raises(OSError) as e:
+            conn.request(op, payload)
+        assert e.value.winerror == code, (op, e.value)
+    assert registry.ping(b"still serving") == b"still serving"
+
+
 def test_a_running_transaction_cannot_be_recovered_under_it(registry, sandbox, tmp_path):
     if os.name != "posix":
         pytest.skip("the journal lock is POSIX-only (documented)")
