@@ -395,24 +395,48 @@ def test_committed_journal_is_not_undone(registry, sandbox, tmp_path):
 # KTM itself: Windows CI only (Wine stubs it)
 # ---------------------------------------------------------------------------
 
+@pytest.fixture
+def native_sandbox():
+    """Windows: a regfast-agent of this machine and a fresh key under HKCU (the
+    Wine fixtures of test_agent.py skip there)."""
+    reg = regfast.connect()
+    path = rf"Software\regfast-tests\ktm-{os.getpid()}"
+    key = reg.create_key("HKCU", path)
+    yield reg, key
+    key.close()
+    try:
+        reg.delete_key("HKCU", path, tree=True)
+    finally:
+        reg.close()
+
+
 @pytest.mark.windows
 @pytest.mark.skipif(sys.platform != "win32", reason="KTM needs Windows (Wine only stubs it)")
-def test_ktm_commit_rollback_isolation(registry, sandbox):
+def test_ktm_commit_rollback_isolation(native_sandbox):
+    registry, sandbox = native_sandbox
     assert ktm_status(registry) is None
-    other = live.connect()
+    other = regfast.connect()                 # another process: the isolation oracle
     try:
-        with regfast.transaction(registry, mode="ktm") as tx:
-            assert isinstance(tx, Transaction) and tx.mode == "ktm"
+        with regfast.transaction(registry) as tx:                 # auto picks KTM here
+            assert isinstance(tx, Transaction) and tx.mode == "ktm" and tx.journal_path is None
             k = tx.open_key("HKCU", sandbox.path)
             k.set_value("v", "in tx")
             k.create_key("Sub").set_value("x", 1)
             assert k["v"] == "in tx"
-            # isolation: another process does not see uncommitted writes
-            assert "v" not in other.open_key("HKCU", sandbox.path)
+            assert "v" not in other.open_key("HKCU", sandbox.path)     # not visible before the commit
         assert other.open_key("HKCU", sandbox.path)["v"] == "in tx"
+        assert other.open_key("HKCU", sandbox.path + r"\Sub")["x"] == 1
         tx = regfast.transaction(registry, mode="ktm")
-        tx.open_key("HKCU", sandbox.path).set_value("v", "rolled back")
+        k = tx.open_key("HKCU", sandbox.path)
+        k.set_value("v", "rolled back")
+        k.delete_key("Sub")
         tx.rollback()
+        assert other.open_key("HKCU", sandbox.path)["v"] == "in tx"
+        assert other.open_key("HKCU", sandbox.path + r"\Sub")["x"] == 1
+        with pytest.raises(RuntimeError):
+            with regfast.transaction(registry, mode="ktm") as tx:
+                tx.open_key("HKCU", sandbox.path).set_value("v", "exception")
+                raise RuntimeError("undo")
         assert other.open_key("HKCU", sandbox.path)["v"] == "in tx"
     finally:
         other.close()
