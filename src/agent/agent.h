@@ -196,5 +196,7 @@ rf_status op_admin(uint16_t op, ibuf *in, obuf *out);
 #define AG_OP_TX_FIRST 64u
 #define AG_OP_TX_LAST  79u
 rf_status op_tx(uint16_t op, ibuf *in, obuf *out);
+/** Ends every open transaction uncommitted (KTM rolls back a closed one). */
+void tx_shutdown(void);
 
 #endif /* REGFAST_AGENT_H */

@@ -881,6 +881,7 @@ int ag_dispatch(uint16_t op, uint32_t id, const uint8_t *payload, size_t len, ob
 void ag_shutdown(void)
 {
     watch_stop_all(AG_END_QUIT);
+    tx_shutdown();   /* before the key handles: a transacted key belongs to its tx */
     for (uint32_t i = 0; i < n_handles; i++)
         if (handles[i].used)
             kh_release(&handles[i]);

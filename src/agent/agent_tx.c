@@ -271,6 +271,15 @@ static rf_status op_key_write(uint16_t op, ibuf *in, obuf *out)
     return RF_OK;
 }
 
+void tx_shutdown(void)
+{
+    /* An in-process core outlives its connection: leave no transaction (and
+     * none of its locks on keys) behind. Closing the handle rolls it back. */
+    for (uint32_t i = 0; i < TX_MAX; i++)
+        if (txs[i].tx)
+            tx_end(&txs[i], mk_id(i, txs[i].gen));
+}
+
 rf_status op_tx(uint16_t op, ibuf *in, obuf *out)
 {
     switch (op) {
