@@ -115,4 +115,9 @@ def open_hive(path: str | os.PathLike[str], *, errors: str = "strict", lenient: 
     if errors not in ("strict", "tolerant"):
         raise ValueError(f"errors must be 'strict' or 'tolerant', got {errors!r}")
     from regfast.logs import open_with_logs
+    from regfast import agent as _agent
+    if _agent._hook is not None:     # regfast.hooks / regfast.profile() are on: let them see it
+        # stacklevel 5: the lambda, hooks._run, hooks.run_offline, open_hive, its caller
+        return hooks.run_offline(hooks.OP_OPEN_HIVE, path, lambda: open_with_logs(
+            path, logs, lenient, errors=errors, stacklevel=5))
     return open_with_logs(path, logs, lenient, errors=errors, stacklevel=2)

@@ -15,13 +15,15 @@ kernel's CmRegisterCallbackEx pre/post registry callbacks.
     h.remove()
 
 What is covered: every operation on the **live** registry, i.e. every request
-that goes through :meth:`regfast.agent.Connection.request` — Registry.open_key /
-create_key / delete_key, every live Key method (reads, writes, snapshot,
-close...), watch set-up, regfast.transaction (its journal reads and writes,
-and the KTM ops). Offline hives (:class:`regfast.Hive`, :class:`regfast.Key`)
-are **not** hooked: their methods are compiled (Cython), and a Python hook
-point on them would cost a Python call on the very reads the binding exists
-to make cheap.
+that goes through :meth:`regfast.agent.Connection.request` (the agent's pipe
+and the in-process core alike) — Registry.open_key / create_key / delete_key,
+every live Key method (reads, writes, snapshot, close...), watch set-up,
+regfast.transaction (its journal reads and writes, and the KTM ops). Offline,
+only :func:`regfast.open_hive` is hooked (op ``"open_hive"``, ``path`` = the
+file, ``root`` None; a veto keeps the file from being opened). The offline
+:class:`regfast.Hive` / :class:`regfast.Key` methods are **not** hooked: they
+are compiled (Cython), and a Python hook point on them would cost a Python
+call on the very reads the binding exists to make cheap.
 
 Cost when no hook and no profiler is active: ``Connection.request`` checks one
 module global (``regfast.agent._hook``) and goes on; bench/bench_hooks.py
@@ -71,6 +73,9 @@ OP_NAMES: dict[int, str] = {
     _agent.OP_TX_DELETE_KEY: "tx_delete_key", _agent.OP_TX_GET_VALUE: "tx_get_value",
     _agent.OP_TX_CLOSE_KEY: "tx_close_key",
 }
+# Not agent ops: the offline entry points hooked (regfast.open_hive).
+OP_OPEN_HIVE = 0x1000
+OP_NAMES[OP_OPEN_HIVE] = "open_hive"
 WRITE_OPS = frozenset({_agent.OP_SET_VALUE, _agent.OP_DELETE_VALUE, _agent.OP_DELETE_KEY,
                        _agent.OP_TX_SET_VALUE, _agent.OP_TX_DELETE_VALUE, _agent.OP_TX_DELETE_KEY})
 # ops whose payload starts with a key handle (u32), then what follows it
@@ -142,9 +147,9 @@ class Operation:
 
     @property
     def full_path(self) -> str | None:
-        if self.path is None:
-            return None
-        r = ROOTS.get(self.root or 0, hex(self.root or 0))
+        if self.path is None or self.root is None:
+            return self.path           # offline: the hive file
+        r = ROOTS.get(self.root, hex(self.root))
         return f"{r}\\{self.path}" if self.path else r
 
     def __repr__(self) -> str:
@@ -291,8 +296,10 @@ def _add_sink(sink: Any) -> HookHandle:
 
 # --- the hook point: Connection.request calls this while anything is installed
 
-def _dispatch(conn: Any, op: int, payload: bytes, timeout: float | None, filename: object) -> bytes:
-    rec = Operation(conn, op, payload)
+def _run(rec: Operation, call: Callable[[], Any], filename: object,
+         after: Callable[[Operation, Any], None] | None = None) -> Any:
+    """Runs the pre hooks, `call()` (then `after(rec, result)`, before anyone
+    sees the record), then the sinks and post hooks."""
     rec.start_ns = time.perf_counter_ns()
     pre_cbs, post_cbs = _pre, _post
     try:
@@ -304,10 +311,9 @@ def _dispatch(conn: Any, op: int, payload: bytes, timeout: float | None, filenam
                                    f"{f' (value {rec.value!r})' if rec.value is not None else ''} "
                                    f"vetoed by hook {getattr(cb, '__qualname__', cb)!r}",
                                filename, winerror=5)
-        resp = b""
+        resp = None
         try:
-            rid, p = conn.start(op, payload)
-            resp = conn.finish(rid, p, op, timeout, filename)
+            resp = call()
         except OSError as e:
             rec.status = getattr(e, "winerror", 0) or getattr(e, "status", 0) or -1
             raise
@@ -316,15 +322,10 @@ def _dispatch(conn: Any, op: int, payload: bytes, timeout: float | None, filenam
             raise
         finally:
             rec.duration_ns = time.perf_counter_ns() - rec.start_ns
-            rec.response_bytes = len(resp)
-        if op in (_agent.OP_OPEN_KEY, _agent.OP_TX_OPEN_KEY) and len(resp) >= 4 and rec.path is not None:
-            rec.handle = struct.unpack_from("<I", resp, 0)[0]
-            m = _paths_of(conn) if op == _agent.OP_OPEN_KEY else _tx_paths_of(conn)
-            m[rec.handle] = (rec.root or 0, rec.path)
-        elif op == _agent.OP_CLOSE_KEY and rec.handle is not None:
-            _paths_of(conn).pop(rec.handle, None)
-        elif op == _agent.OP_TX_CLOSE_KEY and rec.handle is not None:
-            _tx_paths_of(conn).pop(rec.handle, None)
+            if isinstance(resp, (bytes, bytearray)):
+                rec.response_bytes = len(resp)
+        if after is not None:
+            after(rec, resp)
         return resp
     except BaseException:
         if rec.status == 0:
@@ -339,3 +340,37 @@ def _dispatch(conn: Any, op: int, payload: bytes, timeout: float | None, filenam
             except Exception as e:      # observers must not change the outcome
                 warnings.warn(f"regfast post hook {getattr(cb, '__qualname__', cb)!r} raised {e!r}",
                               HookWarning, stacklevel=2)
+
+
+def _dispatch(conn: Any, op: int, payload: bytes, timeout: float | None, filename: object) -> bytes:
+    rec = Operation(conn, op, payload)
+
+    def call() -> bytes:
+        rid, p = conn.start(op, payload)
+        return conn.finish(rid, p, op, timeout, filename)
+
+    resp: bytes = _run(rec, call, filename, _learn if op in _LEARN_OPS else None)
+    return resp
+
+
+_LEARN_OPS = frozenset({_agent.OP_OPEN_KEY, _agent.OP_TX_OPEN_KEY, _agent.OP_CLOSE_KEY, _agent.OP_TX_CLOSE_KEY})
+
+
+def _learn(rec: Operation, resp: bytes) -> None:
+    """Keeps the handle -> path maps in step with the opens and closes."""
+    op, conn = rec.op, rec.conn
+    if op in (_agent.OP_OPEN_KEY, _agent.OP_TX_OPEN_KEY):
+        if len(resp) >= 4 and rec.path is not None:
+            rec.handle = struct.unpack_from("<I", resp, 0)[0]
+            m = _paths_of(conn) if op == _agent.OP_OPEN_KEY else _tx_paths_of(conn)
+            m[rec.handle] = (rec.root or 0, rec.path)
+    elif rec.handle is not None:
+        (_paths_of(conn) if op == _agent.OP_CLOSE_KEY else _tx_paths_of(conn)).pop(rec.handle, None)
+
+
+def run_offline(op: int, path: Any, call: Callable[[], Any]) -> Any:
+    """The hook point of an offline entry point (regfast.open_hive): hooks see
+    an Operation with ``path`` = the file and ``root`` None."""
+    rec = Operation(None, op, b"")
+    rec.path = str(path)
+    return _run(rec, call, path)

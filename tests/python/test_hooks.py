@@ -200,3 +200,21 @@ def test_profiler_sees_transaction_journal_traffic(registry, sandbox, tmp_path):
     counts = prof.counts()
     assert counts["set_value"] == 1 and counts["get_value"] == 1   # the journal read what it overwrites
     assert A.OP_SET_VALUE in prof.columns["op"]
+
+
+def test_offline_open_hive_is_hooked_and_can_be_vetoed(make_hive, tmp_path):
+    built = make_hive({"k": {"v": 1}})
+    with regfast.profile() as prof:
+        with regfast.open_hive(built.path) as hive:
+            assert hive.open("k")["v"] == 1                # Key reads: compiled, not hooked
+        with pytest.raises(FileNotFoundError):
+            regfast.open_hive(tmp_path / "missing.hiv")
+    assert prof.counts() == {"open_hive": 2}
+    c = prof.columns
+    assert [prof.strings[p] for p in c["path"]] == [str(built.path), str(tmp_path / "missing.hiv")]
+    assert c["status"].tolist() == [0, 2]
+    with hooks.pre(lambda op: op.name != "open_hive"):
+        with pytest.raises(HookVeto):
+            regfast.open_hive(built.path)
+    with regfast.open_hive(built.path) as hive:          # removed: opens again
+        assert hive.open("k")["v"] == 1
