@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Callable, TextIO
+from typing import Callable, TextIO, cast
 
 from regfast._native import Hive
 from regfast._types import REG_BINARY, REG_DWORD, REG_SZ, type_name
@@ -81,7 +81,7 @@ def export(hive: Hive, out: TextIO, fmt: str, path: str | None = None, *, prefix
         raise ValueError(f"unknown export format {fmt!r} (reg, json, csv)")
     table = hive.scan(path, values=True, progress=None, errors=errors)
     bad = (table.value_status != 0).tolist()
-    paths = table.key_paths()
+    paths = cast("list[str]", table.key_paths())   # live rows only: never None
     names = table.value_names()
     decoded: list = table.decoded_values() if fmt != "reg" else []
     vkey = table.value_key.tolist()
