@@ -220,3 +220,14 @@ def test_reused_and_lost_deleted_data_is_flagged(make_hive):
         t = hive.scan(include_deleted=True)
     status = dict(zip(t.value_names(), t.value_status.tolist()))
     assert status == {"v": 13, "w": 2}          # reused: not trusted; lost: not found
+
+
+def test_cli_scan_counts_deleted(make_hive, capsys):
+    from regfast.cli import main
+
+    built = _deleted_subtree(make_hive)
+    assert main(["scan", "--deleted", str(built.path)]) == 0
+    out = capsys.readouterr().out
+    # the totals count the deleted rows too: 3 live + 2 deleted keys, 2 live + 3 deleted values
+    assert out.startswith("5 keys, 5 values,")
+    assert "deleted: 2 keys, 3 values recovered from free cells" in out
