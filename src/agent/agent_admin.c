@@ -38,6 +38,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <wchar.h>
 
 enum {
     AG_OP_RENAME = 32, AG_OP_GET_SECURITY = 33, AG_OP_SET_SECURITY = 34, AG_OP_GRANT = 35,

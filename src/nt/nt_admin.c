@@ -417,10 +417,10 @@ rf_status rf_live_grant(rf_hive *base, rf_key k, const uint16_t *trustee, uint32
         return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0, "inheritance flags 0x%x: at most 0x1f", inherit);
     if (!rights && mode != RF_ACE_REVOKE)
         return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0, "an ACE with no rights");
-    uint8_t sidbuf[SECURITY_MAX_SID_SIZE];
+    DWORD sidbuf[(SECURITY_MAX_SID_SIZE + 3) / 4];   /* a SID is DWORD-aligned */
     PSID sid;
     void *sid_free;
-    rf_status st = trustee_sid(trustee, &sid, &sid_free, sidbuf, sizeof sidbuf);
+    rf_status st = trustee_sid(trustee, &sid, &sid_free, (uint8_t *)sidbuf, sizeof sidbuf);
     if (st) return st;
     nt_ref r;
     if ((st = nt_acquire(h, k, &r)) != RF_OK) { if (sid_free) LocalFree(sid_free); return st; }
@@ -461,13 +461,13 @@ rf_status rf_live_take_ownership(rf_hive *base, rf_key k)
     HANDLE tok;
     if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &tok))
         return nt_fail_win32((LONG)GetLastError(), "OpenProcessToken", NULL, 0);
-    uint8_t ubuf[sizeof(TOKEN_USER) + SECURITY_MAX_SID_SIZE];
+    union { TOKEN_USER tu; uint8_t b[sizeof(TOKEN_USER) + SECURITY_MAX_SID_SIZE]; } ubuf; /* aligned */
     DWORD need = 0;
-    BOOL ok = GetTokenInformation(tok, TokenUser, ubuf, sizeof ubuf, &need);
+    BOOL ok = GetTokenInformation(tok, TokenUser, &ubuf, sizeof ubuf, &need);
     DWORD e = GetLastError();
     CloseHandle(tok);
     if (!ok) return nt_fail_win32((LONG)e, "GetTokenInformation", NULL, 0);
-    PSID me = ((TOKEN_USER *)ubuf)->User.Sid;
+    PSID me = ubuf.tu.User.Sid;
     /* SeTakeOwnershipPrivilege grants WRITE_OWNER whatever the DACL says:
      * enabled for this call only, when the token holds it. */
     int was = 1;

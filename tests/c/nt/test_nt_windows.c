@@ -149,6 +149,24 @@ static void test_admin_hive_files(HKEY top, const wchar_t *path)
     HKEY c;
     CHECK_EQ_INT(RegOpenKeyExW(top, L"adm-dst\\child", 0, KEY_READ, &c), 0);
     RegCloseKey(c);
+    /* RegReplaceKeyW on the root of a loaded hive: accepted (the swap
+     * itself happens when the hive is next loaded); the backup must not exist */
+    wchar_t mount[64], newf[MAX_PATH], oldf[MAX_PATH];
+    swprintf(mount, 64, L"regfast-adm-%lu", GetCurrentProcessId());
+    swprintf(newf, MAX_PATH, L"%lsregfast-adm-%lu.new", dir, GetCurrentProcessId());
+    swprintf(oldf, MAX_PATH, L"%lsregfast-adm-%lu.old", dir, GetCurrentProcessId());
+    DeleteFileW(oldf);
+    CHECK(CopyFileW(file, newf, FALSE));
+    CHECK_EQ_INT(rf_live_load_hive(RF_HKEY_USERS, U(mount), U(file)), RF_OK);
+    rf_hive *hu;
+    rf_live_open(RF_HKEY_USERS, RF_VIEW_NATIVE, KEY_ALL_ACCESS, &hu);
+    rf_key mk = nt_open(hu, mount, NULL);
+    CHECK(mk != 0);
+    CHECK_EQ_INT(rf_live_replace_key(hu, mk, U(newf), U(oldf)), RF_OK);
+    rf_hive_close(hu);
+    CHECK_EQ_INT(rf_live_unload_hive(RF_HKEY_USERS, U(mount)), RF_OK);
+    DeleteFileW(newf);
+    DeleteFileW(oldf);
     rf_live_set_privilege(U(L"SeRestorePrivilege"), was2, NULL);
     rf_live_set_privilege(U(L"SeBackupPrivilege"), was, NULL);
     DeleteFileW(file);
