@@ -220,6 +220,7 @@ cdef class Hive:
         cdef bytes bpath = os.fsencode(path)
         cdef const char *cpath = bpath
         cdef rf_status st
+        self._tolerant = bool(lenient) or errors == "tolerant"
         with nogil:
             st = rf_hive_open(cpath, &opts, &self._h)
         try:
@@ -240,6 +241,7 @@ cdef class Hive:
         cdef rf_open_opts opts = make_opts(lenient, errors)
         cdef Hive self = Hive.__new__(Hive)
         cdef rf_status st
+        self._tolerant = bool(lenient) or errors == "tolerant"
         PyObject_GetBuffer(data, &self._buf, PyBUF_SIMPLE)
         self._has_buf = True
         if self._buf.itemsize != 1:
@@ -497,16 +499,24 @@ cdef class Hive:
             free(recs)
         return out
 
-    def walk(self, path=None):
+    def walk(self, path=None, *, errors=None):
         """Yields every key of the subtree at `path` (default: the whole hive),
         parents before children, in stored order. Each key is visited once even
         if a damaged hive lists it twice.
+
+        `errors`: "strict" raises at the first damaged subkey list or key;
+        "skip" leaves damaged entries out and goes on (the table's per-row
+        status is what scan(errors="skip") reports). Default: "skip" for a
+        hive opened with errors="tolerant" (everything reachable, as the
+        open promised), else "strict".
 
         The traversal is one C scan (keys only); names and paths are decoded in
         one loop, so each yielded Key already knows its name and path.
         """
         from regfast import _bulk
-        table = _bulk.scan(self, path, False, "strict", None)
+        if errors is None:
+            errors = "skip" if self._tolerant else "strict"
+        table = _bulk.scan(self, path, False, errors, None)
         names = table.key_names()
         paths = table.key_paths()
         cdef Key key

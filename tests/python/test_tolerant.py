@@ -389,3 +389,20 @@ def test_cli_tolerant(tmp_path, capsys):
     assert "<damaged:" in capsys.readouterr().out
     assert main(["export", "--tolerant", "-f", "csv", str(path)]) == 0
     assert "K00" in capsys.readouterr().out
+
+
+def test_walk_of_a_tolerant_hive_skips_damage_a_strict_walk_stops_at():
+    """Hive.walk() keeps the promise of a tolerant open (everything reachable):
+    its default becomes errors="skip"; a strict walk of the same hive raises."""
+    data, layout = build()
+    start, _ = layout.hbins[3]
+    data[start:start + 4096] = bytes(4096)
+    with regfast.Hive.from_buffer(bytes(data), errors="tolerant") as hive:
+        want = set(hive.scan(errors="skip").key_paths())
+        with pytest.raises(regfast.RegistryCorruptError):
+            list(hive.walk(errors="strict"))
+        got = [k.path for k in hive.walk()]
+        assert set(got) == want and len(got) == len(want)
+        assert len(want) > 1 and want < set(EXPECTED)
+    with regfast.Hive.from_buffer(bytes(data), lenient=True) as hive:
+        list(hive.walk())                          # lenient is a tolerant form too: no raise
