@@ -15,6 +15,8 @@ from libc.stdlib cimport free, malloc
 from regfast.regfast cimport *
 from regfast._native cimport Hive, Key, check, decode_data, name_str, utf16_str, view_of
 
+import gc as _gc
+
 import numpy as np
 
 from regfast.exceptions import error_from_status
@@ -74,6 +76,24 @@ cdef class _Rows:
         cdef uint64_t *off = <uint64_t *>data_of(offset)
         cdef uint32_t *ln = <uint32_t *>data_of(length)
         cdef list out = [None] * n
+        cdef bint paused = n > 4096 and _gc.isenabled()
+        # The decoded objects (str, int, bytes, lists of str) cannot form
+        # cycles, but each list of a REG_MULTI_SZ counts toward the cyclic
+        # collector's thresholds, which then re-scans the young objects again
+        # and again (it was ~40% of decoding a 110 MB hive). The GIL is held
+        # for the whole loop, so no other thread sees the pause.
+        if paused:
+            _gc.disable()
+        try:
+            self._decode_into(out, n, t, st, off, ln, names, strings_only)
+        finally:
+            if paused:
+                _gc.enable()
+        return out
+
+    cdef void _decode_into(self, list out, Py_ssize_t n, uint32_t *t, int32_t *st, uint64_t *off,
+                           uint32_t *ln, object names, bint strings_only) except *:
+        cdef Py_ssize_t i
         for i in range(n):
             if st[i] != 0:
                 continue
@@ -85,7 +105,6 @@ cdef class _Rows:
                 continue
             out[i] = decode_data(t[i], row_ptr(self._map, self._arena, off[i]), ln[i],
                                  names[i] if names is not None else i)
-        return out
 
     cdef object _ints(self, cnp.ndarray types, cnp.ndarray status, cnp.ndarray offset,
                       cnp.ndarray length, object default):
