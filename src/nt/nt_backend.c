@@ -249,6 +249,26 @@ static rf_status nt_key_info(rf_hive *base, rf_key k, rf_key_info *out)
     return RF_OK;
 }
 
+rf_status nt_child_count(nt_hive *h, nt_ref *r, int values, size_t cap, size_t *n_out)
+{
+    void *rec;
+    ULONG rl;
+    rf_status st = nt_query_key(h, r, KeyFullInformation, &rec, &rl);
+    if (st) return st;
+    const char *what = values ? "values" : "subkeys";
+    size_t count = values ? ((nt_key_full *)rec)->Values : ((nt_key_full *)rec)->SubKeys;
+    unsigned table = values ? h->max_values : h->max_slots;
+    if (count > cap) {
+        *n_out = count;
+        return rfi_fail(RF_E_MORE_DATA, RF_NO_OFFSET, 0, "the key has %zu %s, the array holds %zu",
+                        count, what, cap);
+    }
+    if (count > table / 2)
+        return rfi_fail(RF_E_LIMIT, RF_NO_OFFSET, 0, "the key has %zu %s: over half the %s table (%u); raise %s",
+                        count, what, values ? "value" : "key", table, values ? "max_values" : "max_slots");
+    return RF_OK;
+}
+
 /* Subkeys become slots without a handle: enumeration opens nothing. */
 static rf_status nt_key_subkeys(rf_hive *base, rf_key k, rf_key *out, size_t cap, size_t *n_out)
 {
@@ -259,18 +279,7 @@ static rf_status nt_key_subkeys(rf_hive *base, rf_key k, rf_key *out, size_t cap
     *n_out = 0;
     rf_status st = nt_acquire(h, k, &r);
     if (st) return st;
-    if ((st = nt_query_key(h, &r, KeyFullInformation, &rec, &rl)) != RF_OK) goto done;
-    size_t count = ((nt_key_full *)rec)->SubKeys;
-    if (count > cap) {
-        *n_out = count;
-        st = rfi_fail(RF_E_MORE_DATA, RF_NO_OFFSET, 0, "the key has %zu subkeys, the array holds %zu", count, cap);
-        goto done;
-    }
-    if (count > h->max_slots / 2) {
-        st = rfi_fail(RF_E_LIMIT, RF_NO_OFFSET, 0,
-                      "the key has %zu subkeys: over half the key table (%u); raise max_slots", count, h->max_slots);
-        goto done;
-    }
+    if ((st = nt_child_count(h, &r, 0, cap, n_out)) != RF_OK) goto done;
     for (ULONG i = 0;; i++) {
         nt_q q = { NT_Q_ENUM_KEY, r.handle, KeyBasicInformation, i, NULL };
         NTSTATUS s = nt_grow(h, &q, NT_BUF_NAME, 512, &rec, &rl);

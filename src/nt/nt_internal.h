@@ -294,6 +294,11 @@ extern void (*nt_test_between_attempts)(void);
 
 /* Key information (nt_backend.c); into the thread's AUX scratch. */
 rf_status nt_query_key(nt_hive *h, nt_ref *key, ULONG cls, void **rec, ULONG *rec_len);
+/** A key's subkey (values = 0) or value (values = 1) count, checked against
+ *  the caller's array (RF_E_MORE_DATA with *n_out = the count) and against
+ *  half the backend's table (RF_E_LIMIT: enumerating it would evict every
+ *  other slot). */
+rf_status nt_child_count(nt_hive *h, nt_ref *r, int values, size_t cap, size_t *n_out);
 
 rf_status nt_read_values(rf_hive *h, rf_key k, const rf_name *names, size_t n, const uint32_t *types,
                          size_t n_types, uint32_t flags, rf_batch *b);

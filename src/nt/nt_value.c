@@ -206,19 +206,7 @@ rf_status nt_key_values(rf_hive *base, rf_key k, rf_value *out, size_t cap, size
     *n_out = 0;
     rf_status st = nt_acquire(h, k, &r);
     if (st) return st;
-    if ((st = nt_query_key(h, &r, KeyFullInformation, &rec, &rl)) != RF_OK) goto done;
-    size_t count = ((nt_key_full *)rec)->Values;
-    if (count > cap) {
-        *n_out = count;
-        st = rfi_fail(RF_E_MORE_DATA, RF_NO_OFFSET, 0, "the key has %zu values, the array holds %zu", count, cap);
-        goto done;
-    }
-    if (count > h->max_values / 2) {
-        st = rfi_fail(RF_E_LIMIT, RF_NO_OFFSET, 0,
-                      "the key has %zu values: over half the value table (%u); raise max_values", count,
-                      h->max_values);
-        goto done;
-    }
+    if ((st = nt_child_count(h, &r, 1, cap, n_out)) != RF_OK) goto done;
     for (ULONG i = 0;; i++) {
         nt_q q = { NT_Q_ENUM_VALUE, r.handle, KeyValueBasicInformation, i, NULL };
         NTSTATUS s = nt_grow(h, &q, NT_BUF_NAME, 512, &rec, &rl);
