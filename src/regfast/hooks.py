@@ -18,7 +18,9 @@ What is covered: every operation on the **live** registry, i.e. every request
 that goes through :meth:`regfast.agent.Connection.request` (the agent's pipe
 and the in-process core alike) — Registry.open_key / create_key / delete_key,
 every live Key method (reads, writes, snapshot, close...), watch set-up,
-regfast.transaction (its journal reads and writes, and the KTM ops). Offline,
+the administration ops of regfast.admin (rename, security, privileges, hive
+save / load / unload / restore / replace, app hives, MUI strings: the
+mutating ones have ``is_write``), regfast.transaction (its journal reads and writes, and the KTM ops). Offline,
 only :func:`regfast.open_hive` is hooked (op ``"open_hive"``, ``path`` = the
 file, ``root`` None; a veto keeps the file from being opened). The offline
 :class:`regfast.Hive` / :class:`regfast.Key` methods are **not** hooked: they
@@ -67,6 +69,14 @@ OP_NAMES: dict[int, str] = {
     _agent.OP_DELETE_KEY: "delete_key", _agent.OP_SNAPSHOT: "snapshot", _agent.OP_WATCH: "watch",
     _agent.OP_UNWATCH: "unwatch", _agent.OP_BENCH: "bench", _agent.OP_STATS: "stats",
     _agent.OP_QUIT: "quit",
+    _agent.OP_RENAME: "rename", _agent.OP_GET_SECURITY: "get_security",
+    _agent.OP_SET_SECURITY: "set_security", _agent.OP_GRANT: "grant",
+    _agent.OP_TAKE_OWNERSHIP: "take_ownership", _agent.OP_PRIVILEGES: "privileges",
+    _agent.OP_SET_PRIVILEGES: "set_privileges", _agent.OP_SAVE_KEY: "save_key",
+    _agent.OP_LOAD_HIVE: "load_hive", _agent.OP_UNLOAD_HIVE: "unload_hive",
+    _agent.OP_RESTORE_KEY: "restore_key", _agent.OP_REPLACE_KEY: "replace_key",
+    _agent.OP_LOAD_APP_HIVE: "load_app_hive", _agent.OP_MUI_STRING: "mui_string",
+    _agent.OP_FILE_KIND: "file_kind",
     _agent.OP_TX_PROBE: "tx_probe", _agent.OP_TX_BEGIN: "tx_begin", _agent.OP_TX_COMMIT: "tx_commit",
     _agent.OP_TX_ROLLBACK: "tx_rollback", _agent.OP_TX_OPEN_KEY: "tx_open_key",
     _agent.OP_TX_SET_VALUE: "tx_set_value", _agent.OP_TX_DELETE_VALUE: "tx_delete_value",
@@ -76,13 +86,25 @@ OP_NAMES: dict[int, str] = {
 # Not agent ops: the offline entry points hooked (regfast.open_hive).
 OP_OPEN_HIVE = 0x1000
 OP_NAMES[OP_OPEN_HIVE] = "open_hive"
+# Everything that changes the registry (or, set_privileges, the agent's
+# token): what a veto policy on ``op.is_write`` must see. save_key writes a
+# file but only reads the registry; it is not here (its ``file`` is set).
 WRITE_OPS = frozenset({_agent.OP_SET_VALUE, _agent.OP_DELETE_VALUE, _agent.OP_DELETE_KEY,
+                       _agent.OP_RENAME, _agent.OP_SET_SECURITY, _agent.OP_GRANT,
+                       _agent.OP_TAKE_OWNERSHIP, _agent.OP_SET_PRIVILEGES, _agent.OP_LOAD_HIVE,
+                       _agent.OP_UNLOAD_HIVE, _agent.OP_RESTORE_KEY, _agent.OP_REPLACE_KEY,
                        _agent.OP_TX_SET_VALUE, _agent.OP_TX_DELETE_VALUE, _agent.OP_TX_DELETE_KEY})
-# ops whose payload starts with a key handle (u32), then what follows it
+# ops whose payload starts with a key handle (u32), then what follows it:
+# t/f a u32 skipped, s a value name (-> value), n a new key name (-> value),
+# k a subkey (-> value, appended to path), p a file path (-> file),
+# x a str16 skipped (payloads of agent_admin.c's header comment)
 _HANDLE_OPS = {
     _agent.OP_CLOSE_KEY: "", _agent.OP_KEY_INFO: "", _agent.OP_SUBKEYS: "", _agent.OP_GET_VALUE: "s",
     _agent.OP_READ_VALUES: "", _agent.OP_SET_VALUE: "ts", _agent.OP_DELETE_VALUE: "s",
     _agent.OP_DELETE_KEY: "fk", _agent.OP_SNAPSHOT: "",
+    _agent.OP_RENAME: "n", _agent.OP_GET_SECURITY: "t", _agent.OP_SET_SECURITY: "x",
+    _agent.OP_GRANT: "tttx", _agent.OP_TAKE_OWNERSHIP: "", _agent.OP_SAVE_KEY: "tp",
+    _agent.OP_RESTORE_KEY: "tp", _agent.OP_REPLACE_KEY: "px", _agent.OP_MUI_STRING: "s",
 }
 _TX_HANDLE_OPS = {
     _agent.OP_TX_SET_VALUE: "ts", _agent.OP_TX_DELETE_VALUE: "s", _agent.OP_TX_DELETE_KEY: "fk",
@@ -108,8 +130,14 @@ class Operation:
     name : str          "open_key", "set_value"... (OP_NAMES)
     root : int or None  predefined root of the key (HKCU = 0x80000001...)
     path : str or None  key path below the root (None: opened before hooks were on)
-    value : str or None value name (get/set/delete_value) or deleted subkey name
+    value : str or None value name (get/set/delete_value, mui_string), deleted
+                        subkey name, new name (rename), or the privilege names
+                        joined by "," (privileges, set_privileges)
+    file : str or None  the file a hive op reads or writes (save_key, load_hive,
+                        restore_key, replace_key's new file, load_app_hive,
+                        file_kind; open_hive: also ``path``)
     handle : int or None the agent's key handle the op uses / returns
+    tx : int or None    the transaction of tx_open_key / tx_commit / tx_rollback
     create : bool       open_key that creates (RegCreateKeyExW)
     request_bytes : int payload bytes sent
     status : int        post only: 0, or the Win32 code of the failure (5 for a veto)
@@ -118,7 +146,7 @@ class Operation:
     vetoed : bool
     """
 
-    __slots__ = ("op", "name", "root", "path", "value", "handle", "create", "request_bytes",
+    __slots__ = ("op", "name", "root", "path", "value", "file", "handle", "tx", "create", "request_bytes",
                  "status", "response_bytes", "duration_ns", "start_ns", "vetoed", "conn")
 
     def __init__(self, conn: Any, op: int, payload: bytes) -> None:
@@ -128,7 +156,9 @@ class Operation:
         self.root: int | None = None
         self.path: str | None = None
         self.value: str | None = None
+        self.file: str | None = None
         self.handle: int | None = None
+        self.tx: int | None = None
         self.create = False
         self.request_bytes = len(payload)
         self.status = 0
@@ -160,9 +190,34 @@ class Operation:
         op = self.op
         if op in (_agent.OP_OPEN_KEY, _agent.OP_TX_OPEN_KEY):
             off = 4 if op == _agent.OP_TX_OPEN_KEY else 0
+            if off:
+                self.tx = struct.unpack_from("<I", b, 0)[0]
             self.root, _view, _acc, flags = struct.unpack_from("<IIII", b, off)
             self.create = bool(flags & 1)
             self.path = _str16(b, off + 16)[0].strip("\\")
+            return
+        if op in (_agent.OP_TX_COMMIT, _agent.OP_TX_ROLLBACK):
+            self.tx = struct.unpack_from("<I", b, 0)[0]
+            return
+        if op in (_agent.OP_LOAD_HIVE, _agent.OP_UNLOAD_HIVE):      # u32 root str16 subkey [str16 file]
+            self.root = struct.unpack_from("<I", b, 0)[0]
+            sub, pos = _str16(b, 4)
+            self.path = sub.strip("\\")
+            if op == _agent.OP_LOAD_HIVE:
+                self.file = _str16(b, pos)[0]
+            return
+        if op in (_agent.OP_LOAD_APP_HIVE, _agent.OP_FILE_KIND):    # [u32 max_keys] str16 file
+            self.file = _str16(b, 4 if op == _agent.OP_LOAD_APP_HIVE else 0)[0]
+            return
+        if op in (_agent.OP_PRIVILEGES, _agent.OP_SET_PRIVILEGES):  # [u32 enable] u32 n, n x str16
+            pos = 4 if op == _agent.OP_SET_PRIVILEGES else 0
+            n = struct.unpack_from("<I", b, pos)[0]
+            pos += 4
+            names = []
+            for _ in range(min(n, 64)):
+                name, pos = _str16(b, pos)
+                names.append(name)
+            self.value = ",".join(names)
             return
         if op in _HANDLE_OPS:
             shape, ns = _HANDLE_OPS[op], _paths_of(self.conn)
@@ -173,13 +228,17 @@ class Operation:
         self.handle = struct.unpack_from("<I", b, 0)[0]
         where = ns.get(self.handle)
         if where is not None:
-            self.root, self.path = where
+            self.root, self.path = where[0], where[1]
         pos = 4
         for c in shape:
             if c in "tf":
                 pos += 4
-            elif c == "s":
+            elif c in "sn":
                 self.value, pos = _str16(b, pos)
+            elif c == "p":
+                self.file, pos = _str16(b, pos)
+            elif c == "x":
+                pos = _str16(b, pos)[1]
             elif c == "k":
                 sub, pos = _str16(b, pos)
                 self.value = sub
@@ -195,9 +254,11 @@ def _str16(b: bytes, pos: int) -> tuple[str, int]:
     return b[pos + 4:end].decode("utf-16-le", "surrogatepass"), end
 
 
-# handle -> (root, path), per connection, learnt from OPEN_KEY answers
+# handle -> (root, path), per connection, learnt from OPEN_KEY answers;
+# transacted key -> (root, path, tx), forgotten when the key is closed or its
+# transaction ends (commit / rollback close the keys in the agent)
 _handle_paths: "weakref.WeakKeyDictionary[Any, dict[int, tuple[int, str]]]" = weakref.WeakKeyDictionary()
-_tx_handle_paths: "weakref.WeakKeyDictionary[Any, dict[int, tuple[int, str]]]" = weakref.WeakKeyDictionary()
+_tx_handle_paths: "weakref.WeakKeyDictionary[Any, dict[int, tuple[int, str, int]]]" = weakref.WeakKeyDictionary()
 
 
 def _paths_of(conn: Any) -> dict[int, tuple[int, str]]:
@@ -207,7 +268,7 @@ def _paths_of(conn: Any) -> dict[int, tuple[int, str]]:
     return d
 
 
-def _tx_paths_of(conn: Any) -> dict[int, tuple[int, str]]:
+def _tx_paths_of(conn: Any) -> dict[int, tuple[int, str, int]]:
     d = _tx_handle_paths.get(conn)
     if d is None:
         d = _tx_handle_paths.setdefault(conn, {})
@@ -333,7 +394,11 @@ def _run(rec: Operation, call: Callable[[], Any], filename: object,
         raise
     finally:
         for s in _sinks:
-            s._add(rec)
+            try:
+                s._add(rec)
+            except Exception as e:      # a profiler is an observer too: the outcome stands
+                warnings.warn(f"regfast profiler {s!r} failed to record {rec!r}: {e!r}",
+                              HookWarning, stacklevel=2)
         for cb in post_cbs:
             try:
                 cb(rec)
@@ -349,7 +414,15 @@ def _dispatch(conn: Any, op: int, payload: bytes, timeout: float | None, filenam
         rid, p = conn.start(op, payload)
         return conn.finish(rid, p, op, timeout, filename)
 
-    resp: bytes = _run(rec, call, filename, _learn if op in _LEARN_OPS else None)
+    try:
+        resp: bytes = _run(rec, call, filename, _learn if op in _LEARN_OPS else None)
+    finally:
+        if op in (_agent.OP_TX_COMMIT, _agent.OP_TX_ROLLBACK) and rec.tx is not None and not rec.vetoed:
+            # the agent closes the transaction's keys whether the commit
+            # succeeded or not (agent_tx.c op_end): their ids are dead
+            m = _tx_paths_of(conn)
+            for h in [h for h, (_r, _p, t) in m.items() if t == rec.tx]:
+                del m[h]
     return resp
 
 
@@ -359,11 +432,14 @@ _LEARN_OPS = frozenset({_agent.OP_OPEN_KEY, _agent.OP_TX_OPEN_KEY, _agent.OP_CLO
 def _learn(rec: Operation, resp: bytes) -> None:
     """Keeps the handle -> path maps in step with the opens and closes."""
     op, conn = rec.op, rec.conn
-    if op in (_agent.OP_OPEN_KEY, _agent.OP_TX_OPEN_KEY):
+    if op == _agent.OP_OPEN_KEY:
         if len(resp) >= 4 and rec.path is not None:
             rec.handle = struct.unpack_from("<I", resp, 0)[0]
-            m = _paths_of(conn) if op == _agent.OP_OPEN_KEY else _tx_paths_of(conn)
-            m[rec.handle] = (rec.root or 0, rec.path)
+            _paths_of(conn)[rec.handle] = (rec.root or 0, rec.path)
+    elif op == _agent.OP_TX_OPEN_KEY:
+        if len(resp) >= 4 and rec.path is not None:
+            rec.handle = struct.unpack_from("<I", resp, 0)[0]
+            _tx_paths_of(conn)[rec.handle] = (rec.root or 0, rec.path, rec.tx or 0)
     elif rec.handle is not None:
         (_paths_of(conn) if op == _agent.OP_CLOSE_KEY else _tx_paths_of(conn)).pop(rec.handle, None)
 

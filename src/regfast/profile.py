@@ -16,9 +16,12 @@ the columns hold their index (-1 = none/unknown).
 
 Columns: ``op`` (u16, agent op), ``path`` (i32, into ``strings``: the root
 and key path, e.g. ``HKCU\\Software\\X``), ``value`` (i32, value name),
-``handle`` (u32), ``create`` (bool), ``bytes_out`` / ``bytes_in`` (u64:
-request and answer payload bytes), ``status`` (i32: 0 or the Win32 code; 5
-for a veto), ``start_ns`` / ``duration_ns`` (i64, perf_counter_ns).
+``handle`` (u32), ``conn`` (u32: which connection, numbered from 1 in the
+order first seen; 0 = offline), ``create`` (bool), ``bytes_out`` /
+``bytes_in`` (u64: request and answer payload bytes), ``status`` (i32: 0 or
+the Win32 code; 5 for a veto; a code above 2**31-1, e.g. an NTSTATUS, is
+stored as its low 32 bits read as signed), ``start_ns`` / ``duration_ns``
+(i64, perf_counter_ns).
 
 When no profiler and no hook is active, the cost is one global check per
 request (bench/bench_hooks.py).
@@ -34,6 +37,7 @@ import os
 import runpy
 import sys
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -45,7 +49,7 @@ from regfast import hooks as _hooks
 __all__ = ["profile", "Profiler", "ProfileReport", "OpenEach"]
 
 _DTYPES = {
-    "op": np.uint16, "path": np.int32, "value": np.int32, "handle": np.uint32, "create": np.bool_,
+    "op": np.uint16, "path": np.int32, "value": np.int32, "handle": np.uint32, "conn": np.uint32, "create": np.bool_,
     "bytes_out": np.uint64, "bytes_in": np.uint64, "status": np.int32, "start_ns": np.int64,
     "duration_ns": np.int64,
 }
@@ -110,6 +114,7 @@ class Profiler:
         self._ids: dict[str, int] = {}
         self._lock = threading.Lock()
         self._stage: list[tuple[Any, ...]] = []
+        self._conn_ids: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
         self._handle: _hooks.HookHandle | None = None
 
     # --- recording --------------------------------------------------------
@@ -144,34 +149,59 @@ class Profiler:
 
     _STAGE = 256
 
+    def _conn_id(self, conn: Any) -> int:
+        if conn is None:
+            return 0
+        i = self._conn_ids.get(conn)
+        if i is None:
+            with self._lock:
+                i = self._conn_ids.setdefault(conn, len(self._conn_ids) + 1)
+        return i
+
     def _add(self, rec: _hooks.Operation) -> None:
         # One tuple into a bounded staging list (no numpy scalar stores per
         # op: ten of those cost ~5 us); _flush() moves 256 rows at a time
-        # into the columns with one vectorized assignment per column.
-        row = (rec.op, self._intern(rec.full_path), self._intern(rec.value), rec.handle or 0, rec.create,
-               rec.request_bytes, rec.response_bytes, rec.status, rec.start_ns, rec.duration_ns)
+        # into the columns with one vectorized assignment per column. Every
+        # field is brought into its column's range here, so that a flush can
+        # not fail on one odd row (an NTSTATUS as status, say) and lose the
+        # 255 others.
+        st = int(rec.status)
+        if not -0x80000000 <= st <= 0x7FFFFFFF:
+            st = ((st & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000
+        row = (rec.op & 0xFFFF, self._intern(rec.full_path), self._intern(rec.value),
+               (rec.handle or 0) & 0xFFFFFFFF, self._conn_id(rec.conn), bool(rec.create),
+               max(rec.request_bytes, 0), max(rec.response_bytes, 0), st, rec.start_ns, rec.duration_ns)
         with self._lock:
             self._stage.append(row)
             if len(self._stage) >= self._STAGE:
                 self._flush()
 
     def _flush(self) -> None:
-        """Moves staged rows into the columns (caller holds the lock)."""
+        """Moves staged rows into the columns (caller holds the lock). The
+        staged rows are dropped only once they are stored: a failure leaves
+        the columns and the stage as they were."""
         rows = self._stage
         if not rows:
             return
-        self._stage = []
         i, k = self._n, len(rows)
+        cols = self._cols
         if i + k > self._cap:
-            while i + k > self._cap:
-                self._cap *= 2
+            cap = self._cap
+            while i + k > cap:
+                cap *= 2
+            cols = {}
             for name, a in self._cols.items():
-                b = np.zeros(self._cap, dtype=a.dtype)
+                b = np.zeros(cap, dtype=a.dtype)
                 b[:i] = a[:i]
-                self._cols[name] = b
-        for j, name in enumerate(_DTYPES):
-            self._cols[name][i:i + k] = [r[j] for r in rows]
-        self._n = i + k
+                cols[name] = b
+        else:
+            cap = self._cap
+        # convert every column before storing any (rows i.. are free space)
+        new = {name: np.array([r[j] for r in rows], dtype=_DTYPES[name]) for j, name in enumerate(_DTYPES)}
+        for name, a in new.items():
+            cols[name][i:i + k] = a
+        self._cols, self._cap, self._n = cols, cap, i + k
+        self._stage = []
 
     # --- results ------------------------------------------------------------
 
@@ -222,17 +252,18 @@ class Profiler:
 
     def _open_each(self) -> list[OpenEach]:
         """Keys opened, closed, and opened again (successful OPEN_KEY / CLOSE_KEY
-        rows, in order, paired by handle)."""
+        rows, in order, paired by connection and handle: each connection
+        numbers its handles itself)."""
         c = self.columns
         rows = np.flatnonzero(((c["op"] == _agent.OP_OPEN_KEY) | (c["op"] == _agent.OP_CLOSE_KEY))
                               & (c["status"] == 0))
-        open_of: dict[int, int] = {}          # handle -> path id, while open
+        open_of: dict[tuple[int, int], int] = {}   # (conn, handle) -> path id, while open
         opens: dict[int, int] = {}
         cycles: dict[int, int] = {}
         tns: dict[int, int] = {}
-        ops, paths, handles, dur = c["op"], c["path"], c["handle"], c["duration_ns"]
+        ops, paths, handles, conns, dur = c["op"], c["path"], c["handle"], c["conn"], c["duration_ns"]
         for r in rows.tolist():
-            h = int(handles[r])
+            h = (int(conns[r]), int(handles[r]))
             if ops[r] == _agent.OP_OPEN_KEY:
                 p = int(paths[r])
                 if p < 0:

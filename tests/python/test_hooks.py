@@ -218,3 +218,192 @@ def test_offline_open_hive_is_hooked_and_can_be_vetoed(make_hive, tmp_path):
             regfast.open_hive(built.path)
     with regfast.open_hive(built.path) as hive:          # removed: opens again
         assert hive.open("k")["v"] == 1
+
+
+# ---------------------------------------------------------------------------
+# Administration ops (agent ops 32..46): named, writes flagged, vetoable
+# ---------------------------------------------------------------------------
+
+def test_admin_writes_are_seen_and_vetoed_per_kind(wine, registry, sandbox, tmp_path):
+    import struct
+    from regfast.agent import str16
+    sub = registry.create_key("HKCU", sandbox.path + r"\Guarded")
+    sub.set_value("v", "kept")
+    sddl_before = sub.security()                        # before any hook: the independent reading
+    privs_before = registry.privilege_state("SeBackupPrivilege")
+    guarded = sandbox.path + r"\Guarded"
+    seen: list[hooks.Operation] = []
+
+    def guard(op: hooks.Operation):
+        # the documented policy shape: writes on a path, or writes with no key at all
+        if op.is_write and (op.path is None or op.path.startswith(guarded) or op.path == "rf-mount"):
+            return False
+        return None
+
+    with hooks.pre(guard), hooks.post(seen.append):
+        sub.close()                                     # opened again with the hooks on: its path is known
+        sub = registry.open_key("HKCU", guarded, access=regfast.KEY_ALL_ACCESS)
+        # a handle op with a new name
+        with pytest.raises(HookVeto):
+            sub.rename("Renamed")
+        # handle ops whose payload is SDDL / an ACE / nothing
+        with pytest.raises(HookVeto):
+            sub.set_security("D:P(A;;KA;;;WD)")
+        with pytest.raises(HookVeto):
+            sub.grant("Everyone", "full")
+        with pytest.raises(HookVeto):
+            sub.take_ownership()
+        # handle ops with files (raw requests: the Python helpers refuse Wine's stubs first)
+        with pytest.raises(HookVeto):
+            registry.conn.request(A.OP_RESTORE_KEY, struct.pack("<II", sub._handle(), 8) + str16(r"C:\x.hiv"))
+        with pytest.raises(HookVeto):
+            registry.conn.request(A.OP_REPLACE_KEY, struct.pack("<I", sub._handle()) + str16(r"C:\new.hiv")
+                                  + str16(r"C:\old.hiv"))
+        # root + subkey ops
+        with pytest.raises(HookVeto):
+            registry.load_hive("HKCU", "rf-mount", tmp_path / "h.hiv")
+        with pytest.raises(HookVeto):
+            registry.unload_hive("HKCU", "rf-mount")
+        # no key at all: the agent's token
+        with pytest.raises(HookVeto):
+            admin_set_privileges(registry, ["SeBackupPrivilege"], True)
+        # reads go through, with their path
+        assert sub.security() == sddl_before
+    vetoed = {op.name: op for op in seen if op.vetoed}
+    assert sorted(vetoed) == sorted(["rename", "set_security", "grant", "take_ownership", "restore_key",
+                                     "replace_key", "load_hive", "unload_hive", "set_privileges"])
+    assert all(op.is_write and op.status == 5 for op in vetoed.values())
+    assert (vetoed["rename"].path, vetoed["rename"].value) == (guarded, "Renamed")
+    assert vetoed["set_security"].full_path == "HKCU\\" + guarded
+    assert vetoed["restore_key"].file == r"C:\x.hiv" and vetoed["replace_key"].file == r"C:\new.hiv"
+    lh = vetoed["load_hive"]
+    assert (lh.root, lh.path) == (0x80000001, "rf-mount") and lh.file.endswith("\\h.hiv")   # as the agent sees it
+    assert vetoed["set_privileges"].value == "SeBackupPrivilege"
+    reads = [op for op in seen if op.name == "get_security"]
+    assert reads and not reads[0].is_write and reads[0].path == guarded
+    # nothing reached the registry: checked from another process and after the hooks
+    out = wine.reg("query", "HKCU\\" + sandbox.path).stdout
+    assert "Guarded" in out and "Renamed" not in out
+    assert "kept" in wine.reg("query", "HKCU\\" + guarded).stdout
+    assert wine.reg("query", r"HKCU\rf-mount", check=False).returncode != 0
+    assert sub.security() == sddl_before
+    assert registry.privilege_state("SeBackupPrivilege") == privs_before
+    sub.close()
+
+
+def admin_set_privileges(reg, names, enable):
+    from regfast import admin
+    return admin.set_privileges(reg, names, enable)
+
+
+# ---------------------------------------------------------------------------
+# The hook layer's bookkeeping, over a scripted connection (no agent needed)
+# ---------------------------------------------------------------------------
+
+class ScriptedConn:
+    """Answers requests as the agent would, from a function: the hook layer
+    and the profiler are what is under test here, not the agent."""
+
+    def __init__(self, answer):
+        self.answer = answer
+
+    def start(self, op, payload):
+        return 1, (op, payload)
+
+    def finish(self, rid, p, op, timeout, filename):
+        return self.answer(op, p[1])
+
+
+def dispatch(conn, op, payload=b""):
+    return hooks._dispatch(conn, op, payload, None, None)
+
+
+def _open_req(path: str, tx: int | None = None) -> bytes:
+    import struct
+    from regfast.agent import str16
+    head = struct.pack("<I", tx) if tx is not None else b""
+    return head + struct.pack("<IIII", 0x80000001, 0, 0xF003F, 0) + str16(path)
+
+
+def test_transaction_end_forgets_its_keys():
+    import struct
+    ids = iter(range(1, 100))
+
+    def answer(op, payload):
+        if op == A.OP_TX_ROLLBACK:
+            raise regfast.RegistryError(22, "rollback failed", None, winerror=6701)
+        return struct.pack("<II", next(ids), 2) if op == A.OP_TX_OPEN_KEY else b""
+
+    conn = ScriptedConn(answer)
+    seen: list[hooks.Operation] = []
+    with hooks.post(seen.append):
+        for tx, path in ((7, "a"), (7, "b"), (8, "c")):
+            dispatch(conn, A.OP_TX_OPEN_KEY, _open_req(path, tx))
+        assert hooks._tx_paths_of(conn) == {1: (0x80000001, "a", 7), 2: (0x80000001, "b", 7),
+                                            3: (0x80000001, "c", 8)}
+        dispatch(conn, A.OP_TX_COMMIT, struct.pack("<I", 7))
+        assert set(hooks._tx_paths_of(conn)) == {3}     # 1 and 2 were tx 7's
+        dispatch(conn, A.OP_TX_SET_VALUE, struct.pack("<II", 1, 4) + b"\0\0\0\0" + b"\0\0\0\0")
+        assert seen[-1].path is None                    # key 1 died with its transaction
+        with pytest.raises(OSError):                    # the agent closes the keys even then
+            dispatch(conn, A.OP_TX_ROLLBACK, struct.pack("<I", 8))
+        assert not hooks._tx_paths_of(conn)
+    assert seen[3].tx == 7 and seen[3].name == "tx_commit"
+
+
+def test_a_failing_profiler_does_not_change_the_outcome():
+    ntstatus = 0xC0000023                                 # > 2**31: does not fit the int32 column
+
+    def answer(op, payload):
+        raise regfast.RegistryError(22, "failed", None, winerror=ntstatus)
+
+    conn = ScriptedConn(answer)
+    prof = regfast.profile()
+    prof._STAGE = 1                                       # store each row as it comes
+    with prof:
+        with pytest.raises(regfast.RegistryError) as e:
+            dispatch(conn, A.OP_GET_VALUE, b"\1\0\0\0" + b"\0\0\0\0")
+    assert e.value.winerror == ntstatus                   # the operation's own error, not the profiler's
+    assert prof.columns["status"].tolist() == [ntstatus - 2**32]
+
+    class Broken:
+        def _add(self, rec):
+            raise RuntimeError("profiler bug")
+
+    h = hooks._add_sink(Broken())
+    try:
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            assert dispatch(ScriptedConn(lambda op, p: b"pong"), A.OP_PING) == b"pong"
+        assert any(issubclass(x.category, HookWarning) and "profiler bug" in str(x.message) for x in w)
+    finally:
+        h.remove()
+    # a flush that fails keeps the staged rows (and the columns) as they were
+    prof2 = regfast.profile()
+    with prof2:
+        dispatch(ScriptedConn(lambda op, p: b""), A.OP_PING)
+    prof2._stage.append(("not a number",) * len(prof2._stage[0]))
+    with pytest.raises(ValueError):
+        prof2.columns
+    assert len(prof2) == 2 and len(prof2._stage) == 2
+    prof2._stage.pop()
+    assert prof2.counts() == {"ping": 1}
+
+
+def test_open_each_pairs_opens_and_closes_per_connection():
+    import struct
+    # two connections, each numbering its handles from 1: the same numbers
+    a = ScriptedConn(lambda op, p: struct.pack("<I", 1) if op == A.OP_OPEN_KEY else b"")
+    b = ScriptedConn(lambda op, p: struct.pack("<I", 1) if op == A.OP_OPEN_KEY else b"")
+    close1 = struct.pack("<I", 1)
+    with regfast.profile() as prof:
+        dispatch(a, A.OP_OPEN_KEY, _open_req("X"))
+        dispatch(b, A.OP_OPEN_KEY, _open_req("Y"))
+        dispatch(a, A.OP_CLOSE_KEY, close1)
+        dispatch(b, A.OP_CLOSE_KEY, close1)
+        for conn, path in ((a, "X"), (b, "Y")):
+            dispatch(conn, A.OP_OPEN_KEY, _open_req(path))
+            dispatch(conn, A.OP_CLOSE_KEY, close1)
+    assert prof.columns["conn"].tolist() == [1, 2, 1, 2, 1, 1, 2, 2]
+    got = {(o.path, o.opens, o.cycles) for o in prof.report().open_each}
+    assert got == {("HKCU\\X", 2, 2), ("HKCU\\Y", 2, 2)}
