@@ -246,7 +246,8 @@ typedef struct rf_live_tx rf_live_tx;
 rf_status rf_live_tx_available(void);
 
 /** Starts a transaction (CreateTransaction; timeout_ms 0 = none). RF_E_NOT_SUPPORTED
- *  unless rf_live_tx_available(). `description` may be NULL (NUL-terminated). */
+ *  unless rf_live_tx_available(). `description` may be NULL (NUL-terminated, at
+ *  most 63 characters: KTM's limit; RF_E_INVALID_PARAMETER when longer, checked first). */
 rf_status rf_live_tx_begin(uint32_t timeout_ms, const uint16_t *description, rf_live_tx **out);
 
 /** CommitTransaction. The transaction stays open until rf_live_tx_close(). */

@@ -8,6 +8,8 @@
  *   TX_PROBE        64  -> (nothing)   error 120 + the reason when KTM does
  *                       not work here (Wine: RegCreateKeyTransactedW -> 120)
  *   TX_BEGIN        65  u32 timeout_ms str16 description -> u32 tx
+ *                       (description: at most 63 characters, else 87 —
+ *                       KTM's limit, checked by rf_live_tx_begin)
  *   TX_COMMIT       66  u32 tx ->      (ends the tx and closes its keys)
  *   TX_ROLLBACK     67  u32 tx ->      (same)
  *   TX_OPEN_KEY     68  u32 tx u32 root u32 view u32 access u32 flags(1 create)
@@ -102,6 +104,8 @@ static rf_status op_probe(ibuf *in)
 static rf_status op_begin(ibuf *in, obuf *out)
 {
     uint32_t timeout = ib_u32(in);
+    /* the framing limit only: rf_live_tx_begin refuses more than KTM's 63
+     * characters with 87 and says why (a "malformed" here would not) */
     wchar_t *desc = ib_str16(in, 4096, NULL);
     if (in->bad || in->pos != in->n) {
         free(desc);

@@ -33,6 +33,15 @@ static struct {
 
 struct rf_live_tx { HANDLE h; };
 
+/* KTM keeps a transaction's description in a WCHAR[MAX_TRANSACTION_DESCRIPTION_LENGTH]
+ * with its NUL (ktmtypes.h: 64; KCRM_TRANSACTION_BLOB.Description), so at
+ * most 63 characters fit: a longer one is refused here rather than cut or
+ * left to a KTM that may reject or truncate it. */
+#ifndef MAX_TRANSACTION_DESCRIPTION_LENGTH
+#define MAX_TRANSACTION_DESCRIPTION_LENGTH 64
+#endif
+#define TX_DESC_MAX_CHARS (MAX_TRANSACTION_DESCRIPTION_LENGTH - 1)
+
 static INIT_ONCE probe_once = INIT_ONCE_STATIC_INIT;
 static rf_status probe_status;
 static LONG probe_native;
@@ -137,6 +146,15 @@ rf_status rf_live_tx_begin(uint32_t timeout_ms, const uint16_t *description, rf_
     if (!out)
         return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0, "rf_live_tx_begin: out is NULL");
     *out = NULL;
+    /* arguments first: the same answer whether or not KTM works here */
+    if (description) {
+        size_t n = wcsnlen((const wchar_t *)description, TX_DESC_MAX_CHARS + 1);
+        if (n > TX_DESC_MAX_CHARS)
+            return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0,
+                            "rf_live_tx_begin: the description has more than %d characters "
+                            "(KTM's MAX_TRANSACTION_DESCRIPTION_LENGTH is %d, with the NUL)",
+                            TX_DESC_MAX_CHARS, MAX_TRANSACTION_DESCRIPTION_LENGTH);
+    }
     rf_status st = rf_live_tx_available();
     if (st)
         return st;
