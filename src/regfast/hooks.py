@@ -219,14 +219,17 @@ class Operation:
                 names.append(name)
             self.value = ",".join(names)
             return
+        where: tuple[Any, ...] | None
         if op in _HANDLE_OPS:
-            shape, ns = _HANDLE_OPS[op], _paths_of(self.conn)
+            shape = _HANDLE_OPS[op]
+            self.handle = struct.unpack_from("<I", b, 0)[0]
+            where = _paths_of(self.conn).get(self.handle)
         elif op in _TX_HANDLE_OPS:
-            shape, ns = _TX_HANDLE_OPS[op], _tx_paths_of(self.conn)
+            shape = _TX_HANDLE_OPS[op]
+            self.handle = struct.unpack_from("<I", b, 0)[0]
+            where = _tx_paths_of(self.conn).get(self.handle)
         else:
             return
-        self.handle = struct.unpack_from("<I", b, 0)[0]
-        where = ns.get(self.handle)
         if where is not None:
             self.root, self.path = where[0], where[1]
         pos = 4

@@ -197,7 +197,7 @@ class Profiler:
         else:
             cap = self._cap
         # convert every column before storing any (rows i.. are free space)
-        new = {name: np.array([r[j] for r in rows], dtype=_DTYPES[name]) for j, name in enumerate(_DTYPES)}
+        new: dict[str, np.ndarray] = {name: np.array([r[j] for r in rows], dtype=_DTYPES[name]) for j, name in enumerate(_DTYPES)}
         for name, a in new.items():
             cols[name][i:i + k] = a
         self._cols, self._cap, self._n = cols, cap, i + k
