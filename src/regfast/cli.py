@@ -119,7 +119,8 @@ def cmd_recover(args: argparse.Namespace) -> int:
 
     if args.journal or args.pending:   # regfast.transaction journals: undo them in the live registry
         from regfast.transaction import cli_rollback, pending_journals
-        return cli_rollback(list(args.journal or []) + [str(p) for p in (pending_journals() if args.pending else [])])
+        return cli_rollback(list(args.journal or []), force_pending=args.force,
+                            pending=[str(p) for p in pending_journals()] if args.pending else [])
     if not args.hive or not args.output:
         print("regfast: recover needs HIVE and -o OUTPUT (or --journal FILE)", file=sys.stderr)
         return 2
@@ -279,11 +280,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--journal", action="append", metavar="FILE",
                    help="a regfast.transaction journal to roll back in the live registry (repeatable)")
     s.add_argument("--pending", action="store_true",
-                   help="roll back every journal left in the default journal directory")
+                   help="roll back every journal left in the default journal directory, except those "
+                        "whose process still runs on this host or ran on another (see --force)")
     s.add_argument("--log", action="append", help="a log file (repeatable; default: HIVE.LOG, .LOG1, .LOG2)")
     s.add_argument("--mode", choices=["forensic", "windows"], default="forensic",
                    help="windows: replay dirty hives only (forensic: also newer entries of a clean hive)")
-    s.add_argument("--force", action="store_true", help="replace an existing output file")
+    s.add_argument("--force", action="store_true", help="replace an existing output file; with --pending: "
+                   "also roll back journals whose process seems to run (a reused pid) or ran on another host")
     s.set_defaults(func=cmd_recover)
 
     s = sub.add_parser("ls", help="list subkeys (and values with -v)")

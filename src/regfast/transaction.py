@@ -81,7 +81,7 @@ from regfast.exceptions import RegistryError, error_from_status
 __all__ = [
     "transaction", "Transaction", "TxKey", "rollback_journal", "read_journal", "ktm_status",
     "TransactionError", "TransactionConflictError", "JournalCorruptError", "RollbackReport",
-    "default_journal_dir", "pending_journals",
+    "default_journal_dir", "pending_journals", "writer_alive",
 ]
 
 ERROR_INVALID_DATA = 13
@@ -170,19 +170,101 @@ def _line(rec: dict[str, Any]) -> bytes:
     return f"{zlib.crc32(text.encode('ascii')):08x} {text}\n".encode("ascii")
 
 
+# Windows: msvcrt.locking locks a byte range, and LockFile locks are
+# mandatory — a lock on byte 0 would make read_journal's own read of the
+# file fail. So the lock is on one byte far past any journal's end (locking
+# past EOF is allowed and does not grow the file).
+_LOCK_OFFSET = 1 << 40
+
+
 def _lock(f: Any) -> bool:
-    """An exclusive advisory lock on the journal while its transaction lives,
-    so that a recovery cannot undo a transaction still running. POSIX only;
-    False when another process holds it."""
+    """An exclusive lock on the journal while its transaction lives, so that
+    a recovery cannot undo a transaction still running: flock on POSIX,
+    msvcrt.locking (LK_NBLCK, one byte at _LOCK_OFFSET) on Windows; both die
+    with the process. False when another process (or, on Windows, another
+    handle) holds it."""
+    fd = f.fileno()
     try:
         import fcntl
-    except ImportError:      # Windows: no lock (documented); recovery trusts the caller
-        return True
+    except ImportError:
+        fcntl = None  # type: ignore[assignment]
+    if fcntl is not None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError:
+            return False
+    import msvcrt
+    pos = os.lseek(fd, 0, os.SEEK_CUR)
     try:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.lseek(fd, _LOCK_OFFSET, os.SEEK_SET)
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)    # type: ignore[attr-defined]
+            return True
+        except OSError:
+            return False
+    finally:
+        os.lseek(fd, pos, os.SEEK_SET)
+
+
+def _unlock(f: Any) -> None:
+    """Windows: unlocks before the close (the system frees the locks of a
+    closed handle only eventually). POSIX: the close does it."""
+    if os.name != "nt" or f.closed:
+        return
+    import msvcrt
+    fd = f.fileno()
+    with contextlib.suppress(OSError):
+        os.lseek(fd, _LOCK_OFFSET, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)         # type: ignore[attr-defined]
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """os.write until every byte is written (a write may be short: a signal,
+    a full disk); a record only half on disk would be a torn line."""
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        if n <= 0:
+            raise OSError(28, "the journal write wrote nothing (disk full?)")
+        view = view[n:]
+
+
+def writer_alive(header: dict[str, Any]) -> bool | None:
+    """Whether the process that wrote a journal (its begin record's pid and
+    host) still runs: True, False, or None when that cannot be told (another
+    host, no pid). A pid can be reused by an unrelated process: True then
+    errs on the safe side."""
+    pid, host = header.get("pid"), header.get("host")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or host != socket.gethostname():
+        return None
+    if pid == os.getpid():
         return True
-    except OSError:
+    if os.name == "nt":
+        import ctypes
+        from ctypes import wintypes
+        k32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
+        k32.OpenProcess.restype = wintypes.HANDLE
+        k32.OpenProcess.argtypes = (wintypes.DWORD, wintypes.BOOL, wintypes.DWORD)
+        k32.GetExitCodeProcess.argtypes = (wintypes.HANDLE, ctypes.POINTER(wintypes.DWORD))
+        k32.CloseHandle.argtypes = (wintypes.HANDLE,)
+        h = k32.OpenProcess(0x1000, False, pid)           # PROCESS_QUERY_LIMITED_INFORMATION
+        if not h:
+            return ctypes.get_last_error() == 5  # type: ignore[attr-defined]  # access denied: it exists; 87: no such pid
+        try:
+            code = wintypes.DWORD()
+            if not k32.GetExitCodeProcess(h, ctypes.byref(code)):
+                return True
+            return code.value == 259                        # STILL_ACTIVE
+        finally:
+            k32.CloseHandle(h)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
         return False
+    except OSError:                                         # EPERM: it exists, not ours
+        return True
+    return True
 
 
 class _Journal:
@@ -192,21 +274,34 @@ class _Journal:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
-        self.f = os.fdopen(fd, "ab", buffering=0)
-        _lock(self.f)
-        self.seq = 0
-        self.records: list[dict[str, Any]] = []
-        self.append(dict(header, kind="begin", v=JOURNAL_VERSION))
-        if hasattr(os, "O_DIRECTORY"):      # the new file's directory entry must survive a crash too
-            dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
+        try:
+            self.f = os.fdopen(fd, "ab", buffering=0)
+        except BaseException:
+            os.close(fd)
+            os.unlink(path)
+            raise
+        try:
+            _lock(self.f)
+            self.seq = 0
+            self.records: list[dict[str, Any]] = []
+            self.append(dict(header, kind="begin", v=JOURNAL_VERSION))
+            if hasattr(os, "O_DIRECTORY"):      # the new file's directory entry must survive a crash too
+                dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+                try:
+                    os.fsync(dfd)
+                finally:
+                    os.close(dfd)
+        except BaseException:
+            # no write was made yet: a journal without its begin record would
+            # only make `recover --pending` report a corrupt file
+            self.close()
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            raise
 
     def append(self, rec: dict[str, Any]) -> None:
         rec = dict(rec, seq=self.seq)
-        self.f.write(_line(rec))
+        _write_all(self.f.fileno(), _line(rec))
         os.fsync(self.f.fileno())
         self.seq += 1
         if rec["kind"] != "begin":
@@ -215,11 +310,12 @@ class _Journal:
     def finish(self, kind: str) -> None:
         """Marks the end (commit / rolled back), then deletes the file."""
         self.append({"kind": kind})
-        self.f.close()
+        self.close()
         os.unlink(self.path)
 
     def close(self) -> None:
         if not self.f.closed:
+            _unlock(self.f)
             self.f.close()
 
 
@@ -843,14 +939,34 @@ transaction.read_journal = read_journal          # type: ignore[attr-defined]
 # CLI: regfast recover --journal FILE
 # ---------------------------------------------------------------------------
 
-def cli_rollback(journals: list[str], force_pending: bool = False) -> int:
-    """`regfast recover --journal FILE...`: rolls each journal back; prints a
-    line per journal. 0 when all were undone cleanly, 1 otherwise."""
+def cli_rollback(journals: list[str], force_pending: bool = False, *,
+                 pending: list[str] | None = None) -> int:
+    """`regfast recover --journal FILE... [--pending [--force]]`: rolls each
+    journal back; prints a line per journal. 0 when all were undone cleanly,
+    1 otherwise.
+
+    ``pending`` journals (found by --pending, not named by the user) whose
+    writing process still runs on this host, or was on another host, are
+    skipped unless ``force_pending``: their transaction may be running (on
+    Windows before regfast locked journals there, nothing else tells). A
+    journal locked by its transaction is never rolled back, forced or not.
+    """
     rc = 0
-    if not journals:
+    todo = [(j, False) for j in journals] + [(j, True) for j in (pending or [])]
+    if not todo:
         print("regfast: no journal to roll back", file=sys.stderr)
-    for j in journals:
+    for j, found in todo:
         try:
+            if found and not force_pending:
+                header = read_journal(j).header
+                alive = writer_alive(header)
+                if alive is not False:
+                    why = (f"its process {header.get('pid')} still runs" if alive else
+                           f"it was written on host {header.get('host')!r}, whose processes this one cannot see")
+                    print(f"regfast: {j}: skipped, {why}: the transaction may still be running "
+                          f"(--force to roll it back anyway)", file=sys.stderr)
+                    rc = 1
+                    continue
             rep = rollback_journal(j)
             print(f"{j}: {rep.summary()}")
         except TransactionConflictError as e:

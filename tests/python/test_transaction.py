@@ -243,23 +243,45 @@ def test_crashed_transaction_is_rolled_back_by_regfast_recover(wine, registry, s
     assert "crash.rfj" in capsys.readouterr().err
 
 
-def test_recover_pending_finds_journals_in_the_default_directory(wine, registry, sandbox, tmp_path,
-                                                                 monkeypatch, capsys):
+def _as_if_written_by(j: Path, pid: int) -> None:
+    """Rewrites a journal's begin record as if process `pid` had written it."""
+    from regfast.transaction import _line
+    lines = j.read_bytes().splitlines(keepends=True)
+    head = json.loads(lines[0].split(b" ", 1)[1])
+    lines[0] = _line(dict(head, pid=pid))
+    j.write_bytes(b"".join(lines))
+
+
+def test_recover_pending_skips_journals_whose_process_runs(wine, registry, sandbox, tmp_path,
+                                                          monkeypatch, capsys):
     monkeypatch.setenv("REGFAST_CACHE_DIR", str(tmp_path / "cache"))
     sandbox.set_value("v0", "old0")
-    tx = regfast.transaction(registry)                  # journal=None: the default directory
-    assert tx.journal_path.parent == tmp_path / "cache" / "journals"
-    tx.open_key("HKCU", sandbox.path).set_value("v0", "new0")
-    tx._j.close()                                      # abandoned, as a crash leaves it
-    tx.state = "abandoned (test)"
+    sandbox.set_value("v1", "old1")
+    txs = []
+    for name in ("v0", "v1"):
+        tx = regfast.transaction(registry)              # journal=None: the default directory
+        assert tx.journal_path.parent == tmp_path / "cache" / "journals"
+        tx.open_key("HKCU", sandbox.path).set_value(name, "new")
+        tx._j.close()                                  # abandoned, as a crash leaves it: no lock held
+        tx.state = "abandoned (test)"
+        txs.append(tx)
+    # v1's writer is gone (a process that has exited); v0's is this one, still running
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    _as_if_written_by(txs[1].journal_path, dead.pid)
     from regfast.transaction import pending_journals
-    assert pending_journals() == [tx.journal_path]
+    assert pending_journals() == sorted(t.journal_path for t in txs)
     monkeypatch.setenv("REGFAST_AGENT", str(wine.exe))
     for k in ("WINEPREFIX", "WINEDEBUG", "WINEDLLOVERRIDES"):
         monkeypatch.setenv(k, wine.env[k])
     from regfast import cli
     try:
-        assert cli.main(["recover", "--pending"]) == 0
+        assert cli.main(["recover", "--pending"]) == 1
+        out, err = capsys.readouterr()
+        assert "1 writes undone" in out and f"its process {os.getpid()} still runs" in err
+        assert sandbox["v0"] == "new" and sandbox["v1"] == "old1"
+        assert pending_journals() == [txs[0].journal_path]
+        assert cli.main(["recover", "--pending", "--force"]) == 0       # the user says it is dead
     finally:
         if live._default is not None:
             live._default.close()
@@ -267,6 +289,22 @@ def test_recover_pending_finds_journals_in_the_default_directory(wine, registry,
     assert "1 writes undone" in capsys.readouterr().out
     assert sandbox["v0"] == "old0" and pending_journals() == []
     assert cli.main(["recover"]) == 2                   # neither a hive nor a journal
+
+
+def test_writer_alive():
+    from regfast.transaction import writer_alive
+    import socket
+    host = socket.gethostname()
+    assert writer_alive({"pid": os.getpid(), "host": host}) is True
+    p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert writer_alive({"pid": p.pid, "host": host}) is True
+    finally:
+        p.kill()
+        p.wait()
+    assert writer_alive({"pid": p.pid, "host": host}) is False
+    assert writer_alive({"pid": os.getpid(), "host": host + "-elsewhere"}) is None
+    assert writer_alive({"host": host}) is None
 
 
 def test_agent_tx_ops_refuse_bad_requests(registry):
@@ -286,6 +324,9 @@ def test_agent_tx_ops_refuse_bad_requests(registry):
         (A.OP_TX_PROBE, b"junk", 87),
         (A.OP_TX_SET_VALUE, struct.pack("<II", 1, 1) + A.str16("n") + struct.pack("<I", 99), 87),
         (79, b"", 120),                                                  # unknown op in the tx range
+        # KTM's MAX_TRANSACTION_DESCRIPTION_LENGTH (64 WCHARs with the NUL):
+        # refused before KTM is asked, so the same 87 under Wine and Windows
+        (A.OP_TX_BEGIN, struct.pack("<I", 0) + A.str16("d" * 64), 87),
     ]:
         with pytest.raises(OSError) as e:
             conn.request(op, payload)
@@ -294,8 +335,6 @@ def test_agent_tx_ops_refuse_bad_requests(registry):
 
 
 def test_a_running_transaction_cannot_be_recovered_under_it(registry, sandbox, tmp_path):
-    if os.name != "posix":
-        pytest.skip("the journal lock is POSIX-only (documented)")
     j = tmp_path / "running.rfj"
     tx = regfast.transaction(registry, journal=j)
     tx.open_key("HKCU", sandbox.path).set_value("v", 1)
@@ -307,6 +346,75 @@ def test_a_running_transaction_cannot_be_recovered_under_it(registry, sandbox, t
     assert r.returncode == 3 and "still running" in r.stdout, r.stdout + r.stderr
     tx.rollback()
     assert "v" not in sandbox
+
+
+LOCK_HOLDER = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from regfast.transaction import _Journal
+    j = _Journal(Path(sys.argv[1]), {"pid": 0, "host": "test"})
+    j.append({"kind": "set_value", "root": 1, "view": 0, "path": "x", "name": "n", "old": None})
+    print("locked", flush=True)
+    sys.stdin.readline()                    # holds the journal (and its lock) until told
+""")
+
+
+def test_journal_lock_holds_on_every_platform(tmp_path):
+    """No registry needed: the lock alone (flock on POSIX, msvcrt.locking on
+    Windows, where this runs in the Windows CI job) keeps a recovery off a
+    journal whose transaction runs — and must not keep anyone from reading it."""
+    from regfast.transaction import TransactionError
+    j = tmp_path / "held.rfj"
+    p = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(j)], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "locked"
+        with pytest.raises(TransactionError) as e:
+            rollback_journal(j)
+        assert "still running" in e.value.strerror
+        assert len(read_journal(j).records) == 1            # readable while locked (Windows: mandatory locks)
+    finally:
+        p.communicate("done\n", timeout=60)
+    assert p.returncode == 0
+    from regfast.transaction import _lock
+    with open(j, "rb") as f:                                 # the holder exited: the lock went with it
+        assert _lock(f)
+
+
+def test_journal_creation_failure_leaves_no_file_and_no_fd(tmp_path, monkeypatch):
+    T = sys.modules["regfast.transaction"]             # (regfast.transaction is the function)
+    j = tmp_path / "fails.rfj"
+    fds = set(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+
+    def no_fsync(fd):
+        raise OSError(5, "simulated I/O error")
+
+    monkeypatch.setattr(T.os, "fsync", no_fsync)
+    with pytest.raises(OSError):
+        T._Journal(j, {"pid": os.getpid()})
+    monkeypatch.undo()
+    assert not j.exists()                                    # (Windows: an open file could not go)
+    if fds is not None:
+        assert set(os.listdir("/proc/self/fd")) == fds
+
+
+def test_journal_records_survive_short_writes(tmp_path, monkeypatch):
+    T = sys.modules["regfast.transaction"]             # (regfast.transaction is the function)
+    real_write = os.write
+    calls = []
+
+    def short_write(fd, data):                               # at most 7 bytes per call
+        calls.append(len(data))
+        return real_write(fd, bytes(data[:7]))
+
+    monkeypatch.setattr(T.os, "write", short_write)
+    j = T._Journal(tmp_path / "short.rfj", {"pid": os.getpid()})
+    j.append({"kind": "set_value", "root": 1, "view": 0, "path": "x", "name": "n", "old": None})
+    j.close()
+    monkeypatch.undo()
+    assert len(calls) > 2
+    got = read_journal(tmp_path / "short.rfj")
+    assert got.damage is None and not got.torn_tail and [r["name"] for r in got.records] == ["n"]
 
 
 # ---------------------------------------------------------------------------
@@ -422,6 +530,8 @@ def test_ktm_commit_rollback_isolation(native_sandbox):
             k = tx.open_key("HKCU", sandbox.path)
             k.set_value("v", "in tx")
             k.create_key("Sub").set_value("x", 1)
+            k.create_key(r"Tree\A\B").set_value("deep", 1)
+            k.create_key(r"Tree\C").set_value("c", 2)
             assert k["v"] == "in tx"
             assert "v" not in other.open_key("HKCU", sandbox.path)     # not visible before the commit
         assert other.open_key("HKCU", sandbox.path)["v"] == "in tx"
@@ -430,9 +540,17 @@ def test_ktm_commit_rollback_isolation(native_sandbox):
         k = tx.open_key("HKCU", sandbox.path)
         k.set_value("v", "rolled back")
         k.delete_key("Sub")
+        k.delete_key("Tree", tree=True)          # agent_tx.c: every child deleted in the transaction
+        assert other.open_key("HKCU", sandbox.path + r"\Tree\A\B")["deep"] == 1   # isolated
         tx.rollback()
         assert other.open_key("HKCU", sandbox.path)["v"] == "in tx"
         assert other.open_key("HKCU", sandbox.path + r"\Sub")["x"] == 1
+        assert other.open_key("HKCU", sandbox.path + r"\Tree\A\B")["deep"] == 1   # the whole tree is back
+        assert other.open_key("HKCU", sandbox.path + r"\Tree\C")["c"] == 2
+        with regfast.transaction(registry, mode="ktm") as tx:                    # and a committed one
+            tx.open_key("HKCU", sandbox.path).delete_key("Tree", tree=True)
+        with pytest.raises(FileNotFoundError):
+            other.open_key("HKCU", sandbox.path + r"\Tree")
         with pytest.raises(RuntimeError):
             with regfast.transaction(registry, mode="ktm") as tx:
                 tx.open_key("HKCU", sandbox.path).set_value("v", "exception")
