@@ -507,8 +507,8 @@ cdef class Hive:
         `errors`: "strict" raises at the first damaged subkey list or key;
         "skip" leaves damaged entries out and goes on (the table's per-row
         status is what scan(errors="skip") reports). Default: "skip" for a
-        hive opened with errors="tolerant" (everything reachable, as the
-        open promised), else "strict".
+        hive opened with errors="tolerant" or the older lenient=True
+        (everything reachable, as the open promised), else "strict".
 
         The traversal is one C scan (keys only); names and paths are decoded in
         one loop, so each yielded Key already knows its name and path.
