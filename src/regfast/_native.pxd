@@ -18,7 +18,7 @@ cdef class Hive:
     cdef bint _has_buf
     cdef Py_ssize_t _exports   # live zero-copy views into the mapping
     cdef bint _closing         # close() called; unmap when _exports drops to 0
-    cdef bint _tolerant        # opened with errors="tolerant" (or lenient): walks skip bad rows
+    cdef bint _tolerant        # opened with errors="tolerant": walks skip bad rows
     cdef object __weakref__
     cdef rf_hive *handle(self) except NULL
     cdef void _release(self)

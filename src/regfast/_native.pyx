@@ -220,7 +220,7 @@ cdef class Hive:
         cdef bytes bpath = os.fsencode(path)
         cdef const char *cpath = bpath
         cdef rf_status st
-        self._tolerant = bool(lenient) or errors == "tolerant"
+        self._tolerant = errors == "tolerant"
         with nogil:
             st = rf_hive_open(cpath, &opts, &self._h)
         try:
@@ -241,7 +241,7 @@ cdef class Hive:
         cdef rf_open_opts opts = make_opts(lenient, errors)
         cdef Hive self = Hive.__new__(Hive)
         cdef rf_status st
-        self._tolerant = bool(lenient) or errors == "tolerant"
+        self._tolerant = errors == "tolerant"
         PyObject_GetBuffer(data, &self._buf, PyBUF_SIMPLE)
         self._has_buf = True
         if self._buf.itemsize != 1:
@@ -507,8 +507,9 @@ cdef class Hive:
         `errors`: "strict" raises at the first damaged subkey list or key;
         "skip" leaves damaged entries out and goes on (the table's per-row
         status is what scan(errors="skip") reports). Default: "skip" for a
-        hive opened with errors="tolerant" or the older lenient=True
-        (everything reachable, as the open promised), else "strict".
+        hive opened with errors="tolerant" (everything reachable, as the
+        open promised), else "strict" (the older lenient=True included: it
+        only keeps the good prefix of the hbins).
 
         The traversal is one C scan (keys only); names and paths are decoded in
         one loop, so each yielded Key already knows its name and path.

@@ -405,4 +405,5 @@ def test_walk_of_a_tolerant_hive_skips_damage_a_strict_walk_stops_at():
         assert set(got) == want and len(got) == len(want)
         assert len(want) > 1 and want < set(EXPECTED)
     with regfast.Hive.from_buffer(bytes(data), lenient=True) as hive:
-        list(hive.walk())                          # lenient is a tolerant form too: no raise
+        with pytest.raises(regfast.RegistryCorruptError):
+            list(hive.walk())                      # lenient (prefix-only) keeps strict walks
