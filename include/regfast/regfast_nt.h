@@ -446,6 +446,17 @@ rf_status rf_live_mui_string(rf_hive *h, rf_key k, const uint16_t *name, uint16_
  */
 rf_status rf_live_key_invalidate(rf_hive *h, rf_key k);
 
+/**
+ * rf_live_key_invalidate() for a key and every cached key below it: each
+ * slot becomes a tombstone (its tokens fail with 1018, its path reopens
+ * afresh) and its handle is closed now, unless another thread is using it
+ * at this moment. After a rename of the subtree's root, or before unloading
+ * a hive mounted there (a handle left open below the mount point keeps
+ * RegUnLoadKeyW from unloading it). `k` may itself be a tombstone (the
+ * renamed key, after rf_live_rename_key()); the root's own handle stays.
+ */
+rf_status rf_live_key_invalidate_subtree(rf_hive *h, rf_key k);
+
 /** 1 when running under Wine (ntdll exports wine_get_version). */
 int rf_live_is_wine(void);
 

@@ -184,9 +184,11 @@ rf_status rf_live_privilege_state(const uint16_t *name, int *held, int *enabled)
         return nt_fail_win32((LONG)GetLastError(), "OpenProcessToken", name, wlen(name));
     DWORD need = 0;
     GetTokenInformation(tok, TokenPrivileges, NULL, 0, &need);
+    /* no size: the size query itself failed, and says why */
+    DWORD e0 = need ? 0 : GetLastError();
     TOKEN_PRIVILEGES *tp = need ? malloc(need) : NULL;
     if (!tp || !GetTokenInformation(tok, TokenPrivileges, tp, need, &need)) {
-        DWORD e = tp ? GetLastError() : ERROR_NOT_ENOUGH_MEMORY;
+        DWORD e = tp ? GetLastError() : need ? ERROR_NOT_ENOUGH_MEMORY : (e0 ? e0 : ERROR_INVALID_DATA);
         free(tp);
         CloseHandle(tok);
         return nt_fail_win32((LONG)e, "GetTokenInformation", name, wlen(name));
@@ -455,6 +457,63 @@ rf_status rf_live_grant(rf_hive *base, rf_key k, const uint16_t *trustee, uint32
     return st;
 }
 
+/* A privilege enabled for the calling thread only: the thread impersonates
+ * a copy of its current token (its own impersonation token, or the
+ * process's), with the privilege enabled in the copy. */
+typedef struct thread_priv { HANDLE saved, dup; } thread_priv;
+
+static rf_status thread_priv_enter(thread_priv *t, const wchar_t *name)
+{
+    LUID luid;
+    t->saved = t->dup = NULL;
+    if (!LookupPrivilegeValueW(NULL, name, &luid))
+        return nt_fail_win32((LONG)GetLastError(), "LookupPrivilegeValueW", (const uint16_t *)name, wlen((const uint16_t *)name));
+    HANDLE base = NULL;
+    /* the thread may already impersonate someone (the caller's business):
+     * copy that token and put it back afterwards */
+    if (OpenThreadToken(GetCurrentThread(), TOKEN_IMPERSONATE | TOKEN_DUPLICATE | TOKEN_QUERY, TRUE, &t->saved))
+        base = t->saved;
+    else if (GetLastError() != ERROR_NO_TOKEN)
+        return nt_fail_win32((LONG)GetLastError(), "OpenThreadToken", NULL, 0);
+    else if (!OpenProcessToken(GetCurrentProcess(), TOKEN_DUPLICATE | TOKEN_QUERY, &base))
+        return nt_fail_win32((LONG)GetLastError(), "OpenProcessToken", NULL, 0);
+    BOOL ok = DuplicateTokenEx(base, TOKEN_ADJUST_PRIVILEGES | TOKEN_QUERY | TOKEN_IMPERSONATE, NULL,
+                               SecurityImpersonation, TokenImpersonation, &t->dup);
+    DWORD e = GetLastError();
+    if (base != t->saved) CloseHandle(base);
+    rf_status st = RF_OK;
+    if (!ok) {
+        t->dup = NULL;
+        st = nt_fail_win32((LONG)e, "DuplicateTokenEx", NULL, 0);
+    } else {
+        TOKEN_PRIVILEGES tp;
+        tp.PrivilegeCount = 1;
+        tp.Privileges[0].Luid = luid;
+        tp.Privileges[0].Attributes = SE_PRIVILEGE_ENABLED;
+        ok = AdjustTokenPrivileges(t->dup, FALSE, &tp, sizeof tp, NULL, NULL);
+        e = GetLastError();   /* ERROR_NOT_ALL_ASSIGNED with ok == TRUE: not held */
+        if (!ok || e == ERROR_NOT_ALL_ASSIGNED)
+            st = nt_fail_win32((LONG)e, "AdjustTokenPrivileges", (const uint16_t *)name, wlen((const uint16_t *)name));
+        else if (!SetThreadToken(NULL, t->dup))
+            st = nt_fail_win32((LONG)GetLastError(), "SetThreadToken", NULL, 0);
+    }
+    if (st) {
+        if (t->dup) CloseHandle(t->dup);
+        if (t->saved) CloseHandle(t->saved);
+        t->saved = t->dup = NULL;
+    }
+    return st;
+}
+
+static void thread_priv_leave(thread_priv *t)
+{
+    /* back to the caller's impersonation, or to none (NULL) */
+    SetThreadToken(NULL, t->saved);
+    CloseHandle(t->dup);
+    if (t->saved) CloseHandle(t->saved);
+    t->saved = t->dup = NULL;
+}
+
 rf_status rf_live_take_ownership(rf_hive *base, rf_key k)
 {
     LIVE_OR_FAIL(h, base);
@@ -468,11 +527,13 @@ rf_status rf_live_take_ownership(rf_hive *base, rf_key k)
     CloseHandle(tok);
     if (!ok) return nt_fail_win32((LONG)e, "GetTokenInformation", NULL, 0);
     PSID me = ubuf.tu.User.Sid;
-    /* SeTakeOwnershipPrivilege grants WRITE_OWNER whatever the DACL says:
-     * enabled for this call only, when the token holds it. */
-    int was = 1;
-    const uint16_t *priv = (const uint16_t *)L"SeTakeOwnershipPrivilege";
-    int enabled_here = rf_live_set_privilege(priv, 1, &was) == RF_OK && !was;
+    /* SeTakeOwnershipPrivilege grants WRITE_OWNER whatever the DACL says.
+     * It is enabled in a thread token of this call's own (a copy of the
+     * thread's or the process's), never in the process token: in-process
+     * (regfast.live.local(), the Windows default) that token is the Python
+     * program's, and other threads would see the privilege come and go. */
+    thread_priv tp;
+    int enabled_here = thread_priv_enter(&tp, L"SeTakeOwnershipPrivilege") == RF_OK;
     rf_clear_error();
     nt_ref r;
     rf_status st = nt_acquire(h, k, &r);
@@ -485,11 +546,7 @@ rf_status rf_live_take_ownership(rf_hive *base, rf_key k)
         }
         nt_release(h, &r);
     }
-    if (enabled_here) {
-        rf_error saved = *rf_last_error();
-        rf_live_set_privilege(priv, 0, NULL);
-        if (st) rfi_fail(saved.code, RF_NO_OFFSET, saved.native, "%s", saved.message);
-    }
+    if (enabled_here) thread_priv_leave(&tp);
     return st;
 }
 
@@ -581,6 +638,7 @@ rf_status rf_live_load_hive(uint32_t root, const uint16_t *subkey, const uint16_
     HKEY t;
     LONG e = RegOpenKeyExW(hive_root(root), (LPCWSTR)subkey, 0, KEY_QUERY_VALUE, &t);
     if (e == 0) RegCloseKey(t);
+    int absent_before = e == ERROR_FILE_NOT_FOUND;
     if (e == 0 || e == ERROR_ACCESS_DENIED) {
         char nm[96];
         nt_name_utf8(subkey, wlen(subkey), nm, sizeof nm);
@@ -588,9 +646,13 @@ rf_status rf_live_load_hive(uint32_t root, const uint16_t *subkey, const uint16_
                         "under a new name", nm);
     }
     e = RegLoadKeyW(hive_root(root), (LPCWSTR)subkey, (LPCWSTR)path);
-    if (e && RegOpenKeyExW(hive_root(root), (LPCWSTR)subkey, 0, KEY_QUERY_VALUE, &t) == 0) {
-        /* Wine creates the mount key before it parses the file: a failed
-         * load must leave nothing behind */
+    if (e == ERR_NOT_REGISTRY_FILE && absent_before && rf_live_is_wine() &&
+        RegOpenKeyExW(hive_root(root), (LPCWSTR)subkey, 0, KEY_QUERY_VALUE, &t) == 0) {
+        /* Wine creates the mount key before it parses the file, and leaves
+         * it when the parse fails (1017): a failed load must leave nothing
+         * behind. Only then: Windows creates nothing on failure, and a key
+         * that existed before the call, or that someone else made after any
+         * other failure, is not ours to delete. */
         RegCloseKey(t);
         RegDeleteKeyW(hive_root(root), (LPCWSTR)subkey);
     }
@@ -697,8 +759,9 @@ rf_status rf_live_load_app_hive(const uint16_t *path, uint32_t access, rf_hive *
     h->view = RF_VIEW_NATIVE;
     h->access = access;
     if ((st = nt_cache_init(h, (HANDLE)hk)) != RF_OK) {
+        int adopted = h->chunks[0] != NULL;   /* slot 0 holds hk: nt_cache_free closes it */
         nt_cache_free(h);
-        if (!h->chunks[0]) RegCloseKey(hk);
+        if (!adopted) RegCloseKey(hk);
         free(h);
         return st;
     }
@@ -743,9 +806,21 @@ rf_status rf_live_mui_string(rf_hive *base, rf_key k, const uint16_t *name, uint
          * whether or not it was localized. */
         DWORD type = 0, dl = 0;
         const wchar_t *vn = name ? (LPCWSTR)name : L"";
+        uint8_t *tmp = NULL;
         LONG q = RegQueryValueExW((HKEY)r.handle, vn, NULL, &type, NULL, &dl);
-        uint8_t *tmp = q == 0 && (type == REG_SZ || type == REG_EXPAND_SZ) ? malloc(dl + 2) : NULL;
-        if (tmp && RegQueryValueExW((HKEY)r.handle, vn, NULL, &type, tmp, &dl) == 0) {
+        /* the value may grow (or change type) between the size query and
+         * the read: ERROR_MORE_DATA gives the new size, read again */
+        for (int tries = 0; q == 0 && tries < 8; tries++) {
+            free(tmp);
+            tmp = type == REG_SZ || type == REG_EXPAND_SZ ? malloc(dl + 2) : NULL;
+            if (!tmp) break;
+            DWORD had = dl;
+            q = RegQueryValueExW((HKEY)r.handle, vn, NULL, &type, tmp, &dl);
+            if (q != ERROR_MORE_DATA) break;
+            if (dl <= had) dl = had * 2 + 64;
+            q = 0;
+        }
+        if (tmp && q == 0 && (type == REG_SZ || type == REG_EXPAND_SZ)) {
             size_t n = 0;
             const uint16_t *w = (const uint16_t *)tmp;
             while (n < dl / 2 && w[n]) n++;

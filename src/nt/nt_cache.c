@@ -935,11 +935,56 @@ void nt_cache_free(nt_hive *h)
         if (s->handle) nt.Close(s->handle);
         free(s->name);
     }
-    for (uint32_t ch = 0; ch < NT_MAX_CHUNKS && h->chunks[ch]; ch++) free(h->chunks[ch]);
+    for (uint32_t ch = 0; ch < NT_MAX_CHUNKS && h->chunks[ch]; ch++) {
+        free(h->chunks[ch]);
+        h->chunks[ch] = NULL;   /* callers test chunks[0] to learn whether the root was adopted */
+    }
+    h->nused_hw = 0;
     for (uint32_t i = 0; i < h->vused; i++) free(h->vslots[i].name);
     free(h->vslots);
     free(h->buckets);
     free(h->vbuckets);
+    h->vslots = NULL;
+    h->buckets = h->vbuckets = NULL;
+    h->vused = 0;
+}
+
+rf_status rf_live_key_invalidate_subtree(rf_hive *base, rf_key k)
+{
+    nt_hive *h = nt_cast(base);
+    if (!h) return rfi_fail(RF_E_INVALID_HANDLE, RF_NO_OFFSET, 0, "not a live hive (rf_live_open)");
+    uint32_t top, gen, n = 0;
+    rf_status st = decode_key(h, k, &top, &gen);
+    if (st) return st;
+    closer c = { { 0 }, 0 };
+    lock_x(h);
+    nt_slot *t = SLOT(h, top);
+    if (t->gen != gen || t->state == SLOT_FREE) {
+        unlock_x(h, &c);
+        return rfi_fail(RF_E_INVALID_HANDLE, RF_NO_OFFSET, 0,
+                        "key token is stale: its slot was recycled (generation %u, now %u)", gen, t->gen);
+    }
+    /* A linear pass with a walk up each slot's parents: slots do not list
+     * their children, and this runs once per rename or unload. Tombstones
+     * count too: a slot deleted earlier may still hold a handle into the
+     * subtree (that is what keeps a hive from unloading). */
+    for (uint32_t i = 0; i < h->nused_hw; i++) {
+        nt_slot *s = SLOT(h, i);
+        if (s->state == SLOT_FREE) continue;
+        uint32_t a = i;
+        while (a != top && a != NT_NONE) a = SLOT(h, a)->parent;
+        if (a != top) continue;
+        tombstone(h, i);                   /* never the root (slot 0) */
+        /* a pinned handle is in use by another thread right now: it stays,
+         * and goes first when handles are evicted (tombstone) */
+        if (i != 0 && s->handle && s->pins == 0) {
+            drop_handle(h, i, &c);         /* more than 8: closed under the lock */
+            n++;
+        }
+    }
+    unlock_x(h, &c);
+    (void)n;
+    return RF_OK;
 }
 
 rf_status nt_set_limits(nt_hive *h, uint32_t max_handles, uint32_t max_slots, uint32_t max_values)

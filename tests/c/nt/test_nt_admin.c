@@ -4,7 +4,9 @@
  * hive-file checks made before any call, MUI strings against LoadStringW.
  * Under Wine, RegRestoreKeyW / RegReplaceKeyW / RegLoadAppKeyW are stubs:
  * asserted here to be refused (120), never to succeed; their real behaviour
- * is checked by test_nt_windows. */
+ * is checked by test_nt_windows. Also: rf_live_key_invalidate_subtree
+ * (rename / unload), take_ownership's privilege kept off the process token,
+ * the MUI fallback retrying when the value grows between its two reads. */
 #include <stdio.h>
 #include <stdlib.h>
 #include "nt_test_util.h"
@@ -221,6 +223,159 @@ static void test_mui(HKEY top, const wchar_t *path)
     rf_hive_close(h);
 }
 
+/* rf_live_key_invalidate_subtree: the key and every cached key below it
+ * become tombstones and lose their handles; a sibling and the root keep
+ * theirs; the paths reopen afresh. */
+static void test_invalidate_subtree(HKEY top, const wchar_t *path)
+{
+    RegCloseKey(nt_create(top, L"inv\\a\\b"));
+    RegCloseKey(nt_create(top, L"inv\\a\\c"));
+    RegCloseKey(nt_create(top, L"inv\\other"));
+    rf_hive *h = open_cu(KEY_READ);
+    rf_key ka = nt_open(h, nt_join(path, L"inv\\a"), NULL);
+    rf_key kb = nt_open(h, nt_join(path, L"inv\\a\\b"), NULL);
+    rf_key kc = nt_open(h, nt_join(path, L"inv\\a\\c"), NULL);
+    rf_key ko = nt_open(h, nt_join(path, L"inv\\other"), NULL);
+    CHECK(ka && kb && kc && ko);
+    rf_key_info ki;
+    CHECK_EQ_INT(rf_key_get_info(h, kb, &ki), RF_OK);    /* each holds a handle now */
+    CHECK_EQ_INT(rf_key_get_info(h, kc, &ki), RF_OK);
+    CHECK_EQ_INT(rf_key_get_info(h, ko, &ki), RF_OK);
+    rf_live_stats s0, s1;
+    memset(&s0, 0, sizeof s0);
+    s0.struct_size = sizeof s0;
+    s1 = s0;
+    CHECK_EQ_INT(rf_live_get_stats(h, &s0), RF_OK);
+    CHECK_EQ_INT(rf_live_key_invalidate_subtree(h, ka), RF_OK);
+    CHECK_EQ_INT(rf_live_get_stats(h, &s1), RF_OK);
+    CHECK_EQ_INT((int)(s0.handles_open - s1.handles_open), 3);   /* a, a\b, a\c */
+    CHECK_EQ_INT((int)(s1.invalidations - s0.invalidations), 3);
+    CHECK_EQ_INT(rf_key_get_info(h, ka, &ki), RF_E_KEY_DELETED);
+    CHECK_EQ_INT(rf_key_get_info(h, kb, &ki), RF_E_KEY_DELETED);
+    CHECK_EQ_INT(rf_key_get_info(h, kc, &ki), RF_E_KEY_DELETED);
+    CHECK_EQ_INT(rf_key_get_info(h, ko, &ki), RF_OK);           /* the sibling is untouched */
+    rf_key kb2 = nt_open(h, nt_join(path, L"inv\\a\\b"), NULL);  /* the path opens afresh */
+    CHECK(kb2 != 0 && kb2 != kb);
+    CHECK_EQ_INT(rf_key_get_info(h, kb2, &ki), RF_OK);
+    /* a tombstone is accepted (the renamed key's slot), again: nothing left */
+    CHECK_EQ_INT(rf_live_key_invalidate_subtree(h, ka), RF_OK);
+    CHECK_EQ_INT(rf_key_get_info(h, kb2, &ki), RF_OK);           /* not below the old slot */
+    /* the root: everything below goes, the root's own handle stays */
+    rf_key root;
+    rf_hive_root(h, &root);
+    CHECK_EQ_INT(rf_live_key_invalidate_subtree(h, root), RF_OK);
+    CHECK_EQ_INT(rf_live_get_stats(h, &s1), RF_OK);
+    CHECK_EQ_INT((int)s1.handles_open, 1);
+    CHECK_EQ_INT(rf_key_get_info(h, root, &ki), RF_OK);
+    CHECK_EQ_INT(rf_key_get_info(h, ko, &ki), RF_E_KEY_DELETED);
+    /* bad tokens */
+    rf_hive *other = open_cu(KEY_READ);
+    rf_key ok2 = nt_open(other, nt_join(path, L"inv\\other"), NULL);
+    CHECK_EQ_INT(rf_live_key_invalidate_subtree(h, ok2), RF_E_INVALID_HANDLE);
+    CHECK_EQ_INT(rf_live_key_invalidate_subtree(NULL, ok2), RF_E_INVALID_HANDLE);
+    CHECK_EQ_INT(rf_key_get_info(other, ok2, &ki), RF_OK);
+    rf_hive_close(other);
+    rf_hive_close(h);
+}
+
+/* take_ownership enables SeTakeOwnershipPrivilege for its own thread only:
+ * another thread watching the process token never sees it enabled (the
+ * in-process registry's process token is the Python program's). */
+static volatile LONG poll_stop, poll_seen, poll_count;
+
+static DWORD WINAPI poll_priv(void *arg)
+{
+    (void)arg;
+    while (!poll_stop) {
+        int held = 0, en = 0;
+        if (rf_live_privilege_state(U(L"SeTakeOwnershipPrivilege"), &held, &en) == RF_OK && en)
+            InterlockedIncrement(&poll_seen);
+        InterlockedIncrement(&poll_count);
+    }
+    return 0;
+}
+
+static void test_ownership_privilege_thread_only(HKEY top, const wchar_t *path)
+{
+    RegCloseKey(nt_create(top, L"own"));
+    int held = 0, en = 1;
+    CHECK_EQ_INT(rf_live_privilege_state(U(L"SeTakeOwnershipPrivilege"), &held, &en), RF_OK);
+    CHECK(held);        /* else this test proves nothing */
+    CHECK(!en);
+    rf_hive *h = open_cu(KEY_ALL_ACCESS);
+    rf_key k = nt_open(h, nt_join(path, L"own"), NULL);
+    HANDLE th = CreateThread(NULL, 0, poll_priv, NULL, 0, NULL);
+    CHECK(th != NULL);
+    for (int i = 0; i < 150; i++) CHECK_EQ_INT(rf_live_take_ownership(h, k), RF_OK);
+    poll_stop = 1;
+    WaitForSingleObject(th, INFINITE);
+    CloseHandle(th);
+    printf("take_ownership: %ld polls of the process token, %ld saw the privilege enabled\n",
+           (long)poll_count, (long)poll_seen);
+    CHECK(poll_count > 50);
+    CHECK_EQ_INT((int)poll_seen, 0);
+    CHECK_EQ_INT(rf_live_privilege_state(U(L"SeTakeOwnershipPrivilege"), &held, &en), RF_OK);
+    CHECK(!en);
+    HANDLE t = NULL;      /* the thread is back to no impersonation */
+    CHECK(!OpenThreadToken(GetCurrentThread(), TOKEN_QUERY, TRUE, &t));
+    CHECK_EQ_INT((int)GetLastError(), ERROR_NO_TOKEN);
+    /* a caller's own impersonation survives the call */
+    CHECK(ImpersonateSelf(SecurityImpersonation));
+    CHECK_EQ_INT(rf_live_take_ownership(h, k), RF_OK);
+    CHECK(OpenThreadToken(GetCurrentThread(), TOKEN_QUERY, TRUE, &t));
+    if (t) CloseHandle(t);
+    RevertToSelf();
+    rf_hive_close(h);
+}
+
+/* The fallback for a plain string (RegLoadMUIStringW says 13) reads the
+ * value twice (size, then data): a value that grows in between is read
+ * again, never reported as "not a string". */
+static volatile LONG grow_stop;
+
+static DWORD WINAPI grow_value(void *arg)
+{
+    HKEY m = (HKEY)arg;
+    static wchar_t big[3000];
+    for (int i = 0; i < 2999; i++) big[i] = L'a' + i % 26;
+    big[2999] = 0;
+    for (int i = 0; !grow_stop; i++) {
+        if (i & 1) RegSetValueExW(m, L"plain", 0, REG_SZ, (const BYTE *)L"x", 4);
+        else RegSetValueExW(m, L"plain", 0, REG_SZ, (const BYTE *)big, sizeof big);
+    }
+    return 0;
+}
+
+static void test_mui_value_grows(HKEY top, const wchar_t *path)
+{
+    HKEY m = nt_create(top, L"mui-grow");
+    nt_set_sz(m, L"plain", L"x");
+    rf_hive *h = open_cu(KEY_READ);
+    rf_key k = nt_open(h, nt_join(path, L"mui-grow"), NULL);
+    HANDLE th = CreateThread(NULL, 0, grow_value, m, 0, NULL);
+    CHECK(th != NULL);
+    static uint16_t buf[8192];
+    int ok = 0, bad = 0, other = 0;
+    for (int i = 0; i < 400; i++) {
+        size_t len = 0;
+        rf_status st = rf_live_mui_string(h, k, U(L"plain"), buf, sizeof buf, &len);
+        if (st == RF_OK && (len == 2 || len == 2999 * 2)) ok++;
+        /* RegLoadMUIStringW has the same race inside (Wine: 234 with a big
+         * enough buffer): "retry with more", which callers do */
+        else if (st == RF_E_MORE_DATA && len > sizeof buf) ok++;
+        else if (st == RF_E_INVALID_DATA) bad++;
+        else if (other++ == 0) printf("unexpected: status %d, %zu bytes\n", (int)st, len);
+    }
+    grow_stop = 1;
+    WaitForSingleObject(th, INFINITE);
+    CloseHandle(th);
+    printf("mui fallback under a growing value: %d ok, %d 'not a string', %d other\n", ok, bad, other);
+    CHECK_EQ_INT(bad, 0);
+    CHECK_EQ_INT(other, 0);
+    rf_hive_close(h);
+    RegCloseKey(m);
+}
+
 int main(void)
 {
     HKEY top;
@@ -230,6 +385,9 @@ int main(void)
     test_privileges();
     test_files(top, path);
     test_mui(top, path);
+    test_invalidate_subtree(top, path);
+    test_ownership_privilege_thread_only(top, path);
+    test_mui_value_grows(top, path);
     RegCloseKey(top);
     nt_test_cleanup();
     return CHECK_DONE();
