@@ -137,6 +137,10 @@ rf_hive *ag_hive(uint32_t i, uint32_t *root);
 HKEY root_hkey(uint32_t root);
 rf_status kh_key(khandle *kh, rf_key *out);
 rf_status kh_win32(khandle *kh, HKEY *out);
+/** Every handle on `root` whose path is `path` or below it closes its Win32
+ *  handle and forgets its token (reopened by path on next use): after a
+ *  rename or before an unload of that subtree (agent_admin.c). */
+void kh_forget_subtree(uint32_t root, const wchar_t *path, size_t plen);
 
 /* ---- the request handler (agent_core.c), shared by its two hosts:
  *      agent_main.c (frames over stdin/stdout) and the Windows Python

@@ -23,7 +23,11 @@
  *   39 SAVE_KEY        u32 handle u32 format str16 path -> u32 file_kind
  *                      (RegSaveKeyExW; RF_FILE_*: 1 regf, 2 Wine text, 3 other).
  *                      The path must be absolute and not exist (183); a
- *                      failed save leaves no file behind.
+ *                      failed save leaves no file behind. The system writes
+ *                      a unique temporary file next to it, moved into place
+ *                      without overwriting: the agent never deletes a file
+ *                      it did not create (another process may create `path`
+ *                      while the save runs: then 183 and its file stays).
  *   40 LOAD_HIVE       u32 root str16 subkey str16 path ->
  *   41 UNLOAD_HIVE     u32 root str16 subkey ->
  *   42 RESTORE_KEY     u32 handle u32 flags str16 path ->
@@ -33,6 +37,9 @@
  *                      unloaded)
  *   45 MUI_STRING      u32 handle str16 value_name -> str16 text
  *   46 FILE_KIND       str16 path -> u32 kind (RF_FILE_*)
+ *   47 SNAPSHOT_RF     u32 handle u32 max_keys -> snapshot (as 44, of an open
+ *                      key): LOAD_APP_HIVE's serializer fed a normal live key,
+ *                      so that it is checked where app hives are stubs (Wine)
  */
 #include "agent.h"
 
@@ -44,10 +51,11 @@ enum {
     AG_OP_RENAME = 32, AG_OP_GET_SECURITY = 33, AG_OP_SET_SECURITY = 34, AG_OP_GRANT = 35,
     AG_OP_TAKE_OWNERSHIP = 36, AG_OP_PRIVILEGES = 37, AG_OP_SET_PRIVILEGES = 38, AG_OP_SAVE_KEY = 39,
     AG_OP_LOAD_HIVE = 40, AG_OP_UNLOAD_HIVE = 41, AG_OP_RESTORE_KEY = 42, AG_OP_REPLACE_KEY = 43,
-    AG_OP_LOAD_APP_HIVE = 44, AG_OP_MUI_STRING = 45, AG_OP_FILE_KIND = 46,
+    AG_OP_LOAD_APP_HIVE = 44, AG_OP_MUI_STRING = 45, AG_OP_FILE_KIND = 46, AG_OP_SNAPSHOT_RF = 47,
 };
 
 #define MAX_PRIVS 64
+#define ERR_FILE_EXISTS_183 183   /* ERROR_ALREADY_EXISTS: RegSaveKeyExW on an existing file */
 
 static khandle *arg_handle(ibuf *in)
 {
@@ -84,6 +92,29 @@ static rf_status key_of(khandle *kh, rf_key *k, rf_status st_prev)
         st = s_ ? ag_fail_rf(s_) : RF_OK;                            \
     } while (0)
 
+/* The key at (root, path) and everything below it changed name or went away
+ * (rename, unload): every live hive of the agent on that root drops its cached
+ * slots and handles for that subtree, and every agent handle on it forgets
+ * its token and Win32 handle (reopened by path on next use, which then says
+ * 2 when the path is gone). A cached handle below a mount point is what keeps
+ * RegUnLoadKeyW from unloading it (ERROR_ACCESS_DENIED / sharing). */
+static void forget_subtree(uint32_t root, const wchar_t *path, size_t plen)
+{
+    rf_hive *h;
+    uint32_t r;
+    for (uint32_t i = 0; (h = ag_hive(i, &r)) != NULL; i++) {
+        rf_key k;
+        if (r != root) continue;
+        if (plen == 0) {
+            if (rf_hive_root(h, &k) == RF_OK) rf_live_key_invalidate_subtree(h, k);
+        } else if (rf_live_key_open(h, 0, (const uint16_t *)path, plen, &k) == RF_OK) {
+            rf_live_key_invalidate_subtree(h, k);
+        }
+    }
+    kh_forget_subtree(root, path, plen);
+    rf_clear_error();
+}
+
 static rf_status op_rename(ibuf *in, obuf *out)
 {
     khandle *kh = arg_handle(in);
@@ -95,19 +126,26 @@ static rf_status op_rename(ibuf *in, obuf *out)
     rf_status st;
     CALL_KEY(kh, k, rf_live_rename_key(kh->hive, k, (const uint16_t *)name, n));
     if (!st) {
-        /* the Win32 handle, if any, follows the key to its new name; the
-         * path does not: forget both so no later op uses the old name */
-        if (kh->hk) { RegCloseKey(kh->hk); kh->hk = NULL; }
-        kh->key = 0;
-        /* other hives of this agent (other views or access masks) may have
-         * the old path cached: make them ask the system again */
-        rf_hive *h;
-        uint32_t root;
-        for (uint32_t i = 0; (h = ag_hive(i, &root)) != NULL; i++) {
-            rf_key old;
-            if (root == kh->root && h != kh->hive &&
-                rf_live_key_open(h, 0, (const uint16_t *)kh->path, kh->plen, &old) == RF_OK)
-                rf_live_key_invalidate(h, old);
+        /* Every agent handle on the old name or below it (this one, others
+         * opened on the same path, their children) forgets its Win32 handle,
+         * which followed the key to its new name (SET_VALUE would write into
+         * the renamed key while reads fail with 2), and its token; every
+         * hive of this root forgets the cached subtree, so no later op uses
+         * the old name. Copy the path first: kh's own is among those walked. */
+        /* this hive's slot is a tombstone already (rf_live_rename_key): its
+         * cached children, unreachable by path, still hold handles */
+        rf_live_key_invalidate_subtree(kh->hive, k);
+        wchar_t *old = malloc((kh->plen + 1) * sizeof *old);
+        uint32_t root = kh->root;
+        size_t olen = kh->plen;
+        if (old) {
+            memcpy(old, kh->path, (olen + 1) * sizeof *old);
+            forget_subtree(root, old, olen);
+            free(old);
+        } else {
+            /* no memory for the copy: at least this handle forgets */
+            if (kh->hk) { RegCloseKey(kh->hk); kh->hk = NULL; }
+            kh->key = 0;
         }
         rf_clear_error();
     }
@@ -252,12 +290,24 @@ static rf_status op_set_privileges(ibuf *in, obuf *out)
     return st;
 }
 
+/* A name next to `path` (same directory, so the final move is a rename on
+ * one volume) that is this process's: "<path>.rf<pid>-<n>.tmp". */
+static wchar_t *temp_name(const wchar_t *path, size_t plen, uint32_t n)
+{
+    size_t cap = plen + 48;
+    wchar_t *t = malloc(cap * sizeof *t);
+    if (t) _snwprintf(t, cap, L"%ls.rf%lu-%lu.tmp", path, (unsigned long)GetCurrentProcessId(), (unsigned long)n);
+    if (t) t[cap - 1] = 0;
+    return t;
+}
+
 static rf_status op_save_key(ibuf *in, obuf *out)
 {
     khandle *kh = arg_handle(in);
     if (!kh) return ag_last();
     uint32_t format = ib_u32(in);
-    wchar_t *path = ib_str16(in, AG_MAX_PATH_CHARS, NULL);
+    size_t plen = 0;
+    wchar_t *path = ib_str16(in, AG_MAX_PATH_CHARS, &plen);
     if (in->bad || in->pos != in->n) { free(path); return malformed(AG_OP_SAVE_KEY); }
     int kind = 0;
     rf_status st = rf_live_file_kind((const uint16_t *)path, &kind);
@@ -265,17 +315,39 @@ static rf_status op_save_key(ibuf *in, obuf *out)
         st = ag_fail(183, 0, "the file exists: RegSaveKeyExW writes a new file only");
     } else if (st == RF_E_NOT_FOUND) {
         rf_clear_error();
-        rf_key k;
-        CALL_KEY(kh, k, rf_live_save_key(kh->hive, k, (const uint16_t *)path, format));
-        if (st) {
-            /* Wine leaves a 0-byte file when it fails (1314): nothing
-             * half-written stays behind */
-            DeleteFileW(path);
+        /* The system writes a temporary file of ours, then it is moved to
+         * `path` without overwriting. Deleting `path` itself after a failed
+         * save could delete a file another process created meanwhile. */
+        static volatile LONG counter;
+        wchar_t *tmp = NULL;
+        for (int tries = 0; tries < 8; tries++) {
+            free(tmp);
+            tmp = temp_name(path, plen, (uint32_t)InterlockedIncrement(&counter));
+            if (!tmp) { st = ag_fail(RF_E_NO_MEMORY, 0, "out of memory"); break; }
+            rf_key k;
+            CALL_KEY(kh, k, rf_live_save_key(kh->hive, k, (const uint16_t *)tmp, format));
+            /* 183: the name is taken (Windows never overwrites): not ours,
+             * leave it and try another */
+            if (st != ERR_FILE_EXISTS_183) break;
+        }
+        if (st == ERR_FILE_EXISTS_183 || st == RF_E_NO_MEMORY) {
+            if (st == ERR_FILE_EXISTS_183) st = ag_fail(183, 0, "no free temporary name next to the file");
+        } else if (st) {
+            /* ours: a failed save may leave a partial or 0-byte file (Wine: 1314) */
+            DeleteFileW(tmp);
+        } else if (!MoveFileExW(tmp, path, 0)) {   /* 0: never replaces an existing file */
+            DWORD e = GetLastError();
+            DeleteFileW(tmp);
+            st = e == ERROR_ALREADY_EXISTS || e == ERROR_FILE_EXISTS
+                     ? ag_fail(183, e, "the file was created by someone else during the save: kept, "
+                               "nothing written")
+                     : ag_fail((rf_status)e, e, "MoveFileExW of the saved hive failed: %lu", (unsigned long)e);
         } else if ((st = rf_live_file_kind((const uint16_t *)path, &kind)) != RF_OK) {
             st = ag_fail_rf(st);
         } else {
             ob_u32(out, (uint32_t)kind);
         }
+        free(tmp);
     } else {
         st = ag_fail_rf(st);
     }
@@ -292,26 +364,11 @@ static rf_status op_load_hive(ibuf *in, obuf *out, int load)
     if (in->bad || in->pos != in->n) st = malformed(load ? AG_OP_LOAD_HIVE : AG_OP_UNLOAD_HIVE);
     else {
         if (!load) {
-            /* the agent's own cached handles below the mount point would
-             * keep the hive loaded: close them (the mount key's, then every
-             * handle but the few most recent by lowering the bound) */
+            /* the agent's own cached handles at or below the mount point
+             * (Win32 and NT, any agent handle, any hive of this root) would
+             * keep the hive loaded: close them all */
             size_t n = wcslen(sub);
-            rf_hive *h;
-            uint32_t r;
-            for (uint32_t i = 0; (h = ag_hive(i, &r)) != NULL; i++) {
-                rf_key k;
-                rf_live_stats s;
-                if (r != root) continue;
-                if (rf_live_key_open(h, 0, (const uint16_t *)sub, n, &k) == RF_OK)
-                    rf_live_key_invalidate(h, k);
-                memset(&s, 0, sizeof s);
-                s.struct_size = sizeof s;
-                if (rf_live_get_stats(h, &s) == RF_OK) {
-                    rf_live_set_limits(h, 4, 0, 0);
-                    rf_live_set_limits(h, s.max_handles, 0, 0);
-                }
-            }
-            rf_clear_error();
+            if (n) forget_subtree(root, sub, n);   /* "" is refused below */
         }
         st = load ? rf_live_load_hive(root, (const uint16_t *)sub, (const uint16_t *)path)
                   : rf_live_unload_hive(root, (const uint16_t *)sub);
@@ -356,6 +413,21 @@ static rf_status op_replace_key(ibuf *in, obuf *out)
 /* An app hive as a snapshot: depth-first pre-order, like snapshot_key(). */
 typedef struct app_walk { rf_hive *h; obuf *out; uint32_t max_keys, n_keys, truncated; } app_walk;
 
+/* FNV-1a 64 of the key's owner, group and DACL, as agent_watch.c hashes
+ * them for SNAPSHOT (the same self-relative bytes), never 0; 0 = unknown
+ * (the descriptor cannot be read). */
+static uint64_t sd_hash_rf(rf_hive *h, rf_key k)
+{
+    const uint8_t *sd = NULL;
+    size_t len = 0;
+    uint32_t got = 0;
+    if (rf_live_get_security(h, k, RF_SI_OWNER | RF_SI_GROUP | RF_SI_DACL, &sd, &len, &got) != RF_OK) {
+        rf_clear_error();
+        return 0;
+    }
+    return fnv1a64(sd, len) | 1;
+}
+
 static rf_status app_key(app_walk *w, rf_key k, const wchar_t *rel, size_t rlen, int depth)
 {
     if (w->n_keys >= w->max_keys) { w->truncated = 1; return RF_OK; }
@@ -366,6 +438,7 @@ static rf_status app_key(app_walk *w, rf_key k, const wchar_t *rel, size_t rlen,
     w->n_keys++;
     ob_str16(w->out, rel, rlen);
     ob_u64(w->out, ki.last_write);
+    ob_u64(w->out, sd_hash_rf(w->h, k));   /* protocol 2 (agent.h) */
     size_t count_at = w->out->n;
     uint32_t nv = 0;
     ob_u32(w->out, 0);
@@ -407,6 +480,22 @@ static rf_status app_key(app_walk *w, rf_key k, const wchar_t *rel, size_t rlen,
     return RF_OK;
 }
 
+/* The snapshot (agent.h format, with AG_SNAP_DATA) of the subtree at k. */
+static rf_status app_snapshot(rf_hive *h, rf_key k, uint32_t max_keys, obuf *out)
+{
+    size_t head = out->n;
+    ob_u32(out, 0);
+    ob_u32(out, 0);
+    app_walk w = { h, out, max_keys ? max_keys : 100000, 0, 0 };
+    rf_status st = app_key(&w, k, L"", 0, 0);
+    if (!st && !out->oom) {
+        uint32_t flags = AG_SNAP_DATA | (w.truncated ? AG_SNAP_TRUNCATED : 0);
+        memcpy(out->p + head, &w.n_keys, 4);
+        memcpy(out->p + head + 4, &flags, 4);
+    }
+    return st;
+}
+
 static rf_status op_load_app_hive(ibuf *in, obuf *out)
 {
     uint32_t max_keys = ib_u32(in);
@@ -417,18 +506,26 @@ static rf_status op_load_app_hive(ibuf *in, obuf *out)
     free(path);
     if (st) return ag_fail_rf(st);
     rf_key root;
-    rf_hive_root(h, &root);
-    size_t head = out->n;
-    ob_u32(out, 0);
-    ob_u32(out, 0);
-    app_walk w = { h, out, max_keys ? max_keys : 100000, 0, 0 };
-    st = app_key(&w, root, L"", 0, 0);
-    if (!st && !out->oom) {
-        uint32_t flags = AG_SNAP_DATA | (w.truncated ? AG_SNAP_TRUNCATED : 0);
-        memcpy(out->p + head, &w.n_keys, 4);
-        memcpy(out->p + head + 4, &flags, 4);
+    if ((st = rf_hive_root(h, &root)) != RF_OK) {
+        st = ag_fail_rf(st);
+        rf_hive_close(h);
+        return st;
     }
+    st = app_snapshot(h, root, max_keys, out);
     rf_hive_close(h);
+    return st;
+}
+
+static rf_status op_snapshot_rf(ibuf *in, obuf *out)
+{
+    khandle *kh = arg_handle(in);
+    if (!kh) return ag_last();
+    uint32_t max_keys = ib_u32(in);
+    if (in->bad || in->pos != in->n) return malformed(AG_OP_SNAPSHOT_RF);
+    rf_key k;
+    rf_status st;
+    size_t head = out->n;
+    CALL_KEY(kh, k, (out->n = head, app_snapshot(kh->hive, k, max_keys, out)));
     return st;
 }
 
@@ -486,6 +583,7 @@ rf_status op_admin(uint16_t op, ibuf *in, obuf *out)
     case AG_OP_LOAD_APP_HIVE: return op_load_app_hive(in, out);
     case AG_OP_MUI_STRING: return op_mui_string(in, out);
     case AG_OP_FILE_KIND: return op_file_kind(in, out);
+    case AG_OP_SNAPSHOT_RF: return op_snapshot_rf(in, out);
     default: return ag_fail(RF_E_NOT_SUPPORTED, 0, "unknown op %u", op);
     }
 }

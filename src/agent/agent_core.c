@@ -256,6 +256,23 @@ rf_status kh_win32(khandle *kh, HKEY *out)
     return RF_OK;
 }
 
+void kh_forget_subtree(uint32_t root, const wchar_t *path, size_t plen)
+{
+    for (uint32_t i = 0; i < n_handles; i++) {
+        khandle *kh = &handles[i];
+        if (!kh->used || kh->root != root || kh->plen < plen)
+            continue;
+        /* names compare case-insensitively, as the registry does */
+        if (plen && (CompareStringOrdinal(kh->path, (int)plen, path, (int)plen, TRUE) != CSTR_EQUAL ||
+                     (kh->plen > plen && kh->path[plen] != L'\\')))
+            continue;
+        if (kh->hk && kh->hk != root_hkey(kh->root))
+            RegCloseKey(kh->hk);
+        kh->hk = NULL;
+        kh->key = 0;
+    }
+}
+
 static void kh_release(khandle *kh)
 {
     if (kh->hk && kh->hk != root_hkey(kh->root))

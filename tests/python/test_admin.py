@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import os
 import re
+import struct
 import sys
+import threading
+import time
 
 import pytest
 
@@ -23,6 +26,7 @@ from conftest import regfast_tree
 from regfast import admin
 from regfast import agent as A
 from regfast import live
+from regfast.agent import Reader
 from regfast.exceptions import NotAHiveError
 from regfast.writer import (
     REG_BINARY, REG_DWORD, REG_EXPAND_SZ, REG_MULTI_SZ, REG_QWORD, REG_SZ, write_hive,
@@ -67,6 +71,36 @@ def test_rename_keeps_values_and_subkeys_and_the_old_name_is_gone(registry, sand
         registry.open_key("HKCU", old_path)
     assert _winerror(e) == 2
     assert sandbox.subkey_names() == ["new"]
+
+
+def test_rename_other_handles_on_the_old_path_stop_writing(wine, registry, sandbox):
+    """Other agent handles on the old path (or below it) that already hold a
+    Win32 handle for writes must not go on writing into the renamed key while
+    their reads say 2: after the rename they all say 2."""
+    k = sandbox.create_key("old")
+    k.create_key("child").close()
+    same = registry.open_key("HKCU", k.path, access=live.KEY_ALL_ACCESS)
+    below = registry.open_key("HKCU", k.path + "\\child", access=live.KEY_ALL_ACCESS)
+    same.set_value("before", 1)                  # each caches its Win32 write handle
+    below.set_value("before", 1)
+    k.rename("new")
+    for h in (same, below):
+        for write in (lambda: h.set_value("after", 2), lambda: h.delete_value("before")):
+            with pytest.raises(FileNotFoundError) as e:
+                write()
+            assert _winerror(e) == 2
+        with pytest.raises(FileNotFoundError):
+            list(h.values())
+    same.close()
+    below.close()
+    # checked by another process: the renamed keys got nothing after the rename
+    other = wine.connect()
+    try:
+        for p in ("new", "new\\child"):
+            with other.open_key("HKCU", sandbox.path + "\\" + p) as n:
+                assert n["before"] == 1 and "after" not in n
+    finally:
+        other.close()
 
 
 def test_rename_clash_is_183_and_changes_nothing(sandbox):
@@ -326,6 +360,53 @@ def test_native_save_needs_backup_privilege_and_leaves_nothing(registry, sandbox
     assert not os.path.exists("relative.reg")
 
 
+def test_failed_native_save_never_deletes_a_file_it_did_not_create(registry, sandbox, tmp_path):
+    """Another process creating `path` while a native save runs (after the
+    agent saw no file there) keeps its file: the system writes a temporary
+    file of the agent's, and only that one is deleted when the save fails
+    (here 1314: SeBackupPrivilege is disabled). The old code deleted `path`.
+    A race, so many tries with the creation spread over the save's duration."""
+    path = tmp_path / "theirs.reg"
+    t0 = time.perf_counter()
+    with pytest.raises(PermissionError):
+        regfast.save_key(sandbox, path, method="native")
+    span = time.perf_counter() - t0
+    assert not path.exists()
+    created = lost = 0
+    for i in range(160):
+        made = []
+
+        def create(delay: float = span * (i % 16) / 12) -> None:
+            time.sleep(delay)
+            try:
+                with open(path, "xb") as f:
+                    f.write(b"theirs")
+                made.append(1)
+            except FileExistsError:        # the old code's own file: not theirs
+                pass
+
+        t = threading.Thread(target=create)
+        t.start()
+        try:
+            regfast.save_key(sandbox, path, method="native")
+        except OSError as e:
+            assert e.winerror in (1314, 183)
+        t.join()
+        if made:
+            created += 1
+            if not path.exists() or path.read_bytes() != b"theirs":
+                lost += 1
+        if path.exists():
+            path.unlink()
+    assert created >= 80
+    assert lost == 0, f"{lost} of {created} files created during a failed save were deleted or emptied"
+    assert list(tmp_path.iterdir()) == []           # no temporary left behind
+    # a successful save leaves the file only
+    ok = tmp_path / "ok.reg"
+    with registry.privileges("SeBackupPrivilege"):
+        assert regfast.save_key(sandbox, ok, method="native").format == "wine"
+    assert [p.name for p in tmp_path.iterdir()] == ["ok.reg"]
+
 def test_native_save_under_wine_is_flagged_not_regf_then_loads(registry, sandbox, tmp_path):
     sandbox.set_value("loaded", "from a Wine-format hive")
     sandbox.create_key("sub").close()
@@ -352,6 +433,46 @@ def test_native_save_under_wine_is_flagged_not_regf_then_loads(registry, sandbox
             registry.unload_hive("HKU", "regfast-load")
     with pytest.raises(FileNotFoundError):
         registry.open_key("HKU", "regfast-load\\sub")
+
+
+def _unload_with_handles_open(reg, key, tmp_path, name: str) -> None:
+    """Loads a hive saved from `key`, keeps agent handles open on the mount
+    key and below it, each with a cached Win32 handle (a write) and cached NT
+    handles (reads), and unloads: the agent closes them first, and each then
+    says 2."""
+    key.set_value("v", 1)
+    for i in range(6):
+        key.create_key(f"sub\\d{i}").close()
+    path = tmp_path / "mount.hiv"
+    with reg.privileges("SeBackupPrivilege", "SeRestorePrivilege"):
+        regfast.save_key(key, path, method="native")
+        mount = reg.load_hive("HKU", name, path)
+        handles = [reg.open_key("HKU", name, access=live.KEY_ALL_ACCESS)] + \
+            [reg.open_key("HKU", f"{name}\\sub\\d{i}", access=live.KEY_ALL_ACCESS) for i in range(6)]
+        try:
+            for h in handles:
+                h.set_value("w", 1)
+                assert h["w"] == 1 and h.subkey_names() is not None
+            assert mount["w"] == 1 and mount["v"] == 1
+            reg.unload_hive("HKU", name)
+            for h in handles:
+                with pytest.raises(FileNotFoundError):
+                    h.set_value("w", 2)
+            for h in [mount] + handles:
+                with pytest.raises(FileNotFoundError):
+                    list(h.values())
+        finally:
+            for h in [mount] + handles:
+                h.close()
+    with pytest.raises(FileNotFoundError):
+        reg.open_key("HKU", name)
+
+
+def test_unload_hive_closes_the_agents_handles_at_and_below_the_mount(registry, sandbox, tmp_path):
+    # Wine refuses to unload a mount key with a handle open on it
+    # (STATUS_CANNOT_DELETE); Windows also counts handles below it (run
+    # natively by test_windows_unload_hive_with_handles_open)
+    _unload_with_handles_open(registry, sandbox, tmp_path, "regfast-unload-open")
 
 
 def test_load_hive_bad_files(registry, sandbox, tmp_path):
@@ -400,6 +521,40 @@ def test_restore_replace_app_hive_stubs_are_refused_under_wine(registry, sandbox
     with pytest.raises(OSError) as e:
         regfast.load_app_hive(registry, src)
     assert _winerror(e) == 120 and "stub" in str(e.value)
+
+
+# agent_admin.c op 47: LOAD_APP_HIVE's serializer fed an open key
+OP_SNAPSHOT_RF = 47
+
+
+def test_app_hive_snapshot_format_is_the_snapshot_format(registry, sandbox):
+    """LOAD_APP_HIVE's serializer (Wine stubs app hives, so it is fed a normal
+    live key through op 47) writes what SNAPSHOT writes: protocol 2 with the
+    security-descriptor hash after last_write, same keys, values and data."""
+    sandbox.set_value("s", "text")
+    sandbox.set_value("n", 7)
+    c = sandbox.create_key("child")
+    c.set_value("b", b"\x01\x02\x03", REG_BINARY)
+    c.create_key("leaf").close()
+    c.close()
+    want = sandbox.snapshot(keep_data=True)
+    payload = registry.conn.request(OP_SNAPSHOT_RF, struct.pack("<II", sandbox._handle(), 0))
+    r = Reader(payload)
+    got = live.parse_snapshot(r, sandbox.full_path)
+    assert r.pos == len(payload)                          # nothing left over
+    assert sorted(got.keys) == sorted(want.keys)
+    assert sorted(k.path for k in got.keys.values()) == ["", "child", "child\\leaf"]
+    for p, w in want.keys.items():
+        g = got.keys[p]
+        assert (g.path, g.last_write, g.security) == (w.path, w.last_write, w.security)
+        assert g.security is not None
+        assert {n: (v.name, v.type, v.size, v.data) for n, v in g.values.items()} == \
+               {n: (v.name, v.type, v.size, v.data) for n, v in w.values.items()}
+    # the limit: truncated, and still well-formed
+    payload = registry.conn.request(OP_SNAPSHOT_RF, struct.pack("<II", sandbox._handle(), 1))
+    r = Reader(payload)
+    one = live.parse_snapshot(r, sandbox.full_path)
+    assert r.pos == len(payload) and one.truncated and list(one.keys) == [""]
 
 
 def test_hive_file_bad_input_before_any_call(registry, sandbox, tmp_path):
@@ -514,3 +669,9 @@ def test_windows_load_hive_of_a_regf_file(native_reg, native_key, tmp_path):
             native_reg.unload_hive("HKU", f"regfast-mount-{os.getpid()}")
     with pytest.raises(FileNotFoundError):
         native_reg.open_key("HKU", f"regfast-mount-{os.getpid()}")
+
+
+
+@win_only
+def test_windows_unload_hive_with_handles_open(native_reg, native_key, tmp_path):
+    _unload_with_handles_open(native_reg, native_key, tmp_path, f"regfast-unload-{os.getpid()}")

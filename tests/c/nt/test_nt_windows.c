@@ -149,6 +149,26 @@ static void test_admin_hive_files(HKEY top, const wchar_t *path)
     HKEY c;
     CHECK_EQ_INT(RegOpenKeyExW(top, L"adm-dst\\child", 0, KEY_READ, &c), 0);
     RegCloseKey(c);
+    /* handles cached below a mount point keep Windows from unloading it
+     * (Wine counts only the mount key's own): rf_live_key_invalidate_subtree
+     * on the mount key closes them, and the unload goes through with the
+     * rf_hive still open (what the agent's UNLOAD_HIVE does) */
+    {
+        wchar_t m2[64];
+        swprintf(m2, 64, L"regfast-adm2-%lu", GetCurrentProcessId());
+        CHECK_EQ_INT(rf_live_load_hive(RF_HKEY_USERS, U(m2), U(file)), RF_OK);
+        rf_hive *hu2;
+        CHECK_EQ_INT(rf_live_open(RF_HKEY_USERS, RF_VIEW_NATIVE, KEY_READ, &hu2), RF_OK);
+        rf_key mk2 = nt_open(hu2, m2, NULL), ck = nt_open(hu2, nt_join(m2, L"child"), NULL);
+        rf_key_info ki;
+        CHECK(mk2 != 0 && ck != 0);
+        CHECK_EQ_INT(rf_key_get_info(hu2, ck, &ki), RF_OK);
+        CHECK_EQ_INT(rf_live_key_invalidate_subtree(hu2, mk2), RF_OK);
+        CHECK_EQ_INT(rf_live_unload_hive(RF_HKEY_USERS, U(m2)), RF_OK);
+        CHECK_EQ_INT(rf_key_get_info(hu2, ck, &ki), RF_E_KEY_DELETED);
+        CHECK(nt_open(hu2, nt_join(m2, L"child"), NULL) == 0);
+        rf_hive_close(hu2);
+    }
     /* RegReplaceKeyW on the root of a loaded hive: accepted (the swap
      * itself happens when the hive is next loaded); the backup must not exist */
     wchar_t mount[64], newf[MAX_PATH], oldf[MAX_PATH];
