@@ -8,10 +8,15 @@ functions here; :func:`save_key`, :func:`load_hive`, :func:`unload_hive`,
 :func:`restore_key`, :func:`replace_key` and :func:`load_app_hive` are also
 exported by :mod:`regfast`.
 
-Privileges are those of the **agent process's** token (the program that
-makes the calls), not of the Python process: on Windows, run the agent
-elevated for SeBackupPrivilege and friends. Under Wine every privilege Wine
-grants is held but disabled.
+Privileges are those of the token of the process that makes the calls:
+regfast-agent's for :func:`regfast.connect` (run it elevated for
+SeBackupPrivilege and friends), but **the Python process's own** for the
+in-process registry (:func:`regfast.live.local`, the default on Windows):
+``reg.privileges(...)`` then enables them in the Python program's process
+token, for every thread, until the ``with`` block ends. Only
+:meth:`Key.take_ownership` keeps its privilege (SeTakeOwnershipPrivilege) to
+the calling thread (a private impersonation token for the one call). Under
+Wine every privilege Wine grants is held but disabled.
 
 Auditing (SACL)
 ---------------
@@ -182,7 +187,8 @@ def mui_string(key: Key, name: str) -> str:
 # ---------------------------------------------------------------------------
 
 def privilege_state(reg: Registry, *names: str) -> dict[str, tuple[bool, bool]]:
-    """{name: (held, enabled)} for the agent process's token; an unknown
+    """{name: (held, enabled)} for the token of the process serving `reg`
+    (the agent's; Python's own for regfast.live.local()); an unknown
     name raises (winerror 1313, ERROR_NO_SUCH_PRIVILEGE)."""
     body = struct.pack("<I", len(names)) + b"".join(str16(n) for n in names)
     r = Reader(reg.conn.request(_agent.OP_PRIVILEGES, body))

@@ -659,9 +659,10 @@ class Registry:
     # --- administration (regfast.admin) ------------------------------------
 
     def privileges(self, *names: str) -> Any:
-        """A context manager enabling privileges of the agent process's token
-        (natively on Windows the agent is a child process: its token, not
-        Python's) and restoring each one's previous state on exit::
+        """A context manager enabling privileges of the token of the process
+        serving this registry (a regfast-agent child for connect(); for the
+        in-process local(), the Windows default, Python's own process token,
+        for every thread) and restoring each one's previous state on exit::
 
             with reg.privileges("SeBackupPrivilege", "SeRestorePrivilege"):
                 regfast.save_key(key, path, method="native")
