@@ -1,6 +1,6 @@
 """Administration of the live registry: rename, security, privileges, hive
 files, app hives, MUI strings — through regfast-agent (the ``rf_live_*``
-functions of src/nt/nt_admin.c, ops 32..46 of src/agent/agent_admin.c).
+functions of src/nt/nt_admin.c, ops 32..47 of src/agent/agent_admin.c).
 
 The methods of :class:`regfast.live.Key` and :class:`regfast.live.Registry`
 (``key.rename()``, ``key.security()``, ``reg.privileges()``...) call the

@@ -76,7 +76,7 @@ OP_NAMES: dict[int, str] = {
     _agent.OP_LOAD_HIVE: "load_hive", _agent.OP_UNLOAD_HIVE: "unload_hive",
     _agent.OP_RESTORE_KEY: "restore_key", _agent.OP_REPLACE_KEY: "replace_key",
     _agent.OP_LOAD_APP_HIVE: "load_app_hive", _agent.OP_MUI_STRING: "mui_string",
-    _agent.OP_FILE_KIND: "file_kind",
+    _agent.OP_FILE_KIND: "file_kind", _agent.OP_SNAPSHOT_RF: "snapshot_rf",
     _agent.OP_TX_PROBE: "tx_probe", _agent.OP_TX_BEGIN: "tx_begin", _agent.OP_TX_COMMIT: "tx_commit",
     _agent.OP_TX_ROLLBACK: "tx_rollback", _agent.OP_TX_OPEN_KEY: "tx_open_key",
     _agent.OP_TX_SET_VALUE: "tx_set_value", _agent.OP_TX_DELETE_VALUE: "tx_delete_value",

@@ -524,7 +524,7 @@ def test_restore_replace_app_hive_stubs_are_refused_under_wine(registry, sandbox
 
 
 # agent_admin.c op 47: LOAD_APP_HIVE's serializer fed an open key
-OP_SNAPSHOT_RF = 47
+OP_SNAPSHOT_RF = A.OP_SNAPSHOT_RF
 
 
 def test_app_hive_snapshot_format_is_the_snapshot_format(registry, sandbox):
