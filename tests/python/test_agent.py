@@ -488,11 +488,18 @@ def _before_hello(p: subprocess.Popen) -> None:
         p.wait()
 
 
-def _fuzz(reg: live.Registry, sandbox: live.Key, seconds: float, seed: int) -> int:
+# Every op but QUIT (ends the agent) and BENCH (runs for as long as asked).
+SAFE_OPS = [1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 16, 99, 0, 0xFFFF]
+# The administration (agent_admin.c) and transaction (agent_tx.c) ranges, with
+# their edges: random bodies against a sandbox key's handle.
+ADMIN_TX_OPS = [*range(31, 49), *range(63, 81)]
+
+
+def _fuzz(reg: live.Registry, sandbox: live.Key, seconds: float, seed: int,
+          safe_ops: list[int] = SAFE_OPS) -> int:
     rng = random.Random(seed)
     c = reg.conn
     hid = sandbox._handle()
-    safe_ops = [1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 16, 99, 0, 0xFFFF]
     deadline = time.monotonic() + seconds
     sent = 0
     while time.monotonic() < deadline:
@@ -528,9 +535,21 @@ def test_fuzz_frames_10s(wine, sandbox):
         assert reg.stats()["bad_frames"] > 100
 
 
+def test_fuzz_admin_and_transaction_ops_10s(wine, sandbox):
+    """Random bodies for the administration and transaction ops (rename,
+    security, privileges, hive files, MUI, KTM...): each gets an answer and
+    the agent keeps serving."""
+    with wine.connect() as reg:
+        k = reg.open_key("HKCU", sandbox.path, access=live.KEY_ALL_ACCESS)
+        sent = _fuzz(reg, k, 10.0, seed=3, safe_ops=ADMIN_TX_OPS)
+        assert sent > 500
+        assert reg.conn.proc.poll() is None
+        assert reg.stats()["bad_frames"] > 100
+
+
 @pytest.mark.slow
 def test_fuzz_frames_60s(wine, sandbox):
     with wine.connect() as reg:
         k = reg.open_key("HKCU", sandbox.path, access=live.KEY_ALL_ACCESS)
-        _fuzz(reg, k, 60.0, seed=2)
+        _fuzz(reg, k, 60.0, seed=2, safe_ops=SAFE_OPS + ADMIN_TX_OPS)
         assert reg.conn.proc.poll() is None
