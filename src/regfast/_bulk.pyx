@@ -103,8 +103,11 @@ cdef class _Rows:
                 elif t[i] == RF_REG_LINK:
                     out[i] = utf16_str(row_ptr(self._map, self._arena, off[i]), ln[i], False)
                 continue
-            out[i] = decode_data(t[i], row_ptr(self._map, self._arena, off[i]), ln[i],
-                                 names[i] if names is not None else i)
+            try:
+                out[i] = decode_data(t[i], row_ptr(self._map, self._arena, off[i]), ln[i],
+                                     names[i] if names is not None else None)
+            except ValueError as e:     # (no int boxed per row for a message that is rare)
+                raise ValueError(f"row {i}: {e}") from None
 
     cdef object _ints(self, cnp.ndarray types, cnp.ndarray status, cnp.ndarray offset,
                       cnp.ndarray length, object default):

@@ -10,6 +10,10 @@ table = h.scan()`` leaves a usable table behind and no pointer ever dangles.
 from cpython.buffer cimport PyBUF_FORMAT, PyBUF_WRITABLE, PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 from cpython.unicode cimport PyUnicode_DecodeLatin1, PyUnicode_DecodeUTF16
+
+cdef extern from "Python.h":
+    str PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
+    void *PyUnicode_DATA(object o)
 from cpython.datetime cimport import_datetime, datetime_new
 cimport cython
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
@@ -81,14 +85,28 @@ cdef str name_str(const rf_name *n):
 cdef str utf16_str(const uint8_t *p, size_t nbytes, bint stop_at_nul):
     """UTF-16LE data to str. An odd trailing byte cannot be part of a UTF-16
     character and is ignored; with stop_at_nul the string ends at the first
-    NUL, as every Win32 caller and the stdlib winreg see it."""
+    NUL, as every Win32 caller and the stdlib winreg see it.
+
+    Most registry strings are ASCII or Latin-1: one pass finds the end and an
+    upper bound of the characters (their OR), and such strings are narrowed
+    straight into a 1-byte str; the rest (and every surrogate) go through
+    CPython's UTF-16 decoder."""
     cdef int order = -1
     cdef size_t n = nbytes >> 1, i
-    if stop_at_nul:
+    cdef uint16_t c, bits = 0
+    cdef uint8_t *dst
+    for i in range(n):
+        c = p[2 * i] | (<uint16_t>p[2 * i + 1] << 8)
+        if c == 0 and stop_at_nul:
+            n = i
+            break
+        bits |= c
+    if bits < 0x100:
+        s = PyUnicode_New(<Py_ssize_t>n, 0x7F if bits < 0x80 else 0xFF)
+        dst = <uint8_t *>PyUnicode_DATA(s)
         for i in range(n):
-            if p[2 * i] == 0 and p[2 * i + 1] == 0:
-                n = i
-                break
+            dst[i] = p[2 * i]
+        return s
     return PyUnicode_DecodeUTF16(<const char *>p, n * 2, "surrogatepass", &order)
 
 
@@ -104,7 +122,8 @@ cdef object decode_data(uint32_t t, const uint8_t *p, size_t n, object name):
         return utf16_str(p, n, False)
     if t == RF_REG_DWORD or t == RF_REG_DWORD_BIG_ENDIAN or t == RF_REG_QWORD:
         if n != (8 if t == RF_REG_QWORD else 4):
-            raise ValueError(f"value {name!r} is {type_name(t)} but holds {n} bytes; "
+            what = "a value" if name is None else f"value {name!r}"
+            raise ValueError(f"{what} is {type_name(t)} but holds {n} bytes; "
                              "read it with value_raw()")
         if t == RF_REG_QWORD:
             return (<uint64_t>le32(p + 4) << 32) | le32(p)

@@ -380,3 +380,38 @@ def test_values_listed_before_close_fail_cleanly_after(make_hive):
                 op()
             assert e.value.winerror == 6
     assert not hive.mapped
+
+
+# REG_SZ/EXPAND_SZ/LINK/MULTI_SZ decoding takes a narrow fast path for ASCII and
+# Latin-1 text and CPython's UTF-16 decoder for the rest: both must agree with
+# the reference decoding (utf-16-le, surrogatepass; REG_SZ ends at the first NUL).
+_TEXTS = ["", "a", "plain ascii \x7f", "é Latin-1 \xa0\xff", "\x80", "Ā above Latin-1", "中文",
+          "emoji \U0001F600", "lone \ud800 surrogate", "nul\x00inside", "\x00leading nul",
+          "x" * 5000 + "é"]
+
+
+@pytest.mark.parametrize("text", _TEXTS)
+def test_string_decoding_matches_the_reference(make_hive, text):
+    from regfast.writer import REG_EXPAND_SZ, REG_LINK, REG_MULTI_SZ, REG_SZ, Value
+    raw = text.encode("utf-16-le", "surrogatepass")
+    tree = {"K": {"sz": Value(REG_SZ, raw + b"\0\0"), "odd": Value(REG_SZ, raw + b"A"),
+                  "exp": Value(REG_EXPAND_SZ, raw), "link": Value(REG_LINK, raw),
+                  "multi": Value(REG_MULTI_SZ, raw + b"\0\0" + raw + b"\0\0\0\0")}}
+    built = make_hive(tree)
+    want_sz = text.split("\0")[0]
+    with regfast.open_hive(built.path) as hive:
+        k = hive.open("K")
+        assert k["sz"] == want_sz
+        assert k["odd"] == want_sz                 # an odd trailing byte is not a character
+        assert k["exp"] == want_sz
+        assert k["link"] == text                   # REG_LINK keeps NULs: it is counted, not terminated
+        assert k["multi"] == (text.split("\0") + text.split("\0"))
+        t = hive.scan("K")
+        by_name = dict(zip(t.value_names(), t.decoded_values()))
+        assert by_name == {"sz": want_sz, "odd": want_sz, "exp": want_sz, "link": text,
+                           "multi": text.split("\0") + text.split("\0")}
+        # the narrow path must build well-formed strings: a Latin-1 string
+        # flagged ASCII would compare equal yet encode to invalid UTF-8
+        for got, want in ((k["sz"], want_sz), (k["link"], text)):
+            assert got.isascii() == want.isascii()
+            assert got.encode("utf-8", "surrogatepass") == want.encode("utf-8", "surrogatepass")
