@@ -50,13 +50,18 @@ cdef void _on_event(uint16_t op, uint32_t wid, const uint8_t *payload, size_t n,
             traceback.print_exc()
 
 
-def set_event_sink(sink):
-    """Routes watch events to ``sink(op, watch_id, payload)`` (None: drop them)."""
-    global _sink, _inited
-    _sink = sink
+cdef void _ensure_init():
+    global _inited
     if not _inited:
         ag_init(_on_event, NULL)
         _inited = True
+
+
+def set_event_sink(sink):
+    """Routes watch events to ``sink(op, watch_id, payload)`` (None: drop them)."""
+    global _sink
+    _sink = sink
+    _ensure_init()
 
 
 def dispatch(uint16_t op, uint32_t rid, const uint8_t[::1] payload not None):
@@ -66,13 +71,10 @@ def dispatch(uint16_t op, uint32_t rid, const uint8_t[::1] payload not None):
     released while the request runs; a WATCH's first events are emitted to
     the sink after the reply is built, before this returns.
     """
-    global _inited
-    if not _inited:
-        ag_init(_on_event, NULL)
-        _inited = True
     cdef int deferred = 0, quit_
     cdef const uint8_t *p = &payload[0] if payload.shape[0] else NULL
     cdef size_t n = <size_t>payload.shape[0]
+    _ensure_init()
     with nogil:
         quit_ = ag_dispatch(op, rid, p, n, &_reply, &deferred)
     if _reply.oom:
