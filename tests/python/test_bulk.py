@@ -174,3 +174,139 @@ def test_scan_to_pandas_and_arrow(hive):
     assert akeys.num_rows == table.n_keys and avalues.num_rows == table.n_values
     row = avalues.column("name").to_pylist().index("big")
     assert avalues.column("data")[row].as_py() == b"B" * 70_000
+
+
+# ---- names and paths built straight from the stored bytes ----------------------
+# ScanTable.key_paths/key_names/value_names write each str in place; checked here
+# against a slow decoding of the same bytes through Python's codecs, and against
+# walk(), on names of every width.
+
+ODD_NAMES = [
+    "plain", "Latin-\xe9\xff", "\u03a9mega", "\u4e2d\u6587", "smile\U0001F600", "\U0001F600",
+    "lone-high-\ud800", "\ud800", "\udc00-lone-low", "hi\ud800\ud800\udc00lo", "\U0010FFFF",
+    "\ud83d", "a\u00ff\u0100", "x" * 255, "\xe9" * 255, "\u4e2d" * 255, "\U0001F600" * 127 + "z",
+]
+# The writer sorts key names by their UTF-16 form, which lone surrogates do not
+# have: keys are written with stand-ins (private-use chars) patched afterwards.
+_STAND_IN = {"\ud800": "\ue000", "\udc00": "\ue001", "\ud83d": "\ue002"}
+
+
+def _stand_in(name):
+    for sur, pu in _STAND_IN.items():
+        name = name.replace(sur, pu)
+    return name
+
+
+def _patch_stand_ins(built):
+    """Writes the lone surrogates over their stand-ins in every stored UTF-16 key name."""
+    import struct
+    data = bytearray(built.path.read_bytes())
+    for off in built.layout.nk.values():
+        flags, = struct.unpack_from("<H", data, off + 4 + 0x02)
+        n, = struct.unpack_from("<H", data, off + 4 + 0x48)
+        if flags & 0x20:
+            continue
+        name = data[off + 4 + 0x4C:off + 4 + 0x4C + n].decode("utf-16-le", "surrogatepass")
+        for sur, pu in _STAND_IN.items():
+            name = name.replace(pu, sur)
+        data[off + 4 + 0x4C:off + 4 + 0x4C + n] = name.encode("utf-16-le", "surrogatepass")
+    built.path.write_bytes(data)
+
+
+def _slow_name(mapping, off, raw):
+    data = bytes(mapping[off:off + (raw & 0x7FFFFFFF)])
+    return data.decode("utf-16-le", "surrogatepass") if raw & 0x80000000 else data.decode("latin-1")
+
+
+def _slow_names(t, offs, lens):
+    return [_slow_name(t.mapping, int(o), int(n)) for o, n in zip(offs.tolist(), lens.tolist())]
+
+
+def _slow_paths(t):
+    """key_paths() as documented, from the name bytes decoded by Python."""
+    names = _slow_names(t, t.key_name_off, t.key_name_len)
+    paths = []
+    for i, (par, deleted) in enumerate(zip(t.key_parent.tolist(), t.key_deleted.tolist())):
+        if par < 0:
+            paths.append(None if deleted else t.root_path)
+        elif par >= i or paths[par] is None:
+            paths.append(None)
+        else:
+            paths.append(f"{paths[par]}\\{names[i]}" if paths[par] else names[i])
+    return paths
+
+
+def _canonical(strs):
+    """Every str has the narrowest storage: CPython's == compares the kind
+    first, and isascii() reads the ASCII flag, so a str built too wide (or
+    flagged wrong) fails one of these against a copy made by the codecs."""
+    for s in strs:
+        if s is None:
+            continue
+        copy = s.encode("utf-32-le", "surrogatepass").decode("utf-32-le", "surrogatepass")
+        assert s == copy and s.isascii() == copy.isascii() and hash(s) == hash(copy), ascii(s)
+
+
+def _keys_one_by_one(key):
+    """Pre-order through Key.subkeys(): names by name_str, paths by the parent chain."""
+    yield key
+    for sub in key.subkeys():
+        yield from _keys_one_by_one(sub)
+
+
+def _odd_tree():
+    tree = {}
+    for i, name in enumerate(ODD_NAMES):
+        sub = {_stand_in(child): {"v": i} for child in ODD_NAMES[(i * 5) % len(ODD_NAMES):][:4]}
+        tree[_stand_in(name)] = {**sub, **{vname: i for vname in ODD_NAMES[i:i + 3]}}
+    deep = tree["plain"]
+    for d in range(60):            # deep, alternating widths: the path buffer widens and narrows
+        name = ("d", "\xe9", "\u4e2d", "\U0001F600", "\ue000")[d % 5] + str(d)
+        deep[name] = {}
+        deep = deep[name]
+    deep["leaf"] = {"": "default", "\U0001F600": 1}
+    return tree
+
+
+def test_scan_names_and_paths_of_every_width(make_hive):
+    built = make_hive(_odd_tree())
+    _patch_stand_ins(built)
+    with regfast.open_hive(built.path) as hive:
+        t = hive.scan()
+        walked = list(_keys_one_by_one(hive.root))
+        paths, knames, vnames = t.key_paths(), t.key_names(), t.value_names()
+        assert (t.key_name_len >> 31).any() and not (t.key_name_len >> 31).all()   # both encodings
+        assert paths == _slow_paths(t) == [k.path for k in walked]
+        assert knames == _slow_names(t, t.key_name_off, t.key_name_len) == [k.name for k in walked]
+        assert vnames == _slow_names(t, t.value_name_off, t.value_name_len)
+        assert vnames == [v.name for k in walked for v in k.values()]
+        assert max(len(p) for p in paths) > 300 and "\\".join(ODD_NAMES[-1:]) in knames
+        _canonical(paths + knames + vnames)
+        # below a start key whose own path is wide (UCS-4), children of any width
+        start = "plain\\d0\\\xe91\\\u4e2d2\\\U0001F6003"
+        sub = hive.scan(start)
+        assert sub.root_path == start
+        assert sub.key_paths() == _slow_paths(sub) == [k.path for k in _keys_one_by_one(hive.open(start))]
+        assert sub.key_paths()[0] == start and all(p.startswith(start + "\\") for p in sub.key_paths()[1:])
+        _canonical(sub.key_paths())
+
+
+def test_scan_paths_of_deleted_rows(make_hive):
+    from test_deleted import _deleted_subtree   # a built hive with a deleted subtree
+    built = _deleted_subtree(make_hive)
+    with regfast.open_hive(built.path) as hive:
+        t = hive.scan(include_deleted=True)
+        assert t.key_paths() == _slow_paths(t)
+        assert sorted(p for p, d in zip(t.key_paths(), t.key_deleted.tolist()) if d) == [
+            "Parent\\Gone", "Parent\\Gone\\Sub"]
+    # the deleted key's parent field now names no key: it and its deleted child lose their path
+    data = bytearray(built.path.read_bytes())
+    import struct
+    struct.pack_into("<I", data, built.layout.nk["Parent\\Gone"] + 4 + 0x10, 0x7FFFFF00)
+    built.path.write_bytes(data)
+    with regfast.open_hive(built.path) as hive:
+        t = hive.scan(include_deleted=True)
+        paths = t.key_paths()
+        assert paths == _slow_paths(t)
+        assert [p for p, d in zip(paths, t.key_deleted.tolist()) if d] == [None, None]
+        assert sorted(paths[:3]) == ["", "Live", "Parent"]
