@@ -39,7 +39,7 @@ cdef enum:
     PREFETCH_AHEAD = 16     # rows ahead whose name is prefetched
 
 from regfast.regfast cimport *
-from regfast._native cimport Hive, Key, check, decode_data, name_str, utf16_str, view_of
+from regfast._native cimport Hive, Key, _Export, check, decode_data, name_str, utf16_str
 
 import gc as _gc
 
@@ -68,39 +68,46 @@ cdef inline void *data_of(cnp.ndarray a) noexcept:
     return cnp.PyArray_DATA(a)
 
 
-cdef const uint8_t *buffer_ptr(object buf):
-    """Address of a contiguous byte buffer we hold a reference to (or NULL)."""
-    cdef const uint8_t[::1] mv
-    if buf is None:
-        return NULL
-    mv = buf
-    if mv.shape[0] == 0:
-        return NULL
-    return &mv[0]
-
-
 cdef class _Rows:
     """What ValueBatch and ScanTable share: typed rows over a mapping + arena."""
-    cdef readonly object mapping     # memoryview of the whole hive file (keeps it open)
+    cdef object _pin                 # an _Export over the whole hive file: keeps it mapped
+    cdef object _view                # memoryview of _pin, made on first use of .mapping
     cdef readonly object arena       # numpy uint8 array for assembled big data, or None
     cdef const uint8_t *_map
     cdef const uint8_t *_arena
 
-    cdef void _bind(self, object mapping, object arena):
-        self.mapping = mapping
+    cdef int _bind(self, Hive hive, const uint8_t *base, size_t base_len, object arena) except -1:
+        # The export alone pins the mapping (Hive counts it); the memoryview
+        # over it is made only if someone asks for .mapping: a view per batch
+        # was ~15% of a small Key.read_values().
+        cdef _Export e = _Export(hive)
+        e.ptr = <const char *>base
+        e.length = base_len
+        self._pin = e
+        self._map = base if base_len else NULL
         self.arena = arena
-        self._map = buffer_ptr(mapping)
-        self._arena = buffer_ptr(arena)
+        self._arena = NULL
+        if arena is not None and (<cnp.ndarray>arena).shape[0]:
+            self._arena = <const uint8_t *>data_of(arena)
+        return 0
+
+    @property
+    def mapping(self):
+        """memoryview of the whole hive file (keeps it open)."""
+        if self._view is None and self._pin is not None:
+            self._view = memoryview(self._pin)
+        return self._view
 
     cdef object _decode_rows(self, cnp.ndarray types, cnp.ndarray status, cnp.ndarray offset,
                              cnp.ndarray length, object names, bint strings_only):
         """Decoded value per row; None where the row has no value (or, with
         strings_only, is not a string type)."""
-        cdef Py_ssize_t i, n = types.shape[0]
-        cdef uint32_t *t = <uint32_t *>data_of(types)
-        cdef int32_t *st = <int32_t *>data_of(status)
-        cdef uint64_t *off = <uint64_t *>data_of(offset)
-        cdef uint32_t *ln = <uint32_t *>data_of(length)
+        return self._decode_ptrs(types.shape[0], <uint32_t *>data_of(types), <int32_t *>data_of(status),
+                                 <uint64_t *>data_of(offset), <uint32_t *>data_of(length), names,
+                                 strings_only)
+
+    cdef list _decode_ptrs(self, Py_ssize_t n, const uint32_t *t, const int32_t *st, const uint64_t *off,
+                           const uint32_t *ln, object names, bint strings_only):
         cdef list out = [None] * n
         cdef bint paused = n > 4096 and _gc.isenabled()
         # The decoded objects (str, int, bytes, lists of str) cannot form
@@ -117,8 +124,9 @@ cdef class _Rows:
                 _gc.enable()
         return out
 
-    cdef void _decode_into(self, list out, Py_ssize_t n, uint32_t *t, int32_t *st, uint64_t *off,
-                           uint32_t *ln, object names, bint strings_only) except *:
+    cdef void _decode_into(self, list out, Py_ssize_t n, const uint32_t *t, const int32_t *st,
+                           const uint64_t *off, const uint32_t *ln, object names,
+                           bint strings_only) except *:
         cdef Py_ssize_t i
         for i in range(n):
             if st[i] != 0:
@@ -137,13 +145,14 @@ cdef class _Rows:
 
     cdef object _ints(self, cnp.ndarray types, cnp.ndarray status, cnp.ndarray offset,
                       cnp.ndarray length, object default):
-        cdef Py_ssize_t i, n = types.shape[0]
+        return self._ints_ptrs(types.shape[0], <uint32_t *>data_of(types), <int32_t *>data_of(status),
+                               <uint64_t *>data_of(offset), <uint32_t *>data_of(length), default)
+
+    cdef object _ints_ptrs(self, Py_ssize_t n, const uint32_t *t, const int32_t *st, const uint64_t *off,
+                           const uint32_t *ln, object default):
+        cdef Py_ssize_t i
         cdef cnp.ndarray out = np.empty(n, dtype=np.uint64)
         cdef uint64_t *o = <uint64_t *>data_of(out)
-        cdef uint32_t *t = <uint32_t *>data_of(types)
-        cdef int32_t *st = <int32_t *>data_of(status)
-        cdef uint64_t *off = <uint64_t *>data_of(offset)
-        cdef uint32_t *ln = <uint32_t *>data_of(length)
         cdef const uint8_t *p
         cdef uint64_t dflt = 0
         cdef Py_ssize_t bad = -1
@@ -165,8 +174,8 @@ cdef class _Rows:
                     if bad < 0:
                         bad = i
         if bad >= 0 and default is None:
-            raise ValueError(f"row {bad} is not a 4-byte DWORD or 8-byte QWORD (type {types[bad]}, "
-                             f"status {status[bad]}, {length[bad]} bytes); pass default= to fill such rows")
+            raise ValueError(f"row {bad} is not a 4-byte DWORD or 8-byte QWORD (type {t[bad]}, "
+                             f"status {st[bad]}, {ln[bad]} bytes); pass default= to fill such rows")
         return out
 
     cdef object _row_view(self, uint64_t off, uint32_t n):
@@ -174,6 +183,14 @@ cdef class _Rows:
             start = <Py_ssize_t>(off & ~ARENA_BIT)
             return memoryview(self.arena)[start:start + n]
         return self.mapping[<Py_ssize_t>off:<Py_ssize_t>off + n]
+
+
+cdef inline cnp.ndarray _col_view(cnp.ndarray block, void *p, Py_ssize_t n, int typenum):
+    """A column over part of a batch's row block (the block stays its base)."""
+    cdef cnp.npy_intp dim = n
+    cdef cnp.ndarray a = cnp.PyArray_SimpleNewFromData(1, &dim, typenum, p)
+    cnp.set_array_base(a, block)
+    return a
 
 
 cdef class ValueBatch(_Rows):
@@ -186,13 +203,49 @@ cdef class ValueBatch(_Rows):
     """
     cdef readonly Key key
     cdef readonly list names
-    cdef readonly cnp.ndarray type
-    cdef readonly cnp.ndarray status
-    cdef readonly cnp.ndarray offset
-    cdef readonly cnp.ndarray length
+    # The rows live in one uint8 block (offset[n], then type, status, length);
+    # values()/to_dict() read them through these pointers, and the numpy
+    # columns are views of the block made on first access: most batches are
+    # decoded and dropped, and four arrays a batch were ~0.5 us of a 3-value
+    # read (the views hold the block, not the batch: no cycle).
+    cdef cnp.ndarray _block
+    cdef Py_ssize_t _n
+    cdef uint64_t *_off
+    cdef uint32_t *_type
+    cdef int32_t *_st
+    cdef uint32_t *_len
+    cdef object _a_type, _a_status, _a_offset, _a_length
+
+    @property
+    def type(self):
+        """REG_* type per row (uint32)."""
+        if self._a_type is None:
+            self._a_type = _col_view(self._block, self._type, self._n, cnp.NPY_UINT32)
+        return self._a_type
+
+    @property
+    def status(self):
+        """Per-row status (int32): 0 ok, 2 missing, 13 filtered out by `types`."""
+        if self._a_status is None:
+            self._a_status = _col_view(self._block, self._st, self._n, cnp.NPY_INT32)
+        return self._a_status
+
+    @property
+    def offset(self):
+        """Data offset per row (uint64): into ``mapping``, or with bit 63 into ``arena``."""
+        if self._a_offset is None:
+            self._a_offset = _col_view(self._block, self._off, self._n, cnp.NPY_UINT64)
+        return self._a_offset
+
+    @property
+    def length(self):
+        """Data length per row in bytes (uint32)."""
+        if self._a_length is None:
+            self._a_length = _col_view(self._block, self._len, self._n, cnp.NPY_UINT32)
+        return self._a_length
 
     def __len__(self):
-        return self.type.shape[0]
+        return self._n
 
     def __repr__(self):
         ok = int((self.status == 0).sum())
@@ -212,7 +265,7 @@ cdef class ValueBatch(_Rows):
     def as_str(self, *, array=False):
         """Decoded strings for RF_REG_SZ/EXPAND_SZ/LINK rows, None elsewhere.
         With array=True, a numpy StringDType array (None as the missing marker)."""
-        out = self._decode_rows(self.type, self.status, self.offset, self.length, self.names, True)
+        out = self._decode_ptrs(self._n, self._type, self._st, self._off, self._len, self.names, True)
         if array:
             return np.array(out, dtype=np.dtypes.StringDType(na_object=None))
         return out
@@ -220,21 +273,22 @@ cdef class ValueBatch(_Rows):
     def as_int(self, *, default=None):
         """DWORD / DWORD_BIG_ENDIAN / QWORD rows as a uint64 array. Other rows
         raise ValueError unless `default` fills them."""
-        return self._ints(self.type, self.status, self.offset, self.length, default)
+        return self._ints_ptrs(self._n, self._type, self._st, self._off, self._len, default)
 
     def values(self):
         """Decoded value per row (as key[name] would give), None for rows
         without data (missing or filtered)."""
-        return self._decode_rows(self.type, self.status, self.offset, self.length, self.names, False)
+        return self._decode_ptrs(self._n, self._type, self._st, self._off, self._len, self.names, False)
 
     def to_dict(self):
         """{name: decoded value} for the rows that were found."""
-        cdef list vals = self.values()
+        cdef list vals = self._decode_ptrs(self._n, self._type, self._st, self._off, self._len,
+                                           self.names, False)
         cdef list names = self.names
-        cdef int32_t *st = <int32_t *>data_of(self.status)
+        cdef int32_t *st = self._st
         cdef Py_ssize_t i
         cdef dict out = {}
-        for i in range(len(vals)):
+        for i in range(self._n):
             if st[i] == 0:
                 out[names[i]] = vals[i]
         return out
@@ -266,8 +320,24 @@ cdef class _NameArray:
         free(self.names)
 
 
+cdef enum:
+    SMALL_ROWS = 16         # rows read into stack scratch before any allocation
+
+
+cdef inline str _rf_name_obj(const rf_name *nm):
+    """name_str() through the in-place writer (same output)."""
+    cdef _Name m
+    _measure(&m, <const uint8_t *>nm.ptr, 0, nm.nbytes | (RF_NAME_UTF16_BIT if nm.utf16 else 0))
+    return _name_obj(&m)
+
+
 def read_values(Key key not None, names=None, types=None, errors="strict"):
     """Implementation of Key.read_values (see its docstring)."""
+    # Rows are read into scratch columns (on the stack for a key's usual few
+    # values, else one malloc) and copied into exact-size arrays: no count
+    # call first, no array that must be sliced. A key that has more values
+    # than the scratch holds says how many (RF_E_MORE_DATA, b.n), and is read
+    # again into scratch of that size.
     if errors not in ("strict", "skip"):
         raise ValueError("errors must be 'strict' or 'skip'")
     cdef rf_hive *h = key.hive.handle()
@@ -275,22 +345,26 @@ def read_values(Key key not None, names=None, types=None, errors="strict"):
     cdef rf_batch b
     cdef _NameArray req = None
     cdef const rf_name *cnames = NULL
-    cdef size_t n = 0, n_types = 0, i
-    cdef rf_name *out_names = NULL
+    cdef size_t n = SMALL_ROWS, n_types = 0, i, cap
     cdef uint32_t *ctypes = NULL
     cdef cnp.ndarray type_filter
     cdef rf_status st
     cdef const uint8_t *base
     cdef size_t base_len
+    # scratch: type, status, offset, length, name, token for `cap` rows
+    cdef uint32_t s_type[SMALL_ROWS]
+    cdef int32_t s_status[SMALL_ROWS]
+    cdef uint64_t s_offset[SMALL_ROWS]
+    cdef uint32_t s_length[SMALL_ROWS]
+    cdef rf_name s_name[SMALL_ROWS]
+    cdef rf_value s_token[SMALL_ROWS]
+    cdef char *heap = NULL
+    cdef cnp.npy_intp dim
     if names is not None:
         names = list(names)
         req = _NameArray(names)
         cnames = req.names
         n = len(names)
-    else:
-        st = rf_key_values(h, k, NULL, 0, &n)      # just the count
-        if st != RF_OK and st != RF_E_MORE_DATA:
-            check(st)
     if types is not None:
         type_filter = np.ascontiguousarray(np.array(list(types), dtype=np.uint32))
         n_types = type_filter.shape[0]
@@ -299,33 +373,37 @@ def read_values(Key key not None, names=None, types=None, errors="strict"):
     cdef ValueBatch vb = ValueBatch.__new__(ValueBatch)
     vb.key = key
     arena = None
+    b.type, b.status, b.offset, b.length, b.name, b.token = s_type, s_status, s_offset, s_length, s_name, s_token
+    cap = SMALL_ROWS
     try:
         while True:
-            vb.type = np.empty(n, dtype=np.uint32)
-            vb.status = np.empty(n, dtype=np.int32)
-            vb.offset = np.empty(n, dtype=np.uint64)
-            vb.length = np.empty(n, dtype=np.uint32)
-            if names is None:
-                free(out_names)
-                out_names = <rf_name *>malloc(max(n, 1) * sizeof(rf_name))
-                if out_names == NULL:
+            if n > cap:
+                free(heap)
+                heap = <char *>malloc(n * (sizeof(uint32_t) * 3 + sizeof(int32_t) + sizeof(uint64_t)
+                                           + sizeof(rf_name) + sizeof(rf_value)))
+                if heap == NULL:
                     raise MemoryError()
+                cap = n     # widest items first: every column stays aligned
+                b.name = <rf_name *>heap
+                b.offset = <uint64_t *>(b.name + cap)
+                b.token = <rf_value *>(b.offset + cap)
+                b.type = <uint32_t *>(b.token + cap)
+                b.status = <int32_t *>(b.type + cap)
+                b.length = <uint32_t *>(b.status + cap)
             b.struct_size = sizeof(rf_batch)
             b.cap = n
             b.n = 0
-            b.type = <uint32_t *>data_of(vb.type)
-            b.status = <int32_t *>data_of(vb.status)
-            b.offset = <uint64_t *>data_of(vb.offset)
-            b.length = <uint32_t *>data_of(vb.length)
-            b.name = out_names
             b.arena = <uint8_t *>data_of(arena) if arena is not None and len(arena) else NULL
             b.arena_cap = len(arena) if arena is not None else 0
             b.arena_used = 0
-            tokens = np.empty(n, dtype=np.uint64)
-            b.token = <rf_value *>data_of(tokens)
-            with nogil:
+            if n <= SMALL_ROWS and arena is None:
+                # a few rows of an mmapped hive: well under a microsecond,
+                # less than releasing and taking back the GIL costs
                 st = rf_read_values(h, k, cnames, n, ctypes, n_types, 0, &b)
-            if st == RF_E_MORE_DATA and b.n > n:        # the key grew: cannot happen offline
+            else:
+                with nogil:
+                    st = rf_read_values(h, k, cnames, n, ctypes, n_types, 0, &b)
+            if st == RF_E_MORE_DATA and b.n > n:        # more values than scratch rows
                 n = b.n
                 continue
             if st == RF_E_MORE_DATA:                   # big data needs an arena of this size
@@ -333,29 +411,46 @@ def read_values(Key key not None, names=None, types=None, errors="strict"):
                 continue
             check(st)
             break
+        n = b.n
+        dim = <cnp.npy_intp>(n * (sizeof(uint64_t) + 3 * sizeof(uint32_t)))
+        vb._block = cnp.PyArray_EMPTY(1, &dim, cnp.NPY_UINT8, 0)
+        vb._n = n
+        vb._off = <uint64_t *>data_of(vb._block)
+        vb._type = <uint32_t *>(vb._off + n)
+        vb._st = <int32_t *>(vb._type + n)
+        vb._len = <uint32_t *>(vb._st + n)
+        memcpy(vb._off, b.offset, n * sizeof(uint64_t))
+        memcpy(vb._type, b.type, n * sizeof(uint32_t))
+        memcpy(vb._st, b.status, n * sizeof(int32_t))
+        memcpy(vb._len, b.length, n * sizeof(uint32_t))
         if names is None:
-            names = [name_str(&out_names[i]) for i in range(b.n)]
+            names = [_rf_name_obj(&b.name[i]) for i in range(n)]
+        check(rf_hive_mapping(h, &base, &base_len))
+        vb.names = names
+        vb._bind(key.hive, base, base_len, arena)
+        if errors == "strict":
+            _strict_rows(h, b.status, b.token, n, names)
     finally:
-        free(out_names)
-    check(rf_hive_mapping(h, &base, &base_len))
-    vb.names = names
-    vb._bind(view_of(key.hive, base, base_len), arena)
-    cdef int32_t *rs = <int32_t *>data_of(vb.status)
-    cdef rf_value *tok = <rf_value *>data_of(tokens)
-    cdef rf_value_info vi
-    if errors == "strict":
-        for i in range(b.n):
-            if rs[i] != ROW_OK and rs[i] != ROW_MISSING and rs[i] != ROW_FILTERED:
-                # The thread's last error may describe a later row: re-read
-                # this one alone so the exception carries its own offset.
-                if tok[i]:
-                    check(rf_value_get_info(h, tok[i], &vi))
-                    _check_value_data(h, tok[i], vi.data_len)   # big data fails only here
-                else:   # a zeroed list entry: cell offset 0 is the first hbin's header
-                    raise error_from_status(RF_E_CORRUPT, "vk at 0x1000: a value list entry of 0 "
-                                            "is not the start of a cell", None, 0x1000)
-                raise error_from_status(rs[i], f"value {names[i]!r} is unreadable")
+        free(heap)
     return vb
+
+
+cdef int _strict_rows(rf_hive *h, const int32_t *rs, const rf_value *tok, size_t n, list names) except -1:
+    """Raises for the first damaged row (missing and filtered-out rows are not errors)."""
+    cdef size_t i
+    cdef rf_value_info vi
+    for i in range(n):
+        if rs[i] != ROW_OK and rs[i] != ROW_MISSING and rs[i] != ROW_FILTERED:
+            # The thread's last error may describe a later row: re-read
+            # this one alone so the exception carries its own offset.
+            if tok[i]:
+                check(rf_value_get_info(h, tok[i], &vi))
+                _check_value_data(h, tok[i], vi.data_len)   # big data fails only here
+            else:   # a zeroed list entry: cell offset 0 is the first hbin's header
+                raise error_from_status(RF_E_CORRUPT, "vk at 0x1000: a value list entry of 0 "
+                                        "is not the start of a cell", None, 0x1000)
+            raise error_from_status(rs[i], f"value {names[i]!r} is unreadable")
+    return 0
 
 
 # ---------------------------------------------------------------------------
@@ -814,7 +909,7 @@ def scan(Hive hive not None, path=None, values=True, errors="strict", progress=N
     t.value_deleted = np.zeros(t.n_values, dtype=np.bool_)
     if include_deleted:
         _append_deleted(t, h, base, base_len, path is None, values)
-    t._bind(view_of(hive, base, base_len), arena)
+    t._bind(hive, base, base_len, arena)
     return t
 
 

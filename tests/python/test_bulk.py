@@ -310,3 +310,59 @@ def test_scan_paths_of_deleted_rows(make_hive):
         assert paths == _slow_paths(t)
         assert [p for p, d in zip(paths, t.key_deleted.tolist()) if d] == [None, None]
         assert sorted(paths[:3]) == ["", "Live", "Parent"]
+
+
+# ---- Key.read_values: rows read into scratch, columns made on demand ----------
+
+def _value_of(i, n):
+    if n % 3 == 0 and i == n - 1:
+        return b"B" * 20_000 + bytes([n])     # big data: assembled in an arena (a second read)
+    return Value(REG_QWORD, i << 33) if i % 3 == 2 else (i * 7 if i % 2 else f"s{i}\xe9")
+
+
+def test_read_values_matches_one_value_reads_around_the_scratch_size(make_hive):
+    # 16 rows are read before anything is allocated: keys below, at and above
+    # that, by stored order and by name, with missing and filtered rows
+    counts = (0, 1, 3, 15, 16, 17, 40)
+    built = make_hive({f"k{n:02d}": {f"v{i}": _value_of(i, n) for i in range(n)} for n in counts})
+    with regfast.open_hive(built.path) as hive:
+        for key in hive.root.subkeys():
+            vals = list(key.values())
+            n = len(vals)
+            b = key.read_values()
+            assert len(b) == n and b.names == [v.name for v in vals]
+            for col, dt in (("type", np.uint32), ("status", np.int32), ("offset", np.uint64),
+                            ("length", np.uint32)):
+                assert getattr(b, col).dtype == dt and getattr(b, col).shape == (n,)
+            assert b.type.tolist() == [v.type for v in vals] and b.status.tolist() == [0] * n
+            assert b.length.tolist() == [len(v.raw()) for v in vals]
+            assert [bytes(b.buffer(i)) for i in range(n)] == [v.raw() for v in vals]
+            assert b.values() == [v.value for v in vals]
+            assert b.to_dict() == {v.name: v.value for v in vals}
+            assert (b.arena is not None) == (n % 3 == 0 and n > 0)
+            names = [v.name.upper() for v in reversed(vals)] + [f"nope{j}" for j in range(n % 4 + 1)]
+            bn = key.read_values(names)
+            assert bn.names == names and len(bn) == len(names)
+            assert bn.status.tolist() == [0] * n + [2] * (n % 4 + 1)
+            assert bn.values() == [v.value for v in reversed(vals)] + [None] * (n % 4 + 1)
+            bt = key.read_values(types=[REG_QWORD])
+            assert bt.status.tolist() == [0 if v.type == REG_QWORD else 13 for v in vals]
+            assert bt.as_int(default=1).tolist() == [v.value if v.type == REG_QWORD else 1 for v in vals]
+            assert bt.as_str() == [None] * n
+            assert key.read_values(types=[REG_SZ]).as_str() == [v.value if v.type == REG_SZ else None
+                                                                 for v in vals]
+
+
+def test_read_values_batch_pins_the_hive_and_columns_outlive_it(make_hive):
+    built = make_hive({"K": {"a": 1, "b": "x", "big": b"Z" * 40_000}})
+    hive = regfast.open_hive(built.path)
+    batch = hive.open("K").read_values()
+    status = batch.status
+    assert batch.status is status and batch.type is batch.type     # one view per column
+    hive.close()
+    assert hive.mapped                         # pinned by the batch (no memoryview was made)
+    assert batch.to_dict() == {"a": 1, "b": "x", "big": b"Z" * 40_000}
+    assert bytes(batch.mapping[int(batch.offset[1]):int(batch.offset[1]) + 4]) == "x\0".encode("utf-16-le")
+    del batch
+    assert not hive.mapped                     # the last pin went with the batch
+    assert status.tolist() == [0, 0, 0]        # a column holds its own rows
