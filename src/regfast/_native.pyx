@@ -22,6 +22,62 @@ from libc.string cimport memcpy
 
 from regfast.regfast cimport *
 
+cdef extern from *:
+    """
+    /* UTF-16LE strings four units (8 bytes) at a time on little-endian hosts,
+       where a unit is a 16-bit lane of the word; the tail (and big-endian
+       hosts) one unit at a time. Measured on the 110 MB bench hive: the
+       one-unit loops were ~20% of decoding its 514k strings (22 chars on
+       average). */
+    static inline size_t rf_u16_scan(const uint8_t *p, size_t n, int stop_at_nul, uint16_t *bits_out)
+    {
+        /* units up to the first NUL (stop_at_nul) or n; *bits_out = their OR */
+        size_t i = 0;
+        uint64_t acc = 0;
+    #if PY_LITTLE_ENDIAN
+        for (; i + 4 <= n; i += 4) {
+            uint64_t w;
+            memcpy(&w, p + 2 * i, 8);
+            /* nonzero iff some 16-bit lane is 0 (the has-zero-byte trick on lanes) */
+            if (stop_at_nul && ((w - 0x0001000100010001ULL) & ~w & 0x8000800080008000ULL))
+                break;                  /* the tail loop finds which unit */
+            acc |= w;
+        }
+        acc |= acc >> 32;
+        acc |= acc >> 16;
+    #endif
+        uint16_t bits = (uint16_t)acc;
+        for (; i < n; i++) {
+            uint16_t c = (uint16_t)(p[2 * i] | (p[2 * i + 1] << 8));
+            if (c == 0 && stop_at_nul)
+                return *bits_out = bits, i;
+            bits |= c;
+        }
+        *bits_out = bits;
+        return n;
+    }
+
+    static inline void rf_u16_narrow(uint8_t *dst, const uint8_t *p, size_t n)
+    {
+        /* the low bytes of n units (all below 0x100) */
+        size_t i = 0;
+    #if PY_LITTLE_ENDIAN
+        for (; i + 4 <= n; i += 4) {
+            uint64_t w;
+            uint32_t b;
+            memcpy(&w, p + 2 * i, 8);
+            b = (uint32_t)(w & 0xFF) | (uint32_t)((w >> 8) & 0xFF00) |
+                (uint32_t)((w >> 16) & 0xFF0000) | (uint32_t)((w >> 24) & 0xFF000000);
+            memcpy(dst + i, &b, 4);
+        }
+    #endif
+        for (; i < n; i++)
+            dst[i] = p[2 * i];
+    }
+    """
+    size_t rf_u16_scan(const uint8_t *p, size_t n, int stop_at_nul, uint16_t *bits_out) noexcept nogil
+    void rf_u16_narrow(uint8_t *dst, const uint8_t *p, size_t n) noexcept nogil
+
 import datetime as _dt
 import os
 
@@ -92,20 +148,11 @@ cdef str utf16_str(const uint8_t *p, size_t nbytes, bint stop_at_nul):
     straight into a 1-byte str; the rest (and every surrogate) go through
     CPython's UTF-16 decoder."""
     cdef int order = -1
-    cdef size_t n = nbytes >> 1, i
-    cdef uint16_t c, bits = 0
-    cdef uint8_t *dst
-    for i in range(n):
-        c = p[2 * i] | (<uint16_t>p[2 * i + 1] << 8)
-        if c == 0 and stop_at_nul:
-            n = i
-            break
-        bits |= c
+    cdef uint16_t bits = 0
+    cdef size_t n = rf_u16_scan(p, nbytes >> 1, stop_at_nul, &bits)
     if bits < 0x100:
         s = PyUnicode_New(<Py_ssize_t>n, 0x7F if bits < 0x80 else 0xFF)
-        dst = <uint8_t *>PyUnicode_DATA(s)
-        for i in range(n):
-            dst[i] = p[2 * i]
+        rf_u16_narrow(<uint8_t *>PyUnicode_DATA(s), p, n)
         return s
     return PyUnicode_DecodeUTF16(<const char *>p, n * 2, "surrogatepass", &order)
 

@@ -366,3 +366,44 @@ def test_read_values_batch_pins_the_hive_and_columns_outlive_it(make_hive):
     del batch
     assert not hive.mapped                     # the last pin went with the batch
     assert status.tolist() == [0, 0, 0]        # a column holds its own rows
+
+
+# ---- UTF-16 data, decoded four units at a time ----------------------------------
+
+def _py_utf16(raw, stop_at_nul):
+    """utf16_str's contract through Python's codec: an odd last byte is
+    ignored, REG_SZ ends at the first NUL unit, surrogates pass."""
+    units = raw[:len(raw) // 2 * 2]
+    if stop_at_nul:
+        for i in range(0, len(units), 2):
+            if units[i:i + 2] == b"\0\0":
+                units = units[:i]
+                break
+    return units.decode("utf-16-le", "surrogatepass")
+
+
+def test_string_data_decodes_like_the_codec_at_every_length_and_nul_position(make_hive):
+    import random
+    from regfast.writer import REG_LINK
+    rnd = random.Random(1234)
+    alphabets = [
+        [ord(c) for c in "abcXYZ019 \\."],                 # ASCII
+        [ord(c) for c in "ab"] + [0],                     # ASCII with NULs anywhere
+        [0x41, 0xE9, 0xFF, 0x80],                          # Latin-1
+        [0x41, 0x100, 0x4E2D, 0xFFFF],                     # wider than Latin-1
+        [0x41, 0xD800, 0xDC00, 0xDBFF, 0xDFFF, 0],         # surrogates, paired or not
+        [0x41, 0x7F, 0x80, 0xFF, 0x100, 0],                # class boundaries
+    ]
+    values, expected = {}, {}
+    for i in range(600):
+        units = [rnd.choice(alphabets[i % len(alphabets)]) for _ in range(rnd.randrange(0, 23))]
+        raw = b"".join(u.to_bytes(2, "little") for u in units) + (b"\x41" if i % 7 == 0 else b"")
+        vtype = REG_LINK if i % 5 == 0 else REG_SZ
+        values[f"v{i}"] = Value(vtype, raw)
+        expected[f"v{i}"] = _py_utf16(raw, vtype != REG_LINK)
+    with regfast.open_hive(make_hive({"K": values}).path) as hive:
+        t = hive.scan()
+        got = dict(zip(t.value_names(), t.decoded_values()))
+        assert got == expected
+        _canonical(got.values())
+        assert hive.open("K").read_values().to_dict() == expected
