@@ -74,23 +74,71 @@ extern const rf_backend_ops regf_ops;
 rf_status regf_open_file(regf_hive *h, const char *path, const rf_open_opts *opts);
 rf_status regf_open_memory(regf_hive *h, const void *data, size_t len, const rf_open_opts *opts);
 
+static inline uint64_t regf_file_off(uint32_t cell_off) { return (uint64_t)cell_off + REGF_BASE_BLOCK; }
+
+/* The cold halves of the lookups below: they re-check and write the error. */
+rf_status regf_cell_fail(const regf_hive *h, uint32_t off, const char *what);
+rf_status regf_record_fail(const regf_hive *h, uint32_t off, const char sig[2], uint32_t min_len,
+                           const uint8_t *data, uint32_t len);
+rf_status regf_name_len_fail(uint32_t off, const char *what, uint32_t name_len, uint32_t room);
+
+/* 1 if a cell starts at `off` (found by the open-time walk). */
+static inline int regf_is_cell(const regf_hive *h, uint32_t off)
+{
+    return (uint64_t)off + 4 <= h->bins_len && !(off & 7) &&
+           ((h->cell_start[off >> 9] >> ((off >> 3) & 63)) & 1);
+}
+
 /*
  * Looks up an allocated cell: on success *data points at the cell's payload
  * (after the size field) and *len is the payload length. Fails with
  * RF_E_CORRUPT unless `off` is the start of a cell found by the open-time walk
  * and that cell is allocated. `what` names the record for the message.
+ * Inline: every record of every walk comes through here.
  */
-rf_status regf_cell(const regf_hive *h, uint32_t off, const char *what,
-                    const uint8_t **data, uint32_t *len);
+static inline rf_status regf_cell(const regf_hive *h, uint32_t off, const char *what,
+                                  const uint8_t **data, uint32_t *len)
+{
+    if (RF_LIKELY(regf_is_cell(h, off))) {
+        int32_t size = (int32_t)rf_le32(h->bins + off);
+        if (RF_LIKELY(size < 0)) { /* allocated; the open-time walk proved -size fits its hbin */
+            *data = h->bins + off + 4;
+            *len = (uint32_t)(-(int64_t)size) - 4;
+            return RF_OK;
+        }
+    }
+    *data = NULL;
+    *len = 0;
+    return regf_cell_fail(h, off, what);
+}
 
 /* Like regf_cell, then checks the 2-byte signature and the minimum length. */
-rf_status regf_record(const regf_hive *h, uint32_t off, const char sig[2], uint32_t min_len,
-                      const uint8_t **data, uint32_t *len);
+static inline rf_status regf_record(const regf_hive *h, uint32_t off, const char sig[2], uint32_t min_len,
+                                    const uint8_t **data, uint32_t *len)
+{
+    rf_status st = regf_cell(h, off, sig, data, len);
+    if (RF_UNLIKELY(st)) return st;
+    if (RF_UNLIKELY(*len < min_len || (*data)[0] != (uint8_t)sig[0] || (*data)[1] != (uint8_t)sig[1])) {
+        st = regf_record_fail(h, off, sig, min_len, *data, *len);
+        *data = NULL;
+        return st;
+    }
+    return RF_OK;
+}
 
 /* An nk cell with its name length checked against the cell. */
-rf_status regf_nk(const regf_hive *h, uint32_t off, const uint8_t **nk, uint32_t *len);
+static inline rf_status regf_nk(const regf_hive *h, uint32_t off, const uint8_t **nk, uint32_t *len)
+{
+    rf_status st = regf_record(h, off, "nk", NK_NAME, nk, len);
+    if (RF_UNLIKELY(st)) return st;
+    uint32_t name_len = rf_le16(*nk + NK_NAME_LEN);
+    if (RF_UNLIKELY(name_len > *len - NK_NAME)) {
+        *nk = NULL;
+        return regf_name_len_fail(off, "nk", name_len, *len - NK_NAME);
+    }
+    return RF_OK;
+}
 
-static inline uint64_t regf_file_off(uint32_t cell_off) { return (uint64_t)cell_off + REGF_BASE_BLOCK; }
 
 /* Backend entry points used by regf_ops (regf_key.c, regf_value.c) */
 rf_status regf_key_child(rf_hive *h, rf_key parent, const uint16_t *name, size_t nchars, rf_key *out);
@@ -123,8 +171,25 @@ typedef struct regf_data_loc {
     uint32_t       db;        /* big data: db record offset */
 } regf_data_loc;
 
-/* The vk at `v` (name length checked) and where its data lives. */
-rf_status regf_vk(const regf_hive *h, rf_value v, const uint8_t **vk, uint32_t *len);
+/* The vk at `v` (name length checked). */
+static inline rf_status regf_vk(const regf_hive *h, rf_value v, const uint8_t **vk, uint32_t *len)
+{
+    /* 0 is refused by the core for callers' tokens; here it can only come
+     * from a value list in the file, where it is damage (no cell at 0x1000). */
+    *vk = NULL;
+    *len = 0;
+    if (RF_UNLIKELY(v > UINT32_MAX))
+        return rfi_fail(RF_E_INVALID_HANDLE, RF_NO_OFFSET, 0, "0x%llx is not a value token",
+                        (unsigned long long)v);
+    rf_status st = regf_record(h, (uint32_t)v, "vk", VK_NAME, vk, len);
+    if (RF_UNLIKELY(st)) return st;
+    uint32_t name_len = rf_le16(*vk + VK_NAME_LEN);
+    if (RF_UNLIKELY(name_len > *len - VK_NAME))
+        return regf_name_len_fail((uint32_t)v, "vk", name_len, *len - VK_NAME);
+    return RF_OK;
+}
+
+/* Where the vk's data lives (checked against the cells). */
 rf_status regf_locate(const regf_hive *h, uint32_t voff, const uint8_t *vk, regf_data_loc *d);
 rf_status regf_read_big(const regf_hive *h, const regf_data_loc *d, uint8_t *buf);
 

@@ -28,54 +28,32 @@
 static int bit_get(const uint64_t *bits, uint64_t i) { return (int)((bits[i >> 6] >> (i & 63)) & 1u); }
 static void bit_set(uint64_t *bits, uint64_t i) { bits[i >> 6] |= (uint64_t)1 << (i & 63); }
 
-rf_status regf_cell(const regf_hive *h, uint32_t off, const char *what,
-                    const uint8_t **data, uint32_t *len)
+/* The failing half of regf_cell (inline in regf_internal.h): says which check failed. */
+rf_status regf_cell_fail(const regf_hive *h, uint32_t off, const char *what)
 {
-    *data = NULL;
-    *len = 0;
-    if (RF_UNLIKELY((uint64_t)off + 4 > h->bins_len || (off & 7) || !bit_get(h->cell_start, off >> 3)))
+    if ((uint64_t)off + 4 > h->bins_len || (off & 7) || !bit_get(h->cell_start, off >> 3))
         return rfi_fail(RF_E_CORRUPT, regf_file_off(off), 0,
                         "%s at 0x%llx: not the start of a cell", what,
                         (unsigned long long)regf_file_off(off));
-    int32_t size = (int32_t)rf_le32(h->bins + off);
-    if (RF_UNLIKELY(size >= 0))
-        return rfi_fail(RF_E_CORRUPT, regf_file_off(off), 0,
-                        "%s at 0x%llx: cell is free (size %d), not allocated", what,
-                        (unsigned long long)regf_file_off(off), size);
-    /* The open-time walk proved -size fits inside its hbin. */
-    *data = h->bins + off + 4;
-    *len = (uint32_t)(-(int64_t)size) - 4;
-    return RF_OK;
+    return rfi_fail(RF_E_CORRUPT, regf_file_off(off), 0,
+                    "%s at 0x%llx: cell is free (size %d), not allocated", what,
+                    (unsigned long long)regf_file_off(off), (int32_t)rf_le32(h->bins + off));
 }
 
-rf_status regf_record(const regf_hive *h, uint32_t off, const char sig[2], uint32_t min_len,
-                      const uint8_t **data, uint32_t *len)
+rf_status regf_record_fail(const regf_hive *h, uint32_t off, const char sig[2], uint32_t min_len,
+                           const uint8_t *data, uint32_t len)
 {
-    rf_status st = regf_cell(h, off, sig, data, len);
-    if (st) return st;
-    if (RF_UNLIKELY(*len < min_len || (*data)[0] != (uint8_t)sig[0] || (*data)[1] != (uint8_t)sig[1])) {
-        uint8_t s0 = *len >= 2 ? (*data)[0] : 0, s1 = *len >= 2 ? (*data)[1] : 0;
-        *data = NULL;
-        return rfi_fail(RF_E_CORRUPT, regf_file_off(off), 0,
-                        "expected '%c%c' at 0x%llx: found signature %02x %02x in a %u-byte cell "
-                        "(need at least %u)", sig[0], sig[1], (unsigned long long)regf_file_off(off),
-                        s0, s1, *len, min_len);
-    }
-    return RF_OK;
+    uint8_t s0 = len >= 2 ? data[0] : 0, s1 = len >= 2 ? data[1] : 0;
+    return rfi_fail(RF_E_CORRUPT, regf_file_off(off), 0,
+                    "expected '%c%c' at 0x%llx: found signature %02x %02x in a %u-byte cell "
+                    "(need at least %u)", sig[0], sig[1], (unsigned long long)regf_file_off(off),
+                    s0, s1, len, min_len);
 }
 
-rf_status regf_nk(const regf_hive *h, uint32_t off, const uint8_t **nk, uint32_t *len)
+rf_status regf_name_len_fail(uint32_t off, const char *what, uint32_t name_len, uint32_t room)
 {
-    rf_status st = regf_record(h, off, "nk", NK_NAME, nk, len);
-    if (st) return st;
-    uint32_t name_len = rf_le16(*nk + NK_NAME_LEN);
-    if (RF_UNLIKELY(name_len > *len - NK_NAME)) {
-        *nk = NULL;
-        return rfi_fail(RF_E_CORRUPT, regf_file_off(off), 0,
-                        "nk at 0x%llx: name_len %u exceeds cell size %u",
-                        (unsigned long long)regf_file_off(off), name_len, *len - NK_NAME);
-    }
-    return RF_OK;
+    return rfi_fail(RF_E_CORRUPT, regf_file_off(off), 0, "%s at 0x%llx: name_len %u exceeds cell size %u",
+                    what, (unsigned long long)regf_file_off(off), name_len, room);
 }
 
 /* Records one skipped region (tolerant opens). The list is bounded: past

@@ -12,23 +12,6 @@
  */
 #include "hive/regf_internal.h"
 
-rf_status regf_vk(const regf_hive *h, rf_value v, const uint8_t **vk, uint32_t *len)
-{
-    /* 0 is refused by the core for callers' tokens; here it can only come
-     * from a value list in the file, where it is damage (no cell at 0x1000). */
-    if (RF_UNLIKELY(v > UINT32_MAX))
-        return rfi_fail(RF_E_INVALID_HANDLE, RF_NO_OFFSET, 0, "0x%llx is not a value token",
-                        (unsigned long long)v);
-    rf_status st = regf_record(h, (uint32_t)v, "vk", VK_NAME, vk, len);
-    if (st) return st;
-    uint32_t name_len = rf_le16(*vk + VK_NAME_LEN);
-    if (RF_UNLIKELY(name_len > *len - VK_NAME))
-        return rfi_fail(RF_E_CORRUPT, regf_file_off((uint32_t)v), 0,
-                        "vk at 0x%llx: name_len %u exceeds cell size %u",
-                        (unsigned long long)regf_file_off((uint32_t)v), name_len, *len - VK_NAME);
-    return RF_OK;
-}
-
 rf_status regf_locate(const regf_hive *h, uint32_t voff, const uint8_t *vk, regf_data_loc *d)
 {
     uint32_t raw = rf_le32(vk + VK_DATA_LEN), off = rf_le32(vk + VK_DATA), clen;
