@@ -17,9 +17,10 @@
 #   ASAN_REUSE=1   reuse an existing build in $ASAN_OUT
 #
 # Why these settings: CPython leaks by design at exit, so leak detection is off
-# (detect_leaks=0). Python's small-object allocator hides overruns inside its
-# arenas, so tests that matter hand the C code buffers of more than 512 bytes
-# (hives), which come from malloc and get redzones. Memory mapped with mmap
+# (detect_leaks=0). Python's small-object allocator would hide overruns inside
+# its arenas: PYTHONMALLOC=malloc sends every object through malloc, so each
+# str the Cython code writes in place (_bulk.pyx builds names and paths inside
+# PyUnicode_New storage) and each small buffer handed to C gets redzones. Memory mapped with mmap
 # (open_hive on a file) has no redzones: from_buffer() is the checked path.
 # LD_PRELOAD is removed from the environment as soon as Python starts (a
 # sitecustomize), so subprocesses (the hivex oracle, wine) run normally.
@@ -72,6 +73,7 @@ rm -f "$out"/asan.*
 export PYTHONPATH="$out/preload:$out/site${PYTHONPATH:+:$PYTHONPATH}"
 export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=0:allocator_may_return_null=1:log_path=$out/asan:${ASAN_OPTIONS:-}"
 export PYTHONFAULTHANDLER=1
+export PYTHONMALLOC=malloc
 
 # the instrumented build must be the one imported
 where=$(LD_PRELOAD="$libasan" "$python" -c "import regfast._native as n; print(n.__file__)")
