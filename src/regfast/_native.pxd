@@ -21,6 +21,8 @@ cdef class Hive:
     cdef bint _tolerant        # opened with errors="tolerant": walks skip bad rows
     cdef object __weakref__
     cdef rf_hive *handle(self) except NULL
+    cdef rf_hive *pin(self) except NULL
+    cdef void unpin(self)
     cdef void _release(self)
     cdef Key make_key(self, rf_key k, object path)
 

@@ -197,9 +197,7 @@ cdef class _Export:
 
     def __dealloc__(self):
         if self.hive is not None:
-            self.hive._exports -= 1
-            if self.hive._exports == 0 and self.hive._closing:
-                self.hive._release()
+            self.hive.unpin()
 
     def __getbuffer__(self, Py_buffer *buf, int flags):
         if flags & PyBUF_WRITABLE:
@@ -326,6 +324,20 @@ cdef class Hive:
         if self._h == NULL or self._closing:
             raise error_from_status(RF_E_INVALID_HANDLE, "the hive is closed")
         return self._h
+
+    cdef rf_hive *pin(self) except NULL:
+        """handle(), and the mapping stays until unpin(): taken around every
+        call that releases the GIL, so a close() from another thread (or from
+        a scan's progress callback) while C code reads the hive only marks it
+        closed; the unmap waits for unpin()."""
+        cdef rf_hive *h = self.handle()
+        self._exports += 1
+        return h
+
+    cdef void unpin(self):
+        self._exports -= 1
+        if self._exports == 0 and self._closing:
+            self._release()
 
     cdef void _release(self):
         """Unmaps the hive and drops the caller's buffer (no views are left)."""
@@ -701,10 +713,13 @@ cdef class Key:
         cdef bytes b = path.encode("utf-8", "surrogatepass")
         cdef const char *cb = b
         cdef size_t blen = len(b)
-        cdef rf_hive *h = self.hive.handle()
+        cdef rf_hive *h = self.hive.pin()
         cdef rf_status st
-        with nogil:
-            st = rf_key_open(h, self._k, cb, blen, &k)
+        try:
+            with nogil:
+                st = rf_key_open(h, self._k, cb, blen, &k)
+        finally:
+            self.hive.unpin()
         try:
             check(st)
         except FileNotFoundError as e:
@@ -743,8 +758,12 @@ cdef class Key:
         if buf == NULL:
             raise MemoryError()
         try:
-            with nogil:
-                st = rf_key_subkeys(h, self._k, buf, cap, &n)
+            self.hive.pin()
+            try:
+                with nogil:
+                    st = rf_key_subkeys(h, self._k, buf, cap, &n)
+            finally:
+                self.hive.unpin()
             check(st)
             keys = self._keys_from(buf, n)
         finally:
@@ -795,8 +814,12 @@ cdef class Key:
         cdef Value val
         cdef rf_value_info vinfo
         try:
-            with nogil:
-                st = rf_read_values(h, self._k, NULL, 0, NULL, 0, 0, &b)
+            self.hive.pin()
+            try:
+                with nogil:
+                    st = rf_read_values(h, self._k, NULL, 0, NULL, 0, 0, &b)
+            finally:
+                self.hive.unpin()
             if st != RF_E_MORE_DATA or b.n > n:
                 check(st)
             for i in range(b.n):
@@ -1006,11 +1029,16 @@ cdef class Value:
         cdef const uint8_t *p
         cdef size_t n
         cdef rf_status st
-        cdef rf_hive *h = self.hive.handle()
-        cdef bytes b = PyBytes_FromStringAndSize(NULL, self._len)
-        cdef char *dst = PyBytes_AS_STRING(b)
-        with nogil:
-            st = rf_value_read(h, self._v, dst, self._len, &p, &n)
+        cdef rf_hive *h = self.hive.pin()
+        cdef bytes b
+        cdef char *dst
+        try:
+            b = PyBytes_FromStringAndSize(NULL, self._len)
+            dst = PyBytes_AS_STRING(b)
+            with nogil:
+                st = rf_value_read(h, self._v, dst, self._len, &p, &n)
+        finally:
+            self.hive.unpin()
         check(st)
         return b
 
