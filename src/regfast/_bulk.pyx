@@ -110,6 +110,7 @@ cdef class _Rows:
 
     cdef list _decode_ptrs(self, Py_ssize_t n, const uint32_t *t, const int32_t *st, const uint64_t *off,
                            const uint32_t *ln, object names, bint strings_only):
+        _check_names(names, n)
         cdef list out = [None] * n
         cdef bint paused = n > 4096 and _gc.isenabled()
         # The decoded objects (str, int, bytes, lists of str) cannot form
@@ -202,11 +203,33 @@ cdef class _Rows:
 
 
 cdef inline cnp.ndarray _col_view(cnp.ndarray block, void *p, Py_ssize_t n, int typenum):
-    """A column over part of a batch's row block (the block stays its base)."""
+    """A read-only column over part of a batch's row block (the block stays
+    its base)."""
     cdef cnp.npy_intp dim = n
     cdef cnp.ndarray a = cnp.PyArray_SimpleNewFromData(1, &dim, typenum, p)
     cnp.set_array_base(a, block)
+    cnp.PyArray_CLEARFLAGS(a, cnp.NPY_ARRAY_WRITEABLE)
     return a
+
+
+cdef inline int _check_names(object names, Py_ssize_t n) except -1:
+    """Rows index a batch's names unchecked (boundscheck is off): a names list
+    shortened by its user must raise, not be read past its end."""
+    if names is not None and len(names) < n:
+        raise ValueError(f"the batch's names list was changed: {len(names)} names for {n} rows")
+    return 0
+
+
+cdef void _freeze(list columns) except *:
+    """Makes a table's columns read-only, and the blocks they view. The C
+    code trusts offsets and lengths in them to stay inside the mapping:
+    a write would send decoded_values() or value_data() astray."""
+    for c in columns:
+        base = c.base
+        while isinstance(base, np.ndarray):
+            base.flags.writeable = False
+            base = base.base
+        c.flags.writeable = False
 
 
 cdef class ValueBatch(_Rows):
@@ -275,6 +298,7 @@ cdef class ValueBatch(_Rows):
     def buffer(self, Py_ssize_t i):
         """Row i's raw data as a memoryview (no copy)."""
         if self.status[i] != 0:
+            _check_names(self.names, self._n)
             raise error_from_status(int(self.status[i]), f"value {self.names[i]!r}: no data")
         return self._row_view(self.offset[i], self.length[i])
 
@@ -417,8 +441,12 @@ def read_values(Key key not None, names=None, types=None, errors="strict"):
                 # less than releasing and taking back the GIL costs
                 st = rf_read_values(h, k, cnames, n, ctypes, n_types, 0, &b)
             else:
-                with nogil:
-                    st = rf_read_values(h, k, cnames, n, ctypes, n_types, 0, &b)
+                key.hive.pin()      # a close() meanwhile must not unmap under the call
+                try:
+                    with nogil:
+                        st = rf_read_values(h, k, cnames, n, ctypes, n_types, 0, &b)
+                finally:
+                    key.hive.unpin()
             if st == RF_E_MORE_DATA and b.n > n:        # more values than scratch rows
                 n = b.n
                 continue
@@ -429,7 +457,7 @@ def read_values(Key key not None, names=None, types=None, errors="strict"):
             break
         n = b.n
         dim = <cnp.npy_intp>(n * (sizeof(uint64_t) + 3 * sizeof(uint32_t)))
-        vb._block = cnp.PyArray_EMPTY(1, &dim, cnp.NPY_UINT8, 0)
+        vb._block = cnp.PyArray_EMPTY(1, &dim, cnp.NPY_UINT8, 0)    # read-only once filled
         vb._n = n
         vb._off = <uint64_t *>data_of(vb._block)
         vb._type = <uint32_t *>(vb._off + n)
@@ -439,6 +467,7 @@ def read_values(Key key not None, names=None, types=None, errors="strict"):
         memcpy(vb._type, b.type, n * sizeof(uint32_t))
         memcpy(vb._st, b.status, n * sizeof(int32_t))
         memcpy(vb._len, b.length, n * sizeof(uint32_t))
+        cnp.PyArray_CLEARFLAGS(vb._block, cnp.NPY_ARRAY_WRITEABLE)
         if names is None:
             names = [_rf_name_obj(&b.name[i]) for i in range(n)]
         check(rf_hive_mapping(h, &base, &base_len))
@@ -693,6 +722,9 @@ cdef class ScanTable(_Rows):
       ``value_length``, ``value_status``, ``value_token``, ``value_deleted``
       (bool), plus value_names().
 
+    The columns are read-only numpy arrays: offsets and lengths point into
+    the mapping, and the decoders trust them.
+
     Deleted rows (scan(include_deleted=True)) come after the live rows and
     have ``*_deleted`` True; live rows have False. They are the records
     Hive.deleted() finds intact in free cells:
@@ -849,7 +881,18 @@ def scan(Hive hive not None, path=None, values=True, errors="strict", progress=N
     if errors not in ("strict", "skip"):
         raise ValueError("errors must be 'strict' or 'skip'")
     start = hive.root if path is None else hive.open(path)
-    cdef rf_hive *h = hive.handle()
+    # The mapping stays while the scan reads it with the GIL released, even if
+    # the hive is closed meanwhile (another thread, the progress callback):
+    # the table then keeps it, like any table handed out before a close().
+    cdef rf_hive *h = hive.pin()
+    try:
+        return _scan_pinned(hive, h, start, path, values, errors, progress, include_deleted)
+    finally:
+        hive.unpin()
+
+
+cdef ScanTable _scan_pinned(Hive hive, rf_hive *h, Key start, object path, bint values, str errors,
+                            object progress, bint include_deleted):
     cdef rf_key k = (<Key>start)._k
     cdef rf_hive_info info
     check(rf_hive_get_info(h, &info))
@@ -925,6 +968,10 @@ def scan(Hive hive not None, path=None, values=True, errors="strict", progress=N
     t.value_deleted = np.zeros(t.n_values, dtype=np.bool_)
     if include_deleted:
         _append_deleted(t, h, base, base_len, path is None, values)
+    _freeze([t.key_token, t.key_parent, t.key_depth, t.key_last_write, t.key_n_values, t.key_name_off,
+             t.key_name_len, t.key_status, t.key_deleted, t.value_key, t.value_token, t.value_name_off,
+             t.value_name_len, t.value_type, t.value_offset, t.value_length, t.value_status,
+             t.value_deleted] + ([arena] if arena is not None else []))
     t._bind(hive, base, base_len, arena)
     return t
 

@@ -146,6 +146,61 @@ def test_scan_progress_callback_and_cancel(make_hive):
             h.scan(progress=lambda d, t: 1 / 0)
 
 
+def test_close_during_a_scan_keeps_the_mapping_until_the_table_goes(make_hive):
+    # The scan reads the mapping with the GIL released; its progress callback
+    # runs in the middle of it. A close() there (as from another thread) must
+    # not unmap under the C code: the scan finishes and its table keeps the
+    # mapping, like any table handed out before a close(). Without the pin
+    # this read a munmapped hive (a crash, or garbage in the names).
+    tree = {f"k{i}": {f"s{j}": {"v": f"d{i}.{j}"} for j in range(10)}
+            for i in range(900)}
+    built = make_hive(tree)
+    with regfast.open_hive(built.path) as ref:
+        expected = ref.scan()
+        want_paths, want_data = expected.key_paths(), expected.decoded_values()
+    h = regfast.open_hive(built.path)
+    closed_at = []
+
+    def close_now(done, total):
+        if not closed_at:
+            closed_at.append(done)
+            h.close()
+
+    t = h.scan(progress=close_now)
+    assert closed_at and closed_at[0] < t.n_keys     # closed half-way through
+    assert h.closed and h.mapped                     # closed, still mapped for the table
+    assert t.key_paths() == want_paths and t.decoded_values() == want_data
+    with pytest.raises(OSError) as e:
+        h.root
+    assert e.value.winerror == 6
+    del t
+    assert not h.mapped
+
+
+def test_columns_are_read_only_and_names_are_checked(hive):
+    # The C code trusts the offset/length columns to stay inside the mapping:
+    # a user's write (or one through .base) must be refused, not followed.
+    t = hive.scan(include_deleted=True)
+    batch = hive.open(r"Software\Mixed").read_values()
+    for col in (t.value_offset, t.value_length, t.key_name_off, t.value_status, batch.offset,
+                batch.length, batch.status, batch.type):
+        with pytest.raises(ValueError, match="read-only"):
+            col[0] = 1 << 40
+        base = col.base
+        while isinstance(base, np.ndarray):
+            with pytest.raises(ValueError, match="read-only"):
+                base[:8] = 0xFF
+            base = base.base
+    assert t.decoded_values() == hive.scan(include_deleted=True).decoded_values()
+    # the names list is the user's to read; shortened, it is refused by the
+    # methods that index it per row (boundscheck is off in the extension)
+    n = len(batch)
+    del batch.names[1:]
+    for call in (batch.to_dict, batch.values, batch.as_str):
+        with pytest.raises(ValueError, match=f"1 names for {n} rows"):
+            call()
+
+
 def test_scan_device_property_lengths_are_exact(hive):
     t = hive.scan()
     names = t.value_names()
