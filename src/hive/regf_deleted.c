@@ -10,13 +10,6 @@
  */
 #include "hive/regf_internal.h"
 
-static int is_cell_start(const regf_hive *h, uint64_t off)
-{
-    if (off + 4 > h->bins_len || (off & 7)) return 0;
-    uint64_t i = off >> 3;
-    return (int)((h->cell_start[i >> 6] >> (i & 63)) & 1u);
-}
-
 rf_status regf_cell_any(rf_hive *base, uint64_t file_offset, const uint8_t **payload, size_t *len,
                         int *allocated)
 {
@@ -24,7 +17,7 @@ rf_status regf_cell_any(rf_hive *base, uint64_t file_offset, const uint8_t **pay
     *payload = NULL;
     *len = 0;
     *allocated = 0;
-    if (file_offset < REGF_BASE_BLOCK || !is_cell_start(h, file_offset - REGF_BASE_BLOCK))
+    if (file_offset < REGF_BASE_BLOCK || !regf_is_cell(h, file_offset - REGF_BASE_BLOCK))
         return rfi_fail(RF_E_NOT_FOUND, file_offset, 0, "no cell starts at 0x%llx",
                         (unsigned long long)file_offset);
     uint64_t off = file_offset - REGF_BASE_BLOCK;
@@ -74,7 +67,7 @@ static int deleted_nk(const regf_hive *h, uint64_t off, const uint8_t *p, uint32
     const uint8_t *pnk;
     uint32_t plen;
     uint32_t parent = rf_le32(p + NK_PARENT);
-    if (is_cell_start(h, parent) && (int32_t)rf_le32(h->bins + parent) < 0 &&
+    if (regf_is_cell(h, parent) && (int32_t)rf_le32(h->bins + parent) < 0 &&
         regf_nk(h, parent, &pnk, &plen) == RF_OK) {
         d->parent = regf_file_off(parent);
         conf += 25;
@@ -117,7 +110,7 @@ static int deleted_vk(const regf_hive *h, uint64_t off, const uint8_t *p, uint32
         conf += 35;
     } else if (h->minor >= 4 && d->data_len > REGF_BIG_SEGMENT) {
         d->data_state = 4; /* big data: its segment list is rarely intact; not reassembled */
-    } else if (is_cell_start(h, doff)) {
+    } else if (regf_is_cell(h, doff)) {
         int32_t size = (int32_t)rf_le32(h->bins + doff);
         uint64_t cap = (uint64_t)(size < 0 ? -(int64_t)size : size) - 4;
         if (cap < d->data_len) {

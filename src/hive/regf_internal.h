@@ -82,10 +82,11 @@ rf_status regf_record_fail(const regf_hive *h, uint32_t off, const char sig[2], 
                            const uint8_t *data, uint32_t len);
 rf_status regf_name_len_fail(uint32_t off, const char *what, uint32_t name_len, uint32_t room);
 
-/* 1 if a cell starts at `off` (found by the open-time walk). */
-static inline int regf_is_cell(const regf_hive *h, uint32_t off)
+/* 1 if a cell starts at `off` (found by the open-time walk). Any 64-bit
+ * offset is safe to ask about (forensic callers pass the user's). */
+static inline int regf_is_cell(const regf_hive *h, uint64_t off)
 {
-    return (uint64_t)off + 4 <= h->bins_len && !(off & 7) &&
+    return off < h->bins_len && h->bins_len - off >= 4 && !(off & 7) &&
            ((h->cell_start[off >> 9] >> ((off >> 3) & 63)) & 1);
 }
 

@@ -25,13 +25,12 @@
 
 #include "hive/regf_internal.h"
 
-static int bit_get(const uint64_t *bits, uint64_t i) { return (int)((bits[i >> 6] >> (i & 63)) & 1u); }
 static void bit_set(uint64_t *bits, uint64_t i) { bits[i >> 6] |= (uint64_t)1 << (i & 63); }
 
 /* The failing half of regf_cell (inline in regf_internal.h): says which check failed. */
 rf_status regf_cell_fail(const regf_hive *h, uint32_t off, const char *what)
 {
-    if ((uint64_t)off + 4 > h->bins_len || (off & 7) || !bit_get(h->cell_start, off >> 3))
+    if (!regf_is_cell(h, off))
         return rfi_fail(RF_E_CORRUPT, regf_file_off(off), 0,
                         "%s at 0x%llx: not the start of a cell", what,
                         (unsigned long long)regf_file_off(off));

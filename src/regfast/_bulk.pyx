@@ -160,11 +160,6 @@ cdef class _Rows:
             Py_DECREF(None)
             PyList_SET_ITEM(out, i, v)
 
-    cdef object _ints(self, cnp.ndarray types, cnp.ndarray status, cnp.ndarray offset,
-                      cnp.ndarray length, object default):
-        return self._ints_ptrs(types.shape[0], <uint32_t *>data_of(types), <int32_t *>data_of(status),
-                               <uint64_t *>data_of(offset), <uint32_t *>data_of(length), default)
-
     cdef object _ints_ptrs(self, Py_ssize_t n, const uint32_t *t, const int32_t *st, const uint64_t *off,
                            const uint32_t *ln, object default):
         cdef Py_ssize_t i
@@ -968,10 +963,8 @@ cdef ScanTable _scan_pinned(Hive hive, rf_hive *h, Key start, object path, bint 
     t.value_deleted = np.zeros(t.n_values, dtype=np.bool_)
     if include_deleted:
         _append_deleted(t, h, base, base_len, path is None, values)
-    _freeze([t.key_token, t.key_parent, t.key_depth, t.key_last_write, t.key_n_values, t.key_name_off,
-             t.key_name_len, t.key_status, t.key_deleted, t.value_key, t.value_token, t.value_name_off,
-             t.value_name_len, t.value_type, t.value_offset, t.value_length, t.value_status,
-             t.value_deleted] + ([arena] if arena is not None else []))
+    _freeze([getattr(t, name) for name, _, _ in _SCAN_COLUMNS] + [t.key_deleted, t.value_deleted]
+            + ([arena] if arena is not None else []))
     t._bind(hive, base, base_len, arena)
     return t
 
