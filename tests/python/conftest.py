@@ -111,3 +111,38 @@ def expected_tree(tree, path: str = "") -> dict[str, dict]:
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+# --- the real-hive corpus ----------------------------------------------------
+# Real hives written by Windows, from other projects' public test data
+# (provenance and licences: SOURCES.md there). They live beside the project,
+# never inside it: tests read them in place and never copy them into the tree.
+CORPUS_DIR = Path(os.environ.get("REGFAST_CORPUS")
+                  or Path(__file__).resolve().parents[3] / "shared" / "corpus")
+# Files of the corpus that are not regf primary hives (tests that expect a
+# hive to open treat these as "refused with a clear error" instead).
+CORPUS_NOT_HIVES = {
+    "dfwinreg__NTUSER.DAT.LOG": "a transaction log, not a primary file",
+    "dfwinreg__USER.DAT_win9x_creg": "Windows 9x CREG format",
+    "ez__NotAHive": "a PE executable",
+}
+
+
+def corpus_names() -> list[str]:
+    """Every corpus file name (for parametrize); one placeholder when the
+    folder is absent, so the test that uses it reports the absence loudly
+    instead of pytest collecting an empty parameter set."""
+    if not CORPUS_DIR.is_dir():
+        return ["<corpus absent>"]
+    return sorted(f.name for f in CORPUS_DIR.iterdir() if f.is_file() and not f.name.endswith(".md"))
+
+
+def corpus_path(name: str) -> Path:
+    """Path of one corpus file; skips loudly when the corpus is absent (fails under CI=true)."""
+    path = CORPUS_DIR / name
+    if not path.is_file():
+        msg = f"real-hive corpus file {path} is absent (set REGFAST_CORPUS to the corpus folder)"
+        if in_ci():
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return path
