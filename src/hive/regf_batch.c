@@ -354,11 +354,16 @@ static rf_status scan_loop(scan_run *r)
             s->key_status[row] = st; /* children collected before the damage are kept */
         }
         if (r->n_kids && f.depth + 1 > h->opts.max_depth) {
+            /* Windows refuses a key path deeper than 512 levels (max_depth):
+             * a hive that holds one is damaged, so this is corruption at this
+             * nk (winerror 1015), not a caller's limit; skipping drops only
+             * the levels below it, the key's status says so. */
+            st = rfi_fail(RF_E_CORRUPT, regf_file_off(f.key), 0,
+                          "nk at 0x%llx: subkeys deeper than %u levels (Windows' limit)",
+                          (unsigned long long)regf_file_off(f.key), h->opts.max_depth);
             if (!skip)
-                return rfi_fail(RF_E_LIMIT, regf_file_off(f.key), 0,
-                                "nk at 0x%llx: subkeys deeper than max_depth %u",
-                                (unsigned long long)regf_file_off(f.key), h->opts.max_depth);
-            s->key_status[row] = RF_E_LIMIT;
+                return st;
+            s->key_status[row] = st;
             continue;
         }
         if (!GROW(r->stack, r->stack_cap, r->top + r->n_kids))
