@@ -76,8 +76,9 @@ def atomic_output(path: str | os.PathLike[str], mode: str = "w", *, encoding: st
             break
         except FileExistsError:
             continue
-        except OSError as e:          # report the file the caller named, not our temporary
-            raise type(e)(e.errno, e.strerror, os.fspath(path)) from None
+        except OSError as e:          # name the file the caller gave, and where we tried to write
+            raise type(e)(e.errno, f"{e.strerror} (creating a temporary file in {folder or '.'})",
+                          os.fspath(path)) from None
     try:
         if st is not None and os.name == "posix":
             os.chmod(tmp, stat.S_IMODE(st.st_mode))
