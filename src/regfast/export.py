@@ -112,7 +112,7 @@ class Skipped(NamedTuple):
     cell. kind "value": one value of the key at ``path`` is missing;
     ``offset`` is its vk cell and ``name`` its name when that was readable.
     ``path`` is the key's path in the hive (no export prefix), ``depth`` its
-    depth below the exported key, ``status`` regfast's status code
+    depth below the exported key (the scan's ``key_depth``), ``status`` regfast's status code
     (RF_E_CORRUPT ...); :func:`skip_reason` words it.
     """
     kind: str
@@ -184,7 +184,7 @@ def skip_reason(hive: Hive, s: Skipped) -> str:
     """Words for what was skipped: the error a strict read of that spot
     raises (it names the offset and what is wrong there), else the status.
     Reads the hive again: meant for the few rows a report shows."""
-    if s.kind == "key" and s.depth >= _MAX_DEPTH:
+    if s.kind == "key" and (s.path.count("\\") + 1 if s.path else 0) >= _MAX_DEPTH:
         return f"nk at 0x{s.offset:x}: subkeys deeper than {_MAX_DEPTH} levels (Windows' limit)"
     try:
         key = hive.open(s.path) if s.path else hive.root

@@ -210,11 +210,18 @@ def test_library_depth_limit_is_corruption_at_the_nk(deep):
                 call()
             assert e.value.offset == off and e.value.winerror == 1015, e.value
             assert "512 levels" in str(e.value)
+        # counted from the root, as Windows counts, wherever the scan starts
+        mid = "\\".join(f"L{i}" for i in range(500))
+        with pytest.raises(regfast.RegistryCorruptError) as e:
+            hive.scan(mid)
+        assert e.value.offset == off
     with regfast.open_hive(path, errors="tolerant") as hive:
         t = hive.scan(errors="skip")
         assert t.n_keys == 513 and t.key_depth.max() == 512
         assert t.key_status.tolist() == [0] * 512 + [RF_E_CORRUPT]
         assert t.key_token[512] + 4096 == off
+        t = hive.scan(mid, errors="skip")
+        assert t.n_keys == 13 and t.key_status.tolist() == [0] * 12 + [RF_E_CORRUPT]
 
 
 def test_ls_recursive_on_a_deep_hive(deep):
