@@ -11,6 +11,7 @@ regfast allocate 4.2 GB.
 from __future__ import annotations
 
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -20,6 +21,8 @@ from pathlib import Path
 
 from regfast.logwriter import entry_offsets, make_dirty_hive, reseal_log, set_sequence
 from regfast.writer import build_hive
+
+from conftest import corpus_path
 
 TS = 132_500_000_000_000_000
 SEQ0 = 10
@@ -158,3 +161,22 @@ def test_dirty_vector_marking_more_pages_than_the_log_holds(tmp_path):
     _assert_bounded(res, tmp_path / "SYSTEM")
     problem = res["logs"]["SYSTEM.LOG"][0]
     assert not res["applied"] and f"marks {hb // 512} pages; the file holds" in problem
+
+
+# --------------------------------------------------------------------------
+# The log-set mutator
+# --------------------------------------------------------------------------
+
+def test_log_set_mutator_deterministic_run(tmp_path):
+    """300 seeded cases of fuzz/fuzz_logs.py (the CI runs it time-boxed):
+    every one ends in a result or an OSError, under RLIMIT_AS, in time."""
+    corpus_path("dfwinreg__NTUSER.DAT.LOG")        # the real-log seeds are part of the run
+    p = subprocess.run([sys.executable, str(REPO / "fuzz" / "fuzz_logs.py"), "--cases", "300", "--seed", "16",
+                        "--crashes", str(tmp_path / "crashes")],
+                       capture_output=True, text=True, timeout=600,
+                       env={**os.environ, "REGFAST_CORPUS": str(Path(corpus_path("dfwinreg__NTUSER.DAT")).parent)})
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-6000:]
+    assert "300 cases" in p.stdout and "0 failures" in p.stdout
+    assert "9 seed sets" in p.stdout
+    # the cases reach replay and refusals alike
+    assert "strict:applied" in p.stdout and "RegistryCorruptError" in p.stdout
