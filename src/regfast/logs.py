@@ -204,8 +204,8 @@ def _by_sequence(logs: List[LogFile]) -> List[LogFile]:
     return sorted(logs, key=signed)
 
 
-def _plan_new(prim: _Primary, order: List[LogFile], reps: dict, report: RecoveryReport,
-              mode: str) -> Optional[Tuple[int, int]]:
+def _plan_new(prim: _Primary, order: List[LogFile], reps: dict,
+              report: RecoveryReport) -> Optional[Tuple[int, int]]:
     """(index in `order` of the first log to apply, index of its first entry
     to apply), or None with report.stop_reason set."""
     base = prim.base
@@ -251,13 +251,14 @@ def _plan_new(prim: _Primary, order: List[LogFile], reps: dict, report: Recovery
     return None
 
 
-def _replay_new(prim: _Primary, logs: List[LogFile], reps: dict, report: RecoveryReport, mode: str):
-    """Returns (buffer, final hbins size) or None."""
+def _replay_new(prim: _Primary, logs: List[LogFile], reps: dict, report: RecoveryReport):
+    """Returns (buffer, final hbins size) or None. A clean primary gets here
+    only in mode "forensic"."""
     usable = [lg for lg in logs if lg.format == "new" and lg.problem is None]
     if not usable:
         return None
     order = _by_sequence(usable)
-    plan = _plan_new(prim, order, reps, report, mode)
+    plan = _plan_new(prim, order, reps, report)
     if plan is None:
         return None
     first, skip = plan
@@ -542,7 +543,7 @@ def replay(path: Union[str, bytes, os.PathLike], logs: Union[str, Sequence, None
         if prim.valid and not base.dirty and mode == "windows":
             report.stop_reason = "the hive is clean: logs not applied"
             return None, report
-        result = _replay_new(prim, opened, reps, report, mode)
+        result = _replay_new(prim, opened, reps, report)
         if result is None and report.format is None:
             new_reason = report.stop_reason
             result = _replay_old(prim, opened, reps, report)

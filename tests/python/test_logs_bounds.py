@@ -18,7 +18,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-
 from regfast.logwriter import entry_offsets, make_dirty_hive, reseal_log, set_sequence
 from regfast.writer import build_hive
 
@@ -180,3 +179,26 @@ def test_log_set_mutator_deterministic_run(tmp_path):
     assert "9 seed sets" in p.stdout
     # the cases reach replay and refusals alike
     assert "strict:applied" in p.stdout and "RegistryCorruptError" in p.stdout
+
+
+def test_fifos_never_block_replay(tmp_path):
+    """open(2) of a FIFO waits for a writer: the primary and its logs are
+    opened non-blocking and refused unless they are regular files."""
+    dh = make_dirty_hive(_images(2, 5))
+    dh.write(tmp_path / "SYSTEM")
+    os.mkfifo(tmp_path / "pipe.LOG1")
+    code = textwrap.dedent("""
+        import sys, warnings, regfast
+        from regfast.logs import recover
+        warnings.simplefilter("ignore")
+        hive, rep = recover(sys.argv[1], [sys.argv[2]])
+        print(rep.logs[0].problem)
+        try:
+            regfast.open_hive(sys.argv[2])
+        except regfast.NotAHiveError as e:
+            print("refused", e.winerror)
+    """)
+    p = subprocess.run([sys.executable, "-c", code, str(tmp_path / "SYSTEM"), str(tmp_path / "pipe.LOG1")],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split("\n")[:2] == ["cannot read it: not a regular file", "refused 1017"]
