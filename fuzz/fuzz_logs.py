@@ -352,12 +352,28 @@ def worker(args) -> int:
 # The supervisor
 # --------------------------------------------------------------------------
 
+def _worker_env() -> dict:
+    """The worker's environment: when this process runs with ASan preloaded
+    (tools/asan_pytest.sh, whose sitecustomize drops LD_PRELOAD from the
+    environment) the worker imports the same instrumented extension and
+    needs the runtime too."""
+    env = dict(os.environ)
+    try:
+        with open("/proc/self/maps") as f:
+            asan = [line.split()[-1] for line in f if "libasan" in line and line.split()[-1].startswith("/")]
+    except OSError:
+        asan = []
+    if asan:
+        env["LD_PRELOAD"] = asan[0]
+    return env
+
+
 class Worker:
     def __init__(self, args, workdir: Path):
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "--worker", "--seed", str(args.seed), "--mem-mb", str(args.mem_mb),
              "--workdir", str(workdir)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1, env=_worker_env())
 
     def run(self, case: int, timeout: float) -> dict:
         self.proc.stdin.write(f"{case}\n")

@@ -24,6 +24,7 @@ from regfast.logwriter import make_dirty_hive, set_sequence
 from regfast.writer import build_hive
 
 from conftest import corpus_path
+from test_logs_bounds import child_env
 
 TS = 132_500_000_000_000_000
 
@@ -136,7 +137,8 @@ def test_cli_subprocess_stderr_is_clean(dirty):
     """The same through a real process: no traceback, no warning form."""
     for log in dirty.parent.glob("SOFTWARE.LOG*"):
         log.unlink()
-    p = subprocess.run([sys.executable, "-m", "regfast.cli", "ls", str(dirty)], capture_output=True, text=True)
+    p = subprocess.run([sys.executable, "-m", "regfast.cli", "ls", str(dirty)], capture_output=True, text=True,
+                       env=child_env(), timeout=120)
     assert p.returncode == 0
     assert p.stderr.startswith("regfast: warning: SOFTWARE: dirty hive") and p.stderr.count("\n") == 1
 

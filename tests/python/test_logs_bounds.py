@@ -76,10 +76,26 @@ _RUNNER = textwrap.dedent(r"""
 """)
 
 
+def child_env() -> dict:
+    """The environment for a Python child that imports regfast: under
+    tools/asan_pytest.sh the extension is instrumented and the child needs
+    ASan's runtime preloaded as this process has it (the script's
+    sitecustomize takes LD_PRELOAD out of the environment)."""
+    env = dict(os.environ)
+    try:
+        with open("/proc/self/maps") as f:
+            asan = [line.split()[-1] for line in f if "libasan" in line and line.split()[-1].startswith("/")]
+    except OSError:
+        asan = []
+    if asan:
+        env["LD_PRELOAD"] = asan[0]
+    return env
+
+
 def _bounded(primary: Path) -> dict:
     out = primary.parent / "recovered.hiv"
     p = subprocess.run([sys.executable, "-c", _RUNNER, str(primary), str(out)],
-                       capture_output=True, text=True, timeout=120)
+                       capture_output=True, text=True, timeout=120, env=child_env())
     assert p.returncode == 0, p.stderr[-3000:]
     return json.loads(p.stdout.strip().splitlines()[-1])
 
@@ -173,7 +189,7 @@ def test_log_set_mutator_deterministic_run(tmp_path):
     p = subprocess.run([sys.executable, str(REPO / "fuzz" / "fuzz_logs.py"), "--cases", "300", "--seed", "16",
                         "--crashes", str(tmp_path / "crashes")],
                        capture_output=True, text=True, timeout=600,
-                       env={**os.environ, "REGFAST_CORPUS": str(Path(corpus_path("dfwinreg__NTUSER.DAT")).parent)})
+                       env={**child_env(), "REGFAST_CORPUS": str(Path(corpus_path("dfwinreg__NTUSER.DAT")).parent)})
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-6000:]
     assert "300 cases" in p.stdout and "0 failures" in p.stdout
     assert "9 seed sets" in p.stdout
@@ -199,6 +215,6 @@ def test_fifos_never_block_replay(tmp_path):
             print("refused", e.winerror)
     """)
     p = subprocess.run([sys.executable, "-c", code, str(tmp_path / "SYSTEM"), str(tmp_path / "pipe.LOG1")],
-                       capture_output=True, text=True, timeout=60)
+                       capture_output=True, text=True, timeout=60, env=child_env())
     assert p.returncode == 0, p.stderr
     assert p.stdout.split("\n")[:2] == ["cannot read it: not a regular file", "refused 1017"]
