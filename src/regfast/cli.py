@@ -10,6 +10,7 @@ from typing import Sequence
 
 import regfast
 from regfast._types import type_name
+from regfast.cli_logs import add_no_logs, clean_warnings, open_for_cli
 
 
 def _fmt_value(v: regfast.Value) -> str:
@@ -55,8 +56,7 @@ class Progress:
 def cmd_info(args: argparse.Namespace) -> int:
     from regfast.forensics import detect_hive_type
 
-    hive, rep = regfast.recover(args.hive, None if args.no_logs else "auto", lenient=args.lenient,
-                                errors=_open_errors(args))
+    hive, rep = open_for_cli(args.hive, args)
     with hive:
         i = hive.info()
         problems = hive.problems
@@ -181,7 +181,7 @@ def _tree(key: regfast.Key, depth: int, max_depth: int | None, values: bool, ind
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    with regfast.open_hive(args.hive, lenient=args.lenient, errors=_open_errors(args)) as hive:
+    with open_for_cli(args.hive, args)[0] as hive:
         _problem_note(hive)
         key = hive.open(args.path) if args.path else hive.root
         max_depth = None if args.recursive and args.depth is None else (args.depth or 1)
@@ -191,7 +191,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_get(args: argparse.Namespace) -> int:
-    with regfast.open_hive(args.hive) as hive:
+    with open_for_cli(args.hive, args)[0] as hive:
         v = hive.open(args.path).value(args.value)
         if args.raw:
             sys.stdout.buffer.write(v.raw())
@@ -203,7 +203,7 @@ def cmd_get(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from regfast.export import export, export_to_file
 
-    with regfast.open_hive(args.hive, lenient=args.lenient, errors=_open_errors(args)) as hive:
+    with open_for_cli(args.hive, args)[0] as hive:
         _problem_note(hive)
         skip = "skip" if args.tolerant else "strict"
         prefix = args.prefix
@@ -231,7 +231,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     size = os.path.getsize(args.hive)
     # a tolerant open is for damaged hives: skip damaged keys unless told otherwise
     errors = args.errors or ("skip" if args.tolerant else "strict")
-    with regfast.open_hive(args.hive, lenient=args.lenient, errors=_open_errors(args)) as hive:
+    with open_for_cli(args.hive, args)[0] as hive:
         _problem_note(hive)
         t0 = time.perf_counter()
         table = hive.scan(args.path or None, errors=errors, progress=Progress("scan", size),
@@ -270,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lenient", action="store_true", help="(superseded by --tolerant) keep the good prefix")
     s.add_argument("--tolerant", action="store_true",
                    help="forensic open of a damaged hive: skip bad hbins/cells and list them")
-    s.add_argument("--no-logs", action="store_true", help="do not replay the transaction logs")
+    add_no_logs(s)
     s.set_defaults(func=cmd_info)
 
     s = sub.add_parser("recover", help="replay the transaction logs into a new, clean hive file; "
@@ -298,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lenient", action="store_true")
     s.add_argument("--tolerant", action="store_true",
                    help="forensic open of a damaged hive: skip bad hbins/cells and list them")
+    add_no_logs(s)
     s.set_defaults(func=cmd_ls)
 
     s = sub.add_parser("get", help="print one value")
@@ -305,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("path")
     s.add_argument("value", help='value name ("" for the default value)')
     s.add_argument("--raw", action="store_true", help="write the raw bytes to stdout")
+    add_no_logs(s)
     s.set_defaults(func=cmd_get)
 
     s = sub.add_parser("export", help="export a subtree as .reg, JSON or CSV")
@@ -316,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lenient", action="store_true")
     s.add_argument("--tolerant", action="store_true",
                    help="forensic open of a damaged hive: skip bad hbins/cells and list them")
+    add_no_logs(s)
     s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("scan", help="read every key and value in one pass; print counts and speed")
@@ -328,6 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tolerant", action="store_true",
                    help="forensic open of a damaged hive: skip bad hbins/cells and list them")
     s.add_argument("--deleted", action="store_true", help="also count deleted keys/values in free cells")
+    add_no_logs(s)
     s.set_defaults(func=cmd_scan)
 
     s = sub.add_parser("sample", help="write a small SOFTWARE-like sample hive")
@@ -348,7 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        with clean_warnings():
+            return args.func(args)
     except regfast.RegistryError as e:
         where = f" at hive offset 0x{e.offset:x}" if e.offset is not None else ""
         print(f"regfast: error: {e.strerror}{where} (winerror {e.winerror})"
