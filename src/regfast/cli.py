@@ -37,6 +37,7 @@ from regfast._cli_support import (
 )
 from regfast._files import atomic_output
 from regfast._types import type_name
+from regfast.cli_logs import add_no_logs, clean_warnings, open_for_cli
 
 def _fmt_value(v: regfast.Value) -> str:
     """A value's data on one line for `ls -v` (a decode failure shows inline)."""
@@ -97,8 +98,7 @@ class Progress:
 def cmd_info(args: argparse.Namespace) -> int:
     from regfast.forensics import detect_hive_type
 
-    hive, rep = regfast.recover(args.hive, None if args.no_logs else "auto", lenient=args.lenient,
-                                errors=_open_errors(args))
+    hive, rep = open_for_cli(args.hive, args)
     with hive:
         i = hive.info()
         problems = hive.problems
@@ -140,11 +140,6 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 _SHOWN_PROBLEMS = 5
-
-
-def _open_errors(args: argparse.Namespace) -> str:
-    """The open mode the --tolerant flag asks for."""
-    return "tolerant" if getattr(args, "tolerant", False) else "strict"
 
 
 def _problem_note(hive: regfast.Hive) -> None:
@@ -196,7 +191,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
 def cmd_ls(args: argparse.Namespace) -> int:
     if args.depth is not None and args.depth < 0:
         raise UsageError("--depth must be 0 or more")
-    with regfast.open_hive(args.hive, lenient=args.lenient, errors=_open_errors(args)) as hive:
+    with open_for_cli(args.hive, args)[0] as hive:
         _problem_note(hive)
         key = hive.open(args.path) if args.path else hive.root
         levels = None if args.recursive and args.depth is None else (
@@ -209,7 +204,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_get(args: argparse.Namespace) -> int:
-    with regfast.open_hive(args.hive) as hive:
+    with open_for_cli(args.hive, args)[0] as hive:
         v = hive.open(args.path).value(args.value)
         if args.raw:
             sys.stdout.buffer.write(v.raw())
@@ -239,7 +234,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UsageError(".reg output is UTF-16LE; give -o FILE")
     if not to_stdout and _same_file(args.hive, args.output):
         raise UsageError(f"refusing to overwrite {args.output!r}, the hive being exported")
-    with regfast.open_hive(args.hive, lenient=args.lenient, errors=_open_errors(args)) as hive:
+    with open_for_cli(args.hive, args)[0] as hive:
         _problem_note(hive)
         skip = "skip" if args.tolerant else "strict"
         prefix = args.prefix
@@ -279,7 +274,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
     # a tolerant open is for damaged hives: skip damaged keys unless told otherwise
     errors = args.errors or ("skip" if args.tolerant else "strict")
-    with regfast.open_hive(args.hive, lenient=args.lenient, errors=_open_errors(args)) as hive:
+    with open_for_cli(args.hive, args)[0] as hive:
         size = os.path.getsize(args.hive)
         _problem_note(hive)
         t0 = time.perf_counter()
@@ -313,6 +308,7 @@ def _add_hive_arguments(s: argparse.ArgumentParser, *, damaged: bool = True) -> 
     """The HIVE argument and the options every command that opens a hive file
     shares (one place, so a new common option is one line)."""
     s.add_argument("hive", help="the hive file")
+    add_no_logs(s)
     if damaged:
         s.add_argument("--lenient", action="store_true", help="(superseded by --tolerant) keep the good prefix")
         s.add_argument("--tolerant", action="store_true",
@@ -327,7 +323,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("info", help="base block facts: version, dirty, logs, type, checksum, sizes")
     _add_hive_arguments(s)
-    s.add_argument("--no-logs", action="store_true", help="do not replay the transaction logs")
     s.set_defaults(func=cmd_info)
 
     s = sub.add_parser("recover", help="replay the transaction logs into a new, clean hive file; "
@@ -404,7 +399,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     failed = getattr(args, "error_status", EXIT_ERROR)
     try:
-        with terminal_text():
+        with terminal_text(), clean_warnings():
             status = args.func(args)
             sys.stdout.flush()          # a closed pipe shows here, not at exit
         return status

@@ -548,7 +548,7 @@ def run_cli(args: Any) -> int:
     import regfast
 
     try:
-        d = diff(args.hive_a, args.hive_b, args.path or None, touched=not args.no_touched)
+        d, replayed = _diff_for_cli(args)
     except regfast.RegistryError as e:
         print(f"regfast: error: {e.strerror} (winerror {e.winerror})"
               + (f": {e.filename}" if e.filename else ""), file=sys.stderr)
@@ -561,8 +561,31 @@ def run_cli(args: Any) -> int:
     else:
         for c in d:
             print(c.describe())
-        print(d.summary(), file=sys.stderr)
+        print(d.summary() + (f" (after replaying the logs of {' and '.join(replayed)}; --no-logs "
+                             "compares the files as stored)" if replayed else ""), file=sys.stderr)
     return 1 if d else 0
+
+
+def _diff_for_cli(args: Any) -> tuple[Diff, list[str]]:
+    """diff() of two hive files opened as every command opens them: logs
+    replayed unless --no-logs, each side's replay said on stderr (two
+    sides silently replayed to the same state would otherwise read as "no
+    differences"). Returns the Diff and the sides whose logs were replayed."""
+    from regfast.cli_logs import open_for_cli
+
+    replayed = []
+    a, rep_a = open_for_cli(args.hive_a, args, label="old side")
+    try:
+        b, rep_b = open_for_cli(args.hive_b, args, label="new side")
+        try:
+            for path, rep in ((args.hive_a, rep_a), (args.hive_b, rep_b)):
+                if rep.applied:
+                    replayed.append(os.path.basename(path))
+            return diff(a, b, args.path or None, touched=not args.no_touched), replayed
+        finally:
+            b.close()
+    finally:
+        a.close()
 
 
 def add_cli_parser(sub: Any) -> None:
@@ -574,4 +597,6 @@ def add_cli_parser(sub: Any) -> None:
     s.add_argument("--json", action="store_true", help="print the changes as JSON")
     s.add_argument("--no-touched", action="store_true",
                    help="do not report keys whose last-write time alone differs")
+    s.add_argument("--no-logs", action="store_true",
+                   help="compare the files as stored: do not replay their transaction logs")
     s.set_defaults(func=run_cli)

@@ -4,22 +4,36 @@ Windows writes changes to a hive's transaction logs (``SYSTEM.LOG1``,
 ``SYSTEM.LOG2``; ``SYSTEM.LOG`` before Windows 8.1) before it writes them to
 the primary file. When it stops in between, the primary file is *dirty* (its
 base block's sequence numbers differ, or its checksum is wrong) and its
-newest data is only in the logs. This module finds the logs, checks them and
-replays them into a private copy of the hive — never touching the user's
-files — the way the kernel does when it loads the hive.
+newest data is only in the logs. This module finds the logs and replays them
+into a private copy of the hive — never touching the user's files — the way
+the kernel does when it loads the hive. The file formats are read by
+:mod:`regfast.logs_format`; this module decides what to apply.
 
-Two log formats (msuhanov/regf, "Format of transaction log files"):
+The rules come from the format's specification (msuhanov/regf, "Windows
+registry file format specification"; cited below as *spec*) and, where it is
+silent or looser, from yarp (msuhanov/yarp ``RegistryFile.py`` /
+``Registry.py``, by the same author; cited as *yarp*):
 
-* **new** (Windows 8.1+): a 512-byte base block (file type 6) followed by
-  ``HvLE`` log entries, each with a sequence number, the hive bins data size
-  at that time, page references and the pages, protected by two Marvin32
-  hashes. Entries of LOG1 and LOG2 are applied by sequence number (not in
-  file order), starting where the primary file left off, and replay stops at
-  the first entry that is missing or does not verify.
-* **old** (XP to 8.0): a base block (file type 1 or 2), a ``DIRT`` dirty
-  vector (one bit per 512-byte page of the hive bins data) and the dirty
-  pages. Applied when its last-written timestamp matches the primary's;
-  aborted if a dirty hive bin does not check out.
+* **new format** (HvLE entries): each log holds a run of entries in file
+  order, the first carrying the log base block's sequence number, each next
+  one the previous plus one. With a valid primary base block the first log
+  applied is the earliest one whose sequence number is not less than the
+  primary's secondary sequence number — a gap between the two is normal after
+  a partial reconcile — and a second log follows if it starts right after
+  the last entry applied. With an invalid primary base block only the log
+  with the latest entries is applied, and the primary's base block is
+  rebuilt from it. Replay stops at the first entry whose hashes or hive bins
+  data size are wrong.
+* **old format** (DIRT vector): one log, the latest by its last-written
+  timestamp, applied when that timestamp is not older than the primary's (the
+  first hive bin's when the base block is invalid); every dirty hive bin must
+  check out, and replay stops before the first one that does not.
+
+Every size a log states is bounded before anything is allocated: by the
+format (a multiple of 4096 below 4 GiB) and by what the primary file and
+the logs can fill (a log that says the hive has 4 GB of hive bins but
+carries 300 KB of pages is not believed). Such an entry is invalid, with its
+offset in the log.
 
 Replay happens in memory: the primary file is mapped copy-on-write
 (``mmap.ACCESS_COPY``, MAP_PRIVATE) — or copied into a bytearray when the
@@ -35,15 +49,20 @@ it, and a Python subclass cannot be produced by ``Hive.from_buffer``).
 """
 from __future__ import annotations
 
-import array
 import mmap
 import os
 import struct
-import sys
 import warnings
 import weakref
-from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple, Union
+
+from regfast.exceptions import ERROR_NOT_REGISTRY_FILE, RF_E_UNSUPPORTED_FORMAT, NotAHiveError
+from regfast.logs_format import (  # noqa: F401  (re-exported: regfast.logs is the public module)
+    BASE_BLOCK_SIZE, FILE_TYPE_PRIMARY, HBIN_ALIGN, LOG_BASE_BLOCK_SIZE, MARVIN32_SEED, MAX_HBINS_SIZE,
+    _NATIVE_MARVIN, BaseBlock, LogEntry, LogFile, _marvin32_py, base_block_checksum, find_logs, marvin32,
+    open_regular, read_log, seq_delta, seq_ge,
+)
+from regfast.logs_report import DirtyHiveWarning, LogReport, RecoveryReport
 
 __all__ = [
     "MARVIN32_SEED", "DirtyHiveWarning", "BaseBlock", "LogEntry", "LogFile", "LogReport",
@@ -51,416 +70,75 @@ __all__ = [
     "recover", "open_with_logs", "recovery_of",
 ]
 
-#: Seed of the Marvin32 hashes of HvLE log entries (the spec's 14219357686671994754).
-MARVIN32_SEED = 0x82EF4D887A4E55C5
-
-BASE_BLOCK_SIZE = 4096
-LOG_BASE_BLOCK_SIZE = 512
-HBIN_ALIGN = 4096
-FILE_TYPE_PRIMARY = 0
-FILE_TYPE_LOG_OLD = 1
-FILE_TYPE_LOG_VERYOLD = 2
-FILE_TYPE_LOG_NEW = 6
 _M32 = 0xFFFFFFFF
-_LOG_SUFFIXES = (".LOG", ".LOG1", ".LOG2")
-
-_S_HVLE = struct.Struct("<4sIIIIIQQ")       # signature .. hash-2 (40 bytes)
-
-
-class DirtyHiveWarning(UserWarning):
-    """A dirty hive is being read without (all of) its logged changes."""
 
 
 # --------------------------------------------------------------------------
-# Marvin32 and the base block
-# --------------------------------------------------------------------------
-
-def _marvin32_py(data, seed: int) -> int:
-    lo = seed & _M32
-    hi = (seed >> 32) & _M32
-    n = len(data)
-    nw = n >> 2
-    words = array.array("I")
-    if words.itemsize != 4:  # pragma: no cover - every CPython platform has a 4-byte "I"
-        words = array.array("L")
-    mv = memoryview(data).cast("B")
-    words.frombytes(mv[:nw * 4])
-    if sys.byteorder != "little":  # pragma: no cover
-        words.byteswap()
-    # rotl32(x, r) == (x * 0x100000001 >> (32 - r)) & M for x < 2**32
-    for v in words:
-        lo = (lo + v) & 0xFFFFFFFF
-        hi ^= lo
-        lo = ((lo * 0x100000001 >> 12) + hi) & 0xFFFFFFFF
-        hi = (hi * 0x100000001 >> 23) & 0xFFFFFFFF ^ lo
-        lo = ((lo * 0x100000001 >> 5) + hi) & 0xFFFFFFFF
-        hi = (hi * 0x100000001 >> 13) & 0xFFFFFFFF
-    final = 0x80
-    for b in reversed(bytes(mv[nw * 4:])):
-        final = (final << 8) | b
-    for v in (final, 0):
-        lo = (lo + v) & 0xFFFFFFFF
-        hi ^= lo
-        lo = ((lo * 0x100000001 >> 12) + hi) & 0xFFFFFFFF
-        hi = (hi * 0x100000001 >> 23) & 0xFFFFFFFF ^ lo
-        lo = ((lo * 0x100000001 >> 5) + hi) & 0xFFFFFFFF
-        hi = (hi * 0x100000001 >> 13) & 0xFFFFFFFF
-    return (hi << 32) | lo
-
-
-def _find_native_marvin():
-    try:
-        from regfast import _native
-    except ImportError:  # pragma: no cover
-        return None
-    return getattr(_native, "marvin32", None)
-
-
-_NATIVE_MARVIN = _find_native_marvin()
-
-
-def marvin32(data, seed: int = MARVIN32_SEED) -> int:
-    """The 64-bit Marvin32 hash of `data` (any bytes-like object), as
-    ``(high state << 32) | low state`` — the form stored in HvLE entries.
-
-    Implemented from the published algorithm (SymCrypt's reference: two
-    32-bit lanes, rotations 20/9/27/19, a 0x80 end marker); checked against
-    the .NET/SymCrypt test vectors. Uses ``regfast._native.marvin32`` when
-    the extension provides it, else pure Python (~1 us per 4 bytes).
-    """
-    if _NATIVE_MARVIN is not None:
-        return _NATIVE_MARVIN(data, seed)
-    return _marvin32_py(data, seed)
-
-
-def base_block_checksum(block) -> int:
-    """XOR-32 of the first 508 bytes; 0 becomes 1 and 0xFFFFFFFF 0xFFFFFFFE."""
-    c = 0
-    for w in struct.unpack_from("<127I", block, 0):
-        c ^= w
-    if c == 0:
-        return 1
-    if c == _M32:
-        return 0xFFFFFFFE
-    return c
-
-
-def _seq_delta(a: int, b: int) -> int:
-    """How far sequence number `a` is after `b`, modulo 2**32."""
-    return (a - b) & _M32
-
-
-def _seq_ge(a: int, b: int) -> bool:
-    return _seq_delta(a, b) < 0x80000000
-
-
-@dataclass(frozen=True)
-class BaseBlock:
-    """The fields of a base block (of a primary file or of a log) that
-    recovery uses."""
-    primary_sequence: int
-    secondary_sequence: int
-    last_write: int
-    major: int
-    minor: int
-    file_type: int
-    root_offset: int
-    hbins_size: int
-    flags: int
-    checksum: int
-    checksum_ok: bool
-
-    @property
-    def sequence(self) -> Tuple[int, int]:
-        return self.primary_sequence, self.secondary_sequence
-
-    @property
-    def dirty(self) -> bool:
-        """Dirty by the spec: wrong checksum, or unequal sequence numbers."""
-        return not self.checksum_ok or self.primary_sequence != self.secondary_sequence
-
-    @classmethod
-    def parse(cls, data) -> Optional["BaseBlock"]:
-        """None unless `data` starts with a ``regf`` block of >= 512 bytes."""
-        if len(data) < LOG_BASE_BLOCK_SIZE or bytes(data[:4]) != b"regf":
-            return None
-        p, s, ts, major, minor, ftype, _fmt, root, hb = struct.unpack_from("<IIQIIIIII", data, 4)
-        flags, = struct.unpack_from("<I", data, 144)
-        stored, = struct.unpack_from("<I", data, 508)
-        return cls(p, s, ts, major, minor, ftype, root, hb, flags, stored,
-                   stored == base_block_checksum(data))
-
-
-# --------------------------------------------------------------------------
-# Reading logs
-# --------------------------------------------------------------------------
-
-@dataclass
-class LogEntry:
-    """One HvLE entry of a new-format log, as found (hashes not yet checked)."""
-    log: str
-    offset: int                  # of the entry in the log file
-    size: int
-    flags: int
-    sequence: int
-    hbins_size: int
-    pages: List[Tuple[int, int]]  # (offset in the hive bins data, size)
-    hash1: int
-    hash2: int
-    problem: Optional[str] = None  # a structural defect: the entry is unusable
-
-    @property
-    def data_offset(self) -> int:
-        """Where the first page's bytes are in the log file."""
-        return self.offset + 40 + 8 * len(self.pages)
-
-
-@dataclass
-class LogFile:
-    """A transaction log file, parsed: base block, entries or dirty pages."""
-    path: str
-    size: int
-    format: str                         # "new", "old", "empty" or "invalid"
-    base: Optional[BaseBlock] = None
-    problem: Optional[str] = None       # why it cannot be used at all
-    entries: List[LogEntry] = field(default_factory=list)       # new format
-    dirty_pages: List[int] = field(default_factory=list)        # old format: 512-byte page numbers
-    pages_offset: int = 0               # old format: first dirty page in the file
-    data: object = None                 # the file's bytes (an mmap or bytes)
-
-    def close(self) -> None:
-        d, self.data = self.data, None
-        if isinstance(d, mmap.mmap):
-            d.close()
-
-
-def _map_file(path: str):
-    with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        if size == 0:
-            return b"", 0
-        return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ), size
-
-
-def read_log(path: Union[str, os.PathLike]) -> LogFile:
-    """Parses a log file's structure (base block, entry headers or dirty
-    vector) without checking entry hashes. The file stays mapped: call
-    ``close()`` on the result."""
-    path = os.fspath(path)
-    try:
-        data, size = _map_file(path)
-    except OSError as e:
-        return LogFile(path, 0, "invalid", problem=f"cannot read it: {e.strerror or e}")
-    log = LogFile(path, size, "invalid", data=data)
-    if size == 0:
-        log.format, log.problem = "empty", "the file is empty"
-        return log
-    base = BaseBlock.parse(data)
-    log.base = base
-    if base is None:
-        log.problem = "no 'regf' base block at 0x0"
-        return log
-    if base.file_type == FILE_TYPE_LOG_NEW:
-        log.format = "new"
-    elif base.file_type in (FILE_TYPE_LOG_OLD, FILE_TYPE_LOG_VERYOLD):
-        log.format = "old"
-    else:
-        log.problem = f"base block file type {base.file_type} is not a transaction log"
-        return log
-    if not base.checksum_ok:
-        log.problem = "log base block checksum mismatch"
-        return log
-    if base.primary_sequence != base.secondary_sequence:
-        log.problem = (f"log base block sequence numbers differ ({base.primary_sequence} / "
-                       f"{base.secondary_sequence}): the log itself was not written completely")
-        return log
-    if log.format == "new":
-        _scan_entries(log)
-    else:
-        _scan_dirty_vector(log)
-    return log
-
-
-def _scan_entries(log: LogFile) -> None:
-    data, size = log.data, log.size
-    pos = LOG_BASE_BLOCK_SIZE
-    while pos + 40 <= size:
-        sig, esize, flags, seq, hb, count, h1, h2 = _S_HVLE.unpack_from(data, pos)
-        if sig != b"HvLE":
-            break                                   # end of entries (zeros or remnants)
-        e = LogEntry(log.path, pos, esize, flags, seq, hb, [], h1, h2)
-        log.entries.append(e)
-        if esize < 512 or esize % 512 or pos + esize > size:
-            e.problem = (f"entry size 0x{esize:x} is invalid" if esize < 512 or esize % 512 else
-                         f"entry of 0x{esize:x} bytes is truncated by the end of the file")
-            break                                   # the next entry cannot be located
-        pos += esize
-        if hb == 0 or hb % HBIN_ALIGN:
-            e.problem = f"hive bins data size 0x{hb:x} is not a positive multiple of 4096"
-            continue
-        if count == 0 or 40 + 8 * count > esize:
-            e.problem = f"dirty pages count {count} does not fit the entry"
-            continue
-        refs = struct.unpack_from(f"<{2 * count}I", data, e.offset + 40)
-        total = 0
-        for i in range(count):
-            off, psize = refs[2 * i], refs[2 * i + 1]
-            if psize == 0 or off + psize > hb:
-                e.problem = (f"dirty page {i} (offset 0x{off:x}, 0x{psize:x} bytes) lies outside the "
-                             f"hive bins data (0x{hb:x} bytes)")
-                break
-            e.pages.append((off, psize))
-            total += psize
-        if e.problem is None and 40 + 8 * count + total > esize:
-            e.problem = "dirty pages overrun the entry"
-
-
-def _scan_dirty_vector(log: LogFile) -> None:
-    data, size, hb = log.data, log.size, log.base.hbins_size
-    if hb == 0 or hb % HBIN_ALIGN:
-        log.problem = f"hive bins data size 0x{hb:x} is not a positive multiple of 4096"
-        return
-    nbytes = hb // 4096                               # hb / 512 bits
-    if size < LOG_BASE_BLOCK_SIZE + 4 + nbytes or bytes(data[512:516]) != b"DIRT":
-        log.problem = "no 'DIRT' dirty vector at 0x200"
-        return
-    bitmap = bytes(data[516:516 + nbytes])
-    pages = []
-    for i, byte in enumerate(bitmap):
-        if byte:
-            for bit in range(8):
-                if byte >> bit & 1:
-                    pages.append(i * 8 + bit)
-    log.dirty_pages = pages
-    log.pages_offset = (LOG_BASE_BLOCK_SIZE + 4 + nbytes + 511) // 512 * 512
-
-
-def find_logs(path: Union[str, os.PathLike]) -> List[str]:
-    """The transaction logs next to a hive: ``path`` + ``.LOG``, ``.LOG1``,
-    ``.LOG2``, matched case-insensitively (Windows writes ``SYSTEM.LOG1``
-    but copies often come as ``system.log1``), in that order."""
-    path = os.fspath(path)
-    directory, name = os.path.split(path)
-    try:
-        listing = os.listdir(directory or ".")
-    except OSError:
-        return []
-    wanted = {(name + s).lower(): i for i, s in enumerate(_LOG_SUFFIXES)}
-    found = []
-    for entry in listing:
-        rank = wanted.get(entry.lower())
-        if rank is not None:
-            full = os.path.join(directory, entry)
-            if os.path.isfile(full):
-                found.append((rank, entry, full))
-    return [full for _, _, full in sorted(found)]
-
-
-# --------------------------------------------------------------------------
-# Reports
-# --------------------------------------------------------------------------
-
-@dataclass
-class LogReport:
-    """What replay made of one log file."""
-    path: str
-    format: str                       # "new", "old", "empty", "invalid"
-    sequence: Optional[int] = None    # its base block's sequence number
-    entries_found: int = 0            # HvLE entries with a header (new format)
-    entries_applied: int = 0
-    pages_applied: int = 0
-    first_sequence: Optional[int] = None
-    last_sequence: Optional[int] = None
-    problem: Optional[str] = None     # why the whole file was unusable
-
-
-@dataclass
-class RecoveryReport:
-    """What happened when a hive was opened with its logs.
-
-    ``dirty``/``sequence``/``checksum_ok`` describe the primary file as it is
-    on disk; ``applied`` says whether anything from the logs was replayed;
-    ``stop_reason`` why replay stopped (or why it did not happen).
-    """
-    path: str
-    dirty: bool
-    sequence: Tuple[int, int]
-    checksum_ok: bool
-    dirty_reasons: List[str] = field(default_factory=list)
-    logs: List[LogReport] = field(default_factory=list)
-    format: Optional[str] = None      # format of the logs replayed: "new" or "old"
-    applied: bool = False
-    entries_applied: int = 0
-    pages_applied: int = 0
-    last_sequence: Optional[int] = None
-    stop_reason: str = ""
-    hbins_size_before: int = 0
-    hbins_size_after: int = 0
-    base_block_from_log: bool = False
-    newer_than_clean: bool = False    # entries were replayed onto a clean hive (mode="forensic")
-    warnings: List[str] = field(default_factory=list)
-
-    @property
-    def logs_used(self) -> List[str]:
-        return [lg.path for lg in self.logs if lg.entries_applied or lg.pages_applied]
-
-    @property
-    def stale(self) -> bool:
-        """True when the hive is dirty and nothing could be replayed: what
-        you read may miss the newest changes."""
-        return self.dirty and not self.applied
-
-    @property
-    def image_size(self) -> int:
-        """Size of the replayed hive file (base block + hive bins data)."""
-        return BASE_BLOCK_SIZE + self.hbins_size_after
-
-    def summary(self) -> str:
-        """One line for humans (used by ``regfast info``)."""
-        if not self.logs:
-            found = "none found"
-        else:
-            found = ", ".join(os.path.basename(lg.path) + (f" ({lg.problem})" if lg.problem and
-                                                         lg.format in ("empty", "invalid") else "")
-                              for lg in self.logs)
-        if self.applied:
-            what = (f"{self.entries_applied} entr{'y' if self.entries_applied == 1 else 'ies'} applied "
-                    f"up to sequence {self.last_sequence}"
-                    if self.format == "new" else f"{self.pages_applied} dirty pages applied")
-            return f"{found}; replayed ({self.format} format): {what}; stopped: {self.stop_reason}"
-        return f"{found}; not applied: {self.stop_reason}"
-
-
-# --------------------------------------------------------------------------
-# Replay
+# The primary file
 # --------------------------------------------------------------------------
 
 class _Primary:
+    """The primary file: its base block and how much hive bins data it holds."""
+
     def __init__(self, path: str):
         self.path = path
-        with open(path, "rb") as f:
+        try:
+            fd = open_regular(path)
+        except OSError as e:
+            if e.strerror == "not a regular file":
+                raise NotAHiveError(e.errno, "not a regular file (a hive is one)", path,
+                                    winerror=ERROR_NOT_REGISTRY_FILE, status=RF_E_UNSUPPORTED_FORMAT) from None
+            raise
+        with open(fd, "rb") as f:
             self.size = os.fstat(f.fileno()).st_size
             self.head = f.read(BASE_BLOCK_SIZE + 32)
         self.base = BaseBlock.parse(self.head)
+        #: Hive bins data the file can hold, whatever its base block says
+        #: (yarp guesses the same way when the base block is invalid).
+        self.hbins_cap = max(0, self.size - BASE_BLOCK_SIZE) // HBIN_ALIGN * HBIN_ALIGN
+
+    @property
+    def valid(self) -> bool:
+        return self.base is not None and self.base.checksum_ok
+
+    @property
+    def hbins_size(self) -> int:
+        """The hive bins data size to start from: the base block's when it is
+        valid, bounded by the file (a primary truncated, or one whose size
+        field lies, cannot make replay allocate what the file does not hold)."""
+        if self.valid and self.base.hbins_size % HBIN_ALIGN == 0:
+            return min(self.base.hbins_size, self.hbins_cap)
+        return self.hbins_cap
+
+    def first_hbin_timestamp(self) -> Optional[int]:
+        """The first hive bin's timestamp, a backup of the base block's
+        last-written timestamp (spec, "Hive bin" note 3)."""
+        if len(self.head) >= BASE_BLOCK_SIZE + 28 and self.head[BASE_BLOCK_SIZE:BASE_BLOCK_SIZE + 4] == b"hbin":
+            return struct.unpack_from("<Q", self.head, BASE_BLOCK_SIZE + 20)[0]
+        return None
 
     def copy_on_write(self, need: int):
         """A private, writable image of the primary file of at least `need`
         bytes: a MAP_PRIVATE mapping when the file is large enough, else a
-        bytearray (the hive grew through the log)."""
-        if self.size >= need:
-            with open(self.path, "rb") as f:
+        bytearray (the hive grew through the log). `need` is bounded by the
+        caller (the primary's size plus what the logs carry)."""
+        fd = open_regular(self.path)
+        with open(fd, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size >= need:
                 return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
-        buf = bytearray(need)
-        with open(self.path, "rb") as f:
-            f.readinto(memoryview(buf)[:self.size])
-        return buf
+            buf = bytearray(need)
+            f.readinto(memoryview(buf)[:size])
+            return buf
 
 
 def _fix_base_block(buf, *, template: Optional[bytes], sequence: int, hbins_size: int,
                     flags: Optional[int]) -> None:
     if template is not None:
         # the primary's base block was unusable: take the log's (its first
-        # 512 bytes are all a log keeps), the rest of the block zeroed
+        # 512 bytes are all a log keeps), the rest of the block zeroed, the
+        # file type set back to 0 (spec, old format note 4; yarp's
+        # save_recovered_hive)
         buf[0:BASE_BLOCK_SIZE] = bytes(template[:LOG_BASE_BLOCK_SIZE]).ljust(BASE_BLOCK_SIZE, b"\0")
     struct.pack_into("<II", buf, 4, sequence, sequence)
     struct.pack_into("<I", buf, 28, FILE_TYPE_PRIMARY)
@@ -470,12 +148,24 @@ def _fix_base_block(buf, *, template: Optional[bytes], sequence: int, hbins_size
     struct.pack_into("<I", buf, 508, base_block_checksum(buf))
 
 
+def _round_up(n: int, to: int = HBIN_ALIGN) -> int:
+    return (n + to - 1) // to * to
+
+
+# --------------------------------------------------------------------------
+# New format
+# --------------------------------------------------------------------------
+
 def _entry_hash_problem(log: LogFile, e: LogEntry) -> Optional[str]:
+    """spec, new format notes 1-3: hash-2 over the first 32 bytes, hash-1
+    over the rest of the entry."""
     with memoryview(log.data) as mv:
-        if marvin32(mv[e.offset:e.offset + 32]) != e.hash2:
-            return "hash-2 (entry header) mismatch"
-        if marvin32(mv[e.offset + 40:e.offset + e.size]) != e.hash1:
-            return "hash-1 (page data) mismatch"
+        with mv[e.offset:e.offset + 32] as head:
+            if marvin32(head) != e.hash2:
+                return "hash-2 (entry header) mismatch"
+        with mv[e.offset + 40:e.offset + e.size] as body:
+            if marvin32(body) != e.hash1:
+                return "hash-1 (page data) mismatch"
     return None
 
 
@@ -483,113 +173,222 @@ def _where(e: LogEntry) -> str:
     return f"{os.path.basename(e.log)} @0x{e.offset:x}, sequence {e.sequence}"
 
 
-def _replay_new(prim: _Primary, logs: List[LogFile], reps: dict, report: RecoveryReport, mode: str):
-    """Returns (buffer, final hbins size) or None."""
+def _valid_run(lg: LogFile, limit: int) -> Tuple[List[LogEntry], Optional[LogEntry], Optional[str]]:
+    """The entries of `lg` that may be applied (its run, up to the first
+    invalid entry), that entry and why it is invalid (None, None when the
+    run ends normally)."""
+    out: List[LogEntry] = []
+    for e in lg.entries:
+        why = e.problem
+        if why is None and e.hbins_size > limit:
+            # the log bomb: a size no page of the logs can fill
+            why = (f"hive bins data size 0x{e.hbins_size:x} (at 0x{e.offset + 16:x}) exceeds what the "
+                   f"primary file and the logs hold (0x{limit:x} bytes)")
+        if why is None:
+            why = _entry_hash_problem(lg, e)
+        if why is not None:
+            return out, e, f"invalid log entry: {_where(e)}: {why}"
+        out.append(e)
+    return out, None, None
+
+
+def _by_sequence(logs: List[LogFile]) -> List[LogFile]:
+    """Earliest log first by its base block's sequence number, wrap-around
+    aware (yarp's ``is_starting_log``). The spec: "the first transaction log
+    file isn't guaranteed to contain earlier log entries"."""
+    ref = logs[0].base.primary_sequence
+
+    def signed(lg: LogFile) -> int:
+        d = seq_delta(lg.base.primary_sequence, ref)
+        return d - (1 << 32) if d >= 0x80000000 else d
+    return sorted(logs, key=signed)
+
+
+def _plan_new(prim: _Primary, order: List[LogFile], reps: dict,
+              report: RecoveryReport) -> Optional[Tuple[int, int]]:
+    """(index in `order` of the first log to apply, index of its first entry
+    to apply), or None with report.stop_reason set."""
+    base = prim.base
+    if not prim.valid:
+        # spec, "Multiple transaction log files / New format": with an invalid
+        # base block "only the transaction log file with latest log entries
+        # is used"; yarp's apply_new_log_files applies only the later log
+        # ("This is how Windows works"). Its base block replaces the
+        # primary's (spec, new format note 6).
+        for lg in order[:-1]:
+            reps[lg.path].stopped = ("not used: with the primary's base block invalid, only the log "
+                                     "with the latest entries is applied")
+        return len(order) - 1, 0
+    if base.dirty:
+        # spec, new format note 7: the first entry applied carries its log's
+        # base sequence number, "not less than a secondary sequence number of
+        # the valid base block in a primary file"; yarp: a log whose base
+        # sequence number is lower is NotEligible and the other one is tried.
+        s = base.secondary_sequence
+        for i, lg in enumerate(order):
+            b = lg.base.primary_sequence
+            if seq_ge(b, s):
+                return i, 0
+            reps[lg.path].stopped = (f"not used: its entries start at sequence {b}, before the primary's "
+                                     f"secondary sequence number {s} (already in the primary file)")
+        starts = ", ".join(str(lg.base.primary_sequence) for lg in order)
+        report.stop_reason = (f"no log continues the primary file: the logs start at sequence {starts}, "
+                              f"before its secondary sequence number {s}")
+        return None
+    # A clean primary (mode "forensic", an extension: Windows ignores such
+    # entries — spec, "Dirty state of a hive"). Only entries that continue
+    # it exactly are applied: no gap is accepted without the dirty state
+    # vouching for it.
+    want = (base.primary_sequence + 1) & _M32
+    for i, lg in enumerate(order):
+        k = seq_delta(want, lg.base.primary_sequence)
+        if k < len(lg.entries):
+            return i, k
+    for lg in order:
+        reps[lg.path].stopped = (f"not used: none of its {len(lg.entries)} entries from sequence "
+                                 f"{lg.base.primary_sequence} continues the clean primary ({base.primary_sequence})")
+    report.stop_reason = "the hive is clean and no log entry is newer than it"
+    return None
+
+
+def _replay_new(prim: _Primary, logs: List[LogFile], reps: dict, report: RecoveryReport):
+    """Returns (buffer, final hbins size) or None. A clean primary gets here
+    only in mode "forensic"."""
     usable = [lg for lg in logs if lg.format == "new" and lg.problem is None]
     if not usable:
         return None
-    base = prim.base
-    template = None
-    if base is not None and base.checksum_ok:
-        p, s = base.primary_sequence, base.secondary_sequence
-        if p != s:
-            lowest, highest = s, p           # entries S..P continue the primary
-        elif mode == "forensic":
-            lowest = highest = (p + 1) & _M32  # only entries newer than a clean hive
-        else:
-            return None
-    else:
-        # Base block unusable: start from the newest log's base block (what
-        # Windows does: that log began after the primary was last written whole).
-        newest = usable[0]
-        for lg in usable[1:]:
-            if _seq_delta(lg.base.primary_sequence, newest.base.primary_sequence) < 0x80000000:
-                newest = lg
-        template = bytes(newest.data[:LOG_BASE_BLOCK_SIZE])
-        lowest = highest = newest.base.primary_sequence
-        report.base_block_from_log = True
-
-    by_seq: dict = {}
-    for lg in usable:
-        for e in lg.entries:
-            by_seq.setdefault(e.sequence, []).append((lg, e))
-
-    # the first entry: the lowest sequence number in [lowest, highest]
-    start = None
-    span = _seq_delta(highest, lowest)
-    for seq in by_seq:
-        d = _seq_delta(seq, lowest)
-        if d <= span and (start is None or d < _seq_delta(start, lowest)):
-            start = seq
-    if start is None:
-        newer = [q for q in by_seq if _seq_ge(q, lowest)]
-        if not newer and base is not None and base.checksum_ok and not base.dirty:
-            report.stop_reason = "the hive is clean and no log entry is newer than it"
-        elif newer:
-            first = min(newer, key=lambda q: _seq_delta(q, lowest))
-            report.stop_reason = (f"no log entry continues the primary file (it needs sequence "
-                                  f"{lowest}{'..' + str(highest) if highest != lowest else ''}; "
-                                  f"the logs resume at {first})")
-        else:
-            report.stop_reason = "the log entries are all older than the primary file"
+    order = _by_sequence(usable)
+    plan = _plan_new(prim, order, reps, report)
+    if plan is None:
         return None
+    first, skip = plan
+    # Bound for every hive bins data size: what the primary file holds plus
+    # every byte the logs carry (growth of the hive arrives as pages).
+    limit = min(MAX_HBINS_SIZE, _round_up(prim.hbins_cap + sum(lg.size for lg in usable)))
 
-    chain: List[Tuple[LogFile, LogEntry]] = []
-    seq = start
-    while True:
-        cands = by_seq.get(seq)
-        if not cands:
-            report.stop_reason = f"no log entry with sequence {seq}: end of the logs"
+    chain: List[Tuple[LogFile, List[LogEntry]]] = []
+    last: Optional[int] = None
+    bad: Optional[LogEntry] = None          # the invalid entry replay stopped at, if it did
+    why_bad = ""
+    broken = ""
+    for n, lg in enumerate(order[first:] if prim.valid else order[first:first + 1]):
+        b = lg.base.primary_sequence
+        if n and (last is None or b != (last + 1) & _M32):
+            # spec, "Multiple transaction log files / New format": the next
+            # log's first entry must carry N + 1, N the last one applied;
+            # yarp: a second log is applied only then (not when the first
+            # applied nothing)
+            reps[lg.path].stopped = (f"not used: its entries start at sequence {b}"
+                                     + (f", not {(last + 1) & _M32}" if last is not None else ""))
+            broken = f" ({lg.name} starts at {b})"
             break
-        ok = None
-        problems = []
-        for lg, e in cands:
-            why = e.problem or _entry_hash_problem(lg, e)
-            if why is None:
-                ok = (lg, e)
-                break
-            problems.append(f"{_where(e)}: {why}")
-        if ok is None:
-            report.stop_reason = "invalid log entry: " + "; ".join(problems)
-            later = sum(1 for q in by_seq if 0 < _seq_delta(q, seq) < 0x80000000)
-            if later:
-                report.warnings.append(f"{later} later log entries ignored after the invalid one "
-                                       f"(sequence {seq})")
-            break
-        chain.append(ok)
-        seq = (seq + 1) & _M32
-
+        run, e_bad, why = _valid_run(lg, limit)
+        take = run[skip:]
+        skip = 0
+        reps[lg.path].stopped = why or f"end of its entries: {lg.end}"
+        if take:
+            chain.append((lg, take))
+            last = take[-1].sequence
+            bad = None
+        if e_bad is not None:
+            bad, why_bad = e_bad, why
+    if bad is not None:
+        report.stop_reason = why_bad
+        applied = {id(e) for _, run in chain for e in run}
+        later = sum(1 for lg in usable for e in lg.entries
+                    if id(e) not in applied and 0 < seq_delta(e.sequence, bad.sequence) < 0x80000000)
+        if later:
+            report.warnings.append(f"{later} later log entries ignored after the invalid one "
+                                   f"(sequence {bad.sequence})")
+    elif last is not None:
+        report.stop_reason = f"no log entry with sequence {(last + 1) & _M32}: end of the logs{broken}"
     if not chain:
+        if not report.stop_reason:
+            lg = order[first]
+            report.stop_reason = f"no log entry to apply in {lg.name}: {lg.end}"
         return None
 
-    need = BASE_BLOCK_SIZE + max(e.hbins_size for _, e in chain)
-    if base is not None and base.checksum_ok:
-        need = max(need, BASE_BLOCK_SIZE + base.hbins_size)
+    base = prim.base
+    entries = [e for _, run in chain for e in run]
+    hb_final = entries[-1].hbins_size
+    need = BASE_BLOCK_SIZE + max(prim.hbins_size, max(e.hbins_size for e in entries))
     buf = prim.copy_on_write(need)
-    flags = base.flags if base is not None and base.checksum_ok else struct.unpack_from("<I", template, 144)[0]
-    for lg, e in chain:
+    flags = None
+    for lg, run in chain:
+        # yarp's apply_new_log_file: the flags come from the log's base block,
+        # bit 0 from each entry (spec, new format note 11)
+        flags = lg.base.flags
         data = lg.data
-        src = e.data_offset
-        for off, psize in e.pages:
-            dst = BASE_BLOCK_SIZE + off
-            buf[dst:dst + psize] = data[src:src + psize]
-            src += psize
-        flags = (flags | 1) if e.flags & 1 else (flags & ~1 & _M32)
         r = reps[lg.path]
-        r.entries_applied += 1
-        r.pages_applied += len(e.pages)
-        if r.first_sequence is None:
-            r.first_sequence = e.sequence
-        r.last_sequence = e.sequence
-        report.pages_applied += len(e.pages)
-    last = chain[-1][1]
-    final_hb = last.hbins_size
-    _fix_base_block(buf, template=template, sequence=last.sequence, hbins_size=final_hb, flags=flags)
+        for e in run:
+            src = e.data_offset
+            for off, psize in e.pages(data):
+                dst = BASE_BLOCK_SIZE + off
+                buf[dst:dst + psize] = data[src:src + psize]
+                src += psize
+            flags = (flags | 1) if e.flags & 1 else (flags & ~1 & _M32)
+            r.entries_applied += 1
+            r.pages_applied += e.count
+            if r.first_sequence is None:
+                r.first_sequence = e.sequence
+            r.last_sequence = e.sequence
+            report.pages_applied += e.count
+    template = None
+    if not prim.valid:
+        template = bytes(chain[0][0].data[:LOG_BASE_BLOCK_SIZE])
+        report.base_block_from_log = True
+    _fix_base_block(buf, template=template, sequence=last, hbins_size=hb_final, flags=flags)
     report.format = "new"
-    report.entries_applied = len(chain)
-    report.last_sequence = last.sequence
-    report.newer_than_clean = base is not None and base.checksum_ok and not base.dirty
-    return buf, final_hb
+    report.entries_applied = len(entries)
+    report.last_sequence = last
+    report.newer_than_clean = prim.valid and not base.dirty
+    return buf, hb_final
+
+
+# --------------------------------------------------------------------------
+# Old format
+# --------------------------------------------------------------------------
+
+def _pick_old(cands: List[LogFile]) -> LogFile:
+    """yarp's recover_auto: the dual-logging files (.LOG1/.LOG2) before a
+    single .LOG, and of two the one with the later last-written timestamp
+    (LOG1 on a tie)."""
+    def rank(lg: LogFile) -> int:
+        name = lg.path.lower()
+        return 0 if name.endswith(".log1") else 1 if name.endswith(".log2") else 2
+    dual = [lg for lg in cands if rank(lg) < 2]
+    pool = sorted(dual or cands, key=rank)
+    best = pool[0]
+    for lg in pool[1:]:
+        if lg.base.last_write > best.base.last_write:
+            best = lg
+    return best
+
+
+def _old_stop_offset(buf, log: LogFile, hb: int, dirty: dict) -> Tuple[int, Optional[str]]:
+    """Where the dirty pages stop being applied (hive bins data offset), and
+    why. spec, "Dirty pages": "a dirty hive bin is verified for correctness
+    (its Signature must be correct, its Size must not be less than 4096
+    bytes, its Offset must match ...); recovery stops if a dirty hive bin is
+    invalid, an invalid dirty hive bin is ignored." Past a bin that cannot
+    be measured no later bin can be located, so its dirty pages cannot be
+    verified either: replay stops there too."""
+    data = log.data
+    last_dirty = max(dirty) if dirty else -1
+    off = 0
+    while off < hb and off // 512 <= last_dirty:
+        page = off // 512
+        src = dirty.get(page)
+        head = bytes(data[src:src + 12]) if src is not None else bytes(buf[BASE_BLOCK_SIZE + off:
+                                                                          BASE_BLOCK_SIZE + off + 12])
+        sig, boff, bsize = struct.unpack("<4sII", head.ljust(12, b"\0"))
+        if sig == b"hbin" and boff == off and bsize >= HBIN_ALIGN and bsize % HBIN_ALIGN == 0:
+            off += bsize
+            continue
+        what = "dirty hive bin" if src is not None else "hive bin (not dirty)"
+        return off, (f"{log.name}: the {what} at 0x{off:x} is invalid (signature {sig!r}, offset 0x{boff:x}, "
+                     f"size 0x{bsize:x}): recovery stopped there")
+    return hb, None
 
 
 def _replay_old(prim: _Primary, logs: List[LogFile], reps: dict, report: RecoveryReport):
@@ -597,84 +396,89 @@ def _replay_old(prim: _Primary, logs: List[LogFile], reps: dict, report: Recover
     if not cands:
         return None
     base = prim.base
-    if base is not None and base.checksum_ok:
-        if not base.dirty:
-            report.stop_reason = "the hive is clean: old-format logs are not applied"
-            return None
-        primary_ts = base.last_write
-    else:
-        # the first hive bin's timestamp backs up the base block's
-        primary_ts = struct.unpack_from("<Q", prim.head, BASE_BLOCK_SIZE + 20)[0] \
-            if len(prim.head) >= BASE_BLOCK_SIZE + 28 else None
-    applicable = [lg for lg in cands if lg.base.last_write == primary_ts]
-    for lg in cands:
-        if lg not in applicable:
-            reps[lg.path].problem = ("its last-written timestamp does not match the primary file's: "
-                                     "it belongs to another write")
-    if not applicable:
-        report.stop_reason = "no old-format log matches the primary file's last-written timestamp"
+    if prim.valid and not base.dirty:
+        report.stop_reason = "the hive is clean: old-format logs are not applied"
         return None
-    log = applicable[0]
-    for lg in applicable[1:]:
-        if _seq_ge(lg.base.primary_sequence, log.base.primary_sequence):
-            log = lg
+    log = _pick_old(cands)
+    for lg in cands:
+        if lg is not log:
+            reps[lg.path].stopped = "not used: another log is later (yarp: the latest one is applied)"
+    # spec, old format note 3: applicable when the timestamps are equal (the
+    # first hive bin's when the base block is invalid); yarp's
+    # apply_old_log_file only refuses a log older than the primary file.
+    primary_ts = base.last_write if prim.valid else prim.first_hbin_timestamp()
+    r = reps[log.path]
+    if primary_ts is None:
+        r.stopped = "not used: the primary's last-written timestamp is unknown (invalid base block, no hive bin)"
+        report.stop_reason = r.stopped
+        return None
+    if log.base.last_write < primary_ts:
+        r.stopped = ("not used: its last-written timestamp is older than the primary file's: it belongs "
+                     "to an earlier write")
+        report.stop_reason = f"{log.name}: {r.stopped[10:]}"
+        return None
     hb = log.base.hbins_size
     pages = log.dirty_pages
-    end = log.pages_offset + 512 * len(pages)
-    if end > log.size:
-        report.stop_reason = (f"{os.path.basename(log.path)}: {len(pages)} dirty pages announced, the "
-                              f"file ends after {max(0, (log.size - log.pages_offset) // 512)}: recovery aborted")
+    limit = min(MAX_HBINS_SIZE, _round_up(prim.hbins_cap + 512 * len(pages)))
+    if hb > limit:
+        r.stopped = (f"not used: hive bins data size 0x{hb:x} (at 0x28) exceeds what the primary file and "
+                     f"its {len(pages)} dirty pages hold (0x{limit:x} bytes)")
+        report.stop_reason = f"{log.name}: {r.stopped[10:]}"
         return None
-    need = BASE_BLOCK_SIZE + hb
-    if base is not None and base.checksum_ok:
-        need = max(need, BASE_BLOCK_SIZE + base.hbins_size)
+    need = BASE_BLOCK_SIZE + max(hb, prim.hbins_size)
     buf = prim.copy_on_write(need)
+    dirty = {page: log.pages_offset + 512 * i for i, page in enumerate(pages)}
+    stop, why = _old_stop_offset(buf, log, hb, dirty)
     data = log.data
-    src = log.pages_offset
-    dirty = set(pages)
-    for page in pages:
+    applied = 0
+    for page, src in dirty.items():
+        if page * 512 >= stop:
+            break
         dst = BASE_BLOCK_SIZE + 512 * page
         buf[dst:dst + 512] = data[src:src + 512]
-        src += 512
-    # Every hive bin holding a dirty page must check out (signature, offset),
-    # or recovery aborts. Past a damaged bin no later bin can be located: if
-    # dirty pages lie there, they cannot be verified either.
-    off = 0
-    while off < hb:
-        at = BASE_BLOCK_SIZE + off
-        sig = bytes(buf[at:at + 4])
-        boff, bsize = struct.unpack_from("<II", buf, at + 4)
-        if sig == b"hbin" and boff == off and bsize >= HBIN_ALIGN and bsize % HBIN_ALIGN == 0:
-            off += bsize
-            continue
-        if any(p >= off // 512 for p in dirty):
-            if isinstance(buf, mmap.mmap):
-                buf.close()
-            report.stop_reason = (f"{os.path.basename(log.path)}: the hive bin at 0x{off:x} is invalid "
-                                  "after applying the dirty pages: recovery aborted")
-            return None
-        break
+        applied += 1
+    if not applied:
+        if isinstance(buf, mmap.mmap):
+            buf.close()
+        r.stopped = why or "no dirty page"
+        report.stop_reason = why or f"{log.name}: no dirty page"
+        return None
     template = None
-    if base is None or not base.checksum_ok:
+    if not prim.valid:
         template = bytes(data[:LOG_BASE_BLOCK_SIZE])
         report.base_block_from_log = True
         seq = log.base.primary_sequence
     else:
+        # yarp's save_recovered_hive: the primary's primary sequence number
         seq = base.primary_sequence
     _fix_base_block(buf, template=template, sequence=seq, hbins_size=hb, flags=None)
-    r = reps[log.path]
-    r.pages_applied = len(pages)
+    r.pages_applied = applied
+    r.stopped = why or "all dirty pages applied"
     report.format = "old"
-    report.pages_applied = len(pages)
+    report.pages_applied = applied
     report.last_sequence = seq
-    report.stop_reason = "all dirty pages applied"
+    report.stop_reason = why or "all dirty pages applied"
+    if why:
+        report.warnings.append(f"{len(pages) - applied} of {len(pages)} dirty pages not applied")
     return buf, hb
 
+
+# --------------------------------------------------------------------------
+# Replay
+# --------------------------------------------------------------------------
 
 _MODES = ("forensic", "windows")
 
 
-def replay(path: Union[str, os.PathLike], logs: Union[str, Sequence, None] = "auto", *,
+def _log_paths(path: str, logs) -> List[str]:
+    if isinstance(logs, str) and logs == "auto":
+        return find_logs(path)
+    if isinstance(logs, (str, bytes, os.PathLike)):
+        return [os.fsdecode(logs)]
+    return list(dict.fromkeys(os.fsdecode(p) for p in logs))
+
+
+def replay(path: Union[str, bytes, os.PathLike], logs: Union[str, Sequence, None] = "auto", *,
            mode: str = "forensic"):
     """Replays a hive's transaction logs into a private copy.
 
@@ -688,7 +492,7 @@ def replay(path: Union[str, os.PathLike], logs: Union[str, Sequence, None] = "au
         or None (no replay).
     mode
         ``"forensic"`` (default): as Windows, and also replay log entries
-        that are newer than a *clean* primary file (a crash after the log was
+        that continue a *clean* primary file (a crash after the log was
         written but before the primary was touched leaves such entries;
         Windows ignores them). ``"windows"``: replay only dirty hives.
 
@@ -697,11 +501,12 @@ def replay(path: Union[str, os.PathLike], logs: Union[str, Sequence, None] = "au
     (buffer or None, RecoveryReport)
         The buffer (a copy-on-write mmap or a bytearray, holding the
         replayed hive from offset 0; its hive bins data size is
-        ``report.hbins_size_after``) — None when nothing was replayed.
+        ``report.hbins_size_after``) — None when nothing was replayed. Its
+        size is bounded by the primary file's plus the logs'.
     """
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
-    path = os.fspath(path)
+    path = os.fsdecode(os.fspath(path))
     prim = _Primary(path)
     base = prim.base
     report = RecoveryReport(path, dirty=base is None or base.dirty,
@@ -717,17 +522,12 @@ def replay(path: Union[str, os.PathLike], logs: Union[str, Sequence, None] = "au
     else:
         report.dirty_reasons.append("no usable base block")
     if logs is None:
-        report.stop_reason = "log replay not requested (logs=None)"
+        report.stop_reason = "log replay not requested"
         return None, report
     if base is None:
         report.stop_reason = "the primary file has no 'regf' base block"
         return None, report
-    if isinstance(logs, str) and logs == "auto":
-        paths = find_logs(path)
-    elif isinstance(logs, (str, bytes, os.PathLike)):
-        paths = [os.fsdecode(logs)]
-    else:
-        paths = list(dict.fromkeys(os.fsdecode(p) for p in logs))
+    paths = _log_paths(path, logs)
     if not paths:
         report.stop_reason = "no transaction logs found" if logs == "auto" else "no logs given"
         return None, report
@@ -740,10 +540,10 @@ def replay(path: Union[str, os.PathLike], logs: Union[str, Sequence, None] = "au
             report.logs.append(LogReport(p, lg.format, lg.base.primary_sequence if lg.base else None,
                                          len(lg.entries), problem=lg.problem))
         reps = {r.path: r for r in report.logs}
-        if base is not None and base.checksum_ok and not base.dirty and mode == "windows":
+        if prim.valid and not base.dirty and mode == "windows":
             report.stop_reason = "the hive is clean: logs not applied"
             return None, report
-        result = _replay_new(prim, opened, reps, report, mode)
+        result = _replay_new(prim, opened, reps, report)
         if result is None and report.format is None:
             new_reason = report.stop_reason
             result = _replay_old(prim, opened, reps, report)
@@ -790,7 +590,20 @@ def _warn_stale(report: RecoveryReport, stacklevel: int) -> None:
                       DirtyHiveWarning, stacklevel=stacklevel)
 
 
-def recover(path: Union[str, os.PathLike], logs: Union[str, Sequence, None] = "auto", *,
+def _report_from_info(path, hive, stop_reason: str) -> RecoveryReport:
+    """A report for a hive opened from its file as it is (no replay)."""
+    i = hive.info()
+    report = RecoveryReport(os.fsdecode(os.fspath(path)), dirty=i.dirty or not i.checksum_ok,
+                            sequence=i.sequence, checksum_ok=i.checksum_ok, hbins_size_before=i.hbins_size,
+                            hbins_size_after=i.hbins_size, stop_reason=stop_reason)
+    if not i.checksum_ok:
+        report.dirty_reasons.append("base block checksum mismatch")
+    if i.dirty:
+        report.dirty_reasons.append(f"sequence numbers differ ({i.sequence[0]} / {i.sequence[1]})")
+    return report
+
+
+def recover(path: Union[str, bytes, os.PathLike], logs: Union[str, Sequence, None] = "auto", *,
             lenient: bool = False, mode: str = "forensic", errors: str = "strict"):
     """Opens a hive with its transaction logs replayed.
 
@@ -804,9 +617,12 @@ def recover(path: Union[str, os.PathLike], logs: Union[str, Sequence, None] = "a
     stop_reason says why nothing was replayed.
     """
     from regfast._native import Hive
+    from regfast.exceptions import RegistryError
 
     try:
         buf, report = replay(path, logs, mode=mode)
+    except RegistryError:
+        raise
     except OSError as e:
         # the primary itself cannot be read: let the reader raise its own
         # error (FileNotFoundError with winerror 2, PermissionError, ...)
@@ -814,11 +630,8 @@ def recover(path: Union[str, os.PathLike], logs: Union[str, Sequence, None] = "a
         if errors != "tolerant":
             hive.close()
             raise
-        i = hive.info()
-        report = RecoveryReport(os.fspath(path), dirty=i.dirty or not i.checksum_ok, sequence=i.sequence,
-                                checksum_ok=i.checksum_ok, hbins_size_before=i.hbins_size,
-                                hbins_size_after=i.hbins_size,
-                                stop_reason=f"logs not replayed: the primary is damaged ({e.strerror or e})")
+        report = _report_from_info(path, hive, f"logs not replayed: the primary is damaged "
+                                               f"({e.strerror or e})")
         _REPORTS[hive] = report
         return hive, report
     if buf is None:
@@ -837,15 +650,7 @@ def open_with_logs(path, logs, lenient: bool = False, *, errors: str = "strict",
 
     if logs is None:
         hive = Hive.from_file(path, lenient=lenient, errors=errors)
-        i = hive.info()
-        report = RecoveryReport(os.fspath(path), dirty=i.dirty or not i.checksum_ok, sequence=i.sequence,
-                                checksum_ok=i.checksum_ok, hbins_size_before=i.hbins_size,
-                                hbins_size_after=i.hbins_size,
-                                stop_reason="log replay not requested (logs=None)")
-        if not i.checksum_ok:
-            report.dirty_reasons.append("base block checksum mismatch")
-        if i.dirty:
-            report.dirty_reasons.append(f"sequence numbers differ ({i.sequence[0]} / {i.sequence[1]})")
+        report = _report_from_info(path, hive, "log replay not requested")
         _REPORTS[hive] = report
     else:
         hive, report = recover(path, logs, lenient=lenient, errors=errors)

@@ -32,11 +32,12 @@ import struct
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-from regfast.logs import base_block_checksum, marvin32
+from regfast.logs_format import base_block_checksum, marvin32
 
 __all__ = [
     "PAGE_SIZE", "changed_pages", "log_base_block", "encode_entry", "new_format_log",
     "old_format_log", "entry_offsets", "DirtyHive", "make_dirty_hive", "set_sequence",
+    "rehash_entry", "reseal_log",
 ]
 
 PAGE_SIZE = 4096
@@ -151,6 +152,30 @@ def entry_offsets(log: bytes) -> List[int]:
     return out
 
 
+def rehash_entry(log: bytearray, offset: int) -> bool:
+    """Recomputes both hashes of the HvLE entry at `offset` of a log held in
+    a bytearray, in place (after a test or a fuzzer changed a field, so
+    that the change gets past the hash check). False when the entry's size
+    field does not fit the file (nothing to hash)."""
+    size = struct.unpack_from("<I", log, offset + 4)[0]
+    if size < 40 or offset + size > len(log):
+        return False
+    struct.pack_into("<Q", log, offset + 24, marvin32(memoryview(log)[offset + 40:offset + size]))
+    struct.pack_into("<Q", log, offset + 32, marvin32(memoryview(log)[offset:offset + 32]))
+    return True
+
+
+def reseal_log(log: bytearray, offsets: Optional[Sequence[int]] = None) -> bytearray:
+    """Recomputes the base block checksum of a log (or primary) image and the
+    hashes of its HvLE entries (those at `offsets`, default: those
+    :func:`entry_offsets` finds), in place; returns `log`."""
+    if len(log) >= 512 and log[:4] == b"regf":
+        struct.pack_into("<I", log, 508, base_block_checksum(log))
+    for off in (entry_offsets(bytes(log)) if offsets is None else offsets):
+        rehash_entry(log, off)
+    return log
+
+
 @dataclass
 class DirtyHive:
     """A primary file and its logs, as bytes; ``write(path)`` puts them on disk."""
@@ -176,7 +201,8 @@ class DirtyHive:
 
 def make_dirty_hive(states: Sequence[bytes], *, logs: Optional[Sequence[str]] = None,
                     format: str = "new", dirty: bool = True, torn: int = 0,
-                    page_size: int = PAGE_SIZE, base_sequence: Optional[int] = None) -> DirtyHive:
+                    page_size: int = PAGE_SIZE, base_sequence: Optional[int] = None,
+                    primary_sequence: Optional[Tuple[int, int]] = None) -> DirtyHive:
     """Builds a dirty primary file and logs from successive hive images.
 
     Parameters
@@ -200,6 +226,11 @@ def make_dirty_hive(states: Sequence[bytes], *, logs: Optional[Sequence[str]] = 
     base_sequence
         Sequence number of states[0] (default: its base block's primary
         sequence number).
+    primary_sequence
+        (primary, secondary) sequence numbers of the dirty primary file
+        (default: N + 1, N). Real primaries often lag far behind their logs
+        (a SYSTEM hive at 1622 / 1621 whose logs start at 2107): entries
+        before the logs' were reconciled and the logs reused.
     """
     if len(states) < 2:
         raise ValueError("need at least two hive images")
@@ -235,7 +266,8 @@ def make_dirty_hive(states: Sequence[bytes], *, logs: Optional[Sequence[str]] = 
             for off, data in changed_pages(states[0], states[1], page_size)[:torn]:
                 if _BASE + off + len(data) <= len(primary):
                     primary[_BASE + off:_BASE + off + len(data)] = data
-        primary = set_sequence(primary, seqs[1], seqs[0])
+        p, q = primary_sequence if primary_sequence is not None else (seqs[1], seqs[0])
+        primary = set_sequence(primary, p, q)
     else:
         last = seqs[-1] if format == "new" else seqs[1]
         primary = set_sequence(states[-1], last, last)

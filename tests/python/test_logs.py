@@ -21,7 +21,7 @@ from regfast import logs as rlogs
 from regfast.cli import main
 from regfast.logs import DirtyHiveWarning, _marvin32_py, marvin32, recover, recovery_of
 from regfast.logwriter import (
-    changed_pages, encode_entry, entry_offsets, make_dirty_hive, new_format_log,
+    changed_pages, encode_entry, entry_offsets, make_dirty_hive, new_format_log, reseal_log,
     set_sequence,
 )
 from regfast.writer import build_hive
@@ -147,23 +147,41 @@ def _file_order_replay(primary: bytes, logs: list) -> bytes:
 
 @pytest.mark.parametrize("split", [
     [".LOG2", ".LOG2", ".LOG1", ".LOG1"],      # LOG2 holds the older entries: reversed on disk
-    [".LOG2", ".LOG1", ".LOG2", ".LOG1"],      # interleaved by sequence number
-    [".LOG1", ".LOG2", ".LOG2", ".LOG1"],
+    [".LOG1", ".LOG2", ".LOG2", ".LOG2"],
+    [".LOG1", ".LOG1", ".LOG1", ".LOG2"],
 ])
-def test_entries_are_applied_by_sequence_number_not_file_order(tmp_path, split):
+def test_the_log_with_earlier_entries_is_applied_first(tmp_path, split):
+    """spec, "Multiple transaction log files / New format": "the first
+    transaction log file isn't guaranteed to contain earlier log entries";
+    the one with earlier entries is applied first, the other continues it."""
     trees, imgs = images(5)
     dh = make_dirty_hive(imgs, logs=split)
     dh.write(tmp_path / "SOFTWARE")
-    # the fixture is meaningful: applying in file order gives another tree
-    wrong = tmp_path / "wrong"
-    wrong.write_bytes(_file_order_replay(dh.primary, [dh.logs[".LOG1"], dh.logs[".LOG2"]]))
-    assert tree_at(wrong, logs=None) != expected_tree(trees[4])
+    # the fixture is meaningful: applying LOG1 then LOG2 gives another tree
+    if split[0] == ".LOG2":
+        wrong = tmp_path / "wrong"
+        wrong.write_bytes(_file_order_replay(dh.primary, [dh.logs[".LOG1"], dh.logs[".LOG2"]]))
+        assert tree_at(wrong, logs=None) != expected_tree(trees[4])
 
     hive, rep = recover(tmp_path / "SOFTWARE")
     assert regfast_tree(hive) == expected_tree(trees[4])
     assert rep.entries_applied == 4 and rep.last_sequence == SEQ0 + 4
     per_log = {os.path.basename(lg.path)[-5:]: lg.entries_applied for lg in rep.logs}
     assert per_log == {".LOG1": split.count(".LOG1"), ".LOG2": split.count(".LOG2")}
+
+
+def test_interleaved_entries_end_each_log_s_run(tmp_path):
+    """Windows never interleaves entries over the two logs; if a pair of
+    files does, each log's run ends where its sequence numbers stop
+    following each other (yarp's NewLogFile.log_entries), and replay
+    follows the runs: LOG1 = 11 (13 ends it), LOG2 = 12 (14 ends it)."""
+    trees, imgs = images(5)
+    dh = make_dirty_hive(imgs, logs=[".LOG1", ".LOG2", ".LOG1", ".LOG2"])
+    dh.write(tmp_path / "SOFTWARE")
+    hive, rep = recover(tmp_path / "SOFTWARE")
+    assert regfast_tree(hive) == expected_tree(trees[2])
+    assert rep.entries_applied == 2 and "no log entry with sequence 13" in rep.stop_reason
+    assert [lg.entries_applied for lg in rep.logs] == [1, 1]
 
 
 def _damage(log: bytearray, entry: int, how: str) -> None:
@@ -209,30 +227,36 @@ def test_replay_stops_at_the_first_invalid_entry(tmp_path, how):
 
 def test_invalid_entry_in_the_other_log_stops_replay(tmp_path):
     trees, imgs = images(5)
-    dh = make_dirty_hive(imgs, logs=[".LOG1", ".LOG2", ".LOG1", ".LOG2"])
+    dh = make_dirty_hive(imgs, logs=[".LOG1", ".LOG2", ".LOG2", ".LOG2"])
     log2 = bytearray(dh.logs[".LOG2"])
-    _damage(log2, 0, "page")                         # sequence 12; LOG1 still has 13
+    _damage(log2, 0, "page")                         # sequence 12, LOG2's first
     dh.logs[".LOG2"] = bytes(log2)
     dh.write(tmp_path / "SOFTWARE")
     hive, rep = recover(tmp_path / "SOFTWARE")
     assert regfast_tree(hive) == expected_tree(trees[1])
     assert rep.last_sequence == SEQ0 + 1 and "hash-1" in rep.stop_reason
-    assert rep.warnings and "later log entries ignored" in rep.warnings[0]
+    assert rep.warnings and "2 later log entries ignored" in rep.warnings[0]
+    per_log = {lg.path[-4:]: lg for lg in rep.logs}
+    assert per_log["LOG1"].entries_applied == 1 and "end of its entries" in per_log["LOG1"].stopped
+    assert per_log["LOG2"].entries_applied == 0 and "hash-1" in per_log["LOG2"].stopped
 
 
 _SIX = None
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(split=st.lists(st.sampled_from([".LOG1", ".LOG2"]), min_size=5, max_size=5),
+@given(cut=st.integers(0, 5), first=st.sampled_from([".LOG1", ".LOG2"]),
        bad=st.one_of(st.none(), st.integers(0, 4)), how=st.sampled_from(["page", "hash2", "hbins_size"]))
-def test_any_split_and_any_bad_entry(tmp_path_factory, split, bad, how):
-    """Whatever the spread of entries over the two logs, replay ends in the
-    state of the last entry before the first bad one (or the last state)."""
+def test_any_split_and_any_bad_entry(tmp_path_factory, cut, first, bad, how):
+    """However Windows split the entries over the two logs (a run in one,
+    the rest in the other, either first), replay ends in the state of the
+    last entry before the first bad one (or the last state)."""
     global _SIX
     if _SIX is None:
         _SIX = images(6)
     trees, imgs = _SIX
+    other = ".LOG2" if first == ".LOG1" else ".LOG1"
+    split = [first] * cut + [other] * (5 - cut)
     dh = make_dirty_hive(imgs, logs=split)
     if bad is not None:
         log = bytearray(dh.logs[split[bad]])
@@ -256,22 +280,82 @@ def test_torn_primary_and_sequence_wraparound(tmp_path):
     assert regfast_tree(hive) == expected_tree(trees[3])
 
 
-def test_log_resuming_after_a_gap_is_not_applied(tmp_path):
-    trees, imgs = images(4)
-    dh = make_dirty_hive(imgs[1:], base_sequence=SEQ0 + 1)       # entries 12, 13
-    primary = set_sequence(imgs[0], SEQ0 + 1, SEQ0)               # needs 10..11
-    (tmp_path / "SOFTWARE").write_bytes(primary)
-    (tmp_path / "SOFTWARE.LOG1").write_bytes(dh.logs[".LOG1"])
-    with pytest.warns(DirtyHiveWarning, match="resume at 12"):
+@pytest.mark.parametrize("primary_sequence", [(1622, 1621), (1621, 1622)])
+def test_gap_between_the_primary_and_its_logs_is_normal(tmp_path, primary_sequence):
+    """The shape of a real SYSTEM hive (issue 16 section 2): the primary says
+    1622 / 1621, LOG1 holds 2107-2110 and LOG2 2111-2130. spec, new format
+    note 7: the first entry applied carries its log's base sequence number
+    and is "not less than a secondary sequence number of the valid base
+    block in a primary file" -- entries 1622-2106 were reconciled and their
+    logs reused. yarp and python-registry apply both logs. (regfast before
+    this rule: "no log entry continues the primary file".)"""
+    trees, imgs = images(25)
+    dh = make_dirty_hive(imgs, logs=[".LOG1"] * 4 + [".LOG2"] * 20, base_sequence=2106,
+                         primary_sequence=primary_sequence)
+    dh.write(tmp_path / "SYSTEM")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        hive = regfast.open_hive(tmp_path / "SYSTEM")
+    rep = recovery_of(hive)
+    assert rep.applied and rep.entries_applied == 24 and rep.last_sequence == 2130
+    assert regfast_tree(hive) == expected_tree(trees[24])
+    assert hive.info().sequence == (2130, 2130)
+    per_log = {lg.name[-4:]: (lg.entries_applied, lg.first_sequence, lg.last_sequence) for lg in rep.logs}
+    assert per_log == {"LOG1": (4, 2107, 2110), "LOG2": (20, 2111, 2130)}
+    assert rep.stop_reason == "no log entry with sequence 2131: end of the logs"
+
+
+def test_a_log_older_than_the_primary_is_skipped_for_the_next(tmp_path):
+    """A partial reconcile: LOG1 holds 11-13, already written to the primary
+    (secondary sequence number 13, LOG1 starts before it), LOG2 holds 14-16.
+    yarp: LOG1 is NotEligible, LOG2 is applied alone."""
+    trees, imgs = images(7)
+    dh = make_dirty_hive(imgs, logs=[".LOG1"] * 3 + [".LOG2"] * 3)
+    dh.primary = bytes(set_sequence(imgs[3], SEQ0 + 4, SEQ0 + 3))
+    dh.write(tmp_path / "SOFTWARE")
+    hive, rep = recover(tmp_path / "SOFTWARE")
+    assert regfast_tree(hive) == expected_tree(trees[6])
+    per_log = {lg.name[-4:]: lg for lg in rep.logs}
+    assert per_log["LOG1"].entries_applied == 0 and "before the primary's secondary" in per_log["LOG1"].stopped
+    assert per_log["LOG2"].entries_applied == 3 and rep.last_sequence == SEQ0 + 6
+    # both logs older than the primary: nothing to replay, and the report says why
+    dh.primary = bytes(set_sequence(imgs[6], SEQ0 + 8, SEQ0 + 7))
+    dh.write(tmp_path / "SOFTWARE")
+    with pytest.warns(DirtyHiveWarning, match="before its secondary sequence number 17"):
         hive = regfast.open_hive(tmp_path / "SOFTWARE")
-    assert regfast_tree(hive) == expected_tree(trees[0]) and recovery_of(hive).stale
+    assert recovery_of(hive).stale and regfast_tree(hive) == expected_tree(trees[6])
 
 
-def test_bad_primary_checksum_is_recovered_from_the_log(tmp_path):
-    trees, imgs = images(3)
-    dh = make_dirty_hive(imgs)
+def test_a_reconciled_primary_is_left_alone(tmp_path):
+    """Windows wrote the logged changes to the primary and finished (both
+    sequence numbers 13): the logs' entries 11-13 are already in it."""
+    trees, imgs = images(4)
+    dh = make_dirty_hive(imgs, logs=[".LOG1", ".LOG1", ".LOG2"])
+    dh.primary = bytes(set_sequence(imgs[3], SEQ0 + 3, SEQ0 + 3))
+    dh.write(tmp_path / "SOFTWARE")
+    for mode in ("forensic", "windows"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            hive, rep = recover(tmp_path / "SOFTWARE", mode=mode)
+        assert not rep.dirty and not rep.applied and "clean" in rep.stop_reason
+        assert rep.note() is None
+        assert regfast_tree(hive) == expected_tree(trees[3])
+
+
+@pytest.mark.parametrize("marker", [None, b"INVL"])
+@pytest.mark.parametrize("fmt", ["new", "old"])
+def test_invalid_primary_base_block_is_rebuilt_from_the_log(tmp_path, marker, fmt):
+    """spec, new format note 6 / old format note 4: a primary whose base
+    block has a wrong checksum (yarp writes the 'INVL' marker there) gets
+    the log's base block back. New format: only the log with the latest
+    entries is used (spec; yarp: "This is how Windows works")."""
+    trees, imgs = images(4)
+    dh = make_dirty_hive(imgs, format=fmt, logs=[".LOG1", ".LOG2", ".LOG2"] if fmt == "new" else None)
     primary = bytearray(dh.primary)
-    primary[508] ^= 0xFF
+    if marker:
+        primary[508:512] = marker
+    else:
+        primary[508] ^= 0xFF
     dh.primary = bytes(primary)
     dh.write(tmp_path / "SOFTWARE")
     with pytest.raises(regfast.RegistryCorruptError):
@@ -279,7 +363,50 @@ def test_bad_primary_checksum_is_recovered_from_the_log(tmp_path):
     hive, rep = recover(tmp_path / "SOFTWARE")
     assert rep.dirty and not rep.checksum_ok and "base block checksum mismatch" in rep.dirty_reasons
     assert rep.base_block_from_log and rep.applied
-    assert regfast_tree(hive) == expected_tree(trees[2]) and hive.info().checksum_ok
+    assert hive.info().checksum_ok and not hive.dirty
+    if fmt == "new":
+        # LOG2 (12, 13) replayed onto the primary's state 0: LOG1's 11 is skipped
+        per_log = {lg.name[-4:]: lg for lg in rep.logs}
+        assert per_log["LOG1"].entries_applied == 0 and "latest entries" in per_log["LOG1"].stopped
+        assert per_log["LOG2"].entries_applied == 2 and hive.info().sequence == (SEQ0 + 3, SEQ0 + 3)
+    else:
+        assert regfast_tree(hive) == expected_tree(trees[3])
+
+
+@pytest.mark.parametrize("fmt", ["new", "old"])
+@pytest.mark.parametrize("damage", ["checksum", "sequence", "file_type"])
+def test_a_log_whose_own_base_block_is_invalid_is_refused(tmp_path, fmt, damage):
+    """spec, old format note 2 (new format: "in the same way"): a log is
+    valid only with an expected base block whose sequence numbers are equal;
+    yarp raises "Dirty state". Its entries are never applied, even with the
+    primary's base block invalid too."""
+    trees, imgs = images(3)
+    dh = make_dirty_hive(imgs, format=fmt)
+    suffix = ".LOG1" if fmt == "new" else ".LOG"
+    log = bytearray(dh.logs[suffix])
+    if damage == "checksum":
+        log[508] ^= 0x55
+    elif damage == "sequence":
+        struct.pack_into("<I", log, 8, struct.unpack_from("<I", log, 4)[0] + 1)
+        struct.pack_into("<I", log, 508, rlogs.base_block_checksum(log))
+    else:
+        struct.pack_into("<I", log, 28, 0)
+        struct.pack_into("<I", log, 508, rlogs.base_block_checksum(log))
+    dh.logs[suffix] = bytes(log)
+    dh.write(tmp_path / "SOFTWARE")
+    with pytest.warns(DirtyHiveWarning, match="not replayed"):
+        hive = regfast.open_hive(tmp_path / "SOFTWARE")
+    rep = recovery_of(hive)
+    assert not rep.applied and regfast_tree(hive) == expected_tree(trees[0])
+    problem = rep.logs[0].problem
+    assert problem and {"checksum": "checksum mismatch", "sequence": "differ",
+                        "file_type": "not a transaction log"}[damage] in problem
+    assert problem in rep.stop_reason
+    bad_primary = bytearray(dh.primary)
+    bad_primary[508] ^= 0xFF
+    (tmp_path / "SOFTWARE").write_bytes(bad_primary)
+    hive, rep = recover(tmp_path / "SOFTWARE", errors="tolerant")
+    assert not rep.applied and not rep.base_block_from_log
 
 
 # --------------------------------------------------------------------------
@@ -318,33 +445,98 @@ def test_old_format_log(tmp_path, name):
     assert hive.info().sequence == (SEQ0 + 1, SEQ0 + 1)
 
 
-def test_old_format_log_of_another_write_is_not_applied(tmp_path):
+@pytest.mark.parametrize("delta,applied", [(-1, False), (0, True), (+1, True)])
+@pytest.mark.parametrize("primary_base", ["valid", "invalid"])
+def test_old_format_timestamp_rule(tmp_path, delta, applied, primary_base):
+    """spec, old format note 3: a log applies when its last-written timestamp
+    equals the primary's (the first hive bin's when the base block is
+    invalid); yarp's apply_old_log_file refuses only a log *older* than the
+    primary ("This log file cannot be applied"), which is the rule here."""
     trees, imgs = images(2)
     dh = make_dirty_hive(imgs, format="old")
     log = bytearray(dh.logs[".LOG"])
-    struct.pack_into("<Q", log, 12, TS + 1)                   # another last-written timestamp
-    struct.pack_into("<I", log, 508, rlogs.base_block_checksum(log))
-    dh.logs[".LOG"] = bytes(log)
+    struct.pack_into("<Q", log, 12, TS + delta)
+    dh.logs[".LOG"] = bytes(reseal_log(log))
+    if primary_base == "invalid":
+        primary = bytearray(dh.primary)
+        struct.pack_into("<Q", primary, 12, 0)                  # the base block's copy is lost...
+        primary[508:512] = b"INVL"                              # ...and it is invalid
+        assert struct.unpack_from("<Q", primary, 4096 + 20)[0] == TS   # the hbin's copy remains
+        dh.primary = bytes(primary)
     dh.write(tmp_path / "SOFTWARE")
-    with pytest.warns(DirtyHiveWarning, match="timestamp"):
-        hive = regfast.open_hive(tmp_path / "SOFTWARE")
-    assert regfast_tree(hive) == expected_tree(trees[0])
+    hive, rep = recover(tmp_path / "SOFTWARE", errors="tolerant")
+    assert rep.applied == applied
+    if applied:
+        assert regfast_tree(hive) == expected_tree(trees[1])
+        assert rep.base_block_from_log == (primary_base == "invalid")
+    else:
+        assert "older than the primary" in rep.stop_reason
+        assert "older than the primary" in rep.logs[0].stopped
 
 
-def test_old_format_invalid_dirty_bin_aborts_recovery(tmp_path):
+def test_old_format_latest_of_two_logs_is_used(tmp_path):
+    """yarp's recover_auto: of two valid old-format logs (.LOG1, .LOG2) the
+    one with the later last-written timestamp is applied."""
+    trees, imgs = images(3)
+    good = make_dirty_hive(imgs, format="old").logs[".LOG"]              # state 0 -> 2
+    older = bytearray(make_dirty_hive(imgs[:2], format="old").logs[".LOG"])   # state 0 -> 1
+    newer = bytearray(good)
+    struct.pack_into("<Q", newer, 12, TS + 5)
+    reseal_log(newer)
+    struct.pack_into("<Q", older, 12, TS + 1)
+    reseal_log(older)
+    (tmp_path / "SOFTWARE").write_bytes(make_dirty_hive(imgs, format="old").primary)
+    for first, second, expect in ((older, newer, 2), (newer, older, 2)):
+        (tmp_path / "SOFTWARE.LOG1").write_bytes(first)
+        (tmp_path / "SOFTWARE.LOG2").write_bytes(second)
+        hive, rep = recover(tmp_path / "SOFTWARE")
+        assert regfast_tree(hive) == expected_tree(trees[expect])
+        used = rep.logs_used
+        assert len(used) == 1 and (tmp_path / os.path.basename(used[0])).read_bytes() == bytes(newer)
+
+
+def _old_first_page(log) -> int:
+    hb = struct.unpack_from("<I", log, 40)[0]
+    return (512 + 4 + hb // 4096 + 511) // 512 * 512
+
+
+def test_old_format_invalid_dirty_bin_stops_recovery(tmp_path):
     trees, imgs = images(2)
     assert changed_pages(imgs[0], imgs[1])[0][0] == 0          # the first hbin's header page is dirty
     dh = make_dirty_hive(imgs, format="old")
     log = bytearray(dh.logs[".LOG"])
-    hb = struct.unpack_from("<I", log, 40)[0]
-    first_page = (512 + 4 + hb // 4096 + 511) // 512 * 512
+    first_page = _old_first_page(log)
     assert log[first_page:first_page + 4] == b"hbin"
     log[first_page:first_page + 4] = b"hbix"
     dh.logs[".LOG"] = bytes(log)
     dh.write(tmp_path / "SOFTWARE")
     hive, rep = recover(tmp_path / "SOFTWARE")
-    assert not rep.applied and "recovery aborted" in rep.stop_reason
+    assert not rep.applied and "dirty hive bin at 0x0 is invalid" in rep.stop_reason
+    assert "recovery stopped there" in rep.stop_reason
     assert regfast_tree(hive) == expected_tree(trees[0])
+
+
+def test_old_format_pages_before_an_invalid_bin_are_applied(tmp_path):
+    """spec, "Dirty pages": "recovery stops if a dirty hive bin is invalid,
+    an invalid dirty hive bin is ignored": the bins before it are
+    recovered, it and those after are not."""
+    trees, imgs = images(3, extra=lambda i: [0, 0, 150][i])      # state 2 adds hive bins
+    dh = make_dirty_hive([imgs[1], imgs[2]], format="old")
+    log = bytearray(dh.logs[".LOG"])
+    hb = struct.unpack_from("<I", log, 40)[0]
+    bits = log[516:516 + hb // 4096]
+    pages = [i * 8 + b for i, byte in enumerate(bits) for b in range(8) if byte >> b & 1]
+    second_bin = struct.unpack_from("<I", imgs[2], 4096 + 8)[0]    # offset of the 2nd hbin
+    k = pages.index(second_bin // 512)                             # its header's page in the log
+    at = _old_first_page(log) + 512 * k
+    assert log[at:at + 4] == b"hbin"
+    struct.pack_into("<I", log, at + 4, 0x1000 + second_bin)      # its offset field lies
+    dh.logs[".LOG"] = bytes(log)
+    dh.write(tmp_path / "SOFTWARE")
+    hive, rep = recover(tmp_path / "SOFTWARE", errors="tolerant")
+    assert rep.applied and rep.pages_applied == k
+    assert f"dirty hive bin at 0x{second_bin:x} is invalid" in rep.stop_reason
+    assert rep.warnings == [f"{len(pages) - k} of {len(pages)} dirty pages not applied"]
 
 
 # --------------------------------------------------------------------------
@@ -434,7 +626,7 @@ def test_unusable_logs_are_reported(tmp_path):
 
 def test_user_files_are_never_written(tmp_path):
     trees, imgs = images(4, extra=lambda i: 50 * i)
-    make_dirty_hive(imgs, logs=[".LOG1", ".LOG2", ".LOG1"]).write(tmp_path / "SOFTWARE")
+    make_dirty_hive(imgs, logs=[".LOG1", ".LOG2", ".LOG2"]).write(tmp_path / "SOFTWARE")
     before = snapshot(tmp_path)
     stat = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
     with regfast.open_hive(tmp_path / "SOFTWARE") as hive:
