@@ -322,7 +322,7 @@ cdef class ValueBatch(_Rows):
         return self._n
 
     def __repr__(self):
-        ok = int((self.status == 0).sum())
+        ok = int(((self.status == 0) | self.malformed).sum())
         return f"<regfast.ValueBatch {len(self)} rows, {ok} found>"
 
     @property

@@ -169,7 +169,7 @@ class ValueBatch:
         return int(self.type.shape[0])
 
     def __repr__(self) -> str:
-        return f"<regfast.live.ValueBatch {len(self)} rows, {int((self.status == 0).sum())} found>"
+        return f"<regfast.live.ValueBatch {len(self)} rows, {int(self._has_data.sum())} found>"
 
     @property
     def data(self) -> memoryview:
