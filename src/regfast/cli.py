@@ -66,6 +66,12 @@ def cmd_info(args: argparse.Namespace) -> int:
             root_row = f"{root.name!r}: {ri.subkeys} subkeys, {ri.values} values"
         except regfast.RegistryCorruptError as e:   # tolerant open of a hive without a usable root
             root_row = f"UNUSABLE: {e.strerror}"
+        try:   # skip: a damaged subtree must not hide the count of the rest
+            n_bad = hive.scan(errors="skip").stats()["malformed_values"]
+            malformed = (f"{n_bad:,} values (DWORD/QWORD sizes not fitting the type; decoded as winreg)"
+                         if n_bad else "0 values")
+        except regfast.RegistryError as e:
+            malformed = f"not counted: {e.strerror}"
         dirty = ""
         if rep.dirty:
             dirty = ("  (DIRTY: replayed from the logs)" if rep.applied else
@@ -75,13 +81,14 @@ def cmd_info(args: argparse.Namespace) -> int:
             ("format", f"regf {i.version[0]}.{i.version[1]}"),
             ("stored name", i.file_name or "-"),
             ("hive type", str(detect_hive_type(hive))),
-            ("last written", regfast.filetime_to_datetime(i.last_write).isoformat()),
+            ("last written", _filetime_text(i.last_write)),
             ("sequence", f"{rep.sequence[0]} / {rep.sequence[1]}" + dirty),
             ("checksum", "ok" if rep.checksum_ok else "MISMATCH"),
             ("logs", rep.summary()),
             ("size", f"{i.file_size:,} bytes, {i.hbins_found:,} of hbins"),
             ("cells", f"{i.cells_allocated:,} allocated, {i.cells_free:,} free"),
             ("root key", root_row),
+            ("malformed", malformed),
         ]
         if args.tolerant:
             total = hive.problems_total
@@ -98,6 +105,11 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 _SHOWN_PROBLEMS = 5
+
+
+def _filetime_text(ft: int) -> str:
+    when = regfast.filetime_to_datetime(ft)
+    return when.isoformat() if when is not None else f"out of range (FILETIME 0x{ft:016x})"
 
 
 def _open_errors(args: argparse.Namespace) -> str:
@@ -193,6 +205,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
 def cmd_get(args: argparse.Namespace) -> int:
     with open_for_cli(args.hive, args)[0] as hive:
         v = hive.open(args.path).value(args.value)
+        if not v.well_formed:
+            print(f"regfast: warning: {args.value!r} is {type_name(v.type)} but holds {v.size} bytes; "
+                  "decoded as winreg does (--raw has the bytes)", file=sys.stderr)
         if args.raw:
             sys.stdout.buffer.write(v.raw())
         else:
