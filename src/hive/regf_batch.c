@@ -20,17 +20,6 @@ rf_status regf_mapping(rf_hive *base, const uint8_t **out, size_t *len)
 
 /* ---- rf_read_values ------------------------------------------------------ */
 
-/* Hash of a stored name, case-folded, for the lookup table below. */
-static uint32_t stored_name_hash(const uint8_t *p, uint32_t nbytes, int utf16)
-{
-    uint32_t hash = 0;
-    if (utf16)
-        for (uint32_t i = 0; i + 1 < nbytes; i += 2) hash = hash * 37u + rf_upcase(rf_le16(p + i));
-    else
-        for (uint32_t i = 0; i < nbytes; i++) hash = hash * 37u + rf_upcase(p[i]);
-    return hash;
-}
-
 static int type_allowed(uint32_t t, const uint32_t *types, size_t n_types)
 {
     if (!types) return 1;
@@ -164,8 +153,8 @@ rf_status regf_read_values(rf_hive *base, rf_key k, const rf_name *names, size_t
                 uint32_t voff = rf_le32(list + 4 * (size_t)i), len;
                 const uint8_t *vk;
                 if (regf_vk(h, voff, &vk, &len)) continue; /* found later as a row error */
-                uint32_t hv = stored_name_hash(vk + VK_NAME, rf_le16(vk + VK_NAME_LEN),
-                                               !(rf_le16(vk + VK_FLAGS) & VK_FLAG_COMP_NAME));
+                uint32_t hv = regf_name_hash(vk + VK_NAME, rf_le16(vk + VK_NAME_LEN),
+                                             !(rf_le16(vk + VK_FLAGS) & VK_FLAG_COMP_NAME));
                 size_t s = hv & (slots - 1);
                 while (table[s]) s = (s + 1) & (slots - 1);
                 table[s] = voff; /* 0 is never a cell offset: it marks empty slots */
@@ -175,8 +164,7 @@ rf_status regf_read_values(rf_hive *base, rf_key k, const rf_name *names, size_t
             long chars = upcase_request(&names[i], up);
             uint32_t found = 0;
             if (chars >= 0 && table) {
-                uint32_t hv = 0;
-                for (long c = 0; c < chars; c++) hv = hv * 37u + up[c];
+                uint32_t hv = regf_upper_hash(up, (size_t)chars);
                 for (size_t s = hv & (slots - 1); table[s]; s = (s + 1) & (slots - 1))
                     if (vk_name_matches(h, table[s], up, (size_t)chars)) { found = table[s]; break; }
             } else if (chars >= 0) {

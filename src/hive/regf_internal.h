@@ -64,6 +64,7 @@ typedef struct regf_hive {
     rf_problem    *problems;   /* what a tolerant open skipped (RF_MAX_PROBLEMS at most) */
     size_t         n_problems, problems_cap;
     uint64_t       problems_total; /* all problems seen, stored or not */
+    struct regf_vcache *vcache; /* name indexes of long value lists (regf_value.c), or NULL */
 #ifdef _WIN32
     void          *win_mapping;
 #endif
@@ -210,6 +211,13 @@ rf_status regf_each_subkey_all(const regf_hive *h, uint32_t key_off, const uint8
                                regf_entry_fn fn, void *ctx);
 /* An nk listed under `parent` whose parent field agrees. */
 rf_status regf_check_child(const regf_hive *h, uint32_t parent, uint32_t child);
+
+/* Hash of a stored name's upcased UTF-16 units (value lookups index by it),
+ * and the same hash of a name already upcased. */
+uint32_t regf_name_hash(const uint8_t *p, uint32_t nbytes, int utf16);
+uint32_t regf_upper_hash(const uint16_t *upper, size_t nchars);
+/* Frees the value-name indexes (regf_value.c); from regf_close. */
+void regf_vindex_free(regf_hive *h);
 
 /* Case-insensitive compare of a stored name with an already-upcased UTF-16 name. */
 int regf_name_equals(const uint8_t *stored, uint32_t nbytes, int utf16,

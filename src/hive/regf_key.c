@@ -376,34 +376,3 @@ rf_status regf_key_values(rf_hive *base, rf_key k, rf_value *out, size_t cap, si
     }
     return RF_OK;
 }
-
-rf_status regf_value_find(rf_hive *base, rf_key k, const uint16_t *name, size_t nchars, rf_value *out)
-{
-    const regf_hive *h = (const regf_hive *)base;
-    const uint8_t *list, *vk;
-    uint32_t n, len;
-    uint16_t small[256], *upper = small;
-    *out = 0;
-    if (nchars > 16383)
-        return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0, "value name of %zu chars (16383 allowed)", nchars);
-    rf_status st = regf_value_list(h, k, &list, &n);
-    if (st) return st;
-    uint16_t big[16383];
-    if (nchars > 256) upper = big;
-    for (size_t i = 0; i < nchars; i++) upper[i] = rf_upcase(name[i]);
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t off = rf_le32(list + 4 * (size_t)i);
-        if ((st = regf_record(h, off, "vk", VK_NAME, &vk, &len)) != RF_OK) return st;
-        uint32_t name_len = rf_le16(vk + VK_NAME_LEN);
-        if (name_len > len - VK_NAME)
-            return rfi_fail(RF_E_CORRUPT, regf_file_off(off), 0,
-                            "vk at 0x%llx: name_len %u exceeds cell size %u",
-                            (unsigned long long)regf_file_off(off), name_len, len - VK_NAME);
-        if (regf_name_equals(vk + VK_NAME, name_len, !(rf_le16(vk + VK_FLAGS) & VK_FLAG_COMP_NAME),
-                             upper, nchars)) {
-            *out = off;
-            return RF_OK;
-        }
-    }
-    return rfi_fail(RF_E_NOT_FOUND, RF_NO_OFFSET, 0, "value not found");
-}

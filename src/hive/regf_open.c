@@ -385,6 +385,7 @@ static void regf_close(rf_hive *base)
     free(h->problems);
     h->problems = NULL;
     h->n_problems = h->problems_cap = 0;
+    regf_vindex_free(h);
     if (h->mapped && h->map) {
 #ifdef _WIN32
         UnmapViewOfFile((void *)h->map);

@@ -65,14 +65,15 @@ __all__ = [
 ]
 
 
-def open_hive(path: str | os.PathLike[str], *, errors: str = "strict", lenient: bool = False,
-              logs: str | list | None = "auto") -> Hive:
+def open_hive(path: str | bytes | os.PathLike[str] | os.PathLike[bytes], *, errors: str = "strict",
+              lenient: bool = False, logs: str | list | None = "auto") -> Hive:
     """Opens an offline hive file read-only (mmap, zero-copy).
 
     Parameters
     ----------
     path
-        The hive file (SYSTEM, SOFTWARE, NTUSER.DAT, ...).
+        The hive file (SYSTEM, SOFTWARE, NTUSER.DAT, ...): str, bytes (as
+        os.fsencode gives) or a path-like object.
     errors
         ``"strict"`` (default): a damaged base block, hbin or cell header
         raises RegistryCorruptError. ``"tolerant"``: forensic mode — a bad
@@ -114,6 +115,9 @@ def open_hive(path: str | os.PathLike[str], *, errors: str = "strict", lenient: 
     """
     if errors not in ("strict", "tolerant"):
         raise ValueError(f"errors must be 'strict' or 'tolerant', got {errors!r}")
+    # one spelling from here on (the log search works on str): bytes and
+    # bytes path-likes decode as the OS encodes them, so they round-trip
+    path = os.fsdecode(os.fspath(path))
     from regfast.logs import open_with_logs
     from regfast import agent as _agent
     if _agent._hook is not None:     # regfast.hooks / regfast.profile() are on: let them see it

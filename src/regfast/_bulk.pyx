@@ -41,7 +41,8 @@ cdef enum:
     PREFETCH_AHEAD = 16     # rows ahead whose name is prefetched
 
 from regfast.regfast cimport *
-from regfast._native cimport Hive, Key, _Export, check, decode_data, name_str, utf16_str
+from regfast._native cimport (Hive, Key, _Export, check, decode_data, name_str, utf16_str, reg_int,
+                              reg_is_int, reg_well_formed)
 
 import gc as _gc
 
@@ -55,7 +56,8 @@ cnp.import_array()
 cdef enum:
     ROW_OK = 0
     ROW_MISSING = 2         # the value does not exist
-    ROW_FILTERED = 13       # its type is not among `types`
+    ROW_FILTERED = 13       # its type is not among `types`; or, with its malformed
+                            # flag set, its size does not fit its type (data still there)
 
 cdef uint64_t ARENA_BIT = RF_BATCH_IN_ARENA
 
@@ -101,15 +103,17 @@ cdef class _Rows:
         return self._view
 
     cdef object _decode_rows(self, cnp.ndarray types, cnp.ndarray status, cnp.ndarray offset,
-                             cnp.ndarray length, object names, bint strings_only):
+                             cnp.ndarray length, cnp.ndarray malformed, bint strings_only):
         """Decoded value per row; None where the row has no value (or, with
         strings_only, is not a string type)."""
         return self._decode_ptrs(types.shape[0], <uint32_t *>data_of(types), <int32_t *>data_of(status),
-                                 <uint64_t *>data_of(offset), <uint32_t *>data_of(length), names,
-                                 strings_only)
+                                 <uint64_t *>data_of(offset), <uint32_t *>data_of(length),
+                                 <const uint8_t *>data_of(malformed), None, strings_only)
 
     cdef list _decode_ptrs(self, Py_ssize_t n, const uint32_t *t, const int32_t *st, const uint64_t *off,
-                           const uint32_t *ln, object names, bint strings_only):
+                           const uint32_t *ln, const uint8_t *mal, object names, bint strings_only):
+        """`mal`: per row, 1 when the row's status 13 says "malformed" (the
+        data is there and decodes) rather than "filtered out"."""
         _check_names(names, n)
         cdef list out = [None] * n
         cdef bint paused = n > 4096 and _gc.isenabled()
@@ -121,21 +125,21 @@ cdef class _Rows:
         if paused:
             _gc.disable()
         try:
-            self._decode_into(out, n, t, st, off, ln, names, strings_only)
+            self._decode_into(out, n, t, st, off, ln, mal, strings_only)
         finally:
             if paused:
                 _gc.enable()
         return out
 
     cdef void _decode_into(self, list out, Py_ssize_t n, const uint32_t *t, const int32_t *st,
-                           const uint64_t *off, const uint32_t *ln, object names,
+                           const uint64_t *off, const uint32_t *ln, const uint8_t *mal,
                            bint strings_only) except *:
         cdef Py_ssize_t i
         cdef uint32_t ty
         cdef const uint8_t *p
         cdef object v
         for i in range(n):
-            if st[i] != 0:
+            if st[i] != 0 and not mal[i]:
                 continue
             ty = t[i]
             p = row_ptr(self._map, self._arena, off[i])
@@ -150,10 +154,7 @@ cdef class _Rows:
             elif ty == RF_REG_DWORD and ln[i] == 4:
                 v = _le32(p)
             else:
-                try:
-                    v = decode_data(ty, p, ln[i], names[i] if names is not None else None)
-                except ValueError as e:     # (no int boxed per row for a message that is rare)
-                    raise ValueError(f"row {i}: {e}") from None
+                v = decode_data(ty, p, ln[i])
             # out[i] is the None of [None] * n: replace it without the bounds
             # and type checks of a generic item assignment
             Py_INCREF(v)
@@ -161,33 +162,25 @@ cdef class _Rows:
             PyList_SET_ITEM(out, i, v)
 
     cdef object _ints_ptrs(self, Py_ssize_t n, const uint32_t *t, const int32_t *st, const uint64_t *off,
-                           const uint32_t *ln, object default):
+                           const uint32_t *ln, const uint8_t *mal, object default):
         cdef Py_ssize_t i
         cdef cnp.ndarray out = np.empty(n, dtype=np.uint64)
         cdef uint64_t *o = <uint64_t *>data_of(out)
-        cdef const uint8_t *p
         cdef uint64_t dflt = 0
         cdef Py_ssize_t bad = -1
         if default is not None:
             dflt = default
         with nogil:
             for i in range(n):
-                p = row_ptr(self._map, self._arena, off[i])
-                if st[i] == 0 and t[i] == RF_REG_DWORD and ln[i] == 4:
-                    o[i] = <uint64_t>p[0] | (<uint64_t>p[1] << 8) | (<uint64_t>p[2] << 16) | (<uint64_t>p[3] << 24)
-                elif st[i] == 0 and t[i] == RF_REG_DWORD_BIG_ENDIAN and ln[i] == 4:
-                    o[i] = <uint64_t>p[3] | (<uint64_t>p[2] << 8) | (<uint64_t>p[1] << 16) | (<uint64_t>p[0] << 24)
-                elif st[i] == 0 and t[i] == RF_REG_QWORD and ln[i] == 8:
-                    o[i] = (<uint64_t>p[0] | (<uint64_t>p[1] << 8) | (<uint64_t>p[2] << 16) | (<uint64_t>p[3] << 24)
-                            | (<uint64_t>p[4] << 32) | (<uint64_t>p[5] << 40) | (<uint64_t>p[6] << 48)
-                            | (<uint64_t>p[7] << 56))
+                if (st[i] == 0 or mal[i]) and reg_is_int(t[i]):
+                    o[i] = reg_int(t[i], row_ptr(self._map, self._arena, off[i]), ln[i])
                 else:
                     o[i] = dflt
                     if bad < 0:
                         bad = i
         if bad >= 0 and default is None:
-            raise ValueError(f"row {bad} is not a 4-byte DWORD or 8-byte QWORD (type {t[bad]}, "
-                             f"status {st[bad]}, {ln[bad]} bytes); pass default= to fill such rows")
+            raise ValueError(f"row {bad} is not a DWORD, DWORD_BIG_ENDIAN or QWORD (type {t[bad]}, "
+                             f"status {st[bad]}); pass default= to fill such rows")
         return out
 
     cdef object _row_view(self, uint64_t off, uint32_t n):
@@ -215,6 +208,37 @@ cdef inline int _check_names(object names, Py_ssize_t n) except -1:
     return 0
 
 
+cdef Py_ssize_t _mark_malformed(Py_ssize_t n, const uint32_t *t, int32_t *st, const uint32_t *ln,
+                                uint8_t *mal) noexcept nogil:
+    """Rows read fine (status 0) whose size does not fit their type get
+    status 13 (ERROR_INVALID_DATA) and their malformed flag: nothing is
+    hidden, and their data still decodes. Returns how many."""
+    cdef Py_ssize_t i, count = 0
+    for i in range(n):
+        mal[i] = st[i] == 0 and not reg_well_formed(t[i], ln[i])
+        if mal[i]:
+            st[i] = ROW_FILTERED
+            count += 1
+    return count
+
+
+def malformed_mask(types, lengths):
+    """numpy bool array: True where a row's length does not fit its type (a
+    REG_DWORD / REG_DWORD_BIG_ENDIAN not of 4 bytes, a REG_QWORD not of 8),
+    by the rules every decoder shares (the live registry's batches use it)."""
+    cdef const uint32_t[::1] t = np.ascontiguousarray(types, dtype=np.uint32)
+    cdef const uint32_t[::1] ln = np.ascontiguousarray(lengths, dtype=np.uint32)
+    cdef Py_ssize_t i, n = t.shape[0]
+    if ln.shape[0] != n:
+        raise ValueError(f"{n} types but {ln.shape[0]} lengths")
+    out = np.empty(n, dtype=np.bool_)
+    cdef cnp.uint8_t[::1] o = out.view(np.uint8)
+    with nogil:
+        for i in range(n):
+            o[i] = not reg_well_formed(t[i], ln[i])
+    return out
+
+
 cdef void _freeze(list columns) except *:
     """Makes a table's columns read-only, and the blocks they view. The C
     code trusts offsets and lengths in them to stay inside the mapping:
@@ -232,23 +256,31 @@ cdef class ValueBatch(_Rows):
 
     Columns (numpy arrays, one row per requested value):
       ``type`` (uint32), ``status`` (int32: 0 ok, 2 missing, 13 filtered out by
-      `types`), ``offset`` (uint64, into ``mapping`` or, with bit 63 set, into
-      ``arena``) and ``length`` (uint32). ``names`` lists the value names.
+      `types` or malformed, 87 a name no value can have), ``offset`` (uint64,
+      into ``mapping`` or, with bit 63 set, into ``arena``), ``length``
+      (uint32) and ``malformed`` (bool). ``names`` lists the value names.
+
+    A malformed row (a REG_DWORD / REG_DWORD_BIG_ENDIAN not of 4 bytes, a
+    REG_QWORD not of 8, as real hives have) has status 13 and ``malformed``
+    True, and its data is still there: values(), to_dict(), as_int() and
+    buffer() give it (decoded as Value.value does). A row filtered out by
+    `types` has status 13 and no data.
     """
     cdef readonly Key key
     cdef readonly list names
-    # The rows live in one uint8 block (offset[n], then type, status, length);
-    # values()/to_dict() read them through these pointers, and the numpy
-    # columns are views of the block made on first access: most batches are
-    # decoded and dropped, and four arrays a batch were ~0.5 us of a 3-value
-    # read (the views hold the block, not the batch: no cycle).
+    # The rows live in one uint8 block (offset[n], then type, status, length,
+    # malformed); values()/to_dict() read them through these pointers, and the
+    # numpy columns are views of the block made on first access: most batches
+    # are decoded and dropped, and four arrays a batch were ~0.5 us of a
+    # 3-value read (the views hold the block, not the batch: no cycle).
     cdef cnp.ndarray _block
     cdef Py_ssize_t _n
     cdef uint64_t *_off
     cdef uint32_t *_type
     cdef int32_t *_st
     cdef uint32_t *_len
-    cdef object _a_type, _a_status, _a_offset, _a_length
+    cdef uint8_t *_mal
+    cdef object _a_type, _a_status, _a_offset, _a_length, _a_malformed
 
     @property
     def type(self):
@@ -278,11 +310,19 @@ cdef class ValueBatch(_Rows):
             self._a_length = _col_view(self._block, self._len, self._n, cnp.NPY_UINT32)
         return self._a_length
 
+    @property
+    def malformed(self):
+        """Per row (bool): the size does not fit the type; status is 13 and
+        the data is still read and decoded."""
+        if self._a_malformed is None:
+            self._a_malformed = _col_view(self._block, self._mal, self._n, cnp.NPY_BOOL)
+        return self._a_malformed
+
     def __len__(self):
         return self._n
 
     def __repr__(self):
-        ok = int((self.status == 0).sum())
+        ok = int(((self.status == 0) | self.malformed).sum())
         return f"<regfast.ValueBatch {len(self)} rows, {ok} found>"
 
     @property
@@ -292,7 +332,7 @@ cdef class ValueBatch(_Rows):
 
     def buffer(self, Py_ssize_t i):
         """Row i's raw data as a memoryview (no copy)."""
-        if self.status[i] != 0:
+        if self.status[i] != 0 and not self.malformed[i]:
             _check_names(self.names, self._n)
             raise error_from_status(int(self.status[i]), f"value {self.names[i]!r}: no data")
         return self._row_view(self.offset[i], self.length[i])
@@ -300,31 +340,36 @@ cdef class ValueBatch(_Rows):
     def as_str(self, *, array=False):
         """Decoded strings for RF_REG_SZ/EXPAND_SZ/LINK rows, None elsewhere.
         With array=True, a numpy StringDType array (None as the missing marker)."""
-        out = self._decode_ptrs(self._n, self._type, self._st, self._off, self._len, self.names, True)
+        out = self._decode_ptrs(self._n, self._type, self._st, self._off, self._len, self._mal,
+                                self.names, True)
         if array:
             return np.array(out, dtype=np.dtypes.StringDType(na_object=None))
         return out
 
     def as_int(self, *, default=None):
-        """DWORD / DWORD_BIG_ENDIAN / QWORD rows as a uint64 array. Other rows
-        raise ValueError unless `default` fills them."""
-        return self._ints_ptrs(self._n, self._type, self._st, self._off, self._len, default)
+        """DWORD / DWORD_BIG_ENDIAN / QWORD rows as a uint64 array, malformed
+        ones decoded as Value.value does. Other rows (missing, filtered, other
+        types) raise ValueError unless `default` fills them."""
+        return self._ints_ptrs(self._n, self._type, self._st, self._off, self._len, self._mal, default)
 
     def values(self):
         """Decoded value per row (as key[name] would give), None for rows
         without data (missing or filtered)."""
-        return self._decode_ptrs(self._n, self._type, self._st, self._off, self._len, self.names, False)
+        return self._decode_ptrs(self._n, self._type, self._st, self._off, self._len, self._mal,
+                                 self.names, False)
 
     def to_dict(self):
-        """{name: decoded value} for the rows that were found."""
+        """{name: decoded value} for the rows that have data (malformed ones
+        included); of rows with the same name, the first, as key[name] finds."""
         cdef list vals = self._decode_ptrs(self._n, self._type, self._st, self._off, self._len,
-                                           self.names, False)
+                                           self._mal, self.names, False)
         cdef list names = self.names
         cdef int32_t *st = self._st
+        cdef uint8_t *mal = self._mal
         cdef Py_ssize_t i
         cdef dict out = {}
         for i in range(self._n):
-            if st[i] == 0:
+            if (st[i] == 0 or mal[i]) and names[i] not in out:
                 out[names[i]] = vals[i]
         return out
 
@@ -451,17 +496,23 @@ def read_values(Key key not None, names=None, types=None, errors="strict"):
             check(st)
             break
         n = b.n
-        dim = <cnp.npy_intp>(n * (sizeof(uint64_t) + 3 * sizeof(uint32_t)))
+        dim = <cnp.npy_intp>(n * (sizeof(uint64_t) + 3 * sizeof(uint32_t) + 1))
         vb._block = cnp.PyArray_EMPTY(1, &dim, cnp.NPY_UINT8, 0)    # read-only once filled
         vb._n = n
         vb._off = <uint64_t *>data_of(vb._block)
         vb._type = <uint32_t *>(vb._off + n)
         vb._st = <int32_t *>(vb._type + n)
         vb._len = <uint32_t *>(vb._st + n)
+        vb._mal = <uint8_t *>(vb._len + n)
         memcpy(vb._off, b.offset, n * sizeof(uint64_t))
         memcpy(vb._type, b.type, n * sizeof(uint32_t))
         memcpy(vb._st, b.status, n * sizeof(int32_t))
         memcpy(vb._len, b.length, n * sizeof(uint32_t))
+        if n > SMALL_ROWS:
+            with nogil:
+                _mark_malformed(n, vb._type, vb._st, vb._len, vb._mal)
+        else:
+            _mark_malformed(n, vb._type, vb._st, vb._len, vb._mal)
         cnp.PyArray_CLEARFLAGS(vb._block, cnp.NPY_ARRAY_WRITEABLE)
         if names is None:
             names = [_rf_name_obj(&b.name[i]) for i in range(n)]
@@ -476,17 +527,22 @@ def read_values(Key key not None, names=None, types=None, errors="strict"):
 
 
 cdef int _strict_rows(rf_hive *h, const int32_t *rs, const rf_value *tok, size_t n, list names) except -1:
-    """Raises for the first damaged row (missing and filtered-out rows are not errors)."""
+    """Raises for the first damaged row (missing, filtered-out and malformed
+    rows are not errors) or the first name no value can have."""
     cdef size_t i
     cdef rf_value_info vi
     for i in range(n):
         if rs[i] != ROW_OK and rs[i] != ROW_MISSING and rs[i] != ROW_FILTERED:
+            if rs[i] == RF_E_INVALID_PARAMETER and not tok[i]:
+                # the caller's error, not the hive's: no row was read for it
+                raise error_from_status(RF_E_INVALID_PARAMETER, f"value name of {len(names[i]):,} "
+                                        "characters: a value name has at most 16,383", names[i][:64])
             # The thread's last error may describe a later row: re-read
             # this one alone so the exception carries its own offset.
             if tok[i]:
                 check(rf_value_get_info(h, tok[i], &vi))
                 _check_value_data(h, tok[i], vi.data_len)   # big data fails only here
-            else:   # a zeroed list entry: cell offset 0 is the first hbin's header
+            elif rs[i] == RF_E_CORRUPT:     # a zeroed list entry: cell offset 0 is the first hbin's header
                 raise error_from_status(RF_E_CORRUPT, "vk at 0x1000: a value list entry of 0 "
                                         "is not the start of a cell", None, 0x1000)
             raise error_from_status(rs[i], f"value {names[i]!r} is unreadable")
@@ -715,7 +771,13 @@ cdef class ScanTable(_Rows):
       ``value_key`` (int64: row of the owning key), ``value_type``,
       ``value_offset`` (into ``mapping``, or with bit 63 into ``arena``),
       ``value_length``, ``value_status``, ``value_token``, ``value_deleted``
-      (bool), plus value_names().
+      (bool), ``value_malformed`` (bool), plus value_names().
+
+    A value whose size does not fit its type (a REG_DWORD /
+    REG_DWORD_BIG_ENDIAN not of 4 bytes, a REG_QWORD not of 8: real hives
+    have them) has ``value_status`` 13 and ``value_malformed`` True; its data
+    is still there (value_data(), decoded_values(), as Value.value decodes
+    it). stats() counts such rows as "malformed_values".
 
     The columns are read-only numpy arrays: offsets and lengths point into
     the mapping, and the decoders trust them.
@@ -742,6 +804,7 @@ cdef class ScanTable(_Rows):
     cdef readonly cnp.ndarray key_name_off, key_name_len, key_status, key_deleted
     cdef readonly cnp.ndarray value_key, value_token, value_name_off, value_name_len
     cdef readonly cnp.ndarray value_type, value_offset, value_length, value_status, value_deleted
+    cdef readonly cnp.ndarray value_malformed
     cdef readonly object root_path
 
     @property
@@ -812,14 +875,16 @@ cdef class ScanTable(_Rows):
 
     def value_data(self, Py_ssize_t i):
         """Row i's raw data as a memoryview (no copy)."""
-        if self.value_status[i] != 0:
+        if self.value_status[i] != 0 and not self.value_malformed[i]:
             raise error_from_status(int(self.value_status[i]), f"value row {i} has no data")
         return self._row_view(self.value_offset[i], self.value_length[i])
 
     def decoded_values(self):
-        """Decoded data of every value row (str/int/list/bytes; None on error rows)."""
+        """Decoded data of every value row (str/int/list/bytes; None on error
+        rows, the only rows without data). Malformed rows decode as Value.value
+        decodes them."""
         return self._decode_rows(self.value_type, self.value_status, self.value_offset,
-                                 self.value_length, None, False)
+                                 self.value_length, self.value_malformed, False)
 
     def stats(self):
         """Counts for a quick look: keys, values, per-type counts, data bytes, depth."""
@@ -831,7 +896,8 @@ cdef class ScanTable(_Rows):
             "data_bytes": int(self.value_length.sum(dtype=np.uint64)),
             "types": {int(t): int(c) for t, c in zip(types, counts)},
             "key_errors": int(((self.key_status != 0) & ~self.key_deleted).sum()),
-            "value_errors": int(((self.value_status != 0) & ~self.value_deleted).sum()),
+            "value_errors": int(((self.value_status != 0) & ~self.value_deleted & ~self.value_malformed).sum()),
+            "malformed_values": int((self.value_malformed & ~self.value_deleted).sum()),
             "deleted_keys": int(self.key_deleted.sum()),
             "deleted_values": int(self.value_deleted.sum()),
         }
@@ -860,7 +926,7 @@ cdef class ScanTable(_Rows):
             "depth": self.key_depth, "last_write": self.key_last_write,
             "n_values": self.key_n_values, "status": self.key_status, "deleted": self.key_deleted,
         })
-        raw = [bytes(self.value_data(i)) if self.value_status[i] == 0 else None
+        raw = [bytes(self.value_data(i)) if self.value_status[i] == 0 or self.value_malformed[i] else None
                for i in range(self.n_values)]
         values = pa.table({
             "key": self.value_key, "name": self.value_names(), "type": self.value_type,
@@ -963,7 +1029,16 @@ cdef ScanTable _scan_pinned(Hive hive, rf_hive *h, Key start, object path, bint 
     t.value_deleted = np.zeros(t.n_values, dtype=np.bool_)
     if include_deleted:
         _append_deleted(t, h, base, base_len, path is None, values)
-    _freeze([getattr(t, name) for name, _, _ in _SCAN_COLUMNS] + [t.key_deleted, t.value_deleted]
+    t.value_malformed = np.empty(t.n_values, dtype=np.bool_)
+    cdef Py_ssize_t nv_all = t.n_values
+    cdef uint32_t *mt = <uint32_t *>data_of(t.value_type)
+    cdef int32_t *ms = <int32_t *>data_of(t.value_status)
+    cdef uint32_t *ml = <uint32_t *>data_of(t.value_length)
+    cdef uint8_t *mm = <uint8_t *>data_of(t.value_malformed)
+    with nogil:
+        _mark_malformed(nv_all, mt, ms, ml, mm)
+    _freeze([getattr(t, name) for name, _, _ in _SCAN_COLUMNS] + [t.key_deleted, t.value_deleted,
+                                                                   t.value_malformed]
             + ([arena] if arena is not None else []))
     t._bind(hive, base, base_len, arena)
     return t

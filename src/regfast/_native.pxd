@@ -1,14 +1,58 @@
 # _native.pxd — the cdef classes' fields and C-level methods (asyncpg style):
 # the whole internal interface of the binding in one file.
 from cpython.buffer cimport Py_buffer
-from libc.stdint cimport uint8_t, uint32_t
-from regfast.regfast cimport rf_hive, rf_key, rf_value, rf_status, rf_name
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libc.string cimport memcpy
+from regfast.regfast cimport (rf_hive, rf_key, rf_value, rf_status, rf_name, RF_REG_DWORD,
+                              RF_REG_DWORD_BIG_ENDIAN, RF_REG_QWORD)
 
 # Shared with _bulk.pyx (exported through the module's C-API capsule).
 cdef int check(rf_status st) except -1
 cdef str name_str(const rf_name *n)
 cdef str utf16_str(const uint8_t *p, size_t nbytes, bint stop_at_nul)
-cdef object decode_data(uint32_t t, const uint8_t *p, size_t n, object name)
+cdef object decode_data(uint32_t t, const uint8_t *p, size_t n)
+
+
+# ---- the integer types: the one place their size rules live ----------------
+# Inline here so that every decoder (Value.value, the batch and scan loops,
+# as_int without the GIL, the live registry's through decode_value) shares them.
+
+cdef inline bint reg_is_int(uint32_t t) noexcept nogil:
+    """REG_DWORD, REG_DWORD_BIG_ENDIAN or REG_QWORD: decoded to an int."""
+    return t == RF_REG_DWORD or t == RF_REG_DWORD_BIG_ENDIAN or t == RF_REG_QWORD
+
+
+cdef inline bint reg_well_formed(uint32_t t, size_t n) noexcept nogil:
+    """False only for an integer type whose data is not 4 (DWORD) or 8
+    (QWORD) bytes: the one malformation a decoder can see (Windows stores any
+    bytes under any type)."""
+    if t == RF_REG_DWORD or t == RF_REG_DWORD_BIG_ENDIAN:
+        return n == 4
+    if t == RF_REG_QWORD:
+        return n == 8
+    return True
+
+
+cdef inline uint64_t reg_int(uint32_t t, const uint8_t *p, size_t n) noexcept nogil:
+    """A REG_DWORD / REG_DWORD_BIG_ENDIAN / REG_QWORD of any size, as CPython's
+    winreg decodes REG_DWORD and REG_QWORD (Reg2Py, PC/winreg.c): 0 bytes is 0;
+    otherwise it reads the first 4 / 8 bytes, so a longer value gives its
+    first 4 / 8 bytes. A shorter non-empty one makes winreg read past the data
+    into the rest of its buffer; here it is zero-extended instead (what a
+    NUL-padded buffer would give). REG_DWORD_BIG_ENDIAN (bytes in winreg; an
+    int in regipy and python-registry) takes the same size rules, big-endian."""
+    cdef uint8_t b[8]
+    cdef size_t width = 8 if t == RF_REG_QWORD else 4
+    b[0] = b[1] = b[2] = b[3] = b[4] = b[5] = b[6] = b[7] = 0
+    if n > width:
+        n = width
+    if n:
+        memcpy(b, p, n)
+    if t == RF_REG_DWORD_BIG_ENDIAN:
+        return (<uint64_t>b[0] << 24) | (<uint64_t>b[1] << 16) | (<uint64_t>b[2] << 8) | b[3]
+    return (b[0] | (<uint64_t>b[1] << 8) | (<uint64_t>b[2] << 16) | (<uint64_t>b[3] << 24)
+            | (<uint64_t>b[4] << 32) | (<uint64_t>b[5] << 40) | (<uint64_t>b[6] << 48)
+            | (<uint64_t>b[7] << 56))
 cdef object view_of(Hive hive, const uint8_t *p, size_t n)
 
 cdef class Hive:

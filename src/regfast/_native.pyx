@@ -79,26 +79,32 @@ cdef extern from *:
     void rf_u16_narrow(uint8_t *dst, const uint8_t *p, size_t n) noexcept nogil
 
 import datetime as _dt
+import operator
 import os
 
 from regfast.exceptions import error_from_status
 from regfast._types import (DeletedKey, DeletedValue, HiveInfo, HiveProblem, KeyInfo,
                             filetime_to_datetime, type_name)
+from regfast.paths import ROOT_WORDS, resolve_path
 
 
 import_datetime()
 _UTC = _dt.timezone.utc
 
-# FILETIME of 9999-12-31 23:59:59.999999 UTC: the last instant a datetime holds.
-cdef uint64_t MAX_FILETIME = 2650467743999999990ULL
+# The last FILETIME whose microsecond a datetime holds: 9999-12-31 23:59:59.999999 UTC.
+cdef uint64_t MAX_FILETIME = 2650467743999999999ULL
 
 
 cdef object filetime_dt(uint64_t ft):
     """FILETIME (100 ns ticks since 1601 UTC) to an aware datetime, built
     through the C API: a civil-from-days conversion (H. Hinnant's algorithm)
-    instead of epoch + timedelta, which cost ~1 us per key in walks."""
+    instead of epoch + timedelta, which cost ~1 us per key in walks.
+
+    None past 9999-12-31 (damaged or crafted hives; 0xFFFFFFFFFFFFFFFF is
+    common), where a datetime cannot go: the caller keeps the raw value, and
+    clamping would pass off a made-up date as evidence."""
     if ft > MAX_FILETIME:
-        raise ValueError(f"FILETIME 0x{ft:016x} is past the year 9999")
+        return None
     cdef uint64_t us = ft // 10
     cdef int64_t days = <int64_t>(us // 86400000000ULL) - 134774   # days since 1970-01-01
     cdef uint64_t rem = us % 86400000000ULL
@@ -157,26 +163,17 @@ cdef str utf16_str(const uint8_t *p, size_t nbytes, bint stop_at_nul):
     return PyUnicode_DecodeUTF16(<const char *>p, n * 2, "surrogatepass", &order)
 
 
-cdef inline uint32_t le32(const uint8_t *p) noexcept nogil:
-    return (<uint32_t>p[0]) | (<uint32_t>p[1] << 8) | (<uint32_t>p[2] << 16) | (<uint32_t>p[3] << 24)
-
-
-cdef object decode_data(uint32_t t, const uint8_t *p, size_t n, object name):
-    """Typed decoding: str / int / list[str] / bytes."""
+cdef object decode_data(uint32_t t, const uint8_t *p, size_t n):
+    """Typed decoding, the one decoder of every path (Value.value, ValueBatch,
+    ScanTable, the exports, and the live registry's through decode_value):
+    str / int / list[str] / bytes. Never fails: any size of any type has an
+    answer (reg_int in _native.pxd has the integer types' size rules)."""
     if t == RF_REG_SZ or t == RF_REG_EXPAND_SZ:
         return utf16_str(p, n, True)
     if t == RF_REG_LINK:
         return utf16_str(p, n, False)
-    if t == RF_REG_DWORD or t == RF_REG_DWORD_BIG_ENDIAN or t == RF_REG_QWORD:
-        if n != (8 if t == RF_REG_QWORD else 4):
-            what = "a value" if name is None else f"value {name!r}"
-            raise ValueError(f"{what} is {type_name(t)} but holds {n} bytes; "
-                             "read it with value_raw()")
-        if t == RF_REG_QWORD:
-            return (<uint64_t>le32(p + 4) << 32) | le32(p)
-        if t == RF_REG_DWORD_BIG_ENDIAN:
-            return (<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16) | (<uint32_t>p[2] << 8) | p[3]
-        return le32(p)
+    if reg_is_int(t):
+        return reg_int(t, p, n)
     if t == RF_REG_MULTI_SZ:
         s = utf16_str(p, n, False)
         # Strip the terminator ("\0" after the last string, "\0" ending the list).
@@ -187,6 +184,24 @@ cdef object decode_data(uint32_t t, const uint8_t *p, size_t n, object name):
             s = s[:len(s) - 1]
         return s.split("\0") if s else []
     return PyBytes_FromStringAndSize(<const char *>p, n)
+
+
+def decode_value(uint32_t vtype, data):
+    """Decodes raw value data of REG_* type `vtype` exactly as Value.value does
+    (the live registry's values and regfast.diff decode through it)."""
+    cdef const uint8_t[::1] v
+    if isinstance(data, bytes):     # the common case: no buffer export
+        return decode_data(vtype, <const uint8_t *>PyBytes_AS_STRING(data), len(<bytes>data))
+    v = memoryview(data).cast("B")
+    if v.shape[0] == 0:
+        return decode_data(vtype, <const uint8_t *>"", 0)
+    return decode_data(vtype, &v[0], v.shape[0])
+
+
+def value_well_formed(uint32_t vtype, size_t size):
+    """False when a REG_DWORD / REG_DWORD_BIG_ENDIAN / REG_QWORD does not hold
+    4 / 8 bytes (it still decodes, see Value.value); True for any other value."""
+    return reg_well_formed(vtype, size)
 
 
 @cython.no_gc
@@ -231,6 +246,25 @@ cdef object view_of(Hive hive, const uint8_t *p, size_t n):
 
 
 _MISSING = object()
+
+
+cdef bint _special_path(object path) except -1:
+    """True when the path's first component is a hive-root word (HKLM, ...)
+    or CurrentControlSet, for regfast.paths to resolve: checked here first,
+    so that plain paths (nearly all) pay a few comparisons and no call."""
+    if type(path) is not str:
+        return False
+    cdef str s = <str>path
+    cdef Py_ssize_t i = 0, n = len(s), j
+    while i < n and s[i] == "\\":
+        i += 1
+    j = s.find("\\", i)
+    if j < 0:
+        j = n
+    if j - i < 3 or j - i > 19:
+        return False
+    return s[i:j].upper() in ROOT_WORDS
+
 
 # _bulk.read_values, looked up on the first Key.read_values: an import
 # statement per call was ~0.25 us of a ~0.8 us read of a few values.
@@ -439,10 +473,21 @@ cdef class Hive:
         return self.make_key(k, "")
 
     def open(self, path):
-        """Opens a key by path from the root, case-insensitively.
+        """Opens a key by path from the root, case-insensitively. The key's
+        ``path`` is spelled as the hive stores it.
 
-        Raises FileNotFoundError (winerror 2) when a component is missing.
+        Paths may be written as on a running system: ``CurrentControlSet``
+        (first component) stands for the ControlSet00N that ``Select\\Current``
+        names, and a hive-root prefix such as ``HKLM\\SOFTWARE\\`` or
+        ``HKCU\\`` is stripped when it matches this hive's type (see
+        regfast.paths). A key the hive really stores under such a name wins.
+
+        Raises FileNotFoundError (winerror 2) when a component is missing, or
+        when the prefix names another kind of hive (or the hive's kind is
+        unknown): never a guess.
         """
+        if _special_path(path):
+            path = resolve_path(self, path)
         return self.root.open(path)
 
     def scan(self, path=None, *, values=True, errors="strict", progress=None, include_deleted=False):
@@ -478,17 +523,29 @@ cdef class Hive:
         return _bulk.scan(self, path, values, errors, progress, include_deleted)
 
     def get_many(self, paths, default=_MISSING):
-        """Reads a list of "key\\value" paths, resolving each distinct key once.
+        """Reads many values, resolving each distinct key once.
 
-        The part after the last backslash is the value name ("Key\\" reads
-        the default value). Returns the decoded values in order; a missing
-        key or value raises FileNotFoundError unless `default` is given.
+        Each item is a ``"key\\value"`` string, whose part after the last
+        backslash is the value name (``"Key\\"`` reads the default value),
+        or a ``(key_path, value_name)`` pair, which can name a value whose
+        name holds a backslash (``("ControlSet001\\Enum", "HTREE\\ROOT\\0")``).
+        Key paths are those of Hive.open. Returns the decoded values in
+        order; a missing key or value raises FileNotFoundError unless
+        `default` is given. A name no value can have (over 16,383
+        characters) raises winerror 87 either way.
         """
         from regfast import _bulk
         groups = {}
         order = []
         for p in paths:
-            kpath, _, vname = p.rpartition("\\")
+            if isinstance(p, str):
+                kpath, _, vname = p.rpartition("\\")
+            elif isinstance(p, (tuple, list)) and len(p) == 2 and isinstance(p[0], str) \
+                    and isinstance(p[1], str):
+                kpath, vname = p
+            else:
+                raise TypeError(f"get_many items are 'key\\value' strings or (key_path, value_name) "
+                                f"pairs of str, got {p!r}")
             slot = groups.setdefault(kpath.upper(), (kpath, [], []))
             order.append((slot, len(slot[1])))
             slot[1].append(vname)
@@ -506,7 +563,7 @@ cdef class Hive:
         out = []
         for (kpath, names, _), i in order:
             got = results[kpath.upper()]
-            if got is None or got[0].status[i] != 0:
+            if got is None or got[1][i] is None:        # decoded data is never None
                 if default is _MISSING:
                     raise error_from_status(RF_E_NOT_FOUND, f"{kpath}\\{names[i]} not found", kpath + "\\" + names[i])
                 out.append(default)
@@ -518,12 +575,16 @@ cdef class Hive:
         """Any cell by file offset, allocated or free: (payload, allocated),
         the payload a read-only memoryview after the 4-byte size field.
 
-        Raises FileNotFoundError when no cell starts at `offset`.
+        Raises FileNotFoundError when no cell starts at `offset`, and winerror
+        87 for a negative offset or one past 64 bits.
         """
         cdef const uint8_t *p
         cdef size_t n
         cdef int allocated
-        check(rf_hive_cell(self.handle(), offset, &p, &n, &allocated))
+        off = operator.index(offset)
+        if not 0 <= off < 2 ** 64:
+            raise error_from_status(RF_E_INVALID_PARAMETER, f"{off} is not a file offset")
+        check(rf_hive_cell(self.handle(), off, &p, &n, &allocated))
         return view_of(self, p, n), bool(allocated)
 
     def deleted(self):
@@ -693,10 +754,19 @@ cdef class Key:
 
     @property
     def last_write(self):
-        """Last write time as an aware UTC datetime."""
+        """Last write time as an aware UTC datetime, or None when the stored
+        FILETIME is past 9999-12-31, where no datetime goes (damaged or crafted
+        hives): last_write_raw keeps it."""
         cdef rf_key_info i
         check(rf_key_get_info(self.hive.handle(), self._k, &i))
         return filetime_dt(i.last_write)
+
+    @property
+    def last_write_raw(self):
+        """Last write time as stored: a FILETIME (100 ns ticks since 1601 UTC)."""
+        cdef rf_key_info i
+        check(rf_key_get_info(self.hive.handle(), self._k, &i))
+        return i.last_write
 
     @property
     def class_name(self):
@@ -725,11 +795,9 @@ cdef class Key:
         except FileNotFoundError as e:
             e.filename = path
             raise
-        rel = path.strip("\\")
-        full = None
-        if self._path is not None:
-            full = rel if not self._path else (self._path + "\\" + rel if rel else self._path)
-        return self.hive.make_key(k, full)
+        # No path from the caller's spelling: the key's path is built from
+        # the names as stored when asked for (Key.path), like Key.name.
+        return self.hive.make_key(k, self._path if k == self._k else None)
 
     def subkey(self, name):
         """The direct subkey called `name` (no path splitting)."""
@@ -828,7 +896,7 @@ cdef class Key:
                     # this one alone so the exception names its own offset.
                     if b.token[i]:
                         check(rf_value_get_info(h, b.token[i], &vinfo))
-                    else:   # a zeroed list entry: cell offset 0 is the first hbin's header
+                    elif b.status[i] == RF_E_CORRUPT:   # a zeroed list entry: cell 0 is the hbin header
                         raise error_from_status(RF_E_CORRUPT, "vk at 0x1000: a value list entry of 0 "
                                                 "is not the start of a cell", None, 0x1000)
                     check(b.status[i])
@@ -1005,6 +1073,14 @@ cdef class Value:
         return self._len
 
     @property
+    def well_formed(self):
+        """False when the size does not fit the type: a REG_DWORD /
+        REG_DWORD_BIG_ENDIAN of other than 4 bytes, a REG_QWORD of other than
+        8 (real hives hold such values). ``value`` still decodes them, as
+        winreg does; ``data`` has the bytes as stored."""
+        return reg_well_formed(self._type, self._len)
+
+    @property
     def offset(self):
         """The value's token (the vk cell offset for hives)."""
         return self._v
@@ -1065,18 +1141,24 @@ cdef class Value:
     def value(self):
         """The decoded data: str for REG_SZ/EXPAND_SZ/LINK (SZ ends at the first
         NUL, EXPAND_SZ is not expanded), int for DWORD/DWORD_BIG_ENDIAN/QWORD,
-        list[str] for MULTI_SZ, bytes for everything else."""
+        list[str] for MULTI_SZ, bytes for everything else (unknown and
+        device-property types 0xFFFF00xx included).
+
+        An integer type whose size does not fit (see well_formed) decodes as
+        CPython's winreg decodes REG_DWORD/REG_QWORD: 0 bytes is 0, a longer
+        one is its first 4/8 bytes, a shorter one is zero-extended;
+        REG_DWORD_BIG_ENDIAN alike, big-endian."""
         cdef const uint8_t *p
         cdef size_t n
         cdef bytes b
         cdef rf_hive *h = self.hive.handle()    # raises once the hive is closed
         if self._ptr != NULL:                   # located by Key.values(): no C call
-            return decode_data(self._type, self._ptr, self._len, self._name)
+            return decode_data(self._type, self._ptr, self._len)
         if self._flags & RF_VALUE_BIG_DATA:
             b = self._big_bytes()
-            return decode_data(self._type, <const uint8_t *>PyBytes_AS_STRING(b), len(b), self._name)
+            return decode_data(self._type, <const uint8_t *>PyBytes_AS_STRING(b), len(b))
         check(rf_value_read(h, self._v, NULL, 0, &p, &n))
-        return decode_data(self._type, p, n, self._name)
+        return decode_data(self._type, p, n)
 
 
 def marvin32(data, uint64_t seed=0x82EF4D887A4E55C5ULL):

@@ -37,15 +37,24 @@ def type_name(t: int) -> str:
 
 
 _EPOCH = _dt.datetime(1601, 1, 1, tzinfo=_dt.timezone.utc)
-_MAX_FILETIME = (_dt.datetime.max.replace(tzinfo=_dt.timezone.utc) - _EPOCH) // _dt.timedelta(microseconds=1) * 10
+# The last FILETIME whose microsecond a datetime holds (9999-12-31 23:59:59.999999 UTC).
+_MAX_FILETIME = ((_dt.datetime.max.replace(tzinfo=_dt.timezone.utc) - _EPOCH) // _dt.timedelta(microseconds=1)
+                 * 10 + 9)
 
 
-def filetime_to_datetime(ft: int) -> _dt.datetime:
+def filetime_to_datetime(ft: int) -> _dt.datetime | None:
     """Converts a FILETIME (100 ns ticks since 1601-01-01 UTC) to an aware
-    datetime. Values past year 9999 (only seen in damaged hives) raise
-    ValueError rather than being clamped."""
+    datetime (to the microsecond).
+
+    Returns None past 9999-12-31, where no datetime goes: damaged or crafted
+    hives hold such times (0xFFFFFFFFFFFFFFFF is common). The raw FILETIME
+    stays where it came from (HiveInfo.last_write, Key.last_write_raw, the
+    scan's key_last_write); a clamped date would pass off a made-up time as
+    evidence. A negative number is no FILETIME: ValueError."""
+    if ft < 0:
+        raise ValueError(f"a FILETIME is unsigned, got {ft}")
     if ft > _MAX_FILETIME:
-        raise ValueError(f"FILETIME 0x{ft:016x} is past the year 9999")
+        return None
     return _EPOCH + _dt.timedelta(microseconds=ft // 10)
 
 

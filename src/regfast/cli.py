@@ -56,16 +56,6 @@ def _fmt_data(v: regfast.Value) -> str:
     return json.dumps(data, ensure_ascii=False) if isinstance(data, (str, list)) else str(data)
 
 
-def _fmt_filetime(ft: int) -> str:
-    """A FILETIME as ISO 8601, or its raw value when no date can hold it
-    (a damaged base block past the year 9999)."""
-    try:
-        when = regfast.filetime_to_datetime(ft)
-    except (ValueError, OverflowError):
-        when = None
-    return when.isoformat() if when is not None else f"0x{ft:016x} (not a valid date)"
-
-
 class Progress:
     """A one-line progress bar on stderr, shown only for long work (hives over
     50 MB) and only when stderr is a terminal, so pipes and logs stay clean."""
@@ -108,6 +98,12 @@ def cmd_info(args: argparse.Namespace) -> int:
             root_row = f"{root.name!r}: {ri.subkeys} subkeys, {ri.values} values"
         except regfast.RegistryCorruptError as e:   # tolerant open of a hive without a usable root
             root_row = f"UNUSABLE: {e.strerror}"
+        try:   # skip: a damaged subtree must not hide the count of the rest
+            n_bad = hive.scan(errors="skip").stats()["malformed_values"]
+            malformed = (f"{n_bad:,} values (DWORD/QWORD sizes not fitting the type; decoded as winreg)"
+                         if n_bad else "0 values")
+        except regfast.RegistryError as e:
+            malformed = f"not counted: {e.strerror}"
         dirty = ""
         if rep.dirty:
             dirty = ("  (DIRTY: replayed from the logs)" if rep.applied else
@@ -117,13 +113,14 @@ def cmd_info(args: argparse.Namespace) -> int:
             ("format", f"regf {i.version[0]}.{i.version[1]}"),
             ("stored name", i.file_name or "-"),
             ("hive type", str(detect_hive_type(hive))),
-            ("last written", _fmt_filetime(i.last_write)),
+            ("last written", _filetime_text(i.last_write)),
             ("sequence", f"{rep.sequence[0]} / {rep.sequence[1]}" + dirty),
             ("checksum", "ok" if rep.checksum_ok else "MISMATCH"),
             ("logs", rep.summary()),
             ("size", f"{i.file_size:,} bytes, {i.hbins_found:,} of hbins"),
             ("cells", f"{i.cells_allocated:,} allocated, {i.cells_free:,} free"),
             ("root key", root_row),
+            ("malformed", malformed),
         ]
         if args.tolerant:
             total = hive.problems_total
@@ -140,6 +137,11 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 _SHOWN_PROBLEMS = 5
+
+
+def _filetime_text(ft: int) -> str:
+    when = regfast.filetime_to_datetime(ft)
+    return when.isoformat() if when is not None else f"out of range (FILETIME 0x{ft:016x})"
 
 
 def _problem_note(hive: regfast.Hive) -> None:
@@ -206,6 +208,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
 def cmd_get(args: argparse.Namespace) -> int:
     with open_for_cli(args.hive, args)[0] as hive:
         v = hive.open(args.path).value(args.value)
+        if not v.well_formed:
+            print(f"regfast: warning: {args.value!r} is {type_name(v.type)} but holds {v.size} bytes; "
+                  "decoded as winreg does (--raw has the bytes)", file=sys.stderr)
         if args.raw:
             sys.stdout.buffer.write(v.raw())
         else:

@@ -24,13 +24,10 @@ both sides).
 from __future__ import annotations
 
 import os
-import struct
 from typing import Any, Iterable, Iterator, NamedTuple
 
-from regfast._types import (
-    REG_DWORD, REG_DWORD_BIG_ENDIAN, REG_EXPAND_SZ, REG_LINK, REG_MULTI_SZ, REG_QWORD, REG_SZ,
-    type_name,
-)
+from regfast._native import decode_value as _decode_value
+from regfast._types import type_name
 
 __all__ = [
     "FNV64_OFFSET", "FNV64_PRIME", "fnv1a64", "decode_data", "fold",
@@ -61,48 +58,14 @@ def fold(name: str) -> str:
     return "".join(c.upper() if len(c.upper()) == 1 else c for c in name)
 
 
-def _utf16(data: bytes, stop_at_nul: bool) -> str:
-    n = len(data) & ~1
-    s = data[:n].decode("utf-16-le", "surrogatepass")
-    if stop_at_nul:
-        i = s.find("\0")
-        if i >= 0:
-            s = s[:i]
-    return s
-
-
-def decode_data(vtype: int, data: bytes | memoryview, name: object = None) -> Any:
-    """Typed decoding, exactly as the offline binding does it (Value.value):
+def decode_data(vtype: int, data: bytes | bytearray | memoryview, name: object = None) -> Any:
+    """Typed decoding by the offline binding's decoder itself (Value.value):
     str for REG_SZ / REG_EXPAND_SZ (up to the first NUL, not expanded) and
-    REG_LINK, int for REG_DWORD / REG_DWORD_BIG_ENDIAN / REG_QWORD, list[str]
-    for REG_MULTI_SZ, bytes for everything else.
-
-    Raises
-    ------
-    ValueError
-        A DWORD / QWORD whose data is not 4 / 8 bytes long.
-    """
-    data = bytes(data)
-    if vtype in (REG_SZ, REG_EXPAND_SZ):
-        return _utf16(data, True)
-    if vtype == REG_LINK:
-        return _utf16(data, False)
-    if vtype in (REG_DWORD, REG_DWORD_BIG_ENDIAN, REG_QWORD):
-        want = 8 if vtype == REG_QWORD else 4
-        if len(data) != want:
-            raise ValueError(f"value {name!r} is {type_name(vtype)} but holds {len(data)} bytes; "
-                             "read it with value_raw()")
-        if vtype == REG_QWORD:
-            return struct.unpack("<Q", data)[0]
-        return struct.unpack(">I" if vtype == REG_DWORD_BIG_ENDIAN else "<I", data)[0]
-    if vtype == REG_MULTI_SZ:
-        s = _utf16(data, False)
-        if s.endswith("\0\0"):
-            s = s[:-2]
-        elif s.endswith("\0"):
-            s = s[:-1]
-        return s.split("\0") if s else []
-    return data
+    REG_LINK, int for REG_DWORD / REG_DWORD_BIG_ENDIAN / REG_QWORD (of any
+    size, as winreg: see regfast.Value.value), list[str] for REG_MULTI_SZ,
+    bytes for everything else. The live registry's values decode here.
+    `name` is accepted for older callers and unused: this never fails."""
+    return _decode_value(vtype, data)
 
 
 # ---------------------------------------------------------------------------
@@ -151,10 +114,7 @@ class ValueState:
         raw = self.raw()
         if raw is None:
             return None
-        try:
-            return decode_data(self.type, raw, self.name)
-        except ValueError:
-            return bytes(raw)
+        return decode_data(self.type, raw)
 
     def same_as(self, other: ValueState) -> bool:
         if self.type != other.type or self.size != other.size:
@@ -231,14 +191,14 @@ class Snapshot:
         """Snapshot of an offline hive's subtree at `path` (default: the root),
         from one C scan. Value data stays in the hive mapping (no copy)."""
         table = hive.scan(path)
-        root = _stored_path(hive, path) if path else table.root_path
+        root = table.root_path            # spelled as stored, like every scan path
         cut = len(root) + 1 if root else 0
         paths = table.key_paths()
         lw = table.key_last_write.tolist()
         keys: dict[str, KeyState] = {}
         by_row: list[dict[str, ValueState]] = []
         for i, p in enumerate(paths):
-            rel = p[cut:] if i else ""    # (scan paths start with the path as given)
+            rel = p[cut:] if i else ""
             vals: dict[str, ValueState] = {}
             keys[fold(rel)] = KeyState(rel, lw[i], vals)
             by_row.append(vals)
@@ -249,16 +209,6 @@ class Snapshot:
         for j, name in enumerate(names):
             by_row[vkey[j]][fold(name)] = ValueState(name, vtype[j], vlen[j], None, None, table, j)
         return cls(root, keys, keep_data=True)
-
-
-def _stored_path(hive: Any, path: str) -> str:
-    """The path of `path` with every component spelled as stored."""
-    key = hive.open(path)
-    parts = []
-    while key.parent is not None:
-        parts.append(key.name)
-        key = key.parent
-    return "\\".join(reversed(parts))
 
 
 def snapshot_hive(hive: Any, path: str | None = None) -> Snapshot:

@@ -163,7 +163,9 @@ def _skipped(t: Any) -> list[Skipped]:
     import numpy as np
 
     kbad = np.flatnonzero(t.key_status != 0).tolist()
-    vbad = np.flatnonzero(t.value_status != 0).tolist()
+    # a malformed value (status 13, a size that does not fit its type) is
+    # exported with its data: not a skip
+    vbad = np.flatnonzero((t.value_status != 0) & ~t.value_malformed).tolist()
     if not kbad and not vbad:
         return []
     paths = t.key_paths()
@@ -220,7 +222,10 @@ def export(hive: Hive, out: TextIO, fmt: str, path: str | None = None, *, prefix
     if fmt not in ("reg", "json", "csv"):
         raise ValueError(f"unknown export format {fmt!r} (reg, json, csv)")
     table = hive.scan(path, values=True, progress=None, errors=errors)
-    bad = (table.value_status != 0).tolist()
+    # rows without data; a malformed value (status 13, size not fitting its
+    # type) has its data and is exported: decoded in json/csv, bytes in .reg
+    bad = ((table.value_status != 0) & ~table.value_malformed).tolist()
+    malformed = table.value_malformed.tolist()
     paths = cast("list[str]", table.key_paths())   # live rows only: never None
     names = table.value_names()
     decoded: list = table.decoded_values() if fmt != "reg" else []
@@ -259,6 +264,8 @@ def export(hive: Hive, out: TextIO, fmt: str, path: str | None = None, *, prefix
                     continue
                 raw = bytes(table.value_data(i))
                 vals[names[i]] = {"type": type_name(vtype[i]), "data": _json_data(vtype[i], decoded[i], raw)}
+                if malformed[i]:
+                    vals[names[i]].update(well_formed=False, hex=raw.hex())
             rec = {"path": full(paths[k]), "last_write": int(table.key_last_write[k]), "values": vals}
             out.write(("  " if k == 0 else ",\n  ") + escape_surrogates(json.dumps(rec, ensure_ascii=False)))
         else:

@@ -28,6 +28,8 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from regfast import agent as _agent
+from regfast._bulk import malformed_mask
+from regfast._native import value_well_formed
 from regfast._types import (
     REG_DWORD, REG_DWORD_BIG_ENDIAN, REG_EXPAND_SZ, REG_LINK, REG_QWORD, REG_SZ, KeyInfo,
     filetime_to_datetime, type_name,
@@ -126,6 +128,11 @@ class Value:
     def value(self) -> Any:
         return decode_data(self.type, self._data, self.name)
 
+    @property
+    def well_formed(self) -> bool:
+        """False when the size does not fit the type (see regfast.Value.well_formed)."""
+        return value_well_formed(self.type, len(self._data))
+
     def raw(self) -> bytes:
         return bytes(self._data)
 
@@ -140,7 +147,9 @@ _ROW = np.dtype([("type", "<u4"), ("status", "<i4"), ("length", "<u4"), ("data_o
 class ValueBatch:
     """Many values of one live key, read by one request (Key.read_values):
     the same columns and methods as the offline ValueBatch. ``offset`` points
-    into ``mapping`` (the frame's data arena, one buffer for every row)."""
+    into ``mapping`` (the frame's data arena, one buffer for every row).
+    Malformed rows (see the offline ValueBatch) have status 13, ``malformed``
+    True and their data."""
 
     def __init__(self, key: Key, names: list[str], rows: np.ndarray, arena: bytes) -> None:
         self.key = key
@@ -149,6 +158,9 @@ class ValueBatch:
         self.status = rows["status"].astype(np.int32)
         self.offset = rows["data_off"].astype(np.uint64)
         self.length = rows["length"].astype(np.uint32)
+        self.malformed = malformed_mask(self.type, self.length) & (self.status == 0)
+        self.status[self.malformed] = 13
+        self._has_data = (self.status == 0) | self.malformed
         self._arena = arena
         self.mapping = memoryview(arena).toreadonly()
         self.arena = None
@@ -157,7 +169,7 @@ class ValueBatch:
         return int(self.type.shape[0])
 
     def __repr__(self) -> str:
-        return f"<regfast.live.ValueBatch {len(self)} rows, {int((self.status == 0).sum())} found>"
+        return f"<regfast.live.ValueBatch {len(self)} rows, {int(self._has_data.sum())} found>"
 
     @property
     def data(self) -> memoryview:
@@ -168,7 +180,7 @@ class ValueBatch:
         return self.mapping[o:o + int(self.length[i])]
 
     def buffer(self, i: int) -> memoryview:
-        if self.status[i] != 0:
+        if not self._has_data[i]:
             raise error_from_status(int(self.status[i]), f"value {self.names[i]!r}: no data")
         return self._row(i)
 
@@ -185,29 +197,30 @@ class ValueBatch:
         out = np.empty(n, dtype=np.uint64)
         bad = -1
         for i in range(n):
-            t, ln = int(self.type[i]), int(self.length[i])
-            if self.status[i] == 0 and ((t in (REG_DWORD, REG_DWORD_BIG_ENDIAN) and ln == 4) or
-                                        (t == REG_QWORD and ln == 8)):
+            t = int(self.type[i])
+            if self._has_data[i] and t in (REG_DWORD, REG_DWORD_BIG_ENDIAN, REG_QWORD):
                 out[i] = decode_data(t, self._row(i))
             else:
                 out[i] = default or 0
                 if bad < 0:
                     bad = i
         if bad >= 0 and default is None:
-            raise ValueError(f"row {bad} is not a 4-byte DWORD or 8-byte QWORD (type {self.type[bad]}, "
-                             f"status {self.status[bad]}, {self.length[bad]} bytes); pass default= to "
-                             "fill such rows")
+            raise ValueError(f"row {bad} is not a DWORD, DWORD_BIG_ENDIAN or QWORD (type {self.type[bad]}, "
+                             f"status {self.status[bad]}); pass default= to fill such rows")
         return out
 
     def values(self) -> list[Any]:
         out: list[Any] = [None] * len(self)
-        for i in np.flatnonzero(self.status == 0):
+        for i in np.flatnonzero(self._has_data):
             out[i] = decode_data(int(self.type[i]), self._row(i), self.names[i])
         return out
 
     def to_dict(self) -> dict[str, Any]:
         vals = self.values()
-        return {self.names[i]: vals[i] for i in range(len(vals)) if self.status[i] == 0}
+        out: dict[str, Any] = {}
+        for i in np.flatnonzero(self._has_data):
+            out.setdefault(self.names[i], vals[i])     # the first of duplicate names, as key[name]
+        return out
 
 
 # ---------------------------------------------------------------------------
@@ -343,8 +356,14 @@ class Key:
         return KeyInfo(lw, sub, nval, mn, mc, mvn, mvd, cls or None, flags)
 
     @property
-    def last_write(self) -> _dt.datetime:
+    def last_write(self) -> _dt.datetime | None:
+        """As regfast.Key.last_write: None past 9999-12-31 (last_write_raw has it)."""
         return filetime_to_datetime(self.info().last_write)
+
+    @property
+    def last_write_raw(self) -> int:
+        """The last write time as a FILETIME."""
+        return self.info().last_write
 
     @property
     def class_name(self) -> str | None:

@@ -264,10 +264,11 @@ def test_read_values_batch_matches_offline(sandbox, make_hive):
         allb = sandbox.read_values()
         offall = hive.root.read_values()
         assert sorted(allb.names) == sorted(offall.names)
-        with pytest.raises(ValueError):         # the 2-byte REG_DWORD, as offline
-            allb.values()
-        with pytest.raises(ValueError):
-            offall.values()
+        # the 2-byte REG_DWORD: status 13, flagged, decoded as winreg does, as offline
+        assert allb.to_dict() == offall.to_dict()
+        lrow = dict(zip(allb.names, zip(allb.status.tolist(), allb.malformed.tolist())))
+        assert lrow == dict(zip(offall.names, zip(offall.status.tolist(), offall.malformed.tolist())))
+        assert 13 in allb.status.tolist() and allb.malformed.any()
         lstr = dict(zip(allb.names, allb.as_str()))
         assert lstr == dict(zip(offall.names, offall.as_str()))
     with pytest.raises(ValueError):

@@ -178,7 +178,10 @@ def check_round_trip(tree, options):
                 assert key.value(upcase_name(vname)).raw() == raw
             if HAS_READ_VALUES and entry["values"]:
                 batch = key.read_values(list(entry["values"]))
-                assert batch.status.tolist() == [0] * len(entry["values"])
+                # 13: an integer type whose size does not fit (data still there)
+                assert batch.status.tolist() == [
+                    13 if (t in (4, 5) and len(raw) != 4) or (t == 11 and len(raw) != 8) else 0
+                    for t, raw in entry["values"].values()]
                 assert [bytes(batch.buffer(i)) for i in range(len(batch))] == \
                     [raw for _, raw in entry["values"].values()]
         if HAS_SCAN:
