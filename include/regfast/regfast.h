@@ -151,7 +151,7 @@ typedef struct rf_name {
 typedef struct rf_open_opts {
     size_t   struct_size;     /**< sizeof(rf_open_opts) as the caller knows it */
     uint32_t flags;           /**< RF_OPEN_* */
-    uint32_t max_depth;       /**< deepest key path accepted (Windows: 512) */
+    uint32_t max_depth;       /**< deepest key path (Windows: 512); past 512: RF_E_CORRUPT at the nk */
     uint32_t max_subkeys;     /**< most subkeys accepted in one key */
     uint32_t max_values;      /**< most values accepted in one key */
 } rf_open_opts;

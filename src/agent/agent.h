@@ -2,15 +2,41 @@
  * agent.h — regfast-agent: the rf_* API (plus the few Win32 writes tests
  * need, and change notification) served over stdin/stdout.
  *
- * Frames, both ways: a 16-byte header, then `length` payload bytes.
+ * Frames, both ways: a 16-byte header, then `length` payload bytes, then
+ * (protocol version 3 and later) a 4-byte trailer.
  *   u16 magic  AG_MAGIC ("Rf")
  *   u16 op     request op; response: op | AG_RESPONSE; event: op | AG_EVENT
  *   u32 length payload bytes (requests: at most AG_MAX_REQUEST)
  *   u32 id     request id (echoed); events: the watch id
  *   u32 check  FNV-1a 32 of the 12 bytes before it
+ *   payload
+ *   u32 crc    (version >= 3) CRC-32 (zlib's) of the payload
  * Integers little-endian. str16 = u32 byte count + UTF-16LE; str8 = u32 byte
  * count + UTF-8. Every response payload starts with i32 status (Win32 code);
  * an error response goes on with i64 native + str8 message.
+ *
+ * Versions: HELLO asks for a range; the agent answers the highest it speaks
+ * in it (AG_MIN_VERSION..AG_VERSION). The HELLO request and its response are
+ * always framed as version 2 (no trailer); every frame after the response,
+ * both ways, uses the negotiated version's framing, so a client sends nothing
+ * after HELLO until its response is in.
+ *
+ * A CUT FRAME KILLS THE CONNECTION (every transport must keep this): a byte
+ * stream gives no way to finish a frame that was cut half-way — by a write
+ * timeout, an interrupt, a crash — and anything written after it would be
+ * read as the rest of it (a 15 MB set_value once stored another request's
+ * header and data as its own). So:
+ *   - the client: a request whose frame was not written whole leaves the
+ *     connection dead — every later call fails at once (ConnectionCutError,
+ *     winerror 1236 in Python) and the agent's input is closed, so the agent
+ *     sees EOF in the middle of the frame; a response cut or malformed on
+ *     the read side does the same;
+ *   - the agent: applies a request only once its whole frame is in (EOF
+ *     mid-frame: discard it and exit); from version 3, a payload whose CRC
+ *     does not match (a spliced stream) is answered with 13 and the agent
+ *     stops reading — nothing after it can be trusted to be aligned. A
+ *     header whose magic or check fails is skipped byte by byte (resync):
+ *     a whole, checked frame is still needed before anything is applied.
  *
  * The Python side of this protocol is src/regfast/agent.py (same numbers).
  */
@@ -28,7 +54,9 @@
 #include "regfast/regfast_nt.h"
 
 #define AG_MAGIC          0x6652u
-#define AG_VERSION        2u   /* 2: snapshots carry a security-descriptor hash */
+#define AG_VERSION        3u   /* 3: payload CRC trailer; 2: snapshots carry a security-descriptor hash */
+#define AG_MIN_VERSION    2u   /* oldest version still served (HELLO negotiates) */
+#define AG_TRAILER        4u   /* version >= 3: u32 CRC-32 of the payload after it */
 #define AG_HEADER         16u
 #define AG_RESPONSE       0x8000u
 #define AG_EVENT          0xC000u
@@ -168,6 +196,9 @@ void ag_error_payload(rf_status st, obuf *reply);
 void ag_shutdown(void);
 /** Counters for STATS: frames handled, frames refused as malformed. */
 extern uint64_t ag_frames, ag_bad_frames;
+/** The protocol version the last HELLO agreed on (0 before HELLO): the host
+ *  frames everything after the HELLO response with it. */
+extern uint32_t ag_version;
 
 /* ---- output --------------------------------------------------------------- */
 /** An event frame for the host (the sink given to ag_init). */

@@ -309,17 +309,24 @@ static void kh_release(khandle *kh)
 
 static int hello_done;
 uint64_t ag_frames, ag_bad_frames;
+uint32_t ag_version;
 
 static rf_status op_hello(ibuf *in, obuf *out)
 {
     if (in->n < 8 || memcmp(in->p, "RFAG", 4) != 0)
         return ag_fail(RF_E_INVALID_PARAMETER, 0, "HELLO: magic \"RFAG\" expected");
     uint16_t lo = rd16(in->p + 4), hi = rd16(in->p + 6);
-    if (lo > AG_VERSION || hi < AG_VERSION)
-        return ag_fail(RF_E_NOT_SUPPORTED, 0, "protocol versions %u..%u asked; this agent speaks %u",
-                       lo, hi, AG_VERSION);
+    /* the highest version both sides speak: payloads are the same from 2 on,
+     * only the framing differs (agent.h) */
+    uint32_t v = hi < AG_VERSION ? hi : AG_VERSION;
+    if (hello_done)     /* the framing is fixed by the first HELLO: a later one keeps it or fails */
+        v = lo <= ag_version && ag_version <= hi ? ag_version : 0;
+    if (lo > v || v < AG_MIN_VERSION)
+        return ag_fail(RF_E_NOT_SUPPORTED, 0, "protocol versions %u..%u asked; this agent speaks %u..%u",
+                       lo, hi, AG_MIN_VERSION, AG_VERSION);
     hello_done = 1;
-    ob_u16(out, AG_VERSION);
+    ag_version = v;
+    ob_u16(out, (uint16_t)v);
     ob_u32(out, AG_MAX_REQUEST);
     ob_u32(out, AG_MAX_RESPONSE);
     ob_u32(out, GetCurrentProcessId());
@@ -329,7 +336,7 @@ static rf_status op_hello(ibuf *in, obuf *out)
     memcpy(&wine_version, &p, sizeof p);
     char desc[160];
     snprintf(desc, sizeof desc, "regfast-agent %d.%d protocol %u on %s%s", RF_VERSION_MAJOR,
-             RF_VERSION_MINOR, AG_VERSION, wine_version ? "Wine " : "Windows", wine_version ? wine_version() : "");
+             RF_VERSION_MINOR, (unsigned)v, wine_version ? "Wine " : "Windows", wine_version ? wine_version() : "");
     ob_str8(out, desc, strlen(desc));
     return RF_OK;
 }
@@ -906,4 +913,5 @@ void ag_shutdown(void)
         rf_hive_close(hives[i].h);
     n_hives = 0;
     hello_done = 0;
+    ag_version = 0;
 }

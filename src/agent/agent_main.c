@@ -3,8 +3,11 @@
  * request handling of agent_core.c.
  *
  * The agent runs no shell and opens no file: stdin/stdout carry frames
- * (agent.h), stderr only diagnostics. A malformed frame gets an error reply
- * and the agent goes on serving; only EOF on stdin or QUIT ends it.
+ * (agent.h), stderr only diagnostics. A malformed header or payload gets an
+ * error reply and the agent goes on serving; EOF on stdin, QUIT, or (from
+ * version 3) a payload whose CRC does not match ends it. A request is
+ * applied only once its whole frame is in: EOF in the middle of a frame
+ * discards it (agent.h: "a cut frame kills the connection").
  */
 #include "agent.h"
 
@@ -27,6 +30,9 @@ static void wr32(uint8_t *p, uint32_t v) { wr16(p, (uint16_t)v); wr16(p + 2, (ui
 static HANDLE out_h, in_h;
 static CRITICAL_SECTION out_lock;
 static volatile LONG out_broken;
+/* The framing in force (agent.h): 2 until a HELLO response agreeing on 3 is
+ * out. Written by the main loop under out_lock, read under it by writers. */
+static uint32_t frame_version = 2;
 
 static uint32_t fnv1a32(const uint8_t *p, size_t n)
 {
@@ -34,6 +40,28 @@ static uint32_t fnv1a32(const uint8_t *p, size_t n)
     for (size_t i = 0; i < n; i++)
         h = (h ^ p[i]) * 0x01000193u;
     return h;
+}
+
+/* CRC-32 as zlib computes it (reflected, polynomial 0xEDB88320), so the
+ * Python side checks it with zlib.crc32: the payload check of version 3. */
+static uint32_t crc_table[256];
+
+static void crc32_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        crc_table[i] = c;
+    }
+}
+
+static uint32_t crc32_of(const uint8_t *p, size_t n)
+{
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++)
+        c = crc_table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
 }
 
 static int write_all(const uint8_t *p, size_t n)
@@ -57,9 +85,20 @@ static void write_frame(uint16_t op, uint32_t id, const uint8_t *payload, size_t
     wr32(h + 4, (uint32_t)n);
     wr32(h + 8, id);
     wr32(h + 12, fnv1a32(h, 12));
+    uint8_t t[AG_TRAILER];
+    wr32(t, crc32_of(payload, n));
     EnterCriticalSection(&out_lock);
-    if (!out_broken && (!write_all(h, sizeof h) || !write_all(payload, n)))
+    if (!out_broken && (!write_all(h, sizeof h) || !write_all(payload, n) ||
+                        (frame_version >= 3 && !write_all(t, sizeof t))))
         out_broken = 1;
+    LeaveCriticalSection(&out_lock);
+}
+
+/* After a reply is out: frames from now on use the version HELLO agreed on. */
+static void framing_after_reply(void)
+{
+    EnterCriticalSection(&out_lock);
+    frame_version = ag_version ? ag_version : 2;
     LeaveCriticalSection(&out_lock);
 }
 
@@ -131,6 +170,7 @@ int main(void)
     in_h = GetStdHandle(STD_INPUT_HANDLE);
     out_h = GetStdHandle(STD_OUTPUT_HANDLE);
     InitializeCriticalSection(&out_lock);
+    crc32_init();
     SetErrorMode(SEM_FAILCRITICALERRORS | SEM_NOGPFAULTERRORBOX);
     ag_init(write_frame, NULL);     /* watch events go out as frames */
 
@@ -157,13 +197,14 @@ int main(void)
         resync = 0;
         uint16_t op = rd16(h + 2);
         uint32_t len = rd32(h + 4), id = rd32(h + 8);
+        size_t trailer = frame_version >= 3 ? AG_TRAILER : 0;
         in_pos += AG_HEADER;
         if (len > AG_MAX_REQUEST) {
             ag_frames++;
             ag_bad_frames++;
             ag_fail(RF_E_LIMIT, 0, "frame of %u bytes is over the %u-byte limit", (unsigned)len, AG_MAX_REQUEST);
             send_error(op, id, RF_E_LIMIT);
-            if (!in_take(NULL, len))
+            if (!in_take(NULL, (size_t)len + trailer))
                 break;
             continue;
         }
@@ -173,18 +214,33 @@ int main(void)
                 ag_frames++;
                 ag_fail(RF_E_NO_MEMORY, 0, "no memory for a %u-byte frame", (unsigned)len);
                 send_error(op, id, RF_E_NO_MEMORY);
-                if (!in_take(NULL, len))
+                if (!in_take(NULL, (size_t)len + trailer))
                     break;
                 continue;
             }
             payload = np;
             payload_cap = len;
         }
-        if (!in_take(payload, len))
+        /* The whole frame or nothing: EOF anywhere in it ends the agent
+         * before the request is looked at (the client cut it). */
+        uint8_t crc[AG_TRAILER];
+        if (!in_take(payload, len) || (trailer && !in_take(crc, trailer)))
             break;
+        if (trailer && rd32(crc) != crc32_of(payload, len)) {
+            /* A spliced stream (a client that wrote on after cutting a
+             * frame): this payload holds bytes of another frame, and the
+             * rest of the input is out of step. Refuse and stop reading. */
+            ag_frames++;
+            ag_bad_frames++;
+            ag_fail(RF_E_INVALID_DATA, 0, "frame %u: payload check mismatch; the input was cut or "
+                    "spliced, so the agent stops reading it", (unsigned)id);
+            send_error(op, id, RF_E_INVALID_DATA);
+            break;
+        }
         int deferred = 0;
         int quit = ag_dispatch(op, id, payload, len, &out, &deferred);
         write_frame((uint16_t)(op | AG_RESPONSE), id, out.p, out.n, NULL);
+        framing_after_reply();
         if (deferred)
             watch_after_reply();
         if (out.cap > (1u << 20))   /* keep a big answer's buffer only until the next request */

@@ -197,6 +197,9 @@ rf_status regf_read_values(rf_hive *base, rf_key k, const rf_name *names, size_t
 
 typedef struct frame { uint32_t key; uint32_t depth; int64_t parent_row; } frame;
 
+/* "A registry tree can be 512 levels deep" (Registry Element Size Limits). */
+#define WINDOWS_MAX_DEPTH 512u
+
 typedef struct scan_run {
     const regf_hive *h;
     rf_scan   *s;
@@ -206,6 +209,7 @@ typedef struct scan_run {
     uint32_t  *kids;           /* children of the key being expanded */
     size_t     n_kids, kids_cap;
     uint32_t   parent;         /* key whose children are being collected */
+    uint32_t   base_depth;     /* the start key's depth below the root */
     int        skip;           /* RF_SCAN_SKIP_ERRORS: a bad entry does not end the list */
     rf_status  kid_err;        /* with skip: the first bad entry of the current list */
 } scan_run;
@@ -341,12 +345,24 @@ static rf_status scan_loop(scan_run *r)
         if (st) {
             s->key_status[row] = st; /* children collected before the damage are kept */
         }
-        if (r->n_kids && f.depth + 1 > h->opts.max_depth) {
+        int too_deep = r->base_depth + f.depth + 1 > WINDOWS_MAX_DEPTH;
+        if (r->n_kids && (too_deep || f.depth + 1 > h->opts.max_depth)) {
+            /* Windows refuses key paths deeper than 512 levels below the root:
+             * past that the hive is damaged, so it is corruption at this nk
+             * (winerror 1015); a smaller max_depth (counted from the scan's
+             * start) is the caller's own limit (RF_E_LIMIT). Skipping drops
+             * only the levels below; the key's status says so. */
+            if (too_deep)
+                st = rfi_fail(RF_E_CORRUPT, regf_file_off(f.key), 0,
+                              "nk at 0x%llx: subkeys deeper than %u levels (Windows' limit)",
+                              (unsigned long long)regf_file_off(f.key), WINDOWS_MAX_DEPTH);
+            else
+                st = rfi_fail(RF_E_LIMIT, regf_file_off(f.key), 0,
+                              "nk at 0x%llx: subkeys deeper than max_depth %u",
+                              (unsigned long long)regf_file_off(f.key), h->opts.max_depth);
             if (!skip)
-                return rfi_fail(RF_E_LIMIT, regf_file_off(f.key), 0,
-                                "nk at 0x%llx: subkeys deeper than max_depth %u",
-                                (unsigned long long)regf_file_off(f.key), h->opts.max_depth);
-            s->key_status[row] = RF_E_LIMIT;
+                return st;
+            s->key_status[row] = st;
             continue;
         }
         if (!GROW(r->stack, r->stack_cap, r->top + r->n_kids))
@@ -359,6 +375,23 @@ static rf_status scan_loop(scan_run *r)
         }
     }
     return RF_OK;
+}
+
+/* How many levels below the root key `k` is (at most one past Windows'
+ * limit; 0 when the parent chain is damaged: the scan still checks every
+ * level it reads). */
+static uint32_t depth_below_root(const regf_hive *h, uint32_t k)
+{
+    uint32_t d = 0;
+    while (k != h->root && d <= WINDOWS_MAX_DEPTH) {
+        const uint8_t *nk;
+        uint32_t len;
+        if (regf_nk(h, k, &nk, &len) != RF_OK)
+            return 0;
+        k = rf_le32(nk + NK_PARENT);
+        d++;
+    }
+    return d;
 }
 
 rf_status regf_scan(rf_hive *base, rf_key start, rf_scan *s)
@@ -379,6 +412,7 @@ rf_status regf_scan(rf_hive *base, rf_key start, rf_scan *s)
     uint32_t len;
     rf_status st = regf_nk(h, (uint32_t)start, &nk, &len);
     if (st) return st;
+    r.base_depth = depth_below_root(h, (uint32_t)start);
     r.visited = calloc((size_t)(h->bins_len / 512) + 1, sizeof(uint64_t));
     if (!r.visited || !GROW(r.stack, r.stack_cap, 64)) {
         free(r.visited);

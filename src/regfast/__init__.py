@@ -25,7 +25,7 @@ from regfast._types import (
     DeletedKey, DeletedValue, HiveInfo, HiveProblem, KeyInfo, filetime_to_datetime, type_name,
 )
 from regfast.exceptions import (
-    NotAHiveError, RegistryCorruptError, RegistryError, RegistryNotFoundError,
+    ConnectionCutError, NotAHiveError, RegistryCorruptError, RegistryError, RegistryNotFoundError,
     RegistryPermissionError,
 )
 from regfast.logs import DirtyHiveWarning, RecoveryReport, recover, recovery_of
@@ -49,7 +49,7 @@ __version__ = "0.1.0"
 __all__ = [
     "open_hive", "Hive", "Key", "Value", "ValueBatch", "ScanTable", "HiveInfo", "HiveProblem", "KeyInfo", "DeletedKey", "DeletedValue", "sd_to_sddl",
     "RegistryError", "RegistryNotFoundError", "RegistryPermissionError",
-    "RegistryCorruptError", "NotAHiveError", "filetime_to_datetime", "type_name",
+    "RegistryCorruptError", "NotAHiveError", "ConnectionCutError", "filetime_to_datetime", "type_name",
     "REG_NONE", "REG_SZ", "REG_EXPAND_SZ", "REG_BINARY", "REG_DWORD", "REG_DWORD_LITTLE_ENDIAN",
     "REG_DWORD_BIG_ENDIAN", "REG_LINK", "REG_MULTI_SZ", "REG_RESOURCE_LIST",
     "REG_FULL_RESOURCE_DESCRIPTOR", "REG_RESOURCE_REQUIREMENTS_LIST", "REG_QWORD",

@@ -21,15 +21,18 @@ builds it from a regfast source tree (this package's own, when installed
 from one, or ``$REGFAST_SOURCE_DIR``) into the user cache directory.
 ``$REGFAST_AGENT`` names a prebuilt one.
 
-Protocol (version 2)
---------------------
-Every frame, in both directions, is a 16-byte header then a payload::
+Protocol (version 3; version 2 still served)
+--------------------------------------------
+Every frame, in both directions, is a 16-byte header, a payload and (from
+version 3) a 4-byte trailer::
 
     u16 magic   0x6652 ("Rf" little-endian)
     u16 op      request: the operation; response: op | 0x8000; event: op | 0xC000
     u32 length  payload bytes (requests: at most 16 MiB)
     u32 id      request id, echoed by the response (events: the watch's id)
     u32 check   FNV-1a 32 of the 12 bytes before it
+    payload
+    u32 crc     version >= 3: CRC-32 (zlib.crc32) of the payload
 
 All integers are little-endian. Strings are u32 byte length + UTF-16LE
 (names, paths) or UTF-8 (messages). A response payload starts with an i32
@@ -40,12 +43,27 @@ A header whose magic or check does not match makes the agent reply once with
 an error frame of id 0 (status 13) and skip bytes until a valid header; a
 frame over the size limit is answered with status 0x20000004 (RF_E_LIMIT)
 and its payload skipped; a payload that does not parse is answered with 87
-or 13. The agent keeps serving in every case. The first request must be
-HELLO. Ops and their payloads are in ``_ops`` below and src/agent/agent.h.
+or 13, and the agent keeps serving. Ops and their payloads are in
+``_ops`` below and src/agent/agent.h.
+
+The first request must be HELLO, with the range of versions the client
+speaks; the agent answers the highest it shares. HELLO and its response are
+framed as version 2; every later frame uses the agreed version's framing.
+
+A cut frame kills the connection (src/agent/agent.h says why; any transport
+must keep this): when a request's frame could not be written whole — a write
+timeout, Ctrl-C, any exception half-way — or a response arrives cut or
+malformed, the connection is dead at once: the failing call and every later
+one raise :class:`~regfast.exceptions.ConnectionCutError` (winerror 1236),
+and the agent's input is closed so that it reads EOF inside the frame and
+applies nothing. The agent applies a request only once its whole frame is
+in, and from version 3 answers 13 and stops on a payload whose CRC does not
+match: the spliced stream of a client that wrote on after a cut.
 """
 from __future__ import annotations
 
 import argparse
+import errno
 import itertools
 import os
 import select
@@ -55,10 +73,11 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from regfast.exceptions import error_from_status
+from regfast.exceptions import ConnectionCutError, error_from_status
 
 # `python -m regfast.agent`: the package (regfast/__init__ -> live) has imported
 # this module already; runpy's warning about it is harmless here.
@@ -74,8 +93,10 @@ EXE_NAME = "regfast-agent.exe"
 # --- protocol constants (src/agent/agent.h) ------------------------------------
 
 MAGIC = 0x6652
-VERSION = 2          # 2: snapshots carry a security-descriptor hash per key
+VERSION = 3          # 3: a CRC-32 trailer after each payload; 2: snapshots carry an SD hash
+MIN_VERSION = 2      # the oldest agent this client still talks to (frames without the trailer)
 HEADER = 16
+TRAILER = 4          # version >= 3
 RESPONSE = 0x8000
 EVENT = 0xC000
 MAX_REQUEST = 16 << 20
@@ -123,10 +144,18 @@ def fnv1a32(data: bytes) -> int:
     return h
 
 
-def frame(op: int, rid: int, payload: bytes = b"") -> bytes:
-    """One frame: header (magic, op, length, id, check) + payload."""
+def frame(op: int, rid: int, payload: bytes = b"", version: int = 2) -> bytes:
+    """One frame: header (magic, op, length, id, check) + payload, and from
+    `version` 3 the payload's CRC-32. HELLO is always framed as version 2."""
     head = _HDR.pack(MAGIC, op, len(payload), rid)
-    return head + _U32.pack(fnv1a32(head)) + payload
+    out = head + _U32.pack(fnv1a32(head)) + payload
+    if version >= 3:
+        out += _U32.pack(zlib.crc32(payload))
+    return out
+
+
+class _TornFrame(Exception):
+    """The agent's output ended inside a frame."""
 
 
 def str16(s: str) -> bytes:
@@ -238,9 +267,11 @@ class Connection:
         self._wlock = threading.Lock()      # writes
         self._closed: BaseException | None = None
         self._stderr = bytearray()
+        self.version = 2            # the framing until HELLO agrees on another (agent.h)
+        self._rx_version = 2        # the reader thread's copy: switched by the HELLO response itself
 
     def _hello(self, timeout: float) -> None:
-        r = Reader(self.request(OP_HELLO, b"RFAG" + struct.pack("<HH", VERSION, VERSION),
+        r = Reader(self.request(OP_HELLO, b"RFAG" + struct.pack("<HH", MIN_VERSION, VERSION),
                                 timeout=timeout))
         self.version = r.u16()
         self.max_request = r.u32()
@@ -261,26 +292,32 @@ class Connection:
         except (OSError, ValueError):
             return
 
-    def _read_exact(self, f: Any, n: int) -> bytes | None:
+    def _read_exact(self, f: Any, n: int, first: bool = False) -> bytes | None:
+        """n bytes; None at EOF before the first byte of a frame (`first`),
+        _TornFrame at EOF anywhere else."""
         buf = bytearray(n)
         view = memoryview(buf)
         got = 0
         while got < n:
             k = f.readinto(view[got:])
             if not k:
-                return None
+                if first and got == 0:
+                    return None
+                raise _TornFrame
             got += k
         return bytes(buf)
 
     def _read_loop(self) -> None:
         f = self.proc.stdout
         why = "regfast-agent closed its output"
+        cut = False             # the stream broke inside a frame or went out of step
         try:
             while True:
-                head = self._read_exact(f, HEADER)
+                head = self._read_exact(f, HEADER, first=True)
                 if head is None:
                     break
                 magic, op, length, rid = _HDR.unpack_from(head)
+                cut = True
                 if magic != MAGIC or _U32.unpack_from(head, 12)[0] != fnv1a32(head[:12]):
                     why = "regfast-agent sent a malformed frame header"
                     break
@@ -288,11 +325,20 @@ class Connection:
                     why = f"regfast-agent sent a {length}-byte frame, over the {MAX_RESPONSE} limit"
                     break
                 payload = self._read_exact(f, length) if length else b""
-                if payload is None:
-                    break
+                assert payload is not None
+                if self._rx_version >= 3:
+                    (crc,) = _U32.unpack(self._read_exact(f, TRAILER) or b"")
+                    if crc != zlib.crc32(payload):
+                        why = "regfast-agent sent a frame whose payload check does not match"
+                        break
+                cut = False
                 if op & EVENT == EVENT:
                     self._route_event(op & ~EVENT, rid, payload)
                     continue
+                if op == OP_HELLO | RESPONSE and payload[:4] == bytes(4) and len(payload) >= 6:
+                    # every frame after this one, both ways, uses the version it
+                    # agrees on: switched here, before the caller wakes up to send
+                    self._rx_version = self.version = struct.unpack_from("<H", payload, 4)[0]
                 with self._lock:
                     p = self._pending.pop(rid, None)
                 if p is None:
@@ -300,9 +346,11 @@ class Connection:
                 p.status = _U32.unpack_from(payload, 0)[0] if len(payload) >= 4 else 13
                 p.payload = payload[4:]
                 p.event.set()
+        except _TornFrame:
+            why = "regfast-agent's output ended in the middle of a frame"
         except (OSError, ValueError) as e:
             why = f"reading from regfast-agent failed: {e}"
-        self._shutdown(why)
+        self._shutdown(why, cut=cut)
 
     def _route_event(self, op: int, watch_id: int, payload: bytes) -> None:
         """Hands a watch event to its watcher (the reader thread; in-process:
@@ -321,7 +369,11 @@ class Connection:
                 import traceback
                 traceback.print_exc()
 
-    def _shutdown(self, why: str) -> None:
+    def _shutdown(self, why: str, *, cut: bool = False) -> None:
+        """The reader is done: the agent's output ended (or broke: `cut`,
+        then the agent is ended too, its stream cannot be trusted)."""
+        if cut:
+            self._end_agent()
         code = None
         try:
             code = self.proc.wait(timeout=2)
@@ -331,10 +383,15 @@ class Connection:
         msg = why + (f" (exit code {code})" if code is not None else "")
         if tail:
             msg += f"; its stderr ends with: {tail[-500:]}"
-        err = ConnectionError(msg)
+        self._fail_all(ConnectionCutError(errno.ECONNABORTED, msg) if cut else ConnectionError(msg))
+
+    def _fail_all(self, err: BaseException) -> None:
+        """The connection is dead: `err` for every waiting and later call
+        (the first cause wins), the end-of-connection call for watchers."""
         with self._lock:
             if self._closed is None:
                 self._closed = err
+            err = self._closed
             pending, self._pending = self._pending, {}
             watchers, self._watchers = self._watchers, {}
         for p in pending.values():
@@ -346,23 +403,66 @@ class Connection:
             except Exception:
                 pass
 
-    def _write(self, data: bytes, deadline: float) -> None:
-        view = memoryview(data)
-        while view:
-            if os.name == "posix":
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError("regfast-agent is not reading its input")
-                _, w, _ = select.select([], [self._out_fd], [], left)
-                if not w:
-                    continue
+    def _end_agent(self, grace: float = 5.0) -> None:
+        """Closes the agent's input, so that it reads EOF (inside the cut
+        frame: it discards it and exits), and ends it if it has not exited
+        after `grace` seconds (a stopped or hung agent), without waiting here."""
+        try:
+            self._out.close()
+        except OSError:
+            pass
+
+        def reap() -> None:
+            try:
+                self.proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
                 try:
-                    n = os.write(self._out_fd, view[:1 << 20])
-                except BlockingIOError:
-                    continue
-            else:
-                n = self._out.write(view)
-            view = view[n:]
+                    self.proc.kill()
+                except OSError:
+                    pass
+
+        threading.Thread(target=reap, name="regfast-agent-reaper", daemon=True).start()
+
+    def _cut(self, sent: int, total: int, cause: BaseException) -> ConnectionCutError:
+        """A frame went out in part: the connection is dead from now on."""
+        why = (f"a request to regfast-agent was cut after {sent:,} of {total:,} bytes "
+               f"({type(cause).__name__}: {cause}); the connection is closed and the agent "
+               "discards the cut request")
+        err = ConnectionCutError(errno.ECONNABORTED, why)
+        self._fail_all(err)
+        self._end_agent()
+        return err
+
+    def _write(self, data: bytes, deadline: float) -> None:
+        """Writes `data` whole, or raises; a failure after the first byte
+        kills the connection (see "A cut frame kills the connection")."""
+        view = memoryview(data)
+        total, sent = len(view), 0
+        try:
+            while sent < total:
+                if os.name == "posix":
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise TimeoutError("regfast-agent is not reading its input")
+                    _, w, _ = select.select([], [self._out_fd], [], left)
+                    if not w:
+                        continue
+                    try:
+                        n = os.write(self._out_fd, view[sent:sent + (1 << 20)])
+                    except BlockingIOError:
+                        continue
+                else:
+                    n = self._out.write(view[sent:]) or 0
+                sent += n
+        except BaseException as e:
+            # Windows' blocking write may have sent part of the frame before
+            # failing, and cannot tell how much: count it as cut there.
+            if sent == 0 and os.name == "posix":
+                raise                   # nothing went out: the stream is still in step
+            err = self._cut(sent, total, e)
+            if isinstance(e, Exception):
+                raise err from e
+            raise                       # KeyboardInterrupt & co. stay what they are
 
     @property
     def closed(self) -> bool:
@@ -373,8 +473,12 @@ class Connection:
         if self._closed is not None:
             raise self._closed
         with self._wlock:
+            if self._closed is not None:       # died while this call waited for the lock
+                raise self._closed
             try:
                 self._write(data, time.monotonic() + (timeout or self.timeout))
+            except ConnectionCutError:
+                raise
             except (BrokenPipeError, ConnectionResetError, OSError) as e:
                 if isinstance(e, TimeoutError):
                     raise
@@ -392,7 +496,7 @@ class Connection:
                 raise self._closed
             self._pending[rid] = p
         try:
-            self.send_raw(frame(op, rid, payload))
+            self.send_raw(frame(op, rid, payload, self.version))
         except BaseException:
             with self._lock:
                 self._pending.pop(rid, None)

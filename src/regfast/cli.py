@@ -1,4 +1,26 @@
-"""The ``regfast`` command line."""
+"""The ``regfast`` command line.
+
+Every failure ends as one ``regfast: error: ...`` line on stderr, never a
+Python traceback, with one of these exit statuses (also in ``regfast
+--help``):
+
+====  =====================================================================
+0     success (a closed output pipe, as in ``regfast ls -r HIVE | head``,
+      also ends quietly with 0)
+1     the hive, a file or its data could not be read or written: a missing
+      or damaged hive, an unwritable output, a value that cannot be decoded
+2     usage: bad arguments, or a request the command refuses (.reg to stdout,
+      an output that would overwrite the input)
+130   interrupted (Ctrl-C); an export or recovery in progress leaves no file
+====  =====================================================================
+
+``regfast diff`` follows diff(1) instead: 0 same, 1 different, 2 error.
+
+Text for the terminal is written with Python's "backslashreplace": a
+character the output encoding cannot hold — such as a lone UTF-16 surrogate,
+which Windows allows in names — shows as ``\\udXXX``. Exports handle them
+per format (see :mod:`regfast.export`).
+"""
 from __future__ import annotations
 
 import argparse
@@ -9,15 +31,25 @@ import time
 from typing import Sequence
 
 import regfast
+from regfast._cli_support import (
+    EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_STATUS_HELP, EXIT_USAGE, CliParser, SkipReport,
+    UsageError, drop_stdout, error_text, print_tree, short_path, terminal_text,
+)
+from regfast._files import atomic_output
 from regfast._types import type_name
 from regfast.cli_logs import add_no_logs, clean_warnings, open_for_cli
 
-
 def _fmt_value(v: regfast.Value) -> str:
+    """A value's data on one line for `ls -v` (a decode failure shows inline)."""
     try:
-        data = v.value
+        return _fmt_data(v)
     except ValueError as e:  # e.g. a DWORD that does not hold 4 bytes
         return f"<{e}>"
+
+
+def _fmt_data(v: regfast.Value) -> str:
+    """A value's data on one line; ValueError when it cannot be decoded."""
+    data = v.value
     if isinstance(data, bytes):
         head = data[:32].hex(" ")
         return head + (f" ... ({len(data)} bytes)" if len(data) > 32 else "")
@@ -112,11 +144,6 @@ def _filetime_text(ft: int) -> str:
     return when.isoformat() if when is not None else f"out of range (FILETIME 0x{ft:016x})"
 
 
-def _open_errors(args: argparse.Namespace) -> str:
-    """The open mode the --tolerant flag asks for."""
-    return "tolerant" if getattr(args, "tolerant", False) else "strict"
-
-
 def _problem_note(hive: regfast.Hive) -> None:
     """One stderr line when a tolerant open skipped damage, so that output
     read from a damaged hive is never mistaken for the whole hive."""
@@ -134,21 +161,19 @@ def cmd_recover(args: argparse.Namespace) -> int:
         return cli_rollback(list(args.journal or []), force_pending=args.force,
                             pending=[str(p) for p in pending_journals()] if args.pending else [])
     if not args.hive or not args.output:
-        print("regfast: recover needs HIVE and -o OUTPUT (or --journal FILE)", file=sys.stderr)
-        return 2
+        raise UsageError("recover needs HIVE and -o OUTPUT (or --journal FILE)")
     if os.path.exists(args.output):
         for p in [args.hive, *(args.log or find_logs(args.hive))]:
             if os.path.exists(p) and os.path.samefile(p, args.output):
-                print(f"regfast: refusing to overwrite {p!r}, an input of the recovery", file=sys.stderr)
-                return 2
+                raise UsageError(f"refusing to overwrite {p!r}, an input of the recovery")
         if not args.force:
-            print(f"regfast: {args.output!r} exists (use --force to replace it)", file=sys.stderr)
-            return 2
+            raise UsageError(f"{args.output!r} exists (use --force to replace it)")
     buf, rep = replay(args.hive, args.log or "auto", mode=args.mode)
     print(f"logs: {rep.summary()}", file=sys.stderr)
     if buf is None:
+        regfast.Hive.from_file(args.hive).close()   # not a hive and no log to rebuild it: say so (1)
         print("regfast: nothing replayed; no file written", file=sys.stderr)
-        return 1 if rep.dirty else 0
+        return EXIT_ERROR if rep.dirty else EXIT_OK
     try:
         with memoryview(buf) as mv, mv[:rep.image_size] as image:
             try:
@@ -156,15 +181,8 @@ def cmd_recover(args: argparse.Namespace) -> int:
             except regfast.RegistryError as e:
                 print(f"regfast: warning: the replayed hive does not open cleanly: {e.strerror}",
                       file=sys.stderr)
-            tmp = args.output + ".regfast-tmp"
-            try:
-                with open(tmp, "wb") as f:
-                    f.write(image)
-                os.replace(tmp, args.output)
-            except BaseException:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-                raise
+            with atomic_output(args.output, "wb") as f:
+                f.write(image)
     finally:
         if hasattr(buf, "close"):
             buf.close()
@@ -172,34 +190,19 @@ def cmd_recover(args: argparse.Namespace) -> int:
     return 0
 
 
-def _tree(key: regfast.Key, depth: int, max_depth: int | None, values: bool, indent: str,
-          tolerant: bool = False) -> None:
-    try:
-        if values:
-            for v in key.values():
-                print(f"{indent}{v.name or '(default)'} = {type_name(v.type)} {_fmt_value(v)}")
-        if max_depth is not None and depth >= max_depth:
-            return
-        children = list(key.subkeys())
-    except regfast.RegistryCorruptError as e:
-        if not tolerant:
-            raise
-        # a damaged hive read tolerantly: say what is missing here, go on elsewhere
-        print(f"{indent}<damaged: {e.strerror}>")
-        return
-    for child in children:
-        print(f"{indent}{child.name}\\")
-        _tree(child, depth + 1, max_depth, values, indent + "  ", tolerant)
-
-
 def cmd_ls(args: argparse.Namespace) -> int:
+    if args.depth is not None and args.depth < 0:
+        raise UsageError("--depth must be 0 or more")
     with open_for_cli(args.hive, args)[0] as hive:
         _problem_note(hive)
         key = hive.open(args.path) if args.path else hive.root
-        max_depth = None if args.recursive and args.depth is None else (args.depth or 1)
+        levels = None if args.recursive and args.depth is None else (
+            1 if args.depth is None else args.depth)
         print(("\\" + key.path) if key.path else "\\")
-        _tree(key, 0, max_depth, args.values, "  ", args.tolerant)
-    return 0
+        skips = SkipReport()
+        print_tree(key, levels, args.values, args.tolerant, skips, _fmt_value)
+        skips.report(f"{skips.total:,} damaged spot{'s' * (skips.total != 1)} not listed")
+    return EXIT_OK
 
 
 def cmd_get(args: argparse.Namespace) -> int:
@@ -211,13 +214,31 @@ def cmd_get(args: argparse.Namespace) -> int:
         if args.raw:
             sys.stdout.buffer.write(v.raw())
         else:
-            print(f"{type_name(v.type)} {_fmt_value(v)}")
-    return 0
+            # exit non-zero only when no value could be printed
+            try:
+                text = _fmt_data(v)
+            except ValueError as e:
+                raise ValueError(f"cannot decode {type_name(v.type)} value {args.value!r}: {e} "
+                                 "(--raw prints its bytes)") from e
+            print(f"{type_name(v.type)} {text}")
+    return EXIT_OK
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from regfast.export import export, export_to_file
+    from regfast.export import export, export_to_file, skip_reason
 
+    to_stdout = args.output in (None, "-")
+    if to_stdout and args.format == "reg":
+        raise UsageError(".reg output is UTF-16LE; give -o FILE")
+    if not to_stdout and _same_file(args.hive, args.output):
+        raise UsageError(f"refusing to overwrite {args.output!r}, the hive being exported")
     with open_for_cli(args.hive, args)[0] as hive:
         _problem_note(hive)
         skip = "skip" if args.tolerant else "strict"
@@ -226,27 +247,40 @@ def cmd_export(args: argparse.Namespace) -> int:
             stem = os.path.splitext(os.path.basename(args.hive))[0].upper()
             prefix = f"HKEY_LOCAL_MACHINE\\{stem}" if args.format == "reg" else ""
         progress = Progress("export", os.path.getsize(args.hive))
-        if args.output in (None, "-"):
-            if args.format == "reg":
-                print("regfast: .reg output is UTF-16LE; give -o FILE", file=sys.stderr)
-                return 2
-            n_keys, n_values = export(hive, sys.stdout, args.format, args.path or None, prefix=prefix,
-                                      progress=progress, errors=skip)
+        if to_stdout:
+            res = export(hive, sys.stdout, args.format, args.path or None, prefix=prefix,
+                         progress=progress, errors=skip)
         else:
-            n_keys, n_values = export_to_file(hive, args.output, args.format, args.path or None,
-                                              prefix=prefix, progress=progress, errors=skip)
-            print(f"exported {n_keys:,} keys and {n_values:,} values to {args.output}", file=sys.stderr)
-    return 0
+            res = export_to_file(hive, args.output, args.format, args.path or None,
+                                 prefix=prefix, progress=progress, errors=skip)
+        where = "" if to_stdout else f" to {args.output}"
+        if res.skipped or not to_stdout:
+            print(f"exported {res.keys:,} keys and {res.values:,} values{where}", file=sys.stderr)
+        if res.skipped:
+            skips = SkipReport()
+            for i, sk in enumerate(res.skipped):
+                if i >= skips.shown:            # counted, not described: skip_reason reads the hive
+                    skips.add("")
+                    continue
+                where = (f"{short_path(sk.path)} (nk at 0x{sk.offset:x}): subkeys or values left out"
+                         if sk.kind == "key" else
+                         f"{short_path(sk.path)} value {sk.name!r} (vk at 0x{sk.offset:x})" if sk.name is not None
+                         else f"{short_path(sk.path)} a value (vk at 0x{sk.offset:x})")
+                skips.add(f"{where}: {skip_reason(hive, sk)}")
+            skips.report(f"skipped what could not be read: {res.skipped_keys:,} damaged "
+                         f"key{'s' * (res.skipped_keys != 1)} (subkeys or values left out), "
+                         f"{res.skipped_values:,} damaged value{'s' * (res.skipped_values != 1)}")
+    return EXIT_OK
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
     from regfast import _bulk  # noqa: F401  (imports numpy now, outside the timed scan)
     from regfast._types import type_name
 
-    size = os.path.getsize(args.hive)
     # a tolerant open is for damaged hives: skip damaged keys unless told otherwise
     errors = args.errors or ("skip" if args.tolerant else "strict")
     with open_for_cli(args.hive, args)[0] as hive:
+        size = os.path.getsize(args.hive)
         _problem_note(hive)
         t0 = time.perf_counter()
         table = hive.scan(args.path or None, errors=errors, progress=Progress("scan", size),
@@ -275,17 +309,25 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_hive_arguments(s: argparse.ArgumentParser, *, damaged: bool = True) -> None:
+    """The HIVE argument and the options every command that opens a hive file
+    shares (one place, so a new common option is one line)."""
+    s.add_argument("hive", help="the hive file")
+    add_no_logs(s)
+    if damaged:
+        s.add_argument("--lenient", action="store_true", help="(superseded by --tolerant) keep the good prefix")
+        s.add_argument("--tolerant", action="store_true",
+                       help="forensic open of a damaged hive: skip bad hbins/cells and list them")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="regfast", description="Fast Windows Registry hive tool")
+    p = CliParser(prog="regfast", description="Fast Windows Registry hive tool",
+                                epilog=EXIT_STATUS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"regfast {regfast.__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("info", help="base block facts: version, dirty, logs, type, checksum, sizes")
-    s.add_argument("hive")
-    s.add_argument("--lenient", action="store_true", help="(superseded by --tolerant) keep the good prefix")
-    s.add_argument("--tolerant", action="store_true",
-                   help="forensic open of a damaged hive: skip bad hbins/cells and list them")
-    add_no_logs(s)
+    _add_hive_arguments(s)
     s.set_defaults(func=cmd_info)
 
     s = sub.add_parser("recover", help="replay the transaction logs into a new, clean hive file; "
@@ -305,48 +347,36 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_recover)
 
     s = sub.add_parser("ls", help="list subkeys (and values with -v)")
-    s.add_argument("hive")
+    _add_hive_arguments(s)
     s.add_argument("path", nargs="?", default="")
     s.add_argument("-r", "--recursive", action="store_true")
     s.add_argument("-d", "--depth", type=int, help="levels to descend (with -r: a limit)")
     s.add_argument("-v", "--values", action="store_true", help="show values too")
-    s.add_argument("--lenient", action="store_true")
-    s.add_argument("--tolerant", action="store_true",
-                   help="forensic open of a damaged hive: skip bad hbins/cells and list them")
-    add_no_logs(s)
     s.set_defaults(func=cmd_ls)
 
     s = sub.add_parser("get", help="print one value")
-    s.add_argument("hive")
+    _add_hive_arguments(s, damaged=False)
     s.add_argument("path")
     s.add_argument("value", help='value name ("" for the default value)')
     s.add_argument("--raw", action="store_true", help="write the raw bytes to stdout")
-    add_no_logs(s)
     s.set_defaults(func=cmd_get)
 
     s = sub.add_parser("export", help="export a subtree as .reg, JSON or CSV")
-    s.add_argument("hive")
+    _add_hive_arguments(s)
     s.add_argument("path", nargs="?", default="")
     s.add_argument("--format", "-f", choices=["reg", "json", "csv"], default="reg")
-    s.add_argument("-o", "--output", help="output file (- or omitted: stdout; .reg needs a file)")
+    s.add_argument("-o", "--output", help="output file, written whole or not at all "
+                                          "(- or omitted: stdout; .reg needs a file)")
     s.add_argument("--prefix", help=r"root to put before key paths (.reg default: HKEY_LOCAL_MACHINE\<FILE STEM>)")
-    s.add_argument("--lenient", action="store_true")
-    s.add_argument("--tolerant", action="store_true",
-                   help="forensic open of a damaged hive: skip bad hbins/cells and list them")
-    add_no_logs(s)
     s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("scan", help="read every key and value in one pass; print counts and speed")
-    s.add_argument("hive")
+    _add_hive_arguments(s)
     s.add_argument("path", nargs="?", default="")
     s.add_argument("--stats", action="store_true", help="value counts per type")
     s.add_argument("--errors", choices=["strict", "skip"], default=None,
                    help="skip: count damaged keys/values and go on (default: strict; skip with --tolerant)")
-    s.add_argument("--lenient", action="store_true")
-    s.add_argument("--tolerant", action="store_true",
-                   help="forensic open of a damaged hive: skip bad hbins/cells and list them")
     s.add_argument("--deleted", action="store_true", help="also count deleted keys/values in free cells")
-    add_no_logs(s)
     s.set_defaults(func=cmd_scan)
 
     s = sub.add_parser("sample", help="write a small SOFTWARE-like sample hive")
@@ -358,6 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
     from regfast.profile import add_cli_parser as add_profile     # `profile -- python script.py`
     from regfast.admin import add_cli_parser as add_admin         # `save-key`, `key-security`
     add_diff(sub)
+    sub.choices["diff"].set_defaults(error_status=EXIT_USAGE)    # diff(1): 1 means "they differ"
     add_agent_path(sub)
     add_profile(sub)
     add_admin(sub)
@@ -365,17 +396,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Runs one command; returns the exit status (see EXIT_STATUS_HELP).
+
+    Argument errors exit with status 2 through argparse. Set
+    REGFAST_TRACEBACK=1 to let unexpected exceptions through (debugging).
+    """
     args = build_parser().parse_args(argv)
+    failed = getattr(args, "error_status", EXIT_ERROR)
     try:
-        with clean_warnings():
-            return args.func(args)
-    except regfast.RegistryError as e:
-        where = f" at hive offset 0x{e.offset:x}" if e.offset is not None else ""
-        print(f"regfast: error: {e.strerror}{where} (winerror {e.winerror})"
-              + (f": {e.filename}" if e.filename else ""), file=sys.stderr)
-        return 1
+        with terminal_text(), clean_warnings():
+            status = args.func(args)
+            sys.stdout.flush()          # a closed pipe shows here, not at exit
+        return status
     except BrokenPipeError:
-        return 0
+        drop_stdout()
+        # the reader took what it wanted: not a failure (diff keeps the
+        # same/different answer it had when the pipe closed)
+        return int(getattr(args, "status_so_far", EXIT_OK))
+    except KeyboardInterrupt:
+        print("regfast: error: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except UsageError as e:
+        print(f"regfast: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as e:
+        if os.environ.get("REGFAST_TRACEBACK"):
+            raise
+        print(f"regfast: error: {error_text(e)}", file=sys.stderr)
+        return failed
 
 
 if __name__ == "__main__":

@@ -503,6 +503,7 @@ def run_cli(args: Any) -> int:
         print(f"regfast: error: {e.strerror} (winerror {e.winerror})"
               + (f": {e.filename}" if e.filename else ""), file=sys.stderr)
         return 2
+    args.status_so_far = 1 if d else 0     # regfast.cli.main's answer if the output pipe closes early
     if args.json:
         json.dump({"root": d.root, "summary": d.summary(), "changes": d.to_list()}, sys.stdout,
                   ensure_ascii=False, indent=1)

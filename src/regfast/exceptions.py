@@ -20,6 +20,7 @@ __all__ = [
     "RegistryPermissionError",
     "RegistryCorruptError",
     "NotAHiveError",
+    "ConnectionCutError",
     "error_from_status",
 ]
 
@@ -33,6 +34,7 @@ RF_E_LIMIT = RF_CUSTOMER_BIT | 4
 # The Win32 code reported as .winerror for regfast's own statuses.
 ERROR_REGISTRY_CORRUPT = 1015
 ERROR_NOT_REGISTRY_FILE = 1017
+ERROR_CONNECTION_ABORTED = 1236
 
 
 class RegistryError(OSError):
@@ -88,6 +90,20 @@ class RegistryCorruptError(RegistryError):
 class NotAHiveError(RegistryError):
     """The file is not a regf hive, or a version regfast does not read
     (winerror 1017, ERROR_NOT_REGISTRY_FILE)."""
+
+
+class ConnectionCutError(RegistryError, ConnectionAbortedError):
+    """A frame to or from regfast-agent was cut half-way — a write that timed
+    out or was interrupted after its first byte, a response that ended or
+    broke mid-frame — so the byte stream is out of step and the connection
+    is dead: the call that cut it and every later call on it raise this at
+    once (winerror 1236, ERROR_CONNECTION_ABORTED). The agent discards the
+    cut request; connect again to go on. ``__cause__`` holds what cut it."""
+
+    def __init__(self, err: int, message: str, filename: object = None, *,
+                 winerror: int = ERROR_CONNECTION_ABORTED, status: int = 0,
+                 offset: int | None = None) -> None:
+        super().__init__(err, message, filename, winerror=winerror, status=status, offset=offset)
 
 
 _ERRNO = {2: _errno.ENOENT, 5: _errno.EACCES, 6: _errno.EBADF, 8: _errno.ENOMEM,

@@ -39,7 +39,12 @@ File layout produced
 Format choices (the ones a reader might care about)
 --------------------------------------------------
 * Names that fit in Latin-1 are stored "compressed" (``nk`` flag 0x20,
-  ``vk`` flag 0x0001); all other names are stored as UTF-16LE.
+  ``vk`` flag 0x0001); all other names are stored as UTF-16LE. Windows does
+  not check UTF-16, so neither does the writer: a lone surrogate (U+D800..
+  U+DFFF in a Python str) is stored as that one code unit, in names, classes
+  and string data alike, and reads back as the same str. Names Windows
+  cannot hold (empty key names, a backslash in a key name, more than 255 /
+  16,383 UTF-16 units) raise ValueError.
 * Value data of 0..4 bytes is stored inline in the ``vk`` data-offset field
   with bit 31 of the data length set (this is how Windows stores DWORDs and
   empty values).  Larger data goes to a data cell; data larger than
@@ -448,7 +453,7 @@ def _lh_hash_upper(up: str) -> int:
         for c in up.encode("ascii"):
             h = h * 37 + c
     else:
-        raw = up.encode("utf-16-le")
+        raw = up.encode("utf-16-le", "surrogatepass")   # a lone surrogate is one code unit
         for c in struct.unpack("<%dH" % (len(raw) // 2), raw):
             h = h * 37 + c
     return h & 0xFFFFFFFF
@@ -468,7 +473,7 @@ def _sort_key_fn(names: List[str]):
     # compare big-endian UTF-16 bytes (byte order == code-unit order).
     for n in names:
         if not n.isascii() and any(ord(c) > 0xFFFF for c in n):
-            return lambda n: upcase_name(n).encode("utf-16-be")
+            return lambda n: upcase_name(n).encode("utf-16-be", "surrogatepass")
     return upcase_name
 
 
@@ -818,9 +823,9 @@ def _build(
             for vname, _ in items:
                 if not isinstance(vname, str):
                     raise TypeError(f"value names must be str, got {type(vname).__name__} in {path!r}")
-                if len(vname) > MAX_VALUE_NAME_CHARS:
+                if _utf16_units(vname) > MAX_VALUE_NAME_CHARS:
                     raise ValueError(
-                        f"value name in {path!r} is {len(vname)} characters long "
+                        f"value name in {path!r} is {_utf16_units(vname)} UTF-16 units long "
                         f"(max {MAX_VALUE_NAME_CHARS})"
                     )
                 up = vname.upper() if vname.isascii() else upcase_name(vname)
@@ -1016,14 +1021,20 @@ def _checksum(block: Union[bytes, bytearray]) -> int:
     return c
 
 
+def _utf16_units(name: str) -> int:
+    """Length in UTF-16 code units, what Windows' name limits count: a
+    character past U+FFFF takes two, a lone surrogate one."""
+    return len(name) if name.isascii() else len(name) + sum(1 for c in name if ord(c) > 0xFFFF)
+
+
 def _check_key_name(name: object, parent: str) -> None:
     if not isinstance(name, str):
         raise TypeError(f"key names must be str, got {type(name).__name__} under {parent!r}")
     if not name:
         raise ValueError(f"empty key name under {parent!r}")
-    if len(name) > MAX_KEY_NAME_CHARS:
+    if _utf16_units(name) > MAX_KEY_NAME_CHARS:
         raise ValueError(
-            f"key name {name[:20]!r}... under {parent!r} is {len(name)} characters long "
+            f"key name {name[:20]!r}... under {parent!r} is {_utf16_units(name)} UTF-16 units long "
             f"(max {MAX_KEY_NAME_CHARS})"
         )
     if "\\" in name:
