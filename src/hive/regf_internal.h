@@ -162,6 +162,8 @@ rf_status regf_scan(rf_hive *h, rf_key start, rf_scan *s);
 rf_status regf_cell_any(rf_hive *h, uint64_t file_offset, const uint8_t **payload, size_t *len,
                         int *allocated);
 rf_status regf_deleted_records(rf_hive *h, rf_deleted *out, size_t cap, size_t *n_out);
+rf_status regf_deleted_read(rf_hive *h, uint64_t record_offset, void *buf, size_t cap, size_t *len_out);
+rf_status regf_slack(rf_hive *h, rf_slack *out, size_t cap, size_t *n_out);
 rf_status regf_problems(rf_hive *h, const rf_problem **out, size_t *n_out, uint64_t *total_out);
 
 /* Where a value's data is: contiguous (inline or one cell) or a db record. */

@@ -514,5 +514,7 @@ const rf_backend_ops regf_ops = {
     .cell = regf_cell_any,
     .deleted = regf_deleted_records,
     .problems = regf_problems,
+    .deleted_read = regf_deleted_read,
+    .slack = regf_slack,
     /* .key_open: component by component through key_child is as fast as it gets here */
 };

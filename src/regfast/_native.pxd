@@ -2,7 +2,7 @@
 # the whole internal interface of the binding in one file.
 from cpython.buffer cimport Py_buffer
 from libc.stdint cimport uint8_t, uint32_t
-from regfast.regfast cimport rf_hive, rf_key, rf_value, rf_status, rf_name
+from regfast.regfast cimport rf_hive, rf_key, rf_value, rf_status, rf_name, rf_deleted
 
 # Shared with _bulk.pyx (exported through the module's C-API capsule).
 cdef int check(rf_status st) except -1
@@ -10,6 +10,8 @@ cdef str name_str(const rf_name *n)
 cdef str utf16_str(const uint8_t *p, size_t nbytes, bint stop_at_nul)
 cdef object decode_data(uint32_t t, const uint8_t *p, size_t n, object name)
 cdef object view_of(Hive hive, const uint8_t *p, size_t n)
+cdef rf_deleted *deleted_records(Hive hive, size_t *n_out) except NULL
+cdef str deleted_name(const rf_name *nm)
 
 cdef class Hive:
     cdef rf_hive *_h
