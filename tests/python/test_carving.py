@@ -289,7 +289,7 @@ def test_slack_of_every_cell_kind(make_hive):
     blob = b"\x5A" * (2 * SEG + 101)                       # last segment 101 bytes: slack in its cell
     tree = {"Abc": Key(values={"x": "odd", "yy": 1, "zzz": Value(REG_BINARY, blob)}, class_name="Klass",
                        subkeys={"S1": {}, "S22": {}, "S333": {}}),
-            "Li": {f"k{i}": {} for i in range(3)}}
+            "Li": {f"k{i}": {} for i in range(3)}, "Two": {"a": 1, "b": 2}}    # 2 entries: 4 bytes of slack
     built = make_hive(tree, index="li")
     with regfast.open_hive(built.path) as hive:
         slack = hive.slack()
