@@ -209,6 +209,9 @@ typedef struct rf_hive_info {
 #define RF_PROBLEM_HBIN        4u  /**< bad hbin header: bytes skipped to the next good hbin */
 #define RF_PROBLEM_CELL        5u  /**< bad cell size: rest of its hbin skipped */
 #define RF_PROBLEM_ROOT        6u  /**< the root key is unusable */
+#define RF_PROBLEM_SUBKEYS     7u  /**< a subkey list lists a key twice, out of order, one whose
+                                        parent is another key, or something that is not a key:
+                                        reads of a tolerant hive step over those entries */
 
 /** Problems kept per hive; later ones are counted, not stored. */
 #define RF_MAX_PROBLEMS        10000u

@@ -218,6 +218,7 @@ typedef struct scan_run {
     uint32_t  *kids;           /* children of the key being expanded */
     size_t     n_kids, kids_cap;
     uint32_t   parent;         /* key whose children are being collected */
+    uint32_t   prev;           /* its last child that was in order (0: none yet) */
     int        skip;           /* RF_SCAN_SKIP_ERRORS: a bad entry does not end the list */
     rf_status  kid_err;        /* with skip: the first bad entry of the current list */
 } scan_run;
@@ -238,19 +239,33 @@ static int grow_to(void *slot, size_t *cap, size_t need, size_t elem)
     return 1;
 }
 
-static rf_status collect_kid(void *ctx, uint32_t child, uint32_t hash)
+static rf_status collect_kid(void *ctx, uint32_t child, uint32_t hash, uint32_t leaf)
 {
     scan_run *r = ctx;
+    (void)hash;
     rf_status st = regf_check_child(r->h, r->parent, child);
     if (st) {
         /* Skipping errors: keep the siblings listed after a bad entry (an nk
          * in a damaged region, say); the key's status records the first. */
-        if (!r->skip) return st;
+        if (!r->skip) return regf_with_fix(st);
         if (!r->kid_err) r->kid_err = st;
         return RF_OK;
     }
+    /* The list's order, checked in this pass as Windows checks it (each
+     * entry after the last one in order): a key listed twice or out of order
+     * is damage, reported like any other. The first nk was just read. */
+    const uint8_t *nk, *pnk;
+    uint32_t len;
+    regf_nk(r->h, child, &nk, &len);
+    if (r->prev && regf_nk(r->h, r->prev, &pnk, &len) == RF_OK && !regf_sorted_after(pnk, nk)) {
+        st = regf_order_fail(r->parent, leaf, r->prev, pnk, child, nk);
+        if (!r->skip) return st;
+        if (!r->kid_err) r->kid_err = st;
+    } else {
+        r->prev = child;
+    }
     uint64_t bit = child >> 3;
-    if ((r->visited[bit >> 6] >> (bit & 63)) & 1) return RF_OK; /* listed twice: once is enough */
+    if ((r->visited[bit >> 6] >> (bit & 63)) & 1) return RF_OK; /* listed twice: read once */
     r->visited[bit >> 6] |= (uint64_t)1 << (bit & 63);
     if (!GROW(r->kids, r->kids_cap, r->n_kids + 1))
         return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for the scan");
@@ -345,6 +360,7 @@ static rf_status scan_loop(scan_run *r)
         }
         r->n_kids = 0;
         r->parent = f.key;
+        r->prev = 0;
         r->kid_err = RF_OK;
         st = skip ? regf_each_subkey_all(h, f.key, nk, collect_kid, r)
                   : regf_each_subkey(h, f.key, nk, collect_kid, r);

@@ -283,6 +283,14 @@ static int64_t cell_before(const regf_hive *h, uint64_t off)
     return (int64_t)((((uint64_t)w << 6) + 63 - clz64(word)) << 3);
 }
 
+int regf_inside_cell(const regf_hive *h, uint64_t off)
+{
+    if (off >= h->bins_len) return 0;
+    int64_t c = cell_before(h, off);
+    uint32_t size = c < 0 ? 0 : cell_size_now(h, (uint64_t)c);
+    return size && off < (uint64_t)c + size;
+}
+
 /*
  * What the 8-aligned hbins offset `off` (where a record points: a list, a
  * data cell, a db...) lies in, and up to where a former cell starting there

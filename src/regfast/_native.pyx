@@ -240,7 +240,7 @@ cdef object _read_values = None
 _ERRORS = ("strict", "tolerant")
 _PROBLEM_KINDS = {RF_PROBLEM_CHECKSUM: "checksum", RF_PROBLEM_BASE_BLOCK: "base_block",
                   RF_PROBLEM_TRUNCATED: "truncated", RF_PROBLEM_HBIN: "hbin",
-                  RF_PROBLEM_CELL: "cell", RF_PROBLEM_ROOT: "root"}
+                  RF_PROBLEM_CELL: "cell", RF_PROBLEM_ROOT: "root", RF_PROBLEM_SUBKEYS: "subkeys"}
 _DELETED_SOURCES = {RF_DELETED_FREE: "free", RF_DELETED_UNREFERENCED: "unreferenced",
                     RF_DELETED_SLACK: "slack", RF_DELETED_REMNANT: "remnant"}
 _CELL_KINDS = {RF_CELL_NK: "nk", RF_CELL_VK: "vk", RF_CELL_SUBKEY_LIST: "subkey_list",

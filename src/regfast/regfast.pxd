@@ -101,6 +101,7 @@ cdef extern from "regfast/regfast.h" nogil:
         RF_PROBLEM_HBIN
         RF_PROBLEM_CELL
         RF_PROBLEM_ROOT
+        RF_PROBLEM_SUBKEYS
         RF_MAX_PROBLEMS
 
     ctypedef struct rf_problem:
