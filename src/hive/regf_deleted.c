@@ -589,7 +589,7 @@ rf_status regf_deleted_records(rf_hive *base, rf_deleted *out, size_t cap, size_
         reach_free(&r);
         return st;
     }
-    qsort(r.slack, r.n_slack, sizeof *r.slack, slack_order);
+    if (r.n_slack) qsort(r.slack, r.n_slack, sizeof *r.slack, slack_order);
     carve_run c = { h, h->root_ok ? r.refd : NULL, NULL, 0, 0, 0 };
     size_t next_slack = 0;
     /* every cell in file order through the bitmap */
@@ -613,12 +613,13 @@ rf_status regf_deleted_records(rf_hive *base, rf_deleted *out, size_t cap, size_
     }
     /* the bytes after the last hbin (yarp: the "remnant data" virtual cell) */
     if (!c.oom && remnant_end(h) > h->bins_len) carve_area(&c, h->bins_len + 4, remnant_end(h), 0, RF_DELETED_REMNANT);
-    reach_free(&r);
     if (c.oom) {
+        reach_free(&r);
         free(c.recs);
         return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for the deleted records");
     }
-    link_values(&c);
+    link_values(&c);       /* reads the reachability map: freed after it */
+    reach_free(&r);
     size_t n = c.n < cap ? c.n : cap;
     if (n) memcpy(out, c.recs, n * sizeof *out);
     free(c.recs);
@@ -672,7 +673,7 @@ rf_status regf_slack(rf_hive *base, rf_slack *out, size_t cap, size_t *n_out)
     *n_out = 0;
     rf_status st = reach_all(&r, h, 1);
     if (!st) {
-        qsort(r.slack, r.n_slack, sizeof *r.slack, slack_order);
+        if (r.n_slack) qsort(r.slack, r.n_slack, sizeof *r.slack, slack_order);
         size_t n = r.n_slack < cap ? r.n_slack : cap;
         if (n) memcpy(out, r.slack, n * sizeof *out);
         *n_out = r.n_slack;

@@ -196,9 +196,10 @@ rf_status regf_order_fail(uint32_t key, uint32_t leaf, uint32_t prev, const uint
                         (unsigned long long)regf_file_off(leaf), (unsigned long long)regf_file_off(key), b,
                         (unsigned long long)regf_file_off(prev), (unsigned long long)regf_file_off(cur), fix);
     return rfi_fail(RF_E_CORRUPT, regf_file_off(cur), 0,
-                    "subkey list at 0x%llx of nk at 0x%llx is out of order: '%s' after '%s' "
+                    "subkey list at 0x%llx of nk at 0x%llx is out of order: '%s' (0x%llx) after '%s' "
                     "(lists are sorted by upcased name); %s",
-                    (unsigned long long)regf_file_off(leaf), (unsigned long long)regf_file_off(key), b, a, fix);
+                    (unsigned long long)regf_file_off(leaf), (unsigned long long)regf_file_off(key), b,
+                    (unsigned long long)regf_file_off(cur), a, fix);
 }
 
 /* A strict read stopped at a bad subkey entry: the message says how to read
