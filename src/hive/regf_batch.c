@@ -218,7 +218,8 @@ typedef struct scan_run {
     uint32_t  *kids;           /* children of the key being expanded */
     size_t     n_kids, kids_cap;
     uint32_t   parent;         /* key whose children are being collected */
-    uint32_t   prev;           /* its last child that was in order (0: none yet) */
+    uint32_t   prev;           /* its last child that was in order... */
+    const uint8_t *prev_nk;    /* ...and its nk (NULL: none yet) */
     int        skip;           /* RF_SCAN_SKIP_ERRORS: a bad entry does not end the list */
     rf_status  kid_err;        /* with skip: the first bad entry of the current list */
 } scan_run;
@@ -243,7 +244,8 @@ static rf_status collect_kid(void *ctx, uint32_t child, uint32_t hash, uint32_t 
 {
     scan_run *r = ctx;
     (void)hash;
-    rf_status st = regf_check_child(r->h, r->parent, child);
+    const uint8_t *nk;
+    rf_status st = regf_child_nk(r->h, r->parent, child, &nk);
     if (st) {
         /* Skipping errors: keep the siblings listed after a bad entry (an nk
          * in a damaged region, say); the key's status records the first. */
@@ -253,16 +255,15 @@ static rf_status collect_kid(void *ctx, uint32_t child, uint32_t hash, uint32_t 
     }
     /* The list's order, checked in this pass as Windows checks it (each
      * entry after the last one in order): a key listed twice or out of order
-     * is damage, reported like any other. The first nk was just read. */
-    const uint8_t *nk, *pnk;
-    uint32_t len;
-    regf_nk(r->h, child, &nk, &len);
-    if (r->prev && regf_nk(r->h, r->prev, &pnk, &len) == RF_OK && !regf_sorted_after(pnk, nk)) {
-        st = regf_order_fail(r->parent, leaf, r->prev, pnk, child, nk);
+     * is damage, reported like any other. One name compare per entry, on
+     * two nk records this pass has just read. */
+    if (r->prev_nk && !regf_sorted_after(r->prev_nk, nk)) {
+        st = regf_order_fail(r->parent, leaf, r->prev, r->prev_nk, child, nk);
         if (!r->skip) return st;
         if (!r->kid_err) r->kid_err = st;
     } else {
         r->prev = child;
+        r->prev_nk = nk;
     }
     uint64_t bit = child >> 3;
     if ((r->visited[bit >> 6] >> (bit & 63)) & 1) return RF_OK; /* listed twice: read once */
@@ -361,6 +362,7 @@ static rf_status scan_loop(scan_run *r)
         r->n_kids = 0;
         r->parent = f.key;
         r->prev = 0;
+        r->prev_nk = NULL;
         r->kid_err = RF_OK;
         st = skip ? regf_each_subkey_all(h, f.key, nk, collect_kid, r)
                   : regf_each_subkey(h, f.key, nk, collect_kid, r);

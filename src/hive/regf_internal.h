@@ -213,6 +213,8 @@ rf_status regf_each_subkey_all(const regf_hive *h, uint32_t key_off, const uint8
                                regf_entry_fn fn, void *ctx);
 /* An nk listed under `parent` whose parent field agrees. */
 rf_status regf_check_child(const regf_hive *h, uint32_t parent, uint32_t child);
+/* The same, handing back the child's nk. */
+rf_status regf_child_nk(const regf_hive *h, uint32_t parent, uint32_t child, const uint8_t **nk);
 
 /* Subkey lists are sorted by upcased name and Windows checks it
  * (CmpCheckLexicographicalOrder): 1 when the nk `cur` sorts strictly after

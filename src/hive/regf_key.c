@@ -115,7 +115,14 @@ rf_status regf_each_subkey_all(const regf_hive *h, uint32_t key_off, const uint8
 rf_status regf_check_child(const regf_hive *h, uint32_t parent, uint32_t child)
 {
     const uint8_t *nk;
+    return regf_child_nk(h, parent, child, &nk);
+}
+
+rf_status regf_child_nk(const regf_hive *h, uint32_t parent, uint32_t child, const uint8_t **out)
+{
+    const uint8_t *nk;
     uint32_t len;
+    *out = NULL;
     rf_status st = regf_nk(h, child, &nk, &len);
     if (st) return st;
     /* The root's parent field may name the root itself: without this, a list
@@ -135,6 +142,7 @@ rf_status regf_check_child(const regf_hive *h, uint32_t parent, uint32_t child)
                         "open the hive with errors=\"tolerant\" to read it under that parent only",
                         (unsigned long long)regf_file_off(child), (unsigned long long)regf_file_off(parent),
                         (unsigned long long)regf_file_off(recorded));
+    *out = nk;
     return RF_OK;
 }
 
@@ -160,6 +168,21 @@ static int nk_utf16(const uint8_t *nk) { return !(rf_le16(nk + NK_FLAGS) & NK_FL
 
 int regf_sorted_after(const uint8_t *prev, const uint8_t *cur)
 {
+    uint32_t pn = rf_le16(prev + NK_NAME_LEN), cn = rf_le16(cur + NK_NAME_LEN);
+    if (!nk_utf16(prev) && !nk_utf16(cur)) {
+        /* the common case (compressed names): ASCII bytes need no table */
+        const uint8_t *a = prev + NK_NAME, *b = cur + NK_NAME;
+        uint32_t n = pn < cn ? pn : cn, i = 0;
+        /* siblings share long prefixes ({GUID}s, numbers): skip equal bytes 8 at a time */
+        while (i + 8 <= n && rf_le64(a + i) == rf_le64(b + i)) i += 8;
+        for (; i < n; i++) {
+            if (a[i] == b[i]) continue;
+            uint16_t x = a[i] < 0x80 ? (uint16_t)(a[i] - ((unsigned)(a[i] - 'a') < 26u ? 32 : 0)) : rf_upcase(a[i]);
+            uint16_t y = b[i] < 0x80 ? (uint16_t)(b[i] - ((unsigned)(b[i] - 'a') < 26u ? 32 : 0)) : rf_upcase(b[i]);
+            if (x != y) return x < y;
+        }
+        return pn < cn;
+    }
     return name_cmp(prev + NK_NAME, rf_le16(prev + NK_NAME_LEN), nk_utf16(prev),
                     cur + NK_NAME, rf_le16(cur + NK_NAME_LEN), nk_utf16(cur)) < 0;
 }
