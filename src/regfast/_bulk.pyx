@@ -723,7 +723,7 @@ cdef class ScanTable(_Rows):
 
     Deleted rows (scan(include_deleted=True)) come after the live rows and
     have ``*_deleted`` True; live rows have False. They are the records
-    Hive.deleted() finds intact in free cells:
+    Hive.deleted() carves from free, unreferenced and slack space:
       * a deleted key's ``key_parent`` is the row of the key its nk names as
         parent — a live key, or a deleted key whose row comes earlier — and
         -1 when that key is unknown (then ``key_depth`` is 0 and its path in
@@ -733,10 +733,11 @@ cdef class ScanTable(_Rows):
       * a deleted value's ``value_key`` is the row of the deleted key whose
         (freed) value list still names it, else -1 (a value deleted from a
         key, or a list overwritten since). ``value_status`` says what its
-        data is worth: 0 when it is inline, empty or in a free cell that
-        fits (likely intact); 13 when its cell was allocated again (likely
-        other data now: value_data() refuses it); 2 when it is lost (the
-        cell is gone or too short, or big data, which is not reassembled).
+        data is worth: 0 when it is inline, empty, or in space nothing live
+        uses that fits it (likely intact; big data is assembled into the
+        arena); 13 when a piece lies in a cell a live record uses (likely
+        other data now: value_data() refuses it); 2 when it is lost (a piece
+        is gone or too short).
     """
     cdef readonly Hive hive
     cdef readonly cnp.ndarray key_token, key_parent, key_depth, key_last_write, key_n_values

@@ -509,8 +509,8 @@ cdef class Hive:
             Called now and then with keys done and the hive's key count;
             returning False (or raising) cancels the scan.
         include_deleted : bool
-            Also add the deleted keys and values found intact in free cells
-            (see deleted()) as rows after the live ones, marked True in the
+            Also add the deleted keys and values carved from free,
+            unreferenced and slack space (see deleted()) as rows after the live ones, marked True in the
             ``key_deleted`` / ``value_deleted`` columns (False for live rows).
             A deleted value whose key is unknown has value_key -1; a deleted
             key whose parent is unknown has key_parent -1 and no path. With a

@@ -245,7 +245,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         print(f"skipped: {stats['key_errors']} damaged keys, {stats['value_errors']} damaged values")
     if args.deleted:
         print(f"deleted: {stats['deleted_keys']:,} keys, {stats['deleted_values']:,} values recovered "
-              "from free cells")
+              "from free and unreferenced space")
     if args.stats:
         for t, c in sorted(stats["types"].items(), key=lambda kv: -kv[1]):
             print(f"  {type_name(t):<32} {c:>12,}")
@@ -327,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lenient", action="store_true")
     s.add_argument("--tolerant", action="store_true",
                    help="forensic open of a damaged hive: skip bad hbins/cells and list them")
-    s.add_argument("--deleted", action="store_true", help="also count deleted keys/values in free cells")
+    s.add_argument("--deleted", action="store_true", help="also count deleted keys/values carved from free and unreferenced cells")
     s.set_defaults(func=cmd_scan)
 
     s = sub.add_parser("sample", help="write a small SOFTWARE-like sample hive")

@@ -251,4 +251,4 @@ def test_cli_scan_counts_deleted(make_hive, capsys):
     out = capsys.readouterr().out
     # the totals count the deleted rows too: 3 live + 2 deleted keys, 2 live + 3 deleted values
     assert out.startswith("5 keys, 5 values,")
-    assert "deleted: 2 keys, 3 values recovered from free cells" in out
+    assert "deleted: 2 keys, 3 values recovered from free and unreferenced space" in out
