@@ -79,6 +79,7 @@ cdef extern from *:
     void rf_u16_narrow(uint8_t *dst, const uint8_t *p, size_t n) noexcept nogil
 
 import datetime as _dt
+import gc as _gc
 import os
 
 from regfast.exceptions import error_from_status
@@ -645,20 +646,26 @@ cdef class Hive:
             free(recs)
         return out
 
-    def slack(self):
+    def slack(self, min_length=1):
         """The slack space of every cell reachable from the root: the bytes
         past what its record uses, which may hold older data. One CellSlack
-        (cell, kind, offset, data) per cell that has any, in file order; kinds
-        are "nk", "vk", "subkey_list" (lf/lh/li/ri), "value_list", "data",
-        "db", "db_list", "db_segment", "sk" and "class". ``data`` is a
-        read-only memoryview into the mapping.
+        (cell, kind, offset, data) per cell with at least `min_length` bytes
+        of it, in file order; kinds are "nk", "vk", "subkey_list"
+        (lf/lh/li/ri), "value_list", "data", "db", "db_list", "db_segment",
+        "sk" and "class". ``data`` is a copy of the bytes (most slack is a
+        few bytes of padding: pass e.g. ``min_length=24`` for room enough to
+        hold a record).
         """
+        if min_length < 1:
+            raise ValueError("min_length must be at least 1")
         cdef rf_hive *h = self.pin()
         cdef size_t n = 0, cap, i
         cdef rf_slack *arr = NULL
         cdef rf_status st
         cdef const uint8_t *base
         cdef size_t base_len
+        cdef uint32_t least = min(<size_t>min_length, 0xFFFFFFFF)
+        paused = False
         try:
             cap = 1024
             while True:
@@ -674,14 +681,22 @@ cdef class Hive:
                 cap = n
             check(st)
             check(rf_hive_mapping(h, &base, &base_len))
+            # a big hive has millions of slack cells: the tuples cannot form
+            # cycles, so keep the cyclic collector out of the loop
+            paused = n > 4096 and _gc.isenabled()
+            if paused:
+                _gc.disable()
             out = []
+            kinds = _CELL_KINDS
             for i in range(n):
-                if arr[i].offset + arr[i].length > base_len:
+                if arr[i].length < least or arr[i].offset + arr[i].length > base_len:
                     continue
-                out.append(CellSlack(arr[i].cell, _CELL_KINDS.get(arr[i].kind, str(arr[i].kind)),
-                                     arr[i].offset, view_of(self, base + arr[i].offset, arr[i].length)))
+                out.append(CellSlack(arr[i].cell, kinds.get(arr[i].kind, str(arr[i].kind)), arr[i].offset,
+                                     PyBytes_FromStringAndSize(<const char *>base + arr[i].offset, arr[i].length)))
             return out
         finally:
+            if paused:
+                _gc.enable()
             free(arr)
             self.unpin()
 

@@ -122,4 +122,4 @@ class CellSlack(NamedTuple):
     kind: str                 # "nk", "vk", "subkey_list", "value_list", "data", "db",
                               # "db_list", "db_segment", "sk" or "class"
     offset: int               # file offset of the first slack byte
-    data: memoryview          # the slack bytes (read-only, in the mapping)
+    data: bytes               # the slack bytes

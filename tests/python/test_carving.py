@@ -313,3 +313,13 @@ def test_slack_of_every_cell_kind(make_hive):
                 assert used == expect(), s
     # every kind a hive holds that has a tail past its record is listed
     assert {"nk", "vk", "subkey_list", "value_list", "data", "db", "db_segment", "class"} <= set(kinds)
+
+
+def test_slack_min_length(make_hive):
+    built = make_hive({"K": {"blob": Value(REG_BINARY, b"\xEE" * 200)}, "L": {}})
+    with regfast.open_hive(built.path) as hive:
+        every = hive.slack()
+        roomy = hive.slack(min_length=5)
+        assert roomy == [s for s in every if len(s.data) >= 5] and len(roomy) < len(every)
+        with pytest.raises(ValueError):
+            hive.slack(0)
