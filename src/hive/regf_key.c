@@ -734,11 +734,13 @@ rf_status regf_check_tree(regf_hive *h)
              * in a region the hbin walk already listed */
             const rf_error *e = rf_last_error();
             uint64_t at = e->offset != RF_NO_OFFSET ? e->offset : regf_file_off(t.key);
-            /* a list offset that lands in no cell at all (an hbin header,
-             * past the hbins): the key's field is what broke */
-            uint32_t list = rf_le32(nk + NK_SUBKEYS);
+            /* a pointer that lands in no cell at all (an hbin header, past
+             * the hbins or the file): the field holding it is what broke, in
+             * the key or in its ri; the problem is placed at the key */
             int skipped = in_skipped_region(h, at);
-            if (!regf_is_cell(h, list) && !regf_inside_cell(h, list)) at = regf_file_off(t.key);
+            uint64_t rel = at - REGF_BASE_BLOCK;
+            if (at < REGF_BASE_BLOCK || (!regf_is_cell(h, rel) && !regf_inside_cell(h, rel)))
+                at = regf_file_off(t.key);
             if (!skipped)
                 problem(&t, 8, at, "subkeys of nk at 0x%llx: %.100s", (unsigned long long)regf_file_off(t.key),
                         e->message);
