@@ -235,13 +235,16 @@ static void do_scan(rf_hive *h, uint32_t flags, const uint8_t *base, size_t mapl
     free(s.value_type); free(s.value_offset); free(s.value_length); free(s.value_status);
 }
 
-/* Deleted records: everything they point at stays inside the mapping, and
- * each sits in a free cell that rf_hive_cell() reports as such. */
+/* Deleted records: each one is an nk/vk signature at 4 past its offset,
+ * inside the mapping, with everything it points at inside the mapping too; a
+ * record that starts a cell starts a free cell, or an allocated one nothing
+ * references; its data reads back at the length it claims. Slack: inside its
+ * cell, which is allocated. */
 static void do_deleted(rf_hive *h, const uint8_t *base, size_t maplen)
 {
     size_t n = 0;
     rf_status st = checked(rf_hive_deleted(h, NULL, 0, &n));
-    if (st == RF_OK) return;
+    if (st == RF_OK) goto slack;
     REQUIRE(st == RF_E_MORE_DATA);
     if (n > MAX_KEYS) return;
     rf_deleted *d = malloc(n * sizeof *d);
@@ -250,18 +253,32 @@ static void do_deleted(rf_hive *h, const uint8_t *base, size_t maplen)
     for (size_t i = 0; i < n; i++) {
         const uint8_t *p = d[i].name.ptr;
         REQUIRE(d[i].kind == RF_DELETED_KEY || d[i].kind == RF_DELETED_VALUE);
+        REQUIRE(d[i].source >= RF_DELETED_FREE && d[i].source <= RF_DELETED_REMNANT);
         REQUIRE(d[i].confidence <= 100);
-        REQUIRE(p >= base && p + d[i].name.nbytes <= base + maplen);
+        REQUIRE(d[i].offset >= 4096 && d[i].offset + 6 <= maplen);
+        REQUIRE(base[d[i].offset + 4] == (d[i].kind == RF_DELETED_KEY ? 'n' : 'v') && base[d[i].offset + 5] == 'k');
+        REQUIRE(p > base + d[i].offset + 4 && p + d[i].name.nbytes <= base + maplen);
         touch(p, d[i].name.nbytes);
         const uint8_t *payload;
         size_t plen;
         int allocated = 1;
-        REQUIRE(rf_hive_cell(h, d[i].offset, &payload, &plen, &allocated) == RF_OK && !allocated);
-        REQUIRE(p >= payload && p + d[i].name.nbytes <= payload + plen);
+        if (rf_hive_cell(h, d[i].offset, &payload, &plen, &allocated) == RF_OK) {
+            REQUIRE(d[i].source == RF_DELETED_FREE || d[i].source == RF_DELETED_UNREFERENCED);
+            REQUIRE(allocated == (d[i].source == RF_DELETED_UNREFERENCED));
+            REQUIRE(p >= payload && p + d[i].name.nbytes <= payload + plen);
+        }
         if (d[i].kind == RF_DELETED_VALUE && d[i].data_offset != RF_NO_OFFSET) {
-            REQUIRE(d[i].data_state >= 1 && d[i].data_state <= 3);
+            REQUIRE(d[i].data_state >= 1 && d[i].data_state <= 3 && !(d[i].data_flags & RF_VALUE_BIG_DATA));
             REQUIRE(d[i].data_offset + d[i].data_len <= maplen);
             touch(base + d[i].data_offset, d[i].data_len);
+        }
+        if (d[i].kind == RF_DELETED_VALUE) {
+            size_t len = 0;
+            st = rf_hive_deleted_read(h, d[i].offset, databuf, sizeof databuf, &len);
+            REQUIRE(st == RF_OK || st == RF_E_NOT_FOUND || st == RF_E_MORE_DATA);
+            if (st == RF_OK) REQUIRE(len == d[i].data_len);
+            if (st == RF_OK && d[i].data_state >= 1 && d[i].data_state <= 3 && d[i].data_offset != RF_NO_OFFSET)
+                REQUIRE(memcmp(databuf, base + d[i].data_offset, len) == 0);
         }
         if (d[i].kind == RF_DELETED_KEY && d[i].parent != RF_NO_OFFSET) {
             REQUIRE(rf_hive_cell(h, d[i].parent, &payload, &plen, &allocated) == RF_OK && allocated);
@@ -270,6 +287,23 @@ static void do_deleted(rf_hive *h, const uint8_t *base, size_t maplen)
         }
     }
     free(d);
+slack:
+    n = 0;
+    st = rf_hive_slack(h, NULL, 0, &n);
+    REQUIRE(st == RF_OK || st == RF_E_MORE_DATA);
+    if (st == RF_OK || n > 4 * MAX_KEYS) return;
+    rf_slack *sl = malloc(n * sizeof *sl);
+    REQUIRE(rf_hive_slack(h, sl, n, &got) == RF_OK && got == n);
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *payload;
+        size_t plen;
+        int allocated = 0;
+        REQUIRE(sl[i].kind >= RF_CELL_NK && sl[i].kind <= RF_CELL_CLASS && sl[i].length > 0);
+        REQUIRE(rf_hive_cell(h, sl[i].cell, &payload, &plen, &allocated) == RF_OK && allocated);
+        REQUIRE(sl[i].offset + sl[i].length == sl[i].cell + 4 + plen && sl[i].offset + sl[i].length <= maplen);
+        touch(base + sl[i].offset, sl[i].length);
+    }
+    free(sl);
 }
 
 typedef struct frame { rf_key k; uint32_t depth; } frame;

@@ -209,6 +209,9 @@ typedef struct rf_hive_info {
 #define RF_PROBLEM_HBIN        4u  /**< bad hbin header: bytes skipped to the next good hbin */
 #define RF_PROBLEM_CELL        5u  /**< bad cell size: rest of its hbin skipped */
 #define RF_PROBLEM_ROOT        6u  /**< the root key is unusable */
+#define RF_PROBLEM_SUBKEYS     7u  /**< a subkey list lists a key twice, out of order, one whose
+                                        parent is another key, or something that is not a key:
+                                        reads of a tolerant hive step over those entries */
 
 /** Problems kept per hive; later ones are counted, not stored. */
 #define RF_MAX_PROBLEMS        10000u
@@ -475,30 +478,87 @@ rf_status rf_hive_cell(rf_hive *h, uint64_t file_offset, const uint8_t **payload
 #define RF_DELETED_KEY    1u
 #define RF_DELETED_VALUE  2u
 
-/** A key or value record found intact inside a free cell. */
+/** Where a deleted record was found (rf_deleted.source). */
+#define RF_DELETED_FREE          1u  /**< in a free cell: at its start, or where a cell that
+                                          Windows merged into it began */
+#define RF_DELETED_UNREFERENCED  2u  /**< in an allocated cell that nothing reachable from the
+                                          root references (self-healed, leaked, or cut off) */
+#define RF_DELETED_SLACK         3u  /**< in the slack of a referenced cell, past its record */
+#define RF_DELETED_REMNANT       4u  /**< in the bytes after the last hbin */
+
+/** A key or value record found intact in a free, unreferenced or slack area. */
 typedef struct rf_deleted {
     uint32_t kind;          /**< RF_DELETED_KEY or RF_DELETED_VALUE */
     uint32_t confidence;    /**< 0..100: how much of the record checks out */
-    uint64_t offset;        /**< file offset of the free cell holding it */
-    rf_name  name;          /**< *borrowed* (inside the free cell) */
+    uint64_t offset;        /**< file offset of the (former) cell holding the record: the
+                                 record's signature is 4 bytes further */
+    rf_name  name;          /**< *borrowed* (inside the area it was found in) */
     uint64_t last_write;    /**< keys: FILETIME */
     uint64_t parent;        /**< keys: file offset of the recorded parent nk, if that is an
                                  allocated nk now; else RF_NO_OFFSET */
     uint32_t n_values;      /**< keys: value count the record claims */
     uint32_t type;          /**< values: REG_* type */
     uint32_t data_len;      /**< values: length the record claims */
-    uint32_t data_state;    /**< values: 0 none, 1 inline, 2 in a free cell that fits
-                                 (likely intact), 3 in an allocated cell (likely reused),
-                                 4 unreachable or too short */
-    uint64_t data_offset;   /**< values: file offset of the data bytes (states 1-3), else
-                                 RF_NO_OFFSET */
+    uint32_t data_state;    /**< values: 0 none, 1 inline, 2 in cells nothing live uses
+                                 (free or unreferenced) that fit it (likely intact), 3 in a
+                                 cell a live record uses (likely reused), 4 unreachable or
+                                 too short */
+    uint64_t data_offset;   /**< values: file offset of the data bytes (states 1-3, not big
+                                 data), else RF_NO_OFFSET */
+    uint32_t source;        /**< RF_DELETED_* */
+    uint32_t data_flags;    /**< values: RF_VALUE_BIG_DATA when the data sits in db segments:
+                                 rf_hive_deleted_read() assembles it */
+    uint64_t owner;         /**< values: file offset (as `offset`) of the deleted key whose
+                                 value list still names this value, else RF_NO_OFFSET */
 } rf_deleted;
 
 /**
- * Lists records left intact in free cells (deleted keys and values).
+ * Lists deleted keys and values: records found intact, at every 8-byte cell
+ * position, inside free cells (which Windows merges), inside allocated cells
+ * that nothing reachable from the root references, in the slack of
+ * referenced cells and after the last hbin. Every length read from those
+ * bytes is bounded by the area it lies in and by the mapping.
  * @retval RF_E_MORE_DATA `cap` too small; *n_out is the count needed
  */
 rf_status rf_hive_deleted(rf_hive *h, rf_deleted *out, size_t cap, size_t *n_out);
+
+/**
+ * Copies the data of the deleted value whose record rf_hive_deleted()
+ * reported at `record_offset` (its rf_deleted.offset), big data (db
+ * segments) included, re-checking every piece against the cells around it.
+ * @retval RF_E_MORE_DATA `cap` too small; *len_out is the length needed
+ * @retval RF_E_NOT_FOUND no value record there, or its data cannot be located
+ */
+rf_status rf_hive_deleted_read(rf_hive *h, uint64_t record_offset, void *buf, size_t cap,
+                               size_t *len_out);
+
+/** Kinds of referenced cells (rf_slack.kind). */
+#define RF_CELL_NK            1u
+#define RF_CELL_VK            2u
+#define RF_CELL_SUBKEY_LIST   3u  /**< lf, lh, li or ri */
+#define RF_CELL_VALUE_LIST    4u
+#define RF_CELL_DATA          5u  /**< value data in one cell */
+#define RF_CELL_DB            6u  /**< big-data record */
+#define RF_CELL_DB_LIST       7u  /**< big-data segment list */
+#define RF_CELL_DB_SEGMENT    8u
+#define RF_CELL_SK            9u
+#define RF_CELL_CLASS        10u
+
+/** The unused tail of a cell reachable from the root. */
+typedef struct rf_slack {
+    uint64_t cell;          /**< file offset of the cell */
+    uint64_t offset;        /**< file offset of the first byte past what the record uses */
+    uint32_t length;        /**< bytes from there to the end of the cell */
+    uint32_t kind;          /**< RF_CELL_* */
+} rf_slack;
+
+/**
+ * Slack space of every cell reachable from the root (keys, values, data,
+ * subkey and value lists, big-data records, segment lists and segments,
+ * security and class cells), in file order; cells without slack are left out.
+ * @retval RF_E_MORE_DATA `cap` too small; *n_out is the count needed
+ */
+rf_status rf_hive_slack(rf_hive *h, rf_slack *out, size_t cap, size_t *n_out);
 
 /* ------------------------------------------------------------------------ */
 /* The live registry (Windows; RF_E_NOT_SUPPORTED elsewhere)                 */

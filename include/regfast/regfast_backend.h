@@ -53,6 +53,9 @@ struct rf_backend_ops {
     rf_status (*key_open)(rf_hive *h, rf_key parent, const uint16_t *path, size_t nchars, rf_key *out);
     /* damage a tolerant open skipped; NULL: none recorded (a backend without files) */
     rf_status (*problems)(rf_hive *h, const rf_problem **out, size_t *n_out, uint64_t *total_out);
+    /* forensics (cont.); NULL where a backend has no cells */
+    rf_status (*deleted_read)(rf_hive *h, uint64_t record_offset, void *buf, size_t cap, size_t *len_out);
+    rf_status (*slack)(rf_hive *h, rf_slack *out, size_t cap, size_t *n_out);
 };
 
 #endif

@@ -323,6 +323,27 @@ rf_status rf_hive_deleted(rf_hive *h, rf_deleted *out, size_t cap, size_t *n_out
     return h->ops->deleted(h, out, cap, n_out);
 }
 
+rf_status rf_hive_deleted_read(rf_hive *h, uint64_t record_offset, void *buf, size_t cap, size_t *len_out)
+{
+    CHECK_HIVE(h);
+    CHECK_ARG(len_out && (buf || cap == 0), "buf or len_out is NULL");
+    *len_out = 0;
+    if (!h->ops->deleted_read)
+        return rfi_fail(RF_E_NOT_SUPPORTED, RF_NO_OFFSET, 0, "the %s backend keeps no deleted cells",
+                        h->ops->name);
+    return h->ops->deleted_read(h, record_offset, buf, cap, len_out);
+}
+
+rf_status rf_hive_slack(rf_hive *h, rf_slack *out, size_t cap, size_t *n_out)
+{
+    CHECK_HIVE(h);
+    CHECK_ARG(n_out && (out || cap == 0), "out or n_out is NULL");
+    *n_out = 0;
+    if (!h->ops->slack)
+        return rfi_fail(RF_E_NOT_SUPPORTED, RF_NO_OFFSET, 0, "the %s backend has no cells", h->ops->name);
+    return h->ops->slack(h, out, cap, n_out);
+}
+
 rf_status rf_hive_problems(rf_hive *h, const rf_problem **out, size_t *n_out, uint64_t *total_out)
 {
     CHECK_HIVE(h);

@@ -210,6 +210,8 @@ typedef struct scan_run {
     size_t     n_kids, kids_cap;
     uint32_t   parent;         /* key whose children are being collected */
     uint32_t   base_depth;     /* the start key's depth below the root */
+    uint32_t   prev;           /* its last child that was in order... */
+    const uint8_t *prev_nk;    /* ...and its nk (NULL: none yet) */
     int        skip;           /* RF_SCAN_SKIP_ERRORS: a bad entry does not end the list */
     rf_status  kid_err;        /* with skip: the first bad entry of the current list */
 } scan_run;
@@ -230,19 +232,33 @@ static int grow_to(void *slot, size_t *cap, size_t need, size_t elem)
     return 1;
 }
 
-static rf_status collect_kid(void *ctx, uint32_t child, uint32_t hash)
+static rf_status collect_kid(void *ctx, uint32_t child, uint32_t hash, uint32_t leaf)
 {
     scan_run *r = ctx;
-    rf_status st = regf_check_child(r->h, r->parent, child);
+    (void)hash;
+    const uint8_t *nk;
+    rf_status st = regf_child_nk(r->h, r->parent, child, &nk);
     if (st) {
         /* Skipping errors: keep the siblings listed after a bad entry (an nk
          * in a damaged region, say); the key's status records the first. */
-        if (!r->skip) return st;
+        if (!r->skip) return regf_with_fix(st);
         if (!r->kid_err) r->kid_err = st;
         return RF_OK;
     }
+    /* The list's order, checked in this pass as Windows checks it (each
+     * entry after the last one in order): a key listed twice or out of order
+     * is damage, reported like any other. One name compare per entry, on
+     * two nk records this pass has just read. */
+    if (r->prev_nk && !regf_sorted_after(r->prev_nk, nk)) {
+        st = regf_order_fail(r->parent, leaf, r->prev, r->prev_nk, child, nk);
+        if (!r->skip) return st;
+        if (!r->kid_err) r->kid_err = st;
+    } else {
+        r->prev = child;
+        r->prev_nk = nk;
+    }
     uint64_t bit = child >> 3;
-    if ((r->visited[bit >> 6] >> (bit & 63)) & 1) return RF_OK; /* listed twice: once is enough */
+    if ((r->visited[bit >> 6] >> (bit & 63)) & 1) return RF_OK; /* listed twice: read once */
     r->visited[bit >> 6] |= (uint64_t)1 << (bit & 63);
     if (!GROW(r->kids, r->kids_cap, r->n_kids + 1))
         return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for the scan");
@@ -337,6 +353,8 @@ static rf_status scan_loop(scan_run *r)
         }
         r->n_kids = 0;
         r->parent = f.key;
+        r->prev = 0;
+        r->prev_nk = NULL;
         r->kid_err = RF_OK;
         st = skip ? regf_each_subkey_all(h, f.key, nk, collect_kid, r)
                   : regf_each_subkey(h, f.key, nk, collect_kid, r);

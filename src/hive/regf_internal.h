@@ -163,6 +163,8 @@ rf_status regf_scan(rf_hive *h, rf_key start, rf_scan *s);
 rf_status regf_cell_any(rf_hive *h, uint64_t file_offset, const uint8_t **payload, size_t *len,
                         int *allocated);
 rf_status regf_deleted_records(rf_hive *h, rf_deleted *out, size_t cap, size_t *n_out);
+rf_status regf_deleted_read(rf_hive *h, uint64_t record_offset, void *buf, size_t cap, size_t *len_out);
+rf_status regf_slack(rf_hive *h, rf_slack *out, size_t cap, size_t *n_out);
 rf_status regf_problems(rf_hive *h, const rf_problem **out, size_t *n_out, uint64_t *total_out);
 
 /* Where a value's data is: contiguous (inline or one cell) or a db record. */
@@ -199,9 +201,10 @@ rf_status regf_read_big(const regf_hive *h, const regf_data_loc *d, uint8_t *buf
 rf_status regf_value_list(const regf_hive *h, rf_key k, const uint8_t **list, uint32_t *n);
 
 /* Calls fn for each subkey entry of the key at key_off (nk already fetched);
- * hash is the lh hash for lh lists, else 0. A nonzero return from fn stops
+ * hash is the lh hash for lh lists, else 0; leaf is the list cell holding the
+ * entry. A nonzero return from fn stops
  * the walk and is returned (RF_E_NO_MORE_ITEMS: "found it"). */
-typedef rf_status (*regf_entry_fn)(void *ctx, uint32_t child, uint32_t hash);
+typedef rf_status (*regf_entry_fn)(void *ctx, uint32_t child, uint32_t hash, uint32_t leaf);
 rf_status regf_each_subkey(const regf_hive *h, uint32_t key_off, const uint8_t *nk,
                            regf_entry_fn fn, void *ctx);
 /* The same, but a bad ri leaf does not end the walk: the walk goes on with the
@@ -211,6 +214,28 @@ rf_status regf_each_subkey_all(const regf_hive *h, uint32_t key_off, const uint8
                                regf_entry_fn fn, void *ctx);
 /* An nk listed under `parent` whose parent field agrees. */
 rf_status regf_check_child(const regf_hive *h, uint32_t parent, uint32_t child);
+/* The same, handing back the child's nk. */
+rf_status regf_child_nk(const regf_hive *h, uint32_t parent, uint32_t child, const uint8_t **nk);
+
+/* Subkey lists are sorted by upcased name and Windows checks it
+ * (CmpCheckLexicographicalOrder): 1 when the nk `cur` sorts strictly after
+ * `prev` (so a key listed twice, or two keys of one name, fail too). */
+int regf_sorted_after(const uint8_t *prev_nk, const uint8_t *cur_nk);
+/* The RF_E_CORRUPT for an entry that breaks that order, naming the fix. */
+rf_status regf_order_fail(uint32_t key, uint32_t leaf, uint32_t prev, const uint8_t *prev_nk,
+                          uint32_t cur, const uint8_t *cur_nk);
+/* `st`, with the last error's message naming the fix (a tolerant open) when
+ * it is RF_E_CORRUPT from a subkey entry. */
+rf_status regf_with_fix(rf_status st);
+/* Tolerant opens: records the subkey-list problems of the whole tree in the
+ * hive's problem list (duplicates, order, keys listed under two parents,
+ * entries that are not keys), so that reads can skip them. */
+rf_status regf_check_tree(regf_hive *h);
+/* 1 when `off` (hbins-relative) lies inside a cell, not in an hbin header
+ * or past the hbins: where a pointer that names no cell start still lands. */
+int regf_inside_cell(const regf_hive *h, uint64_t off);
+/* Appends a problem after the open-time walk (regf_open.c keeps the list). */
+rf_status regf_add_problem(regf_hive *h, uint32_t kind, uint64_t off, const char *reason);
 
 /* Hash of a stored name's upcased UTF-16 units (value lookups index by it),
  * and the same hash of a name already upcased. */

@@ -7,6 +7,10 @@
  * cycles in index lists impossible to follow (an ri pointing at an ri or at
  * itself is reported as corrupt).
  */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include "hive/regf_internal.h"
 
 
@@ -31,7 +35,7 @@ static rf_status leaf_walk(const regf_hive *h, uint32_t list, const uint8_t *p, 
     *seen += n;
     for (uint32_t i = 0; i < n; i++) {
         const uint8_t *e = p + 4 + (size_t)i * stride;
-        rf_status st = fn(ctx, rf_le32(e), lh ? rf_le32(e + 4) : 0);
+        rf_status st = fn(ctx, rf_le32(e), lh ? rf_le32(e + 4) : 0, list);
         if (st) return st;
     }
     return RF_OK;
@@ -111,7 +115,14 @@ rf_status regf_each_subkey_all(const regf_hive *h, uint32_t key_off, const uint8
 rf_status regf_check_child(const regf_hive *h, uint32_t parent, uint32_t child)
 {
     const uint8_t *nk;
+    return regf_child_nk(h, parent, child, &nk);
+}
+
+rf_status regf_child_nk(const regf_hive *h, uint32_t parent, uint32_t child, const uint8_t **out)
+{
+    const uint8_t *nk;
     uint32_t len;
+    *out = NULL;
     rf_status st = regf_nk(h, child, &nk, &len);
     if (st) return st;
     /* The root's parent field may name the root itself: without this, a list
@@ -120,29 +131,181 @@ rf_status regf_check_child(const regf_hive *h, uint32_t parent, uint32_t child)
         return rfi_fail(RF_E_CORRUPT, regf_file_off(child), 0,
                         "nk at 0x%llx: the root key is listed as a subkey of the key at 0x%llx",
                         (unsigned long long)regf_file_off(child), (unsigned long long)regf_file_off(parent));
+    /* A key listed under two parents: its parent field names one of them.
+     * Windows' check (CmpCheckKey) finds the other list wrong and, when it
+     * self-heals, yanks the entry from it; a tolerant open reads the key
+     * under the parent it names, once. */
     uint32_t recorded = rf_le32(nk + NK_PARENT);
     if (recorded != parent)
         return rfi_fail(RF_E_CORRUPT, regf_file_off(child), 0,
-                        "nk at 0x%llx: listed under the key at 0x%llx but its parent field says 0x%llx",
+                        "nk at 0x%llx: listed under the key at 0x%llx but its parent field says 0x%llx; "
+                        "open the hive with errors=\"tolerant\" to read it under that parent only",
                         (unsigned long long)regf_file_off(child), (unsigned long long)regf_file_off(parent),
                         (unsigned long long)regf_file_off(recorded));
+    *out = nk;
     return RF_OK;
 }
+
+/* ---- subkey order ---------------------------------------------------------- */
+
+/* Windows compares subkey names by upcased UTF-16 code unit, a compressed
+ * (Latin-1) name's bytes standing for the units, and then by length
+ * (CmpCompareCompressedName, CmpCompareTwoCompressedNames,
+ * RtlCompareUnicodeString with CaseInSensitive; WRK cmchek.c
+ * CmpCheckLexicographicalOrder). */
+static int name_cmp(const uint8_t *a, uint32_t an, int au, const uint8_t *b, uint32_t bn, int bu)
+{
+    uint32_t la = au ? an / 2 : an, lb = bu ? bn / 2 : bn, n = la < lb ? la : lb;
+    for (uint32_t i = 0; i < n; i++) {
+        uint16_t ca = rf_upcase(au ? rf_le16(a + 2 * (size_t)i) : a[i]);
+        uint16_t cb = rf_upcase(bu ? rf_le16(b + 2 * (size_t)i) : b[i]);
+        if (ca != cb) return ca < cb ? -1 : 1;
+    }
+    return la < lb ? -1 : la > lb;
+}
+
+static int nk_utf16(const uint8_t *nk) { return !(rf_le16(nk + NK_FLAGS) & NK_FLAG_COMP_NAME); }
+
+int regf_sorted_after(const uint8_t *prev, const uint8_t *cur)
+{
+    uint32_t pn = rf_le16(prev + NK_NAME_LEN), cn = rf_le16(cur + NK_NAME_LEN);
+    if (!nk_utf16(prev) && !nk_utf16(cur)) {
+        /* the common case (compressed names): ASCII bytes need no table */
+        const uint8_t *a = prev + NK_NAME, *b = cur + NK_NAME;
+        uint32_t n = pn < cn ? pn : cn, i = 0;
+        /* siblings share long prefixes ({GUID}s, numbers): skip equal bytes 8 at a time */
+        while (i + 8 <= n && rf_le64(a + i) == rf_le64(b + i)) i += 8;
+        for (; i < n; i++) {
+            if (a[i] == b[i]) continue;
+            uint16_t x = a[i] < 0x80 ? (uint16_t)(a[i] - ((unsigned)(a[i] - 'a') < 26u ? 32 : 0)) : rf_upcase(a[i]);
+            uint16_t y = b[i] < 0x80 ? (uint16_t)(b[i] - ((unsigned)(b[i] - 'a') < 26u ? 32 : 0)) : rf_upcase(b[i]);
+            if (x != y) return x < y;
+        }
+        return pn < cn;
+    }
+    return name_cmp(prev + NK_NAME, rf_le16(prev + NK_NAME_LEN), nk_utf16(prev),
+                    cur + NK_NAME, rf_le16(cur + NK_NAME_LEN), nk_utf16(cur)) < 0;
+}
+
+/* A key name for a message: printable ASCII kept, anything else '?', long
+ * names cut (messages hold 256 bytes). */
+static void msg_name(char *out, size_t cap, const uint8_t *nk)
+{
+    uint32_t nbytes = rf_le16(nk + NK_NAME_LEN), utf16 = nk_utf16(nk), n = utf16 ? nbytes / 2 : nbytes;
+    size_t o = 0;
+    for (uint32_t i = 0; i < n && o + 4 < cap; i++) {
+        uint16_t c = utf16 ? rf_le16(nk + NK_NAME + 2 * (size_t)i) : nk[NK_NAME + i];
+        out[o++] = c >= 0x20 && c < 0x7F ? (char)c : '?';
+    }
+    if (n && o + 4 >= cap) memcpy(out + o - 3, "...", 3);
+    out[o] = 0;
+}
+
+rf_status regf_order_fail(uint32_t key, uint32_t leaf, uint32_t prev, const uint8_t *prev_nk,
+                          uint32_t cur, const uint8_t *cur_nk)
+{
+    char a[40], b[40];
+    msg_name(a, sizeof a, prev_nk);
+    msg_name(b, sizeof b, cur_nk);
+    const char *fix = "open the hive with errors=\"tolerant\" to read each key once";
+    if (prev == cur)
+        return rfi_fail(RF_E_CORRUPT, regf_file_off(leaf), 0,
+                        "subkey list at 0x%llx of nk at 0x%llx lists the key at 0x%llx '%s' twice; %s",
+                        (unsigned long long)regf_file_off(leaf), (unsigned long long)regf_file_off(key),
+                        (unsigned long long)regf_file_off(cur), b, fix);
+    if (!regf_sorted_after(cur_nk, prev_nk))
+        return rfi_fail(RF_E_CORRUPT, regf_file_off(cur), 0,
+                        "subkey list at 0x%llx of nk at 0x%llx lists two keys named '%s' (0x%llx, 0x%llx); %s",
+                        (unsigned long long)regf_file_off(leaf), (unsigned long long)regf_file_off(key), b,
+                        (unsigned long long)regf_file_off(prev), (unsigned long long)regf_file_off(cur), fix);
+    return rfi_fail(RF_E_CORRUPT, regf_file_off(cur), 0,
+                    "subkey list at 0x%llx of nk at 0x%llx is out of order: '%s' (0x%llx) after '%s' "
+                    "(lists are sorted by upcased name); %s",
+                    (unsigned long long)regf_file_off(leaf), (unsigned long long)regf_file_off(key), b,
+                    (unsigned long long)regf_file_off(cur), a, fix);
+}
+
+/* A strict read stopped at a bad subkey entry: the message says how to read
+ * past it (the offset and status stay). */
+rf_status regf_with_fix(rf_status st)
+{
+    const rf_error *e = rf_last_error();
+    if (st != RF_E_CORRUPT || e->code != st || strstr(e->message, "tolerant")) return st;
+    char msg[sizeof e->message];
+    memcpy(msg, e->message, sizeof msg);
+    return rfi_fail(st, e->offset, e->native, "%.170s; open the hive with errors=\"tolerant\" to read the rest",
+                    msg);
+}
+
+/* ---- the subkeys of a key --------------------------------------------------- */
 
 struct collect_ctx {
     const regf_hive *h;
     uint32_t parent;
     rf_key *out;
     size_t cap, n;
+    int tolerant;           /* step over entries the open-time check listed */
+    int unordered;          /* tolerant: an entry broke the order (duplicates possible) */
+    uint32_t prev;          /* last entry that was in order, 0 before the first */
 };
 
-static rf_status collect_entry(void *vctx, uint32_t child, uint32_t hash)
+/* A usable nk (not the root) whose parent field names another key: a key
+ * listed under two parents, read under the one it names. */
+static int owned_elsewhere(const regf_hive *h, uint32_t parent, uint32_t child)
+{
+    const uint8_t *nk;
+    uint32_t len;
+    return child != h->root && regf_nk(h, child, &nk, &len) == RF_OK && rf_le32(nk + NK_PARENT) != parent;
+}
+
+static rf_status collect_entry(void *vctx, uint32_t child, uint32_t hash, uint32_t leaf)
 {
     struct collect_ctx *c = vctx;
+    (void)hash;
     rf_status st = regf_check_child(c->h, c->parent, child);
-    if (st) return st;
+    if (st) {
+        /* tolerant: a key listed under two parents is read under its own
+         * (listed at open); other damage stops the listing as before */
+        if (c->tolerant && st == RF_E_CORRUPT && owned_elsewhere(c->h, c->parent, child)) return RF_OK;
+        return regf_with_fix(st);
+    }
+    const uint8_t *nk, *pnk;
+    uint32_t len;
+    regf_nk(c->h, child, &nk, &len); /* cannot fail: regf_check_child just read it */
+    if (c->prev && regf_nk(c->h, c->prev, &pnk, &len) == RF_OK && !regf_sorted_after(pnk, nk)) {
+        if (!c->tolerant) return regf_order_fail(c->parent, leaf, c->prev, pnk, child, nk);
+        c->unordered = 1;
+    } else {
+        c->prev = child;
+    }
     if (c->n < c->cap) c->out[c->n] = child;
     c->n++;
+    return RF_OK;
+}
+
+typedef struct keyed { rf_key key; size_t index; } keyed;
+
+static int keyed_order(const void *a, const void *b)
+{
+    const keyed *x = a, *y = b;
+    if (x->key != y->key) return x->key < y->key ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Tolerant: each key once, in stored order (its first occurrence kept). */
+static rf_status drop_repeats(rf_key *out, size_t *n)
+{
+    keyed *s = malloc(*n * sizeof *s);
+    if (!s) return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for the subkey list");
+    for (size_t i = 0; i < *n; i++) s[i] = (keyed){ out[i], i };
+    qsort(s, *n, sizeof *s, keyed_order);
+    for (size_t i = 1; i < *n; i++)
+        if (s[i].key == s[i - 1].key) out[s[i].index] = 0; /* 0 is never a key */
+    free(s);
+    size_t w = 0;
+    for (size_t i = 0; i < *n; i++)
+        if (out[i]) out[w++] = out[i];
+    *n = w;
     return RF_OK;
 }
 
@@ -159,10 +322,16 @@ rf_status regf_key_subkeys(rf_hive *base, rf_key k, rf_key *out, size_t cap, siz
         *n_out = declared;
         return RF_E_MORE_DATA;
     }
-    struct collect_ctx c = { h, (uint32_t)k, out, cap, 0 };
+    int tolerant = (h->opts.flags & RF_OPEN_TOLERANT) != 0;
+    struct collect_ctx c = { h, (uint32_t)k, out, cap, 0, tolerant, 0, 0 };
     if ((st = regf_each_subkey(h, (uint32_t)k, nk, collect_entry, &c)) != RF_OK) return st;
+    if (c.n > cap) {
+        *n_out = c.n;
+        return RF_E_MORE_DATA;
+    }
+    if (c.unordered && (st = drop_repeats(out, &c.n)) != RF_OK) return st;
     *n_out = c.n;
-    return c.n > cap ? RF_E_MORE_DATA : RF_OK;
+    return RF_OK;
 }
 
 int regf_name_equals(const uint8_t *stored, uint32_t nbytes, int utf16, const uint16_t *upper,
@@ -187,11 +356,14 @@ struct find_ctx {
     size_t nchars;
     uint32_t hash;
     uint32_t found;
+    int tolerant;
+    rf_error first_err;     /* tolerant: the first entry that could not be read */
 };
 
-static rf_status find_entry(void *vctx, uint32_t child, uint32_t hash)
+static rf_status find_entry(void *vctx, uint32_t child, uint32_t hash, uint32_t leaf)
 {
     struct find_ctx *c = vctx;
+    (void)leaf;
     /* lh lists store the hash of the upcased name: skip most entries
      * without touching their nk. lf and li entries arrive with hash 0, and so
      * may a real lh hash now and then: then we simply compare the name. */
@@ -199,11 +371,20 @@ static rf_status find_entry(void *vctx, uint32_t child, uint32_t hash)
     const uint8_t *nk;
     uint32_t len;
     rf_status st = regf_nk(c->h, child, &nk, &len);
+    /* tolerant: an entry that is not a key was listed at open; look on, and
+     * if nothing else matches, say that it could not be read (not "missing") */
+    if (st && c->tolerant && st == RF_E_CORRUPT) {
+        if (!c->first_err.code) c->first_err = *rf_last_error();
+        return RF_OK;
+    }
     if (st) return st;
     if (!regf_name_equals(nk + NK_NAME, rf_le16(nk + NK_NAME_LEN),
                           !(rf_le16(nk + NK_FLAGS) & NK_FLAG_COMP_NAME), c->upper, c->nchars))
         return RF_OK;
-    if ((st = regf_check_child(c->h, c->parent, child)) != RF_OK) return st;
+    /* A key listed here whose parent is another key (listed under two
+     * parents): strict says so; tolerant looks on, as the key lives there. */
+    if ((st = regf_check_child(c->h, c->parent, child)) != RF_OK)
+        return c->tolerant && st == RF_E_CORRUPT && owned_elsewhere(c->h, c->parent, child) ? RF_OK : st;
     c->found = child;
     return RF_E_NO_MORE_ITEMS;
 }
@@ -220,13 +401,27 @@ rf_status regf_key_child(rf_hive *base, rf_key parent, const uint16_t *name, siz
     if (nchars == 0 || nchars > 255)
         return rfi_fail(RF_E_BAD_PATHNAME, RF_NO_OFFSET, 0, "key name of %zu chars (1 to 255 allowed)", nchars);
     for (size_t i = 0; i < nchars; i++) upper[i] = rf_upcase(name[i]);
-    struct find_ctx c = { h, (uint32_t)parent, upper, nchars, rf_lh_hash(upper, nchars), 0 };
-    st = regf_each_subkey(h, (uint32_t)parent, nk, find_entry, &c);
+    int tolerant = (h->opts.flags & RF_OPEN_TOLERANT) != 0;
+    struct find_ctx c;
+    memset(&c, 0, sizeof c);
+    c.h = h;
+    c.parent = (uint32_t)parent;
+    c.upper = upper;
+    c.nchars = nchars;
+    c.hash = rf_lh_hash(upper, nchars);
+    c.tolerant = tolerant;
+    /* Linear, whatever the order of the list: a lookup finds every key of
+     * an out-of-order list (binary search would miss some), and an lh hash
+     * skips most entries without touching their nk. */
+    st = tolerant ? regf_each_subkey_all(h, (uint32_t)parent, nk, find_entry, &c)
+                  : regf_each_subkey(h, (uint32_t)parent, nk, find_entry, &c);
     if (st == RF_E_NO_MORE_ITEMS) {
         *out = c.found;
         return RF_OK;
     }
-    if (st) return st;
+    if (c.first_err.code)
+        return rfi_fail(c.first_err.code, c.first_err.offset, c.first_err.native, "%s", c.first_err.message);
+    if (st) return st;   /* a lost leaf (tolerant) may have held it */
     return rfi_fail(RF_E_NOT_FOUND, RF_NO_OFFSET, 0, "subkey not found");
 }
 
@@ -375,4 +570,154 @@ rf_status regf_key_values(rf_hive *base, rf_key k, rf_value *out, size_t cap, si
         out[i] = off;
     }
     return RF_OK;
+}
+
+/* ---- tolerant opens: the subkey-list problems of the whole tree -------------- */
+
+/* 1 when the file offset lies in a region the hbin walk skipped and listed
+ * already (an entry pointing there is damage it reported). */
+static int in_skipped_region(const regf_hive *h, uint64_t file_off)
+{
+    for (size_t i = 0; i < h->n_problems; i++)
+        if (h->problems[i].length && file_off >= h->problems[i].offset &&
+            file_off - h->problems[i].offset < h->problems[i].length)
+            return 1;
+    return 0;
+}
+
+typedef struct tree_check {
+    regf_hive *h;
+    uint64_t  *visited;        /* bit per 8-byte slot: an nk already queued */
+    uint32_t  *stack;
+    size_t     top, cap;
+    uint32_t   key, prev;      /* the key whose list is checked; last in-order entry */
+    uint32_t   reported;       /* bit 0: bad entry, 1: two parents, 2: order, already listed */
+    rf_status  err;            /* out of memory */
+} tree_check;
+
+static void problem(tree_check *t, uint32_t bit, uint64_t off, const char *fmt, ...) RF_PRINTF(4, 5);
+static void problem(tree_check *t, uint32_t bit, uint64_t off, const char *fmt, ...)
+{
+    if (t->reported & bit) return;      /* one of each kind per list: the first */
+    t->reported |= bit;
+    char reason[sizeof t->h->problems[0].reason];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    rf_status st = regf_add_problem(t->h, RF_PROBLEM_SUBKEYS, off, reason);
+    if (st && !t->err) t->err = st;
+}
+
+/* An allocated nk whose name fits, without recording an error (the error of
+ * the list being walked must survive for the caller). */
+static const uint8_t *quiet_nk(const regf_hive *h, uint32_t off)
+{
+    if (!regf_is_cell(h, off)) return NULL;
+    int32_t size = (int32_t)rf_le32(h->bins + off);
+    if (size >= 0 || (uint64_t)(-(int64_t)size) > h->bins_len - off) return NULL;
+    uint32_t len = (uint32_t)(-(int64_t)size) - 4;
+    const uint8_t *nk = h->bins + off + 4;
+    if (len < NK_NAME || nk[0] != 'n' || nk[1] != 'k' || rf_le16(nk + NK_NAME_LEN) > len - NK_NAME) return NULL;
+    return nk;
+}
+
+static rf_status check_entry(void *vctx, uint32_t child, uint32_t hash, uint32_t leaf)
+{
+    tree_check *t = vctx;
+    const regf_hive *h = t->h;
+    const uint8_t *nk, *pnk;
+    (void)hash;
+    /* Each problem is placed where the damage most likely is: a damaged key
+     * record, or the list entry that points wrong. */
+    if (!(nk = quiet_nk(h, child)) || child == h->root) {
+        if (!in_skipped_region(h, regf_file_off(child)))
+            problem(t, 1, regf_file_off(regf_is_cell(h, child) ? child : leaf),
+                    "subkey list at 0x%llx of nk at 0x%llx: entry 0x%llx is not a usable key",
+                    (unsigned long long)regf_file_off(leaf), (unsigned long long)regf_file_off(t->key),
+                    (unsigned long long)regf_file_off(child));
+        return RF_OK;
+    }
+    uint32_t parent = rf_le32(nk + NK_PARENT);
+    if (parent != t->key) {
+        int listed_twice = quiet_nk(h, parent) != NULL; /* else its parent field is what broke */
+        problem(t, 2, regf_file_off(listed_twice ? leaf : child),
+                "subkey list at 0x%llx of nk at 0x%llx lists the key at 0x%llx, whose parent is 0x%llx: "
+                "read there only", (unsigned long long)regf_file_off(leaf),
+                (unsigned long long)regf_file_off(t->key), (unsigned long long)regf_file_off(child),
+                (unsigned long long)regf_file_off(parent));
+        return RF_OK;
+    }
+    if (t->prev && (pnk = quiet_nk(h, t->prev)) != NULL && !regf_sorted_after(pnk, nk)) {
+        problem(t, 4, regf_file_off(t->prev == child ? leaf : child),
+                "subkey list at 0x%llx of nk at 0x%llx: %s at 0x%llx; each key is "
+                "read once", (unsigned long long)regf_file_off(leaf), (unsigned long long)regf_file_off(t->key),
+                t->prev == child ? "a key listed twice" : regf_sorted_after(nk, pnk) ? "out of order"
+                                                                                  : "two keys of one name",
+                (unsigned long long)regf_file_off(child));
+    } else {
+        t->prev = child;
+    }
+    uint64_t bit = child >> 3;
+    if ((t->visited[bit >> 6] >> (bit & 63)) & 1) return RF_OK;
+    t->visited[bit >> 6] |= (uint64_t)1 << (bit & 63);
+    if (t->top == t->cap) {
+        size_t nc = t->cap ? t->cap * 2 : 256;
+        uint32_t *q = realloc(t->stack, nc * sizeof *q);
+        if (!q) return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for the subkey check");
+        t->stack = q;
+        t->cap = nc;
+    }
+    t->stack[t->top++] = child;
+    return RF_OK;
+}
+
+rf_status regf_check_tree(regf_hive *h)
+{
+    tree_check t;
+    memset(&t, 0, sizeof t);
+    t.h = h;
+    t.visited = calloc((size_t)(h->bins_len / 512) + 1, sizeof(uint64_t));
+    t.stack = malloc(256 * sizeof *t.stack);
+    if (!t.visited || !t.stack) {
+        free(t.visited);
+        free(t.stack);
+        return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for the subkey check");
+    }
+    t.cap = 256;
+    t.stack[t.top++] = h->root;
+    t.visited[(h->root >> 3) >> 6] |= (uint64_t)1 << ((h->root >> 3) & 63);
+    rf_status st = RF_OK;
+    while (t.top && !t.err) {
+        const uint8_t *nk;
+        uint32_t len;
+        t.key = t.stack[--t.top];
+        t.prev = 0;
+        t.reported = 0;
+        if (regf_nk(h, t.key, &nk, &len) != RF_OK) continue;
+        st = regf_each_subkey_all(h, t.key, nk, check_entry, &t);
+        if (st == RF_E_NO_MEMORY) break;
+        if (st) {
+            /* the list itself (its cell, signature, count): reads of this key's
+             * subkeys will return what is left; say why, unless the bytes lie
+             * in a region the hbin walk already listed */
+            const rf_error *e = rf_last_error();
+            uint64_t at = e->offset != RF_NO_OFFSET ? e->offset : regf_file_off(t.key);
+            /* a pointer that lands in no cell at all (an hbin header, past
+             * the hbins or the file): the field holding it is what broke, in
+             * the key or in its ri; the problem is placed at the key */
+            int skipped = in_skipped_region(h, at);
+            uint64_t rel = at - REGF_BASE_BLOCK;
+            if (at < REGF_BASE_BLOCK || (!regf_is_cell(h, rel) && !regf_inside_cell(h, rel)))
+                at = regf_file_off(t.key);
+            if (!skipped)
+                problem(&t, 8, at, "subkeys of nk at 0x%llx: %.100s", (unsigned long long)regf_file_off(t.key),
+                        e->message);
+        }
+        st = RF_OK;
+    }
+    if (!st) st = t.err;
+    free(t.visited);
+    free(t.stack);
+    return st;
 }

@@ -81,6 +81,11 @@ static rf_status add_problem(regf_hive *h, uint32_t kind, uint64_t off, uint64_t
     return RF_OK;
 }
 
+rf_status regf_add_problem(regf_hive *h, uint32_t kind, uint64_t off, const char *reason)
+{
+    return add_problem(h, kind, off, 0, "%s", reason);
+}
+
 rf_status regf_problems(rf_hive *base, const rf_problem **out, size_t *n_out, uint64_t *total_out)
 {
     const regf_hive *h = (const regf_hive *)base;
@@ -374,7 +379,8 @@ static rf_status parse_hive(regf_hive *h, const rf_open_opts *opts)
         return rfi_fail(RF_E_CORRUPT, regf_file_off(h->root), 0,
                         "root key offset 0x%x (base block @0x24) is unusable: %s", h->root, why);
     }
-    return RF_OK;
+    /* tolerant: list the subkey-list problems reads will step over */
+    return tolerant ? regf_check_tree(h) : RF_OK;
 }
 
 static void regf_close(rf_hive *base)
@@ -515,5 +521,7 @@ const rf_backend_ops regf_ops = {
     .cell = regf_cell_any,
     .deleted = regf_deleted_records,
     .problems = regf_problems,
+    .deleted_read = regf_deleted_read,
+    .slack = regf_slack,
     /* .key_open: component by component through key_child is as fast as it gets here */
 };

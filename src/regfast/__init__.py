@@ -22,7 +22,7 @@ from regfast._types import (
     REG_BINARY, REG_DWORD, REG_DWORD_BIG_ENDIAN, REG_DWORD_LITTLE_ENDIAN, REG_EXPAND_SZ,
     REG_FULL_RESOURCE_DESCRIPTOR, REG_LINK, REG_MULTI_SZ, REG_NONE, REG_QWORD,
     REG_QWORD_LITTLE_ENDIAN, REG_RESOURCE_LIST, REG_RESOURCE_REQUIREMENTS_LIST, REG_SZ,
-    DeletedKey, DeletedValue, HiveInfo, HiveProblem, KeyInfo, filetime_to_datetime, type_name,
+    CellSlack, DeletedKey, DeletedValue, HiveInfo, HiveProblem, KeyInfo, filetime_to_datetime, type_name,
 )
 from regfast.exceptions import (
     ConnectionCutError, NotAHiveError, RegistryCorruptError, RegistryError, RegistryNotFoundError,
@@ -47,7 +47,7 @@ from regfast.admin import (  # noqa: E402  (live-registry administration)
 __version__ = "0.1.0"
 
 __all__ = [
-    "open_hive", "Hive", "Key", "Value", "ValueBatch", "ScanTable", "HiveInfo", "HiveProblem", "KeyInfo", "DeletedKey", "DeletedValue", "sd_to_sddl",
+    "open_hive", "Hive", "Key", "Value", "ValueBatch", "ScanTable", "HiveInfo", "HiveProblem", "KeyInfo", "DeletedKey", "DeletedValue", "CellSlack", "sd_to_sddl",
     "RegistryError", "RegistryNotFoundError", "RegistryPermissionError",
     "RegistryCorruptError", "NotAHiveError", "ConnectionCutError", "filetime_to_datetime", "type_name",
     "REG_NONE", "REG_SZ", "REG_EXPAND_SZ", "REG_BINARY", "REG_DWORD", "REG_DWORD_LITTLE_ENDIAN",

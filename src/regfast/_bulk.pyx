@@ -41,8 +41,8 @@ cdef enum:
     PREFETCH_AHEAD = 16     # rows ahead whose name is prefetched
 
 from regfast.regfast cimport *
-from regfast._native cimport (Hive, Key, _Export, check, decode_data, name_str, utf16_str, reg_int,
-                              reg_is_int, reg_well_formed)
+from regfast._native cimport (Hive, Key, _Export, check, decode_data, deleted_records, name_str,
+                              utf16_str, reg_int, reg_is_int, reg_well_formed)
 
 import gc as _gc
 
@@ -784,7 +784,7 @@ cdef class ScanTable(_Rows):
 
     Deleted rows (scan(include_deleted=True)) come after the live rows and
     have ``*_deleted`` True; live rows have False. They are the records
-    Hive.deleted() finds intact in free cells:
+    Hive.deleted() carves from free, unreferenced and slack space:
       * a deleted key's ``key_parent`` is the row of the key its nk names as
         parent — a live key, or a deleted key whose row comes earlier — and
         -1 when that key is unknown (then ``key_depth`` is 0 and its path in
@@ -794,10 +794,11 @@ cdef class ScanTable(_Rows):
       * a deleted value's ``value_key`` is the row of the deleted key whose
         (freed) value list still names it, else -1 (a value deleted from a
         key, or a list overwritten since). ``value_status`` says what its
-        data is worth: 0 when it is inline, empty or in a free cell that
-        fits (likely intact); 13 when its cell was allocated again (likely
-        other data now: value_data() refuses it); 2 when it is lost (the
-        cell is gone or too short, or big data, which is not reassembled).
+        data is worth: 0 when it is inline, empty, or in space nothing live
+        uses that fits it (likely intact; big data is assembled into the
+        arena); 13 when a piece lies in a cell a live record uses (likely
+        other data now: value_data() refuses it); 2 when it is lost (a piece
+        is gone or too short).
     """
     cdef readonly Hive hive
     cdef readonly cnp.ndarray key_token, key_parent, key_depth, key_last_write, key_n_values
@@ -1028,7 +1029,7 @@ cdef ScanTable _scan_pinned(Hive hive, rf_hive *h, Key start, object path, bint 
     t.key_deleted = np.zeros(t.n_keys, dtype=np.bool_)
     t.value_deleted = np.zeros(t.n_values, dtype=np.bool_)
     if include_deleted:
-        _append_deleted(t, h, base, base_len, path is None, values)
+        arena = _append_deleted(t, hive, h, base, base_len, path is None, values, arena)
     t.value_malformed = np.empty(t.n_values, dtype=np.bool_)
     cdef Py_ssize_t nv_all = t.n_values
     cdef uint32_t *mt = <uint32_t *>data_of(t.value_type)
@@ -1048,33 +1049,26 @@ cdef inline uint32_t _le32(const uint8_t *p) noexcept:
     return (<uint32_t>p[0]) | (<uint32_t>p[1] << 8) | (<uint32_t>p[2] << 16) | (<uint32_t>p[3] << 24)
 
 
-cdef void _append_deleted(ScanTable t, rf_hive *h, const uint8_t *base, size_t base_len,
-                          bint whole_hive, bint values) except *:
-    """Adds the records rf_hive_deleted finds in free cells as rows marked
-    deleted (see ScanTable). Only fields inside each free cell are read, and
-    value lists only through rf_hive_cell, so damage cannot lead us astray."""
-    cdef size_t n = 0, i, j, plen
-    cdef rf_status st = rf_hive_deleted(h, NULL, 0, &n)
-    if st == RF_OK:
-        return
-    if st != RF_E_MORE_DATA:
-        check(st)
-    cdef rf_deleted *recs = <rf_deleted *>malloc(max(n, 1) * sizeof(rf_deleted))
-    if recs == NULL:
-        raise MemoryError()
-    cdef const uint8_t *payload
+cdef object _append_deleted(ScanTable t, Hive hive, rf_hive *h, const uint8_t *base, size_t base_len,
+                            bint whole_hive, bint values, object arena):
+    """Adds the records Hive.deleted() finds (rf_hive_deleted) as rows marked
+    deleted (see ScanTable) and returns the arena, grown by the deleted big
+    data it assembled. Only fields inside each record's area are read."""
+    cdef size_t n = 0, i, got
+    cdef rf_deleted *recs = deleted_records(hive, &n)
     cdef const uint8_t *nk
-    cdef int allocated
-    cdef uint32_t nv, vl, cnt
+    cdef rf_status st
+    cdef cnp.ndarray big_buf
+    cdef uint8_t *dst
+    cdef size_t ki
     try:
-        check(rf_hive_deleted(h, recs, n, &n))
         live = {tok: row for row, tok in enumerate(t.key_token.tolist())}
         keys = [i for i in range(n) if recs[i].kind == RF_DELETED_KEY]
         by_tok = {recs[i].offset - 4096: i for i in keys}
         # parent of each deleted key: ("live", row), ("del", rec index) or None
         parent = {}
         for i in keys:
-            nk = base + recs[i].offset + 4                 # the payload of the free cell
+            nk = base + recs[i].offset + 4                 # the record, inside its carved area
             p = _le32(nk + 0x10)
             if p in live:
                 parent[i] = ("live", live[p])
@@ -1110,23 +1104,13 @@ cdef void _append_deleted(ScanTable t, rf_hive *h, const uint8_t *base, size_t b
         kept.sort(key=lambda k: depth[k])
         nk0 = t.n_keys
         row_of = {k: nk0 + r for r, k in enumerate(kept)}
-        # values: linked through the deleted key's value list, when it survives
-        vrow_key = {}
-        if values:
-            for k in kept:
-                nk = base + recs[k].offset + 4
-                nv = _le32(nk + 0x24)
-                vl = _le32(nk + 0x28)
-                if nv == 0 or nv > 0x100000 or rf_hive_cell(h, <uint64_t>vl + 4096, &payload, &plen,
-                                                            &allocated) != RF_OK:
-                    continue
-                cnt = <uint32_t>min(<size_t>nv, plen // 4)
-                for j in range(cnt):
-                    vrow_key.setdefault(_le32(payload + 4 * j), row_of[k])
+        key_row_by_offset = {recs[k].offset: row_of[k] for k in kept}
+        # values: linked through the deleted key whose (freed) value list names
+        # them (rf_deleted.owner, found in C wherever that list still lies)
         vals = []
         if values:
             vals = [i for i in range(n) if recs[i].kind == RF_DELETED_VALUE
-                    and (whole_hive or (recs[i].offset - 4096) in vrow_key)]
+                    and (whole_hive or recs[i].owner in key_row_by_offset)]
         nk_add, nv_add = len(kept), len(vals)
         # key columns
         tok = np.empty(nk_add, np.uint64); par = np.empty(nk_add, np.int64)
@@ -1141,14 +1125,16 @@ cdef void _append_deleted(ScanTable t, rf_hive *h, const uint8_t *base, size_t b
             lw[r] = recs[k].last_write
             noff[r] = <uint64_t>(<const uint8_t *>recs[k].name.ptr - base)
             nlen[r] = _name_len(&recs[k].name)
-        # value columns
+        # value columns; deleted big data is assembled after the scan's arena
         vkey = np.empty(nv_add, np.int64); vtok = np.empty(nv_add, np.uint64)
         vnoff = np.empty(nv_add, np.uint64); vnlen = np.empty(nv_add, np.uint32)
         vtype = np.empty(nv_add, np.uint32); voff = np.empty(nv_add, np.uint64)
         vlen = np.empty(nv_add, np.uint32); vst = np.empty(nv_add, np.int32)
+        arena_pos = 0 if arena is None else arena.shape[0]
+        pieces = [] if arena is None else [arena]
         for r, k in enumerate(vals):
             vtok[r] = recs[k].offset - 4096
-            row = vrow_key.get(recs[k].offset - 4096, -1)
+            row = key_row_by_offset.get(recs[k].owner, -1) if recs[k].owner != RF_NO_OFFSET else -1
             vkey[r] = row
             if row >= 0:
                 knv[row - nk0] += 1
@@ -1156,14 +1142,26 @@ cdef void _append_deleted(ScanTable t, rf_hive *h, const uint8_t *base, size_t b
             vnlen[r] = _name_len(&recs[k].name)
             vtype[r] = recs[k].type
             state = recs[k].data_state
+            voff[r], vlen[r], vst[r] = 0, recs[k].data_len, RF_E_NOT_FOUND
             if state == 0:                                  # no data
                 voff[r], vlen[r], vst[r] = 0, 0, 0
-            elif state <= 3 and recs[k].data_offset + recs[k].data_len <= base_len:
-                voff[r], vlen[r] = recs[k].data_offset, recs[k].data_len
+            elif state <= 3 and recs[k].data_flags & RF_VALUE_BIG_DATA:
+                ki = k
+                big_buf = np.empty(recs[ki].data_len, np.uint8)
+                dst = <uint8_t *>data_of(big_buf)
+                with nogil:
+                    st = rf_hive_deleted_read(h, recs[ki].offset, dst, recs[ki].data_len, &got)
+                if st == RF_OK and got == recs[ki].data_len:
+                    pieces.append(big_buf)
+                    voff[r] = ARENA_BIT | arena_pos
+                    arena_pos += got
+                    vst[r] = 0 if state <= 2 else RF_E_INVALID_DATA
+            elif state <= 3 and recs[k].data_offset != RF_NO_OFFSET \
+                    and recs[k].data_offset + recs[k].data_len <= base_len:
+                voff[r] = recs[k].data_offset
                 vst[r] = 0 if state <= 2 else RF_E_INVALID_DATA
-            else:
-                voff[r], vlen[r] = 0, recs[k].data_len
-                vst[r] = RF_E_NOT_FOUND
+        if len(pieces) > (0 if arena is None else 1):
+            arena = np.concatenate(pieces)
         t.key_token = np.concatenate([t.key_token, tok])
         t.key_parent = np.concatenate([t.key_parent, par])
         t.key_depth = np.concatenate([t.key_depth, dep])
@@ -1184,6 +1182,7 @@ cdef void _append_deleted(ScanTable t, rf_hive *h, const uint8_t *base, size_t b
         t.value_deleted = np.concatenate([t.value_deleted, np.ones(nv_add, np.bool_)])
     finally:
         free(recs)
+    return arena
 
 
 cdef uint32_t _name_len(const rf_name *nm) noexcept:

@@ -3,7 +3,7 @@
 from cpython.buffer cimport Py_buffer
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
-from regfast.regfast cimport (rf_hive, rf_key, rf_value, rf_status, rf_name, RF_REG_DWORD,
+from regfast.regfast cimport (rf_hive, rf_key, rf_value, rf_status, rf_name, rf_deleted, RF_REG_DWORD,
                               RF_REG_DWORD_BIG_ENDIAN, RF_REG_QWORD)
 
 # Shared with _bulk.pyx (exported through the module's C-API capsule).
@@ -54,6 +54,8 @@ cdef inline uint64_t reg_int(uint32_t t, const uint8_t *p, size_t n) noexcept no
             | (<uint64_t>b[4] << 32) | (<uint64_t>b[5] << 40) | (<uint64_t>b[6] << 48)
             | (<uint64_t>b[7] << 56))
 cdef object view_of(Hive hive, const uint8_t *p, size_t n)
+cdef rf_deleted *deleted_records(Hive hive, size_t *n_out) except NULL
+cdef str deleted_name(const rf_name *nm)
 
 cdef class Hive:
     cdef rf_hive *_h

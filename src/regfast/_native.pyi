@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from regfast._bulk import ScanTable, ValueBatch
-from regfast._types import DeletedKey, DeletedValue, HiveInfo, HiveProblem, KeyInfo
+from regfast._types import CellSlack, DeletedKey, DeletedValue, HiveInfo, HiveProblem, KeyInfo
 
 Decoded = str | int | list[str] | bytes
 
@@ -39,6 +39,7 @@ class Hive:
     def walk(self, path: str | None = ..., *, errors: str | None = ...) -> Iterator[Key]: ...
     def cell(self, offset: int) -> tuple[memoryview, bool]: ...
     def deleted(self) -> list[DeletedKey | DeletedValue]: ...
+    def slack(self, min_length: int = ...) -> list[CellSlack]: ...
     def scan(self, path: str | None = ..., *, values: bool = ..., errors: str = ...,
              progress: Callable[[int, int], object] | None = ...,
              include_deleted: bool = ...) -> ScanTable: ...

@@ -79,11 +79,12 @@ cdef extern from *:
     void rf_u16_narrow(uint8_t *dst, const uint8_t *p, size_t n) noexcept nogil
 
 import datetime as _dt
+import gc as _gc
 import operator
 import os
 
 from regfast.exceptions import error_from_status
-from regfast._types import (DeletedKey, DeletedValue, HiveInfo, HiveProblem, KeyInfo,
+from regfast._types import (CellSlack, DeletedKey, DeletedValue, HiveInfo, HiveProblem, KeyInfo,
                             filetime_to_datetime, type_name)
 from regfast.paths import ROOT_WORDS, resolve_path
 
@@ -274,7 +275,55 @@ cdef object _read_values = None
 _ERRORS = ("strict", "tolerant")
 _PROBLEM_KINDS = {RF_PROBLEM_CHECKSUM: "checksum", RF_PROBLEM_BASE_BLOCK: "base_block",
                   RF_PROBLEM_TRUNCATED: "truncated", RF_PROBLEM_HBIN: "hbin",
-                  RF_PROBLEM_CELL: "cell", RF_PROBLEM_ROOT: "root"}
+                  RF_PROBLEM_CELL: "cell", RF_PROBLEM_ROOT: "root", RF_PROBLEM_SUBKEYS: "subkeys"}
+_DELETED_SOURCES = {RF_DELETED_FREE: "free", RF_DELETED_UNREFERENCED: "unreferenced",
+                    RF_DELETED_SLACK: "slack", RF_DELETED_REMNANT: "remnant"}
+_CELL_KINDS = {RF_CELL_NK: "nk", RF_CELL_VK: "vk", RF_CELL_SUBKEY_LIST: "subkey_list",
+               RF_CELL_VALUE_LIST: "value_list", RF_CELL_DATA: "data", RF_CELL_DB: "db",
+               RF_CELL_DB_LIST: "db_list", RF_CELL_DB_SEGMENT: "db_segment", RF_CELL_SK: "sk",
+               RF_CELL_CLASS: "class"}
+
+
+cdef rf_deleted *deleted_records(Hive hive, size_t *n_out) except NULL:
+    """rf_hive_deleted into a malloc'd array (the caller frees it), with the
+    GIL released and the mapping pinned. One carving pass in the common case:
+    the first guess at the count is generous, the exact count comes back
+    when it was not."""
+    cdef rf_hive *h = hive.pin()
+    cdef rf_hive_info info
+    cdef size_t cap, n = 0
+    cdef rf_deleted *recs = NULL
+    cdef rf_status st
+    try:
+        check(rf_hive_get_info(h, &info))
+        cap = <size_t>(info.cells_free + info.cells_allocated // 8 + 64)
+        while True:
+            recs = <rf_deleted *>malloc(cap * sizeof(rf_deleted))
+            if recs == NULL:
+                raise MemoryError()
+            with nogil:
+                st = rf_hive_deleted(h, recs, cap, &n)
+            if st != RF_E_MORE_DATA:
+                break
+            free(recs)
+            recs = NULL
+            cap = n
+        if st != RF_OK:
+            free(recs)
+            check(st)
+        n_out[0] = n
+        return recs
+    finally:
+        hive.unpin()
+
+
+cdef str deleted_name(const rf_name *nm):
+    """A carved record's name; a damaged UTF-16 name decodes its whole units
+    and shows a stray last byte as \\xNN."""
+    if nm.utf16 and nm.nbytes & 1:
+        raw = (<const char *>nm.ptr)[:nm.nbytes]
+        return raw[:-1].decode("utf-16-le", "surrogatepass") + f"\\x{raw[-1]:02x}"
+    return name_str(nm)
 
 
 cdef rf_open_opts make_opts(bint lenient, object errors) except *:
@@ -506,8 +555,8 @@ cdef class Hive:
             Called now and then with keys done and the hive's key count;
             returning False (or raising) cancels the scan.
         include_deleted : bool
-            Also add the deleted keys and values found intact in free cells
-            (see deleted()) as rows after the live ones, marked True in the
+            Also add the deleted keys and values carved from free,
+            unreferenced and slack space (see deleted()) as rows after the live ones, marked True in the
             ``key_deleted`` / ``value_deleted`` columns (False for live rows).
             A deleted value whose key is unknown has value_key -1; a deleted
             key whose parent is unknown has key_parent -1 and no path. With a
@@ -588,39 +637,43 @@ cdef class Hive:
         return view_of(self, p, n), bool(allocated)
 
     def deleted(self):
-        """Keys and values of deleted data: records left intact in free cells.
+        """Keys and values of deleted data, carved from what the hive no longer uses.
 
-        Returns a list of DeletedKey / DeletedValue (file order), each with the
-        free cell's offset and a confidence from 0 to 100: how much of the
-        record still checks out (parent key alive, printable name, plausible
-        timestamp, data cell free and large enough). Value data is copied out
-        when it could be located (data_state "inline", "free" or "reused" —
-        the last means the cell was allocated again and likely holds other data).
+        Windows merges a freed cell with its free neighbours, so deleted
+        records sit anywhere inside free cells; self-healing and leaks leave
+        allocated cells nothing references. Every 8-byte cell position of free
+        cells, of allocated cells unreachable from the root, of the slack of
+        reachable cells and of the bytes after the last hbin is tried, and a
+        record is kept when it passes the checks a live one does plus yarp's
+        plausibility rules (see src/hive/regf_deleted.c).
+
+        Returns a list of DeletedKey / DeletedValue in file order, each with
+        the offset of the (former) cell holding it, where it was found
+        (``source``: "free", "unreferenced", "slack", "remnant") and a
+        confidence from 0 to 100: how much of the record still checks out
+        (parent key alive, printable name, plausible timestamp, data intact).
+        Value data is copied out when it could be located, big data (db
+        segments) included: data_state "inline", "free" (every piece in space
+        nothing live uses: likely intact) or "reused" (a piece lies in a cell a
+        live record uses: likely other data now); "lost" when it cannot be
+        found. A value's ``key_offset`` is the DeletedKey whose value list
+        still names it (None when no carved key's list does).
         """
-        cdef rf_hive *h = self.handle()
-        cdef size_t n = 0, i
-        cdef rf_status st = rf_hive_deleted(h, NULL, 0, &n)
-        if st == RF_OK:
-            return []
-        if st != RF_E_MORE_DATA:
-            check(st)
-        cdef rf_deleted *recs = <rf_deleted *>malloc(n * sizeof(rf_deleted))
-        if recs == NULL:
-            raise MemoryError()
+        cdef size_t n = 0, i, got
+        cdef rf_deleted *recs = deleted_records(self, &n)
         cdef const uint8_t *base
         cdef size_t base_len
+        cdef rf_hive *h
+        cdef rf_status st
+        cdef char *dst
         out = []
         states = ("empty", "inline", "free", "reused", "lost")
         try:
-            check(rf_hive_deleted(h, recs, n, &n))
+            h = self.handle()
             check(rf_hive_mapping(h, &base, &base_len))
             for i in range(n):
-                if recs[i].name.utf16 and recs[i].name.nbytes & 1:
-                    # a damaged UTF-16 name: decode the whole units, show the stray byte
-                    raw = (<const char *>recs[i].name.ptr)[:recs[i].name.nbytes]
-                    name = raw[:-1].decode("utf-16-le", "surrogatepass") + f"\\x{raw[-1]:02x}"
-                else:
-                    name = name_str(&recs[i].name)
+                name = deleted_name(&recs[i].name)
+                source = _DELETED_SOURCES.get(recs[i].source, "free")
                 if recs[i].kind == RF_DELETED_KEY:
                     parent_path = None
                     if recs[i].parent != RF_NO_OFFSET:
@@ -629,18 +682,84 @@ cdef class Hive:
                         except OSError:
                             parent_path = None
                     out.append(DeletedKey(recs[i].offset, name, recs[i].last_write, parent_path,
-                                          recs[i].n_values, recs[i].confidence))
-                else:
-                    data = None
-                    if recs[i].data_offset != RF_NO_OFFSET and recs[i].data_offset + recs[i].data_len <= base_len:
-                        data = (<const char *>base)[recs[i].data_offset:recs[i].data_offset + recs[i].data_len]
-                    elif recs[i].data_state == 0:
-                        data = b""
-                    out.append(DeletedValue(recs[i].offset, name, recs[i].type, recs[i].data_len, data,
-                                            states[recs[i].data_state], recs[i].confidence))
+                                          recs[i].n_values, recs[i].confidence, source))
+                    continue
+                data = None
+                if recs[i].data_state == 0:
+                    data = b""
+                elif recs[i].data_state <= 3 and recs[i].data_flags & RF_VALUE_BIG_DATA:
+                    data = PyBytes_FromStringAndSize(NULL, recs[i].data_len)
+                    dst = PyBytes_AS_STRING(data)
+                    with nogil:
+                        st = rf_hive_deleted_read(h, recs[i].offset, dst, recs[i].data_len, &got)
+                    if st != RF_OK or got != recs[i].data_len:
+                        data = None
+                elif recs[i].data_state <= 3 and recs[i].data_offset != RF_NO_OFFSET \
+                        and recs[i].data_offset + recs[i].data_len <= base_len:
+                    data = (<const char *>base)[recs[i].data_offset:recs[i].data_offset + recs[i].data_len]
+                state = states[recs[i].data_state] if recs[i].data_state < 5 else "lost"
+                if data is None and state != "lost":
+                    state = "lost"
+                owner = recs[i].owner if recs[i].owner != RF_NO_OFFSET else None
+                out.append(DeletedValue(recs[i].offset, name, recs[i].type, recs[i].data_len, data,
+                                        state, recs[i].confidence, source, owner))
         finally:
             free(recs)
         return out
+
+    def slack(self, min_length=1):
+        """The slack space of every cell reachable from the root: the bytes
+        past what its record uses, which may hold older data. One CellSlack
+        (cell, kind, offset, data) per cell with at least `min_length` bytes
+        of it, in file order; kinds are "nk", "vk", "subkey_list"
+        (lf/lh/li/ri), "value_list", "data", "db", "db_list", "db_segment",
+        "sk" and "class". ``data`` is a copy of the bytes (most slack is a
+        few bytes of padding: pass e.g. ``min_length=24`` for room enough to
+        hold a record).
+        """
+        if min_length < 1:
+            raise ValueError("min_length must be at least 1")
+        cdef rf_hive *h = self.pin()
+        cdef size_t n = 0, cap, i
+        cdef rf_slack *arr = NULL
+        cdef rf_status st
+        cdef const uint8_t *base
+        cdef size_t base_len
+        cdef uint32_t least = min(<size_t>min_length, 0xFFFFFFFF)
+        paused = False
+        try:
+            cap = 1024
+            while True:
+                arr = <rf_slack *>malloc(cap * sizeof(rf_slack))
+                if arr == NULL:
+                    raise MemoryError()
+                with nogil:
+                    st = rf_hive_slack(h, arr, cap, &n)
+                if st != RF_E_MORE_DATA:
+                    break
+                free(arr)
+                arr = NULL
+                cap = n
+            check(st)
+            check(rf_hive_mapping(h, &base, &base_len))
+            # a big hive has millions of slack cells: the tuples cannot form
+            # cycles, so keep the cyclic collector out of the loop
+            paused = n > 4096 and _gc.isenabled()
+            if paused:
+                _gc.disable()
+            out = []
+            kinds = _CELL_KINDS
+            for i in range(n):
+                if arr[i].length < least or arr[i].offset + arr[i].length > base_len:
+                    continue
+                out.append(CellSlack(arr[i].cell, kinds.get(arr[i].kind, str(arr[i].kind)), arr[i].offset,
+                                     PyBytes_FromStringAndSize(<const char *>base + arr[i].offset, arr[i].length)))
+            return out
+        finally:
+            if paused:
+                _gc.enable()
+            free(arr)
+            self.unpin()
 
     def walk(self, path=None, *, errors=None):
         """Yields every key of the subtree at `path` (default: the whole hive),

@@ -102,21 +102,33 @@ class KeyInfo(NamedTuple):
 
 
 class DeletedKey(NamedTuple):
-    """A key record found intact in a free cell (see Hive.deleted)."""
-    offset: int               # file offset of the free cell
+    """A key record found intact in free, unreferenced or slack space (see Hive.deleted)."""
+    offset: int               # file offset of the (former) cell holding the record
     name: str
     last_write: int           # FILETIME
     parent_path: str | None   # path of the recorded parent if it still exists
     n_values: int             # values the record claims (their list may be gone)
     confidence: int           # 0..100
+    source: str = "free"      # "free", "unreferenced", "slack" or "remnant" (see Hive.deleted)
 
 
 class DeletedValue(NamedTuple):
-    """A value record found intact in a free cell (see Hive.deleted)."""
-    offset: int               # file offset of the free cell
+    """A value record found intact in free, unreferenced or slack space (see Hive.deleted)."""
+    offset: int               # file offset of the (former) cell holding the record
     name: str
     type: int
     size: int                 # data length the record claims
-    data: bytes | None        # the data when it could be located
+    data: bytes | None        # the data when it could be located (big data assembled)
     data_state: str           # "empty", "inline", "free" (likely intact), "reused", "lost"
     confidence: int           # 0..100
+    source: str = "free"      # where the record was found, as DeletedKey.source
+    key_offset: int | None = None  # offset of the DeletedKey whose value list names it
+
+
+class CellSlack(NamedTuple):
+    """The unused tail of a cell reachable from the root (see Hive.slack)."""
+    cell: int                 # file offset of the cell
+    kind: str                 # "nk", "vk", "subkey_list", "value_list", "data", "db",
+                              # "db_list", "db_segment", "sk" or "class"
+    offset: int               # file offset of the first slack byte
+    data: bytes               # the slack bytes

@@ -294,7 +294,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         print(f"skipped: {stats['key_errors']} damaged keys, {stats['value_errors']} damaged values")
     if args.deleted:
         print(f"deleted: {stats['deleted_keys']:,} keys, {stats['deleted_values']:,} values recovered "
-              "from free cells")
+              "from free and unreferenced space")
     if args.stats:
         for t, c in sorted(stats["types"].items(), key=lambda kv: -kv[1]):
             print(f"  {type_name(t):<32} {c:>12,}")
@@ -376,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--stats", action="store_true", help="value counts per type")
     s.add_argument("--errors", choices=["strict", "skip"], default=None,
                    help="skip: count damaged keys/values and go on (default: strict; skip with --tolerant)")
-    s.add_argument("--deleted", action="store_true", help="also count deleted keys/values in free cells")
+    s.add_argument("--deleted", action="store_true", help="also count deleted keys/values carved from free and unreferenced cells")
     s.set_defaults(func=cmd_scan)
 
     s = sub.add_parser("sample", help="write a small SOFTWARE-like sample hive")

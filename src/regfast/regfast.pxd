@@ -101,6 +101,7 @@ cdef extern from "regfast/regfast.h" nogil:
         RF_PROBLEM_HBIN
         RF_PROBLEM_CELL
         RF_PROBLEM_ROOT
+        RF_PROBLEM_SUBKEYS
         RF_MAX_PROBLEMS
 
     ctypedef struct rf_problem:
@@ -227,7 +228,34 @@ cdef extern from "regfast/regfast.h" nogil:
         uint32_t data_len
         uint32_t data_state
         uint64_t data_offset
+        uint32_t source
+        uint32_t data_flags
+        uint64_t owner
+    enum:
+        RF_DELETED_FREE
+        RF_DELETED_UNREFERENCED
+        RF_DELETED_SLACK
+        RF_DELETED_REMNANT
     rf_status rf_hive_deleted(rf_hive *h, rf_deleted *out, size_t cap, size_t *n_out)
+    rf_status rf_hive_deleted_read(rf_hive *h, uint64_t record_offset, void *buf, size_t cap,
+                                   size_t *len_out)
+    enum:
+        RF_CELL_NK
+        RF_CELL_VK
+        RF_CELL_SUBKEY_LIST
+        RF_CELL_VALUE_LIST
+        RF_CELL_DATA
+        RF_CELL_DB
+        RF_CELL_DB_LIST
+        RF_CELL_DB_SEGMENT
+        RF_CELL_SK
+        RF_CELL_CLASS
+    ctypedef struct rf_slack:
+        uint64_t cell
+        uint64_t offset
+        uint32_t length
+        uint32_t kind
+    rf_status rf_hive_slack(rf_hive *h, rf_slack *out, size_t cap, size_t *n_out)
 
     enum:
         RF_HKEY_CLASSES_ROOT

@@ -1449,15 +1449,18 @@ static void test_key_corruption(void)
     WITH_PATCHED(5, 0, w32(PL(&s->b, s->root_list) + 4, s->root), {
         EXPECT_FAIL(rf_key_subkeys(h, s->root, kids, 32, &n), RF_E_CORRUPT, F(s->root), "root");
     });
-    /* a key listed twice: listing shows it twice, scan visits it once */
+    /* a key listed twice: strict reads stop there (Windows' order check
+     * fails on it); a skipping scan visits it once and marks its parent */
     WITH_PATCHED(5, 0, w32(PL(&s->b, s->many_leaf[0]) + 8, s->kids[0]), {
-        CHECK_EQ_INT(rf_key_subkeys(h, s->many, kids, 32, &n), RF_OK);
-        CHECK(n == 20 && kids[0] == s->kids[0] && kids[1] == s->kids[0]);
+        EXPECT_FAIL(rf_key_subkeys(h, s->many, kids, 32, &n), RF_E_CORRUPT, F(s->many_leaf[0]), "twice");
         static scan_cols c;
         scan_init(&c, RF_SCAN_VALUES, 64, 64);
+        EXPECT_FAIL(rf_hive_scan(h, 0, &c.s), RF_E_CORRUPT, F(s->many_leaf[0]), "twice");
+        scan_init(&c, RF_SCAN_VALUES | RF_SCAN_SKIP_ERRORS, 64, 64);
         CHECK_EQ_INT(rf_hive_scan(h, 0, &c.s), RF_OK);
         CHECK_EQ_INT(c.s.n_keys, NKEYS - 1);                       /* k01 is unreachable */
         CHECK(row_of(&c, s->kids[0]) >= 0 && row_of(&c, s->kids[1]) < 0);
+        CHECK_EQ_INT(c.key_status[row_of(&c, s->many)], RF_E_CORRUPT);
     });
     /* security: sk size beyond the cell, an sk offset into nowhere */
     WITH_PATCHED(5, 0, w32(PL(&s->b, s->sk) + 0x10, 0xFFFF), {
@@ -1646,6 +1649,28 @@ static void test_scan_corruption(void)
 
 /* ---- sweeps: every truncation and byte flips everywhere -------------------------- */
 
+/* Every deleted record and its data, and the slack: whatever the damage,
+ * each call succeeds (or runs out of room) and stays inside the mapping. */
+static int forensic_calls(rf_hive *h)
+{
+    static rf_deleted d[256];
+    static rf_slack sl[512];
+    static uint8_t data[1 << 17];
+    size_t n = 0, len;
+    rf_status st = rf_hive_deleted(h, d, 256, &n);
+    if (st && st != RF_E_MORE_DATA) return fprintf(stderr, "rf_hive_deleted: 0x%x\n", (unsigned)st), 1;
+    for (size_t i = 0; i < n && i < 256; i++) {
+        if (d[i].kind != RF_DELETED_VALUE) continue;
+        st = rf_hive_deleted_read(h, d[i].offset, data, sizeof data, &len);
+        if ((st && st != RF_E_NOT_FOUND && st != RF_E_MORE_DATA) || (!st && len != d[i].data_len))
+            return fprintf(stderr, "rf_hive_deleted_read: 0x%x %s\n", (unsigned)st, rf_last_error()->message), 1;
+    }
+    st = rf_hive_slack(h, sl, 512, &n);
+    if (st && st != RF_E_MORE_DATA) return fprintf(stderr, "rf_hive_slack: 0x%x\n", (unsigned)st), 1;
+    return 0;
+}
+
+
 static void test_sweeps(void)
 {
     std_hive *s = build_std(5);
@@ -1665,6 +1690,7 @@ static void test_sweeps(void)
             opened++;
             st = walk_all(h, &nk, &nv);
             bad_status += st != RF_OK && st != RF_E_CORRUPT;
+            if (cut % 64 == 0) bad_status += forensic_calls(h) != 0;
             rf_hive_close(h);
         }
     }
@@ -1685,7 +1711,7 @@ static void test_sweeps(void)
             copy[off] ^= masks[m];
             if (off < 0x1FC) fix_checksum(copy);
             rf_open_opts o = RF_OPEN_OPTS_INIT;
-            o.flags = m & 1 ? RF_OPEN_LENIENT : 0;
+            o.flags = m & 1 ? RF_OPEN_LENIENT : m == 2 ? RF_OPEN_TOLERANT : 0;
             rf_hive *h = NULL;
             rf_status st = rf_hive_open_memory(copy, len, &o, &h);
             if (st) {
@@ -1695,6 +1721,7 @@ static void test_sweeps(void)
             st = walk_all(h, &nk, &nv);
             bad_status += st != RF_OK && st != RF_E_CORRUPT && st != RF_E_LIMIT;
             walked++;
+            if (off % 3 == 0) bad_status += forensic_calls(h) != 0;   /* carving is a whole-hive pass */
             /* Columns sized as the header advises. Keys are visited once and
              * must be nk cells, so nk_cells always suffices; value rows are per
              * list entry (a damaged or twice-listed vk still gets its row), so
@@ -1705,7 +1732,9 @@ static void test_sweeps(void)
             size_t kc = info.nk_cells < 64 ? info.nk_cells : 64, vc = info.vk_cells < 64 ? info.vk_cells : 64;
             scan_init(&c, RF_SCAN_VALUES | RF_SCAN_SKIP_ERRORS, kc, vc);
             st = rf_hive_scan(h, 0, &c.s);
-            bad_status += st != RF_OK && st != RF_E_MORE_DATA;
+            rf_key root;
+            int no_root = rf_hive_root(h, &root) == RF_E_CORRUPT;   /* tolerant: open without it */
+            bad_status += st != RF_OK && st != RF_E_MORE_DATA && !(no_root && st == RF_E_CORRUPT);
             bad_status += c.s.n_keys > kc || c.s.n_values > vc;
             bad_status += c.s.n_keys > info.nk_cells;   /* so MORE_DATA only ever means values */
             rf_hive_close(h);
@@ -1866,6 +1895,179 @@ static void test_tolerant(void)
     free(big);
 }
 
+
+/* ---- deleted records, slack, subkey order (issue 16 §4, §5) ------------------- */
+
+static void free_cell_at(hb *b, uint32_t rel)
+{
+    uint8_t *c = b->buf + 4096 + rel;
+    int32_t sz = (int32_t)r32(c);
+    if (sz < 0) w32(c, (uint32_t)-sz);
+}
+
+/* Windows merges each freed cell with its free neighbours: the first cell's
+ * size grows, the merged cells' size fields stay where they were. */
+static void merge_free_cells(hb *b)
+{
+    for (size_t bin = 4096; bin < b->len; bin += r32(b->buf + bin + 8)) {
+        size_t end = bin + r32(b->buf + bin + 8), run = 0;
+        for (size_t c = bin + 0x20; c < end;) {
+            int32_t sz = (int32_t)r32(b->buf + c);
+            size_t step = (size_t)(sz < 0 ? -(int64_t)sz : sz);
+            if (sz > 0 && run) w32(b->buf + run, r32(b->buf + run) + (uint32_t)sz);
+            else if (sz > 0) run = c;
+            else run = 0;
+            c += step;
+        }
+    }
+}
+
+static void test_deleted_carving(void)
+{
+    std_hive *s = build_std(5);
+    hb *b = &s->b;
+    /* delete Software\Vendor as Windows does: unlink, free every cell, merge */
+    w32(PL(b, s->software) + 0x14, 0);
+    w32(PL(b, s->software) + 0x1C, NONE32);
+    free_cell_at(b, s->software_list);
+    uint32_t cells[] = { s->vendor, s->vendor_class, s->vendor_values, s->v_default, s->d_default, s->v_dw,
+                         s->v_bin, s->v_empty, s->v_str, s->d_str, s->v_big, s->db, s->db_list, s->seg[0],
+                         s->seg[1], s->seg[2], s->v_dev };
+    for (size_t i = 0; i < sizeof cells / sizeof *cells; i++) free_cell_at(b, cells[i]);
+    merge_free_cells(b);
+    rf_hive *h = open_buf(b->buf, b->len, 0);
+    CHECK(h != NULL);
+    size_t n = 0;
+    CHECK_EQ_INT(rf_hive_deleted(h, NULL, 0, &n), RF_E_MORE_DATA);
+    CHECK_EQ_INT(n, 8);                                   /* Vendor and its 7 values */
+    rf_deleted d[8];
+    CHECK_EQ_INT(rf_hive_deleted(h, d, 8, &n), RF_OK);
+    int keys = 0, inside = 0;
+    for (size_t i = 0; i < n; i++) {
+        inside += d[i].offset != F(s->vendor) && d[i].offset != F(s->v_default); /* not a free cell's start */
+        if (d[i].kind == RF_DELETED_KEY) {
+            keys++;
+            CHECK_EQ_INT(d[i].offset, F(s->vendor));
+            CHECK_EQ_INT(d[i].parent, F(s->software));
+            CHECK_EQ_INT(d[i].n_values, 7);
+            CHECK_EQ_INT(d[i].source, RF_DELETED_FREE);
+            continue;
+        }
+        CHECK_EQ_INT(d[i].owner, F(s->vendor));           /* its freed value list still names it */
+        CHECK(d[i].data_state <= 2);
+        if (d[i].offset == F(s->v_big)) {
+            static uint8_t got[BIG_LEN];
+            size_t len = 0;
+            CHECK_EQ_INT(d[i].data_flags, RF_VALUE_BIG_DATA);
+            CHECK_EQ_INT(d[i].data_offset, RF_NO_OFFSET);
+            CHECK_EQ_INT(rf_hive_deleted_read(h, d[i].offset, NULL, 0, &len), RF_E_MORE_DATA);
+            CHECK_EQ_INT(len, BIG_LEN);
+            CHECK_EQ_INT(rf_hive_deleted_read(h, d[i].offset, got, sizeof got, &len), RF_OK);
+            CHECK(len == BIG_LEN && memcmp(got, s->big, BIG_LEN) == 0);
+        }
+        if (d[i].offset == F(s->v_str)) {
+            CHECK_EQ_INT(d[i].data_offset, F(s->d_str) + 4);
+            CHECK_EQ_INT(d[i].data_state, 2);
+        }
+    }
+    CHECK_EQ_INT(keys, 1);
+    CHECK(inside >= 6);
+    /* what rf_hive_deleted_read is handed is checked again */
+    size_t len = 123;
+    uint8_t buf[16];
+    EXPECT_FAIL(rf_hive_deleted_read(h, 4096 + 8, buf, sizeof buf, &len), RF_E_NOT_FOUND, 4096 + 8, "no value record");
+    CHECK_EQ_INT(len, 0);
+    EXPECT_FAIL(rf_hive_deleted_read(h, (uint64_t)1 << 40, buf, sizeof buf, &len), RF_E_NOT_FOUND, (uint64_t)1 << 40, "no value");
+    EXPECT_FAIL(rf_hive_deleted_read(h, 3, buf, sizeof buf, &len), RF_E_NOT_FOUND, 3, "no value");
+    EXPECT_FAIL(rf_hive_deleted_read(h, F(s->vendor), buf, sizeof buf, &len), RF_E_NOT_FOUND, F(s->vendor), "no value");
+    EXPECT_FAIL(rf_hive_deleted_read(h, F(s->v_str), NULL, 4, &len), RF_E_INVALID_PARAMETER, RF_NO_OFFSET, "NULL");
+    rf_hive_close(h);
+
+    /* the same cells merely unlinked (self-healing): allocated, unreferenced */
+    free_std(s);
+    s = build_std(5);
+    b = &s->b;
+    w32(PL(b, s->software) + 0x14, 0);
+    h = open_buf(b->buf, b->len, 0);
+    CHECK_EQ_INT(rf_hive_deleted(h, d, 8, &n), RF_OK);
+    CHECK_EQ_INT(n, 8);
+    for (size_t i = 0; i < n; i++) CHECK_EQ_INT(d[i].source, RF_DELETED_UNREFERENCED);
+    rf_hive_close(h);
+    free_std(s);
+}
+
+static void test_slack(void)
+{
+    std_hive *s = build_std(5);
+    rf_hive *h = open_buf(s->b.buf, s->b.len, 0);
+    size_t n = 0;
+    CHECK_EQ_INT(rf_hive_slack(h, NULL, 0, &n), RF_E_MORE_DATA);
+    CHECK(n > 10);
+    rf_slack *sl = calloc(n, sizeof *sl);
+    size_t got = 0;
+    CHECK_EQ_INT(rf_hive_slack(h, sl, n, &got), RF_OK);
+    CHECK_EQ_INT(got, n);
+    unsigned kinds = 0;
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *payload;
+        size_t len;
+        int allocated;
+        CHECK_EQ_INT(rf_hive_cell(h, sl[i].cell, &payload, &len, &allocated), RF_OK);
+        CHECK(allocated && sl[i].length > 0 && sl[i].offset + sl[i].length == sl[i].cell + 4 + len);
+        CHECK(i == 0 || sl[i - 1].cell < sl[i].cell);         /* file order, each cell once */
+        kinds |= 1u << sl[i].kind;
+        if (sl[i].cell == F(s->seg[2]))                        /* the last segment: past its bytes */
+            CHECK_EQ_INT(sl[i].offset, F(s->seg[2]) + 4 + BIG_LEN - 2 * SEG);
+    }
+    CHECK(kinds & (1u << RF_CELL_NK));
+    CHECK(kinds & (1u << RF_CELL_VK));
+    CHECK(kinds & (1u << RF_CELL_SUBKEY_LIST));
+    CHECK(kinds & (1u << RF_CELL_CLASS));
+    free(sl);
+    rf_hive_close(h);
+    free_std(s);
+}
+
+static void test_subkey_order(void)
+{
+    rf_key kids[32];
+    size_t n;
+    /* root's lh list with Vals and \xC4rger swapped: \xC4RGER before VALS */
+    WITH_PATCHED(5, 0, {
+        uint8_t *l = PL(&s->b, s->root_list) + 4;
+        uint8_t tmp[8];
+        memcpy(tmp, l + 2 * 8, 8);
+        memcpy(l + 2 * 8, l + 3 * 8, 8);
+        memcpy(l + 3 * 8, tmp, 8);
+    }, {
+        EXPECT_FAIL(rf_key_subkeys(h, s->root, kids, 32, &n), RF_E_CORRUPT, F(s->vals), "out of order");
+        CHECK(strstr(rf_last_error()->message, "errors=\"tolerant\"") != NULL);
+        CHECK_EQ_INT(key_at(h, "Vals"), s->vals);        /* lookups do not trust the order */
+        CHECK_EQ_INT(key_at(h, "\xC3\x84rger"), s->arger);
+    });
+    {
+        std_hive *s = build_std(5);
+        uint8_t *l = PL(&s->b, s->root_list) + 4;
+        memcpy(l + 3 * 8, l + 2 * 8, 8);                   /* Vals twice, \xC4rger gone */
+        rf_hive *h;
+        CHECK_EQ_INT(open_patched(s, RF_OPEN_TOLERANT, &h), RF_OK);
+        const rf_problem *p;
+        size_t np;
+        CHECK_EQ_INT(rf_hive_problems(h, &p, &np, NULL), RF_OK);
+        CHECK_EQ_INT(np, 1);
+        CHECK_EQ_INT(p[0].kind, RF_PROBLEM_SUBKEYS);
+        CHECK_EQ_INT(p[0].offset, F(s->root_list));
+        CHECK(strstr(p[0].reason, "listed twice") != NULL);
+        CHECK_EQ_INT(rf_key_subkeys(h, s->root, kids, 32, &n), RF_OK);
+        CHECK_EQ_INT(n, 4);                                /* each key once */
+        rf_hive_close(h);
+        CHECK_EQ_INT(open_patched(s, 0, &h), RF_OK);
+        EXPECT_FAIL(rf_key_subkeys(h, s->root, kids, 32, &n), RF_E_CORRUPT, F(s->root_list), "twice");
+        rf_hive_close(h);
+        free_std(s);
+    }
+}
+
 int main(void)
 {
     test_hash_matches_writer();
@@ -1882,5 +2084,8 @@ int main(void)
     test_scan_corruption();
     test_sweeps();
     test_tolerant();
+    test_deleted_carving();
+    test_slack();
+    test_subkey_order();
     return CHECK_DONE();
 }

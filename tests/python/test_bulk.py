@@ -265,6 +265,24 @@ def _patch_stand_ins(built):
         for sur, pu in _STAND_IN.items():
             name = name.replace(pu, sur)
         data[off + 4 + 0x4C:off + 4 + 0x4C + n] = name.encode("utf-16-le", "surrogatepass")
+    # the patched names sort elsewhere (U+D800 before U+D83D...): put each
+    # list back in Windows' order, as a strict read checks it
+    from regfast.writer import upcase_name
+    for lst in built.layout.subkey_list.values():
+        p = lst + 4
+        if data[p:p + 2] not in (b"lh", b"lf", b"li"):
+            continue
+        count, = struct.unpack_from("<H", data, p + 2)
+        stride = 4 if data[p:p + 2] == b"li" else 8
+        entries = [bytes(data[p + 4 + i * stride:p + 4 + (i + 1) * stride]) for i in range(count)]
+
+        def order(entry):
+            nk = 4096 + struct.unpack_from("<I", entry)[0] + 4
+            flags, n = struct.unpack_from("<H", data, nk + 2)[0], struct.unpack_from("<H", data, nk + 0x48)[0]
+            raw = bytes(data[nk + 0x4C:nk + 0x4C + n])
+            name = raw.decode("latin-1") if flags & 0x20 else raw.decode("utf-16-le", "surrogatepass")
+            return upcase_name(name).encode("utf-16-be", "surrogatepass")
+        data[p + 4:p + 4 + count * stride] = b"".join(sorted(entries, key=order))
     built.path.write_bytes(data)
 
 

@@ -155,7 +155,9 @@ def test_damage_met_while_reading(hives, tmp_path, spec):
     if spec[0] in ("ls", "export", "scan"):
         r = run(*_args(spec, h, hives, tmp_path), "--tolerant")
         check(r, OK)
-        assert ("regfast: warning" in r.stderr) == (reads_the_list and spec[0] != "scan"), r.stderr
+        # a tolerant open checks every subkey list, so the damage is reported
+        # even by commands that never read App's list (forensics' tree check)
+        assert "regfast: warning: 1 damaged region skipped" in r.stderr, r.stderr
         if spec[0] == "scan":
             assert "skipped: 1 damaged keys" in r.stdout
 

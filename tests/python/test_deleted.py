@@ -63,17 +63,35 @@ def test_live_hive_has_no_deleted_records(make_hive):
 
 
 def test_reused_data_cell_lowers_confidence(make_hive):
+    built = make_hive({"P": {"K": {"v": "abcdefgh"}, "L": {"w": "12345678"}}})
+    data = bytearray(built.path.read_bytes())
+    lay = built.layout
+    # free the vk, its data cell taken over by a live value: the space was reused
+    struct.pack_into("<I", data, lay.nk["P\\K"] + 4 + 0x24, 0)            # K: 0 values
+    free_cell(data, lay.value_list["P\\K"])
+    free_cell(data, lay.vk[("P\\K", "v")])
+    free_cell(data, lay.data[("P\\K", "v")])
+    struct.pack_into("<I", data, lay.vk[("P\\K", "v")] + 4 + 0x08, lay.data[("P\\L", "w")] - 4096)
+    built.path.write_bytes(data)
+    with regfast.open_hive(built.path) as hive:
+        (rec,) = hive.deleted()
+    assert rec.name == "v" and rec.data_state == "reused" and rec.confidence < 100
+    assert rec.data == "12345678\0".encode("utf-16-le")[:rec.size]    # what lies there now
+
+
+def test_leaked_data_cell_is_not_taken_for_reused(make_hive):
+    # the vk freed, its data cell left allocated but referenced by nothing live
+    # (a leak, or self-healing): the reachability pass tells it from reuse
     built = make_hive({"P": {"K": {"v": "abcdefgh"}}})
     data = bytearray(built.path.read_bytes())
     lay = built.layout
-    # free the vk but leave its data cell allocated: as if the space were reused
-    struct.pack_into("<I", data, lay.nk["P\\K"] + 4 + 0x24, 0)            # K: 0 values
+    struct.pack_into("<I", data, lay.nk["P\\K"] + 4 + 0x24, 0)
     free_cell(data, lay.value_list["P\\K"])
     free_cell(data, lay.vk[("P\\K", "v")])
     built.path.write_bytes(data)
     with regfast.open_hive(built.path) as hive:
         (rec,) = hive.deleted()
-    assert rec.name == "v" and rec.data_state == "reused" and rec.confidence < 100
+    assert rec.data_state == "free" and rec.data == "abcdefgh\0".encode("utf-16-le") and rec.confidence == 100
 
 
 def test_damaged_deleted_record_is_scored_not_trusted(make_hive):
@@ -207,18 +225,21 @@ def test_deleted_columns_reach_pandas_and_arrow(make_hive):
 
 
 def test_reused_and_lost_deleted_data_is_flagged(make_hive):
-    built = make_hive({"P": {"K": {"v": "abcdefgh", "w": "ijklmnop"}}})
+    built = make_hive({"P": {"K": {"v": "abcdefgh", "w": "ijklmnop"}, "L": {"x": "qrstuvwx"}}})
     data = bytearray(built.path.read_bytes())
     lay = built.layout
     struct.pack_into("<I", data, lay.nk["P\\K"] + 4 + 0x24, 0)            # K: 0 values
     free_cell(data, lay.value_list["P\\K"])
-    free_cell(data, lay.vk[("P\\K", "v")])                               # data cell left allocated
+    free_cell(data, lay.vk[("P\\K", "v")])
+    free_cell(data, lay.data[("P\\K", "v")])
+    # v's data cell now holds live data (L\x's): reused
+    struct.pack_into("<I", data, lay.vk[("P\\K", "v")] + 4 + 0x08, lay.data[("P\\L", "x")] - 4096)
     free_cell(data, lay.vk[("P\\K", "w")])
     struct.pack_into("<I", data, lay.vk[("P\\K", "w")] + 4 + 0x08, 0x7FFFFFF0)  # data: nowhere
     built.path.write_bytes(data)
     with regfast.open_hive(built.path) as hive:
         t = hive.scan(include_deleted=True)
-    status = dict(zip(t.value_names(), t.value_status.tolist()))
+    status = {n: s for n, s, d in zip(t.value_names(), t.value_status.tolist(), t.value_deleted.tolist()) if d}
     assert status == {"v": 13, "w": 2}          # reused: not trusted; lost: not found
 
 
@@ -230,4 +251,4 @@ def test_cli_scan_counts_deleted(make_hive, capsys):
     out = capsys.readouterr().out
     # the totals count the deleted rows too: 3 live + 2 deleted keys, 2 live + 3 deleted values
     assert out.startswith("5 keys, 5 values,")
-    assert "deleted: 2 keys, 3 values recovered from free cells" in out
+    assert "deleted: 2 keys, 3 values recovered from free and unreferenced space" in out
