@@ -45,6 +45,8 @@ import weakref
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple, Union
 
+from regfast._files import open_regular
+
 __all__ = [
     "MARVIN32_SEED", "DirtyHiveWarning", "BaseBlock", "LogEntry", "LogFile", "LogReport",
     "RecoveryReport", "marvin32", "base_block_checksum", "find_logs", "read_log", "replay",
@@ -235,7 +237,7 @@ class LogFile:
 
 
 def _map_file(path: str):
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         size = os.fstat(f.fileno()).st_size
         if size == 0:
             return b"", 0
@@ -438,7 +440,7 @@ class RecoveryReport:
 class _Primary:
     def __init__(self, path: str):
         self.path = path
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             self.size = os.fstat(f.fileno()).st_size
             self.head = f.read(BASE_BLOCK_SIZE + 32)
         self.base = BaseBlock.parse(self.head)
@@ -448,10 +450,10 @@ class _Primary:
         bytes: a MAP_PRIVATE mapping when the file is large enough, else a
         bytearray (the hive grew through the log)."""
         if self.size >= need:
-            with open(self.path, "rb") as f:
+            with open_regular(self.path) as f:
                 return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
         buf = bytearray(need)
-        with open(self.path, "rb") as f:
+        with open_regular(self.path) as f:
             f.readinto(memoryview(buf)[:self.size])
         return buf
 
@@ -791,7 +793,7 @@ def _warn_stale(report: RecoveryReport, stacklevel: int) -> None:
 
 
 def recover(path: Union[str, os.PathLike], logs: Union[str, Sequence, None] = "auto", *,
-            lenient: bool = False, mode: str = "forensic", errors: str = "strict"):
+            lenient: bool = False, mode: str = "forensic", errors: str = "strict", copy: bool = False):
     """Opens a hive with its transaction logs replayed.
 
     Returns ``(Hive, RecoveryReport)``. The hive is opened from the
@@ -799,7 +801,7 @@ def recover(path: Union[str, os.PathLike], logs: Union[str, Sequence, None] = "a
     when something was replayed, else from the file as usual. The user's
     files are never written. No warning is issued: the report says all.
     See :func:`replay` for `logs` and `mode`; `errors` ("strict" or
-    "tolerant") as for :func:`regfast.open_hive`. With "tolerant", a primary
+    "tolerant") and `copy` as for :func:`regfast.open_hive`. With "tolerant", a primary
     too damaged to replay logs onto is opened as it is, and the report's
     stop_reason says why nothing was replayed.
     """
@@ -810,7 +812,7 @@ def recover(path: Union[str, os.PathLike], logs: Union[str, Sequence, None] = "a
     except OSError as e:
         # the primary itself cannot be read: let the reader raise its own
         # error (FileNotFoundError with winerror 2, PermissionError, ...)
-        hive = Hive.from_file(path, lenient=lenient, errors=errors)
+        hive = Hive.from_file(path, lenient=lenient, errors=errors, copy=copy)
         if errors != "tolerant":
             hive.close()
             raise
@@ -822,21 +824,25 @@ def recover(path: Union[str, os.PathLike], logs: Union[str, Sequence, None] = "a
         _REPORTS[hive] = report
         return hive, report
     if buf is None:
-        hive = Hive.from_file(path, lenient=lenient, errors=errors)
+        hive = Hive.from_file(path, lenient=lenient, errors=errors, copy=copy)
     else:
-        hive = Hive.from_buffer(buf, lenient=lenient, errors=errors)
+        # copy: the replayed image is a copy-on-write mapping of the primary
+        # whose untouched pages still read the file; make it all private
+        hive = Hive.from_buffer(bytearray(buf) if copy and not isinstance(buf, bytearray) else buf,
+                                lenient=lenient, errors=errors)
     _REPORTS[hive] = report
     return hive, report
 
 
-def open_with_logs(path, logs, lenient: bool = False, *, errors: str = "strict", stacklevel: int = 1):
+def open_with_logs(path, logs, lenient: bool = False, *, errors: str = "strict", stacklevel: int = 1,
+                   copy: bool = False):
     """``open_hive``'s implementation: recover() plus a DirtyHiveWarning when
     a dirty hive is read without its logged changes (`stacklevel`: frames
     above this function's caller to blame, as for warnings.warn)."""
     from regfast._native import Hive
 
     if logs is None:
-        hive = Hive.from_file(path, lenient=lenient, errors=errors)
+        hive = Hive.from_file(path, lenient=lenient, errors=errors, copy=copy)
         i = hive.info()
         report = RecoveryReport(os.fspath(path), dirty=i.dirty or not i.checksum_ok, sequence=i.sequence,
                                 checksum_ok=i.checksum_ok, hbins_size_before=i.hbins_size,
@@ -848,6 +854,6 @@ def open_with_logs(path, logs, lenient: bool = False, *, errors: str = "strict",
             report.dirty_reasons.append(f"sequence numbers differ ({i.sequence[0]} / {i.sequence[1]})")
         _REPORTS[hive] = report
     else:
-        hive, report = recover(path, logs, lenient=lenient, errors=errors)
+        hive, report = recover(path, logs, lenient=lenient, errors=errors, copy=copy)
     _warn_stale(report, stacklevel + 2)
     return hive
