@@ -1195,14 +1195,15 @@ cdef class Value:
         """Unused bytes of the value's cells: after the vk's name, and after
         the data in its data cell (inline and big data have no data-cell slack).
         Returns (vk_slack, data_slack) as read-only memoryviews."""
+        cdef Hive hive = self._hv()
         if self._v == 0:
             raise ValueError("this value has no cell token")
-        vk, _ = self._hv().cell(self._v + 4096)
+        vk, _ = hive.cell(self._v + 4096)
         name_len = int.from_bytes(vk[2:4], "little")
         raw_len = int.from_bytes(vk[4:8], "little")
         data_slack = vk[0:0]
         if not (raw_len & 0x80000000) and raw_len and not (self._flags & RF_VALUE_BIG_DATA):
-            cell, _ = self.hive.cell(int.from_bytes(vk[8:12], "little") + 4096)
+            cell, _ = hive.cell(int.from_bytes(vk[8:12], "little") + 4096)
             data_slack = cell[raw_len:]
         return vk[0x14 + name_len:], data_slack
 
