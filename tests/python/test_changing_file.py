@@ -100,6 +100,12 @@ def edits(layout, case: str, size: int) -> list[tuple[int, bytes]]:
         put(layout.nk["Gone\\Child"], "<i", HUGE_FREE)
         for name in ("secret", "n"):
             put(layout.vk[("Gone\\Child", name)], "<i", HUGE_FREE)
+    elif case == "deleted:huge":               # a deleted record's free cell and name, both enlarged
+        for off in [layout.nk["Gone\\Child"]] + [layout.vk[("Gone\\Child", n)] for n in ("secret", "n")]:
+            put(off, "<i", HUGE_FREE)
+        put(layout.nk["Gone\\Child"] + 4 + 0x48, "<H", 0xFFFF)
+        for name in ("secret", "n"):
+            put(layout.vk[("Gone\\Child", name)] + 4 + 0x02, "<H", 0xFFFF)
     elif case == "names:huge":
         for c in layout.nk.values():
             put(c + 4 + 0x48, "<H", 0xFFFF)
@@ -130,7 +136,7 @@ def edits(layout, case: str, size: int) -> list[tuple[int, bytes]]:
 
 
 CASES = ["nk:huge", "vk:huge", "lists:huge", "data:huge", "sk:huge", "nk:tiny", "vk:tiny", "lists:tiny",
-         "free:huge", "names:huge", "counts:huge", "data:lengths",
+         "free:huge", "deleted:huge", "names:huge", "counts:huge", "data:lengths",
          *[f"random:{seed}" for seed in range(6)]]
 
 CHILD_MODIFY = r"""
@@ -143,7 +149,8 @@ if how == "file":
     hive = regfast.open_hive(path, logs=None)
     buf = None
 else:
-    buf = bytearray(open(path, "rb").read())
+    from pyfuzz_regf import exact_buffer      # exactly sized: ASan sees one byte past the end
+    buf = exact_buffer(open(path, "rb").read())
     hive = regfast.Hive.from_buffer(buf)
 table = hive.scan(include_deleted=True)          # made before the change, decoded after
 before = exercise(hive, max_keys=120, heavy=False)
