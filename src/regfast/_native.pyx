@@ -590,6 +590,7 @@ cdef class Hive:
         cdef size_t n
         cdef int allocated
         check(rf_hive_cell(self.handle(), offset, &p, &n, &allocated))
+        self.probe()
         if p < self._map or n > self._map_len or <size_t>(p - self._map) > self._map_len - n:
             # the cell's size field changed after the open: it no longer fits the file
             raise error_from_status(RF_E_CORRUPT, f"cell at 0x{offset:x}: its size ({n + 4} bytes) runs "
@@ -1050,6 +1051,7 @@ cdef class Key:
         cdef const uint8_t *sd
         cdef size_t n
         check(rf_key_security(self._h(), self._k, &sd, &n))
+        self.hive.probe()
         return view_of(self.hive, sd, n)
 
     def security(self):
