@@ -7,6 +7,7 @@
  * values, which are split across segments, are assembled into the batch
  * arena (read_values) or left for the caller to assemble (scan).
  */
+#define _POSIX_C_SOURCE 200809L /* sigsetjmp (regf_guard.h) under -std=c11 */
 #include <stdlib.h>
 #include "hive/regf_internal.h"
 #include "hive/regf_guard.h"
