@@ -150,8 +150,18 @@ static inline int regf_cell_at(const regf_hive *h, uint64_t off, const uint8_t *
 static inline rf_status regf_cell(const regf_hive *h, uint32_t off, const char *what,
                                   const uint8_t **data, uint32_t *len)
 {
-    int allocated;
-    if (RF_LIKELY(regf_cell_at(h, off, data, len, &allocated) && allocated)) return RF_OK;
+    /* regf_cell_at for allocated cells, in one compare: -size is at least 8
+     * and at most what is left of the hbins. (A cell start in the bitmap has
+     * at least 8 bytes of hbins left, so the right side cannot wrap.) */
+    if (RF_LIKELY(regf_is_cell(h, off))) {
+        int32_t size = (int32_t)regf_once32(h->bins + off);
+        uint64_t csize = (uint64_t)(uint32_t)(0u - (uint32_t)size);
+        if (RF_LIKELY(size < 0 && csize - 8 <= h->bins_len - off - 8)) {
+            *data = h->bins + off + 4;
+            *len = (uint32_t)csize - 4;
+            return RF_OK;
+        }
+    }
     *data = NULL;
     *len = 0;
     return regf_cell_fail(h, off, what);
