@@ -22,19 +22,9 @@ rf_status regf_guard_failed(const uint8_t *lo, const uint8_t *fault, int64_t nat
 #include <signal.h>
 #include <stdatomic.h>
 
-/* The innermost guard of this thread. Initial-exec TLS: reading it from the
- * signal handler must not allocate (the general-dynamic model may, on a
- * thread's first access to a dlopen'ed module's TLS); 8 bytes of the static
- * TLS surplus glibc keeps for dlopen'ed modules. */
-#if defined(__GNUC__) && defined(__ELF__)
-#define RG_TLS _Thread_local __attribute__((tls_model("initial-exec")))
-#else
-#define RG_TLS _Thread_local
-#endif
-static RG_TLS regf_guard *top;
-
+REGF_GUARD_TLS regf_guard *regf_guard_top;
+atomic_int regf_guard_state;
 static struct sigaction previous;   /* the handler ours replaced: every fault not ours goes there */
-static atomic_int state;             /* 0: not installed, 1: being installed, 2: installed */
 
 static void on_sigbus(int sig, siginfo_t *si, void *uc)
 {
@@ -42,10 +32,10 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
      * or raise(), whose si_addr means nothing */
     if (si && si->si_code > 0) {
         const uint8_t *a = (const uint8_t *)si->si_addr;
-        for (regf_guard *g = top; g; g = g->prev) {
+        for (regf_guard *g = regf_guard_top; g; g = g->prev) {
             if (a >= g->lo && a < g->hi) {
                 g->fault = a;
-                top = g->prev;
+                regf_guard_top = g->prev;
                 /* SA_NODEFER: SIGBUS is not blocked in here, so the jump
                  * (which keeps the signal mask as it is) leaves it unblocked */
                 siglongjmp(g->jb, 1);
@@ -77,13 +67,13 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 void regf_guard_install(void)
 {
     int expected = 0;
-    if (atomic_load_explicit(&state, memory_order_acquire) == 2) return;
+    if (atomic_load_explicit(&regf_guard_state, memory_order_acquire) == 2) return;
     /* one installer; a thread that loses the race runs unguarded until the
      * winner is done (a fault in that instant crashes, as without us) */
-    if (!atomic_compare_exchange_strong(&state, &expected, 1)) return;
+    if (!atomic_compare_exchange_strong(&regf_guard_state, &expected, 1)) return;
     /* `previous` is filled before our handler can run */
     if (sigaction(SIGBUS, NULL, &previous) != 0) {
-        atomic_store(&state, 0);
+        atomic_store(&regf_guard_state, 0);
         return;
     }
     struct sigaction sa;
@@ -92,44 +82,10 @@ void regf_guard_install(void)
     sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
     if (sigaction(SIGBUS, &sa, NULL) != 0) {
-        atomic_store(&state, 0);
+        atomic_store(&regf_guard_state, 0);
         return;
     }
-    atomic_store_explicit(&state, 2, memory_order_release);
-}
-
-void regf_guard_push(regf_guard *g, const void *lo, size_t len)
-{
-    if (RF_UNLIKELY(atomic_load_explicit(&state, memory_order_relaxed) != 2)) regf_guard_install();
-    g->lo = (const uint8_t *)lo;
-    g->hi = g->lo + len;
-    g->fault = NULL;
-    g->prev = top;
-    top = g;
-    /* the handler runs on this thread: a compiler barrier is all it takes */
-    atomic_signal_fence(memory_order_seq_cst);
-}
-
-void regf_guard_pop(regf_guard *g)
-{
-    atomic_signal_fence(memory_order_seq_cst);
-    top = g->prev;
-}
-
-regf_guard *regf_guard_suspend(void)
-{
-    regf_guard *g = top;
-    atomic_signal_fence(memory_order_seq_cst);
-    top = NULL;
-    atomic_signal_fence(memory_order_seq_cst);
-    return g;
-}
-
-void regf_guard_resume(regf_guard *saved)
-{
-    atomic_signal_fence(memory_order_seq_cst);
-    top = saved;
-    atomic_signal_fence(memory_order_seq_cst);
+    atomic_store_explicit(&regf_guard_state, 2, memory_order_release);
 }
 
 rf_status regf_probe_end(const uint8_t *base, size_t len)

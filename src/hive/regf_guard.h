@@ -57,12 +57,57 @@ typedef struct regf_guard {
     struct regf_guard       *prev;      /* the guard this one nests in */
 } regf_guard;
 
-void regf_guard_push(regf_guard *g, const void *lo, size_t len);
-void regf_guard_pop(regf_guard *g);
+#include <stdatomic.h>
+
+/* The innermost guard of this thread. Initial-exec TLS: reading it from the
+ * signal handler must not allocate (the general-dynamic model may, on a
+ * thread's first access to a dlopen'ed module's TLS); 8 bytes of the static
+ * TLS surplus glibc keeps for dlopen'ed modules. */
+#if defined(__GNUC__) && defined(__ELF__)
+#define REGF_GUARD_TLS _Thread_local __attribute__((tls_model("initial-exec")))
+#else
+#define REGF_GUARD_TLS _Thread_local
+#endif
+extern REGF_GUARD_TLS regf_guard *regf_guard_top;
+extern atomic_int regf_guard_state;  /* 0: handler not installed, 1: being installed, 2: installed */
+void regf_guard_install(void);
+
+/* Inline: they bracket every C entry point (a guard costs about a sigsetjmp). */
+static inline void regf_guard_push(regf_guard *g, const void *lo, size_t len)
+{
+    if (atomic_load_explicit(&regf_guard_state, memory_order_relaxed) != 2) regf_guard_install();
+    g->lo = (const uint8_t *)lo;
+    g->hi = g->lo + len;
+    g->fault = NULL;
+    g->prev = regf_guard_top;
+    regf_guard_top = g;
+    /* the handler runs on this thread: a compiler barrier is all it takes */
+    atomic_signal_fence(memory_order_seq_cst);
+}
+
+static inline void regf_guard_pop(regf_guard *g)
+{
+    atomic_signal_fence(memory_order_seq_cst);
+    regf_guard_top = g->prev;
+}
+
 /* Lifts this thread's guards around a call out to the caller's code (a
  * progress callback): a fault there is not ours to recover from. */
-regf_guard *regf_guard_suspend(void);
-void regf_guard_resume(regf_guard *saved);
+static inline regf_guard *regf_guard_suspend(void)
+{
+    regf_guard *g = regf_guard_top;
+    atomic_signal_fence(memory_order_seq_cst);
+    regf_guard_top = NULL;
+    atomic_signal_fence(memory_order_seq_cst);
+    return g;
+}
+
+static inline void regf_guard_resume(regf_guard *saved)
+{
+    atomic_signal_fence(memory_order_seq_cst);
+    regf_guard_top = saved;
+    atomic_signal_fence(memory_order_seq_cst);
+}
 
 /* `if (!sigsetjmp(...))` must be the whole controlling expression (C11 7.13.1.1). */
 #define REGF_GUARD_BEGIN(lo_, len_)                \
@@ -110,9 +155,11 @@ static inline void regf_guard_resume(regf_guard *saved) { (void)saved; }
  * native EIO (or the NTSTATUS of an in-page error), the file offset. */
 rf_status regf_guard_failed(const uint8_t *lo, const uint8_t *fault, int64_t native);
 
+#if !REGF_GUARD_SIGNALS
 /* Installs the SIGBUS handler (once; later calls do nothing). Opening a hive
- * calls it; the Python module calls it at import. */
+ * calls it; the Python module calls it at import. (POSIX: declared above.) */
 void regf_guard_install(void);
+#endif
 
 /*
  * RF_OK when the last byte of [base, base + len) can still be read, i.e. the

@@ -86,6 +86,7 @@ cdef class _Rows:
     cdef readonly object arena       # numpy uint8 array for assembled big data, or None
     cdef const uint8_t *_map
     cdef size_t _map_len
+    cdef bint _can_fault             # the hive's bytes may vanish (a file mapping): probe before decoding
     cdef const uint8_t *_arena
 
     def __reduce__(self):
@@ -97,7 +98,7 @@ cdef class _Rows:
         every decoder calls it before reading the mapping outside C."""
         if self._pin is None:
             raise _not_initialised(type(self).__name__)
-        if self._map_len:
+        if self._can_fault and self._map_len:
             check(regf_probe_end(self._map, self._map_len))
         return 0
 
@@ -111,6 +112,7 @@ cdef class _Rows:
         self._pin = e
         self._map = base if base_len else NULL
         self._map_len = base_len
+        self._can_fault = hive._can_fault
         self.arena = arena
         self._arena = NULL
         if arena is not None and (<cnp.ndarray>arena).shape[0]:
@@ -517,7 +519,7 @@ def read_values(Key key not None, names=None, types=None, errors="strict"):
         cnp.PyArray_CLEARFLAGS(vb._block, cnp.NPY_ARRAY_WRITEABLE)
         check(rf_hive_mapping(h, &base, &base_len))
         if names is None:
-            check(regf_probe_end(base, base_len))       # the names are read outside C
+            key.hive.probe()                            # the names are read outside C
             names = [_rf_name_obj(&b.name[i]) for i in range(n)]
         vb.names = names
         vb._bind(key.hive, base, base_len, arena)
@@ -1084,7 +1086,7 @@ cdef void _append_deleted(ScanTable t, rf_hive *h, const uint8_t *base, size_t b
     cdef uint32_t nv, vl, cnt
     try:
         check(rf_hive_deleted(h, recs, n, &n))
-        check(regf_probe_end(base, base_len))          # the records are read outside C below
+        t.hive.probe()                                  # the records are read outside C below
         for i in range(n):
             # the nk fields read below (parent, value count and list: up to 0x2C) and
             # the name: inside the mapping, whatever the file says since the open

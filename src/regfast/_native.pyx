@@ -304,6 +304,7 @@ cdef class Hive:
         self._closing = False
         self._map = NULL
         self._map_len = 0
+        self._can_fault = False
 
     def __dealloc__(self):
         if self._h != NULL:
@@ -339,6 +340,7 @@ cdef class Hive:
             raise
         self._path = os.fsdecode(path)
         check(rf_hive_mapping(self._h, &self._map, &self._map_len))
+        self._can_fault = not copy
         return self
 
     @staticmethod
@@ -362,6 +364,9 @@ cdef class Hive:
         check(st)
         self._path = None
         check(rf_hive_mapping(self._h, &self._map, &self._map_len))
+        # bytes and bytearray live on the heap; anything else (an mmap, a
+        # numpy memmap...) may be a file mapping that a truncation can cut
+        self._can_fault = type(data) is not bytes and type(data) is not bytearray
         return self
 
     def __reduce__(self):
@@ -384,8 +389,10 @@ cdef class Hive:
     cdef int probe(self) except -1:
         """Raises RegistryError (errno EIO) when the file no longer covers the
         whole mapping (truncated since the open): called before the decoders
-        read the mapping outside C, where a vanished page would be SIGBUS."""
-        if self._map_len:
+        read the mapping outside C, where a vanished page would be SIGBUS.
+        Free (no probe) for bytes that cannot vanish: copy=True, or a bytes or
+        bytearray buffer."""
+        if self._can_fault and self._map_len:
             check(regf_probe_end(self._map, self._map_len))
         return 0
 
@@ -410,6 +417,7 @@ cdef class Hive:
             self._h = NULL
         self._map = NULL
         self._map_len = 0
+        self._can_fault = False
         if self._has_buf:
             PyBuffer_Release(&self._buf)
             self._has_buf = False
