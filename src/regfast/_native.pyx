@@ -338,7 +338,7 @@ cdef class Hive:
         except OSError as e:
             e.filename = os.fspath(path)
             raise
-        self._path = os.fsdecode(path)
+        self._path = os.fspath(path)
         check(rf_hive_mapping(self._h, &self._map, &self._map_len))
         self._can_fault = not copy
         return self
