@@ -22,6 +22,17 @@
  *   - deleted records (free cells) point only inside their cell / the mapping.
  * FUZZ_REGF_LAX_ROWS=1 turns the row-status check off, so a long run can look
  * past a known bug there.
+ *
+ * Inputs also go through changed_after_open(): the hive is opened from an
+ * exactly sized copy, then cell sizes and length fields are rewritten in
+ * place (the file changing under an open reader) and it is read again; every
+ * read must stay inside the buffer.
+ *
+ * LLVMFuzzerCustomMutator is field-aware (the C twin of fuzz/hive_mutator.py):
+ * most mutations find the hbins and cells of the input and rewrite a cell
+ * size, a record field (nk/vk/lf/lh/li/ri/db/sk), an hbin header or a
+ * base-block field with a boundary value or an offset into another cell;
+ * the rest are libFuzzer's own byte-level mutations.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -37,6 +48,7 @@
 
 static uint8_t databuf[1 << 22];
 static int lax_rows;
+static int changed;     /* inside changed_after_open(): even the start key may have gone bad */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -207,7 +219,8 @@ static void do_scan(rf_hive *h, uint32_t flags, const uint8_t *base, size_t mapl
     s.value_length = malloc(vc * 4); s.value_status = malloc(vc * 4);
     rf_status st = checked(rf_hive_scan(h, 0, &s));
     REQUIRE(s.n_keys <= kc && s.n_values <= vc);
-    if (flags & RF_SCAN_SKIP_ERRORS) REQUIRE(st == RF_OK || st == RF_E_MORE_DATA || st == RF_E_NO_MEMORY);
+    if (flags & RF_SCAN_SKIP_ERRORS)
+        REQUIRE(st == RF_OK || st == RF_E_MORE_DATA || st == RF_E_NO_MEMORY || (changed && st == RF_E_CORRUPT));
     /* every key is visited once and is an nk: nk_cells rows always suffice
      * (value rows are per list entry and may not fit: MORE_DATA is fine) */
     REQUIRE(s.n_keys <= info.nk_cells);
@@ -417,10 +430,183 @@ static void tolerant(const uint8_t *data, size_t size)
     rf_hive_close(h);
 }
 
+/* ---- the file changes after the open --------------------------------------- */
+
+/* Cell starts of a buffer (the hbins it walks cleanly), at most `cap`. */
+static size_t cell_starts(const uint8_t *d, size_t n, size_t *out, size_t cap)
+{
+    size_t k = 0;
+    for (size_t bin = 4096; bin + 32 <= n && k < cap;) {
+        uint32_t hs = (uint32_t)(d[bin + 8] | d[bin + 9] << 8 | d[bin + 10] << 16 | (uint32_t)d[bin + 11] << 24);
+        if (memcmp(d + bin, "hbin", 4) != 0 || hs < 4096 || hs % 4096 || bin + hs > n) break;
+        for (size_t c = bin + 32; c + 8 <= bin + hs && k < cap;) {
+            int32_t raw = (int32_t)(d[c] | d[c + 1] << 8 | d[c + 2] << 16 | (uint32_t)d[c + 3] << 24);
+            int64_t sz = raw < 0 ? -(int64_t)raw : raw;
+            if (sz < 8 || sz % 8 || c + (size_t)sz > bin + hs) break;
+            out[k++] = c;
+            c += (size_t)sz;
+        }
+        bin += hs;
+    }
+    return k;
+}
+
+static void put32(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24); }
+static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+
+/* Opens the input from an exactly sized copy, then rewrites (chosen by the
+ * input's own hash) cell sizes and length fields in place and reads it all
+ * again: the checks at the point of use must keep every read inside the
+ * buffer. Deleted records are left out: regf_deleted.c reads free cells on
+ * its own (reported to its owners). */
+static void changed_after_open(const uint8_t *data, size_t size)
+{
+    static const int32_t sizes[] = { -0x7FFFFFF8, 0x7FFFFFF8, -8, 4, 0, -1, -4096 * 16 };
+    uint8_t *buf = malloc(size ? size : 1);
+    memcpy(buf, data, size);
+    rf_hive *h = NULL;
+    rf_open_opts o = RF_OPEN_OPTS_INIT;
+    o.flags = RF_OPEN_TOLERANT;
+    if (rf_hive_open_memory(buf, size, &o, &h) != RF_OK) {
+        free(buf);
+        return;
+    }
+    size_t starts[256], n = cell_starts(buf, size, starts, 256);
+    uint32_t x = 2166136261u;
+    for (size_t i = 0; i < size; i += 61) x = (x ^ data[i]) * 16777619u;
+    for (int round = 0; n && round < 4; round++) {
+        size_t c = starts[x % n];
+        x = x * 1103515245u + 12345u;
+        uint8_t *p = buf + c + 4;
+        put32(buf + c, (uint32_t)sizes[(x >> 8) % (sizeof sizes / sizeof *sizes)]);
+        if (p + 0x4C <= buf + size && p[0] == 'n' && p[1] == 'k') put16(p + 0x48, 0xFFFF);
+        if (p + 0x14 <= buf + size && p[0] == 'v' && p[1] == 'k') { put16(p + 2, 0xFFFF); put32(p + 4, 0x7FFFFFFF); }
+        if (p + 4 <= buf + size && (p[0] == 'l' || p[0] == 'r' || p[0] == 'd')) put16(p + 2, 0xFFFF);
+        x = x * 1103515245u + 12345u;
+    }
+    const uint8_t *base;
+    size_t maplen;
+    rf_key root;
+    rf_hive_mapping(h, &base, &maplen);
+    changed = 1;
+    if (rf_hive_root(h, &root) == RF_OK) {
+        rf_key kids[64];
+        size_t nk = 0;
+        rf_name nm;
+        if (rf_key_name(h, root, &nm) == RF_OK) touch(nm.ptr, nm.nbytes);
+        if (rf_key_subkeys(h, root, kids, 64, &nk) == RF_OK)
+            for (size_t i = 0; i < nk; i++) {
+                if (rf_key_name(h, kids[i], &nm) == RF_OK) touch(nm.ptr, nm.nbytes);
+                if (rf_key_class(h, kids[i], &nm) == RF_OK) touch(nm.ptr, nm.nbytes);
+                do_values(h, kids[i], base, maplen);
+            }
+        do_values(h, root, base, maplen);
+    }
+    do_scan(h, RF_SCAN_VALUES | RF_SCAN_SKIP_ERRORS, base, maplen);
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *payload;
+        size_t plen;
+        int allocated;
+        /* rf_hive_cell: bounds-checked by the binding (Hive.cell); here only
+         * that it answers at all */
+        (void)rf_hive_cell(h, starts[i], &payload, &plen, &allocated);
+    }
+    changed = 0;
+    rf_hive_close(h);
+    free(buf);
+}
+
+/* ---- the field-aware mutator ----------------------------------------------- */
+
+size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
+
+static uint32_t rnd(uint32_t *s) { *s = *s * 1103515245u + 12345u; return *s >> 8; }
+
+static uint32_t boundary(uint32_t *s)
+{
+    static const uint32_t v[] = { 0, 1, 2, 3, 4, 5, 7, 8, 0x7F, 0x80, 0xFF, 0x100, 0x7FFF, 0x8000, 0xFFFF,
+                                  0x10000, 16343, 16344, 16345, 0x7FFFFFFF, 0x80000000u, 0xFFFFFFFFu,
+                                  0x80000004u, 0x80000005u, 0xFFFFFFF8u };
+    return v[rnd(s) % (sizeof v / sizeof *v)];
+}
+
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed)
+{
+    uint32_t s = seed;
+    size_t starts[1024], n = size > 4096 ? cell_starts(data, size, starts, 1024) : 0;
+    if (n == 0 || rnd(&s) % 4 == 0) return LLVMFuzzerMutate(data, size, max_size);
+    size_t c = starts[rnd(&s) % n], o = starts[rnd(&s) % n];
+    int32_t raw = (int32_t)(data[c] | data[c + 1] << 8 | data[c + 2] << 16 | (uint32_t)data[c + 3] << 24);
+    uint32_t csize = raw < 0 ? (uint32_t)-(int64_t)raw : (uint32_t)raw;
+    uint8_t *p = data + c + 4;
+    uint32_t room = csize - 4, other = (uint32_t)(o - 4096);
+    /* an offset that is wrong in an interesting way, or right for another cell */
+    uint32_t offs[] = { other, other, other + 4, other + 2, other + 0x20, (uint32_t)(size - 4096), 0, 0xFFFFFFFFu,
+                        (uint32_t)(size - 4096 + 8), (uint32_t)(c - 4096), 0x7FFFFFFF };
+    uint32_t off_v = offs[rnd(&s) % (sizeof offs / sizeof *offs)];
+    uint32_t len_v = rnd(&s) % 2 ? boundary(&s) : room + (rnd(&s) % 17) - 8;
+    switch (rnd(&s) % 6) {
+    case 0: { /* the cell size */
+        static const int32_t sz[] = { 0, 1, -1, 4, -4, 8, -8, -0x7FFFFFF8, 0x7FFFFFF8 };
+        int32_t v = rnd(&s) % 2 ? sz[rnd(&s) % (sizeof sz / sizeof *sz)] : -raw;
+        put32(data + c, (uint32_t)v);
+        break;
+    }
+    case 1: case 2: { /* a record field by signature */
+        static const uint8_t nk_off[] = { 0x10, 0x1C, 0x28, 0x2C, 0x30 }, nk_len[] = { 0x14, 0x24 };
+        if (room >= 0x4C && p[0] == 'n' && p[1] == 'k') {
+            int k = rnd(&s) % 4;
+            if (k == 0) put32(p + nk_off[rnd(&s) % 5], off_v);
+            else if (k == 1) put32(p + nk_len[rnd(&s) % 2], len_v);
+            else put16(p + (k == 2 ? 0x48 : 0x4A), (uint16_t)(rnd(&s) % 2 ? len_v : room - 0x4C + 1));
+        } else if (room >= 0x14 && p[0] == 'v' && p[1] == 'k') {
+            int k = rnd(&s) % 3;
+            if (k == 0) put16(p + 2, (uint16_t)(rnd(&s) % 2 ? len_v : room - 0x14 + 1));
+            else if (k == 1) put32(p + 4, len_v | (rnd(&s) % 3 == 0 ? 0x80000000u : 0));
+            else put32(p + 8, off_v);
+        } else if (room >= 8 && ((p[0] == 'l' && (p[1] == 'f' || p[1] == 'h' || p[1] == 'i')) ||
+                                 (p[0] == 'r' && p[1] == 'i') || (p[0] == 'd' && p[1] == 'b'))) {
+            uint32_t stride = p[1] == 'f' || p[1] == 'h' ? 8 : 4, entries = (room - 4) / stride;
+            if (rnd(&s) % 3 == 0 || entries == 0) put16(p + 2, (uint16_t)len_v);
+            else put32(p + 4 + stride * (rnd(&s) % entries), off_v);
+        } else if (room >= 0x14 && p[0] == 's' && p[1] == 'k') {
+            put32(p + (rnd(&s) % 2 ? 0x10 : 4 + 4 * (rnd(&s) % 3)), rnd(&s) % 2 ? len_v : off_v);
+        } else if (room >= 4) { /* a value list or data: any slot as an offset */
+            put32(p + 4 * (rnd(&s) % (room / 4)), off_v);
+        }
+        break;
+    }
+    case 3: /* one cell's payload over another's */
+        if (o != c) {
+            int32_t oraw = (int32_t)(data[o] | data[o + 1] << 8 | data[o + 2] << 16 | (uint32_t)data[o + 3] << 24);
+            uint32_t os = oraw < 0 ? (uint32_t)-(int64_t)oraw : (uint32_t)oraw;
+            memmove(p, data + o + 4, (os < csize ? os : csize) - 4);
+        }
+        break;
+    case 4: { /* an hbin header field */
+        size_t bin = 4096 + ((c - 4096) & ~(size_t)4095);
+        while (bin > 4096 && memcmp(data + bin, "hbin", 4) != 0) bin -= 4096;
+        if (rnd(&s) % 2) put32(data + bin + 8, rnd(&s) % 2 ? boundary(&s) : (uint32_t)(size - bin + 4096));
+        else put32(data + bin + 4, rnd(&s) % 2 ? 0 : (uint32_t)(bin - 4096 + 4096));
+        break;
+    }
+    default: { /* the root offset or the hbins size, checksum fixed */
+        put32(data + (rnd(&s) % 2 ? 0x24 : 0x28), rnd(&s) % 2 ? off_v : len_v);
+        uint32_t x = 0;
+        for (int i = 0; i < 0x1FC; i += 4)
+            x ^= (uint32_t)(data[i] | data[i + 1] << 8 | data[i + 2] << 16 | (uint32_t)data[i + 3] << 24);
+        put32(data + 0x1FC, x == 0 ? 1 : x == 0xFFFFFFFFu ? 0xFFFFFFFEu : x);
+        break;
+    }
+    }
+    return size;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     rf_hive *h = NULL;
     tolerant(data, size);
+    changed_after_open(data, size);
     rf_status st = checked(rf_hive_open_memory(data, size, NULL, &h));
     if (st != RF_OK) {
         REQUIRE(h == NULL && (st == RF_E_CORRUPT || st == RF_E_UNSUPPORTED_FORMAT));

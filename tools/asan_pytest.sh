@@ -23,7 +23,8 @@
 # PyUnicode_New storage) and each small buffer handed to C gets redzones. Memory mapped with mmap
 # (open_hive on a file) has no redzones: from_buffer() is the checked path.
 # LD_PRELOAD is removed from the environment as soon as Python starts (a
-# sitecustomize), so subprocesses (the hivex oracle, wine) run normally.
+# sitecustomize), so subprocesses (the hivex oracle, wine) run normally; it is
+# kept in REGFAST_ASAN_PRELOAD for the Python children of isolated.py.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -62,8 +63,12 @@ fi
 mkdir -p "$out/preload"
 cat >"$out/preload/sitecustomize.py" <<'EOF'
 # asan_pytest.sh: ASan is loaded in this process; children need not have it.
+# Tests that run Python children of their own (tests/python/isolated.py) put
+# it back from REGFAST_ASAN_PRELOAD: the instrumented extension needs it.
 import os
-os.environ.pop("LD_PRELOAD", None)
+preload = os.environ.pop("LD_PRELOAD", None)
+if preload:
+    os.environ["REGFAST_ASAN_PRELOAD"] = preload
 EOF
 
 log="$out/pytest.log"

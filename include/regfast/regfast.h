@@ -146,6 +146,15 @@ typedef struct rf_name {
  * returns RF_E_CORRUPT, while cells and deleted records stay reachable.
  */
 #define RF_OPEN_TOLERANT  0x2u
+/**
+ * Read the file into a private heap copy instead of mapping it. A mapped hive
+ * reads the file as it is now: a change made in place by another process is
+ * seen (wrong answers or RF_E_CORRUPT, never a read outside the mapping), and
+ * a truncation turns the reads of the vanished pages into RF_E_IO (a SIGBUS
+ * handler on POSIX; see src/hive/regf_guard.h for what it covers). A copy sees
+ * none of that, at the cost of reading the whole file up front.
+ */
+#define RF_OPEN_COPY      0x4u
 
 /** Options for rf_hive_open(). Initialise with RF_OPEN_OPTS_INIT. */
 typedef struct rf_open_opts {

@@ -7,8 +7,10 @@
  * values, which are split across segments, are assembled into the batch
  * arena (read_values) or left for the caller to assemble (scan).
  */
+#define _POSIX_C_SOURCE 200809L /* sigsetjmp (regf_guard.h) under -std=c11 */
 #include <stdlib.h>
 #include "hive/regf_internal.h"
+#include "hive/regf_guard.h"
 
 rf_status regf_mapping(rf_hive *base, const uint8_t **out, size_t *len)
 {
@@ -49,14 +51,14 @@ static void fill_row(batch_run *r, size_t i, uint32_t voff, int with_name)
     b->length[i] = 0;
     if (b->token) b->token[i] = voff;
     if (with_name && b->name) { b->name[i].ptr = ""; b->name[i].nbytes = 0; b->name[i].utf16 = 0; }
-    rf_status st = regf_vk(h, voff, &vk, &len);
+    uint32_t nlen;
+    rf_status st = regf_vk_named(h, voff, &vk, &len, &nlen);
     if (!st) st = regf_locate(h, voff, vk, &d);
     if (st) {
         b->status[i] = st;
         return;
     }
     if (with_name && b->name) {
-        uint32_t nlen = rf_le16(vk + VK_NAME_LEN);
         int utf16 = !(rf_le16(vk + VK_FLAGS) & VK_FLAG_COMP_NAME);
         if (utf16 && (nlen & 1)) {
             b->status[i] = rfi_fail(RF_E_CORRUPT, regf_file_off(voff), 0,
@@ -112,16 +114,19 @@ static long upcase_request(const rf_name *n, uint16_t *up)
 static int vk_name_matches(const regf_hive *h, uint32_t voff, const uint16_t *up, size_t chars)
 {
     const uint8_t *vk;
-    uint32_t len;
-    if (regf_vk(h, voff, &vk, &len)) return 0;
-    return regf_name_equals(vk + VK_NAME, rf_le16(vk + VK_NAME_LEN),
-                            !(rf_le16(vk + VK_FLAGS) & VK_FLAG_COMP_NAME), up, chars);
+    uint32_t len, nlen;
+    if (regf_vk_named(h, voff, &vk, &len, &nlen)) return 0;
+    return regf_name_equals(vk + VK_NAME, nlen, !(rf_le16(vk + VK_FLAGS) & VK_FLAG_COMP_NAME), up, chars);
 }
 
-rf_status regf_read_values(rf_hive *base, rf_key k, const rf_name *names, size_t n,
-                           const uint32_t *types, size_t n_types, uint32_t flags, rf_batch *b)
+/* What read_values allocates: freed by its caller, after the guard, so that
+ * a fault on a vanished page (regf_guard.h) leaks nothing. */
+typedef struct read_alloc { uint32_t *table; uint16_t *up; } read_alloc;
+
+static rf_status read_values_body(const regf_hive *h, rf_key k, const rf_name *names, size_t n,
+                                  const uint32_t *types, size_t n_types, uint32_t flags, rf_batch *b,
+                                  read_alloc *mem)
 {
-    const regf_hive *h = (const regf_hive *)base;
     const uint8_t *list;
     uint32_t count;
     rf_status st = regf_value_list(h, k, &list, &count);
@@ -141,20 +146,16 @@ rf_status regf_read_values(rf_hive *base, rf_key k, const rf_name *names, size_t
          * compares. The table is the one allocation of the call. */
         size_t slots = 16;
         while (slots < 2 * (size_t)count) slots <<= 1;
-        uint32_t *table = count > 8 ? calloc(slots, sizeof(uint32_t)) : NULL;
-        uint16_t *up = malloc(16383 * sizeof(uint16_t));
-        if (!up || (count > 8 && !table)) {
-            free(table);
-            free(up);
+        uint32_t *table = mem->table = count > 8 ? calloc(slots, sizeof(uint32_t)) : NULL;
+        uint16_t *up = mem->up = malloc(16383 * sizeof(uint16_t));
+        if (!up || (count > 8 && !table))
             return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for a batch lookup table");
-        }
         if (table) {
             for (uint32_t i = 0; i < count; i++) {
-                uint32_t voff = rf_le32(list + 4 * (size_t)i), len;
+                uint32_t voff = rf_le32(list + 4 * (size_t)i), len, nlen;
                 const uint8_t *vk;
-                if (regf_vk(h, voff, &vk, &len)) continue; /* found later as a row error */
-                uint32_t hv = regf_name_hash(vk + VK_NAME, rf_le16(vk + VK_NAME_LEN),
-                                             !(rf_le16(vk + VK_FLAGS) & VK_FLAG_COMP_NAME));
+                if (regf_vk_named(h, voff, &vk, &len, &nlen)) continue; /* found later as a row error */
+                uint32_t hv = regf_name_hash(vk + VK_NAME, nlen, !(rf_le16(vk + VK_FLAGS) & VK_FLAG_COMP_NAME));
                 size_t s = hv & (slots - 1);
                 while (table[s]) s = (s + 1) & (slots - 1);
                 table[s] = voff; /* 0 is never a cell offset: it marks empty slots */
@@ -183,14 +184,33 @@ rf_status regf_read_values(rf_hive *base, rf_key k, const rf_name *names, size_t
                 b->length[i] = 0;
             }
         }
-        free(table);
-        free(up);
     }
     if (r.arena_need) {
         b->arena_used += r.arena_need;
         return RF_E_MORE_DATA;
     }
     return RF_OK;
+}
+
+static rf_status read_values_guarded(const regf_hive *h, rf_key k, const rf_name *names, size_t n,
+                                     const uint32_t *types, size_t n_types, uint32_t flags, rf_batch *b,
+                                     read_alloc *mem)
+{
+    rf_status st = RF_OK;
+    REGF_GUARD_BEGIN(h->map, h->size)
+        st = read_values_body(h, k, names, n, types, n_types, flags, b, mem);
+    REGF_GUARD_END(st)
+    return st;
+}
+
+rf_status regf_read_values(rf_hive *base, rf_key k, const rf_name *names, size_t n,
+                           const uint32_t *types, size_t n_types, uint32_t flags, rf_batch *b)
+{
+    read_alloc mem = { NULL, NULL };
+    rf_status st = read_values_guarded((const regf_hive *)base, k, names, n, types, n_types, flags, b, &mem);
+    free(mem.table);
+    free(mem.up);
+    return st;
 }
 
 /* ---- rf_hive_scan -------------------------------------------------------- */
@@ -280,14 +300,16 @@ static rf_status scan_values(scan_run *r, uint32_t key, size_t key_row)
         size_t row = s->n_values++;
         uint32_t voff = rf_le32(list + 4 * (size_t)i);
         regf_data_loc d;
+        uint32_t nlen, utf16 = 0;
         s->value_key[row] = key_row;
         s->value_token[row] = voff;
-        st = regf_vk(h, voff, &vk, &len);
+        st = regf_vk_named(h, voff, &vk, &len, &nlen);
         if (!st) st = regf_locate(h, voff, vk, &d);
-        if (!st && !(rf_le16(vk + VK_FLAGS) & VK_FLAG_COMP_NAME) && (rf_le16(vk + VK_NAME_LEN) & 1))
+        if (!st) utf16 = !(rf_le16(vk + VK_FLAGS) & VK_FLAG_COMP_NAME);
+        if (!st && utf16 && (nlen & 1))
             st = rfi_fail(RF_E_CORRUPT, regf_file_off(voff), 0,
                           "vk at 0x%llx: UTF-16 name has an odd length of %u bytes",
-                          (unsigned long long)regf_file_off(voff), rf_le16(vk + VK_NAME_LEN));
+                          (unsigned long long)regf_file_off(voff), nlen);
         if (st) {
             if (!skip) return st;
             s->value_status[row] = st;
@@ -299,8 +321,7 @@ static rf_status scan_values(scan_run *r, uint32_t key, size_t key_row)
             continue;
         }
         s->value_name_off[row] = (uint64_t)(vk + VK_NAME - h->map);
-        s->value_name_len[row] = rf_le16(vk + VK_NAME_LEN) |
-                                 ((rf_le16(vk + VK_FLAGS) & VK_FLAG_COMP_NAME) ? 0 : RF_NAME_UTF16_BIT);
+        s->value_name_len[row] = nlen | (utf16 ? RF_NAME_UTF16_BIT : 0);
         s->value_type[row] = rf_le32(vk + VK_TYPE);
         s->value_length[row] = d.len;
         if (d.flags & RF_VALUE_BIG_DATA) {
@@ -323,9 +344,10 @@ static rf_status scan_loop(scan_run *r)
     while (r->top) {
         frame f = r->stack[--r->top];
         const uint8_t *nk;
-        uint32_t len;
-        rf_status st = regf_nk(h, f.key, &nk, &len);
-        if (st) return st; /* checked when it was collected; cannot fail here */
+        uint32_t len, nlen;
+        /* checked when it was collected; fails here only if the file changed since */
+        rf_status st = regf_nk_named(h, f.key, &nk, &len, &nlen);
+        if (st) return st;
         if (s->n_keys >= s->key_cap) return RF_E_MORE_DATA;
         size_t row = s->n_keys++;
         s->key_token[row] = f.key;
@@ -334,13 +356,12 @@ static rf_status scan_loop(scan_run *r)
         s->key_last_write[row] = rf_le64(nk + NK_LAST_WRITE);
         s->key_n_values[row] = 0;
         s->key_name_off[row] = (uint64_t)(nk + NK_NAME - h->map);
-        s->key_name_len[row] = rf_le16(nk + NK_NAME_LEN) |
-                               ((rf_le16(nk + NK_FLAGS) & NK_FLAG_COMP_NAME) ? 0 : RF_NAME_UTF16_BIT);
+        s->key_name_len[row] = nlen | ((rf_le16(nk + NK_FLAGS) & NK_FLAG_COMP_NAME) ? 0 : RF_NAME_UTF16_BIT);
         s->key_status[row] = RF_OK;
-        if ((s->key_name_len[row] & RF_NAME_UTF16_BIT) && (s->key_name_len[row] & 1)) {
+        if ((s->key_name_len[row] & RF_NAME_UTF16_BIT) && (nlen & 1)) {
             st = rfi_fail(RF_E_CORRUPT, regf_file_off(f.key), 0,
                           "nk at 0x%llx: UTF-16 name has an odd length of %u bytes",
-                          (unsigned long long)regf_file_off(f.key), rf_le16(nk + NK_NAME_LEN));
+                          (unsigned long long)regf_file_off(f.key), nlen);
             if (!skip) return st;
             s->key_status[row] = st;
             s->key_name_len[row] = RF_NAME_UTF16_BIT; /* decodes as "" next to its status */
@@ -388,7 +409,10 @@ static rf_status scan_loop(scan_run *r)
         for (size_t i = r->n_kids; i-- > 0;) /* reversed: children pop in stored order */
             r->stack[r->top++] = (frame){ r->kids[i], f.depth + 1, (int64_t)row };
         if (s->progress && (s->n_keys & 4095) == 0) {
+            /* the caller's code: a fault in there is not ours to catch */
+            regf_guard *outer = regf_guard_suspend();
             int stop = s->progress(s->progress_ctx, s->n_keys, h->info.nk_cells);
+            regf_guard_resume(outer);
             if (stop) return stop;
         }
     }
@@ -412,6 +436,34 @@ static uint32_t depth_below_root(const regf_hive *h, uint32_t k)
     return d;
 }
 
+static rf_status scan_body(scan_run *r, rf_key start)
+{
+    const regf_hive *h = r->h;
+    const uint8_t *nk;
+    uint32_t len;
+    rf_status st = regf_nk(h, (uint32_t)start, &nk, &len);
+    if (st) return st;
+    r->base_depth = depth_below_root(h, (uint32_t)start);
+    r->visited = calloc((size_t)(h->bins_len / 512) + 1, sizeof(uint64_t));
+    if (!r->visited || !GROW(r->stack, r->stack_cap, 64))
+        return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for the scan");
+    uint64_t bit = start >> 3;
+    r->visited[bit >> 6] |= (uint64_t)1 << (bit & 63);
+    r->stack[r->top++] = (frame){ (uint32_t)start, 0, -1 };
+    return scan_loop(r);
+}
+
+/* The scan's allocations live in *r, which belongs to the caller: after a
+ * fault on a vanished page (regf_guard.h) they are freed all the same. */
+static rf_status scan_guarded(scan_run *r, rf_key start)
+{
+    rf_status st = RF_OK;
+    REGF_GUARD_BEGIN(r->h->map, r->h->size)
+        st = scan_body(r, start);
+    REGF_GUARD_END(st)
+    return st;
+}
+
 rf_status regf_scan(rf_hive *base, rf_key start, rf_scan *s)
 {
     const regf_hive *h = (const regf_hive *)base;
@@ -426,20 +478,7 @@ rf_status regf_scan(rf_hive *base, rf_key start, rf_scan *s)
     if (start > UINT32_MAX)
         return rfi_fail(RF_E_INVALID_HANDLE, RF_NO_OFFSET, 0, "0x%llx is not a key token",
                         (unsigned long long)start);
-    const uint8_t *nk;
-    uint32_t len;
-    rf_status st = regf_nk(h, (uint32_t)start, &nk, &len);
-    if (st) return st;
-    r.base_depth = depth_below_root(h, (uint32_t)start);
-    r.visited = calloc((size_t)(h->bins_len / 512) + 1, sizeof(uint64_t));
-    if (!r.visited || !GROW(r.stack, r.stack_cap, 64)) {
-        free(r.visited);
-        return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for the scan");
-    }
-    uint64_t bit = start >> 3;
-    r.visited[bit >> 6] |= (uint64_t)1 << (bit & 63);
-    r.stack[r.top++] = (frame){ (uint32_t)start, 0, -1 };
-    st = scan_loop(&r);
+    rf_status st = scan_guarded(&r, start);
     free(r.visited);
     free(r.stack);
     free(r.kids);

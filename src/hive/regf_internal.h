@@ -59,7 +59,7 @@ typedef struct regf_hive {
     uint32_t       minor;
     rf_open_opts   opts;
     rf_hive_info   info;
-    int            mapped;     /* 1: we mmap'd it and must unmap */
+    int            mapped;     /* 1: we mmap'd it and must unmap; 2: a private copy we malloc'd */
     int            root_ok;    /* 0: a tolerant open found the root unusable */
     rf_problem    *problems;   /* what a tolerant open skipped (RF_MAX_PROBLEMS at most) */
     size_t         n_problems, problems_cap;
@@ -91,21 +91,75 @@ static inline int regf_is_cell(const regf_hive *h, uint64_t off)
            ((h->cell_start[off >> 9] >> ((off >> 3) & 63)) & 1);
 }
 
+/* Reads a field that bounds a later read exactly once: the file may change
+ * under the mapping (another process writing it in place), and a length
+ * checked at one load and used from a second could differ. The empty asm
+ * makes the loaded value opaque, so the compiler cannot load it again in
+ * place of keeping it (buffers from callers may be unaligned: no volatile
+ * pointer cast). */
+static inline uint32_t regf_once32(const uint8_t *p)
+{
+    uint32_t v = rf_le32(p);
+#if defined(__GNUC__) || defined(__clang__)
+    __asm__ volatile("" : "+r"(v));
+#endif
+    return v;
+}
+
+static inline uint16_t regf_once16(const uint8_t *p)
+{
+    uint16_t v = rf_le16(p);
+#if defined(__GNUC__) || defined(__clang__)
+    __asm__ volatile("" : "+r"(v));
+#endif
+    return v;
+}
+
+/*
+ * THE point of use: every cell offset read from the file reaches its bytes
+ * through here (regf_cell and regf_record below, and the forensic walks).
+ * 1 when a cell starts at `off` (the bitmap of the open-time walk) and its
+ * size field, as it reads now, gives a payload that lies inside the hbins;
+ * then the outputs (payload, len, allocated) describe it. The walk proved each size fits
+ * its hbin, but the file may have been written since: the size is read once
+ * and bounded again here, so a changed file can give wrong answers or a
+ * RegistryCorruptError, never a read outside the mapping.
+ *
+ * Lazy validation (an hbin checked the first time an offset in it is used)
+ * belongs here too: this is the one inline entry point it needs to hook.
+ */
+static inline int regf_cell_at(const regf_hive *h, uint64_t off, const uint8_t **payload, uint32_t *len,
+                               int *allocated)
+{
+    if (RF_UNLIKELY(!regf_is_cell(h, off))) return 0;
+    int32_t size = (int32_t)regf_once32(h->bins + off);
+    uint64_t csize = size < 0 ? (uint64_t)(-(int64_t)size) : (uint64_t)size;
+    if (RF_UNLIKELY(csize < 8 || csize > h->bins_len - off)) return 0;
+    *payload = h->bins + off + 4;
+    *len = (uint32_t)csize - 4;
+    *allocated = size < 0;
+    return 1;
+}
+
 /*
  * Looks up an allocated cell: on success *data points at the cell's payload
  * (after the size field) and *len is the payload length. Fails with
- * RF_E_CORRUPT unless `off` is the start of a cell found by the open-time walk
- * and that cell is allocated. `what` names the record for the message.
- * Inline: every record of every walk comes through here.
+ * RF_E_CORRUPT unless `off` is the start of a cell found by the open-time walk,
+ * that cell is allocated and its size still fits the hive. `what` names the
+ * record for the message. Inline: every record of every walk comes through here.
  */
 static inline rf_status regf_cell(const regf_hive *h, uint32_t off, const char *what,
                                   const uint8_t **data, uint32_t *len)
 {
+    /* regf_cell_at for allocated cells, in one compare: -size is at least 8
+     * and at most what is left of the hbins. (A cell start in the bitmap has
+     * at least 8 bytes of hbins left, so the right side cannot wrap.) */
     if (RF_LIKELY(regf_is_cell(h, off))) {
-        int32_t size = (int32_t)rf_le32(h->bins + off);
-        if (RF_LIKELY(size < 0)) { /* allocated; the open-time walk proved -size fits its hbin */
+        int32_t size = (int32_t)regf_once32(h->bins + off);
+        uint64_t csize = (uint64_t)(uint32_t)(0u - (uint32_t)size);
+        if (RF_LIKELY(size < 0 && csize - 8 <= h->bins_len - off - 8)) {
             *data = h->bins + off + 4;
-            *len = (uint32_t)(-(int64_t)size) - 4;
+            *len = (uint32_t)csize - 4;
             return RF_OK;
         }
     }
@@ -128,17 +182,28 @@ static inline rf_status regf_record(const regf_hive *h, uint32_t off, const char
     return RF_OK;
 }
 
+/* An nk cell with its name length checked against the cell; *name_len is
+ * the length as checked (use it, not a second read of the field). */
+static inline rf_status regf_nk_named(const regf_hive *h, uint32_t off, const uint8_t **nk, uint32_t *len,
+                                      uint32_t *name_len)
+{
+    rf_status st = regf_record(h, off, "nk", NK_NAME, nk, len);
+    *name_len = 0;
+    if (RF_UNLIKELY(st)) return st;
+    uint32_t n = regf_once16(*nk + NK_NAME_LEN);
+    if (RF_UNLIKELY(n > *len - NK_NAME)) {
+        *nk = NULL;
+        return regf_name_len_fail(off, "nk", n, *len - NK_NAME);
+    }
+    *name_len = n;
+    return RF_OK;
+}
+
 /* An nk cell with its name length checked against the cell. */
 static inline rf_status regf_nk(const regf_hive *h, uint32_t off, const uint8_t **nk, uint32_t *len)
 {
-    rf_status st = regf_record(h, off, "nk", NK_NAME, nk, len);
-    if (RF_UNLIKELY(st)) return st;
-    uint32_t name_len = rf_le16(*nk + NK_NAME_LEN);
-    if (RF_UNLIKELY(name_len > *len - NK_NAME)) {
-        *nk = NULL;
-        return regf_name_len_fail(off, "nk", name_len, *len - NK_NAME);
-    }
-    return RF_OK;
+    uint32_t name_len;
+    return regf_nk_named(h, off, nk, len, &name_len);
 }
 
 
@@ -175,22 +240,33 @@ typedef struct regf_data_loc {
     uint32_t       db;        /* big data: db record offset */
 } regf_data_loc;
 
-/* The vk at `v` (name length checked). */
-static inline rf_status regf_vk(const regf_hive *h, rf_value v, const uint8_t **vk, uint32_t *len)
+/* The vk at `v`, its name length checked against the cell; *name_len is the
+ * length as checked (use it, not a second read of the field). */
+static inline rf_status regf_vk_named(const regf_hive *h, rf_value v, const uint8_t **vk, uint32_t *len,
+                                      uint32_t *name_len)
 {
     /* 0 is refused by the core for callers' tokens; here it can only come
      * from a value list in the file, where it is damage (no cell at 0x1000). */
     *vk = NULL;
     *len = 0;
+    *name_len = 0;
     if (RF_UNLIKELY(v > UINT32_MAX))
         return rfi_fail(RF_E_INVALID_HANDLE, RF_NO_OFFSET, 0, "0x%llx is not a value token",
                         (unsigned long long)v);
     rf_status st = regf_record(h, (uint32_t)v, "vk", VK_NAME, vk, len);
     if (RF_UNLIKELY(st)) return st;
-    uint32_t name_len = rf_le16(*vk + VK_NAME_LEN);
-    if (RF_UNLIKELY(name_len > *len - VK_NAME))
-        return regf_name_len_fail((uint32_t)v, "vk", name_len, *len - VK_NAME);
+    uint32_t n = regf_once16(*vk + VK_NAME_LEN);
+    if (RF_UNLIKELY(n > *len - VK_NAME))
+        return regf_name_len_fail((uint32_t)v, "vk", n, *len - VK_NAME);
+    *name_len = n;
     return RF_OK;
+}
+
+/* The vk at `v` (name length checked). */
+static inline rf_status regf_vk(const regf_hive *h, rf_value v, const uint8_t **vk, uint32_t *len)
+{
+    uint32_t name_len;
+    return regf_vk_named(h, v, vk, len, &name_len);
 }
 
 /* Where the vk's data lives (checked against the cells). */

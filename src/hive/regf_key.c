@@ -25,9 +25,12 @@ static rf_status key_token(const regf_hive *h, rf_key k, const uint8_t **nk, uin
 static rf_status leaf_walk(const regf_hive *h, uint32_t list, const uint8_t *p, uint32_t len,
                            regf_entry_fn fn, void *ctx, uint32_t *seen)
 {
-    int hashed = p[1] == 'f' || p[1] == 'h'; /* lf, lh: 8-byte entries; li: 4 */
-    int lh = p[1] == 'h'; /* only lh stores a name hash; lf stores a 4-char hint */
-    uint32_t stride = hashed ? 8 : 4, n = rf_le16(p + 2);
+    /* the signature read once: the stride and the hash read depend on it
+     * (the file may change under us: regf_once16) */
+    uint8_t kind = (uint8_t)(regf_once16(p) >> 8);
+    int hashed = kind == 'f' || kind == 'h'; /* lf, lh: 8-byte entries; li: 4 */
+    int lh = kind == 'h'; /* only lh stores a name hash; lf stores a 4-char hint */
+    uint32_t stride = hashed ? 8 : 4, n = regf_once16(p + 2);
     if ((uint64_t)n * stride > len - 4)
         return rfi_fail(RF_E_CORRUPT, regf_file_off(list), 0,
                         "%c%c at 0x%llx: %u entries do not fit in a %u-byte cell", p[0], p[1],
@@ -47,7 +50,7 @@ static rf_status each_subkey(const regf_hive *h, uint32_t key_off, const uint8_t
                              regf_entry_fn fn, void *ctx, int keep_going)
 {
     rf_status first = RF_OK; /* keep_going: the first bad leaf's error, returned at the end */
-    uint32_t n_subkeys = rf_le32(nk + NK_N_SUBKEYS);
+    uint32_t n_subkeys = regf_once32(nk + NK_N_SUBKEYS);
     if (n_subkeys == 0) return RF_OK;
     if (n_subkeys > h->opts.max_subkeys)
         return rfi_fail(RF_E_LIMIT, regf_file_off(key_off), 0,
@@ -62,7 +65,7 @@ static rf_status each_subkey(const regf_hive *h, uint32_t key_off, const uint8_t
                         "subkey list at 0x%llx of nk at 0x%llx: no lf/lh/li/ri signature",
                         (unsigned long long)regf_file_off(list), (unsigned long long)regf_file_off(key_off));
     if (p[0] == 'r') {
-        uint32_t n = rf_le16(p + 2);
+        uint32_t n = regf_once16(p + 2);
         if ((uint64_t)n * 4 > len - 4)
             return rfi_fail(RF_E_CORRUPT, regf_file_off(list), 0,
                             "ri at 0x%llx: %u entries do not fit in a %u-byte cell",
@@ -369,8 +372,8 @@ static rf_status find_entry(void *vctx, uint32_t child, uint32_t hash, uint32_t 
      * may a real lh hash now and then: then we simply compare the name. */
     if (hash != 0 && hash != c->hash) return RF_OK;
     const uint8_t *nk;
-    uint32_t len;
-    rf_status st = regf_nk(c->h, child, &nk, &len);
+    uint32_t len, nlen;
+    rf_status st = regf_nk_named(c->h, child, &nk, &len, &nlen);
     /* tolerant: an entry that is not a key was listed at open; look on, and
      * if nothing else matches, say that it could not be read (not "missing") */
     if (st && c->tolerant && st == RF_E_CORRUPT) {
@@ -378,8 +381,8 @@ static rf_status find_entry(void *vctx, uint32_t child, uint32_t hash, uint32_t 
         return RF_OK;
     }
     if (st) return st;
-    if (!regf_name_equals(nk + NK_NAME, rf_le16(nk + NK_NAME_LEN),
-                          !(rf_le16(nk + NK_FLAGS) & NK_FLAG_COMP_NAME), c->upper, c->nchars))
+    if (!regf_name_equals(nk + NK_NAME, nlen, !(rf_le16(nk + NK_FLAGS) & NK_FLAG_COMP_NAME), c->upper,
+                          c->nchars))
         return RF_OK;
     /* A key listed here whose parent is another key (listed under two
      * parents): strict says so; tolerant looks on, as the key lives there. */
@@ -427,12 +430,15 @@ rf_status regf_key_child(rf_hive *base, rf_key parent, const uint16_t *name, siz
 
 rf_status regf_key_name(rf_hive *base, rf_key k, rf_name *out)
 {
+    const regf_hive *h = (const regf_hive *)base;
     const uint8_t *nk;
-    uint32_t len;
-    rf_status st = key_token((const regf_hive *)base, k, &nk, &len);
+    uint32_t len, nlen;
+    if (RF_UNLIKELY(k == 0 || k > UINT32_MAX))
+        return key_token(h, k, &nk, &len);
+    rf_status st = regf_nk_named(h, (uint32_t)k, &nk, &len, &nlen);
     if (st) return st;
     out->ptr = nk + NK_NAME;
-    out->nbytes = rf_le16(nk + NK_NAME_LEN);
+    out->nbytes = nlen;
     out->utf16 = !(rf_le16(nk + NK_FLAGS) & NK_FLAG_COMP_NAME);
     if (out->utf16 && (out->nbytes & 1))
         return rfi_fail(RF_E_CORRUPT, regf_file_off((uint32_t)k), 0,
@@ -451,7 +457,7 @@ rf_status regf_key_class(rf_hive *base, rf_key k, rf_name *out)
     out->ptr = "";
     out->nbytes = 0;
     out->utf16 = 1;
-    uint32_t class_len = rf_le16(nk + NK_CLASS_LEN), off = rf_le32(nk + NK_CLASS);
+    uint32_t class_len = regf_once16(nk + NK_CLASS_LEN), off = rf_le32(nk + NK_CLASS);
     if (class_len == 0 || off == REGF_NONE) return RF_OK;
     if ((st = regf_cell(h, off, "class name", &p, &clen)) != RF_OK) return st;
     if (class_len > clen)
@@ -518,7 +524,7 @@ rf_status regf_key_security(rf_hive *base, rf_key k, const uint8_t **sd, size_t 
     uint32_t off = rf_le32(nk + NK_SECURITY);
     /* sk: "sk", reserved, flink, blink, refcount, descriptor size @0x10, bytes @0x14 */
     if ((st = regf_record(h, off, "sk", 0x14, &p, &slen)) != RF_OK) return st;
-    uint32_t n = rf_le32(p + 0x10);
+    uint32_t n = regf_once32(p + 0x10);
     if (n > slen - 0x14)
         return rfi_fail(RF_E_CORRUPT, regf_file_off(off), 0,
                         "sk at 0x%llx: descriptor size %u exceeds cell size %u",
@@ -539,7 +545,7 @@ rf_status regf_value_list(const regf_hive *h, rf_key k, const uint8_t **list, ui
     *n = 0;
     rf_status st = key_token(h, k, &nk, &len);
     if (st) return st;
-    uint32_t count = rf_le32(nk + NK_N_VALUES), off = rf_le32(nk + NK_VALUES);
+    uint32_t count = regf_once32(nk + NK_N_VALUES), off = rf_le32(nk + NK_VALUES);
     if (count == 0) return RF_OK;
     if (count > h->opts.max_values)
         return rfi_fail(RF_E_LIMIT, regf_file_off((uint32_t)k), 0,

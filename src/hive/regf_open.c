@@ -24,6 +24,7 @@
 #endif
 
 #include "hive/regf_internal.h"
+#include "hive/regf_guard.h"
 
 static void bit_set(uint64_t *bits, uint64_t i) { bits[i >> 6] |= (uint64_t)1 << (i & 63); }
 
@@ -34,9 +35,17 @@ rf_status regf_cell_fail(const regf_hive *h, uint32_t off, const char *what)
         return rfi_fail(RF_E_CORRUPT, regf_file_off(off), 0,
                         "%s at 0x%llx: not the start of a cell", what,
                         (unsigned long long)regf_file_off(off));
+    int32_t size = (int32_t)rf_le32(h->bins + off);
+    uint64_t csize = size < 0 ? (uint64_t)(-(int64_t)size) : (uint64_t)size;
+    if (csize < 8 || csize > h->bins_len - off)
+        /* the open-time walk accepted this cell: its size changed since */
+        return rfi_fail(RF_E_CORRUPT, regf_file_off(off), 0,
+                        "%s at 0x%llx: cell size %d does not fit in the 0x%llx bytes of hbins left "
+                        "(the file changed after it was opened?)", what,
+                        (unsigned long long)regf_file_off(off), size, (unsigned long long)(h->bins_len - off));
     return rfi_fail(RF_E_CORRUPT, regf_file_off(off), 0,
                     "%s at 0x%llx: cell is free (size %d), not allocated", what,
-                    (unsigned long long)regf_file_off(off), (int32_t)rf_le32(h->bins + off));
+                    (unsigned long long)regf_file_off(off), size);
 }
 
 rf_status regf_record_fail(const regf_hive *h, uint32_t off, const char sig[2], uint32_t min_len,
@@ -392,7 +401,9 @@ static void regf_close(rf_hive *base)
     h->problems = NULL;
     h->n_problems = h->problems_cap = 0;
     regf_vindex_free(h);
-    if (h->mapped && h->map) {
+    if (h->mapped == 2) {
+        free((void *)h->map);
+    } else if (h->mapped && h->map) {
 #ifdef _WIN32
         UnmapViewOfFile((void *)h->map);
         if (h->win_mapping) CloseHandle(h->win_mapping);
@@ -403,14 +414,37 @@ static void regf_close(rf_hive *base)
     h->map = NULL;
 }
 
+/* The open-time walk reads every page: a file cut meanwhile (between the
+ * size query and the walk) faults like any later read (regf_guard.h). */
+static rf_status parse_guarded(regf_hive *h, const rf_open_opts *opts)
+{
+    rf_status st = RF_OK;
+    regf_guard_install();
+    REGF_GUARD_BEGIN(h->map, h->size)
+        st = parse(h, opts);
+    REGF_GUARD_END(st)
+    return st;
+}
+
 rf_status regf_open_memory(regf_hive *h, const void *data, size_t len, const rf_open_opts *opts)
 {
     h->map = data;
     h->size = len;
     h->mapped = 0;
-    rf_status st = parse(h, opts);
+    rf_status st = parse_guarded(h, opts);
     if (st) regf_close(&h->base);
     return st;
+}
+
+/* The flags of the caller's options, before parse() has copied them. */
+static uint32_t open_flags(const rf_open_opts *opts)
+{
+    return opts && opts->struct_size >= sizeof(size_t) + sizeof(uint32_t) ? opts->flags : 0;
+}
+
+static rf_status copy_fail(const char *path, rf_status code, int64_t native, const char *why)
+{
+    return rfi_fail(code, RF_NO_OFFSET, native, "cannot read %s into memory (RF_OPEN_COPY): %s", path, why);
 }
 
 rf_status regf_open_file(regf_hive *h, const char *path, const rf_open_opts *opts)
@@ -428,6 +462,12 @@ rf_status regf_open_file(regf_hive *h, const char *path, const rf_open_opts *opt
                         : e == ERROR_ACCESS_DENIED ? RF_E_ACCESS_DENIED : RF_E_IO,
                         RF_NO_OFFSET, (int64_t)e, "cannot open %s (Win32 error %lu)", path, e);
     }
+    if (GetFileType(f) != FILE_TYPE_DISK) {
+        /* a pipe or a console/device: reading it could block, and it is no hive */
+        CloseHandle(f);
+        return rfi_fail(RF_E_UNSUPPORTED_FORMAT, RF_NO_OFFSET, 0,
+                        "%s is not a regular file (a pipe or a device): hives are read from files", path);
+    }
     LARGE_INTEGER sz;
     if (!GetFileSizeEx(f, &sz)) {
         DWORD e = GetLastError();
@@ -436,7 +476,28 @@ rf_status regf_open_file(regf_hive *h, const char *path, const rf_open_opts *opt
     }
     h->size = (size_t)sz.QuadPart;
     h->map = (const uint8_t *)"";
-    if (h->size) {
+    if (open_flags(opts) & RF_OPEN_COPY) {
+        uint8_t *buf = malloc(h->size ? h->size : 1);
+        size_t got = 0;
+        if (!buf) {
+            CloseHandle(f);
+            return copy_fail(path, RF_E_NO_MEMORY, 0, "no memory");
+        }
+        while (got < h->size) {
+            DWORD want = h->size - got > 0x40000000u ? 0x40000000u : (DWORD)(h->size - got), n = 0;
+            if (!ReadFile(f, buf + got, want, &n, NULL)) {
+                DWORD e = GetLastError();
+                free(buf);
+                CloseHandle(f);
+                return copy_fail(path, RF_E_IO, (int64_t)e, "ReadFile failed");
+            }
+            if (n == 0) break; /* shorter than it was a moment ago: the walk says what is missing */
+            got += n;
+        }
+        h->map = buf;
+        h->size = got;
+        h->mapped = 2;
+    } else if (h->size) {
         h->win_mapping = CreateFileMappingW(f, NULL, PAGE_READONLY, 0, 0, NULL);
         h->map = h->win_mapping ? MapViewOfFile(h->win_mapping, FILE_MAP_READ, 0, 0, 0) : NULL;
         if (!h->map) {
@@ -449,21 +510,56 @@ rf_status regf_open_file(regf_hive *h, const char *path, const rf_open_opts *opt
     }
     CloseHandle(f);
 #else
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO with no writer (or some devices) would
+     * block forever before fstat could tell that it is no regular file */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         int e = errno;
         return rfi_fail(e == ENOENT ? RF_E_NOT_FOUND : e == EACCES ? RF_E_ACCESS_DENIED : RF_E_IO,
                         RF_NO_OFFSET, e, "cannot open %s: %s", path, strerror(e));
     }
     struct stat stt;
-    if (fstat(fd, &stt) != 0 || !S_ISREG(stt.st_mode)) {
+    if (fstat(fd, &stt) != 0) {
         int e = errno;
         close(fd);
-        return rfi_fail(RF_E_IO, RF_NO_OFFSET, e, "%s is not a regular file", path);
+        return rfi_fail(RF_E_IO, RF_NO_OFFSET, e, "cannot stat %s: %s", path, strerror(e));
     }
+    if (!S_ISREG(stt.st_mode)) {
+        int e = S_ISDIR(stt.st_mode) ? EISDIR : ENODEV;
+        close(fd);
+        return rfi_fail(RF_E_UNSUPPORTED_FORMAT, RF_NO_OFFSET, e,
+                        "%s is not a regular file (%s): hives are read from files", path,
+                        S_ISDIR(stt.st_mode) ? "a directory" : S_ISFIFO(stt.st_mode) ? "a FIFO"
+                        : S_ISCHR(stt.st_mode) ? "a character device" : S_ISBLK(stt.st_mode) ? "a block device"
+                        : S_ISSOCK(stt.st_mode) ? "a socket" : "not a file");
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK); /* back to plain reads for RF_OPEN_COPY */
     h->size = (size_t)stt.st_size;
     h->map = (const uint8_t *)"";
-    if (h->size) {
+    if (open_flags(opts) & RF_OPEN_COPY) {
+        uint8_t *buf = malloc(h->size ? h->size : 1);
+        size_t got = 0;
+        if (!buf) {
+            close(fd);
+            return copy_fail(path, RF_E_NO_MEMORY, 0, "no memory");
+        }
+        while (got < h->size) {
+            ssize_t n = read(fd, buf + got, h->size - got);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) {
+                int e = errno;
+                free(buf);
+                close(fd);
+                return copy_fail(path, RF_E_IO, e, strerror(e));
+            }
+            if (n == 0) break; /* shorter than it was a moment ago: the walk says what is missing */
+            got += (size_t)n;
+        }
+        h->map = buf;
+        h->size = got;
+        h->mapped = 2;
+    } else if (h->size) {
         void *m = mmap(NULL, h->size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (m == MAP_FAILED) {
             int e = errno;
@@ -475,7 +571,7 @@ rf_status regf_open_file(regf_hive *h, const char *path, const rf_open_opts *opt
     }
     close(fd); /* the mapping keeps the file alive */
 #endif
-    rf_status st = parse(h, opts);
+    rf_status st = parse_guarded(h, opts);
     if (st) regf_close(&h->base);
     return st;
 }
@@ -497,6 +593,45 @@ static rf_status regf_root(rf_hive *base, rf_key *out)
     return RF_OK;
 }
 
+/* ---- the ops, each inside a guard (regf_guard.h) ---------------------------
+ * Every entry point that reads the mapping runs guarded, so a page that
+ * vanished under it (the file truncated) is an RF_E_IO, not a SIGBUS. Scan
+ * and read_values guard themselves: they allocate, and free after the guard. */
+#define GUARDED(fn, params, args)                       \
+    static rf_status fn##_guarded params                \
+    {                                                   \
+        const regf_hive *gh = (const regf_hive *)base;  \
+        rf_status st = RF_OK;                           \
+        REGF_GUARD_BEGIN(gh->map, gh->size)             \
+            st = fn args;                               \
+        REGF_GUARD_END(st)                              \
+        return st;                                      \
+    }
+
+GUARDED(regf_key_child, (rf_hive *base, rf_key parent, const uint16_t *name, size_t nchars, rf_key *out),
+        (base, parent, name, nchars, out))
+GUARDED(regf_key_name, (rf_hive *base, rf_key k, rf_name *out), (base, k, out))
+GUARDED(regf_key_class, (rf_hive *base, rf_key k, rf_name *out), (base, k, out))
+GUARDED(regf_key_parent, (rf_hive *base, rf_key k, rf_key *out), (base, k, out))
+GUARDED(regf_key_info, (rf_hive *base, rf_key k, rf_key_info *out), (base, k, out))
+GUARDED(regf_key_subkeys, (rf_hive *base, rf_key k, rf_key *out, size_t cap, size_t *n_out),
+        (base, k, out, cap, n_out))
+GUARDED(regf_key_values, (rf_hive *base, rf_key k, rf_value *out, size_t cap, size_t *n_out),
+        (base, k, out, cap, n_out))
+GUARDED(regf_key_security, (rf_hive *base, rf_key k, const uint8_t **sd, size_t *len), (base, k, sd, len))
+GUARDED(regf_value_find, (rf_hive *base, rf_key k, const uint16_t *name, size_t nchars, rf_value *out),
+        (base, k, name, nchars, out))
+GUARDED(regf_value_info, (rf_hive *base, rf_value v, rf_value_info *out), (base, v, out))
+GUARDED(regf_value_read, (rf_hive *base, rf_value v, void *buf, size_t cap, const uint8_t **data_out,
+                          size_t *len_out), (base, v, buf, cap, data_out, len_out))
+GUARDED(regf_cell_any, (rf_hive *base, uint64_t file_offset, const uint8_t **payload, size_t *len,
+                        int *allocated), (base, file_offset, payload, len, allocated))
+GUARDED(regf_deleted_records, (rf_hive *base, rf_deleted *out, size_t cap, size_t *n_out),
+        (base, out, cap, n_out))
+GUARDED(regf_deleted_read, (rf_hive *base, uint64_t record_offset, void *buf, size_t cap, size_t *len_out),
+        (base, record_offset, buf, cap, len_out))
+GUARDED(regf_slack, (rf_hive *base, rf_slack *out, size_t cap, size_t *n_out), (base, out, cap, n_out))
+
 const rf_backend_ops regf_ops = {
     .version = RF_BACKEND_OPS_VERSION,
     .hive_size = sizeof(regf_hive),
@@ -504,24 +639,24 @@ const rf_backend_ops regf_ops = {
     .close = regf_close,
     .get_info = regf_get_info,
     .root = regf_root,
-    .key_child = regf_key_child,
-    .key_name = regf_key_name,
-    .key_class = regf_key_class,
-    .key_parent = regf_key_parent,
-    .key_info = regf_key_info,
-    .key_subkeys = regf_key_subkeys,
-    .key_values = regf_key_values,
-    .key_security = regf_key_security,
-    .value_find = regf_value_find,
-    .value_info = regf_value_info,
-    .value_read = regf_value_read,
+    .key_child = regf_key_child_guarded,
+    .key_name = regf_key_name_guarded,
+    .key_class = regf_key_class_guarded,
+    .key_parent = regf_key_parent_guarded,
+    .key_info = regf_key_info_guarded,
+    .key_subkeys = regf_key_subkeys_guarded,
+    .key_values = regf_key_values_guarded,
+    .key_security = regf_key_security_guarded,
+    .value_find = regf_value_find_guarded,
+    .value_info = regf_value_info_guarded,
+    .value_read = regf_value_read_guarded,
     .read_values = regf_read_values,
     .mapping = regf_mapping,
     .scan = regf_scan,
-    .cell = regf_cell_any,
-    .deleted = regf_deleted_records,
+    .cell = regf_cell_any_guarded,
+    .deleted = regf_deleted_records_guarded,
     .problems = regf_problems,
-    .deleted_read = regf_deleted_read,
-    .slack = regf_slack,
+    .deleted_read = regf_deleted_read_guarded,
+    .slack = regf_slack_guarded,
     /* .key_open: component by component through key_child is as fast as it gets here */
 };

@@ -15,7 +15,7 @@
 
 rf_status regf_locate(const regf_hive *h, uint32_t voff, const uint8_t *vk, regf_data_loc *d)
 {
-    uint32_t raw = rf_le32(vk + VK_DATA_LEN), off = rf_le32(vk + VK_DATA), clen;
+    uint32_t raw = regf_once32(vk + VK_DATA_LEN), off = rf_le32(vk + VK_DATA), clen;
     const uint8_t *p;
     memset(d, 0, sizeof *d);
     d->len = raw & ~VK_DATA_INLINE;
@@ -69,13 +69,13 @@ rf_status regf_value_info(rf_hive *base, rf_value v, rf_value_info *out)
 {
     const regf_hive *h = (const regf_hive *)base;
     const uint8_t *vk;
-    uint32_t len;
+    uint32_t len, nlen;
     regf_data_loc d;
-    rf_status st = regf_vk(h, v, &vk, &len);
+    rf_status st = regf_vk_named(h, v, &vk, &len, &nlen);
     if (st) return st;
     if ((st = regf_locate(h, (uint32_t)v, vk, &d)) != RF_OK) return st;
     out->name.ptr = vk + VK_NAME;
-    out->name.nbytes = rf_le16(vk + VK_NAME_LEN);
+    out->name.nbytes = nlen;
     out->name.utf16 = !(rf_le16(vk + VK_FLAGS) & VK_FLAG_COMP_NAME);
     if (out->name.utf16 && (out->name.nbytes & 1))
         return rfi_fail(RF_E_CORRUPT, regf_file_off((uint32_t)v), 0,
@@ -94,7 +94,7 @@ rf_status regf_read_big(const regf_hive *h, const regf_data_loc *d, uint8_t *buf
     uint32_t dblen, llen, slen;
     rf_status st = regf_record(h, d->db, "db", 8, &db, &dblen);
     if (st) return st;
-    uint32_t n = rf_le16(db + 2), list_off = rf_le32(db + 4);
+    uint32_t n = regf_once16(db + 2), list_off = rf_le32(db + 4);
     uint64_t need = ((uint64_t)d->len + REGF_BIG_SEGMENT - 1) / REGF_BIG_SEGMENT;
     if (n < need)
         return rfi_fail(RF_E_CORRUPT, regf_file_off(d->db), 0,

@@ -66,7 +66,7 @@ __all__ = [
 
 
 def open_hive(path: str | bytes | os.PathLike[str] | os.PathLike[bytes], *, errors: str = "strict",
-              lenient: bool = False, logs: str | list | None = "auto") -> Hive:
+              lenient: bool = False, logs: str | list | None = "auto", copy: bool = False) -> Hive:
     """Opens an offline hive file read-only (mmap, zero-copy).
 
     Parameters
@@ -95,6 +95,16 @@ def open_hive(path: str | bytes | os.PathLike[str] | os.PathLike[bytes], *, erro
         without its logged changes gives a :class:`DirtyHiveWarning`.
         What happened: :func:`regfast.recovery_of` (hive) — see
         :mod:`regfast.logs`.
+    copy
+        Read the file into a private in-memory copy instead of mapping it.
+        A mapped hive reads the file as it is: another process changing it
+        in place gives wrong answers or RegistryCorruptError (never a read
+        outside the file), and one truncating it makes the reads of the lost
+        pages raise RegistryError (errno EIO) from regfast's C code and its
+        decoders -- but a memoryview you hold into the mapping (Value.data,
+        value_raw, Hive.cell, ScanTable.value_data) ends the process with
+        SIGBUS when touched after such a truncation. A copy sees none of
+        that, at the cost of reading the whole file up front.
 
     Returns
     -------
@@ -108,7 +118,9 @@ def open_hive(path: str | bytes | os.PathLike[str] | os.PathLike[bytes], *, erro
     FileNotFoundError
         The file does not exist (winerror 2).
     NotAHiveError
-        The file is not a regf hive, or a version other than 1.3-1.6.
+        The file is not a regf hive, or a version other than 1.3-1.6, or
+        not a regular file at all (a FIFO, a directory, a device: refused
+        before reading, errno ENODEV / EISDIR).
     RegistryCorruptError
         The base block or hbins are damaged; ``.offset`` says where
         (with errors="tolerant": only when not even the base block is usable).
@@ -123,5 +135,5 @@ def open_hive(path: str | bytes | os.PathLike[str] | os.PathLike[bytes], *, erro
     if _agent._hook is not None:     # regfast.hooks / regfast.profile() are on: let them see it
         # stacklevel 5: the lambda, hooks._run, hooks.run_offline, open_hive, its caller
         return hooks.run_offline(hooks.OP_OPEN_HIVE, path, lambda: open_with_logs(
-            path, logs, lenient, errors=errors, stacklevel=5))
-    return open_with_logs(path, logs, lenient, errors=errors, stacklevel=2)
+            path, logs, lenient, errors=errors, stacklevel=5, copy=copy))
+    return open_with_logs(path, logs, lenient, errors=errors, stacklevel=2, copy=copy)

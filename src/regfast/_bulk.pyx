@@ -42,13 +42,18 @@ cdef enum:
 
 from regfast.regfast cimport *
 from regfast._native cimport (Hive, Key, _Export, check, decode_data, deleted_records, name_str,
-                              utf16_str, reg_int, reg_is_int, reg_well_formed)
+                              utf16_str, reg_int, reg_is_int, reg_well_formed, regf_probe_end)
+cimport cython
 
 import gc as _gc
 
 import numpy as np
 
 from regfast.exceptions import error_from_status
+from regfast._native import _not_initialised, _reduce_refused
+
+_TABLE_HINT = ("; to_pandas() or to_arrow() make a self-contained copy, or pickle the Hive "
+               "and scan it again")
 
 cnp.import_array()
 
@@ -72,13 +77,32 @@ cdef inline void *data_of(cnp.ndarray a) noexcept:
     return cnp.PyArray_DATA(a)
 
 
+@cython.auto_pickle(False)
 cdef class _Rows:
-    """What ValueBatch and ScanTable share: typed rows over a mapping + arena."""
+    """What ValueBatch and ScanTable share: typed rows over a mapping + arena.
+
+    Neither pickles nor copies (TypeError): rows are offsets into the hive's
+    mapping. An object made by ``__new__`` raises winerror 6 from every method."""
     cdef object _pin                 # an _Export over the whole hive file: keeps it mapped
     cdef object _view                # memoryview of _pin, made on first use of .mapping
     cdef readonly object arena       # numpy uint8 array for assembled big data, or None
     cdef const uint8_t *_map
+    cdef size_t _map_len
+    cdef bint _can_fault             # the hive's bytes may vanish (a file mapping): probe before decoding
     cdef const uint8_t *_arena
+
+    def __reduce__(self):
+        _reduce_refused(self, _TABLE_HINT)
+
+    cdef int _ready(self) except -1:
+        """Raises unless the rows were filled (not an object from __new__), and
+        when the file no longer covers the mapping (truncated since the open):
+        every decoder calls it before reading the mapping outside C."""
+        if self._pin is None:
+            raise _not_initialised(type(self).__name__)
+        if self._can_fault and self._map_len:
+            check(regf_probe_end(self._map, self._map_len))
+        return 0
 
     cdef int _bind(self, Hive hive, const uint8_t *base, size_t base_len, object arena) except -1:
         # The export alone pins the mapping (Hive counts it); the memoryview
@@ -89,6 +113,8 @@ cdef class _Rows:
         e.length = base_len
         self._pin = e
         self._map = base if base_len else NULL
+        self._map_len = base_len
+        self._can_fault = hive._can_fault
         self.arena = arena
         self._arena = NULL
         if arena is not None and (<cnp.ndarray>arena).shape[0]:
@@ -98,6 +124,7 @@ cdef class _Rows:
     @property
     def mapping(self):
         """memoryview of the whole hive file (keeps it open)."""
+        self._ready()
         if self._view is None and self._pin is not None:
             self._view = memoryview(self._pin)
         return self._view
@@ -114,6 +141,7 @@ cdef class _Rows:
                            const uint32_t *ln, const uint8_t *mal, object names, bint strings_only):
         """`mal`: per row, 1 when the row's status 13 says "malformed" (the
         data is there and decodes) rather than "filtered out"."""
+        self._ready()
         _check_names(names, n)
         cdef list out = [None] * n
         cdef bint paused = n > 4096 and _gc.isenabled()
@@ -168,6 +196,7 @@ cdef class _Rows:
         cdef uint64_t *o = <uint64_t *>data_of(out)
         cdef uint64_t dflt = 0
         cdef Py_ssize_t bad = -1
+        self._ready()
         if default is not None:
             dflt = default
         with nogil:
@@ -184,6 +213,7 @@ cdef class _Rows:
         return out
 
     cdef object _row_view(self, uint64_t off, uint32_t n):
+        self._ready()
         if off & ARENA_BIT:
             start = <Py_ssize_t>(off & ~ARENA_BIT)
             return memoryview(self.arena)[start:start + n]
@@ -251,6 +281,7 @@ cdef void _freeze(list columns) except *:
         c.flags.writeable = False
 
 
+@cython.auto_pickle(False)
 cdef class ValueBatch(_Rows):
     """Many values of one key, read in one call (see Key.read_values).
 
@@ -285,6 +316,7 @@ cdef class ValueBatch(_Rows):
     @property
     def type(self):
         """REG_* type per row (uint32)."""
+        self._filled()
         if self._a_type is None:
             self._a_type = _col_view(self._block, self._type, self._n, cnp.NPY_UINT32)
         return self._a_type
@@ -292,6 +324,7 @@ cdef class ValueBatch(_Rows):
     @property
     def status(self):
         """Per-row status (int32): 0 ok, 2 missing, 13 filtered out by `types`."""
+        self._filled()
         if self._a_status is None:
             self._a_status = _col_view(self._block, self._st, self._n, cnp.NPY_INT32)
         return self._a_status
@@ -299,6 +332,7 @@ cdef class ValueBatch(_Rows):
     @property
     def offset(self):
         """Data offset per row (uint64): into ``mapping``, or with bit 63 into ``arena``."""
+        self._filled()
         if self._a_offset is None:
             self._a_offset = _col_view(self._block, self._off, self._n, cnp.NPY_UINT64)
         return self._a_offset
@@ -306,6 +340,7 @@ cdef class ValueBatch(_Rows):
     @property
     def length(self):
         """Data length per row in bytes (uint32)."""
+        self._filled()
         if self._a_length is None:
             self._a_length = _col_view(self._block, self._len, self._n, cnp.NPY_UINT32)
         return self._a_length
@@ -314,14 +349,23 @@ cdef class ValueBatch(_Rows):
     def malformed(self):
         """Per row (bool): the size does not fit the type; status is 13 and
         the data is still read and decoded."""
+        self._filled()
         if self._a_malformed is None:
             self._a_malformed = _col_view(self._block, self._mal, self._n, cnp.NPY_BOOL)
         return self._a_malformed
 
+    cdef int _filled(self) except -1:
+        if self._block is None:
+            raise _not_initialised("ValueBatch")
+        return 0
+
     def __len__(self):
+        self._filled()
         return self._n
 
     def __repr__(self):
+        if self._block is None:
+            return "<regfast.ValueBatch (not initialised)>"
         ok = int(((self.status == 0) | self.malformed).sum())
         return f"<regfast.ValueBatch {len(self)} rows, {ok} found>"
 
@@ -332,6 +376,7 @@ cdef class ValueBatch(_Rows):
 
     def buffer(self, Py_ssize_t i):
         """Row i's raw data as a memoryview (no copy)."""
+        self._filled()
         if self.status[i] != 0 and not self.malformed[i]:
             _check_names(self.names, self._n)
             raise error_from_status(int(self.status[i]), f"value {self.names[i]!r}: no data")
@@ -340,6 +385,7 @@ cdef class ValueBatch(_Rows):
     def as_str(self, *, array=False):
         """Decoded strings for RF_REG_SZ/EXPAND_SZ/LINK rows, None elsewhere.
         With array=True, a numpy StringDType array (None as the missing marker)."""
+        self._filled()
         out = self._decode_ptrs(self._n, self._type, self._st, self._off, self._len, self._mal,
                                 self.names, True)
         if array:
@@ -350,17 +396,20 @@ cdef class ValueBatch(_Rows):
         """DWORD / DWORD_BIG_ENDIAN / QWORD rows as a uint64 array, malformed
         ones decoded as Value.value does. Other rows (missing, filtered, other
         types) raise ValueError unless `default` fills them."""
+        self._filled()
         return self._ints_ptrs(self._n, self._type, self._st, self._off, self._len, self._mal, default)
 
     def values(self):
         """Decoded value per row (as key[name] would give), None for rows
         without data (missing or filtered)."""
+        self._filled()
         return self._decode_ptrs(self._n, self._type, self._st, self._off, self._len, self._mal,
                                  self.names, False)
 
     def to_dict(self):
         """{name: decoded value} for the rows that have data (malformed ones
         included); of rows with the same name, the first, as key[name] finds."""
+        self._filled()
         cdef list vals = self._decode_ptrs(self._n, self._type, self._st, self._off, self._len,
                                            self._mal, self.names, False)
         cdef list names = self.names
@@ -374,10 +423,14 @@ cdef class ValueBatch(_Rows):
         return out
 
 
+@cython.auto_pickle(False)
 cdef class _NameArray:
     """UTF-16 copies of the requested names, laid out for rf_read_values."""
     cdef rf_name *names
     cdef list keep
+
+    def __reduce__(self):
+        _reduce_refused(self)
 
     def __cinit__(self, list names):
         cdef Py_ssize_t i, n = len(names)
@@ -420,6 +473,8 @@ def read_values(Key key not None, names=None, types=None, errors="strict"):
     # again into scratch of that size.
     if errors not in ("strict", "skip"):
         raise ValueError("errors must be 'strict' or 'skip'")
+    if key.hive is None:
+        raise _not_initialised("Key")
     cdef rf_hive *h = key.hive.handle()
     cdef rf_key k = key._k
     cdef rf_batch b
@@ -514,9 +569,10 @@ def read_values(Key key not None, names=None, types=None, errors="strict"):
         else:
             _mark_malformed(n, vb._type, vb._st, vb._len, vb._mal)
         cnp.PyArray_CLEARFLAGS(vb._block, cnp.NPY_ARRAY_WRITEABLE)
-        if names is None:
-            names = [_rf_name_obj(&b.name[i]) for i in range(n)]
         check(rf_hive_mapping(h, &base, &base_len))
+        if names is None:
+            key.hive.probe()                            # the names are read outside C
+            names = [_rf_name_obj(&b.name[i]) for i in range(n)]
         vb.names = names
         vb._bind(key.hive, base, base_len, arena)
         if errors == "strict":
@@ -553,9 +609,13 @@ cdef int _strict_rows(rf_hive *h, const int32_t *rs, const rf_value *tok, size_t
 # scan
 # ---------------------------------------------------------------------------
 
+@cython.auto_pickle(False)
 cdef class _ProgressCtx:
     cdef object fn
     cdef object error
+
+    def __reduce__(self):
+        raise TypeError("cannot pickle or copy a _ProgressCtx (scan() internals)")
 
 
 cdef int _progress_cb(void *ctx, uint64_t done, uint64_t total) noexcept nogil:
@@ -743,7 +803,18 @@ cdef void _copy_str(void *dst, int dkind, const void *src, int skind, Py_ssize_t
             (<uint32_t *>dst)[i] = (<const uint16_t *>src)[i]
 
 
-cdef list decode_names(const uint8_t *mapping, cnp.ndarray offs, cnp.ndarray lens):
+cdef inline int _in_mapping(uint64_t off, uint32_t raw, size_t map_len) except -1:
+    """A name column entry lies in the mapping. The columns are read-only and
+    the C scan bounded every entry by its cell, so this fails only when a
+    column was made writable and changed: cheap insurance at the point of use."""
+    cdef uint64_t n = raw & ~(<uint32_t>RF_NAME_UTF16_BIT)
+    if off > map_len or n > map_len - off:
+        raise error_from_status(RF_E_CORRUPT, f"name column entry (0x{off:x}, {n}) runs past the "
+                                f"0x{map_len:x}-byte hive")
+    return 0
+
+
+cdef list decode_names(const uint8_t *mapping, size_t map_len, cnp.ndarray offs, cnp.ndarray lens):
     cdef Py_ssize_t i, n = offs.shape[0]
     cdef uint64_t *o = <uint64_t *>data_of(offs)
     cdef uint32_t *l = <uint32_t *>data_of(lens)
@@ -752,11 +823,13 @@ cdef list decode_names(const uint8_t *mapping, cnp.ndarray offs, cnp.ndarray len
     for i in range(n):
         if i + PREFETCH_AHEAD < n:
             rf_prefetch(mapping + o[i + PREFETCH_AHEAD])
+        _in_mapping(o[i], l[i], map_len)
         _measure(&nm, mapping, o[i], l[i])
         out[i] = _name_obj(&nm)
     return out
 
 
+@cython.auto_pickle(False)
 cdef class ScanTable(_Rows):
     """A subtree as two column tables (see Hive.scan).
 
@@ -808,30 +881,45 @@ cdef class ScanTable(_Rows):
     cdef readonly cnp.ndarray value_malformed
     cdef readonly object root_path
 
+    cdef int _filled(self) except -1:
+        if self.hive is None or self.key_token is None or self.value_type is None:
+            raise _not_initialised("ScanTable")
+        return 0
+
     @property
     def n_keys(self):
+        self._filled()
         return self.key_token.shape[0]
 
     @property
     def n_values(self):
+        self._filled()
         return self.value_type.shape[0]
 
     def __repr__(self):
+        if self.hive is None:
+            return "<regfast.ScanTable (not initialised)>"
         return f"<regfast.ScanTable {self.n_keys} keys, {self.n_values} values>"
 
     def key_names(self):
         """Stored names of the keys, as a list of str."""
-        return decode_names(self._map, self.key_name_off, self.key_name_len)
+        self._filled()
+        self._ready()
+        return decode_names(self._map, self._map_len, self.key_name_off, self.key_name_len)
 
     def value_names(self):
         """Names of the values, as a list of str ("" for default values)."""
-        return decode_names(self._map, self.value_name_off, self.value_name_len)
+        self._filled()
+        self._ready()
+        return decode_names(self._map, self._map_len, self.value_name_off, self.value_name_len)
 
     def key_paths(self):
         """Full path of every key from the hive root, '\\'-separated."""
         # Each path is the parent's path (parents come first in pre-order),
         # a backslash and the stored name, written into one PyUnicode_New:
         # no str per name, no formatting (~550 ns a key before, see _Name).
+        self._filled()
+        self._ready()
         cdef Py_ssize_t i, n = self.key_token.shape[0], plen
         cdef int64_t *parent = <int64_t *>data_of(self.key_parent)
         cdef cnp.uint8_t *deleted = <cnp.uint8_t *>data_of(self.key_deleted)
@@ -857,6 +945,7 @@ cdef class ScanTable(_Rows):
             pv = paths[parent[i]]
             if pv is None:
                 continue
+            _in_mapping(off[i], ln[i], self._map_len)
             _measure(&nm, self._map, off[i], ln[i])
             plen = PyUnicode_GET_LENGTH(pv)
             if plen == 0:
@@ -876,6 +965,7 @@ cdef class ScanTable(_Rows):
 
     def value_data(self, Py_ssize_t i):
         """Row i's raw data as a memoryview (no copy)."""
+        self._filled()
         if self.value_status[i] != 0 and not self.value_malformed[i]:
             raise error_from_status(int(self.value_status[i]), f"value row {i} has no data")
         return self._row_view(self.value_offset[i], self.value_length[i])
@@ -884,11 +974,13 @@ cdef class ScanTable(_Rows):
         """Decoded data of every value row (str/int/list/bytes; None on error
         rows, the only rows without data). Malformed rows decode as Value.value
         decodes them."""
+        self._filled()
         return self._decode_rows(self.value_type, self.value_status, self.value_offset,
                                  self.value_length, self.value_malformed, False)
 
     def stats(self):
         """Counts for a quick look: keys, values, per-type counts, data bytes, depth."""
+        self._filled()
         types, counts = np.unique(self.value_type, return_counts=True)
         return {
             "keys": self.n_keys,
@@ -905,6 +997,7 @@ cdef class ScanTable(_Rows):
 
     def to_pandas(self):
         """(keys, values) as two pandas DataFrames (pandas must be installed)."""
+        self._filled()
         import pandas as pd
         keys = pd.DataFrame({
             "path": self.key_paths(), "name": self.key_names(), "parent": self.key_parent,
@@ -921,6 +1014,7 @@ cdef class ScanTable(_Rows):
     def to_arrow(self):
         """(keys, values) as two pyarrow Tables (pyarrow must be installed);
         value data as raw binary."""
+        self._filled()
         import pyarrow as pa
         keys = pa.table({
             "path": self.key_paths(), "name": self.key_names(), "parent": self.key_parent,
@@ -1062,6 +1156,16 @@ cdef object _append_deleted(ScanTable t, Hive hive, rf_hive *h, const uint8_t *b
     cdef uint8_t *dst
     cdef size_t ki
     try:
+        t.hive.probe()                                  # the records are read outside C below
+        for i in range(n):
+            # the nk fields read below (up to 0x2C) and the name: inside the
+            # mapping, whatever the file says since the open
+            if (recs[i].offset + 4 + 0x2C > base_len or <const uint8_t *>recs[i].name.ptr < base
+                    or recs[i].name.nbytes > base_len
+                    or <size_t>(<const uint8_t *>recs[i].name.ptr - base) > base_len - recs[i].name.nbytes):
+                raise error_from_status(RF_E_CORRUPT, f"deleted record at 0x{recs[i].offset:x} runs past "
+                                        "the end of the hive (the file changed after it was opened?)",
+                                        None, recs[i].offset)
         live = {tok: row for row, tok in enumerate(t.key_token.tolist())}
         keys = [i for i in range(n) if recs[i].kind == RF_DELETED_KEY]
         by_tok = {recs[i].offset - 4096: i for i in keys}

@@ -1,11 +1,17 @@
-"""Writing output files all-or-nothing.
+"""Files the library reads and writes, handled the careful way.
 
-An export, a recovered hive or a sample either appears whole under its name
-or not at all: the bytes go to a temporary file beside the target (same
-directory, so same file system) and an ``os.replace`` puts it in place only
-after the last byte was written and flushed to disk. Any failure on the way
-(a full disk, a damaged hive met half-way, Ctrl-C) removes the temporary file
-and leaves a previous file of that name untouched.
+Reading: ``open(path, "rb")`` on a FIFO blocks until some process opens it for
+writing (forever, if none does), and a device may never end. Hives and
+transaction logs are regular files, so anything else is refused with the error
+the C reader gives for it (src/hive/regf_open.c): NotAHiveError, winerror 1017
+(ERROR_NOT_REGISTRY_FILE), errno EISDIR for a directory, ENODEV otherwise.
+
+Writing all-or-nothing: an export, a recovered hive or a sample either appears
+whole under its name or not at all: the bytes go to a temporary file beside the
+target (same directory, so same file system) and an ``os.replace`` puts it in
+place only after the last byte was written and flushed to disk. Any failure on
+the way (a full disk, a damaged hive met half-way, Ctrl-C) removes the
+temporary file and leaves a previous file of that name untouched.
 """
 from __future__ import annotations
 
@@ -14,9 +20,41 @@ import errno
 import os
 import secrets
 import stat
-from typing import IO, Any, Iterator
+from typing import IO, Any, BinaryIO, Iterator
 
-__all__ = ["atomic_output"]
+from regfast.exceptions import RF_E_UNSUPPORTED_FORMAT, error_from_status
+
+__all__ = ["atomic_output", "not_regular_error", "open_regular"]
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def not_regular_error(path: str | os.PathLike, mode: int) -> OSError:
+    """The NotAHiveError for a path whose st_mode is not a regular file."""
+    kind = next((name for test, name in _KINDS if test(mode)), "not a file")
+    return error_from_status(RF_E_UNSUPPORTED_FORMAT,
+                             f"{os.fspath(path)!s} is not a regular file ({kind}): hives are read from files",
+                             os.fspath(path), native=errno.EISDIR if stat.S_ISDIR(mode) else errno.ENODEV)
+
+
+def open_regular(path: str | os.PathLike) -> BinaryIO:
+    """Opens `path` for binary reading, refusing anything but a regular file
+    (NotAHiveError) without blocking: the open is non-blocking, then checked
+    with fstat, then made blocking again."""
+    nonblock = getattr(os, "O_NONBLOCK", 0)      # Windows has no FIFOs to wait on
+    fd = os.open(path, os.O_RDONLY | nonblock | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise not_regular_error(path, mode)
+        if nonblock:
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
 
 _TMP_SUFFIX = ".regfast-tmp"
 

@@ -57,6 +57,13 @@ cdef object view_of(Hive hive, const uint8_t *p, size_t n)
 cdef rf_deleted *deleted_records(Hive hive, size_t *n_out) except NULL
 cdef str deleted_name(const rf_name *nm)
 
+# Mapping reads outside C (the decoders) first ask whether the file still
+# covers the whole mapping: a truncated file then raises instead of SIGBUS
+# (src/hive/regf_guard.h says what that does and does not cover).
+cdef extern from "hive/regf_guard.h" nogil:
+    rf_status regf_probe_end(const uint8_t *base, size_t len)
+    void regf_guard_install()
+
 cdef class Hive:
     cdef rf_hive *_h
     cdef object _path          # str path, or None for from_buffer()
@@ -65,11 +72,17 @@ cdef class Hive:
     cdef Py_ssize_t _exports   # live zero-copy views into the mapping
     cdef bint _closing         # close() called; unmap when _exports drops to 0
     cdef bint _tolerant        # opened with errors="tolerant": walks skip bad rows
+    cdef bint _lenient         # opened with lenient=True (kept for pickling)
+    cdef bint _copy            # opened with copy=True: a private heap copy, not a mapping
+    cdef bint _can_fault       # its bytes may vanish (a file mapping): the decoders probe first
+    cdef const uint8_t *_map   # the bytes the hive reads (mapping, copy or caller's buffer)
+    cdef size_t _map_len
     cdef object __weakref__
     cdef rf_hive *handle(self) except NULL
     cdef rf_hive *pin(self) except NULL
     cdef void unpin(self)
     cdef void _release(self)
+    cdef int probe(self) except -1
     cdef Key make_key(self, rf_key k, object path)
 
 cdef class Key:
@@ -77,6 +90,8 @@ cdef class Key:
     cdef rf_key _k
     cdef object _path          # str, or None until computed
     cdef object _name          # cached str
+    cdef Hive _hv(self)
+    cdef rf_hive *_h(self) except NULL
     cdef list _keys_from(self, rf_key *buf, size_t n)
     cdef list _subkey_list(self)
     cdef list _value_list(self)
@@ -90,6 +105,8 @@ cdef class Value:
     cdef uint32_t _len
     cdef uint32_t _flags
     cdef const uint8_t *_ptr   # contiguous data in the mapping when known, else NULL
+    cdef Hive _hv(self)
+    cdef rf_hive *_h(self) except NULL
     cdef bytes _big_bytes(self)
 
 cdef class _Export:

@@ -6,6 +6,12 @@ A memoryview into the mapping comes from an _Export object that counts itself
 in ``Hive._exports``. ``Hive.close()`` closes the hive for calls at once but
 unmaps only when the last export is released, so ``with open_hive(p) as h:
 table = h.scan()`` leaves a usable table behind and no pointer ever dangles.
+
+Uninitialised objects (``Key.__new__(Key)``) raise RegistryError winerror 6
+from every method instead of following a NULL pointer. Pickling: a Hive
+re-opens (its path with the same options, or a copy of its buffer), a Key or
+Value is found again in it by token; exports into the mapping refuse
+(TypeError) -- see ``_reduce_refused``.
 """
 from cpython.buffer cimport PyBUF_FORMAT, PyBUF_WRITABLE, PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
@@ -91,6 +97,19 @@ from regfast.paths import ROOT_WORDS, resolve_path
 
 import_datetime()
 _UTC = _dt.timezone.utc
+regf_guard_install()        # the SIGBUS handler, installed while this import holds the GIL
+
+
+def _not_initialised(what):
+    return error_from_status(RF_E_INVALID_HANDLE, f"this {what} is not initialised: {what}s come from "
+                             "an open Hive (regfast.open_hive), never from __new__")
+
+
+def _reduce_refused(obj, hint=""):
+    """The __reduce__ of objects that view the hive's memory: a pickle or a
+    copy of one would carry pointers into a mapping that may be gone."""
+    raise TypeError(f"cannot pickle or copy a {type(obj).__name__}: it points into the hive's "
+                    f"mapping{hint}")
 
 # The last FILETIME whose microsecond a datetime holds: 9999-12-31 23:59:59.999999 UTC.
 cdef uint64_t MAX_FILETIME = 2650467743999999999ULL
@@ -206,10 +225,14 @@ def value_well_formed(uint32_t vtype, size_t size):
 
 
 @cython.no_gc
+@cython.auto_pickle(False)
 cdef class _Export:
     def __cinit__(self, Hive hive not None):
         self.hive = hive
         hive._exports += 1
+
+    def __reduce__(self):
+        _reduce_refused(self)
 
     def __dealloc__(self):
         if self.hive is not None:
@@ -236,6 +259,17 @@ cdef class _Export:
 
     def __releasebuffer__(self, Py_buffer *buf):
         pass
+
+
+cdef int _check_in(const uint8_t *base, size_t base_len, const uint8_t *p, size_t n, uint64_t offset,
+                   str what) except -1:
+    """Raises RegistryCorruptError unless [p, p + n) lies in the mapping: for
+    pointers whose length was read from the file by code that had no cell to
+    bound it by (the file may have changed since it was opened)."""
+    if p < base or n > base_len or <size_t>(p - base) > base_len - n:
+        raise error_from_status(RF_E_CORRUPT, f"{what} at 0x{offset:x}: {n} bytes run past the end of "
+                                "the hive (the file changed after it was opened?)", None, offset)
+    return 0
 
 
 cdef object view_of(Hive hive, const uint8_t *p, size_t n):
@@ -326,12 +360,13 @@ cdef str deleted_name(const rf_name *nm):
     return name_str(nm)
 
 
-cdef rf_open_opts make_opts(bint lenient, object errors) except *:
+cdef rf_open_opts make_opts(bint lenient, object errors, bint copy=False) except *:
     if errors not in _ERRORS:
         raise ValueError(f"errors must be 'strict' or 'tolerant', got {errors!r}")
     cdef rf_open_opts o
     o.struct_size = sizeof(rf_open_opts)
-    o.flags = (RF_OPEN_LENIENT if lenient else 0) | (RF_OPEN_TOLERANT if errors == "tolerant" else 0)
+    o.flags = ((RF_OPEN_LENIENT if lenient else 0) | (RF_OPEN_TOLERANT if errors == "tolerant" else 0)
+               | (RF_OPEN_COPY if copy else 0))
     o.max_depth = 512
     o.max_subkeys = 1 << 24
     o.max_values = 1 << 24
@@ -350,6 +385,9 @@ cdef class Hive:
         self._has_buf = False
         self._exports = 0
         self._closing = False
+        self._map = NULL
+        self._map_len = 0
+        self._can_fault = False
 
     def __dealloc__(self):
         if self._h != NULL:
@@ -363,15 +401,19 @@ cdef class Hive:
         raise TypeError("use regfast.open_hive(path) or Hive.from_buffer(data)")
 
     @staticmethod
-    def from_file(path, *, lenient=False, errors="strict"):
+    def from_file(path, *, lenient=False, errors="strict", copy=False):
         """Opens a hive file read-only through mmap (see regfast.open_hive for
-        `errors`; `lenient` is the older, prefix-only form of "tolerant")."""
-        cdef rf_open_opts opts = make_opts(lenient, errors)
+        `errors` and `copy`; `lenient` is the older, prefix-only form of
+        "tolerant"). Anything but a regular file (a FIFO, a directory, a
+        device) is refused with NotAHiveError before a byte is read."""
+        cdef rf_open_opts opts = make_opts(lenient, errors, copy)
         cdef Hive self = Hive.__new__(Hive)
         cdef bytes bpath = os.fsencode(path)
         cdef const char *cpath = bpath
         cdef rf_status st
         self._tolerant = errors == "tolerant"
+        self._lenient = lenient
+        self._copy = copy
         with nogil:
             st = rf_hive_open(cpath, &opts, &self._h)
         try:
@@ -380,6 +422,8 @@ cdef class Hive:
             e.filename = os.fspath(path)
             raise
         self._path = os.fspath(path)
+        check(rf_hive_mapping(self._h, &self._map, &self._map_len))
+        self._can_fault = not copy
         return self
 
     @staticmethod
@@ -393,6 +437,7 @@ cdef class Hive:
         cdef Hive self = Hive.__new__(Hive)
         cdef rf_status st
         self._tolerant = errors == "tolerant"
+        self._lenient = lenient
         PyObject_GetBuffer(data, &self._buf, PyBUF_SIMPLE)
         self._has_buf = True
         if self._buf.itemsize != 1:
@@ -401,12 +446,38 @@ cdef class Hive:
             st = rf_hive_open_memory(self._buf.buf, <size_t>self._buf.len, &opts, &self._h)
         check(st)
         self._path = None
+        check(rf_hive_mapping(self._h, &self._map, &self._map_len))
+        # bytes and bytearray live on the heap; anything else (an mmap, a
+        # numpy memmap...) may be a file mapping that a truncation can cut
+        self._can_fault = type(data) is not bytes and type(data) is not bytearray
         return self
+
+    def __reduce__(self):
+        """Pickles (and copies) as a re-open: the same path with the same
+        options, or, for a hive opened from a buffer, a copy of its bytes.
+        The new Hive is independent (its own mapping; closing one leaves the
+        other open). A file changed since reads as it is now."""
+        self.handle()       # a closed or uninitialised hive has nothing to re-open
+        errors = "tolerant" if self._tolerant else "strict"
+        if self._path is not None:
+            return _reopen_file, (self._path, self._lenient, errors, self._copy)
+        return _reopen_buffer, (bytes(view_of(self, self._map, self._map_len)), self._lenient, errors)
 
     cdef rf_hive *handle(self) except NULL:
         if self._h == NULL or self._closing:
-            raise error_from_status(RF_E_INVALID_HANDLE, "the hive is closed")
+            raise error_from_status(RF_E_INVALID_HANDLE, "the hive is closed (or was never opened: "
+                                    "use regfast.open_hive)")
         return self._h
+
+    cdef int probe(self) except -1:
+        """Raises RegistryError (errno EIO) when the file no longer covers the
+        whole mapping (truncated since the open): called before the decoders
+        read the mapping outside C, where a vanished page would be SIGBUS.
+        Free (no probe) for bytes that cannot vanish: copy=True, or a bytes or
+        bytearray buffer."""
+        if self._can_fault and self._map_len:
+            check(regf_probe_end(self._map, self._map_len))
+        return 0
 
     cdef rf_hive *pin(self) except NULL:
         """handle(), and the mapping stays until unpin(): taken around every
@@ -427,6 +498,9 @@ cdef class Hive:
         if self._h != NULL:
             rf_hive_close(self._h)
             self._h = NULL
+        self._map = NULL
+        self._map_len = 0
+        self._can_fault = False
         if self._has_buf:
             PyBuffer_Release(&self._buf)
             self._has_buf = False
@@ -634,6 +708,12 @@ cdef class Hive:
         if not 0 <= off < 2 ** 64:
             raise error_from_status(RF_E_INVALID_PARAMETER, f"{off} is not a file offset")
         check(rf_hive_cell(self.handle(), off, &p, &n, &allocated))
+        self.probe()
+        if p < self._map or n > self._map_len or <size_t>(p - self._map) > self._map_len - n:
+            # the cell's size field changed after the open: it no longer fits the file
+            raise error_from_status(RF_E_CORRUPT, f"cell at 0x{offset:x}: its size ({n + 4} bytes) runs "
+                                    "past the end of the hive (the file changed after it was opened?)",
+                                    None, offset)
         return view_of(self, p, n), bool(allocated)
 
     def deleted(self):
@@ -671,7 +751,10 @@ cdef class Hive:
         try:
             h = self.handle()
             check(rf_hive_mapping(h, &base, &base_len))
+            self.probe()
             for i in range(n):
+                _check_in(base, base_len, <const uint8_t *>recs[i].name.ptr, recs[i].name.nbytes,
+                          recs[i].offset, "deleted record")
                 name = deleted_name(&recs[i].name)
                 source = _DELETED_SOURCES.get(recs[i].source, "free")
                 if recs[i].kind == RF_DELETED_KEY:
@@ -789,6 +872,28 @@ cdef class Hive:
             yield key
 
 
+def _reopen_file(path, lenient, errors, copy):
+    """Unpickles a Hive: opens `path` again with the options it had."""
+    return Hive.from_file(path, lenient=lenient, errors=errors, copy=copy)
+
+
+def _reopen_buffer(data, lenient, errors):
+    """Unpickles a Hive opened from a buffer: opens the copied bytes."""
+    return Hive.from_buffer(data, lenient=lenient, errors=errors)
+
+
+def _restore_key(Hive hive not None, rf_key token, path):
+    """Unpickles a Key: its token in the re-opened hive, checked to be a key."""
+    cdef rf_key_info i
+    check(rf_key_get_info(hive.handle(), token, &i))
+    return hive.make_key(token, path)
+
+
+def _restore_value(Key key not None, rf_value token):
+    """Unpickles a Value: its token in the re-opened hive, checked to be a value."""
+    return make_value(key, token)
+
+
 # Keys, values and exports only point toward their Hive (no __dict__, no
 # user-settable object fields), so they can never be part of a reference
 # cycle: no_gc spares the cyclic collector from tracking ~20k objects per MB
@@ -796,10 +901,25 @@ cdef class Hive:
 @cython.no_gc
 @cython.freelist(64)
 cdef class Key:
-    """A key of an open hive. Cheap: a hive reference and a 64-bit token."""
+    """A key of an open hive. Cheap: a hive reference and a 64-bit token.
+
+    Pickles (and copies) as its hive (re-opened, see Hive.__reduce__) and its
+    token; a Key made by ``Key.__new__`` raises winerror 6 from every method."""
 
     def __init__(self):
         raise TypeError("keys come from Hive.open(), Hive.root or Key.subkeys()")
+
+    cdef inline Hive _hv(self):
+        """The hive; raises for a Key that was never initialised (Key.__new__)."""
+        if self.hive is None:
+            raise _not_initialised("Key")
+        return self.hive
+
+    cdef inline rf_hive *_h(self) except NULL:
+        return self._hv().handle()
+
+    def __reduce__(self):
+        return _restore_key, (self._hv(), self._k, self._path)
 
     def __eq__(self, other):
         if not isinstance(other, Key):
@@ -807,14 +927,17 @@ cdef class Key:
         return self.hive is (<Key>other).hive and self._k == (<Key>other)._k
 
     def __hash__(self):
-        return hash((id(self.hive), self._k))
+        return hash((id(self._hv()), self._k))
 
     def __repr__(self):
+        if self.hive is None:
+            return "<regfast.Key (not initialised)>"
         return f"<regfast.Key {self.path!r}>"
 
     @property
     def offset(self):
         """The key's token (the nk cell offset for hives)."""
+        self._hv()
         return self._k
 
     @property
@@ -822,7 +945,8 @@ cdef class Key:
         """The key's name as stored (the root's stored name for the root)."""
         cdef rf_name n
         if self._name is None:
-            check(rf_key_name(self.hive.handle(), self._k, &n))
+            check(rf_key_name(self._h(), self._k, &n))
+            self.hive.probe()
             self._name = name_str(&n)
         return self._name
 
@@ -835,7 +959,7 @@ cdef class Key:
             seen = set()
             key = self
             while True:
-                st = rf_key_parent(self.hive.handle(), (<Key>key)._k, &k)
+                st = rf_key_parent(self._h(), (<Key>key)._k, &k)
                 if st == RF_E_NOT_FOUND:
                     break
                 check(st)
@@ -855,7 +979,7 @@ cdef class Key:
     def parent(self):
         """The parent key, or None for the root."""
         cdef rf_key k
-        st = rf_key_parent(self.hive.handle(), self._k, &k)
+        st = rf_key_parent(self._h(), self._k, &k)
         if st == RF_E_NOT_FOUND:
             return None
         check(st)
@@ -867,7 +991,7 @@ cdef class Key:
     def info(self):
         """KeyInfo: last write, counts and max lengths (KEY_FULL_INFORMATION)."""
         cdef rf_key_info i
-        check(rf_key_get_info(self.hive.handle(), self._k, &i))
+        check(rf_key_get_info(self._h(), self._k, &i))
         return KeyInfo(i.last_write, i.n_subkeys, i.n_values, i.max_name_len, i.max_class_len,
                        i.max_value_name_len, i.max_value_data_len, self.class_name, i.flags)
 
@@ -877,23 +1001,24 @@ cdef class Key:
         FILETIME is past 9999-12-31, where no datetime goes (damaged or crafted
         hives): last_write_raw keeps it."""
         cdef rf_key_info i
-        check(rf_key_get_info(self.hive.handle(), self._k, &i))
+        check(rf_key_get_info(self._h(), self._k, &i))
         return filetime_dt(i.last_write)
 
     @property
     def last_write_raw(self):
         """Last write time as stored: a FILETIME (100 ns ticks since 1601 UTC)."""
         cdef rf_key_info i
-        check(rf_key_get_info(self.hive.handle(), self._k, &i))
+        check(rf_key_get_info(self._h(), self._k, &i))
         return i.last_write
 
     @property
     def class_name(self):
         """The key's class name, or None when it has none."""
         cdef rf_name n
-        check(rf_key_class(self.hive.handle(), self._k, &n))
+        check(rf_key_class(self._h(), self._k, &n))
         if n.nbytes == 0:
             return None
+        self.hive.probe()
         return name_str(&n)
 
     def open(self, path):
@@ -902,6 +1027,7 @@ cdef class Key:
         cdef bytes b = path.encode("utf-8", "surrogatepass")
         cdef const char *cb = b
         cdef size_t blen = len(b)
+        self._h()
         cdef rf_hive *h = self.hive.pin()
         cdef rf_status st
         try:
@@ -932,7 +1058,7 @@ cdef class Key:
         return out
 
     cdef list _subkey_list(self):
-        cdef rf_hive *h = self.hive.handle()
+        cdef rf_hive *h = self._h()
         cdef size_t n = 0, cap = 0
         cdef rf_key *buf = NULL
         cdef rf_status st = rf_key_subkeys(h, self._k, NULL, 0, &n)
@@ -972,7 +1098,7 @@ cdef class Key:
     cdef list _value_list(self):
         """Value objects for every value, from one rf_read_values call: names,
         types and data locations arrive together, so no per-value C call."""
-        cdef rf_hive *h = self.hive.handle()
+        cdef rf_hive *h = self._h()
         cdef size_t n = 0, i
         cdef rf_status st = rf_key_values(h, self._k, NULL, 0, &n)
         if st == RF_OK:
@@ -1009,6 +1135,7 @@ cdef class Key:
                 self.hive.unpin()
             if st != RF_E_MORE_DATA or b.n > n:
                 check(st)
+            self.hive.probe()
             for i in range(b.n):
                 if b.status[i] != RF_OK and b.status[i] != RF_E_MORE_DATA:
                     # The thread's last error may describe a later row: re-read
@@ -1049,7 +1176,7 @@ cdef class Key:
         cdef rf_value v
         cdef bytes b = name.encode("utf-8", "surrogatepass")
         try:
-            check(rf_value_open(self.hive.handle(), self._k, b, len(b), &v))
+            check(rf_value_open(self._h(), self._k, b, len(b), &v))
         except FileNotFoundError as e:
             e.filename = name
             raise
@@ -1069,7 +1196,7 @@ cdef class Key:
     def __contains__(self, name):
         cdef rf_value v
         cdef bytes b = name.encode("utf-8", "surrogatepass")
-        st = rf_value_open(self.hive.handle(), self._k, b, len(b), &v)
+        st = rf_value_open(self._h(), self._k, b, len(b), &v)
         if st == RF_E_NOT_FOUND:
             return False
         check(st)
@@ -1098,6 +1225,7 @@ cdef class Key:
         if _read_values is None:
             from regfast._bulk import read_values as f
             _read_values = f
+        self._h()
         return _read_values(self, names, types, errors)
 
     def value_raw(self, name=""):
@@ -1109,7 +1237,7 @@ cdef class Key:
     def slack(self):
         """Bytes of the key's nk cell past its name: slack space, which may
         hold remnants of earlier data (a read-only memoryview, no copy)."""
-        payload, _ = self.hive.cell(self._k + 4096)
+        payload, _ = self._hv().cell(self._k + 4096)
         name_len = int.from_bytes(payload[0x48:0x4A], "little")
         return payload[0x4C + name_len:]
 
@@ -1117,14 +1245,16 @@ cdef class Key:
         """The key's self-relative security descriptor (memoryview, no copy)."""
         cdef const uint8_t *sd
         cdef size_t n
-        check(rf_key_security(self.hive.handle(), self._k, &sd, &n))
+        check(rf_key_security(self._h(), self._k, &sd, &n))
+        self.hive.probe()
         return view_of(self.hive, sd, n)
 
     def security(self):
         """The key's security descriptor as an SDDL string ("O:BAG:SYD:...")."""
         cdef const uint8_t *sd
         cdef size_t n
-        check(rf_key_security(self.hive.handle(), self._k, &sd, &n))
+        check(rf_key_security(self._h(), self._k, &sd, &n))
+        self.hive.probe()       # rf_sd_to_sddl reads the mapping outside any guard
         return sd_to_sddl_ptr(sd, n)
 
 
@@ -1153,7 +1283,8 @@ def sd_to_sddl(data):
 cdef Value make_value(Key key, rf_value v):
     cdef Value val = Value.__new__(Value)
     cdef rf_value_info i
-    check(rf_value_get_info(key.hive.handle(), v, &i))
+    check(rf_value_get_info(key._h(), v, &i))
+    key.hive.probe()
     val.hive = key.hive
     val.key = key
     val._v = v
@@ -1168,27 +1299,48 @@ cdef Value make_value(Key key, rf_value v):
 @cython.no_gc
 @cython.freelist(64)
 cdef class Value:
-    """A value of a key: name, type, raw data (zero-copy) and decoded data."""
+    """A value of a key: name, type, raw data (zero-copy) and decoded data.
+
+    Pickles (and copies) as its key and token (see Key); a Value made by
+    ``Value.__new__`` raises winerror 6 from every method."""
 
     def __init__(self):
         raise TypeError("values come from Key.value() or Key.values()")
 
+    cdef inline Hive _hv(self):
+        """The hive; raises for a Value that was never initialised (Value.__new__)."""
+        if self.hive is None or self.key is None:
+            raise _not_initialised("Value")
+        return self.hive
+
+    cdef inline rf_hive *_h(self) except NULL:
+        return self._hv().handle()
+
+    def __reduce__(self):
+        self._hv()
+        return _restore_value, (self.key, self._v)
+
     def __repr__(self):
+        if self.hive is None:
+            return "<regfast.Value (not initialised)>"
         return f"<regfast.Value {self._name!r} {type_name(self._type)} {self._len} bytes>"
 
     @property
     def name(self):
         """The value's name ("" for the default value)."""
+        self._hv()
         return self._name
 
     @property
     def type(self):
         """The REG_* type (any 32-bit number; e.g. 0xFFFF0012 device properties)."""
+        self._hv()
         return self._type
 
     @property
     def size(self):
         """Data length in bytes, as the vk records it."""
+        self._hv()
         return self._len
 
     @property
@@ -1197,25 +1349,32 @@ cdef class Value:
         REG_DWORD_BIG_ENDIAN of other than 4 bytes, a REG_QWORD of other than
         8 (real hives hold such values). ``value`` still decodes them, as
         winreg does; ``data`` has the bytes as stored."""
+        self._hv()
         return reg_well_formed(self._type, self._len)
 
     @property
     def offset(self):
         """The value's token (the vk cell offset for hives)."""
+        self._hv()
         return self._v
 
     @property
     def data(self):
         """The raw data as a read-only memoryview into the hive (no copy).
         Big-data values (over 16 KB, split in segments) are assembled into a new
-        buffer first."""
+        buffer first. The view reads the file's mapping: if the file is
+        truncated while you hold it, touching it ends the process with SIGBUS
+        (nothing can catch that in Python code); open the hive with
+        ``copy=True`` when other processes may cut the file."""
         cdef const uint8_t *p
         cdef size_t n
-        cdef rf_hive *h = self.hive.handle()    # raises once the hive is closed
+        cdef rf_hive *h = self._h()             # raises once the hive is closed
         if self._ptr != NULL:
+            self.hive.probe()
             return view_of(self.hive, self._ptr, self._len)
         if not (self._flags & RF_VALUE_BIG_DATA):
             check(rf_value_read(h, self._v, NULL, 0, &p, &n))
+            self.hive.probe()
             return view_of(self.hive, p, n)
         return memoryview(self._big_bytes())
 
@@ -1224,6 +1383,7 @@ cdef class Value:
         cdef const uint8_t *p
         cdef size_t n
         cdef rf_status st
+        self._h()
         cdef rf_hive *h = self.hive.pin()
         cdef bytes b
         cdef char *dst
@@ -1241,14 +1401,15 @@ cdef class Value:
         """Unused bytes of the value's cells: after the vk's name, and after
         the data in its data cell (inline and big data have no data-cell slack).
         Returns (vk_slack, data_slack) as read-only memoryviews."""
+        cdef Hive hive = self._hv()
         if self._v == 0:
             raise ValueError("this value has no cell token")
-        vk, _ = self.hive.cell(self._v + 4096)
+        vk, _ = hive.cell(self._v + 4096)
         name_len = int.from_bytes(vk[2:4], "little")
         raw_len = int.from_bytes(vk[4:8], "little")
         data_slack = vk[0:0]
         if not (raw_len & 0x80000000) and raw_len and not (self._flags & RF_VALUE_BIG_DATA):
-            cell, _ = self.hive.cell(int.from_bytes(vk[8:12], "little") + 4096)
+            cell, _ = hive.cell(int.from_bytes(vk[8:12], "little") + 4096)
             data_slack = cell[raw_len:]
         return vk[0x14 + name_len:], data_slack
 
@@ -1270,13 +1431,15 @@ cdef class Value:
         cdef const uint8_t *p
         cdef size_t n
         cdef bytes b
-        cdef rf_hive *h = self.hive.handle()    # raises once the hive is closed
-        if self._ptr != NULL:                   # located by Key.values(): no C call
-            return decode_data(self._type, self._ptr, self._len)
+        cdef rf_hive *h = self._h()             # raises once the hive is closed
         if self._flags & RF_VALUE_BIG_DATA:
             b = self._big_bytes()
             return decode_data(self._type, <const uint8_t *>PyBytes_AS_STRING(b), len(b))
-        check(rf_value_read(h, self._v, NULL, 0, &p, &n))
+        if self._ptr == NULL:                   # located by Key.values(): no C call
+            check(rf_value_read(h, self._v, NULL, 0, &p, &n))
+        else:
+            p, n = self._ptr, self._len
+        self.hive.probe()                       # the decoder reads the mapping outside C
         return decode_data(self._type, p, n)
 
 

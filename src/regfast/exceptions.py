@@ -117,11 +117,14 @@ def error_from_status(status: int, message: str, filename: object = None,
         where = f" (hive offset 0x{offset:x})" if offset is not None else ""
         return RegistryCorruptError(_errno.EIO, message + where, filename, offset=offset)
     if status == RF_E_UNSUPPORTED_FORMAT:
-        return NotAHiveError(_errno.EINVAL, message, filename, winerror=ERROR_NOT_REGISTRY_FILE,
+        # native: EISDIR / ENODEV when the path is a directory, a FIFO or a device
+        return NotAHiveError(native or _errno.EINVAL, message, filename, winerror=ERROR_NOT_REGISTRY_FILE,
                              status=status, offset=offset)
     if status == RF_E_IO:
+        # also a page of the mapping that vanished (the file truncated while open):
+        # errno EIO, the offset of the page
         err = native or _errno.EIO
-        return RegistryError(err, message, filename, winerror=0, status=status)
+        return RegistryError(err, message, filename, winerror=0, status=status, offset=offset)
     if status == RF_E_LIMIT:
         return RegistryError(_errno.E2BIG, message, filename, winerror=0, status=status, offset=offset)
     cls: type[RegistryError] = RegistryError

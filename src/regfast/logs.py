@@ -56,11 +56,11 @@ import warnings
 import weakref
 from typing import List, Optional, Sequence, Tuple, Union
 
-from regfast.exceptions import ERROR_NOT_REGISTRY_FILE, RF_E_UNSUPPORTED_FORMAT, NotAHiveError
+from regfast._files import open_regular
 from regfast.logs_format import (  # noqa: F401  (re-exported: regfast.logs is the public module)
     BASE_BLOCK_SIZE, FILE_TYPE_PRIMARY, HBIN_ALIGN, LOG_BASE_BLOCK_SIZE, MARVIN32_SEED, MAX_HBINS_SIZE,
     _NATIVE_MARVIN, BaseBlock, LogEntry, LogFile, _marvin32_py, base_block_checksum, find_logs, marvin32,
-    open_regular, read_log, seq_delta, seq_ge,
+    read_log, seq_delta, seq_ge,
 )
 from regfast.logs_report import DirtyHiveWarning, LogReport, RecoveryReport
 
@@ -82,14 +82,7 @@ class _Primary:
 
     def __init__(self, path: str):
         self.path = path
-        try:
-            fd = open_regular(path)
-        except OSError as e:
-            if e.strerror == "not a regular file":
-                raise NotAHiveError(e.errno, "not a regular file (a hive is one)", path,
-                                    winerror=ERROR_NOT_REGISTRY_FILE, status=RF_E_UNSUPPORTED_FORMAT) from None
-            raise
-        with open(fd, "rb") as f:
+        with open_regular(path) as f:
             self.size = os.fstat(f.fileno()).st_size
             self.head = f.read(BASE_BLOCK_SIZE + 32)
         self.base = BaseBlock.parse(self.head)
@@ -122,14 +115,13 @@ class _Primary:
         bytes: a MAP_PRIVATE mapping when the file is large enough, else a
         bytearray (the hive grew through the log). `need` is bounded by the
         caller (the primary's size plus what the logs carry)."""
-        fd = open_regular(self.path)
-        with open(fd, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size >= need:
+        if self.size >= need:
+            with open_regular(self.path) as f:
                 return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
-            buf = bytearray(need)
-            f.readinto(memoryview(buf)[:size])
-            return buf
+        buf = bytearray(need)
+        with open_regular(self.path) as f:
+            f.readinto(memoryview(buf)[:self.size])
+        return buf
 
 
 def _fix_base_block(buf, *, template: Optional[bytes], sequence: int, hbins_size: int,
@@ -604,7 +596,7 @@ def _report_from_info(path, hive, stop_reason: str) -> RecoveryReport:
 
 
 def recover(path: Union[str, bytes, os.PathLike], logs: Union[str, Sequence, None] = "auto", *,
-            lenient: bool = False, mode: str = "forensic", errors: str = "strict"):
+            lenient: bool = False, mode: str = "forensic", errors: str = "strict", copy: bool = False):
     """Opens a hive with its transaction logs replayed.
 
     Returns ``(Hive, RecoveryReport)``. The hive is opened from the
@@ -612,7 +604,7 @@ def recover(path: Union[str, bytes, os.PathLike], logs: Union[str, Sequence, Non
     when something was replayed, else from the file as usual. The user's
     files are never written. No warning is issued: the report says all.
     See :func:`replay` for `logs` and `mode`; `errors` ("strict" or
-    "tolerant") as for :func:`regfast.open_hive`. With "tolerant", a primary
+    "tolerant") and `copy` as for :func:`regfast.open_hive`. With "tolerant", a primary
     too damaged to replay logs onto is opened as it is, and the report's
     stop_reason says why nothing was replayed.
     """
@@ -626,7 +618,7 @@ def recover(path: Union[str, bytes, os.PathLike], logs: Union[str, Sequence, Non
     except OSError as e:
         # the primary itself cannot be read: let the reader raise its own
         # error (FileNotFoundError with winerror 2, PermissionError, ...)
-        hive = Hive.from_file(path, lenient=lenient, errors=errors)
+        hive = Hive.from_file(path, lenient=lenient, errors=errors, copy=copy)
         if errors != "tolerant":
             hive.close()
             raise
@@ -635,24 +627,28 @@ def recover(path: Union[str, bytes, os.PathLike], logs: Union[str, Sequence, Non
         _REPORTS[hive] = report
         return hive, report
     if buf is None:
-        hive = Hive.from_file(path, lenient=lenient, errors=errors)
+        hive = Hive.from_file(path, lenient=lenient, errors=errors, copy=copy)
     else:
-        hive = Hive.from_buffer(buf, lenient=lenient, errors=errors)
+        # copy: the replayed image is a copy-on-write mapping of the primary
+        # whose untouched pages still read the file; make it all private
+        hive = Hive.from_buffer(bytearray(buf) if copy and not isinstance(buf, bytearray) else buf,
+                                lenient=lenient, errors=errors)
     _REPORTS[hive] = report
     return hive, report
 
 
-def open_with_logs(path, logs, lenient: bool = False, *, errors: str = "strict", stacklevel: int = 1):
+def open_with_logs(path, logs, lenient: bool = False, *, errors: str = "strict", stacklevel: int = 1,
+                   copy: bool = False):
     """``open_hive``'s implementation: recover() plus a DirtyHiveWarning when
     a dirty hive is read without its logged changes (`stacklevel`: frames
     above this function's caller to blame, as for warnings.warn)."""
     from regfast._native import Hive
 
     if logs is None:
-        hive = Hive.from_file(path, lenient=lenient, errors=errors)
+        hive = Hive.from_file(path, lenient=lenient, errors=errors, copy=copy)
         report = _report_from_info(path, hive, "log replay not requested")
         _REPORTS[hive] = report
     else:
-        hive, report = recover(path, logs, lenient=lenient, errors=errors)
+        hive, report = recover(path, logs, lenient=lenient, errors=errors, copy=copy)
     _warn_stale(report, stacklevel + 2)
     return hive

@@ -23,15 +23,15 @@ Which entries are applied, and in what order, is :mod:`regfast.logs`'s job.
 from __future__ import annotations
 
 import array
-import errno
 import mmap
 import os
 import re
-import stat
 import struct
 import sys
 from dataclasses import dataclass, field
 from typing import Iterator, List, Optional, Tuple, Union
+
+from regfast._files import open_regular
 
 __all__ = [
     "MARVIN32_SEED", "BASE_BLOCK_SIZE", "LOG_BASE_BLOCK_SIZE", "HBIN_ALIGN", "MAX_HBINS_SIZE",
@@ -246,29 +246,12 @@ class LogFile:
             d.close()
 
 
-def open_regular(path: str) -> int:
-    """An O_RDONLY descriptor of `path`, refused unless it is a regular file.
-    Opened non-blocking: open(2) of a FIFO would otherwise wait for a writer
-    forever."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file", path)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
 def _map_file(path: str):
-    fd = open_regular(path)
-    try:
-        size = os.fstat(fd).st_size
+    with open_regular(path) as f:        # non-blocking, regular files only
+        size = os.fstat(f.fileno()).st_size
         if size == 0:
             return b"", 0
-        return mmap.mmap(fd, 0, access=mmap.ACCESS_READ), size
-    finally:
-        os.close(fd)
+        return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ), size
 
 
 def read_log(path: Union[str, os.PathLike]) -> LogFile:

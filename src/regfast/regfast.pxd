@@ -63,6 +63,7 @@ cdef extern from "regfast/regfast.h" nogil:
     enum:
         RF_OPEN_LENIENT
         RF_OPEN_TOLERANT
+        RF_OPEN_COPY
 
     ctypedef struct rf_open_opts:
         size_t struct_size
