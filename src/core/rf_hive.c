@@ -629,24 +629,7 @@ rf_status rf_key_set_security(rf_hive *h, rf_key k, uint32_t si, const void *sd,
     HOOK(RF_OP_KEY_SET_SECURITY, h, k, NULL, 0, key_set_security(h, k, si, sd, len), r_.bytes = len);
 }
 
-/* ---- snapshots and watches ------------------------------------------------ */
-
-static rf_status key_snapshot(rf_hive *h, rf_key k, uint32_t flags, uint32_t max_keys, rf_bytes *out)
-{
-    CHECK_HIVE(h);
-    CHECK_ARG(out, "out is NULL");
-    CHECK_ARG(!(flags & ~(uint32_t)(RF_SNAP_SUBTREE | RF_SNAP_KEEP_DATA)),
-              "flags has bits other than RF_SNAP_SUBTREE/KEEP_DATA");
-    if (RF_OPS_HAS(h->ops, snapshot)) return h->ops->snapshot(h, k, flags, max_keys, out);
-    return rfi_snapshot(h, k, flags, max_keys, out);
-}
-
-rf_status rf_key_snapshot(rf_hive *h, rf_key k, uint32_t flags, uint32_t max_keys, rf_bytes *out)
-{
-    if (!rfi_hooks_on()) return key_snapshot(h, k, flags, max_keys, out);
-    size_t before = out ? out->len : 0;
-    HOOK(RF_OP_SNAPSHOT, h, k, NULL, 0, key_snapshot(h, k, flags, max_keys, out), r_.bytes = out->len - before);
-}
+/* ---- watches (rf_key_snapshot is in rf_snapshot.c) ------------------------ */
 
 static rf_status watch_open(rf_hive *h, const rf_key *keys, size_t n, const rf_watch_opts *opts,
                             rf_bytes *baselines, rf_watch **out)

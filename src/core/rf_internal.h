@@ -72,11 +72,6 @@ rf_status rfi_sd_check(const uint8_t *sd, size_t len, uint32_t *present);
 rf_status rfi_sd_filter(const uint8_t *sd, size_t len, uint32_t si, void *buf, size_t cap, size_t *len_out,
                         uint32_t *si_out);
 
-/* ---- snapshots (rf_snapshot.c) ------------------------------------------ */
-
-/* The core's walk behind rf_key_snapshot (backends without a snapshot slot). */
-rf_status rfi_snapshot(rf_hive *h, rf_key k, uint32_t flags, uint32_t max_keys, rf_bytes *out);
-
 /* ---- hooks (rf_hook.c) --------------------------------------------------- */
 
 /* Monotonic nanoseconds. */

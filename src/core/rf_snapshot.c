@@ -292,7 +292,7 @@ static rf_status snap_key(snap *s, rf_key k, int depth)
     return st;
 }
 
-rf_status rfi_snapshot(rf_hive *h, rf_key k, uint32_t flags, uint32_t max_keys, rf_bytes *out)
+static rf_status walk(rf_hive *h, rf_key k, uint32_t flags, uint32_t max_keys, rf_bytes *out)
 {
     snap s;
     memset(&s, 0, sizeof s);
@@ -316,6 +316,31 @@ rf_status rfi_snapshot(rf_hive *h, rf_key k, uint32_t flags, uint32_t max_keys, 
     }
     snap_free(&s);
     return st;
+}
+
+/* ---- the entry point ------------------------------------------------------- */
+
+static rf_status key_snapshot(rf_hive *h, rf_key k, uint32_t flags, uint32_t max_keys, rf_bytes *out)
+{
+    if (!h || !h->ops) return rfi_fail(RF_E_INVALID_HANDLE, RF_NO_OFFSET, 0, "hive handle is NULL or closed");
+    if (!out) return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0, "out is NULL");
+    if (flags & ~(uint32_t)(RF_SNAP_SUBTREE | RF_SNAP_KEEP_DATA))
+        return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0, "flags has bits other than RF_SNAP_SUBTREE/KEEP_DATA");
+    /* the remote backend has the agent run this same walk next to the registry */
+    if (RF_OPS_HAS(h->ops, snapshot)) return h->ops->snapshot(h, k, flags, max_keys, out);
+    return walk(h, k, flags, max_keys, out);
+}
+
+rf_status rf_key_snapshot(rf_hive *h, rf_key k, uint32_t flags, uint32_t max_keys, rf_bytes *out)
+{
+    if (!rfi_hooks_on()) return key_snapshot(h, k, flags, max_keys, out);
+    rf_op_record r;
+    rfi_rec_init(&r, RF_OP_SNAPSHOT, h, k);
+    if (rfi_hook_pre(&r)) return rfi_vetoed(&r);
+    size_t before = out ? out->len : 0;
+    rf_status st = key_snapshot(h, k, flags, max_keys, out);
+    if (!st) r.bytes = out->len - before;
+    return rfi_hook_post(&r, st);
 }
 
 /* ---- validation ---------------------------------------------------------- */

@@ -163,6 +163,10 @@ rf_status regf_cell_any(rf_hive *h, uint64_t file_offset, const uint8_t **payloa
                         int *allocated);
 rf_status regf_deleted_records(rf_hive *h, rf_deleted *out, size_t cap, size_t *n_out);
 rf_status regf_problems(rf_hive *h, const rf_problem **out, size_t *n_out, uint64_t *total_out);
+/* regf_open.c: the table's close, get_info and root (the table is regf_api.c) */
+void      regf_close(rf_hive *h);
+rf_status regf_get_info(rf_hive *h, rf_hive_info *out);
+rf_status regf_root(rf_hive *h, rf_key *out);
 
 /* Where a value's data is: contiguous (inline or one cell) or a db record. */
 typedef struct regf_data_loc {

@@ -197,6 +197,26 @@ rf_status nt_value_read(rf_hive *base, rf_value v, void *buf, size_t cap, const 
     return st;
 }
 
+rf_status nt_child_count(nt_hive *h, nt_ref *r, int values, size_t cap, size_t *n_out)
+{
+    void *rec;
+    ULONG rl;
+    rf_status st = nt_query_key(h, r, KeyFullInformation, &rec, &rl);
+    if (st) return st;
+    const char *what = values ? "values" : "subkeys";
+    size_t count = values ? ((nt_key_full *)rec)->Values : ((nt_key_full *)rec)->SubKeys;
+    unsigned table = values ? h->max_values : h->max_slots;
+    if (count > cap) {
+        *n_out = count;
+        return rfi_fail(RF_E_MORE_DATA, RF_NO_OFFSET, 0, "the key has %zu %s, the array holds %zu",
+                        count, what, cap);
+    }
+    if (count > table / 2)
+        return rfi_fail(RF_E_LIMIT, RF_NO_OFFSET, 0, "the key has %zu %s: over half the %s table (%u); raise %s",
+                        count, what, values ? "value" : "key", table, values ? "max_values" : "max_slots");
+    return RF_OK;
+}
+
 rf_status nt_key_values(rf_hive *base, rf_key k, rf_value *out, size_t cap, size_t *n_out)
 {
     nt_hive *h = (nt_hive *)base;
