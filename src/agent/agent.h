@@ -38,34 +38,7 @@
 #include "regfast/regfast.h"
 #include "regfast/regfast_nt.h"
 
-#define AG_MAGIC          0x6652u
-#define AG_VERSION        3u   /* 2: snapshots carry a security-descriptor hash;
-                                  3: READ_VALUES columns (AG_RV_COLUMNS), KEY_INFO name,
-                                     SET_SECURITY_SD, OPEN_KEY volatile */
-#define AG_VERSION_MIN    2u   /* HELLO agrees on the highest version both speak */
-#define AG_HEADER         16u
-#define AG_RESPONSE       0x8000u
-#define AG_EVENT          0xC000u
-#define AG_MAX_REQUEST    (16u << 20)   /* bigger frames: RF_E_LIMIT, payload skipped */
-#define AG_MAX_RESPONSE   (64u << 20)   /* bigger answers: RF_E_LIMIT instead */
-#define AG_MAX_HANDLES    65535u
-#define AG_MAX_NAME_CHARS 16383u        /* value names (Windows: 16,383) */
-#define AG_MAX_PATH_CHARS 32767u
-
-/* Ops: numbers, names and payloads are in ag_ops.def, the one table the
- * agent, the C client (src/remote) and Python (regfast._agent_ops) share. */
-enum {
-#define AG_OP(num, NAME, name, write, req, rep) AG_OP_##NAME = num,
-#include "ag_ops.def"
-#undef AG_OP
-};
-
-#define AG_ALL 0xFFFFFFFFu
-#define AG_OPEN_CREATE    0x1u    /* OPEN_KEY flags */
-#define AG_OPEN_VOLATILE  0x2u
-#define AG_RV_FULL        0x1u    /* READ_VALUES flags: RF_BATCH_FULL */
-#define AG_RV_COLUMNS     0x100u  /* ... the reply as columns (ag_ops.def) */
-#define AG_DELETE_TREE    0x1u    /* DELETE_KEY flags */
+#include "ag_proto.h"
 
 /* Snapshots (SNAPSHOT, WATCH and SNAPSHOT_RF responses, change events) are
  * rf_key_snapshot()'s format (regfast.h): one serializer for every backend. */
@@ -73,15 +46,6 @@ enum {
 #define AG_SNAP_KEEP_DATA RF_SNAP_KEEP_DATA
 #define AG_SNAP_TRUNCATED RF_SNAP_TRUNCATED   /* snapshot header flags */
 #define AG_SNAP_DATA      RF_SNAP_DATA
-
-/* Watch events (op AG_OP_WATCH | AG_EVENT, id = watch id):
- *   u32 kind u32 index u64 seq u64 agent_time_ns, then
- *   kind AG_EV_CHANGE: a snapshot of key `index`;
- *   kind AG_EV_LOST:   i32 status (the key cannot be watched any more: deleted...);
- *   kind AG_EV_ENDED:  u32 reason (AG_END_*) — the last event of a watch.
- * CHANGE and LOST are rf_watch_event kinds (RF_WATCH_CHANGE, RF_WATCH_LOST). */
-enum { AG_EV_CHANGE = RF_WATCH_CHANGE, AG_EV_LOST = RF_WATCH_LOST, AG_EV_ENDED = 3 };
-enum { AG_END_UNWATCH = 1, AG_END_KEY_CLOSED = 2, AG_END_QUIT = 3 };
 
 #define AG_NOTIFY_VALID   RF_NOTIFY_ALL
 

@@ -391,26 +391,30 @@ static void encode_rows(const batch_out *o, int all, obuf *out)
 }
 
 /* Columns (AG_RV_COLUMNS, protocol 3): a client receives each column straight
- * into its own arrays. The arena is compacted: the data of each row found
- * (and, reading every value, each name), back to back, 8-aligned, without
- * the kernel's record headers, so it is no bigger than the data. */
+ * into its own arrays, then the names and the data into its arena. The data
+ * is compacted: each found row's bytes back to back, 8-aligned, without the
+ * kernel's record headers, so the arena is no bigger than the data; names
+ * (when reading every value) are a block of their own before it.
+ *   rows arena_len names_len type[] status[] length[] offset:u64[]
+ *   name_off[] name_len[] names arena */
 static void encode_columns(const batch_out *o, int all, obuf *out)
 {
-    size_t rows = o->b.n, arena = 0;
+    size_t rows = o->b.n, arena = 0, names = 0;
     for (size_t i = 0; i < rows; i++) {
         if (o->status[i] == 0) arena += (o->length[i] + 7u) & ~(size_t)7;
-        if (all && o->name[i].ptr) arena += (o->name[i].nbytes + 7u) & ~(size_t)7;
+        if (all && o->name[i].ptr) names += (o->name[i].nbytes + 1u) & ~(size_t)1;
     }
     ob_u32(out, (uint32_t)rows);
     ob_u32(out, (uint32_t)arena);
+    ob_u32(out, (uint32_t)names);
     ob_put(out, o->type, rows * 4);
     ob_put(out, o->status, rows * 4);
     ob_put(out, o->length, rows * 4);
-    uint8_t *offs = ob_room(out, rows * 16 + arena);   /* one reservation: no pointer moves */
+    uint8_t *offs = ob_room(out, rows * 16 + names + arena);   /* one reservation: no pointer moves */
     if (!offs)
         return;
-    uint8_t *noff = offs + rows * 8, *nlen = noff + rows * 4, *a = offs + rows * 16;
-    size_t at = 0;
+    uint8_t *noff = offs + rows * 8, *nlen = noff + rows * 4, *nb = offs + rows * 16, *a = nb + names;
+    size_t at = 0, nat = 0;
     for (size_t i = 0; i < rows; i++) {
         uint64_t off = 0;
         if (o->status[i] == 0) {
@@ -423,18 +427,16 @@ static void encode_columns(const batch_out *o, int all, obuf *out)
         memcpy(offs + i * 8, &off, 8);
         uint32_t no = 0, nl = 0;
         if (all && o->name[i].ptr) {
-            memcpy(a + at, o->name[i].ptr, o->name[i].nbytes);
-            memset(a + at + o->name[i].nbytes, 0, ((o->name[i].nbytes + 7u) & ~7u) - o->name[i].nbytes);
-            no = (uint32_t)at;
+            memcpy(nb + nat, o->name[i].ptr, o->name[i].nbytes);
+            if (o->name[i].nbytes & 1) nb[nat + o->name[i].nbytes] = 0;
+            no = (uint32_t)nat;
             nl = o->name[i].nbytes | (o->name[i].utf16 ? 0 : 0x80000000u);
-            at += (o->name[i].nbytes + 7u) & ~(size_t)7;
-        } else if (all) {
-            nl = o->name[i].nbytes;   /* a row whose name did not fit: its size, no bytes */
+            nat += (o->name[i].nbytes + 1u) & ~(size_t)1;
         }
         memcpy(noff + i * 4, &no, 4);
         memcpy(nlen + i * 4, &nl, 4);
     }
-    out->n += rows * 16 + arena;
+    out->n += rows * 16 + names + arena;
 }
 
 rf_status ag_op_read_values(ibuf *in, obuf *out, ag_call *call)
