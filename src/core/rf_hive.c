@@ -5,9 +5,11 @@
  * frame is; each backend builds its own hives (src/hive/regf_api.c,
  * rf_live_open in src/nt, rf_remote_open in src/remote).
  *
- * Every entry point has the same shape: `if (!rfi_hooks_on()) return
- * impl(...)` — with no hook installed, one load and a branch predicted
- * not-taken — else a typed rf_op_record around the same impl (rf_hook.c).
+ * Every entry point has the same shape: `if (rfi_hooks_on()) return
+ * X_hooked(...); return X(...);` — with no hook installed, one load and a
+ * branch predicted not-taken in front of the same inlined code; the record
+ * building (rf_hook.c) lives in the separate cold X_hooked, so the fast
+ * path carries no stack frame for it (bench/hook_cost.c counts it).
  */
 #include <stdlib.h>
 #include "core/rf_internal.h"
@@ -64,20 +66,25 @@ void rf_hive_close(rf_hive *h)
     free(h);
 }
 
-static rf_status hive_get_info(rf_hive *h, rf_hive_info *out)
+static RF_INLINE rf_status hive_get_info(rf_hive *h, rf_hive_info *out)
 {
     CHECK_HIVE(h);
     CHECK_ARG(out, "out is NULL");
     return h->ops->get_info(h, out);
 }
 
-rf_status rf_hive_get_info(rf_hive *h, rf_hive_info *out)
+static RF_COLD rf_status rf_hive_get_info_hooked(rf_hive *h, rf_hive_info *out)
 {
-    if (!rfi_hooks_on()) return hive_get_info(h, out);
     HOOK(RF_OP_HIVE_INFO, h, 0, NULL, 0, hive_get_info(h, out), NOTHING);
 }
 
-static rf_status hive_root(rf_hive *h, rf_key *out)
+rf_status rf_hive_get_info(rf_hive *h, rf_hive_info *out)
+{
+    if (rfi_hooks_on()) return rf_hive_get_info_hooked(h, out);
+    return hive_get_info(h, out);
+}
+
+static RF_INLINE rf_status hive_root(rf_hive *h, rf_key *out)
 {
     CHECK_ARG(out, "out is NULL");
     *out = 0;
@@ -85,10 +92,15 @@ static rf_status hive_root(rf_hive *h, rf_key *out)
     return h->ops->root(h, out);
 }
 
+static RF_COLD rf_status rf_hive_root_hooked(rf_hive *h, rf_key *out)
+{
+    HOOK(RF_OP_HIVE_ROOT, h, 0, NULL, 0, hive_root(h, out), NOTHING);
+}
+
 rf_status rf_hive_root(rf_hive *h, rf_key *out)
 {
-    if (!rfi_hooks_on()) return hive_root(h, out);
-    HOOK(RF_OP_HIVE_ROOT, h, 0, NULL, 0, hive_root(h, out), NOTHING);
+    if (rfi_hooks_on()) return rf_hive_root_hooked(h, out);
+    return hive_root(h, out);
 }
 
 /* ---- keys ----------------------------------------------------------------- */
@@ -114,7 +126,7 @@ static rf_status check_path(const uint16_t *path, size_t nchars, size_t *start, 
     return RF_OK;
 }
 
-static rf_status key_open_utf16(rf_hive *h, rf_key parent, const uint16_t *path, size_t nchars, rf_key *out)
+static RF_INLINE rf_status key_open_utf16(rf_hive *h, rf_key parent, const uint16_t *path, size_t nchars, rf_key *out)
 {
     CHECK_ARG(out, "out is NULL");
     *out = 0;
@@ -143,10 +155,15 @@ static rf_status key_open_utf16(rf_hive *h, rf_key parent, const uint16_t *path,
     return RF_OK;
 }
 
+static RF_COLD rf_status rf_key_open_utf16_hooked(rf_hive *h, rf_key parent, const uint16_t *path, size_t nchars, rf_key *out)
+{
+    HOOK(RF_OP_KEY_OPEN, h, parent, path, nchars, key_open_utf16(h, parent, path, nchars, out), NOTHING);
+}
+
 rf_status rf_key_open_utf16(rf_hive *h, rf_key parent, const uint16_t *path, size_t nchars, rf_key *out)
 {
-    if (!rfi_hooks_on()) return key_open_utf16(h, parent, path, nchars, out);
-    HOOK(RF_OP_KEY_OPEN, h, parent, path, nchars, key_open_utf16(h, parent, path, nchars, out), NOTHING);
+    if (rfi_hooks_on()) return rf_key_open_utf16_hooked(h, parent, path, nchars, out);
+    return key_open_utf16(h, parent, path, nchars, out);
 }
 
 /* Converts UTF-8 to UTF-16 on the stack, or the heap for long input. */
@@ -187,7 +204,7 @@ rf_status rf_key_open(rf_hive *h, rf_key parent, const char *path, size_t len, r
     return st;
 }
 
-static rf_status key_child(rf_hive *h, rf_key parent, const uint16_t *name, size_t nchars, rf_key *out)
+static RF_INLINE rf_status key_child(rf_hive *h, rf_key parent, const uint16_t *name, size_t nchars, rf_key *out)
 {
     CHECK_ARG(out, "out is NULL");
     *out = 0;
@@ -196,39 +213,54 @@ static rf_status key_child(rf_hive *h, rf_key parent, const uint16_t *name, size
     return h->ops->key_child(h, parent, name, nchars, out);
 }
 
-rf_status rf_key_child(rf_hive *h, rf_key parent, const uint16_t *name, size_t nchars, rf_key *out)
+static RF_COLD rf_status rf_key_child_hooked(rf_hive *h, rf_key parent, const uint16_t *name, size_t nchars, rf_key *out)
 {
-    if (!rfi_hooks_on()) return key_child(h, parent, name, nchars, out);
     HOOK(RF_OP_KEY_CHILD, h, parent, name, nchars, key_child(h, parent, name, nchars, out), NOTHING);
 }
 
-static rf_status key_name(rf_hive *h, rf_key k, rf_name *out)
+rf_status rf_key_child(rf_hive *h, rf_key parent, const uint16_t *name, size_t nchars, rf_key *out)
+{
+    if (rfi_hooks_on()) return rf_key_child_hooked(h, parent, name, nchars, out);
+    return key_child(h, parent, name, nchars, out);
+}
+
+static RF_INLINE rf_status key_name(rf_hive *h, rf_key k, rf_name *out)
 {
     CHECK_HIVE(h);
     CHECK_ARG(out, "out is NULL");
     return h->ops->key_name(h, k, out);
 }
 
-rf_status rf_key_name(rf_hive *h, rf_key k, rf_name *out)
+static RF_COLD rf_status rf_key_name_hooked(rf_hive *h, rf_key k, rf_name *out)
 {
-    if (!rfi_hooks_on()) return key_name(h, k, out);
     HOOK(RF_OP_KEY_NAME, h, k, NULL, 0, key_name(h, k, out), NOTHING);
 }
 
-static rf_status key_class(rf_hive *h, rf_key k, rf_name *out)
+rf_status rf_key_name(rf_hive *h, rf_key k, rf_name *out)
+{
+    if (rfi_hooks_on()) return rf_key_name_hooked(h, k, out);
+    return key_name(h, k, out);
+}
+
+static RF_INLINE rf_status key_class(rf_hive *h, rf_key k, rf_name *out)
 {
     CHECK_HIVE(h);
     CHECK_ARG(out, "out is NULL");
     return h->ops->key_class(h, k, out);
 }
 
-rf_status rf_key_class(rf_hive *h, rf_key k, rf_name *out)
+static RF_COLD rf_status rf_key_class_hooked(rf_hive *h, rf_key k, rf_name *out)
 {
-    if (!rfi_hooks_on()) return key_class(h, k, out);
     HOOK(RF_OP_KEY_CLASS, h, k, NULL, 0, key_class(h, k, out), NOTHING);
 }
 
-static rf_status key_parent(rf_hive *h, rf_key k, rf_key *out)
+rf_status rf_key_class(rf_hive *h, rf_key k, rf_name *out)
+{
+    if (rfi_hooks_on()) return rf_key_class_hooked(h, k, out);
+    return key_class(h, k, out);
+}
+
+static RF_INLINE rf_status key_parent(rf_hive *h, rf_key k, rf_key *out)
 {
     CHECK_ARG(out, "out is NULL");
     *out = 0;
@@ -236,65 +268,90 @@ static rf_status key_parent(rf_hive *h, rf_key k, rf_key *out)
     return h->ops->key_parent(h, k, out);
 }
 
-rf_status rf_key_parent(rf_hive *h, rf_key k, rf_key *out)
+static RF_COLD rf_status rf_key_parent_hooked(rf_hive *h, rf_key k, rf_key *out)
 {
-    if (!rfi_hooks_on()) return key_parent(h, k, out);
     HOOK(RF_OP_KEY_PARENT, h, k, NULL, 0, key_parent(h, k, out), NOTHING);
 }
 
-static rf_status key_get_info(rf_hive *h, rf_key k, rf_key_info *out)
+rf_status rf_key_parent(rf_hive *h, rf_key k, rf_key *out)
+{
+    if (rfi_hooks_on()) return rf_key_parent_hooked(h, k, out);
+    return key_parent(h, k, out);
+}
+
+static RF_INLINE rf_status key_get_info(rf_hive *h, rf_key k, rf_key_info *out)
 {
     CHECK_HIVE(h);
     CHECK_ARG(out, "out is NULL");
     return h->ops->key_info(h, k, out);
 }
 
-rf_status rf_key_get_info(rf_hive *h, rf_key k, rf_key_info *out)
+static RF_COLD rf_status rf_key_get_info_hooked(rf_hive *h, rf_key k, rf_key_info *out)
 {
-    if (!rfi_hooks_on()) return key_get_info(h, k, out);
     HOOK(RF_OP_KEY_INFO, h, k, NULL, 0, key_get_info(h, k, out), NOTHING);
 }
 
-static rf_status key_subkeys(rf_hive *h, rf_key k, rf_key *out, size_t cap, size_t *n_out)
+rf_status rf_key_get_info(rf_hive *h, rf_key k, rf_key_info *out)
+{
+    if (rfi_hooks_on()) return rf_key_get_info_hooked(h, k, out);
+    return key_get_info(h, k, out);
+}
+
+static RF_INLINE rf_status key_subkeys(rf_hive *h, rf_key k, rf_key *out, size_t cap, size_t *n_out)
 {
     CHECK_HIVE(h);
     CHECK_ARG(n_out && (out || cap == 0), "out or n_out is NULL");
     return h->ops->key_subkeys(h, k, out, cap, n_out);
 }
 
-rf_status rf_key_subkeys(rf_hive *h, rf_key k, rf_key *out, size_t cap, size_t *n_out)
+static RF_COLD rf_status rf_key_subkeys_hooked(rf_hive *h, rf_key k, rf_key *out, size_t cap, size_t *n_out)
 {
-    if (!rfi_hooks_on()) return key_subkeys(h, k, out, cap, n_out);
     HOOK(RF_OP_KEY_SUBKEYS, h, k, NULL, 0, key_subkeys(h, k, out, cap, n_out), r_.count = *n_out);
 }
 
-static rf_status key_values(rf_hive *h, rf_key k, rf_value *out, size_t cap, size_t *n_out)
+rf_status rf_key_subkeys(rf_hive *h, rf_key k, rf_key *out, size_t cap, size_t *n_out)
+{
+    if (rfi_hooks_on()) return rf_key_subkeys_hooked(h, k, out, cap, n_out);
+    return key_subkeys(h, k, out, cap, n_out);
+}
+
+static RF_INLINE rf_status key_values(rf_hive *h, rf_key k, rf_value *out, size_t cap, size_t *n_out)
 {
     CHECK_HIVE(h);
     CHECK_ARG(n_out && (out || cap == 0), "out or n_out is NULL");
     return h->ops->key_values(h, k, out, cap, n_out);
 }
 
-rf_status rf_key_values(rf_hive *h, rf_key k, rf_value *out, size_t cap, size_t *n_out)
+static RF_COLD rf_status rf_key_values_hooked(rf_hive *h, rf_key k, rf_value *out, size_t cap, size_t *n_out)
 {
-    if (!rfi_hooks_on()) return key_values(h, k, out, cap, n_out);
     HOOK(RF_OP_KEY_VALUES, h, k, NULL, 0, key_values(h, k, out, cap, n_out), r_.count = *n_out);
 }
 
-static rf_status key_security(rf_hive *h, rf_key k, const uint8_t **sd_out, size_t *len_out)
+rf_status rf_key_values(rf_hive *h, rf_key k, rf_value *out, size_t cap, size_t *n_out)
+{
+    if (rfi_hooks_on()) return rf_key_values_hooked(h, k, out, cap, n_out);
+    return key_values(h, k, out, cap, n_out);
+}
+
+static RF_INLINE rf_status key_security(rf_hive *h, rf_key k, const uint8_t **sd_out, size_t *len_out)
 {
     CHECK_HIVE(h);
     CHECK_ARG(sd_out && len_out, "sd_out or len_out is NULL");
     return h->ops->key_security(h, k, sd_out, len_out);
 }
 
-rf_status rf_key_security(rf_hive *h, rf_key k, const uint8_t **sd_out, size_t *len_out)
+static RF_COLD rf_status rf_key_security_hooked(rf_hive *h, rf_key k, const uint8_t **sd_out, size_t *len_out)
 {
-    if (!rfi_hooks_on()) return key_security(h, k, sd_out, len_out);
     HOOK(RF_OP_KEY_SECURITY, h, k, NULL, 0, key_security(h, k, sd_out, len_out), r_.bytes = *len_out);
 }
 
-static rf_status key_get_security(rf_hive *h, rf_key k, uint32_t si, void *buf, size_t cap, size_t *len_out,
+rf_status rf_key_security(rf_hive *h, rf_key k, const uint8_t **sd_out, size_t *len_out)
+{
+    if (rfi_hooks_on()) return rf_key_security_hooked(h, k, sd_out, len_out);
+    return key_security(h, k, sd_out, len_out);
+}
+
+static RF_INLINE rf_status key_get_security(rf_hive *h, rf_key k, uint32_t si, void *buf, size_t cap, size_t *len_out,
                                   uint32_t *si_out)
 {
     CHECK_HIVE(h);
@@ -316,17 +373,23 @@ static rf_status key_get_security(rf_hive *h, rf_key k, uint32_t si, void *buf, 
     return st;
 }
 
-rf_status rf_key_get_security(rf_hive *h, rf_key k, uint32_t si, void *buf, size_t cap, size_t *len_out,
+static RF_COLD rf_status rf_key_get_security_hooked(rf_hive *h, rf_key k, uint32_t si, void *buf, size_t cap, size_t *len_out,
                               uint32_t *si_out)
 {
-    if (!rfi_hooks_on()) return key_get_security(h, k, si, buf, cap, len_out, si_out);
     HOOK(RF_OP_KEY_SECURITY, h, k, NULL, 0, key_get_security(h, k, si, buf, cap, len_out, si_out),
          r_.bytes = *len_out);
 }
 
+rf_status rf_key_get_security(rf_hive *h, rf_key k, uint32_t si, void *buf, size_t cap, size_t *len_out,
+                              uint32_t *si_out)
+{
+    if (rfi_hooks_on()) return rf_key_get_security_hooked(h, k, si, buf, cap, len_out, si_out);
+    return key_get_security(h, k, si, buf, cap, len_out, si_out);
+}
+
 /* ---- values --------------------------------------------------------------- */
 
-static rf_status value_open_utf16(rf_hive *h, rf_key k, const uint16_t *name, size_t nchars, rf_value *out)
+static RF_INLINE rf_status value_open_utf16(rf_hive *h, rf_key k, const uint16_t *name, size_t nchars, rf_value *out)
 {
     CHECK_ARG(out, "out is NULL");
     *out = 0;
@@ -335,10 +398,15 @@ static rf_status value_open_utf16(rf_hive *h, rf_key k, const uint16_t *name, si
     return h->ops->value_find(h, k, name, nchars, out);
 }
 
+static RF_COLD rf_status rf_value_open_utf16_hooked(rf_hive *h, rf_key k, const uint16_t *name, size_t nchars, rf_value *out)
+{
+    HOOK(RF_OP_VALUE_OPEN, h, k, name, nchars, value_open_utf16(h, k, name, nchars, out), r_.value = *out);
+}
+
 rf_status rf_value_open_utf16(rf_hive *h, rf_key k, const uint16_t *name, size_t nchars, rf_value *out)
 {
-    if (!rfi_hooks_on()) return value_open_utf16(h, k, name, nchars, out);
-    HOOK(RF_OP_VALUE_OPEN, h, k, name, nchars, value_open_utf16(h, k, name, nchars, out), r_.value = *out);
+    if (rfi_hooks_on()) return rf_value_open_utf16_hooked(h, k, name, nchars, out);
+    return value_open_utf16(h, k, name, nchars, out);
 }
 
 rf_status rf_value_open(rf_hive *h, rf_key k, const char *name, size_t len, rf_value *out)
@@ -358,7 +426,7 @@ rf_status rf_value_open(rf_hive *h, rf_key k, const char *name, size_t len, rf_v
     do { if (RF_UNLIKELY((v) == 0)) \
         return rfi_fail(RF_E_INVALID_HANDLE, RF_NO_OFFSET, 0, "0 is not a value token"); } while (0)
 
-static rf_status value_get_info(rf_hive *h, rf_value v, rf_value_info *out)
+static RF_INLINE rf_status value_get_info(rf_hive *h, rf_value v, rf_value_info *out)
 {
     CHECK_HIVE(h);
     CHECK_ARG(out, "out is NULL");
@@ -366,9 +434,8 @@ static rf_status value_get_info(rf_hive *h, rf_value v, rf_value_info *out)
     return h->ops->value_info(h, v, out);
 }
 
-rf_status rf_value_get_info(rf_hive *h, rf_value v, rf_value_info *out)
+static RF_COLD rf_status rf_value_get_info_hooked(rf_hive *h, rf_value v, rf_value_info *out)
 {
-    if (!rfi_hooks_on()) return value_get_info(h, v, out);
     rf_op_record r;
     rfi_rec_init(&r, RF_OP_VALUE_INFO, h, 0);
     r.value = v;
@@ -376,7 +443,13 @@ rf_status rf_value_get_info(rf_hive *h, rf_value v, rf_value_info *out)
     return rfi_hook_post(&r, value_get_info(h, v, out));
 }
 
-static rf_status value_read(rf_hive *h, rf_value v, void *buf, size_t cap, const uint8_t **data_out,
+rf_status rf_value_get_info(rf_hive *h, rf_value v, rf_value_info *out)
+{
+    if (rfi_hooks_on()) return rf_value_get_info_hooked(h, v, out);
+    return value_get_info(h, v, out);
+}
+
+static RF_INLINE rf_status value_read(rf_hive *h, rf_value v, void *buf, size_t cap, const uint8_t **data_out,
                             size_t *len_out)
 {
     CHECK_HIVE(h);
@@ -385,10 +458,9 @@ static rf_status value_read(rf_hive *h, rf_value v, void *buf, size_t cap, const
     return h->ops->value_read(h, v, buf, cap, data_out, len_out);
 }
 
-rf_status rf_value_read(rf_hive *h, rf_value v, void *buf, size_t cap, const uint8_t **data_out,
+static RF_COLD rf_status rf_value_read_hooked(rf_hive *h, rf_value v, void *buf, size_t cap, const uint8_t **data_out,
                         size_t *len_out)
 {
-    if (!rfi_hooks_on()) return value_read(h, v, buf, cap, data_out, len_out);
     rf_op_record r;
     rfi_rec_init(&r, RF_OP_VALUE_READ, h, 0);
     r.value = v;
@@ -398,7 +470,14 @@ rf_status rf_value_read(rf_hive *h, rf_value v, void *buf, size_t cap, const uin
     return rfi_hook_post(&r, st);
 }
 
-static rf_status read_values(rf_hive *h, rf_key k, const rf_name *names, size_t n,
+rf_status rf_value_read(rf_hive *h, rf_value v, void *buf, size_t cap, const uint8_t **data_out,
+                        size_t *len_out)
+{
+    if (rfi_hooks_on()) return rf_value_read_hooked(h, v, buf, cap, data_out, len_out);
+    return value_read(h, v, buf, cap, data_out, len_out);
+}
+
+static RF_INLINE rf_status read_values(rf_hive *h, rf_key k, const rf_name *names, size_t n,
                              const uint32_t *types, size_t n_types, uint32_t flags, rf_batch *b)
 {
     CHECK_HIVE(h);
@@ -419,10 +498,9 @@ static rf_status read_values(rf_hive *h, rf_key k, const rf_name *names, size_t 
     return st;
 }
 
-rf_status rf_read_values(rf_hive *h, rf_key k, const rf_name *names, size_t n,
+static RF_COLD rf_status rf_read_values_hooked(rf_hive *h, rf_key k, const rf_name *names, size_t n,
                          const uint32_t *types, size_t n_types, uint32_t flags, rf_batch *b)
 {
-    if (!rfi_hooks_on()) return read_values(h, k, names, n, types, n_types, flags, b);
     rf_op_record r;
     rfi_rec_init(&r, RF_OP_READ_VALUES, h, k);
     if (rfi_hook_pre(&r)) return rfi_vetoed(&r);
@@ -435,6 +513,13 @@ rf_status rf_read_values(rf_hive *h, rf_key k, const rf_name *names, size_t n,
     return rfi_hook_post(&r, st);
 }
 
+rf_status rf_read_values(rf_hive *h, rf_key k, const rf_name *names, size_t n,
+                         const uint32_t *types, size_t n_types, uint32_t flags, rf_batch *b)
+{
+    if (rfi_hooks_on()) return rf_read_values_hooked(h, k, names, n, types, n_types, flags, b);
+    return read_values(h, k, names, n, types, n_types, flags, b);
+}
+
 rf_status rf_hive_mapping(rf_hive *h, const uint8_t **base_out, size_t *len_out)
 {
     CHECK_HIVE(h);
@@ -444,7 +529,7 @@ rf_status rf_hive_mapping(rf_hive *h, const uint8_t **base_out, size_t *len_out)
     return h->ops->mapping ? h->ops->mapping(h, base_out, len_out) : RF_OK;
 }
 
-static rf_status hive_scan(rf_hive *h, rf_key start, rf_scan *s)
+static RF_INLINE rf_status hive_scan(rf_hive *h, rf_key start, rf_scan *s)
 {
     CHECK_HIVE(h);
     CHECK_ARG(s && s->struct_size >= sizeof(rf_scan), "scan is NULL or has a bad struct_size");
@@ -459,10 +544,15 @@ static rf_status hive_scan(rf_hive *h, rf_key start, rf_scan *s)
     return h->ops->scan(h, start, s);
 }
 
+static RF_COLD rf_status rf_hive_scan_hooked(rf_hive *h, rf_key start, rf_scan *s)
+{
+    HOOK(RF_OP_SCAN, h, start, NULL, 0, hive_scan(h, start, s), r_.count = s->n_keys);
+}
+
 rf_status rf_hive_scan(rf_hive *h, rf_key start, rf_scan *s)
 {
-    if (!rfi_hooks_on()) return hive_scan(h, start, s);
-    HOOK(RF_OP_SCAN, h, start, NULL, 0, hive_scan(h, start, s), r_.count = s->n_keys);
+    if (rfi_hooks_on()) return rf_hive_scan_hooked(h, start, s);
+    return hive_scan(h, start, s);
 }
 
 rf_status rf_hive_cell(rf_hive *h, uint64_t file_offset, const uint8_t **payload_out,
@@ -501,7 +591,7 @@ rf_status rf_hive_problems(rf_hive *h, const rf_problem **out, size_t *n_out, ui
 
 /* ---- writes ---------------------------------------------------------------- */
 
-static rf_status value_set(rf_hive *h, rf_key k, const uint16_t *name, size_t nchars, uint32_t type,
+static RF_INLINE rf_status value_set(rf_hive *h, rf_key k, const uint16_t *name, size_t nchars, uint32_t type,
                            const void *data, size_t len)
 {
     CHECK_HIVE(h);
@@ -512,14 +602,20 @@ static rf_status value_set(rf_hive *h, rf_key k, const uint16_t *name, size_t nc
     return h->ops->value_set(h, k, name, nchars, type, data, len);
 }
 
-rf_status rf_value_set(rf_hive *h, rf_key k, const uint16_t *name, size_t nchars, uint32_t type,
+static RF_COLD rf_status rf_value_set_hooked(rf_hive *h, rf_key k, const uint16_t *name, size_t nchars, uint32_t type,
                        const void *data, size_t len)
 {
-    if (!rfi_hooks_on()) return value_set(h, k, name, nchars, type, data, len);
     HOOK(RF_OP_VALUE_SET, h, k, name, nchars, value_set(h, k, name, nchars, type, data, len), r_.bytes = len);
 }
 
-static rf_status value_delete(rf_hive *h, rf_key k, const uint16_t *name, size_t nchars)
+rf_status rf_value_set(rf_hive *h, rf_key k, const uint16_t *name, size_t nchars, uint32_t type,
+                       const void *data, size_t len)
+{
+    if (rfi_hooks_on()) return rf_value_set_hooked(h, k, name, nchars, type, data, len);
+    return value_set(h, k, name, nchars, type, data, len);
+}
+
+static RF_INLINE rf_status value_delete(rf_hive *h, rf_key k, const uint16_t *name, size_t nchars)
 {
     CHECK_HIVE(h);
     CHECK_ARG(name || nchars == 0, "name is NULL");
@@ -527,13 +623,18 @@ static rf_status value_delete(rf_hive *h, rf_key k, const uint16_t *name, size_t
     return h->ops->value_delete(h, k, name, nchars);
 }
 
-rf_status rf_value_delete(rf_hive *h, rf_key k, const uint16_t *name, size_t nchars)
+static RF_COLD rf_status rf_value_delete_hooked(rf_hive *h, rf_key k, const uint16_t *name, size_t nchars)
 {
-    if (!rfi_hooks_on()) return value_delete(h, k, name, nchars);
     HOOK(RF_OP_VALUE_DELETE, h, k, name, nchars, value_delete(h, k, name, nchars), NOTHING);
 }
 
-static rf_status key_create(rf_hive *h, rf_key parent, const uint16_t *path, size_t nchars, uint32_t flags,
+rf_status rf_value_delete(rf_hive *h, rf_key k, const uint16_t *name, size_t nchars)
+{
+    if (rfi_hooks_on()) return rf_value_delete_hooked(h, k, name, nchars);
+    return value_delete(h, k, name, nchars);
+}
+
+static RF_INLINE rf_status key_create(rf_hive *h, rf_key parent, const uint16_t *path, size_t nchars, uint32_t flags,
                             rf_key *out, uint32_t *disposition)
 {
     if (out) *out = 0;
@@ -556,15 +657,21 @@ static rf_status key_create(rf_hive *h, rf_key parent, const uint16_t *path, siz
     return st;
 }
 
-rf_status rf_key_create(rf_hive *h, rf_key parent, const uint16_t *path, size_t nchars, uint32_t flags,
+static RF_COLD rf_status rf_key_create_hooked(rf_hive *h, rf_key parent, const uint16_t *path, size_t nchars, uint32_t flags,
                         rf_key *out, uint32_t *disposition)
 {
-    if (!rfi_hooks_on()) return key_create(h, parent, path, nchars, flags, out, disposition);
     HOOK(RF_OP_KEY_CREATE, h, parent, path, nchars, key_create(h, parent, path, nchars, flags, out, disposition),
          NOTHING);
 }
 
-static rf_status key_delete(rf_hive *h, rf_key parent, const uint16_t *path, size_t nchars, uint32_t flags)
+rf_status rf_key_create(rf_hive *h, rf_key parent, const uint16_t *path, size_t nchars, uint32_t flags,
+                        rf_key *out, uint32_t *disposition)
+{
+    if (rfi_hooks_on()) return rf_key_create_hooked(h, parent, path, nchars, flags, out, disposition);
+    return key_create(h, parent, path, nchars, flags, out, disposition);
+}
+
+static RF_INLINE rf_status key_delete(rf_hive *h, rf_key parent, const uint16_t *path, size_t nchars, uint32_t flags)
 {
     CHECK_HIVE(h);
     CHECK_ARG(path || nchars == 0, "path is NULL");
@@ -577,13 +684,18 @@ static rf_status key_delete(rf_hive *h, rf_key parent, const uint16_t *path, siz
     return h->ops->key_delete(h, parent, path + start, end - start, flags);
 }
 
-rf_status rf_key_delete(rf_hive *h, rf_key parent, const uint16_t *path, size_t nchars, uint32_t flags)
+static RF_COLD rf_status rf_key_delete_hooked(rf_hive *h, rf_key parent, const uint16_t *path, size_t nchars, uint32_t flags)
 {
-    if (!rfi_hooks_on()) return key_delete(h, parent, path, nchars, flags);
     HOOK(RF_OP_KEY_DELETE, h, parent, path, nchars, key_delete(h, parent, path, nchars, flags), NOTHING);
 }
 
-static rf_status key_rename(rf_hive *h, rf_key k, const uint16_t *new_name, size_t nchars)
+rf_status rf_key_delete(rf_hive *h, rf_key parent, const uint16_t *path, size_t nchars, uint32_t flags)
+{
+    if (rfi_hooks_on()) return rf_key_delete_hooked(h, parent, path, nchars, flags);
+    return key_delete(h, parent, path, nchars, flags);
+}
+
+static RF_INLINE rf_status key_rename(rf_hive *h, rf_key k, const uint16_t *new_name, size_t nchars)
 {
     CHECK_HIVE(h);
     if (!new_name || nchars == 0)
@@ -600,13 +712,18 @@ static rf_status key_rename(rf_hive *h, rf_key k, const uint16_t *new_name, size
     return h->ops->key_rename(h, k, new_name, nchars);
 }
 
-rf_status rf_key_rename(rf_hive *h, rf_key k, const uint16_t *new_name, size_t nchars)
+static RF_COLD rf_status rf_key_rename_hooked(rf_hive *h, rf_key k, const uint16_t *new_name, size_t nchars)
 {
-    if (!rfi_hooks_on()) return key_rename(h, k, new_name, nchars);
     HOOK(RF_OP_KEY_RENAME, h, k, new_name, nchars, key_rename(h, k, new_name, nchars), NOTHING);
 }
 
-static rf_status key_set_security(rf_hive *h, rf_key k, uint32_t si, const void *sd, size_t len)
+rf_status rf_key_rename(rf_hive *h, rf_key k, const uint16_t *new_name, size_t nchars)
+{
+    if (rfi_hooks_on()) return rf_key_rename_hooked(h, k, new_name, nchars);
+    return key_rename(h, k, new_name, nchars);
+}
+
+static RF_INLINE rf_status key_set_security(rf_hive *h, rf_key k, uint32_t si, const void *sd, size_t len)
 {
     CHECK_HIVE(h);
     CHECK_ARG(!(si & ~(uint32_t)(RF_SI_OWNER | RF_SI_GROUP | RF_SI_DACL | RF_SI_SACL)),
@@ -623,15 +740,20 @@ static rf_status key_set_security(rf_hive *h, rf_key k, uint32_t si, const void 
     return h->ops->key_set_security(h, k, si ? si : present, sd, len);
 }
 
+static RF_COLD rf_status rf_key_set_security_hooked(rf_hive *h, rf_key k, uint32_t si, const void *sd, size_t len)
+{
+    HOOK(RF_OP_KEY_SET_SECURITY, h, k, NULL, 0, key_set_security(h, k, si, sd, len), r_.bytes = len);
+}
+
 rf_status rf_key_set_security(rf_hive *h, rf_key k, uint32_t si, const void *sd, size_t len)
 {
-    if (!rfi_hooks_on()) return key_set_security(h, k, si, sd, len);
-    HOOK(RF_OP_KEY_SET_SECURITY, h, k, NULL, 0, key_set_security(h, k, si, sd, len), r_.bytes = len);
+    if (rfi_hooks_on()) return rf_key_set_security_hooked(h, k, si, sd, len);
+    return key_set_security(h, k, si, sd, len);
 }
 
 /* ---- watches (rf_key_snapshot is in rf_snapshot.c) ------------------------ */
 
-static rf_status watch_open(rf_hive *h, const rf_key *keys, size_t n, const rf_watch_opts *opts,
+static RF_INLINE rf_status watch_open(rf_hive *h, const rf_key *keys, size_t n, const rf_watch_opts *opts,
                             rf_bytes *baselines, rf_watch **out)
 {
     CHECK_ARG(out, "out is NULL");
@@ -656,12 +778,18 @@ static rf_status watch_open(rf_hive *h, const rf_key *keys, size_t n, const rf_w
     return st;
 }
 
+static RF_COLD rf_status rf_watch_open_hooked(rf_hive *h, const rf_key *keys, size_t n, const rf_watch_opts *opts,
+                        rf_bytes *baselines, rf_watch **out)
+{
+    HOOK(RF_OP_WATCH_OPEN, h, n ? keys[0] : 0, NULL, 0, watch_open(h, keys, n, opts, baselines, out),
+         r_.count = n);
+}
+
 rf_status rf_watch_open(rf_hive *h, const rf_key *keys, size_t n, const rf_watch_opts *opts,
                         rf_bytes *baselines, rf_watch **out)
 {
-    if (!rfi_hooks_on()) return watch_open(h, keys, n, opts, baselines, out);
-    HOOK(RF_OP_WATCH_OPEN, h, n ? keys[0] : 0, NULL, 0, watch_open(h, keys, n, opts, baselines, out),
-         r_.count = n);
+    if (rfi_hooks_on()) return rf_watch_open_hooked(h, keys, n, opts, baselines, out);
+    return watch_open(h, keys, n, opts, baselines, out);
 }
 
 rf_status rf_watch_next(rf_watch *w, uint32_t timeout_ms, rf_watch_event *ev)

@@ -121,10 +121,14 @@ rf_status rfi_hook_post(rf_op_record *r, rf_status st)
     r->status = st;
     r->duration_ns = rfi_now_ns() - r->start_ns;
     if (s && (s->phases & RF_HOOK_POST)) {
+        if (!st) {
+            s->fn(s->ctx, r);
+            return st;
+        }
         /* the hook may call rf_* (hooked too) and fail: keep the caller's error */
         rf_error saved = *rf_last_error();
         s->fn(s->ctx, r);
-        if (st) rfi_fail(saved.code, saved.offset, saved.native, "%s", saved.message);
+        rfi_fail(saved.code, saved.offset, saved.native, "%s", saved.message);
     }
     return st;
 }

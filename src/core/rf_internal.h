@@ -15,14 +15,20 @@
 #define RF_PRINTF(a, b) __attribute__((format(gnu_printf, a, b)))
 #define RF_LIKELY(x) __builtin_expect(!!(x), 1)
 #define RF_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define RF_COLD __attribute__((noinline, cold))
+#define RF_INLINE inline __attribute__((always_inline))
 #elif defined(__GNUC__) || defined(__clang__)
 #define RF_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #define RF_LIKELY(x) __builtin_expect(!!(x), 1)
 #define RF_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define RF_COLD __attribute__((noinline, cold))
+#define RF_INLINE inline __attribute__((always_inline))
 #else
 #define RF_PRINTF(a, b)
 #define RF_LIKELY(x) (x)
 #define RF_UNLIKELY(x) (x)
+#define RF_COLD
+#define RF_INLINE inline
 #endif
 
 /* Little-endian field readers. memcpy keeps them legal on unaligned data and
@@ -81,7 +87,10 @@ uint64_t rfi_now_ns(void);
  * rfi_hooks_on() (one load and a predictable branch) before building a record. */
 typedef struct rfi_hook_state { rf_hook_fn fn; void *ctx; uint32_t phases; } rfi_hook_state;
 extern rfi_hook_state *volatile rfi_hook_current;
-#if defined(__GNUC__) || defined(__clang__)
+#if defined(RF_HOOKS_COMPILED_OUT)
+/* bench/hook_cost.c's baseline build only: the hook point removed */
+#define rfi_hooks_on() 0
+#elif defined(__GNUC__) || defined(__clang__)
 #define rfi_hooks_on() RF_UNLIKELY(__atomic_load_n(&rfi_hook_current, __ATOMIC_ACQUIRE) != NULL)
 #else
 #define rfi_hooks_on() RF_UNLIKELY(rfi_hook_current != NULL)
