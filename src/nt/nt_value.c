@@ -181,7 +181,6 @@ rf_status nt_value_read(rf_hive *base, rf_value v, void *buf, size_t cap, const 
     const uint16_t *name;
     size_t n;
     nt_ref r;
-    (void)buf; (void)cap; /* the data is always contiguous, in the thread's scratch */
     *data_out = NULL;
     *len_out = 0;
     rf_status st = nt_value_resolve(h, v, &k, &name, &n);
@@ -192,6 +191,12 @@ rf_status nt_value_read(rf_hive *base, rf_value v, void *buf, size_t cap, const 
         nt_kv_partial *p = rec;
         *data_out = p->Data;
         *len_out = p->DataLength;
+        /* the data is contiguous, in the thread's scratch; a caller that
+         * gives a buffer big enough gets it there (as for big data offline) */
+        if (buf && cap >= p->DataLength) {
+            memcpy(buf, p->Data, p->DataLength);
+            *data_out = buf;
+        }
     }
     nt_release(h, &r);
     return st;

@@ -20,6 +20,8 @@ __all__ = [
     "RegistryPermissionError",
     "RegistryCorruptError",
     "NotAHiveError",
+    "RegistryConnectionError",
+    "RegistryTimeoutError",
     "error_from_status",
 ]
 
@@ -29,6 +31,8 @@ RF_E_CORRUPT = RF_CUSTOMER_BIT | 1
 RF_E_UNSUPPORTED_FORMAT = RF_CUSTOMER_BIT | 2
 RF_E_IO = RF_CUSTOMER_BIT | 3
 RF_E_LIMIT = RF_CUSTOMER_BIT | 4
+RF_E_CONNECTION = RF_CUSTOMER_BIT | 5   # the connection to regfast-agent is broken (final)
+ERROR_TIMEOUT = 1460                    # no answer in time (the connection stays)
 
 # The Win32 code reported as .winerror for regfast's own statuses.
 ERROR_REGISTRY_CORRUPT = 1015
@@ -90,6 +94,16 @@ class NotAHiveError(RegistryError):
     (winerror 1017, ERROR_NOT_REGISTRY_FILE)."""
 
 
+class RegistryConnectionError(RegistryError, ConnectionError):
+    """The connection to regfast-agent is broken: it closed, a frame was cut
+    by a timeout, or it sent a reply that does not parse. Final: every later
+    call on that connection raises it too."""
+
+
+class RegistryTimeoutError(RegistryError, TimeoutError):
+    """No answer in time (winerror 1460, ERROR_TIMEOUT); the connection stays."""
+
+
 _ERRNO = {2: _errno.ENOENT, 5: _errno.EACCES, 6: _errno.EBADF, 8: _errno.ENOMEM,
           87: _errno.EINVAL, 161: _errno.EINVAL, 1314: _errno.EPERM}
 
@@ -106,6 +120,10 @@ def error_from_status(status: int, message: str, filename: object = None,
     if status == RF_E_IO:
         err = native or _errno.EIO
         return RegistryError(err, message, filename, winerror=0, status=status)
+    if status == RF_E_CONNECTION:
+        return RegistryConnectionError(_errno.EPIPE, message, filename, winerror=0, status=status)
+    if status == ERROR_TIMEOUT:
+        return RegistryTimeoutError(_errno.ETIMEDOUT, message, filename, winerror=status, status=status)
     if status == RF_E_LIMIT:
         return RegistryError(_errno.E2BIG, message, filename, winerror=0, status=status, offset=offset)
     cls: type[RegistryError] = RegistryError

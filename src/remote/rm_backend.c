@@ -528,11 +528,12 @@ static rf_status rm_value_read(rf_hive *base, rf_value v, void *buf, size_t cap,
     LOCKED(h);
     const uint16_t *name;
     size_t n;
-    (void)buf; (void)cap;   /* the data is contiguous, in per-thread scratch, as the nt backend's */
     *data_out = NULL;
     *len_out = 0;
     if (!st && !(st = cached_value(h, v, &name, &n))) {
-        uint8_t *t = rm_tls(RM_TLS_DATA, h->vc_len);
+        /* into the caller's buffer when it holds the data (what a caller
+         * that passes one expects), else per-thread scratch */
+        uint8_t *t = buf && cap >= h->vc_len ? buf : rm_tls(RM_TLS_DATA, h->vc_len);
         if (!t) st = RF_E_NO_MEMORY;
         else {
             memcpy(t, h->vc_data, h->vc_len);
