@@ -68,7 +68,11 @@ typedef struct rf_transport {
 
 /**
  * A transport over two file descriptors (POSIX: pipes or a socket), with
- * poll()-based timeouts; the fds are made non-blocking.
+ * poll()-based timeouts. The fds are left as they are (blocking, and maybe
+ * shared with their owner): a write waits for POLLOUT and then writes at most
+ * PIPE_BUF bytes, which a pipe then takes without blocking; a read waits for
+ * POLLIN. SIGPIPE is blocked around each write, so a vanished reader is
+ * RF_E_CONNECTION, not a signal.
  * @param own nonzero: the transport closes both fds when it is closed
  * @retval RF_E_NOT_SUPPORTED on Windows (use rf_transport_handles)
  */
@@ -78,8 +82,9 @@ rf_status rf_transport_fds(int fd_read, int fd_write, int own, rf_transport *out
  * A transport over two Windows HANDLEs (anonymous pipes, e.g. a child's
  * stdout/stdin). Anonymous pipes have no overlapped I/O, so a timed read
  * polls PeekNamedPipe (1 ms steps) before ReadFile, and a timed write is a
- * blocking WriteFile (pipe buffers make it short). Built by mingw; run under
- * Wine by tests/c/nt/test_nt_remote.c, never yet on Windows itself.
+ * blocking WriteFile (an agent that stops reading can block it past the
+ * timeout: anonymous pipes offer no way to wait for room). Built by mingw
+ * and run under Wine by tests/c/nt/test_nt_write.c; never yet on Windows.
  * @retval RF_E_NOT_SUPPORTED off Windows
  */
 rf_status rf_transport_handles(void *h_read, void *h_write, int own, rf_transport *out);
