@@ -341,7 +341,7 @@ cdef class _NameArray:
         cdef Py_ssize_t i, j, n = len(names), total = 0, ln, k = 0
         cdef int kind
         cdef const void *data
-        cdef Py_UCS4 ch
+        cdef uint32_t ch     # not Py_UCS4: Cython would make arithmetic on it a str
         self.names = NULL
         self.units = NULL
         for i in range(n):
@@ -353,7 +353,7 @@ cdef class _NameArray:
             if PyUnicode_KIND(name) == 4:       # chars past the BMP take two units
                 data = PyUnicode_DATA(name)
                 for j in range(ln):
-                    total += (<const Py_UCS4 *>data)[j] > 0xFFFF
+                    total += (<const uint32_t *>data)[j] > 0xFFFF
         self.names = <rf_name *>malloc(max(n, 1) * sizeof(rf_name))
         self.units = <uint16_t *>malloc(max(total, 1) * sizeof(uint16_t))
         if self.names == NULL or self.units == NULL:
@@ -374,7 +374,7 @@ cdef class _NameArray:
                 k += ln
             else:
                 for j in range(ln):
-                    ch = (<const Py_UCS4 *>data)[j]
+                    ch = (<const uint32_t *>data)[j]
                     if ch > 0xFFFF:
                         ch -= 0x10000
                         self.units[k] = <uint16_t>(0xD800 + (ch >> 10))
