@@ -27,63 +27,16 @@
 
 static void bit_set(uint64_t *bits, uint64_t i) { bits[i >> 6] |= (uint64_t)1 << (i & 63); }
 
-/* The failing half of regf_cell (inline in regf_internal.h): says which check failed. */
-rf_status regf_cell_fail(const regf_hive *h, uint32_t off, const char *what)
-{
-    if (!regf_is_cell(h, off))
-        return rfi_fail(RF_E_CORRUPT, regf_file_off(off), 0,
-                        "%s at 0x%llx: not the start of a cell", what,
-                        (unsigned long long)regf_file_off(off));
-    return rfi_fail(RF_E_CORRUPT, regf_file_off(off), 0,
-                    "%s at 0x%llx: cell is free (size %d), not allocated", what,
-                    (unsigned long long)regf_file_off(off), (int32_t)rf_le32(h->bins + off));
-}
-
-rf_status regf_record_fail(const regf_hive *h, uint32_t off, const char sig[2], uint32_t min_len,
-                           const uint8_t *data, uint32_t len)
-{
-    uint8_t s0 = len >= 2 ? data[0] : 0, s1 = len >= 2 ? data[1] : 0;
-    return rfi_fail(RF_E_CORRUPT, regf_file_off(off), 0,
-                    "expected '%c%c' at 0x%llx: found signature %02x %02x in a %u-byte cell "
-                    "(need at least %u)", sig[0], sig[1], (unsigned long long)regf_file_off(off),
-                    s0, s1, len, min_len);
-}
-
-rf_status regf_name_len_fail(uint32_t off, const char *what, uint32_t name_len, uint32_t room)
-{
-    return rfi_fail(RF_E_CORRUPT, regf_file_off(off), 0, "%s at 0x%llx: name_len %u exceeds cell size %u",
-                    what, (unsigned long long)regf_file_off(off), name_len, room);
-}
-
-/* Records one skipped region (tolerant opens). The list is bounded: past
- * RF_MAX_PROBLEMS entries a hive full of damage would only cost memory, so
- * later problems are counted, not kept. */
+/* Records one skipped region (tolerant opens): the list lives in
+ * regf_fail.c, which the readers (regf_check_tree in regf_key.c) add to as
+ * well without calling back into this file (tools/check_c_cycles.py). */
 static rf_status add_problem(regf_hive *h, uint32_t kind, uint64_t off, uint64_t len, const char *fmt, ...)
 {
-    h->problems_total++;
-    if (h->n_problems >= RF_MAX_PROBLEMS) return RF_OK;
-    if (h->n_problems == h->problems_cap) {
-        size_t nc = h->problems_cap ? h->problems_cap * 2 : 16;
-        if (nc > RF_MAX_PROBLEMS) nc = RF_MAX_PROBLEMS;
-        rf_problem *q = realloc(h->problems, nc * sizeof *q);
-        if (!q) return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for the problem list");
-        h->problems = q;
-        h->problems_cap = nc;
-    }
-    rf_problem *p = &h->problems[h->n_problems++];
-    p->offset = off;
-    p->length = len;
-    p->kind = kind;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(p->reason, sizeof p->reason, fmt, ap);
+    rf_status st = regf_problem_vadd(h, kind, off, len, fmt, ap);
     va_end(ap);
-    return RF_OK;
-}
-
-rf_status regf_add_problem(regf_hive *h, uint32_t kind, uint64_t off, const char *reason)
-{
-    return add_problem(h, kind, off, 0, "%s", reason);
+    return st;
 }
 
 rf_status regf_problems(rf_hive *base, const rf_problem **out, size_t *n_out, uint64_t *total_out)
@@ -383,7 +336,7 @@ static rf_status parse_hive(regf_hive *h, const rf_open_opts *opts)
     return tolerant ? regf_check_tree(h) : RF_OK;
 }
 
-static void regf_close(rf_hive *base)
+void regf_close(rf_hive *base)
 {
     regf_hive *h = (regf_hive *)base;
     free(h->cell_start);
@@ -480,13 +433,13 @@ rf_status regf_open_file(regf_hive *h, const char *path, const rf_open_opts *opt
     return st;
 }
 
-static rf_status regf_get_info(rf_hive *base, rf_hive_info *out)
+rf_status regf_get_info(rf_hive *base, rf_hive_info *out)
 {
     *out = ((regf_hive *)base)->info;
     return RF_OK;
 }
 
-static rf_status regf_root(rf_hive *base, rf_key *out)
+rf_status regf_root(rf_hive *base, rf_key *out)
 {
     const regf_hive *h = (const regf_hive *)base;
     if (RF_UNLIKELY(!h->root_ok))
@@ -496,32 +449,3 @@ static rf_status regf_root(rf_hive *base, rf_key *out)
     *out = h->root;
     return RF_OK;
 }
-
-const rf_backend_ops regf_ops = {
-    .version = RF_BACKEND_OPS_VERSION,
-    .hive_size = sizeof(regf_hive),
-    .name = "regf",
-    .close = regf_close,
-    .get_info = regf_get_info,
-    .root = regf_root,
-    .key_child = regf_key_child,
-    .key_name = regf_key_name,
-    .key_class = regf_key_class,
-    .key_parent = regf_key_parent,
-    .key_info = regf_key_info,
-    .key_subkeys = regf_key_subkeys,
-    .key_values = regf_key_values,
-    .key_security = regf_key_security,
-    .value_find = regf_value_find,
-    .value_info = regf_value_info,
-    .value_read = regf_value_read,
-    .read_values = regf_read_values,
-    .mapping = regf_mapping,
-    .scan = regf_scan,
-    .cell = regf_cell_any,
-    .deleted = regf_deleted_records,
-    .problems = regf_problems,
-    .deleted_read = regf_deleted_read,
-    .slack = regf_slack,
-    /* .key_open: component by component through key_child is as fast as it gets here */
-};

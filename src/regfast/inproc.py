@@ -1,7 +1,7 @@
 """The live registry in-process: regfast-agent's request handling without the agent.
 
 On Windows the wheel carries ``regfast._live``, an extension built from the
-agent's request handler (src/agent/agent_core.c: ``ag_dispatch``) — the same
+agent's request handler (src/agent/agent_dispatch.c: ``ag_dispatch``) — the same
 C code, the same request and response payloads, but called directly in this
 process with the GIL released, instead of framed over a pipe to another
 process. :class:`InProcessConnection` puts it behind the interface of
