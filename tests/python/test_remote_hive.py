@@ -151,3 +151,82 @@ def test_no_agent_behind_the_pipe(tmp_path):
     p.stdin.close()
     p.stdout.close()
     assert np.dtype(np.uint8).itemsize == 1
+
+
+
+# Plays regfast-agent on stdin/stdout (a process of its own: Key calls on a
+# remote hive wait in C with the GIL held, so a thread could not answer).
+# HELLO agrees on version 4; from then on every frame carries the CRC
+# trailer, checked on each request (counts on stderr at the end). OPEN_KEY
+# is answered well; anything else with a reply whose trailer is one bit off.
+_FAKE_AGENT = r"""
+import struct, sys, zlib
+from regfast import agent as A
+rf, wf = open(0, "rb", buffering=0, closefd=False), open(1, "wb", buffering=0, closefd=False)
+def read(n):
+    b = b""
+    while len(b) < n:
+        k = rf.read(n - len(b))
+        if not k:
+            raise EOFError
+        b += k
+    return b
+framed, requests, bad_crc, hello = False, 0, 0, None
+try:
+    while True:
+        _, op, n, rid = struct.unpack_from("<HHII", read(A.HEADER))
+        payload = read(n)
+        if framed:
+            requests += 1
+            bad_crc += struct.unpack("<I", read(4))[0] != zlib.crc32(payload)
+        if op == A.OP_HELLO:
+            hello = struct.unpack_from("<HH", payload, 4)
+            body = struct.pack("<iHIIII", 0, 4, A.MAX_REQUEST, A.MAX_RESPONSE, 1, 0) + struct.pack("<I", 4) + b"fake"
+            wf.write(A.frame(op | A.RESPONSE, rid, body))
+            framed = True
+        elif op == A.OP_OPEN_KEY:
+            wf.write(A.frame(op | A.RESPONSE, rid, struct.pack("<iII", 0, 7, 2), version=3))
+        else:
+            bad = bytearray(A.frame(op | A.RESPONSE, rid, struct.pack("<i", 0) + bytes(48), version=3))
+            bad[-1] ^= 0x01
+            wf.write(bytes(bad))
+except EOFError:
+    pass
+sys.stderr.write(f"hello={hello} requests={requests} bad_crc={bad_crc}\n")
+"""
+
+
+def test_a_reply_failing_its_crc_is_a_cut_connection():
+    """The C remote backend frames as agent.py does (protocol 3's trailer,
+    here under version 4): a reply whose CRC does not match kills the
+    connection with status 1236, which Python raises as ConnectionCutError
+    — a RegistryConnectionError, winerror 1236, errno ECONNABORTED — at once
+    for every later call too. The fake agent saw every request's trailer
+    match, and was asked for version 4 only."""
+    import errno
+    import sys
+
+    from regfast.exceptions import ConnectionCutError
+
+    proc = subprocess.Popen([sys.executable, "-c", _FAKE_AGENT], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+    hive = Hive._remote(proc.stdout.fileno(), proc.stdin.fileno(), 10.0)
+    try:
+        root = hive.open("")
+        with pytest.raises(ConnectionCutError) as e:
+            root.info()
+        assert isinstance(e.value, RegistryConnectionError) and isinstance(e.value, ConnectionAbortedError)
+        assert e.value.winerror == 1236 and e.value.errno == errno.ECONNABORTED
+        assert "payload check" in str(e.value)
+        t0 = time.monotonic()
+        with pytest.raises(ConnectionCutError):
+            root.info()                                          # dead: at once
+        assert time.monotonic() - t0 < 1
+    finally:
+        hive.close()
+        proc.stdin.close()
+        out = proc.stderr.read().decode()
+        proc.wait(timeout=10)
+        proc.stdout.close()
+        proc.stderr.close()
+    assert "hello=(4, 4) requests=2 bad_crc=0" in out, out
