@@ -81,7 +81,7 @@ import zlib
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from regfast.exceptions import ConnectionCutError, error_from_status
+from regfast.exceptions import RF_E_CONNECTION, ConnectionCutError, RegistryConnectionError, error_from_status
 
 # `python -m regfast.agent`: the package (regfast/__init__ -> live) has imported
 # this module already; runpy's warning about it is harmless here.
@@ -164,6 +164,15 @@ class _TornFrame(Exception):
     """The agent's output ended inside a frame."""
 
 
+def connection_gone(message: str) -> RegistryConnectionError:
+    """The error of a connection that is gone without a cut frame — the agent
+    exited or closed its output at a frame boundary, would not start, or the
+    connection was closed — as the C remote backend reports RF_E_CONNECTION.
+    A cut frame is ConnectionCutError, a subclass: one ``except
+    RegistryConnectionError`` (or the builtin ConnectionError) catches both."""
+    return RegistryConnectionError(errno.EPIPE, message, status=RF_E_CONNECTION)
+
+
 def str16(s: str) -> bytes:
     b = s.encode("utf-16-le", "surrogatepass")
     return _U32.pack(len(b)) + b
@@ -227,7 +236,8 @@ class Connection:
 
     One reader thread routes responses to the waiting requests by id and
     events to their watch. Every wait has a timeout; when the agent exits,
-    every waiting and later request raises ConnectionError at once.
+    every waiting and later request raises RegistryConnectionError (a
+    ConnectionError; ConnectionCutError when a frame was cut) at once.
 
     Parameters
     ----------
@@ -248,7 +258,7 @@ class Connection:
             self.proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                          stderr=subprocess.PIPE, env=env, bufsize=0)
         except OSError as e:
-            raise ConnectionError(f"cannot start regfast-agent with {self.cmd!r}: {e}") from e
+            raise connection_gone(f"cannot start regfast-agent with {self.cmd!r}: {e}") from e
         self._out = self.proc.stdin
         self._out_fd = self._out.fileno()
         if os.name == "posix":
@@ -389,7 +399,7 @@ class Connection:
         msg = why + (f" (exit code {code})" if code is not None else "")
         if tail:
             msg += f"; its stderr ends with: {tail[-500:]}"
-        self._fail_all(ConnectionCutError(errno.ECONNABORTED, msg) if cut else ConnectionError(msg))
+        self._fail_all(ConnectionCutError(errno.ECONNABORTED, msg) if cut else connection_gone(msg))
 
     def _fail_all(self, err: BaseException) -> None:
         """The connection is dead: `err` for every waiting and later call
@@ -488,7 +498,7 @@ class Connection:
             except (BrokenPipeError, ConnectionResetError, OSError) as e:
                 if isinstance(e, TimeoutError):
                     raise
-                raise ConnectionError(f"regfast-agent is gone: {e}") from e
+                raise connection_gone(f"regfast-agent is gone: {e}") from e
 
     def start(self, op: int, payload: bytes = b"") -> tuple[int, _Pending]:
         """Sends a request; returns (id, pending) to wait on with finish()."""
@@ -539,7 +549,7 @@ class Connection:
         Raises
         ------
         OSError subclasses from regfast.exceptions (the agent's status),
-        TimeoutError (no answer in time), ConnectionError (the agent is gone).
+        TimeoutError (no answer in time), RegistryConnectionError (the agent is gone; ConnectionCutError: a frame was cut).
         """
         if _hook is not None:       # regfast.hooks / regfast.profile(): one global check when off
             return _hook(self, op, payload, timeout, filename)
@@ -589,7 +599,7 @@ class Connection:
                 pass
         with self._lock:
             if self._closed is None:
-                self._closed = ConnectionError("the connection to regfast-agent is closed")
+                self._closed = connection_gone("the connection to regfast-agent is closed")
 
     def __enter__(self) -> Connection:
         return self

@@ -25,7 +25,7 @@ import struct
 import threading
 from typing import Any
 
-from regfast.agent import EVENT, MAX_REQUEST, Connection, _Pending
+from regfast.agent import EVENT, MAX_REQUEST, Connection, _Pending, connection_gone
 from regfast.exceptions import error_from_status
 
 __all__ = ["InProcessConnection", "native_dispatcher"]
@@ -123,7 +123,7 @@ class InProcessConnection(Connection):
                 self._disp.shutdown()
             finally:
                 with self._lock:
-                    self._closed = ConnectionError("the in-process registry connection is closed")
+                    self._closed = connection_gone("the in-process registry connection is closed")
                     watchers, self._watchers = self._watchers, {}
                 self._release()
         for cb in watchers.values():
