@@ -11,7 +11,9 @@
  *    max_keys / subtree / keep_data, and rf_snapshot_size accepts it and
  *    refuses every truncation of it;
  *  - hooks: PRE and POST records with the right op, key, name, counts;
- *    a PRE veto keeps the backend from being called; removal.
+ *    a PRE veto keeps the backend from being called; removal;
+ *  - a version-1 method table: the core never reads a version-2 slot
+ *    (deleted_read, slack, the writes...) of it, it answers 120.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,7 @@
 
 #include "check.h"
 #include "regfast/regfast.h"
+#include "regfast/regfast_backend.h"
 
 static const uint16_t NAME_X[] = { 'x' };
 static const uint16_t PATH_S[] = { 'S', 'o', 'f', 't', 'w', 'a', 'r', 'e' };
@@ -276,6 +279,52 @@ static void test_hooks(const char *path)
     CHECK_EQ_INT(s.pre + s.post, total);
 }
 
+/* Slots a version-1 table does not have: a backend built against the old,
+ * shorter rf_backend_ops would leave whatever follows it there. */
+static int v2_calls;
+static rf_status v2_deleted_read(rf_hive *h, uint64_t off, void *buf, size_t cap, size_t *len)
+{
+    (void)h; (void)off; (void)buf; (void)cap;
+    *len = 0;
+    return ++v2_calls, RF_OK;
+}
+static rf_status v2_slack(rf_hive *h, rf_slack *out, size_t cap, size_t *n)
+{
+    (void)h; (void)out; (void)cap;
+    *n = 0;
+    return ++v2_calls, RF_OK;
+}
+static rf_status v2_value_set(rf_hive *h, rf_key k, const uint16_t *name, size_t nchars, uint32_t type,
+                              const void *data, size_t len)
+{
+    (void)h; (void)k; (void)name; (void)nchars; (void)type; (void)data; (void)len;
+    return ++v2_calls, RF_OK;
+}
+
+static void test_version_1_table(void)
+{
+    rf_backend_ops ops;
+    memset(&ops, 0, sizeof ops);
+    ops.version = 1;
+    ops.name = "old";
+    ops.deleted_read = v2_deleted_read;
+    ops.slack = v2_slack;
+    ops.value_set = v2_value_set;
+    rf_hive h = { &ops };
+    uint8_t buf[8];
+    size_t len, n;
+    rf_slack sl[2];
+    CHECK_EQ_INT(rf_hive_deleted_read(&h, 0x1000, buf, sizeof buf, &len), RF_E_NOT_SUPPORTED);
+    CHECK(strstr(rf_last_error()->message, "old") != NULL);
+    CHECK_EQ_INT(rf_hive_slack(&h, sl, 2, &n), RF_E_NOT_SUPPORTED);
+    CHECK_EQ_INT(rf_value_set(&h, 0, NAME_X, 1, 4, "\1\0\0\0", 4), RF_E_NOT_SUPPORTED);
+    CHECK_EQ_INT(v2_calls, 0);
+    ops.version = RF_BACKEND_OPS_VERSION;   /* the same slots, now in the table */
+    CHECK_EQ_INT(rf_hive_deleted_read(&h, 0x1000, buf, sizeof buf, &len), RF_OK);
+    CHECK_EQ_INT(rf_hive_slack(&h, sl, 2, &n), RF_OK);
+    CHECK_EQ_INT(v2_calls, 2);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -294,5 +343,6 @@ int main(int argc, char **argv)
     test_snapshot(h, root);
     rf_hive_close(h);
     test_hooks(argv[1]);
+    test_version_1_table();
     return CHECK_DONE();
 }

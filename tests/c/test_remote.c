@@ -648,6 +648,12 @@ static void test_fake_payload_check(void)
     if (!h) return;
     CHECK_EQ_INT(f.hello_min, AG_V_LAYOUTS);
     CHECK_EQ_INT(f.hello_max, AG_V_LAYOUTS);
+    {   /* no cells behind a remote hive: the forensics slots are absent (120) */
+        uint8_t buf[8];
+        size_t len, n;
+        CHECK_EQ_INT(rf_hive_deleted_read(h, 0x1000, buf, sizeof buf, &len), RF_E_NOT_SUPPORTED);
+        CHECK_EQ_INT(rf_hive_slack(h, NULL, 0, &n), RF_E_NOT_SUPPORTED);
+    }
     rf_hive_root(h, &root);
     CHECK_EQ_INT(rf_key_get_info(h, root, &ki), RF_OK);    /* a framed request, a framed reply */
     CHECK_EQ_INT(ki.n_subkeys, 3);
