@@ -49,6 +49,7 @@ typedef int32_t rf_status;
 #define RF_E_NOT_SUPPORTED       120   /* ERROR_CALL_NOT_IMPLEMENTED */
 #define RF_E_INSUFFICIENT_BUFFER 122   /* ERROR_INSUFFICIENT_BUFFER */
 #define RF_E_BAD_PATHNAME        161   /* ERROR_BAD_PATHNAME: empty component, too long */
+#define RF_E_ALREADY_EXISTS      183   /* ERROR_ALREADY_EXISTS: a sibling has that name */
 #define RF_E_MORE_DATA           234   /* ERROR_MORE_DATA: caller buffer too small */
 #define RF_E_NO_MORE_ITEMS       259   /* ERROR_NO_MORE_ITEMS: end of an enumeration */
 #define RF_E_KEY_DELETED         1018  /* ERROR_KEY_DELETED (the chapter's "1010" is ERROR_BADKEY) */
@@ -56,6 +57,10 @@ typedef int32_t rf_status;
 #define RF_E_PRIVILEGE_NOT_HELD  1314  /* ERROR_PRIVILEGE_NOT_HELD */
 #define RF_E_DATATYPE_MISMATCH   1629  /* ERROR_DATATYPE_MISMATCH */
 #define RF_E_UNSUPPORTED_TYPE    1630  /* ERROR_UNSUPPORTED_TYPE */
+#define RF_E_TIMEOUT             1460  /* ERROR_TIMEOUT: no answer in time (remote backend) */
+#define RF_E_CONNECTION_CUT      1236  /* ERROR_CONNECTION_ABORTED: a frame to or from the server was
+                                          cut (timeout, end of stream mid-frame), failed its CRC or
+                                          does not parse, so the stream is out of step; final */
 
 /* Bit 29 is the "customer" bit Windows reserves for applications: codes with
  * it set never collide with a system error code. */
@@ -64,6 +69,9 @@ typedef int32_t rf_status;
 #define RF_E_UNSUPPORTED_FORMAT  (RF_CUSTOMER_BIT | 2)  /* not a regf file, or an unknown version */
 #define RF_E_IO                  (RF_CUSTOMER_BIT | 3)  /* open/stat/mmap failed; native = errno */
 #define RF_E_LIMIT               (RF_CUSTOMER_BIT | 4)  /* a configured limit (depth, size) hit */
+#define RF_E_CONNECTION          (RF_CUSTOMER_BIT | 5)  /* the connection to the server is broken
+                                                           (closed, gone, killed); final. A cut
+                                                           frame is RF_E_CONNECTION_CUT */
 
 #define RF_NO_OFFSET UINT64_MAX
 
@@ -612,6 +620,325 @@ rf_status rf_live_open(uint32_t root, uint32_t view, uint32_t access, rf_hive **
 rf_status rf_sd_to_sddl(const uint8_t *sd, size_t len, char *buf, size_t cap, size_t *len_out);
 
 /* ------------------------------------------------------------------------ */
+/* Writes (live backends: nt in-process, remote through regfast-agent)        */
+/* ------------------------------------------------------------------------ */
+/*
+ * A hive file opened with rf_hive_open() is read-only: every call of this
+ * section returns RF_E_NOT_SUPPORTED (120) for it, with the backend named in
+ * the message. Names and paths are UTF-16 (`nchars` code units, no NUL
+ * needed); an empty value name is the key's default value.
+ */
+
+/**
+ * Creates or replaces a value (NtSetValueKey semantics: the data is stored
+ * as given, `type` may be any 32-bit number).
+ * @retval RF_E_ACCESS_DENIED the hive was opened without KEY_SET_VALUE
+ * @retval RF_E_KEY_DELETED   the key was deleted under its token
+ */
+rf_status rf_value_set(rf_hive *h, rf_key k, const uint16_t *name, size_t nchars, uint32_t type,
+                       const void *data, size_t len);
+
+/** Deletes a value. @retval RF_E_NOT_FOUND it does not exist */
+rf_status rf_value_delete(rf_hive *h, rf_key k, const uint16_t *name, size_t nchars);
+
+/** rf_key_create() flag: the key (and any parent it creates) lives in memory only */
+#define RF_CREATE_VOLATILE 0x1u
+/** rf_key_create() dispositions (REG_CREATED_NEW_KEY / REG_OPENED_EXISTING_KEY) */
+#define RF_CREATED_NEW     1u
+#define RF_OPENED_EXISTING 2u
+
+/**
+ * Creates a key and the missing keys above it (RegCreateKeyExW), or opens
+ * it when it exists, in the hive's view and with the hive's access.
+ * @param parent      0 = the hive's root
+ * @param out         receives the key's token (may be NULL)
+ * @param disposition receives RF_CREATED_NEW or RF_OPENED_EXISTING (may be NULL)
+ */
+rf_status rf_key_create(rf_hive *h, rf_key parent, const uint16_t *path, size_t nchars,
+                        uint32_t flags, rf_key *out, uint32_t *disposition);
+
+/** rf_key_delete() flag: delete the whole subtree (RegDeleteTreeW) */
+#define RF_DELETE_TREE 0x1u
+
+/**
+ * Deletes the key at `path` below `parent` (RegDeleteKeyExW in the hive's
+ * view); with RF_DELETE_TREE, its subkeys and values first. Tokens of the
+ * deleted keys then answer RF_E_KEY_DELETED.
+ * @retval RF_E_ACCESS_DENIED also for a key that has subkeys without
+ *         RF_DELETE_TREE (what Windows answers; the message says why)
+ * @retval RF_E_INVALID_PARAMETER an empty path (a key does not delete itself)
+ */
+rf_status rf_key_delete(rf_hive *h, rf_key parent, const uint16_t *path, size_t nchars,
+                        uint32_t flags);
+
+/**
+ * Renames a key in place (NtRenameKey); its values and subkeys stay. `k`
+ * then answers RF_E_KEY_DELETED: open the new path.
+ * @retval RF_E_ALREADY_EXISTS a sibling has that name (checked first)
+ * @retval RF_E_INVALID_PARAMETER empty, over 255 chars, '\\' or NUL in the
+ *         name, or the hive's root (checked before any call)
+ */
+rf_status rf_key_rename(rf_hive *h, rf_key k, const uint16_t *new_name, size_t nchars);
+
+/* ------------------------------------------------------------------------ */
+/* Security descriptors of keys                                              */
+/* ------------------------------------------------------------------------ */
+
+/* SECURITY_INFORMATION bits (Win32 values) */
+#define RF_SI_OWNER 0x1u
+#define RF_SI_GROUP 0x2u
+#define RF_SI_DACL  0x4u
+#define RF_SI_SACL  0x8u
+
+/**
+ * The key's security descriptor, self-relative, copied into `buf`
+ * (RegGetKeySecurity's shape). Every backend answers: a hive file from the
+ * key's sk cell (the parts `si` asks for, rebuilt), nt and remote from the
+ * system (RegGetKeySecurity).
+ * @param si      RF_SI_* parts wanted; 0 = every part the caller may read
+ *                (a hive file: all it stores; live: owner, group, DACL, and
+ *                the SACL only while SeSecurityPrivilege is enabled)
+ * @param buf     caller buffer (may be NULL when cap is 0: asks the size)
+ * @param len_out receives the descriptor's length — the size needed on
+ *                RF_E_MORE_DATA
+ * @param si_out  receives the RF_SI_* parts present (may be NULL)
+ * @retval RF_E_MORE_DATA `cap` too small
+ * @retval RF_E_CORRUPT   a hive file's descriptor is malformed (offset set)
+ */
+rf_status rf_key_get_security(rf_hive *h, rf_key k, uint32_t si, void *buf, size_t cap,
+                              size_t *len_out, uint32_t *si_out);
+
+/**
+ * Sets parts of the key's descriptor (RegSetKeySecurity) from a
+ * self-relative descriptor. Live backends only (RF_E_NOT_SUPPORTED for a
+ * hive file). The descriptor is checked (structure, sizes) before any call.
+ * @param si RF_SI_* parts to write; 0 = the parts present in `sd`
+ * @retval RF_E_INVALID_PARAMETER a malformed descriptor, or `si` asks for a
+ *         part it lacks
+ */
+rf_status rf_key_set_security(rf_hive *h, rf_key k, uint32_t si, const void *sd, size_t len);
+
+/* ------------------------------------------------------------------------ */
+/* Owned byte buffers                                                        */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * A growable byte buffer the library appends to (snapshots). Start from
+ * { NULL, 0, 0 }; calls append after `len`; free with rf_bytes_free(). The
+ * memory is *owned* by the caller once a call returns.
+ */
+typedef struct rf_bytes {
+    uint8_t *data;
+    size_t   len;
+    size_t   cap;
+} rf_bytes;
+
+/** Frees the buffer and resets it to { NULL, 0, 0 }. NULL is a no-op. */
+void rf_bytes_free(rf_bytes *b);
+
+/* ------------------------------------------------------------------------ */
+/* Snapshots: one serializer for every backend                               */
+/* ------------------------------------------------------------------------ */
+
+/** rf_key_snapshot() flags */
+#define RF_SNAP_SUBTREE   0x1u  /* every key below too (depth-first pre-order) */
+#define RF_SNAP_KEEP_DATA 0x2u  /* each value's data, not only its hash */
+/** flags stored in a snapshot's header */
+#define RF_SNAP_TRUNCATED 0x1u  /* max_keys was reached: keys are missing */
+#define RF_SNAP_DATA      0x2u  /* values carry their data */
+
+/**
+ * Appends a snapshot of the key (and its subtree) to `out`, in the format of
+ * regfast-agent's protocol (version 2 and up; little-endian, str16 = u32 byte
+ * count + UTF-16LE, str8 = u32 byte count + bytes):
+ *
+ *   u32 n_keys, u32 flags (RF_SNAP_TRUNCATED | RF_SNAP_DATA), then n_keys x
+ *   { str16 rel_path ("" for `k` itself, names as stored, '\\'-joined)
+ *     u64 last_write (FILETIME)
+ *     u64 sd_hash (FNV-1a 64 of the owner+group+DACL descriptor | 1;
+ *                  0 when it cannot be read)
+ *     u32 n_values, n_values x { str16 name u32 type u32 size
+ *                                u64 fnv1a64(data) [str8 data if RF_SNAP_DATA] } }
+ *
+ * The same code serves every backend (the core walks rf_key_get_info,
+ * rf_read_values, rf_key_get_security and rf_key_subkeys), so a hive file,
+ * the live registry and an app hive give comparable snapshots; the remote
+ * backend has the agent run that code next to the registry. A key whose
+ * last-write time moves while its values are read is read again (up to 8
+ * times), so a row never pairs old times with new values. A subkey deleted
+ * during the walk is left out.
+ * @param max_keys at most this many keys (0 = 100,000); more: RF_SNAP_TRUNCATED
+ * @retval RF_E_LIMIT deeper than 512 levels
+ */
+rf_status rf_key_snapshot(rf_hive *h, rf_key k, uint32_t flags, uint32_t max_keys, rf_bytes *out);
+
+/**
+ * Checks a serialized snapshot at `p` (at most `len` bytes) and returns its
+ * size in bytes, so snapshots can be split and validated without a parser.
+ * @retval RF_E_INVALID_DATA it is malformed or longer than `len`
+ */
+rf_status rf_snapshot_size(const uint8_t *p, size_t len, size_t *size_out);
+
+/** FNV-1a 64 of `n` bytes: the value hash of snapshots. */
+uint64_t rf_fnv1a64(const void *p, size_t n);
+
+/* ------------------------------------------------------------------------ */
+/* Change notification                                                       */
+/* ------------------------------------------------------------------------ */
+
+/** A set of watched keys of one hive. Opaque; close it before its hive. */
+typedef struct rf_watch rf_watch;
+
+/* What fires a watch (REG_NOTIFY_CHANGE_* values) */
+#define RF_NOTIFY_NAME       0x1u  /* a subkey added or deleted */
+#define RF_NOTIFY_ATTRIBUTES 0x2u
+#define RF_NOTIFY_LAST_SET   0x4u  /* a value set or deleted */
+#define RF_NOTIFY_SECURITY   0x8u
+#define RF_NOTIFY_ALL        0xFu
+
+typedef struct rf_watch_opts {
+    size_t   struct_size;  /**< sizeof(rf_watch_opts) */
+    uint32_t flags;        /**< RF_SNAP_SUBTREE (watch and snapshot the subtree), RF_SNAP_KEEP_DATA */
+    uint32_t filter;       /**< RF_NOTIFY_* (not 0) */
+    uint32_t max_keys;     /**< per snapshot (0 = 100,000) */
+    uint32_t delay_ms;     /**< test hook: wait this long between a signal and the re-arm (<= 10,000) */
+} rf_watch_opts;
+
+#define RF_WATCH_OPTS_INIT { sizeof(rf_watch_opts), RF_SNAP_SUBTREE, RF_NOTIFY_ALL, 0u, 0u }
+
+/** rf_watch_event.kind */
+#define RF_WATCH_CHANGE 1u  /* key `index` changed: `snapshot` is its new state */
+#define RF_WATCH_LOST   2u  /* key `index` cannot be watched any more (deleted...): `status` says why */
+
+typedef struct rf_watch_event {
+    uint32_t       kind;          /**< RF_WATCH_* */
+    uint32_t       index;         /**< the key's position in rf_watch_open()'s array */
+    uint64_t       seq;           /**< per key, from 1; a gap means snapshots were coalesced */
+    uint64_t       time_ns;       /**< when the server saw it (monotonic, its own clock) */
+    rf_status      status;        /**< RF_WATCH_LOST: why */
+    const uint8_t *snapshot;      /**< RF_WATCH_CHANGE: rf_key_snapshot() bytes, *borrowed*
+                                       until the next rf_watch_next()/rf_watch_close() */
+    size_t         snapshot_len;
+} rf_watch_event;
+
+/**
+ * Watches keys of one hive. Notifications are armed on every key first and
+ * the baseline snapshots taken after, so nothing that changes after this
+ * call returns can be missed: a change during a snapshot shows in it or
+ * fires again. A key's newer snapshot replaces one still queued for it (a
+ * slow reader sees the latest state, with a seq gap). No limit of 64 keys.
+ * @param keys      n keys of `h` (duplicates allowed)
+ * @param opts      options, or NULL for RF_WATCH_OPTS_INIT
+ * @param baselines optional (may be NULL): an array of n rf_bytes; baselines[i]
+ *                  gets the snapshot of keys[i] appended
+ * @param out       receives an *owned* watch (rf_watch_close)
+ * @retval RF_E_NOT_SUPPORTED a hive file (nothing changes it)
+ * @retval RF_E_INVALID_PARAMETER filter 0 or outside RF_NOTIFY_ALL, n 0,
+ *         delay_ms over 10,000
+ */
+rf_status rf_watch_open(rf_hive *h, const rf_key *keys, size_t n, const rf_watch_opts *opts,
+                        rf_bytes *baselines, rf_watch **out);
+
+/**
+ * The next event, waiting up to `timeout_ms` (UINT32_MAX: forever). Events
+ * of one key come in order. One thread at a time per watch.
+ * @retval RF_E_TIMEOUT      none in time
+ * @retval RF_E_NO_MORE_ITEMS the watch is over: stopped, or every key lost
+ *         (queued events are delivered first)
+ * @retval RF_E_CONNECTION   remote: the connection broke (RF_E_CONNECTION_CUT: a frame was cut)
+ */
+rf_status rf_watch_next(rf_watch *w, uint32_t timeout_ms, rf_watch_event *ev);
+
+/** Ends the watch from any thread: a waiting rf_watch_next() returns
+ *  RF_E_NO_MORE_ITEMS soon after (within ~50 ms). Idempotent. */
+void rf_watch_stop(rf_watch *w);
+
+/** Stops and frees the watch. NULL is a no-op. Not concurrently with rf_watch_next(). */
+void rf_watch_close(rf_watch *w);
+
+/* ------------------------------------------------------------------------ */
+/* Hooks and profiling at the rf_* entry points                              */
+/* ------------------------------------------------------------------------ */
+
+/** What an rf_op_record describes: one rf_* entry point each. */
+typedef enum rf_op {
+    RF_OP_HIVE_OPEN = 1,   /**< rf_hive_open/_memory, rf_live_open, rf_remote_open; name = UTF-8 path in `text` */
+    RF_OP_HIVE_CLOSE,
+    RF_OP_HIVE_INFO,
+    RF_OP_HIVE_ROOT,
+    RF_OP_KEY_OPEN,        /**< rf_key_open(_utf16): name = the path */
+    RF_OP_KEY_CHILD,
+    RF_OP_KEY_NAME,
+    RF_OP_KEY_CLASS,
+    RF_OP_KEY_PARENT,
+    RF_OP_KEY_INFO,
+    RF_OP_KEY_SUBKEYS,     /**< count = subkeys */
+    RF_OP_KEY_VALUES,      /**< count = values */
+    RF_OP_KEY_SECURITY,    /**< rf_key_security and rf_key_get_security; bytes = descriptor */
+    RF_OP_VALUE_OPEN,      /**< name = the value name */
+    RF_OP_VALUE_INFO,
+    RF_OP_VALUE_READ,      /**< bytes = data */
+    RF_OP_READ_VALUES,     /**< count = rows, bytes = data of the rows found */
+    RF_OP_SCAN,            /**< count = keys */
+    RF_OP_VALUE_SET,       /**< write; name, bytes = data */
+    RF_OP_VALUE_DELETE,    /**< write; name */
+    RF_OP_KEY_CREATE,      /**< write; name = the path */
+    RF_OP_KEY_DELETE,      /**< write; name = the path */
+    RF_OP_KEY_RENAME,      /**< write; name = the new name */
+    RF_OP_KEY_SET_SECURITY,/**< write; bytes = descriptor */
+    RF_OP_SNAPSHOT,        /**< bytes = snapshot */
+    RF_OP_WATCH_OPEN,      /**< count = keys */
+    RF_OP_MAX
+} rf_op;
+
+#define RF_HOOK_PRE  1u   /* before the backend is called: a nonzero return vetoes */
+#define RF_HOOK_POST 2u   /* after: status, duration, count, bytes filled in */
+#define RF_OPREC_WRITE 0x1u  /* rf_op_record.flags: the op changes the registry */
+
+/**
+ * One operation as a hook sees it: typed fields, no request bytes to parse.
+ * Pointers are *borrowed* for the duration of the callback.
+ */
+typedef struct rf_op_record {
+    uint32_t        op;          /**< RF_OP_* */
+    uint32_t        phase;       /**< RF_HOOK_PRE or RF_HOOK_POST */
+    uint32_t        flags;       /**< RF_OPREC_WRITE */
+    rf_hive        *hive;        /**< NULL for a failed open */
+    const char     *backend;     /**< "regf", "nt", "remote" (NULL before an open succeeds) */
+    rf_key          key;         /**< the key (the parent for open/child/create/delete); 0 none */
+    rf_value        value;       /**< value ops: the value token (0 none) */
+    const uint16_t *name;        /**< name or path argument, UTF-16 (NULL none) */
+    size_t          name_chars;
+    const char     *text;        /**< UTF-8 argument (rf_hive_open's path), NULL none */
+    uint64_t        count;       /**< POST: rows, subkeys, keys... (op-specific, see rf_op) */
+    uint64_t        bytes;       /**< POST: data bytes read or written */
+    rf_status       status;      /**< POST: what the call returns */
+    uint64_t        start_ns;    /**< monotonic clock at entry */
+    uint64_t        duration_ns; /**< POST */
+} rf_op_record;
+
+/**
+ * A hook: called with RF_HOOK_PRE before an operation (return nonzero to
+ * veto it: it then fails with RF_E_ACCESS_DENIED, "vetoed by a hook", and
+ * the backend is not called) and with RF_HOOK_POST after it (the return
+ * value is ignored). Runs in the calling thread — for watches, in the
+ * backend's watch threads too — so it must be thread-safe and must not call
+ * rf_hook_set(). It may call rf_* functions (they are hooked too).
+ */
+typedef int (*rf_hook_fn)(void *ctx, const rf_op_record *rec);
+
+/**
+ * Installs the process-wide hook (fn NULL removes it). With none installed,
+ * each rf_* entry point costs one predictable branch more than the backend
+ * call (bench/hook_cost.c measures it).
+ * @param phases RF_HOOK_PRE | RF_HOOK_POST: when fn is called
+ */
+void rf_hook_set(rf_hook_fn fn, void *ctx, uint32_t phases);
+
+/** Static name of an RF_OP_* ("key_open", "read_values"...; "?" if unknown). */
+const char *rf_op_name(uint32_t op);
+
+/* ------------------------------------------------------------------------ */
 /* Text helpers                                                              */
 /* ------------------------------------------------------------------------ */
 
@@ -632,6 +959,13 @@ uint32_t rf_lh_hash(const uint16_t *name, size_t nchars);
  * (high lane << 32) | low lane.
  */
 uint64_t rf_marvin32(const void *data, size_t len, uint64_t seed);
+
+/**
+ * CRC-32 as zlib's crc32() computes it: rf_crc32(0, p, n) is the check of n
+ * bytes, rf_crc32(rf_crc32(0, a, na), b, nb) that of a then b. regfast-agent's
+ * frames carry it after their payload from protocol 3 on.
+ */
+uint32_t rf_crc32(uint32_t crc, const void *data, size_t len);
 
 #ifdef __cplusplus
 }

@@ -9,13 +9,23 @@
 
 #include "regfast/regfast.h"
 
-#define RF_BACKEND_OPS_VERSION 1
+/* 1: reads. 2 (the slots after `problems`, in this order): deleted_read and
+ * slack (forensics), then writes, security get/set, snapshots, watches. The
+ * core reads a slot only when `version` says it exists and it is not NULL
+ * (RF_OPS_HAS); a missing slot answers RF_E_NOT_SUPPORTED (120). */
+#define RF_BACKEND_OPS_VERSION 2
 
 typedef struct rf_backend_ops rf_backend_ops;
 
 /* The base of every backend's hive object. */
 struct rf_hive {
     const rf_backend_ops *ops;
+};
+
+/* The base of every backend's watch object (the backend allocates it and
+ * appends its state; the core dispatches through hive->ops). */
+struct rf_watch {
+    rf_hive *hive;
 };
 
 struct rf_backend_ops {
@@ -53,9 +63,36 @@ struct rf_backend_ops {
     rf_status (*key_open)(rf_hive *h, rf_key parent, const uint16_t *path, size_t nchars, rf_key *out);
     /* damage a tolerant open skipped; NULL: none recorded (a backend without files) */
     rf_status (*problems)(rf_hive *h, const rf_problem **out, size_t *n_out, uint64_t *total_out);
-    /* forensics (cont.); NULL where a backend has no cells */
+
+    /* ---- version 2 ---- every slot may be NULL: "not supported" (120) */
+    /* forensics (cont.): a carved record's bytes, slack; NULL where a backend has no cells */
     rf_status (*deleted_read)(rf_hive *h, uint64_t record_offset, void *buf, size_t cap, size_t *len_out);
     rf_status (*slack)(rf_hive *h, rf_slack *out, size_t cap, size_t *n_out);
+    rf_status (*value_set)(rf_hive *h, rf_key k, const uint16_t *name, size_t nchars, uint32_t type,
+                           const void *data, size_t len);
+    rf_status (*value_delete)(rf_hive *h, rf_key k, const uint16_t *name, size_t nchars);
+    rf_status (*key_create)(rf_hive *h, rf_key parent, const uint16_t *path, size_t nchars,
+                            uint32_t flags, rf_key *out, uint32_t *disposition);
+    rf_status (*key_delete)(rf_hive *h, rf_key parent, const uint16_t *path, size_t nchars,
+                            uint32_t flags);
+    rf_status (*key_rename)(rf_hive *h, rf_key k, const uint16_t *new_name, size_t nchars);
+    /* NULL: the core filters what key_security returns (the file backend) */
+    rf_status (*key_get_security)(rf_hive *h, rf_key k, uint32_t si, void *buf, size_t cap,
+                                  size_t *len_out, uint32_t *si_out);
+    rf_status (*key_set_security)(rf_hive *h, rf_key k, uint32_t si, const void *sd, size_t len);
+    /* NULL: the core's walk over rf_* (src/core/rf_snapshot.c); the remote
+     * backend has the agent run that walk next to the registry */
+    rf_status (*snapshot)(rf_hive *h, rf_key k, uint32_t flags, uint32_t max_keys, rf_bytes *out);
+    /* change notification: open arms every key, then takes the baselines */
+    rf_status (*watch_open)(rf_hive *h, const rf_key *keys, size_t n, const rf_watch_opts *opts,
+                            rf_bytes *baselines, rf_watch **out);
+    rf_status (*watch_next)(rf_watch *w, uint32_t timeout_ms, rf_watch_event *ev);
+    void      (*watch_stop)(rf_watch *w);   /* thread-safe */
+    void      (*watch_close)(rf_watch *w);  /* frees w */
 };
+
+/* Does `ops` have slot `field` (version and non-NULL)? */
+#define RF_OPS_HAS(ops, field) \
+    ((ops)->version >= 2 && (ops)->field != NULL)
 
 #endif

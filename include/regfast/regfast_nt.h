@@ -296,11 +296,7 @@ rf_status rf_live_tx_delete_key(rf_live_tx *tx, void *parent, const uint16_t *su
  */
 rf_status rf_live_rename_key(rf_hive *h, rf_key k, const uint16_t *new_name, size_t nchars);
 
-/* SECURITY_INFORMATION bits (Win32 values) */
-#define RF_SI_OWNER 0x1u
-#define RF_SI_GROUP 0x2u
-#define RF_SI_DACL  0x4u
-#define RF_SI_SACL  0x8u
+/* SECURITY_INFORMATION bits: RF_SI_* in regfast.h */
 
 /**
  * The key's security descriptor (RegGetKeySecurity), self-relative,

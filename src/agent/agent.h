@@ -1,6 +1,7 @@
 /*
- * agent.h — regfast-agent: the rf_* API (plus the few Win32 writes tests
- * need, and change notification) served over stdin/stdout.
+ * agent.h — regfast-agent: the rf_* API of the nt backend (reads, writes,
+ * security, snapshots, change notification, administration) served over
+ * stdin/stdout.
  *
  * Frames, both ways: a 16-byte header, then `length` payload bytes, then
  * (protocol version 3 and later) a 4-byte trailer.
@@ -15,22 +16,29 @@
  * count + UTF-8. Every response payload starts with i32 status (Win32 code);
  * an error response goes on with i64 native + str8 message.
  *
- * Versions: HELLO asks for a range; the agent answers the highest it speaks
- * in it (AG_MIN_VERSION..AG_VERSION). The HELLO request and its response are
- * always framed as version 2 (no trailer); every frame after the response,
- * both ways, uses the negotiated version's framing, so a client sends nothing
- * after HELLO until its response is in.
+ * Versions (the list and what each adds: ag_ops.def's AG_PROTO entries; the
+ * constants: ag_proto.h): HELLO asks for a range; the agent answers the
+ * highest it speaks in it (AG_VERSION_MIN..AG_VERSION). The HELLO request and
+ * its response are always framed as version 2 (no trailer); every frame
+ * after the response, both ways, uses the agreed version's framing (the CRC
+ * trailer from AG_V_TRAILER = 3 on), so a client sends nothing after HELLO
+ * until its response is in. Only the first HELLO of a session fixes the
+ * version: a later one must accept it (or fails with 120). Payloads are
+ * answered in the agreed version's layouts (AG_V_LAYOUTS = 4 adds the
+ * column READ_VALUES, KEY_INFO's stored name, SET_SECURITY_SD, volatile
+ * OPEN_KEY); a request for something newer than the session is refused.
  *
  * A CUT FRAME KILLS THE CONNECTION (every transport must keep this): a byte
  * stream gives no way to finish a frame that was cut half-way — by a write
  * timeout, an interrupt, a crash — and anything written after it would be
  * read as the rest of it (a 15 MB set_value once stored another request's
  * header and data as its own). So:
- *   - the client: a request whose frame was not written whole leaves the
- *     connection dead — every later call fails at once (ConnectionCutError,
- *     winerror 1236 in Python) and the agent's input is closed, so the agent
- *     sees EOF in the middle of the frame; a response cut or malformed on
- *     the read side does the same;
+ *   - the clients (src/regfast/agent.py, src/remote): a request whose frame
+ *     was not written whole leaves the connection dead — every later call
+ *     fails at once (Python: ConnectionCutError, winerror 1236; C:
+ *     RF_E_CONNECTION_CUT) and the agent's input is closed, so the agent
+ *     sees EOF in the middle of the frame; a response cut, malformed or
+ *     failing its CRC on the read side does the same;
  *   - the agent: applies a request only once its whole frame is in (EOF
  *     mid-frame: discard it and exit); from version 3, a payload whose CRC
  *     does not match (a spliced stream) is answered with 13 and the agent
@@ -38,7 +46,10 @@
  *     header whose magic or check fails is skipped byte by byte (resync):
  *     a whole, checked frame is still needed before anything is applied.
  *
- * The Python side of this protocol is src/regfast/agent.py (same numbers).
+ * The agent is a codec: decode a request, call rf_* on the nt backend (or
+ * the rf_live_* of regfast_nt.h for what only the live registry has),
+ * encode the reply. Ops, their numbers and payloads: ag_ops.def. The C
+ * client is src/remote; the Python one src/regfast/agent.py.
  */
 #ifndef REGFAST_AGENT_H
 #define REGFAST_AGENT_H
@@ -53,69 +64,16 @@
 #include "regfast/regfast.h"
 #include "regfast/regfast_nt.h"
 
-#define AG_MAGIC          0x6652u
-#define AG_VERSION        3u   /* 3: payload CRC trailer; 2: snapshots carry a security-descriptor hash */
-#define AG_MIN_VERSION    2u   /* oldest version still served (HELLO negotiates) */
-#define AG_TRAILER        4u   /* version >= 3: u32 CRC-32 of the payload after it */
-#define AG_HEADER         16u
-#define AG_RESPONSE       0x8000u
-#define AG_EVENT          0xC000u
-#define AG_MAX_REQUEST    (16u << 20)   /* bigger frames: RF_E_LIMIT, payload skipped */
-#define AG_MAX_RESPONSE   (64u << 20)   /* bigger answers: RF_E_LIMIT instead */
-#define AG_MAX_HANDLES    65535u
-#define AG_MAX_NAME_CHARS 16383u        /* value names (Windows: 16,383) */
-#define AG_MAX_PATH_CHARS 32767u
+#include "ag_proto.h"
 
-/* Ops. Request payload -> response payload after the i32 status. */
-enum {
-    AG_OP_HELLO       = 1,  /* "RFAG" u16 min u16 max -> u16 version u32 max_request u32 max_response
-                               u32 pid u32 caps str8 description */
-    AG_OP_PING        = 2,  /* bytes -> the same bytes */
-    AG_OP_OPEN_KEY    = 3,  /* u32 root u32 view u32 access u32 flags(1 create) str16 path
-                               -> u32 handle u32 disposition (1 created, 2 opened) */
-    AG_OP_CLOSE_KEY   = 4,  /* u32 handle -> (ends the watches that use it) */
-    AG_OP_KEY_INFO    = 5,  /* u32 handle -> u64 last_write u32 subkeys values max_name max_class
-                               max_value_name max_value_data flags str16 class */
-    AG_OP_SUBKEYS     = 6,  /* u32 handle -> u32 n, n x (u64 last_write str16 name) */
-    AG_OP_GET_VALUE   = 7,  /* u32 handle str16 name -> u32 type u32 len bytes */
-    AG_OP_READ_VALUES = 8,  /* u32 handle u32 flags u32 n (AG_ALL = every value) n x str16
-                               u32 n_types n_types x u32 -> u32 rows u32 arena_len,
-                               rows x {u32 type i32 status u32 length u32 data_off
-                               u32 name_off u32 name_len}, arena */
-    AG_OP_SET_VALUE   = 9,  /* u32 handle u32 type str16 name u32 len bytes -> */
-    AG_OP_DELETE_VALUE= 10, /* u32 handle str16 name -> */
-    AG_OP_DELETE_KEY  = 11, /* u32 handle u32 flags(1 tree) str16 subkey -> */
-    AG_OP_SNAPSHOT    = 12, /* u32 handle u32 flags u32 max_keys -> snapshot */
-    AG_OP_WATCH       = 13, /* u32 flags u32 filter u32 max_keys u32 delay_ms u32 n n x u32 handle
-                               -> u32 watch_id u32 threads, n x snapshot */
-    AG_OP_UNWATCH     = 14, /* u32 watch_id -> */
-    AG_OP_BENCH       = 15, /* u32 method u32 handle u32 reps u32 n n x str16
-                               -> u64 elapsed_ns u64 reads_ok i32 multi_state */
-    AG_OP_STATS       = 16, /* -> u32 handles_open u32 watches u64 frames u64 bad_frames */
-    AG_OP_QUIT        = 17, /* -> (then the agent exits) */
-};
+/* Snapshots (SNAPSHOT, WATCH and SNAPSHOT_RF responses, change events) are
+ * rf_key_snapshot()'s format (regfast.h): one serializer for every backend. */
+#define AG_SNAP_SUBTREE   RF_SNAP_SUBTREE     /* request flags */
+#define AG_SNAP_KEEP_DATA RF_SNAP_KEEP_DATA
+#define AG_SNAP_TRUNCATED RF_SNAP_TRUNCATED   /* snapshot header flags */
+#define AG_SNAP_DATA      RF_SNAP_DATA
 
-#define AG_ALL 0xFFFFFFFFu
-
-/* Snapshot (SNAPSHOT response, WATCH response, change events):
- *   u32 n_keys u32 flags (AG_SNAP_TRUNCATED, AG_SNAP_DATA)
- *   n_keys x { str16 rel_path u64 last_write u64 sd_hash u32 n_values
- *              n_values x { str16 name u32 type u32 size u64 fnv1a64 [str8 data] } }
- * Keys in depth-first pre-order; rel_path "" is the snapshot's root. */
-#define AG_SNAP_SUBTREE   0x1u   /* request flags */
-#define AG_SNAP_KEEP_DATA 0x2u
-#define AG_SNAP_TRUNCATED 0x1u   /* response flags */
-#define AG_SNAP_DATA      0x2u
-
-/* Watch events (op AG_OP_WATCH | AG_EVENT, id = watch id):
- *   u32 kind u32 index u64 seq u64 agent_time_ns, then
- *   kind AG_EV_CHANGE: a snapshot of key `index`;
- *   kind AG_EV_LOST:   i32 status (the key cannot be watched any more: deleted...);
- *   kind AG_EV_ENDED:  u32 reason (AG_END_*) — the last event of a watch. */
-enum { AG_EV_CHANGE = 1, AG_EV_LOST = 2, AG_EV_ENDED = 3 };
-enum { AG_END_UNWATCH = 1, AG_END_KEY_CLOSED = 2, AG_END_QUIT = 3 };
-
-#define AG_NOTIFY_VALID   0x0000000Fu   /* NAME | ATTRIBUTES | LAST_SET | SECURITY */
+#define AG_NOTIFY_VALID   RF_NOTIFY_ALL
 
 /* Bench methods (AG_OP_BENCH); each reads the n names `reps` times. */
 enum {
@@ -125,7 +83,7 @@ enum {
     AG_BENCH_MAX = 10
 };
 
-/* ---- buffers (agent_main.c) ---------------------------------------------- */
+/* ---- wire (agent_wire.c): buffers, errors, events -------------------------- */
 
 typedef struct obuf { uint8_t *p; size_t n, cap; int oom; } obuf;
 typedef struct ibuf { const uint8_t *p; size_t n, pos; int bad; } ibuf;
@@ -136,17 +94,36 @@ void ob_u32(obuf *b, uint32_t v);
 void ob_u64(obuf *b, uint64_t v);
 void ob_str16(obuf *b, const wchar_t *s, size_t nchars);
 void ob_str8(obuf *b, const char *s, size_t n);
+/** Makes room for n more bytes and returns where they go (NULL on oom);
+ *  the caller writes them and adds n to b->n. */
+uint8_t *ob_room(obuf *b, size_t n);
 void ob_free(obuf *b);
 uint32_t ib_u32(ibuf *b);
 /** A str16 as a fresh NUL-terminated wchar_t copy (malloc; NULL + bad on error). */
 wchar_t *ib_str16(ibuf *b, size_t max_chars, size_t *nchars);
 
-/* ---- errors: what the next error response says ------------------------- */
+/* What the next error response says */
 rf_status ag_fail(rf_status st, int64_t native, const char *fmt, ...);
 rf_status ag_fail_rf(rf_status st);   /* details from rf_last_error() */
 rf_status ag_last(void);              /* the status of the last ag_fail on this thread */
+void ag_clear_error(void);
+/** The status of the error the next reply would carry, 0 if none was set. */
+rf_status ag_error_status(void);
+/** The error response for the last ag_fail on this thread, into *reply. */
+void ag_error_payload(rf_status st, obuf *reply);
 
-/* ---- handles (agent_main.c) ---------------------------------------------- */
+/** Where watch events go: op is AG_OP_WATCH | AG_EVENT, id the watch id.
+ *  Called from watch threads; must not call back into ag_dispatch. */
+typedef void (*ag_event_sink)(uint16_t op, uint32_t id, const uint8_t *payload, size_t n, void *ctx);
+/** Once per process, before the first ag_dispatch. */
+void ag_init(ag_event_sink sink, void *ctx);
+/** An event frame for the host (the sink given to ag_init). */
+void send_frame(uint16_t op, uint32_t id, const uint8_t *payload, size_t n);
+uint64_t ag_now_ns(void);
+/** Counters for STATS: frames handled, frames refused as malformed. */
+extern uint64_t ag_frames, ag_bad_frames;
+
+/* ---- key handles (agent_handles.c) -------------------------------------- */
 typedef struct khandle {
     int       used;
     uint32_t  gen;
@@ -155,10 +132,17 @@ typedef struct khandle {
     size_t    plen;
     rf_hive  *hive;         /* shared per (root, view, access) */
     rf_key    key;          /* 0 until opened */
-    HKEY      hk;           /* Win32 handle for writes, opened on first use */
+    HKEY      hk;           /* Win32 handle for BENCH's Win32 methods, opened on first use */
 } khandle;
 
 khandle *kh_get(uint32_t id);
+uint32_t kh_id(const khandle *kh);
+/** A new handle (a copy of *tmp, which it owns from here on), or NULL (ag_fail'ed). */
+khandle *kh_add(const khandle *tmp);
+void kh_release(khandle *kh);
+uint32_t kh_open_count(void);
+/** The live hive of (root, view, access), opened once. */
+rf_status ag_get_hive(uint32_t root, uint32_t view, uint32_t access, rf_hive **out);
 /** The i-th live hive the agent opened (one per root, view, access), or NULL
  *  past the last: admin ops that change a key's name invalidate it in all. */
 rf_hive *ag_hive(uint32_t i, uint32_t *root);
@@ -169,19 +153,47 @@ rf_status kh_win32(khandle *kh, HKEY *out);
  *  handle and forgets its token (reopened by path on next use): after a
  *  rename or before an unload of that subtree (agent_admin.c). */
 void kh_forget_subtree(uint32_t root, const wchar_t *path, size_t plen);
+/** Closes every handle and hive (ag_shutdown). */
+void kh_shutdown(void);
 
-/* ---- the request handler (agent_core.c), shared by its two hosts:
- *      agent_main.c (frames over stdin/stdout) and the Windows Python
- *      extension regfast._live (in-process requests). One request at a time:
- *      the host serializes calls to ag_dispatch; watch threads only emit
- *      events through the sink. ------------------------------------------ */
+/* An rf_* call on a handle's key, retried once with a fresh token when the
+ * slot was recycled by the nt backend's bounded cache (RF_E_INVALID_HANDLE).
+ * Sets `st` (ag_fail_rf'ed). */
+#define KH_CALL(st, kh, k, call)                                 \
+    do {                                                         \
+        (st) = kh_key((kh), &(k));                               \
+        if (st) break;                                           \
+        (st) = (call);                                           \
+        if ((st) == RF_E_INVALID_HANDLE) {                       \
+            (kh)->key = 0;                                       \
+            if (((st) = kh_key((kh), &(k))) != RF_OK) break;     \
+            (st) = (call);                                       \
+        }                                                        \
+        if (st) (st) = ag_fail_rf(st);                           \
+    } while (0)
 
-/** Where watch events go: op is AG_OP_WATCH | AG_EVENT, id the watch id.
- *  Called from watch threads; must not call back into ag_dispatch. */
-typedef void (*ag_event_sink)(uint16_t op, uint32_t id, const uint8_t *payload, size_t n, void *ctx);
+/* ---- the request handler, shared by its two hosts: agent_main.c (frames
+ *      over stdin/stdout) and the Windows Python extension regfast._live
+ *      (in-process requests). One request at a time: the host serializes
+ *      calls to ag_dispatch; watch threads only emit events through the sink.
+ * ------------------------------------------------------------------------ */
 
-/** Once per process, before the first ag_dispatch. */
-void ag_init(ag_event_sink sink, void *ctx);
+/** What a handler may tell the dispatcher besides its status. */
+typedef struct ag_call {
+    uint32_t id;         /* the request id */
+    uint32_t version;    /* the protocol version agreed (0 before HELLO) */
+    uint32_t hello;      /* HELLO: the version agreed */
+    int      deferred;   /* the host must call watch_after_reply() once the reply is out */
+    int      quit;       /* QUIT */
+} ag_call;
+
+/* One handler per op of ag_ops.def: ag_op_<name>(payload, reply after the
+ * status, call). They live in agent_ops.c, agent_watch.c, agent_admin.c,
+ * agent_tx.c and agent_bench.c; agent_dispatch.c maps numbers to them. */
+#define AG_OP(num, NAME, name, write, req, rep) rf_status ag_op_##name(ibuf *in, obuf *out, ag_call *call);
+#include "ag_ops.def"
+#undef AG_OP
+
 /**
  * Handles one request (op, id, payload) and leaves its response payload in
  * *reply (i32 status first; an error goes on with i64 native + str8 message).
@@ -190,47 +202,19 @@ void ag_init(ag_event_sink sink, void *ctx);
  */
 int ag_dispatch(uint16_t op, uint32_t id, const uint8_t *payload, size_t len, obuf *reply,
                 int *deferred);
-/** The error response for the last ag_fail on this thread, into *reply. */
-void ag_error_payload(rf_status st, obuf *reply);
 /** Ends every watch, closes every handle and hive; HELLO is needed again. */
 void ag_shutdown(void);
-/** Counters for STATS: frames handled, frames refused as malformed. */
-extern uint64_t ag_frames, ag_bad_frames;
-/** The protocol version the last HELLO agreed on (0 before HELLO): the host
- *  frames everything after the HELLO response with it. */
+/** The protocol version the session's HELLO agreed on (0 before HELLO):
+ *  the host frames everything after the HELLO response with it. */
 extern uint32_t ag_version;
 
-/* ---- output --------------------------------------------------------------- */
-/** An event frame for the host (the sink given to ag_init). */
-void send_frame(uint16_t op, uint32_t id, const uint8_t *payload, size_t n);
-uint64_t ag_now_ns(void);
-
-/* ---- snapshots and watches (agent_watch.c) ------------------------------- */
-uint64_t fnv1a64(const void *p, size_t n);
-/** Appends a snapshot of the subtree at `hk` (at most max_keys keys). */
-rf_status snapshot_key(HKEY hk, uint32_t flags, uint32_t max_keys, obuf *out);
-rf_status op_snapshot(ibuf *in, obuf *out);
-rf_status op_watch(ibuf *in, obuf *out, uint32_t req_id, int *deferred);
+/* ---- watches (agent_watch.c) --------------------------------------------- */
 void watch_after_reply(void);
-rf_status op_unwatch(ibuf *in, obuf *out);
 void watch_handle_closed(uint32_t handle_id);
 void watch_stop_all(uint32_t reason);
 uint32_t watch_count(void);
 
-/* ---- bench (agent_bench.c) ------------------------------------------------ */
-rf_status op_bench(ibuf *in, obuf *out);
-
-/* ---- administration (agent_admin.c): rename, security, privileges, hives,
- *      MUI strings. Ops AG_OP_ADMIN_FIRST..LAST, listed in agent_admin.c. ---- */
-#define AG_OP_ADMIN_FIRST 32u
-#define AG_OP_ADMIN_LAST  63u
-rf_status op_admin(uint16_t op, ibuf *in, obuf *out);
-
-/* ---- transactions (agent_tx.c): KTM where the system has it. Ops
- *      AG_OP_TX_FIRST..LAST, listed in agent_tx.c. ------------------------- */
-#define AG_OP_TX_FIRST 64u
-#define AG_OP_TX_LAST  79u
-rf_status op_tx(uint16_t op, ibuf *in, obuf *out);
+/* ---- transactions (agent_tx.c) -------------------------------------------- */
 /** Ends every open transaction uncommitted (KTM rolls back a closed one). */
 void tx_shutdown(void);
 

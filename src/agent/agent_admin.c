@@ -1,45 +1,30 @@
 /*
- * agent_admin.c — administration ops of regfast-agent (AG_OP_ADMIN_FIRST..LAST):
+ * agent_admin.c — administration ops of regfast-agent (ag_ops.def, 32..48):
  * rename, security, privileges, hive save/load/restore/replace, app hives,
- * MUI strings. The Python side is src/regfast/live.py; the C functions are
- * the rf_live_* of regfast_nt.h ("Administration", src/nt/nt_admin.c).
+ * MUI strings. The Python side is src/regfast/admin.py; the C functions are
+ * rf_key_rename / rf_key_get_security / rf_key_set_security / rf_key_snapshot
+ * (regfast.h) and the rf_live_* of regfast_nt.h for what only the live
+ * registry has. Payloads are in ag_ops.def; what they mean:
  *
- * Ops. Request payload -> response payload after the i32 status (agent.h
- * conventions: u32 little-endian, str16 = u32 bytes + UTF-16LE, str8 UTF-8):
- *
- *   32 RENAME          u32 handle str16 new_name -> (the handle now names a
- *                      renamed key: close it and open the new path)
- *   33 GET_SECURITY    u32 handle u32 si (RF_SI_*; 0 = O|G|D, + S when
- *                      SeSecurityPrivilege is enabled) -> u32 si_included
- *                      u32 sd_len sd_bytes str8 sddl (rf_sd_to_sddl)
- *   34 SET_SECURITY    u32 handle str16 sddl -> u32 si_written
- *   35 GRANT           u32 handle u32 rights u32 mode(RF_ACE_*) u32 inherit
- *                      str16 trustee -> (nothing)
- *   36 TAKE_OWNERSHIP  u32 handle ->
- *   37 PRIVILEGES      u32 n n x str16 name -> n x {i32 status u32 held u32 enabled}
- *   38 SET_PRIVILEGES  u32 enable(0/1) u32 n n x str16 name -> n x u32 was_enabled;
- *                      all or nothing: when one fails, the ones already
- *                      changed are put back before the error is returned
- *   39 SAVE_KEY        u32 handle u32 format str16 path -> u32 file_kind
- *                      (RegSaveKeyExW; RF_FILE_*: 1 regf, 2 Wine text, 3 other).
- *                      The path must be absolute and not exist (183); a
- *                      failed save leaves no file behind. The system writes
- *                      a unique temporary file next to it, moved into place
- *                      without overwriting: the agent never deletes a file
- *                      it did not create (another process may create `path`
- *                      while the save runs: then 183 and its file stays).
- *   40 LOAD_HIVE       u32 root str16 subkey str16 path ->
- *   41 UNLOAD_HIVE     u32 root str16 subkey ->
- *   42 RESTORE_KEY     u32 handle u32 flags str16 path ->
- *   43 REPLACE_KEY     u32 handle str16 new_path str16 old_path ->
- *   44 LOAD_APP_HIVE   u32 max_keys str16 path -> snapshot (agent.h format,
- *                      with AG_SNAP_DATA: the whole private hive, read then
- *                      unloaded)
- *   45 MUI_STRING      u32 handle str16 value_name -> str16 text
- *   46 FILE_KIND       str16 path -> u32 kind (RF_FILE_*)
- *   47 SNAPSHOT_RF     u32 handle u32 max_keys -> snapshot (as 44, of an open
- *                      key): LOAD_APP_HIVE's serializer fed a normal live key,
- *                      so that it is checked where app hives are stubs (Wine)
+ *   RENAME          the handle then names a renamed key: close it and open
+ *                   the new path
+ *   GET_SECURITY    si RF_SI_* (0 = O|G|D, + S when SeSecurityPrivilege is
+ *                   enabled) -> the parts included, the descriptor, its SDDL
+ *                   (rf_sd_to_sddl: the converter offline hives use)
+ *   SET_SECURITY    SDDL (ConvertStringSecurityDescriptorToSecurityDescriptorW)
+ *   SET_SECURITY_SD a self-relative descriptor (rf_key_set_security)
+ *   GRANT           rights, mode (RF_ACE_*), inherit flags, trustee
+ *   SET_PRIVILEGES  all or nothing: when one fails, the ones already
+ *                   changed are put back before the error is returned
+ *   SAVE_KEY        RegSaveKeyExW; RF_FILE_*: 1 regf, 2 Wine text, 3 other.
+ *                   The path must be absolute and not exist (183); a failed
+ *                   save leaves no file behind. The system writes a unique
+ *                   temporary file next to it, moved into place without
+ *                   overwriting: the agent never deletes a file it did not
+ *                   create (another process may create `path` while the save
+ *                   runs: then 183 and its file stays).
+ *   LOAD_APP_HIVE   the whole private hive as a snapshot with data
+ *                   (rf_key_snapshot), read then unloaded
  */
 #include "agent.h"
 
@@ -47,12 +32,6 @@
 #include <string.h>
 #include <wchar.h>
 
-enum {
-    AG_OP_RENAME = 32, AG_OP_GET_SECURITY = 33, AG_OP_SET_SECURITY = 34, AG_OP_GRANT = 35,
-    AG_OP_TAKE_OWNERSHIP = 36, AG_OP_PRIVILEGES = 37, AG_OP_SET_PRIVILEGES = 38, AG_OP_SAVE_KEY = 39,
-    AG_OP_LOAD_HIVE = 40, AG_OP_UNLOAD_HIVE = 41, AG_OP_RESTORE_KEY = 42, AG_OP_REPLACE_KEY = 43,
-    AG_OP_LOAD_APP_HIVE = 44, AG_OP_MUI_STRING = 45, AG_OP_FILE_KIND = 46, AG_OP_SNAPSHOT_RF = 47,
-};
 
 #define MAX_PRIVS 64
 #define ERR_FILE_EXISTS_183 183   /* ERROR_ALREADY_EXISTS: RegSaveKeyExW on an existing file */
@@ -115,7 +94,7 @@ static void forget_subtree(uint32_t root, const wchar_t *path, size_t plen)
     rf_clear_error();
 }
 
-static rf_status op_rename(ibuf *in, obuf *out)
+rf_status ag_op_rename(ibuf *in, obuf *out, ag_call *call)
 {
     khandle *kh = arg_handle(in);
     if (!kh) return ag_last();
@@ -124,7 +103,7 @@ static rf_status op_rename(ibuf *in, obuf *out)
     if (in->bad || in->pos != in->n) { free(name); return malformed(AG_OP_RENAME); }
     rf_key k;
     rf_status st;
-    CALL_KEY(kh, k, rf_live_rename_key(kh->hive, k, (const uint16_t *)name, n));
+    CALL_KEY(kh, k, rf_key_rename(kh->hive, k, (const uint16_t *)name, n));
     if (!st) {
         /* Every agent handle on the old name or below it (this one, others
          * opened on the same path, their children) forgets its Win32 handle,
@@ -153,7 +132,7 @@ static rf_status op_rename(ibuf *in, obuf *out)
     return st;
 }
 
-static rf_status op_get_security(ibuf *in, obuf *out)
+rf_status ag_op_get_security(ibuf *in, obuf *out, ag_call *call)
 {
     khandle *kh = arg_handle(in);
     if (!kh) return ag_last();
@@ -161,15 +140,17 @@ static rf_status op_get_security(ibuf *in, obuf *out)
     if (in->bad || in->pos != in->n) return malformed(AG_OP_GET_SECURITY);
     rf_key k;
     rf_status st;
-    const uint8_t *sd = NULL;
-    size_t len = 0;
+    size_t len = 0, cap = 512;
     uint32_t got = 0;
-    CALL_KEY(kh, k, rf_live_get_security(kh->hive, k, si, &sd, &len, &got));
-    if (st) return st;
-    /* copy: the descriptor is borrowed and rf_sd_to_sddl is pure */
-    uint8_t *copy = malloc(len ? len : 1);
-    if (!copy) return ag_fail(RF_E_NO_MEMORY, 0, "out of memory");
-    memcpy(copy, sd, len);
+    uint8_t *copy = NULL;
+    for (int attempt = 0; attempt < 4; attempt++) {
+        free(copy);
+        if (!(copy = malloc(cap))) return ag_fail(RF_E_NO_MEMORY, 0, "out of memory");
+        CALL_KEY(kh, k, rf_key_get_security(kh->hive, k, si, copy, cap, &len, &got));
+        if (st != RF_E_MORE_DATA) break;
+        cap = len + 64;
+    }
+    if (st) { free(copy); return st; }
     size_t sl = 0;
     char small[8];
     st = rf_sd_to_sddl(copy, len, small, sizeof small, &sl);
@@ -191,7 +172,7 @@ static rf_status op_get_security(ibuf *in, obuf *out)
     return st;
 }
 
-static rf_status op_set_security(ibuf *in, obuf *out)
+rf_status ag_op_set_security(ibuf *in, obuf *out, ag_call *call)
 {
     khandle *kh = arg_handle(in);
     if (!kh) return ag_last();
@@ -206,7 +187,7 @@ static rf_status op_set_security(ibuf *in, obuf *out)
     return st;
 }
 
-static rf_status op_grant(ibuf *in, obuf *out)
+rf_status ag_op_grant(ibuf *in, obuf *out, ag_call *call)
 {
     khandle *kh = arg_handle(in);
     if (!kh) return ag_last();
@@ -220,7 +201,7 @@ static rf_status op_grant(ibuf *in, obuf *out)
     return st;
 }
 
-static rf_status op_take_ownership(ibuf *in, obuf *out)
+rf_status ag_op_take_ownership(ibuf *in, obuf *out, ag_call *call)
 {
     khandle *kh = arg_handle(in);
     if (!kh) return ag_last();
@@ -250,7 +231,7 @@ static void free_privs(wchar_t **names, uint32_t n)
     for (uint32_t i = 0; i < n; i++) free(names[i]);
 }
 
-static rf_status op_privileges(ibuf *in, obuf *out)
+rf_status ag_op_privileges(ibuf *in, obuf *out, ag_call *call)
 {
     wchar_t *names[MAX_PRIVS];
     uint32_t n = 0;
@@ -267,7 +248,7 @@ static rf_status op_privileges(ibuf *in, obuf *out)
     return st;
 }
 
-static rf_status op_set_privileges(ibuf *in, obuf *out)
+rf_status ag_op_set_privileges(ibuf *in, obuf *out, ag_call *call)
 {
     uint32_t enable = ib_u32(in);
     wchar_t *names[MAX_PRIVS];
@@ -301,7 +282,7 @@ static wchar_t *temp_name(const wchar_t *path, size_t plen, uint32_t n)
     return t;
 }
 
-static rf_status op_save_key(ibuf *in, obuf *out)
+rf_status ag_op_save_key(ibuf *in, obuf *out, ag_call *call)
 {
     khandle *kh = arg_handle(in);
     if (!kh) return ag_last();
@@ -355,7 +336,7 @@ static rf_status op_save_key(ibuf *in, obuf *out)
     return st;
 }
 
-static rf_status op_load_hive(ibuf *in, obuf *out, int load)
+static rf_status load_or_unload(ibuf *in, int load)
 {
     uint32_t root = ib_u32(in);
     wchar_t *sub = ib_str16(in, 255, NULL);
@@ -379,7 +360,10 @@ static rf_status op_load_hive(ibuf *in, obuf *out, int load)
     return st;
 }
 
-static rf_status op_restore_key(ibuf *in, obuf *out)
+rf_status ag_op_load_hive(ibuf *in, obuf *out, ag_call *call) { return load_or_unload(in, 1); }
+rf_status ag_op_unload_hive(ibuf *in, obuf *out, ag_call *call) { return load_or_unload(in, 0); }
+
+rf_status ag_op_restore_key(ibuf *in, obuf *out, ag_call *call)
 {
     khandle *kh = arg_handle(in);
     if (!kh) return ag_last();
@@ -393,7 +377,7 @@ static rf_status op_restore_key(ibuf *in, obuf *out)
     return st;
 }
 
-static rf_status op_replace_key(ibuf *in, obuf *out)
+rf_status ag_op_replace_key(ibuf *in, obuf *out, ag_call *call)
 {
     khandle *kh = arg_handle(in);
     if (!kh) return ag_last();
@@ -410,93 +394,7 @@ static rf_status op_replace_key(ibuf *in, obuf *out)
     return st;
 }
 
-/* An app hive as a snapshot: depth-first pre-order, like snapshot_key(). */
-typedef struct app_walk { rf_hive *h; obuf *out; uint32_t max_keys, n_keys, truncated; } app_walk;
-
-/* FNV-1a 64 of the key's owner, group and DACL, as agent_watch.c hashes
- * them for SNAPSHOT (the same self-relative bytes), never 0; 0 = unknown
- * (the descriptor cannot be read). */
-static uint64_t sd_hash_rf(rf_hive *h, rf_key k)
-{
-    const uint8_t *sd = NULL;
-    size_t len = 0;
-    uint32_t got = 0;
-    if (rf_live_get_security(h, k, RF_SI_OWNER | RF_SI_GROUP | RF_SI_DACL, &sd, &len, &got) != RF_OK) {
-        rf_clear_error();
-        return 0;
-    }
-    return fnv1a64(sd, len) | 1;
-}
-
-static rf_status app_key(app_walk *w, rf_key k, const wchar_t *rel, size_t rlen, int depth)
-{
-    if (w->n_keys >= w->max_keys) { w->truncated = 1; return RF_OK; }
-    if (depth > 512) return ag_fail(RF_E_LIMIT, 0, "app hive deeper than 512 levels");
-    rf_key_info ki;
-    rf_status st = rf_key_get_info(w->h, k, &ki);
-    if (st) return ag_fail_rf(st);
-    w->n_keys++;
-    ob_str16(w->out, rel, rlen);
-    ob_u64(w->out, ki.last_write);
-    ob_u64(w->out, sd_hash_rf(w->h, k));   /* protocol 2 (agent.h) */
-    size_t count_at = w->out->n;
-    uint32_t nv = 0;
-    ob_u32(w->out, 0);
-    for (uint32_t i = 0;; i++) {
-        rf_name nm;
-        uint32_t type;
-        const uint8_t *data;
-        size_t len;
-        st = rf_live_enum_value(w->h, k, i, &nm, &type, &data, &len);
-        if (st == RF_E_NO_MORE_ITEMS) break;
-        if (st) return ag_fail_rf(st);
-        ob_str16(w->out, nm.ptr, nm.nbytes / 2);
-        ob_u32(w->out, type);
-        ob_u32(w->out, (uint32_t)len);
-        ob_u64(w->out, fnv1a64(data, len));
-        ob_str8(w->out, (const char *)data, len);
-        nv++;
-    }
-    if (!w->out->oom) memcpy(w->out->p + count_at, &nv, 4);
-    for (uint32_t i = 0;; i++) {
-        rf_name nm;
-        uint64_t lw;
-        st = rf_live_enum_subkey(w->h, k, i, &nm, &lw);
-        if (st == RF_E_NO_MORE_ITEMS) break;
-        if (st) return ag_fail_rf(st);
-        size_t nc = nm.nbytes / 2, plen = rlen ? rlen + 1 + nc : nc;
-        wchar_t *p = malloc((plen + 1) * sizeof *p);
-        if (!p) return ag_fail(RF_E_NO_MEMORY, 0, "out of memory");
-        if (rlen) { memcpy(p, rel, rlen * 2); p[rlen] = L'\\'; }
-        memcpy(p + (rlen ? rlen + 1 : 0), nm.ptr, nc * 2);
-        p[plen] = 0;
-        rf_key child;
-        st = rf_live_key_open(w->h, k, (const uint16_t *)(p + (rlen ? rlen + 1 : 0)), nc, &child);
-        if (!st) st = app_key(w, child, p, plen, depth + 1);
-        else st = ag_fail_rf(st);
-        free(p);
-        if (st) return st;
-    }
-    return RF_OK;
-}
-
-/* The snapshot (agent.h format, with AG_SNAP_DATA) of the subtree at k. */
-static rf_status app_snapshot(rf_hive *h, rf_key k, uint32_t max_keys, obuf *out)
-{
-    size_t head = out->n;
-    ob_u32(out, 0);
-    ob_u32(out, 0);
-    app_walk w = { h, out, max_keys ? max_keys : 100000, 0, 0 };
-    rf_status st = app_key(&w, k, L"", 0, 0);
-    if (!st && !out->oom) {
-        uint32_t flags = AG_SNAP_DATA | (w.truncated ? AG_SNAP_TRUNCATED : 0);
-        memcpy(out->p + head, &w.n_keys, 4);
-        memcpy(out->p + head + 4, &flags, 4);
-    }
-    return st;
-}
-
-static rf_status op_load_app_hive(ibuf *in, obuf *out)
+rf_status ag_op_load_app_hive(ibuf *in, obuf *out, ag_call *call)
 {
     uint32_t max_keys = ib_u32(in);
     wchar_t *path = ib_str16(in, AG_MAX_PATH_CHARS, NULL);
@@ -511,25 +409,32 @@ static rf_status op_load_app_hive(ibuf *in, obuf *out)
         rf_hive_close(h);
         return st;
     }
-    st = app_snapshot(h, root, max_keys, out);
+    rf_bytes b = { NULL, 0, 0 };
+    st = rf_key_snapshot(h, root, RF_SNAP_SUBTREE | RF_SNAP_KEEP_DATA, max_keys, &b);
+    if (st) st = ag_fail_rf(st);
+    else if (b.len > AG_MAX_RESPONSE) st = ag_fail(RF_E_LIMIT, 0, "app hive snapshot over the frame limit");
+    else ob_put(out, b.data, b.len);
+    rf_bytes_free(&b);
     rf_hive_close(h);
     return st;
 }
 
-static rf_status op_snapshot_rf(ibuf *in, obuf *out)
+rf_status ag_op_set_security_sd(ibuf *in, obuf *out, ag_call *call)
 {
+    if (call->version < AG_V_LAYOUTS)
+        return ag_fail(RF_E_NOT_SUPPORTED, 0, "SET_SECURITY_SD needs protocol %u (this session: %u)",
+                       AG_V_LAYOUTS, (unsigned)call->version);
     khandle *kh = arg_handle(in);
     if (!kh) return ag_last();
-    uint32_t max_keys = ib_u32(in);
-    if (in->bad || in->pos != in->n) return malformed(AG_OP_SNAPSHOT_RF);
+    uint32_t si = ib_u32(in);
+    if (in->bad) return malformed(AG_OP_SET_SECURITY_SD);
     rf_key k;
     rf_status st;
-    size_t head = out->n;
-    CALL_KEY(kh, k, (out->n = head, app_snapshot(kh->hive, k, max_keys, out)));
+    CALL_KEY(kh, k, rf_key_set_security(kh->hive, k, si, in->p + in->pos, in->n - in->pos));
     return st;
 }
 
-static rf_status op_mui_string(ibuf *in, obuf *out)
+rf_status ag_op_mui_string(ibuf *in, obuf *out, ag_call *call)
 {
     khandle *kh = arg_handle(in);
     if (!kh) return ag_last();
@@ -553,7 +458,7 @@ static rf_status op_mui_string(ibuf *in, obuf *out)
     return st;
 }
 
-static rf_status op_file_kind(ibuf *in, obuf *out)
+rf_status ag_op_file_kind(ibuf *in, obuf *out, ag_call *call)
 {
     wchar_t *path = ib_str16(in, AG_MAX_PATH_CHARS, NULL);
     if (in->bad || in->pos != in->n) { free(path); return malformed(AG_OP_FILE_KIND); }
@@ -563,27 +468,4 @@ static rf_status op_file_kind(ibuf *in, obuf *out)
     if (st) return ag_fail_rf(st);
     ob_u32(out, (uint32_t)kind);
     return RF_OK;
-}
-
-rf_status op_admin(uint16_t op, ibuf *in, obuf *out)
-{
-    switch (op) {
-    case AG_OP_RENAME: return op_rename(in, out);
-    case AG_OP_GET_SECURITY: return op_get_security(in, out);
-    case AG_OP_SET_SECURITY: return op_set_security(in, out);
-    case AG_OP_GRANT: return op_grant(in, out);
-    case AG_OP_TAKE_OWNERSHIP: return op_take_ownership(in, out);
-    case AG_OP_PRIVILEGES: return op_privileges(in, out);
-    case AG_OP_SET_PRIVILEGES: return op_set_privileges(in, out);
-    case AG_OP_SAVE_KEY: return op_save_key(in, out);
-    case AG_OP_LOAD_HIVE: return op_load_hive(in, out, 1);
-    case AG_OP_UNLOAD_HIVE: return op_load_hive(in, out, 0);
-    case AG_OP_RESTORE_KEY: return op_restore_key(in, out);
-    case AG_OP_REPLACE_KEY: return op_replace_key(in, out);
-    case AG_OP_LOAD_APP_HIVE: return op_load_app_hive(in, out);
-    case AG_OP_MUI_STRING: return op_mui_string(in, out);
-    case AG_OP_FILE_KIND: return op_file_kind(in, out);
-    case AG_OP_SNAPSHOT_RF: return op_snapshot_rf(in, out);
-    default: return ag_fail(RF_E_NOT_SUPPORTED, 0, "unknown op %u", op);
-    }
 }

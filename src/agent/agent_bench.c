@@ -22,7 +22,7 @@ typedef LONG NTSTATUS_;
 typedef struct { USHORT Length, MaximumLength; PWSTR Buffer; } ustr;
 typedef NTSTATUS_ (NTAPI *query_value_fn)(HANDLE, ustr *, ULONG, PVOID, ULONG, ULONG *);
 
-rf_status op_bench(ibuf *in, obuf *out)
+rf_status ag_op_bench(ibuf *in, obuf *out, ag_call *call)
 {
     uint32_t method = ib_u32(in), id = ib_u32(in), reps = ib_u32(in), n = ib_u32(in);
     if (in->bad || method == 0 || method > AG_BENCH_MAX || reps == 0 || reps > 1000000 || n == 0 ||

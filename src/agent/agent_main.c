@@ -1,6 +1,6 @@
 /*
  * agent_main.c — regfast-agent.exe: frames over stdin/stdout around the
- * request handling of agent_core.c.
+ * request handling of agent_dispatch.c (ag_dispatch).
  *
  * The agent runs no shell and opens no file: stdin/stdout carry frames
  * (agent.h), stderr only diagnostics. A malformed header or payload gets an
@@ -30,39 +30,13 @@ static void wr32(uint8_t *p, uint32_t v) { wr16(p, (uint16_t)v); wr16(p + 2, (ui
 static HANDLE out_h, in_h;
 static CRITICAL_SECTION out_lock;
 static volatile LONG out_broken;
-/* The framing in force (agent.h): 2 until a HELLO response agreeing on 3 is
- * out. Written by the main loop under out_lock, read under it by writers. */
+/* The framing in force (agent.h): 2 until a HELLO response agreeing on a
+ * later version is out. Written by the main loop under out_lock, read under
+ * it by writers. */
 static uint32_t frame_version = 2;
 
-static uint32_t fnv1a32(const uint8_t *p, size_t n)
-{
-    uint32_t h = 0x811C9DC5u;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 0x01000193u;
-    return h;
-}
-
-/* CRC-32 as zlib computes it (reflected, polynomial 0xEDB88320), so the
- * Python side checks it with zlib.crc32: the payload check of version 3. */
-static uint32_t crc_table[256];
-
-static void crc32_init(void)
-{
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++)
-            c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        crc_table[i] = c;
-    }
-}
-
-static uint32_t crc32_of(const uint8_t *p, size_t n)
-{
-    uint32_t c = 0xFFFFFFFFu;
-    for (size_t i = 0; i < n; i++)
-        c = crc_table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
-    return c ^ 0xFFFFFFFFu;
-}
+/* The payload check of a frame (version >= AG_V_TRAILER): zlib's CRC-32. */
+static uint32_t crc32_of(const uint8_t *p, size_t n) { return rf_crc32(0, p, n); }
 
 static int write_all(const uint8_t *p, size_t n)
 {
@@ -84,12 +58,12 @@ static void write_frame(uint16_t op, uint32_t id, const uint8_t *payload, size_t
     wr16(h + 2, op);
     wr32(h + 4, (uint32_t)n);
     wr32(h + 8, id);
-    wr32(h + 12, fnv1a32(h, 12));
+    wr32(h + 12, ag_fnv1a32(h, 12));
     uint8_t t[AG_TRAILER];
     wr32(t, crc32_of(payload, n));
     EnterCriticalSection(&out_lock);
     if (!out_broken && (!write_all(h, sizeof h) || !write_all(payload, n) ||
-                        (frame_version >= 3 && !write_all(t, sizeof t))))
+                        (frame_version >= AG_V_TRAILER && !write_all(t, sizeof t))))
         out_broken = 1;
     LeaveCriticalSection(&out_lock);
 }
@@ -158,7 +132,7 @@ static int in_take(uint8_t *dst, size_t n)
 
 static int header_ok(const uint8_t *h)
 {
-    return rd16(h) == AG_MAGIC && rd32(h + 12) == fnv1a32(h, 12);
+    return rd16(h) == AG_MAGIC && rd32(h + 12) == ag_fnv1a32(h, 12);
 }
 
 int main(void)
@@ -170,7 +144,6 @@ int main(void)
     in_h = GetStdHandle(STD_INPUT_HANDLE);
     out_h = GetStdHandle(STD_OUTPUT_HANDLE);
     InitializeCriticalSection(&out_lock);
-    crc32_init();
     SetErrorMode(SEM_FAILCRITICALERRORS | SEM_NOGPFAULTERRORBOX);
     ag_init(write_frame, NULL);     /* watch events go out as frames */
 
@@ -197,7 +170,7 @@ int main(void)
         resync = 0;
         uint16_t op = rd16(h + 2);
         uint32_t len = rd32(h + 4), id = rd32(h + 8);
-        size_t trailer = frame_version >= 3 ? AG_TRAILER : 0;
+        size_t trailer = frame_version >= AG_V_TRAILER ? AG_TRAILER : 0;
         in_pos += AG_HEADER;
         if (len > AG_MAX_REQUEST) {
             ag_frames++;

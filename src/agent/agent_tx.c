@@ -1,5 +1,5 @@
 /*
- * agent_tx.c — transaction ops of regfast-agent (AG_OP_TX_FIRST..LAST): KTM
+ * agent_tx.c — transaction ops of regfast-agent (ag_ops.def, 64..73): KTM
  * through the rf_live_tx_* API (src/nt/nt_tx.c), which loads every KTM export
  * with GetProcAddress and probes that transactions really work.
  * The Python side, with its journal fallback, is src/regfast/transaction.py.
@@ -27,11 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum {
-    AG_OP_TX_PROBE = 64, AG_OP_TX_BEGIN = 65, AG_OP_TX_COMMIT = 66, AG_OP_TX_ROLLBACK = 67,
-    AG_OP_TX_OPEN_KEY = 68, AG_OP_TX_SET_VALUE = 69, AG_OP_TX_DELETE_VALUE = 70,
-    AG_OP_TX_DELETE_KEY = 71, AG_OP_TX_GET_VALUE = 72, AG_OP_TX_CLOSE_KEY = 73,
-};
 
 #define TX_MAX   64u      /* open transactions per agent */
 #define TKEY_MAX 4096u    /* open transacted keys per agent */
@@ -327,19 +322,16 @@ void tx_shutdown(void)
             tx_end(&txs[i], mk_id(i, txs[i].gen));
 }
 
-rf_status op_tx(uint16_t op, ibuf *in, obuf *out)
+rf_status ag_op_tx_probe(ibuf *in, obuf *out, ag_call *call) { return op_probe(in); }
+rf_status ag_op_tx_begin(ibuf *in, obuf *out, ag_call *call) { return op_begin(in, out); }
+rf_status ag_op_tx_commit(ibuf *in, obuf *out, ag_call *call) { return op_end(in, 1); }
+rf_status ag_op_tx_rollback(ibuf *in, obuf *out, ag_call *call) { return op_end(in, 0); }
+rf_status ag_op_tx_open_key(ibuf *in, obuf *out, ag_call *call) { return op_open(in, out); }
+rf_status ag_op_tx_set_value(ibuf *in, obuf *out, ag_call *call) { return op_key_write(AG_OP_TX_SET_VALUE, in, out); }
+rf_status ag_op_tx_delete_value(ibuf *in, obuf *out, ag_call *call)
 {
-    switch (op) {
-    case AG_OP_TX_PROBE: return op_probe(in);
-    case AG_OP_TX_BEGIN: return op_begin(in, out);
-    case AG_OP_TX_COMMIT: return op_end(in, 1);
-    case AG_OP_TX_ROLLBACK: return op_end(in, 0);
-    case AG_OP_TX_OPEN_KEY: return op_open(in, out);
-    case AG_OP_TX_SET_VALUE:
-    case AG_OP_TX_DELETE_VALUE:
-    case AG_OP_TX_DELETE_KEY:
-    case AG_OP_TX_GET_VALUE:
-    case AG_OP_TX_CLOSE_KEY: return op_key_write(op, in, out);
-    default: return ag_fail(RF_E_NOT_SUPPORTED, 0, "unknown op %u", op);
-    }
+    return op_key_write(AG_OP_TX_DELETE_VALUE, in, out);
 }
+rf_status ag_op_tx_delete_key(ibuf *in, obuf *out, ag_call *call) { return op_key_write(AG_OP_TX_DELETE_KEY, in, out); }
+rf_status ag_op_tx_get_value(ibuf *in, obuf *out, ag_call *call) { return op_key_write(AG_OP_TX_GET_VALUE, in, out); }
+rf_status ag_op_tx_close_key(ibuf *in, obuf *out, ag_call *call) { return op_key_write(AG_OP_TX_CLOSE_KEY, in, out); }

@@ -10,6 +10,7 @@
 #ifndef REGF_INTERNAL_H
 #define REGF_INTERNAL_H
 
+#include <stdarg.h>
 #include "core/rf_internal.h"
 #include "regfast/regfast_backend.h"
 
@@ -231,6 +232,10 @@ rf_status regf_deleted_records(rf_hive *h, rf_deleted *out, size_t cap, size_t *
 rf_status regf_deleted_read(rf_hive *h, uint64_t record_offset, void *buf, size_t cap, size_t *len_out);
 rf_status regf_slack(rf_hive *h, rf_slack *out, size_t cap, size_t *n_out);
 rf_status regf_problems(rf_hive *h, const rf_problem **out, size_t *n_out, uint64_t *total_out);
+/* regf_open.c: the table's close, get_info and root (the table is regf_api.c) */
+void      regf_close(rf_hive *h);
+rf_status regf_get_info(rf_hive *h, rf_hive_info *out);
+rf_status regf_root(rf_hive *h, rf_key *out);
 
 /* Where a value's data is: contiguous (inline or one cell) or a db record. */
 typedef struct regf_data_loc {
@@ -310,7 +315,9 @@ rf_status regf_check_tree(regf_hive *h);
 /* 1 when `off` (hbins-relative) lies inside a cell, not in an hbin header
  * or past the hbins: where a pointer that names no cell start still lands. */
 int regf_inside_cell(const regf_hive *h, uint64_t off);
-/* Appends a problem after the open-time walk (regf_open.c keeps the list). */
+/* The problem list of tolerant opens (regf_fail.c): regf_open.c's walk adds
+ * with a format, regf_check_tree (regf_key.c) with a ready reason. */
+rf_status regf_problem_vadd(regf_hive *h, uint32_t kind, uint64_t off, uint64_t len, const char *fmt, va_list ap);
 rf_status regf_add_problem(regf_hive *h, uint32_t kind, uint64_t off, const char *reason);
 
 /* Hash of a stored name's upcased UTF-16 units (value lookups index by it),

@@ -28,71 +28,16 @@
 
 static void bit_set(uint64_t *bits, uint64_t i) { bits[i >> 6] |= (uint64_t)1 << (i & 63); }
 
-/* The failing half of regf_cell (inline in regf_internal.h): says which check failed. */
-rf_status regf_cell_fail(const regf_hive *h, uint32_t off, const char *what)
-{
-    if (!regf_is_cell(h, off))
-        return rfi_fail(RF_E_CORRUPT, regf_file_off(off), 0,
-                        "%s at 0x%llx: not the start of a cell", what,
-                        (unsigned long long)regf_file_off(off));
-    int32_t size = (int32_t)rf_le32(h->bins + off);
-    uint64_t csize = size < 0 ? (uint64_t)(-(int64_t)size) : (uint64_t)size;
-    if (csize < 8 || csize > h->bins_len - off)
-        /* the open-time walk accepted this cell: its size changed since */
-        return rfi_fail(RF_E_CORRUPT, regf_file_off(off), 0,
-                        "%s at 0x%llx: cell size %d does not fit in the 0x%llx bytes of hbins left "
-                        "(the file changed after it was opened?)", what,
-                        (unsigned long long)regf_file_off(off), size, (unsigned long long)(h->bins_len - off));
-    return rfi_fail(RF_E_CORRUPT, regf_file_off(off), 0,
-                    "%s at 0x%llx: cell is free (size %d), not allocated", what,
-                    (unsigned long long)regf_file_off(off), size);
-}
-
-rf_status regf_record_fail(const regf_hive *h, uint32_t off, const char sig[2], uint32_t min_len,
-                           const uint8_t *data, uint32_t len)
-{
-    uint8_t s0 = len >= 2 ? data[0] : 0, s1 = len >= 2 ? data[1] : 0;
-    return rfi_fail(RF_E_CORRUPT, regf_file_off(off), 0,
-                    "expected '%c%c' at 0x%llx: found signature %02x %02x in a %u-byte cell "
-                    "(need at least %u)", sig[0], sig[1], (unsigned long long)regf_file_off(off),
-                    s0, s1, len, min_len);
-}
-
-rf_status regf_name_len_fail(uint32_t off, const char *what, uint32_t name_len, uint32_t room)
-{
-    return rfi_fail(RF_E_CORRUPT, regf_file_off(off), 0, "%s at 0x%llx: name_len %u exceeds cell size %u",
-                    what, (unsigned long long)regf_file_off(off), name_len, room);
-}
-
-/* Records one skipped region (tolerant opens). The list is bounded: past
- * RF_MAX_PROBLEMS entries a hive full of damage would only cost memory, so
- * later problems are counted, not kept. */
+/* Records one skipped region (tolerant opens): the list lives in
+ * regf_fail.c, which the readers (regf_check_tree in regf_key.c) add to as
+ * well without calling back into this file (tools/check_c_cycles.py). */
 static rf_status add_problem(regf_hive *h, uint32_t kind, uint64_t off, uint64_t len, const char *fmt, ...)
 {
-    h->problems_total++;
-    if (h->n_problems >= RF_MAX_PROBLEMS) return RF_OK;
-    if (h->n_problems == h->problems_cap) {
-        size_t nc = h->problems_cap ? h->problems_cap * 2 : 16;
-        if (nc > RF_MAX_PROBLEMS) nc = RF_MAX_PROBLEMS;
-        rf_problem *q = realloc(h->problems, nc * sizeof *q);
-        if (!q) return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for the problem list");
-        h->problems = q;
-        h->problems_cap = nc;
-    }
-    rf_problem *p = &h->problems[h->n_problems++];
-    p->offset = off;
-    p->length = len;
-    p->kind = kind;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(p->reason, sizeof p->reason, fmt, ap);
+    rf_status st = regf_problem_vadd(h, kind, off, len, fmt, ap);
     va_end(ap);
-    return RF_OK;
-}
-
-rf_status regf_add_problem(regf_hive *h, uint32_t kind, uint64_t off, const char *reason)
-{
-    return add_problem(h, kind, off, 0, "%s", reason);
+    return st;
 }
 
 rf_status regf_problems(rf_hive *base, const rf_problem **out, size_t *n_out, uint64_t *total_out)
@@ -392,7 +337,7 @@ static rf_status parse_hive(regf_hive *h, const rf_open_opts *opts)
     return tolerant ? regf_check_tree(h) : RF_OK;
 }
 
-static void regf_close(rf_hive *base)
+void regf_close(rf_hive *base)
 {
     regf_hive *h = (regf_hive *)base;
     free(h->cell_start);
@@ -576,13 +521,13 @@ rf_status regf_open_file(regf_hive *h, const char *path, const rf_open_opts *opt
     return st;
 }
 
-static rf_status regf_get_info(rf_hive *base, rf_hive_info *out)
+rf_status regf_get_info(rf_hive *base, rf_hive_info *out)
 {
     *out = ((regf_hive *)base)->info;
     return RF_OK;
 }
 
-static rf_status regf_root(rf_hive *base, rf_key *out)
+rf_status regf_root(rf_hive *base, rf_key *out)
 {
     const regf_hive *h = (const regf_hive *)base;
     if (RF_UNLIKELY(!h->root_ok))
@@ -592,71 +537,3 @@ static rf_status regf_root(rf_hive *base, rf_key *out)
     *out = h->root;
     return RF_OK;
 }
-
-/* ---- the ops, each inside a guard (regf_guard.h) ---------------------------
- * Every entry point that reads the mapping runs guarded, so a page that
- * vanished under it (the file truncated) is an RF_E_IO, not a SIGBUS. Scan
- * and read_values guard themselves: they allocate, and free after the guard. */
-#define GUARDED(fn, params, args)                       \
-    static rf_status fn##_guarded params                \
-    {                                                   \
-        const regf_hive *gh = (const regf_hive *)base;  \
-        rf_status st = RF_OK;                           \
-        REGF_GUARD_BEGIN(gh->map, gh->size)             \
-            st = fn args;                               \
-        REGF_GUARD_END(st)                              \
-        return st;                                      \
-    }
-
-GUARDED(regf_key_child, (rf_hive *base, rf_key parent, const uint16_t *name, size_t nchars, rf_key *out),
-        (base, parent, name, nchars, out))
-GUARDED(regf_key_name, (rf_hive *base, rf_key k, rf_name *out), (base, k, out))
-GUARDED(regf_key_class, (rf_hive *base, rf_key k, rf_name *out), (base, k, out))
-GUARDED(regf_key_parent, (rf_hive *base, rf_key k, rf_key *out), (base, k, out))
-GUARDED(regf_key_info, (rf_hive *base, rf_key k, rf_key_info *out), (base, k, out))
-GUARDED(regf_key_subkeys, (rf_hive *base, rf_key k, rf_key *out, size_t cap, size_t *n_out),
-        (base, k, out, cap, n_out))
-GUARDED(regf_key_values, (rf_hive *base, rf_key k, rf_value *out, size_t cap, size_t *n_out),
-        (base, k, out, cap, n_out))
-GUARDED(regf_key_security, (rf_hive *base, rf_key k, const uint8_t **sd, size_t *len), (base, k, sd, len))
-GUARDED(regf_value_find, (rf_hive *base, rf_key k, const uint16_t *name, size_t nchars, rf_value *out),
-        (base, k, name, nchars, out))
-GUARDED(regf_value_info, (rf_hive *base, rf_value v, rf_value_info *out), (base, v, out))
-GUARDED(regf_value_read, (rf_hive *base, rf_value v, void *buf, size_t cap, const uint8_t **data_out,
-                          size_t *len_out), (base, v, buf, cap, data_out, len_out))
-GUARDED(regf_cell_any, (rf_hive *base, uint64_t file_offset, const uint8_t **payload, size_t *len,
-                        int *allocated), (base, file_offset, payload, len, allocated))
-GUARDED(regf_deleted_records, (rf_hive *base, rf_deleted *out, size_t cap, size_t *n_out),
-        (base, out, cap, n_out))
-GUARDED(regf_deleted_read, (rf_hive *base, uint64_t record_offset, void *buf, size_t cap, size_t *len_out),
-        (base, record_offset, buf, cap, len_out))
-GUARDED(regf_slack, (rf_hive *base, rf_slack *out, size_t cap, size_t *n_out), (base, out, cap, n_out))
-
-const rf_backend_ops regf_ops = {
-    .version = RF_BACKEND_OPS_VERSION,
-    .hive_size = sizeof(regf_hive),
-    .name = "regf",
-    .close = regf_close,
-    .get_info = regf_get_info,
-    .root = regf_root,
-    .key_child = regf_key_child_guarded,
-    .key_name = regf_key_name_guarded,
-    .key_class = regf_key_class_guarded,
-    .key_parent = regf_key_parent_guarded,
-    .key_info = regf_key_info_guarded,
-    .key_subkeys = regf_key_subkeys_guarded,
-    .key_values = regf_key_values_guarded,
-    .key_security = regf_key_security_guarded,
-    .value_find = regf_value_find_guarded,
-    .value_info = regf_value_info_guarded,
-    .value_read = regf_value_read_guarded,
-    .read_values = regf_read_values,
-    .mapping = regf_mapping,
-    .scan = regf_scan,
-    .cell = regf_cell_any_guarded,
-    .deleted = regf_deleted_records_guarded,
-    .problems = regf_problems,
-    .deleted_read = regf_deleted_read_guarded,
-    .slack = regf_slack_guarded,
-    /* .key_open: component by component through key_child is as fast as it gets here */
-};

@@ -1,22 +1,21 @@
 /*
  * nt_admin.c — administration of the live registry (regfast_nt.h,
- * "Administration"): rename, security descriptors as SDDL, ACEs, ownership,
- * privileges, hive files (load/unload/restore/replace, app hives) and MUI
- * strings.
+ * "Administration"): ACEs, ownership, hive files (load/unload/restore/
+ * replace, app hives), MUI strings and cache invalidation. Writes, rename
+ * and security descriptors are nt_write.c; privileges nt_priv.c.
  *
  * Rules kept throughout:
  *  - bad input is refused before any registry call, so a refused call
- *    changes nothing (names, SDDL, hive paths and their contents);
- *  - exports that are missing on some systems (NtRenameKey, RegRenameKey,
- *    RegLoadAppKeyW, RegLoadMUIStringW) come from GetProcAddress: one
- *    missing export must not stop a program from loading;
+ *    changes nothing (names, hive paths and their contents);
+ *  - exports that are missing on some systems (RegLoadAppKeyW,
+ *    RegLoadMUIStringW) come from GetProcAddress: one missing export must
+ *    not stop a program from loading;
  *  - a Wine stub that returns success and does nothing (RegRestoreKeyW,
  *    RegReplaceKeyW, RegLoadAppKeyW — shared/reference/wine-registry.md) is
  *    reported as RF_E_NOT_SUPPORTED, never as a success;
- *  - rights the cached handle may lack (WRITE_DAC, WRITE_OWNER,
- *    ACCESS_SYSTEM_SECURITY) are asked for by a second open of the same key
- *    (RegOpenKeyExW with an empty subkey), so the system checks them exactly
- *    as it would for the caller.
+ *  - rights the cached handle may lack (WRITE_DAC, WRITE_OWNER) are asked
+ *    for by a second open of the same key (nt_reopen), so the system checks
+ *    them exactly as it would for the caller.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -30,111 +29,6 @@
 #define LIVE_OR_FAIL(h, base) \
     nt_hive *h = nt_cast(base); \
     if (!h) return rfi_fail(RF_E_INVALID_HANDLE, RF_NO_OFFSET, 0, "not a live hive (rf_live_open)")
-
-#define ERR_ALREADY_EXISTS     183
-#define ERR_NOT_REGISTRY_FILE  1017
-#define ERR_NO_SUCH_PRIVILEGE  1313
-#define ERR_INVALID_ACL        1336
-
-static FARPROC proc(const wchar_t *dll, const char *name)
-{
-    HMODULE m = GetModuleHandleW(dll);
-    if (!m) m = LoadLibraryW(dll);
-    return m ? GetProcAddress(m, name) : NULL;
-}
-
-int rf_live_is_wine(void)
-{
-    return proc(L"ntdll.dll", "wine_get_version") != NULL;
-}
-
-static size_t wlen(const uint16_t *s) { return s ? wcslen((const wchar_t *)s) : 0; }
-
-/* A second handle to the key behind `r` with exactly `access` (see top). */
-static rf_status reopen(nt_ref *r, ACCESS_MASK access, HKEY *out)
-{
-    LONG e = RegOpenKeyExW((HKEY)r->handle, L"", 0, access, out);
-    if (e) {
-        *out = NULL;
-        return rfi_fail((rf_status)e, RF_NO_OFFSET, e, "re-opening the key with access 0x%lx failed: %s "
-                        "(Win32 error %ld)", (unsigned long)access, rf_status_text((rf_status)e), (long)e);
-    }
-    return RF_OK;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Rename                                                                    */
-/* ------------------------------------------------------------------------ */
-
-typedef NTSTATUS (NTAPI *rename_fn)(HANDLE, nt_ustr *);
-typedef LONG (WINAPI *reg_rename_fn)(HKEY, LPCWSTR, LPCWSTR);
-
-rf_status rf_live_rename_key(rf_hive *base, rf_key k, const uint16_t *new_name, size_t nchars)
-{
-    LIVE_OR_FAIL(h, base);
-    if (!new_name || nchars == 0)
-        return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0, "the new key name is empty");
-    if (nchars > 255)
-        return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0,
-                        "the new key name has %zu characters; a key name has at most 255", nchars);
-    for (size_t i = 0; i < nchars; i++)
-        if (new_name[i] == '\\' || new_name[i] == 0)
-            return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0,
-                            "the new key name contains a %s at %zu: it must be one path component",
-                            new_name[i] ? "backslash" : "NUL", i);
-    rf_key parent;
-    rf_status st = nt_key_parent_of(h, k, &parent);
-    if (st == RF_E_NOT_FOUND)
-        return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0, "the root of a live hive cannot be renamed");
-    if (st) return st;
-    wchar_t *z = malloc((nchars + 1) * sizeof *z);
-    if (!z) return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "out of memory");
-    memcpy(z, new_name, nchars * 2);
-    z[nchars] = 0;
-
-    /* A clash is checked first: Windows' NtRenameKey reports it as
-     * STATUS_ACCESS_DENIED (5), which is indistinguishable from a real
-     * denial; 183 says what happened on every system. */
-    nt_ref pr;
-    if ((st = nt_acquire(h, parent, &pr)) != RF_OK) { free(z); return st; }
-    HKEY t;
-    LONG e = RegOpenKeyExW((HKEY)pr.handle, z, 0, KEY_QUERY_VALUE, &t);
-    nt_release(h, &pr);
-    if (e == 0) RegCloseKey(t);
-    if (e == 0 || e == ERROR_ACCESS_DENIED) {
-        char nm[96];
-        nt_name_utf8(new_name, nchars, nm, sizeof nm);
-        free(z);
-        return rfi_fail(ERR_ALREADY_EXISTS, RF_NO_OFFSET, 0, "a sibling key named \"%s\" already exists", nm);
-    }
-
-    rename_fn nt_rename;
-    reg_rename_fn reg_rename;
-    FARPROC p = proc(L"ntdll.dll", "NtRenameKey");
-    memcpy(&nt_rename, &p, sizeof p);
-    p = proc(L"advapi32.dll", "RegRenameKey");
-    memcpy(&reg_rename, &p, sizeof p);
-    if (!nt_rename && !reg_rename) {
-        free(z);
-        return rfi_fail(RF_E_NOT_SUPPORTED, RF_NO_OFFSET, 0, "neither NtRenameKey nor RegRenameKey exists here");
-    }
-    nt_ref r;
-    if ((st = nt_acquire(h, k, &r)) != RF_OK) { free(z); return st; }
-    if (nt_rename) {
-        nt_ustr us = { (USHORT)(nchars * 2), (USHORT)(nchars * 2), z };
-        NTSTATUS s = nt_rename(r.handle, &us);
-        if (!NT_SUCCESS(s)) st = nt_call_fail(h, &r, s, "NtRenameKey", new_name, nchars);
-    } else {
-        e = reg_rename((HKEY)r.handle, NULL, z);
-        if (e) st = nt_fail_win32(e, "RegRenameKey", new_name, nchars);
-    }
-    /* The slot's path is the old name now: a tombstone makes the old path
-     * reopen afresh (and be gone) instead of trusting the cached handle. */
-    if (!st) nt_after_call(h, &r, NT_STATUS_KEY_DELETED);
-    nt_release(h, &r);
-    free(z);
-    return st;
-}
 
 rf_status rf_live_key_invalidate(rf_hive *base, rf_key k)
 {
@@ -153,235 +47,13 @@ rf_status rf_live_key_invalidate(rf_hive *base, rf_key k)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Privileges                                                                */
+/* ACEs and ownership                                                        */
 /* ------------------------------------------------------------------------ */
-
-static rf_status lookup_priv(const uint16_t *name, LUID *luid)
-{
-    if (!name || !name[0])
-        return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0, "the privilege name is empty");
-    if (!LookupPrivilegeValueW(NULL, (LPCWSTR)name, luid)) {
-        DWORD e = GetLastError();
-        char nm[96];
-        nt_name_utf8(name, wlen(name), nm, sizeof nm);
-        if (e == ERR_NO_SUCH_PRIVILEGE || e == 0)
-            return rfi_fail(ERR_NO_SUCH_PRIVILEGE, RF_NO_OFFSET, e, "\"%s\" is not a privilege name "
-                            "(e.g. SeBackupPrivilege)", nm);
-        return nt_fail_win32((LONG)e, "LookupPrivilegeValueW", name, wlen(name));
-    }
-    return RF_OK;
-}
-
-rf_status rf_live_privilege_state(const uint16_t *name, int *held, int *enabled)
-{
-    LUID luid;
-    rf_status st = lookup_priv(name, &luid);
-    if (held) *held = 0;
-    if (enabled) *enabled = 0;
-    if (st) return st;
-    HANDLE tok;
-    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &tok))
-        return nt_fail_win32((LONG)GetLastError(), "OpenProcessToken", name, wlen(name));
-    DWORD need = 0;
-    GetTokenInformation(tok, TokenPrivileges, NULL, 0, &need);
-    /* no size: the size query itself failed, and says why */
-    DWORD e0 = need ? 0 : GetLastError();
-    TOKEN_PRIVILEGES *tp = need ? malloc(need) : NULL;
-    if (!tp || !GetTokenInformation(tok, TokenPrivileges, tp, need, &need)) {
-        DWORD e = tp ? GetLastError() : need ? ERROR_NOT_ENOUGH_MEMORY : (e0 ? e0 : ERROR_INVALID_DATA);
-        free(tp);
-        CloseHandle(tok);
-        return nt_fail_win32((LONG)e, "GetTokenInformation", name, wlen(name));
-    }
-    for (DWORD i = 0; i < tp->PrivilegeCount; i++)
-        if (tp->Privileges[i].Luid.LowPart == luid.LowPart && tp->Privileges[i].Luid.HighPart == luid.HighPart) {
-            if (held) *held = 1;
-            if (enabled) *enabled = (tp->Privileges[i].Attributes & SE_PRIVILEGE_ENABLED) != 0;
-        }
-    free(tp);
-    CloseHandle(tok);
-    return RF_OK;
-}
-
-rf_status rf_live_set_privilege(const uint16_t *name, int enable, int *was_enabled)
-{
-    LUID luid;
-    rf_status st = lookup_priv(name, &luid);
-    if (st) return st;
-    HANDLE tok;
-    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_ADJUST_PRIVILEGES | TOKEN_QUERY, &tok))
-        return nt_fail_win32((LONG)GetLastError(), "OpenProcessToken", name, wlen(name));
-    TOKEN_PRIVILEGES tp, prev;
-    DWORD prev_len = 0;
-    tp.PrivilegeCount = 1;
-    tp.Privileges[0].Luid = luid;
-    tp.Privileges[0].Attributes = enable ? SE_PRIVILEGE_ENABLED : 0;
-    memset(&prev, 0, sizeof prev);
-    SetLastError(0);
-    BOOL ok = AdjustTokenPrivileges(tok, FALSE, &tp, sizeof prev, &prev, &prev_len);
-    DWORD e = GetLastError();
-    CloseHandle(tok);
-    if (ok && e == ERROR_NOT_ALL_ASSIGNED) {
-        char nm[96];
-        nt_name_utf8(name, wlen(name), nm, sizeof nm);
-        return rfi_fail(RF_E_PRIVILEGE_NOT_HELD, RF_NO_OFFSET, e,
-                        "the process token does not hold %s, so it cannot be %s", nm,
-                        enable ? "enabled" : "disabled");
-    }
-    if (!ok) return nt_fail_win32((LONG)e, "AdjustTokenPrivileges", name, wlen(name));
-    /* PreviousState lists only privileges whose state changed: none means
-     * it already was in the state asked for. */
-    if (was_enabled)
-        *was_enabled = prev.PrivilegeCount ? (prev.Privileges[0].Attributes & SE_PRIVILEGE_ENABLED) != 0 : !!enable;
-    return RF_OK;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Security                                                                  */
-/* ------------------------------------------------------------------------ */
-
-rf_status rf_live_get_security(rf_hive *base, rf_key k, uint32_t si, const uint8_t **sd, size_t *len,
-                               uint32_t *si_out)
-{
-    LIVE_OR_FAIL(h, base);
-    if (sd) *sd = NULL;
-    if (len) *len = 0;
-    if (si_out) *si_out = 0;
-    if (!sd || !len) return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0, "sd or len is NULL");
-    if (si & ~(uint32_t)(RF_SI_OWNER | RF_SI_GROUP | RF_SI_DACL | RF_SI_SACL))
-        return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0, "security information 0x%x: RF_SI_* bits only", si);
-    if (!si) {
-        int en = 0;
-        si = RF_SI_OWNER | RF_SI_GROUP | RF_SI_DACL;
-        if (rf_live_privilege_state((const uint16_t *)L"SeSecurityPrivilege", NULL, &en) == RF_OK && en)
-            si |= RF_SI_SACL;
-    }
-    nt_ref r;
-    rf_status st = nt_acquire(h, k, &r);
-    if (st) return st;
-    HKEY hk = (HKEY)r.handle, extra = NULL;
-    if (si & RF_SI_SACL) {
-        if ((st = reopen(&r, READ_CONTROL | ACCESS_SYSTEM_SECURITY, &extra)) != RF_OK) {
-            nt_release(h, &r);
-            return st;
-        }
-        hk = extra;
-    }
-    size_t cap = 0;
-    DWORD need = 512;
-    LONG e;
-    void *buf;
-    for (int attempt = 0;; attempt++) {
-        buf = nt_scratch(NT_BUF_SD, need, &cap);
-        if (!buf) { st = RF_E_NO_MEMORY; break; }
-        need = (DWORD)cap;
-        e = RegGetKeySecurity(hk, (SECURITY_INFORMATION)si, buf, &need);
-        if (e != ERROR_INSUFFICIENT_BUFFER || attempt == 8) break;
-    }
-    if (!st && e) {
-        if (e == ERROR_KEY_DELETED) nt_after_call(h, &r, NT_STATUS_KEY_DELETED);
-        st = nt_fail_win32(e, "RegGetKeySecurity", NULL, 0);
-    }
-    if (!st) {
-        /* Wine keeps SE_SACL_PRESENT in the control word of a descriptor
-         * read without SACL_SECURITY_INFORMATION (once the key has a
-         * SACL): the descriptor then claims an empty-but-present SACL, which
-         * prints as "S:NO_ACCESS_CONTROL". What was not asked for is not in
-         * it: clear the bit (and the offset) in our copy. Same for the DACL. */
-        uint8_t *b = buf;
-        uint16_t ctl = (uint16_t)(b[2] | b[3] << 8);
-        if (!(si & RF_SI_SACL) && (ctl & 0x0010) && (ctl & 0x8000)) {
-            ctl &= (uint16_t)~0x0010u;
-            memset(b + 12, 0, 4);
-        }
-        if (!(si & RF_SI_DACL) && (ctl & 0x0004) && (ctl & 0x8000)) {
-            ctl &= (uint16_t)~0x0004u;
-            memset(b + 16, 0, 4);
-        }
-        b[2] = (uint8_t)ctl;
-        b[3] = (uint8_t)(ctl >> 8);
-        *sd = buf;
-        *len = GetSecurityDescriptorLength(buf);
-        if (si_out) *si_out = si;
-    }
-    if (extra) RegCloseKey(extra);
-    nt_release(h, &r);
-    return st;
-}
-
-/* Parses SDDL into a LocalAlloc'ed descriptor and the RF_SI_* parts it has. */
-static rf_status parse_sddl(const uint16_t *sddl, PSECURITY_DESCRIPTOR *out, uint32_t *si)
-{
-    *out = NULL;
-    *si = 0;
-    size_t n = wlen(sddl);
-    if (n == 0)
-        return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0, "the SDDL string is empty");
-    for (size_t i = 0; i < n; i++)
-        if (sddl[i] < 0x20 || sddl[i] > 0x7E)
-            return rfi_fail(ERR_INVALID_ACL, RF_NO_OFFSET, 0,
-                            "invalid SDDL: character U+%04X at %zu (SDDL is printable ASCII)", sddl[i], i);
-    PSECURITY_DESCRIPTOR psd = NULL;
-    ULONG sz = 0;
-    if (!ConvertStringSecurityDescriptorToSecurityDescriptorW((LPCWSTR)sddl, SDDL_REVISION_1, &psd, &sz)) {
-        DWORD e = GetLastError();
-        char txt[120];
-        nt_name_utf8(sddl, n, txt, sizeof txt);
-        return rfi_fail(ERR_INVALID_ACL, RF_NO_OFFSET, e,
-                        "invalid SDDL \"%s\": ConvertStringSecurityDescriptorToSecurityDescriptorW "
-                        "refused it (Win32 error %lu)", txt, (unsigned long)e);
-    }
-    PSID owner = NULL, group = NULL;
-    PACL acl = NULL;
-    BOOL present = FALSE, defaulted = FALSE;
-    if (!IsValidSecurityDescriptor(psd)) {
-        LocalFree(psd);
-        return rfi_fail(ERR_INVALID_ACL, RF_NO_OFFSET, 0, "invalid SDDL: the descriptor it makes is not valid");
-    }
-    if (GetSecurityDescriptorOwner(psd, &owner, &defaulted) && owner) *si |= RF_SI_OWNER;
-    if (GetSecurityDescriptorGroup(psd, &group, &defaulted) && group) *si |= RF_SI_GROUP;
-    if (GetSecurityDescriptorDacl(psd, &present, &acl, &defaulted) && present) *si |= RF_SI_DACL;
-    present = FALSE;
-    if (GetSecurityDescriptorSacl(psd, &present, &acl, &defaulted) && present) *si |= RF_SI_SACL;
-    if (!*si) {
-        LocalFree(psd);
-        return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0,
-                        "the SDDL string sets nothing: give O:, G:, D: or S:");
-    }
-    *out = psd;
-    return RF_OK;
-}
-
-rf_status rf_live_set_security(rf_hive *base, rf_key k, const uint16_t *sddl, uint32_t *si_out)
-{
-    LIVE_OR_FAIL(h, base);
-    if (si_out) *si_out = 0;
-    PSECURITY_DESCRIPTOR psd;
-    uint32_t si;
-    rf_status st = parse_sddl(sddl, &psd, &si);
-    if (st) return st;
-    ACCESS_MASK need = 0;
-    if (si & (RF_SI_OWNER | RF_SI_GROUP)) need |= WRITE_OWNER;
-    if (si & RF_SI_DACL) need |= WRITE_DAC;
-    if (si & RF_SI_SACL) need |= ACCESS_SYSTEM_SECURITY;
-    nt_ref r;
-    if ((st = nt_acquire(h, k, &r)) != RF_OK) { LocalFree(psd); return st; }
-    HKEY hk;
-    if ((st = reopen(&r, need, &hk)) == RF_OK) {
-        LONG e = RegSetKeySecurity(hk, (SECURITY_INFORMATION)si, psd);
-        if (e) st = nt_fail_win32(e, "RegSetKeySecurity", NULL, 0);
-        RegCloseKey(hk);
-    }
-    nt_release(h, &r);
-    LocalFree(psd);
-    if (!st && si_out) *si_out = si;
-    return st;
-}
 
 /* The SID a trustee string names, LocalAlloc'ed or in `buf`. */
 static rf_status trustee_sid(const uint16_t *trustee, PSID *out, void **to_free, uint8_t *buf, DWORD cap)
 {
-    size_t n = wlen(trustee);
+    size_t n = nt_wlen(trustee);
     char nm[96];
     *out = NULL;
     *to_free = NULL;
@@ -444,7 +116,7 @@ rf_status rf_live_grant(rf_hive *base, rf_key k, const uint16_t *trustee, uint32
     }
     if (!st) {
         HKEY hk;
-        if ((st = reopen(&r, WRITE_DAC, &hk)) == RF_OK) {
+        if ((st = nt_reopen(&r, WRITE_DAC, &hk)) == RF_OK) {
             e = SetSecurityInfo(hk, SE_REGISTRY_KEY, DACL_SECURITY_INFORMATION, NULL, NULL, acl, NULL);
             if (e) st = nt_fail_win32((LONG)e, "SetSecurityInfo", NULL, 0);
             RegCloseKey(hk);
@@ -455,63 +127,6 @@ rf_status rf_live_grant(rf_hive *base, rf_key k, const uint16_t *trustee, uint32
     if (sid_free) LocalFree(sid_free);
     nt_release(h, &r);
     return st;
-}
-
-/* A privilege enabled for the calling thread only: the thread impersonates
- * a copy of its current token (its own impersonation token, or the
- * process's), with the privilege enabled in the copy. */
-typedef struct thread_priv { HANDLE saved, dup; } thread_priv;
-
-static rf_status thread_priv_enter(thread_priv *t, const wchar_t *name)
-{
-    LUID luid;
-    t->saved = t->dup = NULL;
-    if (!LookupPrivilegeValueW(NULL, name, &luid))
-        return nt_fail_win32((LONG)GetLastError(), "LookupPrivilegeValueW", (const uint16_t *)name, wlen((const uint16_t *)name));
-    HANDLE base = NULL;
-    /* the thread may already impersonate someone (the caller's business):
-     * copy that token and put it back afterwards */
-    if (OpenThreadToken(GetCurrentThread(), TOKEN_IMPERSONATE | TOKEN_DUPLICATE | TOKEN_QUERY, TRUE, &t->saved))
-        base = t->saved;
-    else if (GetLastError() != ERROR_NO_TOKEN)
-        return nt_fail_win32((LONG)GetLastError(), "OpenThreadToken", NULL, 0);
-    else if (!OpenProcessToken(GetCurrentProcess(), TOKEN_DUPLICATE | TOKEN_QUERY, &base))
-        return nt_fail_win32((LONG)GetLastError(), "OpenProcessToken", NULL, 0);
-    BOOL ok = DuplicateTokenEx(base, TOKEN_ADJUST_PRIVILEGES | TOKEN_QUERY | TOKEN_IMPERSONATE, NULL,
-                               SecurityImpersonation, TokenImpersonation, &t->dup);
-    DWORD e = GetLastError();
-    if (base != t->saved) CloseHandle(base);
-    rf_status st = RF_OK;
-    if (!ok) {
-        t->dup = NULL;
-        st = nt_fail_win32((LONG)e, "DuplicateTokenEx", NULL, 0);
-    } else {
-        TOKEN_PRIVILEGES tp;
-        tp.PrivilegeCount = 1;
-        tp.Privileges[0].Luid = luid;
-        tp.Privileges[0].Attributes = SE_PRIVILEGE_ENABLED;
-        ok = AdjustTokenPrivileges(t->dup, FALSE, &tp, sizeof tp, NULL, NULL);
-        e = GetLastError();   /* ERROR_NOT_ALL_ASSIGNED with ok == TRUE: not held */
-        if (!ok || e == ERROR_NOT_ALL_ASSIGNED)
-            st = nt_fail_win32((LONG)e, "AdjustTokenPrivileges", (const uint16_t *)name, wlen((const uint16_t *)name));
-        else if (!SetThreadToken(NULL, t->dup))
-            st = nt_fail_win32((LONG)GetLastError(), "SetThreadToken", NULL, 0);
-    }
-    if (st) {
-        if (t->dup) CloseHandle(t->dup);
-        if (t->saved) CloseHandle(t->saved);
-        t->saved = t->dup = NULL;
-    }
-    return st;
-}
-
-static void thread_priv_leave(thread_priv *t)
-{
-    /* back to the caller's impersonation, or to none (NULL) */
-    SetThreadToken(NULL, t->saved);
-    CloseHandle(t->dup);
-    if (t->saved) CloseHandle(t->saved);
-    t->saved = t->dup = NULL;
 }
 
 rf_status rf_live_take_ownership(rf_hive *base, rf_key k)
@@ -532,21 +147,21 @@ rf_status rf_live_take_ownership(rf_hive *base, rf_key k)
      * thread's or the process's), never in the process token: in-process
      * (regfast.live.local(), the Windows default) that token is the Python
      * program's, and other threads would see the privilege come and go. */
-    thread_priv tp;
-    int enabled_here = thread_priv_enter(&tp, L"SeTakeOwnershipPrivilege") == RF_OK;
+    nt_thread_priv tp;
+    int enabled_here = nt_thread_priv_enter(&tp, L"SeTakeOwnershipPrivilege") == RF_OK;
     rf_clear_error();
     nt_ref r;
     rf_status st = nt_acquire(h, k, &r);
     if (!st) {
         HKEY hk;
-        if ((st = reopen(&r, WRITE_OWNER, &hk)) == RF_OK) {
+        if ((st = nt_reopen(&r, WRITE_OWNER, &hk)) == RF_OK) {
             e = SetSecurityInfo(hk, SE_REGISTRY_KEY, OWNER_SECURITY_INFORMATION, me, NULL, NULL, NULL);
             if (e) st = nt_fail_win32((LONG)e, "SetSecurityInfo", NULL, 0);
             RegCloseKey(hk);
         }
         nt_release(h, &r);
     }
-    if (enabled_here) thread_priv_leave(&tp);
+    if (enabled_here) nt_thread_priv_leave(&tp);
     return st;
 }
 
@@ -557,7 +172,7 @@ rf_status rf_live_take_ownership(rf_hive *base, rf_key k)
 rf_status rf_live_file_kind(const uint16_t *path, int *kind)
 {
     if (kind) *kind = 0;
-    size_t n = wlen(path);
+    size_t n = nt_wlen(path);
     if (n == 0) return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0, "the hive path is empty");
     char nm[160];
     nt_name_utf8(path, n, nm, sizeof nm);
@@ -600,7 +215,7 @@ static rf_status check_hive_file(const uint16_t *path, int allow_wine, const cha
     if (st) return st;
     if (kind == RF_FILE_REGF || (allow_wine && kind == RF_FILE_WINE)) return RF_OK;
     char nm[160];
-    nt_name_utf8(path, wlen(path), nm, sizeof nm);
+    nt_name_utf8(path, nt_wlen(path), nm, sizeof nm);
     return rfi_fail(ERR_NOT_REGISTRY_FILE, RF_NO_OFFSET, 0, "%s: \"%s\" is not a %s", api, nm,
                     kind == RF_FILE_WINE ? "regf hive (it is in Wine's text format)"
                                          : allow_wine ? "registry hive file (no regf or Wine signature)"
@@ -621,7 +236,7 @@ static rf_status check_mount_name(uint32_t root, const uint16_t *subkey)
     if (!hive_root(root))
         return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0,
                         "hives load under HKEY_LOCAL_MACHINE or HKEY_USERS only (root 0x%08x)", root);
-    size_t n = wlen(subkey);
+    size_t n = nt_wlen(subkey);
     if (n == 0 || n > 255)
         return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0, "the mount name must have 1..255 characters");
     for (size_t i = 0; i < n; i++)
@@ -641,7 +256,7 @@ rf_status rf_live_load_hive(uint32_t root, const uint16_t *subkey, const uint16_
     int absent_before = e == ERROR_FILE_NOT_FOUND;
     if (e == 0 || e == ERROR_ACCESS_DENIED) {
         char nm[96];
-        nt_name_utf8(subkey, wlen(subkey), nm, sizeof nm);
+        nt_name_utf8(subkey, nt_wlen(subkey), nm, sizeof nm);
         return rfi_fail(ERR_ALREADY_EXISTS, RF_NO_OFFSET, 0, "a key named \"%s\" exists: load the hive "
                         "under a new name", nm);
     }
@@ -660,7 +275,7 @@ rf_status rf_live_load_hive(uint32_t root, const uint16_t *subkey, const uint16_
         return rfi_fail(ERR_NOT_REGISTRY_FILE, RF_NO_OFFSET, e,
                         "RegLoadKeyW refused the file (1017): Wine loads only hives in its own text "
                         "format (saved by its RegSaveKeyExW), never a regf hive");
-    if (e) return nt_fail_win32(e, "RegLoadKeyW", subkey, wlen(subkey));
+    if (e) return nt_fail_win32(e, "RegLoadKeyW", subkey, nt_wlen(subkey));
     return RF_OK;
 }
 
@@ -669,7 +284,7 @@ rf_status rf_live_unload_hive(uint32_t root, const uint16_t *subkey)
     rf_status st = check_mount_name(root, subkey);
     if (st) return st;
     LONG e = RegUnLoadKeyW(hive_root(root), (LPCWSTR)subkey);
-    if (e) return nt_fail_win32(e, "RegUnLoadKeyW", subkey, wlen(subkey));
+    if (e) return nt_fail_win32(e, "RegUnLoadKeyW", subkey, nt_wlen(subkey));
     return RF_OK;
 }
 
@@ -691,7 +306,7 @@ rf_status rf_live_restore_key(rf_hive *base, rf_key k, const uint16_t *path, uin
     if ((st = nt_acquire(h, k, &r)) != RF_OK) return st;
     LONG e = RegRestoreKeyW((HKEY)r.handle, (LPCWSTR)path, flags);
     if (e == ERROR_KEY_DELETED) nt_after_call(h, &r, NT_STATUS_KEY_DELETED);
-    if (e) st = nt_fail_win32(e, "RegRestoreKeyW", path, wlen(path));
+    if (e) st = nt_fail_win32(e, "RegRestoreKeyW", path, nt_wlen(path));
     nt_release(h, &r);
     return st;
 }
@@ -705,7 +320,7 @@ rf_status rf_live_replace_key(rf_hive *base, rf_key k, const uint16_t *new_path,
     st = rf_live_file_kind(old_path, &kind);
     if (st == RF_OK) {
         char nm[160];
-        nt_name_utf8(old_path, wlen(old_path), nm, sizeof nm);
+        nt_name_utf8(old_path, nt_wlen(old_path), nm, sizeof nm);
         return rfi_fail(ERR_ALREADY_EXISTS, RF_NO_OFFSET, 0,
                         "the backup file \"%s\" exists: RegReplaceKeyW would need to create it", nm);
     }
@@ -715,7 +330,7 @@ rf_status rf_live_replace_key(rf_hive *base, rf_key k, const uint16_t *new_path,
     nt_ref r;
     if ((st = nt_acquire(h, k, &r)) != RF_OK) return st;
     LONG e = RegReplaceKeyW((HKEY)r.handle, NULL, (LPCWSTR)new_path, (LPCWSTR)old_path);
-    if (e) st = nt_fail_win32(e, "RegReplaceKeyW", new_path, wlen(new_path));
+    if (e) st = nt_fail_win32(e, "RegReplaceKeyW", new_path, nt_wlen(new_path));
     nt_release(h, &r);
     return st;
 }
@@ -730,13 +345,13 @@ rf_status rf_live_load_app_hive(const uint16_t *path, uint32_t access, rf_hive *
     if (st) return st;
     if ((st = check_hive_file(path, 0, "RegLoadAppKeyW")) != RF_OK) return st;
     load_app_fn load;
-    FARPROC p = proc(L"advapi32.dll", "RegLoadAppKeyW");
+    FARPROC p = nt_proc(L"advapi32.dll", "RegLoadAppKeyW");
     memcpy(&load, &p, sizeof p);
     if (!load) return rfi_fail(RF_E_NOT_SUPPORTED, RF_NO_OFFSET, 0, "RegLoadAppKeyW does not exist here (Vista+)");
     if (!access) access = KEY_READ;
     HKEY hk = NULL;
     LONG e = load((LPCWSTR)path, &hk, access, 0, 0);
-    if (e) return nt_fail_win32(e, "RegLoadAppKeyW", path, wlen(path));
+    if (e) return nt_fail_win32(e, "RegLoadAppKeyW", path, nt_wlen(path));
     /* Wine 8's stub answers success with a handle nothing accepts: one
      * NtQueryKey tells a real hive from it. */
     uint8_t info[256];
@@ -748,7 +363,7 @@ rf_status rf_live_load_app_hive(const uint16_t *path, uint32_t access, rf_hive *
             return rfi_fail(RF_E_NOT_SUPPORTED, RF_NO_OFFSET, (int64_t)(uint32_t)s,
                             "RegLoadAppKeyW returned success but its key handle is invalid: a stub "
                             "(Wine's loads nothing); app hives are not supported here");
-        return nt_fail(s, "NtQueryKey", path, wlen(path));
+        return nt_fail(s, "NtQueryKey", path, nt_wlen(path));
     }
     nt_hive *h = calloc(1, nt_ops.hive_size);
     if (!h) {
@@ -784,7 +399,7 @@ rf_status rf_live_mui_string(rf_hive *base, rf_key k, const uint16_t *name, uint
         return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0, "len_out is NULL, or buf is NULL with cap > 0");
     *len_out = 0;
     load_mui_fn load;
-    FARPROC p = proc(L"advapi32.dll", "RegLoadMUIStringW");
+    FARPROC p = nt_proc(L"advapi32.dll", "RegLoadMUIStringW");
     memcpy(&load, &p, sizeof p);
     if (!load) return rfi_fail(RF_E_NOT_SUPPORTED, RF_NO_OFFSET, 0, "RegLoadMUIStringW does not exist here (Vista+)");
     if (cap > 0xFFFFFFF0u) cap = 0xFFFFFFF0u;
@@ -825,7 +440,7 @@ rf_status rf_live_mui_string(rf_hive *base, rf_key k, const uint16_t *name, uint
             const uint16_t *w = (const uint16_t *)tmp;
             while (n < dl / 2 && w[n]) n++;
             if (n && w[0] == '@') {
-                st = nt_fail_win32(e, "RegLoadMUIStringW", name, wlen(name));
+                st = nt_fail_win32(e, "RegLoadMUIStringW", name, nt_wlen(name));
             } else if ((n + 1) * 2 > cap) {
                 *len_out = n * 2;
                 st = rfi_fail(RF_E_MORE_DATA, RF_NO_OFFSET, 0, "the string needs %zu bytes", n * 2 + 2);
@@ -840,7 +455,7 @@ rf_status rf_live_mui_string(rf_hive *base, rf_key k, const uint16_t *name, uint
         free(tmp);
     } else if (e) {
         if (e == ERROR_KEY_DELETED) nt_after_call(h, &r, NT_STATUS_KEY_DELETED);
-        st = nt_fail_win32(e, "RegLoadMUIStringW", name, wlen(name));
+        st = nt_fail_win32(e, "RegLoadMUIStringW", name, nt_wlen(name));
     } else {
         size_t n = 0, maxc = cap / 2;
         while (n < maxc && buf[n]) n++;

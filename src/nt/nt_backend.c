@@ -1,7 +1,9 @@
 /*
  * nt_backend.c — the live registry as an rf_hive: rf_live_open(), the ops
- * table, key operations (NtQueryKey, NtEnumerateKey, NtQuerySecurityObject)
- * and the live-only helpers of regfast_nt.h.
+ * table, key reads (NtQueryKey, NtEnumerateKey, NtQuerySecurityObject) and
+ * the live-only read helpers of regfast_nt.h. The ntdll table is nt_api.c,
+ * status mapping nt_status.c, the handle cache nt_cache.c, values
+ * nt_value.c, writes and security nt_write.c, watches nt_watch.c.
  *
  * Roots are opened by their kernel paths with NtOpenKeyEx:
  *   HKLM \Registry\Machine          HKU  \Registry\User
@@ -16,44 +18,6 @@
  */
 #include <stdlib.h>
 #include "nt/nt_internal.h"
-
-nt_api nt;
-
-static INIT_ONCE api_once = INIT_ONCE_STATIC_INIT;
-static rf_status api_status;
-
-#define LOAD(field, sym) do { FARPROC p_ = GetProcAddress(m, sym); memcpy(&nt.field, &p_, sizeof p_); } while (0)
-
-static BOOL CALLBACK load_api(PINIT_ONCE once, PVOID param, PVOID *ctx)
-{
-    (void)once; (void)param; (void)ctx;
-    HMODULE m = GetModuleHandleW(L"ntdll.dll");
-    if (!m) { api_status = RF_E_NOT_SUPPORTED; return TRUE; }
-    LOAD(OpenKeyEx, "NtOpenKeyEx");                         /* optional: Windows 7+ */
-    LOAD(OpenKey, "NtOpenKey");
-    LOAD(QueryValueKey, "NtQueryValueKey");
-    LOAD(QueryKey, "NtQueryKey");
-    LOAD(EnumerateKey, "NtEnumerateKey");
-    LOAD(EnumerateValueKey, "NtEnumerateValueKey");
-    LOAD(QueryMultipleValueKey, "NtQueryMultipleValueKey"); /* optional; a stub under Wine */
-    LOAD(QuerySecurityObject, "NtQuerySecurityObject");
-    LOAD(Close, "NtClose");
-    LOAD(RtlNtStatusToDosError, "RtlNtStatusToDosError");
-    LOAD(RtlFormatCurrentUserKeyPath, "RtlFormatCurrentUserKeyPath");
-    LOAD(RtlFreeUnicodeString, "RtlFreeUnicodeString");
-    api_status = nt.OpenKey && nt.QueryValueKey && nt.QueryKey && nt.EnumerateKey && nt.EnumerateValueKey &&
-                 nt.QuerySecurityObject && nt.Close && nt.RtlNtStatusToDosError
-                     ? RF_OK : RF_E_NOT_SUPPORTED;
-    return TRUE;
-}
-
-rf_status nt_load_api(void)
-{
-    InitOnceExecuteOnce(&api_once, load_api, NULL, NULL);
-    if (api_status)
-        return rfi_fail(api_status, RF_NO_OFFSET, 0, "ntdll lacks a registry export regfast needs");
-    return RF_OK;
-}
 
 /* ------------------------------------------------------------------------ */
 /* Opening a root                                                            */
@@ -121,7 +85,7 @@ static rf_status open_root(nt_hive *h, HANDLE *out)
     return st;
 }
 
-rf_status rf_live_open(uint32_t root, uint32_t view, uint32_t access, rf_hive **out)
+static rf_status live_open(uint32_t root, uint32_t view, uint32_t access, rf_hive **out)
 {
     if (!out) return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0, "out is NULL");
     *out = NULL;
@@ -156,6 +120,22 @@ rf_status rf_live_open(uint32_t root, uint32_t view, uint32_t access, rf_hive **
     h->base.ops = &nt_ops;
     *out = &h->base;
     return RF_OK;
+}
+
+rf_status rf_live_open(uint32_t root, uint32_t view, uint32_t access, rf_hive **out)
+{
+    if (!rfi_hooks_on()) return live_open(root, view, access, out);
+    rf_op_record r;
+    rfi_rec_init(&r, RF_OP_HIVE_OPEN, NULL, 0);
+    r.backend = "nt";
+    r.count = root;      /* the predefined root (RF_HKEY_*) */
+    if (rfi_hook_pre(&r)) {
+        if (out) *out = NULL;
+        return rfi_vetoed(&r);
+    }
+    rf_status st = live_open(root, view, access, out);
+    r.hive = st ? NULL : *out;
+    return rfi_hook_post(&r, st);
 }
 
 static void nt_close(rf_hive *base)
@@ -249,26 +229,6 @@ static rf_status nt_key_info(rf_hive *base, rf_key k, rf_key_info *out)
     return RF_OK;
 }
 
-rf_status nt_child_count(nt_hive *h, nt_ref *r, int values, size_t cap, size_t *n_out)
-{
-    void *rec;
-    ULONG rl;
-    rf_status st = nt_query_key(h, r, KeyFullInformation, &rec, &rl);
-    if (st) return st;
-    const char *what = values ? "values" : "subkeys";
-    size_t count = values ? ((nt_key_full *)rec)->Values : ((nt_key_full *)rec)->SubKeys;
-    unsigned table = values ? h->max_values : h->max_slots;
-    if (count > cap) {
-        *n_out = count;
-        return rfi_fail(RF_E_MORE_DATA, RF_NO_OFFSET, 0, "the key has %zu %s, the array holds %zu",
-                        count, what, cap);
-    }
-    if (count > table / 2)
-        return rfi_fail(RF_E_LIMIT, RF_NO_OFFSET, 0, "the key has %zu %s: over half the %s table (%u); raise %s",
-                        count, what, values ? "value" : "key", table, values ? "max_values" : "max_slots");
-    return RF_OK;
-}
-
 /* Subkeys become slots without a handle: enumeration opens nothing. */
 static rf_status nt_key_subkeys(rf_hive *base, rf_key k, rf_key *out, size_t cap, size_t *n_out)
 {
@@ -350,6 +310,19 @@ const rf_backend_ops nt_ops = {
     .mapping = nt_mapping,
     /* .scan: a live subtree walk is rf_key_subkeys + rf_read_values */
     .key_open = rf_live_key_open,
+    /* version 2: .deleted_read, .slack: a live registry has no cells (120) */
+    .value_set = nt_value_set,
+    .value_delete = nt_value_delete,
+    .key_create = nt_key_create,
+    .key_delete = nt_key_delete,
+    .key_rename = nt_key_rename,
+    .key_get_security = nt_key_get_security,
+    .key_set_security = nt_key_set_security,
+    /* .snapshot: the core's walk over rf_* */
+    .watch_open = nt_watch_open,
+    .watch_next = nt_watch_next,
+    .watch_stop = nt_watch_stop,
+    .watch_close = nt_watch_close,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -464,25 +437,4 @@ rf_status rf_live_save_key(rf_hive *base, rf_key k, const uint16_t *path, uint32
     if (e) st = nt_fail_win32(e, "RegSaveKeyExW", path, wcslen((const wchar_t *)path));
     nt_release(h, &r);
     return st;
-}
-
-rf_status rf_live_enable_privilege(const uint16_t *name, int enable)
-{
-    HANDLE tok;
-    LUID luid;
-    if (!name) return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0, "name is NULL");
-    size_t n = wcslen((const wchar_t *)name);
-    if (!LookupPrivilegeValueW(NULL, (LPCWSTR)name, &luid))
-        return nt_fail_win32((LONG)GetLastError(), "LookupPrivilegeValueW", name, n);
-    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_ADJUST_PRIVILEGES | TOKEN_QUERY, &tok))
-        return nt_fail_win32((LONG)GetLastError(), "OpenProcessToken", name, n);
-    TOKEN_PRIVILEGES tp;
-    tp.PrivilegeCount = 1;
-    tp.Privileges[0].Luid = luid;
-    tp.Privileges[0].Attributes = enable ? SE_PRIVILEGE_ENABLED : 0;
-    BOOL ok = AdjustTokenPrivileges(tok, FALSE, &tp, sizeof tp, NULL, NULL);
-    DWORD e = GetLastError(); /* ERROR_NOT_ALL_ASSIGNED with ok == TRUE: not held */
-    CloseHandle(tok);
-    if (!ok || e == ERROR_NOT_ALL_ASSIGNED) return nt_fail_win32((LONG)e, "AdjustTokenPrivileges", name, n);
-    return RF_OK;
 }

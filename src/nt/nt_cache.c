@@ -949,11 +949,32 @@ void nt_cache_free(nt_hive *h)
     h->vused = 0;
 }
 
+/* Tombstones slot `top` and every slot below it, closing their handles
+ * unless in use. Called with the lock held. */
+static void invalidate_locked(nt_hive *h, uint32_t top, closer *c)
+{
+    /* A linear pass with a walk up each slot's parents: slots do not list
+     * their children, and this runs once per rename, delete or unload.
+     * Tombstones count too: a slot deleted earlier may still hold a handle
+     * into the subtree (that is what keeps a hive from unloading). */
+    for (uint32_t i = 0; i < h->nused_hw; i++) {
+        nt_slot *s = SLOT(h, i);
+        if (s->state == SLOT_FREE) continue;
+        uint32_t a = i;
+        while (a != top && a != NT_NONE) a = SLOT(h, a)->parent;
+        if (a != top) continue;
+        tombstone(h, i);                   /* never the root (slot 0) */
+        /* a pinned handle is in use by another thread right now: it stays,
+         * and goes first when handles are evicted (tombstone) */
+        if (i != 0 && s->handle && s->pins == 0) drop_handle(h, i, c);
+    }
+}
+
 rf_status rf_live_key_invalidate_subtree(rf_hive *base, rf_key k)
 {
     nt_hive *h = nt_cast(base);
     if (!h) return rfi_fail(RF_E_INVALID_HANDLE, RF_NO_OFFSET, 0, "not a live hive (rf_live_open)");
-    uint32_t top, gen, n = 0;
+    uint32_t top, gen;
     rf_status st = decode_key(h, k, &top, &gen);
     if (st) return st;
     closer c = { { 0 }, 0 };
@@ -964,27 +985,27 @@ rf_status rf_live_key_invalidate_subtree(rf_hive *base, rf_key k)
         return rfi_fail(RF_E_INVALID_HANDLE, RF_NO_OFFSET, 0,
                         "key token is stale: its slot was recycled (generation %u, now %u)", gen, t->gen);
     }
-    /* A linear pass with a walk up each slot's parents: slots do not list
-     * their children, and this runs once per rename or unload. Tombstones
-     * count too: a slot deleted earlier may still hold a handle into the
-     * subtree (that is what keeps a hive from unloading). */
-    for (uint32_t i = 0; i < h->nused_hw; i++) {
-        nt_slot *s = SLOT(h, i);
-        if (s->state == SLOT_FREE) continue;
-        uint32_t a = i;
-        while (a != top && a != NT_NONE) a = SLOT(h, a)->parent;
-        if (a != top) continue;
-        tombstone(h, i);                   /* never the root (slot 0) */
-        /* a pinned handle is in use by another thread right now: it stays,
-         * and goes first when handles are evicted (tombstone) */
-        if (i != 0 && s->handle && s->pins == 0) {
-            drop_handle(h, i, &c);         /* more than 8: closed under the lock */
-            n++;
+    invalidate_locked(h, top, &c);
+    unlock_x(h, &c);
+    return RF_OK;
+}
+
+void nt_forget_path(nt_hive *h, rf_key parent, const uint16_t *path, size_t nchars)
+{
+    uint32_t cur, gen;
+    if (decode_key(h, parent, &cur, &gen) != RF_OK) return;
+    closer c = { { 0 }, 0 };
+    lock_x(h);
+    if (check_slot(h, cur, gen) == RF_OK) {
+        size_t pos = 0, j;
+        while (pos < nchars && cur != NT_NONE && component(path, pos, nchars, &j) == RF_OK) {
+            cur = idx_find(h, cur, path + pos, j - pos, name_hash(cur, path + pos, j - pos));
+            pos = j + 1;
         }
+        if (pos >= nchars && cur != NT_NONE && cur != 0) invalidate_locked(h, cur, &c);
     }
     unlock_x(h, &c);
-    (void)n;
-    return RF_OK;
+    rf_clear_error();
 }
 
 rf_status nt_set_limits(nt_hive *h, uint32_t max_handles, uint32_t max_slots, uint32_t max_values)

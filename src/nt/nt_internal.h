@@ -18,6 +18,7 @@
 #define WIN32_LEAN_AND_MEAN
 #endif
 #include <windows.h>
+#include <wchar.h>
 
 #include "core/rf_internal.h"
 #include "regfast/regfast_backend.h"
@@ -91,12 +92,27 @@ typedef struct nt_api {
     ULONG    (NTAPI *RtlNtStatusToDosError)(NTSTATUS);
     NTSTATUS (NTAPI *RtlFormatCurrentUserKeyPath)(nt_ustr *);
     VOID     (NTAPI *RtlFreeUnicodeString)(nt_ustr *);
+    NTSTATUS (NTAPI *SetValueKey)(HANDLE, nt_ustr *, ULONG, ULONG, PVOID, ULONG);
+    NTSTATUS (NTAPI *DeleteValueKey)(HANDLE, nt_ustr *);
 } nt_api;
+
+/* ---- nt_api.c: the ntdll table, loaded once -------------------------------- */
 
 extern nt_api nt;
 
 /* Loads `nt` once; RF_E_NOT_SUPPORTED if ntdll lacks a required export. */
 rf_status nt_load_api(void);
+
+/* An optional export (GetProcAddress; the DLL loaded if needed), or NULL. */
+FARPROC nt_proc(const wchar_t *dll, const char *name);
+
+static inline size_t nt_wlen(const uint16_t *s) { return s ? wcslen((const wchar_t *)s) : 0; }
+
+/* Win32 codes the backend returns by name */
+#define ERR_ALREADY_EXISTS     183
+#define ERR_NOT_REGISTRY_FILE  1017
+#define ERR_NO_SUCH_PRIVILEGE  1313
+#define ERR_INVALID_ACL        1336
 
 /* ------------------------------------------------------------------------ */
 /* Status mapping (nt_status.c: the one NTSTATUS -> Win32 table)             */
@@ -245,7 +261,19 @@ rf_status nt_value_resolve(nt_hive *h, rf_value v, rf_key *key, const uint16_t *
 rf_status nt_stats(nt_hive *h, rf_live_stats *out);
 rf_status nt_set_limits(nt_hive *h, uint32_t max_handles, uint32_t max_slots, uint32_t max_values);
 
-static inline nt_hive *nt_cast(rf_hive *h) { return (h && h->ops == &nt_ops) ? (nt_hive *)h : NULL; }
+/* By the backend's name, not by &nt_ops: a reference to the table from the
+ * files the table refers to would tie them in one call cycle
+ * (tools/check_c_cycles.py). Backend names are unique. */
+static inline nt_hive *nt_cast(rf_hive *h)
+{
+    const char *n = h && h->ops ? h->ops->name : NULL;
+    return (n && n[0] == 'n' && n[1] == 't' && n[2] == 0) ? (nt_hive *)h : NULL;
+}
+
+/* Forgets a cached path below `parent` and everything under it (tombstones:
+ * tokens answer 1018, the path reopens afresh); nothing when not cached.
+ * After a delete. Opens nothing. */
+void nt_forget_path(nt_hive *h, rf_key parent, const uint16_t *path, size_t nchars);
 
 /* ------------------------------------------------------------------------ */
 /* Per-thread scratch (nt_cache.c)                                           */
@@ -311,5 +339,36 @@ rf_status nt_key_values(rf_hive *h, rf_key k, rf_value *out, size_t cap, size_t 
 /* Fills a UNICODE_STRING for a name; copies into the AUX... scratch when the
  * buffer is misaligned. RF_E_INVALID_PARAMETER when it is over 32767 chars. */
 rf_status nt_make_ustr(nt_ustr *us, const uint16_t *name, size_t nchars, int scratch_which);
+
+/* ------------------------------------------------------------------------ */
+/* Writes and security (nt_write.c), privileges (nt_priv.c), watches         */
+/* (nt_watch.c): the version-2 slots of the method table                    */
+/* ------------------------------------------------------------------------ */
+
+/* A second handle to the key behind `r` with exactly `access`. */
+rf_status nt_reopen(nt_ref *r, ACCESS_MASK access, HKEY *out);
+
+rf_status nt_value_set(rf_hive *h, rf_key k, const uint16_t *name, size_t nchars, uint32_t type,
+                       const void *data, size_t len);
+rf_status nt_value_delete(rf_hive *h, rf_key k, const uint16_t *name, size_t nchars);
+rf_status nt_key_create(rf_hive *h, rf_key parent, const uint16_t *path, size_t nchars, uint32_t flags,
+                        rf_key *out, uint32_t *disposition);
+rf_status nt_key_delete(rf_hive *h, rf_key parent, const uint16_t *path, size_t nchars, uint32_t flags);
+rf_status nt_key_rename(rf_hive *h, rf_key k, const uint16_t *new_name, size_t nchars);
+rf_status nt_key_get_security(rf_hive *h, rf_key k, uint32_t si, void *buf, size_t cap, size_t *len_out,
+                              uint32_t *si_out);
+rf_status nt_key_set_security(rf_hive *h, rf_key k, uint32_t si, const void *sd, size_t len);
+
+rf_status nt_watch_open(rf_hive *h, const rf_key *keys, size_t n, const rf_watch_opts *o, rf_bytes *baselines,
+                        rf_watch **out);
+rf_status nt_watch_next(rf_watch *w, uint32_t timeout_ms, rf_watch_event *ev);
+void      nt_watch_stop(rf_watch *w);
+void      nt_watch_close(rf_watch *w);
+
+/* A privilege enabled for the calling thread only (an impersonation copy of
+ * its token): enter, make the call, leave. */
+typedef struct nt_thread_priv { HANDLE saved, dup; } nt_thread_priv;
+rf_status nt_thread_priv_enter(nt_thread_priv *t, const wchar_t *name);
+void      nt_thread_priv_leave(nt_thread_priv *t);
 
 #endif

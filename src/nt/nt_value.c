@@ -181,7 +181,6 @@ rf_status nt_value_read(rf_hive *base, rf_value v, void *buf, size_t cap, const 
     const uint16_t *name;
     size_t n;
     nt_ref r;
-    (void)buf; (void)cap; /* the data is always contiguous, in the thread's scratch */
     *data_out = NULL;
     *len_out = 0;
     rf_status st = nt_value_resolve(h, v, &k, &name, &n);
@@ -192,9 +191,35 @@ rf_status nt_value_read(rf_hive *base, rf_value v, void *buf, size_t cap, const 
         nt_kv_partial *p = rec;
         *data_out = p->Data;
         *len_out = p->DataLength;
+        /* the data is contiguous, in the thread's scratch; a caller that
+         * gives a buffer big enough gets it there (as for big data offline) */
+        if (buf && cap >= p->DataLength) {
+            memcpy(buf, p->Data, p->DataLength);
+            *data_out = buf;
+        }
     }
     nt_release(h, &r);
     return st;
+}
+
+rf_status nt_child_count(nt_hive *h, nt_ref *r, int values, size_t cap, size_t *n_out)
+{
+    void *rec;
+    ULONG rl;
+    rf_status st = nt_query_key(h, r, KeyFullInformation, &rec, &rl);
+    if (st) return st;
+    const char *what = values ? "values" : "subkeys";
+    size_t count = values ? ((nt_key_full *)rec)->Values : ((nt_key_full *)rec)->SubKeys;
+    unsigned table = values ? h->max_values : h->max_slots;
+    if (count > cap) {
+        *n_out = count;
+        return rfi_fail(RF_E_MORE_DATA, RF_NO_OFFSET, 0, "the key has %zu %s, the array holds %zu",
+                        count, what, cap);
+    }
+    if (count > table / 2)
+        return rfi_fail(RF_E_LIMIT, RF_NO_OFFSET, 0, "the key has %zu %s: over half the %s table (%u); raise %s",
+                        count, what, values ? "value" : "key", table, values ? "max_values" : "max_slots");
+    return RF_OK;
 }
 
 rf_status nt_key_values(rf_hive *base, rf_key k, rf_value *out, size_t cap, size_t *n_out)

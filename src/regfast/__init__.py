@@ -25,8 +25,8 @@ from regfast._types import (
     CellSlack, DeletedKey, DeletedValue, HiveInfo, HiveProblem, KeyInfo, filetime_to_datetime, type_name,
 )
 from regfast.exceptions import (
-    ConnectionCutError, NotAHiveError, RegistryCorruptError, RegistryError, RegistryNotFoundError,
-    RegistryPermissionError,
+    ConnectionCutError, NotAHiveError, RegistryConnectionError, RegistryCorruptError, RegistryError,
+    RegistryNotFoundError, RegistryPermissionError, RegistryTimeoutError,
 )
 from regfast.logs import DirtyHiveWarning, RecoveryReport, recover, recovery_of
 from regfast.diff import Change, Diff, Snapshot, diff  # noqa: E402  (the function shadows the module)
@@ -49,7 +49,8 @@ __version__ = "0.1.0"
 __all__ = [
     "open_hive", "Hive", "Key", "Value", "ValueBatch", "ScanTable", "HiveInfo", "HiveProblem", "KeyInfo", "DeletedKey", "DeletedValue", "CellSlack", "sd_to_sddl",
     "RegistryError", "RegistryNotFoundError", "RegistryPermissionError",
-    "RegistryCorruptError", "NotAHiveError", "ConnectionCutError", "filetime_to_datetime", "type_name",
+    "RegistryCorruptError", "NotAHiveError", "RegistryConnectionError", "ConnectionCutError",
+    "RegistryTimeoutError", "filetime_to_datetime", "type_name",
     "REG_NONE", "REG_SZ", "REG_EXPAND_SZ", "REG_BINARY", "REG_DWORD", "REG_DWORD_LITTLE_ENDIAN",
     "REG_DWORD_BIG_ENDIAN", "REG_LINK", "REG_MULTI_SZ", "REG_RESOURCE_LIST",
     "REG_FULL_RESOURCE_DESCRIPTOR", "REG_RESOURCE_REQUIREMENTS_LIST", "REG_QWORD",

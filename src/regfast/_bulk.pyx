@@ -425,32 +425,67 @@ cdef class ValueBatch(_Rows):
 
 @cython.auto_pickle(False)
 cdef class _NameArray:
-    """UTF-16 copies of the requested names, laid out for rf_read_values."""
+    """UTF-16 copies of the requested names, laid out for rf_read_values, in
+    one C block: no Python object per name (a 10,000-name batch makes none
+    that tracemalloc sees), and surrogates pass through as the
+    "surrogatepass" codec would."""
     cdef rf_name *names
-    cdef list keep
+    cdef uint16_t *units
 
     def __reduce__(self):
         _reduce_refused(self)
 
     def __cinit__(self, list names):
-        cdef Py_ssize_t i, n = len(names)
-        cdef bytes b
-        self.names = <rf_name *>malloc(max(n, 1) * sizeof(rf_name))
-        if self.names == NULL:
-            raise MemoryError()
-        self.keep = []
+        cdef Py_ssize_t i, j, n = len(names), total = 0, ln, k = 0
+        cdef int kind
+        cdef const void *data
+        cdef uint32_t ch     # not Py_UCS4: Cython would make arithmetic on it a str
+        self.names = NULL
+        self.units = NULL
         for i in range(n):
             name = names[i]
             if not isinstance(name, str):
                 raise TypeError(f"value names must be str, got {type(name).__name__} at index {i}")
-            b = (<str>name).encode("utf-16-le", "surrogatepass")
-            self.keep.append(b)
-            self.names[i].ptr = <const char *>b
-            self.names[i].nbytes = len(b)
+            ln = PyUnicode_GET_LENGTH(name)
+            total += ln
+            if PyUnicode_KIND(name) == 4:       # chars past the BMP take two units
+                data = PyUnicode_DATA(name)
+                for j in range(ln):
+                    total += (<const uint32_t *>data)[j] > 0xFFFF
+        self.names = <rf_name *>malloc(max(n, 1) * sizeof(rf_name))
+        self.units = <uint16_t *>malloc(max(total, 1) * sizeof(uint16_t))
+        if self.names == NULL or self.units == NULL:
+            raise MemoryError()
+        for i in range(n):
+            name = names[i]
+            ln = PyUnicode_GET_LENGTH(name)
+            kind = PyUnicode_KIND(name)
+            data = PyUnicode_DATA(name)
+            self.names[i].ptr = self.units + k
             self.names[i].utf16 = 1
+            if kind == 1:
+                for j in range(ln):
+                    self.units[k + j] = (<const uint8_t *>data)[j]
+                k += ln
+            elif kind == 2:
+                memcpy(self.units + k, data, ln * 2)
+                k += ln
+            else:
+                for j in range(ln):
+                    ch = (<const uint32_t *>data)[j]
+                    if ch > 0xFFFF:
+                        ch -= 0x10000
+                        self.units[k] = <uint16_t>(0xD800 + (ch >> 10))
+                        self.units[k + 1] = <uint16_t>(0xDC00 + (ch & 0x3FF))
+                        k += 2
+                    else:
+                        self.units[k] = <uint16_t>ch
+                        k += 1
+            self.names[i].nbytes = <uint32_t>((<char *>(self.units + k) - <char *>self.names[i].ptr))
 
     def __dealloc__(self):
         free(self.names)
+        free(self.units)
 
 
 cdef enum:

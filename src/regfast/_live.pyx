@@ -1,7 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
 """regfast._live — the live registry served in-process (Windows only).
 
-The request handling of regfast-agent (src/agent/agent_core.c) compiled into
+The request handling of regfast-agent (src/agent: ag_dispatch and its op handlers) compiled into
 this extension: :class:`regfast.inproc.InProcessConnection` hands it the same
 request payloads it would send the agent over a pipe, and gets the same
 response payloads back, so regfast.live.Key has one implementation for both

@@ -458,10 +458,59 @@ cdef class Hive:
         The new Hive is independent (its own mapping; closing one leaves the
         other open). A file changed since reads as it is now."""
         self.handle()       # a closed or uninitialised hive has nothing to re-open
+        if self._path is None and self._map == NULL:
+            raise TypeError("cannot pickle or copy a Hive served by regfast-agent (a live "
+                            "registry): connect again in the other process")
         errors = "tolerant" if self._tolerant else "strict"
         if self._path is not None:
             return _reopen_file, (self._path, self._lenient, errors, self._copy)
         return _reopen_buffer, (bytes(view_of(self, self._map, self._map_len)), self._lenient, errors)
+
+    @staticmethod
+    def _remote(int fd_read, int fd_write, double timeout=30.0, uint32_t root=0x80000001u,
+                uint32_t view=0, uint32_t access=0):
+        """A root of a live registry served by regfast-agent over a byte stream,
+        as a Hive: its Key, Value and ValueBatch are this module's, decoded by
+        the one decoder, with the remote backend (src/remote) behind rf_*.
+
+        Internal entry point for the live-registry layer (the next step of
+        issue 12 builds regfast.connect() on it). `fd_read` / `fd_write` are
+        the agent's stdout / stdin; they are duplicated, the copies owned (and
+        closed) by the connection, which closes with the Hive. `timeout` is
+        every request's, in seconds.
+
+        Raises
+        ------
+        ConnectionError-like RegistryError (status RF_E_CONNECTION)
+            No handshake.
+        OSError
+            The root does not open (winerror 6 for a bad root, 5 access denied).
+        """
+        cdef Hive self = Hive.__new__(Hive)
+        cdef rf_transport t
+        cdef rf_remote *c = NULL
+        cdef rf_status st
+        cdef uint32_t ms = <uint32_t>max(1.0, min(timeout * 1000.0, 4.0e9))
+        cdef int r = os.dup(fd_read)
+        cdef int w
+        try:
+            w = os.dup(fd_write)
+        except OSError:
+            os.close(r)
+            raise
+        st = rf_transport_fds(r, w, 1, &t)
+        if st != RF_OK:
+            os.close(r)
+            os.close(w)
+            check(st)
+        with nogil:
+            st = rf_remote_connect(&t, ms, &c)   # owns the fds from here, even on failure
+            if st == RF_OK:
+                st = rf_remote_open(c, root, view, access, &self._h)
+                rf_remote_release(c)             # the hive holds the connection
+        check(st)
+        self._path = None
+        return self
 
     cdef rf_hive *handle(self) except NULL:
         if self._h == NULL or self._closing:

@@ -21,10 +21,14 @@ builds it from a regfast source tree (this package's own, when installed
 from one, or ``$REGFAST_SOURCE_DIR``) into the user cache directory.
 ``$REGFAST_AGENT`` names a prebuilt one.
 
-Protocol (version 3; version 2 still served)
---------------------------------------------
-Every frame, in both directions, is a 16-byte header, a payload and (from
-version 3) a 4-byte trailer::
+Protocol (this client speaks versions 2 and 3)
+----------------------------------------------
+The versions and what each adds are listed once, in src/agent/ag_ops.def
+(``VERSIONS`` in the generated :mod:`regfast._agent_ops`); each is a superset
+of the one before. This client asks for 2..3 — version 3's framing with the
+payload layouts of version 2; the agent also serves 4 (new layouts, used by
+the C remote backend, src/remote). Every frame, in both directions, is a
+16-byte header, a payload and (from version 3) a 4-byte trailer::
 
     u16 magic   0x6652 ("Rf" little-endian)
     u16 op      request: the operation; response: op | 0x8000; event: op | 0xC000
@@ -77,7 +81,7 @@ import zlib
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from regfast.exceptions import ConnectionCutError, error_from_status
+from regfast.exceptions import RF_E_CONNECTION, ConnectionCutError, RegistryConnectionError, error_from_status
 
 # `python -m regfast.agent`: the package (regfast/__init__ -> live) has imported
 # this module already; runpy's warning about it is harmless here.
@@ -92,29 +96,30 @@ EXE_NAME = "regfast-agent.exe"
 
 # --- protocol constants (src/agent/agent.h) ------------------------------------
 
+# Op and version numbers come from the one table, src/agent/ag_ops.def (generated module).
+from regfast._agent_ops import (  # noqa: E402
+    OP_BENCH, OP_CLOSE_KEY, OP_DELETE_KEY, OP_DELETE_VALUE, OP_FILE_KIND, OP_GET_SECURITY, OP_GET_VALUE,
+    OP_GRANT, OP_HELLO, OP_KEY_INFO, OP_LOAD_APP_HIVE, OP_LOAD_HIVE, OP_MUI_STRING, OP_OPEN_KEY, OP_PING,
+    OP_PRIVILEGES, OP_QUIT, OP_READ_VALUES, OP_RENAME, OP_REPLACE_KEY, OP_RESTORE_KEY, OP_SAVE_KEY,
+    OP_SET_PRIVILEGES, OP_SET_SECURITY, OP_SET_SECURITY_SD, OP_SET_VALUE, OP_SNAPSHOT, OP_SNAPSHOT_RF,
+    OP_STATS, OP_SUBKEYS, OP_TAKE_OWNERSHIP, OP_TX_BEGIN, OP_TX_CLOSE_KEY, OP_TX_COMMIT,
+    OP_TX_DELETE_KEY, OP_TX_DELETE_VALUE, OP_TX_GET_VALUE, OP_TX_OPEN_KEY, OP_TX_PROBE, OP_TX_ROLLBACK,
+    OP_TX_SET_VALUE, OP_UNLOAD_HIVE, OP_UNWATCH, OP_WATCH, V_SD_HASH, V_TRAILER, VERSION_MIN,
+)
+
 MAGIC = 0x6652
-VERSION = 3          # 3: a CRC-32 trailer after each payload; 2: snapshots carry an SD hash
-MIN_VERSION = 2      # the oldest agent this client still talks to (frames without the trailer)
+# The newest version whose payloads this client parses: 3, the CRC trailer
+# with version 2's layouts (ag_ops.def's AG_PROTO list says what each adds).
+VERSION = V_TRAILER
+MIN_VERSION = VERSION_MIN   # the oldest agent this client still talks to (frames without the trailer)
 HEADER = 16
-TRAILER = 4          # version >= 3
+TRAILER = 4          # version >= V_TRAILER
 RESPONSE = 0x8000
 EVENT = 0xC000
 MAX_REQUEST = 16 << 20
 MAX_RESPONSE = 64 << 20
 ALL = 0xFFFFFFFF
 
-OP_HELLO, OP_PING, OP_OPEN_KEY, OP_CLOSE_KEY, OP_KEY_INFO, OP_SUBKEYS, OP_GET_VALUE = 1, 2, 3, 4, 5, 6, 7
-OP_READ_VALUES, OP_SET_VALUE, OP_DELETE_VALUE, OP_DELETE_KEY, OP_SNAPSHOT, OP_WATCH = 8, 9, 10, 11, 12, 13
-OP_UNWATCH, OP_BENCH, OP_STATS, OP_QUIT = 14, 15, 16, 17
-# transactions (KTM; payloads in src/agent/agent_tx.c, Python side regfast.transaction)
-OP_TX_PROBE, OP_TX_BEGIN, OP_TX_COMMIT, OP_TX_ROLLBACK, OP_TX_OPEN_KEY = 64, 65, 66, 67, 68
-OP_TX_SET_VALUE, OP_TX_DELETE_VALUE, OP_TX_DELETE_KEY, OP_TX_GET_VALUE, OP_TX_CLOSE_KEY = 69, 70, 71, 72, 73
-
-# administration (src/agent/agent_admin.c documents each payload)
-OP_RENAME, OP_GET_SECURITY, OP_SET_SECURITY, OP_GRANT, OP_TAKE_OWNERSHIP = 32, 33, 34, 35, 36
-OP_PRIVILEGES, OP_SET_PRIVILEGES, OP_SAVE_KEY, OP_LOAD_HIVE, OP_UNLOAD_HIVE = 37, 38, 39, 40, 41
-OP_RESTORE_KEY, OP_REPLACE_KEY, OP_LOAD_APP_HIVE, OP_MUI_STRING, OP_FILE_KIND = 42, 43, 44, 45, 46
-OP_SNAPSHOT_RF = 47          # LOAD_APP_HIVE's snapshot of an open key (read-only; tests)
 FILE_REGF, FILE_WINE, FILE_OTHER = 1, 2, 3        # OP_SAVE_KEY / OP_FILE_KIND answers
 
 SNAP_SUBTREE, SNAP_KEEP_DATA = 0x1, 0x2          # request flags
@@ -146,16 +151,26 @@ def fnv1a32(data: bytes) -> int:
 
 def frame(op: int, rid: int, payload: bytes = b"", version: int = 2) -> bytes:
     """One frame: header (magic, op, length, id, check) + payload, and from
-    `version` 3 the payload's CRC-32. HELLO is always framed as version 2."""
+    `version` 3 (V_TRAILER) the payload's CRC-32. HELLO is always framed as
+    version 2."""
     head = _HDR.pack(MAGIC, op, len(payload), rid)
     out = head + _U32.pack(fnv1a32(head)) + payload
-    if version >= 3:
+    if version >= V_TRAILER:
         out += _U32.pack(zlib.crc32(payload))
     return out
 
 
 class _TornFrame(Exception):
     """The agent's output ended inside a frame."""
+
+
+def connection_gone(message: str) -> RegistryConnectionError:
+    """The error of a connection that is gone without a cut frame — the agent
+    exited or closed its output at a frame boundary, would not start, or the
+    connection was closed — as the C remote backend reports RF_E_CONNECTION.
+    A cut frame is ConnectionCutError, a subclass: one ``except
+    RegistryConnectionError`` (or the builtin ConnectionError) catches both."""
+    return RegistryConnectionError(errno.EPIPE, message, status=RF_E_CONNECTION)
 
 
 def str16(s: str) -> bytes:
@@ -221,7 +236,8 @@ class Connection:
 
     One reader thread routes responses to the waiting requests by id and
     events to their watch. Every wait has a timeout; when the agent exits,
-    every waiting and later request raises ConnectionError at once.
+    every waiting and later request raises RegistryConnectionError (a
+    ConnectionError; ConnectionCutError when a frame was cut) at once.
 
     Parameters
     ----------
@@ -242,7 +258,7 @@ class Connection:
             self.proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                          stderr=subprocess.PIPE, env=env, bufsize=0)
         except OSError as e:
-            raise ConnectionError(f"cannot start regfast-agent with {self.cmd!r}: {e}") from e
+            raise connection_gone(f"cannot start regfast-agent with {self.cmd!r}: {e}") from e
         self._out = self.proc.stdin
         self._out_fd = self._out.fileno()
         if os.name == "posix":
@@ -267,8 +283,8 @@ class Connection:
         self._wlock = threading.Lock()      # writes
         self._closed: BaseException | None = None
         self._stderr = bytearray()
-        self.version = 2            # the framing until HELLO agrees on another (agent.h)
-        self._rx_version = 2        # the reader thread's copy: switched by the HELLO response itself
+        self.version = V_SD_HASH    # the framing until HELLO agrees on another (agent.h)
+        self._rx_version = V_SD_HASH  # the reader thread's copy: switched by the HELLO response itself
 
     def _hello(self, timeout: float) -> None:
         r = Reader(self.request(OP_HELLO, b"RFAG" + struct.pack("<HH", MIN_VERSION, VERSION),
@@ -326,7 +342,7 @@ class Connection:
                     break
                 payload = self._read_exact(f, length) if length else b""
                 assert payload is not None
-                if self._rx_version >= 3:
+                if self._rx_version >= V_TRAILER:
                     (crc,) = _U32.unpack(self._read_exact(f, TRAILER) or b"")
                     if crc != zlib.crc32(payload):
                         why = "regfast-agent sent a frame whose payload check does not match"
@@ -383,7 +399,7 @@ class Connection:
         msg = why + (f" (exit code {code})" if code is not None else "")
         if tail:
             msg += f"; its stderr ends with: {tail[-500:]}"
-        self._fail_all(ConnectionCutError(errno.ECONNABORTED, msg) if cut else ConnectionError(msg))
+        self._fail_all(ConnectionCutError(errno.ECONNABORTED, msg) if cut else connection_gone(msg))
 
     def _fail_all(self, err: BaseException) -> None:
         """The connection is dead: `err` for every waiting and later call
@@ -482,7 +498,7 @@ class Connection:
             except (BrokenPipeError, ConnectionResetError, OSError) as e:
                 if isinstance(e, TimeoutError):
                     raise
-                raise ConnectionError(f"regfast-agent is gone: {e}") from e
+                raise connection_gone(f"regfast-agent is gone: {e}") from e
 
     def start(self, op: int, payload: bytes = b"") -> tuple[int, _Pending]:
         """Sends a request; returns (id, pending) to wait on with finish()."""
@@ -533,7 +549,7 @@ class Connection:
         Raises
         ------
         OSError subclasses from regfast.exceptions (the agent's status),
-        TimeoutError (no answer in time), ConnectionError (the agent is gone).
+        TimeoutError (no answer in time), RegistryConnectionError (the agent is gone; ConnectionCutError: a frame was cut).
         """
         if _hook is not None:       # regfast.hooks / regfast.profile(): one global check when off
             return _hook(self, op, payload, timeout, filename)
@@ -583,7 +599,7 @@ class Connection:
                 pass
         with self._lock:
             if self._closed is None:
-                self._closed = ConnectionError("the connection to regfast-agent is closed")
+                self._closed = connection_gone("the connection to regfast-agent is closed")
 
     def __enter__(self) -> Connection:
         return self

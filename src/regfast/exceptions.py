@@ -20,7 +20,9 @@ __all__ = [
     "RegistryPermissionError",
     "RegistryCorruptError",
     "NotAHiveError",
+    "RegistryConnectionError",
     "ConnectionCutError",
+    "RegistryTimeoutError",
     "error_from_status",
 ]
 
@@ -30,6 +32,8 @@ RF_E_CORRUPT = RF_CUSTOMER_BIT | 1
 RF_E_UNSUPPORTED_FORMAT = RF_CUSTOMER_BIT | 2
 RF_E_IO = RF_CUSTOMER_BIT | 3
 RF_E_LIMIT = RF_CUSTOMER_BIT | 4
+RF_E_CONNECTION = RF_CUSTOMER_BIT | 5   # the connection to regfast-agent is broken (final)
+ERROR_TIMEOUT = 1460                    # no answer in time (the connection stays)
 
 # The Win32 code reported as .winerror for regfast's own statuses.
 ERROR_REGISTRY_CORRUPT = 1015
@@ -92,18 +96,31 @@ class NotAHiveError(RegistryError):
     (winerror 1017, ERROR_NOT_REGISTRY_FILE)."""
 
 
-class ConnectionCutError(RegistryError, ConnectionAbortedError):
+class RegistryConnectionError(RegistryError, ConnectionError):
+    """The connection to regfast-agent is broken: it closed, a frame was cut
+    (:class:`ConnectionCutError`, a subclass), or it sent a reply that does
+    not parse. Final: every later call on that connection raises it too, so
+    one ``except RegistryConnectionError`` catches every dead connection."""
+
+
+class ConnectionCutError(RegistryConnectionError, ConnectionAbortedError):
     """A frame to or from regfast-agent was cut half-way — a write that timed
     out or was interrupted after its first byte, a response that ended or
-    broke mid-frame — so the byte stream is out of step and the connection
-    is dead: the call that cut it and every later call on it raise this at
-    once (winerror 1236, ERROR_CONNECTION_ABORTED). The agent discards the
-    cut request; connect again to go on. ``__cause__`` holds what cut it."""
+    broke mid-frame, a payload whose CRC does not match — so the byte stream
+    is out of step and the connection is dead: the call that cut it and
+    every later call on it raise this at once (winerror 1236,
+    ERROR_CONNECTION_ABORTED; errno ECONNABORTED). The agent discards the
+    cut request; connect again to go on. ``__cause__`` holds what cut it
+    (Python's agent client); the C remote backend reports it as status 1236."""
 
     def __init__(self, err: int, message: str, filename: object = None, *,
                  winerror: int = ERROR_CONNECTION_ABORTED, status: int = 0,
                  offset: int | None = None) -> None:
         super().__init__(err, message, filename, winerror=winerror, status=status, offset=offset)
+
+
+class RegistryTimeoutError(RegistryError, TimeoutError):
+    """No answer in time (winerror 1460, ERROR_TIMEOUT); the connection stays."""
 
 
 _ERRNO = {2: _errno.ENOENT, 5: _errno.EACCES, 6: _errno.EBADF, 8: _errno.ENOMEM,
@@ -125,6 +142,12 @@ def error_from_status(status: int, message: str, filename: object = None,
         # errno EIO, the offset of the page
         err = native or _errno.EIO
         return RegistryError(err, message, filename, winerror=0, status=status, offset=offset)
+    if status == RF_E_CONNECTION:
+        return RegistryConnectionError(_errno.EPIPE, message, filename, winerror=0, status=status)
+    if status == ERROR_CONNECTION_ABORTED:     # the C remote backend's RF_E_CONNECTION_CUT
+        return ConnectionCutError(_errno.ECONNABORTED, message, filename)
+    if status == ERROR_TIMEOUT:
+        return RegistryTimeoutError(_errno.ETIMEDOUT, message, filename, winerror=status, status=status)
     if status == RF_E_LIMIT:
         return RegistryError(_errno.E2BIG, message, filename, winerror=0, status=status, offset=offset)
     cls: type[RegistryError] = RegistryError

@@ -56,60 +56,26 @@ import warnings
 import weakref
 from typing import Any, Callable
 
+from regfast import _agent_ops as _ops
 from regfast import agent as _agent
 from regfast.exceptions import RegistryPermissionError
 
 __all__ = ["pre", "post", "HookVeto", "HookWarning", "HookHandle", "Operation", "OP_NAMES", "active"]
 
-OP_NAMES: dict[int, str] = {
-    _agent.OP_HELLO: "hello", _agent.OP_PING: "ping", _agent.OP_OPEN_KEY: "open_key",
-    _agent.OP_CLOSE_KEY: "close_key", _agent.OP_KEY_INFO: "key_info", _agent.OP_SUBKEYS: "subkeys",
-    _agent.OP_GET_VALUE: "get_value", _agent.OP_READ_VALUES: "read_values",
-    _agent.OP_SET_VALUE: "set_value", _agent.OP_DELETE_VALUE: "delete_value",
-    _agent.OP_DELETE_KEY: "delete_key", _agent.OP_SNAPSHOT: "snapshot", _agent.OP_WATCH: "watch",
-    _agent.OP_UNWATCH: "unwatch", _agent.OP_BENCH: "bench", _agent.OP_STATS: "stats",
-    _agent.OP_QUIT: "quit",
-    _agent.OP_RENAME: "rename", _agent.OP_GET_SECURITY: "get_security",
-    _agent.OP_SET_SECURITY: "set_security", _agent.OP_GRANT: "grant",
-    _agent.OP_TAKE_OWNERSHIP: "take_ownership", _agent.OP_PRIVILEGES: "privileges",
-    _agent.OP_SET_PRIVILEGES: "set_privileges", _agent.OP_SAVE_KEY: "save_key",
-    _agent.OP_LOAD_HIVE: "load_hive", _agent.OP_UNLOAD_HIVE: "unload_hive",
-    _agent.OP_RESTORE_KEY: "restore_key", _agent.OP_REPLACE_KEY: "replace_key",
-    _agent.OP_LOAD_APP_HIVE: "load_app_hive", _agent.OP_MUI_STRING: "mui_string",
-    _agent.OP_FILE_KIND: "file_kind", _agent.OP_SNAPSHOT_RF: "snapshot_rf",
-    _agent.OP_TX_PROBE: "tx_probe", _agent.OP_TX_BEGIN: "tx_begin", _agent.OP_TX_COMMIT: "tx_commit",
-    _agent.OP_TX_ROLLBACK: "tx_rollback", _agent.OP_TX_OPEN_KEY: "tx_open_key",
-    _agent.OP_TX_SET_VALUE: "tx_set_value", _agent.OP_TX_DELETE_VALUE: "tx_delete_value",
-    _agent.OP_TX_DELETE_KEY: "tx_delete_key", _agent.OP_TX_GET_VALUE: "tx_get_value",
-    _agent.OP_TX_CLOSE_KEY: "tx_close_key",
-}
+OP_NAMES: dict[int, str] = dict(_ops.NAMES)    # from src/agent/ag_ops.def
 # Not agent ops: the offline entry points hooked (regfast.open_hive).
 OP_OPEN_HIVE = 0x1000
 OP_NAMES[OP_OPEN_HIVE] = "open_hive"
 # Everything that changes the registry (or, set_privileges, the agent's
 # token): what a veto policy on ``op.is_write`` must see. save_key writes a
 # file but only reads the registry; it is not here (its ``file`` is set).
-WRITE_OPS = frozenset({_agent.OP_SET_VALUE, _agent.OP_DELETE_VALUE, _agent.OP_DELETE_KEY,
-                       _agent.OP_RENAME, _agent.OP_SET_SECURITY, _agent.OP_GRANT,
-                       _agent.OP_TAKE_OWNERSHIP, _agent.OP_SET_PRIVILEGES, _agent.OP_LOAD_HIVE,
-                       _agent.OP_UNLOAD_HIVE, _agent.OP_RESTORE_KEY, _agent.OP_REPLACE_KEY,
-                       _agent.OP_TX_SET_VALUE, _agent.OP_TX_DELETE_VALUE, _agent.OP_TX_DELETE_KEY})
+WRITE_OPS = _ops.WRITE_OPS
 # ops whose payload starts with a key handle (u32), then what follows it:
-# t/f a u32 skipped, s a value name (-> value), n a new key name (-> value),
+# t a u32 skipped, s a value name (-> value), n a new key name (-> value),
 # k a subkey (-> value, appended to path), p a file path (-> file),
-# x a str16 skipped (payloads of agent_admin.c's header comment)
-_HANDLE_OPS = {
-    _agent.OP_CLOSE_KEY: "", _agent.OP_KEY_INFO: "", _agent.OP_SUBKEYS: "", _agent.OP_GET_VALUE: "s",
-    _agent.OP_READ_VALUES: "", _agent.OP_SET_VALUE: "ts", _agent.OP_DELETE_VALUE: "s",
-    _agent.OP_DELETE_KEY: "fk", _agent.OP_SNAPSHOT: "",
-    _agent.OP_RENAME: "n", _agent.OP_GET_SECURITY: "t", _agent.OP_SET_SECURITY: "x",
-    _agent.OP_GRANT: "tttx", _agent.OP_TAKE_OWNERSHIP: "", _agent.OP_SAVE_KEY: "tp",
-    _agent.OP_RESTORE_KEY: "tp", _agent.OP_REPLACE_KEY: "px", _agent.OP_MUI_STRING: "s",
-}
-_TX_HANDLE_OPS = {
-    _agent.OP_TX_SET_VALUE: "ts", _agent.OP_TX_DELETE_VALUE: "s", _agent.OP_TX_DELETE_KEY: "fk",
-    _agent.OP_TX_GET_VALUE: "s", _agent.OP_TX_CLOSE_KEY: "",
-}
+# x a str16 skipped — derived from the request layouts of ag_ops.def
+_HANDLE_OPS = _ops.HANDLE_SHAPES
+_TX_HANDLE_OPS = _ops.TX_HANDLE_SHAPES
 ROOTS = {0x80000000: "HKCR", 0x80000001: "HKCU", 0x80000002: "HKLM", 0x80000003: "HKU", 0x80000005: "HKCC"}
 
 

@@ -1,7 +1,7 @@
 """The live registry in-process: regfast-agent's request handling without the agent.
 
 On Windows the wheel carries ``regfast._live``, an extension built from the
-agent's request handler (src/agent/agent_core.c: ``ag_dispatch``) — the same
+agent's request handler (src/agent/agent_dispatch.c: ``ag_dispatch``) — the same
 C code, the same request and response payloads, but called directly in this
 process with the GIL released, instead of framed over a pipe to another
 process. :class:`InProcessConnection` puts it behind the interface of
@@ -25,7 +25,7 @@ import struct
 import threading
 from typing import Any
 
-from regfast.agent import EVENT, MAX_REQUEST, Connection, _Pending
+from regfast.agent import EVENT, MAX_REQUEST, Connection, _Pending, connection_gone
 from regfast.exceptions import error_from_status
 
 __all__ = ["InProcessConnection", "native_dispatcher"]
@@ -123,7 +123,7 @@ class InProcessConnection(Connection):
                 self._disp.shutdown()
             finally:
                 with self._lock:
-                    self._closed = ConnectionError("the in-process registry connection is closed")
+                    self._closed = connection_gone("the in-process registry connection is closed")
                     watchers, self._watchers = self._watchers, {}
                 self._release()
         for cb in watchers.values():

@@ -274,3 +274,18 @@ cdef extern from "regfast/regfast.h" nogil:
     uint16_t rf_upcase(uint16_t c)
     uint32_t rf_lh_hash(const uint16_t *name, size_t nchars)
     uint64_t rf_marvin32(const void *data, size_t len, uint64_t seed)
+
+
+# regfast_remote.h — the remote backend (the live registry through regfast-agent)
+cdef extern from "regfast/regfast_remote.h" nogil:
+    ctypedef struct rf_transport:
+        size_t struct_size
+        void *ctx
+
+    ctypedef struct rf_remote:
+        pass
+
+    rf_status rf_transport_fds(int fd_read, int fd_write, int own, rf_transport *out)
+    rf_status rf_remote_connect(const rf_transport *t, uint32_t timeout_ms, rf_remote **out)
+    rf_status rf_remote_open(rf_remote *c, uint32_t root, uint32_t view, uint32_t access, rf_hive **out)
+    void rf_remote_release(rf_remote *c)

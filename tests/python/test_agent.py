@@ -26,7 +26,9 @@ import regfast
 from conftest import in_ci
 from regfast import agent as A
 from regfast import live
-from regfast.exceptions import RegistryNotFoundError, RegistryPermissionError
+from regfast.exceptions import (
+    RF_E_CONNECTION, ConnectionCutError, RegistryConnectionError, RegistryNotFoundError, RegistryPermissionError,
+)
 from regfast.writer import (
     REG_BINARY, REG_DWORD_BIG_ENDIAN, REG_EXPAND_SZ, REG_LINK, REG_MULTI_SZ, REG_NONE, REG_QWORD, Value,
 )
@@ -407,6 +409,9 @@ def test_agent_killed_mid_request(wine, sandbox):
         reg.conn.finish(rid, p, A.OP_BENCH)
     assert time.monotonic() - t0 < 5
     assert "regfast-agent" in str(e.value)
+    # gone, not cut: the same class the C remote backend raises (RF_E_CONNECTION)
+    assert isinstance(e.value, RegistryConnectionError) and not isinstance(e.value, ConnectionCutError)
+    assert e.value.status == RF_E_CONNECTION
     with pytest.raises(ConnectionError):
         key["v"]
     with pytest.raises(ConnectionError):

@@ -1,5 +1,5 @@
 """The live registry in-process (regfast.inproc), the path regfast.open_key()
-takes on Windows: the agent's C request handler (agent_core.c, ag_dispatch)
+takes on Windows: the agent's C request handler (agent_dispatch.c, ag_dispatch)
 called directly instead of over a pipe, behind the same Connection interface,
 so regfast.live.Key is one implementation for both.
 
