@@ -338,10 +338,12 @@ def build_parser() -> argparse.ArgumentParser:
     from regfast.diff import add_cli_parser as add_diff          # `diff`
     from regfast.profile import add_cli_parser as add_profile     # `profile -- python script.py`
     from regfast.admin import add_cli_parser as add_admin         # `save-key`, `key-security`
+    from regfast.fleet import add_cli_parser as add_scan_many     # `scan-many DIR -o out/`
     add_diff(sub)
     add_agent_path(sub)
     add_profile(sub)
     add_admin(sub)
+    add_scan_many(sub)
     return p
 
 

@@ -4,6 +4,11 @@
 BOM, CRLF line ends, ``"name"="text"`` only for clean strings (one NUL at
 the end, no other NUL, no line breaks), ``dword:`` for 4-byte DWORDs and
 ``hex(n):`` for everything else, so every byte round-trips.
+
+Key last-write times are ISO 8601 in UTC (``2016-10-05T09:03:15.348308+00:00``)
+in JSON (``last_write``, with the FILETIME as stored in ``last_write_filetime``)
+and CSV (``last_write``); a FILETIME past year 9999, which no timestamp holds,
+is null / empty there (JSON keeps it in ``last_write_filetime``).
 """
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ import json
 from typing import Callable, TextIO, cast
 
 from regfast._native import Hive
-from regfast._types import REG_BINARY, REG_DWORD, REG_SZ, type_name
+from regfast._types import REG_BINARY, REG_DWORD, REG_SZ, filetime_to_datetime, type_name
 
 _REG_HEADER = "Windows Registry Editor Version 5.00\r\n"
 _LINE = 80  # regedit wraps hex data at 80 columns with "\" continuations
@@ -62,6 +67,14 @@ def reg_value_line(name: str, vtype: int, raw: bytes) -> str:
     return _reg_hex(f"{lhs}={kind}:", raw)
 
 
+def iso_time(filetime: int) -> str | None:
+    """A FILETIME as ISO 8601 (UTC); None when it is past the year 9999."""
+    try:
+        return filetime_to_datetime(filetime).isoformat()
+    except ValueError:
+        return None
+
+
 def _json_data(vtype: int, value: object, raw: bytes) -> object:
     if isinstance(value, bytes):
         return {"hex": raw.hex()}
@@ -86,6 +99,7 @@ def export(hive: Hive, out: TextIO, fmt: str, path: str | None = None, *, prefix
     decoded: list = table.decoded_values() if fmt != "reg" else []
     vkey = table.value_key.tolist()
     vtype = table.value_type.tolist()
+    last_write = table.key_last_write.tolist()
     first_value = [0] * (table.n_keys + 1)
     for k in vkey:
         first_value[k + 1] += 1
@@ -97,7 +111,7 @@ def export(hive: Hive, out: TextIO, fmt: str, path: str | None = None, *, prefix
 
     if fmt == "csv":
         w = csv.writer(out, lineterminator="\n")
-        w.writerow(["key", "value", "type", "data"])
+        w.writerow(["key", "last_write", "value", "type", "data"])
     elif fmt == "json":
         out.write("[\n")
     else:
@@ -119,18 +133,20 @@ def export(hive: Hive, out: TextIO, fmt: str, path: str | None = None, *, prefix
                     continue
                 raw = bytes(table.value_data(i))
                 vals[names[i]] = {"type": type_name(vtype[i]), "data": _json_data(vtype[i], decoded[i], raw)}
-            rec = {"path": full(paths[k]), "last_write": int(table.key_last_write[k]), "values": vals}
+            rec = {"path": full(paths[k]), "last_write": iso_time(last_write[k]),
+                   "last_write_filetime": last_write[k], "values": vals}
             out.write(("  " if k == 0 else ",\n  ") + json.dumps(rec, ensure_ascii=False))
         else:
+            when = iso_time(last_write[k]) or ""
             if lo == hi:
-                w.writerow([full(paths[k]), "", "", ""])
+                w.writerow([full(paths[k]), when, "", "", ""])
             for i in range(lo, hi):
                 if bad[i]:
                     continue
                 val = decoded[i]
                 text = val.hex() if isinstance(val, bytes) else (
                     "\n".join(val) if isinstance(val, list) else str(val))
-                w.writerow([full(paths[k]), names[i], type_name(vtype[i]), text])
+                w.writerow([full(paths[k]), when, names[i], type_name(vtype[i]), text])
         if progress and (k & 1023) == 0:
             progress(k, n)
     if fmt == "json":
