@@ -54,9 +54,6 @@ __all__ = ["scan_many", "ScanMany", "HiveResult", "expand_paths", "write_parquet
 ERRORS = ("skip", "tolerant", "strict")
 _LOG_SUFFIX = re.compile(r"\.log\d?$", re.IGNORECASE)
 
-# fault injection for the test suite: a worker reading a path that contains
-# this string kills itself (as a segfault in a parser would)
-_CRASH_ENV = "REGFAST_FLEET_TEST_CRASH"
 
 
 @dataclass
@@ -138,7 +135,9 @@ def _scan_one(source: str, out: str, fmt: str, opts: dict) -> HiveResult:
     from regfast.arrow import error_batch, table_batches
 
     t0 = time.perf_counter()
-    crash = os.environ.get(_CRASH_ENV)
+    # fault injection for the test suite (only through ScanMany's opts): a
+    # worker reading such a path dies the way a crash in a parser would
+    crash = opts.get("crash_on")
     if crash and crash in source:
         os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
     res = HiveResult(source=source, output=out)
@@ -319,11 +318,14 @@ class ScanMany:
         return self.hives
 
     def to_table(self) -> Any:
-        """Every row as one pyarrow.Table."""
+        """Every row as one pyarrow.Table. Its dictionary columns (source,
+        hive_type, key_path, value_type) share one dictionary per column
+        across the batches (``unify_dictionaries``: a key path seen in many
+        hives is stored once), which Arrow's group_by and joins need."""
         import pyarrow as pa
 
         from regfast.arrow import SCHEMA
-        return pa.Table.from_batches(list(self), schema=SCHEMA)
+        return pa.Table.from_batches(list(self), schema=SCHEMA).unify_dictionaries()
 
     # --- the pool ---------------------------------------------------------
 
