@@ -57,8 +57,8 @@ keeps the exact form.
 
 pandas (:func:`to_pandas`): timestamps become ``datetime64[ns, UTC]`` (NaT
 outside 1677-2262, the raw column keeps the FILETIME), dictionary columns
-``category``, int64 columns pandas' nullable ``Int64``, list<string> an
-``ArrowDtype`` column.
+``category``, int64 columns pandas' nullable ``Int64``, binary and
+list<string> ``ArrowDtype`` columns.
 
 This module needs pyarrow (the ``arrow`` extra); ``import regfast`` does not
 import it.
@@ -376,7 +376,9 @@ def _pandas_type(t: pa.DataType) -> Any:
     import pandas as pd
     if t == pa.int64():
         return pd.Int64Dtype()
-    if pa.types.is_list(t):
+    if pa.types.is_list(t) or pa.types.is_binary(t):
+        # Arrow-backed: lists stay lists, and bytes stay bytes (an object
+        # column of bytes is taken for strings by Dask's string conversion)
         return pd.ArrowDtype(t)
     return None
 
@@ -389,4 +391,14 @@ def to_pandas(data: pa.Table | pa.RecordBatch) -> Any:
     for i, f in enumerate(data.schema):
         if pa.types.is_timestamp(f.type):
             data = data.set_column(i, f.name, _ns_safe(data.column(i)))
-    return data.to_pandas(types_mapper=_pandas_type)
+    import pandas as pd
+
+    df = data.to_pandas(types_mapper=_pandas_type)
+    # an empty dictionary (a column all null) gives object categories, the
+    # others pandas' string dtype: one dtype, so that partitions concatenate
+    str_dtype = pd.Index([""]).dtype
+    for name in df.columns:
+        col = df[name]
+        if isinstance(col.dtype, pd.CategoricalDtype) and col.cat.categories.dtype != str_dtype:
+            df[name] = col.cat.set_categories(col.cat.categories.astype(str_dtype))
+    return df

@@ -49,7 +49,7 @@ from regfast.exceptions import RegistryCorruptError, RegistryError
 from regfast.forensics import detect_hive_type
 from regfast.logs import open_with_logs
 
-__all__ = ["scan_many", "ScanMany", "HiveResult", "expand_paths", "write_parquet_dataset"]
+__all__ = ["scan_many", "ScanMany", "HiveResult", "hive_batches", "expand_paths", "write_parquet_dataset"]
 
 ERRORS = ("skip", "tolerant", "strict")
 _LOG_SUFFIX = re.compile(r"\.log\d?$", re.IGNORECASE)
@@ -130,10 +130,52 @@ class _Sink:
         os.replace(self.tmp, self.path)     # readers never see half a file
 
 
-def _scan_one(source: str, out: str, fmt: str, opts: dict) -> HiveResult:
-    """Reads one hive into `out`; every failure ends as an error row there."""
+def _open(source: str, res: HiveResult, opts: dict) -> Any:
+    """Opens a hive as scan_many's `errors` says; its warnings (a dirty hive
+    read without logs...) go to res.warnings."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            hive = open_with_logs(source, opts["logs"], errors="strict")
+        except RegistryCorruptError:
+            if opts["errors"] != "tolerant":
+                raise
+            hive = open_with_logs(source, opts["logs"], errors="tolerant")
+            res.tolerant = True
+            res.warnings += [f"tolerant open skipped {p.kind} damage at 0x{p.offset:x}: {p.reason}"
+                             for p in hive.problems]
+    res.warnings += [f"{w.category.__name__}: {w.message}" for w in caught]
+    return hive
+
+
+def hive_batches(source: str, opts: dict, res: HiveResult | None = None) -> Iterator[Any]:
+    """The rows of one hive as record batches of regfast.arrow.SCHEMA; a
+    failure ends them with the hive's error row (with errors="strict" it
+    raises instead). `res`, when given, is filled in as it goes. `opts`:
+    see _opts()."""
     from regfast.arrow import error_batch, table_batches
 
+    res = res if res is not None else HiveResult(source=source)
+    try:
+        with _open(source, res, opts) as hive:
+            res.hive_type = detect_hive_type(hive).name
+            table = hive.scan(errors="strict" if opts["errors"] == "strict" else "skip",
+                              include_deleted=opts["include_deleted"])
+            for batch in table_batches(table, source=source, hive_type=res.hive_type,
+                                       tolerant=res.tolerant, decode=opts["decode"],
+                                       batch_rows=opts["batch_rows"]):
+                res.rows += batch.num_rows
+                yield batch
+    except Exception as e:   # noqa: BLE001 — every failure becomes the hive's error row
+        if opts["errors"] == "strict":
+            raise
+        res.status, res.error = _win32_of(e), _describe(e)
+        res.rows += 1
+        yield error_batch(source, res.status, res.error, hive_type=res.hive_type, tolerant=res.tolerant)
+
+
+def _scan_one(source: str, out: str, fmt: str, opts: dict) -> HiveResult:
+    """Reads one hive into the file `out` (a worker's task)."""
     t0 = time.perf_counter()
     # fault injection for the test suite (only through ScanMany's opts): a
     # worker reading such a path dies the way a crash in a parser would
@@ -143,37 +185,12 @@ def _scan_one(source: str, out: str, fmt: str, opts: dict) -> HiveResult:
     res = HiveResult(source=source, output=out)
     sink = _Sink(out, fmt)
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                hive = open_with_logs(source, opts["logs"], errors="strict")
-            except RegistryCorruptError:
-                if opts["errors"] != "tolerant":
-                    raise
-                hive = open_with_logs(source, opts["logs"], errors="tolerant")
-                res.tolerant = True
-            with hive:
-                if res.tolerant:
-                    res.warnings += [f"tolerant open skipped {p.kind} damage at 0x{p.offset:x}: {p.reason}"
-                                     for p in hive.problems]
-                res.hive_type = detect_hive_type(hive).name
-                table = hive.scan(errors="strict" if opts["errors"] == "strict" else "skip",
-                                  include_deleted=opts["include_deleted"])
-                for batch in table_batches(table, source=source, hive_type=res.hive_type,
-                                           tolerant=res.tolerant, decode=opts["decode"],
-                                           batch_rows=opts["batch_rows"]):
-                    sink.write(batch)
-                del table
-        res.warnings += [f"{w.category.__name__}: {w.message}" for w in caught]
-    except Exception as e:   # noqa: BLE001 — every failure becomes the hive's error row
-        if opts["errors"] == "strict":
-            sink.abort()
-            raise
-        res.status, res.error = _win32_of(e), _describe(e)
-        sink.write(error_batch(source, res.status, res.error, hive_type=res.hive_type,
-                               tolerant=res.tolerant))
+        for batch in hive_batches(source, opts, res):
+            sink.write(batch)
+    except BaseException:
+        sink.abort()
+        raise
     sink.close()
-    res.rows = sink.rows
     res.seconds = time.perf_counter() - t0
     return res
 
@@ -424,7 +441,8 @@ def _read_ipc(path: str) -> Iterator[Any]:
     yield from batches
 
 
-def _opts(decode: bool, errors: str, include_deleted: bool, logs: Any, batch_rows: int) -> dict:
+def _opts(decode: bool = True, errors: str = "skip", include_deleted: bool = False, logs: Any = "auto",
+          batch_rows: int = 65_536) -> dict:
     if errors not in ERRORS:
         raise ValueError(f"errors must be one of {', '.join(map(repr, ERRORS))}, got {errors!r}")
     if isinstance(logs, str) and logs != "auto":
