@@ -68,6 +68,8 @@ def pytest_addoption(parser):
     g.addoption("--bench-hives", default=os.environ.get("REGFAST_BENCH_HIVES", ""),
                 help="comma-separated hive names to restrict the walk benchmarks to "
                      f"(of {', '.join(hives.SOFTWARE_SPECS)})")
+    g.addoption("--fleet-gb", type=float, default=float(os.environ.get("REGFAST_FLEET_GB", 1)),
+                help="size of the replicated corpus of bench_fleet.py, in GB (default 1)")
 
 
 def selected_hives(config) -> list[str]:

@@ -151,14 +151,43 @@ def _strings(typ: pa.DataType, off: np.ndarray, data: np.ndarray, valid: np.ndar
     return pa.Array.from_buffers(typ, len(valid), [bm, pa.py_buffer(off), pa.py_buffer(data)], nulls)
 
 
+# Arrays are made from buffers, never with pa.array(): that one imports pandas
+# when it is installed (~0.5 s and tens of MB in every worker process).
+_NP = {pa.int32(): np.int32, pa.int64(): np.int64}
+
+
+def _num(vals: np.ndarray, typ: pa.DataType = pa.int64(), valid: np.ndarray | None = None) -> pa.Array:
+    """A primitive array over a numpy array (no copy when the dtype fits)."""
+    vals = np.ascontiguousarray(vals, dtype=_NP[typ])
+    bm, nulls = _bitmap(valid) if valid is not None else (None, 0)
+    return pa.Array.from_buffers(typ, len(vals), [bm, pa.py_buffer(vals)], nulls)
+
+
 def _ints(vals: np.ndarray, valid: np.ndarray | None, typ: pa.DataType = pa.int64()) -> pa.Array:
-    return pa.array(vals, type=typ, mask=None if valid is None else ~valid)
+    return _num(vals, typ, valid)
+
+
+def _bools(vals: np.ndarray | bool, n: int | None = None) -> pa.Array:
+    a = np.full(n, bool(vals)) if n is not None else np.asarray(vals, dtype=bool)
+    return pa.Array.from_buffers(pa.bool_(), len(a), [None, pa.py_buffer(np.packbits(a, bitorder="little"))])
+
+
+def _str_list(items: list[str | None]) -> pa.Array:
+    """A string array from a few Python strs (dictionaries, error rows)."""
+    raw = [b"" if x is None else x.encode("utf-8", "surrogatepass").decode("utf-8", "replace").encode()
+           for x in items]
+    off = np.zeros(len(raw) + 1, np.int32)
+    np.cumsum([len(b) for b in raw], out=off[1:])
+    data = np.frombuffer(b"".join(raw), np.uint8) if any(raw) else np.zeros(0, np.uint8)
+    return _strings(pa.string(), off, data, np.array([x is not None for x in items], bool))
 
 
 def _timestamps(ft: np.ndarray, present: np.ndarray) -> tuple[pa.Array, pa.Array]:
     us, ok = filetime_to_us(ft)
-    ts = pa.array(us, type=_TS, mask=~(ok & present))
-    raw = pa.array(np.asarray(ft, dtype=np.uint64).view(np.int64), type=pa.int64(), mask=~present)
+    # from buffers: pa.array() with a time zone imports pandas (~0.5 s a worker)
+    bm, nulls = _bitmap(ok & present)
+    ts = pa.Array.from_buffers(_TS, len(us), [bm, pa.py_buffer(us)], nulls)
+    raw = _num(np.asarray(ft, dtype=np.uint64).view(np.int64), pa.int64(), present)
     return ts, raw
 
 
@@ -169,13 +198,13 @@ def _type_dictionary(types: np.ndarray, present: np.ndarray) -> pa.Array:
     other = np.unique(t[present & (t >= 12)])
     names = _TYPE_NAMES + [type_name(int(x)) for x in other]
     idx = np.where(t < 12, t, 12 + np.searchsorted(other, t)).astype(np.int32)
-    return pa.DictionaryArray.from_arrays(pa.array(idx, mask=~present), pa.array(names, pa.string()))
+    return pa.DictionaryArray.from_arrays(_num(idx, pa.int32(), present), _str_list(names))
 
 
 def _const_dictionary(value: str | None, n: int) -> pa.Array:
     if value is None:
-        return pa.DictionaryArray.from_arrays(pa.nulls(n, pa.int32()), pa.array([], pa.string()))
-    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([value], pa.string()))
+        return pa.DictionaryArray.from_arrays(pa.nulls(n, pa.int32()), _str_list([]))
+    return pa.DictionaryArray.from_arrays(_num(np.zeros(n, np.int32), pa.int32()), _str_list([value]))
 
 
 def _data_arrays(table: Any, vrows: np.ndarray, decode: bool) -> tuple[list[pa.Array], np.ndarray]:
@@ -250,14 +279,17 @@ def _path_dictionary(p_off: np.ndarray, p_data: np.ndarray, p_ok: np.ndarray, rk
     the hive's paths, not a copy per row)."""
     has = rk >= 0
     if not has.any():
-        return pa.DictionaryArray.from_arrays(pa.nulls(len(rk), pa.int32()), pa.array([], pa.string()))
+        return pa.DictionaryArray.from_arrays(pa.nulls(len(rk), pa.int32()), _str_list([]))
     lo, hi = int(rk[has].min()), int(rk[has].max()) + 1
     off = p_off[lo:hi + 1]
     d = _strings(pa.string(), (off - off[0]).astype(np.int32), p_data[off[0]:off[-1]],
                  np.ones(hi - lo, bool))
     idx = np.where(has, rk - lo, 0).astype(np.int32)
     ok = has & p_ok[np.where(has, rk, 0)]
-    return pa.DictionaryArray.from_arrays(pa.array(idx, mask=~ok), d)
+    return pa.DictionaryArray.from_arrays(_num(idx, pa.int32(), ok), d)
+
+
+_DAMAGED_LIST = "the key's subkey or value list is damaged; what could be read is in the other rows"
 
 
 def table_batches(table: Any, *, source: str, hive_type: str | None = None, tolerant: bool = False,
@@ -288,16 +320,14 @@ def table_batches(table: Any, *, source: str, hive_type: str | None = None, tole
         kst = key_status[bk] if nk else np.zeros(n, np.int32)
         status = np.where(hv, vstatus, np.where(hk, kst, 0)).astype(np.int32)
         err_rows = ~hv & hk & (kst != 0)
-        error = pa.array(np.where(err_rows, "the key's subkey or value list is damaged; "
-                                            "what could be read is in the other rows", None),
-                         pa.string()) if err_rows.any() else pa.nulls(n, pa.string())
+        error = _str_list([_DAMAGED_LIST if e else None for e in err_rows.tolist()]) \
+            if err_rows.any() else pa.nulls(n, pa.string())
         deleted = np.where(hv, table.value_deleted[bv] if nv else False,
                            table.key_deleted[bk] if nk else False)
         yield pa.RecordBatch.from_arrays([
             _const_dictionary(source, n), _const_dictionary(hive_type, n),
             _path_dictionary(p_off, p_data, p_ok, rk), ts, raw, vn, vt, size, *data,
-            pa.array(status, pa.int32()), error,
-            pa.array(deleted, pa.bool_()), pa.array(np.full(n, tolerant), pa.bool_()),
+            _num(status, pa.int32()), error, _bools(deleted), _bools(tolerant, n),
         ], schema=SCHEMA)
 
 
@@ -311,13 +341,13 @@ def error_batch(source: str, status: int, error: str, *, hive_type: str | None =
         elif f.name == "hive_type":
             cols.append(_const_dictionary(hive_type, 1))
         elif f.name == "status":
-            cols.append(pa.array([status], pa.int32()))
+            cols.append(_num(np.array([status]), pa.int32()))
         elif f.name == "error":
-            cols.append(pa.array([error], pa.string()))
+            cols.append(_str_list([error]))
         elif f.name == "deleted":
-            cols.append(pa.array([False]))
+            cols.append(_bools(False, 1))
         elif f.name == "tolerant":
-            cols.append(pa.array([tolerant]))
+            cols.append(_bools(tolerant, 1))
         else:
             cols.append(pa.nulls(1, f.type))
     return pa.RecordBatch.from_arrays(cols, schema=SCHEMA)
@@ -337,24 +367,23 @@ def scan_table_to_arrow(table: Any, decode: bool = True) -> tuple[pa.Table, pa.T
     keys = pa.Table.from_arrays([
         paths, _strings(pa.string(), *_columns.names(table.mapping, table.key_name_off,
                                                     table.key_name_len, every_key)),
-        pa.array(table.key_parent, pa.int64()), pa.array(table.key_depth.astype(np.int32)),
-        ts, raw, pa.array(table.key_n_values.astype(np.int64)),
-        pa.array(win32_status(table.key_status)), pa.array(table.key_deleted),
+        _num(table.key_parent), _num(table.key_depth, pa.int32()),
+        ts, raw, _num(table.key_n_values),
+        _num(win32_status(table.key_status), pa.int32()), _bools(table.key_deleted),
     ], schema=KEY_SCHEMA)
     every_value = np.arange(nv, dtype=np.int64)
     vkey = np.asarray(table.value_key, dtype=np.int64)
     linked = vkey >= 0
     ok = linked & p_ok[np.where(linked, vkey, 0)] if nk else linked
-    key_path = pa.DictionaryArray.from_arrays(pa.array(np.where(linked, vkey, 0).astype(np.int32), mask=~ok),
-                                              paths)
+    key_path = pa.DictionaryArray.from_arrays(_num(np.where(linked, vkey, 0), pa.int32(), ok), paths)
     data, status = _data_arrays(table, every_value, decode)
     values = pa.Table.from_arrays([
-        pa.array(vkey), key_path,
+        _num(vkey), key_path,
         _strings(pa.string(), *_columns.names(table.mapping, table.value_name_off, table.value_name_len,
                                               every_value)),
         _type_dictionary(table.value_type, np.ones(nv, bool)),
-        pa.array(table.value_length.astype(np.int64)), *data, pa.array(status),
-        pa.array(table.value_deleted),
+        _num(table.value_length), *data, _num(status, pa.int32()),
+        _bools(table.value_deleted),
     ], schema=VALUE_SCHEMA)
     return keys, values
 

@@ -13,10 +13,12 @@
                  FROM read_parquet('out/*/*.parquet')
                  WHERE key_path ILIKE '%\\CurrentVersion\\Run'"
 
-Worker processes share nothing but paths: each one opens (maps) its own hive,
-scans it, turns the columns into Arrow record batches and writes them to a
-file (an Arrow IPC file in a private spool directory, or the hive's Parquet
-partition); the parent only learns the file's path. A hive that cannot be
+Worker processes share nothing but paths: each one gets a hive's path, opens
+(maps) the hive itself, scans it and turns the columns into Arrow record
+batches. For ``regfast scan-many`` it writes them to the hive's Parquet file
+and the parent only learns the path; for :func:`scan_many` it sends back one
+Arrow IPC stream (up to 64 MB through the pool's pipe; beyond, the stream
+goes on in a spool file whose path it sends). A hive that cannot be
 read becomes one *error row* (``status`` = its Win32 code, ``error`` = why,
 ``key_path`` null), never a missing batch: open failures, a hive that fails
 half-way (the rows read so far are kept, then the error row), even a worker
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import glob as _glob
+import io
 import multiprocessing as mp
 import os
 import re
@@ -67,7 +70,8 @@ class HiveResult:
     tolerant: bool = False
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
-    output: str | None = None      # the file its rows were written to
+    output: str | None = None      # the file its rows were written to (spool or Parquet)
+    data: bytes | None = field(default=None, repr=False)   # or the Arrow IPC stream itself
 
 
 # ---------------------------------------------------------------------------
@@ -96,21 +100,67 @@ def _describe(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}{where}"
 
 
-class _Sink:
-    """Where a worker writes a hive's batches: an Arrow IPC file or a Parquet file."""
+#: a hive's Arrow output up to this size comes back through the pool's pipe;
+#: a bigger one continues in its spool file as it is made (memory stays bounded)
+SPILL_BYTES = 64 << 20
+#: hives per worker task: up to this many bytes of hive files, this many hives
+CHUNK_BYTES = 16 << 20
+CHUNK_HIVES = 64
 
-    def __init__(self, path: str, fmt: str) -> None:
+
+class _Spill(io.RawIOBase):
+    """A write-only stream held in memory until it passes `limit` bytes, then
+    continued in the file `path` (pyarrow writes the IPC stream through it)."""
+
+    def __init__(self, path: str, limit: int) -> None:
+        super().__init__()
+        self.path, self.limit = path, limit
+        self.chunks: list[bytes] | None = []
+        self.size = 0
+        self.file: Any = None
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        n = len(b) if not isinstance(b, memoryview) else b.nbytes
+        if self.chunks is not None:
+            self.chunks.append(bytes(b))
+            self.size += n
+            if self.size > self.limit:
+                self.file = open(self.path, "wb")
+                self.file.writelines(self.chunks)
+                self.chunks = None
+        else:
+            self.file.write(b)
+        return n
+
+    def value(self) -> bytes | None:
+        """The stream, when it stayed in memory."""
+        return b"".join(self.chunks) if self.chunks is not None else None
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+        super().close()
+
+
+class _Sink:
+    """Where a worker puts a hive's batches. "parquet": its file in the
+    dataset. "ipc": an Arrow IPC stream (dictionaries may change from batch
+    to batch), returned in the result, or in the spool file once big."""
+
+    def __init__(self, path: str, fmt: str, spill: int = SPILL_BYTES) -> None:
         import pyarrow as pa
 
         from regfast.arrow import SCHEMA
-        self.path, self.tmp = path, path + ".part"
+        self.path, self.tmp, self.fmt = path, path + ".part", fmt
         if fmt == "parquet":
             import pyarrow.parquet as pq
             self.writer: Any = pq.ParquetWriter(self.tmp, SCHEMA, compression="zstd")
         else:
-            self.file = pa.OSFile(self.tmp, "wb")
-            self.writer = pa.ipc.new_file(self.file, SCHEMA)
-        self.fmt = fmt
+            self.spill = _Spill(self.tmp, spill)
+            self.writer = pa.ipc.new_stream(self.spill, SCHEMA)
         self.rows = 0
 
     def write(self, batch: Any) -> None:
@@ -118,16 +168,24 @@ class _Sink:
         self.rows += batch.num_rows
 
     def abort(self) -> None:
-        self.writer.close()
-        if self.fmt != "parquet":
-            self.file.close()
-        os.unlink(self.tmp)
+        try:
+            self.writer.close()
+        finally:
+            if self.fmt == "ipc":
+                self.spill.close()
+            if os.path.exists(self.tmp):
+                os.unlink(self.tmp)
 
-    def close(self) -> None:
+    def close(self, res: HiveResult) -> None:
         self.writer.close()
-        if self.fmt != "parquet":
-            self.file.close()
+        if self.fmt == "ipc":
+            self.spill.close()
+            res.data = self.spill.value()
+            if res.data is not None:
+                res.output = None
+                return
         os.replace(self.tmp, self.path)     # readers never see half a file
+        res.output = self.path
 
 
 def _open(source: str, res: HiveResult, opts: dict) -> Any:
@@ -183,16 +241,21 @@ def _scan_one(source: str, out: str, fmt: str, opts: dict) -> HiveResult:
     if crash and crash in source:
         os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
     res = HiveResult(source=source, output=out)
-    sink = _Sink(out, fmt)
+    sink = _Sink(out, fmt, opts.get("spill_bytes", SPILL_BYTES))
     try:
         for batch in hive_batches(source, opts, res):
             sink.write(batch)
     except BaseException:
         sink.abort()
         raise
-    sink.close()
+    sink.close(res)
     res.seconds = time.perf_counter() - t0
     return res
+
+
+def _scan_chunk(items: list[tuple[str, str]], fmt: str, opts: dict) -> list[HiveResult]:
+    """A worker's task: several (hive, output) pairs, one after the other."""
+    return [_scan_one(src, out, fmt, opts) for src, out in items]
 
 
 def _died_batch(source: str, how: str) -> HiveResult:
@@ -315,12 +378,12 @@ class ScanMany:
         spool = None
         if self._outputs is None:
             spool = tempfile.mkdtemp(prefix="regfast-scan-many-")
-            self._outputs = lambda i, src: os.path.join(spool, f"{i:08d}.arrow")
+            self._outputs = lambda i, src: os.path.join(spool, f"{i:08d}.arrows")
         try:
             for res in self._run():
                 self.hives.append(res)
-                if self._fmt == "ipc" and res.output is not None:
-                    yield from _read_ipc(res.output)
+                if self._fmt == "ipc":
+                    yield from _read_ipc(res)
         finally:
             if spool is not None:
                 shutil.rmtree(spool, ignore_errors=True)
@@ -362,45 +425,65 @@ class ScanMany:
         finally:
             prog.close()
 
+    def _chunks(self, sizes: list[int]) -> deque[list[int]]:
+        """Hives grouped into tasks of up to CHUNK_BYTES (one task per big
+        hive): a task per small hive would cost more in round trips through
+        the pool than its scan. The last tasks are small, so that the
+        workers finish together."""
+        n = len(sizes)
+        target = max(1, min(CHUNK_BYTES, sum(sizes) // max(1, 4 * self.workers)))
+        out: deque[list[int]] = deque()
+        cur: list[int] = []
+        acc = 0
+        for i in range(n):
+            if cur and (acc + sizes[i] > target or len(cur) >= CHUNK_HIVES):
+                out.append(cur)
+                cur, acc = [], 0
+            cur.append(i)
+            acc += sizes[i]
+        if cur:
+            out.append(cur)
+        return out
+
     def _pool(self, outputs: Callable[[int, str], str], sizes: list[int],
               prog: _Progress) -> Iterator[HiveResult]:
-        todo = deque(range(len(self.paths)))
+        todo = self._chunks(sizes)
         suspects: deque[int] = deque()      # in flight when a worker died: retried one at a time
         ex = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=_mp_context())
-        pending: dict[cf.Future, int] = {}
-        depth = 2 * self.workers            # hives in flight: enough to keep every worker busy
+        pending: dict[cf.Future, list[int]] = {}
+        depth = 2 * self.workers            # tasks in flight: enough to keep every worker busy
+
+        def submit(chunk: list[int]) -> None:
+            items = [(self.paths[i], outputs(i, self.paths[i])) for i in chunk]
+            pending[ex.submit(_scan_chunk, items, self._fmt, self.opts)] = chunk
+
         try:
             while todo or suspects or pending:
                 if suspects:
                     # alone in a fresh pool, so a second death names its hive
                     if not pending:
-                        i = suspects.popleft()
-                        pending[ex.submit(_scan_one, self.paths[i], outputs(i, self.paths[i]),
-                                          self._fmt, self.opts)] = i
+                        submit([suspects.popleft()])
                 else:
                     while todo and len(pending) < depth:
-                        i = todo.popleft()
-                        pending[ex.submit(_scan_one, self.paths[i], outputs(i, self.paths[i]),
-                                          self._fmt, self.opts)] = i
+                        submit(todo.popleft())
                 done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-                broken = False
+                lost: list[int] = []
                 for f in done:
-                    i = pending.pop(f)
+                    chunk = pending.pop(f)
                     try:
-                        res = f.result()
+                        results = f.result()
                     except cf.process.BrokenProcessPool:
-                        broken = True
-                        if i in self._retried:
-                            res = self._died(i, outputs)
-                        else:
-                            self._retried.add(i)
-                            suspects.append(i)
-                            continue
-                    prog.update(sizes[i], res)
-                    yield res
-                if broken:
-                    # every other hive in flight went down with the pool
-                    for f, i in pending.items():
+                        lost += chunk
+                        continue
+                    for i, res in zip(chunk, results):
+                        prog.update(sizes[i], res)
+                        yield res
+                if lost:
+                    # every other task in flight went down with the pool too
+                    for chunk in pending.values():
+                        lost += chunk
+                    pending.clear()
+                    for i in lost:
                         if i in self._retried:
                             res = self._died(i, outputs)
                             prog.update(sizes[i], res)
@@ -408,7 +491,6 @@ class ScanMany:
                         else:
                             self._retried.add(i)
                             suspects.append(i)
-                    pending.clear()
                     ex.shutdown(wait=True, cancel_futures=True)
                     ex = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=_mp_context())
         finally:
@@ -425,19 +507,26 @@ class ScanMany:
         out = outputs(i, src)
         sink = _Sink(out, self._fmt)
         sink.write(error_batch(src, res.status, res.error or ""))
-        sink.close()
-        res.rows, res.output = 1, out
+        sink.close(res)
+        res.rows = 1
         return res
 
 
-def _read_ipc(path: str) -> Iterator[Any]:
-    """The batches of a spool file, read into memory, then the file removed."""
+def _read_ipc(res: HiveResult) -> Iterator[Any]:
+    """The batches of a hive's IPC stream (in memory, or its spool file, read
+    then removed)."""
     import pyarrow as pa
 
-    with pa.OSFile(path, "rb") as f:
-        reader = pa.ipc.open_file(f)
-        batches = [reader.get_batch(i) for i in range(reader.num_record_batches)]
-    os.unlink(path)
+    if res.data is not None:
+        data, res.data = res.data, None          # (not kept in .hives)
+        batches = list(pa.ipc.open_stream(pa.py_buffer(data)))
+    elif res.output is not None:
+        with pa.OSFile(res.output, "rb") as f:
+            batches = list(pa.ipc.open_stream(f))
+        os.unlink(res.output)
+        res.output = None
+    else:
+        batches = []
     yield from batches
 
 

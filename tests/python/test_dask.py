@@ -20,6 +20,8 @@ def _need(module: str):
 dd = _need("dask.dataframe")
 distributed = _need("distributed")
 
+import pandas as pd  # noqa: E402
+
 import regfast  # noqa: E402
 import regfast.dask  # noqa: E402
 from regfast import arrow  # noqa: E402
@@ -36,9 +38,10 @@ def client():
     # (both closed here: the worker processes are gone)
 
 
-def _key(df) -> list[tuple]:
-    rows = df[COLS].astype(object).where(df[COLS].notna(), None).itertuples(index=False, name=None)
-    return sorted(rows, key=repr)
+def _key(df) -> pd.DataFrame:
+    """The rows as plain strings, sorted: comparable across dtype backends."""
+    out = pd.DataFrame({c: df[c].astype(object).where(df[c].notna(), "<NA>").astype(str) for c in COLS})
+    return out.sort_values(COLS).reset_index(drop=True)
 
 
 def test_read_hives_on_a_local_cluster(client):
@@ -46,18 +49,33 @@ def test_read_hives_on_a_local_cluster(client):
     df = regfast.dask.read_hives(files)
     assert df.npartitions == len(files)
     assert list(df.columns) == arrow.SCHEMA.names
-    assert str(df["key_last_write"].dtype) == "datetime64[ns, UTC]" and str(df["data_int"].dtype) == "Int64"
+    assert str(df["key_last_write"].dtype) == "timestamp[us, tz=UTC][pyarrow]"
+    assert str(df["key_path"].dtype) == "string[pyarrow]" and str(df["data_int"].dtype) == "int64[pyarrow]"
+    df = df.persist()                                # read once, on the workers
     got = df.compute()
     # every partition matched the declared meta (dtype by dtype)
     assert dict(got.dtypes.astype(str)) == dict(df.dtypes.astype(str))
     want = arrow.to_pandas(regfast.scan_many(files, workers=0).to_table())
-    assert len(got) == len(want) and _key(got) == _key(want)
+    pd.testing.assert_frame_equal(_key(got), _key(want))
     # the work ran in the worker processes, not here
     pids = set(client.run(os.getpid).values())
     assert len(pids) == 2 and os.getpid() not in pids
-    # an analysis on the cluster: values per hive type (error rows have none)
-    per_type = df[~df.value_name.isna()].groupby("hive_type", observed=True).size().compute()
-    assert per_type["NTUSER"] > 10_000 and per_type["SAM"] > 100
+    # an analysis on the cluster: every Run key's values, across the hives
+    runs = df[df.key_path.str.endswith("CurrentVersion\\Run")].value_name.dropna().compute()
+    assert {"Skype", "Google Update", "ctfmon.exe"} <= set(runs)
+
+
+def test_numpy_backend_has_the_to_pandas_types(client):
+    files = [str(corpus_path(n)) for n in ("ez__SAM", "ez__NotAHive", "plaso__NTUSER.DAT")]
+    df = regfast.dask.read_hives(files, dtype_backend="numpy")
+    assert str(df["key_last_write"].dtype) == "datetime64[ns, UTC]" and str(df["data_int"].dtype) == "Int64"
+    assert df["value_type"].dtype == "category"
+    got = df.compute()
+    assert dict(got.dtypes.astype(str)) == dict(df.dtypes.astype(str))
+    per_type = got[got.value_name.notna()].groupby("hive_type", observed=True).size()
+    assert per_type["NTUSER"] > 5000 and per_type["SAM"] > 50
+    with pytest.raises(ValueError, match="dtype_backend"):
+        regfast.dask.read_hives(files, dtype_backend="arrow")
 
 
 def test_graph_reads_nothing_and_bad_paths_are_error_rows(client, tmp_path):

@@ -110,6 +110,17 @@ def test_a_worker_that_dies_costs_its_hive_only(corpus_files):
             assert _rows(got) == _in_process(f)
 
 
+def test_big_outputs_spill_to_files_and_batches_keep_their_dictionaries(corpus_files):
+    # small batches (each with its own key-path dictionary) and a tiny spill
+    # threshold: every hive's stream goes on in a spool file
+    hives = [f for f in corpus_files if Path(f).name in ("plaso__regf_UsrClass.dat", "ez__SAM", "ez__NotAHive")]
+    opts = dict(fleet._opts(True, "skip", False, "auto", 500), spill_bytes=1000)
+    spilled = fleet.ScanMany(hives, opts, 2, False).to_table()
+    direct = fleet.ScanMany(hives, fleet._opts(), 0, False).to_table()
+    assert spilled.num_rows == direct.num_rows > 20_000
+    assert _rows(spilled) == _rows(direct)
+
+
 def test_progress_callback_and_tqdm_bar(corpus_files, capsys):
     seen = []
     regfast.scan_many(corpus_files[:5], workers=0, progress=lambda d, t: seen.append((d, t))).to_table()
