@@ -65,7 +65,7 @@ import it.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -154,16 +154,17 @@ def _strings(typ: pa.DataType, off: np.ndarray, data: np.ndarray, valid: np.ndar
 # Arrays are made from buffers, never with pa.array(): that one imports pandas
 # when it is installed (~0.5 s and tens of MB in every worker process).
 _NP = {pa.int32(): np.int32, pa.int64(): np.int64}
+_INT64 = pa.int64()
 
 
-def _num(vals: np.ndarray, typ: pa.DataType = pa.int64(), valid: np.ndarray | None = None) -> pa.Array:
+def _num(vals: np.ndarray, typ: pa.DataType = _INT64, valid: np.ndarray | None = None) -> pa.Array:
     """A primitive array over a numpy array (no copy when the dtype fits)."""
     vals = np.ascontiguousarray(vals, dtype=_NP[typ])
     bm, nulls = _bitmap(valid) if valid is not None else (None, 0)
     return pa.Array.from_buffers(typ, len(vals), [bm, pa.py_buffer(vals)], nulls)
 
 
-def _ints(vals: np.ndarray, valid: np.ndarray | None, typ: pa.DataType = pa.int64()) -> pa.Array:
+def _ints(vals: np.ndarray, valid: np.ndarray | None, typ: pa.DataType = _INT64) -> pa.Array:
     return _num(vals, typ, valid)
 
 
@@ -172,7 +173,7 @@ def _bools(vals: np.ndarray | bool, n: int | None = None) -> pa.Array:
     return pa.Array.from_buffers(pa.bool_(), len(a), [None, pa.py_buffer(np.packbits(a, bitorder="little"))])
 
 
-def _str_list(items: list[str | None]) -> pa.Array:
+def _str_list(items: Sequence[str | None]) -> pa.Array:
     """A string array from a few Python strs (dictionaries, error rows)."""
     raw = [b"" if x is None else x.encode("utf-8", "surrogatepass").decode("utf-8", "replace").encode()
            for x in items]

@@ -74,7 +74,8 @@ def test_noise_passes_a_real_regression_fails(project, monkeypatch):
 
 
 def test_baseline_choice():
-    names = ["bench_walk[software-1MB-hivex]", "bench_walk[software-1MB-C-walk]", "bench_walk[software-1MB-regfast-scan]"]
+    names = ["bench_walk[software-1MB-hivex]", "bench_walk[software-1MB-C-walk]",
+             "bench_walk[software-1MB-regfast-scan]"]
     assert ratio_gate.baseline_of("walk-1MB", names, {}) == names[0]
     assert ratio_gate.baseline_of("walk-1MB", names[1:], {}) == names[1]          # no hivex: the C floor
     assert ratio_gate.baseline_of("walk-1MB", names, {"walk-1MB": "regfast-scan"}) == names[2]
