@@ -48,8 +48,11 @@ Status codes (Win32):
 * 1015 (ERROR_REGISTRY_CORRUPT) — on a key row: its subkey or value list is
   damaged (``hive.scan(errors="skip")``); on a value row: the value record or
   its data is; on an error row: the hive.
-* 1017 (ERROR_NOT_REGISTRY_FILE), 2, 5 ... — on an error row (``key_path``
-  null): the hive could not be opened; ``error`` says why.
+* 1017 (ERROR_NOT_REGISTRY_FILE), 2, 5, 1117 (ERROR_IO_DEVICE), 1450 (a
+  regfast limit) ... — on an error row (``key_path`` null): the hive could
+  not be read; ``error`` says why. 1067 (ERROR_PROCESS_ABORTED): the worker
+  process reading it died, twice; 31 (ERROR_GEN_FAILURE): an unexpected
+  exception (a bug; its type and place are in ``error``).
 
 Strings are UTF-8. A key or value name with a lone UTF-16 surrogate (which
 UTF-8 cannot carry) shows U+FFFD in its place; ``ScanTable.key_names()``

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from regfast.exceptions import RegistryCorruptError, RegistryError
+from regfast.exceptions import RF_E_IO, RF_E_LIMIT, RegistryCorruptError, RegistryError
 from regfast.forensics import detect_hive_type
 from regfast.logs import open_with_logs
 
@@ -56,7 +56,6 @@ __all__ = ["scan_many", "ScanMany", "HiveResult", "hive_batches", "expand_paths"
 
 ERRORS = ("skip", "tolerant", "strict")
 _LOG_SUFFIX = re.compile(r"\.log\d?$", re.IGNORECASE)
-
 
 
 @dataclass
@@ -79,8 +78,12 @@ class HiveResult:
 # ---------------------------------------------------------------------------
 
 def _win32_of(e: BaseException) -> int:
+    """The Win32 code an error row carries."""
     if isinstance(e, RegistryError):
-        return int(e.winerror or 0) or 1015
+        if e.winerror:
+            return int(e.winerror)
+        # regfast's own statuses without a Win32 twin (see regfast.arrow.win32_status)
+        return {RF_E_IO: 1117, RF_E_LIMIT: 1450}.get(e.status, 1015)
     if isinstance(e, FileNotFoundError):
         return 2
     if isinstance(e, PermissionError):
@@ -89,6 +92,8 @@ def _win32_of(e: BaseException) -> int:
         return 5                   # as CreateFile on a directory
     if isinstance(e, MemoryError):
         return 8
+    if isinstance(e, OSError):
+        return 1117                # ERROR_IO_DEVICE: reading the file failed
     return 31                      # ERROR_GEN_FAILURE: not a registry error (a bug: the text says)
 
 
