@@ -12,10 +12,12 @@ Each copy is a file of its own, so each is mapped and paged in on its own.
     pytest bench/bench_fleet.py                          # in the bench tables (group fleet-1GB)
     python bench/bench_fleet.py [--gb 1] [--runs 3]      # the figures alone, rows interleaved
 
-Rows per row: "1 worker" / "2 workers" (scan_many, every record batch
-brought back to this process), "dask 2 workers" (read_hives on a 2-worker
-LocalCluster, partitions counted where they are: the Dask way), "parquet 2
-workers" (write_parquet_dataset: each worker writes its hives' files).
+Rows: "1 worker" / "2 workers" (scan_many, every record batch brought back
+to this process), "dask 2 workers" (read_hives on a 2-worker LocalCluster,
+one partition per hive, partitions counted where they are: the Dask way),
+"dask 2 workers, 64 MB partitions" (read_hives(partition_bytes=64 MB): small
+hives share partitions), "parquet 2 workers" (write_parquet_dataset: each
+worker writes its hives' files).
 Targets (issue 14): 2 workers >= 1.8x one worker on 2 cores; Dask <= 1.2x the
 plain pool. Read them as ratios: the machine is shared.
 """
@@ -74,27 +76,29 @@ class DaskCluster:
                                                 dashboard_address=None, silence_logs=logging.ERROR)
         self.client = distributed.Client(self.cluster)
 
-    def run(self, paths: list[str]) -> int:
+    def run(self, paths: list[str], partition_bytes: int | None = None) -> int:
         import regfast.dask
-        return int(regfast.dask.read_hives(paths).map_partitions(len).compute().sum())
+        df = regfast.dask.read_hives(paths, partition_bytes=partition_bytes)
+        return int(df.map_partitions(len).compute().sum())
 
     def close(self) -> None:
         self.client.close()
         self.cluster.close()
 
 
-ROWS = ["1 worker", "2 workers", "dask 2 workers", "parquet 2 workers"]
+ROWS = ["1 worker", "2 workers", "dask 2 workers", "dask 2 workers, 64 MB partitions", "parquet 2 workers"]
 
 
 def measure_all(paths: list[str], runs: int, out: Path, rows: list[str] = ROWS) -> dict[str, list[tuple[float, int]]]:
     """Every row `runs` times, interleaved run by run (load changes hit all
     rows alike): row -> [(seconds, rows)]."""
     times: dict[str, list[tuple[float, int]]] = {r: [] for r in rows}
-    dask = DaskCluster(2) if "dask 2 workers" in rows else None
+    dask = DaskCluster(2) if any(r.startswith("dask") for r in rows) else None
     fns = {
         "1 worker": lambda: run_pool(paths, 1),
         "2 workers": lambda: run_pool(paths, 2),
         "dask 2 workers": lambda: dask.run(paths),
+        "dask 2 workers, 64 MB partitions": lambda: dask.run(paths, 64 << 20),
         "parquet 2 workers": lambda: run_parquet(paths, 2, out),
     }
     try:

@@ -76,6 +76,10 @@ def test_numpy_backend_has_the_to_pandas_types(client):
     assert per_type["NTUSER"] > 5000 and per_type["SAM"] > 50
     with pytest.raises(ValueError, match="dtype_backend"):
         regfast.dask.read_hives(files, dtype_backend="arrow")
+    # small hives may share partitions (a big one stays alone)
+    packed = regfast.dask.read_hives(files, partition_bytes=600_000)
+    assert packed.npartitions == 2                         # 262,144 + 17,920 | 786,432 bytes
+    assert len(packed) == len(got)
 
 
 def test_graph_reads_nothing_and_bad_paths_are_error_rows(client, tmp_path):
