@@ -15,7 +15,7 @@ Each copy is a file of its own, so each is mapped and paged in on its own.
 Rows: "1 worker" / "2 workers" (scan_many, every record batch brought back
 to this process), "dask 2 workers" (read_hives on a 2-worker LocalCluster,
 one partition per hive, partitions counted where they are: the Dask way),
-"dask 2 workers, 64 MB partitions" (read_hives(partition_bytes=64 MB): small
+"dask 2 workers (64 MB partitions)" (read_hives(partition_bytes=64 MB): small
 hives share partitions), "parquet 2 workers" (write_parquet_dataset: each
 worker writes its hives' files).
 Targets (issue 14): 2 workers >= 1.8x one worker on 2 cores; Dask <= 1.2x the
@@ -86,7 +86,7 @@ class DaskCluster:
         self.cluster.close()
 
 
-ROWS = ["1 worker", "2 workers", "dask 2 workers", "dask 2 workers, 64 MB partitions", "parquet 2 workers"]
+ROWS = ["1 worker", "2 workers", "dask 2 workers", "dask 2 workers (64 MB partitions)", "parquet 2 workers"]
 
 
 def measure_all(paths: list[str], runs: int, out: Path, rows: list[str] = ROWS) -> dict[str, list[tuple[float, int]]]:
@@ -98,7 +98,7 @@ def measure_all(paths: list[str], runs: int, out: Path, rows: list[str] = ROWS) 
         "1 worker": lambda: run_pool(paths, 1),
         "2 workers": lambda: run_pool(paths, 2),
         "dask 2 workers": lambda: dask.run(paths),
-        "dask 2 workers, 64 MB partitions": lambda: dask.run(paths, 64 << 20),
+        "dask 2 workers (64 MB partitions)": lambda: dask.run(paths, 64 << 20),
         "parquet 2 workers": lambda: run_parquet(paths, 2, out),
     }
     try:
