@@ -71,8 +71,12 @@ from __future__ import annotations
 from typing import Any, Iterator, Sequence
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
+
+try:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+except ImportError as e:          # an optional dependency: say which extra brings it
+    raise ImportError(f"regfast's Arrow output needs pyarrow (pip install 'regfast[arrow]'): {e}") from e
 
 from regfast import _columns
 from regfast._types import TYPE_NAMES, type_name

@@ -593,7 +593,7 @@ def scan_many(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], 
         Iterate it for ``pyarrow.RecordBatch`` (in the order hives finish), or
         call ``.to_table()``; ``.hives`` then says what happened to each hive.
     """
-    import pyarrow  # noqa: F401  (optional dependency: fail here, not in a worker)
+    import regfast.arrow  # noqa: F401  (pyarrow, an optional dependency: fail here, not in a worker)
 
     opts = _opts(decode, errors, include_deleted, logs, batch_rows)
     plist = expand_paths(paths)
