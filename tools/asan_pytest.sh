@@ -60,10 +60,23 @@ if ! nm -D "$out"/site/regfast/_native*.so 2>/dev/null | grep -q __asan_; then
 fi
 
 mkdir -p "$out/preload"
+# Python worker processes (regfast.scan_many's pool, Dask's nannies) run the
+# instrumented extension too: multiprocessing starts them through this
+# wrapper, which preloads ASan into the same interpreter.
+cat >"$out/preload/python-asan" <<EOF
+#!/bin/sh
+LD_PRELOAD="$libasan" exec "\$REGFAST_ASAN_PYTHON" "\$@"
+EOF
+chmod +x "$out/preload/python-asan"
 cat >"$out/preload/sitecustomize.py" <<'EOF'
-# asan_pytest.sh: ASan is loaded in this process; children need not have it.
+# asan_pytest.sh: ASan is loaded in this process; other programs started from
+# here (the hivex oracle, wine) need not have it, Python workers do (above).
 import os
-os.environ.pop("LD_PRELOAD", None)
+import sys
+if os.environ.pop("LD_PRELOAD", None) is not None:
+    import multiprocessing
+    os.environ.setdefault("REGFAST_ASAN_PYTHON", sys.executable)
+    multiprocessing.set_executable(os.path.join(os.path.dirname(os.path.abspath(__file__)), "python-asan"))
 EOF
 
 log="$out/pytest.log"
