@@ -215,9 +215,19 @@ def _const_dictionary(value: str | None, n: int) -> pa.Array:
     return pa.DictionaryArray.from_arrays(_num(np.zeros(n, np.int32), pa.int32()), _str_list([value]))
 
 
+def _data_status(table: Any) -> np.ndarray:
+    """value_status, except 0 where the scan marked a value malformed (a
+    binding that flags them: status 13 + ``value_malformed``, data present):
+    _columns decodes those and gives them status 13 itself, raw bytes kept."""
+    mal = getattr(table, "value_malformed", None)
+    if mal is None or not mal.any():
+        return table.value_status
+    return np.where(mal, 0, table.value_status).astype(np.int32)
+
+
 def _data_arrays(table: Any, vrows: np.ndarray, decode: bool) -> tuple[list[pa.Array], np.ndarray]:
     """(data_str, data_int, data_bin, data_multi), status (Win32) of value rows."""
-    d = _columns.values(table.mapping, table.arena, table.value_type, table.value_status,
+    d = _columns.values(table.mapping, table.arena, table.value_type, _data_status(table),
                         table.value_offset, table.value_length, vrows, decode)
     items = _strings(pa.string(), d["item_off"], d["item_data"], np.ones(len(d["item_off"]) - 1, bool))
     bm, nulls = _bitmap(d["multi_valid"])
@@ -311,7 +321,7 @@ def table_batches(table: Any, *, source: str, hive_type: str | None = None, tole
     has_k, has_v = row_key >= 0, row_val >= 0
     k0, v0 = np.where(has_k, row_key, 0), np.where(has_v, row_val, 0)
     cost = np.where(has_k, np.diff(p_off)[k0] if nk else 0, 0) + \
-        _columns.data_bound(table.value_type, table.value_status, table.value_length, row_val, decode)
+        _columns.data_bound(table.value_type, _data_status(table), table.value_length, row_val, decode)
     if nv:
         cost += np.where(has_v, (table.value_name_len[v0] & 0xFFFF) * 2, 0)
     for lo, hi in _cuts(cost, batch_rows):
