@@ -70,9 +70,10 @@ def reg_value_line(name: str, vtype: int, raw: bytes) -> str:
 def iso_time(filetime: int) -> str | None:
     """A FILETIME as ISO 8601 (UTC); None when it is past the year 9999."""
     try:
-        return filetime_to_datetime(filetime).isoformat()
-    except ValueError:
+        when = filetime_to_datetime(filetime)
+    except ValueError:              # (older _types raise; newer ones give None)
         return None
+    return when.isoformat() if when is not None else None
 
 
 def _json_data(vtype: int, value: object, raw: bytes) -> object:

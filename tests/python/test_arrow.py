@@ -73,35 +73,42 @@ DATA = ("data_str", "data_int", "data_bin", "data_multi")
 
 
 def _check_rows(t, rows: list[dict], source: str) -> None:
-    """Every row of table_batches against the ScanTable, the slow way."""
+    """Every row of table_batches against the ScanTable, the slow way: the
+    rows are the keys in order, each key's own row (when it has no value, or
+    a status) before its values, then the values of no known key."""
     paths = t.key_paths()
     names = t.value_names()
     vkey = t.value_key.tolist()
-    by_value = {}
-    key_rows = []
-    for r in rows:
-        assert r["source"] == source and r["deleted"] in (True, False) and r["tolerant"] is False
-        if r["value_name"] is None:
-            key_rows.append(r)
+    malformed = getattr(t, "value_malformed", np.zeros(t.n_values, bool))
+    values_of = collections.defaultdict(list)
+    for i, k in enumerate(vkey):
+        values_of[k].append(i)
+    expected = []
+    for k in range(t.n_keys):
+        if not values_of[k] or t.key_status[k]:
+            expected.append((k, None))
+        expected += [(k, i) for i in values_of[k]]
+    expected += [(-1, i) for i in values_of[-1]]
+    assert len(rows) == len(expected)
+    for r, (k, i) in zip(rows, expected):
+        assert r["source"] == source and r["tolerant"] is False
+        if k >= 0:
+            assert r["key_path"] == (_utf8_safe(paths[k]) if paths[k] is not None else None)
+            ft = int(t.key_last_write[k])
+            assert r["key_last_write_raw"] == (ft - (1 << 64) if ft >= 1 << 63 else ft)
         else:
-            by_value.setdefault((r["key_path"], r["value_name"]), []).append(r)
-    # one row per value, one per key without values (or with a status)
-    assert len(rows) - len(key_rows) == t.n_values
-    linked = collections.Counter(vkey)
-    expected_key_rows = [i for i in range(t.n_keys) if linked[i] == 0 or t.key_status[i]]
-    assert sorted(r["key_path"] or "" for r in key_rows) == \
-        sorted(_utf8_safe(paths[i]) if paths[i] is not None else "" for i in expected_key_rows)
-    for i in range(t.n_values):
-        kp = paths[vkey[i]] if vkey[i] >= 0 else None
-        cands = by_value[(_utf8_safe(kp) if kp is not None else None, _utf8_safe(names[i]))]
-        r = cands.pop(0)
+            assert r["key_path"] is None and r["key_last_write_raw"] is None
+        if i is None:                                   # the key's own row
+            assert r["value_name"] is None and r["value_type"] is None
+            assert r["deleted"] == bool(t.key_deleted[k])
+            assert r["status"] == int(arrow.win32_status(np.array([t.key_status[k]]))[0])
+            assert all(r[c] is None for c in DATA)
+            continue
+        assert r["value_name"] == _utf8_safe(names[i]) and r["deleted"] == bool(t.value_deleted[i])
         assert r["value_size"] == int(t.value_length[i])
         assert r["value_type"] == regfast.type_name(int(t.value_type[i]))
-        if vkey[i] >= 0:
-            ft = int(t.key_last_write[vkey[i]])
-            assert r["key_last_write_raw"] == (ft - (1 << 64) if ft >= 1 << 63 else ft)
         st = int(t.value_status[i])
-        if st and bool(getattr(t, "value_malformed", np.zeros(t.n_values, bool))[i]):
+        if st and bool(malformed[i]):
             st = 0                 # (a binding that flags malformed rows: their data is there)
         if st:
             assert r["status"] == int(arrow.win32_status(np.array([st]))[0])
@@ -176,9 +183,9 @@ def test_malformed_values_decode_winreg_style_with_status_13(make_hive):
     built = make_hive(tree)
     with regfast.open_hive(built.path) as hive:
         t = hive.scan()
-        rows = {(r["key_path"], r["value_name"]): r
-                for r in pa.Table.from_batches(list(arrow.table_batches(t, source="s"))).to_pylist()}
-        _check_rows(t, list(rows.values()), "s")
+        listed = pa.Table.from_batches(list(arrow.table_batches(t, source="s"))).to_pylist()
+        _check_rows(t, listed, "s")
+    rows = {(r["key_path"], r["value_name"]): r for r in listed}
     k = lambda n: rows[("K", n)]  # noqa: E731
     assert (k("dw0")["data_int"], k("dw0")["status"], k("dw0")["data_bin"]) == (0, 13, b"")
     assert (k("dw2")["data_int"], k("dw2")["status"]) == (0x0201, 13)
