@@ -112,7 +112,8 @@ def export(hive: Hive, out: TextIO, fmt: str, path: str | None = None, *, prefix
 
     if fmt == "csv":
         w = csv.writer(out, lineterminator="\n")
-        w.writerow(["key", "last_write", "value", "type", "data"])
+        # last_write last: an added column must not move the others
+        w.writerow(["key", "value", "type", "data", "last_write"])
     elif fmt == "json":
         out.write("[\n")
     else:
@@ -140,14 +141,14 @@ def export(hive: Hive, out: TextIO, fmt: str, path: str | None = None, *, prefix
         else:
             when = iso_time(last_write[k]) or ""
             if lo == hi:
-                w.writerow([full(paths[k]), when, "", "", ""])
+                w.writerow([full(paths[k]), "", "", "", when])
             for i in range(lo, hi):
                 if bad[i]:
                     continue
                 val = decoded[i]
                 text = val.hex() if isinstance(val, bytes) else (
                     "\n".join(val) if isinstance(val, list) else str(val))
-                w.writerow([full(paths[k]), when, names[i], type_name(vtype[i]), text])
+                w.writerow([full(paths[k]), names[i], type_name(vtype[i]), text, when])
         if progress and (k & 1023) == 0:
             progress(k, n)
     if fmt == "json":
