@@ -43,6 +43,10 @@ import hives  # noqa: E402
 from peers import impls  # noqa: E402
 from peers.hivex_client import HivexUnavailable, HivexWorker  # noqa: E402
 
+# stable machine_info, per-run facts in the JSON, and --bench-gate (ratios to a
+# baseline row of the same run): see ratio_gate.py
+pytest_plugins = ["ratio_gate"]
+
 #: reasons printed loudly at the end of the run (unavailable peers, mismatches)
 _LOUD: list[str] = []
 
@@ -64,6 +68,8 @@ def pytest_addoption(parser):
     g.addoption("--bench-hives", default=os.environ.get("REGFAST_BENCH_HIVES", ""),
                 help="comma-separated hive names to restrict the walk benchmarks to "
                      f"(of {', '.join(hives.SOFTWARE_SPECS)})")
+    g.addoption("--fleet-gb", type=float, default=float(os.environ.get("REGFAST_FLEET_GB", 1)),
+                help="size of the replicated corpus of bench_fleet.py, in GB (default 1)")
 
 
 def selected_hives(config) -> list[str]:
@@ -101,26 +107,15 @@ def _dpkg_version(pkg: str) -> str | None:
         return None
 
 
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "-C", str(HERE.parent), "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "-C", str(HERE.parent), "status", "--porcelain",
-                                "--untracked-files=no"], capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "") or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
 def pytest_benchmark_update_machine_info(config, machine_info):
+    # What identifies the machine and the software: equal between two runs on
+    # one machine, so --benchmark-compare compares like with like. What changes
+    # per run (date, load, commit, budget) is in the JSON's "regfast_run".
     machine_info["regfast_bench"] = {
         "nproc": os.cpu_count(),
         "cpu_model": _cpu_model(),
         "python": sys.version.split()[0],
-        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "loadavg_at_end": os.getloadavg() if hasattr(os, "getloadavg") else None,
         "regfast": _version("regfast"),
-        "git_commit": _git_commit(),
         "numpy": _version("numpy"),
         "peers": {
             "hivex (python3-hivex, Debian)": _dpkg_version("python3-hivex"),
@@ -129,9 +124,13 @@ def pytest_benchmark_update_machine_info(config, machine_info):
             "libregf-python (pyregf)": _version("libregf-python"),
             "python-registry": _version("python-registry"),
         },
-        "budget_s": config.getoption("--bench-budget"),
         "gen_version": hives.GEN_VERSION,
     }
+
+
+def pytest_benchmark_update_json(config, benchmarks, output_json):
+    # (ratio_gate adds the date, load average and commit)
+    output_json.setdefault("regfast_run", {})["budget_s"] = config.getoption("--bench-budget")
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -134,7 +134,8 @@ def group_table(name: str, rows: list[dict]) -> list[str]:
 
 def machine(data: dict) -> list[str]:
     mi = data.get("machine_info", {})
-    rb = mi.get("regfast_bench", {})
+    # per-run facts moved from machine_info to "regfast_run" (older files: still there)
+    rb = {**mi.get("regfast_bench", {}), **data.get("regfast_run", {})}
     peers = ", ".join(f"{k} {v}" for k, v in rb.get("peers", {}).items() if v)
     load = rb.get("loadavg_at_end")
     return [

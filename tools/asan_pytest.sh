@@ -61,14 +61,30 @@ if ! nm -D "$out"/site/regfast/_native*.so 2>/dev/null | grep -q __asan_; then
 fi
 
 mkdir -p "$out/preload"
+# Python worker processes (regfast.scan_many's pool, Dask's nannies) run the
+# instrumented extension too: multiprocessing starts them through this
+# wrapper, which preloads ASan into the same interpreter.
+cat >"$out/preload/python-asan" <<EOF
+#!/bin/sh
+LD_PRELOAD="$libasan" exec "\$REGFAST_ASAN_PYTHON" "\$@"
+EOF
+chmod +x "$out/preload/python-asan"
 cat >"$out/preload/sitecustomize.py" <<'EOF'
-# asan_pytest.sh: ASan is loaded in this process; children need not have it.
-# Tests that run Python children of their own (tests/python/isolated.py) put
-# it back from REGFAST_ASAN_PRELOAD: the instrumented extension needs it.
+# asan_pytest.sh: ASan is loaded in this process; other programs started from
+# here (the hivex oracle, wine) need not have it. Python children do: the
+# instrumented extension needs it. sys.executable becomes the preloading
+# wrapper (above), so every test, CLI run and multiprocessing worker that
+# starts `sys.executable` gets ASan; isolated.py also finds the library in
+# REGFAST_ASAN_PRELOAD.
 import os
+import sys
 preload = os.environ.pop("LD_PRELOAD", None)
 if preload:
     os.environ["REGFAST_ASAN_PRELOAD"] = preload
+    os.environ.setdefault("REGFAST_ASAN_PYTHON", sys.executable)
+    sys.executable = os.path.join(os.path.dirname(os.path.abspath(__file__)), "python-asan")
+    import multiprocessing
+    multiprocessing.set_executable(sys.executable)
 EOF
 
 log="$out/pytest.log"

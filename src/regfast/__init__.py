@@ -43,6 +43,7 @@ from regfast.profile import profile  # noqa: E402  (the function shadows the mod
 from regfast.admin import (  # noqa: E402  (live-registry administration)
     load_app_hive, load_hive, replace_key, restore_key, save_key, unload_hive,
 )
+from regfast.fleet import scan_many  # noqa: E402  (many hives -> Arrow; pyarrow imported when called)
 
 __version__ = "0.1.0"
 
@@ -59,7 +60,7 @@ __all__ = [
     "diff", "Diff", "Change", "Snapshot",
     "connect", "open_key", "Registry", "watch", "awatch",
     "transaction", "TransactionError", "TransactionConflictError", "JournalCorruptError",
-    "hooks", "profile",
+    "hooks", "profile", "scan_many",
     "save_key", "load_hive", "unload_hive", "restore_key", "replace_key", "load_app_hive",
     "HKEY_CLASSES_ROOT", "HKEY_CURRENT_USER", "HKEY_LOCAL_MACHINE", "HKEY_USERS", "HKEY_CURRENT_CONFIG",
     "HKCR", "HKCU", "HKLM", "HKU", "HKCC", "KEY_READ", "KEY_WRITE", "KEY_ALL_ACCESS",

@@ -1030,40 +1030,26 @@ cdef class ScanTable(_Rows):
             "deleted_values": int(self.value_deleted.sum()),
         }
 
-    def to_pandas(self):
-        """(keys, values) as two pandas DataFrames (pandas must be installed)."""
+    def to_pandas(self, *, decode=True):
+        """(keys, values) as two pandas DataFrames, with the types of
+        :func:`regfast.scan_many` (see :mod:`regfast.arrow`): ``last_write``
+        datetime64[ns, UTC] (NaT when out of range; ``last_write_raw`` keeps
+        the FILETIME), ``type`` categorical, typed ``data_*`` columns. Values
+        name their key by row (``key``) and by path (``key_path``). Needs
+        pandas and pyarrow (the ``pandas`` extra)."""
         self._filled()
-        import pandas as pd
-        keys = pd.DataFrame({
-            "path": self.key_paths(), "name": self.key_names(), "parent": self.key_parent,
-            "depth": self.key_depth, "last_write": self.key_last_write,
-            "n_values": self.key_n_values, "status": self.key_status, "deleted": self.key_deleted,
-        })
-        values = pd.DataFrame({
-            "key": self.value_key, "name": self.value_names(), "type": self.value_type,
-            "length": self.value_length, "status": self.value_status,
-            "data": self.decoded_values(), "deleted": self.value_deleted,
-        })
-        return keys, values
+        from regfast.arrow import scan_table_to_arrow, to_pandas   # optional dependencies
+        keys, values = scan_table_to_arrow(self, decode)
+        return to_pandas(keys), to_pandas(values)
 
-    def to_arrow(self):
-        """(keys, values) as two pyarrow Tables (pyarrow must be installed);
-        value data as raw binary."""
+    def to_arrow(self, *, decode=True):
+        """(keys, values) as two pyarrow Tables (pyarrow must be installed):
+        :data:`regfast.arrow.KEY_SCHEMA` and :data:`regfast.arrow.VALUE_SCHEMA`,
+        the column types of :func:`regfast.scan_many`. decode=False puts every
+        value's raw bytes in ``data_bin`` instead of typed columns."""
         self._filled()
-        import pyarrow as pa
-        keys = pa.table({
-            "path": self.key_paths(), "name": self.key_names(), "parent": self.key_parent,
-            "depth": self.key_depth, "last_write": self.key_last_write,
-            "n_values": self.key_n_values, "status": self.key_status, "deleted": self.key_deleted,
-        })
-        raw = [bytes(self.value_data(i)) if self.value_status[i] == 0 or self.value_malformed[i] else None
-               for i in range(self.n_values)]
-        values = pa.table({
-            "key": self.value_key, "name": self.value_names(), "type": self.value_type,
-            "length": self.value_length, "status": self.value_status,
-            "data": pa.array(raw, type=pa.binary()), "deleted": self.value_deleted,
-        })
-        return keys, values
+        from regfast.arrow import scan_table_to_arrow              # optional dependency
+        return scan_table_to_arrow(self, decode)
 
 
 def scan(Hive hive not None, path=None, values=True, errors="strict", progress=None,

@@ -387,11 +387,13 @@ def build_parser() -> argparse.ArgumentParser:
     from regfast.diff import add_cli_parser as add_diff          # `diff`
     from regfast.profile import add_cli_parser as add_profile     # `profile -- python script.py`
     from regfast.admin import add_cli_parser as add_admin         # `save-key`, `key-security`
+    from regfast.fleet import add_cli_parser as add_scan_many     # `scan-many DIR -o out/`
     add_diff(sub)
     sub.choices["diff"].set_defaults(error_status=EXIT_USAGE)    # diff(1): 1 means "they differ"
     add_agent_path(sub)
     add_profile(sub)
     add_admin(sub)
+    add_scan_many(sub)
     return p
 
 

@@ -20,6 +20,11 @@ a code point U+D800..U+DFFF). Each format writes one the way it can:
 A file export (:func:`export_to_file`) appears whole or not at all: it is
 written to a temporary file beside the target and renamed over it at the
 end (``regfast._files.atomic_output``).
+
+Key last-write times are ISO 8601 in UTC (``2016-10-05T09:03:15.348308+00:00``)
+in JSON (``last_write``, with the FILETIME as stored in ``last_write_filetime``)
+and CSV (``last_write``); a FILETIME past year 9999, which no timestamp holds,
+is null / empty there (JSON keeps it in ``last_write_filetime``).
 """
 from __future__ import annotations
 
@@ -32,7 +37,7 @@ from typing import Any, Callable, NamedTuple, TextIO, cast
 
 from regfast._files import atomic_output
 from regfast._native import Hive
-from regfast._types import REG_BINARY, REG_DWORD, REG_SZ, type_name
+from regfast._types import REG_BINARY, REG_DWORD, REG_SZ, filetime_to_datetime, type_name
 from regfast.exceptions import RF_E_CORRUPT, RF_E_LIMIT, RegistryError
 
 __all__ = ["export", "export_to_file", "export_to_string", "reg_value_line", "ExportResult",
@@ -81,6 +86,15 @@ def reg_value_line(name: str, vtype: int, raw: bytes) -> str:
         return f"{lhs}=dword:{int.from_bytes(raw, 'little'):08x}"
     kind = "hex" if vtype == REG_BINARY else f"hex({vtype:x})"
     return _reg_hex(f"{lhs}={kind}:", raw)
+
+
+def iso_time(filetime: int) -> str | None:
+    """A FILETIME as ISO 8601 (UTC); None when it is past the year 9999."""
+    try:
+        when = filetime_to_datetime(filetime)
+    except ValueError:              # (older _types raise; newer ones give None)
+        return None
+    return when.isoformat() if when is not None else None
 
 
 def _json_data(vtype: int, value: object, raw: bytes) -> object:
@@ -231,6 +245,7 @@ def export(hive: Hive, out: TextIO, fmt: str, path: str | None = None, *, prefix
     decoded: list = table.decoded_values() if fmt != "reg" else []
     vkey = table.value_key.tolist()
     vtype = table.value_type.tolist()
+    last_write = table.key_last_write.tolist()
     first_value = [0] * (table.n_keys + 1)
     for k in vkey:
         first_value[k + 1] += 1
@@ -242,7 +257,8 @@ def export(hive: Hive, out: TextIO, fmt: str, path: str | None = None, *, prefix
 
     if fmt == "csv":
         w = csv.writer(out, lineterminator="\n")
-        w.writerow(["key", "value", "type", "data"])
+        # last_write last: an added column must not move the others
+        w.writerow(["key", "value", "type", "data", "last_write"])
     elif fmt == "json":
         out.write("[\n")
     else:
@@ -266,19 +282,21 @@ def export(hive: Hive, out: TextIO, fmt: str, path: str | None = None, *, prefix
                 vals[names[i]] = {"type": type_name(vtype[i]), "data": _json_data(vtype[i], decoded[i], raw)}
                 if malformed[i]:
                     vals[names[i]].update(well_formed=False, hex=raw.hex())
-            rec = {"path": full(paths[k]), "last_write": int(table.key_last_write[k]), "values": vals}
+            rec = {"path": full(paths[k]), "last_write": iso_time(last_write[k]),
+                   "last_write_filetime": last_write[k], "values": vals}
             out.write(("  " if k == 0 else ",\n  ") + escape_surrogates(json.dumps(rec, ensure_ascii=False)))
         else:
             kp = escape_surrogates(full(paths[k]))
+            when = iso_time(last_write[k]) or ""
             if lo == hi:
-                w.writerow([kp, "", "", ""])
+                w.writerow([kp, "", "", "", when])
             for i in range(lo, hi):
                 if bad[i]:
                     continue
                 val = decoded[i]
                 text = val.hex() if isinstance(val, bytes) else (
                     "\n".join(val) if isinstance(val, list) else str(val))
-                w.writerow([kp, escape_surrogates(names[i]), type_name(vtype[i]), escape_surrogates(text)])
+                w.writerow([kp, escape_surrogates(names[i]), type_name(vtype[i]), escape_surrogates(text), when])
         if progress and (k & 1023) == 0:
             progress(k, n)
     if fmt == "json":

@@ -221,14 +221,17 @@ def test_get_many_shares_key_lookups(hive):
 
 def test_scan_to_pandas_and_arrow(hive):
     # pandas and pyarrow are optional for users, but part of the test extras.
+    # The typed columns and their types are checked in depth in test_arrow.py.
     table = hive.scan()
     keys, values = table.to_pandas()
     assert len(keys) == table.n_keys and keys["path"].tolist() == table.key_paths()
-    assert values.loc[values["name"] == "dw", "data"].item() == 7
+    assert values.loc[values["name"] == "dw", "data_int"].item() == 7
+    assert str(keys["last_write"].dtype) == "datetime64[ns, UTC]"
+    assert values["type"].dtype == "category"
     akeys, avalues = table.to_arrow()
     assert akeys.num_rows == table.n_keys and avalues.num_rows == table.n_values
     row = avalues.column("name").to_pylist().index("big")
-    assert avalues.column("data")[row].as_py() == b"B" * 70_000
+    assert avalues.column("data_bin")[row].as_py() == b"B" * 70_000
 
 
 # ---- names and paths built straight from the stored bytes ----------------------

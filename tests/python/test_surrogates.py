@@ -155,7 +155,8 @@ def test_csv_export_writes_them_as_backslash_escapes(hive, tmp_path):
     out = tmp_path / "o.csv"
     r = run("export", "-f", "csv", str(hive), "-o", str(out))
     ok(r)
-    rows = list(csv.reader(io.StringIO(out.read_bytes().decode("utf-8"), newline="")))
+    # the first four columns (last_write, the fifth, is checked in test_cli)
+    rows = [r[:4] for r in csv.reader(io.StringIO(out.read_bytes().decode("utf-8"), newline=""))]
     assert ["a\\ud800b", "v\\udc00", "REG_SZ", "d\\ud83dx"] in rows
     assert ["a\\ud800b", "\\ud800", "REG_MULTI_SZ", "m\\udc01\nok"] in rows
     assert ["c\U0001F600", "e\U0001F600", "REG_SZ", "\U0001F600"] in rows

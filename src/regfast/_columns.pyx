@@ -1,0 +1,486 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Arrow column buffers from a ScanTable's raw columns, built in C loops
+with the GIL released: UTF-8 strings (key paths, names, REG_SZ...), int64
+integers, raw binary and list<string> for REG_MULTI_SZ.
+
+This module knows the registry's value types and Arrow's buffer layout, not
+pyarrow: it returns numpy arrays (offsets, data, validity) that
+regfast.arrow wraps with ``pa.Array.from_buffers`` without a copy. Nothing
+here touches Python objects per row.
+
+Decoding follows the binding's decoder (``_native.decode_data``, after
+CPython's winreg): REG_SZ / REG_EXPAND_SZ end at the first NUL, REG_LINK is
+taken whole, REG_MULTI_SZ drops its terminator and splits at NULs (empty
+strings inside the list are kept), DWORD / DWORD_BIG_ENDIAN / QWORD are
+integers, every other type is raw bytes. Where a value does not fit its type
+the row gets status 13 (ERROR_INVALID_DATA), is still decoded the way
+winreg reads such data, and its raw bytes go to the binary column too, so
+nothing is lost:
+
+* an integer type of the wrong size: the bytes present are copied into a
+  zeroed buffer of the type's width (4 or 8 bytes) which is then read
+  (winreg reads 0 for an empty REG_DWORD; a longer value keeps its first 4/8
+  bytes);
+* a string of odd byte length: the stray last byte is ignored (as winreg);
+* a string with a lone UTF-16 surrogate, which UTF-8 cannot carry: U+FFFD
+  stands in for it.
+
+A name (key or value) with a lone surrogate gets U+FFFD too; its exact form
+is in ScanTable.key_names() / value_names() (str with surrogates).
+"""
+cimport numpy as cnp
+from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint32_t, uint64_t
+from libc.string cimport memcpy, memset
+
+import numpy as np
+
+cnp.import_array()
+
+cdef extern from "regfast/regfast.h":
+    uint64_t RF_BATCH_IN_ARENA
+    uint32_t RF_NAME_UTF16_BIT
+
+# value types (winnt.h)
+cdef enum:
+    T_SZ = 1
+    T_EXPAND_SZ = 2
+    T_DWORD = 4
+    T_DWORD_BE = 5
+    T_LINK = 6
+    T_MULTI_SZ = 7
+    T_QWORD = 11
+
+# what the data of a row turns into
+cdef enum:
+    K_NONE = 0          # no data (key-only row, or a row with a status)
+    K_STR = 1
+    K_INT = 2
+    K_BIN = 3
+    K_MULTI = 4
+
+# Win32 codes a row can get here; a value too big for one Arrow batch (int32
+# offsets) gets ERROR_NOT_ENOUGH_MEMORY and its data is not read (1 GiB: the
+# UTF-8 of a string can be 1.5x its UTF-16, and int32 offsets end at 2 GiB)
+cdef enum:
+    ERROR_INVALID_DATA = 13
+    ERROR_NOT_ENOUGH_MEMORY = 8
+cdef uint32_t MAX_ROW_BYTES = 1 << 30
+
+INVALID_DATA = ERROR_INVALID_DATA
+NOT_ENOUGH_MEMORY = ERROR_NOT_ENOUGH_MEMORY
+MAX_ROW = MAX_ROW_BYTES
+
+
+cdef inline const uint8_t *_ptr(const uint8_t *m, const uint8_t *arena, uint64_t off) noexcept nogil:
+    if off & RF_BATCH_IN_ARENA:
+        return arena + (off & ~RF_BATCH_IN_ARENA)
+    return m + off
+
+
+cdef inline uint32_t _u16(const uint8_t *p, size_t i) noexcept nogil:
+    return p[2 * i] | (<uint32_t>p[2 * i + 1] << 8)
+
+
+cdef size_t _u16_to_u8(const uint8_t *p, size_t units, uint8_t *d, bint *lossy) noexcept nogil:
+    """UTF-16LE to UTF-8 (at most 3 bytes a unit); a lone surrogate becomes
+    U+FFFD and sets *lossy. Returns the bytes written."""
+    cdef size_t i = 0, o = 0
+    cdef uint32_t c, c2, cp
+    while i < units:
+        c = _u16(p, i)
+        if c < 0x80:
+            d[o] = <uint8_t>c
+            o += 1
+        elif c < 0x800:
+            d[o] = <uint8_t>(0xC0 | (c >> 6))
+            d[o + 1] = <uint8_t>(0x80 | (c & 0x3F))
+            o += 2
+        elif c < 0xD800 or c > 0xDFFF:
+            d[o] = <uint8_t>(0xE0 | (c >> 12))
+            d[o + 1] = <uint8_t>(0x80 | ((c >> 6) & 0x3F))
+            d[o + 2] = <uint8_t>(0x80 | (c & 0x3F))
+            o += 3
+        else:
+            c2 = _u16(p, i + 1) if i + 1 < units else 0
+            if c <= 0xDBFF and 0xDC00 <= c2 <= 0xDFFF:
+                cp = 0x10000 + ((c - 0xD800) << 10) + (c2 - 0xDC00)
+                d[o] = <uint8_t>(0xF0 | (cp >> 18))
+                d[o + 1] = <uint8_t>(0x80 | ((cp >> 12) & 0x3F))
+                d[o + 2] = <uint8_t>(0x80 | ((cp >> 6) & 0x3F))
+                d[o + 3] = <uint8_t>(0x80 | (cp & 0x3F))
+                o += 4
+                i += 1
+            else:
+                d[o] = 0xEF
+                d[o + 1] = 0xBF
+                d[o + 2] = 0xBD
+                o += 3
+                lossy[0] = True
+        i += 1
+    return o
+
+
+cdef inline size_t _latin1_to_u8(const uint8_t *p, size_t n, uint8_t *d) noexcept nogil:
+    cdef size_t i, o = 0
+    for i in range(n):
+        if p[i] < 0x80:
+            d[o] = p[i]
+            o += 1
+        else:
+            d[o] = <uint8_t>(0xC0 | (p[i] >> 6))
+            d[o + 1] = <uint8_t>(0x80 | (p[i] & 0x3F))
+            o += 2
+    return o
+
+
+cdef inline size_t _name_bound(uint32_t ln) noexcept nogil:
+    if ln & RF_NAME_UTF16_BIT:
+        return ((ln & ~RF_NAME_UTF16_BIT) >> 1) * 3
+    return <size_t>ln * 2
+
+
+cdef inline size_t _name_u8(const uint8_t *m, uint64_t off, uint32_t ln, uint8_t *d) noexcept nogil:
+    cdef bint lossy = False
+    if ln & RF_NAME_UTF16_BIT:
+        return _u16_to_u8(m + off, (ln & ~RF_NAME_UTF16_BIT) >> 1, d, &lossy)
+    return _latin1_to_u8(m + off, ln, d)
+
+
+cdef uint8_t _EMPTY[1]
+
+
+cdef inline const uint8_t *_buf(object mv, Py_ssize_t *n) except NULL:
+    """Pointer into a read-only buffer (the hive mapping, an arena) that the
+    caller keeps alive; never NULL (memcpy of 0 bytes from NULL is undefined)."""
+    cdef const uint8_t[::1] v = mv
+    n[0] = v.shape[0]
+    if v.shape[0] == 0:
+        return _EMPTY
+    return &v[0]
+
+
+def _trim(cnp.ndarray a, Py_ssize_t n):
+    """The first n items as an array of their own (drops an over-allocation)."""
+    if n == a.shape[0]:
+        return a
+    return a[:n].copy()
+
+
+def names(mapping, const uint64_t[::1] off, const uint32_t[::1] ln, const int64_t[::1] rows):
+    """UTF-8 string buffers of the stored names ``off/ln`` (key_name_* or
+    value_name_* columns) picked by ``rows`` (-1: null).
+    Returns (offsets int32[n+1], data uint8, valid bool[n])."""
+    cdef Py_ssize_t mlen
+    cdef const uint8_t *m = _buf(mapping, &mlen)
+    cdef Py_ssize_t i, n = rows.shape[0]
+    cdef int64_t r
+    cdef size_t bound = 0, o = 0
+    for i in range(n):
+        r = rows[i]
+        if r >= 0:
+            bound += _name_bound(ln[r])
+    cdef cnp.ndarray offsets = np.empty(n + 1, np.int32)
+    cdef cnp.ndarray data = np.empty(max(bound, 1), np.uint8)
+    cdef cnp.ndarray valid = np.empty(n, np.bool_)
+    cdef int32_t *po = <int32_t *>cnp.PyArray_DATA(offsets)
+    cdef uint8_t *pd = <uint8_t *>cnp.PyArray_DATA(data)
+    cdef uint8_t *pv = <uint8_t *>cnp.PyArray_DATA(valid)
+    with nogil:
+        for i in range(n):
+            po[i] = <int32_t>o
+            r = rows[i]
+            pv[i] = r >= 0
+            if r >= 0:
+                o += _name_u8(m, off[r], ln[r], pd + o)
+        po[n] = <int32_t>o
+    return offsets, _trim(data, o), valid
+
+
+def key_paths(mapping, const int64_t[::1] parent, const uint8_t[::1] deleted,
+              const uint64_t[::1] name_off, const uint32_t[::1] name_len, bytes root):
+    """Full UTF-8 path of every key row, by the rules of ScanTable.key_paths():
+    parents come before children; the start key's path is ``root``; a deleted
+    key whose parent is unknown (or comes later) has none.
+    Returns (offsets int64[n+1], data uint8, valid bool[n])."""
+    cdef Py_ssize_t mlen
+    cdef const uint8_t *m = _buf(mapping, &mlen)
+    cdef Py_ssize_t i, n = parent.shape[0]
+    cdef int64_t p
+    cdef const uint8_t *rp = root
+    cdef size_t rlen = len(root)
+    # names first (one buffer), then each path = parent's path + "\" + name
+    cdef size_t bound = 0, o = 0, nl, pl
+    for i in range(n):
+        bound += _name_bound(name_len[i])
+    cdef cnp.ndarray noff = np.empty(n + 1, np.int64)
+    cdef cnp.ndarray ndata = np.empty(max(bound, 1), np.uint8)
+    cdef int64_t *pno = <int64_t *>cnp.PyArray_DATA(noff)
+    cdef uint8_t *pnd = <uint8_t *>cnp.PyArray_DATA(ndata)
+    cdef cnp.ndarray plen = np.empty(n, np.int64)
+    cdef int64_t *ppl = <int64_t *>cnp.PyArray_DATA(plen)
+    cdef cnp.ndarray valid = np.zeros(n, np.bool_)
+    cdef uint8_t *pv = <uint8_t *>cnp.PyArray_DATA(valid)
+    cdef size_t total = 0
+    with nogil:
+        for i in range(n):
+            pno[i] = o
+            o += _name_u8(m, name_off[i], name_len[i], pnd + o)
+        pno[n] = o
+        for i in range(n):
+            p = parent[i]
+            ppl[i] = 0
+            if p < 0:
+                if not deleted[i]:
+                    pv[i] = 1
+                    ppl[i] = rlen
+            elif p < i and pv[p]:
+                pv[i] = 1
+                nl = pno[i + 1] - pno[i]
+                ppl[i] = ppl[p] + 1 + nl if ppl[p] else nl
+            total += ppl[i]
+    cdef cnp.ndarray offsets = np.empty(n + 1, np.int64)
+    cdef cnp.ndarray data = np.empty(max(total, 1), np.uint8)
+    cdef int64_t *po = <int64_t *>cnp.PyArray_DATA(offsets)
+    cdef uint8_t *pd = <uint8_t *>cnp.PyArray_DATA(data)
+    o = 0
+    with nogil:
+        for i in range(n):
+            po[i] = o
+            if not pv[i]:
+                continue
+            p = parent[i]
+            if p < 0:
+                memcpy(pd + o, rp, rlen)
+                o += rlen
+                continue
+            nl = pno[i + 1] - pno[i]
+            pl = ppl[p]
+            if pl:
+                memcpy(pd + o, pd + po[p], pl)
+                pd[o + pl] = 0x5C                  # '\'
+                o += pl + 1
+            memcpy(pd + o, pnd + pno[i], nl)
+            o += nl
+        po[n] = o
+    return offsets, data[:o] if o else data[:0], valid
+
+
+def gather(const int64_t[::1] offsets, data, const uint8_t[::1] valid, const int64_t[::1] rows):
+    """Strings of an (offsets int64, data, valid) column picked by ``rows``
+    (-1: null), as a new column with int32 offsets."""
+    cdef Py_ssize_t dlen
+    cdef const uint8_t *src = _buf(data, &dlen)
+    cdef Py_ssize_t i, n = rows.shape[0]
+    cdef int64_t r
+    cdef size_t total = 0, o = 0, k
+    for i in range(n):
+        r = rows[i]
+        if r >= 0 and valid[r]:
+            total += offsets[r + 1] - offsets[r]
+    cdef cnp.ndarray out_off = np.empty(n + 1, np.int32)
+    cdef cnp.ndarray out = np.empty(max(total, 1), np.uint8)
+    cdef cnp.ndarray ok = np.empty(n, np.bool_)
+    cdef int32_t *po = <int32_t *>cnp.PyArray_DATA(out_off)
+    cdef uint8_t *pd = <uint8_t *>cnp.PyArray_DATA(out)
+    cdef uint8_t *pv = <uint8_t *>cnp.PyArray_DATA(ok)
+    with nogil:
+        for i in range(n):
+            po[i] = <int32_t>o
+            r = rows[i]
+            pv[i] = r >= 0 and valid[r]
+            if pv[i]:
+                k = offsets[r + 1] - offsets[r]
+                memcpy(pd + o, src + offsets[r], k)
+                o += k
+        po[n] = <int32_t>o
+    return out_off, out[:o] if o else out[:0], ok
+
+
+cdef inline int _kind(uint32_t t, bint decode) noexcept nogil:
+    if not decode:
+        return K_BIN
+    if t == T_SZ or t == T_EXPAND_SZ or t == T_LINK:
+        return K_STR
+    if t == T_DWORD or t == T_DWORD_BE or t == T_QWORD:
+        return K_INT
+    if t == T_MULTI_SZ:
+        return K_MULTI
+    return K_BIN
+
+
+def data_bound(const uint32_t[::1] types, const int32_t[::1] status, const uint32_t[::1] length,
+               const int64_t[::1] rows, bint decode):
+    """Upper bound of the data bytes values(rows) allocates, per row (for
+    cutting batches that stay inside int32 offsets)."""
+    cdef Py_ssize_t i, n = rows.shape[0]
+    cdef int64_t r
+    cdef cnp.ndarray out = np.zeros(n, np.int64)
+    cdef int64_t *po = <int64_t *>cnp.PyArray_DATA(out)
+    cdef int kd
+    with nogil:
+        for i in range(n):
+            r = rows[i]
+            if r < 0 or status[r] != 0 or length[r] > MAX_ROW_BYTES:
+                continue
+            kd = _kind(types[r], decode)
+            if kd == K_STR or kd == K_MULTI:
+                # UTF-8 of each unit (<= 3 bytes) + the raw bytes if it is malformed
+                po[i] = (length[r] >> 1) * 3 + length[r] + (4 * ((length[r] >> 1) + 1) if kd == K_MULTI else 0)
+            else:
+                po[i] = length[r] + 8
+    return out
+
+
+def values(mapping, arena, const uint32_t[::1] types, const int32_t[::1] status,
+           const uint64_t[::1] offset, const uint32_t[::1] length, const int64_t[::1] rows,
+           bint decode):
+    """Typed data of the value rows ``rows`` (-1: a row without a value).
+
+    Returns a dict of numpy arrays:
+      status     int32[n]  0, the row's scan status, 13 (malformed, decoded
+                           anyway; see the module docstring) or 8 (too big)
+      str_off, str_data, str_valid        REG_SZ / EXPAND_SZ / LINK
+      int_val, int_valid                  DWORD / DWORD_BIG_ENDIAN / QWORD
+      bin_off, bin_data, bin_valid        other types, and malformed rows' raw bytes
+      multi_off, multi_valid, item_off, item_data   REG_MULTI_SZ
+    With decode False every value's raw bytes go to bin_* only.
+    """
+    cdef Py_ssize_t mlen, alen
+    cdef const uint8_t *m = _buf(mapping, &mlen)
+    cdef const uint8_t *a = NULL
+    if arena is not None:
+        a = _buf(arena, &alen)
+    cdef Py_ssize_t i, n = rows.shape[0]
+    cdef int64_t r
+    cdef uint32_t t, ln
+    cdef int kd
+    # bounds, from the lengths alone
+    cdef size_t sb = 0, bb = 0, mb = 0, items = 0
+    for i in range(n):
+        r = rows[i]
+        if r < 0 or status[r] != 0 or length[r] > MAX_ROW_BYTES:
+            continue
+        ln = length[r]
+        kd = _kind(types[r], decode)
+        if kd == K_STR:
+            sb += (ln >> 1) * 3
+            bb += ln              # in case it is malformed
+        elif kd == K_MULTI:
+            mb += (ln >> 1) * 3
+            items += (ln >> 1) + 1
+            bb += ln
+        else:
+            bb += ln
+    cdef cnp.ndarray st_out = np.zeros(n, np.int32)
+    cdef cnp.ndarray s_off = np.empty(n + 1, np.int32)
+    cdef cnp.ndarray s_data = np.empty(max(sb, 1), np.uint8)
+    cdef cnp.ndarray s_ok = np.zeros(n, np.bool_)
+    cdef cnp.ndarray i_val = np.zeros(n, np.int64)
+    cdef cnp.ndarray i_ok = np.zeros(n, np.bool_)
+    cdef cnp.ndarray b_off = np.empty(n + 1, np.int32)
+    cdef cnp.ndarray b_data = np.empty(max(bb, 1), np.uint8)
+    cdef cnp.ndarray b_ok = np.zeros(n, np.bool_)
+    cdef cnp.ndarray l_off = np.empty(n + 1, np.int32)
+    cdef cnp.ndarray l_ok = np.zeros(n, np.bool_)
+    cdef cnp.ndarray it_off = np.empty(items + 1, np.int32)
+    cdef cnp.ndarray it_data = np.empty(max(mb, 1), np.uint8)
+    cdef int32_t *pst = <int32_t *>cnp.PyArray_DATA(st_out)
+    cdef int32_t *pso = <int32_t *>cnp.PyArray_DATA(s_off)
+    cdef uint8_t *psd = <uint8_t *>cnp.PyArray_DATA(s_data)
+    cdef uint8_t *psv = <uint8_t *>cnp.PyArray_DATA(s_ok)
+    cdef int64_t *piv = <int64_t *>cnp.PyArray_DATA(i_val)
+    cdef uint8_t *pik = <uint8_t *>cnp.PyArray_DATA(i_ok)
+    cdef int32_t *pbo = <int32_t *>cnp.PyArray_DATA(b_off)
+    cdef uint8_t *pbd = <uint8_t *>cnp.PyArray_DATA(b_data)
+    cdef uint8_t *pbv = <uint8_t *>cnp.PyArray_DATA(b_ok)
+    cdef int32_t *plo = <int32_t *>cnp.PyArray_DATA(l_off)
+    cdef uint8_t *plv = <uint8_t *>cnp.PyArray_DATA(l_ok)
+    cdef int32_t *pio = <int32_t *>cnp.PyArray_DATA(it_off)
+    cdef uint8_t *pid = <uint8_t *>cnp.PyArray_DATA(it_data)
+    cdef size_t so = 0, bo = 0, mo = 0, nit = 0, units, j, start, w
+    cdef const uint8_t *p
+    cdef bint bad, lossy
+    cdef uint8_t word[8]
+    cdef uint64_t v
+    with nogil:
+        for i in range(n):
+            pso[i] = <int32_t>so
+            pbo[i] = <int32_t>bo
+            plo[i] = <int32_t>nit
+            r = rows[i]
+            if r < 0:
+                continue
+            if status[r] != 0:
+                pst[i] = status[r]
+                continue
+            ln = length[r]
+            if ln > MAX_ROW_BYTES:
+                pst[i] = ERROR_NOT_ENOUGH_MEMORY
+                continue
+            t = types[r]
+            p = _ptr(m, a, offset[r])
+            kd = _kind(t, decode)
+            bad = False
+            if kd == K_STR:
+                units = ln >> 1
+                if t != T_LINK:                       # ends at the first NUL, as winreg
+                    for j in range(units):
+                        if p[2 * j] == 0 and p[2 * j + 1] == 0:
+                            units = j
+                            break
+                lossy = False
+                so += _u16_to_u8(p, units, psd + so, &lossy)
+                psv[i] = 1
+                bad = lossy or (ln & 1)
+            elif kd == K_INT:
+                w = 8 if t == T_QWORD else 4
+                memset(word, 0, 8)
+                memcpy(word, p, ln if ln < w else w)
+                if t == T_DWORD_BE:
+                    v = (<uint64_t>word[0] << 24) | (<uint64_t>word[1] << 16) | (<uint64_t>word[2] << 8) | word[3]
+                else:
+                    v = (word[0] | (<uint64_t>word[1] << 8) | (<uint64_t>word[2] << 16)
+                         | (<uint64_t>word[3] << 24) | (<uint64_t>word[4] << 32) | (<uint64_t>word[5] << 40)
+                         | (<uint64_t>word[6] << 48) | (<uint64_t>word[7] << 56))
+                piv[i] = <int64_t>v                  # a QWORD >= 2**63 keeps its bits
+                pik[i] = 1
+                bad = ln != w
+            elif kd == K_MULTI:
+                units = ln >> 1
+                # the terminator: "\0" after the last string and "\0" ending the list
+                if units >= 2 and _u16(p, units - 1) == 0 and _u16(p, units - 2) == 0:
+                    units -= 2
+                elif units >= 1 and _u16(p, units - 1) == 0:
+                    units -= 1
+                lossy = False
+                if units:
+                    start = 0
+                    for j in range(units + 1):
+                        if j == units or _u16(p, j) == 0:
+                            pio[nit] = <int32_t>mo
+                            mo += _u16_to_u8(p + 2 * start, j - start, pid + mo, &lossy)
+                            nit += 1
+                            start = j + 1
+                plv[i] = 1
+                bad = lossy or (ln & 1)
+            else:
+                memcpy(pbd + bo, p, ln)
+                bo += ln
+                pbv[i] = 1
+            if bad:
+                pst[i] = ERROR_INVALID_DATA
+                memcpy(pbd + bo, p, ln)
+                bo += ln
+                pbv[i] = 1
+        pso[n] = <int32_t>so
+        pbo[n] = <int32_t>bo
+        plo[n] = <int32_t>nit
+        pio[nit] = <int32_t>mo
+    return {
+        "status": st_out,
+        "str_off": s_off, "str_data": _trim(s_data, so), "str_valid": s_ok,
+        "int_val": i_val, "int_valid": i_ok,
+        "bin_off": b_off, "bin_data": _trim(b_data, bo), "bin_valid": b_ok,
+        "multi_off": l_off, "multi_valid": l_ok,
+        "item_off": _trim(it_off, nit + 1), "item_data": _trim(it_data, mo),
+    }

@@ -1,0 +1,207 @@
+"""regfast's pytest plugin, run the way a user's project runs it: inner
+pytest sessions through pytester (the plugin comes in through its pytest11
+entry point, as installed). Also regfile.parse_reg, which hive_factory uses
+for .reg text, checked against regfast's own .reg export."""
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+import regfast
+from regfast import agent as A
+from regfast.export import export_to_string
+from regfast.regfile import RegSyntaxError, parse_reg
+from regfast.writer import REG_EXPAND_SZ, REG_QWORD, REG_SZ, Value
+
+from conftest import in_ci, regfast_tree
+from test_cli import TREE
+
+pytest_plugins = ["pytester"]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+# --- .reg text ----------------------------------------------------------------
+
+def test_parse_reg_rebuilds_what_export_wrote(make_hive, tmp_path):
+    built = make_hive(TREE)
+    with regfast.open_hive(built.path) as hive:
+        text = export_to_string(hive, "reg", prefix=r"HKEY_LOCAL_MACHINE\SOFTWARE")
+        want = regfast_tree(hive)
+    again = make_hive(parse_reg(text, prefix=r"HKEY_LOCAL_MACHINE\SOFTWARE"))
+    with regfast.open_hive(again.path) as hive:
+        got = regfast_tree(hive)
+    # every value's type and bytes (the export writes hex(n) for all but clean strings)
+    assert {p: v["values"] for p, v in got.items()} == {p: v["values"] for p, v in want.items()}
+
+
+def test_parse_reg_syntax():
+    text = "\ufeffWindows Registry Editor Version 5.00\r\n\r\n; a comment\r\n" \
+           "[HKEY_CURRENT_USER\\Software\\A]\r\n@=\"def\"\r\n\"q\\\"uote\"=\"back\\\\slash\"\r\n" \
+           "\"n\"=dword:0000002a\r\n\"b\"=hex:01,02,\\\r\n  03\r\n\"x\"=hex(2):25,00,00,00\r\n" \
+           "\"gone\"=\"x\"\r\n\"gone\"=-\r\n[HKEY_CURRENT_USER\\Software\\a\\Sub]\r\n" \
+           "[HKEY_CURRENT_USER\\Software\\Dead]\r\n[-HKEY_CURRENT_USER\\Software\\Dead]\r\n"
+    tree = parse_reg(text)
+    a = tree.subkeys["Software"].subkeys["A"]           # keys merge case-insensitively
+    assert set(tree.subkeys["Software"].subkeys) == {"A"} and set(a.subkeys) == {"Sub"}
+    assert a.values[""] == Value(REG_SZ, "def") and a.values['q"uote'] == Value(REG_SZ, "back\\slash")
+    assert a.values["n"] == Value(4, 42) and a.values["b"] == Value(3, b"\x01\x02\x03")
+    assert a.values["x"] == Value(REG_EXPAND_SZ, b"%\0\0\0") and "gone" not in a.values
+    r4 = parse_reg('REGEDIT4\n[HKEY_LOCAL_MACHINE\\K]\n"e"=hex(2):41,00\n"q"=hex(b):01,00,00,00,00,00,00,00\n')
+    assert r4.subkeys["K"].values["e"] == Value(REG_EXPAND_SZ, "A\0".encode("utf-16-le"))
+    assert r4.subkeys["K"].values["q"] == Value(REG_QWORD, b"\x01" + bytes(7))
+    for bad, line in (("[X]\n", 1), ("REGEDIT4\n\"v\"=\"x\"\n", 2), ("REGEDIT4\n[K]\n\"v\"=dword:xyz\n", 3),
+                      ("REGEDIT4\n[K]\n\"v\"=\"open\n", 3), ("REGEDIT4\n[K\n", 2)):
+        with pytest.raises(RegSyntaxError) as e:
+            parse_reg(bad)
+        assert e.value.lineno == line, bad
+    with pytest.raises(RegSyntaxError, match="not under the prefix"):
+        parse_reg("REGEDIT4\n[HKEY_CURRENT_USER\\K]\n", prefix=r"HKEY_LOCAL_MACHINE\SOFTWARE")
+
+
+# --- the plugin through pytester ------------------------------------------------
+
+def test_plugin_loads_through_its_entry_point_and_is_inert(pytester):
+    pytester.makepyfile("""
+        import sys
+        def test_nothing_imported():
+            # the plugin is loaded, but regfast (and numpy) only when a fixture asks
+            assert "_regfast_pytest" in sys.modules
+            assert "regfast" not in sys.modules and "numpy" not in sys.modules
+    """)
+    r = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly")
+    r.assert_outcomes(passed=1)
+    r = pytester.runpytest("--fixtures", "-p", "no:cacheprovider")
+    for name in ("hive_factory", "wine_registry", "wine_prefix", "registry_profile"):
+        assert name in r.stdout.str()
+
+
+def test_hive_factory_from_dict_and_reg_text(pytester):
+    pytester.makepyfile(r'''
+        import regfast
+        from regfast.writer import Value, REG_EXPAND_SZ
+
+        REG = """Windows Registry Editor Version 5.00
+
+        [HKEY_LOCAL_MACHINE\SOFTWARE\Vendor\App]
+        "Count"=dword:00000003
+        "Path"=hex(2):25,00,41,00,25,00,00,00
+        """
+
+        def test_dict(hive_factory):
+            hive = hive_factory({"Vendor": {"App": {"Count": 3, "Name": "x",
+                                                    "Path": Value(REG_EXPAND_SZ, "%A%")}}},
+                                file_name="SOFTWARE")
+            key = hive.open(r"Vendor\App")
+            assert (key["Count"], key["Name"], key["Path"]) == (3, "x", "%A%")
+            assert hive.info().file_name.startswith("SOFTWARE")
+
+        def test_reg_text_as_a_path(hive_factory, tmp_path):
+            path = hive_factory.path(REG.replace("        ", ""), prefix=r"HKEY_LOCAL_MACHINE\SOFTWARE")
+            assert path.parent == tmp_path and path.read_bytes()[:4] == b"regf"
+            with regfast.open_hive(path) as hive:
+                assert hive.open(r"Vendor\App")["Count"] == 3
+                assert hive.open(r"Vendor\App")["Path"] == "%A%"
+
+        HIVES = []
+
+        def test_opened_hives_close_after_the_test(hive_factory):
+            HIVES.append(hive_factory({"K": {}}))
+            assert not HIVES[0].closed
+
+        def test_then(hive_factory):
+            assert HIVES[0].closed
+
+        def test_bad_spec(hive_factory):
+            import pytest
+            with pytest.raises(TypeError):
+                hive_factory(42)
+    ''')
+    r = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:randomly")
+    r.assert_outcomes(passed=5)
+
+
+def test_registry_profile_asserts_on_access_patterns(pytester):
+    pytester.makepyfile(r'''
+        import regfast
+
+        def test_one_open(hive_factory, registry_profile):
+            path = hive_factory.path({"K": {"v": 1}})
+            with regfast.open_hive(path) as hive:
+                hive.open("K")["v"]
+            assert registry_profile.count("open_hive", path=str(path)) == 1
+            assert registry_profile.round_trips() == 0          # offline: no round trips
+
+        def test_opened_twice_fails(hive_factory, registry_profile):
+            path = hive_factory.path({"K": {}})
+            for _ in range(2):
+                regfast.open_hive(path).close()
+            assert registry_profile.count("open_hive", path=str(path)) <= 1
+    ''')
+    r = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:randomly")
+    r.assert_outcomes(passed=1, failed=1)
+    r.stdout.fnmatch_lines(["*assert 2 <= 1*"])
+    # the profiler is off again after each test
+    assert not regfast.hooks.active()
+
+
+def _agent_exe() -> Path:
+    """The agent the suite builds (as test_agent.py does), for the inner session."""
+    for tool in ("x86_64-w64-mingw32-gcc", "cmake", "wine", "wineboot"):
+        if not shutil.which(tool):
+            msg = f"{tool} is not installed: the wine_registry fixture cannot run"
+            if in_ci():
+                pytest.fail(msg)
+            pytest.skip(msg)
+    return A.build_agent(ROOT, ROOT / "build" / "agent-pytest", dest=ROOT / "build" / "agent-pytest" / A.EXE_NAME)
+
+
+WINE_TEST = r'''
+    import regfast
+
+    def load_settings(reg, names):
+        out = {}
+        for n in names:                                   # the open-each anti-pattern
+            with reg.open_key("HKCU", r"Software\PluginTest\App") as key:
+                out[n] = key[n]
+        return out
+
+    def test_live_registry_under_wine(wine_registry, wine_prefix, registry_profile):
+        key = wine_registry.create_key("HKCU", r"Software\PluginTest\App")
+        key.set_value("a", 1)
+        key.set_value("b", "two")
+        assert "Wine" in wine_registry.description
+        out = wine_prefix.run("reg", "query", r"HKCU\Software\PluginTest\App", "/v", "b").stdout
+        assert "two" in out
+        registry_profile.stop()
+        # the pattern under test: read 3 settings
+        with regfast.profile() as prof:
+            assert load_settings(wine_registry, ["a", "b", "a"]) == {"a": 1, "b": "two"}
+        assert prof.count("open_key", path=r"Software\PluginTest\App") == 3
+        assert prof.count("get_value") == 3
+        assert [o.path for o in prof.open_each()] == [r"HKCU\Software\PluginTest\App"]
+        assert prof.round_trips() == 9                # 3 x (open, get, close)
+        assert registry_profile.count("set_value") == 2
+'''
+
+
+def test_wine_registry_fixture_runs_the_live_api(pytester, monkeypatch):
+    exe = _agent_exe()
+    monkeypatch.setenv("REGFAST_AGENT", str(exe))
+    pytester.makepyfile(WINE_TEST)
+    r = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:randomly")
+    r.assert_outcomes(passed=1)
+
+
+def test_wine_registry_skips_with_a_reason_without_wine(pytester, monkeypatch, tmp_path):
+    # PATH without wine: the fixture skips (and says why) instead of failing
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    monkeypatch.setenv("PATH", str(bare))
+    monkeypatch.setenv("REGFAST_AGENT", sys.executable)        # an existing file: only Wine is missing
+    pytester.makepyfile("def test_needs_wine(wine_registry):\n    pass\n")
+    r = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:randomly", "-rs")
+    r.assert_outcomes(skipped=1)
+    r.stdout.fnmatch_lines(["*wine is not installed*"])
