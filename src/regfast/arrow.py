@@ -21,7 +21,9 @@ value_type              dictionary<int32, string>       REG_SZ, REG_DWORD... "0x
                                                         types without a name
 value_size              int64                           data bytes the value record declares
 data_str                string                          REG_SZ, REG_EXPAND_SZ, REG_LINK
-data_int                int64                           REG_DWORD, REG_DWORD_BIG_ENDIAN, REG_QWORD
+data_int                uint64                          REG_DWORD, REG_DWORD_BIG_ENDIAN, REG_QWORD
+                                                        (unsigned, as Windows stores them: a QWORD of
+                                                        2**64-1 stays 2**64-1, never -1)
                                                         (a QWORD >= 2**63 keeps its 64 bits)
 data_bin                binary                          every other type; also the raw bytes of
                                                         a value with status 13
@@ -60,7 +62,7 @@ keeps the exact form.
 
 pandas (:func:`to_pandas`): timestamps become ``datetime64[ns, UTC]`` (NaT
 outside 1677-2262, the raw column keeps the FILETIME), dictionary columns
-``category``, int64 columns pandas' nullable ``Int64``, binary and
+``category``, int64 / uint64 columns pandas' nullable ``Int64`` / ``UInt64``, binary and
 list<string> ``ArrowDtype`` columns.
 
 This module needs pyarrow (the ``arrow`` extra); ``import regfast`` does not
@@ -93,7 +95,7 @@ SCHEMA = pa.schema([
     ("source", _DICT), ("hive_type", _DICT),
     ("key_path", _DICT), ("key_last_write", _TS), ("key_last_write_raw", pa.int64()),
     ("value_name", pa.string()), ("value_type", _DICT), ("value_size", pa.int64()),
-    ("data_str", pa.string()), ("data_int", pa.int64()), ("data_bin", pa.binary()),
+    ("data_str", pa.string()), ("data_int", pa.uint64()), ("data_bin", pa.binary()),
     ("data_multi", pa.list_(pa.string())),
     ("status", pa.int32()), ("error", pa.string()), ("deleted", pa.bool_()), ("tolerant", pa.bool_()),
 ])
@@ -109,7 +111,7 @@ KEY_SCHEMA = pa.schema([
 #: ``key_path`` its path (a join key that survives concatenating tables)
 VALUE_SCHEMA = pa.schema([
     ("key", pa.int64()), ("key_path", _DICT), ("name", pa.string()), ("type", _DICT),
-    ("size", pa.int64()), ("data_str", pa.string()), ("data_int", pa.int64()),
+    ("size", pa.int64()), ("data_str", pa.string()), ("data_int", pa.uint64()),
     ("data_bin", pa.binary()), ("data_multi", pa.list_(pa.string())), ("status", pa.int32()),
     ("deleted", pa.bool_()),
 ])
@@ -160,7 +162,7 @@ def _strings(typ: pa.DataType, off: np.ndarray, data: np.ndarray, valid: np.ndar
 
 # Arrays are made from buffers, never with pa.array(): that one imports pandas
 # when it is installed (~0.5 s and tens of MB in every worker process).
-_NP = {pa.int32(): np.int32, pa.int64(): np.int64}
+_NP = {pa.int32(): np.int32, pa.int64(): np.int64, pa.uint64(): np.uint64}
 _INT64 = pa.int64()
 
 
@@ -234,7 +236,7 @@ def _data_arrays(table: Any, vrows: np.ndarray, decode: bool) -> tuple[list[pa.A
     multi = pa.Array.from_buffers(pa.list_(pa.string()), len(vrows), [bm, pa.py_buffer(d["multi_off"])],
                                   nulls, children=[items])
     arrays = [_strings(pa.string(), d["str_off"], d["str_data"], d["str_valid"]),
-              _ints(d["int_val"], d["int_valid"]),
+              _ints(d["int_val"].view(np.uint64), d["int_valid"], pa.uint64()),
               _strings(pa.binary(), d["bin_off"], d["bin_data"], d["bin_valid"]),
               multi]
     return arrays, win32_status(d["status"])
@@ -423,6 +425,8 @@ def _pandas_type(t: pa.DataType) -> Any:
     import pandas as pd
     if t == pa.int64():
         return pd.Int64Dtype()
+    if t == pa.uint64():
+        return pd.UInt64Dtype()
     if pa.types.is_list(t) or pa.types.is_binary(t):
         # Arrow-backed: lists stay lists, and bytes stay bytes (an object
         # column of bytes is taken for strings by Dask's string conversion)

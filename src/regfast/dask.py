@@ -93,10 +93,10 @@ def read_hives(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     dtype_backend
         ``"pyarrow"`` (default): every column an Arrow-backed pandas dtype
         (``string[pyarrow]``, ``timestamp[us, tz=UTC][pyarrow]``,
-        ``int64[pyarrow]``, ``binary[pyarrow]``, ``list<string>[pyarrow]``):
+        ``uint64[pyarrow]`` (data_int), ``binary[pyarrow]``, ``list<string>[pyarrow]``):
         a partition is a view of the Arrow rows (~1 ms for a small hive).
         ``"numpy"``: the types of :func:`regfast.arrow.to_pandas`
-        (datetime64[ns, UTC], categoricals with unknown categories, Int64),
+        (datetime64[ns, UTC], categoricals with unknown categories, UInt64 data_int),
         ~10x the conversion cost per partition.
     partition_bytes
         None (default): one partition per hive. A size: consecutive small

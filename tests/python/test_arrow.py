@@ -53,9 +53,7 @@ def _slow_decode(t: int, raw: bytes):
     if t in (REG_DWORD, REG_DWORD_BIG_ENDIAN, REG_QWORD):
         w = 8 if t == REG_QWORD else 4
         word = (raw + bytes(8))[:w]
-        v = int.from_bytes(word, "big" if t == REG_DWORD_BIG_ENDIAN else "little")
-        if v >= 1 << 63:
-            v -= 1 << 64
+        v = int.from_bytes(word, "big" if t == REG_DWORD_BIG_ENDIAN else "little")   # unsigned
         return "data_int", v, 0 if len(raw) == w else 13
     if t == REG_MULTI_SZ:
         s = raw[:len(raw) // 2 * 2].decode("utf-16-le", "surrogatepass")
@@ -156,7 +154,7 @@ def test_rows_match_a_slow_decoder_on_real_hives(name):
             if isinstance(v, str):
                 assert r["data_str"] == _utf8_safe(v)
             elif isinstance(v, int):
-                assert r["data_int"] == (v - (1 << 64) if v >= 1 << 63 else v)
+                assert r["data_int"] == v          # unsigned: a QWORD of 2**64-1 is not -1
             elif isinstance(v, list):
                 assert r["data_multi"] == [_utf8_safe(x) for x in v]
             else:
@@ -192,7 +190,7 @@ def test_malformed_values_decode_winreg_style_with_status_13(make_hive):
     assert (k("dw8")["data_int"], k("dw8")["data_bin"]) == (1, b"\x01\0\0\0\xff\xff\xff\xff")
     assert (k("dw")["data_int"], k("dw")["status"], k("dw")["data_bin"]) == (7, 0, None)
     assert (k("be")["data_int"], k("be2")["data_int"], k("be2")["status"]) == (0x102, 0x01020000, 13)
-    assert (k("qw0")["data_int"], k("qwtop")["data_int"], k("qwtop")["status"]) == (0, -1, 0)
+    assert (k("qw0")["data_int"], k("qwtop")["data_int"], k("qwtop")["status"]) == (0, (1 << 64) - 1, 0)
     assert (k("odd")["data_str"], k("odd")["status"]) == ("ab", 13)
     assert (k("lone")["data_str"], k("lone")["status"]) == ("x\ufffdy", 13)
     assert k("lone")["data_bin"] == "x\ud800y\0".encode("utf-16-le", "surrogatepass")
@@ -214,12 +212,12 @@ def test_schema_types_and_pandas_types(make_hive):
     types = {f.name: str(f.type) for f in batch.schema}
     assert types["key_last_write"] == "timestamp[us, tz=UTC]"
     assert types["value_type"] == "dictionary<values=string, indices=int32, ordered=0>"
-    assert types["data_str"] == "string" and types["data_int"] == "int64"
+    assert types["data_str"] == "string" and types["data_int"] == "uint64"
     assert types["data_bin"] == "binary" and types["data_multi"] == "list<item: string>"
     df = arrow.to_pandas(batch)
     assert str(df["key_last_write"].dtype) == "datetime64[ns, UTC]"
     assert df["value_type"].dtype == "category" and df["source"].dtype == "category"
-    assert str(df["data_int"].dtype) == "Int64"
+    assert str(df["data_int"].dtype) == "UInt64"
     # ScanTable.to_arrow / to_pandas: the same types; values carry their key's path
     keys, values = t.to_arrow()
     assert keys.schema == arrow.KEY_SCHEMA and values.schema == arrow.VALUE_SCHEMA

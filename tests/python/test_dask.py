@@ -50,7 +50,7 @@ def test_read_hives_on_a_local_cluster(client):
     assert df.npartitions == len(files)
     assert list(df.columns) == arrow.SCHEMA.names
     assert str(df["key_last_write"].dtype) == "timestamp[us, tz=UTC][pyarrow]"
-    assert str(df["key_path"].dtype) == "string[pyarrow]" and str(df["data_int"].dtype) == "int64[pyarrow]"
+    assert str(df["key_path"].dtype) == "string[pyarrow]" and str(df["data_int"].dtype) == "uint64[pyarrow]"
     df = df.persist()                                # read once, on the workers
     got = df.compute()
     # every partition matched the declared meta (dtype by dtype)
@@ -68,7 +68,7 @@ def test_read_hives_on_a_local_cluster(client):
 def test_numpy_backend_has_the_to_pandas_types(client):
     files = [str(corpus_path(n)) for n in ("ez__SAM", "ez__NotAHive", "plaso__NTUSER.DAT")]
     df = regfast.dask.read_hives(files, dtype_backend="numpy")
-    assert str(df["key_last_write"].dtype) == "datetime64[ns, UTC]" and str(df["data_int"].dtype) == "Int64"
+    assert str(df["key_last_write"].dtype) == "datetime64[ns, UTC]" and str(df["data_int"].dtype) == "UInt64"
     assert df["value_type"].dtype == "category"
     got = df.compute()
     assert dict(got.dtypes.astype(str)) == dict(df.dtypes.astype(str))
