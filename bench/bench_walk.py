@@ -2,11 +2,15 @@
 decoded data), hive open and close included. One group per hive size:
 walk-1MB, walk-5MB, walk-100MB.
 
-Rows: regfast (scan() columns; scan() + every name/path/decoded value as
-Python objects; Key objects + read_values(); Key and Value objects), the C
-floor (walk_floor.c: the public C API walk, and rf_hive_scan), hivex (C,
-out of process), regipy-rs (native recurse() and the regipy API over it),
-libregf-python, python-registry, and pure-Python regipy on the 1 MB hive only.
+Rows: regfast (scan() columns, open included and, as regfast-scan-warm, on
+a hive already open and scanned once; scan() + every name/path/decoded value
+as Python objects; Key objects + read_values(); Key and Value objects), the
+floor (raw_walk.c: the structure read straight through the mapping with no
+validation; "floor" maps the file each round, as an open does, "floor-warm"
+walks a mapping already faulted in), regfast's C API (walk_floor.c: the
+public C API walk, and rf_hive_scan), hivex (C, out of process), regipy-rs
+(native recurse() and the regipy API over it), libregf-python,
+python-registry, and pure-Python regipy on the 1 MB hive only.
 """
 import pytest
 
@@ -19,7 +23,8 @@ def pytest_generate_tests(metafunc):
     if "walk_case" in metafunc.fixturenames:
         cases = []
         for hive in selected_hives(metafunc.config):
-            for impl in list(impls.WALK) + ["hivex", "C-walk", "C-scan"]:
+            for impl in list(impls.WALK) + ["regfast-scan-warm", "hivex", "floor", "floor-warm",
+                                            "C-walk", "C-scan"]:
                 if impl == "regipy" and hive not in impls.REGIPY_PURE_HIVES:
                     continue   # < 1 MB/s: minutes per run on the larger hives
                 cases.append(pytest.param((hive, impl), id=f"{hive}-{impl}"))
@@ -31,14 +36,30 @@ def _check(benchmark, bh, impl, got):
     if (got["keys"], got["values"]) != (bh.keys, bh.values):
         msg = (f"{impl} on {bh.name}: {got['keys']} keys, {got['values']} values; "
                f"hivex and regfast: {bh.keys} keys, {bh.values} values")
-        assert not impl.startswith("regfast") and not impl.startswith("C-"), msg
+        assert not impl.startswith(("regfast", "C-", "floor")), msg
         benchmark.extra_info["mismatch"] = msg
         loud("COUNT MISMATCH: " + msg)
     if got.get("errors"):
         benchmark.extra_info["decode_errors"] = got["errors"]
 
 
-def bench_walk(benchmark, walk_case, bench_hive, hivex_worker, walk_floor, budget):
+def _scan_warm(benchmark, p, budget):
+    """scan() alone, on a hive opened (and scanned) once outside the timing:
+    the mapping is warm and every hbin checked, like floor-warm's mapping."""
+    import regfast
+    if impls.unavailable("regfast-scan"):
+        pytest.skip(impls.unavailable("regfast-scan"))
+    with regfast.open_hive(p) as h:
+        h.scan()
+
+        def one():
+            t = h.scan()
+            return {"keys": int(t.n_keys), "values": int(t.n_values), "errors": 0}
+
+        return measure(benchmark, one, budget)
+
+
+def bench_walk(benchmark, walk_case, bench_hive, hivex_worker, walk_floor, raw_walk, budget):
     hive, impl = walk_case
     bh = bench_hive(hive)
     benchmark.group = f"walk-{bh.label}"
@@ -49,14 +70,17 @@ def bench_walk(benchmark, walk_case, bench_hive, hivex_worker, walk_floor, budge
         if hivex_worker is None:
             pytest.skip("hivex unavailable (see the summary)")
         got = measure_external(benchmark, lambda: hivex_worker.call("walk", hive=p), budget)
-    elif impl.startswith("C-"):
-        if walk_floor is None:
-            pytest.skip("walk_floor could not be built (see the summary)")
-        mode = impl[2:]
-        probe = run_floor(walk_floor, mode, p, 1)
+    elif impl.startswith(("C-", "floor")):
+        exe = walk_floor if impl.startswith("C-") else raw_walk
+        if exe is None:
+            pytest.skip("the C rows could not be built (see the summary)")
+        mode = impl[2:] if impl.startswith("C-") else ("walk" if impl == "floor-warm" else "open")
+        probe = run_floor(exe, mode, p, 1)
         rounds = max(3, min(200, int(budget / max(probe["best"], 1e-6))))
-        got = run_floor(walk_floor, mode, p, rounds)
+        got = run_floor(exe, mode, p, rounds)
         feed(benchmark, got["times"])
+    elif impl == "regfast-scan-warm":
+        got = _scan_warm(benchmark, p, budget)
     else:
         why = impls.unavailable(impl)
         if why:

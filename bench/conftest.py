@@ -311,39 +311,54 @@ def measure_external(benchmark, call, budget: float) -> dict:
 
 
 # ---------------------------------------------------------------------------
-# the C floor (bench/walk_floor.c, built with the project's CMake)
+# the C rows: the floor (bench/raw_walk.c: the structure read straight through
+# the mapping, no validation) and regfast's C API (bench/walk_floor.c), built
+# with the project's CMake
 # ---------------------------------------------------------------------------
 
 _floor: dict = {}
 
 
-@pytest.fixture(scope="session")
-def walk_floor():
-    """Path of the walk_floor binary, built into the cache; None (with a loud
-    reason) when it cannot be built."""
-    if "path" in _floor:
-        return _floor["path"]
-    _floor["path"] = None
+def _build_c_rows() -> dict:
+    """{"walk_floor": path or None, "raw_walk": path or None}, built once
+    into the cache (a loud reason when they cannot be)."""
+    if _floor:
+        return _floor
+    _floor.update(walk_floor=None, raw_walk=None)
     cmake = shutil.which("cmake")
     if not cmake:
         loud("C FLOOR UNAVAILABLE: cmake is not on PATH")
-        return None
+        return _floor
     build = hives.cache_dir() / "walk_floor-build"
     cfg = [cmake, "-S", str(HERE.parent), "-B", str(build), "-DREGFAST_BUILD_BENCH=ON",
            "-DCMAKE_BUILD_TYPE=Release"]
-    for cmd in (cfg, [cmake, "--build", str(build), "--target", "walk_floor", "-j2"]):
+    for cmd in (cfg, [cmake, "--build", str(build), "--target", "walk_floor", "raw_walk", "-j2"]):
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode:
             loud(f"C FLOOR UNAVAILABLE: {' '.join(cmd[:3])} ... failed:\n{(r.stdout + r.stderr)[-2000:]}")
-            return None
-    exe = build / "bench" / ("walk_floor.exe" if os.name == "nt" else "walk_floor")
-    _floor["path"] = exe if exe.exists() else None
-    return _floor["path"]
+            return _floor
+    for name in ("walk_floor", "raw_walk"):
+        exe = build / "bench" / (name + (".exe" if os.name == "nt" else ""))
+        _floor[name] = exe if exe.exists() else None
+    return _floor
+
+
+@pytest.fixture(scope="session")
+def walk_floor():
+    """Path of the walk_floor binary (regfast's C API rows), or None (with a
+    loud reason) when it cannot be built."""
+    return _build_c_rows()["walk_floor"]
+
+
+@pytest.fixture(scope="session")
+def raw_walk():
+    """Path of the raw_walk binary (the floor rows), or None (loudly)."""
+    return _build_c_rows()["raw_walk"]
 
 
 def run_floor(exe, mode: str, hive_path, rounds: int) -> dict:
     r = subprocess.run([str(exe), mode, str(hive_path), str(rounds)], capture_output=True,
                        text=True, timeout=600)
     if r.returncode:
-        raise RuntimeError(f"walk_floor {mode} failed: {r.stderr}")
+        raise RuntimeError(f"{Path(str(exe)).name} {mode} failed: {r.stderr}")
     return json.loads(r.stdout)

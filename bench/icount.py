@@ -6,7 +6,9 @@ complement to the timings on a shared, noisy machine.
 Each implementation's walk (the same functions bench_walk.py times) runs
 ``--repeat`` times under ``valgrind --tool=callgrind``; a run of the same
 interpreter that only imports everything is subtracted. hivex runs under
-/usr/bin/python3 (its own baseline), the C floor as a plain process. Counts
+/usr/bin/python3 (its own baseline), the C rows as plain processes
+(``floor``: raw_walk.c, the structure read with no validation; ``C-*``:
+walk_floor.c, regfast's C API). Counts
 say nothing of cache misses (the scan is memory-bound on big hives): read
 them next to the timings, not instead of them.
 """
@@ -25,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 DEFAULT = ["regfast-scan", "regfast-scan-decoded", "regfast-keys", "regfast-read_values",
-           "C-walk", "C-scan", "hivex", "regipy-rs", "regipy-rs-api", "pyregf", "python-registry"]
+           "floor", "C-walk", "C-scan", "hivex", "regipy-rs", "regipy-rs-api", "pyregf", "python-registry"]
 
 
 def child(impl: str, hive: str, repeat: int) -> None:
@@ -81,7 +83,14 @@ def main(argv=None) -> int:
     rows = []
     for impl in a.impls:
         try:
-            if impl.startswith("C-"):
+            if impl == "floor":
+                exe = hives.cache_dir() / "walk_floor-build" / "bench" / "raw_walk"
+                if not exe.exists():
+                    raise RuntimeError("raw_walk is not built yet: run `pytest bench/ -k floor` once")
+                # raw_walk walks once untimed before its rounds: "walk 0" is that walk + start-up
+                n = callgrind([str(exe), "walk", str(path), str(a.repeat)]) - \
+                    callgrind([str(exe), "walk", str(path), "0"])
+            elif impl.startswith("C-"):
                 exe = hives.cache_dir() / "walk_floor-build" / "bench" / "walk_floor"
                 if not exe.exists():
                     raise RuntimeError("walk_floor is not built yet: run `pytest bench/ -k C-walk` once")

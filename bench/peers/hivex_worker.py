@@ -19,6 +19,7 @@ Requests ``{"op": ..., ...}`` and replies:
 * ``lookup`` (hive, paths [[key, value], ...]) -> the hive is opened once and
   kept; the timed part is the lookups: ``node_get_child`` per component,
   ``node_get_value``, decode. ``{"seconds", "found", "missing"}``.
+* ``first_value`` (hive, key, value) -> open + one lookup (decoded) + close.
 * ``read_key`` (hive, key) -> every value of one key, decoded (hive kept open).
 * ``lengths`` (hive, items [[key, value], ...]) -> ``[[type, vk length,
   len(value_value)], ...]`` for the 0xFFFF00xx correctness check (untimed).
@@ -117,6 +118,17 @@ def lookup(path, paths):
     return {"seconds": time.perf_counter() - t0, "found": found, "missing": missing}
 
 
+def first_value(path, key_path, value_name):
+    """Open, one lookup (decoded), close: the time to a first answer."""
+    t0 = time.perf_counter()
+    h = hivex.Hivex(path)
+    v = find(h, key_path, value_name)
+    if v is not None:
+        decode(h, v)
+    del h
+    return {"seconds": time.perf_counter() - t0, "found": int(v is not None)}
+
+
 def read_key(path, key_path):
     h = handle(path)
     t0 = time.perf_counter()
@@ -154,6 +166,8 @@ def main():
                 rep = open_only(req["hive"])
             elif op == "lookup":
                 rep = lookup(req["hive"], req["paths"])
+            elif op == "first_value":
+                rep = first_value(req["hive"], req["key"], req["value"])
             elif op == "read_key":
                 rep = read_key(req["hive"], req["key"])
             elif op == "lengths":
