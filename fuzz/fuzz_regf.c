@@ -253,10 +253,23 @@ static void do_scan(rf_hive *h, uint32_t flags, const uint8_t *base, size_t mapl
  * record that starts a cell starts a free cell, or an allocated one nothing
  * references; its data reads back at the length it claims. Slack: inside its
  * cell, which is allocated. */
+/* A strict open that found damage since (hbins are checked on first use):
+ * rf_hive_get_info, which checks them all, says so. */
+static int damaged_since_open(rf_hive *h)
+{
+    rf_hive_info info;
+    return checked(rf_hive_get_info(h, &info)) == RF_E_CORRUPT;
+}
+
 static void do_deleted(rf_hive *h, const uint8_t *base, size_t maplen)
 {
     size_t n = 0;
     rf_status st = checked(rf_hive_deleted(h, NULL, 0, &n));
+    if (st == RF_E_CORRUPT) {
+        /* passes over every cell check every hbin first: they fail as get_info does */
+        REQUIRE(damaged_since_open(h) && checked(rf_hive_slack(h, NULL, 0, &n)) == RF_E_CORRUPT);
+        return;
+    }
     if (st == RF_OK) goto slack;
     REQUIRE(st == RF_E_MORE_DATA);
     if (n > MAX_KEYS) return;
@@ -384,8 +397,8 @@ static void walk(rf_hive *h)
         const uint8_t *payload;
         size_t plen;
         int allocated;
-        rf_status st = rf_hive_cell(h, off, &payload, &plen, &allocated);
-        REQUIRE(st == RF_OK || st == RF_E_NOT_FOUND);
+        rf_status st = checked(rf_hive_cell(h, off, &payload, &plen, &allocated));
+        REQUIRE(st == RF_OK || st == RF_E_NOT_FOUND || (st == RF_E_CORRUPT && damaged_since_open(h)));
         if (st == RF_OK) REQUIRE(payload >= base && payload + plen <= base + maplen);
     }
     do_scan(h, RF_SCAN_VALUES, base, maplen);
@@ -459,36 +472,12 @@ static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(
  * again: the checks at the point of use must keep every read inside the
  * buffer. Deleted records are left out: regf_deleted.c reads free cells on
  * its own (reported to its owners). */
-static void changed_after_open(const uint8_t *data, size_t size)
+static void read_changed(rf_hive *h, size_t *starts, size_t n)
 {
-    static const int32_t sizes[] = { -0x7FFFFFF8, 0x7FFFFFF8, -8, 4, 0, -1, -4096 * 16 };
-    uint8_t *buf = malloc(size ? size : 1);
-    memcpy(buf, data, size);
-    rf_hive *h = NULL;
-    rf_open_opts o = RF_OPEN_OPTS_INIT;
-    o.flags = RF_OPEN_TOLERANT;
-    if (rf_hive_open_memory(buf, size, &o, &h) != RF_OK) {
-        free(buf);
-        return;
-    }
-    size_t starts[256], n = cell_starts(buf, size, starts, 256);
-    uint32_t x = 2166136261u;
-    for (size_t i = 0; i < size; i += 61) x = (x ^ data[i]) * 16777619u;
-    for (int round = 0; n && round < 4; round++) {
-        size_t c = starts[x % n];
-        x = x * 1103515245u + 12345u;
-        uint8_t *p = buf + c + 4;
-        put32(buf + c, (uint32_t)sizes[(x >> 8) % (sizeof sizes / sizeof *sizes)]);
-        if (p + 0x4C <= buf + size && p[0] == 'n' && p[1] == 'k') put16(p + 0x48, 0xFFFF);
-        if (p + 0x14 <= buf + size && p[0] == 'v' && p[1] == 'k') { put16(p + 2, 0xFFFF); put32(p + 4, 0x7FFFFFFF); }
-        if (p + 4 <= buf + size && (p[0] == 'l' || p[0] == 'r' || p[0] == 'd')) put16(p + 2, 0xFFFF);
-        x = x * 1103515245u + 12345u;
-    }
     const uint8_t *base;
     size_t maplen;
     rf_key root;
     rf_hive_mapping(h, &base, &maplen);
-    changed = 1;
     if (rf_hive_root(h, &root) == RF_OK) {
         rf_key kids[64];
         size_t nk = 0;
@@ -511,9 +500,139 @@ static void changed_after_open(const uint8_t *data, size_t size)
          * that it answers at all */
         (void)rf_hive_cell(h, starts[i], &payload, &plen, &allocated);
     }
+}
+
+/* A tolerant open (every hbin walked at open) and a strict one (hbins
+ * checked on first use: after the change, for all but the root's). */
+static void changed_after_open(const uint8_t *data, size_t size)
+{
+    static const int32_t sizes[] = { -0x7FFFFFF8, 0x7FFFFFF8, -8, 4, 0, -1, -4096 * 16 };
+    uint8_t *buf = malloc(size ? size : 1);
+    memcpy(buf, data, size);
+    rf_hive *h = NULL, *lazy = NULL;
+    rf_open_opts o = RF_OPEN_OPTS_INIT;
+    o.flags = RF_OPEN_TOLERANT;
+    if (rf_hive_open_memory(buf, size, &o, &h) != RF_OK) {
+        free(buf);
+        return;
+    }
+    if (rf_hive_open_memory(buf, size, NULL, &lazy) != RF_OK) lazy = NULL;
+    size_t starts[256], n = cell_starts(buf, size, starts, 256);
+    uint32_t x = 2166136261u;
+    for (size_t i = 0; i < size; i += 61) x = (x ^ data[i]) * 16777619u;
+    for (int round = 0; n && round < 4; round++) {
+        size_t c = starts[x % n];
+        x = x * 1103515245u + 12345u;
+        uint8_t *p = buf + c + 4;
+        put32(buf + c, (uint32_t)sizes[(x >> 8) % (sizeof sizes / sizeof *sizes)]);
+        if (p + 0x4C <= buf + size && p[0] == 'n' && p[1] == 'k') put16(p + 0x48, 0xFFFF);
+        if (p + 0x14 <= buf + size && p[0] == 'v' && p[1] == 'k') { put16(p + 2, 0xFFFF); put32(p + 4, 0x7FFFFFFF); }
+        if (p + 4 <= buf + size && (p[0] == 'l' || p[0] == 'r' || p[0] == 'd')) put16(p + 2, 0xFFFF);
+        x = x * 1103515245u + 12345u;
+    }
+    changed = 1;
+    read_changed(h, starts, n);
+    if (lazy) read_changed(lazy, starts, n);
     changed = 0;
     rf_hive_close(h);
+    rf_hive_close(lazy);
     free(buf);
+}
+
+/* ---- lazy checking against a reference walk -------------------------------
+ *
+ * A strict open checks an hbin's cells the first time an offset inside it is
+ * used (regf_lazy.c), not all at open. The reference here is the strict walk
+ * done eagerly, by this file's own code: the chain of hbin headers from the
+ * first, and the chain of cell sizes inside each hbin. Raw cell lookups at
+ * offsets in a scrambled order — so that most of them land in an hbin no
+ * read has reached yet — must then agree with it exactly where it is good,
+ * and fail with RF_E_CORRUPT (never return a cell) in a damaged hbin or past
+ * a broken header; and rf_hive_get_info, which checks every hbin, must fail
+ * at the reference's first damage in file order, or succeed on a good hive. */
+static uint32_t le32(const uint8_t *p) { return (uint32_t)(p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24); }
+
+typedef struct ref_walk {
+    const uint8_t *bins;
+    uint64_t declared;   /* bytes of hbins */
+    uint64_t chain_end;  /* the chain of good headers reaches this far */
+    uint64_t first_bad;  /* file order: the first damage (header or cell), or UINT64_MAX */
+    uint8_t *bad;        /* per 4 KiB page: its hbin's cells do not chain */
+    uint64_t *bits;      /* cell starts of the good hbins */
+} ref_walk;
+
+static void ref_strict(ref_walk *r, const uint8_t *data, size_t size)
+{
+    r->bins = data + 4096;
+    r->declared = le32(data + 0x28);
+    r->first_bad = UINT64_MAX;
+    r->chain_end = 0;
+    r->bad = calloc(r->declared / 4096 + 1, 1);
+    r->bits = calloc(r->declared / 512 + 1, 8);
+    (void)size;
+    for (uint64_t off = 0; off < r->declared;) {
+        uint32_t hs = r->declared - off >= 32 ? le32(r->bins + off + 8) : 0;
+        if (r->declared - off < 32 || memcmp(r->bins + off, "hbin", 4) != 0 || le32(r->bins + off + 4) != off ||
+            hs < 4096 || hs % 4096 || hs > r->declared - off) {
+            if (r->first_bad == UINT64_MAX) r->first_bad = off;
+            return;
+        }
+        uint64_t end = off + hs;
+        for (uint64_t c = off + 32; c < end;) {
+            int32_t raw = (int32_t)le32(r->bins + c);
+            uint64_t cs = raw < 0 ? (uint64_t)(-(int64_t)raw) : (uint64_t)raw;
+            if (cs < 8 || cs % 8 || cs > end - c) {
+                if (r->first_bad == UINT64_MAX) r->first_bad = c;
+                memset(r->bad + off / 4096, 1, hs / 4096);
+                break;
+            }
+            c += cs;
+        }
+        if (!r->bad[off / 4096])
+            for (uint64_t c = off + 32; c < end; c += (uint64_t)(int64_t)llabs((int32_t)le32(r->bins + c)))
+                r->bits[(c >> 3) >> 6] |= (uint64_t)1 << ((c >> 3) & 63);
+        off = end;
+        r->chain_end = off;
+    }
+}
+
+static void lazy_vs_reference(const uint8_t *data, size_t size)
+{
+    rf_hive *h = NULL;
+    if (rf_hive_open_memory(data, size, NULL, &h) != RF_OK) return;
+    ref_walk r;
+    ref_strict(&r, data, size);
+    uint32_t x = 2166136261u;
+    for (size_t i = 0; i < size; i += 29) x = (x ^ data[i]) * 16777619u;
+    uint64_t slots = r.declared / 8;
+    for (int q = 0; q < 3000 && slots; q++) {
+        x = x * 1103515245u + 12345u;
+        uint64_t off = ((uint64_t)(x >> 4) % slots) * 8 + (q % 7 == 6 ? 4 : 0); /* now and then unaligned */
+        const uint8_t *payload;
+        size_t plen;
+        int allocated;
+        rf_status st = checked(rf_hive_cell(h, off + 4096, &payload, &plen, &allocated));
+        if (off >= r.chain_end || r.bad[off / 4096]) {
+            REQUIRE(st == RF_E_CORRUPT);            /* a damaged hbin is never read as cells */
+            continue;
+        }
+        int is_cell = !(off & 7) && ((r.bits[(off >> 3) >> 6] >> ((off >> 3) & 63)) & 1);
+        REQUIRE(st == (is_cell ? RF_OK : RF_E_NOT_FOUND));
+        if (st == RF_OK) {
+            int32_t raw = (int32_t)le32(r.bins + off);
+            REQUIRE(payload == r.bins + off + 4 && plen == (size_t)llabs(raw) - 4 && allocated == (raw < 0));
+        }
+    }
+    rf_hive_info info;
+    rf_status st = checked(rf_hive_get_info(h, &info));
+    if (r.first_bad == UINT64_MAX) {
+        REQUIRE(st == RF_OK && info.hbins_found == r.declared);
+    } else {
+        REQUIRE(st == RF_E_CORRUPT && rf_last_error()->offset == r.first_bad + 4096);
+    }
+    free(r.bad);
+    free(r.bits);
+    rf_hive_close(h);
 }
 
 /* ---- the field-aware mutator ----------------------------------------------- */
@@ -605,13 +724,28 @@ size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsi
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     rf_hive *h = NULL;
+    int lenient = 0;
     tolerant(data, size);
     changed_after_open(data, size);
+    lazy_vs_reference(data, size);
     rf_status st = checked(rf_hive_open_memory(data, size, NULL, &h));
-    if (st != RF_OK) {
+    if (st == RF_OK) {
+        /* strict: hbins are checked as reads reach them; damage elsewhere
+         * shows first in get_info (which checks them all), then the lenient
+         * open below reads the good prefix as before */
+        walk(h);
+        if (damaged_since_open(h)) {
+            rf_hive_close(h);
+            h = NULL;
+            st = RF_E_CORRUPT;
+        }
+    } else {
         REQUIRE(h == NULL && (st == RF_E_CORRUPT || st == RF_E_UNSUPPORTED_FORMAT));
+    }
+    if (st != RF_OK) {
         rf_open_opts o = RF_OPEN_OPTS_INIT;
         o.flags = RF_OPEN_LENIENT;
+        lenient = 1;
         st = checked(rf_hive_open_memory(data, size, &o, &h));
         if (st != RF_OK) {
             REQUIRE(h == NULL && (st == RF_E_CORRUPT || st == RF_E_UNSUPPORTED_FORMAT));
@@ -621,7 +755,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rf_hive_info info;
     REQUIRE(rf_hive_get_info(h, &info) == RF_OK);
     REQUIRE(info.file_size == size && info.hbins_found <= size - 4096);
-    walk(h);
+    if (lenient) walk(h);   /* (the strict open was walked above) */
     rf_hive_close(h);
 
     /* tight limits: the limit paths of lists, values and depth */

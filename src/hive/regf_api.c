@@ -117,6 +117,55 @@ GUARDED(regf_deleted_read, (rf_hive *base, uint64_t record_offset, void *buf, si
         (base, record_offset, buf, cap, len_out))
 GUARDED(regf_slack, (rf_hive *base, rf_slack *out, size_t cap, size_t *n_out), (base, out, cap, n_out))
 
+/* ---- what needs hbins checked first (lazily checked hives) -----------------
+ * The forensic passes read the bitmap of cell starts word by word, over every
+ * hbin: every hbin is checked first (a damaged one fails them, as it failed a
+ * strict open). A raw cell lookup checks the hbin it asks about, and reports
+ * the damage of a bad one rather than "no cell here". */
+static rf_status cell_any(rf_hive *base, uint64_t file_offset, const uint8_t **payload, size_t *len,
+                          int *allocated)
+{
+    const regf_hive *h = (const regf_hive *)base;
+    rf_status st = file_offset >= REGF_BASE_BLOCK ? regf_lazy_error(h, file_offset - REGF_BASE_BLOCK) : RF_OK;
+    if (st) {
+        *payload = NULL;
+        *len = 0;
+        *allocated = 0;
+        return st;
+    }
+    return regf_cell_any_guarded(base, file_offset, payload, len, allocated);
+}
+
+static rf_status deleted_records(rf_hive *base, rf_deleted *out, size_t cap, size_t *n_out)
+{
+    rf_status st = regf_check_all((const regf_hive *)base);
+    if (st) {
+        *n_out = 0;
+        return st;
+    }
+    return regf_deleted_records_guarded(base, out, cap, n_out);
+}
+
+static rf_status deleted_read(rf_hive *base, uint64_t record_offset, void *buf, size_t cap, size_t *len_out)
+{
+    rf_status st = regf_check_all((const regf_hive *)base);
+    if (st) {
+        *len_out = 0;
+        return st;
+    }
+    return regf_deleted_read_guarded(base, record_offset, buf, cap, len_out);
+}
+
+static rf_status slack(rf_hive *base, rf_slack *out, size_t cap, size_t *n_out)
+{
+    rf_status st = regf_check_all((const regf_hive *)base);
+    if (st) {
+        *n_out = 0;
+        return st;
+    }
+    return regf_slack_guarded(base, out, cap, n_out);
+}
+
 const rf_backend_ops regf_ops = {
     .version = RF_BACKEND_OPS_VERSION,
     .hive_size = sizeof(regf_hive),
@@ -138,13 +187,13 @@ const rf_backend_ops regf_ops = {
     .read_values = regf_read_values,
     .mapping = regf_mapping,
     .scan = regf_scan,
-    .cell = regf_cell_any_guarded,
-    .deleted = regf_deleted_records_guarded,
+    .cell = cell_any,
+    .deleted = deleted_records,
     .problems = regf_problems,
     /* .key_open: component by component through key_child is as fast as it gets here */
     /* version 2 */
-    .deleted_read = regf_deleted_read_guarded,
-    .slack = regf_slack_guarded,
+    .deleted_read = deleted_read,
+    .slack = slack,
     /* writes, security set, watches: NULL, a hive file is read-only (RF_E_NOT_SUPPORTED);
      * key_get_security and snapshot: NULL, the core's generic code over rf_* */
 };

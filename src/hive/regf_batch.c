@@ -411,7 +411,8 @@ static rf_status scan_loop(scan_run *r)
         if (s->progress && (s->n_keys & 4095) == 0) {
             /* the caller's code: a fault in there is not ours to catch */
             regf_guard *outer = regf_guard_suspend();
-            int stop = s->progress(s->progress_ctx, s->n_keys, h->info.nk_cells);
+            /* the key count is known once every hbin is checked (else 0: unknown) */
+            int stop = s->progress(s->progress_ctx, s->n_keys, regf_all_checked(h) ? h->info.nk_cells : 0);
             regf_guard_resume(outer);
             if (stop) return stop;
         }

@@ -49,6 +49,10 @@ rf_status regf_add_problem(regf_hive *h, uint32_t kind, uint64_t off, const char
 
 rf_status regf_cell_fail(const regf_hive *h, uint32_t off, const char *what)
 {
+    rf_status lazy;
+    /* an offset in a damaged hbin of a lazily checked hive: the damage is
+     * the error, where it lies (as a strict open reported it) */
+    if (!regf_is_cell(h, off) && (lazy = regf_lazy_error(h, off)) != RF_OK) return lazy;
     if (!regf_is_cell(h, off))
         return rfi_fail(RF_E_CORRUPT, regf_file_off(off), 0,
                         "%s at 0x%llx: not the start of a cell", what,
@@ -56,7 +60,7 @@ rf_status regf_cell_fail(const regf_hive *h, uint32_t off, const char *what)
     int32_t size = (int32_t)rf_le32(h->bins + off);
     uint64_t csize = size < 0 ? (uint64_t)(-(int64_t)size) : (uint64_t)size;
     if (csize < 8 || csize > h->bins_len - off)
-        /* the open-time walk accepted this cell: its size changed since */
+        /* the hbin's check accepted this cell: its size changed since */
         return rfi_fail(RF_E_CORRUPT, regf_file_off(off), 0,
                         "%s at 0x%llx: cell size %d does not fit in the 0x%llx bytes of hbins left "
                         "(the file changed after it was opened?)", what,

@@ -13,6 +13,9 @@
 #include <stdarg.h>
 #include "core/rf_internal.h"
 #include "regfast/regfast_backend.h"
+#ifndef _WIN32
+#include <pthread.h>
+#endif
 
 #define REGF_BASE_BLOCK   4096u
 #define REGF_HBIN_HEADER  0x20u
@@ -66,8 +69,17 @@ typedef struct regf_hive {
     size_t         n_problems, problems_cap;
     uint64_t       problems_total; /* all problems seen, stored or not */
     struct regf_vcache *vcache; /* name indexes of long value lists (regf_value.c), or NULL */
+    /* Lazy checking (regf_lazy.c; strict opens): hbins are checked when first used */
+    int            lazy;       /* 1: hbins are checked on first use (else all at open) */
+    int            checked_all; /* lazy: 1 once every hbin passed (atomic; the counts in info are final) */
+    uint8_t       *page_state; /* lazy: per 4 KiB page of hbins, its check's state (atomic bytes) */
+    uint64_t       chain_end;  /* lazy: the hbin chain is walked up to here (hbins-relative) */
+    int            chain_broken; /* lazy: the header at chain_end breaks the chain */
 #ifdef _WIN32
+    struct { void *srw; } lock;  /* an SRWLOCK (one pointer) */
     void          *win_mapping;
+#else
+    pthread_mutex_t lock;      /* lazy: guards the chain, the page states and the counts */
 #endif
 } regf_hive;
 
@@ -84,12 +96,50 @@ rf_status regf_record_fail(const regf_hive *h, uint32_t off, const char sig[2], 
                            const uint8_t *data, uint32_t len);
 rf_status regf_name_len_fail(uint32_t off, const char *what, uint32_t name_len, uint32_t room);
 
-/* 1 if a cell starts at `off` (found by the open-time walk). Any 64-bit
- * offset is safe to ask about (forensic callers pass the user's). */
+/* The bitmap of cell starts is read without a lock while another thread may
+ * publish a newly checked hbin's words (regf_lazy.c): relaxed atomic loads
+ * and stores, plain moves on every target. */
+#if defined(_MSC_VER)
+static inline uint64_t regf_bits_load(const uint64_t *w) { return *(const volatile uint64_t *)w; }
+static inline void regf_bits_store(uint64_t *w, uint64_t v) { *(volatile uint64_t *)w = v; }
+#else
+static inline uint64_t regf_bits_load(const uint64_t *w) { return __atomic_load_n(w, __ATOMIC_RELAXED); }
+static inline void regf_bits_store(uint64_t *w, uint64_t v) { __atomic_store_n(w, v, __ATOMIC_RELAXED); }
+#endif
+
+/* regf_lazy.c: the slow half of regf_is_cell on a lazily checked hive: the
+ * hbin holding `off` (< bins_len, 8-aligned) is checked if it was not yet,
+ * then its bit is tested; 0 (the error set) when the hbin is damaged. */
+int regf_lazy_check(const regf_hive *h, uint64_t off);
+/* RF_OK when `off` lies in a checked hbin (checking it now if needed) or
+ * outside the hbins; else the error of its hbin (or of the hbin chain
+ * before it), as a strict open would have reported it. For the cold paths
+ * that explain why an offset is no cell. */
+rf_status regf_lazy_error(const regf_hive *h, uint64_t off);
+/* Checks every hbin not checked yet, in file order (RF_OK at once when all
+ * are): the cell counts of rf_hive_info and the passes over every cell
+ * (deleted records, slack) need them all. Fails like a strict open did. */
+rf_status regf_check_all(const regf_hive *h);
+/* 1 when every hbin is checked (eager opens: always). */
+int regf_all_checked(const regf_hive *h);
+/* Strict opens: the bitmap and page states, nothing checked yet. */
+rf_status regf_lazy_init(regf_hive *h, uint64_t declared);
+void regf_lazy_free(regf_hive *h);
+/* Why the hbin header at `off` is unusable, or NULL (and *hsize) when it is
+ * good; with `clip`, a size running past `declared` is allowed. */
+const char *regf_hbin_problem(const uint8_t *bins, uint64_t off, uint64_t declared, int clip, uint32_t *hsize);
+/* The strict errors of a bad hbin header and a bad cell size (hbins-relative offsets). */
+rf_status regf_hbin_fail(const regf_hive *h, uint64_t off, const char *why, uint32_t hsize, uint64_t declared);
+rf_status regf_cell_size_fail(uint64_t c, int32_t raw, uint64_t left, uint64_t hbin);
+
+/* 1 if a cell starts at `off` (found by the hbin's check: at open, or on
+ * first use for a lazily checked hive). Any 64-bit offset is safe to ask
+ * about (forensic callers pass the user's). */
 static inline int regf_is_cell(const regf_hive *h, uint64_t off)
 {
-    return off < h->bins_len && h->bins_len - off >= 4 && !(off & 7) &&
-           ((h->cell_start[off >> 9] >> ((off >> 3) & 63)) & 1);
+    if (!(off < h->bins_len && h->bins_len - off >= 4 && !(off & 7))) return 0;
+    if (RF_LIKELY((regf_bits_load(&h->cell_start[off >> 9]) >> ((off >> 3) & 63)) & 1)) return 1;
+    return h->lazy && regf_lazy_check(h, off);
 }
 
 /* Reads a field that bounds a later read exactly once: the file may change
@@ -119,15 +169,15 @@ static inline uint16_t regf_once16(const uint8_t *p)
 /*
  * THE point of use: every cell offset read from the file reaches its bytes
  * through here (regf_cell and regf_record below, and the forensic walks).
- * 1 when a cell starts at `off` (the bitmap of the open-time walk) and its
+ * 1 when a cell starts at `off` (the bitmap of the hbins' checks) and its
  * size field, as it reads now, gives a payload that lies inside the hbins;
  * then the outputs (payload, len, allocated) describe it. The walk proved each size fits
  * its hbin, but the file may have been written since: the size is read once
  * and bounded again here, so a changed file can give wrong answers or a
  * RegistryCorruptError, never a read outside the mapping.
  *
- * Lazy validation (an hbin checked the first time an offset in it is used)
- * belongs here too: this is the one inline entry point it needs to hook.
+ * Lazy checking (an hbin checked the first time an offset in it is used)
+ * hooks in through regf_is_cell, which this and regf_cell start with.
  */
 static inline int regf_cell_at(const regf_hive *h, uint64_t off, const uint8_t **payload, uint32_t *len,
                                int *allocated)
@@ -145,7 +195,7 @@ static inline int regf_cell_at(const regf_hive *h, uint64_t off, const uint8_t *
 /*
  * Looks up an allocated cell: on success *data points at the cell's payload
  * (after the size field) and *len is the payload length. Fails with
- * RF_E_CORRUPT unless `off` is the start of a cell found by the open-time walk,
+ * RF_E_CORRUPT unless `off` is the start of a cell found by its hbin's check,
  * that cell is allocated and its size still fits the hive. `what` names the
  * record for the message. Inline: every record of every walk comes through here.
  */

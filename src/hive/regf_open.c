@@ -2,11 +2,14 @@
  * regf_open.c — mapping a hive, validating it once, and the cell accessor
  * everything else goes through.
  *
- * The design follows hivex: at open, walk every hbin and every cell header,
- * and record each cell start in a bitmap (1 bit per 8-byte slot, since cells
+ * The design follows hivex: walk every hbin and every cell header, and
+ * record each cell start in a bitmap (1 bit per 8-byte slot, since cells
  * are 8-aligned). After that, checking that an offset read from the hive is a
  * real cell is one bit test, and no later code can be sent into the middle of
- * a cell, past the end of an hbin, or out of the file.
+ * a cell, past the end of an hbin, or out of the file. Strict opens do the
+ * walk an hbin at a time, the first time an offset in it is used
+ * (regf_lazy.c); lenient and tolerant opens, whose walks resynchronise and
+ * list what they skip, do it all here.
  */
 #define _POSIX_C_SOURCE 200809L /* O_CLOEXEC, fstat, mmap under -std=c11 */
 #include <errno.h>
@@ -49,36 +52,21 @@ rf_status regf_problems(rf_hive *base, const rf_problem **out, size_t *n_out, ui
     return RF_OK;
 }
 
-/* Why the hbin header at `off` is unusable, or NULL when it is good. A good
- * header names its own position: that is what makes resynchronising on it
- * safe (a stray "hbin" in value data almost never carries the right offset).
- * With `clip`, a size running past `declared` (a truncated file) is allowed:
- * the caller reads only what is there. */
-static const char *hbin_header_problem(const uint8_t *bins, uint64_t off, uint64_t declared, int clip,
-                                       uint32_t *hsize)
-{
-    *hsize = 0;
-    if (declared - off < REGF_HBIN_HEADER) return "truncated hbin header";
-    if (memcmp(bins + off, "hbin", 4) != 0) return "bad hbin signature";
-    if (rf_le32(bins + off + 4) != off) return "hbin offset field does not match its position";
-    *hsize = rf_le32(bins + off + 8);
-    if (*hsize < 4096 || (*hsize & 4095) || (!clip && *hsize > declared - off)) return "bad hbin size";
-    return NULL;
-}
-
 /* Tolerant mode: the next 4 KiB boundary at or after `from` holding a good
  * hbin header, or `declared` when none is left. */
 static uint64_t resync(const uint8_t *bins, uint64_t from, uint64_t declared)
 {
     uint32_t hsize;
     for (uint64_t p = (from + 4095) & ~(uint64_t)4095; p < declared; p += 4096)
-        if (!hbin_header_problem(bins, p, declared, 1, &hsize)) return p;
+        if (!regf_hbin_problem(bins, p, declared, 1, &hsize)) return p;
     return declared;
 }
 
 /* hbin header: "hbin", offset of this hbin (relative to the first), size.
  *
- * Strict: the first bad hbin or cell fails the open. Lenient: the good prefix
+ * Strict: nothing is walked here (past the truncation test): each hbin is
+ * checked the first time an offset in it is used, and the first bad hbin or
+ * cell fails then, as it failed the open before (regf_lazy.c). Lenient: the good prefix
  * is kept. Tolerant: bad regions are skipped and recorded, and the walk
  * resumes at the next good hbin header; cells enter the bitmap only from the
  * good part of a good hbin, so nothing later can be sent into a bad region. */
@@ -105,6 +93,8 @@ static rf_status walk_hbins(regf_hive *h, uint64_t declared)
             return st;
         declared = avail;
     }
+    if (!lenient && !tolerant) return regf_lazy_init(h, declared);
+    h->checked_all = 1;
     h->cell_start = calloc((size_t)(declared / 512) + 1, sizeof(uint64_t));
     if (!h->cell_start) return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for the cell bitmap");
 
@@ -113,7 +103,7 @@ static rf_status walk_hbins(regf_hive *h, uint64_t declared)
         uint32_t hsize = 0;
         /* only the hbin a truncation cut may run past the end: elsewhere a long
          * size is damage, and trusting it would hide the hbins it covers */
-        const char *why = hbin_header_problem(bins, off, declared, tolerant && truncated, &hsize);
+        const char *why = regf_hbin_problem(bins, off, declared, tolerant && truncated, &hsize);
         if (why) {
             if (tolerant) {
                 uint64_t next = resync(bins, off + 1, declared);
@@ -127,11 +117,7 @@ static rf_status walk_hbins(regf_hive *h, uint64_t declared)
                 continue;
             }
             if (lenient) break; /* keep the good prefix */
-            return rfi_fail(RF_E_CORRUPT, foff, 0,
-                            "hbin at 0x%llx: %s (declared offset 0x%x, size 0x%x, %llu bytes left)",
-                            (unsigned long long)foff, why,
-                            declared - off >= 8 ? rf_le32(bins + off + 4) : 0, hsize,
-                            (unsigned long long)(declared - off));
+            return regf_hbin_fail(h, off, why, hsize, declared);
         }
         /* cells: int32 size (negative = allocated), 8-aligned, within the hbin
          * (tolerant: within what the file holds of it) */
@@ -148,7 +134,7 @@ static rf_status walk_hbins(regf_hive *h, uint64_t declared)
             if (csize < 8 || (csize & 7) || csize > end - c) {
                 if (tolerant) {
                     uint32_t nsize;
-                    if (!(c & 4095) && !hbin_header_problem(bins, c, declared, truncated, &nsize)) {
+                    if (!(c & 4095) && !regf_hbin_problem(bins, c, declared, truncated, &nsize)) {
                         /* a good hbin header where a cell should be: this hbin's
                          * size field swallowed its neighbour; blame the field */
                         if ((st = add_problem(h, RF_PROBLEM_HBIN, foff, 0,
@@ -174,11 +160,7 @@ static rf_status walk_hbins(regf_hive *h, uint64_t declared)
                     break;
                 }
                 if (lenient) break; /* cells after a broken header are unreachable */
-                return rfi_fail(RF_E_CORRUPT, c + REGF_BASE_BLOCK, 0,
-                                "cell at 0x%llx: size %d is not a multiple of 8 within its hbin "
-                                "(0x%llx bytes left in the hbin at 0x%llx)",
-                                (unsigned long long)(c + REGF_BASE_BLOCK), raw,
-                                (unsigned long long)(end - c), (unsigned long long)foff);
+                return regf_cell_size_fail(c, raw, end - c, off);
             }
             bit_set(h->cell_start, c >> 3);
             if (raw < 0) {
@@ -316,6 +298,9 @@ static rf_status parse_hive(regf_hive *h, const rf_open_opts *opts)
     const uint8_t *nk;
     uint32_t len;
     h->root_ok = 1;
+    /* strict: the root's hbin is the first one checked; its damage is what
+     * the open reports, where it lies (as when every hbin was checked here) */
+    if (h->lazy && (st = regf_lazy_error(h, h->root)) != RF_OK) return st;
     if ((st = regf_nk(h, h->root, &nk, &len)) != RF_OK) {
         /* The reason is in the last error's message, which rfi_fail overwrites:
          * copy it first (formatting a buffer into itself garbled the text). */
@@ -340,6 +325,7 @@ static rf_status parse_hive(regf_hive *h, const rf_open_opts *opts)
 void regf_close(rf_hive *base)
 {
     regf_hive *h = (regf_hive *)base;
+    regf_lazy_free(h);
     free(h->cell_start);
     h->cell_start = NULL;
     free(h->problems);
@@ -523,6 +509,9 @@ rf_status regf_open_file(regf_hive *h, const char *path, const rf_open_opts *opt
 
 rf_status regf_get_info(rf_hive *base, rf_hive_info *out)
 {
+    /* the cell counts need every hbin checked (a lazy open checks the rest now) */
+    rf_status st = regf_check_all((regf_hive *)base);
+    if (st) return st;
     *out = ((regf_hive *)base)->info;
     return RF_OK;
 }

@@ -1,0 +1,301 @@
+/*
+ * regf_lazy.c — a strict open checks an hbin's cells the first time an
+ * offset inside it is used, not all of them at open.
+ *
+ * The guarantee is the eager walk's (regf_open.c): no offset read from the
+ * file reaches its bytes unless a cell starts there, found by chaining the
+ * cell sizes of its hbin from the hbin's header, and the hbin was reached by
+ * chaining the hbin sizes from the first one. Only the moment changes: an
+ * hbin is checked — its header on the chain, then every cell of it — when
+ * regf_is_cell() is first asked about an offset in it (through regf_cell,
+ * regf_record and the forensic lookups: every read of a cell goes through
+ * there). A damaged hbin fails then, with the message and the file offset a
+ * strict open would have given, and every later use of an offset in it
+ * fails the same way; the rest of the hive stays readable. rf_hive_get_info
+ * (whose cell counts need every hbin) and the forensic passes over all cells
+ * check what is left first (regf_check_all), in file order, so they report
+ * the first damage exactly as a strict open did.
+ *
+ * Why the hbin chain is walked too, and not guessed: an hbin header names
+ * its own offset, so "the page at or before X holding a valid header" would
+ * find X's hbin in one step on a healthy hive — but value data can hold a
+ * copy of an hbin header at a page boundary inside a big cell, and taking it
+ * for an hbin would let offsets into the middle of that cell pass as cell
+ * starts. Only the chain from the first hbin tells the two apart, so it is
+ * walked as far as the highest offset used so far (one read per hbin, no
+ * cell read; on a 110 MB hive the whole chain costs about what touching its
+ * pages does, ~1 ms, and a lookup rarely needs all of it).
+ *
+ * Threads: several threads may read one hive at once (the bindings release
+ * the GIL). The bitmap of cell starts is what readers test without a lock:
+ * an hbin's bits are computed aside and stored only once its whole check
+ * passed, so a set bit always means "a checked cell starts here" (4 KiB-
+ * aligned hbins cover whole 64-bit words of it: no word is shared by two
+ * hbins). Everything else — the chain, the per-page states, the counts —
+ * changes under the hive's lock, which the slow path takes. A SIGBUS while
+ * the lock is held (the file cut under the mapping) is caught by a guard
+ * inside the lock, so the lock is always released.
+ */
+#define _POSIX_C_SOURCE 200809L /* sigsetjmp (regf_guard.h) under -std=c11 */
+#include <stdlib.h>
+#include <string.h>
+
+#include "hive/regf_internal.h"
+#include "hive/regf_guard.h"
+
+/* page_state: one byte per 4 KiB page of the hbins */
+#define PAGE_KNOWN 1u /* the hbin chain was walked past this page */
+#define PAGE_START 2u /* an hbin starts on this page */
+#define PAGE_READY 4u /* its hbin's cells passed the check: its bitmap words are final */
+#define PAGE_BAD   8u /* its hbin's cells failed the check */
+
+#if defined(_MSC_VER)
+static uint8_t state_load(const uint8_t *p) { return *(const volatile uint8_t *)p; }
+static void state_store(uint8_t *p, uint8_t v) { *(volatile uint8_t *)p = v; }
+static int flag_load(const int *p) { return *(const volatile int *)p; }
+static void flag_store(int *p, int v) { *(volatile int *)p = v; }
+#else
+static uint8_t state_load(const uint8_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static void state_store(uint8_t *p, uint8_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+static int flag_load(const int *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static void flag_store(int *p, int v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+#endif
+
+#ifdef _WIN32
+#include <windows.h>
+static void lock_init(regf_hive *h) { InitializeSRWLock((PSRWLOCK)&h->lock); }
+static void lock_free(regf_hive *h) { (void)h; }
+static void lock(regf_hive *h) { AcquireSRWLockExclusive((PSRWLOCK)&h->lock); }
+static void unlock(regf_hive *h) { ReleaseSRWLockExclusive((PSRWLOCK)&h->lock); }
+#else
+static void lock_init(regf_hive *h) { pthread_mutex_init(&h->lock, NULL); }
+static void lock_free(regf_hive *h) { pthread_mutex_destroy(&h->lock); }
+static void lock(regf_hive *h) { pthread_mutex_lock(&h->lock); }
+static void unlock(regf_hive *h) { pthread_mutex_unlock(&h->lock); }
+#endif
+
+const char *regf_hbin_problem(const uint8_t *bins, uint64_t off, uint64_t declared, int clip, uint32_t *hsize)
+{
+    *hsize = 0;
+    if (declared - off < REGF_HBIN_HEADER) return "truncated hbin header";
+    if (memcmp(bins + off, "hbin", 4) != 0) return "bad hbin signature";
+    if (rf_le32(bins + off + 4) != off) return "hbin offset field does not match its position";
+    *hsize = rf_le32(bins + off + 8);
+    if (*hsize < 4096 || (*hsize & 4095) || (!clip && *hsize > declared - off)) return "bad hbin size";
+    return NULL;
+}
+
+rf_status regf_hbin_fail(const regf_hive *h, uint64_t off, const char *why, uint32_t hsize, uint64_t declared)
+{
+    return rfi_fail(RF_E_CORRUPT, off + REGF_BASE_BLOCK, 0,
+                    "hbin at 0x%llx: %s (declared offset 0x%x, size 0x%x, %llu bytes left)",
+                    (unsigned long long)(off + REGF_BASE_BLOCK), why,
+                    declared - off >= 8 ? rf_le32(h->bins + off + 4) : 0, hsize,
+                    (unsigned long long)(declared - off));
+}
+
+rf_status regf_cell_size_fail(uint64_t c, int32_t raw, uint64_t left, uint64_t hbin)
+{
+    return rfi_fail(RF_E_CORRUPT, c + REGF_BASE_BLOCK, 0,
+                    "cell at 0x%llx: size %d is not a multiple of 8 within its hbin "
+                    "(0x%llx bytes left in the hbin at 0x%llx)",
+                    (unsigned long long)(c + REGF_BASE_BLOCK), raw, (unsigned long long)left,
+                    (unsigned long long)(hbin + REGF_BASE_BLOCK));
+}
+
+rf_status regf_lazy_init(regf_hive *h, uint64_t declared)
+{
+    size_t pages = (size_t)(declared >> 12) + 1;
+    h->cell_start = calloc((size_t)(declared / 512) + 1, sizeof(uint64_t));
+    h->page_state = calloc(pages, 1);
+    if (!h->cell_start || !h->page_state)
+        return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for the cell bitmap");
+    h->bins_len = declared;
+    h->chain_end = 0;
+    h->chain_broken = 0;
+    lock_init(h);
+    h->lazy = 1;
+    return RF_OK;
+}
+
+void regf_lazy_free(regf_hive *h)
+{
+    if (h->lazy) lock_free(h);
+    h->lazy = 0;
+    free(h->page_state);
+    h->page_state = NULL;
+}
+
+/* ---- under the lock ------------------------------------------------------- */
+
+/* Walks the hbin chain until it covers `off` (or breaks): each hbin's pages
+ * become KNOWN, its first page START. A header that breaks the chain stops
+ * it for good: every offset from there on fails (chain_broken). */
+static void extend_chain(regf_hive *h, uint64_t off)
+{
+    while (!h->chain_broken && h->chain_end <= off && h->chain_end < h->bins_len) {
+        uint64_t at = h->chain_end;
+        uint32_t hsize;
+        if (regf_hbin_problem(h->bins, at, h->bins_len, 0, &hsize)) {
+            h->chain_broken = 1;
+            return;
+        }
+        for (uint64_t p = at >> 12; p < (at + hsize) >> 12; p++)
+            state_store(&h->page_state[p], (uint8_t)(PAGE_KNOWN | (p == at >> 12 ? PAGE_START : 0)));
+        h->chain_end = at + hsize;
+    }
+}
+
+/* The error of the broken chain (its first bad header, as a strict open says it). */
+static rf_status chain_error(const regf_hive *h)
+{
+    uint32_t hsize;
+    const char *why = regf_hbin_problem(h->bins, h->chain_end, h->bins_len, 0, &hsize);
+    return regf_hbin_fail(h, h->chain_end, why ? why : "the hbin header changed since it was read",
+                          hsize, h->bins_len);
+}
+
+/* The hbin holding page p (KNOWN): [*start, *end). */
+static void hbin_of(const regf_hive *h, uint64_t p, uint64_t *start, uint64_t *end)
+{
+    uint64_t s = p, e = p + 1, last = h->chain_end >> 12;
+    while (s > 0 && !(h->page_state[s] & PAGE_START)) s--;
+    while (e < last && !(h->page_state[e] & PAGE_START)) e++;
+    *start = s << 12;
+    *end = e << 12;
+}
+
+typedef struct hbin_counts { uint64_t allocated, free_, nk, vk; } hbin_counts;
+
+/* Chains the cells of the hbin [s, e): on success the bits of its cell
+ * starts are in `bits` (bit i: a cell at s + 8 i) and its counts in *n; on
+ * damage, the strict open's error. */
+static rf_status check_cells(const regf_hive *h, uint64_t s, uint64_t e, uint64_t *bits, hbin_counts *n)
+{
+    const uint8_t *bins = h->bins;
+    memset(n, 0, sizeof *n);
+    for (uint64_t c = s + REGF_HBIN_HEADER; c < e;) {
+        int32_t raw = (int32_t)rf_le32(bins + c);
+        uint64_t csize = raw < 0 ? (uint64_t)(-(int64_t)raw) : (uint64_t)raw;
+        if (csize < 8 || (csize & 7) || csize > e - c) return regf_cell_size_fail(c, raw, e - c, s);
+        uint64_t i = (c - s) >> 3;
+        bits[i >> 6] |= (uint64_t)1 << (i & 63);
+        if (raw < 0) {
+            n->allocated++;
+            /* signature counts bound the rows a scan can produce */
+            uint16_t sig = rf_le16(bins + c + 4);
+            n->nk += sig == 0x6B6E; /* "nk" */
+            n->vk += sig == 0x6B76; /* "vk" */
+        } else {
+            n->free_++;
+        }
+        c += csize;
+    }
+    return RF_OK;
+}
+
+/* Checks the hbin holding `off` (the chain covers it), once: RF_OK when its
+ * cells passed (now or before), else the error it fails with. */
+static rf_status check_hbin(regf_hive *h, uint64_t off)
+{
+    uint64_t p = off >> 12;
+    uint8_t st = h->page_state[p];
+    if (st & PAGE_READY) return RF_OK;
+    uint64_t s, e;
+    hbin_of(h, p, &s, &e);
+    uint64_t small[64], *bits = small; /* a 32 KiB hbin's words on the stack */
+    size_t words = (size_t)((e - s) >> 9);
+    if (words > 64 && !(bits = calloc(words, sizeof *bits)))
+        return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory to check the hbin at 0x%llx",
+                        (unsigned long long)(s + REGF_BASE_BLOCK));
+    if (bits == small) memset(small, 0, sizeof small);
+    hbin_counts n;
+    rf_status r = check_cells(h, s, e, bits, &n);
+    if (r == RF_OK) {
+        /* publish: the words first (a set bit is a checked cell start), then READY */
+        for (size_t w = 0; w < words; w++) regf_bits_store(&h->cell_start[(s >> 9) + w], bits[w]);
+        h->info.cells_allocated += n.allocated;
+        h->info.cells_free += n.free_;
+        h->info.nk_cells += n.nk;
+        h->info.vk_cells += n.vk;
+        for (uint64_t q = s >> 12; q < e >> 12; q++) state_store(&h->page_state[q], (uint8_t)(h->page_state[q] | PAGE_READY));
+    } else if (r == RF_E_CORRUPT) {
+        for (uint64_t q = s >> 12; q < e >> 12; q++) state_store(&h->page_state[q], (uint8_t)(h->page_state[q] | PAGE_BAD));
+    }
+    if (bits != small) free(bits);
+    return r;
+}
+
+/* The hbin holding `off` (< bins_len) checked: RF_OK, or why it cannot be. */
+static rf_status ensure_locked(regf_hive *h, uint64_t off)
+{
+    extend_chain(h, off);
+    if (off >= h->chain_end) return chain_error(h);
+    return check_hbin(h, off);
+}
+
+/* Runs `ensure_locked` under the lock and a guard of its own: a fault (the
+ * file cut under the mapping) must not leave the lock taken. */
+static rf_status ensure(const regf_hive *ch, uint64_t off)
+{
+    regf_hive *h = (regf_hive *)ch; /* the lazy state is the one mutable part of a hive */
+    rf_status st = RF_OK;
+    lock(h);
+    REGF_GUARD_BEGIN(h->map, h->size)
+        st = ensure_locked(h, off);
+    REGF_GUARD_END(st)
+    unlock(h);
+    return st;
+}
+
+/* ---- entry points --------------------------------------------------------- */
+
+int regf_lazy_check(const regf_hive *h, uint64_t off)
+{
+    /* a page already checked: the bit the caller saw clear is final */
+    if (!(state_load(&h->page_state[off >> 12]) & PAGE_READY) && ensure(h, off) != RF_OK) return 0;
+    return (int)((regf_bits_load(&h->cell_start[off >> 9]) >> ((off >> 3) & 63)) & 1);
+}
+
+rf_status regf_lazy_error(const regf_hive *h, uint64_t off)
+{
+    if (!h->lazy || off >= h->bins_len) return RF_OK;
+    if (state_load(&h->page_state[off >> 12]) & PAGE_READY) return RF_OK;
+    return ensure(h, off);
+}
+
+int regf_all_checked(const regf_hive *h)
+{
+    return !h->lazy || flag_load(&h->checked_all);
+}
+
+static rf_status check_all_locked(regf_hive *h)
+{
+    /* in file order, header then cells, hbin by hbin: the first damage is
+     * the one a strict open reports */
+    for (uint64_t at = 0; at < h->bins_len;) {
+        extend_chain(h, at);
+        if (at >= h->chain_end) return chain_error(h);
+        rf_status st = check_hbin(h, at);
+        if (st) return st;
+        uint64_t s, e;
+        hbin_of(h, at >> 12, &s, &e);
+        at = e;
+    }
+    h->info.hbins_found = h->bins_len;
+    flag_store(&h->checked_all, 1);
+    return RF_OK;
+}
+
+rf_status regf_check_all(const regf_hive *ch)
+{
+    regf_hive *h = (regf_hive *)ch;
+    if (regf_all_checked(h)) return RF_OK;
+    rf_status st = RF_OK;
+    lock(h);
+    REGF_GUARD_BEGIN(h->map, h->size)
+        st = check_all_locked(h);
+    REGF_GUARD_END(st)
+    unlock(h);
+    return st;
+}
