@@ -598,8 +598,32 @@ cdef class Hive:
         state = "closed" if self._h == NULL else "open"
         return f"<regfast.Hive {self._path or '<buffer>'!s} ({state})>"
 
+    def validate(self):
+        """Checks every hbin and cell header of the hive now, and raises
+        RegistryCorruptError (with the offset of the first damage, in file
+        order) as an open used to when any is damaged.
+
+        A strict open checks only the root's hbin: each other hbin is checked
+        the first time an offset in it is used, so a read that reaches damage
+        raises there, and the rest of the hive reads as usual. Call this to
+        know at once (``regfast.open_hive(..., validate=True)`` does). A
+        no-op for tolerant opens, which check everything at open, and after
+        the first full check. info(), scan(), deleted() and slack() check
+        every hbin themselves. With the GIL released: ~10 ms for 100 MB."""
+        cdef rf_hive_info i
+        cdef rf_hive *h = self.pin()
+        cdef rf_status st
+        try:
+            with nogil:
+                st = rf_hive_get_info(h, &i)
+        finally:
+            self.unpin()
+        check(st)
+
     def info(self):
-        """Base-block facts: version, dirty flag, sequence numbers, checksum."""
+        """Base-block facts: version, dirty flag, sequence numbers, checksum;
+        and the hbin and cell counts, for which every hbin is checked (see
+        validate(): a damaged one raises RegistryCorruptError here)."""
         cdef rf_hive_info i
         check(rf_hive_get_info(self.handle(), &i))
         cdef int order = -1
