@@ -20,7 +20,7 @@ import struct
 import pytest
 
 import regfast
-from regfast import agent as A
+from regfast.live import protocol as A
 from regfast import hooks
 
 N = 10_000

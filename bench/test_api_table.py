@@ -57,7 +57,7 @@ def _in_ci() -> bool:
 class _Env:
     def __init__(self) -> None:
         import regfast
-        from regfast import agent as A
+        from regfast.live import agent as A
         for tool in ("x86_64-w64-mingw32-gcc", "cmake", "wine", "wineboot"):
             if not shutil.which(tool):
                 msg = f"{tool} is missing: the live-registry benchmark cannot run"
@@ -220,7 +220,7 @@ def test_notify_latency(benchmark, env):
     """Time from a write by another process (its request sent) to the Diff
     reaching Python: 200 samples, p50/p90/p99/max."""
     import regfast
-    from regfast.watch import LAST_SET
+    from regfast.live.watch import LAST_SET
     benchmark.group = "notify-latency"
     key = env.reg.create_key("HKCU", BASE + r"\watched")
     other = env.writer.open_key("HKCU", key.path, access=0xF003F)

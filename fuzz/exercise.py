@@ -91,7 +91,7 @@ def exercise(hive: Any, *, max_keys: int = 300, heavy: bool = True) -> int:
     """Every read of the Python API over `hive` (up to `max_keys` keys walked
     one by one; the scans cover the whole hive). Returns a count of things read
     so a caller can tell that something was read at all."""
-    from regfast.export import export_to_string
+    from regfast.io.export import export_to_string
 
     n = 0
     attempt(hive.info)

@@ -51,7 +51,7 @@ def wine_registry(wine_prefix: Any) -> Any:
 
 @pytest.fixture
 def registry_profile() -> Iterator[Any]:
-    """A regfast.profile.Profiler recording the test's regfast operations
+    """A regfast.observe.profile.Profiler recording the test's regfast operations
     (count(), round_trips(), open_each(), report())."""
     from regfast.pytest_plugin import profile_during
 

@@ -10,7 +10,7 @@ column                  type                            meaning
 ======================  ==============================  ========================================
 source                  dictionary<int32, string>       the hive file, as given
 hive_type               dictionary<int32, string>       SYSTEM, SOFTWARE, NTUSER... or "unknown"
-                                                        (regfast.forensics.detect_hive_type)
+                                                        (regfast.hive.forensics.detect_hive_type)
 key_path                dictionary<int32, string>       key path from the hive root ("" = root;
                                                         null: a deleted key whose parent is unknown)
 key_last_write          timestamp[us, tz=UTC]           null when the FILETIME is past 9999

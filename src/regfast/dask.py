@@ -30,7 +30,7 @@ import pyarrow as pa
 from dask.dataframe.utils import clear_known_categories
 
 from regfast import arrow
-from regfast.fleet import _opts, expand_paths, hive_batches
+from regfast.io.fleet import _opts, expand_paths, hive_batches
 
 __all__ = ["read_hives", "meta", "BACKENDS"]
 

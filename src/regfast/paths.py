@@ -6,7 +6,7 @@ knows neither part:
 
 * A hive-root prefix says where Windows mounts the hive: ``HKLM\\SOFTWARE``
   is the SOFTWARE hive, ``HKCU`` a user's NTUSER.DAT. It is stripped when it
-  matches the hive's type (:func:`regfast.forensics.detect_hive_type`), and
+  matches the hive's type (:func:`regfast.hive.forensics.detect_hive_type`), and
   refused when it does not, or when the type is unknown: a SOFTWARE path
   looked up in a SYSTEM hive is a mistake to report, not a guess to make.
 * ``CurrentControlSet`` exists only on a running system, as a link to the
@@ -22,6 +22,7 @@ import weakref
 from typing import Any
 
 from regfast.exceptions import error_from_status
+from regfast.hive.forensics import detect_hive_type
 
 __all__ = ["ROOT_WORDS", "resolve_path", "current_control_set", "hive_type"]
 
@@ -52,11 +53,10 @@ _types: "weakref.WeakKeyDictionary[Any, str]" = weakref.WeakKeyDictionary()
 
 
 def hive_type(hive: Any) -> str:
-    """The hive's type as regfast.forensics.detect_hive_type names it
+    """The hive's type as regfast.hive.forensics.detect_hive_type names it
     ("SYSTEM", "SOFTWARE", ..., "unknown"), found once per Hive."""
     t = _types.get(hive)
     if t is None:
-        from regfast.forensics import detect_hive_type
         t = _types[hive] = detect_hive_type(hive).name
     return t
 

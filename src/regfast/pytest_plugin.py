@@ -8,8 +8,8 @@ runs and nothing changes unless a test uses one of:
 ``hive_factory``
     Builds a throwaway hive file with regfast's writer from a dict (the
     writer's shorthand: str -> REG_SZ, int -> REG_DWORD/QWORD, bytes ->
-    REG_BINARY, list[str] -> REG_MULTI_SZ, ``regfast.writer.Value`` for
-    any type) or from ``.reg`` text (:func:`regfast.regfile.parse_reg`)::
+    REG_BINARY, list[str] -> REG_MULTI_SZ, ``regfast.io.writer.Value`` for
+    any type) or from ``.reg`` text (:func:`regfast.io.regfile.parse_reg`)::
 
         def test_reads_run_key(hive_factory):
             hive = hive_factory({"Microsoft": {"Windows": {"CurrentVersion": {"Run": {"x": "c:\\\\x.exe"}}}}})
@@ -33,10 +33,10 @@ runs and nothing changes unless a test uses one of:
     test-specific names); ``wine_prefix`` has its path, environment and a
     ``run()`` for ``wine reg ...``. Skips, saying why, where Wine is not
     installed or regfast-agent.exe is neither built (``python -m
-    regfast.agent build``) nor buildable (mingw-w64 + cmake + a source tree).
+    regfast.live.agent build``) nor buildable (mingw-w64 + cmake + a source tree).
 
 ``registry_profile``
-    A :class:`regfast.profile.Profiler` recording every regfast operation of
+    A :class:`regfast.observe.profile.Profiler` recording every regfast operation of
     the test — a regression test for access patterns::
 
         def test_settings_are_read_in_one_round_trip(wine_registry, registry_profile):
@@ -45,7 +45,7 @@ runs and nothing changes unless a test uses one of:
             assert not registry_profile.open_each()        # no open/close loops
             assert registry_profile.round_trips() <= 3
 
-    What it sees is what :mod:`regfast.hooks` sees: every live-registry
+    What it sees is what :mod:`regfast.observe.hooks` sees: every live-registry
     operation (through regfast-agent or the in-process core on Windows) and
     each :func:`regfast.open_hive`. Reads through an offline ``Hive``/``Key``
     are compiled C calls without a hook point and are not recorded.
@@ -60,10 +60,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import regfast
-from regfast import agent as _agent
-from regfast.profile import Profiler
-from regfast.regfile import parse_reg
-from regfast.writer import Key, build_hive
+from regfast.io.regfile import parse_reg
+from regfast.io.writer import Key, build_hive
+from regfast.live import agent as _agent
+from regfast.observe.profile import Profiler
 
 __all__ = ["HiveFactory", "WinePrefix", "wine_unavailable", "profile_during"]
 
@@ -72,8 +72,8 @@ class HiveFactory:
     """``hive_factory(spec, **writer_kwargs)`` -> an open regfast.Hive;
     ``hive_factory.path(spec, **writer_kwargs)`` -> the file's Path.
 
-    ``spec`` is a dict or :class:`regfast.writer.Key` (see
-    :func:`regfast.writer.build_hive`, whose keyword arguments pass through:
+    ``spec`` is a dict or :class:`regfast.io.writer.Key` (see
+    :func:`regfast.io.writer.build_hive`, whose keyword arguments pass through:
     ``file_name=``, ``minor=``, ``timestamp=``...) or .reg text (``prefix=``
     strips a root such as ``HKEY_LOCAL_MACHINE\\SOFTWARE``)."""
 
@@ -91,7 +91,7 @@ class HiveFactory:
                 raise TypeError("prefix= applies to .reg text only")
             tree = spec
         else:
-            raise TypeError(f"a hive is built from a dict, a regfast.writer.Key or .reg text, "
+            raise TypeError(f"a hive is built from a dict, a regfast.io.writer.Key or .reg text, "
                             f"not {type(spec).__name__}")
         data, _ = build_hive(tree, **writer_kwargs)
         self._n += 1
@@ -122,7 +122,7 @@ def wine_unavailable() -> str | None:
         missing = [t for t in ("x86_64-w64-mingw32-gcc", "cmake") if not shutil.which(t)]
         if missing or _agent.source_dir() is None:
             why = (f"{', '.join(missing)} missing" if missing else "no regfast source tree")
-            return ("regfast-agent.exe is not built (python -m regfast.agent build) and cannot be "
+            return ("regfast-agent.exe is not built (python -m regfast.live.agent build) and cannot be "
                     f"built here ({why})")
     return None
 

@@ -23,12 +23,12 @@ import pytest
 
 import regfast
 from conftest import regfast_tree
-from regfast import admin
-from regfast import agent as A
-from regfast import live
-from regfast.agent import Reader
+from regfast.live import admin
+from regfast.live import protocol as A
+from regfast.live import registry as live
+from regfast.live.protocol import Reader
 from regfast.exceptions import NotAHiveError
-from regfast.writer import (
+from regfast.io.writer import (
     REG_BINARY, REG_DWORD, REG_EXPAND_SZ, REG_MULTI_SZ, REG_QWORD, REG_SZ, write_hive,
 )
 from test_agent import registry, sandbox, wine  # noqa: F401  (shared fixtures)
@@ -159,7 +159,7 @@ def test_security_descriptor_bytes_convert_alike_offline_and_live(registry, sand
     live_sddl = k.security()
     assert "0x1" not in live_sddl or "KR" in live_sddl
     path = tmp_path / "sd.hiv"
-    write_hive(path, regfast.writer.Key(subkeys={"x": regfast.writer.Key(security=k.security_descriptor())}))
+    write_hive(path, regfast.io.writer.Key(subkeys={"x": regfast.io.writer.Key(security=k.security_descriptor())}))
     with regfast.open_hive(path) as h:
         assert h.open("x").security() == live_sddl
     assert regfast.sd_to_sddl(k.security_descriptor()) == live_sddl
@@ -324,7 +324,7 @@ def test_save_key_regfast_is_atomic(registry, sandbox, tmp_path):
 
 
 def test_cli_save_key_and_key_security(wine, sandbox, tmp_path, monkeypatch, capsys):
-    from regfast import cli
+    from regfast.cli import commands as cli
     sandbox.set_value("cli", "yes")
     monkeypatch.setenv("REGFAST_AGENT", str(wine.exe))
     for k, v in wine.env.items():

@@ -1,7 +1,7 @@
 """regfast-agent end to end: the live registry from Python, under Wine.
 
 The agent (src/agent) is cross-built once per session with mingw-w64
-(regfast.agent.build_agent) and run as ``wine regfast-agent.exe`` in a
+(regfast.live.agent.build_agent) and run as ``wine regfast-agent.exe`` in a
 private WINEPREFIX made by ``wineboot -i`` (~12 s) and ended with
 ``wineserver -k``. Missing mingw/wine skips loudly here and fails in CI.
 
@@ -24,12 +24,13 @@ import pytest
 
 import regfast
 from conftest import in_ci
-from regfast import agent as A
-from regfast import live
+from regfast.live import agent as agent_exe
+from regfast.live import protocol as A
+from regfast.live import registry as live
 from regfast.exceptions import (
     RF_E_CONNECTION, ConnectionCutError, RegistryConnectionError, RegistryNotFoundError, RegistryPermissionError,
 )
-from regfast.writer import (
+from regfast.io.writer import (
     REG_BINARY, REG_DWORD_BIG_ENDIAN, REG_EXPAND_SZ, REG_LINK, REG_MULTI_SZ, REG_NONE, REG_QWORD, Value,
 )
 
@@ -52,8 +53,8 @@ class WineSession:
                     pytest.fail(msg + "; .ci/run installs it")
                 pytest.skip(msg)
         t0 = time.monotonic()
-        self.exe = A.build_agent(ROOT, ROOT / "build" / "agent-pytest",
-                                 dest=ROOT / "build" / "agent-pytest" / A.EXE_NAME)
+        self.exe = agent_exe.build_agent(ROOT, ROOT / "build" / "agent-pytest",
+                                 dest=ROOT / "build" / "agent-pytest" / agent_exe.EXE_NAME)
         self.build_s = time.monotonic() - t0
         self.prefix = tempfile.mkdtemp(prefix="regfast-wine-")
         self.env = dict(os.environ, WINEPREFIX=self.prefix, WINEDEBUG="-all",
@@ -144,20 +145,20 @@ def test_handshake_and_agent_path(wine, registry, capsys, monkeypatch):
     assert registry.pid > 0 and registry.conn.max_request == 16 << 20
     assert registry.ping(b"abc") == b"abc"
     monkeypatch.setenv("REGFAST_AGENT", str(wine.exe))
-    assert A.agent_path() == wine.exe
-    from regfast import cli
+    assert agent_exe.agent_path() == wine.exe
+    from regfast.cli import commands as cli
     assert cli.main(["agent-path"]) == 0
     assert capsys.readouterr().out.strip() == str(wine.exe)
     monkeypatch.setenv("REGFAST_AGENT", str(wine.exe) + ".missing")
     with pytest.raises(FileNotFoundError):
-        A.agent_path()
+        agent_exe.agent_path()
     assert cli.main(["agent-path"]) == 1
 
 
 def test_build_is_incremental(wine):
     t0 = time.monotonic()
-    again = A.build_agent(ROOT, ROOT / "build" / "agent-pytest",
-                          dest=ROOT / "build" / "agent-pytest" / A.EXE_NAME)
+    again = agent_exe.build_agent(ROOT, ROOT / "build" / "agent-pytest",
+                          dest=ROOT / "build" / "agent-pytest" / agent_exe.EXE_NAME)
     assert again == wine.exe and time.monotonic() - t0 < 30
 
 
@@ -380,7 +381,7 @@ def test_create_open_delete_and_views(registry, sandbox):
 
 
 def test_snapshot_hashes(sandbox):
-    from regfast.diff import fnv1a64
+    from regfast.hive.diff import fnv1a64
     _fill(sandbox, {"a": "x", "Sub": {"b": b"\x01\x02", "Deep": {"c": 3}}})
     s = sandbox.snapshot()
     assert set(s.keys) == {"", "SUB", r"SUB\DEEP"}

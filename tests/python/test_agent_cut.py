@@ -22,8 +22,8 @@ import time
 
 import pytest
 
-from regfast import agent as A
-from regfast import live
+from regfast.live import protocol as A
+from regfast.live import registry as live
 from regfast.exceptions import ConnectionCutError
 
 from test_agent import registry, sandbox, wine  # noqa: F401  (shared fixtures)

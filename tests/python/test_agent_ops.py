@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from regfast import _agent_ops as ops
-from regfast import agent as A
+from regfast.live import _agent_ops as ops
+from regfast.live import protocol as A
 from regfast import hooks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,8 +20,8 @@ import gen_agent_ops  # noqa: E402
 
 def test_generated_module_is_what_the_generator_writes():
     text = gen_agent_ops.generate((ROOT / "src/agent/ag_ops.def").read_text())
-    assert (ROOT / "src/regfast/_agent_ops.py").read_text() == text, \
-        "src/regfast/_agent_ops.py is stale: run python tools/gen_agent_ops.py"
+    assert (ROOT / "src/regfast/live/_agent_ops.py").read_text() == text, \
+        "src/regfast/live/_agent_ops.py is stale: run python tools/gen_agent_ops.py"
     r = subprocess.run([sys.executable, str(ROOT / "tools/gen_agent_ops.py"), "--check"],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr

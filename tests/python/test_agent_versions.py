@@ -1,6 +1,6 @@
 """regfast-agent's protocol versions, one superset chain (src/agent/ag_ops.def,
 AG_PROTO): 2 the oldest served; 3 = every frame after HELLO's reply carries a
-CRC-32 trailer, payloads as in 2 (what src/regfast/agent.py speaks); 4 = the
+CRC-32 trailer, payloads as in 2 (what src/regfast/live/protocol.py speaks); 4 = the
 trailer plus the layouts of the C remote backend (column READ_VALUES,
 KEY_INFO's stored name, SET_SECURITY_SD, volatile OPEN_KEY). Raw frames
 against the real agent under Wine: HELLO agrees on the highest version both
@@ -16,9 +16,9 @@ import zlib
 
 import pytest
 
-from regfast import _agent_ops as ops
-from regfast import agent as A
-from regfast import live
+from regfast.live import _agent_ops as ops
+from regfast.live import protocol as A
+from regfast.live import registry as live
 
 from test_agent import registry, sandbox, wine  # noqa: F401  (shared fixtures)
 

@@ -21,8 +21,8 @@ pd = pytest.importorskip("pandas")
 
 import regfast  # noqa: E402
 from regfast import arrow  # noqa: E402
-from regfast.export import export_to_string  # noqa: E402
-from regfast.writer import (REG_DWORD, REG_DWORD_BIG_ENDIAN, REG_EXPAND_SZ,  # noqa: E402
+from regfast.io.export import export_to_string  # noqa: E402
+from regfast.io.writer import (REG_DWORD, REG_DWORD_BIG_ENDIAN, REG_EXPAND_SZ,  # noqa: E402
                             REG_LINK, REG_MULTI_SZ, REG_QWORD, REG_SZ, Key, Value)
 
 from conftest import CORPUS_NOT_HIVES, corpus_names, corpus_path  # noqa: E402

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import regfast
-from regfast.writer import (REG_BINARY, REG_DWORD, REG_DWORD_BIG_ENDIAN, REG_EXPAND_SZ, REG_QWORD,
+from regfast.io.writer import (REG_BINARY, REG_DWORD, REG_DWORD_BIG_ENDIAN, REG_EXPAND_SZ, REG_QWORD,
                             REG_SZ, Key, Value)
 
 from conftest import expected_tree
@@ -270,7 +270,7 @@ def _patch_stand_ins(built):
         data[off + 4 + 0x4C:off + 4 + 0x4C + n] = name.encode("utf-16-le", "surrogatepass")
     # the patched names sort elsewhere (U+D800 before U+D83D...): put each
     # list back in Windows' order, as a strict read checks it
-    from regfast.writer import upcase_name
+    from regfast.io.writer import upcase_name
     for lst in built.layout.subkey_list.values():
         p = lst + 4
         if data[p:p + 2] not in (b"lh", b"lf", b"li"):
@@ -460,7 +460,7 @@ def _py_utf16(raw, stop_at_nul):
 
 def test_string_data_decodes_like_the_codec_at_every_length_and_nul_position(make_hive):
     import random
-    from regfast.writer import REG_LINK
+    from regfast.io.writer import REG_LINK
     rnd = random.Random(1234)
     alphabets = [
         [ord(c) for c in "abcXYZ019 \\."],                 # ASCII

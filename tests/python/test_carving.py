@@ -16,7 +16,7 @@ from collections import Counter
 import pytest
 
 import regfast
-from regfast.writer import Key, Value, REG_BINARY, REG_DWORD, REG_SZ
+from regfast.io.writer import Key, Value, REG_BINARY, REG_DWORD, REG_SZ
 
 import carving
 from carving import Deleter

@@ -21,7 +21,7 @@ import sys
 import pytest
 
 from isolated import run_isolated
-from regfast.writer import Key, Value, build_hive
+from regfast.io.writer import Key, Value, build_hive
 
 HUGE_ALLOC = -0x7FFFFFF8      # an allocated cell "2 GiB" long
 HUGE_FREE = 0x7FFFFFF8

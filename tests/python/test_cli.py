@@ -11,8 +11,8 @@ import pytest
 
 import regfast
 from regfast.cli import main
-from regfast.export import reg_value_line
-from regfast.writer import REG_BINARY, REG_EXPAND_SZ, REG_MULTI_SZ, REG_QWORD, REG_SZ, Value, build_hive
+from regfast.io.export import reg_value_line
+from regfast.io.writer import REG_BINARY, REG_EXPAND_SZ, REG_MULTI_SZ, REG_QWORD, REG_SZ, Value, build_hive
 
 from conftest import in_ci, regfast_tree
 from oracle import hivex_tree, require_hivex

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from regfast.writer import REG_DWORD, REG_QWORD, Value, build_hive
+from regfast.io.writer import REG_DWORD, REG_QWORD, Value, build_hive
 
 OK, ERROR, USAGE, INTERRUPTED = 0, 1, 2, 130
 TS = 0x01D0000000000000
@@ -280,7 +280,7 @@ def test_timestamps_past_year_9999(hives, tmp_path):
 
 _SLOW_EXPORT = textwrap.dedent("""
     import sys, time
-    import regfast.export as ex
+    import regfast.io.export as ex
     real = ex.export
     def slow(hive, out, *a, **k):
         out.write("partial output")
@@ -366,7 +366,7 @@ def test_internal_errors_are_one_line_too(tmp_path):
     """A bug of regfast's (any unexpected exception) still ends as one line;
     REGFAST_TRACEBACK=1 shows the traceback for a bug report."""
     script = tmp_path / "bug.py"
-    script.write_text("import sys, regfast.cli as c\n"
+    script.write_text("import sys, regfast.cli.commands as c\n"
                       "def boom(*a, **k): raise KeyError('bug')\n"
                       "c.cmd_ls = boom\n"
                       "sys.exit(c.main(sys.argv[1:]))\n")

@@ -13,9 +13,9 @@ import sys
 import pytest
 
 import regfast
-from regfast import export as rexport
+from regfast.io import export as rexport
 from regfast.cli import main
-from regfast.writer import build_hive, write_hive
+from regfast.io.writer import build_hive, write_hive
 
 RF_E_CORRUPT = 0x20000001
 TS = 0x01D0000000000000

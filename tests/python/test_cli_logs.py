@@ -19,9 +19,9 @@ import pytest
 
 import regfast
 from regfast.cli import main
-from regfast.logs import DirtyHiveWarning, recover, recovery_of, replay
-from regfast.logwriter import make_dirty_hive, set_sequence
-from regfast.writer import build_hive
+from regfast.hive.logs import DirtyHiveWarning, recover, recovery_of, replay
+from regfast.io.logwriter import make_dirty_hive, set_sequence
+from regfast.io.writer import build_hive
 
 from conftest import corpus_path
 from test_logs_bounds import child_env
@@ -120,7 +120,7 @@ def test_invalid_entry_is_a_warning_with_its_offset(dirty, capsys):
 def test_python_warnings_print_as_one_clean_line(dirty, capsys, monkeypatch):
     """A warning raised while a command runs (here: by the command itself)
     prints as `regfast: warning: ...`, one line."""
-    import regfast.cli as cli
+    import regfast.cli.commands as cli
 
     def noisy(args):
         warnings.warn("something odd\nacross two lines", UserWarning)

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 import regfast
-from regfast.export import export, export_to_file
+from regfast.io.export import export, export_to_file
 
 from conftest import CORPUS_NOT_HIVES, corpus_names, corpus_path
 from oracle import HivexError, hivex_counts, require_hivex

@@ -24,7 +24,7 @@ import struct
 import pytest
 
 import regfast
-from regfast.writer import (REG_BINARY, Key, Value, build_hive, build_security_descriptor,
+from regfast.io.writer import (REG_BINARY, Key, Value, build_hive, build_security_descriptor,
                             _checksum)
 
 from conftest import expected_tree, regfast_tree

@@ -22,11 +22,11 @@ import numpy as np
 import pytest
 
 import regfast
-from regfast import live as _live
-from regfast.diff import decode_data as diff_decode_data
+from regfast.live import registry as _live
+from regfast.hive.diff import decode_data as diff_decode_data
 from regfast.cli import main
-from regfast.export import export
-from regfast.writer import (REG_BINARY, REG_DWORD, REG_DWORD_BIG_ENDIAN, REG_LINK, REG_MULTI_SZ,
+from regfast.io.export import export
+from regfast.io.writer import (REG_BINARY, REG_DWORD, REG_DWORD_BIG_ENDIAN, REG_LINK, REG_MULTI_SZ,
                             REG_NONE, REG_QWORD, REG_SZ, Value)
 
 from conftest import corpus_path
@@ -86,7 +86,7 @@ NAMES = [case_name(i) for i in range(len(CASES))]
 
 @pytest.fixture(scope="module")
 def table_hive(tmp_path_factory):
-    from regfast.writer import build_hive
+    from regfast.io.writer import build_hive
     values = {case_name(i): Value(t, raw) for i, (t, raw, _, _) in enumerate(CASES)}
     data, _ = build_hive({"T": values}, minor=5)
     path = tmp_path_factory.mktemp("decode") / "table.hiv"

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import regfast
-from regfast.writer import Key, Value, REG_BINARY
+from regfast.io.writer import Key, Value, REG_BINARY
 
 WHEN = 133444736000000000  # 2023-11-16
 

@@ -7,9 +7,9 @@ import json
 import pytest
 
 import regfast
-from regfast import cli
-from regfast.diff import Snapshot, ValueState, diff_snapshots, fnv1a64
-from regfast.writer import REG_BINARY, REG_EXPAND_SZ, REG_QWORD, Key, Value
+from regfast.cli import commands as cli
+from regfast.hive.diff import Snapshot, ValueState, diff_snapshots, fnv1a64
+from regfast.io.writer import REG_BINARY, REG_EXPAND_SZ, REG_QWORD, Key, Value
 
 T0 = 133_000_000_000_000_000
 T1 = T0 + 10_000_000
@@ -142,7 +142,7 @@ def test_touched_keys(make_hive):
 
 def test_hash_only_snapshots_compare_by_hash():
     def snap(data: bytes, keep: bool) -> Snapshot:
-        from regfast.diff import KeyState
+        from regfast.hive.diff import KeyState
         vs = ValueState("v", REG_BINARY, len(data), fnv1a64(data), data if keep else None)
         return Snapshot("HKCU\\X", {"": KeyState("", 1, {"V": vs})}, keep_data=keep)
 

@@ -25,7 +25,7 @@ FUZZ = Path(__file__).resolve().parents[2] / "fuzz"
 sys.path.insert(0, str(FUZZ))
 
 import hive_mutator  # noqa: E402
-from regfast.writer import Key, Value, build_hive  # noqa: E402
+from regfast.io.writer import Key, Value, build_hive  # noqa: E402
 
 
 def test_mutator_finds_every_record_the_writer_placed():

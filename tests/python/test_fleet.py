@@ -13,7 +13,8 @@ import pytest
 pa = pytest.importorskip("pyarrow")
 
 import regfast  # noqa: E402
-from regfast import arrow, fleet  # noqa: E402
+from regfast import arrow  # noqa: E402
+from regfast.io import fleet  # noqa: E402
 from regfast.cli import main  # noqa: E402
 
 from conftest import CORPUS_DIR, CORPUS_NOT_HIVES, corpus_names, corpus_path  # noqa: E402

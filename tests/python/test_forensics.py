@@ -1,4 +1,4 @@
-"""Hive-type detection and CurrentControlSet resolution (regfast.forensics),
+"""Hive-type detection and CurrentControlSet resolution (regfast.hive.forensics),
 on writer-built hives that mimic each kind of hive: the file name Windows
 stores in the base block (the tail of the load path, at most 31
 characters) and the characteristic keys at the root."""
@@ -8,11 +8,11 @@ import pytest
 
 import regfast
 from regfast.cli import main
-from regfast.forensics import (
+from regfast.hive.forensics import (
     HIVE_TYPES, current_control_set, detect_hive_type, open_key, resolve_path,
 )
-from regfast.logwriter import make_dirty_hive
-from regfast.writer import build_hive
+from regfast.io.logwriter import make_dirty_hive
+from regfast.io.writer import build_hive
 
 from conftest import expected_tree, regfast_tree
 

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 import regfast
-from regfast import agent as A
+from regfast.live import protocol as A
 from regfast import hooks
-from regfast.hooks import HookVeto, HookWarning
+from regfast.observe.hooks import HookVeto, HookWarning
 from test_agent import registry, sandbox, wine  # noqa: F401  (shared fixtures)
 
 
@@ -226,7 +226,7 @@ def test_offline_open_hive_is_hooked_and_can_be_vetoed(make_hive, tmp_path):
 
 def test_admin_writes_are_seen_and_vetoed_per_kind(wine, registry, sandbox, tmp_path):
     import struct
-    from regfast.agent import str16
+    from regfast.live.protocol import str16
     sub = registry.create_key("HKCU", sandbox.path + r"\Guarded")
     sub.set_value("v", "kept")
     sddl_before = sub.security()                        # before any hook: the independent reading
@@ -292,7 +292,7 @@ def test_admin_writes_are_seen_and_vetoed_per_kind(wine, registry, sandbox, tmp_
 
 
 def admin_set_privileges(reg, names, enable):
-    from regfast import admin
+    from regfast.live import admin
     return admin.set_privileges(reg, names, enable)
 
 
@@ -320,7 +320,7 @@ def dispatch(conn, op, payload=b""):
 
 def _open_req(path: str, tx: int | None = None) -> bytes:
     import struct
-    from regfast.agent import str16
+    from regfast.live.protocol import str16
     head = struct.pack("<I", tx) if tx is not None else b""
     return head + struct.pack("<IIII", 0x80000001, 0, 0xF003F, 0) + str16(path)
 

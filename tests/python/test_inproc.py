@@ -1,7 +1,7 @@
-"""The live registry in-process (regfast.inproc), the path regfast.open_key()
+"""The live registry in-process (regfast.live.inproc), the path regfast.open_key()
 takes on Windows: the agent's C request handler (agent_dispatch.c, ag_dispatch)
 called directly instead of over a pipe, behind the same Connection interface,
-so regfast.live.Key is one implementation for both.
+so regfast.live.registry.Key is one implementation for both.
 
 Where it runs:
 - Windows (the wheel job of .github/workflows/windows.yml runs this file):
@@ -25,10 +25,10 @@ import time
 import pytest
 
 import regfast
-from regfast import agent as A
-from regfast import live
+from regfast.live import protocol as A
+from regfast.live import registry as live
 from regfast.exceptions import RegistryError, RegistryNotFoundError
-from regfast.inproc import InProcessConnection
+from regfast.live.inproc import InProcessConnection
 
 ON_WINDOWS = sys.platform == "win32"
 if not ON_WINDOWS:
@@ -104,7 +104,7 @@ class Oracle:
 def core(request):
     """(dispatcher, oracle): the native handler on Windows, AgentCore here."""
     if ON_WINDOWS:
-        from regfast.inproc import native_dispatcher
+        from regfast.live.inproc import native_dispatcher
         yield native_dispatcher(), Oracle(None)
     else:
         session = request.getfixturevalue("wine")
@@ -151,7 +151,7 @@ def test_reads_writes_and_batches_match_another_reader(core, reg, sandbox):
     sandbox.set_value("s", "text")          # ASCII: `wine reg` prints the OEM code page
     sandbox.set_value("u", "é\u4e2d\U0001f600")
     sandbox.set_value("d", 7)
-    sandbox.set_value("q", 1 << 40, type=regfast.writer.REG_QWORD)
+    sandbox.set_value("q", 1 << 40, type=regfast.io.writer.REG_QWORD)
     sandbox.set_value("m", ["a", "b"])
     sandbox.set_value("b", b"\x00\x01" * 5000)     # 10 KB: over the small-buffer paths
     assert oracle.query(sandbox.path, "s") == "text"
@@ -282,7 +282,7 @@ def test_open_key_takes_the_in_process_path_on_windows(core, monkeypatch):
                     "and test_watch.py checks the snapshot side under Wine")
 @pytest.mark.parametrize("flt", ["SECURITY", "ATTRIBUTES"])
 def test_security_filters_fire_with_a_diff_on_windows(reg, sandbox, flt):
-    from regfast import watch as W
+    from regfast.live import watch as W
     with regfast.watch(sandbox, filter=getattr(W, flt)) as w:
         sandbox.set_value("v", 1)                    # not a security change
         assert w.get(1.0) is None

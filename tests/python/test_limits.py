@@ -19,7 +19,7 @@ import pytest
 
 import regfast
 from regfast.cli import main
-from regfast.writer import REG_SZ, Value, build_hive
+from regfast.io.writer import REG_SZ, Value, build_hive
 
 # FILETIME of 9999-12-31 23:59:59.999999 UTC (the last instant a datetime holds)
 # and the first tick that is a whole microsecond past it (10000-01-01).
@@ -67,7 +67,7 @@ def test_zeroed_value_list_entry_is_still_corruption(make_hive):
 
 @pytest.mark.parametrize("ft", [0xFFFFFFFFFFFFFFFF, PAST_9999])
 def test_key_last_write_out_of_range(make_hive, ft):
-    built = make_hive({"K": regfast.writer.Key(last_write=ft), "Ok": regfast.writer.Key(last_write=LAST_OK)})
+    built = make_hive({"K": regfast.io.writer.Key(last_write=ft), "Ok": regfast.io.writer.Key(last_write=LAST_OK)})
     with regfast.open_hive(built.path) as h:
         k = h.open("K")
         assert k.last_write is None

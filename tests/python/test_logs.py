@@ -1,5 +1,5 @@
-"""Dirty hives and transaction-log replay (regfast.logs), with logs written
-by regfast.logwriter from hives built by regfast.writer.
+"""Dirty hives and transaction-log replay (regfast.hive.logs), with logs written
+by regfast.io.logwriter from hives built by regfast.io.writer.
 
 Every replay is checked against what the writer was asked to write
 (conftest.expected_tree) and, for `regfast recover` output, against hivex.
@@ -17,14 +17,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import regfast
-from regfast import logs as rlogs
+from regfast.hive import logs as rlogs
 from regfast.cli import main
-from regfast.logs import DirtyHiveWarning, _marvin32_py, marvin32, recover, recovery_of
-from regfast.logwriter import (
+from regfast.hive.logs import DirtyHiveWarning, _marvin32_py, marvin32, recover, recovery_of
+from regfast.io.logwriter import (
     changed_pages, encode_entry, entry_offsets, make_dirty_hive, new_format_log, reseal_log,
     set_sequence,
 )
-from regfast.writer import build_hive
+from regfast.io.writer import build_hive
 
 from conftest import expected_tree, regfast_tree
 from oracle import hivex_tree, require_hivex

@@ -18,8 +18,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from regfast.logwriter import entry_offsets, make_dirty_hive, reseal_log, set_sequence
-from regfast.writer import build_hive
+from regfast.io.logwriter import entry_offsets, make_dirty_hive, reseal_log, set_sequence
+from regfast.io.writer import build_hive
 
 from conftest import corpus_path
 
@@ -205,7 +205,7 @@ def test_fifos_never_block_replay(tmp_path):
     os.mkfifo(tmp_path / "pipe.LOG1")
     code = textwrap.dedent("""
         import sys, warnings, regfast
-        from regfast.logs import recover
+        from regfast.hive.logs import recover
         warnings.simplefilter("ignore")
         hive, rep = recover(sys.argv[1], [sys.argv[2]])
         print(rep.logs[0].problem)

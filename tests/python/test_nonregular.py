@@ -16,7 +16,7 @@ import sys
 import pytest
 
 from isolated import child_env, run_isolated
-from regfast.writer import build_hive
+from regfast.io.writer import build_hive
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
 

@@ -18,7 +18,7 @@ import pytest
 
 import regfast
 from regfast.cli import main
-from regfast.writer import REG_SZ, Value
+from regfast.io.writer import REG_SZ, Value
 
 from conftest import corpus_path
 

@@ -29,7 +29,7 @@ import pytest
 import regfast
 from regfast import _bulk, _native
 from isolated import run_isolated
-from regfast.writer import build_hive
+from regfast.io.writer import build_hive
 
 
 def extension_classes() -> list[str]:

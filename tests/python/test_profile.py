@@ -12,9 +12,9 @@ import time
 import pytest
 
 import regfast
-from regfast import agent as A
+from regfast.live import protocol as A
 from regfast.cli import main
-from regfast.profile import Profiler, compare
+from regfast.observe.profile import Profiler, compare
 
 from test_hooks import ScriptedConn, _open_req, dispatch
 
@@ -33,7 +33,7 @@ def _conn(delay: float = 0.0) -> ScriptedConn:
 
 
 def _get(conn, handle: int, name: str) -> None:
-    from regfast.agent import str16
+    from regfast.live.protocol import str16
     dispatch(conn, A.OP_GET_VALUE, struct.pack("<I", handle) + str16(name))
 
 

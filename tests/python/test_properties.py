@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import regfast
-from regfast.writer import (REG_BINARY, REG_DWORD, REG_DWORD_BIG_ENDIAN, REG_EXPAND_SZ, REG_LINK,
+from regfast.io.writer import (REG_BINARY, REG_DWORD, REG_DWORD_BIG_ENDIAN, REG_EXPAND_SZ, REG_LINK,
                             REG_MULTI_SZ, REG_NONE, REG_QWORD, REG_RESOURCE_LIST, REG_SZ, Key, Value,
                             _checksum, build_hive, build_security_descriptor, upcase_name)
 

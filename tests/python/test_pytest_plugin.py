@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 import regfast
-from regfast import agent as A
-from regfast.export import export_to_string
-from regfast.regfile import RegSyntaxError, parse_reg
-from regfast.writer import REG_EXPAND_SZ, REG_QWORD, REG_SZ, Value
+from regfast.live import agent as A
+from regfast.io.export import export_to_string
+from regfast.io.regfile import RegSyntaxError, parse_reg
+from regfast.io.writer import REG_EXPAND_SZ, REG_QWORD, REG_SZ, Value
 
 from conftest import in_ci, regfast_tree
 from test_cli import TREE
@@ -81,7 +81,7 @@ def test_plugin_loads_through_its_entry_point_and_is_inert(pytester):
 def test_hive_factory_from_dict_and_reg_text(pytester):
     pytester.makepyfile(r'''
         import regfast
-        from regfast.writer import Value, REG_EXPAND_SZ
+        from regfast.io.writer import Value, REG_EXPAND_SZ
 
         REG = """Windows Registry Editor Version 5.00
 

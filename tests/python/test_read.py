@@ -7,7 +7,7 @@ import struct
 import pytest
 
 import regfast
-from regfast.writer import (REG_BINARY, REG_DWORD, REG_DWORD_BIG_ENDIAN, REG_EXPAND_SZ, REG_LINK,
+from regfast.io.writer import (REG_BINARY, REG_DWORD, REG_DWORD_BIG_ENDIAN, REG_EXPAND_SZ, REG_LINK,
                             REG_MULTI_SZ, REG_NONE, REG_QWORD, REG_RESOURCE_LIST, REG_SZ, Key, Value,
                             build_hive)
 
@@ -182,7 +182,7 @@ def test_key_info_like_key_full_information(make_hive):
 
 
 def test_security_descriptor_bytes_are_those_written(make_hive):
-    from regfast.writer import default_security_descriptor
+    from regfast.io.writer import default_security_descriptor
     custom = bytes(default_security_descriptor())
     built = make_hive(Key(subkeys={"A": Key(security=custom), "B": {}}))
     with open_built(built) as hive:
@@ -396,7 +396,7 @@ _TEXTS = ["", "a", "plain ascii \x7f", "é Latin-1 \xa0\xff", "\x80", "Ā above 
 
 @pytest.mark.parametrize("text", _TEXTS)
 def test_string_decoding_matches_the_reference(make_hive, text):
-    from regfast.writer import REG_EXPAND_SZ, REG_LINK, REG_MULTI_SZ, REG_SZ, Value
+    from regfast.io.writer import REG_EXPAND_SZ, REG_LINK, REG_MULTI_SZ, REG_SZ, Value
     raw = text.encode("utf-16-le", "surrogatepass")
     tree = {"K": {"sz": Value(REG_SZ, raw + b"\0\0"), "odd": Value(REG_SZ, raw + b"A"),
                   "exp": Value(REG_EXPAND_SZ, raw), "link": Value(REG_LINK, raw),

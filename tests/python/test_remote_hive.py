@@ -161,7 +161,7 @@ def test_no_agent_behind_the_pipe(tmp_path):
 # is answered well; anything else with a reply whose trailer is one bit off.
 _FAKE_AGENT = r"""
 import struct, sys, zlib
-from regfast import agent as A
+from regfast.live import protocol as A
 rf, wf = open(0, "rb", buffering=0, closefd=False), open(1, "wb", buffering=0, closefd=False)
 def read(n):
     b = b""

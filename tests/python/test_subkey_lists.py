@@ -23,7 +23,7 @@ import struct
 import pytest
 
 import regfast
-from regfast.writer import build_hive
+from regfast.io.writer import build_hive
 
 from conftest import corpus_path
 

@@ -22,7 +22,7 @@ import sys
 import pytest
 
 import regfast
-from regfast.writer import REG_BINARY, REG_MULTI_SZ, Value, build_hive, write_hive
+from regfast.io.writer import REG_BINARY, REG_MULTI_SZ, Value, build_hive, write_hive
 
 from oracle import HIVEX_PYTHON, require_hivex
 

@@ -18,13 +18,13 @@ from pathlib import Path
 import pytest
 
 import regfast
-from regfast import agent as A
-from regfast import live
-from regfast.transaction import (
+from regfast.live import protocol as A
+from regfast.live import registry as live
+from regfast.live.transaction import (
     JournalCorruptError, Transaction, TransactionConflictError, TransactionError, ktm_status,
     read_journal, rollback_journal,
 )
-from regfast.writer import REG_BINARY, REG_EXPAND_SZ, REG_MULTI_SZ, REG_QWORD, REG_DWORD
+from regfast.io.writer import REG_BINARY, REG_EXPAND_SZ, REG_MULTI_SZ, REG_QWORD, REG_DWORD
 from test_agent import registry, sandbox, wine  # noqa: F401  (shared fixtures)
 
 BIG = bytes(range(256)) * 300 + b"\x00\xff"        # 76,802 bytes: a big-data value
@@ -194,7 +194,7 @@ def test_rollback_reports_conflicts_and_keeps_the_other_write(wine, registry, sa
 CHILD = textwrap.dedent("""
     import json, os, sys
     import regfast
-    from regfast.writer import REG_BINARY
+    from regfast.io.writer import REG_BINARY
     cfg = json.loads(sys.argv[1])
     reg = regfast.connect(cfg["cmd"], env=cfg["env"])
     tx = regfast.transaction(reg, journal=cfg["journal"])
@@ -229,7 +229,7 @@ def test_crashed_transaction_is_rolled_back_by_regfast_recover(wine, registry, s
     monkeypatch.setenv("REGFAST_AGENT", str(wine.exe))
     for k in ("WINEPREFIX", "WINEDEBUG", "WINEDLLOVERRIDES"):
         monkeypatch.setenv(k, wine.env[k])
-    from regfast import cli
+    from regfast.cli import commands as cli
     try:
         assert cli.main(["recover", "--journal", str(j)]) == 0
     finally:
@@ -245,7 +245,7 @@ def test_crashed_transaction_is_rolled_back_by_regfast_recover(wine, registry, s
 
 def _as_if_written_by(j: Path, pid: int) -> None:
     """Rewrites a journal's begin record as if process `pid` had written it."""
-    from regfast.transaction import _line
+    from regfast.live.transaction import _line
     lines = j.read_bytes().splitlines(keepends=True)
     head = json.loads(lines[0].split(b" ", 1)[1])
     lines[0] = _line(dict(head, pid=pid))
@@ -269,12 +269,12 @@ def test_recover_pending_skips_journals_whose_process_runs(wine, registry, sandb
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     _as_if_written_by(txs[1].journal_path, dead.pid)
-    from regfast.transaction import pending_journals
+    from regfast.live.transaction import pending_journals
     assert pending_journals() == sorted(t.journal_path for t in txs)
     monkeypatch.setenv("REGFAST_AGENT", str(wine.exe))
     for k in ("WINEPREFIX", "WINEDEBUG", "WINEDLLOVERRIDES"):
         monkeypatch.setenv(k, wine.env[k])
-    from regfast import cli
+    from regfast.cli import commands as cli
     try:
         assert cli.main(["recover", "--pending"]) == 1
         out, err = capsys.readouterr()
@@ -292,7 +292,7 @@ def test_recover_pending_skips_journals_whose_process_runs(wine, registry, sandb
 
 
 def test_writer_alive():
-    from regfast.transaction import writer_alive
+    from regfast.live.transaction import writer_alive
     import socket
     host = socket.gethostname()
     assert writer_alive({"pid": os.getpid(), "host": host}) is True
@@ -339,7 +339,7 @@ def test_a_running_transaction_cannot_be_recovered_under_it(registry, sandbox, t
     tx = regfast.transaction(registry, journal=j)
     tx.open_key("HKCU", sandbox.path).set_value("v", 1)
     r = subprocess.run([sys.executable, "-c",
-                        "import sys; from regfast.transaction import rollback_journal\n"
+                        "import sys; from regfast.live.transaction import rollback_journal\n"
                         "try:\n rollback_journal(sys.argv[1])\nexcept OSError as e:\n"
                         " print(e.winerror, e.strerror); sys.exit(3)", str(j)],
                        capture_output=True, text=True, timeout=60)
@@ -351,7 +351,7 @@ def test_a_running_transaction_cannot_be_recovered_under_it(registry, sandbox, t
 LOCK_HOLDER = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from regfast.transaction import _Journal
+    from regfast.live.transaction import _Journal
     j = _Journal(Path(sys.argv[1]), {"pid": 0, "host": "test"})
     j.append({"kind": "set_value", "root": 1, "view": 0, "path": "x", "name": "n", "old": None})
     print("locked", flush=True)
@@ -363,7 +363,7 @@ def test_journal_lock_holds_on_every_platform(tmp_path):
     """No registry needed: the lock alone (flock on POSIX, msvcrt.locking on
     Windows, where this runs in the Windows CI job) keeps a recovery off a
     journal whose transaction runs — and must not keep anyone from reading it."""
-    from regfast.transaction import TransactionError
+    from regfast.live.transaction import TransactionError
     j = tmp_path / "held.rfj"
     p = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(j)], stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, text=True)
@@ -376,13 +376,13 @@ def test_journal_lock_holds_on_every_platform(tmp_path):
     finally:
         p.communicate("done\n", timeout=60)
     assert p.returncode == 0
-    from regfast.transaction import _lock
+    from regfast.live.transaction import _lock
     with open(j, "rb") as f:                                 # the holder exited: the lock went with it
         assert _lock(f)
 
 
 def test_journal_creation_failure_leaves_no_file_and_no_fd(tmp_path, monkeypatch):
-    T = sys.modules["regfast.transaction"]             # (regfast.transaction is the function)
+    T = sys.modules["regfast.live.transaction"]        # (regfast.transaction is the function)
     j = tmp_path / "fails.rfj"
     fds = set(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
 
@@ -399,7 +399,7 @@ def test_journal_creation_failure_leaves_no_file_and_no_fd(tmp_path, monkeypatch
 
 
 def test_journal_records_survive_short_writes(tmp_path, monkeypatch):
-    T = sys.modules["regfast.transaction"]             # (regfast.transaction is the function)
+    T = sys.modules["regfast.live.transaction"]        # (regfast.transaction is the function)
     real_write = os.write
     calls = []
 

@@ -16,9 +16,9 @@ import time
 import pytest
 
 import regfast
-from regfast import live
-from regfast.diff import diff_snapshots
-from regfast.watch import ATTRIBUTES, LAST_SET, NAME, SECURITY, Watch
+from regfast.live import registry as live
+from regfast.hive.diff import diff_snapshots
+from regfast.live.watch import ATTRIBUTES, LAST_SET, NAME, SECURITY, Watch
 from test_agent import registry, sandbox, wine  # noqa: F401  (shared fixtures)
 
 QUIET = 0.8          # seconds without an event that count as "it did not fire"
@@ -79,7 +79,7 @@ def test_hashes_only_by_default(writer, sandbox):
         (c,) = list(d)
         assert c.kind == "value_changed" and c.old.data is None and c.new.data is None
         assert c.old.size == 4 and c.new.size == 4
-        from regfast.diff import fnv1a64
+        from regfast.hive.diff import fnv1a64
         assert c.old.hash == fnv1a64("a\0".encode("utf-16-le"))
         assert sandbox[c.name] == "b"         # the new data is one read away
 
@@ -284,7 +284,7 @@ def test_snapshots_see_security_descriptor_changes(writer, sandbox):
     here the snapshot and diff machinery is checked directly."""
     child = sandbox.create_key("c")
     before = sandbox.snapshot()
-    from regfast.diff import fold
+    from regfast.hive.diff import fold
     assert before.keys[""].security is not None and before.keys[fold("c")].security is not None
     _other(writer, child).grant("S-1-1-0", "read", inherit=False)       # Everyone: read
     after = sandbox.snapshot()

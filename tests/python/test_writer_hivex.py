@@ -1,4 +1,4 @@
-"""Round-trip tests for regfast.writer, checked against hivex.
+"""Round-trip tests for regfast.io.writer, checked against hivex.
 
 Every hive built here is written to disk and read back by hivex (an
 independent regf implementation, see oracle.py); the complete tree hivex
@@ -31,7 +31,7 @@ from oracle import (
     require_hivexget,
     require_hivexml,
 )
-from regfast.writer import (
+from regfast.io.writer import (
     REG_BINARY,
     REG_DWORD,
     REG_DWORD_BIG_ENDIAN,

@@ -2,7 +2,7 @@
 error for any exception, text the terminal can always print, reports of the
 damage a tolerant command read past, and the key tree of ``ls``.
 
-Kept apart from :mod:`regfast.cli` (the argument parser and the commands),
+Kept apart from :mod:`regfast.cli.commands` (the argument parser and the commands),
 so that the commands read as what they do.
 """
 from __future__ import annotations

@@ -16,6 +16,8 @@ import sys
 import warnings
 from typing import Any, Iterator, Optional, TextIO, Tuple
 
+from regfast.hive.logs import recover
+
 __all__ = ["add_no_logs", "open_for_cli", "log_note", "print_log_note", "clean_warnings"]
 
 NO_LOGS_REASON = "not requested (--no-logs)"
@@ -52,12 +54,10 @@ def open_for_cli(path: str, args: argparse.Namespace, *, label: Optional[str] = 
     """Opens `path` for a command: logs replayed unless ``args.no_logs``,
     the one-line note printed. Returns ``(hive, report)``; no
     DirtyHiveWarning is raised (the note says it)."""
-    import regfast
-
     no_logs = bool(getattr(args, "no_logs", False))
     if errors is None:
         errors = "tolerant" if getattr(args, "tolerant", False) else "strict"
-    hive, report = regfast.recover(path, None if no_logs else "auto",
+    hive, report = recover(path, None if no_logs else "auto",
                                    lenient=bool(getattr(args, "lenient", False)), errors=errors)
     if no_logs:
         report.stop_reason = NO_LOGS_REASON

@@ -2,7 +2,7 @@
 files, app hives, MUI strings — through regfast-agent (the ``rf_live_*``
 functions of src/nt/nt_admin.c, ops 32..47 of src/agent/agent_admin.c).
 
-The methods of :class:`regfast.live.Key` and :class:`regfast.live.Registry`
+The methods of :class:`regfast.live.registry.Key` and :class:`regfast.live.registry.Registry`
 (``key.rename()``, ``key.security()``, ``reg.privileges()``...) call the
 functions here; :func:`save_key`, :func:`load_hive`, :func:`unload_hive`,
 :func:`restore_key`, :func:`replace_key` and :func:`load_app_hive` are also
@@ -11,7 +11,7 @@ exported by :mod:`regfast`.
 Privileges are those of the token of the process that makes the calls:
 regfast-agent's for :func:`regfast.connect` (run it elevated for
 SeBackupPrivilege and friends), but **the Python process's own** for the
-in-process registry (:func:`regfast.live.local`, the default on Windows):
+in-process registry (:func:`regfast.live.registry.local`, the default on Windows):
 ``reg.privileges(...)`` then enables them in the Python program's process
 token, for every thread, until the ``with`` block ends. Only
 :meth:`Key.take_ownership` keeps its privilege (SeTakeOwnershipPrivilege) to
@@ -42,13 +42,18 @@ import struct
 import sys
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, NamedTuple
 
-from regfast import agent as _agent
-from regfast.agent import Reader, str16
 from regfast.exceptions import NotAHiveError, error_from_status
+from regfast.io.writer import Key as WKey
+from regfast.io.writer import Value as WValue
+from regfast.io.writer import write_hive
+from regfast.live import protocol as _agent
+from regfast.live.protocol import Reader, str16
+from regfast.live.roots import _root
+from regfast.live.snapshot import parse_snapshot
 
-if TYPE_CHECKING:
-    from regfast.diff import Snapshot
-    from regfast.live import Key, Registry
+if TYPE_CHECKING:    # regfast.live.registry imports this module: its Key methods call the functions here
+    from regfast.hive.diff import Snapshot
+    from regfast.live.registry import Key, Registry
 
 __all__ = [
     "RIGHTS", "SI_OWNER", "SI_GROUP", "SI_DACL", "SI_SACL", "SavedHive",
@@ -188,7 +193,7 @@ def mui_string(key: Key, name: str) -> str:
 
 def privilege_state(reg: Registry, *names: str) -> dict[str, tuple[bool, bool]]:
     """{name: (held, enabled)} for the token of the process serving `reg`
-    (the agent's; Python's own for regfast.live.local()); an unknown
+    (the agent's; Python's own for regfast.live.registry.local()); an unknown
     name raises (winerror 1313, ERROR_NO_SUCH_PRIVILEGE)."""
     body = struct.pack("<I", len(names)) + b"".join(str16(n) for n in names)
     r = Reader(reg.conn.request(_agent.OP_PRIVILEGES, body))
@@ -214,7 +219,7 @@ def set_privileges(reg: Registry, names: Iterable[str], enable: bool) -> list[bo
 @contextlib.contextmanager
 def privileges(reg: Registry, *names: str) -> Iterator[Registry]:
     """Enables privileges of the agent's token for a ``with`` block and puts
-    each back as it was (see :meth:`regfast.live.Registry.privileges`)."""
+    each back as it was (see :meth:`regfast.live.registry.Registry.privileges`)."""
     if not names:
         raise ValueError("name at least one privilege, e.g. 'SeBackupPrivilege'")
     was = set_privileges(reg, names, True)
@@ -242,10 +247,8 @@ class SavedHive(NamedTuple):
 
 
 def _snapshot_tree(key: Key) -> tuple[Any, int, int]:
-    """The live subtree as a regfast.writer tree (values, classes, last-write
+    """The live subtree as a regfast.io.writer tree (values, classes, last-write
     times, security descriptors), read key by key through the agent."""
-    from regfast.writer import Key as WKey, Value as WValue
-
     counts = [0, 0]
 
     def build(k: Key) -> WKey:
@@ -276,7 +279,7 @@ def save_key(key: Key, path: str | os.PathLike[str], method: str = "regfast", *,
     Parameters
     ----------
     key
-        A live :class:`regfast.live.Key`.
+        A live :class:`regfast.live.registry.Key`.
     path
         The file to write. ``method="regfast"`` replaces it atomically
         (temporary file + rename: on any error nothing is left half-written);
@@ -284,7 +287,7 @@ def save_key(key: Key, path: str | os.PathLike[str], method: str = "regfast", *,
     method
         ``"regfast"`` (default): enumerate the subtree through the agent
         (values, classes, last-write times, owner/group/DACL) and write a regf
-        hive with :mod:`regfast.writer` — no SeBackupPrivilege needed, works
+        hive with :mod:`regfast.io.writer` — no SeBackupPrivilege needed, works
         on every system, and the file opens with :func:`regfast.open_hive`
         and hivex. ``"native"``: RegSaveKeyExW in the agent, which needs
         SeBackupPrivilege enabled (``with reg.privileges("SeBackupPrivilege")``)
@@ -309,7 +312,6 @@ def save_key(key: Key, path: str | os.PathLike[str], method: str = "regfast", *,
         winerror 183: the file exists (native).
     """
     if method == "regfast":
-        from regfast.writer import write_hive
         tree, nk, nv = _snapshot_tree(key)
         name = key.name if key.path else "ROOT"
         write_hive(path, tree, root_name=name)
@@ -325,7 +327,6 @@ def save_key(key: Key, path: str | os.PathLike[str], method: str = "regfast", *,
 
 
 def _root_id(root: int | str) -> int:
-    from regfast.live import _root
     return _root(root)
 
 
@@ -396,7 +397,6 @@ def load_app_hive(reg: Registry, path: str | os.PathLike[str], *, max_keys: int 
         winerror 120 when RegLoadAppKeyW is a stub (Wine 8 returns success
         with a handle every call rejects): detected, never a fake hive.
     """
-    from regfast.live import parse_snapshot
     payload = reg.conn.request(_agent.OP_LOAD_APP_HIVE, struct.pack("<I", max_keys) +
                                str16(agent_path(reg, path)), filename=os.fspath(path))
     return parse_snapshot(Reader(payload), os.fspath(path))
@@ -406,55 +406,3 @@ def file_kind(reg: Registry, path: str | os.PathLike[str]) -> str:
     """"regf", "wine" or "other": what the agent sees at the start of a file."""
     r = Reader(reg.conn.request(_agent.OP_FILE_KIND, str16(agent_path(reg, path)), filename=os.fspath(path)))
     return _FORMATS.get(r.u32(), "other")
-
-
-# ---------------------------------------------------------------------------
-# Command line: `regfast save-key`, `regfast key-security` (live keys)
-# ---------------------------------------------------------------------------
-
-def _split_key(spec: str) -> tuple[str, str]:
-    root, _, path = spec.partition("\\")
-    return root, path
-
-
-def _cmd_save_key(args: Any) -> int:
-    from regfast.live import connect
-    root, path = _split_key(args.key)
-    with connect() as reg:
-        if args.native:
-            with reg.privileges("SeBackupPrivilege"), reg.open_key(root, path) as key:
-                res = save_key(key, os.path.abspath(args.out), "native")
-        else:
-            with reg.open_key(root, path) as key:
-                res = save_key(key, args.out)
-    note = "" if res.format == "regf" else " (not a regf hive: Wine's RegSaveKeyExW writes its text format)"
-    counts = f": {res.keys} keys, {res.values} values" if res.keys else ""
-    print(f"{res.path}: {res.format}{counts}{note}")
-    return 0
-
-
-def _cmd_key_security(args: Any) -> int:
-    from regfast.live import connect
-    root, path = _split_key(args.key)
-    with connect() as reg:
-        if args.sacl:
-            with reg.privileges("SeSecurityPrivilege"), reg.open_key(root, path) as key:
-                print(key.security())
-        else:
-            with reg.open_key(root, path) as key:
-                print(key.security())
-    return 0
-
-
-def add_cli_parser(sub: Any) -> None:
-    """Registers `save-key` and `key-security` on the regfast CLI's subparsers."""
-    s = sub.add_parser("save-key", help="save a live key's subtree to a hive file (through regfast-agent)")
-    s.add_argument("key", help=r"ROOT\path of the live key, e.g. HKCU\Software\Vendor")
-    s.add_argument("out", help="the hive file to write")
-    s.add_argument("--native", action="store_true",
-                   help="RegSaveKeyExW with SeBackupPrivilege instead of regfast's writer")
-    s.set_defaults(func=_cmd_save_key)
-    s = sub.add_parser("key-security", help="print a live key's security descriptor as SDDL")
-    s.add_argument("key", help=r"ROOT\path of the live key")
-    s.add_argument("--sacl", action="store_true", help="enable SeSecurityPrivilege to include the SACL")
-    s.set_defaults(func=_cmd_key_security)

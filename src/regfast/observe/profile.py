@@ -8,7 +8,7 @@
     prof.columns["duration_ns"]     # numpy columns, one row per operation
 
 It records every operation that regfast.hooks sees (every live-registry
-request; see :mod:`regfast.hooks` for what is covered) into preallocated
+request; see :mod:`regfast.observe.hooks` for what is covered) into preallocated
 numpy columns that double when full — no Python object is kept per
 operation (rows are staged 256 at a time as tuples, then stored with one
 vectorized assignment per column). Strings (key paths, value names) are interned once into a table;
@@ -23,7 +23,7 @@ the Win32 code; 5 for a veto; a code above 2**31-1, e.g. an NTSTATUS, is
 stored as its low 32 bits read as signed), ``start_ns`` / ``duration_ns``
 (i64, perf_counter_ns), ``vetoed`` (bool: a pre hook stopped it; nothing was sent).
 
-What it sees is what :mod:`regfast.hooks` sees: every live-registry request
+What it sees is what :mod:`regfast.observe.hooks` sees: every live-registry request
 (through regfast-agent or the in-process core) and, offline, each
 :func:`regfast.open_hive` (op ``open_hive``, ``path`` = the file). Reads
 through an offline Hive/Key (``hive.open()``, ``key[name]``, ``scan()``) are
@@ -31,7 +31,7 @@ compiled and not hooked, so they are not in a profile.
 
 Kept and compared (a CI gate on access patterns)::
 
-    from regfast.profile import Profiler, compare
+    from regfast.observe.profile import Profiler, compare
     text = prof.to_json()                   # Profiler.from_json(text) gives it back
     compare(base, new)                      # what got worse: a ProfileComparison
 
@@ -44,7 +44,7 @@ request (bench/bench_hooks.py).
 Command line: ``regfast profile [--json OUT] -- python script.py args...``
 runs the script in this process (runpy) with a profiler on, prints the report
 to stderr and saves the profile; ``regfast profile compare BASE NEW`` (see
-:func:`cmd_compare`) prints what got worse and exits 1 past a threshold.
+:func:`regfast.cli.profile.cmd_compare`) prints what got worse and exits 1 past a threshold.
 """
 from __future__ import annotations
 
@@ -60,8 +60,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from regfast import agent as _agent
-from regfast import hooks as _hooks
+from regfast.live import protocol as _agent
+from regfast.observe import hooks as _hooks
 
 __all__ = ["profile", "Profiler", "ProfileReport", "OpenEach", "ProfileComparison", "compare"]
 
@@ -550,109 +550,3 @@ def compare(base: Profiler, new: Profiler, *, min_count: int = 5) -> ProfileComp
     slower.sort(key=lambda r: (-(r[3] / r[2]) if r[2] else float("-inf"), r[0], r[1] or ""))
     return ProfileComparison((len(base), len(new)), (base.round_trips(), new.round_trips()),
                              counts, more_opens, open_each, slower)
-
-
-# ---------------------------------------------------------------------------
-# CLI: regfast profile -- python script.py args...
-# ---------------------------------------------------------------------------
-
-def cmd_profile(args: argparse.Namespace) -> int:
-    cmd = list(args.cmd)
-    if cmd and cmd[0] == "compare":
-        return cmd_compare(cmd[1:])
-    if cmd and cmd[0] == "--":
-        cmd = cmd[1:]
-    if cmd and os.path.basename(cmd[0]).lower().startswith("python"):
-        cmd = cmd[1:]                  # `python script.py`: the script runs in this interpreter
-    if not cmd or (cmd[0] == "-m" and len(cmd) < 2):
-        print("regfast: profile needs a script: regfast profile [--json OUT] -- python script.py [args]",
-              file=sys.stderr)
-        return 2
-    rc = 0
-    saved = sys.argv[:]
-    prof = Profiler()
-    try:
-        with prof:
-            try:
-                if cmd[0] == "-m":
-                    sys.argv = cmd[1:]
-                    runpy.run_module(cmd[1], run_name="__main__", alter_sys=True)
-                else:
-                    sys.argv = cmd[:]
-                    runpy.run_path(cmd[0], run_name="__main__")
-            except SystemExit as e:
-                rc = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    finally:
-        sys.argv = saved
-        print(prof.report(top=args.top), file=sys.stderr)
-        if args.json:
-            _write_atomic(args.json, prof.to_json())
-            print(f"profile saved to {args.json}", file=sys.stderr)
-    return rc
-
-
-def _write_atomic(path: str, text: str) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
-def _load(path: str) -> Profiler:
-    with open(path, encoding="utf-8") as f:
-        return Profiler.from_json(f.read())
-
-
-def cmd_compare(argv: Sequence[str]) -> int:
-    """``regfast profile compare BASE.json NEW.json [thresholds]``: prints what
-    got worse; exit 1 when a threshold given is crossed, 2 on bad input."""
-    p = argparse.ArgumentParser(prog="regfast profile compare",
-                                description="what got worse from BASE to NEW; exit 1 past a threshold")
-    p.add_argument("base")
-    p.add_argument("new")
-    p.add_argument("--max-extra-round-trips", type=int, metavar="N",
-                   help="fail when NEW makes more than N round trips more than BASE")
-    p.add_argument("--max-extra-opens", type=int, metavar="N",
-                   help="fail when any key is opened more than N times more often")
-    p.add_argument("--no-new-open-each", action="store_true",
-                   help="fail on an open-each pattern that is new or grew")
-    p.add_argument("--max-slowdown", type=float, metavar="RATIO",
-                   help="fail when an operation's median time grows by more than RATIO "
-                        "(per op, and per op and key; timings are noisy: e.g. 2)")
-    p.add_argument("--min-count", type=int, default=5,
-                   help="operations needed on both sides to compare their times (default 5)")
-    a = p.parse_args(list(argv))
-    try:
-        base, new = _load(a.base), _load(a.new)
-    except (OSError, ValueError) as e:
-        print(f"regfast: profile compare: {e}", file=sys.stderr)
-        return 2
-    comp = compare(base, new, min_count=a.min_count)
-    print(comp)
-    bad = comp.violations(max_extra_round_trips=a.max_extra_round_trips, max_extra_opens=a.max_extra_opens,
-                          no_new_open_each=a.no_new_open_each, max_slowdown=a.max_slowdown)
-    if bad:
-        print("\nTHRESHOLDS CROSSED:", file=sys.stderr)
-        for v in bad:
-            print(f"  {v}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def add_cli_parser(sub: Any) -> None:
-    """Registers `profile` on the regfast CLI's subparsers."""
-    s = sub.add_parser("profile", help="run a Python script with the registry access profiler on "
-                                       "and print the hottest keys and open-each patterns; "
-                                       "`profile compare BASE NEW` compares two saved profiles")
-    s.add_argument("--top", type=int, default=10, help="rows per table (default 10)")
-    s.add_argument("--json", metavar="OUT", help="also save the profile as JSON (for `profile compare`)")
-    s.add_argument("cmd", nargs=argparse.REMAINDER,
-                   help="-- python script.py [args] (or -m module); or: compare BASE.json NEW.json [...]")
-    s.set_defaults(func=cmd_profile)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="regfast profile")
-    add_cli_parser(p.add_subparsers(dest="command", required=True))
-    args = p.parse_args(["profile", *(argv if argv is not None else sys.argv[1:])])
-    return int(args.func(args))

@@ -15,10 +15,10 @@ kernel's CmRegisterCallbackEx pre/post registry callbacks.
     h.remove()
 
 What is covered: every operation on the **live** registry, i.e. every request
-that goes through :meth:`regfast.agent.Connection.request` (the agent's pipe
+that goes through :meth:`regfast.live.protocol.Connection.request` (the agent's pipe
 and the in-process core alike) — Registry.open_key / create_key / delete_key,
 every live Key method (reads, writes, snapshot, close...), watch set-up,
-the administration ops of regfast.admin (rename, security, privileges, hive
+the administration ops of regfast.live.admin (rename, security, privileges, hive
 save / load / unload / restore / replace, app hives, MUI strings: the
 mutating ones have ``is_write``), regfast.transaction (its journal reads and writes, and the KTM ops). Offline,
 only :func:`regfast.open_hive` is hooked (op ``"open_hive"``, ``path`` = the
@@ -28,7 +28,7 @@ are compiled (Cython), and a Python hook point on them would cost a Python
 call on the very reads the binding exists to make cheap.
 
 Cost when no hook and no profiler is active: ``Connection.request`` checks one
-module global (``regfast.agent._hook``) and goes on; bench/bench_hooks.py
+module global (``regfast.live.protocol._hook``) and goes on; bench/bench_hooks.py
 measures it against a Connection with no hook point at all.
 
 Semantics
@@ -49,6 +49,7 @@ Semantics
 """
 from __future__ import annotations
 
+import functools
 import struct
 import threading
 import time
@@ -56,9 +57,10 @@ import warnings
 import weakref
 from typing import Any, Callable
 
-from regfast import _agent_ops as _ops
-from regfast import agent as _agent
 from regfast.exceptions import RegistryPermissionError
+from regfast.hive import open as _open_hive
+from regfast.live import _agent_ops as _ops
+from regfast.live import protocol as _agent
 
 __all__ = ["pre", "post", "HookVeto", "HookWarning", "HookHandle", "Operation", "OP_NAMES", "active"]
 
@@ -92,7 +94,7 @@ class Operation:
 
     Attributes
     ----------
-    op : int            agent op number (regfast.agent.OP_*)
+    op : int            agent op number (regfast.live.protocol.OP_*)
     name : str          "open_key", "set_value"... (OP_NAMES)
     root : int or None  predefined root of the key (HKCU = 0x80000001...)
     path : str or None  key path below the root (None: opened before hooks were on)
@@ -259,7 +261,12 @@ def active() -> bool:
 
 
 def _update() -> None:
-    _agent._hook = _dispatch if (_pre or _post or _sinks) else None
+    on = bool(_pre or _post or _sinks)
+    # the two hook points: every live request, and regfast.open_hive (hive.open
+    # calls its hook as hook(path, open); a partial adds no stack frame, so the
+    # DirtyHiveWarning's stacklevel still points at open_hive's caller)
+    _agent._hook = _dispatch if on else None
+    _open_hive._hook = functools.partial(run_offline, OP_OPEN_HIVE) if on else None
 
 
 class HookHandle:

@@ -73,10 +73,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from regfast import agent as _agent
-from regfast import live as _live
-from regfast.agent import Reader, str16
 from regfast.exceptions import RegistryError, error_from_status
+from regfast.hive.diff import decode_data
+from regfast.io.writer import _shorthand_value, encode_value_data
+from regfast.live import protocol as _agent
+from regfast.live import registry as _live
+from regfast.live.agent import cache_dir
+from regfast.live.protocol import Reader, str16
+from regfast.live.roots import KEY_ALL_ACCESS, ROOT_NAMES, _root, _split_path, _view
 
 __all__ = [
     "transaction", "Transaction", "TxKey", "rollback_journal", "read_journal", "ktm_status",
@@ -144,7 +148,7 @@ class RollbackReport:
 
 def default_journal_dir() -> Path:
     """Where journals go by default: <regfast cache>/journals."""
-    return _agent.cache_dir() / "journals"
+    return cache_dir() / "journals"
 
 
 def pending_journals(directory: str | os.PathLike[str] | None = None) -> list[Path]:
@@ -442,7 +446,7 @@ def _old(rec: dict[str, Any]) -> tuple[int, bytes] | None:
 def _undo_one(reg: _live.Registry, rec: dict[str, Any], report: RollbackReport) -> None:
     kind = rec["kind"]
     root, view, path = int(rec["root"]), int(rec["view"]), rec["path"]
-    where = f"{_live.ROOT_NAMES.get(root, hex(root))}\\{path}"
+    where = f"{ROOT_NAMES.get(root, hex(root))}\\{path}"
     if kind in ("set_value", "delete_value"):
         name = rec["name"]
         old = _old(rec)
@@ -471,7 +475,7 @@ def _undo_one(reg: _live.Registry, rec: dict[str, Any], report: RollbackReport) 
             with reg.open_key(root, p, view=view) as k:
                 info = k.info()
             if info.subkeys or info.values:
-                report.conflicts.append((rec, f"{_live.ROOT_NAMES.get(root, hex(root))}\\{p} was created by "
+                report.conflicts.append((rec, f"{ROOT_NAMES.get(root, hex(root))}\\{p} was created by "
                                               f"this transaction but is not empty now ({info.subkeys} subkeys, "
                                               f"{info.values} values); left in place"))
                 return
@@ -595,7 +599,6 @@ def ktm_status(reg: _live.Registry) -> RegistryError | None:
 # ---------------------------------------------------------------------------
 
 def _encode(data: Any, type: int | None) -> tuple[int, bytes]:
-    from regfast.writer import _shorthand_value, encode_value_data
     if type is None:
         return _shorthand_value(data)
     return int(type), encode_value_data(int(type), data)
@@ -616,18 +619,18 @@ class TxKey:
 
     @property
     def full_path(self) -> str:
-        return f"{_live.ROOT_NAMES.get(self.root, hex(self.root))}\\{self.path}"
+        return f"{ROOT_NAMES.get(self.root, hex(self.root))}\\{self.path}"
 
     def __repr__(self) -> str:
-        return f"<regfast.transaction.TxKey {self.full_path!r} ({self.tx.mode})>"
+        return f"<regfast.live.transaction.TxKey {self.full_path!r} ({self.tx.mode})>"
 
     def _sub(self, path: str) -> str:
-        rel = _live._split_path(path)
+        rel = _split_path(path)
         return rel if not self.path else self.path + "\\" + rel
 
     def _live_key(self) -> _live.Key:
         if self._key is None:
-            self._key = self.tx.reg.open_key(self.root, self.path, view=self.view, access=_live.KEY_ALL_ACCESS)
+            self._key = self.tx.reg.open_key(self.root, self.path, view=self.view, access=KEY_ALL_ACCESS)
         return self._key
 
     def _treq(self, op: int, body: bytes, filename: object = None) -> bytes:
@@ -637,7 +640,7 @@ class TxKey:
     # --- writes -----------------------------------------------------------
 
     def set_value(self, name: str, data: Any, type: int | None = None) -> None:
-        """Sets a value (same conversions as regfast.live.Key.set_value)."""
+        """Sets a value (same conversions as regfast.live.registry.Key.set_value)."""
         vtype, raw = _encode(data, type)
         tx = self.tx._check()
         body = struct.pack("<I", vtype) + str16(name) + struct.pack("<I", len(raw)) + raw
@@ -674,7 +677,7 @@ class TxKey:
         """Deletes a subkey (with tree, its subtree). The journal keeps a
         snapshot of the subtree (with data) to re-create it on rollback."""
         tx = self.tx._check()
-        rel = _live._split_path(path)
+        rel = _split_path(path)
         if not rel:
             raise ValueError("give the subkey to delete")
         if tx.mode == "ktm":
@@ -708,7 +711,6 @@ class TxKey:
         return v.type, v.raw()
 
     def __getitem__(self, name: str) -> Any:
-        from regfast.diff import decode_data
         t, d = self.value_raw(name)
         return decode_data(t, d, name)
 
@@ -783,9 +785,9 @@ class Transaction:
 
     def _open(self, root: int | str, path: str, view: int | str | None, create: bool) -> TxKey:
         self._check()
-        r, v, p = _live._root(root), _live._view(view), _live._split_path(path)
+        r, v, p = _root(root), _view(view), _split_path(path)
         if self.mode == "ktm":
-            body = struct.pack("<IIIII", self._tx, r, v, _live.KEY_ALL_ACCESS, 1 if create else 0) + str16(p)
+            body = struct.pack("<IIIII", self._tx, r, v, KEY_ALL_ACCESS, 1 if create else 0) + str16(p)
             rr = Reader(self.reg.conn.request(_agent.OP_TX_OPEN_KEY, body, filename=p))
             k = TxKey(self, r, v, p, rr.u32())
         elif create:

@@ -4,8 +4,8 @@ RegNotifyChangeKeyValue says *that* something changed under a key, never
 *what* (the reference chapter's own caveat). regfast-agent arms it on every
 watched key (any number of keys: one wait thread per 63), re-arms it as soon
 as it fires, *then* snapshots the subtree, and sends the snapshot; this
-module diffs it against the previous one (:mod:`regfast.diff`) and yields
-the :class:`~regfast.diff.Diff`::
+module diffs it against the previous one (:mod:`regfast.hive.diff`) and yields
+the :class:`~regfast.hive.diff.Diff`::
 
     for change in regfast.watch([key1, key2], subtree=True):
         for c in change:            # Change(kind, path, name, old, new, ...)
@@ -29,9 +29,10 @@ import threading
 import time
 from typing import Any, AsyncIterator, Iterator
 
-from regfast import agent as _agent
-from regfast.diff import Diff, Snapshot, diff_snapshots
 from regfast.exceptions import error_from_status
+from regfast.hive.diff import Diff, Snapshot, diff_snapshots
+from regfast.live import protocol as _agent
+from regfast.live.snapshot import parse_snapshot
 
 __all__ = ["NAME", "ATTRIBUTES", "LAST_SET", "SECURITY", "ALL", "watch", "awatch", "Watch",
            "AsyncWatch", "check_filter"]
@@ -83,6 +84,14 @@ class _Group:
         self.ended = False
 
 
+def _is_live_key(obj: object) -> bool:
+    """A key of the live registry (:class:`regfast.live.registry.Key`): one
+    that holds an agent handle on a connection. Told by what a watch uses, not
+    by class: regfast.live.registry imports this module (for Key.watch), so
+    this module does not import it back."""
+    return callable(getattr(obj, "_handle", None)) and hasattr(getattr(obj, "hive", None), "conn")
+
+
 class Watch:
     """A running watch (see :func:`watch`). Iterate it for Diffs; ``get()``
     for one with a timeout; ``stop()`` to end it (from any thread)."""
@@ -90,14 +99,13 @@ class Watch:
     def __init__(self, keys: Any, *, subtree: bool = True, filter: int = ALL,
                  timeout: float | None = None, keep_data: bool = False, max_keys: int = 100000,
                  _delay_ms: int = 0) -> None:
-        from regfast.live import Key as LiveKey
-        if isinstance(keys, LiveKey):
+        if _is_live_key(keys):
             keys = [keys]
         keys = list(keys)
         if not keys:
             raise ValueError("watch() needs at least one key")
         for k in keys:
-            if not isinstance(k, LiveKey):
+            if not _is_live_key(k):
                 raise TypeError(f"only live keys can be watched (regfast.connect().open_key()), "
                                 f"not {type(k).__name__}; for offline hives use regfast.diff()")
         self.filter = check_filter(filter)
@@ -128,7 +136,6 @@ class Watch:
                 r = _agent.Reader(payload)
                 wid = r.u32()
                 r.u32()      # wait threads
-                from regfast.live import parse_snapshot
                 for i in idx:
                     self._states[i] = _KeyState(keys[i], parse_snapshot(r, keys[i].full_path))
                 # Several connections: keep their groups' indices apart in the callback.
@@ -142,7 +149,6 @@ class Watch:
     # --- agent side (reader thread) ------------------------------------------
 
     def _callback(self, g: _Group, idx: list[int]):
-        from regfast.live import parse_snapshot
 
         def cb(op: int, payload: bytes) -> None:
             if op == -1:                          # the connection died

@@ -5,18 +5,18 @@ agent's request handler (src/agent/agent_dispatch.c: ``ag_dispatch``) — the sa
 C code, the same request and response payloads, but called directly in this
 process with the GIL released, instead of framed over a pipe to another
 process. :class:`InProcessConnection` puts it behind the interface of
-:class:`regfast.agent.Connection`, so :mod:`regfast.live`'s ``Registry`` and
+:class:`regfast.live.protocol.Connection`, so :mod:`regfast.live.registry`'s ``Registry`` and
 ``Key`` (reads, batches, writes, watches with diffs) are one implementation
 for both paths::
 
-    reg = regfast.live.local()          # Windows: in-process, no agent
+    reg = regfast.live.registry.local()          # Windows: in-process, no agent
     reg = regfast.connect()             # anywhere: regfast-agent (Wine here)
     regfast.open_key(regfast.HKLM, r"Software\\Microsoft")   # local() on Windows
 
 What differs from the agent: there are no frames (``send_raw`` is refused),
 the token is this process's (privileges, access checks), and the C core is
 process-wide — one handle table, one set of watches — so there is one
-in-process connection per process (:func:`regfast.live.local` shares it).
+in-process connection per process (:func:`regfast.live.registry.local` shares it).
 """
 from __future__ import annotations
 
@@ -25,8 +25,15 @@ import struct
 import threading
 from typing import Any
 
-from regfast.agent import EVENT, MAX_REQUEST, Connection, _Pending, connection_gone
 from regfast.exceptions import error_from_status
+from regfast.live.protocol import EVENT, MAX_REQUEST, Connection, _Pending, connection_gone
+
+try:    # Windows wheels only (CMakeLists.txt: if(WIN32)); elsewhere native_dispatcher() says why
+    from regfast import _live as _native_live
+    _NO_NATIVE = ""
+except ImportError as e:
+    _native_live = None  # type: ignore[assignment]
+    _NO_NATIVE = str(e)
 
 __all__ = ["InProcessConnection", "native_dispatcher"]
 
@@ -41,12 +48,13 @@ def native_dispatcher() -> Any:
     ImportError
         Not on Windows, or a build without the extension.
     """
-    from regfast import _live   # Windows wheels only (CMakeLists.txt: if(WIN32))
-    return _live
+    if _native_live is None:
+        raise ImportError(_NO_NATIVE)
+    return _native_live
 
 
 class InProcessConnection(Connection):
-    """A :class:`~regfast.agent.Connection` whose requests run in this process.
+    """A :class:`~regfast.live.protocol.Connection` whose requests run in this process.
 
     Parameters
     ----------
@@ -76,7 +84,7 @@ class InProcessConnection(Connection):
             other = InProcessConnection._in_use.get(id(disp))
             if other is not None and not other.closed:
                 raise RuntimeError("the in-process registry core already serves an open connection; "
-                                   "share it (regfast.live.local()) or close it first")
+                                   "share it (regfast.live.registry.local()) or close it first")
             InProcessConnection._in_use[id(disp)] = self
         self.cmd: list[str] = []
         self.proc = None               # type: ignore[assignment]   # no agent process

@@ -7,7 +7,7 @@ base block's sequence numbers differ, or its checksum is wrong) and its
 newest data is only in the logs. This module finds the logs and replays them
 into a private copy of the hive — never touching the user's files — the way
 the kernel does when it loads the hive. The file formats are read by
-:mod:`regfast.logs_format`; this module decides what to apply.
+:mod:`regfast.hive.logs_format`; this module decides what to apply.
 
 The rules come from the format's specification (msuhanov/regf, "Windows
 registry file format specification"; cited below as *spec*) and, where it is
@@ -57,12 +57,14 @@ import weakref
 from typing import List, Optional, Sequence, Tuple, Union
 
 from regfast._files import open_regular
-from regfast.logs_format import (  # noqa: F401  (re-exported: regfast.logs is the public module)
+from regfast._native import Hive
+from regfast.exceptions import RegistryError
+from regfast.hive.logs_format import (  # noqa: F401  (re-exported: regfast.hive.logs is the public module)
     BASE_BLOCK_SIZE, FILE_TYPE_PRIMARY, HBIN_ALIGN, LOG_BASE_BLOCK_SIZE, MARVIN32_SEED, MAX_HBINS_SIZE,
     _NATIVE_MARVIN, BaseBlock, LogEntry, LogFile, _marvin32_py, base_block_checksum, find_logs, marvin32,
     read_log, seq_delta, seq_ge,
 )
-from regfast.logs_report import DirtyHiveWarning, LogReport, RecoveryReport
+from regfast.hive.logs_report import DirtyHiveWarning, LogReport, RecoveryReport
 
 __all__ = [
     "MARVIN32_SEED", "DirtyHiveWarning", "BaseBlock", "LogEntry", "LogFile", "LogReport",
@@ -608,9 +610,6 @@ def recover(path: Union[str, bytes, os.PathLike], logs: Union[str, Sequence, Non
     too damaged to replay logs onto is opened as it is, and the report's
     stop_reason says why nothing was replayed.
     """
-    from regfast._native import Hive
-    from regfast.exceptions import RegistryError
-
     try:
         buf, report = replay(path, logs, mode=mode)
     except RegistryError:
@@ -642,8 +641,6 @@ def open_with_logs(path, logs, lenient: bool = False, *, errors: str = "strict",
     """``open_hive``'s implementation: recover() plus a DirtyHiveWarning when
     a dirty hive is read without its logged changes (`stacklevel`: frames
     above this function's caller to blame, as for warnings.warn)."""
-    from regfast._native import Hive
-
     if logs is None:
         hive = Hive.from_file(path, lenient=lenient, errors=errors, copy=copy)
         report = _report_from_info(path, hive, "log replay not requested")

@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
+from regfast.exceptions import error_from_status
+
 __all__ = ["HiveType", "HIVE_TYPES", "detect_hive_type", "current_control_set", "resolve_path",
            "open_key"]
 
@@ -188,7 +190,6 @@ def resolve_path(hive, path: str) -> str:
         return p
     cs = current_control_set(hive)
     if cs is None:
-        from regfast.exceptions import error_from_status
         raise error_from_status(2, f"{path}: the hive has no ControlSet for CurrentControlSet", path)
     return cs + p[m.end():]
 

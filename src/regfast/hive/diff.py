@@ -5,7 +5,7 @@ One model serves both kinds of registry:
 * offline: ``regfast.diff(hive_a, hive_b, path)`` snapshots the same subtree
   of two hive files (one C scan each) and compares them;
 * live: :func:`regfast.watch` keeps a snapshot of every watched subtree (made
-  by ``regfast-agent`` next to the registry, see :mod:`regfast.agent`) and,
+  by ``regfast-agent`` next to the registry, see :mod:`regfast.live.protocol`) and,
   at each change notification, yields the :class:`Diff` between the previous
   snapshot and the new one.
 
@@ -28,6 +28,7 @@ from typing import Any, Iterable, Iterator, NamedTuple
 
 from regfast._native import decode_value as _decode_value
 from regfast._types import type_name
+from regfast.hive.open import open_hive
 
 __all__ = [
     "FNV64_OFFSET", "FNV64_PRIME", "fnv1a64", "decode_data", "fold",
@@ -431,8 +432,7 @@ def diff_snapshots(old: Snapshot, new: Snapshot, *, touched: bool = True) -> Dif
 
 def _as_hive(h: Any) -> tuple[Any, bool]:
     if isinstance(h, (str, bytes, os.PathLike)):
-        import regfast
-        return regfast.open_hive(h), True
+        return open_hive(h), True
     return h, False
 
 
@@ -486,67 +486,3 @@ def changes_of(diffs: Iterable[Diff]) -> Iterator[Change]:
     """Every Change of a sequence of Diffs, in order."""
     for d in diffs:
         yield from d
-
-
-def run_cli(args: Any) -> int:
-    """`regfast diff HIVE_A HIVE_B [PATH] [--json] [--no-touched]`: exit status
-    0 when the subtrees are the same, 1 when they differ, 2 on an error (as
-    diff(1) does)."""
-    import json
-    import sys
-
-    import regfast
-
-    try:
-        d, replayed = _diff_for_cli(args)
-    except regfast.RegistryError as e:
-        print(f"regfast: error: {e.strerror} (winerror {e.winerror})"
-              + (f": {e.filename}" if e.filename else ""), file=sys.stderr)
-        return 2
-    args.status_so_far = 1 if d else 0     # regfast.cli.main's answer if the output pipe closes early
-    if args.json:
-        json.dump({"root": d.root, "summary": d.summary(), "changes": d.to_list()}, sys.stdout,
-                  ensure_ascii=False, indent=1)
-        sys.stdout.write("\n")
-    else:
-        for c in d:
-            print(c.describe())
-        print(d.summary() + (f" (after replaying the logs of {' and '.join(replayed)}; --no-logs "
-                             "compares the files as stored)" if replayed else ""), file=sys.stderr)
-    return 1 if d else 0
-
-
-def _diff_for_cli(args: Any) -> tuple[Diff, list[str]]:
-    """diff() of two hive files opened as every command opens them: logs
-    replayed unless --no-logs, each side's replay said on stderr (two
-    sides silently replayed to the same state would otherwise read as "no
-    differences"). Returns the Diff and the sides whose logs were replayed."""
-    from regfast.cli_logs import open_for_cli
-
-    replayed = []
-    a, rep_a = open_for_cli(args.hive_a, args, label="old side")
-    try:
-        b, rep_b = open_for_cli(args.hive_b, args, label="new side")
-        try:
-            for path, rep in ((args.hive_a, rep_a), (args.hive_b, rep_b)):
-                if rep.applied:
-                    replayed.append(os.path.basename(path))
-            return diff(a, b, args.path or None, touched=not args.no_touched), replayed
-        finally:
-            b.close()
-    finally:
-        a.close()
-
-
-def add_cli_parser(sub: Any) -> None:
-    """Registers the `diff` subcommand on an argparse subparsers object."""
-    s = sub.add_parser("diff", help="what differs between the same subtree of two hives")
-    s.add_argument("hive_a", help="the older hive")
-    s.add_argument("hive_b", help="the newer hive")
-    s.add_argument("path", nargs="?", default="", help="subtree to compare (default: all)")
-    s.add_argument("--json", action="store_true", help="print the changes as JSON")
-    s.add_argument("--no-touched", action="store_true",
-                   help="do not report keys whose last-write time alone differs")
-    s.add_argument("--no-logs", action="store_true",
-                   help="compare the files as stored: do not replay their transaction logs")
-    s.set_defaults(func=run_cli)

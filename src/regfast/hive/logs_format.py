@@ -18,7 +18,7 @@ it has an expected base block ... and its primary sequence number is equal
 to its secondary sequence number"; yarp's ``OldLogFile``/``NewLogFile`` raise
 "Dirty state"), and every size and offset against the file itself, so that
 nothing read from a log can make a caller allocate more than the log holds.
-Which entries are applied, and in what order, is :mod:`regfast.logs`'s job.
+Which entries are applied, and in what order, is :mod:`regfast.hive.logs`'s job.
 """
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Iterator, List, Optional, Tuple, Union
 
+from regfast import _native
 from regfast._files import open_regular
 
 __all__ = [
@@ -97,15 +98,7 @@ def _marvin32_py(data, seed: int) -> int:
     return (hi << 32) | lo
 
 
-def _find_native_marvin():
-    try:
-        from regfast import _native
-    except ImportError:  # pragma: no cover
-        return None
-    return getattr(_native, "marvin32", None)
-
-
-_NATIVE_MARVIN = _find_native_marvin()
+_NATIVE_MARVIN = getattr(_native, "marvin32", None)
 
 
 def marvin32(data, seed: int = MARVIN32_SEED) -> int:

@@ -8,7 +8,7 @@ for the reader's tests and benchmarks; hivex checks what it writes.
 
 Quick start
 -----------
->>> from regfast.writer import Key, Value, build_hive, REG_EXPAND_SZ
+>>> from regfast.io.writer import Key, Value, build_hive, REG_EXPAND_SZ
 >>> tree = {
 ...     "Software": {
 ...         "Vendor": {

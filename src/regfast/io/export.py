@@ -35,6 +35,8 @@ import os
 import re
 from typing import Any, Callable, NamedTuple, TextIO, cast
 
+import numpy as np
+
 from regfast._files import atomic_output
 from regfast._native import Hive
 from regfast._types import REG_BINARY, REG_DWORD, REG_SZ, filetime_to_datetime, type_name
@@ -174,8 +176,6 @@ _MAX_DEPTH = 512        # Windows' key depth limit (the scan's max_depth)
 
 def _skipped(t: Any) -> list[Skipped]:
     """Every row a skip scan marked, as Skipped records in file order."""
-    import numpy as np
-
     kbad = np.flatnonzero(t.key_status != 0).tolist()
     # a malformed value (status 13, a size that does not fit its type) is
     # exported with its data: not a skip

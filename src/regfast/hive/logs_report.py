@@ -1,6 +1,6 @@
 """What a log replay did: :class:`RecoveryReport` and :class:`LogReport`.
 
-Plain data, filled in by :mod:`regfast.logs` and read by people (``regfast
+Plain data, filled in by :mod:`regfast.hive.logs` and read by people (``regfast
 info``, the one-line note every CLI command prints for a dirty hive) and by
 programs (``regfast.recovery_of(hive)``).
 """

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 
-from regfast.writer import REG_EXPAND_SZ, REG_QWORD, Key, Value, write_hive
+from regfast.io.writer import REG_EXPAND_SZ, REG_QWORD, Key, Value, write_hive
 
 _WHEN = _dt.datetime(2026, 11, 25, 12, 0, tzinfo=_dt.timezone.utc)
 

@@ -1,4 +1,4 @@
-""".reg text (regedit's export format) -> a tree for :mod:`regfast.writer`.
+""".reg text (regedit's export format) -> a tree for :mod:`regfast.io.writer`.
 
 :func:`parse_reg` reads what ``reg export`` / regedit write and what
 ``regfast export -f reg`` writes: the ``Windows Registry Editor Version
@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import Dict, Optional
 
-from regfast.writer import Key, Value
+from regfast.io.writer import Key, Value
 
 __all__ = ["parse_reg", "RegSyntaxError"]
 
@@ -143,7 +143,7 @@ def _data(s: str, version: int, lineno: int) -> Optional[Value]:
 
 
 def parse_reg(text: str, *, prefix: Optional[str] = None) -> Key:
-    """Parses .reg text into a :class:`regfast.writer.Key` (the hive root).
+    """Parses .reg text into a :class:`regfast.io.writer.Key` (the hive root).
 
     Raises
     ------

@@ -1,4 +1,4 @@
-"""The live registry, through regfast-agent (see :mod:`regfast.agent`).
+"""The live registry, through regfast-agent (see :mod:`regfast.live.protocol`).
 
 ::
 
@@ -27,16 +27,27 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from regfast import agent as _agent
 from regfast._bulk import malformed_mask
 from regfast._native import value_well_formed
 from regfast._types import (
     REG_DWORD, REG_DWORD_BIG_ENDIAN, REG_EXPAND_SZ, REG_LINK, REG_QWORD, REG_SZ, KeyInfo,
     filetime_to_datetime, type_name,
 )
-from regfast.agent import Connection, Reader, str16
-from regfast.diff import KeyState, Snapshot, ValueState, decode_data, fold
 from regfast.exceptions import error_from_status
+from regfast.hive.diff import Snapshot, decode_data, fold
+from regfast.io.writer import _shorthand_value, encode_value_data
+from regfast.live import admin
+from regfast.live import agent as _exe
+from regfast.live import protocol as _agent
+from regfast.live.inproc import InProcessConnection
+from regfast.live.protocol import Connection, Reader, str16
+from regfast.live.roots import (
+    HKCC, HKCR, HKCU, HKEY_CLASSES_ROOT, HKEY_CURRENT_CONFIG, HKEY_CURRENT_USER, HKEY_LOCAL_MACHINE,
+    HKEY_USERS, HKLM, HKU, KEY_ALL_ACCESS, KEY_NOTIFY, KEY_READ, KEY_WRITE, ROOT_NAMES, _root, _split_path,
+    _view,
+)
+from regfast.live.snapshot import parse_snapshot
+from regfast.live.watch import watch
 
 __all__ = [
     "HKEY_CLASSES_ROOT", "HKEY_CURRENT_USER", "HKEY_LOCAL_MACHINE", "HKEY_USERS",
@@ -44,53 +55,6 @@ __all__ = [
     "KEY_READ", "KEY_WRITE", "KEY_ALL_ACCESS", "KEY_NOTIFY",
     "connect", "local", "open_key", "Registry", "Key", "Value", "ValueBatch",
 ]
-
-HKEY_CLASSES_ROOT = HKCR = 0x80000000
-HKEY_CURRENT_USER = HKCU = 0x80000001
-HKEY_LOCAL_MACHINE = HKLM = 0x80000002
-HKEY_USERS = HKU = 0x80000003
-HKEY_CURRENT_CONFIG = HKCC = 0x80000005
-
-KEY_QUERY_VALUE = 0x0001
-KEY_SET_VALUE = 0x0002
-KEY_CREATE_SUB_KEY = 0x0004
-KEY_ENUMERATE_SUB_KEYS = 0x0008
-KEY_NOTIFY = 0x0010
-KEY_READ = 0x20019
-KEY_WRITE = 0x20006
-KEY_ALL_ACCESS = 0xF003F
-
-ROOT_NAMES = {
-    HKCR: "HKEY_CLASSES_ROOT", HKCU: "HKEY_CURRENT_USER", HKLM: "HKEY_LOCAL_MACHINE",
-    HKU: "HKEY_USERS", HKCC: "HKEY_CURRENT_CONFIG",
-}
-_ROOT_ALIASES = {n: r for r, n in ROOT_NAMES.items()}
-_ROOT_ALIASES.update({"HKCR": HKCR, "HKCU": HKCU, "HKLM": HKLM, "HKU": HKU, "HKCC": HKCC})
-
-
-def _root(root: int | str) -> int:
-    if isinstance(root, str):
-        try:
-            return _ROOT_ALIASES[root.upper()]
-        except KeyError:
-            raise ValueError(f"unknown root key {root!r} (HKLM, HKCU, HKU, HKCR, HKCC)") from None
-    return int(root)
-
-
-def _view(view: int | str | None) -> int:
-    """0 / None / "native", 64 (KEY_WOW64_64KEY = 0x100), 32 (KEY_WOW64_32KEY = 0x200)."""
-    if view in (None, 0, "native"):
-        return 0
-    if view in (64, "64", 0x100):
-        return 0x100
-    if view in (32, "32", 0x200):
-        return 0x200
-    raise ValueError(f"view must be 'native', 32 or 64, not {view!r}")
-
-
-def _split_path(path: str) -> str:
-    return "\\".join(p for p in path.split("\\") if p) if "\\\\" in path else path.strip("\\")
-
 
 # ---------------------------------------------------------------------------
 # Values and batches
@@ -137,7 +101,7 @@ class Value:
         return bytes(self._data)
 
     def __repr__(self) -> str:
-        return f"<regfast.live.Value {self.name!r} {type_name(self.type)} {len(self._data)} bytes>"
+        return f"<regfast.live.registry.Value {self.name!r} {type_name(self.type)} {len(self._data)} bytes>"
 
 
 _ROW = np.dtype([("type", "<u4"), ("status", "<i4"), ("length", "<u4"), ("data_off", "<u4"),
@@ -169,7 +133,7 @@ class ValueBatch:
         return int(self.type.shape[0])
 
     def __repr__(self) -> str:
-        return f"<regfast.live.ValueBatch {len(self)} rows, {int(self._has_data.sum())} found>"
+        return f"<regfast.live.registry.ValueBatch {len(self)} rows, {int(self._has_data.sum())} found>"
 
     @property
     def data(self) -> memoryview:
@@ -221,32 +185,6 @@ class ValueBatch:
         for i in np.flatnonzero(self._has_data):
             out.setdefault(self.names[i], vals[i])     # the first of duplicate names, as key[name]
         return out
-
-
-# ---------------------------------------------------------------------------
-# Snapshots (the agent's format, see src/agent/agent.h)
-# ---------------------------------------------------------------------------
-
-def parse_snapshot(r: Reader, root: str) -> Snapshot:
-    n_keys = r.u32()
-    flags = r.u32()
-    has_data = bool(flags & _agent.SNAP_DATA)
-    keys: dict[str, KeyState] = {}
-    b = r.b
-    unpack = struct.unpack_from
-    for _ in range(n_keys):
-        path = r.str16()
-        lw, sd, nv = unpack("<QQI", b, r.pos)
-        r.pos += 20
-        vals: dict[str, ValueState] = {}
-        for _ in range(nv):
-            name = r.str16()
-            vtype, size, h = unpack("<IIQ", b, r.pos)
-            r.pos += 16
-            data = r.raw(r.u32()) if has_data else None
-            vals[fold(name)] = ValueState(name, vtype, size, h, data)
-        keys[fold(path)] = KeyState(path, lw, vals, sd or None)
-    return Snapshot(root, keys, keep_data=has_data, truncated=bool(flags & _agent.SNAP_TRUNCATED))
 
 
 # ---------------------------------------------------------------------------
@@ -304,7 +242,7 @@ class Key:
         return Key(self._reg, self.root, self.path.rpartition("\\")[0], self.view, self.access)
 
     def __repr__(self) -> str:
-        return f"<regfast.live.Key {self.full_path!r}>"
+        return f"<regfast.live.registry.Key {self.full_path!r}>"
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Key):
@@ -483,7 +421,6 @@ class Key:
         """Sets a value (RegSetValueExW). Without `type`: str -> REG_SZ, int ->
         REG_DWORD (REG_QWORD past 32 bits), list[str] -> REG_MULTI_SZ, bytes ->
         REG_BINARY. With a type, data is encoded for it (bytes are stored as given)."""
-        from regfast.writer import _shorthand_value, encode_value_data
         if type is None:
             vtype, raw = _shorthand_value(data)
         else:
@@ -518,10 +455,9 @@ class Key:
 
     def watch(self, **kwargs: Any) -> Any:
         """regfast.watch([self], **kwargs)."""
-        from regfast.watch import watch
         return watch([self], **kwargs)
 
-    # --- administration (regfast.admin; agent ops 32..46) --------------------
+    # --- administration (regfast.live.admin; agent ops 32..46) --------------------
 
     def rename(self, new_name: str) -> None:
         """Renames this key in place (NtRenameKey; RegRenameKey where ntdll
@@ -529,7 +465,6 @@ class Key:
         path. Errors: winerror 183 when a sibling has that name; 87 for an
         empty name, a backslash or more than 255 characters (before any call).
         Other Key objects still naming the old path get 1018 or 2."""
-        from regfast import admin
         admin.rename(self, new_name)
 
     def security(self) -> str:
@@ -538,12 +473,10 @@ class Key:
         identical strings. Owner, group and DACL; the SACL (S:) only when
         SeSecurityPrivilege is enabled in the agent's token (see
         Registry.privileges): without it the S: part is left out, not empty."""
-        from regfast import admin
         return admin.get_security(self)[2]
 
     def security_descriptor(self) -> bytes:
         """The self-relative SECURITY_DESCRIPTOR bytes behind security()."""
-        from regfast import admin
         return admin.get_security(self)[1]
 
     def set_security(self, sddl: str) -> None:
@@ -551,8 +484,7 @@ class Key:
         S:) with RegSetKeySecurity. Invalid SDDL raises (winerror 1336, or 87
         for an empty string) before anything is written. Handles opened before
         keep the access they were granted, as on Windows. Setting S: needs
-        SeSecurityPrivilege enabled; see regfast.admin for auditing (4663)."""
-        from regfast import admin
+        SeSecurityPrivilege enabled; see regfast.live.admin for auditing (4663)."""
         admin.set_security(self, sddl)
 
     def grant(self, trustee: str, rights: int | str | Iterable[str], *, inherit: bool | int = True,
@@ -561,16 +493,14 @@ class Key:
 
         trustee: "S-1-..." or an account name ("Everyone", "Users"...);
         rights: an access mask or names ("read", "full", "query|set", see
-        regfast.admin.RIGHTS); inherit: True = subkeys inherit it
+        regfast.live.admin.RIGHTS); inherit: True = subkeys inherit it
         (CONTAINER_INHERIT_ACE), False = this key only, or ACE flags;
         mode: "grant", "set", "deny" or "revoke". Unknown account: 1332."""
-        from regfast import admin
         admin.grant(self, trustee, rights, inherit, mode)
 
     def take_ownership(self) -> None:
         """Makes the agent's user the key's owner, with SeTakeOwnershipPrivilege
         enabled for the call when the token holds it."""
-        from regfast import admin
         admin.take_ownership(self)
 
     def mui_string(self, name: str) -> str:
@@ -579,12 +509,10 @@ class Key:
         A string not starting with "@" is returned as stored (the API itself
         says 13 for those). Missing value: FileNotFoundError (2); a missing
         resource: 1814."""
-        from regfast import admin
         return admin.mui_string(self, name)
 
     def save(self, path: Any, method: str = "regfast", **kw: Any) -> Any:
         """regfast.save_key(self, path, method)."""
-        from regfast import admin
         return admin.save_key(self, path, method, **kw)
 
 
@@ -611,7 +539,7 @@ class Registry:
         return self.conn.pid
 
     def __repr__(self) -> str:
-        return f"<regfast.live.Registry {self.conn.description!r} pid {self.conn.pid}>"
+        return f"<regfast.live.registry.Registry {self.conn.description!r} pid {self.conn.pid}>"
 
     def _open(self, root: int, path: str, view: int, access: int, create: bool) -> tuple[int, bool]:
         payload = self.conn.request(_agent.OP_OPEN_KEY,
@@ -675,7 +603,7 @@ class Registry:
         ns, ok = r.u64(), r.u64()
         return ns / 1e9, ok
 
-    # --- administration (regfast.admin) ------------------------------------
+    # --- administration (regfast.live.admin) ------------------------------------
 
     def privileges(self, *names: str) -> Any:
         """A context manager enabling privileges of the token of the process
@@ -688,27 +616,22 @@ class Registry:
 
         All or nothing: PermissionError (winerror 1314) when the token does
         not hold one of them, 1313 for an unknown name — nothing changed."""
-        from regfast import admin
         return admin.privileges(self, *names)
 
     def privilege_state(self, *names: str) -> dict[str, tuple[bool, bool]]:
         """{name: (held, enabled)} for the agent's token."""
-        from regfast import admin
         return admin.privilege_state(self, *names)
 
     def load_hive(self, root: int | str, name: str, path: Any) -> Key:
         """regfast.load_hive(self, root, name, path)."""
-        from regfast import admin
         return admin.load_hive(self, root, name, path)
 
     def unload_hive(self, root: int | str, name: str) -> None:
         """regfast.unload_hive(self, root, name)."""
-        from regfast import admin
         admin.unload_hive(self, root, name)
 
     def load_app_hive(self, path: Any, **kw: Any) -> Snapshot:
         """regfast.load_app_hive(self, path)."""
-        from regfast import admin
         return admin.load_app_hive(self, path, **kw)
 
     def close(self) -> None:
@@ -734,7 +657,7 @@ def connect(cmd: Sequence[str] | None = None, *, timeout: float = 30.0,
     cmd
         The command that runs the agent: e.g. ``["wine", path]``,
         ``["ssh", "host", "regfast-agent.exe"]``. Default: the agent found by
-        :func:`regfast.agent.agent_path`, run directly on Windows and with
+        :func:`regfast.live.agent.agent_path`, run directly on Windows and with
         Wine elsewhere.
     timeout
         Seconds any request may wait for its answer (TimeoutError after).
@@ -746,9 +669,9 @@ def connect(cmd: Sequence[str] | None = None, *, timeout: float = 30.0,
     ConnectionError
         The agent could not be started or did not complete the handshake.
     FileNotFoundError
-        No cmd and no agent built (``python -m regfast.agent build``).
+        No cmd and no agent built (``python -m regfast.live.agent build``).
     """
-    return Registry(Connection(cmd or _agent.default_command(), timeout=timeout, env=env))
+    return Registry(Connection(cmd or _exe.default_command(), timeout=timeout, env=env))
 
 
 _default: Registry | None = None
@@ -760,7 +683,7 @@ def local() -> Registry:
     """The live registry of this machine, served in this process (Windows).
 
     The same :class:`Registry` and :class:`Key` as :func:`connect`, over
-    :class:`regfast.inproc.InProcessConnection`: the agent's C request
+    :class:`regfast.live.inproc.InProcessConnection`: the agent's C request
     handler runs here, with no agent process and no pipe. One per process
     (shared by every call).
 
@@ -772,7 +695,6 @@ def local() -> Registry:
     global _local
     with _default_lock:
         if _local is None or _local.closed:
-            from regfast.inproc import InProcessConnection
             _local = Registry(InProcessConnection())
         return _local
 

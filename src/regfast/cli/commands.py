@@ -19,7 +19,7 @@ Python traceback, with one of these exit statuses (also in ``regfast
 Text for the terminal is written with Python's "backslashreplace": a
 character the output encoding cannot hold — such as a lone UTF-16 surrogate,
 which Windows allows in names — shows as ``\\udXXX``. Exports handle them
-per format (see :mod:`regfast.export`).
+per format (see :mod:`regfast.io.export`).
 """
 from __future__ import annotations
 
@@ -31,13 +31,22 @@ import time
 from typing import Sequence
 
 import regfast
-from regfast._cli_support import (
+from regfast._files import atomic_output
+from regfast._types import type_name
+from regfast.cli import diff as cli_diff
+from regfast.cli import fleet as cli_fleet
+from regfast.cli import live as cli_live
+from regfast.cli import profile as cli_profile
+from regfast.cli.logs import add_no_logs, clean_warnings, open_for_cli
+from regfast.cli.support import (
     EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_STATUS_HELP, EXIT_USAGE, CliParser, SkipReport,
     UsageError, drop_stdout, error_text, print_tree, short_path, terminal_text,
 )
-from regfast._files import atomic_output
-from regfast._types import type_name
-from regfast.cli_logs import add_no_logs, clean_warnings, open_for_cli
+from regfast.hive.forensics import detect_hive_type
+from regfast.hive.logs import find_logs, replay
+from regfast.io.export import export, export_to_file, skip_reason
+from regfast.io.sample import write_sample
+from regfast.live.transaction import cli_rollback, pending_journals
 
 def _fmt_value(v: regfast.Value) -> str:
     """A value's data on one line for `ls -v` (a decode failure shows inline)."""
@@ -86,8 +95,6 @@ class Progress:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from regfast.forensics import detect_hive_type
-
     hive, rep = open_for_cli(args.hive, args)
     with hive:
         i = hive.info()
@@ -154,10 +161,8 @@ def _problem_note(hive: regfast.Hive) -> None:
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
-    from regfast.logs import find_logs, replay
 
     if args.journal or args.pending:   # regfast.transaction journals: undo them in the live registry
-        from regfast.transaction import cli_rollback, pending_journals
         return cli_rollback(list(args.journal or []), force_pending=args.force,
                             pending=[str(p) for p in pending_journals()] if args.pending else [])
     if not args.hive or not args.output:
@@ -232,8 +237,6 @@ def _same_file(a: str, b: str) -> bool:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from regfast.export import export, export_to_file, skip_reason
-
     to_stdout = args.output in (None, "-")
     if to_stdout and args.format == "reg":
         raise UsageError(".reg output is UTF-16LE; give -o FILE")
@@ -274,9 +277,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    from regfast import _bulk  # noqa: F401  (imports numpy now, outside the timed scan)
-    from regfast._types import type_name
-
     # a tolerant open is for damaged hives: skip damaged keys unless told otherwise
     errors = args.errors or ("skip" if args.tolerant else "strict")
     with open_for_cli(args.hive, args)[0] as hive:
@@ -302,8 +302,6 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from regfast.sample import write_sample
-
     write_sample(args.out)
     print(f"wrote sample hive {args.out}")
     return 0
@@ -383,17 +381,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("out")
     s.set_defaults(func=cmd_sample)
 
-    from regfast.agent import add_cli_parser as add_agent_path  # `agent-path`
-    from regfast.diff import add_cli_parser as add_diff          # `diff`
-    from regfast.profile import add_cli_parser as add_profile     # `profile -- python script.py`
-    from regfast.admin import add_cli_parser as add_admin         # `save-key`, `key-security`
-    from regfast.fleet import add_cli_parser as add_scan_many     # `scan-many DIR -o out/`
-    add_diff(sub)
+    cli_diff.add_cli_parser(sub)                                 # `diff`
     sub.choices["diff"].set_defaults(error_status=EXIT_USAGE)    # diff(1): 1 means "they differ"
-    add_agent_path(sub)
-    add_profile(sub)
-    add_admin(sub)
-    add_scan_many(sub)
+    cli_live.add_cli_parser(sub)             # `agent-path`, `save-key`, `key-security`
+    cli_profile.add_cli_parser(sub)          # `profile -- python script.py`
+    cli_fleet.add_cli_parser(sub)            # `scan-many DIR -o out/`
     return p
 
 

@@ -1,7 +1,7 @@
 """Writes registry transaction logs: dirty hives for tests and experiments.
 
 Given successive images of a hive — e.g. ``build_hive(tree_v1)``,
-``build_hive(tree_v2)``, ... from :mod:`regfast.writer`, or page-level
+``build_hive(tree_v2)``, ... from :mod:`regfast.io.writer`, or page-level
 edits of one image — this produces what Windows leaves on disk when it
 stops between writing its logs and writing the primary file:
 
@@ -32,7 +32,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-from regfast.logs_format import base_block_checksum, marvin32
+from regfast.hive.logs_format import base_block_checksum, marvin32
 
 __all__ = [
     "PAGE_SIZE", "changed_pages", "log_base_block", "encode_entry", "new_format_log",

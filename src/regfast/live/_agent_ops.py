@@ -62,7 +62,7 @@ OP_TX_DELETE_KEY = 71
 OP_TX_GET_VALUE = 72
 OP_TX_CLOSE_KEY = 73
 
-# op -> name (regfast.hooks.OP_NAMES)
+# op -> name (regfast.observe.hooks.OP_NAMES)
 NAMES: dict[int, str] = {
     1: 'hello',
     2: 'ping',
