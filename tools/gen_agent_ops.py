@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generates src/regfast/live/_agent_ops.py from src/agent/ag_ops.def, the one
 table of regfast-agent's operations (numbers, names, write flags, payload
-layouts) and protocol versions (AG_PROTO: number, name, what it adds). tests/python/test_agent_ops.py runs this and compares, so the
+layouts) and protocol versions (AG_PROTO: number, name, what it adds). tests/python/live/test_agent_ops.py runs this and compares, so the
 checked-in module can never drift from the C table.
 
     python tools/gen_agent_ops.py            # rewrite the module
@@ -123,7 +123,7 @@ def render(ops: list[tuple[int, str, str, bool, str, str]],
            versions: list[tuple[int, str, str]] | None = None) -> str:
     out = [
         '"""regfast-agent\'s operations: GENERATED from src/agent/ag_ops.def by',
-        "tools/gen_agent_ops.py — do not edit (tests/python/test_agent_ops.py checks",
+        "tools/gen_agent_ops.py — do not edit (tests/python/live/test_agent_ops.py checks",
         'that this file is what the generator writes)."""',
         "from __future__ import annotations",
         "",

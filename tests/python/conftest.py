@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
+from hypothesis import settings
+from hypothesis.database import DirectoryBasedExampleDatabase
 
 import regfast
-from regfast.io.writer import HiveLayout, _shorthand_value, _split, build_hive
+from regfast.io.writer import REG_EXPAND_SZ, REG_QWORD, REG_SZ, HiveLayout, Value, _shorthand_value, _split, build_hive
 
 #: the repository (tests/python/conftest.py -> ../..)
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,6 +43,25 @@ FIELDS: dict[str, tuple[int, str]] = {
     "values.entry0": (0x00, "<I"),
     "db.count": (0x02, "<H"), "db.list": (0x04, "<I"),
     "sk.size": (0x10, "<I"),
+}
+
+
+# A small tree with every value type and names the exports must escape: the
+# CLI's tests and the pytest plugin's build it.
+MIXED_TREE = {
+    "App": {
+        "": "default",
+        "Name": 'quote " and \\ backslash',
+        "Count": 42,
+        "Blob": bytes(range(200)),
+        "Path": Value(REG_EXPAND_SZ, "%ProgramFiles%\\App"),
+        "List": ["x", "y", "ü"],
+        "Big": Value(REG_QWORD, 1 << 50),
+        "NoNul": Value(REG_SZ, "abc".encode("utf-16-le")),     # must round-trip as hex(1)
+        "Dev": Value(0xFFFF0012, b"\x05"),
+        "Sub": {"Deeper": {"Ω": "omega"}},
+    },
+    "Empty": {},
 }
 
 
@@ -138,6 +159,12 @@ def artefact_dir(name: str) -> Path:
     path = Path(base) / name
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+# Hypothesis keeps the examples it found (failures first) between runs: in
+# the artefact directory, not in .hypothesis/ under the working directory.
+settings.register_profile("regfast", database=DirectoryBasedExampleDatabase(str(artefact_dir("hypothesis"))))
+settings.load_profile("regfast")
 
 
 # --- the real-hive corpus ----------------------------------------------------

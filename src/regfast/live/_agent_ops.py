@@ -1,5 +1,5 @@
 """regfast-agent's operations: GENERATED from src/agent/ag_ops.def by
-tools/gen_agent_ops.py — do not edit (tests/python/test_agent_ops.py checks
+tools/gen_agent_ops.py — do not edit (tests/python/live/test_agent_ops.py checks
 that this file is what the generator writes)."""
 from __future__ import annotations
 

@@ -12,9 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import in_ci
-
-ROOT = Path(__file__).resolve().parents[2]
+from conftest import ROOT, artefact_dir, in_ci
 
 
 def test_fuzz_remote_replies_10s(tmp_path):
@@ -22,7 +20,7 @@ def test_fuzz_remote_replies_10s(tmp_path):
         if in_ci():
             pytest.fail("clang (libFuzzer) is required in CI")
         pytest.skip("clang is not installed: no libFuzzer")
-    build = ROOT / "build" / "fuzz-remote"
+    build = artefact_dir("fuzz-remote")
     gen = ["-G", "Ninja"] if shutil.which("ninja") else []
     env = dict(os.environ, CC="clang")
     for cmd in ([shutil.which("cmake"), "-S", str(ROOT), "-B", str(build), *gen, "-DREGFAST_FUZZ=ON",

@@ -26,7 +26,7 @@ from regfast.live import protocol as A
 from regfast.live import registry as live
 from regfast.exceptions import ConnectionCutError
 
-from test_agent import registry, sandbox, wine  # noqa: F401  (shared fixtures)
+from wine_session import registry, sandbox, wine  # noqa: F401  (shared fixtures)
 
 BIG = 15 << 20
 

@@ -19,7 +19,7 @@ import regfast
 from regfast.live import registry as live
 from regfast.hive.diff import diff_snapshots
 from regfast.live.watch import ATTRIBUTES, LAST_SET, NAME, SECURITY, Watch
-from test_agent import registry, sandbox, wine  # noqa: F401  (shared fixtures)
+from wine_session import registry, sandbox, wine  # noqa: F401  (shared fixtures)
 
 QUIET = 0.8          # seconds without an event that count as "it did not fire"
 

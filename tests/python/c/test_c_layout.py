@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import in_ci
+from conftest import ROOT, in_ci
 
-ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools"))
 import check_c_cycles  # noqa: E402
 

@@ -224,4 +224,4 @@ def test_wine_reg_import_and_export_agree(hive, tmp_path, wine):
         wine.reg("delete", base, "/f", check=False)
 
 
-from test_agent import wine  # noqa: E402,F401  (the shared Wine prefix fixture)
+from wine_session import wine  # noqa: E402,F401  (the shared Wine prefix fixture)

@@ -1,7 +1,7 @@
 """The op table is one file, src/agent/ag_ops.def: the C server and client
 include it, and Python's op constants are generated from it. So is the list
 of protocol versions (AG_PROTO). These tests keep the generated module,
-agent.py and hooks.py in step with it."""
+regfast.live.protocol and regfast.observe.hooks in step with it."""
 from __future__ import annotations
 
 import re
@@ -9,11 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import ROOT
+from regfast import hooks
 from regfast.live import _agent_ops as ops
 from regfast.live import protocol as A
-from regfast import hooks
 
-ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools"))
 import gen_agent_ops  # noqa: E402
 

@@ -21,11 +21,11 @@ from pathlib import Path
 from regfast.io.logwriter import entry_offsets, make_dirty_hive, reseal_log, set_sequence
 from regfast.io.writer import build_hive
 
-from conftest import corpus_path
+from conftest import ROOT, corpus_path
 
 TS = 132_500_000_000_000_000
 SEQ0 = 10
-REPO = Path(__file__).resolve().parents[2]
+REPO = ROOT
 
 
 def _images(n: int, extra: int):

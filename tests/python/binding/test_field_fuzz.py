@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CORPUS_DIR, in_ci
+from conftest import CORPUS_DIR, ROOT, in_ci
 from isolated import run_isolated
 
-FUZZ = Path(__file__).resolve().parents[2] / "fuzz"
+FUZZ = ROOT / "fuzz"
 sys.path.insert(0, str(FUZZ))
 
 import hive_mutator  # noqa: E402

@@ -17,9 +17,8 @@ from regfast import arrow  # noqa: E402
 from regfast.io import fleet  # noqa: E402
 from regfast.cli import main  # noqa: E402
 
-from conftest import CORPUS_DIR, CORPUS_NOT_HIVES, corpus_names, corpus_path  # noqa: E402
+from conftest import CORPUS_DIR, CORPUS_NOT_HIVES, ROOT, corpus_names, corpus_path  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
 BAD_HBIN = "ez__SAMBadHBinHeader"        # strict open refuses it; tolerant reads most of it
 COLS = ["source", "key_path", "value_name", "value_type", "data_str", "data_int", "data_bin",
         "data_multi", "status", "deleted", "tolerant"]

@@ -1,6 +1,6 @@
 """The remote backend (src/remote) from C, against the real agent under Wine:
 tests/c/test_remote.c built with AddressSanitizer + UBSan, run with
-`wine regfast-agent.exe` (the agent test_agent.py's session builds, in its
+`wine regfast-agent.exe` (the agent wine_session.py builds, in its
 private WINEPREFIX). The fake-agent half of the same program also runs in the
 plain ASan ctest pass (test_c_suites.py)."""
 from __future__ import annotations
@@ -10,14 +10,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from test_agent import wine  # noqa: F401  (shared fixture: private prefix + agent)
+from conftest import ROOT, artefact_dir
 from test_c_suites import _cmake, _run
-
-ROOT = Path(__file__).resolve().parents[2]
+from wine_session import wine  # noqa: F401  (shared fixture: private prefix + agent)
 
 
 def test_remote_backend_c_suite_against_the_agent_under_asan(wine):  # noqa: F811
-    build = ROOT / "build" / "ctest-asan"
+    build = artefact_dir("ctest-asan")       # the build test_c_suites.py makes
     _run([*_cmake(), "-S", str(ROOT), "-B", str(build), "-DCMAKE_BUILD_TYPE=Debug",
           "-DREGFAST_BUILD_TESTS=ON", "-DREGFAST_SANITIZE=address,undefined"])
     _run([shutil.which("cmake"), "--build", str(build), "--target", "test_remote", "--parallel", "2"])

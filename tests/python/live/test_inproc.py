@@ -32,7 +32,7 @@ from regfast.live.inproc import InProcessConnection
 
 ON_WINDOWS = sys.platform == "win32"
 if not ON_WINDOWS:
-    from test_agent import wine  # noqa: F401  (shared fixture: private prefix + agent)
+    from wine_session import wine  # noqa: F401  (shared fixture: private prefix + agent)
 
 BASE = r"Software\regfast-tests"
 

@@ -14,24 +14,9 @@ from regfast.cli import main
 from regfast.io.export import reg_value_line
 from regfast.io.writer import REG_BINARY, REG_EXPAND_SZ, REG_MULTI_SZ, REG_QWORD, REG_SZ, Value, build_hive
 
+from conftest import MIXED_TREE as TREE
 from conftest import in_ci, regfast_tree
 from oracle import hivex_tree, require_hivex
-
-TREE = {
-    "App": {
-        "": "default",
-        "Name": 'quote " and \\ backslash',
-        "Count": 42,
-        "Blob": bytes(range(200)),
-        "Path": Value(REG_EXPAND_SZ, "%ProgramFiles%\\App"),
-        "List": ["x", "y", "ü"],
-        "Big": Value(REG_QWORD, 1 << 50),
-        "NoNul": Value(REG_SZ, "abc".encode("utf-16-le")),     # must round-trip as hex(1)
-        "Dev": Value(0xFFFF0012, b"\x05"),
-        "Sub": {"Deeper": {"Ω": "omega"}},
-    },
-    "Empty": {},
-}
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import regfast
 from regfast.live import protocol as A
 from regfast import hooks
 from regfast.observe.hooks import HookVeto, HookWarning
-from test_agent import registry, sandbox, wine  # noqa: F401  (shared fixtures)
+from wine_session import registry, sandbox, wine  # noqa: F401  (shared fixtures)
 
 
 @pytest.fixture(autouse=True)

@@ -3,8 +3,10 @@
 * the portable C tests, built with AddressSanitizer + UBSan;
 * the NT backend tests, cross-built with mingw-w64 and run under Wine.
 
-Each builds in its own directory under build/ (kept between runs, so
-re-runs are incremental). A missing toolchain skips loudly, and fails in CI.
+Each builds in its own directory, kept between runs so that re-runs are
+incremental, outside the source tree (conftest.artefact_dir: the Wine suite's
+prefix lives in its build directory, and a prefix's dosdevices/z: links to /).
+A missing toolchain skips loudly, and fails in CI.
 """
 from __future__ import annotations
 
@@ -15,9 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import in_ci
+from conftest import ROOT, artefact_dir, in_ci
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _need(tool: str, package: str) -> str:
@@ -43,7 +44,7 @@ def _cmake() -> list[str]:
 
 
 def test_native_c_suite_under_asan():
-    build = ROOT / "build" / "ctest-asan"
+    build = artefact_dir("ctest-asan")
     _run([*_cmake(), "-S", str(ROOT), "-B", str(build), "-DCMAKE_BUILD_TYPE=Debug",
           "-DREGFAST_BUILD_TESTS=ON", "-DREGFAST_SANITIZE=address,undefined"])
     _run([shutil.which("cmake"), "--build", str(build), "--parallel", "2"])
@@ -59,7 +60,7 @@ def test_nt_backend_suite_under_wine():
     toolchain = ROOT / "cmake" / "mingw-w64-x86_64.cmake"
     if not toolchain.exists():
         pytest.fail("cmake/mingw-w64-x86_64.cmake is missing: the NT backend cannot be cross-built")
-    build = ROOT / "build" / "ctest-wine"
+    build = artefact_dir("ctest-wine")      # its Wine prefix too: <build>/wineprefix
     _run([*_cmake(), "-S", str(ROOT), "-B", str(build), f"-DCMAKE_TOOLCHAIN_FILE={toolchain}",
           "-DREGFAST_BUILD_TESTS=ON", "-DCMAKE_BUILD_TYPE=Release"])
     _run([shutil.which("cmake"), "--build", str(build), "--parallel", "2"])

@@ -19,7 +19,7 @@ import pytest
 
 from regfast._native import Hive
 from regfast.exceptions import RegistryConnectionError
-from test_agent import BASE, registry, wine  # noqa: F401  (shared fixtures)
+from wine_session import BASE, registry, wine  # noqa: F401  (shared fixtures)
 
 N_VALUES = 10_000
 SIZE = 256

@@ -20,7 +20,7 @@ from regfast.live import _agent_ops as ops
 from regfast.live import protocol as A
 from regfast.live import registry as live
 
-from test_agent import registry, sandbox, wine  # noqa: F401  (shared fixtures)
+from wine_session import registry, sandbox, wine  # noqa: F401  (shared fixtures)
 
 
 class _Raw:

@@ -1,11 +1,7 @@
 """regfast-agent end to end: the live registry from Python, under Wine.
 
-The agent (src/agent) is cross-built once per session with mingw-w64
-(regfast.live.agent.build_agent) and run as ``wine regfast-agent.exe`` in a
-private WINEPREFIX made by ``wineboot -i`` (~12 s) and ended with
-``wineserver -k``. Missing mingw/wine skips loudly here and fails in CI.
-
-Fixtures shared with test_watch.py live here (imported there).
+The Wine session and its fixtures (``wine``, ``registry``, ``sandbox``)
+are tests/python/wine_session.py's, shared by every folder.
 """
 from __future__ import annotations
 
@@ -24,6 +20,7 @@ import pytest
 
 import regfast
 from conftest import in_ci
+from wine_session import BASE, build_test_agent, registry, sandbox, wine  # noqa: F401  (shared fixtures)
 from regfast.live import agent as agent_exe
 from regfast.live import protocol as A
 from regfast.live import registry as live
@@ -33,107 +30,6 @@ from regfast.exceptions import (
 from regfast.io.writer import (
     REG_BINARY, REG_DWORD_BIG_ENDIAN, REG_EXPAND_SZ, REG_LINK, REG_MULTI_SZ, REG_NONE, REG_QWORD, Value,
 )
-
-ROOT = Path(__file__).resolve().parents[2]
-BASE = r"Software\regfast-tests"
-
-
-# ---------------------------------------------------------------------------
-# Session: the agent and a private Wine prefix
-# ---------------------------------------------------------------------------
-
-class WineSession:
-    def __init__(self) -> None:
-        need = [("x86_64-w64-mingw32-gcc", "gcc-mingw-w64-x86-64"), ("cmake", "cmake"),
-                ("wine", "wine64"), ("wineboot", "wine64")]
-        for tool, pkg in need:
-            if not shutil.which(tool):
-                msg = f"{tool} is not installed (Debian package {pkg}): the live-registry tests cannot run"
-                if in_ci():
-                    pytest.fail(msg + "; .ci/run installs it")
-                pytest.skip(msg)
-        t0 = time.monotonic()
-        self.exe = agent_exe.build_agent(ROOT, ROOT / "build" / "agent-pytest",
-                                 dest=ROOT / "build" / "agent-pytest" / agent_exe.EXE_NAME)
-        self.build_s = time.monotonic() - t0
-        self.prefix = tempfile.mkdtemp(prefix="regfast-wine-")
-        self.env = dict(os.environ, WINEPREFIX=self.prefix, WINEDEBUG="-all",
-                        WINEDLLOVERRIDES="mscoree,mshtml=")
-        t0 = time.monotonic()
-        r = subprocess.run(["wineboot", "-i"], env=self.env, capture_output=True, timeout=240)
-        self.boot_s = time.monotonic() - t0
-        if r.returncode != 0:
-            pytest.fail(f"wineboot -i failed ({r.returncode}): {r.stderr[-2000:]!r}")
-        self.cmd = [shutil.which("wine"), str(self.exe)]
-        self.closed = False
-
-    def connect(self, **kw) -> live.Registry:
-        return regfast.connect(self.cmd, env=self.env, **kw)
-
-    def reg(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        """`wine reg ...`: another process writing or reading the same prefix."""
-        r = subprocess.run(["wine", "reg", *args], env=self.env, capture_output=True, text=True,
-                           timeout=60)
-        if check and r.returncode != 0:
-            raise AssertionError(f"wine reg {' '.join(args)} failed: {r.stdout}{r.stderr}")
-        return r
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        ws = shutil.which("wineserver") or "/usr/lib/wine/wineserver"
-        try:
-            subprocess.run([ws, "-k"], env=self.env, capture_output=True, timeout=60)
-        except (OSError, subprocess.TimeoutExpired):
-            pass
-        shutil.rmtree(self.prefix, ignore_errors=True)
-
-
-_SESSION: dict[str, object] = {}
-
-
-def _session() -> WineSession:
-    if "s" not in _SESSION:
-        if "skip" in _SESSION:
-            pytest.skip(str(_SESSION["skip"]))
-        try:
-            _SESSION["s"] = WineSession()
-        except pytest.skip.Exception as e:
-            _SESSION["skip"] = str(e)
-            raise
-    return _SESSION["s"]  # type: ignore[return-value]
-
-
-@pytest.fixture(scope="session")
-def wine():
-    s = _session()
-    yield s
-    s.close()
-
-
-@pytest.fixture(scope="session")
-def registry(wine):
-    reg = wine.connect()
-    yield reg
-    reg.close()
-
-
-_counter = iter(range(1_000_000))
-
-
-@pytest.fixture
-def sandbox(registry, request):
-    """A fresh key HKCU\\Software\\regfast-tests\\<test>-<n>, deleted afterwards."""
-    path = f"{BASE}\\{request.node.name[:60]}-{next(_counter)}"
-    key = registry.create_key("HKCU", path)
-    yield key
-    key.close()
-    try:
-        registry.delete_key("HKCU", path, tree=True)
-    except OSError:
-        pass
-
 
 # ---------------------------------------------------------------------------
 # Handshake, build, CLI
@@ -157,8 +53,7 @@ def test_handshake_and_agent_path(wine, registry, capsys, monkeypatch):
 
 def test_build_is_incremental(wine):
     t0 = time.monotonic()
-    again = agent_exe.build_agent(ROOT, ROOT / "build" / "agent-pytest",
-                          dest=ROOT / "build" / "agent-pytest" / agent_exe.EXE_NAME)
+    again = build_test_agent()
     assert again == wine.exe and time.monotonic() - t0 < 30
 
 

@@ -24,7 +24,7 @@ from regfast.io.logwriter import make_dirty_hive, set_sequence
 from regfast.io.writer import build_hive
 
 from conftest import corpus_path
-from test_logs_bounds import child_env
+from isolated import child_env
 
 TS = 132_500_000_000_000_000
 

@@ -25,7 +25,7 @@ from regfast.live.transaction import (
     read_journal, rollback_journal,
 )
 from regfast.io.writer import REG_BINARY, REG_EXPAND_SZ, REG_MULTI_SZ, REG_QWORD, REG_DWORD
-from test_agent import registry, sandbox, wine  # noqa: F401  (shared fixtures)
+from wine_session import registry, sandbox, wine  # noqa: F401  (shared fixtures)
 
 BIG = bytes(range(256)) * 300 + b"\x00\xff"        # 76,802 bytes: a big-data value
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from regfast.io.writer import REG_DWORD, REG_QWORD, Value, build_hive
+from conftest import ROOT
 
 OK, ERROR, USAGE, INTERRUPTED = 0, 1, 2, 130
 TS = 0x01D0000000000000
@@ -103,7 +104,7 @@ def test_help_documents_the_exit_statuses():
     for line in ("0    success", "1    the hive, a file or its data", "2    usage error",
                  "130  interrupted", "diff follows diff(1)"):
         assert line in r.stdout, r.stdout
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text()
     assert "Exit status" in readme and "**130** interrupted" in readme
 
 

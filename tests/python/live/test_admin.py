@@ -31,7 +31,7 @@ from regfast.exceptions import NotAHiveError
 from regfast.io.writer import (
     REG_BINARY, REG_DWORD, REG_EXPAND_SZ, REG_MULTI_SZ, REG_QWORD, REG_SZ, write_hive,
 )
-from test_agent import registry, sandbox, wine  # noqa: F401  (shared fixtures)
+from wine_session import registry, sandbox, wine  # noqa: F401  (shared fixtures)
 
 def _winerror(excinfo) -> int:
     return getattr(excinfo.value, "winerror", None)
