@@ -9,7 +9,8 @@ only; no hook, no option, nothing runs unless a fixture is used.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 

@@ -24,32 +24,75 @@ from __future__ import annotations
 from regfast._bulk import ScanTable, ValueBatch
 from regfast._native import Hive, Key, Value, sd_to_sddl
 from regfast._types import (
-    REG_BINARY, REG_DWORD, REG_DWORD_BIG_ENDIAN, REG_DWORD_LITTLE_ENDIAN, REG_EXPAND_SZ,
-    REG_FULL_RESOURCE_DESCRIPTOR, REG_LINK, REG_MULTI_SZ, REG_NONE, REG_QWORD,
-    REG_QWORD_LITTLE_ENDIAN, REG_RESOURCE_LIST, REG_RESOURCE_REQUIREMENTS_LIST, REG_SZ,
-    CellSlack, DeletedKey, DeletedValue, HiveInfo, HiveProblem, KeyInfo, filetime_to_datetime, type_name,
+    REG_BINARY,
+    REG_DWORD,
+    REG_DWORD_BIG_ENDIAN,
+    REG_DWORD_LITTLE_ENDIAN,
+    REG_EXPAND_SZ,
+    REG_FULL_RESOURCE_DESCRIPTOR,
+    REG_LINK,
+    REG_MULTI_SZ,
+    REG_NONE,
+    REG_QWORD,
+    REG_QWORD_LITTLE_ENDIAN,
+    REG_RESOURCE_LIST,
+    REG_RESOURCE_REQUIREMENTS_LIST,
+    REG_SZ,
+    CellSlack,
+    DeletedKey,
+    DeletedValue,
+    HiveInfo,
+    HiveProblem,
+    KeyInfo,
+    filetime_to_datetime,
+    type_name,
 )
 from regfast.exceptions import (
-    ConnectionCutError, NotAHiveError, RegistryConnectionError, RegistryCorruptError, RegistryError,
-    RegistryNotFoundError, RegistryPermissionError, RegistryTimeoutError,
+    ConnectionCutError,
+    NotAHiveError,
+    RegistryConnectionError,
+    RegistryCorruptError,
+    RegistryError,
+    RegistryNotFoundError,
+    RegistryPermissionError,
+    RegistryTimeoutError,
 )
 from regfast.hive.diff import Change, Diff, Snapshot, diff
 from regfast.hive.logs import DirtyHiveWarning, RecoveryReport, recover, recovery_of
 from regfast.hive.open import open_hive
-from regfast.io.fleet import scan_many    # many hives -> Arrow; pyarrow imported when called
+from regfast.io.fleet import scan_many  # many hives -> Arrow; pyarrow imported when called
 from regfast.live.admin import (
-    load_app_hive, load_hive, replace_key, restore_key, save_key, unload_hive,
+    load_app_hive,
+    load_hive,
+    replace_key,
+    restore_key,
+    save_key,
+    unload_hive,
 )
 from regfast.live.registry import Registry, connect, open_key
 from regfast.live.roots import (
-    HKCC, HKCR, HKCU, HKEY_CLASSES_ROOT, HKEY_CURRENT_CONFIG, HKEY_CURRENT_USER, HKEY_LOCAL_MACHINE,
-    HKEY_USERS, HKLM, HKU, KEY_ALL_ACCESS, KEY_READ, KEY_WRITE,
+    HKCC,
+    HKCR,
+    HKCU,
+    HKEY_CLASSES_ROOT,
+    HKEY_CURRENT_CONFIG,
+    HKEY_CURRENT_USER,
+    HKEY_LOCAL_MACHINE,
+    HKEY_USERS,
+    HKLM,
+    HKU,
+    KEY_ALL_ACCESS,
+    KEY_READ,
+    KEY_WRITE,
 )
 from regfast.live.transaction import (
-    JournalCorruptError, TransactionConflictError, TransactionError, transaction,
+    JournalCorruptError,
+    TransactionConflictError,
+    TransactionError,
+    transaction,
 )
 from regfast.live.watch import awatch, watch
-from regfast.observe import hooks    # the module: regfast.hooks.pre / post
+from regfast.observe import hooks  # the module: regfast.hooks.pre / post
 from regfast.observe.profile import profile
 
 __version__ = "0.1.0"

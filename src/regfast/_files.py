@@ -20,7 +20,8 @@ import errno
 import os
 import secrets
 import stat
-from typing import IO, Any, BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import IO, Any, BinaryIO
 
 from regfast.exceptions import RF_E_UNSUPPORTED_FORMAT, error_from_status
 

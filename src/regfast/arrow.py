@@ -70,7 +70,8 @@ import it.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -82,8 +83,14 @@ except ImportError as e:          # an optional dependency: say which extra brin
 
 from regfast import _columns
 from regfast._types import TYPE_NAMES, type_name
-from regfast.exceptions import (ERROR_NOT_REGISTRY_FILE, ERROR_REGISTRY_CORRUPT, RF_E_CORRUPT,
-                                RF_E_IO, RF_E_LIMIT, RF_E_UNSUPPORTED_FORMAT)
+from regfast.exceptions import (
+    ERROR_NOT_REGISTRY_FILE,
+    ERROR_REGISTRY_CORRUPT,
+    RF_E_CORRUPT,
+    RF_E_IO,
+    RF_E_LIMIT,
+    RF_E_UNSUPPORTED_FORMAT,
+)
 
 __all__ = ["SCHEMA", "KEY_SCHEMA", "VALUE_SCHEMA", "table_batches", "error_batch", "scan_table_to_arrow",
            "to_pandas", "filetime_to_us", "win32_status"]

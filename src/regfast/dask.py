@@ -22,7 +22,8 @@ Needs the ``dask`` extra (dask[dataframe], distributed, pyarrow, pandas).
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import dask.dataframe as dd
 import pandas as pd

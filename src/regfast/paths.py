@@ -49,7 +49,7 @@ _HKLM_HIVES = {
 # NTUSER.DAT and DEFAULT have the same keys; only the stored file name tells them apart.
 _USER = ("NTUSER", "DEFAULT")
 
-_types: "weakref.WeakKeyDictionary[Any, str]" = weakref.WeakKeyDictionary()
+_types: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
 
 def hive_type(hive: Any) -> str:

@@ -56,8 +56,9 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import regfast
 from regfast.io.regfile import parse_reg

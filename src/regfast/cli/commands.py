@@ -28,7 +28,7 @@ import json
 import os
 import sys
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import regfast
 from regfast._files import atomic_output
@@ -39,14 +39,26 @@ from regfast.cli import live as cli_live
 from regfast.cli import profile as cli_profile
 from regfast.cli.logs import add_no_logs, clean_warnings, open_for_cli
 from regfast.cli.support import (
-    EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_STATUS_HELP, EXIT_USAGE, CliParser, SkipReport,
-    UsageError, drop_stdout, error_text, print_tree, short_path, terminal_text,
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_STATUS_HELP,
+    EXIT_USAGE,
+    CliParser,
+    SkipReport,
+    UsageError,
+    drop_stdout,
+    error_text,
+    print_tree,
+    short_path,
+    terminal_text,
 )
 from regfast.hive.forensics import detect_hive_type
 from regfast.hive.logs import find_logs, replay
 from regfast.io.export import export, export_to_file, skip_reason
 from regfast.io.sample import write_sample
 from regfast.live.transaction import cli_rollback, pending_journals
+
 
 def _fmt_value(v: regfast.Value) -> str:
     """A value's data on one line for `ls -v` (a decode failure shows inline)."""

@@ -14,7 +14,8 @@ import argparse
 import contextlib
 import sys
 import warnings
-from typing import Any, Iterator, Optional, TextIO, Tuple
+from collections.abc import Iterator
+from typing import Any, TextIO
 
 from regfast.hive.logs import recover
 
@@ -29,7 +30,7 @@ def add_no_logs(parser: argparse.ArgumentParser) -> None:
                         help="read the hive as stored: do not replay its transaction logs")
 
 
-def log_note(report: Any, label: Optional[str] = None) -> Optional[Tuple[str, str]]:
+def log_note(report: Any, label: str | None = None) -> tuple[str, str] | None:
     """("note" | "warning", one line) about a replay report, or None when a
     clean hive was read as stored. `label` (e.g. "old side") prefixes it."""
     said = report.note()
@@ -41,7 +42,7 @@ def log_note(report: Any, label: Optional[str] = None) -> Optional[Tuple[str, st
     return level, (f"{label}: {text}" if label else text)
 
 
-def print_log_note(report: Any, label: Optional[str] = None, stream: Optional[TextIO] = None) -> None:
+def print_log_note(report: Any, label: str | None = None, stream: TextIO | None = None) -> None:
     """Prints :func:`log_note` as ``regfast: note: ...`` or ``regfast:
     warning: ...`` on stderr (nothing for a clean hive read as stored)."""
     said = log_note(report, label)
@@ -49,8 +50,8 @@ def print_log_note(report: Any, label: Optional[str] = None, stream: Optional[Te
         print(f"regfast: {said[0]}: {said[1]}", file=stream or sys.stderr)
 
 
-def open_for_cli(path: str, args: argparse.Namespace, *, label: Optional[str] = None,
-                 errors: Optional[str] = None):
+def open_for_cli(path: str, args: argparse.Namespace, *, label: str | None = None,
+                 errors: str | None = None):
     """Opens `path` for a command: logs replayed unless ``args.no_logs``,
     the one-line note printed. Returns ``(hive, report)``; no
     DirtyHiveWarning is raised (the note says it)."""
@@ -65,8 +66,8 @@ def open_for_cli(path: str, args: argparse.Namespace, *, label: Optional[str] = 
     return hive, report
 
 
-def _show(message: Any, category: type, filename: str, lineno: int, file: Optional[TextIO] = None,
-          line: Optional[str] = None) -> None:
+def _show(message: Any, category: type, filename: str, lineno: int, file: TextIO | None = None,
+          line: str | None = None) -> None:
     text = " ".join(str(message).split("\n"))
     print(f"regfast: warning: {text}", file=file or sys.stderr)
 

@@ -7,7 +7,8 @@ import argparse
 import os
 import runpy
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from regfast.observe.profile import Profiler, compare
 

@@ -12,7 +12,8 @@ import contextlib
 import errno
 import os
 import sys
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import regfast
 from regfast._types import type_name

@@ -24,7 +24,8 @@ both sides).
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable, Iterator, NamedTuple
+from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple
 
 from regfast._native import decode_value as _decode_value
 from regfast._types import type_name

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
 
 from regfast.exceptions import error_from_status
 
@@ -26,16 +25,16 @@ __all__ = ["HiveType", "HIVE_TYPES", "detect_hive_type", "current_control_set", 
 @dataclass(frozen=True)
 class _Signature:
     name: str
-    file_names: Tuple[str, ...]            # last path component, lower case (exact or regex)
-    root_keys: Tuple[str, ...]             # characteristic subkeys of the root (lower case)
-    deep_keys: Tuple[str, ...] = ()        # deeper paths ({cs}: a ControlSetNNN); one present counts
+    file_names: tuple[str, ...]            # last path component, lower case (exact or regex)
+    root_keys: tuple[str, ...]             # characteristic subkeys of the root (lower case)
+    deep_keys: tuple[str, ...] = ()        # deeper paths ({cs}: a ControlSetNNN); one present counts
                                            # as one more root key
     weight: float = 1.0                    # tie-breaker for look-alikes (DEFAULT looks like NTUSER)
 
 
 # Root-key sets are what a real hive of that kind has at its root (observed
 # on XP..11 hives); a hive need not have them all.
-_SIGNATURES: Tuple[_Signature, ...] = (
+_SIGNATURES: tuple[_Signature, ...] = (
     _Signature("SYSTEM", ("system",),
                ("select", "controlset001", "mounteddevices", "setup", "driverdatabase",
                 "hardwareconfig", "wpa", "rng"),
@@ -83,8 +82,8 @@ class HiveType:
     name alone, up to 0.8 from the root keys alone, over 0.9 from both."""
     name: str
     confidence: float
-    evidence: Tuple[str, ...] = ()
-    alternatives: Tuple[Tuple[str, float], ...] = ()
+    evidence: tuple[str, ...] = ()
+    alternatives: tuple[tuple[str, float], ...] = ()
 
     def __str__(self) -> str:
         return f"{self.name} ({self.confidence:.0%})"
@@ -115,7 +114,7 @@ def detect_hive_type(hive) -> HiveType:
     sets = sorted(r for r in roots if re.fullmatch(r"controlset\d{3}", r))
     has_controlset = bool(sets)
     n_dot = sum(1 for r in roots if r.startswith("."))
-    scored: List[Tuple[float, str, List[str]]] = []
+    scored: list[tuple[float, str, list[str]]] = []
     for sig in _SIGNATURES:
         evidence = []
         name_hit = bool(stored) and any(re.fullmatch(p, stored) for p in sig.file_names)
@@ -153,7 +152,7 @@ def detect_hive_type(hive) -> HiveType:
 _CCS = re.compile(r"^(?:(?:HKLM|HKEY_LOCAL_MACHINE)\\SYSTEM\\)?(CurrentControlSet)(?=\\|$)", re.I)
 
 
-def current_control_set(hive) -> Optional[str]:
+def current_control_set(hive) -> str | None:
     """The key name ``CurrentControlSet`` stands for in a SYSTEM hive:
     ``ControlSet00N`` for N = ``Select\\Current`` (then ``Default``,
     ``LastKnownGood``, when that set is missing), else the lowest-numbered

@@ -54,15 +54,29 @@ import os
 import struct
 import warnings
 import weakref
-from typing import List, Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
 
 from regfast._files import open_regular
 from regfast._native import Hive
 from regfast.exceptions import RegistryError
 from regfast.hive.logs_format import (  # noqa: F401  (re-exported: regfast.hive.logs is the public module)
-    BASE_BLOCK_SIZE, FILE_TYPE_PRIMARY, HBIN_ALIGN, LOG_BASE_BLOCK_SIZE, MARVIN32_SEED, MAX_HBINS_SIZE,
-    _NATIVE_MARVIN, BaseBlock, LogEntry, LogFile, _marvin32_py, base_block_checksum, find_logs, marvin32,
-    read_log, seq_delta, seq_ge,
+    _NATIVE_MARVIN,
+    BASE_BLOCK_SIZE,
+    FILE_TYPE_PRIMARY,
+    HBIN_ALIGN,
+    LOG_BASE_BLOCK_SIZE,
+    MARVIN32_SEED,
+    MAX_HBINS_SIZE,
+    BaseBlock,
+    LogEntry,
+    LogFile,
+    _marvin32_py,
+    base_block_checksum,
+    find_logs,
+    marvin32,
+    read_log,
+    seq_delta,
+    seq_ge,
 )
 from regfast.hive.logs_report import DirtyHiveWarning, LogReport, RecoveryReport
 
@@ -105,7 +119,7 @@ class _Primary:
             return min(self.base.hbins_size, self.hbins_cap)
         return self.hbins_cap
 
-    def first_hbin_timestamp(self) -> Optional[int]:
+    def first_hbin_timestamp(self) -> int | None:
         """The first hive bin's timestamp, a backup of the base block's
         last-written timestamp (spec, "Hive bin" note 3)."""
         if len(self.head) >= BASE_BLOCK_SIZE + 28 and self.head[BASE_BLOCK_SIZE:BASE_BLOCK_SIZE + 4] == b"hbin":
@@ -126,8 +140,8 @@ class _Primary:
         return buf
 
 
-def _fix_base_block(buf, *, template: Optional[bytes], sequence: int, hbins_size: int,
-                    flags: Optional[int]) -> None:
+def _fix_base_block(buf, *, template: bytes | None, sequence: int, hbins_size: int,
+                    flags: int | None) -> None:
     if template is not None:
         # the primary's base block was unusable: take the log's (its first
         # 512 bytes are all a log keeps), the rest of the block zeroed, the
@@ -150,7 +164,7 @@ def _round_up(n: int, to: int = HBIN_ALIGN) -> int:
 # New format
 # --------------------------------------------------------------------------
 
-def _entry_hash_problem(log: LogFile, e: LogEntry) -> Optional[str]:
+def _entry_hash_problem(log: LogFile, e: LogEntry) -> str | None:
     """spec, new format notes 1-3: hash-2 over the first 32 bytes, hash-1
     over the rest of the entry."""
     with memoryview(log.data) as mv:
@@ -167,11 +181,11 @@ def _where(e: LogEntry) -> str:
     return f"{os.path.basename(e.log)} @0x{e.offset:x}, sequence {e.sequence}"
 
 
-def _valid_run(lg: LogFile, limit: int) -> Tuple[List[LogEntry], Optional[LogEntry], Optional[str]]:
+def _valid_run(lg: LogFile, limit: int) -> tuple[list[LogEntry], LogEntry | None, str | None]:
     """The entries of `lg` that may be applied (its run, up to the first
     invalid entry), that entry and why it is invalid (None, None when the
     run ends normally)."""
-    out: List[LogEntry] = []
+    out: list[LogEntry] = []
     for e in lg.entries:
         why = e.problem
         if why is None and e.hbins_size > limit:
@@ -186,7 +200,7 @@ def _valid_run(lg: LogFile, limit: int) -> Tuple[List[LogEntry], Optional[LogEnt
     return out, None, None
 
 
-def _by_sequence(logs: List[LogFile]) -> List[LogFile]:
+def _by_sequence(logs: list[LogFile]) -> list[LogFile]:
     """Earliest log first by its base block's sequence number, wrap-around
     aware (yarp's ``is_starting_log``). The spec: "the first transaction log
     file isn't guaranteed to contain earlier log entries"."""
@@ -198,8 +212,8 @@ def _by_sequence(logs: List[LogFile]) -> List[LogFile]:
     return sorted(logs, key=signed)
 
 
-def _plan_new(prim: _Primary, order: List[LogFile], reps: dict,
-              report: RecoveryReport) -> Optional[Tuple[int, int]]:
+def _plan_new(prim: _Primary, order: list[LogFile], reps: dict,
+              report: RecoveryReport) -> tuple[int, int] | None:
     """(index in `order` of the first log to apply, index of its first entry
     to apply), or None with report.stop_reason set."""
     base = prim.base
@@ -245,7 +259,7 @@ def _plan_new(prim: _Primary, order: List[LogFile], reps: dict,
     return None
 
 
-def _replay_new(prim: _Primary, logs: List[LogFile], reps: dict, report: RecoveryReport):
+def _replay_new(prim: _Primary, logs: list[LogFile], reps: dict, report: RecoveryReport):
     """Returns (buffer, final hbins size) or None. A clean primary gets here
     only in mode "forensic"."""
     usable = [lg for lg in logs if lg.format == "new" and lg.problem is None]
@@ -260,9 +274,9 @@ def _replay_new(prim: _Primary, logs: List[LogFile], reps: dict, report: Recover
     # every byte the logs carry (growth of the hive arrives as pages).
     limit = min(MAX_HBINS_SIZE, _round_up(prim.hbins_cap + sum(lg.size for lg in usable)))
 
-    chain: List[Tuple[LogFile, List[LogEntry]]] = []
-    last: Optional[int] = None
-    bad: Optional[LogEntry] = None          # the invalid entry replay stopped at, if it did
+    chain: list[tuple[LogFile, list[LogEntry]]] = []
+    last: int | None = None
+    bad: LogEntry | None = None          # the invalid entry replay stopped at, if it did
     why_bad = ""
     broken = ""
     for n, lg in enumerate(order[first:] if prim.valid else order[first:first + 1]):
@@ -343,7 +357,7 @@ def _replay_new(prim: _Primary, logs: List[LogFile], reps: dict, report: Recover
 # Old format
 # --------------------------------------------------------------------------
 
-def _pick_old(cands: List[LogFile]) -> LogFile:
+def _pick_old(cands: list[LogFile]) -> LogFile:
     """yarp's recover_auto: the dual-logging files (.LOG1/.LOG2) before a
     single .LOG, and of two the one with the later last-written timestamp
     (LOG1 on a tie)."""
@@ -359,7 +373,7 @@ def _pick_old(cands: List[LogFile]) -> LogFile:
     return best
 
 
-def _old_stop_offset(buf, log: LogFile, hb: int, dirty: dict) -> Tuple[int, Optional[str]]:
+def _old_stop_offset(buf, log: LogFile, hb: int, dirty: dict) -> tuple[int, str | None]:
     """Where the dirty pages stop being applied (hive bins data offset), and
     why. spec, "Dirty pages": "a dirty hive bin is verified for correctness
     (its Signature must be correct, its Size must not be less than 4096
@@ -385,7 +399,7 @@ def _old_stop_offset(buf, log: LogFile, hb: int, dirty: dict) -> Tuple[int, Opti
     return hb, None
 
 
-def _replay_old(prim: _Primary, logs: List[LogFile], reps: dict, report: RecoveryReport):
+def _replay_old(prim: _Primary, logs: list[LogFile], reps: dict, report: RecoveryReport):
     cands = [lg for lg in logs if lg.format == "old" and lg.problem is None]
     if not cands:
         return None
@@ -464,7 +478,7 @@ def _replay_old(prim: _Primary, logs: List[LogFile], reps: dict, report: Recover
 _MODES = ("forensic", "windows")
 
 
-def _log_paths(path: str, logs) -> List[str]:
+def _log_paths(path: str, logs) -> list[str]:
     if isinstance(logs, str) and logs == "auto":
         return find_logs(path)
     if isinstance(logs, (str, bytes, os.PathLike)):
@@ -472,7 +486,7 @@ def _log_paths(path: str, logs) -> List[str]:
     return list(dict.fromkeys(os.fsdecode(p) for p in logs))
 
 
-def replay(path: Union[str, bytes, os.PathLike], logs: Union[str, Sequence, None] = "auto", *,
+def replay(path: str | bytes | os.PathLike, logs: str | Sequence | None = "auto", *,
            mode: str = "forensic"):
     """Replays a hive's transaction logs into a private copy.
 
@@ -526,7 +540,7 @@ def replay(path: Union[str, bytes, os.PathLike], logs: Union[str, Sequence, None
         report.stop_reason = "no transaction logs found" if logs == "auto" else "no logs given"
         return None, report
 
-    opened: List[LogFile] = []
+    opened: list[LogFile] = []
     try:
         for p in paths:
             lg = read_log(p)
@@ -562,10 +576,10 @@ def replay(path: Union[str, bytes, os.PathLike], logs: Union[str, Sequence, None
 # Opening
 # --------------------------------------------------------------------------
 
-_REPORTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_REPORTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def recovery_of(hive) -> Optional[RecoveryReport]:
+def recovery_of(hive) -> RecoveryReport | None:
     """The RecoveryReport of a hive opened by ``open_hive(..., logs=...)`` or
     :func:`recover` (None for hives opened otherwise)."""
     try:
@@ -597,7 +611,7 @@ def _report_from_info(path, hive, stop_reason: str) -> RecoveryReport:
     return report
 
 
-def recover(path: Union[str, bytes, os.PathLike], logs: Union[str, Sequence, None] = "auto", *,
+def recover(path: str | bytes | os.PathLike, logs: str | Sequence | None = "auto", *,
             lenient: bool = False, mode: str = "forensic", errors: str = "strict", copy: bool = False):
     """Opens a hive with its transaction logs replayed.
 

@@ -28,8 +28,8 @@ import os
 import re
 import struct
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator, List, Optional, Tuple, Union
 
 from regfast import _native
 from regfast._files import open_regular
@@ -157,7 +157,7 @@ class BaseBlock:
     checksum_ok: bool
 
     @property
-    def sequence(self) -> Tuple[int, int]:
+    def sequence(self) -> tuple[int, int]:
         return self.primary_sequence, self.secondary_sequence
 
     @property
@@ -167,7 +167,7 @@ class BaseBlock:
         return not self.checksum_ok or self.primary_sequence != self.secondary_sequence
 
     @classmethod
-    def parse(cls, data) -> Optional["BaseBlock"]:
+    def parse(cls, data) -> BaseBlock | None:
         """None unless `data` starts with a ``regf`` block of >= 512 bytes."""
         if len(data) < LOG_BASE_BLOCK_SIZE or bytes(data[:4]) != b"regf":
             return None
@@ -198,14 +198,14 @@ class LogEntry:
     hash1: int
     hash2: int
     page_bytes: int = 0          # sum of the pages' sizes
-    problem: Optional[str] = None  # a structural defect: the entry is unusable
+    problem: str | None = None  # a structural defect: the entry is unusable
 
     @property
     def data_offset(self) -> int:
         """Where the first page's bytes are in the log file."""
         return self.offset + HVLE_HEADER + 8 * self.count
 
-    def pages(self, data) -> Iterator[Tuple[int, int]]:
+    def pages(self, data) -> Iterator[tuple[int, int]]:
         """(offset in the hive bins data, size) of each page, read from the
         log's bytes `data` (checked when the log was read)."""
         # a copy of the references (8 bytes a page): no view of the mapping
@@ -219,13 +219,13 @@ class LogFile:
     path: str
     size: int
     format: str                         # "new", "old", "empty" or "invalid"
-    base: Optional[BaseBlock] = None
-    problem: Optional[str] = None       # why it cannot be used at all
+    base: BaseBlock | None = None
+    problem: str | None = None       # why it cannot be used at all
     # new format: the entries that follow each other from the base block's
     # sequence number, in file order (the last one may carry a problem)
-    entries: List[LogEntry] = field(default_factory=list)
+    entries: list[LogEntry] = field(default_factory=list)
     end: str = ""                       # new format: why the run of entries ends there
-    dirty_pages: List[int] = field(default_factory=list)        # old format: 512-byte page numbers
+    dirty_pages: list[int] = field(default_factory=list)        # old format: 512-byte page numbers
     pages_offset: int = 0               # old format: first dirty page in the file
     data: object = None                 # the file's bytes (an mmap or bytes)
 
@@ -247,7 +247,7 @@ def _map_file(path: str):
         return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ), size
 
 
-def read_log(path: Union[str, os.PathLike]) -> LogFile:
+def read_log(path: str | os.PathLike) -> LogFile:
     """Parses a log file's structure (base block, entry headers or dirty
     vector) without checking entry hashes. The file stays mapped: call
     ``close()`` on the result."""
@@ -289,7 +289,7 @@ def read_log(path: Union[str, os.PathLike]) -> LogFile:
     return log
 
 
-def _entry_problem(e: LogEntry, data, pos: int) -> Optional[str]:
+def _entry_problem(e: LogEntry, data, pos: int) -> str | None:
     """What makes an entry whose size is sound unusable, or None; fills
     ``e.page_bytes``. Everything is checked against the entry itself, so
     replaying it never reads outside it."""
@@ -387,7 +387,7 @@ def _scan_dirty_vector(log: LogFile) -> None:
     log.dirty_pages = pages
 
 
-def find_logs(path: Union[str, bytes, os.PathLike]) -> List[str]:
+def find_logs(path: str | bytes | os.PathLike) -> list[str]:
     """The transaction logs next to a hive: ``path`` + ``.LOG``, ``.LOG1``,
     ``.LOG2``, matched case-insensitively (Windows writes ``SYSTEM.LOG1``
     but copies often come as ``system.log1``), in that order."""

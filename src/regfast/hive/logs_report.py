@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
 
 __all__ = ["DirtyHiveWarning", "LogReport", "RecoveryReport"]
 
@@ -24,14 +23,14 @@ class LogReport:
     """What replay made of one log file."""
     path: str
     format: str                       # "new", "old", "empty", "invalid"
-    sequence: Optional[int] = None    # its base block's sequence number
+    sequence: int | None = None    # its base block's sequence number
     entries_found: int = 0            # HvLE entries in its run (new format)
     entries_applied: int = 0
     pages_applied: int = 0            # new format: page references; old: 512-byte pages
-    first_sequence: Optional[int] = None
-    last_sequence: Optional[int] = None
-    problem: Optional[str] = None     # why the whole file was refused
-    stopped: Optional[str] = None     # why replay of this file ended, or why it was not used
+    first_sequence: int | None = None
+    last_sequence: int | None = None
+    problem: str | None = None     # why the whole file was refused
+    stopped: str | None = None     # why replay of this file ended, or why it was not used
 
     @property
     def name(self) -> str:
@@ -49,24 +48,24 @@ class RecoveryReport:
     """
     path: str
     dirty: bool
-    sequence: Tuple[int, int]
+    sequence: tuple[int, int]
     checksum_ok: bool
-    dirty_reasons: List[str] = field(default_factory=list)
-    logs: List[LogReport] = field(default_factory=list)
-    format: Optional[str] = None      # format of the logs replayed: "new" or "old"
+    dirty_reasons: list[str] = field(default_factory=list)
+    logs: list[LogReport] = field(default_factory=list)
+    format: str | None = None      # format of the logs replayed: "new" or "old"
     applied: bool = False
     entries_applied: int = 0
     pages_applied: int = 0
-    last_sequence: Optional[int] = None
+    last_sequence: int | None = None
     stop_reason: str = ""
     hbins_size_before: int = 0
     hbins_size_after: int = 0
     base_block_from_log: bool = False
     newer_than_clean: bool = False    # entries were replayed onto a clean hive (mode="forensic")
-    warnings: List[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
-    def logs_used(self) -> List[str]:
+    def logs_used(self) -> list[str]:
         return [lg.path for lg in self.logs if lg.entries_applied or lg.pages_applied]
 
     @property
@@ -103,7 +102,7 @@ class RecoveryReport:
             return f"{found}; replayed ({self.format} format): {what}; stopped: {self.stop_reason}"
         return f"{found}; not applied: {self.stop_reason}"
 
-    def note(self) -> Optional[Tuple[str, str]]:
+    def note(self) -> tuple[str, str] | None:
         """What a command line should tell about this open, in one line:
         ``("note" | "warning", text)``, or None when there is nothing to say
         (a clean hive read as stored)."""

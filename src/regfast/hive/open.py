@@ -3,7 +3,7 @@ when it is dirty (:mod:`regfast.hive.logs`), as a :class:`regfast.Hive`."""
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
 from regfast._native import Hive
 from regfast.hive.logs import open_with_logs

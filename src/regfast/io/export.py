@@ -33,7 +33,8 @@ import io
 import json
 import os
 import re
-from typing import Any, Callable, NamedTuple, TextIO, cast
+from collections.abc import Callable
+from typing import Any, NamedTuple, TextIO, cast
 
 import numpy as np
 

@@ -29,7 +29,6 @@ Batches come in the order hives finish, not the order given.
 """
 from __future__ import annotations
 
-import argparse
 import concurrent.futures as cf
 import glob as _glob
 import io
@@ -44,9 +43,10 @@ import time
 import traceback
 import warnings
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 from regfast.exceptions import RF_E_IO, RF_E_LIMIT, RegistryCorruptError, RegistryError
 from regfast.hive.forensics import detect_hive_type
@@ -229,7 +229,7 @@ def hive_batches(source: str, opts: dict, res: HiveResult | None = None) -> Iter
                                        batch_rows=opts["batch_rows"]):
                 res.rows += batch.num_rows
                 yield batch
-    except Exception as e:   # noqa: BLE001 — every failure becomes the hive's error row
+    except Exception as e:
         if opts["errors"] == "strict":
             raise
         res.status, res.error = _win32_of(e), _describe(e)
@@ -324,7 +324,7 @@ class _Progress:
             progress = sys.stderr.isatty()
             if progress:
                 try:
-                    import tqdm  # noqa: F401
+                    import tqdm
                 except ImportError:
                     progress = False
         if progress:

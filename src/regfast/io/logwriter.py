@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from regfast.hive.logs_format import base_block_checksum, marvin32
 
@@ -49,7 +49,7 @@ def _hbins_size(image: bytes) -> int:
     return struct.unpack_from("<I", image, 40)[0]
 
 
-def set_sequence(image: Union[bytes, bytearray], primary: int, secondary: int) -> bytearray:
+def set_sequence(image: bytes | bytearray, primary: int, secondary: int) -> bytearray:
     """A copy of a hive image with new sequence numbers and a fixed checksum."""
     out = bytearray(image)
     struct.pack_into("<II", out, 4, primary & _M32, secondary & _M32)
@@ -57,7 +57,7 @@ def set_sequence(image: Union[bytes, bytearray], primary: int, secondary: int) -
     return out
 
 
-def changed_pages(old: bytes, new: bytes, page_size: int = PAGE_SIZE) -> List[Tuple[int, bytes]]:
+def changed_pages(old: bytes, new: bytes, page_size: int = PAGE_SIZE) -> list[tuple[int, bytes]]:
     """The pages of `new`'s hive bins data that differ from `old`'s, as
     (offset in the hive bins data, bytes). Pages past the end of `old`'s
     hive bins data are all changed (the hive grew)."""
@@ -72,7 +72,7 @@ def changed_pages(old: bytes, new: bytes, page_size: int = PAGE_SIZE) -> List[Tu
 
 
 def log_base_block(image: bytes, *, sequence: int, file_type: int = 6,
-                   last_write: Optional[int] = None) -> bytes:
+                   last_write: int | None = None) -> bytes:
     """The 512-byte base block a log starts with: the first sector of the
     hive's base block, with the file type of a log (6 new, 1 old), both
     sequence numbers set and the checksum recomputed."""
@@ -85,7 +85,7 @@ def log_base_block(image: bytes, *, sequence: int, file_type: int = 6,
     return bytes(b)
 
 
-def encode_entry(sequence: int, hbins_size: int, pages: Sequence[Tuple[int, bytes]],
+def encode_entry(sequence: int, hbins_size: int, pages: Sequence[tuple[int, bytes]],
                  flags: int = 0, *, hashes: bool = True) -> bytes:
     """One HvLE log entry (size rounded up to 512 bytes, hashes computed;
     ``hashes=False`` leaves them zero — an invalid entry, quicker to make)."""
@@ -103,7 +103,7 @@ def encode_entry(sequence: int, hbins_size: int, pages: Sequence[Tuple[int, byte
     return bytes(entry)
 
 
-def new_format_log(base_image: bytes, entries: Sequence[bytes], *, sequence: Optional[int] = None,
+def new_format_log(base_image: bytes, entries: Sequence[bytes], *, sequence: int | None = None,
                    tail: bytes = b"") -> bytes:
     """A whole new-format log: a base block made from `base_image` (the hive
     as it was when the log was started) with `sequence` (default: the first
@@ -114,7 +114,7 @@ def new_format_log(base_image: bytes, entries: Sequence[bytes], *, sequence: Opt
     return log_base_block(base_image, sequence=sequence, file_type=6) + b"".join(entries) + tail
 
 
-def old_format_log(old: bytes, new: bytes, *, sequence: Optional[int] = None,
+def old_format_log(old: bytes, new: bytes, *, sequence: int | None = None,
                    page_size: int = PAGE_SIZE, file_type: int = 1) -> bytes:
     """An old-format log taking the primary from `old` to `new`: base block
     (`new`'s, with `old`'s last-written timestamp — the one the log is
@@ -138,7 +138,7 @@ def old_format_log(old: bytes, new: bytes, *, sequence: Optional[int] = None,
     return head + vector + b"".join(pages)
 
 
-def entry_offsets(log: bytes) -> List[int]:
+def entry_offsets(log: bytes) -> list[int]:
     """File offsets of the HvLE entries of a new-format log, in file order
     (for tests that damage one)."""
     out = []
@@ -165,7 +165,7 @@ def rehash_entry(log: bytearray, offset: int) -> bool:
     return True
 
 
-def reseal_log(log: bytearray, offsets: Optional[Sequence[int]] = None) -> bytearray:
+def reseal_log(log: bytearray, offsets: Sequence[int] | None = None) -> bytearray:
     """Recomputes the base block checksum of a log (or primary) image and the
     hashes of its HvLE entries (those at `offsets`, default: those
     :func:`entry_offsets` finds), in place; returns `log`."""
@@ -180,12 +180,12 @@ def reseal_log(log: bytearray, offsets: Optional[Sequence[int]] = None) -> bytea
 class DirtyHive:
     """A primary file and its logs, as bytes; ``write(path)`` puts them on disk."""
     primary: bytes
-    logs: Dict[str, bytes]                 # suffix (".LOG1") -> file content
-    states: List[bytes]
-    sequences: List[int]                   # sequence number of each state (state 0: the primary's)
-    entry_log: List[Optional[str]] = field(default_factory=list)  # suffix holding each state's entry
+    logs: dict[str, bytes]                 # suffix (".LOG1") -> file content
+    states: list[bytes]
+    sequences: list[int]                   # sequence number of each state (state 0: the primary's)
+    entry_log: list[str | None] = field(default_factory=list)  # suffix holding each state's entry
 
-    def write(self, path: Union[str, os.PathLike]) -> Dict[str, str]:
+    def write(self, path: str | os.PathLike) -> dict[str, str]:
         """Writes the primary to `path` and each log to `path` + suffix;
         returns {suffix: log path}."""
         path = os.fspath(path)
@@ -199,10 +199,10 @@ class DirtyHive:
         return out
 
 
-def make_dirty_hive(states: Sequence[bytes], *, logs: Optional[Sequence[str]] = None,
+def make_dirty_hive(states: Sequence[bytes], *, logs: Sequence[str] | None = None,
                     format: str = "new", dirty: bool = True, torn: int = 0,
-                    page_size: int = PAGE_SIZE, base_sequence: Optional[int] = None,
-                    primary_sequence: Optional[Tuple[int, int]] = None) -> DirtyHive:
+                    page_size: int = PAGE_SIZE, base_sequence: int | None = None,
+                    primary_sequence: tuple[int, int] | None = None) -> DirtyHive:
     """Builds a dirty primary file and logs from successive hive images.
 
     Parameters
@@ -236,13 +236,13 @@ def make_dirty_hive(states: Sequence[bytes], *, logs: Optional[Sequence[str]] = 
         raise ValueError("need at least two hive images")
     n0 = struct.unpack_from("<I", states[0], 4)[0] if base_sequence is None else base_sequence
     seqs = [(n0 + i) & _M32 for i in range(len(states))]
-    entry_log: List[Optional[str]] = [None]
-    out_logs: Dict[str, bytes] = {}
+    entry_log: list[str | None] = [None]
+    out_logs: dict[str, bytes] = {}
     if format == "new":
         where = list(logs) if logs is not None else [".LOG1"] * (len(states) - 1)
         if len(where) != len(states) - 1:
             raise ValueError("logs= needs one suffix per later image")
-        per_log: Dict[str, List[Tuple[int, bytes]]] = {}
+        per_log: dict[str, list[tuple[int, bytes]]] = {}
         for i in range(1, len(states)):
             pages = changed_pages(states[i - 1], states[i], page_size)
             if not pages:  # an entry needs a page: log the first one unchanged

@@ -17,7 +17,6 @@ merge case-insensitively, as in the registry (the first spelling is kept).
 from __future__ import annotations
 
 import re
-from typing import Dict, Optional
 
 from regfast.io.writer import Key, Value
 
@@ -42,10 +41,10 @@ class _Node:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.subkeys: Dict[str, _Node] = {}      # lower-cased name -> node
-        self.values: Dict[str, tuple] = {}       # lower-cased name -> (name, Value)
+        self.subkeys: dict[str, _Node] = {}      # lower-cased name -> node
+        self.values: dict[str, tuple] = {}       # lower-cased name -> (name, Value)
 
-    def child(self, name: str) -> "_Node":
+    def child(self, name: str) -> _Node:
         n = self.subkeys.get(name.lower())
         if n is None:
             n = self.subkeys[name.lower()] = _Node(name)
@@ -75,7 +74,7 @@ def _logical_lines(text: str):
         yield start, buf
 
 
-def _split_path(path: str, prefix: Optional[str], lineno: int) -> list[str]:
+def _split_path(path: str, prefix: str | None, lineno: int) -> list[str]:
     parts = [p for p in path.split("\\") if p != ""]
     if prefix is not None:
         pre = [p for p in prefix.split("\\") if p]
@@ -115,7 +114,7 @@ def _hex_bytes(s: str, lineno: int) -> bytes:
         raise RegSyntaxError(lineno, f"bad hex data {s[:40]!r}") from None
 
 
-def _data(s: str, version: int, lineno: int) -> Optional[Value]:
+def _data(s: str, version: int, lineno: int) -> Value | None:
     """The right-hand side of a value line (None: a deletion)."""
     if s == "-":
         return None
@@ -142,7 +141,7 @@ def _data(s: str, version: int, lineno: int) -> Optional[Value]:
     return Value(vtype, raw)
 
 
-def parse_reg(text: str, *, prefix: Optional[str] = None) -> Key:
+def parse_reg(text: str, *, prefix: str | None = None) -> Key:
     """Parses .reg text into a :class:`regfast.io.writer.Key` (the hive root).
 
     Raises
@@ -153,7 +152,7 @@ def parse_reg(text: str, *, prefix: Optional[str] = None) -> Key:
     """
     text = text.lstrip("\ufeff")
     root = _Node("")
-    current: Optional[_Node] = None
+    current: _Node | None = None
     version = 0
     for lineno, line in _logical_lines(text):
         if not version:

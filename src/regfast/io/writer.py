@@ -79,10 +79,11 @@ import datetime as _dt
 import os
 import struct
 import tempfile
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import reduce
 from operator import xor
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+from typing import Any
 
 __all__ = [
     "REG_NONE",
@@ -119,10 +120,21 @@ __all__ = [
 # Constants
 # --------------------------------------------------------------------------
 
-from regfast._types import (  # noqa: E402  (one definition, shared with the reader)
-    REG_BINARY, REG_DWORD, REG_DWORD_BIG_ENDIAN, REG_DWORD_LITTLE_ENDIAN, REG_EXPAND_SZ,
-    REG_FULL_RESOURCE_DESCRIPTOR, REG_LINK, REG_MULTI_SZ, REG_NONE, REG_QWORD,
-    REG_QWORD_LITTLE_ENDIAN, REG_RESOURCE_LIST, REG_RESOURCE_REQUIREMENTS_LIST, REG_SZ,
+from regfast._types import (
+    REG_BINARY,
+    REG_DWORD,
+    REG_DWORD_BIG_ENDIAN,
+    REG_DWORD_LITTLE_ENDIAN,
+    REG_EXPAND_SZ,
+    REG_FULL_RESOURCE_DESCRIPTOR,
+    REG_LINK,
+    REG_MULTI_SZ,
+    REG_NONE,
+    REG_QWORD,
+    REG_QWORD_LITTLE_ENDIAN,
+    REG_RESOURCE_LIST,
+    REG_RESOURCE_REQUIREMENTS_LIST,
+    REG_SZ,
 )
 
 #: Maximum number of bytes of value data held by one big-data segment, and
@@ -217,11 +229,11 @@ class Key:
         :data:`DEFAULT_SECURITY_DESCRIPTOR`.
     """
 
-    subkeys: Dict[str, Union["Key", dict]] = field(default_factory=dict)
-    values: Dict[str, Any] = field(default_factory=dict)
-    class_name: Optional[str] = None
-    last_write: Union[int, _dt.datetime, None] = None
-    security: Optional[bytes] = None
+    subkeys: dict[str, Key | dict] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+    class_name: str | None = None
+    last_write: int | _dt.datetime | None = None
+    security: bytes | None = None
 
 
 @dataclass
@@ -263,18 +275,18 @@ class HiveLayout:
         (file offset, size) of every free cell.
     """
 
-    nk: Dict[str, int] = field(default_factory=dict)
-    vk: Dict[Tuple[str, str], int] = field(default_factory=dict)
-    data: Dict[Tuple[str, str], int] = field(default_factory=dict)
-    subkey_list: Dict[str, int] = field(default_factory=dict)
-    value_list: Dict[str, int] = field(default_factory=dict)
-    sk: List[int] = field(default_factory=list)
-    hbins: List[Tuple[int, int]] = field(default_factory=list)
+    nk: dict[str, int] = field(default_factory=dict)
+    vk: dict[tuple[str, str], int] = field(default_factory=dict)
+    data: dict[tuple[str, str], int] = field(default_factory=dict)
+    subkey_list: dict[str, int] = field(default_factory=dict)
+    value_list: dict[str, int] = field(default_factory=dict)
+    sk: list[int] = field(default_factory=list)
+    hbins: list[tuple[int, int]] = field(default_factory=list)
     root: int = 0
     size: int = 0
-    class_name: Dict[str, int] = field(default_factory=dict)
-    sk_of: Dict[str, int] = field(default_factory=dict)
-    free: List[Tuple[int, int]] = field(default_factory=list)
+    class_name: dict[str, int] = field(default_factory=dict)
+    sk_of: dict[str, int] = field(default_factory=dict)
+    free: list[tuple[int, int]] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------
@@ -282,7 +294,7 @@ class HiveLayout:
 # --------------------------------------------------------------------------
 
 
-def filetime(value: Union[int, _dt.datetime, None]) -> int:
+def filetime(value: int | _dt.datetime | None) -> int:
     """Convert a timestamp to a FILETIME integer.
 
     Parameters
@@ -351,7 +363,7 @@ def sid_to_bytes(sid: str) -> bytes:
 def build_security_descriptor(
     owner: str,
     group: str,
-    aces: Iterable[Tuple[int, int, int, str]],
+    aces: Iterable[tuple[int, int, int, str]],
     control: int = 0x8004,
 ) -> bytes:
     """Build a self-relative security descriptor with a DACL.
@@ -412,7 +424,7 @@ def default_security_descriptor() -> bytes:
 #: Bytes of :func:`default_security_descriptor`.
 DEFAULT_SECURITY_DESCRIPTOR: bytes = default_security_descriptor()
 
-_UPCASE_CACHE: Dict[str, str] = {}
+_UPCASE_CACHE: dict[str, str] = {}
 
 
 def _upcase_char(c: str) -> str:
@@ -467,7 +479,7 @@ def _lf_hint(name: str) -> bytes:
         return b"\0\0\0\0"
 
 
-def _sort_key_fn(names: List[str]):
+def _sort_key_fn(names: list[str]):
     # Upcased names compared as UTF-16 code units.  For names without
     # astral characters Python's code-point order is identical; otherwise
     # compare big-endian UTF-16 bytes (byte order == code-unit order).
@@ -546,7 +558,7 @@ def encode_value_data(vtype: int, data: object) -> bytes:
     )
 
 
-def _shorthand_value(v: object) -> Tuple[int, bytes]:
+def _shorthand_value(v: object) -> tuple[int, bytes]:
     """Map a shorthand value to (type, bytes)."""
     if isinstance(v, str):
         return REG_SZ, v.encode("utf-16-le", "surrogatepass") + b"\0\0"
@@ -608,7 +620,7 @@ def _split(node: object, path: str):
     raise TypeError(f"expected a Key or dict for {path or 'the root'!r}, got {type(node).__name__}")
 
 
-def _encode_name(name: object, what: str, path: str) -> Tuple[bytes, bool]:
+def _encode_name(name: object, what: str, path: str) -> tuple[bytes, bool]:
     if not isinstance(name, str):
         raise TypeError(f"{what} names must be str, got {type(name).__name__} in {path!r}")
     try:
@@ -633,11 +645,11 @@ def _build(
     root_name: str = "ROOT",
     index: str = "auto",
     leaf_max: int = 512,
-    timestamp: Union[int, _dt.datetime, None] = None,
-    sequence: Tuple[int, int] = (1, 1),
+    timestamp: int | _dt.datetime | None = None,
+    sequence: tuple[int, int] = (1, 1),
     file_name: str = "",
     value_list_order: str = "given",
-) -> Tuple[bytearray, HiveLayout]:
+) -> tuple[bytearray, HiveLayout]:
     # ---- parameter validation ------------------------------------------
     if isinstance(minor, bool) or not isinstance(minor, int) or not 3 <= minor <= 6:
         raise ValueError(f"minor version must be 3, 4, 5 or 6, got {minor!r}")
@@ -726,9 +738,9 @@ def _build(
         return off
 
     # Security descriptors: bytes -> [cell offset, refcount]
-    sk_cells: Dict[bytes, List[int]] = {}
+    sk_cells: dict[bytes, list[int]] = {}
 
-    def get_sk(sd: Optional[bytes], path: str) -> int:
+    def get_sk(sd: bytes | None, path: str) -> int:
         if sd is None:
             sd = default_sd
         elif not isinstance(sd, (bytes, bytearray, memoryview)):
@@ -783,7 +795,7 @@ def _build(
     root_flags = KEY_HIVE_ENTRY | KEY_NO_DELETE | (KEY_COMP_NAME if root_comp else 0)
 
     # Stack entries: (info, path, enc_name, flags, nk_off, parent_off)
-    stack: List[tuple] = [(root_info, "", root_enc, root_flags, root_off, root_off)]
+    stack: list[tuple] = [(root_info, "", root_enc, root_flags, root_off, root_off)]
 
     while stack:
         info, path, enc_name, flags, nk_off, parent_off = stack.pop()
@@ -888,7 +900,7 @@ def _build(
         max_sclass = 0
         if nsub:
             names = list(subkeys)
-            ups: Dict[str, str] = {}
+            ups: dict[str, str] = {}
             for n in names:
                 _check_key_name(n, path)
                 up = n.upper() if n.isascii() else upcase_name(n)
@@ -1008,7 +1020,7 @@ def _build(
     return buf, layout
 
 
-def _checksum(block: Union[bytes, bytearray]) -> int:
+def _checksum(block: bytes | bytearray) -> int:
     """XOR-32 checksum of the first 508 bytes of a base block.
 
     Windows maps a result of 0 to 1 and 0xFFFFFFFF to 0xFFFFFFFE.
@@ -1042,17 +1054,17 @@ def _check_key_name(name: object, parent: str) -> None:
 
 
 def build_hive(
-    tree: Union[Key, dict],
+    tree: Key | dict,
     *,
     minor: int = 5,
     root_name: str = "ROOT",
     index: str = "auto",
     leaf_max: int = 512,
-    timestamp: Union[int, _dt.datetime, None] = None,
-    sequence: Tuple[int, int] = (1, 1),
+    timestamp: int | _dt.datetime | None = None,
+    sequence: tuple[int, int] = (1, 1),
     file_name: str = "",
     value_list_order: str = "given",
-) -> Tuple[bytes, HiveLayout]:
+) -> tuple[bytes, HiveLayout]:
     """Build a hive file in memory.
 
     Parameters
@@ -1106,7 +1118,7 @@ def build_hive(
     return bytes(buf), layout
 
 
-def write_hive(path: Union[str, os.PathLike], tree: Union[Key, dict], **kwargs: Any) -> HiveLayout:
+def write_hive(path: str | os.PathLike, tree: Key | dict, **kwargs: Any) -> HiveLayout:
     """Build a hive and write it to ``path`` atomically.
 
     The file is written to a temporary file in the same directory, flushed

@@ -40,12 +40,14 @@ import contextlib
 import os
 import struct
 import sys
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, NamedTuple
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from regfast.exceptions import NotAHiveError, error_from_status
 from regfast.io.writer import Key as WKey
 from regfast.io.writer import Value as WValue
 from regfast.io.writer import write_hive
+from regfast.live import _agent_ops as _ops
 from regfast.live import protocol as _agent
 from regfast.live.protocol import Reader, str16
 from regfast.live.roots import _root
@@ -125,7 +127,7 @@ def key_handle(key: Key, access: int) -> Iterator[int]:
         yield hid
     finally:
         try:
-            reg.conn.request(_agent.OP_CLOSE_KEY, struct.pack("<I", hid))
+            reg.conn.request(_ops.OP_CLOSE_KEY, struct.pack("<I", hid))
         except (ConnectionError, TimeoutError):
             pass
 
@@ -145,19 +147,19 @@ def rename(key: Key, new_name: str) -> None:
     if not new_name or "\\" in new_name or len(new_name) > 255 or "\0" in new_name:
         raise error_from_status(87, f"invalid key name {new_name!r}: 1..255 characters, no backslash, no NUL",
                                 key.full_path)
-    _req(key, _agent.OP_RENAME, 0xF003F, str16(new_name))
+    _req(key, _ops.OP_RENAME, 0xF003F, str16(new_name))
     parent = key.path.rpartition("\\")[0]
     hid, key._hid = key._hid, None
     if hid is not None:
         try:
-            key._reg.conn.request(_agent.OP_CLOSE_KEY, struct.pack("<I", hid))
+            key._reg.conn.request(_ops.OP_CLOSE_KEY, struct.pack("<I", hid))
         except (ConnectionError, TimeoutError):
             pass
     key.path = f"{parent}\\{new_name}" if parent else new_name
 
 
 def get_security(key: Key, si: int = 0) -> tuple[int, bytes, str]:
-    r = Reader(_req(key, _agent.OP_GET_SECURITY, 0x20000, struct.pack("<I", si)))
+    r = Reader(_req(key, _ops.OP_GET_SECURITY, 0x20000, struct.pack("<I", si)))
     got = r.u32()
     sd = r.raw(r.u32())
     return got, sd, r.str8()
@@ -166,7 +168,7 @@ def get_security(key: Key, si: int = 0) -> tuple[int, bytes, str]:
 def set_security(key: Key, sddl: str) -> int:
     if not isinstance(sddl, str):
         raise TypeError("sddl must be a str")
-    return Reader(_req(key, _agent.OP_SET_SECURITY, 0x20000, str16(sddl))).u32()
+    return Reader(_req(key, _ops.OP_SET_SECURITY, 0x20000, str16(sddl))).u32()
 
 
 def grant(key: Key, trustee: str, rights: int | str | Iterable[str], inherit: bool | int = True,
@@ -175,16 +177,16 @@ def grant(key: Key, trustee: str, rights: int | str | Iterable[str], inherit: bo
         raise ValueError(f"mode must be one of {', '.join(_MODES)}, not {mode!r}")
     mask = 0 if mode == "revoke" else parse_rights(rights)
     flags = CONTAINER_INHERIT_ACE if inherit is True else 0 if inherit is False else int(inherit)
-    _req(key, _agent.OP_GRANT, 0x20000,
+    _req(key, _ops.OP_GRANT, 0x20000,
          struct.pack("<III", mask, _MODES[mode], flags) + str16(trustee))
 
 
 def take_ownership(key: Key) -> None:
-    _req(key, _agent.OP_TAKE_OWNERSHIP, 0x20000)
+    _req(key, _ops.OP_TAKE_OWNERSHIP, 0x20000)
 
 
 def mui_string(key: Key, name: str) -> str:
-    return Reader(_req(key, _agent.OP_MUI_STRING, 0x20019, str16(name), filename=name)).str16()
+    return Reader(_req(key, _ops.OP_MUI_STRING, 0x20019, str16(name), filename=name)).str16()
 
 
 # ---------------------------------------------------------------------------
@@ -196,7 +198,7 @@ def privilege_state(reg: Registry, *names: str) -> dict[str, tuple[bool, bool]]:
     (the agent's; Python's own for regfast.live.registry.local()); an unknown
     name raises (winerror 1313, ERROR_NO_SUCH_PRIVILEGE)."""
     body = struct.pack("<I", len(names)) + b"".join(str16(n) for n in names)
-    r = Reader(reg.conn.request(_agent.OP_PRIVILEGES, body))
+    r = Reader(reg.conn.request(_ops.OP_PRIVILEGES, body))
     out = {}
     for n in names:
         st, held, en = r.u32(), r.u32(), r.u32()
@@ -212,7 +214,7 @@ def set_privileges(reg: Registry, names: Iterable[str], enable: bool) -> list[bo
     was enabled before."""
     names = list(names)
     body = struct.pack("<II", 1 if enable else 0, len(names)) + b"".join(str16(n) for n in names)
-    r = Reader(reg.conn.request(_agent.OP_SET_PRIVILEGES, body))
+    r = Reader(reg.conn.request(_ops.OP_SET_PRIVILEGES, body))
     return [bool(r.u32()) for _ in names]
 
 
@@ -321,7 +323,7 @@ def save_key(key: Key, path: str | os.PathLike[str], method: str = "regfast", *,
     if format & ~0x7 or not format & 0x3:
         raise ValueError("format: REG_STANDARD_FORMAT (1) or REG_LATEST_FORMAT (2), | REG_NO_COMPRESSION (4)")
     wpath = agent_path(key._reg, path)
-    r = Reader(_req(key, _agent.OP_SAVE_KEY, 0x20019, struct.pack("<I", format) + str16(wpath),
+    r = Reader(_req(key, _ops.OP_SAVE_KEY, 0x20019, struct.pack("<I", format) + str16(wpath),
                     filename=os.fspath(path)))
     return SavedHive(os.fspath(path), _FORMATS.get(r.u32(), "other"))
 
@@ -347,7 +349,7 @@ def load_hive(reg: Registry, root: int | str, name: str, path: str | os.PathLike
     """
     r = _root_id(root)
     try:
-        reg.conn.request(_agent.OP_LOAD_HIVE, struct.pack("<I", r) + str16(name) +
+        reg.conn.request(_ops.OP_LOAD_HIVE, struct.pack("<I", r) + str16(name) +
                          str16(agent_path(reg, path)), filename=os.fspath(path))
     except OSError as e:
         if getattr(e, "winerror", 0) == 1017:
@@ -360,7 +362,7 @@ def load_hive(reg: Registry, root: int | str, name: str, path: str | os.PathLike
 def unload_hive(reg: Registry, root: int | str, name: str) -> None:
     """Unloads a hive loaded with :func:`load_hive` (RegUnLoadKeyW). Close
     the keys opened below it first (the agent keeps their handles)."""
-    reg.conn.request(_agent.OP_UNLOAD_HIVE, struct.pack("<I", _root_id(root)) + str16(name), filename=name)
+    reg.conn.request(_ops.OP_UNLOAD_HIVE, struct.pack("<I", _root_id(root)) + str16(name), filename=name)
 
 
 def restore_key(key: Key, path: str | os.PathLike[str], *, force: bool = True, flags: int = 0) -> None:
@@ -370,7 +372,7 @@ def restore_key(key: Key, path: str | os.PathLike[str], *, force: bool = True, f
     Under Wine RegRestoreKeyW is a stub that does nothing: regfast refuses
     to call it (winerror 120) rather than report a fake success."""
     f = flags | (REG_FORCE_RESTORE if force else 0)
-    _req(key, _agent.OP_RESTORE_KEY, 0xF003F, struct.pack("<I", f) + str16(agent_path(key._reg, path)),
+    _req(key, _ops.OP_RESTORE_KEY, 0xF003F, struct.pack("<I", f) + str16(agent_path(key._reg, path)),
          filename=os.fspath(path))
 
 
@@ -380,7 +382,7 @@ def replace_key(key: Key, new_path: str | os.PathLike[str], old_path: str | os.P
     (which must not exist). Needs SeRestorePrivilege. Wine's is a stub:
     regfast refuses to call it (winerror 120)."""
     reg = key._reg
-    _req(key, _agent.OP_REPLACE_KEY, 0x20019,
+    _req(key, _ops.OP_REPLACE_KEY, 0x20019,
          str16(agent_path(reg, new_path)) + str16(agent_path(reg, old_path)), filename=os.fspath(new_path))
 
 
@@ -397,12 +399,12 @@ def load_app_hive(reg: Registry, path: str | os.PathLike[str], *, max_keys: int 
         winerror 120 when RegLoadAppKeyW is a stub (Wine 8 returns success
         with a handle every call rejects): detected, never a fake hive.
     """
-    payload = reg.conn.request(_agent.OP_LOAD_APP_HIVE, struct.pack("<I", max_keys) +
+    payload = reg.conn.request(_ops.OP_LOAD_APP_HIVE, struct.pack("<I", max_keys) +
                                str16(agent_path(reg, path)), filename=os.fspath(path))
     return parse_snapshot(Reader(payload), os.fspath(path))
 
 
 def file_kind(reg: Registry, path: str | os.PathLike[str]) -> str:
     """"regf", "wine" or "other": what the agent sees at the start of a file."""
-    r = Reader(reg.conn.request(_agent.OP_FILE_KIND, str16(agent_path(reg, path)), filename=os.fspath(path)))
+    r = Reader(reg.conn.request(_ops.OP_FILE_KIND, str16(agent_path(reg, path)), filename=os.fspath(path)))
     return _FORMATS.get(r.u32(), "other")

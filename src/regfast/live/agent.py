@@ -20,8 +20,8 @@ import shutil
 import subprocess
 import sys
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 __all__ = ["EXE_NAME", "cache_dir", "find_agent", "agent_path", "source_dir", "build_agent",
            "default_command", "main"]

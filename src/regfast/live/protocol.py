@@ -59,22 +59,21 @@ import os
 import select
 import struct
 import subprocess
-import sys
 import threading
 import time
 import zlib
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from regfast.exceptions import RF_E_CONNECTION, ConnectionCutError, RegistryConnectionError, error_from_status
+
 # Op and version numbers come from the one table, src/agent/ag_ops.def (generated module).
 from regfast.live._agent_ops import (
-    OP_BENCH, OP_CLOSE_KEY, OP_DELETE_KEY, OP_DELETE_VALUE, OP_FILE_KIND, OP_GET_SECURITY, OP_GET_VALUE,
-    OP_GRANT, OP_HELLO, OP_KEY_INFO, OP_LOAD_APP_HIVE, OP_LOAD_HIVE, OP_MUI_STRING, OP_OPEN_KEY, OP_PING,
-    OP_PRIVILEGES, OP_QUIT, OP_READ_VALUES, OP_RENAME, OP_REPLACE_KEY, OP_RESTORE_KEY, OP_SAVE_KEY,
-    OP_SET_PRIVILEGES, OP_SET_SECURITY, OP_SET_SECURITY_SD, OP_SNAPSHOT, OP_SNAPSHOT_RF, OP_SET_VALUE,
-    OP_STATS, OP_SUBKEYS, OP_TAKE_OWNERSHIP, OP_TX_BEGIN, OP_TX_CLOSE_KEY, OP_TX_COMMIT,
-    OP_TX_DELETE_KEY, OP_TX_DELETE_VALUE, OP_TX_GET_VALUE, OP_TX_OPEN_KEY, OP_TX_PROBE, OP_TX_ROLLBACK,
-    OP_TX_SET_VALUE, OP_UNLOAD_HIVE, OP_UNWATCH, OP_WATCH, V_SD_HASH, V_TRAILER, VERSION_MIN,
+    OP_HELLO,
+    OP_QUIT,
+    V_SD_HASH,
+    V_TRAILER,
+    VERSION_MIN,
 )
 
 __all__ = ["Connection", "Reader", "frame", "fnv1a32", "str16", "connection_gone"]

@@ -23,27 +23,51 @@ import datetime as _dt
 import struct
 import sys
 import threading
-from typing import Any, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
 from regfast._bulk import malformed_mask
 from regfast._native import value_well_formed
 from regfast._types import (
-    REG_DWORD, REG_DWORD_BIG_ENDIAN, REG_EXPAND_SZ, REG_LINK, REG_QWORD, REG_SZ, KeyInfo,
-    filetime_to_datetime, type_name,
+    REG_DWORD,
+    REG_DWORD_BIG_ENDIAN,
+    REG_EXPAND_SZ,
+    REG_LINK,
+    REG_QWORD,
+    REG_SZ,
+    KeyInfo,
+    filetime_to_datetime,
+    type_name,
 )
 from regfast.exceptions import error_from_status
 from regfast.hive.diff import Snapshot, decode_data, fold
 from regfast.io.writer import _shorthand_value, encode_value_data
+from regfast.live import _agent_ops as _ops
 from regfast.live import admin
 from regfast.live import agent as _exe
 from regfast.live import protocol as _agent
 from regfast.live.inproc import InProcessConnection
 from regfast.live.protocol import Connection, Reader, str16
 from regfast.live.roots import (
-    HKCC, HKCR, HKCU, HKEY_CLASSES_ROOT, HKEY_CURRENT_CONFIG, HKEY_CURRENT_USER, HKEY_LOCAL_MACHINE,
-    HKEY_USERS, HKLM, HKU, KEY_ALL_ACCESS, KEY_NOTIFY, KEY_READ, KEY_WRITE, ROOT_NAMES, _root, _split_path,
+    HKCC,
+    HKCR,
+    HKCU,
+    HKEY_CLASSES_ROOT,
+    HKEY_CURRENT_CONFIG,
+    HKEY_CURRENT_USER,
+    HKEY_LOCAL_MACHINE,
+    HKEY_USERS,
+    HKLM,
+    HKU,
+    KEY_ALL_ACCESS,
+    KEY_NOTIFY,
+    KEY_READ,
+    KEY_WRITE,
+    ROOT_NAMES,
+    _root,
+    _split_path,
     _view,
 )
 from regfast.live.snapshot import parse_snapshot
@@ -287,7 +311,7 @@ class Key:
     # --- reads (the offline Key's methods) ---------------------------------
 
     def info(self) -> KeyInfo:
-        r = Reader(self._req(_agent.OP_KEY_INFO))
+        r = Reader(self._req(_ops.OP_KEY_INFO))
         lw = r.u64()
         sub, nval, mn, mc, mvn, mvd, flags = (r.u32() for _ in range(7))
         cls = r.str16()
@@ -319,7 +343,7 @@ class Key:
         return self.open(name)
 
     def _subkey_entries(self) -> list[tuple[str, int]]:
-        r = Reader(self._req(_agent.OP_SUBKEYS))
+        r = Reader(self._req(_ops.OP_SUBKEYS))
         out = []
         for _ in range(r.u32()):
             lw = r.u64()
@@ -343,7 +367,7 @@ class Key:
         else:
             body = struct.pack("<II", 1 if full else 0, len(names)) + b"".join(str16(n) for n in names)
         body += struct.pack(f"<I{len(tl)}I", len(tl), *tl)
-        payload = self._req(_agent.OP_READ_VALUES, body)
+        payload = self._req(_ops.OP_READ_VALUES, body)
         rows_n, arena_len = struct.unpack_from("<II", payload, 0)
         rows = np.frombuffer(payload, dtype=_ROW, count=rows_n, offset=8)
         start = 8 + rows_n * _ROW.itemsize
@@ -371,7 +395,7 @@ class Key:
 
     def value(self, name: str = "") -> Value:
         """The Value called `name` ("" is the default value); FileNotFoundError if none."""
-        r = Reader(self._req(_agent.OP_GET_VALUE, str16(name), filename=name))
+        r = Reader(self._req(_ops.OP_GET_VALUE, str16(name), filename=name))
         vtype, n = r.u32(), r.u32()
         return Value(self, name, vtype, r.raw(n))
 
@@ -425,11 +449,11 @@ class Key:
             vtype, raw = _shorthand_value(data)
         else:
             vtype, raw = int(type), encode_value_data(int(type), data)
-        self._req(_agent.OP_SET_VALUE, struct.pack("<I", vtype) + str16(name) +
+        self._req(_ops.OP_SET_VALUE, struct.pack("<I", vtype) + str16(name) +
                   struct.pack("<I", len(raw)) + raw)
 
     def delete_value(self, name: str) -> None:
-        self._req(_agent.OP_DELETE_VALUE, str16(name), filename=name)
+        self._req(_ops.OP_DELETE_VALUE, str16(name), filename=name)
 
     def create_key(self, path: str, *, access: int = KEY_ALL_ACCESS) -> Key:
         """Creates (or opens) a subkey path (RegCreateKeyExW) and returns it."""
@@ -442,7 +466,7 @@ class Key:
         its whole subtree (RegDeleteTreeW). The key handle needs DELETE rights
         for the former only on the subkey, so open this key with KEY_ALL_ACCESS
         or create it with create_key()."""
-        self._req(_agent.OP_DELETE_KEY, struct.pack("<I", 1 if tree else 0) + str16(_split_path(path)),
+        self._req(_ops.OP_DELETE_KEY, struct.pack("<I", 1 if tree else 0) + str16(_split_path(path)),
                   filename=path)
 
     # --- snapshots and watches ---------------------------------------------
@@ -450,7 +474,7 @@ class Key:
     def snapshot(self, *, subtree: bool = True, keep_data: bool = False, max_keys: int = 100000) -> Snapshot:
         """A Snapshot of this key (and its subtree), made by the agent."""
         flags = (_agent.SNAP_SUBTREE if subtree else 0) | (_agent.SNAP_KEEP_DATA if keep_data else 0)
-        payload = self._req(_agent.OP_SNAPSHOT, struct.pack("<II", flags, max_keys))
+        payload = self._req(_ops.OP_SNAPSHOT, struct.pack("<II", flags, max_keys))
         return parse_snapshot(Reader(payload), self.full_path)
 
     def watch(self, **kwargs: Any) -> Any:
@@ -516,7 +540,7 @@ class Key:
         return admin.save_key(self, path, method, **kw)
 
 
-OP_CLOSE_KEY = _agent.OP_CLOSE_KEY
+OP_CLOSE_KEY = _ops.OP_CLOSE_KEY
 
 
 # ---------------------------------------------------------------------------
@@ -542,7 +566,7 @@ class Registry:
         return f"<regfast.live.registry.Registry {self.conn.description!r} pid {self.conn.pid}>"
 
     def _open(self, root: int, path: str, view: int, access: int, create: bool) -> tuple[int, bool]:
-        payload = self.conn.request(_agent.OP_OPEN_KEY,
+        payload = self.conn.request(_ops.OP_OPEN_KEY,
                                     struct.pack("<IIII", root, view, access, 1 if create else 0) + str16(path),
                                     filename=path)
         hid, disp = struct.unpack_from("<II", payload)
@@ -586,10 +610,10 @@ class Registry:
             k.delete_key(leaf, tree=tree)
 
     def ping(self, data: bytes = b"", timeout: float | None = None) -> bytes:
-        return self.conn.request(_agent.OP_PING, data, timeout=timeout)
+        return self.conn.request(_ops.OP_PING, data, timeout=timeout)
 
     def stats(self) -> dict[str, int]:
-        r = Reader(self.conn.request(_agent.OP_STATS))
+        r = Reader(self.conn.request(_ops.OP_STATS))
         return {"handles_open": r.u32(), "watches": r.u32(), "frames": r.u64(), "bad_frames": r.u64()}
 
     def bench(self, method: str | int, key: Key, names: Sequence[str], reps: int = 1,
@@ -599,7 +623,7 @@ class Registry:
         the agent's own clock, so the pipe is not in the figure."""
         m = _agent.BENCH_METHODS[method] if isinstance(method, str) else int(method)
         body = struct.pack("<IIII", m, key._handle(), reps, len(names)) + b"".join(str16(n) for n in names)
-        r = Reader(self.conn.request(_agent.OP_BENCH, body, timeout=timeout))
+        r = Reader(self.conn.request(_ops.OP_BENCH, body, timeout=timeout))
         ns, ok = r.u64(), r.u64()
         return ns / 1e9, ok
 

@@ -69,14 +69,15 @@ import sys
 import time
 import uuid
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from regfast.exceptions import RegistryError, error_from_status
 from regfast.hive.diff import decode_data
 from regfast.io.writer import _shorthand_value, encode_value_data
-from regfast.live import protocol as _agent
+from regfast.live import _agent_ops as _ops
 from regfast.live import registry as _live
 from regfast.live.agent import cache_dir
 from regfast.live.protocol import Reader, str16
@@ -434,7 +435,7 @@ def _write_value(reg: _live.Registry, root: int, view: int, path: str, name: str
         if val is None:
             k.delete_value(name)
         else:
-            k._req(_agent.OP_SET_VALUE, struct.pack("<I", val[0]) + str16(name) +
+            k._req(_ops.OP_SET_VALUE, struct.pack("<I", val[0]) + str16(name) +
                    struct.pack("<I", len(val[1])) + val[1])
 
 
@@ -585,7 +586,7 @@ def ktm_status(reg: _live.Registry) -> RegistryError | None:
         return cached
     err: RegistryError | None = None
     try:
-        conn.request(_agent.OP_TX_PROBE)
+        conn.request(_ops.OP_TX_PROBE)
     except RegistryError as e:
         if e.winerror != 120:
             raise
@@ -645,19 +646,19 @@ class TxKey:
         tx = self.tx._check()
         body = struct.pack("<I", vtype) + str16(name) + struct.pack("<I", len(raw)) + raw
         if tx.mode == "ktm":
-            self._treq(_agent.OP_TX_SET_VALUE, body, name)
+            self._treq(_ops.OP_TX_SET_VALUE, body, name)
             return
         cur = _read_value(tx.reg, self.root, self.view, self.path, name)
         tx._journal_write({"kind": "set_value", "root": self.root, "view": self.view, "path": self.path,
                            "name": name, "old": None if cur is None else [cur[0], _b64(cur[1])],
                            "new": [vtype, _digest(vtype, raw)]})
-        self._live_key()._req(_agent.OP_SET_VALUE, body)
+        self._live_key()._req(_ops.OP_SET_VALUE, body)
 
     def delete_value(self, name: str) -> None:
         """Deletes a value (FileNotFoundError if there is none)."""
         tx = self.tx._check()
         if tx.mode == "ktm":
-            self._treq(_agent.OP_TX_DELETE_VALUE, str16(name), name)
+            self._treq(_ops.OP_TX_DELETE_VALUE, str16(name), name)
             return
         cur = _read_value(tx.reg, self.root, self.view, self.path, name)
         if cur is None:
@@ -681,7 +682,7 @@ class TxKey:
         if not rel:
             raise ValueError("give the subkey to delete")
         if tx.mode == "ktm":
-            self._treq(_agent.OP_TX_DELETE_KEY, struct.pack("<I", 1 if tree else 0) + str16(rel), path)
+            self._treq(_ops.OP_TX_DELETE_KEY, struct.pack("<I", 1 if tree else 0) + str16(rel), path)
             return
         full = self._sub(rel)
         with tx.reg.open_key(self.root, full, view=self.view) as k:
@@ -704,7 +705,7 @@ class TxKey:
         """(type, data) of a value as this transaction sees it."""
         tx = self.tx._check()
         if tx.mode == "ktm":
-            r = Reader(self._treq(_agent.OP_TX_GET_VALUE, str16(name), name))
+            r = Reader(self._treq(_ops.OP_TX_GET_VALUE, str16(name), name))
             t, n = r.u32(), r.u32()
             return t, r.raw(n)
         v = self._live_key().value(name)
@@ -726,7 +727,7 @@ class TxKey:
             self._key = None
         if self._tkey is not None and self.tx.state == "active":
             with contextlib.suppress(OSError):
-                self.tx.reg.conn.request(_agent.OP_TX_CLOSE_KEY, struct.pack("<I", self._tkey))
+                self.tx.reg.conn.request(_ops.OP_TX_CLOSE_KEY, struct.pack("<I", self._tkey))
             self._tkey = None
 
     def __enter__(self) -> TxKey:
@@ -760,7 +761,7 @@ class Transaction:
         self.journal_path: Path | None = None
         self._tx: int | None = None
         if mode == "ktm":
-            r = Reader(reg.conn.request(_agent.OP_TX_BEGIN, struct.pack("<I", timeout_ms) +
+            r = Reader(reg.conn.request(_ops.OP_TX_BEGIN, struct.pack("<I", timeout_ms) +
                                         str16("regfast transaction")))
             self._tx = r.u32()
         else:
@@ -788,7 +789,7 @@ class Transaction:
         r, v, p = _root(root), _view(view), _split_path(path)
         if self.mode == "ktm":
             body = struct.pack("<IIIII", self._tx, r, v, KEY_ALL_ACCESS, 1 if create else 0) + str16(p)
-            rr = Reader(self.reg.conn.request(_agent.OP_TX_OPEN_KEY, body, filename=p))
+            rr = Reader(self.reg.conn.request(_ops.OP_TX_OPEN_KEY, body, filename=p))
             k = TxKey(self, r, v, p, rr.u32())
         elif create:
             # Which components do not exist yet: those are what a rollback removes.
@@ -830,7 +831,7 @@ class Transaction:
         self._check()
         try:
             if self.mode == "ktm":
-                self.reg.conn.request(_agent.OP_TX_COMMIT, struct.pack("<I", self._tx))
+                self.reg.conn.request(_ops.OP_TX_COMMIT, struct.pack("<I", self._tx))
             else:
                 assert self._j is not None
                 self._close_keys()
@@ -855,7 +856,7 @@ class Transaction:
         self._close_keys()
         if self.mode == "ktm":
             try:
-                self.reg.conn.request(_agent.OP_TX_ROLLBACK, struct.pack("<I", self._tx))
+                self.reg.conn.request(_ops.OP_TX_ROLLBACK, struct.pack("<I", self._tx))
             except BaseException:
                 self.state = "failed"
                 raise

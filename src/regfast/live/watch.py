@@ -27,10 +27,12 @@ import asyncio
 import struct
 import threading
 import time
-from typing import Any, AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 from regfast.exceptions import error_from_status
 from regfast.hive.diff import Diff, Snapshot, diff_snapshots
+from regfast.live import _agent_ops as _ops
 from regfast.live import protocol as _agent
 from regfast.live.snapshot import parse_snapshot
 
@@ -131,8 +133,8 @@ class Watch:
                 body = struct.pack(f"<IIIII{len(hids)}I", flags, self.filter, max_keys, _delay_ms,
                                    len(hids), *hids)
                 conn = reg.conn
-                rid, p = conn.start(_agent.OP_WATCH, body)
-                payload = conn.finish(rid, p, _agent.OP_WATCH, None, keys[idx[0]].full_path)
+                rid, p = conn.start(_ops.OP_WATCH, body)
+                payload = conn.finish(rid, p, _ops.OP_WATCH, None, keys[idx[0]].full_path)
                 r = _agent.Reader(payload)
                 wid = r.u32()
                 r.u32()      # wait threads
@@ -284,7 +286,7 @@ class Watch:
         for g in self._groups:
             if not g.ended and not g.reg.conn.closed:
                 try:
-                    g.reg.conn.request(_agent.OP_UNWATCH, struct.pack("<I", g.wid), timeout=timeout)
+                    g.reg.conn.request(_ops.OP_UNWATCH, struct.pack("<I", g.wid), timeout=timeout)
                 except (OSError, ConnectionError):
                     pass
             try:

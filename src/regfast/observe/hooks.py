@@ -55,7 +55,8 @@ import threading
 import time
 import warnings
 import weakref
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from regfast.exceptions import RegistryPermissionError
 from regfast.hive import open as _open_hive
@@ -94,7 +95,7 @@ class Operation:
 
     Attributes
     ----------
-    op : int            agent op number (regfast.live.protocol.OP_*)
+    op : int            agent op number (regfast.live._agent_ops.OP_*)
     name : str          "open_key", "set_value"... (OP_NAMES)
     root : int or None  predefined root of the key (HKCU = 0x80000001...)
     path : str or None  key path below the root (None: opened before hooks were on)
@@ -141,7 +142,7 @@ class Operation:
 
     @property
     def is_write(self) -> bool:
-        return self.op in WRITE_OPS or (self.create and self.op in (_agent.OP_OPEN_KEY, _agent.OP_TX_OPEN_KEY))
+        return self.op in WRITE_OPS or (self.create and self.op in (_ops.OP_OPEN_KEY, _ops.OP_TX_OPEN_KEY))
 
     @property
     def full_path(self) -> str | None:
@@ -156,29 +157,29 @@ class Operation:
 
     def _parse(self, b: bytes) -> None:
         op = self.op
-        if op in (_agent.OP_OPEN_KEY, _agent.OP_TX_OPEN_KEY):
-            off = 4 if op == _agent.OP_TX_OPEN_KEY else 0
+        if op in (_ops.OP_OPEN_KEY, _ops.OP_TX_OPEN_KEY):
+            off = 4 if op == _ops.OP_TX_OPEN_KEY else 0
             if off:
                 self.tx = struct.unpack_from("<I", b, 0)[0]
             self.root, _view, _acc, flags = struct.unpack_from("<IIII", b, off)
             self.create = bool(flags & 1)
             self.path = _str16(b, off + 16)[0].strip("\\")
             return
-        if op in (_agent.OP_TX_COMMIT, _agent.OP_TX_ROLLBACK):
+        if op in (_ops.OP_TX_COMMIT, _ops.OP_TX_ROLLBACK):
             self.tx = struct.unpack_from("<I", b, 0)[0]
             return
-        if op in (_agent.OP_LOAD_HIVE, _agent.OP_UNLOAD_HIVE):      # u32 root str16 subkey [str16 file]
+        if op in (_ops.OP_LOAD_HIVE, _ops.OP_UNLOAD_HIVE):      # u32 root str16 subkey [str16 file]
             self.root = struct.unpack_from("<I", b, 0)[0]
             sub, pos = _str16(b, 4)
             self.path = sub.strip("\\")
-            if op == _agent.OP_LOAD_HIVE:
+            if op == _ops.OP_LOAD_HIVE:
                 self.file = _str16(b, pos)[0]
             return
-        if op in (_agent.OP_LOAD_APP_HIVE, _agent.OP_FILE_KIND):    # [u32 max_keys] str16 file
-            self.file = _str16(b, 4 if op == _agent.OP_LOAD_APP_HIVE else 0)[0]
+        if op in (_ops.OP_LOAD_APP_HIVE, _ops.OP_FILE_KIND):    # [u32 max_keys] str16 file
+            self.file = _str16(b, 4 if op == _ops.OP_LOAD_APP_HIVE else 0)[0]
             return
-        if op in (_agent.OP_PRIVILEGES, _agent.OP_SET_PRIVILEGES):  # [u32 enable] u32 n, n x str16
-            pos = 4 if op == _agent.OP_SET_PRIVILEGES else 0
+        if op in (_ops.OP_PRIVILEGES, _ops.OP_SET_PRIVILEGES):  # [u32 enable] u32 n, n x str16
+            pos = 4 if op == _ops.OP_SET_PRIVILEGES else 0
             n = struct.unpack_from("<I", b, pos)[0]
             pos += 4
             names = []
@@ -228,8 +229,8 @@ def _str16(b: bytes, pos: int) -> tuple[str, int]:
 # handle -> (root, path), per connection, learnt from OPEN_KEY answers;
 # transacted key -> (root, path, tx), forgotten when the key is closed or its
 # transaction ends (commit / rollback close the keys in the agent)
-_handle_paths: "weakref.WeakKeyDictionary[Any, dict[int, tuple[int, str]]]" = weakref.WeakKeyDictionary()
-_tx_handle_paths: "weakref.WeakKeyDictionary[Any, dict[int, tuple[int, str, int]]]" = weakref.WeakKeyDictionary()
+_handle_paths: weakref.WeakKeyDictionary[Any, dict[int, tuple[int, str]]] = weakref.WeakKeyDictionary()
+_tx_handle_paths: weakref.WeakKeyDictionary[Any, dict[int, tuple[int, str, int]]] = weakref.WeakKeyDictionary()
 
 
 def _paths_of(conn: Any) -> dict[int, tuple[int, str]]:
@@ -393,7 +394,7 @@ def _dispatch(conn: Any, op: int, payload: bytes, timeout: float | None, filenam
     try:
         resp: bytes = _run(rec, call, filename, _learn if op in _LEARN_OPS else None)
     finally:
-        if op in (_agent.OP_TX_COMMIT, _agent.OP_TX_ROLLBACK) and rec.tx is not None and not rec.vetoed:
+        if op in (_ops.OP_TX_COMMIT, _ops.OP_TX_ROLLBACK) and rec.tx is not None and not rec.vetoed:
             # the agent closes the transaction's keys whether the commit
             # succeeded or not (agent_tx.c op_end): their ids are dead
             m = _tx_paths_of(conn)
@@ -402,22 +403,22 @@ def _dispatch(conn: Any, op: int, payload: bytes, timeout: float | None, filenam
     return resp
 
 
-_LEARN_OPS = frozenset({_agent.OP_OPEN_KEY, _agent.OP_TX_OPEN_KEY, _agent.OP_CLOSE_KEY, _agent.OP_TX_CLOSE_KEY})
+_LEARN_OPS = frozenset({_ops.OP_OPEN_KEY, _ops.OP_TX_OPEN_KEY, _ops.OP_CLOSE_KEY, _ops.OP_TX_CLOSE_KEY})
 
 
 def _learn(rec: Operation, resp: bytes) -> None:
     """Keeps the handle -> path maps in step with the opens and closes."""
     op, conn = rec.op, rec.conn
-    if op == _agent.OP_OPEN_KEY:
+    if op == _ops.OP_OPEN_KEY:
         if len(resp) >= 4 and rec.path is not None:
             rec.handle = struct.unpack_from("<I", resp, 0)[0]
             _paths_of(conn)[rec.handle] = (rec.root or 0, rec.path)
-    elif op == _agent.OP_TX_OPEN_KEY:
+    elif op == _ops.OP_TX_OPEN_KEY:
         if len(resp) >= 4 and rec.path is not None:
             rec.handle = struct.unpack_from("<I", resp, 0)[0]
             _tx_paths_of(conn)[rec.handle] = (rec.root or 0, rec.path, rec.tx or 0)
     elif rec.handle is not None:
-        (_paths_of(conn) if op == _agent.OP_CLOSE_KEY else _tx_paths_of(conn)).pop(rec.handle, None)
+        (_paths_of(conn) if op == _ops.OP_CLOSE_KEY else _tx_paths_of(conn)).pop(rec.handle, None)
 
 
 def run_offline(op: int, path: Any, call: Callable[[], Any]) -> Any:

@@ -48,19 +48,16 @@ to stderr and saves the profile; ``regfast profile compare BASE NEW`` (see
 """
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import runpy
-import sys
 import threading
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from regfast.live import protocol as _agent
+from regfast.live import _agent_ops as _ops
 from regfast.observe import hooks as _hooks
 
 __all__ = ["profile", "Profiler", "ProfileReport", "OpenEach", "ProfileComparison", "compare"]
@@ -402,7 +399,7 @@ class Profiler:
         rows, in order, paired by connection and handle: each connection
         numbers its handles itself)."""
         c = self.columns
-        rows = np.flatnonzero(((c["op"] == _agent.OP_OPEN_KEY) | (c["op"] == _agent.OP_CLOSE_KEY))
+        rows = np.flatnonzero(((c["op"] == _ops.OP_OPEN_KEY) | (c["op"] == _ops.OP_CLOSE_KEY))
                               & (c["status"] == 0))
         open_of: dict[tuple[int, int], int] = {}   # (conn, handle) -> path id, while open
         opens: dict[int, int] = {}
@@ -411,7 +408,7 @@ class Profiler:
         ops, paths, handles, conns, dur = c["op"], c["path"], c["handle"], c["conn"], c["duration_ns"]
         for r in rows.tolist():
             h = (int(conns[r]), int(handles[r]))
-            if ops[r] == _agent.OP_OPEN_KEY:
+            if ops[r] == _ops.OP_OPEN_KEY:
                 p = int(paths[r])
                 if p < 0:
                     continue

@@ -5,10 +5,8 @@ private WINEPREFIX). The fake-agent half of the same program also runs in the
 plain ASan ctest pass (test_c_suites.py)."""
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-from pathlib import Path
 
 from conftest import ROOT, artefact_dir
 from test_c_suites import _cmake, _run

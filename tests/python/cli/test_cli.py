@@ -12,7 +12,7 @@ import pytest
 import regfast
 from regfast.cli import main
 from regfast.io.export import reg_value_line
-from regfast.io.writer import REG_BINARY, REG_EXPAND_SZ, REG_MULTI_SZ, REG_QWORD, REG_SZ, Value, build_hive
+from regfast.io.writer import REG_BINARY, REG_MULTI_SZ, REG_SZ, build_hive
 
 from conftest import MIXED_TREE as TREE
 from conftest import in_ci, regfast_tree

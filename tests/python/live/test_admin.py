@@ -24,6 +24,7 @@ import pytest
 import regfast
 from conftest import regfast_tree
 from regfast.live import admin
+from regfast.live import _agent_ops as ops
 from regfast.live import protocol as A
 from regfast.live import registry as live
 from regfast.live.protocol import Reader
@@ -122,7 +123,7 @@ def test_rename_invalid_names_are_87_before_any_call(registry, sandbox, bad):
     assert _winerror(e) == 87
     # and the agent checks too, whatever a client sends
     with pytest.raises(OSError) as e:
-        registry.conn.request(A.OP_RENAME, k._handle().to_bytes(4, "little") + A.str16(bad))
+        registry.conn.request(ops.OP_RENAME, k._handle().to_bytes(4, "little") + A.str16(bad))
     assert _winerror(e) == 87
     assert sandbox.subkey_names() == ["keep"]
 
@@ -524,7 +525,7 @@ def test_restore_replace_app_hive_stubs_are_refused_under_wine(registry, sandbox
 
 
 # agent_admin.c op 47: LOAD_APP_HIVE's serializer fed an open key
-OP_SNAPSHOT_RF = A.OP_SNAPSHOT_RF
+OP_SNAPSHOT_RF = ops.OP_SNAPSHOT_RF
 
 
 def test_app_hive_snapshot_format_is_the_snapshot_format(registry, sandbox):

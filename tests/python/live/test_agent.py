@@ -7,21 +7,18 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import struct
 import subprocess
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import regfast
-from conftest import in_ci
 from wine_session import BASE, build_test_agent, registry, sandbox, wine  # noqa: F401  (shared fixtures)
 from regfast.live import agent as agent_exe
+from regfast.live import _agent_ops as ops
 from regfast.live import protocol as A
 from regfast.live import registry as live
 from regfast.exceptions import (
@@ -297,12 +294,12 @@ def test_agent_killed_mid_request(wine, sandbox):
     reg = wine.connect(timeout=20)
     key = reg.open_key("HKCU", sandbox.path)
     # a long request (a million reads in the agent), then the agent dies under it
-    rid, p = reg.conn.start(A.OP_BENCH, struct.pack("<IIII", 1, key._handle(), 1_000_000, 1) + A.str16("v"))
+    rid, p = reg.conn.start(ops.OP_BENCH, struct.pack("<IIII", 1, key._handle(), 1_000_000, 1) + A.str16("v"))
     time.sleep(0.3)
     reg.conn.proc.kill()
     t0 = time.monotonic()
     with pytest.raises(ConnectionError) as e:
-        reg.conn.finish(rid, p, A.OP_BENCH)
+        reg.conn.finish(rid, p, ops.OP_BENCH)
     assert time.monotonic() - t0 < 5
     assert "regfast-agent" in str(e.value)
     # gone, not cut: the same class the C remote backend raises (RF_E_CONNECTION)
@@ -336,14 +333,14 @@ def test_malformed_frames(wine):
         assert reg.ping(b"1") == b"1"
         # oversized frame: RF_E_LIMIT, payload skipped, agent alive
         big = A.MAX_REQUEST + 1
-        head = struct.pack("<HHII", A.MAGIC, A.OP_PING, big, 4242)
+        head = struct.pack("<HHII", A.MAGIC, ops.OP_PING, big, 4242)
         rid, p = 4242, A._Pending()
         with c._lock:
             c._pending[rid] = p
         trailer = bytes(A.TRAILER) if c.version >= 3 else b""      # skipped with the payload, unchecked
         c.send_raw(head + struct.pack("<I", A.fnv1a32(head)) + bytes(big) + trailer, timeout=60)
         with pytest.raises(OSError) as e:
-            c.finish(rid, p, A.OP_PING, timeout=30)
+            c.finish(rid, p, ops.OP_PING, timeout=30)
         assert e.value.status == 0x20000004
         assert reg.ping(b"2") == b"2"
         # unknown op, truncated payloads of every op
@@ -351,7 +348,7 @@ def test_malformed_frames(wine):
             c.request(99)
         assert e.value.winerror == 120
         for op in range(3, 17):
-            if op == A.OP_STATS:
+            if op == ops.OP_STATS:
                 continue
             with pytest.raises(OSError) as e:
                 c.request(op, b"\x01\x00")
@@ -360,7 +357,7 @@ def test_malformed_frames(wine):
         k = reg.open_key("HKCU", "Software")
         for flt in (0, 0x40, 0x10000000 | 0x4):
             with pytest.raises(OSError) as e:
-                c.request(A.OP_WATCH, struct.pack("<IIIIII", 1, flt, 0, 0, 1, k._handle()))
+                c.request(ops.OP_WATCH, struct.pack("<IIIIII", 1, flt, 0, 0, 1, k._handle()))
             assert e.value.winerror == 87
         st = reg.stats()
         assert st["bad_frames"] >= 16 and st["watches"] == 0
@@ -377,11 +374,11 @@ def _before_hello(p: subprocess.Popen) -> None:
     watchdog = threading.Timer(30, p.kill)         # a silent agent must not hang the test
     watchdog.start()
     try:
-        p.stdin.write(A.frame(A.OP_PING, 7, b"x") + A.frame(A.OP_HELLO, 8, b"RFAG" + struct.pack("<HH", 9, 9)))
+        p.stdin.write(A.frame(ops.OP_PING, 7, b"x") + A.frame(ops.OP_HELLO, 8, b"RFAG" + struct.pack("<HH", 9, 9)))
         p.stdin.flush()
         out = p.stdout.read(16 + 4)
         magic, op, n, rid = struct.unpack_from("<HHII", out)
-        assert (op, rid, struct.unpack_from("<I", out, 16)[0]) == (A.OP_PING | A.RESPONSE, 7, 87)
+        assert (op, rid, struct.unpack_from("<I", out, 16)[0]) == (ops.OP_PING | A.RESPONSE, 7, 87)
         p.stdout.read(n - 4)
         out = p.stdout.read(20)
         assert struct.unpack_from("<I", out, 16)[0] == 120       # version 9 is not spoken

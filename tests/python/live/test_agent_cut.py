@@ -22,6 +22,8 @@ import time
 
 import pytest
 
+from regfast.live import _agent_ops as ops
+
 from regfast.live import protocol as A
 from regfast.live import registry as live
 from regfast.exceptions import ConnectionCutError
@@ -126,12 +128,12 @@ def test_agent_discards_a_frame_its_input_ends_in(wine, sandbox):
                 assert struct.unpack_from("<i", body)[0] == 0, body
                 return body[4:]
 
-            ask(A.OP_HELLO, 1, b"RFAG" + struct.pack("<HH", 2, 2))           # v2: no payload check
-            h = struct.unpack_from("<I", ask(A.OP_OPEN_KEY, 2, struct.pack("<IIII", live.HKCU, 0, live.KEY_ALL_ACCESS, 0)
+            ask(ops.OP_HELLO, 1, b"RFAG" + struct.pack("<HH", 2, 2))           # v2: no payload check
+            h = struct.unpack_from("<I", ask(ops.OP_OPEN_KEY, 2, struct.pack("<IIII", live.HKCU, 0, live.KEY_ALL_ACCESS, 0)
                                               + A.str16(sandbox.path)))[0]
             raw = b"w" * 100_000
             body = struct.pack("<II", h, 3) + A.str16("torn") + struct.pack("<I", len(raw)) + raw
-            whole = A.frame(A.OP_SET_VALUE, 3, body)
+            whole = A.frame(ops.OP_SET_VALUE, 3, body)
             p.stdin.write(whole[:len(whole) // 2])
             p.stdin.flush()
             p.stdin.close()
@@ -154,7 +156,7 @@ def test_payload_check_refuses_a_spliced_stream(wine, sandbox):
         def set_frame(rid, name, fill):
             raw = fill * 200_000
             body = struct.pack("<II", h, 3) + A.str16(name) + struct.pack("<I", len(raw)) + raw
-            return A.frame(A.OP_SET_VALUE, rid, body, version=3)
+            return A.frame(ops.OP_SET_VALUE, rid, body, version=3)
 
         first, second = set_frame(901, "big", b"y"), set_frame(902, "other", b"z")
         p = A._Pending()
@@ -162,7 +164,7 @@ def test_payload_check_refuses_a_spliced_stream(wine, sandbox):
             c._pending[901] = p
         c.send_raw(first[:65_514] + second)                        # cut, then the next frame
         with pytest.raises(OSError) as e:
-            c.finish(901, p, A.OP_SET_VALUE, timeout=30)
+            c.finish(901, p, ops.OP_SET_VALUE, timeout=30)
         assert getattr(e.value, "winerror", None) == 13 or isinstance(e.value, ConnectionError), e.value
         assert _wait_exit(c.proc) is not None                      # it stopped serving the stream
     assert _value(wine, sandbox.path, "big") is None
@@ -177,8 +179,8 @@ def test_version_2_clients_are_still_served(wine):
         watchdog = threading.Timer(60, p.kill)
         watchdog.start()
         try:
-            p.stdin.write(A.frame(A.OP_HELLO, 1, b"RFAG" + struct.pack("<HH", 2, 2)))
-            p.stdin.write(A.frame(A.OP_PING, 2, b"v2 ping"))
+            p.stdin.write(A.frame(ops.OP_HELLO, 1, b"RFAG" + struct.pack("<HH", 2, 2)))
+            p.stdin.write(A.frame(ops.OP_PING, 2, b"v2 ping"))
             p.stdin.flush()
             for want_id in (1, 2):
                 head = p.stdout.read(A.HEADER)

@@ -48,14 +48,14 @@ class _Raw:
         return struct.unpack_from("<i", body)[0], body[4:]
 
     def hello(self, lo: int, hi: int) -> int:
-        st, body = self.ask(A.OP_HELLO, b"RFAG" + struct.pack("<HH", lo, hi))
+        st, body = self.ask(ops.OP_HELLO, b"RFAG" + struct.pack("<HH", lo, hi))
         if st == 0:
             self.version = struct.unpack_from("<H", body)[0]
             assert f"protocol {self.version} on".encode() in body
         return st if st else -self.version
 
     def open(self, path: str, flags: int = 0) -> tuple[int, int]:
-        st, body = self.ask(A.OP_OPEN_KEY, struct.pack("<IIII", live.HKCU, 0, live.KEY_ALL_ACCESS, flags)
+        st, body = self.ask(ops.OP_OPEN_KEY, struct.pack("<IIII", live.HKCU, 0, live.KEY_ALL_ACCESS, flags)
                             + A.str16(path))
         return st, (struct.unpack_from("<I", body)[0] if st == 0 else 0)
 
@@ -77,7 +77,7 @@ def raw(wine):  # noqa: F811
 @pytest.mark.parametrize("lo, hi, agreed", [(2, 4, 4), (2, 3, 3), (3, 3, 3), (2, 2, 2), (4, 9, 4)])
 def test_hello_agrees_on_the_highest_shared_version(raw, lo, hi, agreed):
     assert raw.hello(lo, hi) == -agreed
-    st, body = raw.ask(A.OP_PING, b"framed as agreed")       # the framing switched for both sides
+    st, body = raw.ask(ops.OP_PING, b"framed as agreed")       # the framing switched for both sides
     assert st == 0 and body == b"framed as agreed"
 
 
@@ -91,7 +91,7 @@ def test_the_first_hello_fixes_the_version(raw):
     assert raw.hello(2, 4) == -4
     assert raw.hello(2, 3) == 120            # a later HELLO cannot change it...
     assert raw.hello(3, 4) == -4             # ...only agree with it
-    assert raw.ask(A.OP_PING, b"x") == (0, b"x")
+    assert raw.ask(ops.OP_PING, b"x") == (0, b"x")
 
 
 def _key_info_name(body: bytes) -> tuple[int, bytes]:
@@ -105,25 +105,25 @@ def test_version_3_answers_in_version_2_layouts(raw, sandbox):
     assert raw.hello(2, 3) == -3
     st, h = raw.open(sandbox.path)
     assert st == 0
-    st, body = raw.ask(A.OP_KEY_INFO, struct.pack("<I", h))
+    st, body = raw.ask(ops.OP_KEY_INFO, struct.pack("<I", h))
     assert st == 0 and _key_info_name(body)[1] == b""                  # no stored name
-    st, _ = raw.ask(A.OP_READ_VALUES, struct.pack("<IIII", h, 0x100, A.ALL, 0))
+    st, _ = raw.ask(ops.OP_READ_VALUES, struct.pack("<IIII", h, 0x100, A.ALL, 0))
     assert st == 87                                                    # no column replies
     st, _ = raw.open(sandbox.path + r"\volatile", flags=1 | 2)
     assert st == 87                                                    # no volatile OPEN_KEY
-    st, body = raw.ask(A.OP_SET_SECURITY_SD, struct.pack("<II", h, 4) + bytes(20))
+    st, body = raw.ask(ops.OP_SET_SECURITY_SD, struct.pack("<II", h, 4) + bytes(20))
     assert st == 120 and b"protocol 4" in body                         # no such op before 4
-    st, _ = raw.ask(A.OP_READ_VALUES, struct.pack("<IIII", h, 0, A.ALL, 0))
+    st, _ = raw.ask(ops.OP_READ_VALUES, struct.pack("<IIII", h, 0, A.ALL, 0))
     assert st == 0                                                     # rows, as in 2
 
 
 def test_version_4_adds_the_remote_layouts(raw, sandbox):
     assert raw.hello(4, 4) == -4
     st, h = raw.open(sandbox.path)
-    st, body = raw.ask(A.OP_KEY_INFO, struct.pack("<I", h))
+    st, body = raw.ask(ops.OP_KEY_INFO, struct.pack("<I", h))
     name = sandbox.path.rsplit("\\", 1)[1].encode("utf-16-le")
     assert st == 0 and _key_info_name(body)[1] == struct.pack("<I", len(name)) + name
-    st, body = raw.ask(A.OP_READ_VALUES, struct.pack("<IIII", h, 0x100, A.ALL, 0))
+    st, body = raw.ask(ops.OP_READ_VALUES, struct.pack("<IIII", h, 0x100, A.ALL, 0))
     assert st == 0 and struct.unpack_from("<III", body) == (0, 0, 0)  # columns: no rows, no arena, no names
     st, _ = raw.open(sandbox.path + r"\volatile", flags=1 | 2)
     assert st == 0

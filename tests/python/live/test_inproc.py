@@ -25,6 +25,7 @@ import time
 import pytest
 
 import regfast
+from regfast.live import _agent_ops as ops
 from regfast.live import protocol as A
 from regfast.live import registry as live
 from regfast.exceptions import RegistryError, RegistryNotFoundError
@@ -226,7 +227,7 @@ def test_one_connection_per_core_and_no_frames(core):
         c.close()
     c.close()                                        # twice: a no-op
     with pytest.raises(ConnectionError):
-        c.request(A.OP_PING, b"x")
+        c.request(ops.OP_PING, b"x")
 
 
 class _Broken:
@@ -242,7 +243,7 @@ class _Broken:
         pass
 
     def dispatch(self, op, rid, payload):
-        if op == A.OP_HELLO:
+        if op == ops.OP_HELLO:
             return struct.pack("<IHIIII", 0, 1, A.MAX_REQUEST, A.MAX_RESPONSE, 1, 0) + \
                 struct.pack("<I", 4) + b"fake"
         return self.answers.pop(0)
@@ -251,15 +252,15 @@ class _Broken:
 def test_malformed_answers_raise_clear_errors():
     c = InProcessConnection(_Broken([b"", b"\x05\x00\x00\x00", b"\x05\x00\x00\x00" + b"\xff" * 3]))
     with pytest.raises(RegistryError) as e:
-        c.request(A.OP_PING)                          # no status at all
+        c.request(ops.OP_PING)                          # no status at all
     assert e.value.winerror == 13
     with pytest.raises(PermissionError) as e:
-        c.request(A.OP_PING)                          # status 5, no details
+        c.request(ops.OP_PING)                          # status 5, no details
     assert e.value.winerror == 5
     with pytest.raises(PermissionError, match="malformed error answer"):
-        c.request(A.OP_PING)                          # status 5, truncated details
+        c.request(ops.OP_PING)                          # status 5, truncated details
     with pytest.raises(RegistryError):
-        c.request(A.OP_PING, b"\0" * (A.MAX_REQUEST + 1))   # over the request limit, not sent
+        c.request(ops.OP_PING, b"\0" * (A.MAX_REQUEST + 1))   # over the request limit, not sent
     c.close()
 
 

@@ -161,6 +161,7 @@ def test_no_agent_behind_the_pipe(tmp_path):
 # is answered well; anything else with a reply whose trailer is one bit off.
 _FAKE_AGENT = r"""
 import struct, sys, zlib
+from regfast.live import _agent_ops as ops
 from regfast.live import protocol as A
 rf, wf = open(0, "rb", buffering=0, closefd=False), open(1, "wb", buffering=0, closefd=False)
 def read(n):
@@ -179,12 +180,12 @@ try:
         if framed:
             requests += 1
             bad_crc += struct.unpack("<I", read(4))[0] != zlib.crc32(payload)
-        if op == A.OP_HELLO:
+        if op == ops.OP_HELLO:
             hello = struct.unpack_from("<HH", payload, 4)
             body = struct.pack("<iHIIII", 0, 4, A.MAX_REQUEST, A.MAX_RESPONSE, 1, 0) + struct.pack("<I", 4) + b"fake"
             wf.write(A.frame(op | A.RESPONSE, rid, body))
             framed = True
-        elif op == A.OP_OPEN_KEY:
+        elif op == ops.OP_OPEN_KEY:
             wf.write(A.frame(op | A.RESPONSE, rid, struct.pack("<iII", 0, 7, 2), version=3))
         else:
             bad = bytearray(A.frame(op | A.RESPONSE, rid, struct.pack("<i", 0) + bytes(48), version=3))

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 import regfast
+from regfast.live import _agent_ops as ops
 from regfast.live import protocol as A
 from regfast.live import registry as live
 from regfast.live.transaction import (
@@ -61,7 +62,7 @@ def test_ktm_probe_reports_120_under_wine_and_auto_falls_back(registry, sandbox,
         pytest.skip("Windows has KTM: test_ktm_commit_rollback_isolation covers it")
     # the agent's probe itself: 120, because RegCreateKeyTransactedW said so
     with pytest.raises(regfast.RegistryError) as e:
-        registry.conn.request(A.OP_TX_PROBE)
+        registry.conn.request(ops.OP_TX_PROBE)
     assert e.value.winerror == 120
     assert "RegCreateKeyTransactedW returned 120" in e.value.strerror
     err = ktm_status(registry)
@@ -312,21 +313,21 @@ def test_agent_tx_ops_refuse_bad_requests(registry):
     conn = registry.conn
     if on_wine(registry):
         with pytest.raises(regfast.RegistryError) as e:
-            conn.request(A.OP_TX_BEGIN, struct.pack("<I", 0) + A.str16("x"))
+            conn.request(ops.OP_TX_BEGIN, struct.pack("<I", 0) + A.str16("x"))
         assert e.value.winerror == 120                  # no transaction is handed out by a stub
     for op, payload, code in [
-        (A.OP_TX_COMMIT, struct.pack("<I", 0x10001), 6),                 # no such transaction
-        (A.OP_TX_ROLLBACK, struct.pack("<I", 0), 6),
-        (A.OP_TX_OPEN_KEY, struct.pack("<IIIII", 0x10001, 0x80000001, 0, 0, 0) + A.str16("x"), 6),
-        (A.OP_TX_SET_VALUE, struct.pack("<II", 0x10001, 1) + A.str16("n") + struct.pack("<I", 0), 6),
-        (A.OP_TX_CLOSE_KEY, struct.pack("<I", 0xFFFF), 6),
-        (A.OP_TX_COMMIT, b"\x01", 87),                                    # malformed
-        (A.OP_TX_PROBE, b"junk", 87),
-        (A.OP_TX_SET_VALUE, struct.pack("<II", 1, 1) + A.str16("n") + struct.pack("<I", 99), 87),
+        (ops.OP_TX_COMMIT, struct.pack("<I", 0x10001), 6),                 # no such transaction
+        (ops.OP_TX_ROLLBACK, struct.pack("<I", 0), 6),
+        (ops.OP_TX_OPEN_KEY, struct.pack("<IIIII", 0x10001, 0x80000001, 0, 0, 0) + A.str16("x"), 6),
+        (ops.OP_TX_SET_VALUE, struct.pack("<II", 0x10001, 1) + A.str16("n") + struct.pack("<I", 0), 6),
+        (ops.OP_TX_CLOSE_KEY, struct.pack("<I", 0xFFFF), 6),
+        (ops.OP_TX_COMMIT, b"\x01", 87),                                    # malformed
+        (ops.OP_TX_PROBE, b"junk", 87),
+        (ops.OP_TX_SET_VALUE, struct.pack("<II", 1, 1) + A.str16("n") + struct.pack("<I", 99), 87),
         (79, b"", 120),                                                  # unknown op in the tx range
         # KTM's MAX_TRANSACTION_DESCRIPTION_LENGTH (64 WCHARs with the NUL):
         # refused before KTM is asked, so the same 87 under Wine and Windows
-        (A.OP_TX_BEGIN, struct.pack("<I", 0) + A.str16("d" * 64), 87),
+        (ops.OP_TX_BEGIN, struct.pack("<I", 0) + A.str16("d" * 64), 87),
     ]:
         with pytest.raises(OSError) as e:
             conn.request(op, payload)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import regfast
-from regfast.live import protocol as A
+from regfast.live import _agent_ops as ops
 from regfast import hooks
 from regfast.observe.hooks import HookVeto, HookWarning
 from wine_session import registry, sandbox, wine  # noqa: F401  (shared fixtures)
@@ -199,7 +199,7 @@ def test_profiler_sees_transaction_journal_traffic(registry, sandbox, tmp_path):
             tx.open_key("HKCU", sandbox.path).set_value("t", 1)
     counts = prof.counts()
     assert counts["set_value"] == 1 and counts["get_value"] == 1   # the journal read what it overwrites
-    assert A.OP_SET_VALUE in prof.columns["op"]
+    assert ops.OP_SET_VALUE in prof.columns["op"]
 
 
 def test_offline_open_hive_is_hooked_and_can_be_vetoed(make_hive, tmp_path):
@@ -255,9 +255,9 @@ def test_admin_writes_are_seen_and_vetoed_per_kind(wine, registry, sandbox, tmp_
             sub.take_ownership()
         # handle ops with files (raw requests: the Python helpers refuse Wine's stubs first)
         with pytest.raises(HookVeto):
-            registry.conn.request(A.OP_RESTORE_KEY, struct.pack("<II", sub._handle(), 8) + str16(r"C:\x.hiv"))
+            registry.conn.request(ops.OP_RESTORE_KEY, struct.pack("<II", sub._handle(), 8) + str16(r"C:\x.hiv"))
         with pytest.raises(HookVeto):
-            registry.conn.request(A.OP_REPLACE_KEY, struct.pack("<I", sub._handle()) + str16(r"C:\new.hiv")
+            registry.conn.request(ops.OP_REPLACE_KEY, struct.pack("<I", sub._handle()) + str16(r"C:\new.hiv")
                                   + str16(r"C:\old.hiv"))
         # root + subkey ops
         with pytest.raises(HookVeto):
@@ -330,23 +330,23 @@ def test_transaction_end_forgets_its_keys():
     ids = iter(range(1, 100))
 
     def answer(op, payload):
-        if op == A.OP_TX_ROLLBACK:
+        if op == ops.OP_TX_ROLLBACK:
             raise regfast.RegistryError(22, "rollback failed", None, winerror=6701)
-        return struct.pack("<II", next(ids), 2) if op == A.OP_TX_OPEN_KEY else b""
+        return struct.pack("<II", next(ids), 2) if op == ops.OP_TX_OPEN_KEY else b""
 
     conn = ScriptedConn(answer)
     seen: list[hooks.Operation] = []
     with hooks.post(seen.append):
         for tx, path in ((7, "a"), (7, "b"), (8, "c")):
-            dispatch(conn, A.OP_TX_OPEN_KEY, _open_req(path, tx))
+            dispatch(conn, ops.OP_TX_OPEN_KEY, _open_req(path, tx))
         assert hooks._tx_paths_of(conn) == {1: (0x80000001, "a", 7), 2: (0x80000001, "b", 7),
                                             3: (0x80000001, "c", 8)}
-        dispatch(conn, A.OP_TX_COMMIT, struct.pack("<I", 7))
+        dispatch(conn, ops.OP_TX_COMMIT, struct.pack("<I", 7))
         assert set(hooks._tx_paths_of(conn)) == {3}     # 1 and 2 were tx 7's
-        dispatch(conn, A.OP_TX_SET_VALUE, struct.pack("<II", 1, 4) + b"\0\0\0\0" + b"\0\0\0\0")
+        dispatch(conn, ops.OP_TX_SET_VALUE, struct.pack("<II", 1, 4) + b"\0\0\0\0" + b"\0\0\0\0")
         assert seen[-1].path is None                    # key 1 died with its transaction
         with pytest.raises(OSError):                    # the agent closes the keys even then
-            dispatch(conn, A.OP_TX_ROLLBACK, struct.pack("<I", 8))
+            dispatch(conn, ops.OP_TX_ROLLBACK, struct.pack("<I", 8))
         assert not hooks._tx_paths_of(conn)
     assert seen[3].tx == 7 and seen[3].name == "tx_commit"
 
@@ -362,7 +362,7 @@ def test_a_failing_profiler_does_not_change_the_outcome():
     prof._STAGE = 1                                       # store each row as it comes
     with prof:
         with pytest.raises(regfast.RegistryError) as e:
-            dispatch(conn, A.OP_GET_VALUE, b"\1\0\0\0" + b"\0\0\0\0")
+            dispatch(conn, ops.OP_GET_VALUE, b"\1\0\0\0" + b"\0\0\0\0")
     assert e.value.winerror == ntstatus                   # the operation's own error, not the profiler's
     assert prof.columns["status"].tolist() == [ntstatus - 2**32]
 
@@ -374,14 +374,14 @@ def test_a_failing_profiler_does_not_change_the_outcome():
     try:
         with warnings.catch_warnings(record=True) as w:
             warnings.simplefilter("always")
-            assert dispatch(ScriptedConn(lambda op, p: b"pong"), A.OP_PING) == b"pong"
+            assert dispatch(ScriptedConn(lambda op, p: b"pong"), ops.OP_PING) == b"pong"
         assert any(issubclass(x.category, HookWarning) and "profiler bug" in str(x.message) for x in w)
     finally:
         h.remove()
     # a flush that fails keeps the staged rows (and the columns) as they were
     prof2 = regfast.profile()
     with prof2:
-        dispatch(ScriptedConn(lambda op, p: b""), A.OP_PING)
+        dispatch(ScriptedConn(lambda op, p: b""), ops.OP_PING)
     prof2._stage.append(("not a number",) * len(prof2._stage[0]))
     with pytest.raises(ValueError):
         prof2.columns
@@ -393,17 +393,17 @@ def test_a_failing_profiler_does_not_change_the_outcome():
 def test_open_each_pairs_opens_and_closes_per_connection():
     import struct
     # two connections, each numbering its handles from 1: the same numbers
-    a = ScriptedConn(lambda op, p: struct.pack("<I", 1) if op == A.OP_OPEN_KEY else b"")
-    b = ScriptedConn(lambda op, p: struct.pack("<I", 1) if op == A.OP_OPEN_KEY else b"")
+    a = ScriptedConn(lambda op, p: struct.pack("<I", 1) if op == ops.OP_OPEN_KEY else b"")
+    b = ScriptedConn(lambda op, p: struct.pack("<I", 1) if op == ops.OP_OPEN_KEY else b"")
     close1 = struct.pack("<I", 1)
     with regfast.profile() as prof:
-        dispatch(a, A.OP_OPEN_KEY, _open_req("X"))
-        dispatch(b, A.OP_OPEN_KEY, _open_req("Y"))
-        dispatch(a, A.OP_CLOSE_KEY, close1)
-        dispatch(b, A.OP_CLOSE_KEY, close1)
+        dispatch(a, ops.OP_OPEN_KEY, _open_req("X"))
+        dispatch(b, ops.OP_OPEN_KEY, _open_req("Y"))
+        dispatch(a, ops.OP_CLOSE_KEY, close1)
+        dispatch(b, ops.OP_CLOSE_KEY, close1)
         for conn, path in ((a, "X"), (b, "Y")):
-            dispatch(conn, A.OP_OPEN_KEY, _open_req(path))
-            dispatch(conn, A.OP_CLOSE_KEY, close1)
+            dispatch(conn, ops.OP_OPEN_KEY, _open_req(path))
+            dispatch(conn, ops.OP_CLOSE_KEY, close1)
     assert prof.columns["conn"].tolist() == [1, 2, 1, 2, 1, 1, 2, 2]
     got = {(o.path, o.opens, o.cycles) for o in prof.report().open_each}
     assert got == {("HKCU\\X", 2, 2), ("HKCU\\Y", 2, 2)}

@@ -12,7 +12,7 @@ import time
 import pytest
 
 import regfast
-from regfast.live import protocol as A
+from regfast.live import _agent_ops as ops
 from regfast.cli import main
 from regfast.observe.profile import Profiler, compare
 
@@ -25,26 +25,26 @@ def _conn(delay: float = 0.0) -> ScriptedConn:
     def answer(op, payload):
         if delay:
             time.sleep(delay)
-        if op == A.OP_OPEN_KEY:
+        if op == ops.OP_OPEN_KEY:
             return struct.pack("<I", next(handles))
-        return b"\x04\0\0\0" + struct.pack("<I", 4) + b"\1\0\0\0" if op == A.OP_GET_VALUE else b""
+        return b"\x04\0\0\0" + struct.pack("<I", 4) + b"\1\0\0\0" if op == ops.OP_GET_VALUE else b""
 
     return ScriptedConn(answer)
 
 
 def _get(conn, handle: int, name: str) -> None:
     from regfast.live.protocol import str16
-    dispatch(conn, A.OP_GET_VALUE, struct.pack("<I", handle) + str16(name))
+    dispatch(conn, ops.OP_GET_VALUE, struct.pack("<I", handle) + str16(name))
 
 
 def _once(n: int = 6, delay: float = 0.0) -> Profiler:
     """The good pattern: open App once, read n values, close."""
     conn = _conn(delay)
     with regfast.profile() as prof:
-        dispatch(conn, A.OP_OPEN_KEY, _open_req(r"Software\App"))
+        dispatch(conn, ops.OP_OPEN_KEY, _open_req(r"Software\App"))
         for i in range(n):
             _get(conn, 1, f"v{i}")
-        dispatch(conn, A.OP_CLOSE_KEY, struct.pack("<I", 1))
+        dispatch(conn, ops.OP_CLOSE_KEY, struct.pack("<I", 1))
     return prof
 
 
@@ -53,9 +53,9 @@ def _each(n: int = 6, delay: float = 0.0) -> Profiler:
     conn = _conn(delay)
     with regfast.profile() as prof:
         for i in range(n):
-            dispatch(conn, A.OP_OPEN_KEY, _open_req(r"Software\App"))
+            dispatch(conn, ops.OP_OPEN_KEY, _open_req(r"Software\App"))
             _get(conn, i + 1, f"v{i}")
-            dispatch(conn, A.OP_CLOSE_KEY, struct.pack("<I", i + 1))
+            dispatch(conn, ops.OP_CLOSE_KEY, struct.pack("<I", i + 1))
     return prof
 
 
