@@ -7,6 +7,7 @@ imports regfast.pytest_plugin when a test first asks for it — the reason
 hypothesis's plugin is a separate top-level module too. It defines fixtures
 only; no hook, no option, nothing runs unless a fixture is used.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator

@@ -50,6 +50,7 @@ runs and nothing changes unless a test uses one of:
     each :func:`regfast.open_hive`. Reads through an offline ``Hive``/``Key``
     are compiled C calls without a hook point and are not recorded.
 """
+
 from __future__ import annotations
 
 import os
@@ -83,8 +84,14 @@ class HiveFactory:
         self._opened: list[regfast.Hive] = []
         self._n = 0
 
-    def path(self, spec: dict | Key | str, *, name: str | None = None, prefix: str | None = None,
-             **writer_kwargs: Any) -> Path:
+    def path(
+        self,
+        spec: dict | Key | str,
+        *,
+        name: str | None = None,
+        prefix: str | None = None,
+        **writer_kwargs: Any,
+    ) -> Path:
         if isinstance(spec, str):
             tree: dict | Key = parse_reg(spec, prefix=prefix)
         elif isinstance(spec, (dict, Key)):
@@ -92,15 +99,19 @@ class HiveFactory:
                 raise TypeError("prefix= applies to .reg text only")
             tree = spec
         else:
-            raise TypeError(f"a hive is built from a dict, a regfast.io.writer.Key or .reg text, "
-                            f"not {type(spec).__name__}")
+            raise TypeError(
+                f"a hive is built from a dict, a regfast.io.writer.Key or .reg text, "
+                f"not {type(spec).__name__}"
+            )
         data, _ = build_hive(tree, **writer_kwargs)
         self._n += 1
         out = self.directory / (name or f"hive{self._n}.hiv")
         out.write_bytes(data)
         return out
 
-    def __call__(self, spec: dict | Key | str, *, prefix: str | None = None, **writer_kwargs: Any) -> regfast.Hive:
+    def __call__(
+        self, spec: dict | Key | str, *, prefix: str | None = None, **writer_kwargs: Any
+    ) -> regfast.Hive:
         hive = regfast.open_hive(self.path(spec, prefix=prefix, **writer_kwargs))
         self._opened.append(hive)
         return hive
@@ -122,9 +133,11 @@ def wine_unavailable() -> str | None:
             return f"$REGFAST_AGENT={env!r} does not exist"
         missing = [t for t in ("x86_64-w64-mingw32-gcc", "cmake") if not shutil.which(t)]
         if missing or _agent.source_dir() is None:
-            why = (f"{', '.join(missing)} missing" if missing else "no regfast source tree")
-            return ("regfast-agent.exe is not built (python -m regfast.live.agent build) and cannot be "
-                    f"built here ({why})")
+            why = f"{', '.join(missing)} missing" if missing else "no regfast source tree"
+            return (
+                "regfast-agent.exe is not built (python -m regfast.live.agent build) and cannot be "
+                f"built here ({why})"
+            )
     return None
 
 
@@ -133,8 +146,9 @@ class WinePrefix:
 
     def __init__(self) -> None:
         self.prefix = tempfile.mkdtemp(prefix="regfast-pytest-wine-")
-        self.env = dict(os.environ, WINEPREFIX=self.prefix, WINEDEBUG="-all",
-                        WINEDLLOVERRIDES="mscoree,mshtml=")
+        self.env = dict(
+            os.environ, WINEPREFIX=self.prefix, WINEDEBUG="-all", WINEDLLOVERRIDES="mscoree,mshtml="
+        )
         self.exe = _agent.find_agent() or _agent.build_agent()
         self.wine = shutil.which("wine") or "wine"
         r = subprocess.run(["wineboot", "-i"], env=self.env, capture_output=True, timeout=300)
@@ -151,8 +165,7 @@ class WinePrefix:
 
     def run(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
         """``wine ARGS...`` in this prefix (e.g. ``run("reg", "query", r"HKCU\\Software")``)."""
-        r = subprocess.run([self.wine, *args], env=self.env, capture_output=True, text=True,
-                           timeout=timeout)
+        r = subprocess.run([self.wine, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
         if check and r.returncode != 0:
             raise subprocess.CalledProcessError(r.returncode, r.args, r.stdout, r.stderr)
         return r

@@ -10,6 +10,7 @@ The top layer: it uses the library and nothing below imports it.
 * :mod:`~regfast.cli.support` (exit statuses, error lines, terminal text) and
   :mod:`~regfast.cli.logs` (log replay said on stderr) -- what they share
 """
+
 from __future__ import annotations
 
 from regfast.cli.commands import main

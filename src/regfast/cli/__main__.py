@@ -1,4 +1,5 @@
 """``python -m regfast.cli``: the ``regfast`` command."""
+
 from __future__ import annotations
 
 import sys

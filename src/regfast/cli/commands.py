@@ -21,6 +21,7 @@ character the output encoding cannot hold — such as a lone UTF-16 surrogate,
 which Windows allows in names — shows as ``\\udXXX``. Exports handle them
 per format (see :mod:`regfast.io.export`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -99,8 +100,9 @@ class Progress:
         self.last = now
         frac = min(1.0, done / total) if total else 1.0
         bar = "#" * int(frac * 30)
-        self.stream.write(f"\r{self.label} [{bar:<30}] {frac:6.1%} {done:,}/{total:,} keys "
-                          f"{now - self.start:5.1f}s")
+        self.stream.write(
+            f"\r{self.label} [{bar:<30}] {frac:6.1%} {done:,}/{total:,} keys {now - self.start:5.1f}s"
+        )
         if done >= total:
             self.stream.write("\n")
         self.stream.flush()
@@ -115,18 +117,24 @@ def cmd_info(args: argparse.Namespace) -> int:
             root = hive.root
             ri = root.info()
             root_row = f"{root.name!r}: {ri.subkeys} subkeys, {ri.values} values"
-        except regfast.RegistryCorruptError as e:   # tolerant open of a hive without a usable root
+        except regfast.RegistryCorruptError as e:  # tolerant open of a hive without a usable root
             root_row = f"UNUSABLE: {e.strerror}"
-        try:   # skip: a damaged subtree must not hide the count of the rest
+        try:  # skip: a damaged subtree must not hide the count of the rest
             n_bad = hive.scan(errors="skip").stats()["malformed_values"]
-            malformed = (f"{n_bad:,} values (DWORD/QWORD sizes not fitting the type; decoded as winreg)"
-                         if n_bad else "0 values")
+            malformed = (
+                f"{n_bad:,} values (DWORD/QWORD sizes not fitting the type; decoded as winreg)"
+                if n_bad
+                else "0 values"
+            )
         except regfast.RegistryError as e:
             malformed = f"not counted: {e.strerror}"
         dirty = ""
         if rep.dirty:
-            dirty = ("  (DIRTY: replayed from the logs)" if rep.applied else
-                     "  (DIRTY: newest changes may be in the .LOG1/.LOG2 files)")
+            dirty = (
+                "  (DIRTY: replayed from the logs)"
+                if rep.applied
+                else "  (DIRTY: newest changes may be in the .LOG1/.LOG2 files)"
+            )
         rows = [
             ("file", args.hive),
             ("format", f"regf {i.version[0]}.{i.version[1]}"),
@@ -143,8 +151,13 @@ def cmd_info(args: argparse.Namespace) -> int:
         ]
         if args.tolerant:
             total = hive.problems_total
-            rows.append(("problems", f"{total:,} damaged region{'s' * (total != 1)} skipped"
-                         + (f" (first {len(problems):,} kept)" if total > len(problems) else "")))
+            rows.append(
+                (
+                    "problems",
+                    f"{total:,} damaged region{'s' * (total != 1)} skipped"
+                    + (f" (first {len(problems):,} kept)" if total > len(problems) else ""),
+                )
+            )
             for p in problems[:_SHOWN_PROBLEMS]:
                 rows.append(("", f"0x{p.offset:x} +0x{p.length:x} {p.kind}: {p.reason}"))
             if len(problems) > _SHOWN_PROBLEMS:
@@ -168,15 +181,21 @@ def _problem_note(hive: regfast.Hive) -> None:
     read from a damaged hive is never mistaken for the whole hive."""
     total = hive.problems_total
     if total:
-        print(f"regfast: warning: {total:,} damaged region{'s' * (total != 1)} skipped "
-              "(regfast info --tolerant lists them)", file=sys.stderr)
+        print(
+            f"regfast: warning: {total:,} damaged region{'s' * (total != 1)} skipped "
+            "(regfast info --tolerant lists them)",
+            file=sys.stderr,
+        )
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
 
-    if args.journal or args.pending:   # regfast.transaction journals: undo them in the live registry
-        return cli_rollback(list(args.journal or []), force_pending=args.force,
-                            pending=[str(p) for p in pending_journals()] if args.pending else [])
+    if args.journal or args.pending:  # regfast.transaction journals: undo them in the live registry
+        return cli_rollback(
+            list(args.journal or []),
+            force_pending=args.force,
+            pending=[str(p) for p in pending_journals()] if args.pending else [],
+        )
     if not args.hive or not args.output:
         raise UsageError("recover needs HIVE and -o OUTPUT (or --journal FILE)")
     if os.path.exists(args.output):
@@ -188,16 +207,18 @@ def cmd_recover(args: argparse.Namespace) -> int:
     buf, rep = replay(args.hive, args.log or "auto", mode=args.mode)
     print(f"logs: {rep.summary()}", file=sys.stderr)
     if buf is None:
-        regfast.Hive.from_file(args.hive).close()   # not a hive and no log to rebuild it: say so (1)
+        regfast.Hive.from_file(args.hive).close()  # not a hive and no log to rebuild it: say so (1)
         print("regfast: nothing replayed; no file written", file=sys.stderr)
         return EXIT_ERROR if rep.dirty else EXIT_OK
     try:
-        with memoryview(buf) as mv, mv[:rep.image_size] as image:
+        with memoryview(buf) as mv, mv[: rep.image_size] as image:
             try:
                 regfast.Hive.from_buffer(image).close()
             except regfast.RegistryError as e:
-                print(f"regfast: warning: the replayed hive does not open cleanly: {e.strerror}",
-                      file=sys.stderr)
+                print(
+                    f"regfast: warning: the replayed hive does not open cleanly: {e.strerror}",
+                    file=sys.stderr,
+                )
             with atomic_output(args.output, "wb") as f:
                 f.write(image)
     finally:
@@ -213,8 +234,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
     with open_for_cli(args.hive, args)[0] as hive:
         _problem_note(hive)
         key = hive.open(args.path) if args.path else hive.root
-        levels = None if args.recursive and args.depth is None else (
-            1 if args.depth is None else args.depth)
+        levels = None if args.recursive and args.depth is None else (1 if args.depth is None else args.depth)
         print(("\\" + key.path) if key.path else "\\")
         skips = SkipReport()
         print_tree(key, levels, args.values, args.tolerant, skips, _fmt_value)
@@ -226,8 +246,11 @@ def cmd_get(args: argparse.Namespace) -> int:
     with open_for_cli(args.hive, args)[0] as hive:
         v = hive.open(args.path).value(args.value)
         if not v.well_formed:
-            print(f"regfast: warning: {args.value!r} is {type_name(v.type)} but holds {v.size} bytes; "
-                  "decoded as winreg does (--raw has the bytes)", file=sys.stderr)
+            print(
+                f"regfast: warning: {args.value!r} is {type_name(v.type)} but holds {v.size} bytes; "
+                "decoded as winreg does (--raw has the bytes)",
+                file=sys.stderr,
+            )
         if args.raw:
             sys.stdout.buffer.write(v.raw())
         else:
@@ -235,8 +258,9 @@ def cmd_get(args: argparse.Namespace) -> int:
             try:
                 text = _fmt_data(v)
             except ValueError as e:
-                raise ValueError(f"cannot decode {type_name(v.type)} value {args.value!r}: {e} "
-                                 "(--raw prints its bytes)") from e
+                raise ValueError(
+                    f"cannot decode {type_name(v.type)} value {args.value!r}: {e} (--raw prints its bytes)"
+                ) from e
             print(f"{type_name(v.type)} {text}")
     return EXIT_OK
 
@@ -263,28 +287,47 @@ def cmd_export(args: argparse.Namespace) -> int:
             prefix = f"HKEY_LOCAL_MACHINE\\{stem}" if args.format == "reg" else ""
         progress = Progress("export", os.path.getsize(args.hive))
         if to_stdout:
-            res = export(hive, sys.stdout, args.format, args.path or None, prefix=prefix,
-                         progress=progress, errors=skip)
+            res = export(
+                hive,
+                sys.stdout,
+                args.format,
+                args.path or None,
+                prefix=prefix,
+                progress=progress,
+                errors=skip,
+            )
         else:
-            res = export_to_file(hive, args.output, args.format, args.path or None,
-                                 prefix=prefix, progress=progress, errors=skip)
+            res = export_to_file(
+                hive,
+                args.output,
+                args.format,
+                args.path or None,
+                prefix=prefix,
+                progress=progress,
+                errors=skip,
+            )
         where = "" if to_stdout else f" to {args.output}"
         if res.skipped or not to_stdout:
             print(f"exported {res.keys:,} keys and {res.values:,} values{where}", file=sys.stderr)
         if res.skipped:
             skips = SkipReport()
             for i, sk in enumerate(res.skipped):
-                if i >= skips.shown:            # counted, not described: skip_reason reads the hive
+                if i >= skips.shown:  # counted, not described: skip_reason reads the hive
                     skips.add("")
                     continue
-                where = (f"{short_path(sk.path)} (nk at 0x{sk.offset:x}): subkeys or values left out"
-                         if sk.kind == "key" else
-                         f"{short_path(sk.path)} value {sk.name!r} (vk at 0x{sk.offset:x})" if sk.name is not None
-                         else f"{short_path(sk.path)} a value (vk at 0x{sk.offset:x})")
+                where = (
+                    f"{short_path(sk.path)} (nk at 0x{sk.offset:x}): subkeys or values left out"
+                    if sk.kind == "key"
+                    else f"{short_path(sk.path)} value {sk.name!r} (vk at 0x{sk.offset:x})"
+                    if sk.name is not None
+                    else f"{short_path(sk.path)} a value (vk at 0x{sk.offset:x})"
+                )
                 skips.add(f"{where}: {skip_reason(hive, sk)}")
-            skips.report(f"skipped what could not be read: {res.skipped_keys:,} damaged "
-                         f"key{'s' * (res.skipped_keys != 1)} (subkeys or values left out), "
-                         f"{res.skipped_values:,} damaged value{'s' * (res.skipped_values != 1)}")
+            skips.report(
+                f"skipped what could not be read: {res.skipped_keys:,} damaged "
+                f"key{'s' * (res.skipped_keys != 1)} (subkeys or values left out), "
+                f"{res.skipped_values:,} damaged value{'s' * (res.skipped_values != 1)}"
+            )
     return EXIT_OK
 
 
@@ -295,18 +338,25 @@ def cmd_scan(args: argparse.Namespace) -> int:
         size = os.path.getsize(args.hive)
         _problem_note(hive)
         t0 = time.perf_counter()
-        table = hive.scan(args.path or None, errors=errors, progress=Progress("scan", size),
-                          include_deleted=args.deleted)
+        table = hive.scan(
+            args.path or None, errors=errors, progress=Progress("scan", size), include_deleted=args.deleted
+        )
         elapsed = time.perf_counter() - t0
         stats = table.stats()
-    print(f"{stats['keys']:,} keys, {stats['values']:,} values, max depth {stats['max_depth']}, "
-          f"{stats['data_bytes']:,} bytes of value data")
-    print(f"scanned {size / 1e6:.1f} MB in {elapsed * 1e3:.1f} ms ({size / 1e9 / max(elapsed, 1e-9):.2f} GB/s)")
+    print(
+        f"{stats['keys']:,} keys, {stats['values']:,} values, max depth {stats['max_depth']}, "
+        f"{stats['data_bytes']:,} bytes of value data"
+    )
+    print(
+        f"scanned {size / 1e6:.1f} MB in {elapsed * 1e3:.1f} ms ({size / 1e9 / max(elapsed, 1e-9):.2f} GB/s)"
+    )
     if stats["key_errors"] or stats["value_errors"]:
         print(f"skipped: {stats['key_errors']} damaged keys, {stats['value_errors']} damaged values")
     if args.deleted:
-        print(f"deleted: {stats['deleted_keys']:,} keys, {stats['deleted_values']:,} values recovered "
-              "from free and unreferenced space")
+        print(
+            f"deleted: {stats['deleted_keys']:,} keys, {stats['deleted_values']:,} values recovered "
+            "from free and unreferenced space"
+        )
     if args.stats:
         for t, c in sorted(stats["types"].items(), key=lambda kv: -kv[1]):
             print(f"  {type_name(t):<32} {c:>12,}")
@@ -325,14 +375,23 @@ def _add_hive_arguments(s: argparse.ArgumentParser, *, damaged: bool = True) -> 
     s.add_argument("hive", help="the hive file")
     add_no_logs(s)
     if damaged:
-        s.add_argument("--lenient", action="store_true", help="(superseded by --tolerant) keep the good prefix")
-        s.add_argument("--tolerant", action="store_true",
-                       help="forensic open of a damaged hive: skip bad hbins/cells and list them")
+        s.add_argument(
+            "--lenient", action="store_true", help="(superseded by --tolerant) keep the good prefix"
+        )
+        s.add_argument(
+            "--tolerant",
+            action="store_true",
+            help="forensic open of a damaged hive: skip bad hbins/cells and list them",
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = CliParser(prog="regfast", description="Fast Windows Registry hive tool",
-                                epilog=EXIT_STATUS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = CliParser(
+        prog="regfast",
+        description="Fast Windows Registry hive tool",
+        epilog=EXIT_STATUS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--version", action="version", version=f"regfast {regfast.__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -340,20 +399,38 @@ def build_parser() -> argparse.ArgumentParser:
     _add_hive_arguments(s)
     s.set_defaults(func=cmd_info)
 
-    s = sub.add_parser("recover", help="replay the transaction logs into a new, clean hive file; "
-                                       "or (--journal) roll back a regfast.transaction left by a crash")
+    s = sub.add_parser(
+        "recover",
+        help="replay the transaction logs into a new, clean hive file; "
+        "or (--journal) roll back a regfast.transaction left by a crash",
+    )
     s.add_argument("hive", nargs="?")
     s.add_argument("-o", "--output", help="the recovered hive (never the input)")
-    s.add_argument("--journal", action="append", metavar="FILE",
-                   help="a regfast.transaction journal to roll back in the live registry (repeatable)")
-    s.add_argument("--pending", action="store_true",
-                   help="roll back every journal left in the default journal directory, except those "
-                        "whose process still runs on this host or ran on another (see --force)")
+    s.add_argument(
+        "--journal",
+        action="append",
+        metavar="FILE",
+        help="a regfast.transaction journal to roll back in the live registry (repeatable)",
+    )
+    s.add_argument(
+        "--pending",
+        action="store_true",
+        help="roll back every journal left in the default journal directory, except those "
+        "whose process still runs on this host or ran on another (see --force)",
+    )
     s.add_argument("--log", action="append", help="a log file (repeatable; default: HIVE.LOG, .LOG1, .LOG2)")
-    s.add_argument("--mode", choices=["forensic", "windows"], default="forensic",
-                   help="windows: replay dirty hives only (forensic: also newer entries of a clean hive)")
-    s.add_argument("--force", action="store_true", help="replace an existing output file; with --pending: "
-                   "also roll back journals whose process seems to run (a reused pid) or ran on another host")
+    s.add_argument(
+        "--mode",
+        choices=["forensic", "windows"],
+        default="forensic",
+        help="windows: replay dirty hives only (forensic: also newer entries of a clean hive)",
+    )
+    s.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing output file; with --pending: "
+        "also roll back journals whose process seems to run (a reused pid) or ran on another host",
+    )
     s.set_defaults(func=cmd_recover)
 
     s = sub.add_parser("ls", help="list subkeys (and values with -v)")
@@ -375,29 +452,42 @@ def build_parser() -> argparse.ArgumentParser:
     _add_hive_arguments(s)
     s.add_argument("path", nargs="?", default="")
     s.add_argument("--format", "-f", choices=["reg", "json", "csv"], default="reg")
-    s.add_argument("-o", "--output", help="output file, written whole or not at all "
-                                          "(- or omitted: stdout; .reg needs a file)")
-    s.add_argument("--prefix", help=r"root to put before key paths (.reg default: HKEY_LOCAL_MACHINE\<FILE STEM>)")
+    s.add_argument(
+        "-o",
+        "--output",
+        help="output file, written whole or not at all (- or omitted: stdout; .reg needs a file)",
+    )
+    s.add_argument(
+        "--prefix", help=r"root to put before key paths (.reg default: HKEY_LOCAL_MACHINE\<FILE STEM>)"
+    )
     s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("scan", help="read every key and value in one pass; print counts and speed")
     _add_hive_arguments(s)
     s.add_argument("path", nargs="?", default="")
     s.add_argument("--stats", action="store_true", help="value counts per type")
-    s.add_argument("--errors", choices=["strict", "skip"], default=None,
-                   help="skip: count damaged keys/values and go on (default: strict; skip with --tolerant)")
-    s.add_argument("--deleted", action="store_true", help="also count deleted keys/values carved from free and unreferenced cells")
+    s.add_argument(
+        "--errors",
+        choices=["strict", "skip"],
+        default=None,
+        help="skip: count damaged keys/values and go on (default: strict; skip with --tolerant)",
+    )
+    s.add_argument(
+        "--deleted",
+        action="store_true",
+        help="also count deleted keys/values carved from free and unreferenced cells",
+    )
     s.set_defaults(func=cmd_scan)
 
     s = sub.add_parser("sample", help="write a small SOFTWARE-like sample hive")
     s.add_argument("out")
     s.set_defaults(func=cmd_sample)
 
-    cli_diff.add_cli_parser(sub)                                 # `diff`
-    sub.choices["diff"].set_defaults(error_status=EXIT_USAGE)    # diff(1): 1 means "they differ"
-    cli_live.add_cli_parser(sub)             # `agent-path`, `save-key`, `key-security`
-    cli_profile.add_cli_parser(sub)          # `profile -- python script.py`
-    cli_fleet.add_cli_parser(sub)            # `scan-many DIR -o out/`
+    cli_diff.add_cli_parser(sub)  # `diff`
+    sub.choices["diff"].set_defaults(error_status=EXIT_USAGE)  # diff(1): 1 means "they differ"
+    cli_live.add_cli_parser(sub)  # `agent-path`, `save-key`, `key-security`
+    cli_profile.add_cli_parser(sub)  # `profile -- python script.py`
+    cli_fleet.add_cli_parser(sub)  # `scan-many DIR -o out/`
     return p
 
 
@@ -412,7 +502,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with terminal_text(), clean_warnings():
             status = args.func(args)
-            sys.stdout.flush()          # a closed pipe shows here, not at exit
+            sys.stdout.flush()  # a closed pipe shows here, not at exit
         return status
     except BrokenPipeError:
         drop_stdout()

@@ -1,5 +1,6 @@
 """``regfast diff HIVE_A HIVE_B [PATH]``: :func:`regfast.diff` on the command
 line, with diff(1)'s exit statuses."""
+
 from __future__ import annotations
 
 import json
@@ -21,19 +22,34 @@ def run_cli(args: Any) -> int:
     try:
         d, replayed = _diff_for_cli(args)
     except RegistryError as e:
-        print(f"regfast: error: {e.strerror} (winerror {e.winerror})"
-              + (f": {e.filename}" if e.filename else ""), file=sys.stderr)
+        print(
+            f"regfast: error: {e.strerror} (winerror {e.winerror})"
+            + (f": {e.filename}" if e.filename else ""),
+            file=sys.stderr,
+        )
         return 2
-    args.status_so_far = 1 if d else 0     # regfast.cli.commands.main's answer if the output pipe closes early
+    args.status_so_far = 1 if d else 0  # regfast.cli.commands.main's answer if the output pipe closes early
     if args.json:
-        json.dump({"root": d.root, "summary": d.summary(), "changes": d.to_list()}, sys.stdout,
-                  ensure_ascii=False, indent=1)
+        json.dump(
+            {"root": d.root, "summary": d.summary(), "changes": d.to_list()},
+            sys.stdout,
+            ensure_ascii=False,
+            indent=1,
+        )
         sys.stdout.write("\n")
     else:
         for c in d:
             print(c.describe())
-        print(d.summary() + (f" (after replaying the logs of {' and '.join(replayed)}; --no-logs "
-                             "compares the files as stored)" if replayed else ""), file=sys.stderr)
+        print(
+            d.summary()
+            + (
+                f" (after replaying the logs of {' and '.join(replayed)}; --no-logs "
+                "compares the files as stored)"
+                if replayed
+                else ""
+            ),
+            file=sys.stderr,
+        )
     return 1 if d else 0
 
 
@@ -64,8 +80,12 @@ def add_cli_parser(sub: Any) -> None:
     s.add_argument("hive_b", help="the newer hive")
     s.add_argument("path", nargs="?", default="", help="subtree to compare (default: all)")
     s.add_argument("--json", action="store_true", help="print the changes as JSON")
-    s.add_argument("--no-touched", action="store_true",
-                   help="do not report keys whose last-write time alone differs")
-    s.add_argument("--no-logs", action="store_true",
-                   help="compare the files as stored: do not replay their transaction logs")
+    s.add_argument(
+        "--no-touched", action="store_true", help="do not report keys whose last-write time alone differs"
+    )
+    s.add_argument(
+        "--no-logs",
+        action="store_true",
+        help="compare the files as stored: do not replay their transaction logs",
+    )
     s.set_defaults(func=run_cli)

@@ -1,5 +1,6 @@
 """The live-registry commands: ``regfast agent-path``, ``regfast save-key``,
 ``regfast key-security`` (through regfast-agent, :func:`regfast.connect`)."""
+
 from __future__ import annotations
 
 import os
@@ -46,13 +47,18 @@ def _cmd_key_security(args: Any) -> int:
 
 def add_cli_parser(sub: Any) -> None:
     """Registers `agent-path`, `save-key` and `key-security` on the regfast CLI's subparsers."""
-    s = sub.add_parser("agent-path", help="print where regfast-agent.exe is (see python -m regfast.live.agent)")
+    s = sub.add_parser(
+        "agent-path", help="print where regfast-agent.exe is (see python -m regfast.live.agent)"
+    )
     s.set_defaults(func=cli_agent_path)
     s = sub.add_parser("save-key", help="save a live key's subtree to a hive file (through regfast-agent)")
     s.add_argument("key", help=r"ROOT\path of the live key, e.g. HKCU\Software\Vendor")
     s.add_argument("out", help="the hive file to write")
-    s.add_argument("--native", action="store_true",
-                   help="RegSaveKeyExW with SeBackupPrivilege instead of regfast's writer")
+    s.add_argument(
+        "--native",
+        action="store_true",
+        help="RegSaveKeyExW with SeBackupPrivilege instead of regfast's writer",
+    )
     s.set_defaults(func=_cmd_save_key)
     s = sub.add_parser("key-security", help="print a live key's security descriptor as SDDL")
     s.add_argument("key", help=r"ROOT\path of the live key")

@@ -8,6 +8,7 @@ or why nothing was. Python warnings raised while a command runs print as one
 ``regfast: warning: ...`` line (:func:`clean_warnings`), not in Python's
 ``file:line: Category: message`` form.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,9 @@ NO_LOGS_REASON = "not requested (--no-logs)"
 
 def add_no_logs(parser: argparse.ArgumentParser) -> None:
     """Adds ``--no-logs`` to a subcommand that opens hive files."""
-    parser.add_argument("--no-logs", action="store_true",
-                        help="read the hive as stored: do not replay its transaction logs")
+    parser.add_argument(
+        "--no-logs", action="store_true", help="read the hive as stored: do not replay its transaction logs"
+    )
 
 
 def log_note(report: Any, label: str | None = None) -> tuple[str, str] | None:
@@ -50,24 +52,30 @@ def print_log_note(report: Any, label: str | None = None, stream: TextIO | None 
         print(f"regfast: {said[0]}: {said[1]}", file=stream or sys.stderr)
 
 
-def open_for_cli(path: str, args: argparse.Namespace, *, label: str | None = None,
-                 errors: str | None = None):
+def open_for_cli(path: str, args: argparse.Namespace, *, label: str | None = None, errors: str | None = None):
     """Opens `path` for a command: logs replayed unless ``args.no_logs``,
     the one-line note printed. Returns ``(hive, report)``; no
     DirtyHiveWarning is raised (the note says it)."""
     no_logs = bool(getattr(args, "no_logs", False))
     if errors is None:
         errors = "tolerant" if getattr(args, "tolerant", False) else "strict"
-    hive, report = recover(path, None if no_logs else "auto",
-                                   lenient=bool(getattr(args, "lenient", False)), errors=errors)
+    hive, report = recover(
+        path, None if no_logs else "auto", lenient=bool(getattr(args, "lenient", False)), errors=errors
+    )
     if no_logs:
         report.stop_reason = NO_LOGS_REASON
     print_log_note(report, label)
     return hive, report
 
 
-def _show(message: Any, category: type, filename: str, lineno: int, file: TextIO | None = None,
-          line: str | None = None) -> None:
+def _show(
+    message: Any,
+    category: type,
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
     text = " ".join(str(message).split("\n"))
     print(f"regfast: warning: {text}", file=file or sys.stderr)
 

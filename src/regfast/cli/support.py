@@ -5,6 +5,7 @@ damage a tolerant command read past, and the key tree of ``ls``.
 Kept apart from :mod:`regfast.cli.commands` (the argument parser and the commands),
 so that the commands read as what they do.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,17 +19,29 @@ from typing import Any
 import regfast
 from regfast._types import type_name
 
-__all__ = ["EXIT_OK", "EXIT_ERROR", "EXIT_USAGE", "EXIT_INTERRUPTED", "EXIT_STATUS_HELP",
-           "UsageError", "CliParser", "SkipReport", "short_path", "print_tree", "error_text",
-           "terminal_text", "drop_stdout"]
+__all__ = [
+    "EXIT_OK",
+    "EXIT_ERROR",
+    "EXIT_USAGE",
+    "EXIT_INTERRUPTED",
+    "EXIT_STATUS_HELP",
+    "UsageError",
+    "CliParser",
+    "SkipReport",
+    "short_path",
+    "print_tree",
+    "error_text",
+    "terminal_text",
+    "drop_stdout",
+]
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130      # 128 + SIGINT, as shells report it
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
-_MAX_DEPTH = 512            # Windows refuses key paths deeper than this
-_BASE_BLOCK = 4096          # Key.offset is a cell offset; file offsets add the base block
+_MAX_DEPTH = 512  # Windows refuses key paths deeper than this
+_BASE_BLOCK = 4096  # Key.offset is a cell offset; file offsets add the base block
 
 EXIT_STATUS_HELP = """\
 exit status:
@@ -80,19 +93,27 @@ def short_path(path: str, width: int = 100) -> str:
         return "(root)"
     if len(path) <= width:
         return path
-    return path[:width // 3] + "\\...\\" + path[-(width - width // 3):]
+    return path[: width // 3] + "\\...\\" + path[-(width - width // 3) :]
 
 
 def _depth_error(key: regfast.Key) -> regfast.RegistryCorruptError:
     """Windows' 512-level limit as the scan reports it: corruption at the nk."""
     off = key.offset + _BASE_BLOCK
     return regfast.RegistryCorruptError(
-        errno.EIO, f"nk at 0x{off:x}: subkeys deeper than {_MAX_DEPTH} levels (Windows' limit) "
-        f"(hive offset 0x{off:x})", offset=off)
+        errno.EIO,
+        f"nk at 0x{off:x}: subkeys deeper than {_MAX_DEPTH} levels (Windows' limit) (hive offset 0x{off:x})",
+        offset=off,
+    )
 
 
-def print_tree(start: regfast.Key, levels: int | None, values: bool, tolerant: bool,
-               skips: SkipReport, fmt_value: Callable[[regfast.Value], str]) -> None:
+def print_tree(
+    start: regfast.Key,
+    levels: int | None,
+    values: bool,
+    tolerant: bool,
+    skips: SkipReport,
+    fmt_value: Callable[[regfast.Value], str],
+) -> None:
     """Prints the subtree under `start` (`levels` deep, None: all of it);
     `fmt_value` gives a value's data on one line.
 
@@ -119,7 +140,7 @@ def print_tree(start: regfast.Key, levels: int | None, values: bool, tolerant: b
             for v in vals:
                 try:
                     text = fmt_value(v)
-                except regfast.RegistryCorruptError as e:    # damaged big data
+                except regfast.RegistryCorruptError as e:  # damaged big data
                     if not tolerant:
                         raise
                     text = f"<damaged: {e.strerror}>"
@@ -178,9 +199,9 @@ def error_text(e: BaseException) -> str:
         msg = "out of memory"
     elif isinstance(e, (ValueError, UnicodeError, OverflowError)):
         msg = str(e)
-    else:   # a bug of regfast's: still one line, with the exception's type for the report
+    else:  # a bug of regfast's: still one line, with the exception's type for the report
         msg = f"unexpected {type(e).__name__}: {e} (set REGFAST_TRACEBACK=1 for the traceback)"
-    return " ".join(msg.split())      # one line, whatever the message holds
+    return " ".join(msg.split())  # one line, whatever the message holds
 
 
 @contextlib.contextmanager

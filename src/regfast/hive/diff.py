@@ -21,6 +21,7 @@ Names compare case-insensitively, as the registry does; paths in a
 :class:`Diff` are spelled as stored (the newer spelling for keys present on
 both sides).
 """
+
 from __future__ import annotations
 
 import os
@@ -32,9 +33,19 @@ from regfast._types import type_name
 from regfast.hive.open import open_hive
 
 __all__ = [
-    "FNV64_OFFSET", "FNV64_PRIME", "fnv1a64", "decode_data", "fold",
-    "ValueState", "KeyState", "Snapshot", "Change", "Diff",
-    "diff_snapshots", "diff", "snapshot_hive",
+    "FNV64_OFFSET",
+    "FNV64_PRIME",
+    "fnv1a64",
+    "decode_data",
+    "fold",
+    "ValueState",
+    "KeyState",
+    "Snapshot",
+    "Change",
+    "Diff",
+    "diff_snapshots",
+    "diff",
+    "snapshot_hive",
 ]
 
 FNV64_OFFSET = 0xCBF29CE484222325
@@ -74,20 +85,29 @@ def decode_data(vtype: int, data: bytes | bytearray | memoryview, name: object =
 # Snapshots
 # ---------------------------------------------------------------------------
 
+
 class ValueState:
     """One value as a snapshot saw it: name, type, size, hash and (when kept)
     the data. ``data`` is bytes or None; ``value`` is the decoded data or None."""
 
     __slots__ = ("name", "type", "size", "_hash", "_data", "_src", "_row")
 
-    def __init__(self, name: str, type: int, size: int, hash: int | None = None,
-                 data: bytes | None = None, src: Any = None, row: int = -1) -> None:
+    def __init__(
+        self,
+        name: str,
+        type: int,
+        size: int,
+        hash: int | None = None,
+        data: bytes | None = None,
+        src: Any = None,
+        row: int = -1,
+    ) -> None:
         self.name = name
         self.type = type
         self.size = size
         self._hash = hash
         self._data = data
-        self._src = src      # a ScanTable the data lives in (offline: zero copy)
+        self._src = src  # a ScanTable the data lives in (offline: zero copy)
         self._row = row
 
     def raw(self) -> memoryview | bytes | None:
@@ -125,7 +145,7 @@ class ValueState:
         if a is not None and b is not None:
             return a == b
         if self._hash is None and a is None or other._hash is None and b is None:
-            return False    # nothing to compare with: report it changed
+            return False  # nothing to compare with: report it changed
         return self.hash == other.hash
 
     def __eq__(self, other: object) -> bool:
@@ -136,8 +156,7 @@ class ValueState:
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return (f"ValueState({self.name!r}, {type_name(self.type)}, {self.size} bytes, "
-                f"hash={self.hash:#018x})")
+        return f"ValueState({self.name!r}, {type_name(self.type)}, {self.size} bytes, hash={self.hash:#018x})"
 
 
 class KeyState(NamedTuple):
@@ -145,6 +164,7 @@ class KeyState(NamedTuple):
     last-write FILETIME, values by folded name, and a hash of the key's
     security descriptor (owner, group, DACL) where the snapshot could read it
     (live keys; None offline or without READ_CONTROL)."""
+
     path: str
     last_write: int
     values: dict[str, ValueState]
@@ -169,8 +189,9 @@ class Snapshot:
 
     __slots__ = ("root", "keys", "keep_data", "truncated")
 
-    def __init__(self, root: str, keys: dict[str, KeyState], keep_data: bool = False,
-                 truncated: bool = False) -> None:
+    def __init__(
+        self, root: str, keys: dict[str, KeyState], keep_data: bool = False, truncated: bool = False
+    ) -> None:
         self.root = root
         self.keys = keys
         self.keep_data = keep_data
@@ -193,7 +214,7 @@ class Snapshot:
         """Snapshot of an offline hive's subtree at `path` (default: the root),
         from one C scan. Value data stays in the hive mapping (no copy)."""
         table = hive.scan(path)
-        root = table.root_path            # spelled as stored, like every scan path
+        root = table.root_path  # spelled as stored, like every scan path
         cut = len(root) + 1 if root else 0
         paths = table.key_paths()
         lw = table.key_last_write.tolist()
@@ -244,6 +265,7 @@ class Change(NamedTuple):
         key changes, None
     old_time, new_time : the key's last-write FILETIMEs (None where it does not exist)
     """
+
     kind: str
     path: str
     name: str | None = None
@@ -301,6 +323,7 @@ def _show(vs: ValueState | None) -> str:
         text = v[:32].hex(" ") + (f" ... ({len(v)} bytes)" if len(v) > 32 else "")
     else:
         import json
+
         text = json.dumps(v, ensure_ascii=False) if isinstance(v, (str, list)) else str(v)
     return f"{type_name(vs.type)} {text}"
 
@@ -327,14 +350,15 @@ class Diff:
 
     __slots__ = ("root", "changes", "key", "seq", "truncated", "received")
 
-    def __init__(self, root: str, changes: list[Change], key: Any = None, seq: int = 0,
-                 truncated: bool = False) -> None:
+    def __init__(
+        self, root: str, changes: list[Change], key: Any = None, seq: int = 0, truncated: bool = False
+    ) -> None:
         self.root = root
         self.changes = changes
-        self.key = key              # watch: the watched key it came from
-        self.seq = seq              # watch: the agent's notification number for that key
+        self.key = key  # watch: the watched key it came from
+        self.seq = seq  # watch: the agent's notification number for that key
         self.truncated = truncated
-        self.received = 0.0         # watch: time.perf_counter() when the notification arrived
+        self.received = 0.0  # watch: time.perf_counter() when the notification arrived
 
     def __iter__(self) -> Iterator[Change]:
         return iter(self.changes)
@@ -357,11 +381,18 @@ class Diff:
     values_changed = property(lambda self: self._kind(VALUE_CHANGED))
 
     def summary(self) -> str:
-        counts = [(len(self._kind(k)), label) for k, label in (
-            (KEY_ADDED, "keys added"), (KEY_REMOVED, "keys removed"),
-            (VALUE_ADDED, "values added"), (VALUE_REMOVED, "values removed"),
-            (VALUE_CHANGED, "values changed"), (KEY_SECURITY, "security descriptors changed"),
-            (KEY_TOUCHED, "keys touched"))]
+        counts = [
+            (len(self._kind(k)), label)
+            for k, label in (
+                (KEY_ADDED, "keys added"),
+                (KEY_REMOVED, "keys removed"),
+                (VALUE_ADDED, "values added"),
+                (VALUE_REMOVED, "values removed"),
+                (VALUE_CHANGED, "values changed"),
+                (KEY_SECURITY, "security descriptors changed"),
+                (KEY_TOUCHED, "keys touched"),
+            )
+        ]
         parts = [f"{n} {label}" for n, label in counts if n]
         return ", ".join(parts) if parts else "no differences"
 
@@ -415,15 +446,17 @@ def diff_snapshots(old: Snapshot, new: Snapshot, *, touched: bool = True) -> Dif
         for fn, vs in ov.items():
             if fn not in nv:
                 changes_v.append(Change(VALUE_REMOVED, path, vs.name, vs, None))
-        sd_changed = (oks.security is not None and nks.security is not None
-                      and oks.security != nks.security)
+        sd_changed = oks.security is not None and nks.security is not None and oks.security != nks.security
         if sd_changed:
-            changes_k.append(Change(KEY_SECURITY, path, old_time=oks.last_write,
-                                    new_time=nks.last_write))
-        if (touched and len(changes_v) == before and not sd_changed
-                and oks.last_write != nks.last_write and fold(path) not in parents_changed):
-            changes_k.append(Change(KEY_TOUCHED, path, old_time=oks.last_write,
-                                    new_time=nks.last_write))
+            changes_k.append(Change(KEY_SECURITY, path, old_time=oks.last_write, new_time=nks.last_write))
+        if (
+            touched
+            and len(changes_v) == before
+            and not sd_changed
+            and oks.last_write != nks.last_write
+            and fold(path) not in parents_changed
+        ):
+            changes_k.append(Change(KEY_TOUCHED, path, old_time=oks.last_write, new_time=nks.last_write))
     order = {KEY_ADDED: 0, KEY_REMOVED: 1, KEY_SECURITY: 2, KEY_TOUCHED: 3}
     changes_k.sort(key=lambda c: (order[c.kind], fold(c.path).split("\\")))
     vorder = {VALUE_ADDED: 0, VALUE_REMOVED: 1, VALUE_CHANGED: 2}
@@ -467,9 +500,8 @@ def diff(hive_a: Any, hive_b: Any, path: str | None = None, *, touched: bool = T
     try:
         b, close_b = _as_hive(hive_b)
         try:
-            d = diff_snapshots(Snapshot.from_hive(a, path), Snapshot.from_hive(b, path),
-                               touched=touched)
-            for c in d.changes:      # detach the data from the mappings
+            d = diff_snapshots(Snapshot.from_hive(a, path), Snapshot.from_hive(b, path), touched=touched)
+            for c in d.changes:  # detach the data from the mappings
                 for vs in (c.old, c.new):
                     if vs is not None and vs._src is not None:
                         vs._data = bytes(vs._src.value_data(vs._row))

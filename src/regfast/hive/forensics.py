@@ -11,6 +11,7 @@
   rewrites such paths for an offline SYSTEM hive; :func:`open_key` opens
   them.
 """
+
 from __future__ import annotations
 
 import re
@@ -18,68 +19,118 @@ from dataclasses import dataclass
 
 from regfast.exceptions import error_from_status
 
-__all__ = ["HiveType", "HIVE_TYPES", "detect_hive_type", "current_control_set", "resolve_path",
-           "open_key"]
+__all__ = ["HiveType", "HIVE_TYPES", "detect_hive_type", "current_control_set", "resolve_path", "open_key"]
 
 
 @dataclass(frozen=True)
 class _Signature:
     name: str
-    file_names: tuple[str, ...]            # last path component, lower case (exact or regex)
-    root_keys: tuple[str, ...]             # characteristic subkeys of the root (lower case)
-    deep_keys: tuple[str, ...] = ()        # deeper paths ({cs}: a ControlSetNNN); one present counts
-                                           # as one more root key
-    weight: float = 1.0                    # tie-breaker for look-alikes (DEFAULT looks like NTUSER)
+    file_names: tuple[str, ...]  # last path component, lower case (exact or regex)
+    root_keys: tuple[str, ...]  # characteristic subkeys of the root (lower case)
+    deep_keys: tuple[str, ...] = ()  # deeper paths ({cs}: a ControlSetNNN); one present counts
+    # as one more root key
+    weight: float = 1.0  # tie-breaker for look-alikes (DEFAULT looks like NTUSER)
 
 
 # Root-key sets are what a real hive of that kind has at its root (observed
 # on XP..11 hives); a hive need not have them all.
 _SIGNATURES: tuple[_Signature, ...] = (
-    _Signature("SYSTEM", ("system",),
-               ("select", "controlset001", "mounteddevices", "setup", "driverdatabase",
-                "hardwareconfig", "wpa", "rng"),
-               ("{cs}\\services", "{cs}\\control")),
-    _Signature("SOFTWARE", ("software",),
-               ("microsoft", "classes", "policies", "clients", "registeredapplications",
-                "wow6432node", "odbc"),
-               ("microsoft\\windows nt\\currentversion",)),
+    _Signature(
+        "SYSTEM",
+        ("system",),
+        (
+            "select",
+            "controlset001",
+            "mounteddevices",
+            "setup",
+            "driverdatabase",
+            "hardwareconfig",
+            "wpa",
+            "rng",
+        ),
+        ("{cs}\\services", "{cs}\\control"),
+    ),
+    _Signature(
+        "SOFTWARE",
+        ("software",),
+        ("microsoft", "classes", "policies", "clients", "registeredapplications", "wow6432node", "odbc"),
+        ("microsoft\\windows nt\\currentversion",),
+    ),
     _Signature("SAM", ("sam",), ("sam",), ("sam\\domains",)),
     _Signature("SECURITY", ("security",), ("policy", "rxact", "cache", "sam"), ("policy\\secrets",)),
-    _Signature("NTUSER", ("ntuser.dat", "ntuser.man"),
-               ("software", "control panel", "environment", "console", "keyboard layout",
-                "appevents", "network", "printers", "eudc", "system", "identities"),
-               ("software\\microsoft\\windows\\currentversion\\explorer",)),
-    _Signature("DEFAULT", ("default",),
-               ("software", "control panel", "environment", "console", "keyboard layout",
-                "appevents", "network", "printers", "eudc", "system", "identities"),
-               ("software\\microsoft\\windows\\currentversion\\explorer",), weight=0.9),
-    _Signature("UsrClass", ("usrclass.dat",),
-               ("local settings", "clsid", "*", "interface", "appid", "typelib", "directory"),
-               ("local settings\\software\\microsoft\\windows\\shell",)),
-    _Signature("Amcache", ("amcache.hve",), ("root",),
-               ("root\\inventoryapplicationfile", "root\\file", "root\\programs",
-                "root\\inventoryapplication")),
+    _Signature(
+        "NTUSER",
+        ("ntuser.dat", "ntuser.man"),
+        (
+            "software",
+            "control panel",
+            "environment",
+            "console",
+            "keyboard layout",
+            "appevents",
+            "network",
+            "printers",
+            "eudc",
+            "system",
+            "identities",
+        ),
+        ("software\\microsoft\\windows\\currentversion\\explorer",),
+    ),
+    _Signature(
+        "DEFAULT",
+        ("default",),
+        (
+            "software",
+            "control panel",
+            "environment",
+            "console",
+            "keyboard layout",
+            "appevents",
+            "network",
+            "printers",
+            "eudc",
+            "system",
+            "identities",
+        ),
+        ("software\\microsoft\\windows\\currentversion\\explorer",),
+        weight=0.9,
+    ),
+    _Signature(
+        "UsrClass",
+        ("usrclass.dat",),
+        ("local settings", "clsid", "*", "interface", "appid", "typelib", "directory"),
+        ("local settings\\software\\microsoft\\windows\\shell",),
+    ),
+    _Signature(
+        "Amcache",
+        ("amcache.hve",),
+        ("root",),
+        ("root\\inventoryapplicationfile", "root\\file", "root\\programs", "root\\inventoryapplication"),
+    ),
     _Signature("BCD", ("bcd", r"bcd\d{8}"), ("description", "objects")),
-    _Signature("COMPONENTS", ("components",),
-               ("canonicaldata", "deriveddata", "servicingstackversions")),
-    _Signature("DRIVERS", ("drivers",), ("driverdatabase",), ("driverdatabase\\driverinffiles",),
-               weight=0.95),
-    _Signature("APP", ("settings.dat", "user.dat", "userclasses.dat", "activationstore.dat",
-                       "syscache.hve"),
-               ("localstate", "roamingstate")),
+    _Signature("COMPONENTS", ("components",), ("canonicaldata", "deriveddata", "servicingstackversions")),
+    _Signature(
+        "DRIVERS", ("drivers",), ("driverdatabase",), ("driverdatabase\\driverinffiles",), weight=0.95
+    ),
+    _Signature(
+        "APP",
+        ("settings.dat", "user.dat", "userclasses.dat", "activationstore.dat", "syscache.hve"),
+        ("localstate", "roamingstate"),
+    ),
 )
 
 #: Names :func:`detect_hive_type` can return (plus "unknown").
 HIVE_TYPES = tuple(s.name for s in _SIGNATURES)
 
-_NAME_WEIGHT = 0.7     # a matching stored file name alone
-_KEYS_WEIGHT = 0.8     # all characteristic root keys alone
+_NAME_WEIGHT = 0.7  # a matching stored file name alone
+_KEYS_WEIGHT = 0.8  # all characteristic root keys alone
 
 
 @dataclass(frozen=True)
 class HiveType:
     """A hive's kind. ``confidence`` is 0..1: about 0.7 from the stored file
     name alone, up to 0.8 from the root keys alone, over 0.9 from both."""
+
     name: str
     confidence: float
     evidence: tuple[str, ...] = ()
@@ -125,8 +176,11 @@ def detect_hive_type(hive) -> HiveType:
         total = len(wanted) + (1 if sig.deep_keys else 0)
         hits = len(present)
         if sig.deep_keys and present:
-            deep = [d.replace("{cs}", sets[0]) if "{cs}" in d else d
-                    for d in sig.deep_keys if sets or "{cs}" not in d]
+            deep = [
+                d.replace("{cs}", sets[0]) if "{cs}" in d else d
+                for d in sig.deep_keys
+                if sets or "{cs}" not in d
+            ]
             deep = [d for d in deep if _exists(hive, d)]
             if deep:
                 hits += 1
@@ -190,7 +244,7 @@ def resolve_path(hive, path: str) -> str:
     cs = current_control_set(hive)
     if cs is None:
         raise error_from_status(2, f"{path}: the hive has no ControlSet for CurrentControlSet", path)
-    return cs + p[m.end():]
+    return cs + p[m.end() :]
 
 
 def open_key(hive, path: str):

@@ -47,6 +47,7 @@ with the hive, and :func:`recovery_of` finds it for any hive opened by
 is an extension type without a ``__dict__``, so no attribute can be set on
 it, and a Python subclass cannot be produced by ``Hive.from_buffer``).
 """
+
 from __future__ import annotations
 
 import mmap
@@ -81,9 +82,21 @@ from regfast.hive.logs_format import (  # noqa: F401  (re-exported: regfast.hive
 from regfast.hive.logs_report import DirtyHiveWarning, LogReport, RecoveryReport
 
 __all__ = [
-    "MARVIN32_SEED", "DirtyHiveWarning", "BaseBlock", "LogEntry", "LogFile", "LogReport",
-    "RecoveryReport", "marvin32", "base_block_checksum", "find_logs", "read_log", "replay",
-    "recover", "open_with_logs", "recovery_of",
+    "MARVIN32_SEED",
+    "DirtyHiveWarning",
+    "BaseBlock",
+    "LogEntry",
+    "LogFile",
+    "LogReport",
+    "RecoveryReport",
+    "marvin32",
+    "base_block_checksum",
+    "find_logs",
+    "read_log",
+    "replay",
+    "recover",
+    "open_with_logs",
+    "recovery_of",
 ]
 
 _M32 = 0xFFFFFFFF
@@ -92,6 +105,7 @@ _M32 = 0xFFFFFFFF
 # --------------------------------------------------------------------------
 # The primary file
 # --------------------------------------------------------------------------
+
 
 class _Primary:
     """The primary file: its base block and how much hive bins data it holds."""
@@ -122,7 +136,10 @@ class _Primary:
     def first_hbin_timestamp(self) -> int | None:
         """The first hive bin's timestamp, a backup of the base block's
         last-written timestamp (spec, "Hive bin" note 3)."""
-        if len(self.head) >= BASE_BLOCK_SIZE + 28 and self.head[BASE_BLOCK_SIZE:BASE_BLOCK_SIZE + 4] == b"hbin":
+        if (
+            len(self.head) >= BASE_BLOCK_SIZE + 28
+            and self.head[BASE_BLOCK_SIZE : BASE_BLOCK_SIZE + 4] == b"hbin"
+        ):
             return struct.unpack_from("<Q", self.head, BASE_BLOCK_SIZE + 20)[0]
         return None
 
@@ -136,12 +153,13 @@ class _Primary:
                 return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
         buf = bytearray(need)
         with open_regular(self.path) as f:
-            f.readinto(memoryview(buf)[:self.size])
+            f.readinto(memoryview(buf)[: self.size])
         return buf
 
 
-def _fix_base_block(buf, *, template: bytes | None, sequence: int, hbins_size: int,
-                    flags: int | None) -> None:
+def _fix_base_block(
+    buf, *, template: bytes | None, sequence: int, hbins_size: int, flags: int | None
+) -> None:
     if template is not None:
         # the primary's base block was unusable: take the log's (its first
         # 512 bytes are all a log keeps), the rest of the block zeroed, the
@@ -164,14 +182,15 @@ def _round_up(n: int, to: int = HBIN_ALIGN) -> int:
 # New format
 # --------------------------------------------------------------------------
 
+
 def _entry_hash_problem(log: LogFile, e: LogEntry) -> str | None:
     """spec, new format notes 1-3: hash-2 over the first 32 bytes, hash-1
     over the rest of the entry."""
     with memoryview(log.data) as mv:
-        with mv[e.offset:e.offset + 32] as head:
+        with mv[e.offset : e.offset + 32] as head:
             if marvin32(head) != e.hash2:
                 return "hash-2 (entry header) mismatch"
-        with mv[e.offset + 40:e.offset + e.size] as body:
+        with mv[e.offset + 40 : e.offset + e.size] as body:
             if marvin32(body) != e.hash1:
                 return "hash-1 (page data) mismatch"
     return None
@@ -190,8 +209,10 @@ def _valid_run(lg: LogFile, limit: int) -> tuple[list[LogEntry], LogEntry | None
         why = e.problem
         if why is None and e.hbins_size > limit:
             # the log bomb: a size no page of the logs can fill
-            why = (f"hive bins data size 0x{e.hbins_size:x} (at 0x{e.offset + 16:x}) exceeds what the "
-                   f"primary file and the logs hold (0x{limit:x} bytes)")
+            why = (
+                f"hive bins data size 0x{e.hbins_size:x} (at 0x{e.offset + 16:x}) exceeds what the "
+                f"primary file and the logs hold (0x{limit:x} bytes)"
+            )
         if why is None:
             why = _entry_hash_problem(lg, e)
         if why is not None:
@@ -209,11 +230,13 @@ def _by_sequence(logs: list[LogFile]) -> list[LogFile]:
     def signed(lg: LogFile) -> int:
         d = seq_delta(lg.base.primary_sequence, ref)
         return d - (1 << 32) if d >= 0x80000000 else d
+
     return sorted(logs, key=signed)
 
 
-def _plan_new(prim: _Primary, order: list[LogFile], reps: dict,
-              report: RecoveryReport) -> tuple[int, int] | None:
+def _plan_new(
+    prim: _Primary, order: list[LogFile], reps: dict, report: RecoveryReport
+) -> tuple[int, int] | None:
     """(index in `order` of the first log to apply, index of its first entry
     to apply), or None with report.stop_reason set."""
     base = prim.base
@@ -224,8 +247,10 @@ def _plan_new(prim: _Primary, order: list[LogFile], reps: dict,
         # ("This is how Windows works"). Its base block replaces the
         # primary's (spec, new format note 6).
         for lg in order[:-1]:
-            reps[lg.path].stopped = ("not used: with the primary's base block invalid, only the log "
-                                     "with the latest entries is applied")
+            reps[lg.path].stopped = (
+                "not used: with the primary's base block invalid, only the log "
+                "with the latest entries is applied"
+            )
         return len(order) - 1, 0
     if base.dirty:
         # spec, new format note 7: the first entry applied carries its log's
@@ -237,11 +262,15 @@ def _plan_new(prim: _Primary, order: list[LogFile], reps: dict,
             b = lg.base.primary_sequence
             if seq_ge(b, s):
                 return i, 0
-            reps[lg.path].stopped = (f"not used: its entries start at sequence {b}, before the primary's "
-                                     f"secondary sequence number {s} (already in the primary file)")
+            reps[lg.path].stopped = (
+                f"not used: its entries start at sequence {b}, before the primary's "
+                f"secondary sequence number {s} (already in the primary file)"
+            )
         starts = ", ".join(str(lg.base.primary_sequence) for lg in order)
-        report.stop_reason = (f"no log continues the primary file: the logs start at sequence {starts}, "
-                              f"before its secondary sequence number {s}")
+        report.stop_reason = (
+            f"no log continues the primary file: the logs start at sequence {starts}, "
+            f"before its secondary sequence number {s}"
+        )
         return None
     # A clean primary (mode "forensic", an extension: Windows ignores such
     # entries — spec, "Dirty state of a hive"). Only entries that continue
@@ -253,8 +282,10 @@ def _plan_new(prim: _Primary, order: list[LogFile], reps: dict,
         if k < len(lg.entries):
             return i, k
     for lg in order:
-        reps[lg.path].stopped = (f"not used: none of its {len(lg.entries)} entries from sequence "
-                                 f"{lg.base.primary_sequence} continues the clean primary ({base.primary_sequence})")
+        reps[lg.path].stopped = (
+            f"not used: none of its {len(lg.entries)} entries from sequence "
+            f"{lg.base.primary_sequence} continues the clean primary ({base.primary_sequence})"
+        )
     report.stop_reason = "the hive is clean and no log entry is newer than it"
     return None
 
@@ -276,18 +307,19 @@ def _replay_new(prim: _Primary, logs: list[LogFile], reps: dict, report: Recover
 
     chain: list[tuple[LogFile, list[LogEntry]]] = []
     last: int | None = None
-    bad: LogEntry | None = None          # the invalid entry replay stopped at, if it did
+    bad: LogEntry | None = None  # the invalid entry replay stopped at, if it did
     why_bad = ""
     broken = ""
-    for n, lg in enumerate(order[first:] if prim.valid else order[first:first + 1]):
+    for n, lg in enumerate(order[first:] if prim.valid else order[first : first + 1]):
         b = lg.base.primary_sequence
         if n and (last is None or b != (last + 1) & _M32):
             # spec, "Multiple transaction log files / New format": the next
             # log's first entry must carry N + 1, N the last one applied;
             # yarp: a second log is applied only then (not when the first
             # applied nothing)
-            reps[lg.path].stopped = (f"not used: its entries start at sequence {b}"
-                                     + (f", not {(last + 1) & _M32}" if last is not None else ""))
+            reps[lg.path].stopped = f"not used: its entries start at sequence {b}" + (
+                f", not {(last + 1) & _M32}" if last is not None else ""
+            )
             broken = f" ({lg.name} starts at {b})"
             break
         run, e_bad, why = _valid_run(lg, limit)
@@ -303,11 +335,16 @@ def _replay_new(prim: _Primary, logs: list[LogFile], reps: dict, report: Recover
     if bad is not None:
         report.stop_reason = why_bad
         applied = {id(e) for _, run in chain for e in run}
-        later = sum(1 for lg in usable for e in lg.entries
-                    if id(e) not in applied and 0 < seq_delta(e.sequence, bad.sequence) < 0x80000000)
+        later = sum(
+            1
+            for lg in usable
+            for e in lg.entries
+            if id(e) not in applied and 0 < seq_delta(e.sequence, bad.sequence) < 0x80000000
+        )
         if later:
-            report.warnings.append(f"{later} later log entries ignored after the invalid one "
-                                   f"(sequence {bad.sequence})")
+            report.warnings.append(
+                f"{later} later log entries ignored after the invalid one (sequence {bad.sequence})"
+            )
     elif last is not None:
         report.stop_reason = f"no log entry with sequence {(last + 1) & _M32}: end of the logs{broken}"
     if not chain:
@@ -332,7 +369,7 @@ def _replay_new(prim: _Primary, logs: list[LogFile], reps: dict, report: Recover
             src = e.data_offset
             for off, psize in e.pages(data):
                 dst = BASE_BLOCK_SIZE + off
-                buf[dst:dst + psize] = data[src:src + psize]
+                buf[dst : dst + psize] = data[src : src + psize]
                 src += psize
             flags = (flags | 1) if e.flags & 1 else (flags & ~1 & _M32)
             r.entries_applied += 1
@@ -357,13 +394,16 @@ def _replay_new(prim: _Primary, logs: list[LogFile], reps: dict, report: Recover
 # Old format
 # --------------------------------------------------------------------------
 
+
 def _pick_old(cands: list[LogFile]) -> LogFile:
     """yarp's recover_auto: the dual-logging files (.LOG1/.LOG2) before a
     single .LOG, and of two the one with the later last-written timestamp
     (LOG1 on a tie)."""
+
     def rank(lg: LogFile) -> int:
         name = lg.path.lower()
         return 0 if name.endswith(".log1") else 1 if name.endswith(".log2") else 2
+
     dual = [lg for lg in cands if rank(lg) < 2]
     pool = sorted(dual or cands, key=rank)
     best = pool[0]
@@ -387,15 +427,20 @@ def _old_stop_offset(buf, log: LogFile, hb: int, dirty: dict) -> tuple[int, str 
     while off < hb and off // 512 <= last_dirty:
         page = off // 512
         src = dirty.get(page)
-        head = bytes(data[src:src + 12]) if src is not None else bytes(buf[BASE_BLOCK_SIZE + off:
-                                                                          BASE_BLOCK_SIZE + off + 12])
+        head = (
+            bytes(data[src : src + 12])
+            if src is not None
+            else bytes(buf[BASE_BLOCK_SIZE + off : BASE_BLOCK_SIZE + off + 12])
+        )
         sig, boff, bsize = struct.unpack("<4sII", head.ljust(12, b"\0"))
         if sig == b"hbin" and boff == off and bsize >= HBIN_ALIGN and bsize % HBIN_ALIGN == 0:
             off += bsize
             continue
         what = "dirty hive bin" if src is not None else "hive bin (not dirty)"
-        return off, (f"{log.name}: the {what} at 0x{off:x} is invalid (signature {sig!r}, offset 0x{boff:x}, "
-                     f"size 0x{bsize:x}): recovery stopped there")
+        return off, (
+            f"{log.name}: the {what} at 0x{off:x} is invalid (signature {sig!r}, offset 0x{boff:x}, "
+            f"size 0x{bsize:x}): recovery stopped there"
+        )
     return hb, None
 
 
@@ -417,20 +462,26 @@ def _replay_old(prim: _Primary, logs: list[LogFile], reps: dict, report: Recover
     primary_ts = base.last_write if prim.valid else prim.first_hbin_timestamp()
     r = reps[log.path]
     if primary_ts is None:
-        r.stopped = "not used: the primary's last-written timestamp is unknown (invalid base block, no hive bin)"
+        r.stopped = (
+            "not used: the primary's last-written timestamp is unknown (invalid base block, no hive bin)"
+        )
         report.stop_reason = r.stopped
         return None
     if log.base.last_write < primary_ts:
-        r.stopped = ("not used: its last-written timestamp is older than the primary file's: it belongs "
-                     "to an earlier write")
+        r.stopped = (
+            "not used: its last-written timestamp is older than the primary file's: it belongs "
+            "to an earlier write"
+        )
         report.stop_reason = f"{log.name}: {r.stopped[10:]}"
         return None
     hb = log.base.hbins_size
     pages = log.dirty_pages
     limit = min(MAX_HBINS_SIZE, _round_up(prim.hbins_cap + 512 * len(pages)))
     if hb > limit:
-        r.stopped = (f"not used: hive bins data size 0x{hb:x} (at 0x28) exceeds what the primary file and "
-                     f"its {len(pages)} dirty pages hold (0x{limit:x} bytes)")
+        r.stopped = (
+            f"not used: hive bins data size 0x{hb:x} (at 0x28) exceeds what the primary file and "
+            f"its {len(pages)} dirty pages hold (0x{limit:x} bytes)"
+        )
         report.stop_reason = f"{log.name}: {r.stopped[10:]}"
         return None
     need = BASE_BLOCK_SIZE + max(hb, prim.hbins_size)
@@ -443,7 +494,7 @@ def _replay_old(prim: _Primary, logs: list[LogFile], reps: dict, report: Recover
         if page * 512 >= stop:
             break
         dst = BASE_BLOCK_SIZE + 512 * page
-        buf[dst:dst + 512] = data[src:src + 512]
+        buf[dst : dst + 512] = data[src : src + 512]
         applied += 1
     if not applied:
         if isinstance(buf, mmap.mmap):
@@ -486,8 +537,7 @@ def _log_paths(path: str, logs) -> list[str]:
     return list(dict.fromkeys(os.fsdecode(p) for p in logs))
 
 
-def replay(path: str | bytes | os.PathLike, logs: str | Sequence | None = "auto", *,
-           mode: str = "forensic"):
+def replay(path: str | bytes | os.PathLike, logs: str | Sequence | None = "auto", *, mode: str = "forensic"):
     """Replays a hive's transaction logs into a private copy.
 
     Parameters
@@ -517,15 +567,19 @@ def replay(path: str | bytes | os.PathLike, logs: str | Sequence | None = "auto"
     path = os.fsdecode(os.fspath(path))
     prim = _Primary(path)
     base = prim.base
-    report = RecoveryReport(path, dirty=base is None or base.dirty,
-                            sequence=base.sequence if base else (0, 0),
-                            checksum_ok=bool(base and base.checksum_ok))
+    report = RecoveryReport(
+        path,
+        dirty=base is None or base.dirty,
+        sequence=base.sequence if base else (0, 0),
+        checksum_ok=bool(base and base.checksum_ok),
+    )
     if base is not None:
         if not base.checksum_ok:
             report.dirty_reasons.append("base block checksum mismatch")
         if base.primary_sequence != base.secondary_sequence:
-            report.dirty_reasons.append(f"sequence numbers differ ({base.primary_sequence} / "
-                                        f"{base.secondary_sequence})")
+            report.dirty_reasons.append(
+                f"sequence numbers differ ({base.primary_sequence} / {base.secondary_sequence})"
+            )
         report.hbins_size_before = report.hbins_size_after = base.hbins_size
     else:
         report.dirty_reasons.append("no usable base block")
@@ -545,8 +599,15 @@ def replay(path: str | bytes | os.PathLike, logs: str | Sequence | None = "auto"
         for p in paths:
             lg = read_log(p)
             opened.append(lg)
-            report.logs.append(LogReport(p, lg.format, lg.base.primary_sequence if lg.base else None,
-                                         len(lg.entries), problem=lg.problem))
+            report.logs.append(
+                LogReport(
+                    p,
+                    lg.format,
+                    lg.base.primary_sequence if lg.base else None,
+                    len(lg.entries),
+                    problem=lg.problem,
+                )
+            )
         reps = {r.path: r for r in report.logs}
         if prim.valid and not base.dirty and mode == "windows":
             report.stop_reason = "the hive is clean: logs not applied"
@@ -555,8 +616,11 @@ def replay(path: str | bytes | os.PathLike, logs: str | Sequence | None = "auto"
         if result is None and report.format is None:
             new_reason = report.stop_reason
             result = _replay_old(prim, opened, reps, report)
-            if result is None and new_reason and not any(lg.format == "old" and lg.problem is None
-                                                          for lg in opened):
+            if (
+                result is None
+                and new_reason
+                and not any(lg.format == "old" and lg.problem is None for lg in opened)
+            ):
                 report.stop_reason = new_reason
         if result is None:
             if not report.stop_reason:
@@ -590,20 +654,33 @@ def recovery_of(hive) -> RecoveryReport | None:
 
 def _warn_stale(report: RecoveryReport, stacklevel: int) -> None:
     if report.stale:
-        warnings.warn(f"{report.path}: the hive is dirty ({', '.join(report.dirty_reasons)}) and its "
-                      f"transaction logs were not replayed ({report.stop_reason}): its newest changes "
-                      "may be missing", DirtyHiveWarning, stacklevel=stacklevel)
+        warnings.warn(
+            f"{report.path}: the hive is dirty ({', '.join(report.dirty_reasons)}) and its "
+            f"transaction logs were not replayed ({report.stop_reason}): its newest changes "
+            "may be missing",
+            DirtyHiveWarning,
+            stacklevel=stacklevel,
+        )
     elif report.applied and report.stop_reason.startswith("invalid log entry"):
-        warnings.warn(f"{report.path}: log replay stopped at an invalid entry ({report.stop_reason})",
-                      DirtyHiveWarning, stacklevel=stacklevel)
+        warnings.warn(
+            f"{report.path}: log replay stopped at an invalid entry ({report.stop_reason})",
+            DirtyHiveWarning,
+            stacklevel=stacklevel,
+        )
 
 
 def _report_from_info(path, hive, stop_reason: str) -> RecoveryReport:
     """A report for a hive opened from its file as it is (no replay)."""
     i = hive.info()
-    report = RecoveryReport(os.fsdecode(os.fspath(path)), dirty=i.dirty or not i.checksum_ok,
-                            sequence=i.sequence, checksum_ok=i.checksum_ok, hbins_size_before=i.hbins_size,
-                            hbins_size_after=i.hbins_size, stop_reason=stop_reason)
+    report = RecoveryReport(
+        os.fsdecode(os.fspath(path)),
+        dirty=i.dirty or not i.checksum_ok,
+        sequence=i.sequence,
+        checksum_ok=i.checksum_ok,
+        hbins_size_before=i.hbins_size,
+        hbins_size_after=i.hbins_size,
+        stop_reason=stop_reason,
+    )
     if not i.checksum_ok:
         report.dirty_reasons.append("base block checksum mismatch")
     if i.dirty:
@@ -611,8 +688,15 @@ def _report_from_info(path, hive, stop_reason: str) -> RecoveryReport:
     return report
 
 
-def recover(path: str | bytes | os.PathLike, logs: str | Sequence | None = "auto", *,
-            lenient: bool = False, mode: str = "forensic", errors: str = "strict", copy: bool = False):
+def recover(
+    path: str | bytes | os.PathLike,
+    logs: str | Sequence | None = "auto",
+    *,
+    lenient: bool = False,
+    mode: str = "forensic",
+    errors: str = "strict",
+    copy: bool = False,
+):
     """Opens a hive with its transaction logs replayed.
 
     Returns ``(Hive, RecoveryReport)``. The hive is opened from the
@@ -635,8 +719,9 @@ def recover(path: str | bytes | os.PathLike, logs: str | Sequence | None = "auto
         if errors != "tolerant":
             hive.close()
             raise
-        report = _report_from_info(path, hive, f"logs not replayed: the primary is damaged "
-                                               f"({e.strerror or e})")
+        report = _report_from_info(
+            path, hive, f"logs not replayed: the primary is damaged ({e.strerror or e})"
+        )
         _REPORTS[hive] = report
         return hive, report
     if buf is None:
@@ -644,14 +729,16 @@ def recover(path: str | bytes | os.PathLike, logs: str | Sequence | None = "auto
     else:
         # copy: the replayed image is a copy-on-write mapping of the primary
         # whose untouched pages still read the file; make it all private
-        hive = Hive.from_buffer(bytearray(buf) if copy and not isinstance(buf, bytearray) else buf,
-                                lenient=lenient, errors=errors)
+        hive = Hive.from_buffer(
+            bytearray(buf) if copy and not isinstance(buf, bytearray) else buf, lenient=lenient, errors=errors
+        )
     _REPORTS[hive] = report
     return hive, report
 
 
-def open_with_logs(path, logs, lenient: bool = False, *, errors: str = "strict", stacklevel: int = 1,
-                   copy: bool = False):
+def open_with_logs(
+    path, logs, lenient: bool = False, *, errors: str = "strict", stacklevel: int = 1, copy: bool = False
+):
     """``open_hive``'s implementation: recover() plus a DirtyHiveWarning when
     a dirty hive is read without its logged changes (`stacklevel`: frames
     above this function's caller to blame, as for warnings.warn)."""

@@ -20,6 +20,7 @@ to its secondary sequence number"; yarp's ``OldLogFile``/``NewLogFile`` raise
 nothing read from a log can make a caller allocate more than the log holds.
 Which entries are applied, and in what order, is :mod:`regfast.hive.logs`'s job.
 """
+
 from __future__ import annotations
 
 import array
@@ -35,9 +36,20 @@ from regfast import _native
 from regfast._files import open_regular
 
 __all__ = [
-    "MARVIN32_SEED", "BASE_BLOCK_SIZE", "LOG_BASE_BLOCK_SIZE", "HBIN_ALIGN", "MAX_HBINS_SIZE",
-    "BaseBlock", "LogEntry", "LogFile", "marvin32", "base_block_checksum", "find_logs", "read_log",
-    "seq_delta", "seq_ge",
+    "MARVIN32_SEED",
+    "BASE_BLOCK_SIZE",
+    "LOG_BASE_BLOCK_SIZE",
+    "HBIN_ALIGN",
+    "MAX_HBINS_SIZE",
+    "BaseBlock",
+    "LogEntry",
+    "LogFile",
+    "marvin32",
+    "base_block_checksum",
+    "find_logs",
+    "read_log",
+    "seq_delta",
+    "seq_ge",
 ]
 
 #: Seed of the Marvin32 hashes of HvLE log entries (the spec's 14219357686671994754).
@@ -57,13 +69,14 @@ _M32 = 0xFFFFFFFF
 _LOG_SUFFIXES = (".LOG", ".LOG1", ".LOG2")
 HVLE_HEADER = 40
 
-_S_HVLE = struct.Struct("<4sIIIIIQQ")       # signature .. hash-2 (40 bytes)
+_S_HVLE = struct.Struct("<4sIIIIIQQ")  # signature .. hash-2 (40 bytes)
 _NONZERO = re.compile(rb"[^\x00]")
 
 
 # --------------------------------------------------------------------------
 # Marvin32, the base block checksum, sequence arithmetic
 # --------------------------------------------------------------------------
+
 
 def _marvin32_py(data, seed: int) -> int:
     lo = seed & _M32
@@ -74,7 +87,7 @@ def _marvin32_py(data, seed: int) -> int:
     if words.itemsize != 4:  # pragma: no cover - every CPython platform has a 4-byte "I"
         words = array.array("L")
     mv = memoryview(data).cast("B")
-    words.frombytes(mv[:nw * 4])
+    words.frombytes(mv[: nw * 4])
     if sys.byteorder != "little":  # pragma: no cover
         words.byteswap()
     # rotl32(x, r) == (x * 0x100000001 >> (32 - r)) & M for x < 2**32
@@ -86,7 +99,7 @@ def _marvin32_py(data, seed: int) -> int:
         lo = ((lo * 0x100000001 >> 5) + hi) & 0xFFFFFFFF
         hi = (hi * 0x100000001 >> 13) & 0xFFFFFFFF
     final = 0x80
-    for b in reversed(bytes(mv[nw * 4:])):
+    for b in reversed(bytes(mv[nw * 4 :])):
         final = (final << 8) | b
     for v in (final, 0):
         lo = (lo + v) & 0xFFFFFFFF
@@ -144,6 +157,7 @@ def seq_ge(a: int, b: int) -> bool:
 class BaseBlock:
     """The fields of a base block (of a primary file or of a log) that
     recovery uses."""
+
     primary_sequence: int
     secondary_sequence: int
     last_write: int
@@ -172,15 +186,17 @@ class BaseBlock:
         if len(data) < LOG_BASE_BLOCK_SIZE or bytes(data[:4]) != b"regf":
             return None
         p, s, ts, major, minor, ftype, _fmt, root, hb = struct.unpack_from("<IIQIIIIII", data, 4)
-        flags, = struct.unpack_from("<I", data, 144)
-        stored, = struct.unpack_from("<I", data, 508)
-        return cls(p, s, ts, major, minor, ftype, root, hb, flags, stored,
-                   stored == base_block_checksum(data))
+        (flags,) = struct.unpack_from("<I", data, 144)
+        (stored,) = struct.unpack_from("<I", data, 508)
+        return cls(
+            p, s, ts, major, minor, ftype, root, hb, flags, stored, stored == base_block_checksum(data)
+        )
 
 
 # --------------------------------------------------------------------------
 # Log files
 # --------------------------------------------------------------------------
+
 
 @dataclass(slots=True)
 class LogEntry:
@@ -188,16 +204,17 @@ class LogEntry:
     page references were checked against the entry and its hive bins data
     size (``problem`` says what is wrong otherwise); hashes are checked by
     the replay, which only hashes the entries it may apply."""
+
     log: str
-    offset: int                  # of the entry in the log file
+    offset: int  # of the entry in the log file
     size: int
     flags: int
     sequence: int
     hbins_size: int
-    count: int                   # dirty pages
+    count: int  # dirty pages
     hash1: int
     hash2: int
-    page_bytes: int = 0          # sum of the pages' sizes
+    page_bytes: int = 0  # sum of the pages' sizes
     problem: str | None = None  # a structural defect: the entry is unusable
 
     @property
@@ -210,24 +227,25 @@ class LogEntry:
         log's bytes `data` (checked when the log was read)."""
         # a copy of the references (8 bytes a page): no view of the mapping
         # outlives the call, so the log can be closed at any time
-        return struct.iter_unpack("<II", data[self.offset + HVLE_HEADER:self.data_offset])
+        return struct.iter_unpack("<II", data[self.offset + HVLE_HEADER : self.data_offset])
 
 
 @dataclass
 class LogFile:
     """A transaction log file, parsed: base block, entries or dirty pages."""
+
     path: str
     size: int
-    format: str                         # "new", "old", "empty" or "invalid"
+    format: str  # "new", "old", "empty" or "invalid"
     base: BaseBlock | None = None
-    problem: str | None = None       # why it cannot be used at all
+    problem: str | None = None  # why it cannot be used at all
     # new format: the entries that follow each other from the base block's
     # sequence number, in file order (the last one may carry a problem)
     entries: list[LogEntry] = field(default_factory=list)
-    end: str = ""                       # new format: why the run of entries ends there
-    dirty_pages: list[int] = field(default_factory=list)        # old format: 512-byte page numbers
-    pages_offset: int = 0               # old format: first dirty page in the file
-    data: object = None                 # the file's bytes (an mmap or bytes)
+    end: str = ""  # new format: why the run of entries ends there
+    dirty_pages: list[int] = field(default_factory=list)  # old format: 512-byte page numbers
+    pages_offset: int = 0  # old format: first dirty page in the file
+    data: object = None  # the file's bytes (an mmap or bytes)
 
     @property
     def name(self) -> str:
@@ -240,7 +258,7 @@ class LogFile:
 
 
 def _map_file(path: str):
-    with open_regular(path) as f:        # non-blocking, regular files only
+    with open_regular(path) as f:  # non-blocking, regular files only
         size = os.fstat(f.fileno()).st_size
         if size == 0:
             return b"", 0
@@ -275,12 +293,16 @@ def read_log(path: str | os.PathLike) -> LogFile:
     # spec, old format note 2 (new format: "in the same way"); yarp refuses
     # such a log ("Dirty state"): its own base block must be valid.
     if not base.checksum_ok:
-        log.problem = (f"log base block checksum mismatch (stored 0x{base.checksum:08x} at 0x1fc, "
-                       f"computed 0x{base_block_checksum(data):08x}): the log is refused")
+        log.problem = (
+            f"log base block checksum mismatch (stored 0x{base.checksum:08x} at 0x1fc, "
+            f"computed 0x{base_block_checksum(data):08x}): the log is refused"
+        )
         return log
     if base.primary_sequence != base.secondary_sequence:
-        log.problem = (f"log base block sequence numbers differ ({base.primary_sequence} / "
-                       f"{base.secondary_sequence}): the log itself was not written completely")
+        log.problem = (
+            f"log base block sequence numbers differ ({base.primary_sequence} / "
+            f"{base.secondary_sequence}): the log itself was not written completely"
+        )
         return log
     if log.format == "new":
         _scan_entries(log)
@@ -303,11 +325,13 @@ def _entry_problem(e: LogEntry, data, pos: int) -> str | None:
         return f"dirty pages count {e.count} (at 0x{pos + 20:x}) does not fit the entry"
     total = 0
     room = e.size - HVLE_HEADER - 8 * e.count
-    refs = data[pos + HVLE_HEADER:pos + HVLE_HEADER + 8 * e.count]
+    refs = data[pos + HVLE_HEADER : pos + HVLE_HEADER + 8 * e.count]
     for i, (off, psize) in enumerate(struct.iter_unpack("<II", refs)):
         if psize == 0 or off + psize > hb:
-            return (f"dirty page {i} (reference at 0x{pos + HVLE_HEADER + 8 * i:x}: offset 0x{off:x}, "
-                    f"0x{psize:x} bytes) lies outside the hive bins data (0x{hb:x} bytes)")
+            return (
+                f"dirty page {i} (reference at 0x{pos + HVLE_HEADER + 8 * i:x}: offset 0x{off:x}, "
+                f"0x{psize:x} bytes) lies outside the hive bins data (0x{hb:x} bytes)"
+            )
         total += psize
         if total > room:
             return f"dirty pages overrun the entry (page {i} ends 0x{total - room:x} bytes past it)"
@@ -335,8 +359,10 @@ def _scan_entries(log: LogFile) -> None:
             log.end = f"no log entry at 0x{pos:x}"
             return
         if seq != expected:
-            log.end = (f"the entry at 0x{pos:x} holds sequence {seq}, not {expected}: "
-                       "an older entry (a remnant) or none")
+            log.end = (
+                f"the entry at 0x{pos:x} holds sequence {seq}, not {expected}: "
+                "an older entry (a remnant) or none"
+            )
             return
         e = LogEntry(log.path, pos, esize, flags, seq, hb, count, h1, h2)
         log.entries.append(e)
@@ -344,8 +370,10 @@ def _scan_entries(log: LogFile) -> None:
         if esize < 512 or esize % 512:
             e.problem = f"entry size 0x{esize:x} (at 0x{pos + 4:x}) is not a positive multiple of 512"
         elif esize > size - pos:
-            e.problem = (f"entry of 0x{esize:x} bytes is truncated by the end of the file "
-                         f"(0x{size - pos:x} bytes left)")
+            e.problem = (
+                f"entry of 0x{esize:x} bytes is truncated by the end of the file "
+                f"(0x{size - pos:x} bytes left)"
+            )
         else:
             e.problem = _entry_problem(e, data, pos)
         if e.problem is not None and (esize < 512 or esize % 512 or esize > size - pos):
@@ -360,26 +388,29 @@ def _scan_dirty_vector(log: LogFile) -> None:
     if hb < HBIN_ALIGN or hb % HBIN_ALIGN:
         log.problem = f"hive bins data size 0x{hb:x} (at 0x28) is not a positive multiple of 4096"
         return
-    nbytes = hb // 4096                               # hb / 512 bits
+    nbytes = hb // 4096  # hb / 512 bits
     if size < LOG_BASE_BLOCK_SIZE + 4 + nbytes:
-        log.problem = (f"the dirty vector of a 0x{hb:x}-byte hive needs 0x{4 + nbytes:x} bytes at 0x200; "
-                       f"the file ends at 0x{size:x}")
+        log.problem = (
+            f"the dirty vector of a 0x{hb:x}-byte hive needs 0x{4 + nbytes:x} bytes at 0x200; "
+            f"the file ends at 0x{size:x}"
+        )
         return
     if bytes(data[512:516]) != b"DIRT":
         log.problem = "no 'DIRT' dirty vector at 0x200"
         return
-    bitmap = bytes(data[516:516 + nbytes])
+    bitmap = bytes(data[516 : 516 + nbytes])
     log.pages_offset = (LOG_BASE_BLOCK_SIZE + 4 + nbytes + 511) // 512 * 512
     # Count before listing: a vector of 0xFF bytes in a short file would
     # otherwise become a list of 8 page numbers per byte of the log.
     announced = int.from_bytes(bitmap, "little").bit_count()
     held = max(0, size - log.pages_offset) // 512
     if announced > held:
-        log.problem = (f"the dirty vector marks {announced} pages; the file holds {held} "
-                       f"from 0x{log.pages_offset:x}")
+        log.problem = (
+            f"the dirty vector marks {announced} pages; the file holds {held} from 0x{log.pages_offset:x}"
+        )
         return
     pages = []
-    for m in _NONZERO.finditer(bitmap):           # skips the zero bytes at C speed
+    for m in _NONZERO.finditer(bitmap):  # skips the zero bytes at C speed
         i, byte = m.start(), bitmap[m.start()]
         for bit in range(8):
             if byte >> bit & 1:

@@ -4,6 +4,7 @@ Plain data, filled in by :mod:`regfast.hive.logs` and read by people (``regfast
 info``, the one-line note every CLI command prints for a dirty hive) and by
 programs (``regfast.recovery_of(hive)``).
 """
+
 from __future__ import annotations
 
 import os
@@ -21,16 +22,17 @@ class DirtyHiveWarning(UserWarning):
 @dataclass
 class LogReport:
     """What replay made of one log file."""
+
     path: str
-    format: str                       # "new", "old", "empty", "invalid"
-    sequence: int | None = None    # its base block's sequence number
-    entries_found: int = 0            # HvLE entries in its run (new format)
+    format: str  # "new", "old", "empty", "invalid"
+    sequence: int | None = None  # its base block's sequence number
+    entries_found: int = 0  # HvLE entries in its run (new format)
     entries_applied: int = 0
-    pages_applied: int = 0            # new format: page references; old: 512-byte pages
+    pages_applied: int = 0  # new format: page references; old: 512-byte pages
     first_sequence: int | None = None
     last_sequence: int | None = None
-    problem: str | None = None     # why the whole file was refused
-    stopped: str | None = None     # why replay of this file ended, or why it was not used
+    problem: str | None = None  # why the whole file was refused
+    stopped: str | None = None  # why replay of this file ended, or why it was not used
 
     @property
     def name(self) -> str:
@@ -46,13 +48,14 @@ class RecoveryReport:
     ``stop_reason`` why replay stopped (or why it did not happen); each
     :class:`LogReport` in ``logs`` what was applied from that file.
     """
+
     path: str
     dirty: bool
     sequence: tuple[int, int]
     checksum_ok: bool
     dirty_reasons: list[str] = field(default_factory=list)
     logs: list[LogReport] = field(default_factory=list)
-    format: str | None = None      # format of the logs replayed: "new" or "old"
+    format: str | None = None  # format of the logs replayed: "new" or "old"
     applied: bool = False
     entries_applied: int = 0
     pages_applied: int = 0
@@ -61,7 +64,7 @@ class RecoveryReport:
     hbins_size_before: int = 0
     hbins_size_after: int = 0
     base_block_from_log: bool = False
-    newer_than_clean: bool = False    # entries were replayed onto a clean hive (mode="forensic")
+    newer_than_clean: bool = False  # entries were replayed onto a clean hive (mode="forensic")
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -92,13 +95,17 @@ class RecoveryReport:
         if not self.logs:
             found = "none found"
         else:
-            found = ", ".join(lg.name + (f" ({lg.problem})" if lg.problem and
-                                         lg.format in ("empty", "invalid") else "")
-                              for lg in self.logs)
+            found = ", ".join(
+                lg.name + (f" ({lg.problem})" if lg.problem and lg.format in ("empty", "invalid") else "")
+                for lg in self.logs
+            )
         if self.applied:
-            what = (f"{self.entries_applied} entr{'y' if self.entries_applied == 1 else 'ies'} applied "
-                    f"up to sequence {self.last_sequence}"
-                    if self.format == "new" else f"{self.pages_applied} dirty pages applied")
+            what = (
+                f"{self.entries_applied} entr{'y' if self.entries_applied == 1 else 'ies'} applied "
+                f"up to sequence {self.last_sequence}"
+                if self.format == "new"
+                else f"{self.pages_applied} dirty pages applied"
+            )
             return f"{found}; replayed ({self.format} format): {what}; stopped: {self.stop_reason}"
         return f"{found}; not applied: {self.stop_reason}"
 
@@ -107,8 +114,7 @@ class RecoveryReport:
         ``("note" | "warning", text)``, or None when there is nothing to say
         (a clean hive read as stored)."""
         name = os.path.basename(self.path)
-        state = (f"dirty hive ({', '.join(self.dirty_reasons)})" if self.dirty
-                 else "clean hive")
+        state = f"dirty hive ({', '.join(self.dirty_reasons)})" if self.dirty else "clean hive"
         if self.applied:
             text = f"{name}: {state}: replayed {self._what()}"
             if self.newer_than_clean:
@@ -119,6 +125,8 @@ class RecoveryReport:
                 return "warning", f"{text}; {'; '.join(self.warnings)}"
             return "note", text
         if self.dirty:
-            return "warning", (f"{name}: {state} read as stored, logs not replayed: {self.stop_reason}; "
-                               "its newest changes may be missing")
+            return "warning", (
+                f"{name}: {state} read as stored, logs not replayed: {self.stop_reason}; "
+                "its newest changes may be missing"
+            )
         return None

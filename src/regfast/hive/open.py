@@ -1,5 +1,6 @@
 """``regfast.open_hive``: an offline hive file, its transaction logs replayed
 when it is dirty (:mod:`regfast.hive.logs`), as a :class:`regfast.Hive`."""
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,14 @@ __all__ = ["open_hive"]
 _hook: Callable[[str, Callable[[], Hive]], Hive] | None = None
 
 
-def open_hive(path: str | bytes | os.PathLike[str] | os.PathLike[bytes], *, errors: str = "strict",
-              lenient: bool = False, logs: str | list | None = "auto", copy: bool = False) -> Hive:
+def open_hive(
+    path: str | bytes | os.PathLike[str] | os.PathLike[bytes],
+    *,
+    errors: str = "strict",
+    lenient: bool = False,
+    logs: str | list | None = "auto",
+    copy: bool = False,
+) -> Hive:
     """Opens an offline hive file read-only (mmap, zero-copy).
 
     Parameters
@@ -83,7 +90,7 @@ def open_hive(path: str | bytes | os.PathLike[str] | os.PathLike[bytes], *, erro
     # bytes path-likes decode as the OS encodes them, so they round-trip
     path = os.fsdecode(os.fspath(path))
     hook = _hook
-    if hook is not None:     # regfast.hooks / regfast.profile() are on: let them see it
+    if hook is not None:  # regfast.hooks / regfast.profile() are on: let them see it
         # stacklevel 5: the lambda, hooks._run, hooks.run_offline (the hook: a
         # functools.partial adds no frame), open_hive, its caller
         return hook(path, lambda: open_with_logs(path, logs, lenient, errors=errors, stacklevel=5, copy=copy))

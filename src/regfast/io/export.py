@@ -26,6 +26,7 @@ in JSON (``last_write``, with the FILETIME as stored in ``last_write_filetime``)
 and CSV (``last_write``); a FILETIME past year 9999, which no timestamp holds,
 is null / empty there (JSON keeps it in ``last_write_filetime``).
 """
+
 from __future__ import annotations
 
 import csv
@@ -43,8 +44,15 @@ from regfast._native import Hive
 from regfast._types import REG_BINARY, REG_DWORD, REG_SZ, filetime_to_datetime, type_name
 from regfast.exceptions import RF_E_CORRUPT, RF_E_LIMIT, RegistryError
 
-__all__ = ["export", "export_to_file", "export_to_string", "reg_value_line", "ExportResult",
-           "Skipped", "skip_reason"]
+__all__ = [
+    "export",
+    "export_to_file",
+    "export_to_string",
+    "reg_value_line",
+    "ExportResult",
+    "Skipped",
+    "skip_reason",
+]
 
 _REG_HEADER = "Windows Registry Editor Version 5.00\r\n"
 _LINE = 80  # regedit wraps hex data at 80 columns with "\" continuations
@@ -95,7 +103,7 @@ def iso_time(filetime: int) -> str | None:
     """A FILETIME as ISO 8601 (UTC); None when it is past the year 9999."""
     try:
         when = filetime_to_datetime(filetime)
-    except ValueError:              # (older _types raise; newer ones give None)
+    except ValueError:  # (older _types raise; newer ones give None)
         return None
     return when.isoformat() if when is not None else None
 
@@ -132,6 +140,7 @@ class Skipped(NamedTuple):
     depth below the exported key (the scan's ``key_depth``), ``status`` regfast's status code
     (RF_E_CORRUPT ...); :func:`skip_reason` words it.
     """
+
     kind: str
     offset: int
     path: str
@@ -171,8 +180,8 @@ class ExportResult(tuple):  # type: ignore[type-arg]
         return sum(1 for s in self.skipped if s.kind == "value")
 
 
-_BASE_BLOCK = 4096      # a token is a cell offset from the first hbin; files add the base block
-_MAX_DEPTH = 512        # Windows' key depth limit (the scan's max_depth)
+_BASE_BLOCK = 4096  # a token is a cell offset from the first hbin; files add the base block
+_MAX_DEPTH = 512  # Windows' key depth limit (the scan's max_depth)
 
 
 def _skipped(t: Any) -> list[Skipped]:
@@ -185,14 +194,26 @@ def _skipped(t: Any) -> list[Skipped]:
         return []
     paths = t.key_paths()
     depth = t.key_depth.tolist()
-    out = [Skipped("key", int(t.key_token[k]) + _BASE_BLOCK, paths[k] or "", None,
-                   int(t.key_status[k]), depth[k]) for k in kbad]
+    out = [
+        Skipped(
+            "key", int(t.key_token[k]) + _BASE_BLOCK, paths[k] or "", None, int(t.key_status[k]), depth[k]
+        )
+        for k in kbad
+    ]
     if vbad:
         names = t.value_names()
         for i in vbad:
             k = int(t.value_key[i])
-            out.append(Skipped("value", int(t.value_token[i]) + _BASE_BLOCK, paths[k] or "",
-                               names[i] or None, int(t.value_status[i]), depth[k]))
+            out.append(
+                Skipped(
+                    "value",
+                    int(t.value_token[i]) + _BASE_BLOCK,
+                    paths[k] or "",
+                    names[i] or None,
+                    int(t.value_status[i]),
+                    depth[k],
+                )
+            )
     out.sort(key=lambda s: s.offset)
     return out
 
@@ -213,14 +234,22 @@ def skip_reason(hive: Hive, s: Skipped) -> str:
     except RegistryError as e:
         if s.kind == "key" or e.offset == s.offset:
             return str(e.strerror)
-    except (ValueError, OverflowError):     # a path this binding cannot look up: the status says enough
+    except (ValueError, OverflowError):  # a path this binding cannot look up: the status says enough
         pass
     what = {RF_E_CORRUPT: "damaged", RF_E_LIMIT: "over a size limit"}.get(s.status, f"status 0x{s.status:x}")
     return f"{'nk' if s.kind == 'key' else 'vk'} at 0x{s.offset:x}: {what}"
 
 
-def export(hive: Hive, out: TextIO, fmt: str, path: str | None = None, *, prefix: str = "",
-           progress: Callable[[int, int], object] | None = None, errors: str = "strict") -> ExportResult:
+def export(
+    hive: Hive,
+    out: TextIO,
+    fmt: str,
+    path: str | None = None,
+    *,
+    prefix: str = "",
+    progress: Callable[[int, int], object] | None = None,
+    errors: str = "strict",
+) -> ExportResult:
     """Writes the subtree at `path` to `out` in `fmt` ("reg", "json" or "csv").
 
     `prefix` is put before key paths (for .reg, the root the file should be
@@ -241,7 +270,7 @@ def export(hive: Hive, out: TextIO, fmt: str, path: str | None = None, *, prefix
     # type) has its data and is exported: decoded in json/csv, bytes in .reg
     bad = ((table.value_status != 0) & ~table.value_malformed).tolist()
     malformed = table.value_malformed.tolist()
-    paths = cast("list[str]", table.key_paths())   # live rows only: never None
+    paths = cast("list[str]", table.key_paths())  # live rows only: never None
     names = table.value_names()
     decoded: list = table.decoded_values() if fmt != "reg" else []
     vkey = table.value_key.tolist()
@@ -283,8 +312,12 @@ def export(hive: Hive, out: TextIO, fmt: str, path: str | None = None, *, prefix
                 vals[names[i]] = {"type": type_name(vtype[i]), "data": _json_data(vtype[i], decoded[i], raw)}
                 if malformed[i]:
                     vals[names[i]].update(well_formed=False, hex=raw.hex())
-            rec = {"path": full(paths[k]), "last_write": iso_time(last_write[k]),
-                   "last_write_filetime": last_write[k], "values": vals}
+            rec = {
+                "path": full(paths[k]),
+                "last_write": iso_time(last_write[k]),
+                "last_write_filetime": last_write[k],
+                "values": vals,
+            }
             out.write(("  " if k == 0 else ",\n  ") + escape_surrogates(json.dumps(rec, ensure_ascii=False)))
         else:
             kp = escape_surrogates(full(paths[k]))
@@ -295,9 +328,14 @@ def export(hive: Hive, out: TextIO, fmt: str, path: str | None = None, *, prefix
                 if bad[i]:
                     continue
                 val = decoded[i]
-                text = val.hex() if isinstance(val, bytes) else (
-                    "\n".join(val) if isinstance(val, list) else str(val))
-                w.writerow([kp, escape_surrogates(names[i]), type_name(vtype[i]), escape_surrogates(text), when])
+                text = (
+                    val.hex()
+                    if isinstance(val, bytes)
+                    else ("\n".join(val) if isinstance(val, list) else str(val))
+                )
+                w.writerow(
+                    [kp, escape_surrogates(names[i]), type_name(vtype[i]), escape_surrogates(text), when]
+                )
         if progress and (k & 1023) == 0:
             progress(k, n)
     if fmt == "json":
@@ -308,9 +346,16 @@ def export(hive: Hive, out: TextIO, fmt: str, path: str | None = None, *, prefix
     return ExportResult(table.n_keys, table.n_values - sum(bad), skipped)
 
 
-def export_to_file(hive: Hive, filename: str | os.PathLike[str], fmt: str, path: str | None = None, *,
-                   prefix: str = "", progress: Callable[[int, int], object] | None = None,
-                   errors: str = "strict") -> ExportResult:
+def export_to_file(
+    hive: Hive,
+    filename: str | os.PathLike[str],
+    fmt: str,
+    path: str | None = None,
+    *,
+    prefix: str = "",
+    progress: Callable[[int, int], object] | None = None,
+    errors: str = "strict",
+) -> ExportResult:
     """export() into a file with the encoding its format needs (.reg: UTF-16LE
     + BOM; JSON, CSV: UTF-8), all or nothing: the file appears only once the
     export is complete, and a failure (a damaged hive in strict mode, a full

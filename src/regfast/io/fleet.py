@@ -27,6 +27,7 @@ process; one that kills it again gets an error row).
 
 Batches come in the order hives finish, not the order given.
 """
+
 from __future__ import annotations
 
 import concurrent.futures as cf
@@ -61,21 +62,23 @@ _LOG_SUFFIX = re.compile(r"\.log\d?$", re.IGNORECASE)
 @dataclass
 class HiveResult:
     """What happened to one hive (ScanMany.hives, the CLI's summary)."""
+
     source: str
     rows: int = 0
-    status: int = 0                # 0, or the Win32 code of the error row
+    status: int = 0  # 0, or the Win32 code of the error row
     error: str | None = None
     hive_type: str | None = None
     tolerant: bool = False
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
-    output: str | None = None      # the file its rows were written to (spool or Parquet)
-    data: bytes | None = field(default=None, repr=False)   # or the Arrow IPC stream itself
+    output: str | None = None  # the file its rows were written to (spool or Parquet)
+    data: bytes | None = field(default=None, repr=False)  # or the Arrow IPC stream itself
 
 
 # ---------------------------------------------------------------------------
 # one hive (runs in a worker process, or in this one with workers=0)
 # ---------------------------------------------------------------------------
+
 
 def _win32_of(e: BaseException) -> int:
     """The Win32 code an error row carries."""
@@ -89,12 +92,12 @@ def _win32_of(e: BaseException) -> int:
     if isinstance(e, PermissionError):
         return 5
     if isinstance(e, IsADirectoryError):
-        return 5                   # as CreateFile on a directory
+        return 5  # as CreateFile on a directory
     if isinstance(e, MemoryError):
         return 8
     if isinstance(e, OSError):
-        return 1117                # ERROR_IO_DEVICE: reading the file failed
-    return 31                      # ERROR_GEN_FAILURE: not a registry error (a bug: the text says)
+        return 1117  # ERROR_IO_DEVICE: reading the file failed
+    return 31  # ERROR_GEN_FAILURE: not a registry error (a bug: the text says)
 
 
 def _describe(e: BaseException) -> str:
@@ -159,9 +162,11 @@ class _Sink:
         import pyarrow as pa
 
         from regfast.arrow import SCHEMA
+
         self.path, self.tmp, self.fmt = path, path + ".part", fmt
         if fmt == "parquet":
             import pyarrow.parquet as pq
+
             self.writer: Any = pq.ParquetWriter(self.tmp, SCHEMA, compression="zstd")
         else:
             self.spill = _Spill(self.tmp, spill)
@@ -189,7 +194,7 @@ class _Sink:
             if res.data is not None:
                 res.output = None
                 return
-        os.replace(self.tmp, self.path)     # readers never see half a file
+        os.replace(self.tmp, self.path)  # readers never see half a file
         res.output = self.path
 
 
@@ -205,8 +210,9 @@ def _open(source: str, res: HiveResult, opts: dict) -> Any:
                 raise
             hive = open_with_logs(source, opts["logs"], errors="tolerant")
             res.tolerant = True
-            res.warnings += [f"tolerant open skipped {p.kind} damage at 0x{p.offset:x}: {p.reason}"
-                             for p in hive.problems]
+            res.warnings += [
+                f"tolerant open skipped {p.kind} damage at 0x{p.offset:x}: {p.reason}" for p in hive.problems
+            ]
     res.warnings += [f"{w.category.__name__}: {w.message}" for w in caught]
     return hive
 
@@ -222,11 +228,18 @@ def hive_batches(source: str, opts: dict, res: HiveResult | None = None) -> Iter
     try:
         with _open(source, res, opts) as hive:
             res.hive_type = detect_hive_type(hive).name
-            table = hive.scan(errors="strict" if opts["errors"] == "strict" else "skip",
-                              include_deleted=opts["include_deleted"])
-            for batch in table_batches(table, source=source, hive_type=res.hive_type,
-                                       tolerant=res.tolerant, decode=opts["decode"],
-                                       batch_rows=opts["batch_rows"]):
+            table = hive.scan(
+                errors="strict" if opts["errors"] == "strict" else "skip",
+                include_deleted=opts["include_deleted"],
+            )
+            for batch in table_batches(
+                table,
+                source=source,
+                hive_type=res.hive_type,
+                tolerant=res.tolerant,
+                decode=opts["decode"],
+                batch_rows=opts["batch_rows"],
+            ):
                 res.rows += batch.num_rows
                 yield batch
     except Exception as e:
@@ -264,14 +277,17 @@ def _scan_chunk(items: list[tuple[str, str]], fmt: str, opts: dict) -> list[Hive
 
 
 def _died_batch(source: str, how: str) -> HiveResult:
-    return HiveResult(source=source, status=1067,        # ERROR_PROCESS_ABORTED
-                      error=f"the worker process reading this hive died ({how}); "
-                            "retried alone, it died again")
+    return HiveResult(
+        source=source,
+        status=1067,  # ERROR_PROCESS_ABORTED
+        error=f"the worker process reading this hive died ({how}); retried alone, it died again",
+    )
 
 
 # ---------------------------------------------------------------------------
 # many hives
 # ---------------------------------------------------------------------------
+
 
 def expand_paths(spec: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[str]:
     """Hive paths from a directory (walked recursively: files that start with
@@ -294,7 +310,7 @@ def expand_paths(spec: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
                         if f.read(4) != b"regf":
                             continue
                 except OSError:
-                    pass                      # unreadable: let the scan report it as an error row
+                    pass  # unreadable: let the scan report it as an error row
                 out.append(p)
         return out
     if _glob.has_magic(s):
@@ -360,17 +376,25 @@ class ScanMany:
     (:data:`regfast.arrow.SCHEMA`), or :meth:`to_table`. Runs once.
     ``hives`` lists a :class:`HiveResult` per hive as they finish."""
 
-    def __init__(self, paths: list[str], opts: dict, workers: int, progress: Any,
-                 outputs: Callable[[int, str], str] | None = None, fmt: str = "ipc") -> None:
+    def __init__(
+        self,
+        paths: list[str],
+        opts: dict,
+        workers: int,
+        progress: Any,
+        outputs: Callable[[int, str], str] | None = None,
+        fmt: str = "ipc",
+    ) -> None:
         self.paths, self.opts, self.workers, self.progress = paths, opts, workers, progress
         self.hives: list[HiveResult] = []
         self._outputs, self._fmt = outputs, fmt
         self._started = False
-        self._retried: set[int] = set()     # hives in flight when a worker died once
+        self._retried: set[int] = set()  # hives in flight when a worker died once
 
     @property
     def schema(self) -> Any:
         from regfast.arrow import SCHEMA
+
         return SCHEMA
 
     def __len__(self) -> int:
@@ -410,6 +434,7 @@ class ScanMany:
         import pyarrow as pa
 
         from regfast.arrow import SCHEMA
+
         return pa.Table.from_batches(list(self), schema=SCHEMA).unify_dictionaries()
 
     # --- the pool ---------------------------------------------------------
@@ -450,13 +475,14 @@ class ScanMany:
             out.append(cur)
         return out
 
-    def _pool(self, outputs: Callable[[int, str], str], sizes: list[int],
-              prog: _Progress) -> Iterator[HiveResult]:
+    def _pool(
+        self, outputs: Callable[[int, str], str], sizes: list[int], prog: _Progress
+    ) -> Iterator[HiveResult]:
         todo = self._chunks(sizes)
-        suspects: deque[int] = deque()      # in flight when a worker died: retried one at a time
+        suspects: deque[int] = deque()  # in flight when a worker died: retried one at a time
         ex = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=_mp_context())
         pending: dict[cf.Future, list[int]] = {}
-        depth = 2 * self.workers            # tasks in flight: enough to keep every worker busy
+        depth = 2 * self.workers  # tasks in flight: enough to keep every worker busy
 
         def submit(chunk: list[int]) -> None:
             items = [(self.paths[i], outputs(i, self.paths[i])) for i in chunk]
@@ -523,7 +549,7 @@ def _read_ipc(res: HiveResult) -> Iterator[Any]:
     import pyarrow as pa
 
     if res.data is not None:
-        data, res.data = res.data, None          # (not kept in .hives)
+        data, res.data = res.data, None  # (not kept in .hives)
         batches = list(pa.ipc.open_stream(pa.py_buffer(data)))
     elif res.output is not None:
         with pa.OSFile(res.output, "rb") as f:
@@ -535,14 +561,24 @@ def _read_ipc(res: HiveResult) -> Iterator[Any]:
     yield from batches
 
 
-def _opts(decode: bool = True, errors: str = "skip", include_deleted: bool = False, logs: Any = "auto",
-          batch_rows: int = 65_536) -> dict:
+def _opts(
+    decode: bool = True,
+    errors: str = "skip",
+    include_deleted: bool = False,
+    logs: Any = "auto",
+    batch_rows: int = 65_536,
+) -> dict:
     if errors not in ERRORS:
         raise ValueError(f"errors must be one of {', '.join(map(repr, ERRORS))}, got {errors!r}")
     if isinstance(logs, str) and logs != "auto":
         raise ValueError("logs must be 'auto' or None for scan_many")
-    return {"decode": bool(decode), "errors": errors, "include_deleted": bool(include_deleted),
-            "logs": logs, "batch_rows": int(batch_rows)}
+    return {
+        "decode": bool(decode),
+        "errors": errors,
+        "include_deleted": bool(include_deleted),
+        "logs": logs,
+        "batch_rows": int(batch_rows),
+    }
 
 
 def _workers(workers: int | None, n: int) -> int:
@@ -553,10 +589,17 @@ def _workers(workers: int | None, n: int) -> int:
     return workers
 
 
-def scan_many(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, decode: bool = True,
-              errors: str = "skip", workers: int | None = None, progress: Any = None,
-              include_deleted: bool = False, logs: str | None = "auto",
-              batch_rows: int = 65_536) -> ScanMany:
+def scan_many(
+    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    *,
+    decode: bool = True,
+    errors: str = "skip",
+    workers: int | None = None,
+    progress: Any = None,
+    include_deleted: bool = False,
+    logs: str | None = "auto",
+    batch_rows: int = 65_536,
+) -> ScanMany:
     """Scans many hives into one Arrow table (needs pyarrow: the ``arrow`` extra).
 
     Parameters
@@ -604,6 +647,7 @@ def scan_many(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], 
 # Parquet dataset (regfast scan-many)
 # ---------------------------------------------------------------------------
 
+
 def _partition_names(paths: Sequence[str], base: str | None) -> list[str]:
     """One directory name per hive: ``hive=<path below base>``, characters
     other than letters, digits, ``.-_`` as ``_``; unique."""
@@ -620,9 +664,16 @@ def _partition_names(paths: Sequence[str], base: str | None) -> list[str]:
     return out
 
 
-def write_parquet_dataset(paths: Sequence[str], out_dir: str | os.PathLike[str], *, base: str | None = None,
-                          workers: int | None = None, progress: Any = None, overwrite: bool = False,
-                          **kwargs: Any) -> list[HiveResult]:
+def write_parquet_dataset(
+    paths: Sequence[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    base: str | None = None,
+    workers: int | None = None,
+    progress: Any = None,
+    overwrite: bool = False,
+    **kwargs: Any,
+) -> list[HiveResult]:
     """Writes the rows of every hive as a Parquet dataset partitioned by hive:
     ``out_dir/hive=<name>/part-0.parquet`` (each written by the worker that
     read the hive, then renamed into place). kwargs: those of scan_many."""
@@ -631,8 +682,9 @@ def write_parquet_dataset(paths: Sequence[str], out_dir: str | os.PathLike[str],
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
         if not overwrite:
-            raise FileExistsError(17, f"{out} is not empty (use --overwrite to replace a previous scan)",
-                                  str(out))
+            raise FileExistsError(
+                17, f"{out} is not empty (use --overwrite to replace a previous scan)", str(out)
+            )
         for child in out.iterdir():
             if child.name.startswith("hive=") and child.is_dir():
                 shutil.rmtree(child)
@@ -641,10 +693,21 @@ def write_parquet_dataset(paths: Sequence[str], out_dir: str | os.PathLike[str],
     names = _partition_names(plist, base)
     for n in names:
         (out / n).mkdir(exist_ok=True)
-    opts = _opts(kwargs.pop("decode", True), kwargs.pop("errors", "skip"), kwargs.pop("include_deleted", False),
-                 kwargs.pop("logs", "auto"), kwargs.pop("batch_rows", 65_536))
+    opts = _opts(
+        kwargs.pop("decode", True),
+        kwargs.pop("errors", "skip"),
+        kwargs.pop("include_deleted", False),
+        kwargs.pop("logs", "auto"),
+        kwargs.pop("batch_rows", 65_536),
+    )
     if kwargs:
         raise TypeError(f"unexpected arguments {sorted(kwargs)}")
-    sm = ScanMany(plist, opts, _workers(workers, len(plist)), progress,
-                  outputs=lambda i, src: str(out / names[i] / "part-0.parquet"), fmt="parquet")
+    sm = ScanMany(
+        plist,
+        opts,
+        _workers(workers, len(plist)),
+        progress,
+        outputs=lambda i, src: str(out / names[i] / "part-0.parquet"),
+        fmt="parquet",
+    )
     return sm.run()

@@ -25,6 +25,7 @@ up to image i has N + i in both fields.
 
 Everything here is plain bytes: nothing is read back through regfast.
 """
+
 from __future__ import annotations
 
 import os
@@ -35,9 +36,18 @@ from dataclasses import dataclass, field
 from regfast.hive.logs_format import base_block_checksum, marvin32
 
 __all__ = [
-    "PAGE_SIZE", "changed_pages", "log_base_block", "encode_entry", "new_format_log",
-    "old_format_log", "entry_offsets", "DirtyHive", "make_dirty_hive", "set_sequence",
-    "rehash_entry", "reseal_log",
+    "PAGE_SIZE",
+    "changed_pages",
+    "log_base_block",
+    "encode_entry",
+    "new_format_log",
+    "old_format_log",
+    "entry_offsets",
+    "DirtyHive",
+    "make_dirty_hive",
+    "set_sequence",
+    "rehash_entry",
+    "reseal_log",
 ]
 
 PAGE_SIZE = 4096
@@ -61,18 +71,19 @@ def changed_pages(old: bytes, new: bytes, page_size: int = PAGE_SIZE) -> list[tu
     """The pages of `new`'s hive bins data that differ from `old`'s, as
     (offset in the hive bins data, bytes). Pages past the end of `old`'s
     hive bins data are all changed (the hive grew)."""
-    old_hb = old[_BASE:_BASE + _hbins_size(old)]
-    new_hb = new[_BASE:_BASE + _hbins_size(new)]
+    old_hb = old[_BASE : _BASE + _hbins_size(old)]
+    new_hb = new[_BASE : _BASE + _hbins_size(new)]
     out = []
     for off in range(0, len(new_hb), page_size):
-        page = new_hb[off:off + page_size]
-        if old_hb[off:off + page_size] != page:
+        page = new_hb[off : off + page_size]
+        if old_hb[off : off + page_size] != page:
             out.append((off, bytes(page)))
     return out
 
 
-def log_base_block(image: bytes, *, sequence: int, file_type: int = 6,
-                   last_write: int | None = None) -> bytes:
+def log_base_block(
+    image: bytes, *, sequence: int, file_type: int = 6, last_write: int | None = None
+) -> bytes:
     """The 512-byte base block a log starts with: the first sector of the
     hive's base block, with the file type of a log (6 new, 1 old), both
     sequence numbers set and the checksum recomputed."""
@@ -85,8 +96,9 @@ def log_base_block(image: bytes, *, sequence: int, file_type: int = 6,
     return bytes(b)
 
 
-def encode_entry(sequence: int, hbins_size: int, pages: Sequence[tuple[int, bytes]],
-                 flags: int = 0, *, hashes: bool = True) -> bytes:
+def encode_entry(
+    sequence: int, hbins_size: int, pages: Sequence[tuple[int, bytes]], flags: int = 0, *, hashes: bool = True
+) -> bytes:
     """One HvLE log entry (size rounded up to 512 bytes, hashes computed;
     ``hashes=False`` leaves them zero — an invalid entry, quicker to make)."""
     if not pages:
@@ -96,26 +108,31 @@ def encode_entry(sequence: int, hbins_size: int, pages: Sequence[tuple[int, byte
     size = (40 + len(body) + 511) // 512 * 512
     entry = bytearray(size)
     struct.pack_into("<4sIIIII", entry, 0, b"HvLE", size, flags, sequence & _M32, hbins_size, len(pages))
-    entry[40:40 + len(body)] = body
+    entry[40 : 40 + len(body)] = body
     if hashes:
         struct.pack_into("<Q", entry, 24, marvin32(memoryview(entry)[40:]))
         struct.pack_into("<Q", entry, 32, marvin32(memoryview(entry)[:32]))
     return bytes(entry)
 
 
-def new_format_log(base_image: bytes, entries: Sequence[bytes], *, sequence: int | None = None,
-                   tail: bytes = b"") -> bytes:
+def new_format_log(
+    base_image: bytes, entries: Sequence[bytes], *, sequence: int | None = None, tail: bytes = b""
+) -> bytes:
     """A whole new-format log: a base block made from `base_image` (the hive
     as it was when the log was started) with `sequence` (default: the first
     entry's), then the entries back to back, then `tail` (remnants)."""
     if sequence is None:
-        sequence = struct.unpack_from("<I", entries[0], 12)[0] if entries else \
-            struct.unpack_from("<I", base_image, 4)[0]
+        sequence = (
+            struct.unpack_from("<I", entries[0], 12)[0]
+            if entries
+            else struct.unpack_from("<I", base_image, 4)[0]
+        )
     return log_base_block(base_image, sequence=sequence, file_type=6) + b"".join(entries) + tail
 
 
-def old_format_log(old: bytes, new: bytes, *, sequence: int | None = None,
-                   page_size: int = PAGE_SIZE, file_type: int = 1) -> bytes:
+def old_format_log(
+    old: bytes, new: bytes, *, sequence: int | None = None, page_size: int = PAGE_SIZE, file_type: int = 1
+) -> bytes:
     """An old-format log taking the primary from `old` to `new`: base block
     (`new`'s, with `old`'s last-written timestamp — the one the log is
     matched with), ``DIRT`` + bitmap of 512-byte pages (set in runs of
@@ -126,12 +143,12 @@ def old_format_log(old: bytes, new: bytes, *, sequence: int | None = None,
     last_write = struct.unpack_from("<Q", old, 12)[0]
     bits = bytearray(hb // 4096)
     pages = []
-    new_hb = new[_BASE:_BASE + hb]
+    new_hb = new[_BASE : _BASE + hb]
     for off, _ in changed_pages(old, new, page_size):
         for sub in range(off, min(off + page_size, hb), 512):
             n = sub // 512
             bits[n // 8] |= 1 << (n % 8)
-            pages.append(new_hb[sub:sub + 512])
+            pages.append(new_hb[sub : sub + 512])
     head = log_base_block(new, sequence=sequence, file_type=file_type, last_write=last_write)
     vector = b"DIRT" + bytes(bits)
     vector += bytes(-(len(head) + len(vector)) % 512)
@@ -143,7 +160,7 @@ def entry_offsets(log: bytes) -> list[int]:
     (for tests that damage one)."""
     out = []
     pos = 512
-    while pos + 40 <= len(log) and log[pos:pos + 4] == b"HvLE":
+    while pos + 40 <= len(log) and log[pos : pos + 4] == b"HvLE":
         out.append(pos)
         size = struct.unpack_from("<I", log, pos + 4)[0]
         if size < 512:
@@ -160,8 +177,8 @@ def rehash_entry(log: bytearray, offset: int) -> bool:
     size = struct.unpack_from("<I", log, offset + 4)[0]
     if size < 40 or offset + size > len(log):
         return False
-    struct.pack_into("<Q", log, offset + 24, marvin32(memoryview(log)[offset + 40:offset + size]))
-    struct.pack_into("<Q", log, offset + 32, marvin32(memoryview(log)[offset:offset + 32]))
+    struct.pack_into("<Q", log, offset + 24, marvin32(memoryview(log)[offset + 40 : offset + size]))
+    struct.pack_into("<Q", log, offset + 32, marvin32(memoryview(log)[offset : offset + 32]))
     return True
 
 
@@ -171,7 +188,7 @@ def reseal_log(log: bytearray, offsets: Sequence[int] | None = None) -> bytearra
     :func:`entry_offsets` finds), in place; returns `log`."""
     if len(log) >= 512 and log[:4] == b"regf":
         struct.pack_into("<I", log, 508, base_block_checksum(log))
-    for off in (entry_offsets(bytes(log)) if offsets is None else offsets):
+    for off in entry_offsets(bytes(log)) if offsets is None else offsets:
         rehash_entry(log, off)
     return log
 
@@ -179,10 +196,11 @@ def reseal_log(log: bytearray, offsets: Sequence[int] | None = None) -> bytearra
 @dataclass
 class DirtyHive:
     """A primary file and its logs, as bytes; ``write(path)`` puts them on disk."""
+
     primary: bytes
-    logs: dict[str, bytes]                 # suffix (".LOG1") -> file content
+    logs: dict[str, bytes]  # suffix (".LOG1") -> file content
     states: list[bytes]
-    sequences: list[int]                   # sequence number of each state (state 0: the primary's)
+    sequences: list[int]  # sequence number of each state (state 0: the primary's)
     entry_log: list[str | None] = field(default_factory=list)  # suffix holding each state's entry
 
     def write(self, path: str | os.PathLike) -> dict[str, str]:
@@ -199,10 +217,17 @@ class DirtyHive:
         return out
 
 
-def make_dirty_hive(states: Sequence[bytes], *, logs: Sequence[str] | None = None,
-                    format: str = "new", dirty: bool = True, torn: int = 0,
-                    page_size: int = PAGE_SIZE, base_sequence: int | None = None,
-                    primary_sequence: tuple[int, int] | None = None) -> DirtyHive:
+def make_dirty_hive(
+    states: Sequence[bytes],
+    *,
+    logs: Sequence[str] | None = None,
+    format: str = "new",
+    dirty: bool = True,
+    torn: int = 0,
+    page_size: int = PAGE_SIZE,
+    base_sequence: int | None = None,
+    primary_sequence: tuple[int, int] | None = None,
+) -> DirtyHive:
     """Builds a dirty primary file and logs from successive hive images.
 
     Parameters
@@ -246,7 +271,7 @@ def make_dirty_hive(states: Sequence[bytes], *, logs: Sequence[str] | None = Non
         for i in range(1, len(states)):
             pages = changed_pages(states[i - 1], states[i], page_size)
             if not pages:  # an entry needs a page: log the first one unchanged
-                pages = [(0, bytes(states[i][_BASE:_BASE + page_size]))]
+                pages = [(0, bytes(states[i][_BASE : _BASE + page_size]))]
             entry = encode_entry(seqs[i], _hbins_size(states[i]), pages)
             per_log.setdefault(where[i - 1], []).append((i, entry))
             entry_log.append(where[i - 1])
@@ -265,7 +290,7 @@ def make_dirty_hive(states: Sequence[bytes], *, logs: Sequence[str] | None = Non
         if torn:
             for off, data in changed_pages(states[0], states[1], page_size)[:torn]:
                 if _BASE + off + len(data) <= len(primary):
-                    primary[_BASE + off:_BASE + off + len(data)] = data
+                    primary[_BASE + off : _BASE + off + len(data)] = data
         p, q = primary_sequence if primary_sequence is not None else (seqs[1], seqs[0])
         primary = set_sequence(primary, p, q)
     else:

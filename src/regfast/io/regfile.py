@@ -14,6 +14,7 @@ so is ``prefix`` when given (e.g. ``HKEY_LOCAL_MACHINE\\SOFTWARE`` for a
 SOFTWARE hive); ``[]`` or the prefix itself is the root key. Key names
 merge case-insensitively, as in the registry (the first spelling is kept).
 """
+
 from __future__ import annotations
 
 import re
@@ -22,8 +23,19 @@ from regfast.io.writer import Key, Value
 
 __all__ = ["parse_reg", "RegSyntaxError"]
 
-_ROOTS = {"hkey_local_machine", "hklm", "hkey_current_user", "hkcu", "hkey_users", "hku",
-          "hkey_classes_root", "hkcr", "hkey_current_config", "hkcc", "hkey_performance_data"}
+_ROOTS = {
+    "hkey_local_machine",
+    "hklm",
+    "hkey_current_user",
+    "hkcu",
+    "hkey_users",
+    "hku",
+    "hkey_classes_root",
+    "hkcr",
+    "hkey_current_config",
+    "hkcc",
+    "hkey_performance_data",
+}
 _HEADERS = {"windows registry editor version 5.00": 5, "regedit4": 4}
 REG_SZ, REG_EXPAND_SZ, REG_BINARY, REG_DWORD, REG_MULTI_SZ = 1, 2, 3, 4, 7
 
@@ -41,8 +53,8 @@ class _Node:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.subkeys: dict[str, _Node] = {}      # lower-cased name -> node
-        self.values: dict[str, tuple] = {}       # lower-cased name -> (name, Value)
+        self.subkeys: dict[str, _Node] = {}  # lower-cased name -> node
+        self.values: dict[str, tuple] = {}  # lower-cased name -> (name, Value)
 
     def child(self, name: str) -> _Node:
         n = self.subkeys.get(name.lower())
@@ -51,8 +63,9 @@ class _Node:
         return n
 
     def to_key(self) -> Key:
-        return Key(subkeys={n.name: n.to_key() for n in self.subkeys.values()},
-                   values=dict(self.values.values()))
+        return Key(
+            subkeys={n.name: n.to_key() for n in self.subkeys.values()}, values=dict(self.values.values())
+        )
 
 
 def _logical_lines(text: str):
@@ -78,9 +91,9 @@ def _split_path(path: str, prefix: str | None, lineno: int) -> list[str]:
     parts = [p for p in path.split("\\") if p != ""]
     if prefix is not None:
         pre = [p for p in prefix.split("\\") if p]
-        if [p.lower() for p in parts[:len(pre)]] != [p.lower() for p in pre]:
+        if [p.lower() for p in parts[: len(pre)]] != [p.lower() for p in pre]:
             raise RegSyntaxError(lineno, f"key [{path}] is not under the prefix {prefix!r}")
-        return parts[len(pre):]
+        return parts[len(pre) :]
     if parts and parts[0].lower() in _ROOTS:
         return parts[1:]
     return parts
@@ -133,7 +146,7 @@ def _data(s: str, version: int, lineno: int) -> Value | None:
     if not m:
         raise RegSyntaxError(lineno, f"unknown value data {s[:40]!r}")
     vtype = int(m.group(1), 16) if m.group(1) else REG_BINARY
-    raw = _hex_bytes(s[m.end():], lineno)
+    raw = _hex_bytes(s[m.end() :], lineno)
     if version == 4 and vtype in (REG_EXPAND_SZ, REG_MULTI_SZ):
         # REGEDIT4 files hold these strings in the ANSI code page; read as
         # Latin-1 (byte for byte) and stored as the UTF-16LE Windows writes
@@ -158,8 +171,9 @@ def parse_reg(text: str, *, prefix: str | None = None) -> Key:
         if not version:
             version = _HEADERS.get(line.strip().lower(), 0)
             if not version:
-                raise RegSyntaxError(lineno, "not .reg text: expected 'Windows Registry Editor "
-                                             "Version 5.00' or 'REGEDIT4'")
+                raise RegSyntaxError(
+                    lineno, "not .reg text: expected 'Windows Registry Editor Version 5.00' or 'REGEDIT4'"
+                )
             continue
         if line.startswith("["):
             if not line.endswith("]"):

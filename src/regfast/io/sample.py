@@ -3,6 +3,7 @@
 It ships as code rather than as a binary blob: ``regfast sample OUT`` writes it,
 and the README's first command reads it back.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -41,16 +42,19 @@ def sample_tree() -> Key:
         subkeys={
             "Microsoft": {
                 "Windows NT": {"CurrentVersion": current_version},
-                "Windows": {"CurrentVersion": {
-                    "Uninstall": uninstall,
-                    "Run": {"OneDrive": "\"C:\\Program Files\\OneDrive\\OneDrive.exe\" /background"},
-                    "ProgramFilesDir": "C:\\Program Files",
-                }},
+                "Windows": {
+                    "CurrentVersion": {
+                        "Uninstall": uninstall,
+                        "Run": {"OneDrive": '"C:\\Program Files\\OneDrive\\OneDrive.exe" /background'},
+                        "ProgramFilesDir": "C:\\Program Files",
+                    }
+                },
             },
             "Classes": {".txt": {"": "txtfile", "Content Type": "text/plain"}},
             "Policies": {},
-            "Wow6432Node": {"Microsoft": {"Windows": {"CurrentVersion": {
-                "ProgramFilesDir": "C:\\Program Files (x86)"}}}},
+            "Wow6432Node": {
+                "Microsoft": {"Windows": {"CurrentVersion": {"ProgramFilesDir": "C:\\Program Files (x86)"}}}
+            },
             "Unicode ключ 日本": {"名前": "値", "Ünïcödé": ["a", "b", "ç"]},
         },
         last_write=_WHEN,

@@ -353,11 +353,7 @@ def sid_to_bytes(sid: str) -> bytes:
     subs = [int(p) for p in parts[3:]]
     if len(subs) > 15:
         raise ValueError(f"SID {sid!r} has more than 15 sub-authorities")
-    return (
-        bytes((rev, len(subs)))
-        + auth.to_bytes(6, "big")
-        + struct.pack("<%dI" % len(subs), *subs)
-    )
+    return bytes((rev, len(subs))) + auth.to_bytes(6, "big") + struct.pack("<%dI" % len(subs), *subs)
 
 
 def build_security_descriptor(
@@ -465,7 +461,7 @@ def _lh_hash_upper(up: str) -> int:
         for c in up.encode("ascii"):
             h = h * 37 + c
     else:
-        raw = up.encode("utf-16-le", "surrogatepass")   # a lone surrogate is one code unit
+        raw = up.encode("utf-16-le", "surrogatepass")  # a lone surrogate is one code unit
         for c in struct.unpack("<%dH" % (len(raw) // 2), raw):
             h = h * 37 + c
     return h & 0xFFFFFFFF
@@ -553,9 +549,7 @@ def encode_value_data(vtype: int, data: object) -> bytes:
                 if not isinstance(s, str):
                     raise TypeError(f"REG_MULTI_SZ items must be str, not {type(s).__name__}")
             return "".join([s + "\0" for s in data]).encode("utf-16-le", "surrogatepass") + b"\0\0"
-    raise TypeError(
-        f"cannot encode {type(data).__name__} data for value type {vtype:#x}; pass bytes"
-    )
+    raise TypeError(f"cannot encode {type(data).__name__} data for value type {vtype:#x}; pass bytes")
 
 
 def _shorthand_value(v: object) -> tuple[int, bytes]:
@@ -583,9 +577,7 @@ def _shorthand_value(v: object) -> tuple[int, bytes]:
         return REG_BINARY, bytes(v)
     if isinstance(v, (list, tuple)):
         return REG_MULTI_SZ, encode_value_data(REG_MULTI_SZ, v)
-    raise TypeError(
-        f"unsupported value {type(v).__name__!s}: use str, int, bytes, list[str] or Value"
-    )
+    raise TypeError(f"unsupported value {type(v).__name__!s}: use str, int, bytes, list[str] or Value")
 
 
 # --------------------------------------------------------------------------
@@ -606,7 +598,9 @@ def _split(node: object, path: str):
                 raise TypeError(f"subkey {k!r} of {path!r} must be a Key or dict, not {type(v).__name__}")
         for k, v in values.items():
             if isinstance(v, (Key, dict)):
-                raise TypeError(f"value {k!r} of {path!r} is a {type(v).__name__}; put subkeys in Key.subkeys")
+                raise TypeError(
+                    f"value {k!r} of {path!r} is a {type(v).__name__}; put subkeys in Key.subkeys"
+                )
         return subkeys, values, node.class_name, node.last_write, node.security
     if isinstance(node, dict):
         subkeys = {}
@@ -710,8 +704,16 @@ def _build(
         size = HBIN_SIZE if need <= HBIN_SIZE else (need + HBIN_SIZE - 1) // HBIN_SIZE * HBIN_SIZE
         start = len(buf)
         buf.extend(bytes(size))
-        pack_hbin(buf, start, b"hbin", start - BASE_BLOCK_SIZE, size, 0,
-                  hive_ts if start == BASE_BLOCK_SIZE else 0, 0)
+        pack_hbin(
+            buf,
+            start,
+            b"hbin",
+            start - BASE_BLOCK_SIZE,
+            size,
+            0,
+            hive_ts if start == BASE_BLOCK_SIZE else 0,
+            0,
+        )
         hbins.append((start, size))
         state[0] = start + HBIN_HEADER_SIZE
         state[1] = start + size
@@ -734,7 +736,7 @@ def _build(
             off = state[0]
         state[0] = off + size
         pack_i32(buf, off, -size)
-        buf[off + 4:off + 4 + len(data)] = data
+        buf[off + 4 : off + 4 + len(data)] = data
         return off
 
     # Security descriptors: bytes -> [cell offset, refcount]
@@ -768,7 +770,7 @@ def _build(
         list_off = alloc((4 * nseg + 11) & ~7)
         segs = []
         for i in range(nseg):
-            chunk = data[i * BIG_DATA_SEGMENT:(i + 1) * BIG_DATA_SEGMENT]
+            chunk = data[i * BIG_DATA_SEGMENT : (i + 1) * BIG_DATA_SEGMENT]
             if len(chunk) == BIG_DATA_SEGMENT:
                 segs.append(alloc_blob(chunk) - BASE_BLOCK_SIZE)
             else:
@@ -776,7 +778,7 @@ def _build(
                 size = (len(chunk) + 15) & ~7
                 off = alloc(size)
                 pack_i32(buf, off, -size)
-                buf[off + 4:off + 4 + len(chunk)] = chunk
+                buf[off + 4 : off + 4 + len(chunk)] = chunk
                 segs.append(off - BASE_BLOCK_SIZE)
         _S_DB.pack_into(buf, db_off, -16, b"db", nseg, list_off - BASE_BLOCK_SIZE)
         size = (4 * nseg + 11) & ~7
@@ -843,8 +845,7 @@ def _build(
                 up = vname.upper() if vname.isascii() else upcase_name(vname)
                 if up in seen:
                     raise ValueError(
-                        f"duplicate value name {vname!r} in {path!r} "
-                        "(value names are case-insensitive)"
+                        f"duplicate value name {vname!r} in {path!r} (value names are case-insensitive)"
                     )
                 seen.add(up)
             if sorted_values:
@@ -876,17 +877,37 @@ def _build(
                 vk_size = (len(name_b) + _VK_FIXED + 4 + 7) & ~7
                 vk_off = alloc(vk_size)
                 if dlen <= 4:
-                    pack_vk(buf, vk_off, -vk_size, b"vk", len(name_b), dlen | 0x80000000,
-                            int.from_bytes(data, "little"), vtype, vflags, 0)
+                    pack_vk(
+                        buf,
+                        vk_off,
+                        -vk_size,
+                        b"vk",
+                        len(name_b),
+                        dlen | 0x80000000,
+                        int.from_bytes(data, "little"),
+                        vtype,
+                        vflags,
+                        0,
+                    )
                 else:
                     if dlen > _MAX_DATA_LEN:
                         raise ValueError(f"value {vname!r} of {path!r}: data too large ({dlen} bytes)")
                     d_off = write_value_data(data)
                     lay_data[(path, vname)] = d_off
-                    pack_vk(buf, vk_off, -vk_size, b"vk", len(name_b), dlen,
-                            d_off - BASE_BLOCK_SIZE, vtype, vflags, 0)
+                    pack_vk(
+                        buf,
+                        vk_off,
+                        -vk_size,
+                        b"vk",
+                        len(name_b),
+                        dlen,
+                        d_off - BASE_BLOCK_SIZE,
+                        vtype,
+                        vflags,
+                        0,
+                    )
                 if name_b:
-                    buf[vk_off + 4 + _VK_FIXED:vk_off + 4 + _VK_FIXED + len(name_b)] = name_b
+                    buf[vk_off + 4 + _VK_FIXED : vk_off + 4 + _VK_FIXED + len(name_b)] = name_b
                 lay_vk[(path, vname)] = vk_off
                 vk_rels.append(vk_off - BASE_BLOCK_SIZE)
             pack_i32(buf, vl_off, -vl_size)
@@ -937,15 +958,14 @@ def _build(
             # subkey list(s)
             leaves = []
             for start in range(0, nsub, leaf_max):
-                chunk_names = names[start:start + leaf_max]
-                chunk_offs = offs[start:start + leaf_max]
+                chunk_names = names[start : start + leaf_max]
+                chunk_offs = offs[start : start + leaf_max]
                 cnt = len(chunk_names)
                 size = (4 + 4 + cnt * leaf_entry + 7) & ~7
                 loff = alloc(size)
                 pack_hdr(buf, loff, -size, leaf_sig, cnt)
                 if index == "li":
-                    struct.pack_into("<%dI" % cnt, buf, loff + 8,
-                                     *[o - BASE_BLOCK_SIZE for o in chunk_offs])
+                    struct.pack_into("<%dI" % cnt, buf, loff + 8, *[o - BASE_BLOCK_SIZE for o in chunk_offs])
                 else:
                     flat = []
                     if index == "lh":
@@ -959,7 +979,7 @@ def _build(
                             parts.append(_S_U32.pack(o - BASE_BLOCK_SIZE))
                             parts.append(_lf_hint(n))
                         blob = b"".join(parts)
-                        buf[loff + 8:loff + 8 + len(blob)] = blob
+                        buf[loff + 8 : loff + 8 + len(blob)] = blob
                 leaves.append(loff)
             if len(leaves) == 1:
                 sl_off = leaves[0]
@@ -969,8 +989,9 @@ def _build(
                 size = (4 + 4 + 4 * len(leaves) + 7) & ~7
                 sl_off = alloc(size)
                 pack_hdr(buf, sl_off, -size, b"ri", len(leaves))
-                struct.pack_into("<%dI" % len(leaves), buf, sl_off + 8,
-                                 *[o - BASE_BLOCK_SIZE for o in leaves])
+                struct.pack_into(
+                    "<%dI" % len(leaves), buf, sl_off + 8, *[o - BASE_BLOCK_SIZE for o in leaves]
+                )
             lay_sl[path] = sl_off
             sl_rel = sl_off - BASE_BLOCK_SIZE
             # depth first, children in sorted order
@@ -980,16 +1001,32 @@ def _build(
             sl_rel = _NONE
 
         size = nk_size(enc_name)
-        pack_nk(buf, nk_off, -size, b"nk", flags, ts,
-                0,                              # access bits
-                parent_off - BASE_BLOCK_SIZE,
-                nsub, 0, sl_rel, _NONE,
-                nvals, vl_rel,
-                sk_off - BASE_BLOCK_SIZE, cls_rel,
-                max_sname, max_sclass, max_vname, max_vdata,
-                0,                              # workvar
-                len(enc_name), cls_len)
-        buf[nk_off + 4 + _NK_FIXED:nk_off + 4 + _NK_FIXED + len(enc_name)] = enc_name
+        pack_nk(
+            buf,
+            nk_off,
+            -size,
+            b"nk",
+            flags,
+            ts,
+            0,  # access bits
+            parent_off - BASE_BLOCK_SIZE,
+            nsub,
+            0,
+            sl_rel,
+            _NONE,
+            nvals,
+            vl_rel,
+            sk_off - BASE_BLOCK_SIZE,
+            cls_rel,
+            max_sname,
+            max_sclass,
+            max_vname,
+            max_vdata,
+            0,  # workvar
+            len(enc_name),
+            cls_len,
+        )
+        buf[nk_off + 4 + _NK_FIXED : nk_off + 4 + _NK_FIXED + len(enc_name)] = enc_name
 
     # ---- security cells: now that refcounts are known -------------------
     sk_list = list(sk_cells.items())
@@ -998,9 +1035,10 @@ def _build(
         flink = sk_list[(i + 1) % nsk][1][0]
         blink = sk_list[(i - 1) % nsk][1][0]
         size = (len(sd) + _SK_FIXED + 4 + 7) & ~7
-        _S_SK.pack_into(buf, off, -size, b"sk", 0, flink - BASE_BLOCK_SIZE,
-                        blink - BASE_BLOCK_SIZE, refs, len(sd))
-        buf[off + 4 + _SK_FIXED:off + 4 + _SK_FIXED + len(sd)] = sd
+        _S_SK.pack_into(
+            buf, off, -size, b"sk", 0, flink - BASE_BLOCK_SIZE, blink - BASE_BLOCK_SIZE, refs, len(sd)
+        )
+        buf[off + 4 + _SK_FIXED : off + 4 + _SK_FIXED + len(sd)] = sd
         layout.sk.append(off)
 
     # close the last bin
@@ -1011,10 +1049,11 @@ def _build(
 
     # ---- base block ------------------------------------------------------
     hbins_size = len(buf) - BASE_BLOCK_SIZE
-    _S_BASE.pack_into(buf, 0, b"regf", seq1, seq2, hive_ts, 1, minor, 0, 1,
-                      root_off - BASE_BLOCK_SIZE, hbins_size, 1)
+    _S_BASE.pack_into(
+        buf, 0, b"regf", seq1, seq2, hive_ts, 1, minor, 0, 1, root_off - BASE_BLOCK_SIZE, hbins_size, 1
+    )
     fn = file_name.encode("utf-16-le", "surrogatepass")[:64]
-    buf[0x30:0x30 + len(fn)] = fn
+    buf[0x30 : 0x30 + len(fn)] = fn
     _S_U32.pack_into(buf, 0x1FC, _checksum(buf))
     layout.size = len(buf)
     return buf, layout
@@ -1111,8 +1150,14 @@ def build_hive(
         Values or nodes of unsupported types.
     """
     buf, layout = _build(
-        tree, minor=minor, root_name=root_name, index=index, leaf_max=leaf_max,
-        timestamp=timestamp, sequence=sequence, file_name=file_name,
+        tree,
+        minor=minor,
+        root_name=root_name,
+        index=index,
+        leaf_max=leaf_max,
+        timestamp=timestamp,
+        sequence=sequence,
+        file_name=file_name,
         value_list_order=value_list_order,
     )
     return bytes(buf), layout

@@ -34,6 +34,7 @@ Accesses asked) in the Security log. Reading a SACL needs the privilege
 enabled: without it :meth:`Key.security` returns owner, group and DACL only.
 Wine keeps SACLs but writes no audit events.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -53,13 +54,23 @@ from regfast.live.protocol import Reader, str16
 from regfast.live.roots import _root
 from regfast.live.snapshot import parse_snapshot
 
-if TYPE_CHECKING:    # regfast.live.registry imports this module: its Key methods call the functions here
+if TYPE_CHECKING:  # regfast.live.registry imports this module: its Key methods call the functions here
     from regfast.hive.diff import Snapshot
     from regfast.live.registry import Key, Registry
 
 __all__ = [
-    "RIGHTS", "SI_OWNER", "SI_GROUP", "SI_DACL", "SI_SACL", "SavedHive",
-    "save_key", "load_hive", "unload_hive", "restore_key", "replace_key", "load_app_hive",
+    "RIGHTS",
+    "SI_OWNER",
+    "SI_GROUP",
+    "SI_DACL",
+    "SI_SACL",
+    "SavedHive",
+    "save_key",
+    "load_hive",
+    "unload_hive",
+    "restore_key",
+    "replace_key",
+    "load_app_hive",
     "parse_rights",
 ]
 
@@ -70,10 +81,21 @@ REG_STANDARD_FORMAT, REG_LATEST_FORMAT, REG_NO_COMPRESSION = 1, 2, 4
 
 #: Access-right names accepted by :meth:`Key.grant` (Win32 values).
 RIGHTS: dict[str, int] = {
-    "query": 0x0001, "set": 0x0002, "create_subkey": 0x0004, "enumerate": 0x0008,
-    "notify": 0x0010, "create_link": 0x0020, "delete": 0x10000, "read_control": 0x20000,
-    "write_dac": 0x40000, "write_owner": 0x80000,
-    "read": 0x20019, "execute": 0x20019, "write": 0x20006, "full": 0xF003F, "all": 0xF003F,
+    "query": 0x0001,
+    "set": 0x0002,
+    "create_subkey": 0x0004,
+    "enumerate": 0x0008,
+    "notify": 0x0010,
+    "create_link": 0x0020,
+    "delete": 0x10000,
+    "read_control": 0x20000,
+    "write_dac": 0x40000,
+    "write_owner": 0x80000,
+    "read": 0x20019,
+    "execute": 0x20019,
+    "write": 0x20006,
+    "full": 0xF003F,
+    "all": 0xF003F,
 }
 _MODES = {"grant": 1, "set": 2, "deny": 3, "revoke": 4}
 _FORMATS = {_agent.FILE_REGF: "regf", _agent.FILE_WINE: "wine", _agent.FILE_OTHER: "other"}
@@ -114,6 +136,7 @@ def agent_path(reg: Registry, path: str | os.PathLike[str]) -> str:
 # Keys: handles with the access an operation needs
 # ---------------------------------------------------------------------------
 
+
 @contextlib.contextmanager
 def key_handle(key: Key, access: int) -> Iterator[int]:
     """The key's agent handle when it was opened with `access`, else a
@@ -134,8 +157,9 @@ def key_handle(key: Key, access: int) -> Iterator[int]:
 
 def _req(key: Key, op: int, access: int, body: bytes = b"", filename: object = None) -> bytes:
     with key_handle(key, access) as hid:
-        return key._reg.conn.request(op, struct.pack("<I", hid) + body,
-                                     filename=filename if filename is not None else key.full_path)
+        return key._reg.conn.request(
+            op, struct.pack("<I", hid) + body, filename=filename if filename is not None else key.full_path
+        )
 
 
 def rename(key: Key, new_name: str) -> None:
@@ -145,8 +169,9 @@ def rename(key: Key, new_name: str) -> None:
         raise error_from_status(87, "a root key cannot be renamed", key.full_path)
     # the C side checks the name too (87 before any call); this says it in Python terms
     if not new_name or "\\" in new_name or len(new_name) > 255 or "\0" in new_name:
-        raise error_from_status(87, f"invalid key name {new_name!r}: 1..255 characters, no backslash, no NUL",
-                                key.full_path)
+        raise error_from_status(
+            87, f"invalid key name {new_name!r}: 1..255 characters, no backslash, no NUL", key.full_path
+        )
     _req(key, _ops.OP_RENAME, 0xF003F, str16(new_name))
     parent = key.path.rpartition("\\")[0]
     hid, key._hid = key._hid, None
@@ -171,14 +196,14 @@ def set_security(key: Key, sddl: str) -> int:
     return Reader(_req(key, _ops.OP_SET_SECURITY, 0x20000, str16(sddl))).u32()
 
 
-def grant(key: Key, trustee: str, rights: int | str | Iterable[str], inherit: bool | int = True,
-          mode: str = "grant") -> None:
+def grant(
+    key: Key, trustee: str, rights: int | str | Iterable[str], inherit: bool | int = True, mode: str = "grant"
+) -> None:
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {', '.join(_MODES)}, not {mode!r}")
     mask = 0 if mode == "revoke" else parse_rights(rights)
     flags = CONTAINER_INHERIT_ACE if inherit is True else 0 if inherit is False else int(inherit)
-    _req(key, _ops.OP_GRANT, 0x20000,
-         struct.pack("<III", mask, _MODES[mode], flags) + str16(trustee))
+    _req(key, _ops.OP_GRANT, 0x20000, struct.pack("<III", mask, _MODES[mode], flags) + str16(trustee))
 
 
 def take_ownership(key: Key) -> None:
@@ -193,6 +218,7 @@ def mui_string(key: Key, name: str) -> str:
 # Privileges
 # ---------------------------------------------------------------------------
 
+
 def privilege_state(reg: Registry, *names: str) -> dict[str, tuple[bool, bool]]:
     """{name: (held, enabled)} for the token of the process serving `reg`
     (the agent's; Python's own for regfast.live.registry.local()); an unknown
@@ -203,8 +229,13 @@ def privilege_state(reg: Registry, *names: str) -> dict[str, tuple[bool, bool]]:
     for n in names:
         st, held, en = r.u32(), r.u32(), r.u32()
         if st:
-            raise error_from_status(st, f"{n!r} is not a privilege name (e.g. SeBackupPrivilege)"
-                                    if st == 1313 else f"querying {n} failed", n)
+            raise error_from_status(
+                st,
+                f"{n!r} is not a privilege name (e.g. SeBackupPrivilege)"
+                if st == 1313
+                else f"querying {n} failed",
+                n,
+            )
         out[n] = (bool(held), bool(en))
     return out
 
@@ -237,6 +268,7 @@ def privileges(reg: Registry, *names: str) -> Iterator[Registry]:
 # Hive files
 # ---------------------------------------------------------------------------
 
+
 class SavedHive(NamedTuple):
     """What :func:`save_key` wrote: the file, its format ("regf", or "wine"
     when Wine's RegSaveKeyExW wrote its own text format, which no regf
@@ -267,15 +299,17 @@ def _snapshot_tree(key: Key) -> tuple[Any, int, int]:
                 child.close()
         counts[0] += 1
         counts[1] += len(values)
-        return WKey(subkeys=subs, values=values, class_name=info.class_name,
-                    last_write=info.last_write, security=sd)
+        return WKey(
+            subkeys=subs, values=values, class_name=info.class_name, last_write=info.last_write, security=sd
+        )
 
     tree = build(key)
     return tree, counts[0], counts[1]
 
 
-def save_key(key: Key, path: str | os.PathLike[str], method: str = "regfast", *,
-             format: int = REG_LATEST_FORMAT) -> SavedHive:
+def save_key(
+    key: Key, path: str | os.PathLike[str], method: str = "regfast", *, format: int = REG_LATEST_FORMAT
+) -> SavedHive:
     """Saves a live key and its subtree to a hive file.
 
     Parameters
@@ -323,8 +357,11 @@ def save_key(key: Key, path: str | os.PathLike[str], method: str = "regfast", *,
     if format & ~0x7 or not format & 0x3:
         raise ValueError("format: REG_STANDARD_FORMAT (1) or REG_LATEST_FORMAT (2), | REG_NO_COMPRESSION (4)")
     wpath = agent_path(key._reg, path)
-    r = Reader(_req(key, _ops.OP_SAVE_KEY, 0x20019, struct.pack("<I", format) + str16(wpath),
-                    filename=os.fspath(path)))
+    r = Reader(
+        _req(
+            key, _ops.OP_SAVE_KEY, 0x20019, struct.pack("<I", format) + str16(wpath), filename=os.fspath(path)
+        )
+    )
     return SavedHive(os.fspath(path), _FORMATS.get(r.u32(), "other"))
 
 
@@ -349,12 +386,20 @@ def load_hive(reg: Registry, root: int | str, name: str, path: str | os.PathLike
     """
     r = _root_id(root)
     try:
-        reg.conn.request(_ops.OP_LOAD_HIVE, struct.pack("<I", r) + str16(name) +
-                         str16(agent_path(reg, path)), filename=os.fspath(path))
+        reg.conn.request(
+            _ops.OP_LOAD_HIVE,
+            struct.pack("<I", r) + str16(name) + str16(agent_path(reg, path)),
+            filename=os.fspath(path),
+        )
     except OSError as e:
         if getattr(e, "winerror", 0) == 1017:
-            raise NotAHiveError(e.errno or 22, str(e.args[1] if len(e.args) > 1 else e), os.fspath(path),
-                                winerror=1017, status=1017) from None
+            raise NotAHiveError(
+                e.errno or 22,
+                str(e.args[1] if len(e.args) > 1 else e),
+                os.fspath(path),
+                winerror=1017,
+                status=1017,
+            ) from None
         raise
     return reg.open_key(r, name)
 
@@ -372,8 +417,13 @@ def restore_key(key: Key, path: str | os.PathLike[str], *, force: bool = True, f
     Under Wine RegRestoreKeyW is a stub that does nothing: regfast refuses
     to call it (winerror 120) rather than report a fake success."""
     f = flags | (REG_FORCE_RESTORE if force else 0)
-    _req(key, _ops.OP_RESTORE_KEY, 0xF003F, struct.pack("<I", f) + str16(agent_path(key._reg, path)),
-         filename=os.fspath(path))
+    _req(
+        key,
+        _ops.OP_RESTORE_KEY,
+        0xF003F,
+        struct.pack("<I", f) + str16(agent_path(key._reg, path)),
+        filename=os.fspath(path),
+    )
 
 
 def replace_key(key: Key, new_path: str | os.PathLike[str], old_path: str | os.PathLike[str]) -> None:
@@ -382,8 +432,13 @@ def replace_key(key: Key, new_path: str | os.PathLike[str], old_path: str | os.P
     (which must not exist). Needs SeRestorePrivilege. Wine's is a stub:
     regfast refuses to call it (winerror 120)."""
     reg = key._reg
-    _req(key, _ops.OP_REPLACE_KEY, 0x20019,
-         str16(agent_path(reg, new_path)) + str16(agent_path(reg, old_path)), filename=os.fspath(new_path))
+    _req(
+        key,
+        _ops.OP_REPLACE_KEY,
+        0x20019,
+        str16(agent_path(reg, new_path)) + str16(agent_path(reg, old_path)),
+        filename=os.fspath(new_path),
+    )
 
 
 def load_app_hive(reg: Registry, path: str | os.PathLike[str], *, max_keys: int = 100000) -> Snapshot:
@@ -399,12 +454,15 @@ def load_app_hive(reg: Registry, path: str | os.PathLike[str], *, max_keys: int 
         winerror 120 when RegLoadAppKeyW is a stub (Wine 8 returns success
         with a handle every call rejects): detected, never a fake hive.
     """
-    payload = reg.conn.request(_ops.OP_LOAD_APP_HIVE, struct.pack("<I", max_keys) +
-                               str16(agent_path(reg, path)), filename=os.fspath(path))
+    payload = reg.conn.request(
+        _ops.OP_LOAD_APP_HIVE,
+        struct.pack("<I", max_keys) + str16(agent_path(reg, path)),
+        filename=os.fspath(path),
+    )
     return parse_snapshot(Reader(payload), os.fspath(path))
 
 
 def file_kind(reg: Registry, path: str | os.PathLike[str]) -> str:
-    """"regf", "wine" or "other": what the agent sees at the start of a file."""
+    """ "regf", "wine" or "other": what the agent sees at the start of a file."""
     r = Reader(reg.conn.request(_ops.OP_FILE_KIND, str16(agent_path(reg, path)), filename=os.fspath(path)))
     return _FORMATS.get(r.u32(), "other")

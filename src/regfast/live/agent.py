@@ -12,6 +12,7 @@ from one, or ``$REGFAST_SOURCE_DIR``) into the user cache directory.
 ``$REGFAST_AGENT`` names a prebuilt one. What it speaks:
 :mod:`regfast.live.protocol`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,13 +24,22 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["EXE_NAME", "cache_dir", "find_agent", "agent_path", "source_dir", "build_agent",
-           "default_command", "main"]
+__all__ = [
+    "EXE_NAME",
+    "cache_dir",
+    "find_agent",
+    "agent_path",
+    "source_dir",
+    "build_agent",
+    "default_command",
+    "main",
+]
 
 # `python -m regfast.live.agent`: `import regfast` (regfast.live.registry) has
 # imported this module already; runpy's warning about it is harmless here.
-warnings.filterwarnings("ignore", message=r"'regfast\.live\.agent' found in sys\.modules",
-                        category=RuntimeWarning)
+warnings.filterwarnings(
+    "ignore", message=r"'regfast\.live\.agent' found in sys\.modules", category=RuntimeWarning
+)
 
 EXE_NAME = "regfast-agent.exe"
 # this file is regfast/live/agent.py; a Windows wheel puts the exe in regfast/bin
@@ -72,8 +82,11 @@ def agent_path() -> Path:
     p = find_agent()
     if p is None:
         env = os.environ.get("REGFAST_AGENT")
-        why = (f"$REGFAST_AGENT={env!r} does not exist" if env else
-               "it is not built: run `python -m regfast.live.agent build` (needs cmake and mingw-w64)")
+        why = (
+            f"$REGFAST_AGENT={env!r} does not exist"
+            if env
+            else "it is not built: run `python -m regfast.live.agent build` (needs cmake and mingw-w64)"
+        )
         raise FileNotFoundError(2, f"regfast-agent.exe not found: {why}", env or EXE_NAME)
     return p
 
@@ -83,7 +96,7 @@ def source_dir() -> Path | None:
     else the tree this package was imported from, if it was."""
     env = os.environ.get("REGFAST_SOURCE_DIR")
     cands = [Path(env)] if env else []
-    cands += [_PACKAGE, *_PACKAGE.parents][:4]      # an installed wheel has no tree above it
+    cands += [_PACKAGE, *_PACKAGE.parents][:4]  # an installed wheel has no tree above it
     for c in cands:
         if (c / "CMakeLists.txt").is_file() and (c / "src" / "agent" / "CMakeLists.txt").is_file():
             return c
@@ -97,10 +110,14 @@ def _tool(name: str, why: str) -> str:
     return p
 
 
-def build_agent(source: str | os.PathLike[str] | None = None,
-                build_dir: str | os.PathLike[str] | None = None, *,
-                dest: str | os.PathLike[str] | None = None, quiet: bool = True,
-                timeout: float = 900) -> Path:
+def build_agent(
+    source: str | os.PathLike[str] | None = None,
+    build_dir: str | os.PathLike[str] | None = None,
+    *,
+    dest: str | os.PathLike[str] | None = None,
+    quiet: bool = True,
+    timeout: float = 900,
+) -> Path:
     """Cross-builds regfast-agent.exe with CMake and the mingw-w64 toolchain
     (cmake/mingw-w64-x86_64.cmake). Incremental: a second call only relinks
     what changed.
@@ -129,28 +146,39 @@ def build_agent(source: str | os.PathLike[str] | None = None,
     """
     src = Path(source) if source else source_dir()
     if src is None:
-        raise FileNotFoundError(2, "no regfast source tree to build regfast-agent from: "
-                                   "set $REGFAST_SOURCE_DIR to a checkout", "CMakeLists.txt")
+        raise FileNotFoundError(
+            2,
+            "no regfast source tree to build regfast-agent from: set $REGFAST_SOURCE_DIR to a checkout",
+            "CMakeLists.txt",
+        )
     cmake = _tool("cmake", "pip install cmake")
     _tool("x86_64-w64-mingw32-gcc", "Debian package gcc-mingw-w64-x86-64")
     bdir = Path(build_dir) if build_dir else cache_dir() / "agent-build"
     bdir.mkdir(parents=True, exist_ok=True)
     gen = ["-G", "Ninja"] if shutil.which("ninja") and not (bdir / "Makefile").exists() else []
     steps = [
-        [cmake, "-S", str(src), "-B", str(bdir), *gen,
-         f"-DCMAKE_TOOLCHAIN_FILE={src / 'cmake' / 'mingw-w64-x86_64.cmake'}",
-         "-DCMAKE_BUILD_TYPE=Release"],
+        [
+            cmake,
+            "-S",
+            str(src),
+            "-B",
+            str(bdir),
+            *gen,
+            f"-DCMAKE_TOOLCHAIN_FILE={src / 'cmake' / 'mingw-w64-x86_64.cmake'}",
+            "-DCMAKE_BUILD_TYPE=Release",
+        ],
         [cmake, "--build", str(bdir), "--target", "regfast-agent", "--parallel", "2"],
     ]
     if (bdir / "CMakeCache.txt").is_file():
-        steps = steps[1:]       # configured: the build step re-runs CMake itself when needed
+        steps = steps[1:]  # configured: the build step re-runs CMake itself when needed
     for cmd in steps:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         if not quiet:
             sys.stderr.write(r.stdout + r.stderr)
         if r.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}):\n"
-                               f"{r.stdout[-4000:]}\n{r.stderr[-4000:]}")
+            raise RuntimeError(
+                f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}"
+            )
     built = next((p for p in (bdir / "src" / "agent" / EXE_NAME, bdir / EXE_NAME) if p.is_file()), None)
     if built is None:
         raise RuntimeError(f"the build finished but {EXE_NAME} is not under {bdir}")
@@ -171,28 +199,35 @@ def default_command(agent: str | os.PathLike[str] | None = None) -> list[str]:
         return [exe]
     wine = shutil.which("wine") or shutil.which("wine64")
     if not wine:
-        raise FileNotFoundError(2, "wine is needed to run regfast-agent.exe on this system "
-                                   "(or pass connect() a command, e.g. ['ssh', host, 'regfast-agent.exe'])",
-                                "wine")
+        raise FileNotFoundError(
+            2,
+            "wine is needed to run regfast-agent.exe on this system "
+            "(or pass connect() a command, e.g. ['ssh', host, 'regfast-agent.exe'])",
+            "wine",
+        )
     return [wine, exe]
 
 
 # --- command line -------------------------------------------------------------
 
+
 def cli_agent_path(args: argparse.Namespace) -> int:
     """``regfast agent-path`` and ``python -m regfast.live.agent path``."""
     p = find_agent()
     if p is None:
-        print("regfast: regfast-agent.exe is not built; run `python -m regfast.live.agent build`",
-              file=sys.stderr)
+        print(
+            "regfast: regfast-agent.exe is not built; run `python -m regfast.live.agent build`",
+            file=sys.stderr,
+        )
         return 1
     print(p)
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m regfast.live.agent",
-                                description="build or locate regfast-agent.exe")
+    p = argparse.ArgumentParser(
+        prog="python -m regfast.live.agent", description="build or locate regfast-agent.exe"
+    )
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="cross-build it with CMake + mingw-w64 into the cache")
     b.add_argument("--source", help="regfast source tree (default: this package's, $REGFAST_SOURCE_DIR)")

@@ -18,6 +18,7 @@ the token is this process's (privileges, access checks), and the C core is
 process-wide — one handle table, one set of watches — so there is one
 in-process connection per process (:func:`regfast.live.registry.local` shares it).
 """
+
 from __future__ import annotations
 
 import io
@@ -28,8 +29,9 @@ from typing import Any
 from regfast.exceptions import error_from_status
 from regfast.live.protocol import EVENT, MAX_REQUEST, Connection, _Pending, connection_gone
 
-try:    # Windows wheels only (CMakeLists.txt: if(WIN32)); elsewhere native_dispatcher() says why
+try:  # Windows wheels only (CMakeLists.txt: if(WIN32)); elsewhere native_dispatcher() says why
     from regfast import _live as _native_live
+
     _NO_NATIVE = ""
 except ImportError as e:
     _native_live = None  # type: ignore[assignment]
@@ -83,11 +85,13 @@ class InProcessConnection(Connection):
         with InProcessConnection._in_use_lock:
             other = InProcessConnection._in_use.get(id(disp))
             if other is not None and not other.closed:
-                raise RuntimeError("the in-process registry core already serves an open connection; "
-                                   "share it (regfast.live.registry.local()) or close it first")
+                raise RuntimeError(
+                    "the in-process registry core already serves an open connection; "
+                    "share it (regfast.live.registry.local()) or close it first"
+                )
             InProcessConnection._in_use[id(disp)] = self
         self.cmd: list[str] = []
-        self.proc = None               # type: ignore[assignment]   # no agent process
+        self.proc = None  # type: ignore[assignment]   # no agent process
         self._disp = disp
         self._init_state(timeout)
         disp.set_event_sink(self._route_event)
@@ -102,18 +106,19 @@ class InProcessConnection(Connection):
     def start(self, op: int, payload: bytes = b"") -> tuple[int, _Pending]:
         """Runs the request now; the returned pending is already complete."""
         if len(payload) > MAX_REQUEST:
-            raise error_from_status(0x20000004, f"request of {len(payload)} bytes is over the "
-                                                f"{MAX_REQUEST}-byte limit")
+            raise error_from_status(
+                0x20000004, f"request of {len(payload)} bytes is over the {MAX_REQUEST}-byte limit"
+            )
         rid = next(self._ids) & 0xFFFFFFFF or next(self._ids)
         p = _Pending()
-        with self._wlock:           # the core handles one request at a time
+        with self._wlock:  # the core handles one request at a time
             if self._closed is not None:
                 raise self._closed
             reply = self._disp.dispatch(op, rid, bytes(payload))
         if len(reply) >= 4:
             p.status = _U32.unpack_from(reply, 0)[0]
             p.payload = reply[4:]
-        else:                       # the core always answers with a status; never trust it blindly
+        else:  # the core always answers with a status; never trust it blindly
             p.status, p.payload = 13, b""
         p.event.set()
         return rid, p
@@ -153,4 +158,3 @@ class InProcessConnection(Connection):
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
         return f"<InProcessConnection {getattr(self, 'description', '?')!r} {state}>"
-

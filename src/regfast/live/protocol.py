@@ -51,6 +51,7 @@ applies nothing. The agent applies a request only once its whole frame is
 in, and from version 3 answers 13 and stops on a payload whose CRC does not
 match: the spliced stream of a client that wrote on after a cut.
 """
+
 from __future__ import annotations
 
 import errno
@@ -84,26 +85,33 @@ MAGIC = 0x6652
 # The newest version whose payloads this client parses: 3, the CRC trailer
 # with version 2's layouts (ag_ops.def's AG_PROTO list says what each adds).
 VERSION = V_TRAILER
-MIN_VERSION = VERSION_MIN   # the oldest agent this client still talks to (frames without the trailer)
+MIN_VERSION = VERSION_MIN  # the oldest agent this client still talks to (frames without the trailer)
 HEADER = 16
-TRAILER = 4          # version >= V_TRAILER
+TRAILER = 4  # version >= V_TRAILER
 RESPONSE = 0x8000
 EVENT = 0xC000
 MAX_REQUEST = 16 << 20
 MAX_RESPONSE = 64 << 20
 ALL = 0xFFFFFFFF
 
-FILE_REGF, FILE_WINE, FILE_OTHER = 1, 2, 3        # OP_SAVE_KEY / OP_FILE_KIND answers
+FILE_REGF, FILE_WINE, FILE_OTHER = 1, 2, 3  # OP_SAVE_KEY / OP_FILE_KIND answers
 
-SNAP_SUBTREE, SNAP_KEEP_DATA = 0x1, 0x2          # request flags
-SNAP_TRUNCATED, SNAP_DATA = 0x1, 0x2             # snapshot flags
+SNAP_SUBTREE, SNAP_KEEP_DATA = 0x1, 0x2  # request flags
+SNAP_TRUNCATED, SNAP_DATA = 0x1, 0x2  # snapshot flags
 EV_CHANGE, EV_LOST, EV_ENDED = 1, 2, 3
 END_UNWATCH, END_KEY_CLOSED, END_QUIT = 1, 2, 3
 
 BENCH_METHODS = {
-    "RegQueryValueEx": 1, "RegGetValue": 2, "NtQueryValueKey Partial": 3, "NtQueryValueKey Full": 4,
-    "regfast single": 5, "regfast batch": 6, "regfast batch Full": 7, "open-each": 8,
-    "RegGetValue with path": 9, "regfast open-each (cached)": 10,
+    "RegQueryValueEx": 1,
+    "RegGetValue": 2,
+    "NtQueryValueKey Partial": 3,
+    "NtQueryValueKey Full": 4,
+    "regfast single": 5,
+    "regfast batch": 6,
+    "regfast batch Full": 7,
+    "open-each": 8,
+    "RegGetValue with path": 9,
+    "regfast open-each (cached)": 10,
 }
 
 # Set by regfast.hooks while a hook or a profiler is active: called instead of
@@ -183,7 +191,7 @@ class Reader:
     def raw(self, n: int) -> bytes:
         if self.pos + n > len(self.b):
             raise ValueError("truncated payload")
-        v = bytes(self.b[self.pos:self.pos + n])
+        v = bytes(self.b[self.pos : self.pos + n])
         self.pos += n
         return v
 
@@ -223,13 +231,25 @@ class Connection:
         Environment for the agent process (e.g. a WINEPREFIX).
     """
 
-    def __init__(self, cmd: Sequence[str], *, timeout: float = 30.0,
-                 env: dict[str, str] | None = None, connect_timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        cmd: Sequence[str],
+        *,
+        timeout: float = 30.0,
+        env: dict[str, str] | None = None,
+        connect_timeout: float = 60.0,
+    ) -> None:
         self.cmd = list(cmd)
         self._init_state(timeout)
         try:
-            self.proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         stderr=subprocess.PIPE, env=env, bufsize=0)
+            self.proc = subprocess.Popen(
+                self.cmd,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                bufsize=0,
+            )
         except OSError as e:
             raise connection_gone(f"cannot start regfast-agent with {self.cmd!r}: {e}") from e
         self._out = self.proc.stdin
@@ -250,18 +270,19 @@ class Connection:
         self._ids = itertools.count(1)
         self._pending: dict[int, _Pending] = {}
         self._watchers: dict[int, Callable[[int, bytes], None]] = {}
-        self._orphans: dict[int, list[tuple[int, bytes]]] = {}   # events before add_watcher
-        self._dead: set[int] = set()                             # watches removed
-        self._lock = threading.RLock()      # _pending, _watchers, _orphans, _closed
-        self._wlock = threading.Lock()      # writes
+        self._orphans: dict[int, list[tuple[int, bytes]]] = {}  # events before add_watcher
+        self._dead: set[int] = set()  # watches removed
+        self._lock = threading.RLock()  # _pending, _watchers, _orphans, _closed
+        self._wlock = threading.Lock()  # writes
         self._closed: BaseException | None = None
         self._stderr = bytearray()
-        self.version = V_SD_HASH    # the framing until HELLO agrees on another (agent.h)
+        self.version = V_SD_HASH  # the framing until HELLO agrees on another (agent.h)
         self._rx_version = V_SD_HASH  # the reader thread's copy: switched by the HELLO response itself
 
     def _hello(self, timeout: float) -> None:
-        r = Reader(self.request(OP_HELLO, b"RFAG" + struct.pack("<HH", MIN_VERSION, VERSION),
-                                timeout=timeout))
+        r = Reader(
+            self.request(OP_HELLO, b"RFAG" + struct.pack("<HH", MIN_VERSION, VERSION), timeout=timeout)
+        )
         self.version = r.u16()
         self.max_request = r.u32()
         self.max_response = r.u32()
@@ -299,7 +320,7 @@ class Connection:
     def _read_loop(self) -> None:
         f = self.proc.stdout
         why = "regfast-agent closed its output"
-        cut = False             # the stream broke inside a frame or went out of step
+        cut = False  # the stream broke inside a frame or went out of step
         try:
             while True:
                 head = self._read_exact(f, HEADER, first=True)
@@ -331,7 +352,7 @@ class Connection:
                 with self._lock:
                     p = self._pending.pop(rid, None)
                 if p is None:
-                    continue            # answer to a request that timed out, or id 0 (resync notice)
+                    continue  # answer to a request that timed out, or id 0 (resync notice)
                 p.status = _U32.unpack_from(payload, 0)[0] if len(payload) >= 4 else 13
                 p.payload = payload[4:]
                 p.event.set()
@@ -354,8 +375,9 @@ class Connection:
         if cb is not None:
             try:
                 cb(op, payload)
-            except Exception:   # a broken consumer must not kill the connection
+            except Exception:  # a broken consumer must not kill the connection
                 import traceback
+
                 traceback.print_exc()
 
     def _shutdown(self, why: str, *, cut: bool = False) -> None:
@@ -414,9 +436,11 @@ class Connection:
 
     def _cut(self, sent: int, total: int, cause: BaseException) -> ConnectionCutError:
         """A frame went out in part: the connection is dead from now on."""
-        why = (f"a request to regfast-agent was cut after {sent:,} of {total:,} bytes "
-               f"({type(cause).__name__}: {cause}); the connection is closed and the agent "
-               "discards the cut request")
+        why = (
+            f"a request to regfast-agent was cut after {sent:,} of {total:,} bytes "
+            f"({type(cause).__name__}: {cause}); the connection is closed and the agent "
+            "discards the cut request"
+        )
         err = ConnectionCutError(errno.ECONNABORTED, why)
         self._fail_all(err)
         self._end_agent()
@@ -437,7 +461,7 @@ class Connection:
                     if not w:
                         continue
                     try:
-                        n = os.write(self._out_fd, view[sent:sent + (1 << 20)])
+                        n = os.write(self._out_fd, view[sent : sent + (1 << 20)])
                     except BlockingIOError:
                         continue
                 else:
@@ -447,11 +471,11 @@ class Connection:
             # Windows' blocking write may have sent part of the frame before
             # failing, and cannot tell how much: count it as cut there.
             if sent == 0 and os.name == "posix":
-                raise                   # nothing went out: the stream is still in step
+                raise  # nothing went out: the stream is still in step
             err = self._cut(sent, total, e)
             if isinstance(e, Exception):
                 raise err from e
-            raise                       # KeyboardInterrupt & co. stay what they are
+            raise  # KeyboardInterrupt & co. stay what they are
 
     @property
     def closed(self) -> bool:
@@ -462,7 +486,7 @@ class Connection:
         if self._closed is not None:
             raise self._closed
         with self._wlock:
-            if self._closed is not None:       # died while this call waited for the lock
+            if self._closed is not None:  # died while this call waited for the lock
                 raise self._closed
             try:
                 self._write(data, time.monotonic() + (timeout or self.timeout))
@@ -476,8 +500,9 @@ class Connection:
     def start(self, op: int, payload: bytes = b"") -> tuple[int, _Pending]:
         """Sends a request; returns (id, pending) to wait on with finish()."""
         if len(payload) > MAX_REQUEST:
-            raise error_from_status(0x20000004, f"request of {len(payload)} bytes is over the "
-                                                f"{MAX_REQUEST}-byte frame limit")
+            raise error_from_status(
+                0x20000004, f"request of {len(payload)} bytes is over the {MAX_REQUEST}-byte frame limit"
+            )
         rid = next(self._ids) & 0xFFFFFFFF or next(self._ids)
         p = _Pending()
         with self._lock:
@@ -492,8 +517,9 @@ class Connection:
             raise
         return rid, p
 
-    def finish(self, rid: int, p: _Pending, op: int, timeout: float | None = None,
-               filename: object = None) -> bytes:
+    def finish(
+        self, rid: int, p: _Pending, op: int, timeout: float | None = None, filename: object = None
+    ) -> bytes:
         t = self.timeout if timeout is None else timeout
         if not p.event.wait(t):
             with self._lock:
@@ -515,8 +541,9 @@ class Connection:
             raise error_from_status(p.status, message or f"error {p.status}", filename, None, native)
         return p.payload
 
-    def request(self, op: int, payload: bytes = b"", *, timeout: float | None = None,
-                filename: object = None) -> bytes:
+    def request(
+        self, op: int, payload: bytes = b"", *, timeout: float | None = None, filename: object = None
+    ) -> bytes:
         """Sends one request and waits for its answer.
 
         Raises
@@ -524,7 +551,7 @@ class Connection:
         OSError subclasses from regfast.exceptions (the agent's status),
         TimeoutError (no answer in time), RegistryConnectionError (the agent is gone; ConnectionCutError: a frame was cut).
         """
-        if _hook is not None:       # regfast.hooks / regfast.profile(): one global check when off
+        if _hook is not None:  # regfast.hooks / regfast.profile(): one global check when off
             return _hook(self, op, payload, timeout, filename)
         rid, p = self.start(op, payload)
         return self.finish(rid, p, op, timeout, filename)

@@ -17,6 +17,7 @@ the same columns and methods, info() -> KeyInfo...), and the same errors
 FileNotFoundError with winerror 2). It adds writes (set_value, create_key,
 delete_key, delete_value), watch(), and close().
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -74,15 +75,33 @@ from regfast.live.snapshot import parse_snapshot
 from regfast.live.watch import watch
 
 __all__ = [
-    "HKEY_CLASSES_ROOT", "HKEY_CURRENT_USER", "HKEY_LOCAL_MACHINE", "HKEY_USERS",
-    "HKEY_CURRENT_CONFIG", "HKCR", "HKCU", "HKLM", "HKU", "HKCC",
-    "KEY_READ", "KEY_WRITE", "KEY_ALL_ACCESS", "KEY_NOTIFY",
-    "connect", "local", "open_key", "Registry", "Key", "Value", "ValueBatch",
+    "HKEY_CLASSES_ROOT",
+    "HKEY_CURRENT_USER",
+    "HKEY_LOCAL_MACHINE",
+    "HKEY_USERS",
+    "HKEY_CURRENT_CONFIG",
+    "HKCR",
+    "HKCU",
+    "HKLM",
+    "HKU",
+    "HKCC",
+    "KEY_READ",
+    "KEY_WRITE",
+    "KEY_ALL_ACCESS",
+    "KEY_NOTIFY",
+    "connect",
+    "local",
+    "open_key",
+    "Registry",
+    "Key",
+    "Value",
+    "ValueBatch",
 ]
 
 # ---------------------------------------------------------------------------
 # Values and batches
 # ---------------------------------------------------------------------------
+
 
 class Value:
     """A value read from the live registry: name, type, size, data
@@ -128,8 +147,16 @@ class Value:
         return f"<regfast.live.registry.Value {self.name!r} {type_name(self.type)} {len(self._data)} bytes>"
 
 
-_ROW = np.dtype([("type", "<u4"), ("status", "<i4"), ("length", "<u4"), ("data_off", "<u4"),
-                 ("name_off", "<u4"), ("name_len", "<u4")])
+_ROW = np.dtype(
+    [
+        ("type", "<u4"),
+        ("status", "<i4"),
+        ("length", "<u4"),
+        ("data_off", "<u4"),
+        ("name_off", "<u4"),
+        ("name_len", "<u4"),
+    ]
+)
 
 
 class ValueBatch:
@@ -165,7 +192,7 @@ class ValueBatch:
 
     def _row(self, i: int) -> memoryview:
         o = int(self.offset[i])
-        return self.mapping[o:o + int(self.length[i])]
+        return self.mapping[o : o + int(self.length[i])]
 
     def buffer(self, i: int) -> memoryview:
         if not self._has_data[i]:
@@ -193,8 +220,10 @@ class ValueBatch:
                 if bad < 0:
                     bad = i
         if bad >= 0 and default is None:
-            raise ValueError(f"row {bad} is not a DWORD, DWORD_BIG_ENDIAN or QWORD (type {self.type[bad]}, "
-                             f"status {self.status[bad]}); pass default= to fill such rows")
+            raise ValueError(
+                f"row {bad} is not a DWORD, DWORD_BIG_ENDIAN or QWORD (type {self.type[bad]}, "
+                f"status {self.status[bad]}); pass default= to fill such rows"
+            )
         return out
 
     def values(self) -> list[Any]:
@@ -207,13 +236,14 @@ class ValueBatch:
         vals = self.values()
         out: dict[str, Any] = {}
         for i in np.flatnonzero(self._has_data):
-            out.setdefault(self.names[i], vals[i])     # the first of duplicate names, as key[name]
+            out.setdefault(self.names[i], vals[i])  # the first of duplicate names, as key[name]
         return out
 
 
 # ---------------------------------------------------------------------------
 # Keys
 # ---------------------------------------------------------------------------
+
 
 class Key:
     """A key of the live registry, opened through regfast-agent.
@@ -225,8 +255,9 @@ class Key:
 
     __slots__ = ("_reg", "root", "view", "access", "path", "_hid", "_closed", "__weakref__")
 
-    def __init__(self, reg: Registry, root: int, path: str, view: int, access: int,
-                 hid: int | None = None) -> None:
+    def __init__(
+        self, reg: Registry, root: int, path: str, view: int, access: int, hid: int | None = None
+    ) -> None:
         self._reg = reg
         self.root = root
         self.path = path
@@ -271,8 +302,12 @@ class Key:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Key):
             return NotImplemented
-        return (self._reg is other._reg and self.root == other.root and self.view == other.view
-                and fold(self.path) == fold(other.path))
+        return (
+            self._reg is other._reg
+            and self.root == other.root
+            and self.view == other.view
+            and fold(self.path) == fold(other.path)
+        )
 
     def __hash__(self) -> int:
         return hash((id(self._reg), self.root, self.view, fold(self.path)))
@@ -287,8 +322,12 @@ class Key:
         return self._hid
 
     def _req(self, op: int, payload: bytes = b"", filename: object = None, **kw: Any) -> bytes:
-        return self._reg.conn.request(op, struct.pack("<I", self._handle()) + payload,
-                                      filename=filename if filename is not None else self.full_path, **kw)
+        return self._reg.conn.request(
+            op,
+            struct.pack("<I", self._handle()) + payload,
+            filename=filename if filename is not None else self.full_path,
+            **kw,
+        )
 
     def close(self) -> None:
         """Releases the agent handle (ends the watches on this key). Idempotent."""
@@ -353,14 +392,16 @@ class Key:
     def subkeys(self) -> Iterator[Key]:
         """Iterator over the direct subkeys (each opens its handle when first used)."""
         base = self.path + "\\" if self.path else ""
-        return iter([Key(self._reg, self.root, base + n, self.view, self.access)
-                     for n, _ in self._subkey_entries()])
+        return iter(
+            [Key(self._reg, self.root, base + n, self.view, self.access) for n, _ in self._subkey_entries()]
+        )
 
     def subkey_names(self) -> list[str]:
         return [n for n, _ in self._subkey_entries()]
 
-    def _read(self, names: list[str] | None, types: Iterable[int] | None, full: bool = False
-              ) -> tuple[list[str], np.ndarray, bytes]:
+    def _read(
+        self, names: list[str] | None, types: Iterable[int] | None, full: bool = False
+    ) -> tuple[list[str], np.ndarray, bytes]:
         tl = [] if types is None else [int(t) for t in types]
         if names is None:
             body = struct.pack("<II", 1 if full else 0, _agent.ALL)
@@ -371,14 +412,15 @@ class Key:
         rows_n, arena_len = struct.unpack_from("<II", payload, 0)
         rows = np.frombuffer(payload, dtype=_ROW, count=rows_n, offset=8)
         start = 8 + rows_n * _ROW.itemsize
-        arena = payload[start:start + arena_len]
+        arena = payload[start : start + arena_len]
         if names is None:
             names = []
             for i in range(rows_n):
                 off, ln = int(rows["name_off"][i]), int(rows["name_len"][i])
-                raw = arena[off:off + (ln & 0x7FFFFFFF)]
-                names.append(raw.decode("latin-1") if ln & 0x80000000 else
-                             raw.decode("utf-16-le", "surrogatepass"))
+                raw = arena[off : off + (ln & 0x7FFFFFFF)]
+                names.append(
+                    raw.decode("latin-1") if ln & 0x80000000 else raw.decode("utf-16-le", "surrogatepass")
+                )
         return names, rows, arena
 
     def values(self) -> Iterator[Value]:
@@ -390,7 +432,7 @@ class Key:
             if st:
                 raise error_from_status(st, f"value {name!r} is unreadable", name)
             off, ln = int(rows["data_off"][i]), int(rows["length"][i])
-            out.append(Value(self, name, int(rows["type"][i]), arena[off:off + ln]))
+            out.append(Value(self, name, int(rows["type"][i]), arena[off : off + ln]))
         return iter(out)
 
     def value(self, name: str = "") -> Value:
@@ -419,8 +461,13 @@ class Key:
         v = self.value(name)
         return v.type, v.data
 
-    def read_values(self, names: Iterable[str] | None = None, *, types: Iterable[int] | None = None,
-                    errors: str = "strict") -> ValueBatch:
+    def read_values(
+        self,
+        names: Iterable[str] | None = None,
+        *,
+        types: Iterable[int] | None = None,
+        errors: str = "strict",
+    ) -> ValueBatch:
         """Reads many values in one request (the agent makes one rf_read_values call).
 
         Same contract as the offline Key.read_values: missing values are rows
@@ -449,8 +496,9 @@ class Key:
             vtype, raw = _shorthand_value(data)
         else:
             vtype, raw = int(type), encode_value_data(int(type), data)
-        self._req(_ops.OP_SET_VALUE, struct.pack("<I", vtype) + str16(name) +
-                  struct.pack("<I", len(raw)) + raw)
+        self._req(
+            _ops.OP_SET_VALUE, struct.pack("<I", vtype) + str16(name) + struct.pack("<I", len(raw)) + raw
+        )
 
     def delete_value(self, name: str) -> None:
         self._req(_ops.OP_DELETE_VALUE, str16(name), filename=name)
@@ -466,8 +514,9 @@ class Key:
         its whole subtree (RegDeleteTreeW). The key handle needs DELETE rights
         for the former only on the subkey, so open this key with KEY_ALL_ACCESS
         or create it with create_key()."""
-        self._req(_ops.OP_DELETE_KEY, struct.pack("<I", 1 if tree else 0) + str16(_split_path(path)),
-                  filename=path)
+        self._req(
+            _ops.OP_DELETE_KEY, struct.pack("<I", 1 if tree else 0) + str16(_split_path(path)), filename=path
+        )
 
     # --- snapshots and watches ---------------------------------------------
 
@@ -511,8 +560,14 @@ class Key:
         SeSecurityPrivilege enabled; see regfast.live.admin for auditing (4663)."""
         admin.set_security(self, sddl)
 
-    def grant(self, trustee: str, rights: int | str | Iterable[str], *, inherit: bool | int = True,
-              mode: str = "grant") -> None:
+    def grant(
+        self,
+        trustee: str,
+        rights: int | str | Iterable[str],
+        *,
+        inherit: bool | int = True,
+        mode: str = "grant",
+    ) -> None:
         """Adds an ACE to the DACL (SetEntriesInAclW + SetSecurityInfo).
 
         trustee: "S-1-..." or an account name ("Everyone", "Users"...);
@@ -547,6 +602,7 @@ OP_CLOSE_KEY = _ops.OP_CLOSE_KEY
 # Registry: one agent connection
 # ---------------------------------------------------------------------------
 
+
 class Registry:
     """The live registry behind one regfast-agent (see :func:`connect`)."""
 
@@ -566,14 +622,17 @@ class Registry:
         return f"<regfast.live.registry.Registry {self.conn.description!r} pid {self.conn.pid}>"
 
     def _open(self, root: int, path: str, view: int, access: int, create: bool) -> tuple[int, bool]:
-        payload = self.conn.request(_ops.OP_OPEN_KEY,
-                                    struct.pack("<IIII", root, view, access, 1 if create else 0) + str16(path),
-                                    filename=path)
+        payload = self.conn.request(
+            _ops.OP_OPEN_KEY,
+            struct.pack("<IIII", root, view, access, 1 if create else 0) + str16(path),
+            filename=path,
+        )
         hid, disp = struct.unpack_from("<II", payload)
         return hid, disp == 1
 
-    def open_key(self, root: int | str, path: str = "", *, view: int | str | None = None,
-                 access: int = KEY_READ) -> Key:
+    def open_key(
+        self, root: int | str, path: str = "", *, view: int | str | None = None, access: int = KEY_READ
+    ) -> Key:
         """Opens a key of the live registry.
 
         Parameters
@@ -594,15 +653,17 @@ class Registry:
         hid, _ = self._open(r, p, v, access, False)
         return Key(self, r, p, v, access, hid)
 
-    def create_key(self, root: int | str, path: str, *, view: int | str | None = None,
-                   access: int = KEY_ALL_ACCESS) -> Key:
+    def create_key(
+        self, root: int | str, path: str, *, view: int | str | None = None, access: int = KEY_ALL_ACCESS
+    ) -> Key:
         """Creates a key (and its missing parents) or opens it (RegCreateKeyExW)."""
         r, v, p = _root(root), _view(view), _split_path(path)
         hid, _ = self._open(r, p, v, access, True)
         return Key(self, r, p, v, access, hid)
 
-    def delete_key(self, root: int | str, path: str, *, view: int | str | None = None,
-                   tree: bool = False) -> None:
+    def delete_key(
+        self, root: int | str, path: str, *, view: int | str | None = None, tree: bool = False
+    ) -> None:
         """Deletes a key (with tree, its whole subtree)."""
         p = _split_path(path)
         parent, _, leaf = p.rpartition("\\")
@@ -616,8 +677,9 @@ class Registry:
         r = Reader(self.conn.request(_ops.OP_STATS))
         return {"handles_open": r.u32(), "watches": r.u32(), "frames": r.u64(), "bad_frames": r.u64()}
 
-    def bench(self, method: str | int, key: Key, names: Sequence[str], reps: int = 1,
-              timeout: float | None = None) -> tuple[float, int]:
+    def bench(
+        self, method: str | int, key: Key, names: Sequence[str], reps: int = 1, timeout: float | None = None
+    ) -> tuple[float, int]:
         """Has the agent read `names` of `key` `reps` times with a named method
         (agent.BENCH_METHODS) and returns (seconds, reads that succeeded):
         the agent's own clock, so the pipe is not in the figure."""
@@ -672,8 +734,9 @@ class Registry:
         self.close()
 
 
-def connect(cmd: Sequence[str] | None = None, *, timeout: float = 30.0,
-            env: dict[str, str] | None = None) -> Registry:
+def connect(
+    cmd: Sequence[str] | None = None, *, timeout: float = 30.0, env: dict[str, str] | None = None
+) -> Registry:
     """Starts regfast-agent and returns the live :class:`Registry` it serves.
 
     Parameters
@@ -723,8 +786,9 @@ def local() -> Registry:
         return _local
 
 
-def open_key(root: int | str, path: str = "", *, view: int | str | None = None,
-             access: int = KEY_READ) -> Key:
+def open_key(
+    root: int | str, path: str = "", *, view: int | str | None = None, access: int = KEY_READ
+) -> Key:
     """Opens a live key of this machine: on Windows in-process through the
     native module (:func:`local`); elsewhere through a process-wide default
     agent started at the first call with :func:`connect`'s defaults (Wine)."""
@@ -736,5 +800,3 @@ def open_key(root: int | str, path: str = "", *, view: int | str | None = None,
             _default = connect()
         reg = _default
     return reg.open_key(root, path, view=view, access=access)
-
-

@@ -1,13 +1,29 @@
 """The names every live-registry module shares: the predefined root keys,
 access masks and registry views (winreg's spellings and values), and how a
 root or a view given as text or number becomes the number the agent takes."""
+
 from __future__ import annotations
 
 __all__ = [
-    "HKEY_CLASSES_ROOT", "HKEY_CURRENT_USER", "HKEY_LOCAL_MACHINE", "HKEY_USERS",
-    "HKEY_CURRENT_CONFIG", "HKCR", "HKCU", "HKLM", "HKU", "HKCC", "ROOT_NAMES",
-    "KEY_QUERY_VALUE", "KEY_SET_VALUE", "KEY_CREATE_SUB_KEY", "KEY_ENUMERATE_SUB_KEYS", "KEY_NOTIFY",
-    "KEY_READ", "KEY_WRITE", "KEY_ALL_ACCESS",
+    "HKEY_CLASSES_ROOT",
+    "HKEY_CURRENT_USER",
+    "HKEY_LOCAL_MACHINE",
+    "HKEY_USERS",
+    "HKEY_CURRENT_CONFIG",
+    "HKCR",
+    "HKCU",
+    "HKLM",
+    "HKU",
+    "HKCC",
+    "ROOT_NAMES",
+    "KEY_QUERY_VALUE",
+    "KEY_SET_VALUE",
+    "KEY_CREATE_SUB_KEY",
+    "KEY_ENUMERATE_SUB_KEYS",
+    "KEY_NOTIFY",
+    "KEY_READ",
+    "KEY_WRITE",
+    "KEY_ALL_ACCESS",
 ]
 
 HKEY_CLASSES_ROOT = HKCR = 0x80000000
@@ -26,8 +42,11 @@ KEY_WRITE = 0x20006
 KEY_ALL_ACCESS = 0xF003F
 
 ROOT_NAMES = {
-    HKCR: "HKEY_CLASSES_ROOT", HKCU: "HKEY_CURRENT_USER", HKLM: "HKEY_LOCAL_MACHINE",
-    HKU: "HKEY_USERS", HKCC: "HKEY_CURRENT_CONFIG",
+    HKCR: "HKEY_CLASSES_ROOT",
+    HKCU: "HKEY_CURRENT_USER",
+    HKLM: "HKEY_LOCAL_MACHINE",
+    HKU: "HKEY_USERS",
+    HKCC: "HKEY_CURRENT_CONFIG",
 }
 _ROOT_ALIASES = {n: r for r, n in ROOT_NAMES.items()}
 _ROOT_ALIASES.update({"HKCR": HKCR, "HKCU": HKCU, "HKLM": HKLM, "HKU": HKU, "HKCC": HKCC})

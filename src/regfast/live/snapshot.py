@@ -1,6 +1,7 @@
 """The agent's snapshot format (src/agent/agent.h) read into a
 :class:`regfast.hive.diff.Snapshot`: what Key.snapshot(), watches and app
 hives return."""
+
 from __future__ import annotations
 
 import struct

@@ -56,6 +56,7 @@ stops reading: the records before it are undone and
 :class:`JournalCorruptError` (winerror 13, ``.offset`` = byte offset in the
 journal) is raised; nothing past the damage is applied.
 """
+
 from __future__ import annotations
 
 import base64
@@ -84,9 +85,19 @@ from regfast.live.protocol import Reader, str16
 from regfast.live.roots import KEY_ALL_ACCESS, ROOT_NAMES, _root, _split_path, _view
 
 __all__ = [
-    "transaction", "Transaction", "TxKey", "rollback_journal", "read_journal", "ktm_status",
-    "TransactionError", "TransactionConflictError", "JournalCorruptError", "RollbackReport",
-    "default_journal_dir", "pending_journals", "writer_alive",
+    "transaction",
+    "Transaction",
+    "TxKey",
+    "rollback_journal",
+    "read_journal",
+    "ktm_status",
+    "TransactionError",
+    "TransactionConflictError",
+    "JournalCorruptError",
+    "RollbackReport",
+    "default_journal_dir",
+    "pending_journals",
+    "writer_alive",
 ]
 
 ERROR_INVALID_DATA = 13
@@ -117,10 +128,12 @@ class JournalCorruptError(TransactionError):
     the first bad record; ``.report`` what was undone from the valid prefix
     (None when nothing was)."""
 
-    def __init__(self, message: str, offset: int, filename: object = None,
-                 report: RollbackReport | None = None) -> None:
-        super().__init__(22, message + f" (journal offset {offset})", filename,
-                         winerror=ERROR_INVALID_DATA, offset=offset)
+    def __init__(
+        self, message: str, offset: int, filename: object = None, report: RollbackReport | None = None
+    ) -> None:
+        super().__init__(
+            22, message + f" (journal offset {offset})", filename, winerror=ERROR_INVALID_DATA, offset=offset
+        )
         self.report = report
 
 
@@ -129,6 +142,7 @@ class RollbackReport:
     """What a rollback did: records undone, records with nothing to undo
     (the write never happened or was already undone), and conflicts
     (``(record, reason)``), left untouched."""
+
     undone: int = 0
     already: int = 0
     conflicts: list[tuple[dict[str, Any], str]] = field(default_factory=list)
@@ -146,6 +160,7 @@ class RollbackReport:
 # ---------------------------------------------------------------------------
 # Journal file
 # ---------------------------------------------------------------------------
+
 
 def default_journal_dir() -> Path:
     """Where journals go by default: <regfast cache>/journals."""
@@ -200,11 +215,12 @@ def _lock(f: Any) -> bool:
         except OSError:
             return False
     import msvcrt
+
     pos = os.lseek(fd, 0, os.SEEK_CUR)
     try:
         os.lseek(fd, _LOCK_OFFSET, os.SEEK_SET)
         try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)    # type: ignore[attr-defined]
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
             return True
         except OSError:
             return False
@@ -218,10 +234,11 @@ def _unlock(f: Any) -> None:
     if os.name != "nt" or f.closed:
         return
     import msvcrt
+
     fd = f.fileno()
     with contextlib.suppress(OSError):
         os.lseek(fd, _LOCK_OFFSET, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)         # type: ignore[attr-defined]
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -248,26 +265,27 @@ def writer_alive(header: dict[str, Any]) -> bool | None:
     if os.name == "nt":
         import ctypes
         from ctypes import wintypes
+
         k32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
         k32.OpenProcess.restype = wintypes.HANDLE
         k32.OpenProcess.argtypes = (wintypes.DWORD, wintypes.BOOL, wintypes.DWORD)
         k32.GetExitCodeProcess.argtypes = (wintypes.HANDLE, ctypes.POINTER(wintypes.DWORD))
         k32.CloseHandle.argtypes = (wintypes.HANDLE,)
-        h = k32.OpenProcess(0x1000, False, pid)           # PROCESS_QUERY_LIMITED_INFORMATION
+        h = k32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
         if not h:
             return ctypes.get_last_error() == 5  # type: ignore[attr-defined]  # access denied: it exists; 87: no such pid
         try:
             code = wintypes.DWORD()
             if not k32.GetExitCodeProcess(h, ctypes.byref(code)):
                 return True
-            return code.value == 259                        # STILL_ACTIVE
+            return code.value == 259  # STILL_ACTIVE
         finally:
             k32.CloseHandle(h)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except OSError:                                         # EPERM: it exists, not ours
+    except OSError:  # EPERM: it exists, not ours
         return True
     return True
 
@@ -290,7 +308,7 @@ class _Journal:
             self.seq = 0
             self.records: list[dict[str, Any]] = []
             self.append(dict(header, kind="begin", v=JOURNAL_VERSION))
-            if hasattr(os, "O_DIRECTORY"):      # the new file's directory entry must survive a crash too
+            if hasattr(os, "O_DIRECTORY"):  # the new file's directory entry must survive a crash too
                 dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
                 try:
                     os.fsync(dfd)
@@ -329,6 +347,7 @@ class JournalContents:
     """A parsed journal: header, undo records (in write order), how it ended
     ("open", "commit", "rollback"), and damage (offset, reason) or None.
     ``torn_tail`` is True when the last line was cut short (ignored)."""
+
     header: dict[str, Any]
     records: list[dict[str, Any]]
     state: str
@@ -361,7 +380,7 @@ def read_journal(path: str | os.PathLike[str]) -> JournalContents:
     while pos < len(data):
         nl = data.find(b"\n", pos)
         if nl < 0:
-            torn = True          # the process died while appending: that write never happened
+            torn = True  # the process died while appending: that write never happened
             break
         line = data[pos:nl]
         why = None
@@ -410,8 +429,8 @@ def read_journal(path: str | os.PathLike[str]) -> JournalContents:
 # Undo (compare-and-undo)
 # ---------------------------------------------------------------------------
 
-def _read_value(reg: _live.Registry, root: int, view: int, path: str, name: str
-                ) -> tuple[int, bytes] | None:
+
+def _read_value(reg: _live.Registry, root: int, view: int, path: str, name: str) -> tuple[int, bytes] | None:
     """The value now, or None when it (or its key) does not exist."""
     try:
         with reg.open_key(root, path, view=view) as k:
@@ -429,14 +448,17 @@ def _key_exists(reg: _live.Registry, root: int, view: int, path: str) -> bool:
         return False
 
 
-def _write_value(reg: _live.Registry, root: int, view: int, path: str, name: str,
-                 val: tuple[int, bytes] | None) -> None:
+def _write_value(
+    reg: _live.Registry, root: int, view: int, path: str, name: str, val: tuple[int, bytes] | None
+) -> None:
     with reg.create_key(root, path, view=view) as k:
         if val is None:
             k.delete_value(name)
         else:
-            k._req(_ops.OP_SET_VALUE, struct.pack("<I", val[0]) + str16(name) +
-                   struct.pack("<I", len(val[1])) + val[1])
+            k._req(
+                _ops.OP_SET_VALUE,
+                struct.pack("<I", val[0]) + str16(name) + struct.pack("<I", len(val[1])) + val[1],
+            )
 
 
 def _old(rec: dict[str, Any]) -> tuple[int, bytes] | None:
@@ -460,13 +482,14 @@ def _undo_one(reg: _live.Registry, rec: dict[str, Any], report: RollbackReport) 
         else:
             ours = cur is None
         if not ours:
-            report.conflicts.append((rec, f"{where} value {name!r} changed after this transaction "
-                                          f"wrote it; left as it is"))
+            report.conflicts.append(
+                (rec, f"{where} value {name!r} changed after this transaction wrote it; left as it is")
+            )
             return
         _write_value(reg, root, view, path, name, old)
         report.undone += 1
     elif kind == "create_key":
-        made = rec["created"]            # shallowest first
+        made = rec["created"]  # shallowest first
         if not made or not _key_exists(reg, root, view, made[0]):
             report.already += 1
             return
@@ -476,9 +499,14 @@ def _undo_one(reg: _live.Registry, rec: dict[str, Any], report: RollbackReport) 
             with reg.open_key(root, p, view=view) as k:
                 info = k.info()
             if info.subkeys or info.values:
-                report.conflicts.append((rec, f"{ROOT_NAMES.get(root, hex(root))}\\{p} was created by "
-                                              f"this transaction but is not empty now ({info.subkeys} subkeys, "
-                                              f"{info.values} values); left in place"))
+                report.conflicts.append(
+                    (
+                        rec,
+                        f"{ROOT_NAMES.get(root, hex(root))}\\{p} was created by "
+                        f"this transaction but is not empty now ({info.subkeys} subkeys, "
+                        f"{info.values} values); left in place",
+                    )
+                )
                 return
             reg.delete_key(root, p, view=view)
         report.undone += 1
@@ -503,13 +531,18 @@ def _undo_one(reg: _live.Registry, rec: dict[str, Any], report: RollbackReport) 
                 reg.create_key(root, full, view=view).close()
                 changed += 1
         if bad:
-            report.conflicts.append((rec, f"{where}: re-created, but {', '.join(bad)} had been set by "
-                                          f"someone else since; left as they are"))
+            report.conflicts.append(
+                (
+                    rec,
+                    f"{where}: re-created, but {', '.join(bad)} had been set by "
+                    f"someone else since; left as they are",
+                )
+            )
         if changed:
             report.undone += 1
         elif not bad:
             report.already += 1
-    else:                                # read_journal only passes the kinds above
+    else:  # read_journal only passes the kinds above
         raise AssertionError(kind)
 
 
@@ -520,8 +553,9 @@ def _undo(reg: _live.Registry, records: list[dict[str, Any]]) -> RollbackReport:
     return report
 
 
-def rollback_journal(path: str | os.PathLike[str], reg: _live.Registry | None = None, *,
-                     keep: bool = False) -> RollbackReport:
+def rollback_journal(
+    path: str | os.PathLike[str], reg: _live.Registry | None = None, *, keep: bool = False
+) -> RollbackReport:
     """Undoes what a transaction that did not finish (a crash, a killed
     process) left in the registry, from its journal.
 
@@ -546,8 +580,12 @@ def rollback_journal(path: str | os.PathLike[str], reg: _live.Registry | None = 
     p = Path(path)
     with open(p, "rb") as f:
         if not _lock(f):
-            raise TransactionError(16, f"{p}: the transaction is still running (its journal is locked)",
-                                   str(p), winerror=ERROR_TRANSACTION_NOT_ACTIVE)
+            raise TransactionError(
+                16,
+                f"{p}: the transaction is still running (its journal is locked)",
+                str(p),
+                winerror=ERROR_TRANSACTION_NOT_ACTIVE,
+            )
         j = read_journal(p)
         if j.state == "commit":
             report = RollbackReport(committed=True)
@@ -555,11 +593,20 @@ def rollback_journal(path: str | os.PathLike[str], reg: _live.Registry | None = 
             reg = reg or _default_registry()
             report = _undo(reg, j.records)
     if j.damage is not None:
-        raise JournalCorruptError(f"{p}: {j.damage[1]}; the {len(j.records)} records before it were "
-                                  f"undone ({report.summary()}), nothing after it", j.damage[0], str(p), report)
+        raise JournalCorruptError(
+            f"{p}: {j.damage[1]}; the {len(j.records)} records before it were "
+            f"undone ({report.summary()}), nothing after it",
+            j.damage[0],
+            str(p),
+            report,
+        )
     if report.conflicts:
-        raise TransactionConflictError(f"{p}: rollback left {len(report.conflicts)} conflicts: "
-                                       + "; ".join(r for _, r in report.conflicts), report, str(p))
+        raise TransactionConflictError(
+            f"{p}: rollback left {len(report.conflicts)} conflicts: "
+            + "; ".join(r for _, r in report.conflicts),
+            report,
+            str(p),
+        )
     if not keep:
         p.unlink()
     return report
@@ -575,6 +622,7 @@ def _default_registry() -> _live.Registry:
 # ---------------------------------------------------------------------------
 # KTM
 # ---------------------------------------------------------------------------
+
 
 def ktm_status(reg: _live.Registry) -> RegistryError | None:
     """None when KTM really works behind `reg` (the agent's probe passed),
@@ -599,6 +647,7 @@ def ktm_status(reg: _live.Registry) -> RegistryError | None:
 # Transaction objects
 # ---------------------------------------------------------------------------
 
+
 def _encode(data: Any, type: int | None) -> tuple[int, bytes]:
     if type is None:
         return _shorthand_value(data)
@@ -615,8 +664,8 @@ class TxKey:
         self.root = root
         self.view = view
         self.path = path
-        self._tkey = tkey                      # KTM: the agent's transacted key id
-        self._key: _live.Key | None = None     # journal: a live key for the writes
+        self._tkey = tkey  # KTM: the agent's transacted key id
+        self._key: _live.Key | None = None  # journal: a live key for the writes
 
     @property
     def full_path(self) -> str:
@@ -635,8 +684,9 @@ class TxKey:
         return self._key
 
     def _treq(self, op: int, body: bytes, filename: object = None) -> bytes:
-        return self.tx.reg.conn.request(op, struct.pack("<I", self._tkey) + body,
-                                        filename=filename or self.full_path)
+        return self.tx.reg.conn.request(
+            op, struct.pack("<I", self._tkey) + body, filename=filename or self.full_path
+        )
 
     # --- writes -----------------------------------------------------------
 
@@ -649,9 +699,17 @@ class TxKey:
             self._treq(_ops.OP_TX_SET_VALUE, body, name)
             return
         cur = _read_value(tx.reg, self.root, self.view, self.path, name)
-        tx._journal_write({"kind": "set_value", "root": self.root, "view": self.view, "path": self.path,
-                           "name": name, "old": None if cur is None else [cur[0], _b64(cur[1])],
-                           "new": [vtype, _digest(vtype, raw)]})
+        tx._journal_write(
+            {
+                "kind": "set_value",
+                "root": self.root,
+                "view": self.view,
+                "path": self.path,
+                "name": name,
+                "old": None if cur is None else [cur[0], _b64(cur[1])],
+                "new": [vtype, _digest(vtype, raw)],
+            }
+        )
         self._live_key()._req(_ops.OP_SET_VALUE, body)
 
     def delete_value(self, name: str) -> None:
@@ -663,8 +721,16 @@ class TxKey:
         cur = _read_value(tx.reg, self.root, self.view, self.path, name)
         if cur is None:
             raise error_from_status(2, "the value does not exist", name)
-        tx._journal_write({"kind": "delete_value", "root": self.root, "view": self.view, "path": self.path,
-                           "name": name, "old": [cur[0], _b64(cur[1])]})
+        tx._journal_write(
+            {
+                "kind": "delete_value",
+                "root": self.root,
+                "view": self.view,
+                "path": self.path,
+                "name": name,
+                "old": [cur[0], _b64(cur[1])],
+            }
+        )
         self._live_key().delete_value(name)
 
     def create_key(self, path: str) -> TxKey:
@@ -688,15 +754,24 @@ class TxKey:
         with tx.reg.open_key(self.root, full, view=self.view) as k:
             snap = k.snapshot(subtree=True, keep_data=True, max_keys=MAX_SNAPSHOT_KEYS)
         if snap.truncated:
-            raise error_from_status(0x20000004, f"{k.full_path} has more than {MAX_SNAPSHOT_KEYS} keys: "
-                                                "too big to journal", k.full_path)
+            raise error_from_status(
+                0x20000004,
+                f"{k.full_path} has more than {MAX_SNAPSHOT_KEYS} keys: too big to journal",
+                k.full_path,
+            )
         if not tree and len(snap.keys) > 1:
-            raise error_from_status(5, f"the key has {len(snap.keys) - 1} subkeys in its subtree "
-                                       "(delete them first, or tree=True)", k.full_path)
-        keys = [[ks.path, [[v.name, v.type, _b64(v.data or b"")] for v in ks.values.values()]]
-                for ks in snap.keys.values()]
-        tx._journal_write({"kind": "delete_key", "root": self.root, "view": self.view, "path": full,
-                           "snapshot": keys})
+            raise error_from_status(
+                5,
+                f"the key has {len(snap.keys) - 1} subkeys in its subtree (delete them first, or tree=True)",
+                k.full_path,
+            )
+        keys = [
+            [ks.path, [[v.name, v.type, _b64(v.data or b"")] for v in ks.values.values()]]
+            for ks in snap.keys.values()
+        ]
+        tx._journal_write(
+            {"kind": "delete_key", "root": self.root, "view": self.view, "path": full, "snapshot": keys}
+        )
         self._live_key().delete_key(rel, tree=tree)
 
     # --- reads --------------------------------------------------------------
@@ -750,8 +825,9 @@ class Transaction:
     state : "active", "committed", "rolled back" or "failed"
     """
 
-    def __init__(self, reg: _live.Registry, mode: str, reason: str, journal: Path | None,
-                 timeout_ms: int = 0) -> None:
+    def __init__(
+        self, reg: _live.Registry, mode: str, reason: str, journal: Path | None, timeout_ms: int = 0
+    ) -> None:
         self.reg = reg
         self.mode = mode
         self.reason = reason
@@ -761,14 +837,24 @@ class Transaction:
         self.journal_path: Path | None = None
         self._tx: int | None = None
         if mode == "ktm":
-            r = Reader(reg.conn.request(_ops.OP_TX_BEGIN, struct.pack("<I", timeout_ms) +
-                                        str16("regfast transaction")))
+            r = Reader(
+                reg.conn.request(
+                    _ops.OP_TX_BEGIN, struct.pack("<I", timeout_ms) + str16("regfast transaction")
+                )
+            )
             self._tx = r.u32()
         else:
             jp = journal or default_journal_dir() / f"tx-{os.getpid()}-{uuid.uuid4().hex[:12]}.rfj"
-            self._j = _Journal(Path(jp), {"id": uuid.uuid4().hex, "pid": os.getpid(),
-                                          "host": socket.gethostname(), "time": time.time(),
-                                          "agent": reg.description})
+            self._j = _Journal(
+                Path(jp),
+                {
+                    "id": uuid.uuid4().hex,
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "time": time.time(),
+                    "agent": reg.description,
+                },
+            )
             self.journal_path = self._j.path
 
     def __repr__(self) -> str:
@@ -776,8 +862,9 @@ class Transaction:
 
     def _check(self) -> Transaction:
         if self.state != "active":
-            raise TransactionError(22, f"the transaction is {self.state}", None,
-                                   winerror=ERROR_TRANSACTION_NOT_ACTIVE)
+            raise TransactionError(
+                22, f"the transaction is {self.state}", None, winerror=ERROR_TRANSACTION_NOT_ACTIVE
+            )
         return self
 
     def _journal_write(self, rec: dict[str, Any]) -> None:
@@ -801,8 +888,9 @@ class Transaction:
                     break
                 missing.insert(0, sub)
             if missing:
-                self._journal_write({"kind": "create_key", "root": r, "view": v, "path": p,
-                                     "created": missing})
+                self._journal_write(
+                    {"kind": "create_key", "root": r, "view": v, "path": p, "created": missing}
+                )
             k = TxKey(self, r, v, p)
             k._key = self.reg.create_key(r, p, view=v)
         else:
@@ -866,7 +954,7 @@ class Transaction:
         try:
             report = _undo(self.reg, self._j.records)
         except BaseException:
-            self.state = "failed"      # the journal stays: regfast recover --journal can finish it
+            self.state = "failed"  # the journal stays: regfast recover --journal can finish it
             self._j.close()
             raise
         if report.conflicts:
@@ -874,7 +962,10 @@ class Transaction:
             self._j.close()
             raise TransactionConflictError(
                 f"rollback left {len(report.conflicts)} conflicts (journal kept at {self._j.path}): "
-                + "; ".join(r for _, r in report.conflicts), report, str(self._j.path))
+                + "; ".join(r for _, r in report.conflicts),
+                report,
+                str(self._j.path),
+            )
         self._j.finish("rollback")
         self.state = "rolled back"
         return report
@@ -888,11 +979,16 @@ class Transaction:
         if et is None:
             self.commit()
         else:
-            self.rollback()     # a conflict raises from here, chained to the original error
+            self.rollback()  # a conflict raises from here, chained to the original error
 
 
-def transaction(reg: _live.Registry | None = None, *, journal: str | os.PathLike[str] | None = None,
-                mode: str = "auto", timeout_ms: int = 0) -> Transaction:
+def transaction(
+    reg: _live.Registry | None = None,
+    *,
+    journal: str | os.PathLike[str] | None = None,
+    mode: str = "auto",
+    timeout_ms: int = 0,
+) -> Transaction:
     """A registry transaction; use as ``with regfast.transaction(reg) as tx:``.
 
     Parameters
@@ -935,15 +1031,17 @@ def transaction(reg: _live.Registry | None = None, *, journal: str | os.PathLike
 # namespace, as regfast.diff and regfast.watch do); the recovery entry point
 # stays reachable as regfast.transaction.rollback_journal.
 transaction.rollback_journal = rollback_journal  # type: ignore[attr-defined]
-transaction.read_journal = read_journal          # type: ignore[attr-defined]
+transaction.read_journal = read_journal  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------------------
 # CLI: regfast recover --journal FILE
 # ---------------------------------------------------------------------------
 
-def cli_rollback(journals: list[str], force_pending: bool = False, *,
-                 pending: list[str] | None = None) -> int:
+
+def cli_rollback(
+    journals: list[str], force_pending: bool = False, *, pending: list[str] | None = None
+) -> int:
     """`regfast recover --journal FILE... [--pending [--force]]`: rolls each
     journal back; prints a line per journal. 0 when all were undone cleanly,
     1 otherwise.
@@ -964,10 +1062,16 @@ def cli_rollback(journals: list[str], force_pending: bool = False, *,
                 header = read_journal(j).header
                 alive = writer_alive(header)
                 if alive is not False:
-                    why = (f"its process {header.get('pid')} still runs" if alive else
-                           f"it was written on host {header.get('host')!r}, whose processes this one cannot see")
-                    print(f"regfast: {j}: skipped, {why}: the transaction may still be running "
-                          f"(--force to roll it back anyway)", file=sys.stderr)
+                    why = (
+                        f"its process {header.get('pid')} still runs"
+                        if alive
+                        else f"it was written on host {header.get('host')!r}, whose processes this one cannot see"
+                    )
+                    print(
+                        f"regfast: {j}: skipped, {why}: the transaction may still be running "
+                        f"(--force to roll it back anyway)",
+                        file=sys.stderr,
+                    )
                     rc = 1
                     continue
             rep = rollback_journal(j)
@@ -981,7 +1085,9 @@ def cli_rollback(journals: list[str], force_pending: bool = False, *,
             print(f"regfast: {e.strerror} (winerror {e.winerror})", file=sys.stderr)
             rc = 1
         except OSError as e:
-            print(f"regfast: {j}: {e.strerror or e} (winerror {getattr(e, 'winerror', None)})", file=sys.stderr)
+            print(
+                f"regfast: {j}: {e.strerror or e} (winerror {getattr(e, 'winerror', None)})", file=sys.stderr
+            )
             rc = 1
     return rc
 

@@ -21,6 +21,7 @@ data (``keep_data=True`` keeps it, for old/new values in each Change), and
 notifications that arrive faster than they are consumed are merged: each
 key keeps its newest snapshot and the one last reported, never more.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -36,13 +37,23 @@ from regfast.live import _agent_ops as _ops
 from regfast.live import protocol as _agent
 from regfast.live.snapshot import parse_snapshot
 
-__all__ = ["NAME", "ATTRIBUTES", "LAST_SET", "SECURITY", "ALL", "watch", "awatch", "Watch",
-           "AsyncWatch", "check_filter"]
+__all__ = [
+    "NAME",
+    "ATTRIBUTES",
+    "LAST_SET",
+    "SECURITY",
+    "ALL",
+    "watch",
+    "awatch",
+    "Watch",
+    "AsyncWatch",
+    "check_filter",
+]
 
-NAME = 0x1          # REG_NOTIFY_CHANGE_NAME: a subkey added or deleted
-ATTRIBUTES = 0x2    # REG_NOTIFY_CHANGE_ATTRIBUTES
-LAST_SET = 0x4      # REG_NOTIFY_CHANGE_LAST_SET: a value added, deleted or changed
-SECURITY = 0x8      # REG_NOTIFY_CHANGE_SECURITY
+NAME = 0x1  # REG_NOTIFY_CHANGE_NAME: a subkey added or deleted
+ATTRIBUTES = 0x2  # REG_NOTIFY_CHANGE_ATTRIBUTES
+LAST_SET = 0x4  # REG_NOTIFY_CHANGE_LAST_SET: a value added, deleted or changed
+SECURITY = 0x8  # REG_NOTIFY_CHANGE_SECURITY
 ALL = NAME | ATTRIBUTES | LAST_SET | SECURITY
 
 
@@ -56,8 +67,9 @@ def check_filter(flt: int) -> int:
         winerror 87 (ERROR_INVALID_PARAMETER) for anything else.
     """
     if isinstance(flt, bool) or not isinstance(flt, int) or flt <= 0 or flt & ~ALL:
-        raise error_from_status(87, f"notify filter {flt!r}: give NAME (1), ATTRIBUTES (2), "
-                                    "LAST_SET (4) and/or SECURITY (8)")
+        raise error_from_status(
+            87, f"notify filter {flt!r}: give NAME (1), ATTRIBUTES (2), LAST_SET (4) and/or SECURITY (8)"
+        )
     return flt
 
 
@@ -66,8 +78,8 @@ class _KeyState:
 
     def __init__(self, key: Any, base: Snapshot) -> None:
         self.key = key
-        self.base = base        # what was last reported
-        self.latest = base      # the newest snapshot from the agent
+        self.base = base  # what was last reported
+        self.latest = base  # the newest snapshot from the agent
         self.seq = 0
         self.dirty = False
         self.lost: int | None = None
@@ -76,6 +88,7 @@ class _KeyState:
 
 class _Group:
     """The keys of one watch that share an agent connection."""
+
     __slots__ = ("reg", "wid", "first", "count", "ended")
 
     def __init__(self, reg: Any, wid: int, first: int, count: int) -> None:
@@ -98,9 +111,17 @@ class Watch:
     """A running watch (see :func:`watch`). Iterate it for Diffs; ``get()``
     for one with a timeout; ``stop()`` to end it (from any thread)."""
 
-    def __init__(self, keys: Any, *, subtree: bool = True, filter: int = ALL,
-                 timeout: float | None = None, keep_data: bool = False, max_keys: int = 100000,
-                 _delay_ms: int = 0) -> None:
+    def __init__(
+        self,
+        keys: Any,
+        *,
+        subtree: bool = True,
+        filter: int = ALL,
+        timeout: float | None = None,
+        keep_data: bool = False,
+        max_keys: int = 100000,
+        _delay_ms: int = 0,
+    ) -> None:
         if _is_live_key(keys):
             keys = [keys]
         keys = list(keys)
@@ -108,8 +129,10 @@ class Watch:
             raise ValueError("watch() needs at least one key")
         for k in keys:
             if not _is_live_key(k):
-                raise TypeError(f"only live keys can be watched (regfast.connect().open_key()), "
-                                f"not {type(k).__name__}; for offline hives use regfast.diff()")
+                raise TypeError(
+                    f"only live keys can be watched (regfast.connect().open_key()), "
+                    f"not {type(k).__name__}; for offline hives use regfast.diff()"
+                )
         self.filter = check_filter(filter)
         self.subtree = subtree
         self.timeout = timeout
@@ -121,7 +144,7 @@ class Watch:
         self._groups: list[_Group] = []
         self._error: BaseException | None = None
         self._stopped = False
-        self._wakeups: list[Any] = []       # extra callables run on every state change (awatch)
+        self._wakeups: list[Any] = []  # extra callables run on every state change (awatch)
         flags = (_agent.SNAP_SUBTREE if subtree else 0) | (_agent.SNAP_KEEP_DATA if keep_data else 0)
         by_reg: dict[int, list[int]] = {}
         for i, k in enumerate(keys):
@@ -130,14 +153,15 @@ class Watch:
             for idx in by_reg.values():
                 reg = keys[idx[0]].hive
                 hids = [keys[i]._handle() for i in idx]
-                body = struct.pack(f"<IIIII{len(hids)}I", flags, self.filter, max_keys, _delay_ms,
-                                   len(hids), *hids)
+                body = struct.pack(
+                    f"<IIIII{len(hids)}I", flags, self.filter, max_keys, _delay_ms, len(hids), *hids
+                )
                 conn = reg.conn
                 rid, p = conn.start(_ops.OP_WATCH, body)
                 payload = conn.finish(rid, p, _ops.OP_WATCH, None, keys[idx[0]].full_path)
                 r = _agent.Reader(payload)
                 wid = r.u32()
-                r.u32()      # wait threads
+                r.u32()  # wait threads
                 for i in idx:
                     self._states[i] = _KeyState(keys[i], parse_snapshot(r, keys[i].full_path))
                 # Several connections: keep their groups' indices apart in the callback.
@@ -153,7 +177,7 @@ class Watch:
     def _callback(self, g: _Group, idx: list[int]):
 
         def cb(op: int, payload: bytes) -> None:
-            if op == -1:                          # the connection died
+            if op == -1:  # the connection died
                 self._finish(g, g.reg.conn._closed or ConnectionError("regfast-agent is gone"))
                 return
             r = _agent.Reader(payload)
@@ -180,6 +204,7 @@ class Watch:
                     st.dirty = True
                     self._ready.append(idx[index])
                 self._notify()
+
         return cb
 
     def _notify(self) -> None:
@@ -201,8 +226,11 @@ class Watch:
     # --- consumer side ---------------------------------------------------------
 
     def _ended(self) -> bool:
-        return (self._stopped or all(g.ended for g in self._groups)
-                or all(s is not None and s.lost is not None for s in self._states))
+        return (
+            self._stopped
+            or all(g.ended for g in self._groups)
+            or all(s is not None and s.lost is not None for s in self._states)
+        )
 
     def _poll(self) -> Diff | None | type[StopIteration]:
         """One Diff if one is ready, None if none yet, StopIteration if the
@@ -310,8 +338,15 @@ class Watch:
             pass
 
 
-def watch(keys: Any, *, subtree: bool = True, filter: int = ALL, timeout: float | None = None,
-          keep_data: bool = False, max_keys: int = 100000) -> Watch:
+def watch(
+    keys: Any,
+    *,
+    subtree: bool = True,
+    filter: int = ALL,
+    timeout: float | None = None,
+    keep_data: bool = False,
+    max_keys: int = 100000,
+) -> Watch:
     """Watches live keys for changes; iterate the result for Diffs.
 
     Parameters
@@ -340,8 +375,9 @@ def watch(keys: Any, *, subtree: bool = True, filter: int = ALL, timeout: float 
         An iterator of :class:`regfast.Diff` (``.key``, ``.seq`` and the
         changes), a context manager, with ``get(timeout)`` and ``stop()``.
     """
-    return Watch(keys, subtree=subtree, filter=filter, timeout=timeout, keep_data=keep_data,
-                 max_keys=max_keys)
+    return Watch(
+        keys, subtree=subtree, filter=filter, timeout=timeout, keep_data=keep_data, max_keys=max_keys
+    )
 
 
 class AsyncWatch:

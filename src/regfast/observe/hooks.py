@@ -47,6 +47,7 @@ Semantics
   before the keys it guards are opened, or veto ``path is None`` writes.
 * Callbacks run in the thread making the request; keep them short.
 """
+
 from __future__ import annotations
 
 import functools
@@ -65,7 +66,7 @@ from regfast.live import protocol as _agent
 
 __all__ = ["pre", "post", "HookVeto", "HookWarning", "HookHandle", "Operation", "OP_NAMES", "active"]
 
-OP_NAMES: dict[int, str] = dict(_ops.NAMES)    # from src/agent/ag_ops.def
+OP_NAMES: dict[int, str] = dict(_ops.NAMES)  # from src/agent/ag_ops.def
 # Not agent ops: the offline entry points hooked (regfast.open_hive).
 OP_OPEN_HIVE = 0x1000
 OP_NAMES[OP_OPEN_HIVE] = "open_hive"
@@ -115,8 +116,24 @@ class Operation:
     vetoed : bool
     """
 
-    __slots__ = ("op", "name", "root", "path", "value", "file", "handle", "tx", "create", "request_bytes",
-                 "status", "response_bytes", "duration_ns", "start_ns", "vetoed", "conn")
+    __slots__ = (
+        "op",
+        "name",
+        "root",
+        "path",
+        "value",
+        "file",
+        "handle",
+        "tx",
+        "create",
+        "request_bytes",
+        "status",
+        "response_bytes",
+        "duration_ns",
+        "start_ns",
+        "vetoed",
+        "conn",
+    )
 
     def __init__(self, conn: Any, op: int, payload: bytes) -> None:
         self.conn = conn
@@ -138,7 +155,7 @@ class Operation:
         try:
             self._parse(payload)
         except (struct.error, ValueError, UnicodeDecodeError):
-            pass                    # a malformed request: the agent will say so
+            pass  # a malformed request: the agent will say so
 
     @property
     def is_write(self) -> bool:
@@ -147,13 +164,15 @@ class Operation:
     @property
     def full_path(self) -> str | None:
         if self.path is None or self.root is None:
-            return self.path           # offline: the hive file
+            return self.path  # offline: the hive file
         r = ROOTS.get(self.root, hex(self.root))
         return f"{r}\\{self.path}" if self.path else r
 
     def __repr__(self) -> str:
-        return (f"<regfast.hooks.Operation {self.name} {self.full_path!r} value={self.value!r} "
-                f"status={self.status}>")
+        return (
+            f"<regfast.hooks.Operation {self.name} {self.full_path!r} value={self.value!r} "
+            f"status={self.status}>"
+        )
 
     def _parse(self, b: bytes) -> None:
         op = self.op
@@ -168,14 +187,14 @@ class Operation:
         if op in (_ops.OP_TX_COMMIT, _ops.OP_TX_ROLLBACK):
             self.tx = struct.unpack_from("<I", b, 0)[0]
             return
-        if op in (_ops.OP_LOAD_HIVE, _ops.OP_UNLOAD_HIVE):      # u32 root str16 subkey [str16 file]
+        if op in (_ops.OP_LOAD_HIVE, _ops.OP_UNLOAD_HIVE):  # u32 root str16 subkey [str16 file]
             self.root = struct.unpack_from("<I", b, 0)[0]
             sub, pos = _str16(b, 4)
             self.path = sub.strip("\\")
             if op == _ops.OP_LOAD_HIVE:
                 self.file = _str16(b, pos)[0]
             return
-        if op in (_ops.OP_LOAD_APP_HIVE, _ops.OP_FILE_KIND):    # [u32 max_keys] str16 file
+        if op in (_ops.OP_LOAD_APP_HIVE, _ops.OP_FILE_KIND):  # [u32 max_keys] str16 file
             self.file = _str16(b, 4 if op == _ops.OP_LOAD_APP_HIVE else 0)[0]
             return
         if op in (_ops.OP_PRIVILEGES, _ops.OP_SET_PRIVILEGES):  # [u32 enable] u32 n, n x str16
@@ -223,14 +242,16 @@ def _str16(b: bytes, pos: int) -> tuple[str, int]:
     end = pos + 4 + n
     if end > len(b):
         raise ValueError("truncated")
-    return b[pos + 4:end].decode("utf-16-le", "surrogatepass"), end
+    return b[pos + 4 : end].decode("utf-16-le", "surrogatepass"), end
 
 
 # handle -> (root, path), per connection, learnt from OPEN_KEY answers;
 # transacted key -> (root, path, tx), forgotten when the key is closed or its
 # transaction ends (commit / rollback close the keys in the agent)
 _handle_paths: weakref.WeakKeyDictionary[Any, dict[int, tuple[int, str]]] = weakref.WeakKeyDictionary()
-_tx_handle_paths: weakref.WeakKeyDictionary[Any, dict[int, tuple[int, str, int]]] = weakref.WeakKeyDictionary()
+_tx_handle_paths: weakref.WeakKeyDictionary[Any, dict[int, tuple[int, str, int]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _paths_of(conn: Any) -> dict[int, tuple[int, str]]:
@@ -252,7 +273,7 @@ def _tx_paths_of(conn: Any) -> dict[int, tuple[int, str, int]]:
 _lock = threading.Lock()
 _pre: tuple[Callable[[Operation], Any], ...] = ()
 _post: tuple[Callable[[Operation], Any], ...] = ()
-_sinks: tuple[Any, ...] = ()          # profilers: objects with _add(Operation)
+_sinks: tuple[Any, ...] = ()  # profilers: objects with _add(Operation)
 
 
 def active() -> bool:
@@ -334,8 +355,13 @@ def _add_sink(sink: Any) -> HookHandle:
 
 # --- the hook point: Connection.request calls this while anything is installed
 
-def _run(rec: Operation, call: Callable[[], Any], filename: object,
-         after: Callable[[Operation, Any], None] | None = None) -> Any:
+
+def _run(
+    rec: Operation,
+    call: Callable[[], Any],
+    filename: object,
+    after: Callable[[Operation, Any], None] | None = None,
+) -> Any:
     """Runs the pre hooks, `call()` (then `after(rec, result)`, before anyone
     sees the record), then the sinks and post hooks."""
     rec.start_ns = time.perf_counter_ns()
@@ -345,10 +371,14 @@ def _run(rec: Operation, call: Callable[[], Any], filename: object,
             if cb(rec) is False:
                 rec.vetoed = True
                 rec.status = 5
-                raise HookVeto(13, f"{rec.name} on {rec.full_path or 'a key'}"
-                                   f"{f' (value {rec.value!r})' if rec.value is not None else ''} "
-                                   f"vetoed by hook {getattr(cb, '__qualname__', cb)!r}",
-                               filename, winerror=5)
+                raise HookVeto(
+                    13,
+                    f"{rec.name} on {rec.full_path or 'a key'}"
+                    f"{f' (value {rec.value!r})' if rec.value is not None else ''} "
+                    f"vetoed by hook {getattr(cb, '__qualname__', cb)!r}",
+                    filename,
+                    winerror=5,
+                )
         resp = None
         try:
             resp = call()
@@ -367,21 +397,25 @@ def _run(rec: Operation, call: Callable[[], Any], filename: object,
         return resp
     except BaseException:
         if rec.status == 0:
-            rec.status = -1            # a pre hook raised
+            rec.status = -1  # a pre hook raised
         raise
     finally:
         for s in _sinks:
             try:
                 s._add(rec)
-            except Exception as e:      # a profiler is an observer too: the outcome stands
-                warnings.warn(f"regfast profiler {s!r} failed to record {rec!r}: {e!r}",
-                              HookWarning, stacklevel=2)
+            except Exception as e:  # a profiler is an observer too: the outcome stands
+                warnings.warn(
+                    f"regfast profiler {s!r} failed to record {rec!r}: {e!r}", HookWarning, stacklevel=2
+                )
         for cb in post_cbs:
             try:
                 cb(rec)
-            except Exception as e:      # observers must not change the outcome
-                warnings.warn(f"regfast post hook {getattr(cb, '__qualname__', cb)!r} raised {e!r}",
-                              HookWarning, stacklevel=2)
+            except Exception as e:  # observers must not change the outcome
+                warnings.warn(
+                    f"regfast post hook {getattr(cb, '__qualname__', cb)!r} raised {e!r}",
+                    HookWarning,
+                    stacklevel=2,
+                )
 
 
 def _dispatch(conn: Any, op: int, payload: bytes, timeout: float | None, filename: object) -> bytes:

@@ -46,6 +46,7 @@ runs the script in this process (runpy) with a profiler on, prints the report
 to stderr and saves the profile; ``regfast profile compare BASE NEW`` (see
 :func:`regfast.cli.profile.cmd_compare`) prints what got worse and exits 1 past a threshold.
 """
+
 from __future__ import annotations
 
 import json
@@ -63,9 +64,18 @@ from regfast.observe import hooks as _hooks
 __all__ = ["profile", "Profiler", "ProfileReport", "OpenEach", "ProfileComparison", "compare"]
 
 _DTYPES = {
-    "op": np.uint16, "path": np.int32, "value": np.int32, "handle": np.uint32, "conn": np.uint32, "create": np.bool_,
-    "bytes_out": np.uint64, "bytes_in": np.uint64, "status": np.int32, "start_ns": np.int64,
-    "duration_ns": np.int64, "vetoed": np.bool_,
+    "op": np.uint16,
+    "path": np.int32,
+    "value": np.int32,
+    "handle": np.uint32,
+    "conn": np.uint32,
+    "create": np.bool_,
+    "bytes_out": np.uint64,
+    "bytes_in": np.uint64,
+    "status": np.int32,
+    "start_ns": np.int64,
+    "duration_ns": np.int64,
+    "vetoed": np.bool_,
 }
 
 
@@ -73,10 +83,11 @@ _DTYPES = {
 class OpenEach:
     """A key opened and closed again and again: with the handle cache (an
     open-once handle kept), ``opens - 1`` opens and as many closes go away."""
+
     path: str
     opens: int
-    cycles: int          # open followed by the close of that handle, before the next open
-    time_ns: int         # spent in those opens and closes
+    cycles: int  # open followed by the close of that handle, before the next open
+    time_ns: int  # spent in those opens and closes
 
     @property
     def removable(self) -> int:
@@ -86,16 +97,19 @@ class OpenEach:
 @dataclass
 class ProfileReport:
     """What :meth:`Profiler.report` returns; ``str()`` gives the text table."""
+
     operations: int
     total_ns: int
     bytes: int
-    per_op: list[tuple[str, int, int, int]]          # (op name, count, total ns, errors)
-    hottest: list[tuple[str, int, int, int]]         # (key path, count, total ns, bytes)
+    per_op: list[tuple[str, int, int, int]]  # (op name, count, total ns, errors)
+    hottest: list[tuple[str, int, int, int]]  # (key path, count, total ns, bytes)
     open_each: list[OpenEach]
 
     def __str__(self) -> str:
-        out = [f"regfast profile: {self.operations:,} operations, {self.total_ns / 1e6:.1f} ms in "
-               f"registry calls, {self.bytes:,} bytes"]
+        out = [
+            f"regfast profile: {self.operations:,} operations, {self.total_ns / 1e6:.1f} ms in "
+            f"registry calls, {self.bytes:,} bytes"
+        ]
         if self.per_op:
             out.append("\nper operation:")
             out.append(f"  {'op':<16} {'count':>8} {'total ms':>10} {'mean us':>9} {'errors':>7}")
@@ -130,7 +144,7 @@ class Profiler:
         self._stage: list[tuple[Any, ...]] = []
         self._conn_ids: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
         self._handle: _hooks.HookHandle | None = None
-        self._names: dict[int, str] = _hooks.OP_NAMES      # op number -> name
+        self._names: dict[int, str] = _hooks.OP_NAMES  # op number -> name
 
     # --- recording --------------------------------------------------------
 
@@ -183,10 +197,20 @@ class Profiler:
         st = int(rec.status)
         if not -0x80000000 <= st <= 0x7FFFFFFF:
             st = ((st & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000
-        row = (rec.op & 0xFFFF, self._intern(rec.full_path), self._intern(rec.value),
-               (rec.handle or 0) & 0xFFFFFFFF, self._conn_id(rec.conn), bool(rec.create),
-               max(rec.request_bytes, 0), max(rec.response_bytes, 0), st, rec.start_ns, rec.duration_ns,
-               bool(rec.vetoed))
+        row = (
+            rec.op & 0xFFFF,
+            self._intern(rec.full_path),
+            self._intern(rec.value),
+            (rec.handle or 0) & 0xFFFFFFFF,
+            self._conn_id(rec.conn),
+            bool(rec.create),
+            max(rec.request_bytes, 0),
+            max(rec.response_bytes, 0),
+            st,
+            rec.start_ns,
+            rec.duration_ns,
+            bool(rec.vetoed),
+        )
         with self._lock:
             self._stage.append(row)
             if len(self._stage) >= self._STAGE:
@@ -213,9 +237,11 @@ class Profiler:
         else:
             cap = self._cap
         # convert every column before storing any (rows i.. are free space)
-        new: dict[str, np.ndarray] = {name: np.array([r[j] for r in rows], dtype=_DTYPES[name]) for j, name in enumerate(_DTYPES)}
+        new: dict[str, np.ndarray] = {
+            name: np.array([r[j] for r in rows], dtype=_DTYPES[name]) for j, name in enumerate(_DTYPES)
+        }
         for name, a in new.items():
-            cols[name][i:i + k] = a
+            cols[name][i : i + k] = a
         self._cols, self._cap, self._n = cols, cap, i + k
         self._stage = []
 
@@ -266,11 +292,17 @@ class Profiler:
             elif "\\" in low:
                 root, rest = low.split("\\", 1)
                 if rest == want and root.upper() in _hooks.ROOTS.values():
-                    ids.append(i)        # "Software\\X" matches "HKCU\\Software\\X"
+                    ids.append(i)  # "Software\\X" matches "HKCU\\Software\\X"
         return ids
 
-    def count(self, op: str | int | Sequence[str | int] | None = None, *, path: str | None = None,
-              value: str | None = None, failed: bool | None = None) -> int:
+    def count(
+        self,
+        op: str | int | Sequence[str | int] | None = None,
+        *,
+        path: str | None = None,
+        value: str | None = None,
+        failed: bool | None = None,
+    ) -> int:
         """Operations recorded, optionally only of `op` (a name such as
         ``"open_key"``, a number, or several), on key `path` (case-insensitive;
         with or without the root: ``"Software\\X"`` matches ``HKCU\\Software\\X``;
@@ -305,9 +337,12 @@ class Profiler:
         """Every recorded operation as (op name, key path, value name, status), in order."""
         c = self.columns
         s = self.strings
-        return [(self._names.get(int(o), f"op{o}"), s[p] if p >= 0 else None, s[v] if v >= 0 else None,
-                 int(st)) for o, p, v, st in zip(c["op"].tolist(), c["path"].tolist(), c["value"].tolist(),
-                                                 c["status"].tolist())]
+        return [
+            (self._names.get(int(o), f"op{o}"), s[p] if p >= 0 else None, s[v] if v >= 0 else None, int(st))
+            for o, p, v, st in zip(
+                c["op"].tolist(), c["path"].tolist(), c["value"].tolist(), c["status"].tolist()
+            )
+        ]
 
     # --- keeping a profile -------------------------------------------------
 
@@ -319,7 +354,8 @@ class Profiler:
         names), for :meth:`from_json` or ``regfast profile compare``."""
         c = self.columns
         doc = {
-            "format": self.FORMAT, "version": self.VERSION,
+            "format": self.FORMAT,
+            "version": self.VERSION,
             "op_names": {str(k): v for k, v in self._names.items()},
             "strings": list(self.strings),
             "columns": {k: a.tolist() for k, a in c.items()},
@@ -340,10 +376,12 @@ class Profiler:
         except json.JSONDecodeError as e:
             raise ValueError(f"not a regfast profile (JSON error: {e})") from None
         if not isinstance(doc, dict) or doc.get("format") != cls.FORMAT:
-            raise ValueError("not a regfast profile (no \"format\": \"regfast-profile\")")
+            raise ValueError('not a regfast profile (no "format": "regfast-profile")')
         if int(doc.get("version", 0)) > cls.VERSION:
-            raise ValueError(f"profile format version {doc.get('version')} is newer than this "
-                             f"regfast reads ({cls.VERSION})")
+            raise ValueError(
+                f"profile format version {doc.get('version')} is newer than this "
+                f"regfast reads ({cls.VERSION})"
+            )
         cols = doc.get("columns") or {}
         strings = [str(x) for x in doc.get("strings") or []]
         n = len(cols.get("op", []))
@@ -351,7 +389,7 @@ class Profiler:
         for name, dt in _DTYPES.items():
             vals = cols.get(name)
             if vals is None:
-                if name == "vetoed":            # (absent before it was recorded)
+                if name == "vetoed":  # (absent before it was recorded)
                     vals = [False] * n
                 else:
                     raise ValueError(f"profile lacks the {name!r} column")
@@ -377,8 +415,14 @@ class Profiler:
         per_op = []
         for o in np.unique(c["op"]):
             m = c["op"] == o
-            per_op.append((self._names.get(int(o), f"op{o}"), int(m.sum()), int(dur[m].sum()),
-                           int((c["status"][m] != 0).sum())))
+            per_op.append(
+                (
+                    self._names.get(int(o), f"op{o}"),
+                    int(m.sum()),
+                    int(dur[m].sum()),
+                    int((c["status"][m] != 0).sum()),
+                )
+            )
         per_op.sort(key=lambda r: (-r[2], r[0]))
         hottest = []
         ids = c["path"]
@@ -389,19 +433,20 @@ class Profiler:
             tim = np.bincount(ids[known], weights=dur[known], minlength=k)
             byt = np.bincount(ids[known], weights=by[known], minlength=k)
             order = np.lexsort((-cnt, -tim))
-            hottest = [(self.strings[i], int(cnt[i]), int(tim[i]), int(byt[i]))
-                       for i in order[:top] if cnt[i]]
-        return ProfileReport(n, int(dur.sum()), int(by.sum()), per_op, hottest,
-                             self._open_each()[:top])
+            hottest = [
+                (self.strings[i], int(cnt[i]), int(tim[i]), int(byt[i])) for i in order[:top] if cnt[i]
+            ]
+        return ProfileReport(n, int(dur.sum()), int(by.sum()), per_op, hottest, self._open_each()[:top])
 
     def _open_each(self) -> list[OpenEach]:
         """Keys opened, closed, and opened again (successful OPEN_KEY / CLOSE_KEY
         rows, in order, paired by connection and handle: each connection
         numbers its handles itself)."""
         c = self.columns
-        rows = np.flatnonzero(((c["op"] == _ops.OP_OPEN_KEY) | (c["op"] == _ops.OP_CLOSE_KEY))
-                              & (c["status"] == 0))
-        open_of: dict[tuple[int, int], int] = {}   # (conn, handle) -> path id, while open
+        rows = np.flatnonzero(
+            ((c["op"] == _ops.OP_OPEN_KEY) | (c["op"] == _ops.OP_CLOSE_KEY)) & (c["status"] == 0)
+        )
+        open_of: dict[tuple[int, int], int] = {}  # (conn, handle) -> path id, while open
         opens: dict[int, int] = {}
         cycles: dict[int, int] = {}
         tns: dict[int, int] = {}
@@ -420,8 +465,11 @@ class Profiler:
                 if p >= 0:
                     cycles[p] = cycles.get(p, 0) + 1
                     tns[p] += int(dur[r])
-        out = [OpenEach(self.strings[p], opens[p], cycles.get(p, 0), tns[p])
-               for p in opens if opens[p] >= 2 and cycles.get(p, 0) >= 2]
+        out = [
+            OpenEach(self.strings[p], opens[p], cycles.get(p, 0), tns[p])
+            for p in opens
+            if opens[p] >= 2 and cycles.get(p, 0) >= 2
+        ]
         out.sort(key=lambda o: (-o.opens, o.path))
         return out
 
@@ -453,8 +501,10 @@ def _groups(prof: Profiler) -> dict[tuple[str, str | None], np.ndarray]:
         name = prof._names.get(op, f"op{op}")
         out[(name, prof.strings[pid] if pid >= 0 else None)] = d[lo:hi]
     for name in {n for n, _ in out}:
-        out[(name, None)] = np.concatenate([v for (n, p), v in out.items() if n == name and p is not None]
-                                           + [out.get((name, None), np.empty(0, np.int64))])
+        out[(name, None)] = np.concatenate(
+            [v for (n, p), v in out.items() if n == name and p is not None]
+            + [out.get((name, None), np.empty(0, np.int64))]
+        )
     return out
 
 
@@ -468,6 +518,7 @@ class ProfileComparison:
     that are new or grew; ``slower``: (op, key path or None for the op over
     all keys, base median ns, new median ns, base count, new count) where the
     median got slower, among groups with ``min_count`` samples on both sides."""
+
     operations: tuple[int, int]
     round_trips: tuple[int, int]
     counts: list[tuple[str, int, int]] = field(default_factory=list)
@@ -475,22 +526,34 @@ class ProfileComparison:
     open_each: list[tuple[str, int, int]] = field(default_factory=list)
     slower: list[tuple[str, str | None, float, float, int, int]] = field(default_factory=list)
 
-    def violations(self, *, max_extra_round_trips: int | None = None, max_extra_opens: int | None = None,
-                   no_new_open_each: bool = False, max_slowdown: float | None = None) -> list[str]:
+    def violations(
+        self,
+        *,
+        max_extra_round_trips: int | None = None,
+        max_extra_opens: int | None = None,
+        no_new_open_each: bool = False,
+        max_slowdown: float | None = None,
+    ) -> list[str]:
         """The thresholds crossed (empty: none). Unset thresholds are not checked."""
         out = []
         b, n = self.round_trips
         if max_extra_round_trips is not None and n - b > max_extra_round_trips:
             out.append(f"round trips {b:,} -> {n:,} (+{n - b:,}, allowed +{max_extra_round_trips:,})")
         if max_extra_opens is not None:
-            out += [f"opens of {p} {b:,} -> {n:,} (+{n - b:,}, allowed +{max_extra_opens:,})"
-                    for p, b, n in self.more_opens if n - b > max_extra_opens]
+            out += [
+                f"opens of {p} {b:,} -> {n:,} (+{n - b:,}, allowed +{max_extra_opens:,})"
+                for p, b, n in self.more_opens
+                if n - b > max_extra_opens
+            ]
         if no_new_open_each:
             out += [f"open-each pattern on {p}: {b:,} -> {n:,} opens" for p, b, n in self.open_each]
         if max_slowdown is not None:
-            out += [f"{op}{' on ' + p if p else ' (all keys)'}: median {bm / 1e3:.1f} us -> {nm / 1e3:.1f} us "
-                    f"(x{nm / bm:.2f}, allowed x{max_slowdown:g})"
-                    for op, p, bm, nm, _, _ in self.slower if bm > 0 and nm / bm > max_slowdown]
+            out += [
+                f"{op}{' on ' + p if p else ' (all keys)'}: median {bm / 1e3:.1f} us -> {nm / 1e3:.1f} us "
+                f"(x{nm / bm:.2f}, allowed x{max_slowdown:g})"
+                for op, p, bm, nm, _, _ in self.slower
+                if bm > 0 and nm / bm > max_slowdown
+            ]
         return out
 
     def __str__(self) -> str:
@@ -507,8 +570,11 @@ class ProfileComparison:
             out += [f"  {b:>8,} -> {n:<8,} {p}" for p, b, n in self.open_each]
         if self.slower:
             out.append("\nslower (median per operation):")
-            out += [f"  {op:<16} {bm / 1e3:>9.1f} us -> {nm / 1e3:>9.1f} us  x{nm / bm if bm else float('inf'):.2f}"
-                    f"  ({bn:,} / {nn:,} ops)  {p or '(all keys)'}" for op, p, bm, nm, bn, nn in self.slower]
+            out += [
+                f"  {op:<16} {bm / 1e3:>9.1f} us -> {nm / 1e3:>9.1f} us  x{nm / bm if bm else float('inf'):.2f}"
+                f"  ({bn:,} / {nn:,} ops)  {p or '(all keys)'}"
+                for op, p, bm, nm, bn, nn in self.slower
+            ]
         if len(out) == 1:
             out.append("nothing got worse")
         return "\n".join(out)
@@ -520,8 +586,10 @@ def compare(base: Profiler, new: Profiler, *, min_count: int = 5) -> ProfileComp
     grew, and slower operations (by median, per op and per op and key)."""
     gb, gn = _groups(base), _groups(new)
     cb, cn = base.counts(), new.counts()
-    counts = sorted(((op, cb.get(op, 0), cn.get(op, 0)) for op in set(cb) | set(cn)
-                     if cb.get(op, 0) != cn.get(op, 0)), key=lambda r: (-(r[2] - r[1]), r[0]))
+    counts = sorted(
+        ((op, cb.get(op, 0), cn.get(op, 0)) for op in set(cb) | set(cn) if cb.get(op, 0) != cn.get(op, 0)),
+        key=lambda r: (-(r[2] - r[1]), r[0]),
+    )
 
     def opens(g: dict) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -531,11 +599,15 @@ def compare(base: Profiler, new: Profiler, *, min_count: int = 5) -> ProfileComp
         return out
 
     ob, on = opens(gb), opens(gn)
-    more_opens = sorted(((p, ob.get(p, 0), n) for p, n in on.items() if n > ob.get(p, 0)),
-                        key=lambda r: (-(r[2] - r[1]), r[0]))
+    more_opens = sorted(
+        ((p, ob.get(p, 0), n) for p, n in on.items() if n > ob.get(p, 0)),
+        key=lambda r: (-(r[2] - r[1]), r[0]),
+    )
     eb = {o.path: o.opens for o in base.open_each()}
-    open_each = sorted(((o.path, eb.get(o.path, 0), o.opens) for o in new.open_each()
-                        if o.opens > eb.get(o.path, 0)), key=lambda r: (-(r[2] - r[1]), r[0]))
+    open_each = sorted(
+        ((o.path, eb.get(o.path, 0), o.opens) for o in new.open_each() if o.opens > eb.get(o.path, 0)),
+        key=lambda r: (-(r[2] - r[1]), r[0]),
+    )
     slower = []
     for k, dn in gn.items():
         db = gb.get(k)
@@ -545,5 +617,6 @@ def compare(base: Profiler, new: Profiler, *, min_count: int = 5) -> ProfileComp
         if nm > bm:
             slower.append((k[0], k[1], bm, nm, len(db), len(dn)))
     slower.sort(key=lambda r: (-(r[3] / r[2]) if r[2] else float("-inf"), r[0], r[1] or ""))
-    return ProfileComparison((len(base), len(new)), (base.round_trips(), new.round_trips()),
-                             counts, more_opens, open_each, slower)
+    return ProfileComparison(
+        (len(base), len(new)), (base.round_trips(), new.round_trips()), counts, more_opens, open_each, slower
+    )
