@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import secrets
 import stat
 from collections.abc import Iterator
-from typing import IO, Any, BinaryIO
+from typing import IO, Any
 
 from regfast.exceptions import RF_E_UNSUPPORTED_FORMAT, error_from_status
 
@@ -37,7 +38,7 @@ _KINDS = (
 )
 
 
-def not_regular_error(path: str | os.PathLike, mode: int) -> OSError:
+def not_regular_error(path: str | os.PathLike[str], mode: int) -> OSError:
     """The NotAHiveError for a path whose st_mode is not a regular file."""
     kind = next((name for test, name in _KINDS if test(mode)), "not a file")
     return error_from_status(
@@ -48,7 +49,7 @@ def not_regular_error(path: str | os.PathLike, mode: int) -> OSError:
     )
 
 
-def open_regular(path: str | os.PathLike) -> BinaryIO:
+def open_regular(path: str | os.PathLike[str]) -> io.BufferedReader:
     """Opens `path` for binary reading, refusing anything but a regular file
     (NotAHiveError) without blocking: the open is non-blocking, then checked
     with fstat, then made blocking again."""

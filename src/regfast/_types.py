@@ -107,7 +107,7 @@ class KeyInfo(NamedTuple):
     max_class_len: int
     max_value_name_len: int
     max_value_data_len: int
-    class_name: str
+    class_name: str | None  # None: the key has no class
     flags: int
 
 

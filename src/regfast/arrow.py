@@ -191,7 +191,8 @@ def win32_status(st: np.ndarray) -> np.ndarray:
     out[st == RF_E_UNSUPPORTED_FORMAT] = ERROR_NOT_REGISTRY_FILE
     out[st == RF_E_IO] = 1117  # ERROR_IO_DEVICE
     out[st == RF_E_LIMIT] = 1450  # ERROR_NO_SYSTEM_RESOURCES
-    return out.astype(np.int32)
+    result: np.ndarray = out.astype(np.int32)
+    return result
 
 
 def _bitmap(valid: np.ndarray) -> tuple[pa.Buffer | None, int]:
@@ -271,8 +272,10 @@ def _data_status(table: Any) -> np.ndarray:
     _columns decodes those and gives them status 13 itself, raw bytes kept."""
     mal = getattr(table, "value_malformed", None)
     if mal is None or not mal.any():
-        return table.value_status
-    return np.where(mal, 0, table.value_status).astype(np.int32)
+        status: np.ndarray = table.value_status
+        return status
+    result: np.ndarray = np.where(mal, 0, table.value_status).astype(np.int32)
+    return result
 
 
 def _data_arrays(table: Any, vrows: np.ndarray, decode: bool) -> tuple[list[pa.Array], np.ndarray]:

@@ -55,7 +55,7 @@ def meta(dtype_backend: str = "pyarrow") -> pd.DataFrame:
     return clear_known_categories(arrow.to_pandas(empty))
 
 
-def _read_hives(paths: list[str], opts: dict, dtype_backend: str) -> pd.DataFrame:
+def _read_hives(paths: list[str], opts: dict[str, Any], dtype_backend: str) -> pd.DataFrame:
     """One partition: the rows of one hive (or of a group of small ones)."""
     batches = [b for p in paths for b in hive_batches(p, opts)]
     table = pa.Table.from_batches(batches, schema=arrow.SCHEMA)

@@ -32,7 +32,8 @@ _HKCU = ("HKCU", "HKEY_CURRENT_USER")
 _HKU = ("HKU", "HKEY_USERS")
 _VIEWS = {  # root keys that are no single hive
     "HKCR": "HKEY_CLASSES_ROOT is a merged view of SOFTWARE\\Classes and the user's UsrClass.dat",
-    "HKEY_CLASSES_ROOT": "HKEY_CLASSES_ROOT is a merged view of SOFTWARE\\Classes and the user's UsrClass.dat",
+    "HKEY_CLASSES_ROOT": "HKEY_CLASSES_ROOT is a merged view of SOFTWARE\\Classes and the user's "
+    "UsrClass.dat",
     "HKCC": "HKEY_CURRENT_CONFIG is a link into SYSTEM\\CurrentControlSet\\Hardware Profiles\\Current",
     "HKEY_CURRENT_CONFIG": "HKEY_CURRENT_CONFIG is a link into SYSTEM\\CurrentControlSet\\Hardware "
     "Profiles\\Current",
@@ -43,7 +44,7 @@ _CCS = "CURRENTCONTROLSET"
 ROOT_WORDS = frozenset(_HKLM + _HKCU + _HKU + tuple(_VIEWS) + (_CCS,))
 
 # HKLM\<NAME>: the hive types (as detect_hive_type names them) Windows mounts there.
-_HKLM_HIVES = {
+_HKLM_HIVES: dict[str, tuple[str, ...]] = {
     "SOFTWARE": ("SOFTWARE",),
     "SYSTEM": ("SYSTEM",),
     "SAM": ("SAM",),
@@ -53,7 +54,7 @@ _HKLM_HIVES = {
     "DRIVERS": ("DRIVERS",),
 }
 # NTUSER.DAT and DEFAULT have the same keys; only the stored file name tells them apart.
-_USER = ("NTUSER", "DEFAULT")
+_USER: tuple[str, ...] = ("NTUSER", "DEFAULT")
 
 _types: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 

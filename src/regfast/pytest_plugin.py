@@ -86,14 +86,14 @@ class HiveFactory:
 
     def path(
         self,
-        spec: dict | Key | str,
+        spec: dict[str, Any] | Key | str,
         *,
         name: str | None = None,
         prefix: str | None = None,
         **writer_kwargs: Any,
     ) -> Path:
         if isinstance(spec, str):
-            tree: dict | Key = parse_reg(spec, prefix=prefix)
+            tree: dict[str, Any] | Key = parse_reg(spec, prefix=prefix)
         elif isinstance(spec, (dict, Key)):
             if prefix is not None:
                 raise TypeError("prefix= applies to .reg text only")
@@ -110,7 +110,7 @@ class HiveFactory:
         return out
 
     def __call__(
-        self, spec: dict | Key | str, *, prefix: str | None = None, **writer_kwargs: Any
+        self, spec: dict[str, Any] | Key | str, *, prefix: str | None = None, **writer_kwargs: Any
     ) -> regfast.Hive:
         hive = regfast.open_hive(self.path(spec, prefix=prefix, **writer_kwargs))
         self._opened.append(hive)
@@ -163,7 +163,7 @@ class WinePrefix:
         self._registries.append(reg)
         return reg
 
-    def run(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+    def run(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """``wine ARGS...`` in this prefix (e.g. ``run("reg", "query", r"HKCU\\Software")``)."""
         r = subprocess.run([self.wine, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
         if check and r.returncode != 0:

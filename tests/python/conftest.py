@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
-from hypothesis import settings
-from hypothesis.database import DirectoryBasedExampleDatabase
+from hypothesis.configuration import set_hypothesis_home_dir
 
 import regfast
 from regfast.io.writer import REG_EXPAND_SZ, REG_QWORD, REG_SZ, HiveLayout, Value, _shorthand_value, _split, build_hive
@@ -161,10 +160,10 @@ def artefact_dir(name: str) -> Path:
     return path
 
 
-# Hypothesis keeps the examples it found (failures first) between runs: in
-# the artefact directory, not in .hypothesis/ under the working directory.
-settings.register_profile("regfast", database=DirectoryBasedExampleDatabase(str(artefact_dir("hypothesis"))))
-settings.load_profile("regfast")
+# Hypothesis keeps what it learns between runs (the examples it found,
+# failures first; its Unicode tables): in the artefact directory, not in
+# .hypothesis/ under the working directory.
+set_hypothesis_home_dir(str(artefact_dir("hypothesis")))
 
 
 # --- the real-hive corpus ----------------------------------------------------

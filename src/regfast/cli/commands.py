@@ -30,6 +30,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from typing import TextIO
 
 import regfast
 from regfast._files import atomic_output
@@ -84,7 +85,7 @@ class Progress:
 
     THRESHOLD = 50 * 1024 * 1024
 
-    def __init__(self, label: str, size: int, stream=None) -> None:
+    def __init__(self, label: str, size: int, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
         self.label = label
         self.enabled = size >= self.THRESHOLD and self.stream.isatty()
@@ -501,7 +502,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed = getattr(args, "error_status", EXIT_ERROR)
     try:
         with terminal_text(), clean_warnings():
-            status = args.func(args)
+            status: int = args.func(args)
             sys.stdout.flush()  # a closed pipe shows here, not at exit
         return status
     except BrokenPipeError:

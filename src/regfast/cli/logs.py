@@ -18,7 +18,8 @@ import warnings
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-from regfast.hive.logs import recover
+from regfast._native import Hive
+from regfast.hive.logs import RecoveryReport, recover
 
 __all__ = ["add_no_logs", "open_for_cli", "log_note", "print_log_note", "clean_warnings"]
 
@@ -52,7 +53,9 @@ def print_log_note(report: Any, label: str | None = None, stream: TextIO | None 
         print(f"regfast: {said[0]}: {said[1]}", file=stream or sys.stderr)
 
 
-def open_for_cli(path: str, args: argparse.Namespace, *, label: str | None = None, errors: str | None = None):
+def open_for_cli(
+    path: str, args: argparse.Namespace, *, label: str | None = None, errors: str | None = None
+) -> tuple[Hive, RecoveryReport]:
     """Opens `path` for a command: logs replayed unless ``args.no_logs``,
     the one-line note printed. Returns ``(hive, report)``; no
     DirtyHiveWarning is raised (the note says it)."""

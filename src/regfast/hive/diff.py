@@ -28,6 +28,7 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
+from regfast._bulk import ScanTable
 from regfast._native import decode_value as _decode_value
 from regfast._types import type_name
 from regfast.hive.open import open_hive
@@ -99,7 +100,7 @@ class ValueState:
         size: int,
         hash: int | None = None,
         data: bytes | None = None,
-        src: Any = None,
+        src: ScanTable | None = None,
         row: int = -1,
     ) -> None:
         self.name = name

@@ -16,8 +16,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from regfast.exceptions import error_from_status
+
+if TYPE_CHECKING:  # regfast.paths, which _native imports, imports this module: types only
+    from regfast._native import Hive, Key
 
 __all__ = ["HiveType", "HIVE_TYPES", "detect_hive_type", "current_control_set", "resolve_path", "open_key"]
 
@@ -140,12 +144,12 @@ class HiveType:
         return f"{self.name} ({self.confidence:.0%})"
 
 
-def _stored_name(hive) -> str:
+def _stored_name(hive: Hive) -> str:
     name = hive.info().file_name.split("\0", 1)[0].strip()
     return re.split(r"[\\/]", name)[-1].lower() if name else ""
 
 
-def _exists(hive, path: str) -> bool:
+def _exists(hive: Hive, path: str) -> bool:
     try:
         hive.open(path)
         return True
@@ -155,7 +159,7 @@ def _exists(hive, path: str) -> bool:
         return False
 
 
-def detect_hive_type(hive) -> HiveType:
+def detect_hive_type(hive: Hive) -> HiveType:
     """Guesses what hive this is; "unknown" with confidence 0 when nothing fits."""
     stored = _stored_name(hive)
     try:
@@ -206,7 +210,7 @@ def detect_hive_type(hive) -> HiveType:
 _CCS = re.compile(r"^(?:(?:HKLM|HKEY_LOCAL_MACHINE)\\SYSTEM\\)?(CurrentControlSet)(?=\\|$)", re.I)
 
 
-def current_control_set(hive) -> str | None:
+def current_control_set(hive: Hive) -> str | None:
     """The key name ``CurrentControlSet`` stands for in a SYSTEM hive:
     ``ControlSet00N`` for N = ``Select\\Current`` (then ``Default``,
     ``LastKnownGood``, when that set is missing), else the lowest-numbered
@@ -229,7 +233,7 @@ def current_control_set(hive) -> str | None:
     return sets[0] if sets else None
 
 
-def resolve_path(hive, path: str) -> str:
+def resolve_path(hive: Hive, path: str) -> str:
     """Rewrites a leading ``CurrentControlSet`` (also spelled
     ``HKLM\\SYSTEM\\CurrentControlSet``, any case) to the ControlSet00N it
     stands for; other paths come back unchanged (less a leading backslash).
@@ -247,6 +251,6 @@ def resolve_path(hive, path: str) -> str:
     return cs + p[m.end() :]
 
 
-def open_key(hive, path: str):
+def open_key(hive: Hive, path: str) -> Key:
     """``hive.open(resolve_path(hive, path))``."""
     return hive.open(resolve_path(hive, path))

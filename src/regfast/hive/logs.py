@@ -56,6 +56,7 @@ import struct
 import warnings
 import weakref
 from collections.abc import Sequence
+from typing import Any
 
 from regfast._files import open_regular
 from regfast._native import Hive
@@ -80,6 +81,13 @@ from regfast.hive.logs_format import (  # noqa: F401  (re-exported: regfast.hive
     seq_ge,
 )
 from regfast.hive.logs_report import DirtyHiveWarning, LogReport, RecoveryReport
+
+#: A path as open_hive and recover take it.
+PathArg = str | bytes | os.PathLike[str] | os.PathLike[bytes]
+#: The logs to replay: "auto" (found next to the hive), one path, a list of them, or None.
+LogsArg = PathArg | Sequence[PathArg] | None
+#: A replayed hive image: a copy-on-write mapping of the primary, or a bytearray.
+Image = mmap.mmap | bytearray
 
 __all__ = [
     "MARVIN32_SEED",
@@ -110,7 +118,7 @@ _M32 = 0xFFFFFFFF
 class _Primary:
     """The primary file: its base block and how much hive bins data it holds."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str) -> None:
         self.path = path
         with open_regular(path) as f:
             self.size = os.fstat(f.fileno()).st_size
@@ -121,16 +129,22 @@ class _Primary:
         self.hbins_cap = max(0, self.size - BASE_BLOCK_SIZE) // HBIN_ALIGN * HBIN_ALIGN
 
     @property
+    def valid_base(self) -> BaseBlock | None:
+        """The base block when it is there and its checksum matches."""
+        return self.base if self.base is not None and self.base.checksum_ok else None
+
+    @property
     def valid(self) -> bool:
-        return self.base is not None and self.base.checksum_ok
+        return self.valid_base is not None
 
     @property
     def hbins_size(self) -> int:
         """The hive bins data size to start from: the base block's when it is
         valid, bounded by the file (a primary truncated, or one whose size
         field lies, cannot make replay allocate what the file does not hold)."""
-        if self.valid and self.base.hbins_size % HBIN_ALIGN == 0:
-            return min(self.base.hbins_size, self.hbins_cap)
+        base = self.valid_base
+        if base is not None and base.hbins_size % HBIN_ALIGN == 0:
+            return min(base.hbins_size, self.hbins_cap)
         return self.hbins_cap
 
     def first_hbin_timestamp(self) -> int | None:
@@ -140,10 +154,11 @@ class _Primary:
             len(self.head) >= BASE_BLOCK_SIZE + 28
             and self.head[BASE_BLOCK_SIZE : BASE_BLOCK_SIZE + 4] == b"hbin"
         ):
-            return struct.unpack_from("<Q", self.head, BASE_BLOCK_SIZE + 20)[0]
+            (ts,) = struct.unpack_from("<Q", self.head, BASE_BLOCK_SIZE + 20)
+            return int(ts)
         return None
 
-    def copy_on_write(self, need: int):
+    def copy_on_write(self, need: int) -> Image:
         """A private, writable image of the primary file of at least `need`
         bytes: a MAP_PRIVATE mapping when the file is large enough, else a
         bytearray (the hive grew through the log). `need` is bounded by the
@@ -158,7 +173,7 @@ class _Primary:
 
 
 def _fix_base_block(
-    buf, *, template: bytes | None, sequence: int, hbins_size: int, flags: int | None
+    buf: Image, *, template: bytes | None, sequence: int, hbins_size: int, flags: int | None
 ) -> None:
     if template is not None:
         # the primary's base block was unusable: take the log's (its first
@@ -225,22 +240,22 @@ def _by_sequence(logs: list[LogFile]) -> list[LogFile]:
     """Earliest log first by its base block's sequence number, wrap-around
     aware (yarp's ``is_starting_log``). The spec: "the first transaction log
     file isn't guaranteed to contain earlier log entries"."""
-    ref = logs[0].base.primary_sequence
+    ref = logs[0].header.primary_sequence
 
     def signed(lg: LogFile) -> int:
-        d = seq_delta(lg.base.primary_sequence, ref)
+        d = seq_delta(lg.header.primary_sequence, ref)
         return d - (1 << 32) if d >= 0x80000000 else d
 
     return sorted(logs, key=signed)
 
 
 def _plan_new(
-    prim: _Primary, order: list[LogFile], reps: dict, report: RecoveryReport
+    prim: _Primary, order: list[LogFile], reps: dict[str, LogReport], report: RecoveryReport
 ) -> tuple[int, int] | None:
     """(index in `order` of the first log to apply, index of its first entry
     to apply), or None with report.stop_reason set."""
-    base = prim.base
-    if not prim.valid:
+    base = prim.valid_base
+    if base is None:
         # spec, "Multiple transaction log files / New format": with an invalid
         # base block "only the transaction log file with latest log entries
         # is used"; yarp's apply_new_log_files applies only the later log
@@ -259,14 +274,14 @@ def _plan_new(
         # sequence number is lower is NotEligible and the other one is tried.
         s = base.secondary_sequence
         for i, lg in enumerate(order):
-            b = lg.base.primary_sequence
+            b = lg.header.primary_sequence
             if seq_ge(b, s):
                 return i, 0
             reps[lg.path].stopped = (
                 f"not used: its entries start at sequence {b}, before the primary's "
                 f"secondary sequence number {s} (already in the primary file)"
             )
-        starts = ", ".join(str(lg.base.primary_sequence) for lg in order)
+        starts = ", ".join(str(lg.header.primary_sequence) for lg in order)
         report.stop_reason = (
             f"no log continues the primary file: the logs start at sequence {starts}, "
             f"before its secondary sequence number {s}"
@@ -278,19 +293,21 @@ def _plan_new(
     # vouching for it.
     want = (base.primary_sequence + 1) & _M32
     for i, lg in enumerate(order):
-        k = seq_delta(want, lg.base.primary_sequence)
+        k = seq_delta(want, lg.header.primary_sequence)
         if k < len(lg.entries):
             return i, k
     for lg in order:
         reps[lg.path].stopped = (
             f"not used: none of its {len(lg.entries)} entries from sequence "
-            f"{lg.base.primary_sequence} continues the clean primary ({base.primary_sequence})"
+            f"{lg.header.primary_sequence} continues the clean primary ({base.primary_sequence})"
         )
     report.stop_reason = "the hive is clean and no log entry is newer than it"
     return None
 
 
-def _replay_new(prim: _Primary, logs: list[LogFile], reps: dict, report: RecoveryReport):
+def _replay_new(
+    prim: _Primary, logs: list[LogFile], reps: dict[str, LogReport], report: RecoveryReport
+) -> tuple[Image, int] | None:
     """Returns (buffer, final hbins size) or None. A clean primary gets here
     only in mode "forensic"."""
     usable = [lg for lg in logs if lg.format == "new" and lg.problem is None]
@@ -311,7 +328,7 @@ def _replay_new(prim: _Primary, logs: list[LogFile], reps: dict, report: Recover
     why_bad = ""
     broken = ""
     for n, lg in enumerate(order[first:] if prim.valid else order[first : first + 1]):
-        b = lg.base.primary_sequence
+        b = lg.header.primary_sequence
         if n and (last is None or b != (last + 1) & _M32):
             # spec, "Multiple transaction log files / New format": the next
             # log's first entry must carry N + 1, N the last one applied;
@@ -331,7 +348,7 @@ def _replay_new(prim: _Primary, logs: list[LogFile], reps: dict, report: Recover
             last = take[-1].sequence
             bad = None
         if e_bad is not None:
-            bad, why_bad = e_bad, why
+            bad, why_bad = e_bad, why or ""
     if bad is not None:
         report.stop_reason = why_bad
         applied = {id(e) for _, run in chain for e in run}
@@ -353,7 +370,6 @@ def _replay_new(prim: _Primary, logs: list[LogFile], reps: dict, report: Recover
             report.stop_reason = f"no log entry to apply in {lg.name}: {lg.end}"
         return None
 
-    base = prim.base
     entries = [e for _, run in chain for e in run]
     hb_final = entries[-1].hbins_size
     need = BASE_BLOCK_SIZE + max(prim.hbins_size, max(e.hbins_size for e in entries))
@@ -362,7 +378,7 @@ def _replay_new(prim: _Primary, logs: list[LogFile], reps: dict, report: Recover
     for lg, run in chain:
         # yarp's apply_new_log_file: the flags come from the log's base block,
         # bit 0 from each entry (spec, new format note 11)
-        flags = lg.base.flags
+        flags = lg.header.flags
         data = lg.data
         r = reps[lg.path]
         for e in run:
@@ -382,11 +398,13 @@ def _replay_new(prim: _Primary, logs: list[LogFile], reps: dict, report: Recover
     if not prim.valid:
         template = bytes(chain[0][0].data[:LOG_BASE_BLOCK_SIZE])
         report.base_block_from_log = True
+    assert last is not None  # set with every run added to chain, and chain is not empty
     _fix_base_block(buf, template=template, sequence=last, hbins_size=hb_final, flags=flags)
     report.format = "new"
     report.entries_applied = len(entries)
     report.last_sequence = last
-    report.newer_than_clean = prim.valid and not base.dirty
+    valid = prim.valid_base
+    report.newer_than_clean = valid is not None and not valid.dirty
     return buf, hb_final
 
 
@@ -408,12 +426,12 @@ def _pick_old(cands: list[LogFile]) -> LogFile:
     pool = sorted(dual or cands, key=rank)
     best = pool[0]
     for lg in pool[1:]:
-        if lg.base.last_write > best.base.last_write:
+        if lg.header.last_write > best.header.last_write:
             best = lg
     return best
 
 
-def _old_stop_offset(buf, log: LogFile, hb: int, dirty: dict) -> tuple[int, str | None]:
+def _old_stop_offset(buf: Image, log: LogFile, hb: int, dirty: dict[int, int]) -> tuple[int, str | None]:
     """Where the dirty pages stop being applied (hive bins data offset), and
     why. spec, "Dirty pages": "a dirty hive bin is verified for correctness
     (its Signature must be correct, its Size must not be less than 4096
@@ -444,12 +462,14 @@ def _old_stop_offset(buf, log: LogFile, hb: int, dirty: dict) -> tuple[int, str 
     return hb, None
 
 
-def _replay_old(prim: _Primary, logs: list[LogFile], reps: dict, report: RecoveryReport):
+def _replay_old(
+    prim: _Primary, logs: list[LogFile], reps: dict[str, LogReport], report: RecoveryReport
+) -> tuple[Image, int] | None:
     cands = [lg for lg in logs if lg.format == "old" and lg.problem is None]
     if not cands:
         return None
-    base = prim.base
-    if prim.valid and not base.dirty:
+    base = prim.valid_base
+    if base is not None and not base.dirty:
         report.stop_reason = "the hive is clean: old-format logs are not applied"
         return None
     log = _pick_old(cands)
@@ -459,7 +479,7 @@ def _replay_old(prim: _Primary, logs: list[LogFile], reps: dict, report: Recover
     # spec, old format note 3: applicable when the timestamps are equal (the
     # first hive bin's when the base block is invalid); yarp's
     # apply_old_log_file only refuses a log older than the primary file.
-    primary_ts = base.last_write if prim.valid else prim.first_hbin_timestamp()
+    primary_ts = base.last_write if base is not None else prim.first_hbin_timestamp()
     r = reps[log.path]
     if primary_ts is None:
         r.stopped = (
@@ -467,14 +487,14 @@ def _replay_old(prim: _Primary, logs: list[LogFile], reps: dict, report: Recover
         )
         report.stop_reason = r.stopped
         return None
-    if log.base.last_write < primary_ts:
+    if log.header.last_write < primary_ts:
         r.stopped = (
             "not used: its last-written timestamp is older than the primary file's: it belongs "
             "to an earlier write"
         )
         report.stop_reason = f"{log.name}: {r.stopped[10:]}"
         return None
-    hb = log.base.hbins_size
+    hb = log.header.hbins_size
     pages = log.dirty_pages
     limit = min(MAX_HBINS_SIZE, _round_up(prim.hbins_cap + 512 * len(pages)))
     if hb > limit:
@@ -503,10 +523,10 @@ def _replay_old(prim: _Primary, logs: list[LogFile], reps: dict, report: Recover
         report.stop_reason = why or f"{log.name}: no dirty page"
         return None
     template = None
-    if not prim.valid:
+    if base is None:
         template = bytes(data[:LOG_BASE_BLOCK_SIZE])
         report.base_block_from_log = True
-        seq = log.base.primary_sequence
+        seq = log.header.primary_sequence
     else:
         # yarp's save_recovered_hive: the primary's primary sequence number
         seq = base.primary_sequence
@@ -529,7 +549,7 @@ def _replay_old(prim: _Primary, logs: list[LogFile], reps: dict, report: Recover
 _MODES = ("forensic", "windows")
 
 
-def _log_paths(path: str, logs) -> list[str]:
+def _log_paths(path: str, logs: PathArg | Sequence[PathArg]) -> list[str]:
     if isinstance(logs, str) and logs == "auto":
         return find_logs(path)
     if isinstance(logs, (str, bytes, os.PathLike)):
@@ -537,7 +557,9 @@ def _log_paths(path: str, logs) -> list[str]:
     return list(dict.fromkeys(os.fsdecode(p) for p in logs))
 
 
-def replay(path: str | bytes | os.PathLike, logs: str | Sequence | None = "auto", *, mode: str = "forensic"):
+def replay(
+    path: PathArg, logs: LogsArg = "auto", *, mode: str = "forensic"
+) -> tuple[Image | None, RecoveryReport]:
     """Replays a hive's transaction logs into a private copy.
 
     Parameters
@@ -609,7 +631,7 @@ def replay(path: str | bytes | os.PathLike, logs: str | Sequence | None = "auto"
                 )
             )
         reps = {r.path: r for r in report.logs}
-        if prim.valid and not base.dirty and mode == "windows":
+        if base.checksum_ok and not base.dirty and mode == "windows":
             report.stop_reason = "the hive is clean: logs not applied"
             return None, report
         result = _replay_new(prim, opened, reps, report)
@@ -640,10 +662,10 @@ def replay(path: str | bytes | os.PathLike, logs: str | Sequence | None = "auto"
 # Opening
 # --------------------------------------------------------------------------
 
-_REPORTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_REPORTS: weakref.WeakKeyDictionary[Hive, RecoveryReport] = weakref.WeakKeyDictionary()
 
 
-def recovery_of(hive) -> RecoveryReport | None:
+def recovery_of(hive: Any) -> RecoveryReport | None:
     """The RecoveryReport of a hive opened by ``open_hive(..., logs=...)`` or
     :func:`recover` (None for hives opened otherwise)."""
     try:
@@ -669,7 +691,7 @@ def _warn_stale(report: RecoveryReport, stacklevel: int) -> None:
         )
 
 
-def _report_from_info(path, hive, stop_reason: str) -> RecoveryReport:
+def _report_from_info(path: PathArg, hive: Hive, stop_reason: str) -> RecoveryReport:
     """A report for a hive opened from its file as it is (no replay)."""
     i = hive.info()
     report = RecoveryReport(
@@ -689,14 +711,14 @@ def _report_from_info(path, hive, stop_reason: str) -> RecoveryReport:
 
 
 def recover(
-    path: str | bytes | os.PathLike,
-    logs: str | Sequence | None = "auto",
+    path: PathArg,
+    logs: LogsArg = "auto",
     *,
     lenient: bool = False,
     mode: str = "forensic",
     errors: str = "strict",
     copy: bool = False,
-):
+) -> tuple[Hive, RecoveryReport]:
     """Opens a hive with its transaction logs replayed.
 
     Returns ``(Hive, RecoveryReport)``. The hive is opened from the
@@ -737,8 +759,14 @@ def recover(
 
 
 def open_with_logs(
-    path, logs, lenient: bool = False, *, errors: str = "strict", stacklevel: int = 1, copy: bool = False
-):
+    path: str,
+    logs: LogsArg,
+    lenient: bool = False,
+    *,
+    errors: str = "strict",
+    stacklevel: int = 1,
+    copy: bool = False,
+) -> Hive:
     """``open_hive``'s implementation: recover() plus a DirtyHiveWarning when
     a dirty hive is read without its logged changes (`stacklevel`: frames
     above this function's caller to blame, as for warnings.warn)."""

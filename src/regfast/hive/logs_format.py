@@ -29,8 +29,9 @@ import os
 import re
 import struct
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from regfast import _native
 from regfast._files import open_regular
@@ -69,6 +70,9 @@ _M32 = 0xFFFFFFFF
 _LOG_SUFFIXES = (".LOG", ".LOG1", ".LOG2")
 HVLE_HEADER = 40
 
+#: What the readers and hashes here take: any bytes-like object, an mmap included.
+BytesLike = bytes | bytearray | memoryview | mmap.mmap
+
 _S_HVLE = struct.Struct("<4sIIIIIQQ")  # signature .. hash-2 (40 bytes)
 _NONZERO = re.compile(rb"[^\x00]")
 
@@ -78,7 +82,7 @@ _NONZERO = re.compile(rb"[^\x00]")
 # --------------------------------------------------------------------------
 
 
-def _marvin32_py(data, seed: int) -> int:
+def _marvin32_py(data: BytesLike, seed: int) -> int:
     lo = seed & _M32
     hi = (seed >> 32) & _M32
     n = len(data)
@@ -111,10 +115,10 @@ def _marvin32_py(data, seed: int) -> int:
     return (hi << 32) | lo
 
 
-_NATIVE_MARVIN = getattr(_native, "marvin32", None)
+_NATIVE_MARVIN: Callable[[BytesLike, int], int] | None = getattr(_native, "marvin32", None)
 
 
-def marvin32(data, seed: int = MARVIN32_SEED) -> int:
+def marvin32(data: BytesLike, seed: int = MARVIN32_SEED) -> int:
     """The 64-bit Marvin32 hash of `data` (any bytes-like object), as
     ``(high state << 32) | low state`` — the form stored in HvLE entries.
 
@@ -128,7 +132,7 @@ def marvin32(data, seed: int = MARVIN32_SEED) -> int:
     return _marvin32_py(data, seed)
 
 
-def base_block_checksum(block) -> int:
+def base_block_checksum(block: BytesLike) -> int:
     """XOR-32 of the first 508 bytes; 0 becomes 1 and 0xFFFFFFFF 0xFFFFFFFE
     (as Windows and yarp's ``calculate_checksum`` do)."""
     c = 0
@@ -181,7 +185,7 @@ class BaseBlock:
         return not self.checksum_ok or self.primary_sequence != self.secondary_sequence
 
     @classmethod
-    def parse(cls, data) -> BaseBlock | None:
+    def parse(cls, data: BytesLike) -> BaseBlock | None:
         """None unless `data` starts with a ``regf`` block of >= 512 bytes."""
         if len(data) < LOG_BASE_BLOCK_SIZE or bytes(data[:4]) != b"regf":
             return None
@@ -222,7 +226,7 @@ class LogEntry:
         """Where the first page's bytes are in the log file."""
         return self.offset + HVLE_HEADER + 8 * self.count
 
-    def pages(self, data) -> Iterator[tuple[int, int]]:
+    def pages(self, data: BytesLike) -> Iterator[tuple[int, int]]:
         """(offset in the hive bins data, size) of each page, read from the
         log's bytes `data` (checked when the log was read)."""
         # a copy of the references (8 bytes a page): no view of the mapping
@@ -245,11 +249,19 @@ class LogFile:
     end: str = ""  # new format: why the run of entries ends there
     dirty_pages: list[int] = field(default_factory=list)  # old format: 512-byte page numbers
     pages_offset: int = 0  # old format: first dirty page in the file
-    data: object = None  # the file's bytes (an mmap or bytes)
+    data: Any = None  # the file's bytes (an mmap or bytes; None once closed)
 
     @property
     def name(self) -> str:
         return os.path.basename(self.path)
+
+    @property
+    def header(self) -> BaseBlock:
+        """The base block, which every log of format "new" or "old" has
+        (read_log sets the format only after parsing it)."""
+        if self.base is None:
+            raise ValueError(f"{self.path}: the log has no base block ({self.problem})")
+        return self.base
 
     def close(self) -> None:
         d, self.data = self.data, None
@@ -257,7 +269,7 @@ class LogFile:
             d.close()
 
 
-def _map_file(path: str):
+def _map_file(path: str) -> tuple[bytes | mmap.mmap, int]:
     with open_regular(path) as f:  # non-blocking, regular files only
         size = os.fstat(f.fileno()).st_size
         if size == 0:
@@ -265,7 +277,7 @@ def _map_file(path: str):
         return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ), size
 
 
-def read_log(path: str | os.PathLike) -> LogFile:
+def read_log(path: str | os.PathLike[str]) -> LogFile:
     """Parses a log file's structure (base block, entry headers or dirty
     vector) without checking entry hashes. The file stays mapped: call
     ``close()`` on the result."""
@@ -311,7 +323,7 @@ def read_log(path: str | os.PathLike) -> LogFile:
     return log
 
 
-def _entry_problem(e: LogEntry, data, pos: int) -> str | None:
+def _entry_problem(e: LogEntry, data: BytesLike, pos: int) -> str | None:
     """What makes an entry whose size is sound unusable, or None; fills
     ``e.page_bytes``. Everything is checked against the entry itself, so
     replaying it never reads outside it."""
@@ -348,7 +360,7 @@ def _scan_entries(log: LogFile) -> None:
     older, already applied entries stay behind the newest ones (spec, new
     format note 4)."""
     data, size = log.data, log.size
-    expected = log.base.primary_sequence
+    expected = log.header.primary_sequence
     pos = LOG_BASE_BLOCK_SIZE
     while True:
         if pos + HVLE_HEADER > size:
@@ -384,7 +396,7 @@ def _scan_entries(log: LogFile) -> None:
 
 
 def _scan_dirty_vector(log: LogFile) -> None:
-    data, size, hb = log.data, log.size, log.base.hbins_size
+    data, size, hb = log.data, log.size, log.header.hbins_size
     if hb < HBIN_ALIGN or hb % HBIN_ALIGN:
         log.problem = f"hive bins data size 0x{hb:x} (at 0x28) is not a positive multiple of 4096"
         return
@@ -418,7 +430,7 @@ def _scan_dirty_vector(log: LogFile) -> None:
     log.dirty_pages = pages
 
 
-def find_logs(path: str | bytes | os.PathLike) -> list[str]:
+def find_logs(path: str | bytes | os.PathLike[str] | os.PathLike[bytes]) -> list[str]:
     """The transaction logs next to a hive: ``path`` + ``.LOG``, ``.LOG1``,
     ``.LOG2``, matched case-insensitively (Windows writes ``SYSTEM.LOG1``
     but copies often come as ``system.log1``), in that order."""

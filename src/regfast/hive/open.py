@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable
 
 from regfast._native import Hive
-from regfast.hive.logs import open_with_logs
+from regfast.hive.logs import LogsArg, PathArg, open_with_logs
 
 __all__ = ["open_hive"]
 
@@ -19,11 +19,11 @@ _hook: Callable[[str, Callable[[], Hive]], Hive] | None = None
 
 
 def open_hive(
-    path: str | bytes | os.PathLike[str] | os.PathLike[bytes],
+    path: PathArg,
     *,
     errors: str = "strict",
     lenient: bool = False,
-    logs: str | list | None = "auto",
+    logs: LogsArg = "auto",
     copy: bool = False,
 ) -> Hive:
     """Opens an offline hive file read-only (mmap, zero-copy).

@@ -35,7 +35,7 @@ import json
 import os
 import re
 from collections.abc import Callable
-from typing import Any, NamedTuple, TextIO, cast
+from typing import IO, Any, NamedTuple, cast
 
 import numpy as np
 
@@ -242,7 +242,7 @@ def skip_reason(hive: Hive, s: Skipped) -> str:
 
 def export(
     hive: Hive,
-    out: TextIO,
+    out: IO[str],
     fmt: str,
     path: str | None = None,
     *,
@@ -272,7 +272,7 @@ def export(
     malformed = table.value_malformed.tolist()
     paths = cast("list[str]", table.key_paths())  # live rows only: never None
     names = table.value_names()
-    decoded: list = table.decoded_values() if fmt != "reg" else []
+    decoded: list[Any] = table.decoded_values() if fmt != "reg" else []
     vkey = table.value_key.tolist()
     vtype = table.value_type.tolist()
     last_write = table.key_last_write.tolist()

@@ -136,7 +136,7 @@ class _Spill(io.RawIOBase):
             self.chunks.append(bytes(b))
             self.size += n
             if self.size > self.limit:
-                self.file = open(self.path, "wb")
+                self.file = open(self.path, "wb")  # noqa: SIM115  (open across write() calls; close() closes it)
                 self.file.writelines(self.chunks)
                 self.chunks = None
         else:
@@ -198,7 +198,7 @@ class _Sink:
         res.output = self.path
 
 
-def _open(source: str, res: HiveResult, opts: dict) -> Any:
+def _open(source: str, res: HiveResult, opts: dict[str, Any]) -> Any:
     """Opens a hive as scan_many's `errors` says; its warnings (a dirty hive
     read without logs...) go to res.warnings."""
     with warnings.catch_warnings(record=True) as caught:
@@ -217,7 +217,7 @@ def _open(source: str, res: HiveResult, opts: dict) -> Any:
     return hive
 
 
-def hive_batches(source: str, opts: dict, res: HiveResult | None = None) -> Iterator[Any]:
+def hive_batches(source: str, opts: dict[str, Any], res: HiveResult | None = None) -> Iterator[Any]:
     """The rows of one hive as record batches of regfast.arrow.SCHEMA; a
     failure ends them with the hive's error row (with errors="strict" it
     raises instead). `res`, when given, is filled in as it goes. `opts`:
@@ -250,7 +250,7 @@ def hive_batches(source: str, opts: dict, res: HiveResult | None = None) -> Iter
         yield error_batch(source, res.status, res.error, hive_type=res.hive_type, tolerant=res.tolerant)
 
 
-def _scan_one(source: str, out: str, fmt: str, opts: dict) -> HiveResult:
+def _scan_one(source: str, out: str, fmt: str, opts: dict[str, Any]) -> HiveResult:
     """Reads one hive into the file `out` (a worker's task)."""
     t0 = time.perf_counter()
     # fault injection for the test suite (only through ScanMany's opts): a
@@ -271,7 +271,7 @@ def _scan_one(source: str, out: str, fmt: str, opts: dict) -> HiveResult:
     return res
 
 
-def _scan_chunk(items: list[tuple[str, str]], fmt: str, opts: dict) -> list[HiveResult]:
+def _scan_chunk(items: list[tuple[str, str]], fmt: str, opts: dict[str, Any]) -> list[HiveResult]:
     """A worker's task: several (hive, output) pairs, one after the other."""
     return [_scan_one(src, out, fmt, opts) for src, out in items]
 
@@ -379,7 +379,7 @@ class ScanMany:
     def __init__(
         self,
         paths: list[str],
-        opts: dict,
+        opts: dict[str, Any],
         workers: int,
         progress: Any,
         outputs: Callable[[int, str], str] | None = None,
@@ -481,7 +481,7 @@ class ScanMany:
         todo = self._chunks(sizes)
         suspects: deque[int] = deque()  # in flight when a worker died: retried one at a time
         ex = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=_mp_context())
-        pending: dict[cf.Future, list[int]] = {}
+        pending: dict[cf.Future[list[HiveResult]], list[int]] = {}
         depth = 2 * self.workers  # tasks in flight: enough to keep every worker busy
 
         def submit(chunk: list[int]) -> None:
@@ -506,7 +506,7 @@ class ScanMany:
                     except cf.process.BrokenProcessPool:
                         lost += chunk
                         continue
-                    for i, res in zip(chunk, results):
+                    for i, res in zip(chunk, results, strict=True):
                         prog.update(sizes[i], res)
                         yield res
                 if lost:
@@ -567,7 +567,7 @@ def _opts(
     include_deleted: bool = False,
     logs: Any = "auto",
     batch_rows: int = 65_536,
-) -> dict:
+) -> dict[str, Any]:
     if errors not in ERRORS:
         raise ValueError(f"errors must be one of {', '.join(map(repr, ERRORS))}, got {errors!r}")
     if isinstance(logs, str) and logs != "auto":

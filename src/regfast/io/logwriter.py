@@ -56,7 +56,8 @@ _M32 = 0xFFFFFFFF
 
 
 def _hbins_size(image: bytes) -> int:
-    return struct.unpack_from("<I", image, 40)[0]
+    (size,) = struct.unpack_from("<I", image, 40)
+    return int(size)
 
 
 def set_sequence(image: bytes | bytearray, primary: int, secondary: int) -> bytearray:
@@ -203,7 +204,7 @@ class DirtyHive:
     sequences: list[int]  # sequence number of each state (state 0: the primary's)
     entry_log: list[str | None] = field(default_factory=list)  # suffix holding each state's entry
 
-    def write(self, path: str | os.PathLike) -> dict[str, str]:
+    def write(self, path: str | os.PathLike[str]) -> dict[str, str]:
         """Writes the primary to `path` and each log to `path` + suffix;
         returns {suffix: log path}."""
         path = os.fspath(path)

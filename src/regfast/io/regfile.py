@@ -18,6 +18,7 @@ merge case-insensitively, as in the registry (the first spelling is kept).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from regfast.io.writer import Key, Value
 
@@ -54,7 +55,7 @@ class _Node:
     def __init__(self, name: str) -> None:
         self.name = name
         self.subkeys: dict[str, _Node] = {}  # lower-cased name -> node
-        self.values: dict[str, tuple] = {}  # lower-cased name -> (name, Value)
+        self.values: dict[str, tuple[str, Value]] = {}  # lower-cased name -> (name, Value)
 
     def child(self, name: str) -> _Node:
         n = self.subkeys.get(name.lower())
@@ -68,7 +69,7 @@ class _Node:
         )
 
 
-def _logical_lines(text: str):
+def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
     """(first line number, line) with continuations joined and comments dropped."""
     buf, start = "", 0
     for i, raw in enumerate(text.splitlines(), 1):

@@ -79,7 +79,7 @@ import datetime as _dt
 import os
 import struct
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import reduce
 from operator import xor
@@ -229,7 +229,7 @@ class Key:
         :data:`DEFAULT_SECURITY_DESCRIPTOR`.
     """
 
-    subkeys: dict[str, Key | dict] = field(default_factory=dict)
+    subkeys: dict[str, Key | dict[str, Any]] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
     class_name: str | None = None
     last_write: int | _dt.datetime | None = None
@@ -353,7 +353,7 @@ def sid_to_bytes(sid: str) -> bytes:
     subs = [int(p) for p in parts[3:]]
     if len(subs) > 15:
         raise ValueError(f"SID {sid!r} has more than 15 sub-authorities")
-    return bytes((rev, len(subs))) + auth.to_bytes(6, "big") + struct.pack("<%dI" % len(subs), *subs)
+    return bytes((rev, len(subs))) + auth.to_bytes(6, "big") + struct.pack(f"<{len(subs)}I", *subs)
 
 
 def build_security_descriptor(
@@ -462,7 +462,7 @@ def _lh_hash_upper(up: str) -> int:
             h = h * 37 + c
     else:
         raw = up.encode("utf-16-le", "surrogatepass")  # a lone surrogate is one code unit
-        for c in struct.unpack("<%dH" % (len(raw) // 2), raw):
+        for c in struct.unpack(f"<{len(raw) // 2}H", raw):
             h = h * 37 + c
     return h & 0xFFFFFFFF
 
@@ -475,7 +475,7 @@ def _lf_hint(name: str) -> bytes:
         return b"\0\0\0\0"
 
 
-def _sort_key_fn(names: list[str]):
+def _sort_key_fn(names: list[str]) -> Callable[[str], str | bytes]:
     # Upcased names compared as UTF-16 code units.  For names without
     # astral characters Python's code-point order is identical; otherwise
     # compare big-endian UTF-16 bytes (byte order == code-unit order).
@@ -543,12 +543,11 @@ def encode_value_data(vtype: int, data: object) -> bytes:
         return _int_bytes(data, _S_DWORD_BE, _S_DWORD_BE_SIGNED, 32, "REG_DWORD_BIG_ENDIAN")
     elif vtype == REG_QWORD:
         return _int_bytes(data, _S_QWORD, _S_QWORD_SIGNED, 64, "REG_QWORD")
-    elif vtype == REG_MULTI_SZ:
-        if isinstance(data, (list, tuple)):
-            for s in data:
-                if not isinstance(s, str):
-                    raise TypeError(f"REG_MULTI_SZ items must be str, not {type(s).__name__}")
-            return "".join([s + "\0" for s in data]).encode("utf-16-le", "surrogatepass") + b"\0\0"
+    elif vtype == REG_MULTI_SZ and isinstance(data, (list, tuple)):
+        for s in data:
+            if not isinstance(s, str):
+                raise TypeError(f"REG_MULTI_SZ items must be str, not {type(s).__name__}")
+        return "".join([s + "\0" for s in data]).encode("utf-16-le", "surrogatepass") + b"\0\0"
     raise TypeError(f"cannot encode {type(data).__name__} data for value type {vtype:#x}; pass bytes")
 
 
@@ -585,7 +584,11 @@ def _shorthand_value(v: object) -> tuple[int, bytes]:
 # --------------------------------------------------------------------------
 
 
-def _split(node: object, path: str):
+# (subkeys, values, class_name, last_write, security) of a node
+_Parts = tuple[Mapping[str, Any], Mapping[str, Any], str | None, int | _dt.datetime | None, bytes | None]
+
+
+def _split(node: object, path: str) -> _Parts:
     """Return (subkeys, values, class_name, last_write, security) of a node."""
     if isinstance(node, Key):
         subkeys, values = node.subkeys, node.values
@@ -783,7 +786,7 @@ def _build(
         _S_DB.pack_into(buf, db_off, -16, b"db", nseg, list_off - BASE_BLOCK_SIZE)
         size = (4 * nseg + 11) & ~7
         pack_i32(buf, list_off, -size)
-        struct.pack_into("<%dI" % nseg, buf, list_off + 4, *segs)
+        struct.pack_into(f"<{nseg}I", buf, list_off + 4, *segs)
         return db_off
 
     def nk_size(enc_name: bytes) -> int:
@@ -797,7 +800,9 @@ def _build(
     root_flags = KEY_HIVE_ENTRY | KEY_NO_DELETE | (KEY_COMP_NAME if root_comp else 0)
 
     # Stack entries: (info, path, enc_name, flags, nk_off, parent_off)
-    stack: list[tuple] = [(root_info, "", root_enc, root_flags, root_off, root_off)]
+    stack: list[tuple[_Parts, str, bytes, int, int, int]] = [
+        (root_info, "", root_enc, root_flags, root_off, root_off)
+    ]
 
     while stack:
         info, path, enc_name, flags, nk_off, parent_off = stack.pop()
@@ -911,7 +916,7 @@ def _build(
                 lay_vk[(path, vname)] = vk_off
                 vk_rels.append(vk_off - BASE_BLOCK_SIZE)
             pack_i32(buf, vl_off, -vl_size)
-            struct.pack_into("<%dI" % nvals, buf, vl_off + 4, *vk_rels)
+            struct.pack_into(f"<{nvals}I", buf, vl_off + 4, *vk_rels)
         else:
             vl_rel = _NONE
 
@@ -965,17 +970,17 @@ def _build(
                 loff = alloc(size)
                 pack_hdr(buf, loff, -size, leaf_sig, cnt)
                 if index == "li":
-                    struct.pack_into("<%dI" % cnt, buf, loff + 8, *[o - BASE_BLOCK_SIZE for o in chunk_offs])
+                    struct.pack_into(f"<{cnt}I", buf, loff + 8, *[o - BASE_BLOCK_SIZE for o in chunk_offs])
                 else:
                     flat = []
                     if index == "lh":
-                        for n, o in zip(chunk_names, chunk_offs):
+                        for n, o in zip(chunk_names, chunk_offs, strict=True):
                             flat.append(o - BASE_BLOCK_SIZE)
                             flat.append(_lh_hash_upper(n.upper() if n.isascii() else upcase_name(n)))
-                        struct.pack_into("<%dI" % (2 * cnt), buf, loff + 8, *flat)
+                        struct.pack_into(f"<{2 * cnt}I", buf, loff + 8, *flat)
                     else:
                         parts = []
-                        for n, o in zip(chunk_names, chunk_offs):
+                        for n, o in zip(chunk_names, chunk_offs, strict=True):
                             parts.append(_S_U32.pack(o - BASE_BLOCK_SIZE))
                             parts.append(_lf_hint(n))
                         blob = b"".join(parts)
@@ -989,9 +994,7 @@ def _build(
                 size = (4 + 4 + 4 * len(leaves) + 7) & ~7
                 sl_off = alloc(size)
                 pack_hdr(buf, sl_off, -size, b"ri", len(leaves))
-                struct.pack_into(
-                    "<%dI" % len(leaves), buf, sl_off + 8, *[o - BASE_BLOCK_SIZE for o in leaves]
-                )
+                struct.pack_into(f"<{len(leaves)}I", buf, sl_off + 8, *[o - BASE_BLOCK_SIZE for o in leaves])
             lay_sl[path] = sl_off
             sl_rel = sl_off - BASE_BLOCK_SIZE
             # depth first, children in sorted order
@@ -1093,7 +1096,7 @@ def _check_key_name(name: object, parent: str) -> None:
 
 
 def build_hive(
-    tree: Key | dict,
+    tree: Key | dict[str, Any],
     *,
     minor: int = 5,
     root_name: str = "ROOT",
@@ -1163,7 +1166,7 @@ def build_hive(
     return bytes(buf), layout
 
 
-def write_hive(path: str | os.PathLike, tree: Key | dict, **kwargs: Any) -> HiveLayout:
+def write_hive(path: str | os.PathLike[str], tree: Key | dict[str, Any], **kwargs: Any) -> HiveLayout:
     """Build a hive and write it to ``path`` atomically.
 
     The file is written to a temporary file in the same directory, flushed

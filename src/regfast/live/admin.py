@@ -259,7 +259,7 @@ def privileges(reg: Registry, *names: str) -> Iterator[Registry]:
     try:
         yield reg
     finally:
-        back = [n for n, w in zip(names, was) if not w]
+        back = [n for n, w in zip(names, was, strict=True) if not w]
         if back and not reg.conn.closed:
             set_privileges(reg, back, False)
 
@@ -291,7 +291,7 @@ def _snapshot_tree(key: Key) -> tuple[Any, int, int]:
         for v in k.values():
             values[v.name] = WValue(v.type, v.raw())
         _, sd, _ = get_security(k, SI_OWNER | SI_GROUP | SI_DACL)
-        subs: dict[str, WKey | dict] = {}
+        subs: dict[str, WKey | dict[str, Any]] = {}
         for child in k.subkeys():
             try:
                 subs[child.name] = build(child)

@@ -64,7 +64,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import IO, Any
 
 from regfast.exceptions import RF_E_CONNECTION, ConnectionCutError, RegistryConnectionError, error_from_status
 
@@ -169,22 +169,22 @@ class Reader:
         self.pos = pos
 
     def u32(self) -> int:
-        v = _U32.unpack_from(self.b, self.pos)[0]
+        v: int = _U32.unpack_from(self.b, self.pos)[0]
         self.pos += 4
         return v
 
     def i32(self) -> int:
-        v = struct.unpack_from("<i", self.b, self.pos)[0]
+        v: int = struct.unpack_from("<i", self.b, self.pos)[0]
         self.pos += 4
         return v
 
     def u64(self) -> int:
-        v = struct.unpack_from("<Q", self.b, self.pos)[0]
+        v: int = struct.unpack_from("<Q", self.b, self.pos)[0]
         self.pos += 8
         return v
 
     def u16(self) -> int:
-        v = struct.unpack_from("<H", self.b, self.pos)[0]
+        v: int = struct.unpack_from("<H", self.b, self.pos)[0]
         self.pos += 2
         return v
 
@@ -252,7 +252,12 @@ class Connection:
             )
         except OSError as e:
             raise connection_gone(f"cannot start regfast-agent with {self.cmd!r}: {e}") from e
-        self._out = self.proc.stdin
+        out, rd, err = self.proc.stdin, self.proc.stdout, self.proc.stderr
+        if out is None or rd is None or err is None:  # never: all three are pipes
+            raise connection_gone("regfast-agent was started without its pipes")
+        self._out: IO[bytes] = out
+        self._agent_out: IO[bytes] = rd  # what the agent writes: frames
+        self._agent_err: IO[bytes] = err
         self._out_fd = self._out.fileno()
         if os.name == "posix":
             os.set_blocking(self._out_fd, False)
@@ -291,7 +296,7 @@ class Connection:
         self.description = r.str8()
 
     def _stderr_loop(self) -> None:
-        f = self.proc.stderr
+        f = self._agent_err
         try:
             while True:
                 chunk = f.read(4096)
@@ -318,7 +323,7 @@ class Connection:
         return bytes(buf)
 
     def _read_loop(self) -> None:
-        f = self.proc.stdout
+        f = self._agent_out
         why = "regfast-agent closed its output"
         cut = False  # the stream broke inside a frame or went out of step
         try:
@@ -549,7 +554,8 @@ class Connection:
         Raises
         ------
         OSError subclasses from regfast.exceptions (the agent's status),
-        TimeoutError (no answer in time), RegistryConnectionError (the agent is gone; ConnectionCutError: a frame was cut).
+        TimeoutError (no answer in time), RegistryConnectionError (the agent is
+        gone; ConnectionCutError: a frame was cut).
         """
         if _hook is not None:  # regfast.hooks / regfast.profile(): one global check when off
             return _hook(self, op, payload, timeout, filename)
@@ -592,7 +598,7 @@ class Connection:
             self.proc.wait(timeout=timeout)
         self._reader.join(timeout)
         self._errt.join(timeout)
-        for f in (self.proc.stdout, self.proc.stderr):
+        for f in (self._agent_out, self._agent_err):
             try:
                 f.close()
             except OSError:

@@ -190,7 +190,7 @@ class ValueBatch:
     def data(self) -> memoryview:
         return self.mapping
 
-    def _row(self, i: int) -> memoryview:
+    def _row(self, i: int | np.integer[Any]) -> memoryview:
         o = int(self.offset[i])
         return self.mapping[o : o + int(self.length[i])]
 

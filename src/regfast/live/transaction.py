@@ -204,41 +204,39 @@ def _lock(f: Any) -> bool:
     with the process. False when another process (or, on Windows, another
     handle) holds it."""
     fd = f.fileno()
-    try:
+    if sys.platform == "win32":
+        import msvcrt
+
+        pos = os.lseek(fd, 0, os.SEEK_CUR)
+        try:
+            os.lseek(fd, _LOCK_OFFSET, os.SEEK_SET)
+            try:
+                msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+                return True
+            except OSError:
+                return False
+        finally:
+            os.lseek(fd, pos, os.SEEK_SET)
+    else:
         import fcntl
-    except ImportError:
-        fcntl = None  # type: ignore[assignment]
-    if fcntl is not None:
+
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return True
         except OSError:
             return False
-    import msvcrt
-
-    pos = os.lseek(fd, 0, os.SEEK_CUR)
-    try:
-        os.lseek(fd, _LOCK_OFFSET, os.SEEK_SET)
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
-            return True
-        except OSError:
-            return False
-    finally:
-        os.lseek(fd, pos, os.SEEK_SET)
 
 
 def _unlock(f: Any) -> None:
     """Windows: unlocks before the close (the system frees the locks of a
     closed handle only eventually). POSIX: the close does it."""
-    if os.name != "nt" or f.closed:
-        return
-    import msvcrt
+    if sys.platform == "win32" and not f.closed:
+        import msvcrt
 
-    fd = f.fileno()
-    with contextlib.suppress(OSError):
-        os.lseek(fd, _LOCK_OFFSET, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
+        fd = f.fileno()
+        with contextlib.suppress(OSError):
+            os.lseek(fd, _LOCK_OFFSET, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -262,18 +260,18 @@ def writer_alive(header: dict[str, Any]) -> bool | None:
         return None
     if pid == os.getpid():
         return True
-    if os.name == "nt":
+    if sys.platform == "win32":
         import ctypes
         from ctypes import wintypes
 
-        k32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
+        k32 = ctypes.WinDLL("kernel32", use_last_error=True)
         k32.OpenProcess.restype = wintypes.HANDLE
         k32.OpenProcess.argtypes = (wintypes.DWORD, wintypes.BOOL, wintypes.DWORD)
         k32.GetExitCodeProcess.argtypes = (wintypes.HANDLE, ctypes.POINTER(wintypes.DWORD))
         k32.CloseHandle.argtypes = (wintypes.HANDLE,)
         h = k32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
         if not h:
-            return ctypes.get_last_error() == 5  # type: ignore[attr-defined]  # access denied: it exists; 87: no such pid
+            return ctypes.get_last_error() == 5  # access denied: it exists; 87: no such pid
         try:
             code = wintypes.DWORD()
             if not k32.GetExitCodeProcess(h, ctypes.byref(code)):
@@ -281,13 +279,14 @@ def writer_alive(header: dict[str, Any]) -> bool | None:
             return code.value == 259  # STILL_ACTIVE
         finally:
             k32.CloseHandle(h)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # EPERM: it exists, not ours
+    else:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except OSError:  # EPERM: it exists, not ours
+            return True
         return True
-    return True
 
 
 class _Journal:
@@ -1065,7 +1064,8 @@ def cli_rollback(
                     why = (
                         f"its process {header.get('pid')} still runs"
                         if alive
-                        else f"it was written on host {header.get('host')!r}, whose processes this one cannot see"
+                        else f"it was written on host {header.get('host')!r}, "
+                        "whose processes this one cannot see"
                     )
                     print(
                         f"regfast: {j}: skipped, {why}: the transaction may still be running "

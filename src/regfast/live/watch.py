@@ -28,7 +28,7 @@ import asyncio
 import struct
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from regfast.exceptions import error_from_status
@@ -174,7 +174,7 @@ class Watch:
 
     # --- agent side (reader thread) ------------------------------------------
 
-    def _callback(self, g: _Group, idx: list[int]):
+    def _callback(self, g: _Group, idx: list[int]) -> Callable[[int, bytes], None]:
 
         def cb(op: int, payload: bytes) -> None:
             if op == -1:  # the connection died

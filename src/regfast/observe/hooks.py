@@ -20,7 +20,8 @@ and the in-process core alike) — Registry.open_key / create_key / delete_key,
 every live Key method (reads, writes, snapshot, close...), watch set-up,
 the administration ops of regfast.live.admin (rename, security, privileges, hive
 save / load / unload / restore / replace, app hives, MUI strings: the
-mutating ones have ``is_write``), regfast.transaction (its journal reads and writes, and the KTM ops). Offline,
+mutating ones have ``is_write``), regfast.transaction (its journal reads and
+writes, and the KTM ops). Offline,
 only :func:`regfast.open_hive` is hooked (op ``"open_hive"``, ``path`` = the
 file, ``root`` None; a veto keeps the file from being opened). The offline
 :class:`regfast.Hive` / :class:`regfast.Key` methods are **not** hooked: they
@@ -423,7 +424,8 @@ def _dispatch(conn: Any, op: int, payload: bytes, timeout: float | None, filenam
 
     def call() -> bytes:
         rid, p = conn.start(op, payload)
-        return conn.finish(rid, p, op, timeout, filename)
+        reply: bytes = conn.finish(rid, p, op, timeout, filename)
+        return reply
 
     try:
         resp: bytes = _run(rec, call, filename, _learn if op in _LEARN_OPS else None)

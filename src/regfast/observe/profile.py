@@ -265,7 +265,7 @@ class Profiler:
         """Operations per op name."""
         ops = self.columns["op"]
         u, n = np.unique(ops, return_counts=True)
-        return {self._names.get(int(o), f"op{o}"): int(c) for o, c in zip(u, n)}
+        return {self._names.get(int(o), f"op{o}"): int(c) for o, c in zip(u, n, strict=True)}
 
     def _op_codes(self, op: str | int | Sequence[str | int] | None) -> list[int] | None:
         if op is None:
@@ -340,7 +340,7 @@ class Profiler:
         return [
             (self._names.get(int(o), f"op{o}"), s[p] if p >= 0 else None, s[v] if v >= 0 else None, int(st))
             for o, p, v, st in zip(
-                c["op"].tolist(), c["path"].tolist(), c["value"].tolist(), c["status"].tolist()
+                c["op"].tolist(), c["path"].tolist(), c["value"].tolist(), c["status"].tolist(), strict=True
             )
         ]
 
@@ -496,7 +496,7 @@ def _groups(prof: Profiler) -> dict[tuple[str, str | None], np.ndarray]:
     order = np.argsort(key, kind="stable")
     k, d = key[order], c["duration_ns"][order]
     cuts = np.flatnonzero(np.diff(k)) + 1
-    for lo, hi in zip(np.concatenate([[0], cuts]), np.concatenate([cuts, [len(k)]])):
+    for lo, hi in zip(np.concatenate([[0], cuts]), np.concatenate([cuts, [len(k)]]), strict=True):
         op, pid = int(k[lo] >> 32), int(k[lo] & 0xFFFFFFFF) - 1
         name = prof._names.get(op, f"op{op}")
         out[(name, prof.strings[pid] if pid >= 0 else None)] = d[lo:hi]
@@ -571,7 +571,8 @@ class ProfileComparison:
         if self.slower:
             out.append("\nslower (median per operation):")
             out += [
-                f"  {op:<16} {bm / 1e3:>9.1f} us -> {nm / 1e3:>9.1f} us  x{nm / bm if bm else float('inf'):.2f}"
+                f"  {op:<16} {bm / 1e3:>9.1f} us -> {nm / 1e3:>9.1f} us  "
+                f"x{nm / bm if bm else float('inf'):.2f}"
                 f"  ({bn:,} / {nn:,} ops)  {p or '(all keys)'}"
                 for op, p, bm, nm, bn, nn in self.slower
             ]
@@ -591,7 +592,7 @@ def compare(base: Profiler, new: Profiler, *, min_count: int = 5) -> ProfileComp
         key=lambda r: (-(r[2] - r[1]), r[0]),
     )
 
-    def opens(g: dict) -> dict[str, int]:
+    def opens(g: dict[tuple[str, str | None], np.ndarray]) -> dict[str, int]:
         out: dict[str, int] = {}
         for (op, p), d in g.items():
             if op in _OPENS and p is not None:
