@@ -231,7 +231,8 @@ typedef struct scan_run {
     uint32_t   parent;         /* key whose children are being collected */
     uint32_t   base_depth;     /* the start key's depth below the root */
     uint32_t   prev;           /* its last child that was in order... */
-    const uint8_t *prev_nk;    /* ...and its nk (NULL: none yet) */
+    const uint8_t *prev_nk;    /* ...and its nk (NULL: none yet)... */
+    uint32_t   prev_nlen;      /* ...and its name length as checked (not read again) */
     int        skip;           /* RF_SCAN_SKIP_ERRORS: a bad entry does not end the list */
     rf_status  kid_err;        /* with skip: the first bad entry of the current list */
 } scan_run;
@@ -257,7 +258,8 @@ static rf_status collect_kid(void *ctx, uint32_t child, uint32_t hash, uint32_t 
     scan_run *r = ctx;
     (void)hash;
     const uint8_t *nk;
-    rf_status st = regf_child_nk(r->h, r->parent, child, &nk);
+    uint32_t nlen;
+    rf_status st = regf_child_nk(r->h, r->parent, child, &nk, &nlen);
     if (st) {
         /* Skipping errors: keep the siblings listed after a bad entry (an nk
          * in a damaged region, say); the key's status records the first. */
@@ -269,13 +271,14 @@ static rf_status collect_kid(void *ctx, uint32_t child, uint32_t hash, uint32_t 
      * entry after the last one in order): a key listed twice or out of order
      * is damage, reported like any other. One name compare per entry, on
      * two nk records this pass has just read. */
-    if (r->prev_nk && !regf_sorted_after(r->prev_nk, nk)) {
-        st = regf_order_fail(r->parent, leaf, r->prev, r->prev_nk, child, nk);
+    if (r->prev_nk && !regf_sorted_after(r->prev_nk, r->prev_nlen, nk, nlen)) {
+        st = regf_order_fail(r->parent, leaf, r->prev, r->prev_nk, r->prev_nlen, child, nk, nlen);
         if (!r->skip) return st;
         if (!r->kid_err) r->kid_err = st;
     } else {
         r->prev = child;
         r->prev_nk = nk;
+        r->prev_nlen = nlen;
     }
     uint64_t bit = child >> 3;
     if ((r->visited[bit >> 6] >> (bit & 63)) & 1) return RF_OK; /* listed twice: read once */
