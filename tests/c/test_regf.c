@@ -26,7 +26,9 @@
 #include <string.h>
 #include <unistd.h>
 #ifndef _WIN32
+#include <pthread.h>
 #include <sys/stat.h>
+#include <time.h>
 #endif
 
 #include "check.h"
@@ -2212,13 +2214,15 @@ static void test_changing_file(void)
             static scan_cols c;
             scan_init(&c, RF_SCAN_VALUES, 64, 64);
             rf_status sst = rf_hive_scan(h, 0, &c.s);
-            size_t nd = 0;
+            size_t nd = 0, nsl = 0;
             rf_status dst = rf_hive_deleted(h, NULL, 0, &nd);
+            rf_status slst = rf_hive_slack(h, NULL, 0, &nsl);   /* both allocate inside the guard */
             if (copy) {   /* a private copy sees nothing of it */
                 CHECK_EQ_INT(st, RF_OK);
                 CHECK_EQ_INT(nk, NKEYS);
                 CHECK_EQ_INT(sst, RF_OK);
                 CHECK(dst == RF_OK || dst == RF_E_MORE_DATA);
+                CHECK_EQ_INT(slst, RF_E_MORE_DATA);
             } else {      /* the vanished pages: RF_E_IO at their offset, no SIGBUS */
                 CHECK_EQ_INT(st, RF_E_IO);
                 CHECK_EQ_INT(sst, RF_E_IO);
@@ -2226,6 +2230,7 @@ static void test_changing_file(void)
                 CHECK(rf_last_error()->offset >= 8192 && rf_last_error()->offset < len);
                 CHECK_EQ_INT(rf_last_error()->native, EIO);
                 CHECK_EQ_INT(dst, RF_E_IO);
+                CHECK_EQ_INT(slst, RF_E_IO);
             }
             rf_hive_close(h);
         }
@@ -2252,6 +2257,206 @@ static void test_changing_file(void)
     free_std(s);
 }
 
+/* Harden's reproducer for the forensic reads: a deleted vk at the start of
+ * the last free cell (it runs to the end of the file); after the open the
+ * cell's size becomes huge (or tiny), the vk's name length 0xFFFF and every
+ * byte after the name printable, to the end of an exactly sized buffer.
+ * Carving, deleted_read, slack and rf_hive_cell must stay inside it. */
+static void test_deleted_after_change(void)
+{
+    std_hive *s = build_std(5);
+    size_t len = s->b.len, starts[512], n = cell_starts(s, starts, 512);
+    size_t last = starts[n - 1];
+    CHECK((int32_t)r32(s->b.buf + last) > 0 && r32(s->b.buf + last) >= 0x40); /* hb_close_bin's free cell */
+    uint8_t *vk = s->b.buf + last + 4;
+    memcpy(vk, "vk", 2);
+    w16(vk + 2, 4);
+    w32(vk + 4, 0x80000004u);
+    w32(vk + 0xC, RF_REG_DWORD);
+    w16(vk + 0x10, 1);
+    memcpy(vk + 0x14, "gone", 4);
+    static const int32_t sizes[] = { 0x7FFFFFF8, -0x7FFFFFF8, 0x10, -0x10 };
+    for (size_t j = 0; j < sizeof sizes / sizeof *sizes; j++) {
+        for (int utf16 = 0; utf16 < 2; utf16++) {
+            uint8_t *buf = malloc(len);   /* exactly sized: ASan sees one byte past it */
+            memcpy(buf, s->b.buf, len);
+            rf_hive *h = open_buf(buf, len, 0);
+            CHECK(h != NULL);
+            if (!h) { free(buf); continue; }
+            rf_deleted d[64];
+            size_t nd = 0, got = 0;
+            CHECK_EQ_INT(rf_hive_deleted(h, d, 64, &nd), RF_OK);
+            int found = 0;
+            for (size_t i = 0; i < nd; i++) found += d[i].offset == last;
+            CHECK_EQ_INT(found, 1);
+            /* the change, after the open */
+            uint8_t *v = buf + last + 4;
+            w32(buf + last, (uint32_t)sizes[j]);
+            w16(v + 2, 0xFFFF);
+            w16(v + 0x10, utf16 ? 0 : 1);
+            memset(v + 0x14, 'A', (size_t)(buf + len - (v + 0x14)));
+            rf_status st = rf_hive_deleted(h, d, 64, &nd);
+            CHECK(st == RF_OK || st == RF_E_MORE_DATA);
+            for (size_t i = 0; i < nd && i < 64; i++) {
+                const uint8_t *np = d[i].name.ptr;
+                CHECK(np >= buf && np + d[i].name.nbytes <= buf + len);
+            }
+            uint8_t data[64];
+            st = rf_hive_deleted_read(h, last, data, sizeof data, &got);
+            CHECK(st == RF_OK || st == RF_E_NOT_FOUND);
+            const uint8_t *payload;
+            size_t plen = 0;
+            int allocated;
+            st = rf_hive_cell(h, last, &payload, &plen, &allocated);
+            if (sizes[j] == 0x7FFFFFF8 || sizes[j] == -0x7FFFFFF8) {
+                CHECK(last_error_is(RF_E_CORRUPT, last, "no longer fits", __LINE__));
+            } else {
+                CHECK_EQ_INT(st, RF_OK);
+                CHECK(payload + plen <= buf + len);
+            }
+            static rf_slack sl[512];
+            st = rf_hive_slack(h, sl, 512, &got);
+            CHECK(st == RF_OK || st == RF_E_MORE_DATA);
+            rf_hive_close(h);
+            free(buf);
+        }
+    }
+    free_std(s);
+}
+
+#ifndef _WIN32
+/* Another process writing the file while a read runs: a thread rewrites one
+ * name length field between its real value and 0xFFFF as fast as it can. */
+typedef struct flipper {
+    uint16_t *field;        /* 2-aligned: a cell is 8-aligned, the field at +0x4C */
+    uint16_t  a, b;
+    int       stop;
+} flipper;
+
+static void *flip_loop(void *arg)
+{
+    flipper *f = arg;
+    while (!__atomic_load_n(&f->stop, __ATOMIC_RELAXED)) {
+        __atomic_store_n(f->field, f->a, __ATOMIC_RELAXED);
+        __atomic_store_n(f->field, f->b, __ATOMIC_RELAXED);
+    }
+    __atomic_store_n(f->field, f->a, __ATOMIC_RELAXED);
+    return NULL;
+}
+
+/* A value read twice is never assumed equal: the subkey order check (scan,
+ * rf_key_subkeys, a tolerant open's tree check) compared names by a second
+ * read of their length fields, after regf_nk had bounded the first. Here the
+ * key listed first, P ("XXXXXXXX"), is the very last cell of an exactly sized
+ * buffer and its sibling C ("X" * 24) sorts after it; with P's length read as
+ * 0xFFFF at the compare, the compare ran on past the buffer (ASan). */
+static void test_name_read_twice(void)
+{
+    hb b;
+    hb_init(&b, 5);
+    uint32_t root = mk_key(&b, NONE32, "ROOT");
+    uint32_t c = mk_key(&b, root, "XXXXXXXXXXXXXXXXXXXXXXXX");
+    uint32_t list = hb_cell(&b, 4 + 2 * 4);
+    uint32_t p_size = 4 + 0x4C + 8, p_off = (uint32_t)(b.end - 4096) - p_size;
+    hb_cell(&b, (b.end - b.cur) - p_size - 4);          /* a filler: P ends the hbin and the file */
+    uint32_t p = mk_key(&b, root, "XXXXXXXX");
+    CHECK_EQ_INT(p, p_off);
+    memcpy(PL(&b, list), "li", 2);
+    w16(PL(&b, list) + 2, 2);
+    w32(PL(&b, list) + 4, p);
+    w32(PL(&b, list) + 8, c);
+    w32(PL(&b, root) + 0x14, 2);
+    w32(PL(&b, root) + 0x1C, list);
+    hb_finish(&b, root);
+    CHECK_EQ_INT(F(p) + p_size, b.len);
+
+    uint8_t *buf = malloc(b.len);                       /* exactly sized: ASan sees past it */
+    memcpy(buf, b.buf, b.len);
+    rf_hive *h = open_buf(buf, b.len, 0), *ht = open_buf(buf, b.len, RF_OPEN_TOLERANT);
+    CHECK(h != NULL && ht != NULL);
+    static scan_cols sc;
+    scan_init(&sc, 0, 64, 64);
+    CHECK_EQ_INT(rf_hive_scan(h, 0, &sc.s), RF_OK);     /* in order: P, then C */
+    CHECK_EQ_INT(sc.s.n_keys, 3);
+    flipper f = { (uint16_t *)(void *)(buf + F(p) + 4 + 0x48), 8, 0xFFFF, 0 };
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, flip_loop, &f) == 0);
+    size_t ok = 0, rounds = 0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        for (int i = 0; i < 256; i++, rounds++) {
+            rf_key kids[4];
+            size_t n;
+            scan_init(&sc, RF_SCAN_SKIP_ERRORS, 64, 64);
+            ok += rf_hive_scan(h, 0, &sc.s) == RF_OK;
+            scan_init(&sc, 0, 64, 64);
+            ok += rf_hive_scan(h, 0, &sc.s) == RF_OK;
+            ok += rf_key_subkeys(h, root, kids, 4, &n) == RF_OK;
+            ok += rf_key_subkeys(ht, root, kids, 4, &n) == RF_OK;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+    } while ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 700);
+    __atomic_store_n(&f.stop, 1, __ATOMIC_RELAXED);
+    pthread_join(t, NULL);
+    printf("name read twice: %zu rounds, %zu reads succeeded\n", rounds, ok);
+    rf_hive_close(h);
+    rf_hive_close(ht);
+    free(buf);
+    free(b.buf);
+}
+#endif
+
+#ifndef _WIN32
+/* The value-name index is built on the second lookup in a long list, inside
+ * the guard, and allocates: a file truncated under its mapping ends the build
+ * with RF_E_IO, and the half-built index is freed (LeakSanitizer watches). */
+static void test_truncated_index_build(void)
+{
+    hb b;
+    hb_init(&b, 5);
+    uint32_t root = mk_key(&b, NONE32, "ROOT"), n = 400, vks[400];
+    uint32_t key = mk_key(&b, root, "Wide");
+    w32(PL(&b, root) + 0x14, 1);
+    w32(PL(&b, root) + 0x1C, set_subkeys(&b, root, 'h', &key, 1, 512, NULL));
+    uint32_t list = hb_cell(&b, 4 * n);                  /* the list in the first hbin... */
+    for (uint32_t i = 0; i < n; i++) {                   /* ...its values spill into the next ones */
+        char name[8];
+        snprintf(name, sizeof name, "v%03u", i);
+        vks[i] = mk_inline(&b, name, RF_REG_DWORD, &i, 4);
+    }
+    for (uint32_t i = 0; i < n; i++) w32(PL(&b, list) + 4 * i, vks[i]);
+    w32(PL(&b, key) + 0x24, n);
+    w32(PL(&b, key) + 0x28, list);
+    hb_finish(&b, root);
+    CHECK(F(vks[n - 1]) > 8192 && F(list) + 4 * n < 8192);
+    char path[] = "/tmp/test_regf_index_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0) { free(b.buf); return; }
+    CHECK((size_t)write(fd, b.buf, b.len) == b.len);
+    rf_hive *h = NULL;
+    CHECK_EQ_INT(rf_hive_open(path, NULL, &h), RF_OK);
+    if (h) {
+        rf_key k = key_at(h, "Wide");
+        rf_value v = 0;
+        CHECK_EQ_INT(rf_value_open(h, k, "v399", 4, &v), RF_OK);   /* first lookup: linear */
+        CHECK_EQ_INT(v, vks[n - 1]);
+        CHECK(ftruncate(fd, 8192) == 0);
+        EXPECT_FAIL(rf_value_open(h, k, "v399", 4, &v), RF_E_IO, RF_NO_OFFSET, "truncated"); /* builds */
+        CHECK(ftruncate(fd, (off_t)b.len) == 0 && pwrite(fd, b.buf, b.len, 0) == (ssize_t)b.len);
+        CHECK_EQ_INT(rf_value_open(h, k, "v399", 4, &v), RF_OK);   /* builds again, completes */
+        CHECK_EQ_INT(v, vks[n - 1]);
+        CHECK_EQ_INT(rf_value_open(h, k, "v123", 4, &v), RF_OK);
+        CHECK_EQ_INT(v, vks[123]);
+        rf_hive_close(h);
+    }
+    close(fd);
+    unlink(path);
+    free(b.buf);
+}
+#endif
+
 int main(void)
 {
     test_hash_matches_writer();
@@ -2272,5 +2477,10 @@ int main(void)
     test_slack();
     test_subkey_order();
     test_changing_file();
+    test_deleted_after_change();
+#ifndef _WIN32
+    test_name_read_twice();
+    test_truncated_index_build();
+#endif
     return CHECK_DONE();
 }
