@@ -943,16 +943,18 @@ cdef class Hive:
         still names it (None when no carved key's list does).
         """
         cdef size_t n = 0, i, got
-        cdef rf_deleted *recs = deleted_records(self, &n)
+        cdef rf_deleted *recs = NULL
         cdef const uint8_t *base
         cdef size_t base_len
-        cdef rf_hive *h
+        # pinned to the end: the loop reads the mapping (names, data) around
+        # calls that release the GIL, and a close() meanwhile must wait
+        cdef rf_hive *h = self.pin()
         cdef rf_status st
         cdef char *dst
         out = []
         states = ("empty", "inline", "free", "reused", "lost")
         try:
-            h = self.handle()
+            recs = deleted_records(self, &n)
             check(rf_hive_mapping(h, &base, &base_len))
             self.probe()
             for i in range(n):
@@ -991,6 +993,7 @@ cdef class Hive:
                                         state, recs[i].confidence, source, owner))
         finally:
             free(recs)
+            self.unpin()
         return out
 
     def slack(self, min_length=1):

@@ -321,3 +321,41 @@ def test_deleted_record_enlarged_after_open_stays_in_the_buffer(tmp_path):
         print("ok")
     """, str(path), str(vk))
     assert r.stdout.strip().endswith("ok")
+
+
+def test_deleted_survives_a_close_during_its_loop(tmp_path):
+    """Hive.deleted() reads each deleted big value with the GIL released, and
+    the records' names from the mapping between those reads: a close() from
+    another thread (here, deterministically, from a gc callback that runs
+    while deleted() builds its results) must wait for it to finish, not unmap
+    the file under it."""
+    data, layout = build_hive({"Gone": {f"v{i:02d}": bytes([i]) * 40000 for i in range(12)}}, leaf_max=256)
+    data = bytearray(data)
+    for name in [f"v{i:02d}" for i in range(12)]:
+        for off in (layout.vk[("Gone", name)],):
+            size, = struct.unpack_from("<i", data, off)
+            struct.pack_into("<i", data, off, abs(size))
+    path = tmp_path / "gone.hiv"
+    path.write_bytes(data)
+    r = run_isolated(r"""
+        import gc, sys
+        import regfast
+        hive = regfast.open_hive(sys.argv[1], logs=None)
+        closed = []
+        def close_it(phase, info):
+            if phase == "start" and not closed:
+                closed.append(1)
+                hive.close()
+        gc.set_threshold(1)
+        gc.callbacks.append(close_it)
+        try:
+            got = hive.deleted()
+        finally:
+            gc.callbacks.remove(close_it)
+            gc.set_threshold(700)
+        assert closed and hive.closed
+        assert sum(1 for d in got if getattr(d, "data", None) == bytes([3]) * 40000) == 1, \
+            [(d.name, d.state) for d in got]
+        print("ok", len(got))
+    """, str(path))
+    assert "ok" in r.stdout
