@@ -114,6 +114,50 @@ GUARDED(regf_cell_any, (rf_hive *base, uint64_t file_offset, const uint8_t **pay
 GUARDED(regf_deleted_read, (rf_hive *base, uint64_t record_offset, void *buf, size_t cap, size_t *len_out),
         (base, record_offset, buf, cap, len_out))
 
+/* rf_key_get_security of a stored descriptor: the parts asked for, filtered
+ * here rather than by the core's generic fallback, because the filter reads
+ * the descriptor in the mapping and must do so inside the guard. */
+static rf_status regf_key_get_security(rf_hive *base, rf_key k, uint32_t si, void *buf, size_t cap,
+                                       size_t *len_out, uint32_t *si_out)
+{
+    const uint8_t *sd;
+    size_t len;
+    rf_status st = regf_key_security(base, k, &sd, &len);
+    if (st) return st;
+    st = rfi_sd_filter(sd, len, si, buf, cap, len_out, si_out);
+    if (st == RF_E_INVALID_DATA) /* the sk cell holds a broken descriptor */
+        return rfi_fail(RF_E_CORRUPT, RF_NO_OFFSET, 0, "the key's security descriptor is malformed: %s",
+                        rf_last_error()->message);
+    return st;
+}
+
+GUARDED(regf_key_get_security, (rf_hive *base, rf_key k, uint32_t si, void *buf, size_t cap, size_t *len_out,
+                                 uint32_t *si_out), (base, k, si, buf, cap, len_out, si_out))
+
+/* The core's snapshot walk (rf_snapshot.c), inside the guard: it reads names
+ * and value data straight from the mapping. Its scratch and the caller's
+ * buffer are put right after the guard, whether the walk returned or not. */
+static rf_status snapshot_guarded(rf_hive *base, rf_key k, uint32_t flags, uint32_t max_keys, rf_bytes *out,
+                                  rfi_snap **scratch)
+{
+    const regf_hive *h = (const regf_hive *)base;
+    rf_status st = RF_OK;
+    REGF_GUARD_BEGIN(h->map, h->size)
+        st = rfi_snapshot_walk(base, k, flags, max_keys, out, scratch);
+    REGF_GUARD_END(st)
+    return st;
+}
+
+static rf_status regf_snapshot(rf_hive *base, rf_key k, uint32_t flags, uint32_t max_keys, rf_bytes *out)
+{
+    rfi_snap *scratch = NULL;
+    size_t head = out->len;
+    rf_status st = snapshot_guarded(base, k, flags, max_keys, out, &scratch);
+    rfi_snapshot_release(scratch);
+    if (st) out->len = head;
+    return st;
+}
+
 const rf_backend_ops regf_ops = {
     .version = RF_BACKEND_OPS_VERSION,
     .hive_size = sizeof(regf_hive),
@@ -142,6 +186,7 @@ const rf_backend_ops regf_ops = {
     /* version 2 */
     .deleted_read = regf_deleted_read_guarded,
     .slack = regf_slack,
-    /* writes, security set, watches: NULL, a hive file is read-only (RF_E_NOT_SUPPORTED);
-     * key_get_security and snapshot: NULL, the core's generic code over rf_* */
+    /* writes, security set, watches: NULL, a hive file is read-only (RF_E_NOT_SUPPORTED) */
+    .key_get_security = regf_key_get_security_guarded,
+    .snapshot = regf_snapshot,
 };

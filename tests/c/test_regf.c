@@ -2457,6 +2457,120 @@ static void test_truncated_index_build(void)
 }
 #endif
 
+#ifndef _WIN32
+/* A hive file whose last bytes vanish (truncated under the mapping) while a
+ * record's header survives: the core's generic code over rf_* then reads the
+ * rest of the record itself (rf_key_get_security filtering the descriptor,
+ * rf_key_snapshot hashing names and data), so it must run under the guard
+ * too: RF_E_IO, not SIGBUS. `big` is 0: a descriptor of 6,060 bytes (a DACL
+ * of 250 ACEs, then the owner and group) in an sk straddling a page; 1: a
+ * value's 6,000 data bytes straddling one. */
+static void truncated_record_reads(int big_data)
+{
+    hb b;
+    hb_init(&b, 5);
+    uint32_t root = mk_key(&b, NONE32, "ROOT");
+    uint32_t vk = mk_vk(&b, "big", RF_REG_BINARY, 6000, 0);
+    set_values(&b, root, &vk, 1, NULL);
+    static uint8_t sd[6060];
+    memset(sd, 0, sizeof sd);
+    sd[0] = 1;
+    w16(sd + 2, 0x8004);                                 /* self-relative, DACL present */
+    w32(sd + 4, 6028);                                   /* owner, group after the DACL */
+    w32(sd + 8, 6044);
+    w32(sd + 16, 20);
+    sd[20] = 2;
+    w16(sd + 22, 8 + 250 * 24);
+    w16(sd + 24, 250);
+    static const uint8_t admins[16] = { 1, 2, 0, 0, 0, 0, 0, 5, 32, 0, 0, 0, 0x20, 2, 0, 0 };
+    for (int i = 0; i < 250; i++) {
+        uint8_t *ace = sd + 28 + 24 * i;
+        w16(ace + 2, 24);
+        w32(ace + 4, 0x20019u + (uint32_t)i);
+        memcpy(ace + 8, admins, 16);
+    }
+    memcpy(sd + 6028, admins, 16);
+    memcpy(sd + 6044, admins, 16);
+    size_t sd_len = big_data ? 40 : sizeof sd;
+    if (big_data) {                                      /* a small one: owner and group only */
+        memset(sd, 0, 40);
+        sd[0] = 1;
+        w16(sd + 2, 0x8000);
+        w32(sd + 4, 20);
+        w32(sd + 8, 20);
+        memcpy(sd + 20, admins, 16);
+    }
+    uint32_t sk = hb_cell(&b, 0x14 + sd_len);            /* big: an hbin of its own, two pages */
+    memcpy(PL(&b, sk), "sk", 2);
+    w32(PL(&b, sk) + 4, sk);
+    w32(PL(&b, sk) + 8, sk);
+    w32(PL(&b, sk) + 0xC, 1);
+    w32(PL(&b, sk) + 0x10, (uint32_t)sd_len);
+    memcpy(PL(&b, sk) + 0x14, sd, sd_len);
+    w32(PL(&b, root) + 0x2C, sk);
+    static uint8_t data[6000];
+    memset(data, 0x5A, sizeof data);
+    uint32_t blob = mk_blob(&b, data, sizeof data);      /* big data: an hbin of its own, two pages */
+    w32(PL(&b, vk) + 8, blob);
+    hb_finish(&b, root);
+    size_t header = (size_t)F(big_data ? blob : sk), cut = (header & ~(size_t)4095) + 4096;
+    CHECK(cut < b.len && header + 4 + 0x14 < cut);
+
+    char path[] = "/tmp/test_regf_cut_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0) { free(b.buf); return; }
+    CHECK((size_t)write(fd, b.buf, b.len) == b.len);
+    rf_hive *h = NULL;
+    CHECK_EQ_INT(rf_hive_open(path, NULL, &h), RF_OK);
+    if (h) {
+        uint8_t out[8192];
+        size_t len = 0;
+        CHECK_EQ_INT(rf_key_get_security(h, root, RF_SI_OWNER, out, sizeof out, &len, NULL), RF_OK);
+        rf_bytes snap = { NULL, 0, 0 };
+        CHECK_EQ_INT(rf_key_snapshot(h, root, RF_SNAP_KEEP_DATA, 0, &snap), RF_OK);
+        CHECK(ftruncate(fd, (off_t)cut) == 0);
+        size_t before = snap.len;
+        if (!big_data)
+            EXPECT_FAIL(rf_key_get_security(h, root, RF_SI_OWNER, out, sizeof out, &len, NULL), RF_E_IO,
+                        RF_NO_OFFSET, "truncated");
+        EXPECT_FAIL(rf_key_snapshot(h, root, RF_SNAP_KEEP_DATA, 0, &snap), RF_E_IO, RF_NO_OFFSET, "truncated");
+        CHECK_EQ_INT(snap.len, before);                  /* nothing of the failed one is kept */
+        rf_bytes_free(&snap);
+        rf_hive_close(h);
+    }
+    close(fd);
+    unlink(path);
+    free(b.buf);
+}
+
+static void test_truncated_record_reads(void)
+{
+    truncated_record_reads(0);
+    truncated_record_reads(1);
+}
+#endif
+
+/* An error that quotes the one before it: rfi_fail formatted the new message
+ * into the buffer its argument (the last error's message) lives in. */
+static void test_error_quotes_error(void)
+{
+    std_hive *s = build_std(5);
+    PL(&s->b, s->sk)[0x14] = 7;                          /* the descriptor's revision */
+    rf_hive *h = open_buf(s->b.buf, s->b.len, 0);
+    CHECK(h != NULL);
+    if (h) {
+        uint8_t out[256];
+        size_t len;
+        EXPECT_FAIL(rf_key_get_security(h, s->root, RF_SI_OWNER, out, sizeof out, &len, NULL), RF_E_CORRUPT,
+                    RF_NO_OFFSET, "the key's security descriptor is malformed: not a self-relative security "
+                    "descriptor (");
+        CHECK(strstr(rf_last_error()->message, "revision 7)") != NULL);
+        rf_hive_close(h);
+    }
+    free_std(s);
+}
+
 int main(void)
 {
     test_hash_matches_writer();
@@ -2478,9 +2592,11 @@ int main(void)
     test_subkey_order();
     test_changing_file();
     test_deleted_after_change();
+    test_error_quotes_error();
 #ifndef _WIN32
     test_name_read_twice();
     test_truncated_index_build();
+    test_truncated_record_reads();
 #endif
     return CHECK_DONE();
 }
