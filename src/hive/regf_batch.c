@@ -84,6 +84,19 @@ static void fill_row(batch_run *r, size_t i, uint32_t voff, int with_name)
         b->status[i] = RF_OK;
         return;
     }
+    /* A healthy hive never shares data cells between values, so what one
+     * call copies fits in the hbins. More means a list naming one value again
+     * and again, or values sharing segments (damage): an arena the file does
+     * not bound (a 0.9 MB hive asked for 3.7 GiB), refused row by row, the
+     * same rows on every pass. */
+    if ((uint64_t)b->arena_used + r->arena_need + d.len > h->bins_len) {
+        b->status[i] = rfi_fail(RF_E_CORRUPT, regf_file_off(voff), 0,
+                                "vk at 0x%llx: the data of the values read so far and its %u bytes add up to "
+                                "more than the hive's 0x%llx bytes of hbins: values listed again or sharing "
+                                "data cells (damage)", (unsigned long long)regf_file_off(voff), d.len,
+                                (unsigned long long)h->bins_len);
+        return;
+    }
     if (!b->arena || b->arena_cap - b->arena_used < d.len) {
         b->status[i] = RF_E_MORE_DATA;
         r->arena_need += d.len;
