@@ -369,7 +369,11 @@ static rf_status parse_guarded(regf_hive *h, const rf_open_opts *opts)
     REGF_GUARD_BEGIN(h->map, h->size)
         st = parse(h, opts);
     REGF_GUARD_END(st)
-    if (!st && h->root_ok && (h->opts.flags & RF_OPEN_TOLERANT)) st = regf_check_tree(h);
+    if (!st && h->root_ok && (h->opts.flags & RF_OPEN_TOLERANT)) {
+        st = regf_check_tree(h);
+        /* its problems after the walk's: file order again */
+        if (!st && h->n_problems > 1) qsort(h->problems, h->n_problems, sizeof *h->problems, problem_order);
+    }
     return st;
 }
 
