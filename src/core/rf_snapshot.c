@@ -130,7 +130,10 @@ static uint64_t sd_hash(snap *s, rf_key k)
 /* Every value of k into the columns and arena; *n = rows. */
 static rf_status read_all(snap *s, rf_key k, const rf_key_info *ki, size_t *n)
 {
-    rf_status st = grow_cols(s, (size_t)ki->n_values + 8);
+    /* n_values is the key's count field (a hive file's, or the agent's): a
+     * first guess only, or one damaged nk asks for 16 GiB of columns (fuzz_regf).
+     * The batch says how many rows there are (RF_E_MORE_DATA) when it is more. */
+    rf_status st = grow_cols(s, (ki->n_values < 4096 ? (size_t)ki->n_values : 4096) + 8);
     if (st) return st;
     if (!s->map && !s->arena_cap) {
         /* a live key: every row lands in the arena (Full records) */
@@ -185,7 +188,16 @@ static rf_status key_row(snap *s, rf_key k, rf_key_info *ki)
         }
         for (size_t i = 0; i < rows; i++) {
             if (s->status[i]) {
+                /* The batch's last error is its last bad row's, with the
+                 * offset where the damage is: report that row when it is
+                 * one (each RF_E_CORRUPT says where). */
+                size_t j = rows;
+                while (j-- > i && !s->status[j]) {}
+                const rf_error *e = rf_last_error();
                 o->len = row_at;
+                if (e->code == s->status[j])
+                    return rfi_fail(e->code, e->offset, e->native, "a snapshot could not read value %zu of a key: %s",
+                                    j, e->message);
                 return rfi_fail(s->status[i], RF_NO_OFFSET, 0, "a snapshot could not read value %zu of a key: %s",
                                 i, rf_status_text(s->status[i]));
             }

@@ -125,9 +125,11 @@ static rf_status regf_key_get_security(rf_hive *base, rf_key k, uint32_t si, voi
     rf_status st = regf_key_security(base, k, &sd, &len);
     if (st) return st;
     st = rfi_sd_filter(sd, len, si, buf, cap, len_out, si_out);
-    if (st == RF_E_INVALID_DATA) /* the sk cell holds a broken descriptor */
-        return rfi_fail(RF_E_CORRUPT, RF_NO_OFFSET, 0, "the key's security descriptor is malformed: %s",
-                        rf_last_error()->message);
+    if (st == RF_E_INVALID_DATA) { /* the sk cell holds a broken descriptor: corruption, at the sk */
+        uint64_t at = (uint64_t)(sd - 0x14 - 4 - ((const regf_hive *)base)->map);
+        return rfi_fail(RF_E_CORRUPT, at, 0, "sk at 0x%llx: the key's security descriptor is malformed: %s",
+                        (unsigned long long)at, rf_last_error()->message);
+    }
     return st;
 }
 
