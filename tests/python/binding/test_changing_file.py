@@ -285,3 +285,77 @@ def test_private_copy_does_not_see_truncation(tmp_path):
     r = run_isolated(CHILD_TRUNCATE, str(path), "self", "copy")
     assert r.stdout.strip().endswith("ok copy")
 
+
+
+def test_deleted_record_enlarged_after_open_stays_in_the_buffer(tmp_path):
+    """Harden's reproducer for the forensic reads: a deleted vk's free cell
+    grows to 0x7FFFFFF8 bytes after the open, its name length to 0xFFFF, and
+    every byte from its name to the end of an exactly sized buffer (numpy:
+    ASan sees one byte past it) is printable. deleted(), slack() and cell()
+    stay inside the buffer; cell() on the enlarged cell says its size no
+    longer fits (RegistryCorruptError at its offset), not "no cell here"."""
+    path, layout = build(tmp_path)
+    vk = layout.vk[("Gone\\Child", "secret")]
+    r = run_isolated(r"""
+        import sys, struct
+        import regfast
+        from pyfuzz_regf import exact_buffer
+        path, vk = sys.argv[1], int(sys.argv[2])
+        buf = exact_buffer(open(path, "rb").read())
+        hive = regfast.Hive.from_buffer(buf)
+        assert any(d.offset == vk for d in hive.deleted())
+        struct.pack_into("<i", buf, vk, 0x7FFFFFF8)
+        struct.pack_into("<H", buf, vk + 4 + 2, 0xFFFF)
+        name = vk + 4 + 0x14
+        buf[name:] = b"A" * (len(buf) - name)
+        for d in hive.deleted():
+            assert d.offset + len(d.name) <= len(buf), (d.offset, len(d.name))
+        hive.slack()
+        try:
+            hive.cell(vk)
+        except regfast.RegistryCorruptError as e:
+            assert e.offset == vk and "no longer fits" in str(e), repr(e)
+        else:
+            raise AssertionError("cell() of a cell 2 GiB long returned")
+        hive.close()
+        print("ok")
+    """, str(path), str(vk))
+    assert r.stdout.strip().endswith("ok")
+
+
+def test_deleted_survives_a_close_during_its_loop(tmp_path):
+    """Hive.deleted() reads each deleted big value with the GIL released, and
+    the records' names from the mapping between those reads: a close() from
+    another thread (here, deterministically, from a gc callback that runs
+    while deleted() builds its results) must wait for it to finish, not unmap
+    the file under it."""
+    data, layout = build_hive({"Gone": {f"v{i:02d}": bytes([i]) * 40000 for i in range(12)}}, leaf_max=256)
+    data = bytearray(data)
+    for name in [f"v{i:02d}" for i in range(12)]:
+        for off in (layout.vk[("Gone", name)],):
+            size, = struct.unpack_from("<i", data, off)
+            struct.pack_into("<i", data, off, abs(size))
+    path = tmp_path / "gone.hiv"
+    path.write_bytes(data)
+    r = run_isolated(r"""
+        import gc, sys
+        import regfast
+        hive = regfast.open_hive(sys.argv[1], logs=None)
+        closed = []
+        def close_it(phase, info):
+            if phase == "start" and not closed:
+                closed.append(1)
+                hive.close()
+        gc.set_threshold(1)
+        gc.callbacks.append(close_it)
+        try:
+            got = hive.deleted()
+        finally:
+            gc.callbacks.remove(close_it)
+            gc.set_threshold(700)
+        assert closed and hive.closed
+        assert sum(1 for d in got if getattr(d, "data", None) == bytes([3]) * 40000) == 1, \
+            [(d.name, d.state) for d in got]
+        print("ok", len(got))
+    """, str(path))
+    assert "ok" in r.stdout

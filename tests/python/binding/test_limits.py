@@ -190,3 +190,51 @@ def test_name_index_on_a_damaged_list_fails_like_the_linear_search(tmp_path):
             with pytest.raises(regfast.RegistryCorruptError) as e:
                 big["v02000"]              # after it: the linear search meets the bad vk first
             assert e.value.offset == vk
+
+
+# --- allocations the file does not bound ---------------------------------------
+
+def _one_big_value_listed_many_times(tmp_path, times=20000):
+    """A 0.9 MB hive whose key lists one 200 KB big-data value 20,001 times
+    (its value list rewritten): healthy hives never share data, so the big
+    data of every listed value used to be summed and allocated as one arena
+    (3.7 GiB here)."""
+    vals = {"big": bytes(range(256)) * 800}
+    vals.update({f"s{i:05d}": i for i in range(times)})
+    data, layout = build_hive({"K": vals})
+    data = bytearray(data)
+    vl, big = layout.value_list["K"], layout.vk[("K", "big")]
+    for i in range(times + 1):
+        struct.pack_into("<I", data, vl + 4 + 4 * i, big - 4096)
+    return bytes(data), big
+
+
+def test_shared_big_data_is_not_summed_into_one_arena(tmp_path):
+    from isolated import run_isolated
+    data, big = _one_big_value_listed_many_times(tmp_path)
+    path = tmp_path / "shared.hiv"
+    path.write_bytes(data)
+    r = run_isolated(r"""
+        import resource, sys
+        import regfast
+        # far more than the file, far less than what the sum asked for
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+        h = regfast.Hive.from_file(sys.argv[1])
+        want = bytes(range(256)) * 800
+        t = h.scan()                               # one vk listed again: read once
+        assert t.n_values == 20001 and (t.value_status == 0).all()
+        assert bytes(t.value_data(0)) == want and bytes(t.value_data(20000)) == want
+        assert len(set(t.value_offset.tolist())) == 1          # the rows share its bytes
+        # read_values copies each listed value: past what the file holds, the
+        # rows are corruption at their vk (strict raises, skip marks them)
+        try:
+            h.open("K").read_values()
+        except regfast.RegistryCorruptError as e:
+            assert e.offset == int(sys.argv[2]) and "sharing data" in str(e), repr(e)
+        else:
+            raise AssertionError("read_values() of 20,001 copies of one value returned")
+        b = h.open("K").read_values(errors="skip")
+        assert b.values()[0] == want and len(b) == 20001
+        print("ok")
+    """, str(path), str(big))
+    assert r.stdout.strip().endswith("ok")

@@ -225,3 +225,23 @@ def test_wine_reg_import_and_export_agree(hive, tmp_path, wine):
 
 
 from wine_session import wine  # noqa: E402,F401  (the shared Wine prefix fixture)
+
+
+# ---- addressing them: lookups by a name that holds one ---------------------------
+
+def test_lookups_by_names_holding_lone_surrogates(hive):
+    """A name the library reads can be given back to it: the binding passes
+    names as UTF-8 with lone surrogates encoded as Python's surrogatepass does
+    (WTF-8), and the core turns each back into its UTF-16 unit."""
+    with regfast.open_hive(hive) as h:
+        for path in NAMES[1:]:
+            assert h.open(path).path == path
+        k = h.open("a\ud800b")
+        assert k["v\udc00"] == "d\ud83dx" and k.value("\ud800").value == ["m\udc01", "ok"]
+        assert "v\udc00" in k and k.get("v\udc01", 5) == 5
+        assert h.open("A\ud800B\\inner\udfff")["DEEP\udbff"] == "z"     # case folds around them
+        assert k.read_values(["v\udc00", "\ud800", "n"]).to_dict() == {
+            "v\udc00": "d\ud83dx", "\ud800": ["m\udc01", "ok"], "n": 7}
+        assert h.get_many([("a\ud800b\\Inner\udfff", "deep\udbff"), "Plain\\s"]) == ["z", "text \udc80 end"]
+        with pytest.raises(FileNotFoundError):
+            h.open("a\udbffb")

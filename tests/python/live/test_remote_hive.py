@@ -154,8 +154,7 @@ def test_no_agent_behind_the_pipe(tmp_path):
 
 
 
-# Plays regfast-agent on stdin/stdout (a process of its own: Key calls on a
-# remote hive wait in C with the GIL held, so a thread could not answer).
+# Plays regfast-agent on stdin/stdout (a process of its own, like the real one).
 # HELLO agrees on version 4; from then on every frame carries the CRC
 # trailer, checked on each request (counts on stderr at the end). OPEN_KEY
 # is answered well; anything else with a reply whose trailer is one bit off.
