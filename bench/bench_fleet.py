@@ -64,7 +64,7 @@ def run_pool(paths: list[str], workers: int) -> int:
 
 
 def run_parquet(paths: list[str], workers: int, out: Path) -> int:
-    from regfast.fleet import write_parquet_dataset
+    from regfast.io.fleet import write_parquet_dataset
     res = write_parquet_dataset(paths, out, workers=workers, progress=False, overwrite=True)
     return sum(r.rows for r in res)
 

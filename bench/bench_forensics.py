@@ -3,7 +3,7 @@ of damaged hives, regfast next to the peers that offer the same, in one run.
 
 * ``log-replay-5MB``: a dirty copy of the 5 MB bench hive with three log
   entries (1,200 inline DWORDs changed, 400 per entry, written
-  by ``regfast.logwriter``: entries 1-2 in ``.LOG2``, entry 3 in ``.LOG1``,
+  by ``regfast.io.logwriter``: entries 1-2 in ``.LOG2``, entry 3 in ``.LOG1``,
   the order regipy applies them in).
   Rows: ``bench_log_replay_regfast`` (``regfast.open_hive(path)``: logs found
   and replayed into a private copy, hive opened, closed),
@@ -77,7 +77,7 @@ def _inline_dwords(data: bytes):
 @pytest.fixture(scope="module")
 def dirty(bench_hive):
     """(primary path, {suffix: log path}, {(key, value): final DWORD})."""
-    from regfast.logwriter import make_dirty_hive
+    from regfast.io.logwriter import make_dirty_hive
 
     src, base = _derived(bench_hive, "dirty")
     primary, meta = Path(str(base) + ".hiv"), Path(str(base) + ".json")

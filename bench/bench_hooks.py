@@ -20,7 +20,8 @@ import struct
 import pytest
 
 import regfast
-from regfast import agent as A
+from regfast.live import _agent_ops as ops
+from regfast.live import protocol as A
 from regfast import hooks
 
 N = 10_000
@@ -49,13 +50,13 @@ def _request_without_hook_point(self, op, payload=b"", *, timeout=None, filename
 def _baseline(conn: FakeConn) -> None:
     req = _request_without_hook_point.__get__(conn)
     for _ in range(N):
-        req(A.OP_GET_VALUE, _PAYLOAD)
+        req(ops.OP_GET_VALUE, _PAYLOAD)
 
 
 def _shipped(conn: FakeConn) -> None:
     req = conn.request
     for _ in range(N):
-        req(A.OP_GET_VALUE, _PAYLOAD)
+        req(ops.OP_GET_VALUE, _PAYLOAD)
 
 
 @pytest.mark.parametrize("row", ["no hook point", "hook point, off", "profiler on", "pre+post hooks"])

@@ -154,7 +154,7 @@ class Gen:
 
     def value(self):
         """One value of the realistic type mix (writer shorthand or Value)."""
-        from regfast.writer import (REG_EXPAND_SZ, REG_MULTI_SZ, REG_NONE, REG_QWORD,
+        from regfast.io.writer import (REG_EXPAND_SZ, REG_MULTI_SZ, REG_NONE, REG_QWORD,
                                     Value)
         r = self.r
         k = r.random()
@@ -295,11 +295,11 @@ class Builder:
             if r.random() < 0.3:
                 self.val(node, p, "PerceivedType", r.choice(["text", "image", "audio", "video", "document"]))
             owp, oname = self.key(node, "OpenWithProgids")
-            from regfast.writer import REG_NONE, Value
+            from regfast.io.writer import REG_NONE, Value
             self.val(owp, f"{p}\\{oname}", prog, Value(REG_NONE, b""))
 
     def clsids(self, classes: dict, path: str, n: int) -> None:
-        from regfast.writer import REG_EXPAND_SZ, Value
+        from regfast.io.writer import REG_EXPAND_SZ, Value
         r = self.r
         clsid, cname = self.key(classes, "CLSID")
         path += "\\" + cname
@@ -332,7 +332,7 @@ class Builder:
                 self.val(node, p, "NumMethods", str(self.r.randint(3, 40)))
 
     def uninstall(self, cv: dict, path: str, n: int) -> None:
-        from regfast.writer import REG_EXPAND_SZ, Value
+        from regfast.io.writer import REG_EXPAND_SZ, Value
         r = self.r
         un, uname = self.key(cv, "Uninstall")
         path += "\\" + uname
@@ -379,7 +379,7 @@ class Builder:
         """Setup\\Upgrade\\PnP\\CurrentControlSet\\Control\\DeviceMigration\\
         Devices\\<dev>\\Properties\\{guid}\\NNNN with the default value of a
         0xFFFF00xx type, as Windows 10 SYSTEM hives hold them (depth 11)."""
-        from regfast.writer import Value
+        from regfast.io.writer import Value
         r = self.r
         node, p = self.tree, ""
         for part in ["Setup", "Upgrade", "PnP", "CurrentControlSet", "Control",
@@ -457,7 +457,7 @@ class Builder:
 
 
 def build_software(name: str, budget: int) -> dict:
-    from regfast.writer import write_hive
+    from regfast.io.writer import write_hive
     b = Builder(seed=hash_name(name), budget=budget)
     tree = b.build()
     t0 = time.perf_counter()
@@ -471,7 +471,7 @@ def build_software(name: str, budget: int) -> dict:
 
 
 def build_wide(name: str) -> dict:
-    from regfast.writer import write_hive
+    from regfast.io.writer import write_hive
     g = Gen(hash_name(name))
     node: dict = {}
     names = []

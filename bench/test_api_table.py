@@ -28,6 +28,7 @@ ratios count server calls; they say nothing about Windows
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import statistics
@@ -41,6 +42,14 @@ import pytest
 from conftest import feed
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _agent_build_dir() -> Path:
+    """The agent build tests/python shares (its conftest.artefact_dir("agent-pytest")):
+    outside the source tree, one per checkout."""
+    base = os.environ.get("REGFAST_TEST_CACHE") or os.path.join(
+        tempfile.gettempdir(), "regfast-test-" + hashlib.sha1(str(ROOT).encode()).hexdigest()[:12])
+    return Path(base) / "agent-pytest"
 N_VALUES = 10_000
 N_EACH = 2_000
 RUNS = 5
@@ -57,15 +66,15 @@ def _in_ci() -> bool:
 class _Env:
     def __init__(self) -> None:
         import regfast
-        from regfast import agent as A
+        from regfast.live import agent as A
         for tool in ("x86_64-w64-mingw32-gcc", "cmake", "wine", "wineboot"):
             if not shutil.which(tool):
                 msg = f"{tool} is missing: the live-registry benchmark cannot run"
                 if _in_ci():
                     pytest.fail(msg)
                 pytest.skip(msg)
-        self.exe = A.build_agent(ROOT, ROOT / "build" / "agent-pytest",
-                                 dest=ROOT / "build" / "agent-pytest" / A.EXE_NAME)
+        build = _agent_build_dir()
+        self.exe = A.build_agent(ROOT, build, dest=build / A.EXE_NAME)
         self.prefix = tempfile.mkdtemp(prefix="regfast-bench-wine-")
         self.env = dict(os.environ, WINEPREFIX=self.prefix, WINEDEBUG="-all",
                         WINEDLLOVERRIDES="mscoree,mshtml=")
@@ -220,7 +229,7 @@ def test_notify_latency(benchmark, env):
     """Time from a write by another process (its request sent) to the Diff
     reaching Python: 200 samples, p50/p90/p99/max."""
     import regfast
-    from regfast.watch import LAST_SET
+    from regfast.live.watch import LAST_SET
     benchmark.group = "notify-latency"
     key = env.reg.create_key("HKCU", BASE + r"\watched")
     other = env.writer.open_key("HKCU", key.path, access=0xF003F)

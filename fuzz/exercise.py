@@ -1,7 +1,7 @@
 """Every read the Python API offers, run over one (possibly damaged) hive.
 
 Used by the field-aware mutator (fuzz/pyfuzz_regf.py) and by the tests of
-hives that change under an open handle (tests/python/test_changing_file.py).
+hives that change under an open handle (tests/python/binding/test_changing_file.py).
 The contract it checks is the project's: damage may raise an OSError (the
 RegistryError family: RegistryCorruptError with the offset, winerror 6 once
 closed...) or a ValueError (a DWORD of the wrong size, a FILETIME past 9999);
@@ -91,7 +91,7 @@ def exercise(hive: Any, *, max_keys: int = 300, heavy: bool = True) -> int:
     """Every read of the Python API over `hive` (up to `max_keys` keys walked
     one by one; the scans cover the whole hive). Returns a count of things read
     so a caller can tell that something was read at all."""
-    from regfast.export import export_to_string
+    from regfast.io.export import export_to_string
 
     n = 0
     attempt(hive.info)

@@ -5,7 +5,7 @@
     python fuzz/fuzz_logs.py --cases 300 --seed 7    # deterministic (the test suite)
     python fuzz/fuzz_logs.py --replay CASE_DIR       # run one saved case in this process
 
-Seeds are dirty hives with their logs: written by regfast.logwriter (two
+Seeds are dirty hives with their logs: written by regfast.io.logwriter (two
 new-format logs, an old-format log, the "gap" shape of a real SYSTEM hive, a
 hive grown through its log) and, when the real-hive corpus is beside the
 project (../shared/corpus, or $REGFAST_CORPUS), dfwinreg's NTUSER.DAT with
@@ -63,7 +63,7 @@ def _tree(i: int, extra: int = 0) -> dict:
 
 
 def _images(n: int, extra=lambda i: 0) -> List[bytes]:
-    from regfast.writer import build_hive
+    from regfast.io.writer import build_hive
     return [build_hive(_tree(i, extra(i)), timestamp=TS, sequence=(10, 10), file_name="SYSTEM")[0]
             for i in range(n)]
 
@@ -78,7 +78,7 @@ def _corpus_dir() -> Optional[Path]:
 
 def build_seeds() -> Dict[str, Dict[str, bytes]]:
     """name -> {"": primary, ".LOG1": log, ...}."""
-    from regfast.logwriter import make_dirty_hive, set_sequence
+    from regfast.io.logwriter import make_dirty_hive, set_sequence
 
     seeds: Dict[str, Dict[str, bytes]] = {}
 
@@ -123,7 +123,7 @@ def _u32(rng: random.Random, old: int) -> int:
 
 
 def _entries(log: bytearray) -> List[int]:
-    from regfast.logwriter import entry_offsets
+    from regfast.io.logwriter import entry_offsets
     return entry_offsets(bytes(log)) if log[28:32] == b"\x06\x00\x00\x00" else []
 
 
@@ -226,7 +226,7 @@ def _mutate_file(rng, files: Dict[str, bytearray]) -> str:
 
 def mutate(seeds: Dict[str, Dict[str, bytes]], case: int, seed: int):
     """The case `case` of run `seed`: (seed name, {suffix: bytes}, [mutations])."""
-    from regfast.logwriter import entry_offsets, reseal_log
+    from regfast.io.logwriter import entry_offsets, reseal_log
 
     rng = random.Random(seed * 1_000_003 + case)
     name = rng.choice(sorted(seeds))

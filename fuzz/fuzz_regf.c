@@ -332,6 +332,32 @@ slack:
     free(sl);
 }
 
+/* rf_key_get_security: the parts asked for, filtered from the stored
+ * descriptor (inside the guard since it reads the mapping). */
+static void get_security(rf_hive *h, rf_key k)
+{
+    static uint8_t sdbuf[1 << 16];
+    size_t len = 0;
+    uint32_t got = 0;
+    rf_status st = checked(rf_key_get_security(h, k, RF_SI_OWNER | RF_SI_DACL, sdbuf, sizeof sdbuf, &len, &got));
+    if (st == RF_OK) {
+        REQUIRE(len <= sizeof sdbuf && !(got & ~(uint32_t)(RF_SI_OWNER | RF_SI_DACL)));
+        touch(sdbuf, len);
+    }
+}
+
+/* rf_key_snapshot of the whole tree (the core's walk, run by the regf
+ * backend inside its guard): a snapshot that succeeds parses. */
+static void snapshot(rf_hive *h)
+{
+    rf_bytes snap = { NULL, 0, 0 };
+    size_t size = 0;
+    rf_status st = checked(rf_key_snapshot(h, 0, RF_SNAP_SUBTREE | RF_SNAP_KEEP_DATA, 2000, &snap));
+    if (st == RF_OK) REQUIRE(rf_snapshot_size(snap.data, snap.len, &size) == RF_OK && size == snap.len);
+    else REQUIRE(snap.len == 0);
+    rf_bytes_free(&snap);
+}
+
 typedef struct frame { rf_key k; uint32_t depth; } frame;
 
 static void walk(rf_hive *h)
@@ -363,6 +389,7 @@ static void walk(rf_hive *h)
         if (checked(rf_key_class(h, k, &nm)) == RF_OK) touch(nm.ptr, nm.nbytes);
         checked(rf_key_get_info(h, k, &ki));
         if (checked(rf_key_security(h, k, &sd, &sdlen)) == RF_OK) read_sddl(sd, sdlen);
+        get_security(h, k);
         /* the parent chain leads back to the root in exactly `depth` steps */
         rf_key up = k;
         for (uint32_t d = 0; d < f.depth; d++) {
@@ -392,6 +419,7 @@ static void walk(rf_hive *h)
         free(kids);
     }
     free(stack);
+    snapshot(h);
     do_deleted(h, base, maplen);
     for (uint64_t off = 0; off < maplen + 64; off += 4096 - 8) {   /* a few arbitrary offsets */
         const uint8_t *payload;
@@ -469,10 +497,11 @@ static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(
 
 /* Opens the input from an exactly sized copy, then rewrites (chosen by the
  * input's own hash) cell sizes and length fields in place and reads it all
- * again: the checks at the point of use must keep every read inside the
- * buffer. Deleted records are left out: regf_deleted.c reads free cells on
- * its own (reported to its owners). */
-static void read_changed(rf_hive *h, size_t *starts, size_t n)
+ * again, deleted records, slack, descriptors and snapshots included: the
+ * checks at the point of use must keep every read inside the buffer. A
+ * strict open (`lazy`: hbins checked on first use) may find an hbin damaged
+ * by the change: the passes over every cell then fail with RF_E_CORRUPT. */
+static void read_changed(rf_hive *h, int lazy, size_t *starts, size_t n)
 {
     const uint8_t *base;
     size_t maplen;
@@ -492,13 +521,41 @@ static void read_changed(rf_hive *h, size_t *starts, size_t n)
         do_values(h, root, base, maplen);
     }
     do_scan(h, RF_SCAN_VALUES | RF_SCAN_SKIP_ERRORS, base, maplen);
+    if (rf_hive_root(h, &root) == RF_OK) get_security(h, root);
+    snapshot(h);
     for (size_t i = 0; i < n; i++) {
         const uint8_t *payload;
         size_t plen;
         int allocated;
-        /* rf_hive_cell: bounds-checked by the binding (Hive.cell); here only
-         * that it answers at all */
-        (void)rf_hive_cell(h, starts[i], &payload, &plen, &allocated);
+        /* rf_hive_cell re-reads the size: a cell that no longer fits is
+         * RF_E_CORRUPT, one that does is inside the buffer */
+        rf_status st = checked(rf_hive_cell(h, starts[i], &payload, &plen, &allocated));
+        REQUIRE(st == RF_E_CORRUPT || st == RF_E_NOT_FOUND ||
+                (st == RF_OK && payload >= base && payload + plen <= base + maplen));
+        if (st == RF_OK) touch(payload, plen);
+    }
+    {   /* carving and slack over the changed bytes: names and data inside */
+        static rf_deleted d[256];
+        static rf_slack sl[512];
+        size_t nd = 0, ns = 0, len = 0;
+        rf_status st = checked(rf_hive_deleted(h, d, 256, &nd));
+        if (lazy && st == RF_E_CORRUPT) {
+            REQUIRE(damaged_since_open(h) && checked(rf_hive_slack(h, sl, 512, &ns)) == RF_E_CORRUPT);
+            return;
+        }
+        REQUIRE(st == RF_OK || st == RF_E_MORE_DATA);
+        for (size_t i = 0; i < nd && i < 256; i++) {
+            const uint8_t *p = d[i].name.ptr;
+            REQUIRE(p >= base && p + d[i].name.nbytes <= base + maplen);
+            touch(p, d[i].name.nbytes);
+            if (d[i].kind == RF_DELETED_VALUE) {
+                st = rf_hive_deleted_read(h, d[i].offset, databuf, sizeof databuf, &len);
+                REQUIRE(st == RF_OK || st == RF_E_NOT_FOUND || st == RF_E_MORE_DATA);
+            }
+        }
+        st = rf_hive_slack(h, sl, 512, &ns);
+        REQUIRE(st == RF_OK || st == RF_E_MORE_DATA);
+        for (size_t i = 0; i < ns && i < 512; i++) REQUIRE(sl[i].offset + sl[i].length <= maplen);
     }
 }
 
@@ -531,8 +588,8 @@ static void changed_after_open(const uint8_t *data, size_t size)
         x = x * 1103515245u + 12345u;
     }
     changed = 1;
-    read_changed(h, starts, n);
-    if (lazy) read_changed(lazy, starts, n);
+    read_changed(h, 0, starts, n);
+    if (lazy) read_changed(lazy, 1, starts, n);
     changed = 0;
     rf_hive_close(h);
     rf_hive_close(lazy);

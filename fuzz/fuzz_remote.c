@@ -283,6 +283,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         b.arena = small;
         b.arena_cap = sizeof small;
         check(rf_read_values(h, k, NULL, 0, NULL, 0, 0, &b));   /* every value: names too */
+        {   /* every value straight into columns and an arena that fits, with
+             * tokens: names (Latin-1 ones widened) are interned from there */
+            static uint8_t roomy[1 << 16];
+            b.arena = roomy;
+            b.arena_cap = sizeof roomy;
+            st = rf_read_values(h, k, NULL, 0, NULL, 0, 0, &b);
+            check(st);
+            for (size_t i = 0; st == RF_OK && i < b.n; i++) {
+                if (names[i].nbytes) { volatile uint8_t x = ((const uint8_t *)names[i].ptr)[names[i].nbytes - 1]; (void)x; }
+                if (status[i] == 0 && len[i]) { volatile uint8_t x = roomy[(off[i] & ~RF_BATCH_IN_ARENA) + len[i] - 1]; (void)x; }
+            }
+        }
         uint8_t sd[256];
         size_t sl;
         check(rf_key_get_security(h, k, 0, sd, sizeof sd, &sl, NULL));

@@ -3,7 +3,7 @@
 
     python fuzz/make_corpus.py OUTDIR
 
-Each seed is built by regfast's own writer (src/regfast/writer.py), loaded by
+Each seed is built by regfast's own writer (src/regfast/io/writer.py), loaded by
 file path so that no compiled extension is needed. Seeds are kept small
 (a few hbins) so mutations stay cheap; only the big-data seeds go past 16 KB.
 Every construct the reader handles appears in at least one seed: format
@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-WRITER = HERE.parent / "src" / "regfast" / "writer.py"
+WRITER = HERE.parent / "src" / "regfast" / "io" / "writer.py"
 
 
 def load_writer():

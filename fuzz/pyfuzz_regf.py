@@ -22,7 +22,7 @@ json/reg/csv), in one of these ways:
     file-after-open  the same through the mapping, truncations included
 
 Run it under the AddressSanitizer build (tools/asan_pytest.sh runs
-tests/python/test_field_fuzz.py, which calls run() here): a crash, an ASan
+tests/python/binding/test_field_fuzz.py, which calls run() here): a crash, an ASan
 report, a hang or an exception other than OSError/ValueError is a finding.
 
 A supervisor runs the inputs in a worker process and restarts it after a

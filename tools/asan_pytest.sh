@@ -7,7 +7,7 @@
 # Python interpreter. Exits non-zero on a test failure or on any ASan report.
 #
 #   tools/asan_pytest.sh                          # all of tests/python
-#   tools/asan_pytest.sh tests/python/test_corrupt.py -x
+#   tools/asan_pytest.sh tests/python/binding/test_corrupt.py -x
 #
 # Environment:
 #   PYTHON         interpreter with pytest, hypothesis and numpy (default: python3)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Generates src/regfast/_agent_ops.py from src/agent/ag_ops.def, the one
+"""Generates src/regfast/live/_agent_ops.py from src/agent/ag_ops.def, the one
 table of regfast-agent's operations (numbers, names, write flags, payload
-layouts) and protocol versions (AG_PROTO: number, name, what it adds). tests/python/test_agent_ops.py runs this and compares, so the
+layouts) and protocol versions (AG_PROTO: number, name, what it adds). tests/python/live/test_agent_ops.py runs this and compares, so the
 checked-in module can never drift from the C table.
 
     python tools/gen_agent_ops.py            # rewrite the module
@@ -15,7 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEF = ROOT / "src" / "agent" / "ag_ops.def"
-OUT = ROOT / "src" / "regfast" / "_agent_ops.py"
+OUT = ROOT / "src" / "regfast" / "live" / "_agent_ops.py"
 
 _ENTRY = re.compile(r'AG_OP\(\s*(\d+)\s*,\s*([A-Z0-9_]+)\s*,\s*([a-z0-9_]+)\s*,\s*([01])\s*,'
                     r'\s*"([^"]*)"\s*,\s*"([^"]*)"\s*\)', re.S)
@@ -100,7 +100,7 @@ def parse(text: str) -> list[tuple[int, str, str, bool, str, str]]:
 
 def hook_shape(req: str) -> tuple[str, str] | None:
     """(handle kind, shape) for requests that start with a key handle:
-    what regfast.hooks reads after the handle — t a u32 skipped, s a value
+    what regfast.observe.hooks reads after the handle — t a u32 skipped, s a value
     name, n a new key name, k a subkey, p a file, x another str16 skipped.
     Stops at the first field of another kind."""
     fields = req.split()
@@ -123,7 +123,7 @@ def render(ops: list[tuple[int, str, str, bool, str, str]],
            versions: list[tuple[int, str, str]] | None = None) -> str:
     out = [
         '"""regfast-agent\'s operations: GENERATED from src/agent/ag_ops.def by',
-        "tools/gen_agent_ops.py — do not edit (tests/python/test_agent_ops.py checks",
+        "tools/gen_agent_ops.py — do not edit (tests/python/live/test_agent_ops.py checks",
         'that this file is what the generator writes)."""',
         "from __future__ import annotations",
         "",
@@ -137,7 +137,7 @@ def render(ops: list[tuple[int, str, str, bool, str, str]],
         out += ["}", ""]
     for num, const, *_ in ops:
         out.append(f"OP_{const} = {num}")
-    out += ["", "# op -> name (regfast.hooks.OP_NAMES)", "NAMES: dict[int, str] = {"]
+    out += ["", "# op -> name (regfast.observe.hooks.OP_NAMES)", "NAMES: dict[int, str] = {"]
     out += [f"    {num}: {name!r}," for num, _c, name, *_ in ops]
     out += ["}", "", "# ops that change the registry (or the agent's token) whatever their arguments",
             "WRITE_OPS: frozenset[int] = frozenset({"]

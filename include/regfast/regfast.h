@@ -265,7 +265,10 @@ rf_status rf_hive_root(rf_hive *h, rf_key *out);
  * Opens a key by path relative to `parent` (0 = the root).
  * Path components are separated by '\\'; a leading '\\' is ignored; names
  * compare case-insensitively as Windows does (per-UTF-16-unit upcase).
- * @param path  UTF-8, `len` bytes, not necessarily NUL-terminated
+ * @param path  UTF-8, `len` bytes, not necessarily NUL-terminated; a lone
+ *              surrogate may be encoded as its 3-byte form (WTF-8, what
+ *              Python's "surrogatepass" writes) and stands for that UTF-16
+ *              unit, since stored names are unchecked UTF-16
  * @retval RF_E_NOT_FOUND  a component is missing
  * @retval RF_E_BAD_PATHNAME  empty component or component over 255 chars
  * @retval RF_E_INVALID_PARAMETER  path is not valid UTF-8

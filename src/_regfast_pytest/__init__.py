@@ -7,9 +7,11 @@ imports regfast.pytest_plugin when a test first asks for it — the reason
 hypothesis's plugin is a separate top-level module too. It defines fixtures
 only; no hook, no option, nothing runs unless a fixture is used.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -51,7 +53,7 @@ def wine_registry(wine_prefix: Any) -> Any:
 
 @pytest.fixture
 def registry_profile() -> Iterator[Any]:
-    """A regfast.profile.Profiler recording the test's regfast operations
+    """A regfast.observe.profile.Profiler recording the test's regfast operations
     (count(), round_trips(), open_each(), report())."""
     from regfast.pytest_plugin import profile_during
 

@@ -2,6 +2,7 @@
  * the status says what kind of failure, the message says what happened. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include "core/rf_internal.h"
 
 #if defined(_MSC_VER)
@@ -24,13 +25,18 @@ void rf_clear_error(void)
 
 rf_status rfi_fail(rf_status code, uint64_t offset, int64_t native, const char *fmt, ...)
 {
+    /* Formatted aside first: an argument may be the last error's own
+     * message ("...: %s", rf_last_error()->message), and formatting a
+     * buffer into itself garbles it (overlapping vsnprintf is undefined). */
+    char msg[sizeof last_error.message];
     va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
     last_error.code = code;
     last_error.native = native;
     last_error.offset = offset;
-    va_start(ap, fmt);
-    vsnprintf(last_error.message, sizeof last_error.message, fmt, ap);
-    va_end(ap);
+    memcpy(last_error.message, msg, sizeof msg);
     return code;
 }
 

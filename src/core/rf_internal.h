@@ -67,6 +67,18 @@ rf_status rfi_bytes_u32(rf_bytes *b, uint32_t v);
 rf_status rfi_bytes_u64(rf_bytes *b, uint64_t v);
 static inline void rfi_put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }   /* little-endian hosts */
 
+/* ---- snapshots (rf_snapshot.c) ------------------------------------------ */
+
+/* The generic snapshot walk over rf_*, for a backend that must run it inside
+ * a guard of its own (hive files: a fault on a vanished page jumps out of
+ * it). Its scratch is allocated into *scratch (NULL on entry) as the walk
+ * goes; the caller frees it with rfi_snapshot_release once the walk is over,
+ * returned or not, and rolls `out` back to its length before on failure. */
+typedef struct rfi_snap rfi_snap;
+rf_status rfi_snapshot_walk(rf_hive *h, rf_key k, uint32_t flags, uint32_t max_keys, rf_bytes *out,
+                            rfi_snap **scratch);
+void rfi_snapshot_release(rfi_snap *scratch);
+
 /* ---- security descriptors (rf_secdesc.c) -------------------------------- */
 
 /* Checks a self-relative descriptor (header, every part inside it);

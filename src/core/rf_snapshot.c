@@ -32,7 +32,10 @@ uint64_t rf_fnv1a64(const void *p, size_t n)
     return h;
 }
 
-typedef struct snap {
+/* A level's subkey list, kept for the next sibling at that depth. */
+typedef struct level { rf_key *keys; size_t cap; } level;
+
+typedef struct rfi_snap {
     rf_hive  *h;
     rf_bytes *out;
     uint32_t  flags, max_keys, n_keys;
@@ -50,10 +53,12 @@ typedef struct snap {
     size_t    arena_cap;
     uint8_t  *sd;
     size_t    sd_cap;
+    level     levels[MAX_DEPTH + 1];   /* subkey lists by depth: all freed by snap_free */
 } snap;
 
 static void snap_free(snap *s)
 {
+    for (int i = 0; i <= MAX_DEPTH; i++) free(s->levels[i].keys);
     free(s->path);
     free(s->type);
     free(s->length);
@@ -125,7 +130,10 @@ static uint64_t sd_hash(snap *s, rf_key k)
 /* Every value of k into the columns and arena; *n = rows. */
 static rf_status read_all(snap *s, rf_key k, const rf_key_info *ki, size_t *n)
 {
-    rf_status st = grow_cols(s, (size_t)ki->n_values + 8);
+    /* n_values is the key's count field (a hive file's, or the agent's): a
+     * first guess only, or one damaged nk asks for 16 GiB of columns (fuzz_regf).
+     * The batch says how many rows there are (RF_E_MORE_DATA) when it is more. */
+    rf_status st = grow_cols(s, (ki->n_values < 4096 ? (size_t)ki->n_values : 4096) + 8);
     if (st) return st;
     if (!s->map && !s->arena_cap) {
         /* a live key: every row lands in the arena (Full records) */
@@ -180,7 +188,16 @@ static rf_status key_row(snap *s, rf_key k, rf_key_info *ki)
         }
         for (size_t i = 0; i < rows; i++) {
             if (s->status[i]) {
+                /* The batch's last error is its last bad row's, with the
+                 * offset where the damage is: report that row when it is
+                 * one (each RF_E_CORRUPT says where). */
+                size_t j = rows;
+                while (j-- > i && !s->status[j]) {}
+                const rf_error *e = rf_last_error();
                 o->len = row_at;
+                if (e->code == s->status[j])
+                    return rfi_fail(e->code, e->offset, e->native, "a snapshot could not read value %zu of a key: %s",
+                                    j, e->message);
                 return rfi_fail(s->status[i], RF_NO_OFFSET, 0, "a snapshot could not read value %zu of a key: %s",
                                 i, rf_status_text(s->status[i]));
             }
@@ -228,18 +245,20 @@ static rf_status push_name(snap *s, const rf_name *n, size_t *saved)
     return RF_OK;
 }
 
-static rf_status list_subkeys(snap *s, rf_key k, rf_key **keys, size_t *n)
+/* The subkeys of k into the list of its level (kept in *s, so that nothing
+ * is lost when a guard jumps out of the walk). */
+static rf_status list_subkeys(snap *s, level *lv, rf_key k, size_t *n)
 {
-    size_t cap = 0;
-    *keys = NULL;
     *n = 0;
     for (int attempt = 0; attempt < 8; attempt++) {
-        rf_status st = rf_key_subkeys(s->h, k, *keys, cap, n);
+        rf_status st = rf_key_subkeys(s->h, k, lv->keys, lv->cap, n);
         if (st != RF_E_MORE_DATA) return st;
-        cap = *n + 16;
-        free(*keys);
-        if (!(*keys = malloc(cap * sizeof **keys)))
+        size_t cap = *n + 16;
+        free(lv->keys);
+        lv->cap = 0;
+        if (!(lv->keys = malloc(cap * sizeof *lv->keys)))
             return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for %zu subkeys", cap);
+        lv->cap = cap;
     }
     return rfi_fail(RF_E_MORE_DATA, RF_NO_OFFSET, 0, "subkeys kept being added while a snapshot listed them");
 }
@@ -256,22 +275,18 @@ static rf_status snap_key(snap *s, rf_key k, int depth)
     s->n_keys++;
     if (!(s->flags & RF_SNAP_SUBTREE)) return RF_OK;
     if (depth >= MAX_DEPTH) return rfi_fail(RF_E_LIMIT, RF_NO_OFFSET, 0, "subtree deeper than %d levels", MAX_DEPTH);
-    rf_key *kids = NULL;
+    level *lv = &s->levels[depth];
     size_t n = 0;
-    if ((st = list_subkeys(s, k, &kids, &n))) {
-        free(kids);
-        return st;
-    }
+    if ((st = list_subkeys(s, lv, k, &n))) return st;
     int relisted = 0;
     for (size_t i = 0; i < n && !st && !s->truncated; i++) {
         rf_name nm;
         size_t saved;
-        st = rf_key_name(s->h, kids[i], &nm);
+        st = rf_key_name(s->h, lv->keys[i], &nm);
         if (st == RF_E_INVALID_HANDLE && relisted < 4) {
             /* its token went stale (a live backend recycled the slot): list again */
-            free(kids);
             relisted++;
-            if ((st = list_subkeys(s, k, &kids, &n))) break;
+            if ((st = list_subkeys(s, lv, k, &n))) break;
             i = (size_t)-1;
             continue;
         }
@@ -279,7 +294,7 @@ static rf_status snap_key(snap *s, rf_key k, int depth)
         if (st || (st = push_name(s, &nm, &saved))) break;
         size_t out_at = s->out->len;
         uint32_t keys_at = s->n_keys;
-        st = snap_key(s, kids[i], depth + 1);
+        st = snap_key(s, lv->keys[i], depth + 1);
         if (gone(st)) { /* deleted while we looked: the next snapshot will say */
             s->out->len = out_at;
             s->n_keys = keys_at;
@@ -288,33 +303,48 @@ static rf_status snap_key(snap *s, rf_key k, int depth)
         }
         s->plen = saved;
     }
-    free(kids);
     return st;
 }
 
-static rf_status walk(rf_hive *h, rf_key k, uint32_t flags, uint32_t max_keys, rf_bytes *out)
+rf_status rfi_snapshot_walk(rf_hive *h, rf_key k, uint32_t flags, uint32_t max_keys, rf_bytes *out,
+                            rfi_snap **scratch)
 {
-    snap s;
-    memset(&s, 0, sizeof s);
-    s.h = h;
-    s.out = out;
-    s.flags = flags;
-    s.max_keys = max_keys ? max_keys : DEFAULT_MAX_KEYS;
+    /* on the heap (a level table of 8 KB), handed to the caller at once */
+    snap *s = *scratch = calloc(1, sizeof *s);
+    if (!s) return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for a snapshot");
+    s->h = h;
+    s->out = out;
+    s->flags = flags;
+    s->max_keys = max_keys ? max_keys : DEFAULT_MAX_KEYS;
     size_t map_len;
-    rf_status st = rf_hive_mapping(h, &s.map, &map_len);
+    rf_status st = rf_hive_mapping(h, &s->map, &map_len);
     if (st) return st;
     if (k == 0 && (st = rf_hive_root(h, &k))) return st;
     size_t head = out->len;
     if ((st = rfi_bytes_u32(out, 0)) || (st = rfi_bytes_u32(out, 0))) return st;
-    st = snap_key(&s, k, 0);
+    st = snap_key(s, k, 0);
     if (st) {
         out->len = head;
     } else {
-        rfi_put32(out->data + head, s.n_keys);
-        rfi_put32(out->data + head + 4, (s.truncated ? RF_SNAP_TRUNCATED : 0) |
+        rfi_put32(out->data + head, s->n_keys);
+        rfi_put32(out->data + head + 4, (s->truncated ? RF_SNAP_TRUNCATED : 0) |
                                         ((flags & RF_SNAP_KEEP_DATA) ? RF_SNAP_DATA : 0));
     }
-    snap_free(&s);
+    return st;
+}
+
+void rfi_snapshot_release(rfi_snap *s)
+{
+    if (!s) return;
+    snap_free(s);
+    free(s);
+}
+
+static rf_status walk(rf_hive *h, rf_key k, uint32_t flags, uint32_t max_keys, rf_bytes *out)
+{
+    rfi_snap *scratch = NULL;
+    rf_status st = rfi_snapshot_walk(h, k, flags, max_keys, out, &scratch);
+    rfi_snapshot_release(scratch);
     return st;
 }
 

@@ -1,4 +1,4 @@
-/* rf_text.c — UTF-8 -> UTF-16 and the Windows-style case folding used to
+/* rf_text.c — UTF-8 (WTF-8: lone surrogates pass) -> UTF-16 and the Windows-style case folding used to
  * compare registry names. */
 #include "core/rf_internal.h"
 #include "core/rf_upcase_table.h"
@@ -36,9 +36,14 @@ long rfi_utf8_to_utf16(const char *s, size_t len, uint16_t *out, size_t cap)
             if ((p[i] & 0xC0) != 0x80) return -1;
             cp = (cp << 6) | (p[i] & 0x3F);
         }
-        /* reject overlong forms, surrogates and out-of-range code points */
+        /* Reject overlong forms and out-of-range code points. Surrogates are
+         * let through as the UTF-16 unit they name (WTF-8): registry names
+         * are UTF-16 units that Windows never checks, a hive may hold a lone
+         * half of a pair, and Python hands such a name over encoded with
+         * "surrogatepass"; refusing it would make a name the library reads
+         * impossible to look up. Strict UTF-8 never produces these bytes. */
         static const uint32_t min_cp[4] = { 0, 0x80, 0x800, 0x10000 };
-        if (cp < min_cp[need] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return -1;
+        if (cp < min_cp[need] || cp > 0x10FFFF) return -1;
         p += need + 1;
         if (cp >= 0x10000) {
             if (n + 2 > cap) return -2;

@@ -80,8 +80,10 @@ rf_status rf_hive_open_memory(const void *data, size_t len, const rf_open_opts *
 
 /* ---- the ops, each inside a guard (regf_guard.h) ---------------------------
  * Every entry point that reads the mapping runs guarded, so a page that
- * vanished under it (the file truncated) is an RF_E_IO, not a SIGBUS. Scan
- * and read_values guard themselves: they allocate, and free after the guard. */
+ * vanished under it (the file truncated) is an RF_E_IO, not a SIGBUS. Scan,
+ * read_values, value_find, deleted and slack guard themselves: they allocate,
+ * and free after the guard (a jump out of it would leak what the wrapper
+ * below cannot see). */
 #define GUARDED(fn, params, args)                       \
     static rf_status fn##_guarded params                \
     {                                                   \
@@ -104,18 +106,59 @@ GUARDED(regf_key_subkeys, (rf_hive *base, rf_key k, rf_key *out, size_t cap, siz
 GUARDED(regf_key_values, (rf_hive *base, rf_key k, rf_value *out, size_t cap, size_t *n_out),
         (base, k, out, cap, n_out))
 GUARDED(regf_key_security, (rf_hive *base, rf_key k, const uint8_t **sd, size_t *len), (base, k, sd, len))
-GUARDED(regf_value_find, (rf_hive *base, rf_key k, const uint16_t *name, size_t nchars, rf_value *out),
-        (base, k, name, nchars, out))
 GUARDED(regf_value_info, (rf_hive *base, rf_value v, rf_value_info *out), (base, v, out))
 GUARDED(regf_value_read, (rf_hive *base, rf_value v, void *buf, size_t cap, const uint8_t **data_out,
                           size_t *len_out), (base, v, buf, cap, data_out, len_out))
 GUARDED(regf_cell_any, (rf_hive *base, uint64_t file_offset, const uint8_t **payload, size_t *len,
                         int *allocated), (base, file_offset, payload, len, allocated))
-GUARDED(regf_deleted_records, (rf_hive *base, rf_deleted *out, size_t cap, size_t *n_out),
-        (base, out, cap, n_out))
 GUARDED(regf_deleted_read, (rf_hive *base, uint64_t record_offset, void *buf, size_t cap, size_t *len_out),
         (base, record_offset, buf, cap, len_out))
-GUARDED(regf_slack, (rf_hive *base, rf_slack *out, size_t cap, size_t *n_out), (base, out, cap, n_out))
+
+/* rf_key_get_security of a stored descriptor: the parts asked for, filtered
+ * here rather than by the core's generic fallback, because the filter reads
+ * the descriptor in the mapping and must do so inside the guard. */
+static rf_status regf_key_get_security(rf_hive *base, rf_key k, uint32_t si, void *buf, size_t cap,
+                                       size_t *len_out, uint32_t *si_out)
+{
+    const uint8_t *sd;
+    size_t len;
+    rf_status st = regf_key_security(base, k, &sd, &len);
+    if (st) return st;
+    st = rfi_sd_filter(sd, len, si, buf, cap, len_out, si_out);
+    if (st == RF_E_INVALID_DATA) { /* the sk cell holds a broken descriptor: corruption, at the sk */
+        uint64_t at = (uint64_t)(sd - 0x14 - 4 - ((const regf_hive *)base)->map);
+        return rfi_fail(RF_E_CORRUPT, at, 0, "sk at 0x%llx: the key's security descriptor is malformed: %s",
+                        (unsigned long long)at, rf_last_error()->message);
+    }
+    return st;
+}
+
+GUARDED(regf_key_get_security, (rf_hive *base, rf_key k, uint32_t si, void *buf, size_t cap, size_t *len_out,
+                                 uint32_t *si_out), (base, k, si, buf, cap, len_out, si_out))
+
+/* The core's snapshot walk (rf_snapshot.c), inside the guard: it reads names
+ * and value data straight from the mapping. Its scratch and the caller's
+ * buffer are put right after the guard, whether the walk returned or not. */
+static rf_status snapshot_guarded(rf_hive *base, rf_key k, uint32_t flags, uint32_t max_keys, rf_bytes *out,
+                                  rfi_snap **scratch)
+{
+    const regf_hive *h = (const regf_hive *)base;
+    rf_status st = RF_OK;
+    REGF_GUARD_BEGIN(h->map, h->size)
+        st = rfi_snapshot_walk(base, k, flags, max_keys, out, scratch);
+    REGF_GUARD_END(st)
+    return st;
+}
+
+static rf_status regf_snapshot(rf_hive *base, rf_key k, uint32_t flags, uint32_t max_keys, rf_bytes *out)
+{
+    rfi_snap *scratch = NULL;
+    size_t head = out->len;
+    rf_status st = snapshot_guarded(base, k, flags, max_keys, out, &scratch);
+    rfi_snapshot_release(scratch);
+    if (st) out->len = head;
+    return st;
+}
 
 /* ---- what needs hbins checked first (lazily checked hives) -----------------
  * The forensic passes read the bitmap of cell starts word by word, over every
@@ -143,7 +186,7 @@ static rf_status deleted_records(rf_hive *base, rf_deleted *out, size_t cap, siz
         *n_out = 0;
         return st;
     }
-    return regf_deleted_records_guarded(base, out, cap, n_out);
+    return regf_deleted_records(base, out, cap, n_out);
 }
 
 static rf_status deleted_read(rf_hive *base, uint64_t record_offset, void *buf, size_t cap, size_t *len_out)
@@ -163,7 +206,7 @@ static rf_status slack(rf_hive *base, rf_slack *out, size_t cap, size_t *n_out)
         *n_out = 0;
         return st;
     }
-    return regf_slack_guarded(base, out, cap, n_out);
+    return regf_slack(base, out, cap, n_out);
 }
 
 const rf_backend_ops regf_ops = {
@@ -181,7 +224,7 @@ const rf_backend_ops regf_ops = {
     .key_subkeys = regf_key_subkeys_guarded,
     .key_values = regf_key_values_guarded,
     .key_security = regf_key_security_guarded,
-    .value_find = regf_value_find_guarded,
+    .value_find = regf_value_find,
     .value_info = regf_value_info_guarded,
     .value_read = regf_value_read_guarded,
     .read_values = regf_read_values,
@@ -194,6 +237,7 @@ const rf_backend_ops regf_ops = {
     /* version 2 */
     .deleted_read = deleted_read,
     .slack = slack,
-    /* writes, security set, watches: NULL, a hive file is read-only (RF_E_NOT_SUPPORTED);
-     * key_get_security and snapshot: NULL, the core's generic code over rf_* */
+    /* writes, security set, watches: NULL, a hive file is read-only (RF_E_NOT_SUPPORTED) */
+    .key_get_security = regf_key_get_security_guarded,
+    .snapshot = regf_snapshot,
 };

@@ -84,6 +84,19 @@ static void fill_row(batch_run *r, size_t i, uint32_t voff, int with_name)
         b->status[i] = RF_OK;
         return;
     }
+    /* A healthy hive never shares data cells between values, so what one
+     * call copies fits in the hbins. More means a list naming one value again
+     * and again, or values sharing segments (damage): an arena the file does
+     * not bound (a 0.9 MB hive asked for 3.7 GiB), refused row by row, the
+     * same rows on every pass. */
+    if ((uint64_t)b->arena_used + r->arena_need + d.len > h->bins_len) {
+        b->status[i] = rfi_fail(RF_E_CORRUPT, regf_file_off(voff), 0,
+                                "vk at 0x%llx: the data of the values read so far and its %u bytes add up to "
+                                "more than the hive's 0x%llx bytes of hbins: values listed again or sharing "
+                                "data cells (damage)", (unsigned long long)regf_file_off(voff), d.len,
+                                (unsigned long long)h->bins_len);
+        return;
+    }
     if (!b->arena || b->arena_cap - b->arena_used < d.len) {
         b->status[i] = RF_E_MORE_DATA;
         r->arena_need += d.len;
@@ -231,7 +244,8 @@ typedef struct scan_run {
     uint32_t   parent;         /* key whose children are being collected */
     uint32_t   base_depth;     /* the start key's depth below the root */
     uint32_t   prev;           /* its last child that was in order... */
-    const uint8_t *prev_nk;    /* ...and its nk (NULL: none yet) */
+    const uint8_t *prev_nk;    /* ...and its nk (NULL: none yet)... */
+    uint32_t   prev_nlen;      /* ...and its name length as checked (not read again) */
     int        skip;           /* RF_SCAN_SKIP_ERRORS: a bad entry does not end the list */
     rf_status  kid_err;        /* with skip: the first bad entry of the current list */
 } scan_run;
@@ -257,7 +271,8 @@ static rf_status collect_kid(void *ctx, uint32_t child, uint32_t hash, uint32_t 
     scan_run *r = ctx;
     (void)hash;
     const uint8_t *nk;
-    rf_status st = regf_child_nk(r->h, r->parent, child, &nk);
+    uint32_t nlen;
+    rf_status st = regf_child_nk(r->h, r->parent, child, &nk, &nlen);
     if (st) {
         /* Skipping errors: keep the siblings listed after a bad entry (an nk
          * in a damaged region, say); the key's status records the first. */
@@ -269,13 +284,14 @@ static rf_status collect_kid(void *ctx, uint32_t child, uint32_t hash, uint32_t 
      * entry after the last one in order): a key listed twice or out of order
      * is damage, reported like any other. One name compare per entry, on
      * two nk records this pass has just read. */
-    if (r->prev_nk && !regf_sorted_after(r->prev_nk, nk)) {
-        st = regf_order_fail(r->parent, leaf, r->prev, r->prev_nk, child, nk);
+    if (r->prev_nk && !regf_sorted_after(r->prev_nk, r->prev_nlen, nk, nlen)) {
+        st = regf_order_fail(r->parent, leaf, r->prev, r->prev_nk, r->prev_nlen, child, nk, nlen);
         if (!r->skip) return st;
         if (!r->kid_err) r->kid_err = st;
     } else {
         r->prev = child;
         r->prev_nk = nk;
+        r->prev_nlen = nlen;
     }
     uint64_t bit = child >> 3;
     if ((r->visited[bit >> 6] >> (bit & 63)) & 1) return RF_OK; /* listed twice: read once */

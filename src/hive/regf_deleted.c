@@ -36,6 +36,7 @@
  */
 #include <stdlib.h>
 #include "hive/regf_internal.h"
+#include "hive/regf_guard.h"
 
 /* yarp RegistryRecover.py: MAX_PLAUSIBLE_SUBKEYS_COUNT, _VALUES_COUNT, _NULL_COUNT */
 #define PLAUSIBLE_SUBKEYS 10000u
@@ -60,32 +61,39 @@ static inline unsigned clz64(uint64_t x) { return (unsigned)__builtin_clzll(x); 
 #endif
 
 /* The extent of the cell starting at `off` (a bitmap bit): its absolute size,
- * read now and checked now, or 0 when the size field no longer makes sense
- * (the file changed since the open-time walk). */
-static uint32_t cell_size_now(const regf_hive *h, uint64_t off)
+ * or 0 when the size field, read now (once, by regf_cell_at, which bounds it
+ * by the hbins), no longer makes sense (the file changed since the open-time
+ * walk). *allocated comes from that same read. */
+static uint32_t cell_now(const regf_hive *h, uint64_t off, int *allocated)
 {
-    if (off >= h->bins_len || h->bins_len - off < 8) return 0;
-    int32_t raw = (int32_t)rf_le32(h->bins + off);
-    uint64_t size = raw < 0 ? (uint64_t)(-(int64_t)raw) : (uint64_t)raw;
-    if (size < 8 || (size & 7) || size > h->bins_len - off) return 0;
-    return (uint32_t)size;
+    const uint8_t *p;
+    uint32_t len;
+    *allocated = 0;
+    if (!regf_cell_at(h, off, &p, &len, allocated) || ((len + 4) & 7)) return 0;
+    return len + 4;
 }
 
 rf_status regf_cell_any(rf_hive *base, uint64_t file_offset, const uint8_t **payload, size_t *len,
                         int *allocated)
 {
     const regf_hive *h = (const regf_hive *)base;
+    const uint8_t *p;
+    uint32_t n;
     *payload = NULL;
     *len = 0;
     *allocated = 0;
     uint64_t off = file_offset - REGF_BASE_BLOCK;
-    uint32_t size;
-    if (file_offset < REGF_BASE_BLOCK || !regf_is_cell(h, off) || !(size = cell_size_now(h, off)))
+    if (file_offset < REGF_BASE_BLOCK || !regf_is_cell(h, off))
         return rfi_fail(RF_E_NOT_FOUND, file_offset, 0, "no cell starts at 0x%llx",
                         (unsigned long long)file_offset);
-    *allocated = (int32_t)rf_le32(h->bins + off) < 0;
-    *payload = h->bins + off + 4;
-    *len = size - 4;
+    /* the size and the sign from one read, bounded now: the open-time walk
+     * checked them, but the file may have been written since */
+    if (!regf_cell_at(h, off, &p, &n, allocated))
+        return rfi_fail(RF_E_CORRUPT, file_offset, 0,
+                        "cell at 0x%llx: its size no longer fits the hive (the file changed after it was opened?)",
+                        (unsigned long long)file_offset);
+    *payload = p;
+    *len = n;
     return RF_OK;
 }
 
@@ -118,12 +126,8 @@ static int grow(void **arr, size_t *cap, size_t need, size_t elem)
  * Quiet: unlike regf_cell it records no error (damage is normal here). */
 static int alloc_cell(const regf_hive *h, uint32_t off, const uint8_t **p, uint32_t *len)
 {
-    if (!regf_is_cell(h, off) || (int32_t)rf_le32(h->bins + off) >= 0) return 0;
-    uint32_t size = cell_size_now(h, off);
-    if (!size) return 0;
-    *p = h->bins + off + 4;
-    *len = size - 4;
-    return 1;
+    int allocated;
+    return regf_cell_at(h, off, p, len, &allocated) && allocated;
 }
 
 /* Marks the allocated cell at `off` as referenced, `used` of its payload
@@ -232,10 +236,11 @@ static void expand_key(reach *r, uint32_t key)
 }
 
 /* Marks every cell reachable from the root. Without a usable root nothing is
- * marked, and the caller must not take "unmarked" for "unreferenced". */
+ * marked, and the caller must not take "unmarked" for "unreferenced". *r
+ * (zeroed by the caller) belongs to the caller, who frees it with reach_free
+ * after the guard: a fault on a vanished page jumps out of here. */
 static rf_status reach_all(reach *r, const regf_hive *h, uint32_t min_slack)
 {
-    memset(r, 0, sizeof *r);
     r->h = h;
     r->min_slack = min_slack;
     r->refd = calloc((size_t)(h->bins_len / 512) + 1, sizeof(uint64_t));
@@ -285,9 +290,10 @@ static int64_t cell_before(const regf_hive *h, uint64_t off)
 
 int regf_inside_cell(const regf_hive *h, uint64_t off)
 {
+    int allocated;
     if (off >= h->bins_len) return 0;
     int64_t c = cell_before(h, off);
-    uint32_t size = c < 0 ? 0 : cell_size_now(h, (uint64_t)c);
+    uint32_t size = c < 0 ? 0 : cell_now(h, (uint64_t)c, &allocated);
     return size && off < (uint64_t)c + size;
 }
 
@@ -306,7 +312,7 @@ static int area_of(const regf_hive *h, const uint64_t *refd, uint64_t off, uint6
     if (off >= h->bins_len) {
         uint64_t rend = remnant_end(h);
         if (off >= rend || rend - off < 8) return AREA_NONE;
-        int32_t raw = (int32_t)rf_le32(h->bins + off);
+        int32_t raw = (int32_t)regf_once32(h->bins + off);
         uint64_t fs = raw < 0 ? (uint64_t)(-(int64_t)raw) : (uint64_t)raw;
         if (fs < 8 || (fs & 7)) return AREA_NONE;
         *end = fs < rend - off ? off + fs : rend;
@@ -314,9 +320,9 @@ static int area_of(const regf_hive *h, const uint64_t *refd, uint64_t off, uint6
     }
     int64_t c = cell_before(h, off);
     if (c < 0) return AREA_NONE;
-    uint32_t csize = cell_size_now(h, (uint64_t)c);
+    int allocated;
+    uint32_t csize = cell_now(h, (uint64_t)c, &allocated);
     if (!csize || off >= (uint64_t)c + csize) return AREA_NONE; /* e.g. an hbin header */
-    int allocated = (int32_t)rf_le32(h->bins + c) < 0;
     int kind = !allocated ? AREA_FREE : refd && bit_get(refd, (uint64_t)c >> 3) ? AREA_REFD : AREA_UNREF;
     uint64_t cend = (uint64_t)c + csize;
     if ((uint64_t)c == off || kind == AREA_REFD) {
@@ -325,7 +331,7 @@ static int area_of(const regf_hive *h, const uint64_t *refd, uint64_t off, uint6
         return kind;
     }
     if (cend - off < 8) return AREA_NONE;
-    int32_t raw = (int32_t)rf_le32(h->bins + off);
+    int32_t raw = (int32_t)regf_once32(h->bins + off);
     uint64_t fs = raw < 0 ? (uint64_t)(-(int64_t)raw) : (uint64_t)raw;
     if (fs < 8 || (fs & 7)) return AREA_NONE;
     *end = fs < cend - off ? off + fs : cend;   /* it may have run into today's next cell */
@@ -384,7 +390,7 @@ static uint32_t carve_nk(const regf_hive *h, uint64_t q, uint64_t avail, rf_dele
 {
     const uint8_t *p = h->bins + q;
     if (avail < NK_NAME + 1 || p[0] != 'n' || p[1] != 'k') return 0;
-    uint32_t name_len = rf_le16(p + NK_NAME_LEN), flags = rf_le16(p + NK_FLAGS);
+    uint32_t name_len = regf_once16(p + NK_NAME_LEN), flags = rf_le16(p + NK_FLAGS);
     int utf16 = !(flags & NK_FLAG_COMP_NAME);
     if (name_len == 0 || name_len > avail - NK_NAME) return 0;
     if (name_len > (utf16 ? 2 : 1) * MAX_KEY_NAME_CHARS) return 0;
@@ -444,7 +450,7 @@ static uint32_t locate_data(const regf_hive *h, const uint64_t *refd, uint32_t r
     *flags = RF_VALUE_BIG_DATA;
     const uint8_t *db = h->bins + doff + 4;
     if (end - doff - 4 < 8 || db[0] != 'd' || db[1] != 'b') return 4;
-    uint32_t n = rf_le16(db + 2), loff = rf_le32(db + 4);
+    uint32_t n = regf_once16(db + 2), loff = rf_le32(db + 4);
     uint64_t need = ((uint64_t)len + REGF_BIG_SEGMENT - 1) / REGF_BIG_SEGMENT;
     if (n < need || (a = area_of(h, refd, loff, &end)) == AREA_NONE || end - loff - 4 < need * 4) return 4;
     reused |= a == AREA_REFD;
@@ -465,11 +471,11 @@ static uint32_t carve_vk(const regf_hive *h, const uint64_t *refd, uint64_t q, u
 {
     const uint8_t *p = h->bins + q;
     if (avail < VK_NAME || p[0] != 'v' || p[1] != 'k') return 0;
-    uint32_t name_len = rf_le16(p + VK_NAME_LEN);
+    uint32_t name_len = regf_once16(p + VK_NAME_LEN);
     int utf16 = !(rf_le16(p + VK_FLAGS) & VK_FLAG_COMP_NAME);
     if (name_len > avail - VK_NAME || name_len > (utf16 ? 2 : 1) * MAX_VALUE_NAME_CHARS) return 0;
     if (!plausible_name(p + VK_NAME, name_len, utf16, 0)) return 0;
-    uint32_t raw = rf_le32(p + VK_DATA_LEN), doff = rf_le32(p + VK_DATA), len = raw & ~VK_DATA_INLINE;
+    uint32_t raw = regf_once32(p + VK_DATA_LEN), doff = rf_le32(p + VK_DATA), len = raw & ~VK_DATA_INLINE;
     /* yarp ValidateValue: inline data fits the 4-byte field; a data offset is 8-aligned */
     if ((raw & VK_DATA_INLINE) && len > 4) return 0;
     if (!(raw & VK_DATA_INLINE) && len && ((doff & 7) || doff < 8)) return 0;
@@ -524,7 +530,7 @@ static void carve_area(carve_run *c, uint64_t from, uint64_t end, int from_is_ce
     while (p + 8 <= end) {
         uint64_t q = p + 4, bound = end;
         if (!(from_is_cell && q == from)) {
-            int32_t raw = (int32_t)rf_le32(h->bins + p);
+            int32_t raw = (int32_t)regf_once32(h->bins + p);
             uint64_t fs = raw < 0 ? (uint64_t)(-(int64_t)raw) : (uint64_t)raw;
             if (fs < 8 || (fs & 7)) {
                 p += 8;
@@ -578,53 +584,72 @@ static void link_values(carve_run *c)
     }
 }
 
-rf_status regf_deleted_records(rf_hive *base, rf_deleted *out, size_t cap, size_t *n_out)
+/* The carving pass; r and c belong to the caller (regf_deleted_records),
+ * who frees what they hold after the guard, whether or not a fault on a
+ * vanished page jumped out of here. */
+static rf_status records_body(const regf_hive *h, reach *r, carve_run *c, rf_deleted *out, size_t cap,
+                              size_t *n_out)
 {
-    const regf_hive *h = (const regf_hive *)base;
-    *n_out = 0;
-    reach r;
     /* slack shorter than a vk's fixed part cannot hold a record */
-    rf_status st = reach_all(&r, h, VK_NAME + 4);
-    if (st) {
-        reach_free(&r);
-        return st;
-    }
-    if (r.n_slack) qsort(r.slack, r.n_slack, sizeof *r.slack, slack_order);
-    carve_run c = { h, h->root_ok ? r.refd : NULL, NULL, 0, 0, 0 };
+    rf_status st = reach_all(r, h, VK_NAME + 4);
+    if (st) return st;
+    if (r->n_slack) qsort(r->slack, r->n_slack, sizeof *r->slack, slack_order);
+    c->h = h;
+    c->refd = h->root_ok ? r->refd : NULL;
     size_t next_slack = 0;
     /* every cell in file order through the bitmap */
-    for (uint64_t w = 0; w < (h->bins_len + 511) / 512 && !c.oom; w++) {
+    for (uint64_t w = 0; w < (h->bins_len + 511) / 512 && !c->oom; w++) {
         uint64_t bits = h->cell_start[w];
-        while (bits && !c.oom) {
+        while (bits && !c->oom) {
             uint64_t off = ((w << 6) + rf_ctz64(bits)) << 3;
+            int allocated;
             bits &= bits - 1;
-            uint32_t size = cell_size_now(h, off);
+            uint32_t size = cell_now(h, off, &allocated);
             if (!size) continue;
-            if ((int32_t)rf_le32(h->bins + off) > 0) {
-                carve_area(&c, off + 4, off + size, 1, RF_DELETED_FREE);
-            } else if (c.refd && !bit_get(c.refd, off >> 3)) {
-                carve_area(&c, off + 4, off + size, 1, RF_DELETED_UNREFERENCED);
-            } else if (c.refd) {
-                while (next_slack < r.n_slack && r.slack[next_slack].cell < regf_file_off((uint32_t)off)) next_slack++;
-                if (next_slack < r.n_slack && r.slack[next_slack].cell == regf_file_off((uint32_t)off))
-                    carve_area(&c, r.slack[next_slack].offset - REGF_BASE_BLOCK, off + size, 0, RF_DELETED_SLACK);
+            if (!allocated) {
+                carve_area(c, off + 4, off + size, 1, RF_DELETED_FREE);
+            } else if (c->refd && !bit_get(c->refd, off >> 3)) {
+                carve_area(c, off + 4, off + size, 1, RF_DELETED_UNREFERENCED);
+            } else if (c->refd) {
+                while (next_slack < r->n_slack && r->slack[next_slack].cell < regf_file_off((uint32_t)off)) next_slack++;
+                if (next_slack < r->n_slack && r->slack[next_slack].cell == regf_file_off((uint32_t)off))
+                    carve_area(c, r->slack[next_slack].offset - REGF_BASE_BLOCK, off + size, 0, RF_DELETED_SLACK);
             }
         }
     }
     /* the bytes after the last hbin (yarp: the "remnant data" virtual cell) */
-    if (!c.oom && remnant_end(h) > h->bins_len) carve_area(&c, h->bins_len + 4, remnant_end(h), 0, RF_DELETED_REMNANT);
-    if (c.oom) {
-        reach_free(&r);
-        free(c.recs);
-        return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for the deleted records");
-    }
-    link_values(&c);       /* reads the reachability map: freed after it */
+    if (!c->oom && remnant_end(h) > h->bins_len) carve_area(c, h->bins_len + 4, remnant_end(h), 0, RF_DELETED_REMNANT);
+    if (c->oom) return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for the deleted records");
+    link_values(c);       /* reads the reachability map */
+    size_t n = c->n < cap ? c->n : cap;
+    if (n) memcpy(out, c->recs, n * sizeof *out);
+    *n_out = c->n;
+    return c->n > cap ? RF_E_MORE_DATA : RF_OK;
+}
+
+static rf_status records_guarded(const regf_hive *h, reach *r, carve_run *c, rf_deleted *out, size_t cap,
+                                 size_t *n_out)
+{
+    rf_status st = RF_OK;
+    REGF_GUARD_BEGIN(h->map, h->size)
+        st = records_body(h, r, c, out, cap, n_out);
+    REGF_GUARD_END(st)
+    return st;
+}
+
+/* Guards itself (regf_guard.h): its allocations live here, outside the guard. */
+rf_status regf_deleted_records(rf_hive *base, rf_deleted *out, size_t cap, size_t *n_out)
+{
+    const regf_hive *h = (const regf_hive *)base;
+    reach r;
+    carve_run c;
+    memset(&r, 0, sizeof r);
+    memset(&c, 0, sizeof c);
+    *n_out = 0;
+    rf_status st = records_guarded(h, &r, &c, out, cap, n_out);
     reach_free(&r);
-    size_t n = c.n < cap ? c.n : cap;
-    if (n) memcpy(out, c.recs, n * sizeof *out);
     free(c.recs);
-    *n_out = c.n;
-    return c.n > cap ? RF_E_MORE_DATA : RF_OK;
+    return st;
 }
 
 /* ---- 4. reading a deleted value's data ------------------------------------ */
@@ -643,7 +668,7 @@ rf_status regf_deleted_read(rf_hive *base, uint64_t record_offset, void *buf, si
         return rfi_fail(RF_E_NOT_FOUND, record_offset, 0, "no value record at 0x%llx",
                         (unsigned long long)record_offset);
     const uint8_t *vk = h->bins + off + 4;
-    uint32_t raw = rf_le32(vk + VK_DATA_LEN), doff = rf_le32(vk + VK_DATA), len = raw & ~VK_DATA_INLINE;
+    uint32_t raw = regf_once32(vk + VK_DATA_LEN), doff = rf_le32(vk + VK_DATA), len = raw & ~VK_DATA_INLINE;
     if ((raw & VK_DATA_INLINE) && len > 4)
         return rfi_fail(RF_E_NOT_FOUND, record_offset, 0, "vk at 0x%llx: inline data length %u",
                         (unsigned long long)record_offset + 4, len);
@@ -666,19 +691,33 @@ rf_status regf_deleted_read(rf_hive *base, uint64_t record_offset, void *buf, si
 
 /* ---- slack ---------------------------------------------------------------- */
 
+static rf_status slack_body(const regf_hive *h, reach *r, rf_slack *out, size_t cap, size_t *n_out)
+{
+    rf_status st = reach_all(r, h, 1);
+    if (st) return st;
+    if (r->n_slack) qsort(r->slack, r->n_slack, sizeof *r->slack, slack_order);
+    size_t n = r->n_slack < cap ? r->n_slack : cap;
+    if (n) memcpy(out, r->slack, n * sizeof *out);
+    *n_out = r->n_slack;
+    return r->n_slack > cap ? RF_E_MORE_DATA : RF_OK;
+}
+
+static rf_status slack_guarded(const regf_hive *h, reach *r, rf_slack *out, size_t cap, size_t *n_out)
+{
+    rf_status st = RF_OK;
+    REGF_GUARD_BEGIN(h->map, h->size)
+        st = slack_body(h, r, out, cap, n_out);
+    REGF_GUARD_END(st)
+    return st;
+}
+
+/* Guards itself, like regf_deleted_records: the walk's state is freed here. */
 rf_status regf_slack(rf_hive *base, rf_slack *out, size_t cap, size_t *n_out)
 {
-    const regf_hive *h = (const regf_hive *)base;
     reach r;
+    memset(&r, 0, sizeof r);
     *n_out = 0;
-    rf_status st = reach_all(&r, h, 1);
-    if (!st) {
-        if (r.n_slack) qsort(r.slack, r.n_slack, sizeof *r.slack, slack_order);
-        size_t n = r.n_slack < cap ? r.n_slack : cap;
-        if (n) memcpy(out, r.slack, n * sizeof *out);
-        *n_out = r.n_slack;
-        st = r.n_slack > cap ? RF_E_MORE_DATA : RF_OK;
-    }
+    rf_status st = slack_guarded((const regf_hive *)base, &r, out, cap, n_out);
     reach_free(&r);
     return st;
 }

@@ -345,16 +345,20 @@ rf_status regf_each_subkey_all(const regf_hive *h, uint32_t key_off, const uint8
                                regf_entry_fn fn, void *ctx);
 /* An nk listed under `parent` whose parent field agrees. */
 rf_status regf_check_child(const regf_hive *h, uint32_t parent, uint32_t child);
-/* The same, handing back the child's nk. */
-rf_status regf_child_nk(const regf_hive *h, uint32_t parent, uint32_t child, const uint8_t **nk);
+/* The same, handing back the child's nk and its name length as checked. */
+rf_status regf_child_nk(const regf_hive *h, uint32_t parent, uint32_t child, const uint8_t **nk,
+                        uint32_t *name_len);
 
 /* Subkey lists are sorted by upcased name and Windows checks it
  * (CmpCheckLexicographicalOrder): 1 when the nk `cur` sorts strictly after
- * `prev` (so a key listed twice, or two keys of one name, fail too). */
-int regf_sorted_after(const uint8_t *prev_nk, const uint8_t *cur_nk);
+ * `prev` (so a key listed twice, or two keys of one name, fail too). The
+ * name lengths are the ones regf_nk_named checked: the fields are not read
+ * again (the file may have changed since). */
+int regf_sorted_after(const uint8_t *prev_nk, uint32_t prev_name_len, const uint8_t *cur_nk,
+                      uint32_t cur_name_len);
 /* The RF_E_CORRUPT for an entry that breaks that order, naming the fix. */
 rf_status regf_order_fail(uint32_t key, uint32_t leaf, uint32_t prev, const uint8_t *prev_nk,
-                          uint32_t cur, const uint8_t *cur_nk);
+                          uint32_t prev_name_len, uint32_t cur, const uint8_t *cur_nk, uint32_t cur_name_len);
 /* `st`, with the last error's message naming the fix (a tolerant open) when
  * it is RF_E_CORRUPT from a subkey entry. */
 rf_status regf_with_fix(rf_status st);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "hive/regf_internal.h"
+#include "hive/regf_guard.h"
 
 
 static rf_status key_token(const regf_hive *h, rf_key k, const uint8_t **nk, uint32_t *len)
@@ -118,15 +119,17 @@ rf_status regf_each_subkey_all(const regf_hive *h, uint32_t key_off, const uint8
 rf_status regf_check_child(const regf_hive *h, uint32_t parent, uint32_t child)
 {
     const uint8_t *nk;
-    return regf_child_nk(h, parent, child, &nk);
+    uint32_t name_len;
+    return regf_child_nk(h, parent, child, &nk, &name_len);
 }
 
-rf_status regf_child_nk(const regf_hive *h, uint32_t parent, uint32_t child, const uint8_t **out)
+rf_status regf_child_nk(const regf_hive *h, uint32_t parent, uint32_t child, const uint8_t **out,
+                        uint32_t *name_len)
 {
     const uint8_t *nk;
     uint32_t len;
     *out = NULL;
-    rf_status st = regf_nk(h, child, &nk, &len);
+    rf_status st = regf_nk_named(h, child, &nk, &len, name_len);
     if (st) return st;
     /* The root's parent field may name the root itself: without this, a list
      * holding the root would pass the check below and loop back to the top. */
@@ -169,9 +172,8 @@ static int name_cmp(const uint8_t *a, uint32_t an, int au, const uint8_t *b, uin
 
 static int nk_utf16(const uint8_t *nk) { return !(rf_le16(nk + NK_FLAGS) & NK_FLAG_COMP_NAME); }
 
-int regf_sorted_after(const uint8_t *prev, const uint8_t *cur)
+int regf_sorted_after(const uint8_t *prev, uint32_t pn, const uint8_t *cur, uint32_t cn)
 {
-    uint32_t pn = rf_le16(prev + NK_NAME_LEN), cn = rf_le16(cur + NK_NAME_LEN);
     if (!nk_utf16(prev) && !nk_utf16(cur)) {
         /* the common case (compressed names): ASCII bytes need no table */
         const uint8_t *a = prev + NK_NAME, *b = cur + NK_NAME;
@@ -186,15 +188,14 @@ int regf_sorted_after(const uint8_t *prev, const uint8_t *cur)
         }
         return pn < cn;
     }
-    return name_cmp(prev + NK_NAME, rf_le16(prev + NK_NAME_LEN), nk_utf16(prev),
-                    cur + NK_NAME, rf_le16(cur + NK_NAME_LEN), nk_utf16(cur)) < 0;
+    return name_cmp(prev + NK_NAME, pn, nk_utf16(prev), cur + NK_NAME, cn, nk_utf16(cur)) < 0;
 }
 
 /* A key name for a message: printable ASCII kept, anything else '?', long
  * names cut (messages hold 256 bytes). */
-static void msg_name(char *out, size_t cap, const uint8_t *nk)
+static void msg_name(char *out, size_t cap, const uint8_t *nk, uint32_t nbytes)
 {
-    uint32_t nbytes = rf_le16(nk + NK_NAME_LEN), utf16 = nk_utf16(nk), n = utf16 ? nbytes / 2 : nbytes;
+    uint32_t utf16 = nk_utf16(nk), n = utf16 ? nbytes / 2 : nbytes;
     size_t o = 0;
     for (uint32_t i = 0; i < n && o + 4 < cap; i++) {
         uint16_t c = utf16 ? rf_le16(nk + NK_NAME + 2 * (size_t)i) : nk[NK_NAME + i];
@@ -205,18 +206,18 @@ static void msg_name(char *out, size_t cap, const uint8_t *nk)
 }
 
 rf_status regf_order_fail(uint32_t key, uint32_t leaf, uint32_t prev, const uint8_t *prev_nk,
-                          uint32_t cur, const uint8_t *cur_nk)
+                          uint32_t prev_name_len, uint32_t cur, const uint8_t *cur_nk, uint32_t cur_name_len)
 {
     char a[40], b[40];
-    msg_name(a, sizeof a, prev_nk);
-    msg_name(b, sizeof b, cur_nk);
+    msg_name(a, sizeof a, prev_nk, prev_name_len);
+    msg_name(b, sizeof b, cur_nk, cur_name_len);
     const char *fix = "open the hive with errors=\"tolerant\" to read each key once";
     if (prev == cur)
         return rfi_fail(RF_E_CORRUPT, regf_file_off(leaf), 0,
                         "subkey list at 0x%llx of nk at 0x%llx lists the key at 0x%llx '%s' twice; %s",
                         (unsigned long long)regf_file_off(leaf), (unsigned long long)regf_file_off(key),
                         (unsigned long long)regf_file_off(cur), b, fix);
-    if (!regf_sorted_after(cur_nk, prev_nk))
+    if (!regf_sorted_after(cur_nk, cur_name_len, prev_nk, prev_name_len))
         return rfi_fail(RF_E_CORRUPT, regf_file_off(cur), 0,
                         "subkey list at 0x%llx of nk at 0x%llx lists two keys named '%s' (0x%llx, 0x%llx); %s",
                         (unsigned long long)regf_file_off(leaf), (unsigned long long)regf_file_off(key), b,
@@ -273,10 +274,12 @@ static rf_status collect_entry(void *vctx, uint32_t child, uint32_t hash, uint32
         return regf_with_fix(st);
     }
     const uint8_t *nk, *pnk;
-    uint32_t len;
-    regf_nk(c->h, child, &nk, &len); /* cannot fail: regf_check_child just read it */
-    if (c->prev && regf_nk(c->h, c->prev, &pnk, &len) == RF_OK && !regf_sorted_after(pnk, nk)) {
-        if (!c->tolerant) return regf_order_fail(c->parent, leaf, c->prev, pnk, child, nk);
+    uint32_t len, nlen, plen;
+    /* the file may have changed since regf_check_child read it: check again */
+    if ((st = regf_nk_named(c->h, child, &nk, &len, &nlen)) != RF_OK) return st;
+    if (c->prev && regf_nk_named(c->h, c->prev, &pnk, &len, &plen) == RF_OK &&
+        !regf_sorted_after(pnk, plen, nk, nlen)) {
+        if (!c->tolerant) return regf_order_fail(c->parent, leaf, c->prev, pnk, plen, child, nk, nlen);
         c->unordered = 1;
     } else {
         c->prev = child;
@@ -616,15 +619,18 @@ static void problem(tree_check *t, uint32_t bit, uint64_t off, const char *fmt, 
 }
 
 /* An allocated nk whose name fits, without recording an error (the error of
- * the list being walked must survive for the caller). */
-static const uint8_t *quiet_nk(const regf_hive *h, uint32_t off)
+ * the list being walked must survive for the caller); *name_len is the name
+ * length as checked (one read of each field: the file may change). */
+static const uint8_t *quiet_nk(const regf_hive *h, uint32_t off, uint32_t *name_len)
 {
-    if (!regf_is_cell(h, off)) return NULL;
-    int32_t size = (int32_t)rf_le32(h->bins + off);
-    if (size >= 0 || (uint64_t)(-(int64_t)size) > h->bins_len - off) return NULL;
-    uint32_t len = (uint32_t)(-(int64_t)size) - 4;
-    const uint8_t *nk = h->bins + off + 4;
-    if (len < NK_NAME || nk[0] != 'n' || nk[1] != 'k' || rf_le16(nk + NK_NAME_LEN) > len - NK_NAME) return NULL;
+    const uint8_t *nk;
+    uint32_t len;
+    int allocated;
+    if (!regf_cell_at(h, off, &nk, &len, &allocated) || !allocated) return NULL;
+    if (len < NK_NAME || nk[0] != 'n' || nk[1] != 'k') return NULL;
+    uint32_t n = regf_once16(nk + NK_NAME_LEN);
+    if (n > len - NK_NAME) return NULL;
+    *name_len = n;
     return nk;
 }
 
@@ -633,10 +639,11 @@ static rf_status check_entry(void *vctx, uint32_t child, uint32_t hash, uint32_t
     tree_check *t = vctx;
     const regf_hive *h = t->h;
     const uint8_t *nk, *pnk;
+    uint32_t nlen, plen;
     (void)hash;
     /* Each problem is placed where the damage most likely is: a damaged key
      * record, or the list entry that points wrong. */
-    if (!(nk = quiet_nk(h, child)) || child == h->root) {
+    if (!(nk = quiet_nk(h, child, &nlen)) || child == h->root) {
         if (!in_skipped_region(h, regf_file_off(child)))
             problem(t, 1, regf_file_off(regf_is_cell(h, child) ? child : leaf),
                     "subkey list at 0x%llx of nk at 0x%llx: entry 0x%llx is not a usable key",
@@ -646,7 +653,7 @@ static rf_status check_entry(void *vctx, uint32_t child, uint32_t hash, uint32_t
     }
     uint32_t parent = rf_le32(nk + NK_PARENT);
     if (parent != t->key) {
-        int listed_twice = quiet_nk(h, parent) != NULL; /* else its parent field is what broke */
+        int listed_twice = quiet_nk(h, parent, &plen) != NULL; /* else its parent field is what broke */
         problem(t, 2, regf_file_off(listed_twice ? leaf : child),
                 "subkey list at 0x%llx of nk at 0x%llx lists the key at 0x%llx, whose parent is 0x%llx: "
                 "read there only", (unsigned long long)regf_file_off(leaf),
@@ -654,11 +661,11 @@ static rf_status check_entry(void *vctx, uint32_t child, uint32_t hash, uint32_t
                 (unsigned long long)regf_file_off(parent));
         return RF_OK;
     }
-    if (t->prev && (pnk = quiet_nk(h, t->prev)) != NULL && !regf_sorted_after(pnk, nk)) {
+    if (t->prev && (pnk = quiet_nk(h, t->prev, &plen)) != NULL && !regf_sorted_after(pnk, plen, nk, nlen)) {
         problem(t, 4, regf_file_off(t->prev == child ? leaf : child),
                 "subkey list at 0x%llx of nk at 0x%llx: %s at 0x%llx; each key is "
                 "read once", (unsigned long long)regf_file_off(leaf), (unsigned long long)regf_file_off(t->key),
-                t->prev == child ? "a key listed twice" : regf_sorted_after(nk, pnk) ? "out of order"
+                t->prev == child ? "a key listed twice" : regf_sorted_after(nk, nlen, pnk, plen) ? "out of order"
                                                                                   : "two keys of one name",
                 (unsigned long long)regf_file_off(child));
     } else {
@@ -678,51 +685,64 @@ static rf_status check_entry(void *vctx, uint32_t child, uint32_t hash, uint32_t
     return RF_OK;
 }
 
-rf_status regf_check_tree(regf_hive *h)
+static rf_status check_tree_body(tree_check *t)
 {
-    tree_check t;
-    memset(&t, 0, sizeof t);
-    t.h = h;
-    t.visited = calloc((size_t)(h->bins_len / 512) + 1, sizeof(uint64_t));
-    t.stack = malloc(256 * sizeof *t.stack);
-    if (!t.visited || !t.stack) {
-        free(t.visited);
-        free(t.stack);
-        return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for the subkey check");
-    }
-    t.cap = 256;
-    t.stack[t.top++] = h->root;
-    t.visited[(h->root >> 3) >> 6] |= (uint64_t)1 << ((h->root >> 3) & 63);
+    regf_hive *h = t->h;
+    t->visited = calloc((size_t)(h->bins_len / 512) + 1, sizeof(uint64_t));
+    t->stack = malloc(256 * sizeof *t->stack);
+    if (!t->visited || !t->stack) return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for the subkey check");
+    t->cap = 256;
+    t->stack[t->top++] = h->root;
+    t->visited[(h->root >> 3) >> 6] |= (uint64_t)1 << ((h->root >> 3) & 63);
     rf_status st = RF_OK;
-    while (t.top && !t.err) {
+    while (t->top && !t->err) {
         const uint8_t *nk;
         uint32_t len;
-        t.key = t.stack[--t.top];
-        t.prev = 0;
-        t.reported = 0;
-        if (regf_nk(h, t.key, &nk, &len) != RF_OK) continue;
-        st = regf_each_subkey_all(h, t.key, nk, check_entry, &t);
+        t->key = t->stack[--t->top];
+        t->prev = 0;
+        t->reported = 0;
+        if (regf_nk(h, t->key, &nk, &len) != RF_OK) continue;
+        st = regf_each_subkey_all(h, t->key, nk, check_entry, t);
         if (st == RF_E_NO_MEMORY) break;
         if (st) {
             /* the list itself (its cell, signature, count): reads of this key's
              * subkeys will return what is left; say why, unless the bytes lie
              * in a region the hbin walk already listed */
             const rf_error *e = rf_last_error();
-            uint64_t at = e->offset != RF_NO_OFFSET ? e->offset : regf_file_off(t.key);
+            uint64_t at = e->offset != RF_NO_OFFSET ? e->offset : regf_file_off(t->key);
             /* a pointer that lands in no cell at all (an hbin header, past
              * the hbins or the file): the field holding it is what broke, in
              * the key or in its ri; the problem is placed at the key */
             int skipped = in_skipped_region(h, at);
             uint64_t rel = at - REGF_BASE_BLOCK;
             if (at < REGF_BASE_BLOCK || (!regf_is_cell(h, rel) && !regf_inside_cell(h, rel)))
-                at = regf_file_off(t.key);
+                at = regf_file_off(t->key);
             if (!skipped)
-                problem(&t, 8, at, "subkeys of nk at 0x%llx: %.100s", (unsigned long long)regf_file_off(t.key),
+                problem(t, 8, at, "subkeys of nk at 0x%llx: %.100s", (unsigned long long)regf_file_off(t->key),
                         e->message);
         }
         st = RF_OK;
     }
-    if (!st) st = t.err;
+    return st ? st : t->err;
+}
+
+static rf_status check_tree_guarded(tree_check *t)
+{
+    rf_status st = RF_OK;
+    REGF_GUARD_BEGIN(t->h->map, t->h->size)
+        st = check_tree_body(t);
+    REGF_GUARD_END(st)
+    return st;
+}
+
+/* Guards itself (regf_guard.h): the walk's state belongs to this frame and
+ * is freed after the guard, even when a vanished page ended the walk. */
+rf_status regf_check_tree(regf_hive *h)
+{
+    tree_check t;
+    memset(&t, 0, sizeof t);
+    t.h = h;
+    rf_status st = check_tree_guarded(&t);
     free(t.visited);
     free(t.stack);
     return st;

@@ -318,8 +318,9 @@ static rf_status parse_hive(regf_hive *h, const rf_open_opts *opts)
         return rfi_fail(RF_E_CORRUPT, regf_file_off(h->root), 0,
                         "root key offset 0x%x (base block @0x24) is unusable: %s", h->root, why);
     }
-    /* tolerant: list the subkey-list problems reads will step over */
-    return tolerant ? regf_check_tree(h) : RF_OK;
+    /* tolerant: regf_check_tree lists the subkey-list problems reads will
+     * step over (parse_guarded calls it: it allocates, and guards itself) */
+    return RF_OK;
 }
 
 void regf_close(rf_hive *base)
@@ -354,6 +355,11 @@ static rf_status parse_guarded(regf_hive *h, const rf_open_opts *opts)
     REGF_GUARD_BEGIN(h->map, h->size)
         st = parse(h, opts);
     REGF_GUARD_END(st)
+    if (!st && h->root_ok && (h->opts.flags & RF_OPEN_TOLERANT)) {
+        st = regf_check_tree(h);
+        /* its problems after the walk's: file order again */
+        if (!st && h->n_problems > 1) qsort(h->problems, h->n_problems, sizeof *h->problems, problem_order);
+    }
     return st;
 }
 

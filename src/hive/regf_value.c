@@ -12,6 +12,7 @@
  */
 #include <stdlib.h>
 #include "hive/regf_internal.h"
+#include "hive/regf_guard.h"
 
 rf_status regf_locate(const regf_hive *h, uint32_t voff, const uint8_t *vk, regf_data_loc *d)
 {
@@ -274,16 +275,30 @@ void regf_vindex_free(regf_hive *h)
     h->vcache = NULL;
 }
 
+/* What a lookup allocates while it reads the mapping: an index being built
+ * and not yet published, the hashes of its names, the budget it reserved.
+ * It belongs to regf_value_find, which releases it after the guard: a fault
+ * on a vanished page jumps out of the build (regf_guard.h). */
+typedef struct vfind_mem {
+    regf_vindex        *ix;
+    uint32_t           *hashes;
+    struct regf_vcache *cache;
+    uint64_t            reserved;
+} vfind_mem;
+
 /* Builds the index of a list in a table of `slots` (a power of two); on a
- * damaged vk, a table-less marker (`linear`) instead; NULL when out of memory. */
+ * damaged vk, a table-less marker (`linear`) instead; NULL when out of memory.
+ * The index stays in mem->ix until its caller publishes it. */
 static regf_vindex *vindex_build(const regf_hive *h, uint32_t list_off, const uint8_t *list, uint32_t n,
-                                 size_t slots)
+                                 size_t slots, vfind_mem *mem)
 {
-    regf_vindex *ix = calloc(1, sizeof(regf_vindex) + slots * sizeof(uint32_t));
-    uint32_t *hashes = malloc((size_t)n * sizeof *hashes); /* only while building */
+    regf_vindex *ix = mem->ix = calloc(1, sizeof(regf_vindex) + slots * sizeof(uint32_t));
+    uint32_t *hashes = mem->hashes = malloc((size_t)n * sizeof *hashes); /* only while building */
     if (!ix || !hashes) {
         free(ix);
         free(hashes);
+        mem->ix = NULL;
+        mem->hashes = NULL;
         return NULL;
     }
     ix->list = list_off;
@@ -294,18 +309,19 @@ static regf_vindex *vindex_build(const regf_hive *h, uint32_t list_off, const ui
      * (3-4x faster than one pass, on a key of 1,000,000 values). */
     for (uint32_t i = 0; i < n; i++) {
         const uint8_t *vk;
-        uint32_t len;
-        if (regf_vk(h, rf_le32(list + 4 * (size_t)i), &vk, &len) != RF_OK) {
+        uint32_t len, nlen;
+        if (regf_vk_named(h, rf_le32(list + 4 * (size_t)i), &vk, &len, &nlen) != RF_OK) {
             /* the linear search reports the damage where it meets it */
             free(hashes);
+            mem->hashes = NULL;
             regf_vindex *marker = realloc(ix, sizeof *ix);   /* the table is not needed */
-            if (marker) ix = marker;
+            if (marker) ix = mem->ix = marker;
             ix->mask = 0;
             ix->linear = 1;
             return ix;
         }
-        hashes[i] = regf_name_hash(vk + VK_NAME, rf_le16(vk + VK_NAME_LEN),
-                                   !(rf_le16(vk + VK_FLAGS) & VK_FLAG_COMP_NAME));
+        /* the name length as regf_vk_named checked it (the file may change) */
+        hashes[i] = regf_name_hash(vk + VK_NAME, nlen, !(rf_le16(vk + VK_FLAGS) & VK_FLAG_COMP_NAME));
     }
     for (uint32_t i = 0; i < n; i++) {
         if (i + VINDEX_AHEAD < n) rf_prefetch_w(&ix->pos[hashes[i + VINDEX_AHEAD] & ix->mask]);
@@ -314,12 +330,14 @@ static regf_vindex *vindex_build(const regf_hive *h, uint32_t list_off, const ui
         ix->pos[s] = i + 1;
     }
     free(hashes);
+    mem->hashes = NULL;
     return ix;
 }
 
 /* The index of the list (possibly a `linear` marker), built here on the
  * second lookup; NULL: search linearly this time. */
-static const regf_vindex *vindex_of(regf_hive *h, uint32_t list_off, const uint8_t *list, uint32_t n)
+static const regf_vindex *vindex_of(regf_hive *h, uint32_t list_off, const uint8_t *list, uint32_t n,
+                                    vfind_mem *mem)
 {
     struct regf_vcache *c = atomic_load_ptr((void *const *)&h->vcache);
     if (!c) {
@@ -346,38 +364,34 @@ static const regf_vindex *vindex_of(regf_hive *h, uint32_t list_off, const uint8
         atomic_add64(&c->bytes, -(int64_t)bytes);
         return NULL;
     }
-    regf_vindex *ix = vindex_build(h, list_off, list, n, slots);
-    if (!ix) {
-        atomic_add64(&c->bytes, -(int64_t)bytes);
-        return NULL;
-    }
+    mem->cache = c;
+    mem->reserved = bytes;     /* given back by regf_value_find unless published */
+    regf_vindex *ix = vindex_build(h, list_off, list, n, slots, mem);
+    if (!ix) return NULL;
     /* publish into the empty slot found above, or the next one still empty */
     for (uint32_t tries = 0; tries < REGF_VINDEX_SLOTS; tries++, at = (at + 1) % REGF_VINDEX_SLOTS) {
-        if (atomic_publish((void **)&c->slot[at], ix)) return ix;
-        const regf_vindex *other = atomic_load_ptr((void *const *)&c->slot[at]);
-        if (other->list == list_off && other->count == n) { /* another thread was first */
-            free(ix);
-            atomic_add64(&c->bytes, -(int64_t)bytes);
-            return other;
+        if (atomic_publish((void **)&c->slot[at], ix)) {
+            mem->ix = NULL;    /* the hive's now: freed by regf_close */
+            mem->reserved = 0;
+            return ix;
         }
+        const regf_vindex *other = atomic_load_ptr((void *const *)&c->slot[at]);
+        if (other->list == list_off && other->count == n) return other; /* another thread was first */
     }
-    free(ix);
-    atomic_add64(&c->bytes, -(int64_t)bytes);
     return NULL;
 }
 
 static int vk_named(const regf_hive *h, uint32_t off, const uint16_t *upper, size_t nchars, rf_status *st)
 {
     const uint8_t *vk;
-    uint32_t len;
-    if ((*st = regf_vk(h, off, &vk, &len)) != RF_OK) return 0;
-    return regf_name_equals(vk + VK_NAME, rf_le16(vk + VK_NAME_LEN),
-                            !(rf_le16(vk + VK_FLAGS) & VK_FLAG_COMP_NAME), upper, nchars);
+    uint32_t len, nlen;
+    if ((*st = regf_vk_named(h, off, &vk, &len, &nlen)) != RF_OK) return 0;
+    return regf_name_equals(vk + VK_NAME, nlen, !(rf_le16(vk + VK_FLAGS) & VK_FLAG_COMP_NAME), upper, nchars);
 }
 
-rf_status regf_value_find(rf_hive *base, rf_key k, const uint16_t *name, size_t nchars, rf_value *out)
+static rf_status find_body(regf_hive *h, rf_key k, const uint16_t *name, size_t nchars, rf_value *out,
+                           vfind_mem *mem)
 {
-    regf_hive *h = (regf_hive *)base;
     const uint8_t *list;
     uint32_t n;
     uint16_t small[256], *upper = small;
@@ -391,7 +405,7 @@ rf_status regf_value_find(rf_hive *base, rf_key k, const uint16_t *name, size_t 
     for (size_t i = 0; i < nchars; i++) upper[i] = rf_upcase(name[i]);
 
     const regf_vindex *ix = n >= REGF_VINDEX_MIN
-        ? vindex_of(h, (uint32_t)(list - h->bins) - 4, list, n) : NULL;
+        ? vindex_of(h, (uint32_t)(list - h->bins) - 4, list, n, mem) : NULL;
     if (ix && !ix->linear) {
         uint32_t hv = regf_upper_hash(upper, nchars);
         for (uint32_t s = hv & ix->mask; ix->pos[s]; s = (s + 1) & ix->mask) {
@@ -413,4 +427,27 @@ rf_status regf_value_find(rf_hive *base, rf_key k, const uint16_t *name, size_t 
         }
     }
     return rfi_fail(RF_E_NOT_FOUND, RF_NO_OFFSET, 0, "value not found");
+}
+
+static rf_status find_guarded(regf_hive *h, rf_key k, const uint16_t *name, size_t nchars, rf_value *out,
+                              vfind_mem *mem)
+{
+    rf_status st = RF_OK;
+    REGF_GUARD_BEGIN(h->map, h->size)
+        st = find_body(h, k, name, nchars, out, mem);
+    REGF_GUARD_END(st)
+    return st;
+}
+
+/* Guards itself (regf_guard.h): an index being built is freed here, after
+ * the guard, even when a vanished page ended the build. */
+rf_status regf_value_find(rf_hive *base, rf_key k, const uint16_t *name, size_t nchars, rf_value *out)
+{
+    vfind_mem mem = { NULL, NULL, NULL, 0 };
+    *out = 0;
+    rf_status st = find_guarded((regf_hive *)base, k, name, nchars, out, &mem);
+    free(mem.ix);
+    free(mem.hashes);
+    if (mem.reserved) atomic_add64(&mem.cache->bytes, -(int64_t)mem.reserved);
+    return st;
 }

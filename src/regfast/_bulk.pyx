@@ -633,6 +633,11 @@ cdef int _strict_rows(rf_hive *h, const int32_t *rs, const rf_value *tok, size_t
             if tok[i]:
                 check(rf_value_get_info(h, tok[i], &vi))
                 _check_value_data(h, tok[i], vi.data_len)   # big data fails only here
+                if rs[i] == RF_E_CORRUPT:   # fine alone: refused for the batch (regf_batch.c fill_row)
+                    raise error_from_status(RF_E_CORRUPT, f"value {names[i]!r} (vk at 0x{tok[i] + 4096:x}): "
+                                            "the data of the values read add up to more than the hive "
+                                            "holds: values listed again or sharing data cells (damage)",
+                                            None, tok[i] + 4096)
             elif rs[i] == RF_E_CORRUPT:     # a zeroed list entry: cell offset 0 is the first hbin's header
                 raise error_from_status(RF_E_CORRUPT, "vk at 0x1000: a value list entry of 0 "
                                         "is not the start of a cell", None, 0x1000)
@@ -1124,10 +1129,32 @@ cdef ScanTable _scan_pinned(Hive hive, rf_hive *h, Key start, object path, bint 
     cdef uint64_t *vtok = <uint64_t *>data_of(t.value_token)
     cdef uint32_t *vlen = <uint32_t *>data_of(t.value_length)
     cdef uint8_t *dst
+    cdef const uint8_t *mbase
+    cdef size_t mlen
     if big.size:
-        arena = np.empty(int(t.value_length[big].sum(dtype=np.uint64)), dtype=np.uint8)
-        dst = <uint8_t *>data_of(arena)
+        # A value listed again is read once (its rows share the bytes). Past
+        # that, healthy hives never share data cells, so the arena fits in the
+        # file; more means values sharing segments (damage), and an arena the
+        # file does not bound (one 200 KB value listed 20,000 times in a
+        # 0.9 MB hive asked for 3.7 GiB): those rows are corrupt.
+        check(rf_hive_mapping(h, &mbase, &mlen))
+        first, order, total = {}, [], 0
         for i in big:
+            if vtok[i] in first:
+                continue
+            if total + vlen[i] > mlen:
+                msg = (f"vk at 0x{vtok[i] + 4096:x}: with its {vlen[i]:,} bytes the big data of the values "
+                       f"read add up to more than the hive's {mlen:,} bytes: values share data cells (damage)")
+                if errors == "strict":
+                    raise error_from_status(RF_E_CORRUPT, msg, None, vtok[i] + 4096)
+                vst[i] = RF_E_CORRUPT
+                continue
+            first[vtok[i]] = i
+            order.append(i)
+            total += vlen[i]
+        arena = np.empty(total, dtype=np.uint8)
+        dst = <uint8_t *>data_of(arena)
+        for i in order:
             with nogil:
                 st = rf_value_read(h, vtok[i], dst + pos, vlen[i], &p, &got)
             if st != RF_OK:
@@ -1138,6 +1165,9 @@ cdef ScanTable _scan_pinned(Hive hive, rf_hive *h, Key start, object path, bint 
             voff[i] = ARENA_BIT | pos
             vst[i] = 0
             pos += got
+        for i in big:                                   # the rows of a value listed again
+            if vst[i] == RF_E_MORE_DATA and vtok[i] in first:
+                voff[i], vst[i] = voff[first[vtok[i]]], vst[first[vtok[i]]]
     cdef const uint8_t *base
     cdef size_t base_len
     check(rf_hive_mapping(h, &base, &base_len))

@@ -13,36 +13,47 @@ place only after the last byte was written and flushed to disk. Any failure on
 the way (a full disk, a damaged hive met half-way, Ctrl-C) removes the
 temporary file and leaves a previous file of that name untouched.
 """
+
 from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import secrets
 import stat
-from typing import IO, Any, BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import IO, Any
 
 from regfast.exceptions import RF_E_UNSUPPORTED_FORMAT, error_from_status
 
 __all__ = ["atomic_output", "not_regular_error", "open_regular"]
 
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
-def not_regular_error(path: str | os.PathLike, mode: int) -> OSError:
+def not_regular_error(path: str | os.PathLike[str], mode: int) -> OSError:
     """The NotAHiveError for a path whose st_mode is not a regular file."""
     kind = next((name for test, name in _KINDS if test(mode)), "not a file")
-    return error_from_status(RF_E_UNSUPPORTED_FORMAT,
-                             f"{os.fspath(path)!s} is not a regular file ({kind}): hives are read from files",
-                             os.fspath(path), native=errno.EISDIR if stat.S_ISDIR(mode) else errno.ENODEV)
+    return error_from_status(
+        RF_E_UNSUPPORTED_FORMAT,
+        f"{os.fspath(path)!s} is not a regular file ({kind}): hives are read from files",
+        os.fspath(path),
+        native=errno.EISDIR if stat.S_ISDIR(mode) else errno.ENODEV,
+    )
 
 
-def open_regular(path: str | os.PathLike) -> BinaryIO:
+def open_regular(path: str | os.PathLike[str]) -> io.BufferedReader:
     """Opens `path` for binary reading, refusing anything but a regular file
     (NotAHiveError) without blocking: the open is non-blocking, then checked
     with fstat, then made blocking again."""
-    nonblock = getattr(os, "O_NONBLOCK", 0)      # Windows has no FIFOs to wait on
+    nonblock = getattr(os, "O_NONBLOCK", 0)  # Windows has no FIFOs to wait on
     fd = os.open(path, os.O_RDONLY | nonblock | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0))
     try:
         mode = os.fstat(fd).st_mode
@@ -60,14 +71,26 @@ _TMP_SUFFIX = ".regfast-tmp"
 
 
 def _open_flags() -> int:
-    return (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-            | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOINHERIT", 0))
+    return (
+        os.O_WRONLY
+        | os.O_CREAT
+        | os.O_EXCL
+        | getattr(os, "O_BINARY", 0)
+        | getattr(os, "O_CLOEXEC", 0)
+        | getattr(os, "O_NOINHERIT", 0)
+    )
 
 
 @contextlib.contextmanager
-def atomic_output(path: str | os.PathLike[str], mode: str = "w", *, encoding: str | None = None,
-                  errors: str | None = None, newline: str | None = None,
-                  durable: bool = True) -> Iterator[IO[Any]]:
+def atomic_output(
+    path: str | os.PathLike[str],
+    mode: str = "w",
+    *,
+    encoding: str | None = None,
+    errors: str | None = None,
+    newline: str | None = None,
+    durable: bool = True,
+) -> Iterator[IO[Any]]:
     """A file object to write `path` through, all or nothing.
 
     On a clean exit of the ``with`` block the file is flushed (``fsync`` with
@@ -90,8 +113,9 @@ def atomic_output(path: str | os.PathLike[str], mode: str = "w", *, encoding: st
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"mode must be 'w' or 'wb', got {mode!r}")
-    text_kw: dict[str, Any] = {} if mode == "wb" else {
-        "encoding": encoding or "utf-8", "errors": errors, "newline": newline}
+    text_kw: dict[str, Any] = (
+        {} if mode == "wb" else {"encoding": encoding or "utf-8", "errors": errors, "newline": newline}
+    )
     target = os.path.realpath(os.fspath(path))
     try:
         st: os.stat_result | None = os.stat(target)
@@ -100,7 +124,7 @@ def atomic_output(path: str | os.PathLike[str], mode: str = "w", *, encoding: st
     if st is not None and stat.S_ISDIR(st.st_mode):
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), os.fspath(path))
     if st is not None and not stat.S_ISREG(st.st_mode):
-        with open(target, mode, **text_kw) as f:        # a device or a pipe: write straight in
+        with open(target, mode, **text_kw) as f:  # a device or a pipe: write straight in
             yield f
         return
     if st is not None and not os.access(target, os.W_OK):
@@ -114,9 +138,10 @@ def atomic_output(path: str | os.PathLike[str], mode: str = "w", *, encoding: st
             break
         except FileExistsError:
             continue
-        except OSError as e:          # name the file the caller gave, and where we tried to write
-            raise type(e)(e.errno, f"{e.strerror} (creating a temporary file in {folder or '.'})",
-                          os.fspath(path)) from None
+        except OSError as e:  # name the file the caller gave, and where we tried to write
+            raise type(e)(
+                e.errno, f"{e.strerror} (creating a temporary file in {folder or '.'})", os.fspath(path)
+            ) from None
     try:
         if st is not None and os.name == "posix":
             os.chmod(tmp, stat.S_IMODE(st.st_mode))

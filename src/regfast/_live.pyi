@@ -1,5 +1,5 @@
 # Windows only (regfast._live is built by CMakeLists.txt under if(WIN32)).
-from typing import Callable
+from collections.abc import Callable
 
 def set_event_sink(sink: Callable[[int, int, bytes], None] | None) -> None: ...
 def dispatch(op: int, rid: int, payload: bytes) -> bytes: ...

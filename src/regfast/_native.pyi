@@ -13,7 +13,7 @@ Decoded = str | int | list[str] | bytes
 
 class Hive:
     @staticmethod
-    def from_file(path: str | os.PathLike[str], *, lenient: bool = ...,
+    def from_file(path: str | bytes | os.PathLike[str] | os.PathLike[bytes], *, lenient: bool = ...,
                   errors: str = ..., copy: bool = ...) -> Hive: ...
     @staticmethod
     def from_buffer(data: Any, *, lenient: bool = ..., errors: str = ...) -> Hive: ...

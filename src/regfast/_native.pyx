@@ -273,11 +273,164 @@ cdef int _check_in(const uint8_t *base, size_t base_len, const uint8_t *p, size_
 
 
 cdef object view_of(Hive hive, const uint8_t *p, size_t n):
-    """A read-only memoryview of hive memory that keeps the hive open."""
+    """A read-only memoryview of hive memory that keeps the hive open.
+    A hive without a mapping (remote: what it hands back is per-thread
+    scratch, reused by the next call) gets a view of a copy instead."""
+    if hive._map == NULL:
+        return memoryview(PyBytes_FromStringAndSize(<const char *>p, n))
     cdef _Export e = _Export(hive)
     e.ptr = <const char *>p
     e.length = n
     return memoryview(e)
+
+
+# ---- calls that may wait: a remote hive's every call is a request to
+# regfast-agent (or waits for the connection another thread's request holds),
+# up to the timeout. Those release the GIL, the hive pinned meanwhile, so a
+# slow agent stalls only the calling thread. Hive files keep the GIL: their
+# calls take well under a microsecond, less than a release would cost.
+
+cdef rf_status _key_name(Hive hv, rf_key k, rf_name *out) except? -1:
+    cdef rf_hive *h = hv.handle()
+    cdef rf_status st
+    if not hv._blocks:
+        st = rf_key_name(h, k, out)
+        return st
+    hv.pin()
+    try:
+        with nogil:
+            st = rf_key_name(h, k, out)
+    finally:
+        hv.unpin()
+    return st
+
+
+cdef rf_status _key_parent(Hive hv, rf_key k, rf_key *out) except? -1:
+    cdef rf_hive *h = hv.handle()
+    cdef rf_status st
+    if not hv._blocks:
+        st = rf_key_parent(h, k, out)
+        return st
+    hv.pin()
+    try:
+        with nogil:
+            st = rf_key_parent(h, k, out)
+    finally:
+        hv.unpin()
+    return st
+
+
+cdef rf_status _key_info(Hive hv, rf_key k, rf_key_info *out) except? -1:
+    cdef rf_hive *h = hv.handle()
+    cdef rf_status st
+    if not hv._blocks:
+        st = rf_key_get_info(h, k, out)
+        return st
+    hv.pin()
+    try:
+        with nogil:
+            st = rf_key_get_info(h, k, out)
+    finally:
+        hv.unpin()
+    return st
+
+
+cdef rf_status _key_class(Hive hv, rf_key k, rf_name *out) except? -1:
+    cdef rf_hive *h = hv.handle()
+    cdef rf_status st
+    if not hv._blocks:
+        st = rf_key_class(h, k, out)
+        return st
+    hv.pin()
+    try:
+        with nogil:
+            st = rf_key_class(h, k, out)
+    finally:
+        hv.unpin()
+    return st
+
+
+cdef rf_status _key_count(Hive hv, rf_key k, bint values, size_t *n) except? -1:
+    """rf_key_subkeys / rf_key_values asked for the count only."""
+    cdef rf_hive *h = hv.handle()
+    cdef rf_status st
+    if not hv._blocks:
+        if values:
+            st = rf_key_values(h, k, NULL, 0, n)
+        else:
+            st = rf_key_subkeys(h, k, NULL, 0, n)
+        return st
+    hv.pin()
+    try:
+        with nogil:
+            if values:
+                st = rf_key_values(h, k, NULL, 0, n)
+            else:
+                st = rf_key_subkeys(h, k, NULL, 0, n)
+    finally:
+        hv.unpin()
+    return st
+
+
+cdef rf_status _key_security(Hive hv, rf_key k, const uint8_t **sd, size_t *n) except? -1:
+    cdef rf_hive *h = hv.handle()
+    cdef rf_status st
+    if not hv._blocks:
+        st = rf_key_security(h, k, sd, n)
+        return st
+    hv.pin()
+    try:
+        with nogil:
+            st = rf_key_security(h, k, sd, n)
+    finally:
+        hv.unpin()
+    return st
+
+
+cdef rf_status _value_open(Hive hv, rf_key k, const char *name, size_t n, rf_value *out) except? -1:
+    cdef rf_hive *h = hv.handle()
+    cdef rf_status st
+    if not hv._blocks:
+        st = rf_value_open(h, k, name, n, out)
+        return st
+    hv.pin()
+    try:
+        with nogil:
+            st = rf_value_open(h, k, name, n, out)
+    finally:
+        hv.unpin()
+    return st
+
+
+cdef rf_status _value_info(Hive hv, rf_value v, rf_value_info *out) except? -1:
+    cdef rf_hive *h = hv.handle()
+    cdef rf_status st
+    if not hv._blocks:
+        st = rf_value_get_info(h, v, out)
+        return st
+    hv.pin()
+    try:
+        with nogil:
+            st = rf_value_get_info(h, v, out)
+    finally:
+        hv.unpin()
+    return st
+
+
+cdef rf_status _value_read(Hive hv, rf_value v, const uint8_t **p, size_t *n) except? -1:
+    """rf_value_read without a buffer (contiguous data: a pointer back)."""
+    cdef rf_hive *h = hv.handle()
+    cdef rf_status st
+    if not hv._blocks:
+        st = rf_value_read(h, v, NULL, 0, p, n)
+        return st
+    hv.pin()
+    try:
+        with nogil:
+            st = rf_value_read(h, v, NULL, 0, p, n)
+    finally:
+        hv.unpin()
+    return st
 
 
 _MISSING = object()
@@ -510,6 +663,7 @@ cdef class Hive:
                 rf_remote_release(c)             # the hive holds the connection
         check(st)
         self._path = None
+        self._blocks = True
         return self
 
     cdef rf_hive *handle(self) except NULL:
@@ -813,16 +967,18 @@ cdef class Hive:
         still names it (None when no carved key's list does).
         """
         cdef size_t n = 0, i, got
-        cdef rf_deleted *recs = deleted_records(self, &n)
+        cdef rf_deleted *recs = NULL
         cdef const uint8_t *base
         cdef size_t base_len
-        cdef rf_hive *h
+        # pinned to the end: the loop reads the mapping (names, data) around
+        # calls that release the GIL, and a close() meanwhile must wait
+        cdef rf_hive *h = self.pin()
         cdef rf_status st
         cdef char *dst
         out = []
         states = ("empty", "inline", "free", "reused", "lost")
         try:
-            h = self.handle()
+            recs = deleted_records(self, &n)
             check(rf_hive_mapping(h, &base, &base_len))
             self.probe()
             for i in range(n):
@@ -861,6 +1017,7 @@ cdef class Hive:
                                         state, recs[i].confidence, source, owner))
         finally:
             free(recs)
+            self.unpin()
         return out
 
     def slack(self, min_length=1):
@@ -958,7 +1115,7 @@ def _reopen_buffer(data, lenient, errors):
 def _restore_key(Hive hive not None, rf_key token, path):
     """Unpickles a Key: its token in the re-opened hive, checked to be a key."""
     cdef rf_key_info i
-    check(rf_key_get_info(hive.handle(), token, &i))
+    check(_key_info(hive, token, &i))
     return hive.make_key(token, path)
 
 
@@ -1018,7 +1175,7 @@ cdef class Key:
         """The key's name as stored (the root's stored name for the root)."""
         cdef rf_name n
         if self._name is None:
-            check(rf_key_name(self._h(), self._k, &n))
+            check(_key_name(self._hv(), self._k, &n))
             self.hive.probe()
             self._name = name_str(&n)
         return self._name
@@ -1032,7 +1189,7 @@ cdef class Key:
             seen = set()
             key = self
             while True:
-                st = rf_key_parent(self._h(), (<Key>key)._k, &k)
+                st = _key_parent(self._hv(), (<Key>key)._k, &k)
                 if st == RF_E_NOT_FOUND:
                     break
                 check(st)
@@ -1052,7 +1209,7 @@ cdef class Key:
     def parent(self):
         """The parent key, or None for the root."""
         cdef rf_key k
-        st = rf_key_parent(self._h(), self._k, &k)
+        st = _key_parent(self._hv(), self._k, &k)
         if st == RF_E_NOT_FOUND:
             return None
         check(st)
@@ -1064,7 +1221,7 @@ cdef class Key:
     def info(self):
         """KeyInfo: last write, counts and max lengths (KEY_FULL_INFORMATION)."""
         cdef rf_key_info i
-        check(rf_key_get_info(self._h(), self._k, &i))
+        check(_key_info(self._hv(), self._k, &i))
         return KeyInfo(i.last_write, i.n_subkeys, i.n_values, i.max_name_len, i.max_class_len,
                        i.max_value_name_len, i.max_value_data_len, self.class_name, i.flags)
 
@@ -1074,21 +1231,21 @@ cdef class Key:
         FILETIME is past 9999-12-31, where no datetime goes (damaged or crafted
         hives): last_write_raw keeps it."""
         cdef rf_key_info i
-        check(rf_key_get_info(self._h(), self._k, &i))
+        check(_key_info(self._hv(), self._k, &i))
         return filetime_dt(i.last_write)
 
     @property
     def last_write_raw(self):
         """Last write time as stored: a FILETIME (100 ns ticks since 1601 UTC)."""
         cdef rf_key_info i
-        check(rf_key_get_info(self._h(), self._k, &i))
+        check(_key_info(self._hv(), self._k, &i))
         return i.last_write
 
     @property
     def class_name(self):
         """The key's class name, or None when it has none."""
         cdef rf_name n
-        check(rf_key_class(self._h(), self._k, &n))
+        check(_key_class(self._hv(), self._k, &n))
         if n.nbytes == 0:
             return None
         self.hive.probe()
@@ -1134,7 +1291,7 @@ cdef class Key:
         cdef rf_hive *h = self._h()
         cdef size_t n = 0, cap = 0
         cdef rf_key *buf = NULL
-        cdef rf_status st = rf_key_subkeys(h, self._k, NULL, 0, &n)
+        cdef rf_status st = _key_count(self.hive, self._k, False, &n)
         if st == RF_OK:
             return []
         if st != RF_E_MORE_DATA:
@@ -1173,7 +1330,7 @@ cdef class Key:
         types and data locations arrive together, so no per-value C call."""
         cdef rf_hive *h = self._h()
         cdef size_t n = 0, i
-        cdef rf_status st = rf_key_values(h, self._k, NULL, 0, &n)
+        cdef rf_status st = _key_count(self.hive, self._k, True, &n)
         if st == RF_OK:
             return []
         if st != RF_E_MORE_DATA:
@@ -1214,7 +1371,7 @@ cdef class Key:
                     # The thread's last error may describe a later row: re-read
                     # this one alone so the exception names its own offset.
                     if b.token[i]:
-                        check(rf_value_get_info(h, b.token[i], &vinfo))
+                        check(_value_info(self.hive, b.token[i], &vinfo))
                     elif b.status[i] == RF_E_CORRUPT:   # a zeroed list entry: cell 0 is the hbin header
                         raise error_from_status(RF_E_CORRUPT, "vk at 0x1000: a value list entry of 0 "
                                                 "is not the start of a cell", None, 0x1000)
@@ -1249,7 +1406,7 @@ cdef class Key:
         cdef rf_value v
         cdef bytes b = name.encode("utf-8", "surrogatepass")
         try:
-            check(rf_value_open(self._h(), self._k, b, len(b), &v))
+            check(_value_open(self._hv(), self._k, b, len(b), &v))
         except FileNotFoundError as e:
             e.filename = name
             raise
@@ -1269,7 +1426,7 @@ cdef class Key:
     def __contains__(self, name):
         cdef rf_value v
         cdef bytes b = name.encode("utf-8", "surrogatepass")
-        st = rf_value_open(self._h(), self._k, b, len(b), &v)
+        st = _value_open(self._hv(), self._k, b, len(b), &v)
         if st == RF_E_NOT_FOUND:
             return False
         check(st)
@@ -1318,7 +1475,7 @@ cdef class Key:
         """The key's self-relative security descriptor (memoryview, no copy)."""
         cdef const uint8_t *sd
         cdef size_t n
-        check(rf_key_security(self._h(), self._k, &sd, &n))
+        check(_key_security(self._hv(), self._k, &sd, &n))
         self.hive.probe()
         return view_of(self.hive, sd, n)
 
@@ -1326,7 +1483,7 @@ cdef class Key:
         """The key's security descriptor as an SDDL string ("O:BAG:SYD:...")."""
         cdef const uint8_t *sd
         cdef size_t n
-        check(rf_key_security(self._h(), self._k, &sd, &n))
+        check(_key_security(self._hv(), self._k, &sd, &n))
         self.hive.probe()       # rf_sd_to_sddl reads the mapping outside any guard
         return sd_to_sddl_ptr(sd, n)
 
@@ -1356,7 +1513,7 @@ def sd_to_sddl(data):
 cdef Value make_value(Key key, rf_value v):
     cdef Value val = Value.__new__(Value)
     cdef rf_value_info i
-    check(rf_value_get_info(key._h(), v, &i))
+    check(_value_info(key._hv(), v, &i))
     key.hive.probe()
     val.hive = key.hive
     val.key = key
@@ -1446,7 +1603,7 @@ cdef class Value:
             self.hive.probe()
             return view_of(self.hive, self._ptr, self._len)
         if not (self._flags & RF_VALUE_BIG_DATA):
-            check(rf_value_read(h, self._v, NULL, 0, &p, &n))
+            check(_value_read(self.hive, self._v, &p, &n))
             self.hive.probe()
             return view_of(self.hive, p, n)
         return memoryview(self._big_bytes())
@@ -1509,7 +1666,7 @@ cdef class Value:
             b = self._big_bytes()
             return decode_data(self._type, <const uint8_t *>PyBytes_AS_STRING(b), len(b))
         if self._ptr == NULL:                   # located by Key.values(): no C call
-            check(rf_value_read(h, self._v, NULL, 0, &p, &n))
+            check(_value_read(self.hive, self._v, &p, &n))
         else:
             p, n = self._ptr, self._len
         self.hive.probe()                       # the decoder reads the mapping outside C

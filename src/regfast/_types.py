@@ -1,5 +1,6 @@
 """Plain-Python types shared by the binding and the API: REG_* constants,
 information records, FILETIME conversion."""
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -21,10 +22,15 @@ REG_QWORD = 11
 REG_QWORD_LITTLE_ENDIAN = 11
 
 TYPE_NAMES = {
-    REG_NONE: "REG_NONE", REG_SZ: "REG_SZ", REG_EXPAND_SZ: "REG_EXPAND_SZ",
-    REG_BINARY: "REG_BINARY", REG_DWORD: "REG_DWORD",
-    REG_DWORD_BIG_ENDIAN: "REG_DWORD_BIG_ENDIAN", REG_LINK: "REG_LINK",
-    REG_MULTI_SZ: "REG_MULTI_SZ", REG_RESOURCE_LIST: "REG_RESOURCE_LIST",
+    REG_NONE: "REG_NONE",
+    REG_SZ: "REG_SZ",
+    REG_EXPAND_SZ: "REG_EXPAND_SZ",
+    REG_BINARY: "REG_BINARY",
+    REG_DWORD: "REG_DWORD",
+    REG_DWORD_BIG_ENDIAN: "REG_DWORD_BIG_ENDIAN",
+    REG_LINK: "REG_LINK",
+    REG_MULTI_SZ: "REG_MULTI_SZ",
+    REG_RESOURCE_LIST: "REG_RESOURCE_LIST",
     REG_FULL_RESOURCE_DESCRIPTOR: "REG_FULL_RESOURCE_DESCRIPTOR",
     REG_RESOURCE_REQUIREMENTS_LIST: "REG_RESOURCE_REQUIREMENTS_LIST",
     REG_QWORD: "REG_QWORD",
@@ -38,8 +44,9 @@ def type_name(t: int) -> str:
 
 _EPOCH = _dt.datetime(1601, 1, 1, tzinfo=_dt.timezone.utc)
 # The last FILETIME whose microsecond a datetime holds (9999-12-31 23:59:59.999999 UTC).
-_MAX_FILETIME = ((_dt.datetime.max.replace(tzinfo=_dt.timezone.utc) - _EPOCH) // _dt.timedelta(microseconds=1)
-                 * 10 + 9)
+_MAX_FILETIME = (_dt.datetime.max.replace(tzinfo=_dt.timezone.utc) - _EPOCH) // _dt.timedelta(
+    microseconds=1
+) * 10 + 9
 
 
 def filetime_to_datetime(ft: int) -> _dt.datetime | None:
@@ -67,11 +74,12 @@ def datetime_to_filetime(when: _dt.datetime) -> int:
 
 class HiveInfo(NamedTuple):
     """What a hive's base block and its open-time scan say."""
+
     version: tuple[int, int]
     dirty: bool
     sequence: tuple[int, int]
     checksum_ok: bool
-    last_write: int           # FILETIME
+    last_write: int  # FILETIME
     file_name: str
     file_size: int
     hbins_size: int
@@ -82,53 +90,58 @@ class HiveInfo(NamedTuple):
 
 class HiveProblem(NamedTuple):
     """A damaged region a tolerant open skipped (see Hive.problems)."""
-    offset: int               # file offset where the damage starts
-    length: int               # bytes skipped from there (0: nothing skipped)
-    kind: str                 # "checksum", "base_block", "truncated", "hbin", "cell", "root"
-    reason: str               # what was wrong, with offsets and values
+
+    offset: int  # file offset where the damage starts
+    length: int  # bytes skipped from there (0: nothing skipped)
+    kind: str  # "checksum", "base_block", "truncated", "hbin", "cell", "root"
+    reason: str  # what was wrong, with offsets and values
 
 
 class KeyInfo(NamedTuple):
     """Key information, shaped like NtQueryKey's KEY_FULL_INFORMATION."""
-    last_write: int           # FILETIME
+
+    last_write: int  # FILETIME
     subkeys: int
     values: int
-    max_name_len: int         # bytes (UTF-16)
+    max_name_len: int  # bytes (UTF-16)
     max_class_len: int
     max_value_name_len: int
     max_value_data_len: int
-    class_name: str
+    class_name: str | None  # None: the key has no class
     flags: int
 
 
 class DeletedKey(NamedTuple):
     """A key record found intact in free, unreferenced or slack space (see Hive.deleted)."""
-    offset: int               # file offset of the (former) cell holding the record
+
+    offset: int  # file offset of the (former) cell holding the record
     name: str
-    last_write: int           # FILETIME
-    parent_path: str | None   # path of the recorded parent if it still exists
-    n_values: int             # values the record claims (their list may be gone)
-    confidence: int           # 0..100
-    source: str = "free"      # "free", "unreferenced", "slack" or "remnant" (see Hive.deleted)
+    last_write: int  # FILETIME
+    parent_path: str | None  # path of the recorded parent if it still exists
+    n_values: int  # values the record claims (their list may be gone)
+    confidence: int  # 0..100
+    source: str = "free"  # "free", "unreferenced", "slack" or "remnant" (see Hive.deleted)
 
 
 class DeletedValue(NamedTuple):
     """A value record found intact in free, unreferenced or slack space (see Hive.deleted)."""
-    offset: int               # file offset of the (former) cell holding the record
+
+    offset: int  # file offset of the (former) cell holding the record
     name: str
     type: int
-    size: int                 # data length the record claims
-    data: bytes | None        # the data when it could be located (big data assembled)
-    data_state: str           # "empty", "inline", "free" (likely intact), "reused", "lost"
-    confidence: int           # 0..100
-    source: str = "free"      # where the record was found, as DeletedKey.source
+    size: int  # data length the record claims
+    data: bytes | None  # the data when it could be located (big data assembled)
+    data_state: str  # "empty", "inline", "free" (likely intact), "reused", "lost"
+    confidence: int  # 0..100
+    source: str = "free"  # where the record was found, as DeletedKey.source
     key_offset: int | None = None  # offset of the DeletedKey whose value list names it
 
 
 class CellSlack(NamedTuple):
     """The unused tail of a cell reachable from the root (see Hive.slack)."""
-    cell: int                 # file offset of the cell
-    kind: str                 # "nk", "vk", "subkey_list", "value_list", "data", "db",
-                              # "db_list", "db_segment", "sk" or "class"
-    offset: int               # file offset of the first slack byte
-    data: bytes               # the slack bytes
+
+    cell: int  # file offset of the cell
+    kind: str  # "nk", "vk", "subkey_list", "value_list", "data", "db",
+    # "db_list", "db_segment", "sk" or "class"
+    offset: int  # file offset of the first slack byte
+    data: bytes  # the slack bytes

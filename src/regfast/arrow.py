@@ -10,7 +10,7 @@ column                  type                            meaning
 ======================  ==============================  ========================================
 source                  dictionary<int32, string>       the hive file, as given
 hive_type               dictionary<int32, string>       SYSTEM, SOFTWARE, NTUSER... or "unknown"
-                                                        (regfast.forensics.detect_hive_type)
+                                                        (regfast.hive.forensics.detect_hive_type)
 key_path                dictionary<int32, string>       key path from the hive root ("" = root;
                                                         null: a deleted key whose parent is unknown)
 key_last_write          timestamp[us, tz=UTC]           null when the FILETIME is past 9999
@@ -68,53 +68,99 @@ list<string> ``ArrowDtype`` columns.
 This module needs pyarrow (the ``arrow`` extra); ``import regfast`` does not
 import it.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
 try:
     import pyarrow as pa
     import pyarrow.compute as pc
-except ImportError as e:          # an optional dependency: say which extra brings it
+except ImportError as e:  # an optional dependency: say which extra brings it
     raise ImportError(f"regfast's Arrow output needs pyarrow (pip install 'regfast[arrow]'): {e}") from e
 
 from regfast import _columns
 from regfast._types import TYPE_NAMES, type_name
-from regfast.exceptions import (ERROR_NOT_REGISTRY_FILE, ERROR_REGISTRY_CORRUPT, RF_E_CORRUPT,
-                                RF_E_IO, RF_E_LIMIT, RF_E_UNSUPPORTED_FORMAT)
+from regfast.exceptions import (
+    ERROR_NOT_REGISTRY_FILE,
+    ERROR_REGISTRY_CORRUPT,
+    RF_E_CORRUPT,
+    RF_E_IO,
+    RF_E_LIMIT,
+    RF_E_UNSUPPORTED_FORMAT,
+)
 
-__all__ = ["SCHEMA", "KEY_SCHEMA", "VALUE_SCHEMA", "table_batches", "error_batch", "scan_table_to_arrow",
-           "to_pandas", "filetime_to_us", "win32_status"]
+__all__ = [
+    "SCHEMA",
+    "KEY_SCHEMA",
+    "VALUE_SCHEMA",
+    "table_batches",
+    "error_batch",
+    "scan_table_to_arrow",
+    "to_pandas",
+    "filetime_to_us",
+    "win32_status",
+]
 
 _DICT = pa.dictionary(pa.int32(), pa.string())
 _TS = pa.timestamp("us", tz="UTC")
 
-SCHEMA = pa.schema([
-    ("source", _DICT), ("hive_type", _DICT),
-    ("key_path", _DICT), ("key_last_write", _TS), ("key_last_write_raw", pa.int64()),
-    ("value_name", pa.string()), ("value_type", _DICT), ("value_size", pa.int64()),
-    ("data_str", pa.string()), ("data_int", pa.uint64()), ("data_bin", pa.binary()),
-    ("data_multi", pa.list_(pa.string())),
-    ("status", pa.int32()), ("error", pa.string()), ("deleted", pa.bool_()), ("tolerant", pa.bool_()),
-])
+SCHEMA = pa.schema(
+    [
+        ("source", _DICT),
+        ("hive_type", _DICT),
+        ("key_path", _DICT),
+        ("key_last_write", _TS),
+        ("key_last_write_raw", pa.int64()),
+        ("value_name", pa.string()),
+        ("value_type", _DICT),
+        ("value_size", pa.int64()),
+        ("data_str", pa.string()),
+        ("data_int", pa.uint64()),
+        ("data_bin", pa.binary()),
+        ("data_multi", pa.list_(pa.string())),
+        ("status", pa.int32()),
+        ("error", pa.string()),
+        ("deleted", pa.bool_()),
+        ("tolerant", pa.bool_()),
+    ]
+)
 
 #: ScanTable.to_arrow()'s key table
-KEY_SCHEMA = pa.schema([
-    ("path", pa.string()), ("name", pa.string()), ("parent", pa.int64()), ("depth", pa.int32()),
-    ("last_write", _TS), ("last_write_raw", pa.int64()), ("n_values", pa.int64()),
-    ("status", pa.int32()), ("deleted", pa.bool_()),
-])
+KEY_SCHEMA = pa.schema(
+    [
+        ("path", pa.string()),
+        ("name", pa.string()),
+        ("parent", pa.int64()),
+        ("depth", pa.int32()),
+        ("last_write", _TS),
+        ("last_write_raw", pa.int64()),
+        ("n_values", pa.int64()),
+        ("status", pa.int32()),
+        ("deleted", pa.bool_()),
+    ]
+)
 
 #: ScanTable.to_arrow()'s value table: ``key`` is the row of the key table,
 #: ``key_path`` its path (a join key that survives concatenating tables)
-VALUE_SCHEMA = pa.schema([
-    ("key", pa.int64()), ("key_path", _DICT), ("name", pa.string()), ("type", _DICT),
-    ("size", pa.int64()), ("data_str", pa.string()), ("data_int", pa.uint64()),
-    ("data_bin", pa.binary()), ("data_multi", pa.list_(pa.string())), ("status", pa.int32()),
-    ("deleted", pa.bool_()),
-])
+VALUE_SCHEMA = pa.schema(
+    [
+        ("key", pa.int64()),
+        ("key_path", _DICT),
+        ("name", pa.string()),
+        ("type", _DICT),
+        ("size", pa.int64()),
+        ("data_str", pa.string()),
+        ("data_int", pa.uint64()),
+        ("data_bin", pa.binary()),
+        ("data_multi", pa.list_(pa.string())),
+        ("status", pa.int32()),
+        ("deleted", pa.bool_()),
+    ]
+)
 
 #: rows per batch at most; batches are also cut so that no column's data
 #: passes _MAX_BATCH_BYTES (Arrow's string/binary offsets are int32)
@@ -123,8 +169,8 @@ _MAX_BATCH_BYTES = 512 << 20
 
 # FILETIME <-> Unix microseconds
 _EPOCH_DIFF_US = 11_644_473_600 * 1_000_000
-_MAX_FILETIME = 2_650_467_743_999_999_990          # 9999-12-31 23:59:59.999999 UTC
-_TYPE_NAMES = [TYPE_NAMES[t] for t in range(12)]   # dictionary index == type for 0..11
+_MAX_FILETIME = 2_650_467_743_999_999_990  # 9999-12-31 23:59:59.999999 UTC
+_TYPE_NAMES = [TYPE_NAMES[t] for t in range(12)]  # dictionary index == type for 0..11
 
 
 def filetime_to_us(ft: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -143,9 +189,10 @@ def win32_status(st: np.ndarray) -> np.ndarray:
     out = st.copy()
     out[st == RF_E_CORRUPT] = ERROR_REGISTRY_CORRUPT
     out[st == RF_E_UNSUPPORTED_FORMAT] = ERROR_NOT_REGISTRY_FILE
-    out[st == RF_E_IO] = 1117            # ERROR_IO_DEVICE
-    out[st == RF_E_LIMIT] = 1450         # ERROR_NO_SYSTEM_RESOURCES
-    return out.astype(np.int32)
+    out[st == RF_E_IO] = 1117  # ERROR_IO_DEVICE
+    out[st == RF_E_LIMIT] = 1450  # ERROR_NO_SYSTEM_RESOURCES
+    result: np.ndarray = out.astype(np.int32)
+    return result
 
 
 def _bitmap(valid: np.ndarray) -> tuple[pa.Buffer | None, int]:
@@ -184,8 +231,10 @@ def _bools(vals: np.ndarray | bool, n: int | None = None) -> pa.Array:
 
 def _str_list(items: Sequence[str | None]) -> pa.Array:
     """A string array from a few Python strs (dictionaries, error rows)."""
-    raw = [b"" if x is None else x.encode("utf-8", "surrogatepass").decode("utf-8", "replace").encode()
-           for x in items]
+    raw = [
+        b"" if x is None else x.encode("utf-8", "surrogatepass").decode("utf-8", "replace").encode()
+        for x in items
+    ]
     off = np.zeros(len(raw) + 1, np.int32)
     np.cumsum([len(b) for b in raw], out=off[1:])
     data = np.frombuffer(b"".join(raw), np.uint8) if any(raw) else np.zeros(0, np.uint8)
@@ -223,22 +272,35 @@ def _data_status(table: Any) -> np.ndarray:
     _columns decodes those and gives them status 13 itself, raw bytes kept."""
     mal = getattr(table, "value_malformed", None)
     if mal is None or not mal.any():
-        return table.value_status
-    return np.where(mal, 0, table.value_status).astype(np.int32)
+        status: np.ndarray = table.value_status
+        return status
+    result: np.ndarray = np.where(mal, 0, table.value_status).astype(np.int32)
+    return result
 
 
 def _data_arrays(table: Any, vrows: np.ndarray, decode: bool) -> tuple[list[pa.Array], np.ndarray]:
     """(data_str, data_int, data_bin, data_multi), status (Win32) of value rows."""
-    d = _columns.values(table.mapping, table.arena, table.value_type, _data_status(table),
-                        table.value_offset, table.value_length, vrows, decode)
+    d = _columns.values(
+        table.mapping,
+        table.arena,
+        table.value_type,
+        _data_status(table),
+        table.value_offset,
+        table.value_length,
+        vrows,
+        decode,
+    )
     items = _strings(pa.string(), d["item_off"], d["item_data"], np.ones(len(d["item_off"]) - 1, bool))
     bm, nulls = _bitmap(d["multi_valid"])
-    multi = pa.Array.from_buffers(pa.list_(pa.string()), len(vrows), [bm, pa.py_buffer(d["multi_off"])],
-                                  nulls, children=[items])
-    arrays = [_strings(pa.string(), d["str_off"], d["str_data"], d["str_valid"]),
-              _ints(d["int_val"].view(np.uint64), d["int_valid"], pa.uint64()),
-              _strings(pa.binary(), d["bin_off"], d["bin_data"], d["bin_valid"]),
-              multi]
+    multi = pa.Array.from_buffers(
+        pa.list_(pa.string()), len(vrows), [bm, pa.py_buffer(d["multi_off"])], nulls, children=[items]
+    )
+    arrays = [
+        _strings(pa.string(), d["str_off"], d["str_data"], d["str_valid"]),
+        _ints(d["int_val"].view(np.uint64), d["int_valid"], pa.uint64()),
+        _strings(pa.binary(), d["bin_off"], d["bin_data"], d["bin_valid"]),
+        multi,
+    ]
     return arrays, win32_status(d["status"])
 
 
@@ -261,8 +323,14 @@ def _root_bytes(root: str) -> bytes:
 
 
 def _key_paths(table: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return _columns.key_paths(table.mapping, table.key_parent, table.key_deleted.view(np.uint8),
-                              table.key_name_off, table.key_name_len, _root_bytes(table.root_path or ""))
+    return _columns.key_paths(
+        table.mapping,
+        table.key_parent,
+        table.key_deleted.view(np.uint8),
+        table.key_name_off,
+        table.key_name_len,
+        _root_bytes(table.root_path or ""),
+    )
 
 
 def _row_plan(table: Any, key_status: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -301,9 +369,10 @@ def _path_dictionary(p_off: np.ndarray, p_data: np.ndarray, p_ok: np.ndarray, rk
     if not has.any():
         return pa.DictionaryArray.from_arrays(pa.nulls(len(rk), pa.int32()), _str_list([]))
     lo, hi = int(rk[has].min()), int(rk[has].max()) + 1
-    off = p_off[lo:hi + 1]
-    d = _strings(pa.string(), (off - off[0]).astype(np.int32), p_data[off[0]:off[-1]],
-                 np.ones(hi - lo, bool))
+    off = p_off[lo : hi + 1]
+    d = _strings(
+        pa.string(), (off - off[0]).astype(np.int32), p_data[off[0] : off[-1]], np.ones(hi - lo, bool)
+    )
     idx = np.where(has, rk - lo, 0).astype(np.int32)
     ok = has & p_ok[np.where(has, rk, 0)]
     return pa.DictionaryArray.from_arrays(_num(idx, pa.int32(), ok), d)
@@ -312,8 +381,15 @@ def _path_dictionary(p_off: np.ndarray, p_data: np.ndarray, p_ok: np.ndarray, rk
 _DAMAGED_LIST = "the key's subkey or value list is damaged; what could be read is in the other rows"
 
 
-def table_batches(table: Any, *, source: str, hive_type: str | None = None, tolerant: bool = False,
-                  decode: bool = True, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+def table_batches(
+    table: Any,
+    *,
+    source: str,
+    hive_type: str | None = None,
+    tolerant: bool = False,
+    decode: bool = True,
+    batch_rows: int = BATCH_ROWS,
+) -> Iterator[pa.RecordBatch]:
     """A ScanTable as record batches of :data:`SCHEMA`: the values in key order,
     each key without values (or with a status) as a row of its own."""
     nk, nv = table.n_keys, table.n_values
@@ -322,8 +398,9 @@ def table_batches(table: Any, *, source: str, hive_type: str | None = None, tole
     p_off, p_data, p_ok = _key_paths(table)
     has_k, has_v = row_key >= 0, row_val >= 0
     k0, v0 = np.where(has_k, row_key, 0), np.where(has_v, row_val, 0)
-    cost = np.where(has_k, np.diff(p_off)[k0] if nk else 0, 0) + \
-        _columns.data_bound(table.value_type, _data_status(table), table.value_length, row_val, decode)
+    cost = np.where(has_k, np.diff(p_off)[k0] if nk else 0, 0) + _columns.data_bound(
+        table.value_type, _data_status(table), table.value_length, row_val, decode
+    )
     if nv:
         cost += np.where(has_v, (table.value_name_len[v0] & 0xFFFF) * 2, 0)
     for lo, hi in _cuts(cost, batch_rows):
@@ -332,27 +409,46 @@ def table_batches(table: Any, *, source: str, hive_type: str | None = None, tole
         bk, bv = k0[lo:hi], v0[lo:hi]
         n = hi - lo
         ts, raw = _timestamps(table.key_last_write[bk] if nk else np.zeros(n, np.uint64), hk)
-        vn = _strings(pa.string(), *_columns.names(table.mapping, table.value_name_off,
-                                                   table.value_name_len, rv))
+        vn = _strings(
+            pa.string(), *_columns.names(table.mapping, table.value_name_off, table.value_name_len, rv)
+        )
         vt = _type_dictionary(table.value_type[bv] if nv else np.zeros(n, np.uint32), hv)
         size = _ints(table.value_length[bv].astype(np.int64) if nv else np.zeros(n, np.int64), hv)
         data, vstatus = _data_arrays(table, rv, decode)
         kst = key_status[bk] if nk else np.zeros(n, np.int32)
         status = np.where(hv, vstatus, np.where(hk, kst, 0)).astype(np.int32)
         err_rows = ~hv & hk & (kst != 0)
-        error = _str_list([_DAMAGED_LIST if e else None for e in err_rows.tolist()]) \
-            if err_rows.any() else pa.nulls(n, pa.string())
-        deleted = np.where(hv, table.value_deleted[bv] if nv else False,
-                           table.key_deleted[bk] if nk else False)
-        yield pa.RecordBatch.from_arrays([
-            _const_dictionary(source, n), _const_dictionary(hive_type, n),
-            _path_dictionary(p_off, p_data, p_ok, rk), ts, raw, vn, vt, size, *data,
-            _num(status, pa.int32()), error, _bools(deleted), _bools(tolerant, n),
-        ], schema=SCHEMA)
+        error = (
+            _str_list([_DAMAGED_LIST if e else None for e in err_rows.tolist()])
+            if err_rows.any()
+            else pa.nulls(n, pa.string())
+        )
+        deleted = np.where(
+            hv, table.value_deleted[bv] if nv else False, table.key_deleted[bk] if nk else False
+        )
+        yield pa.RecordBatch.from_arrays(
+            [
+                _const_dictionary(source, n),
+                _const_dictionary(hive_type, n),
+                _path_dictionary(p_off, p_data, p_ok, rk),
+                ts,
+                raw,
+                vn,
+                vt,
+                size,
+                *data,
+                _num(status, pa.int32()),
+                error,
+                _bools(deleted),
+                _bools(tolerant, n),
+            ],
+            schema=SCHEMA,
+        )
 
 
-def error_batch(source: str, status: int, error: str, *, hive_type: str | None = None,
-                tolerant: bool = False) -> pa.RecordBatch:
+def error_batch(
+    source: str, status: int, error: str, *, hive_type: str | None = None, tolerant: bool = False
+) -> pa.RecordBatch:
     """The one row that stands for a hive that could not be read."""
     cols: list[pa.Array] = []
     for f in SCHEMA:
@@ -379,32 +475,51 @@ def scan_table_to_arrow(table: Any, decode: bool = True) -> tuple[pa.Table, pa.T
     nk, nv = table.n_keys, table.n_values
     p_off, p_data, p_ok = _key_paths(table)
     if p_off[-1] > 0x7FFFFFFF:
-        raise ValueError(f"the key paths of this table take {int(p_off[-1]):,} bytes, more than one Arrow "
-                         "string array holds; use regfast.arrow.table_batches (batches)")
+        raise ValueError(
+            f"the key paths of this table take {int(p_off[-1]):,} bytes, more than one Arrow "
+            "string array holds; use regfast.arrow.table_batches (batches)"
+        )
     paths = _strings(pa.string(), p_off.astype(np.int32), p_data, p_ok)
     every_key = np.arange(nk, dtype=np.int64)
     ts, raw = _timestamps(table.key_last_write, np.ones(nk, bool))
-    keys = pa.Table.from_arrays([
-        paths, _strings(pa.string(), *_columns.names(table.mapping, table.key_name_off,
-                                                    table.key_name_len, every_key)),
-        _num(table.key_parent), _num(table.key_depth, pa.int32()),
-        ts, raw, _num(table.key_n_values),
-        _num(win32_status(table.key_status), pa.int32()), _bools(table.key_deleted),
-    ], schema=KEY_SCHEMA)
+    keys = pa.Table.from_arrays(
+        [
+            paths,
+            _strings(
+                pa.string(), *_columns.names(table.mapping, table.key_name_off, table.key_name_len, every_key)
+            ),
+            _num(table.key_parent),
+            _num(table.key_depth, pa.int32()),
+            ts,
+            raw,
+            _num(table.key_n_values),
+            _num(win32_status(table.key_status), pa.int32()),
+            _bools(table.key_deleted),
+        ],
+        schema=KEY_SCHEMA,
+    )
     every_value = np.arange(nv, dtype=np.int64)
     vkey = np.asarray(table.value_key, dtype=np.int64)
     linked = vkey >= 0
     ok = linked & p_ok[np.where(linked, vkey, 0)] if nk else linked
     key_path = pa.DictionaryArray.from_arrays(_num(np.where(linked, vkey, 0), pa.int32(), ok), paths)
     data, status = _data_arrays(table, every_value, decode)
-    values = pa.Table.from_arrays([
-        _num(vkey), key_path,
-        _strings(pa.string(), *_columns.names(table.mapping, table.value_name_off, table.value_name_len,
-                                              every_value)),
-        _type_dictionary(table.value_type, np.ones(nv, bool)),
-        _num(table.value_length), *data, _num(status, pa.int32()),
-        _bools(table.value_deleted),
-    ], schema=VALUE_SCHEMA)
+    values = pa.Table.from_arrays(
+        [
+            _num(vkey),
+            key_path,
+            _strings(
+                pa.string(),
+                *_columns.names(table.mapping, table.value_name_off, table.value_name_len, every_value),
+            ),
+            _type_dictionary(table.value_type, np.ones(nv, bool)),
+            _num(table.value_length),
+            *data,
+            _num(status, pa.int32()),
+            _bools(table.value_deleted),
+        ],
+        schema=VALUE_SCHEMA,
+    )
     return keys, values
 
 
@@ -423,6 +538,7 @@ def _ns_safe(col: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
 
 def _pandas_type(t: pa.DataType) -> Any:
     import pandas as pd
+
     if t == pa.int64():
         return pd.Int64Dtype()
     if t == pa.uint64():

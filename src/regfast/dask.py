@@ -19,10 +19,12 @@ scan_many.
 
 Needs the ``dask`` extra (dask[dataframe], distributed, pyarrow, pandas).
 """
+
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import dask.dataframe as dd
 import pandas as pd
@@ -30,7 +32,7 @@ import pyarrow as pa
 from dask.dataframe.utils import clear_known_categories
 
 from regfast import arrow
-from regfast.fleet import _opts, expand_paths, hive_batches
+from regfast.io.fleet import _opts, expand_paths, hive_batches
 
 __all__ = ["read_hives", "meta", "BACKENDS"]
 
@@ -53,7 +55,7 @@ def meta(dtype_backend: str = "pyarrow") -> pd.DataFrame:
     return clear_known_categories(arrow.to_pandas(empty))
 
 
-def _read_hives(paths: list[str], opts: dict, dtype_backend: str) -> pd.DataFrame:
+def _read_hives(paths: list[str], opts: dict[str, Any], dtype_backend: str) -> pd.DataFrame:
     """One partition: the rows of one hive (or of a group of small ones)."""
     batches = [b for p in paths for b in hive_batches(p, opts)]
     table = pa.Table.from_batches(batches, schema=arrow.SCHEMA)
@@ -70,7 +72,7 @@ def _groups(paths: list[str], partition_bytes: int | None) -> list[list[str]]:
         try:
             n = os.stat(p).st_size
         except OSError:
-            n = 0                               # (its error row is made on the worker)
+            n = 0  # (its error row is made on the worker)
         if cur and acc + n > partition_bytes:
             out.append(cur)
             cur, acc = [], 0
@@ -81,10 +83,17 @@ def _groups(paths: list[str], partition_bytes: int | None) -> list[list[str]]:
     return out
 
 
-def read_hives(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, decode: bool = True,
-               errors: str = "skip", include_deleted: bool = False, logs: str | None = "auto",
-               batch_rows: int = 65_536, dtype_backend: str = "pyarrow",
-               partition_bytes: int | None = None) -> Any:
+def read_hives(
+    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    *,
+    decode: bool = True,
+    errors: str = "skip",
+    include_deleted: bool = False,
+    logs: str | None = "auto",
+    batch_rows: int = 65_536,
+    dtype_backend: str = "pyarrow",
+    partition_bytes: int | None = None,
+) -> Any:
     """A ``dask.dataframe.DataFrame`` of the hives' rows, one partition per hive.
 
     Parameters are those of :func:`regfast.scan_many` (``paths``: files, a
@@ -112,5 +121,12 @@ def read_hives(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     plist = expand_paths(paths)
     if not plist:
         raise ValueError(f"no hive in {paths!r}")
-    return dd.from_map(_read_hives, _groups(plist, partition_bytes), opts=opts, dtype_backend=dtype_backend,
-                       meta=meta(dtype_backend), label="read-hives", enforce_metadata=True)
+    return dd.from_map(
+        _read_hives,
+        _groups(plist, partition_bytes),
+        opts=opts,
+        dtype_backend=dtype_backend,
+        meta=meta(dtype_backend),
+        label="read-hives",
+        enforce_metadata=True,
+    )

@@ -10,6 +10,7 @@ explicitly everywhere.
 All of them also derive from :class:`RegistryError`, so one ``except`` clause
 can catch everything regfast raises.
 """
+
 from __future__ import annotations
 
 import errno as _errno
@@ -32,8 +33,8 @@ RF_E_CORRUPT = RF_CUSTOMER_BIT | 1
 RF_E_UNSUPPORTED_FORMAT = RF_CUSTOMER_BIT | 2
 RF_E_IO = RF_CUSTOMER_BIT | 3
 RF_E_LIMIT = RF_CUSTOMER_BIT | 4
-RF_E_CONNECTION = RF_CUSTOMER_BIT | 5   # the connection to regfast-agent is broken (final)
-ERROR_TIMEOUT = 1460                    # no answer in time (the connection stays)
+RF_E_CONNECTION = RF_CUSTOMER_BIT | 5  # the connection to regfast-agent is broken (final)
+ERROR_TIMEOUT = 1460  # no answer in time (the connection stays)
 
 # The Win32 code reported as .winerror for regfast's own statuses.
 ERROR_REGISTRY_CORRUPT = 1015
@@ -59,8 +60,16 @@ class RegistryError(OSError):
     status: int
     offset: int | None
 
-    def __init__(self, err: int, message: str, filename: object = None, *,
-                 winerror: int = 0, status: int = 0, offset: int | None = None) -> None:
+    def __init__(
+        self,
+        err: int,
+        message: str,
+        filename: object = None,
+        *,
+        winerror: int = 0,
+        status: int = 0,
+        offset: int | None = None,
+    ) -> None:
         if filename is None:
             super().__init__(err, message)
         else:
@@ -84,9 +93,16 @@ class RegistryCorruptError(RegistryError):
 
     reason: str
 
-    def __init__(self, err: int, message: str, filename: object = None, *,
-                 winerror: int = ERROR_REGISTRY_CORRUPT, status: int = RF_E_CORRUPT,
-                 offset: int | None = None) -> None:
+    def __init__(
+        self,
+        err: int,
+        message: str,
+        filename: object = None,
+        *,
+        winerror: int = ERROR_REGISTRY_CORRUPT,
+        status: int = RF_E_CORRUPT,
+        offset: int | None = None,
+    ) -> None:
         super().__init__(err, message, filename, winerror=winerror, status=status, offset=offset)
         self.reason = message
 
@@ -113,9 +129,16 @@ class ConnectionCutError(RegistryConnectionError, ConnectionAbortedError):
     cut request; connect again to go on. ``__cause__`` holds what cut it
     (Python's agent client); the C remote backend reports it as status 1236."""
 
-    def __init__(self, err: int, message: str, filename: object = None, *,
-                 winerror: int = ERROR_CONNECTION_ABORTED, status: int = 0,
-                 offset: int | None = None) -> None:
+    def __init__(
+        self,
+        err: int,
+        message: str,
+        filename: object = None,
+        *,
+        winerror: int = ERROR_CONNECTION_ABORTED,
+        status: int = 0,
+        offset: int | None = None,
+    ) -> None:
         super().__init__(err, message, filename, winerror=winerror, status=status, offset=offset)
 
 
@@ -123,20 +146,34 @@ class RegistryTimeoutError(RegistryError, TimeoutError):
     """No answer in time (winerror 1460, ERROR_TIMEOUT); the connection stays."""
 
 
-_ERRNO = {2: _errno.ENOENT, 5: _errno.EACCES, 6: _errno.EBADF, 8: _errno.ENOMEM,
-          87: _errno.EINVAL, 161: _errno.EINVAL, 1314: _errno.EPERM}
+_ERRNO = {
+    2: _errno.ENOENT,
+    5: _errno.EACCES,
+    6: _errno.EBADF,
+    8: _errno.ENOMEM,
+    87: _errno.EINVAL,
+    161: _errno.EINVAL,
+    1314: _errno.EPERM,
+}
 
 
-def error_from_status(status: int, message: str, filename: object = None,
-                      offset: int | None = None, native: int = 0) -> RegistryError:
+def error_from_status(
+    status: int, message: str, filename: object = None, offset: int | None = None, native: int = 0
+) -> RegistryError:
     """Builds the exception for a regfast status code (the one mapping point)."""
     if status == RF_E_CORRUPT:
         where = f" (hive offset 0x{offset:x})" if offset is not None else ""
         return RegistryCorruptError(_errno.EIO, message + where, filename, offset=offset)
     if status == RF_E_UNSUPPORTED_FORMAT:
         # native: EISDIR / ENODEV when the path is a directory, a FIFO or a device
-        return NotAHiveError(native or _errno.EINVAL, message, filename, winerror=ERROR_NOT_REGISTRY_FILE,
-                             status=status, offset=offset)
+        return NotAHiveError(
+            native or _errno.EINVAL,
+            message,
+            filename,
+            winerror=ERROR_NOT_REGISTRY_FILE,
+            status=status,
+            offset=offset,
+        )
     if status == RF_E_IO:
         # also a page of the mapping that vanished (the file truncated while open):
         # errno EIO, the offset of the page
@@ -144,7 +181,7 @@ def error_from_status(status: int, message: str, filename: object = None,
         return RegistryError(err, message, filename, winerror=0, status=status, offset=offset)
     if status == RF_E_CONNECTION:
         return RegistryConnectionError(_errno.EPIPE, message, filename, winerror=0, status=status)
-    if status == ERROR_CONNECTION_ABORTED:     # the C remote backend's RF_E_CONNECTION_CUT
+    if status == ERROR_CONNECTION_ABORTED:  # the C remote backend's RF_E_CONNECTION_CUT
         return ConnectionCutError(_errno.ECONNABORTED, message, filename)
     if status == ERROR_TIMEOUT:
         return RegistryTimeoutError(_errno.ETIMEDOUT, message, filename, winerror=status, status=status)
@@ -155,5 +192,6 @@ def error_from_status(status: int, message: str, filename: object = None,
         cls = RegistryNotFoundError
     elif status in (5, 1314):
         cls = RegistryPermissionError
-    return cls(_ERRNO.get(status, _errno.EINVAL), message, filename, winerror=status,
-               status=status, offset=offset)
+    return cls(
+        _ERRNO.get(status, _errno.EINVAL), message, filename, winerror=status, status=status, offset=offset
+    )

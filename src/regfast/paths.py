@@ -6,7 +6,7 @@ knows neither part:
 
 * A hive-root prefix says where Windows mounts the hive: ``HKLM\\SOFTWARE``
   is the SOFTWARE hive, ``HKCU`` a user's NTUSER.DAT. It is stripped when it
-  matches the hive's type (:func:`regfast.forensics.detect_hive_type`), and
+  matches the hive's type (:func:`regfast.hive.forensics.detect_hive_type`), and
   refused when it does not, or when the type is unknown: a SOFTWARE path
   looked up in a SYSTEM hive is a mistake to report, not a guess to make.
 * ``CurrentControlSet`` exists only on a running system, as a link to the
@@ -16,24 +16,27 @@ knows neither part:
 A key the hive really stores under such a name (a hive exported from a live
 system may have a ``CurrentControlSet`` key) is always what the path means.
 """
+
 from __future__ import annotations
 
 import weakref
 from typing import Any
 
 from regfast.exceptions import error_from_status
+from regfast.hive.forensics import detect_hive_type
 
 __all__ = ["ROOT_WORDS", "resolve_path", "current_control_set", "hive_type"]
 
 _HKLM = ("HKLM", "HKEY_LOCAL_MACHINE")
 _HKCU = ("HKCU", "HKEY_CURRENT_USER")
 _HKU = ("HKU", "HKEY_USERS")
-_VIEWS = {   # root keys that are no single hive
+_VIEWS = {  # root keys that are no single hive
     "HKCR": "HKEY_CLASSES_ROOT is a merged view of SOFTWARE\\Classes and the user's UsrClass.dat",
-    "HKEY_CLASSES_ROOT": "HKEY_CLASSES_ROOT is a merged view of SOFTWARE\\Classes and the user's UsrClass.dat",
+    "HKEY_CLASSES_ROOT": "HKEY_CLASSES_ROOT is a merged view of SOFTWARE\\Classes and the user's "
+    "UsrClass.dat",
     "HKCC": "HKEY_CURRENT_CONFIG is a link into SYSTEM\\CurrentControlSet\\Hardware Profiles\\Current",
     "HKEY_CURRENT_CONFIG": "HKEY_CURRENT_CONFIG is a link into SYSTEM\\CurrentControlSet\\Hardware "
-                           "Profiles\\Current",
+    "Profiles\\Current",
 }
 _CCS = "CURRENTCONTROLSET"
 
@@ -41,22 +44,26 @@ _CCS = "CURRENTCONTROLSET"
 ROOT_WORDS = frozenset(_HKLM + _HKCU + _HKU + tuple(_VIEWS) + (_CCS,))
 
 # HKLM\<NAME>: the hive types (as detect_hive_type names them) Windows mounts there.
-_HKLM_HIVES = {
-    "SOFTWARE": ("SOFTWARE",), "SYSTEM": ("SYSTEM",), "SAM": ("SAM",), "SECURITY": ("SECURITY",),
-    "BCD00000000": ("BCD",), "COMPONENTS": ("COMPONENTS",), "DRIVERS": ("DRIVERS",),
+_HKLM_HIVES: dict[str, tuple[str, ...]] = {
+    "SOFTWARE": ("SOFTWARE",),
+    "SYSTEM": ("SYSTEM",),
+    "SAM": ("SAM",),
+    "SECURITY": ("SECURITY",),
+    "BCD00000000": ("BCD",),
+    "COMPONENTS": ("COMPONENTS",),
+    "DRIVERS": ("DRIVERS",),
 }
 # NTUSER.DAT and DEFAULT have the same keys; only the stored file name tells them apart.
-_USER = ("NTUSER", "DEFAULT")
+_USER: tuple[str, ...] = ("NTUSER", "DEFAULT")
 
-_types: "weakref.WeakKeyDictionary[Any, str]" = weakref.WeakKeyDictionary()
+_types: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
 
 def hive_type(hive: Any) -> str:
-    """The hive's type as regfast.forensics.detect_hive_type names it
+    """The hive's type as regfast.hive.forensics.detect_hive_type names it
     ("SYSTEM", "SOFTWARE", ..., "unknown"), found once per Hive."""
     t = _types.get(hive)
     if t is None:
-        from regfast.forensics import detect_hive_type
         t = _types[hive] = detect_hive_type(hive).name
     return t
 
@@ -87,7 +94,7 @@ def _prefix(hive: Any, path: str, parts: list[str]) -> int:
         n, want, where = 2, _HKLM_HIVES[parts[1].upper()], f"{parts[0]}\\{parts[1]}"
     elif first in _HKCU:
         n, want, where = 1, _USER, parts[0]
-    else:   # HKEY_USERS\<SID>, <SID>_Classes or .DEFAULT
+    else:  # HKEY_USERS\<SID>, <SID>_Classes or .DEFAULT
         if len(parts) < 2:
             raise _not_found(path, f"{parts[0]} names no hive by itself (write {parts[0]}\\<SID>\\...)")
         second = parts[1].upper()
@@ -97,9 +104,12 @@ def _prefix(hive: Any, path: str, parts: list[str]) -> int:
     if have not in want:
         mounted = " or ".join(want)
         if have == "unknown":
-            raise _not_found(path, f"{where} is where a {mounted} hive is mounted, but this hive's type "
-                                   "is unknown (neither its stored file name nor its root keys tell): "
-                                   "open the path without the prefix")
+            raise _not_found(
+                path,
+                f"{where} is where a {mounted} hive is mounted, but this hive's type "
+                "is unknown (neither its stored file name nor its root keys tell): "
+                "open the path without the prefix",
+            )
         raise _not_found(path, f"{where} is where a {mounted} hive is mounted, but this is a {have} hive")
     return n
 
@@ -111,8 +121,11 @@ def current_control_set(hive: Any, path: str = "CurrentControlSet") -> str:
     try:
         current = hive.root.subkey("Select").value("Current")
     except FileNotFoundError:
-        raise _not_found(path, "CurrentControlSet stands for the ControlSet that Select\\Current "
-                               "names, and this hive has no Select\\Current (not a SYSTEM hive?)") from None
+        raise _not_found(
+            path,
+            "CurrentControlSet stands for the ControlSet that Select\\Current "
+            "names, and this hive has no Select\\Current (not a SYSTEM hive?)",
+        ) from None
     n = current.value
     if not isinstance(n, int) or not 0 < n < 1000:
         raise _not_found(path, f"Select\\Current is {n!r}, which names no ControlSet00N")
@@ -128,7 +141,7 @@ def resolve_path(hive: Any, path: str) -> str:
     module docstring). Other paths come back as they are."""
     parts = path.strip("\\").split("\\")
     if parts[0].upper() in ROOT_WORDS and parts[0].upper() != _CCS and not _stores(hive, parts[0]):
-        del parts[:_prefix(hive, path, parts)]
+        del parts[: _prefix(hive, path, parts)]
     if parts and parts[0].upper() == _CCS and not _stores(hive, parts[0]):
         parts[0] = current_control_set(hive, path)
     return "\\".join(parts)

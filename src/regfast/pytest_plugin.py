@@ -8,8 +8,8 @@ runs and nothing changes unless a test uses one of:
 ``hive_factory``
     Builds a throwaway hive file with regfast's writer from a dict (the
     writer's shorthand: str -> REG_SZ, int -> REG_DWORD/QWORD, bytes ->
-    REG_BINARY, list[str] -> REG_MULTI_SZ, ``regfast.writer.Value`` for
-    any type) or from ``.reg`` text (:func:`regfast.regfile.parse_reg`)::
+    REG_BINARY, list[str] -> REG_MULTI_SZ, ``regfast.io.writer.Value`` for
+    any type) or from ``.reg`` text (:func:`regfast.io.regfile.parse_reg`)::
 
         def test_reads_run_key(hive_factory):
             hive = hive_factory({"Microsoft": {"Windows": {"CurrentVersion": {"Run": {"x": "c:\\\\x.exe"}}}}})
@@ -33,10 +33,10 @@ runs and nothing changes unless a test uses one of:
     test-specific names); ``wine_prefix`` has its path, environment and a
     ``run()`` for ``wine reg ...``. Skips, saying why, where Wine is not
     installed or regfast-agent.exe is neither built (``python -m
-    regfast.agent build``) nor buildable (mingw-w64 + cmake + a source tree).
+    regfast.live.agent build``) nor buildable (mingw-w64 + cmake + a source tree).
 
 ``registry_profile``
-    A :class:`regfast.profile.Profiler` recording every regfast operation of
+    A :class:`regfast.observe.profile.Profiler` recording every regfast operation of
     the test — a regression test for access patterns::
 
         def test_settings_are_read_in_one_round_trip(wine_registry, registry_profile):
@@ -45,25 +45,27 @@ runs and nothing changes unless a test uses one of:
             assert not registry_profile.open_each()        # no open/close loops
             assert registry_profile.round_trips() <= 3
 
-    What it sees is what :mod:`regfast.hooks` sees: every live-registry
+    What it sees is what :mod:`regfast.observe.hooks` sees: every live-registry
     operation (through regfast-agent or the in-process core on Windows) and
     each :func:`regfast.open_hive`. Reads through an offline ``Hive``/``Key``
     are compiled C calls without a hook point and are not recorded.
 """
+
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import regfast
-from regfast import agent as _agent
-from regfast.profile import Profiler
-from regfast.regfile import parse_reg
-from regfast.writer import Key, build_hive
+from regfast.io.regfile import parse_reg
+from regfast.io.writer import Key, build_hive
+from regfast.live import agent as _agent
+from regfast.observe.profile import Profiler
 
 __all__ = ["HiveFactory", "WinePrefix", "wine_unavailable", "profile_during"]
 
@@ -72,8 +74,8 @@ class HiveFactory:
     """``hive_factory(spec, **writer_kwargs)`` -> an open regfast.Hive;
     ``hive_factory.path(spec, **writer_kwargs)`` -> the file's Path.
 
-    ``spec`` is a dict or :class:`regfast.writer.Key` (see
-    :func:`regfast.writer.build_hive`, whose keyword arguments pass through:
+    ``spec`` is a dict or :class:`regfast.io.writer.Key` (see
+    :func:`regfast.io.writer.build_hive`, whose keyword arguments pass through:
     ``file_name=``, ``minor=``, ``timestamp=``...) or .reg text (``prefix=``
     strips a root such as ``HKEY_LOCAL_MACHINE\\SOFTWARE``)."""
 
@@ -82,24 +84,34 @@ class HiveFactory:
         self._opened: list[regfast.Hive] = []
         self._n = 0
 
-    def path(self, spec: dict | Key | str, *, name: str | None = None, prefix: str | None = None,
-             **writer_kwargs: Any) -> Path:
+    def path(
+        self,
+        spec: dict[str, Any] | Key | str,
+        *,
+        name: str | None = None,
+        prefix: str | None = None,
+        **writer_kwargs: Any,
+    ) -> Path:
         if isinstance(spec, str):
-            tree: dict | Key = parse_reg(spec, prefix=prefix)
+            tree: dict[str, Any] | Key = parse_reg(spec, prefix=prefix)
         elif isinstance(spec, (dict, Key)):
             if prefix is not None:
                 raise TypeError("prefix= applies to .reg text only")
             tree = spec
         else:
-            raise TypeError(f"a hive is built from a dict, a regfast.writer.Key or .reg text, "
-                            f"not {type(spec).__name__}")
+            raise TypeError(
+                f"a hive is built from a dict, a regfast.io.writer.Key or .reg text, "
+                f"not {type(spec).__name__}"
+            )
         data, _ = build_hive(tree, **writer_kwargs)
         self._n += 1
         out = self.directory / (name or f"hive{self._n}.hiv")
         out.write_bytes(data)
         return out
 
-    def __call__(self, spec: dict | Key | str, *, prefix: str | None = None, **writer_kwargs: Any) -> regfast.Hive:
+    def __call__(
+        self, spec: dict[str, Any] | Key | str, *, prefix: str | None = None, **writer_kwargs: Any
+    ) -> regfast.Hive:
         hive = regfast.open_hive(self.path(spec, prefix=prefix, **writer_kwargs))
         self._opened.append(hive)
         return hive
@@ -121,9 +133,11 @@ def wine_unavailable() -> str | None:
             return f"$REGFAST_AGENT={env!r} does not exist"
         missing = [t for t in ("x86_64-w64-mingw32-gcc", "cmake") if not shutil.which(t)]
         if missing or _agent.source_dir() is None:
-            why = (f"{', '.join(missing)} missing" if missing else "no regfast source tree")
-            return ("regfast-agent.exe is not built (python -m regfast.agent build) and cannot be "
-                    f"built here ({why})")
+            why = f"{', '.join(missing)} missing" if missing else "no regfast source tree"
+            return (
+                "regfast-agent.exe is not built (python -m regfast.live.agent build) and cannot be "
+                f"built here ({why})"
+            )
     return None
 
 
@@ -132,8 +146,9 @@ class WinePrefix:
 
     def __init__(self) -> None:
         self.prefix = tempfile.mkdtemp(prefix="regfast-pytest-wine-")
-        self.env = dict(os.environ, WINEPREFIX=self.prefix, WINEDEBUG="-all",
-                        WINEDLLOVERRIDES="mscoree,mshtml=")
+        self.env = dict(
+            os.environ, WINEPREFIX=self.prefix, WINEDEBUG="-all", WINEDLLOVERRIDES="mscoree,mshtml="
+        )
         self.exe = _agent.find_agent() or _agent.build_agent()
         self.wine = shutil.which("wine") or "wine"
         r = subprocess.run(["wineboot", "-i"], env=self.env, capture_output=True, timeout=300)
@@ -148,10 +163,9 @@ class WinePrefix:
         self._registries.append(reg)
         return reg
 
-    def run(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+    def run(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """``wine ARGS...`` in this prefix (e.g. ``run("reg", "query", r"HKCU\\Software")``)."""
-        r = subprocess.run([self.wine, *args], env=self.env, capture_output=True, text=True,
-                           timeout=timeout)
+        r = subprocess.run([self.wine, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
         if check and r.returncode != 0:
             raise subprocess.CalledProcessError(r.returncode, r.args, r.stdout, r.stderr)
         return r

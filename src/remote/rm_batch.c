@@ -149,8 +149,9 @@ static rf_status read_reply(rm_hive *h, uint32_t idx, const rf_name *req, size_t
     size_t names8 = up8(arena_len) + names_len;   /* names after the data, in the arena */
     int fits = rows <= b->cap && arena_len <= b->arena_cap && (req || names8 <= b->arena_cap);
     if (fits) {
-        /* straight into the caller's columns and arena */
-        uint8_t *nmeta = rm_tls(RM_TLS_AUX, (size_t)rows * 8 + 8);
+        /* straight into the caller's columns and arena; the name offsets in
+         * their own scratch (finish_rows widens names in RM_TLS_AUX) */
+        uint8_t *nmeta = rm_tls(RM_TLS_META, (size_t)rows * 8 + 8);
         if (!nmeta) return RF_E_NO_MEMORY;
         uint8_t *names_at = req ? NULL : b->arena + arena_len;
         if ((st = rm_recv(c, &r, b->type, rows * 4u)) || (st = rm_recv(c, &r, b->status, rows * 4u)) ||

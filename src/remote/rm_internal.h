@@ -166,8 +166,11 @@ void rm_evq_remove(rf_remote *c, rm_evq *q);
 int rm_evq_pop(rm_evq *q, rm_event *e);
 
 /* Per-thread scratch (borrowed results: names, value data, descriptors):
- * valid until the next call into any remote hive from the same thread. */
-enum { RM_TLS_NAME, RM_TLS_DATA, RM_TLS_AUX, RM_TLS_COUNT };
+ * valid until the next call into any remote hive from the same thread.
+ * One buffer per use that can be live at once: a rm_tls() call may move the
+ * buffer it returns (RM_TLS_META holds a batch's name offsets while its
+ * names are widened in RM_TLS_AUX). */
+enum { RM_TLS_NAME, RM_TLS_DATA, RM_TLS_AUX, RM_TLS_META, RM_TLS_COUNT };
 void *rm_tls(int which, size_t need);
 
 /* Little-endian readers over a reply held in memory. */

@@ -242,7 +242,7 @@ static rf_status fake_connect(fake *f, uint32_t timeout_ms, rf_remote **c)
 /* OPEN_KEY gives handle 7; everything else by f->arg */
 enum { S_SHORT_INFO = 1, S_BAD_SUBKEYS, S_BAD_ROWS, S_ROW_OUTSIDE, S_BAD_SNAPSHOT, S_SLOW, S_CUT, S_ERROR,
        S_EVENTS, S_BAD_EVENT, S_WRONG_OP, S_GARBAGE, S_INFO_OK, S_STOP, S_BAD_CRC, S_BAD_CRC_EVENT,
-       S_BATCH, S_BATCH_BAD_CRC, S_CRC_TRAILER_CUT, S_EMPTY };
+       S_BATCH, S_BATCH_BAD_CRC, S_CRC_TRAILER_CUT, S_EMPTY, S_LATIN1_NAMES };
 
 /* A well-formed KEY_INFO reply payload (after the status): 3 subkeys, name "Root". */
 static size_t info_ok(uint8_t *b)
@@ -414,6 +414,21 @@ static void script(fake *f, uint16_t op, uint32_t id, const uint8_t *p, size_t n
             frame_crc(f, (uint16_t)(AG_OP_WATCH | AG_EVENT), 9, e, sizeof e, 0x80000000u);
         }
         break;
+    case S_LATIN1_NAMES: {      /* READ_VALUES of all: 3 empty rows, Latin-1 names of 40 bytes */
+        size_t at = 0;
+        u32le(b, 0); at += 4;                                   /* status */
+        u32le(b + at, 3); u32le(b + at + 4, 0); u32le(b + at + 8, 120); at += 12;
+        for (int i = 0; i < 3; i++) u32le(b + at + 4 * i, 3);  /* type */
+        at += 12 + 12 + 12 + 24;                                /* status 0, length 0, offset 0 */
+        for (int i = 0; i < 3; i++) u32le(b + at + 4 * i, 40u * (uint32_t)i);      /* name_off */
+        at += 12;
+        for (int i = 0; i < 3; i++) u32le(b + at + 4 * i, 40u | 0x80000000u);     /* Latin-1 */
+        at += 12;
+        for (int i = 0; i < 120; i++) b[at + i] = (uint8_t)('a' + i / 40);
+        at += 120;
+        frame(f, (uint16_t)(op | AG_RESPONSE), id, b, at);
+        break;
+    }
     case S_BATCH:               /* READ_VALUES: one row of 4,000 bytes */
     case S_BATCH_BAD_CRC: {
         static uint8_t r[4 + 64 + BATCH_DATA];
@@ -1054,6 +1069,39 @@ static void test_agent(const char *wine, const char *exe)
     free(big);
 }
 
+/* A READ_VALUES reply whose names are Latin-1 (the name_len flag), read
+ * straight into the caller's columns with tokens: widening a name used the
+ * per-thread buffer that held the name offsets of the rows still to come
+ * (garbage offsets, or a use after free once it grew: ASan). */
+static void test_fake_latin1_names(void)
+{
+    fake f;
+    rf_remote *c;
+    rf_hive *h = fake_hive(&f, S_LATIN1_NAMES, 5000, &c);
+    if (!h) return;
+    rf_key root;
+    rf_hive_root(h, &root);
+    uint32_t type[4], len[4];
+    int32_t status[4];
+    uint64_t off[4];
+    rf_name names[4];
+    rf_value tok[4];
+    uint8_t arena[256];
+    rf_batch b = { sizeof b, 4, 0, type, status, off, len, names, arena, sizeof arena, 0, tok };
+    CHECK_EQ_INT(rf_read_values(h, root, NULL, 0, NULL, 0, 0, &b), RF_OK);
+    CHECK_EQ_INT(b.n, 3);
+    for (size_t i = 0; i < b.n && i < 3; i++) {
+        CHECK(names[i].nbytes == 40 && !names[i].utf16);
+        CHECK(names[i].ptr && ((const uint8_t *)names[i].ptr)[0] == 'a' + i &&
+              ((const uint8_t *)names[i].ptr)[39] == 'a' + i);
+        CHECK(tok[i] != 0 && (i == 0 || tok[i] != tok[i - 1]));
+    }
+    CHECK_EQ_INT(death(c), RF_OK);
+    rf_hive_close(h);
+    rf_remote_release(c);
+    fake_stop(&f);
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_DFL);   /* the transport must survive SIGPIPE on its own */
@@ -1062,6 +1110,7 @@ int main(int argc, char **argv)
     test_fake_timeouts();
     test_fake_errors_and_events();
     test_fake_payload_check();
+    test_fake_latin1_names();
     if (argc >= 3) test_agent(argv[1], argv[2]);
     else printf("no agent given (test_remote WINE AGENT.exe): the fake agent only\n");
     return CHECK_DONE();

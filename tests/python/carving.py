@@ -274,7 +274,7 @@ def plant(seed: int, n_keys: int = 60, minor: int = 5, reuse: int = 0):
     many live values then have their data moved into freed space.
 
     Returns (hive bytes, layout, truth, offsets of destroyed records)."""
-    from regfast.writer import Key, Value, REG_BINARY, REG_DWORD, REG_SZ, build_hive
+    from regfast.io.writer import Key, Value, REG_BINARY, REG_DWORD, REG_SZ, build_hive
 
     rng = random.Random(seed)
     when = 133444736000000000 + rng.randrange(10**12)

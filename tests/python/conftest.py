@@ -1,17 +1,31 @@
 """Shared fixtures: hives built by regfast's writer, optionally corrupted at
 an exact field, and a reader that turns a hive into the same normalized shape
-as the hivex oracle (tests/python/oracle.py)."""
+as the hivex oracle (tests/python/oracle.py); where the suite keeps what it
+builds (:func:`artefact_dir`) and finds the real-hive corpus.
+
+The tests live in folders that follow the package (hive/, live/, io/, ...);
+this directory holds what they share (this file, oracle.py, isolated.py,
+carving.py). pytest puts it on sys.path for every test below it (rootdir
+conftest, "prepend" import mode), so any test imports them as
+``from conftest import ...``. Test file names stay unique across folders
+(no __init__.py: pytest imports each by its base name)."""
 from __future__ import annotations
 
+import hashlib
 import os
 import struct
+import tempfile
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
+from hypothesis.configuration import set_hypothesis_home_dir
 
 import regfast
-from regfast.writer import HiveLayout, build_hive
+from regfast.io.writer import REG_EXPAND_SZ, REG_QWORD, REG_SZ, HiveLayout, Value, _shorthand_value, _split, build_hive
+
+#: the repository (tests/python/conftest.py -> ../..)
+ROOT = Path(__file__).resolve().parents[2]
 
 # Fields tests can corrupt: "record.field" -> (offset inside the cell payload, struct format).
 # Cell payload = after the 4-byte size field (the spec's offsets).
@@ -28,6 +42,25 @@ FIELDS: dict[str, tuple[int, str]] = {
     "values.entry0": (0x00, "<I"),
     "db.count": (0x02, "<H"), "db.list": (0x04, "<I"),
     "sk.size": (0x10, "<I"),
+}
+
+
+# A small tree with every value type and names the exports must escape: the
+# CLI's tests and the pytest plugin's build it.
+MIXED_TREE = {
+    "App": {
+        "": "default",
+        "Name": 'quote " and \\ backslash',
+        "Count": 42,
+        "Blob": bytes(range(200)),
+        "Path": Value(REG_EXPAND_SZ, "%ProgramFiles%\\App"),
+        "List": ["x", "y", "ü"],
+        "Big": Value(REG_QWORD, 1 << 50),
+        "NoNul": Value(REG_SZ, "abc".encode("utf-16-le")),     # must round-trip as hex(1)
+        "Dev": Value(0xFFFF0012, b"\x05"),
+        "Sub": {"Deeper": {"Ω": "omega"}},
+    },
+    "Empty": {},
 }
 
 
@@ -99,8 +132,6 @@ def regfast_tree(hive: regfast.Hive) -> dict[str, dict]:
 
 def expected_tree(tree, path: str = "") -> dict[str, dict]:
     """What the writer was asked to write, in the same normalized shape."""
-    from regfast.writer import _shorthand_value, _split
-
     subkeys, values, cls, _, _ = _split(tree, path)
     vals = {name: _shorthand_value(v) for name, v in values.items()}
     out = {path: {"values": vals, "class": cls or None}}
@@ -113,12 +144,34 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def artefact_dir(name: str) -> Path:
+    """A directory, kept between runs, for what the suite builds: ctest build
+    trees, their Wine prefixes, the test agent. Never inside the source tree:
+    a Wine prefix's dosdevices/z: links to /, so a prefix in the tree makes
+    every walk of the tree (``python -m build --sdist``, ``grep -r``) walk the
+    whole disk. $REGFAST_TEST_CACHE, else ``<tmp>/regfast-test-<hash>`` where
+    the hash is this checkout's path (two checkouts never share a build)."""
+    base = os.environ.get("REGFAST_TEST_CACHE")
+    if not base:
+        tag = hashlib.sha1(str(ROOT).encode()).hexdigest()[:12]
+        base = os.path.join(tempfile.gettempdir(), f"regfast-test-{tag}")
+    path = Path(base) / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# Hypothesis keeps what it learns between runs (the examples it found,
+# failures first; its Unicode tables): in the artefact directory, not in
+# .hypothesis/ under the working directory.
+set_hypothesis_home_dir(str(artefact_dir("hypothesis")))
+
+
 # --- the real-hive corpus ----------------------------------------------------
 # Real hives written by Windows, from other projects' public test data
 # (provenance and licences: SOURCES.md there). They live beside the project,
 # never inside it: tests read them in place and never copy them into the tree.
 CORPUS_DIR = Path(os.environ.get("REGFAST_CORPUS")
-                  or Path(__file__).resolve().parents[3] / "shared" / "corpus")
+                  or ROOT.parent / "shared" / "corpus")
 # Files of the corpus that are not regf primary hives (tests that expect a
 # hive to open treat these as "refused with a clear error" instead).
 CORPUS_NOT_HIVES = {

@@ -11,16 +11,15 @@ from pathlib import Path
 import pytest
 
 import regfast
-from regfast import agent as A
-from regfast.export import export_to_string
-from regfast.regfile import RegSyntaxError, parse_reg
-from regfast.writer import REG_EXPAND_SZ, REG_QWORD, REG_SZ, Value
+from regfast.io.export import export_to_string
+from regfast.io.regfile import RegSyntaxError, parse_reg
+from regfast.io.writer import REG_EXPAND_SZ, REG_QWORD, REG_SZ, Value
 
+from conftest import MIXED_TREE as TREE
 from conftest import in_ci, regfast_tree
-from test_cli import TREE
+from wine_session import build_test_agent
 
 pytest_plugins = ["pytester"]
-ROOT = Path(__file__).resolve().parents[2]
 
 
 # --- .reg text ----------------------------------------------------------------
@@ -81,7 +80,7 @@ def test_plugin_loads_through_its_entry_point_and_is_inert(pytester):
 def test_hive_factory_from_dict_and_reg_text(pytester):
     pytester.makepyfile(r'''
         import regfast
-        from regfast.writer import Value, REG_EXPAND_SZ
+        from regfast.io.writer import Value, REG_EXPAND_SZ
 
         REG = """Windows Registry Editor Version 5.00
 
@@ -148,14 +147,14 @@ def test_registry_profile_asserts_on_access_patterns(pytester):
 
 
 def _agent_exe() -> Path:
-    """The agent the suite builds (as test_agent.py does), for the inner session."""
+    """The agent the suite builds (wine_session.py), for the inner session."""
     for tool in ("x86_64-w64-mingw32-gcc", "cmake", "wine", "wineboot"):
         if not shutil.which(tool):
             msg = f"{tool} is not installed: the wine_registry fixture cannot run"
             if in_ci():
                 pytest.fail(msg)
             pytest.skip(msg)
-    return A.build_agent(ROOT, ROOT / "build" / "agent-pytest", dest=ROOT / "build" / "agent-pytest" / A.EXE_NAME)
+    return build_test_agent()
 
 
 WINE_TEST = r'''

@@ -1,0 +1,522 @@
+"""Snapshots of a registry subtree and the differences between two of them.
+
+One model serves both kinds of registry:
+
+* offline: ``regfast.diff(hive_a, hive_b, path)`` snapshots the same subtree
+  of two hive files (one C scan each) and compares them;
+* live: :func:`regfast.watch` keeps a snapshot of every watched subtree (made
+  by ``regfast-agent`` next to the registry, see :mod:`regfast.live.protocol`) and,
+  at each change notification, yields the :class:`Diff` between the previous
+  snapshot and the new one.
+
+A snapshot records, per key, its path and last-write time, and per value its
+name, type, size and a 64-bit FNV-1a hash of its data -- not the data itself,
+so a long-running watch holds a bounded amount of memory -- unless the data
+was kept (``keep_data=True``, or an offline hive, whose data stays in the
+mapping and costs nothing to keep). A value whose data was not kept shows
+in a diff with ``data`` None on that side; its type, size and hash are
+always there.
+
+Names compare case-insensitively, as the registry does; paths in a
+:class:`Diff` are spelled as stored (the newer spelling for keys present on
+both sides).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple
+
+from regfast._bulk import ScanTable
+from regfast._native import decode_value as _decode_value
+from regfast._types import type_name
+from regfast.hive.open import open_hive
+
+__all__ = [
+    "FNV64_OFFSET",
+    "FNV64_PRIME",
+    "fnv1a64",
+    "decode_data",
+    "fold",
+    "ValueState",
+    "KeyState",
+    "Snapshot",
+    "Change",
+    "Diff",
+    "diff_snapshots",
+    "diff",
+    "snapshot_hive",
+]
+
+FNV64_OFFSET = 0xCBF29CE484222325
+FNV64_PRIME = 0x100000001B3
+_MASK64 = (1 << 64) - 1
+
+
+def fnv1a64(data: bytes | bytearray | memoryview) -> int:
+    """64-bit FNV-1a of `data`: the hash regfast-agent computes for every
+    value in a snapshot (src/agent/agent_snapshot.c). Pure Python, so only
+    used where a hash is missing on one side of a comparison, and by tests."""
+    h = FNV64_OFFSET
+    for b in bytes(data):
+        h = ((h ^ b) * FNV64_PRIME) & _MASK64
+    return h
+
+
+def fold(name: str) -> str:
+    """The case-folded form names are matched by (registry names compare
+    case-insensitively). Length-preserving, like the registry's upcase."""
+    if name.isascii():
+        return name.upper()
+    return "".join(c.upper() if len(c.upper()) == 1 else c for c in name)
+
+
+def decode_data(vtype: int, data: bytes | bytearray | memoryview, name: object = None) -> Any:
+    """Typed decoding by the offline binding's decoder itself (Value.value):
+    str for REG_SZ / REG_EXPAND_SZ (up to the first NUL, not expanded) and
+    REG_LINK, int for REG_DWORD / REG_DWORD_BIG_ENDIAN / REG_QWORD (of any
+    size, as winreg: see regfast.Value.value), list[str] for REG_MULTI_SZ,
+    bytes for everything else. The live registry's values decode here.
+    `name` is accepted for older callers and unused: this never fails."""
+    return _decode_value(vtype, data)
+
+
+# ---------------------------------------------------------------------------
+# Snapshots
+# ---------------------------------------------------------------------------
+
+
+class ValueState:
+    """One value as a snapshot saw it: name, type, size, hash and (when kept)
+    the data. ``data`` is bytes or None; ``value`` is the decoded data or None."""
+
+    __slots__ = ("name", "type", "size", "_hash", "_data", "_src", "_row")
+
+    def __init__(
+        self,
+        name: str,
+        type: int,
+        size: int,
+        hash: int | None = None,
+        data: bytes | None = None,
+        src: ScanTable | None = None,
+        row: int = -1,
+    ) -> None:
+        self.name = name
+        self.type = type
+        self.size = size
+        self._hash = hash
+        self._data = data
+        self._src = src  # a ScanTable the data lives in (offline: zero copy)
+        self._row = row
+
+    def raw(self) -> memoryview | bytes | None:
+        """The data without copying (a view into a hive mapping), or None."""
+        if self._data is not None:
+            return self._data
+        if self._src is not None:
+            return self._src.value_data(self._row)
+        return None
+
+    @property
+    def data(self) -> bytes | None:
+        raw = self.raw()
+        return None if raw is None else bytes(raw)
+
+    @property
+    def hash(self) -> int:
+        """FNV-1a 64 of the data (computed on demand when only the data is known)."""
+        if self._hash is None:
+            raw = self.raw()
+            self._hash = fnv1a64(raw if raw is not None else b"")
+        return self._hash
+
+    @property
+    def value(self) -> Any:
+        raw = self.raw()
+        if raw is None:
+            return None
+        return decode_data(self.type, raw)
+
+    def same_as(self, other: ValueState) -> bool:
+        if self.type != other.type or self.size != other.size:
+            return False
+        a, b = self.raw(), other.raw()
+        if a is not None and b is not None:
+            return a == b
+        if self._hash is None and a is None or other._hash is None and b is None:
+            return False  # nothing to compare with: report it changed
+        return self.hash == other.hash
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ValueState):
+            return NotImplemented
+        return self.name == other.name and self.same_as(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"ValueState({self.name!r}, {type_name(self.type)}, {self.size} bytes, hash={self.hash:#018x})"
+
+
+class KeyState(NamedTuple):
+    """One key of a snapshot: path relative to the snapshot root (as stored),
+    last-write FILETIME, values by folded name, and a hash of the key's
+    security descriptor (owner, group, DACL) where the snapshot could read it
+    (live keys; None offline or without READ_CONTROL)."""
+
+    path: str
+    last_write: int
+    values: dict[str, ValueState]
+    security: int | None = None
+
+
+class Snapshot:
+    """A subtree at one moment: keys by folded relative path ('' = the root).
+
+    Attributes
+    ----------
+    root : str
+        Display path of the subtree's root (``HKCU\\Software\\X``, or the path
+        inside an offline hive).
+    keys : dict[str, KeyState]
+    keep_data : bool
+        Whether value data is held (else only hashes).
+    truncated : bool
+        The subtree was larger than the snapshot's key limit; keys past it are
+        missing (a diff against it reports nothing about them).
+    """
+
+    __slots__ = ("root", "keys", "keep_data", "truncated")
+
+    def __init__(
+        self, root: str, keys: dict[str, KeyState], keep_data: bool = False, truncated: bool = False
+    ) -> None:
+        self.root = root
+        self.keys = keys
+        self.keep_data = keep_data
+        self.truncated = truncated
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __repr__(self) -> str:
+        n = sum(len(k.values) for k in self.keys.values())
+        return f"<regfast.Snapshot {self.root!r}: {len(self.keys)} keys, {n} values>"
+
+    def full_path(self, rel: str) -> str:
+        if not rel:
+            return self.root
+        return f"{self.root}\\{rel}" if self.root else rel
+
+    @classmethod
+    def from_hive(cls, hive: Any, path: str | None = None) -> Snapshot:
+        """Snapshot of an offline hive's subtree at `path` (default: the root),
+        from one C scan. Value data stays in the hive mapping (no copy)."""
+        table = hive.scan(path)
+        root = table.root_path  # spelled as stored, like every scan path
+        cut = len(root) + 1 if root else 0
+        paths = table.key_paths()
+        lw = table.key_last_write.tolist()
+        keys: dict[str, KeyState] = {}
+        by_row: list[dict[str, ValueState]] = []
+        for i, p in enumerate(paths):
+            rel = p[cut:] if i else ""
+            vals: dict[str, ValueState] = {}
+            keys[fold(rel)] = KeyState(rel, lw[i], vals)
+            by_row.append(vals)
+        names = table.value_names()
+        vkey = table.value_key.tolist()
+        vtype = table.value_type.tolist()
+        vlen = table.value_length.tolist()
+        for j, name in enumerate(names):
+            by_row[vkey[j]][fold(name)] = ValueState(name, vtype[j], vlen[j], None, None, table, j)
+        return cls(root, keys, keep_data=True)
+
+
+def snapshot_hive(hive: Any, path: str | None = None) -> Snapshot:
+    """Snapshot.from_hive(hive, path)."""
+    return Snapshot.from_hive(hive, path)
+
+
+# ---------------------------------------------------------------------------
+# Differences
+# ---------------------------------------------------------------------------
+
+KEY_ADDED = "key_added"
+KEY_REMOVED = "key_removed"
+KEY_TOUCHED = "key_touched"
+KEY_SECURITY = "security_changed"
+VALUE_ADDED = "value_added"
+VALUE_REMOVED = "value_removed"
+VALUE_CHANGED = "value_changed"
+
+
+class Change(NamedTuple):
+    """One difference.
+
+    kind : "key_added" | "key_removed" | "key_touched" (last-write time changed,
+        nothing else seen in that key) | "security_changed" (the key's owner,
+        group or DACL changed: read the new one with ``key.security()``) |
+        "value_added" | "value_removed" | "value_changed"
+    path : the key's full path
+    name : the value's name (None for key changes; "" is the default value)
+    old, new : ValueState on each side (None where it does not exist); for
+        key changes, None
+    old_time, new_time : the key's last-write FILETIMEs (None where it does not exist)
+    """
+
+    kind: str
+    path: str
+    name: str | None = None
+    old: ValueState | None = None
+    new: ValueState | None = None
+    old_time: int | None = None
+    new_time: int | None = None
+
+    @property
+    def old_value(self) -> Any:
+        return None if self.old is None else self.old.value
+
+    @property
+    def new_value(self) -> Any:
+        return None if self.new is None else self.new.value
+
+    def describe(self) -> str:
+        """One line, as `regfast diff` prints it."""
+        where = self.path if self.name is None else f"{self.path} : {self.name or '(default)'}"
+        if self.kind == KEY_ADDED:
+            return f"+ key    {self.path}"
+        if self.kind == KEY_REMOVED:
+            return f"- key    {self.path}"
+        if self.kind == KEY_TOUCHED:
+            return f"~ key    {self.path} (last write only)"
+        if self.kind == KEY_SECURITY:
+            return f"~ key    {self.path} (security descriptor)"
+        if self.kind == VALUE_ADDED:
+            return f"+ value  {where} = {_show(self.new)}"
+        if self.kind == VALUE_REMOVED:
+            return f"- value  {where} = {_show(self.old)}"
+        return f"~ value  {where} : {_show(self.old)} -> {_show(self.new)}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (data as hex when it is not text or a number)."""
+        d: dict[str, Any] = {"kind": self.kind, "path": self.path}
+        if self.name is not None:
+            d["name"] = self.name
+        for side, vs in (("old", self.old), ("new", self.new)):
+            if vs is not None:
+                d[side] = _json_state(vs)
+        for side, t in (("old_time", self.old_time), ("new_time", self.new_time)):
+            if t is not None and self.name is None:
+                d[side] = t
+        return d
+
+
+def _show(vs: ValueState | None) -> str:
+    if vs is None:
+        return "-"
+    v = vs.value
+    if v is None:
+        return f"{type_name(vs.type)} ({vs.size} bytes, hash {vs.hash:016x})"
+    if isinstance(v, bytes):
+        text = v[:32].hex(" ") + (f" ... ({len(v)} bytes)" if len(v) > 32 else "")
+    else:
+        import json
+
+        text = json.dumps(v, ensure_ascii=False) if isinstance(v, (str, list)) else str(v)
+    return f"{type_name(vs.type)} {text}"
+
+
+def _json_state(vs: ValueState) -> dict[str, Any]:
+    d: dict[str, Any] = {"type": vs.type, "size": vs.size, "hash": f"{vs.hash:016x}"}
+    v = vs.value
+    if v is not None:
+        d["data"] = v.hex() if isinstance(v, bytes) else v
+    return d
+
+
+class Diff:
+    """What changed between two snapshots of one subtree.
+
+    Iterating gives :class:`Change` records: keys added (parents first), keys
+    removed, then value changes, each group sorted by path. The lists
+    ``keys_added``, ``keys_removed``, ``keys_touched``, ``values_added``,
+    ``values_removed`` and ``values_changed`` hold the same records by kind.
+    A watch notification carries, besides, the watched ``key`` it came from,
+    the notification's sequence number ``seq`` and when it arrived
+    (``received``, a time.perf_counter() value).
+    """
+
+    __slots__ = ("root", "changes", "key", "seq", "truncated", "received")
+
+    def __init__(
+        self, root: str, changes: list[Change], key: Any = None, seq: int = 0, truncated: bool = False
+    ) -> None:
+        self.root = root
+        self.changes = changes
+        self.key = key  # watch: the watched key it came from
+        self.seq = seq  # watch: the agent's notification number for that key
+        self.truncated = truncated
+        self.received = 0.0  # watch: time.perf_counter() when the notification arrived
+
+    def __iter__(self) -> Iterator[Change]:
+        return iter(self.changes)
+
+    def __len__(self) -> int:
+        return len(self.changes)
+
+    def __bool__(self) -> bool:
+        return bool(self.changes)
+
+    def _kind(self, kind: str) -> list[Change]:
+        return [c for c in self.changes if c.kind == kind]
+
+    keys_added = property(lambda self: self._kind(KEY_ADDED))
+    keys_removed = property(lambda self: self._kind(KEY_REMOVED))
+    keys_touched = property(lambda self: self._kind(KEY_TOUCHED))
+    security_changed = property(lambda self: self._kind(KEY_SECURITY))
+    values_added = property(lambda self: self._kind(VALUE_ADDED))
+    values_removed = property(lambda self: self._kind(VALUE_REMOVED))
+    values_changed = property(lambda self: self._kind(VALUE_CHANGED))
+
+    def summary(self) -> str:
+        counts = [
+            (len(self._kind(k)), label)
+            for k, label in (
+                (KEY_ADDED, "keys added"),
+                (KEY_REMOVED, "keys removed"),
+                (VALUE_ADDED, "values added"),
+                (VALUE_REMOVED, "values removed"),
+                (VALUE_CHANGED, "values changed"),
+                (KEY_SECURITY, "security descriptors changed"),
+                (KEY_TOUCHED, "keys touched"),
+            )
+        ]
+        parts = [f"{n} {label}" for n, label in counts if n]
+        return ", ".join(parts) if parts else "no differences"
+
+    def to_list(self) -> list[dict[str, Any]]:
+        return [c.to_dict() for c in self.changes]
+
+    def __repr__(self) -> str:
+        return f"<regfast.Diff {self.root!r}: {self.summary()}>"
+
+
+def diff_snapshots(old: Snapshot, new: Snapshot, *, touched: bool = True) -> Diff:
+    """The differences from snapshot `old` to snapshot `new` (of one subtree).
+
+    Values of added and removed keys are reported too (as value_added /
+    value_removed), so nothing that appeared or vanished goes unsaid. With
+    ``touched``, keys present on both sides whose last-write time moved
+    without any other difference inside them are reported as key_touched.
+    """
+    root = new.root
+    full = new.full_path
+    changes_k: list[Change] = []
+    changes_v: list[Change] = []
+    ok, nk = old.keys, new.keys
+    for fk, ks in nk.items():
+        if fk not in ok:
+            changes_k.append(Change(KEY_ADDED, full(ks.path), new_time=ks.last_write))
+            for vs in ks.values.values():
+                changes_v.append(Change(VALUE_ADDED, full(ks.path), vs.name, None, vs))
+    for fk, ks in ok.items():
+        if fk not in nk:
+            changes_k.append(Change(KEY_REMOVED, full(ks.path), old_time=ks.last_write))
+            for vs in ks.values.values():
+                changes_v.append(Change(VALUE_REMOVED, full(ks.path), vs.name, vs, None))
+    # keys whose direct children came or went: their last-write moved for a reason
+    parents_changed = set()
+    for c in changes_k:
+        parents_changed.add(fold(c.path.rpartition("\\")[0]))
+    for fk, nks in nk.items():
+        oks = ok.get(fk)
+        if oks is None:
+            continue
+        path = full(nks.path)
+        before = len(changes_v)
+        ov, nv = oks.values, nks.values
+        for fn, vs in nv.items():
+            o = ov.get(fn)
+            if o is None:
+                changes_v.append(Change(VALUE_ADDED, path, vs.name, None, vs))
+            elif not o.same_as(vs):
+                changes_v.append(Change(VALUE_CHANGED, path, vs.name, o, vs))
+        for fn, vs in ov.items():
+            if fn not in nv:
+                changes_v.append(Change(VALUE_REMOVED, path, vs.name, vs, None))
+        sd_changed = oks.security is not None and nks.security is not None and oks.security != nks.security
+        if sd_changed:
+            changes_k.append(Change(KEY_SECURITY, path, old_time=oks.last_write, new_time=nks.last_write))
+        if (
+            touched
+            and len(changes_v) == before
+            and not sd_changed
+            and oks.last_write != nks.last_write
+            and fold(path) not in parents_changed
+        ):
+            changes_k.append(Change(KEY_TOUCHED, path, old_time=oks.last_write, new_time=nks.last_write))
+    order = {KEY_ADDED: 0, KEY_REMOVED: 1, KEY_SECURITY: 2, KEY_TOUCHED: 3}
+    changes_k.sort(key=lambda c: (order[c.kind], fold(c.path).split("\\")))
+    vorder = {VALUE_ADDED: 0, VALUE_REMOVED: 1, VALUE_CHANGED: 2}
+    changes_v.sort(key=lambda c: (fold(c.path).split("\\"), vorder[c.kind], fold(c.name or "")))
+    return Diff(root, changes_k + changes_v, truncated=old.truncated or new.truncated)
+
+
+def _as_hive(h: Any) -> tuple[Any, bool]:
+    if isinstance(h, (str, bytes, os.PathLike)):
+        return open_hive(h), True
+    return h, False
+
+
+def diff(hive_a: Any, hive_b: Any, path: str | None = None, *, touched: bool = True) -> Diff:
+    """Differences between the same subtree of two offline hives.
+
+    Parameters
+    ----------
+    hive_a, hive_b
+        :class:`regfast.Hive` objects, or paths of hive files (opened and
+        closed here).
+    path
+        The subtree to compare (default: the whole hive). It must exist in
+        both hives.
+    touched
+        Report keys whose last-write time differs but nothing else does.
+
+    Returns
+    -------
+    Diff
+        From `hive_a` (old) to `hive_b` (new). Data of the changed values is
+        in each Change's old/new ValueState (copied out, so the Diff outlives
+        the hives).
+
+    Raises
+    ------
+    FileNotFoundError
+        `path` does not exist in one of the hives (winerror 2).
+    """
+    a, close_a = _as_hive(hive_a)
+    try:
+        b, close_b = _as_hive(hive_b)
+        try:
+            d = diff_snapshots(Snapshot.from_hive(a, path), Snapshot.from_hive(b, path), touched=touched)
+            for c in d.changes:  # detach the data from the mappings
+                for vs in (c.old, c.new):
+                    if vs is not None and vs._src is not None:
+                        vs._data = bytes(vs._src.value_data(vs._row))
+                        vs._src = None
+            return d
+        finally:
+            if close_b:
+                b.close()
+    finally:
+        if close_a:
+            a.close()
+
+
+def changes_of(diffs: Iterable[Diff]) -> Iterator[Change]:
+    """Every Change of a sequence of Diffs, in order."""
+    for d in diffs:
+        yield from d

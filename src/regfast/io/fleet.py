@@ -1,0 +1,713 @@
+"""Many hives, one table: :func:`scan_many` and ``regfast scan-many`` (:mod:`regfast.cli.fleet`).
+
+::
+
+    import regfast
+    rows = regfast.scan_many(glob.glob("/cases/*/config/SYSTEM"), workers=8)
+    table = rows.to_table()                        # pyarrow.Table, regfast.arrow.SCHEMA
+    for batch in regfast.scan_many(paths):         # or stream the record batches
+        ...
+
+    $ regfast scan-many /cases -o out/ --format parquet --workers 8
+    $ duckdb -c "SELECT source, key_path, value_name, data_str
+                 FROM read_parquet('out/*/*.parquet')
+                 WHERE key_path ILIKE '%\\CurrentVersion\\Run'"
+
+Worker processes share nothing but paths: each one gets a hive's path, opens
+(maps) the hive itself, scans it and turns the columns into Arrow record
+batches. For ``regfast scan-many`` it writes them to the hive's Parquet file
+and the parent only learns the path; for :func:`scan_many` it sends back one
+Arrow IPC stream (up to 64 MB through the pool's pipe; beyond, the stream
+goes on in a spool file whose path it sends). A hive that cannot be
+read becomes one *error row* (``status`` = its Win32 code, ``error`` = why,
+``key_path`` null), never a missing batch: open failures, a hive that fails
+half-way (the rows read so far are kept, then the error row), even a worker
+process that dies (the hives it held are retried one at a time in a fresh
+process; one that kills it again gets an error row).
+
+Batches come in the order hives finish, not the order given.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import glob as _glob
+import io
+import multiprocessing as mp
+import os
+import re
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from regfast.exceptions import RF_E_IO, RF_E_LIMIT, RegistryCorruptError, RegistryError
+from regfast.hive.forensics import detect_hive_type
+from regfast.hive.logs import open_with_logs
+
+__all__ = ["scan_many", "ScanMany", "HiveResult", "hive_batches", "expand_paths", "write_parquet_dataset"]
+
+ERRORS = ("skip", "tolerant", "strict")
+_LOG_SUFFIX = re.compile(r"\.log\d?$", re.IGNORECASE)
+
+
+@dataclass
+class HiveResult:
+    """What happened to one hive (ScanMany.hives, the CLI's summary)."""
+
+    source: str
+    rows: int = 0
+    status: int = 0  # 0, or the Win32 code of the error row
+    error: str | None = None
+    hive_type: str | None = None
+    tolerant: bool = False
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+    output: str | None = None  # the file its rows were written to (spool or Parquet)
+    data: bytes | None = field(default=None, repr=False)  # or the Arrow IPC stream itself
+
+
+# ---------------------------------------------------------------------------
+# one hive (runs in a worker process, or in this one with workers=0)
+# ---------------------------------------------------------------------------
+
+
+def _win32_of(e: BaseException) -> int:
+    """The Win32 code an error row carries."""
+    if isinstance(e, RegistryError):
+        if e.winerror:
+            return int(e.winerror)
+        # regfast's own statuses without a Win32 twin (see regfast.arrow.win32_status)
+        return {RF_E_IO: 1117, RF_E_LIMIT: 1450}.get(e.status, 1015)
+    if isinstance(e, FileNotFoundError):
+        return 2
+    if isinstance(e, PermissionError):
+        return 5
+    if isinstance(e, IsADirectoryError):
+        return 5  # as CreateFile on a directory
+    if isinstance(e, MemoryError):
+        return 8
+    if isinstance(e, OSError):
+        return 1117  # ERROR_IO_DEVICE: reading the file failed
+    return 31  # ERROR_GEN_FAILURE: not a registry error (a bug: the text says)
+
+
+def _describe(e: BaseException) -> str:
+    if isinstance(e, OSError):
+        return f"{type(e).__name__}: {e}"
+    tb = traceback.extract_tb(e.__traceback__)[-1:] if e.__traceback__ else []
+    where = f" at {tb[0].filename}:{tb[0].lineno}" if tb else ""
+    return f"{type(e).__name__}: {e}{where}"
+
+
+#: a hive's Arrow output up to this size comes back through the pool's pipe;
+#: a bigger one continues in its spool file as it is made (memory stays bounded)
+SPILL_BYTES = 64 << 20
+#: hives per worker task: up to this many bytes of hive files, this many hives
+CHUNK_BYTES = 16 << 20
+CHUNK_HIVES = 64
+
+
+class _Spill(io.RawIOBase):
+    """A write-only stream held in memory until it passes `limit` bytes, then
+    continued in the file `path` (pyarrow writes the IPC stream through it)."""
+
+    def __init__(self, path: str, limit: int) -> None:
+        super().__init__()
+        self.path, self.limit = path, limit
+        self.chunks: list[bytes] | None = []
+        self.size = 0
+        self.file: Any = None
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        n = len(b) if not isinstance(b, memoryview) else b.nbytes
+        if self.chunks is not None:
+            self.chunks.append(bytes(b))
+            self.size += n
+            if self.size > self.limit:
+                self.file = open(self.path, "wb")  # noqa: SIM115  (open across write() calls; close() closes it)
+                self.file.writelines(self.chunks)
+                self.chunks = None
+        else:
+            self.file.write(b)
+        return n
+
+    def value(self) -> bytes | None:
+        """The stream, when it stayed in memory."""
+        return b"".join(self.chunks) if self.chunks is not None else None
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+        super().close()
+
+
+class _Sink:
+    """Where a worker puts a hive's batches. "parquet": its file in the
+    dataset. "ipc": an Arrow IPC stream (dictionaries may change from batch
+    to batch), returned in the result, or in the spool file once big."""
+
+    def __init__(self, path: str, fmt: str, spill: int = SPILL_BYTES) -> None:
+        import pyarrow as pa
+
+        from regfast.arrow import SCHEMA
+
+        self.path, self.tmp, self.fmt = path, path + ".part", fmt
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            self.writer: Any = pq.ParquetWriter(self.tmp, SCHEMA, compression="zstd")
+        else:
+            self.spill = _Spill(self.tmp, spill)
+            self.writer = pa.ipc.new_stream(self.spill, SCHEMA)
+        self.rows = 0
+
+    def write(self, batch: Any) -> None:
+        self.writer.write_batch(batch)
+        self.rows += batch.num_rows
+
+    def abort(self) -> None:
+        try:
+            self.writer.close()
+        finally:
+            if self.fmt == "ipc":
+                self.spill.close()
+            if os.path.exists(self.tmp):
+                os.unlink(self.tmp)
+
+    def close(self, res: HiveResult) -> None:
+        self.writer.close()
+        if self.fmt == "ipc":
+            self.spill.close()
+            res.data = self.spill.value()
+            if res.data is not None:
+                res.output = None
+                return
+        os.replace(self.tmp, self.path)  # readers never see half a file
+        res.output = self.path
+
+
+def _open(source: str, res: HiveResult, opts: dict[str, Any]) -> Any:
+    """Opens a hive as scan_many's `errors` says; its warnings (a dirty hive
+    read without logs...) go to res.warnings."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            hive = open_with_logs(source, opts["logs"], errors="strict")
+        except RegistryCorruptError:
+            if opts["errors"] != "tolerant":
+                raise
+            hive = open_with_logs(source, opts["logs"], errors="tolerant")
+            res.tolerant = True
+            res.warnings += [
+                f"tolerant open skipped {p.kind} damage at 0x{p.offset:x}: {p.reason}" for p in hive.problems
+            ]
+    res.warnings += [f"{w.category.__name__}: {w.message}" for w in caught]
+    return hive
+
+
+def hive_batches(source: str, opts: dict[str, Any], res: HiveResult | None = None) -> Iterator[Any]:
+    """The rows of one hive as record batches of regfast.arrow.SCHEMA; a
+    failure ends them with the hive's error row (with errors="strict" it
+    raises instead). `res`, when given, is filled in as it goes. `opts`:
+    see _opts()."""
+    from regfast.arrow import error_batch, table_batches
+
+    res = res if res is not None else HiveResult(source=source)
+    try:
+        with _open(source, res, opts) as hive:
+            res.hive_type = detect_hive_type(hive).name
+            table = hive.scan(
+                errors="strict" if opts["errors"] == "strict" else "skip",
+                include_deleted=opts["include_deleted"],
+            )
+            for batch in table_batches(
+                table,
+                source=source,
+                hive_type=res.hive_type,
+                tolerant=res.tolerant,
+                decode=opts["decode"],
+                batch_rows=opts["batch_rows"],
+            ):
+                res.rows += batch.num_rows
+                yield batch
+    except Exception as e:
+        if opts["errors"] == "strict":
+            raise
+        res.status, res.error = _win32_of(e), _describe(e)
+        res.rows += 1
+        yield error_batch(source, res.status, res.error, hive_type=res.hive_type, tolerant=res.tolerant)
+
+
+def _scan_one(source: str, out: str, fmt: str, opts: dict[str, Any]) -> HiveResult:
+    """Reads one hive into the file `out` (a worker's task)."""
+    t0 = time.perf_counter()
+    # fault injection for the test suite (only through ScanMany's opts): a
+    # worker reading such a path dies the way a crash in a parser would
+    crash = opts.get("crash_on")
+    if crash and crash in source:
+        os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
+    res = HiveResult(source=source, output=out)
+    sink = _Sink(out, fmt, opts.get("spill_bytes", SPILL_BYTES))
+    try:
+        for batch in hive_batches(source, opts, res):
+            sink.write(batch)
+    except BaseException:
+        sink.abort()
+        raise
+    sink.close(res)
+    res.seconds = time.perf_counter() - t0
+    return res
+
+
+def _scan_chunk(items: list[tuple[str, str]], fmt: str, opts: dict[str, Any]) -> list[HiveResult]:
+    """A worker's task: several (hive, output) pairs, one after the other."""
+    return [_scan_one(src, out, fmt, opts) for src, out in items]
+
+
+def _died_batch(source: str, how: str) -> HiveResult:
+    return HiveResult(
+        source=source,
+        status=1067,  # ERROR_PROCESS_ABORTED
+        error=f"the worker process reading this hive died ({how}); retried alone, it died again",
+    )
+
+
+# ---------------------------------------------------------------------------
+# many hives
+# ---------------------------------------------------------------------------
+
+
+def expand_paths(spec: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[str]:
+    """Hive paths from a directory (walked recursively: files that start with
+    ``regf``, transaction logs ``*.LOG``/``.LOG1``/``.LOG2`` left out as they
+    are read with their hive), a glob pattern (every match, as given), a
+    file, or an iterable of paths (as given)."""
+    if not isinstance(spec, (str, os.PathLike)):
+        return [os.fspath(p) for p in spec]
+    s = os.fspath(spec)
+    if os.path.isdir(s):
+        out = []
+        for root, dirs, files in os.walk(s):
+            dirs.sort()
+            for name in sorted(files):
+                p = os.path.join(root, name)
+                if _LOG_SUFFIX.search(name) or not os.path.isfile(p):
+                    continue
+                try:
+                    with open(p, "rb") as f:
+                        if f.read(4) != b"regf":
+                            continue
+                except OSError:
+                    pass  # unreadable: let the scan report it as an error row
+                out.append(p)
+        return out
+    if _glob.has_magic(s):
+        return sorted(p for p in _glob.glob(s, recursive=True) if not os.path.isdir(p))
+    return [s]
+
+
+def _mp_context() -> Any:
+    # forkserver: workers start from a clean process (no fork of this one's
+    # threads: pyarrow's pools, tqdm's monitor); spawn where there is none
+    methods = mp.get_all_start_methods()
+    return mp.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+class _Progress:
+    """A tqdm bar over the bytes of the hives (hives vary from 8 KB to GBs),
+    a callable(done, total) of the caller, or nothing."""
+
+    def __init__(self, progress: Any, total_bytes: int, n: int) -> None:
+        self.bar: Any = None
+        self.fn: Callable[[int, int], Any] | None = None
+        self.n, self.done, self.errors = n, 0, 0
+        if callable(progress):
+            self.fn = progress
+            return
+        if progress is None:
+            progress = sys.stderr.isatty()
+            if progress:
+                try:
+                    import tqdm
+                except ImportError:
+                    progress = False
+        if progress:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError as e:
+                raise ImportError("progress=True needs tqdm (pip install 'regfast[fleet]')") from e
+            self.bar = tqdm(total=total_bytes, unit="B", unit_scale=True, desc="hives", smoothing=0.1)
+
+    def update(self, nbytes: int, res: HiveResult) -> None:
+        self.done += 1
+        self.errors += res.error is not None
+        if self.fn is not None:
+            self.fn(self.done, self.n)
+        if self.bar is not None:
+            self.bar.set_postfix(hives=f"{self.done}/{self.n}", errors=self.errors, refresh=False)
+            self.bar.update(nbytes)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _size(p: str) -> int:
+    try:
+        return os.stat(p).st_size
+    except OSError:
+        return 0
+
+
+class ScanMany:
+    """The result of :func:`scan_many`: iterate for ``pyarrow.RecordBatch``
+    (:data:`regfast.arrow.SCHEMA`), or :meth:`to_table`. Runs once.
+    ``hives`` lists a :class:`HiveResult` per hive as they finish."""
+
+    def __init__(
+        self,
+        paths: list[str],
+        opts: dict[str, Any],
+        workers: int,
+        progress: Any,
+        outputs: Callable[[int, str], str] | None = None,
+        fmt: str = "ipc",
+    ) -> None:
+        self.paths, self.opts, self.workers, self.progress = paths, opts, workers, progress
+        self.hives: list[HiveResult] = []
+        self._outputs, self._fmt = outputs, fmt
+        self._started = False
+        self._retried: set[int] = set()  # hives in flight when a worker died once
+
+    @property
+    def schema(self) -> Any:
+        from regfast.arrow import SCHEMA
+
+        return SCHEMA
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __iter__(self) -> Iterator[Any]:
+        if self._started:
+            raise RuntimeError("a scan_many result can be iterated once")
+        self._started = True
+        spool = None
+        if self._outputs is None:
+            spool = tempfile.mkdtemp(prefix="regfast-scan-many-")
+            self._outputs = lambda i, src: os.path.join(spool, f"{i:08d}.arrows")
+        try:
+            for res in self._run():
+                self.hives.append(res)
+                if self._fmt == "ipc":
+                    yield from _read_ipc(res)
+        finally:
+            if spool is not None:
+                shutil.rmtree(spool, ignore_errors=True)
+
+    def run(self) -> list[HiveResult]:
+        """Runs without reading the batches back (the Parquet writer's mode)."""
+        if self._started:
+            raise RuntimeError("a scan_many result can be run once")
+        self._started = True
+        for res in self._run():
+            self.hives.append(res)
+        return self.hives
+
+    def to_table(self) -> Any:
+        """Every row as one pyarrow.Table. Its dictionary columns (source,
+        hive_type, key_path, value_type) share one dictionary per column
+        across the batches (``unify_dictionaries``: a key path seen in many
+        hives is stored once), which Arrow's group_by and joins need."""
+        import pyarrow as pa
+
+        from regfast.arrow import SCHEMA
+
+        return pa.Table.from_batches(list(self), schema=SCHEMA).unify_dictionaries()
+
+    # --- the pool ---------------------------------------------------------
+
+    def _run(self) -> Iterator[HiveResult]:
+        assert self._outputs is not None
+        outputs = self._outputs
+        sizes = [_size(p) for p in self.paths]
+        prog = _Progress(self.progress, sum(sizes), len(self.paths))
+        try:
+            if self.workers == 0:
+                for i, p in enumerate(self.paths):
+                    res = _scan_one(p, outputs(i, p), self._fmt, self.opts)
+                    prog.update(sizes[i], res)
+                    yield res
+                return
+            yield from self._pool(outputs, sizes, prog)
+        finally:
+            prog.close()
+
+    def _chunks(self, sizes: list[int]) -> deque[list[int]]:
+        """Hives grouped into tasks of up to CHUNK_BYTES (one task per big
+        hive): a task per small hive would cost more in round trips through
+        the pool than its scan. The last tasks are small, so that the
+        workers finish together."""
+        n = len(sizes)
+        target = max(1, min(CHUNK_BYTES, sum(sizes) // max(1, 4 * self.workers)))
+        out: deque[list[int]] = deque()
+        cur: list[int] = []
+        acc = 0
+        for i in range(n):
+            if cur and (acc + sizes[i] > target or len(cur) >= CHUNK_HIVES):
+                out.append(cur)
+                cur, acc = [], 0
+            cur.append(i)
+            acc += sizes[i]
+        if cur:
+            out.append(cur)
+        return out
+
+    def _pool(
+        self, outputs: Callable[[int, str], str], sizes: list[int], prog: _Progress
+    ) -> Iterator[HiveResult]:
+        todo = self._chunks(sizes)
+        suspects: deque[int] = deque()  # in flight when a worker died: retried one at a time
+        ex = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=_mp_context())
+        pending: dict[cf.Future[list[HiveResult]], list[int]] = {}
+        depth = 2 * self.workers  # tasks in flight: enough to keep every worker busy
+
+        def submit(chunk: list[int]) -> None:
+            items = [(self.paths[i], outputs(i, self.paths[i])) for i in chunk]
+            pending[ex.submit(_scan_chunk, items, self._fmt, self.opts)] = chunk
+
+        try:
+            while todo or suspects or pending:
+                if suspects:
+                    # alone in a fresh pool, so a second death names its hive
+                    if not pending:
+                        submit([suspects.popleft()])
+                else:
+                    while todo and len(pending) < depth:
+                        submit(todo.popleft())
+                done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+                lost: list[int] = []
+                for f in done:
+                    chunk = pending.pop(f)
+                    try:
+                        results = f.result()
+                    except cf.process.BrokenProcessPool:
+                        lost += chunk
+                        continue
+                    for i, res in zip(chunk, results, strict=True):
+                        prog.update(sizes[i], res)
+                        yield res
+                if lost:
+                    # every other task in flight went down with the pool too
+                    for chunk in pending.values():
+                        lost += chunk
+                    pending.clear()
+                    for i in lost:
+                        if i in self._retried:
+                            res = self._died(i, outputs)
+                            prog.update(sizes[i], res)
+                            yield res
+                        else:
+                            self._retried.add(i)
+                            suspects.append(i)
+                    ex.shutdown(wait=True, cancel_futures=True)
+                    ex = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=_mp_context())
+        finally:
+            for f in pending:
+                f.cancel()
+            ex.shutdown(wait=True, cancel_futures=True)
+
+    def _died(self, i: int, outputs: Callable[[int, str], str]) -> HiveResult:
+        """The error row of a hive whose worker died twice."""
+        from regfast.arrow import error_batch
+
+        src = self.paths[i]
+        res = _died_batch(src, "killed or crashed")
+        out = outputs(i, src)
+        sink = _Sink(out, self._fmt)
+        sink.write(error_batch(src, res.status, res.error or ""))
+        sink.close(res)
+        res.rows = 1
+        return res
+
+
+def _read_ipc(res: HiveResult) -> Iterator[Any]:
+    """The batches of a hive's IPC stream (in memory, or its spool file, read
+    then removed)."""
+    import pyarrow as pa
+
+    if res.data is not None:
+        data, res.data = res.data, None  # (not kept in .hives)
+        batches = list(pa.ipc.open_stream(pa.py_buffer(data)))
+    elif res.output is not None:
+        with pa.OSFile(res.output, "rb") as f:
+            batches = list(pa.ipc.open_stream(f))
+        os.unlink(res.output)
+        res.output = None
+    else:
+        batches = []
+    yield from batches
+
+
+def _opts(
+    decode: bool = True,
+    errors: str = "skip",
+    include_deleted: bool = False,
+    logs: Any = "auto",
+    batch_rows: int = 65_536,
+) -> dict[str, Any]:
+    if errors not in ERRORS:
+        raise ValueError(f"errors must be one of {', '.join(map(repr, ERRORS))}, got {errors!r}")
+    if isinstance(logs, str) and logs != "auto":
+        raise ValueError("logs must be 'auto' or None for scan_many")
+    return {
+        "decode": bool(decode),
+        "errors": errors,
+        "include_deleted": bool(include_deleted),
+        "logs": logs,
+        "batch_rows": int(batch_rows),
+    }
+
+
+def _workers(workers: int | None, n: int) -> int:
+    if workers is None:
+        return max(1, min(os.cpu_count() or 1, n))
+    if workers < 0:
+        raise ValueError("workers must be >= 0 (0: in this process)")
+    return workers
+
+
+def scan_many(
+    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    *,
+    decode: bool = True,
+    errors: str = "skip",
+    workers: int | None = None,
+    progress: Any = None,
+    include_deleted: bool = False,
+    logs: str | None = "auto",
+    batch_rows: int = 65_536,
+) -> ScanMany:
+    """Scans many hives into one Arrow table (needs pyarrow: the ``arrow`` extra).
+
+    Parameters
+    ----------
+    paths
+        Hive files; or one directory (walked for regf files, logs left out) or
+        glob pattern (see :func:`expand_paths`).
+    decode
+        Typed data columns (data_str / data_int / data_multi / data_bin);
+        False: every value's raw bytes in data_bin only.
+    errors
+        ``"skip"`` (default): a hive that cannot be read becomes an error row,
+        damaged keys and values rows with a status (``hive.scan(errors="skip")``);
+        ``"tolerant"``: the same, and a hive whose base block or hbins are
+        damaged is read again with ``open_hive(errors="tolerant")`` (its rows
+        have ``tolerant`` True); ``"strict"``: the first failure raises.
+    workers
+        Worker processes (default: one per CPU, at most one per hive); 0 reads
+        in this process.
+    progress
+        None (default): a tqdm bar when stderr is a terminal and tqdm is
+        installed; True / False; or a callable(done, total) called per hive.
+    include_deleted
+        Add deleted keys and values found in free cells (``deleted`` True).
+    logs
+        "auto": replay each hive's transaction logs when it is dirty (as
+        open_hive); None: read the primary file as it is.
+    batch_rows
+        Rows per record batch at most.
+
+    Returns
+    -------
+    ScanMany
+        Iterate it for ``pyarrow.RecordBatch`` (in the order hives finish), or
+        call ``.to_table()``; ``.hives`` then says what happened to each hive.
+    """
+    import regfast.arrow  # noqa: F401  (pyarrow, an optional dependency: fail here, not in a worker)
+
+    opts = _opts(decode, errors, include_deleted, logs, batch_rows)
+    plist = expand_paths(paths)
+    return ScanMany(plist, opts, _workers(workers, len(plist)), progress)
+
+
+# ---------------------------------------------------------------------------
+# Parquet dataset (regfast scan-many)
+# ---------------------------------------------------------------------------
+
+
+def _partition_names(paths: Sequence[str], base: str | None) -> list[str]:
+    """One directory name per hive: ``hive=<path below base>``, characters
+    other than letters, digits, ``.-_`` as ``_``; unique."""
+    seen: dict[str, int] = {}
+    out = []
+    for p in paths:
+        rel = os.path.relpath(p, base) if base else os.path.basename(p)
+        if rel.startswith(".."):
+            rel = os.path.basename(p)
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", rel.replace(os.sep, "__")).strip("_.") or "hive"
+        n = seen.get(name.lower(), 0)
+        seen[name.lower()] = n + 1
+        out.append(f"hive={name}" + (f"-{n + 1}" if n else ""))
+    return out
+
+
+def write_parquet_dataset(
+    paths: Sequence[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    base: str | None = None,
+    workers: int | None = None,
+    progress: Any = None,
+    overwrite: bool = False,
+    **kwargs: Any,
+) -> list[HiveResult]:
+    """Writes the rows of every hive as a Parquet dataset partitioned by hive:
+    ``out_dir/hive=<name>/part-0.parquet`` (each written by the worker that
+    read the hive, then renamed into place). kwargs: those of scan_many."""
+    import pyarrow.parquet  # noqa: F401  (optional dependency: fail here, not in a worker)
+
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise FileExistsError(
+                17, f"{out} is not empty (use --overwrite to replace a previous scan)", str(out)
+            )
+        for child in out.iterdir():
+            if child.name.startswith("hive=") and child.is_dir():
+                shutil.rmtree(child)
+    out.mkdir(parents=True, exist_ok=True)
+    plist = list(paths)
+    names = _partition_names(plist, base)
+    for n in names:
+        (out / n).mkdir(exist_ok=True)
+    opts = _opts(
+        kwargs.pop("decode", True),
+        kwargs.pop("errors", "skip"),
+        kwargs.pop("include_deleted", False),
+        kwargs.pop("logs", "auto"),
+        kwargs.pop("batch_rows", 65_536),
+    )
+    if kwargs:
+        raise TypeError(f"unexpected arguments {sorted(kwargs)}")
+    sm = ScanMany(
+        plist,
+        opts,
+        _workers(workers, len(plist)),
+        progress,
+        outputs=lambda i, src: str(out / names[i] / "part-0.parquet"),
+        fmt="parquet",
+    )
+    return sm.run()

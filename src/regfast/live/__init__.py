@@ -1,0 +1,17 @@
+"""The live registry, through regfast-agent (a pipe, Wine, ssh) or in-process
+on Windows.
+
+* :mod:`~regfast.live.registry` -- ``Registry``, ``Key``, ``connect``,
+  ``open_key``, ``local``
+* :mod:`~regfast.live.admin` (rename, security, privileges, hive files),
+  :mod:`~regfast.live.watch` (change notification as diffs),
+  :mod:`~regfast.live.transaction` (KTM or a journal)
+* :mod:`~regfast.live.protocol` -- frames and the ``Connection`` to the agent
+  (op numbers: the generated :mod:`~regfast.live._agent_ops`);
+  :mod:`~regfast.live.inproc` -- the same requests in this process (Windows);
+  :mod:`~regfast.live.agent` -- building and finding regfast-agent.exe
+* :mod:`~regfast.live.roots` (root keys, access masks, views) and
+  :mod:`~regfast.live.snapshot` (the agent's snapshot format) -- shared names
+
+Imports nothing itself (the public names are re-exported by :mod:`regfast`).
+"""

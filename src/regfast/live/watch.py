@@ -1,0 +1,445 @@
+"""Change notification on live keys: :func:`watch` and :func:`awatch`.
+
+RegNotifyChangeKeyValue says *that* something changed under a key, never
+*what* (the reference chapter's own caveat). regfast-agent arms it on every
+watched key (any number of keys: one wait thread per 63), re-arms it as soon
+as it fires, *then* snapshots the subtree, and sends the snapshot; this
+module diffs it against the previous one (:mod:`regfast.hive.diff`) and yields
+the :class:`~regfast.hive.diff.Diff`::
+
+    for change in regfast.watch([key1, key2], subtree=True):
+        for c in change:            # Change(kind, path, name, old, new, ...)
+            print(c.describe())
+
+    async for change in regfast.awatch(keys): ...
+
+    w = regfast.watch(keys, timeout=5)  # ends after 5 s without a change
+    w.stop()                            # from any thread; closing a watched key ends it too
+
+Memory stays bounded: snapshots carry 64-bit hashes of value data, not the
+data (``keep_data=True`` keeps it, for old/new values in each Change), and
+notifications that arrive faster than they are consumed are merged: each
+key keeps its newest snapshot and the one last reported, never more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from regfast.exceptions import error_from_status
+from regfast.hive.diff import Diff, Snapshot, diff_snapshots
+from regfast.live import _agent_ops as _ops
+from regfast.live import protocol as _agent
+from regfast.live.snapshot import parse_snapshot
+
+__all__ = [
+    "NAME",
+    "ATTRIBUTES",
+    "LAST_SET",
+    "SECURITY",
+    "ALL",
+    "watch",
+    "awatch",
+    "Watch",
+    "AsyncWatch",
+    "check_filter",
+]
+
+NAME = 0x1  # REG_NOTIFY_CHANGE_NAME: a subkey added or deleted
+ATTRIBUTES = 0x2  # REG_NOTIFY_CHANGE_ATTRIBUTES
+LAST_SET = 0x4  # REG_NOTIFY_CHANGE_LAST_SET: a value added, deleted or changed
+SECURITY = 0x8  # REG_NOTIFY_CHANGE_SECURITY
+ALL = NAME | ATTRIBUTES | LAST_SET | SECURITY
+
+
+def check_filter(flt: int) -> int:
+    """A notify filter, checked: NAME|ATTRIBUTES|LAST_SET|SECURITY bits only,
+    at least one. (Wine accepts 0 or 0x40 and a wait on it never ends.)
+
+    Raises
+    ------
+    OSError
+        winerror 87 (ERROR_INVALID_PARAMETER) for anything else.
+    """
+    if isinstance(flt, bool) or not isinstance(flt, int) or flt <= 0 or flt & ~ALL:
+        raise error_from_status(
+            87, f"notify filter {flt!r}: give NAME (1), ATTRIBUTES (2), LAST_SET (4) and/or SECURITY (8)"
+        )
+    return flt
+
+
+class _KeyState:
+    __slots__ = ("key", "base", "latest", "seq", "dirty", "lost", "received")
+
+    def __init__(self, key: Any, base: Snapshot) -> None:
+        self.key = key
+        self.base = base  # what was last reported
+        self.latest = base  # the newest snapshot from the agent
+        self.seq = 0
+        self.dirty = False
+        self.lost: int | None = None
+        self.received = 0.0
+
+
+class _Group:
+    """The keys of one watch that share an agent connection."""
+
+    __slots__ = ("reg", "wid", "first", "count", "ended")
+
+    def __init__(self, reg: Any, wid: int, first: int, count: int) -> None:
+        self.reg = reg
+        self.wid = wid
+        self.first = first
+        self.count = count
+        self.ended = False
+
+
+def _is_live_key(obj: object) -> bool:
+    """A key of the live registry (:class:`regfast.live.registry.Key`): one
+    that holds an agent handle on a connection. Told by what a watch uses, not
+    by class: regfast.live.registry imports this module (for Key.watch), so
+    this module does not import it back."""
+    return callable(getattr(obj, "_handle", None)) and hasattr(getattr(obj, "hive", None), "conn")
+
+
+class Watch:
+    """A running watch (see :func:`watch`). Iterate it for Diffs; ``get()``
+    for one with a timeout; ``stop()`` to end it (from any thread)."""
+
+    def __init__(
+        self,
+        keys: Any,
+        *,
+        subtree: bool = True,
+        filter: int = ALL,
+        timeout: float | None = None,
+        keep_data: bool = False,
+        max_keys: int = 100000,
+        _delay_ms: int = 0,
+    ) -> None:
+        if _is_live_key(keys):
+            keys = [keys]
+        keys = list(keys)
+        if not keys:
+            raise ValueError("watch() needs at least one key")
+        for k in keys:
+            if not _is_live_key(k):
+                raise TypeError(
+                    f"only live keys can be watched (regfast.connect().open_key()), "
+                    f"not {type(k).__name__}; for offline hives use regfast.diff()"
+                )
+        self.filter = check_filter(filter)
+        self.subtree = subtree
+        self.timeout = timeout
+        self.keep_data = keep_data
+        self.keys = keys
+        self._cond = threading.Condition()
+        self._ready: list[int] = []
+        self._states: list[_KeyState | None] = [None] * len(keys)
+        self._groups: list[_Group] = []
+        self._error: BaseException | None = None
+        self._stopped = False
+        self._wakeups: list[Any] = []  # extra callables run on every state change (awatch)
+        flags = (_agent.SNAP_SUBTREE if subtree else 0) | (_agent.SNAP_KEEP_DATA if keep_data else 0)
+        by_reg: dict[int, list[int]] = {}
+        for i, k in enumerate(keys):
+            by_reg.setdefault(id(k.hive), []).append(i)
+        try:
+            for idx in by_reg.values():
+                reg = keys[idx[0]].hive
+                hids = [keys[i]._handle() for i in idx]
+                body = struct.pack(
+                    f"<IIIII{len(hids)}I", flags, self.filter, max_keys, _delay_ms, len(hids), *hids
+                )
+                conn = reg.conn
+                rid, p = conn.start(_ops.OP_WATCH, body)
+                payload = conn.finish(rid, p, _ops.OP_WATCH, None, keys[idx[0]].full_path)
+                r = _agent.Reader(payload)
+                wid = r.u32()
+                r.u32()  # wait threads
+                for i in idx:
+                    self._states[i] = _KeyState(keys[i], parse_snapshot(r, keys[i].full_path))
+                # Several connections: keep their groups' indices apart in the callback.
+                g = _Group(reg, wid, 0, 0)
+                self._groups.append(g)
+                conn.add_watcher(wid, self._callback(g, idx))
+        except BaseException:
+            self.stop()
+            raise
+
+    # --- agent side (reader thread) ------------------------------------------
+
+    def _callback(self, g: _Group, idx: list[int]) -> Callable[[int, bytes], None]:
+
+        def cb(op: int, payload: bytes) -> None:
+            if op == -1:  # the connection died
+                self._finish(g, g.reg.conn._closed or ConnectionError("regfast-agent is gone"))
+                return
+            r = _agent.Reader(payload)
+            kind, index, seq, _t = r.u32(), r.u32(), r.u64(), r.u64()
+            if kind == _agent.EV_ENDED:
+                self._finish(g, None)
+                return
+            if index >= len(idx):
+                return
+            st = self._states[idx[index]]
+            assert st is not None
+            if kind == _agent.EV_LOST:
+                with self._cond:
+                    st.lost = r.u32()
+                    self._notify()
+                return
+            snap = parse_snapshot(r, st.key.full_path)
+            now = time.perf_counter()
+            with self._cond:
+                st.latest = snap
+                st.seq = seq
+                st.received = now
+                if not st.dirty:
+                    st.dirty = True
+                    self._ready.append(idx[index])
+                self._notify()
+
+        return cb
+
+    def _notify(self) -> None:
+        self._cond.notify_all()
+        for w in self._wakeups:
+            w()
+
+    def _finish(self, g: _Group, err: BaseException | None) -> None:
+        with self._cond:
+            g.ended = True
+            if err is not None and not self._stopped and self._error is None:
+                self._error = err
+            self._notify()
+        try:
+            g.reg.conn.remove_watcher(g.wid)
+        except Exception:
+            pass
+
+    # --- consumer side ---------------------------------------------------------
+
+    def _ended(self) -> bool:
+        return (
+            self._stopped
+            or all(g.ended for g in self._groups)
+            or all(s is not None and s.lost is not None for s in self._states)
+        )
+
+    def _poll(self) -> Diff | None | type[StopIteration]:
+        """One Diff if one is ready, None if none yet, StopIteration if the
+        watch is over (raises its error, if it died). Caller holds _cond."""
+        while self._ready:
+            i = self._ready.pop(0)
+            st = self._states[i]
+            assert st is not None
+            st.dirty = False
+            new = st.latest
+            d = diff_snapshots(st.base, new)
+            st.base = new
+            if d:
+                d.key = st.key
+                d.seq = st.seq
+                d.received = st.received
+                return d
+        if self._error is not None and not self._stopped:
+            err, self._error = self._error, None
+            self._stopped = True
+            raise err
+        if self._ended():
+            return StopIteration
+        return None
+
+    def get(self, timeout: float | None = None) -> Diff | None:
+        """The next Diff, waiting up to `timeout` seconds (None: forever);
+        None on timeout or when the watch is over.
+
+        Raises
+        ------
+        ConnectionError
+            The agent went away.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while True:
+                item = self._poll()
+                if item is StopIteration:
+                    return None
+                if item is not None:
+                    return item  # type: ignore[return-value]
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return None
+                self._cond.wait(left)
+
+    def __iter__(self) -> Iterator[Diff]:
+        return self
+
+    def __next__(self) -> Diff:
+        d = self.get(self.timeout)
+        if d is None:
+            raise StopIteration
+        return d
+
+    @property
+    def lost(self) -> dict[Any, int]:
+        """Keys that cannot be watched any more (deleted...), with the status."""
+        return {s.key: s.lost for s in self._states if s is not None and s.lost is not None}
+
+    @property
+    def stopped(self) -> bool:
+        with self._cond:
+            return self._ended()
+
+    def snapshot(self, key: Any) -> Snapshot:
+        """The last snapshot reported for `key` (the baseline of the next Diff)."""
+        for s in self._states:
+            if s is not None and s.key is key:
+                return s.base
+        raise KeyError(key)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ends the watch (idempotent; from any thread). Iteration ends."""
+        with self._cond:
+            if self._stopped:
+                return
+            self._stopped = True
+            self._notify()
+        for g in self._groups:
+            if not g.ended and not g.reg.conn.closed:
+                try:
+                    g.reg.conn.request(_ops.OP_UNWATCH, struct.pack("<I", g.wid), timeout=timeout)
+                except (OSError, ConnectionError):
+                    pass
+            try:
+                g.reg.conn.remove_watcher(g.wid)
+            except Exception:
+                pass
+
+    close = stop
+
+    def __enter__(self) -> Watch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __del__(self) -> None:
+        try:
+            if not self._stopped:
+                self.stop(timeout=1.0)
+        except Exception:
+            pass
+
+
+def watch(
+    keys: Any,
+    *,
+    subtree: bool = True,
+    filter: int = ALL,
+    timeout: float | None = None,
+    keep_data: bool = False,
+    max_keys: int = 100000,
+) -> Watch:
+    """Watches live keys for changes; iterate the result for Diffs.
+
+    Parameters
+    ----------
+    keys
+        A live Key or an iterable of them (from regfast.connect(): one or
+        several connections). No limit of 64: the agent waits on 63 keys per
+        thread.
+    subtree
+        Watch each key's whole subtree (else the key alone).
+    filter
+        REG_NOTIFY_CHANGE_* bits: NAME (subkeys added/deleted), LAST_SET
+        (values), ATTRIBUTES, SECURITY. 0 or other bits raise OSError 87.
+    timeout
+        Iteration ends after this many seconds without a change (None: never).
+    keep_data
+        Keep value data in the snapshots, so each Change has old and new data
+        (else old data is known by hash only; new data is always readable
+        from the key).
+    max_keys
+        Largest subtree snapshotted per key (the Diff says ``truncated``).
+
+    Returns
+    -------
+    Watch
+        An iterator of :class:`regfast.Diff` (``.key``, ``.seq`` and the
+        changes), a context manager, with ``get(timeout)`` and ``stop()``.
+    """
+    return Watch(
+        keys, subtree=subtree, filter=filter, timeout=timeout, keep_data=keep_data, max_keys=max_keys
+    )
+
+
+class AsyncWatch:
+    """``async for change in regfast.awatch(keys)``: the asyncio face of Watch."""
+
+    def __init__(self, keys: Any, **kwargs: Any) -> None:
+        self._keys = keys
+        self._kwargs = kwargs
+        self._w: Watch | None = None
+        self._event: asyncio.Event | None = None
+        self.timeout = kwargs.get("timeout")
+
+    async def _start(self) -> Watch:
+        if self._w is None:
+            loop = asyncio.get_running_loop()
+            self._event = asyncio.Event()
+            ev = self._event
+            w = await loop.run_in_executor(None, lambda: Watch(self._keys, **self._kwargs))
+            w._wakeups.append(lambda: loop.call_soon_threadsafe(ev.set))
+            self._w = w
+        return self._w
+
+    def __aiter__(self) -> AsyncIterator[Diff]:
+        return self
+
+    async def __anext__(self) -> Diff:
+        w = await self._start()
+        ev = self._event
+        assert ev is not None
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        while True:
+            ev.clear()
+            with w._cond:
+                item = w._poll()
+            if item is StopIteration:
+                raise StopAsyncIteration
+            if item is not None:
+                return item  # type: ignore[return-value]
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise StopAsyncIteration
+            try:
+                await asyncio.wait_for(ev.wait(), left)
+            except asyncio.TimeoutError:
+                raise StopAsyncIteration from None
+
+    async def stop(self) -> None:
+        if self._w is not None:
+            w = self._w
+            await asyncio.get_running_loop().run_in_executor(None, w.stop)
+
+    async def __aenter__(self) -> AsyncWatch:
+        await self._start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+def awatch(keys: Any, **kwargs: Any) -> AsyncWatch:
+    """``async for change in regfast.awatch(keys, ...)``: same arguments as
+    :func:`watch`. The watch starts at the first iteration (or ``async with``)."""
+    if "filter" in kwargs:
+        check_filter(kwargs["filter"])
+    return AsyncWatch(keys, **kwargs)

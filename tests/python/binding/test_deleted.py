@@ -1,0 +1,253 @@
+"""Deleted data: records left in free cells, and slack space."""
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+import regfast
+from regfast.io.writer import Key, Value, REG_BINARY
+
+WHEN = 133444736000000000  # 2023-11-16
+
+
+def free_cell(data: bytearray, off: int) -> None:
+    """Mark the cell at file offset `off` free, as Windows does on delete."""
+    size, = struct.unpack_from("<i", data, off)
+    assert size < 0
+    struct.pack_into("<i", data, off, -size)
+
+
+def delete_key(built, parent: str, child: str, value_names=()) -> bytes:
+    """Unlink `parent\\child` (its parent's only subkey) and free its cells."""
+    data = bytearray(built.path.read_bytes())
+    lay = built.layout
+    path = f"{parent}\\{child}" if parent else child
+    struct.pack_into("<I", data, lay.nk[parent] + 4 + 0x14, 0)          # parent: 0 subkeys
+    free_cell(data, lay.subkey_list[parent])
+    free_cell(data, lay.nk[path])
+    if value_names:
+        free_cell(data, lay.value_list[path])
+    for name in value_names:
+        free_cell(data, lay.vk[(path, name)])
+        if (path, name) in lay.data:
+            free_cell(data, lay.data[(path, name)])
+    built.path.write_bytes(data)
+    return bytes(data)
+
+
+def test_deleted_key_and_values_come_back_from_free_cells(make_hive):
+    tree = Key(subkeys={"Parent": Key(subkeys={"Gone": Key(values={
+        "text": "secret payload", "num": 0x1234, "blob": Value(REG_BINARY, b"\xAA" * 40)},
+        last_write=WHEN)})})
+    built = make_hive(tree)
+    delete_key(built, "Parent", "Gone", ["text", "num", "blob"])
+    with regfast.open_hive(built.path) as hive:
+        assert hive.open("Parent").subkey_names() == []          # really gone from the tree
+        found = hive.deleted()
+        keys = [r for r in found if isinstance(r, regfast.DeletedKey)]
+        vals = {r.name: r for r in found if isinstance(r, regfast.DeletedValue)}
+    assert [(k.name, k.parent_path, k.last_write, k.n_values) for k in keys] == [("Gone", "Parent", WHEN, 3)]
+    assert keys[0].offset == built.layout.nk["Parent\\Gone"] and keys[0].confidence == 100
+    assert vals["text"].data == "secret payload\0".encode("utf-16-le") and vals["text"].data_state == "free"
+    assert vals["num"].data == struct.pack("<I", 0x1234) and vals["num"].data_state == "inline"
+    assert vals["blob"].data == b"\xAA" * 40 and vals["blob"].type == REG_BINARY
+    assert all(v.confidence == 100 for v in vals.values())
+
+
+def test_live_hive_has_no_deleted_records(make_hive):
+    built = make_hive({"A": {"v": "x"}, "B": {}})
+    with regfast.open_hive(built.path) as hive:
+        assert hive.deleted() == []
+
+
+def test_reused_data_cell_lowers_confidence(make_hive):
+    built = make_hive({"P": {"K": {"v": "abcdefgh"}, "L": {"w": "12345678"}}})
+    data = bytearray(built.path.read_bytes())
+    lay = built.layout
+    # free the vk, its data cell taken over by a live value: the space was reused
+    struct.pack_into("<I", data, lay.nk["P\\K"] + 4 + 0x24, 0)            # K: 0 values
+    free_cell(data, lay.value_list["P\\K"])
+    free_cell(data, lay.vk[("P\\K", "v")])
+    free_cell(data, lay.data[("P\\K", "v")])
+    struct.pack_into("<I", data, lay.vk[("P\\K", "v")] + 4 + 0x08, lay.data[("P\\L", "w")] - 4096)
+    built.path.write_bytes(data)
+    with regfast.open_hive(built.path) as hive:
+        (rec,) = hive.deleted()
+    assert rec.name == "v" and rec.data_state == "reused" and rec.confidence < 100
+    assert rec.data == "12345678\0".encode("utf-16-le")[:rec.size]    # what lies there now
+
+
+def test_leaked_data_cell_is_not_taken_for_reused(make_hive):
+    # the vk freed, its data cell left allocated but referenced by nothing live
+    # (a leak, or self-healing): the reachability pass tells it from reuse
+    built = make_hive({"P": {"K": {"v": "abcdefgh"}}})
+    data = bytearray(built.path.read_bytes())
+    lay = built.layout
+    struct.pack_into("<I", data, lay.nk["P\\K"] + 4 + 0x24, 0)
+    free_cell(data, lay.value_list["P\\K"])
+    free_cell(data, lay.vk[("P\\K", "v")])
+    built.path.write_bytes(data)
+    with regfast.open_hive(built.path) as hive:
+        (rec,) = hive.deleted()
+    assert rec.data_state == "free" and rec.data == "abcdefgh\0".encode("utf-16-le") and rec.confidence == 100
+
+
+def test_damaged_deleted_record_is_scored_not_trusted(make_hive):
+    built = make_hive({"P": {"K": {}}})
+    data = bytes(delete_key(built, "P", "K"))
+    data = bytearray(data)
+    nk = built.layout.nk["P\\K"] + 4
+    struct.pack_into("<I", data, nk + 0x10, 0x7FFFFFF0)                # parent: nowhere
+    struct.pack_into("<Q", data, nk + 0x04, 1)                          # timestamp: 1601
+    built.path.write_bytes(data)
+    with regfast.open_hive(built.path) as hive:
+        (rec,) = hive.deleted()
+    assert rec.parent_path is None and rec.confidence == 60             # only name + structure
+
+
+def test_cell_access_and_slack(make_hive):
+    built = make_hive({"K": {"v": "abc"}})
+    with regfast.open_hive(built.path) as hive:
+        key = hive.open("K")
+        payload, allocated = hive.cell(key.offset + 4096)
+        assert allocated and bytes(payload[:2]) == b"nk"
+        assert bytes(key.slack()) == bytes(payload[0x4C + 1:])
+        vk_slack, data_slack = key.value("v").slack()
+        assert len(data_slack) == len(hive.cell(built.layout.data[("K", "v")])[0]) - 8
+        with pytest.raises(FileNotFoundError):
+            hive.cell(key.offset + 4096 + 8)                            # not a cell start
+        free = built.layout.free[0][0]
+        payload, allocated = hive.cell(free)
+        assert not allocated
+        del payload, vk_slack, data_slack
+
+
+# ---- scan(include_deleted=True) ------------------------------------------------
+
+def _deleted_subtree(make_hive):
+    """Parent\\Gone (2 values) with Gone\\Sub (1 value) deleted, Live kept."""
+    tree = Key(subkeys={
+        "Parent": Key(subkeys={"Gone": Key(values={"text": "secret payload", "num": 0x1234},
+                                           subkeys={"Sub": Key(values={"z": "zz"}, last_write=WHEN)},
+                                           last_write=WHEN)}),
+        "Live": {"a": 1, "b": "bee"},
+    })
+    built = make_hive(tree)
+    data = bytearray(delete_key(built, "Parent", "Gone", ["text", "num"]))
+    lay = built.layout
+    for off in (lay.subkey_list["Parent\\Gone"], lay.nk["Parent\\Gone\\Sub"],
+                lay.value_list["Parent\\Gone\\Sub"], lay.vk[("Parent\\Gone\\Sub", "z")],
+                lay.data[("Parent\\Gone\\Sub", "z")]):
+        free_cell(data, off)
+    built.path.write_bytes(data)
+    return built
+
+
+def _rows(t):
+    paths = t.key_paths()
+    keys = {p: (bool(d), par, int(depth)) for p, d, par, depth in
+            zip(paths, t.key_deleted.tolist(), t.key_parent.tolist(), t.key_depth.tolist())}
+    vals = {}
+    for i, (k, name, d) in enumerate(zip(t.value_key.tolist(), t.value_names(), t.value_deleted.tolist())):
+        owner = paths[k] if k >= 0 else None
+        vals[(owner, name)] = (bool(d), bytes(t.value_data(i)) if t.value_status[i] == 0 else None)
+    return paths, keys, vals
+
+
+def test_scan_marks_deleted_keys_and_values(make_hive):
+    built = _deleted_subtree(make_hive)
+    lay = built.layout
+    with regfast.open_hive(built.path) as hive:
+        plain = hive.scan()
+        t = hive.scan(include_deleted=True)
+        deleted = hive.deleted()
+    # without the flag: only the live tree, every row marked live
+    assert set(plain.key_paths()) == {"", "Parent", "Live"}
+    assert plain.key_deleted.dtype == bool and not plain.key_deleted.any() and not plain.value_deleted.any()
+    paths, keys, vals = _rows(t)
+    assert paths[:3] == plain.key_paths()                  # live rows first, unchanged
+    assert {p for p, (d, _, _) in keys.items() if not d} == {"", "Parent", "Live"}
+    assert {p for p, (d, _, _) in keys.items() if d} == {"Parent\\Gone", "Parent\\Gone\\Sub"}
+    row = {p: i for i, p in enumerate(paths)}
+    assert keys["Parent\\Gone"][1:] == (row["Parent"], 2)    # hangs under its live parent
+    assert keys["Parent\\Gone\\Sub"][1:] == (row["Parent\\Gone"], 3)   # and under a deleted one
+    assert vals == {
+        ("Live", "a"): (False, (1).to_bytes(4, "little")),
+        ("Live", "b"): (False, "bee\0".encode("utf-16-le")),
+        ("Parent\\Gone", "text"): (True, "secret payload\0".encode("utf-16-le")),
+        ("Parent\\Gone", "num"): (True, struct.pack("<I", 0x1234)),
+        ("Parent\\Gone\\Sub", "z"): (True, "zz\0".encode("utf-16-le")),
+    }
+    # the deleted rows are exactly what deleted() finds, at the writer's offsets
+    tokens = sorted(int(x) + 4096 for x in t.key_token[t.key_deleted])
+    assert tokens == sorted([lay.nk["Parent\\Gone"], lay.nk["Parent\\Gone\\Sub"]])
+    assert tokens == sorted(r.offset for r in deleted if isinstance(r, regfast.DeletedKey))
+    assert t.key_last_write[t.key_deleted].tolist() == [WHEN, WHEN]
+    assert t.key_n_values[row["Parent\\Gone"]] == 2
+    assert t.stats()["deleted_keys"] == 2 and t.stats()["deleted_values"] == 3
+
+
+def test_deleted_value_of_a_live_key_has_no_known_key(make_hive):
+    # a value deleted from a key that lives on: the key's list no longer names it
+    built = make_hive({"P": {"K": {"keep": "x", "gone": "was here"}}})
+    data = bytearray(built.path.read_bytes())
+    lay = built.layout
+    struct.pack_into("<I", data, lay.nk["P\\K"] + 4 + 0x24, 1)                # K: 1 value left
+    free_cell(data, lay.vk[("P\\K", "gone")])
+    free_cell(data, lay.data[("P\\K", "gone")])
+    built.path.write_bytes(data)
+    with regfast.open_hive(built.path) as hive:
+        t = hive.scan(include_deleted=True)
+        sub = hive.scan("P", include_deleted=True)
+    _, keys, vals = _rows(t)
+    assert not any(d for d, _, _ in keys.values())
+    assert vals[(None, "gone")] == (True, "was here\0".encode("utf-16-le"))
+    assert vals[("P\\K", "keep")][0] is False
+    assert t.value_key.dtype == np.int64 and t.value_key[t.value_deleted].tolist() == [-1]
+    # below a start key only what is linked to it is added: the orphan is not
+    assert not sub.value_deleted.any() and sub.value_names() == ["keep"]
+
+
+def test_deleted_columns_reach_pandas_and_arrow(make_hive):
+    built = _deleted_subtree(make_hive)
+    with regfast.open_hive(built.path) as hive:
+        t = hive.scan(include_deleted=True)
+    keys, values = t.to_pandas()
+    assert keys["deleted"].tolist() == t.key_deleted.tolist() and keys["deleted"].sum() == 2
+    assert values.loc[values["deleted"], "name"].tolist() == ["text", "num", "z"]
+    akeys, avalues = t.to_arrow()
+    assert akeys.column("deleted").to_pylist() == t.key_deleted.tolist()
+    assert avalues.column("deleted").to_pylist() == t.value_deleted.tolist()
+    assert avalues.filter(avalues.column("deleted")).column("data_str").to_pylist()[0] == "secret payload"
+
+
+def test_reused_and_lost_deleted_data_is_flagged(make_hive):
+    built = make_hive({"P": {"K": {"v": "abcdefgh", "w": "ijklmnop"}, "L": {"x": "qrstuvwx"}}})
+    data = bytearray(built.path.read_bytes())
+    lay = built.layout
+    struct.pack_into("<I", data, lay.nk["P\\K"] + 4 + 0x24, 0)            # K: 0 values
+    free_cell(data, lay.value_list["P\\K"])
+    free_cell(data, lay.vk[("P\\K", "v")])
+    free_cell(data, lay.data[("P\\K", "v")])
+    # v's data cell now holds live data (L\x's): reused
+    struct.pack_into("<I", data, lay.vk[("P\\K", "v")] + 4 + 0x08, lay.data[("P\\L", "x")] - 4096)
+    free_cell(data, lay.vk[("P\\K", "w")])
+    struct.pack_into("<I", data, lay.vk[("P\\K", "w")] + 4 + 0x08, 0x7FFFFFF0)  # data: nowhere
+    built.path.write_bytes(data)
+    with regfast.open_hive(built.path) as hive:
+        t = hive.scan(include_deleted=True)
+    status = {n: s for n, s, d in zip(t.value_names(), t.value_status.tolist(), t.value_deleted.tolist()) if d}
+    assert status == {"v": 13, "w": 2}          # reused: not trusted; lost: not found
+
+
+def test_cli_scan_counts_deleted(make_hive, capsys):
+    from regfast.cli import main
+
+    built = _deleted_subtree(make_hive)
+    assert main(["scan", "--deleted", str(built.path)]) == 0
+    out = capsys.readouterr().out
+    # the totals count the deleted rows too: 3 live + 2 deleted keys, 2 live + 3 deleted values
+    assert out.startswith("5 keys, 5 values,")
+    assert "deleted: 2 keys, 3 values recovered from free and unreferenced space" in out

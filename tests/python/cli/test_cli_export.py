@@ -1,0 +1,259 @@
+"""Exports that never leave a partial file (issue 16 §1), tolerant exports
+that report everything they skip (issue 15 #10), and hives deeper than
+Windows' 512-level limit (issue 15 #4)."""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+import regfast
+from regfast.io import export as rexport
+from regfast.cli import main
+from regfast.io.writer import build_hive, write_hive
+
+RF_E_CORRUPT = 0x20000001
+TS = 0x01D0000000000000
+TREE = {f"K{i:02d}": {"blob": bytes([i]) * 500, "n": i, "s": f"text {i}",
+                      "Sub": {"v": f"sub {i}", "Deep": {"d": i * 3}}} for i in range(24)}
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "regfast.cli", *args], capture_output=True,
+                          text=True, timeout=300, errors="backslashreplace")
+
+
+def no_temporaries(folder) -> bool:
+    return not [p for p in os.listdir(folder) if p.endswith(".regfast-tmp")]
+
+
+# ---- all or nothing ------------------------------------------------------------
+
+class DiskFull:
+    """A file that takes `room` characters, then fails as a full disk does."""
+
+    def __init__(self, f, room: int) -> None:
+        self.f, self.room = f, room
+
+    def write(self, s: str) -> int:
+        if len(s) > self.room:
+            self.f.write(s[:self.room])
+            self.f.flush()
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.room -= len(s)
+        return self.f.write(s)
+
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+
+@pytest.mark.parametrize("fmt", ["reg", "json", "csv"])
+@pytest.mark.parametrize("previous", [False, True])
+def test_disk_full_half_way_leaves_no_partial_file(tmp_path, monkeypatch, capsys, fmt, previous):
+    path = tmp_path / "h.hiv"
+    write_hive(path, TREE, timestamp=TS)
+    out = tmp_path / f"out.{fmt}"
+    if previous:
+        out.write_text("the previous export")
+    real = rexport.export
+    seen = {}
+
+    def export_then_fill(hive, f, *a, **k):
+        seen["tmp"] = [p for p in os.listdir(tmp_path) if p.endswith(".regfast-tmp")]
+        return real(hive, DiskFull(f, 3000), *a, **k)          # some rows fit, then ENOSPC
+
+    monkeypatch.setattr(rexport, "export", export_then_fill)
+    assert main(["export", "-f", fmt, str(path), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "regfast: error: No space left on device" in err
+    assert len(seen["tmp"]) == 1                        # it was writing beside the target...
+    assert no_temporaries(tmp_path)                     # ...and cleaned up
+    if previous:
+        assert out.read_text() == "the previous export"
+    else:
+        assert not out.exists()
+
+
+@pytest.mark.parametrize("fmt", ["reg", "json", "csv"])
+def test_damaged_hive_leaves_the_previous_export(make_hive, tmp_path, fmt):
+    """A real damaged hive (a subkey list with a bad signature): the strict
+    export fails and the file from the last good export stays as it was
+    (before: truncated to nothing)."""
+    good = make_hive(TREE, timestamp=TS)
+    bad = make_hive(TREE, corrupt=("list.sig", "K05", 0x4242), timestamp=TS)
+    out = tmp_path / f"out.{fmt}"
+    assert run("export", "-f", fmt, str(good.path), "-o", str(out)).returncode == 0
+    before = out.read_bytes()
+    assert len(before) > 10_000
+    r = run("export", "-f", fmt, str(bad.path), "-o", str(out))
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert f"0x{bad.layout.subkey_list['K05']:x}" in r.stderr
+    assert out.read_bytes() == before and no_temporaries(tmp_path)
+
+
+def test_export_file_modes_and_links(tmp_path):
+    """The rename keeps what open() would give: umask'd mode for a new file,
+    the old mode for a replaced one, writes through a symlink."""
+    hive = tmp_path / "h.hiv"
+    write_hive(hive, {"K": {"v": 1}})
+    new = tmp_path / "new.json"
+    old_umask = os.umask(0o022)
+    try:
+        rexport.export_to_file(regfast.open_hive(hive), new, "json")
+    finally:
+        os.umask(old_umask)
+    assert new.stat().st_mode & 0o777 == 0o644
+    os.chmod(new, 0o600)
+    rexport.export_to_file(regfast.open_hive(hive), new, "csv")
+    assert new.stat().st_mode & 0o777 == 0o600 and new.read_text().startswith("key,value")
+    link = tmp_path / "link.json"
+    link.symlink_to(new)
+    rexport.export_to_file(regfast.open_hive(hive), link, "json")
+    assert link.is_symlink() and json.loads(new.read_text())[1]["path"] == "K"
+    rexport.export_to_file(regfast.open_hive(hive), os.devnull, "json")   # not replaced by a file
+    assert os.path.exists(os.devnull) and not os.path.isfile(os.devnull)
+    assert no_temporaries(tmp_path)
+
+
+# ---- tolerant exports say what they skipped -------------------------------------
+
+def damaged(tmp_path):
+    """TREE with two 4 KiB hbins zeroed: a tolerant open skips them."""
+    data, layout = build_hive(TREE, timestamp=TS)
+    data = bytearray(data)
+    for i in (2, 5):
+        start, size = layout.hbins[i]
+        data[start:start + size] = bytes(size)
+    path = tmp_path / "damaged.hiv"
+    path.write_bytes(data)
+    return path, layout
+
+
+def test_tolerant_export_lists_every_skip(tmp_path):
+    path, layout = damaged(tmp_path)
+    nk_at = {off: p for p, off in layout.nk.items()}
+    with regfast.open_hive(path, errors="tolerant") as hive:
+        table = hive.scan(errors="skip")
+        want_key_skips = {p for p, st in zip(table.key_paths(), table.key_status.tolist()) if st}
+        want_value_skips = int(((table.value_status != 0) & ~table.value_malformed).sum())
+        res = rexport.export(hive, open(os.devnull, "w"), "json", errors="skip")
+        assert res == (table.n_keys, table.n_values - want_value_skips)
+        keys = {s.path for s in res.skipped if s.kind == "key"}
+        assert keys == want_key_skips and keys
+        assert res.skipped_values == want_value_skips
+        for s in res.skipped:
+            if s.kind == "key":
+                assert nk_at[s.offset] == s.path                    # the offset is that key's nk
+                assert s.status == RF_E_CORRUPT
+                reason = rexport.skip_reason(hive, s)
+                assert re.search(r"0x[0-9a-f]+", reason), reason
+    out = tmp_path / "out.json"
+    r = run("export", "--tolerant", "-f", "json", str(path), "-o", str(out))
+    assert r.returncode == 0 and "Traceback" not in r.stderr
+    assert f"exported {res.keys:,} keys and {res.values:,} values" in r.stderr
+    assert f"{res.skipped_keys:,} damaged key" in r.stderr
+    assert f"{res.skipped_values:,} damaged value" in r.stderr
+    listed = [line for line in r.stderr.splitlines() if line.startswith("  ")]
+    shown = min(len(res.skipped), 10)
+    assert len(listed) == shown + (len(res.skipped) > shown)
+    for s, line in zip(res.skipped, listed[:shown]):
+        assert s.path in line and "0x" in line
+    # nothing dropped silently: every key the writer wrote is exported, or
+    # lies under a key the report names
+    exported = {rec["path"] for rec in json.loads(out.read_text())}
+    for p in layout.nk:
+        if p not in exported:
+            parts = p.split("\\")
+            anc = ["\\".join(parts[:i]) for i in range(len(parts))]
+            assert any(a in keys for a in anc), p
+
+
+def test_tolerant_export_to_stdout_reports_too(tmp_path):
+    path, _ = damaged(tmp_path)
+    r = run("export", "--tolerant", "-f", "csv", str(path))
+    assert r.returncode == 0 and r.stdout.startswith("key,value,type,data")
+    assert "regfast: warning: skipped what could not be read" in r.stderr
+    healthy = tmp_path / "ok.hiv"
+    write_hive(healthy, TREE, timestamp=TS)
+    r = run("export", "--tolerant", "-f", "csv", str(healthy))
+    assert r.returncode == 0 and r.stderr == ""
+
+
+# ---- deeper than Windows' 512 levels ----------------------------------------------
+
+DEPTH = 1000
+
+
+@pytest.fixture(scope="module")
+def deep(tmp_path_factory):
+    tree: dict = {}
+    node = tree
+    for i in range(DEPTH):
+        node[f"L{i}"] = {"v": i}
+        node = node[f"L{i}"]
+    path = tmp_path_factory.mktemp("deep") / "deep.hiv"
+    layout = write_hive(path, tree)
+    at512 = "\\".join(f"L{i}" for i in range(512))     # depth 512: its subkeys would be 513
+    return path, layout.nk[at512]
+
+
+def test_library_depth_limit_is_corruption_at_the_nk(deep):
+    path, off = deep
+    with regfast.open_hive(path) as hive:
+        for call in (lambda: hive.scan(), lambda: list(hive.walk()), lambda: hive.scan(values=False)):
+            with pytest.raises(regfast.RegistryCorruptError) as e:
+                call()
+            assert e.value.offset == off and e.value.winerror == 1015, e.value
+            assert "512 levels" in str(e.value)
+        # counted from the root, as Windows counts, wherever the scan starts
+        mid = "\\".join(f"L{i}" for i in range(500))
+        with pytest.raises(regfast.RegistryCorruptError) as e:
+            hive.scan(mid)
+        assert e.value.offset == off
+    with regfast.open_hive(path, errors="tolerant") as hive:
+        t = hive.scan(errors="skip")
+        assert t.n_keys == 513 and t.key_depth.max() == 512
+        assert t.key_status.tolist() == [0] * 512 + [RF_E_CORRUPT]
+        assert t.key_token[512] + 4096 == off
+        t = hive.scan(mid, errors="skip")
+        assert t.n_keys == 13 and t.key_status.tolist() == [0] * 12 + [RF_E_CORRUPT]
+
+
+def test_ls_recursive_on_a_deep_hive(deep):
+    path, off = deep
+    r = run("ls", "-r", str(path))
+    assert "Traceback" not in r.stderr and "RecursionError" not in r.stderr
+    assert r.returncode == 1
+    assert f"hive offset 0x{off:x}" in r.stderr and "winerror 1015" in r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == 1 + 512 and lines[-1].strip() == "L511\\"
+    r = run("ls", "-r", "-v", "--tolerant", str(path))
+    assert r.returncode == 0 and "Traceback" not in r.stderr
+    names = [line.strip() for line in r.stdout.splitlines() if line.strip().endswith("\\")]
+    assert names[1:] == [f"L{i}\\" for i in range(512)]
+    assert "<damaged: nk at 0x%x" % off in r.stdout
+    assert "regfast: warning: 1 damaged spot not listed" in r.stderr and f"0x{off:x}" in r.stderr
+    # from a key half-way down, depths count from the root
+    start = "\\".join(f"L{i}" for i in range(500))
+    r = run("ls", "-r", str(path), start)
+    assert r.returncode == 1 and f"0x{off:x}" in r.stderr and len(r.stdout.splitlines()) == 1 + 12
+
+
+def test_export_and_diff_of_a_deep_hive(deep, tmp_path):
+    path, off = deep
+    for fmt in ("reg", "json", "csv"):
+        r = run("export", "-f", fmt, str(path), "-o", str(tmp_path / f"d.{fmt}"))
+        assert r.returncode == 1 and f"0x{off:x}" in r.stderr and "winerror 1015" in r.stderr
+        assert not (tmp_path / f"d.{fmt}").exists()
+        r = run("export", "--tolerant", "-f", fmt, str(path), "-o", str(tmp_path / f"d.{fmt}"))
+        assert r.returncode == 0, r.stderr
+        assert "exported 513 keys and 512 values" in r.stderr
+        assert "512 levels" in r.stderr and f"0x{off:x}" in r.stderr
+        assert max(map(len, r.stderr.splitlines())) < 250          # a 512-level path is shortened
+    r = run("diff", str(path), str(path))
+    assert r.returncode == 2 and f"0x{off:x}" in r.stderr and "Traceback" not in r.stderr

@@ -1,0 +1,183 @@
+"""regfast.diff / `regfast diff`: the offline twin of watch(), on hives built
+by regfast's writer."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import regfast
+from regfast.cli import commands as cli
+from regfast.hive.diff import Snapshot, ValueState, diff_snapshots, fnv1a64
+from regfast.io.writer import REG_BINARY, REG_EXPAND_SZ, REG_QWORD, Key, Value
+
+T0 = 133_000_000_000_000_000
+T1 = T0 + 10_000_000
+
+BASE = {
+    "Software": {
+        "Vendor": {
+            "": "default",
+            "Name": "regfast",
+            "Count": 3,
+            "Blob": b"\x01\x02\x03",
+            "Paths": ["a", "b"],
+            "Gone": 7,
+            "Big": Value(REG_BINARY, bytes(range(256)) * 100),   # 25,600 bytes: big data
+            "Sub": {"Deep": {"x": 1}},
+        },
+        "Other": {"keep": "same"},
+        "Old": {"Child": {"v": "bye"}, "w": 2},
+    },
+}
+
+
+def _new_tree():
+    return {
+        "Software": {
+            "Vendor": {
+                "": "default",
+                "NAME": "regfast 2",                     # case differs: same value, changed data
+                "Count": Value(REG_QWORD, 3),            # type changed
+                "Blob": b"\x01\x02\x03",
+                "Paths": ["a", "b", "c"],
+                "Fresh": Value(REG_EXPAND_SZ, "%TEMP%"),
+                "Big": Value(REG_BINARY, bytes(range(256)) * 99 + bytes(256)),
+                "Sub": {"Deep": {"x": 1}},
+            },
+            "Other": {"keep": "same"},
+            "New": {"Kid": {"k": "hello"}},
+        },
+    }
+
+
+def test_fnv1a64_reference_vectors():
+    assert fnv1a64(b"") == 0xCBF29CE484222325
+    assert fnv1a64(b"a") == 0xAF63DC4C8601EC8C
+    assert fnv1a64(b"foobar") == 0x85944171F73967E8
+
+
+def test_identical_hives_have_no_difference(make_hive):
+    a = make_hive(BASE, timestamp=T0)
+    b = make_hive(BASE, timestamp=T0)
+    d = regfast.diff(str(a.path), str(b.path))
+    assert not d and len(d) == 0 and d.summary() == "no differences"
+    assert cli.main(["diff", str(a.path), str(b.path)]) == 0
+
+
+def test_every_kind_of_change(make_hive):
+    a = make_hive(BASE, timestamp=T0)
+    b = make_hive(_new_tree(), timestamp=T0)
+    with regfast.open_hive(a.path) as ha, regfast.open_hive(b.path) as hb:
+        d = regfast.diff(ha, hb)
+    got = {(c.kind, c.path, c.name) for c in d}
+    assert got == {
+        ("key_added", r"Software\New", None),
+        ("key_added", r"Software\New\Kid", None),
+        ("key_removed", r"Software\Old", None),
+        ("key_removed", r"Software\Old\Child", None),
+        ("value_added", r"Software\New\Kid", "k"),
+        ("value_removed", r"Software\Old", "w"),
+        ("value_removed", r"Software\Old\Child", "v"),
+        ("value_added", r"Software\Vendor", "Fresh"),
+        ("value_removed", r"Software\Vendor", "Gone"),
+        ("value_changed", r"Software\Vendor", "NAME"),
+        ("value_changed", r"Software\Vendor", "Count"),
+        ("value_changed", r"Software\Vendor", "Paths"),
+        ("value_changed", r"Software\Vendor", "Big"),
+    }
+    by = {(c.kind, c.name): c for c in d}
+    name = by["value_changed", "NAME"]
+    assert (name.old.name, name.old_value, name.new_value) == ("Name", "regfast", "regfast 2")
+    count = by["value_changed", "Count"]
+    assert (count.old.type, count.old_value, count.new.type, count.new_value) == (4, 3, REG_QWORD, 3)
+    assert by["value_changed", "Paths"].new_value == ["a", "b", "c"]
+    assert by["value_added", "Fresh"].new_value == "%TEMP%"
+    assert by["value_removed", "Gone"].old_value == 7 and by["value_removed", "Gone"].new is None
+    big = by["value_changed", "Big"]
+    assert big.old.size == 25_600 and big.new.size == 25_600
+    assert big.old.data == bytes(range(256)) * 100 and big.new.data[-256:] == bytes(256)
+    assert big.old.hash == fnv1a64(big.old.data) != big.new.hash
+    # keys first (added parents before children), then values by path
+    kinds = [c.kind for c in d]
+    assert kinds.index("key_added") < kinds.index("value_added")
+    assert [c.path for c in d.keys_added] == [r"Software\New", r"Software\New\Kid"]
+    assert len(d.values_changed) == 4 and len(d.values_added) == 2 and len(d.values_removed) == 3
+    assert d.summary() == "2 keys added, 2 keys removed, 2 values added, 3 values removed, 4 values changed"
+
+
+def test_diff_outlives_the_hives(make_hive):
+    a = make_hive(BASE, timestamp=T0)
+    b = make_hive(_new_tree(), timestamp=T0)
+    d = regfast.diff(a.path, b.path)                 # opened and closed inside
+    c = next(c for c in d.values_changed if c.name == "Big")
+    assert c.new.data[:3] == b"\x00\x01\x02"
+
+
+def test_subtree_and_missing_path(make_hive):
+    a = make_hive(BASE, timestamp=T0)
+    b = make_hive(_new_tree(), timestamp=T0)
+    d = regfast.diff(a.path, b.path, r"software\other")
+    assert not d and d.root == r"Software\Other"
+    d = regfast.diff(a.path, b.path, r"Software\Vendor")
+    assert d.root == r"Software\Vendor"
+    assert {c.path for c in d} == {r"Software\Vendor"}
+    with pytest.raises(FileNotFoundError) as e:
+        regfast.diff(a.path, b.path, r"Software\Old")
+    assert e.value.winerror == 2
+
+
+def test_touched_keys(make_hive):
+    a = make_hive({"K": Key(values={"v": 1}, last_write=T0), "L": Key(last_write=T0)}, timestamp=T0)
+    b = make_hive({"K": Key(values={"v": 1}, last_write=T1), "L": Key(last_write=T0)}, timestamp=T0)
+    d = regfast.diff(a.path, b.path)
+    assert [(c.kind, c.path, c.old_time, c.new_time) for c in d] == [("key_touched", "K", T0, T1)]
+    assert not regfast.diff(a.path, b.path, touched=False)
+    # a key whose child came or went is not "touched": the child says why
+    c = make_hive({"K": Key(values={"v": 1}, last_write=T1, subkeys={"N": {}})}, timestamp=T0)
+    a2 = make_hive({"K": Key(values={"v": 1}, last_write=T0)}, timestamp=T0)
+    d = regfast.diff(a2.path, c.path)
+    assert [(x.kind, x.path) for x in d] == [("key_added", r"K\N")]
+
+
+def test_hash_only_snapshots_compare_by_hash():
+    def snap(data: bytes, keep: bool) -> Snapshot:
+        from regfast.hive.diff import KeyState
+        vs = ValueState("v", REG_BINARY, len(data), fnv1a64(data), data if keep else None)
+        return Snapshot("HKCU\\X", {"": KeyState("", 1, {"V": vs})}, keep_data=keep)
+
+    assert not diff_snapshots(snap(b"abc", False), snap(b"abc", False))
+    d = diff_snapshots(snap(b"abc", False), snap(b"abd", False))
+    (c,) = d
+    assert c.kind == "value_changed" and c.path == "HKCU\\X" and c.old.data is None
+    assert c.old.hash == fnv1a64(b"abc") and c.new.hash == fnv1a64(b"abd")
+    # one side hashed only, the other with data: the data is hashed to compare
+    assert not diff_snapshots(snap(b"abc", False), snap(b"abc", True))
+    assert diff_snapshots(snap(b"abc", True), snap(b"xyz", False))
+
+
+def test_cli_text_and_json(make_hive, capsys):
+    a = make_hive(BASE, timestamp=T0)
+    b = make_hive(_new_tree(), timestamp=T0)
+    assert cli.main(["diff", str(a.path), str(b.path), r"Software\Vendor"]) == 1
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert r'~ value  Software\Vendor : NAME : REG_SZ "regfast" -> REG_SZ "regfast 2"' in lines
+    assert r'+ value  Software\Vendor : Fresh = REG_EXPAND_SZ "%TEMP%"' in lines
+    assert r"- value  Software\Vendor : Gone = REG_DWORD 7" in lines
+    assert "1 values added, 1 values removed, 4 values changed" in err
+    assert cli.main(["diff", str(a.path), str(b.path), "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["root"] == ""
+    ch = {(c["kind"], c["path"], c.get("name")): c for c in doc["changes"]}
+    gone = ch["value_removed", r"Software\Vendor", "Gone"]
+    assert gone["old"] == {"type": 4, "size": 4, "hash": f"{fnv1a64((7).to_bytes(4, 'little')):016x}",
+                           "data": 7}
+    assert ch["key_added", r"Software\New", None]["new_time"] == T0
+
+
+def test_cli_errors_exit_2(make_hive, tmp_path, capsys):
+    a = make_hive(BASE, timestamp=T0)
+    assert cli.main(["diff", str(a.path), str(tmp_path / "missing.hiv")]) == 2
+    assert cli.main(["diff", str(a.path), str(a.path), "No\\Such"]) == 2
+    assert "winerror 2" in capsys.readouterr().err

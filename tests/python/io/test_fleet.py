@@ -1,0 +1,184 @@
+"""scan_many over the real corpus: every hive accounted for (rows, or one
+error row), the same rows from the process pool as read in this process, a
+worker that dies, the Parquet dataset of ``regfast scan-many`` read back by
+pyarrow and queried by DuckDB with README's query."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+pa = pytest.importorskip("pyarrow")
+
+import regfast  # noqa: E402
+from regfast import arrow  # noqa: E402
+from regfast.io import fleet  # noqa: E402
+from regfast.cli import main  # noqa: E402
+
+from conftest import CORPUS_DIR, CORPUS_NOT_HIVES, ROOT, corpus_names, corpus_path  # noqa: E402
+
+BAD_HBIN = "ez__SAMBadHBinHeader"        # strict open refuses it; tolerant reads most of it
+COLS = ["source", "key_path", "value_name", "value_type", "data_str", "data_int", "data_bin",
+        "data_multi", "status", "deleted", "tolerant"]
+
+
+@pytest.fixture(scope="module")
+def corpus_files() -> list[str]:
+    files = [str(corpus_path(n)) for n in corpus_names()]
+    assert len(files) >= 29
+    return files
+
+
+def _rows(table) -> list[tuple]:
+    d = table.select(COLS).to_pydict()
+    return sorted(zip(*(d[c] for c in COLS)), key=repr)
+
+
+def _in_process(path: str, errors: str = "skip") -> list[tuple]:
+    """What one hive should give: table_batches in this process, or an error row."""
+    sm = fleet.ScanMany([path], fleet._opts(True, errors, False, "auto", 65_536), 0, False)
+    return _rows(sm.to_table())
+
+
+def test_scan_many_pool_matches_in_process_and_accounts_for_every_hive(corpus_files):
+    sm = regfast.scan_many(corpus_files, workers=2, progress=False)
+    table = sm.to_table()
+    assert table.schema == arrow.SCHEMA
+    assert sorted(h.source for h in sm.hives) == sorted(corpus_files)
+    by_source = {h.source: h for h in sm.hives}
+    agg = table.group_by("source").aggregate([("status", "count")]).to_pydict()   # (group_by works:
+    counts = dict(zip(agg["source"], agg["status_count"]))                         # dictionaries unified)
+    for f in corpus_files:
+        name = Path(f).name
+        h = by_source[f]
+        assert counts[f] == h.rows, name
+        if name in CORPUS_NOT_HIVES or name == BAD_HBIN:
+            # one error row: no key, the Win32 code, and why
+            rows = table.filter(pa.compute.equal(table["source"].cast(pa.string()), f)).to_pylist()
+            assert len(rows) == 1 and rows[0]["key_path"] is None and rows[0]["error"], name
+            assert rows[0]["status"] == (1015 if name == BAD_HBIN else 1017), rows[0]
+            assert h.status == rows[0]["status"]
+        else:
+            assert h.error is None and h.rows > 0, (name, h.error)
+    # the pool's rows are the rows read in this process, hive by hive
+    assert _rows(table) == sorted((r for f in corpus_files for r in _in_process(f)), key=repr)
+    # values whose size does not fit their type are rows with status 13, not lost
+    dupe = table.filter(pa.compute.equal(table["status"], 13)).to_pylist()
+    assert {Path(r["source"]).name for r in dupe} >= {"ez__SAM_DUPENAME", "plaso__NTUSER-WIN7.DAT"}
+    # the dirty hive read without logs says so
+    amcache = by_source[str(CORPUS_DIR / "plaso__winreg_Amcache.hve")]
+    assert any("dirty" in w for w in amcache.warnings)
+
+
+def test_tolerant_and_strict_modes():
+    bad = str(corpus_path(BAD_HBIN))
+    not_hive = str(corpus_path("ez__NotAHive"))
+    good = str(corpus_path("ez__SAM"))
+    table = regfast.scan_many([bad, not_hive, good], workers=0, errors="tolerant").to_table()
+    rows = table.to_pylist()
+    bad_rows = [r for r in rows if r["source"] == bad]
+    assert len(bad_rows) > 10 and all(r["tolerant"] for r in bad_rows)
+    # no whole-hive error row; keys whose lists sit in the damaged region say so
+    assert all(r["key_path"] is not None for r in bad_rows)
+    assert {r["status"] for r in bad_rows if r["error"]} == {1015}
+    assert [r["status"] for r in rows if r["source"] == not_hive] == [1017]
+    assert not any(r["tolerant"] for r in rows if r["source"] == good)
+    with pytest.raises(regfast.NotAHiveError):
+        regfast.scan_many([good, not_hive], workers=0, errors="strict").to_table()
+    with pytest.raises(ValueError):
+        regfast.scan_many([good], errors="ignore")
+
+
+def test_a_worker_that_dies_costs_its_hive_only(corpus_files):
+    hives = [f for f in corpus_files if Path(f).name not in CORPUS_NOT_HIVES and BAD_HBIN not in f][:8]
+    victim = hives[3]
+    opts = dict(fleet._opts(True, "skip", False, "auto", 65_536), crash_on=Path(victim).name)
+    sm = fleet.ScanMany(hives, opts, 2, False)
+    table = sm.to_table()
+    by_source = {h.source: h for h in sm.hives}
+    assert sorted(by_source) == sorted(hives)
+    assert by_source[victim].status == 1067 and "died" in by_source[victim].error
+    vrows = table.filter(pa.compute.equal(table["source"].cast(pa.string()), victim)).to_pylist()
+    assert len(vrows) == 1 and vrows[0]["status"] == 1067
+    # the hives that were in flight with it were retried, and read in full
+    for f in hives:
+        if f != victim:
+            assert by_source[f].error is None
+            got = table.filter(pa.compute.equal(table["source"].cast(pa.string()), f))
+            assert _rows(got) == _in_process(f)
+
+
+def test_big_outputs_spill_to_files_and_batches_keep_their_dictionaries(corpus_files):
+    # small batches (each with its own key-path dictionary) and a tiny spill
+    # threshold: every hive's stream goes on in a spool file
+    hives = [f for f in corpus_files if Path(f).name in ("plaso__regf_UsrClass.dat", "ez__SAM", "ez__NotAHive")]
+    opts = dict(fleet._opts(True, "skip", False, "auto", 500), spill_bytes=1000)
+    spilled = fleet.ScanMany(hives, opts, 2, False).to_table()
+    direct = fleet.ScanMany(hives, fleet._opts(), 0, False).to_table()
+    assert spilled.num_rows == direct.num_rows > 20_000
+    assert _rows(spilled) == _rows(direct)
+
+
+def test_progress_callback_and_tqdm_bar(corpus_files, capsys):
+    seen = []
+    regfast.scan_many(corpus_files[:5], workers=0, progress=lambda d, t: seen.append((d, t))).to_table()
+    assert seen == [(i, 5) for i in range(1, 6)]
+    pytest.importorskip("tqdm")
+    regfast.scan_many(corpus_files[:3], workers=0, progress=True).to_table()
+    err = capsys.readouterr().err
+    assert "hives" in err and "3/3" in err
+
+
+def test_expand_paths_directory_glob_and_list(corpus_files):
+    found = fleet.expand_paths(CORPUS_DIR)
+    names = {Path(p).name for p in found}
+    # a directory: regf primary files only (logs are read with their hive)
+    assert "dfwinreg__NTUSER.DAT.LOG" not in names and "ez__NotAHive" not in names
+    assert "dfwinreg__NTUSER.DAT" in names and BAD_HBIN in names
+    assert fleet.expand_paths(str(CORPUS_DIR / "ez__SAM*")) == sorted(
+        str(CORPUS_DIR / n) for n in corpus_names() if n.startswith("ez__SAM"))
+    assert fleet.expand_paths(corpus_files[:2]) == corpus_files[:2]
+
+
+def _readme_sql() -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    m = re.search(r"<!-- scan-many-query -->\s*```sql\n(.*?)```", text, re.S)
+    assert m, "README.md lost its DuckDB query over the scan-many output"
+    return m.group(1)
+
+
+def test_scan_many_cli_writes_a_parquet_dataset_duckdb_can_query(tmp_path, capsys):
+    ds = pytest.importorskip("pyarrow.dataset")
+    duckdb = pytest.importorskip("duckdb")
+    out = tmp_path / "out"
+    assert main(["scan-many", str(CORPUS_DIR), "-o", str(out), "--workers", "2", "-q"]) == 0
+    err = capsys.readouterr().err
+    expected = fleet.expand_paths(CORPUS_DIR)
+    parts = sorted(p.name for p in out.iterdir() if p.is_dir())
+    assert len(parts) == len(expected) and all(p.startswith("hive=") for p in parts)
+    assert f"{len(expected)} hives" in err
+    summary = json.loads((out / "_scan_many.json").read_text())
+    assert summary["hives"] == len(expected)
+    assert [f["source"] for f in summary["failed"]] == [str(CORPUS_DIR / BAD_HBIN)]
+    # round trip: the dataset holds exactly scan_many's rows
+    dataset = ds.dataset(out, format="parquet", partitioning="hive")
+    back = dataset.to_table()
+    assert "hive" in back.column_names
+    assert back.num_rows == summary["rows"]
+    direct = regfast.scan_many(expected, workers=0).to_table()
+    assert _rows(back) == _rows(direct)
+    assert back.schema.field("key_last_write").type == pa.timestamp("us", tz="UTC")
+    # the analysis step README shows: every Run key across all hives
+    sql = _readme_sql().replace("out/", str(out) + "/")
+    found = duckdb.sql(sql).fetchall()
+    sources = {Path(r[0]).name for r in found}
+    assert {"dfwinreg__NTUSER.DAT", "plaso__NTUSER-WIN7.DAT", "plaso__NTUSER.DAT"} <= sources
+    assert any("Skype.exe" in (r[4] or "") for r in found)
+    # a second run refuses to mix with the first, unless told to replace it
+    assert main(["scan-many", str(CORPUS_DIR), "-o", str(out), "--workers", "0", "-q"]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert main(["scan-many", str(CORPUS_DIR / "ez__SAM"), "-o", str(out), "--workers", "0", "-q",
+                 "--overwrite"]) == 0
+    assert [p.name for p in out.iterdir() if p.is_dir()] == ["hive=ez__SAM"]

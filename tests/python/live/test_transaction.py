@@ -1,0 +1,561 @@
+"""regfast.transaction under Wine: the journal fallback (commit, rollback on
+exception, failure half-way, a crashed process recovered from its journal,
+damaged journals, conflicts), and the KTM probe reporting 120 for the right
+reason. KTM itself (which Wine only stubs) is tested on the Windows CI.
+
+The independent oracle is `wine reg query`, another process reading the
+prefix's registry (WineSession.reg).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import regfast
+from regfast.live import _agent_ops as ops
+from regfast.live import protocol as A
+from regfast.live import registry as live
+from regfast.live.transaction import (
+    JournalCorruptError, Transaction, TransactionConflictError, TransactionError, ktm_status,
+    read_journal, rollback_journal,
+)
+from regfast.io.writer import REG_BINARY, REG_EXPAND_SZ, REG_MULTI_SZ, REG_QWORD, REG_DWORD
+from wine_session import registry, sandbox, wine  # noqa: F401  (shared fixtures)
+
+BIG = bytes(range(256)) * 300 + b"\x00\xff"        # 76,802 bytes: a big-data value
+
+
+def query(wine, key: live.Key) -> str:
+    """`wine reg query KEY /s`: the subtree as another process sees it."""
+    r = wine.reg("query", key.full_path, "/s", check=False)
+    return r.stdout if r.returncode == 0 else f"<missing: {r.returncode}>"
+
+
+def fill(key: live.Key) -> None:
+    key.set_value("keep", "original")
+    key.set_value("multi", ["a", "", "c"])
+    key.set_value("big", BIG, REG_BINARY)
+    key.set_value("exp", "%PATH%;x", REG_EXPAND_SZ)
+    with key.create_key(r"Old\Deep") as d:
+        d.set_value("bin", b"\x00\x01\x02", REG_BINARY)
+        d.set_value("q", 1 << 40, REG_QWORD)
+    with key.create_key("Old") as o:
+        o.set_value("", "default")
+
+
+def on_wine(registry) -> bool:
+    return " on Wine" in registry.description
+
+
+# ---------------------------------------------------------------------------
+# Choosing the engine
+# ---------------------------------------------------------------------------
+
+def test_ktm_probe_reports_120_under_wine_and_auto_falls_back(registry, sandbox, tmp_path):
+    if not on_wine(registry):
+        pytest.skip("Windows has KTM: test_ktm_commit_rollback_isolation covers it")
+    # the agent's probe itself: 120, because RegCreateKeyTransactedW said so
+    with pytest.raises(regfast.RegistryError) as e:
+        registry.conn.request(ops.OP_TX_PROBE)
+    assert e.value.winerror == 120
+    assert "RegCreateKeyTransactedW returned 120" in e.value.strerror
+    err = ktm_status(registry)
+    assert err is not None and err.winerror == 120
+    with pytest.raises(regfast.RegistryError) as e2:
+        regfast.transaction(registry, mode="ktm")
+    assert e2.value.winerror == 120
+    tx = regfast.transaction(registry, journal=tmp_path / "j.rfj")
+    assert tx.mode == "journal" and "RegCreateKeyTransactedW returned 120" in tx.reason
+    tx.rollback()
+    # no probe key leaked into HKCU\Software
+    assert not [n for n in registry.open_key("HKCU", "Software").subkey_names() if "ktm-probe" in n]
+    with pytest.raises(ValueError):
+        regfast.transaction(registry, mode="kTm")
+
+
+# ---------------------------------------------------------------------------
+# Journal: commit, rollback
+# ---------------------------------------------------------------------------
+
+def test_commit_makes_writes_visible_and_removes_the_journal(wine, registry, sandbox, tmp_path):
+    sandbox.set_value("gone", "x")
+    j = tmp_path / "commit.rfj"
+    with regfast.transaction(registry, journal=j, mode="journal") as tx:
+        k = tx.open_key("HKCU", sandbox.path)
+        k.set_value("s", "hello")
+        k.set_value("d", 0x1234, REG_DWORD)
+        k.delete_value("gone")
+        sub = k.create_key(r"New\Sub")
+        sub.set_value("m", ["x", "y"], REG_MULTI_SZ)
+        assert j.exists() and sub["m"] == ["x", "y"]
+        assert len(read_journal(j).records) == 5      # 4 value writes + 1 key creation (New, New\Sub)
+    assert tx.state == "committed" and not j.exists()
+    out = query(wine, sandbox)
+    assert "hello" in out and "0x1234" in out and "gone" not in out
+    assert "New\\Sub" in out and "x\\0y" in out
+    with pytest.raises(TransactionError):
+        k.set_value("late", 1)          # the transaction is over
+
+
+def test_exception_undoes_everything(wine, registry, sandbox, tmp_path):
+    fill(sandbox)
+    before = query(wine, sandbox)
+    before_snap = sandbox.snapshot(keep_data=True)
+    j = tmp_path / "undo.rfj"
+    with pytest.raises(RuntimeError, match="boom"):
+        with regfast.transaction(registry, journal=j) as tx:
+            k = tx.open_key("HKCU", sandbox.path)
+            k.set_value("keep", "changed")
+            k.set_value("keep", "changed twice")
+            k.set_value("added", BIG[::-1], REG_BINARY)
+            k.delete_value("multi")
+            k.delete_value("big")
+            k.set_value("exp", 7)                       # a type change
+            k.delete_key("Old", tree=True)
+            n = tx.create_key("HKCU", sandbox.path + r"\Brand\New\Chain")
+            n.set_value("v", "in a created key")
+            assert "changed twice" in query(wine, sandbox)   # the journal does not isolate
+            raise RuntimeError("boom")
+    assert tx.state == "rolled back" and not j.exists()
+    assert query(wine, sandbox) == before
+    after = sandbox.snapshot(keep_data=True)
+    assert set(after.keys) == set(before_snap.keys)
+    for p, ks in before_snap.keys.items():
+        got = after.keys[p].values
+        assert {n: (v.type, v.data) for n, v in got.items()} == {n: (v.type, v.data) for n, v in ks.values.items()}
+    assert sandbox.value("big").raw() == BIG and sandbox.value("big").type == REG_BINARY
+
+
+@pytest.mark.parametrize("how", ["bad-data", "key-deleted-by-another-process"])
+def test_failure_half_way_undoes_the_first_steps(wine, registry, sandbox, tmp_path, how):
+    sandbox.set_value("a", "A0")
+    other = sandbox.create_key("Other")
+    other.close()
+    before = query(wine, sandbox)
+    j = tmp_path / "half.rfj"
+    with pytest.raises(Exception) as e:
+        with regfast.transaction(registry, journal=j) as tx:
+            k = tx.open_key("HKCU", sandbox.path)
+            o = tx.open_key("HKCU", sandbox.path + r"\Other")
+            k.set_value("a", "A1")                                      # step 1
+            k.set_value("b", "B1")                                      # step 2
+            if how == "bad-data":
+                o.set_value("c", "not a number", REG_DWORD)             # step 3: invalid data
+            else:
+                wine.reg("delete", other.full_path, "/f")
+                o.set_value("c", "C")                                   # step 3: its key is gone
+            k.set_value("d", "D")                                       # steps 4, 5: never run
+            k.set_value("e", "E")
+    if how == "bad-data":
+        assert isinstance(e.value, (ValueError, TypeError))
+        assert query(wine, sandbox) == before
+    else:
+        assert isinstance(e.value, OSError) and e.value.winerror in (1018, 2)
+        # steps 1-2 undone; Other stays deleted (another process did that, not us)
+        snap = sandbox.snapshot(keep_data=True)
+        assert list(snap.keys) == [""]
+        assert {v.name: v.value for v in snap.keys[""].values.values()} == {"a": "A0"}
+        assert "A1" not in query(wine, sandbox) and "B1" not in query(wine, sandbox)
+    assert not j.exists()
+
+
+def test_rollback_reports_conflicts_and_keeps_the_other_write(wine, registry, sandbox, tmp_path):
+    sandbox.set_value("mine", "0")
+    sandbox.set_value("shared", "0")
+    j = tmp_path / "conflict.rfj"
+    tx = regfast.transaction(registry, journal=j)
+    k = tx.open_key("HKCU", sandbox.path)
+    k.set_value("mine", "1")
+    k.set_value("shared", "1")
+    c = k.create_key("made")
+    c.close()
+    # another process writes after us: a value, and into the key we created
+    wine.reg("add", sandbox.full_path, "/v", "shared", "/t", "REG_SZ", "/d", "theirs", "/f")
+    wine.reg("add", sandbox.full_path + r"\made", "/v", "x", "/t", "REG_SZ", "/d", "theirs", "/f")
+    with pytest.raises(TransactionConflictError) as e:
+        tx.rollback()
+    assert e.value.winerror == 6800 and len(e.value.conflicts) == 2
+    assert e.value.report.undone == 1
+    live_key = registry.open_key("HKCU", sandbox.path)
+    assert live_key["mine"] == "0" and live_key["shared"] == "theirs"
+    assert live_key.open("made")["x"] == "theirs"
+    assert j.exists() and tx.state == "failed"        # kept for inspection
+
+
+# ---------------------------------------------------------------------------
+# A crashed process, recovered from its journal
+# ---------------------------------------------------------------------------
+
+CHILD = textwrap.dedent("""
+    import json, os, sys
+    import regfast
+    from regfast.io.writer import REG_BINARY
+    cfg = json.loads(sys.argv[1])
+    reg = regfast.connect(cfg["cmd"], env=cfg["env"])
+    tx = regfast.transaction(reg, journal=cfg["journal"])
+    k = tx.open_key("HKCU", cfg["path"])
+    k.set_value("keep", "overwritten by the crashed process")
+    k.delete_value("multi")
+    k.set_value("big", b"small now", REG_BINARY)
+    k.delete_key("Old", tree=True)
+    tx.create_key("HKCU", cfg["path"] + r"\\Crash\\Made").set_value("x", 1)
+    print("written", flush=True)
+    os._exit(9)          # no commit, no rollback, no cleanup: a crash
+""")
+
+
+def crash_child(wine, sandbox, journal: Path) -> None:
+    cfg = {"cmd": wine.cmd, "env": wine.env, "journal": str(journal), "path": sandbox.path}
+    r = subprocess.run([sys.executable, "-c", CHILD, json.dumps(cfg)], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 9 and r.stdout.strip() == "written", r.stderr[-3000:]
+
+
+def test_crashed_transaction_is_rolled_back_by_regfast_recover(wine, registry, sandbox, tmp_path,
+                                                               monkeypatch, capsys):
+    fill(sandbox)
+    before = query(wine, sandbox)
+    j = tmp_path / "crash.rfj"
+    crash_child(wine, sandbox, j)
+    crashed = query(wine, sandbox)
+    assert crashed != before and "overwritten by the crashed process" in crashed   # half-written
+    assert j.exists() and read_journal(j).state == "open" and len(read_journal(j).records) == 6
+    # `regfast recover --journal FILE`, through the default agent of this environment
+    monkeypatch.setenv("REGFAST_AGENT", str(wine.exe))
+    for k in ("WINEPREFIX", "WINEDEBUG", "WINEDLLOVERRIDES"):
+        monkeypatch.setenv(k, wine.env[k])
+    from regfast.cli import commands as cli
+    try:
+        assert cli.main(["recover", "--journal", str(j)]) == 0
+    finally:
+        if live._default is not None:
+            live._default.close()
+            live._default = None
+    assert "6 writes undone" in capsys.readouterr().out
+    assert query(wine, sandbox) == before
+    assert not j.exists()
+    assert cli.main(["recover", "--journal", str(j)]) == 1        # gone: a clear error, not a crash
+    assert "crash.rfj" in capsys.readouterr().err
+
+
+def _as_if_written_by(j: Path, pid: int) -> None:
+    """Rewrites a journal's begin record as if process `pid` had written it."""
+    from regfast.live.transaction import _line
+    lines = j.read_bytes().splitlines(keepends=True)
+    head = json.loads(lines[0].split(b" ", 1)[1])
+    lines[0] = _line(dict(head, pid=pid))
+    j.write_bytes(b"".join(lines))
+
+
+def test_recover_pending_skips_journals_whose_process_runs(wine, registry, sandbox, tmp_path,
+                                                          monkeypatch, capsys):
+    monkeypatch.setenv("REGFAST_CACHE_DIR", str(tmp_path / "cache"))
+    sandbox.set_value("v0", "old0")
+    sandbox.set_value("v1", "old1")
+    txs = []
+    for name in ("v0", "v1"):
+        tx = regfast.transaction(registry)              # journal=None: the default directory
+        assert tx.journal_path.parent == tmp_path / "cache" / "journals"
+        tx.open_key("HKCU", sandbox.path).set_value(name, "new")
+        tx._j.close()                                  # abandoned, as a crash leaves it: no lock held
+        tx.state = "abandoned (test)"
+        txs.append(tx)
+    # v1's writer is gone (a process that has exited); v0's is this one, still running
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    _as_if_written_by(txs[1].journal_path, dead.pid)
+    from regfast.live.transaction import pending_journals
+    assert pending_journals() == sorted(t.journal_path for t in txs)
+    monkeypatch.setenv("REGFAST_AGENT", str(wine.exe))
+    for k in ("WINEPREFIX", "WINEDEBUG", "WINEDLLOVERRIDES"):
+        monkeypatch.setenv(k, wine.env[k])
+    from regfast.cli import commands as cli
+    try:
+        assert cli.main(["recover", "--pending"]) == 1
+        out, err = capsys.readouterr()
+        assert "1 writes undone" in out and f"its process {os.getpid()} still runs" in err
+        assert sandbox["v0"] == "new" and sandbox["v1"] == "old1"
+        assert pending_journals() == [txs[0].journal_path]
+        assert cli.main(["recover", "--pending", "--force"]) == 0       # the user says it is dead
+    finally:
+        if live._default is not None:
+            live._default.close()
+            live._default = None
+    assert "1 writes undone" in capsys.readouterr().out
+    assert sandbox["v0"] == "old0" and pending_journals() == []
+    assert cli.main(["recover"]) == 2                   # neither a hive nor a journal
+
+
+def test_writer_alive():
+    from regfast.live.transaction import writer_alive
+    import socket
+    host = socket.gethostname()
+    assert writer_alive({"pid": os.getpid(), "host": host}) is True
+    p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert writer_alive({"pid": p.pid, "host": host}) is True
+    finally:
+        p.kill()
+        p.wait()
+    assert writer_alive({"pid": p.pid, "host": host}) is False
+    assert writer_alive({"pid": os.getpid(), "host": host + "-elsewhere"}) is None
+    assert writer_alive({"host": host}) is None
+
+
+def test_agent_tx_ops_refuse_bad_requests(registry):
+    import struct
+    conn = registry.conn
+    if on_wine(registry):
+        with pytest.raises(regfast.RegistryError) as e:
+            conn.request(ops.OP_TX_BEGIN, struct.pack("<I", 0) + A.str16("x"))
+        assert e.value.winerror == 120                  # no transaction is handed out by a stub
+    for op, payload, code in [
+        (ops.OP_TX_COMMIT, struct.pack("<I", 0x10001), 6),                 # no such transaction
+        (ops.OP_TX_ROLLBACK, struct.pack("<I", 0), 6),
+        (ops.OP_TX_OPEN_KEY, struct.pack("<IIIII", 0x10001, 0x80000001, 0, 0, 0) + A.str16("x"), 6),
+        (ops.OP_TX_SET_VALUE, struct.pack("<II", 0x10001, 1) + A.str16("n") + struct.pack("<I", 0), 6),
+        (ops.OP_TX_CLOSE_KEY, struct.pack("<I", 0xFFFF), 6),
+        (ops.OP_TX_COMMIT, b"\x01", 87),                                    # malformed
+        (ops.OP_TX_PROBE, b"junk", 87),
+        (ops.OP_TX_SET_VALUE, struct.pack("<II", 1, 1) + A.str16("n") + struct.pack("<I", 99), 87),
+        (79, b"", 120),                                                  # unknown op in the tx range
+        # KTM's MAX_TRANSACTION_DESCRIPTION_LENGTH (64 WCHARs with the NUL):
+        # refused before KTM is asked, so the same 87 under Wine and Windows
+        (ops.OP_TX_BEGIN, struct.pack("<I", 0) + A.str16("d" * 64), 87),
+    ]:
+        with pytest.raises(OSError) as e:
+            conn.request(op, payload)
+        assert e.value.winerror == code, (op, e.value)
+    assert registry.ping(b"still serving") == b"still serving"
+
+
+def test_a_running_transaction_cannot_be_recovered_under_it(registry, sandbox, tmp_path):
+    j = tmp_path / "running.rfj"
+    tx = regfast.transaction(registry, journal=j)
+    tx.open_key("HKCU", sandbox.path).set_value("v", 1)
+    r = subprocess.run([sys.executable, "-c",
+                        "import sys; from regfast.live.transaction import rollback_journal\n"
+                        "try:\n rollback_journal(sys.argv[1])\nexcept OSError as e:\n"
+                        " print(e.winerror, e.strerror); sys.exit(3)", str(j)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 3 and "still running" in r.stdout, r.stdout + r.stderr
+    tx.rollback()
+    assert "v" not in sandbox
+
+
+LOCK_HOLDER = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from regfast.live.transaction import _Journal
+    j = _Journal(Path(sys.argv[1]), {"pid": 0, "host": "test"})
+    j.append({"kind": "set_value", "root": 1, "view": 0, "path": "x", "name": "n", "old": None})
+    print("locked", flush=True)
+    sys.stdin.readline()                    # holds the journal (and its lock) until told
+""")
+
+
+def test_journal_lock_holds_on_every_platform(tmp_path):
+    """No registry needed: the lock alone (flock on POSIX, msvcrt.locking on
+    Windows, where this runs in the Windows CI job) keeps a recovery off a
+    journal whose transaction runs — and must not keep anyone from reading it."""
+    from regfast.live.transaction import TransactionError
+    j = tmp_path / "held.rfj"
+    p = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(j)], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "locked"
+        with pytest.raises(TransactionError) as e:
+            rollback_journal(j)
+        assert "still running" in e.value.strerror
+        assert len(read_journal(j).records) == 1            # readable while locked (Windows: mandatory locks)
+    finally:
+        p.communicate("done\n", timeout=60)
+    assert p.returncode == 0
+    from regfast.live.transaction import _lock
+    with open(j, "rb") as f:                                 # the holder exited: the lock went with it
+        assert _lock(f)
+
+
+def test_journal_creation_failure_leaves_no_file_and_no_fd(tmp_path, monkeypatch):
+    T = sys.modules["regfast.live.transaction"]        # (regfast.transaction is the function)
+    j = tmp_path / "fails.rfj"
+    fds = set(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+
+    def no_fsync(fd):
+        raise OSError(5, "simulated I/O error")
+
+    monkeypatch.setattr(T.os, "fsync", no_fsync)
+    with pytest.raises(OSError):
+        T._Journal(j, {"pid": os.getpid()})
+    monkeypatch.undo()
+    assert not j.exists()                                    # (Windows: an open file could not go)
+    if fds is not None:
+        assert set(os.listdir("/proc/self/fd")) == fds
+
+
+def test_journal_records_survive_short_writes(tmp_path, monkeypatch):
+    T = sys.modules["regfast.live.transaction"]        # (regfast.transaction is the function)
+    real_write = os.write
+    calls = []
+
+    def short_write(fd, data):                               # at most 7 bytes per call
+        calls.append(len(data))
+        return real_write(fd, bytes(data[:7]))
+
+    monkeypatch.setattr(T.os, "write", short_write)
+    j = T._Journal(tmp_path / "short.rfj", {"pid": os.getpid()})
+    j.append({"kind": "set_value", "root": 1, "view": 0, "path": "x", "name": "n", "old": None})
+    j.close()
+    monkeypatch.undo()
+    assert len(calls) > 2
+    got = read_journal(tmp_path / "short.rfj")
+    assert got.damage is None and not got.torn_tail and [r["name"] for r in got.records] == ["n"]
+
+
+# ---------------------------------------------------------------------------
+# Damaged journals
+# ---------------------------------------------------------------------------
+
+def abandoned(registry, sandbox, j: Path) -> None:
+    """A transaction of five writes left as a crash leaves it (in-process)."""
+    tx = regfast.transaction(registry, journal=j)
+    k = tx.open_key("HKCU", sandbox.path)
+    for i in range(5):
+        k.set_value(f"v{i}", f"new{i}")
+    tx._j.close()
+    tx.state = "abandoned (test)"
+
+
+def test_torn_last_record_is_ignored(wine, registry, sandbox, tmp_path):
+    for i in range(5):
+        sandbox.set_value(f"v{i}", f"old{i}")
+    before = query(wine, sandbox)
+    j = tmp_path / "torn.rfj"
+    abandoned(registry, sandbox, j)
+    with open(j, "ab") as f:
+        f.write(b'1234abcd {"kind":"set_value","na')     # died while appending the 7th line
+    rep = rollback_journal(j, registry)
+    assert rep.undone == 5 and not rep.conflicts
+    assert query(wine, sandbox) == before and not j.exists()
+
+
+@pytest.mark.parametrize("damage", ["flipped-byte", "truncated-line", "seq-gap"])
+def test_damaged_journal_undoes_only_the_valid_prefix(registry, sandbox, tmp_path, damage):
+    for i in range(5):
+        sandbox.set_value(f"v{i}", f"old{i}")
+    j = tmp_path / "bad.rfj"
+    abandoned(registry, sandbox, j)
+    lines = j.read_bytes().splitlines(keepends=True)
+    assert len(lines) == 6                                 # begin + 5 writes
+    bad_at = sum(len(x) for x in lines[:3])                # line 3 = the 3rd write (v2)
+    if damage == "flipped-byte":
+        lines[3] = lines[3].replace(b'"v2"', b'"v9"')   # one byte: the CRC no longer matches
+    elif damage == "truncated-line":
+        lines[3] = lines[3][:20] + b"\n"
+    else:
+        del lines[3]                                        # a record went missing: seq 4 after 2
+    j.write_bytes(b"".join(lines))
+    with pytest.raises(JournalCorruptError) as e:
+        rollback_journal(j, registry)
+    assert e.value.winerror == 13 and e.value.offset == bad_at
+    assert e.value.report is not None and e.value.report.undone == 2
+    k = registry.open_key("HKCU", sandbox.path)
+    # the valid prefix (v0, v1) is undone, nothing past the damage is
+    assert [k[f"v{i}"] for i in range(5)] == ["old0", "old1", "new2", "new3", "new4"]
+    assert j.exists()
+
+
+def test_garbage_journal_applies_nothing(registry, sandbox, tmp_path):
+    sandbox.set_value("v", "old")
+    j = tmp_path / "garbage.rfj"
+    j.write_bytes(b"\x00\x01 this is not a journal\n")
+    with pytest.raises(JournalCorruptError) as e:
+        rollback_journal(j, registry)
+    assert e.value.offset == 0 and e.value.report is None
+    j.write_bytes(b"")
+    with pytest.raises(JournalCorruptError):
+        rollback_journal(j, registry)
+    with pytest.raises(FileNotFoundError):
+        rollback_journal(tmp_path / "missing.rfj", registry)
+    assert sandbox["v"] == "old"
+
+
+def test_committed_journal_is_not_undone(registry, sandbox, tmp_path):
+    j = tmp_path / "done.rfj"
+    tx = regfast.transaction(registry, journal=j)
+    tx.open_key("HKCU", sandbox.path).set_value("v", "committed")
+    # a crash after the commit mark but before the unlink
+    tx._j.append({"kind": "commit"})
+    tx._j.close()
+    rep = rollback_journal(j, registry)
+    assert rep.committed and rep.undone == 0 and sandbox["v"] == "committed"
+    with pytest.raises(FileExistsError):      # a journal is never reused
+        j.write_bytes(b"x")
+        regfast.transaction(registry, journal=j)
+
+
+# ---------------------------------------------------------------------------
+# KTM itself: Windows CI only (Wine stubs it)
+# ---------------------------------------------------------------------------
+
+@pytest.fixture
+def native_sandbox():
+    """Windows: a regfast-agent of this machine and a fresh key under HKCU (the
+    Wine fixtures of test_agent.py skip there)."""
+    reg = regfast.connect()
+    path = rf"Software\regfast-tests\ktm-{os.getpid()}"
+    key = reg.create_key("HKCU", path)
+    yield reg, key
+    key.close()
+    try:
+        reg.delete_key("HKCU", path, tree=True)
+    finally:
+        reg.close()
+
+
+@pytest.mark.windows
+@pytest.mark.skipif(sys.platform != "win32", reason="KTM needs Windows (Wine only stubs it)")
+def test_ktm_commit_rollback_isolation(native_sandbox):
+    registry, sandbox = native_sandbox
+    assert ktm_status(registry) is None
+    other = regfast.connect()                 # another process: the isolation oracle
+    try:
+        with regfast.transaction(registry) as tx:                 # auto picks KTM here
+            assert isinstance(tx, Transaction) and tx.mode == "ktm" and tx.journal_path is None
+            k = tx.open_key("HKCU", sandbox.path)
+            k.set_value("v", "in tx")
+            k.create_key("Sub").set_value("x", 1)
+            k.create_key(r"Tree\A\B").set_value("deep", 1)
+            k.create_key(r"Tree\C").set_value("c", 2)
+            assert k["v"] == "in tx"
+            assert "v" not in other.open_key("HKCU", sandbox.path)     # not visible before the commit
+        assert other.open_key("HKCU", sandbox.path)["v"] == "in tx"
+        assert other.open_key("HKCU", sandbox.path + r"\Sub")["x"] == 1
+        tx = regfast.transaction(registry, mode="ktm")
+        k = tx.open_key("HKCU", sandbox.path)
+        k.set_value("v", "rolled back")
+        k.delete_key("Sub")
+        k.delete_key("Tree", tree=True)          # agent_tx.c: every child deleted in the transaction
+        assert other.open_key("HKCU", sandbox.path + r"\Tree\A\B")["deep"] == 1   # isolated
+        tx.rollback()
+        assert other.open_key("HKCU", sandbox.path)["v"] == "in tx"
+        assert other.open_key("HKCU", sandbox.path + r"\Sub")["x"] == 1
+        assert other.open_key("HKCU", sandbox.path + r"\Tree\A\B")["deep"] == 1   # the whole tree is back
+        assert other.open_key("HKCU", sandbox.path + r"\Tree\C")["c"] == 2
+        with regfast.transaction(registry, mode="ktm") as tx:                    # and a committed one
+            tx.open_key("HKCU", sandbox.path).delete_key("Tree", tree=True)
+        with pytest.raises(FileNotFoundError):
+            other.open_key("HKCU", sandbox.path + r"\Tree")
+        with pytest.raises(RuntimeError):
+            with regfast.transaction(registry, mode="ktm") as tx:
+                tx.open_key("HKCU", sandbox.path).set_value("v", "exception")
+                raise RuntimeError("undo")
+        assert other.open_key("HKCU", sandbox.path)["v"] == "in tx"
+    finally:
+        other.close()
