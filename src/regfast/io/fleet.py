@@ -205,6 +205,14 @@ def _open(source: str, res: HiveResult, opts: dict[str, Any]) -> Any:
         warnings.simplefilter("always")
         try:
             hive = open_with_logs(source, opts["logs"], errors="strict")
+            try:
+                # a strict open checks hbins on first use: damaged ones are
+                # found here (the scan would check them all anyway), so a
+                # damaged hive is read tolerantly as a whole
+                hive.validate()
+            except BaseException:
+                hive.close()
+                raise
         except RegistryCorruptError:
             if opts["errors"] != "tolerant":
                 raise

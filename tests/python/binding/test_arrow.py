@@ -131,7 +131,7 @@ def test_rows_match_a_slow_decoder_on_real_hives(name):
     path = corpus_path(name)
     try:
         with pytest.warns() if name == "plaso__winreg_Amcache.hve" else _nothing():
-            hive = regfast.open_hive(path)                 # (dirty, no logs in the corpus)
+            hive = regfast.open_hive(path, validate=True)  # (dirty, no logs in the corpus)
     except regfast.RegistryCorruptError:
         hive = regfast.open_hive(path, errors="tolerant")
     with hive:

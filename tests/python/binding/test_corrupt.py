@@ -137,6 +137,13 @@ def opened(data, lenient=False):
     return regfast.Hive.from_buffer(bytes(data), lenient=lenient)
 
 
+def validated(open_fn):
+    """open_fn() then Hive.validate(): every hbin checked, as a strict open
+    did before hbins were checked on first use."""
+    with open_fn() as hive:
+        hive.validate()
+
+
 def open_both(data, tmp_path, lenient=False):
     """The two ways in: a buffer and a file path (mmap)."""
     path = tmp_path / "damaged.hiv"
@@ -329,7 +336,17 @@ def test_bad_hbin_header(tmp_path, field, value, words, which):
     else:
         put(data, start + field, "<I", value)
     for op in open_both(data, tmp_path):
-        expect_corrupt(op, start, "hbin at", words)
+        expect_corrupt(lambda op=op: validated(op), start, "hbin at", words)
+        if which == "first":     # the root's hbin: the open itself fails
+            expect_corrupt(op, start, "hbin at", words)
+            continue
+        # any other hbin is checked when first used: the open succeeds, and
+        # every read needing that hbin (or all of them) fails as the open did
+        with op() as hive:
+            for _ in range(2):   # a damaged hbin stays damaged
+                expect_corrupt(hive.info, start, "hbin at", words)
+                expect_corrupt(hive.scan, start, "hbin at", words)
+    expect_corrupt(lambda: regfast.open_hive(tmp_path / "damaged.hiv", validate=True), start, "hbin at", words)
     _lenient_after_cut(data, start, start - BASE, layout.root)
 
 

@@ -4,7 +4,9 @@ Each test builds a hive with regfast's writer, damages it at offsets taken
 from the writer's HiveLayout (a zeroed page, a bad hbin header, a truncation,
 a bad cell size), then checks three things against what the writer put there:
 
-* a strict open refuses the hive with RegistryCorruptError at the damage;
+* a strict open refuses the hive with RegistryCorruptError at the damage --
+  at open when it lies in the base block or the root's hbin, else (hbins are
+  checked on first use) in Hive.validate() and in the first read reaching it;
 * a tolerant open succeeds and ``hive.problems`` names exactly the damaged
   regions (offsets compared with where the test damaged the file);
 * ``hive.scan(errors="skip")`` returns every key and value whose cells lie
@@ -154,10 +156,23 @@ def check_recovery(data, layout, bad, expected=EXPECTED, content_damage=False):
             assert status[anc] != 0, f"{path!r} was dropped without an error at {anc!r}"
     return problems
 def expect_strict_failure(data, offset):
-    with pytest.raises(regfast.RegistryCorruptError) as e:
-        regfast.Hive.from_buffer(bytes(data))
-    assert e.value.offset == offset, str(e.value)
-    assert e.value.winerror == 1015
+    """A strict open fails at `offset`: at once when the damage lies in the
+    base block or the root's hbin; otherwise the hbin is checked when first
+    used, so validate() and a scan (which checks every hbin) fail there, the
+    same error every time."""
+    def validated():
+        with regfast.Hive.from_buffer(bytes(data)) as hive:
+            hive.validate()
+
+    def scanned():
+        with regfast.Hive.from_buffer(bytes(data)) as hive:
+            hive.scan()
+
+    for fn in (validated, scanned):
+        with pytest.raises(regfast.RegistryCorruptError) as e:
+            fn()
+        assert e.value.offset == offset, str(e.value)
+        assert e.value.winerror == 1015
 
 
 # ---- whole pages and hbin headers ------------------------------------------------
@@ -366,14 +381,46 @@ def test_open_hive_tolerant_from_a_file(tmp_path):
     data[start:start + 4096] = bytes(4096)
     path = tmp_path / "h.hiv"
     path.write_bytes(data)
-    with pytest.raises(regfast.RegistryCorruptError):
-        regfast.open_hive(path)
+    with pytest.raises(regfast.RegistryCorruptError) as e:
+        regfast.open_hive(path, validate=True)
+    assert e.value.offset == start
     with regfast.open_hive(path, errors="tolerant") as hive:
         assert [p.offset for p in hive.problems] == [start]
         assert isinstance(hive.problems[0], regfast.HiveProblem)
         assert regfast.recovery_of(hive) is not None
     with regfast.open_hive(path, errors="tolerant", logs=None) as hive:
         assert [p.offset for p in hive.problems] == [start]
+
+
+def test_strict_open_checks_an_hbin_before_the_first_read_into_it(tmp_path):
+    # Strict opens check an hbin's header chain and cells the first time an
+    # offset inside it is used (not all at open): keys elsewhere read as
+    # usual, and every read reaching into the damaged hbin -- its key, by
+    # path or through its parent, or a raw cell -- fails at the hbin's
+    # offset, never returning a byte of it. (A broken hbin header also ends
+    # the chain of hbins: the hbins after it are as unreachable as in a
+    # strict open before; keys are taken from the hbins before it.)
+    data, layout = build()
+    which = 3
+    start, _ = layout.hbins[which]
+    inside = sorted(k for k, off in layout.nk.items() if hbin_index(layout, off) == which)
+    outside = sorted(k for k in layout.nk if k and all(hbin_index(layout, c) < which for c in key_cells(layout, k)))
+    assert inside and outside
+    data[start:start + 4] = b"hbiN"
+    path = tmp_path / "h.hiv"
+    path.write_bytes(data)
+    with regfast.open_hive(path) as hive:
+        for name in outside:
+            assert hive.open(name).name == name.rsplit("\\", 1)[-1]
+        for name in inside:
+            with pytest.raises(regfast.RegistryCorruptError) as e:
+                hive.open(name)
+            assert e.value.offset == start and "bad hbin signature" in str(e.value)
+        with pytest.raises(regfast.RegistryCorruptError) as e:
+            hive.cell(layout.nk[inside[0]])
+        assert e.value.offset == start
+        for name in outside:    # the damage does not spread
+            assert hive.open(name).name == name.rsplit("\\", 1)[-1]
 
 
 def test_cli_tolerant(tmp_path, capsys):
