@@ -693,10 +693,14 @@ def _warn_stale(report: RecoveryReport, stacklevel: int) -> None:
 
 def _report_from_info(path: PathArg, hive: Hive, stop_reason: str) -> RecoveryReport:
     """A report for a hive opened from its file as it is (no replay)."""
-    i = hive.info()
+    # from the base block: info() checks every hbin of a strict open for its
+    # counts, which would make every open as slow as a full check
+    base = BaseBlock.parse(hive._base_block() or b"")
+    i = hive.info() if base is None else base
+    seq_differ = i.sequence[0] != i.sequence[1]
     report = RecoveryReport(
         os.fsdecode(os.fspath(path)),
-        dirty=i.dirty or not i.checksum_ok,
+        dirty=seq_differ or not i.checksum_ok,
         sequence=i.sequence,
         checksum_ok=i.checksum_ok,
         hbins_size_before=i.hbins_size,
@@ -705,7 +709,7 @@ def _report_from_info(path: PathArg, hive: Hive, stop_reason: str) -> RecoveryRe
     )
     if not i.checksum_ok:
         report.dirty_reasons.append("base block checksum mismatch")
-    if i.dirty:
+    if seq_differ:
         report.dirty_reasons.append(f"sequence numbers differ ({i.sequence[0]} / {i.sequence[1]})")
     return report
 

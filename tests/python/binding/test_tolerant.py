@@ -421,6 +421,16 @@ def test_strict_open_checks_an_hbin_before_the_first_read_into_it(tmp_path):
         assert e.value.offset == start
         for name in outside:    # the damage does not spread
             assert hive.open(name).name == name.rsplit("\\", 1)[-1]
+    # the open's recovery report and `dirty` read the base block, not info()
+    # (whose cell counts check every hbin): no open waits for a full check
+    for logs in (None, "auto"):
+        with regfast.open_hive(path, logs=logs) as hive:
+            assert hive.dirty is False
+            report = regfast.recovery_of(hive)
+            assert report is not None and not report.dirty and report.checksum_ok
+            assert hive.open(outside[0]).name == outside[0].rsplit("\\", 1)[-1]
+            with pytest.raises(regfast.RegistryCorruptError):
+                hive.info()
 
 
 def test_cli_tolerant(tmp_path, capsys):
