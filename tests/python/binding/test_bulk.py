@@ -483,3 +483,24 @@ def test_string_data_decodes_like_the_codec_at_every_length_and_nul_position(mak
         assert got == expected
         _canonical(got.values())
         assert hive.open("K").read_values().to_dict() == expected
+
+
+def test_decoded_values_leave_the_cyclic_collector_running(make_hive):
+    # decoded_values() used to pause the cyclic collector for its loop; that
+    # only deferred it: the lists of REG_MULTI_SZ values made meanwhile were
+    # all left young, and the next allocation after it collected over them
+    # (and the result). Run as usual, the collector leaves fewer young
+    # objects than its threshold after the call, never one per list made.
+    import gc
+
+    n = 6000
+    built = make_hive({"K": {f"m{i:05d}": [f"a{i}", "b"] for i in range(n)}})
+    with regfast.open_hive(built.path) as hive:
+        t = hive.scan()
+        assert gc.isenabled()
+        gc.collect()
+        values = t.decoded_values()
+        young = gc.get_count()[0]
+        assert young <= gc.get_threshold()[0], f"{young} young objects left for a deferred collection"
+        assert gc.isenabled()
+        assert values[:2] == [["a0", "b"], ["a1", "b"]] and len(values) == n
