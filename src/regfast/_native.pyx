@@ -350,6 +350,26 @@ cdef rf_status _key_class(Hive hv, rf_key k, rf_name *out) except? -1:
     return st
 
 
+cdef enum:
+    _VALUES_ON_STACK = 32   # Key.values(): rows read into columns on the stack first
+
+
+cdef char *_batch_block(rf_batch *b, size_t n) except NULL:
+    """Points b's columns into one malloc'd block for n rows (the caller
+    frees it): 16-byte names, then the 8-byte columns, then the 4-byte ones
+    (all aligned)."""
+    cdef char *mem = <char *>malloc(n * (sizeof(rf_name) + 8 + 8 + 4 + 4 + 4))
+    if mem == NULL:
+        raise MemoryError()
+    b.name = <rf_name *>mem
+    b.offset = <uint64_t *>(mem + n * sizeof(rf_name))
+    b.token = <rf_value *>(mem + n * (sizeof(rf_name) + 8))
+    b.type = <uint32_t *>(mem + n * (sizeof(rf_name) + 16))
+    b.status = <int32_t *>(mem + n * (sizeof(rf_name) + 20))
+    b.length = <uint32_t *>(mem + n * (sizeof(rf_name) + 24))
+    return mem
+
+
 cdef rf_status _key_count(Hive hv, rf_key k, bint values, size_t *n) except? -1:
     """rf_key_subkeys / rf_key_values asked for the count only."""
     cdef rf_hive *h = hv.handle()
@@ -1103,20 +1123,16 @@ cdef class Hive:
         open promised), else "strict" (the older lenient=True included: it
         only keeps the good prefix of the hbins).
 
-        The traversal is one C scan (keys only); names and paths are decoded in
-        one loop, so each yielded Key already knows its name and path.
+        The traversal is one C scan (keys only); names and paths are decoded a
+        few hundred keys ahead of the caller, so each yielded Key already knows
+        its name and path.
         """
         from regfast import _bulk
         if errors is None:
             errors = "skip" if self._tolerant else "strict"
-        table = _bulk.scan(self, path, False, errors, None)
-        names = table.key_names()
-        paths = table.key_paths()
-        cdef Key key
-        for i, tok in enumerate(table.key_token.tolist()):
-            key = self.make_key(tok, paths[i])
-            key._name = names[i]
-            yield key
+        # a generator itself, as before: nothing runs (and nothing raises)
+        # until the first key is asked for
+        yield from _bulk.scan(self, path, False, errors, None)._walk_keys()
 
 
 def _reopen_file(path, lenient, errors, copy):
@@ -1344,42 +1360,61 @@ cdef class Key:
 
     cdef list _value_list(self):
         """Value objects for every value, from one rf_read_values call: names,
-        types and data locations arrive together, so no per-value C call."""
+        types and data locations arrive together, so no per-value C call.
+        Columns for up to _VALUES_ON_STACK values sit on the stack: most keys
+        need no count call and no malloc (a second call, into a malloc'd block
+        of the count the first returned, only for keys with more values)."""
         cdef rf_hive *h = self._h()
-        cdef size_t n = 0, i
-        cdef rf_status st = _key_count(self.hive, self._k, True, &n)
-        if st == RF_OK:
-            return []
-        if st != RF_E_MORE_DATA:
-            check(st)
+        cdef size_t n = _VALUES_ON_STACK, i
+        cdef rf_status st
         cdef const uint8_t *base
         cdef size_t base_len
         check(rf_hive_mapping(h, &base, &base_len))
         cdef rf_batch b
-        cdef char *mem = <char *>malloc(n * (sizeof(rf_name) + 8 + 8 + 4 + 4 + 4))
-        if mem == NULL:
-            raise MemoryError()
-        b.struct_size = sizeof(rf_batch)
-        b.cap = n
-        # one block: 16-byte names, then the 8-byte columns, then the 4-byte ones (all aligned)
-        b.name = <rf_name *>mem
-        b.offset = <uint64_t *>(mem + n * sizeof(rf_name))
-        b.token = <rf_value *>(mem + n * (sizeof(rf_name) + 8))
-        b.type = <uint32_t *>(mem + n * (sizeof(rf_name) + 16))
-        b.status = <int32_t *>(mem + n * (sizeof(rf_name) + 20))
-        b.length = <uint32_t *>(mem + n * (sizeof(rf_name) + 24))
-        b.arena = NULL            # big data stays out: those rows say 234
-        b.arena_cap = 0
+        # the stack's columns, for most keys
+        cdef rf_name s_name[_VALUES_ON_STACK]
+        cdef uint64_t s_offset[_VALUES_ON_STACK]
+        cdef rf_value s_token[_VALUES_ON_STACK]
+        cdef uint32_t s_type[_VALUES_ON_STACK]
+        cdef int32_t s_status[_VALUES_ON_STACK]
+        cdef uint32_t s_length[_VALUES_ON_STACK]
+        cdef char *mem = NULL
+        b.name, b.offset, b.token = s_name, s_offset, s_token
+        b.type, b.status, b.length = s_type, s_status, s_length
+        if base == NULL:
+            # a live hive: a read too small for its rows leaves them unfilled
+            # (the reply waits for a bigger one), so its count comes first
+            st = _key_count(self.hive, self._k, True, &n)
+            if st == RF_OK:
+                return []
+            if st != RF_E_MORE_DATA:
+                check(st)
+        try:
+            if n > _VALUES_ON_STACK:
+                mem = _batch_block(&b, n)
+            while True:
+                b.struct_size = sizeof(rf_batch)
+                b.cap = n
+                b.arena = NULL            # big data stays out: those rows say 234
+                b.arena_cap = 0
+                b.n = 0
+                self.hive.pin()
+                try:
+                    with nogil:
+                        st = rf_read_values(h, self._k, NULL, 0, NULL, 0, 0, &b)
+                finally:
+                    self.hive.unpin()
+                if st != RF_E_MORE_DATA or b.n <= n or mem != NULL or base == NULL:
+                    break
+                n = b.n               # more values than the stack holds: once more, in a block
+                mem = _batch_block(&b, n)
+        except BaseException:
+            free(mem)
+            raise
         cdef list out = []
         cdef Value val
         cdef rf_value_info vinfo
         try:
-            self.hive.pin()
-            try:
-                with nogil:
-                    st = rf_read_values(h, self._k, NULL, 0, NULL, 0, 0, &b)
-            finally:
-                self.hive.unpin()
             if st != RF_E_MORE_DATA or b.n > n:
                 check(st)
             self.hive.probe()
