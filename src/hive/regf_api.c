@@ -168,15 +168,15 @@ static rf_status regf_snapshot(rf_hive *base, rf_key k, uint32_t flags, uint32_t
 static rf_status cell_any(rf_hive *base, uint64_t file_offset, const uint8_t **payload, size_t *len,
                           int *allocated)
 {
-    const regf_hive *h = (const regf_hive *)base;
-    rf_status st = file_offset >= REGF_BASE_BLOCK ? regf_lazy_error(h, file_offset - REGF_BASE_BLOCK) : RF_OK;
-    if (st) {
-        *payload = NULL;
-        *len = 0;
-        *allocated = 0;
-        return st;
-    }
-    return regf_cell_any_guarded(base, file_offset, payload, len, allocated);
+    /* the lookup itself checks the hbin (regf_is_cell): no check up front,
+     * so that an offset in an hbin nothing reached yet takes the same path
+     * as every offset read from the file (the fuzzer compares the two) */
+    rf_status st = regf_cell_any_guarded(base, file_offset, payload, len, allocated);
+    rf_status why;
+    if (st == RF_E_NOT_FOUND && file_offset >= REGF_BASE_BLOCK &&
+        (why = regf_lazy_error((const regf_hive *)base, file_offset - REGF_BASE_BLOCK)) != RF_OK)
+        return why;   /* not "no cell here": the hbin is damaged */
+    return st;
 }
 
 static rf_status deleted_records(rf_hive *base, rf_deleted *out, size_t cap, size_t *n_out)
