@@ -1001,7 +1001,7 @@ cdef class ScanTable(_Rows):
 
     def _walk_keys(self):
         """The keys of this keys-only table as Key objects, in its order, each
-        knowing its name and path (what Hive.walk yields).
+        knowing its name, path and last-write time (what Hive.walk yields).
 
         Names and paths are made a few hundred rows ahead of the caller, not
         all up front: a path made just before its Key is used is still in
@@ -1015,6 +1015,7 @@ cdef class ScanTable(_Rows):
         cdef uint64_t *tok = <uint64_t *>data_of(self.key_token)
         cdef int64_t *parent = <int64_t *>data_of(self.key_parent)
         cdef uint32_t *depth = <uint32_t *>data_of(self.key_depth)
+        cdef uint64_t *lw = <uint64_t *>data_of(self.key_last_write)
         cdef uint64_t *off = <uint64_t *>data_of(self.key_name_off)
         cdef uint32_t *ln = <uint32_t *>data_of(self.key_name_len)
         cdef list stack = []            # path of the last key seen at each depth
@@ -1056,6 +1057,8 @@ cdef class ScanTable(_Rows):
             for j in range(i, end):
                 key = hive.make_key(tok[j], paths[j - i])
                 key._name = names[j - i]
+                key._lw = lw[j]             # the scan read it: last_write needs no C call
+                key._has_lw = True
                 yield key
             i = end
 

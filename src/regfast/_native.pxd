@@ -91,6 +91,8 @@ cdef class Key:
     cdef rf_key _k
     cdef object _path          # str, or None until computed
     cdef object _name          # cached str
+    cdef uint64_t _lw          # last-write FILETIME, when _has_lw (Hive.walk has it from its scan)
+    cdef bint _has_lw
     cdef Hive _hv(self)
     cdef rf_hive *_h(self) except NULL
     cdef list _keys_from(self, rf_key *buf, size_t n)

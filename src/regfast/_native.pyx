@@ -733,6 +733,7 @@ cdef class Hive:
         key.hive = self
         key._k = k
         key._path = path
+        key._has_lw = False
         return key
 
     @property
@@ -1264,6 +1265,9 @@ cdef class Key:
         FILETIME is past 9999-12-31, where no datetime goes (damaged or crafted
         hives): last_write_raw keeps it."""
         cdef rf_key_info i
+        if self._has_lw:            # from the walk's scan: no C call
+            self._hv().handle()     # (a closed hive still raises)
+            return filetime_dt(self._lw)
         check(_key_info(self._hv(), self._k, &i))
         return filetime_dt(i.last_write)
 
@@ -1271,6 +1275,9 @@ cdef class Key:
     def last_write_raw(self):
         """Last write time as stored: a FILETIME (100 ns ticks since 1601 UTC)."""
         cdef rf_key_info i
+        if self._has_lw:
+            self._hv().handle()
+            return self._lw
         check(_key_info(self._hv(), self._k, &i))
         return i.last_write
 

@@ -360,6 +360,14 @@ def test_last_write_conversion_matches_reference_over_the_whole_range(make_hive)
     with regfast.open_hive(built.path) as hive:
         for i, ft in enumerate(fts):
             assert hive.open(f"k{i}").last_write == filetime_to_datetime(ft), ft
+        # Hive.walk's keys carry the time their scan read: the same answers
+        walked = {k.name: k for k in hive.walk() if k.path}
+        assert len(walked) == len(fts)
+        for i, ft in enumerate(fts):
+            assert walked[f"k{i}"].last_write_raw == ft
+            assert walked[f"k{i}"].last_write == filetime_to_datetime(ft), ft
+    with pytest.raises(regfast.RegistryError):   # and a closed hive still raises
+        walked["k0"].last_write
 
 
 def test_last_write_past_year_9999_is_none(make_hive):
