@@ -25,7 +25,7 @@ import struct
 import sys
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -51,6 +51,7 @@ from regfast.live import agent as _exe
 from regfast.live import protocol as _agent
 from regfast.live.inproc import InProcessConnection
 from regfast.live.protocol import Connection, Reader, str16
+from regfast.live.remote import RemoteRegistry
 from regfast.live.roots import (
     HKCC,
     HKCR,
@@ -734,9 +735,33 @@ class Registry:
         self.close()
 
 
+@overload
 def connect(
-    cmd: Sequence[str] | None = None, *, timeout: float = 30.0, env: dict[str, str] | None = None
-) -> Registry:
+    cmd: Sequence[str] | None = None,
+    *,
+    timeout: float = 30.0,
+    env: dict[str, str] | None = None,
+    backend: Literal["protocol"] = "protocol",
+) -> Registry: ...
+
+
+@overload
+def connect(
+    cmd: Sequence[str] | None = None,
+    *,
+    timeout: float = 30.0,
+    env: dict[str, str] | None = None,
+    backend: Literal["remote"],
+) -> RemoteRegistry: ...
+
+
+def connect(
+    cmd: Sequence[str] | None = None,
+    *,
+    timeout: float = 30.0,
+    env: dict[str, str] | None = None,
+    backend: str = "protocol",
+) -> Registry | RemoteRegistry:
     """Starts regfast-agent and returns the live :class:`Registry` it serves.
 
     Parameters
@@ -750,6 +775,13 @@ def connect(
         Seconds any request may wait for its answer (TimeoutError after).
     env
         Environment of the agent process (e.g. WINEPREFIX, WINEDEBUG).
+    backend
+        "protocol" (default): this module's :class:`Registry`, whose client
+        speaks the agent protocol from Python (what regfast.hooks and
+        regfast.profile see today). "remote": a
+        :class:`regfast.live.remote.RemoteRegistry`, served by the C remote
+        backend: its keys are :class:`regfast.Key` objects, the class
+        :func:`regfast.open_hive` returns.
 
     Raises
     ------
@@ -758,6 +790,10 @@ def connect(
     FileNotFoundError
         No cmd and no agent built (``python -m regfast.live.agent build``).
     """
+    if backend == "remote":
+        return RemoteRegistry(cmd or _exe.default_command(), timeout=timeout, env=env)
+    if backend != "protocol":
+        raise ValueError(f"backend must be 'protocol' or 'remote', not {backend!r}")
     return Registry(Connection(cmd or _exe.default_command(), timeout=timeout, env=env))
 
 

@@ -1,0 +1,233 @@
+"""regfast.connect(..., backend="remote"): the live registry through the C
+remote backend, with the binding's own Key / Value / ValueBatch classes —
+the ones regfast.open_hive returns — and writes, renames, security and
+snapshots as rf_* calls (Key methods), under Wine.
+
+Also the timeout / cut-frame rule of issue 15 #1 on this path: a write whose
+frame the agent stopped reading is cut; the connection is dead at once and
+the agent applies nothing.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+import regfast
+from regfast._bulk import ValueBatch
+from regfast._native import Key, Value
+from regfast.exceptions import ConnectionCutError, RegistryConnectionError
+from regfast.live import _agent_ops as ops
+from regfast.live.protocol import Reader
+from regfast.live.remote import RemoteRegistry
+from regfast.live.snapshot import parse_snapshot
+from wine_session import BASE, registry, sandbox, wine  # noqa: F401  (shared fixtures)
+
+
+@pytest.fixture(scope="module")
+def rreg(wine):  # noqa: F811
+    reg = regfast.connect(wine.cmd, env=wine.env, backend="remote")
+    yield reg
+    reg.close()
+
+
+@pytest.fixture
+def rkey(rreg, request):
+    path = f"{BASE}\\remote-{request.node.name[:50]}"
+    key = rreg.create_key("HKCU", path)
+    yield key
+    rreg.delete_key("HKCU", path, tree=True)
+
+
+def test_connect_returns_the_one_key_class(rreg, rkey):
+    assert isinstance(rreg, RemoteRegistry)
+    assert type(rkey) is Key and type(rkey) is regfast.Key
+    assert "protocol 4" in rreg.description and rreg.pid > 0
+    rkey.set_value("s", "text")
+    assert type(rkey.value("s")) is Value
+    batch = rkey.read_values(["s", "missing"])
+    assert type(batch) is ValueBatch and batch.status.tolist() == [0, 2]
+    assert rreg.full_path(rkey).startswith("HKEY_CURRENT_USER\\Software\\regfast-tests\\remote-")
+    assert rreg.where(rkey)[0] == regfast.HKCU
+
+
+def test_set_value_types_round_trip(rreg, rkey):
+    data = {
+        "sz": "hello", "dw": 7, "qw": 1 << 40, "bin": b"\x00\x01", "multi": ["a", "b"],
+        "default": "the default",
+    }
+    for name, v in data.items():
+        rkey.set_value("" if name == "default" else name, v)
+    rkey.set_value("exp", "%PATH%", regfast.REG_EXPAND_SZ)
+    rkey.set_value("odd", b"\x01\x02\x03", 0xFFFF0012)
+    again = rreg.open_key("HKCU", rkey.path)
+    assert again["sz"] == "hello" and again["dw"] == 7 and again["qw"] == 1 << 40
+    assert again["bin"] == b"\x00\x01" and again["multi"] == ["a", "b"]
+    assert again[""] == "the default" and again["exp"] == "%PATH%"
+    assert again.value("exp").type == regfast.REG_EXPAND_SZ
+    assert again.value("odd").type == 0xFFFF0012 and again["odd"] == b"\x01\x02\x03"
+    with pytest.raises(TypeError):
+        rkey.set_value("bad", object())
+    with pytest.raises(ValueError):
+        rkey.set_value("neg", -1)
+    assert "bad" not in again and "neg" not in again
+
+
+def test_delete_value_create_delete_key_and_their_errors(rreg, rkey):
+    rkey.set_value("gone", 1)
+    rkey.delete_value("gone")
+    assert "gone" not in rkey
+    with pytest.raises(FileNotFoundError) as e:
+        rkey.delete_value("gone")
+    assert e.value.winerror == 2 and e.value.filename == "gone"
+    sub = rkey.create_key(r"A\B")
+    assert type(sub) is Key and sub.name == "B"
+    sub.set_value("n", 1)
+    assert rkey.subkey_names() == ["A"] and rkey.open(r"a\b")["n"] == 1
+    with pytest.raises(PermissionError):
+        rkey.delete_key("A")                            # it has subkeys: what Windows says
+    rkey.delete_key("A", tree=True)
+    assert rkey.subkey_names() == []
+    with pytest.raises(FileNotFoundError) as e:
+        rkey.open("A")
+    assert e.value.winerror == 2
+    with pytest.raises(OSError) as e:
+        sub["n"]                                        # a token of a deleted key
+    assert e.value.winerror in (1018, 2)
+
+
+def test_read_only_access_refuses_writes(rreg, rkey):
+    ro = rreg.open_key("HKCU", rkey.path)               # KEY_READ
+    with pytest.raises(PermissionError) as e:
+        ro.set_value("x", 1)
+    assert e.value.winerror == 5
+
+
+def test_rename_keeps_values_and_follows_the_key(rreg, rkey):
+    k = rkey.create_key("Old")
+    k.set_value("v", "kept")
+    k.rename("New")
+    assert k.name == "New" and k["v"] == "kept"
+    assert rkey.subkey_names() == ["New"]
+    rkey.create_key("Other")
+    with pytest.raises(OSError) as e:
+        k.rename("Other")
+    assert e.value.winerror == 183
+    with pytest.raises(OSError) as e:
+        k.rename("a\\b")
+    assert e.value.winerror == 87
+
+
+def test_security_descriptor_round_trip(rreg, rkey):
+    sd = bytes(rkey.security_descriptor())
+    assert rkey.security().startswith("O:")
+    rkey.set_security_descriptor(sd)
+    assert bytes(rkey.security_descriptor()) == sd
+    with pytest.raises(OSError) as e:
+        rkey.set_security_descriptor(b"\x01\x00")
+    assert e.value.winerror == 87
+
+
+def test_snapshot_is_the_agents_snapshot(registry, rreg, rkey):  # noqa: F811
+    rkey.create_key("S").set_value("x", 5)
+    rkey.set_value("top", "t")
+    ours = parse_snapshot(Reader(rkey.snapshot_bytes()), rreg.full_path(rkey))
+    theirs = registry.open_key("HKCU", rkey.path).snapshot()
+    assert ours.keys.keys() == theirs.keys.keys()
+    for k, state in theirs.keys.items():
+        assert ours.keys[k].values == state.values
+
+
+def test_connection_ops_privileges_ping_stats(rreg):
+    assert rreg.ping(b"abc") == b"abc"
+    assert rreg.stats()["handles_open"] >= 1
+    state = rreg.privilege_state("SeBackupPrivilege")
+    assert set(state) == {"SeBackupPrivilege"}
+    with pytest.raises(OSError) as e:
+        rreg.privilege_state("NoSuchPrivilege")
+    assert e.value.winerror == 1313
+    with pytest.raises(OSError) as e:
+        rreg.conn.request(ops.OP_CLOSE_KEY, b"\x01\x00\x00\x00")   # the key table's business
+    assert e.value.winerror == 87
+
+
+def test_a_timed_out_write_cuts_the_connection(wine, rreg):  # noqa: F811
+    """Issue 15 #1 on the C path: the agent stops reading (SIGSTOP), a 15 MB
+    set_value times out part-way through its frame: ConnectionCutError
+    (1236) now and at once for every later call; the agent, whose input the
+    backend closed, applies nothing."""
+    path = f"{BASE}\\remote-cut"
+    rreg.create_key("HKCU", path).set_value("keep", "as it was")
+    reg = regfast.connect(wine.cmd, env=wine.env, backend="remote", timeout=3)
+    try:
+        key = reg.open_key("HKCU", path, access=regfast.KEY_ALL_ACCESS)
+        key["keep"]
+        os.kill(reg.proc.pid, signal.SIGSTOP)               # the agent stops reading its input
+        try:
+            t0 = time.monotonic()
+            with pytest.raises(ConnectionCutError) as e:
+                key.set_value("big", b"y" * (15 << 20))
+            assert time.monotonic() - t0 < 15
+            assert e.value.winerror == 1236
+        finally:
+            os.kill(reg.proc.pid, signal.SIGCONT)
+        t0 = time.monotonic()
+        with pytest.raises(ConnectionCutError):
+            key.set_value("other", b"z" * 1000)
+        with pytest.raises(RegistryConnectionError):
+            reg.ping(b"x")
+        assert time.monotonic() - t0 < 1
+        assert reg.closed
+        assert reg.proc.wait(timeout=30) is not None       # end of file inside the frame: it exited
+    finally:
+        reg.close()
+    k = rreg.open_key("HKCU", path)
+    assert k.get("big") is None and k.get("other") is None and k["keep"] == "as it was"
+    rreg.delete_key("HKCU", path, tree=True)
+
+
+def test_a_dead_agent_is_a_connection_error_at_once(wine):  # noqa: F811
+    reg = regfast.connect(wine.cmd, env=wine.env, backend="remote")
+    key = reg.open_key("HKCU", "Software")
+    reg.proc.kill()
+    reg.proc.wait()
+    with pytest.raises(RegistryConnectionError):
+        key.subkey_names()
+    t0 = time.monotonic()
+    with pytest.raises(ConnectionError):
+        key.info()
+    assert time.monotonic() - t0 < 1 and reg.closed
+    reg.close()
+
+
+def test_hive_files_refuse_writes_with_120(make_hive):
+    built = make_hive({"A": {"v": 1}})
+    with regfast.open_hive(built.path) as hive:
+        key = hive.open("A")
+        for call in (lambda: key.set_value("x", 1), lambda: key.delete_value("v"),
+                     lambda: key.create_key("B"), lambda: key.delete_key("A"),
+                     lambda: key.rename("Z"), lambda: key.set_security_descriptor(bytes(key.security_descriptor()))):
+            with pytest.raises(OSError) as e:
+                call()
+            assert e.value.winerror == 120 and "read-only" in str(e.value)
+        assert key["v"] == 1
+        with pytest.raises(OSError) as e:
+            key._remote_request(ops.OP_PING, b"")
+        assert e.value.winerror == 120
+        snap = parse_snapshot(Reader(key.snapshot_bytes()), "A")   # snapshots: every backend
+        assert [v.name for v in snap.keys[""].values.values()] == ["v"]
+
+
+def test_closed_key_raises_6_and_with_closes(make_hive):
+    built = make_hive({"A": {"v": 1}})
+    with regfast.open_hive(built.path) as hive:
+        with hive.open("A") as key:
+            assert key["v"] == 1 and not key.closed
+        assert key.closed and "closed" in repr(key)
+        with pytest.raises(OSError) as e:
+            key["v"]
+        assert e.value.winerror == 6
+        assert hive.open("A")["v"] == 1                 # other Key objects are not affected
+        hash(key)
