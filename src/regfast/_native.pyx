@@ -1167,6 +1167,9 @@ cdef class Hive:
         from regfast import _bulk
         if errors is None:
             errors = "skip" if self._tolerant else "strict"
+        if self._blocks:                # remote: no rf_hive_scan; one subkeys() call per key
+            yield from self._walk_keys(path, errors)
+            return
         table = _bulk.scan(self, path, False, errors, None)
         names = table.key_names()
         paths = table.key_paths()
@@ -1175,6 +1178,24 @@ cdef class Hive:
             key = self.make_key(tok, paths[i])
             key._name = names[i]
             yield key
+
+
+    def _walk_keys(self, path, errors):
+        """walk() for a backend without a one-call scan (the live registry):
+        depth-first, parents before children, children in the backend's
+        order; each key asked for its subkeys once."""
+        cdef Key start = self.root if not path else self.open(path)
+        stack = [start]
+        while stack:
+            key = stack.pop()
+            yield key
+            try:
+                subs = (<Key>key)._subkey_list()
+            except OSError:
+                if errors == "strict":
+                    raise
+                continue
+            stack.extend(reversed(subs))
 
 
 def _reopen_file(path, lenient, errors, copy):
