@@ -118,7 +118,12 @@ class RemoteRegistry:
         self._stderr = bytearray()
         try:
             self.proc = subprocess.Popen(
-                self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+                self.cmd,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                bufsize=0,  # raw files: nothing buffered, and no lock a close() would wait on
             )
         except OSError as e:
             raise connection_gone(f"cannot start regfast-agent with {self.cmd!r}: {e}") from e
@@ -153,12 +158,17 @@ class RemoteRegistry:
     # --- plumbing ----------------------------------------------------------
 
     def _stderr_loop(self, f: IO[bytes]) -> None:
+        """The tail of the agent's stderr, for error messages. The pipe may
+        outlive the agent (Wine's wineserver inherits it), so this daemon
+        thread, not close(), closes it once it ends."""
         try:
-            while chunk := f.read1(4096):  # type: ignore[attr-defined]
+            while chunk := f.read(4096):
                 self._stderr += chunk
                 del self._stderr[:-8192]
         except (OSError, ValueError):
-            return
+            pass
+        finally:
+            f.close()
 
     def _add(self, where: tuple[int, int, int], hive: Hive) -> None:
         self._hives[where] = hive
@@ -295,9 +305,7 @@ class RemoteRegistry:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=timeout)
-        self._errt.join(timeout)
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
+        self._errt.join(min(timeout, 1.0))
 
     def __enter__(self) -> RemoteRegistry:
         return self
