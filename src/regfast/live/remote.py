@@ -173,6 +173,7 @@ class RemoteRegistry:
     def _add(self, where: tuple[int, int, int], hive: Hive) -> None:
         self._hives[where] = hive
         self._where[id(hive)] = where
+        admin.own(hive, self)
 
     def _anchor(self) -> Hive:
         """A hive of the connection (any: they share it)."""
@@ -243,7 +244,9 @@ class RemoteRegistry:
         """Deletes a key (with `tree`, its whole subtree)."""
         self.hive(root, view=view, access=KEY_ALL_ACCESS).root.delete_key(_split_path(path), tree=tree)
 
-    def key_request(self, key: Key, op: int, body: bytes = b"", access: int = 0) -> bytes:
+    def key_request(
+        self, key: Key, op: int, body: bytes = b"", access: int = 0, *, filename: object = None
+    ) -> bytes:
         """An agent request on `key`'s handle (the handle, then `body`). When
         `access` asks for rights the key's hive was not opened with, the
         same path is used through a hive that has them."""
@@ -254,7 +257,7 @@ class RemoteRegistry:
             return key._remote_request(op, body)
         except OSError as e:
             if e.filename is None:
-                e.filename = self.full_path(key)
+                e.filename = filename if filename is not None else self.full_path(key)
             raise
 
     # --- connection ----------------------------------------------------------
@@ -275,6 +278,19 @@ class RemoteRegistry:
     def privilege_state(self, *names: str) -> dict[str, tuple[bool, bool]]:
         """{name: (held, enabled)} for the agent's token."""
         return admin.privilege_state(self, *names)  # type: ignore[arg-type]
+
+    def load_hive(self, root: int | str, name: str, path: Any) -> Key:
+        """regfast.load_hive(self, root, name, path)."""
+        key: Key = admin.load_hive(self, root, name, path)  # type: ignore[arg-type]
+        return key
+
+    def unload_hive(self, root: int | str, name: str) -> None:
+        """regfast.unload_hive(self, root, name)."""
+        admin.unload_hive(self, root, name)  # type: ignore[arg-type]
+
+    def load_app_hive(self, path: Any, **kw: Any) -> Any:
+        """regfast.load_app_hive(self, path)."""
+        return admin.load_app_hive(self, path, **kw)  # type: ignore[arg-type]
 
     @property
     def closed(self) -> bool:

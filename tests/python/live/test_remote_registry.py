@@ -231,3 +231,32 @@ def test_closed_key_raises_6_and_with_closes(make_hive):
         assert e.value.winerror == 6
         assert hive.open("A")["v"] == 1                 # other Key objects are not affected
         hash(key)
+
+
+def test_admin_functions_take_the_one_key(rreg, rkey, tmp_path):
+    """regfast.live.admin over the remote path: what rf_* has (rename) as a
+    Key method; the rest as agent requests on the key's handle, reopened
+    with the rights the op needs."""
+    from regfast.live import admin
+
+    rkey.set_value("sz", "plain")
+    rkey.create_key("Sub").set_value("n", 3)
+    si, sd, sddl = admin.get_security(rkey)
+    assert sddl.startswith("O:") and bytes(rkey.security_descriptor()) == sd and si
+    admin.grant(rkey, "Everyone", "read")                   # needs WRITE_DAC: a second hive has it
+    assert "WD)" in admin.get_security(rkey)[2]
+    assert admin.mui_string(rkey, "sz") == "plain"          # not "@...": as stored
+    with pytest.raises(FileNotFoundError) as e:
+        admin.mui_string(rkey, "nope")
+    assert e.value.winerror == 2
+    saved = regfast.save_key(rkey, tmp_path / "saved.hiv")
+    assert (saved.keys, saved.values) == (2, 2)
+    with regfast.open_hive(saved.path) as h:
+        assert h.root["sz"] == "plain" and h.open("Sub")["n"] == 3
+    k = rkey.create_key("Before")
+    admin.rename(k, "After")
+    assert k.name == "After" and sorted(rkey.subkey_names()) == ["After", "Sub"]
+    with regfast.open_hive(saved.path) as h:
+        with pytest.raises(OSError) as e:
+            admin.grant(h.root, "Everyone", "read")
+        assert e.value.winerror == 120
