@@ -150,6 +150,11 @@ def own(hive: Any, reg: Any) -> None:
     _OWNERS[hive] = reg
 
 
+def _native(key: object) -> bool:
+    """A regfast.Key (the remote path) rather than a regfast.live.registry.Key."""
+    return isinstance(key, NativeKey)
+
+
 def _reg_of(key: Any) -> Any:
     """The registry serving `key`: its Registry, or for a regfast.Key its RemoteRegistry."""
     if isinstance(key, NativeKey):
@@ -181,7 +186,7 @@ def key_handle(key: Key, access: int) -> Iterator[int]:
 
 
 def _req(key: Key, op: int, access: int, body: bytes = b"", filename: object = None) -> bytes:
-    if isinstance(key, NativeKey):  # the remote backend: the request on the key's agent handle
+    if _native(key):  # the remote backend: the request on the key's agent handle
         return bytes(_reg_of(key).key_request(key, op, body, access, filename=filename))
     with key_handle(key, access) as hid:
         return key._reg.conn.request(
@@ -192,7 +197,7 @@ def _req(key: Key, op: int, access: int, body: bytes = b"", filename: object = N
 def rename(key: Key, new_name: str) -> None:
     if not isinstance(new_name, str):
         raise TypeError("new_name must be a str")
-    if isinstance(key, NativeKey):
+    if _native(key):
         key.rename(new_name)  # rf_key_rename: the name is checked before any call
         return
     if not key.path:

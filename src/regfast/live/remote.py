@@ -281,7 +281,7 @@ class RemoteRegistry:
 
     def load_hive(self, root: int | str, name: str, path: Any) -> Key:
         """regfast.load_hive(self, root, name, path)."""
-        key: Key = admin.load_hive(self, root, name, path)  # type: ignore[arg-type]
+        key: Key = admin.load_hive(self, root, name, path)  # type: ignore[arg-type,assignment]
         return key
 
     def unload_hive(self, root: int | str, name: str) -> None:
