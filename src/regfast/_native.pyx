@@ -23,7 +23,7 @@ cdef extern from "Python.h":
 from cpython.datetime cimport import_datetime, datetime_new
 cimport cython
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport calloc, malloc, free
 from libc.string cimport memcpy
 
 from regfast.regfast cimport *
@@ -749,6 +749,7 @@ cdef class Hive:
         cdef uint16_t cop
         cdef rf_bytes out
         cdef rf_status st
+        self.handle()
         if not 0 < op < 0x8000:
             raise error_from_status(RF_E_INVALID_PARAMETER, f"{op} is not an agent op")
         cop = <uint16_t>op
@@ -1598,11 +1599,15 @@ cdef class Key:
         """Ends this Key object: every later call on it raises OSError
         winerror 6 ("the key is closed"). Idempotent; other Key objects of the
         same key are not affected. Also what ``with key:`` does on exit."""
+        if self.hive is None:
+            raise _not_initialised("Key")
         self._closed = True
 
     @property
     def closed(self):
         """True once close() was called."""
+        if self.hive is None:
+            raise _not_initialised("Key")
         return self._closed
 
     def __enter__(self):
@@ -1627,6 +1632,7 @@ cdef class Key:
         data is encoded for it (bytes-like data is stored as given, for any
         type). Raises TypeError / ValueError for data that does not encode,
         before anything is sent."""
+        self._hv()                      # an uninitialised or closed key: 6 before anything
         cdef bytes bn = _utf16(name, "a value name")
         cdef const uint16_t *pn = <const uint16_t *>PyBytes_AS_STRING(bn)
         vtype, raw = encode_value(data, type)
@@ -1645,6 +1651,7 @@ cdef class Key:
 
     def delete_value(self, name):
         """Deletes value `name`; FileNotFoundError (winerror 2) when there is none."""
+        self._hv()                      # an uninitialised or closed key: 6 before anything
         cdef bytes bn = _utf16(name, "a value name")
         cdef const uint16_t *pn = <const uint16_t *>PyBytes_AS_STRING(bn)
         cdef size_t nch = len(bn) // 2
@@ -1662,6 +1669,7 @@ cdef class Key:
         (RegCreateKeyExW), or opens it when it exists, and returns it.
         ``volatile=True``: the keys it creates live in memory only (gone at
         reboot). (A keyword-only option: ``volatile`` is a C keyword.)"""
+        self._hv()                      # an uninitialised or closed key: 6 before anything
         cdef bytes bp = _utf16(path, "a key path")
         cdef const uint16_t *pp = <const uint16_t *>PyBytes_AS_STRING(bp)
         cdef size_t nch = len(bp) // 2
@@ -1684,6 +1692,7 @@ cdef class Key:
         """Deletes the key at relative `path` (RegDeleteKeyExW); with `tree`,
         its subkeys and values first (RegDeleteTreeW). A key with subkeys
         and no `tree` raises PermissionError (winerror 5), as Windows does."""
+        self._hv()                      # an uninitialised or closed key: 6 before anything
         cdef bytes bp = _utf16(path, "a key path")
         cdef const uint16_t *pp = <const uint16_t *>PyBytes_AS_STRING(bp)
         cdef size_t nch = len(bp) // 2
@@ -1702,6 +1711,7 @@ cdef class Key:
         stay, and this Key names the renamed key afterwards. winerror 183
         when a sibling has that name; 87 for an empty name, a backslash, more
         than 255 characters or the root (checked before any call)."""
+        self._hv()                      # an uninitialised or closed key: 6 before anything
         cdef bytes bn = _utf16(new_name, "a key name")
         cdef const uint16_t *pn = <const uint16_t *>PyBytes_AS_STRING(bn)
         cdef size_t nch = len(bn) // 2
@@ -1727,6 +1737,7 @@ cdef class Key:
         from self-relative SECURITY_DESCRIPTOR bytes; `si` the RF_SI_* parts
         (1 owner, 2 group, 4 DACL, 8 SACL), 0 = those present in `sd`. The
         descriptor is checked before any call (winerror 87 when malformed)."""
+        self._hv()                      # an uninitialised or closed key: 6 before anything
         cdef bytes b = bytes(memoryview(sd).cast("B"))
         cdef const char *psd = PyBytes_AS_STRING(b)
         cdef uint32_t csi = si
@@ -1747,6 +1758,7 @@ cdef class Key:
         hive, so snapshots compare across backends. `keep_data` keeps each
         value's data, not only its hash; past `max_keys` keys the snapshot is
         marked truncated. regfast.live.snapshot.parse_snapshot reads it."""
+        self._hv()                      # an uninitialised or closed key: 6 before anything
         cdef uint32_t flags = (RF_SNAP_SUBTREE if subtree else 0) | (RF_SNAP_KEEP_DATA if keep_data else 0)
         cdef uint32_t cap = max_keys
         cdef rf_bytes out
@@ -1954,6 +1966,113 @@ cdef class Value:
             p, n = self._ptr, self._len
         self.hive.probe()                       # the decoder reads the mapping outside C
         return decode_data(self._type, p, n)
+
+
+@cython.auto_pickle(False)
+cdef class _Watch:
+    """An rf_watch over keys of one hive (the live registry): what
+    regfast.live.watch drives for keys of regfast.connect(..., backend="remote").
+    next() from one thread at a time; stop() from any; close() once next()
+    is not running. Keeps its hive open (pinned) until close()."""
+    cdef rf_watch *_w
+    cdef Hive hive
+    cdef bint _pinned
+
+    def __cinit__(self):
+        self._w = NULL
+        self._pinned = False
+
+    def __reduce__(self):
+        raise TypeError("cannot pickle or copy a watch")
+
+    def __dealloc__(self):
+        if self._w != NULL:
+            rf_watch_close(self._w)
+            self._w = NULL
+        if self._pinned:
+            self.hive.unpin()
+
+    def next(self, double timeout):
+        """The next event within `timeout` seconds: (kind, index, seq, status,
+        snapshot bytes) with kind 1 a change (the key's new snapshot), 2 the
+        key lost (status says why); None when none came. Raises OSError
+        winerror 259 once the watch is over, RegistryConnectionError when the
+        connection died."""
+        cdef rf_watch_event ev
+        cdef rf_status st
+        cdef uint32_t ms = <uint32_t>max(0.0, min(timeout * 1000.0, 4.0e9))
+        if self._w == NULL:
+            raise error_from_status(RF_E_INVALID_HANDLE, "the watch is closed")
+        with nogil:
+            st = rf_watch_next(self._w, ms, &ev)
+        if st == RF_E_TIMEOUT:
+            return None
+        check(st)
+        snap = PyBytes_FromStringAndSize(<const char *>ev.snapshot, ev.snapshot_len) if ev.snapshot_len else b""
+        return ev.kind, ev.index, ev.seq, ev.status, snap
+
+    def stop(self):
+        """Ends the watch: a waiting next() raises 259 soon after."""
+        if self._w != NULL:
+            rf_watch_stop(self._w)
+
+    def close(self):
+        """Frees the watch (stop() it and let next() return first)."""
+        if self._w != NULL:
+            rf_watch_close(self._w)
+            self._w = NULL
+        if self._pinned:
+            self._pinned = False
+            self.hive.unpin()
+
+
+def _watch_open(keys, uint32_t flags, uint32_t filter, uint32_t max_keys=0, uint32_t delay_ms=0):
+    """rf_watch_open over `keys` (regfast.Key objects of one hive): returns
+    (_Watch, [baseline snapshot bytes per key]). Notifications are armed
+    before the baselines are taken, so no change after this returns is
+    missed. A hive file raises winerror 120."""
+    cdef list ks = list(keys)
+    cdef size_t n = len(ks), i
+    cdef Hive hive
+    cdef rf_key *toks = NULL
+    cdef rf_bytes *base = NULL
+    cdef rf_watch_opts o
+    cdef rf_status st
+    cdef _Watch w
+    if n == 0:
+        raise ValueError("a watch needs at least one key")
+    hive = (<Key?>ks[0])._hv()
+    for k in ks:
+        if (<Key?>k)._hv() is not hive:
+            raise ValueError("the keys of one rf_watch belong to one hive")
+    toks = <rf_key *>malloc(n * sizeof(rf_key))
+    base = <rf_bytes *>calloc(n, sizeof(rf_bytes))
+    if toks == NULL or base == NULL:
+        free(toks)
+        free(base)
+        raise MemoryError()
+    o.struct_size = sizeof(rf_watch_opts)
+    o.flags = flags
+    o.filter = filter
+    o.max_keys = max_keys
+    o.delay_ms = delay_ms
+    w = _Watch.__new__(_Watch)
+    cdef rf_hive *h = hive.pin()
+    w.hive = hive
+    w._pinned = True
+    try:
+        for i in range(n):
+            toks[i] = (<Key>ks[i])._k
+        with nogil:
+            st = rf_watch_open(h, toks, n, &o, base, &w._w)
+        check(st)
+        baselines = [PyBytes_FromStringAndSize(<const char *>base[i].data, base[i].len) for i in range(n)]
+    finally:
+        for i in range(n):
+            rf_bytes_free(&base[i])
+        free(base)
+        free(toks)
+    return w, baselines
 
 
 def marvin32(data, uint64_t seed=0x82EF4D887A4E55C5ULL):

@@ -297,6 +297,34 @@ cdef extern from "regfast/regfast.h" nogil:
     rf_status rf_key_set_security(rf_hive *h, rf_key k, uint32_t si, const void *sd, size_t len)
     rf_status rf_key_snapshot(rf_hive *h, rf_key k, uint32_t flags, uint32_t max_keys, rf_bytes *out)
 
+    # change notification
+    ctypedef struct rf_watch:
+        pass
+    enum:
+        RF_NOTIFY_ALL
+        RF_WATCH_CHANGE
+        RF_WATCH_LOST
+        RF_E_TIMEOUT
+    ctypedef struct rf_watch_opts:
+        size_t struct_size
+        uint32_t flags
+        uint32_t filter
+        uint32_t max_keys
+        uint32_t delay_ms
+    ctypedef struct rf_watch_event:
+        uint32_t kind
+        uint32_t index
+        uint64_t seq
+        uint64_t time_ns
+        rf_status status
+        const uint8_t *snapshot
+        size_t snapshot_len
+    rf_status rf_watch_open(rf_hive *h, const rf_key *keys, size_t n, const rf_watch_opts *opts,
+                            rf_bytes *baselines, rf_watch **out)
+    rf_status rf_watch_next(rf_watch *w, uint32_t timeout_ms, rf_watch_event *ev)
+    void rf_watch_stop(rf_watch *w)
+    void rf_watch_close(rf_watch *w)
+
     uint16_t rf_upcase(uint16_t c)
     uint32_t rf_lh_hash(const uint16_t *name, size_t nchars)
     uint64_t rf_marvin32(const void *data, size_t len, uint64_t seed)

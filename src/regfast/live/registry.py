@@ -30,7 +30,7 @@ from typing import Any, Literal, overload
 import numpy as np
 
 from regfast._bulk import malformed_mask
-from regfast._native import value_well_formed
+from regfast._native import sd_to_sddl, value_well_formed
 from regfast._types import (
     REG_DWORD,
     REG_DWORD_BIG_ENDIAN,
@@ -526,6 +526,23 @@ class Key:
         flags = (_agent.SNAP_SUBTREE if subtree else 0) | (_agent.SNAP_KEEP_DATA if keep_data else 0)
         payload = self._req(_ops.OP_SNAPSHOT, struct.pack("<II", flags, max_keys))
         return parse_snapshot(Reader(payload), self.full_path)
+
+    def snapshot_bytes(
+        self, *, subtree: bool = True, keep_data: bool = False, max_keys: int = 100000
+    ) -> bytes:
+        """The agent's snapshot of this key as bytes (the format of
+        regfast.Key.snapshot_bytes; regfast.live.snapshot.parse_snapshot reads it)."""
+        flags = (_agent.SNAP_SUBTREE if subtree else 0) | (_agent.SNAP_KEEP_DATA if keep_data else 0)
+        return self._req(_ops.OP_SNAPSHOT, struct.pack("<II", flags, max_keys))
+
+    def set_security_descriptor(self, sd: bytes | bytearray | memoryview, si: int = 0) -> None:
+        """Writes the parts of the key's descriptor that `sd` (self-relative
+        bytes) has, as SDDL through the agent (this client speaks protocol 3,
+        which has no raw-descriptor op). `si` other than 0 is refused (120):
+        regfast.connect(..., backend="remote") keys take it."""
+        if si:
+            raise error_from_status(120, "si is for keys of backend='remote'; this client sets SDDL parts")
+        admin.set_security(self, sd_to_sddl(bytes(sd)))
 
     def watch(self, **kwargs: Any) -> Any:
         """regfast.watch([self], **kwargs)."""

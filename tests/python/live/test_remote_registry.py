@@ -260,3 +260,41 @@ def test_admin_functions_take_the_one_key(rreg, rkey, tmp_path):
         with pytest.raises(OSError) as e:
             admin.grant(h.root, "Everyone", "read")
         assert e.value.winerror == 120
+
+
+def test_watch_of_remote_keys_reports_what_changed(wine, rreg, rkey):  # noqa: F811
+    """regfast.watch() over regfast.Key objects of the remote path: an
+    rf_watch per hive, its events read by a thread, diffed as for the
+    protocol client's keys. Writes come from other processes."""
+    rkey.set_value("old", 1)
+    sub = rreg.open_key("HKCU", rkey.path)                   # another hive (KEY_READ): its own rf_watch
+    with regfast.watch([rkey, sub], keep_data=True) as w:
+        writer = regfast.connect(wine.cmd, env=wine.env, backend="remote")
+        try:
+            writer.open_key("HKCU", rkey.path, access=regfast.KEY_ALL_ACCESS).set_value("old", 2)
+            seen = []
+            while len(seen) < 2:
+                d = w.get(10)
+                assert d is not None, seen
+                (c,) = list(d)
+                assert (c.kind, c.name, c.old_value, c.new_value) == ("value_changed", "old", 1, 2)
+                seen.append(d.key)
+            assert {id(k) for k in seen} == {id(rkey), id(sub)}
+            wine.reg("add", "HKCU\\" + rkey.path + r"\Sub", "/v", "n", "/t", "REG_SZ", "/d", "hi", "/f")
+            got = set()
+            while ("value_added", "n") not in got:
+                d = w.get(10)
+                assert d is not None, got
+                got |= {(c.kind, c.name) for c in d}
+            assert ("key_added", None) in got
+        finally:
+            writer.close()
+    assert w.stopped
+    assert w.get(0.1) is None
+
+
+def test_watch_refuses_hive_file_keys(make_hive):
+    built = make_hive({"A": {"v": 1}})
+    with regfast.open_hive(built.path) as hive:
+        with pytest.raises(TypeError):
+            regfast.watch([hive.open("A")])
