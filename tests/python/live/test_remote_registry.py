@@ -299,3 +299,22 @@ def test_watch_refuses_hive_file_keys(make_hive):
     with regfast.open_hive(built.path) as hive:
         with pytest.raises(TypeError):
             regfast.watch([hive.open("A")])
+
+
+def test_journal_transaction_over_the_remote_path(rreg, rkey, tmp_path):
+    """regfast.transaction() on a RemoteRegistry (journal mode: Wine has no
+    KTM): writes land on commit; an exception rolls them back."""
+    rkey.set_value("keep", "k")
+    with regfast.transaction(rreg, journal=tmp_path / "j.rfj", mode="journal") as tx:
+        k = tx.open_key("HKCU", rkey.path)
+        k.set_value("t", 1)
+        k.create_key("New").set_value("n", 2)
+    assert rkey["t"] == 1 and rkey.open("New")["n"] == 2
+    with pytest.raises(RuntimeError):
+        with regfast.transaction(rreg, journal=tmp_path / "j2.rfj", mode="journal") as tx:
+            k = tx.open_key("HKCU", rkey.path)
+            k.set_value("t", 99)
+            k.delete_value("keep")
+            k.create_key("Gone")
+            raise RuntimeError("undo it")
+    assert rkey["t"] == 1 and rkey["keep"] == "k" and "Gone" not in rkey.subkey_names()
