@@ -687,6 +687,21 @@ cdef class Hive:
         self._blocks = True
         return self
 
+    @staticmethod
+    def _live(uint32_t root=0x80000001u, uint32_t view=0, uint32_t access=0):
+        """A root of this machine's live registry, served in this process by
+        the NT backend (src/nt, rf_live_open), as a Hive: the same Key, Value
+        and ValueBatch as a hive file's, with the handle cache, batched
+        NtQueryValueKey and writes behind rf_*. Windows only: elsewhere
+        OSError winerror 120 (use regfast-agent: Hive._remote)."""
+        cdef Hive self = Hive.__new__(Hive)
+        cdef rf_status st
+        with nogil:
+            st = rf_live_open(root, view, access, &self._h)
+        check(st)
+        self._path = None
+        return self
+
     cdef rf_remote *_conn(self) except NULL:
         cdef rf_remote *c = rf_remote_of(self.handle())
         if c == NULL:

@@ -4,11 +4,13 @@ Wine (the C remote backend, regfast.connect(..., backend="remote")) gives
 the same answers from the same classes — regfast.Key, regfast.Value,
 regfast.ValueBatch — and the same errors.
 
-The NT backend in-process is the Windows workflow's (it cannot run here).
+Over the NT backend in-process too where it exists (the Windows workflow):
+``regfast.live.registry.local(backend="nt")``; never run here.
 """
 from __future__ import annotations
 
 import datetime as dt
+import sys
 
 import numpy as np
 import pytest
@@ -18,6 +20,7 @@ from regfast.io.writer import Value as WValue
 from regfast.hive.diff import fold
 from regfast.io.writer import write_hive
 from regfast.live.protocol import Reader
+from regfast.live.registry import local
 from regfast.live.snapshot import parse_snapshot
 from wine_session import BASE, wine  # noqa: F401  (the shared Wine session)
 
@@ -57,7 +60,12 @@ def _fill(key: regfast.Key, tree: dict) -> None:
             key.set_value(name, v)
 
 
-@pytest.fixture(scope="module", params=["file", "remote"])
+# The NT backend in-process exists only in Windows builds (the Windows
+# workflow's pytest run); elsewhere it is not a backend of this build.
+BACKENDS = ["file", "remote"] + (["nt"] if sys.platform == "win32" else [])
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
 def api(request, tmp_path_factory):
     """The key "api" holding TREE, from a hive file or from the live registry."""
     if request.param == "file":
@@ -67,9 +75,12 @@ def api(request, tmp_path_factory):
         yield hive.open("api")
         hive.close()
         return
-    session = request.getfixturevalue("wine")
-    reg = regfast.connect(session.cmd, env=session.env, backend="remote")
-    where = BASE + r"\keyapi"
+    if request.param == "nt":
+        reg = local(backend="nt")
+    else:
+        session = request.getfixturevalue("wine")
+        reg = regfast.connect(session.cmd, env=session.env, backend="remote")
+    where = BASE + rf"\keyapi-{request.param}"
     try:
         reg.delete_key("HKCU", where, tree=True)
     except FileNotFoundError:

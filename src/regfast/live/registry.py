@@ -50,6 +50,7 @@ from regfast.live import admin
 from regfast.live import agent as _exe
 from regfast.live import protocol as _agent
 from regfast.live.inproc import InProcessConnection
+from regfast.live.local import LocalRegistry
 from regfast.live.protocol import Connection, Reader, str16
 from regfast.live.remote import RemoteRegistry
 from regfast.live.roots import (
@@ -819,7 +820,15 @@ _local: Registry | None = None
 _default_lock = threading.Lock()
 
 
-def local() -> Registry:
+@overload
+def local(backend: Literal["protocol"] = "protocol") -> Registry: ...
+
+
+@overload
+def local(backend: Literal["nt"]) -> LocalRegistry: ...
+
+
+def local(backend: str = "protocol") -> Registry | LocalRegistry:
     """The live registry of this machine, served in this process (Windows).
 
     The same :class:`Registry` and :class:`Key` as :func:`connect`, over
@@ -827,12 +836,23 @@ def local() -> Registry:
     handler runs here, with no agent process and no pipe. One per process
     (shared by every call).
 
+    ``backend="nt"``: a :class:`regfast.live.local.LocalRegistry` instead,
+    whose keys are :class:`regfast.Key` objects served by the NT backend
+    through ``rf_*`` (no request bytes); a new one per call. Built and
+    tested only in the Windows workflow.
+
     Raises
     ------
     ImportError
         Not on Windows (use :func:`connect` and regfast-agent there).
+    OSError
+        backend="nt" off Windows: winerror 120 at the first open_key.
     """
     global _local
+    if backend == "nt":
+        return LocalRegistry()
+    if backend != "protocol":
+        raise ValueError(f"backend must be 'protocol' or 'nt', not {backend!r}")
     with _default_lock:
         if _local is None or _local.closed:
             _local = Registry(InProcessConnection())

@@ -38,11 +38,10 @@ from typing import IO, Any
 
 from regfast._native import Hive, Key
 from regfast.exceptions import error_from_status
-from regfast.live import _agent_ops as _ops
-from regfast.live import admin
 from regfast.live import agent as _exe
-from regfast.live.protocol import MAX_REQUEST, Reader, connection_gone
-from regfast.live.roots import KEY_ALL_ACCESS, KEY_READ, ROOT_NAMES, _root, _split_path, _view
+from regfast.live.hives import HiveRegistry, Where
+from regfast.live.protocol import MAX_REQUEST, connection_gone
+from regfast.live.roots import KEY_READ
 
 __all__ = ["RemoteRegistry", "RemoteConnection", "connect_remote"]
 
@@ -98,23 +97,21 @@ class RemoteConnection:
             raise
 
 
-class RemoteRegistry:
+class RemoteRegistry(HiveRegistry):
     """The live registry behind one regfast-agent, through the C remote
     backend (see the module docstring and :func:`connect_remote`).
 
     Keys are :class:`regfast.Key` objects: ``key.hive`` is the remote Hive of
-    its (root, view, access); :meth:`where` says which.
+    its (root, view, access); :meth:`where` says which. Opening, keys and
+    the connection's ops: :class:`regfast.live.hives.HiveRegistry`.
     """
 
     def __init__(
         self, cmd: Sequence[str], *, timeout: float = 30.0, env: dict[str, str] | None = None
     ) -> None:
+        super().__init__()
         self.cmd = list(cmd)
         self.timeout = timeout
-        self._lock = threading.Lock()
-        self._hives: dict[tuple[int, int, int], Hive] = {}
-        self._where: dict[int, tuple[int, int, int]] = {}
-        self._closed = False
         self._stderr = bytearray()
         try:
             self.proc = subprocess.Popen(
@@ -138,7 +135,7 @@ class RemoteRegistry:
         try:
             hive = Hive._remote(rd.fileno(), out.fileno(), timeout, *first)
         except OSError as e:
-            self._end_process()
+            self._end(5.0)
             tail = bytes(self._stderr).decode("utf-8", "replace").strip()
             if tail:
                 e.strerror = f"{e.strerror}; its stderr ends with: {tail[-500:]}"
@@ -151,7 +148,7 @@ class RemoteRegistry:
             rd.close()
         self._add(first, hive)
         info = hive._remote_info()
-        self.description: str = info["description"]
+        self.description = str(info["description"])
         self.pid: int = info["pid"]
         self.conn = RemoteConnection(self)
 
@@ -170,11 +167,6 @@ class RemoteRegistry:
         finally:
             f.close()
 
-    def _add(self, where: tuple[int, int, int], hive: Hive) -> None:
-        self._hives[where] = hive
-        self._where[id(hive)] = where
-        admin.own(hive, self)
-
     def _anchor(self) -> Hive:
         """A hive of the connection (any: they share it)."""
         with self._lock:
@@ -182,67 +174,12 @@ class RemoteRegistry:
                 raise connection_gone("the connection to regfast-agent is closed")
             return next(iter(self._hives.values()))
 
+    def _open_root(self, where: Where) -> Hive:
+        return next(iter(self._hives.values()))._remote_root(*where)  # called under the lock
+
     def _info(self) -> dict[str, Any]:
         info: dict[str, Any] = self._anchor()._remote_info()
         return info
-
-    def hive(self, root: int | str, *, view: int | str | None = None, access: int = KEY_READ) -> Hive:
-        """The remote Hive of a root in a view with an access mask (opened at
-        the first use, then shared by every key of it)."""
-        where = (_root(root), _view(view), int(access))
-        with self._lock:
-            if self._closed:
-                raise connection_gone("the connection to regfast-agent is closed")
-            h = self._hives.get(where)
-            if h is None:
-                h = next(iter(self._hives.values()))._remote_root(*where)
-                self._add(where, h)
-            return h
-
-    def where(self, key: Key) -> tuple[int, int, int]:
-        """(root, view, access) of a key of this registry."""
-        try:
-            return self._where[id(key.hive)]
-        except KeyError:
-            raise ValueError(f"{key!r} is not a key of {self!r}") from None
-
-    def full_path(self, key: Key) -> str:
-        """ "HKEY_CURRENT_USER\\Software\\..." of a key of this registry."""
-        r = ROOT_NAMES.get(self.where(key)[0], "?")
-        return f"{r}\\{key.path}" if key.path else r
-
-    # --- keys --------------------------------------------------------------
-
-    def open_key(
-        self, root: int | str, path: str = "", *, view: int | str | None = None, access: int = KEY_READ
-    ) -> Key:
-        """Opens a key (a :class:`regfast.Key`). `root`: HKLM, HKCU, HKU,
-        HKCR, HKCC or their names; `view`: 'native', 64 or 32; `access`:
-        KEY_READ by default, KEY_ALL_ACCESS to write.
-
-        Raises FileNotFoundError (winerror 2) for a missing key,
-        PermissionError (5) when access is denied."""
-        root_key = self.hive(root, view=view, access=access).root
-        p = _split_path(path)
-        return root_key.open(p) if p else root_key
-
-    def create_key(
-        self,
-        root: int | str,
-        path: str,
-        *,
-        view: int | str | None = None,
-        access: int = KEY_ALL_ACCESS,
-        volatile: bool = False,
-    ) -> Key:
-        """Creates a key and its missing parents, or opens it (RegCreateKeyExW)."""
-        return self.hive(root, view=view, access=access).root.create_key(_split_path(path), volatile=volatile)
-
-    def delete_key(
-        self, root: int | str, path: str, *, view: int | str | None = None, tree: bool = False
-    ) -> None:
-        """Deletes a key (with `tree`, its whole subtree)."""
-        self.hive(root, view=view, access=KEY_ALL_ACCESS).root.delete_key(_split_path(path), tree=tree)
 
     def key_request(
         self, key: Key, op: int, body: bytes = b"", access: int = 0, *, filename: object = None
@@ -260,38 +197,6 @@ class RemoteRegistry:
                 e.filename = filename if filename is not None else self.full_path(key)
             raise
 
-    # --- connection ----------------------------------------------------------
-
-    def ping(self, data: bytes = b"", timeout: float | None = None) -> bytes:
-        """The agent echoes `data`."""
-        return self.conn.request(_ops.OP_PING, data, timeout=timeout)
-
-    def stats(self) -> dict[str, int]:
-        """The agent's counters (its handles include the backend's cache)."""
-        r = Reader(self.conn.request(_ops.OP_STATS))
-        return {"handles_open": r.u32(), "watches": r.u32(), "frames": r.u64(), "bad_frames": r.u64()}
-
-    def privileges(self, *names: str) -> Any:
-        """As :meth:`regfast.live.registry.Registry.privileges` (the agent's token)."""
-        return admin.privileges(self, *names)  # type: ignore[arg-type]
-
-    def privilege_state(self, *names: str) -> dict[str, tuple[bool, bool]]:
-        """{name: (held, enabled)} for the agent's token."""
-        return admin.privilege_state(self, *names)  # type: ignore[arg-type]
-
-    def load_hive(self, root: int | str, name: str, path: Any) -> Key:
-        """regfast.load_hive(self, root, name, path)."""
-        key: Key = admin.load_hive(self, root, name, path)  # type: ignore[arg-type,assignment]
-        return key
-
-    def unload_hive(self, root: int | str, name: str) -> None:
-        """regfast.unload_hive(self, root, name)."""
-        admin.unload_hive(self, root, name)  # type: ignore[arg-type]
-
-    def load_app_hive(self, path: Any, **kw: Any) -> Any:
-        """regfast.load_app_hive(self, path)."""
-        return admin.load_app_hive(self, path, **kw)  # type: ignore[arg-type]
-
     @property
     def closed(self) -> bool:
         """True after close(), or once the connection died (agent gone, frame cut)."""
@@ -302,32 +207,15 @@ class RemoteRegistry:
         except OSError:
             return True
 
-    def close(self, timeout: float = 5.0) -> None:
-        """Closes every hive (the last one closes the stream: the agent reads
-        end of file and exits), then waits for the agent (killed after `timeout`)."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            hives = list(self._hives.values())
-            self._hives.clear()
-        for h in hives:
-            h.close()
-        self._end_process(timeout)
-
-    def _end_process(self, timeout: float = 5.0) -> None:
+    def _end(self, timeout: float) -> None:
+        """The last hive closed the stream: the agent reads end of file and
+        exits; waited for, killed after `timeout`."""
         try:
             self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=timeout)
         self._errt.join(min(timeout, 1.0))
-
-    def __enter__(self) -> RemoteRegistry:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"pid {self.pid}"

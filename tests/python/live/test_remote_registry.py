@@ -10,6 +10,7 @@ the agent applies nothing.
 from __future__ import annotations
 
 import os
+import sys
 import signal
 import time
 
@@ -318,3 +319,16 @@ def test_journal_transaction_over_the_remote_path(rreg, rkey, tmp_path):
             k.create_key("Gone")
             raise RuntimeError("undo it")
     assert rkey["t"] == 1 and rkey["keep"] == "k" and "Gone" not in rkey.subkey_names()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the NT backend exists there: test_key_api runs it")
+def test_in_process_nt_backend_is_windows_only():
+    """local(backend="nt") opens roots with rf_live_open: off Windows that
+    says 120 at the first open, with the way round it in the message."""
+    from regfast.live.registry import local
+
+    reg = local(backend="nt")
+    with pytest.raises(OSError) as e:
+        reg.open_key("HKCU", "Software")
+    assert e.value.winerror == 120 and "regfast-agent" in str(e.value)
+    reg.close()
