@@ -148,6 +148,24 @@ rf_status rf_remote_set_timeout(rf_remote *c, uint32_t timeout_ms);
  *  a connection already dead keeps its first status and reason. */
 void rf_remote_kill(rf_remote *c, const char *why);
 
+/**
+ * One request of the agent protocol (op numbers and payloads: src/agent/
+ * ag_ops.def, protocol version 4) on the hive's connection, for the
+ * operations rf_* has no call for (privileges, hive files, MUI strings,
+ * transactions, STATS, PING, BENCH...). Framing, CRC trailers, timeouts and
+ * the cut-frame rule are the connection's, as for every other call.
+ * @param k       0: `payload` is the whole request; else the request is the
+ *                key's agent handle (u32, opened if needed) then `payload`
+ * @param reply   the reply's payload after its status is appended (owned by
+ *                the caller: rf_bytes_free)
+ * @retval RF_E_INVALID_PARAMETER an op with its own rf_* call (HELLO, QUIT,
+ *         OPEN_KEY, CLOSE_KEY, READ_VALUES, WATCH, UNWATCH)
+ * @retval RF_E_INVALID_HANDLE not a remote hive
+ * Otherwise the agent's status, with its message in rf_last_error().
+ */
+rf_status rf_remote_request(rf_hive *h, rf_key k, uint16_t op, const void *payload, size_t len,
+                            rf_bytes *reply);
+
 /** The connection behind a remote hive (borrowed), or NULL for another backend. */
 rf_remote *rf_remote_of(rf_hive *h);
 

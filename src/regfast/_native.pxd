@@ -3,7 +3,7 @@
 from cpython.buffer cimport Py_buffer
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
-from regfast.regfast cimport (rf_hive, rf_key, rf_value, rf_status, rf_name, rf_deleted, RF_REG_DWORD,
+from regfast.regfast cimport (rf_hive, rf_remote, rf_key, rf_value, rf_status, rf_name, rf_deleted, RF_REG_DWORD,
                               RF_REG_DWORD_BIG_ENDIAN, RF_REG_QWORD)
 
 # Shared with _bulk.pyx (exported through the module's C-API capsule).
@@ -85,6 +85,8 @@ cdef class Hive:
     cdef void _release(self)
     cdef int probe(self) except -1
     cdef Key make_key(self, rf_key k, object path)
+    cdef rf_remote *_conn(self) except NULL
+    cdef bytes _request(self, rf_key k, int op, payload)
 
 cdef class Key:
     cdef readonly Hive hive
@@ -93,6 +95,7 @@ cdef class Key:
     cdef object _name          # cached str
     cdef uint64_t _lw          # last-write FILETIME, when _has_lw (Hive.walk has it from its scan)
     cdef bint _has_lw
+    cdef bint _closed          # close() called (Key.close / with): every later call raises 6
     cdef Hive _hv(self)
     cdef rf_hive *_h(self) except NULL
     cdef list _keys_from(self, rf_key *buf, size_t n)

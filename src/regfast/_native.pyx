@@ -23,7 +23,7 @@ cdef extern from "Python.h":
 from cpython.datetime cimport import_datetime, datetime_new
 cimport cython
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport calloc, malloc, free
 from libc.string cimport memcpy
 
 from regfast.regfast cimport *
@@ -91,7 +91,7 @@ import os
 
 from regfast.exceptions import error_from_status
 from regfast._types import (CellSlack, DeletedKey, DeletedValue, HiveInfo, HiveProblem, KeyInfo,
-                            filetime_to_datetime, type_name)
+                            encode_value, filetime_to_datetime, type_name)
 from regfast.paths import ROOT_WORDS, resolve_path
 
 
@@ -533,6 +533,27 @@ cdef str deleted_name(const rf_name *nm):
     return name_str(nm)
 
 
+cdef bytes _utf16(object s, str what):
+    """A name or path as UTF-16LE bytes for the rf_* write calls (a lone
+    surrogate passes: stored names are unchecked UTF-16)."""
+    if not isinstance(s, str):
+        raise TypeError(f"{what} must be a str, not {type(s).__name__}")
+    return (<str>s).encode("utf-16-le", "surrogatepass")
+
+
+cdef int _check_at(rf_status st, object filename) except -1:
+    """check(st), with `filename` on the OSError (the name or path the call used)."""
+    if st == RF_OK:
+        return 0
+    try:
+        check(st)
+    except OSError as e:
+        if filename is not None:
+            e.filename = filename
+        raise
+    return 0
+
+
 cdef rf_open_opts make_opts(bint lenient, object errors, bint copy=False) except *:
     if errors not in _ERRORS:
         raise ValueError(f"errors must be 'strict' or 'tolerant', got {errors!r}")
@@ -685,6 +706,100 @@ cdef class Hive:
         self._path = None
         self._blocks = True
         return self
+
+    @staticmethod
+    def _live(uint32_t root=0x80000001u, uint32_t view=0, uint32_t access=0):
+        """A root of this machine's live registry, served in this process by
+        the NT backend (src/nt, rf_live_open), as a Hive: the same Key, Value
+        and ValueBatch as a hive file's, with the handle cache, batched
+        NtQueryValueKey and writes behind rf_*. Windows only: elsewhere
+        OSError winerror 120 (use regfast-agent: Hive._remote)."""
+        cdef Hive self = Hive.__new__(Hive)
+        cdef rf_status st
+        with nogil:
+            st = rf_live_open(root, view, access, &self._h)
+        check(st)
+        self._path = None
+        return self
+
+    cdef rf_remote *_conn(self) except NULL:
+        cdef rf_remote *c = rf_remote_of(self.handle())
+        if c == NULL:
+            raise error_from_status(RF_E_NOT_SUPPORTED, "not a live registry served by regfast-agent "
+                                    "(a hive file has no connection)")
+        return c
+
+    def _remote_root(self, uint32_t root, uint32_t view=0, uint32_t access=0):
+        """Another root (or view, or access) of the same agent connection, as
+        a Hive of its own: the connection is shared, and lives while any of
+        its hives is open."""
+        cdef rf_remote *c = self._conn()
+        cdef Hive other = Hive.__new__(Hive)
+        cdef rf_status st
+        self.pin()
+        try:
+            with nogil:
+                st = rf_remote_open(c, root, view, access, &other._h)
+        finally:
+            self.unpin()
+        check(st)
+        other._path = None
+        other._blocks = True
+        return other
+
+    def _remote_info(self):
+        """What the handshake said and the connection's state: a dict with
+        version, pid, max_request, max_response, description, dead (0, or
+        the status that killed it: 1236 a cut frame, RF_E_CONNECTION),
+        requests, bytes_in, bytes_out."""
+        cdef rf_remote_info i
+        i.struct_size = sizeof(rf_remote_info)
+        check(rf_remote_get_info(self._conn(), &i))
+        return {"version": i.version, "pid": i.pid, "max_request": i.max_request,
+                "max_response": i.max_response, "description": i.description.decode("utf-8", "replace"),
+                "dead": i.dead, "requests": i.requests, "bytes_in": i.bytes_in, "bytes_out": i.bytes_out}
+
+    def _remote_set_timeout(self, double timeout):
+        """Seconds every later request of the connection may take."""
+        check(rf_remote_set_timeout(self._conn(), <uint32_t>max(1.0, min(timeout * 1000.0, 4.0e9))))
+
+    def _remote_kill(self, why="closed"):
+        """Kills the connection now (its stream closed: the agent sees end of
+        file); every later call on its hives raises RegistryConnectionError."""
+        cdef bytes b = str(why).encode("utf-8", "replace")
+        rf_remote_kill(self._conn(), b)
+
+    def _remote_request(self, int op, payload=b""):
+        """One request of the agent protocol (version 4; ops and payloads in
+        src/agent/ag_ops.def, generated into regfast.live._agent_ops) on this
+        hive's connection, for what rf_* has no call for: returns the reply
+        payload after its status, or raises the agent's error. The framing,
+        CRC trailers, timeout and the cut-frame rule are the connection's."""
+        return self._request(0, op, payload)
+
+    cdef bytes _request(self, rf_key k, int op, payload):
+        cdef bytes b = bytes(memoryview(payload).cast("B"))
+        cdef const char *pb = PyBytes_AS_STRING(b)
+        cdef size_t n = len(b)
+        cdef uint16_t cop
+        cdef rf_bytes out
+        cdef rf_status st
+        self.handle()
+        if not 0 < op < 0x8000:
+            raise error_from_status(RF_E_INVALID_PARAMETER, f"{op} is not an agent op")
+        cop = <uint16_t>op
+        out.data = NULL
+        out.len = out.cap = 0
+        self._conn()
+        cdef rf_hive *h = self.pin()
+        try:
+            with nogil:
+                st = rf_remote_request(h, k, cop, pb, n, &out)
+            check(st)
+            return PyBytes_FromStringAndSize(<const char *>out.data, out.len) if out.len else b""
+        finally:
+            rf_bytes_free(&out)
+            self.unpin()
 
     cdef rf_hive *handle(self) except NULL:
         if self._h == NULL or self._closing:
@@ -1131,9 +1246,30 @@ cdef class Hive:
         from regfast import _bulk
         if errors is None:
             errors = "skip" if self._tolerant else "strict"
+        if self._blocks:                # remote: no rf_hive_scan; one subkeys() call per key
+            yield from self._walk_keys(path, errors)
+            return
         # a generator itself, as before: nothing runs (and nothing raises)
         # until the first key is asked for
         yield from _bulk.scan(self, path, False, errors, None)._walk_keys()
+
+
+    def _walk_keys(self, path, errors):
+        """walk() for a backend without a one-call scan (the live registry):
+        depth-first, parents before children, children in the backend's
+        order; each key asked for its subkeys once."""
+        cdef Key start = self.root if not path else self.open(path)
+        stack = [start]
+        while stack:
+            key = stack.pop()
+            yield key
+            try:
+                subs = (<Key>key)._subkey_list()
+            except OSError:
+                if errors == "strict":
+                    raise
+                continue
+            stack.extend(reversed(subs))
 
 
 def _reopen_file(path, lenient, errors, copy):
@@ -1174,9 +1310,12 @@ cdef class Key:
         raise TypeError("keys come from Hive.open(), Hive.root or Key.subkeys()")
 
     cdef inline Hive _hv(self):
-        """The hive; raises for a Key that was never initialised (Key.__new__)."""
+        """The hive; raises for a Key that was never initialised (Key.__new__)
+        or that was closed (winerror 6 both)."""
         if self.hive is None:
             raise _not_initialised("Key")
+        if self._closed:
+            raise error_from_status(RF_E_INVALID_HANDLE, "the key is closed", self._path)
         return self.hive
 
     cdef inline rf_hive *_h(self) except NULL:
@@ -1191,11 +1330,15 @@ cdef class Key:
         return self.hive is (<Key>other).hive and self._k == (<Key>other)._k
 
     def __hash__(self):
-        return hash((id(self._hv()), self._k))
+        if self.hive is None:
+            raise _not_initialised("Key")
+        return hash((id(self.hive), self._k))
 
     def __repr__(self):
         if self.hive is None:
             return "<regfast.Key (not initialised)>"
+        if self._closed:
+            return f"<regfast.Key {self._path!r} (closed)>"
         return f"<regfast.Key {self.path!r}>"
 
     @property
@@ -1546,6 +1689,197 @@ cdef class Key:
         self.hive.probe()       # rf_sd_to_sddl reads the mapping outside any guard
         return sd_to_sddl_ptr(sd, n)
 
+    # ---- lifetime: a Key is a token, so closing it only ends its use here
+    # (the live registry's handles are the backend's business: its handle
+    # cache closes them, and Hive.close() closes them all)
+
+    def close(self):
+        """Ends this Key object: every later call on it raises OSError
+        winerror 6 ("the key is closed"). Idempotent; other Key objects of the
+        same key are not affected. Also what ``with key:`` does on exit."""
+        if self.hive is None:
+            raise _not_initialised("Key")
+        self._closed = True
+
+    @property
+    def closed(self):
+        """True once close() was called."""
+        if self.hive is None:
+            raise _not_initialised("Key")
+        return self._closed
+
+    def __enter__(self):
+        self._hv()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    # ---- writes, security, snapshots: rf_* calls every backend answers. A
+    # hive file is read-only: its writes raise OSError winerror 120
+    # (ERROR_CALL_NOT_IMPLEMENTED, "... not supported by the regf backend");
+    # the live registry (remote through regfast-agent, nt in-process) does
+    # them. The GIL is released around each call (a remote one waits on the agent).
+
+    def set_value(self, name, data, type=None):
+        """Creates or replaces value `name` ("" = the default value).
+
+        Without `type`: str -> REG_SZ, int -> REG_DWORD (REG_QWORD past 32
+        bits), list[str] -> REG_MULTI_SZ, bytes -> REG_BINARY. With a type,
+        data is encoded for it (bytes-like data is stored as given, for any
+        type). Raises TypeError / ValueError for data that does not encode,
+        before anything is sent."""
+        self._hv()                      # an uninitialised or closed key: 6 before anything
+        cdef bytes bn = _utf16(name, "a value name")
+        cdef const uint16_t *pn = <const uint16_t *>PyBytes_AS_STRING(bn)
+        vtype, raw = encode_value(data, type)
+        cdef bytes braw = raw
+        cdef const char *praw = PyBytes_AS_STRING(braw)
+        cdef uint32_t t = vtype
+        cdef size_t nch = len(bn) // 2, nraw = len(braw)
+        cdef rf_hive *h = self._hv().pin()
+        cdef rf_status st
+        try:
+            with nogil:
+                st = rf_value_set(h, self._k, pn, nch, t, praw, nraw)
+        finally:
+            self.hive.unpin()
+        _check_at(st, name)
+
+    def delete_value(self, name):
+        """Deletes value `name`; FileNotFoundError (winerror 2) when there is none."""
+        self._hv()                      # an uninitialised or closed key: 6 before anything
+        cdef bytes bn = _utf16(name, "a value name")
+        cdef const uint16_t *pn = <const uint16_t *>PyBytes_AS_STRING(bn)
+        cdef size_t nch = len(bn) // 2
+        cdef rf_hive *h = self._hv().pin()
+        cdef rf_status st
+        try:
+            with nogil:
+                st = rf_value_delete(h, self._k, pn, nch)
+        finally:
+            self.hive.unpin()
+        _check_at(st, name)
+
+    def create_key(self, path, **options):
+        """Creates the key at relative `path` and any missing key above it
+        (RegCreateKeyExW), or opens it when it exists, and returns it.
+        ``volatile=True``: the keys it creates live in memory only (gone at
+        reboot). (A keyword-only option: ``volatile`` is a C keyword.)"""
+        self._hv()                      # an uninitialised or closed key: 6 before anything
+        cdef bytes bp = _utf16(path, "a key path")
+        cdef const uint16_t *pp = <const uint16_t *>PyBytes_AS_STRING(bp)
+        cdef size_t nch = len(bp) // 2
+        unknown = set(options) - {"volatile"}
+        if unknown:
+            raise TypeError(f"create_key() got unexpected keyword arguments {sorted(unknown)}")
+        cdef uint32_t flags = RF_CREATE_VOLATILE if options.get("volatile") else 0, disp = 0
+        cdef rf_key k = 0
+        cdef rf_hive *h = self._hv().pin()
+        cdef rf_status st
+        try:
+            with nogil:
+                st = rf_key_create(h, self._k, pp, nch, flags, &k, &disp)
+        finally:
+            self.hive.unpin()
+        _check_at(st, path)
+        return self.hive.make_key(k, None)
+
+    def delete_key(self, path, *, tree=False):
+        """Deletes the key at relative `path` (RegDeleteKeyExW); with `tree`,
+        its subkeys and values first (RegDeleteTreeW). A key with subkeys
+        and no `tree` raises PermissionError (winerror 5), as Windows does."""
+        self._hv()                      # an uninitialised or closed key: 6 before anything
+        cdef bytes bp = _utf16(path, "a key path")
+        cdef const uint16_t *pp = <const uint16_t *>PyBytes_AS_STRING(bp)
+        cdef size_t nch = len(bp) // 2
+        cdef uint32_t flags = RF_DELETE_TREE if tree else 0
+        cdef rf_hive *h = self._hv().pin()
+        cdef rf_status st
+        try:
+            with nogil:
+                st = rf_key_delete(h, self._k, pp, nch, flags)
+        finally:
+            self.hive.unpin()
+        _check_at(st, path)
+
+    def rename(self, new_name):
+        """Renames this key in place (NtRenameKey): its values and subkeys
+        stay, and this Key names the renamed key afterwards. winerror 183
+        when a sibling has that name; 87 for an empty name, a backslash, more
+        than 255 characters or the root (checked before any call)."""
+        self._hv()                      # an uninitialised or closed key: 6 before anything
+        cdef bytes bn = _utf16(new_name, "a key name")
+        cdef const uint16_t *pn = <const uint16_t *>PyBytes_AS_STRING(bn)
+        cdef size_t nch = len(bn) // 2
+        cdef rf_key parent = 0, k = 0
+        cdef rf_hive *h = self._hv().pin()
+        cdef rf_status st, pst
+        try:
+            with nogil:
+                pst = rf_key_parent(h, self._k, &parent)
+                st = rf_key_rename(h, self._k, pn, nch)
+                if st == RF_OK and pst == RF_OK:
+                    st = rf_key_child(h, parent, pn, nch, &k)
+        finally:
+            self.hive.unpin()
+        _check_at(st, new_name)
+        if k:
+            self._k = k
+            self._name = None
+            self._path = None
+
+    def set_security_descriptor(self, sd, si=0):
+        """Writes parts of the key's security descriptor (RegSetKeySecurity)
+        from self-relative SECURITY_DESCRIPTOR bytes; `si` the RF_SI_* parts
+        (1 owner, 2 group, 4 DACL, 8 SACL), 0 = those present in `sd`. The
+        descriptor is checked before any call (winerror 87 when malformed)."""
+        self._hv()                      # an uninitialised or closed key: 6 before anything
+        cdef bytes b = bytes(memoryview(sd).cast("B"))
+        cdef const char *psd = PyBytes_AS_STRING(b)
+        cdef uint32_t csi = si
+        cdef size_t n = len(b)
+        cdef rf_hive *h = self._hv().pin()
+        cdef rf_status st
+        try:
+            with nogil:
+                st = rf_key_set_security(h, self._k, csi, psd, n)
+        finally:
+            self.hive.unpin()
+        _check_at(st, self._path)
+
+    def snapshot_bytes(self, *, subtree=True, keep_data=False, max_keys=100000):
+        """The key (and with `subtree` every key below it) serialized by the
+        core's one snapshot writer (rf_key_snapshot, regfast.h says the
+        format): the same bytes for a hive file, the live registry and an app
+        hive, so snapshots compare across backends. `keep_data` keeps each
+        value's data, not only its hash; past `max_keys` keys the snapshot is
+        marked truncated. regfast.live.snapshot.parse_snapshot reads it."""
+        self._hv()                      # an uninitialised or closed key: 6 before anything
+        cdef uint32_t flags = (RF_SNAP_SUBTREE if subtree else 0) | (RF_SNAP_KEEP_DATA if keep_data else 0)
+        cdef uint32_t cap = max_keys
+        cdef rf_bytes out
+        out.data = NULL
+        out.len = out.cap = 0
+        cdef rf_hive *h = self._hv().pin()
+        cdef rf_status st
+        try:
+            with nogil:
+                st = rf_key_snapshot(h, self._k, flags, cap, &out)
+            if st == RF_OK:
+                return PyBytes_FromStringAndSize(<const char *>out.data, out.len)
+            check(st)
+        finally:
+            rf_bytes_free(&out)
+            self.hive.unpin()
+
+    def _remote_request(self, int op, payload=b""):
+        """One agent-protocol request on this key's agent handle (the
+        handle, then `payload`): see Hive._remote_request."""
+        return self._hv()._request(self._k, op, payload)
+
+
 
 cdef str sd_to_sddl_ptr(const uint8_t *sd, size_t n):
     cdef size_t need = 0
@@ -1730,6 +2064,113 @@ cdef class Value:
             p, n = self._ptr, self._len
         self.hive.probe()                       # the decoder reads the mapping outside C
         return decode_data(self._type, p, n)
+
+
+@cython.auto_pickle(False)
+cdef class _Watch:
+    """An rf_watch over keys of one hive (the live registry): what
+    regfast.live.watch drives for keys of regfast.connect(..., backend="remote").
+    next() from one thread at a time; stop() from any; close() once next()
+    is not running. Keeps its hive open (pinned) until close()."""
+    cdef rf_watch *_w
+    cdef Hive hive
+    cdef bint _pinned
+
+    def __cinit__(self):
+        self._w = NULL
+        self._pinned = False
+
+    def __reduce__(self):
+        raise TypeError("cannot pickle or copy a watch")
+
+    def __dealloc__(self):
+        if self._w != NULL:
+            rf_watch_close(self._w)
+            self._w = NULL
+        if self._pinned:
+            self.hive.unpin()
+
+    def next(self, double timeout):
+        """The next event within `timeout` seconds: (kind, index, seq, status,
+        snapshot bytes) with kind 1 a change (the key's new snapshot), 2 the
+        key lost (status says why); None when none came. Raises OSError
+        winerror 259 once the watch is over, RegistryConnectionError when the
+        connection died."""
+        cdef rf_watch_event ev
+        cdef rf_status st
+        cdef uint32_t ms = <uint32_t>max(0.0, min(timeout * 1000.0, 4.0e9))
+        if self._w == NULL:
+            raise error_from_status(RF_E_INVALID_HANDLE, "the watch is closed")
+        with nogil:
+            st = rf_watch_next(self._w, ms, &ev)
+        if st == RF_E_TIMEOUT:
+            return None
+        check(st)
+        snap = PyBytes_FromStringAndSize(<const char *>ev.snapshot, ev.snapshot_len) if ev.snapshot_len else b""
+        return ev.kind, ev.index, ev.seq, ev.status, snap
+
+    def stop(self):
+        """Ends the watch: a waiting next() raises 259 soon after."""
+        if self._w != NULL:
+            rf_watch_stop(self._w)
+
+    def close(self):
+        """Frees the watch (stop() it and let next() return first)."""
+        if self._w != NULL:
+            rf_watch_close(self._w)
+            self._w = NULL
+        if self._pinned:
+            self._pinned = False
+            self.hive.unpin()
+
+
+def _watch_open(keys, uint32_t flags, uint32_t filter, uint32_t max_keys=0, uint32_t delay_ms=0):
+    """rf_watch_open over `keys` (regfast.Key objects of one hive): returns
+    (_Watch, [baseline snapshot bytes per key]). Notifications are armed
+    before the baselines are taken, so no change after this returns is
+    missed. A hive file raises winerror 120."""
+    cdef list ks = list(keys)
+    cdef size_t n = len(ks), i
+    cdef Hive hive
+    cdef rf_key *toks = NULL
+    cdef rf_bytes *base = NULL
+    cdef rf_watch_opts o
+    cdef rf_status st
+    cdef _Watch w
+    if n == 0:
+        raise ValueError("a watch needs at least one key")
+    hive = (<Key?>ks[0])._hv()
+    for k in ks:
+        if (<Key?>k)._hv() is not hive:
+            raise ValueError("the keys of one rf_watch belong to one hive")
+    toks = <rf_key *>malloc(n * sizeof(rf_key))
+    base = <rf_bytes *>calloc(n, sizeof(rf_bytes))
+    if toks == NULL or base == NULL:
+        free(toks)
+        free(base)
+        raise MemoryError()
+    o.struct_size = sizeof(rf_watch_opts)
+    o.flags = flags
+    o.filter = filter
+    o.max_keys = max_keys
+    o.delay_ms = delay_ms
+    w = _Watch.__new__(_Watch)
+    cdef rf_hive *h = hive.pin()
+    w.hive = hive
+    w._pinned = True
+    try:
+        for i in range(n):
+            toks[i] = (<Key>ks[i])._k
+        with nogil:
+            st = rf_watch_open(h, toks, n, &o, base, &w._w)
+        check(st)
+        baselines = [PyBytes_FromStringAndSize(<const char *>base[i].data, base[i].len) for i in range(n)]
+    finally:
+        for i in range(n):
+            rf_bytes_free(&base[i])
+        free(base)
+        free(toks)
+    return w, baselines
 
 
 def marvin32(data, uint64_t seed=0x82EF4D887A4E55C5ULL):

@@ -1,9 +1,11 @@
 """Plain-Python types shared by the binding and the API: REG_* constants,
-information records, FILETIME conversion."""
+information records, FILETIME conversion, value data encoding (the one
+encoder: Key.set_value, the hive writer, transactions)."""
 
 from __future__ import annotations
 
 import datetime as _dt
+import struct
 from typing import NamedTuple
 
 REG_NONE = 0
@@ -145,3 +147,112 @@ class CellSlack(NamedTuple):
     # "db_list", "db_segment", "sk" or "class"
     offset: int  # file offset of the first slack byte
     data: bytes  # the slack bytes
+
+
+# ---------------------------------------------------------------------------
+# Value data encoding
+# ---------------------------------------------------------------------------
+
+_S_DWORD = struct.Struct("<I")
+_S_DWORD_SIGNED = struct.Struct("<i")
+_S_DWORD_BE = struct.Struct(">I")
+_S_DWORD_BE_SIGNED = struct.Struct(">i")
+_S_QWORD = struct.Struct("<Q")
+_S_QWORD_SIGNED = struct.Struct("<q")
+
+
+def _int_bytes(v: object, unsigned: struct.Struct, signed: struct.Struct, bits: int, what: str) -> bytes:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise TypeError(f"{what} data must be an int, not {type(v).__name__}")
+    if 0 <= v < 1 << bits:
+        return unsigned.pack(v)
+    if -(1 << (bits - 1)) <= v < 0:
+        return signed.pack(v)
+    raise ValueError(f"{what} data {v} does not fit in {bits} bits")
+
+
+def encode_value_data(vtype: int, data: object) -> bytes:
+    """Encode value data as stored in the hive.
+
+    Parameters
+    ----------
+    vtype : int
+        Value type.
+    data : object
+        ``bytes``-like: stored verbatim (for any type).  ``None``: empty.
+        Otherwise by type: REG_SZ / REG_EXPAND_SZ: ``str`` -> UTF-16LE plus
+        a NUL terminator; REG_LINK: ``str`` -> UTF-16LE without terminator;
+        REG_DWORD / REG_DWORD_BIG_ENDIAN: ``int`` (negative values down to
+        -2**31 are stored two's complement); REG_QWORD: ``int`` (likewise
+        down to -2**63); REG_MULTI_SZ: list/tuple of ``str`` -> each string
+        plus NUL, then a final extra NUL.
+
+    Returns
+    -------
+    bytes
+
+    Raises
+    ------
+    TypeError
+        If ``data`` has a type that cannot be encoded as ``vtype``.
+    ValueError
+        If an integer is out of range.
+    """
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    if data is None:
+        return b""
+    if vtype in (REG_SZ, REG_EXPAND_SZ):
+        if isinstance(data, str):
+            return data.encode("utf-16-le", "surrogatepass") + b"\0\0"
+    elif vtype == REG_LINK:
+        if isinstance(data, str):
+            return data.encode("utf-16-le", "surrogatepass")
+    elif vtype == REG_DWORD:
+        return _int_bytes(data, _S_DWORD, _S_DWORD_SIGNED, 32, "REG_DWORD")
+    elif vtype == REG_DWORD_BIG_ENDIAN:
+        return _int_bytes(data, _S_DWORD_BE, _S_DWORD_BE_SIGNED, 32, "REG_DWORD_BIG_ENDIAN")
+    elif vtype == REG_QWORD:
+        return _int_bytes(data, _S_QWORD, _S_QWORD_SIGNED, 64, "REG_QWORD")
+    elif vtype == REG_MULTI_SZ and isinstance(data, (list, tuple)):
+        for s in data:
+            if not isinstance(s, str):
+                raise TypeError(f"REG_MULTI_SZ items must be str, not {type(s).__name__}")
+        return "".join([s + "\0" for s in data]).encode("utf-16-le", "surrogatepass") + b"\0\0"
+    raise TypeError(f"cannot encode {type(data).__name__} data for value type {vtype:#x}; pass bytes")
+
+
+def value_shorthand(v: object) -> tuple[int, bytes]:
+    """(type, bytes) of a plain Python value: str -> REG_SZ, int -> REG_DWORD
+    (REG_QWORD past 32 bits; negative ints have no shorthand), bytes-like ->
+    REG_BINARY, list/tuple of str -> REG_MULTI_SZ."""
+    if isinstance(v, str):
+        return REG_SZ, v.encode("utf-16-le", "surrogatepass") + b"\0\0"
+    if isinstance(v, bool):
+        raise TypeError("bool is not a valid value shorthand; use int or Value(REG_DWORD, ...)")
+    if isinstance(v, int):
+        if v < 0:
+            raise ValueError(
+                f"negative int {v} has no shorthand encoding; use Value(REG_DWORD/REG_QWORD, ...)"
+            )
+        if v < 1 << 32:
+            return REG_DWORD, _S_DWORD.pack(v)
+        if v < 1 << 64:
+            return REG_QWORD, _S_QWORD.pack(v)
+        raise ValueError(f"int {v} does not fit in a REG_QWORD")
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return REG_BINARY, bytes(v)
+    if isinstance(v, (list, tuple)):
+        return REG_MULTI_SZ, encode_value_data(REG_MULTI_SZ, v)
+    raise TypeError(f"unsupported value {type(v).__name__!s}: use str, int, bytes, list[str] or Value")
+
+
+def encode_value(data: object, vtype: int | None = None) -> tuple[int, bytes]:
+    """(type, bytes) to store: value_shorthand(data) without a type, else
+    (vtype, encode_value_data(vtype, data)). The type is checked to be a
+    32-bit number."""
+    if vtype is None:
+        return value_shorthand(data)
+    if isinstance(vtype, bool) or not isinstance(vtype, int) or not 0 <= vtype <= 0xFFFFFFFF:
+        raise ValueError(f"value type must be an int in [0, 2**32), got {vtype!r}")
+    return vtype, encode_value_data(vtype, data)

@@ -271,6 +271,60 @@ cdef extern from "regfast/regfast.h" nogil:
 
     rf_status rf_sd_to_sddl(const uint8_t *sd, size_t len, char *buf, size_t cap, size_t *len_out)
 
+    # writes, security, snapshots (live backends; a hive file answers RF_E_NOT_SUPPORTED)
+    ctypedef struct rf_bytes:
+        uint8_t *data
+        size_t len
+        size_t cap
+    void rf_bytes_free(rf_bytes *b)
+    enum:
+        RF_CREATE_VOLATILE
+        RF_CREATED_NEW
+        RF_OPENED_EXISTING
+        RF_DELETE_TREE
+        RF_SNAP_SUBTREE
+        RF_SNAP_KEEP_DATA
+    rf_status rf_value_set(rf_hive *h, rf_key k, const uint16_t *name, size_t nchars, uint32_t type,
+                           const void *data, size_t len)
+    rf_status rf_value_delete(rf_hive *h, rf_key k, const uint16_t *name, size_t nchars)
+    rf_status rf_key_create(rf_hive *h, rf_key parent, const uint16_t *path, size_t nchars,
+                            uint32_t flags, rf_key *out, uint32_t *disposition)
+    rf_status rf_key_delete(rf_hive *h, rf_key parent, const uint16_t *path, size_t nchars,
+                            uint32_t flags)
+    rf_status rf_key_rename(rf_hive *h, rf_key k, const uint16_t *new_name, size_t nchars)
+    rf_status rf_key_get_security(rf_hive *h, rf_key k, uint32_t si, void *buf, size_t cap,
+                                  size_t *len_out, uint32_t *si_out)
+    rf_status rf_key_set_security(rf_hive *h, rf_key k, uint32_t si, const void *sd, size_t len)
+    rf_status rf_key_snapshot(rf_hive *h, rf_key k, uint32_t flags, uint32_t max_keys, rf_bytes *out)
+
+    # change notification
+    ctypedef struct rf_watch:
+        pass
+    enum:
+        RF_NOTIFY_ALL
+        RF_WATCH_CHANGE
+        RF_WATCH_LOST
+        RF_E_TIMEOUT
+    ctypedef struct rf_watch_opts:
+        size_t struct_size
+        uint32_t flags
+        uint32_t filter
+        uint32_t max_keys
+        uint32_t delay_ms
+    ctypedef struct rf_watch_event:
+        uint32_t kind
+        uint32_t index
+        uint64_t seq
+        uint64_t time_ns
+        rf_status status
+        const uint8_t *snapshot
+        size_t snapshot_len
+    rf_status rf_watch_open(rf_hive *h, const rf_key *keys, size_t n, const rf_watch_opts *opts,
+                            rf_bytes *baselines, rf_watch **out)
+    rf_status rf_watch_next(rf_watch *w, uint32_t timeout_ms, rf_watch_event *ev)
+    void rf_watch_stop(rf_watch *w)
+    void rf_watch_close(rf_watch *w)
+
     uint16_t rf_upcase(uint16_t c)
     uint32_t rf_lh_hash(const uint16_t *name, size_t nchars)
     uint64_t rf_marvin32(const void *data, size_t len, uint64_t seed)
@@ -289,3 +343,20 @@ cdef extern from "regfast/regfast_remote.h" nogil:
     rf_status rf_remote_connect(const rf_transport *t, uint32_t timeout_ms, rf_remote **out)
     rf_status rf_remote_open(rf_remote *c, uint32_t root, uint32_t view, uint32_t access, rf_hive **out)
     void rf_remote_release(rf_remote *c)
+    ctypedef struct rf_remote_info:
+        size_t struct_size
+        uint32_t version
+        uint32_t pid
+        uint32_t max_request
+        uint32_t max_response
+        char description[160]
+        rf_status dead
+        uint64_t requests
+        uint64_t bytes_in
+        uint64_t bytes_out
+    rf_status rf_remote_get_info(rf_remote *c, rf_remote_info *out)
+    rf_status rf_remote_set_timeout(rf_remote *c, uint32_t timeout_ms)
+    void rf_remote_kill(rf_remote *c, const char *why)
+    rf_remote *rf_remote_of(rf_hive *h)
+    rf_status rf_remote_request(rf_hive *h, rf_key k, uint16_t op, const void *payload, size_t len,
+                                rf_bytes *reply)

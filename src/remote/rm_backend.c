@@ -814,3 +814,48 @@ rf_remote *rf_remote_of(rf_hive *h)
     rm_hive *r = rm_cast(h);
     return r ? r->c : NULL;
 }
+
+/* ------------------------------------------------------------------------ */
+/* Requests the method table has no slot for (rf_remote_request)             */
+/* ------------------------------------------------------------------------ */
+
+typedef struct raw_arg { const void *payload; size_t len; } raw_arg;
+
+static void build_raw(rf_remote *c, uint32_t hd, const void *ctx)
+{
+    const raw_arg *a = ctx;
+    rm_begin(c);
+    if (hd != RM_NONE) rm_put32(c, hd);
+    rm_put(c, a->payload, a->len);
+}
+
+rf_status rf_remote_request(rf_hive *base, rf_key k, uint16_t op, const void *payload, size_t len,
+                            rf_bytes *reply)
+{
+    rm_hive *h = rm_cast(base);
+    if (!h) return rfi_fail(RF_E_INVALID_HANDLE, RF_NO_OFFSET, 0, "not a remote hive");
+    if (!reply || (len && !payload))
+        return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0, "NULL payload or reply");
+    /* Ops that own connection or cache state go through their rf_* call:
+     * HELLO/QUIT frame the session, WATCH/UNWATCH feed rf_watch's queues,
+     * READ_VALUES may park a reply, OPEN_KEY/CLOSE_KEY hand out handles the
+     * key table does not know (or closes ones it does). */
+    if (op == AG_OP_HELLO || op == AG_OP_QUIT || op == AG_OP_WATCH || op == AG_OP_UNWATCH ||
+        op == AG_OP_READ_VALUES || op == AG_OP_OPEN_KEY || op == AG_OP_CLOSE_KEY)
+        return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0,
+                        "op %u has its own rf_* call; rf_remote_request refuses it", (unsigned)op);
+    LOCKED(h);
+    const uint8_t *p = NULL;
+    size_t n = 0;
+    raw_arg a = { payload, len };
+    if (!st && k) {
+        uint32_t idx;
+        st = rm_entry_of(h, k, &idx);
+        if (!st) st = key_call(h, idx, op, build_raw, &a, &p, &n);
+    } else if (!st) {
+        build_raw(c, RM_NONE, &a);
+        st = rm_call_buf(c, op, &p, &n);
+    }
+    if (!st && n) st = rfi_bytes_put(reply, p, n);
+    UNLOCK_RETURN(st);
+}

@@ -135,6 +135,9 @@ from regfast._types import (
     REG_RESOURCE_LIST,
     REG_RESOURCE_REQUIREMENTS_LIST,
     REG_SZ,
+    encode_value,
+    encode_value_data,
+    value_shorthand,
 )
 
 #: Maximum number of bytes of value data held by one big-data segment, and
@@ -490,93 +493,11 @@ def _sort_key_fn(names: list[str]) -> Callable[[str], str | bytes]:
 # --------------------------------------------------------------------------
 
 
-def _int_bytes(v: object, unsigned: struct.Struct, signed: struct.Struct, bits: int, what: str) -> bytes:
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise TypeError(f"{what} data must be an int, not {type(v).__name__}")
-    if 0 <= v < 1 << bits:
-        return unsigned.pack(v)
-    if -(1 << (bits - 1)) <= v < 0:
-        return signed.pack(v)
-    raise ValueError(f"{what} data {v} does not fit in {bits} bits")
-
-
-def encode_value_data(vtype: int, data: object) -> bytes:
-    """Encode value data as stored in the hive.
-
-    Parameters
-    ----------
-    vtype : int
-        Value type.
-    data : object
-        ``bytes``-like: stored verbatim (for any type).  ``None``: empty.
-        Otherwise by type: REG_SZ / REG_EXPAND_SZ: ``str`` -> UTF-16LE plus
-        a NUL terminator; REG_LINK: ``str`` -> UTF-16LE without terminator;
-        REG_DWORD / REG_DWORD_BIG_ENDIAN: ``int`` (negative values down to
-        -2**31 are stored two's complement); REG_QWORD: ``int`` (likewise
-        down to -2**63); REG_MULTI_SZ: list/tuple of ``str`` -> each string
-        plus NUL, then a final extra NUL.
-
-    Returns
-    -------
-    bytes
-
-    Raises
-    ------
-    TypeError
-        If ``data`` has a type that cannot be encoded as ``vtype``.
-    ValueError
-        If an integer is out of range.
-    """
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        return bytes(data)
-    if data is None:
-        return b""
-    if vtype in (REG_SZ, REG_EXPAND_SZ):
-        if isinstance(data, str):
-            return data.encode("utf-16-le", "surrogatepass") + b"\0\0"
-    elif vtype == REG_LINK:
-        if isinstance(data, str):
-            return data.encode("utf-16-le", "surrogatepass")
-    elif vtype == REG_DWORD:
-        return _int_bytes(data, _S_DWORD, _S_DWORD_SIGNED, 32, "REG_DWORD")
-    elif vtype == REG_DWORD_BIG_ENDIAN:
-        return _int_bytes(data, _S_DWORD_BE, _S_DWORD_BE_SIGNED, 32, "REG_DWORD_BIG_ENDIAN")
-    elif vtype == REG_QWORD:
-        return _int_bytes(data, _S_QWORD, _S_QWORD_SIGNED, 64, "REG_QWORD")
-    elif vtype == REG_MULTI_SZ and isinstance(data, (list, tuple)):
-        for s in data:
-            if not isinstance(s, str):
-                raise TypeError(f"REG_MULTI_SZ items must be str, not {type(s).__name__}")
-        return "".join([s + "\0" for s in data]).encode("utf-16-le", "surrogatepass") + b"\0\0"
-    raise TypeError(f"cannot encode {type(data).__name__} data for value type {vtype:#x}; pass bytes")
-
-
 def _shorthand_value(v: object) -> tuple[int, bytes]:
-    """Map a shorthand value to (type, bytes)."""
-    if isinstance(v, str):
-        return REG_SZ, v.encode("utf-16-le", "surrogatepass") + b"\0\0"
+    """Map a shorthand value (or a writer Value) to (type, bytes)."""
     if isinstance(v, Value):
-        t = v.type
-        if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t <= 0xFFFFFFFF:
-            raise ValueError(f"value type must be an int in [0, 2**32), got {t!r}")
-        return t, encode_value_data(t, v.data)
-    if isinstance(v, bool):
-        raise TypeError("bool is not a valid value shorthand; use int or Value(REG_DWORD, ...)")
-    if isinstance(v, int):
-        if v < 0:
-            raise ValueError(
-                f"negative int {v} has no shorthand encoding; use Value(REG_DWORD/REG_QWORD, ...)"
-            )
-        if v < 1 << 32:
-            return REG_DWORD, _S_DWORD.pack(v)
-        if v < 1 << 64:
-            return REG_QWORD, _S_QWORD.pack(v)
-        raise ValueError(f"int {v} does not fit in a REG_QWORD")
-    if isinstance(v, (bytes, bytearray, memoryview)):
-        return REG_BINARY, bytes(v)
-    if isinstance(v, (list, tuple)):
-        return REG_MULTI_SZ, encode_value_data(REG_MULTI_SZ, v)
-    raise TypeError(f"unsupported value {type(v).__name__!s}: use str, int, bytes, list[str] or Value")
+        return encode_value(v.data, v.type)
+    return value_shorthand(v)
 
 
 # --------------------------------------------------------------------------

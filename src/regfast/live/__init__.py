@@ -2,7 +2,11 @@
 on Windows.
 
 * :mod:`~regfast.live.registry` -- ``Registry``, ``Key``, ``connect``,
-  ``open_key``, ``local``
+  ``open_key``, ``local`` (the protocol client: what regfast.hooks sees today)
+* :mod:`~regfast.live.remote` (``connect(..., backend="remote")``: the C remote
+  backend) and :mod:`~regfast.live.local` (``local(backend="nt")``: the NT
+  backend in-process, Windows) -- registries whose keys are the one
+  :class:`regfast.Key`, on the shared :mod:`~regfast.live.hives` base
 * :mod:`~regfast.live.admin` (rename, security, privileges, hive files),
   :mod:`~regfast.live.watch` (change notification as diffs),
   :mod:`~regfast.live.transaction` (KTM or a journal)

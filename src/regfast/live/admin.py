@@ -41,9 +41,11 @@ import contextlib
 import os
 import struct
 import sys
+import weakref
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from regfast._native import Key as NativeKey
 from regfast.exceptions import NotAHiveError, error_from_status
 from regfast.io.writer import Key as WKey
 from regfast.io.writer import Value as WValue
@@ -137,6 +139,34 @@ def agent_path(reg: Registry, path: str | os.PathLike[str]) -> str:
 # ---------------------------------------------------------------------------
 
 
+# Keys of regfast.connect(..., backend="remote") are the binding's regfast.Key:
+# each remote Hive is registered here by the RemoteRegistry that opened it
+# (regfast.live.remote imports this module, not the other way round).
+_OWNERS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def own(hive: Any, reg: Any) -> None:
+    """Records that `hive` (a remote regfast.Hive) belongs to `reg` (a RemoteRegistry)."""
+    _OWNERS[hive] = reg
+
+
+def _native(key: object) -> bool:
+    """A regfast.Key (the remote path) rather than a regfast.live.registry.Key."""
+    return isinstance(key, NativeKey)
+
+
+def _reg_of(key: Any) -> Any:
+    """The registry serving `key`: its Registry, or for a regfast.Key its RemoteRegistry."""
+    if isinstance(key, NativeKey):
+        reg = _OWNERS.get(key.hive)
+        if reg is None:
+            raise error_from_status(
+                120, "not a key of the live registry (a hive file has no agent to ask)", key.path
+            )
+        return reg
+    return key._reg
+
+
 @contextlib.contextmanager
 def key_handle(key: Key, access: int) -> Iterator[int]:
     """The key's agent handle when it was opened with `access`, else a
@@ -156,6 +186,8 @@ def key_handle(key: Key, access: int) -> Iterator[int]:
 
 
 def _req(key: Key, op: int, access: int, body: bytes = b"", filename: object = None) -> bytes:
+    if _native(key):  # the remote backend: the request on the key's agent handle
+        return bytes(_reg_of(key).key_request(key, op, body, access, filename=filename))
     with key_handle(key, access) as hid:
         return key._reg.conn.request(
             op, struct.pack("<I", hid) + body, filename=filename if filename is not None else key.full_path
@@ -165,6 +197,9 @@ def _req(key: Key, op: int, access: int, body: bytes = b"", filename: object = N
 def rename(key: Key, new_name: str) -> None:
     if not isinstance(new_name, str):
         raise TypeError("new_name must be a str")
+    if _native(key):
+        key.rename(new_name)  # rf_key_rename: the name is checked before any call
+        return
     if not key.path:
         raise error_from_status(87, "a root key cannot be renamed", key.full_path)
     # the C side checks the name too (87 before any call); this says it in Python terms
@@ -356,7 +391,7 @@ def save_key(
         raise ValueError(f"method must be 'regfast' or 'native', not {method!r}")
     if format & ~0x7 or not format & 0x3:
         raise ValueError("format: REG_STANDARD_FORMAT (1) or REG_LATEST_FORMAT (2), | REG_NO_COMPRESSION (4)")
-    wpath = agent_path(key._reg, path)
+    wpath = agent_path(_reg_of(key), path)
     r = Reader(
         _req(
             key, _ops.OP_SAVE_KEY, 0x20019, struct.pack("<I", format) + str16(wpath), filename=os.fspath(path)
@@ -421,7 +456,7 @@ def restore_key(key: Key, path: str | os.PathLike[str], *, force: bool = True, f
         key,
         _ops.OP_RESTORE_KEY,
         0xF003F,
-        struct.pack("<I", f) + str16(agent_path(key._reg, path)),
+        struct.pack("<I", f) + str16(agent_path(_reg_of(key), path)),
         filename=os.fspath(path),
     )
 
@@ -431,7 +466,7 @@ def replace_key(key: Key, new_path: str | os.PathLike[str], old_path: str | os.P
     by `new_path` (a regf hive) and the current file kept as `old_path`
     (which must not exist). Needs SeRestorePrivilege. Wine's is a stub:
     regfast refuses to call it (winerror 120)."""
-    reg = key._reg
+    reg = _reg_of(key)
     _req(
         key,
         _ops.OP_REPLACE_KEY,

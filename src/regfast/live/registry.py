@@ -25,12 +25,12 @@ import struct
 import sys
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
 from regfast._bulk import malformed_mask
-from regfast._native import value_well_formed
+from regfast._native import sd_to_sddl, value_well_formed
 from regfast._types import (
     REG_DWORD,
     REG_DWORD_BIG_ENDIAN,
@@ -50,7 +50,9 @@ from regfast.live import admin
 from regfast.live import agent as _exe
 from regfast.live import protocol as _agent
 from regfast.live.inproc import InProcessConnection
+from regfast.live.local import LocalRegistry
 from regfast.live.protocol import Connection, Reader, str16
+from regfast.live.remote import RemoteRegistry
 from regfast.live.roots import (
     HKCC,
     HKCR,
@@ -526,6 +528,23 @@ class Key:
         payload = self._req(_ops.OP_SNAPSHOT, struct.pack("<II", flags, max_keys))
         return parse_snapshot(Reader(payload), self.full_path)
 
+    def snapshot_bytes(
+        self, *, subtree: bool = True, keep_data: bool = False, max_keys: int = 100000
+    ) -> bytes:
+        """The agent's snapshot of this key as bytes (the format of
+        regfast.Key.snapshot_bytes; regfast.live.snapshot.parse_snapshot reads it)."""
+        flags = (_agent.SNAP_SUBTREE if subtree else 0) | (_agent.SNAP_KEEP_DATA if keep_data else 0)
+        return self._req(_ops.OP_SNAPSHOT, struct.pack("<II", flags, max_keys))
+
+    def set_security_descriptor(self, sd: bytes | bytearray | memoryview, si: int = 0) -> None:
+        """Writes the parts of the key's descriptor that `sd` (self-relative
+        bytes) has, as SDDL through the agent (this client speaks protocol 3,
+        which has no raw-descriptor op). `si` other than 0 is refused (120):
+        regfast.connect(..., backend="remote") keys take it."""
+        if si:
+            raise error_from_status(120, "si is for keys of backend='remote'; this client sets SDDL parts")
+        admin.set_security(self, sd_to_sddl(bytes(sd)))
+
     def watch(self, **kwargs: Any) -> Any:
         """regfast.watch([self], **kwargs)."""
         return watch([self], **kwargs)
@@ -734,9 +753,33 @@ class Registry:
         self.close()
 
 
+@overload
 def connect(
-    cmd: Sequence[str] | None = None, *, timeout: float = 30.0, env: dict[str, str] | None = None
-) -> Registry:
+    cmd: Sequence[str] | None = None,
+    *,
+    timeout: float = 30.0,
+    env: dict[str, str] | None = None,
+    backend: Literal["protocol"] = "protocol",
+) -> Registry: ...
+
+
+@overload
+def connect(
+    cmd: Sequence[str] | None = None,
+    *,
+    timeout: float = 30.0,
+    env: dict[str, str] | None = None,
+    backend: Literal["remote"],
+) -> RemoteRegistry: ...
+
+
+def connect(
+    cmd: Sequence[str] | None = None,
+    *,
+    timeout: float = 30.0,
+    env: dict[str, str] | None = None,
+    backend: str = "protocol",
+) -> Registry | RemoteRegistry:
     """Starts regfast-agent and returns the live :class:`Registry` it serves.
 
     Parameters
@@ -750,6 +793,13 @@ def connect(
         Seconds any request may wait for its answer (TimeoutError after).
     env
         Environment of the agent process (e.g. WINEPREFIX, WINEDEBUG).
+    backend
+        "protocol" (default): this module's :class:`Registry`, whose client
+        speaks the agent protocol from Python (what regfast.hooks and
+        regfast.profile see today). "remote": a
+        :class:`regfast.live.remote.RemoteRegistry`, served by the C remote
+        backend: its keys are :class:`regfast.Key` objects, the class
+        :func:`regfast.open_hive` returns.
 
     Raises
     ------
@@ -758,6 +808,10 @@ def connect(
     FileNotFoundError
         No cmd and no agent built (``python -m regfast.live.agent build``).
     """
+    if backend == "remote":
+        return RemoteRegistry(cmd or _exe.default_command(), timeout=timeout, env=env)
+    if backend != "protocol":
+        raise ValueError(f"backend must be 'protocol' or 'remote', not {backend!r}")
     return Registry(Connection(cmd or _exe.default_command(), timeout=timeout, env=env))
 
 
@@ -766,7 +820,15 @@ _local: Registry | None = None
 _default_lock = threading.Lock()
 
 
-def local() -> Registry:
+@overload
+def local(backend: Literal["protocol"] = "protocol") -> Registry: ...
+
+
+@overload
+def local(backend: Literal["nt"]) -> LocalRegistry: ...
+
+
+def local(backend: str = "protocol") -> Registry | LocalRegistry:
     """The live registry of this machine, served in this process (Windows).
 
     The same :class:`Registry` and :class:`Key` as :func:`connect`, over
@@ -774,12 +836,23 @@ def local() -> Registry:
     handler runs here, with no agent process and no pipe. One per process
     (shared by every call).
 
+    ``backend="nt"``: a :class:`regfast.live.local.LocalRegistry` instead,
+    whose keys are :class:`regfast.Key` objects served by the NT backend
+    through ``rf_*`` (no request bytes); a new one per call. Built and
+    tested only in the Windows workflow.
+
     Raises
     ------
     ImportError
         Not on Windows (use :func:`connect` and regfast-agent there).
+    OSError
+        backend="nt" off Windows: winerror 120 at the first open_key.
     """
     global _local
+    if backend == "nt":
+        return LocalRegistry()
+    if backend != "protocol":
+        raise ValueError(f"backend must be 'protocol' or 'nt', not {backend!r}")
     with _default_lock:
         if _local is None or _local.closed:
             _local = Registry(InProcessConnection())

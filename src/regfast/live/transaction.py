@@ -83,6 +83,7 @@ from regfast.live import registry as _live
 from regfast.live.agent import cache_dir
 from regfast.live.protocol import Reader, str16
 from regfast.live.roots import KEY_ALL_ACCESS, ROOT_NAMES, _root, _split_path, _view
+from regfast.live.snapshot import parse_snapshot
 
 __all__ = [
     "transaction",
@@ -454,10 +455,7 @@ def _write_value(
         if val is None:
             k.delete_value(name)
         else:
-            k._req(
-                _ops.OP_SET_VALUE,
-                struct.pack("<I", val[0]) + str16(name) + struct.pack("<I", len(val[1])) + val[1],
-            )
+            k.set_value(name, val[1], val[0])  # bytes with a type: stored as given
 
 
 def _old(rec: dict[str, Any]) -> tuple[int, bytes] | None:
@@ -709,7 +707,7 @@ class TxKey:
                 "new": [vtype, _digest(vtype, raw)],
             }
         )
-        self._live_key()._req(_ops.OP_SET_VALUE, body)
+        self._live_key().set_value(name, raw, vtype)  # bytes with a type: stored as given
 
     def delete_value(self, name: str) -> None:
         """Deletes a value (FileNotFoundError if there is none)."""
@@ -750,19 +748,21 @@ class TxKey:
             self._treq(_ops.OP_TX_DELETE_KEY, struct.pack("<I", 1 if tree else 0) + str16(rel), path)
             return
         full = self._sub(rel)
+        where = f"{ROOT_NAMES.get(self.root, hex(self.root))}\\{full}"
         with tx.reg.open_key(self.root, full, view=self.view) as k:
-            snap = k.snapshot(subtree=True, keep_data=True, max_keys=MAX_SNAPSHOT_KEYS)
+            # the snapshot writer's bytes: a regfast.Key (backend="remote") and
+            # a regfast.live.registry.Key both give them
+            raw = k.snapshot_bytes(subtree=True, keep_data=True, max_keys=MAX_SNAPSHOT_KEYS)
+        snap = parse_snapshot(Reader(raw), where)
         if snap.truncated:
             raise error_from_status(
-                0x20000004,
-                f"{k.full_path} has more than {MAX_SNAPSHOT_KEYS} keys: too big to journal",
-                k.full_path,
+                0x20000004, f"{where} has more than {MAX_SNAPSHOT_KEYS} keys: too big to journal", where
             )
         if not tree and len(snap.keys) > 1:
             raise error_from_status(
                 5,
                 f"the key has {len(snap.keys) - 1} subkeys in its subtree (delete them first, or tree=True)",
-                k.full_path,
+                where,
             )
         keys = [
             [ks.path, [[v.name, v.type, _b64(v.data or b"")] for v in ks.values.values()]]

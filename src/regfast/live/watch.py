@@ -31,9 +31,11 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+from regfast._native import _watch_open
 from regfast.exceptions import error_from_status
 from regfast.hive.diff import Diff, Snapshot, diff_snapshots
 from regfast.live import _agent_ops as _ops
+from regfast.live import admin
 from regfast.live import protocol as _agent
 from regfast.live.snapshot import parse_snapshot
 
@@ -87,9 +89,10 @@ class _KeyState:
 
 
 class _Group:
-    """The keys of one watch that share an agent connection."""
+    """The keys of one watch that share an agent connection (or, for keys of
+    backend="remote", one remote hive: an rf_watch and the thread reading it)."""
 
-    __slots__ = ("reg", "wid", "first", "count", "ended")
+    __slots__ = ("reg", "wid", "first", "count", "ended", "rfw", "thread")
 
     def __init__(self, reg: Any, wid: int, first: int, count: int) -> None:
         self.reg = reg
@@ -97,14 +100,26 @@ class _Group:
         self.first = first
         self.count = count
         self.ended = False
+        self.rfw: Any = None
+        self.thread: threading.Thread | None = None
 
 
 def _is_live_key(obj: object) -> bool:
-    """A key of the live registry (:class:`regfast.live.registry.Key`): one
-    that holds an agent handle on a connection. Told by what a watch uses, not
-    by class: regfast.live.registry imports this module (for Key.watch), so
-    this module does not import it back."""
+    """A key of the live registry: a :class:`regfast.live.registry.Key` (one
+    that holds an agent handle on a connection; told by what a watch uses,
+    not by class: regfast.live.registry imports this module, for Key.watch,
+    so this module does not import it back), or a :class:`regfast.Key` of a
+    remote hive (regfast.connect(..., backend="remote"))."""
+    if admin._native(obj):
+        return admin._OWNERS.get(obj.hive) is not None  # type: ignore[attr-defined]
     return callable(getattr(obj, "_handle", None)) and hasattr(getattr(obj, "hive", None), "conn")
+
+
+def _label(key: Any) -> str:
+    """The key's full path, as snapshots name their root."""
+    if admin._native(key):
+        return str(admin._reg_of(key).full_path(key))
+    return str(key.full_path)
 
 
 class Watch:
@@ -152,6 +167,9 @@ class Watch:
         try:
             for idx in by_reg.values():
                 reg = keys[idx[0]].hive
+                if admin._native(keys[idx[0]]):
+                    self._start_rf_watch(reg, idx, flags, max_keys, _delay_ms)
+                    continue
                 hids = [keys[i]._handle() for i in idx]
                 body = struct.pack(
                     f"<IIIII{len(hids)}I", flags, self.filter, max_keys, _delay_ms, len(hids), *hids
@@ -163,7 +181,7 @@ class Watch:
                 wid = r.u32()
                 r.u32()  # wait threads
                 for i in idx:
-                    self._states[i] = _KeyState(keys[i], parse_snapshot(r, keys[i].full_path))
+                    self._states[i] = _KeyState(keys[i], parse_snapshot(r, _label(keys[i])))
                 # Several connections: keep their groups' indices apart in the callback.
                 g = _Group(reg, wid, 0, 0)
                 self._groups.append(g)
@@ -171,6 +189,31 @@ class Watch:
         except BaseException:
             self.stop()
             raise
+
+    # --- keys of backend="remote": an rf_watch per hive, read by a thread --------
+
+    def _start_rf_watch(self, hive: Any, idx: list[int], flags: int, max_keys: int, delay_ms: int) -> None:
+        w, baselines = _watch_open([self.keys[i] for i in idx], flags, self.filter, max_keys, delay_ms)
+        for i, b in zip(idx, baselines, strict=True):
+            self._states[i] = _KeyState(self.keys[i], parse_snapshot(_agent.Reader(b), _label(self.keys[i])))
+        g = _Group(hive, 0, 0, 0)
+        g.rfw = w
+        g.thread = threading.Thread(target=self._pump, args=(g, idx), name="regfast-watch", daemon=True)
+        self._groups.append(g)
+        g.thread.start()
+
+    def _pump(self, g: _Group, idx: list[int]) -> None:
+        """The thread of one rf_watch: its events into the shared state."""
+        while True:
+            try:
+                ev = g.rfw.next(0.25)
+            except OSError as e:  # 259: the watch is over (stopped, ended, every key lost)
+                self._finish(g, None if getattr(e, "winerror", None) == 259 else e)
+                return
+            if ev is None:
+                continue
+            kind, index, seq, status, snap = ev
+            self._event(idx, kind, index, seq, status, _agent.Reader(snap))
 
     # --- agent side (reader thread) ------------------------------------------
 
@@ -185,27 +228,33 @@ class Watch:
             if kind == _agent.EV_ENDED:
                 self._finish(g, None)
                 return
-            if index >= len(idx):
-                return
-            st = self._states[idx[index]]
-            assert st is not None
-            if kind == _agent.EV_LOST:
-                with self._cond:
-                    st.lost = r.u32()
-                    self._notify()
-                return
-            snap = parse_snapshot(r, st.key.full_path)
-            now = time.perf_counter()
-            with self._cond:
-                st.latest = snap
-                st.seq = seq
-                st.received = now
-                if not st.dirty:
-                    st.dirty = True
-                    self._ready.append(idx[index])
-                self._notify()
+            status = r.u32() if kind == _agent.EV_LOST else 0
+            self._event(idx, kind, index, seq, status, r)
 
         return cb
+
+    def _event(self, idx: list[int], kind: int, index: int, seq: int, status: int, r: _agent.Reader) -> None:
+        """A change (the key's new snapshot in `r`) or a lost key (`status`),
+        from either transport (EV_CHANGE / EV_LOST = RF_WATCH_CHANGE / _LOST)."""
+        if index >= len(idx):
+            return
+        st = self._states[idx[index]]
+        assert st is not None
+        if kind == _agent.EV_LOST:
+            with self._cond:
+                st.lost = status
+                self._notify()
+            return
+        snap = parse_snapshot(r, _label(st.key))
+        now = time.perf_counter()
+        with self._cond:
+            st.latest = snap
+            st.seq = seq
+            st.received = now
+            if not st.dirty:
+                st.dirty = True
+                self._ready.append(idx[index])
+            self._notify()
 
     def _notify(self) -> None:
         self._cond.notify_all()
@@ -218,6 +267,8 @@ class Watch:
             if err is not None and not self._stopped and self._error is None:
                 self._error = err
             self._notify()
+        if g.rfw is not None:
+            return
         try:
             g.reg.conn.remove_watcher(g.wid)
         except Exception:
@@ -312,6 +363,13 @@ class Watch:
             self._stopped = True
             self._notify()
         for g in self._groups:
+            if g.rfw is not None:
+                g.rfw.stop()
+                if g.thread is not None and g.thread is not threading.current_thread():
+                    g.thread.join(timeout)
+                    if not g.thread.is_alive():
+                        g.rfw.close()
+                continue
             if not g.ended and not g.reg.conn.closed:
                 try:
                     g.reg.conn.request(_ops.OP_UNWATCH, struct.pack("<I", g.wid), timeout=timeout)

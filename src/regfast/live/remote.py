@@ -1,0 +1,230 @@
+"""The live registry through the C remote backend: the one Key class.
+
+::
+
+    reg = regfast.connect(["wine", "regfast-agent.exe"], backend="remote")
+    key = reg.open_key("HKCU", r"Software\\Vendor")   # a regfast.Key, as open_hive gives
+    key["Version"]                                    # the one decoder
+    batch = key.read_values(names)                    # columns straight from the pipe
+    key.set_value("Installed", 1)                     # rf_value_set through the agent
+
+:class:`RemoteRegistry` starts regfast-agent and hands its stdin/stdout to
+the remote backend (src/remote, ``Hive._remote``): every ``Key``, ``Value``
+and ``ValueBatch`` it returns is the binding's own (regfast._native,
+regfast._bulk), the same classes :func:`regfast.open_hive` returns, served by
+``rf_*`` calls that the backend turns into agent requests (protocol version
+4: CRC trailers, column batch replies read into the caller's block). Each
+(root, view, access) is a Hive of its own over the one connection.
+
+What the ``rf_*`` API has no call for (privileges, hive files, MUI strings,
+STATS, PING, transactions) goes over the same connection as raw agent
+requests (``rf_remote_request``): :attr:`RemoteRegistry.conn` offers the
+``request(op, payload)`` that :mod:`regfast.live.admin` uses.
+
+The cut-frame rule is the backend's (src/remote/rm_conn.c): a frame cut by
+a timeout, a reply that fails its CRC or does not parse kills the
+connection; the failing call and every later one raise
+:class:`~regfast.exceptions.ConnectionCutError` (winerror 1236) at once, and
+the agent, whose input is closed, never applies a request it did not
+receive whole. Every call releases the GIL while it waits on the agent.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from collections.abc import Sequence
+from typing import IO, Any
+
+from regfast._native import Hive, Key
+from regfast.exceptions import error_from_status
+from regfast.live import agent as _exe
+from regfast.live.hives import HiveRegistry, Where
+from regfast.live.protocol import MAX_REQUEST, connection_gone
+from regfast.live.roots import KEY_READ
+
+__all__ = ["RemoteRegistry", "RemoteConnection", "connect_remote"]
+
+
+class RemoteConnection:
+    """Raw agent requests over a :class:`RemoteRegistry`'s connection, with
+    the ``request()`` / ``closed`` / ``version`` interface of
+    :class:`regfast.live.protocol.Connection` that the admin functions use.
+    Payloads are protocol version 4's (src/agent/ag_ops.def)."""
+
+    def __init__(self, reg: RemoteRegistry) -> None:
+        self._reg = reg
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes]:
+        return self._reg.proc
+
+    @property
+    def closed(self) -> bool:
+        return self._reg.closed
+
+    @property
+    def version(self) -> int:
+        return int(self._reg._info()["version"])
+
+    @property
+    def description(self) -> str:
+        return self._reg.description
+
+    @property
+    def pid(self) -> int:
+        return self._reg.pid
+
+    @property
+    def max_request(self) -> int:
+        return int(self._reg._info()["max_request"])
+
+    def request(
+        self, op: int, payload: bytes = b"", *, timeout: float | None = None, filename: object = None
+    ) -> bytes:
+        """One request; the reply's payload after its status, or the agent's
+        error (an OSError subclass with its winerror). `timeout` is accepted
+        for the Connection interface; the connection's timeout applies."""
+        if len(payload) > MAX_REQUEST:
+            raise error_from_status(
+                0x20000004, f"request of {len(payload)} bytes is over the {MAX_REQUEST}-byte frame limit"
+            )
+        try:
+            return self._reg._anchor()._remote_request(op, payload)
+        except OSError as e:
+            if filename is not None and e.filename is None:
+                e.filename = filename
+            raise
+
+
+class RemoteRegistry(HiveRegistry):
+    """The live registry behind one regfast-agent, through the C remote
+    backend (see the module docstring and :func:`connect_remote`).
+
+    Keys are :class:`regfast.Key` objects: ``key.hive`` is the remote Hive of
+    its (root, view, access); :meth:`where` says which. Opening, keys and
+    the connection's ops: :class:`regfast.live.hives.HiveRegistry`.
+    """
+
+    def __init__(
+        self, cmd: Sequence[str], *, timeout: float = 30.0, env: dict[str, str] | None = None
+    ) -> None:
+        super().__init__()
+        self.cmd = list(cmd)
+        self.timeout = timeout
+        self._stderr = bytearray()
+        try:
+            self.proc = subprocess.Popen(
+                self.cmd,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                bufsize=0,  # raw files: nothing buffered, and no lock a close() would wait on
+            )
+        except OSError as e:
+            raise connection_gone(f"cannot start regfast-agent with {self.cmd!r}: {e}") from e
+        out: IO[bytes] | None = self.proc.stdin
+        rd: IO[bytes] | None = self.proc.stdout
+        err: IO[bytes] | None = self.proc.stderr
+        if out is None or rd is None or err is None:  # never: all three are pipes
+            raise connection_gone("regfast-agent was started without its pipes")
+        self._errt = threading.Thread(target=self._stderr_loop, args=(err,), daemon=True)
+        self._errt.start()
+        first = (0x80000001, 0, KEY_READ)  # HKCU: every user may read its own root
+        try:
+            hive = Hive._remote(rd.fileno(), out.fileno(), timeout, *first)
+        except OSError as e:
+            self._end(5.0)
+            tail = bytes(self._stderr).decode("utf-8", "replace").strip()
+            if tail:
+                e.strerror = f"{e.strerror}; its stderr ends with: {tail[-500:]}"
+            raise
+        finally:
+            # The backend owns duplicates of both pipe ends: ours must go, so
+            # that a connection the backend kills (a cut frame) closes the
+            # agent's input for good and the agent reads end of file.
+            out.close()
+            rd.close()
+        self._add(first, hive)
+        info = hive._remote_info()
+        self.description = str(info["description"])
+        self.pid: int = info["pid"]
+        self.conn = RemoteConnection(self)
+
+    # --- plumbing ----------------------------------------------------------
+
+    def _stderr_loop(self, f: IO[bytes]) -> None:
+        """The tail of the agent's stderr, for error messages. The pipe may
+        outlive the agent (Wine's wineserver inherits it), so this daemon
+        thread, not close(), closes it once it ends."""
+        try:
+            while chunk := f.read(4096):
+                self._stderr += chunk
+                del self._stderr[:-8192]
+        except (OSError, ValueError):
+            pass
+        finally:
+            f.close()
+
+    def _anchor(self) -> Hive:
+        """A hive of the connection (any: they share it)."""
+        with self._lock:
+            if self._closed:
+                raise connection_gone("the connection to regfast-agent is closed")
+            return next(iter(self._hives.values()))
+
+    def _open_root(self, where: Where) -> Hive:
+        return next(iter(self._hives.values()))._remote_root(*where)  # called under the lock
+
+    def _info(self) -> dict[str, Any]:
+        info: dict[str, Any] = self._anchor()._remote_info()
+        return info
+
+    def key_request(
+        self, key: Key, op: int, body: bytes = b"", access: int = 0, *, filename: object = None
+    ) -> bytes:
+        """An agent request on `key`'s handle (the handle, then `body`). When
+        `access` asks for rights the key's hive was not opened with, the
+        same path is used through a hive that has them."""
+        root, view, have = self.where(key)
+        if access and (have & access) != access:
+            key = self.open_key(root, key.path, view=view, access=have | access)
+        try:
+            return key._remote_request(op, body)
+        except OSError as e:
+            if e.filename is None:
+                e.filename = filename if filename is not None else self.full_path(key)
+            raise
+
+    @property
+    def closed(self) -> bool:
+        """True after close(), or once the connection died (agent gone, frame cut)."""
+        if self._closed:
+            return True
+        try:
+            return bool(self._info()["dead"])
+        except OSError:
+            return True
+
+    def _end(self, timeout: float) -> None:
+        """The last hive closed the stream: the agent reads end of file and
+        exits; waited for, killed after `timeout`."""
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=timeout)
+        self._errt.join(min(timeout, 1.0))
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"pid {self.pid}"
+        return f"<regfast.live.remote.RemoteRegistry {self.description!r} {state}>"
+
+
+def connect_remote(
+    cmd: Sequence[str] | None = None, *, timeout: float = 30.0, env: dict[str, str] | None = None
+) -> RemoteRegistry:
+    """Starts regfast-agent (``cmd`` as for :func:`regfast.connect`) and
+    returns the :class:`RemoteRegistry` the C remote backend serves."""
+    return RemoteRegistry(cmd or _exe.default_command(), timeout=timeout, env=env)
