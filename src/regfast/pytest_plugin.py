@@ -45,10 +45,13 @@ runs and nothing changes unless a test uses one of:
             assert not registry_profile.open_each()        # no open/close loops
             assert registry_profile.round_trips() <= 3
 
-    What it sees is what :mod:`regfast.observe.hooks` sees: every live-registry
-    operation (through regfast-agent or the in-process core on Windows) and
-    each :func:`regfast.open_hive`. Reads through an offline ``Hive``/``Key``
-    are compiled C calls without a hook point and are not recorded.
+    What it sees is what :mod:`regfast.observe.hooks` sees: every rf_* call
+    of the C library (reads of a hive file through ``Hive``/``Key`` —
+    ``count("open_key", path=r"Vendor\\App")`` counts them by key path —, the
+    live registry through the C remote backend, the NT backend), every request
+    of the Python agent client (``regfast.connect()``, the in-process core on
+    Windows) and each :func:`regfast.open_hive`. It starts when the fixture
+    is set up: what fixtures set up before it did is not counted.
 """
 
 from __future__ import annotations

@@ -426,7 +426,9 @@ def _drain() -> None:
         try:
             s._add_core(rows, lost)
         except Exception as e:  # a profiler is an observer: the outcome stands
-            warnings.warn(f"regfast profiler {s!r} failed to record rf_* rows: {e!r}", HookWarning, stacklevel=2)
+            warnings.warn(
+                f"regfast profiler {s!r} failed to record rf_* rows: {e!r}", HookWarning, stacklevel=2
+            )
 
 
 def _core_op(
@@ -482,7 +484,9 @@ def _core_op(
             cb(rec)
         except Exception as e:  # observers must not change the outcome
             warnings.warn(
-                f"regfast post hook {getattr(cb, '__qualname__', cb)!r} raised {e!r}", HookWarning, stacklevel=2
+                f"regfast post hook {getattr(cb, '__qualname__', cb)!r} raised {e!r}",
+                HookWarning,
+                stacklevel=2,
             )
     return False
 

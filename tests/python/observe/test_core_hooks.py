@@ -4,10 +4,21 @@ regfast._hooks): offline Key reads are seen, with key paths and value names
 as typed records (no request bytes), and Python pre hooks can veto them."""
 from __future__ import annotations
 
+import json
+import subprocess
+import threading
+
+import numpy as np
 import pytest
 
 import regfast
+from conftest import corpus_path
 from regfast import hooks
+from regfast._native import Hive
+from regfast.exceptions import take_hook_veto
+from regfast.observe.hooks import HookVeto, Operation
+from regfast.observe.profile import Profiler
+from wine_session import registry, sandbox, wine  # noqa: F401  (shared fixtures)
 
 
 @pytest.fixture(autouse=True)
@@ -36,3 +47,166 @@ def test_offline_key_reads_are_profiled_with_paths(make_hive):
     assert prof.count("get_value", path=r"Software\App\Sub\Deep", value="v") == 1
     assert prof.count("subkeys", path=r"Software\App") >= 1
     assert prof.round_trips() == 0
+
+
+def test_key_walk_of_a_corpus_hive_names_every_key(make_hive):
+    """Every rf_* row of a whole-tree Key walk carries the key's real path
+    (compared with Key.path) — including subkeys reached by enumeration."""
+    hive = regfast.open_hive(corpus_path("plaso__NTUSER.DAT"))
+    seen = {}
+
+    def walk(k):
+        for s in k.subkeys():
+            seen[s.path.lower()] = len(list(s.values()))
+            walk(s)
+
+    with hive:
+        root = hive.root
+        with regfast.profile() as prof:
+            walk(root)
+    assert len(seen) > 1000
+    c = prof.columns
+    names = prof.op_names()
+    value_lists = [i for i, n in enumerate(names) if n in ("key_values", "read_values")]
+    paths = {prof.strings[c["path"][i]].lower() for i in value_lists}
+    assert paths == set(seen)                        # every key, by its real path
+    assert (c["path"] >= 0).all() or all(names[i] in ("hive_root",) for i in np.flatnonzero(c["path"] < 0))
+    assert (c["backend"] == 1).all() and prof.round_trips() == 0
+    assert prof.count("subkeys", path=r"Software\Microsoft") == 2   # counted, then filled
+
+
+def test_rows_reach_the_profiler_in_bulk_when_the_log_fills(make_hive):
+    from regfast import _hooks as core
+    built = make_hive({"K": {"v": 1}})
+    n = core.FULL_AT + 10
+    with regfast.open_hive(built.path) as hive:
+        key = hive.open("K")
+        with regfast.profile() as prof:
+            for _ in range(n):
+                key.value("v")
+            # on_full ran inside an rf_* call: the first batch is stored already
+            assert prof._n >= core.FULL_AT
+        assert prof.count("get_value", path="K", value="v") == n
+
+
+def test_pre_hook_vetoes_an_offline_read_with_hookveto(make_hive):
+    built = make_hive(TREE)
+    with regfast.open_hive(built.path) as hive:
+        app = hive.open(r"Software\App")
+        with hooks.pre(lambda op: not (op.name == "get_value" and op.value == "Count")):
+            assert app["Name"] == "x"
+            with pytest.raises(HookVeto) as ei:
+                app["Count"]
+            assert ei.value.winerror == 5 and "Software\\App" in str(ei.value)
+        assert app["Count"] == 3                                  # removed: reads again
+
+        class Boom(Exception):
+            pass
+
+        def boom(op):
+            if op.name == "open_key":
+                raise Boom(op.path)
+
+        with hooks.pre(boom), regfast.profile() as prof:
+            with pytest.raises(Boom, match=r"Software\\App\\Sub"):
+                app.open("Sub")
+        assert prof.count("open_key", path=r"Software\App\Sub") == 1
+        assert prof.columns["vetoed"].tolist() == [True] and prof.count(failed=True) == 1
+        # a later access-denied that is no veto is a plain PermissionError, not the stale one
+        assert take_hook_veto("access denied") is None
+
+
+def test_post_hooks_see_typed_records(make_hive):
+    built = make_hive(TREE)
+    seen = []
+    with regfast.open_hive(built.path) as hive:
+        with hooks.post(seen.append):
+            key = hive.open(r"Software\App\Sub")
+            key.open("Deep").value("v").value
+            with pytest.raises(FileNotFoundError):
+                key.value("missing")
+    ops = [(o.name, o.path, o.value, o.status, o.backend) for o in seen if o.name != "hive_root"]
+    assert ops[:2] == [("open_key", r"Software\App\Sub", None, 0, "regf"),
+                       ("open_key", r"Software\App\Sub\Deep", None, 0, "regf")]
+    assert ("get_value", r"Software\App\Sub\Deep", "v", 0, "regf") in ops
+    assert ops[-1] == ("get_value", r"Software\App\Sub", "missing", 2, "regf")
+    assert all(isinstance(o, Operation) and o.duration_ns >= 0 and not o.is_write for o in seen)
+
+
+def test_scan_and_walk_are_one_operation_each(make_hive):
+    built = make_hive(TREE)
+    with regfast.open_hive(built.path) as hive, regfast.profile() as prof:
+        assert len(list(hive.walk())) == 6
+        hive.scan(r"Software\App")
+    assert prof.count("scan") == 2
+    assert prof.count("scan", path=r"Software\App") == 1
+    rows = prof.columns
+    assert sorted(rows["count"][rows["op"] == hooks.C_OP_BASE + 18].tolist()) == [3, 6]   # RF_OP_SCAN: keys
+
+
+def test_profile_json_keeps_the_new_columns(make_hive):
+    built = make_hive(TREE)
+    with regfast.open_hive(built.path) as hive, regfast.profile() as prof:
+        hive.open(r"Software\App").subkey_names()
+    again = Profiler.from_json(prof.to_json())
+    assert again.columns["backend"].tolist() == prof.columns["backend"].tolist()
+    assert again.count("open_key", path=r"Software\App") == 1
+    doc = json.loads(prof.to_json())
+    del doc["columns"]["backend"], doc["columns"]["count"]           # a profile from before them
+    old = Profiler.from_json(json.dumps(doc))
+    assert old.columns["backend"].tolist() == [0] * len(old)
+
+
+def test_threads_share_the_log(make_hive):
+    built = make_hive(TREE)
+    with regfast.open_hive(built.path) as hive, regfast.profile() as prof:
+        def work():
+            for _ in range(500):
+                assert hive.open(r"Software\App")["Name"] == "x"
+
+        ts = [threading.Thread(target=work) for _ in range(4)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    assert prof.count("open_key", path=r"Software\App") == 2000
+    assert prof.count("get_value", path=r"Software\App", value="Name") == 2000
+
+
+# ---------------------------------------------------------------------------
+# The live registry through the C remote backend under Wine
+# ---------------------------------------------------------------------------
+
+def test_remote_backend_operations_are_profiled(wine, registry, sandbox):  # noqa: F811
+    sandbox.create_key(r"App\Sub").set_value("n", 7)
+    sandbox.create_key("App").set_value("s", "text")
+    proc = subprocess.Popen(wine.cmd, env=wine.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, bufsize=0)
+    hive = Hive._remote(proc.stdout.fileno(), proc.stdin.fileno(), 60.0)
+    base = sandbox.path.split("\\", 0)[0]
+    try:
+        with regfast.profile() as prof:
+            for _ in range(3):
+                app = hive.open(base + r"\App")
+                assert app["s"] == "text"
+            assert [k.name for k in app.subkeys()] == ["Sub"]
+            assert [k["n"] for k in app.subkeys()] == [7]
+            with pytest.raises(FileNotFoundError):
+                app["missing"]
+        vetoed = []
+        with hooks.pre(lambda op: vetoed.append((op.name, op.path)) or op.name != "get_value"):
+            with pytest.raises(HookVeto):
+                app["s"]        # opened before: a remote key's path is not looked up (no extra round trip)
+            with pytest.raises(HookVeto):
+                hive.open(base + r"\App")["s"]
+    finally:
+        hive.close()
+        proc.stdin.close()
+        proc.wait(timeout=30)
+        proc.stdout.close()
+    assert prof.count("open_key", path=base + r"\App") == 3
+    assert prof.count("get_value", path=base + r"\App", value="s") == 3
+    assert prof.count("get_value", path=base + r"\App\Sub", value="n") == 1   # learnt from subkeys + name
+    assert prof.count("get_value", value="missing", failed=True) == 1
+    assert set(prof.columns["backend"].tolist()) == {3}                     # remote
+    assert vetoed[0] == ("get_value", None) and ("get_value", base + r"\App") in vetoed
