@@ -125,10 +125,13 @@ rf_status rfi_hook_post(rf_op_record *r, rf_status st)
             s->fn(s->ctx, r);
             return st;
         }
-        /* the hook may call rf_* (hooked too) and fail: keep the caller's error */
+        /* the hook may call rf_* (hooked too) and fail: keep the caller's
+         * error. Copied back as a struct: re-formatting it cost more than
+         * the call itself on a walk's many RF_E_MORE_DATA count queries.
+         * (rf_last_error points at this thread's own, writable, error.) */
         rf_error saved = *rf_last_error();
         s->fn(s->ctx, r);
-        rfi_fail(saved.code, saved.offset, saved.native, "%s", saved.message);
+        *(rf_error *)rf_last_error() = saved;
     }
     return st;
 }

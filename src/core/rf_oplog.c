@@ -82,6 +82,7 @@ struct rf_oplog {
     uint32_t next_seq;
     uint16_t *scratch;
     size_t scratch_cap;
+    uint16_t name_buf[32768];   /* one name widened (a name field is at most 65,535 bytes) */
     int32_t empty_id;
 };
 
@@ -249,23 +250,15 @@ static int32_t join16(rf_oplog *L, int32_t base, const uint16_t *name, size_t nc
 static int32_t join_name(rf_oplog *L, int32_t base, const rf_name *nm)
 {
     if (base < 0 || !nm || (!nm->ptr && nm->nbytes)) return -1;
+    size_t n = nm->utf16 ? nm->nbytes / 2 : nm->nbytes;   /* a name is <= 255 chars... */
+    if (n > sizeof L->name_buf / sizeof L->name_buf[0]) return -1;   /* ...or damaged */
     if (nm->utf16) {
-        /* copied: the name may sit unaligned in the mapping */
-        size_t n = nm->nbytes / 2;
-        uint16_t *tmp = malloc((n ? n : 1) * sizeof *tmp);
-        if (!tmp) return -1;
-        if (n) memcpy(tmp, nm->ptr, n * 2);
-        int32_t id = join16(L, base, tmp, n);
-        free(tmp);
-        return id;
+        if (n) memcpy(L->name_buf, nm->ptr, n * 2);   /* copied: it may sit unaligned in the mapping */
+    } else {
+        const uint8_t *p = nm->ptr;
+        for (size_t i = 0; i < n; i++) L->name_buf[i] = p[i];
     }
-    const uint8_t *p = nm->ptr;
-    uint16_t *tmp = malloc((nm->nbytes ? nm->nbytes : 1) * sizeof *tmp);
-    if (!tmp) return -1;
-    for (size_t i = 0; i < nm->nbytes; i++) tmp[i] = p[i];
-    int32_t id = join16(L, base, tmp, nm->nbytes);
-    free(tmp);
-    return id;
+    return join16(L, base, L->name_buf, n);
 }
 
 /* ---- hives ------------------------------------------------------------------ */
@@ -416,10 +409,14 @@ static void learn(rf_oplog *L, hive_ent *hv, const rf_op_record *r, rf_oprow *ro
         break;
     case RF_OP_KEY_NAME:
         if ((e = tok_find(&hv->keys, r->key)) && e->path < 0 && e->parent) {
-            /* keep the name: the parent's path may be learnt later */
             rf_name nm = r->out_name;
-            int32_t nid = join_name(L, L->empty_id, &nm);
-            if ((e = tok_find(&hv->keys, r->key))) e->name = nid;
+            int32_t pp = key_path(L, hv, e->parent, 0);
+            /* the parent's path, or keep the name: it may be learnt later */
+            int32_t id = join_name(L, pp >= 0 ? pp : L->empty_id, &nm);
+            if ((e = tok_find(&hv->keys, r->key))) {
+                if (pp >= 0) e->path = id;
+                else e->name = id;
+            }
         }
         row->path = key_path(L, hv, r->key, 0);
         break;
@@ -550,22 +547,39 @@ void rf_oplog_config(rf_oplog *L, int keep_rows, size_t full_at, rf_oplog_fn fn,
     ol_unlock(&L->mu);
 }
 
-size_t rf_oplog_take(rf_oplog *L, rf_oprow **rows_out, uint64_t *lost_out)
+size_t rf_oplog_count(rf_oplog *L)
 {
     ol_lock(&L->mu);
     size_t n = L->nrows;
+    ol_unlock(&L->mu);
+    return n;
+}
+
+size_t rf_oplog_take(rf_oplog *L, rf_oprow *out, size_t cap, uint64_t *lost_out)
+{
+    ol_lock(&L->mu);
+    size_t n = L->nrows < cap ? L->nrows : cap;
     if (lost_out) *lost_out = L->lost;
-    *rows_out = n ? L->rows : NULL;
-    if (!n) free(L->rows);
-    L->rows = NULL;
-    L->nrows = L->caprows = 0;
-    L->full_sent = 0;
+    if (n) memcpy(out, L->rows, n * sizeof *out);
+    /* rows beyond `cap` (logged since the caller counted) move to the front;
+     * the buffer is kept: its pages are warm for the next rows */
+    if (n < L->nrows) memmove(L->rows, L->rows + n, (L->nrows - n) * sizeof *out);
+    L->nrows -= n;
+    if (!L->nrows) L->full_sent = 0;
     L->lost = 0;
     ol_unlock(&L->mu);
     return n;
 }
 
-void rf_oplog_rows_free(rf_oprow *rows) { free(rows); }
+void rf_oplog_release(rf_oplog *L)
+{
+    ol_lock(&L->mu);
+    free(L->rows);
+    L->rows = NULL;
+    L->nrows = L->caprows = 0;
+    L->full_sent = 0;
+    ol_unlock(&L->mu);
+}
 
 size_t rf_oplog_nstrings(rf_oplog *L)
 {

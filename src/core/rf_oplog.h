@@ -73,11 +73,15 @@ void rf_oplog_config(rf_oplog *L, int keep_rows, size_t full_at, rf_oplog_fn fn,
 /* The rf_hook_fn: install with rf_hook_set(rf_oplog_hook, L, RF_HOOK_PRE | RF_HOOK_POST). */
 int rf_oplog_hook(void *ctx, const rf_op_record *rec);
 
-/* Hands the kept rows over (*rows_out is malloc'd: free with
- * rf_oplog_rows_free; NULL when none) and returns how many; *lost_out:
- * rows dropped since the last take for want of memory. */
-size_t rf_oplog_take(rf_oplog *L, rf_oprow **rows_out, uint64_t *lost_out);
-void rf_oplog_rows_free(rf_oprow *rows);
+/* Rows kept now. */
+size_t rf_oplog_count(rf_oplog *L);
+
+/* Moves up to `cap` kept rows, oldest first, into `out` and returns how
+ * many; *lost_out: rows dropped since the last take for want of memory. */
+size_t rf_oplog_take(rf_oplog *L, rf_oprow *out, size_t cap, uint64_t *lost_out);
+
+/* Frees the (kept, reused) row buffer and the rows in it. */
+void rf_oplog_release(rf_oplog *L);
 
 /* Interned strings: how many there are, and string `id` (stable storage
  * for the log's life; UTF-16LE when *utf16, else bytes as given). */

@@ -59,8 +59,9 @@ cdef extern from "core/rf_oplog.h" nogil:
     void rf_oplog_config(rf_oplog *L, int keep_rows, size_t full_at, rf_oplog_fn fn,
                          rf_oplog_full_fn full_fn, void *ctx, uint32_t fn_phases)
     int rf_oplog_hook(void *ctx, const rf_op_record *rec)
-    size_t rf_oplog_take(rf_oplog *L, rf_oprow **rows_out, uint64_t *lost_out)
-    void rf_oplog_rows_free(rf_oprow *rows)
+    size_t rf_oplog_count(rf_oplog *L)
+    size_t rf_oplog_take(rf_oplog *L, rf_oprow *out, size_t cap, uint64_t *lost_out)
+    void rf_oplog_release(rf_oplog *L)
     size_t rf_oplog_nstrings(rf_oplog *L)
     int rf_oplog_string(rf_oplog *L, int32_t id, const void **p, size_t *nbytes, int *utf16)
     void rf_oplog_forget(rf_oplog *L)
@@ -184,8 +185,6 @@ def configure(bint keep_rows, bint pre, bint post):
     cdef uint32_t phases = (RF_HOOK_PRE if pre else 0) | (RF_HOOK_POST if post else 0)
     cdef bint on = keep_rows or phases != 0
     cdef hook_set_fn setter
-    cdef rf_oprow *rows = NULL
-    cdef uint64_t lost
     cdef rf_oplog_fn fn = NULL
     cdef rf_oplog_full_fn full_fn = NULL
     cdef rf_hook_fn hook = NULL
@@ -205,8 +204,7 @@ def configure(bint keep_rows, bint pre, bint post):
             setter(hook, _log, RF_HOOK_PRE | RF_HOOK_POST)
         _installed = on
         if not on:
-            rf_oplog_take(_log, &rows, &lost)
-            rf_oplog_rows_free(rows)
+            rf_oplog_release(_log)
             rf_oplog_forget(_log)
             del _strings[:]
 
@@ -219,16 +217,29 @@ def installed():
 def take():
     """The rows kept since the last take, as (numpy array of ROW_DTYPE or
     None when there are none, rows lost for want of memory)."""
-    cdef rf_oprow *rows = NULL
     cdef uint64_t lost = 0
-    cdef size_t n = rf_oplog_take(_log, &rows, &lost)
+    cdef size_t n = rf_oplog_count(_log)
     cdef uint8_t[::1] dst
     if n == 0:
+        rf_oplog_take(_log, NULL, 0, &lost)
         return None, lost
-    try:
-        out = np.empty(n, ROW_DTYPE)
-        dst = out.view(np.uint8)
-        memcpy(&dst[0], rows, n * sizeof(rf_oprow))
-    finally:
-        rf_oplog_rows_free(rows)
-    return out, lost
+    out = np.empty(n, ROW_DTYPE)
+    dst = out.view(np.uint8)
+    n = rf_oplog_take(_log, <rf_oprow *>&dst[0], n, &lost)     # more may have come: they wait
+    return out[:n], lost
+
+
+def strings(ids):
+    """string(i) for each id of the int32 array `ids` (a list)."""
+    cdef const int32_t[::1] v = np.ascontiguousarray(ids, dtype=np.int32)
+    cdef Py_ssize_t i, n = v.shape[0]
+    cdef int32_t sid
+    if n and np.max(v) >= len(_strings):
+        _fetch_strings()
+    cdef Py_ssize_t have = len(_strings)
+    out = [None] * n
+    for i in range(n):
+        sid = v[i]
+        if 0 <= sid < have:
+            out[i] = _strings[sid]
+    return out

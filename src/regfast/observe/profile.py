@@ -155,6 +155,7 @@ class Profiler:
         self._lock = threading.Lock()
         self._stage: list[tuple[Any, ...]] = []
         self._unsorted = False
+        self._cmap = np.full(0, -2, np.int32)  # the C log's string ids -> ours (-2: not yet)
         self._conn_ids: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
         self._handle: _hooks.HookHandle | None = None
         self._names: dict[int, str] = _hooks.OP_NAMES  # op number -> name
@@ -163,6 +164,9 @@ class Profiler:
 
     def start(self) -> Profiler:
         if self._handle is None:
+            # the C log's string ids are valid while it stays installed,
+            # which it does from here until stop() at least
+            self._cmap = np.full(0, -2, np.int32)
             self._handle = _hooks._add_sink(self)
         return self
 
@@ -189,6 +193,22 @@ class Profiler:
                     i = self._ids[s] = len(self.strings)
                     self.strings.append(s)
         return i
+
+    def _intern_many(self, strs: list[str | None]) -> list[int]:
+        """_intern over a batch, under one lock."""
+        ids, table = self._ids, self.strings
+        out = []
+        with self._lock:
+            for s in strs:
+                if s is None:
+                    out.append(-1)
+                    continue
+                i = ids.get(s)
+                if i is None:
+                    i = ids[s] = len(table)
+                    table.append(s)
+                out.append(i)
+        return out
 
     _STAGE = 256
 
@@ -267,10 +287,21 @@ class Profiler:
             self._store(new)
 
     def _intern_ids(self, ids: np.ndarray) -> np.ndarray:
-        """The C log's string ids as ids of this profile's table."""
-        uniq, inv = np.unique(ids, return_inverse=True)
-        mine = np.array([self._intern(_core.string(int(u))) for u in uniq.tolist()], dtype=np.int32)
-        return mine[inv.reshape(-1)] if len(uniq) else np.zeros(0, np.int32)
+        """The C log's string ids as ids of this profile's table: a gather
+        through ``_cmap`` (log id -> id here, -2 not yet seen); only ids new
+        to this profile cost a Python intern."""
+        if not len(ids):
+            return np.zeros(0, np.int32)
+        top = int(ids.max())
+        if top >= len(self._cmap):
+            grown = np.full(max(top + 1, 2 * len(self._cmap)), -2, np.int32)
+            grown[: len(self._cmap)] = self._cmap
+            self._cmap = grown
+        known = ids >= 0
+        fresh = np.unique(ids[known][self._cmap[ids[known]] == -2])
+        if len(fresh):
+            self._cmap[fresh] = self._intern_many(_core.strings(fresh))
+        return np.where(known, self._cmap[np.where(known, ids, 0)], -1).astype(np.int32)
 
     def _flush(self) -> None:
         """Moves staged rows into the columns (caller holds the lock). The
