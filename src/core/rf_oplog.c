@@ -470,6 +470,7 @@ int rf_oplog_hook(void *ctx, const rf_op_record *r)
         row.count = r->count;
         row.bytes = r->bytes;
         row.status = r->status;
+        row.round_trips = r->round_trips > UINT32_MAX ? UINT32_MAX : (uint32_t)r->round_trips;
         if (r == vetoed_rec) {
             row.flags |= RF_OPLOG_VETOED;
             vetoed_rec = NULL;

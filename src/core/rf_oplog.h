@@ -7,7 +7,7 @@
  *
  * Why here and not in Python: a Key walk makes several rf_* calls per key;
  * one Python call per rf_* call would cost more than the calls themselves.
- * The log costs a lock, a hash lookup and a 64-byte append per call.
+ * The log costs a lock, a hash lookup and a 72-byte append per call.
  *
  * Paths. The record names a key by its token (and, for an open, the
  * parent's token and the relative path); the log learns token -> path from
@@ -36,7 +36,7 @@
 
 enum { RF_OPLOG_NONE = 0, RF_OPLOG_REGF = 1, RF_OPLOG_NT = 2, RF_OPLOG_REMOTE = 3, RF_OPLOG_OTHER = 4 };
 
-/* One operation, as the log keeps it (64 bytes, no pointers). */
+/* One operation, as the log keeps it (72 bytes, no pointers). */
 typedef struct rf_oprow {
     uint64_t start_ns;     /* monotonic clock at entry (CLOCK_MONOTONIC / QPC) */
     uint64_t duration_ns;  /* POST */
@@ -50,8 +50,9 @@ typedef struct rf_oprow {
     uint16_t op;           /* RF_OP_* */
     uint8_t  backend;      /* RF_OPLOG_REGF... */
     uint8_t  flags;        /* RF_OPREC_WRITE | RF_OPLOG_VETOED | RF_OPLOG_FILE */
+    uint32_t round_trips;  /* POST: rf_op_record.round_trips (saturated) */
     uint8_t  phase;        /* RF_HOOK_PRE or RF_HOOK_POST */
-    uint8_t  pad_[3];
+    uint8_t  pad_[7];
 } rf_oprow;
 
 typedef struct rf_oplog rf_oplog;

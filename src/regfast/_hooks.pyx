@@ -8,7 +8,7 @@ rf_* entry points (src/core/rf_hook.c), whatever the backend.
   own rf_hook_set; _native and _bulk export theirs as a capsule) or removes
   it. With nothing installed an rf_* call costs what it cost before: one
   load and a branch (rf_hive.c).
-* With ``keep_rows`` the log keeps one 64-byte row per operation in C;
+* With ``keep_rows`` the log keeps one 72-byte row per operation in C;
   ``take()`` hands them over as one numpy structured array (``ROW_DTYPE``),
   and the ``on_full`` callable is called when 65,536 rows wait, so memory
   stays bounded without a Python call per operation.
@@ -50,6 +50,7 @@ cdef extern from "core/rf_oplog.h" nogil:
         uint16_t op
         uint8_t backend
         uint8_t flags
+        uint32_t round_trips
         uint8_t phase
     ctypedef struct rf_oplog:
         pass
@@ -83,7 +84,7 @@ OP_MAX = RF_OP_MAX
 ROW_DTYPE = np.dtype([
     ("start_ns", "<u8"), ("duration_ns", "<u8"), ("count", "<u8"), ("bytes", "<u8"), ("key", "<u8"),
     ("hive", "<u4"), ("path", "<i4"), ("value", "<i4"), ("status", "<i4"),
-    ("op", "<u2"), ("backend", "u1"), ("flags", "u1"), ("phase", "u1"), ("_pad", "V3"),
+    ("op", "<u2"), ("backend", "u1"), ("flags", "u1"), ("round_trips", "<u4"), ("phase", "u1"), ("_pad", "V7"),
 ])
 if ROW_DTYPE.itemsize != sizeof(rf_oprow):
     raise ImportError(f"regfast._hooks: ROW_DTYPE is {ROW_DTYPE.itemsize} bytes, rf_oprow {sizeof(rf_oprow)}")
@@ -146,7 +147,7 @@ cdef int _row_cb(void *ctx, const rf_oprow *row) noexcept with gil:
     try:
         return 1 if cb(row.phase, row.op, row.hive, row.backend, row.flags, row.key, string(row.path),
                        string(row.value), row.status, row.start_ns, row.duration_ns, row.count,
-                       row.bytes) else 0
+                       row.bytes, row.round_trips) else 0
     except BaseException:
         # the dispatcher (regfast.observe.hooks) handles its callbacks'
         # exceptions itself; one escaping it vetoes a PRE (fail closed)
@@ -172,7 +173,7 @@ cdef _load_setters():
 
 def set_callbacks(callback, on_full):
     """callback(phase, op, hive, backend, flags, key, path, value, status,
-    start_ns, duration_ns, count, bytes) -> veto (PRE); on_full()."""
+    start_ns, duration_ns, count, bytes, round_trips) -> veto (PRE); on_full()."""
     global _callback, _on_full
     _callback = callback
     _on_full = on_full

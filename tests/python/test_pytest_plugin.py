@@ -207,6 +207,8 @@ WINE_TEST = r'''
         assert registry_profile.count("open_key", path=r"Software\PluginTest\Remote") == 3
         assert (registry_profile.columns["backend"] == 3).sum() > 0
         assert registry_profile.count("get_value", path=r"Software\PluginTest\Remote", value="a") == 2
+        # the Python client's create + set_value, then the remote backend's agent round trips
+        assert registry_profile.round_trips() >= 2 + 2
 '''
 
 

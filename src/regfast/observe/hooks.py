@@ -180,6 +180,10 @@ class Operation:
                         while hooks were on); 0 otherwise
     token : int         rf_* operations: the key token (the parent for opens)
     count : int         rf_* operations, post: rows, subkeys, keys... (RF_OP_*)
+    round_trips : int   post: requests sent to the registry for it (a protocol
+                        request: 1 unless vetoed; the C remote backend: its
+                        agent round trips, which its caches often make 0;
+                        a hive file: 0)
     root : int or None  predefined root of the key (HKCU = 0x80000001...)
     path : str or None  key path below the root (None: opened before hooks were on)
     value : str or None value name (get/set/delete_value, mui_string), deleted
@@ -219,6 +223,7 @@ class Operation:
         "hive",
         "token",
         "count",
+        "round_trips",
         "_write",
     )
 
@@ -243,6 +248,7 @@ class Operation:
         self.hive = 0
         self.token = 0
         self.count = 0
+        self.round_trips = 0
         self._write = False
         try:
             self._parse(payload)
@@ -445,6 +451,7 @@ def _core_op(
     duration_ns: int,
     count: int,
     nbytes: int,
+    round_trips: int,
 ) -> bool:
     """An rf_* operation, from the C log (regfast._hooks), in the calling
     thread: runs the pre hooks (True vetoes: the exception to raise is left
@@ -474,6 +481,7 @@ def _core_op(
     rec.status = status
     rec.duration_ns = duration_ns
     rec.count = count
+    rec.round_trips = round_trips
     rec.vetoed = bool(flags & _core.VETOED)
     if rec.is_write:
         rec.request_bytes = nbytes
@@ -580,6 +588,7 @@ def _run(
                     winerror=5,
                 )
         resp = None
+        rec.round_trips = 1 if rec.conn is not None else 0  # a protocol request goes out
         try:
             resp = call()
         except OSError as e:

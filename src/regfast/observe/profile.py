@@ -26,14 +26,16 @@ stored as its low 32 bits read as signed), ``start_ns`` / ``duration_ns``
 (i64, the monotonic clock: perf_counter_ns), ``vetoed`` (bool: a pre hook
 stopped it; nothing was sent), ``backend`` (u8: 0 a protocol request or
 open_hive, 1 regf, 2 nt, 3 remote — an rf_* operation), ``count`` (u64:
-rf_* rows, subkeys or keys the operation returned).
+rf_* rows, subkeys or keys the operation returned), ``round_trips`` (u32:
+requests that went to the registry for it — 1 for a protocol request not
+vetoed; for an rf_* operation of the C remote backend its agent round trips,
+often 0 thanks to its caches; 0 on a hive file).
 
 For rf_* operations ``path`` is the key's path inside its hive (no root:
 ``Software\\X``; ``count(path=...)`` matches it with or without one) and
 ``op`` is ``hooks.C_OP_BASE + RF_OP_*``, named as the agent's op where it
 is the same one (``open_key``, ``get_value``, ``subkeys``...).
-``round_trips()`` counts the Python protocol's requests; the C remote
-backend's frames are not counted yet.
+``round_trips()`` is the sum of that column.
 
 Kept and compared (a CI gate on access patterns)::
 
@@ -86,9 +88,11 @@ _DTYPES = {
     "vetoed": np.bool_,
     "backend": np.uint8,
     "count": np.uint64,
+    "round_trips": np.uint32,
 }
-# columns a profile saved before they existed may lack (from_json fills them)
-_OPTIONAL = {"vetoed": False, "backend": 0, "count": 0}
+# columns a profile saved before they existed may lack (from_json fills them;
+# round_trips from conn and vetoed, what round_trips() counted then)
+_OPTIONAL = {"vetoed": False, "backend": 0, "count": 0, "round_trips": 0}
 
 
 @dataclass
@@ -246,6 +250,7 @@ class Profiler:
             bool(rec.vetoed),
             0,
             0,
+            min(max(rec.round_trips, 0), 0xFFFFFFFF),
         )
         with self._lock:
             self._stage.append(row)
@@ -281,6 +286,7 @@ class Profiler:
             "vetoed": (rows["flags"] & _core.VETOED) != 0,
             "backend": rows["backend"],
             "count": rows["count"],
+            "round_trips": rows["round_trips"],
         }
         with self._lock:
             self._flush()  # protocol rows staged before these come first
@@ -429,11 +435,12 @@ class Profiler:
         return int(m.sum())
 
     def round_trips(self) -> int:
-        """Requests that reached the registry through a connection (the agent's
-        pipe or the in-process core): every live operation not vetoed. Offline
-        ops (open_hive) are not round trips."""
-        c = self.columns
-        return int(((c["conn"] != 0) & ~c["vetoed"]).sum())
+        """Requests that reached the registry through a connection: every
+        request of the Python agent client not vetoed (the agent's pipe or
+        the in-process core), and the agent round trips the C remote backend
+        made for its rf_* operations (column ``round_trips``). A hive file's
+        operations make none."""
+        return int(self.columns["round_trips"].sum())
 
     def open_each(self) -> list[OpenEach]:
         """Keys opened and closed again and again (see :class:`OpenEach`)."""
@@ -502,6 +509,8 @@ class Profiler:
             if len(vals) != n:
                 raise ValueError(f"profile column {name!r} has {len(vals)} rows, 'op' has {n}")
             prof._cols[name][:n] = np.asarray(vals, dtype=dt)
+        if cols.get("round_trips") is None:  # before the column: what round_trips() counted then
+            prof._cols["round_trips"][:n] = (prof._cols["conn"][:n] != 0) & ~prof._cols["vetoed"][:n]
         for name in ("path", "value"):
             a = prof._cols[name][:n]
             if n and (a.max() >= len(strings) or a.min() < -1):

@@ -209,4 +209,10 @@ def test_remote_backend_operations_are_profiled(wine, registry, sandbox):  # noq
     assert prof.count("get_value", path=base + r"\App\Sub", value="n") == 1   # learnt from subkeys + name
     assert prof.count("get_value", value="missing", failed=True) == 1
     assert set(prof.columns["backend"].tolist()) == {3}                     # remote
+    # round trips: what the remote backend sent the agent for each rf_* call
+    c, names = prof.columns, prof.op_names()
+    lookups = [i for i, n in enumerate(names) if n == "get_value"]
+    assert all(c["round_trips"][i] >= 1 for i in lookups)          # a value is asked for each time
+    assert all(c["round_trips"][i] == 0 for i, n in enumerate(names) if n in ("hive_root", "key_name"))
+    assert prof.round_trips() == int(c["round_trips"].sum()) >= len(lookups) + 1
     assert vetoed[0] == ("get_value", None) and ("get_value", base + r"\App") in vetoed
