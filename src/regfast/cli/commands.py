@@ -519,7 +519,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:
         if os.environ.get("REGFAST_TRACEBACK"):
             raise
-        print(f"regfast: error: {error_text(e)}", file=sys.stderr)
+        line = error_text(e, has_tolerant_flag=hasattr(args, "tolerant"))
+        print(f"regfast: error: {line}", file=sys.stderr)
         return failed
 
 

@@ -180,10 +180,21 @@ def _fname(name: object) -> str:
     return os.fsdecode(name) if isinstance(name, (str, bytes, os.PathLike)) else str(name)
 
 
-def error_text(e: BaseException) -> str:
-    """One line for an exception: what failed, where, the Win32 code."""
+# The library's corruption errors name the API's way out; on the command line
+# the same advice is a flag.
+_API_TOLERANT_HINT = 'open the hive with errors="tolerant" to read the rest'
+_CLI_TOLERANT_HINT = "rerun with --tolerant to read the rest"
+
+
+def error_text(e: BaseException, *, has_tolerant_flag: bool = False) -> str:
+    """One line for an exception: what failed, where, the Win32 code.
+
+    `has_tolerant_flag`: the command takes --tolerant, so the library's
+    advice to pass errors="tolerant" is given as that flag instead."""
     if isinstance(e, regfast.RegistryError):
         msg = str(e.strerror or e)
+        if has_tolerant_flag:
+            msg = msg.replace(_API_TOLERANT_HINT, _CLI_TOLERANT_HINT)
         if e.offset is not None and f"0x{e.offset:x}" not in msg:
             msg += f" at hive offset 0x{e.offset:x}"
         msg += f" (winerror {e.winerror})"

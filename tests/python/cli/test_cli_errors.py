@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from regfast.io.writer import REG_DWORD, REG_QWORD, Value, build_hive
-from conftest import ROOT
+from conftest import ROOT, corpus_path
 
 OK, ERROR, USAGE, INTERRUPTED = 0, 1, 2, 130
 TS = 0x01D0000000000000
@@ -380,3 +380,16 @@ def test_internal_errors_are_one_line_too(tmp_path):
     r = subprocess.run([sys.executable, str(script), "ls", str(hive)], capture_output=True, text=True,
                        timeout=60, env=dict(os.environ, REGFAST_TRACEBACK="1"))
     assert "Traceback" in r.stderr and r.returncode == 1
+
+
+def test_corruption_hint_names_the_flag_on_the_command_line():
+    """A real hive whose subkey list is damaged (plaso's
+    regf_corrupt_sub_key_list): the library's error advises
+    errors="tolerant"; the CLI gives the same advice as its flag, and the
+    flag then reads the rest."""
+    h = str(corpus_path("plaso__regf_corrupt_sub_key_list.hiv"))
+    r = run("ls", h, "-r")
+    check(r, ERROR)
+    assert "rerun with --tolerant to read the rest" in r.stderr, r.stderr
+    assert 'errors="tolerant"' not in r.stderr
+    check(run("ls", h, "-r", "--tolerant"), OK)

@@ -24,7 +24,8 @@ DELAY = 0.3
 
 _SLOW_AGENT = r"""
 import struct, sys, time
-from regfast.live import agent as A
+from regfast.live import protocol as A
+from regfast.live import _agent_ops as O
 delay = float(sys.argv[1])
 rf, wf = open(0, "rb", buffering=0, closefd=False), open(1, "wb", buffering=0, closefd=False)
 def read(n):
@@ -42,18 +43,18 @@ try:
         payload = read(n)
         if framed:
             read(4)
-        if op == A.OP_HELLO:
+        if op == O.OP_HELLO:
             body = struct.pack("<iHIIII", 0, 4, A.MAX_REQUEST, A.MAX_RESPONSE, 1, 0) + struct.pack("<I", 4) + b"slow"
             wf.write(A.frame(op | A.RESPONSE, rid, body))
             framed = True
             continue
-        if op == A.OP_OPEN_KEY:
+        if op == O.OP_OPEN_KEY:
             body = struct.pack("<iII", 0, 7, 2)
-        elif op == A.OP_CLOSE_KEY:
+        elif op == O.OP_CLOSE_KEY:
             body = struct.pack("<i", 0)
         else:
             time.sleep(delay)
-            if op == A.OP_GET_VALUE:
+            if op == O.OP_GET_VALUE:
                 nb, = struct.unpack_from("<I", payload, 4)
                 name = payload[8:8 + nb].decode("utf-16-le")
                 data = (name[:1] or "d").encode() * 4
