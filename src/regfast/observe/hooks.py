@@ -556,6 +556,7 @@ def post(callback: Callable[[Operation], Any]) -> HookHandle:
 def _add_sink(sink: Any) -> HookHandle:
     global _sinks
     with _lock:
+        _drain()  # rows logged before this profiler started belong to the others
         _sinks = _sinks + (sink,)
         _update()
     return HookHandle("sink", sink)

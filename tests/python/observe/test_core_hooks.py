@@ -216,3 +216,15 @@ def test_remote_backend_operations_are_profiled(wine, registry, sandbox):  # noq
     assert all(c["round_trips"][i] == 0 for i, n in enumerate(names) if n in ("hive_root", "key_name"))
     assert prof.round_trips() == int(c["round_trips"].sum()) >= len(lookups) + 1
     assert vetoed[0] == ("get_value", None) and ("get_value", base + r"\App") in vetoed
+
+
+def test_nested_profiles_see_only_their_own_span(make_hive):
+    built = make_hive(TREE)
+    with regfast.open_hive(built.path) as hive:
+        with regfast.profile() as outer:
+            hive.open("Other")
+            with regfast.profile() as inner:
+                hive.open(r"Software\App")
+            hive.open("Other")
+    assert inner.count("open_key") == 1 and inner.count("open_key", path="Other") == 0
+    assert outer.count("open_key") == 3 and outer.count("open_key", path="Other") == 2
