@@ -521,6 +521,31 @@ int rf_oplog_hook(void *ctx, const rf_op_record *r)
 
 /* ---- the consumer's side ----------------------------------------------------- */
 
+#ifndef _WIN32
+/* fork(): a log another thread held locked at the fork would stay locked in
+ * the child, and the child's first logged rf_* call would hang. The logs are
+ * locked across the fork and unlocked on both sides (pthread_atfork); the
+ * binding makes one log. */
+static rf_oplog *fork_logs[16];
+static size_t fork_n;
+static pthread_mutex_t fork_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&fork_mu);
+    for (size_t i = 0; i < fork_n; i++) ol_lock(&fork_logs[i]->mu);
+}
+
+static void fork_done(void)
+{
+    for (size_t i = fork_n; i-- > 0;) ol_unlock(&fork_logs[i]->mu);
+    pthread_mutex_unlock(&fork_mu);
+}
+
+static void fork_register(void) { pthread_atfork(fork_prepare, fork_done, fork_done); }
+#endif
+
 rf_oplog *rf_oplog_new(void)
 {
     rf_oplog *L = calloc(1, sizeof *L);
@@ -532,6 +557,12 @@ rf_oplog *rf_oplog_new(void)
         free(L);
         return NULL;
     }
+#ifndef _WIN32
+    pthread_once(&fork_once, fork_register);
+    pthread_mutex_lock(&fork_mu);
+    if (fork_n < sizeof fork_logs / sizeof fork_logs[0]) fork_logs[fork_n++] = L;
+    pthread_mutex_unlock(&fork_mu);
+#endif
     return L;
 }
 

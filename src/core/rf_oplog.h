@@ -64,6 +64,8 @@ typedef int (*rf_oplog_fn)(void *ctx, const rf_oprow *row);
  * consumer can take them; not called again until they were taken. */
 typedef void (*rf_oplog_full_fn)(void *ctx);
 
+/* A new log; never freed (a hook may still be running with it). Safe
+ * across fork() for the first 16 made. */
 rf_oplog *rf_oplog_new(void);
 
 /* What the log does per record: keep rows (for rf_oplog_take), call `fn`

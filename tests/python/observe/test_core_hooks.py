@@ -5,8 +5,11 @@ as typed records (no request bytes), and Python pre hooks can veto them."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -228,3 +231,40 @@ def test_nested_profiles_see_only_their_own_span(make_hive):
             hive.open("Other")
     assert inner.count("open_key") == 1 and inner.count("open_key", path="Other") == 0
     assert outer.count("open_key") == 3 and outer.count("open_key", path="Other") == 2
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX")
+def test_fork_while_another_thread_logs_does_not_hang_the_child(make_hive):
+    """The log's lock is held across fork() (pthread_atfork): a child forked
+    while another thread is inside the log can still make rf_* calls."""
+    built = make_hive(TREE)
+    stop = threading.Event()
+    with regfast.open_hive(built.path) as hive, regfast.profile():
+        def busy():
+            while not stop.is_set():
+                hive.open(r"Software\App\Sub\Deep")
+
+        t = threading.Thread(target=busy)
+        t.start()
+        try:
+            for _ in range(30):
+                pid = os.fork()
+                if pid == 0:                                   # the child: one logged call, then out
+                    try:
+                        hive.open(r"Software\App")
+                    finally:
+                        os._exit(0)
+                deadline = time.monotonic() + 20
+                while True:
+                    done, status = os.waitpid(pid, os.WNOHANG)
+                    if done:
+                        assert os.waitstatus_to_exitcode(status) == 0
+                        break
+                    if time.monotonic() > deadline:
+                        os.kill(pid, signal.SIGKILL)
+                        os.waitpid(pid, 0)
+                        pytest.fail("the forked child hung on the op log's lock")
+                    time.sleep(0.001)
+        finally:
+            stop.set()
+            t.join()
