@@ -143,6 +143,7 @@ C_OP_NAMES: dict[str, str] = {
 }
 for _i in range(1, _core.OP_MAX):
     OP_NAMES[C_OP_BASE + _i] = C_OP_NAMES.get(_core.op_name(_i), f"rf_op{_i}")
+OP_HIVE_CLOSE = C_OP_BASE + 2  # RF_OP_HIVE_CLOSE: a close cannot be vetoed (it frees)
 OP_KEY_CREATE = C_OP_BASE + 21  # RF_OP_KEY_CREATE
 # Everything that changes the registry (or, set_privileges, the agent's
 # token): what a veto policy on ``op.is_write`` must see. save_key writes a
@@ -458,6 +459,18 @@ def _core_op(
     for the binding's check()) or the post hooks."""
     rec = Operation._from_core(op, hive, backend, flags, token, path, value)
     rec.start_ns = start_ns
+    if phase == _core.PRE and rec.op == OP_HIVE_CLOSE:
+        for cb in _pre:  # told, but a close goes on whatever they say (rf_hive_close)
+            try:
+                cb(rec)
+            except Exception as e:
+                warnings.warn(
+                    f"regfast pre hook {getattr(cb, '__qualname__', cb)!r} raised {e!r} on a close, "
+                    "which cannot be vetoed",
+                    HookWarning,
+                    stacklevel=2,
+                )
+        return False
     if phase == _core.PRE:
         for cb in _pre:
             try:

@@ -19,7 +19,7 @@ from conftest import corpus_path
 from regfast import hooks
 from regfast._native import Hive
 from regfast.exceptions import take_hook_veto
-from regfast.observe.hooks import HookVeto, Operation
+from regfast.observe.hooks import HookVeto, HookWarning, Operation
 from regfast.observe.profile import Profiler
 from wine_session import registry, sandbox, wine  # noqa: F401  (shared fixtures)
 
@@ -268,3 +268,17 @@ def test_fork_while_another_thread_logs_does_not_hang_the_child(make_hive):
         finally:
             stop.set()
             t.join()
+
+
+def test_a_close_is_not_vetoed_and_leaves_no_veto_behind(make_hive):
+    built = make_hive(TREE)
+    hive = regfast.open_hive(built.path)
+
+    def no_close(op):
+        if op.name == "hive_close":
+            raise RuntimeError("keep it open")
+
+    with hooks.pre(no_close), pytest.warns(HookWarning, match="cannot be vetoed"):
+        hive.close()
+    assert hive.closed
+    assert take_hook_veto("key_info vetoed by a hook") is None     # nothing left for a later call
