@@ -141,10 +141,12 @@ C_OP_NAMES: dict[str, str] = {
     "snapshot": "snapshot",
     "watch_open": "watch",
 }
-for _i in range(1, _core.OP_MAX):
-    OP_NAMES[C_OP_BASE + _i] = C_OP_NAMES.get(_core.op_name(_i), f"rf_op{_i}")
-OP_HIVE_CLOSE = C_OP_BASE + 2  # RF_OP_HIVE_CLOSE: a close cannot be vetoed (it frees)
-OP_KEY_CREATE = C_OP_BASE + 21  # RF_OP_KEY_CREATE
+# RF_OP_* by its C name (rf_op_name), so nothing here copies the enum's numbers
+RF_OPS: dict[str, int] = {_core.op_name(_i): _i for _i in range(1, _core.OP_MAX)}
+for _name, _i in RF_OPS.items():
+    OP_NAMES[C_OP_BASE + _i] = C_OP_NAMES.get(_name, _name)
+OP_HIVE_CLOSE = C_OP_BASE + RF_OPS["hive_close"]  # a close cannot be vetoed (it frees)
+OP_KEY_CREATE = C_OP_BASE + RF_OPS["key_create"]
 # Everything that changes the registry (or, set_privileges, the agent's
 # token): what a veto policy on ``op.is_write`` must see. save_key writes a
 # file but only reads the registry; it is not here (its ``file`` is set).

@@ -144,7 +144,8 @@ def test_scan_and_walk_are_one_operation_each(make_hive):
     assert prof.count("scan") == 2
     assert prof.count("scan", path=r"Software\App") == 1
     rows = prof.columns
-    assert sorted(rows["count"][rows["op"] == hooks.C_OP_BASE + 18].tolist()) == [3, 6]   # RF_OP_SCAN: keys
+    scans = rows["op"] == hooks.C_OP_BASE + hooks.RF_OPS["scan"]
+    assert sorted(rows["count"][scans].tolist()) == [3, 6]                        # keys
 
 
 def test_profile_json_keeps_the_new_columns(make_hive):

@@ -217,7 +217,7 @@ def test_offline_open_hive_is_hooked_and_can_be_vetoed(make_hive, tmp_path):
     offline = np.flatnonzero(c["op"] == hooks.OP_OPEN_HIVE)
     assert [prof.strings[c["path"][i]] for i in offline] == [str(built.path), str(tmp_path / "missing.hiv")]
     assert c["status"][offline].tolist() == [0, 2]
-    files = np.flatnonzero(c["op"] == hooks.C_OP_BASE + 1)          # RF_OP_HIVE_OPEN: the file too
+    files = np.flatnonzero(c["op"] == hooks.C_OP_BASE + hooks.RF_OPS["hive_open"])   # the file too
     assert [prof.strings[c["path"][i]] for i in files] == [str(built.path), str(tmp_path / "missing.hiv")]
     with hooks.pre(lambda op: op.name != "open_hive"):
         with pytest.raises(HookVeto):
