@@ -199,19 +199,18 @@ class Profiler:
         return i
 
     def _intern_many(self, strs: list[str | None]) -> list[int]:
-        """_intern over a batch, under one lock."""
+        """_intern over a batch (caller holds the lock)."""
         ids, table = self._ids, self.strings
         out = []
-        with self._lock:
-            for s in strs:
-                if s is None:
-                    out.append(-1)
-                    continue
-                i = ids.get(s)
-                if i is None:
-                    i = ids[s] = len(table)
-                    table.append(s)
-                out.append(i)
+        for s in strs:
+            if s is None:
+                out.append(-1)
+                continue
+            i = ids.get(s)
+            if i is None:
+                i = ids[s] = len(table)
+                table.append(s)
+            out.append(i)
         return out
 
     _STAGE = 256
@@ -271,7 +270,16 @@ class Profiler:
             return
         write = (rows["flags"] & _core.WRITE) != 0
         nbytes = rows["bytes"]
-        new = {
+        # under the lock throughout: two threads may drain at once (one
+        # calling columns, one whose rf_* call filled the log), and _cmap
+        # must grow and fill in one piece
+        with self._lock:
+            self._flush()  # protocol rows staged before these come first
+            self._store(self._core_columns(rows, write, nbytes))
+
+    def _core_columns(self, rows: np.ndarray, write: np.ndarray, nbytes: np.ndarray) -> dict[str, np.ndarray]:
+        """The columns of a batch of the C log's rows (caller holds the lock)."""
+        return {
             "op": (rows["op"].astype(np.uint16) + _hooks.C_OP_BASE).astype(np.uint16),
             "path": self._intern_ids(rows["path"]),
             "value": self._intern_ids(rows["value"]),
@@ -288,14 +296,11 @@ class Profiler:
             "count": rows["count"],
             "round_trips": rows["round_trips"],
         }
-        with self._lock:
-            self._flush()  # protocol rows staged before these come first
-            self._store(new)
 
     def _intern_ids(self, ids: np.ndarray) -> np.ndarray:
         """The C log's string ids as ids of this profile's table: a gather
         through ``_cmap`` (log id -> id here, -2 not yet seen); only ids new
-        to this profile cost a Python intern."""
+        to this profile cost a Python intern (caller holds the lock)."""
         if not len(ids):
             return np.zeros(0, np.int32)
         top = int(ids.max())

@@ -162,19 +162,29 @@ def test_profile_json_keeps_the_new_columns(make_hive):
 
 
 def test_threads_share_the_log(make_hive):
+    from regfast import _hooks as core
     built = make_hive(TREE)
+    per_thread = core.FULL_AT // 4 + 1000        # the log fills: threads drain it while the main one reads
     with regfast.open_hive(built.path) as hive, regfast.profile() as prof:
+        app = hive.open(r"Software\App")
+
         def work():
-            for _ in range(500):
-                assert hive.open(r"Software\App")["Name"] == "x"
+            assert hive.open(r"Software\App")["Name"] == "x"
+            for _ in range(per_thread - 1):
+                app.value("Count")
 
         ts = [threading.Thread(target=work) for _ in range(4)]
         for t in ts:
             t.start()
+        while any(t.is_alive() for t in ts):
+            len(prof)                                 # drains too
         for t in ts:
             t.join()
-    assert prof.count("open_key", path=r"Software\App") == 2000
-    assert prof.count("get_value", path=r"Software\App", value="Name") == 2000
+    assert prof.count("open_key", path=r"Software\App") == 5
+    assert prof.count("get_value", path=r"Software\App", value="Name") == 4
+    assert prof.count("get_value", path=r"Software\App", value="Count") == 4 * (per_thread - 1)
+    c = prof.columns
+    assert (c["path"] >= 0).all() and (np.diff(c["start_ns"]) >= 0).all()
 
 
 # ---------------------------------------------------------------------------
