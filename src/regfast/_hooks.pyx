@@ -118,14 +118,19 @@ cdef _fetch_strings():
     cdef int utf16
     cdef int order
     cdef Py_ssize_t i
-    for i in range(len(_strings), <Py_ssize_t>n):
-        if not rf_oplog_string(_log, <int32_t>i, &p, &nbytes, &utf16):
+    while True:
+        # os.fsdecode is Python code: another thread may fetch meanwhile, so
+        # a string is appended only where it belongs (index == id)
+        i = len(_strings)
+        if i >= <Py_ssize_t>n or not rf_oplog_string(_log, <int32_t>i, &p, &nbytes, &utf16):
             break
         if utf16:
             order = -1
-            _strings.append(PyUnicode_DecodeUTF16(<const char *>p, <Py_ssize_t>nbytes, "surrogatepass", &order))
+            s = PyUnicode_DecodeUTF16(<const char *>p, <Py_ssize_t>nbytes, "surrogatepass", &order)
         else:
-            _strings.append(os.fsdecode(PyBytes_FromStringAndSize(<const char *>p, <Py_ssize_t>nbytes)))
+            s = os.fsdecode(PyBytes_FromStringAndSize(<const char *>p, <Py_ssize_t>nbytes))
+        if len(_strings) == i:
+            _strings.append(s)
 
 
 def string(int32_t sid):
