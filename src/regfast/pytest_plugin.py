@@ -51,11 +51,14 @@ runs and nothing changes unless a test uses one of:
     live registry through the C remote backend, the NT backend), every request
     of the Python agent client (``regfast.connect()``, the in-process core on
     Windows) and each :func:`regfast.open_hive`. It starts when the fixture
-    is set up: what fixtures set up before it did is not counted.
+    is set up (after a garbage collection, so that a hive an earlier test
+    left behind is not closed inside this test's profile): what fixtures set
+    up before it did is not counted.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import subprocess
@@ -189,7 +192,12 @@ class WinePrefix:
 
 
 def profile_during() -> Iterator[Profiler]:
-    """The registry_profile fixture's body: a profiler on for the test."""
+    """The registry_profile fixture's body: a profiler on for the test.
+
+    Garbage is collected first: a hive an earlier test left in a reference
+    cycle would otherwise be closed (an rf_* operation, recorded) whenever
+    the collector runs, in whichever test's profile that is."""
+    gc.collect()
     prof = Profiler()
     with prof:
         yield prof

@@ -312,7 +312,9 @@ class Profiler:
         fresh = np.unique(ids[known][self._cmap[ids[known]] == -2])
         if len(fresh):
             self._cmap[fresh] = self._intern_many(_core.strings(fresh))
-        return np.where(known, self._cmap[np.where(known, ids, 0)], -1).astype(np.int32)
+        out = np.full(len(ids), -1, np.int32)  # (-1 stays -1: no string; _cmap may still be empty)
+        out[known] = self._cmap[ids[known]]
+        return out
 
     def _flush(self) -> None:
         """Moves staged rows into the columns (caller holds the lock). The

@@ -17,6 +17,7 @@ from regfast.cli import main
 from regfast.observe.profile import Profiler, compare
 
 from test_hooks import ScriptedConn, _open_req, dispatch
+from test_hooks import no_hooks_left  # noqa: F401  (autouse: no hook left, garbage collected first)
 
 
 def _conn(delay: float = 0.0) -> ScriptedConn:

@@ -55,3 +55,27 @@ def test_registry_profile_is_empty_for_code_outside_the_test(pytester):
     ''')
     r = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:randomly")
     r.assert_outcomes(passed=1)
+
+
+def test_registry_profile_does_not_inherit_an_earlier_tests_garbage(pytester):
+    # a hive the first test leaves in a reference cycle is closed by the
+    # garbage collector; that close (an rf_* operation) must not land in the
+    # second test's profile
+    pytester.makepyfile(r'''
+        import gc
+
+        def test_leaves_a_cycle(hive_factory):
+            gc.disable()                             # keep the cycle until the next test
+            hive = hive_factory.path({"K": {}})
+            import regfast
+            h = regfast.open_hive(hive)
+            cycle = [h]
+            cycle.append(cycle)
+
+        def test_profiles_only_itself(registry_profile):
+            gc.enable()
+            gc.collect()
+            assert registry_profile.count("hive_close") == 0
+    ''')
+    r = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:randomly")
+    r.assert_outcomes(passed=2)
