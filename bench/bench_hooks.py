@@ -12,10 +12,22 @@ Rows, side by side in one run:
 * ``pre+post hooks``  — a no-op pre and a no-op post callback
 
 Run: ``pytest bench/bench_hooks.py`` (no hive, no Wine needed).
+
+Group "hooks-walk": a Key walk (subkeys, values, every value decoded) of a
+real corpus hive (../shared/corpus/plaso__regf_UsrClass.dat, 7,505 keys,
+~30,000 rf_* calls per walk), side by side:
+
+* ``off``          — nothing installed (one pointer test per rf_* call)
+* ``profiler on``  — regfast.profile() around each walk: the C operation log
+  (src/core/rf_oplog.c) keeps a row per rf_* call, handed to numpy in bulk;
+  each round is a new profile, so key paths are learnt afresh
+* ``post hook``    — a no-op Python post hook: one Python call per rf_* call
 """
 from __future__ import annotations
 
+import os
 import struct
+from pathlib import Path
 
 import pytest
 
@@ -78,3 +90,40 @@ def bench_request_hook_overhead(benchmark, row):
         return
     with hooks.pre(lambda op: None), hooks.post(lambda op: None):
         benchmark(_shipped, conn)
+
+
+CORPUS = Path(os.environ.get("REGFAST_CORPUS") or Path(__file__).resolve().parents[2] / "shared" / "corpus")
+WALK_HIVE = CORPUS / "plaso__regf_UsrClass.dat"
+
+
+def _walk(key) -> int:
+    n = 1
+    for v in key.values():
+        v.value
+    for sub in key.subkeys():
+        n += _walk(sub)
+    return n
+
+
+@pytest.mark.parametrize("row", ["off", "profiler on", "post hook"])
+def bench_key_walk_hook_overhead(benchmark, row):
+    if not WALK_HIVE.exists():
+        pytest.skip(f"{WALK_HIVE} is not here (set REGFAST_CORPUS)")
+    benchmark.group = "hooks-walk (Key walk of plaso__regf_UsrClass.dat)"
+    benchmark.name = row
+    assert not hooks.active()
+    with regfast.open_hive(WALK_HIVE) as hive:
+        root = hive.root
+        if row == "off":
+            benchmark(_walk, root)
+        elif row == "profiler on":
+
+            def profiled() -> None:
+                with regfast.profile() as prof:
+                    _walk(root)
+                assert len(prof) > 7_000
+
+            benchmark(profiled)
+        else:
+            with hooks.post(lambda op: None):
+                benchmark(_walk, root)

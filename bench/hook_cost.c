@@ -5,6 +5,8 @@
  *   direct   through the backend's method table, bypassing the core
  *   no hook  through rf_* with nothing installed (the shipping case)
  *   hooked   through rf_* with a POST hook that only counts
+ *   op log   through rf_* with the operation log installed, keeping rows
+ *            (src/core/rf_oplog.c: what regfast.profile() runs per call)
  * Each figure is the best of 15 runs of 2,000,000 calls (ns per call).
  * Timings on a shared machine swing by more than the hook point costs, so
  * `hook_cost HIVE count` runs only the no-hook loop (10,000,000 calls of
@@ -21,6 +23,7 @@
 
 #include "regfast/regfast.h"
 #include "regfast/regfast_backend.h"
+#include "core/rf_oplog.h"
 
 static double now(void)
 {
@@ -79,9 +82,11 @@ static double once(loop_fn f, rf_hive *h, rf_key k)
 
 /* The three variants interleaved run by run (a shared machine drifts), the
  * best of RUNS kept for each. */
-static void measure(loop_fn direct, loop_fn api, rf_hive *h, rf_key k, double out[3])
+static rf_oprow *taken;
+
+static void measure(loop_fn direct, loop_fn api, rf_hive *h, rf_key k, rf_oplog *log, double out[4])
 {
-    out[0] = out[1] = out[2] = 1e9;
+    out[0] = out[1] = out[2] = out[3] = 1e9;
     for (int r = 0; r < RUNS; r++) {
         double t = once(direct, h, k);
         if (t < out[0]) out[0] = t;
@@ -91,6 +96,11 @@ static void measure(loop_fn direct, loop_fn api, rf_hive *h, rf_key k, double ou
         t = once(api, h, k);
         rf_hook_set(NULL, NULL, 0);
         if (t < out[2]) out[2] = t;
+        rf_hook_set(rf_oplog_hook, log, RF_HOOK_PRE | RF_HOOK_POST);
+        t = once(api, h, k);
+        rf_hook_set(NULL, NULL, 0);
+        if (t < out[3]) out[3] = t;
+        rf_oplog_take(log, taken, N, NULL);   /* the consumer's bulk take */
     }
 }
 
@@ -111,12 +121,18 @@ int main(int argc, char **argv)
         { "rf_key_get_info", info_direct, info_api },
         { "rf_key_child", open_direct, open_api },
     };
-    printf("%-16s %10s %10s %10s %12s\n", "ns/call", "direct", "no hook", "hooked", "no-hook cost");
+    rf_oplog *log = rf_oplog_new();
+    taken = malloc((size_t)N * sizeof *taken);
+    if (!log || !taken) return 1;
+    rf_oplog_config(log, 1, 0, NULL, NULL, NULL, 0);
+    printf("%-16s %10s %10s %10s %10s %12s\n", "ns/call", "direct", "no hook", "hooked", "op log", "no-hook cost");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        double t[3];
-        measure(cases[i].direct, cases[i].api, h, root, t);
-        printf("%-16s %10.2f %10.2f %10.2f %+11.2f\n", cases[i].name, t[0], t[1], t[2], t[1] - t[0]);
+        double t[4];
+        measure(cases[i].direct, cases[i].api, h, root, log, t);
+        printf("%-16s %10.2f %10.2f %10.2f %10.2f %+11.2f\n", cases[i].name, t[0], t[1], t[2], t[3], t[1] - t[0]);
     }
+    rf_oplog_release(log);
+    free(taken);
     printf("(hook calls counted: %llu)\n", (unsigned long long)counted);
     rf_hive_close(h);
     return 0;

@@ -918,6 +918,14 @@ typedef struct rf_op_record {
     rf_status       status;      /**< POST: what the call returns */
     uint64_t        start_ns;    /**< monotonic clock at entry */
     uint64_t        duration_ns; /**< POST */
+    /* Outputs, POST on success only (borrowed, like the pointers above):
+     * appended after duration_ns so that a hook built against the fields
+     * above reads the same layout. */
+    rf_key          out_key;     /**< the key returned: hive_root, key_open, key_child, key_parent, key_create */
+    const rf_key   *out_keys;    /**< key_subkeys: the `count` tokens filled in (NULL when only counted) */
+    rf_name         out_name;    /**< key_name: the name returned */
+    uint64_t        round_trips; /**< POST: requests the backend sent meanwhile (remote: agent round
+                                      trips, other threads' on the same connection included); 0 elsewhere */
 } rf_op_record;
 
 /**

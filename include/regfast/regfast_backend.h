@@ -10,10 +10,11 @@
 #include "regfast/regfast.h"
 
 /* 1: reads. 2 (the slots after `problems`, in this order): deleted_read and
- * slack (forensics), then writes, security get/set, snapshots, watches. The
- * core reads a slot only when `version` says it exists and it is not NULL
- * (RF_OPS_HAS); a missing slot answers RF_E_NOT_SUPPORTED (120). */
-#define RF_BACKEND_OPS_VERSION 2
+ * slack (forensics), then writes, security get/set, snapshots, watches.
+ * 3: requests (what hooks report as round trips). The core reads a slot only
+ * when `version` says it exists and it is not NULL (RF_OPS_HAS, RF_OPS_HAS3);
+ * a missing slot answers RF_E_NOT_SUPPORTED (120). */
+#define RF_BACKEND_OPS_VERSION 3
 
 typedef struct rf_backend_ops rf_backend_ops;
 
@@ -89,10 +90,17 @@ struct rf_backend_ops {
     rf_status (*watch_next)(rf_watch *w, uint32_t timeout_ms, rf_watch_event *ev);
     void      (*watch_stop)(rf_watch *w);   /* thread-safe */
     void      (*watch_close)(rf_watch *w);  /* frees w */
+    /* version 3 */
+    /* requests sent so far over the hive's connection (remote: agent round
+     * trips; the hooks report the difference across a call). NULL: none */
+    uint64_t  (*requests)(rf_hive *h);
 };
 
 /* Does `ops` have slot `field` (version and non-NULL)? */
 #define RF_OPS_HAS(ops, field) \
     ((ops)->version >= 2 && (ops)->field != NULL)
+/* ...for a version-3 slot */
+#define RF_OPS_HAS3(ops, field) \
+    ((ops)->version >= 3 && (ops)->field != NULL)
 
 #endif

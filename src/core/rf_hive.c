@@ -94,7 +94,7 @@ static RF_INLINE rf_status hive_root(rf_hive *h, rf_key *out)
 
 static RF_COLD rf_status rf_hive_root_hooked(rf_hive *h, rf_key *out)
 {
-    HOOK(RF_OP_HIVE_ROOT, h, 0, NULL, 0, hive_root(h, out), NOTHING);
+    HOOK(RF_OP_HIVE_ROOT, h, 0, NULL, 0, hive_root(h, out), r_.out_key = *out);
 }
 
 rf_status rf_hive_root(rf_hive *h, rf_key *out)
@@ -157,7 +157,8 @@ static RF_INLINE rf_status key_open_utf16(rf_hive *h, rf_key parent, const uint1
 
 static RF_COLD rf_status rf_key_open_utf16_hooked(rf_hive *h, rf_key parent, const uint16_t *path, size_t nchars, rf_key *out)
 {
-    HOOK(RF_OP_KEY_OPEN, h, parent, path, nchars, key_open_utf16(h, parent, path, nchars, out), NOTHING);
+    HOOK(RF_OP_KEY_OPEN, h, parent, path, nchars, key_open_utf16(h, parent, path, nchars, out),
+         r_.out_key = *out);
 }
 
 rf_status rf_key_open_utf16(rf_hive *h, rf_key parent, const uint16_t *path, size_t nchars, rf_key *out)
@@ -215,7 +216,7 @@ static RF_INLINE rf_status key_child(rf_hive *h, rf_key parent, const uint16_t *
 
 static RF_COLD rf_status rf_key_child_hooked(rf_hive *h, rf_key parent, const uint16_t *name, size_t nchars, rf_key *out)
 {
-    HOOK(RF_OP_KEY_CHILD, h, parent, name, nchars, key_child(h, parent, name, nchars, out), NOTHING);
+    HOOK(RF_OP_KEY_CHILD, h, parent, name, nchars, key_child(h, parent, name, nchars, out), r_.out_key = *out);
 }
 
 rf_status rf_key_child(rf_hive *h, rf_key parent, const uint16_t *name, size_t nchars, rf_key *out)
@@ -233,7 +234,7 @@ static RF_INLINE rf_status key_name(rf_hive *h, rf_key k, rf_name *out)
 
 static RF_COLD rf_status rf_key_name_hooked(rf_hive *h, rf_key k, rf_name *out)
 {
-    HOOK(RF_OP_KEY_NAME, h, k, NULL, 0, key_name(h, k, out), NOTHING);
+    HOOK(RF_OP_KEY_NAME, h, k, NULL, 0, key_name(h, k, out), r_.out_name = *out);
 }
 
 rf_status rf_key_name(rf_hive *h, rf_key k, rf_name *out)
@@ -270,7 +271,7 @@ static RF_INLINE rf_status key_parent(rf_hive *h, rf_key k, rf_key *out)
 
 static RF_COLD rf_status rf_key_parent_hooked(rf_hive *h, rf_key k, rf_key *out)
 {
-    HOOK(RF_OP_KEY_PARENT, h, k, NULL, 0, key_parent(h, k, out), NOTHING);
+    HOOK(RF_OP_KEY_PARENT, h, k, NULL, 0, key_parent(h, k, out), r_.out_key = *out);
 }
 
 rf_status rf_key_parent(rf_hive *h, rf_key k, rf_key *out)
@@ -306,7 +307,8 @@ static RF_INLINE rf_status key_subkeys(rf_hive *h, rf_key k, rf_key *out, size_t
 
 static RF_COLD rf_status rf_key_subkeys_hooked(rf_hive *h, rf_key k, rf_key *out, size_t cap, size_t *n_out)
 {
-    HOOK(RF_OP_KEY_SUBKEYS, h, k, NULL, 0, key_subkeys(h, k, out, cap, n_out), r_.count = *n_out);
+    HOOK(RF_OP_KEY_SUBKEYS, h, k, NULL, 0, key_subkeys(h, k, out, cap, n_out),
+         { r_.count = *n_out; r_.out_keys = cap ? out : NULL; });
 }
 
 rf_status rf_key_subkeys(rf_hive *h, rf_key k, rf_key *out, size_t cap, size_t *n_out)
@@ -682,7 +684,7 @@ static RF_COLD rf_status rf_key_create_hooked(rf_hive *h, rf_key parent, const u
                         rf_key *out, uint32_t *disposition)
 {
     HOOK(RF_OP_KEY_CREATE, h, parent, path, nchars, key_create(h, parent, path, nchars, flags, out, disposition),
-         NOTHING);
+         r_.out_key = out ? *out : 0);
 }
 
 rf_status rf_key_create(rf_hive *h, rf_key parent, const uint16_t *path, size_t nchars, uint32_t flags,

@@ -94,6 +94,8 @@ void rfi_rec_init(rf_op_record *r, uint32_t op, rf_hive *h, rf_key k)
     r->backend = h && h->ops ? h->ops->name : NULL;
     r->key = k;
     if (op >= RF_OP_VALUE_SET && op <= RF_OP_KEY_SET_SECURITY) r->flags = RF_OPREC_WRITE;
+    /* the count before the call, + 1 (0: not taken); rfi_hook_post subtracts */
+    if (h && h->ops && RF_OPS_HAS3(h->ops, requests)) r->round_trips = h->ops->requests(h) + 1;
     r->start_ns = rfi_now_ns();
 }
 
@@ -120,15 +122,22 @@ rf_status rfi_hook_post(rf_op_record *r, rf_status st)
     r->phase = RF_HOOK_POST;
     r->status = st;
     r->duration_ns = rfi_now_ns() - r->start_ns;
+    /* (a close's record has no hive any more: its round trips are not counted) */
+    if (r->round_trips)
+        r->round_trips = r->hive && RF_OPS_HAS3(r->hive->ops, requests)
+                             ? r->hive->ops->requests(r->hive) + 1 - r->round_trips : 0;
     if (s && (s->phases & RF_HOOK_POST)) {
         if (!st) {
             s->fn(s->ctx, r);
             return st;
         }
-        /* the hook may call rf_* (hooked too) and fail: keep the caller's error */
+        /* the hook may call rf_* (hooked too) and fail: keep the caller's
+         * error. Copied back as a struct: re-formatting it cost more than
+         * the call itself on a walk's many RF_E_MORE_DATA count queries.
+         * (rf_last_error points at this thread's own, writable, error.) */
         rf_error saved = *rf_last_error();
         s->fn(s->ctx, r);
-        rfi_fail(saved.code, saved.offset, saved.native, "%s", saved.message);
+        *(rf_error *)rf_last_error() = saved;
     }
     return st;
 }

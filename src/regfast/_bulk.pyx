@@ -1460,3 +1460,10 @@ cdef void _bind_scan(rf_scan *s, dict cols, size_t kc, size_t vc, bint values, s
         pc.fn = progress
         s.progress = _progress_cb
         s.progress_ctx = <void *>pc
+
+
+# This module's copy of the core has its own hook slot (the static library is
+# linked into each extension module): regfast._hooks installs the op log here
+# through this capsule, so hooks and the profiler see this module's rf_* calls.
+from cpython.pycapsule cimport PyCapsule_New as _PyCapsule_New
+_rf_hook_set = _PyCapsule_New(<void *>rf_hook_set, b"regfast.rf_hook_set", NULL)

@@ -89,7 +89,7 @@ import gc as _gc
 import operator
 import os
 
-from regfast.exceptions import error_from_status
+from regfast.exceptions import error_from_status, take_hook_veto
 from regfast._types import (CellSlack, DeletedKey, DeletedValue, HiveInfo, HiveProblem, KeyInfo,
                             encode_value, filetime_to_datetime, type_name)
 from regfast.paths import ROOT_WORDS, resolve_path
@@ -150,6 +150,10 @@ cdef int check(rf_status st) except -1:
         rf_status_text(st).decode()
     offset = e.offset if e.code == st and e.offset != RF_NO_OFFSET else None
     native = e.native if e.code == st else 0
+    if st == RF_E_ACCESS_DENIED:
+        vetoed = take_hook_veto(message)    # a Python pre hook's own exception (regfast.observe.hooks)
+        if vetoed is not None:
+            raise vetoed
     raise error_from_status(st, message, None, offset, native)
 
 
@@ -2183,3 +2187,10 @@ def marvin32(data, uint64_t seed=0x82EF4D887A4E55C5ULL):
     with nogil:
         h = rf_marvin32(p, n, seed)
     return h
+
+
+# This module's copy of the core has its own hook slot (the static library is
+# linked into each extension module): regfast._hooks installs the op log here
+# through this capsule, so hooks and the profiler see this module's rf_* calls.
+from cpython.pycapsule cimport PyCapsule_New as _PyCapsule_New
+_rf_hook_set = _PyCapsule_New(<void *>rf_hook_set, b"regfast.rf_hook_set", NULL)

@@ -14,6 +14,7 @@ can catch everything regfast raises.
 from __future__ import annotations
 
 import errno as _errno
+import threading as _threading
 
 __all__ = [
     "RegistryError",
@@ -195,3 +196,24 @@ def error_from_status(
     return cls(
         _ERRNO.get(status, _errno.EINVAL), message, filename, winerror=status, status=status, offset=offset
     )
+
+
+# A Python pre hook (regfast.observe.hooks) that vetoes an rf_* call leaves
+# the exception to raise here: the C call only returns 5, "... vetoed by a
+# hook" (rf_hook.c), and the binding's check() takes it back.
+_hook_veto = _threading.local()
+
+
+def set_hook_veto(exc: BaseException | None) -> None:
+    """Leaves `exc` for the calling thread's next :func:`take_hook_veto`."""
+    _hook_veto.exc = exc
+
+
+def take_hook_veto(message: str) -> BaseException | None:
+    """The exception a Python pre hook left for the rf_* call that failed
+    with `message` (status 5), once; None when that failure was not a veto."""
+    exc: BaseException | None = getattr(_hook_veto, "exc", None)
+    if exc is None or "vetoed by a hook" not in message:
+        return None
+    _hook_veto.exc = None
+    return exc

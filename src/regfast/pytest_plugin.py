@@ -45,14 +45,20 @@ runs and nothing changes unless a test uses one of:
             assert not registry_profile.open_each()        # no open/close loops
             assert registry_profile.round_trips() <= 3
 
-    What it sees is what :mod:`regfast.observe.hooks` sees: every live-registry
-    operation (through regfast-agent or the in-process core on Windows) and
-    each :func:`regfast.open_hive`. Reads through an offline ``Hive``/``Key``
-    are compiled C calls without a hook point and are not recorded.
+    What it sees is what :mod:`regfast.observe.hooks` sees: every rf_* call
+    of the C library (reads of a hive file through ``Hive``/``Key`` —
+    ``count("open_key", path=r"Vendor\\App")`` counts them by key path —, the
+    live registry through the C remote backend, the NT backend), every request
+    of the Python agent client (``regfast.connect()``, the in-process core on
+    Windows) and each :func:`regfast.open_hive`. It starts when the fixture
+    is set up (after a garbage collection, so that a hive an earlier test
+    left behind is not closed inside this test's profile): what fixtures set
+    up before it did is not counted.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import subprocess
@@ -186,7 +192,12 @@ class WinePrefix:
 
 
 def profile_during() -> Iterator[Profiler]:
-    """The registry_profile fixture's body: a profiler on for the test."""
+    """The registry_profile fixture's body: a profiler on for the test.
+
+    Garbage is collected first: a hive an earlier test left in a reference
+    cycle would otherwise be closed (an rf_* operation, recorded) whenever
+    the collector runs, in whichever test's profile that is."""
+    gc.collect()
     prof = Profiler()
     with prof:
         yield prof

@@ -329,6 +329,14 @@ cdef extern from "regfast/regfast.h" nogil:
     uint32_t rf_lh_hash(const uint16_t *name, size_t nchars)
     uint64_t rf_marvin32(const void *data, size_t len, uint64_t seed)
 
+    # Hooks: each extension module links its own copy of the core, so each
+    # hands regfast._hooks the address of its rf_hook_set (a capsule).
+    ctypedef struct rf_op_record:
+        pass
+    ctypedef int (*rf_hook_fn)(void *ctx, const rf_op_record *rec)
+    void rf_hook_set(rf_hook_fn fn, void *ctx, uint32_t phases)
+    const char *rf_op_name(uint32_t op)
+
 
 # regfast_remote.h — the remote backend (the live registry through regfast-agent)
 cdef extern from "regfast/regfast_remote.h" nogil:

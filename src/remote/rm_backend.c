@@ -720,6 +720,15 @@ static rf_status rm_snapshot(rf_hive *base, rf_key k, uint32_t flags, uint32_t m
 /* The table and the constructor                                             */
 /* ------------------------------------------------------------------------ */
 
+static uint64_t rm_requests(rf_hive *base)
+{
+    rf_remote *c = ((rm_hive *)base)->c;
+    rm_lock(&c->lock);
+    uint64_t n = c->requests;
+    rm_unlock(&c->lock);
+    return n;
+}
+
 static const rf_backend_ops rm_ops = {
     .version = RF_BACKEND_OPS_VERSION,
     .hive_size = sizeof(rm_hive),
@@ -755,6 +764,7 @@ static const rf_backend_ops rm_ops = {
     .watch_next = rm_watch_next,
     .watch_stop = rm_watch_stop,
     .watch_close = rm_watch_close,
+    .requests = rm_requests,
 };
 
 static rf_status remote_open(rf_remote *c, uint32_t root, uint32_t view, uint32_t access, rf_hive **out)

@@ -10,7 +10,8 @@
  *    finds), hashes every value as rf_read_values reads it, honours
  *    max_keys / subtree / keep_data, and rf_snapshot_size accepts it and
  *    refuses every truncation of it;
- *  - hooks: PRE and POST records with the right op, key, name, counts;
+ *  - hooks: PRE and POST records with the right op, key, name, counts,
+ *    outputs (out_key, out_keys, out_name) and no round trips;
  *    a PRE veto keeps the backend from being called; removal;
  *  - a version-1 method table: the core never reads a version-2 slot
  *    (deleted_read, slack, the writes...) of it, it answers 120.
@@ -238,6 +239,8 @@ static void test_hooks(const char *path)
     CHECK_EQ_INT(s.last_post.op, RF_OP_KEY_OPEN);
     CHECK_EQ_INT(s.last_post.status, st);
     CHECK(s.last_post.key == root && s.last_post.name_chars == 8 && s.last_post.name[0] == 'S');
+    CHECK(s.last_post.out_key == k && k != 0);              /* the key it returned */
+    CHECK_EQ_INT(s.last_post.round_trips, 0);              /* a hive file has no connection */
     CHECK(s.last_post.duration_ns < 1000000000ull);
     /* counts: subkeys, batch rows and bytes */
     size_t n;
@@ -245,6 +248,10 @@ static void test_hooks(const char *path)
     CHECK_EQ_INT(rf_key_subkeys(h, root, kids, 4096, &n), RF_OK);
     CHECK_EQ_INT(s.last_post.op, RF_OP_KEY_SUBKEYS);
     CHECK_EQ_INT(s.last_post.count, n);
+    CHECK(s.last_post.out_keys == kids);                    /* the tokens it filled in */
+    rf_name nm;
+    CHECK_EQ_INT(rf_key_name(h, kids[0], &nm), RF_OK);
+    CHECK(s.last_post.out_name.ptr == nm.ptr && s.last_post.out_name.nbytes == nm.nbytes);
     /* a write is flagged, and vetoed before the backend: 5, not 120 */
     s.veto_op = RF_OP_VALUE_SET;
     CHECK_EQ_INT(rf_value_set(h, root, NAME_X, 1, 4, "\1\0\0\0", 4), RF_E_ACCESS_DENIED);

@@ -183,6 +183,32 @@ WINE_TEST = r'''
         assert [o.path for o in prof.open_each()] == [r"HKCU\Software\PluginTest\App"]
         assert prof.round_trips() == 9                # 3 x (open, get, close)
         assert registry_profile.count("set_value") == 2
+
+
+    def test_remote_backend_under_wine(wine_registry, wine_prefix, registry_profile):
+        # the live registry through the C remote backend: its rf_* operations
+        # reach registry_profile from the C hook records, with key paths
+        import subprocess
+        from regfast._native import Hive
+        wine_registry.create_key("HKCU", r"Software\PluginTest\Remote").set_value("a", 1)
+        proc = subprocess.Popen([wine_prefix.wine, str(wine_prefix.exe)], env=wine_prefix.env,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                bufsize=0)
+        hive = Hive._remote(proc.stdout.fileno(), proc.stdin.fileno(), 60.0)
+        try:
+            for _ in range(2):
+                assert hive.open(r"Software\PluginTest\Remote")["a"] == 1
+        finally:
+            hive.close()
+            proc.stdin.close()
+            proc.wait(timeout=30)
+            proc.stdout.close()
+        # the create (the Python client's open_key) and the two opens of the remote backend
+        assert registry_profile.count("open_key", path=r"Software\PluginTest\Remote") == 3
+        assert (registry_profile.columns["backend"] == 3).sum() > 0
+        assert registry_profile.count("get_value", path=r"Software\PluginTest\Remote", value="a") == 2
+        # the Python client's create + set_value, then the remote backend's agent round trips
+        assert registry_profile.round_trips() >= 2 + 2
 '''
 
 
@@ -191,7 +217,7 @@ def test_wine_registry_fixture_runs_the_live_api(pytester, monkeypatch):
     monkeypatch.setenv("REGFAST_AGENT", str(exe))
     pytester.makepyfile(WINE_TEST)
     r = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:randomly")
-    r.assert_outcomes(passed=1)
+    r.assert_outcomes(passed=2)
 
 
 def test_wine_registry_skips_with_a_reason_without_wine(pytester, monkeypatch, tmp_path):

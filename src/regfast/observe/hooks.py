@@ -14,23 +14,39 @@ kernel's CmRegisterCallbackEx pre/post registry callbacks.
     ...
     h.remove()
 
-What is covered: every operation on the **live** registry, i.e. every request
-that goes through :meth:`regfast.live.protocol.Connection.request` (the agent's pipe
-and the in-process core alike) — Registry.open_key / create_key / delete_key,
-every live Key method (reads, writes, snapshot, close...), watch set-up,
-the administration ops of regfast.live.admin (rename, security, privileges, hive
-save / load / unload / restore / replace, app hives, MUI strings: the
-mutating ones have ``is_write``), regfast.transaction (its journal reads and
-writes, and the KTM ops). Offline,
-only :func:`regfast.open_hive` is hooked (op ``"open_hive"``, ``path`` = the
-file, ``root`` None; a veto keeps the file from being opened). The offline
-:class:`regfast.Hive` / :class:`regfast.Key` methods are **not** hooked: they
-are compiled (Cython), and a Python hook point on them would cost a Python
-call on the very reads the binding exists to make cheap.
+What is covered — three hook points, one :class:`Operation` type:
+
+* **every rf_* call** of the C library, whatever the backend: the offline
+  :class:`regfast.Hive` / :class:`regfast.Key` / ``scan()`` reads of a hive
+  file, and the hives behind the C remote backend (``Hive._remote``: the
+  live registry through regfast-agent) and the NT backend. These come from
+  the typed records of the rf_* entry points (src/core/rf_hook.c), turned
+  into rows by the C operation log (src/core/rf_oplog.c, bound by
+  :mod:`regfast._hooks`): ``op.backend`` is ``"regf"``, ``"remote"`` or
+  ``"nt"``, ``op.op`` is ``C_OP_BASE + RF_OP_*``, ``op.path`` the key's path
+  in its hive and ``op.value`` the value name — nothing is re-parsed. The
+  names follow the agent's where the operation is the same (``open_key``,
+  ``get_value`` for a value looked up by name, ``subkeys``, ``read_values``,
+  ``set_value``...; table ``C_OP_NAMES``).
+* **every request of the Python agent protocol**, i.e. every request that
+  goes through :meth:`regfast.live.protocol.Connection.request` (the agent's
+  pipe and the in-process core alike) — Registry.open_key / create_key /
+  delete_key, every live Key method of :mod:`regfast.live.registry`, watch
+  set-up, the administration ops of regfast.live.admin (rename, security,
+  privileges, hive save / load / unload / restore / replace, app hives, MUI
+  strings: the mutating ones have ``is_write``), regfast.transaction (its
+  journal reads and writes, and the KTM ops). ``op.backend`` is None, and
+  ``op.op`` an agent op number. These requests do not go through rf_* (they
+  are encoded in Python), so they are seen here once, not twice.
+* :func:`regfast.open_hive` (op ``"open_hive"``, ``path`` = the file,
+  ``root`` None; a veto keeps the file from being opened) — before the
+  rf_* ``hive_open`` it leads to.
 
 Cost when no hook and no profiler is active: ``Connection.request`` checks one
-module global (``regfast.live.protocol._hook``) and goes on; bench/bench_hooks.py
-measures it against a Connection with no hook point at all.
+module global (``regfast.live.protocol._hook``) and goes on (bench/bench_hooks.py);
+an rf_* call tests one pointer (rf_hive.c; bench/hook_cost.c). With only a
+profiler on, rf_* calls are logged in C and handed over in bulk: no Python
+call per operation. A Python pre or post hook is called per operation.
 
 Semantics
 ---------
@@ -42,11 +58,19 @@ Semantics
   ``status`` (0 or the Win32 code), ``duration_ns`` and ``response_bytes``
   filled in. They observe only: an exception in one is reported as a
   :class:`HookWarning` and the operation's outcome stands.
-* Paths come from the OPEN_KEY requests the hook layer saw: a key opened
-  while no hook or profiler was active shows ``path=None`` (its handle is in
-  ``op.handle``). A veto policy that must not be bypassed should be installed
-  before the keys it guards are opened, or veto ``path is None`` writes.
-* Callbacks run in the thread making the request; keep them short.
+* Paths of protocol requests come from the OPEN_KEY requests the hook layer
+  saw: a key opened while no hook or profiler was active shows ``path=None``
+  (its handle is in ``op.handle``). Paths of rf_* operations are learnt the
+  same way by the C log (opens, the root, subkey lists and names); for a
+  hive file a key's path is also found by walking its parents, so offline
+  paths are always known. A veto policy that must not be bypassed should be
+  installed before the keys it guards are opened, or veto ``path is None``
+  writes.
+* A veto of an rf_* operation makes the C call fail with 5 ("vetoed by a
+  hook"); the binding raises the :class:`HookVeto` (or the hook's own
+  exception) in its place.
+* Callbacks run in the thread making the request (for rf_* operations, also
+  a backend's watch thread); keep them short.
 """
 
 from __future__ import annotations
@@ -60,20 +84,73 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from regfast.exceptions import RegistryPermissionError
+from regfast import _hooks as _core
+from regfast.exceptions import RegistryPermissionError, set_hook_veto
 from regfast.hive import open as _open_hive
 from regfast.live import _agent_ops as _ops
 from regfast.live import protocol as _agent
 
-__all__ = ["pre", "post", "HookVeto", "HookWarning", "HookHandle", "Operation", "OP_NAMES", "active"]
+__all__ = [
+    "pre",
+    "post",
+    "HookVeto",
+    "HookWarning",
+    "HookHandle",
+    "Operation",
+    "OP_NAMES",
+    "C_OP_BASE",
+    "C_OP_NAMES",
+    "active",
+]
 
 OP_NAMES: dict[int, str] = dict(_ops.NAMES)  # from src/agent/ag_ops.def
 # Not agent ops: the offline entry points hooked (regfast.open_hive).
 OP_OPEN_HIVE = 0x1000
 OP_NAMES[OP_OPEN_HIVE] = "open_hive"
+# The rf_* operations (RF_OP_* of regfast.h) are numbered from here, above
+# the agent's ops (< 0x100), so one u16 column holds both.
+C_OP_BASE = 0x200
+# RF_OP_* name (rf_op_name) -> the name hooks and profiles use: the agent's
+# where the operation is the same, so that count("open_key") or
+# count("get_value") means the same on a hive file and on the live registry.
+C_OP_NAMES: dict[str, str] = {
+    "hive_open": "hive_open",  # (regfast.open_hive's own "open_hive" comes first)
+    "hive_close": "hive_close",
+    "hive_info": "hive_info",
+    "hive_root": "hive_root",
+    "key_open": "open_key",
+    "key_child": "open_key",  # one component: an open too
+    "key_name": "key_name",
+    "key_class": "key_class",
+    "key_parent": "key_parent",
+    "key_info": "key_info",
+    "key_subkeys": "subkeys",
+    "key_values": "key_values",
+    "key_security": "get_security",
+    "value_open": "get_value",  # a value looked up by name (RegQueryValueEx)
+    "value_info": "value_info",
+    "value_read": "read_value",
+    "read_values": "read_values",
+    "scan": "scan",
+    "value_set": "set_value",
+    "value_delete": "delete_value",
+    "key_create": "create_key",
+    "key_delete": "delete_key",
+    "key_rename": "rename",
+    "key_set_security": "set_security",
+    "snapshot": "snapshot",
+    "watch_open": "watch",
+}
+# RF_OP_* by its C name (rf_op_name), so nothing here copies the enum's numbers
+RF_OPS: dict[str, int] = {_core.op_name(_i): _i for _i in range(1, _core.OP_MAX)}
+for _name, _i in RF_OPS.items():
+    OP_NAMES[C_OP_BASE + _i] = C_OP_NAMES.get(_name, _name)
+OP_HIVE_CLOSE = C_OP_BASE + RF_OPS["hive_close"]  # a close cannot be vetoed (it frees)
+OP_KEY_CREATE = C_OP_BASE + RF_OPS["key_create"]
 # Everything that changes the registry (or, set_privileges, the agent's
 # token): what a veto policy on ``op.is_write`` must see. save_key writes a
 # file but only reads the registry; it is not here (its ``file`` is set).
+# rf_* writes carry their own flag (RF_OPREC_WRITE).
 WRITE_OPS = _ops.WRITE_OPS
 # ops whose payload starts with a key handle (u32), then what follows it:
 # t a u32 skipped, s a value name (-> value), n a new key name (-> value),
@@ -97,8 +174,19 @@ class Operation:
 
     Attributes
     ----------
-    op : int            agent op number (regfast.live._agent_ops.OP_*)
+    op : int            agent op number (regfast.live._agent_ops.OP_*), or
+                        C_OP_BASE + RF_OP_* for an rf_* operation
     name : str          "open_key", "set_value"... (OP_NAMES)
+    backend : str or None  rf_* operations: "regf", "remote", "nt"; None for
+                        a protocol request and open_hive
+    hive : int          rf_* operations: which hive (1, 2... per hive seen
+                        while hooks were on); 0 otherwise
+    token : int         rf_* operations: the key token (the parent for opens)
+    count : int         rf_* operations, post: rows, subkeys, keys... (RF_OP_*)
+    round_trips : int   post: requests sent to the registry for it (a protocol
+                        request: 1 unless vetoed; the C remote backend: its
+                        agent round trips, which its caches often make 0;
+                        a hive file: 0)
     root : int or None  predefined root of the key (HKCU = 0x80000001...)
     path : str or None  key path below the root (None: opened before hooks were on)
     value : str or None value name (get/set/delete_value, mui_string), deleted
@@ -110,9 +198,9 @@ class Operation:
     handle : int or None the agent's key handle the op uses / returns
     tx : int or None    the transaction of tx_open_key / tx_commit / tx_rollback
     create : bool       open_key that creates (RegCreateKeyExW)
-    request_bytes : int payload bytes sent
+    request_bytes : int payload bytes sent (rf_* writes: the data written)
     status : int        post only: 0, or the Win32 code of the failure (5 for a veto)
-    response_bytes : int post only
+    response_bytes : int post only (rf_* reads: the data read)
     duration_ns : int   post only: request to answer, in this process
     vetoed : bool
     """
@@ -134,6 +222,12 @@ class Operation:
         "start_ns",
         "vetoed",
         "conn",
+        "backend",
+        "hive",
+        "token",
+        "count",
+        "round_trips",
+        "_write",
     )
 
     def __init__(self, conn: Any, op: int, payload: bytes) -> None:
@@ -153,14 +247,48 @@ class Operation:
         self.duration_ns = 0
         self.start_ns = 0
         self.vetoed = False
+        self.backend: str | None = None
+        self.hive = 0
+        self.token = 0
+        self.count = 0
+        self.round_trips = 0
+        self._write = False
         try:
             self._parse(payload)
         except (struct.error, ValueError, UnicodeDecodeError):
             pass  # a malformed request: the agent will say so
 
+    @classmethod
+    def _from_core(
+        cls,
+        op: int,
+        hive: int,
+        backend: int,
+        flags: int,
+        token: int,
+        path: str | None,
+        value: str | None,
+    ) -> Operation:
+        """An rf_* operation from the C log's row (typed fields, nothing parsed)."""
+        rec = cls(None, C_OP_BASE + op, b"")
+        rec.backend = _core.BACKENDS.get(backend, "other")
+        rec.hive = hive
+        rec.token = token
+        rec._write = bool(flags & _core.WRITE)
+        rec.create = rec.op == OP_KEY_CREATE
+        if flags & _core.FILE:
+            rec.file = path
+        rec.path = path
+        rec.value = value
+        return rec
+
     @property
     def is_write(self) -> bool:
-        return self.op in WRITE_OPS or (self.create and self.op in (_ops.OP_OPEN_KEY, _ops.OP_TX_OPEN_KEY))
+        return (
+            self._write
+            or self.op in WRITE_OPS
+            or (self.create and self.op in (_ops.OP_OPEN_KEY, _ops.OP_TX_OPEN_KEY))
+        )
 
     @property
     def full_path(self) -> str | None:
@@ -285,11 +413,105 @@ def active() -> bool:
 
 def _update() -> None:
     on = bool(_pre or _post or _sinks)
-    # the two hook points: every live request, and regfast.open_hive (hive.open
+    # the three hook points: every live request, regfast.open_hive (hive.open
     # calls its hook as hook(path, open); a partial adds no stack frame, so the
-    # DirtyHiveWarning's stacklevel still points at open_hive's caller)
+    # DirtyHiveWarning's stacklevel still points at open_hive's caller), and
+    # every rf_* call (the C log: rows kept for the profilers, a Python call
+    # per operation only for pre / post hooks)
+    if not _sinks:
+        _drain()  # the last profiler is gone: nothing keeps what is left
+    _core.set_callbacks(_core_op, _drain)
+    _core.configure(bool(_sinks), bool(_pre), bool(_post))
     _agent._hook = _dispatch if on else None
     _open_hive._hook = functools.partial(run_offline, OP_OPEN_HIVE) if on else None
+
+
+def _drain() -> None:
+    """Hands the rows the C log kept to every profiler (bulk: numpy)."""
+    rows, lost = _core.take()
+    if rows is None and not lost:
+        return
+    for s in _sinks:
+        try:
+            s._add_core(rows, lost)
+        except Exception as e:  # a profiler is an observer: the outcome stands
+            warnings.warn(
+                f"regfast profiler {s!r} failed to record rf_* rows: {e!r}", HookWarning, stacklevel=2
+            )
+
+
+def _core_op(
+    phase: int,
+    op: int,
+    hive: int,
+    backend: int,
+    flags: int,
+    token: int,
+    path: str | None,
+    value: str | None,
+    status: int,
+    start_ns: int,
+    duration_ns: int,
+    count: int,
+    nbytes: int,
+    round_trips: int,
+) -> bool:
+    """An rf_* operation, from the C log (regfast._hooks), in the calling
+    thread: runs the pre hooks (True vetoes: the exception to raise is left
+    for the binding's check()) or the post hooks."""
+    rec = Operation._from_core(op, hive, backend, flags, token, path, value)
+    rec.start_ns = start_ns
+    if phase == _core.PRE and rec.op == OP_HIVE_CLOSE:
+        for cb in _pre:  # told, but a close goes on whatever they say (rf_hive_close)
+            try:
+                cb(rec)
+            except Exception as e:
+                warnings.warn(
+                    f"regfast pre hook {getattr(cb, '__qualname__', cb)!r} raised {e!r} on a close, "
+                    "which cannot be vetoed",
+                    HookWarning,
+                    stacklevel=2,
+                )
+        return False
+    if phase == _core.PRE:
+        for cb in _pre:
+            try:
+                verdict = cb(rec)
+            except BaseException as e:  # aborts the op with this exception
+                set_hook_veto(e)
+                return True
+            if verdict is False:
+                set_hook_veto(
+                    HookVeto(
+                        13,
+                        f"{rec.name} on {rec.full_path or 'a key'}"
+                        f"{f' (value {rec.value!r})' if rec.value is not None else ''} "
+                        f"vetoed by hook {getattr(cb, '__qualname__', cb)!r}",
+                        None,
+                        winerror=5,
+                    )
+                )
+                return True
+        return False
+    rec.status = status
+    rec.duration_ns = duration_ns
+    rec.count = count
+    rec.round_trips = round_trips
+    rec.vetoed = bool(flags & _core.VETOED)
+    if rec.is_write:
+        rec.request_bytes = nbytes
+    else:
+        rec.response_bytes = nbytes
+    for cb in _post:
+        try:
+            cb(rec)
+        except Exception as e:  # observers must not change the outcome
+            warnings.warn(
+                f"regfast post hook {getattr(cb, '__qualname__', cb)!r} raised {e!r}",
+                HookWarning,
+                stacklevel=2,
+            )
+    return False
 
 
 class HookHandle:
@@ -349,6 +571,7 @@ def post(callback: Callable[[Operation], Any]) -> HookHandle:
 def _add_sink(sink: Any) -> HookHandle:
     global _sinks
     with _lock:
+        _drain()  # rows logged before this profiler started belong to the others
         _sinks = _sinks + (sink,)
         _update()
     return HookHandle("sink", sink)
@@ -381,6 +604,7 @@ def _run(
                     winerror=5,
                 )
         resp = None
+        rec.round_trips = 1 if rec.conn is not None else 0  # a protocol request goes out
         try:
             resp = call()
         except OSError as e:
@@ -401,7 +625,10 @@ def _run(
             rec.status = -1  # a pre hook raised
         raise
     finally:
-        for s in _sinks:
+        sinks = _sinks
+        if sinks:
+            _drain()  # rf_* rows logged before this request come first
+        for s in sinks:
             try:
                 s._add(rec)
             except Exception as e:  # a profiler is an observer too: the outcome stands

@@ -1,4 +1,4 @@
-"""``regfast.profile()``: an access profiler for the live registry.
+"""``regfast.profile()``: an access profiler for regfast — hive files and the live registry.
 
 ::
 
@@ -7,12 +7,14 @@
     print(prof.report())            # hottest keys, counts per op, open-each patterns
     prof.columns["duration_ns"]     # numpy columns, one row per operation
 
-It records every operation that regfast.hooks sees (every live-registry
-request; see :mod:`regfast.observe.hooks` for what is covered) into preallocated
-numpy columns that double when full — no Python object is kept per
-operation (rows are staged 256 at a time as tuples, then stored with one
-vectorized assignment per column). Strings (key paths, value names) are interned once into a table;
-the columns hold their index (-1 = none/unknown).
+It records every operation that regfast.hooks sees (every rf_* call of the C
+library — offline Key reads included —, every live-registry request of the
+Python protocol, every open_hive; see :mod:`regfast.observe.hooks`) into
+preallocated numpy columns that double when full — no Python object is kept
+per operation. rf_* operations are logged in C (src/core/rf_oplog.c) and
+arrive in bulk as one numpy array per batch; protocol requests are staged
+256 at a time as tuples. Strings (key paths, value names) are interned once
+into a table; the columns hold their index (-1 = none/unknown).
 
 Columns: ``op`` (u16, agent op), ``path`` (i32, into ``strings``: the root
 and key path, e.g. ``HKCU\\Software\\X``), ``value`` (i32, value name),
@@ -21,13 +23,19 @@ order first seen; 0 = offline), ``create`` (bool), ``bytes_out`` /
 ``bytes_in`` (u64: request and answer payload bytes), ``status`` (i32: 0 or
 the Win32 code; 5 for a veto; a code above 2**31-1, e.g. an NTSTATUS, is
 stored as its low 32 bits read as signed), ``start_ns`` / ``duration_ns``
-(i64, perf_counter_ns), ``vetoed`` (bool: a pre hook stopped it; nothing was sent).
+(i64, the monotonic clock: perf_counter_ns), ``vetoed`` (bool: a pre hook
+stopped it; nothing was sent), ``backend`` (u8: 0 a protocol request or
+open_hive, 1 regf, 2 nt, 3 remote — an rf_* operation), ``count`` (u64:
+rf_* rows, subkeys or keys the operation returned), ``round_trips`` (u32:
+requests that went to the registry for it — 1 for a protocol request not
+vetoed; for an rf_* operation of the C remote backend its agent round trips,
+often 0 thanks to its caches; 0 on a hive file).
 
-What it sees is what :mod:`regfast.observe.hooks` sees: every live-registry request
-(through regfast-agent or the in-process core) and, offline, each
-:func:`regfast.open_hive` (op ``open_hive``, ``path`` = the file). Reads
-through an offline Hive/Key (``hive.open()``, ``key[name]``, ``scan()``) are
-compiled and not hooked, so they are not in a profile.
+For rf_* operations ``path`` is the key's path inside its hive (no root:
+``Software\\X``; ``count(path=...)`` matches it with or without one) and
+``op`` is ``hooks.C_OP_BASE + RF_OP_*``, named as the agent's op where it
+is the same one (``open_key``, ``get_value``, ``subkeys``...).
+``round_trips()`` is the sum of that column.
 
 Kept and compared (a CI gate on access patterns)::
 
@@ -39,7 +47,7 @@ Kept and compared (a CI gate on access patterns)::
     $ regfast profile compare base.json new.json --max-extra-round-trips 0 --no-new-open-each
 
 When no profiler and no hook is active, the cost is one global check per
-request (bench/bench_hooks.py).
+request (bench/bench_hooks.py) and one pointer test per rf_* call.
 
 Command line: ``regfast profile [--json OUT] -- python script.py args...``
 runs the script in this process (runpy) with a profiler on, prints the report
@@ -51,6 +59,7 @@ from __future__ import annotations
 
 import json
 import threading
+import warnings
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -58,6 +67,7 @@ from typing import Any
 
 import numpy as np
 
+from regfast import _hooks as _core
 from regfast.live import _agent_ops as _ops
 from regfast.observe import hooks as _hooks
 
@@ -76,7 +86,13 @@ _DTYPES = {
     "start_ns": np.int64,
     "duration_ns": np.int64,
     "vetoed": np.bool_,
+    "backend": np.uint8,
+    "count": np.uint64,
+    "round_trips": np.uint32,
 }
+# columns a profile saved before they existed may lack (from_json fills them;
+# round_trips from conn and vetoed, what round_trips() counted then)
+_OPTIONAL = {"vetoed": False, "backend": 0, "count": 0, "round_trips": 0}
 
 
 @dataclass
@@ -142,6 +158,8 @@ class Profiler:
         self._ids: dict[str, int] = {}
         self._lock = threading.Lock()
         self._stage: list[tuple[Any, ...]] = []
+        self._unsorted = False
+        self._cmap = np.full(0, -2, np.int32)  # the C log's string ids -> ours (-2: not yet)
         self._conn_ids: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
         self._handle: _hooks.HookHandle | None = None
         self._names: dict[int, str] = _hooks.OP_NAMES  # op number -> name
@@ -150,11 +168,15 @@ class Profiler:
 
     def start(self) -> Profiler:
         if self._handle is None:
+            # the C log's string ids are valid while it stays installed,
+            # which it does from here until stop() at least
+            self._cmap = np.full(0, -2, np.int32)
             self._handle = _hooks._add_sink(self)
         return self
 
     def stop(self) -> None:
         if self._handle is not None:
+            _hooks._drain()  # what the C log kept so far is this profile's too
             self._handle.remove()
             self._handle = None
 
@@ -175,6 +197,21 @@ class Profiler:
                     i = self._ids[s] = len(self.strings)
                     self.strings.append(s)
         return i
+
+    def _intern_many(self, strs: list[str | None]) -> list[int]:
+        """_intern over a batch (caller holds the lock)."""
+        ids, table = self._ids, self.strings
+        out = []
+        for s in strs:
+            if s is None:
+                out.append(-1)
+                continue
+            i = ids.get(s)
+            if i is None:
+                i = ids[s] = len(table)
+                table.append(s)
+            out.append(i)
+        return out
 
     _STAGE = 256
 
@@ -210,11 +247,74 @@ class Profiler:
             rec.start_ns,
             rec.duration_ns,
             bool(rec.vetoed),
+            0,
+            0,
+            min(max(rec.round_trips, 0), 0xFFFFFFFF),
         )
         with self._lock:
             self._stage.append(row)
             if len(self._stage) >= self._STAGE:
                 self._flush()
+
+    def _add_core(self, rows: np.ndarray | None, lost: int) -> None:
+        """rf_* operations from the C log (regfast._hooks.ROW_DTYPE rows), in
+        bulk: one vectorized conversion per column, one intern per distinct
+        string of the batch."""
+        if lost:
+            warnings.warn(
+                f"regfast profiler: {lost:,} rf_* operations were not recorded (no memory)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        if rows is None or not len(rows):
+            return
+        write = (rows["flags"] & _core.WRITE) != 0
+        nbytes = rows["bytes"]
+        # under the lock throughout: two threads may drain at once (one
+        # calling columns, one whose rf_* call filled the log), and _cmap
+        # must grow and fill in one piece
+        with self._lock:
+            self._flush()  # protocol rows staged before these come first
+            self._store(self._core_columns(rows, write, nbytes))
+
+    def _core_columns(self, rows: np.ndarray, write: np.ndarray, nbytes: np.ndarray) -> dict[str, np.ndarray]:
+        """The columns of a batch of the C log's rows (caller holds the lock)."""
+        return {
+            "op": (rows["op"].astype(np.uint16) + _hooks.C_OP_BASE).astype(np.uint16),
+            "path": self._intern_ids(rows["path"]),
+            "value": self._intern_ids(rows["value"]),
+            "handle": np.zeros(len(rows), np.uint32),
+            "conn": np.zeros(len(rows), np.uint32),
+            "create": rows["op"] == _hooks.OP_KEY_CREATE - _hooks.C_OP_BASE,
+            "bytes_out": np.where(write, nbytes, 0).astype(np.uint64),
+            "bytes_in": np.where(write, 0, nbytes).astype(np.uint64),
+            "status": rows["status"],
+            "start_ns": rows["start_ns"].astype(np.int64),
+            "duration_ns": rows["duration_ns"].astype(np.int64),
+            "vetoed": (rows["flags"] & _core.VETOED) != 0,
+            "backend": rows["backend"],
+            "count": rows["count"],
+            "round_trips": rows["round_trips"],
+        }
+
+    def _intern_ids(self, ids: np.ndarray) -> np.ndarray:
+        """The C log's string ids as ids of this profile's table: a gather
+        through ``_cmap`` (log id -> id here, -2 not yet seen); only ids new
+        to this profile cost a Python intern (caller holds the lock)."""
+        if not len(ids):
+            return np.zeros(0, np.int32)
+        top = int(ids.max())
+        if top >= len(self._cmap):
+            grown = np.full(max(top + 1, 2 * len(self._cmap)), -2, np.int32)
+            grown[: len(self._cmap)] = self._cmap
+            self._cmap = grown
+        known = ids >= 0
+        fresh = np.unique(ids[known][self._cmap[ids[known]] == -2])
+        if len(fresh):
+            self._cmap[fresh] = self._intern_many(_core.strings(fresh))
+        out = np.full(len(ids), -1, np.int32)  # (-1 stays -1: no string; _cmap may still be empty)
+        out[known] = self._cmap[ids[known]]
+        return out
 
     def _flush(self) -> None:
         """Moves staged rows into the columns (caller holds the lock). The
@@ -223,7 +323,16 @@ class Profiler:
         rows = self._stage
         if not rows:
             return
-        i, k = self._n, len(rows)
+        # convert every column before storing any (rows i.. are free space)
+        new: dict[str, np.ndarray] = {
+            name: np.array([r[j] for r in rows], dtype=_DTYPES[name]) for j, name in enumerate(_DTYPES)
+        }
+        self._store(new)
+        self._stage = []
+
+    def _store(self, new: dict[str, np.ndarray]) -> None:
+        """Appends converted rows, one array per column (caller holds the lock)."""
+        i, k = self._n, len(new["op"])
         cols = self._cols
         if i + k > self._cap:
             cap = self._cap
@@ -236,26 +345,36 @@ class Profiler:
                 cols[name] = b
         else:
             cap = self._cap
-        # convert every column before storing any (rows i.. are free space)
-        new: dict[str, np.ndarray] = {
-            name: np.array([r[j] for r in rows], dtype=_DTYPES[name]) for j, name in enumerate(_DTYPES)
-        }
         for name, a in new.items():
             cols[name][i : i + k] = a
+        # rf_* rows arrive in batches, protocol rows one by one, and an
+        # operation is recorded when it ends: kept in order of start (one
+        # clock for both, the monotonic one) when the columns are read
+        st = cols["start_ns"]
+        if k and ((i and st[i] < st[i - 1]) or (k > 1 and bool((np.diff(st[i : i + k]) < 0).any()))):
+            self._unsorted = True
         self._cols, self._cap, self._n = cols, cap, i + k
-        self._stage = []
 
     # --- results ------------------------------------------------------------
 
     def __len__(self) -> int:
+        if self._handle is not None:
+            _hooks._drain()
         return self._n + len(self._stage)
 
     @property
     def columns(self) -> dict[str, np.ndarray]:
         """The recorded rows, one numpy array per column (views: copy to keep)."""
+        if self._handle is not None:
+            _hooks._drain()  # rf_* rows the C log still holds
         with self._lock:
             self._flush()
             n = self._n
+            if self._unsorted:
+                order = np.argsort(self._cols["start_ns"][:n], kind="stable")
+                for a in self._cols.values():
+                    a[:n] = a[:n][order]
+                self._unsorted = False
             return {k: a[:n] for k, a in self._cols.items()}
 
     def op_names(self) -> list[str]:
@@ -323,11 +442,12 @@ class Profiler:
         return int(m.sum())
 
     def round_trips(self) -> int:
-        """Requests that reached the registry through a connection (the agent's
-        pipe or the in-process core): every live operation not vetoed. Offline
-        ops (open_hive) are not round trips."""
-        c = self.columns
-        return int(((c["conn"] != 0) & ~c["vetoed"]).sum())
+        """Requests that reached the registry through a connection: every
+        request of the Python agent client not vetoed (the agent's pipe or
+        the in-process core), and the agent round trips the C remote backend
+        made for its rf_* operations (column ``round_trips``). A hive file's
+        operations make none."""
+        return int(self.columns["round_trips"].sum())
 
     def open_each(self) -> list[OpenEach]:
         """Keys opened and closed again and again (see :class:`OpenEach`)."""
@@ -389,13 +509,15 @@ class Profiler:
         for name, dt in _DTYPES.items():
             vals = cols.get(name)
             if vals is None:
-                if name == "vetoed":  # (absent before it was recorded)
-                    vals = [False] * n
+                if name in _OPTIONAL:  # (absent before it was recorded)
+                    vals = [_OPTIONAL[name]] * n
                 else:
                     raise ValueError(f"profile lacks the {name!r} column")
             if len(vals) != n:
                 raise ValueError(f"profile column {name!r} has {len(vals)} rows, 'op' has {n}")
             prof._cols[name][:n] = np.asarray(vals, dtype=dt)
+        if cols.get("round_trips") is None:  # before the column: what round_trips() counted then
+            prof._cols["round_trips"][:n] = (prof._cols["conn"][:n] != 0) & ~prof._cols["vetoed"][:n]
         for name in ("path", "value"):
             a = prof._cols[name][:n]
             if n and (a.max() >= len(strings) or a.min() < -1):

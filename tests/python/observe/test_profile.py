@@ -17,6 +17,7 @@ from regfast.cli import main
 from regfast.observe.profile import Profiler, compare
 
 from test_hooks import ScriptedConn, _open_req, dispatch
+from test_hooks import no_hooks_left  # noqa: F401  (autouse: no hook left, garbage collected first)
 
 
 def _conn(delay: float = 0.0) -> ScriptedConn:
@@ -70,12 +71,13 @@ def test_count_round_trips_and_open_each(make_hive):
     assert [(o.path, o.opens, o.cycles) for o in p.open_each()] == [(r"HKCU\Software\App", 4, 4)]
     with pytest.raises(ValueError, match="unknown operation"):
         p.count("open_keys")
-    # offline: open_hive is seen, but is not a round trip
+    # offline: open_hive is seen (then the rf_* calls it makes), but is not a round trip
     built = make_hive({"K": {}})
     with regfast.profile() as off:
         regfast.open_hive(built.path).close()
     assert off.count("open_hive", path=str(built.path)) == 1 and off.round_trips() == 0
-    assert off.operations() == [("open_hive", str(built.path), None, 0)]
+    assert off.operations() == [("open_hive", str(built.path), None, 0), ("hive_open", str(built.path), None, 0),
+                                ("hive_close", None, None, 0)]
 
 
 def test_json_round_trip_and_bad_files():
