@@ -124,6 +124,9 @@ void regf_lazy_free(regf_hive *h)
     h->lazy = 0;
     free(h->page_state);
     h->page_state = NULL;
+    free(h->scratch);
+    h->scratch = NULL;
+    h->scratch_words = 0;
 }
 
 /* ---- under the lock ------------------------------------------------------- */
@@ -203,12 +206,19 @@ static rf_status check_hbin(regf_hive *h, uint64_t off)
     if (st & PAGE_READY) return RF_OK;
     uint64_t s, e;
     hbin_of(h, p, &s, &e);
-    uint64_t small[64], *bits = small; /* a 32 KiB hbin's words on the stack */
     size_t words = (size_t)((e - s) >> 9);
-    if (words > 64 && !(bits = calloc(words, sizeof *bits)))
-        return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory to check the hbin at 0x%llx",
-                        (unsigned long long)(s + REGF_BASE_BLOCK));
-    if (bits == small) memset(small, 0, sizeof small);
+    if (words > h->scratch_words) {
+        /* the hive's, not this frame's: a fault (the file cut) jumps out of
+         * the check, and a buffer only this frame knew would leak */
+        uint64_t *w = realloc(h->scratch, words * sizeof *w);
+        if (!w)
+            return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory to check the hbin at 0x%llx",
+                            (unsigned long long)(s + REGF_BASE_BLOCK));
+        h->scratch = w;
+        h->scratch_words = words;
+    }
+    uint64_t *bits = h->scratch;
+    memset(bits, 0, words * sizeof *bits);
     hbin_counts n;
     rf_status r = check_cells(h, s, e, bits, &n);
     if (r == RF_OK) {
@@ -222,7 +232,6 @@ static rf_status check_hbin(regf_hive *h, uint64_t off)
     } else if (r == RF_E_CORRUPT) {
         for (uint64_t q = s >> 12; q < e >> 12; q++) state_store(&h->page_state[q], (uint8_t)(h->page_state[q] | PAGE_BAD));
     }
-    if (bits != small) free(bits);
     return r;
 }
 
