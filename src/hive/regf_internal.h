@@ -77,6 +77,9 @@ typedef struct regf_hive {
     int            chain_broken; /* lazy: the header at chain_end breaks the chain */
     uint64_t      *scratch;    /* lazy: an hbin's bits while its check runs (under the lock) */
     size_t         scratch_words;
+    struct regf_bad_hbin *bad; /* lazy: the first bad cell of each hbin whose check failed */
+    size_t         n_bad, bad_cap;
+    uint32_t      *bad_of_page; /* lazy: per page of a failed hbin, 1 + its index in `bad` */
 #ifdef _WIN32
     struct { void *srw; } lock;  /* an SRWLOCK (one pointer) */
     void          *win_mapping;

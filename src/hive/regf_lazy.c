@@ -127,6 +127,11 @@ void regf_lazy_free(regf_hive *h)
     free(h->scratch);
     h->scratch = NULL;
     h->scratch_words = 0;
+    free(h->bad);
+    h->bad = NULL;
+    h->n_bad = h->bad_cap = 0;
+    free(h->bad_of_page);
+    h->bad_of_page = NULL;
 }
 
 /* ---- under the lock ------------------------------------------------------- */
@@ -170,17 +175,54 @@ static void hbin_of(const regf_hive *h, uint64_t p, uint64_t *start, uint64_t *e
 
 typedef struct hbin_counts { uint64_t allocated, free_, nk, vk; } hbin_counts;
 
+/* An hbin whose cells failed the check, and the cell that failed it: every
+ * later use of an offset in it gets that failure again without a walk (a
+ * list of N entries into one big damaged hbin cost N walks of it), and the
+ * same failure even if the bytes change meanwhile. */
+struct regf_bad_hbin { uint64_t start, end, cell; int32_t raw; };
+
+static rf_status bad_error(const struct regf_bad_hbin *b)
+{
+    return regf_cell_size_fail(b->cell, b->raw, b->end - b->cell, b->start);
+}
+
+/* Records the failure of the hbin [s, e) and marks its pages BAD; without
+ * memory for the record nothing is marked, and the next use walks again. */
+static void remember_bad(regf_hive *h, uint64_t s, uint64_t e, uint64_t cell, int32_t raw)
+{
+    if (!h->bad_of_page && !(h->bad_of_page = calloc((size_t)(h->bins_len >> 12) + 1, sizeof(uint32_t))))
+        return;
+    if (h->n_bad == h->bad_cap) {
+        size_t cap = h->bad_cap ? 2 * h->bad_cap : 8;
+        struct regf_bad_hbin *b = realloc(h->bad, cap * sizeof *b);
+        if (!b) return;
+        h->bad = b;
+        h->bad_cap = cap;
+    }
+    h->bad[h->n_bad] = (struct regf_bad_hbin){ s, e, cell, raw };
+    h->n_bad++;
+    for (uint64_t q = s >> 12; q < e >> 12; q++) {
+        h->bad_of_page[q] = (uint32_t)h->n_bad;
+        state_store(&h->page_state[q], (uint8_t)(h->page_state[q] | PAGE_BAD));
+    }
+}
+
 /* Chains the cells of the hbin [s, e): on success the bits of its cell
  * starts are in `bits` (bit i: a cell at s + 8 i) and its counts in *n; on
- * damage, the strict open's error. */
-static rf_status check_cells(const regf_hive *h, uint64_t s, uint64_t e, uint64_t *bits, hbin_counts *n)
+ * damage, the strict open's error, and the cell and size that failed. */
+static rf_status check_cells(const regf_hive *h, uint64_t s, uint64_t e, uint64_t *bits, hbin_counts *n,
+                             uint64_t *bad_cell, int32_t *bad_raw)
 {
     const uint8_t *bins = h->bins;
     memset(n, 0, sizeof *n);
     for (uint64_t c = s + REGF_HBIN_HEADER; c < e;) {
         int32_t raw = (int32_t)rf_le32(bins + c);
         uint64_t csize = raw < 0 ? (uint64_t)(-(int64_t)raw) : (uint64_t)raw;
-        if (csize < 8 || (csize & 7) || csize > e - c) return regf_cell_size_fail(c, raw, e - c, s);
+        if (csize < 8 || (csize & 7) || csize > e - c) {
+            *bad_cell = c;
+            *bad_raw = raw;
+            return regf_cell_size_fail(c, raw, e - c, s);
+        }
         uint64_t i = (c - s) >> 3;
         bits[i >> 6] |= (uint64_t)1 << (i & 63);
         if (raw < 0) {
@@ -198,12 +240,14 @@ static rf_status check_cells(const regf_hive *h, uint64_t s, uint64_t e, uint64_
 }
 
 /* Checks the hbin holding `off` (the chain covers it), once: RF_OK when its
- * cells passed (now or before), else the error it fails with. */
+ * cells passed (now or before), else the error it failed with (the first
+ * time, and every time after). */
 static rf_status check_hbin(regf_hive *h, uint64_t off)
 {
     uint64_t p = off >> 12;
     uint8_t st = h->page_state[p];
     if (st & PAGE_READY) return RF_OK;
+    if (st & PAGE_BAD) return bad_error(&h->bad[h->bad_of_page[p] - 1]);
     uint64_t s, e;
     hbin_of(h, p, &s, &e);
     size_t words = (size_t)((e - s) >> 9);
@@ -217,10 +261,11 @@ static rf_status check_hbin(regf_hive *h, uint64_t off)
         h->scratch = w;
         h->scratch_words = words;
     }
-    uint64_t *bits = h->scratch;
+    uint64_t *bits = h->scratch, bad_cell = 0;
+    int32_t bad_raw = 0;
     memset(bits, 0, words * sizeof *bits);
     hbin_counts n;
-    rf_status r = check_cells(h, s, e, bits, &n);
+    rf_status r = check_cells(h, s, e, bits, &n, &bad_cell, &bad_raw);
     if (r == RF_OK) {
         /* publish: the words first (a set bit is a checked cell start), then READY */
         for (size_t w = 0; w < words; w++) regf_bits_store(&h->cell_start[(s >> 9) + w], bits[w]);
@@ -230,7 +275,7 @@ static rf_status check_hbin(regf_hive *h, uint64_t off)
         h->info.vk_cells += n.vk;
         for (uint64_t q = s >> 12; q < e >> 12; q++) state_store(&h->page_state[q], (uint8_t)(h->page_state[q] | PAGE_READY));
     } else if (r == RF_E_CORRUPT) {
-        for (uint64_t q = s >> 12; q < e >> 12; q++) state_store(&h->page_state[q], (uint8_t)(h->page_state[q] | PAGE_BAD));
+        remember_bad(h, s, e, bad_cell, bad_raw);   /* the error check_cells set stands */
     }
     return r;
 }

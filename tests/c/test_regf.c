@@ -2663,6 +2663,69 @@ static void test_error_quotes_error(void)
  *
  * A strict open checks each hbin the first time an offset in it is used. */
 
+/* A root in the first hbin whose one value (vk, value list) sits in a second
+ * hbin; *tail: the free cell closing that second hbin (hive offset). */
+static void two_bin_hive(hb *b, uint32_t *root, uint32_t *vk, uint32_t *tail)
+{
+    uint32_t one = 1;
+    hb_init(b, 5);
+    *root = mk_key(b, NONE32, "ROOT");
+    hb_new_bin(b, 8);
+    *vk = mk_inline(b, "v", RF_REG_DWORD, &one, 4);
+    set_values(b, *root, vk, 1, NULL);
+    *tail = (uint32_t)(b->cur - 4096);
+    hb_finish(b, *root);
+}
+
+/* The check of a damaged hbin fails once and is then replayed: every later
+ * use of an offset in it gets the first failure's status, offset and message,
+ * without walking the hbin's cells again. (Walked again, each use cost a
+ * walk of the whole hbin: a list of N entries into one big damaged hbin made
+ * a read_values or a scan skipping errors cost N walks of it, where a strict
+ * open used to fail at once.) Seen from outside: repairing the bytes after
+ * the failure does not make the hbin readable. */
+static void test_lazy_damage_replayed(void)
+{
+    hb b;
+    uint32_t root, vk, tail;
+    two_bin_hive(&b, &root, &vk, &tail);
+    uint8_t *buf = malloc(b.len);
+    memcpy(buf, b.buf, b.len);
+    uint32_t saved = r32(buf + F(tail));
+    w32(buf + F(tail), 3);                               /* the hbin's last cell: size 3 */
+    rf_hive *h = open_buf(buf, b.len, 0);                /* the root's hbin is good */
+    CHECK(h != NULL);
+    if (!h) { free(buf); free(b.buf); return; }
+    rf_value v = 0;
+    EXPECT_FAIL(rf_value_open(h, root, "v", 1, &v), RF_E_CORRUPT, F(tail), "not a multiple of 8");
+    char first[sizeof rf_last_error()->message];
+    memcpy(first, rf_last_error()->message, sizeof first);
+    w32(buf + F(tail), saved);                           /* repaired in place, after the failure */
+    EXPECT_FAIL(rf_value_open(h, root, "v", 1, &v), RF_E_CORRUPT, F(tail), "not a multiple of 8");
+    CHECK(strcmp(rf_last_error()->message, first) == 0);
+    const uint8_t *payload;
+    size_t plen;
+    int allocated;
+    EXPECT_FAIL(rf_hive_cell(h, F(vk), &payload, &plen, &allocated), RF_E_CORRUPT, F(tail), "multiple of 8");
+    CHECK(strcmp(rf_last_error()->message, first) == 0);
+    rf_hive_info info;
+    EXPECT_FAIL(rf_hive_get_info(h, &info), RF_E_CORRUPT, F(tail), "multiple of 8");
+    CHECK(strcmp(rf_last_error()->message, first) == 0);
+    size_t n = 0;
+    EXPECT_FAIL(rf_hive_deleted(h, NULL, 0, &n), RF_E_CORRUPT, F(tail), "multiple of 8");
+    rf_hive_close(h);
+    h = open_buf(buf, b.len, 0);                         /* a new open sees the repaired bytes */
+    CHECK(h != NULL);
+    if (h) {
+        CHECK_EQ_INT(rf_value_open(h, root, "v", 1, &v), RF_OK);
+        CHECK_EQ_INT(v, vk);
+        CHECK_EQ_INT(rf_hive_get_info(h, &info), RF_OK);
+        rf_hive_close(h);
+    }
+    free(buf);
+    free(b.buf);
+}
+
 #ifndef _WIN32
 /* The file cut under the mapping while an hbin bigger than 32 KiB is being
  * checked: RF_E_IO, the lock released, nothing leaked (the bits of a big
@@ -2736,6 +2799,7 @@ int main(void)
     test_truncated_index_build();
     test_truncated_record_reads();
 #endif
+    test_lazy_damage_replayed();
 #ifndef _WIN32
     test_lazy_check_cut();
 #endif
