@@ -50,10 +50,15 @@
 #define PAGE_BAD   8u /* its hbin's cells failed the check */
 
 #if defined(_MSC_VER)
-static uint8_t state_load(const uint8_t *p) { return *(const volatile uint8_t *)p; }
-static void state_store(uint8_t *p, uint8_t v) { *(volatile uint8_t *)p = v; }
-static int flag_load(const int *p) { return *(const volatile int *)p; }
-static void flag_store(int *p, int v) { *(volatile int *)p = v; }
+/* Interlocked, not volatile: MSVC gives volatile acquire/release only on x86
+ * and x64 (/volatile:ms); on ARM64 (/volatile:iso) a reader could see READY
+ * before the bitmap words published ahead of it. Only the slow paths load
+ * these. */
+#include <intrin.h>
+static uint8_t state_load(const uint8_t *p) { return (uint8_t)_InterlockedCompareExchange8((volatile char *)p, 0, 0); }
+static void state_store(uint8_t *p, uint8_t v) { _InterlockedExchange8((volatile char *)p, (char)v); }
+static int flag_load(const int *p) { return (int)_InterlockedCompareExchange((volatile long *)p, 0, 0); }
+static void flag_store(int *p, int v) { _InterlockedExchange((volatile long *)p, v); }
 #else
 static uint8_t state_load(const uint8_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 static void state_store(uint8_t *p, uint8_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
