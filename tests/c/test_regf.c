@@ -2726,6 +2726,62 @@ static void test_lazy_damage_replayed(void)
     free(b.buf);
 }
 
+/* Value data holding what looks like an hbin at a page boundary (header with
+ * the right offset field, then a cell): only the chain of hbin sizes from the
+ * first hbin tells it from a real one, so an offset into it is no cell, even
+ * when it is the first use of its (real, 16 KiB) hbin. */
+static void test_lazy_fake_hbin(void)
+{
+    hb b;
+    hb_init(&b, 3);                                      /* 1.3: the data in one cell */
+    uint32_t root = mk_key(&b, NONE32, "ROOT");
+    uint32_t vk = mk_vk(&b, "blob", RF_REG_BINARY, 16000, 0);
+    set_values(&b, root, &vk, 1, NULL);
+    uint32_t li = hb_cell(&b, 8);
+    static uint8_t data[16000];
+    uint32_t blob = mk_blob(&b, data, sizeof data);      /* its own hbin: 4 pages */
+    uint32_t bin = (uint32_t)((F(blob) & ~(uint64_t)4095) - 4096), fake = bin + 8192;
+    CHECK(r32(b.buf + F(bin) + 8) == 16384 && fake > blob + 4 && fake + 4096 <= blob + 4 + 16000);
+    uint8_t *p = b.buf + F(fake);                        /* in the data: a header naming itself... */
+    memcpy(p, "hbin", 4);
+    w32(p + 4, fake);
+    w32(p + 8, 4096);
+    w32(p + 0x20, (uint32_t)-0x60);                      /* ...then an nk cell */
+    memcpy(p + 0x24, "nk", 2);
+    w16(p + 0x24 + 0x48, 1);
+    p[0x24 + 0x4C] = 'X';
+    w32(p + 0x80, 4096 - 0x80);                          /* and a free cell to the page's end */
+    memcpy(data, b.buf + F(blob) + 4, sizeof data);
+    memcpy(PL(&b, li), "li", 2);                         /* the root lists the fake nk */
+    w16(PL(&b, li) + 2, 1);
+    w32(PL(&b, li) + 4, fake + 0x20);
+    w32(PL(&b, root) + 0x14, 1);
+    w32(PL(&b, root) + 0x1C, li);
+    w32(PL(&b, vk) + 8, blob);
+    hb_finish(&b, root);
+    rf_hive *h = open_buf(b.buf, b.len, 0);
+    CHECK(h != NULL);
+    if (!h) { free(b.buf); return; }
+    const uint8_t *payload;
+    size_t plen;
+    int allocated;
+    EXPECT_FAIL(rf_hive_cell(h, F(fake + 0x20), &payload, &plen, &allocated), RF_E_NOT_FOUND, F(fake + 0x20),
+                "no cell");
+    rf_hive_close(h);
+    h = open_buf(b.buf, b.len, 0);                       /* again, reached from the file */
+    rf_key kids[2];
+    size_t n = 0;
+    EXPECT_FAIL(rf_key_subkeys(h, root, kids, 2, &n), RF_E_CORRUPT, F(fake + 0x20), "not the start of a cell");
+    const uint8_t *d = NULL;
+    size_t len = 0;
+    CHECK_EQ_INT(rf_value_read(h, vk, NULL, 0, &d, &len), RF_OK);
+    CHECK(len == sizeof data && d && memcmp(d, data, sizeof data) == 0);
+    rf_hive_info info;
+    CHECK_EQ_INT(rf_hive_get_info(h, &info), RF_OK);
+    rf_hive_close(h);
+    free(b.buf);
+}
+
 #ifndef _WIN32
 /* The file cut under the mapping while an hbin bigger than 32 KiB is being
  * checked: RF_E_IO, the lock released, nothing leaked (the bits of a big
@@ -2909,6 +2965,7 @@ int main(void)
     test_truncated_record_reads();
 #endif
     test_lazy_damage_replayed();
+    test_lazy_fake_hbin();
 #ifndef _WIN32
     test_lazy_check_cut();
     test_lazy_threads();
