@@ -90,6 +90,11 @@ static void rm_close(rf_hive *base)
     /* the last user of the connection: closing the stream ends the agent's
      * handles, no CLOSE_KEY round trips needed */
     if (c->refs == 1) rm_kill(c, "the last remote hive was closed");
+    for (rm_hive **pp = &c->hives; *pp; pp = &(*pp)->sibling)
+        if (*pp == h) {
+            *pp = h->sibling;
+            break;
+        }
     rm_keys_free(h);
     rm_unlock(&c->lock);
     rf_clear_error();
@@ -799,6 +804,10 @@ static rf_status remote_open(rf_remote *c, uint32_t root, uint32_t view, uint32_
     }
     rm_conn_ref(c);
     h->base.ops = &rm_ops;
+    rm_lock(&c->lock);
+    h->sibling = c->hives;
+    c->hives = h;
+    rm_unlock(&c->lock);
     *out = &h->base;
     return RF_OK;
 }
@@ -829,14 +838,18 @@ rf_remote *rf_remote_of(rf_hive *h)
 /* Requests the method table has no slot for (rf_remote_request)             */
 /* ------------------------------------------------------------------------ */
 
-typedef struct raw_arg { const void *payload; size_t len; } raw_arg;
+typedef struct raw_arg { const void *payload; size_t len; size_t at; } raw_arg;
 
+/* The key's handle goes `at` bytes into the payload: first for every op but
+ * BENCH, whose layout puts the method before it (ag_ops.def). */
 static void build_raw(rf_remote *c, uint32_t hd, const void *ctx)
 {
     const raw_arg *a = ctx;
+    size_t at = hd != RM_NONE && a->at <= a->len ? a->at : 0;
     rm_begin(c);
+    if (at) rm_put(c, a->payload, at);
     if (hd != RM_NONE) rm_put32(c, hd);
-    rm_put(c, a->payload, a->len);
+    rm_put(c, (const uint8_t *)a->payload + at, a->len - at);
 }
 
 rf_status rf_remote_request(rf_hive *base, rf_key k, uint16_t op, const void *payload, size_t len,
@@ -857,7 +870,7 @@ rf_status rf_remote_request(rf_hive *base, rf_key k, uint16_t op, const void *pa
     LOCKED(h);
     const uint8_t *p = NULL;
     size_t n = 0;
-    raw_arg a = { payload, len };
+    raw_arg a = { payload, len, op == AG_OP_BENCH ? 4u : 0u };
     if (!st && k) {
         uint32_t idx;
         st = rm_entry_of(h, k, &idx);

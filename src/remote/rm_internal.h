@@ -107,6 +107,7 @@ struct rf_remote {
     size_t    rep_cap;
     rm_park   park;
     rm_evq   *evqs;
+    struct rm_hive *hives;   /* every open hive of the connection (cache invalidation) */
 };
 
 /* Monotonic milliseconds (deadlines). */
@@ -211,6 +212,7 @@ typedef struct rm_vent {
 typedef struct rm_hive {
     rf_hive    base;        /* must be first */
     rf_remote *c;
+    struct rm_hive *sibling; /* the connection's next hive (rf_remote.hives) */
     uint32_t   root, view, access;
     uint16_t   tag;
     rm_entry  *e;
@@ -256,7 +258,9 @@ void      rm_forget_handle(rm_hive *h, uint32_t idx);
 rf_status rm_adopt(rm_hive *h, uint32_t idx, uint32_t handle);
 /* After an agent error on an entry's handle: 1018/2 make it a tombstone. */
 void      rm_after_error(rm_hive *h, uint32_t idx, rf_status st);
-/* Tombstones the entry of `path` and every entry below it (delete, rename). */
+/* Tombstones the entry of `path` and every entry below it (delete, rename),
+ * in every hive of the connection with the same root: another (view,
+ * access) of it may have cached a handle that would follow a renamed key. */
 void      rm_forget_subtree(rm_hive *h, const uint16_t *path, size_t n);
 /* Value tokens: (key entry, name) interned. */
 rf_status rm_value_intern(rm_hive *h, uint32_t key_idx, const uint16_t *name, size_t n, rf_value *out);

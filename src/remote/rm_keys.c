@@ -213,13 +213,20 @@ void rm_after_error(rm_hive *h, uint32_t idx, rf_status st)
     if (st == RF_E_KEY_DELETED || st == RF_E_NOT_FOUND) tombstone(h, idx);
 }
 
-void rm_forget_subtree(rm_hive *h, const uint16_t *path, size_t n)
+static void forget_in(rm_hive *h, const uint16_t *path, size_t n)
 {
     for (uint32_t i = 1; i < h->nused_hw; i++) {
         rm_entry *e = &h->e[i];
         if (e->state != RM_LIVE || e->plen < n) continue;
         if (same(e->path, n, path, n) && (e->plen == n || e->path[n] == '\\')) tombstone(h, i);
     }
+}
+
+void rm_forget_subtree(rm_hive *h, const uint16_t *path, size_t n)
+{
+    forget_in(h, path, n);
+    for (rm_hive *g = h->c->hives; g; g = g->sibling)
+        if (g != h && g->root == h->root) forget_in(g, path, n);
 }
 
 static void recycle(rm_hive *h, uint32_t i)
