@@ -126,9 +126,11 @@ static rf_status rm_mapping(rf_hive *base, const uint8_t **map, size_t *len)
 /* Keys                                                                      */
 /* ------------------------------------------------------------------------ */
 
-/* A whole path in one step: a cached entry with a handle is trusted (no
- * request, as the nt backend's cache); otherwise OPEN_KEY says whether it
- * exists now. */
+/* A whole path in one step: OPEN_KEY says whether it exists now. A cached
+ * entry's handle is checked instead (KEY_INFO, one round trip all the same):
+ * RegOpenKeyEx fails with 2 for a key deleted since — by another process,
+ * or through another path of it (a WOW64 view) — so an open must not hand
+ * out a Key whose every call then fails. */
 static rf_status rm_key_open(rf_hive *base, rf_key parent, const uint16_t *path, size_t nchars, rf_key *out)
 {
     rm_hive *h = (rm_hive *)base;
@@ -139,6 +141,15 @@ static rf_status rm_key_open(rf_hive *base, rf_key parent, const uint16_t *path,
     if (!st && parent) st = rm_entry_of(h, parent, &pidx);
     if (!st) st = rm_join(h, pidx, path, nchars, &full, &fn);
     if (!st) st = rm_entry_for(h, full, fn, &idx);
+    if (!st && idx != 0 && h->e[idx].handle) {
+        const uint8_t *p;
+        size_t n;
+        st = key_call(h, idx, AG_OP_KEY_INFO, build_handle, NULL, &p, &n);
+        if (st == RF_E_KEY_DELETED || st == RF_E_NOT_FOUND) {   /* tombstoned: the path opens afresh */
+            rf_clear_error();
+            st = rm_entry_for(h, full, fn, &idx);
+        }
+    }
     if (!st && (st = rm_handle(h, idx, &hd)) != RF_OK) rm_after_error(h, idx, st);
     if (!st) *out = rm_token(h, idx);
     UNLOCK_RETURN(st);
@@ -434,7 +445,10 @@ static rf_status rm_key_security(rf_hive *base, rf_key k, const uint8_t **sd, si
     *sd = NULL;
     *len = 0;
     if (!st && !(st = rm_entry_of(h, k, &idx)) &&
-        !(st = get_security(h, idx, RF_SI_OWNER | RF_SI_GROUP | RF_SI_DACL, &d, len, NULL))) {
+        /* si 0: owner, group, DACL, and the SACL while the agent's token
+         * has SeSecurityPrivilege enabled (what a hive file's descriptor
+         * holds, as far as the serving process may read it) */
+        !(st = get_security(h, idx, 0, &d, len, NULL))) {
         uint8_t *t = rm_tls(RM_TLS_DATA, *len);
         if (!t) st = RF_E_NO_MEMORY;
         else {

@@ -85,18 +85,28 @@ class RemoteConnection:
         self, op: int, payload: bytes = b"", *, timeout: float | None = None, filename: object = None
     ) -> bytes:
         """One request; the reply's payload after its status, or the agent's
-        error (an OSError subclass with its winerror). `timeout` is accepted
-        for the Connection interface; the connection's timeout applies."""
+        error (an OSError subclass with its winerror). `timeout`: seconds
+        for this call instead of the connection's (calls of other threads
+        made meanwhile get it too: the connection has one timeout)."""
         if len(payload) > MAX_REQUEST:
             raise error_from_status(
                 0x20000004, f"request of {len(payload)} bytes is over the {MAX_REQUEST}-byte frame limit"
             )
+        hive = self._reg._anchor()
+        if timeout is not None:
+            hive._remote_set_timeout(timeout)
         try:
-            return self._reg._anchor()._remote_request(op, payload)
+            return hive._remote_request(op, payload)
         except OSError as e:
             if filename is not None and e.filename is None:
                 e.filename = filename
             raise
+        finally:
+            if timeout is not None:
+                try:
+                    hive._remote_set_timeout(self._reg.timeout)
+                except OSError:
+                    pass
 
 
 class RemoteRegistry(HiveRegistry):
