@@ -156,7 +156,9 @@ def _reg_of(key: Any) -> Any:
     """The registry serving `key` (a regfast.Key of a live registry)."""
     reg = _OWNERS.get(key.hive) if isinstance(key, NativeKey) else None
     if reg is None:
-        raise error_from_status(120, "not a key of the live registry (a hive file has no agent to ask)", key.path)
+        raise error_from_status(
+            120, "not a key of the live registry (a hive file has no agent to ask)", key.path
+        )
     return reg
 
 

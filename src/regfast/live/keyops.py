@@ -7,8 +7,6 @@ imports it), so the binding imports nothing of :mod:`regfast.live`.
 
 from __future__ import annotations
 
-from typing import Any
-
 from regfast._native import Key, _set_live_methods
 from regfast.hive.diff import Snapshot
 from regfast.live import admin

@@ -39,9 +39,9 @@ from typing import IO, Any
 
 from regfast._native import Hive, Key
 from regfast.exceptions import error_from_status
+from regfast.live import _agent_ops as _ops
 from regfast.live import agent as _exe
 from regfast.live.hives import HiveRegistry, Where
-from regfast.live import _agent_ops as _ops
 from regfast.live.protocol import BENCH_METHODS, MAX_REQUEST, Reader, connection_gone, str16
 from regfast.live.roots import KEY_READ
 
@@ -209,9 +209,7 @@ class RemoteRegistry(HiveRegistry):
                 e.filename = filename if filename is not None else self.full_path(key)
             raise
 
-    def bench(
-        self, method: str | int, key: Key, names: Sequence[str], reps: int = 1
-    ) -> tuple[float, int]:
+    def bench(self, method: str | int, key: Key, names: Sequence[str], reps: int = 1) -> tuple[float, int]:
         """Has the agent read `names` of `key` `reps` times with a named method
         (:data:`regfast.live.protocol.BENCH_METHODS`) and returns (seconds,
         reads that succeeded): the agent's own clock, so the pipe is not in

@@ -25,16 +25,14 @@ key keeps its newest snapshot and the one last reported, never more.
 from __future__ import annotations
 
 import asyncio
-import struct
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from regfast._native import Key, _watch_open
 from regfast.exceptions import error_from_status
 from regfast.hive.diff import Diff, Snapshot, diff_snapshots
-from regfast.live import _agent_ops as _ops
 from regfast.live import admin
 from regfast.live import protocol as _agent
 from regfast.live.snapshot import parse_snapshot
