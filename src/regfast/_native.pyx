@@ -1911,17 +1911,20 @@ cdef class Key:
     def full_path(self):
         """The path with its root's name ("HKEY_CURRENT_USER\\Software\\...")
         for a key of the live registry; for a hive file's key, its path."""
+        self._hv()                      # an uninitialised or closed key: 6 first
         return _live_method("full_path")(self)
 
     def snapshot(self, *, subtree=True, keep_data=False, max_keys=100000):
         """A :class:`regfast.Snapshot` of this key (and its subtree): the
         bytes of snapshot_bytes(), parsed."""
+        self._hv()                      # an uninitialised or closed key: 6 first
         return _live_method("snapshot")(self, subtree=subtree, keep_data=keep_data, max_keys=max_keys)
 
     def set_security(self, sddl):
         """Sets the parts of the descriptor an SDDL string has (O:, G:, D:,
         S:) with RegSetKeySecurity. Invalid SDDL raises (winerror 1336, or 87
         for an empty string) before anything is written."""
+        self._hv()                      # an uninitialised or closed key: 6 first
         _live_method("set_security")(self, sddl)
 
     def grant(self, trustee, rights, *, inherit=True, mode="grant"):
@@ -1929,24 +1932,29 @@ cdef class Key:
         trustee "S-1-..." or an account name; rights an access mask or names
         (regfast.live.admin.RIGHTS); mode "grant", "set", "deny" or "revoke".
         Unknown account: 1332."""
+        self._hv()                      # an uninitialised or closed key: 6 first
         _live_method("grant")(self, trustee, rights, inherit, mode)
 
     def take_ownership(self):
         """Makes the serving process's user the key's owner, with
         SeTakeOwnershipPrivilege enabled for the call when the token holds it."""
+        self._hv()                      # an uninitialised or closed key: 6 first
         _live_method("take_ownership")(self)
 
     def mui_string(self, name):
         """A value's display string as RegLoadMUIStringW resolves it; a string
         not starting with "@" is returned as stored. Missing value: 2."""
+        self._hv()                      # an uninitialised or closed key: 6 first
         return _live_method("mui_string")(self, name)
 
     def watch(self, **kwargs):
         """regfast.watch([self], **kwargs)."""
+        self._hv()                      # an uninitialised or closed key: 6 first
         return _live_method("watch")([self], **kwargs)
 
     def save(self, path, method="regfast", **kwargs):
         """regfast.save_key(self, path, method)."""
+        self._hv()                      # an uninitialised or closed key: 6 first
         return _live_method("save_key")(self, path, method, **kwargs)
 
 

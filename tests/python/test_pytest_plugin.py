@@ -203,8 +203,9 @@ WINE_TEST = r'''
             proc.stdin.close()
             proc.wait(timeout=30)
             proc.stdout.close()
-        # the create (the Python client's open_key) and the two opens of the remote backend
-        assert registry_profile.count("open_key", path=r"Software\PluginTest\Remote") == 3
+        # the create (rf_key_create of wine_registry's remote backend) and the two opens of the other
+        assert registry_profile.count("create_key", path=r"Software\PluginTest\Remote") == 1
+        assert registry_profile.count("open_key", path=r"Software\PluginTest\Remote") == 2
         assert (registry_profile.columns["backend"] == 3).sum() > 0
         assert registry_profile.count("get_value", path=r"Software\PluginTest\Remote", value="a") == 2
         # the Python client's create + set_value, then the remote backend's agent round trips
