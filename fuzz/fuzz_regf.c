@@ -605,7 +605,8 @@ static void changed_after_open(const uint8_t *data, size_t size)
  * offsets in a scrambled order — so that most of them land in an hbin no
  * read has reached yet — must then agree with it exactly where it is good,
  * and fail with RF_E_CORRUPT (never return a cell) in a damaged hbin or past
- * a broken header; and rf_hive_get_info, which checks every hbin, must fail
+ * a broken header, at the offset of that hbin's first bad cell or of the
+ * header (every time: a damaged hbin's failure is kept); and rf_hive_get_info, which checks every hbin, must fail
  * at the reference's first damage in file order, or succeed on a good hive. */
 static uint32_t le32(const uint8_t *p) { return (uint32_t)(p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24); }
 
@@ -615,6 +616,7 @@ typedef struct ref_walk {
     uint64_t chain_end;  /* the chain of good headers reaches this far */
     uint64_t first_bad;  /* file order: the first damage (header or cell), or UINT64_MAX */
     uint8_t *bad;        /* per 4 KiB page: its hbin's cells do not chain */
+    uint64_t *bad_cell;  /* per 4 KiB page of a bad hbin: its first bad cell */
     uint64_t *bits;      /* cell starts of the good hbins */
 } ref_walk;
 
@@ -625,6 +627,7 @@ static void ref_strict(ref_walk *r, const uint8_t *data, size_t size)
     r->first_bad = UINT64_MAX;
     r->chain_end = 0;
     r->bad = calloc(r->declared / 4096 + 1, 1);
+    r->bad_cell = calloc(r->declared / 4096 + 1, sizeof *r->bad_cell);
     r->bits = calloc(r->declared / 512 + 1, 8);
     (void)size;
     for (uint64_t off = 0; off < r->declared;) {
@@ -641,6 +644,7 @@ static void ref_strict(ref_walk *r, const uint8_t *data, size_t size)
             if (cs < 8 || cs % 8 || cs > end - c) {
                 if (r->first_bad == UINT64_MAX) r->first_bad = c;
                 memset(r->bad + off / 4096, 1, hs / 4096);
+                for (uint64_t pg = off / 4096; pg < end / 4096; pg++) r->bad_cell[pg] = c;
                 break;
             }
             c += cs;
@@ -671,6 +675,8 @@ static void lazy_vs_reference(const uint8_t *data, size_t size)
         rf_status st = checked(rf_hive_cell(h, off + 4096, &payload, &plen, &allocated));
         if (off >= r.chain_end || r.bad[off / 4096]) {
             REQUIRE(st == RF_E_CORRUPT);            /* a damaged hbin is never read as cells */
+            /* ...and the damage is named where it lies */
+            REQUIRE(rf_last_error()->offset == (off >= r.chain_end ? r.chain_end : r.bad_cell[off / 4096]) + 4096);
             continue;
         }
         int is_cell = !(off & 7) && ((r.bits[(off >> 3) >> 6] >> ((off >> 3) & 63)) & 1);
@@ -688,6 +694,7 @@ static void lazy_vs_reference(const uint8_t *data, size_t size)
         REQUIRE(st == RF_E_CORRUPT && rf_last_error()->offset == r.first_bad + 4096);
     }
     free(r.bad);
+    free(r.bad_cell);
     free(r.bits);
     rf_hive_close(h);
 }

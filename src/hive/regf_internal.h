@@ -75,6 +75,11 @@ typedef struct regf_hive {
     uint8_t       *page_state; /* lazy: per 4 KiB page of hbins, its check's state (atomic bytes) */
     uint64_t       chain_end;  /* lazy: the hbin chain is walked up to here (hbins-relative) */
     int            chain_broken; /* lazy: the header at chain_end breaks the chain */
+    uint64_t      *scratch;    /* lazy: an hbin's bits while its check runs (under the lock) */
+    size_t         scratch_words;
+    struct regf_bad_hbin *bad; /* lazy: the first bad cell of each hbin whose check failed */
+    size_t         n_bad, bad_cap;
+    uint32_t      *bad_of_page; /* lazy: per page of a failed hbin, 1 + its index in `bad` */
 #ifdef _WIN32
     struct { void *srw; } lock;  /* an SRWLOCK (one pointer) */
     void          *win_mapping;

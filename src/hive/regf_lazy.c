@@ -50,10 +50,15 @@
 #define PAGE_BAD   8u /* its hbin's cells failed the check */
 
 #if defined(_MSC_VER)
-static uint8_t state_load(const uint8_t *p) { return *(const volatile uint8_t *)p; }
-static void state_store(uint8_t *p, uint8_t v) { *(volatile uint8_t *)p = v; }
-static int flag_load(const int *p) { return *(const volatile int *)p; }
-static void flag_store(int *p, int v) { *(volatile int *)p = v; }
+/* Interlocked, not volatile: MSVC gives volatile acquire/release only on x86
+ * and x64 (/volatile:ms); on ARM64 (/volatile:iso) a reader could see READY
+ * before the bitmap words published ahead of it. Only the slow paths load
+ * these. */
+#include <intrin.h>
+static uint8_t state_load(const uint8_t *p) { return (uint8_t)_InterlockedCompareExchange8((volatile char *)p, 0, 0); }
+static void state_store(uint8_t *p, uint8_t v) { _InterlockedExchange8((volatile char *)p, (char)v); }
+static int flag_load(const int *p) { return (int)_InterlockedCompareExchange((volatile long *)p, 0, 0); }
+static void flag_store(int *p, int v) { _InterlockedExchange((volatile long *)p, v); }
 #else
 static uint8_t state_load(const uint8_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 static void state_store(uint8_t *p, uint8_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
@@ -124,6 +129,14 @@ void regf_lazy_free(regf_hive *h)
     h->lazy = 0;
     free(h->page_state);
     h->page_state = NULL;
+    free(h->scratch);
+    h->scratch = NULL;
+    h->scratch_words = 0;
+    free(h->bad);
+    h->bad = NULL;
+    h->n_bad = h->bad_cap = 0;
+    free(h->bad_of_page);
+    h->bad_of_page = NULL;
 }
 
 /* ---- under the lock ------------------------------------------------------- */
@@ -167,17 +180,54 @@ static void hbin_of(const regf_hive *h, uint64_t p, uint64_t *start, uint64_t *e
 
 typedef struct hbin_counts { uint64_t allocated, free_, nk, vk; } hbin_counts;
 
+/* An hbin whose cells failed the check, and the cell that failed it: every
+ * later use of an offset in it gets that failure again without a walk (a
+ * list of N entries into one big damaged hbin cost N walks of it), and the
+ * same failure even if the bytes change meanwhile. */
+struct regf_bad_hbin { uint64_t start, end, cell; int32_t raw; };
+
+static rf_status bad_error(const struct regf_bad_hbin *b)
+{
+    return regf_cell_size_fail(b->cell, b->raw, b->end - b->cell, b->start);
+}
+
+/* Records the failure of the hbin [s, e) and marks its pages BAD; without
+ * memory for the record nothing is marked, and the next use walks again. */
+static void remember_bad(regf_hive *h, uint64_t s, uint64_t e, uint64_t cell, int32_t raw)
+{
+    if (!h->bad_of_page && !(h->bad_of_page = calloc((size_t)(h->bins_len >> 12) + 1, sizeof(uint32_t))))
+        return;
+    if (h->n_bad == h->bad_cap) {
+        size_t cap = h->bad_cap ? 2 * h->bad_cap : 8;
+        struct regf_bad_hbin *b = realloc(h->bad, cap * sizeof *b);
+        if (!b) return;
+        h->bad = b;
+        h->bad_cap = cap;
+    }
+    h->bad[h->n_bad] = (struct regf_bad_hbin){ s, e, cell, raw };
+    h->n_bad++;
+    for (uint64_t q = s >> 12; q < e >> 12; q++) {
+        h->bad_of_page[q] = (uint32_t)h->n_bad;
+        state_store(&h->page_state[q], (uint8_t)(h->page_state[q] | PAGE_BAD));
+    }
+}
+
 /* Chains the cells of the hbin [s, e): on success the bits of its cell
  * starts are in `bits` (bit i: a cell at s + 8 i) and its counts in *n; on
- * damage, the strict open's error. */
-static rf_status check_cells(const regf_hive *h, uint64_t s, uint64_t e, uint64_t *bits, hbin_counts *n)
+ * damage, the strict open's error, and the cell and size that failed. */
+static rf_status check_cells(const regf_hive *h, uint64_t s, uint64_t e, uint64_t *bits, hbin_counts *n,
+                             uint64_t *bad_cell, int32_t *bad_raw)
 {
     const uint8_t *bins = h->bins;
     memset(n, 0, sizeof *n);
     for (uint64_t c = s + REGF_HBIN_HEADER; c < e;) {
         int32_t raw = (int32_t)rf_le32(bins + c);
         uint64_t csize = raw < 0 ? (uint64_t)(-(int64_t)raw) : (uint64_t)raw;
-        if (csize < 8 || (csize & 7) || csize > e - c) return regf_cell_size_fail(c, raw, e - c, s);
+        if (csize < 8 || (csize & 7) || csize > e - c) {
+            *bad_cell = c;
+            *bad_raw = raw;
+            return regf_cell_size_fail(c, raw, e - c, s);
+        }
         uint64_t i = (c - s) >> 3;
         bits[i >> 6] |= (uint64_t)1 << (i & 63);
         if (raw < 0) {
@@ -195,22 +245,32 @@ static rf_status check_cells(const regf_hive *h, uint64_t s, uint64_t e, uint64_
 }
 
 /* Checks the hbin holding `off` (the chain covers it), once: RF_OK when its
- * cells passed (now or before), else the error it fails with. */
+ * cells passed (now or before), else the error it failed with (the first
+ * time, and every time after). */
 static rf_status check_hbin(regf_hive *h, uint64_t off)
 {
     uint64_t p = off >> 12;
     uint8_t st = h->page_state[p];
     if (st & PAGE_READY) return RF_OK;
+    if (st & PAGE_BAD) return bad_error(&h->bad[h->bad_of_page[p] - 1]);
     uint64_t s, e;
     hbin_of(h, p, &s, &e);
-    uint64_t small[64], *bits = small; /* a 32 KiB hbin's words on the stack */
     size_t words = (size_t)((e - s) >> 9);
-    if (words > 64 && !(bits = calloc(words, sizeof *bits)))
-        return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory to check the hbin at 0x%llx",
-                        (unsigned long long)(s + REGF_BASE_BLOCK));
-    if (bits == small) memset(small, 0, sizeof small);
+    if (words > h->scratch_words) {
+        /* the hive's, not this frame's: a fault (the file cut) jumps out of
+         * the check, and a buffer only this frame knew would leak */
+        uint64_t *w = realloc(h->scratch, words * sizeof *w);
+        if (!w)
+            return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory to check the hbin at 0x%llx",
+                            (unsigned long long)(s + REGF_BASE_BLOCK));
+        h->scratch = w;
+        h->scratch_words = words;
+    }
+    uint64_t *bits = h->scratch, bad_cell = 0;
+    int32_t bad_raw = 0;
+    memset(bits, 0, words * sizeof *bits);
     hbin_counts n;
-    rf_status r = check_cells(h, s, e, bits, &n);
+    rf_status r = check_cells(h, s, e, bits, &n, &bad_cell, &bad_raw);
     if (r == RF_OK) {
         /* publish: the words first (a set bit is a checked cell start), then READY */
         for (size_t w = 0; w < words; w++) regf_bits_store(&h->cell_start[(s >> 9) + w], bits[w]);
@@ -220,9 +280,8 @@ static rf_status check_hbin(regf_hive *h, uint64_t off)
         h->info.vk_cells += n.vk;
         for (uint64_t q = s >> 12; q < e >> 12; q++) state_store(&h->page_state[q], (uint8_t)(h->page_state[q] | PAGE_READY));
     } else if (r == RF_E_CORRUPT) {
-        for (uint64_t q = s >> 12; q < e >> 12; q++) state_store(&h->page_state[q], (uint8_t)(h->page_state[q] | PAGE_BAD));
+        remember_bad(h, s, e, bad_cell, bad_raw);   /* the error check_cells set stands */
     }
-    if (bits != small) free(bits);
     return r;
 }
 

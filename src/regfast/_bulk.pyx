@@ -49,7 +49,7 @@ cimport cython
 import numpy as np
 
 from regfast.exceptions import error_from_status
-from regfast._native import _not_initialised, _reduce_refused
+from regfast._native import _bind_columns, _not_initialised, _reduce_refused
 
 _TABLE_HINT = ("; to_pandas() or to_arrow() make a self-contained copy, or pickle the Hive "
                "and scan it again")
@@ -1467,3 +1467,8 @@ cdef void _bind_scan(rf_scan *s, dict cols, size_t kc, size_t vc, bint values, s
 # through this capsule, so hooks and the profiler see this module's rf_* calls.
 from cpython.pycapsule cimport PyCapsule_New as _PyCapsule_New
 _rf_hook_set = _PyCapsule_New(<void *>rf_hook_set, b"regfast.rf_hook_set", NULL)
+
+
+# Hive.scan/walk/get_many and Key.read_values (regfast._native, the layer
+# below) hand their work to this module through these slots.
+_bind_columns(scan, read_values)

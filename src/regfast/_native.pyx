@@ -478,9 +478,23 @@ cdef bint _special_path(object path) except -1:
     return s[i:j].upper() in ROOT_WORDS
 
 
-# _bulk.read_values, looked up on the first Key.read_values: an import
-# statement per call was ~0.25 us of a ~0.8 us read of a few values.
+# The column layer (regfast._bulk: scan(), read_values()) sits above this
+# module: it cimports Hive and Key from here. Hive.scan/walk/get_many and
+# Key.read_values hand their work up to it through these two slots, which
+# _bulk fills when it is imported (regfast/__init__ imports it, so they are
+# set before any hive can be opened): no import cycle between the modules,
+# and no import statement on the per-call path (one was ~0.25 us of a ~0.8 us
+# read of a few values).
+cdef object _scan = None
 cdef object _read_values = None
+
+
+def _bind_columns(scan, read_values):
+    """Called once by regfast._bulk at its import: the functions the methods
+    above hand their work to."""
+    global _scan, _read_values
+    _scan = scan
+    _read_values = read_values
 
 
 _ERRORS = ("strict", "tolerant")
@@ -1026,8 +1040,7 @@ cdef class Hive:
             numpy columns for keys and values; names and data stay in the
             mapping until asked for (key_names(), value_data(i), to_pandas()).
         """
-        from regfast import _bulk
-        return _bulk.scan(self, path, values, errors, progress, include_deleted)
+        return _scan(self, path, values, errors, progress, include_deleted)
 
     def get_many(self, paths, default=_MISSING):
         """Reads many values, resolving each distinct key once.
@@ -1041,7 +1054,6 @@ cdef class Hive:
         `default` is given. A name no value can have (over 16,383
         characters) raises winerror 87 either way.
         """
-        from regfast import _bulk
         groups = {}
         order = []
         for p in paths:
@@ -1065,7 +1077,7 @@ cdef class Hive:
                     raise
                 results[folded] = None
                 continue
-            batch = _bulk.read_values(key, names, None, "strict")
+            batch = _read_values(key, names, None, "strict")
             results[folded] = (batch, batch.values())
         out = []
         for (kpath, names, _), i in order:
@@ -1247,7 +1259,6 @@ cdef class Hive:
         few hundred keys ahead of the caller, so each yielded Key already knows
         its name and path.
         """
-        from regfast import _bulk
         if errors is None:
             errors = "skip" if self._tolerant else "strict"
         if self._blocks:                # remote: no rf_hive_scan; one subkeys() call per key
@@ -1255,7 +1266,7 @@ cdef class Hive:
             return
         # a generator itself, as before: nothing runs (and nothing raises)
         # until the first key is asked for
-        yield from _bulk.scan(self, path, False, errors, None)._walk_keys()
+        yield from _scan(self, path, False, errors, None)._walk_keys()
 
 
     def _walk_keys(self, path, errors):
@@ -1674,10 +1685,6 @@ cdef class Key:
             numpy columns type/status/offset/length over the hive mapping
             (zero-copy), with as_str(), as_int(), values(), to_dict().
         """
-        global _read_values
-        if _read_values is None:
-            from regfast._bulk import read_values as f
-            _read_values = f
         self._h()
         return _read_values(self, names, types, errors)
 
