@@ -1727,7 +1727,13 @@ cdef class Key:
         same key are not affected. Also what ``with key:`` does on exit."""
         if self.hive is None:
             raise _not_initialised("Key")
+        if self._closed:
+            return
         self._closed = True
+        # the hook point that pairs this key's open with its close (a
+        # profiler's open-each patterns); no backend is called
+        if self.hive._h != NULL and not self.hive._closing:
+            rf_key_close(self.hive._h, self._k)
 
     @property
     def closed(self):

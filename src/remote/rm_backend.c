@@ -866,8 +866,49 @@ static void build_raw(rf_remote *c, uint32_t hd, const void *ctx)
     rm_put(c, (const uint8_t *)a->payload + at, a->len - at);
 }
 
+/* Whether op `op` changes the registry (or the agent's token): ag_ops.def's
+ * `write` column, the one table the agent and Python's hooks use too. */
+static int op_writes(uint16_t op)
+{
+    switch (op) {
+#define AG_OP(num, NAME, name, write, req, rep) case num: return write;
+#include "agent/ag_ops.def"
+#undef AG_OP
+    default: return 0;
+    }
+}
+
+static rf_status remote_request(rf_hive *base, rf_key k, uint16_t op, const void *payload, size_t len,
+                                rf_bytes *reply);
+
+/* The hook point (RF_OP_REQUEST): a policy sees which agent op, on which
+ * key, with the caller's payload, and a PRE veto keeps it from being sent. */
+static RF_COLD rf_status remote_request_hooked(rf_hive *base, rf_key k, uint16_t op, const void *payload,
+                                               size_t len, rf_bytes *reply)
+{
+    rf_op_record r;
+    rfi_rec_init(&r, RF_OP_REQUEST, base, k);
+    r.request_op = op;
+    r.payload = payload;
+    r.payload_len = payload ? len : 0;
+    if (op_writes(op)) r.flags |= RF_OPREC_WRITE;
+    if (rfi_hook_pre(&r)) return rfi_vetoed(&r);
+    size_t before = reply ? reply->len : 0;
+    rf_status st = remote_request(base, k, op, payload, len, reply);
+    /* bytes: sent for a write (as rf_value_set's data), received for a read */
+    if (st == RF_OK) r.bytes = (r.flags & RF_OPREC_WRITE) ? r.payload_len : reply ? reply->len - before : 0;
+    return rfi_hook_post(&r, st);
+}
+
 rf_status rf_remote_request(rf_hive *base, rf_key k, uint16_t op, const void *payload, size_t len,
                             rf_bytes *reply)
+{
+    if (rfi_hooks_on()) return remote_request_hooked(base, k, op, payload, len, reply);
+    return remote_request(base, k, op, payload, len, reply);
+}
+
+static rf_status remote_request(rf_hive *base, rf_key k, uint16_t op, const void *payload, size_t len,
+                                rf_bytes *reply)
 {
     rm_hive *h = rm_cast(base);
     if (!h) return rfi_fail(RF_E_INVALID_HANDLE, RF_NO_OFFSET, 0, "not a remote hive");
