@@ -31,6 +31,13 @@ static rf_status key_call(rm_hive *h, uint32_t idx, uint16_t op, build_fn build,
     for (int attempt = 0;; attempt++) {
         uint32_t hd;
         rf_status st = rm_handle(h, idx, &hd);
+        if (st == RF_E_NOT_FOUND && h->e[idx].unloaded) {
+            /* its hive was unloaded (UNLOAD_HIVE): the key is not there, as
+             * for a fresh open; it was not deleted under the caller. The
+             * entry stays (no tombstone): each use asks again, and says 2
+             * until the hive is loaded there again */
+            return st;
+        }
         if (st == RF_E_NOT_FOUND) {
             rm_after_error(h, idx, st);
             return rfi_fail(RF_E_KEY_DELETED, RF_NO_OFFSET, rf_last_error()->native,
@@ -359,7 +366,7 @@ static rf_status rm_key_values(rf_hive *base, rf_key k, rf_value *out, size_t ca
         uint8_t *meta = NULL, *names = NULL;
         uint64_t *tokens = NULL;
         uint32_t rows = 0;
-        if ((st = rm_handle(h, idx, &hd)) == RF_E_NOT_FOUND) {
+        if ((st = rm_handle(h, idx, &hd)) == RF_E_NOT_FOUND && !h->e[idx].unloaded) {   /* see key_call */
             rm_after_error(h, idx, st);
             st = rfi_fail(RF_E_KEY_DELETED, RF_NO_OFFSET, 0, "the key was deleted since it was opened or enumerated");
         }
@@ -907,6 +914,33 @@ rf_status rf_remote_request(rf_hive *base, rf_key k, uint16_t op, const void *pa
     return remote_request(base, k, op, payload, len, reply);
 }
 
+/* UNLOAD_HIVE (u32 root, str16 mount name) removed the mount key and its
+ * subtree. The agent forgot its own handles there (it reopens them by path,
+ * which then says 2); this backend's cached agent handles at and below the
+ * mount are closed too, so that an open of the mount path sends OPEN_KEY
+ * (answered 2) instead of checking a cached handle, and a Key of it reopens
+ * by path and gets 2 as well — not 1018, as for a key deleted under it: an
+ * unloaded hive's keys are not found, they were not deleted. Called after
+ * the reply was copied out (closing sends CLOSE_KEY requests). */
+static void forget_unloaded(rf_remote *c, const void *payload, size_t len)
+{
+    const uint8_t *b = payload;
+    if (len < 8) return;
+    uint32_t root = rf_le32(b), nbytes = rf_le32(b + 4);
+    if (nbytes > len - 8 || nbytes % 2 || nbytes == 0) return;
+    size_t nchars = nbytes / 2;
+    uint16_t *name = malloc(nbytes);
+    if (!name) return;
+    memcpy(name, b + 8, nbytes);   /* aligned: the payload may not be */
+    while (nchars && name[nchars - 1] == 0) nchars--;   /* a NUL the caller counted */
+    for (rm_hive *g = c->hives; g; g = g->sibling)
+        if (g->root == root) {
+            rm_close_subtree_handles(g, name, nchars);   /* g and every sibling on that root */
+            break;
+        }
+    free(name);
+}
+
 static rf_status remote_request(rf_hive *base, rf_key k, uint16_t op, const void *payload, size_t len,
                                 rf_bytes *reply)
 {
@@ -935,5 +969,6 @@ static rf_status remote_request(rf_hive *base, rf_key k, uint16_t op, const void
         st = rm_call_buf(c, op, &p, &n);
     }
     if (!st && n) st = rfi_bytes_put(reply, p, n);
+    if (!st && op == AG_OP_UNLOAD_HIVE) forget_unloaded(c, payload, len);
     UNLOCK_RETURN(st);
 }
