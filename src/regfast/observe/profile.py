@@ -284,9 +284,9 @@ class Profiler:
         request = rows["op"] == _hooks.RF_OP_REQUEST
         payload = (rows["flags"] & _core.PAYLOAD) != 0
         return {
-            "op": np.where(request, rows["request_op"], rows["op"].astype(np.uint16) + _hooks.C_OP_BASE).astype(
-                np.uint16
-            ),
+            "op": np.where(
+                request, rows["request_op"], rows["op"].astype(np.uint16) + _hooks.C_OP_BASE
+            ).astype(np.uint16),
             "path": self._intern_ids(rows["path"]),
             "value": self._intern_ids(np.where(payload, -1, rows["value"]).astype(np.int32)),
             "handle": np.zeros(len(rows), np.uint32),
@@ -576,7 +576,12 @@ class Profiler:
         ops, paths, handles, conns, dur = c["op"], c["path"], c["handle"], c["conn"], c["duration_ns"]
         core_opens = np.isin(ops, _CORE_OPENS)
         rows = np.flatnonzero(
-            ((ops == _ops.OP_OPEN_KEY) | (ops == _ops.OP_CLOSE_KEY) | core_opens | (ops == _hooks.OP_KEY_CLOSE))
+            (
+                (ops == _ops.OP_OPEN_KEY)
+                | (ops == _ops.OP_CLOSE_KEY)
+                | core_opens
+                | (ops == _hooks.OP_KEY_CLOSE)
+            )
             & (c["status"] == 0)
         )
         open_of: dict[tuple[int, int], int] = {}  # (conn, handle) -> path id, while open
