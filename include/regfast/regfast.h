@@ -292,6 +292,17 @@ rf_status rf_key_class(rf_hive *h, rf_key k, rf_name *out);
 /** The key's parent; RF_E_NOT_FOUND for the root. */
 rf_status rf_key_parent(rf_hive *h, rf_key k, rf_key *out);
 
+/**
+ * The caller is done with key `k` (its Key object closed). Tokens stay valid
+ * until rf_hive_close whatever is called here (the remote backend's handle
+ * cache, the NT backend's handles belong to the hive), so no backend is
+ * called: this is the hook point that pairs an open with its close, which a
+ * profiler needs to see an open-each pattern (RF_OP_KEY_CLOSE). RF_OK, or
+ * RF_E_INVALID_HANDLE for a NULL or closed hive; a PRE veto is ignored (a
+ * close cannot be refused, as rf_hive_close).
+ */
+rf_status rf_key_close(rf_hive *h, rf_key k);
+
 /** Key information, shaped like NtQueryKey's KEY_FULL_INFORMATION. */
 typedef struct rf_key_info {
     uint64_t last_write;          /**< FILETIME */
@@ -891,6 +902,8 @@ typedef enum rf_op {
     RF_OP_KEY_SET_SECURITY,/**< write; bytes = descriptor */
     RF_OP_SNAPSHOT,        /**< bytes = snapshot */
     RF_OP_WATCH_OPEN,      /**< count = keys */
+    RF_OP_KEY_CLOSE,       /**< rf_key_close: the caller is done with the key (open/close pairs) */
+    RF_OP_REQUEST,         /**< rf_remote_request: request_op, payload; write per the op table */
     RF_OP_MAX
 } rf_op;
 
@@ -926,6 +939,12 @@ typedef struct rf_op_record {
     rf_name         out_name;    /**< key_name: the name returned */
     uint64_t        round_trips; /**< POST: requests the backend sent meanwhile (remote: agent round
                                       trips, other threads' on the same connection included); 0 elsewhere */
+    /* RF_OP_REQUEST only (appended, as above): the agent op and its payload
+     * as the caller built it (without the key's handle, which the backend
+     * inserts). Borrowed. */
+    uint32_t        request_op;
+    const void     *payload;
+    size_t          payload_len;
 } rf_op_record;
 
 /**

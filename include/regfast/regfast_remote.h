@@ -162,6 +162,8 @@ void rf_remote_kill(rf_remote *c, const char *why);
  *         OPEN_KEY, CLOSE_KEY, READ_VALUES, WATCH, UNWATCH)
  * @retval RF_E_INVALID_HANDLE not a remote hive
  * Otherwise the agent's status, with its message in rf_last_error().
+ * Hooked as RF_OP_REQUEST (request_op, payload; RF_OPREC_WRITE for the ops
+ * ag_ops.def marks as writes): a PRE veto keeps the request from being sent.
  */
 rf_status rf_remote_request(rf_hive *h, rf_key k, uint16_t op, const void *payload, size_t len,
                             rf_bytes *reply);

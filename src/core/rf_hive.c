@@ -280,6 +280,18 @@ rf_status rf_key_parent(rf_hive *h, rf_key k, rf_key *out)
     return key_parent(h, k, out);
 }
 
+rf_status rf_key_close(rf_hive *h, rf_key k)
+{
+    CHECK_HIVE(h);
+    if (rfi_hooks_on()) {
+        rf_op_record r;
+        rfi_rec_init(&r, RF_OP_KEY_CLOSE, h, k);
+        rfi_hook_pre(&r);  /* a close cannot be vetoed (see regfast.h) */
+        return rfi_hook_post(&r, RF_OK);
+    }
+    return RF_OK;
+}
+
 static RF_INLINE rf_status key_get_info(rf_hive *h, rf_key k, rf_key_info *out)
 {
     CHECK_HIVE(h);

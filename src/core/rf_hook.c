@@ -79,6 +79,7 @@ static const char *const op_names[RF_OP_MAX] = {
     [RF_OP_KEY_CREATE] = "key_create",     [RF_OP_KEY_DELETE] = "key_delete",
     [RF_OP_KEY_RENAME] = "key_rename",     [RF_OP_KEY_SET_SECURITY] = "key_set_security",
     [RF_OP_SNAPSHOT] = "snapshot",         [RF_OP_WATCH_OPEN] = "watch_open",
+    [RF_OP_KEY_CLOSE] = "key_close",       [RF_OP_REQUEST] = "remote_request",
 };
 
 const char *rf_op_name(uint32_t op)
@@ -116,12 +117,15 @@ int rfi_hook_pre(rf_op_record *r)
     return s->fn(s->ctx, r) != 0;
 }
 
-rf_status rfi_hook_post(rf_op_record *r, rf_status st)
+static rf_status hook_post(rf_op_record *r, rf_status st, int vetoed)
 {
     rfi_hook_state *s = state();
     r->phase = RF_HOOK_POST;
     r->status = st;
-    r->duration_ns = rfi_now_ns() - r->start_ns;
+    /* A vetoed operation did not run: its duration is 0, not the time the
+     * PRE hooks took (that is the hooks' cost, not the registry's; a
+     * profile summing durations must not charge a refused write). */
+    r->duration_ns = vetoed ? 0 : rfi_now_ns() - r->start_ns;
     /* (a close's record has no hive any more: its round trips are not counted) */
     if (r->round_trips)
         r->round_trips = r->hive && RF_OPS_HAS3(r->hive->ops, requests)
@@ -142,10 +146,12 @@ rf_status rfi_hook_post(rf_op_record *r, rf_status st)
     return st;
 }
 
+rf_status rfi_hook_post(rf_op_record *r, rf_status st) { return hook_post(r, st, 0); }
+
 rf_status rfi_vetoed(rf_op_record *r)
 {
     rf_status st = rfi_fail(RF_E_ACCESS_DENIED, RF_NO_OFFSET, 0, "%s vetoed by a hook", rf_op_name(r->op));
-    return rfi_hook_post(r, st);
+    return hook_post(r, st, 1);
 }
 
 /* ---- rf_bytes ----------------------------------------------------------- */

@@ -73,6 +73,7 @@ struct rf_oplog {
     rf_oprow *rows;
     size_t nrows, caprows;
     uint64_t lost;
+    uint64_t takes;    /* rf_oplog_take calls: a kept row's index is valid while this is unchanged */
     str_ent *strs;
     size_t nstr, capstr;
     int32_t *sidx;     /* open addressing over string ids: id + 1, 0 empty */
@@ -94,6 +95,15 @@ static OL_THREAD_LOCAL int busy;
 static OL_THREAD_LOCAL const rf_op_record *vetoed_rec;
 static OL_THREAD_LOCAL const rf_op_record *closing_rec;
 static OL_THREAD_LOCAL uint32_t closing_seq;
+/* Buffer negotiation: a call answered RF_E_MORE_DATA ("your buffer is too
+ * small, here is the size") is retried by its caller with a bigger one. That
+ * is one user operation (one read_values, one subkey list), not a failed one
+ * and a second: the retry is merged into the first's kept row (its start,
+ * both durations, both round trips, the retry's status and results). The
+ * row is found again by index, valid while no take() ran meanwhile. */
+static OL_THREAD_LOCAL const rf_oplog *nego_log;
+static OL_THREAD_LOCAL size_t nego_index;
+static OL_THREAD_LOCAL uint64_t nego_takes;
 
 static uint64_t mix64(uint64_t x)
 {
@@ -493,19 +503,51 @@ int rf_oplog_hook(void *ctx, const rf_op_record *r)
         row.hive = closing_seq;
         closing_rec = NULL;
     }
+    if (r->op == RF_OP_REQUEST) {
+        row.request_op = (uint16_t)r->request_op;
+        if (r->payload_len <= RF_OPLOG_MAX_PAYLOAD && (r->payload || !r->payload_len)) {
+            row.value = intern(L, r->payload ? r->payload : "", r->payload_len, 0);
+            if (row.value >= 0) row.flags |= RF_OPLOG_PAYLOAD;
+        }
+    }
     if (r->op == RF_OP_HIVE_OPEN && r->text) {
         row.path = intern(L, r->text, strlen(r->text), 0);
         row.flags |= RF_OPLOG_FILE;
     }
-    int call_full = 0;
+    int call_full = 0, merged = 0;
     if (post && L->keep) {
-        keep_row(L, &row);
+        if (nego_log == L && nego_takes == L->takes && nego_index < L->nrows) {
+            rf_oprow *first = &L->rows[nego_index];
+            if (first->op == row.op && first->hive == row.hive && first->key == row.key &&
+                first->status == RF_E_MORE_DATA && row.start_ns >= first->start_ns) {
+                first->duration_ns = row.start_ns + row.duration_ns - first->start_ns;
+                first->round_trips += row.round_trips;
+                if (first->round_trips < row.round_trips) first->round_trips = UINT32_MAX;
+                first->count = row.count;
+                first->bytes = row.bytes;
+                first->status = row.status;
+                first->flags |= row.flags;
+                if (first->path < 0) first->path = row.path;
+                if (first->value < 0) first->value = row.value;
+                row = *first;   /* what a post callback sees: the whole call */
+                merged = 1;
+            }
+        }
+        nego_log = NULL;
+        if (!merged) keep_row(L, &row);
+        if (!merged && row.status == RF_E_MORE_DATA && L->nrows && L->rows[L->nrows - 1].start_ns == row.start_ns) {
+            nego_log = L;
+            nego_index = L->nrows - 1;
+            nego_takes = L->takes;
+        }
         if (L->full_fn && L->full_at && L->nrows >= L->full_at && !L->full_sent) {
             L->full_sent = 1;
             call_full = 1;
         }
     }
-    rf_oplog_fn fn = (L->fn_phases & r->phase) ? L->fn : NULL;
+    /* a post callback sees a negotiated call once, at its retry's end (a
+     * callback without kept rows sees each rf_* call as it is) */
+    rf_oplog_fn fn = (L->fn_phases & r->phase) && !(post && L->keep && nego_log == L) ? L->fn : NULL;
     rf_oplog_full_fn full_fn = L->full_fn;
     void *fctx = L->ctx;
     ol_unlock(&L->mu);
@@ -599,6 +641,7 @@ size_t rf_oplog_take(rf_oplog *L, rf_oprow *out, size_t cap, uint64_t *lost_out)
     L->nrows -= n;
     if (!L->nrows) L->full_sent = 0;
     L->lost = 0;
+    L->takes++;
     ol_unlock(&L->mu);
     return n;
 }

@@ -33,6 +33,10 @@
 
 #define RF_OPLOG_VETOED 0x2u   /* rf_oprow.flags: a PRE callback vetoed it (RF_OPREC_WRITE is 0x1) */
 #define RF_OPLOG_FILE   0x4u   /* rf_oprow.flags: `path` is a file name (hive_open), stored as bytes */
+#define RF_OPLOG_PAYLOAD 0x8u  /* rf_oprow.flags: `value` is a request's payload (RF_OP_REQUEST), bytes */
+/* payloads longer than this are not kept (value -1): admin requests are a
+ * few hundred bytes; a bulk request must not grow the string table */
+#define RF_OPLOG_MAX_PAYLOAD 4096u
 
 enum { RF_OPLOG_NONE = 0, RF_OPLOG_REGF = 1, RF_OPLOG_NT = 2, RF_OPLOG_REMOTE = 3, RF_OPLOG_OTHER = 4 };
 
@@ -52,7 +56,9 @@ typedef struct rf_oprow {
     uint8_t  flags;        /* RF_OPREC_WRITE | RF_OPLOG_VETOED | RF_OPLOG_FILE */
     uint32_t round_trips;  /* POST: rf_op_record.round_trips (saturated) */
     uint8_t  phase;        /* RF_HOOK_PRE or RF_HOOK_POST */
-    uint8_t  pad_[7];
+    uint8_t  pad1_;
+    uint16_t request_op;   /* RF_OP_REQUEST: the agent op (ag_ops.def) */
+    uint8_t  pad_[4];
 } rf_oprow;
 
 typedef struct rf_oplog rf_oplog;

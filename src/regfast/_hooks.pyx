@@ -37,6 +37,7 @@ cdef extern from "core/rf_oplog.h" nogil:
     enum:
         RF_OPLOG_VETOED
         RF_OPLOG_FILE
+        RF_OPLOG_PAYLOAD
     ctypedef struct rf_oprow:
         uint64_t start_ns
         uint64_t duration_ns
@@ -52,6 +53,7 @@ cdef extern from "core/rf_oplog.h" nogil:
         uint8_t flags
         uint32_t round_trips
         uint8_t phase
+        uint16_t request_op
     ctypedef struct rf_oplog:
         pass
     ctypedef int (*rf_oplog_fn)(void *ctx, const rf_oprow *row) noexcept
@@ -79,12 +81,14 @@ POST = RF_HOOK_POST
 WRITE = RF_OPREC_WRITE
 VETOED = RF_OPLOG_VETOED
 FILE = RF_OPLOG_FILE
+PAYLOAD = RF_OPLOG_PAYLOAD
 OP_MAX = RF_OP_MAX
 #: the rf_oprow layout (rf_oplog.h), one numpy record per operation
 ROW_DTYPE = np.dtype([
     ("start_ns", "<u8"), ("duration_ns", "<u8"), ("count", "<u8"), ("bytes", "<u8"), ("key", "<u8"),
     ("hive", "<u4"), ("path", "<i4"), ("value", "<i4"), ("status", "<i4"),
-    ("op", "<u2"), ("backend", "u1"), ("flags", "u1"), ("round_trips", "<u4"), ("phase", "u1"), ("_pad", "V7"),
+    ("op", "<u2"), ("backend", "u1"), ("flags", "u1"), ("round_trips", "<u4"), ("phase", "u1"),
+    ("_pad1", "V1"), ("request_op", "<u2"), ("_pad", "V4"),
 ])
 if ROW_DTYPE.itemsize != sizeof(rf_oprow):
     raise ImportError(f"regfast._hooks: ROW_DTYPE is {ROW_DTYPE.itemsize} bytes, rf_oprow {sizeof(rf_oprow)}")
@@ -128,7 +132,13 @@ cdef _fetch_strings():
             order = -1
             s = PyUnicode_DecodeUTF16(<const char *>p, <Py_ssize_t>nbytes, "surrogatepass", &order)
         else:
-            s = os.fsdecode(PyBytes_FromStringAndSize(<const char *>p, <Py_ssize_t>nbytes))
+            b = PyBytes_FromStringAndSize(<const char *>p, <Py_ssize_t>nbytes)
+            try:
+                s = os.fsdecode(b)
+            except UnicodeDecodeError:
+                # a request payload (RF_OPLOG_PAYLOAD) is not a file name:
+                # payload() gives its bytes; the str is only a placeholder
+                s = b.decode("latin-1")
         if len(_strings) == i:
             _strings.append(s)
 
@@ -145,14 +155,26 @@ def string(int32_t sid):
     return _strings[sid]
 
 
+def payload(int32_t sid):
+    """The bytes of string `sid` as the log keeps them (a request's payload,
+    RF_OPLOG_PAYLOAD), None for -1 or an unknown id."""
+    cdef const void *p
+    cdef size_t nbytes
+    cdef int utf16
+    if sid < 0 or not rf_oplog_string(_log, sid, &p, &nbytes, &utf16):
+        return None
+    return PyBytes_FromStringAndSize(<const char *>p, <Py_ssize_t>nbytes)
+
+
 cdef int _row_cb(void *ctx, const rf_oprow *row) noexcept with gil:
     cb = _callback
     if cb is None:
         return 0
     try:
+        value = payload(row.value) if row.flags & RF_OPLOG_PAYLOAD else string(row.value)
         return 1 if cb(row.phase, row.op, row.hive, row.backend, row.flags, row.key, string(row.path),
-                       string(row.value), row.status, row.start_ns, row.duration_ns, row.count,
-                       row.bytes, row.round_trips) else 0
+                       value, row.status, row.start_ns, row.duration_ns, row.count,
+                       row.bytes, row.round_trips, row.request_op) else 0
     except BaseException:
         # the dispatcher (regfast.observe.hooks) handles its callbacks'
         # exceptions itself; one escaping it vetoes a PRE (fail closed)

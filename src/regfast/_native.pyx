@@ -1309,6 +1309,23 @@ def _restore_value(Key key not None, rf_value token):
     return make_value(key, token)
 
 
+
+_LIVE_METHODS = None  # regfast.live.keyops, registered at its import
+
+
+def _set_live_methods(ns):
+    """Called once by regfast.live.keyops: the object whose attributes are
+    the live registry's Key methods (see Key.set_security)."""
+    global _LIVE_METHODS
+    _LIVE_METHODS = ns
+
+
+cdef object _live_method(str name):
+    if _LIVE_METHODS is None:
+        raise error_from_status(120, "regfast.live is not imported: no live registry methods")
+    return getattr(_LIVE_METHODS, name)
+
+
 # Keys, values and exports only point toward their Hive (no __dict__, no
 # user-settable object fields), so they can never be part of a reference
 # cycle: no_gc spares the cyclic collector from tracking ~20k objects per MB
@@ -1710,7 +1727,13 @@ cdef class Key:
         same key are not affected. Also what ``with key:`` does on exit."""
         if self.hive is None:
             raise _not_initialised("Key")
+        if self._closed:
+            return
         self._closed = True
+        # the hook point that pairs this key's open with its close (a
+        # profiler's open-each patterns); no backend is called
+        if self.hive._h != NULL and not self.hive._closing:
+            rf_key_close(self.hive._h, self._k)
 
     @property
     def closed(self):
@@ -1889,6 +1912,63 @@ cdef class Key:
         """One agent-protocol request on this key's agent handle (the
         handle, then `payload`): see Hive._remote_request."""
         return self._hv()._request(self._k, op, payload)
+
+    # --- the live registry's administration (regfast.live.keyops) -----------
+    # Requests with no rf_* call (SDDL, ACEs, ownership, MUI strings), the
+    # watch and the hive-file writer live in regfast.live, above the binding:
+    # that package registers them here at import (_set_live_methods), so the
+    # binding imports nothing of it. A key of a hive file has no serving
+    # process to ask: winerror 120 from regfast.live.admin.
+
+    @property
+    def full_path(self):
+        """The path with its root's name ("HKEY_CURRENT_USER\\Software\\...")
+        for a key of the live registry; for a hive file's key, its path."""
+        self._hv()                      # an uninitialised or closed key: 6 first
+        return _live_method("full_path")(self)
+
+    def snapshot(self, *, subtree=True, keep_data=False, max_keys=100000):
+        """A :class:`regfast.Snapshot` of this key (and its subtree): the
+        bytes of snapshot_bytes(), parsed."""
+        self._hv()                      # an uninitialised or closed key: 6 first
+        return _live_method("snapshot")(self, subtree=subtree, keep_data=keep_data, max_keys=max_keys)
+
+    def set_security(self, sddl):
+        """Sets the parts of the descriptor an SDDL string has (O:, G:, D:,
+        S:) with RegSetKeySecurity. Invalid SDDL raises (winerror 1336, or 87
+        for an empty string) before anything is written."""
+        self._hv()                      # an uninitialised or closed key: 6 first
+        _live_method("set_security")(self, sddl)
+
+    def grant(self, trustee, rights, *, inherit=True, mode="grant"):
+        """Adds an ACE to the DACL (SetEntriesInAclW + SetSecurityInfo):
+        trustee "S-1-..." or an account name; rights an access mask or names
+        (regfast.live.admin.RIGHTS); mode "grant", "set", "deny" or "revoke".
+        Unknown account: 1332."""
+        self._hv()                      # an uninitialised or closed key: 6 first
+        _live_method("grant")(self, trustee, rights, inherit, mode)
+
+    def take_ownership(self):
+        """Makes the serving process's user the key's owner, with
+        SeTakeOwnershipPrivilege enabled for the call when the token holds it."""
+        self._hv()                      # an uninitialised or closed key: 6 first
+        _live_method("take_ownership")(self)
+
+    def mui_string(self, name):
+        """A value's display string as RegLoadMUIStringW resolves it; a string
+        not starting with "@" is returned as stored. Missing value: 2."""
+        self._hv()                      # an uninitialised or closed key: 6 first
+        return _live_method("mui_string")(self, name)
+
+    def watch(self, **kwargs):
+        """regfast.watch([self], **kwargs)."""
+        self._hv()                      # an uninitialised or closed key: 6 first
+        return _live_method("watch")([self], **kwargs)
+
+    def save(self, path, method="regfast", **kwargs):
+        """regfast.save_key(self, path, method)."""
+        self._hv()                      # an uninitialised or closed key: 6 first
+        return _live_method("save_key")(self, path, method, **kwargs)
 
 
 
@@ -2077,6 +2157,10 @@ cdef class Value:
         return decode_data(self._type, p, n)
 
 
+# __dealloc__ unpins the hive: the cyclic collector must not set `hive` to
+# None first (a watch thread's group and the watch form a cycle; clearing it
+# made __dealloc__ call unpin() through None: a segfault).
+@cython.no_gc_clear
 @cython.auto_pickle(False)
 cdef class _Watch:
     """An rf_watch over keys of one hive (the live registry): what

@@ -122,6 +122,7 @@ cdef extern from "regfast/regfast.h" nogil:
     rf_status rf_key_name(rf_hive *h, rf_key k, rf_name *out)
     rf_status rf_key_class(rf_hive *h, rf_key k, rf_name *out)
     rf_status rf_key_parent(rf_hive *h, rf_key k, rf_key *out)
+    rf_status rf_key_close(rf_hive *h, rf_key k)
 
     ctypedef struct rf_key_info:
         uint64_t last_write

@@ -31,6 +31,13 @@ static rf_status key_call(rm_hive *h, uint32_t idx, uint16_t op, build_fn build,
     for (int attempt = 0;; attempt++) {
         uint32_t hd;
         rf_status st = rm_handle(h, idx, &hd);
+        if (st == RF_E_NOT_FOUND && h->e[idx].unloaded) {
+            /* its hive was unloaded (UNLOAD_HIVE): the key is not there, as
+             * for a fresh open; it was not deleted under the caller. The
+             * entry stays (no tombstone): each use asks again, and says 2
+             * until the hive is loaded there again */
+            return st;
+        }
         if (st == RF_E_NOT_FOUND) {
             rm_after_error(h, idx, st);
             return rfi_fail(RF_E_KEY_DELETED, RF_NO_OFFSET, rf_last_error()->native,
@@ -90,6 +97,11 @@ static void rm_close(rf_hive *base)
     /* the last user of the connection: closing the stream ends the agent's
      * handles, no CLOSE_KEY round trips needed */
     if (c->refs == 1) rm_kill(c, "the last remote hive was closed");
+    for (rm_hive **pp = &c->hives; *pp; pp = &(*pp)->sibling)
+        if (*pp == h) {
+            *pp = h->sibling;
+            break;
+        }
     rm_keys_free(h);
     rm_unlock(&c->lock);
     rf_clear_error();
@@ -121,9 +133,11 @@ static rf_status rm_mapping(rf_hive *base, const uint8_t **map, size_t *len)
 /* Keys                                                                      */
 /* ------------------------------------------------------------------------ */
 
-/* A whole path in one step: a cached entry with a handle is trusted (no
- * request, as the nt backend's cache); otherwise OPEN_KEY says whether it
- * exists now. */
+/* A whole path in one step: OPEN_KEY says whether it exists now. A cached
+ * entry's handle is checked instead (KEY_INFO, one round trip all the same):
+ * RegOpenKeyEx fails with 2 for a key deleted since — by another process,
+ * or through another path of it (a WOW64 view) — so an open must not hand
+ * out a Key whose every call then fails. */
 static rf_status rm_key_open(rf_hive *base, rf_key parent, const uint16_t *path, size_t nchars, rf_key *out)
 {
     rm_hive *h = (rm_hive *)base;
@@ -134,6 +148,15 @@ static rf_status rm_key_open(rf_hive *base, rf_key parent, const uint16_t *path,
     if (!st && parent) st = rm_entry_of(h, parent, &pidx);
     if (!st) st = rm_join(h, pidx, path, nchars, &full, &fn);
     if (!st) st = rm_entry_for(h, full, fn, &idx);
+    if (!st && idx != 0 && h->e[idx].handle) {
+        const uint8_t *p;
+        size_t n;
+        st = key_call(h, idx, AG_OP_KEY_INFO, build_handle, NULL, &p, &n);
+        if (st == RF_E_KEY_DELETED || st == RF_E_NOT_FOUND) {   /* tombstoned: the path opens afresh */
+            rf_clear_error();
+            st = rm_entry_for(h, full, fn, &idx);
+        }
+    }
     if (!st && (st = rm_handle(h, idx, &hd)) != RF_OK) rm_after_error(h, idx, st);
     if (!st) *out = rm_token(h, idx);
     UNLOCK_RETURN(st);
@@ -343,7 +366,7 @@ static rf_status rm_key_values(rf_hive *base, rf_key k, rf_value *out, size_t ca
         uint8_t *meta = NULL, *names = NULL;
         uint64_t *tokens = NULL;
         uint32_t rows = 0;
-        if ((st = rm_handle(h, idx, &hd)) == RF_E_NOT_FOUND) {
+        if ((st = rm_handle(h, idx, &hd)) == RF_E_NOT_FOUND && !h->e[idx].unloaded) {   /* see key_call */
             rm_after_error(h, idx, st);
             st = rfi_fail(RF_E_KEY_DELETED, RF_NO_OFFSET, 0, "the key was deleted since it was opened or enumerated");
         }
@@ -429,7 +452,10 @@ static rf_status rm_key_security(rf_hive *base, rf_key k, const uint8_t **sd, si
     *sd = NULL;
     *len = 0;
     if (!st && !(st = rm_entry_of(h, k, &idx)) &&
-        !(st = get_security(h, idx, RF_SI_OWNER | RF_SI_GROUP | RF_SI_DACL, &d, len, NULL))) {
+        /* si 0: owner, group, DACL, and the SACL while the agent's token
+         * has SeSecurityPrivilege enabled (what a hive file's descriptor
+         * holds, as far as the serving process may read it) */
+        !(st = get_security(h, idx, 0, &d, len, NULL))) {
         uint8_t *t = rm_tls(RM_TLS_DATA, *len);
         if (!t) st = RF_E_NO_MEMORY;
         else {
@@ -799,6 +825,10 @@ static rf_status remote_open(rf_remote *c, uint32_t root, uint32_t view, uint32_
     }
     rm_conn_ref(c);
     h->base.ops = &rm_ops;
+    rm_lock(&c->lock);
+    h->sibling = c->hives;
+    c->hives = h;
+    rm_unlock(&c->lock);
     *out = &h->base;
     return RF_OK;
 }
@@ -829,18 +859,90 @@ rf_remote *rf_remote_of(rf_hive *h)
 /* Requests the method table has no slot for (rf_remote_request)             */
 /* ------------------------------------------------------------------------ */
 
-typedef struct raw_arg { const void *payload; size_t len; } raw_arg;
+typedef struct raw_arg { const void *payload; size_t len; size_t at; } raw_arg;
 
+/* The key's handle goes `at` bytes into the payload: first for every op but
+ * BENCH, whose layout puts the method before it (ag_ops.def). */
 static void build_raw(rf_remote *c, uint32_t hd, const void *ctx)
 {
     const raw_arg *a = ctx;
+    size_t at = hd != RM_NONE && a->at <= a->len ? a->at : 0;
     rm_begin(c);
+    if (at) rm_put(c, a->payload, at);
     if (hd != RM_NONE) rm_put32(c, hd);
-    rm_put(c, a->payload, a->len);
+    rm_put(c, (const uint8_t *)a->payload + at, a->len - at);
+}
+
+/* Whether op `op` changes the registry (or the agent's token): ag_ops.def's
+ * `write` column, the one table the agent and Python's hooks use too. */
+static int op_writes(uint16_t op)
+{
+    switch (op) {
+#define AG_OP(num, NAME, name, write, req, rep) case num: return write;
+#include "agent/ag_ops.def"
+#undef AG_OP
+    default: return 0;
+    }
+}
+
+static rf_status remote_request(rf_hive *base, rf_key k, uint16_t op, const void *payload, size_t len,
+                                rf_bytes *reply);
+
+/* The hook point (RF_OP_REQUEST): a policy sees which agent op, on which
+ * key, with the caller's payload, and a PRE veto keeps it from being sent. */
+static RF_COLD rf_status remote_request_hooked(rf_hive *base, rf_key k, uint16_t op, const void *payload,
+                                               size_t len, rf_bytes *reply)
+{
+    rf_op_record r;
+    rfi_rec_init(&r, RF_OP_REQUEST, base, k);
+    r.request_op = op;
+    r.payload = payload;
+    r.payload_len = payload ? len : 0;
+    if (op_writes(op)) r.flags |= RF_OPREC_WRITE;
+    if (rfi_hook_pre(&r)) return rfi_vetoed(&r);
+    size_t before = reply ? reply->len : 0;
+    rf_status st = remote_request(base, k, op, payload, len, reply);
+    /* bytes: sent for a write (as rf_value_set's data), received for a read */
+    if (st == RF_OK) r.bytes = (r.flags & RF_OPREC_WRITE) ? r.payload_len : reply ? reply->len - before : 0;
+    return rfi_hook_post(&r, st);
 }
 
 rf_status rf_remote_request(rf_hive *base, rf_key k, uint16_t op, const void *payload, size_t len,
                             rf_bytes *reply)
+{
+    if (rfi_hooks_on()) return remote_request_hooked(base, k, op, payload, len, reply);
+    return remote_request(base, k, op, payload, len, reply);
+}
+
+/* UNLOAD_HIVE (u32 root, str16 mount name) removed the mount key and its
+ * subtree. The agent forgot its own handles there (it reopens them by path,
+ * which then says 2); this backend's cached agent handles at and below the
+ * mount are closed too, so that an open of the mount path sends OPEN_KEY
+ * (answered 2) instead of checking a cached handle, and a Key of it reopens
+ * by path and gets 2 as well — not 1018, as for a key deleted under it: an
+ * unloaded hive's keys are not found, they were not deleted. Called after
+ * the reply was copied out (closing sends CLOSE_KEY requests). */
+static void forget_unloaded(rf_remote *c, const void *payload, size_t len)
+{
+    const uint8_t *b = payload;
+    if (len < 8) return;
+    uint32_t root = rf_le32(b), nbytes = rf_le32(b + 4);
+    if (nbytes > len - 8 || nbytes % 2 || nbytes == 0) return;
+    size_t nchars = nbytes / 2;
+    uint16_t *name = malloc(nbytes);
+    if (!name) return;
+    memcpy(name, b + 8, nbytes);   /* aligned: the payload may not be */
+    while (nchars && name[nchars - 1] == 0) nchars--;   /* a NUL the caller counted */
+    for (rm_hive *g = c->hives; g; g = g->sibling)
+        if (g->root == root) {
+            rm_close_subtree_handles(g, name, nchars);   /* g and every sibling on that root */
+            break;
+        }
+    free(name);
+}
+
+static rf_status remote_request(rf_hive *base, rf_key k, uint16_t op, const void *payload, size_t len,
+                                rf_bytes *reply)
 {
     rm_hive *h = rm_cast(base);
     if (!h) return rfi_fail(RF_E_INVALID_HANDLE, RF_NO_OFFSET, 0, "not a remote hive");
@@ -857,7 +959,7 @@ rf_status rf_remote_request(rf_hive *base, rf_key k, uint16_t op, const void *pa
     LOCKED(h);
     const uint8_t *p = NULL;
     size_t n = 0;
-    raw_arg a = { payload, len };
+    raw_arg a = { payload, len, op == AG_OP_BENCH ? 4u : 0u };
     if (!st && k) {
         uint32_t idx;
         st = rm_entry_of(h, k, &idx);
@@ -867,5 +969,6 @@ rf_status rf_remote_request(rf_hive *base, rf_key k, uint16_t op, const void *pa
         st = rm_call_buf(c, op, &p, &n);
     }
     if (!st && n) st = rfi_bytes_put(reply, p, n);
+    if (!st && op == AG_OP_UNLOAD_HIVE) forget_unloaded(c, payload, len);
     UNLOCK_RETURN(st);
 }

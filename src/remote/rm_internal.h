@@ -107,6 +107,7 @@ struct rf_remote {
     size_t    rep_cap;
     rm_park   park;
     rm_evq   *evqs;
+    struct rm_hive *hives;   /* every open hive of the connection (cache invalidation) */
 };
 
 /* Monotonic milliseconds (deadlines). */
@@ -198,6 +199,8 @@ typedef struct rm_entry {
     uint32_t  pins;         /* watches using its handle */
     uint8_t   state;        /* RM_FREE, RM_LIVE, RM_DELETED */
     uint8_t   stored_name;  /* the last component is as stored */
+    uint8_t   unloaded;     /* its handle was closed by an unload of its hive: a
+                               reopen that finds no key says 2, not 1018 */
 } rm_entry;
 
 enum { RM_FREE = 0, RM_LIVE = 1, RM_DELETED = 2 };
@@ -211,6 +214,7 @@ typedef struct rm_vent {
 typedef struct rm_hive {
     rf_hive    base;        /* must be first */
     rf_remote *c;
+    struct rm_hive *sibling; /* the connection's next hive (rf_remote.hives) */
     uint32_t   root, view, access;
     uint16_t   tag;
     rm_entry  *e;
@@ -256,8 +260,14 @@ void      rm_forget_handle(rm_hive *h, uint32_t idx);
 rf_status rm_adopt(rm_hive *h, uint32_t idx, uint32_t handle);
 /* After an agent error on an entry's handle: 1018/2 make it a tombstone. */
 void      rm_after_error(rm_hive *h, uint32_t idx, rf_status st);
-/* Tombstones the entry of `path` and every entry below it (delete, rename). */
+/* Tombstones the entry of `path` and every entry below it (delete, rename),
+ * in every hive of the connection with the same root: another (view,
+ * access) of it may have cached a handle that would follow a renamed key. */
 void      rm_forget_subtree(rm_hive *h, const uint16_t *path, size_t n);
+/* Closes the agent handles of the entries at and below `path` (this hive and
+ * every sibling on its root) but keeps the entries: their next use reopens
+ * by path, and the agent says whether the key is there (an unload). */
+void      rm_close_subtree_handles(rm_hive *h, const uint16_t *path, size_t n);
 /* Value tokens: (key entry, name) interned. */
 rf_status rm_value_intern(rm_hive *h, uint32_t key_idx, const uint16_t *name, size_t n, rf_value *out);
 rf_status rm_value_resolve(rm_hive *h, rf_value v, uint32_t *key_idx, const uint16_t **name, size_t *n);

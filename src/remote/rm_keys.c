@@ -162,6 +162,7 @@ rf_status rm_adopt(rm_hive *h, uint32_t idx, uint32_t handle)
     if (e->handle == handle) return RF_OK;
     if (e->handle) close_handle(h, idx);
     e->handle = handle;
+    e->unloaded = 0;   /* reopened: the hive is loaded again */
     h->handles_open++;
     o_push(h, idx);
     e->pins++;          /* the new handle survives its own eviction pass */
@@ -213,13 +214,39 @@ void rm_after_error(rm_hive *h, uint32_t idx, rf_status st)
     if (st == RF_E_KEY_DELETED || st == RF_E_NOT_FOUND) tombstone(h, idx);
 }
 
-void rm_forget_subtree(rm_hive *h, const uint16_t *path, size_t n)
+static void forget_in(rm_hive *h, const uint16_t *path, size_t n)
 {
     for (uint32_t i = 1; i < h->nused_hw; i++) {
         rm_entry *e = &h->e[i];
         if (e->state != RM_LIVE || e->plen < n) continue;
         if (same(e->path, n, path, n) && (e->plen == n || e->path[n] == '\\')) tombstone(h, i);
     }
+}
+
+static void close_in(rm_hive *h, const uint16_t *path, size_t n)
+{
+    for (uint32_t i = 1; i < h->nused_hw; i++) {
+        rm_entry *e = &h->e[i];
+        if (e->state != RM_LIVE || e->plen < n || !e->handle || e->pins) continue;
+        if (same(e->path, n, path, n) && (e->plen == n || e->path[n] == '\\')) {
+            close_handle(h, i);
+            e->unloaded = 1;
+        }
+    }
+}
+
+void rm_close_subtree_handles(rm_hive *h, const uint16_t *path, size_t n)
+{
+    close_in(h, path, n);
+    for (rm_hive *g = h->c->hives; g; g = g->sibling)
+        if (g != h && g->root == h->root) close_in(g, path, n);
+}
+
+void rm_forget_subtree(rm_hive *h, const uint16_t *path, size_t n)
+{
+    forget_in(h, path, n);
+    for (rm_hive *g = h->c->hives; g; g = g->sibling)
+        if (g != h && g->root == h->root) forget_in(g, path, n);
 }
 
 static void recycle(rm_hive *h, uint32_t i)

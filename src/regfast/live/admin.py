@@ -56,9 +56,11 @@ from regfast.live.protocol import Reader, str16
 from regfast.live.roots import _root
 from regfast.live.snapshot import parse_snapshot
 
-if TYPE_CHECKING:  # regfast.live.registry imports this module: its Key methods call the functions here
+if TYPE_CHECKING:  # regfast.live.hives imports this module: its methods call the functions here
     from regfast.hive.diff import Snapshot
-    from regfast.live.registry import Key, Registry
+    from regfast.live.hives import HiveRegistry as Registry
+
+Key = NativeKey
 
 __all__ = [
     "RIGHTS",
@@ -150,72 +152,26 @@ def own(hive: Any, reg: Any) -> None:
     _OWNERS[hive] = reg
 
 
-def _native(key: object) -> bool:
-    """A regfast.Key (the remote path) rather than a regfast.live.registry.Key."""
-    return isinstance(key, NativeKey)
-
-
 def _reg_of(key: Any) -> Any:
-    """The registry serving `key`: its Registry, or for a regfast.Key its RemoteRegistry."""
-    if isinstance(key, NativeKey):
-        reg = _OWNERS.get(key.hive)
-        if reg is None:
-            raise error_from_status(
-                120, "not a key of the live registry (a hive file has no agent to ask)", key.path
-            )
-        return reg
-    return key._reg
-
-
-@contextlib.contextmanager
-def key_handle(key: Key, access: int) -> Iterator[int]:
-    """The key's agent handle when it was opened with `access`, else a
-    temporary handle to the same key with it (closed afterwards)."""
-    if (key.access & access) == access:
-        yield key._handle()
-        return
-    reg = key._reg
-    hid, _ = reg._open(key.root, key.path, key.view, key.access | access, False)
-    try:
-        yield hid
-    finally:
-        try:
-            reg.conn.request(_ops.OP_CLOSE_KEY, struct.pack("<I", hid))
-        except (ConnectionError, TimeoutError):
-            pass
+    """The registry serving `key` (a regfast.Key of a live registry)."""
+    reg = _OWNERS.get(key.hive) if isinstance(key, NativeKey) else None
+    if reg is None:
+        raise error_from_status(
+            120, "not a key of the live registry (a hive file has no agent to ask)", key.path
+        )
+    return reg
 
 
 def _req(key: Key, op: int, access: int, body: bytes = b"", filename: object = None) -> bytes:
-    if _native(key):  # the remote backend: the request on the key's agent handle
-        return bytes(_reg_of(key).key_request(key, op, body, access, filename=filename))
-    with key_handle(key, access) as hid:
-        return key._reg.conn.request(
-            op, struct.pack("<I", hid) + body, filename=filename if filename is not None else key.full_path
-        )
+    """An agent request on the key's handle (the backend's), through a hive
+    opened with `access` when the key's lacks it."""
+    return bytes(_reg_of(key).key_request(key, op, body, access, filename=filename))
 
 
 def rename(key: Key, new_name: str) -> None:
     if not isinstance(new_name, str):
         raise TypeError("new_name must be a str")
-    if _native(key):
-        key.rename(new_name)  # rf_key_rename: the name is checked before any call
-        return
-    if not key.path:
-        raise error_from_status(87, "a root key cannot be renamed", key.full_path)
-    # the C side checks the name too (87 before any call); this says it in Python terms
-    if not new_name or "\\" in new_name or len(new_name) > 255 or "\0" in new_name:
-        raise error_from_status(
-            87, f"invalid key name {new_name!r}: 1..255 characters, no backslash, no NUL", key.full_path
-        )
-    _req(key, _ops.OP_RENAME, 0xF003F, str16(new_name))
-    parent = key.path.rpartition("\\")[0]
-    hid, key._hid = key._hid, None
-    if hid is not None:
-        try:
-            key._reg.conn.request(_ops.OP_CLOSE_KEY, struct.pack("<I", hid))
-        except (ConnectionError, TimeoutError):
-            pass
-    key.path = f"{parent}\\{new_name}" if parent else new_name
+    key.rename(new_name)  # rf_key_rename: the name is checked before any call
 
 
 def get_security(key: Key, si: int = 0) -> tuple[int, bytes, str]:

@@ -139,24 +139,24 @@ class HiveRegistry:
 
     def privileges(self, *names: str) -> Any:
         """As :meth:`regfast.live.registry.Registry.privileges` (the serving process's token)."""
-        return admin.privileges(self, *names)  # type: ignore[arg-type]
+        return admin.privileges(self, *names)
 
     def privilege_state(self, *names: str) -> dict[str, tuple[bool, bool]]:
         """{name: (held, enabled)} for the serving process's token."""
-        return admin.privilege_state(self, *names)  # type: ignore[arg-type]
+        return admin.privilege_state(self, *names)
 
     def load_hive(self, root: int | str, name: str, path: Any) -> Key:
         """regfast.load_hive(self, root, name, path)."""
-        key: Key = admin.load_hive(self, root, name, path)  # type: ignore[arg-type,assignment]
+        key: Key = admin.load_hive(self, root, name, path)
         return key
 
     def unload_hive(self, root: int | str, name: str) -> None:
         """regfast.unload_hive(self, root, name)."""
-        admin.unload_hive(self, root, name)  # type: ignore[arg-type]
+        admin.unload_hive(self, root, name)
 
     def load_app_hive(self, path: Any, **kw: Any) -> Any:
         """regfast.load_app_hive(self, path)."""
-        return admin.load_app_hive(self, path, **kw)  # type: ignore[arg-type]
+        return admin.load_app_hive(self, path, **kw)
 
     # --- closing ---------------------------------------------------------------
 

@@ -31,6 +31,7 @@ receive whole. Every call releases the GIL while it waits on the agent.
 
 from __future__ import annotations
 
+import struct
 import subprocess
 import threading
 from collections.abc import Sequence
@@ -38,9 +39,10 @@ from typing import IO, Any
 
 from regfast._native import Hive, Key
 from regfast.exceptions import error_from_status
+from regfast.live import _agent_ops as _ops
 from regfast.live import agent as _exe
 from regfast.live.hives import HiveRegistry, Where
-from regfast.live.protocol import MAX_REQUEST, connection_gone
+from regfast.live.protocol import BENCH_METHODS, MAX_REQUEST, Reader, connection_gone, str16
 from regfast.live.roots import KEY_READ
 
 __all__ = ["RemoteRegistry", "RemoteConnection", "connect_remote"]
@@ -83,18 +85,28 @@ class RemoteConnection:
         self, op: int, payload: bytes = b"", *, timeout: float | None = None, filename: object = None
     ) -> bytes:
         """One request; the reply's payload after its status, or the agent's
-        error (an OSError subclass with its winerror). `timeout` is accepted
-        for the Connection interface; the connection's timeout applies."""
+        error (an OSError subclass with its winerror). `timeout`: seconds
+        for this call instead of the connection's (calls of other threads
+        made meanwhile get it too: the connection has one timeout)."""
         if len(payload) > MAX_REQUEST:
             raise error_from_status(
                 0x20000004, f"request of {len(payload)} bytes is over the {MAX_REQUEST}-byte frame limit"
             )
+        hive = self._reg._anchor()
+        if timeout is not None:
+            hive._remote_set_timeout(timeout)
         try:
-            return self._reg._anchor()._remote_request(op, payload)
+            return hive._remote_request(op, payload)
         except OSError as e:
             if filename is not None and e.filename is None:
                 e.filename = filename
             raise
+        finally:
+            if timeout is not None:
+                try:
+                    hive._remote_set_timeout(self._reg.timeout)
+                except OSError:
+                    pass
 
 
 class RemoteRegistry(HiveRegistry):
@@ -196,6 +208,17 @@ class RemoteRegistry(HiveRegistry):
             if e.filename is None:
                 e.filename = filename if filename is not None else self.full_path(key)
             raise
+
+    def bench(self, method: str | int, key: Key, names: Sequence[str], reps: int = 1) -> tuple[float, int]:
+        """Has the agent read `names` of `key` `reps` times with a named method
+        (:data:`regfast.live.protocol.BENCH_METHODS`) and returns (seconds,
+        reads that succeeded): the agent's own clock, so the pipe is not in
+        the figure. The connection's timeout applies (a timeout cuts it)."""
+        m = BENCH_METHODS[method] if isinstance(method, str) else int(method)
+        body = struct.pack("<III", m, reps, len(names)) + b"".join(str16(n) for n in names)
+        r = Reader(self.key_request(key, _ops.OP_BENCH, body))  # the handle goes after the method
+        ns, ok = r.u64(), r.u64()
+        return ns / 1e9, ok
 
     @property
     def closed(self) -> bool:

@@ -75,6 +75,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from regfast._native import Key
 from regfast.exceptions import RegistryError, error_from_status
 from regfast.hive.diff import decode_data
 from regfast.io.writer import _shorthand_value, encode_value_data
@@ -435,7 +436,8 @@ def _read_value(reg: _live.Registry, root: int, view: int, path: str, name: str)
     try:
         with reg.open_key(root, path, view=view) as k:
             v = k.value(name)
-            return v.type, v.raw()
+            found = v.type, v.raw()
+        return found
     except FileNotFoundError:
         return None
 
@@ -636,7 +638,7 @@ def ktm_status(reg: _live.Registry) -> RegistryError | None:
         if e.winerror != 120:
             raise
         err = e
-    conn._regfast_ktm = err  # type: ignore[attr-defined]
+    conn._regfast_ktm = err
     return err
 
 
@@ -662,7 +664,7 @@ class TxKey:
         self.view = view
         self.path = path
         self._tkey = tkey  # KTM: the agent's transacted key id
-        self._key: _live.Key | None = None  # journal: a live key for the writes
+        self._key: Key | None = None  # journal: a live key for the writes
 
     @property
     def full_path(self) -> str:
@@ -675,14 +677,16 @@ class TxKey:
         rel = _split_path(path)
         return rel if not self.path else self.path + "\\" + rel
 
-    def _live_key(self) -> _live.Key:
+    def _live_key(self) -> Key:
         if self._key is None:
             self._key = self.tx.reg.open_key(self.root, self.path, view=self.view, access=KEY_ALL_ACCESS)
         return self._key
 
     def _treq(self, op: int, body: bytes, filename: object = None) -> bytes:
-        return self.tx.reg.conn.request(
-            op, struct.pack("<I", self._tkey) + body, filename=filename or self.full_path
+        return bytes(
+            self.tx.reg.conn.request(
+                op, struct.pack("<I", self._tkey) + body, filename=filename or self.full_path
+            )
         )
 
     # --- writes -----------------------------------------------------------

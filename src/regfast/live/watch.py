@@ -25,16 +25,14 @@ key keeps its newest snapshot and the one last reported, never more.
 from __future__ import annotations
 
 import asyncio
-import struct
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from regfast._native import _watch_open
+from regfast._native import Key, _watch_open
 from regfast.exceptions import error_from_status
 from regfast.hive.diff import Diff, Snapshot, diff_snapshots
-from regfast.live import _agent_ops as _ops
 from regfast.live import admin
 from regfast.live import protocol as _agent
 from regfast.live.snapshot import parse_snapshot
@@ -105,21 +103,14 @@ class _Group:
 
 
 def _is_live_key(obj: object) -> bool:
-    """A key of the live registry: a :class:`regfast.live.registry.Key` (one
-    that holds an agent handle on a connection; told by what a watch uses,
-    not by class: regfast.live.registry imports this module, for Key.watch,
-    so this module does not import it back), or a :class:`regfast.Key` of a
-    remote hive (regfast.connect(..., backend="remote"))."""
-    if admin._native(obj):
-        return admin._OWNERS.get(obj.hive) is not None  # type: ignore[attr-defined]
-    return callable(getattr(obj, "_handle", None)) and hasattr(getattr(obj, "hive", None), "conn")
+    """A :class:`regfast.Key` of a live registry (one a RemoteRegistry or a
+    LocalRegistry opened: a hive file's keys have nothing to watch)."""
+    return admin._OWNERS.get(getattr(obj, "hive", None)) is not None if isinstance(obj, Key) else False
 
 
 def _label(key: Any) -> str:
     """The key's full path, as snapshots name their root."""
-    if admin._native(key):
-        return str(admin._reg_of(key).full_path(key))
-    return str(key.full_path)
+    return str(admin._reg_of(key).full_path(key))
 
 
 class Watch:
@@ -167,25 +158,7 @@ class Watch:
         try:
             for idx in by_reg.values():
                 reg = keys[idx[0]].hive
-                if admin._native(keys[idx[0]]):
-                    self._start_rf_watch(reg, idx, flags, max_keys, _delay_ms)
-                    continue
-                hids = [keys[i]._handle() for i in idx]
-                body = struct.pack(
-                    f"<IIIII{len(hids)}I", flags, self.filter, max_keys, _delay_ms, len(hids), *hids
-                )
-                conn = reg.conn
-                rid, p = conn.start(_ops.OP_WATCH, body)
-                payload = conn.finish(rid, p, _ops.OP_WATCH, None, keys[idx[0]].full_path)
-                r = _agent.Reader(payload)
-                wid = r.u32()
-                r.u32()  # wait threads
-                for i in idx:
-                    self._states[i] = _KeyState(keys[i], parse_snapshot(r, _label(keys[i])))
-                # Several connections: keep their groups' indices apart in the callback.
-                g = _Group(reg, wid, 0, 0)
-                self._groups.append(g)
-                conn.add_watcher(wid, self._callback(g, idx))
+                self._start_rf_watch(reg, idx, flags, max_keys, _delay_ms)
         except BaseException:
             self.stop()
             raise
@@ -211,27 +184,16 @@ class Watch:
                 self._finish(g, None if getattr(e, "winerror", None) == 259 else e)
                 return
             if ev is None:
+                # Closing every watched key of the group ends its watch (the
+                # key objects are the watch's handles, as for a Win32 handle):
+                # seen within one slice of next().
+                if all(self.keys[i].closed for i in idx):
+                    g.rfw.stop()
+                    self._finish(g, None)
+                    return
                 continue
             kind, index, seq, status, snap = ev
             self._event(idx, kind, index, seq, status, _agent.Reader(snap))
-
-    # --- agent side (reader thread) ------------------------------------------
-
-    def _callback(self, g: _Group, idx: list[int]) -> Callable[[int, bytes], None]:
-
-        def cb(op: int, payload: bytes) -> None:
-            if op == -1:  # the connection died
-                self._finish(g, g.reg.conn._closed or ConnectionError("regfast-agent is gone"))
-                return
-            r = _agent.Reader(payload)
-            kind, index, seq, _t = r.u32(), r.u32(), r.u64(), r.u64()
-            if kind == _agent.EV_ENDED:
-                self._finish(g, None)
-                return
-            status = r.u32() if kind == _agent.EV_LOST else 0
-            self._event(idx, kind, index, seq, status, r)
-
-        return cb
 
     def _event(self, idx: list[int], kind: int, index: int, seq: int, status: int, r: _agent.Reader) -> None:
         """A change (the key's new snapshot in `r`) or a lost key (`status`),
@@ -267,12 +229,6 @@ class Watch:
             if err is not None and not self._stopped and self._error is None:
                 self._error = err
             self._notify()
-        if g.rfw is not None:
-            return
-        try:
-            g.reg.conn.remove_watcher(g.wid)
-        except Exception:
-            pass
 
     # --- consumer side ---------------------------------------------------------
 
@@ -363,22 +319,11 @@ class Watch:
             self._stopped = True
             self._notify()
         for g in self._groups:
-            if g.rfw is not None:
-                g.rfw.stop()
-                if g.thread is not None and g.thread is not threading.current_thread():
-                    g.thread.join(timeout)
-                    if not g.thread.is_alive():
-                        g.rfw.close()
-                continue
-            if not g.ended and not g.reg.conn.closed:
-                try:
-                    g.reg.conn.request(_ops.OP_UNWATCH, struct.pack("<I", g.wid), timeout=timeout)
-                except (OSError, ConnectionError):
-                    pass
-            try:
-                g.reg.conn.remove_watcher(g.wid)
-            except Exception:
-                pass
+            g.rfw.stop()
+            if g.thread is not None and g.thread is not threading.current_thread():
+                g.thread.join(timeout)
+                if not g.thread.is_alive():
+                    g.rfw.close()
 
     close = stop
 

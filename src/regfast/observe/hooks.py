@@ -140,6 +140,10 @@ C_OP_NAMES: dict[str, str] = {
     "key_set_security": "set_security",
     "snapshot": "snapshot",
     "watch_open": "watch",
+    "key_close": "close_key",  # Key.close(): pairs with open_key (open-each patterns)
+    # rf_remote_request: an Operation carries the agent op's number and name
+    # (set_security, grant, load_hive...), this name only the C log's
+    "remote_request": "remote_request",
 }
 # RF_OP_* by its C name (rf_op_name), so nothing here copies the enum's numbers
 RF_OPS: dict[str, int] = {_core.op_name(_i): _i for _i in range(1, _core.OP_MAX)}
@@ -147,6 +151,8 @@ for _name, _i in RF_OPS.items():
     OP_NAMES[C_OP_BASE + _i] = C_OP_NAMES.get(_name, _name)
 OP_HIVE_CLOSE = C_OP_BASE + RF_OPS["hive_close"]  # a close cannot be vetoed (it frees)
 OP_KEY_CREATE = C_OP_BASE + RF_OPS["key_create"]
+OP_KEY_CLOSE = C_OP_BASE + RF_OPS["key_close"]  # nor can a key's
+RF_OP_REQUEST = RF_OPS["remote_request"]
 # Everything that changes the registry (or, set_privileges, the agent's
 # token): what a veto policy on ``op.is_write`` must see. save_key writes a
 # file but only reads the registry; it is not here (its ``file`` is set).
@@ -267,9 +273,13 @@ class Operation:
         flags: int,
         token: int,
         path: str | None,
-        value: str | None,
+        value: str | bytes | None,
+        request_op: int = 0,
     ) -> Operation:
-        """An rf_* operation from the C log's row (typed fields, nothing parsed)."""
+        """An rf_* operation from the C log's row (typed fields, nothing parsed
+        but an agent request's payload, below)."""
+        if op == RF_OP_REQUEST:
+            return cls._from_request(request_op, hive, backend, flags, token, path, value)
         rec = cls(None, C_OP_BASE + op, b"")
         rec.backend = _core.BACKENDS.get(backend, "other")
         rec.hive = hive
@@ -279,7 +289,37 @@ class Operation:
         if flags & _core.FILE:
             rec.file = path
         rec.path = path
-        rec.value = value
+        rec.value = value if isinstance(value, str) else None
+        return rec
+
+    @classmethod
+    def _from_request(
+        cls, op: int, hive: int, backend: int, flags: int, token: int, path: str | None, payload: object
+    ) -> Operation:
+        """rf_remote_request (RF_OP_REQUEST): what rf_* has no call for (security,
+        grant, ownership, privileges, hive files...), named as the agent op it
+        is. The payload is the one place its arguments are (the caller built
+        it; there is no typed call to take them from), so they are read from
+        it by the op table's request layout. On a key (token != 0) the
+        backend puts the key's handle in front and ``path`` is the key's."""
+        rec = cls(None, op, b"")
+        rec.backend = _core.BACKENDS.get(backend, "other")
+        rec.hive = hive
+        rec.token = token
+        rec._write = bool(flags & _core.WRITE)
+        b = payload if isinstance(payload, bytes) else b""
+        try:
+            if token and op in _HANDLE_OPS:
+                rec.path = path
+                rec._parse_shape(b, 0, _HANDLE_OPS[op])
+            elif op in _HANDLE_OPS:  # a raw request carrying an agent handle: no path known
+                rec.handle = struct.unpack_from("<I", b, 0)[0]
+                rec._parse_shape(b, 4, _HANDLE_OPS[op])
+            else:
+                rec._parse(b)
+        except (struct.error, ValueError, UnicodeDecodeError):
+            pass  # a malformed request: the agent will say so
+        rec.request_bytes = len(b)
         return rec
 
     @property
@@ -349,7 +389,10 @@ class Operation:
             return
         if where is not None:
             self.root, self.path = where[0], where[1]
-        pos = 4
+        self._parse_shape(b, 4, shape)
+
+    def _parse_shape(self, b: bytes, pos: int, shape: str) -> None:
+        """The fields after a key handle, by the op's shape (_HANDLE_OPS)."""
         for c in shape:
             if c in "tf":
                 pos += 4
@@ -448,20 +491,21 @@ def _core_op(
     flags: int,
     token: int,
     path: str | None,
-    value: str | None,
+    value: str | bytes | None,
     status: int,
     start_ns: int,
     duration_ns: int,
     count: int,
     nbytes: int,
     round_trips: int,
+    request_op: int = 0,
 ) -> bool:
     """An rf_* operation, from the C log (regfast._hooks), in the calling
     thread: runs the pre hooks (True vetoes: the exception to raise is left
     for the binding's check()) or the post hooks."""
-    rec = Operation._from_core(op, hive, backend, flags, token, path, value)
+    rec = Operation._from_core(op, hive, backend, flags, token, path, value, request_op)
     rec.start_ns = start_ns
-    if phase == _core.PRE and rec.op == OP_HIVE_CLOSE:
+    if phase == _core.PRE and rec.op in (OP_HIVE_CLOSE, OP_KEY_CLOSE):
         for cb in _pre:  # told, but a close goes on whatever they say (rf_hive_close)
             try:
                 cb(rec)

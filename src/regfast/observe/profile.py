@@ -279,10 +279,16 @@ class Profiler:
 
     def _core_columns(self, rows: np.ndarray, write: np.ndarray, nbytes: np.ndarray) -> dict[str, np.ndarray]:
         """The columns of a batch of the C log's rows (caller holds the lock)."""
+        # an agent request through rf_remote_request is profiled as the agent
+        # op it is (set_security, load_hive...); its payload is not a name
+        request = rows["op"] == _hooks.RF_OP_REQUEST
+        payload = (rows["flags"] & _core.PAYLOAD) != 0
         return {
-            "op": (rows["op"].astype(np.uint16) + _hooks.C_OP_BASE).astype(np.uint16),
+            "op": np.where(
+                request, rows["request_op"], rows["op"].astype(np.uint16) + _hooks.C_OP_BASE
+            ).astype(np.uint16),
             "path": self._intern_ids(rows["path"]),
-            "value": self._intern_ids(rows["value"]),
+            "value": self._intern_ids(np.where(payload, -1, rows["value"]).astype(np.int32)),
             "handle": np.zeros(len(rows), np.uint32),
             "conn": np.zeros(len(rows), np.uint32),
             "create": rows["op"] == _hooks.OP_KEY_CREATE - _hooks.C_OP_BASE,
@@ -561,32 +567,51 @@ class Profiler:
         return ProfileReport(n, int(dur.sum()), int(by.sum()), per_op, hottest, self._open_each()[:top])
 
     def _open_each(self) -> list[OpenEach]:
-        """Keys opened, closed, and opened again (successful OPEN_KEY / CLOSE_KEY
-        rows, in order, paired by connection and handle: each connection
-        numbers its handles itself)."""
+        """Keys opened, closed, and opened again. Protocol rows (OPEN_KEY /
+        CLOSE_KEY) pair by connection and handle (each connection numbers its
+        handles itself). rf_* rows (key_open, key_child, key_create, then
+        Key.close()'s key_close) pair by path: a token names the same key for
+        every Key object of it, so a close ends one open of its path."""
         c = self.columns
+        ops, paths, handles, conns, dur = c["op"], c["path"], c["handle"], c["conn"], c["duration_ns"]
+        core_opens = np.isin(ops, _CORE_OPENS)
         rows = np.flatnonzero(
-            ((c["op"] == _ops.OP_OPEN_KEY) | (c["op"] == _ops.OP_CLOSE_KEY)) & (c["status"] == 0)
+            (
+                (ops == _ops.OP_OPEN_KEY)
+                | (ops == _ops.OP_CLOSE_KEY)
+                | core_opens
+                | (ops == _hooks.OP_KEY_CLOSE)
+            )
+            & (c["status"] == 0)
         )
         open_of: dict[tuple[int, int], int] = {}  # (conn, handle) -> path id, while open
+        core_open: dict[int, int] = {}  # path id -> rf_* opens not closed yet
         opens: dict[int, int] = {}
         cycles: dict[int, int] = {}
         tns: dict[int, int] = {}
-        ops, paths, handles, conns, dur = c["op"], c["path"], c["handle"], c["conn"], c["duration_ns"]
         for r in rows.tolist():
-            h = (int(conns[r]), int(handles[r]))
-            if ops[r] == _ops.OP_OPEN_KEY:
-                p = int(paths[r])
+            op = int(ops[r])
+            p = int(paths[r])
+            if op == _ops.OP_OPEN_KEY or core_opens[r]:
                 if p < 0:
                     continue
-                open_of[h] = p
+                if core_opens[r]:
+                    core_open[p] = core_open.get(p, 0) + 1
+                else:
+                    open_of[(int(conns[r]), int(handles[r]))] = p
                 opens[p] = opens.get(p, 0) + 1
                 tns[p] = tns.get(p, 0) + int(dur[r])
+                continue
+            if op == _hooks.OP_KEY_CLOSE:
+                if core_open.get(p, 0) <= 0:
+                    continue  # opened before the profile, or its path unknown
+                core_open[p] -= 1
             else:
-                p = open_of.pop(h, -1)
-                if p >= 0:
-                    cycles[p] = cycles.get(p, 0) + 1
-                    tns[p] += int(dur[r])
+                p = open_of.pop((int(conns[r]), int(handles[r])), -1)
+                if p < 0:
+                    continue
+            cycles[p] = cycles.get(p, 0) + 1
+            tns[p] += int(dur[r])
         out = [
             OpenEach(self.strings[p], opens[p], cycles.get(p, 0), tns[p])
             for p in opens
@@ -594,6 +619,12 @@ class Profiler:
         ]
         out.sort(key=lambda o: (-o.opens, o.path))
         return out
+
+
+# rf_* rows that open a key (as the open-each pairing counts them)
+_CORE_OPENS = np.array(
+    [_hooks.C_OP_BASE + _hooks.RF_OPS[n] for n in ("key_open", "key_child", "key_create")], np.uint16
+)
 
 
 def profile(capacity: int = 1024) -> Profiler:

@@ -22,7 +22,6 @@ import numpy as np
 import pytest
 
 import regfast
-from regfast.live import registry as _live
 from regfast.hive.diff import decode_data as diff_decode_data
 from regfast.cli import main
 from regfast.io.export import export
@@ -232,29 +231,21 @@ def test_live_and_diff_decoder_is_the_same(hive):
         assert same(diff_decode_data(t, bytearray(raw)), want), name
 
 
-def test_live_value_batch(hive):
-    """The live registry's ValueBatch (rows as the agent sends them) follows the same rules."""
-    arena = b"".join(raw for _, raw, _, _ in CASES)
-    rows = np.zeros(len(CASES), dtype=_live._ROW)
-    at = 0
-    for i, (t, raw, _, _) in enumerate(CASES):
-        rows[i] = (t, 0, len(raw), at, 0, 0)
-        at += len(raw)
-    batch = _live.ValueBatch(None, list(NAMES), rows, arena)
-    vals = batch.values()
-    ints = batch.as_int(default=7)
-    for i, (t, raw, want, ok) in enumerate(CASES):
-        assert same(vals[i], want), NAMES[i]
-        assert batch.status[i] == (0 if ok else 13)
-        assert int(ints[i]) == (want if t in INT_TYPES else 7)
-        assert bytes(batch.buffer(i)) == raw
-    assert batch.to_dict() == dict(zip(NAMES, [c[2] for c in CASES]))
-
-
-def test_live_value_well_formed():
-    for name, (t, raw, want, ok) in zip(NAMES, CASES):
-        v = _live.Value(None, name, t, raw)
-        assert same(v.value, want) and v.well_formed is ok
+def test_live_registry_has_no_second_decoder():
+    """One decoder: regfast.live defines no Key, Value or ValueBatch of its
+    own (live keys are the binding's, whose values this file checks), and no
+    module of it decodes value data."""
+    import importlib
+    import pkgutil
+    import regfast.live
+    for m in pkgutil.iter_modules(regfast.live.__path__):
+        mod = importlib.import_module(f"regfast.live.{m.name}")
+        for name in ("Key", "Value", "ValueBatch"):
+            obj = getattr(mod, name, None)
+            assert obj is None or obj.__module__ in ("regfast._native", "regfast._bulk"), (m.name, name)
+        assert not hasattr(mod, "_ROW"), m.name                 # the old batch's row layout
+        dec = getattr(mod, "decode_data", None)                 # only the shared one, if any
+        assert dec is None or dec.__module__ == "regfast.hive.diff", m.name
 
 
 def test_diff_of_hives_with_malformed_values(table_hive, make_hive):

@@ -5,6 +5,7 @@ are tests/python/wine_session.py's, shared by every folder.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import struct
@@ -33,8 +34,8 @@ from regfast.io.writer import (
 # ---------------------------------------------------------------------------
 
 def test_handshake_and_agent_path(wine, registry, capsys, monkeypatch):
-    assert registry.conn.version == A.VERSION == 3
-    assert registry.description.startswith(f"regfast-agent 0.1 protocol {A.VERSION} on Wine")
+    assert registry.conn.version == 4                 # the C remote backend's protocol
+    assert registry.description.startswith("regfast-agent 0.1 protocol 4 on Wine")
     assert registry.pid > 0 and registry.conn.max_request == 16 << 20
     assert registry.ping(b"abc") == b"abc"
     monkeypatch.setenv("REGFAST_AGENT", str(wine.exe))
@@ -138,7 +139,7 @@ def test_read_values_batch_matches_offline(sandbox, make_hive):
     with regfast.open_hive(built.path) as hive:
         ob = hive.root.read_values(names)
         lb = sandbox.read_values(names)
-        assert isinstance(lb, live.ValueBatch) and len(lb) == len(ob) == len(names)
+        assert isinstance(lb, regfast.ValueBatch) and type(lb) is type(ob) and len(lb) == len(ob) == len(names)
         for col in ("type", "status", "length"):
             assert getattr(lb, col).dtype == getattr(ob, col).dtype
             assert getattr(lb, col).tolist() == getattr(ob, col).tolist(), col
@@ -294,17 +295,26 @@ def test_agent_killed_mid_request(wine, sandbox):
     reg = wine.connect(timeout=20)
     key = reg.open_key("HKCU", sandbox.path)
     # a long request (a million reads in the agent), then the agent dies under it
-    rid, p = reg.conn.start(ops.OP_BENCH, struct.pack("<IIII", 1, key._handle(), 1_000_000, 1) + A.str16("v"))
+    errors: list = []
+
+    def long_request():
+        try:
+            reg.bench(1, key, ["v"], reps=1_000_000)
+        except BaseException as e:                 # noqa: BLE001  (checked below)
+            errors.append(e)
+
+    t = threading.Thread(target=long_request, daemon=True)
+    t.start()
     time.sleep(0.3)
-    reg.conn.proc.kill()
+    reg.proc.kill()
     t0 = time.monotonic()
-    with pytest.raises(ConnectionError) as e:
-        reg.conn.finish(rid, p, ops.OP_BENCH)
-    assert time.monotonic() - t0 < 5
-    assert "regfast-agent" in str(e.value)
-    # gone, not cut: the same class the C remote backend raises (RF_E_CONNECTION)
-    assert isinstance(e.value, RegistryConnectionError) and not isinstance(e.value, ConnectionCutError)
-    assert e.value.status == RF_E_CONNECTION
+    t.join(10)
+    assert not t.is_alive() and time.monotonic() - t0 < 5
+    (e,) = errors
+    assert isinstance(e, ConnectionError) and "regfast-agent" in str(e)
+    # gone, not cut: RF_E_CONNECTION
+    assert isinstance(e, RegistryConnectionError) and not isinstance(e, ConnectionCutError)
+    assert e.status == RF_E_CONNECTION
     with pytest.raises(ConnectionError):
         key["v"]
     with pytest.raises(ConnectionError):
@@ -313,6 +323,9 @@ def test_agent_killed_mid_request(wine, sandbox):
 
 
 def test_request_timeout(wine, sandbox):
+    """A reply that outlives the timeout raises TimeoutError in time; the
+    connection survives (nothing of the reply had come) and the late answer
+    is dropped, never taken for a later request's."""
     sandbox.set_value("v", "x")
     with wine.connect(timeout=0.2) as reg:
         key = reg.open_key("HKCU", sandbox.path, access=live.KEY_ALL_ACCESS)
@@ -320,17 +333,34 @@ def test_request_timeout(wine, sandbox):
         with pytest.raises(TimeoutError):
             reg.bench("RegQueryValueEx", key, ["v"], reps=40_000)
         assert time.monotonic() - t0 < 2
-        # the connection survives; the late answer is dropped
         assert reg.ping(b"still", timeout=30) == b"still"
         assert key.get("v") == "x"
 
 
+def _raw_client(wine) -> A.Connection:
+    """The agent's framing tested from outside: a test-side client that
+    writes raw frames (protocol 3, regfast.live.protocol.Connection), which
+    the library's remote backend never sends."""
+    return A.Connection(wine.cmd, env=wine.env)
+
+
+def _raw_open(c: A.Connection, path: str, access: int = live.KEY_READ) -> int:
+    """An agent key handle of HKCU\\path on a raw client."""
+    reply = c.request(ops.OP_OPEN_KEY, struct.pack("<IIII", live.HKCU, 0, access, 0) + A.str16(path))
+    return struct.unpack_from("<I", reply)[0]
+
+
+def _raw_stats(c: A.Connection) -> dict:
+    r = A.Reader(c.request(ops.OP_STATS))
+    return {"handles_open": r.u32(), "watches": r.u32(), "frames": r.u64(), "bad_frames": r.u64()}
+
+
 def test_malformed_frames(wine):
-    with wine.connect() as reg:
-        c = reg.conn
+    with contextlib.closing(_raw_client(wine)) as c:
+        ping = c.request
         # bad magic / check: one error reply (id 0), then the agent finds the next frame
         c.send_raw(b"\x00" * 40 + b"garbage" * 10)
-        assert reg.ping(b"1") == b"1"
+        assert ping(ops.OP_PING, b"1") == b"1"
         # oversized frame: RF_E_LIMIT, payload skipped, agent alive
         big = A.MAX_REQUEST + 1
         head = struct.pack("<HHII", A.MAGIC, ops.OP_PING, big, 4242)
@@ -342,7 +372,7 @@ def test_malformed_frames(wine):
         with pytest.raises(OSError) as e:
             c.finish(rid, p, ops.OP_PING, timeout=30)
         assert e.value.status == 0x20000004
-        assert reg.ping(b"2") == b"2"
+        assert ping(ops.OP_PING, b"2") == b"2"
         # unknown op, truncated payloads of every op
         with pytest.raises(OSError) as e:
             c.request(99)
@@ -354,14 +384,14 @@ def test_malformed_frames(wine):
                 c.request(op, b"\x01\x00")
             assert e.value.winerror in (87, 6, 13), op
         # a filter Wine would hang on, straight to the agent
-        k = reg.open_key("HKCU", "Software")
+        hk = _raw_open(c, "Software")
         for flt in (0, 0x40, 0x10000000 | 0x4):
             with pytest.raises(OSError) as e:
-                c.request(ops.OP_WATCH, struct.pack("<IIIIII", 1, flt, 0, 0, 1, k._handle()))
+                c.request(ops.OP_WATCH, struct.pack("<IIIIII", 1, flt, 0, 0, 1, hk))
             assert e.value.winerror == 87
-        st = reg.stats()
+        st = _raw_stats(c)
         assert st["bad_frames"] >= 16 and st["watches"] == 0
-        assert reg.ping(b"3") == b"3"
+        assert ping(ops.OP_PING, b"3") == b"3"
 
 
 def test_request_before_hello_is_refused(wine):
@@ -395,11 +425,9 @@ SAFE_OPS = [1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 16, 99, 0, 0xFFFF]
 ADMIN_TX_OPS = [*range(31, 49), *range(63, 81)]
 
 
-def _fuzz(reg: live.Registry, sandbox: live.Key, seconds: float, seed: int,
+def _fuzz(c: A.Connection, hid: int, seconds: float, seed: int,
           safe_ops: list[int] = SAFE_OPS) -> int:
     rng = random.Random(seed)
-    c = reg.conn
-    hid = sandbox._handle()
     deadline = time.monotonic() + seconds
     sent = 0
     while time.monotonic() < deadline:
@@ -422,34 +450,31 @@ def _fuzz(reg: live.Registry, sandbox: live.Key, seconds: float, seed: int,
                 chunk.append(A.frame(op, rng.getrandbits(31) + 1_000_000, body, c.version))
             sent += 1
         c.send_raw(b"".join(chunk))
-        assert reg.ping(b"alive", timeout=30) == b"alive"
+        assert c.request(ops.OP_PING, b"alive", timeout=30) == b"alive"
     return sent
 
 
 def test_fuzz_frames_10s(wine, sandbox):
-    with wine.connect() as reg:
-        k = reg.open_key("HKCU", sandbox.path, access=live.KEY_ALL_ACCESS)
-        sent = _fuzz(reg, k, 10.0, seed=1)
+    with contextlib.closing(_raw_client(wine)) as c:
+        sent = _fuzz(c, _raw_open(c, sandbox.path, live.KEY_ALL_ACCESS), 10.0, seed=1)
         assert sent > 500
-        assert reg.conn.proc.poll() is None
-        assert reg.stats()["bad_frames"] > 100
+        assert c.proc.poll() is None
+        assert _raw_stats(c)["bad_frames"] > 100
 
 
 def test_fuzz_admin_and_transaction_ops_10s(wine, sandbox):
     """Random bodies for the administration and transaction ops (rename,
     security, privileges, hive files, MUI, KTM...): each gets an answer and
     the agent keeps serving."""
-    with wine.connect() as reg:
-        k = reg.open_key("HKCU", sandbox.path, access=live.KEY_ALL_ACCESS)
-        sent = _fuzz(reg, k, 10.0, seed=3, safe_ops=ADMIN_TX_OPS)
+    with contextlib.closing(_raw_client(wine)) as c:
+        sent = _fuzz(c, _raw_open(c, sandbox.path, live.KEY_ALL_ACCESS), 10.0, seed=3, safe_ops=ADMIN_TX_OPS)
         assert sent > 500
-        assert reg.conn.proc.poll() is None
-        assert reg.stats()["bad_frames"] > 100
+        assert c.proc.poll() is None
+        assert _raw_stats(c)["bad_frames"] > 100
 
 
 @pytest.mark.slow
 def test_fuzz_frames_60s(wine, sandbox):
-    with wine.connect() as reg:
-        k = reg.open_key("HKCU", sandbox.path, access=live.KEY_ALL_ACCESS)
-        _fuzz(reg, k, 60.0, seed=2, safe_ops=SAFE_OPS + ADMIN_TX_OPS)
-        assert reg.conn.proc.poll() is None
+    with contextlib.closing(_raw_client(wine)) as c:
+        _fuzz(c, _raw_open(c, sandbox.path, live.KEY_ALL_ACCESS), 60.0, seed=2, safe_ops=SAFE_OPS + ADMIN_TX_OPS)
+        assert c.proc.poll() is None

@@ -1,13 +1,19 @@
-"""The live registry in-process (regfast.live.inproc), the path regfast.open_key()
-takes on Windows: the agent's C request handler (agent_dispatch.c, ag_dispatch)
-called directly instead of over a pipe, behind the same Connection interface,
-so regfast.live.registry.Key is one implementation for both.
+"""The live registry in-process, the path regfast.open_key() takes on Windows:
+regfast.live.local.LocalRegistry, whose keys are regfast.Key objects served
+by the NT backend through rf_* calls (no request bytes), and, for what rf_*
+has no call for (privileges, hive files, MUI strings), the agent's C request
+handler (agent_dispatch.c, ag_dispatch) called in this process through
+regfast.live.inproc.InProcessConnection.
+
+Key reads, writes, batches and watches in-process need the NT backend, which
+exists only on Windows: those tests run in the Windows workflow (the same
+Key API runs here over the remote backend: tests/python/test_key_api.py).
 
 Where it runs:
 - Windows (the wheel job of .github/workflows/windows.yml runs this file):
   the compiled handler, regfast._live, against the machine's registry, with
   the stdlib's winreg as the independent oracle.
-- Here (Linux): regfast._live cannot load, so `AgentCore` stands in for it —
+- Here (Linux), for the request handler: regfast._live cannot load, so `AgentCore` stands in for it —
   the same C handler, run in regfast-agent under Wine, fed the same request
   payloads one call at a time, its event sink forwarded. That exercises
   everything of the in-process path but the ~40 lines of Cython glue, which
@@ -30,6 +36,7 @@ from regfast.live import protocol as A
 from regfast.live import registry as live
 from regfast.exceptions import RegistryError, RegistryNotFoundError
 from regfast.live.inproc import InProcessConnection
+from regfast.live.local import LocalRegistry
 
 ON_WINDOWS = sys.platform == "win32"
 if not ON_WINDOWS:
@@ -115,10 +122,17 @@ def core(request):
             disp.conn.close()
 
 
+windows_only = pytest.mark.skipif(
+    not ON_WINDOWS, reason="keys in-process are the NT backend's (rf_live_open): Windows only; "
+    "test_key_api.py runs the same Key API over the remote backend here")
+
+
 @pytest.fixture
 def reg(core):
+    """The in-process registry: the NT backend for keys, the handler (or its
+    stand-in) for the requests rf_* has no call for."""
     disp, _ = core
-    r = live.Registry(InProcessConnection(disp))
+    r = LocalRegistry(InProcessConnection(disp))
     yield r
     r.close()
 
@@ -128,6 +142,8 @@ _n = iter(range(1_000_000))
 
 @pytest.fixture
 def sandbox(reg, request):
+    if not ON_WINDOWS:
+        pytest.skip("keys in-process are the NT backend's: Windows only")
     path = f"{BASE}\\inproc-{request.node.name[:40]}-{next(_n)}"
     key = reg.create_key("HKCU", path)
     yield key
@@ -142,11 +158,13 @@ def sandbox(reg, request):
 def test_handshake_is_in_process_on_windows(reg):
     assert isinstance(reg.conn, InProcessConnection)
     assert reg.conn.version == A.VERSION and reg.conn.max_request == A.MAX_REQUEST
+    assert reg.ping(b"in") == b"in" and reg.stats()["frames"] >= 0
     if ON_WINDOWS:
         import os
-        assert reg.pid == os.getpid()               # the handler runs in this very process
+        assert reg.conn.pid == os.getpid()          # the handler runs in this very process
 
 
+@windows_only
 def test_reads_writes_and_batches_match_another_reader(core, reg, sandbox):
     _, oracle = core
     sandbox.set_value("s", "text")          # ASCII: `wine reg` prints the OEM code page
@@ -172,7 +190,8 @@ def test_reads_writes_and_batches_match_another_reader(core, reg, sandbox):
     child.close()
 
 
-def test_errors_are_the_agents_errors(reg, sandbox):
+@windows_only
+def test_errors_are_the_backends_errors(reg, sandbox):
     with pytest.raises(RegistryNotFoundError) as e:
         sandbox["missing"]
     assert e.value.winerror == 2
@@ -181,24 +200,26 @@ def test_errors_are_the_agents_errors(reg, sandbox):
     k = reg.open_key("HKCU", sandbox.path)
     k.close()
     with pytest.raises(RegistryError) as e:
-        k["s"]                                       # a closed key: refused before any request
+        k["s"]                                       # a closed key: refused before any call
     assert e.value.winerror == 6
 
 
-def test_watch_diffs_arrive_through_the_event_sink(core, reg, sandbox):
+@windows_only
+def test_watch_diffs_arrive_from_the_nt_backend(core, reg, sandbox):
     _, oracle = core
     sandbox.set_value("v", "a")
     with regfast.watch(sandbox) as w:
         oracle.set_sz(sandbox.path, "v", "b")       # another writer
         d = w.get(15)
-        assert d is not None, "no change event through the in-process sink"
+        assert d is not None, "no change event from the in-process rf_watch"
         (c,) = list(d)
         assert (c.kind, c.name) == ("value_changed", "v")
 
 
-def test_closing_the_connection_ends_watches_cleanly(core):
+@windows_only
+def test_closing_the_registry_ends_watches_cleanly(core):
     disp, _ = core
-    r = live.Registry(InProcessConnection(disp))
+    r = LocalRegistry(InProcessConnection(disp))
     path = f"{BASE}\\inproc-close-{next(_n)}"
     key = r.create_key("HKCU", path)
     w = regfast.watch(key)
@@ -211,8 +232,7 @@ def test_closing_the_connection_ends_watches_cleanly(core):
     assert list(w) == []                             # iteration ends, it does not hang
     with pytest.raises(ConnectionError):
         r.open_key("HKCU", path)
-    if ON_WINDOWS:
-        live.local().delete_key("HKCU", path, tree=True)
+    live.local().delete_key("HKCU", path, tree=True)
 
 
 def test_one_connection_per_core_and_no_frames(core):
@@ -264,18 +284,23 @@ def test_malformed_answers_raise_clear_errors():
     c.close()
 
 
-def test_open_key_takes_the_in_process_path_on_windows(core, monkeypatch):
-    disp, _ = core
-    r = live.Registry(InProcessConnection(disp))
-    try:
-        monkeypatch.setattr(live, "_local", r)       # what local() made on Windows
-        monkeypatch.setattr(live.sys, "platform", "win32")
-        monkeypatch.setattr(live, "connect", lambda *a, **k: pytest.fail("open_key used the agent"))
+def test_open_key_takes_the_in_process_path_on_windows(monkeypatch):
+    """On Windows regfast.open_key() opens through local(): the NT backend
+    (Hive._live), never an agent. Off Windows that backend answers 120, which
+    shows the route without a Windows registry."""
+    monkeypatch.setattr(live, "_local", None)
+    monkeypatch.setattr(live.sys, "platform", "win32")
+    monkeypatch.setattr(live, "connect", lambda *a, **k: pytest.fail("open_key used the agent"))
+    if ON_WINDOWS:
         k = regfast.open_key("HKCU", "Software")
-        assert k.hive is r and k.name == "Software"
+        assert k.name == "Software" and isinstance(k, regfast.Key)
+        assert isinstance(live.local(), LocalRegistry) and live.local().where(k)[0] == live.HKCU
         k.close()
-    finally:
-        r.close()
+        return
+    with pytest.raises(OSError) as e:
+        regfast.open_key("HKCU", "Software")
+    assert e.value.winerror == 120
+    assert isinstance(live._local, LocalRegistry)
 
 
 @pytest.mark.skipif(not ON_WINDOWS, reason="Wine never fires SECURITY/ATTRIBUTES notifications "

@@ -136,6 +136,7 @@ def test_exception_undoes_everything(wine, registry, sandbox, tmp_path):
 def test_failure_half_way_undoes_the_first_steps(wine, registry, sandbox, tmp_path, how):
     sandbox.set_value("a", "A0")
     other = sandbox.create_key("Other")
+    other_path = other.full_path                  # a closed regfast.Key answers nothing (6)
     other.close()
     before = query(wine, sandbox)
     j = tmp_path / "half.rfj"
@@ -148,7 +149,7 @@ def test_failure_half_way_undoes_the_first_steps(wine, registry, sandbox, tmp_pa
             if how == "bad-data":
                 o.set_value("c", "not a number", REG_DWORD)             # step 3: invalid data
             else:
-                wine.reg("delete", other.full_path, "/f")
+                wine.reg("delete", other_path, "/f")
                 o.set_value("c", "C")                                   # step 3: its key is gone
             k.set_value("d", "D")                                       # steps 4, 5: never run
             k.set_value("e", "E")

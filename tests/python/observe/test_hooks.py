@@ -37,47 +37,55 @@ def no_hooks_left():
 
 def test_profile_records_a_scripted_workload_exactly(registry, sandbox):
     path = sandbox.path + r"\P"
-    full = "HKCU\\" + path
-    with regfast.profile(capacity=16) as prof:          # 24 rows: the columns grow twice
-        k = registry.create_key("HKCU", path)            # open_key (create)
+    with regfast.profile(capacity=16) as prof:          # 36 rows: the columns grow twice
+        k = registry.create_key("HKCU", path)            # hive_root, create_key
         for i in range(3):
             k.set_value(f"v{i}", "x" * (i + 1))          # 3 set_value
         for _ in range(4):                               # open-each: 4 x (open, get, close)
-            with registry.open_key("HKCU", path) as kk:
-                assert kk["v0"] == "x"
-        k.read_values(["v0", "v1"])                      # read_values
+            with registry.open_key("HKCU", path) as kk:  # hive_root, open_key ... close_key
+                assert kk["v0"] == "x"                   # get_value, value_info, read_value
+        k.read_values(["v0", "v1"])                      # read_values (its MORE_DATA retry merged)
         with pytest.raises(FileNotFoundError):
             k.value("missing")                           # get_value, status 2
         k.delete_value("v2")                             # delete_value
         k.close()                                        # close_key
-        registry.open_key("HKCU", sandbox.path).close()  # another key, open + close
+        registry.open_key("HKCU", sandbox.path).close()  # another key: hive_root, open + close
     sandbox.set_value("after", 1)                        # not recorded: the profiler is off
-    assert prof.counts() == {"open_key": 6, "close_key": 6, "set_value": 3, "get_value": 5,
-                             "read_values": 1, "delete_value": 1}
-    assert len(prof) == 22
+    # One row per rf_* call the binding made, as issue 12 puts hooks at the
+    # rf_* entry: hive_root (each open starts at the root token), the value's
+    # type and data reads after its lookup are calls of their own; their
+    # round_trips column (0: the backend's caches) says what they cost. A
+    # buffer negotiation (RF_E_MORE_DATA, then the retry) is one call.
+    expected = {"hive_root": 6, "create_key": 1, "open_key": 5, "close_key": 6, "set_value": 3,
+                "get_value": 5, "value_info": 4, "read_value": 4, "read_values": 1, "delete_value": 1}
+    assert prof.counts() == expected
+    n = sum(expected.values())
+    assert len(prof) == n == 36
     c = prof.columns
-    assert all(a.shape == (22,) for a in c.values())
+    assert all(a.shape == (n,) for a in c.values())
     assert c["op"].dtype == np.uint16 and c["duration_ns"].dtype == np.int64
     names = prof.op_names()
     # statuses: exactly the missing value failed, with 2
     assert c["status"].tolist().count(2) == 1 and names[int(np.flatnonzero(c["status"])[0])] == "get_value"
     assert (c["status"] != 0).sum() == 1
-    # value names and request sizes of the writes
-    sets = [i for i, n in enumerate(names) if n == "set_value"]
+    # value names and the data bytes of the writes (REG_SZ: UTF-16 with its NUL)
+    sets = [i for i, nm in enumerate(names) if nm == "set_value"]
     assert [prof.strings[c["value"][i]] for i in sets] == ["v0", "v1", "v2"]
     for j, i in enumerate(sets):
-        data = ("x" * (j + 1)).encode("utf-16-le") + b"\0\0"
-        assert c["bytes_out"][i] == 4 + 4 + 4 + 4 + len(data) + 4   # handle type name(len+2 chars) len data
-    assert all(prof.strings[p] == full for p in c["path"][:-2])
-    assert prof.strings[c["path"][-2]] == "HKCU\\" + sandbox.path
-    assert c["create"].tolist() == [True] + [False] * 21
+        assert c["bytes_out"][i] == 2 * (j + 1) + 2
+    # paths in the hive (rf_* rows: no root); hive_root's is the root's ""
+    roots = [i for i, nm in enumerate(names) if nm == "hive_root"]
+    assert all(prof.strings[c["path"][i]] == "" for i in roots)
+    assert all(prof.strings[c["path"][i]] == path for i in range(n - 3) if i not in roots)
+    assert [prof.strings[p] for p in c["path"][-2:]] == [sandbox.path] * 2
+    assert c["create"].tolist() == [False, True] + [False] * (n - 2)
     assert (c["duration_ns"] > 0).all() and (np.diff(c["start_ns"]) > 0).all()
     rep = prof.report()
-    assert rep.operations == 22 and rep.hottest[0][:2] == (full, 20)
+    assert rep.operations == n and rep.hottest[0][:2] == (path, n - 6 - 2)
     (oe,) = rep.open_each                                # only P: the other key was opened once
-    assert (oe.path, oe.opens, oe.cycles, oe.removable) == (full, 5, 5, 4)
+    assert (oe.path, oe.opens, oe.cycles, oe.removable) == (path, 5, 5, 4)
     text = str(rep)
-    assert "open-each patterns" in text and full in text
+    assert "open-each patterns" in text and path in text
     assert dict((r[0], (r[1], r[3])) for r in rep.per_op)["get_value"] == (5, 1)
 
 
@@ -147,13 +155,15 @@ def test_paths_of_keys_opened_before_the_hooks_are_unknown(registry, sandbox):
         late = registry.open_key("HKCU", sandbox.path, access=regfast.KEY_ALL_ACCESS)
         late.set_value("b", 2)
         late.close()
-    hid = early._hid
     early.close()
+    # rf_* rows name a key by its token; the log learns a token's path from
+    # the opens it sees (a remote key's path is never asked of the agent)
+    seen = [op for op in seen if op.name != "hive_root"]
     a, op_open, b, close = seen
-    assert (a.name, a.path, a.value, a.handle) == ("set_value", None, "a", hid)
-    assert (op_open.name, op_open.full_path) == ("open_key", "HKCU\\" + sandbox.path)
-    assert (b.path, b.value, b.handle) == (sandbox.path, "b", op_open.handle)
-    assert (close.name, close.path) == ("close_key", sandbox.path)
+    assert (a.name, a.path, a.value) == ("set_value", None, "a") and a.token
+    assert (op_open.name, op_open.path) == ("open_key", sandbox.path)
+    assert (b.path, b.value) == (sandbox.path, "b") and b.token
+    assert (close.name, close.path, close.token) == ("close_key", sandbox.path, b.token)
 
 
 PROFILED = textwrap.dedent("""
@@ -182,7 +192,7 @@ def test_cli_profile_runs_a_script_and_reports(wine, registry, sandbox, tmp_path
     assert r.returncode == 4, r.stderr[-3000:]                 # the script's exit code
     assert r.stdout.strip() == "script done ['arg1']"
     err = r.stderr
-    full = "HKCU\\" + sandbox.path
+    full = sandbox.path                                        # rf_* rows: the path in its hive
     # open-each: 7 opens and 7 open/close cycles of the same key
     oe = err.split("open-each patterns")[1].splitlines()
     assert any(line.split()[:2] == ["7", "7"] and line.endswith(full) for line in oe), err
@@ -190,8 +200,10 @@ def test_cli_profile_runs_a_script_and_reports(wine, registry, sandbox, tmp_path
     assert any(line.split()[0] == "14" and line.endswith(full + "\\Hot") for line in hot.splitlines()[2:]), err
     per_op = err.split("per operation:")[1].split("hottest")[0]
     counts = {ln.split()[0]: int(ln.split()[1].replace(",", "")) for ln in per_op.splitlines()[2:] if ln.strip()}
-    assert counts["set_value"] == 12 and counts["get_value"] == 7 and counts["open_key"] == 8
-    assert counts["close_key"] == 8 and counts["hello"] == 1
+    assert counts["set_value"] == 12 and counts["get_value"] == 7 and counts["open_key"] == 7
+    assert counts["create_key"] == 1 and counts["close_key"] == 8
+    # the connection's hives (rf_remote_open), every one closed by reg.close()
+    assert counts["hive_open"] == counts["hive_close"] >= 1
     r = subprocess.run([sys.executable, "-m", "regfast.cli", "profile"], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 2 and "needs a script" in r.stderr
@@ -203,7 +215,7 @@ def test_profiler_sees_transaction_journal_traffic(registry, sandbox, tmp_path):
             tx.open_key("HKCU", sandbox.path).set_value("t", 1)
     counts = prof.counts()
     assert counts["set_value"] == 1 and counts["get_value"] == 1   # the journal read what it overwrites
-    assert ops.OP_SET_VALUE in prof.columns["op"]
+    assert hooks.C_OP_BASE + hooks.RF_OPS["value_set"] in prof.columns["op"]   # rf_value_set
 
 
 def test_offline_open_hive_is_hooked_and_can_be_vetoed(make_hive, tmp_path):
@@ -263,12 +275,12 @@ def test_admin_writes_are_seen_and_vetoed_per_kind(wine, registry, sandbox, tmp_
             sub.grant("Everyone", "full")
         with pytest.raises(HookVeto):
             sub.take_ownership()
-        # handle ops with files (raw requests: the Python helpers refuse Wine's stubs first)
+        # handle ops with files (raw requests on the key's agent handle, which
+        # rf_remote_request puts first: the Python helpers refuse Wine's stubs first)
         with pytest.raises(HookVeto):
-            registry.conn.request(ops.OP_RESTORE_KEY, struct.pack("<II", sub._handle(), 8) + str16(r"C:\x.hiv"))
+            sub._remote_request(ops.OP_RESTORE_KEY, struct.pack("<I", 8) + str16(r"C:\x.hiv"))
         with pytest.raises(HookVeto):
-            registry.conn.request(ops.OP_REPLACE_KEY, struct.pack("<I", sub._handle()) + str16(r"C:\new.hiv")
-                                  + str16(r"C:\old.hiv"))
+            sub._remote_request(ops.OP_REPLACE_KEY, str16(r"C:\new.hiv") + str16(r"C:\old.hiv"))
         # root + subkey ops
         with pytest.raises(HookVeto):
             registry.load_hive("HKCU", "rf-mount", tmp_path / "h.hiv")
@@ -284,7 +296,7 @@ def test_admin_writes_are_seen_and_vetoed_per_kind(wine, registry, sandbox, tmp_
                                      "replace_key", "load_hive", "unload_hive", "set_privileges"])
     assert all(op.is_write and op.status == 5 for op in vetoed.values())
     assert (vetoed["rename"].path, vetoed["rename"].value) == (guarded, "Renamed")
-    assert vetoed["set_security"].full_path == "HKCU\\" + guarded
+    assert vetoed["set_security"].path == guarded       # rf_* rows: the path in its hive
     assert vetoed["restore_key"].file == r"C:\x.hiv" and vetoed["replace_key"].file == r"C:\new.hiv"
     lh = vetoed["load_hive"]
     assert (lh.root, lh.path) == (0x80000001, "rf-mount") and lh.file.endswith("\\h.hiv")   # as the agent sees it
