@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from regfast._native import Key, _watch_open
@@ -220,7 +220,7 @@ class Watch:
 
     def _notify(self) -> None:
         self._cond.notify_all()
-        for w in self._wakeups:
+        for w in list(self._wakeups):  # a wakeup may remove itself
             w()
 
     def _finish(self, g: _Group, err: BaseException | None) -> None:
@@ -383,6 +383,24 @@ def watch(
     )
 
 
+def _loop_wakeup(w: Watch, loop: asyncio.AbstractEventLoop, ev: asyncio.Event) -> Callable[[], None]:
+    """The wakeup an AsyncWatch adds to its Watch: sets `ev` in `loop`. The
+    watch may outlive the loop (it lives as long as its keys, and an `async
+    for` that ended by its idle timeout does not stop it): once the loop is
+    closed nobody can await `ev`, so the wakeup removes itself."""
+
+    def wake() -> None:
+        try:
+            loop.call_soon_threadsafe(ev.set)
+        except RuntimeError:  # "Event loop is closed"
+            try:
+                w._wakeups.remove(wake)
+            except ValueError:
+                pass
+
+    return wake
+
+
 class AsyncWatch:
     """``async for change in regfast.awatch(keys)``: the asyncio face of Watch."""
 
@@ -399,7 +417,7 @@ class AsyncWatch:
             self._event = asyncio.Event()
             ev = self._event
             w = await loop.run_in_executor(None, lambda: Watch(self._keys, **self._kwargs))
-            w._wakeups.append(lambda: loop.call_soon_threadsafe(ev.set))
+            w._wakeups.append(_loop_wakeup(w, loop, ev))
             self._w = w
         return self._w
 

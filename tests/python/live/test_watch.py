@@ -294,3 +294,30 @@ def test_snapshots_see_security_descriptor_changes(writer, sandbox):
     assert not diff_snapshots(after, sandbox.snapshot())                 # stable when nothing moves
     sandbox.set_value("v", 1)                                            # a value write is not one
     assert [c.kind for c in diff_snapshots(after, sandbox.snapshot())] == ["value_added"]
+
+
+def test_awatch_outlives_its_event_loop(registry, sandbox):
+    """An `async for` that ended by its idle timeout leaves the watch running
+    (it lives as long as its keys, as a Win32 handle would); when the keys
+    close later, the watch thread's wakeup must not call into the event loop
+    asyncio.run() has closed meanwhile (it raised RuntimeError in the
+    regfast-watch thread)."""
+    key = registry.open_key("HKCU", sandbox.path)      # its own handle: closing it ends the watch
+    before = set(threading.enumerate())
+
+    async def idle():
+        return [d async for d in regfast.awatch(key, timeout=0.2)]
+
+    assert asyncio.run(idle()) == []
+    ours = [t for t in threading.enumerate() if t not in before and t.name == "regfast-watch"]
+    assert ours, "the watch thread"
+    errors = []
+    old, threading.excepthook = threading.excepthook, lambda a: errors.append(a.exc_value)
+    try:
+        key.close()
+        for t in ours:
+            t.join(10)
+            assert not t.is_alive()
+    finally:
+        threading.excepthook = old
+    assert errors == []
