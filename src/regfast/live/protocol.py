@@ -395,6 +395,8 @@ class Connection:
             code = self.proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
             pass
+        if code is not None:  # its stderr is at EOF too: take all of it into the message
+            self._errt.join(2)
         tail = bytes(self._stderr).decode("utf-8", "replace").strip()
         msg = why + (f" (exit code {code})" if code is not None else "")
         if tail:
