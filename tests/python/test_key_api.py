@@ -79,7 +79,7 @@ def api(request, tmp_path_factory):
         reg = local(backend="nt")
     else:
         session = request.getfixturevalue("wine")
-        reg = regfast.connect(session.cmd, env=session.env, backend="remote")
+        reg = session.connect(backend="remote")
     where = BASE + rf"\keyapi-{request.param}"
     try:
         reg.delete_key("HKCU", where, tree=True)

@@ -16,16 +16,26 @@ import shutil
 import subprocess
 import tempfile
 import time
+import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 import regfast
 from conftest import ROOT, artefact_dir, in_ci
+from regfast.exceptions import ConnectionCutError, RegistryConnectionError
 from regfast.live import agent as agent_exe
+from regfast.live import protocol
 from regfast.live import registry as live
 
 BASE = r"Software\regfast-tests"
+T = TypeVar("T")
+
+
+class AgentStartWarning(UserWarning):
+    """Wine failed to start the agent once (see WineSession.start)."""
 
 
 def build_test_agent() -> Path:
@@ -59,7 +69,26 @@ class WineSession:
         self.closed = False
 
     def connect(self, **kw) -> live.Registry:
-        return regfast.connect(self.cmd, env=self.env, **kw)
+        return self.start(lambda: regfast.connect(self.cmd, env=self.env, **kw))
+
+    def raw_connection(self, **kw) -> protocol.Connection:
+        """A raw-frame client (regfast.live.protocol.Connection)."""
+        return self.start(lambda: protocol.Connection(self.cmd, env=self.env, **kw))
+
+    def start(self, make: Callable[[], T]) -> T:
+        """`make()`, once more if the agent process ended before it answered
+        HELLO. A CI run saw `wine regfast-agent.exe` exit with code 1 before
+        the first frame, once in some thousand starts, and never again here in
+        1,700 starts under load: the agent's own main() only returns 0, so it
+        was Wine's loader failing. A second failure is the test's failure;
+        the first is reported as a warning with what Wine printed."""
+        try:
+            return make()
+        except RegistryConnectionError as e:
+            if isinstance(e, ConnectionCutError):
+                raise
+            warnings.warn(AgentStartWarning(f"the agent did not start under Wine, retrying once: {e}"), stacklevel=3)
+        return make()
 
     def reg(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """`wine reg ...`: another process writing or reading the same prefix."""

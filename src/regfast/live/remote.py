@@ -148,8 +148,10 @@ class RemoteRegistry(HiveRegistry):
             hive = Hive._remote(rd.fileno(), out.fileno(), timeout, *first)
         except OSError as e:
             self._end(5.0)
-            if self.proc.poll() is not None:  # its stderr is at EOF too (unless a wineserver holds it)
+            code = self.proc.poll()
+            if code is not None:  # its stderr is at EOF too (unless a wineserver holds it)
                 self._errt.join(2)
+                e.strerror = f"{e.strerror} (exit code {code})"
             tail = bytes(self._stderr).decode("utf-8", "replace").strip()
             if tail:
                 e.strerror = f"{e.strerror}; its stderr ends with: {tail[-500:]}"

@@ -341,7 +341,7 @@ def _raw_client(wine) -> A.Connection:
     """The agent's framing tested from outside: a test-side client that
     writes raw frames (protocol 3, regfast.live.protocol.Connection), which
     the library's remote backend never sends."""
-    return A.Connection(wine.cmd, env=wine.env)
+    return wine.raw_connection()
 
 
 def _raw_open(c: A.Connection, path: str, access: int = live.KEY_READ) -> int:

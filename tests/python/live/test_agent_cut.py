@@ -147,7 +147,7 @@ def test_payload_check_refuses_a_spliced_stream(wine, sandbox):
     13 and stops; nothing of either frame is applied."""
     # a raw-frame client (regfast.live.protocol.Connection, protocol 3): the
     # library's C transport never writes on after a cut
-    c = A.Connection(wine.cmd, env=wine.env, timeout=30)
+    c = wine.raw_connection(timeout=30)
     try:
         assert c.version == 3
         opened = c.request(ops.OP_OPEN_KEY, struct.pack("<IIII", live.HKCU, 0, live.KEY_ALL_ACCESS, 0)

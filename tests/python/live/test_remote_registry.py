@@ -29,7 +29,7 @@ from wine_session import BASE, registry, sandbox, wine  # noqa: F401  (shared fi
 
 @pytest.fixture(scope="module")
 def rreg(wine):  # noqa: F811
-    reg = regfast.connect(wine.cmd, env=wine.env, backend="remote")
+    reg = wine.connect(backend="remote")
     yield reg
     reg.close()
 
@@ -161,7 +161,7 @@ def test_a_timed_out_write_cuts_the_connection(wine, rreg):  # noqa: F811
     backend closed, applies nothing."""
     path = f"{BASE}\\remote-cut"
     rreg.create_key("HKCU", path).set_value("keep", "as it was")
-    reg = regfast.connect(wine.cmd, env=wine.env, backend="remote", timeout=3)
+    reg = wine.connect(backend="remote", timeout=3)
     try:
         key = reg.open_key("HKCU", path, access=regfast.KEY_ALL_ACCESS)
         key["keep"]
@@ -190,7 +190,7 @@ def test_a_timed_out_write_cuts_the_connection(wine, rreg):  # noqa: F811
 
 
 def test_a_dead_agent_is_a_connection_error_at_once(wine):  # noqa: F811
-    reg = regfast.connect(wine.cmd, env=wine.env, backend="remote")
+    reg = wine.connect(backend="remote")
     key = reg.open_key("HKCU", "Software")
     reg.proc.kill()
     reg.proc.wait()
@@ -270,7 +270,7 @@ def test_watch_of_remote_keys_reports_what_changed(wine, rreg, rkey):  # noqa: F
     rkey.set_value("old", 1)
     sub = rreg.open_key("HKCU", rkey.path)                   # another hive (KEY_READ): its own rf_watch
     with regfast.watch([rkey, sub], keep_data=True) as w:
-        writer = regfast.connect(wine.cmd, env=wine.env, backend="remote")
+        writer = wine.connect(backend="remote")
         try:
             writer.open_key("HKCU", rkey.path, access=regfast.KEY_ALL_ACCESS).set_value("old", 2)
             seen = []
