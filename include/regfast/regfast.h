@@ -541,6 +541,11 @@ typedef struct rf_deleted {
                                  rf_hive_deleted_read() assembles it */
     uint64_t owner;         /**< values: file offset (as `offset`) of the deleted key whose
                                  value list still names this value, else RF_NO_OFFSET */
+    uint64_t token;         /**< the rf_key / rf_value the record's cell would have: what
+                                 the scan table's token columns hold for it */
+    uint64_t parent_token;  /**< keys: the recorded parent as a token, whatever lies there
+                                 now (an allocated nk, another deleted record, or nothing:
+                                 match it against tokens); 0 when it points outside the hive */
 } rf_deleted;
 
 /**
@@ -590,6 +595,31 @@ typedef struct rf_slack {
  * @retval RF_E_MORE_DATA `cap` too small; *n_out is the count needed
  */
 rf_status rf_hive_slack(rf_hive *h, rf_slack *out, size_t cap, size_t *n_out);
+
+/**
+ * The slack of one key's nk cell: the bytes past its name (length 0 when
+ * the name fills the cell). Same measure as rf_hive_slack(), which leaves
+ * out cells without slack.
+ * @retval RF_E_NOT_SUPPORTED the backend has no cells (the live registry)
+ */
+rf_status rf_key_slack(rf_hive *h, rf_key k, rf_slack *out);
+
+/**
+ * The slack of one value's cells: out[0] its vk past the name; out[1] its
+ * data cell past the data, when the data sits alone in one cell (inline
+ * data, big data and empty values have none: out[1].length 0 and
+ * out[1].cell RF_NO_OFFSET).
+ * @retval RF_E_NOT_SUPPORTED the backend has no cells (the live registry)
+ */
+rf_status rf_value_slack(rf_hive *h, rf_value v, rf_slack out[2]);
+
+/**
+ * The hive file offset of the cell a key or value token names (for
+ * messages and for rf_hive_cell()). The token is not checked: any token
+ * has an offset.
+ * @retval RF_E_NOT_SUPPORTED the backend's tokens are not cells
+ */
+rf_status rf_hive_token_offset(rf_hive *h, uint64_t token, uint64_t *file_offset_out);
 
 /* ------------------------------------------------------------------------ */
 /* The live registry (Windows; RF_E_NOT_SUPPORTED elsewhere)                 */

@@ -11,10 +11,11 @@
 
 /* 1: reads. 2 (the slots after `problems`, in this order): deleted_read and
  * slack (forensics), then writes, security get/set, snapshots, watches.
- * 3: requests (what hooks report as round trips). The core reads a slot only
- * when `version` says it exists and it is not NULL (RF_OPS_HAS, RF_OPS_HAS3);
+ * 3: requests (what hooks report as round trips). 4: the cells of one
+ * record (token_offset, record_slack). The core reads a slot only when
+ * `version` says it exists and it is not NULL (RF_OPS_HAS, RF_OPS_HAS3, _HAS4);
  * a missing slot answers RF_E_NOT_SUPPORTED (120). */
-#define RF_BACKEND_OPS_VERSION 3
+#define RF_BACKEND_OPS_VERSION 4
 
 typedef struct rf_backend_ops rf_backend_ops;
 
@@ -94,6 +95,10 @@ struct rf_backend_ops {
     /* requests sent so far over the hive's connection (remote: agent round
      * trips; the hooks report the difference across a call). NULL: none */
     uint64_t  (*requests)(rf_hive *h);
+    /* version 4: where tokens are cells. NULL: they are not (RF_E_NOT_SUPPORTED) */
+    rf_status (*token_offset)(rf_hive *h, uint64_t token, uint64_t *file_offset);
+    /* a key's (is_value 0: out[0]) or a value's (out[0] vk, out[1] data cell) slack */
+    rf_status (*record_slack)(rf_hive *h, uint64_t token, int is_value, rf_slack out[2]);
 };
 
 /* Does `ops` have slot `field` (version and non-NULL)? */
@@ -102,5 +107,8 @@ struct rf_backend_ops {
 /* ...for a version-3 slot */
 #define RF_OPS_HAS3(ops, field) \
     ((ops)->version >= 3 && (ops)->field != NULL)
+/* ...for a version-4 slot */
+#define RF_OPS_HAS4(ops, field) \
+    ((ops)->version >= 4 && (ops)->field != NULL)
 
 #endif

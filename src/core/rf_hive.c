@@ -614,6 +614,35 @@ rf_status rf_hive_slack(rf_hive *h, rf_slack *out, size_t cap, size_t *n_out)
     return h->ops->slack(h, out, cap, n_out);
 }
 
+static rf_status record_slack(rf_hive *h, uint64_t token, int is_value, rf_slack out[2])
+{
+    CHECK_HIVE(h);
+    CHECK_ARG(out, "out is NULL");
+    memset(out, 0, (is_value ? 2 : 1) * sizeof *out);
+    out[0].cell = out[0].offset = RF_NO_OFFSET;
+    if (is_value) out[1].cell = out[1].offset = RF_NO_OFFSET;
+    if (token == 0)
+        return rfi_fail(RF_E_INVALID_HANDLE, RF_NO_OFFSET, 0, "0 is not a %s token", is_value ? "value" : "key");
+    if (!RF_OPS_HAS4(h->ops, record_slack))
+        return rfi_fail(RF_E_NOT_SUPPORTED, RF_NO_OFFSET, 0, "the %s backend has no cells", h->ops->name);
+    return h->ops->record_slack(h, token, is_value, out);
+}
+
+rf_status rf_key_slack(rf_hive *h, rf_key k, rf_slack *out) { return record_slack(h, k, 0, out); }
+
+rf_status rf_value_slack(rf_hive *h, rf_value v, rf_slack out[2]) { return record_slack(h, v, 1, out); }
+
+rf_status rf_hive_token_offset(rf_hive *h, uint64_t token, uint64_t *file_offset_out)
+{
+    CHECK_HIVE(h);
+    CHECK_ARG(file_offset_out, "file_offset_out is NULL");
+    *file_offset_out = RF_NO_OFFSET;
+    if (!RF_OPS_HAS4(h->ops, token_offset))
+        return rfi_fail(RF_E_NOT_SUPPORTED, RF_NO_OFFSET, 0, "the %s backend's tokens are not cells",
+                        h->ops->name);
+    return h->ops->token_offset(h, token, file_offset_out);
+}
+
 rf_status rf_hive_problems(rf_hive *h, const rf_problem **out, size_t *n_out, uint64_t *total_out)
 {
     CHECK_HIVE(h);

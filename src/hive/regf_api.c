@@ -240,4 +240,7 @@ const rf_backend_ops regf_ops = {
     /* writes, security set, watches: NULL, a hive file is read-only (RF_E_NOT_SUPPORTED) */
     .key_get_security = regf_key_get_security_guarded,
     .snapshot = regf_snapshot,
+    /* version 4 */
+    .token_offset = regf_token_offset,
+    .record_slack = regf_record_slack,
 };

@@ -412,6 +412,8 @@ static uint32_t carve_nk(const regf_hive *h, uint64_t q, uint64_t avail, rf_dele
     d->parent = RF_NO_OFFSET;
     d->data_offset = RF_NO_OFFSET;
     d->owner = RF_NO_OFFSET;
+    d->token = d->offset - REGF_BASE_BLOCK;           /* a cell's token is its offset in the hbins */
+    d->parent_token = parent == REGF_NONE ? 0 : parent;
     uint32_t conf = 40;
     const uint8_t *pnk;
     uint32_t plen;
@@ -490,6 +492,7 @@ static uint32_t carve_vk(const regf_hive *h, const uint64_t *refd, uint64_t q, u
     d->parent = RF_NO_OFFSET;
     d->data_offset = RF_NO_OFFSET;
     d->owner = RF_NO_OFFSET;
+    d->token = d->offset - REGF_BASE_BLOCK;
     d->data_len = len;
     uint32_t conf = 45;
     if (printable(p + VK_NAME, name_len, utf16)) conf += 20;

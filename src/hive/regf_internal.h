@@ -286,6 +286,8 @@ rf_status regf_cell_any(rf_hive *h, uint64_t file_offset, const uint8_t **payloa
 rf_status regf_deleted_records(rf_hive *h, rf_deleted *out, size_t cap, size_t *n_out);
 rf_status regf_deleted_read(rf_hive *h, uint64_t record_offset, void *buf, size_t cap, size_t *len_out);
 rf_status regf_slack(rf_hive *h, rf_slack *out, size_t cap, size_t *n_out);
+rf_status regf_record_slack(rf_hive *h, uint64_t token, int is_value, rf_slack out[2]);
+rf_status regf_token_offset(rf_hive *h, uint64_t token, uint64_t *file_offset);
 rf_status regf_problems(rf_hive *h, const rf_problem **out, size_t *n_out, uint64_t *total_out);
 /* regf_open.c: the table's close, get_info and root (the table is regf_api.c) */
 void      regf_close(rf_hive *h);

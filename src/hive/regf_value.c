@@ -9,6 +9,8 @@
  *   - a "db" big-data record (format 1.4+, data_len > 16344): a list of
  *     segment cells, 16344 bytes each but the last. Not contiguous, so it is
  *     the one case that copies.
+ * Also the cells of one record (rf_key_slack, rf_value_slack: the slack of
+ * an nk or a vk and its data cell) and a token's file offset.
  */
 #include <stdlib.h>
 #include "hive/regf_internal.h"
@@ -450,4 +452,61 @@ rf_status regf_value_find(rf_hive *base, rf_key k, const uint16_t *name, size_t 
     free(mem.hashes);
     if (mem.reserved) atomic_add64(&mem.cache->bytes, -(int64_t)mem.reserved);
     return st;
+}
+
+/* ---- one record's slack (rf_key_slack, rf_value_slack) -------------------- */
+
+/* The same measure as mark(): `used` bytes of the payload hold the record. */
+static void slack_of(const regf_hive *h, rf_slack *s, const uint8_t *payload, uint32_t len, uint64_t used,
+                     uint32_t kind)
+{
+    if (used > len) used = len;
+    s->cell = regf_file_off((uint32_t)(payload - 4 - h->bins));
+    s->offset = s->cell + 4 + used;
+    s->length = (uint32_t)(len - used);
+    s->kind = kind;
+}
+
+static rf_status record_slack_body(const regf_hive *h, uint64_t token, int is_value, rf_slack out[2])
+{
+    const uint8_t *p, *cell;
+    uint32_t len, nlen, clen;
+    rf_status st;
+    if (token > UINT32_MAX)
+        return rfi_fail(RF_E_INVALID_HANDLE, RF_NO_OFFSET, 0, "0x%llx is not a %s token",
+                        (unsigned long long)token, is_value ? "value" : "key");
+    if (!is_value) {
+        if ((st = regf_nk_named(h, (uint32_t)token, &p, &len, &nlen)) != RF_OK) return st;
+        slack_of(h, &out[0], p, len, (uint64_t)NK_NAME + nlen, RF_CELL_NK);
+        return RF_OK;
+    }
+    if ((st = regf_vk_named(h, token, &p, &len, &nlen)) != RF_OK) return st;
+    slack_of(h, &out[0], p, len, (uint64_t)VK_NAME + nlen, RF_CELL_VK);
+    /* the data cell, as regf_locate found it (the vk's fields read once) */
+    regf_data_loc d;
+    if ((st = regf_locate(h, (uint32_t)token, p, &d)) != RF_OK) return st;
+    if ((d.flags & (RF_VALUE_INLINE | RF_VALUE_BIG_DATA)) || d.len == 0 || !d.ptr) return RF_OK;
+    if ((st = regf_cell(h, (uint32_t)(d.ptr - 4 - h->bins), "value data", &cell, &clen)) != RF_OK) return st;
+    slack_of(h, &out[1], cell, clen, d.len, RF_CELL_DATA);
+    return RF_OK;
+}
+
+rf_status regf_record_slack(rf_hive *base, uint64_t token, int is_value, rf_slack out[2])
+{
+    const regf_hive *h = (const regf_hive *)base;
+    rf_status st = RF_OK;
+    REGF_GUARD_BEGIN(h->map, h->size)
+        st = record_slack_body(h, token, is_value, out);
+    REGF_GUARD_END(st)
+    return st;
+}
+
+rf_status regf_token_offset(rf_hive *base, uint64_t token, uint64_t *file_offset)
+{
+    (void)base;
+    if (token > UINT32_MAX)
+        return rfi_fail(RF_E_INVALID_HANDLE, RF_NO_OFFSET, 0, "0x%llx is not a key or value token",
+                        (unsigned long long)token);
+    *file_offset = regf_file_off((uint32_t)token);
+    return RF_OK;
 }

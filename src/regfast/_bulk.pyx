@@ -609,6 +609,14 @@ def read_values(Key key not None, names=None, types=None, errors="strict"):
     return vb
 
 
+cdef uint64_t _cell_of(rf_hive *h, uint64_t token):
+    """The file offset of a token's cell, for messages (RF_NO_OFFSET where
+    tokens are not cells)."""
+    cdef uint64_t off = RF_NO_OFFSET
+    rf_hive_token_offset(h, token, &off)
+    return off
+
+
 cdef int _strict_rows(rf_hive *h, const int32_t *rs, const rf_value *tok, size_t n, list names) except -1:
     """Raises for the first damaged row (missing, filtered-out and malformed
     rows are not errors) or the first name no value can have."""
@@ -626,10 +634,11 @@ cdef int _strict_rows(rf_hive *h, const int32_t *rs, const rf_value *tok, size_t
                 check(rf_value_get_info(h, tok[i], &vi))
                 _check_value_data(h, tok[i], vi.data_len)   # big data fails only here
                 if rs[i] == RF_E_CORRUPT:   # fine alone: refused for the batch (regf_batch.c fill_row)
-                    raise error_from_status(RF_E_CORRUPT, f"value {names[i]!r} (vk at 0x{tok[i] + 4096:x}): "
+                    at = _cell_of(h, tok[i])
+                    raise error_from_status(RF_E_CORRUPT, f"value {names[i]!r} (vk at 0x{at:x}): "
                                             "the data of the values read add up to more than the hive "
                                             "holds: values listed again or sharing data cells (damage)",
-                                            None, tok[i] + 4096)
+                                            None, at)
             elif rs[i] == RF_E_CORRUPT:     # a zeroed list entry: cell offset 0 is the first hbin's header
                 raise error_from_status(RF_E_CORRUPT, "vk at 0x1000: a value list entry of 0 "
                                         "is not the start of a cell", None, 0x1000)
@@ -887,8 +896,8 @@ cdef class ScanTable(_Rows):
     """A subtree as two column tables (see Hive.scan).
 
     Keys, depth-first, parents before children:
-      ``key_token`` (the nk cell's offset from the first hbin, i.e. file
-      offset - 4096), ``key_parent`` (row of the parent, -1 for the start
+      ``key_token`` (the key's rf_key: its nk cell for hive files, whose
+      file offset :meth:`Hive.token_offset` gives), ``key_parent`` (row of the parent, -1 for the start
       key), ``key_depth``, ``key_last_write`` (FILETIME), ``key_n_values``,
       ``key_status`` (0, or why its subkeys/values were skipped with
       errors="skip"), ``key_deleted`` (bool), plus stored names via
@@ -1202,10 +1211,11 @@ cdef ScanTable _scan_pinned(Hive hive, rf_hive *h, Key start, object path, bint 
             if vtok[i] in first:
                 continue
             if total + vlen[i] > mlen:
-                msg = (f"vk at 0x{vtok[i] + 4096:x}: with its {vlen[i]:,} bytes the big data of the values "
+                at = _cell_of(h, vtok[i])
+                msg = (f"vk at 0x{at:x}: with its {vlen[i]:,} bytes the big data of the values "
                        f"read add up to more than the hive's {mlen:,} bytes: values share data cells (damage)")
                 if errors == "strict":
-                    raise error_from_status(RF_E_CORRUPT, msg, None, vtok[i] + 4096)
+                    raise error_from_status(RF_E_CORRUPT, msg, None, at)
                 vst[i] = RF_E_CORRUPT
                 continue
             first[vtok[i]] = i
@@ -1260,7 +1270,6 @@ cdef object _append_deleted(ScanTable t, Hive hive, rf_hive *h, const uint8_t *b
     data it assembled. Only fields inside each record's area are read."""
     cdef size_t n = 0, i, got
     cdef rf_deleted *recs = deleted_records(hive, &n)
-    cdef const uint8_t *nk
     cdef rf_status st
     cdef cnp.ndarray big_buf
     cdef uint8_t *dst
@@ -1268,9 +1277,9 @@ cdef object _append_deleted(ScanTable t, Hive hive, rf_hive *h, const uint8_t *b
     try:
         t.hive.probe()                                  # the records are read outside C below
         for i in range(n):
-            # the nk fields read below (up to 0x2C) and the name: inside the
-            # mapping, whatever the file says since the open
-            if (recs[i].offset + 4 + 0x2C > base_len or <const uint8_t *>recs[i].name.ptr < base
+            # the name, read below: inside the mapping, whatever the file
+            # says since the open
+            if (<const uint8_t *>recs[i].name.ptr < base
                     or recs[i].name.nbytes > base_len
                     or <size_t>(<const uint8_t *>recs[i].name.ptr - base) > base_len - recs[i].name.nbytes):
                 raise error_from_status(RF_E_CORRUPT, f"deleted record at 0x{recs[i].offset:x} runs past "
@@ -1278,12 +1287,11 @@ cdef object _append_deleted(ScanTable t, Hive hive, rf_hive *h, const uint8_t *b
                                         None, recs[i].offset)
         live = {tok: row for row, tok in enumerate(t.key_token.tolist())}
         keys = [i for i in range(n) if recs[i].kind == RF_DELETED_KEY]
-        by_tok = {recs[i].offset - 4096: i for i in keys}
+        by_tok = {recs[i].token: i for i in keys}
         # parent of each deleted key: ("live", row), ("del", rec index) or None
         parent = {}
         for i in keys:
-            nk = base + recs[i].offset + 4                 # the record, inside its carved area
-            p = _le32(nk + 0x10)
+            p = recs[i].parent_token                      # as recorded: live, deleted or gone
             if p in live:
                 parent[i] = ("live", live[p])
             elif p in by_tok and by_tok[p] != i:
@@ -1332,7 +1340,7 @@ cdef object _append_deleted(ScanTable t, Hive hive, rf_hive *h, const uint8_t *b
         knv = np.zeros(nk_add, np.uint32); noff = np.empty(nk_add, np.uint64)
         nlen = np.empty(nk_add, np.uint32)
         for r, k in enumerate(kept):
-            tok[r] = recs[k].offset - 4096
+            tok[r] = recs[k].token
             ref = parent[k]
             par[r] = -1 if ref is None else (ref[1] if ref[0] == "live" else row_of.get(ref[1], -1))
             dep[r] = depth[k]
@@ -1347,7 +1355,7 @@ cdef object _append_deleted(ScanTable t, Hive hive, rf_hive *h, const uint8_t *b
         arena_pos = 0 if arena is None else arena.shape[0]
         pieces = [] if arena is None else [arena]
         for r, k in enumerate(vals):
-            vtok[r] = recs[k].offset - 4096
+            vtok[r] = recs[k].token
             row = key_row_by_offset.get(recs[k].owner, -1) if recs[k].owner != RF_NO_OFFSET else -1
             vkey[r] = row
             if row >= 0:

@@ -3,7 +3,7 @@
 from cpython.buffer cimport Py_buffer
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
-from regfast.regfast cimport (rf_hive, rf_remote, rf_key, rf_value, rf_status, rf_name, rf_deleted, RF_REG_DWORD,
+from regfast.regfast cimport (rf_hive, rf_remote, rf_key, rf_value, rf_status, rf_name, rf_deleted, rf_slack, RF_REG_DWORD,
                               RF_REG_DWORD_BIG_ENDIAN, RF_REG_QWORD)
 
 # Shared with _bulk.pyx (exported through the module's C-API capsule).
@@ -86,6 +86,7 @@ cdef class Hive:
     cdef int probe(self) except -1
     cdef Key make_key(self, rf_key k, object path)
     cdef rf_remote *_conn(self) except NULL
+    cdef object _slack_view(self, const rf_slack *sl)
     cdef bytes _request(self, rf_key k, int op, payload)
 
 cdef class Key:

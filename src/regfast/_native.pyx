@@ -1090,6 +1090,24 @@ cdef class Hive:
                 out.append(got[1][i])
         return out
 
+    def token_offset(self, token):
+        """The hive file offset of the cell a key or value token names
+        (:attr:`Key.offset` and :attr:`Value.offset` are tokens)."""
+        cdef uint64_t off
+        check(rf_hive_token_offset(self.handle(), operator.index(token), &off))
+        return off
+
+    cdef object _slack_view(self, const rf_slack *sl):
+        """The bytes rf_key_slack / rf_value_slack reported (a read-only
+        view, no copy); empty for none."""
+        self.probe()
+        if sl.length == 0 or sl.offset == RF_NO_OFFSET:
+            return memoryview(b"")
+        if sl.offset > self._map_len or sl.length > self._map_len - sl.offset:
+            raise error_from_status(RF_E_CORRUPT, f"cell at 0x{sl.cell:x}: its slack runs past the end of "
+                                    "the hive (the file changed after it was opened?)", None, sl.cell)
+        return view_of(self, self._map + sl.offset, sl.length)
+
     def cell(self, offset):
         """Any cell by file offset, allocated or free: (payload, allocated),
         the payload a read-only memoryview after the 4-byte size field.
@@ -1157,9 +1175,9 @@ cdef class Hive:
                 source = _DELETED_SOURCES.get(recs[i].source, "free")
                 if recs[i].kind == RF_DELETED_KEY:
                     parent_path = None
-                    if recs[i].parent != RF_NO_OFFSET:
+                    if recs[i].parent != RF_NO_OFFSET:     # an allocated nk: parent_token is a key
                         try:
-                            parent_path = self.make_key(recs[i].parent - 4096, None).path
+                            parent_path = self.make_key(recs[i].parent_token, None).path
                         except OSError:
                             parent_path = None
                     out.append(DeletedKey(recs[i].offset, name, recs[i].last_write, parent_path,
@@ -1405,9 +1423,9 @@ cdef class Key:
                 # a damaged hive (or a deleted record's stale parent field) can
                 # make the parent chain loop: a path is at most 512 keys deep
                 if k in seen or len(parts) >= 512:
+                    at = self._hv().token_offset(self._k)
                     raise error_from_status(RF_E_CORRUPT, f"the parent chain of the key at "
-                                            f"0x{self._k + 4096:x} loops or is deeper than 512 keys",
-                                            None, self._k + 4096)
+                                            f"0x{at:x} loops or is deeper than 512 keys", None, at)
                 seen.add(k)
                 parts.append(key.name)
                 key = self.hive.make_key(k, None)
@@ -1697,9 +1715,10 @@ cdef class Key:
     def slack(self):
         """Bytes of the key's nk cell past its name: slack space, which may
         hold remnants of earlier data (a read-only memoryview, no copy)."""
-        payload, _ = self._hv().cell(self._k + 4096)
-        name_len = int.from_bytes(payload[0x48:0x4A], "little")
-        return payload[0x4C + name_len:]
+        cdef Hive hive = self._hv()
+        cdef rf_slack sl[1]
+        check(rf_key_slack(hive.handle(), self._k, sl))
+        return hive._slack_view(&sl[0])
 
     def security_descriptor(self):
         """The key's self-relative security descriptor (memoryview, no copy)."""
@@ -2116,16 +2135,11 @@ cdef class Value:
         the data in its data cell (inline and big data have no data-cell slack).
         Returns (vk_slack, data_slack) as read-only memoryviews."""
         cdef Hive hive = self._hv()
+        cdef rf_slack sl[2]
         if self._v == 0:
             raise ValueError("this value has no cell token")
-        vk, _ = hive.cell(self._v + 4096)
-        name_len = int.from_bytes(vk[2:4], "little")
-        raw_len = int.from_bytes(vk[4:8], "little")
-        data_slack = vk[0:0]
-        if not (raw_len & 0x80000000) and raw_len and not (self._flags & RF_VALUE_BIG_DATA):
-            cell, _ = hive.cell(int.from_bytes(vk[8:12], "little") + 4096)
-            data_slack = cell[raw_len:]
-        return vk[0x14 + name_len:], data_slack
+        check(rf_value_slack(hive.handle(), self._v, sl))
+        return hive._slack_view(&sl[0]), hive._slack_view(&sl[1])
 
     def raw(self):
         """The raw data as bytes (a copy)."""

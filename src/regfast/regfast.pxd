@@ -233,6 +233,8 @@ cdef extern from "regfast/regfast.h" nogil:
         uint32_t source
         uint32_t data_flags
         uint64_t owner
+        uint64_t token
+        uint64_t parent_token
     enum:
         RF_DELETED_FREE
         RF_DELETED_UNREFERENCED
@@ -258,6 +260,9 @@ cdef extern from "regfast/regfast.h" nogil:
         uint32_t length
         uint32_t kind
     rf_status rf_hive_slack(rf_hive *h, rf_slack *out, size_t cap, size_t *n_out)
+    rf_status rf_key_slack(rf_hive *h, rf_key k, rf_slack *out)
+    rf_status rf_value_slack(rf_hive *h, rf_value v, rf_slack *out)
+    rf_status rf_hive_token_offset(rf_hive *h, uint64_t token, uint64_t *file_offset_out)
 
     enum:
         RF_HKEY_CLASSES_ROOT

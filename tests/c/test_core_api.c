@@ -326,6 +326,12 @@ static void test_version_1_table(void)
     CHECK_EQ_INT(rf_hive_slack(&h, sl, 2, &n), RF_E_NOT_SUPPORTED);
     CHECK_EQ_INT(rf_value_set(&h, 0, NAME_X, 1, 4, "\1\0\0\0", 4), RF_E_NOT_SUPPORTED);
     CHECK_EQ_INT(v2_calls, 0);
+    ops.version = 3;                         /* no cells of one record before version 4 */
+    uint64_t off = 7;
+    CHECK_EQ_INT(rf_key_slack(&h, 1, sl), RF_E_NOT_SUPPORTED);
+    CHECK_EQ_INT(rf_value_slack(&h, 1, sl), RF_E_NOT_SUPPORTED);
+    CHECK_EQ_INT(rf_hive_token_offset(&h, 1, &off), RF_E_NOT_SUPPORTED);
+    CHECK(off == RF_NO_OFFSET && sl[0].length == 0 && sl[1].cell == RF_NO_OFFSET);
     ops.version = RF_BACKEND_OPS_VERSION;   /* the same slots, now in the table */
     CHECK_EQ_INT(rf_hive_deleted_read(&h, 0x1000, buf, sizeof buf, &len), RF_OK);
     CHECK_EQ_INT(rf_hive_slack(&h, sl, 2, &n), RF_OK);

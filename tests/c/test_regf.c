@@ -2004,12 +2004,15 @@ static void test_deleted_carving(void)
         if (d[i].kind == RF_DELETED_KEY) {
             keys++;
             CHECK_EQ_INT(d[i].offset, F(s->vendor));
+            CHECK_EQ_INT(d[i].token, s->vendor);           /* what a scan table row holds */
             CHECK_EQ_INT(d[i].parent, F(s->software));
+            CHECK_EQ_INT(d[i].parent_token, s->software);
             CHECK_EQ_INT(d[i].n_values, 7);
             CHECK_EQ_INT(d[i].source, RF_DELETED_FREE);
             continue;
         }
         CHECK_EQ_INT(d[i].owner, F(s->vendor));           /* its freed value list still names it */
+        CHECK_EQ_INT(d[i].token + 4096, d[i].offset);
         CHECK(d[i].data_state <= 2);
         if (d[i].offset == F(s->v_big)) {
             static uint8_t got[BIG_LEN];
@@ -2079,6 +2082,44 @@ static void test_slack(void)
     CHECK(kinds & (1u << RF_CELL_VK));
     CHECK(kinds & (1u << RF_CELL_SUBKEY_LIST));
     CHECK(kinds & (1u << RF_CELL_CLASS));
+    /* one record's slack: the listing's entry for its cell, or length 0 */
+    struct { uint64_t token; int is_value; } recs[] = {
+        { s->vendor, 0 }, { s->software, 0 }, { s->v_str, 1 }, { s->v_dw, 1 }, { s->v_big, 1 }, { s->v_empty, 1 },
+    };
+    for (size_t r = 0; r < sizeof recs / sizeof *recs; r++) {
+        rf_slack one[2];
+        CHECK_EQ_INT(recs[r].is_value ? rf_value_slack(h, recs[r].token, one) : rf_key_slack(h, recs[r].token, one),
+                     RF_OK);
+        CHECK_EQ_INT(one[0].cell, F((uint32_t)recs[r].token));
+        CHECK_EQ_INT(one[0].kind, recs[r].is_value ? RF_CELL_VK : RF_CELL_NK);
+        for (int part = 0; part <= recs[r].is_value; part++) {
+            const rf_slack *listed = NULL;
+            for (size_t i = 0; i < n; i++)
+                if (sl[i].cell == one[part].cell) listed = &sl[i];
+            if (listed) {
+                CHECK_EQ_INT(one[part].offset, listed->offset);
+                CHECK_EQ_INT(one[part].length, listed->length);
+            } else {
+                CHECK_EQ_INT(one[part].length, 0);
+            }
+        }
+        uint64_t off = 0;
+        CHECK_EQ_INT(rf_hive_token_offset(h, recs[r].token, &off), RF_OK);
+        CHECK_EQ_INT(off, F((uint32_t)recs[r].token));
+    }
+    rf_slack one[2];
+    CHECK_EQ_INT(rf_value_slack(h, s->v_str, one), RF_OK);
+    CHECK_EQ_INT(one[1].cell, F(s->d_str));                  /* the data cell, past the string */
+    CHECK_EQ_INT(one[1].kind, RF_CELL_DATA);
+    CHECK_EQ_INT(one[1].offset, F(s->d_str) + 4 + sizeof STR_DATA);
+    CHECK_EQ_INT(rf_value_slack(h, s->v_dw, one), RF_OK);    /* inline: no data cell */
+    CHECK(one[1].cell == RF_NO_OFFSET && one[1].length == 0);
+    CHECK_EQ_INT(rf_value_slack(h, s->v_big, one), RF_OK);   /* big data: segments, not one cell */
+    CHECK(one[1].cell == RF_NO_OFFSET && one[1].length == 0);
+    EXPECT_FAIL(rf_key_slack(h, s->v_str, one), RF_E_CORRUPT, F(s->v_str), "nk");   /* a vk is no key */
+    EXPECT_FAIL(rf_key_slack(h, 0, one), RF_E_INVALID_HANDLE, RF_NO_OFFSET, "0 is not a key token");
+    EXPECT_FAIL(rf_value_slack(h, (uint64_t)1 << 40, one), RF_E_INVALID_HANDLE, RF_NO_OFFSET, "not a value token");
+    CHECK_EQ_INT(rf_key_slack(h, s->vendor, NULL), RF_E_INVALID_PARAMETER);
     free(sl);
     rf_hive_close(h);
     free_std(s);

@@ -41,7 +41,6 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 _MAX_DEPTH = 512  # Windows refuses key paths deeper than this
-_BASE_BLOCK = 4096  # Key.offset is a cell offset; file offsets add the base block
 
 EXIT_STATUS_HELP = """\
 exit status:
@@ -98,7 +97,7 @@ def short_path(path: str, width: int = 100) -> str:
 
 def _depth_error(key: regfast.Key) -> regfast.RegistryCorruptError:
     """Windows' 512-level limit as the scan reports it: corruption at the nk."""
-    off = key.offset + _BASE_BLOCK
+    off = key.hive.token_offset(key.offset)
     return regfast.RegistryCorruptError(
         errno.EIO,
         f"nk at 0x{off:x}: subkeys deeper than {_MAX_DEPTH} levels (Windows' limit) (hive offset 0x{off:x})",
