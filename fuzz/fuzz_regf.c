@@ -162,6 +162,16 @@ static void do_values(rf_hive *h, rf_key k, const uint8_t *base, size_t maplen)
                 REQUIRE(len == vi.data_len);
                 touch(data, len);
             }
+            {   /* its slack (rf_value_slack): same checks as get_info, inside the mapping */
+                rf_slack vs[2];
+                REQUIRE(checked(rf_value_slack(h, v[i], vs)) == RF_OK);
+                for (int j = 0; j < 2; j++) {
+                    if (vs[j].cell == RF_NO_OFFSET) continue;
+                    REQUIRE(vs[j].offset <= maplen && vs[j].length <= maplen - vs[j].offset);
+                    touch(base + vs[j].offset, vs[j].length);
+                }
+                REQUIRE(vs[0].cell == v[i] + 4096);
+            }
             uint16_t w[1024];
             size_t wn = name16(&vi.name, w, 1024);
             rf_value found;
@@ -385,6 +395,13 @@ static void walk(rf_hive *h)
             int allocated = 0;
             REQUIRE(rf_hive_cell(h, k + 4096, &payload, &plen, &allocated) == RF_OK && allocated);
             touch(payload, plen);
+            /* its slack (rf_key_slack): inside that very cell */
+            uint64_t at = 0;
+            rf_slack ks[1];
+            REQUIRE(rf_hive_token_offset(h, k, &at) == RF_OK && at == k + 4096);
+            REQUIRE(checked(rf_key_slack(h, k, ks)) == RF_OK);
+            REQUIRE(ks[0].cell == at && ks[0].offset >= at + 4 && ks[0].offset + ks[0].length == at + 4 + plen);
+            touch(base + ks[0].offset, ks[0].length);
         }
         if (checked(rf_key_class(h, k, &nm)) == RF_OK) touch(nm.ptr, nm.nbytes);
         checked(rf_key_get_info(h, k, &ki));
