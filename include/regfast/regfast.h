@@ -543,9 +543,10 @@ typedef struct rf_deleted {
                                  value list still names this value, else RF_NO_OFFSET */
     uint64_t token;         /**< the rf_key / rf_value the record's cell would have: what
                                  the scan table's token columns hold for it */
-    uint64_t parent_token;  /**< keys: the recorded parent as a token, whatever lies there
-                                 now (an allocated nk, another deleted record, or nothing:
-                                 match it against tokens); 0 when it points outside the hive */
+    uint64_t parent_token;  /**< keys: the recorded parent field as a token, whatever lies
+                                 there now (an allocated nk, another deleted record, or no
+                                 cell at all: match it against tokens, do not dereference
+                                 it); 0 when the field says "none" (0xFFFFFFFF) */
 } rf_deleted;
 
 /**

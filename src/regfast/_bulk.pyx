@@ -609,12 +609,13 @@ def read_values(Key key not None, names=None, types=None, errors="strict"):
     return vb
 
 
-cdef uint64_t _cell_of(rf_hive *h, uint64_t token):
-    """The file offset of a token's cell, for messages (RF_NO_OFFSET where
-    tokens are not cells)."""
+cdef tuple _vk_at(rf_hive *h, uint64_t token):
+    """A value's place for messages: ("vk at 0x...", file offset), or
+    ("value token 0x...", None) where tokens are not cells."""
     cdef uint64_t off = RF_NO_OFFSET
-    rf_hive_token_offset(h, token, &off)
-    return off
+    if rf_hive_token_offset(h, token, &off) != RF_OK:
+        return f"value token 0x{token:x}", None
+    return f"vk at 0x{off:x}", off
 
 
 cdef int _strict_rows(rf_hive *h, const int32_t *rs, const rf_value *tok, size_t n, list names) except -1:
@@ -634,8 +635,8 @@ cdef int _strict_rows(rf_hive *h, const int32_t *rs, const rf_value *tok, size_t
                 check(rf_value_get_info(h, tok[i], &vi))
                 _check_value_data(h, tok[i], vi.data_len)   # big data fails only here
                 if rs[i] == RF_E_CORRUPT:   # fine alone: refused for the batch (regf_batch.c fill_row)
-                    at = _cell_of(h, tok[i])
-                    raise error_from_status(RF_E_CORRUPT, f"value {names[i]!r} (vk at 0x{at:x}): "
+                    where, at = _vk_at(h, tok[i])
+                    raise error_from_status(RF_E_CORRUPT, f"value {names[i]!r} ({where}): "
                                             "the data of the values read add up to more than the hive "
                                             "holds: values listed again or sharing data cells (damage)",
                                             None, at)
@@ -1211,8 +1212,8 @@ cdef ScanTable _scan_pinned(Hive hive, rf_hive *h, Key start, object path, bint 
             if vtok[i] in first:
                 continue
             if total + vlen[i] > mlen:
-                at = _cell_of(h, vtok[i])
-                msg = (f"vk at 0x{at:x}: with its {vlen[i]:,} bytes the big data of the values "
+                where, at = _vk_at(h, vtok[i])
+                msg = (f"{where}: with its {vlen[i]:,} bytes the big data of the values "
                        f"read add up to more than the hive's {mlen:,} bytes: values share data cells (damage)")
                 if errors == "strict":
                     raise error_from_status(RF_E_CORRUPT, msg, None, at)

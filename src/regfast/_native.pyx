@@ -1092,9 +1092,23 @@ cdef class Hive:
 
     def token_offset(self, token):
         """The hive file offset of the cell a key or value token names
-        (:attr:`Key.offset` and :attr:`Value.offset` are tokens)."""
+        (:attr:`Key.offset` and :attr:`Value.offset` are tokens).
+
+        Raises winerror 87 for a negative token or one past 64 bits, 6 for
+        one that is no token of this hive, 120 where tokens are not cells
+        (the live registry)."""
         cdef uint64_t off
-        check(rf_hive_token_offset(self.handle(), operator.index(token), &off))
+        t = operator.index(token)
+        if not 0 <= t < 2 ** 64:
+            raise error_from_status(RF_E_INVALID_PARAMETER, f"{t} is not a token")
+        check(rf_hive_token_offset(self.handle(), t, &off))
+        return off
+
+    def _offset_of(self, uint64_t token):
+        """token_offset() for messages: None where tokens are not cells."""
+        cdef uint64_t off
+        if rf_hive_token_offset(self.handle(), token, &off) != RF_OK:
+            return None
         return off
 
     cdef object _slack_view(self, const rf_slack *sl):
@@ -1423,9 +1437,10 @@ cdef class Key:
                 # a damaged hive (or a deleted record's stale parent field) can
                 # make the parent chain loop: a path is at most 512 keys deep
                 if k in seen or len(parts) >= 512:
-                    at = self._hv().token_offset(self._k)
-                    raise error_from_status(RF_E_CORRUPT, f"the parent chain of the key at "
-                                            f"0x{at:x} loops or is deeper than 512 keys", None, at)
+                    at = self._hv()._offset_of(self._k)
+                    where = f"at 0x{at:x}" if at is not None else f"of token 0x{self._k:x}"
+                    raise error_from_status(RF_E_CORRUPT, f"the parent chain of the key {where} "
+                                            "loops or is deeper than 512 keys", None, at)
                 seen.add(k)
                 parts.append(key.name)
                 key = self.hive.make_key(k, None)

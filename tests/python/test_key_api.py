@@ -202,3 +202,21 @@ def test_snapshot_bytes_agree_across_backends(api):
     assert snap.keys[fold("Many")].values[fold("v042")].size == 4
     top = snap.keys[""].values
     assert {v.name for v in top.values()} == set(VALUES)
+
+
+def test_cells_exist_only_in_hive_files(api, request):
+    """Slack and token offsets are cells of a hive file (rf_key_slack,
+    rf_value_slack, rf_hive_token_offset); a live backend's tokens are
+    handles: winerror 120, never a made-up offset."""
+    value = api.value("sz")
+    if request.node.callspec.params["api"] == "file":
+        at = api.hive.token_offset(api.offset)
+        assert at == api.offset + 4096                  # a hive file: the nk's file offset
+        assert bytes(api.hive.cell(at)[0][:2]) == b"nk"
+        api.slack()
+        value.slack()
+        return
+    for call in (api.slack, value.slack, lambda: api.hive.token_offset(api.offset)):
+        with pytest.raises(OSError) as e:
+            call()
+        assert e.value.winerror == 120

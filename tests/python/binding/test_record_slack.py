@@ -84,3 +84,12 @@ def test_record_slack_and_token_offset_refuse_bad_tokens(make_hive):
             hive.token_offset(1 << 40)
         assert e.value.winerror == 6                                     # ERROR_INVALID_HANDLE
 
+
+
+def test_token_offset_refuses_what_is_no_token(make_hive):
+    built = make_hive({"K": {}})
+    with regfast.open_hive(built.path) as hive:
+        for bad in (-1, 2 ** 64):
+            with pytest.raises(OSError) as e:
+                hive.token_offset(bad)
+            assert e.value.winerror == 87
