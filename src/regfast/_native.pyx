@@ -88,6 +88,7 @@ import datetime as _dt
 import gc as _gc
 import operator
 import os
+import sys as _sys
 
 from regfast.exceptions import error_from_status, take_hook_veto
 from regfast._types import (CellSlack, DeletedKey, DeletedValue, HiveInfo, HiveProblem, KeyInfo,
@@ -585,6 +586,13 @@ cdef rf_open_opts make_opts(bint lenient, object errors, bint copy=False) except
     return o
 
 
+cdef bint _hook_running():
+    """regfast._hooks.dispatching(), False when that module was never loaded
+    (then no hook can run)."""
+    m = _sys.modules.get("regfast._hooks")
+    return m is not None and m.dispatching()
+
+
 cdef class Hive:
     """An open offline hive (regf file). Use :func:`regfast.open_hive`.
 
@@ -846,7 +854,7 @@ cdef class Hive:
 
     cdef void unpin(self):
         self._exports -= 1
-        if self._exports == 0 and self._closing:
+        if self._exports == 0 and self._closing and not _hook_running():
             self._release()
 
     cdef void _release(self):
@@ -889,9 +897,15 @@ cdef class Hive:
         """Closes the hive: every later call on it, its keys and values raises
         OSError (winerror 6). Memoryviews, ValueBatch and ScanTable results
         already handed out stay valid: the mapping is released when the last
-        of them goes (check `mapped`), so no pointer ever dangles."""
+        of them goes (check `mapped`), so no pointer ever dangles.
+
+        Called while a hook or profiler callback runs (regfast.observe, in
+        any thread), it only marks the hive closed: some thread is then
+        inside an rf_* call that may be using the hive unpinned, so the
+        mapping is released by a later close() or when the Hive is
+        garbage-collected."""
         self._closing = True
-        if self._exports == 0:
+        if self._exports == 0 and not _hook_running():
             self._release()
 
     def __enter__(self):
@@ -1604,6 +1618,13 @@ cdef class Key:
                 return []
             if st != RF_E_MORE_DATA:
                 check(st)
+        cdef list out = []
+        cdef Value val
+        cdef rf_value_info vinfo
+        # pinned until the rows are decoded: the names below are read from
+        # the mapping, and a close() during the call (another thread, or a
+        # hook's callback) must not unmap it before then
+        self.hive.pin()
         try:
             if n > _VALUES_ON_STACK:
                 mem = _batch_block(&b, n)
@@ -1613,23 +1634,12 @@ cdef class Key:
                 b.arena = NULL            # big data stays out: those rows say 234
                 b.arena_cap = 0
                 b.n = 0
-                self.hive.pin()
-                try:
-                    with nogil:
-                        st = rf_read_values(h, self._k, NULL, 0, NULL, 0, 0, &b)
-                finally:
-                    self.hive.unpin()
+                with nogil:
+                    st = rf_read_values(h, self._k, NULL, 0, NULL, 0, 0, &b)
                 if st != RF_E_MORE_DATA or b.n <= n or mem != NULL or base == NULL:
                     break
                 n = b.n               # more values than the stack holds: once more, in a block
                 mem = _batch_block(&b, n)
-        except BaseException:
-            free(mem)
-            raise
-        cdef list out = []
-        cdef Value val
-        cdef rf_value_info vinfo
-        try:
             if st != RF_E_MORE_DATA or b.n > n:
                 check(st)
             self.hive.probe()
@@ -1659,6 +1669,7 @@ cdef class Key:
                 out.append(val)
         finally:
             free(mem)
+            self.hive.unpin()
         return out
 
     def values(self):
