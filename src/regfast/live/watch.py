@@ -186,7 +186,15 @@ class Watch:
             if ev is None:
                 # Closing every watched key of the group ends its watch (the
                 # key objects are the watch's handles, as for a Win32 handle):
-                # seen within one slice of next().
+                # seen within one slice of next(). So does closing their hive
+                # (the registry's close()): then the rf_watch is freed here,
+                # since it pins the hive and with it the agent's connection,
+                # which close() waits for (it killed the agent after 5 s).
+                if g.reg.closed:
+                    g.rfw.stop()
+                    g.rfw.close()
+                    self._finish(g, None)
+                    return
                 if all(self.keys[i].closed for i in idx):
                     g.rfw.stop()
                     self._finish(g, None)

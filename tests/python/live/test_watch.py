@@ -241,6 +241,36 @@ def test_agent_dies_during_watch(wine, sandbox):
     reg.close()
 
 
+def test_closing_the_registry_ends_a_running_watch(wine, sandbox):
+    """reg.close() while another thread iterates a watch of its keys: the
+    iteration ends and the agent exits on its own. The watch used to pin the
+    hive (and so the connection) until its next() failed: close() waited
+    its full 5 s and then killed the agent."""
+    reg = wine.connect()
+    k = reg.open_key("HKCU", sandbox.path)
+    w = regfast.watch(k)
+    got: list = []
+
+    def consume():
+        try:
+            got.extend(w)
+            got.append("ended")
+        except OSError as e:
+            got.append(e)
+
+    t = threading.Thread(target=consume, daemon=True)
+    t.start()
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    reg.close()
+    took = time.monotonic() - t0
+    t.join(10)
+    assert not t.is_alive() and got == ["ended"], got
+    assert reg.proc.returncode == 0, reg.proc.returncode      # exited, not killed
+    assert took < 4.5, took
+    w.stop()
+
+
 def test_awatch(writer, sandbox):
     async def main():
         other = _other(writer, sandbox)
