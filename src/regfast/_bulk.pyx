@@ -528,7 +528,7 @@ def read_values(Key key not None, names=None, types=None, errors="strict"):
         cnames = req.names
         n = len(names)
     if types is not None:
-        type_filter = np.ascontiguousarray(np.array(list(types), dtype=np.uint32))
+        type_filter = np.ascontiguousarray(np.array(_value_types(types), dtype=np.uint32))
         n_types = type_filter.shape[0]
         ctypes = <uint32_t *>data_of(type_filter)
 
@@ -609,6 +609,19 @@ def read_values(Key key not None, names=None, types=None, errors="strict"):
         free(heap)
         key.hive.unpin()
     return vb
+
+
+cdef list _value_types(types):
+    """read_values' `types` as a list of REG_* numbers, checked: a value's
+    type is 32 bits, so a negative or wider number (numpy's OverflowError)
+    or a float (silently truncated) is the caller's error, winerror 87."""
+    out = []
+    for t in types:
+        if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not 0 <= t <= 0xFFFFFFFF:
+            raise error_from_status(RF_E_INVALID_PARAMETER, f"types: {t!r} is not a REG_* type "
+                                    "(an integer from 0 to 0xFFFFFFFF)")
+        out.append(int(t))
+    return out
 
 
 cdef tuple _vk_at(rf_hive *h, uint64_t token):
