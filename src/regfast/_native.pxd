@@ -115,6 +115,7 @@ cdef class Value:
     cdef Hive _hv(self)
     cdef rf_hive *_h(self) except NULL
     cdef bytes _big_bytes(self)
+    cdef object _decoded(self)
 
 cdef class _Export:
     """A read-only buffer over hive memory that keeps the hive open."""

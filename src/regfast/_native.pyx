@@ -18,6 +18,7 @@ from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 from cpython.unicode cimport PyUnicode_DecodeLatin1, PyUnicode_DecodeUTF16
 
 cdef extern from "Python.h":
+    object PyObject_GenericGetAttr(object o, object name)
     str PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
     void *PyUnicode_DATA(object o)
 from cpython.datetime cimport import_datetime, datetime_new
@@ -88,6 +89,7 @@ import datetime as _dt
 import gc as _gc
 import operator
 import os
+import sys as _sys
 
 from regfast.exceptions import error_from_status, take_hook_veto
 from regfast._types import (CellSlack, DeletedKey, DeletedValue, HiveInfo, HiveProblem, KeyInfo,
@@ -1358,6 +1360,12 @@ cdef object _live_method(str name):
     return getattr(_LIVE_METHODS, name)
 
 
+# Interned attribute names for the getattro fast paths (see Value.__getattribute__).
+cdef object _A_NAME = _sys.intern("name")
+cdef object _A_TYPE = _sys.intern("type")
+cdef object _A_VALUE = _sys.intern("value")
+
+
 # Keys, values and exports only point toward their Hive (no __dict__, no
 # user-settable object fields), so they can never be part of a reference
 # cycle: no_gc spares the cyclic collector from tracking ~20k objects per MB
@@ -1574,17 +1582,24 @@ cdef class Key:
         return [k.name for k in self._subkey_list()]
 
     cdef list _value_list(self):
-        """Value objects for every value, from one rf_read_values call: names,
-        types and data locations arrive together, so no per-value C call.
-        Columns for up to _VALUES_ON_STACK values sit on the stack: most keys
-        need no count call and no malloc (a second call, into a malloc'd block
-        of the count the first returned, only for keys with more values)."""
+        """Value objects for every value, from rf_read_values: names, types
+        and data locations arrive together, so no per-value C call.
+
+        A hive file's key is read first with the GIL held and room for one
+        row: most keys have no value or one, and for them that call is the
+        whole read (releasing and retaking the GIL cost more than the read:
+        ~15% of a Key walk of a UsrClass.dat). A key with more values
+        answers RF_E_MORE_DATA with its count, having touched no value, and
+        is read again with the GIL released, into the stack's columns (up to
+        _VALUES_ON_STACK rows) or one malloc'd block of that count; the
+        profiler's log merges the two calls (a buffer negotiation). A live
+        hive's read waits on its backend: its count comes first, with the
+        GIL released (a read too small for its rows leaves them unfilled)."""
         cdef rf_hive *h = self._h()
-        cdef size_t n = _VALUES_ON_STACK, i
+        cdef Hive hive = self.hive
+        cdef size_t n = 1, i
         cdef rf_status st
-        cdef const uint8_t *base
-        cdef size_t base_len
-        check(rf_hive_mapping(h, &base, &base_len))
+        cdef const uint8_t *base = hive._map
         cdef rf_batch b
         # the stack's columns, for most keys
         cdef rf_name s_name[_VALUES_ON_STACK]
@@ -1596,55 +1611,58 @@ cdef class Key:
         cdef char *mem = NULL
         b.name, b.offset, b.token = s_name, s_offset, s_token
         b.type, b.status, b.length = s_type, s_status, s_length
-        if base == NULL:
-            # a live hive: a read too small for its rows leaves them unfilled
-            # (the reply waits for a bigger one), so its count comes first
-            st = _key_count(self.hive, self._k, True, &n)
+        b.struct_size = sizeof(rf_batch)
+        b.arena = NULL            # big data stays out: those rows say 234
+        b.arena_cap = 0
+        if base != NULL:
+            b.cap = 1             # touches at most one value: the GIL stays
+            b.n = 0
+            st = rf_read_values(h, self._k, NULL, 0, NULL, 0, 0, &b)
+            n = b.n
+        else:
+            st = _key_count(hive, self._k, True, &n)
             if st == RF_OK:
                 return []
             if st != RF_E_MORE_DATA:
                 check(st)
-        try:
-            if n > _VALUES_ON_STACK:
-                mem = _batch_block(&b, n)
-            while True:
-                b.struct_size = sizeof(rf_batch)
+        if base == NULL or (st == RF_E_MORE_DATA and n > 1):
+            try:
+                if n > _VALUES_ON_STACK:
+                    mem = _batch_block(&b, n)
                 b.cap = n
-                b.arena = NULL            # big data stays out: those rows say 234
-                b.arena_cap = 0
                 b.n = 0
-                self.hive.pin()
+                hive.pin()
                 try:
                     with nogil:
                         st = rf_read_values(h, self._k, NULL, 0, NULL, 0, 0, &b)
                 finally:
-                    self.hive.unpin()
-                if st != RF_E_MORE_DATA or b.n <= n or mem != NULL or base == NULL:
-                    break
-                n = b.n               # more values than the stack holds: once more, in a block
-                mem = _batch_block(&b, n)
-        except BaseException:
-            free(mem)
-            raise
-        cdef list out = []
+                    hive.unpin()
+            except BaseException:
+                free(mem)
+                raise
+        cdef list out
         cdef Value val
         cdef rf_value_info vinfo
         try:
-            if st != RF_E_MORE_DATA or b.n > n:
+            if st != RF_E_MORE_DATA or b.n > b.cap:
                 check(st)
-            self.hive.probe()
-            for i in range(b.n):
+            n = b.n
+            if n == 0:
+                return []
+            hive.probe()
+            out = []
+            for i in range(n):
                 if b.status[i] != RF_OK and b.status[i] != RF_E_MORE_DATA:
                     # The thread's last error may describe a later row: re-read
                     # this one alone so the exception names its own offset.
                     if b.token[i]:
-                        check(_value_info(self.hive, b.token[i], &vinfo))
+                        check(_value_info(hive, b.token[i], &vinfo))
                     elif b.status[i] == RF_E_CORRUPT:   # a zeroed list entry: cell 0 is the hbin header
                         raise error_from_status(RF_E_CORRUPT, "vk at 0x1000: a value list entry of 0 "
                                                 "is not the start of a cell", None, 0x1000)
                     check(b.status[i])
                 val = Value.__new__(Value)
-                val.hive = self.hive
+                val.hive = hive
                 val.key = self
                 val._name = name_str(&b.name[i])
                 val._type = b.type[i]
@@ -2171,6 +2189,28 @@ cdef class Value:
         CPython's winreg decodes REG_DWORD/REG_QWORD: 0 bytes is 0, a longer
         one is its first 4/8 bytes, a shorter one is zero-extended;
         REG_DWORD_BIG_ENDIAN alike, big-endian."""
+        return self._decoded()
+
+    def __getattribute__(self, name):
+        # The walk's hot attributes without the generic lookup: CPython 3.11+
+        # does not specialise attribute loads of getset descriptors, so each
+        # v.name went through the type's MRO cache, the descriptor checks and
+        # getset_get (~15% of a Key/Value walk under callgrind). The names the
+        # interpreter passes are interned, so a pointer compare finds them;
+        # anything else (and any subclass, which may override them) takes the
+        # generic path, which answers exactly as before.
+        if type(self) is Value:
+            if name is _A_VALUE:
+                return self._decoded()
+            if name is _A_NAME:
+                self._hv()
+                return self._name
+            if name is _A_TYPE:
+                self._hv()
+                return self._type
+        return PyObject_GenericGetAttr(self, name)
+
+    cdef object _decoded(self):
         cdef const uint8_t *p
         cdef size_t n
         cdef bytes b
