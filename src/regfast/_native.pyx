@@ -1637,20 +1637,25 @@ cdef class Key:
         """Value objects for every value, from rf_read_values: names, types
         and data locations arrive together, so no per-value C call.
 
-        A hive file's key is read first with the GIL held and room for one
-        row: most keys have no value or one, and for them that call is the
-        whole read (releasing and retaking the GIL cost more than the read:
-        ~15% of a Key walk of a UsrClass.dat). A key with more values
+        The GIL is released around a read of more than one value, as around
+        every C loop over values. Releasing and retaking it costs more than
+        reading a key of one value, though (~15% of a Key walk of an
+        NTUSER.DAT, where three keys in four have none or one), so a key of
+        a hive file is read with the GIL held and room for one row when the
+        previous read of this hive found at most one value: a key with more
         answers RF_E_MORE_DATA with its count, having touched no value, and
-        is read again with the GIL released, into the stack's columns (up to
-        _VALUES_ON_STACK rows) or one malloc'd block of that count; the
-        profiler's log merges the two calls (a buffer negotiation). A live
-        hive's read waits on its backend: its count comes first, with the
-        GIL released (a read too small for its rows leaves them unfilled)."""
+        is read again with the GIL released (the profiler's log merges the
+        two: a buffer negotiation). After a key of more values, the next is
+        read at once with the GIL released (siblings tend to look alike:
+        in Amcache.hve or a UsrClass.dat nearly every key has several).
+        Rows go to the stack's columns (up to _VALUES_ON_STACK), or to one
+        malloc'd block of the count a first read returned. A live hive's
+        read waits on its backend: its count comes first, with the GIL
+        released (a read too small for its rows leaves them unfilled)."""
         cdef rf_hive *h = self._h()
         cdef Hive hive = self.hive
-        cdef size_t n = 1, i
-        cdef rf_status st
+        cdef size_t want = 0, n, i
+        cdef rf_status st = RF_OK
         cdef const uint8_t *base = hive._map
         cdef rf_batch b
         # the stack's columns, for most keys
@@ -1666,22 +1671,28 @@ cdef class Key:
         b.struct_size = sizeof(rf_batch)
         b.arena = NULL            # big data stays out: those rows say 234
         b.arena_cap = 0
-        if base != NULL:
-            b.cap = 1             # touches at most one value: the GIL stays
-            b.n = 0
-            st = rf_read_values(h, self._k, NULL, 0, NULL, 0, 0, &b)
-            n = b.n
-        else:
-            st = _key_count(hive, self._k, True, &n)
+        b.cap = 0
+        b.n = 0
+        if base == NULL:
+            st = _key_count(hive, self._k, True, &want)
             if st == RF_OK:
                 return []
             if st != RF_E_MORE_DATA:
                 check(st)
-        if base == NULL or (st == RF_E_MORE_DATA and n > 1):
-            try:
-                if n > _VALUES_ON_STACK:
-                    mem = _batch_block(&b, n)
-                b.cap = n
+        elif hive._few_values:
+            b.cap = 1             # touches at most one value: the GIL stays
+            st = rf_read_values(h, self._k, NULL, 0, NULL, 0, 0, &b)
+            if st == RF_E_MORE_DATA and b.n > 1:
+                want = b.n
+        else:
+            want = _VALUES_ON_STACK
+        try:
+            while want:
+                if want > _VALUES_ON_STACK:
+                    mem = _batch_block(&b, want)
+                    b.cap = want
+                else:
+                    b.cap = _VALUES_ON_STACK
                 b.n = 0
                 hive.pin()
                 try:
@@ -1689,9 +1700,13 @@ cdef class Key:
                         st = rf_read_values(h, self._k, NULL, 0, NULL, 0, 0, &b)
                 finally:
                     hive.unpin()
-            except BaseException:
-                free(mem)
-                raise
+                # more values than the stack holds: once more, into a block
+                want = b.n if st == RF_E_MORE_DATA and b.n > b.cap and mem == NULL else 0
+        except BaseException:
+            free(mem)
+            raise
+        if base != NULL:
+            hive._few_values = b.n <= 1
         cdef list out
         cdef Value val
         cdef rf_value_info vinfo
@@ -1701,7 +1716,8 @@ cdef class Key:
             n = b.n
             if n == 0:
                 return []
-            hive.probe()
+            if hive._can_fault:     # Hive.probe, inline: the names are read outside C
+                check(regf_probe_end(hive._map, hive._map_len))
             out = []
             for i in range(n):
                 if b.status[i] != RF_OK and b.status[i] != RF_E_MORE_DATA:
@@ -2274,7 +2290,8 @@ cdef class Value:
             check(_value_read(self.hive, self._v, &p, &n))
         else:
             p, n = self._ptr, self._len
-        self.hive.probe()                       # the decoder reads the mapping outside C
+        if self.hive._can_fault:                # the decoder reads the mapping outside C (Hive.probe)
+            check(regf_probe_end(self.hive._map, self.hive._map_len))
         return decode_data(self._type, p, n)
 
 
