@@ -100,6 +100,44 @@ cdef extern from *:
         return (uint8_t)acc;
     }
 
+    /* Key and value names repeat (every Amcache entry has the same ~20 value
+       names; a shellbag key its "0", "1", "MRUListEx"...): a direct-mapped
+       cache of the last short Latin-1 names made hands out the same str
+       again instead of a new one (strs are immutable: only `is` can tell).
+       It holds at most RF_NAME_SLOTS small strs; the GIL guards it. */
+    #define RF_NAME_SLOTS 512
+    #define RF_NAME_CACHED_MAX 48
+    static PyObject *rf_name_cache[RF_NAME_SLOTS];
+
+    static inline uint8_t rf_bytes_or(const uint8_t *p, size_t n);
+
+    static PyObject *rf_latin1_name(const uint8_t *p, size_t n)
+    {
+        PyObject *s;
+        size_t slot = 0;
+        if (n <= RF_NAME_CACHED_MAX) {
+            uint64_t a = 0, b = 0;
+            memcpy(&a, p, n < 8 ? n : 8);
+            if (n > 8)
+                memcpy(&b, p + n - 8, 8);
+            slot = (size_t)(((a ^ (b * 0x9E3779B97F4A7C15ULL) ^ n) * 0xFF51AFD7ED558CCDULL) >> 55);
+            s = rf_name_cache[slot];
+            if (s && (size_t)PyUnicode_GET_LENGTH(s) == n && memcmp(PyUnicode_DATA(s), p, n) == 0) {
+                Py_INCREF(s);
+                return s;
+            }
+        }
+        s = PyUnicode_New((Py_ssize_t)n, rf_bytes_or(p, n) < 0x80 ? 0x7F : 0xFF);
+        if (!s)
+            return NULL;
+        memcpy(PyUnicode_DATA(s), p, n);
+        if (n <= RF_NAME_CACHED_MAX) {
+            Py_INCREF(s);
+            Py_XSETREF(rf_name_cache[slot], s);
+        }
+        return s;
+    }
+
     static inline void rf_u16_narrow(uint8_t *dst, const uint8_t *p, size_t n)
     {
         /* the low bytes of n units (all below 0x100: packus saturates none) */
@@ -133,6 +171,7 @@ cdef extern from *:
     size_t rf_u16_scan(const uint8_t *p, size_t n, int stop_at_nul, uint16_t *bits_out) noexcept nogil
     void rf_u16_narrow(uint8_t *dst, const uint8_t *p, size_t n) noexcept nogil
     uint8_t rf_bytes_or(const uint8_t *p, size_t n) noexcept nogil
+    str rf_latin1_name(const uint8_t *p, size_t n)
 
 import datetime as _dt
 import gc as _gc
@@ -212,11 +251,10 @@ cdef str name_str(const rf_name *n):
     """Decodes a stored name: Latin-1 ("compressed") or UTF-16LE. Lone
     surrogates are kept as-is (surrogatepass), so every name round-trips."""
     # Straight into a compact str (what PyUnicode_DecodeLatin1 and the UTF-16
-    # decoder end up making, without their layers of calls: ~4% of a walk)
+    # decoder end up making, without their layers of calls: ~4% of a walk),
+    # or a recent one with the same characters (rf_latin1_name)
     if not n.utf16:
-        s = PyUnicode_New(<Py_ssize_t>n.nbytes, 0x7F if rf_bytes_or(<const uint8_t *>n.ptr, n.nbytes) < 0x80 else 0xFF)
-        memcpy(PyUnicode_DATA(s), n.ptr, n.nbytes)
-        return s
+        return rf_latin1_name(<const uint8_t *>n.ptr, n.nbytes)
     if n.nbytes & 1:
         raise error_from_status(RF_E_CORRUPT, f"UTF-16 name has an odd length of {n.nbytes} bytes")
     return utf16_str(<const uint8_t *>n.ptr, n.nbytes, False)
