@@ -15,6 +15,8 @@ Value is found again in it by token; exports into the mapping refuse
 """
 from cpython.buffer cimport PyBUF_FORMAT, PyBUF_WRITABLE, PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
+from cpython.list cimport PyList_New, PyList_SET_ITEM
+from cpython.ref cimport Py_INCREF
 from cpython.unicode cimport PyUnicode_DecodeUTF16
 
 cdef extern from "Python.h":
@@ -1756,7 +1758,7 @@ cdef class Key:
                 return []
             if hive._can_fault:     # Hive.probe, inline: the names are read outside C
                 check(regf_probe_end(hive._map, hive._map_len))
-            out = []
+            out = PyList_New(<Py_ssize_t>n)      # exact size: no growth (NULL slots are safe to drop)
             for i in range(n):
                 if b.status[i] != RF_OK and b.status[i] != RF_E_MORE_DATA:
                     # The thread's last error may describe a later row: re-read
@@ -1780,7 +1782,8 @@ cdef class Key:
                     val._ptr = NULL
                     val._flags = RF_VALUE_BIG_DATA
                 val._v = b.token[i]
-                out.append(val)
+                Py_INCREF(val)
+                PyList_SET_ITEM(out, <Py_ssize_t>i, val)
         finally:
             free(mem)
         return out
