@@ -207,6 +207,10 @@ def _reduce_refused(obj, hint=""):
 cdef uint64_t MAX_FILETIME = 2650467743999999999ULL
 
 
+cdef uint64_t _last_ft = 0
+cdef object _last_dt = None
+
+
 cdef object filetime_dt(uint64_t ft):
     """FILETIME (100 ns ticks since 1601 UTC) to an aware datetime, built
     through the C API: a civil-from-days conversion (H. Hinnant's algorithm)
@@ -215,8 +219,14 @@ cdef object filetime_dt(uint64_t ft):
     None past 9999-12-31 (damaged or crafted hives; 0xFFFFFFFFFFFFFFFF is
     common), where a datetime cannot go: the caller keeps the raw value, and
     clamping would pass off a made-up date as evidence."""
+    global _last_ft, _last_dt
     if ft > MAX_FILETIME:
         return None
+    # Keys written together share their FILETIME (half of the keys of the
+    # corpus' NTUSER, UsrClass and Amcache hives have their predecessor's in
+    # walk order): the datetime made last is handed out again (immutable).
+    if ft == _last_ft and _last_dt is not None:
+        return _last_dt
     cdef uint64_t us = ft // 10
     cdef int64_t days = <int64_t>(us // 86400000000ULL) - 134774   # days since 1970-01-01
     cdef uint64_t rem = us % 86400000000ULL
@@ -229,8 +239,11 @@ cdef object filetime_dt(uint64_t ft):
     cdef int d = <int>(doy - (153 * mp + 2) // 5 + 1)
     cdef int m = <int>(mp + 3 if mp < 10 else mp - 9)
     cdef int y = <int>(yoe + era * 400 + (1 if m <= 2 else 0))
-    return datetime_new(y, m, d, <int>(rem // 3600000000ULL), <int>(rem // 60000000ULL % 60),
-                        <int>(rem // 1000000ULL % 60), <int>(rem % 1000000ULL), _UTC)
+    dt = datetime_new(y, m, d, <int>(rem // 3600000000ULL), <int>(rem // 60000000ULL % 60),
+                      <int>(rem // 1000000ULL % 60), <int>(rem % 1000000ULL), _UTC)
+    _last_ft = ft
+    _last_dt = dt
+    return dt
 
 
 cdef int check(rf_status st) except -1:
