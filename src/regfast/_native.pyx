@@ -1869,7 +1869,8 @@ cdef class Key:
 
     def slack(self):
         """Bytes of the key's nk cell past its name: slack space, which may
-        hold remnants of earlier data (a read-only memoryview, no copy)."""
+        hold remnants of earlier data (a read-only memoryview, no copy).
+        Winerror 120 on a live registry, which has no cells."""
         cdef Hive hive = self._hv()
         cdef rf_slack sl[1]
         check(rf_key_slack(hive.handle(), self._k, sl))
@@ -2288,7 +2289,11 @@ cdef class Value:
     def slack(self):
         """Unused bytes of the value's cells: after the vk's name, and after
         the data in its data cell (inline and big data have no data-cell slack).
-        Returns (vk_slack, data_slack) as read-only memoryviews."""
+        Returns (vk_slack, data_slack) as read-only memoryviews (no copy).
+
+        Raises RegistryCorruptError (with the offset) when the data cell
+        cannot be located, as reading the data would; winerror 120 on a live
+        registry, which has no cells."""
         cdef Hive hive = self._hv()
         cdef rf_slack sl[2]
         if self._v == 0:

@@ -180,7 +180,6 @@ class ExportResult(tuple):  # type: ignore[type-arg]
         return sum(1 for s in self.skipped if s.kind == "value")
 
 
-_BASE_BLOCK = 4096  # a token is a cell offset from the first hbin; files add the base block
 _MAX_DEPTH = 512  # Windows' key depth limit (the scan's max_depth)
 
 
@@ -194,10 +193,9 @@ def _skipped(t: Any) -> list[Skipped]:
         return []
     paths = t.key_paths()
     depth = t.key_depth.tolist()
+    at = t.hive.token_offset  # a token's cell in the file, from the backend (rf_hive_token_offset)
     out = [
-        Skipped(
-            "key", int(t.key_token[k]) + _BASE_BLOCK, paths[k] or "", None, int(t.key_status[k]), depth[k]
-        )
+        Skipped("key", at(int(t.key_token[k])), paths[k] or "", None, int(t.key_status[k]), depth[k])
         for k in kbad
     ]
     if vbad:
@@ -207,7 +205,7 @@ def _skipped(t: Any) -> list[Skipped]:
             out.append(
                 Skipped(
                     "value",
-                    int(t.value_token[i]) + _BASE_BLOCK,
+                    at(int(t.value_token[i])),
                     paths[k] or "",
                     names[i] or None,
                     int(t.value_status[i]),
@@ -229,7 +227,7 @@ def skip_reason(hive: Hive, s: Skipped) -> str:
         if s.kind == "key":
             list(key.subkeys())
         for v in key.values():
-            if s.kind == "value" and v.offset + _BASE_BLOCK == s.offset:
+            if s.kind == "value" and hive.token_offset(v.offset) == s.offset:
                 v.raw()
     except RegistryError as e:
         if s.kind == "key" or e.offset == s.offset:
