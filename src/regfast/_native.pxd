@@ -76,6 +76,7 @@ cdef class Hive:
     cdef bint _copy            # opened with copy=True: a private heap copy, not a mapping
     cdef bint _can_fault       # its bytes may vanish (a file mapping): the decoders probe first
     cdef bint _blocks          # a remote hive: every call may wait on the agent (GIL released)
+    cdef bint _few_values      # the last values() read of a file found <= 1 value (Key._value_list)
     cdef const uint8_t *_map   # the bytes the hive reads (mapping, copy or caller's buffer)
     cdef size_t _map_len
     cdef object __weakref__
@@ -115,6 +116,7 @@ cdef class Value:
     cdef Hive _hv(self)
     cdef rf_hive *_h(self) except NULL
     cdef bytes _big_bytes(self)
+    cdef object _decoded(self)
 
 cdef class _Export:
     """A read-only buffer over hive memory that keeps the hive open."""

@@ -15,9 +15,12 @@ Value is found again in it by token; exports into the mapping refuse
 """
 from cpython.buffer cimport PyBUF_FORMAT, PyBUF_WRITABLE, PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
-from cpython.unicode cimport PyUnicode_DecodeLatin1, PyUnicode_DecodeUTF16
+from cpython.list cimport PyList_New, PyList_SET_ITEM
+from cpython.ref cimport Py_INCREF
+from cpython.unicode cimport PyUnicode_DecodeUTF16
 
 cdef extern from "Python.h":
+    object PyObject_GenericGetAttr(object o, object name)
     str PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
     void *PyUnicode_DATA(object o)
 from cpython.datetime cimport import_datetime, datetime_new
@@ -30,17 +33,35 @@ from regfast.regfast cimport *
 
 cdef extern from *:
     """
-    /* UTF-16LE strings four units (8 bytes) at a time on little-endian hosts,
+    /* UTF-16LE strings eight units (16 bytes) at a time with SSE2 (every
+       x86-64 has it), else four (8 bytes) at a time on little-endian hosts,
        where a unit is a 16-bit lane of the word; the tail (and big-endian
        hosts) one unit at a time. Measured on the 110 MB bench hive: the
        one-unit loops were ~20% of decoding its 514k strings (22 chars on
-       average). */
+       average); the 4-unit loops still ~8% of a Key/Value walk of Amcache.hve. */
+    #if defined(__SSE2__) && PY_LITTLE_ENDIAN
+    #include <emmintrin.h>
+    #define RF_U16_SSE2 1
+    #endif
     static inline size_t rf_u16_scan(const uint8_t *p, size_t n, int stop_at_nul, uint16_t *bits_out)
     {
         /* units up to the first NUL (stop_at_nul) or n; *bits_out = their OR */
         size_t i = 0;
         uint64_t acc = 0;
-    #if PY_LITTLE_ENDIAN
+    #if RF_U16_SSE2
+        __m128i vacc = _mm_setzero_si128();
+        const __m128i zero = _mm_setzero_si128();
+        for (; i + 8 <= n; i += 8) {
+            __m128i w = _mm_loadu_si128((const __m128i *)(p + 2 * i));
+            if (stop_at_nul && _mm_movemask_epi8(_mm_cmpeq_epi16(w, zero)))
+                break;                  /* the tail loop finds which unit */
+            vacc = _mm_or_si128(vacc, w);
+        }
+        vacc = _mm_or_si128(vacc, _mm_srli_si128(vacc, 8));
+        vacc = _mm_or_si128(vacc, _mm_srli_si128(vacc, 4));
+        vacc = _mm_or_si128(vacc, _mm_srli_si128(vacc, 2));
+        acc = (uint16_t)_mm_cvtsi128_si32(vacc);
+    #elif PY_LITTLE_ENDIAN
         for (; i + 4 <= n; i += 4) {
             uint64_t w;
             memcpy(&w, p + 2 * i, 8);
@@ -63,10 +84,78 @@ cdef extern from *:
         return n;
     }
 
+    static inline uint8_t rf_bytes_or(const uint8_t *p, size_t n)
+    {
+        /* the OR of n bytes: below 0x80 means ASCII (a compact 1-byte str) */
+        uint64_t acc = 0;
+        size_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            acc |= w;
+        }
+        for (; i < n; i++)
+            acc |= p[i];
+        acc |= acc >> 32;
+        acc |= acc >> 16;
+        acc |= acc >> 8;
+        return (uint8_t)acc;
+    }
+
+    /* Key and value names repeat (every Amcache entry has the same ~20 value
+       names; a shellbag key its "0", "1", "MRUListEx"...): a direct-mapped
+       cache of the last short Latin-1 names made hands out the same str
+       again instead of a new one (strs are immutable: only `is` can tell).
+       It holds at most RF_NAME_SLOTS small strs; the GIL guards it. */
+    #define RF_NAME_SLOTS 512
+    #define RF_NAME_CACHED_MAX 48
+    static PyObject *rf_name_cache[RF_NAME_SLOTS];
+
+    static inline uint8_t rf_bytes_or(const uint8_t *p, size_t n);
+
+    static PyObject *rf_latin1_name(const uint8_t *p, size_t n)
+    {
+        PyObject *s;
+        size_t slot = 0;
+        if (n <= RF_NAME_CACHED_MAX) {
+            uint64_t a = 0, b = 0;
+            memcpy(&a, p, n < 8 ? n : 8);
+            if (n > 8)
+                memcpy(&b, p + n - 8, 8);
+            slot = (size_t)(((a ^ (b * 0x9E3779B97F4A7C15ULL) ^ n) * 0xFF51AFD7ED558CCDULL) >> 55);
+            s = rf_name_cache[slot];
+            if (s && (size_t)PyUnicode_GET_LENGTH(s) == n && memcmp(PyUnicode_DATA(s), p, n) == 0) {
+                Py_INCREF(s);
+                return s;
+            }
+        }
+        s = PyUnicode_New((Py_ssize_t)n, rf_bytes_or(p, n) < 0x80 ? 0x7F : 0xFF);
+        if (!s)
+            return NULL;
+        memcpy(PyUnicode_DATA(s), p, n);
+        if (n <= RF_NAME_CACHED_MAX) {
+            Py_INCREF(s);
+            Py_XSETREF(rf_name_cache[slot], s);
+        }
+        return s;
+    }
+
     static inline void rf_u16_narrow(uint8_t *dst, const uint8_t *p, size_t n)
     {
-        /* the low bytes of n units (all below 0x100) */
+        /* the low bytes of n units (all below 0x100: packus saturates none) */
         size_t i = 0;
+    #if RF_U16_SSE2
+        for (; i + 16 <= n; i += 16) {
+            __m128i a = _mm_loadu_si128((const __m128i *)(p + 2 * i));
+            __m128i b = _mm_loadu_si128((const __m128i *)(p + 2 * i + 16));
+            _mm_storeu_si128((__m128i *)(dst + i), _mm_packus_epi16(a, b));
+        }
+        if (i + 8 <= n) {
+            __m128i a = _mm_loadu_si128((const __m128i *)(p + 2 * i));
+            _mm_storel_epi64((__m128i *)(dst + i), _mm_packus_epi16(a, a));
+            i += 8;
+        }
+    #endif
     #if PY_LITTLE_ENDIAN
         for (; i + 4 <= n; i += 4) {
             uint64_t w;
@@ -83,6 +172,8 @@ cdef extern from *:
     """
     size_t rf_u16_scan(const uint8_t *p, size_t n, int stop_at_nul, uint16_t *bits_out) noexcept nogil
     void rf_u16_narrow(uint8_t *dst, const uint8_t *p, size_t n) noexcept nogil
+    uint8_t rf_bytes_or(const uint8_t *p, size_t n) noexcept nogil
+    str rf_latin1_name(const uint8_t *p, size_t n)
 
 import datetime as _dt
 import gc as _gc
@@ -116,6 +207,10 @@ def _reduce_refused(obj, hint=""):
 cdef uint64_t MAX_FILETIME = 2650467743999999999ULL
 
 
+cdef uint64_t _last_ft = 0
+cdef object _last_dt = None
+
+
 cdef object filetime_dt(uint64_t ft):
     """FILETIME (100 ns ticks since 1601 UTC) to an aware datetime, built
     through the C API: a civil-from-days conversion (H. Hinnant's algorithm)
@@ -124,8 +219,14 @@ cdef object filetime_dt(uint64_t ft):
     None past 9999-12-31 (damaged or crafted hives; 0xFFFFFFFFFFFFFFFF is
     common), where a datetime cannot go: the caller keeps the raw value, and
     clamping would pass off a made-up date as evidence."""
+    global _last_ft, _last_dt
     if ft > MAX_FILETIME:
         return None
+    # Keys written together share their FILETIME (half of the keys of the
+    # corpus' NTUSER, UsrClass and Amcache hives have their predecessor's in
+    # walk order): the datetime made last is handed out again (immutable).
+    if ft == _last_ft and _last_dt is not None:
+        return _last_dt
     cdef uint64_t us = ft // 10
     cdef int64_t days = <int64_t>(us // 86400000000ULL) - 134774   # days since 1970-01-01
     cdef uint64_t rem = us % 86400000000ULL
@@ -138,8 +239,11 @@ cdef object filetime_dt(uint64_t ft):
     cdef int d = <int>(doy - (153 * mp + 2) // 5 + 1)
     cdef int m = <int>(mp + 3 if mp < 10 else mp - 9)
     cdef int y = <int>(yoe + era * 400 + (1 if m <= 2 else 0))
-    return datetime_new(y, m, d, <int>(rem // 3600000000ULL), <int>(rem // 60000000ULL % 60),
-                        <int>(rem // 1000000ULL % 60), <int>(rem % 1000000ULL), _UTC)
+    dt = datetime_new(y, m, d, <int>(rem // 3600000000ULL), <int>(rem // 60000000ULL % 60),
+                      <int>(rem // 1000000ULL % 60), <int>(rem % 1000000ULL), _UTC)
+    _last_ft = ft
+    _last_dt = dt
+    return dt
 
 
 cdef int check(rf_status st) except -1:
@@ -161,12 +265,14 @@ cdef int check(rf_status st) except -1:
 cdef str name_str(const rf_name *n):
     """Decodes a stored name: Latin-1 ("compressed") or UTF-16LE. Lone
     surrogates are kept as-is (surrogatepass), so every name round-trips."""
-    cdef int order = -1
+    # Straight into a compact str (what PyUnicode_DecodeLatin1 and the UTF-16
+    # decoder end up making, without their layers of calls: ~4% of a walk),
+    # or a recent one with the same characters (rf_latin1_name)
     if not n.utf16:
-        return PyUnicode_DecodeLatin1(<const char *>n.ptr, n.nbytes, NULL)
+        return rf_latin1_name(<const uint8_t *>n.ptr, n.nbytes)
     if n.nbytes & 1:
         raise error_from_status(RF_E_CORRUPT, f"UTF-16 name has an odd length of {n.nbytes} bytes")
-    return PyUnicode_DecodeUTF16(<const char *>n.ptr, n.nbytes, "surrogatepass", &order)
+    return utf16_str(<const uint8_t *>n.ptr, n.nbytes, False)
 
 
 cdef str utf16_str(const uint8_t *p, size_t nbytes, bint stop_at_nul):
@@ -1372,6 +1478,12 @@ cdef object _live_method(str name):
     return getattr(_LIVE_METHODS, name)
 
 
+# Interned attribute names for the getattro fast paths (see Value.__getattribute__).
+cdef object _A_NAME = _sys.intern("name")
+cdef object _A_TYPE = _sys.intern("type")
+cdef object _A_VALUE = _sys.intern("value")
+
+
 # Keys, values and exports only point toward their Hive (no __dict__, no
 # user-settable object fields), so they can never be part of a reference
 # cycle: no_gc spares the cyclic collector from tracking ~20k objects per MB
@@ -1588,17 +1700,29 @@ cdef class Key:
         return [k.name for k in self._subkey_list()]
 
     cdef list _value_list(self):
-        """Value objects for every value, from one rf_read_values call: names,
-        types and data locations arrive together, so no per-value C call.
-        Columns for up to _VALUES_ON_STACK values sit on the stack: most keys
-        need no count call and no malloc (a second call, into a malloc'd block
-        of the count the first returned, only for keys with more values)."""
+        """Value objects for every value, from rf_read_values: names, types
+        and data locations arrive together, so no per-value C call.
+
+        The GIL is released around a read of more than one value, as around
+        every C loop over values. Releasing and retaking it costs more than
+        reading a key of one value, though (~15% of a Key walk of an
+        NTUSER.DAT, where three keys in four have none or one), so a key of
+        a hive file is read with the GIL held and room for one row when the
+        previous read of this hive found at most one value: a key with more
+        answers RF_E_MORE_DATA with its count, having touched no value, and
+        is read again with the GIL released (the profiler's log merges the
+        two: a buffer negotiation). After a key of more values, the next is
+        read at once with the GIL released (siblings tend to look alike:
+        in Amcache.hve or a UsrClass.dat nearly every key has several).
+        Rows go to the stack's columns (up to _VALUES_ON_STACK), or to one
+        malloc'd block of the count a first read returned. A live hive's
+        read waits on its backend: its count comes first, with the GIL
+        released (a read too small for its rows leaves them unfilled)."""
         cdef rf_hive *h = self._h()
-        cdef size_t n = _VALUES_ON_STACK, i
-        cdef rf_status st
-        cdef const uint8_t *base
-        cdef size_t base_len
-        check(rf_hive_mapping(h, &base, &base_len))
+        cdef Hive hive = self.hive
+        cdef size_t want = 0, n, i
+        cdef rf_status st = RF_OK
+        cdef const uint8_t *base = hive._map
         cdef rf_batch b
         # the stack's columns, for most keys
         cdef rf_name s_name[_VALUES_ON_STACK]
@@ -1610,51 +1734,70 @@ cdef class Key:
         cdef char *mem = NULL
         b.name, b.offset, b.token = s_name, s_offset, s_token
         b.type, b.status, b.length = s_type, s_status, s_length
+        b.struct_size = sizeof(rf_batch)
+        b.arena = NULL            # big data stays out: those rows say 234
+        b.arena_cap = 0
+        b.cap = 0
+        b.n = 0
         if base == NULL:
-            # a live hive: a read too small for its rows leaves them unfilled
-            # (the reply waits for a bigger one), so its count comes first
-            st = _key_count(self.hive, self._k, True, &n)
+            st = _key_count(hive, self._k, True, &want)
             if st == RF_OK:
                 return []
             if st != RF_E_MORE_DATA:
                 check(st)
-        cdef list out = []
-        cdef Value val
-        cdef rf_value_info vinfo
+        elif hive._few_values:
+            b.cap = 1             # touches at most one value: the GIL stays
+            st = rf_read_values(h, self._k, NULL, 0, NULL, 0, 0, &b)
+            if st == RF_E_MORE_DATA and b.n > 1:
+                want = b.n
+        else:
+            want = _VALUES_ON_STACK
         # pinned until the rows are decoded: the names below are read from
         # the mapping, and a close() during the call (another thread, or a
         # hook's callback) must not unmap it before then
-        self.hive.pin()
+        hive.pin()
         try:
-            if n > _VALUES_ON_STACK:
-                mem = _batch_block(&b, n)
-            while True:
-                b.struct_size = sizeof(rf_batch)
-                b.cap = n
-                b.arena = NULL            # big data stays out: those rows say 234
-                b.arena_cap = 0
+            while want:
+                if want > _VALUES_ON_STACK:
+                    mem = _batch_block(&b, want)
+                    b.cap = want
+                else:
+                    b.cap = _VALUES_ON_STACK
                 b.n = 0
                 with nogil:
                     st = rf_read_values(h, self._k, NULL, 0, NULL, 0, 0, &b)
-                if st != RF_E_MORE_DATA or b.n <= n or mem != NULL or base == NULL:
-                    break
-                n = b.n               # more values than the stack holds: once more, in a block
-                mem = _batch_block(&b, n)
-            if st != RF_E_MORE_DATA or b.n > n:
+                # more values than the stack holds: once more, into a block
+                want = b.n if st == RF_E_MORE_DATA and b.n > b.cap and mem == NULL else 0
+        except BaseException:
+            free(mem)
+            hive.unpin()
+            raise
+        if base != NULL:
+            hive._few_values = b.n <= 1
+        cdef list out
+        cdef Value val
+        cdef rf_value_info vinfo
+        try:
+            if st != RF_E_MORE_DATA or b.n > b.cap:
                 check(st)
-            self.hive.probe()
-            for i in range(b.n):
+            n = b.n
+            if n == 0:
+                return []
+            if hive._can_fault:     # Hive.probe, inline: the names are read outside C
+                check(regf_probe_end(hive._map, hive._map_len))
+            out = PyList_New(<Py_ssize_t>n)      # exact size: no growth (NULL slots are safe to drop)
+            for i in range(n):
                 if b.status[i] != RF_OK and b.status[i] != RF_E_MORE_DATA:
                     # The thread's last error may describe a later row: re-read
                     # this one alone so the exception names its own offset.
                     if b.token[i]:
-                        check(_value_info(self.hive, b.token[i], &vinfo))
+                        check(_value_info(hive, b.token[i], &vinfo))
                     elif b.status[i] == RF_E_CORRUPT:   # a zeroed list entry: cell 0 is the hbin header
                         raise error_from_status(RF_E_CORRUPT, "vk at 0x1000: a value list entry of 0 "
                                                 "is not the start of a cell", None, 0x1000)
                     check(b.status[i])
                 val = Value.__new__(Value)
-                val.hive = self.hive
+                val.hive = hive
                 val.key = self
                 val._name = name_str(&b.name[i])
                 val._type = b.type[i]
@@ -1666,10 +1809,11 @@ cdef class Key:
                     val._ptr = NULL
                     val._flags = RF_VALUE_BIG_DATA
                 val._v = b.token[i]
-                out.append(val)
+                Py_INCREF(val)
+                PyList_SET_ITEM(out, <Py_ssize_t>i, val)
         finally:
             free(mem)
-            self.hive.unpin()
+            hive.unpin()
         return out
 
     def values(self):
@@ -2187,6 +2331,28 @@ cdef class Value:
         CPython's winreg decodes REG_DWORD/REG_QWORD: 0 bytes is 0, a longer
         one is its first 4/8 bytes, a shorter one is zero-extended;
         REG_DWORD_BIG_ENDIAN alike, big-endian."""
+        return self._decoded()
+
+    def __getattribute__(self, name):
+        # The walk's hot attributes without the generic lookup: CPython 3.11+
+        # does not specialise attribute loads of getset descriptors, so each
+        # v.name went through the type's MRO cache, the descriptor checks and
+        # getset_get (~15% of a Key/Value walk under callgrind). The names the
+        # interpreter passes are interned, so a pointer compare finds them;
+        # anything else (and any subclass, which may override them) takes the
+        # generic path, which answers exactly as before.
+        if type(self) is Value:
+            if name is _A_VALUE:
+                return self._decoded()
+            if name is _A_NAME:
+                self._hv()
+                return self._name
+            if name is _A_TYPE:
+                self._hv()
+                return self._type
+        return PyObject_GenericGetAttr(self, name)
+
+    cdef object _decoded(self):
         cdef const uint8_t *p
         cdef size_t n
         cdef bytes b
@@ -2198,7 +2364,8 @@ cdef class Value:
             check(_value_read(self.hive, self._v, &p, &n))
         else:
             p, n = self._ptr, self._len
-        self.hive.probe()                       # the decoder reads the mapping outside C
+        if self.hive._can_fault:                # the decoder reads the mapping outside C (Hive.probe)
+            check(regf_probe_end(self.hive._map, self.hive._map_len))
         return decode_data(self._type, p, n)
 
 

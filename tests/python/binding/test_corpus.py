@@ -28,7 +28,7 @@ import regfast
 from regfast.io.export import export, export_to_file
 
 from conftest import CORPUS_NOT_HIVES, corpus_names, corpus_path
-from oracle import HivexError, hivex_counts, require_hivex
+from oracle import HivexError, hivex_counts, hivex_info, require_hivex
 
 # Hives damaged on purpose by their source project: strict mode may refuse them.
 DAMAGED = {
@@ -204,3 +204,33 @@ def test_corpus_hive_from_buffer(name):
                     v.value, v.well_formed
             except regfast.RegistryCorruptError as e:
                 assert name in DAMAGED and e.offset is not None
+
+
+@pytest.mark.parametrize("name", [n for n in corpus_names() if n not in CORPUS_NOT_HIVES])
+def test_corpus_values_times_and_classes_equal_hivex(name):
+    """Beyond the counts above: every value's type and raw bytes, every
+    key's last-write FILETIME and class name, key by key, as hivex reads
+    them from the same real hive (hivex_info: python3-hivex out of process,
+    which refuses a key listing one value name twice: none of these does)."""
+    path = corpus_path(name)
+    require_hivex()
+    try:
+        theirs = hivex_info(path)["keys"]
+    except HivexError:
+        assert name in DAMAGED, f"hivex cannot read {name}"
+        return
+    with _open(path, "tolerant") as hive:
+        ours = {}
+        for key in hive.walk(errors="skip"):
+            ours[key.path] = key
+        assert set(ours) == set(theirs), "key paths differ from hivex's"
+        n_values = 0
+        for p, hk in theirs.items():
+            key = ours[p]
+            vals = list(key.values())
+            got = {v.name: (v.type, v.raw()) for v in vals}
+            assert len(got) == len(vals) and got == hk["values"], p
+            assert key.last_write_raw == hk["timestamp"], p
+            assert key.class_name == hk["class"], p
+            n_values += len(got)
+    assert n_values or len(theirs) < 10

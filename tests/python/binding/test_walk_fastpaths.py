@@ -1,0 +1,171 @@
+"""The Key/Value walk's fast paths answer exactly as the slow ones.
+
+- Key.values() reads a hive file's key with the GIL held when the previous
+  read found at most one value, else with it released at once: every order of
+  0, 1, few, many (> the 32 stack rows) and big-data values, and a damaged
+  key after either kind, must give the same Values and the same errors.
+- Value.name/type/value skip the generic attribute lookup for exact Values.
+- UTF-16 data is scanned and narrowed 8 or 16 units at a time (SSE2).
+- Short Latin-1 names come from a cache of recent names, which must never
+  hand out a different name of the same hash.
+"""
+from __future__ import annotations
+
+import random
+
+import pytest
+
+import regfast
+from regfast._native import decode_value
+from regfast.exceptions import RegistryCorruptError, RegistryError
+from regfast.io.writer import REG_BINARY, REG_DWORD, REG_SZ, Value
+
+BIG = bytes(range(256)) * 80            # 20 KB: a big-data (db) value in a minor-5 hive
+
+
+def _values(n, tag, big_at=None):
+    vals = {}
+    for i in range(n):
+        if i == big_at:
+            vals[f"{tag}big{i}"] = Value(REG_BINARY, BIG)
+        elif i % 3 == 0:
+            vals[f"{tag}s{i}"] = f"text {tag} {i} " * (i % 5)
+        elif i % 3 == 1:
+            vals[f"{tag}d{i}"] = Value(REG_DWORD, i * 7919)
+        else:
+            vals[f"{tag}b{i}"] = bytes([i % 256]) * (i % 9)
+    return vals
+
+
+# value counts in walk order: every transition between "none or one" and
+# "several", a key past the stack's 32 rows after each kind, big data alone,
+# big data among several and past the stack
+COUNTS = [0, 1, 2, 1, 0, 40, 1, 33, 3, 1, 0, 0, 5, 5, 1, ("big", 1, 0), ("big", 4, 2), 0,
+          ("big", 45, 44), 2, 1, 32, 1]
+
+
+def _tree():
+    tree = {}
+    for i, spec in enumerate(COUNTS):
+        n, big = (spec[1], spec[2]) if isinstance(spec, tuple) else (spec, None)
+        tree[f"K{i:02d}"] = _values(n, f"k{i}_", big)
+    return tree
+
+
+def _expected(tree):
+    from regfast.io.writer import _shorthand_value
+    return {name: [(vn, *_shorthand_value(v)) for vn, v in vals.items()] for name, vals in tree.items()}
+
+
+@pytest.mark.parametrize("copy", [False, True])
+def test_values_of_every_count_in_every_order(make_hive, copy):
+    tree = _tree()
+    built = make_hive(tree)
+    want = _expected(tree)
+    with regfast.open_hive(built.path, copy=copy) as hive:
+        for order in (list(want), list(reversed(want)), random.Random(5).sample(list(want), len(want))):
+            for name in order:
+                got = [(v.name, v.type, v.raw()) for v in hive.open(name).values()]
+                assert got == want[name], name
+        # the walk, reading every value's decoded data as the bench does
+        for key in hive.walk():
+            if not key.path:
+                continue
+            vals = list(key.values())
+            assert [(v.name, v.type) for v in vals] == [(n, t) for n, t, _ in want[key.name]]
+            for v, (_, t, raw) in zip(vals, want[key.name]):
+                assert v.value == decode_value(t, raw)
+                assert v.size == len(raw)
+
+
+@pytest.mark.parametrize("before", ["K00", "K01", "K05"])   # none, one, many values read just before
+@pytest.mark.parametrize("damage", [("values.entry0", 0x7FFFFFF8), ("nk.values", 0x7FFFFFF8)])
+def test_a_damaged_key_raises_the_same_after_any_key(make_hive, before, damage):
+    tree = _tree()
+    tree["K99"] = _values(4, "bad")
+    field, value = damage
+    target = "K99"
+    built = make_hive(tree, corrupt=(field, target, value))
+    errors = set()
+    for first in (None, before):
+        with regfast.open_hive(built.path) as hive:
+            if first:
+                list(hive.open(first).values())
+            with pytest.raises(RegistryCorruptError) as ei:
+                list(hive.open("K99").values())
+            errors.add((ei.value.winerror, ei.value.offset, str(ei.value)))
+            # the hive goes on answering after the error
+            assert [v.name for v in hive.open("K01").values()] == ["k1_s0"]
+    assert len(errors) == 1, errors
+
+
+def test_value_attributes_keep_their_rules(make_hive):
+    built = make_hive({"A": {"s": "x", "n": 7}})
+    hive = regfast.open_hive(built.path)
+    s, n = hive.open("A").values()
+    assert (s.name, s.type, s.value, n.name, n.type, n.value) == ("s", REG_SZ, "x", "n", REG_DWORD, 7)
+    assert getattr(s, "name") == "s" and getattr(s, "size") == 4
+    with pytest.raises(AttributeError):
+        s.nonexistent  # noqa: B018
+    hive.close()
+    assert s.name == "s" and s.type == REG_SZ       # plain fields: answer after close, as before
+    with pytest.raises(RegistryError) as ei:
+        s.value                                     # noqa: B018  (reads the closed hive)
+    assert ei.value.winerror == 6
+
+
+def test_a_value_subclass_keeps_its_own_attributes():
+    class Renamed(regfast.Value):
+        @property
+        def name(self):
+            return "renamed"
+
+    v = Renamed.__new__(Renamed)
+    assert v.name == "renamed"
+    with pytest.raises(RegistryError) as ei:
+        v.type                                      # noqa: B018
+    assert ei.value.winerror == 6
+
+
+def _reference(t, raw):
+    """What decode_value promises (Value.value's docstring, CPython winreg)."""
+    s = raw[: len(raw) // 2 * 2].decode("utf-16-le", "surrogatepass")
+    if t in (1, 2):
+        return s.split("\0")[0]
+    if t == 6:
+        return s
+    if s.endswith("\0\0"):
+        s = s[:-2]
+    elif s.endswith("\0"):
+        s = s[:-1]
+    return s.split("\0") if s else []
+
+
+def test_utf16_decoding_at_every_length_and_nul_position():
+    rnd = random.Random(13)
+    alphabets = ["ab", "a\xe9", "a\u20ac", "a\ud800", "a\U0001f600", "a\x7f\x80\xff\u0100"]
+    for n in range(0, 72):
+        for alphabet in alphabets:
+            for nul_at in (None, 0, n // 2, n - 1, n):
+                chars = [rnd.choice(alphabet) for _ in range(n)]
+                if nul_at is not None and 0 <= nul_at < n:
+                    chars[nul_at] = "\0"
+                raw = "".join(chars).encode("utf-16-le", "surrogatepass")
+                for tail in (b"", b"\x41"):             # an odd trailing byte is ignored
+                    for t in (1, 2, 6, 7):
+                        assert decode_value(t, raw + tail) == _reference(t, raw + tail), (t, raw + tail)
+
+
+def test_names_that_share_a_cache_slot_stay_distinct(make_hive):
+    # same length, same first and last 8 bytes: the same slot of the name
+    # cache; Latin-1 and ASCII names; names too long to be cached
+    names = [f"AAAAAAAA{c}BBBBBBBB" for c in "abcdefgh"] + [f"AAAAAAAA{c}{c}BBBBBBBB" for c in "xyz"]
+    names += ["caf\xe9", "cafe", "\xe9t\xe9", "x" * 48, "x" * 49, "y" * 49, "", "0", "1"]
+    tree = {f"K{i}": {n: i for n in names[i % 3:] + names[: i % 3]} for i in range(6)}
+    built = make_hive(tree)
+    with regfast.open_hive(built.path) as hive:
+        for _ in range(2):                              # the second pass reads the cached names
+            for key in hive.walk():
+                if key.path:
+                    i = int(key.name[1:])
+                    assert [v.name for v in key.values()] == names[i % 3:] + names[: i % 3]
