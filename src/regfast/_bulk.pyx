@@ -502,7 +502,7 @@ def read_values(Key key not None, names=None, types=None, errors="strict"):
         raise ValueError("errors must be 'strict' or 'skip'")
     if key.hive is None:
         raise _not_initialised("Key")
-    cdef rf_hive *h = key.hive.handle()
+    key.hive.handle()       # closed: raise before `names` and `types` are consumed
     cdef rf_key k = key._k
     cdef rf_batch b
     cdef _NameArray req = None
@@ -528,7 +528,7 @@ def read_values(Key key not None, names=None, types=None, errors="strict"):
         cnames = req.names
         n = len(names)
     if types is not None:
-        type_filter = np.ascontiguousarray(np.array(list(types), dtype=np.uint32))
+        type_filter = np.ascontiguousarray(np.array(_value_types(types), dtype=np.uint32))
         n_types = type_filter.shape[0]
         ctypes = <uint32_t *>data_of(type_filter)
 
@@ -537,6 +537,11 @@ def read_values(Key key not None, names=None, types=None, errors="strict"):
     arena = None
     b.type, b.status, b.offset, b.length, b.name, b.token = s_type, s_status, s_offset, s_length, s_name, s_token
     cap = SMALL_ROWS
+    # Pinned to the end, taken after `names` and `types` ran (Python code: a
+    # generator may close the hive): the names are read from the mapping
+    # after the call, and a close() meanwhile (another thread, a hook's
+    # callback) must not unmap it under them.
+    cdef rf_hive *h = key.hive.pin()
     try:
         while True:
             if n > cap:
@@ -563,12 +568,8 @@ def read_values(Key key not None, names=None, types=None, errors="strict"):
                 # less than releasing and taking back the GIL costs
                 st = rf_read_values(h, k, cnames, n, ctypes, n_types, 0, &b)
             else:
-                key.hive.pin()      # a close() meanwhile must not unmap under the call
-                try:
-                    with nogil:
-                        st = rf_read_values(h, k, cnames, n, ctypes, n_types, 0, &b)
-                finally:
-                    key.hive.unpin()
+                with nogil:
+                    st = rf_read_values(h, k, cnames, n, ctypes, n_types, 0, &b)
             if st == RF_E_MORE_DATA and b.n > n:        # more values than scratch rows
                 n = b.n
                 continue
@@ -606,7 +607,21 @@ def read_values(Key key not None, names=None, types=None, errors="strict"):
             _strict_rows(h, b.status, b.token, n, names)
     finally:
         free(heap)
+        key.hive.unpin()
     return vb
+
+
+cdef list _value_types(types):
+    """read_values' `types` as a list of REG_* numbers, checked: a value's
+    type is 32 bits, so a negative or wider number (numpy's OverflowError)
+    or a float (silently truncated) is the caller's error, winerror 87."""
+    out = []
+    for t in types:
+        if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not 0 <= t <= 0xFFFFFFFF:
+            raise error_from_status(RF_E_INVALID_PARAMETER, f"types: {t!r} is not a REG_* type "
+                                    "(an integer from 0 to 0xFFFFFFFF)")
+        out.append(int(t))
+    return out
 
 
 cdef tuple _vk_at(rf_hive *h, uint64_t token):

@@ -166,10 +166,25 @@ def payload(int32_t sid):
     return PyBytes_FromStringAndSize(<const char *>p, <Py_ssize_t>nbytes)
 
 
+# Python callbacks running inside rf_* calls, all threads (counted with the
+# GIL held). While any runs, some thread is inside an rf_* call that may hold
+# its hive's handle without a pin (calls made with the GIL held do not pin),
+# and the callback's Python code can let another thread run: Hive.close()
+# then only marks the hive closed (regfast._native asks dispatching()).
+cdef Py_ssize_t _depth = 0
+
+
+def dispatching():
+    """True while a hook or on_full callback runs inside an rf_* call (any thread)."""
+    return _depth > 0
+
+
 cdef int _row_cb(void *ctx, const rf_oprow *row) noexcept with gil:
+    global _depth
     cb = _callback
     if cb is None:
         return 0
+    _depth += 1
     try:
         value = payload(row.value) if row.flags & RF_OPLOG_PAYLOAD else string(row.value)
         return 1 if cb(row.phase, row.op, row.hive, row.backend, row.flags, row.key, string(row.path),
@@ -179,15 +194,21 @@ cdef int _row_cb(void *ctx, const rf_oprow *row) noexcept with gil:
         # the dispatcher (regfast.observe.hooks) handles its callbacks'
         # exceptions itself; one escaping it vetoes a PRE (fail closed)
         return 1 if row.phase == RF_HOOK_PRE else 0
+    finally:
+        _depth -= 1
 
 
 cdef void _full_cb(void *ctx) noexcept with gil:
+    global _depth
     f = _on_full
     if f is not None:
+        _depth += 1
         try:
             f()
         except BaseException:
             pass        # the rows stay in the log for the next take()
+        finally:
+            _depth -= 1
 
 
 cdef _load_setters():

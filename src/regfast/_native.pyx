@@ -692,6 +692,13 @@ cdef rf_open_opts make_opts(bint lenient, object errors, bint copy=False) except
     return o
 
 
+cdef bint _hook_running():
+    """regfast._hooks.dispatching(), False when that module was never loaded
+    (then no hook can run)."""
+    m = _sys.modules.get("regfast._hooks")
+    return m is not None and m.dispatching()
+
+
 cdef class Hive:
     """An open offline hive (regf file). Use :func:`regfast.open_hive`.
 
@@ -953,7 +960,7 @@ cdef class Hive:
 
     cdef void unpin(self):
         self._exports -= 1
-        if self._exports == 0 and self._closing:
+        if self._exports == 0 and self._closing and not _hook_running():
             self._release()
 
     cdef void _release(self):
@@ -996,9 +1003,15 @@ cdef class Hive:
         """Closes the hive: every later call on it, its keys and values raises
         OSError (winerror 6). Memoryviews, ValueBatch and ScanTable results
         already handed out stay valid: the mapping is released when the last
-        of them goes (check `mapped`), so no pointer ever dangles."""
+        of them goes (check `mapped`), so no pointer ever dangles.
+
+        Called while a hook or profiler callback runs (regfast.observe, in
+        any thread), it only marks the hive closed: some thread is then
+        inside an rf_* call that may be using the hive unpinned, so the
+        mapping is released by a later close() or when the Hive is
+        garbage-collected."""
         self._closing = True
-        if self._exports == 0:
+        if self._exports == 0 and not _hook_running():
             self._release()
 
     def __enter__(self):
@@ -1739,6 +1752,10 @@ cdef class Key:
                 want = b.n
         else:
             want = _VALUES_ON_STACK
+        # pinned until the rows are decoded: the names below are read from
+        # the mapping, and a close() during the call (another thread, or a
+        # hook's callback) must not unmap it before then
+        hive.pin()
         try:
             while want:
                 if want > _VALUES_ON_STACK:
@@ -1747,16 +1764,13 @@ cdef class Key:
                 else:
                     b.cap = _VALUES_ON_STACK
                 b.n = 0
-                hive.pin()
-                try:
-                    with nogil:
-                        st = rf_read_values(h, self._k, NULL, 0, NULL, 0, 0, &b)
-                finally:
-                    hive.unpin()
+                with nogil:
+                    st = rf_read_values(h, self._k, NULL, 0, NULL, 0, 0, &b)
                 # more values than the stack holds: once more, into a block
                 want = b.n if st == RF_E_MORE_DATA and b.n > b.cap and mem == NULL else 0
         except BaseException:
             free(mem)
+            hive.unpin()
             raise
         if base != NULL:
             hive._few_values = b.n <= 1
@@ -1799,6 +1813,7 @@ cdef class Key:
                 PyList_SET_ITEM(out, <Py_ssize_t>i, val)
         finally:
             free(mem)
+            hive.unpin()
         return out
 
     def values(self):

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from regfast._files import atomic_output
 from regfast.observe.profile import Profiler, compare
 
 __all__ = ["add_cli_parser", "cmd_profile", "cmd_compare", "main"]
@@ -54,10 +55,11 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 
 def _write_atomic(path: str, text: str) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
+    # all or nothing, and no temporary file left behind when the rename
+    # fails (an output path that is a directory); a device is written, not
+    # renamed over
+    with atomic_output(path, "w", encoding="utf-8") as f:
         f.write(text)
-    os.replace(tmp, path)
 
 
 def _load(path: str) -> Profiler:

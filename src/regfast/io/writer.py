@@ -78,7 +78,6 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import struct
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import reduce
@@ -120,6 +119,7 @@ __all__ = [
 # Constants
 # --------------------------------------------------------------------------
 
+from regfast._files import atomic_output
 from regfast._types import (
     REG_BINARY,
     REG_DWORD,
@@ -1091,7 +1091,9 @@ def write_hive(path: str | os.PathLike[str], tree: Key | dict[str, Any], **kwarg
     """Build a hive and write it to ``path`` atomically.
 
     The file is written to a temporary file in the same directory, flushed
-    and fsynced, then moved over ``path`` with :func:`os.replace`.
+    and fsynced, then moved over ``path`` with :func:`os.replace`; a ``path``
+    that exists and is not a regular file (a device, a FIFO) is written
+    directly, and a directory is refused (IsADirectoryError).
 
     Parameters
     ----------
@@ -1107,24 +1109,10 @@ def write_hive(path: str | os.PathLike[str], tree: Key | dict[str, Any], **kwarg
     HiveLayout
     """
     buf, layout = _build(tree, **kwargs)
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".regf-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            try:
-                mode = os.stat(path).st_mode & 0o7777
-            except OSError:
-                mode = 0o644
-            os.fchmod(f.fileno(), mode)
-            f.write(buf)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    # regfast._files.atomic_output, as the exports: a replaced file keeps its
+    # mode, a symbolic link is written through, and a target that is not a
+    # regular file (/dev/null, a FIFO) is written, never renamed over (a
+    # rename replaced a device node such as /dev/full with a plain file)
+    with atomic_output(path, "wb") as f:
+        f.write(buf)
     return layout

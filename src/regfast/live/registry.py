@@ -107,6 +107,8 @@ def connect(
         The agent could not be started or did not complete the handshake.
     FileNotFoundError
         No cmd and no agent built (``python -m regfast.live.agent build``).
+    OSError
+        winerror 87: `timeout` is not a positive number (0, negative, NaN).
     """
     if backend != "remote":
         raise ValueError(f"backend must be 'remote', not {backend!r}")

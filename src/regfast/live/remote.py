@@ -48,6 +48,15 @@ from regfast.live.roots import KEY_READ
 __all__ = ["RemoteRegistry", "RemoteConnection", "connect_remote"]
 
 
+def _check_timeout(timeout: float) -> float:
+    """A request timeout, checked: a positive number of seconds. The backend
+    rounds up to 1 ms, so 0, a negative number or NaN used to become 1 ms:
+    a failed handshake for connect(), a cut connection for a slow request."""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise error_from_status(87, f"timeout {timeout!r}: give a positive number of seconds")
+    return float(timeout)
+
+
 class RemoteConnection:
     """Raw agent requests over a :class:`RemoteRegistry`'s connection, with
     the ``request()`` / ``closed`` / ``version`` interface of
@@ -92,6 +101,8 @@ class RemoteConnection:
             raise error_from_status(
                 0x20000004, f"request of {len(payload)} bytes is over the {MAX_REQUEST}-byte frame limit"
             )
+        if timeout is not None:
+            timeout = _check_timeout(timeout)
         hive = self._reg._anchor()
         if timeout is not None:
             hive._remote_set_timeout(timeout)
@@ -123,7 +134,7 @@ class RemoteRegistry(HiveRegistry):
     ) -> None:
         super().__init__()
         self.cmd = list(cmd)
-        self.timeout = timeout
+        self.timeout = _check_timeout(timeout)
         self._stderr = bytearray()
         try:
             self.proc = subprocess.Popen(

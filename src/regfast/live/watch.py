@@ -48,6 +48,7 @@ __all__ = [
     "Watch",
     "AsyncWatch",
     "check_filter",
+    "check_timeout",
 ]
 
 NAME = 0x1  # REG_NOTIFY_CHANGE_NAME: a subkey added or deleted
@@ -71,6 +72,23 @@ def check_filter(flt: int) -> int:
             87, f"notify filter {flt!r}: give NAME (1), ATTRIBUTES (2), LAST_SET (4) and/or SECURITY (8)"
         )
     return flt
+
+
+def check_timeout(timeout: float | None) -> float | None:
+    """A watch's idle timeout or get()'s wait, checked: None (no limit) or a
+    real number of seconds; 0 or less polls once.
+
+    Raises
+    ------
+    OSError
+        winerror 87 for NaN or a non-number (NaN compares false with
+        everything: a wait on it spun forever).
+    """
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout != timeout:
+        raise error_from_status(87, f"timeout {timeout!r}: give seconds (a number) or None")
+    return float(timeout)
 
 
 class _KeyState:
@@ -141,7 +159,9 @@ class Watch:
                 )
         self.filter = check_filter(filter)
         self.subtree = subtree
-        self.timeout = timeout
+        self.timeout = check_timeout(timeout)
+        if isinstance(max_keys, bool) or not isinstance(max_keys, int) or not 0 <= max_keys <= 0xFFFFFFFF:
+            raise error_from_status(87, f"max_keys {max_keys!r}: give a count from 0 to 4294967295")
         self.keep_data = keep_data
         self.keys = keys
         self._cond = threading.Condition()
@@ -186,7 +206,15 @@ class Watch:
             if ev is None:
                 # Closing every watched key of the group ends its watch (the
                 # key objects are the watch's handles, as for a Win32 handle):
-                # seen within one slice of next().
+                # seen within one slice of next(). So does closing their hive
+                # (the registry's close()): then the rf_watch is freed here,
+                # since it pins the hive and with it the agent's connection,
+                # which close() waits for (it killed the agent after 5 s).
+                if g.reg.closed:
+                    g.rfw.stop()
+                    g.rfw.close()
+                    self._finish(g, None)
+                    return
                 if all(self.keys[i].closed for i in idx):
                     g.rfw.stop()
                     self._finish(g, None)
@@ -272,6 +300,7 @@ class Watch:
         ConnectionError
             The agent went away.
         """
+        timeout = check_timeout(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while True:
@@ -463,4 +492,6 @@ def awatch(keys: Any, **kwargs: Any) -> AsyncWatch:
     :func:`watch`. The watch starts at the first iteration (or ``async with``)."""
     if "filter" in kwargs:
         check_filter(kwargs["filter"])
+    if "timeout" in kwargs:
+        kwargs["timeout"] = check_timeout(kwargs["timeout"])
     return AsyncWatch(keys, **kwargs)

@@ -503,6 +503,15 @@ class Profiler:
             raise ValueError(f"not a regfast profile (JSON error: {e})") from None
         if not isinstance(doc, dict) or doc.get("format") != cls.FORMAT:
             raise ValueError('not a regfast profile (no "format": "regfast-profile")')
+        try:
+            return cls._from_doc(doc)
+        except (TypeError, AttributeError, OverflowError) as e:
+            # a field of the wrong JSON type (a list for a mapping, null for
+            # a column, a number past 64 bits): the file's fault, not ours
+            raise ValueError(f"malformed regfast profile: {e}") from None
+
+    @classmethod
+    def _from_doc(cls, doc: dict[str, Any]) -> Profiler:
         if int(doc.get("version", 0)) > cls.VERSION:
             raise ValueError(
                 f"profile format version {doc.get('version')} is newer than this "

@@ -100,6 +100,14 @@ def test_read_values_rejects_bad_arguments(hive):
         key.read_values(errors="maybe")
     empty = hive.open("Empty").read_values()
     assert len(empty) == 0 and empty.to_dict() == {}
+    # a type is 32 bits: -1 or 2**40 escaped as numpy's OverflowError, and a
+    # float was truncated (1.9 filtered as REG_SZ)
+    for bad in (-1, 2 ** 40, 1.9, "1", True, None):
+        with pytest.raises(OSError) as e:
+            key.read_values(types=[REG_SZ, bad])
+        assert e.value.winerror == 87
+    mixed = hive.open(r"Software\Mixed")
+    assert mixed.read_values(["sz"], types=[np.uint32(REG_SZ)]).status.tolist() == [0]
 
 
 def test_scan_matches_walk(hive):

@@ -398,3 +398,41 @@ def test_corruption_hint_names_the_flag_on_the_command_line():
     assert "rerun with --tolerant to read the rest" in r.stderr, r.stderr
     assert 'errors="tolerant"' not in r.stderr
     check(run("ls", h, "-r", "--tolerant"), OK)
+
+
+# ---- outputs that are not plain files --------------------------------------------
+
+def test_sample_and_profile_outputs_that_are_not_plain_files(tmp_path):
+    """`regfast sample` and `regfast profile --json` write as the exports do
+    (regfast._files.atomic_output): a FIFO (or a device: /dev/full was
+    replaced by a plain file, as root) is written into, never renamed over;
+    a symbolic link is written through; a directory fails with no temporary
+    file left behind."""
+    import stat
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    # the read end opened first (non-blocking): the sample (20 KiB) fits the
+    # pipe's buffer, so the writer never waits and nothing can hang here
+    rfd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        r = run("sample", str(fifo))
+        check(r, OK)
+        assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+        assert os.read(rfd, 4) == b"regf"
+    finally:
+        os.close(rfd)
+
+    real = tmp_path / "real.hiv"
+    real.write_bytes(b"old")
+    link = tmp_path / "link.hiv"
+    link.symlink_to(real)
+    check(run("sample", str(link)), OK)
+    assert link.is_symlink() and real.read_bytes()[:4] == b"regf"
+
+    out = tmp_path / "out"
+    out.mkdir()
+    r = run("profile", "--json", str(out), "--", sys.executable, "-c", "pass")
+    assert r.returncode != OK and "Is a directory" in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.hiv", "out", "pipe", "real.hiv"]
+    assert not list(out.iterdir())

@@ -203,6 +203,22 @@ def test_a_dead_agent_is_a_connection_error_at_once(wine):  # noqa: F811
     reg.close()
 
 
+def test_timeouts_that_are_not_positive_are_refused(wine, rreg):  # noqa: F811
+    """0, a negative number or NaN used to become the backend's 1 ms floor:
+    connect() then failed its handshake ("no answer within 1 ms"), and a
+    request slower than that would cut the connection. Refused with 87,
+    before any agent starts; the connection stays usable."""
+    for bad in (0, -1, float("nan"), True):
+        with pytest.raises(OSError) as e:
+            regfast.connect(wine.cmd, env=wine.env, timeout=bad)
+        assert e.value.winerror == 87, e.value
+        with pytest.raises(OSError) as e:
+            rreg.conn.request(ops.OP_PING, timeout=bad)
+        assert e.value.winerror == 87, e.value
+    assert rreg.conn.request(ops.OP_PING, timeout=5) == b""
+    assert not rreg.closed
+
+
 def test_hive_files_refuse_writes_with_120(make_hive):
     built = make_hive({"A": {"v": 1}})
     with regfast.open_hive(built.path) as hive:

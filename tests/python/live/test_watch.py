@@ -137,6 +137,39 @@ def test_filter_validation(sandbox):
         regfast.watch([])
 
 
+def test_timeout_and_max_keys_validation(sandbox):
+    """A NaN timeout used to spin forever in get() (NaN is neither <= 0 nor
+    a wait Condition.wait honours); a negative max_keys escaped as
+    OverflowError. Both are winerror 87 now, before anything starts."""
+    nan = float("nan")
+    outcome: list = []
+
+    def iterate(make):
+        try:
+            outcome.append(next(iter(make()), None))
+        except OSError as e:
+            outcome.append(e.winerror)
+
+    for make in (lambda: regfast.watch(sandbox, timeout=nan),
+                 lambda: [regfast.watch(sandbox, timeout=0.2).get(nan)]):
+        outcome.clear()
+        t = threading.Thread(target=iterate, args=(make,), daemon=True)
+        t.start()
+        t.join(10)
+        assert not t.is_alive() and outcome == [87], outcome
+    for bad in (-1, 2 ** 32, 1.5, True):
+        with pytest.raises(OSError) as e:
+            regfast.watch(sandbox, max_keys=bad)
+        assert e.value.winerror == 87
+    for bad in (nan, "1", True):
+        with pytest.raises(OSError) as e:
+            regfast.awatch(sandbox, timeout=bad)
+        assert e.value.winerror == 87
+    t0 = time.monotonic()
+    assert list(regfast.watch(sandbox, timeout=-1)) == []     # a negative timeout polls once
+    assert time.monotonic() - t0 < 5
+
+
 def test_a_hundred_keys(registry, writer, sandbox):
     keys = [sandbox.create_key(f"k{i:03d}") for i in range(100)]
     with regfast.watch(keys, filter=LAST_SET) as w:
@@ -239,6 +272,36 @@ def test_agent_dies_during_watch(wine, sandbox):
     assert not t.is_alive() and errors and "regfast-agent" in str(errors[0])
     w.stop()
     reg.close()
+
+
+def test_closing_the_registry_ends_a_running_watch(wine, sandbox):
+    """reg.close() while another thread iterates a watch of its keys: the
+    iteration ends and the agent exits on its own. The watch used to pin the
+    hive (and so the connection) until its next() failed: close() waited
+    its full 5 s and then killed the agent."""
+    reg = wine.connect()
+    k = reg.open_key("HKCU", sandbox.path)
+    w = regfast.watch(k)
+    got: list = []
+
+    def consume():
+        try:
+            got.extend(w)
+            got.append("ended")
+        except OSError as e:
+            got.append(e)
+
+    t = threading.Thread(target=consume, daemon=True)
+    t.start()
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    reg.close()
+    took = time.monotonic() - t0
+    t.join(10)
+    assert not t.is_alive() and got == ["ended"], got
+    assert reg.proc.returncode == 0, reg.proc.returncode      # exited, not killed
+    assert took < 4.5, took
+    w.stop()
 
 
 def test_awatch(writer, sandbox):

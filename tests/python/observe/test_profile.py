@@ -92,7 +92,16 @@ def test_json_round_trip_and_bad_files():
     for bad, msg in (("{", "JSON"), ("[]", "not a regfast profile"),
                      (json.dumps({**doc, "version": 99}), "newer"),
                      (json.dumps({**doc, "columns": {**doc["columns"], "op": [1]}}), "rows"),
-                     (json.dumps({**doc, "strings": []}), "not in its table")):
+                     (json.dumps({**doc, "strings": []}), "not in its table"),
+                     # fields of the wrong JSON type escaped as AttributeError,
+                     # TypeError or OverflowError (`regfast profile compare`
+                     # called them internal errors)
+                     (json.dumps({**doc, "op_names": [1]}), "malformed"),
+                     (json.dumps({**doc, "columns": {**doc["columns"], "op": None}}), "malformed"),
+                     (json.dumps({**doc, "columns": [1]}), "malformed"),
+                     (json.dumps({**doc, "columns": {**doc["columns"], "bytes_in": [2 ** 70] * len(p)}}),
+                      "malformed"),
+                     (json.dumps({**doc, "version": None}), "malformed")):
         with pytest.raises(ValueError, match=msg):
             Profiler.from_json(bad)
 
