@@ -177,12 +177,6 @@ _S_I32 = struct.Struct("<i")
 _S_U32 = struct.Struct("<I")
 _S_HBIN = struct.Struct("<4sIIQQI")
 _S_BASE = struct.Struct("<4sIIQIIIIIII")
-_S_DWORD = struct.Struct("<I")
-_S_DWORD_SIGNED = struct.Struct("<i")
-_S_DWORD_BE = struct.Struct(">I")
-_S_DWORD_BE_SIGNED = struct.Struct(">i")
-_S_QWORD = struct.Struct("<Q")
-_S_QWORD_SIGNED = struct.Struct("<q")
 
 # --------------------------------------------------------------------------
 # Public data model
