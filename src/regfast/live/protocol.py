@@ -145,6 +145,58 @@ class _TornFrame(Exception):
     """The agent's output ended inside a frame."""
 
 
+def start_agent(cmd: list[str], env: dict[str, str] | None) -> subprocess.Popen[bytes]:
+    """regfast-agent with its three pipes, unbuffered (raw files: nothing
+    buffered, and no lock a close() would wait on). Shared by both
+    transports: this module's Connection and regfast.live.remote's."""
+    try:
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, bufsize=0
+        )
+    except OSError as e:
+        raise connection_gone(f"cannot start regfast-agent with {cmd!r}: {e}") from e
+    if proc.stdin is None or proc.stdout is None or proc.stderr is None:  # never: all three are pipes
+        raise connection_gone("regfast-agent was started without its pipes")
+    return proc
+
+
+class StderrTail:
+    """The last 8 KiB an agent wrote to stderr, gathered by a daemon thread
+    for error messages. The pipe may outlive the agent (Wine's wineserver
+    inherits it), so the thread closes it once it ends."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        self._buf = bytearray()
+        self._thread = threading.Thread(
+            target=self._loop, args=(f,), name="regfast-agent-stderr", daemon=True
+        )
+        self._thread.start()
+
+    def _loop(self, f: IO[bytes]) -> None:
+        try:
+            while chunk := f.read(4096):
+                self._buf += chunk
+                del self._buf[:-8192]
+        except (OSError, ValueError):
+            pass
+        finally:
+            f.close()
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+    def describe(self, why: str, code: int | None) -> str:
+        """`why`, then the agent's exit code (None: still running) and the
+        end of its stderr. Once the agent has exited its stderr is at EOF
+        too (unless a wineserver holds it): all of it is waited for, 2 s at
+        most, so the message says what the agent (or Wine) printed last."""
+        if code is not None:
+            self.join(2)
+            why += f" (exit code {code})"
+        tail = bytes(self._buf).decode("utf-8", "replace").strip()
+        return why + (f"; its stderr ends with: {tail[-500:]}" if tail else "")
+
+
 def connection_gone(message: str) -> RegistryConnectionError:
     """The error of a connection that is gone without a cut frame — the agent
     exited or closed its output at a frame boundary, would not start, or the
@@ -241,30 +293,18 @@ class Connection:
     ) -> None:
         self.cmd = list(cmd)
         self._init_state(timeout)
-        try:
-            self.proc = subprocess.Popen(
-                self.cmd,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=env,
-                bufsize=0,
-            )
-        except OSError as e:
-            raise connection_gone(f"cannot start regfast-agent with {self.cmd!r}: {e}") from e
+        self.proc = start_agent(self.cmd, env)
         out, rd, err = self.proc.stdin, self.proc.stdout, self.proc.stderr
-        if out is None or rd is None or err is None:  # never: all three are pipes
-            raise connection_gone("regfast-agent was started without its pipes")
+        assert out is not None and rd is not None and err is not None  # start_agent checked
         self._out: IO[bytes] = out
         self._agent_out: IO[bytes] = rd  # what the agent writes: frames
         self._agent_err: IO[bytes] = err
+        self._stderr = StderrTail(err)  # before the reader, whose shutdown reads it
         self._out_fd = self._out.fileno()
         if os.name == "posix":
             os.set_blocking(self._out_fd, False)
         self._reader = threading.Thread(target=self._read_loop, name="regfast-agent-reader", daemon=True)
         self._reader.start()
-        self._errt = threading.Thread(target=self._stderr_loop, name="regfast-agent-stderr", daemon=True)
-        self._errt.start()
         self._hello(connect_timeout)
 
     # --- plumbing ----------------------------------------------------------
@@ -280,7 +320,6 @@ class Connection:
         self._lock = threading.RLock()  # _pending, _watchers, _orphans, _closed
         self._wlock = threading.Lock()  # writes
         self._closed: BaseException | None = None
-        self._stderr = bytearray()
         self.version = V_SD_HASH  # the framing until HELLO agrees on another (agent.h)
         self._rx_version = V_SD_HASH  # the reader thread's copy: switched by the HELLO response itself
 
@@ -294,18 +333,6 @@ class Connection:
         self.pid = r.u32()
         self.caps = r.u32()
         self.description = r.str8()
-
-    def _stderr_loop(self) -> None:
-        f = self._agent_err
-        try:
-            while True:
-                chunk = f.read(4096)
-                if not chunk:
-                    return
-                self._stderr += chunk
-                del self._stderr[:-8192]
-        except (OSError, ValueError):
-            return
 
     def _read_exact(self, f: Any, n: int, first: bool = False) -> bytes | None:
         """n bytes; None at EOF before the first byte of a frame (`first`),
@@ -395,12 +422,7 @@ class Connection:
             code = self.proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
             pass
-        if code is not None:  # its stderr is at EOF too: take all of it into the message
-            self._errt.join(2)
-        tail = bytes(self._stderr).decode("utf-8", "replace").strip()
-        msg = why + (f" (exit code {code})" if code is not None else "")
-        if tail:
-            msg += f"; its stderr ends with: {tail[-500:]}"
+        msg = self._stderr.describe(why, code)
         self._fail_all(ConnectionCutError(errno.ECONNABORTED, msg) if cut else connection_gone(msg))
 
     def _fail_all(self, err: BaseException) -> None:
@@ -599,7 +621,7 @@ class Connection:
             self.proc.kill()
             self.proc.wait(timeout=timeout)
         self._reader.join(timeout)
-        self._errt.join(timeout)
+        self._stderr.join(timeout)
         for f in (self._agent_out, self._agent_err):
             try:
                 f.close()

@@ -33,16 +33,23 @@ from __future__ import annotations
 
 import struct
 import subprocess
-import threading
 from collections.abc import Sequence
-from typing import IO, Any
+from typing import Any
 
 from regfast._native import Hive, Key
 from regfast.exceptions import error_from_status
 from regfast.live import _agent_ops as _ops
 from regfast.live import agent as _exe
 from regfast.live.hives import HiveRegistry, Where
-from regfast.live.protocol import BENCH_METHODS, MAX_REQUEST, Reader, connection_gone, str16
+from regfast.live.protocol import (
+    BENCH_METHODS,
+    MAX_REQUEST,
+    Reader,
+    StderrTail,
+    connection_gone,
+    start_agent,
+    str16,
+)
 from regfast.live.roots import KEY_READ
 
 __all__ = ["RemoteRegistry", "RemoteConnection", "connect_remote"]
@@ -135,37 +142,16 @@ class RemoteRegistry(HiveRegistry):
         super().__init__()
         self.cmd = list(cmd)
         self.timeout = _check_timeout(timeout)
-        self._stderr = bytearray()
-        try:
-            self.proc = subprocess.Popen(
-                self.cmd,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=env,
-                bufsize=0,  # raw files: nothing buffered, and no lock a close() would wait on
-            )
-        except OSError as e:
-            raise connection_gone(f"cannot start regfast-agent with {self.cmd!r}: {e}") from e
-        out: IO[bytes] | None = self.proc.stdin
-        rd: IO[bytes] | None = self.proc.stdout
-        err: IO[bytes] | None = self.proc.stderr
-        if out is None or rd is None or err is None:  # never: all three are pipes
-            raise connection_gone("regfast-agent was started without its pipes")
-        self._errt = threading.Thread(target=self._stderr_loop, args=(err,), daemon=True)
-        self._errt.start()
+        self.proc = start_agent(self.cmd, env)
+        out, rd, err = self.proc.stdin, self.proc.stdout, self.proc.stderr
+        assert out is not None and rd is not None and err is not None  # start_agent checked
+        self._stderr = StderrTail(err)
         first = (0x80000001, 0, KEY_READ)  # HKCU: every user may read its own root
         try:
             hive = Hive._remote(rd.fileno(), out.fileno(), timeout, *first)
         except OSError as e:
             self._end(5.0)
-            code = self.proc.poll()
-            if code is not None:  # its stderr is at EOF too (unless a wineserver holds it)
-                self._errt.join(2)
-                e.strerror = f"{e.strerror} (exit code {code})"
-            tail = bytes(self._stderr).decode("utf-8", "replace").strip()
-            if tail:
-                e.strerror = f"{e.strerror}; its stderr ends with: {tail[-500:]}"
+            e.strerror = self._stderr.describe(str(e.strerror), self.proc.poll())
             raise
         finally:
             # The backend owns duplicates of both pipe ends: ours must go, so
@@ -180,19 +166,6 @@ class RemoteRegistry(HiveRegistry):
         self.conn = RemoteConnection(self)
 
     # --- plumbing ----------------------------------------------------------
-
-    def _stderr_loop(self, f: IO[bytes]) -> None:
-        """The tail of the agent's stderr, for error messages. The pipe may
-        outlive the agent (Wine's wineserver inherits it), so this daemon
-        thread, not close(), closes it once it ends."""
-        try:
-            while chunk := f.read(4096):
-                self._stderr += chunk
-                del self._stderr[:-8192]
-        except (OSError, ValueError):
-            pass
-        finally:
-            f.close()
 
     def _anchor(self) -> Hive:
         """A hive of the connection (any: they share it)."""
@@ -253,7 +226,7 @@ class RemoteRegistry(HiveRegistry):
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=timeout)
-        self._errt.join(min(timeout, 1.0))
+        self._stderr.join(min(timeout, 1.0))
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"pid {self.pid}"
