@@ -492,32 +492,47 @@ class ScanMany:
         pending: dict[cf.Future[list[HiveResult]], list[int]] = {}
         depth = 2 * self.workers  # tasks in flight: enough to keep every worker busy
 
-        def submit(chunk: list[int]) -> None:
+        def submit(chunk: list[int]) -> bool:
+            """False when the pool broke since the last wait (a worker died
+            while the caller held the generator): the chunk was not sent."""
             items = [(self.paths[i], outputs(i, self.paths[i])) for i in chunk]
-            pending[ex.submit(_scan_chunk, items, self._fmt, self.opts)] = chunk
+            try:
+                pending[ex.submit(_scan_chunk, items, self._fmt, self.opts)] = chunk
+            except cf.process.BrokenProcessPool:
+                return False
+            return True
 
         try:
             while todo or suspects or pending:
+                broken = False
                 if suspects:
                     # alone in a fresh pool, so a second death names its hive
                     if not pending:
-                        submit([suspects.popleft()])
+                        if submit([suspects[0]]):
+                            suspects.popleft()
+                        else:
+                            broken = True
                 else:
                     while todo and len(pending) < depth:
-                        submit(todo.popleft())
-                done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+                        if not submit(todo[0]):
+                            broken = True
+                            break
+                        todo.popleft()
                 lost: list[int] = []
-                for f in done:
-                    chunk = pending.pop(f)
-                    try:
-                        results = f.result()
-                    except cf.process.BrokenProcessPool:
-                        lost += chunk
-                        continue
-                    for i, res in zip(chunk, results, strict=True):
-                        prog.update(sizes[i], res)
-                        yield res
-                if lost:
+                if pending:
+                    done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+                    for f in done:
+                        chunk = pending.pop(f)
+                        try:
+                            results = f.result()
+                        except cf.process.BrokenProcessPool:
+                            lost += chunk
+                            broken = True
+                            continue
+                        for i, res in zip(chunk, results, strict=True):
+                            prog.update(sizes[i], res)
+                            yield res
+                if broken:
                     # every other task in flight went down with the pool too
                     for chunk in pending.values():
                         lost += chunk
