@@ -56,6 +56,28 @@ _TABLE_HINT = ("; to_pandas() or to_arrow() make a self-contained copy, or pickl
 
 cnp.import_array()
 
+
+cdef extern from "Python.h":
+    void PyObject_GC_UnTrack(void *op)
+
+
+cdef inline list _untracked(list out):
+    """`out`, no longer tracked by the cyclic garbage collector.
+
+    For the whole-table results of ScanTable (a list per key or value row, a
+    million items on a big hive). Tracked, such a list was walked item by
+    item by every collection of the generation it sat in: a young
+    collection while it was being filled, then once in each older one, one
+    cache miss per item (18% of scan() + decode on a 110 MB hive, a single
+    gen-2 pass 75 ms). Its items are str, int, bytes, None and REG_MULTI_SZ
+    lists that are themselves untracked and hold only str: nothing in it can
+    be part of a reference cycle, so the collector has nothing to find
+    there. Only a cycle the caller builds through it later (a list that
+    contains itself) would not be collected. CPython untracks tuples and
+    dicts of such items itself; lists it cannot, as they may change."""
+    PyObject_GC_UnTrack(<void *>out)
+    return out
+
 # Status codes a row can carry without being an error of the call.
 cdef enum:
     ROW_OK = 0
@@ -134,26 +156,29 @@ cdef class _Rows:
         strings_only, is not a string type)."""
         return self._decode_ptrs(types.shape[0], <uint32_t *>data_of(types), <int32_t *>data_of(status),
                                  <uint64_t *>data_of(offset), <uint32_t *>data_of(length),
-                                 <const uint8_t *>data_of(malformed), None, strings_only)
+                                 <const uint8_t *>data_of(malformed), None, strings_only, True)
 
     cdef list _decode_ptrs(self, Py_ssize_t n, const uint32_t *t, const int32_t *st, const uint64_t *off,
-                           const uint32_t *ln, const uint8_t *mal, object names, bint strings_only):
+                           const uint32_t *ln, const uint8_t *mal, object names, bint strings_only,
+                           bint untrack=False):
         """`mal`: per row, 1 when the row's status 13 says "malformed" (the
         data is there and decodes) rather than "filtered out"."""
         self._ready()
         _check_names(names, n)
         cdef list out = [None] * n
-        # The cyclic collector runs as usual. Pausing it here (as before) only
-        # deferred it: the next allocation after the loop collected over
-        # every REG_MULTI_SZ list made meanwhile, and the passes that follow
-        # over the result (14-16% of scan() + decode on 110 MB). Run as
-        # usual, its young collections see a few hundred objects each.
-        self._decode_into(out, n, t, st, off, ln, mal, strings_only)
+        # Pausing the cyclic collector here (as once) only deferred it: the
+        # next allocation after the loop collected over every REG_MULTI_SZ
+        # list made meanwhile. A whole table's result and its lists are
+        # untracked instead (see _untracked); a ValueBatch's, a key's worth,
+        # stay ordinary lists.
+        if untrack:
+            _untracked(out)
+        self._decode_into(out, n, t, st, off, ln, mal, strings_only, untrack)
         return out
 
     cdef void _decode_into(self, list out, Py_ssize_t n, const uint32_t *t, const int32_t *st,
                            const uint64_t *off, const uint32_t *ln, const uint8_t *mal,
-                           bint strings_only) except *:
+                           bint strings_only, bint untrack) except *:
         cdef Py_ssize_t i
         cdef uint32_t ty
         cdef const uint8_t *p
@@ -175,6 +200,8 @@ cdef class _Rows:
                 v = _le32(p)
             else:
                 v = decode_data(ty, p, ln[i])
+                if untrack and ty == RF_REG_MULTI_SZ:
+                    _untracked(<list>v)        # only str in it
             # out[i] is the None of [None] * n: replace it without the bounds
             # and type checks of a generic item assignment
             Py_INCREF(v)
@@ -897,7 +924,7 @@ cdef list decode_names(const uint8_t *mapping, size_t map_len, cnp.ndarray offs,
     cdef uint64_t *o = <uint64_t *>data_of(offs)
     cdef uint32_t *l = <uint32_t *>data_of(lens)
     cdef _Name nm
-    cdef list out = [None] * n
+    cdef list out = _untracked([None] * n)
     for i in range(n):
         if i + PREFETCH_AHEAD < n:
             rf_prefetch(mapping + o[i + PREFETCH_AHEAD])
@@ -980,19 +1007,31 @@ cdef class ScanTable(_Rows):
         return f"<regfast.ScanTable {self.n_keys} keys, {self.n_values} values>"
 
     def key_names(self):
-        """Stored names of the keys, as a list of str."""
+        """Stored names of the keys, as a list of str.
+
+        Like every whole-table list here, the result is not tracked by the
+        cyclic garbage collector (nothing in it can form a cycle; see
+        regfast's README, "Memory")."""
         self._filled()
         self._ready()
         return decode_names(self._map, self._map_len, self.key_name_off, self.key_name_len)
 
     def value_names(self):
-        """Names of the values, as a list of str ("" for default values)."""
+        """Names of the values, as a list of str ("" for default values).
+
+        Like every whole-table list here, the result is not tracked by the
+        cyclic garbage collector (nothing in it can form a cycle; see
+        regfast's README, "Memory")."""
         self._filled()
         self._ready()
         return decode_names(self._map, self._map_len, self.value_name_off, self.value_name_len)
 
     def key_paths(self):
-        """Full path of every key from the hive root, '\\'-separated."""
+        """Full path of every key from the hive root, '\\'-separated.
+
+        Like every whole-table list here, the result is not tracked by the
+        cyclic garbage collector (nothing in it can form a cycle; see
+        regfast's README, "Memory")."""
         # Each path is the parent's path (parents come first in pre-order),
         # a backslash and the stored name, written into one PyUnicode_New:
         # no str per name, no formatting (~550 ns a key before, see _Name).
@@ -1003,7 +1042,7 @@ cdef class ScanTable(_Rows):
         cdef cnp.uint8_t *deleted = <cnp.uint8_t *>data_of(self.key_deleted)
         cdef uint64_t *off = <uint64_t *>data_of(self.key_name_off)
         cdef uint32_t *ln = <uint32_t *>data_of(self.key_name_len)
-        cdef list paths = [None] * n
+        cdef list paths = _untracked([None] * n)
         cdef object pv
         cdef _Name nm
         for i in range(n):
@@ -1097,7 +1136,9 @@ cdef class ScanTable(_Rows):
     def decoded_values(self):
         """Decoded data of every value row (str/int/list/bytes; None on error
         rows, the only rows without data). Malformed rows decode as Value.value
-        decodes them."""
+        decodes them. The list and its REG_MULTI_SZ lists are not tracked by
+        the cyclic garbage collector: a whole hive's values cost no
+        collector pass (README, "Memory")."""
         self._filled()
         return self._decode_rows(self.value_type, self.value_status, self.value_offset,
                                  self.value_length, self.value_malformed, False)

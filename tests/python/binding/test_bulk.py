@@ -512,3 +512,32 @@ def test_decoded_values_leave_the_cyclic_collector_running(make_hive):
         assert young <= gc.get_threshold()[0], f"{young} young objects left for a deferred collection"
         assert gc.isenabled()
         assert values[:2] == [["a0", "b"], ["a1", "b"]] and len(values) == n
+
+
+def test_whole_table_results_cost_no_collector_pass(make_hive):
+    # A ScanTable's lists (a row each, a million items on a big hive) and its
+    # REG_MULTI_SZ lists are not tracked by the cyclic collector: tracked,
+    # every collection that met them walked them item by item (18% of scan()
+    # + decode on 110 MB). Nothing in them can be part of a cycle. A
+    # ValueBatch, a key's worth, keeps ordinary lists.
+    import gc
+
+    tree = {"K": {"m": ["a", "b"], "s": "x", "d": 7, "e": []}, "K2": {"b": b"\x01"}}
+    with regfast.open_hive(make_hive(tree).path) as hive:
+        t = hive.scan()
+        results = {"decoded_values": t.decoded_values(), "key_paths": t.key_paths(),
+                   "key_names": t.key_names(), "value_names": t.value_names()}
+        for what, lst in results.items():
+            assert not gc.is_tracked(lst), what
+        multi = [v for v in results["decoded_values"] if isinstance(v, list)]
+        assert sorted(multi) == [[], ["a", "b"]]
+        assert not any(gc.is_tracked(m) for m in multi)
+        assert dict(zip(results["value_names"], results["decoded_values"], strict=True)) == {
+            "m": ["a", "b"], "s": "x", "d": 7, "e": [], "b": b"\x01"}
+        # still lists to the caller: they change and free as lists do
+        lst = results["decoded_values"]
+        lst.append("more")
+        assert lst[-1] == "more"
+        batch = hive.open("K").read_values()
+        assert gc.is_tracked(batch.values()) and gc.is_tracked(batch.to_dict()["m"])
+        assert gc.is_tracked(hive.open("K")["m"])
