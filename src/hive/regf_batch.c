@@ -228,7 +228,13 @@ rf_status regf_read_values(rf_hive *base, rf_key k, const rf_name *names, size_t
 
 /* ---- rf_hive_scan -------------------------------------------------------- */
 
-typedef struct frame { uint32_t key; uint32_t depth; int64_t parent_row; } frame;
+/* A key as its subkey list gave it: its nk was checked there (cell, signature,
+ * name length within the cell, parent field), so popping it does not check it
+ * again. If the file changes in between, the pointer and the lengths still
+ * stay inside that cell of the mapping: a wrong answer at worst, never a read
+ * outside it. */
+typedef struct kid { uint32_t key; uint32_t nlen; const uint8_t *nk; } kid;
+typedef struct frame { kid k; uint32_t depth; int64_t parent_row; } frame;
 
 /* "A registry tree can be 512 levels deep" (Registry Element Size Limits). */
 #define WINDOWS_MAX_DEPTH 512u
@@ -239,7 +245,7 @@ typedef struct scan_run {
     uint64_t  *visited;        /* 1 bit per 8-byte slot of the hbins */
     frame     *stack;
     size_t     top, stack_cap;
-    uint32_t  *kids;           /* children of the key being expanded */
+    kid       *kids;           /* children of the key being expanded */
     size_t     n_kids, kids_cap;
     uint32_t   parent;         /* key whose children are being collected */
     uint32_t   base_depth;     /* the start key's depth below the root */
@@ -298,18 +304,18 @@ static rf_status collect_kid(void *ctx, uint32_t child, uint32_t hash, uint32_t 
     r->visited[bit >> 6] |= (uint64_t)1 << (bit & 63);
     if (!GROW(r->kids, r->kids_cap, r->n_kids + 1))
         return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for the scan");
-    r->kids[r->n_kids++] = child;
+    r->kids[r->n_kids++] = (kid){ child, nlen, nk };
     return RF_OK;
 }
 
-static rf_status scan_values(scan_run *r, uint32_t key, size_t key_row)
+static rf_status scan_values(scan_run *r, uint32_t key, const uint8_t *key_nk, size_t key_row)
 {
     const regf_hive *h = r->h;
     rf_scan *s = r->s;
     const uint8_t *list, *vk;
     uint32_t count, len;
     int skip = (s->flags & RF_SCAN_SKIP_ERRORS) != 0;
-    rf_status st = regf_value_list(h, key, &list, &count);
+    rf_status st = regf_value_list_nk(h, key, key_nk, &list, &count);
     if (st) return st;
     if (s->n_values + count > s->value_cap) return RF_E_MORE_DATA;
     for (uint32_t i = 0; i < count; i++) {
@@ -359,14 +365,12 @@ static rf_status scan_loop(scan_run *r)
     int skip = (s->flags & RF_SCAN_SKIP_ERRORS) != 0;
     while (r->top) {
         frame f = r->stack[--r->top];
-        const uint8_t *nk;
-        uint32_t len, nlen;
-        /* checked when it was collected; fails here only if the file changed since */
-        rf_status st = regf_nk_named(h, f.key, &nk, &len, &nlen);
-        if (st) return st;
+        const uint8_t *nk = f.k.nk; /* checked when it was collected (see kid) */
+        uint32_t nlen = f.k.nlen;
+        rf_status st;
         if (s->n_keys >= s->key_cap) return RF_E_MORE_DATA;
         size_t row = s->n_keys++;
-        s->key_token[row] = f.key;
+        s->key_token[row] = f.k.key;
         s->key_parent[row] = f.parent_row;
         s->key_depth[row] = f.depth;
         s->key_last_write[row] = rf_le64(nk + NK_LAST_WRITE);
@@ -375,26 +379,26 @@ static rf_status scan_loop(scan_run *r)
         s->key_name_len[row] = nlen | ((rf_le16(nk + NK_FLAGS) & NK_FLAG_COMP_NAME) ? 0 : RF_NAME_UTF16_BIT);
         s->key_status[row] = RF_OK;
         if ((s->key_name_len[row] & RF_NAME_UTF16_BIT) && (nlen & 1)) {
-            st = rfi_fail(RF_E_CORRUPT, regf_file_off(f.key), 0,
+            st = rfi_fail(RF_E_CORRUPT, regf_file_off(f.k.key), 0,
                           "nk at 0x%llx: UTF-16 name has an odd length of %u bytes",
-                          (unsigned long long)regf_file_off(f.key), nlen);
+                          (unsigned long long)regf_file_off(f.k.key), nlen);
             if (!skip) return st;
             s->key_status[row] = st;
             s->key_name_len[row] = RF_NAME_UTF16_BIT; /* decodes as "" next to its status */
         }
 
         if (s->flags & RF_SCAN_VALUES) {
-            st = scan_values(r, f.key, row);
+            st = scan_values(r, f.k.key, nk, row);
             if (st == RF_E_MORE_DATA || st == RF_E_NO_MEMORY || (st && !skip)) return st;
             if (st) s->key_status[row] = st;
         }
         r->n_kids = 0;
-        r->parent = f.key;
+        r->parent = f.k.key;
         r->prev = 0;
         r->prev_nk = NULL;
         r->kid_err = RF_OK;
-        st = skip ? regf_each_subkey_all(h, f.key, nk, collect_kid, r)
-                  : regf_each_subkey(h, f.key, nk, collect_kid, r);
+        st = skip ? regf_each_subkey_all(h, f.k.key, nk, collect_kid, r)
+                  : regf_each_subkey(h, f.k.key, nk, collect_kid, r);
         if (!st) st = r->kid_err;
         if (st == RF_E_NO_MEMORY || (st && !skip)) return st;
         if (st) {
@@ -408,13 +412,13 @@ static rf_status scan_loop(scan_run *r)
              * start) is the caller's own limit (RF_E_LIMIT). Skipping drops
              * only the levels below; the key's status says so. */
             if (too_deep)
-                st = rfi_fail(RF_E_CORRUPT, regf_file_off(f.key), 0,
+                st = rfi_fail(RF_E_CORRUPT, regf_file_off(f.k.key), 0,
                               "nk at 0x%llx: subkeys deeper than %u levels (Windows' limit)",
-                              (unsigned long long)regf_file_off(f.key), WINDOWS_MAX_DEPTH);
+                              (unsigned long long)regf_file_off(f.k.key), WINDOWS_MAX_DEPTH);
             else
-                st = rfi_fail(RF_E_LIMIT, regf_file_off(f.key), 0,
+                st = rfi_fail(RF_E_LIMIT, regf_file_off(f.k.key), 0,
                               "nk at 0x%llx: subkeys deeper than max_depth %u",
-                              (unsigned long long)regf_file_off(f.key), h->opts.max_depth);
+                              (unsigned long long)regf_file_off(f.k.key), h->opts.max_depth);
             if (!skip)
                 return st;
             s->key_status[row] = st;
@@ -457,8 +461,8 @@ static rf_status scan_body(scan_run *r, rf_key start)
 {
     const regf_hive *h = r->h;
     const uint8_t *nk;
-    uint32_t len;
-    rf_status st = regf_nk(h, (uint32_t)start, &nk, &len);
+    uint32_t len, nlen;
+    rf_status st = regf_nk_named(h, (uint32_t)start, &nk, &len, &nlen);
     if (st) return st;
     r->base_depth = depth_below_root(h, (uint32_t)start);
     r->visited = calloc((size_t)(h->bins_len / 512) + 1, sizeof(uint64_t));
@@ -466,7 +470,7 @@ static rf_status scan_body(scan_run *r, rf_key start)
         return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for the scan");
     uint64_t bit = start >> 3;
     r->visited[bit >> 6] |= (uint64_t)1 << (bit & 63);
-    r->stack[r->top++] = (frame){ (uint32_t)start, 0, -1 };
+    r->stack[r->top++] = (frame){ { (uint32_t)start, nlen, nk }, 0, -1 };
     return scan_loop(r);
 }
 

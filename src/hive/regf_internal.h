@@ -337,6 +337,10 @@ rf_status regf_read_big(const regf_hive *h, const regf_data_loc *d, uint8_t *buf
 
 /* A key's value list: `*n` vk offsets (borrowed), n bounded by max_values. */
 rf_status regf_value_list(const regf_hive *h, rf_key k, const uint8_t **list, uint32_t *n);
+/* The same for the key at `k` whose nk the caller has just checked (regf_nk):
+ * the scan, which has it from the subkey list, does not check it again. */
+rf_status regf_value_list_nk(const regf_hive *h, uint32_t k, const uint8_t *nk, const uint8_t **list,
+                             uint32_t *n);
 
 /* Calls fn for each subkey entry of the key at key_off (nk already fetched);
  * hash is the lh hash for lh lists, else 0; leaf is the list cell holding the

@@ -543,11 +543,21 @@ rf_status regf_key_security(rf_hive *base, rf_key k, const uint8_t **sd, size_t 
 rf_status regf_value_list(const regf_hive *h, rf_key k, const uint8_t **list, uint32_t *n)
 {
     const uint8_t *nk;
-    uint32_t len, llen;
+    uint32_t len;
     *list = NULL;
     *n = 0;
     rf_status st = key_token(h, k, &nk, &len);
     if (st) return st;
+    return regf_value_list_nk(h, (uint32_t)k, nk, list, n);
+}
+
+rf_status regf_value_list_nk(const regf_hive *h, uint32_t k, const uint8_t *nk, const uint8_t **list,
+                             uint32_t *n)
+{
+    rf_status st;
+    uint32_t llen;
+    *list = NULL;
+    *n = 0;
     uint32_t count = regf_once32(nk + NK_N_VALUES), off = rf_le32(nk + NK_VALUES);
     if (count == 0) return RF_OK;
     if (count > h->opts.max_values)
