@@ -1119,6 +1119,9 @@ cdef class ScanTable(_Rows):
                 names[j - i] = name
                 paths[j - i] = path
             for j in range(i, end):
+                # a walk of a hive closed meanwhile ends as every call on it
+                # does (winerror 6), not with keys that raise once used
+                hive.handle()
                 key = hive.make_key(tok[j], paths[j - i])
                 key._name = names[j - i]
                 key._lw = lw[j]             # the scan read it: last_write needs no C call

@@ -283,6 +283,20 @@ def test_closed_hive_raises_invalid_handle(make_hive):
     hive.close()                            # closing twice is fine
 
 
+def test_walk_under_way_ends_when_the_hive_closes(make_hive):
+    # A walk started before close() used to run to its end, yielding keys
+    # that raised only once used; it raises winerror 6 like every other call.
+    built = make_hive({f"K{i}": {"S": {"v": i}} for i in range(600)})   # more than one batch ahead
+    hive = regfast.open_hive(built.path)
+    walk = hive.walk()
+    assert next(walk).path == ""
+    assert next(walk).name == "K0"
+    hive.close()
+    with pytest.raises(OSError) as e:
+        next(walk)
+    assert e.value.winerror == 6
+
+
 def test_from_buffer_bytes_and_bytearray(make_hive):
     data, _ = build_hive(RICH_TREE)
     hive = regfast.Hive.from_buffer(data)
