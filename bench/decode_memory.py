@@ -15,9 +15,13 @@ cache's, shared, and dropped with the hive). Printed per hive:
   headers and slots, str, int, bytes; REG_MULTI_SZ lists and their strings),
   and ``columns``: the ScanTable's numpy arrays. ``held - objects - columns``
   is what else the table keeps (small);
-* ``gc``: collections the cyclic collector ran during the decode, and the
-  items they visited (tracked objects in the generations collected), from
-  gc.callbacks. The ScanTable's results are untracked: no pass walks them.
+* ``gc``: collections the cyclic collector ran during the decode, by
+  generation (gc.callbacks). The ScanTable's results are untracked: none of
+  them walks the results;
+* the resident set, in a second fresh process without tracemalloc: how far
+  it grew by its peak (VmHWM) and by the end, results alive; equal figures
+  mean nothing transient. Of the growth held, anonymous memory (objects and
+  columns) and file pages (the hive's mapping, in the page cache).
 
 Timing is left to bench_walk.py (tracemalloc slows allocation several-fold).
 """
@@ -31,6 +35,35 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+
+
+def _status() -> dict[str, int]:
+    """VmHWM (peak RSS), VmRSS, RssAnon, RssFile of this process, in bytes (Linux)."""
+    out = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("VmHWM", "VmRSS", "RssAnon", "RssFile"):
+                out[k] = int(v.split()[0]) * 1024
+    return out
+
+
+def child_rss(path: str) -> dict:
+    """The same decode without tracemalloc (its traces would be in the RSS):
+    the resident set before, at its peak and after, results alive. RssFile
+    is mostly the hive's mapping, the page cache's pages."""
+    import regfast
+
+    h = regfast.open_hive(path)
+    before = _status()
+    t = h.scan()
+    paths = t.key_paths()
+    last_write = t.key_last_write.tolist()
+    names = t.value_names()
+    data = t.decoded_values()
+    after = _status()
+    del paths, last_write, names, data, t
+    return {"before": before, "after": after}
 
 
 def child(path: str) -> dict:
@@ -80,26 +113,37 @@ def main() -> None:
     ap.add_argument("--hive", action="append", default=[], help="a bench hive by name (bench/hives.py)")
     ap.add_argument("files", nargs="*", help="hive files")
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--child-rss", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
         print(json.dumps(child(a.child)))
+        return
+    if a.child_rss:
+        print(json.dumps(child_rss(a.child_rss)))
         return
     files = list(a.files)
     if a.hive or not files:
         import hives
         files += [str(hives.ensure(n, log=lambda *x: None)[0]) for n in (a.hive or ["software-100MB"])]
     print("| hive | keys | values | held MB | peak MB | peak / held | objects MB | columns MB | "
-          "collections (gen 0/1/2) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+          "collections (gen 0/1/2) | RSS growth to peak MB | RSS growth held MB | of it anon / file MB |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|")
     mb = 1 << 20
+
+    def run(flag: str, f: str) -> dict:
+        out = subprocess.run([sys.executable, __file__, flag, f], capture_output=True, text=True, check=True)
+        return json.loads(out.stdout)
+
     for f in files:
-        out = subprocess.run([sys.executable, __file__, "--child", f], capture_output=True, text=True,
-                             check=True).stdout
-        r = json.loads(out)
+        r = run("--child", f)
+        m = run("--child-rss", f)
+        b, e = m["before"], m["after"]
         g = r["gc"]
         print(f"| {Path(f).name} | {r['keys']:,} | {r['values']:,} | {r['held'] / mb:.1f} | "
               f"{r['peak'] / mb:.1f} | {r['peak'] / r['held']:.3f} | {r['objects'] / mb:.1f} | "
-              f"{r['columns'] / mb:.1f} | {g['0']}/{g['1']}/{g['2']} |")
+              f"{r['columns'] / mb:.1f} | {g['0']}/{g['1']}/{g['2']} | "
+              f"{(e['VmHWM'] - b['VmRSS']) / mb:.1f} | {(e['VmRSS'] - b['VmRSS']) / mb:.1f} | "
+              f"{(e['RssAnon'] - b['RssAnon']) / mb:.1f} / {(e['RssFile'] - b['RssFile']) / mb:.1f} |")
 
 
 if __name__ == "__main__":
