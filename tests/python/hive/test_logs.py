@@ -574,6 +574,41 @@ def test_clean_hive_with_newer_entries(tmp_path):
     assert not rep.applied and regfast_tree(hive) == expected_tree(trees[0])
 
 
+def test_find_logs_lists_a_settled_directory_once(tmp_path, monkeypatch):
+    # Opening each of the N hives of one directory listed it each time: 2 ms
+    # an open among 5,000 hives, quadratic over a fleet. A directory whose
+    # mtime is settled is listed once; a file added there moves its mtime and
+    # is seen; a directory changed just now is listed again every time (a
+    # file made in the same clock tick would not move the mtime).
+    from regfast.hive import logs_format
+
+    d = tmp_path / "fleet"
+    d.mkdir()
+    for i in range(50):
+        (d / f"h{i}").write_bytes(b"")
+    (d / "h7.LOG1").write_bytes(b"x")
+    listed = []
+    real_listdir = os.listdir
+    monkeypatch.setattr(logs_format.os, "listdir", lambda p: listed.append(p) or real_listdir(p))
+    old = time.time() - 60
+    os.utime(d, (old, old))
+    assert [rlogs.find_logs(d / f"h{i}") for i in (7, 8)] == [[str(d / "h7.LOG1")], []]
+    for i in range(50):
+        rlogs.find_logs(d / f"h{i}")
+    assert len(listed) == 1
+    (d / "h8.log2").write_bytes(b"x")                    # moves the mtime: listed again
+    assert rlogs.find_logs(d / "h8") == [str(d / "h8.log2")]
+    assert len(listed) == 2
+    (d / "h8.log2").unlink()
+    (d / "h8.log2").mkdir()                               # a directory is no log
+    assert rlogs.find_logs(d / "h8") == []
+    # changed a moment ago: not trusted, listed at each call
+    n = len(listed)
+    for _ in range(3):
+        rlogs.find_logs(d / "h8")
+    assert len(listed) == n + 3
+
+
 def test_logs_auto_explicit_and_none(tmp_path):
     trees, imgs = images(3)
     dh = make_dirty_hive(imgs, logs=[".LOG2", ".LOG1"])
