@@ -774,11 +774,24 @@ def open_with_logs(
     """``open_hive``'s implementation: recover() plus a DirtyHiveWarning when
     a dirty hive is read without its logged changes (`stacklevel`: frames
     above this function's caller to blame, as for warnings.warn)."""
+    hive = None
     if logs is None:
         hive = Hive.from_file(path, lenient=lenient, errors=errors, copy=copy)
         report = _report_from_info(path, hive, "log replay not requested")
-        _REPORTS[hive] = report
-    else:
+    elif isinstance(logs, str) and logs == "auto" and not find_logs(path):
+        # The common case, a hive with no logs beside it: replay could only
+        # report, from a second read of the base block (two thirds of a
+        # small hive's open). The same report from the mapping's base block;
+        # any failure takes the full path below, for its errors.
+        try:
+            hive = Hive.from_file(path, lenient=lenient, errors=errors, copy=copy)
+        except Exception:
+            hive = None
+        else:
+            report = _report_from_info(path, hive, "no transaction logs found")
+    if hive is None:
         hive, report = recover(path, logs, lenient=lenient, errors=errors, copy=copy)
+    else:
+        _REPORTS[hive] = report
     _warn_stale(report, stacklevel + 2)
     return hive
