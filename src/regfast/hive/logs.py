@@ -781,14 +781,11 @@ def open_with_logs(
     elif isinstance(logs, str) and logs == "auto" and not find_logs(path):
         # The common case, a hive with no logs beside it: replay could only
         # report, from a second read of the base block (two thirds of a
-        # small hive's open). The same report from the mapping's base block;
-        # any failure takes the full path below, for its errors.
-        try:
-            hive = Hive.from_file(path, lenient=lenient, errors=errors, copy=copy)
-        except Exception:
-            hive = None
-        else:
-            report = _report_from_info(path, hive, "no transaction logs found")
+        # small hive's open). The same report from the mapping's base block.
+        # A primary that cannot be opened raises what recover() would: with
+        # no logs it ends in this same call.
+        hive = Hive.from_file(path, lenient=lenient, errors=errors, copy=copy)
+        report = _report_from_info(path, hive, "no transaction logs found")
     if hive is None:
         hive, report = recover(path, logs, lenient=lenient, errors=errors, copy=copy)
     else:
