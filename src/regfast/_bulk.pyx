@@ -288,16 +288,32 @@ def malformed_mask(types, lengths):
     return out
 
 
+cdef cnp.ndarray _locked(cnp.ndarray a):
+    """`a` read-only for good: an array that owns its memory may be made
+    writeable again by anyone (numpy allows it), a view of a read-only array
+    may not; such an array comes back as a view of itself."""
+    if cnp.get_array_base(a) is None:            # (the columns are 1-D and contiguous)
+        a = _column(a, 0, <size_t>a.shape[0], a.dtype)
+    _freeze([a])
+    return a
+
+
 cdef void _freeze(list columns) except *:
     """Makes a table's columns read-only, and the blocks they view. The C
     code trusts offsets and lengths in them to stay inside the mapping:
     a write would send decoded_values() or value_data() astray."""
+    # PyArray_CLEARFLAGS, not .flags.writeable = False: the attribute goes
+    # through numpy's Python-level setflags, ~5 us an array (a small hive's
+    # scan spent 40% of its time here)
+    cdef cnp.ndarray a
     for c in columns:
-        base = c.base
-        while isinstance(base, np.ndarray):
-            base.flags.writeable = False
-            base = base.base
-        c.flags.writeable = False
+        a = c
+        while True:
+            cnp.PyArray_CLEARFLAGS(a, cnp.NPY_ARRAY_WRITEABLE)
+            base = cnp.get_array_base(a)
+            if not isinstance(base, np.ndarray):
+                break
+            a = base
 
 
 @cython.auto_pickle(False)
@@ -1218,9 +1234,11 @@ cdef ScanTable _scan_pinned(Hive hive, rf_hive *h, Key start, object path, bint 
     cdef rf_scan s
     cdef _ProgressCtx pc = _ProgressCtx()
     cdef rf_status st
+    cdef size_t starts[_N_SCAN_COLUMNS]
+    cdef cnp.ndarray block
     while True:
-        cols = _scan_columns(kc, vc)
-        _bind_scan(&s, cols, kc, vc, values, errors, progress, pc)
+        block = _scan_block(kc, vc, starts)
+        _bind_scan(&s, block, starts, kc, vc, values, errors, progress, pc)
         with nogil:
             st = rf_hive_scan(h, k, &s)
         if pc.error is not None:
@@ -1233,17 +1251,17 @@ cdef ScanTable _scan_pinned(Hive hive, rf_hive *h, Key start, object path, bint 
         raise error_from_status(RF_E_CORRUPT, f"scan found more records than the hive can hold "
                                 f"({s.n_keys} keys, {s.n_values} values)")
     check(st)
-    nk, nv = s.n_keys, s.n_values
-    t.key_token, t.key_parent = cols["key_token"][:nk], cols["key_parent"][:nk]
-    t.key_depth, t.key_last_write = cols["key_depth"][:nk], cols["key_last_write"][:nk]
-    t.key_n_values, t.key_status = cols["key_n_values"][:nk], cols["key_status"][:nk]
-    t.key_name_off, t.key_name_len = cols["key_name_off"][:nk], cols["key_name_len"][:nk]
-    # value_key is a row number (uint64 in C); int64 leaves room for the -1 of
-    # deleted values without a known key, at no cost (same bits below 2**63)
-    t.value_key, t.value_token = cols["value_key"][:nv].view(np.int64), cols["value_token"][:nv]
-    t.value_name_off, t.value_name_len = cols["value_name_off"][:nv], cols["value_name_len"][:nv]
-    t.value_type, t.value_offset = cols["value_type"][:nv], cols["value_offset"][:nv]
-    t.value_length, t.value_status = cols["value_length"][:nv], cols["value_status"][:nv]
+    cdef size_t nk = s.n_keys, nv = s.n_values
+    cdef tuple d = _SCAN_DESCRS
+    t.key_token, t.key_parent = _column(block, starts[0], nk, d[0]), _column(block, starts[1], nk, d[1])
+    t.key_depth, t.key_last_write = _column(block, starts[2], nk, d[2]), _column(block, starts[3], nk, d[3])
+    t.key_n_values, t.key_name_off = _column(block, starts[4], nk, d[4]), _column(block, starts[5], nk, d[5])
+    t.key_name_len, t.key_status = _column(block, starts[6], nk, d[6]), _column(block, starts[7], nk, d[7])
+    t.value_key, t.value_token = _column(block, starts[8], nv, d[8]), _column(block, starts[9], nv, d[9])
+    t.value_name_off = _column(block, starts[10], nv, d[10])
+    t.value_name_len = _column(block, starts[11], nv, d[11])
+    t.value_type, t.value_offset = _column(block, starts[12], nv, d[12]), _column(block, starts[13], nv, d[13])
+    t.value_length, t.value_status = _column(block, starts[14], nv, d[14]), _column(block, starts[15], nv, d[15])
     if progress is not None:
         progress(s.n_keys, s.n_keys)
 
@@ -1312,9 +1330,17 @@ cdef ScanTable _scan_pinned(Hive hive, rf_hive *h, Key start, object path, bint 
     cdef uint8_t *mm = <uint8_t *>data_of(t.value_malformed)
     with nogil:
         _mark_malformed(nv_all, mt, ms, ml, mm)
-    _freeze([getattr(t, name) for name, _, _ in _SCAN_COLUMNS] + [t.key_deleted, t.value_deleted,
-                                                                   t.value_malformed]
-            + ([arena] if arena is not None else []))
+    t.key_token, t.key_parent, t.key_depth = _locked(t.key_token), _locked(t.key_parent), _locked(t.key_depth)
+    t.key_last_write, t.key_n_values = _locked(t.key_last_write), _locked(t.key_n_values)
+    t.key_name_off, t.key_name_len = _locked(t.key_name_off), _locked(t.key_name_len)
+    t.key_status, t.key_deleted = _locked(t.key_status), _locked(t.key_deleted)
+    t.value_key, t.value_token = _locked(t.value_key), _locked(t.value_token)
+    t.value_name_off, t.value_name_len = _locked(t.value_name_off), _locked(t.value_name_len)
+    t.value_type, t.value_offset = _locked(t.value_type), _locked(t.value_offset)
+    t.value_length, t.value_status = _locked(t.value_length), _locked(t.value_status)
+    t.value_deleted, t.value_malformed = _locked(t.value_deleted), _locked(t.value_malformed)
+    if arena is not None:
+        arena = _locked(arena)
     t._bind(hive, base, base_len, arena)
     return t
 
@@ -1479,49 +1505,77 @@ cdef tuple _SCAN_COLUMNS = (
     ("key_token", np.uint64, 0), ("key_parent", np.int64, 0), ("key_depth", np.uint32, 0),
     ("key_last_write", np.uint64, 0), ("key_n_values", np.uint32, 0), ("key_name_off", np.uint64, 0),
     ("key_name_len", np.uint32, 0), ("key_status", np.int32, 0),
-    ("value_key", np.uint64, 1), ("value_token", np.uint64, 1), ("value_name_off", np.uint64, 1),
+    # value_key is a row number (uint64 in C); int64 leaves room for the -1 of
+    # deleted values without a known key, at no cost (same bits below 2**63)
+    ("value_key", np.int64, 1), ("value_token", np.uint64, 1), ("value_name_off", np.uint64, 1),
     ("value_name_len", np.uint32, 1), ("value_type", np.uint32, 1), ("value_offset", np.uint64, 1),
     ("value_length", np.uint32, 1), ("value_status", np.int32, 1))
+cdef tuple _SCAN_DESCRS = tuple(np.dtype(dt) for _, dt, _ in _SCAN_COLUMNS)
+
+cdef enum:
+    _N_SCAN_COLUMNS = 16
 
 
-cdef dict _scan_columns(size_t kc, size_t vc):
-    """The scan's 16 columns as views of one allocation. Sixteen separate
-    arrays of fresh memory cost twice as much on a big hive (measured: 27 ms
-    vs 14 ms to allocate and fill the columns of 280k keys and 890k values):
-    each is mapped and page-faulted on its own, in 4 KiB pages, while one
-    block of ~50 MB gets the huge pages numpy asks the kernel for."""
-    cdef list spans = []
+cdef extern from "numpy/arrayobject.h":
+    # (not in numpy's Cython declarations: it steals a reference to descr)
+    object PyArray_NewFromDescr(void *subtype, cnp.dtype descr, int nd, cnp.npy_intp *dims,
+                                cnp.npy_intp *strides, void *data, int flags, void *obj)
+
+
+cdef cnp.ndarray _column(cnp.ndarray block, size_t start, size_t n, cnp.dtype descr):
+    """n items of `descr` at byte `start` of `block`, a view of it made with
+    the C API: the 16 columns of a scan cost ~50 us a table as Python
+    slices and .view() calls, most of a small hive's scan."""
+    cdef cnp.npy_intp dims[1]
+    dims[0] = <cnp.npy_intp>n
+    Py_INCREF(descr)                    # PyArray_NewFromDescr steals it
+    cdef cnp.ndarray arr = PyArray_NewFromDescr(<void *>np.ndarray, descr, 1, dims, NULL,
+                                                <char *>data_of(block) + start, cnp.NPY_ARRAY_CARRAY, NULL)
+    cnp.set_array_base(arr, block)
+    return arr
+
+
+cdef cnp.ndarray _scan_block(size_t kc, size_t vc, size_t *starts):
+    """One allocation for the scan's 16 columns (`starts`: where each begins,
+    64-byte aligned). Sixteen separate arrays of fresh memory cost twice as
+    much on a big hive (measured: 27 ms vs 14 ms to allocate and fill the
+    columns of 280k keys and 890k values): each is mapped and page-faulted
+    on its own, in 4 KiB pages, while one block of ~50 MB gets the huge
+    pages numpy asks the kernel for."""
     cdef size_t at = 0, nbytes
-    for name, dt, is_value in _SCAN_COLUMNS:
-        nbytes = (vc if is_value else kc) * np.dtype(dt).itemsize
-        spans.append((name, dt, at, nbytes))
-        at += (nbytes + 63) & ~(<size_t>63)        # each column 64-byte aligned
-    block = np.empty(max(at, 1), dtype=np.uint8)
-    return {name: block[start:start + nbytes].view(dt) for name, dt, start, nbytes in spans}
+    cdef Py_ssize_t j
+    cdef cnp.dtype d
+    for j in range(_N_SCAN_COLUMNS):
+        d = _SCAN_DESCRS[j]
+        nbytes = (vc if _SCAN_COLUMNS[j][2] else kc) * <size_t>d.itemsize
+        starts[j] = at
+        at += (nbytes + 63) & ~(<size_t>63)
+    return np.empty(max(at, 1), dtype=np.uint8)
 
 
-cdef void _bind_scan(rf_scan *s, dict cols, size_t kc, size_t vc, bint values, str errors,
-                     object progress, _ProgressCtx pc) except *:
+cdef void _bind_scan(rf_scan *s, cnp.ndarray block, const size_t *starts, size_t kc, size_t vc, bint values,
+                     str errors, object progress, _ProgressCtx pc) except *:
+    cdef char *b = <char *>data_of(block)
     s.struct_size = sizeof(rf_scan)
     s.flags = (RF_SCAN_VALUES if values else 0) | (RF_SCAN_SKIP_ERRORS if errors == "skip" else 0)
-    s.key_cap = kc
-    s.key_token = <uint64_t *>data_of(cols["key_token"])
-    s.key_parent = <int64_t *>data_of(cols["key_parent"])
-    s.key_depth = <uint32_t *>data_of(cols["key_depth"])
-    s.key_last_write = <uint64_t *>data_of(cols["key_last_write"])
-    s.key_n_values = <uint32_t *>data_of(cols["key_n_values"])
-    s.key_name_off = <uint64_t *>data_of(cols["key_name_off"])
-    s.key_name_len = <uint32_t *>data_of(cols["key_name_len"])
-    s.key_status = <int32_t *>data_of(cols["key_status"])
+    s.key_cap = kc                  # (the order of _SCAN_COLUMNS)
+    s.key_token = <uint64_t *>(b + starts[0])
+    s.key_parent = <int64_t *>(b + starts[1])
+    s.key_depth = <uint32_t *>(b + starts[2])
+    s.key_last_write = <uint64_t *>(b + starts[3])
+    s.key_n_values = <uint32_t *>(b + starts[4])
+    s.key_name_off = <uint64_t *>(b + starts[5])
+    s.key_name_len = <uint32_t *>(b + starts[6])
+    s.key_status = <int32_t *>(b + starts[7])
     s.value_cap = vc
-    s.value_key = <uint64_t *>data_of(cols["value_key"])
-    s.value_token = <uint64_t *>data_of(cols["value_token"])
-    s.value_name_off = <uint64_t *>data_of(cols["value_name_off"])
-    s.value_name_len = <uint32_t *>data_of(cols["value_name_len"])
-    s.value_type = <uint32_t *>data_of(cols["value_type"])
-    s.value_offset = <uint64_t *>data_of(cols["value_offset"])
-    s.value_length = <uint32_t *>data_of(cols["value_length"])
-    s.value_status = <int32_t *>data_of(cols["value_status"])
+    s.value_key = <uint64_t *>(b + starts[8])
+    s.value_token = <uint64_t *>(b + starts[9])
+    s.value_name_off = <uint64_t *>(b + starts[10])
+    s.value_name_len = <uint32_t *>(b + starts[11])
+    s.value_type = <uint32_t *>(b + starts[12])
+    s.value_offset = <uint64_t *>(b + starts[13])
+    s.value_length = <uint32_t *>(b + starts[14])
+    s.value_status = <int32_t *>(b + starts[15])
     s.progress = NULL
     s.progress_ctx = NULL
     if progress is not None:

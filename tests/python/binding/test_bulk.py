@@ -200,6 +200,15 @@ def test_columns_are_read_only_and_names_are_checked(hive):
                 base[:8] = 0xFF
             base = base.base
     assert t.decoded_values() == hive.scan(include_deleted=True).decoded_values()
+    # nor can they be made writeable again: numpy lets anyone do that to an
+    # array that owns its memory (the deleted rows' columns, the malformed
+    # flags did), not to a view of a read-only one
+    for table in (t, hive.scan()):
+        for name in [n for n in dir(table) if n.startswith(("key_", "value_")) and n != "value_names"]:
+            col = getattr(table, name)
+            if isinstance(col, np.ndarray):
+                with pytest.raises(ValueError, match="WRITEABLE"):
+                    col.flags.writeable = True
     # the names list is the user's to read; shortened, it is refused by the
     # methods that index it per row (boundscheck is off in the extension)
     n = len(batch)
