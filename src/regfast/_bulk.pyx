@@ -289,31 +289,24 @@ def malformed_mask(types, lengths):
 
 
 cdef cnp.ndarray _locked(cnp.ndarray a):
-    """`a` read-only for good: an array that owns its memory may be made
-    writeable again by anyone (numpy allows it), a view of a read-only array
-    may not; such an array comes back as a view of itself."""
+    """`a` read-only for good, and the arrays it views. The C code trusts
+    offsets and lengths in a table's columns to stay inside the mapping: a
+    write would send decoded_values() or value_data() astray. An array that
+    owns its memory may be made writeable again by anyone (numpy allows it),
+    a view of a read-only array may not: such an array comes back as a view
+    of itself."""
     if cnp.get_array_base(a) is None:            # (the columns are 1-D and contiguous)
         a = _column(a, 0, <size_t>a.shape[0], a.dtype)
-    _freeze([a])
-    return a
-
-
-cdef void _freeze(list columns) except *:
-    """Makes a table's columns read-only, and the blocks they view. The C
-    code trusts offsets and lengths in them to stay inside the mapping:
-    a write would send decoded_values() or value_data() astray."""
     # PyArray_CLEARFLAGS, not .flags.writeable = False: the attribute goes
     # through numpy's Python-level setflags, ~5 us an array (a small hive's
-    # scan spent 40% of its time here)
-    cdef cnp.ndarray a
-    for c in columns:
-        a = c
-        while True:
-            cnp.PyArray_CLEARFLAGS(a, cnp.NPY_ARRAY_WRITEABLE)
-            base = cnp.get_array_base(a)
-            if not isinstance(base, np.ndarray):
-                break
-            a = base
+    # scan spent 40% of its time there)
+    cdef cnp.ndarray v = a
+    while True:
+        cnp.PyArray_CLEARFLAGS(v, cnp.NPY_ARRAY_WRITEABLE)
+        base = cnp.get_array_base(v)
+        if not isinstance(base, np.ndarray):
+            return a
+        v = base
 
 
 @cython.auto_pickle(False)

@@ -29,6 +29,7 @@ import os
 import re
 import struct
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -443,6 +444,7 @@ def _scan_dirty_vector(log: LogFile) -> None:
 # st_mtime_ns, {lowercased name: [names as stored]})}, log-like names only.
 _DIR_INDEX: dict[str, tuple[int, int, int, dict[str, list[str]]]] = {}
 _DIR_INDEX_MAX = 256
+_DIR_INDEX_LOCK = threading.Lock()
 # A listing is reused only once its directory's mtime is this far in the past
 # (git's "racily clean" rule): a file created in the same clock tick as the
 # listing would not move the mtime, and its log would go unseen.
@@ -475,9 +477,10 @@ def _log_names(directory: str) -> dict[str, list[str]] | None:
         if low.endswith(_LOG_ENDINGS):
             names.setdefault(low, []).append(entry)
     if time.time_ns() - st.st_mtime_ns > _DIR_SETTLED_NS:
-        if len(_DIR_INDEX) >= _DIR_INDEX_MAX:
-            _DIR_INDEX.pop(next(iter(_DIR_INDEX)))  # the oldest entry
-        _DIR_INDEX[directory] = (st.st_dev, st.st_ino, st.st_mtime_ns, names)
+        with _DIR_INDEX_LOCK:  # (threads opening hives of many directories)
+            if len(_DIR_INDEX) >= _DIR_INDEX_MAX:
+                _DIR_INDEX.pop(next(iter(_DIR_INDEX)))  # the oldest entry
+            _DIR_INDEX[directory] = (st.st_dev, st.st_ino, st.st_mtime_ns, names)
     return names
 
 
