@@ -252,24 +252,33 @@ def test_stop_and_close_end_iteration(writer, sandbox):
     assert time.monotonic() - t0 < 5
 
 
+def _iterate_in_thread(w) -> tuple[threading.Thread, list]:
+    """Iterates watch `w` in a daemon thread; the list gets its diffs, then
+    "ended" when the iteration ends, or the OSError that ended it."""
+    got: list = []
+
+    def consume():
+        try:
+            got.extend(w)
+            got.append("ended")
+        except OSError as e:
+            got.append(e)
+
+    t = threading.Thread(target=consume, daemon=True)
+    t.start()
+    return t, got
+
+
 def test_agent_dies_during_watch(wine, sandbox):
     reg = wine.connect()
     k = reg.open_key("HKCU", sandbox.path)
     w = regfast.watch(k)
-    errors: list = []
-
-    def consume():
-        try:
-            list(w)
-        except ConnectionError as e:
-            errors.append(e)
-
-    t = threading.Thread(target=consume, daemon=True)
-    t.start()
+    t, got = _iterate_in_thread(w)
     time.sleep(0.2)
     reg.conn.proc.kill()
     t.join(10)
-    assert not t.is_alive() and errors and "regfast-agent" in str(errors[0])
+    assert not t.is_alive() and got and isinstance(got[-1], ConnectionError), got
+    assert "regfast-agent" in str(got[-1])
     w.stop()
     reg.close()
 
@@ -282,17 +291,7 @@ def test_closing_the_registry_ends_a_running_watch(wine, sandbox):
     reg = wine.connect()
     k = reg.open_key("HKCU", sandbox.path)
     w = regfast.watch(k)
-    got: list = []
-
-    def consume():
-        try:
-            got.extend(w)
-            got.append("ended")
-        except OSError as e:
-            got.append(e)
-
-    t = threading.Thread(target=consume, daemon=True)
-    t.start()
+    t, got = _iterate_in_thread(w)
     time.sleep(0.3)
     t0 = time.monotonic()
     reg.close()
