@@ -12,7 +12,8 @@ from cpython.unicode cimport PyUnicode_DecodeLatin1, PyUnicode_DecodeUTF16
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from cpython.list cimport PyList_SET_ITEM
 from cpython.ref cimport Py_DECREF, Py_INCREF
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport calloc, free, malloc
+from cpython.object cimport PyObject
 from libc.string cimport memcpy
 
 cdef extern from "Python.h":
@@ -39,6 +40,20 @@ cdef extern from *:
 
 cdef enum:
     PREFETCH_AHEAD = 16     # rows ahead whose name is prefetched
+    NAME_CACHE_BYTES = 64   # longest name (in bytes) a name cache keeps
+
+cdef extern from "regfast/_strcache.h":
+    ctypedef struct rf_str_slot:
+        pass
+    ctypedef struct rf_str_cache:
+        pass
+    int rf_strcache_init(rf_str_cache *c, size_t rows, uint32_t max_bytes) noexcept nogil
+    void rf_strcache_free(rf_str_cache *c) noexcept nogil
+    rf_str_slot *rf_strcache_slot(rf_str_cache *c, const uint8_t *p, uint32_t raw,
+                                  uint32_t nbytes) noexcept nogil
+    PyObject *rf_strcache_hit(rf_str_cache *c, const rf_str_slot *slot, const uint8_t *p,
+                              uint32_t raw, uint32_t nbytes) noexcept nogil
+    void rf_strcache_put(rf_str_slot *slot, const uint8_t *p, uint32_t raw, PyObject *s) noexcept nogil
 
 from regfast.regfast cimport *
 from regfast._native cimport (Hive, Key, _Export, check, decode_data, deleted_records, name_str,
@@ -59,6 +74,14 @@ cnp.import_array()
 
 cdef extern from "Python.h":
     void PyObject_GC_UnTrack(void *op)
+
+
+cdef inline void _set_none_item(list out, Py_ssize_t i, object v):
+    """out[i] = v where out[i] is the None of [None] * n, without the bounds
+    and type checks of a generic item assignment."""
+    Py_INCREF(v)
+    Py_DECREF(None)
+    PyList_SET_ITEM(out, i, v)
 
 
 cdef inline list _untracked(list out):
@@ -189,7 +212,9 @@ cdef class _Rows:
             ty = t[i]
             p = row_ptr(self._map, self._arena, off[i])
             # the two commonest types straight here; decode_data does the rest
-            # (as it would these: same results, one call less per row)
+            # (as it would these: same results, one call less per row). Equal
+            # strings are not shared as names are (decode_names): for values,
+            # hashing and comparing the longer data cost what it saved.
             if ty == RF_REG_SZ or ty == RF_REG_EXPAND_SZ:
                 v = utf16_str(p, ln[i], True)
             elif strings_only:
@@ -202,11 +227,7 @@ cdef class _Rows:
                 v = decode_data(ty, p, ln[i])
                 if untrack and ty == RF_REG_MULTI_SZ:
                     _untracked(<list>v)        # only str in it
-            # out[i] is the None of [None] * n: replace it without the bounds
-            # and type checks of a generic item assignment
-            Py_INCREF(v)
-            Py_DECREF(None)
-            PyList_SET_ITEM(out, i, v)
+            _set_none_item(out, i, v)
 
     cdef object _ints_ptrs(self, Py_ssize_t n, const uint32_t *t, const int32_t *st, const uint64_t *off,
                            const uint32_t *ln, const uint8_t *mal, object default):
@@ -929,17 +950,41 @@ cdef enum:
 
 
 cdef list decode_names(const uint8_t *mapping, size_t map_len, cnp.ndarray offs, cnp.ndarray lens):
+    """The names of a name column as a list of str; equal names share one str
+    (a real hive has a few hundred distinct value names for tens of thousands
+    of rows: see _strcache.h)."""
     cdef Py_ssize_t i, n = offs.shape[0]
     cdef uint64_t *o = <uint64_t *>data_of(offs)
     cdef uint32_t *l = <uint32_t *>data_of(lens)
     cdef _Name nm
     cdef list out = _untracked([None] * n)
-    for i in range(n):
-        if i + PREFETCH_AHEAD < n:
-            rf_prefetch(mapping + o[i + PREFETCH_AHEAD])
-        _in_mapping(o[i], l[i], map_len)
-        _measure(&nm, mapping, o[i], l[i])
-        out[i] = _name_obj(&nm)
+    cdef rf_str_cache cache
+    cdef rf_str_slot *slot
+    cdef PyObject *hit
+    cdef uint32_t nbytes
+    cdef str s
+    if rf_strcache_init(&cache, n, NAME_CACHE_BYTES) < 0:
+        raise MemoryError()
+    try:
+        for i in range(n):
+            if i + PREFETCH_AHEAD < n:
+                rf_prefetch(mapping + o[i + PREFETCH_AHEAD])
+            _in_mapping(o[i], l[i], map_len)
+            nbytes = l[i] & ~(<uint32_t>RF_NAME_UTF16_BIT)
+            slot = rf_strcache_slot(&cache, mapping + o[i], l[i], nbytes)
+            if slot != NULL:
+                hit = rf_strcache_hit(&cache, slot, mapping + o[i], l[i], nbytes)
+                if hit != NULL:
+                    _set_none_item(out, i, <object>hit)
+                    continue
+            _measure(&nm, mapping, o[i], l[i])
+            s = _name_obj(&nm)
+            _set_none_item(out, i, s)
+            if slot != NULL:
+                # a borrowed reference: `out` holds s until the function returns
+                rf_strcache_put(slot, mapping + o[i], l[i], <PyObject *>s)
+    finally:
+        rf_strcache_free(&cache)
     return out
 
 
