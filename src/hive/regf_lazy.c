@@ -212,77 +212,121 @@ static void remember_bad(regf_hive *h, uint64_t s, uint64_t e, uint64_t cell, in
     }
 }
 
-/* Chains the cells of the hbin [s, e): on success the bits of its cell
- * starts are in `bits` (bit i: a cell at s + 8 i) and its counts in *n; on
- * damage, the strict open's error, and the cell and size that failed. */
-static rf_status check_cells(const regf_hive *h, uint64_t s, uint64_t e, uint64_t *bits, hbin_counts *n,
-                             uint64_t *bad_cell, int32_t *bad_raw)
+/* One hbin's cell chain being checked: the hbin [s, e), the next cell c,
+ * the bits of its cell starts (bit i: a cell at s + 8 i) and its counts;
+ * on damage, the cell and size that failed. */
+typedef struct cell_chain {
+    uint64_t s, e, c;
+    uint64_t *bits;
+    hbin_counts n;
+    uint64_t bad_cell;
+    int32_t bad_raw;
+    int bad;
+} cell_chain;
+
+/* Chains the cells of k hbins, one cell of each in turn. Each step of a
+ * chain waits on the load of the size before it (the next cell is known
+ * only then), so one chain at a time leaves the core idle on every cache
+ * miss; CHECK_GROUP chains in flight overlap the misses (the 2.1 M cells of
+ * the 110 MB bench hive: 19 ms one hbin at a time, 10 ms four at once). */
+#define CHECK_GROUP 4
+static void check_cells(const regf_hive *h, cell_chain *ch, int k)
 {
     const uint8_t *bins = h->bins;
-    memset(n, 0, sizeof *n);
-    for (uint64_t c = s + REGF_HBIN_HEADER; c < e;) {
-        int32_t raw = (int32_t)rf_le32(bins + c);
-        uint64_t csize = raw < 0 ? (uint64_t)(-(int64_t)raw) : (uint64_t)raw;
-        if (csize < 8 || (csize & 7) || csize > e - c) {
-            *bad_cell = c;
-            *bad_raw = raw;
-            return regf_cell_size_fail(c, raw, e - c, s);
+    int live = 1;
+    while (live) {
+        live = 0;
+        for (int j = 0; j < k; j++) {
+            cell_chain *x = &ch[j];
+            uint64_t c = x->c;
+            if (c >= x->e) continue;
+            int32_t raw = (int32_t)rf_le32(bins + c);
+            uint64_t csize = raw < 0 ? (uint64_t)(-(int64_t)raw) : (uint64_t)raw;
+            if (csize < 8 || (csize & 7) || csize > x->e - c) {
+                x->bad = 1;
+                x->bad_cell = c;
+                x->bad_raw = raw;
+                x->c = x->e;
+                continue;
+            }
+            uint64_t i = (c - x->s) >> 3;
+            x->bits[i >> 6] |= (uint64_t)1 << (i & 63);
+            if (raw < 0) {
+                x->n.allocated++;
+                /* signature counts bound the rows a scan can produce */
+                uint16_t sig = rf_le16(bins + c + 4);
+                x->n.nk += sig == 0x6B6E; /* "nk" */
+                x->n.vk += sig == 0x6B76; /* "vk" */
+            } else {
+                x->n.free_++;
+            }
+            x->c = c + csize;
+            live |= x->c < x->e;
         }
-        uint64_t i = (c - s) >> 3;
-        bits[i >> 6] |= (uint64_t)1 << (i & 63);
-        if (raw < 0) {
-            n->allocated++;
-            /* signature counts bound the rows a scan can produce */
-            uint16_t sig = rf_le16(bins + c + 4);
-            n->nk += sig == 0x6B6E; /* "nk" */
-            n->vk += sig == 0x6B76; /* "vk" */
-        } else {
-            n->free_++;
-        }
-        c += csize;
     }
-    return RF_OK;
 }
 
 /* Checks the hbin holding `off` (the chain covers it), once: RF_OK when its
  * cells passed (now or before), else the error it failed with (the first
- * time, and every time after). */
-static rf_status check_hbin(regf_hive *h, uint64_t off)
+ * time, and every time after). With `ahead`, the unchecked hbins right
+ * after it on the chain (up to CHECK_GROUP in all) are checked with it, for
+ * a reader about to use them all: their damage is remembered, not
+ * reported, exactly as if each had been checked on its first use. */
+static rf_status check_hbin(regf_hive *h, uint64_t off, int ahead)
 {
     uint64_t p = off >> 12;
     uint8_t st = h->page_state[p];
     if (st & PAGE_READY) return RF_OK;
     if (st & PAGE_BAD) return bad_error(&h->bad[h->bad_of_page[p] - 1]);
+    cell_chain ch[CHECK_GROUP];
+    int k = 0;
+    size_t words = 0;
     uint64_t s, e;
     hbin_of(h, p, &s, &e);
-    size_t words = (size_t)((e - s) >> 9);
+    for (;;) {
+        memset(&ch[k], 0, sizeof ch[k]);
+        ch[k].s = s;
+        ch[k].e = e;
+        ch[k].c = s + REGF_HBIN_HEADER;
+        words += (size_t)((e - s) >> 9);
+        k++;
+        if (!ahead || k == CHECK_GROUP) break;
+        extend_chain(h, e);
+        if (e >= h->chain_end || (h->page_state[e >> 12] & (PAGE_READY | PAGE_BAD))) break;
+        hbin_of(h, e >> 12, &s, &e);
+    }
     if (words > h->scratch_words) {
         /* the hive's, not this frame's: a fault (the file cut) jumps out of
          * the check, and a buffer only this frame knew would leak */
         uint64_t *w = realloc(h->scratch, words * sizeof *w);
         if (!w)
             return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory to check the hbin at 0x%llx",
-                            (unsigned long long)(s + REGF_BASE_BLOCK));
+                            (unsigned long long)(ch[0].s + REGF_BASE_BLOCK));
         h->scratch = w;
         h->scratch_words = words;
     }
-    uint64_t *bits = h->scratch, bad_cell = 0;
-    int32_t bad_raw = 0;
-    memset(bits, 0, words * sizeof *bits);
-    hbin_counts n;
-    rf_status r = check_cells(h, s, e, bits, &n, &bad_cell, &bad_raw);
-    if (r == RF_OK) {
+    memset(h->scratch, 0, words * sizeof *h->scratch);
+    for (size_t j = 0, at = 0; j < (size_t)k; at += (size_t)((ch[j].e - ch[j].s) >> 9), j++)
+        ch[j].bits = h->scratch + at;
+    check_cells(h, ch, k);
+    for (int j = 0; j < k; j++) {
+        cell_chain *x = &ch[j];
+        if (x->bad) {
+            remember_bad(h, x->s, x->e, x->bad_cell, x->bad_raw);
+            continue;
+        }
         /* publish: the words first (a set bit is a checked cell start), then READY */
-        for (size_t w = 0; w < words; w++) regf_bits_store(&h->cell_start[(s >> 9) + w], bits[w]);
-        h->info.cells_allocated += n.allocated;
-        h->info.cells_free += n.free_;
-        h->info.nk_cells += n.nk;
-        h->info.vk_cells += n.vk;
-        for (uint64_t q = s >> 12; q < e >> 12; q++) state_store(&h->page_state[q], (uint8_t)(h->page_state[q] | PAGE_READY));
-    } else if (r == RF_E_CORRUPT) {
-        remember_bad(h, s, e, bad_cell, bad_raw);   /* the error check_cells set stands */
+        size_t n = (size_t)((x->e - x->s) >> 9);
+        for (size_t w = 0; w < n; w++) regf_bits_store(&h->cell_start[(x->s >> 9) + w], x->bits[w]);
+        h->info.cells_allocated += x->n.allocated;
+        h->info.cells_free += x->n.free_;
+        h->info.nk_cells += x->n.nk;
+        h->info.vk_cells += x->n.vk;
+        for (uint64_t q = x->s >> 12; q < x->e >> 12; q++)
+            state_store(&h->page_state[q], (uint8_t)(h->page_state[q] | PAGE_READY));
     }
-    return r;
+    if (ch[0].bad) return regf_cell_size_fail(ch[0].bad_cell, ch[0].bad_raw, ch[0].e - ch[0].bad_cell, ch[0].s);
+    return RF_OK;
 }
 
 /* The hbin holding `off` (< bins_len) checked: RF_OK, or why it cannot be. */
@@ -290,7 +334,7 @@ static rf_status ensure_locked(regf_hive *h, uint64_t off)
 {
     extend_chain(h, off);
     if (off >= h->chain_end) return chain_error(h);
-    return check_hbin(h, off);
+    return check_hbin(h, off, 0);
 }
 
 /* Runs `ensure_locked` under the lock and a guard of its own: a fault (the
@@ -335,7 +379,7 @@ static rf_status check_all_locked(regf_hive *h)
     for (uint64_t at = 0; at < h->bins_len;) {
         extend_chain(h, at);
         if (at >= h->chain_end) return chain_error(h);
-        rf_status st = check_hbin(h, at);
+        rf_status st = check_hbin(h, at, 1);
         if (st) return st;
         uint64_t s, e;
         hbin_of(h, at >> 12, &s, &e);
@@ -354,6 +398,42 @@ rf_status regf_check_all(const regf_hive *ch)
     lock(h);
     REGF_GUARD_BEGIN(h->map, h->size)
         st = check_all_locked(h);
+    REGF_GUARD_END(st)
+    unlock(h);
+    return st;
+}
+
+/* Every hbin not yet checked, in file order, CHECK_GROUP at a time; damage
+ * is remembered, not reported, and a broken chain ends the pass (offsets
+ * past it fail where they are used). Every hbin passed: as check_all. */
+static rf_status check_ahead_locked(regf_hive *h)
+{
+    int all_ready = 1;
+    for (uint64_t at = 0; at < h->bins_len;) {
+        extend_chain(h, at);
+        if (at >= h->chain_end) return RF_OK;
+        rf_status st = check_hbin(h, at, 1);
+        if (st != RF_OK && st != RF_E_CORRUPT) return st;
+        all_ready &= st == RF_OK;
+        uint64_t s, e;
+        hbin_of(h, at >> 12, &s, &e);
+        at = e;
+    }
+    if (all_ready) {
+        h->info.hbins_found = h->bins_len;
+        flag_store(&h->checked_all, 1);
+    }
+    return RF_OK;
+}
+
+rf_status regf_check_ahead(const regf_hive *ch)
+{
+    regf_hive *h = (regf_hive *)ch;
+    if (regf_all_checked(h)) return RF_OK;
+    rf_status st = RF_OK;
+    lock(h);
+    REGF_GUARD_BEGIN(h->map, h->size)
+        st = check_ahead_locked(h);
     REGF_GUARD_END(st)
     unlock(h);
     return st;

@@ -2823,6 +2823,80 @@ static void test_lazy_fake_hbin(void)
     free(b.buf);
 }
 
+/* A scan of the whole tree with values checks every hbin first, several at a
+ * time (regf_check_ahead): the guarantee is the lazy one all the same. The
+ * root's six values sit one per hbin (bins 1..6), then an hbin no cell of the
+ * tree uses (bin 7). Damage in bin 3 (used: v3) and bin 7 (unused): a strict
+ * scan fails on v3 with the offset of bin 3's bad cell, as before; skipping
+ * errors, every other value reads, including those whose hbins were checked
+ * in one group with bin 3; bin 7's damage fails nothing the scan uses, and
+ * rf_hive_get_info still reports the first damage in file order. */
+static void test_lazy_scan_checks_ahead(void)
+{
+    hb b;
+    uint32_t vks[6], tails[8], one = 1;
+    char name[3] = "v0";
+    hb_init(&b, 5);
+    uint32_t root = mk_key(&b, NONE32, "ROOT");
+    for (int i = 0; i < 6; i++) {
+        hb_new_bin(&b, 8);
+        name[1] = (char)('1' + i);
+        vks[i] = mk_inline(&b, name, RF_REG_DWORD, &one, 4);
+        tails[i + 1] = (uint32_t)(b.cur - 4096);
+    }
+    set_values(&b, root, vks, 6, NULL);                  /* the list: in bin 6 */
+    hb_new_bin(&b, 8);
+    tails[7] = (uint32_t)(b.cur - 4096);                 /* bin 7: one free cell */
+    hb_finish(&b, root);
+    for (int damage7 = 0; damage7 < 2; damage7++) {
+        uint8_t *buf = malloc(b.len);
+        memcpy(buf, b.buf, b.len);
+        w32(buf + F(tails[3]), 3);                       /* bin 3's closing free cell: size 3 */
+        if (damage7) w32(buf + F(tails[7]), 3);
+        rf_hive *h = open_buf(buf, b.len, 0);
+        CHECK(h != NULL);
+        if (!h) { free(buf); continue; }
+        static scan_cols c;
+        scan_init(&c, RF_SCAN_VALUES, 64, 64);
+        EXPECT_FAIL(rf_hive_scan(h, 0, &c.s), RF_E_CORRUPT, F(tails[3]), "not a multiple of 8");
+        scan_init(&c, RF_SCAN_VALUES | RF_SCAN_SKIP_ERRORS, 64, 64);
+        CHECK_EQ_INT(rf_hive_scan(h, 0, &c.s), RF_OK);
+        CHECK_EQ_INT(c.s.n_values, 6);
+        for (size_t i = 0; i < c.s.n_values && i < 6; i++) {
+            CHECK_EQ_INT(c.value_status[i], i == 2 ? RF_E_CORRUPT : RF_OK);
+            if (i != 2) CHECK_EQ_INT(c.value_token[i], vks[i]);
+        }
+        const uint8_t *payload;
+        size_t plen;
+        int allocated = 0;
+        CHECK_EQ_INT(rf_hive_cell(h, F(vks[3]), &payload, &plen, &allocated), RF_OK);   /* bin 4 */
+        CHECK(allocated);
+        rf_value v = 0;                                  /* by name: v3 comes first in the list */
+        EXPECT_FAIL(rf_value_open(h, root, "v4", 2, &v), RF_E_CORRUPT, F(tails[3]), "not a multiple of 8");
+        rf_hive_info info;
+        EXPECT_FAIL(rf_hive_get_info(h, &info), RF_E_CORRUPT, F(tails[3]), "not a multiple of 8");
+        rf_hive_close(h);
+        /* bin 3 repaired: the scan passes; bin 7's damage shows only where all is counted */
+        w32(buf + F(tails[3]), r32(b.buf + F(tails[3])));
+        h = open_buf(buf, b.len, 0);
+        CHECK(h != NULL);
+        if (h) {
+            scan_init(&c, RF_SCAN_VALUES, 64, 64);
+            CHECK_EQ_INT(rf_hive_scan(h, 0, &c.s), RF_OK);
+            CHECK_EQ_INT(c.s.n_values, 6);
+            if (damage7)
+                EXPECT_FAIL(rf_hive_get_info(h, &info), RF_E_CORRUPT, F(tails[7]), "not a multiple of 8");
+            else {
+                CHECK_EQ_INT(rf_hive_get_info(h, &info), RF_OK);
+                CHECK_EQ_INT(info.vk_cells, 6);
+            }
+            rf_hive_close(h);
+        }
+        free(buf);
+    }
+    free(b.buf);
+}
+
 #ifndef _WIN32
 /* The file cut under the mapping while an hbin bigger than 32 KiB is being
  * checked: RF_E_IO, the lock released, nothing leaked (the bits of a big
@@ -3007,6 +3081,7 @@ int main(void)
 #endif
     test_lazy_damage_replayed();
     test_lazy_fake_hbin();
+    test_lazy_scan_checks_ahead();
 #ifndef _WIN32
     test_lazy_check_cut();
     test_lazy_threads();
