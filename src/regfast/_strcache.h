@@ -70,7 +70,7 @@ static inline uint64_t rf_strcache_hash(const uint8_t *p, uint32_t n, uint32_t r
    names (key names, generated hives of random words) cost ~1 ns a row. */
 #define RF_STRCACHE_SLOTS 4096u   /* at most: 96 KB, stays in L2 */
 #define RF_STRCACHE_WINDOW 256u
-#define RF_STRCACHE_REST 4096u
+#define RF_STRCACHE_REST 1024u
 
 typedef struct rf_str_cache {
     rf_str_slot *table;
