@@ -499,11 +499,7 @@ rf_status regf_scan(rf_hive *base, rf_key start, rf_scan *s)
     if (start > UINT32_MAX)
         return rfi_fail(RF_E_INVALID_HANDLE, RF_NO_OFFSET, 0, "0x%llx is not a key token",
                         (unsigned long long)start);
-    /* a scan of the whole tree with its values reads nearly every hbin: a
-     * lazily checked hive checks them all first, several at a time */
-    rf_status st = RF_OK;
-    if (start == h->root && (s->flags & RF_SCAN_VALUES) && h->lazy) st = regf_check_ahead(h);
-    if (st == RF_OK) st = scan_guarded(&r, start);
+    rf_status st = scan_guarded(&r, start);
     free(r.visited);
     free(r.stack);
     free(r.kids);

@@ -125,12 +125,6 @@ rf_status regf_lazy_error(const regf_hive *h, uint64_t off);
  * are): the cell counts of rf_hive_info and the passes over every cell
  * (deleted records, slack) need them all. Fails like a strict open did. */
 rf_status regf_check_all(const regf_hive *h);
-/* regf_lazy.c: for a reader about to use (nearly) every hbin, such as a scan
- * of the whole tree: checks every hbin not yet checked now, several at a
- * time (faster than one by one as they are reached). Only the moment
- * changes: a damaged hbin is remembered, and fails each use as before.
- * Errors: only those not about the hive's bytes (no memory, the file cut). */
-rf_status regf_check_ahead(const regf_hive *h);
 /* 1 when every hbin is checked (eager opens: always). */
 int regf_all_checked(const regf_hive *h);
 /* Strict opens: the bitmap and page states, nothing checked yet. */

@@ -14,10 +14,10 @@
  * fails the same way; the rest of the hive stays readable. rf_hive_get_info
  * (whose cell counts need every hbin) and the forensic passes over all cells
  * check what is left first (regf_check_all), in file order, so they report
- * the first damage exactly as a strict open did. A scan of the whole tree,
- * which reads nearly every hbin anyway, checks them all before it starts
- * (regf_check_ahead): several hbins' cell chains at once, which one by one
- * as the scan reached them could not overlap their cache misses.
+ * the first damage exactly as a strict open did; that pass checks several
+ * hbins' cell chains at once (check_cells), which one by one could not
+ * overlap their cache misses. A scan sizes its columns with
+ * rf_hive_get_info, so a whole-hive scan gets the fast pass too.
  *
  * Why the hbin chain is walked too, and not guessed: an hbin header names
  * its own offset, so "the page at or before X holding a valid header" would
@@ -375,51 +375,34 @@ int regf_all_checked(const regf_hive *h)
     return !h->lazy || flag_load(&h->checked_all);
 }
 
-/* Every hbin not yet checked, in file order, CHECK_GROUP at a time. With
- * `report` (check_all): the first damage or break of the chain is returned,
- * in file order, as a strict open reported it. Without (check_ahead):
- * damage is remembered, not reported, and a broken chain ends the pass
- * (offsets past it fail where they are used). Every hbin passed: the
- * counts are final. */
-static rf_status check_every_hbin(regf_hive *h, int report)
+/* Every hbin not yet checked, in file order, CHECK_GROUP at a time: the
+ * first damage or break of the chain is returned, in file order, as a
+ * strict open reported it. Every hbin passed: the counts are final. */
+static rf_status check_all_locked(regf_hive *h)
 {
-    int all_ready = 1;
     for (uint64_t at = 0; at < h->bins_len;) {
         extend_chain(h, at);
-        if (at >= h->chain_end) return report ? chain_error(h) : RF_OK;
+        if (at >= h->chain_end) return chain_error(h);
         rf_status st = check_hbin(h, at, 1);
-        if (st != RF_OK && (report || st != RF_E_CORRUPT)) return st;
-        all_ready &= st == RF_OK;
+        if (st) return st;
         uint64_t s, e;
         hbin_of(h, at >> 12, &s, &e);
         at = e;
     }
-    if (all_ready) {
-        h->info.hbins_found = h->bins_len;
-        flag_store(&h->checked_all, 1);
-    }
+    h->info.hbins_found = h->bins_len;
+    flag_store(&h->checked_all, 1);
     return RF_OK;
 }
 
-static rf_status check_every_hbin_locked(const regf_hive *ch, int report)
+rf_status regf_check_all(const regf_hive *ch)
 {
     regf_hive *h = (regf_hive *)ch;
     if (regf_all_checked(h)) return RF_OK;
     rf_status st = RF_OK;
     lock(h);
     REGF_GUARD_BEGIN(h->map, h->size)
-        st = check_every_hbin(h, report);
+        st = check_all_locked(h);
     REGF_GUARD_END(st)
     unlock(h);
     return st;
-}
-
-rf_status regf_check_all(const regf_hive *h)
-{
-    return check_every_hbin_locked(h, 1);
-}
-
-rf_status regf_check_ahead(const regf_hive *h)
-{
-    return check_every_hbin_locked(h, 0);
 }

@@ -2823,15 +2823,17 @@ static void test_lazy_fake_hbin(void)
     free(b.buf);
 }
 
-/* A scan of the whole tree with values checks every hbin first, several at a
- * time (regf_check_ahead): the guarantee is the lazy one all the same. The
- * root's six values sit one per hbin (bins 1..6), then an hbin no cell of the
- * tree uses (bin 7). Damage in bin 3 (used: v3) and bin 7 (unused): a strict
- * scan fails on v3 with the offset of bin 3's bad cell, as before; skipping
- * errors, every other value reads, including those whose hbins were checked
- * in one group with bin 3; bin 7's damage fails nothing the scan uses, and
- * rf_hive_get_info still reports the first damage in file order. */
-static void test_lazy_scan_checks_ahead(void)
+/* The pass over every hbin (regf_check_all: rf_hive_get_info, and so every
+ * scan sizing its columns) checks the hbins in groups of four, their cell
+ * chains interleaved: the guarantee stays the lazy one. The root's six
+ * values sit one per hbin (bins 1..6), then an hbin no cell of the tree
+ * uses (bin 7). Damage in bin 3 (used: v3, checked in one group with bin 4)
+ * and in bin 7 (unused): get_info reports bin 3, the first in file order;
+ * a strict scan fails on v3 with bin 3's offset; skipping errors, every
+ * other value reads, bin 4's included; with bin 3 repaired, bin 7's damage
+ * fails only get_info. Run once with get_info first (the groups) and once
+ * with the scan first (each hbin checked on its first use). */
+static void test_lazy_check_all_groups(void)
 {
     hb b;
     uint32_t vks[6], tails[8], one = 1;
@@ -2840,6 +2842,7 @@ static void test_lazy_scan_checks_ahead(void)
     uint32_t root = mk_key(&b, NONE32, "ROOT");
     for (int i = 0; i < 6; i++) {
         hb_new_bin(&b, 8);
+        for (int pad = 0; pad < i; pad++) hb_cell(&b, 8 + 8 * (size_t)i);   /* each bin its own layout */
         name[1] = (char)('1' + i);
         vks[i] = mk_inline(&b, name, RF_REG_DWORD, &one, 4);
         tails[i + 1] = (uint32_t)(b.cur - 4096);
@@ -2848,7 +2851,17 @@ static void test_lazy_scan_checks_ahead(void)
     hb_new_bin(&b, 8);
     tails[7] = (uint32_t)(b.cur - 4096);                 /* bin 7: one free cell */
     hb_finish(&b, root);
-    for (int damage7 = 0; damage7 < 2; damage7++) {
+    /* the truth the bitmap must hold: every cell start, chained here */
+    static uint8_t is_start[1 << 16];
+    memset(is_start, 0, sizeof is_start);
+    for (size_t bin = 4096; bin < b.len; bin += r32(b.buf + bin + 8))
+        for (size_t c = bin + 0x20; c < bin + r32(b.buf + bin + 8);) {
+            is_start[(c - 4096) >> 3] = 1;
+            int32_t raw = (int32_t)r32(b.buf + c);
+            c += (size_t)(raw < 0 ? -raw : raw);
+        }
+    for (int run = 0; run < 4; run++) {
+        int damage7 = run & 1, info_first = run >> 1;
         uint8_t *buf = malloc(b.len);
         memcpy(buf, b.buf, b.len);
         w32(buf + F(tails[3]), 3);                       /* bin 3's closing free cell: size 3 */
@@ -2856,6 +2869,9 @@ static void test_lazy_scan_checks_ahead(void)
         rf_hive *h = open_buf(buf, b.len, 0);
         CHECK(h != NULL);
         if (!h) { free(buf); continue; }
+        rf_hive_info info;
+        if (info_first)
+            EXPECT_FAIL(rf_hive_get_info(h, &info), RF_E_CORRUPT, F(tails[3]), "not a multiple of 8");
         static scan_cols c;
         scan_init(&c, RF_SCAN_VALUES, 64, 64);
         EXPECT_FAIL(rf_hive_scan(h, 0, &c.s), RF_E_CORRUPT, F(tails[3]), "not a multiple of 8");
@@ -2873,7 +2889,6 @@ static void test_lazy_scan_checks_ahead(void)
         CHECK(allocated);
         rf_value v = 0;                                  /* by name: v3 comes first in the list */
         EXPECT_FAIL(rf_value_open(h, root, "v4", 2, &v), RF_E_CORRUPT, F(tails[3]), "not a multiple of 8");
-        rf_hive_info info;
         EXPECT_FAIL(rf_hive_get_info(h, &info), RF_E_CORRUPT, F(tails[3]), "not a multiple of 8");
         rf_hive_close(h);
         /* bin 3 repaired: the scan passes; bin 7's damage shows only where all is counted */
@@ -2881,15 +2896,27 @@ static void test_lazy_scan_checks_ahead(void)
         h = open_buf(buf, b.len, 0);
         CHECK(h != NULL);
         if (h) {
-            scan_init(&c, RF_SCAN_VALUES, 64, 64);
-            CHECK_EQ_INT(rf_hive_scan(h, 0, &c.s), RF_OK);
-            CHECK_EQ_INT(c.s.n_values, 6);
+            if (!info_first) {
+                scan_init(&c, RF_SCAN_VALUES, 64, 64);
+                CHECK_EQ_INT(rf_hive_scan(h, 0, &c.s), RF_OK);
+            }
             if (damage7)
                 EXPECT_FAIL(rf_hive_get_info(h, &info), RF_E_CORRUPT, F(tails[7]), "not a multiple of 8");
             else {
                 CHECK_EQ_INT(rf_hive_get_info(h, &info), RF_OK);
                 CHECK_EQ_INT(info.vk_cells, 6);
             }
+            scan_init(&c, RF_SCAN_VALUES, 64, 64);
+            CHECK_EQ_INT(rf_hive_scan(h, 0, &c.s), RF_OK);
+            CHECK_EQ_INT(c.s.n_values, 6);
+            /* every hbin the groups passed knows exactly its own cell starts */
+            size_t wrong = 0, end7 = damage7 ? (size_t)(tails[7] & ~4095u) : b.len - 4096;
+            for (uint32_t off = 0x20; off < end7; off += 8) {
+                if ((off & 4095) < 0x20) continue;       /* an hbin header */
+                rf_status cs = rf_hive_cell(h, F(off), &payload, &plen, &allocated);
+                wrong += is_start[off >> 3] ? cs != RF_OK : cs != RF_E_NOT_FOUND;
+            }
+            CHECK_EQ_INT(wrong, 0);
             rf_hive_close(h);
         }
         free(buf);
@@ -3081,7 +3108,7 @@ int main(void)
 #endif
     test_lazy_damage_replayed();
     test_lazy_fake_hbin();
-    test_lazy_scan_checks_ahead();
+    test_lazy_check_all_groups();
 #ifndef _WIN32
     test_lazy_check_cut();
     test_lazy_threads();
