@@ -16,8 +16,12 @@
  * check what is left first (regf_check_all), in file order, so they report
  * the first damage exactly as a strict open did; that pass checks several
  * hbins' cell chains at once (check_cells), which one by one could not
- * overlap their cache misses. A scan sizes its columns with
- * rf_hive_get_info, so a whole-hive scan gets the fast pass too.
+ * overlap their cache misses. The Python binding's scan sizes its columns
+ * with rf_hive_get_info, so its whole-hive scans get that pass too (the C
+ * rf_hive_scan alone checks each hbin on first use). A fault in a group (the
+ * file cut under a follower hbin) ends the whole pass with RF_E_IO, even
+ * when the target hbin was damaged before the cut: nothing of the group is
+ * published, so later reads still get each hbin's own verdict.
  *
  * Why the hbin chain is walked too, and not guessed: an hbin header names
  * its own offset, so "the page at or before X holding a valid header" would
@@ -298,15 +302,20 @@ static rf_status check_hbin(regf_hive *h, uint64_t off, int ahead)
         if (e >= h->chain_end || (h->page_state[e >> 12] & (PAGE_READY | PAGE_BAD))) break;
         hbin_of(h, e >> 12, &s, &e);
     }
-    if (words > h->scratch_words) {
+    while (words > h->scratch_words) {
         /* the hive's, not this frame's: a fault (the file cut) jumps out of
          * the check, and a buffer only this frame knew would leak */
         uint64_t *w = realloc(h->scratch, words * sizeof *w);
-        if (!w)
+        if (w) {
+            h->scratch = w;
+            h->scratch_words = words;
+        } else if (k > 1) {
+            k = 1;          /* no room for the group: the target alone, as before groups */
+            words = (size_t)((ch[0].e - ch[0].s) >> 9);
+        } else {
             return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory to check the hbin at 0x%llx",
                             (unsigned long long)(ch[0].s + REGF_BASE_BLOCK));
-        h->scratch = w;
-        h->scratch_words = words;
+        }
     }
     memset(h->scratch, 0, words * sizeof *h->scratch);
     for (size_t j = 0, at = 0; j < (size_t)k; at += (size_t)((ch[j].e - ch[j].s) >> 9), j++)

@@ -12,7 +12,7 @@ from cpython.unicode cimport PyUnicode_DecodeLatin1, PyUnicode_DecodeUTF16
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from cpython.list cimport PyList_SET_ITEM
 from cpython.ref cimport Py_DECREF, Py_INCREF
-from libc.stdlib cimport calloc, free, malloc
+from libc.stdlib cimport free, malloc
 from cpython.object cimport PyObject
 from libc.string cimport memcpy
 
@@ -950,9 +950,9 @@ cdef enum:
 
 
 cdef list decode_names(const uint8_t *mapping, size_t map_len, cnp.ndarray offs, cnp.ndarray lens):
-    """The names of a name column as a list of str; equal names share one str
-    (a real hive has a few hundred distinct value names for tens of thousands
-    of rows: see _strcache.h)."""
+    """The names of a name column as a list of str; equal names mostly share
+    one str (a real hive has a few hundred distinct value names for tens of
+    thousands of rows: see _strcache.h)."""
     cdef Py_ssize_t i, n = offs.shape[0]
     cdef uint64_t *o = <uint64_t *>data_of(offs)
     cdef uint32_t *l = <uint32_t *>data_of(lens)

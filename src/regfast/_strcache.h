@@ -1,8 +1,8 @@
 /* A direct-mapped cache from a stored name's bytes to the str built for it.
  *
- * Registry names repeat: a real SOFTWARE or UsrClass hive has ~20k value
- * rows but only a few hundred distinct value names ("DisplayName",
- * "InprocServer32", the default value...). Building a fresh str for each
+ * Registry names repeat: the corpus's real UsrClass and Amcache hives have
+ * ~20k value rows each but only a few hundred distinct value names
+ * ("DisplayName", "InprocServer32", the default value...). Building a fresh str for each
  * row costs an allocation, a write of its characters and, on a big hive,
  * the page faults and cache misses of memory nobody touched before (a
  * whole-table decode of a 110 MB hive faults in ~100 MB). Looking the
@@ -18,7 +18,10 @@
  * the mapping alive) and a str whose reference is owned by whoever the
  * user says (decode_names: a borrowed reference into the output list).
  * Equal bytes give an equal str, so sharing one object changes nothing a
- * caller can observe but `is` (strs are immutable).
+ * caller can observe but `is` (strs are immutable). Sharing is best
+ * effort: a slot holds the last name hashed to it, and the cache sits out
+ * stretches of distinct names (UsrClass: 938 strs for 325 distinct names
+ * in 19,987 rows).
  */
 #ifndef REGFAST_STRCACHE_H
 #define REGFAST_STRCACHE_H
@@ -105,6 +108,8 @@ static inline void rf_strcache_free(rf_str_cache *c)
 static inline rf_str_slot *rf_strcache_slot(rf_str_cache *c, const uint8_t *p, uint32_t raw,
                                             uint32_t nbytes)
 {
+    if (nbytes > c->max_bytes)
+        return NULL;        /* not cached, and no say in the hit rate */
     if (c->rest) {
         c->rest--;
         return NULL;
@@ -115,8 +120,6 @@ static inline rf_str_slot *rf_strcache_slot(rf_str_cache *c, const uint8_t *p, u
         c->looked = c->hits = 0;
     }
     c->looked++;
-    if (nbytes > c->max_bytes)
-        return NULL;
     return &c->table[rf_strcache_hash(p, nbytes, raw) & c->mask];
 }
 
