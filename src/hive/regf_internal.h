@@ -137,6 +137,35 @@ const char *regf_hbin_problem(const uint8_t *bins, uint64_t off, uint64_t declar
 rf_status regf_hbin_fail(const regf_hive *h, uint64_t off, const char *why, uint32_t hsize, uint64_t declared);
 rf_status regf_cell_size_fail(uint64_t c, int32_t raw, uint64_t left, uint64_t hbin);
 
+/* Cell counts of a walk of the hbins (rf_hive_info's cells_*, nk_cells,
+ * vk_cells), tallied by the eager walk (regf_open.c) and the lazy check
+ * (regf_lazy.c) alike: the scan sizes its columns with nk/vk, so both walks
+ * must count signatures the same way. */
+typedef struct regf_cell_counts { uint64_t allocated, free_, nk, vk; } regf_cell_counts;
+
+/* Counts the cell at hbins offset c whose size field is raw (checked). */
+static inline void regf_tally_cell(regf_cell_counts *n, const uint8_t *bins, uint64_t c, int32_t raw)
+{
+    if (raw < 0) {
+        n->allocated++;
+        /* signature counts bound the rows a scan can produce */
+        uint16_t sig = rf_le16(bins + c + 4);
+        n->nk += sig == 0x6B6E; /* "nk" */
+        n->vk += sig == 0x6B76; /* "vk" */
+    } else {
+        n->free_++;
+    }
+}
+
+/* Adds a walk's counts to the hive's. */
+static inline void regf_add_counts(regf_hive *h, const regf_cell_counts *n)
+{
+    h->info.cells_allocated += n->allocated;
+    h->info.cells_free += n->free_;
+    h->info.nk_cells += n->nk;
+    h->info.vk_cells += n->vk;
+}
+
 /* 1 if a cell starts at `off` (found by the hbin's check: at open, or on
  * first use for a lazily checked hive). Any 64-bit offset is safe to ask
  * about (forensic callers pass the user's). */

@@ -185,8 +185,6 @@ static void hbin_of(const regf_hive *h, uint64_t p, uint64_t *start, uint64_t *e
     *end = e << 12;
 }
 
-typedef struct hbin_counts { uint64_t allocated, free_, nk, vk; } hbin_counts;
-
 /* An hbin whose cells failed the check, and the cell that failed it: every
  * later use of an offset in it gets that failure again without a walk (a
  * list of N entries into one big damaged hbin cost N walks of it), and the
@@ -225,7 +223,7 @@ static void remember_bad(regf_hive *h, uint64_t s, uint64_t e, uint64_t cell, in
 typedef struct cell_chain {
     uint64_t s, e, c;
     uint64_t *bits;
-    hbin_counts n;
+    regf_cell_counts n;
     uint64_t bad_cell;
     int32_t bad_raw;
     int bad;
@@ -258,15 +256,7 @@ static void check_cells(const regf_hive *h, cell_chain *ch, int k)
             }
             uint64_t i = (c - x->s) >> 3;
             x->bits[i >> 6] |= (uint64_t)1 << (i & 63);
-            if (raw < 0) {
-                x->n.allocated++;
-                /* signature counts bound the rows a scan can produce */
-                uint16_t sig = rf_le16(bins + c + 4);
-                x->n.nk += sig == 0x6B6E; /* "nk" */
-                x->n.vk += sig == 0x6B76; /* "vk" */
-            } else {
-                x->n.free_++;
-            }
+            regf_tally_cell(&x->n, bins, c, raw);
             x->c = c + csize;
             live |= x->c < x->e;
         }
@@ -330,10 +320,7 @@ static rf_status check_hbin(regf_hive *h, uint64_t off, int ahead)
         /* publish: the words first (a set bit is a checked cell start), then READY */
         size_t n = (size_t)((x->e - x->s) >> 9);
         for (size_t w = 0; w < n; w++) regf_bits_store(&h->cell_start[(x->s >> 9) + w], x->bits[w]);
-        h->info.cells_allocated += x->n.allocated;
-        h->info.cells_free += x->n.free_;
-        h->info.nk_cells += x->n.nk;
-        h->info.vk_cells += x->n.vk;
+        regf_add_counts(h, &x->n);
         for (uint64_t q = x->s >> 12; q < x->e >> 12; q++)
             state_store(&h->page_state[q], (uint8_t)(h->page_state[q] | PAGE_READY));
     }

@@ -79,6 +79,7 @@ static rf_status walk_hbins(regf_hive *h, uint64_t declared)
     uint64_t off = 0, good = 0;
     rf_status st;
     int truncated = declared > avail;
+    regf_cell_counts counts = { 0, 0, 0, 0 };
 
     if (truncated) {
         if (!lenient && !tolerant)
@@ -163,20 +164,13 @@ static rf_status walk_hbins(regf_hive *h, uint64_t declared)
                 return regf_cell_size_fail(c, raw, end - c, off);
             }
             bit_set(h->cell_start, c >> 3);
-            if (raw < 0) {
-                h->info.cells_allocated++;
-                /* signature counts bound the rows a scan can produce */
-                uint16_t sig = rf_le16(bins + c + 4);
-                h->info.nk_cells += sig == 0x6B6E; /* "nk" */
-                h->info.vk_cells += sig == 0x6B76; /* "vk" */
-            } else {
-                h->info.cells_free++;
-            }
+            regf_tally_cell(&counts, bins, c, raw);
             c += csize;
         }
         good += (next < end ? next : end) - off;
         off = next;
     }
+    regf_add_counts(h, &counts);
     if (tolerant) {
         /* the bitmap covers every good region, wherever it lies */
         h->bins_len = declared;
