@@ -2,10 +2,11 @@
  *
  * Registry names repeat: the corpus's real UsrClass and Amcache hives have
  * ~20k value rows each but only a few hundred distinct value names
- * ("DisplayName", "InprocServer32", the default value...). Building a fresh str for each
- * row costs an allocation, a write of its characters and, on a big hive,
- * the page faults and cache misses of memory nobody touched before (a
- * whole-table decode of a 110 MB hive faults in ~100 MB). Looking the
+ * ("DisplayName", "InprocServer32", the default value...). Building a
+ * fresh str for each row costs an allocation, a write of its characters
+ * and, on a big hive, the page faults and cache misses of memory nobody
+ * touched before (a whole-table decode of the 110 MB bench hive faults in
+ * ~250 MB of new objects). Looking the
  * bytes up here first hands back the str already built for the same
  * bytes: one hash of a short name, one compare, one reference.
  *
