@@ -149,21 +149,17 @@ static void scan(const char *path, counts *c)
     s.struct_size = sizeof s;
     s.flags = RF_SCAN_VALUES;
     s.key_cap = nk;
-    s.key_token = malloc(nk * 8);
-    s.key_parent = malloc(nk * 8);
-    s.key_depth = malloc(nk * 4);
+    s.key_token = malloc(nk * 4);
+    s.key_parent = malloc(nk * 4);
     s.key_last_write = malloc(nk * 8);
-    s.key_n_values = malloc(nk * 4);
-    s.key_name_off = malloc(nk * 8);
     s.key_name_len = malloc(nk * 4);
     s.key_status = malloc(nk * 4);
     s.value_cap = nv;
-    s.value_key = malloc(nv * 8);
-    s.value_token = malloc(nv * 8);
-    s.value_name_off = malloc(nv * 8);
+    s.value_key = malloc(nv * 4);
+    s.value_token = malloc(nv * 4);
     s.value_name_len = malloc(nv * 4);
     s.value_type = malloc(nv * 4);
-    s.value_offset = malloc(nv * 8);
+    s.value_offset = malloc(nv * 4);
     s.value_length = malloc(nv * 4);
     s.value_status = malloc(nv * 4);
     if ((st = rf_hive_scan(h, 0, &s))) die("rf_hive_scan", st);
@@ -190,9 +186,8 @@ static void scan(const char *path, counts *c)
         c->checksum += s.value_type[i] + (s.value_name_len[i] & ~RF_NAME_UTF16_BIT) + len +
                        (len ? p[len - 1] : 0);
     }
-    free(s.key_token); free(s.key_parent); free(s.key_depth); free(s.key_last_write);
-    free(s.key_n_values); free(s.key_name_off); free(s.key_name_len); free(s.key_status);
-    free(s.value_key); free(s.value_token); free(s.value_name_off); free(s.value_name_len);
+    free(s.key_token); free(s.key_parent); free(s.key_last_write); free(s.key_name_len);
+    free(s.key_status); free(s.value_key); free(s.value_token); free(s.value_name_len);
     free(s.value_type); free(s.value_offset); free(s.value_length); free(s.value_status);
     rf_hive_close(h);
 }

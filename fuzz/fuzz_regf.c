@@ -220,12 +220,15 @@ static void do_scan(rf_hive *h, uint32_t flags, const uint8_t *base, size_t mapl
     s.struct_size = sizeof s;
     s.flags = flags;
     s.key_cap = kc;
-    s.key_token = malloc(kc * 8); s.key_parent = malloc(kc * 8); s.key_depth = malloc(kc * 4);
-    s.key_last_write = malloc(kc * 8); s.key_n_values = malloc(kc * 4); s.key_name_off = malloc(kc * 8);
+    s.key_token = malloc(kc * 4); s.key_parent = malloc(kc * 4); s.key_last_write = malloc(kc * 8);
     s.key_name_len = malloc(kc * 4); s.key_status = malloc(kc * 4);
+    /* the optional columns: filled on one run in two, checked against what
+     * they follow from (key_parent, value_key) */
+    int optional = (flags & RF_SCAN_SKIP_ERRORS) != 0;
+    if (optional) { s.key_depth = malloc(kc * 2); s.key_n_values = malloc(kc * 4); }
     s.value_cap = vc;
-    s.value_key = malloc(vc * 8); s.value_token = malloc(vc * 8); s.value_name_off = malloc(vc * 8);
-    s.value_name_len = malloc(vc * 4); s.value_type = malloc(vc * 4); s.value_offset = malloc(vc * 8);
+    s.value_key = malloc(vc * 4); s.value_token = malloc(vc * 4); s.value_name_len = malloc(vc * 4);
+    s.value_type = malloc(vc * 4); s.value_offset = malloc(vc * 4);
     s.value_length = malloc(vc * 4); s.value_status = malloc(vc * 4);
     rf_status st = checked(rf_hive_scan(h, 0, &s));
     REQUIRE(s.n_keys <= kc && s.n_values <= vc);
@@ -236,8 +239,10 @@ static void do_scan(rf_hive *h, uint32_t flags, const uint8_t *base, size_t mapl
     REQUIRE(s.n_keys <= info.nk_cells);
     for (size_t i = 0; i < s.n_keys; i++) {
         REQUIRE(s.key_parent[i] < (int64_t)i);
-        REQUIRE(s.key_name_off[i] + (s.key_name_len[i] & ~RF_NAME_UTF16_BIT) <= maplen);
-        touch(base + s.key_name_off[i], s.key_name_len[i] & ~RF_NAME_UTF16_BIT);
+        REQUIRE(RF_SCAN_KEY_NAME_AT(s.key_token[i]) + (s.key_name_len[i] & ~RF_NAME_UTF16_BIT) <= maplen);
+        touch(base + RF_SCAN_KEY_NAME_AT(s.key_token[i]), s.key_name_len[i] & ~RF_NAME_UTF16_BIT);
+        if (optional)
+            REQUIRE(s.key_depth[i] == (s.key_parent[i] < 0 ? 0 : s.key_depth[s.key_parent[i]] + 1));
         for (size_t j = 0; j < i && j < 64; j++) REQUIRE(s.key_token[j] != s.key_token[i]);
     }
     /* Rows are complete when the scan finished or ran out of room; after a
@@ -248,13 +253,23 @@ static void do_scan(rf_hive *h, uint32_t flags, const uint8_t *base, size_t mapl
         REQUIRE(row_status_ok(s.value_status[i]));
         if (s.value_status[i] != RF_OK) continue;
         REQUIRE(s.value_key[i] < s.n_keys);
-        REQUIRE(s.value_name_off[i] + (s.value_name_len[i] & ~RF_NAME_UTF16_BIT) <= maplen);
-        REQUIRE(s.value_offset[i] + s.value_length[i] <= maplen);
+        REQUIRE(i == 0 || s.value_key[i] >= s.value_key[i - 1]); /* a key's values: one run */
+        REQUIRE(RF_SCAN_VALUE_NAME_AT(s.value_token[i]) + (s.value_name_len[i] & ~RF_NAME_UTF16_BIT) <= maplen);
+        REQUIRE((uint64_t)s.value_offset[i] + s.value_length[i] <= maplen);
         touch(base + s.value_offset[i], s.value_length[i]);
     }
+    if (optional && st == RF_OK) {
+        /* key_n_values: the number of value rows of each key */
+        size_t row = 0;
+        for (size_t i = 0; i < s.n_keys; i++) {
+            size_t n = 0;
+            while (row < s.n_values && s.value_key[row] == i) { row++; n++; }
+            REQUIRE(s.key_n_values[i] == ((flags & RF_SCAN_VALUES) ? n : 0));
+        }
+    }
     free(s.key_token); free(s.key_parent); free(s.key_depth); free(s.key_last_write);
-    free(s.key_n_values); free(s.key_name_off); free(s.key_name_len); free(s.key_status);
-    free(s.value_key); free(s.value_token); free(s.value_name_off); free(s.value_name_len);
+    free(s.key_n_values); free(s.key_name_len); free(s.key_status);
+    free(s.value_key); free(s.value_token); free(s.value_name_len);
     free(s.value_type); free(s.value_offset); free(s.value_length); free(s.value_status);
 }
 

@@ -451,32 +451,40 @@ typedef int (*rf_progress_fn)(void *ctx, uint64_t keys_done, uint64_t keys_total
  * rf_hive_info.nk_cells rows and the value columns with vk_cells rows: a
  * healthy subtree never needs more.
  *
+ * The columns are as narrow as a hive file allows (a scan's memory is mostly
+ * its columns): a hive's cell offsets are 32-bit, its file at most 4 GiB
+ * (hbins_size is 32-bit) and a key record takes at least 80 bytes, so tokens,
+ * file offsets and row numbers all fit 32 bits. key_depth and key_n_values
+ * follow from key_parent and value_key (a key's values are the value rows
+ * written right after its key row): they are optional, filled only when not
+ * NULL. A key row is then 24 bytes, a value row 28.
+ *
  * Names are not copied: a name is (file offset, byte length, utf16 flag) into
- * the mapping. Value data likewise: an offset into the mapping; big-data
- * values (not contiguous) get status RF_E_MORE_DATA and their token in
- * value_token, for the caller to assemble with rf_value_read().
+ * the mapping, and its file offset follows from the record's token (the
+ * name sits at a fixed place in nk and vk records): RF_SCAN_KEY_NAME_AT() and
+ * RF_SCAN_VALUE_NAME_AT(). Value data likewise: an offset into the mapping;
+ * big-data values (not contiguous) get status RF_E_MORE_DATA and their token
+ * in value_token, for the caller to assemble with rf_value_read().
  */
 typedef struct rf_scan {
     size_t    struct_size;
     uint32_t  flags;          /**< RF_SCAN_* */
     /* keys, in depth-first pre-order, children in stored order */
     size_t    key_cap, n_keys;
-    uint64_t *key_token;      /**< rf_key of each key */
-    int64_t  *key_parent;     /**< row of the parent key; -1 for the start key */
-    uint32_t *key_depth;      /**< 0 for the start key */
+    uint32_t *key_token;      /**< rf_key of each key (an nk cell offset) */
+    int32_t  *key_parent;     /**< row of the parent key; -1 for the start key */
     uint64_t *key_last_write; /**< FILETIME */
-    uint32_t *key_n_values;   /**< values recorded for this key */
-    uint64_t *key_name_off;   /**< file offset of the stored name */
     uint32_t *key_name_len;   /**< bytes; bit 31 set: UTF-16LE, clear: Latin-1 */
     int32_t  *key_status;     /**< 0, or why its subkeys/values were skipped */
+    uint16_t *key_depth;      /**< optional: 0 for the start key (Windows: at most 512) */
+    uint32_t *key_n_values;   /**< optional: values recorded for this key */
     /* values (with RF_SCAN_VALUES) */
     size_t    value_cap, n_values;
-    uint64_t *value_key;      /**< row of the owning key */
-    uint64_t *value_token;    /**< rf_value */
-    uint64_t *value_name_off; /**< file offset of the stored name */
+    uint32_t *value_key;      /**< row of the owning key */
+    uint32_t *value_token;    /**< rf_value (a vk cell offset) */
     uint32_t *value_name_len; /**< bytes; bit 31: UTF-16LE */
     uint32_t *value_type;
-    uint64_t *value_offset;   /**< file offset of the data (inline data: inside the vk) */
+    uint32_t *value_offset;   /**< file offset of the data (inline data: inside the vk) */
     uint32_t *value_length;   /**< bytes */
     int32_t  *value_status;   /**< 0; 234 big data (read it with rf_value_read); corrupt */
     rf_progress_fn progress;  /**< optional */
@@ -484,6 +492,12 @@ typedef struct rf_scan {
 } rf_scan;
 
 #define RF_NAME_UTF16_BIT 0x80000000u
+
+/** File offset of the stored name of the key or value row with this token
+ *  (hive files: 4 KiB base block, the cell's 4-byte size, then the name at
+ *  0x4C of an nk record and 0x14 of a vk record). */
+#define RF_SCAN_KEY_NAME_AT(token)   ((uint64_t)(token) + 0x1050u)
+#define RF_SCAN_VALUE_NAME_AT(token) ((uint64_t)(token) + 0x1018u)
 
 /**
  * One pass over the subtree at `start` (0 = the root), filling the scan's

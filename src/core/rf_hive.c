@@ -547,11 +547,11 @@ static RF_INLINE rf_status hive_scan(rf_hive *h, rf_key start, rf_scan *s)
 {
     CHECK_HIVE(h);
     CHECK_ARG(s && s->struct_size >= sizeof(rf_scan), "scan is NULL or has a bad struct_size");
-    CHECK_ARG(s->key_cap == 0 || (s->key_token && s->key_parent && s->key_depth && s->key_last_write &&
-                                  s->key_n_values && s->key_name_off && s->key_name_len && s->key_status),
+    CHECK_ARG(s->key_cap == 0 || (s->key_token && s->key_parent && s->key_last_write &&
+                                  s->key_name_len && s->key_status),
               "scan key columns are NULL");
     CHECK_ARG(!(s->flags & RF_SCAN_VALUES) || s->value_cap == 0 ||
-              (s->value_key && s->value_token && s->value_name_off && s->value_name_len &&
+              (s->value_key && s->value_token && s->value_name_len &&
                s->value_type && s->value_offset && s->value_length && s->value_status),
               "scan value columns are NULL");
     if (!h->ops->scan) return not_supported(h, "scan");

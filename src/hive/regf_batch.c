@@ -234,7 +234,11 @@ rf_status regf_read_values(rf_hive *base, rf_key k, const rf_name *names, size_t
  * stay inside that cell of the mapping: a wrong answer at worst, never a read
  * outside it. */
 typedef struct kid { uint32_t key; uint32_t nlen; const uint8_t *nk; } kid;
-typedef struct frame { kid k; uint32_t depth; int64_t parent_row; } frame;
+typedef struct frame { kid k; uint32_t depth; int32_t parent_row; } frame;
+
+/* The name offsets rf_scan leaves to its callers (regfast.h). */
+_Static_assert(RF_SCAN_KEY_NAME_AT(0) == REGF_BASE_BLOCK + 4 + NK_NAME, "nk name offset");
+_Static_assert(RF_SCAN_VALUE_NAME_AT(0) == REGF_BASE_BLOCK + 4 + VK_NAME, "vk name offset");
 
 /* "A registry tree can be 512 levels deep" (Registry Element Size Limits). */
 #define WINDOWS_MAX_DEPTH 512u
@@ -323,7 +327,7 @@ static rf_status scan_values(scan_run *r, uint32_t key, const uint8_t *key_nk, s
         uint32_t voff = rf_le32(list + 4 * (size_t)i);
         regf_data_loc d;
         uint32_t nlen, utf16 = 0;
-        s->value_key[row] = key_row;
+        s->value_key[row] = (uint32_t)key_row;
         s->value_token[row] = voff;
         st = regf_vk_named(h, voff, &vk, &len, &nlen);
         if (!st) st = regf_locate(h, voff, vk, &d);
@@ -335,14 +339,12 @@ static rf_status scan_values(scan_run *r, uint32_t key, const uint8_t *key_nk, s
         if (st) {
             if (!skip) return st;
             s->value_status[row] = st;
-            s->value_name_off[row] = 0;
             s->value_name_len[row] = 0;
             s->value_type[row] = 0;
             s->value_offset[row] = 0;
             s->value_length[row] = 0;
             continue;
         }
-        s->value_name_off[row] = (uint64_t)(vk + VK_NAME - h->map);
         s->value_name_len[row] = nlen | (utf16 ? RF_NAME_UTF16_BIT : 0);
         s->value_type[row] = rf_le32(vk + VK_TYPE);
         s->value_length[row] = d.len;
@@ -350,11 +352,11 @@ static rf_status scan_values(scan_run *r, uint32_t key, const uint8_t *key_nk, s
             s->value_offset[row] = 0;
             s->value_status[row] = RF_E_MORE_DATA;
         } else {
-            s->value_offset[row] = (uint64_t)(d.ptr - h->map);
+            s->value_offset[row] = (uint32_t)(d.ptr - h->map); /* < 4 GiB: see rf_scan */
             s->value_status[row] = RF_OK;
         }
     }
-    s->key_n_values[key_row] = count;
+    if (s->key_n_values) s->key_n_values[key_row] = count;
     return RF_OK;
 }
 
@@ -372,10 +374,9 @@ static rf_status scan_loop(scan_run *r)
         size_t row = s->n_keys++;
         s->key_token[row] = f.k.key;
         s->key_parent[row] = f.parent_row;
-        s->key_depth[row] = f.depth;
         s->key_last_write[row] = rf_le64(nk + NK_LAST_WRITE);
-        s->key_n_values[row] = 0;
-        s->key_name_off[row] = (uint64_t)(nk + NK_NAME - h->map);
+        if (s->key_depth) s->key_depth[row] = (uint16_t)f.depth; /* <= 512: see too_deep */
+        if (s->key_n_values) s->key_n_values[row] = 0;
         s->key_name_len[row] = nlen | ((rf_le16(nk + NK_FLAGS) & NK_FLAG_COMP_NAME) ? 0 : RF_NAME_UTF16_BIT);
         s->key_status[row] = RF_OK;
         if ((s->key_name_len[row] & RF_NAME_UTF16_BIT) && (nlen & 1)) {
@@ -427,7 +428,7 @@ static rf_status scan_loop(scan_run *r)
         if (!GROW(r->stack, r->stack_cap, r->top + r->n_kids))
             return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for the scan");
         for (size_t i = r->n_kids; i-- > 0;) /* reversed: children pop in stored order */
-            r->stack[r->top++] = (frame){ r->kids[i], f.depth + 1, (int64_t)row };
+            r->stack[r->top++] = (frame){ r->kids[i], f.depth + 1, (int32_t)row };
         if (s->progress && (s->n_keys & 4095) == 0) {
             /* the caller's code: a fault in there is not ours to catch */
             regf_guard *outer = regf_guard_suspend();

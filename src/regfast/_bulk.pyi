@@ -37,25 +37,34 @@ class ValueBatch(_Rows):
 class ScanTable(_Rows):
     hive: Any
     root_path: str
-    key_token: npt.NDArray[np.uint64]
-    key_parent: npt.NDArray[np.int64]
-    key_depth: npt.NDArray[np.uint32]
+    # stored columns (24 bytes a key row, 28 a value row)
+    key_token: npt.NDArray[np.uint32]
+    key_parent: npt.NDArray[np.int32]
     key_last_write: npt.NDArray[np.uint64]
-    key_n_values: npt.NDArray[np.uint32]
-    key_name_off: npt.NDArray[np.uint64]
     key_name_len: npt.NDArray[np.uint32]
     key_status: npt.NDArray[np.int32]
-    key_deleted: npt.NDArray[np.bool_]
-    value_key: npt.NDArray[np.int64]
-    value_token: npt.NDArray[np.uint64]
-    value_name_off: npt.NDArray[np.uint64]
+    value_key: npt.NDArray[np.int32]
+    value_token: npt.NDArray[np.uint32]
     value_name_len: npt.NDArray[np.uint32]
     value_type: npt.NDArray[np.uint32]
-    value_offset: npt.NDArray[np.uint64]
+    value_offset: npt.NDArray[np.uint32]
     value_length: npt.NDArray[np.uint32]
     value_status: npt.NDArray[np.int32]
-    value_deleted: npt.NDArray[np.bool_]
-    value_malformed: npt.NDArray[np.bool_]
+    # made from them when asked for
+    @property
+    def key_depth(self) -> npt.NDArray[np.uint32]: ...
+    @property
+    def key_n_values(self) -> npt.NDArray[np.uint32]: ...
+    @property
+    def key_deleted(self) -> npt.NDArray[np.bool_]: ...
+    @property
+    def value_deleted(self) -> npt.NDArray[np.bool_]: ...
+    @property
+    def value_malformed(self) -> npt.NDArray[np.bool_]: ...
+    @property
+    def key_name_off(self) -> npt.NDArray[np.uint64]: ...
+    @property
+    def value_name_off(self) -> npt.NDArray[np.uint64]: ...
     @property
     def n_keys(self) -> int: ...
     @property

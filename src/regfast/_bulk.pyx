@@ -109,12 +109,30 @@ cdef enum:
                             # flag set, its size does not fit its type (data still there)
 
 cdef uint64_t ARENA_BIT = RF_BATCH_IN_ARENA
+# A scan table's value_offset is 32-bit (rf_scan): bit 31 set, an offset into
+# its arena. File offsets never have it: scan() refuses a hive whose rows
+# would (Windows' hives end below 2 GiB: bit 31 of a cell index marks
+# volatile storage).
+cdef uint32_t SCAN_ARENA_BIT = 0x80000000u
+SCAN_ARENA_FLAG = SCAN_ARENA_BIT
 
 
 cdef inline const uint8_t *row_ptr(const uint8_t *mapping, const uint8_t *arena, uint64_t off) noexcept nogil:
     if off & ARENA_BIT:
         return arena + (off & ~ARENA_BIT)
     return mapping + off
+
+
+cdef inline uint64_t off_at(const uint64_t *off64, const uint32_t *off32, Py_ssize_t i) noexcept nogil:
+    """Row i's data offset in the form row_ptr() takes, from a batch's 64-bit
+    column (off64) or a scan table's 32-bit one (off32; the other is NULL)."""
+    cdef uint32_t o
+    if off32 == NULL:
+        return off64[i]
+    o = off32[i]
+    if o & SCAN_ARENA_BIT:
+        return ARENA_BIT | (o & ~SCAN_ARENA_BIT)
+    return o
 
 
 cdef inline void *data_of(cnp.ndarray a) noexcept:
@@ -174,18 +192,21 @@ cdef class _Rows:
         return self._view
 
     cdef object _decode_rows(self, cnp.ndarray types, cnp.ndarray status, cnp.ndarray offset,
-                             cnp.ndarray length, cnp.ndarray malformed, bint strings_only):
-        """Decoded value per row; None where the row has no value (or, with
-        strings_only, is not a string type)."""
+                             cnp.ndarray length, object malformed, bint strings_only):
+        """Decoded value per row of a scan table (32-bit offsets); None where
+        the row has no value (or, with strings_only, is not a string type).
+        `malformed` None: no row is."""
         return self._decode_ptrs(types.shape[0], <uint32_t *>data_of(types), <int32_t *>data_of(status),
-                                 <uint64_t *>data_of(offset), <uint32_t *>data_of(length),
-                                 <const uint8_t *>data_of(malformed), None, strings_only, True)
+                                 NULL, <uint32_t *>data_of(offset), <uint32_t *>data_of(length),
+                                 NULL if malformed is None else <const uint8_t *>data_of(malformed),
+                                 None, strings_only, True)
 
-    cdef list _decode_ptrs(self, Py_ssize_t n, const uint32_t *t, const int32_t *st, const uint64_t *off,
-                           const uint32_t *ln, const uint8_t *mal, object names, bint strings_only,
-                           bint untrack=False):
-        """`mal`: per row, 1 when the row's status 13 says "malformed" (the
-        data is there and decodes) rather than "filtered out"."""
+    cdef list _decode_ptrs(self, Py_ssize_t n, const uint32_t *t, const int32_t *st, const uint64_t *off64,
+                           const uint32_t *off32, const uint32_t *ln, const uint8_t *mal, object names,
+                           bint strings_only, bint untrack=False):
+        """Offsets: off64 or off32 (see off_at). `mal`: per row, 1 when the
+        row's status 13 says "malformed" (the data is there and decodes)
+        rather than "filtered out"; NULL when no row is malformed."""
         self._ready()
         _check_names(names, n)
         cdef list out = [None] * n
@@ -196,21 +217,21 @@ cdef class _Rows:
         # stay ordinary lists.
         if untrack:
             _untracked(out)
-        self._decode_into(out, n, t, st, off, ln, mal, strings_only, untrack)
+        self._decode_into(out, n, t, st, off64, off32, ln, mal, strings_only, untrack)
         return out
 
     cdef void _decode_into(self, list out, Py_ssize_t n, const uint32_t *t, const int32_t *st,
-                           const uint64_t *off, const uint32_t *ln, const uint8_t *mal,
-                           bint strings_only, bint untrack) except *:
+                           const uint64_t *off64, const uint32_t *off32, const uint32_t *ln,
+                           const uint8_t *mal, bint strings_only, bint untrack) except *:
         cdef Py_ssize_t i
         cdef uint32_t ty
         cdef const uint8_t *p
         cdef object v
         for i in range(n):
-            if st[i] != 0 and not mal[i]:
+            if st[i] != 0 and (mal == NULL or not mal[i]):
                 continue
             ty = t[i]
-            p = row_ptr(self._map, self._arena, off[i])
+            p = row_ptr(self._map, self._arena, off_at(off64, off32, i))
             # the two commonest types straight here; decode_data does the rest
             # (as it would these: same results, one call less per row). Equal
             # strings are not shared as names are (decode_names): for values,
@@ -229,7 +250,7 @@ cdef class _Rows:
                     _untracked(<list>v)        # only str in it
             _set_none_item(out, i, v)
 
-    cdef object _ints_ptrs(self, Py_ssize_t n, const uint32_t *t, const int32_t *st, const uint64_t *off,
+    cdef object _ints_ptrs(self, Py_ssize_t n, const uint32_t *t, const int32_t *st, const uint64_t *off64,
                            const uint32_t *ln, const uint8_t *mal, object default):
         cdef Py_ssize_t i
         cdef cnp.ndarray out = np.empty(n, dtype=np.uint64)
@@ -242,7 +263,7 @@ cdef class _Rows:
         with nogil:
             for i in range(n):
                 if (st[i] == 0 or mal[i]) and reg_is_int(t[i]):
-                    o[i] = reg_int(t[i], row_ptr(self._map, self._arena, off[i]), ln[i])
+                    o[i] = reg_int(t[i], row_ptr(self._map, self._arena, off64[i]), ln[i])
                 else:
                     o[i] = dflt
                     if bad < 0:
@@ -276,6 +297,15 @@ cdef inline int _check_names(object names, Py_ssize_t n) except -1:
     if names is not None and len(names) < n:
         raise ValueError(f"the batch's names list was changed: {len(names)} names for {n} rows")
     return 0
+
+
+cdef Py_ssize_t _count_malformed(Py_ssize_t n, const uint32_t *t, const int32_t *st,
+                                 const uint32_t *ln) noexcept nogil:
+    """How many rows _mark_malformed would mark (it changes nothing)."""
+    cdef Py_ssize_t i, count = 0
+    for i in range(n):
+        count += st[i] == 0 and not reg_well_formed(t[i], ln[i])
+    return count
 
 
 cdef Py_ssize_t _mark_malformed(Py_ssize_t n, const uint32_t *t, int32_t *st, const uint32_t *ln,
@@ -435,7 +465,7 @@ cdef class ValueBatch(_Rows):
         """Decoded strings for RF_REG_SZ/EXPAND_SZ/LINK rows, None elsewhere.
         With array=True, a numpy StringDType array (None as the missing marker)."""
         self._filled()
-        out = self._decode_ptrs(self._n, self._type, self._st, self._off, self._len, self._mal,
+        out = self._decode_ptrs(self._n, self._type, self._st, self._off, NULL, self._len, self._mal,
                                 self.names, True)
         if array:
             return np.array(out, dtype=np.dtypes.StringDType(na_object=None))
@@ -452,14 +482,14 @@ cdef class ValueBatch(_Rows):
         """Decoded value per row (as key[name] would give), None for rows
         without data (missing or filtered)."""
         self._filled()
-        return self._decode_ptrs(self._n, self._type, self._st, self._off, self._len, self._mal,
+        return self._decode_ptrs(self._n, self._type, self._st, self._off, NULL, self._len, self._mal,
                                  self.names, False)
 
     def to_dict(self):
         """{name: decoded value} for the rows that have data (malformed ones
         included); of rows with the same name, the first, as key[name] finds."""
         self._filled()
-        cdef list vals = self._decode_ptrs(self._n, self._type, self._st, self._off, self._len,
+        cdef list vals = self._decode_ptrs(self._n, self._type, self._st, self._off, NULL, self._len,
                                            self._mal, self.names, False)
         cdef list names = self.names
         cdef int32_t *st = self._st
@@ -922,6 +952,9 @@ cdef inline int _in_mapping(uint64_t off, uint32_t raw, size_t map_len) except -
     the C scan bounded every entry by its cell, so this fails only when a
     column was made writable and changed: cheap insurance at the point of use."""
     cdef uint64_t n = raw & ~(<uint32_t>RF_NAME_UTF16_BIT)
+    if n == 0:
+        # an error row's empty name: its token (and so `off`) may be anything
+        return 0
     if off > map_len or n > map_len - off:
         raise error_from_status(RF_E_CORRUPT, f"name column entry (0x{off:x}, {n}) runs past the "
                                 f"0x{map_len:x}-byte hive")
@@ -949,13 +982,16 @@ cdef enum:
     _WALK_AHEAD = 256   # rows whose names and paths Hive.walk makes ahead of the caller
 
 
-cdef list decode_names(const uint8_t *mapping, size_t map_len, cnp.ndarray offs, cnp.ndarray lens):
-    """The names of a name column as a list of str; equal names mostly share
-    one str (a real hive has a few hundred distinct value names for tens of
-    thousands of rows: see _strcache.h)."""
-    cdef Py_ssize_t i, n = offs.shape[0]
-    cdef uint64_t *o = <uint64_t *>data_of(offs)
+cdef list decode_names(const uint8_t *mapping, size_t map_len, cnp.ndarray tokens, uint64_t name_at,
+                       cnp.ndarray lens):
+    """The names of a name column as a list of str, each at file offset
+    token + name_at (rf_scan); equal names mostly share one str (a real hive
+    has a few hundred distinct value names for tens of thousands of rows:
+    see _strcache.h)."""
+    cdef Py_ssize_t i, n = tokens.shape[0]
+    cdef uint32_t *tok = <uint32_t *>data_of(tokens)
     cdef uint32_t *l = <uint32_t *>data_of(lens)
+    cdef uint64_t at
     cdef _Name nm
     cdef list out = _untracked([None] * n)
     cdef rf_str_cache cache
@@ -968,24 +1004,49 @@ cdef list decode_names(const uint8_t *mapping, size_t map_len, cnp.ndarray offs,
     try:
         for i in range(n):
             if i + PREFETCH_AHEAD < n:
-                rf_prefetch(mapping + o[i + PREFETCH_AHEAD])
-            _in_mapping(o[i], l[i], map_len)
+                rf_prefetch(mapping + tok[i + PREFETCH_AHEAD] + name_at)
             nbytes = l[i] & ~(<uint32_t>RF_NAME_UTF16_BIT)
-            slot = rf_strcache_slot(&cache, mapping + o[i], l[i], nbytes)
+            if nbytes == 0:                     # a default value's name, or an error row's
+                _set_none_item(out, i, "")
+                continue
+            at = tok[i] + name_at
+            _in_mapping(at, l[i], map_len)
+            slot = rf_strcache_slot(&cache, mapping + at, l[i], nbytes)
             if slot != NULL:
-                hit = rf_strcache_hit(&cache, slot, mapping + o[i], l[i], nbytes)
+                hit = rf_strcache_hit(&cache, slot, mapping + at, l[i], nbytes)
                 if hit != NULL:
                     _set_none_item(out, i, <object>hit)
                     continue
-            _measure(&nm, mapping, o[i], l[i])
+            _measure(&nm, mapping, at, l[i])
             s = _name_obj(&nm)
             _set_none_item(out, i, s)
             if slot != NULL:
                 # a borrowed reference: `out` holds s until the function returns
-                rf_strcache_put(slot, mapping + o[i], l[i], <PyObject *>s)
+                rf_strcache_put(slot, mapping + at, l[i], <PyObject *>s)
     finally:
         rf_strcache_free(&cache)
     return out
+
+
+cdef cnp.ndarray _depths(cnp.ndarray parents):
+    """key_depth from key_parent: rows come after their parent (pre-order;
+    deleted rows parents first), so one pass suffices. A parent row that is
+    not earlier (never written by scan()) counts as none: depth 0."""
+    cdef Py_ssize_t i, n = parents.shape[0]
+    cdef const int32_t *p = <const int32_t *>data_of(parents)
+    cdef cnp.ndarray out = np.empty(n, dtype=np.uint32)
+    cdef uint32_t *d = <uint32_t *>data_of(out)
+    with nogil:
+        for i in range(n):
+            d[i] = d[p[i]] + 1 if 0 <= p[i] < i else 0
+    return out
+
+
+cdef cnp.ndarray _tail_mask(Py_ssize_t n, Py_ssize_t live):
+    """bool[n]: True from row `live` on."""
+    cdef cnp.ndarray out = np.zeros(n, dtype=np.bool_)
+    out[live:] = True
+    return _locked(out)
 
 
 @cython.auto_pickle(False)
@@ -993,17 +1054,22 @@ cdef class ScanTable(_Rows):
     """A subtree as two column tables (see Hive.scan).
 
     Keys, depth-first, parents before children:
-      ``key_token`` (the key's rf_key: its nk cell for hive files, whose
-      file offset :meth:`Hive.token_offset` gives), ``key_parent`` (row of the parent, -1 for the start
-      key), ``key_depth``, ``key_last_write`` (FILETIME), ``key_n_values``,
+      ``key_token`` (uint32: the key's rf_key, its nk cell, whose file offset
+      :meth:`Hive.token_offset` gives), ``key_parent`` (int32: row of the
+      parent, -1 for the start key), ``key_last_write`` (FILETIME),
       ``key_status`` (0, or why its subkeys/values were skipped with
-      errors="skip"), ``key_deleted`` (bool), plus stored names via
-      key_names().
+      errors="skip"), plus stored names via key_names().
     Values:
-      ``value_key`` (int64: row of the owning key), ``value_type``,
-      ``value_offset`` (into ``mapping``, or with bit 63 into ``arena``),
-      ``value_length``, ``value_status``, ``value_token``, ``value_deleted``
-      (bool), ``value_malformed`` (bool), plus value_names().
+      ``value_key`` (int32: row of the owning key), ``value_type``,
+      ``value_offset`` (uint32: into ``mapping``, or with bit 31 into
+      ``arena``), ``value_length``, ``value_status``, ``value_token``
+      (uint32), plus value_names().
+    Those are the stored columns: 24 bytes a key row and 28 a value row. The
+    rest follow from them and are made when asked for: ``key_depth``,
+    ``key_n_values``, ``key_deleted``, ``value_deleted``,
+    ``value_malformed`` (bool: stored only when some row is malformed),
+    ``key_name_off`` and ``value_name_off`` (file offsets of the stored
+    names: a fixed distance from the token, see rf_scan).
 
     A value whose size does not fit its type (a REG_DWORD /
     REG_DWORD_BIG_ENDIAN not of 4 bytes, a REG_QWORD not of 8: real hives
@@ -1033,12 +1099,13 @@ cdef class ScanTable(_Rows):
         is gone or too short).
     """
     cdef readonly Hive hive
-    cdef readonly cnp.ndarray key_token, key_parent, key_depth, key_last_write, key_n_values
-    cdef readonly cnp.ndarray key_name_off, key_name_len, key_status, key_deleted
-    cdef readonly cnp.ndarray value_key, value_token, value_name_off, value_name_len
-    cdef readonly cnp.ndarray value_type, value_offset, value_length, value_status, value_deleted
-    cdef readonly cnp.ndarray value_malformed
+    cdef readonly cnp.ndarray key_token, key_parent, key_last_write, key_name_len, key_status
+    cdef readonly cnp.ndarray value_key, value_token, value_name_len
+    cdef readonly cnp.ndarray value_type, value_offset, value_length, value_status
     cdef readonly object root_path
+    cdef object _malformed          # bool column, or None: no row is malformed
+    cdef object _depth              # key_depth, made on first use
+    cdef Py_ssize_t _live_keys, _live_values    # rows before the deleted ones
 
     cdef int _filled(self) except -1:
         if self.hive is None or self.key_token is None or self.value_type is None:
@@ -1055,6 +1122,56 @@ cdef class ScanTable(_Rows):
         self._filled()
         return self.value_type.shape[0]
 
+    @property
+    def key_depth(self):
+        """uint32: 0 for the start key, the parent's depth + 1 below it (and
+        0 for a deleted key whose parent is unknown). Made from key_parent on
+        first use."""
+        self._filled()
+        if self._depth is None:
+            self._depth = _locked(_depths(self.key_parent))
+        return self._depth
+
+    @property
+    def key_n_values(self):
+        """uint32: how many value rows name each key (value_key)."""
+        self._filled()
+        vk = self.value_key
+        return _locked(np.bincount(vk[vk >= 0], minlength=self.n_keys).astype(np.uint32))
+
+    @property
+    def key_deleted(self):
+        """bool: True for the deleted rows (see above), which come last."""
+        self._filled()
+        return _tail_mask(self.n_keys, self._live_keys)
+
+    @property
+    def value_deleted(self):
+        """bool: True for the deleted rows (see above), which come last."""
+        self._filled()
+        return _tail_mask(self.n_values, self._live_values)
+
+    @property
+    def value_malformed(self):
+        """bool: True where status 13 means "size does not fit the type" (the
+        data is there and decodes)."""
+        self._filled()
+        if self._malformed is None:
+            return _locked(np.zeros(self.n_values, dtype=np.bool_))
+        return self._malformed
+
+    @property
+    def key_name_off(self):
+        """uint64: file offset of each key's stored name (token + a constant)."""
+        self._filled()
+        return _locked(self.key_token.astype(np.uint64) + RF_SCAN_KEY_NAME_AT(0))
+
+    @property
+    def value_name_off(self):
+        """uint64: file offset of each value's stored name (token + a constant)."""
+        self._filled()
+        return _locked(self.value_token.astype(np.uint64) + RF_SCAN_VALUE_NAME_AT(0))
+
     def __repr__(self):
         if self.hive is None:
             return "<regfast.ScanTable (not initialised)>"
@@ -1068,7 +1185,8 @@ cdef class ScanTable(_Rows):
         regfast's README, "Memory")."""
         self._filled()
         self._ready()
-        return decode_names(self._map, self._map_len, self.key_name_off, self.key_name_len)
+        return decode_names(self._map, self._map_len, self.key_token, RF_SCAN_KEY_NAME_AT(0),
+                            self.key_name_len)
 
     def value_names(self):
         """Names of the values, as a list of str ("" for default values).
@@ -1078,7 +1196,8 @@ cdef class ScanTable(_Rows):
         regfast's README, "Memory")."""
         self._filled()
         self._ready()
-        return decode_names(self._map, self._map_len, self.value_name_off, self.value_name_len)
+        return decode_names(self._map, self._map_len, self.value_token, RF_SCAN_VALUE_NAME_AT(0),
+                            self.value_name_len)
 
     def key_paths(self):
         """Full path of every key from the hive root, '\\'-separated.
@@ -1092,19 +1211,20 @@ cdef class ScanTable(_Rows):
         self._filled()
         self._ready()
         cdef Py_ssize_t i, n = self.key_token.shape[0]
-        cdef int64_t *parent = <int64_t *>data_of(self.key_parent)
-        cdef cnp.uint8_t *deleted = <cnp.uint8_t *>data_of(self.key_deleted)
-        cdef uint64_t *off = <uint64_t *>data_of(self.key_name_off)
+        cdef int32_t *parent = <int32_t *>data_of(self.key_parent)
+        cdef uint32_t *tok = <uint32_t *>data_of(self.key_token)
+        cdef uint64_t name_at = RF_SCAN_KEY_NAME_AT(0), at
+        cdef Py_ssize_t live = self._live_keys
         cdef uint32_t *ln = <uint32_t *>data_of(self.key_name_len)
         cdef list paths = _untracked([None] * n)
         cdef object pv
         cdef _Name nm
         for i in range(n):
             if i + PREFETCH_AHEAD < n:
-                rf_prefetch(self._map + off[i + PREFETCH_AHEAD])
+                rf_prefetch(self._map + tok[i + PREFETCH_AHEAD] + name_at)
             if parent[i] < 0:
                 # a deleted key whose parent is unknown has no known path
-                if not deleted[i]:
+                if i < live:
                     paths[i] = self.root_path
                 continue
             if parent[i] >= i:                  # not filled yet: no known path
@@ -1112,8 +1232,9 @@ cdef class ScanTable(_Rows):
             pv = paths[parent[i]]
             if pv is None:
                 continue
-            _in_mapping(off[i], ln[i], self._map_len)
-            _measure(&nm, self._map, off[i], ln[i])
+            at = tok[i] + name_at
+            _in_mapping(at, ln[i], self._map_len)
+            _measure(&nm, self._map, at, ln[i])
             paths[i] = _name_obj(&nm) if PyUnicode_GET_LENGTH(pv) == 0 else _child_path(pv, &nm)
         return paths
 
@@ -1130,11 +1251,12 @@ cdef class ScanTable(_Rows):
         self._filled()
         cdef Hive hive = self.hive
         cdef Py_ssize_t n = self.key_token.shape[0], i = 0, j, end, d
-        cdef uint64_t *tok = <uint64_t *>data_of(self.key_token)
-        cdef int64_t *parent = <int64_t *>data_of(self.key_parent)
-        cdef uint32_t *depth = <uint32_t *>data_of(self.key_depth)
+        cdef uint32_t *tok = <uint32_t *>data_of(self.key_token)
+        cdef int32_t *parent = <int32_t *>data_of(self.key_parent)
+        cdef cnp.ndarray depths = self.key_depth
+        cdef uint32_t *depth = <uint32_t *>data_of(depths)
         cdef uint64_t *lw = <uint64_t *>data_of(self.key_last_write)
-        cdef uint64_t *off = <uint64_t *>data_of(self.key_name_off)
+        cdef uint64_t name_at = RF_SCAN_KEY_NAME_AT(0), at
         cdef uint32_t *ln = <uint32_t *>data_of(self.key_name_len)
         cdef list stack = []            # path of the last key seen at each depth
         cdef list rows = []             # and its row
@@ -1148,9 +1270,10 @@ cdef class ScanTable(_Rows):
             self._ready()               # the file still covers the mapping
             for j in range(i, end):
                 if j + PREFETCH_AHEAD < n:
-                    rf_prefetch(self._map + off[j + PREFETCH_AHEAD])
-                _in_mapping(off[j], ln[j], self._map_len)
-                _measure(&nm, self._map, off[j], ln[j])
+                    rf_prefetch(self._map + tok[j + PREFETCH_AHEAD] + name_at)
+                at = tok[j] + name_at
+                _in_mapping(at, ln[j], self._map_len)
+                _measure(&nm, self._map, at, ln[j])
                 name = _name_obj(&nm)
                 d = depth[j]
                 if all_paths is not None:
@@ -1186,9 +1309,11 @@ cdef class ScanTable(_Rows):
     def value_data(self, Py_ssize_t i):
         """Row i's raw data as a memoryview (no copy)."""
         self._filled()
-        if self.value_status[i] != 0 and not self.value_malformed[i]:
+        if self.value_status[i] != 0 and not (self._malformed is not None and self._malformed[i]):
             raise error_from_status(int(self.value_status[i]), f"value row {i} has no data")
-        return self._row_view(self.value_offset[i], self.value_length[i])
+        cdef uint32_t off = self.value_offset[i]
+        return self._row_view(ARENA_BIT | (off & ~SCAN_ARENA_BIT) if off & SCAN_ARENA_BIT else off,
+                              self.value_length[i])
 
     def decoded_values(self):
         """Decoded data of every value row (str/int/list/bytes; None on error
@@ -1198,7 +1323,7 @@ cdef class ScanTable(_Rows):
         collector pass (README, "Memory")."""
         self._filled()
         return self._decode_rows(self.value_type, self.value_status, self.value_offset,
-                                 self.value_length, self.value_malformed, False)
+                                 self.value_length, self._malformed, False)
 
     def stats(self):
         """Counts for a quick look: keys, values, per-type counts, data bytes, depth."""
@@ -1292,14 +1417,12 @@ cdef ScanTable _scan_pinned(Hive hive, rf_hive *h, Key start, object path, bint 
     cdef size_t nk = s.n_keys, nv = s.n_values
     cdef tuple d = _SCAN_DESCRS
     t.key_token, t.key_parent = _column(block, starts[0], nk, d[0]), _column(block, starts[1], nk, d[1])
-    t.key_depth, t.key_last_write = _column(block, starts[2], nk, d[2]), _column(block, starts[3], nk, d[3])
-    t.key_n_values, t.key_name_off = _column(block, starts[4], nk, d[4]), _column(block, starts[5], nk, d[5])
-    t.key_name_len, t.key_status = _column(block, starts[6], nk, d[6]), _column(block, starts[7], nk, d[7])
-    t.value_key, t.value_token = _column(block, starts[8], nv, d[8]), _column(block, starts[9], nv, d[9])
-    t.value_name_off = _column(block, starts[10], nv, d[10])
-    t.value_name_len = _column(block, starts[11], nv, d[11])
-    t.value_type, t.value_offset = _column(block, starts[12], nv, d[12]), _column(block, starts[13], nv, d[13])
-    t.value_length, t.value_status = _column(block, starts[14], nv, d[14]), _column(block, starts[15], nv, d[15])
+    t.key_last_write, t.key_name_len = _column(block, starts[2], nk, d[2]), _column(block, starts[3], nk, d[3])
+    t.key_status = _column(block, starts[4], nk, d[4])
+    t.value_key, t.value_token = _column(block, starts[5], nv, d[5]), _column(block, starts[6], nv, d[6])
+    t.value_name_len, t.value_type = _column(block, starts[7], nv, d[7]), _column(block, starts[8], nv, d[8])
+    t.value_offset, t.value_length = _column(block, starts[9], nv, d[9]), _column(block, starts[10], nv, d[10])
+    t.value_status = _column(block, starts[11], nv, d[11])
     if progress is not None:
         progress(s.n_keys, s.n_keys)
 
@@ -1308,25 +1431,30 @@ cdef ScanTable _scan_pinned(Hive hive, rf_hive *h, Key start, object path, bint 
     arena = None
     cdef const uint8_t *p
     cdef size_t got, pos = 0, i
-    cdef uint64_t *voff = <uint64_t *>data_of(t.value_offset)
+    cdef uint32_t *voff = <uint32_t *>data_of(t.value_offset)
     cdef int32_t *vst = <int32_t *>data_of(t.value_status)
-    cdef uint64_t *vtok = <uint64_t *>data_of(t.value_token)
+    cdef uint32_t *vtok = <uint32_t *>data_of(t.value_token)
     cdef uint32_t *vlen = <uint32_t *>data_of(t.value_length)
     cdef uint8_t *dst
     cdef const uint8_t *mbase
     cdef size_t mlen
+    check(rf_hive_mapping(h, &mbase, &mlen))
+    if mlen > SCAN_ARENA_BIT and nv and int(t.value_offset.max()) & SCAN_ARENA_BIT:
+        # Windows writes no such hive (bit 31 of a cell index marks volatile
+        # storage), and the 32-bit column keeps that bit for the arena
+        raise error_from_status(RF_E_LIMIT, f"the hive's data reaches past 2 GiB (0x{mlen:x}-byte "
+                                "mapping): scan() cannot hold its offsets; read it key by key")
     if big.size:
         # A value listed again is read once (its rows share the bytes). Past
         # that, healthy hives never share data cells, so the arena fits in the
         # file; more means values sharing segments (damage), and an arena the
         # file does not bound (one 200 KB value listed 20,000 times in a
         # 0.9 MB hive asked for 3.7 GiB): those rows are corrupt.
-        check(rf_hive_mapping(h, &mbase, &mlen))
         first, order, total = {}, [], 0
         for i in big:
             if vtok[i] in first:
                 continue
-            if total + vlen[i] > mlen:
+            if total + vlen[i] > mlen or total + vlen[i] > SCAN_ARENA_BIT:
                 where, at = _vk_at(h, vtok[i])
                 msg = (f"{where}: with its {vlen[i]:,} bytes the big data of the values "
                        f"read add up to more than the hive's {mlen:,} bytes: values share data cells (damage)")
@@ -1347,7 +1475,7 @@ cdef ScanTable _scan_pinned(Hive hive, rf_hive *h, Key start, object path, bint 
                     check(st)
                 vst[i] = st
                 continue
-            voff[i] = ARENA_BIT | pos
+            voff[i] = SCAN_ARENA_BIT | pos
             vst[i] = 0
             pos += got
         for i in big:                                   # the rows of a value listed again
@@ -1356,27 +1484,31 @@ cdef ScanTable _scan_pinned(Hive hive, rf_hive *h, Key start, object path, bint 
     cdef const uint8_t *base
     cdef size_t base_len
     check(rf_hive_mapping(h, &base, &base_len))
-    t.key_deleted = np.zeros(t.n_keys, dtype=np.bool_)
-    t.value_deleted = np.zeros(t.n_values, dtype=np.bool_)
+    t._live_keys, t._live_values = nk, nv
     if include_deleted:
         arena = _append_deleted(t, hive, h, base, base_len, path is None, values, arena)
-    t.value_malformed = np.empty(t.n_values, dtype=np.bool_)
     cdef Py_ssize_t nv_all = t.n_values
     cdef uint32_t *mt = <uint32_t *>data_of(t.value_type)
     cdef int32_t *ms = <int32_t *>data_of(t.value_status)
     cdef uint32_t *ml = <uint32_t *>data_of(t.value_length)
-    cdef uint8_t *mm = <uint8_t *>data_of(t.value_malformed)
+    cdef Py_ssize_t n_malformed
+    cdef uint8_t *mm
     with nogil:
-        _mark_malformed(nv_all, mt, ms, ml, mm)
-    t.key_token, t.key_parent, t.key_depth = _locked(t.key_token), _locked(t.key_parent), _locked(t.key_depth)
-    t.key_last_write, t.key_n_values = _locked(t.key_last_write), _locked(t.key_n_values)
-    t.key_name_off, t.key_name_len = _locked(t.key_name_off), _locked(t.key_name_len)
-    t.key_status, t.key_deleted = _locked(t.key_status), _locked(t.key_deleted)
+        n_malformed = _count_malformed(nv_all, mt, ms, ml)
+    cdef cnp.ndarray mal
+    if n_malformed:                     # (real hives have a few: most tables store no column)
+        mal = np.empty(nv_all, dtype=np.bool_)
+        mm = <uint8_t *>data_of(mal)
+        with nogil:
+            _mark_malformed(nv_all, mt, ms, ml, mm)
+        t._malformed = _locked(mal)
+    t.key_token, t.key_parent = _locked(t.key_token), _locked(t.key_parent)
+    t.key_last_write, t.key_name_len = _locked(t.key_last_write), _locked(t.key_name_len)
+    t.key_status = _locked(t.key_status)
     t.value_key, t.value_token = _locked(t.value_key), _locked(t.value_token)
-    t.value_name_off, t.value_name_len = _locked(t.value_name_off), _locked(t.value_name_len)
-    t.value_type, t.value_offset = _locked(t.value_type), _locked(t.value_offset)
-    t.value_length, t.value_status = _locked(t.value_length), _locked(t.value_status)
-    t.value_deleted, t.value_malformed = _locked(t.value_deleted), _locked(t.value_malformed)
+    t.value_name_len, t.value_type = _locked(t.value_name_len), _locked(t.value_type)
+    t.value_offset, t.value_length = _locked(t.value_offset), _locked(t.value_length)
+    t.value_status = _locked(t.value_status)
     if arena is not None:
         arena = _locked(arena)
     t._bind(hive, base, base_len, arena)
@@ -1410,6 +1542,7 @@ cdef object _append_deleted(ScanTable t, Hive hive, rf_hive *h, const uint8_t *b
                                         "the end of the hive (the file changed after it was opened?)",
                                         None, recs[i].offset)
         live = {tok: row for row, tok in enumerate(t.key_token.tolist())}
+        live_depth = _depths(t.key_parent)
         keys = [i for i in range(n) if recs[i].kind == RF_DELETED_KEY]
         by_tok = {recs[i].token: i for i in keys}
         # parent of each deleted key: ("live", row), ("del", rec index) or None
@@ -1441,7 +1574,7 @@ cdef object _append_deleted(ScanTable t, Hive hive, rf_hive *h, const uint8_t *b
                 if ref is None:
                     depth[k], anchored[k] = 0, False
                 elif ref[0] == "live":
-                    depth[k], anchored[k] = int(t.key_depth[ref[1]]) + 1, True
+                    depth[k], anchored[k] = int(live_depth[ref[1]]) + 1, True
                 else:
                     depth[k], anchored[k] = depth[ref[1]] + 1, anchored[ref[1]]
         # a subtree scan keeps only what hangs below its keys
@@ -1458,40 +1591,38 @@ cdef object _append_deleted(ScanTable t, Hive hive, rf_hive *h, const uint8_t *b
             vals = [i for i in range(n) if recs[i].kind == RF_DELETED_VALUE
                     and (whole_hive or recs[i].owner in key_row_by_offset)]
         nk_add, nv_add = len(kept), len(vals)
-        # key columns
-        tok = np.empty(nk_add, np.uint64); par = np.empty(nk_add, np.int64)
-        dep = np.empty(nk_add, np.uint32); lw = np.empty(nk_add, np.uint64)
-        knv = np.zeros(nk_add, np.uint32); noff = np.empty(nk_add, np.uint64)
-        nlen = np.empty(nk_add, np.uint32)
+        # key columns (key_depth, key_n_values: made from these on use)
+        tok = np.empty(nk_add, np.uint32); par = np.empty(nk_add, np.int32)
+        lw = np.empty(nk_add, np.uint64); nlen = np.empty(nk_add, np.uint32)
         for r, k in enumerate(kept):
+            _check_name_at(&recs[k], base, RF_SCAN_KEY_NAME_AT(recs[k].token))
             tok[r] = recs[k].token
             ref = parent[k]
             par[r] = -1 if ref is None else (ref[1] if ref[0] == "live" else row_of.get(ref[1], -1))
-            dep[r] = depth[k]
             lw[r] = recs[k].last_write
-            noff[r] = <uint64_t>(<const uint8_t *>recs[k].name.ptr - base)
             nlen[r] = _name_len(&recs[k].name)
         # value columns; deleted big data is assembled after the scan's arena
-        vkey = np.empty(nv_add, np.int64); vtok = np.empty(nv_add, np.uint64)
-        vnoff = np.empty(nv_add, np.uint64); vnlen = np.empty(nv_add, np.uint32)
-        vtype = np.empty(nv_add, np.uint32); voff = np.empty(nv_add, np.uint64)
+        vkey = np.empty(nv_add, np.int32); vtok = np.empty(nv_add, np.uint32)
+        vnlen = np.empty(nv_add, np.uint32)
+        vtype = np.empty(nv_add, np.uint32); voff = np.empty(nv_add, np.uint32)
         vlen = np.empty(nv_add, np.uint32); vst = np.empty(nv_add, np.int32)
         arena_pos = 0 if arena is None else arena.shape[0]
         pieces = [] if arena is None else [arena]
         for r, k in enumerate(vals):
+            _check_name_at(&recs[k], base, RF_SCAN_VALUE_NAME_AT(recs[k].token))
             vtok[r] = recs[k].token
             row = key_row_by_offset.get(recs[k].owner, -1) if recs[k].owner != RF_NO_OFFSET else -1
             vkey[r] = row
-            if row >= 0:
-                knv[row - nk0] += 1
-            vnoff[r] = <uint64_t>(<const uint8_t *>recs[k].name.ptr - base)
             vnlen[r] = _name_len(&recs[k].name)
             vtype[r] = recs[k].type
             state = recs[k].data_state
             voff[r], vlen[r], vst[r] = 0, recs[k].data_len, RF_E_NOT_FOUND
             if state == 0:                                  # no data
                 voff[r], vlen[r], vst[r] = 0, 0, 0
-            elif state <= 3 and recs[k].data_flags & RF_VALUE_BIG_DATA:
+            elif (state <= 3 and recs[k].data_flags & RF_VALUE_BIG_DATA
+                    and arena_pos + recs[k].data_len <= min(base_len, SCAN_ARENA_BIT)):
+                # (beyond that bound, records share data: lost, as a live
+                # scan's big data that would outgrow the file is corrupt)
                 ki = k
                 big_buf = np.empty(recs[ki].data_len, np.uint8)
                 dst = <uint8_t *>data_of(big_buf)
@@ -1499,7 +1630,7 @@ cdef object _append_deleted(ScanTable t, Hive hive, rf_hive *h, const uint8_t *b
                     st = rf_hive_deleted_read(h, recs[ki].offset, dst, recs[ki].data_len, &got)
                 if st == RF_OK and got == recs[ki].data_len:
                     pieces.append(big_buf)
-                    voff[r] = ARENA_BIT | arena_pos
+                    voff[r] = SCAN_ARENA_BIT | arena_pos
                     arena_pos += got
                     vst[r] = 0 if state <= 2 else RF_E_INVALID_DATA
             elif state <= 3 and recs[k].data_offset != RF_NO_OFFSET \
@@ -1510,25 +1641,29 @@ cdef object _append_deleted(ScanTable t, Hive hive, rf_hive *h, const uint8_t *b
             arena = np.concatenate(pieces)
         t.key_token = np.concatenate([t.key_token, tok])
         t.key_parent = np.concatenate([t.key_parent, par])
-        t.key_depth = np.concatenate([t.key_depth, dep])
         t.key_last_write = np.concatenate([t.key_last_write, lw])
-        t.key_n_values = np.concatenate([t.key_n_values, knv])
-        t.key_name_off = np.concatenate([t.key_name_off, noff])
         t.key_name_len = np.concatenate([t.key_name_len, nlen])
         t.key_status = np.concatenate([t.key_status, np.zeros(nk_add, np.int32)])
-        t.key_deleted = np.concatenate([t.key_deleted, np.ones(nk_add, np.bool_)])
         t.value_key = np.concatenate([t.value_key, vkey])
         t.value_token = np.concatenate([t.value_token, vtok])
-        t.value_name_off = np.concatenate([t.value_name_off, vnoff])
         t.value_name_len = np.concatenate([t.value_name_len, vnlen])
         t.value_type = np.concatenate([t.value_type, vtype])
         t.value_offset = np.concatenate([t.value_offset, voff])
         t.value_length = np.concatenate([t.value_length, vlen])
         t.value_status = np.concatenate([t.value_status, vst])
-        t.value_deleted = np.concatenate([t.value_deleted, np.ones(nv_add, np.bool_)])
     finally:
         free(recs)
     return arena
+
+
+cdef int _check_name_at(const rf_deleted *rec, const uint8_t *base, uint64_t name_at) except -1:
+    """A deleted record's name lies where its token says (the scan table
+    keeps no name offsets: see rf_scan); rf_hive_deleted() finds records at
+    their cell, so anything else is a bug, not damage."""
+    if <uint64_t>(<const uint8_t *>rec.name.ptr - base) != name_at:
+        raise SystemError(f"deleted record at 0x{rec.offset:x}: its name is at "
+                          f"0x{<uint64_t>(<const uint8_t *>rec.name.ptr - base):x}, not 0x{name_at:x}")
+    return 0
 
 
 cdef uint32_t _name_len(const rf_name *nm) noexcept:
@@ -1540,18 +1675,18 @@ cdef uint32_t _name_len(const rf_name *nm) noexcept:
 
 
 cdef tuple _SCAN_COLUMNS = (
-    ("key_token", np.uint64, 0), ("key_parent", np.int64, 0), ("key_depth", np.uint32, 0),
-    ("key_last_write", np.uint64, 0), ("key_n_values", np.uint32, 0), ("key_name_off", np.uint64, 0),
+    ("key_token", np.uint32, 0), ("key_parent", np.int32, 0), ("key_last_write", np.uint64, 0),
     ("key_name_len", np.uint32, 0), ("key_status", np.int32, 0),
-    # value_key is a row number (uint64 in C); int64 leaves room for the -1 of
-    # deleted values without a known key, at no cost (same bits below 2**63)
-    ("value_key", np.int64, 1), ("value_token", np.uint64, 1), ("value_name_off", np.uint64, 1),
-    ("value_name_len", np.uint32, 1), ("value_type", np.uint32, 1), ("value_offset", np.uint64, 1),
-    ("value_length", np.uint32, 1), ("value_status", np.int32, 1))
+    # value_key is a row number (uint32 in C, below 2**31: a key takes 80
+    # bytes of a file under 4 GiB); int32 leaves room for the -1 of deleted
+    # values without a known key, at no cost
+    ("value_key", np.int32, 1), ("value_token", np.uint32, 1), ("value_name_len", np.uint32, 1),
+    ("value_type", np.uint32, 1), ("value_offset", np.uint32, 1), ("value_length", np.uint32, 1),
+    ("value_status", np.int32, 1))
 cdef tuple _SCAN_DESCRS = tuple(np.dtype(dt) for _, dt, _ in _SCAN_COLUMNS)
 
 cdef enum:
-    _N_SCAN_COLUMNS = 16
+    _N_SCAN_COLUMNS = 12
 
 
 cdef extern from "numpy/arrayobject.h":
@@ -1562,7 +1697,7 @@ cdef extern from "numpy/arrayobject.h":
 
 cdef cnp.ndarray _column(cnp.ndarray block, size_t start, size_t n, cnp.dtype descr):
     """n items of `descr` at byte `start` of `block`, a view of it made with
-    the C API: the 16 columns of a scan cost ~50 us a table as Python
+    the C API: the 16 columns a scan had cost ~50 us a table as Python
     slices and .view() calls, most of a small hive's scan."""
     cdef cnp.npy_intp dims[1]
     dims[0] = <cnp.npy_intp>n
@@ -1574,12 +1709,12 @@ cdef cnp.ndarray _column(cnp.ndarray block, size_t start, size_t n, cnp.dtype de
 
 
 cdef cnp.ndarray _scan_block(size_t kc, size_t vc, size_t *starts):
-    """One allocation for the scan's 16 columns (`starts`: where each begins,
-    64-byte aligned). Sixteen separate arrays of fresh memory cost twice as
-    much on a big hive (measured: 27 ms vs 14 ms to allocate and fill the
-    columns of 280k keys and 890k values): each is mapped and page-faulted
-    on its own, in 4 KiB pages, while one block of ~50 MB gets the huge
-    pages numpy asks the kernel for."""
+    """One allocation for the scan's 12 columns (`starts`: where each begins,
+    64-byte aligned). Separate arrays of fresh memory cost twice as much on a
+    big hive (measured with 16 columns: 27 ms vs 14 ms to allocate and fill
+    the columns of 280k keys and 890k values): each is mapped and
+    page-faulted on its own, in 4 KiB pages, while one block of ~30 MB gets
+    the huge pages numpy asks the kernel for."""
     cdef size_t at = 0, nbytes
     cdef Py_ssize_t j
     cdef cnp.dtype d
@@ -1597,23 +1732,21 @@ cdef void _bind_scan(rf_scan *s, cnp.ndarray block, const size_t *starts, size_t
     s.struct_size = sizeof(rf_scan)
     s.flags = (RF_SCAN_VALUES if values else 0) | (RF_SCAN_SKIP_ERRORS if errors == "skip" else 0)
     s.key_cap = kc                  # (the order of _SCAN_COLUMNS)
-    s.key_token = <uint64_t *>(b + starts[0])
-    s.key_parent = <int64_t *>(b + starts[1])
-    s.key_depth = <uint32_t *>(b + starts[2])
-    s.key_last_write = <uint64_t *>(b + starts[3])
-    s.key_n_values = <uint32_t *>(b + starts[4])
-    s.key_name_off = <uint64_t *>(b + starts[5])
-    s.key_name_len = <uint32_t *>(b + starts[6])
-    s.key_status = <int32_t *>(b + starts[7])
+    s.key_token = <uint32_t *>(b + starts[0])
+    s.key_parent = <int32_t *>(b + starts[1])
+    s.key_last_write = <uint64_t *>(b + starts[2])
+    s.key_name_len = <uint32_t *>(b + starts[3])
+    s.key_status = <int32_t *>(b + starts[4])
+    s.key_depth = NULL              # made from key_parent and value_key when asked
+    s.key_n_values = NULL
     s.value_cap = vc
-    s.value_key = <uint64_t *>(b + starts[8])
-    s.value_token = <uint64_t *>(b + starts[9])
-    s.value_name_off = <uint64_t *>(b + starts[10])
-    s.value_name_len = <uint32_t *>(b + starts[11])
-    s.value_type = <uint32_t *>(b + starts[12])
-    s.value_offset = <uint64_t *>(b + starts[13])
-    s.value_length = <uint32_t *>(b + starts[14])
-    s.value_status = <int32_t *>(b + starts[15])
+    s.value_key = <uint32_t *>(b + starts[5])
+    s.value_token = <uint32_t *>(b + starts[6])
+    s.value_name_len = <uint32_t *>(b + starts[7])
+    s.value_type = <uint32_t *>(b + starts[8])
+    s.value_offset = <uint32_t *>(b + starts[9])
+    s.value_length = <uint32_t *>(b + starts[10])
+    s.value_status = <int32_t *>(b + starts[11])
     s.progress = NULL
     s.progress_ctx = NULL
     if progress is not None:

@@ -10,15 +10,18 @@ MAX_ROW: int
 # (offsets, the strings' bytes, which rows are valid)
 _Strings = tuple[npt.NDArray[np.int32], npt.NDArray[np.uint8], npt.NDArray[np.bool_]]
 
-def names(mapping: Any, off: npt.NDArray[np.uint64], ln: npt.NDArray[np.uint32],
+KEY_NAME_AT: int
+VALUE_NAME_AT: int
+
+def names(mapping: Any, token: npt.NDArray[np.uint32], name_at: int, ln: npt.NDArray[np.uint32],
           rows: npt.NDArray[np.int64]) -> _Strings: ...
-def key_paths(mapping: Any, parent: npt.NDArray[np.int64], deleted: npt.NDArray[np.uint8],
-              name_off: npt.NDArray[np.uint64], name_len: npt.NDArray[np.uint32],
+def key_paths(mapping: Any, parent: npt.NDArray[np.int32], deleted: npt.NDArray[np.uint8],
+              token: npt.NDArray[np.uint32], name_len: npt.NDArray[np.uint32],
               root: bytes) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8], npt.NDArray[np.bool_]]: ...
 def gather(offsets: npt.NDArray[np.int64], data: Any, valid: npt.NDArray[np.uint8],
            rows: npt.NDArray[np.int64]) -> _Strings: ...
 def data_bound(types: npt.NDArray[np.uint32], status: npt.NDArray[np.int32], length: npt.NDArray[np.uint32],
                rows: npt.NDArray[np.int64], decode: bool) -> npt.NDArray[np.int64]: ...
 def values(mapping: Any, arena: Any, types: npt.NDArray[np.uint32], status: npt.NDArray[np.int32],
-           offset: npt.NDArray[np.uint64], length: npt.NDArray[np.uint32], rows: npt.NDArray[np.int64],
+           offset: npt.NDArray[np.uint32], length: npt.NDArray[np.uint32], rows: npt.NDArray[np.int64],
            decode: bool) -> dict[str, npt.NDArray[Any]]: ...

@@ -37,8 +37,17 @@ import numpy as np
 cnp.import_array()
 
 cdef extern from "regfast/regfast.h":
-    uint64_t RF_BATCH_IN_ARENA
     uint32_t RF_NAME_UTF16_BIT
+    uint64_t RF_SCAN_KEY_NAME_AT(uint64_t token)
+    uint64_t RF_SCAN_VALUE_NAME_AT(uint64_t token)
+
+# A scan table's value_offset: bit 31 set, an offset into its arena (see
+# regfast._bulk.SCAN_ARENA_BIT); clear, into the mapping.
+cdef uint32_t SCAN_ARENA_BIT = 0x80000000u
+# the file offset of a row's stored name is its token plus this (rf_scan)
+cdef uint64_t _KEY_NAME_AT = RF_SCAN_KEY_NAME_AT(0)
+KEY_NAME_AT = _KEY_NAME_AT
+VALUE_NAME_AT = RF_SCAN_VALUE_NAME_AT(0)
 
 # value types (winnt.h)
 cdef enum:
@@ -71,9 +80,9 @@ NOT_ENOUGH_MEMORY = ERROR_NOT_ENOUGH_MEMORY
 MAX_ROW = MAX_ROW_BYTES
 
 
-cdef inline const uint8_t *_ptr(const uint8_t *m, const uint8_t *arena, uint64_t off) noexcept nogil:
-    if off & RF_BATCH_IN_ARENA:
-        return arena + (off & ~RF_BATCH_IN_ARENA)
+cdef inline const uint8_t *_ptr(const uint8_t *m, const uint8_t *arena, uint32_t off) noexcept nogil:
+    if off & SCAN_ARENA_BIT:
+        return arena + (off & ~SCAN_ARENA_BIT)
     return m + off
 
 
@@ -166,9 +175,12 @@ def _trim(cnp.ndarray a, Py_ssize_t n):
     return a[:n].copy()
 
 
-def names(mapping, const uint64_t[::1] off, const uint32_t[::1] ln, const int64_t[::1] rows):
-    """UTF-8 string buffers of the stored names ``off/ln`` (key_name_* or
-    value_name_* columns) picked by ``rows`` (-1: null).
+def names(mapping, const uint32_t[::1] token, uint64_t name_at, const uint32_t[::1] ln,
+          const int64_t[::1] rows):
+    """UTF-8 string buffers of the stored names of the rows ``rows`` (-1:
+    null), each at file offset token + ``name_at`` (KEY_NAME_AT or
+    VALUE_NAME_AT) with the length ``ln`` (a key_name_len or value_name_len
+    column).
     Returns (offsets int32[n+1], data uint8, valid bool[n])."""
     cdef Py_ssize_t mlen
     cdef const uint8_t *m = _buf(mapping, &mlen)
@@ -191,13 +203,13 @@ def names(mapping, const uint64_t[::1] off, const uint32_t[::1] ln, const int64_
             r = rows[i]
             pv[i] = r >= 0
             if r >= 0:
-                o += _name_u8(m, off[r], ln[r], pd + o)
+                o += _name_u8(m, token[r] + name_at, ln[r], pd + o)
         po[n] = <int32_t>o
     return offsets, _trim(data, o), valid
 
 
-def key_paths(mapping, const int64_t[::1] parent, const uint8_t[::1] deleted,
-              const uint64_t[::1] name_off, const uint32_t[::1] name_len, bytes root):
+def key_paths(mapping, const int32_t[::1] parent, const uint8_t[::1] deleted,
+              const uint32_t[::1] token, const uint32_t[::1] name_len, bytes root):
     """Full UTF-8 path of every key row, by the rules of ScanTable.key_paths():
     parents come before children; the start key's path is ``root``; a deleted
     key whose parent is unknown (or comes later) has none.
@@ -224,7 +236,7 @@ def key_paths(mapping, const int64_t[::1] parent, const uint8_t[::1] deleted,
     with nogil:
         for i in range(n):
             pno[i] = o
-            o += _name_u8(m, name_off[i], name_len[i], pnd + o)
+            o += _name_u8(m, token[i] + _KEY_NAME_AT, name_len[i], pnd + o)
         pno[n] = o
         for i in range(n):
             p = parent[i]
@@ -332,7 +344,7 @@ def data_bound(const uint32_t[::1] types, const int32_t[::1] status, const uint3
 
 
 def values(mapping, arena, const uint32_t[::1] types, const int32_t[::1] status,
-           const uint64_t[::1] offset, const uint32_t[::1] length, const int64_t[::1] rows,
+           const uint32_t[::1] offset, const uint32_t[::1] length, const int64_t[::1] rows,
            bint decode):
     """Typed data of the value rows ``rows`` (-1: a row without a value).
 

@@ -278,13 +278,16 @@ def _data_status(table: Any) -> np.ndarray:
     return result
 
 
-def _data_arrays(table: Any, vrows: np.ndarray, decode: bool) -> tuple[list[pa.Array], np.ndarray]:
-    """(data_str, data_int, data_bin, data_multi), status (Win32) of value rows."""
+def _data_arrays(
+    table: Any, data_status: np.ndarray, vrows: np.ndarray, decode: bool
+) -> tuple[list[pa.Array], np.ndarray]:
+    """(data_str, data_int, data_bin, data_multi), status (Win32) of value
+    rows; ``data_status`` is _data_status(table)."""
     d = _columns.values(
         table.mapping,
         table.arena,
         table.value_type,
-        _data_status(table),
+        data_status,
         table.value_offset,
         table.value_length,
         vrows,
@@ -327,7 +330,7 @@ def _key_paths(table: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         table.mapping,
         table.key_parent,
         table.key_deleted.view(np.uint8),
-        table.key_name_off,
+        table.key_token,
         table.key_name_len,
         _root_bytes(table.root_path or ""),
     )
@@ -398,9 +401,12 @@ def table_batches(
     p_off, p_data, p_ok = _key_paths(table)
     has_k, has_v = row_key >= 0, row_val >= 0
     k0, v0 = np.where(has_k, row_key, 0), np.where(has_v, row_val, 0)
+    data_status = _data_status(table)
     cost = np.where(has_k, np.diff(p_off)[k0] if nk else 0, 0) + _columns.data_bound(
-        table.value_type, _data_status(table), table.value_length, row_val, decode
+        table.value_type, data_status, table.value_length, row_val, decode
     )
+    # (made from the row counts on each use: once here, not per batch)
+    key_deleted, value_deleted = table.key_deleted, table.value_deleted
     if nv:
         cost += np.where(has_v, (table.value_name_len[v0] & 0xFFFF) * 2, 0)
     for lo, hi in _cuts(cost, batch_rows):
@@ -410,11 +416,14 @@ def table_batches(
         n = hi - lo
         ts, raw = _timestamps(table.key_last_write[bk] if nk else np.zeros(n, np.uint64), hk)
         vn = _strings(
-            pa.string(), *_columns.names(table.mapping, table.value_name_off, table.value_name_len, rv)
+            pa.string(),
+            *_columns.names(
+                table.mapping, table.value_token, _columns.VALUE_NAME_AT, table.value_name_len, rv
+            ),
         )
         vt = _type_dictionary(table.value_type[bv] if nv else np.zeros(n, np.uint32), hv)
         size = _ints(table.value_length[bv].astype(np.int64) if nv else np.zeros(n, np.int64), hv)
-        data, vstatus = _data_arrays(table, rv, decode)
+        data, vstatus = _data_arrays(table, data_status, rv, decode)
         kst = key_status[bk] if nk else np.zeros(n, np.int32)
         status = np.where(hv, vstatus, np.where(hk, kst, 0)).astype(np.int32)
         err_rows = ~hv & hk & (kst != 0)
@@ -423,9 +432,7 @@ def table_batches(
             if err_rows.any()
             else pa.nulls(n, pa.string())
         )
-        deleted = np.where(
-            hv, table.value_deleted[bv] if nv else False, table.key_deleted[bk] if nk else False
-        )
+        deleted = np.where(hv, value_deleted[bv] if nv else False, key_deleted[bk] if nk else False)
         yield pa.RecordBatch.from_arrays(
             [
                 _const_dictionary(source, n),
@@ -486,7 +493,10 @@ def scan_table_to_arrow(table: Any, decode: bool = True) -> tuple[pa.Table, pa.T
         [
             paths,
             _strings(
-                pa.string(), *_columns.names(table.mapping, table.key_name_off, table.key_name_len, every_key)
+                pa.string(),
+                *_columns.names(
+                    table.mapping, table.key_token, _columns.KEY_NAME_AT, table.key_name_len, every_key
+                ),
             ),
             _num(table.key_parent),
             _num(table.key_depth, pa.int32()),
@@ -503,14 +513,20 @@ def scan_table_to_arrow(table: Any, decode: bool = True) -> tuple[pa.Table, pa.T
     linked = vkey >= 0
     ok = linked & p_ok[np.where(linked, vkey, 0)] if nk else linked
     key_path = pa.DictionaryArray.from_arrays(_num(np.where(linked, vkey, 0), pa.int32(), ok), paths)
-    data, status = _data_arrays(table, every_value, decode)
+    data, status = _data_arrays(table, _data_status(table), every_value, decode)
     values = pa.Table.from_arrays(
         [
             _num(vkey),
             key_path,
             _strings(
                 pa.string(),
-                *_columns.names(table.mapping, table.value_name_off, table.value_name_len, every_value),
+                *_columns.names(
+                    table.mapping,
+                    table.value_token,
+                    _columns.VALUE_NAME_AT,
+                    table.value_name_len,
+                    every_value,
+                ),
             ),
             _type_dictionary(table.value_type, np.ones(nv, bool)),
             _num(table.value_length),

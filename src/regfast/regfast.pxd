@@ -184,6 +184,8 @@ cdef extern from "regfast/regfast.h" nogil:
         RF_SCAN_VALUES
         RF_SCAN_SKIP_ERRORS
         RF_NAME_UTF16_BIT
+    uint64_t RF_SCAN_KEY_NAME_AT(uint64_t token)
+    uint64_t RF_SCAN_VALUE_NAME_AT(uint64_t token)
 
     ctypedef int (*rf_progress_fn)(void *ctx, uint64_t keys_done, uint64_t keys_total) noexcept nogil
 
@@ -191,21 +193,19 @@ cdef extern from "regfast/regfast.h" nogil:
         size_t struct_size
         uint32_t flags
         size_t key_cap, n_keys
-        uint64_t *key_token
-        int64_t *key_parent
-        uint32_t *key_depth
+        uint32_t *key_token
+        int32_t *key_parent
         uint64_t *key_last_write
-        uint32_t *key_n_values
-        uint64_t *key_name_off
         uint32_t *key_name_len
         int32_t *key_status
+        uint16_t *key_depth
+        uint32_t *key_n_values
         size_t value_cap, n_values
-        uint64_t *value_key
-        uint64_t *value_token
-        uint64_t *value_name_off
+        uint32_t *value_key
+        uint32_t *value_token
         uint32_t *value_name_len
         uint32_t *value_type
-        uint64_t *value_offset
+        uint32_t *value_offset
         uint32_t *value_length
         int32_t *value_status
         rf_progress_fn progress

@@ -163,15 +163,14 @@ static void test_snapshot(rf_hive *h, rf_key root)
     memset(&s, 0, sizeof s);
     s.struct_size = sizeof s;
     s.key_cap = info.nk_cells;
-    s.key_token = calloc(s.key_cap, 8); s.key_parent = calloc(s.key_cap, 8);
-    s.key_depth = calloc(s.key_cap, 4); s.key_last_write = calloc(s.key_cap, 8);
-    s.key_n_values = calloc(s.key_cap, 4); s.key_name_off = calloc(s.key_cap, 8);
-    s.key_name_len = calloc(s.key_cap, 4); s.key_status = calloc(s.key_cap, 4);
+    s.key_token = calloc(s.key_cap, 4); s.key_parent = calloc(s.key_cap, 4);
+    s.key_last_write = calloc(s.key_cap, 8); s.key_name_len = calloc(s.key_cap, 4);
+    s.key_status = calloc(s.key_cap, 4);
     CHECK_EQ_INT(rf_hive_scan(h, 0, &s), RF_OK);
     CHECK_EQ_INT(n_keys, s.n_keys);
     printf("snapshot of %u keys, %zu bytes\n", n_keys, b.len);
-    free(s.key_token); free(s.key_parent); free(s.key_depth); free(s.key_last_write);
-    free(s.key_n_values); free(s.key_name_off); free(s.key_name_len); free(s.key_status);
+    free(s.key_token); free(s.key_parent); free(s.key_last_write); free(s.key_name_len);
+    free(s.key_status);
     /* every truncation is refused, never read past */
     for (size_t cut = 0; cut < b.len; cut += 1 + b.len / 3000) {
         uint8_t *t = malloc(cut ? cut : 1);

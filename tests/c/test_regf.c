@@ -987,11 +987,11 @@ static void test_read_values(uint32_t minor)
 
 typedef struct scan_cols {
     rf_scan s;
-    uint64_t key_token[64], key_last_write[64], key_name_off[64];
-    int64_t key_parent[64];
-    uint32_t key_depth[64], key_n_values[64], key_name_len[64];
-    int32_t key_status[64];
-    uint64_t value_key[64], value_token[64], value_name_off[64], value_offset[64];
+    uint32_t key_token[64], key_name_len[64], key_n_values[64];
+    int32_t key_parent[64], key_status[64];
+    uint64_t key_last_write[64];
+    uint16_t key_depth[64];
+    uint32_t value_key[64], value_token[64], value_offset[64];
     uint32_t value_name_len[64], value_type[64], value_length[64];
     int32_t value_status[64];
 } scan_cols;
@@ -1008,13 +1008,11 @@ static void scan_init(scan_cols *c, uint32_t flags, size_t key_cap, size_t value
     s->key_depth = c->key_depth;
     s->key_last_write = c->key_last_write;
     s->key_n_values = c->key_n_values;
-    s->key_name_off = c->key_name_off;
     s->key_name_len = c->key_name_len;
     s->key_status = c->key_status;
     s->value_cap = value_cap;
     s->value_key = c->value_key;
     s->value_token = c->value_token;
-    s->value_name_off = c->value_name_off;
     s->value_name_len = c->value_name_len;
     s->value_type = c->value_type;
     s->value_offset = c->value_offset;
@@ -1046,9 +1044,9 @@ static void test_scan(void)
     CHECK(c.key_token[22] == s->software && c.key_token[23] == s->vendor && c.key_parent[23] == 22);
     CHECK(c.key_token[26] == s->omega);
     CHECK_EQ_INT(c.key_name_len[26], 10 | RF_NAME_UTF16_BIT);
-    CHECK(memcmp(s->b.buf + c.key_name_off[26], OMEGA_NAME, 10) == 0);
+    CHECK(memcmp(s->b.buf + RF_SCAN_KEY_NAME_AT(c.key_token[26]), OMEGA_NAME, 10) == 0);
     CHECK_EQ_INT(c.key_name_len[25], 5);
-    CHECK(memcmp(s->b.buf + c.key_name_off[25], "\xC4rger", 5) == 0);
+    CHECK(memcmp(s->b.buf + RF_SCAN_KEY_NAME_AT(c.key_token[25]), "\xC4rger", 5) == 0);
     CHECK_EQ_INT(c.key_last_write[23], 0x01D6000000000000ull + s->vendor);
     CHECK_EQ_INT(c.key_n_values[23], 7);
     int all_ok = 1;
@@ -1058,7 +1056,7 @@ static void test_scan(void)
     CHECK_EQ_INT(c.value_key[0], 23);
     CHECK_EQ_INT(c.value_token[1], s->v_dw);
     CHECK(c.value_type[1] == RF_REG_DWORD && c.value_length[1] == 4 && r32(s->b.buf + c.value_offset[1]) == 0x12345678);
-    CHECK(c.value_name_len[1] == 2 && memcmp(s->b.buf + c.value_name_off[1], "dw", 2) == 0);
+    CHECK(c.value_name_len[1] == 2 && memcmp(s->b.buf + RF_SCAN_VALUE_NAME_AT(c.value_token[1]), "dw", 2) == 0);
     CHECK_EQ_INT(c.value_status[5], RF_E_MORE_DATA);   /* big data: assemble with rf_value_read */
     CHECK_EQ_INT(c.value_token[5], s->v_big);
     CHECK_EQ_INT(c.value_length[5], BIG_LEN);
@@ -1079,6 +1077,15 @@ static void test_scan(void)
     scan_init(&c, 0, 64, 0);
     c.s.key_status = NULL;
     CHECK_EQ_INT(rf_hive_scan(h, 0, &c.s), RF_E_INVALID_PARAMETER);
+    /* the optional columns: left alone when NULL, the same rows otherwise */
+    scan_init(&c, RF_SCAN_VALUES, 64, 64);
+    c.s.key_depth = NULL;
+    c.s.key_n_values = NULL;
+    CHECK_EQ_INT(rf_hive_scan(h, 0, &c.s), RF_OK);
+    CHECK_EQ_INT(c.s.n_keys, NKEYS);
+    CHECK_EQ_INT(c.s.n_values, NVALUES);
+    CHECK(c.key_token[23] == s->vendor && c.key_depth[23] == 0 && c.key_n_values[23] == 0);
+    CHECK_EQ_INT(c.value_key[0], 23);
     scan_init(&c, 0, 64, 0);
     CHECK_EQ_INT(rf_hive_scan(h, s->v_dw, &c.s), RF_E_CORRUPT);  /* not a key */
     CHECK_EQ_INT(rf_hive_scan(h, (rf_key)1 << 40, &c.s), RF_E_INVALID_HANDLE);
@@ -2207,14 +2214,16 @@ static size_t read_after_change(rf_hive *h)
     /* what the Python decoders then read: every name and every data byte */
     for (size_t i = 0; i < c.s.n_keys; i++) {
         uint32_t nl = c.s.key_name_len[i] & ~RF_NAME_UTF16_BIT;
-        bad += c.s.key_name_off[i] + nl > maplen;
-        for (uint32_t j = 0; j < nl && c.s.key_name_off[i] + nl <= maplen; j++) sink ^= base[c.s.key_name_off[i] + j];
+        uint64_t at = RF_SCAN_KEY_NAME_AT(c.s.key_token[i]);
+        bad += at + nl > maplen;
+        for (uint32_t j = 0; j < nl && at + nl <= maplen; j++) sink ^= base[at + j];
     }
     for (size_t i = 0; i < c.s.n_values; i++) {
         if (c.s.value_status[i] != RF_OK) continue;
         uint32_t nl = c.s.value_name_len[i] & ~RF_NAME_UTF16_BIT;
-        bad += c.s.value_name_off[i] + nl > maplen || c.s.value_offset[i] + c.s.value_length[i] > maplen;
-        for (uint32_t j = 0; j < nl && c.s.value_name_off[i] + nl <= maplen; j++) sink ^= base[c.s.value_name_off[i] + j];
+        uint64_t at = RF_SCAN_VALUE_NAME_AT(c.s.value_token[i]);
+        bad += at + nl > maplen || (uint64_t)c.s.value_offset[i] + c.s.value_length[i] > maplen;
+        for (uint32_t j = 0; j < nl && at + nl <= maplen; j++) sink ^= base[at + j];
     }
     /* and the names the per-key calls hand out */
     rf_key root;

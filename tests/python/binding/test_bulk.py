@@ -130,6 +130,34 @@ def test_scan_matches_walk(hive):
     assert table.key_last_write.tolist() == [k.info().last_write for k in walked]
 
 
+# the columns a scan stores; the rest (key_depth, key_n_values, *_deleted,
+# value_malformed, *_name_off) are made from them when asked for
+_STORED_KEY_COLUMNS = ("key_token", "key_parent", "key_last_write", "key_name_len", "key_status")
+_STORED_VALUE_COLUMNS = ("value_key", "value_token", "value_name_len", "value_type", "value_offset",
+                         "value_length", "value_status")
+
+
+def test_scan_columns_take_24_bytes_a_key_row_and_28_a_value_row(hive):
+    t = hive.scan()
+    assert sum(getattr(t, c).itemsize for c in _STORED_KEY_COLUMNS) == 24
+    assert sum(getattr(t, c).itemsize for c in _STORED_VALUE_COLUMNS) == 28
+    block = t.key_token.base
+    assert all(getattr(t, c).base is block for c in _STORED_KEY_COLUMNS + _STORED_VALUE_COLUMNS)
+    # one allocation for them all (a healthy writer-made hive: its nk and vk
+    # cells are exactly the rows), nothing else per row held by the table
+    assert block.nbytes <= 24 * t.n_keys + 28 * t.n_values + 12 * 64
+    for derived in ("key_depth", "key_n_values", "key_deleted", "value_deleted", "value_malformed",
+                    "key_name_off", "value_name_off"):
+        col = getattr(t, derived)
+        assert col.base is not block and not col.flags.writeable, derived
+    # the name offsets follow from the tokens, as the C API says (rf_scan)
+    walked = {k.path: k for k in hive.walk()}
+    paths = t.key_paths()
+    for i in range(t.n_keys):
+        assert hive.token_offset(int(t.key_token[i])) + 4 + 0x4C == t.key_name_off[i]
+        assert walked[paths[i]].name == t.key_names()[i]
+
+
 def test_scan_subtree_without_values_and_stats(hive):
     t = hive.scan(r"Software\Deep", values=False)
     assert t.key_paths() == [r"Software\Deep", r"Software\Deep\a", r"Software\Deep\a\b",

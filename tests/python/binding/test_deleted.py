@@ -1,13 +1,17 @@
 """Deleted data: records left in free cells, and slack space."""
 from __future__ import annotations
 
+import collections
 import struct
+import warnings
 
 import numpy as np
 import pytest
 
 import regfast
 from regfast.io.writer import Key, Value, REG_BINARY
+
+from conftest import CORPUS_NOT_HIVES, corpus_names, corpus_path
 
 WHEN = 133444736000000000  # 2023-11-16
 
@@ -205,7 +209,7 @@ def test_deleted_value_of_a_live_key_has_no_known_key(make_hive):
     assert not any(d for d, _, _ in keys.values())
     assert vals[(None, "gone")] == (True, "was here\0".encode("utf-16-le"))
     assert vals[("P\\K", "keep")][0] is False
-    assert t.value_key.dtype == np.int64 and t.value_key[t.value_deleted].tolist() == [-1]
+    assert t.value_key.dtype == np.int32 and t.value_key[t.value_deleted].tolist() == [-1]
     # below a start key only what is linked to it is added: the orphan is not
     assert not sub.value_deleted.any() and sub.value_names() == ["keep"]
 
@@ -251,3 +255,34 @@ def test_cli_scan_counts_deleted(make_hive, capsys):
     # the totals count the deleted rows too: 3 live + 2 deleted keys, 2 live + 3 deleted values
     assert out.startswith("5 keys, 5 values,")
     assert "deleted: 2 keys, 3 values recovered from free and unreferenced space" in out
+
+
+@pytest.mark.parametrize("name", [n for n in corpus_names() if n not in CORPUS_NOT_HIVES])
+def test_corpus_derived_columns_agree_with_the_rows(name):
+    """key_depth, key_n_values and the *_deleted masks, which the table makes
+    from its stored columns, say what the rows say: the depth is the path's,
+    the count is the key's value rows, deleted rows are the last ones."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", regfast.DirtyHiveWarning)
+        with regfast.open_hive(corpus_path(name), errors="tolerant") as hive:
+            t = hive.scan(errors="skip", include_deleted=True)
+            paths = t.key_paths()
+            depth, parent = t.key_depth.tolist(), t.key_parent.tolist()
+            for i, p in enumerate(paths):
+                if p is not None:
+                    assert depth[i] == (0 if i == 0 else p.count("\\") + 1), (i, p)
+                if parent[i] < 0:
+                    assert depth[i] == 0
+            counts = collections.Counter(k for k in t.value_key.tolist() if k >= 0)
+            assert t.key_n_values.tolist() == [counts[i] for i in range(t.n_keys)]
+            for deleted in (t.key_deleted, t.value_deleted):
+                n_live = len(deleted) - int(deleted.sum())
+                assert not deleted[:n_live].any() and deleted[n_live:].all()
+            well_formed = {4: 4, 5: 4, 11: 8}
+            live = ~t.value_deleted
+            for mal, st, ty, ln, is_live in zip(t.value_malformed.tolist(), t.value_status.tolist(),
+                                                t.value_type.tolist(), t.value_length.tolist(), live.tolist()):
+                mismatch = well_formed.get(ty, ln) != ln
+                assert not mal or (st == 13 and mismatch)
+                if is_live and st == 13 and mismatch:
+                    assert mal
