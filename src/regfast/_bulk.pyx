@@ -301,11 +301,19 @@ cdef inline int _check_names(object names, Py_ssize_t n) except -1:
 
 cdef Py_ssize_t _count_malformed(Py_ssize_t n, const uint32_t *t, const int32_t *st,
                                  const uint32_t *ln) noexcept nogil:
-    """How many rows _mark_malformed would mark (it changes nothing)."""
-    cdef Py_ssize_t i, count = 0
+    """How many rows _mark_malformed would mark (it changes nothing). Every
+    scan runs it and most hives have no such row: reg_well_formed's rule,
+    written without branches so that the compiler vectorizes the loop (with
+    branches it was ~7% of a small hive's scan)."""
+    cdef Py_ssize_t i
+    cdef size_t count = 0
+    cdef uint32_t ty, l
     for i in range(n):
-        count += st[i] == 0 and not reg_well_formed(t[i], ln[i])
-    return count
+        ty = t[i]
+        l = ln[i]
+        count += ((st[i] == 0) & ((((ty - RF_REG_DWORD) <= 1u) & (l != 4u))
+                                  | ((ty == RF_REG_QWORD) & (l != 8u))))
+    return <Py_ssize_t>count
 
 
 cdef Py_ssize_t _mark_malformed(Py_ssize_t n, const uint32_t *t, int32_t *st, const uint32_t *ln,
