@@ -44,8 +44,12 @@
  * inside the lock, so the lock is always released.
  */
 #define _POSIX_C_SOURCE 200809L /* sigsetjmp (regf_guard.h) under -std=c11 */
+#define _DEFAULT_SOURCE         /* and MAP_ANONYMOUS (glibc) */
 #include <stdlib.h>
 #include <string.h>
+#ifndef _WIN32
+#include <sys/mman.h>
+#endif
 
 #include "hive/regf_internal.h"
 #include "hive/regf_guard.h"
@@ -115,11 +119,61 @@ rf_status regf_cell_size_fail(uint64_t c, int32_t raw, uint64_t left, uint64_t h
                     (unsigned long long)(hbin + REGF_BASE_BLOCK));
 }
 
+/* Below this, calloc (a heap block cleared in place) is cheaper than a
+ * mapping of its own. Under AddressSanitizer everything comes from calloc,
+ * whose bounds it checks (it does not watch a mapping of our own). */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define REGF_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define REGF_ASAN 1
+#endif
+#ifdef REGF_ASAN
+#define ZERO_PAGES_MIN SIZE_MAX
+#else
+#define ZERO_PAGES_MIN (256u * 1024u)
+#endif
+
+void *regf_zero_alloc(size_t bytes)
+{
+#if defined(_WIN32)
+    if (bytes >= ZERO_PAGES_MIN)
+        return VirtualAlloc(NULL, bytes, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+#elif defined(MAP_ANONYMOUS)
+    if (bytes >= ZERO_PAGES_MIN) {
+        void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        return p == MAP_FAILED ? NULL : p;
+    }
+#endif
+    return calloc(bytes ? bytes : 1, 1);
+}
+
+void regf_zero_free(void *p, size_t bytes)
+{
+    if (!p) return;
+#if defined(_WIN32)
+    if (bytes >= ZERO_PAGES_MIN) {
+        VirtualFree(p, 0, MEM_RELEASE);
+        return;
+    }
+#elif defined(MAP_ANONYMOUS)
+    if (bytes >= ZERO_PAGES_MIN) {
+        munmap(p, bytes);
+        return;
+    }
+#endif
+    free(p);
+}
+
 rf_status regf_lazy_init(regf_hive *h, uint64_t declared)
 {
     size_t pages = (size_t)(declared >> 12) + 1;
-    h->cell_start = calloc((size_t)(declared / 512) + 1, sizeof(uint64_t));
-    h->page_state = calloc(pages, 1);
+    h->cell_start_bytes = ((size_t)(declared / 512) + 1) * sizeof(uint64_t);
+    h->cell_start = regf_zero_alloc(h->cell_start_bytes);
+    h->page_state_bytes = pages;
+    h->page_state = regf_zero_alloc(pages);
     if (!h->cell_start || !h->page_state)
         return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for the cell bitmap");
     h->bins_len = declared;
@@ -134,8 +188,9 @@ void regf_lazy_free(regf_hive *h)
 {
     if (h->lazy) lock_free(h);
     h->lazy = 0;
-    free(h->page_state);
+    regf_zero_free(h->page_state, h->page_state_bytes);
     h->page_state = NULL;
+    h->page_state_bytes = 0;
     free(h->scratch);
     h->scratch = NULL;
     h->scratch_words = 0;

@@ -96,7 +96,8 @@ static rf_status walk_hbins(regf_hive *h, uint64_t declared)
     }
     if (!lenient && !tolerant) return regf_lazy_init(h, declared);
     h->checked_all = 1;
-    h->cell_start = calloc((size_t)(declared / 512) + 1, sizeof(uint64_t));
+    h->cell_start_bytes = ((size_t)(declared / 512) + 1) * sizeof(uint64_t);
+    h->cell_start = regf_zero_alloc(h->cell_start_bytes);
     if (!h->cell_start) return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for the cell bitmap");
 
     while (off < declared) {
@@ -321,8 +322,9 @@ void regf_close(rf_hive *base)
 {
     regf_hive *h = (regf_hive *)base;
     regf_lazy_free(h);
-    free(h->cell_start);
+    regf_zero_free(h->cell_start, h->cell_start_bytes);
     h->cell_start = NULL;
+    h->cell_start_bytes = 0;
     free(h->problems);
     h->problems = NULL;
     h->n_problems = h->problems_cap = 0;
