@@ -336,6 +336,13 @@ static rf_status scan_values(scan_run *r, uint32_t key, const uint8_t *key_nk, s
             st = rfi_fail(RF_E_CORRUPT, regf_file_off(voff), 0,
                           "vk at 0x%llx: UTF-16 name has an odd length of %u bytes",
                           (unsigned long long)regf_file_off(voff), nlen);
+        if (!st && !(d.flags & RF_VALUE_BIG_DATA) && (uint64_t)(d.ptr - h->map) > UINT32_MAX)
+            /* only in a tolerant open of a file over 4 GiB (its hbins walked
+             * past the 32-bit size the base block can declare) */
+            st = rfi_fail(RF_E_LIMIT, regf_file_off(voff), 0,
+                          "vk at 0x%llx: its data lies at file offset 0x%llx, past the 4 GiB a scan "
+                          "column holds; read it with rf_value_read",
+                          (unsigned long long)regf_file_off(voff), (unsigned long long)(d.ptr - h->map));
         if (st) {
             if (!skip) return st;
             s->value_status[row] = st;
@@ -352,7 +359,7 @@ static rf_status scan_values(scan_run *r, uint32_t key, const uint8_t *key_nk, s
             s->value_offset[row] = 0;
             s->value_status[row] = RF_E_MORE_DATA;
         } else {
-            s->value_offset[row] = (uint32_t)(d.ptr - h->map); /* < 4 GiB: see rf_scan */
+            s->value_offset[row] = (uint32_t)(d.ptr - h->map); /* < 4 GiB: checked above */
             s->value_status[row] = RF_OK;
         }
     }

@@ -403,7 +403,7 @@ static uint32_t carve_nk(const regf_hive *h, uint64_t q, uint64_t avail, rf_dele
 
     memset(d, 0, sizeof *d);
     d->kind = RF_DELETED_KEY;
-    d->offset = regf_file_off((uint32_t)q) - 4;
+    d->offset = regf_file_pos(q) - 4;
     d->name.ptr = p + NK_NAME;
     d->name.nbytes = name_len;
     d->name.utf16 = utf16;
@@ -484,7 +484,7 @@ static uint32_t carve_vk(const regf_hive *h, const uint64_t *refd, uint64_t q, u
 
     memset(d, 0, sizeof *d);
     d->kind = RF_DELETED_VALUE;
-    d->offset = regf_file_off((uint32_t)q) - 4;
+    d->offset = regf_file_pos(q) - 4;
     d->name.ptr = p + VK_NAME;
     d->name.nbytes = name_len;
     d->name.utf16 = utf16;
@@ -498,7 +498,7 @@ static uint32_t carve_vk(const regf_hive *h, const uint64_t *refd, uint64_t q, u
     if (printable(p + VK_NAME, name_len, utf16)) conf += 20;
     if (raw & VK_DATA_INLINE) {
         d->data_state = 1;
-        d->data_offset = regf_file_off((uint32_t)q) + VK_DATA;
+        d->data_offset = regf_file_pos(q) + VK_DATA;
         conf += 35;
     } else if (len == 0) {
         d->data_state = 0;
@@ -614,8 +614,8 @@ static rf_status records_body(const regf_hive *h, reach *r, carve_run *c, rf_del
             } else if (c->refd && !bit_get(c->refd, off >> 3)) {
                 carve_area(c, off + 4, off + size, 1, RF_DELETED_UNREFERENCED);
             } else if (c->refd) {
-                while (next_slack < r->n_slack && r->slack[next_slack].cell < regf_file_off((uint32_t)off)) next_slack++;
-                if (next_slack < r->n_slack && r->slack[next_slack].cell == regf_file_off((uint32_t)off))
+                while (next_slack < r->n_slack && r->slack[next_slack].cell < regf_file_pos(off)) next_slack++;
+                if (next_slack < r->n_slack && r->slack[next_slack].cell == regf_file_pos(off))
                     carve_area(c, r->slack[next_slack].offset - REGF_BASE_BLOCK, off + size, 0, RF_DELETED_SLACK);
             }
         }

@@ -104,6 +104,9 @@ rf_status regf_open_file(regf_hive *h, const char *path, const rf_open_opts *opt
 rf_status regf_open_memory(regf_hive *h, const void *data, size_t len, const rf_open_opts *opts);
 
 static inline uint64_t regf_file_off(uint32_t cell_off) { return (uint64_t)cell_off + REGF_BASE_BLOCK; }
+/* The same for a position found by walking the hbins, not read from a 32-bit
+ * field: a tolerant open of a file over 4 GiB walks past 32 bits. */
+static inline uint64_t regf_file_pos(uint64_t bins_off) { return bins_off + REGF_BASE_BLOCK; }
 
 /* The cold halves of the lookups below: they re-check and write the error. */
 rf_status regf_cell_fail(const regf_hive *h, uint32_t off, const char *what);

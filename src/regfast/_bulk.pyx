@@ -1087,7 +1087,7 @@ cdef class ScanTable(_Rows):
       ``arena``), ``value_length``, ``value_status``, ``value_token``
       (uint32), plus value_names().
     Those are the stored columns: 24 bytes a key row and 28 a value row. The
-    rest follow from them and are made when asked for: ``key_depth``,
+    rest follow from them and are made on first use (then kept): ``key_depth``,
     ``key_n_values``, ``key_deleted``, ``value_deleted``,
     ``value_malformed`` (bool: stored only when some row is malformed),
     ``key_name_off`` and ``value_name_off`` (file offsets of the stored
@@ -1118,7 +1118,12 @@ cdef class ScanTable(_Rows):
         uses that fits it (likely intact; big data is assembled into the
         arena); 13 when a piece lies in a cell a live record uses (likely
         other data now: value_data() refuses it); 2 when it is lost (a piece
-        is gone or too short).
+        is gone or too short, or its big data would take the deleted rows'
+        arena past the file's size: records sharing their data).
+
+    A hive whose data lies past 2 GiB (bit 31 of ``value_offset`` marks the
+    arena; Windows writes no such hive) is refused by scan() (winerror
+    0x20000004, RF_E_LIMIT): read it with Key/Value or Hive.deleted().
     """
     cdef readonly Hive hive
     cdef readonly cnp.ndarray key_token, key_parent, key_last_write, key_name_len, key_status
@@ -1126,7 +1131,7 @@ cdef class ScanTable(_Rows):
     cdef readonly cnp.ndarray value_type, value_offset, value_length, value_status
     cdef readonly object root_path
     cdef object _malformed          # bool column, or None: no row is malformed
-    cdef object _depth              # key_depth, made on first use
+    cdef dict _made                 # the columns made from the stored ones, on first use
     cdef Py_ssize_t _live_keys, _live_values    # rows before the deleted ones
 
     cdef int _filled(self) except -1:
@@ -1144,55 +1149,70 @@ cdef class ScanTable(_Rows):
         self._filled()
         return self.value_type.shape[0]
 
+    cdef object _derived(self, str name):
+        """A column made from the stored ones, once (the table never changes)."""
+        self._filled()
+        if self._made is None:
+            self._made = {}
+        col = self._made.get(name)
+        if col is not None:
+            return col
+        if name == "key_depth":
+            col = _depths(self.key_parent)
+        elif name == "key_n_values":
+            vk = self.value_key
+            col = np.bincount(vk[vk >= 0], minlength=self.n_keys).astype(np.uint32)
+        elif name == "key_deleted":
+            col = _tail_mask(self.n_keys, self._live_keys)
+        elif name == "value_deleted":
+            col = _tail_mask(self.n_values, self._live_values)
+        elif name == "value_malformed":
+            col = np.zeros(self.n_values, dtype=np.bool_) if self._malformed is None else self._malformed
+        elif name == "key_name_off":
+            col = self.key_token.astype(np.uint64) + RF_SCAN_KEY_NAME_AT(0)
+        else:                                           # value_name_off
+            col = self.value_token.astype(np.uint64) + RF_SCAN_VALUE_NAME_AT(0)
+        col = _locked(col)
+        self._made[name] = col
+        return col
+
     @property
     def key_depth(self):
         """uint32: 0 for the start key, the parent's depth + 1 below it (and
         0 for a deleted key whose parent is unknown). Made from key_parent on
         first use."""
-        self._filled()
-        if self._depth is None:
-            self._depth = _locked(_depths(self.key_parent))
-        return self._depth
+        return self._derived("key_depth")
 
     @property
     def key_n_values(self):
         """uint32: how many value rows name each key (value_key)."""
-        self._filled()
-        vk = self.value_key
-        return _locked(np.bincount(vk[vk >= 0], minlength=self.n_keys).astype(np.uint32))
+        return self._derived("key_n_values")
 
     @property
     def key_deleted(self):
         """bool: True for the deleted rows (see above), which come last."""
-        self._filled()
-        return _tail_mask(self.n_keys, self._live_keys)
+        return self._derived("key_deleted")
 
     @property
     def value_deleted(self):
         """bool: True for the deleted rows (see above), which come last."""
-        self._filled()
-        return _tail_mask(self.n_values, self._live_values)
+        return self._derived("value_deleted")
 
     @property
     def value_malformed(self):
         """bool: True where status 13 means "size does not fit the type" (the
         data is there and decodes)."""
-        self._filled()
-        if self._malformed is None:
-            return _locked(np.zeros(self.n_values, dtype=np.bool_))
-        return self._malformed
+        return self._derived("value_malformed")
 
     @property
     def key_name_off(self):
         """uint64: file offset of each key's stored name (token + a constant)."""
-        self._filled()
-        return _locked(self.key_token.astype(np.uint64) + RF_SCAN_KEY_NAME_AT(0))
+        return self._derived("key_name_off")
 
     @property
     def value_name_off(self):
         """uint64: file offset of each value's stored name (token + a constant)."""
-        self._filled()
-        return _locked(self.value_token.astype(np.uint64) + RF_SCAN_VALUE_NAME_AT(0))
+        return self._derived("value_name_off")
 
     def __repr__(self):
         if self.hive is None:
@@ -1657,6 +1677,11 @@ cdef object _append_deleted(ScanTable t, Hive hive, rf_hive *h, const uint8_t *b
                     vst[r] = 0 if state <= 2 else RF_E_INVALID_DATA
             elif state <= 3 and recs[k].data_offset != RF_NO_OFFSET \
                     and recs[k].data_offset + recs[k].data_len <= base_len:
+                if recs[k].data_offset >= SCAN_ARENA_BIT:
+                    # bit 31 marks the arena in this column (see SCAN_ARENA_BIT)
+                    raise error_from_status(RF_E_LIMIT, f"deleted value at 0x{recs[k].offset:x}: its data "
+                                            f"lies at 0x{recs[k].data_offset:x}, past the 2 GiB a scan "
+                                            "column holds; Hive.deleted() reads it", None, recs[k].offset)
                 voff[r] = recs[k].data_offset
                 vst[r] = 0 if state <= 2 else RF_E_INVALID_DATA
         if len(pieces) > (0 if arena is None else 1):
@@ -1679,9 +1704,15 @@ cdef object _append_deleted(ScanTable t, Hive hive, rf_hive *h, const uint8_t *b
 
 
 cdef int _check_name_at(const rf_deleted *rec, const uint8_t *base, uint64_t name_at) except -1:
-    """A deleted record's name lies where its token says (the scan table
-    keeps no name offsets: see rf_scan); rf_hive_deleted() finds records at
-    their cell, so anything else is a bug, not damage."""
+    """A deleted record fits the table's 32-bit columns, and its name lies
+    where its token says (the table keeps no name offsets: see rf_scan).
+    Past 4 GiB of hbins (a tolerant open of a bigger file) a token cannot
+    hold it, and the scan refuses, as for live data there; rf_hive_deleted()
+    finds records at their cell, so a name elsewhere is a bug, not damage."""
+    if rec.token > 0xFFFFFFFFu:
+        raise error_from_status(RF_E_LIMIT, f"deleted record at 0x{rec.offset:x}: past the 4 GiB of "
+                                "hbins a scan's token column holds; Hive.deleted() lists it",
+                                None, rec.offset)
     if <uint64_t>(<const uint8_t *>rec.name.ptr - base) != name_at:
         raise SystemError(f"deleted record at 0x{rec.offset:x}: its name is at "
                           f"0x{<uint64_t>(<const uint8_t *>rec.name.ptr - base):x}, not 0x{name_at:x}")
