@@ -75,15 +75,36 @@ def exercise_key(hive: Any, key: Any) -> int:
     return n
 
 
+# columns a ScanTable makes from its stored ones on first use
+_MADE_COLUMNS = ("key_depth", "key_n_values", "key_deleted", "value_deleted", "value_malformed",
+                 "key_name_off", "value_name_off")
+
+
 def exercise_table(table: Any) -> int:
-    """Every decoder of a ScanTable."""
+    """Every decoder of a ScanTable, the Arrow export's too (its column
+    loops read names and data through the table's offsets)."""
     n = 0
     for fn in (table.key_names, table.value_names, table.key_paths, table.decoded_values, table.stats):
         r = attempt(fn)
         n += len(r) if isinstance(r, (list, dict)) else 0
     for i in range(min(table.n_values, 32)):
         n += _touch(attempt(table.value_data, i))
+    for name in _MADE_COLUMNS:
+        col = attempt(getattr, table, name)
+        n += len(col) if col is not None else 0
     attempt(repr, table)
+    try:
+        import pyarrow  # noqa: F401  (optional: the arrow extra)
+    except ImportError:
+        return n
+    from regfast.arrow import table_batches
+
+    for decode in (True, False):
+        pair = attempt(table.to_arrow, decode=decode)
+        if pair is not None:
+            n += pair[0].num_rows + pair[1].num_rows
+    for batch in attempt(lambda: list(table_batches(table, source="fuzz", batch_rows=64))) or []:
+        n += batch.num_rows
     return n
 
 
