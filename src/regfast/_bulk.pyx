@@ -107,9 +107,10 @@ cdef extern from "Python.h":
     void PyObject_GC_UnTrack(void *op)
 
 
-cdef inline void _set_none_item(list out, Py_ssize_t i, object v):
+cdef inline void _set_none_item(list out, Py_ssize_t i, object v) noexcept:
     """out[i] = v where out[i] is the None of [None] * n, without the bounds
-    and type checks of a generic item assignment."""
+    and type checks of a generic item assignment. noexcept: Cython 3 would
+    check PyErr_Occurred() after each call of a void function (a row's cost)."""
     Py_INCREF(v)
     Py_DECREF(None)
     PyList_SET_ITEM(out, i, v)
