@@ -206,11 +206,21 @@ void regf_lazy_free(regf_hive *h)
 /* Walks the hbin chain until it covers `off` (or breaks): each hbin's pages
  * become KNOWN, its first page START. A header that breaks the chain stops
  * it for good: every offset from there on fails (chain_broken). */
+#define CHAIN_PREFETCH (4u * 4096u) /* 8: as good; 15 and more: no gain (past the fault-around) */
 static void extend_chain(regf_hive *h, uint64_t off)
 {
     while (!h->chain_broken && h->chain_end <= off && h->chain_end < h->bins_len) {
         uint64_t at = h->chain_end;
         uint32_t hsize;
+#if defined(__GNUC__) || defined(__clang__)
+        /* Most hbins are 4 KiB, so the header four pages on is likely a
+         * later link of the chain: asking for its line now overlaps that
+         * miss with this one (a prefetch never faults; a page the kernel
+         * mapped around this one's fault gets its line on the way). The walk
+         * to a key near the end of the 110 MB bench hive: 1.85 -> 1.55 ms. */
+        if (at + CHAIN_PREFETCH < h->bins_len)
+            __builtin_prefetch(h->bins + at + CHAIN_PREFETCH);
+#endif
         if (regf_hbin_problem(h->bins, at, h->bins_len, 0, &hsize)) {
             h->chain_broken = 1;
             return;
