@@ -36,6 +36,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+# what a ScanTable stores (24 bytes a key row, 28 a value row; see ScanTable)
+STORED_COLUMNS = ("key_token", "key_parent", "key_last_write", "key_name_len", "key_status",
+                  "value_key", "value_token", "value_name_len", "value_type", "value_offset",
+                  "value_length", "value_status")
+
 
 def _status() -> dict[str, int]:
     """VmHWM (peak RSS), VmRSS, RssAnon, RssFile of this process, in bytes (Linux)."""
@@ -100,8 +105,11 @@ def child(path: str) -> dict:
     # ints and short strs may be shared (small-int cache, interned ""):
     # counted once per slot, an upper bound of what the lists own
     objects = sum(size(x) for x in (paths, last_write, names, data))
-    columns = sum(getattr(t, c).nbytes for c in dir(t)
-                  if c.startswith(("key_", "value_")) and hasattr(getattr(t, c, None), "nbytes"))
+    # the stored columns (one block) and the arena; not the columns the
+    # table would make from them if asked (key_depth, *_deleted...)
+    blocks = {id(a.base if a.base is not None else a): (a.base if a.base is not None else a)
+              for a in (getattr(t, c) for c in STORED_COLUMNS)}
+    columns = sum(b.nbytes for b in blocks.values()) + (t.arena.nbytes if t.arena is not None else 0)
     return {"hive": path, "keys": len(paths), "values": len(data), "held": held, "peak": peak,
             "objects": objects, "columns": columns,
             "gc": {str(g): collections.count(g) for g in (0, 1, 2)},
