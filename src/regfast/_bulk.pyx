@@ -73,6 +73,11 @@ cdef enum:
     PREFETCH_AHEAD = 16     # rows ahead whose name is prefetched
     NAME_CACHE_BYTES = 64   # longest name (in bytes) a name cache keeps
 
+cdef extern from "regfast/_text.h":
+    size_t rf_u16_scan(const uint8_t *p, size_t n, int stop_at_nul, uint16_t *bits_out) noexcept nogil
+    void rf_u16_narrow(uint8_t *dst, const uint8_t *p, size_t n) noexcept nogil
+    uint8_t rf_bytes_or(const uint8_t *p, size_t n) noexcept nogil
+
 cdef extern from "regfast/_strcache.h":
     ctypedef struct rf_str_slot:
         pass
@@ -849,15 +854,14 @@ cdef int _measure(_Name *nm, const uint8_t *mapping, uint64_t off, uint32_t raw)
     cdef uint32_t cp, mx = 0
     cdef Py_ssize_t nchars = 0
     cdef rf_name bad
+    cdef uint16_t ubits = 0
     nm.p = mapping + off
     nm.nbytes = raw & ~(<uint32_t>RF_NAME_UTF16_BIT)
     nm.utf16 = (raw & RF_NAME_UTF16_BIT) != 0
     nm.pairs = False
     if not nm.utf16:
-        for i in range(nm.nbytes):
-            bits |= nm.p[i]
         nm.nchars = nm.nbytes
-        nm.maxchar = 0x7F if bits < 0x80 else 0xFF
+        nm.maxchar = 0x7F if rf_bytes_or(nm.p, nm.nbytes) < 0x80 else 0xFF
         return 0
     if nm.nbytes & 1:
         # the scan never stores one (it marks the row), but keep name_str's error
@@ -867,6 +871,12 @@ cdef int _measure(_Name *nm, const uint8_t *mapping, uint64_t off, uint32_t raw)
         name_str(&bad)
         return -1
     n = nm.nbytes >> 1
+    # the OR of the units, 8 at a time: below 0xD800 no unit is a surrogate
+    rf_u16_scan(nm.p, n, 0, &ubits)
+    if ubits < 0xD800:
+        nm.nchars = n
+        nm.maxchar = 0x7F if ubits < 0x80 else (0xFF if ubits < 0x100 else 0xFFFF)
+        return 0
     for i in range(n):
         c = _u16(nm.p, i)
         bits |= c
@@ -916,8 +926,7 @@ cdef void _write(const _Name *nm, void *dst, int kind, Py_ssize_t at) noexcept n
         return
     n >>= 1
     if kind == 1:                       # every unit is below 0x100
-        for i in range(n):
-            d1[i] = p[2 * i]
+        rf_u16_narrow(d1, p, n)
     elif kind == 2:                     # no pairs (a pair makes the str UCS-4)
         for i in range(n):
             d2[i] = _u16(p, i)
