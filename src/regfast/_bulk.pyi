@@ -34,8 +34,6 @@ class ValueBatch(_Rows):
     def values(self) -> list[Any]: ...
     def to_dict(self) -> dict[str, Any]: ...
 
-SCAN_ARENA_FLAG: int
-
 class ScanTable(_Rows):
     hive: Any
     root_path: str

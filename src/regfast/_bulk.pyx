@@ -150,8 +150,7 @@ cdef uint64_t ARENA_BIT = RF_BATCH_IN_ARENA
 # its arena. File offsets never have it: scan() refuses a hive whose rows
 # would (Windows' hives end below 2 GiB: bit 31 of a cell index marks
 # volatile storage).
-cdef uint32_t SCAN_ARENA_BIT = 0x80000000u
-SCAN_ARENA_FLAG = SCAN_ARENA_BIT
+cdef uint32_t SCAN_ARENA_BIT = 0x80000000u     # (regfast._columns has its twin)
 
 
 cdef inline const uint8_t *row_ptr(const uint8_t *mapping, const uint8_t *arena, uint64_t off) noexcept nogil:
@@ -1533,12 +1532,9 @@ cdef ScanTable _scan_pinned(Hive hive, rf_hive *h, Key start, object path, bint 
         for i in big:                                   # the rows of a value listed again
             if vst[i] == RF_E_MORE_DATA and vtok[i] in first:
                 voff[i], vst[i] = voff[first[vtok[i]]], vst[first[vtok[i]]]
-    cdef const uint8_t *base
-    cdef size_t base_len
-    check(rf_hive_mapping(h, &base, &base_len))
     t._live_keys, t._live_values = nk, nv
     if include_deleted:
-        arena = _append_deleted(t, hive, h, base, base_len, path is None, values, arena)
+        arena = _append_deleted(t, hive, h, mbase, mlen, path is None, values, arena)
     cdef Py_ssize_t nv_all = t.n_values
     cdef uint32_t *mt = <uint32_t *>data_of(t.value_type)
     cdef int32_t *ms = <int32_t *>data_of(t.value_status)
@@ -1563,7 +1559,7 @@ cdef ScanTable _scan_pinned(Hive hive, rf_hive *h, Key start, object path, bint 
     t.value_status = _locked(t.value_status)
     if arena is not None:
         arena = _locked(arena)
-    t._bind(hive, base, base_len, arena)
+    t._bind(hive, mbase, mlen, arena)
     return t
 
 
