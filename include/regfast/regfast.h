@@ -456,10 +456,11 @@ typedef int (*rf_progress_fn)(void *ctx, uint64_t keys_done, uint64_t keys_total
  * least 80 bytes, so tokens and row numbers fit 32 bits, and so do the file
  * offsets of a hive's data (hbins_size is 32-bit). Only a tolerant open of a
  * file over 4 GiB, which walks its hbins past that, can place data further:
- * such a value row fails with RF_E_LIMIT (read it with rf_value_read). key_depth and key_n_values
- * follow from key_parent and value_key (a key's values are the value rows
- * written right after its key row): they are optional, filled only when not
- * NULL. A key row is then 24 bytes, a value row 28.
+ * such a value row fails with RF_E_LIMIT (read it with rf_value_read).
+ * key_depth and key_n_values follow from key_parent and value_key (a key's
+ * values are the value rows written right after its key row): they are
+ * optional, filled only when not NULL. A key row is then 24 bytes, a value
+ * row 28.
  *
  * Names are not copied: a name is (file offset, byte length, utf16 flag) into
  * the mapping, and its file offset follows from the record's token (the
