@@ -308,3 +308,32 @@ def test_real_malformed_values(name, path, value, vtype, size):
     require_hivex()
     hv = hivex_info(p)["keys"][path]["values"][value]
     assert hv == (vtype, raw)
+
+
+def _sz_cases() -> list[tuple[str, bytes]]:
+    """REG_SZ data of 0-40 UTF-16 units, the NUL at every position or none,
+    ASCII, Latin-1 and wider units: every way a string can end relative to
+    the decoder's 8-unit blocks (src/regfast/_text.h)."""
+    import random
+    rng = random.Random(1)
+    out = []
+    for n in range(0, 41):
+        for nul in [None, *range(n)]:
+            for alphabet in ((0x20, 0x7E), (0x20, 0xFF), (0x20, 0x2FFF)):
+                units = [rng.randint(*alphabet) for _ in range(n)]
+                if nul is not None:
+                    units[nul] = 0
+                out.append((f"s{len(out)}", b"".join(u.to_bytes(2, "little") for u in units)))
+    return out
+
+
+def test_strings_end_where_their_first_nul_is(make_hive):
+    cases = _sz_cases()
+    built = make_hive({"S": {name: Value(REG_SZ, raw) for name, raw in cases}})
+    want = {name: raw.decode("utf-16-le").split("\0")[0] for name, raw in cases}
+    with regfast.open_hive(built.path) as hive:
+        key = hive.open("S")
+        assert {v.name: v.value for v in key.values()} == want
+        assert key.read_values().to_dict() == want
+        t = hive.scan("S")
+        assert dict(zip(t.value_names(), t.decoded_values())) == want
