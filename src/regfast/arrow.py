@@ -405,7 +405,7 @@ def table_batches(
     cost = np.where(has_k, np.diff(p_off)[k0] if nk else 0, 0) + _columns.data_bound(
         table.value_type, data_status, table.value_length, row_val, decode
     )
-    # (made from the row counts on each use: once here, not per batch)
+    # (a table makes these on first use; fetched once here, not per batch)
     key_deleted, value_deleted = table.key_deleted, table.value_deleted
     if nv:
         cost += np.where(has_v, (table.value_name_len[v0] & 0xFFFF) * 2, 0)
