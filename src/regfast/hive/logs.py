@@ -53,10 +53,7 @@ from __future__ import annotations
 import mmap
 import os
 import struct
-import warnings
-import weakref
 from collections.abc import Sequence
-from typing import Any
 
 from regfast._files import open_regular
 from regfast._native import Hive
@@ -80,7 +77,16 @@ from regfast.hive.logs_format import (  # noqa: F401  (re-exported: regfast.hive
     seq_delta,
     seq_ge,
 )
-from regfast.hive.logs_report import DirtyHiveWarning, LogReport, RecoveryReport
+from regfast.hive.logs_report import (
+    _REPORTS,
+    DirtyHiveWarning,
+    LogReport,
+    RecoveryReport,
+    _note_open,
+    _report_from_info,
+    _warn_stale,
+    recovery_of,
+)
 
 #: A path as open_hive and recover take it.
 PathArg = str | bytes | os.PathLike[str] | os.PathLike[bytes]
@@ -662,57 +668,6 @@ def replay(
 # Opening
 # --------------------------------------------------------------------------
 
-_REPORTS: weakref.WeakKeyDictionary[Hive, RecoveryReport] = weakref.WeakKeyDictionary()
-
-
-def recovery_of(hive: Any) -> RecoveryReport | None:
-    """The RecoveryReport of a hive opened by ``open_hive(..., logs=...)`` or
-    :func:`recover` (None for hives opened otherwise)."""
-    try:
-        return _REPORTS.get(hive)
-    except TypeError:
-        return None
-
-
-def _warn_stale(report: RecoveryReport, stacklevel: int) -> None:
-    if report.stale:
-        warnings.warn(
-            f"{report.path}: the hive is dirty ({', '.join(report.dirty_reasons)}) and its "
-            f"transaction logs were not replayed ({report.stop_reason}): its newest changes "
-            "may be missing",
-            DirtyHiveWarning,
-            stacklevel=stacklevel,
-        )
-    elif report.applied and report.stop_reason.startswith("invalid log entry"):
-        warnings.warn(
-            f"{report.path}: log replay stopped at an invalid entry ({report.stop_reason})",
-            DirtyHiveWarning,
-            stacklevel=stacklevel,
-        )
-
-
-def _report_from_info(path: PathArg, hive: Hive, stop_reason: str) -> RecoveryReport:
-    """A report for a hive opened from its file as it is (no replay)."""
-    # from the base block: info() checks every hbin of a strict open for its
-    # counts, which would make every open as slow as a full check
-    base = BaseBlock.parse(hive._base_block() or b"")
-    i = hive.info() if base is None else base
-    seq_differ = i.sequence[0] != i.sequence[1]
-    report = RecoveryReport(
-        os.fsdecode(os.fspath(path)),
-        dirty=seq_differ or not i.checksum_ok,
-        sequence=i.sequence,
-        checksum_ok=i.checksum_ok,
-        hbins_size_before=i.hbins_size,
-        hbins_size_after=i.hbins_size,
-        stop_reason=stop_reason,
-    )
-    if not i.checksum_ok:
-        report.dirty_reasons.append("base block checksum mismatch")
-    if seq_differ:
-        report.dirty_reasons.append(f"sequence numbers differ ({i.sequence[0]} / {i.sequence[1]})")
-    return report
-
 
 def recover(
     path: PathArg,
@@ -774,21 +729,23 @@ def open_with_logs(
     """``open_hive``'s implementation: recover() plus a DirtyHiveWarning when
     a dirty hive is read without its logged changes (`stacklevel`: frames
     above this function's caller to blame, as for warnings.warn)."""
-    hive = None
     if logs is None:
-        hive = Hive.from_file(path, lenient=lenient, errors=errors, copy=copy)
-        report = _report_from_info(path, hive, "log replay not requested")
+        stop_reason = "log replay not requested"
     elif isinstance(logs, str) and logs == "auto" and not find_logs(path):
         # The common case, a hive with no logs beside it: replay could only
         # report, from a second read of the base block (two thirds of a
         # small hive's open). The same report from the mapping's base block.
         # A primary that cannot be opened raises what recover() would: with
         # no logs it ends in this same call.
-        hive = Hive.from_file(path, lenient=lenient, errors=errors, copy=copy)
-        report = _report_from_info(path, hive, "no transaction logs found")
-    if hive is None:
-        hive, report = recover(path, logs, lenient=lenient, errors=errors, copy=copy)
+        stop_reason = "no transaction logs found"
     else:
-        _REPORTS[hive] = report
-    _warn_stale(report, stacklevel + 2)
+        hive, report = recover(path, logs, lenient=lenient, errors=errors, copy=copy)
+        _warn_stale(report, stacklevel + 2)
+        return hive
+    hive = Hive.from_file(path, lenient=lenient, errors=errors, copy=copy)
+    try:
+        _note_open(path, hive, stop_reason, stacklevel + 2)
+    except BaseException:
+        hive.close()
+        raise
     return hive
