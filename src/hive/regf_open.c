@@ -466,11 +466,13 @@ rf_status regf_open_file(regf_hive *h, const char *path, const rf_open_opts *opt
                         : S_ISCHR(stt.st_mode) ? "a character device" : S_ISBLK(stt.st_mode) ? "a block device"
                         : S_ISSOCK(stt.st_mode) ? "a socket" : "not a file");
     }
-    int fl = fcntl(fd, F_GETFL);
-    if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK); /* back to plain reads for RF_OPEN_COPY */
     h->size = (size_t)stt.st_size;
     h->map = (const uint8_t *)"";
     if (open_flags(opts) & RF_OPEN_COPY) {
+        /* back to plain reads (a mapping reads no file descriptor: the two
+         * calls are left out of every other open) */
+        int fl = fcntl(fd, F_GETFL);
+        if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
         uint8_t *buf = malloc(h->size ? h->size : 1);
         size_t got = 0;
         if (!buf) {
