@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 import regfast
+from regfast._native import decode_value
 from regfast.hive.diff import decode_data as diff_decode_data
 from regfast.cli import main
 from regfast.io.export import export
@@ -337,3 +338,34 @@ def test_strings_end_where_their_first_nul_is(make_hive):
         assert key.read_values().to_dict() == want
         t = hive.scan("S")
         assert dict(zip(t.value_names(), t.decoded_values())) == want
+
+
+def test_multi_sz_splits_as_the_whole_string_would():
+    # REG_MULTI_SZ strings are made one by one from their units: the result
+    # must be what decoding the whole data, stripping its terminator and
+    # splitting at NUL gives, for every data: NULs anywhere (leading, doubled,
+    # at the end or not), lone and paired surrogates, wide characters, an odd
+    # trailing byte.
+    import random
+
+    def whole(data):
+        s = data[: len(data) // 2 * 2].decode("utf-16-le", "surrogatepass")
+        if s.endswith("\0\0"):
+            s = s[:-2]
+        elif s.endswith("\0"):
+            s = s[:-1]
+        return s.split("\0") if s else []
+
+    units = [0, 0, 0, 0x41, 0x62, 0xE9, 0xFF, 0x100, 0x3A9, 0x65E5, 0xD83D, 0xDE00, 0xDC00, 0xD800, 0xFFFF]
+    rnd = random.Random(5)
+    datas = [b"", b"\0", b"\0\0", b"\0\0\0", b"\0\0\0\0", b"a\0", "a\0\0\0".encode("utf-16-le")]
+    for _ in range(20000):
+        us = [rnd.choice(units) for _ in range(rnd.randrange(0, 12))]
+        data = b"".join(u.to_bytes(2, "little") for u in us)
+        if rnd.random() < 0.2:
+            data += bytes([rnd.randrange(256)])
+        datas.append(data)
+    for data in datas:
+        got = decode_value(REG_MULTI_SZ, data)
+        assert got == whole(data) and all(type(x) is str for x in got), data
+
