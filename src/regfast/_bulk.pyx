@@ -264,9 +264,10 @@ cdef class _Rows:
         cdef const uint8_t *p
         cdef object v
         for i in range(n):
-            if i + PREFETCH_AHEAD < n:
+            if i + PREFETCH_AHEAD < n and st[i + PREFETCH_AHEAD] == 0:
                 # the data lies anywhere in the hive: ask for its line while
-                # the rows before it decode (a prefetch never faults)
+                # the rows before it decode (a prefetch never faults; rows
+                # with a status may have no offset, or no arena behind it)
                 rf_prefetch(row_ptr(self._map, self._arena, off_at(off64, off32, i + PREFETCH_AHEAD)))
             if st[i] != 0 and (mal == NULL or not mal[i]):
                 continue
