@@ -1039,6 +1039,13 @@ uint32_t rf_lh_hash(const uint16_t *name, size_t nchars);
 uint64_t rf_marvin32(const void *data, size_t len, uint64_t seed);
 
 /**
+ * The checksum of a regf base block as Windows computes it (and checks at
+ * 0x1FC): the XOR of the 127 little-endian dwords before it, 0 stored as 1
+ * and 0xFFFFFFFF as 0xFFFFFFFE. `block` holds at least 508 bytes.
+ */
+uint32_t rf_base_block_checksum(const void *block);
+
+/**
  * CRC-32 as zlib's crc32() computes it: rf_crc32(0, p, n) is the check of n
  * bytes, rf_crc32(rf_crc32(0, a, na), b, nb) that of a then b. regfast-agent's
  * frames carry it after their payload from protocol 3 on.

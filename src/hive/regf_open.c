@@ -191,6 +191,16 @@ static int problem_order(const void *a, const void *b)
 
 static rf_status parse_hive(regf_hive *h, const rf_open_opts *opts);
 
+uint32_t rf_base_block_checksum(const void *block)
+{
+    const uint8_t *b = block;
+    uint32_t sum = 0;
+    for (unsigned i = 0; i < 0x1FC; i += 4) sum ^= rf_le32(b + i);
+    if (sum == 0) return 1;
+    if (sum == 0xFFFFFFFFu) return 0xFFFFFFFEu;
+    return sum;
+}
+
 /* Opens, then puts the problems in file order (the truncation, found first,
  * sits at the end of the file). */
 static rf_status parse(regf_hive *h, const rf_open_opts *opts)
@@ -237,11 +247,7 @@ static rf_status parse_hive(regf_hive *h, const rf_open_opts *opts)
         if (in->file_name[i] == 0) break;
         in->file_name_chars = i + 1;
     }
-    uint32_t sum = 0;
-    for (unsigned i = 0; i < 0x1FC; i += 4) sum ^= rf_le32(b + i);
-    if (sum == 0) sum = 1;
-    else if (sum == 0xFFFFFFFFu) sum = 0xFFFFFFFEu;
-    uint32_t stored = rf_le32(b + 0x1FC);
+    uint32_t sum = rf_base_block_checksum(b), stored = rf_le32(b + 0x1FC);
     in->checksum_ok = sum == stored;
     h->minor = in->minor;
 

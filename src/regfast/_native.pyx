@@ -1024,9 +1024,8 @@ cdef class Hive:
         """(primary sequence, secondary sequence, checksum_ok, hive bins data
         size) of the base block as the hive holds it, or None for a hive with
         no mapping (a remote one): what an open's recovery report needs. The
-        checksum is computed as Windows computes it (and parse_hive, and
-        logs_format.BaseBlock.parse): the XOR of the first 127 dwords, 0 made
-        1 and 0xFFFFFFFF made 0xFFFFFFFE. In C, from the mapping: parsing a
+        checksum is the open's (rf_base_block_checksum; in Python,
+        logs_format.base_block_checksum). In C, from the mapping: parsing a
         copy of the block in Python was a fifth of a small hive's open."""
         self.handle()
         if self._map == NULL or self._map_len < 4096:
@@ -1034,16 +1033,8 @@ cdef class Hive:
         if self._can_fault:     # read outside the C guard: a cut file raises here
             check(regf_probe_end(self._map, self._map_len))
         cdef const uint8_t *p = self._map
-        cdef uint32_t x = 0, stored
-        cdef Py_ssize_t i
-        for i in range(0, 0x1FC, 4):
-            x ^= _base_dword(p, i)
-        if x == 0:
-            x = 1
-        elif x == 0xFFFFFFFFu:
-            x = 0xFFFFFFFEu
-        stored = _base_dword(p, 0x1FC)
-        return (_base_dword(p, 4), _base_dword(p, 8), x == stored, _base_dword(p, 0x28))
+        return (_base_dword(p, 4), _base_dword(p, 8), rf_base_block_checksum(p) == _base_dword(p, 0x1FC),
+                _base_dword(p, 0x28))
 
     @property
     def dirty(self):

@@ -334,6 +334,7 @@ cdef extern from "regfast/regfast.h" nogil:
     uint16_t rf_upcase(uint16_t c)
     uint32_t rf_lh_hash(const uint16_t *name, size_t nchars)
     uint64_t rf_marvin32(const void *data, size_t len, uint64_t seed)
+    uint32_t rf_base_block_checksum(const void *block)
 
     # Hooks: each extension module links its own copy of the core, so each
     # hands regfast._hooks the address of its rf_hook_set (a capsule).
