@@ -93,7 +93,8 @@ cdef extern from "regfast/_strcache.h":
 
 from regfast.regfast cimport *
 from regfast._native cimport (Hive, Key, _Export, check, decode_data, deleted_records, name_str,
-                              utf16_str, reg_int, reg_is_int, reg_well_formed, regf_probe_end)
+                              utf16_str, reg_int, reg_is_int, reg_well_formed, regf_probe_end, u16_at,
+                              le32)
 cimport cython
 
 
@@ -284,7 +285,7 @@ cdef class _Rows:
                     continue
                 v = utf16_str(p, ln[i], False)
             elif ty == RF_REG_DWORD and ln[i] == 4:
-                v = _le32(p)
+                v = le32(p)
             else:
                 v = decode_data(ty, p, ln[i])
                 if untrack and ty == RF_REG_MULTI_SZ:
@@ -838,10 +839,6 @@ cdef struct _Name:
     Py_UCS4 maxchar     # 0x7F / 0xFF / 0xFFFF class bound, or exact with surrogates
 
 
-cdef inline uint16_t _u16(const uint8_t *p, size_t i) noexcept nogil:
-    return p[2 * i] | (<uint16_t>p[2 * i + 1] << 8)
-
-
 cdef inline bint _is_high(uint16_t c) noexcept nogil:
     return 0xD800 <= c < 0xDC00
 
@@ -882,7 +879,7 @@ cdef int _measure(_Name *nm, const uint8_t *mapping, uint64_t off, uint32_t raw)
         nm.maxchar = 0x7F if ubits < 0x80 else (0xFF if ubits < 0x100 else 0xFFFF)
         return 0
     for i in range(n):
-        c = _u16(nm.p, i)
+        c = u16_at(nm.p, i)
         bits |= c
         sur |= (c & 0xF800) == 0xD800
     nm.nchars = n
@@ -893,9 +890,9 @@ cdef int _measure(_Name *nm, const uint8_t *mapping, uint64_t off, uint32_t raw)
         return 0
     i = 0
     while i < n:
-        c = _u16(nm.p, i)
-        if _is_high(c) and i + 1 < n and _is_low(_u16(nm.p, i + 1)):
-            cp = 0x10000 + ((<uint32_t>(c - 0xD800)) << 10) + (_u16(nm.p, i + 1) - 0xDC00)
+        c = u16_at(nm.p, i)
+        if _is_high(c) and i + 1 < n and _is_low(u16_at(nm.p, i + 1)):
+            cp = 0x10000 + ((<uint32_t>(c - 0xD800)) << 10) + (u16_at(nm.p, i + 1) - 0xDC00)
             nm.pairs = True
             i += 2
         else:
@@ -933,17 +930,17 @@ cdef void _write(const _Name *nm, void *dst, int kind, Py_ssize_t at) noexcept n
         rf_u16_narrow(d1, p, n)
     elif kind == 2:                     # no pairs (a pair makes the str UCS-4)
         for i in range(n):
-            d2[i] = _u16(p, i)
+            d2[i] = u16_at(p, i)
     elif not nm.pairs:
         for i in range(n):
-            d4[i] = _u16(p, i)
+            d4[i] = u16_at(p, i)
     else:
         i = 0
         j = 0
         while i < n:
-            c = _u16(p, i)
-            if _is_high(c) and i + 1 < n and _is_low(_u16(p, i + 1)):
-                d4[j] = 0x10000 + ((<uint32_t>(c - 0xD800)) << 10) + (_u16(p, i + 1) - 0xDC00)
+            c = u16_at(p, i)
+            if _is_high(c) and i + 1 < n and _is_low(u16_at(p, i + 1)):
+                d4[j] = 0x10000 + ((<uint32_t>(c - 0xD800)) << 10) + (u16_at(p, i + 1) - 0xDC00)
                 i += 2
             else:
                 d4[j] = c
@@ -1570,10 +1567,6 @@ cdef ScanTable _scan_pinned(Hive hive, rf_hive *h, Key start, object path, bint 
         arena = _locked(arena)
     t._bind(hive, mbase, mlen, arena)
     return t
-
-
-cdef inline uint32_t _le32(const uint8_t *p) noexcept:
-    return (<uint32_t>p[0]) | (<uint32_t>p[1] << 8) | (<uint32_t>p[2] << 16) | (<uint32_t>p[3] << 24)
 
 
 cdef object _append_deleted(ScanTable t, Hive hive, rf_hive *h, const uint8_t *base, size_t base_len,

@@ -1,7 +1,7 @@
 # _native.pxd — the cdef classes' fields and C-level methods (asyncpg style):
 # the whole internal interface of the binding in one file.
 from cpython.buffer cimport Py_buffer
-from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 from regfast.regfast cimport (rf_hive, rf_remote, rf_key, rf_value, rf_status, rf_name, rf_deleted, rf_slack, RF_REG_DWORD,
                               RF_REG_DWORD_BIG_ENDIAN, RF_REG_QWORD)
@@ -12,6 +12,17 @@ cdef str name_str(const rf_name *n)
 cdef str utf16_str(const uint8_t *p, size_t nbytes, bint stop_at_nul)
 cdef object decode_data(uint32_t t, const uint8_t *p, size_t n)
 
+
+# ---- little-endian fields of the hive's bytes (unaligned: byte by byte) -----
+
+cdef inline uint16_t u16_at(const uint8_t *p, size_t i) noexcept nogil:
+    """UTF-16LE unit i of p."""
+    return p[2 * i] | (<uint16_t>p[2 * i + 1] << 8)
+
+
+cdef inline uint32_t le32(const uint8_t *p) noexcept nogil:
+    """The little-endian dword at p."""
+    return (<uint32_t>p[0]) | (<uint32_t>p[1] << 8) | (<uint32_t>p[2] << 16) | (<uint32_t>p[3] << 24)
 
 # ---- the integer types: the one place their size rules live ----------------
 # Inline here so that every decoder (Value.value, the batch and scan loops,

@@ -225,21 +225,17 @@ cdef list multi_sz_list(const uint8_t *p, size_t nbytes):
     REG_MULTI_SZ, took 0.29 ms then, 0.26 now); a NUL ends no surrogate
     pair, so the strings are the same."""
     cdef size_t n = nbytes >> 1, i, start = 0      # (an odd trailing byte is no unit)
-    if n and _u16_at(p, n - 1) == 0:
-        n -= 2 if n >= 2 and _u16_at(p, n - 2) == 0 else 1
+    if n and u16_at(p, n - 1) == 0:
+        n -= 2 if n >= 2 and u16_at(p, n - 2) == 0 else 1
     cdef list out = []
     if n == 0:
         return out
     for i in range(n):
-        if _u16_at(p, i) == 0:
+        if u16_at(p, i) == 0:
             out.append(utf16_str(p + 2 * start, 2 * (i - start), False))
             start = i + 1
     out.append(utf16_str(p + 2 * start, 2 * (n - start), False))
     return out
-
-
-cdef inline uint16_t _u16_at(const uint8_t *p, size_t i) noexcept nogil:
-    return p[2 * i] | (p[2 * i + 1] << 8)
 
 
 def decode_value(uint32_t vtype, data):
@@ -1033,8 +1029,8 @@ cdef class Hive:
         if self._can_fault:     # read outside the C guard: a cut file raises here
             check(regf_probe_end(self._map, self._map_len))
         cdef const uint8_t *p = self._map
-        return (_base_dword(p, 4), _base_dword(p, 8), rf_base_block_checksum(p) == _base_dword(p, 0x1FC),
-                _base_dword(p, 0x28))
+        return (le32(p + 4), le32(p + 8), rf_base_block_checksum(p) == le32(p + 0x1FC),
+                le32(p + 0x28))
 
     @property
     def dirty(self):
@@ -2123,11 +2119,6 @@ def sd_to_sddl(data):
     if mv.shape[0] == 0:
         return sd_to_sddl_ptr(<const uint8_t *>"", 0)
     return sd_to_sddl_ptr(&mv[0], mv.shape[0])
-
-
-cdef inline uint32_t _base_dword(const uint8_t *p, Py_ssize_t at) noexcept:
-    """The little-endian dword at p + at."""
-    return p[at] | p[at + 1] << 8 | p[at + 2] << 16 | (<uint32_t>p[at + 3]) << 24
 
 
 cdef Value make_value(Key key, rf_value v):
