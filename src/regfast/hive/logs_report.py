@@ -180,13 +180,18 @@ def _report_from_info(
     path: str | bytes | os.PathLike[str] | os.PathLike[bytes], hive: Hive, stop_reason: str
 ) -> RecoveryReport:
     """A report for a hive opened from its file as it is (no replay)."""
+    return _report_from_facts(os.fsdecode(os.fspath(path)), _facts_of(hive), stop_reason)
+
+
+def _facts_of(hive: Hive) -> tuple[int, int, bool, int]:
+    """Sequence numbers, checksum verdict and hbins size of the hive's base block."""
     # from the base block: info() checks every hbin of a strict open for its
     # counts, which would make every open as slow as a full check
     facts = hive._base_facts()
     if facts is None:  # no mapping (a remote hive): its info is all there is
         i = hive.info()
         facts = (*i.sequence, i.checksum_ok, i.hbins_size)
-    return _report_from_facts(os.fsdecode(os.fspath(path)), facts, stop_reason)
+    return facts
 
 
 def _report_from_facts(path: str, facts: tuple[int, int, bool, int], stop_reason: str) -> RecoveryReport:
@@ -223,10 +228,10 @@ class _CleanOpen(NamedTuple):
 def _note_open(path: str, hive: Hive, stop_reason: str, stacklevel: int) -> None:
     """Files the report of a hive opened as stored, warning when it is dirty
     (a clean one's is made only when asked for: _CleanOpen)."""
-    facts = hive._base_facts()
-    if facts is not None and facts[0] == facts[1] and facts[2]:
+    facts = _facts_of(hive)
+    if facts[0] == facts[1] and facts[2]:
         _REPORTS[hive] = _CleanOpen(path, facts, stop_reason)
         return
-    report = _report_from_info(path, hive, stop_reason)
+    report = _report_from_facts(path, facts, stop_reason)
     _REPORTS[hive] = report
     _warn_stale(report, stacklevel + 1)
