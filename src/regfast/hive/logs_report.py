@@ -9,6 +9,7 @@ filed for its hive here (``_REPORTS``).
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 import weakref
 from dataclasses import dataclass, field
@@ -146,6 +147,10 @@ class RecoveryReport:
 _REPORTS: weakref.WeakKeyDictionary[Hive, RecoveryReport | _CleanOpen] = weakref.WeakKeyDictionary()
 
 
+# Makes a pending report (_CleanOpen) once: threads asking together get the same object.
+_REPORTS_LOCK = threading.Lock()
+
+
 def recovery_of(hive: Any) -> RecoveryReport | None:
     """The RecoveryReport of a hive opened by ``open_hive(..., logs=...)`` or
     :func:`recover` (None for hives opened otherwise)."""
@@ -154,8 +159,11 @@ def recovery_of(hive: Any) -> RecoveryReport | None:
     except TypeError:
         return None
     if isinstance(report, _CleanOpen):
-        report = _report_from_facts(*report)
-        _REPORTS[hive] = report
+        with _REPORTS_LOCK:
+            report = _REPORTS.get(hive)
+            if isinstance(report, _CleanOpen):
+                report = _report_from_facts(*report)
+                _REPORTS[hive] = report
     return report
 
 
@@ -225,9 +233,13 @@ class _CleanOpen(NamedTuple):
     stop_reason: str
 
 
-def _note_open(path: str, hive: Hive, stop_reason: str, stacklevel: int) -> None:
+def _note_open(
+    path: str | bytes | os.PathLike[str] | os.PathLike[bytes], hive: Hive, stop_reason: str, stacklevel: int
+) -> None:
     """Files the report of a hive opened as stored, warning when it is dirty
-    (a clean one's is made only when asked for: _CleanOpen)."""
+    (a clean one's is made only when asked for: _CleanOpen). The report's
+    path is a str whatever the caller passed (scan_many passes paths as given)."""
+    path = os.fsdecode(os.fspath(path))
     facts = _facts_of(hive)
     if facts[0] == facts[1] and facts[2]:
         _REPORTS[hive] = _CleanOpen(path, facts, stop_reason)

@@ -683,6 +683,43 @@ def test_open_reports_a_bad_checksum_as_replay_does(make_hive):
         assert h.open("A")["v"] == 1
 
 
+def test_open_report_path_is_a_str_and_made_once(make_hive, monkeypatch):
+    # scan_many calls open_with_logs with paths as given (bytes, Path): the
+    # report's path is still the str open_hive would give. A clean hive's
+    # report is made on the first recovery_of(): threads asking at once get
+    # one object, the one every later call returns.
+    import pathlib
+    import threading
+
+    from regfast.hive import logs_report
+
+    path = make_hive({"A": {"v": 1}}).path
+    dirty = make_hive({"A": {}}, sequence=(7, 6)).path
+    for given in (os.fsencode(path), pathlib.Path(path)):
+        with rlogs.open_with_logs(given, None) as h:
+            assert recovery_of(h).path == str(path)
+    with pytest.warns(DirtyHiveWarning, match=f"^{str(dirty)}: "):
+        h = rlogs.open_with_logs(os.fsencode(dirty), None)
+    with h:
+        assert recovery_of(h).path == str(dirty)
+
+    real = logs_report._report_from_facts
+
+    def slow(*args):
+        time.sleep(0.02)  # both threads find the pending report before either stores one
+        return real(*args)
+
+    monkeypatch.setattr(logs_report, "_report_from_facts", slow)
+    with regfast.open_hive(path) as h:
+        got = [None, None]
+        threads = [threading.Thread(target=lambda i=i: got.__setitem__(i, recovery_of(h))) for i in (0, 1)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert got[0] is got[1] is recovery_of(h) and not got[0].dirty
+
+
 def test_find_logs_lists_a_settled_directory_once(tmp_path, monkeypatch):
     # Opening each of the N hives of one directory listed it each time: 2 ms
     # an open among 5,000 hives, quadratic over a fleet. A directory whose
