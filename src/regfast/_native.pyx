@@ -1004,25 +1004,15 @@ cdef class Hive:
         check(rf_hive_problems(self.handle(), &p, &n, &total))
         return total
 
-    def _base_block(self):
-        """A copy of the base block (the first 4 KiB) as the hive holds it,
-        or None for a hive with no mapping (a remote one). Recovery reports
-        and `dirty` read their facts here: info() would check every hbin
-        for its cell counts, and an open must not wait for that."""
-        self.handle()
-        if self._map == NULL or self._map_len < 4096:
-            return None
-        if self._can_fault:     # read outside the C guard: a cut file raises here
-            check(regf_probe_end(self._map, self._map_len))
-        return PyBytes_FromStringAndSize(<const char *>self._map, 4096)
-
     def _base_facts(self):
         """(primary sequence, secondary sequence, checksum_ok, hive bins data
         size) of the base block as the hive holds it, or None for a hive with
-        no mapping (a remote one): what an open's recovery report needs. The
-        checksum is the open's (rf_base_block_checksum; in Python,
-        logs_format.base_block_checksum). In C, from the mapping: parsing a
-        copy of the block in Python was a fifth of a small hive's open."""
+        no mapping (a remote one): what an open's recovery report and `dirty`
+        need (info() would check every hbin for its cell counts, and an open
+        must not wait for that). The checksum is the open's
+        (rf_base_block_checksum; in Python, logs_format.base_block_checksum).
+        In C, from the mapping: parsing a copy of the block in Python was a
+        fifth of a small hive's open."""
         self.handle()
         if self._map == NULL or self._map_len < 4096:
             return None
@@ -1036,12 +1026,10 @@ cdef class Hive:
     def dirty(self):
         """True when the base block's sequence numbers differ: the hive was not
         written cleanly, and its newest changes may sit in transaction logs."""
-        cdef bytes b = self._base_block()
-        if b is None:
+        facts = self._base_facts()
+        if facts is None:
             return self.info().dirty
-        cdef const uint8_t *p = <const uint8_t *>PyBytes_AS_STRING(b)
-        return (p[4] | p[5] << 8 | p[6] << 16 | <uint32_t>p[7] << 24) != \
-               (p[8] | p[9] << 8 | p[10] << 16 | <uint32_t>p[11] << 24)
+        return facts[0] != facts[1]
 
     @property
     def root(self):
