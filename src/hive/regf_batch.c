@@ -286,7 +286,7 @@ static rf_status collect_kid(void *ctx, uint32_t child, uint32_t hash, uint32_t 
     if (st) {
         /* Skipping errors: keep the siblings listed after a bad entry (an nk
          * in a damaged region, say); the key's status records the first. */
-        if (!r->skip) return regf_with_fix(st);
+        if (!r->skip) return st; /* regf_scan adds the way out (regf_with_fix) */
         if (!r->kid_err) r->kid_err = st;
         return RF_OK;
     }
@@ -511,5 +511,7 @@ rf_status regf_scan(rf_hive *base, rf_key start, rf_scan *s)
     free(r.visited);
     free(r.stack);
     free(r.kids);
-    return st;
+    /* a strict scan stopped at damage: say how to read past it (a subkey
+     * entry's error has said it already; a value's, a depth's have not) */
+    return r.skip ? st : regf_with_fix(h, st);
 }

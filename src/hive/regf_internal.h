@@ -412,9 +412,10 @@ int regf_sorted_after(const uint8_t *prev_nk, uint32_t prev_name_len, const uint
 /* The RF_E_CORRUPT for an entry that breaks that order, naming the fix. */
 rf_status regf_order_fail(uint32_t key, uint32_t leaf, uint32_t prev, const uint8_t *prev_nk,
                           uint32_t prev_name_len, uint32_t cur, const uint8_t *cur_nk, uint32_t cur_name_len);
-/* `st`, with the last error's message naming the fix (a tolerant open) when
- * it is RF_E_CORRUPT from a subkey entry. */
-rf_status regf_with_fix(rf_status st);
+/* `st`, with the last error's message naming the way past the damage when it
+ * is RF_E_CORRUPT (a subkey listing's or a strict scan's): a tolerant open,
+ * or (for a hive opened so) errors="skip". */
+rf_status regf_with_fix(const regf_hive *h, rf_status st);
 /* Tolerant opens: records the subkey-list problems of the whole tree in the
  * hive's problem list (duplicates, order, keys listed under two parents,
  * entries that are not keys), so that reads can skip them. */

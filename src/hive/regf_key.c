@@ -229,16 +229,28 @@ rf_status regf_order_fail(uint32_t key, uint32_t leaf, uint32_t prev, const uint
                     (unsigned long long)regf_file_off(cur), a, fix);
 }
 
-/* A strict read stopped at a bad subkey entry: the message says how to read
- * past it (the offset and status stay). */
-rf_status regf_with_fix(rf_status st)
+/* A strict read stopped at damage: the message says how to read past it (the
+ * offset and status stay). A hive opened strictly is told to open it with
+ * errors="tolerant"; a tolerant hive already was, and that advice (in this
+ * message or one it wraps) would send its user in a circle: it is told to
+ * read with errors="skip", which steps over the damaged entry. */
+rf_status regf_with_fix(const regf_hive *h, rf_status st)
 {
+    static const char open_fix[] = "; open the hive with errors=\"tolerant\"";
     const rf_error *e = rf_last_error();
-    if (st != RF_E_CORRUPT || e->code != st || strstr(e->message, "tolerant")) return st;
+    if (st != RF_E_CORRUPT || e->code != st) return st;
     char msg[sizeof e->message];
     memcpy(msg, e->message, sizeof msg);
-    return rfi_fail(st, e->offset, e->native, "%.170s; open the hive with errors=\"tolerant\" to read the rest",
-                    msg);
+    msg[sizeof msg - 1] = 0;
+    if (!(h->opts.flags & RF_OPEN_TOLERANT)) {
+        if (strstr(msg, "tolerant")) return st;
+        return rfi_fail(st, e->offset, e->native, "%.170s; open the hive with errors=\"tolerant\" to read the rest",
+                        msg);
+    }
+    if (strstr(msg, "errors=\"skip\"")) return st;
+    char *cut = strstr(msg, open_fix);
+    if (cut) *cut = 0;
+    return rfi_fail(st, e->offset, e->native, "%.170s; read with errors=\"skip\" to go on past it", msg);
 }
 
 /* ---- the subkeys of a key --------------------------------------------------- */
@@ -271,7 +283,7 @@ static rf_status collect_entry(void *vctx, uint32_t child, uint32_t hash, uint32
         /* tolerant: a key listed under two parents is read under its own
          * (listed at open); other damage stops the listing as before */
         if (c->tolerant && st == RF_E_CORRUPT && owned_elsewhere(c->h, c->parent, child)) return RF_OK;
-        return regf_with_fix(st);
+        return regf_with_fix(c->h, st);
     }
     const uint8_t *nk, *pnk;
     uint32_t len, nlen, plen;

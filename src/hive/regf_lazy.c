@@ -101,10 +101,14 @@ const char *regf_hbin_problem(const uint8_t *bins, uint64_t off, uint64_t declar
     return NULL;
 }
 
+/* These two fail a hive opened strictly only (a tolerant open steps over both
+ * kinds of damage, and lists them), so they name that way out. */
+#define REGF_OPEN_TOLERANT_FIX "; open the hive with errors=\"tolerant\" to read the rest"
+
 rf_status regf_hbin_fail(const regf_hive *h, uint64_t off, const char *why, uint32_t hsize, uint64_t declared)
 {
     return rfi_fail(RF_E_CORRUPT, off + REGF_BASE_BLOCK, 0,
-                    "hbin at 0x%llx: %s (declared offset 0x%x, size 0x%x, %llu bytes left)",
+                    "hbin at 0x%llx: %s (declared offset 0x%x, size 0x%x, %llu bytes left)" REGF_OPEN_TOLERANT_FIX,
                     (unsigned long long)(off + REGF_BASE_BLOCK), why,
                     declared - off >= 8 ? rf_le32(h->bins + off + 4) : 0, hsize,
                     (unsigned long long)(declared - off));
@@ -114,7 +118,7 @@ rf_status regf_cell_size_fail(uint64_t c, int32_t raw, uint64_t left, uint64_t h
 {
     return rfi_fail(RF_E_CORRUPT, c + REGF_BASE_BLOCK, 0,
                     "cell at 0x%llx: size %d is not a multiple of 8 within its hbin "
-                    "(0x%llx bytes left in the hbin at 0x%llx)",
+                    "(0x%llx bytes left in the hbin at 0x%llx)" REGF_OPEN_TOLERANT_FIX,
                     (unsigned long long)(c + REGF_BASE_BLOCK), raw, (unsigned long long)left,
                     (unsigned long long)(hbin + REGF_BASE_BLOCK));
 }

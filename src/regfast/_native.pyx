@@ -1056,7 +1056,7 @@ cdef class Hive:
             path = resolve_path(self, path)
         return self.root.open(path)
 
-    def scan(self, path=None, *, values=True, errors="strict", progress=None, include_deleted=False):
+    def scan(self, path=None, *, values=True, errors=None, progress=None, include_deleted=False):
         """Reads a whole subtree in one C pass (GIL released) into columns.
 
         Parameters
@@ -1065,9 +1065,12 @@ cdef class Hive:
             Start key (default: the root).
         values : bool
             Fill the value columns too.
-        errors : {"strict", "skip"}
+        errors : {"strict", "skip"}, optional
             "skip" records damaged keys/values in the status columns and goes
             on; "strict" raises RegistryCorruptError at the first one.
+            Default, as walk()'s: "skip" for a hive opened with
+            errors="tolerant" (it was opened to read past damage), else
+            "strict".
         progress : callable(done, total), optional
             Called now and then with keys done and the hive's key count;
             returning False (or raising) cancels the scan.
@@ -1085,6 +1088,8 @@ cdef class Hive:
             numpy columns for keys and values; names and data stay in the
             mapping until asked for (key_names(), value_data(i), to_pandas()).
         """
+        if errors is None:
+            errors = "skip" if self._tolerant else "strict"
         return _scan(self, path, values, errors, progress, include_deleted)
 
     def get_many(self, paths, default=_MISSING):

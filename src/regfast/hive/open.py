@@ -43,9 +43,9 @@ def open_hive(
         checksum, a truncated file, bad hbin headers, zeroed pages and cells
         with bad sizes are skipped (the reader resynchronises on the next
         valid hbin) and listed in :attr:`Hive.problems`; everything reachable
-        through good cells stays readable. Pair it with
-        ``hive.scan(errors="skip")``, which reports keys whose subkeys or
-        values sit in a damaged region in its status columns.
+        through good cells stays readable. Such a hive's ``scan()`` and
+        ``walk()`` default to ``errors="skip"``: the scan reports keys whose
+        subkeys or values sit in a damaged region in its status columns.
     lenient
         Deprecated form of tolerance, kept for compatibility: keeps only the
         readable prefix of the hbins (stops at the first bad one) and records

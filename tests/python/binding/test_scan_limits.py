@@ -80,7 +80,7 @@ def test_a_value_row_past_4_gib_fails_alone():
         t.value_data(0)
     assert e.value.winerror == RF_E_LIMIT or e.value.status == RF_E_LIMIT
     with pytest.raises(OSError) as e:
-        h.scan()
+        h.scan(errors="strict")         # (a tolerant hive's scan() skips: the row above)
     _assert_limit(e)
     assert "4 GiB" in str(e.value)
 

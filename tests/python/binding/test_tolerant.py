@@ -471,3 +471,38 @@ def test_walk_of_a_tolerant_hive_skips_damage_a_strict_walk_stops_at():
     with regfast.Hive.from_buffer(bytes(data), lenient=True) as hive:
         with pytest.raises(regfast.RegistryCorruptError):
             list(hive.walk())                      # lenient (prefix-only) keeps strict walks
+
+
+def test_damage_errors_name_the_way_out_that_fits_the_open():
+    """Each error of damage says how to read past it. A hive opened strictly
+    is told to open it with errors="tolerant" (a bad hbin header, a bad cell
+    size: the lazy check's errors too, not only a subkey list's). A hive
+    opened tolerantly already was: a strict read that still stops at a
+    damaged entry tells it errors="skip", never the open it made; and its
+    scan() defaults to errors="skip", as its walk() does."""
+    data, layout = build()
+    start, _ = layout.hbins[3]
+    bad_header = bytearray(data)
+    bad_header[start:start + 4] = b"hbiN"
+    bad_cell = bytearray(data)
+    struct.pack_into("<i", bad_cell, layout.nk["K07\\Sub"], 3)
+    for damaged in (bad_header, bad_cell):
+        with regfast.Hive.from_buffer(bytes(damaged)) as hive:
+            with pytest.raises(regfast.RegistryCorruptError) as e:
+                hive.scan()
+            assert 'open the hive with errors="tolerant" to read the rest' in str(e.value), str(e.value)
+    zeroed = bytearray(data)
+    zeroed[start:start + 4096] = bytes(4096)
+    with regfast.Hive.from_buffer(bytes(zeroed), errors="tolerant") as hive:
+        with pytest.raises(regfast.RegistryCorruptError) as e:
+            hive.scan(errors="strict")
+        msg = str(e.value)
+        assert 'read with errors="skip" to go on past it' in msg and "tolerant" not in msg, msg
+        skipped, default = hive.scan(errors="skip"), hive.scan()
+        assert default.key_paths() == skipped.key_paths()
+        assert default.key_status.tolist() == skipped.key_status.tolist()
+        assert default.stats()["key_errors"] >= 1
+    with regfast.Hive.from_buffer(bytes(zeroed)) as hive:   # strict: no change
+        with pytest.raises(regfast.RegistryCorruptError) as e:
+            hive.scan()
+        assert 'errors="tolerant"' in str(e.value)
