@@ -52,6 +52,7 @@ from regfast.cli.support import (
     drop_stdout,
     error_text,
     print_tree,
+    problem_note,
     short_path,
     terminal_text,
 )
@@ -177,18 +178,6 @@ def _filetime_text(ft: int) -> str:
     return when.isoformat() if when is not None else f"out of range (FILETIME 0x{ft:016x})"
 
 
-def _problem_note(hive: regfast.Hive) -> None:
-    """One stderr line when a tolerant open skipped damage, so that output
-    read from a damaged hive is never mistaken for the whole hive."""
-    total = hive.problems_total
-    if total:
-        print(
-            f"regfast: warning: {total:,} damaged region{'s' * (total != 1)} skipped "
-            "(regfast info --tolerant lists them)",
-            file=sys.stderr,
-        )
-
-
 def cmd_recover(args: argparse.Namespace) -> int:
 
     if args.journal or args.pending:  # regfast.transaction journals: undo them in the live registry
@@ -233,7 +222,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
     if args.depth is not None and args.depth < 0:
         raise UsageError("--depth must be 0 or more")
     with open_for_cli(args.hive, args)[0] as hive:
-        _problem_note(hive)
+        problem_note(hive)
         key = hive.open(args.path) if args.path else hive.root
         levels = None if args.recursive and args.depth is None else (1 if args.depth is None else args.depth)
         print(("\\" + key.path) if key.path else "\\")
@@ -280,7 +269,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not to_stdout and _same_file(args.hive, args.output):
         raise UsageError(f"refusing to overwrite {args.output!r}, the hive being exported")
     with open_for_cli(args.hive, args)[0] as hive:
-        _problem_note(hive)
+        problem_note(hive)
         skip = "skip" if args.tolerant else "strict"
         prefix = args.prefix
         if prefix is None:
@@ -337,7 +326,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     errors = args.errors or ("skip" if args.tolerant else "strict")
     with open_for_cli(args.hive, args)[0] as hive:
         size = os.path.getsize(args.hive)
-        _problem_note(hive)
+        problem_note(hive)
         t0 = time.perf_counter()
         table = hive.scan(
             args.path or None, errors=errors, progress=Progress("scan", size), include_deleted=args.deleted
@@ -519,7 +508,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:
         if os.environ.get("REGFAST_TRACEBACK"):
             raise
-        line = error_text(e, has_tolerant_flag=hasattr(args, "tolerant"))
+        line = error_text(
+            e, has_tolerant_flag=hasattr(args, "tolerant"), has_errors_flag=hasattr(args, "errors")
+        )
         print(f"regfast: error: {line}", file=sys.stderr)
         return failed
 

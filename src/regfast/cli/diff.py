@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from regfast.cli.logs import open_for_cli
+from regfast.cli.support import error_text, problem_note
 from regfast.exceptions import RegistryError
 from regfast.hive.diff import Diff, diff
 
@@ -16,22 +17,25 @@ __all__ = ["add_cli_parser", "run_cli"]
 
 
 def run_cli(args: Any) -> int:
-    """`regfast diff HIVE_A HIVE_B [PATH] [--json] [--no-touched]`: exit status
-    0 when the subtrees are the same, 1 when they differ, 2 on an error (as
-    diff(1) does)."""
+    """`regfast diff HIVE_A HIVE_B [PATH] [--json] [--no-touched] [--tolerant]`:
+    exit status 0 when the subtrees are the same, 1 when they differ, 2 on an
+    error (as diff(1) does). With --tolerant, damaged hives are compared as
+    far as they can be read, and each key not fully read is named on stderr."""
     try:
         d, replayed = _diff_for_cli(args)
     except RegistryError as e:
-        print(
-            f"regfast: error: {e.strerror} (winerror {e.winerror})"
-            + (f": {e.filename}" if e.filename else ""),
-            file=sys.stderr,
-        )
+        print(f"regfast: error: {error_text(e, has_tolerant_flag=True)}", file=sys.stderr)
         return 2
     args.status_so_far = 1 if d else 0  # regfast.cli.commands.main's answer if the output pipe closes early
+    _warn_damaged(d.damaged, args)
     if args.json:
         json.dump(
-            {"root": d.root, "summary": d.summary(), "changes": d.to_list()},
+            {
+                "root": d.root,
+                "summary": d.summary(),
+                "changes": d.to_list(),
+                "damaged": [{"side": side, "path": path} for side, path in d.damaged],
+            },
             sys.stdout,
             ensure_ascii=False,
             indent=1,
@@ -53,6 +57,23 @@ def run_cli(args: Any) -> int:
     return 1 if d else 0
 
 
+_DAMAGED_SHOWN = 10
+
+
+def _warn_damaged(damaged: list[tuple[str, str]], args: Any) -> None:
+    """One stderr line per key a tolerant open could not fully read (up to
+    ten, then a count): changes there may be the damage, not an edit."""
+    sides = {"old": args.hive_a, "new": args.hive_b}
+    for side, path in damaged[:_DAMAGED_SHOWN]:
+        print(
+            f"regfast: warning: {side} side ({os.path.basename(sides[side])}): damaged subkeys or values "
+            f"under {path or '(the root)'} not compared; changes there may come from the damage",
+            file=sys.stderr,
+        )
+    if len(damaged) > _DAMAGED_SHOWN:
+        print(f"regfast: warning: ... and {len(damaged) - _DAMAGED_SHOWN} more damaged keys", file=sys.stderr)
+
+
 def _diff_for_cli(args: Any) -> tuple[Diff, list[str]]:
     """diff() of two hive files opened as every command opens them: logs
     replayed unless --no-logs, each side's replay said on stderr (two
@@ -61,8 +82,10 @@ def _diff_for_cli(args: Any) -> tuple[Diff, list[str]]:
     replayed = []
     a, rep_a = open_for_cli(args.hive_a, args, label="old side")
     try:
+        problem_note(a, "old side")
         b, rep_b = open_for_cli(args.hive_b, args, label="new side")
         try:
+            problem_note(b, "new side")
             for path, rep in ((args.hive_a, rep_a), (args.hive_b, rep_b)):
                 if rep.applied:
                     replayed.append(os.path.basename(path))
@@ -87,5 +110,11 @@ def add_cli_parser(sub: Any) -> None:
         "--no-logs",
         action="store_true",
         help="compare the files as stored: do not replay their transaction logs",
+    )
+    s.add_argument(
+        "--tolerant",
+        action="store_true",
+        help="forensic open of damaged hives: compare what can be read, name the keys that could not "
+        "be fully read",
     )
     s.set_defaults(func=run_cli)

@@ -31,6 +31,7 @@ __all__ = [
     "short_path",
     "print_tree",
     "error_text",
+    "problem_note",
     "terminal_text",
     "drop_stdout",
 ]
@@ -166,6 +167,19 @@ def print_tree(
         stack.extend((child, level + 1) for child in reversed(children))
 
 
+def problem_note(hive: regfast.Hive, label: str | None = None) -> None:
+    """One stderr line when a tolerant open skipped damage, so that output
+    read from a damaged hive is never mistaken for the whole hive. `label`
+    names the hive when a command reads two ("old side")."""
+    total = hive.problems_total
+    if total:
+        print(
+            f"regfast: warning: {label + ': ' if label else ''}{total:,} damaged "
+            f"region{'s' * (total != 1)} skipped (regfast info --tolerant lists them)",
+            file=sys.stderr,
+        )
+
+
 class CliParser(argparse.ArgumentParser):
     """argparse with regfast's error line: usage, then one 'regfast: error:'
     line, exit status 2 (subcommand parsers inherit the class)."""
@@ -180,20 +194,26 @@ def _fname(name: object) -> str:
 
 
 # The library's corruption errors name the API's way out; on the command line
-# the same advice is a flag.
+# the same advice is a flag. (A hive opened tolerantly is told to read with
+# errors="skip" instead: see regf_with_fix.)
 _API_TOLERANT_HINT = 'open the hive with errors="tolerant" to read the rest'
 _CLI_TOLERANT_HINT = "rerun with --tolerant to read the rest"
+_API_SKIP_HINT = 'read with errors="skip" to go on past it'
+_CLI_SKIP_HINT = "rerun with --errors skip to go on past it"
 
 
-def error_text(e: BaseException, *, has_tolerant_flag: bool = False) -> str:
+def error_text(e: BaseException, *, has_tolerant_flag: bool = False, has_errors_flag: bool = False) -> str:
     """One line for an exception: what failed, where, the Win32 code.
 
-    `has_tolerant_flag`: the command takes --tolerant, so the library's
-    advice to pass errors="tolerant" is given as that flag instead."""
+    `has_tolerant_flag` / `has_errors_flag`: the command takes --tolerant /
+    --errors, so the library's advice to pass errors="tolerant" / "skip" is
+    given as that flag instead."""
     if isinstance(e, regfast.RegistryError):
         msg = str(e.strerror or e)
         if has_tolerant_flag:
             msg = msg.replace(_API_TOLERANT_HINT, _CLI_TOLERANT_HINT)
+        if has_errors_flag:
+            msg = msg.replace(_API_SKIP_HINT, _CLI_SKIP_HINT)
         if e.offset is not None and f"0x{e.offset:x}" not in msg:
             msg += f" at hive offset 0x{e.offset:x}"
         msg += f" (winerror {e.winerror})"

@@ -186,17 +186,28 @@ class Snapshot:
     truncated : bool
         The subtree was larger than the snapshot's key limit; keys past it are
         missing (a diff against it reports nothing about them).
+    damaged : tuple[str, ...]
+        Relative paths of keys whose subkeys or values could not all be read
+        (a hive opened with errors="tolerant": its scan skips damaged
+        entries). What is missing below them is not in ``keys``, so a diff
+        may report it as added or removed.
     """
 
-    __slots__ = ("root", "keys", "keep_data", "truncated")
+    __slots__ = ("root", "keys", "keep_data", "truncated", "damaged")
 
     def __init__(
-        self, root: str, keys: dict[str, KeyState], keep_data: bool = False, truncated: bool = False
+        self,
+        root: str,
+        keys: dict[str, KeyState],
+        keep_data: bool = False,
+        truncated: bool = False,
+        damaged: tuple[str, ...] = (),
     ) -> None:
         self.root = root
         self.keys = keys
         self.keep_data = keep_data
         self.truncated = truncated
+        self.damaged = damaged
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -213,7 +224,12 @@ class Snapshot:
     @classmethod
     def from_hive(cls, hive: Any, path: str | None = None) -> Snapshot:
         """Snapshot of an offline hive's subtree at `path` (default: the root),
-        from one C scan. Value data stays in the hive mapping (no copy)."""
+        from one C scan. Value data stays in the hive mapping (no copy).
+
+        A hive opened with errors="tolerant" is scanned with errors="skip"
+        (the scan's default for it): keys whose subkeys or values could not
+        all be read are listed in ``damaged``, and the unreadable value rows
+        are left out. A hive opened strictly raises at the first damage."""
         table = hive.scan(path)
         root = table.root_path  # spelled as stored, like every scan path
         cut = len(root) + 1 if root else 0
@@ -221,18 +237,31 @@ class Snapshot:
         lw = table.key_last_write.tolist()
         keys: dict[str, KeyState] = {}
         by_row: list[dict[str, ValueState]] = []
+        rels: list[str] = []
         for i, p in enumerate(paths):
             rel = p[cut:] if i else ""
             vals: dict[str, ValueState] = {}
             keys[fold(rel)] = KeyState(rel, lw[i], vals)
             by_row.append(vals)
+            rels.append(rel)
+        # Rows with a status (a skipping scan only): on a key, some of its
+        # subkeys or values were skipped; on a value, the value could not be
+        # read (a malformed one, status 13, was read: its data is there).
+        damaged = {rels[i] for i in table.key_status.nonzero()[0].tolist()}
+        unread = (table.value_status != 0) & ~table.value_malformed
+        bad_values = set(unread.nonzero()[0].tolist())
         names = table.value_names()
         vkey = table.value_key.tolist()
         vtype = table.value_type.tolist()
         vlen = table.value_length.tolist()
         for j, name in enumerate(names):
+            if bad_values and j in bad_values:
+                damaged.add(rels[vkey[j]])
+                continue
             by_row[vkey[j]][fold(name)] = ValueState(name, vtype[j], vlen[j], None, None, table, j)
-        return cls(root, keys, keep_data=True)
+        return cls(
+            root, keys, keep_data=True, damaged=tuple(sorted(damaged, key=lambda r: fold(r).split("\\")))
+        )
 
 
 def snapshot_hive(hive: Any, path: str | None = None) -> Snapshot:
@@ -347,12 +376,23 @@ class Diff:
     A watch notification carries, besides, the watched ``key`` it came from,
     the notification's sequence number ``seq`` and when it arrived
     (``received``, a time.perf_counter() value).
+
+    ``damaged`` lists ``(side, path)`` pairs, side "old" or "new": keys of a
+    damaged hive (opened with errors="tolerant") whose subkeys or values
+    could not all be read. Changes at and below such a key may come from the
+    damage rather than from an edit; summary() says how many there are.
     """
 
-    __slots__ = ("root", "changes", "key", "seq", "truncated", "received")
+    __slots__ = ("root", "changes", "key", "seq", "truncated", "received", "damaged")
 
     def __init__(
-        self, root: str, changes: list[Change], key: Any = None, seq: int = 0, truncated: bool = False
+        self,
+        root: str,
+        changes: list[Change],
+        key: Any = None,
+        seq: int = 0,
+        truncated: bool = False,
+        damaged: list[tuple[str, str]] | None = None,
     ) -> None:
         self.root = root
         self.changes = changes
@@ -360,6 +400,7 @@ class Diff:
         self.seq = seq  # watch: the agent's notification number for that key
         self.truncated = truncated
         self.received = 0.0  # watch: time.perf_counter() when the notification arrived
+        self.damaged = damaged if damaged is not None else []
 
     def __iter__(self) -> Iterator[Change]:
         return iter(self.changes)
@@ -395,7 +436,11 @@ class Diff:
             )
         ]
         parts = [f"{n} {label}" for n, label in counts if n]
-        return ", ".join(parts) if parts else "no differences"
+        text = ", ".join(parts) if parts else "no differences"
+        if self.damaged:
+            n = len(self.damaged)
+            text += f" ({n} damaged key{'s' if n != 1 else ''} not fully compared)"
+        return text
 
     def to_list(self) -> list[dict[str, Any]]:
         return [c.to_dict() for c in self.changes]
@@ -462,7 +507,8 @@ def diff_snapshots(old: Snapshot, new: Snapshot, *, touched: bool = True) -> Dif
     changes_k.sort(key=lambda c: (order[c.kind], fold(c.path).split("\\")))
     vorder = {VALUE_ADDED: 0, VALUE_REMOVED: 1, VALUE_CHANGED: 2}
     changes_v.sort(key=lambda c: (fold(c.path).split("\\"), vorder[c.kind], fold(c.name or "")))
-    return Diff(root, changes_k + changes_v, truncated=old.truncated or new.truncated)
+    damaged = [("old", old.full_path(p)) for p in old.damaged] + [("new", full(p)) for p in new.damaged]
+    return Diff(root, changes_k + changes_v, truncated=old.truncated or new.truncated, damaged=damaged)
 
 
 def _as_hive(h: Any) -> tuple[Any, bool]:
@@ -491,6 +537,10 @@ def diff(hive_a: Any, hive_b: Any, path: str | None = None, *, touched: bool = T
         From `hive_a` (old) to `hive_b` (new). Data of the changed values is
         in each Change's old/new ValueState (copied out, so the Diff outlives
         the hives).
+
+    A hive opened with errors="tolerant" is compared as far as it can be
+    read: see Diff.damaged. A hive opened strictly (a path given here is)
+    raises RegistryCorruptError at the first damage.
 
     Raises
     ------

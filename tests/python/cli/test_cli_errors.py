@@ -158,8 +158,15 @@ def test_damage_met_while_reading(hives, tmp_path, spec):
         assert "winerror 1015" in r.stderr and "0x" in r.stderr
         assert not list(tmp_path.glob("out*"))
     # tolerant: the same commands end well and say what they skipped
-    if spec[0] in ("ls", "export", "scan"):
+    if spec[0] in ("ls", "export", "scan", "diff"):
         r = run(*_args(spec, h, hives, tmp_path), "--tolerant")
+        if spec[0] == "diff":   # diff(1)'s statuses: the hives differ (1), and where it could not see
+            check(r, 1, error=False)
+            side = "old" if spec[1] == "{h}" else "new"
+            assert f"regfast: warning: {side} side (listbad.hiv): damaged subkeys or values under App " \
+                   "not compared" in r.stderr, r.stderr
+            assert f"regfast: warning: {side} side: 1 damaged region skipped" in r.stderr, r.stderr
+            return
         check(r, OK)
         # a tolerant open checks every subkey list, so the damage is reported
         # even by commands that never read App's list (forensics' tree check)
@@ -398,6 +405,12 @@ def test_corruption_hint_names_the_flag_on_the_command_line():
     assert "rerun with --tolerant to read the rest" in r.stderr, r.stderr
     assert 'errors="tolerant"' not in r.stderr
     check(run("ls", h, "-r", "--tolerant"), OK)
+    # opened tolerantly but read strictly: the way out is the other flag
+    r = run("scan", h, "--tolerant", "--errors", "strict")
+    check(r, ERROR)
+    assert "rerun with --errors skip to go on past it" in r.stderr, r.stderr
+    assert "tolerant to read" not in r.stderr and 'errors="skip"' not in r.stderr
+    check(run("scan", h, "--tolerant"), OK)
 
 
 # ---- outputs that are not plain files --------------------------------------------

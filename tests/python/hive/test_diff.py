@@ -1,5 +1,5 @@
 """regfast.diff / `regfast diff`: the offline twin of watch(), on hives built
-by regfast's writer."""
+by regfast's writer (and, for damage, on real hives of the corpus)."""
 from __future__ import annotations
 
 import json
@@ -10,6 +10,7 @@ import regfast
 from regfast.cli import commands as cli
 from regfast.hive.diff import Snapshot, ValueState, diff_snapshots, fnv1a64
 from regfast.io.writer import REG_BINARY, REG_EXPAND_SZ, REG_QWORD, Key, Value
+from conftest import corpus_path
 
 T0 = 133_000_000_000_000_000
 T1 = T0 + 10_000_000
@@ -181,3 +182,65 @@ def test_cli_errors_exit_2(make_hive, tmp_path, capsys):
     assert cli.main(["diff", str(a.path), str(tmp_path / "missing.hiv")]) == 2
     assert cli.main(["diff", str(a.path), str(a.path), "No\\Such"]) == 2
     assert "winerror 2" in capsys.readouterr().err
+
+
+# ---- damaged hives ---------------------------------------------------------------
+
+
+def _parent(path):
+    return path.rpartition("\\")[0]
+
+
+def test_damaged_real_hive_compares_as_far_as_it_reads(capsys):
+    """ez__SAMBadHBinHeader is ez__SAM (both written by Windows) with the
+    header of the hbin at 0x2000 zeroed. Opened strictly, the diff stops at
+    that hbin and names the way out. Opened tolerantly, it compares what can
+    be read: the keys and values of the lost hbin show as added, and every
+    one of those changes lies in a key Diff.damaged names on the old side
+    (nothing is reported that the damage does not explain)."""
+    bad, good = corpus_path("ez__SAMBadHBinHeader"), corpus_path("ez__SAM")
+    with pytest.raises(regfast.RegistryCorruptError) as e:
+        regfast.diff(bad, good)
+    assert e.value.offset == 0x2000 and 'errors="tolerant"' in str(e.value)
+    with regfast.open_hive(bad, errors="tolerant") as a, regfast.open_hive(good) as b:
+        d = regfast.diff(a, b)
+        assert regfast.diff(b, b).damaged == []
+    assert d.keys_added and d.values_added
+    assert not (d.keys_removed or d.values_removed or d.values_changed)
+    sides = {side for side, _ in d.damaged}
+    assert sides == {"old"}
+    # each change sits in a damaged key, or in a key that is itself added
+    explained = {path for _, path in d.damaged} | {c.path for c in d.keys_added}
+    for c in d:
+        assert (_parent(c.path) if c.kind == "key_added" else c.path) in explained, c
+    assert f"({len(d.damaged)} damaged keys not fully compared)" in d.summary()
+    # the command line: strict fails (2) naming --tolerant; --tolerant compares (1) and says where
+    assert cli.main(["diff", str(bad), str(good)]) == 2
+    err = capsys.readouterr().err
+    assert "rerun with --tolerant to read the rest" in err and "winerror 1015" in err
+    assert cli.main(["diff", str(bad), str(good), "--tolerant", "--json"]) == 1
+    out, err = capsys.readouterr()
+    assert "old side: 1 damaged region skipped" in err
+    assert "old side (ez__SAMBadHBinHeader): damaged subkeys or values under SAM\\Domains" in err
+    doc = json.loads(out)
+    assert [(x["side"], x["path"]) for x in doc["damaged"]] == d.damaged
+
+
+def test_unreadable_value_is_left_out_and_its_key_named(make_hive):
+    """A vk whose signature is broken: a tolerant hive's scan skips it (status
+    on its row); the snapshot leaves that row out instead of comparing an
+    empty name, and the diff names its key as damaged."""
+    good = make_hive(BASE, timestamp=T0)
+    bad = make_hive(BASE, timestamp=T0, corrupt=("vk.sig", (r"Software\Vendor", "Gone"), 0x7878))
+    with regfast.open_hive(bad.path) as h, pytest.raises(regfast.RegistryCorruptError):
+        regfast.diff(h, good.path)
+    with regfast.open_hive(bad.path, errors="tolerant") as a:
+        table = a.scan()                    # a tolerant hive's scan skips by default
+        assert (table.value_status != 0).sum() == 1
+        d = regfast.diff(a, good.path)
+        assert [(c.kind, c.path, c.name) for c in d] == [("value_added", r"Software\Vendor", "Gone")]
+        assert d.damaged == [("old", r"Software\Vendor")]
+        assert "1 damaged key not fully compared" in d.summary()
+        back = regfast.diff(good.path, a)
+        assert [(c.kind, c.name) for c in back] == [("value_removed", "Gone")]
+        assert back.damaged == [("new", r"Software\Vendor")]
