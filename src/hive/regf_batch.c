@@ -318,7 +318,7 @@ static rf_status scan_values(scan_run *r, uint32_t key, const uint8_t *key_nk, s
     rf_scan *s = r->s;
     const uint8_t *list, *vk;
     uint32_t count, len;
-    int skip = (s->flags & RF_SCAN_SKIP_ERRORS) != 0;
+    int skip = (s->flags & (RF_SCAN_SKIP_ERRORS | RF_SCAN_SKIP_VALUE_ERRORS)) != 0;
     rf_status st = regf_value_list_nk(h, key, key_nk, &list, &count);
     if (st) return st;
     if (s->n_values + count > s->value_cap) return RF_E_MORE_DATA;
@@ -372,6 +372,7 @@ static rf_status scan_loop(scan_run *r)
     const regf_hive *h = r->h;
     rf_scan *s = r->s;
     int skip = (s->flags & RF_SCAN_SKIP_ERRORS) != 0;
+    int skip_values = skip || (s->flags & RF_SCAN_SKIP_VALUE_ERRORS);
     while (r->top) {
         frame f = r->stack[--r->top];
         const uint8_t *nk = f.k.nk; /* checked when it was collected (see kid) */
@@ -397,7 +398,7 @@ static rf_status scan_loop(scan_run *r)
 
         if (s->flags & RF_SCAN_VALUES) {
             st = scan_values(r, f.k.key, nk, row);
-            if (st == RF_E_MORE_DATA || st == RF_E_NO_MEMORY || (st && !skip)) return st;
+            if (st == RF_E_MORE_DATA || st == RF_E_NO_MEMORY || (st && !skip_values)) return st;
             if (st) s->key_status[row] = st;
         }
         r->n_kids = 0;

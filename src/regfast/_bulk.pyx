@@ -92,7 +92,7 @@ cdef extern from "regfast/_strcache.h":
     void rf_strcache_put(rf_str_slot *slot, const uint8_t *p, uint32_t raw, PyObject *s) noexcept nogil
 
 from regfast.regfast cimport *
-from regfast._native cimport (Hive, Key, _Export, check, decode_data, deleted_records, name_str,
+from regfast._native cimport (Hive, Key, _Export, _WalkValues, check, decode_data, deleted_records, name_str,
                               utf16_str, reg_int, reg_is_int, reg_well_formed, regf_probe_end, u16_at,
                               le32)
 cimport cython
@@ -1291,9 +1291,16 @@ cdef class ScanTable(_Rows):
             paths[i] = _name_obj(&nm) if PyUnicode_GET_LENGTH(pv) == 0 else _child_path(pv, &nm)
         return paths
 
-    def _walk_keys(self):
-        """The keys of this keys-only table as Key objects, in its order, each
-        knowing its name, path and last-write time (what Hive.walk yields).
+    def _walk_keys(self, bint with_values=False):
+        """The keys of this table as Key objects, in its order, each knowing
+        its name, path and last-write time (what Hive.walk yields).
+
+        with_values: the table is Hive.walk's scan with values
+        (scan(walk=True)); until the walk ends each Key answers values() from
+        its rows (a _WalkValues: Key._walk_value_list). A key's value rows
+        follow each other, in key order, so one cursor finds them. A key with
+        a status (its value list was damaged; with errors="skip", also its
+        subkeys) reads its values itself, which raises as it always did.
 
         Names and paths are made a few hundred rows ahead of the caller, not
         all up front: a path made just before its Key is used is still in
@@ -1311,6 +1318,7 @@ cdef class ScanTable(_Rows):
         cdef uint64_t *lw = <uint64_t *>data_of(self.key_last_write)
         cdef uint64_t name_at = RF_SCAN_KEY_NAME_AT(0), at
         cdef uint32_t *ln = <uint32_t *>data_of(self.key_name_len)
+        cdef const int32_t *kstatus = <const int32_t *>data_of(self.key_status)
         cdef list stack = []            # path of the last key seen at each depth
         cdef list rows = []             # and its row
         cdef list names = [None] * _WALK_AHEAD, paths = [None] * _WALK_AHEAD
@@ -1318,46 +1326,72 @@ cdef class ScanTable(_Rows):
         cdef _Name nm
         cdef Key key
         cdef object pv, name, path
-        while i < n:
-            end = i + _WALK_AHEAD if i + _WALK_AHEAD < n else n
-            self._ready()               # the file still covers the mapping
-            for j in range(i, end):
-                if j + PREFETCH_AHEAD < n:
-                    rf_prefetch(self._map + tok[j + PREFETCH_AHEAD] + name_at)
-                at = tok[j] + name_at
-                _in_mapping(at, ln[j], self._map_len)
-                _measure(&nm, self._map, at, ln[j])
-                name = _name_obj(&nm)
-                d = depth[j]
-                if all_paths is not None:
-                    path = all_paths[j]
-                elif d == 0:
-                    path = self.root_path
-                elif d <= len(stack) and rows[d - 1] == parent[j]:
-                    pv = stack[d - 1]
-                    path = name if PyUnicode_GET_LENGTH(pv) == 0 else _child_path(pv, &nm)
-                else:                   # not pre-order: fall back to every path at once
-                    all_paths = self.key_paths()
-                    path = all_paths[j]
-                if all_paths is None:
-                    if d < len(stack):
-                        stack[d] = path
-                        rows[d] = j
-                    else:
-                        stack.append(path)
-                        rows.append(j)
-                names[j - i] = name
-                paths[j - i] = path
-            for j in range(i, end):
-                # a walk of a hive closed meanwhile ends as every call on it
-                # does (winerror 6), not with keys that raise once used
-                hive.handle()
-                key = hive.make_key(tok[j], paths[j - i])
-                key._name = names[j - i]
-                key._lw = lw[j]             # the scan read it: last_write needs no C call
-                key._has_lw = True
-                yield key
-            i = end
+        cdef _WalkValues wv = None
+        cdef Py_ssize_t v = 0, v0, nv = 0
+        cdef const uint32_t *vkey = NULL
+        if with_values:
+            wv = _WalkValues.__new__(_WalkValues)
+            wv.owner = self
+            wv.token = <const uint32_t *>data_of(self.value_token)
+            wv.name_len = <const uint32_t *>data_of(self.value_name_len)
+            wv.type = <const uint32_t *>data_of(self.value_type)
+            wv.offset = <const uint32_t *>data_of(self.value_offset)
+            wv.length = <const uint32_t *>data_of(self.value_length)
+            wv.status = <const int32_t *>data_of(self.value_status)
+            vkey = <const uint32_t *>data_of(self.value_key)
+            nv = self.value_key.shape[0]
+        try:
+            while i < n:
+                end = i + _WALK_AHEAD if i + _WALK_AHEAD < n else n
+                self._ready()               # the file still covers the mapping
+                for j in range(i, end):
+                    if j + PREFETCH_AHEAD < n:
+                        rf_prefetch(self._map + tok[j + PREFETCH_AHEAD] + name_at)
+                    at = tok[j] + name_at
+                    _in_mapping(at, ln[j], self._map_len)
+                    _measure(&nm, self._map, at, ln[j])
+                    name = _name_obj(&nm)
+                    d = depth[j]
+                    if all_paths is not None:
+                        path = all_paths[j]
+                    elif d == 0:
+                        path = self.root_path
+                    elif d <= len(stack) and rows[d - 1] == parent[j]:
+                        pv = stack[d - 1]
+                        path = name if PyUnicode_GET_LENGTH(pv) == 0 else _child_path(pv, &nm)
+                    else:                   # not pre-order: fall back to every path at once
+                        all_paths = self.key_paths()
+                        path = all_paths[j]
+                    if all_paths is None:
+                        if d < len(stack):
+                            stack[d] = path
+                            rows[d] = j
+                        else:
+                            stack.append(path)
+                            rows.append(j)
+                    names[j - i] = name
+                    paths[j - i] = path
+                for j in range(i, end):
+                    # a walk of a hive closed meanwhile ends as every call on it
+                    # does (winerror 6), not with keys that raise once used
+                    hive.handle()
+                    key = hive.make_key(tok[j], paths[j - i])
+                    key._name = names[j - i]
+                    key._lw = lw[j]             # the scan read it: last_write needs no C call
+                    key._has_lw = True
+                    if wv is not None:
+                        v0 = v
+                        while v < nv and vkey[v] == <uint32_t>j:
+                            v += 1
+                        if kstatus[j] == 0:
+                            key._wv = wv
+                            key._vrow = v0
+                            key._vn = v - v0
+                    yield key
+                i = end
+        finally:
+            if wv is not None:          # Keys kept past the walk read their values themselves
+                wv.release()
 
     def value_data(self, Py_ssize_t i):
         """Row i's raw data as a memoryview (no copy)."""
@@ -1418,8 +1452,11 @@ cdef class ScanTable(_Rows):
 
 
 def scan(Hive hive not None, path=None, values=True, errors="strict", progress=None,
-         include_deleted=False):
-    """Implementation of Hive.scan (see its docstring)."""
+         include_deleted=False, walk=False):
+    """Implementation of Hive.scan (see its docstring). walk=True: the scan
+    of Hive.walk, whose value rows serve its keys' values() (see
+    _walk_keys): a damaged value is a row status, not a failure (that key's
+    values() raises it), and big data stays where it is (read by the Value)."""
     if errors not in ("strict", "skip"):
         raise ValueError("errors must be 'strict' or 'skip'")
     start = hive.root if path is None else hive.open(path)
@@ -1428,13 +1465,13 @@ def scan(Hive hive not None, path=None, values=True, errors="strict", progress=N
     # the table then keeps it, like any table handed out before a close().
     cdef rf_hive *h = hive.pin()
     try:
-        return _scan_pinned(hive, h, start, path, values, errors, progress, include_deleted)
+        return _scan_pinned(hive, h, start, path, values, errors, progress, include_deleted, walk)
     finally:
         hive.unpin()
 
 
 cdef ScanTable _scan_pinned(Hive hive, rf_hive *h, Key start, object path, bint values, str errors,
-                            object progress, bint include_deleted):
+                            object progress, bint include_deleted, bint walk):
     cdef rf_key k = (<Key>start)._k
     cdef rf_hive_info info
     check(rf_hive_get_info(h, &info))
@@ -1455,6 +1492,8 @@ cdef ScanTable _scan_pinned(Hive hive, rf_hive *h, Key start, object path, bint 
     while True:
         block = _scan_block(kc, vc, starts)
         _bind_scan(&s, block, starts, kc, vc, values, errors, progress, pc)
+        if walk:
+            s.flags |= RF_SCAN_SKIP_VALUE_ERRORS
         with nogil:
             st = rf_hive_scan(h, k, &s)
         if pc.error is not None:
@@ -1491,6 +1530,10 @@ cdef ScanTable _scan_pinned(Hive hive, rf_hive *h, Key start, object path, bint 
     cdef const uint8_t *mbase
     cdef size_t mlen
     check(rf_hive_mapping(h, &mbase, &mlen))
+    if walk:                            # no arena, no malformed marks: Values do their own
+        t._live_keys, t._live_values = nk, nv
+        t._bind(hive, mbase, mlen, None)
+        return t
     if mlen > SCAN_ARENA_BIT and nv and int(t.value_offset.max()) & SCAN_ARENA_BIT:
         # Windows writes no such hive (bit 31 of a cell index marks volatile
         # storage), and the 32-bit column keeps that bit for the arena

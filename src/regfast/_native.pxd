@@ -1,7 +1,7 @@
 # _native.pxd — the cdef classes' fields and C-level methods (asyncpg style):
 # the whole internal interface of the binding in one file.
 from cpython.buffer cimport Py_buffer
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport int32_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 from regfast.regfast cimport (rf_hive, rf_remote, rf_key, rf_value, rf_status, rf_name, rf_deleted, rf_slack, RF_REG_DWORD,
                               RF_REG_DWORD_BIG_ENDIAN, RF_REG_QWORD)
@@ -75,6 +75,12 @@ cdef extern from "hive/regf_guard.h" nogil:
     rf_status regf_probe_end(const uint8_t *base, size_t len)
     void regf_guard_install()
 
+# Whether a hook or the profiler is installed in this module's copy of the
+# core (src/core/rf_hook.c): Hive.walk then reads values key by key, so that
+# they see every read the caller's code makes.
+cdef extern from "core/rf_internal.h" nogil:
+    bint rfi_hooks_on()
+
 cdef class Hive:
     cdef rf_hive *_h
     cdef object _path          # str path, or None for from_buffer()
@@ -101,6 +107,15 @@ cdef class Hive:
     cdef object _slack_view(self, const rf_slack *sl)
     cdef bytes _request(self, rf_key k, int op, payload)
 
+cdef class _WalkValues:
+    cdef object owner          # the walk's scan table (its columns' memory); None once the walk ended
+    cdef const uint32_t *token
+    cdef const uint32_t *name_len
+    cdef const uint32_t *type
+    cdef const uint32_t *offset
+    cdef const uint32_t *length
+    cdef const int32_t *status
+
 cdef class Key:
     cdef readonly Hive hive
     cdef rf_key _k
@@ -109,11 +124,16 @@ cdef class Key:
     cdef uint64_t _lw          # last-write FILETIME, when _has_lw (Hive.walk has it from its scan)
     cdef bint _has_lw
     cdef bint _closed          # close() called (Key.close / with): every later call raises 6
+    cdef _WalkValues _wv       # Hive.walk(): its scan's value rows, while the walk runs (else None)
+    cdef Py_ssize_t _vrow      # the first of this key's rows there
+    cdef Py_ssize_t _vn        # how many
     cdef Hive _hv(self)
     cdef rf_hive *_h(self) except NULL
     cdef list _keys_from(self, rf_key *buf, size_t n)
     cdef list _subkey_list(self)
     cdef list _value_list(self)
+    cdef list _read_value_list(self)
+    cdef list _walk_value_list(self, _WalkValues wv)
 
 cdef class Value:
     cdef readonly Hive hive

@@ -1337,9 +1337,14 @@ cdef class Hive:
         open promised), else "strict" (the older lenient=True included: it
         only keeps the good prefix of the hbins).
 
-        The traversal is one C scan (keys only); names and paths are decoded a
-        few hundred keys ahead of the caller, so each yielded Key already knows
-        its name and path.
+        The traversal is one C scan; names and paths are decoded a few hundred
+        keys ahead of the caller, so each yielded Key already knows its name
+        and path. The scan reads every key's values too, and while the walk
+        runs a yielded Key's values() answers from it, with no C read of its
+        own (a damaged value still raises from that key's values(), as
+        before). With a hook or the profiler installed the scan reads keys
+        only, and each values() reads its key, so they see the reads the
+        caller's code makes.
         """
         if errors is None:
             errors = "skip" if self._tolerant else "strict"
@@ -1348,7 +1353,8 @@ cdef class Hive:
             return
         # a generator itself, as before: nothing runs (and nothing raises)
         # until the first key is asked for
-        yield from _scan(self, path, False, errors, None)._walk_keys()
+        with_values = not rfi_hooks_on()
+        yield from _scan(self, path, with_values, errors, None, walk=True)._walk_keys(with_values)
 
 
     def _walk_keys(self, path, errors):
@@ -1412,6 +1418,26 @@ cdef object _live_method(str name):
 cdef object _A_NAME = _sys.intern("name")
 cdef object _A_TYPE = _sys.intern("type")
 cdef object _A_VALUE = _sys.intern("value")
+
+
+@cython.final
+@cython.no_gc
+cdef class _WalkValues:
+    """The value rows of the scan behind a running Hive.walk(): the Keys it
+    yields answer values() from them (Key._walk_value_list), with no C read
+    per key (that read, its guard, its GIL release and its batch were ~15%
+    of a Key/Value walk). The walk lets go of them when it ends (its
+    generator finishes or is closed): a Key kept past that reads its values
+    again, as any Key does, so a kept Key never holds a hive's columns."""
+
+    def __init__(self):
+        raise TypeError("made by Hive.walk() only")
+
+    def release(self):
+        """Drops the rows (the walk ended)."""
+        self.owner = None
+        self.token = self.name_len = self.type = self.offset = self.length = NULL
+        self.status = NULL
 
 
 # Keys, values and exports only point toward their Hive (no __dict__, no
@@ -1630,6 +1656,59 @@ cdef class Key:
         return [k.name for k in self._subkey_list()]
 
     cdef list _value_list(self):
+        """Value objects for every value: from the running walk's scan when
+        this Key came from one, else read now (_read_value_list)."""
+        cdef _WalkValues wv = self._wv
+        if wv is not None and wv.owner is not None:
+            return self._walk_value_list(wv)
+        return self._read_value_list()
+
+    cdef list _walk_value_list(self, _WalkValues wv):
+        """_value_list from the walk's scan (see Hive.walk), the same Value
+        objects _read_value_list makes. The scan recorded a damaged value as
+        a row status (RF_SCAN_SKIP_VALUE_ERRORS): a key with such a row is
+        read again by _read_value_list, which raises what it always raised.
+        The rows are the walk's own (no caller can change them), each name
+        bounded by its cell when the scan read it."""
+        cdef Hive hive = self._hv()
+        cdef Py_ssize_t n = self._vn, first = self._vrow, i, r
+        cdef const uint8_t *base = hive._map
+        cdef rf_name nm
+        cdef uint32_t raw
+        cdef Value val
+        hive.handle()                   # a closed hive raises, as every call on it does
+        if n == 0:
+            return []
+        for r in range(first, first + n):
+            if wv.status[r] != RF_OK and wv.status[r] != RF_E_MORE_DATA:
+                return self._read_value_list()
+        if hive._can_fault:             # Hive.probe, inline: the names are read outside C
+            check(regf_probe_end(hive._map, hive._map_len))
+        cdef list out = PyList_New(n)   # exact size (NULL slots are safe to drop)
+        for i in range(n):
+            r = first + i
+            raw = wv.name_len[r]
+            nm.ptr = base + RF_SCAN_VALUE_NAME_AT(wv.token[r])
+            nm.nbytes = raw & ~(<uint32_t>RF_NAME_UTF16_BIT)
+            nm.utf16 = (raw & RF_NAME_UTF16_BIT) != 0
+            val = Value.__new__(Value)
+            val.hive = hive
+            val.key = self
+            val._name = name_str(&nm)
+            val._type = wv.type[r]
+            val._len = wv.length[r]
+            if wv.status[r] == RF_OK:
+                val._ptr = base + wv.offset[r]
+                val._flags = 0
+            else:                       # big data: assembled when read (Value.data)
+                val._ptr = NULL
+                val._flags = RF_VALUE_BIG_DATA
+            val._v = wv.token[r]
+            Py_INCREF(val)
+            PyList_SET_ITEM(out, i, val)
+        return out
+
+    cdef list _read_value_list(self):
         """Value objects for every value, from rf_read_values: names, types
         and data locations arrive together, so no per-value C call.
 

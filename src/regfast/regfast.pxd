@@ -183,6 +183,7 @@ cdef extern from "regfast/regfast.h" nogil:
     enum:
         RF_SCAN_VALUES
         RF_SCAN_SKIP_ERRORS
+        RF_SCAN_SKIP_VALUE_ERRORS
         RF_NAME_UTF16_BIT
     uint64_t RF_SCAN_KEY_NAME_AT(uint64_t token)
     uint64_t RF_SCAN_VALUE_NAME_AT(uint64_t token)

@@ -1673,6 +1673,23 @@ static void test_scan_corruption(void)
         CHECK(dw_row >= 0 && c.value_status[dw_row] == RF_E_CORRUPT);
         CHECK(dw_row >= 0 && c.value_status[dw_row + 1] == 0);
         CHECK_EQ_INT(c.s.n_values, NVALUES);
+        /* values only skipped (Hive.walk's scan): the bad subkey entry still
+         * fails it; with a good subkey list the bad value is a row status */
+        scan_init(&c, RF_SCAN_VALUES | RF_SCAN_SKIP_VALUE_ERRORS, 64, 64);
+        CHECK_EQ_INT(rf_hive_scan(h, 0, &c.s), RF_E_CORRUPT);
+        CHECK(last_error_is(RF_E_CORRUPT, F(s->vendor), "parent field", __LINE__));
+    });
+    WITH_PATCHED(5, 0, w32(PL(&s->b, s->v_dw) + 4, 0x80000009u), {
+        scan_init(&c, RF_SCAN_VALUES, 64, 64);
+        CHECK_EQ_INT(rf_hive_scan(h, 0, &c.s), RF_E_CORRUPT);
+        scan_init(&c, RF_SCAN_VALUES | RF_SCAN_SKIP_VALUE_ERRORS, 64, 64);
+        CHECK_EQ_INT(rf_hive_scan(h, 0, &c.s), RF_OK);
+        CHECK_EQ_INT(c.s.n_keys, NKEYS);
+        CHECK_EQ_INT(c.s.n_values, NVALUES);
+        int bad = 0;
+        for (size_t i = 0; i < c.s.n_values; i++)
+            bad += c.value_status[i] == RF_E_CORRUPT ? (c.value_token[i] == s->v_dw ? 1 : 100) : 0;
+        CHECK_EQ_INT(bad, 1);
     });
     /* a value list out of the file: the key row carries the status */
     WITH_PATCHED(5, 0, w32(PL(&s->b, s->vals) + 0x28, 0x7FFFFFF0u), {
@@ -1681,6 +1698,11 @@ static void test_scan_corruption(void)
         long r = row_of(&c, s->vals);
         CHECK(r >= 0 && c.key_status[r] == RF_E_CORRUPT && c.key_n_values[r] == 0);
         CHECK_EQ_INT(c.s.n_keys, NKEYS);
+        CHECK_EQ_INT(c.s.n_values, 7);
+        scan_init(&c, RF_SCAN_VALUES | RF_SCAN_SKIP_VALUE_ERRORS, 64, 64);   /* the same */
+        CHECK_EQ_INT(rf_hive_scan(h, 0, &c.s), RF_OK);
+        r = row_of(&c, s->vals);
+        CHECK(r >= 0 && c.key_status[r] == RF_E_CORRUPT && c.key_n_values[r] == 0);
         CHECK_EQ_INT(c.s.n_values, 7);
     });
     /* depth limit */

@@ -8,10 +8,16 @@
 - UTF-16 data is scanned and narrowed 8 or 16 units at a time (SSE2).
 - Short Latin-1 names come from a cache of recent names, which must never
   hand out a different name of the same hash.
+- While Hive.walk() runs, its keys' values() answer from the walk's scan
+  (no read per key): the same Values and the same errors as a key read on
+  its own, on every real hive of the corpus; the rows go when the walk ends;
+  with a hook or the profiler on, each values() reads its key again.
 """
 from __future__ import annotations
 
+import gc
 import random
+import tracemalloc
 
 import pytest
 
@@ -19,6 +25,7 @@ import regfast
 from regfast._native import decode_value
 from regfast.exceptions import RegistryCorruptError, RegistryError
 from regfast.io.writer import REG_BINARY, REG_DWORD, REG_SZ, Value
+from conftest import corpus_names, corpus_path
 
 BIG = bytes(range(256)) * 80            # 20 KB: a big-data (db) value in a minor-5 hive
 
@@ -169,3 +176,108 @@ def test_names_that_share_a_cache_slot_stay_distinct(make_hive):
                 if key.path:
                     i = int(key.name[1:])
                     assert [v.name for v in key.values()] == names[i % 3:] + names[: i % 3]
+
+
+# ---- values() from the walk's scan ------------------------------------------------
+
+# corpus files that are no hive: a PE file, a transaction log, a Windows 9x CREG file
+NOT_HIVES = {"ez__NotAHive", "dfwinreg__NTUSER.DAT.LOG", "dfwinreg__USER.DAT_win9x_creg"}
+
+
+def _record(v):
+    return v.name, v.type, v.size, v.offset, v.well_formed, v.raw(), v.value
+
+
+def _values_or_error(key):
+    try:
+        return [_record(v) for v in key.values()]
+    except RegistryError as e:
+        return ("error", e.winerror, e.offset, str(e))
+
+
+@pytest.mark.parametrize("errors", ["strict", "tolerant"])
+@pytest.mark.parametrize("name", corpus_names())
+@pytest.mark.filterwarnings("ignore::regfast.DirtyHiveWarning")
+def test_walked_values_equal_values_read_key_by_key(name, errors):
+    """Every corpus hive (written by Windows): each key's values() during the
+    walk (from its scan) equals the same key's values() after the walk (a
+    read of that key alone), Value by Value, errors included."""
+    try:
+        hive = regfast.open_hive(corpus_path(name), errors=errors)
+    except RegistryError:
+        assert name in NOT_HIVES        # nothing to walk (test_corpus checks how they fail)
+        return
+    with hive:
+        during, keys = [], []
+        try:
+            for key in hive.walk():
+                keys.append(key)
+                during.append(_values_or_error(key))
+        except RegistryCorruptError:
+            assert errors == "strict"           # a damaged subkey list stops a strict walk
+        after = [_values_or_error(key) for key in keys]
+        assert during == after
+
+
+@pytest.mark.parametrize("damage", [("vk.sig", ("K05", "k5_d1"), 0x7878), ("values.entry0", "K05", 0x7FFFFFF8),
+                                    ("nk.values", "K05", 0x7FFFFFF8)])
+def test_a_damaged_value_fails_only_its_keys_values_during_a_walk(make_hive, damage):
+    """A strict walk's scan records a damaged value (or value list) instead
+    of failing: every key is yielded, the damaged key's values() raises what
+    a read of that key alone raises, and the other keys read fine."""
+    tree = _tree()
+    built = make_hive(tree, corrupt=damage)
+    with regfast.open_hive(built.path) as hive:
+        with pytest.raises(RegistryCorruptError) as alone:
+            list(hive.open("K05").values())
+        with pytest.raises(RegistryCorruptError):
+            hive.scan()                         # a strict scan still stops there
+        seen = []
+        for key in hive.walk():
+            seen.append(key.name)
+            if key.name == "K05":
+                with pytest.raises(RegistryCorruptError) as during:
+                    list(key.values())
+                assert (during.value.offset, str(during.value)) == (alone.value.offset, str(alone.value))
+            elif key.path:
+                assert len(list(key.values())) == len(tree[key.name])
+        assert seen[1:] == list(tree)
+
+
+def test_the_walks_rows_go_when_the_walk_ends():
+    """A walk holds its scan's value columns only while it runs: closing it
+    frees them though one of its Keys lives on, and that Key still answers
+    (by reading its key)."""
+    path = corpus_path("plaso__regf_UsrClass.dat")         # 19,987 values: ~560 KB of columns
+    with regfast.open_hive(path) as hive:
+        gc.collect()
+        tracemalloc.start()
+        try:
+            walk = hive.walk()
+            root = next(walk)
+            held = tracemalloc.get_traced_memory()[0]
+            walk.close()
+            gc.collect()
+            left = tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+        assert held - left > 19_987 * 24, (held, left)
+        assert [_record(v) for v in root.values()] == [_record(v) for v in hive.root.values()]
+
+
+def test_a_profiled_walk_reads_each_keys_values(make_hive):
+    """With the profiler on, a walk's values() read their keys (as the
+    caller's code asks), so the profile shows one value read per key; with
+    it off, the walk's one scan read them all."""
+    tree = _tree()
+    built = make_hive(tree)
+    with regfast.open_hive(built.path) as hive:
+        with regfast.profile() as prof:
+            got = [[_record(v) for v in key.values()] for key in hive.walk()]
+        names = prof.op_names()
+        reads = sum(1 for n in names if n in ("read_values", "key_values"))
+        assert reads == len(tree) + 1                           # every key, the root too
+        with regfast.profile() as prof:
+            assert [[_record(v) for v in key.values()] for key in hive.walk()] == got
+        # (the profiler off while the walk started: its scan answered)
+        assert [[_record(v) for v in key.values()] for key in hive.walk()] == got
