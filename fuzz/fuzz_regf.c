@@ -7,9 +7,10 @@
  * and everything it lets through is exercised too), then everything reachable is read the way a forensic
  * tool would: every key (name, class, info, parent chain, security descriptor
  * and its SDDL), every value (info, data, lookup by name), rf_read_values both
- * ways, and rf_hive_scan strictly and with RF_SCAN_SKIP_ERRORS, also under
- * tight limits. ASan/UBSan catch memory errors; the abort()s below catch broken
- * promises of the API, which are bugs too:
+ * ways, and rf_hive_scan strictly, skipping value errors only (Hive.walk's
+ * scan) and with RF_SCAN_SKIP_ERRORS, also under tight limits. ASan/UBSan
+ * catch memory errors; the abort()s below catch broken promises of the API,
+ * which are bugs too:
  *   - an RF_E_CORRUPT status always comes with rf_last_error() details (code
  *     and offset);
  *   - a key reached from the root has a parent chain leading back to the root
@@ -462,6 +463,7 @@ static void walk(rf_hive *h)
         if (st == RF_OK) REQUIRE(payload >= base && payload + plen <= base + maplen);
     }
     do_scan(h, RF_SCAN_VALUES, base, maplen);
+    do_scan(h, RF_SCAN_VALUES | RF_SCAN_SKIP_VALUE_ERRORS, base, maplen);   /* Hive.walk's */
     do_scan(h, RF_SCAN_VALUES | RF_SCAN_SKIP_ERRORS, base, maplen);
 }
 
