@@ -1671,6 +1671,18 @@ cdef class Key:
         The rows are the walk's own (no caller can change them), each name
         bounded by its cell when the scan read it."""
         cdef Hive hive = self._hv()
+        # The table and its columns, held for this call: the walk may end
+        # while it runs (an allocation below can run the collector, which can
+        # finalize a walk generator caught in a cycle: release() then drops
+        # the walk's hold), and the table's export keeps the mapping mapped
+        # even if the hive is closed meanwhile (as Hive.pin does).
+        cdef object owner = wv.owner
+        cdef const uint32_t *token = wv.token
+        cdef const uint32_t *name_len = wv.name_len
+        cdef const uint32_t *vtype = wv.type
+        cdef const uint32_t *offset = wv.offset
+        cdef const uint32_t *length = wv.length
+        cdef const int32_t *status = wv.status
         cdef Py_ssize_t n = self._vn, first = self._vrow, i, r
         cdef const uint8_t *base = hive._map
         cdef rf_name nm
@@ -1680,30 +1692,30 @@ cdef class Key:
         if n == 0:
             return []
         for r in range(first, first + n):
-            if wv.status[r] != RF_OK and wv.status[r] != RF_E_MORE_DATA:
+            if status[r] != RF_OK and status[r] != RF_E_MORE_DATA:
                 return self._read_value_list()
         if hive._can_fault:             # Hive.probe, inline: the names are read outside C
             check(regf_probe_end(hive._map, hive._map_len))
         cdef list out = PyList_New(n)   # exact size (NULL slots are safe to drop)
         for i in range(n):
             r = first + i
-            raw = wv.name_len[r]
-            nm.ptr = base + RF_SCAN_VALUE_NAME_AT(wv.token[r])
+            raw = name_len[r]
+            nm.ptr = base + RF_SCAN_VALUE_NAME_AT(token[r])
             nm.nbytes = raw & ~(<uint32_t>RF_NAME_UTF16_BIT)
             nm.utf16 = (raw & RF_NAME_UTF16_BIT) != 0
             val = Value.__new__(Value)
             val.hive = hive
             val.key = self
             val._name = name_str(&nm)
-            val._type = wv.type[r]
-            val._len = wv.length[r]
-            if wv.status[r] == RF_OK:
-                val._ptr = base + wv.offset[r]
+            val._type = vtype[r]
+            val._len = length[r]
+            if status[r] == RF_OK:
+                val._ptr = base + offset[r]
                 val._flags = 0
             else:                       # big data: assembled when read (Value.data)
                 val._ptr = NULL
                 val._flags = RF_VALUE_BIG_DATA
-            val._v = wv.token[r]
+            val._v = token[r]
             Py_INCREF(val)
             PyList_SET_ITEM(out, i, val)
         return out

@@ -26,6 +26,7 @@ from regfast._native import decode_value
 from regfast.exceptions import RegistryCorruptError, RegistryError
 from regfast.io.writer import REG_BINARY, REG_DWORD, REG_SZ, Value
 from conftest import corpus_names, corpus_path
+from isolated import run_isolated
 
 BIG = bytes(range(256)) * 80            # 20 KB: a big-data (db) value in a minor-5 hive
 
@@ -281,3 +282,38 @@ def test_a_profiled_walk_reads_each_keys_values(make_hive):
             assert [[_record(v) for v in key.values()] for key in hive.walk()] == got
         # (the profiler off while the walk started: its scan answered)
         assert [[_record(v) for v in key.values()] for key in hive.walk()] == got
+
+
+def test_a_walk_collected_while_its_key_reads_values(make_hive):
+    """A walk generator left in a reference cycle ends when the collector
+    finds it, and the allocation of a key's values() list can be what runs
+    the collector (here made sure of: the collector off while the cycle is
+    made, a threshold of 1, the list free list emptied). The call holds the
+    rows it reads for its own length, so it still answers right; it read
+    through the dropped columns before (a crash: hence a child process)."""
+    built = make_hive(_tree())
+    run_isolated("""
+        import gc, sys
+        import regfast
+
+        class Holder:
+            pass
+
+        with regfast.open_hive(sys.argv[1]) as hive:
+            for name in ("K01", "K05", "K07", "K15"):       # 1, 40, 33 values; big data
+                want = [(v.name, v.type, v.raw()) for v in hive.open(name).values()]
+                gc.collect()
+                gc.disable()                    # the cycle below stays in the youngest generation
+                h = Holder()
+                h.me, h.walk = h, hive.walk()
+                key = next(k for k in h.walk if k.name == name)
+                hold = [[] for _ in range(200)] # no list left in the free list
+                del h                           # the generator lives on in the cycle alone
+                gc.set_threshold(1)
+                gc.enable()
+                got = key.values()              # its list's allocation collects the cycle
+                gc.set_threshold(700, 10, 10)
+                assert [(v.name, v.type, v.raw()) for v in got] == want, name
+                del hold
+        print("ok")
+    """, str(built.path))
