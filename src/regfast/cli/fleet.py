@@ -10,6 +10,7 @@ import sys
 import time
 from typing import Any
 
+from regfast.cli.support import API_TOLERANT_HINT
 from regfast.io.fleet import ERRORS, expand_paths, write_parquet_dataset
 
 __all__ = ["add_cli_parser", "cmd_scan_many"]
@@ -18,7 +19,16 @@ __all__ = ["add_cli_parser", "cmd_scan_many"]
 def cmd_scan_many(args: argparse.Namespace) -> int:
     """``regfast scan-many DIR_OR_GLOB -o OUT --format parquet [--workers N]``."""
     spec = args.input
-    paths = expand_paths(spec)
+    left_out: list[str] = []
+    paths = expand_paths(spec, left_out=left_out)
+    if left_out:  # said, not dropped silently: a hive may have lost its signature
+        shown = ", ".join(os.path.relpath(p, spec) for p in left_out[:_LEFT_OUT_SHOWN])
+        more = f" and {len(left_out) - _LEFT_OUT_SHOWN} more" if len(left_out) > _LEFT_OUT_SHOWN else ""
+        print(
+            f"regfast: scan-many: {len(left_out)} file(s) without a 'regf' signature left out: {shown}{more} "
+            "(name a file to scan it anyway)",
+            file=sys.stderr,
+        )
     if not paths:
         print(f"regfast: scan-many: no hive found in {spec!r}", file=sys.stderr)
         return 2
@@ -47,6 +57,7 @@ def cmd_scan_many(args: argparse.Namespace) -> int:
         "rows": rows,
         "seconds": round(secs, 3),
         "failed": [{"source": r.source, "status": r.status, "error": r.error} for r in failed],
+        "left_out": left_out,
         "warnings": {r.source: r.warnings for r in results if r.warnings},
     }
     with open(os.path.join(args.output, "_scan_many.json"), "w", encoding="utf-8") as f:
@@ -56,9 +67,13 @@ def cmd_scan_many(args: argparse.Namespace) -> int:
         f"({len(failed)} hive(s) with an error row)",
         file=sys.stderr,
     )
-    for r in failed:
-        print(f"  {r.source}: {r.error}", file=sys.stderr)
+    for r in failed:  # the library's advice, as this command's flag
+        print(f"  {r.source}: {(r.error or '').replace(API_TOLERANT_HINT, _CLI_HINT)}", file=sys.stderr)
     return 0
+
+
+_LEFT_OUT_SHOWN = 5
+_CLI_HINT = "rerun with --errors tolerant to read the rest"
 
 
 def add_cli_parser(sub: Any) -> None:

@@ -196,7 +196,7 @@ def _fname(name: object) -> str:
 # The library's corruption errors name the API's way out; on the command line
 # the same advice is a flag. (A hive opened tolerantly is told to read with
 # errors="skip" instead: see regf_with_fix.)
-_API_TOLERANT_HINT = 'open the hive with errors="tolerant" to read the rest'
+API_TOLERANT_HINT = 'open the hive with errors="tolerant" to read the rest'
 _CLI_TOLERANT_HINT = "rerun with --tolerant to read the rest"
 _API_SKIP_HINT = 'read with errors="skip" to go on past it'
 _CLI_SKIP_HINT = "rerun with --errors skip to go on past it"
@@ -211,7 +211,7 @@ def error_text(e: BaseException, *, has_tolerant_flag: bool = False, has_errors_
     if isinstance(e, regfast.RegistryError):
         msg = str(e.strerror or e)
         if has_tolerant_flag:
-            msg = msg.replace(_API_TOLERANT_HINT, _CLI_TOLERANT_HINT)
+            msg = msg.replace(API_TOLERANT_HINT, _CLI_TOLERANT_HINT)
         if has_errors_flag:
             msg = msg.replace(_API_SKIP_HINT, _CLI_SKIP_HINT)
         if e.offset is not None and f"0x{e.offset:x}" not in msg:

@@ -297,11 +297,18 @@ def _died_batch(source: str, how: str) -> HiveResult:
 # ---------------------------------------------------------------------------
 
 
-def expand_paths(spec: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[str]:
+def expand_paths(
+    spec: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, left_out: list[str] | None = None
+) -> list[str]:
     """Hive paths from a directory (walked recursively: files that start with
     ``regf``, transaction logs ``*.LOG``/``.LOG1``/``.LOG2`` left out as they
     are read with their hive), a glob pattern (every match, as given), a
-    file, or an iterable of paths (as given)."""
+    file, or an iterable of paths (as given).
+
+    `left_out`, when given, receives the directory's other files (no
+    ``regf`` signature, logs excepted), so a caller can say what it did not
+    scan: a hive whose base block lost its signature is among them (pass
+    it by name to get its error row)."""
     if not isinstance(spec, (str, os.PathLike)):
         return [os.fspath(p) for p in spec]
     s = os.fspath(spec)
@@ -316,6 +323,8 @@ def expand_paths(spec: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
                 try:
                     with open(p, "rb") as f:
                         if f.read(4) != b"regf":
+                            if left_out is not None:
+                                left_out.append(p)
                             continue
                 except OSError:
                     pass  # unreadable: let the scan report it as an error row
@@ -382,7 +391,9 @@ def _size(p: str) -> int:
 class ScanMany:
     """The result of :func:`scan_many`: iterate for ``pyarrow.RecordBatch``
     (:data:`regfast.arrow.SCHEMA`), or :meth:`to_table`. Runs once.
-    ``hives`` lists a :class:`HiveResult` per hive as they finish."""
+    ``hives`` lists a :class:`HiveResult` per hive as they finish;
+    ``left_out`` the files of a directory given that were not scanned (no
+    ``regf`` signature: see :func:`expand_paths`)."""
 
     def __init__(
         self,
@@ -395,6 +406,7 @@ class ScanMany:
     ) -> None:
         self.paths, self.opts, self.workers, self.progress = paths, opts, workers, progress
         self.hives: list[HiveResult] = []
+        self.left_out: list[str] = []
         self._outputs, self._fmt = outputs, fmt
         self._started = False
         self._retried: set[int] = set()  # hives in flight when a worker died once
@@ -657,13 +669,17 @@ def scan_many(
     -------
     ScanMany
         Iterate it for ``pyarrow.RecordBatch`` (in the order hives finish), or
-        call ``.to_table()``; ``.hives`` then says what happened to each hive.
+        call ``.to_table()``; ``.hives`` then says what happened to each hive,
+        ``.left_out`` which files of a directory were not hives.
     """
     import regfast.arrow  # noqa: F401  (pyarrow, an optional dependency: fail here, not in a worker)
 
     opts = _opts(decode, errors, include_deleted, logs, batch_rows)
-    plist = expand_paths(paths)
-    return ScanMany(plist, opts, _workers(workers, len(plist)), progress)
+    left_out: list[str] = []
+    plist = expand_paths(paths, left_out=left_out)
+    run = ScanMany(plist, opts, _workers(workers, len(plist)), progress)
+    run.left_out = left_out
+    return run
 
 
 # ---------------------------------------------------------------------------

@@ -155,12 +155,28 @@ def test_progress_callback_and_tqdm_bar(corpus_files, capsys):
     assert "hives" in err and "3/3" in err
 
 
+def _not_regf(directory):
+    out = []
+    for p in sorted(Path(directory).iterdir()):
+        if p.is_file() and not re.search(r"\.LOG[12]?$", p.name, re.I):
+            with open(p, "rb") as f:
+                if f.read(4) != b"regf":
+                    out.append(str(p))
+    return out
+
+
 def test_expand_paths_directory_glob_and_list(corpus_files):
-    found = fleet.expand_paths(CORPUS_DIR)
+    left_out = []
+    found = fleet.expand_paths(CORPUS_DIR, left_out=left_out)
     names = {Path(p).name for p in found}
     # a directory: regf primary files only (logs are read with their hive)
     assert "dfwinreg__NTUSER.DAT.LOG" not in names and "ez__NotAHive" not in names
     assert "dfwinreg__NTUSER.DAT" in names and BAD_HBIN in names
+    # the others are named to the caller who asks, not dropped unsaid
+    assert left_out == _not_regf(CORPUS_DIR)
+    assert {"ez__NotAHive", "dfwinreg__USER.DAT_win9x_creg"} <= {Path(p).name for p in left_out}
+    assert regfast.scan_many(CORPUS_DIR, workers=0).left_out == left_out
+    assert regfast.scan_many(corpus_files[:2], workers=0).left_out == []
     assert fleet.expand_paths(str(CORPUS_DIR / "ez__SAM*")) == sorted(
         str(CORPUS_DIR / n) for n in corpus_names() if n.startswith("ez__SAM"))
     assert fleet.expand_paths(corpus_files[:2]) == corpus_files[:2]
@@ -186,6 +202,11 @@ def test_scan_many_cli_writes_a_parquet_dataset_duckdb_can_query(tmp_path, capsy
     summary = json.loads((out / "_scan_many.json").read_text())
     assert summary["hives"] == len(expected)
     assert [f["source"] for f in summary["failed"]] == [str(CORPUS_DIR / BAD_HBIN)]
+    # the files it left out are said (stderr and the summary), and its advice is the flag
+    assert summary["left_out"] == _not_regf(CORPUS_DIR)
+    assert f"{len(summary['left_out'])} file(s) without a 'regf' signature left out: " in err
+    assert "ez__NotAHive" in err
+    assert "rerun with --errors tolerant to read the rest" in err and 'errors="tolerant"' not in err
     # round trip: the dataset holds exactly scan_many's rows
     dataset = ds.dataset(out, format="parquet", partitioning="hive")
     back = dataset.to_table()
