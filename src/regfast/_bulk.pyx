@@ -643,6 +643,9 @@ def read_values(Key key not None, names=None, types=None, errors="strict"):
     cdef char *heap = NULL
     cdef cnp.npy_intp dim
     if names is not None:
+        if isinstance(names, (str, bytes)):     # list("abc") would read values "a", "b", "c"
+            raise TypeError(f"names is an iterable of value names, not one {type(names).__name__}: "
+                            f"pass [{names!r}]")
         names = list(names)
         req = _NameArray(names)
         cnames = req.names

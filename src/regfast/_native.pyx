@@ -488,6 +488,15 @@ cdef rf_status _value_read(Hive hv, rf_value v, const uint8_t **p, size_t *n) ex
 _MISSING = object()
 
 
+cdef inline bytes _utf8_name(object s, str what):
+    """A key path or value name as the UTF-8 the C API takes (a lone
+    surrogate kept: surrogatepass). Anything but a str is a TypeError, as in
+    winreg (it was an AttributeError from .encode)."""
+    if not isinstance(s, str):
+        raise TypeError(f"{what} must be str, not {type(s).__name__}")
+    return (<str>s).encode("utf-8", "surrogatepass")
+
+
 cdef bint _special_path(object path) except -1:
     """True when the path's first component is a hive-root word (HKLM, ...)
     or CurrentControlSet, for regfast.paths to resolve: checked here first,
@@ -1104,6 +1113,9 @@ cdef class Hive:
         `default` is given. A name no value can have (over 16,383
         characters) raises winerror 87 either way.
         """
+        if isinstance(paths, (str, bytes)):     # its characters would be read as paths
+            raise TypeError(f"get_many takes an iterable of paths, not one {type(paths).__name__}: "
+                            f"pass [{paths!r}]")
         groups = {}
         order = []
         for p in paths:
@@ -1584,7 +1596,7 @@ cdef class Key:
     def open(self, path):
         """Opens a descendant by relative path, case-insensitively."""
         cdef rf_key k
-        cdef bytes b = path.encode("utf-8", "surrogatepass")
+        cdef bytes b = _utf8_name(path, "a key path")
         cdef const char *cb = b
         cdef size_t blen = len(b)
         self._h()
@@ -1847,7 +1859,7 @@ cdef class Key:
         Raises FileNotFoundError (winerror 2) if there is none.
         """
         cdef rf_value v
-        cdef bytes b = name.encode("utf-8", "surrogatepass")
+        cdef bytes b = _utf8_name(name, "a value name")
         try:
             check(_value_open(self._hv(), self._k, b, len(b), &v))
         except FileNotFoundError as e:
@@ -1868,7 +1880,7 @@ cdef class Key:
 
     def __contains__(self, name):
         cdef rf_value v
-        cdef bytes b = name.encode("utf-8", "surrogatepass")
+        cdef bytes b = _utf8_name(name, "a value name")
         st = _value_open(self._hv(), self._k, b, len(b), &v)
         if st == RF_E_NOT_FOUND:
             return False

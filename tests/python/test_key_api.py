@@ -194,6 +194,20 @@ def test_errors_carry_winerror_and_name(api):
     assert e.value.winerror == 6
 
 
+def test_wrong_argument_types_are_type_errors(api):
+    """A key path or value name that is not a str is a TypeError, as in
+    winreg, on every backend (it was an AttributeError from str.encode); one
+    str where an iterable of names goes is refused, not read as its
+    characters."""
+    for call in (lambda: api.open(5), lambda: api.open(None), lambda: api.open(b"Alpha"),
+                 lambda: api.value(None), lambda: api[5], lambda: api.get(5), lambda: 5 in api):
+        with pytest.raises(TypeError, match="must be str"):
+            call()
+    with pytest.raises(TypeError, match=r"pass \['sz'\]"):
+        api.read_values("sz")
+    assert api.read_values(["sz"]).to_dict() == {"sz": "hello"}
+
+
 def test_snapshot_bytes_agree_across_backends(api):
     snap = parse_snapshot(Reader(api.snapshot_bytes()), "api")
     want = ["", "Alpha", r"Alpha\Deep", r"Alpha\Deep\Deeper", "Beta", "Many"]

@@ -514,6 +514,8 @@ def diff_snapshots(old: Snapshot, new: Snapshot, *, touched: bool = True) -> Dif
 def _as_hive(h: Any) -> tuple[Any, bool]:
     if isinstance(h, (str, bytes, os.PathLike)):
         return open_hive(h), True
+    if not callable(getattr(h, "scan", None)):
+        raise TypeError(f"diff compares Hive objects or hive file paths, not {type(h).__name__}")
     return h, False
 
 

@@ -196,6 +196,9 @@ def test_get_many(hive):
     got_pairs = hive.get_many([("T", n) for n in NAMES], default=None)
     for i, (_, _, want, _) in enumerate(CASES):
         assert same(got[i], want) and same(got_pairs[i], want), NAMES[i]
+    # one path, not in a list: refused (its characters would be read as paths)
+    with pytest.raises(TypeError, match="iterable of paths"):
+        hive.get_many(f"T\\{NAMES[0]}", default=None)
 
 
 def test_exports(hive):
