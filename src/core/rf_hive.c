@@ -21,6 +21,9 @@
     do { if (RF_UNLIKELY(!(cond))) \
         return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0, "%s", what); } while (0)
 
+/* Longest value name Windows stores (RegSetValueExW: 16,383 characters). */
+#define MAX_VALUE_NAME_CHARS 16383u
+
 /* Longest path we accept: 512 levels of 255-char names plus separators. */
 #define MAX_PATH_CHARS (512u * 256u)
 
@@ -660,6 +663,11 @@ static RF_INLINE rf_status value_set(rf_hive *h, rf_key k, const uint16_t *name,
 {
     CHECK_HIVE(h);
     CHECK_ARG(name || nchars == 0, "name is NULL");
+    /* Windows' limit, said here for every backend (the agent refused the
+     * frame as malformed, the in-process backend left it to the kernel) */
+    if (nchars > MAX_VALUE_NAME_CHARS)
+        return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0,
+                        "value name of %zu characters: a value name has at most 16,383", nchars);
     CHECK_ARG(data || len == 0, "data is NULL");
     CHECK_ARG(len <= UINT32_MAX, "value data over 4 GiB");
     if (!RF_OPS_HAS(h->ops, value_set)) return not_supported(h, "write values (a hive file is read-only)");

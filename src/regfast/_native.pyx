@@ -493,7 +493,7 @@ cdef inline bytes _utf8_name(object s, str what):
     surrogate kept: surrogatepass). Anything but a str is a TypeError, as in
     winreg (it was an AttributeError from .encode)."""
     if not isinstance(s, str):
-        raise TypeError(f"{what} must be str, not {type(s).__name__}")
+        raise TypeError(f"{what} must be a str, not {type(s).__name__}")
     return (<str>s).encode("utf-8", "surrogatepass")
 
 

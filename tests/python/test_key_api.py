@@ -201,7 +201,7 @@ def test_wrong_argument_types_are_type_errors(api):
     characters."""
     for call in (lambda: api.open(5), lambda: api.open(None), lambda: api.open(b"Alpha"),
                  lambda: api.value(None), lambda: api[5], lambda: api.get(5), lambda: 5 in api):
-        with pytest.raises(TypeError, match="must be str"):
+        with pytest.raises(TypeError, match="must be a str"):
             call()
     with pytest.raises(TypeError, match=r"pass \['sz'\]"):
         api.read_values("sz")

@@ -73,4 +73,6 @@ def _view(view: int | str | None) -> int:
 
 
 def _split_path(path: str) -> str:
+    if not isinstance(path, str):
+        raise TypeError(f"a key path must be a str, not {type(path).__name__}")
     return "\\".join(p for p in path.split("\\") if p) if "\\\\" in path else path.strip("\\")

@@ -99,6 +99,22 @@ def test_delete_value_create_delete_key_and_their_errors(rreg, rkey):
     assert e.value.winerror in (1018, 2)
 
 
+def test_a_value_name_past_windows_limit_and_a_path_of_another_type(rreg, rkey):
+    """A value name of 16,384 characters is refused before anything is sent,
+    with Windows' limit in the message (winerror 87; the agent used to
+    answer "malformed"); 16,383 is stored and read back. A key path that is
+    not a str is a TypeError naming what it wanted."""
+    with pytest.raises(OSError) as e:
+        rkey.set_value("n" * 16384, "x")
+    assert e.value.winerror == 87 and "at most 16,383" in str(e.value)
+    rkey.set_value("n" * 16383, "x")
+    assert rkey["n" * 16383] == "x"
+    for call in (lambda: rreg.open_key("HKCU", 5), lambda: rreg.create_key("HKCU", None),
+                 lambda: rreg.delete_key("HKCU", b"x")):
+        with pytest.raises(TypeError, match="a key path must be a str"):
+            call()
+
+
 def test_read_only_access_refuses_writes(rreg, rkey):
     ro = rreg.open_key("HKCU", rkey.path)               # KEY_READ
     with pytest.raises(PermissionError) as e:
