@@ -1016,6 +1016,13 @@ cdef str _child_path(object parent, const _Name *nm):
 
 cdef enum:
     _WALK_AHEAD = 256   # rows whose names and paths Hive.walk makes ahead of the caller
+    _VALUE_ROW_BYTES = 28   # a scan's value row (see ScanTable)
+
+# Hive.walk holds its scan's value rows while it runs: up to this much (2.4
+# million values; the 110 MB bench hive's 890k take 25 MB). A bigger hive's
+# walk reads each key's values when asked, as before, instead of holding a
+# quarter of the hive's size again for the length of the walk.
+cdef uint64_t _WALK_VALUES_MAX_BYTES = 64 << 20
 
 
 cdef list decode_names(const uint8_t *mapping, size_t map_len, cnp.ndarray tokens, uint64_t name_at,
@@ -1147,6 +1154,7 @@ cdef class ScanTable(_Rows):
     cdef object _malformed          # bool column, or None: no row is malformed
     cdef dict _made                 # the columns made from the stored ones, on first use
     cdef Py_ssize_t _live_keys, _live_values    # rows before the deleted ones
+    cdef bint _walk_values          # Hive.walk's own scan, with its value rows (see _walk_keys)
 
     cdef int _filled(self) except -1:
         if self.hive is None or self.key_token is None or self.value_type is None:
@@ -1294,16 +1302,18 @@ cdef class ScanTable(_Rows):
             paths[i] = _name_obj(&nm) if PyUnicode_GET_LENGTH(pv) == 0 else _child_path(pv, &nm)
         return paths
 
-    def _walk_keys(self, bint with_values=False):
+    def _walk_keys(self):
         """The keys of this table as Key objects, in its order, each knowing
         its name, path and last-write time (what Hive.walk yields).
 
-        with_values: the table is Hive.walk's scan with values
-        (scan(walk=True)); until the walk ends each Key answers values() from
-        its rows (a _WalkValues: Key._walk_value_list). A key's value rows
-        follow each other, in key order, so one cursor finds them. A key with
-        a status (its value list was damaged; with errors="skip", also its
-        subkeys) reads its values itself, which raises as it always did.
+        When the table is Hive.walk's own scan with its value rows
+        (_walk_values: made by scan(walk=True) alone, whose rows keep big data
+        in place and offsets plain, as Key._walk_value_list reads them),
+        each Key answers values() from its rows until the walk ends (a
+        _WalkValues). A key's value rows follow each other, in key order,
+        so one cursor finds them. A key with a status (its value list was
+        damaged; with errors="skip", also its subkeys) reads its values
+        itself, which raises if they are damaged, as it always did.
 
         Names and paths are made a few hundred rows ahead of the caller, not
         all up front: a path made just before its Key is used is still in
@@ -1332,7 +1342,7 @@ cdef class ScanTable(_Rows):
         cdef _WalkValues wv = None
         cdef Py_ssize_t v = 0, v0, nv = 0
         cdef const uint32_t *vkey = NULL
-        if with_values:
+        if self._walk_values:
             wv = _WalkValues.__new__(_WalkValues)
             wv.owner = self
             wv.token = <const uint32_t *>data_of(self.value_token)
@@ -1456,10 +1466,15 @@ cdef class ScanTable(_Rows):
 
 def scan(Hive hive not None, path=None, values=True, errors="strict", progress=None,
          include_deleted=False, walk=False):
-    """Implementation of Hive.scan (see its docstring). walk=True: the scan
-    of Hive.walk, whose value rows serve its keys' values() (see
-    _walk_keys): a damaged value is a row status, not a failure (that key's
-    values() raises it), and big data stays where it is (read by the Value)."""
+    """Implementation of Hive.scan (see its docstring). walk=True (Hive.walk
+    only: its table is not a scan() table): the walk's scan, whose value rows
+    serve its keys' values() (see _walk_keys). A damaged value is a row
+    status, not a failure (that key's values() raises it), and big data
+    stays where it is (read by its Value). Its value rows are left out
+    (keys only, each key read by its values()) when `values` is False, when
+    they would take more than _WALK_VALUES_MAX_BYTES, or when the hive
+    lists more value rows than a scan holds (a damaged hive whose keys
+    share value lists): a walk must not fail where a keys-only walk reads."""
     if errors not in ("strict", "skip"):
         raise ValueError("errors must be 'strict' or 'skip'")
     start = hive.root if path is None else hive.open(path)
@@ -1482,6 +1497,8 @@ cdef ScanTable _scan_pinned(Hive hive, rf_hive *h, Key start, object path, bint 
     # (each key is visited once). A damaged hive can list more value rows than
     # it has vk signatures (a clobbered vk is still a listed row, or lists
     # share a vk): then the scan is redone with more room, up to a bound.
+    if walk and values and <uint64_t>info.vk_cells * _VALUE_ROW_BYTES > _WALK_VALUES_MAX_BYTES:
+        values = False          # a huge hive: the walk reads each key's values (bounded memory)
     cdef size_t kc = info.nk_cells, vc = info.vk_cells if values else 0
     cdef size_t vc_limit = max(vc, <size_t>info.cells_allocated) * 4 + 64
     cdef ScanTable t = ScanTable.__new__(ScanTable)
@@ -1503,6 +1520,9 @@ cdef ScanTable _scan_pinned(Hive hive, rf_hive *h, Key start, object path, bint 
             raise pc.error
         if st == RF_E_MORE_DATA and vc < vc_limit:   # value rows ran out (keys cannot: one row per nk)
             vc = min(vc * 2 + 64, vc_limit)
+            continue
+        if st == RF_E_MORE_DATA and walk and values:
+            values, vc = False, 0           # the walk reads such keys' values one by one
             continue
         break
     if st == RF_E_MORE_DATA:
@@ -1535,6 +1555,7 @@ cdef ScanTable _scan_pinned(Hive hive, rf_hive *h, Key start, object path, bint 
     check(rf_hive_mapping(h, &mbase, &mlen))
     if walk:                            # no arena, no malformed marks: Values do their own
         t._live_keys, t._live_values = nk, nv
+        t._walk_values = values
         t._bind(hive, mbase, mlen, None)
         return t
     if mlen > SCAN_ARENA_BIT and nv and int(t.value_offset.max()) & SCAN_ARENA_BIT:

@@ -1354,9 +1354,12 @@ cdef class Hive:
         and path. The scan reads every key's values too, and while the walk
         runs a yielded Key's values() answers from it, with no C read of its
         own (a damaged value still raises from that key's values(), as
-        before). With a hook or the profiler installed the scan reads keys
-        only, and each values() reads its key, so they see the reads the
-        caller's code makes.
+        before). With a hook or the profiler installed when the walk starts
+        (its first key), the scan reads keys only and each values() reads
+        its key, so they see the reads the caller's code makes; one
+        installed during the walk sees only the keys' later calls. A hive of
+        more than ~2.4 million values is walked that way too (see _bulk's
+        _WALK_VALUES_MAX_BYTES).
         """
         if errors is None:
             errors = "skip" if self._tolerant else "strict"
@@ -1365,8 +1368,7 @@ cdef class Hive:
             return
         # a generator itself, as before: nothing runs (and nothing raises)
         # until the first key is asked for
-        with_values = not rfi_hooks_on()
-        yield from _scan(self, path, with_values, errors, None, walk=True)._walk_keys(with_values)
+        yield from _scan(self, path, not rfi_hooks_on(), errors, None, walk=True)._walk_keys()
 
 
     def _walk_keys(self, path, errors):

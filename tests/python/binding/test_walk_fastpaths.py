@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gc
 import random
+import struct
 import tracemalloc
 
 import pytest
@@ -24,7 +25,7 @@ import pytest
 import regfast
 from regfast._native import decode_value
 from regfast.exceptions import RegistryCorruptError, RegistryError
-from regfast.io.writer import REG_BINARY, REG_DWORD, REG_SZ, Value
+from regfast.io.writer import REG_BINARY, REG_DWORD, REG_SZ, Value, build_hive
 from conftest import corpus_names, corpus_path
 from isolated import run_isolated
 
@@ -50,6 +51,10 @@ def _values(n, tag, big_at=None):
 # big data among several and past the stack
 COUNTS = [0, 1, 2, 1, 0, 40, 1, 33, 3, 1, 0, 0, 5, 5, 1, ("big", 1, 0), ("big", 4, 2), 0,
           ("big", 45, 44), 2, 1, 32, 1]
+
+
+def make_hive_bytes(tree):
+    return bytes(build_hive(tree)[0])
 
 
 def _tree():
@@ -196,26 +201,38 @@ def _values_or_error(key):
         return ("error", e.winerror, e.offset, str(e))
 
 
-@pytest.mark.parametrize("errors", ["strict", "tolerant"])
+@pytest.mark.parametrize("mode", ["strict", "tolerant", "copy", "skip-walk", "subtree"])
 @pytest.mark.parametrize("name", corpus_names())
 @pytest.mark.filterwarnings("ignore::regfast.DirtyHiveWarning")
-def test_walked_values_equal_values_read_key_by_key(name, errors):
+def test_walked_values_equal_values_read_key_by_key(name, mode):
     """Every corpus hive (written by Windows): each key's values() during the
     walk (from its scan) equals the same key's values() after the walk (a
-    read of that key alone), Value by Value, errors included."""
+    read of that key alone), Value by Value, errors included; over a strict
+    and a tolerant open, a private copy (copy=True), a strict open walked
+    with errors="skip", and the walk of a subtree."""
     try:
-        hive = regfast.open_hive(corpus_path(name), errors=errors)
+        hive = regfast.open_hive(corpus_path(name), copy=mode == "copy",
+                                 errors="tolerant" if mode in ("tolerant", "subtree") else "strict")
     except RegistryError:
         assert name in NOT_HIVES        # nothing to walk (test_corpus checks how they fail)
         return
     with hive:
+        path = None
+        if mode == "subtree":           # the first key below the root that has subkeys
+            t = hive.scan(values=False)
+            paths, depth = t.key_paths(), t.key_depth.tolist()
+            parents = set(t.key_parent.tolist())
+            path = next((paths[i] for i in range(len(paths)) if depth[i] == 1 and i in parents), None)
+            if path is None:
+                return                  # (a hive of one level: the other modes walk it)
         during, keys = [], []
         try:
-            for key in hive.walk():
+            for key in hive.walk(path, errors="skip" if mode == "skip-walk" else None):
                 keys.append(key)
                 during.append(_values_or_error(key))
         except RegistryCorruptError:
-            assert errors == "strict"           # a damaged subkey list stops a strict walk
+            assert mode not in ("tolerant", "subtree")  # a strict open stops at a bad hbin, a strict walk
+                                                         # at a bad list too
         after = [_values_or_error(key) for key in keys]
         assert during == after
 
@@ -243,6 +260,43 @@ def test_a_damaged_value_fails_only_its_keys_values_during_a_walk(make_hive, dam
             elif key.path:
                 assert len(list(key.values())) == len(tree[key.name])
         assert seen[1:] == list(tree)
+
+
+def test_a_walk_of_keys_sharing_value_lists_reads_them_key_by_key():
+    """Damage no real hive shows: 300 keys whose nk names another key's
+    list of 200 values. More value rows than a scan holds (4x the hive's
+    cells): scan() fails, and the walk, which did not scan values before,
+    must not: it reads such keys' values one by one (the same Values)."""
+    tree = {"A": {f"v{i}": i for i in range(200)}}
+    tree.update({f"K{i:03d}": {} for i in range(300)})
+    data, layout = build_hive(tree)
+    data = bytearray(data)
+    for i in range(300):                # value count 200, value list A's
+        struct.pack_into("<II", data, layout.nk[f"K{i:03d}"] + 4 + 0x24, 200, layout.value_list["A"] - 4096)
+    for errors in ("strict", "tolerant"):
+        with regfast.Hive.from_buffer(bytes(data), errors=errors) as hive:
+            with pytest.raises(RegistryCorruptError, match="more records than the hive can hold"):
+                hive.scan(errors="skip")
+            want = [(v.name, v.value) for v in hive.open("A").values()]
+            seen = 0
+            for key in hive.walk():
+                if key.name.startswith("K"):
+                    assert [(v.name, v.value) for v in key.values()] == want
+                    seen += 1
+            assert seen == 300
+
+
+def test_a_scan_tables_keys_read_their_values():
+    """_walk_keys of a table scan() made (not the walk's own: its big data
+    sits in an arena, its offsets carry the arena bit) yields keys that read
+    their values themselves: the walk's rows are never read from another
+    kind of table."""
+    built = make_hive_bytes(_tree())
+    with regfast.Hive.from_buffer(built) as hive:
+        table = hive.scan(include_deleted=True)
+        got = {k.name: [_record(v) for v in k.values()] for k in table._walk_keys() if k.path}
+        want = {k.name: [_record(v) for v in k.values()] for k in hive.root.subkeys()}
+        assert got == want and any(v[2] > 16344 for vals in want.values() for v in vals)
 
 
 def test_the_walks_rows_go_when_the_walk_ends():
