@@ -444,8 +444,9 @@ rf_status rf_hive_mapping(rf_hive *h, const uint8_t **base_out, size_t *len_out)
 #define RF_SCAN_SKIP_VALUE_ERRORS 0x4u /* record corrupt values and value lists
                                       (the key's status) and go on; damage met
                                       while reading keys still fails the scan
-                                      unless RF_SCAN_SKIP_ERRORS (Hive.walk: its
-                                      keys' values() then fail one by one) */
+                                      unless RF_SCAN_SKIP_ERRORS (for a caller
+                                      that reports a key's damaged values when
+                                      it reads that key's values) */
 
 /** Called now and then during a scan; a nonzero return cancels the scan,
  *  which then returns that value as its status. */

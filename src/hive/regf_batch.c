@@ -514,5 +514,5 @@ rf_status regf_scan(rf_hive *base, rf_key start, rf_scan *s)
     free(r.kids);
     /* a strict scan stopped at damage: say how to read past it (a subkey
      * entry's error has said it already; a value's, a depth's have not) */
-    return r.skip ? st : regf_with_fix(h, st);
+    return r.skip ? st : regf_with_fix(h, st, 1);
 }

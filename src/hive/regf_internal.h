@@ -414,8 +414,8 @@ rf_status regf_order_fail(uint32_t key, uint32_t leaf, uint32_t prev, const uint
                           uint32_t prev_name_len, uint32_t cur, const uint8_t *cur_nk, uint32_t cur_name_len);
 /* `st`, with the last error's message naming the way past the damage when it
  * is RF_E_CORRUPT (a subkey listing's or a strict scan's): a tolerant open,
- * or (for a hive opened so) errors="skip". */
-rf_status regf_with_fix(const regf_hive *h, rf_status st);
+ * or, for a hive opened so, errors="skip" when the read takes it (can_skip). */
+rf_status regf_with_fix(const regf_hive *h, rf_status st, int can_skip);
 /* Tolerant opens: records the subkey-list problems of the whole tree in the
  * hive's problem list (duplicates, order, keys listed under two parents,
  * entries that are not keys), so that reads can skip them. */

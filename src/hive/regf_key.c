@@ -231,26 +231,32 @@ rf_status regf_order_fail(uint32_t key, uint32_t leaf, uint32_t prev, const uint
 
 /* A strict read stopped at damage: the message says how to read past it (the
  * offset and status stay). A hive opened strictly is told to open it with
- * errors="tolerant"; a tolerant hive already was, and that advice (in this
- * message or one it wraps) would send its user in a circle: it is told to
- * read with errors="skip", which steps over the damaged entry. */
-rf_status regf_with_fix(const regf_hive *h, rf_status st)
+ * errors="tolerant". A tolerant hive already was, and that advice (in this
+ * message or one it wraps) would send its user in a circle: it is dropped,
+ * and where the read can go on past the entry (`can_skip`: a scan, and so a
+ * walk) the hint is errors="skip"; Key.subkeys() and Hive.open() take no
+ * such argument, so their message names none. */
+rf_status regf_with_fix(const regf_hive *h, rf_status st, int can_skip)
 {
     static const char open_fix[] = "; open the hive with errors=\"tolerant\"";
+    static const char open_hint[] = "; open the hive with errors=\"tolerant\" to read the rest";
+    static const char skip_hint[] = "; scan or walk with errors=\"skip\" to go on past it";
     const rf_error *e = rf_last_error();
     if (st != RF_E_CORRUPT || e->code != st) return st;
     char msg[sizeof e->message];
     memcpy(msg, e->message, sizeof msg);
     msg[sizeof msg - 1] = 0;
+    /* the message as long as the hint leaves room for (rfi_fail cuts at the buffer's end) */
+    int keep_open = (int)(sizeof msg - sizeof open_hint), keep_skip = (int)(sizeof msg - sizeof skip_hint);
     if (!(h->opts.flags & RF_OPEN_TOLERANT)) {
         if (strstr(msg, "tolerant")) return st;
-        return rfi_fail(st, e->offset, e->native, "%.170s; open the hive with errors=\"tolerant\" to read the rest",
-                        msg);
+        return rfi_fail(st, e->offset, e->native, "%.*s%s", keep_open, msg, open_hint);
     }
     if (strstr(msg, "errors=\"skip\"")) return st;
     char *cut = strstr(msg, open_fix);
     if (cut) *cut = 0;
-    return rfi_fail(st, e->offset, e->native, "%.170s; read with errors=\"skip\" to go on past it", msg);
+    if (!can_skip) return cut ? rfi_fail(st, e->offset, e->native, "%s", msg) : st;
+    return rfi_fail(st, e->offset, e->native, "%.*s%s", keep_skip, msg, skip_hint);
 }
 
 /* ---- the subkeys of a key --------------------------------------------------- */
@@ -283,7 +289,7 @@ static rf_status collect_entry(void *vctx, uint32_t child, uint32_t hash, uint32
         /* tolerant: a key listed under two parents is read under its own
          * (listed at open); other damage stops the listing as before */
         if (c->tolerant && st == RF_E_CORRUPT && owned_elsewhere(c->h, c->parent, child)) return RF_OK;
-        return regf_with_fix(c->h, st);
+        return regf_with_fix(c->h, st, 0);
     }
     const uint8_t *nk, *pnk;
     uint32_t len, nlen, plen;

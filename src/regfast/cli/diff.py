@@ -20,13 +20,17 @@ def run_cli(args: Any) -> int:
     """`regfast diff HIVE_A HIVE_B [PATH] [--json] [--no-touched] [--tolerant]`:
     exit status 0 when the subtrees are the same, 1 when they differ, 2 on an
     error (as diff(1) does). With --tolerant, damaged hives are compared as
-    far as they can be read, and each key not fully read is named on stderr."""
+    far as they can be read, and each key not fully read is named on stderr;
+    when nothing read differs but some keys could not be compared, the
+    status is 2, not 0: "the same" is not known (a script's `diff && ...`
+    must not take it for sameness)."""
     try:
         d, replayed = _diff_for_cli(args)
     except RegistryError as e:
         print(f"regfast: error: {error_text(e, has_tolerant_flag=True)}", file=sys.stderr)
         return 2
-    args.status_so_far = 1 if d else 0  # regfast.cli.commands.main's answer if the output pipe closes early
+    status = 1 if d else 2 if d.damaged else 0
+    args.status_so_far = status  # regfast.cli.commands.main's answer if the output pipe closes early
     _warn_damaged(d.damaged, args)
     if args.json:
         json.dump(
@@ -54,7 +58,7 @@ def run_cli(args: Any) -> int:
             ),
             file=sys.stderr,
         )
-    return 1 if d else 0
+    return status
 
 
 _DAMAGED_SHOWN = 10
@@ -115,6 +119,6 @@ def add_cli_parser(sub: Any) -> None:
         "--tolerant",
         action="store_true",
         help="forensic open of damaged hives: compare what can be read, name the keys that could not "
-        "be fully read",
+        "be fully read (no difference seen but such keys: exit status 2)",
     )
     s.set_defaults(func=run_cli)

@@ -49,7 +49,8 @@ exit status:
   1    the hive, a file or its data could not be read or written (one "regfast: error:" line)
   2    usage error, or a request refused (.reg to stdout, output over the input)
   130  interrupted (Ctrl-C); an unfinished export or recovery leaves no file
-  diff follows diff(1): 0 same, 1 different, 2 error
+  diff follows diff(1): 0 same, 1 different, 2 error (--tolerant: also nothing read
+       differs but damaged keys could not be compared)
 
 text output escapes what the terminal cannot encode (a lone UTF-16 surrogate in a
 name shows as \\udXXX); exports: .reg keeps it exactly, JSON as \\udXXX, CSV as \\udXXX text
@@ -198,7 +199,7 @@ def _fname(name: object) -> str:
 # errors="skip" instead: see regf_with_fix.)
 API_TOLERANT_HINT = 'open the hive with errors="tolerant" to read the rest'
 _CLI_TOLERANT_HINT = "rerun with --tolerant to read the rest"
-_API_SKIP_HINT = 'read with errors="skip" to go on past it'
+_API_SKIP_HINT = 'scan or walk with errors="skip" to go on past it'
 _CLI_SKIP_HINT = "rerun with --errors skip to go on past it"
 
 

@@ -404,7 +404,11 @@ def test_corruption_hint_names_the_flag_on_the_command_line():
     check(r, ERROR)
     assert "rerun with --tolerant to read the rest" in r.stderr, r.stderr
     assert 'errors="tolerant"' not in r.stderr
-    check(run("ls", h, "-r", "--tolerant"), OK)
+    # read tolerantly, the spots skipped are listed without advice to do what was done
+    for args in (("ls", h, "-r", "--tolerant"), ("export", "-f", "json", h, "--tolerant")):
+        r = run(*args)
+        check(r, OK)
+        assert "damaged" in r.stderr and "errors=" not in r.stderr and "rerun" not in r.stderr, r.stderr
     # opened tolerantly but read strictly: the way out is the other flag
     r = run("scan", h, "--tolerant", "--errors", "strict")
     check(r, ERROR)

@@ -224,6 +224,11 @@ def test_damaged_real_hive_compares_as_far_as_it_reads(capsys):
     assert "old side (ez__SAMBadHBinHeader): damaged subkeys or values under SAM\\Domains" in err
     doc = json.loads(out)
     assert [(x["side"], x["path"]) for x in doc["damaged"]] == d.damaged
+    # nothing read differs, but keys could not be compared: not "the same" (0), but 2
+    sub = str(corpus_path("plaso__regf_corrupt_sub_key_list.hiv"))
+    assert cli.main(["diff", sub, sub, "--tolerant"]) == 2
+    err = capsys.readouterr().err
+    assert "no differences (2 damaged keys not fully compared)" in err
 
 
 def test_unreadable_value_is_left_out_and_its_key_named(make_hive):
