@@ -85,7 +85,8 @@ static rf_status walk_hbins(regf_hive *h, uint64_t declared)
         if (!lenient && !tolerant)
             return rfi_fail(RF_E_CORRUPT, h->size, 0,
                             "hive is truncated at 0x%zx: the base block declares 0x%llx bytes of hbins "
-                            "but the file holds 0x%llx after the base block", h->size,
+                            "but the file holds 0x%llx after the base block; open the hive with "
+                            "errors=\"tolerant\" to read the rest", h->size,
                             (unsigned long long)declared, (unsigned long long)avail);
         if (tolerant &&
             (st = add_problem(h, RF_PROBLEM_TRUNCATED, h->size, declared - avail,

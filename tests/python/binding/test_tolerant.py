@@ -491,6 +491,9 @@ def test_damage_errors_name_the_way_out_that_fits_the_open():
             with pytest.raises(regfast.RegistryCorruptError) as e:
                 hive.scan()
             assert 'open the hive with errors="tolerant" to read the rest' in str(e.value), str(e.value)
+    with pytest.raises(regfast.RegistryCorruptError) as e:     # a truncated file: at the open
+        regfast.Hive.from_buffer(bytes(data[:start]))
+    assert "truncated" in str(e.value) and 'open the hive with errors="tolerant"' in str(e.value)
     zeroed = bytearray(data)
     zeroed[start:start + 4096] = bytes(4096)
     with regfast.Hive.from_buffer(bytes(zeroed), errors="tolerant") as hive:
