@@ -10,7 +10,7 @@ import sys
 import time
 from typing import Any
 
-from regfast.cli.support import API_TOLERANT_HINT
+from regfast.cli.support import cli_advice
 from regfast.io.fleet import ERRORS, expand_paths, write_parquet_dataset
 
 __all__ = ["add_cli_parser", "cmd_scan_many"]
@@ -68,12 +68,11 @@ def cmd_scan_many(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     for r in failed:  # the library's advice, as this command's flag
-        print(f"  {r.source}: {(r.error or '').replace(API_TOLERANT_HINT, _CLI_HINT)}", file=sys.stderr)
+        print(f"  {r.source}: {cli_advice(r.error or '', tolerant='--errors tolerant')}", file=sys.stderr)
     return 0
 
 
 _LEFT_OUT_SHOWN = 5
-_CLI_HINT = "rerun with --errors tolerant to read the rest"
 
 
 def add_cli_parser(sub: Any) -> None:

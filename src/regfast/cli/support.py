@@ -31,6 +31,7 @@ __all__ = [
     "short_path",
     "print_tree",
     "error_text",
+    "cli_advice",
     "problem_note",
     "terminal_text",
     "drop_stdout",
@@ -194,13 +195,22 @@ def _fname(name: object) -> str:
     return os.fsdecode(name) if isinstance(name, (str, bytes, os.PathLike)) else str(name)
 
 
-# The library's corruption errors name the API's way out; on the command line
-# the same advice is a flag. (A hive opened tolerantly is told to read with
-# errors="skip" instead: see regf_with_fix.)
-API_TOLERANT_HINT = 'open the hive with errors="tolerant" to read the rest'
-_CLI_TOLERANT_HINT = "rerun with --tolerant to read the rest"
+# The library's corruption errors name the API's way out (regf_with_fix: a
+# tolerant open, or errors="skip" for a hive opened so); on the command line
+# the same advice is a flag.
+_API_TOLERANT_HINT = 'open the hive with errors="tolerant" to read the rest'
 _API_SKIP_HINT = 'scan or walk with errors="skip" to go on past it'
-_CLI_SKIP_HINT = "rerun with --errors skip to go on past it"
+
+
+def cli_advice(msg: str, *, tolerant: str | None = None, skip: str | None = None) -> str:
+    """`msg` with the library's advice given as this command's flags:
+    errors="tolerant" as `tolerant` (say "--tolerant"), errors="skip" as
+    `skip` ("--errors skip"); advice for which a flag is None stays as is."""
+    if tolerant:
+        msg = msg.replace(_API_TOLERANT_HINT, f"rerun with {tolerant} to read the rest")
+    if skip:
+        msg = msg.replace(_API_SKIP_HINT, f"rerun with {skip} to go on past it")
+    return msg
 
 
 def error_text(e: BaseException, *, has_tolerant_flag: bool = False, has_errors_flag: bool = False) -> str:
@@ -210,11 +220,11 @@ def error_text(e: BaseException, *, has_tolerant_flag: bool = False, has_errors_
     --errors, so the library's advice to pass errors="tolerant" / "skip" is
     given as that flag instead."""
     if isinstance(e, regfast.RegistryError):
-        msg = str(e.strerror or e)
-        if has_tolerant_flag:
-            msg = msg.replace(API_TOLERANT_HINT, _CLI_TOLERANT_HINT)
-        if has_errors_flag:
-            msg = msg.replace(_API_SKIP_HINT, _CLI_SKIP_HINT)
+        msg = cli_advice(
+            str(e.strerror or e),
+            tolerant="--tolerant" if has_tolerant_flag else None,
+            skip="--errors skip" if has_errors_flag else None,
+        )
         if e.offset is not None and f"0x{e.offset:x}" not in msg:
             msg += f" at hive offset 0x{e.offset:x}"
         msg += f" (winerror {e.winerror})"
