@@ -134,8 +134,8 @@ class ProfileReport:
         if self.hottest:
             out.append("\nhottest keys (by time):")
             out.append(f"  {'count':>8} {'total ms':>10} {'bytes':>12}  key")
-            for path, n, ns, b in self.hottest:
-                out.append(f"  {n:>8,} {ns / 1e6:>10.2f} {b:>12,}  {path}")
+            for path, n, ns, b in self.hottest:  # a root key's path is "": say which key that is
+                out.append(f"  {n:>8,} {ns / 1e6:>10.2f} {b:>12,}  {path or '(root)'}")
         if self.open_each:
             out.append("\nopen-each patterns (the handle cache would remove opens-1 opens and closes):")
             out.append(f"  {'opens':>8} {'cycles':>8} {'ms':>8}  key")

@@ -56,6 +56,19 @@ def test_offline_key_reads_are_profiled_with_paths(make_hive):
     assert prof.round_trips() == 0
 
 
+def test_report_text_names_the_root_key(make_hive):
+    """The root key's path is "": the report's table says "(root)" rather
+    than ending a row in nothing."""
+    built = make_hive(TREE)
+    with regfast.open_hive(built.path) as hive:
+        with regfast.profile() as prof:
+            for _ in range(3):
+                list(hive.root.values())
+    (n,) = [n for path, n, _, _ in prof.report().hottest if path == ""]
+    hot = str(prof.report()).split("hottest keys")[1].split("open-each")[0].splitlines()[2:]
+    assert any(line.split()[0] == str(n) and line.endswith("  (root)") for line in hot), hot
+
+
 def test_key_walk_of_a_corpus_hive_names_every_key(make_hive):
     """Every rf_* row of a whole-tree Key walk carries the key's real path
     (compared with Key.path) — including subkeys reached by enumeration."""
