@@ -1717,19 +1717,8 @@ cdef class Key:
             nm.ptr = base + RF_SCAN_VALUE_NAME_AT(token[r])
             nm.nbytes = raw & ~(<uint32_t>RF_NAME_UTF16_BIT)
             nm.utf16 = (raw & RF_NAME_UTF16_BIT) != 0
-            val = Value.__new__(Value)
-            val.hive = hive
-            val.key = self
-            val._name = name_str(&nm)
-            val._type = vtype[r]
-            val._len = length[r]
-            if status[r] == RF_OK:
-                val._ptr = base + offset[r]
-                val._flags = 0
-            else:                       # big data: assembled when read (Value.data)
-                val._ptr = NULL
-                val._flags = RF_VALUE_BIG_DATA
-            val._v = token[r]
+            val = row_value(self, hive, &nm, vtype[r], length[r],
+                            base + offset[r] if status[r] == RF_OK else NULL, token[r])
             Py_INCREF(val)
             PyList_SET_ITEM(out, i, val)
         return out
@@ -1831,19 +1820,9 @@ cdef class Key:
                         raise error_from_status(RF_E_CORRUPT, "vk at 0x1000: a value list entry of 0 "
                                                 "is not the start of a cell", None, 0x1000)
                     check(b.status[i])
-                val = Value.__new__(Value)
-                val.hive = hive
-                val.key = self
-                val._name = name_str(&b.name[i])
-                val._type = b.type[i]
-                val._len = b.length[i]
-                if b.status[i] == RF_OK and base != NULL:
-                    val._ptr = base + b.offset[i]
-                    val._flags = 0
-                else:
-                    val._ptr = NULL
-                    val._flags = RF_VALUE_BIG_DATA
-                val._v = b.token[i]
+                val = row_value(self, hive, &b.name[i], b.type[i], b.length[i],
+                                base + b.offset[i] if b.status[i] == RF_OK and base != NULL else NULL,
+                                b.token[i])
                 Py_INCREF(val)
                 PyList_SET_ITEM(out, <Py_ssize_t>i, val)
         finally:
@@ -2217,6 +2196,24 @@ def sd_to_sddl(data):
     if mv.shape[0] == 0:
         return sd_to_sddl_ptr(<const uint8_t *>"", 0)
     return sd_to_sddl_ptr(&mv[0], mv.shape[0])
+
+
+cdef inline Value row_value(Key key, Hive hive, const rf_name *nm, uint32_t vtype, uint32_t length,
+                            const uint8_t *ptr, rf_value token):
+    """The Value of a row read in bulk (Key._read_value_list, or a walk's scan
+    rows: Key._walk_value_list): its data at `ptr` in the mapping, or NULL
+    when it is not contiguous there (big data, a live registry's), which
+    Value.data then reads (RF_VALUE_BIG_DATA)."""
+    cdef Value val = Value.__new__(Value)
+    val.hive = hive
+    val.key = key
+    val._name = name_str(nm)
+    val._type = vtype
+    val._len = length
+    val._ptr = ptr
+    val._flags = 0 if ptr != NULL else RF_VALUE_BIG_DATA
+    val._v = token
+    return val
 
 
 cdef Value make_value(Key key, rf_value v):
