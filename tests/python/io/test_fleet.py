@@ -145,6 +145,30 @@ def test_big_outputs_spill_to_files_and_batches_keep_their_dictionaries(corpus_f
     assert _rows(spilled) == _rows(direct)
 
 
+def test_in_process_writes_nothing_to_disk_and_reports_hives_as_the_pool(corpus_files, tmp_path,
+                                                                         monkeypatch):
+    # workers=0 hands hive_batches' batches straight on: no Arrow IPC stream
+    # made and read back, no spool directory (it once went through both)
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    hives = corpus_files[:6] + [str(corpus_path(BAD_HBIN)), str(corpus_path("ez__NotAHive"))]
+    local = regfast.scan_many(hives, workers=0, errors="tolerant", progress=False)
+    batches = []
+    for batch in local:
+        assert list(tmp_path.iterdir()) == []
+        batches.append(batch)
+    pool = regfast.scan_many(hives, workers=2, errors="tolerant", progress=False)
+    table = pool.to_table()
+    assert _rows(pa.Table.from_batches(batches, schema=arrow.SCHEMA)) == _rows(table)
+
+    def facts(h):
+        return (h.source, h.rows, h.status, h.error, h.hive_type, h.tolerant, h.warnings, h.output, h.data)
+
+    assert [facts(h) for h in local.hives] == sorted((facts(h) for h in pool.hives),
+                                                     key=lambda f: hives.index(f[0]))
+    assert all(h.seconds > 0 for h in local.hives)
+
+
 def test_progress_callback_and_tqdm_bar(corpus_files, capsys):
     seen = []
     regfast.scan_many(corpus_files[:5], workers=0, progress=lambda d, t: seen.append((d, t))).to_table()
