@@ -308,6 +308,48 @@ def gather(const int64_t[::1] offsets, data, const uint8_t[::1] valid, const int
     return out_off, out[:o] if o else out[:0], ok
 
 
+def row_plan(const int32_t[::1] value_key, const int32_t[::1] key_status, Py_ssize_t n_keys):
+    """(row_key, row_val) int64 of every output row when the scan's order
+    holds: each value row names a key (>= 0) and value_key never goes down
+    (values grouped by key, keys in order). A key's own row (value -1) comes
+    before its values when it has none, or a status. None when the order
+    does not hold (deleted values of no known key...): regfast.arrow then
+    sorts the rows. One pass in place of a dozen numpy ones (~0.1 ms of a
+    small hive's ~1 ms of Arrow columns)."""
+    cdef Py_ssize_t nv = value_key.shape[0], k, v = 0, j, n = 0, o = 0
+    cdef int32_t prev = 0
+    for j in range(nv):
+        if value_key[j] < prev or value_key[j] >= n_keys:
+            return None                             # (-1 included: < prev)
+        prev = value_key[j]
+    with nogil:                                     # count the rows first
+        for k in range(n_keys):
+            j = v
+            while v < nv and value_key[v] == k:
+                v += 1
+            n += (v - j) + (1 if (v == j or key_status[k] != 0) else 0)
+    cdef cnp.ndarray rk = np.empty(n, np.int64)
+    cdef cnp.ndarray rv = np.empty(n, np.int64)
+    cdef int64_t *pk = <int64_t *>cnp.PyArray_DATA(rk)
+    cdef int64_t *pv = <int64_t *>cnp.PyArray_DATA(rv)
+    v = 0
+    with nogil:
+        for k in range(n_keys):
+            j = v
+            while v < nv and value_key[v] == k:
+                v += 1
+            if v == j or key_status[k] != 0:
+                pk[o] = k
+                pv[o] = -1
+                o += 1
+            while j < v:
+                pk[o] = k
+                pv[o] = j
+                o += 1
+                j += 1
+    return rk, rv
+
+
 cdef inline int _kind(uint32_t t, bint decode) noexcept nogil:
     if not decode:
         return K_BIN

@@ -161,6 +161,34 @@ def test_rows_match_a_slow_decoder_on_real_hives(name):
                 assert r["data_bin"] == v
 
 
+def test_row_plan_in_one_pass_equals_the_sorted_plan_on_real_hives():
+    # _columns.row_plan places rows in one pass when the scan's order holds;
+    # the sort over every row (_row_plan_sorted) is its oracle
+    fast = sorted_only = 0
+    for name in corpus_names():
+        if name in CORPUS_NOT_HIVES:
+            continue
+        try:
+            hive = regfast.open_hive(corpus_path(name), logs=None, validate=True)
+        except regfast.RegistryCorruptError:
+            hive = regfast.open_hive(corpus_path(name), errors="tolerant", logs=None)
+        with hive:
+            for deleted in (False, True):
+                t = hive.scan(errors="skip", include_deleted=deleted)
+                status = arrow.win32_status(t.key_status)
+                want = arrow._row_plan_sorted(t, status)
+                got = arrow._columns.row_plan(t.value_key, status, t.n_keys)
+                if got is None:
+                    # only a table out of the scan's order: values of no known key
+                    assert (t.value_key < 0).any(), name
+                    sorted_only += 1
+                    got = arrow._row_plan(t, status)
+                else:
+                    fast += 1
+                assert [a.tolist() for a in got] == [a.tolist() for a in want], (name, deleted)
+    assert fast >= 26 and sorted_only >= 1
+
+
 def test_malformed_values_decode_winreg_style_with_status_13(make_hive):
     tree = {
         "K": {
