@@ -258,6 +258,9 @@ _TYPE_DICTIONARY = _str_list(_TYPE_NAMES)
 def _type_dictionary(types: np.ndarray, present: np.ndarray) -> pa.Array:
     """value_type: indices 0..11 are the types themselves; other types get
     names after them ("0xffff0012"), in numeric order."""
+    if not len(types) or int(types.max()) < 12:
+        # only standard types (most batches): the index is the type itself
+        return pa.DictionaryArray.from_arrays(_num(types, pa.int32(), present), _TYPE_DICTIONARY)
     t = types.astype(np.int64)
     other = np.unique(t[present & (t >= 12)])
     names = _str_list(_TYPE_NAMES + [type_name(int(x)) for x in other]) if len(other) else _TYPE_DICTIONARY
