@@ -180,13 +180,14 @@ cdef inline const uint8_t *_buf(object mv, Py_ssize_t *n) except NULL:
 
 
 def _trim(cnp.ndarray a, Py_ssize_t n):
-    """The first n items, the over-allocation given back: shrunk in place
-    (realloc), not copied. A copy wrote every byte again into fresh pages,
-    whose faults were half the time of values() on a small hive."""
+    """The first n items as an array of their own (drops an over-allocation).
+    A copy, not a shrink in place (ndarray.resize): measured over whole
+    table_batches and scan_many runs, a shrunk block stayed mapped and the
+    next one came from fresh pages, ~9x the page faults and 4-10% slower,
+    while a copy's source is freed at once and its pages reused."""
     if n == a.shape[0]:
         return a
-    a.resize((n,), refcheck=False)      # a is new here: nothing else refers to it
-    return a
+    return a[:n].copy()
 
 
 def names(mapping, const uint32_t[::1] token, uint64_t name_at, const uint32_t[::1] ln,
