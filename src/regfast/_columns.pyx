@@ -365,6 +365,70 @@ def row_plan(const int32_t[::1] value_key, const int32_t[::1] key_status, Py_ssi
     return rk, rv
 
 
+# FILETIME -> Unix microseconds (regfast.arrow.filetime_to_us, the same rule)
+cdef int64_t _EPOCH_DIFF_US = 11_644_473_600LL * 1_000_000LL
+cdef uint64_t _MAX_FILETIME = 2_650_467_743_999_999_990ULL    # 9999-12-31 23:59:59.999999
+
+
+def row_columns(const int64_t[::1] row_key, const int64_t[::1] row_val,
+                const uint64_t[::1] key_last_write, const int32_t[::1] key_status,
+                const uint8_t[::1] key_deleted, const int64_t[::1] path_off,
+                const uint32_t[::1] value_type, const uint32_t[::1] value_length,
+                const uint8_t[::1] value_deleted, const uint32_t[::1] value_name_len):
+    """The plain columns of table_batches' rows, (row_key, row_val) from
+    row_plan, in one pass (it was a dozen numpy passes a batch). A dict of:
+      us, ts_ok     int64 Unix microseconds of the key's last write, and
+                    whether it is one (a key row, FILETIME <= 9999-12-31)
+      raw           int64 the FILETIME's bits (key rows)
+      vtype, size   uint32 the value's type, int64 its length (value rows)
+      kst           int32 the key's status (Win32) on key rows, else 0
+      deleted       bool  the value's flag on value rows, else the key's
+      cost          int64 bytes the row's path and value name take in a
+                    batch (regfast.arrow._cuts adds the data's)
+    Columns of rows without a key (or value) hold 0 there."""
+    cdef Py_ssize_t i, n = row_key.shape[0]
+    cdef int64_t k, v
+    cdef uint64_t ft
+    out = {name: np.zeros(n, dt) for name, dt in (
+        ("us", np.int64), ("ts_ok", np.bool_), ("raw", np.int64), ("vtype", np.uint32),
+        ("size", np.int64), ("kst", np.int32), ("deleted", np.bool_), ("cost", np.int64))}
+    cdef int64_t *us = <int64_t *>cnp.PyArray_DATA(out["us"])
+    cdef uint8_t *ok = <uint8_t *>cnp.PyArray_DATA(out["ts_ok"])
+    cdef int64_t *raw = <int64_t *>cnp.PyArray_DATA(out["raw"])
+    cdef uint32_t *vt = <uint32_t *>cnp.PyArray_DATA(out["vtype"])
+    cdef int64_t *size = <int64_t *>cnp.PyArray_DATA(out["size"])
+    cdef int32_t *kst = <int32_t *>cnp.PyArray_DATA(out["kst"])
+    cdef uint8_t *dl = <uint8_t *>cnp.PyArray_DATA(out["deleted"])
+    cdef int64_t *cost = <int64_t *>cnp.PyArray_DATA(out["cost"])
+    cdef Py_ssize_t nk = key_last_write.shape[0], nv = value_type.shape[0]
+    for i in range(n):                  # rows name rows of the table: checked once here
+        if row_key[i] >= nk or row_val[i] >= nv or (row_key[i] >= 0 and row_key[i] + 1 >= path_off.shape[0]):
+            raise IndexError(f"output row {i} names a key or value row the table does not have")
+    if key_status.shape[0] < nk or key_deleted.shape[0] < nk or value_length.shape[0] < nv \
+            or value_deleted.shape[0] < nv or value_name_len.shape[0] < nv:
+        raise ValueError("the table's columns differ in length")
+    with nogil:
+        for i in range(n):
+            k = row_key[i]
+            v = row_val[i]
+            us[i] = -_EPOCH_DIFF_US
+            if k >= 0:
+                ft = key_last_write[k]
+                ok[i] = ft <= _MAX_FILETIME
+                if ok[i]:
+                    us[i] = <int64_t>(ft // 10) - _EPOCH_DIFF_US
+                raw[i] = <int64_t>ft
+                kst[i] = key_status[k]
+                dl[i] = key_deleted[k]
+                cost[i] = path_off[k + 1] - path_off[k]
+            if v >= 0:
+                vt[i] = value_type[v]
+                size[i] = value_length[v]
+                dl[i] = value_deleted[v]
+                cost[i] += (value_name_len[v] & 0xFFFF) * 2
+    return out
+
+
 cdef inline int _kind(uint32_t t, bint decode) noexcept nogil:
     if not decode:
         return K_BIN

@@ -403,44 +403,49 @@ def table_batches(
 ) -> Iterator[pa.RecordBatch]:
     """A ScanTable as record batches of :data:`SCHEMA`: the values in key order,
     each key without values (or with a status) as a row of its own."""
-    nk, nv = table.n_keys, table.n_values
     key_status = win32_status(table.key_status)
     row_key, row_val = _row_plan(table, key_status)
     p_off, p_data, p_ok = _key_paths(table)
     has_k, has_v = row_key >= 0, row_val >= 0
-    k0, v0 = np.where(has_k, row_key, 0), np.where(has_v, row_val, 0)
     data_status = _data_status(table)
-    cost = np.where(has_k, np.diff(p_off)[k0] if nk else 0, 0) + _columns.data_bound(
-        table.value_type, data_status, table.value_length, row_val, decode
+    # every row's plain columns in one C pass; each batch takes its slice
+    c = _columns.row_columns(
+        row_key,
+        row_val,
+        np.ascontiguousarray(table.key_last_write, np.uint64),
+        key_status,
+        table.key_deleted.view(np.uint8),
+        p_off,
+        np.ascontiguousarray(table.value_type, np.uint32),
+        np.ascontiguousarray(table.value_length, np.uint32),
+        table.value_deleted.view(np.uint8),
+        np.ascontiguousarray(table.value_name_len, np.uint32),
     )
-    # (a table makes these on first use; fetched once here, not per batch)
-    key_deleted, value_deleted = table.key_deleted, table.value_deleted
-    if nv:
-        cost += np.where(has_v, (table.value_name_len[v0] & 0xFFFF) * 2, 0)
+    cost = c["cost"] + _columns.data_bound(table.value_type, data_status, table.value_length, row_val, decode)
     for lo, hi in _cuts(cost, batch_rows):
         rk, rv = row_key[lo:hi], row_val[lo:hi]
         hk, hv = has_k[lo:hi], has_v[lo:hi]
-        bk, bv = k0[lo:hi], v0[lo:hi]
         n = hi - lo
-        ts, raw = _timestamps(table.key_last_write[bk] if nk else np.zeros(n, np.uint64), hk)
+        bm, nulls = _bitmap(c["ts_ok"][lo:hi])
+        ts = pa.Array.from_buffers(_TS, n, [bm, pa.py_buffer(c["us"][lo:hi])], nulls)
+        raw = _num(c["raw"][lo:hi], pa.int64(), hk)
         vn = _strings(
             pa.string(),
             *_columns.names(
                 table.mapping, table.value_token, _columns.VALUE_NAME_AT, table.value_name_len, rv
             ),
         )
-        vt = _type_dictionary(table.value_type[bv] if nv else np.zeros(n, np.uint32), hv)
-        size = _ints(table.value_length[bv].astype(np.int64) if nv else np.zeros(n, np.int64), hv)
+        vt = _type_dictionary(c["vtype"][lo:hi], hv)
+        size = _ints(c["size"][lo:hi], hv)
         data, vstatus = _data_arrays(table, data_status, rv, decode)
-        kst = key_status[bk] if nk else np.zeros(n, np.int32)
-        status = np.where(hv, vstatus, np.where(hk, kst, 0)).astype(np.int32)
-        err_rows = ~hv & hk & (kst != 0)
+        kst = c["kst"][lo:hi]  # 0 but on key rows
+        status = np.where(hv, vstatus, kst).astype(np.int32)
+        err_rows = ~hv & (kst != 0)
         error = (
             _str_list([_DAMAGED_LIST if e else None for e in err_rows.tolist()])
             if err_rows.any()
             else pa.nulls(n, pa.string())
         )
-        deleted = np.where(hv, value_deleted[bv] if nv else False, key_deleted[bk] if nk else False)
         yield pa.RecordBatch.from_arrays(
             [
                 _const_dictionary(source, n),
@@ -454,7 +459,7 @@ def table_batches(
                 *data,
                 _num(status, pa.int32()),
                 error,
-                _bools(deleted),
+                _bools(c["deleted"][lo:hi]),
                 _bools(tolerant, n),
             ],
             schema=SCHEMA,
