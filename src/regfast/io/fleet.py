@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import glob as _glob
-import io
 import multiprocessing as mp
 import os
 import re
@@ -72,7 +71,6 @@ class HiveResult:
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
     output: str | None = None  # the file its rows were written to (spool or Parquet)
-    data: bytes | None = field(default=None, repr=False)  # or the Arrow IPC stream itself
 
 
 # ---------------------------------------------------------------------------
@@ -108,57 +106,22 @@ def _describe(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}{where}"
 
 
-#: a hive's Arrow output up to this size comes back through the pool's pipe;
-#: a bigger one continues in its spool file as it is made (memory stays bounded)
-SPILL_BYTES = 64 << 20
 #: hives per worker task: up to this many bytes of hive files, this many hives
 CHUNK_BYTES = 16 << 20
 CHUNK_HIVES = 64
 
 
-class _Spill(io.RawIOBase):
-    """A write-only stream held in memory until it passes `limit` bytes, then
-    continued in the file `path` (pyarrow writes the IPC stream through it)."""
-
-    def __init__(self, path: str, limit: int) -> None:
-        super().__init__()
-        self.path, self.limit = path, limit
-        self.chunks: list[bytes] | None = []
-        self.size = 0
-        self.file: Any = None
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, b: Any) -> int:
-        n = len(b) if not isinstance(b, memoryview) else b.nbytes
-        if self.chunks is not None:
-            self.chunks.append(bytes(b))
-            self.size += n
-            if self.size > self.limit:
-                self.file = open(self.path, "wb")  # noqa: SIM115  (open across write() calls; close() closes it)
-                self.file.writelines(self.chunks)
-                self.chunks = None
-        else:
-            self.file.write(b)
-        return n
-
-    def value(self) -> bytes | None:
-        """The stream, when it stayed in memory."""
-        return b"".join(self.chunks) if self.chunks is not None else None
-
-    def close(self) -> None:
-        if self.file is not None:
-            self.file.close()
-        super().close()
-
-
 class _Sink:
-    """Where a worker puts a hive's batches. "parquet": its file in the
-    dataset. "ipc": an Arrow IPC stream (dictionaries may change from batch
-    to batch), returned in the result, or in the spool file once big."""
+    """Where a worker puts a hive's batches: its file, written as they come.
+    "parquet": the hive's file in the dataset. "ipc": an Arrow IPC stream
+    (dictionaries may change from batch to batch) in the spool directory,
+    which the caller maps (_read_ipc). Results that came back through the
+    pool's pipe instead cost the caller as much CPU as a worker spent
+    scanning: every byte copied out of the pipe, into a growing buffer and
+    out of the pickle, into fresh pages, on the one thread that gathers
+    every worker's results."""
 
-    def __init__(self, path: str, fmt: str, spill: int = SPILL_BYTES) -> None:
+    def __init__(self, path: str, fmt: str) -> None:
         import pyarrow as pa
 
         from regfast.arrow import SCHEMA
@@ -169,8 +132,8 @@ class _Sink:
 
             self.writer: Any = pq.ParquetWriter(self.tmp, SCHEMA, compression="zstd")
         else:
-            self.spill = _Spill(self.tmp, spill)
-            self.writer = pa.ipc.new_stream(self.spill, SCHEMA)
+            self.file = pa.OSFile(self.tmp, "wb")
+            self.writer = pa.ipc.new_stream(self.file, SCHEMA)
         self.rows = 0
 
     def write(self, batch: Any) -> None:
@@ -182,18 +145,14 @@ class _Sink:
             self.writer.close()
         finally:
             if self.fmt == "ipc":
-                self.spill.close()
+                self.file.close()
             if os.path.exists(self.tmp):
                 os.unlink(self.tmp)
 
     def close(self, res: HiveResult) -> None:
         self.writer.close()
         if self.fmt == "ipc":
-            self.spill.close()
-            res.data = self.spill.value()
-            if res.data is not None:
-                res.output = None
-                return
+            self.file.close()
         os.replace(self.tmp, self.path)  # readers never see half a file
         res.output = self.path
 
@@ -267,7 +226,7 @@ def _scan_one(source: str, out: str, fmt: str, opts: dict[str, Any]) -> HiveResu
     if crash and crash in source:
         os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
     res = HiveResult(source=source, output=out)
-    sink = _Sink(out, fmt, opts.get("spill_bytes", SPILL_BYTES))
+    sink = _Sink(out, fmt)
     try:
         for batch in hive_batches(source, opts, res):
             sink.write(batch)
@@ -603,20 +562,22 @@ class ScanMany:
 
 
 def _read_ipc(res: HiveResult) -> Iterator[Any]:
-    """The batches of a hive's IPC stream (in memory, or its spool file, read
-    then removed)."""
+    """The batches of a hive's IPC stream in its spool file, which is then
+    removed. Mapped, not read (POSIX): the batches point into the page cache
+    (no copy, no fresh pages), and an unlinked file's pages live as long as
+    a batch holds them. Windows cannot remove a mapped file: read there."""
     import pyarrow as pa
 
-    if res.data is not None:
-        data, res.data = res.data, None  # (not kept in .hives)
-        batches = list(pa.ipc.open_stream(pa.py_buffer(data)))
-    elif res.output is not None:
-        with pa.OSFile(res.output, "rb") as f:
+    if res.output is None:
+        return
+    path, res.output = res.output, None
+    if os.name == "nt":
+        with pa.OSFile(path, "rb") as f:
             batches = list(pa.ipc.open_stream(f))
-        os.unlink(res.output)
-        res.output = None
     else:
-        batches = []
+        with pa.memory_map(path) as m:
+            batches = list(pa.ipc.open_stream(m))
+    os.unlink(path)
     yield from batches
 
 

@@ -134,15 +134,22 @@ def test_a_worker_that_dies_while_the_caller_is_busy(corpus_files):
             assert _rows(got) == _in_process(f)
 
 
-def test_big_outputs_spill_to_files_and_batches_keep_their_dictionaries(corpus_files):
-    # small batches (each with its own key-path dictionary) and a tiny spill
-    # threshold: every hive's stream goes on in a spool file
+def test_pool_batches_keep_their_dictionaries_and_outlive_their_spool_files(corpus_files, tmp_path,
+                                                                           monkeypatch):
+    # small batches (each with its own key-path dictionary), come back
+    # through spool files that are mapped and removed at once: the batches
+    # still read after every file (and the directory) is gone
+    import gc
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     hives = [f for f in corpus_files if Path(f).name in ("plaso__regf_UsrClass.dat", "ez__SAM", "ez__NotAHive")]
-    opts = dict(fleet._opts(True, "skip", False, "auto", 500), spill_bytes=1000)
-    spilled = fleet.ScanMany(hives, opts, 2, False).to_table()
+    batches = list(fleet.ScanMany(hives, fleet._opts(True, "skip", False, "auto", 500), 2, False))
+    assert list(tmp_path.iterdir()) == []
+    gc.collect()
+    spooled = pa.Table.from_batches(batches, schema=arrow.SCHEMA).unify_dictionaries()
     direct = fleet.ScanMany(hives, fleet._opts(), 0, False).to_table()
-    assert spilled.num_rows == direct.num_rows > 20_000
-    assert _rows(spilled) == _rows(direct)
+    assert spooled.num_rows == direct.num_rows > 20_000 and len(batches) > 40
+    assert _rows(spooled) == _rows(direct)
 
 
 def test_in_process_writes_nothing_to_disk_and_reports_hives_as_the_pool(corpus_files, tmp_path,
@@ -162,7 +169,7 @@ def test_in_process_writes_nothing_to_disk_and_reports_hives_as_the_pool(corpus_
     assert _rows(pa.Table.from_batches(batches, schema=arrow.SCHEMA)) == _rows(table)
 
     def facts(h):
-        return (h.source, h.rows, h.status, h.error, h.hive_type, h.tolerant, h.warnings, h.output, h.data)
+        return (h.source, h.rows, h.status, h.error, h.hive_type, h.tolerant, h.warnings, h.output)
 
     assert [facts(h) for h in local.hives] == sorted((facts(h) for h in pool.hives),
                                                      key=lambda f: hives.index(f[0]))
