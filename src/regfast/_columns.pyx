@@ -333,6 +333,8 @@ def row_plan(const int32_t[::1] value_key, const int32_t[::1] key_status, Py_ssi
     small hive's ~1 ms of Arrow columns)."""
     cdef Py_ssize_t nv = value_key.shape[0], k, v = 0, j, n = 0, o = 0
     cdef int32_t prev = 0
+    if n_keys < 0 or key_status.shape[0] < n_keys:
+        raise ValueError("key_status has fewer rows than n_keys")
     for j in range(nv):
         if value_key[j] < prev or value_key[j] >= n_keys:
             return None                             # (-1 included: < prev)
@@ -401,6 +403,8 @@ def row_columns(const int64_t[::1] row_key, const int64_t[::1] row_val,
     cdef uint8_t *dl = <uint8_t *>cnp.PyArray_DATA(out["deleted"])
     cdef int64_t *cost = <int64_t *>cnp.PyArray_DATA(out["cost"])
     cdef Py_ssize_t nk = key_last_write.shape[0], nv = value_type.shape[0]
+    if row_val.shape[0] != n:
+        raise ValueError("row_key and row_val differ in length")
     for i in range(n):                  # rows name rows of the table: checked once here
         if row_key[i] >= nk or row_val[i] >= nv or (row_key[i] >= 0 and row_key[i] + 1 >= path_off.shape[0]):
             raise IndexError(f"output row {i} names a key or value row the table does not have")
