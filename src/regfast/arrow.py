@@ -422,13 +422,17 @@ def table_batches(
         np.ascontiguousarray(table.value_name_len, np.uint32),
     )
     cost = c["cost"] + _columns.data_bound(table.value_type, data_status, table.value_length, row_val, decode)
-    for lo, hi in _cuts(cost, batch_rows):
+    cuts = _cuts(cost, batch_rows)
+    for lo, hi in cuts:
         rk, rv = row_key[lo:hi], row_val[lo:hi]
         hk, hv = has_k[lo:hi], has_v[lo:hi]
         n = hi - lo
+        # A batch's columns of its own when there are several: a slice would
+        # keep every row's column alive for as long as one batch is kept.
+        own = {k: c[k][lo:hi].copy() if len(cuts) > 1 else c[k] for k in ("us", "raw", "size")}
         bm, nulls = _bitmap(c["ts_ok"][lo:hi])
-        ts = pa.Array.from_buffers(_TS, n, [bm, pa.py_buffer(c["us"][lo:hi])], nulls)
-        raw = _num(c["raw"][lo:hi], pa.int64(), hk)
+        ts = pa.Array.from_buffers(_TS, n, [bm, pa.py_buffer(own["us"])], nulls)
+        raw = _num(own["raw"], pa.int64(), hk)
         vn = _strings(
             pa.string(),
             *_columns.names(
@@ -436,7 +440,7 @@ def table_batches(
             ),
         )
         vt = _type_dictionary(c["vtype"][lo:hi], hv)
-        size = _ints(c["size"][lo:hi], hv)
+        size = _ints(own["size"], hv)
         data, vstatus = _data_arrays(table, data_status, rv, decode)
         kst = c["kst"][lo:hi]  # 0 but on key rows
         status = np.where(hv, vstatus, kst).astype(np.int32)
