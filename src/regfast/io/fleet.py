@@ -16,9 +16,10 @@
 Worker processes share nothing but paths: each one gets a hive's path, opens
 (maps) the hive itself, scans it and turns the columns into Arrow record
 batches. For ``regfast scan-many`` it writes them to the hive's Parquet file
-and the parent only learns the path; for :func:`scan_many` it sends back one
-Arrow IPC stream (up to 64 MB through the pool's pipe; beyond, the stream
-goes on in a spool file whose path it sends). A hive that cannot be
+and the parent only learns the path; for :func:`scan_many` it writes one
+Arrow IPC stream to a spool file, which the parent maps (or reads) and
+removes; with ``workers=0`` the batches go straight from the scan
+to the caller. A hive that cannot be
 read becomes one *error row* (``status`` = its Win32 code, ``error`` = why,
 ``key_path`` null), never a missing batch: open failures, a hive that fails
 half-way (the rows read so far are kept, then the error row), even a worker
@@ -31,6 +32,7 @@ Batches come in the order hives finish, not the order given.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import errno
 import glob as _glob
 import multiprocessing as mp
 import os
@@ -39,6 +41,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import warnings
@@ -93,6 +96,8 @@ def _win32_of(e: BaseException) -> int:
         return 5  # as CreateFile on a directory
     if isinstance(e, MemoryError):
         return 8
+    if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+        return 112  # ERROR_DISK_FULL: no room for the hive's output
     if isinstance(e, OSError):
         return 1117  # ERROR_IO_DEVICE: reading the file failed
     return 31  # ERROR_GEN_FAILURE: not a registry error (a bug: the text says)
@@ -115,7 +120,7 @@ class _Sink:
     """Where a worker puts a hive's batches: its file, written as they come.
     "parquet": the hive's file in the dataset. "ipc": an Arrow IPC stream
     (dictionaries may change from batch to batch) in the spool directory,
-    which the caller maps (_read_ipc). Results that came back through the
+    which the caller maps or reads (_read_ipc). Results that came back through the
     pool's pipe instead cost the caller as much CPU as a worker spent
     scanning: every byte copied out of the pipe, into a growing buffer and
     out of the pickle, into fresh pages, on the one thread that gathers
@@ -226,14 +231,25 @@ def _scan_one(source: str, out: str, fmt: str, opts: dict[str, Any]) -> HiveResu
     if crash and crash in source:
         os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
     res = HiveResult(source=source, output=out)
-    sink = _Sink(out, fmt)
     try:
-        for batch in hive_batches(source, opts, res):
-            sink.write(batch)
-    except BaseException:
-        sink.abort()
-        raise
-    sink.close(res)
+        sink = _Sink(out, fmt)
+        try:
+            for batch in hive_batches(source, opts, res):
+                sink.write(batch)
+        except BaseException:
+            sink.abort()
+            raise
+        sink.close(res)
+    except OSError as e:
+        # Writing the output failed (a full disk...): hive_batches turns a
+        # hive's own failures into its error row, so an OSError here is the
+        # output's. The hive's result says so and has no output: scan_many
+        # makes its error row in the caller, the Parquet writer's summary
+        # lists it. errors="strict" raises it.
+        if opts["errors"] == "strict":
+            raise
+        res.output = None
+        res.status, res.error, res.rows = _win32_of(e), f"writing this hive's rows failed: {_describe(e)}", 1
     res.seconds = time.perf_counter() - t0
     return res
 
@@ -548,35 +564,68 @@ class ScanMany:
             ex.shutdown(wait=True, cancel_futures=True)
 
     def _died(self, i: int, outputs: Callable[[int, str], str]) -> HiveResult:
-        """The error row of a hive whose worker died twice."""
+        """The result of a hive whose worker died twice: its error row is
+        made by _read_ipc (scan_many), or written to its Parquet file."""
         from regfast.arrow import error_batch
 
         src = self.paths[i]
         res = _died_batch(src, "killed or crashed")
-        out = outputs(i, src)
-        sink = _Sink(out, self._fmt)
+        res.rows = 1
+        if self._fmt == "ipc":
+            return res
+        sink = _Sink(outputs(i, src), self._fmt)
         sink.write(error_batch(src, res.status, res.error or ""))
         sink.close(res)
-        res.rows = 1
         return res
 
 
+#: spool files one process maps over its life (_read_ipc); past that it
+#: reads them. Each mapping is a region of its own until no batch holds it,
+#: and a process may hold ~65k (Linux's vm.max_map_count): a table of more
+#: hives than that, kept whole, would hit the limit.
+MAX_SPOOL_MAPS = 8192
+_maps_made = 0
+_maps_lock = threading.Lock()
+
+
+def _may_map() -> bool:
+    """One more spool file may be mapped (counted: mappings are never
+    known to be released, so the count only grows)."""
+    global _maps_made
+    with _maps_lock:
+        if os.name == "nt" or _maps_made >= MAX_SPOOL_MAPS:
+            return False
+        _maps_made += 1
+        return True
+
+
 def _read_ipc(res: HiveResult) -> Iterator[Any]:
-    """The batches of a hive's IPC stream in its spool file, which is then
-    removed. Mapped, not read (POSIX): the batches point into the page cache
-    (no copy, no fresh pages), and an unlinked file's pages live as long as
-    a batch holds them. Windows cannot remove a mapped file: read there."""
+    """The batches of a hive from its spool file, which is then removed.
+    Mapped (POSIX, up to MAX_SPOOL_MAPS a process), not read: the batches
+    point into the page cache, with no copy and no fresh pages to zero
+    (reading it into a new buffer cost the caller 3.5x the CPU, and 14x
+    through pyarrow's allocator); an unlinked file's pages live as long as
+    a batch holds them. Windows cannot remove a mapped file: it reads. A
+    hive with no output (its worker died, or its output could not be
+    written) gets its error row here."""
     import pyarrow as pa
 
+    from regfast.arrow import error_batch
+
     if res.output is None:
+        if res.status:
+            yield error_batch(
+                res.source, res.status, res.error or "", hive_type=res.hive_type, tolerant=res.tolerant
+            )
         return
     path, res.output = res.output, None
-    if os.name == "nt":
-        with pa.OSFile(path, "rb") as f:
-            batches = list(pa.ipc.open_stream(f))
-    else:
+    if _may_map():
         with pa.memory_map(path) as m:
             batches = list(pa.ipc.open_stream(m))
+    else:
+        with open(path, "rb") as f:
+            data = f.read()
+        batches = list(pa.ipc.open_stream(pa.py_buffer(data)))
     os.unlink(path)
     yield from batches
 

@@ -134,22 +134,67 @@ def test_a_worker_that_dies_while_the_caller_is_busy(corpus_files):
             assert _rows(got) == _in_process(f)
 
 
+def _spools(directory) -> list:
+    """scan_many's spool directories there (multiprocessing's own temporary
+    directory may appear beside them when a pool starts its forkserver)."""
+    return [p for p in directory.iterdir() if p.name.startswith("regfast-scan-many")]
+
+
+def _spool_maps() -> int:
+    """Mappings of scan_many spool files this process holds (Linux)."""
+    with open("/proc/self/maps") as f:
+        return sum("regfast-scan-many" in line for line in f)
+
+
+@pytest.mark.parametrize("mapped", [True, False], ids=["mapped", "read"])
 def test_pool_batches_keep_their_dictionaries_and_outlive_their_spool_files(corpus_files, tmp_path,
-                                                                           monkeypatch):
-    # small batches (each with its own key-path dictionary), come back
-    # through spool files that are mapped and removed at once: the batches
-    # still read after every file (and the directory) is gone
+                                                                           monkeypatch, mapped):
+    # small batches (each with its own key-path dictionary) come back through
+    # spool files, mapped (or, once a process has mapped MAX_SPOOL_MAPS, read)
+    # and removed at once: the batches still read after every file (and the
+    # directory) is gone, and the mappings go with the last batch
     import gc
     import tempfile
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    if not mapped:
+        monkeypatch.setattr(fleet, "_maps_made", fleet.MAX_SPOOL_MAPS)
     hives = [f for f in corpus_files if Path(f).name in ("plaso__regf_UsrClass.dat", "ez__SAM", "ez__NotAHive")]
+    made = fleet._maps_made
     batches = list(fleet.ScanMany(hives, fleet._opts(True, "skip", False, "auto", 500), 2, False))
-    assert list(tmp_path.iterdir()) == []
+    assert _spools(tmp_path) == []
+    assert fleet._maps_made == made + (len(hives) if mapped else 0)
     gc.collect()
+    if Path("/proc/self/maps").exists():
+        assert _spool_maps() == (len(hives) if mapped else 0)
     spooled = pa.Table.from_batches(batches, schema=arrow.SCHEMA).unify_dictionaries()
     direct = fleet.ScanMany(hives, fleet._opts(), 0, False).to_table()
     assert spooled.num_rows == direct.num_rows > 20_000 and len(batches) > 40
     assert _rows(spooled) == _rows(direct)
+    del batches, spooled
+    gc.collect()
+    if Path("/proc/self/maps").exists():
+        assert _spool_maps() == 0
+
+
+def test_an_output_that_cannot_be_written_is_the_hives_error_row(tmp_path, monkeypatch):
+    # a full disk under the spool (or the Parquet dataset): that hive's error
+    # row says so, the scan goes on; errors="strict" raises
+    import errno
+
+    def full(self, batch):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(fleet._Sink, "write", full)
+    good = str(corpus_path("ez__SAM"))
+    res = fleet._scan_one(good, str(tmp_path / "out.arrows"), "ipc", fleet._opts())
+    assert res.output is None and res.status == 112 and res.rows == 1
+    assert "No space left on device" in res.error and "writing" in res.error
+    assert list(tmp_path.iterdir()) == []               # the partial output is gone
+    rows = pa.Table.from_batches(list(fleet._read_ipc(res)), schema=arrow.SCHEMA).to_pylist()
+    assert len(rows) == 1 and rows[0]["status"] == 112 and rows[0]["source"] == good
+    assert rows[0]["key_path"] is None and "No space" in rows[0]["error"]
+    with pytest.raises(OSError):
+        fleet._scan_one(good, str(tmp_path / "out.arrows"), "ipc", fleet._opts(errors="strict"))
 
 
 def test_in_process_writes_nothing_to_disk_and_reports_hives_as_the_pool(corpus_files, tmp_path,
@@ -162,7 +207,7 @@ def test_in_process_writes_nothing_to_disk_and_reports_hives_as_the_pool(corpus_
     local = regfast.scan_many(hives, workers=0, errors="tolerant", progress=False)
     batches = []
     for batch in local:
-        assert list(tmp_path.iterdir()) == []
+        assert _spools(tmp_path) == []
         batches.append(batch)
     pool = regfast.scan_many(hives, workers=2, errors="tolerant", progress=False)
     table = pool.to_table()
