@@ -189,6 +189,26 @@ def test_row_plan_in_one_pass_equals_the_sorted_plan_on_real_hives():
     assert fast >= 26 and sorted_only >= 1
 
 
+def test_column_builders_refuse_columns_of_mismatched_lengths():
+    # _columns runs without bounds checks: lengths are checked up front
+    # (a short key_status once read far past its end: a segfault)
+    from regfast import _columns
+    with pytest.raises(ValueError):
+        _columns.row_plan(np.arange(2_000_000, dtype=np.int32), np.zeros(1, np.int32), 2_000_000)
+    rk = np.arange(4, dtype=np.int64)
+    cols = dict(key_last_write=np.zeros(4, np.uint64), key_status=np.zeros(4, np.int32),
+                key_deleted=np.zeros(4, np.uint8), path_off=np.zeros(5, np.int64),
+                value_type=np.zeros(4, np.uint32), value_length=np.zeros(4, np.uint32),
+                value_deleted=np.zeros(4, np.uint8), value_name_len=np.zeros(4, np.uint32))
+    assert _columns.row_columns(rk, rk, *cols.values())["cost"].tolist() == [0, 0, 0, 0]
+    with pytest.raises(ValueError):
+        _columns.row_columns(rk, np.zeros(0, np.int64), *cols.values())
+    with pytest.raises(IndexError):
+        _columns.row_columns(rk + 1, rk, *cols.values())            # key row 4 of 4
+    with pytest.raises(ValueError):
+        _columns.row_columns(rk, rk, *{**cols, "value_deleted": np.zeros(2, np.uint8)}.values())
+
+
 def test_malformed_values_decode_winreg_style_with_status_13(make_hive):
     tree = {
         "K": {
