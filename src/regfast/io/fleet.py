@@ -111,6 +111,11 @@ def _describe(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}{where}"
 
 
+#: the columns a Parquet file dictionary-encodes: those whose values repeat.
+#: Trying it on every column (pyarrow's default) and giving up on the data
+#: columns, whose values rarely repeat, took a third of the write's time
+#: for the same file size (zstd compresses what repeats there).
+PARQUET_DICTIONARY = ("source", "hive_type", "key_path", "value_name", "value_type")
 #: hives per worker task: up to this many bytes of hive files, this many hives
 CHUNK_BYTES = 16 << 20
 CHUNK_HIVES = 64
@@ -135,7 +140,9 @@ class _Sink:
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
-            self.writer: Any = pq.ParquetWriter(self.tmp, SCHEMA, compression="zstd")
+            self.writer: Any = pq.ParquetWriter(
+                self.tmp, SCHEMA, compression="zstd", use_dictionary=list(PARQUET_DICTIONARY)
+            )
         else:
             self.file = pa.OSFile(self.tmp, "wb")
             self.writer = pa.ipc.new_stream(self.file, SCHEMA)
