@@ -256,7 +256,8 @@ def _scan_one(source: str, out: str, fmt: str, opts: dict[str, Any]) -> HiveResu
         if opts["errors"] == "strict":
             raise
         res.output = None
-        res.status, res.error, res.rows = _win32_of(e), f"writing this hive's rows failed: {_describe(e)}", 1
+        res.status, res.error = _win32_of(e), f"writing this hive's rows failed: {_describe(e)}"
+        res.rows = 1 if fmt == "ipc" else 0  # (a Parquet dataset has no room for its error row)
     res.seconds = time.perf_counter() - t0
     return res
 
@@ -424,9 +425,9 @@ class ScanMany:
 
     def _in_process(self) -> Iterator[Any]:
         """workers=0: each hive's batches as hive_batches makes them, with no
-        Arrow IPC stream written and read back (a worker's results must cross
-        a pipe; these need not: the round trip was ~60% of a small hive's
-        time). A hive's batches are all made before the first is yielded,
+        Arrow IPC stream written and read back (a worker's results must
+        leave its process; these need not: the round trip was a quarter to a
+        half of a small hive's time). A hive's batches are all made before the first is yielded,
         as a worker's are, so with errors="strict" a failure raises before
         any row of that hive is seen."""
         sizes = [_size(p) for p in self.paths]

@@ -195,6 +195,10 @@ def test_an_output_that_cannot_be_written_is_the_hives_error_row(tmp_path, monke
     assert rows[0]["key_path"] is None and "No space" in rows[0]["error"]
     with pytest.raises(OSError):
         fleet._scan_one(good, str(tmp_path / "out.arrows"), "ipc", fleet._opts(errors="strict"))
+    # in a Parquet dataset the hive has no file, so no row: its summary says why
+    res = fleet._scan_one(good, str(tmp_path / "part-0.parquet"), "parquet", fleet._opts())
+    assert res.output is None and res.status == 112 and res.rows == 0 and "No space" in res.error
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_in_process_writes_nothing_to_disk_and_reports_hives_as_the_pool(corpus_files, tmp_path,
