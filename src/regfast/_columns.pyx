@@ -97,13 +97,19 @@ cdef inline uint32_t _u16(const uint8_t *p, size_t i) noexcept nogil:
 cdef size_t _u16_to_u8(const uint8_t *p, size_t units, uint8_t *d, bint *lossy) noexcept nogil:
     """UTF-16LE to UTF-8 (at most 3 bytes a unit); a lone surrogate becomes
     U+FFFD and sets *lossy. Returns the bytes written."""
+    cdef uint16_t bits
+    rf_u16_scan(p, units, 0, &bits)
+    return _u16_bits_to_u8(p, units, bits, d, lossy)
+
+
+cdef size_t _u16_bits_to_u8(const uint8_t *p, size_t units, uint16_t bits, uint8_t *d,
+                            bint *lossy) noexcept nogil:
+    """_u16_to_u8 of units whose OR (rf_u16_scan) is `bits`."""
     cdef size_t i = 0, o = 0
     cdef uint32_t c, c2, cp
-    cdef uint16_t bits
-    # ASCII (most registry text): narrowed 8 or 16 units at a time (_text.h),
-    # not one at a time below (~40% of a small hive's Arrow columns)
-    rf_u16_scan(p, units, 0, &bits)
     if bits < 0x80:
+        # ASCII (most registry text): narrowed 8 or 16 units at a time
+        # (_text.h), not one at a time below (~40% of a small hive's Arrow columns)
         rf_u16_narrow(d, p, units)
         return units
     while i < units:
@@ -367,9 +373,33 @@ def row_plan(const int32_t[::1] value_key, const int32_t[::1] key_status, Py_ssi
     return rk, rv
 
 
-# FILETIME -> Unix microseconds (regfast.arrow.filetime_to_us, the same rule)
+# FILETIME -> Unix microseconds: valid up to 9999-12-31 23:59:59.999999, which
+# no timestamp type holds past (e.g. 0xFFFFFFFFFFFFFFFF); an invalid one
+# gives the value of FILETIME 0, under a null
 cdef int64_t _EPOCH_DIFF_US = 11_644_473_600LL * 1_000_000LL
-cdef uint64_t _MAX_FILETIME = 2_650_467_743_999_999_990ULL    # 9999-12-31 23:59:59.999999
+cdef uint64_t _MAX_FILETIME = 2_650_467_743_999_999_990ULL
+
+
+cdef inline bint _filetime_us(uint64_t ft, int64_t *us) noexcept nogil:
+    if ft <= _MAX_FILETIME:
+        us[0] = <int64_t>(ft // 10) - _EPOCH_DIFF_US
+        return True
+    us[0] = -_EPOCH_DIFF_US
+    return False
+
+
+def filetime_us(const uint64_t[::1] ft):
+    """(Unix microseconds int64, valid bool) of a FILETIME column
+    (regfast.arrow.filetime_to_us)."""
+    cdef Py_ssize_t i, n = ft.shape[0]
+    cdef cnp.ndarray us = np.empty(n, np.int64)
+    cdef cnp.ndarray ok = np.empty(n, np.bool_)
+    cdef int64_t *pu = <int64_t *>cnp.PyArray_DATA(us)
+    cdef uint8_t *pk = <uint8_t *>cnp.PyArray_DATA(ok)
+    with nogil:
+        for i in range(n):
+            pk[i] = _filetime_us(ft[i], &pu[i])
+    return us, ok
 
 
 def row_columns(const int64_t[::1] row_key, const int64_t[::1] row_val,
@@ -418,9 +448,7 @@ def row_columns(const int64_t[::1] row_key, const int64_t[::1] row_val,
             us[i] = -_EPOCH_DIFF_US
             if k >= 0:
                 ft = key_last_write[k]
-                ok[i] = ft <= _MAX_FILETIME
-                if ok[i]:
-                    us[i] = <int64_t>(ft // 10) - _EPOCH_DIFF_US
+                ok[i] = _filetime_us(ft, &us[i])
                 raw[i] = <int64_t>ft
                 kst[i] = key_status[k]
                 dl[i] = key_deleted[k]
@@ -563,7 +591,7 @@ def values(mapping, arena, const uint32_t[::1] types, const int32_t[::1] status,
                 # REG_SZ / EXPAND_SZ end at the first NUL, as winreg; LINK is whole
                 units = rf_u16_scan(p, ln >> 1, t != T_LINK, &ubits)
                 lossy = False
-                so += _u16_to_u8(p, units, psd + so, &lossy)
+                so += _u16_bits_to_u8(p, units, ubits, psd + so, &lossy)
                 psv[i] = 1
                 bad = lossy or (ln & 1)
             elif kd == K_INT:
