@@ -427,22 +427,22 @@ class ScanMany:
         """workers=0: each hive's batches as hive_batches makes them, with no
         Arrow IPC stream written and read back (a worker's results must
         leave its process; these need not: the round trip was a quarter to a
-        half of a small hive's time). A hive's batches are all made before the first is yielded,
-        as a worker's are, so with errors="strict" a failure raises before
-        any row of that hive is seen."""
-        sizes = [_size(p) for p in self.paths]
-        prog = _Progress(self.progress, sum(sizes), len(self.paths))
-        try:
-            for i, p in enumerate(self.paths):
-                t0 = time.perf_counter()
-                res = HiveResult(source=p)
-                batches = list(hive_batches(p, self.opts, res))
-                res.seconds = time.perf_counter() - t0
-                prog.update(sizes[i], res)
-                self.hives.append(res)
-                yield from batches
-        finally:
-            prog.close()
+        half of a small hive's time). A hive's batches are all made before
+        the first is yielded, as a worker's are, so with errors="strict" a
+        failure raises before any row of that hive is seen."""
+        batches: list[Any] = []
+
+        def one(i: int, path: str) -> HiveResult:
+            t0 = time.perf_counter()
+            res = HiveResult(source=path)
+            batches[:] = hive_batches(path, self.opts, res)
+            res.seconds = time.perf_counter() - t0
+            return res
+
+        for res in self._run(one):
+            self.hives.append(res)
+            yield from batches
+        batches.clear()
 
     def run(self) -> list[HiveResult]:
         """Runs without reading the batches back (the Parquet writer's mode)."""
@@ -466,21 +466,29 @@ class ScanMany:
 
     # --- the pool ---------------------------------------------------------
 
-    def _run(self) -> Iterator[HiveResult]:
-        assert self._outputs is not None
-        outputs = self._outputs
+    def _run(self, local: Callable[[int, str], HiveResult] | None = None) -> Iterator[HiveResult]:
+        """Each hive's result as it finishes. workers=0: in this process,
+        by `local` (hive number, path) when given, else _scan_one into its
+        output."""
         sizes = [_size(p) for p in self.paths]
         prog = _Progress(self.progress, sum(sizes), len(self.paths))
         try:
             if self.workers == 0:
+                one = local or self._scan_to_output
                 for i, p in enumerate(self.paths):
-                    res = _scan_one(p, outputs(i, p), self._fmt, self.opts)
+                    res = one(i, p)
                     prog.update(sizes[i], res)
                     yield res
                 return
-            yield from self._pool(outputs, sizes, prog)
+            assert self._outputs is not None
+            yield from self._pool(self._outputs, sizes, prog)
         finally:
             prog.close()
+
+    def _scan_to_output(self, i: int, path: str) -> HiveResult:
+        """Hive i read in this process into its output file (as a worker would)."""
+        assert self._outputs is not None
+        return _scan_one(path, self._outputs(i, path), self._fmt, self.opts)
 
     def _chunks(self, sizes: list[int]) -> deque[list[int]]:
         """Hives grouped into tasks of up to CHUNK_BYTES (one task per big
