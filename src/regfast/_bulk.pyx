@@ -1315,12 +1315,14 @@ cdef class ScanTable(_Rows):
         damaged; with errors="skip", also its subkeys) reads its values
         itself, which raises if they are damaged, as it always did.
 
-        Names and paths are made a few hundred rows ahead of the caller, not
-        all up front: a path made just before its Key is used is still in
-        the cache (all up front, a third of a Key walk went to cache misses
-        on strings made long before), and only the paths of the current
-        key's ancestors are kept (a stack by depth: in pre-order, a key's
-        parent is the last key one level up)."""
+        Names are made a few hundred rows ahead of the caller, not all up
+        front: a name made just before its Key is used is still in the cache
+        (all up front, a third of a Key walk went to cache misses on strings
+        made long before). Paths are not made at all until asked for: each
+        Key links to its parent (Key._up), whose path its own extends
+        (_path_from_parents). Only the current key's ancestors are kept (a
+        stack by depth: in pre-order, a key's parent is the last key one
+        level up)."""
         self._filled()
         cdef Hive hive = self.hive
         cdef Py_ssize_t n = self.key_token.shape[0], i = 0, j, end, d
@@ -1332,13 +1334,12 @@ cdef class ScanTable(_Rows):
         cdef uint64_t name_at = RF_SCAN_KEY_NAME_AT(0), at
         cdef uint32_t *ln = <uint32_t *>data_of(self.key_name_len)
         cdef const int32_t *kstatus = <const int32_t *>data_of(self.key_status)
-        cdef list stack = []            # path of the last key seen at each depth
+        cdef list stack = []            # the last Key seen at each depth
         cdef list rows = []             # and its row
-        cdef list names = [None] * _WALK_AHEAD, paths = [None] * _WALK_AHEAD
+        cdef list names = [None] * _WALK_AHEAD
         cdef list all_paths = None      # (only if the table were not in pre-order)
         cdef _Name nm
-        cdef Key key
-        cdef object pv, name, path
+        cdef Key key, up
         cdef _WalkValues wv = None
         cdef Py_ssize_t v = 0, v0, nv = 0
         cdef const uint32_t *vkey = NULL
@@ -1363,33 +1364,34 @@ cdef class ScanTable(_Rows):
                     at = tok[j] + name_at
                     _in_mapping(at, ln[j], self._map_len)
                     _measure(&nm, self._map, at, ln[j])
-                    name = _name_obj(&nm)
-                    d = depth[j]
-                    if all_paths is not None:
-                        path = all_paths[j]
-                    elif d == 0:
-                        path = self.root_path
-                    elif d <= len(stack) and rows[d - 1] == parent[j]:
-                        pv = stack[d - 1]
-                        path = name if PyUnicode_GET_LENGTH(pv) == 0 else _child_path(pv, &nm)
-                    else:                   # not pre-order: fall back to every path at once
-                        all_paths = self.key_paths()
-                        path = all_paths[j]
-                    if all_paths is None:
-                        if d < len(stack):
-                            stack[d] = path
-                            rows[d] = j
-                        else:
-                            stack.append(path)
-                            rows.append(j)
-                    names[j - i] = name
-                    paths[j - i] = path
+                    names[j - i] = _name_obj(&nm)
                 for j in range(i, end):
                     # a walk of a hive closed meanwhile ends as every call on it
                     # does (winerror 6), not with keys that raise once used
                     hive.handle()
-                    key = hive.make_key(tok[j], paths[j - i])
+                    key = hive.make_key(tok[j], None)
                     key._name = names[j - i]
+                    d = depth[j]
+                    if all_paths is not None:
+                        key._path = all_paths[j]
+                    elif d == 0:
+                        key._path = self.root_path
+                    elif d <= len(stack) and rows[d - 1] == parent[j]:
+                        up = stack[d - 1]
+                        if up._path is not None and PyUnicode_GET_LENGTH(up._path) == 0:
+                            key._path = key._name       # a child of the root
+                        else:
+                            key._up = up
+                    else:                   # not pre-order: fall back to every path at once
+                        all_paths = self.key_paths()
+                        key._path = all_paths[j]
+                    if all_paths is None:
+                        if d < len(stack):
+                            stack[d] = key
+                            rows[d] = j
+                        else:
+                            stack.append(key)
+                            rows.append(j)
                     key._lw = lw[j]             # the scan read it: last_write needs no C call
                     key._has_lw = True
                     if wv is not None:

@@ -120,6 +120,7 @@ cdef class Key:
     cdef readonly Hive hive
     cdef rf_key _k
     cdef object _path          # str, or None until computed
+    cdef Key _up               # Hive.walk: the parent whose path this key's extends (built when asked)
     cdef object _name          # cached str
     cdef uint64_t _lw          # last-write FILETIME, when _has_lw (Hive.walk has it from its scan)
     cdef bint _has_lw
@@ -129,6 +130,8 @@ cdef class Key:
     cdef Py_ssize_t _vn        # how many
     cdef Hive _hv(self)
     cdef rf_hive *_h(self) except NULL
+    cdef object _known_path(self)
+    cdef str _path_from_hive(self)
     cdef list _keys_from(self, rf_key *buf, size_t n)
     cdef list _subkey_list(self)
     cdef list _value_list(self)

@@ -23,6 +23,13 @@ cdef extern from "Python.h":
     object PyObject_GenericGetAttr(object o, object name)
     str PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
     void *PyUnicode_DATA(object o)
+    Py_ssize_t PyUnicode_GET_LENGTH(object o)
+    Py_UCS4 PyUnicode_MAX_CHAR_VALUE(object o)
+    int PyUnicode_KIND(object o)
+    void PyUnicode_WRITE(int kind, void *data, Py_ssize_t index, Py_UCS4 value)
+    Py_ssize_t PyUnicode_CopyCharacters(object to, Py_ssize_t to_start, object src, Py_ssize_t src_start,
+                                        Py_ssize_t how_many) except -1
+    int PyUnicode_WriteChar(object s, Py_ssize_t i, Py_UCS4 c) except -1
 from cpython.datetime cimport import_datetime, datetime_new
 cimport cython
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
@@ -1349,9 +1356,11 @@ cdef class Hive:
         open promised), else "strict" (the older lenient=True included: it
         only keeps the good prefix of the hbins).
 
-        The traversal is one C scan; names and paths are decoded a few hundred
-        keys ahead of the caller, so each yielded Key already knows its name
-        and path. The scan reads every key's values too, and while the walk
+        The traversal is one C scan; names are decoded a few hundred keys
+        ahead of the caller, so each yielded Key already knows its name. Its
+        path is built when first asked for, from its parent's (a walk that
+        never reads a path builds none), even after the hive is closed. The
+        scan reads every key's values too, and while the walk
         runs a yielded Key's values() answers from it, with no C read of its
         own (a damaged value still raises from that key's values(), as
         before). With a hook or the profiler installed when the walk starts
@@ -1397,6 +1406,50 @@ def _reopen_file(path, lenient, errors, copy):
 def _reopen_buffer(data, lenient, errors):
     """Unpickles a Hive opened from a buffer: opens the copied bytes."""
     return Hive.from_buffer(data, lenient=lenient, errors=errors)
+
+
+cdef void _path_from_parents(Key key):
+    """Builds key._path from its walk parents (Key._up): up to the nearest
+    one whose path is known, then down again, each parent's path kept (its
+    other children need it too) and its link dropped. Hive.walk links each
+    key to its parent instead of building every path up front (a path
+    nobody asks for was ~5% of a Key walk). A chain that reaches no known
+    path (a parent renamed since: Key.rename forgets its path) builds
+    nothing, and Key.path asks the hive."""
+    cdef list chain = []
+    cdef Key k = key
+    while k._path is None and k._up is not None:
+        chain.append(k)
+        k = k._up
+    cdef object base = k._path
+    if base is None:
+        return
+    for k in reversed(chain):
+        # the walk set every name: a parent's path + "\\" + the stored name
+        k._path = k._name if PyUnicode_GET_LENGTH(base) == 0 else _join_path(base, k._name)
+        k._up = None
+        base = k._path
+
+
+cdef str _join_path(str parent, str name):
+    """parent + "\\" + name in one PyUnicode_New (not two concatenations)."""
+    cdef Py_ssize_t plen = PyUnicode_GET_LENGTH(parent), nlen = PyUnicode_GET_LENGTH(name)
+    cdef Py_UCS4 mx = PyUnicode_MAX_CHAR_VALUE(parent)
+    if PyUnicode_MAX_CHAR_VALUE(name) > mx:
+        mx = PyUnicode_MAX_CHAR_VALUE(name)
+    cdef str s = PyUnicode_New(plen + 1 + nlen, mx)
+    cdef int kind = PyUnicode_KIND(s)
+    cdef char *dst = <char *>PyUnicode_DATA(s)
+    if PyUnicode_KIND(parent) == kind and PyUnicode_KIND(name) == kind:
+        # one kind (nearly always: ASCII): the characters are plain copies
+        memcpy(dst, PyUnicode_DATA(parent), <size_t>(plen * kind))
+        PyUnicode_WRITE(kind, dst, plen, 0x5C)
+        memcpy(dst + (plen + 1) * kind, PyUnicode_DATA(name), <size_t>(nlen * kind))
+        return s
+    PyUnicode_CopyCharacters(s, 0, parent, 0, plen)
+    PyUnicode_WriteChar(s, plen, 0x5C)
+    PyUnicode_CopyCharacters(s, plen + 1, name, 0, nlen)
+    return s
 
 
 def _restore_key(Hive hive not None, rf_key token, path):
@@ -1475,14 +1528,27 @@ cdef class Key:
         if self.hive is None:
             raise _not_initialised("Key")
         if self._closed:
-            raise error_from_status(RF_E_INVALID_HANDLE, "the key is closed", self._path)
+            raise error_from_status(RF_E_INVALID_HANDLE, "the key is closed", self._known_path())
         return self.hive
 
     cdef inline rf_hive *_h(self) except NULL:
         return self._hv().handle()
 
+    cdef object _known_path(self):
+        """The path if it is known without reading the hive: given when the
+        Key was made, or built from the walk's parents (_up), which needs no
+        open hive. None when only the hive's parent links can tell."""
+        cdef Key up = self._up
+        if self._path is None and up is not None:
+            if up._path is not None:    # the common case: the parent's path was asked first
+                self._path = self._name if PyUnicode_GET_LENGTH(up._path) == 0 else _join_path(up._path, self._name)
+                self._up = None
+            else:
+                _path_from_parents(self)
+        return self._path
+
     def __reduce__(self):
-        return _restore_key, (self._hv(), self._k, self._path)
+        return _restore_key, (self._hv(), self._k, self._known_path())
 
     def __eq__(self, other):
         if not isinstance(other, Key):
@@ -1498,7 +1564,7 @@ cdef class Key:
         if self.hive is None:
             return "<regfast.Key (not initialised)>"
         if self._closed:
-            return f"<regfast.Key {self._path!r} (closed)>"
+            return f"<regfast.Key {self._known_path()!r} (closed)>"
         return f"<regfast.Key {self.path!r}>"
 
     @property
@@ -1520,28 +1586,32 @@ cdef class Key:
     @property
     def path(self):
         """Path from the hive root, '\\'-separated ('' for the root)."""
-        cdef rf_key k
-        if self._path is None:
-            parts = []
-            seen = set()
-            key = self
-            while True:
-                st = _key_parent(self._hv(), (<Key>key)._k, &k)
-                if st == RF_E_NOT_FOUND:
-                    break
-                check(st)
-                # a damaged hive (or a deleted record's stale parent field) can
-                # make the parent chain loop: a path is at most 512 keys deep
-                if k in seen or len(parts) >= 512:
-                    at = self._hv()._offset_of(self._k)
-                    where = f"at 0x{at:x}" if at is not None else f"of token 0x{self._k:x}"
-                    raise error_from_status(RF_E_CORRUPT, f"the parent chain of the key {where} "
-                                            "loops or is deeper than 512 keys", None, at)
-                seen.add(k)
-                parts.append(key.name)
-                key = self.hive.make_key(k, None)
-            self._path = "\\".join(reversed(parts))
+        if self._path is None and self._known_path() is None:
+            self._path = self._path_from_hive()
         return self._path
+
+    cdef str _path_from_hive(self):
+        """The path from the hive's parent links (the names as stored)."""
+        cdef rf_key k
+        parts = []
+        seen = set()
+        key = self
+        while True:
+            st = _key_parent(self._hv(), (<Key>key)._k, &k)
+            if st == RF_E_NOT_FOUND:
+                break
+            check(st)
+            # a damaged hive (or a deleted record's stale parent field) can
+            # make the parent chain loop: a path is at most 512 keys deep
+            if k in seen or len(parts) >= 512:
+                at = self._hv()._offset_of(self._k)
+                where = f"at 0x{at:x}" if at is not None else f"of token 0x{self._k:x}"
+                raise error_from_status(RF_E_CORRUPT, f"the parent chain of the key {where} "
+                                        "loops or is deeper than 512 keys", None, at)
+            seen.add(k)
+            parts.append(key.name)
+            key = self.hive.make_key(k, None)
+        return "\\".join(reversed(parts))
 
     @property
     def parent(self):
@@ -1551,9 +1621,9 @@ cdef class Key:
         if st == RF_E_NOT_FOUND:
             return None
         check(st)
-        path = None
-        if self._path is not None:
-            path = self._path.rpartition("\\")[0]
+        path = self._known_path()
+        if path is not None:
+            path = path.rpartition("\\")[0]
         return self.hive.make_key(k, path)
 
     def info(self):
@@ -1616,7 +1686,7 @@ cdef class Key:
             raise
         # No path from the caller's spelling: the key's path is built from
         # the names as stored when asked for (Key.path), like Key.name.
-        return self.hive.make_key(k, self._path if k == self._k else None)
+        return self.hive.make_key(k, self._known_path() if k == self._k else None)
 
     def subkey(self, name):
         """The direct subkey called `name` (no path splitting)."""
@@ -1655,7 +1725,7 @@ cdef class Key:
             keys = self._keys_from(buf, n)
         finally:
             free(buf)
-        prefix = self._path
+        prefix = self._known_path()
         if prefix is not None:
             for key in keys:
                 (<Key>key)._path = key.name if not prefix else prefix + "\\" + key.name
@@ -2067,6 +2137,7 @@ cdef class Key:
             self._k = k
             self._name = None
             self._path = None
+            self._up = None
 
     def set_security_descriptor(self, sd, si=0):
         """Writes parts of the key's security descriptor (RegSetKeySecurity)
@@ -2085,7 +2156,7 @@ cdef class Key:
                 st = rf_key_set_security(h, self._k, csi, psd, n)
         finally:
             self.hive.unpin()
-        _check_at(st, self._path)
+        _check_at(st, self._known_path())
 
     def snapshot_bytes(self, *, subtree=True, keep_data=False, max_keys=100000):
         """The key (and with `subtree` every key below it) serialized by the

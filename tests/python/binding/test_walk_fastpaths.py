@@ -16,8 +16,10 @@
 from __future__ import annotations
 
 import gc
+import pickle
 import random
 import struct
+import sys
 import tracemalloc
 
 import pytest
@@ -371,3 +373,54 @@ def test_a_walk_collected_while_its_key_reads_values(make_hive):
                 del hold
         print("ok")
     """, str(built.path))
+
+
+@pytest.mark.parametrize("name", corpus_names())
+@pytest.mark.filterwarnings("ignore::regfast.DirtyHiveWarning")
+def test_walked_paths_asked_in_any_order_after_close(name):
+    """Hive.walk builds no path up front: each Key links to its parent and
+    builds its path when asked. On every corpus hive, the walked keys'
+    paths, asked in a random order after the hive is closed, are the scan's
+    key paths; those of a subtree's walk are its part of them."""
+    try:
+        hive = regfast.open_hive(corpus_path(name), errors="tolerant")
+    except RegistryError:
+        assert name in NOT_HIVES        # nothing to walk (test_corpus checks how they fail)
+        return
+    with hive:
+        t = hive.scan(values=False, errors="skip")
+        want, depth = t.key_paths(), t.key_depth.tolist()
+        keys = list(hive.walk(errors="skip"))
+        sub = next((want[i] for i in range(len(want)) if depth[i] == 1
+                    and i + 1 < len(want) and depth[i + 1] == 2), None)
+        sub_keys = list(hive.walk(sub, errors="skip")) if sub is not None else []
+    order = list(range(len(keys)))
+    random.Random(name).shuffle(order)
+    got = [None] * len(keys)
+    for i in order:
+        got[i] = keys[i].path
+    assert got == want
+    if sub is not None:
+        assert [k.path for k in reversed(sub_keys)][::-1] == [
+            p for p in want if p == sub or p.startswith(sub + "\\")]
+
+
+def test_a_walk_builds_paths_only_when_asked():
+    """A walk's keys carry no path until one is asked for (a path nobody
+    reads was ~5% of a Key walk): asking for them all afterwards allocates
+    them then, and a key's repr and pickle still name its path."""
+    path = corpus_path("plaso__NTUSER-WIN7.DAT")
+    with regfast.open_hive(path) as hive:
+        keys = list(hive.walk())
+        gc.collect()
+        tracemalloc.start()
+        try:
+            paths = [k.path for k in keys]
+            grown = tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+        built = sum(sys.getsizeof(p) for p in paths if "\\" in p)   # (a root child's path is its name)
+        assert grown >= built > 100_000, (grown, built)
+        deep = list(hive.walk())[-1]
+        assert pickle.loads(pickle.dumps(deep)).path == paths[-1]
+        assert repr(deep) == f"<regfast.Key {paths[-1]!r}>"
