@@ -674,6 +674,8 @@ cdef class Hive:
         cdef bytes bpath = os.fsencode(path)
         cdef const char *cpath = bpath
         cdef rf_status st
+        if b"\0" in bpath:             # C would open the file named by the part before it
+            raise ValueError("embedded null byte")      # (what open() and os.stat() say)
         self._tolerant = errors == "tolerant"
         self._lenient = lenient
         self._copy = copy

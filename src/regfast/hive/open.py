@@ -99,6 +99,8 @@ def open_hive(
     # one spelling from here on (the log search works on str): bytes and
     # bytes path-likes decode as the OS encodes them, so they round-trip
     path = os.fsdecode(os.fspath(path))
+    if "\0" in path:  # refused as open() does: C would open the file named before it
+        raise ValueError("embedded null byte")
     hook = _hook
     if hook is not None:  # regfast.hooks / regfast.profile() are on: let them see it
         # stacklevel 5: the lambda, hooks._run, hooks.run_offline (the hook: a

@@ -83,3 +83,21 @@ def test_cli_info_on_a_fifo_fails_fast(places):
         pytest.fail("regfast info hung on a FIFO")
     assert r.returncode != 0
     assert "not a regular file" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("opener", ["open_hive", "from_file", "from_file_bytes"])
+def test_a_path_with_a_nul_is_refused_not_cut_short(tmp_path, opener):
+    """C reads a path up to its first NUL: "a\\0zzz" would open the file "a",
+    a different file from the one named. It is refused as open() refuses it
+    (ValueError: embedded null byte), though "a" exists; also with the NUL
+    in a directory part, before the log search looks there."""
+    import regfast
+    (tmp_path / "a").write_bytes(bytes(build_hive({"k": {"v": 1}})[0]))
+    for bad in (str(tmp_path / "a") + "\0zzz", str(tmp_path) + "\0x/a"):
+        with pytest.raises(ValueError, match="embedded null byte"):
+            if opener == "open_hive":
+                regfast.open_hive(bad)
+            elif opener == "from_file":
+                regfast.Hive.from_file(bad)
+            else:
+                regfast.Hive.from_file(os.fsencode(bad))
