@@ -185,7 +185,8 @@ def encode_value_data(vtype: int, data: object) -> bytes:
         REG_DWORD / REG_DWORD_BIG_ENDIAN: ``int`` (negative values down to
         -2**31 are stored two's complement); REG_QWORD: ``int`` (likewise
         down to -2**63); REG_MULTI_SZ: list/tuple of ``str`` -> each string
-        plus NUL, then a final extra NUL.
+        plus NUL, then a final extra NUL (an item holding a NUL, or a
+        list of one empty string, would not read back: ValueError).
 
     Returns
     -------
@@ -196,7 +197,8 @@ def encode_value_data(vtype: int, data: object) -> bytes:
     TypeError
         If ``data`` has a type that cannot be encoded as ``vtype``.
     ValueError
-        If an integer is out of range.
+        If an integer is out of range, or a REG_MULTI_SZ list would not
+        read back as given.
     """
     if isinstance(data, (bytes, bytearray, memoryview)):
         return bytes(data)
@@ -218,6 +220,14 @@ def encode_value_data(vtype: int, data: object) -> bytes:
         for s in data:
             if not isinstance(s, str):
                 raise TypeError(f"REG_MULTI_SZ items must be str, not {type(s).__name__}")
+            if "\0" in s:
+                # a NUL ends an item: it would read back as two (winreg refuses
+                # it too: "embedded null character")
+                raise ValueError(f"REG_MULTI_SZ item {s[:50]!r} contains a NUL character")
+        if len(data) == 1 and not data[0]:
+            # stored as two NULs, which is also how an empty list is stored:
+            # it would read back as []
+            raise ValueError("a REG_MULTI_SZ of one empty string cannot be told from an empty one; pass []")
         return "".join([s + "\0" for s in data]).encode("utf-16-le", "surrogatepass") + b"\0\0"
     raise TypeError(f"cannot encode {type(data).__name__} data for value type {vtype:#x}; pass bytes")
 

@@ -82,7 +82,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import reduce
 from operator import xor
-from typing import Any
+from typing import Any, NoReturn
 
 __all__ = [
     "REG_NONE",
@@ -158,6 +158,10 @@ VALUE_COMP_NAME = 0x0001
 
 MAX_KEY_NAME_CHARS = 255
 MAX_VALUE_NAME_CHARS = 16383
+#: "A registry tree can be 512 levels deep" (Registry Element Size Limits):
+#: the deepest key a hive may hold, the root being level 0 (regfast's reader
+#: refuses deeper ones as Windows does, so the writer does not write them).
+MAX_KEY_DEPTH = 512
 _MAX_DATA_LEN = 0x7FFFFFFF
 _NONE = 0xFFFFFFFF
 _NK_FIXED = 0x4C  # size of the nk record before the name
@@ -532,6 +536,24 @@ def _split(node: object, path: str) -> _Parts:
     raise TypeError(f"expected a Key or dict for {path or 'the root'!r}, got {type(node).__name__}")
 
 
+# a node's id and its parent's ancestry, up to the root's (None)
+_Ancestry = tuple[int, Any] | None
+
+
+def _too_deep(path: str, node: int, ancestry: _Ancestry) -> NoReturn:
+    """The ValueError for a key below MAX_KEY_DEPTH levels: a cycle when the
+    node is one of its own ancestors, else a tree too deep for Windows."""
+    while ancestry is not None:
+        if ancestry[0] == node:
+            shown = path if len(path) <= 200 else path[:200] + "..."
+            raise ValueError(f"the tree contains itself (a key holds one of its ancestors): {shown!r}")
+        ancestry = ancestry[1]
+    raise ValueError(
+        f"the key {path!r} is deeper than {MAX_KEY_DEPTH} levels below the root, "
+        "the registry's limit (Windows refuses it, and so does regfast's reader)"
+    )
+
+
 def _encode_name(name: object, what: str, path: str) -> tuple[bytes, bool]:
     if not isinstance(name, str):
         raise TypeError(f"{what} names must be str, got {type(name).__name__} in {path!r}")
@@ -714,13 +736,14 @@ def _build(
     layout.root = root_off
     root_flags = KEY_HIVE_ENTRY | KEY_NO_DELETE | (KEY_COMP_NAME if root_comp else 0)
 
-    # Stack entries: (info, path, enc_name, flags, nk_off, parent_off)
-    stack: list[tuple[_Parts, str, bytes, int, int, int]] = [
-        (root_info, "", root_enc, root_flags, root_off, root_off)
+    # Stack entries: (info, path, enc_name, flags, nk_off, parent_off, depth,
+    # ancestry: (id of the node, the parent's ancestry), to name a cycle)
+    stack: list[tuple[_Parts, str, bytes, int, int, int, int, _Ancestry]] = [
+        (root_info, "", root_enc, root_flags, root_off, root_off, 0, (id(tree), None))
     ]
 
     while stack:
-        info, path, enc_name, flags, nk_off, parent_off = stack.pop()
+        info, path, enc_name, flags, nk_off, parent_off, depth, ancestry = stack.pop()
         subkeys, values, class_name, last_write, security = info
         lay_nk[path] = nk_off
 
@@ -856,7 +879,12 @@ def _build(
             child_entries = []
             offs = []
             for n in names:
-                cinfo = _split(subkeys[n], n if not path else path + "\\" + n)
+                child = subkeys[n]
+                cpath = n if not path else path + "\\" + n
+                if depth + 1 > MAX_KEY_DEPTH:
+                    # depth first: a tree that contains itself gets here after 512 levels
+                    _too_deep(cpath, id(child), ancestry)
+                cinfo = _split(child, cpath)
                 try:
                     cenc = n.encode("latin-1")
                     cflags = KEY_COMP_NAME
@@ -874,7 +902,9 @@ def _build(
                         max_sclass = clen
                 coff = alloc(nk_size(cenc))
                 offs.append(coff)
-                child_entries.append((cinfo, n if not path else path + "\\" + n, cenc, cflags, coff, nk_off))
+                child_entries.append(
+                    (cinfo, cpath, cenc, cflags, coff, nk_off, depth + 1, (id(child), ancestry))
+                )
             # subkey list(s)
             leaves = []
             for start in range(0, nsub, leaf_max):

@@ -865,6 +865,9 @@ def test_hivexget_spot_checks(tmp_path):
     ({"K": {"d": Value(REG_DWORD, 2**32)}}, "32 bits"),
     ({"K": {"d": Value(-1, b"")}}, "value type"),
     ({"K": {"d": Value(2**32, b"")}}, "value type"),
+    ({"K": {"m": ["a\0b"]}}, "contains a NUL"),          # would read back as ['a', 'b']
+    ({"K": {"m": ("ok", "\0")}}, "contains a NUL"),
+    ({"K": {"m": [""]}}, "one empty string"),             # stored as [] is: would read back as []
     (Key(subkeys={"a": Key(last_write=dt.datetime(2020, 1, 1))}), "timezone"),
     (Key(subkeys={"a": Key(last_write=-1)}), "FILETIME"),
     (Key(security=b""), "empty"),
@@ -905,3 +908,50 @@ def test_parameter_errors(kw):
 def test_error_message_names_the_key():
     with pytest.raises(ValueError, match=r"Outer\\\\Inner"):
         build_hive({"Outer": {"Inner": {"x": 1, "X": 2}}})
+
+
+def _chain(levels):
+    tree = node = {}
+    for _ in range(levels):
+        node["d"] = node = {}
+    return tree
+
+
+def test_a_tree_of_the_registrys_depth_is_written_and_one_deeper_refused():
+    """Windows keeps keys up to 512 levels below the root, and regfast's
+    reader refuses deeper ones: the writer writes 512 levels (read back whole)
+    and refuses 513 with a ValueError, as it must not write a hive its own
+    reader calls corrupt."""
+    import regfast
+    data, _ = build_hive(_chain(512), timestamp=TS)
+    with regfast.Hive.from_buffer(data) as hive:
+        assert hive.scan().key_depth.max() == 512
+    with pytest.raises(ValueError, match="deeper than 512 levels"):
+        build_hive(_chain(513), timestamp=TS)
+
+
+@pytest.mark.parametrize("shape", ["self", "wide", "indirect"])
+def test_a_tree_that_contains_itself_is_refused(shape):
+    """A tree holding one of its own ancestors has no end: ValueError, in
+    bounded time and memory, instead of a build that grows until killed
+    (also when each level holds the cycle twice: depth first, the build
+    reaches the limit after 513 keys, not 2**513)."""
+    tree = {}
+    if shape == "self":
+        tree["me"] = tree
+    elif shape == "wide":
+        tree["a"] = tree
+        tree["b"] = tree
+    else:
+        tree["x"] = {"y": Key(subkeys={"z": tree})}
+    with pytest.raises(ValueError, match="contains itself"):
+        build_hive(tree, timestamp=TS)
+
+
+def test_a_subtree_used_twice_is_no_cycle():
+    """The same dict under two names is two keys, not a cycle."""
+    shared = {"v": 1}
+    data, _ = build_hive({"a": shared, "b": {"c": shared}}, timestamp=TS)
+    import regfast
+    with regfast.Hive.from_buffer(data) as hive:
+        assert hive.open("b\\c")["v"] == 1 and hive.open("a")["v"] == 1
