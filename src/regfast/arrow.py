@@ -368,20 +368,48 @@ def _row_plan_sorted(table: Any, key_status: np.ndarray) -> tuple[np.ndarray, np
     return row_key[order], row_val[order]
 
 
-def _path_dictionary(p_off: np.ndarray, p_data: np.ndarray, p_ok: np.ndarray, rk: np.ndarray) -> pa.Array:
+def _paths_distinct(table: Any, p_ok: np.ndarray, key_status: np.ndarray) -> bool:
+    """True when every key row's path is known and no two are equal, so the
+    paths themselves can be a dictionary. Else deleted keys may share a path
+    with a live one (a key deleted, then made again) or have none (parent
+    unknown), and in a damaged hive, scanned skipping errors, two siblings
+    may share a name: a subkey list with equal names breaks its order, which
+    gives the parent a status."""
+    return bool(p_ok.all()) and not table.key_deleted.any() and not key_status.any()
+
+
+def _unique_dictionary(d: pa.Array, idx: np.ndarray, ok: np.ndarray) -> pa.DictionaryArray:
+    """Rows pointing at `idx` in the strings `d` (null where not `ok` or where
+    d is null), as a dictionary column whose dictionary holds each string
+    once and no null: pandas refuses duplicate or null categories, and
+    Arrow's group_by would count one path twice."""
+    enc = pc.dictionary_encode(d)
+    where = pc.fill_null(enc.indices, -1).to_numpy()
+    at = where[idx]
+    ok = ok & (at >= 0)
+    return pa.DictionaryArray.from_arrays(
+        _num(np.where(ok, at, 0).astype(np.int32), pa.int32(), ok), enc.dictionary
+    )
+
+
+def _path_dictionary(
+    p_off: np.ndarray, p_data: np.ndarray, p_ok: np.ndarray, rk: np.ndarray, distinct: bool = True
+) -> pa.Array:
     """key_path of a batch: indices into the paths of the key rows it spans
     (a batch covers a run of consecutive keys: the dictionary is a slice of
-    the hive's paths, not a copy per row)."""
+    the hive's paths, not a copy per row). Unless the paths are `distinct`
+    (_paths_distinct), the slice is made unique first."""
     has = rk >= 0
     if not has.any():
         return pa.DictionaryArray.from_arrays(pa.nulls(len(rk), pa.int32()), _str_list([]))
     lo, hi = int(rk[has].min()), int(rk[has].max()) + 1
     off = p_off[lo : hi + 1]
-    d = _strings(
-        pa.string(), (off - off[0]).astype(np.int32), p_data[off[0] : off[-1]], np.ones(hi - lo, bool)
-    )
     idx = np.where(has, rk - lo, 0).astype(np.int32)
     ok = has & p_ok[np.where(has, rk, 0)]
+    rel = (off - off[0]).astype(np.int32)
+    if not distinct:
+        return _unique_dictionary(_strings(pa.string(), rel, p_data[off[0] : off[-1]], p_ok[lo:hi]), idx, ok)
+    d = _strings(pa.string(), rel, p_data[off[0] : off[-1]], np.ones(hi - lo, bool))
     return pa.DictionaryArray.from_arrays(_num(idx, pa.int32(), ok), d)
 
 
@@ -402,6 +430,7 @@ def table_batches(
     key_status = win32_status(table.key_status)
     row_key, row_val = _row_plan(table, key_status)
     p_off, p_data, p_ok = _key_paths(table)
+    distinct = _paths_distinct(table, p_ok, key_status)
     has_k, has_v = row_key >= 0, row_val >= 0
     data_status = _data_status(table)
     # every row's plain columns in one C pass; each batch takes its slice
@@ -450,7 +479,7 @@ def table_batches(
             [
                 _const_dictionary(source, n),
                 _const_dictionary(hive_type, n),
-                _path_dictionary(p_off, p_data, p_ok, rk),
+                _path_dictionary(p_off, p_data, p_ok, rk, distinct),
                 ts,
                 raw,
                 vn,
@@ -525,7 +554,11 @@ def scan_table_to_arrow(table: Any, decode: bool = True) -> tuple[pa.Table, pa.T
     vkey = np.asarray(table.value_key, dtype=np.int64)
     linked = vkey >= 0
     ok = linked & p_ok[np.where(linked, vkey, 0)] if nk else linked
-    key_path = pa.DictionaryArray.from_arrays(_num(np.where(linked, vkey, 0), pa.int32(), ok), paths)
+    idx = np.where(linked, vkey, 0).astype(np.int32)
+    if _paths_distinct(table, p_ok, table.key_status):
+        key_path = pa.DictionaryArray.from_arrays(_num(idx, pa.int32(), ok), paths)
+    else:
+        key_path = _unique_dictionary(paths, idx, ok)
     data, status = _data_arrays(table, _data_status(table), every_value, decode)
     values = pa.Table.from_arrays(
         [

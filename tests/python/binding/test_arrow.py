@@ -358,3 +358,58 @@ def test_decode_false_keeps_raw_bytes_only(make_hive):
     vals = {r["value_name"]: r for r in rows if r["value_name"]}
     assert vals["s"]["data_bin"] == "text\0".encode("utf-16-le") and vals["s"]["data_str"] is None
     assert vals["n"]["data_bin"] == b"\x05\0\0\0" and vals["n"]["data_int"] is None
+
+
+def _assert_unique_dictionary(col):
+    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    d = col.dictionary.to_pylist()
+    assert None not in d and len(set(d)) == len(d), [x for x in d if d.count(x) > 1][:3]
+
+
+@pytest.mark.parametrize("name", [n for n in corpus_names() if n not in CORPUS_NOT_HIVES])
+@pytest.mark.filterwarnings("ignore::regfast.DirtyHiveWarning")
+def test_key_path_dictionaries_hold_each_path_once(name):
+    """A deleted key may have the path of a live one (deleted, then made
+    again) or none (its parent unknown): key_path's dictionary still holds
+    each path once and no null, so pandas makes categories of it and Arrow's
+    group_by counts each path once; the rows' paths stay what they were."""
+    with regfast.open_hive(corpus_path(name), errors="tolerant") as hive:
+        t = hive.scan(errors="skip", include_deleted=True)
+        paths = t.key_paths()
+        vkey = t.value_key.tolist()
+        want = [paths[k] if k >= 0 else None for k in vkey]
+        batches = list(arrow.table_batches(t, source=name, batch_rows=997))
+        for b in batches:
+            _assert_unique_dictionary(b.column("key_path"))
+        _, values = t.to_arrow()
+        _assert_unique_dictionary(values.column("key_path"))
+        assert values.column("key_path").to_pylist() == want
+        table = pa.Table.from_batches(batches, schema=arrow.SCHEMA).unify_dictionaries()
+        _assert_unique_dictionary(table.column("key_path").chunk(0))
+        plain = table.column("key_path").cast(pa.string())
+        groups = table.group_by("key_path").aggregate([("key_path", "count")]).num_rows
+        assert groups == len(set(plain.to_pylist()))
+        t.to_pandas()                   # (categories must be unique and not null)
+        arrow.to_pandas(table)
+
+
+def test_siblings_of_one_name_in_a_damaged_hive_share_one_entry(make_hive):
+    """Two subkeys of one name under one parent (damage: the list's order
+    breaks, which a scan skipping errors reports as the parent's status):
+    their rows name the same path, which the dictionary holds once."""
+    built = make_hive({"P": {"aa": {"x": 1}, "ab": {"y": 2}}})
+    data = bytearray(built.path.read_bytes())
+    nk = built.layout.nk["P\\ab"]
+    name_at = nk + 4 + 0x4C
+    assert data[name_at:name_at + 2] == b"ab"
+    data[name_at + 1:name_at + 2] = b"a"            # "ab" -> "aa"
+    built.path.write_bytes(data)
+    with regfast.open_hive(built.path) as hive:
+        t = hive.scan(errors="skip")
+        assert t.key_paths().count("P\\aa") == 2
+        (b,) = arrow.table_batches(t, source="s")
+        _assert_unique_dictionary(b.column("key_path"))
+        assert sorted(r for r in b.column("key_path").to_pylist() if r != "P" and r) == ["P\\aa", "P\\aa"]
+        _, values = t.to_arrow()
+        _assert_unique_dictionary(values.column("key_path"))
+        t.to_pandas()
