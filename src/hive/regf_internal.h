@@ -39,6 +39,7 @@
 #define NK_NAME_LEN       0x48
 #define NK_CLASS_LEN      0x4A
 #define NK_NAME           0x4C
+#define REGF_NK_CELL_MIN  (4 + NK_NAME) /* an nk cell's least size: its size word and fixed part */
 #define NK_FLAG_ROOT      0x0004u
 #define NK_FLAG_COMP_NAME 0x0020u
 

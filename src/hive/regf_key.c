@@ -53,6 +53,13 @@ static rf_status each_subkey(const regf_hive *h, uint32_t key_off, const uint8_t
     rf_status first = RF_OK; /* keep_going: the first bad leaf's error, returned at the end */
     uint32_t n_subkeys = regf_once32(nk + NK_N_SUBKEYS);
     if (n_subkeys == 0) return RF_OK;
+    /* Each subkey is an nk cell of its own (0x50 bytes at least): a count
+     * the hbins cannot hold is damage at this nk, not the caller's limit. */
+    if (n_subkeys > h->bins_len / REGF_NK_CELL_MIN)
+        return rfi_fail(RF_E_CORRUPT, regf_file_off(key_off), 0,
+                        "nk at 0x%llx: %u subkeys cannot fit in the hive's 0x%llx bytes of hbins",
+                        (unsigned long long)regf_file_off(key_off), n_subkeys,
+                        (unsigned long long)h->bins_len);
     if (n_subkeys > h->opts.max_subkeys)
         return rfi_fail(RF_E_LIMIT, regf_file_off(key_off), 0,
                         "nk at 0x%llx: %u subkeys exceed max_subkeys %u",
@@ -578,15 +585,21 @@ rf_status regf_value_list_nk(const regf_hive *h, uint32_t k, const uint8_t *nk, 
     *n = 0;
     uint32_t count = regf_once32(nk + NK_N_VALUES), off = rf_le32(nk + NK_VALUES);
     if (count == 0) return RF_OK;
-    if (count > h->opts.max_values)
-        return rfi_fail(RF_E_LIMIT, regf_file_off((uint32_t)k), 0,
-                        "nk at 0x%llx: %u values exceed max_values %u",
-                        (unsigned long long)regf_file_off((uint32_t)k), count, h->opts.max_values);
+    /* the list's cell first: a count it cannot hold is damage (at the list),
+     * whatever the caller's limit; one it holds may still pass that limit */
     if ((st = regf_cell(h, off, "value list", list, &llen)) != RF_OK) return st;
-    if ((uint64_t)count * 4 > llen)
+    if ((uint64_t)count * 4 > llen) {
+        *list = NULL;
         return rfi_fail(RF_E_CORRUPT, regf_file_off(off), 0,
                         "value list at 0x%llx: %u values do not fit in a %u-byte cell",
                         (unsigned long long)regf_file_off(off), count, llen);
+    }
+    if (count > h->opts.max_values) {
+        *list = NULL;
+        return rfi_fail(RF_E_LIMIT, regf_file_off((uint32_t)k), 0,
+                        "nk at 0x%llx: %u values exceed max_values %u",
+                        (unsigned long long)regf_file_off((uint32_t)k), count, h->opts.max_values);
+    }
     *n = count;
     return RF_OK;
 }

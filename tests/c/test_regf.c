@@ -1443,9 +1443,20 @@ static void test_key_corruption(void)
         EXPECT_FAIL(rf_key_subkeys(h, s->many, kids, 32, &n), RF_E_CORRUPT, F(s->many), "at least 8");
         CHECK(n <= 32);
     });
+    /* a count no hbins of this size can hold (an nk is 0x50 bytes at least): damage */
     WITH_PATCHED(5, 0, w32(PL(&s->b, s->many) + 0x14, 0x02000000u), {
-        EXPECT_FAIL(rf_key_subkeys(h, s->many, kids, 32, &n), RF_E_LIMIT, F(s->many), "max_subkeys");
+        EXPECT_FAIL(rf_key_subkeys(h, s->many, kids, 32, &n), RF_E_CORRUPT, F(s->many), "cannot fit");
     });
+    {   /* one the hbins could hold, past the caller's max_subkeys: the limit */
+        std_hive *s2 = build_std(5);
+        rf_open_opts o = RF_OPEN_OPTS_INIT;
+        o.max_subkeys = 4;
+        rf_hive *h2 = NULL;
+        CHECK_EQ_INT(rf_hive_open_memory(s2->b.buf, s2->b.len, &o, &h2), RF_OK);
+        if (h2) EXPECT_FAIL(rf_key_subkeys(h2, s2->many, kids, 32, &n), RF_E_LIMIT, F(s2->many), "max_subkeys");
+        rf_hive_close(h2);
+        free_std(s2);
+    }
     /* count 0: the list is not consulted (Windows enumerates by the count) */
     WITH_PATCHED(5, 0, w32(PL(&s->b, s->many) + 0x14, 0), {
         CHECK_EQ_INT(rf_key_subkeys(h, s->many, kids, 32, &n), RF_OK);
@@ -1539,12 +1550,23 @@ static void test_value_corruption(void)
     const uint8_t *data;
     static uint8_t buf[BIG_LEN + 16];
 
-    /* value list count: 0xFFFFFFFF is a limit error; one that merely overruns is corrupt */
+    /* value list count: one its list cell cannot hold is corrupt (at the list),
+     * however big; one it holds, past the caller's max_values, is the limit */
     WITH_PATCHED(5, 0, w32(PL(&s->b, s->vendor) + 0x24, 0xFFFFFFFFu), {
-        EXPECT_FAIL(rf_key_values(h, s->vendor, vals, 16, &n), RF_E_LIMIT, F(s->vendor), "max_values");
-        EXPECT_FAIL(rf_value_open(h, s->vendor, "dw", 2, &v), RF_E_LIMIT, F(s->vendor), "max_values");
+        EXPECT_FAIL(rf_key_values(h, s->vendor, vals, 16, &n), RF_E_CORRUPT, F(s->vendor_values), "do not fit");
+        EXPECT_FAIL(rf_value_open(h, s->vendor, "dw", 2, &v), RF_E_CORRUPT, F(s->vendor_values), "do not fit");
         CHECK_EQ_INT(key_at(h, "Software\\Vendor"), s->vendor);
     });
+    {
+        std_hive *s2 = build_std(5);
+        rf_open_opts o = RF_OPEN_OPTS_INIT;
+        o.max_values = 1;
+        rf_hive *h2 = NULL;
+        CHECK_EQ_INT(rf_hive_open_memory(s2->b.buf, s2->b.len, &o, &h2), RF_OK);
+        if (h2) EXPECT_FAIL(rf_key_values(h2, s2->vendor, vals, 16, &n), RF_E_LIMIT, F(s2->vendor), "max_values");
+        rf_hive_close(h2);
+        free_std(s2);
+    }
     WITH_PATCHED(5, 0, w32(PL(&s->b, s->vendor) + 0x24, 0x00FFFFFFu), {
         EXPECT_FAIL(rf_key_values(h, s->vendor, vals, 16, &n), RF_E_CORRUPT, F(s->vendor_values), "do not fit");
     });
@@ -2702,15 +2724,15 @@ static void test_error_quotes_error(void)
         rf_hive_close(h);
     }
     free_std(s);
-    /* a key whose value count says 2**31 - 1: the snapshot's columns come
-     * from what the list holds, not from the count (16 GiB asked before) */
+    /* a key whose value count says 2**31 - 1, more than its list holds:
+     * damage, found before anything is sized by the count (16 GiB asked once) */
     s = build_std(5);
     w32(PL(&s->b, s->vendor) + 0x24, 0x7FFFFFFF);
     h = open_buf(s->b.buf, s->b.len, 0);
     CHECK(h != NULL);
     if (h) {
         rf_bytes snap = { NULL, 0, 0 };
-        EXPECT_FAIL(rf_key_snapshot(h, s->vendor, 0, 0, &snap), RF_E_LIMIT, F(s->vendor), "max_values");
+        EXPECT_FAIL(rf_key_snapshot(h, s->vendor, 0, 0, &snap), RF_E_CORRUPT, F(s->vendor_values), "do not fit");
         rf_bytes_free(&snap);
         rf_hive_close(h);
     }
