@@ -975,8 +975,9 @@ cdef class Hive:
         raises there, and the rest of the hive reads as usual. Call this to
         know at once (``regfast.open_hive(..., validate=True)`` does). A
         no-op for tolerant opens, which check everything at open, and after
-        the first full check. info(), scan(), deleted() and slack() check
-        every hbin themselves. With the GIL released: ~10 ms for 100 MB."""
+        the first full check, but for a file truncated since (RegistryError,
+        errno EIO, winerror 1117). info(), scan(), deleted() and slack()
+        check every hbin themselves. With the GIL released: ~10 ms for 100 MB."""
         cdef rf_hive_info i
         cdef rf_hive *h = self.pin()
         cdef rf_status st
@@ -986,6 +987,9 @@ cdef class Hive:
         finally:
             self.unpin()
         check(st)
+        # hbins checked before stay checked: a file truncated since then is
+        # caught here (errno EIO), as each read of the lost pages would be
+        self.probe()
 
     def info(self):
         """Base-block facts: version, dirty flag, sequence numbers, checksum;
@@ -1565,9 +1569,16 @@ cdef class Key:
     def __repr__(self):
         if self.hive is None:
             return "<regfast.Key (not initialised)>"
+        path = self._known_path()
         if self._closed:
-            return f"<regfast.Key {self._known_path()!r} (closed)>"
-        return f"<regfast.Key {self.path!r}>"
+            return f"<regfast.Key {path!r} (closed)>"
+        if path is None:
+            try:
+                path = self.path
+            except OSError as e:        # a repr never raises: the hive closed, or its links damaged
+                why = "hive closed" if self.hive.closed else f"path unreadable, winerror {e.winerror}"
+                return f"<regfast.Key token 0x{self._k:x} ({why})>"
+        return f"<regfast.Key {path!r}>"
 
     @property
     def offset(self):

@@ -85,6 +85,8 @@ except ImportError as e:  # an optional dependency: say which extra brings it
 from regfast import _columns
 from regfast._types import TYPE_NAMES, type_name
 from regfast.exceptions import (
+    ERROR_IO_DEVICE,
+    ERROR_NO_SYSTEM_RESOURCES,
     ERROR_NOT_REGISTRY_FILE,
     ERROR_REGISTRY_CORRUPT,
     RF_E_CORRUPT,
@@ -185,8 +187,8 @@ def win32_status(st: np.ndarray) -> np.ndarray:
     out = st.copy()
     out[st == RF_E_CORRUPT] = ERROR_REGISTRY_CORRUPT
     out[st == RF_E_UNSUPPORTED_FORMAT] = ERROR_NOT_REGISTRY_FILE
-    out[st == RF_E_IO] = 1117  # ERROR_IO_DEVICE
-    out[st == RF_E_LIMIT] = 1450  # ERROR_NO_SYSTEM_RESOURCES
+    out[st == RF_E_IO] = ERROR_IO_DEVICE
+    out[st == RF_E_LIMIT] = ERROR_NO_SYSTEM_RESOURCES
     result: np.ndarray = out.astype(np.int32)
     return result
 

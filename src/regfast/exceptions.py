@@ -41,6 +41,19 @@ ERROR_TIMEOUT = 1460  # no answer in time (the connection stays)
 ERROR_REGISTRY_CORRUPT = 1015
 ERROR_NOT_REGISTRY_FILE = 1017
 ERROR_CONNECTION_ABORTED = 1236
+ERROR_IO_DEVICE = 1117  # RF_E_IO: the file could not be read (or vanished under the mapping)
+ERROR_NO_SYSTEM_RESOURCES = 1450  # RF_E_LIMIT: a configured limit (max_values...) was reached
+
+# RF_E_IO with the OS's errno: the Win32 code Windows gives the same failure
+_IO_WINERROR = {
+    _errno.ENAMETOOLONG: 206,  # ERROR_FILENAME_EXCED_RANGE
+    _errno.ENOTDIR: 3,  # ERROR_PATH_NOT_FOUND
+    _errno.ELOOP: 1921,  # ERROR_CANT_RESOLVE_FILENAME
+    _errno.EMFILE: 4,  # ERROR_TOO_MANY_OPEN_FILES
+    _errno.ENFILE: 4,
+    _errno.ENOMEM: 8,  # ERROR_NOT_ENOUGH_MEMORY
+    _errno.ENOSPC: 112,  # ERROR_DISK_FULL
+}
 
 
 class RegistryError(OSError):
@@ -179,7 +192,8 @@ def error_from_status(
         # also a page of the mapping that vanished (the file truncated while open):
         # errno EIO, the offset of the page
         err = native or _errno.EIO
-        return RegistryError(err, message, filename, winerror=0, status=status, offset=offset)
+        win = _IO_WINERROR.get(err, ERROR_IO_DEVICE)
+        return RegistryError(err, message, filename, winerror=win, status=status, offset=offset)
     if status == RF_E_CONNECTION:
         return RegistryConnectionError(_errno.EPIPE, message, filename, winerror=0, status=status)
     if status == ERROR_CONNECTION_ABORTED:  # the C remote backend's RF_E_CONNECTION_CUT
@@ -187,7 +201,9 @@ def error_from_status(
     if status == ERROR_TIMEOUT:
         return RegistryTimeoutError(_errno.ETIMEDOUT, message, filename, winerror=status, status=status)
     if status == RF_E_LIMIT:
-        return RegistryError(_errno.E2BIG, message, filename, winerror=0, status=status, offset=offset)
+        return RegistryError(
+            _errno.E2BIG, message, filename, winerror=ERROR_NO_SYSTEM_RESOURCES, status=status, offset=offset
+        )
     cls: type[RegistryError] = RegistryError
     if status == 2:
         cls = RegistryNotFoundError

@@ -51,7 +51,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from regfast.exceptions import RF_E_IO, RF_E_LIMIT, RegistryCorruptError, RegistryError
+from regfast.exceptions import (
+    ERROR_IO_DEVICE,
+    ERROR_NO_SYSTEM_RESOURCES,
+    RF_E_IO,
+    RF_E_LIMIT,
+    RegistryCorruptError,
+    RegistryError,
+)
 from regfast.hive.forensics import detect_hive_type
 from regfast.hive.logs import open_with_logs
 
@@ -86,8 +93,8 @@ def _win32_of(e: BaseException) -> int:
     if isinstance(e, RegistryError):
         if e.winerror:
             return int(e.winerror)
-        # regfast's own statuses without a Win32 twin (see regfast.arrow.win32_status)
-        return {RF_E_IO: 1117, RF_E_LIMIT: 1450}.get(e.status, 1015)
+        # (every RegistryError regfast makes has one; a caller's own may not)
+        return {RF_E_IO: ERROR_IO_DEVICE, RF_E_LIMIT: ERROR_NO_SYSTEM_RESOURCES}.get(e.status, 1015)
     if isinstance(e, FileNotFoundError):
         return 2
     if isinstance(e, PermissionError):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import struct
 
 import pytest
@@ -275,12 +276,27 @@ def test_closed_hive_raises_invalid_handle(make_hive):
     built = make_hive({"K": {"v": 1}})
     hive = regfast.open_hive(built.path)
     key = hive.open("K")
+    token = key.offset
     hive.close()
     for op in (lambda: key["v"], lambda: list(key.subkeys()), lambda: hive.root, key.info):
         with pytest.raises(OSError) as e:
             op()
         assert e.value.winerror == 6
     hive.close()                            # closing twice is fine
+    # a repr never raises: this key's path was never read, and the closed hive cannot tell it
+    assert repr(key) == f"<regfast.Key token 0x{token:x} (hive closed)>"
+
+
+def test_io_errors_carry_a_win32_code(tmp_path):
+    """regfast's I/O and limit statuses have Win32 twins (those scan_many's
+    rows give): a name too long for the OS is ERROR_FILENAME_EXCED_RANGE
+    (206), not winerror 0."""
+    with pytest.raises(regfast.RegistryError) as e:
+        regfast.open_hive(str(tmp_path / ("a" * 5000)))
+    assert e.value.winerror == 206 and e.value.errno == errno.ENAMETOOLONG
+    from regfast.exceptions import RF_E_IO, RF_E_LIMIT, error_from_status
+    assert error_from_status(RF_E_IO, "x").winerror == 1117            # ERROR_IO_DEVICE
+    assert error_from_status(RF_E_LIMIT, "x").winerror == 1450         # ERROR_NO_SYSTEM_RESOURCES
 
 
 def test_walk_under_way_ends_when_the_hive_closes(make_hive):
