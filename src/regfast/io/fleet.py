@@ -65,6 +65,8 @@ from regfast.hive.logs import open_with_logs
 __all__ = ["scan_many", "ScanMany", "HiveResult", "hive_batches", "expand_paths", "write_parquet_dataset"]
 
 ERRORS = ("skip", "tolerant", "strict")
+#: what scan_many takes: one path (a file, a directory, a glob) or many files
+PathSpec = str | bytes | os.PathLike[str] | os.PathLike[bytes] | Iterable[str | bytes | os.PathLike[str]]
 _LOG_SUFFIX = re.compile(r"\.log\d?$", re.IGNORECASE)
 
 
@@ -287,28 +289,35 @@ def _died_batch(source: str, how: str) -> HiveResult:
 # ---------------------------------------------------------------------------
 
 
-def expand_paths(
-    spec: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, left_out: list[str] | None = None
-) -> list[str]:
+def expand_paths(spec: PathSpec, *, left_out: list[str] | None = None) -> list[str]:
     """Hive paths from a directory (walked recursively: files that start with
     ``regf``, transaction logs ``*.LOG``/``.LOG1``/``.LOG2`` left out as they
     are read with their hive), a glob pattern (every match, as given), a
     file, or an iterable of paths (as given).
 
-    `left_out`, when given, receives the directory's other files (no
-    ``regf`` signature, logs excepted), so a caller can say what it did not
-    scan: a hive whose base block lost its signature is among them (pass
-    it by name to get its error row)."""
-    if not isinstance(spec, (str, os.PathLike)):
-        return [os.fspath(p) for p in spec]
-    s = os.fspath(spec)
+    `left_out`, when given, receives the directory's other entries, so a
+    caller can say what it did not scan: files without the ``regf``
+    signature (logs excepted; a hive whose base block lost its signature is
+    among them: pass it by name to get its error row), entries that are no
+    regular file (a FIFO, a device, a dangling link: opening a FIFO would
+    wait for a writer), and links to directories, which are not followed
+    (a link back up would loop). Paths may be bytes (os.fsdecode'd)."""
+    if not isinstance(spec, (str, bytes, os.PathLike)):
+        return [os.fsdecode(os.fspath(p)) for p in spec]
+    s = os.fsdecode(os.fspath(spec))
     if os.path.isdir(s):
         out = []
         for root, dirs, files in os.walk(s):
             dirs.sort()
+            if left_out is not None:
+                left_out.extend(os.path.join(root, d) for d in dirs if os.path.islink(os.path.join(root, d)))
             for name in sorted(files):
                 p = os.path.join(root, name)
-                if _LOG_SUFFIX.search(name) or not os.path.isfile(p):
+                if _LOG_SUFFIX.search(name):
+                    continue
+                if not os.path.isfile(p):
+                    if left_out is not None:
+                        left_out.append(p)
                     continue
                 try:
                     with open(p, "rb") as f:
@@ -382,8 +391,9 @@ class ScanMany:
     """The result of :func:`scan_many`: iterate for ``pyarrow.RecordBatch``
     (:data:`regfast.arrow.SCHEMA`), or :meth:`to_table`. Runs once.
     ``hives`` lists a :class:`HiveResult` per hive as they finish;
-    ``left_out`` the files of a directory given that were not scanned (no
-    ``regf`` signature: see :func:`expand_paths`)."""
+    ``left_out`` the entries of a directory given that were not scanned (no
+    ``regf`` signature, no regular file, a link to a directory: see
+    :func:`expand_paths`)."""
 
     def __init__(
         self,
@@ -664,6 +674,10 @@ def _opts(
         raise ValueError(f"errors must be one of {', '.join(map(repr, ERRORS))}, got {errors!r}")
     if isinstance(logs, str) and logs != "auto":
         raise ValueError("logs must be 'auto' or None for scan_many")
+    if isinstance(batch_rows, bool) or not isinstance(batch_rows, int):
+        raise TypeError(f"batch_rows must be an int, not {type(batch_rows).__name__}")
+    if batch_rows < 1:
+        raise ValueError(f"batch_rows must be at least 1, got {batch_rows}")
     return {
         "decode": bool(decode),
         "errors": errors,
@@ -676,13 +690,15 @@ def _opts(
 def _workers(workers: int | None, n: int) -> int:
     if workers is None:
         return max(1, min(os.cpu_count() or 1, n))
+    if isinstance(workers, bool) or not isinstance(workers, int):
+        raise TypeError(f"workers must be an int or None, not {type(workers).__name__}")
     if workers < 0:
         raise ValueError("workers must be >= 0 (0: in this process)")
     return workers
 
 
 def scan_many(
-    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    paths: PathSpec,
     *,
     decode: bool = True,
     errors: str = "skip",
@@ -727,7 +743,7 @@ def scan_many(
     ScanMany
         Iterate it for ``pyarrow.RecordBatch`` (in the order hives finish), or
         call ``.to_table()``; ``.hives`` then says what happened to each hive,
-        ``.left_out`` which files of a directory were not hives.
+        ``.left_out`` which entries of a directory were not scanned.
     """
     import regfast.arrow  # noqa: F401  (pyarrow, an optional dependency: fail here, not in a worker)
 

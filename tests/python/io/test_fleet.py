@@ -314,3 +314,35 @@ def test_scan_many_cli_writes_a_parquet_dataset_duckdb_can_query(tmp_path, capsy
     assert main(["scan-many", str(CORPUS_DIR / "ez__SAM"), "-o", str(out), "--workers", "0", "-q",
                  "--overwrite"]) == 0
     assert [p.name for p in out.iterdir() if p.is_dir()] == ["hive=ez__SAM"]
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="no FIFOs or symlinks here")
+def test_a_directorys_entries_that_are_not_files_are_listed_not_dropped(tmp_path):
+    """A FIFO (opening it would wait for a writer), a dangling link and a
+    link to a directory (not followed: one back up would loop) are neither
+    scanned nor passed over unsaid: they are in left_out, as non-hives are."""
+    import os
+    (tmp_path / "good.hiv").symlink_to(corpus_path("hivex__minimal"))
+    os.mkfifo(tmp_path / "fifo.hiv")
+    (tmp_path / "dangling.hiv").symlink_to(tmp_path / "nowhere" / "SYSTEM")
+    (tmp_path / "linked_dir").symlink_to(CORPUS_DIR)
+    run = regfast.scan_many(tmp_path, workers=0, progress=False)
+    run.to_table()
+    assert [Path(r.source).name for r in run.hives] == ["good.hiv"]
+    assert sorted(Path(p).name for p in run.left_out) == ["dangling.hiv", "fifo.hiv", "linked_dir"]
+
+
+def test_bytes_paths_are_taken_as_open_hive_takes_them():
+    path = corpus_path("hivex__minimal")
+    want = regfast.scan_many([str(path)], workers=0, progress=False).to_table().num_rows
+    run = regfast.scan_many([bytes(path)], workers=0, progress=False)
+    assert run.to_table().num_rows == want and run.hives[0].source == str(path)
+    assert regfast.scan_many(bytes(path), workers=0, progress=False).to_table().num_rows == want
+
+
+@pytest.mark.parametrize("kw,exc", [({"workers": "2"}, TypeError), ({"workers": 1.5}, TypeError),
+                                    ({"batch_rows": 0}, ValueError), ({"batch_rows": -5}, ValueError),
+                                    ({"batch_rows": "10"}, TypeError)])
+def test_bad_arguments_say_which(kw, exc):
+    with pytest.raises(exc, match=next(iter(kw))):
+        regfast.scan_many([str(corpus_path("hivex__minimal"))], progress=False, **kw)
