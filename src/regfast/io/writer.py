@@ -82,7 +82,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import reduce
 from operator import xor
-from typing import Any, NoReturn
+from typing import Any
 
 __all__ = [
     "REG_NONE",
@@ -540,18 +540,20 @@ def _split(node: object, path: str) -> _Parts:
 _Ancestry = tuple[int, Any] | None
 
 
-def _too_deep(path: str, node: int, ancestry: _Ancestry) -> NoReturn:
-    """The ValueError for a key below MAX_KEY_DEPTH levels: a cycle when the
-    node is one of its own ancestors, else a tree too deep for Windows."""
+def _check_deep_key(path: str, node: int, ancestry: _Ancestry, depth: int, max_depth: int | None) -> None:
+    """A key more than MAX_KEY_DEPTH levels down (depth first, a tree that
+    contains itself gets there after 512 keys): ValueError when the node is
+    one of its own ancestors, or when `depth` passes `max_depth`."""
+    shown = path if len(path) <= 120 else "..." + path[-120:]
     while ancestry is not None:
         if ancestry[0] == node:
-            shown = path if len(path) <= 200 else path[:200] + "..."
             raise ValueError(f"the tree contains itself (a key holds one of its ancestors): {shown!r}")
         ancestry = ancestry[1]
-    raise ValueError(
-        f"the key {path!r} is deeper than {MAX_KEY_DEPTH} levels below the root, "
-        "the registry's limit (Windows refuses it, and so does regfast's reader)"
-    )
+    if max_depth is not None and depth > max_depth:
+        raise ValueError(
+            f"the key {shown!r} is {depth} levels below the root, past {max_depth}: the registry's "
+            "limit is 512 (Windows refuses deeper keys, and so does regfast's reader)"
+        )
 
 
 def _encode_name(name: object, what: str, path: str) -> tuple[bytes, bool]:
@@ -583,6 +585,7 @@ def _build(
     sequence: tuple[int, int] = (1, 1),
     file_name: str = "",
     value_list_order: str = "given",
+    max_depth: int | None = MAX_KEY_DEPTH,
 ) -> tuple[bytearray, HiveLayout]:
     # ---- parameter validation ------------------------------------------
     if isinstance(minor, bool) or not isinstance(minor, int) or not 3 <= minor <= 6:
@@ -595,6 +598,10 @@ def _build(
         raise ValueError(f"leaf_max must be an int in [1, 65535], got {leaf_max!r}")
     if value_list_order not in ("given", "sorted"):
         raise ValueError(f"value_list_order must be 'given' or 'sorted', got {value_list_order!r}")
+    if max_depth is not None and (
+        isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 0
+    ):
+        raise ValueError(f"max_depth must be None or an int >= 0, got {max_depth!r}")
     try:
         seq1, seq2 = sequence
     except (TypeError, ValueError):
@@ -608,6 +615,8 @@ def _build(
     _check_key_name(root_name, "")
 
     big_data = minor >= 4
+    # keys deeper than this are checked (a cycle, max_depth) as they are made
+    check_past = MAX_KEY_DEPTH if max_depth is None else min(max_depth, MAX_KEY_DEPTH)
     leaf_sig = index.encode("ascii")
     leaf_entry = 4 if index == "li" else 8
     sorted_values = value_list_order == "sorted"
@@ -881,9 +890,8 @@ def _build(
             for n in names:
                 child = subkeys[n]
                 cpath = n if not path else path + "\\" + n
-                if depth + 1 > MAX_KEY_DEPTH:
-                    # depth first: a tree that contains itself gets here after 512 levels
-                    _too_deep(cpath, id(child), ancestry)
+                if depth + 1 > check_past:
+                    _check_deep_key(cpath, id(child), ancestry, depth + 1, max_depth)
                 cinfo = _split(child, cpath)
                 try:
                     cenc = n.encode("latin-1")
@@ -1051,6 +1059,7 @@ def build_hive(
     sequence: tuple[int, int] = (1, 1),
     file_name: str = "",
     value_list_order: str = "given",
+    max_depth: int | None = MAX_KEY_DEPTH,
 ) -> tuple[bytes, HiveLayout]:
     """Build a hive file in memory.
 
@@ -1081,6 +1090,11 @@ def build_hive(
     value_list_order : {"given", "sorted"}
         Order of each key's value list: insertion order or sorted by
         upcased name.
+    max_depth : int or None
+        The deepest key written (the root is level 0): 512 by default, the
+        registry's limit, past which Windows and regfast's reader call a
+        hive corrupt. ``None`` writes any depth (to make such a hive for a
+        test). A tree that contains itself is refused either way.
 
     Returns
     -------
@@ -1093,7 +1107,9 @@ def build_hive(
     ------
     ValueError
         Invalid names (empty, too long, backslash in a key name,
-        case-insensitive duplicates), out-of-range numbers or parameters.
+        case-insensitive duplicates), out-of-range numbers or parameters, a
+        key deeper than `max_depth`, a tree that contains itself, or a
+        REG_MULTI_SZ that would not read back as given.
     TypeError
         Values or nodes of unsupported types.
     """
@@ -1107,6 +1123,7 @@ def build_hive(
         sequence=sequence,
         file_name=file_name,
         value_list_order=value_list_order,
+        max_depth=max_depth,
     )
     return bytes(buf), layout
 

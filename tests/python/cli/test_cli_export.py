@@ -197,7 +197,7 @@ def deep(tmp_path_factory):
         node[f"L{i}"] = {"v": i}
         node = node[f"L{i}"]
     path = tmp_path_factory.mktemp("deep") / "deep.hiv"
-    layout = write_hive(path, tree)
+    layout = write_hive(path, tree, max_depth=None)   # (the writer refuses this depth by default)
     at512 = "\\".join(f"L{i}" for i in range(512))     # depth 512: its subkeys would be 513
     return path, layout.nk[at512]
 

@@ -926,8 +926,15 @@ def test_a_tree_of_the_registrys_depth_is_written_and_one_deeper_refused():
     data, _ = build_hive(_chain(512), timestamp=TS)
     with regfast.Hive.from_buffer(data) as hive:
         assert hive.scan().key_depth.max() == 512
-    with pytest.raises(ValueError, match="deeper than 512 levels"):
+    with pytest.raises(ValueError, match="513 levels below the root, past 512"):
         build_hive(_chain(513), timestamp=TS)
+    with pytest.raises(ValueError, match="past 3"):
+        build_hive(_chain(4), timestamp=TS, max_depth=3)
+    # None writes it anyway (a test's damaged hive), which the reader refuses
+    data, _ = build_hive(_chain(513), timestamp=TS, max_depth=None)
+    with regfast.Hive.from_buffer(data) as hive:
+        with pytest.raises(regfast.RegistryCorruptError, match="deeper than 512"):
+            hive.scan()
 
 
 @pytest.mark.parametrize("shape", ["self", "wide", "indirect"])
@@ -936,7 +943,7 @@ def test_a_tree_that_contains_itself_is_refused(shape):
     bounded time and memory, instead of a build that grows until killed
     (also when each level holds the cycle twice: depth first, the build
     reaches the limit after 513 keys, not 2**513)."""
-    tree = {}
+    tree: dict = {}
     if shape == "self":
         tree["me"] = tree
     elif shape == "wide":
@@ -946,6 +953,8 @@ def test_a_tree_that_contains_itself_is_refused(shape):
         tree["x"] = {"y": Key(subkeys={"z": tree})}
     with pytest.raises(ValueError, match="contains itself"):
         build_hive(tree, timestamp=TS)
+    with pytest.raises(ValueError, match="contains itself"):
+        build_hive(tree, timestamp=TS, max_depth=None)
 
 
 def test_a_subtree_used_twice_is_no_cycle():
