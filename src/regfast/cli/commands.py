@@ -59,7 +59,7 @@ from regfast.cli.support import (
 from regfast.hive.forensics import detect_hive_type
 from regfast.hive.logs import find_logs, replay
 from regfast.io.export import export, export_to_file, skip_reason
-from regfast.io.sample import write_sample
+from regfast.io.sample import is_sample, write_sample
 from regfast.live.transaction import cli_rollback, pending_journals
 
 
@@ -354,6 +354,14 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    if os.path.isfile(args.out) and not args.force:
+        # the same sample again changes nothing (the README's command may run
+        # twice); any other file there is someone's (a FIFO or a device is an
+        # output the caller chose: written into, as before)
+        if is_sample(args.out):
+            print(f"sample hive {args.out} is already there")
+            return 0
+        raise UsageError(f"{args.out!r} exists (use --force to replace it)")
     write_sample(args.out)
     print(f"wrote sample hive {args.out}")
     return 0
@@ -471,6 +479,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sample", help="write a small SOFTWARE-like sample hive")
     s.add_argument("out")
+    s.add_argument("--force", action="store_true", help="replace an existing file")
     s.set_defaults(func=cmd_sample)
 
     cli_diff.add_cli_parser(sub)  # `diff`

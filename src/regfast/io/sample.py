@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 
-from regfast.io.writer import REG_EXPAND_SZ, REG_QWORD, Key, Value, write_hive
+from regfast.io.writer import REG_EXPAND_SZ, REG_QWORD, Key, Value, build_hive, write_hive
 
 _WHEN = _dt.datetime(2026, 11, 25, 12, 0, tzinfo=_dt.timezone.utc)
 
@@ -61,6 +61,23 @@ def sample_tree() -> Key:
     )
 
 
+def sample_bytes() -> bytes:
+    """The sample hive's bytes (the same on every run: its times are fixed)."""
+    return build_hive(sample_tree(), timestamp=_WHEN, file_name="SOFTWARE")[0]
+
+
 def write_sample(path: str | os.PathLike[str]) -> None:
     """Writes the sample hive to `path`."""
     write_hive(path, sample_tree(), timestamp=_WHEN, file_name="SOFTWARE")
+
+
+def is_sample(path: str | os.PathLike[str]) -> bool:
+    """True when the file at `path` holds exactly the sample hive."""
+    want = sample_bytes()
+    try:
+        if os.path.getsize(path) != len(want):
+            return False
+        with open(path, "rb") as f:
+            return f.read() == want
+    except OSError:
+        return False

@@ -444,8 +444,13 @@ def test_sample_and_profile_outputs_that_are_not_plain_files(tmp_path):
     real.write_bytes(b"old")
     link = tmp_path / "link.hiv"
     link.symlink_to(real)
-    check(run("sample", str(link)), OK)
+    check(run("sample", str(link)), USAGE)              # someone's file: not replaced unasked
+    assert real.read_bytes() == b"old"
+    check(run("sample", str(link), "--force"), OK)
     assert link.is_symlink() and real.read_bytes()[:4] == b"regf"
+    r = run("sample", str(link))                         # the sample itself again: nothing to do
+    check(r, OK)
+    assert "already there" in r.stdout
 
     out = tmp_path / "out"
     out.mkdir()
