@@ -30,7 +30,8 @@ is in ScanTable.key_names() / value_names() (str with surrogates).
 """
 cimport numpy as cnp
 from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
-from libc.string cimport memcpy, memset
+from libc.stdlib cimport calloc, free
+from libc.string cimport memchr, memcpy, memset
 
 import numpy as np
 
@@ -229,12 +230,70 @@ def names(mapping, const uint32_t[::1] token, uint64_t name_at, const uint32_t[:
     return offsets, _trim(data, o), valid
 
 
+cdef inline uint64_t _bytes_hash(const uint8_t *p, size_t n) noexcept nogil:
+    """A multiply-xorshift hash of n bytes, 8 at a time."""
+    cdef uint64_t h = (n + 1) * <uint64_t>0x9E3779B97F4A7C15, w = 0
+    cdef size_t i = 0
+    while i + 8 <= n:
+        memcpy(&w, p + i, 8)
+        h = (h ^ w) * <uint64_t>0xFF51AFD7ED558CCD
+        h ^= h >> 29
+        i += 8
+    if i < n:
+        w = 0
+        memcpy(&w, p + i, n - i)
+        h = (h ^ w) * <uint64_t>0xFF51AFD7ED558CCD
+        h ^= h >> 29
+    return h
+
+
+cdef inline uint64_t _path_hash(uint64_t parent, uint64_t name) noexcept nogil:
+    cdef uint64_t h = (parent ^ (name * <uint64_t>0x9E3779B97F4A7C15)) * <uint64_t>0xC4CEB9FE1A85EC53
+    return h ^ (h >> 32)
+
+
+cdef bint _all_distinct(const uint64_t *h, const uint8_t *valid, Py_ssize_t n) noexcept nogil:
+    """False when two valid rows have the same hash (maybe the same path: the
+    caller then compares the strings), from an open-addressing set of them."""
+    cdef size_t cap = 16, mask, j
+    cdef Py_ssize_t i
+    cdef uint64_t x
+    while cap < <size_t>(2 * n):
+        cap <<= 1
+    mask = cap - 1
+    cdef uint64_t *table = <uint64_t *>calloc(cap, sizeof(uint64_t))
+    if table == NULL:
+        return False                        # (no room to tell: the caller's slow path)
+    cdef bint ok = True
+    for i in range(n):
+        if not valid[i]:
+            continue
+        x = h[i] | 1                        # 0 marks an empty slot
+        j = <size_t>(x >> 17) & mask
+        while table[j] != 0 and table[j] != x:
+            j = (j + 1) & mask
+        if table[j] == x:
+            ok = False
+            break
+        table[j] = x
+    free(table)
+    return ok
+
+
 def key_paths(mapping, const int32_t[::1] parent, const uint8_t[::1] deleted,
               const uint32_t[::1] token, const uint32_t[::1] name_len, bytes root):
     """Full UTF-8 path of every key row, by the rules of ScanTable.key_paths():
     parents come before children; the start key's path is ``root``; a deleted
     key whose parent is unknown (or comes later) has none.
-    Returns (offsets int64[n+1], data uint8, valid bool[n])."""
+    Returns (offsets int64[n+1], data uint8, valid bool[n], distinct): with
+    `distinct` True, no two valid paths are equal. Deleted keys may share a
+    live key's path (deleted, then made again), and a damaged hive's keys may
+    too (two siblings of one name; a root child without a name has the root's
+    path ""), so an Arrow dictionary of the paths must be made unique unless
+    `distinct`. Each path's hash is its parent's mixed with its name's, so
+    it costs a hash of each name and one set of n hashes; a name that is
+    empty or holds a '\\' (two such decompositions may spell one path) makes
+    the answer False, as does any equal hash (the caller compares strings)."""
     cdef Py_ssize_t mlen
     cdef const uint8_t *m = _buf(mapping, &mlen)
     cdef Py_ssize_t i, n = parent.shape[0]
@@ -253,6 +312,11 @@ def key_paths(mapping, const int32_t[::1] parent, const uint8_t[::1] deleted,
     cdef int64_t *ppl = <int64_t *>cnp.PyArray_DATA(plen)
     cdef cnp.ndarray valid = np.zeros(n, np.bool_)
     cdef uint8_t *pv = <uint8_t *>cnp.PyArray_DATA(valid)
+    cdef cnp.ndarray hashes = np.empty(n, np.uint64)
+    cdef uint64_t *ph = <uint64_t *>cnp.PyArray_DATA(hashes)
+    cdef uint64_t root_hash = _bytes_hash(rp, rlen)
+    cdef bint plain = True                  # no valid name is empty or holds a '\'
+    cdef bint distinct
     cdef size_t total = 0
     with nogil:
         for i in range(n):
@@ -266,11 +330,16 @@ def key_paths(mapping, const int32_t[::1] parent, const uint8_t[::1] deleted,
                 if not deleted[i]:
                     pv[i] = 1
                     ppl[i] = rlen
+                    ph[i] = root_hash
             elif p < i and pv[p]:
                 pv[i] = 1
                 nl = pno[i + 1] - pno[i]
                 ppl[i] = ppl[p] + 1 + nl if ppl[p] else nl
+                ph[i] = _path_hash(ph[p], _bytes_hash(pnd + pno[i], nl))
+                if plain and (nl == 0 or memchr(pnd + pno[i], 0x5C, nl) != NULL):
+                    plain = False
             total += ppl[i]
+        distinct = plain and _all_distinct(ph, pv, n)
     cdef cnp.ndarray offsets = np.empty(n + 1, np.int64)
     cdef cnp.ndarray data = np.empty(max(total, 1), np.uint8)
     cdef int64_t *po = <int64_t *>cnp.PyArray_DATA(offsets)
@@ -295,7 +364,7 @@ def key_paths(mapping, const int32_t[::1] parent, const uint8_t[::1] deleted,
             memcpy(pd + o, pnd + pno[i], nl)
             o += nl
         po[n] = o
-    return offsets, data[:o] if o else data[:0], valid
+    return offsets, data[:o] if o else data[:0], valid, bool(distinct)
 
 
 def gather(const int64_t[::1] offsets, data, const uint8_t[::1] valid, const int64_t[::1] rows):

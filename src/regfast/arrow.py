@@ -331,7 +331,7 @@ def _root_bytes(root: str) -> bytes:
     return root.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace").encode("utf-8")
 
 
-def _key_paths(table: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _key_paths(table: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
     return _columns.key_paths(
         table.mapping,
         table.key_parent,
@@ -370,16 +370,6 @@ def _row_plan_sorted(table: Any, key_status: np.ndarray) -> tuple[np.ndarray, np
     return row_key[order], row_val[order]
 
 
-def _paths_distinct(table: Any, p_ok: np.ndarray, key_status: np.ndarray) -> bool:
-    """True when every key row's path is known and no two are equal, so the
-    paths themselves can be a dictionary. Else deleted keys may share a path
-    with a live one (a key deleted, then made again) or have none (parent
-    unknown), and in a damaged hive, scanned skipping errors, two siblings
-    may share a name: a subkey list with equal names breaks its order, which
-    gives the parent a status."""
-    return bool(p_ok.all()) and not table.key_deleted.any() and not key_status.any()
-
-
 def _unique_dictionary(d: pa.Array, idx: np.ndarray, ok: np.ndarray) -> pa.DictionaryArray:
     """Rows pointing at `idx` in the strings `d` (null where not `ok` or where
     d is null), as a dictionary column whose dictionary holds each string
@@ -400,7 +390,8 @@ def _path_dictionary(
     """key_path of a batch: indices into the paths of the key rows it spans
     (a batch covers a run of consecutive keys: the dictionary is a slice of
     the hive's paths, not a copy per row). Unless the paths are `distinct`
-    (_paths_distinct), the slice is made unique first."""
+    (each known, none twice: _columns.key_paths tells), the slice is made
+    unique first."""
     has = rk >= 0
     if not has.any():
         return pa.DictionaryArray.from_arrays(pa.nulls(len(rk), pa.int32()), _str_list([]))
@@ -431,8 +422,8 @@ def table_batches(
     each key without values (or with a status) as a row of its own."""
     key_status = win32_status(table.key_status)
     row_key, row_val = _row_plan(table, key_status)
-    p_off, p_data, p_ok = _key_paths(table)
-    distinct = _paths_distinct(table, p_ok, key_status)
+    p_off, p_data, p_ok, distinct = _key_paths(table)
+    distinct = distinct and bool(p_ok.all())
     has_k, has_v = row_key >= 0, row_val >= 0
     data_status = _data_status(table)
     # every row's plain columns in one C pass; each batch takes its slice
@@ -524,7 +515,7 @@ def scan_table_to_arrow(table: Any, decode: bool = True) -> tuple[pa.Table, pa.T
     """ScanTable.to_arrow(): (keys, values) with :data:`KEY_SCHEMA` and
     :data:`VALUE_SCHEMA` (the types of :data:`SCHEMA`)."""
     nk, nv = table.n_keys, table.n_values
-    p_off, p_data, p_ok = _key_paths(table)
+    p_off, p_data, p_ok, distinct = _key_paths(table)
     if p_off[-1] > 0x7FFFFFFF:
         raise ValueError(
             f"the key paths of this table take {int(p_off[-1]):,} bytes, more than one Arrow "
@@ -557,7 +548,7 @@ def scan_table_to_arrow(table: Any, decode: bool = True) -> tuple[pa.Table, pa.T
     linked = vkey >= 0
     ok = linked & p_ok[np.where(linked, vkey, 0)] if nk else linked
     idx = np.where(linked, vkey, 0).astype(np.int32)
-    if _paths_distinct(table, p_ok, table.key_status):
+    if distinct and p_ok.all():
         key_path = pa.DictionaryArray.from_arrays(_num(idx, pa.int32(), ok), paths)
     else:
         key_path = _unique_dictionary(paths, idx, ok)

@@ -413,3 +413,36 @@ def test_siblings_of_one_name_in_a_damaged_hive_share_one_entry(make_hive):
         _, values = t.to_arrow()
         _assert_unique_dictionary(values.column("key_path"))
         t.to_pandas()
+
+
+@pytest.mark.parametrize("name", [n for n in corpus_names() if n not in CORPUS_NOT_HIVES])
+@pytest.mark.filterwarnings("ignore::regfast.DirtyHiveWarning")
+def test_key_paths_say_distinct_exactly_when_no_path_repeats(name):
+    """_columns.key_paths' `distinct` (from hashes of the paths) lets the
+    dictionaries skip the unique pass: it must never be True when a path
+    repeats, and (no name here is empty or holds a backslash) must be True
+    when none does."""
+    with regfast.open_hive(corpus_path(name), errors="tolerant") as hive:
+        t = hive.scan(errors="skip", include_deleted=True)
+        off, data, ok, distinct = arrow._key_paths(t)
+        paths = [bytes(data[off[i]:off[i + 1]]) for i in range(len(ok)) if ok[i]]
+        assert distinct == (len(set(paths)) == len(paths))
+
+
+def test_a_root_child_without_a_name_shares_the_roots_path(make_hive):
+    """A name length of 0 (damage a strict open reads: hivex reads "" too)
+    gives a root child the root's path "": one dictionary entry for both."""
+    built = make_hive({"A": {"x": 1}, "B": {"y": 2}})
+    data = bytearray(built.path.read_bytes())
+    struct.pack_into("<H", data, built.layout.nk["A"] + 4 + 0x48, 0)
+    built.path.write_bytes(data)
+    with regfast.open_hive(built.path) as hive:
+        t = hive.scan()
+        assert t.key_paths()[:2] == ["", ""]
+        assert not arrow._key_paths(t)[3]
+        (b,) = arrow.table_batches(t, source="s")
+        _assert_unique_dictionary(b.column("key_path"))
+        _, values = t.to_arrow()
+        _assert_unique_dictionary(values.column("key_path"))
+        keys, vals = t.to_pandas()
+        assert list(vals["key_path"]) == ["", "B"]
