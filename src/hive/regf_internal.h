@@ -70,6 +70,11 @@ typedef struct regf_hive {
     rf_problem    *problems;   /* what a tolerant open skipped (RF_MAX_PROBLEMS at most) */
     size_t         n_problems, problems_cap;
     uint64_t       problems_total; /* all problems seen, stored or not */
+    /* A tolerant open's keys whose parent field names no key: (key, the key
+     * whose list holds it) pairs, found by its tree check; regf_key_parent
+     * answers the listing key for them (see regf_child_nk). */
+    uint32_t      *relisted;
+    size_t         n_relisted, relisted_cap;
     struct regf_vcache *vcache; /* name indexes of long value lists (regf_value.c), or NULL */
     /* Lazy checking (regf_lazy.c; strict opens): hbins are checked when first used */
     int            lazy;       /* 1: hbins are checked on first use (else all at open) */

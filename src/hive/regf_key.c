@@ -121,6 +121,8 @@ rf_status regf_each_subkey_all(const regf_hive *h, uint32_t key_off, const uint8
     return each_subkey(h, key_off, nk, fn, ctx, 1);
 }
 
+static const uint8_t *quiet_nk(const regf_hive *h, uint32_t off, uint32_t *name_len);
+
 /* A subkey entry is trusted only once it is an nk whose parent is this key:
  * that stops a corrupt list from grafting an unrelated subtree here. */
 rf_status regf_check_child(const regf_hive *h, uint32_t parent, uint32_t child)
@@ -147,14 +149,24 @@ rf_status regf_child_nk(const regf_hive *h, uint32_t parent, uint32_t child, con
     /* A key listed under two parents: its parent field names one of them.
      * Windows' check (CmpCheckKey) finds the other list wrong and, when it
      * self-heals, yanks the entry from it; a tolerant open reads the key
-     * under the parent it names, once. */
-    uint32_t recorded = rf_le32(nk + NK_PARENT);
-    if (recorded != parent)
+     * under the parent it names, once. A parent field that names no key at
+     * all is the damage itself (Windows' self-healing check sets it to the
+     * listing key): a tolerant open reads the key where it is listed, or
+     * its whole subtree would be read nowhere. */
+    uint32_t recorded = rf_le32(nk + NK_PARENT), plen;
+    if (recorded != parent) {
+        int names_a_key = recorded != child && quiet_nk(h, recorded, &plen) != NULL;
+        if ((h->opts.flags & RF_OPEN_TOLERANT) && !names_a_key) {
+            *out = nk;
+            return RF_OK;
+        }
         return rfi_fail(RF_E_CORRUPT, regf_file_off(child), 0,
-                        "nk at 0x%llx: listed under the key at 0x%llx but its parent field says 0x%llx; "
-                        "open the hive with errors=\"tolerant\" to read it under that parent only",
+                        "nk at 0x%llx: listed under the key at 0x%llx but its parent field says 0x%llx%s; "
+                        "open the hive with errors=\"tolerant\" to read it %s",
                         (unsigned long long)regf_file_off(child), (unsigned long long)regf_file_off(parent),
-                        (unsigned long long)regf_file_off(recorded));
+                        (unsigned long long)regf_file_off(recorded), names_a_key ? "" : ", which is no key",
+                        names_a_key ? "under that parent only" : "where it is listed");
+    }
     *out = nk;
     return RF_OK;
 }
@@ -512,6 +524,13 @@ rf_status regf_key_parent(rf_hive *base, rf_key k, rf_key *out)
     if ((uint32_t)k == h->root)
         return rfi_fail(RF_E_NOT_FOUND, RF_NO_OFFSET, 0, "the root key has no parent");
     uint32_t parent = rf_le32(nk + NK_PARENT);
+    /* a tolerant open reads a key whose parent field names no key under the
+     * key that lists it (regf_child_nk): that key is its parent */
+    for (size_t i = 0; i < h->n_relisted; i++)
+        if (h->relisted[2 * i] == (uint32_t)k) {
+            *out = h->relisted[2 * i + 1];
+            return RF_OK;
+        }
     if ((st = regf_nk(h, parent, &nk, &len)) != RF_OK) return st;
     *out = parent;
     return RF_OK;
@@ -675,6 +694,25 @@ static const uint8_t *quiet_nk(const regf_hive *h, uint32_t off, uint32_t *name_
     return nk;
 }
 
+/* Records that `child`, whose parent field names no key, is read under
+ * `parent` (the first list found holding it); 0 when out of memory. */
+static int relist(regf_hive *h, uint32_t child, uint32_t parent)
+{
+    for (size_t i = 0; i < h->n_relisted; i++)
+        if (h->relisted[2 * i] == child) return 1;
+    if (h->n_relisted == h->relisted_cap) {
+        size_t cap = h->relisted_cap ? 2 * h->relisted_cap : 8;
+        uint32_t *p = realloc(h->relisted, 2 * cap * sizeof *p);
+        if (!p) return 0;
+        h->relisted = p;
+        h->relisted_cap = cap;
+    }
+    h->relisted[2 * h->n_relisted] = child;
+    h->relisted[2 * h->n_relisted + 1] = parent;
+    h->n_relisted++;
+    return 1;
+}
+
 static rf_status check_entry(void *vctx, uint32_t child, uint32_t hash, uint32_t leaf)
 {
     tree_check *t = vctx;
@@ -694,13 +732,15 @@ static rf_status check_entry(void *vctx, uint32_t child, uint32_t hash, uint32_t
     }
     uint32_t parent = rf_le32(nk + NK_PARENT);
     if (parent != t->key) {
-        int listed_twice = quiet_nk(h, parent, &plen) != NULL; /* else its parent field is what broke */
+        int listed_twice = parent != child && quiet_nk(h, parent, &plen) != NULL;
         problem(t, 2, regf_file_off(listed_twice ? leaf : child),
-                "subkey list at 0x%llx of nk at 0x%llx lists the key at 0x%llx, whose parent is 0x%llx: "
-                "read there only", (unsigned long long)regf_file_off(leaf),
-                (unsigned long long)regf_file_off(t->key), (unsigned long long)regf_file_off(child),
-                (unsigned long long)regf_file_off(parent));
-        return RF_OK;
+                "subkey list at 0x%llx of nk at 0x%llx lists the key at 0x%llx, whose parent is 0x%llx: %s",
+                (unsigned long long)regf_file_off(leaf), (unsigned long long)regf_file_off(t->key),
+                (unsigned long long)regf_file_off(child), (unsigned long long)regf_file_off(parent),
+                listed_twice ? "read there only" : "no key; read here (see regf_child_nk)");
+        if (listed_twice) return RF_OK;
+        if (!relist(t->h, child, t->key) && !t->err)
+            t->err = rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for the subkey check");
     }
     if (t->prev && (pnk = quiet_nk(h, t->prev, &plen)) != NULL && !regf_sorted_after(pnk, plen, nk, nlen)) {
         problem(t, 4, regf_file_off(t->prev == child ? leaf : child),

@@ -333,6 +333,7 @@ void regf_close(rf_hive *base)
     h->cell_start = NULL;
     h->cell_start_bytes = 0;
     free(h->problems);
+    free(h->relisted);
     h->problems = NULL;
     h->n_problems = h->problems_cap = 0;
     regf_vindex_free(h);

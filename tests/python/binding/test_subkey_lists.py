@@ -168,6 +168,32 @@ def test_key_listed_under_two_parents():
         assert f"0x{layout.nk['P']:x}" in p.reason
 
 
+@pytest.mark.parametrize("field", ["4 bytes off", "itself", "zero"])
+def test_a_parent_field_that_names_no_key_is_read_where_listed(field):
+    """A parent field naming no key (damage in the field itself: 4 bytes
+    off its key, the key itself, 0) leaves one place the key can belong, the
+    list that holds it: a tolerant open reads it and its subtree there (as
+    Windows' self-healing check resets the field to that key), and its
+    path and parent say so; before, the whole subtree was read nowhere.
+    A strict read names the field and the way past it."""
+    data, layout = build()
+    p = layout.nk["P"]
+    echo = layout.nk["P\\echo"]
+    bad = {"4 bytes off": p + 4 - BASE, "itself": echo - BASE, "zero": 0}[field]
+    struct.pack_into("<I", data, echo + 4 + 0x10, bad)
+    with strict(data) as hive:
+        raises_at(lambda: hive.open("P").subkey_names(), echo, "which is no key", "where it is listed")
+    with tolerant(data) as hive:
+        assert hive.open("P").subkey_names() == KIDS
+        echo_key = hive.open("P\\echo")
+        assert echo_key["v"] == 4 and echo_key.path == "P\\echo" and echo_key.parent.path == "P"
+        paths = [k.path for k in hive.walk()]
+        assert paths.count("P\\echo") == 1 and len(paths) == 11
+        assert hive.scan().key_paths() == paths
+        (prob,) = hive.problems
+        assert prob.kind == "subkeys" and prob.offset == echo and "read here" in prob.reason
+
+
 def test_healthy_lists_cost_nothing_and_report_nothing():
     data, layout = build("lh", 2)
     with strict(data) as hive:
