@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import sys
@@ -19,13 +20,20 @@ __all__ = ["add_cli_parser", "cmd_scan_many"]
 def cmd_scan_many(args: argparse.Namespace) -> int:
     """``regfast scan-many DIR_OR_GLOB -o OUT --format parquet [--workers N]``."""
     spec = args.input
+    if args.workers is not None and args.workers < 0:  # a usage error, before walking the input
+        print("regfast: error: scan-many: --workers must be >= 0 (0: in this process)", file=sys.stderr)
+        return 2
+    if not os.path.lexists(spec) and not glob.has_magic(spec):
+        print(f"regfast: error: scan-many: no such file or directory: {spec!r}", file=sys.stderr)
+        return 2
     left_out: list[str] = []
     paths = expand_paths(spec, left_out=left_out)
     if left_out:  # said, not dropped silently: a hive may have lost its signature
         shown = ", ".join(os.path.relpath(p, spec) for p in left_out[:_LEFT_OUT_SHOWN])
         more = f" and {len(left_out) - _LEFT_OUT_SHOWN} more" if len(left_out) > _LEFT_OUT_SHOWN else ""
         print(
-            f"regfast: scan-many: {len(left_out)} file(s) without a 'regf' signature left out: {shown}{more} "
+            f"regfast: scan-many: {len(left_out)} entr{'y' if len(left_out) == 1 else 'ies'} left out "
+            f"(no 'regf' signature, no regular file, or a link to a directory): {shown}{more} "
             "(name a file to scan it anyway)",
             file=sys.stderr,
         )

@@ -25,11 +25,16 @@ def cmd_profile(args: argparse.Namespace) -> int:
         cmd = cmd[1:]
     if cmd and os.path.basename(cmd[0]).lower().startswith("python"):
         cmd = cmd[1:]  # `python script.py`: the script runs in this interpreter
-    if not cmd or (cmd[0] == "-m" and len(cmd) < 2):
+    if not cmd or (cmd[0] in ("-m", "-c") and len(cmd) < 2):
         print(
-            "regfast: profile needs a script: regfast profile [--json OUT] -- python script.py [args]",
+            "regfast: profile needs a script: regfast profile [--json OUT] -- python script.py [args] "
+            "(or -m module, -c code)",
             file=sys.stderr,
         )
+        return 2
+    if cmd[0] not in ("-m", "-c") and not os.path.isfile(cmd[0]):
+        # said before the profiler starts, not after an empty report
+        print(f"regfast: error: profile: no such script: {cmd[0]}", file=sys.stderr)
         return 2
     rc = 0
     saved = sys.argv[:]
@@ -40,6 +45,9 @@ def cmd_profile(args: argparse.Namespace) -> int:
                 if cmd[0] == "-m":
                     sys.argv = cmd[1:]
                     runpy.run_module(cmd[1], run_name="__main__", alter_sys=True)
+                elif cmd[0] == "-c":  # as `python -c CODE args`: sys.argv[0] is "-c"
+                    sys.argv = ["-c", *cmd[2:]]
+                    exec(compile(cmd[1], "<string>", "exec"), {"__name__": "__main__"})
                 else:
                     sys.argv = cmd[:]
                     runpy.run_path(cmd[0], run_name="__main__")
@@ -63,7 +71,7 @@ def _write_atomic(path: str, text: str) -> None:
 
 
 def _load(path: str) -> Profiler:
-    with open(path, encoding="utf-8") as f:
+    with open(path, "rb") as f:  # (bytes: from_json says what a file that is not UTF-8 is)
         return Profiler.from_json(f.read())
 
 
@@ -138,7 +146,7 @@ def add_cli_parser(sub: Any) -> None:
     s.add_argument(
         "cmd",
         nargs=argparse.REMAINDER,
-        help="-- python script.py [args] (or -m module); or: compare BASE.json NEW.json [...]",
+        help="-- python script.py [args] (or -m module, -c code); or: compare BASE.json NEW.json [...]",
     )
     s.set_defaults(func=cmd_profile)
 

@@ -208,6 +208,8 @@ def cli_advice(msg: str, *, tolerant: str | None = None, skip: str | None = None
     `skip` ("--errors skip"); advice for which a flag is None stays as is."""
     if tolerant:
         msg = msg.replace(_API_TOLERANT_HINT, f"rerun with {tolerant} to read the rest")
+    else:  # (a command without the flag: name the commands that have it, not the Python API)
+        msg = msg.replace(_API_TOLERANT_HINT, "ls, export and scan --tolerant read the rest")
     if skip:
         msg = msg.replace(_API_SKIP_HINT, f"rerun with {skip} to go on past it")
     return msg
@@ -227,7 +229,8 @@ def error_text(e: BaseException, *, has_tolerant_flag: bool = False, has_errors_
         )
         if e.offset is not None and f"0x{e.offset:x}" not in msg:
             msg += f" at hive offset 0x{e.offset:x}"
-        msg += f" (winerror {e.winerror})"
+        if e.winerror is not None:
+            msg += f" (winerror {e.winerror})"
         if e.filename and _fname(e.filename) not in msg:
             msg += f": {_fname(e.filename)}"
     elif isinstance(e, OSError):

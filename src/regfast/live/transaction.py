@@ -1089,9 +1089,11 @@ def cli_rollback(
             print(f"regfast: {e.strerror} (winerror {e.winerror})", file=sys.stderr)
             rc = 1
         except OSError as e:
-            print(
-                f"regfast: {j}: {e.strerror or e} (winerror {getattr(e, 'winerror', None)})", file=sys.stderr
-            )
+            win = getattr(e, "winerror", None)
+            if win is None and isinstance(e, FileNotFoundError):
+                win = 2  # (what Windows says; CPython sets winerror on Windows only)
+            code = f" (winerror {win})" if win is not None else ""
+            print(f"regfast: {j}: {e.strerror or e}{code}", file=sys.stderr)
             rc = 1
     return rc
 

@@ -501,6 +501,8 @@ class Profiler:
             doc = json.loads(text)
         except json.JSONDecodeError as e:
             raise ValueError(f"not a regfast profile (JSON error: {e})") from None
+        except UnicodeDecodeError:
+            raise ValueError("not a regfast profile (not UTF-8 text)") from None
         if not isinstance(doc, dict) or doc.get("format") != cls.FORMAT:
             raise ValueError('not a regfast profile (no "format": "regfast-profile")')
         try:

@@ -458,3 +458,50 @@ def test_sample_and_profile_outputs_that_are_not_plain_files(tmp_path):
     assert r.returncode != OK and "Is a directory" in r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link.hiv", "out", "pipe", "real.hiv"]
     assert not list(out.iterdir())
+
+
+def test_usage_errors_of_scan_many_and_profile_come_first(tmp_path):
+    """Exit 2, said before any work: a missing input, a negative --workers
+    (before walking the input), a script that does not exist (before an
+    empty report)."""
+    r = run("scan-many", str(tmp_path / "nope"), "-o", str(tmp_path / "out"), "-q")
+    check(r, USAGE)
+    assert "no such file or directory" in r.stderr
+    r = run("scan-many", str(tmp_path), "-o", str(tmp_path / "out"), "--workers", "-1", "-q")
+    check(r, USAGE)
+    assert "--workers must be >= 0" in r.stderr
+    r = run("profile", "--", sys.executable, str(tmp_path / "nope.py"))
+    check(r, USAGE)
+    assert "no such script" in r.stderr and "operations" not in r.stderr
+
+
+def test_profile_runs_python_dash_c(hives):
+    """`regfast profile -- python -c CODE args` runs CODE as python -c does
+    (sys.argv[0] "-c"), profiled."""
+    code = ("import sys, regfast; print(sys.argv); "
+            f"regfast.open_hive({str(hives['good.hiv'])!r}).open('App')")
+    r = run("profile", "--", sys.executable, "-c", code, "x")
+    check(r, OK)
+    assert "['-c', 'x']" in r.stdout and "open_key" in r.stderr
+
+
+def test_profile_compare_of_a_file_that_is_not_text(hives, tmp_path):
+    r = run("profile", "compare", str(hives["good.hiv"]), str(hives["good.hiv"]))
+    check(r, USAGE, error=False)                         # (its lines name `profile compare`)
+    assert "not a regfast profile (not UTF-8 text)" in r.stderr
+
+
+def test_a_missing_journal_says_its_win32_code(tmp_path):
+    r = run("recover", "--journal", str(tmp_path / "missing"))
+    check(r, ERROR, error=False)                         # (a line per journal, named first)
+    assert "(winerror 2)" in r.stderr and "None" not in r.stderr
+
+
+def test_commands_without_tolerant_name_the_ones_that_have_it(hives, tmp_path):
+    """`get` has no --tolerant: the library's advice (errors="tolerant", a
+    Python argument) becomes the commands that take the flag."""
+    cut = tmp_path / "cut.hiv"
+    cut.write_bytes(hives["good.hiv"].read_bytes()[:6000])
+    r = run("get", str(cut), "App", "Name")
+    check(r, ERROR)
+    assert 'errors="tolerant"' not in r.stderr and "--tolerant read the rest" in r.stderr

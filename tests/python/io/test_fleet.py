@@ -284,7 +284,7 @@ def test_scan_many_cli_writes_a_parquet_dataset_duckdb_can_query(tmp_path, capsy
     assert [f["source"] for f in summary["failed"]] == [str(CORPUS_DIR / BAD_HBIN)]
     # the files it left out are said (stderr and the summary), and its advice is the flag
     assert summary["left_out"] == _not_regf(CORPUS_DIR)
-    assert f"{len(summary['left_out'])} file(s) without a 'regf' signature left out: " in err
+    assert f"{len(summary['left_out'])} entries left out (no 'regf' signature, " in err
     assert "ez__NotAHive" in err
     assert "rerun with --errors tolerant to read the rest" in err and 'errors="tolerant"' not in err
     # round trip: the dataset holds exactly scan_many's rows
