@@ -330,8 +330,9 @@ static rf_status scan_values(scan_run *r, uint32_t key, const uint8_t *key_nk, s
         s->value_key[row] = (uint32_t)key_row;
         s->value_token[row] = voff;
         st = regf_vk_named(h, voff, &vk, &len, &nlen);
+        int have_vk = !st;      /* the vk and its name's length checked: only its data may fail */
         if (!st) st = regf_locate(h, voff, vk, &d);
-        if (!st) utf16 = !(rf_le16(vk + VK_FLAGS) & VK_FLAG_COMP_NAME);
+        if (have_vk) utf16 = !(rf_le16(vk + VK_FLAGS) & VK_FLAG_COMP_NAME);
         if (!st && utf16 && (nlen & 1))
             st = rfi_fail(RF_E_CORRUPT, regf_file_off(voff), 0,
                           "vk at 0x%llx: UTF-16 name has an odd length of %u bytes",
@@ -346,8 +347,11 @@ static rf_status scan_values(scan_run *r, uint32_t key, const uint8_t *key_nk, s
         if (st) {
             if (!skip) return st;
             s->value_status[row] = st;
-            s->value_name_len[row] = 0;
-            s->value_type[row] = 0;
+            /* a value whose vk was read keeps its name (whole UTF-16 units:
+             * an odd byte dropped, as data's is) and type next to the status:
+             * only its data is lost (hivex too names such a value) */
+            s->value_name_len[row] = !have_vk ? 0 : utf16 ? ((nlen & ~1u) | RF_NAME_UTF16_BIT) : nlen;
+            s->value_type[row] = have_vk ? rf_le32(vk + VK_TYPE) : 0;
             s->value_offset[row] = 0;
             s->value_length[row] = 0;
             continue;
@@ -393,7 +397,10 @@ static rf_status scan_loop(scan_run *r)
                           (unsigned long long)regf_file_off(f.k.key), nlen);
             if (!skip) return st;
             s->key_status[row] = st;
-            s->key_name_len[row] = RF_NAME_UTF16_BIT; /* decodes as "" next to its status */
+            /* its whole units, the odd byte dropped (as value data's is), next
+             * to its status: "" would give it the root's path when a root
+             * child, and its subkeys paths under the root */
+            s->key_name_len[row] = (nlen - 1) | RF_NAME_UTF16_BIT;
         }
 
         if (s->flags & RF_SCAN_VALUES) {

@@ -509,3 +509,38 @@ def test_damage_errors_name_the_way_out_that_fits_the_open():
         with pytest.raises(regfast.RegistryCorruptError) as e:
             hive.scan()
         assert 'errors="tolerant"' in str(e.value)
+
+
+def test_a_value_whose_data_is_damaged_keeps_its_name_and_type_in_a_scan():
+    """Only the data of a value whose vk reads is lost: its scan row keeps
+    the name and type next to its status (hivex names it too); before, the
+    row's name was "" and its type 0."""
+    from regfast import arrow
+    data, layout = build_hive({"K": {"a": 1, "b": "text", "c": 3}}, timestamp=0)
+    data = bytearray(data)
+    struct.pack_into("<I", data, layout.vk[("K", "b")] + 4 + 4, 0x80000005)   # inline, 5 > 4 bytes
+    with regfast.Hive.from_buffer(bytes(data), errors="tolerant") as hive:
+        t = hive.scan(errors="skip")
+        rows = dict(zip(t.value_names(), zip(t.value_type.tolist(), t.value_status.tolist())))
+        assert rows == {"a": (4, 0), "b": (1, 0x20000001), "c": (4, 0)}
+        assert t.decoded_values() == [1, None, 3]
+        (b,) = arrow.table_batches(t, source="s")
+        got = {r["value_name"]: (r["value_type"], r["status"]) for r in b.to_pylist() if r["value_name"]}
+        assert got == {"a": ("REG_DWORD", 0), "b": ("REG_SZ", 1015), "c": ("REG_DWORD", 0)}
+
+
+def test_a_key_whose_utf16_name_has_an_odd_length_keeps_its_place():
+    """A UTF-16 name of an odd byte count (damage: a strict read raises) reads
+    as its whole units in a skipping scan, next to the key's status: not ""
+    (which gave a root child the root's path and put its subkeys under the
+    root)."""
+    data, layout = build_hive({"Ωmega": {"sub": {"v": 1}}, "other": {}}, timestamp=0)
+    data = bytearray(data)
+    struct.pack_into("<H", data, layout.nk["Ωmega"] + 4 + 0x48, 9)            # 10 bytes -> 9
+    with regfast.Hive.from_buffer(bytes(data), errors="tolerant") as hive:
+        t = hive.scan(errors="skip")
+        paths = t.key_paths()
+        assert paths == ["", "other", "Ωmeg", "Ωmeg\\sub"] or paths == ["", "Ωmeg", "Ωmeg\\sub", "other"]
+        status = dict(zip(paths, t.key_status.tolist()))
+        assert status["Ωmeg"] == 0x20000001 and status["Ωmeg\\sub"] == 0
+        assert [k.path for k in hive.walk()] == paths
