@@ -288,11 +288,21 @@ static rf_status parse_hive(regf_hive *h, const rf_open_opts *opts)
         return rfi_fail(RF_E_CORRUPT, 0x28, 0,
                         "base block at 0x28: hive bins data size 0x%llx is not a multiple of 4096",
                         (unsigned long long)in->hbins_size);
-    if ((in->hbins_size & 4095) && tolerant && declared == (in->hbins_size & ~(uint64_t)4095) &&
-        (st = add_problem(h, RF_PROBLEM_BASE_BLOCK, 0x28, 0,
-                          "base block at 0x28: hive bins data size 0x%llx is not a multiple of 4096 "
-                          "(rounded down)", (unsigned long long)in->hbins_size)) != RF_OK)
-        return st;
+    if ((in->hbins_size & 4095) && tolerant && declared == (in->hbins_size & ~(uint64_t)4095)) {
+        /* The field is damaged, and which way is a guess (a size 4 short of
+         * the end and one 1 past it are both seen): rounded up, as far as the
+         * file goes, the walk reads every hbin there is, where rounding down
+         * dropped the last one; a page past the real end is found no hbin and
+         * listed, which loses nothing. (The older lenient open rounds down.) */
+        uint64_t up = ((uint64_t)in->hbins_size + 4095) & ~(uint64_t)4095;
+        uint64_t room = (h->size - REGF_BASE_BLOCK) & ~(uint64_t)4095;
+        declared = up < room ? up : room;
+        if ((st = add_problem(h, RF_PROBLEM_BASE_BLOCK, 0x28, 0,
+                              "base block at 0x28: hive bins data size 0x%llx is not a multiple of 4096 "
+                              "(read as 0x%llx)", (unsigned long long)in->hbins_size,
+                              (unsigned long long)declared)) != RF_OK)
+            return st;
+    }
 
     h->bins = b + REGF_BASE_BLOCK;
     st = walk_hbins(h, declared);

@@ -17,6 +17,8 @@ a bad cell size), then checks three things against what the writer put there:
 from __future__ import annotations
 
 import faulthandler
+import functools
+import operator
 import random
 import re
 import struct
@@ -333,6 +335,23 @@ def test_bad_checksum_and_hbins_size():
     struct.pack_into("<I", data, 0x28, 0x7FFFF000)
     problems = check_recovery(data, layout, set())
     assert [(p.offset, p.kind) for p in problems] == [(0x28, "base_block"), (0x1FC, "checksum")]
+
+
+@pytest.mark.parametrize("delta", [-4, +1, -4095])
+def test_hbins_size_off_a_page_boundary_loses_no_hbin(delta):
+    """A hbins size that is no multiple of 4096 (damage, checksum made to
+    match): which way it is off is a guess, so a tolerant open reads it
+    rounded up, as far as the file goes. Rounded down (as before), 4 short
+    of the end dropped the whole last hbin."""
+    data, layout = build()
+    size = struct.unpack_from("<I", data, 0x28)[0]
+    struct.pack_into("<I", data, 0x28, size + delta)
+    struct.pack_into("<I", data, 0x1FC, 0)
+    struct.pack_into("<I", data, 0x1FC, functools.reduce(operator.xor, struct.unpack_from("<127I", data, 0)))
+    expect_strict_failure(data, 0x28)
+    problems = check_recovery(data, layout, set())
+    assert [(p.offset, p.kind) for p in problems] == [(0x28, "base_block")]
+    assert f"read as 0x{size if delta < 0 else min(size + 4096, len(data) - 4096):x}" in problems[0].reason
 
 
 # ---- many random damages ------------------------------------------------------------
