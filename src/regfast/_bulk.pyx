@@ -489,6 +489,8 @@ cdef class ValueBatch(_Rows):
     def buffer(self, Py_ssize_t i):
         """Row i's raw data as a memoryview (no copy)."""
         self._filled()
+        if not 0 <= i < self._n:
+            raise IndexError(f"row {i} of a batch of {self._n} rows")
         if self.status[i] != 0 and not self.malformed[i]:
             _check_names(self.names, self._n)
             raise error_from_status(int(self.status[i]), f"value {self.names[i]!r}: no data")
@@ -507,8 +509,11 @@ cdef class ValueBatch(_Rows):
     def as_int(self, *, default=None):
         """DWORD / DWORD_BIG_ENDIAN / QWORD rows as a uint64 array, malformed
         ones decoded as Value.value does. Other rows (missing, filtered, other
-        types) raise ValueError unless `default` fills them."""
+        types) raise ValueError unless `default` fills them (an int that
+        fits uint64)."""
         self._filled()
+        if default is not None and not (isinstance(default, int) and 0 <= default < 2**64):
+            raise ValueError(f"default must be an int in [0, 2**64) (the column is uint64), got {default!r}")
         return self._ints_ptrs(self._n, self._type, self._st, self._off, self._len, self._mal, default)
 
     def values(self):

@@ -1306,6 +1306,8 @@ cdef class Hive:
         few bytes of padding: pass e.g. ``min_length=24`` for room enough to
         hold a record).
         """
+        if isinstance(min_length, bool) or not isinstance(min_length, int):
+            raise TypeError(f"min_length must be an int, not {type(min_length).__name__}")
         if min_length < 1:
             raise ValueError("min_length must be at least 1")
         cdef rf_hive *h = self.pin()
@@ -1495,6 +1497,7 @@ cdef object _A_VALUE = _sys.intern("value")
 
 @cython.final
 @cython.no_gc
+@cython.auto_pickle(False)          # (C pointers: "cannot pickle", not Cython's field list)
 cdef class _WalkValues:
     """The value rows of the scan behind a running Hive.walk(): the Keys it
     yields answer values() from them (Key._walk_value_list), with no C read
@@ -1703,6 +1706,8 @@ cdef class Key:
 
     def subkey(self, name):
         """The direct subkey called `name` (no path splitting)."""
+        if not isinstance(name, str):
+            raise TypeError(f"a subkey name is a str, not {type(name).__name__}")
         if "\\" in name:
             raise ValueError(f"{name!r} contains a backslash; use Key.open() for paths")
         return self.open(name)

@@ -5,6 +5,7 @@ encoder: Key.set_value, the hive writer, transactions)."""
 from __future__ import annotations
 
 import datetime as _dt
+import operator as _operator
 import struct
 from typing import NamedTuple
 
@@ -40,8 +41,20 @@ TYPE_NAMES = {
 
 
 def type_name(t: int) -> str:
-    """``REG_SZ`` for 1, ``0xffff0012`` for a type without a name."""
-    return TYPE_NAMES.get(t, f"0x{t:08x}")
+    """``REG_SZ`` for 1, ``0xffff0012`` for a type without a name (a value
+    type is a 32-bit unsigned number: anything else is a ValueError)."""
+    name = TYPE_NAMES.get(t)
+    if name is not None:
+        return name
+    if isinstance(t, bool):
+        raise TypeError("a value type is an int, not bool")
+    try:
+        t = _operator.index(t)  # (numpy integers too)
+    except TypeError:
+        raise TypeError(f"a value type is an int, not {type(t).__name__}") from None
+    if not 0 <= t <= 0xFFFFFFFF:
+        raise ValueError(f"a value type is a 32-bit unsigned number, got {t}")
+    return f"0x{t:08x}"
 
 
 _EPOCH = _dt.datetime(1601, 1, 1, tzinfo=_dt.timezone.utc)
@@ -60,6 +73,12 @@ def filetime_to_datetime(ft: int) -> _dt.datetime | None:
     stays where it came from (HiveInfo.last_write, Key.last_write_raw, the
     scan's key_last_write); a clamped date would pass off a made-up time as
     evidence. A negative number is no FILETIME: ValueError."""
+    if isinstance(ft, bool):
+        raise TypeError("a FILETIME is an int, not bool")
+    try:
+        ft = _operator.index(ft)  # (numpy integers too)
+    except TypeError:
+        raise TypeError(f"a FILETIME is an int, not {type(ft).__name__}") from None
     if ft < 0:
         raise ValueError(f"a FILETIME is unsigned, got {ft}")
     if ft > _MAX_FILETIME:

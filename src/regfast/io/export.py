@@ -263,6 +263,8 @@ def export(
     """
     if fmt not in ("reg", "json", "csv"):
         raise ValueError(f"unknown export format {fmt!r} (reg, json, csv)")
+    if not isinstance(prefix, str):
+        raise TypeError(f"prefix must be a str, not {type(prefix).__name__}")
     table = hive.scan(path, values=True, progress=None, errors=errors)
     # rows without data; a malformed value (status 13, size not fitting its
     # type) has its data and is exported: decoded in json/csv, bytes in .reg

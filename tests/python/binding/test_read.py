@@ -457,3 +457,28 @@ def test_string_decoding_matches_the_reference(make_hive, text):
         for got, want in ((k["sz"], want_sz), (k["link"], text)):
             assert got.isascii() == want.isascii()
             assert got.encode("utf-8", "surrogatepass") == want.encode("utf-8", "surrogatepass")
+
+
+@pytest.mark.parametrize("call,exc,words", [
+    (lambda h, k, b: k.subkey(None), TypeError, "a subkey name is a str, not NoneType"),
+    (lambda h, k, b: k.subkey(b"x"), TypeError, "a subkey name is a str, not bytes"),
+    (lambda h, k, b: h.slack("x"), TypeError, "min_length must be an int, not str"),
+    (lambda h, k, b: h.slack(1.5), TypeError, "min_length must be an int, not float"),
+    (lambda h, k, b: regfast.type_name(-1), ValueError, "32-bit unsigned"),
+    (lambda h, k, b: regfast.type_name(None), TypeError, "a value type is an int, not NoneType"),
+    (lambda h, k, b: regfast.filetime_to_datetime("x"), TypeError, "a FILETIME is an int, not str"),
+    (lambda h, k, b: b.buffer(len(b)), IndexError, "row 1 of a batch of 1 rows"),
+    (lambda h, k, b: b.as_int(default=-1), ValueError, "default must be an int in [0, 2**64)"),
+])
+def test_wrong_arguments_say_what_was_expected(make_hive, call, exc, words):
+    """A wrong argument is the caller's: TypeError/ValueError/IndexError
+    naming it, not an error from deep inside (a '<' between str and int, a
+    numpy index message, a uint64_t conversion)."""
+    import numpy as np
+    built = make_hive({"K": {"v": 1}})
+    with regfast.open_hive(built.path) as hive:
+        key = hive.open("K")
+        with pytest.raises(exc) as e:
+            call(hive, key, key.read_values())
+        assert words in str(e.value)
+    assert regfast.type_name(np.uint32(4)) == "REG_DWORD" and regfast.type_name(np.uint32(99)) == "0x00000063"
