@@ -40,18 +40,23 @@ TYPE_NAMES = {
 }
 
 
+def _as_int(x: object, what: str) -> int:
+    """`x` as an int (numpy integers too), else TypeError naming `what`."""
+    if isinstance(x, bool):
+        raise TypeError(f"{what} is an int, not bool")
+    try:
+        return _operator.index(x)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"{what} is an int, not {type(x).__name__}") from None
+
+
 def type_name(t: int) -> str:
     """``REG_SZ`` for 1, ``0xffff0012`` for a type without a name (a value
     type is a 32-bit unsigned number: anything else is a ValueError)."""
     name = TYPE_NAMES.get(t)
     if name is not None:
         return name
-    if isinstance(t, bool):
-        raise TypeError("a value type is an int, not bool")
-    try:
-        t = _operator.index(t)  # (numpy integers too)
-    except TypeError:
-        raise TypeError(f"a value type is an int, not {type(t).__name__}") from None
+    t = _as_int(t, "a value type")
     if not 0 <= t <= 0xFFFFFFFF:
         raise ValueError(f"a value type is a 32-bit unsigned number, got {t}")
     return f"0x{t:08x}"
@@ -73,12 +78,7 @@ def filetime_to_datetime(ft: int) -> _dt.datetime | None:
     stays where it came from (HiveInfo.last_write, Key.last_write_raw, the
     scan's key_last_write); a clamped date would pass off a made-up time as
     evidence. A negative number is no FILETIME: ValueError."""
-    if isinstance(ft, bool):
-        raise TypeError("a FILETIME is an int, not bool")
-    try:
-        ft = _operator.index(ft)  # (numpy integers too)
-    except TypeError:
-        raise TypeError(f"a FILETIME is an int, not {type(ft).__name__}") from None
+    ft = _as_int(ft, "a FILETIME")
     if ft < 0:
         raise ValueError(f"a FILETIME is unsigned, got {ft}")
     if ft > _MAX_FILETIME:

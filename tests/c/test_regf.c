@@ -1102,6 +1102,12 @@ static void test_scan(void)
         rf_hive *h = open_buf(s->b.buf, s->b.len, flags); CHECK(h != NULL); \
         if (h) { __VA_ARGS__; } rf_hive_close(h); free_std(s); } while (0)
 
+/* The standard hive unpatched, opened with the options `set_opts` sets on `o`. */
+#define WITH_OPTS(set_opts, ...) do { \
+        std_hive *s = build_std(5); rf_open_opts o = RF_OPEN_OPTS_INIT; set_opts; rf_hive *h = NULL; \
+        CHECK_EQ_INT(rf_hive_open_memory(s->b.buf, s->b.len, &o, &h), RF_OK); \
+        if (h) { __VA_ARGS__; } rf_hive_close(h); free_std(s); } while (0)
+
 static rf_status open_patched(std_hive *s, uint32_t flags, rf_hive **h)
 {
     rf_open_opts o = RF_OPEN_OPTS_INIT;
@@ -1447,16 +1453,10 @@ static void test_key_corruption(void)
     WITH_PATCHED(5, 0, w32(PL(&s->b, s->many) + 0x14, 0x02000000u), {
         EXPECT_FAIL(rf_key_subkeys(h, s->many, kids, 32, &n), RF_E_CORRUPT, F(s->many), "cannot fit");
     });
-    {   /* one the hbins could hold, past the caller's max_subkeys: the limit */
-        std_hive *s2 = build_std(5);
-        rf_open_opts o = RF_OPEN_OPTS_INIT;
-        o.max_subkeys = 4;
-        rf_hive *h2 = NULL;
-        CHECK_EQ_INT(rf_hive_open_memory(s2->b.buf, s2->b.len, &o, &h2), RF_OK);
-        if (h2) EXPECT_FAIL(rf_key_subkeys(h2, s2->many, kids, 32, &n), RF_E_LIMIT, F(s2->many), "max_subkeys");
-        rf_hive_close(h2);
-        free_std(s2);
-    }
+    /* one the hbins could hold, past the caller's max_subkeys: the limit */
+    WITH_OPTS(o.max_subkeys = 4, {
+        EXPECT_FAIL(rf_key_subkeys(h, s->many, kids, 32, &n), RF_E_LIMIT, F(s->many), "max_subkeys");
+    });
     /* count 0: the list is not consulted (Windows enumerates by the count) */
     WITH_PATCHED(5, 0, w32(PL(&s->b, s->many) + 0x14, 0), {
         CHECK_EQ_INT(rf_key_subkeys(h, s->many, kids, 32, &n), RF_OK);
@@ -1557,16 +1557,9 @@ static void test_value_corruption(void)
         EXPECT_FAIL(rf_value_open(h, s->vendor, "dw", 2, &v), RF_E_CORRUPT, F(s->vendor_values), "do not fit");
         CHECK_EQ_INT(key_at(h, "Software\\Vendor"), s->vendor);
     });
-    {
-        std_hive *s2 = build_std(5);
-        rf_open_opts o = RF_OPEN_OPTS_INIT;
-        o.max_values = 1;
-        rf_hive *h2 = NULL;
-        CHECK_EQ_INT(rf_hive_open_memory(s2->b.buf, s2->b.len, &o, &h2), RF_OK);
-        if (h2) EXPECT_FAIL(rf_key_values(h2, s2->vendor, vals, 16, &n), RF_E_LIMIT, F(s2->vendor), "max_values");
-        rf_hive_close(h2);
-        free_std(s2);
-    }
+    WITH_OPTS(o.max_values = 1, {
+        EXPECT_FAIL(rf_key_values(h, s->vendor, vals, 16, &n), RF_E_LIMIT, F(s->vendor), "max_values");
+    });
     WITH_PATCHED(5, 0, w32(PL(&s->b, s->vendor) + 0x24, 0x00FFFFFFu), {
         EXPECT_FAIL(rf_key_values(h, s->vendor, vals, 16, &n), RF_E_CORRUPT, F(s->vendor_values), "do not fit");
     });
