@@ -399,8 +399,9 @@ static rf_status scan_loop(scan_run *r)
             s->key_status[row] = st;
             /* its whole units, the odd byte dropped (as value data's is), next
              * to its status: "" would give it the root's path when a root
-             * child, and its subkeys paths under the root */
-            s->key_name_len[row] = (nlen - 1) | RF_NAME_UTF16_BIT;
+             * child, and its subkeys paths under the root. A name of one byte
+             * has no whole unit: that byte, read as Latin-1, is its name. */
+            s->key_name_len[row] = nlen == 1 ? 1 : (nlen - 1) | RF_NAME_UTF16_BIT;
         }
 
         if (s->flags & RF_SCAN_VALUES) {
@@ -467,7 +468,8 @@ static uint32_t depth_below_root(const regf_hive *h, uint32_t k)
         uint32_t len;
         if (regf_nk(h, k, &nk, &len) != RF_OK)
             return 0;
-        k = rf_le32(nk + NK_PARENT);
+        uint32_t listing = regf_relisted_parent(h, k);     /* (its field names no key) */
+        k = listing ? listing : rf_le32(nk + NK_PARENT);
         d++;
     }
     return d;

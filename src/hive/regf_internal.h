@@ -402,6 +402,9 @@ rf_status regf_each_subkey(const regf_hive *h, uint32_t key_off, const uint8_t *
  * use it so that one bad leaf does not hide the siblings in the other leaves). */
 rf_status regf_each_subkey_all(const regf_hive *h, uint32_t key_off, const uint8_t *nk,
                                regf_entry_fn fn, void *ctx);
+/* A tolerant open's listing key of `child`, whose parent field names no
+ * key (see regf_child_nk); 0 when it has none. */
+uint32_t regf_relisted_parent(const regf_hive *h, uint32_t child);
 /* An nk listed under `parent` whose parent field agrees. */
 rf_status regf_check_child(const regf_hive *h, uint32_t parent, uint32_t child);
 /* The same, handing back the child's nk and its name length as checked. */

@@ -123,6 +123,21 @@ rf_status regf_each_subkey_all(const regf_hive *h, uint32_t key_off, const uint8
 
 static const uint8_t *quiet_nk(const regf_hive *h, uint32_t off, uint32_t *name_len);
 
+/* The key whose list a tolerant open's check found first holding `child`,
+ * whose parent field names no key (h->relisted, sorted by child); 0: none. */
+uint32_t regf_relisted_parent(const regf_hive *h, uint32_t child)
+{
+    size_t lo = 0, hi = h->n_relisted;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        uint32_t c = h->relisted[2 * mid];
+        if (c == child) return h->relisted[2 * mid + 1];
+        if (c < child) lo = mid + 1;
+        else hi = mid;
+    }
+    return 0;
+}
+
 /* A subkey entry is trusted only once it is an nk whose parent is this key:
  * that stops a corrupt list from grafting an unrelated subtree here. */
 rf_status regf_check_child(const regf_hive *h, uint32_t parent, uint32_t child)
@@ -152,11 +167,15 @@ rf_status regf_child_nk(const regf_hive *h, uint32_t parent, uint32_t child, con
      * under the parent it names, once. A parent field that names no key at
      * all is the damage itself (Windows' self-healing check sets it to the
      * listing key): a tolerant open reads the key where it is listed, or
-     * its whole subtree would be read nowhere. */
+     * its whole subtree would be read nowhere; where the open's check found
+     * it first only (regf_relisted_parent), so that each key still has one
+     * parent: accepted under every list holding it, a key listed under
+     * itself, or twice at each level, would make an endless or exponential
+     * tree of keys. */
     uint32_t recorded = rf_le32(nk + NK_PARENT), plen;
     if (recorded != parent) {
         int names_a_key = recorded != child && quiet_nk(h, recorded, &plen) != NULL;
-        if ((h->opts.flags & RF_OPEN_TOLERANT) && !names_a_key) {
+        if ((h->opts.flags & RF_OPEN_TOLERANT) && !names_a_key && regf_relisted_parent(h, child) == parent) {
             *out = nk;
             return RF_OK;
         }
@@ -526,11 +545,11 @@ rf_status regf_key_parent(rf_hive *base, rf_key k, rf_key *out)
     uint32_t parent = rf_le32(nk + NK_PARENT);
     /* a tolerant open reads a key whose parent field names no key under the
      * key that lists it (regf_child_nk): that key is its parent */
-    for (size_t i = 0; i < h->n_relisted; i++)
-        if (h->relisted[2 * i] == (uint32_t)k) {
-            *out = h->relisted[2 * i + 1];
-            return RF_OK;
-        }
+    uint32_t listing = regf_relisted_parent(h, (uint32_t)k);
+    if (listing) {
+        *out = listing;
+        return RF_OK;
+    }
     if ((st = regf_nk(h, parent, &nk, &len)) != RF_OK) return st;
     *out = parent;
     return RF_OK;
@@ -695,11 +714,11 @@ static const uint8_t *quiet_nk(const regf_hive *h, uint32_t off, uint32_t *name_
 }
 
 /* Records that `child`, whose parent field names no key, is read under
- * `parent` (the first list found holding it); 0 when out of memory. */
+ * `parent`: called once per child, at its first listing in stored
+ * pre-order (the scan's order); 0 when out of memory. regf_check_tree sorts
+ * the pairs when done. */
 static int relist(regf_hive *h, uint32_t child, uint32_t parent)
 {
-    for (size_t i = 0; i < h->n_relisted; i++)
-        if (h->relisted[2 * i] == child) return 1;
     if (h->n_relisted == h->relisted_cap) {
         size_t cap = h->relisted_cap ? 2 * h->relisted_cap : 8;
         uint32_t *p = realloc(h->relisted, 2 * cap * sizeof *p);
@@ -719,6 +738,7 @@ static rf_status check_entry(void *vctx, uint32_t child, uint32_t hash, uint32_t
     const regf_hive *h = t->h;
     const uint8_t *nk, *pnk;
     uint32_t nlen, plen;
+    int no_parent = 0;          /* its parent field names no key: read under this list */
     (void)hash;
     /* Each problem is placed where the damage most likely is: a damaged key
      * record, or the list entry that points wrong. */
@@ -739,8 +759,7 @@ static rf_status check_entry(void *vctx, uint32_t child, uint32_t hash, uint32_t
                 (unsigned long long)regf_file_off(child), (unsigned long long)regf_file_off(parent),
                 listed_twice ? "read there only" : "no key; read here (see regf_child_nk)");
         if (listed_twice) return RF_OK;
-        if (!relist(t->h, child, t->key) && !t->err)
-            t->err = rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for the subkey check");
+        no_parent = 1;
     }
     if (t->prev && (pnk = quiet_nk(h, t->prev, &plen)) != NULL && !regf_sorted_after(pnk, plen, nk, nlen)) {
         problem(t, 4, regf_file_off(t->prev == child ? leaf : child),
@@ -755,6 +774,8 @@ static rf_status check_entry(void *vctx, uint32_t child, uint32_t hash, uint32_t
     uint64_t bit = child >> 3;
     if ((t->visited[bit >> 6] >> (bit & 63)) & 1) return RF_OK;
     t->visited[bit >> 6] |= (uint64_t)1 << (bit & 63);
+    if (no_parent && !relist(t->h, child, t->key))
+        return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for the subkey check");
     if (t->top == t->cap) {
         size_t nc = t->cap ? t->cap * 2 : 256;
         uint32_t *q = realloc(t->stack, nc * sizeof *q);
@@ -783,7 +804,15 @@ static rf_status check_tree_body(tree_check *t)
         t->prev = 0;
         t->reported = 0;
         if (regf_nk(h, t->key, &nk, &len) != RF_OK) continue;
+        size_t pushed = t->top;
         st = regf_each_subkey_all(h, t->key, nk, check_entry, t);
+        /* popped in stored order, as the scan visits them: a key listed
+         * twice is found first where the scan reads it (relist) */
+        for (size_t a = pushed, b = t->top; a + 1 < b; a++, b--) {
+            uint32_t x = t->stack[a];
+            t->stack[a] = t->stack[b - 1];
+            t->stack[b - 1] = x;
+        }
         if (st == RF_E_NO_MEMORY) break;
         if (st) {
             /* the list itself (its cell, signature, count): reads of this key's
@@ -816,6 +845,12 @@ static rf_status check_tree_guarded(tree_check *t)
     return st;
 }
 
+static int cmp_pair(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 /* Guards itself (regf_guard.h): the walk's state belongs to this frame and
  * is freed after the guard, even when a vanished page ended the walk. */
 rf_status regf_check_tree(regf_hive *h)
@@ -826,5 +861,7 @@ rf_status regf_check_tree(regf_hive *h)
     rf_status st = check_tree_guarded(&t);
     free(t.visited);
     free(t.stack);
+    /* sorted by child for regf_relisted_parent's binary search */
+    if (h->n_relisted > 1) qsort(h->relisted, h->n_relisted, 2 * sizeof *h->relisted, cmp_pair);
     return st;
 }

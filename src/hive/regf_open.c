@@ -290,13 +290,15 @@ static rf_status parse_hive(regf_hive *h, const rf_open_opts *opts)
                         (unsigned long long)in->hbins_size);
     if ((in->hbins_size & 4095) && tolerant && declared == (in->hbins_size & ~(uint64_t)4095)) {
         /* The field is damaged, and which way is a guess (a size 4 short of
-         * the end and one 1 past it are both seen): rounded up, as far as the
-         * file goes, the walk reads every hbin there is, where rounding down
-         * dropped the last one; a page past the real end is found no hbin and
-         * listed, which loses nothing. (The older lenient open rounds down.) */
+         * the end and one 1 past it are both seen): rounded up when the file
+         * holds that much, the walk reads every hbin there is, where rounding
+         * down dropped the last one; a page past the real end is found no
+         * hbin and listed, which loses nothing. (The older lenient open
+         * rounds down.) */
         uint64_t up = ((uint64_t)in->hbins_size + 4095) & ~(uint64_t)4095;
-        uint64_t room = (h->size - REGF_BASE_BLOCK) & ~(uint64_t)4095;
-        declared = up < room ? up : room;
+        /* (a file ending before the rounded-up size: rounded down, as before,
+         * so that a truncation is still seen and read up to the cut) */
+        if (up <= h->size - REGF_BASE_BLOCK) declared = up;
         if ((st = add_problem(h, RF_PROBLEM_BASE_BLOCK, 0x28, 0,
                               "base block at 0x28: hive bins data size 0x%llx is not a multiple of 4096 "
                               "(read as 0x%llx)", (unsigned long long)in->hbins_size,
@@ -344,6 +346,8 @@ void regf_close(rf_hive *base)
     h->cell_start_bytes = 0;
     free(h->problems);
     free(h->relisted);
+    h->relisted = NULL;
+    h->n_relisted = h->relisted_cap = 0;
     h->problems = NULL;
     h->n_problems = h->problems_cap = 0;
     regf_vindex_free(h);

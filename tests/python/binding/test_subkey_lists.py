@@ -194,6 +194,57 @@ def test_a_parent_field_that_names_no_key_is_read_where_listed(field):
         assert prob.kind == "subkeys" and prob.offset == echo and "read here" in prob.reason
 
 
+def _li_hive():
+    data, layout = build_hive({"P1": {"X": {"sub": {"v": 1}}}, "P2": {"Y": {}}, "R": {}},
+                              index="li", timestamp=133444736000000000)
+    return bytearray(data), layout
+
+
+def test_a_key_without_a_parent_has_one_parent_however_often_listed():
+    """X's parent field names no key, and P2's list (and X's own: X under
+    itself) hold X too. A tolerant open reads X where the scan meets it
+    first, P1 (stored pre-order), and only there: accepted under every list,
+    X under X under X... would run 512 levels deep, and two such keys
+    listing each other would double at each level. Key.parent, Key.path, the
+    walk and open() agree."""
+    data, layout = _li_hive()
+    x, p1, p2 = layout.nk["P1\\X"], layout.nk["P1"], layout.nk["P2"]
+    struct.pack_into("<I", data, x + 4 + 0x10, 0x7FFFFFF0)
+    struct.pack_into("<I", data, layout.subkey_list["P2"] + 8, x - BASE)            # P2 lists X
+    struct.pack_into("<I", data, layout.subkey_list["P1\\X"] + 8, x - BASE)        # X lists X
+    with tolerant(data) as hive:
+        paths = [k.path for k in hive.walk()]
+        assert paths == ["", "P1", "P1\\X", "P2", "R"], paths
+        assert hive.scan().key_paths() == paths
+        xk = hive.open("P1\\X")
+        assert xk.parent.path == "P1" and xk.parent.offset == p1 - BASE and xk.path == "P1\\X"
+        assert hive.open("P2").subkey_names() == [] and hive.open("P1\\X").subkey_names() == []
+        with pytest.raises(FileNotFoundError):
+            hive.open("P2\\X")
+        # a key-by-key walk (as `regfast ls -r` does) ends, each key once
+        seen, todo = [], [hive.root]
+        while todo:
+            k = todo.pop()
+            seen.append(k.path)
+            todo.extend(k.subkeys())
+        assert sorted(seen) == sorted(paths)
+        assert p2 - BASE not in {k.offset for k in hive.open("P1").subkeys()}
+
+
+def test_two_keys_without_parents_listing_each_other_stay_a_tree():
+    data, layout = _li_hive()
+    x, y = layout.nk["P1\\X"], layout.nk["P2\\Y"]
+    for k in (x, y):
+        struct.pack_into("<I", data, k + 4 + 0x10, 0x7FFFFFF0)
+    # X's list names Y, P2's list names X (and Y): each is read once, where met first
+    struct.pack_into("<I", data, layout.subkey_list["P1\\X"] + 8, y - BASE)
+    with tolerant(data) as hive:
+        paths = [k.path for k in hive.walk()]
+        # Y is met first under X (pre-order: P1, X, then P2): read there only
+        assert paths == ["", "P1", "P1\\X", "P1\\X\\Y", "P2", "R"], paths
+        assert hive.open("P1\\X\\Y").parent.path == "P1\\X"
+
+
 def test_healthy_lists_cost_nothing_and_report_nothing():
     data, layout = build("lh", 2)
     with strict(data) as hive:
