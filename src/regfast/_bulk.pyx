@@ -101,6 +101,7 @@ cimport cython
 import numpy as np
 
 from regfast.exceptions import error_from_status
+from regfast._types import _as_int
 from regfast._native import _bind_columns, _not_initialised, _reduce_refused
 
 _TABLE_HINT = ("; to_pandas() or to_arrow() make a self-contained copy, or pickle the Hive "
@@ -512,8 +513,10 @@ cdef class ValueBatch(_Rows):
         types) raise ValueError unless `default` fills them (an int that
         fits uint64)."""
         self._filled()
-        if default is not None and not (isinstance(default, int) and 0 <= default < 2**64):
-            raise ValueError(f"default must be an int in [0, 2**64) (the column is uint64), got {default!r}")
+        if default is not None:
+            default = _as_int(default, "default")
+            if not 0 <= default < 2**64:
+                raise ValueError(f"default must be in [0, 2**64) (the column is uint64), got {default}")
         return self._ints_ptrs(self._n, self._type, self._st, self._off, self._len, self._mal, default)
 
     def values(self):

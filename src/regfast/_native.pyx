@@ -94,7 +94,7 @@ import sys as _sys
 
 from regfast.exceptions import error_from_status, take_hook_veto
 from regfast._types import (CellSlack, DeletedKey, DeletedValue, HiveInfo, HiveProblem, KeyInfo,
-                            encode_value, filetime_to_datetime, type_name)
+                            _as_int, encode_value, filetime_to_datetime, type_name)
 from regfast.paths import ROOT_WORDS, resolve_path
 
 
@@ -1306,8 +1306,7 @@ cdef class Hive:
         few bytes of padding: pass e.g. ``min_length=24`` for room enough to
         hold a record).
         """
-        if isinstance(min_length, bool) or not isinstance(min_length, int):
-            raise TypeError(f"min_length must be an int, not {type(min_length).__name__}")
+        min_length = _as_int(min_length, "min_length")
         if min_length < 1:
             raise ValueError("min_length must be at least 1")
         cdef rf_hive *h = self.pin()

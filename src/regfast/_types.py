@@ -41,7 +41,8 @@ TYPE_NAMES = {
 
 
 def _as_int(x: object, what: str) -> int:
-    """`x` as an int (numpy integers too), else TypeError naming `what`."""
+    """`x` as an int (numpy integers too: anything with __index__), else
+    TypeError naming `what` (a bool is refused: True is no count or type)."""
     if isinstance(x, bool):
         raise TypeError(f"{what} is an int, not bool")
     try:
@@ -53,10 +54,11 @@ def _as_int(x: object, what: str) -> int:
 def type_name(t: int) -> str:
     """``REG_SZ`` for 1, ``0xffff0012`` for a type without a name (a value
     type is a 32-bit unsigned number: anything else is a ValueError)."""
+    if type(t) is not int:  # (the check first: True or 1.0 would find REG_SZ)
+        t = _as_int(t, "a value type")
     name = TYPE_NAMES.get(t)
     if name is not None:
         return name
-    t = _as_int(t, "a value type")
     if not 0 <= t <= 0xFFFFFFFF:
         raise ValueError(f"a value type is a 32-bit unsigned number, got {t}")
     return f"0x{t:08x}"

@@ -32,7 +32,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    if cmd[0] not in ("-m", "-c") and not os.path.isfile(cmd[0]):
+    if cmd[0] not in ("-m", "-c") and not os.path.exists(cmd[0]):  # (a directory with __main__.py runs)
         # said before the profiler starts, not after an empty report
         print(f"regfast: error: profile: no such script: {cmd[0]}", file=sys.stderr)
         return 2

@@ -205,7 +205,8 @@ _API_SKIP_HINT = 'scan or walk with errors="skip" to go on past it'
 def cli_advice(msg: str, *, tolerant: str | None = None, skip: str | None = None) -> str:
     """`msg` with the library's advice given as this command's flags:
     errors="tolerant" as `tolerant` (say "--tolerant"), errors="skip" as
-    `skip` ("--errors skip"); advice for which a flag is None stays as is."""
+    `skip` ("--errors skip"). A command without --tolerant (`tolerant` None)
+    names the commands that have it; skip advice without a flag stays as is."""
     if tolerant:
         msg = msg.replace(_API_TOLERANT_HINT, f"rerun with {tolerant} to read the rest")
     else:  # (a command without the flag: name the commands that have it, not the Python API)

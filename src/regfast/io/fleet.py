@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from regfast._types import _as_int
 from regfast.exceptions import (
     ERROR_IO_DEVICE,
     ERROR_NO_SYSTEM_RESOURCES,
@@ -674,8 +675,7 @@ def _opts(
         raise ValueError(f"errors must be one of {', '.join(map(repr, ERRORS))}, got {errors!r}")
     if isinstance(logs, str) and logs != "auto":
         raise ValueError("logs must be 'auto' or None for scan_many")
-    if isinstance(batch_rows, bool) or not isinstance(batch_rows, int):
-        raise TypeError(f"batch_rows must be an int, not {type(batch_rows).__name__}")
+    batch_rows = _as_int(batch_rows, "batch_rows")
     if batch_rows < 1:
         raise ValueError(f"batch_rows must be at least 1, got {batch_rows}")
     return {
@@ -690,8 +690,7 @@ def _opts(
 def _workers(workers: int | None, n: int) -> int:
     if workers is None:
         return max(1, min(os.cpu_count() or 1, n))
-    if isinstance(workers, bool) or not isinstance(workers, int):
-        raise TypeError(f"workers must be an int or None, not {type(workers).__name__}")
+    workers = _as_int(workers, "workers")
     if workers < 0:
         raise ValueError("workers must be >= 0 (0: in this process)")
     return workers

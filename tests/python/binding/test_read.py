@@ -462,13 +462,13 @@ def test_string_decoding_matches_the_reference(make_hive, text):
 @pytest.mark.parametrize("call,exc,words", [
     (lambda h, k, b: k.subkey(None), TypeError, "a subkey name is a str, not NoneType"),
     (lambda h, k, b: k.subkey(b"x"), TypeError, "a subkey name is a str, not bytes"),
-    (lambda h, k, b: h.slack("x"), TypeError, "min_length must be an int, not str"),
-    (lambda h, k, b: h.slack(1.5), TypeError, "min_length must be an int, not float"),
+    (lambda h, k, b: h.slack("x"), TypeError, "min_length is an int, not str"),
+    (lambda h, k, b: h.slack(1.5), TypeError, "min_length is an int, not float"),
     (lambda h, k, b: regfast.type_name(-1), ValueError, "32-bit unsigned"),
     (lambda h, k, b: regfast.type_name(None), TypeError, "a value type is an int, not NoneType"),
     (lambda h, k, b: regfast.filetime_to_datetime("x"), TypeError, "a FILETIME is an int, not str"),
     (lambda h, k, b: b.buffer(len(b)), IndexError, "row 1 of a batch of 1 rows"),
-    (lambda h, k, b: b.as_int(default=-1), ValueError, "default must be an int in [0, 2**64)"),
+    (lambda h, k, b: b.as_int(default=-1), ValueError, "default must be in [0, 2**64)"),
 ])
 def test_wrong_arguments_say_what_was_expected(make_hive, call, exc, words):
     """A wrong argument is the caller's: TypeError/ValueError/IndexError
@@ -482,3 +482,16 @@ def test_wrong_arguments_say_what_was_expected(make_hive, call, exc, words):
             call(hive, key, key.read_values())
         assert words in str(e.value)
     assert regfast.type_name(np.uint32(4)) == "REG_DWORD" and regfast.type_name(np.uint32(99)) == "0x00000063"
+
+
+def test_numpy_integers_are_ints(make_hive):
+    """What the checks above refuse is the type, not numpy: numpy integers
+    (anything with __index__) pass as ints; bool and float do not."""
+    import numpy as np
+    built = make_hive({"K": {"v": 1, "s": "x"}})
+    with regfast.open_hive(built.path) as hive:
+        assert isinstance(hive.slack(np.int64(24)), list)
+        assert hive.open("K").read_values().as_int(default=np.uint64(7)).tolist() == [1, 7]
+    for bad in (True, 1.0, [1]):
+        with pytest.raises(TypeError, match="a value type is an int"):
+            regfast.type_name(bad)

@@ -340,6 +340,13 @@ def test_bytes_paths_are_taken_as_open_hive_takes_them():
     assert regfast.scan_many(bytes(path), workers=0, progress=False).to_table().num_rows == want
 
 
+def test_numpy_integers_are_taken_for_workers_and_batch_rows():
+    import numpy as np
+    run = regfast.scan_many([str(corpus_path("hivex__minimal"))], progress=False,
+                            workers=np.int64(0), batch_rows=np.int32(5))
+    assert run.to_table().num_rows > 0
+
+
 @pytest.mark.parametrize("kw,exc", [({"workers": "2"}, TypeError), ({"workers": 1.5}, TypeError),
                                     ({"batch_rows": 0}, ValueError), ({"batch_rows": -5}, ValueError),
                                     ({"batch_rows": "10"}, TypeError)])
