@@ -1433,9 +1433,14 @@ cdef void _path_from_parents(Key key):
         return
     for k in reversed(chain):
         # the walk set every name: a parent's path + "\\" + the stored name
-        k._path = k._name if PyUnicode_GET_LENGTH(base) == 0 else _join_path(base, k._name)
+        k._path = _child_path_of(base, k._name)
         k._up = None
         base = k._path
+
+
+cdef inline str _child_path_of(str parent, str name):
+    """The path of the key `name` under the key at `parent` ("" for the root)."""
+    return name if PyUnicode_GET_LENGTH(parent) == 0 else _join_path(parent, name)
 
 
 cdef str _join_path(str parent, str name):
@@ -1549,7 +1554,7 @@ cdef class Key:
         cdef Key up = self._up
         if self._path is None and up is not None:
             if up._path is not None:    # the common case: the parent's path was asked first
-                self._path = self._name if PyUnicode_GET_LENGTH(up._path) == 0 else _join_path(up._path, self._name)
+                self._path = _child_path_of(up._path, self._name)
                 self._up = None
             else:
                 _path_from_parents(self)
