@@ -74,6 +74,21 @@ def seeds(w):
     yield "big-data-1.5", {"B": {"big": bytes(range(256)) * 80, "small": 1}}, {"minor": 5}
     yield "big-data-1.3", {"B": {"big": bytes(range(256)) * 70}}, {"minor": 3}
     yield "sorted-values", {"V": {f"n{i}": i for i in range(12)}}, {"value_list_order": "sorted"}
+    # keys whose parent field names no key, listed again under other keys and
+    # under themselves (a tolerant open reads each once, where first met:
+    # the walk's parent-chain check fails if a key is read under two lists)
+    yield "relisted", {"P1": {"X": {"s": {"v": 1}}}, "P2": {"Y": {}}, "R": {}}, {"index": "li"}
+
+
+def patch(name, data, layout):
+    """Damage written into a seed after it is built (see seeds)."""
+    if name == "relisted":
+        import struct
+        x, y = layout.nk["P1\\X"], layout.nk["P2\\Y"]
+        for k in (x, y):
+            struct.pack_into("<I", data, k + 4 + 0x10, 0x7FFFFFF0)              # parent field: no key
+        struct.pack_into("<I", data, layout.subkey_list["P2"] + 8, x - 4096)     # P2 lists X
+        struct.pack_into("<I", data, layout.subkey_list["P1\\X"] + 8, x - 4096)  # X lists X
 
 
 def _deep(n):
@@ -92,7 +107,10 @@ def main(argv):
     w = load_writer()
     n = 0
     for name, tree, kwargs in seeds(w):
-        data, _ = w.build_hive(tree, timestamp=0x01D0000000000000, **kwargs)
+        data, layout = w.build_hive(tree, timestamp=0x01D0000000000000, **kwargs)
+        data = bytearray(data)
+        patch(name, data, layout)
+        data = bytes(data)
         digest = hashlib.sha1(data).hexdigest()[:12]
         (out / f"{name}-{digest}.hiv").write_bytes(data)
         n += 1
