@@ -78,15 +78,16 @@ def seeds(w):
     # under themselves (a tolerant open reads each once, where first met:
     # the walk's parent-chain check fails if a key is read under two lists)
     yield "relisted", {"P1": {"X": {"s": {"v": 1}}}, "P2": {"Y": {}}, "R": {}}, {"index": "li"}
+    yield "relisted-self", {"P1": {"X": {"s": {"v": 1}}}, "P2": {"Y": {}}, "R": {}}, {"index": "li"}
 
 
 def patch(name, data, layout):
     """Damage written into a seed after it is built (see seeds)."""
-    if name == "relisted":
+    if name.startswith("relisted"):
         import struct
         x, y = layout.nk["P1\\X"], layout.nk["P2\\Y"]
-        for k in (x, y):
-            struct.pack_into("<I", data, k + 4 + 0x10, 0x7FFFFFF0)              # parent field: no key
+        for k in (x, y):  # parent field: no key, or (-self) the key itself
+            struct.pack_into("<I", data, k + 4 + 0x10, k - 4096 if name.endswith("-self") else 0x7FFFFFF0)
         struct.pack_into("<I", data, layout.subkey_list["P2"] + 8, x - 4096)     # P2 lists X
         struct.pack_into("<I", data, layout.subkey_list["P1\\X"] + 8, x - 4096)  # X lists X
 

@@ -161,6 +161,11 @@ rf_status regf_child_nk(const regf_hive *h, uint32_t parent, uint32_t child, con
         return rfi_fail(RF_E_CORRUPT, regf_file_off(child), 0,
                         "nk at 0x%llx: the root key is listed as a subkey of the key at 0x%llx",
                         (unsigned long long)regf_file_off(child), (unsigned long long)regf_file_off(parent));
+    /* A key listed under itself (its parent field naming itself passes the
+     * check below): its subkeys would hold it again, without end. */
+    if (child == parent)
+        return rfi_fail(RF_E_CORRUPT, regf_file_off(child), 0,
+                        "nk at 0x%llx: listed as a subkey of itself", (unsigned long long)regf_file_off(child));
     /* A key listed under two parents: its parent field names one of them.
      * Windows' check (CmpCheckKey) finds the other list wrong and, when it
      * self-heals, yanks the entry from it; a tolerant open reads the key
@@ -324,9 +329,11 @@ static rf_status collect_entry(void *vctx, uint32_t child, uint32_t hash, uint32
     (void)hash;
     rf_status st = regf_check_child(c->h, c->parent, child);
     if (st) {
-        /* tolerant: a key listed under two parents is read under its own
-         * (listed at open); other damage stops the listing as before */
-        if (c->tolerant && st == RF_E_CORRUPT && owned_elsewhere(c->h, c->parent, child)) return RF_OK;
+        /* tolerant: a key listed under two parents is read under its own,
+         * and a key listed under itself nowhere but where it belongs (both
+         * listed at open); other damage stops the listing as before */
+        if (c->tolerant && st == RF_E_CORRUPT && (child == c->parent || owned_elsewhere(c->h, c->parent, child)))
+            return RF_OK;
         return regf_with_fix(c->h, st, 0);
     }
     const uint8_t *nk, *pnk;
@@ -446,7 +453,8 @@ static rf_status find_entry(void *vctx, uint32_t child, uint32_t hash, uint32_t 
     /* A key listed here whose parent is another key (listed under two
      * parents): strict says so; tolerant looks on, as the key lives there. */
     if ((st = regf_check_child(c->h, c->parent, child)) != RF_OK)
-        return c->tolerant && st == RF_E_CORRUPT && owned_elsewhere(c->h, c->parent, child) ? RF_OK : st;
+        return c->tolerant && st == RF_E_CORRUPT &&
+                       (child == c->parent || owned_elsewhere(c->h, c->parent, child)) ? RF_OK : st;
     c->found = child;
     return RF_E_NO_MORE_ITEMS;
 }
@@ -742,7 +750,7 @@ static rf_status check_entry(void *vctx, uint32_t child, uint32_t hash, uint32_t
     (void)hash;
     /* Each problem is placed where the damage most likely is: a damaged key
      * record, or the list entry that points wrong. */
-    if (!(nk = quiet_nk(h, child, &nlen)) || child == h->root) {
+    if (!(nk = quiet_nk(h, child, &nlen)) || child == h->root || child == t->key) {
         if (!in_skipped_region(h, regf_file_off(child)))
             problem(t, 1, regf_file_off(regf_is_cell(h, child) ? child : leaf),
                     "subkey list at 0x%llx of nk at 0x%llx: entry 0x%llx is not a usable key",
@@ -752,14 +760,15 @@ static rf_status check_entry(void *vctx, uint32_t child, uint32_t hash, uint32_t
     }
     uint32_t parent = rf_le32(nk + NK_PARENT);
     if (parent != t->key) {
-        int listed_twice = parent != child && quiet_nk(h, parent, &plen) != NULL;
-        problem(t, 2, regf_file_off(listed_twice ? leaf : child),
-                "subkey list at 0x%llx of nk at 0x%llx lists the key at 0x%llx, whose parent is 0x%llx: %s",
-                (unsigned long long)regf_file_off(leaf), (unsigned long long)regf_file_off(t->key),
-                (unsigned long long)regf_file_off(child), (unsigned long long)regf_file_off(parent),
-                listed_twice ? "read there only" : "no key; read here (see regf_child_nk)");
-        if (listed_twice) return RF_OK;
-        no_parent = 1;
+        if (parent != child && quiet_nk(h, parent, &plen) != NULL) {    /* listed twice */
+            problem(t, 2, regf_file_off(leaf),
+                    "subkey list at 0x%llx of nk at 0x%llx lists the key at 0x%llx, whose parent is 0x%llx: "
+                    "read there only", (unsigned long long)regf_file_off(leaf),
+                    (unsigned long long)regf_file_off(t->key), (unsigned long long)regf_file_off(child),
+                    (unsigned long long)regf_file_off(parent));
+            return RF_OK;
+        }
+        no_parent = 1;          /* said below: here, or under the list that reads it */
     }
     if (t->prev && (pnk = quiet_nk(h, t->prev, &plen)) != NULL && !regf_sorted_after(pnk, plen, nk, nlen)) {
         problem(t, 4, regf_file_off(t->prev == child ? leaf : child),
@@ -772,7 +781,19 @@ static rf_status check_entry(void *vctx, uint32_t child, uint32_t hash, uint32_t
         t->prev = child;
     }
     uint64_t bit = child >> 3;
-    if ((t->visited[bit >> 6] >> (bit & 63)) & 1) return RF_OK;
+    int first = !((t->visited[bit >> 6] >> (bit & 63)) & 1);
+    if (no_parent) {
+        /* its parent field is the damage (at the key) where it is read, the
+         * first listing; any later listing is a list entry read nowhere */
+        uint32_t at = first ? child : leaf, listing = first ? t->key : regf_relisted_parent(h, child);
+        problem(t, 2, regf_file_off(at),
+                "subkey list at 0x%llx of nk at 0x%llx lists the key at 0x%llx, whose parent field 0x%llx "
+                "names no key: read %s 0x%llx", (unsigned long long)regf_file_off(leaf),
+                (unsigned long long)regf_file_off(t->key), (unsigned long long)regf_file_off(child),
+                (unsigned long long)regf_file_off(parent), first ? "here, under the nk at" : "under the nk at",
+                (unsigned long long)regf_file_off(listing));
+    }
+    if (!first) return RF_OK;
     t->visited[bit >> 6] |= (uint64_t)1 << (bit & 63);
     if (no_parent && !relist(t->h, child, t->key))
         return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for the subkey check");

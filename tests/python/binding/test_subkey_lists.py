@@ -229,6 +229,34 @@ def test_a_key_without_a_parent_has_one_parent_however_often_listed():
             todo.extend(k.subkeys())
         assert sorted(seen) == sorted(paths)
         assert p2 - BASE not in {k.offset for k in hive.open("P1").subkeys()}
+        # the problems say where it is read: at the key for its first list, at the entry for P2's
+        why = [(p.offset, p.reason) for p in hive.problems]
+        assert any(o == x and f"read here, under the nk at 0x{p1:x}" in r for o, r in why), why
+        assert any(o == layout.subkey_list["P2"] and f"read under the nk at 0x{p1:x}" in r for o, r in why), why
+
+
+@pytest.mark.parametrize("field", ["itself", "no key"])
+def test_a_key_listed_under_itself_is_never_its_own_subkey(field):
+    """X's list holds X. With X's parent field naming X itself, the parent
+    check passed under X: X was its own subkey without end (`ls -r`: 512
+    levels; two such keys: 131,330 lines). A key is never a subkey of
+    itself, strict or tolerant; under P it is read once."""
+    data, layout = _li_hive()
+    x = layout.nk["P1\\X"]
+    struct.pack_into("<I", data, x + 4 + 0x10, (x - BASE) if field == "itself" else 0x7FFFFFF0)
+    struct.pack_into("<I", data, layout.subkey_list["P1\\X"] + 8, x - BASE)        # X lists X
+    for open_ in (strict, tolerant):
+        with open_(data) as hive:
+            if open_ is strict:
+                raises_at(lambda: hive.open("P1").subkey_names(), x, "no key")
+                continue
+            xk = hive.open("P1\\X")
+            assert xk.subkey_names() == []      # the entry is listed in problems, and stepped over
+            with pytest.raises(FileNotFoundError):
+                hive.open("P1\\X\\X")
+            assert [k.path for k in hive.walk()] == ["", "P1", "P1\\X", "P2", "P2\\Y", "R"]
+            reasons = [p.reason for p in hive.problems]
+            assert any("is not a usable key" in r for r in reasons), reasons
 
 
 def test_two_keys_without_parents_listing_each_other_stay_a_tree():

@@ -354,13 +354,14 @@ def test_hbins_size_off_a_page_boundary_loses_no_hbin(delta):
     assert f"read as 0x{size if delta < 0 else min(size + 4096, len(data) - 4096):x}" in problems[0].reason
 
 
-def test_an_unaligned_hbins_size_of_a_cut_file_still_reports_the_cut():
-    """The file ends before the rounded-up size: the size is read rounded
-    down, as before, so the truncation is reported and the cut hbin read up
-    to the cut (rounding to what the file holds hid it)."""
+@pytest.mark.parametrize("delta", [+1, -4])
+def test_an_unaligned_hbins_size_of_a_cut_file_still_reports_the_cut(delta):
+    """The file ends inside the last hbin: whichever way the size field is
+    off, the cut is reported (as with an intact field) and the cut hbin read
+    up to the cut; rounding to what the file holds hid it."""
     data, layout = build()
     size = struct.unpack_from("<I", data, 0x28)[0]
-    struct.pack_into("<I", data, 0x28, size + 1)
+    struct.pack_into("<I", data, 0x28, size + delta)
     struct.pack_into("<I", data, 0x1FC, 0)
     struct.pack_into("<I", data, 0x1FC, functools.reduce(operator.xor, struct.unpack_from("<127I", data, 0)))
     cut = bytes(data[: len(data) - 0x800])
