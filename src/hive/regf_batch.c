@@ -468,8 +468,7 @@ static uint32_t depth_below_root(const regf_hive *h, uint32_t k)
         uint32_t len;
         if (regf_nk(h, k, &nk, &len) != RF_OK)
             return 0;
-        uint32_t listing = regf_relisted_parent(h, k);     /* (its field names no key) */
-        k = listing ? listing : rf_le32(nk + NK_PARENT);
+        k = regf_parent_of(h, k, nk);
         d++;
     }
     return d;

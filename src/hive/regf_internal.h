@@ -405,6 +405,14 @@ rf_status regf_each_subkey_all(const regf_hive *h, uint32_t key_off, const uint8
 /* A tolerant open's listing key of `child`, whose parent field names no
  * key (see regf_child_nk); 0 when it has none. */
 uint32_t regf_relisted_parent(const regf_hive *h, uint32_t child);
+/* The parent of the key `k` (its nk at `nk`), as every read sees it: the
+ * key a tolerant open reads it under when its parent field names no key,
+ * else that field. */
+static inline uint32_t regf_parent_of(const regf_hive *h, uint32_t k, const uint8_t *nk)
+{
+    uint32_t listing = regf_relisted_parent(h, k);
+    return listing ? listing : rf_le32(nk + NK_PARENT);
+}
 /* An nk listed under `parent` whose parent field agrees. */
 rf_status regf_check_child(const regf_hive *h, uint32_t parent, uint32_t child);
 /* The same, handing back the child's nk and its name length as checked. */

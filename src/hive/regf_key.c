@@ -314,13 +314,16 @@ struct collect_ctx {
     uint32_t prev;          /* last entry that was in order, 0 before the first */
 };
 
-/* A usable nk (not the root) whose parent field names another key: a key
- * listed under two parents, read under the one it names. */
+/* An entry a tolerant read steps over, as the open's check listed it: a key
+ * listed under itself, or a usable nk (not the root) whose parent field
+ * names another key (listed under two parents, read under the one it
+ * names; or naming no key, read under the list regf_relisted_parent says). */
 static int owned_elsewhere(const regf_hive *h, uint32_t parent, uint32_t child)
 {
     const uint8_t *nk;
     uint32_t len;
-    return child != h->root && regf_nk(h, child, &nk, &len) == RF_OK && rf_le32(nk + NK_PARENT) != parent;
+    return child == parent ||
+           (child != h->root && regf_nk(h, child, &nk, &len) == RF_OK && rf_le32(nk + NK_PARENT) != parent);
 }
 
 static rf_status collect_entry(void *vctx, uint32_t child, uint32_t hash, uint32_t leaf)
@@ -329,11 +332,9 @@ static rf_status collect_entry(void *vctx, uint32_t child, uint32_t hash, uint32
     (void)hash;
     rf_status st = regf_check_child(c->h, c->parent, child);
     if (st) {
-        /* tolerant: a key listed under two parents is read under its own,
-         * and a key listed under itself nowhere but where it belongs (both
-         * listed at open); other damage stops the listing as before */
-        if (c->tolerant && st == RF_E_CORRUPT && (child == c->parent || owned_elsewhere(c->h, c->parent, child)))
-            return RF_OK;
+        /* tolerant: a key owned elsewhere is read there (listed at open);
+         * other damage stops the listing as before */
+        if (c->tolerant && st == RF_E_CORRUPT && owned_elsewhere(c->h, c->parent, child)) return RF_OK;
         return regf_with_fix(c->h, st, 0);
     }
     const uint8_t *nk, *pnk;
@@ -453,8 +454,7 @@ static rf_status find_entry(void *vctx, uint32_t child, uint32_t hash, uint32_t 
     /* A key listed here whose parent is another key (listed under two
      * parents): strict says so; tolerant looks on, as the key lives there. */
     if ((st = regf_check_child(c->h, c->parent, child)) != RF_OK)
-        return c->tolerant && st == RF_E_CORRUPT &&
-                       (child == c->parent || owned_elsewhere(c->h, c->parent, child)) ? RF_OK : st;
+        return c->tolerant && st == RF_E_CORRUPT && owned_elsewhere(c->h, c->parent, child) ? RF_OK : st;
     c->found = child;
     return RF_E_NO_MORE_ITEMS;
 }
@@ -550,14 +550,7 @@ rf_status regf_key_parent(rf_hive *base, rf_key k, rf_key *out)
     if (st) return st;
     if ((uint32_t)k == h->root)
         return rfi_fail(RF_E_NOT_FOUND, RF_NO_OFFSET, 0, "the root key has no parent");
-    uint32_t parent = rf_le32(nk + NK_PARENT);
-    /* a tolerant open reads a key whose parent field names no key under the
-     * key that lists it (regf_child_nk): that key is its parent */
-    uint32_t listing = regf_relisted_parent(h, (uint32_t)k);
-    if (listing) {
-        *out = listing;
-        return RF_OK;
-    }
+    uint32_t parent = regf_parent_of(h, (uint32_t)k, nk);
     if ((st = regf_nk(h, parent, &nk, &len)) != RF_OK) return st;
     *out = parent;
     return RF_OK;

@@ -290,14 +290,13 @@ static rf_status parse_hive(regf_hive *h, const rf_open_opts *opts)
                         (unsigned long long)in->hbins_size);
     if ((in->hbins_size & 4095) && tolerant && declared == (in->hbins_size & ~(uint64_t)4095)) {
         /* The field is damaged, and which way is a guess (a size 4 short of
-         * the end and one 1 past it are both seen): rounded up, the walk
-         * reads every hbin there is, where rounding down dropped the last
-         * one; a page past the real end is found no hbin and listed, which
-         * loses nothing. (The older lenient open rounds down.) */
-        /* Rounded up whenever the file goes past the rounded-down size: a
-         * file that ends before the rounded-up one is then seen cut, and the
-         * cut hbin read up to the cut. A file that ends exactly at the
-         * rounded-down size (a field one past the end) is read as it is. */
+         * the end and one 1 past it are both seen). Rounded up whenever the
+         * file goes past the rounded-down size: the walk reads every hbin
+         * there is, where rounding down dropped the last one, and a file that
+         * ends before the rounded-up size is seen cut, its cut hbin read up
+         * to the cut. A file that ends exactly at the rounded-down size (a
+         * field one past the end) is read as it is. (The older lenient open
+         * rounds down.) */
         if (h->size - REGF_BASE_BLOCK > declared) declared = ((uint64_t)in->hbins_size + 4095) & ~(uint64_t)4095;
         if ((st = add_problem(h, RF_PROBLEM_BASE_BLOCK, 0x28, 0,
                               "base block at 0x28: hive bins data size 0x%llx is not a multiple of 4096 "

@@ -1347,7 +1347,7 @@ cdef class ScanTable(_Rows):
         cdef list names = [None] * _WALK_AHEAD
         cdef list all_paths = None      # (only if the table were not in pre-order)
         cdef _Name nm
-        cdef Key key, up
+        cdef Key key
         cdef _WalkValues wv = None
         cdef Py_ssize_t v = 0, v0, nv = 0
         cdef const uint32_t *vkey = NULL
@@ -1385,11 +1385,7 @@ cdef class ScanTable(_Rows):
                     elif d == 0:
                         key._path = self.root_path
                     elif d <= len(stack) and rows[d - 1] == parent[j]:
-                        up = stack[d - 1]
-                        if up._path is not None and PyUnicode_GET_LENGTH(up._path) == 0:
-                            key._path = key._name       # a child of the root
-                        else:
-                            key._up = up
+                        key._up = stack[d - 1]
                     else:                   # not pre-order: fall back to every path at once
                         all_paths = self.key_paths()
                         key._path = all_paths[j]
