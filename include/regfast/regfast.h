@@ -228,7 +228,13 @@ typedef struct rf_hive_info {
 #define RF_PROBLEM_ROOT        6u  /**< the root key is unusable */
 #define RF_PROBLEM_SUBKEYS     7u  /**< a subkey list lists a key twice, out of order, one whose
                                         parent is another key, or something that is not a key:
-                                        reads of a tolerant hive step over those entries */
+                                        reads of a tolerant hive step over those entries; or a
+                                        key whose UTF-16 name has an odd length (read by its
+                                        whole units) */
+#define RF_PROBLEM_VALUES      8u  /**< a value list, a vk or a value's data that reads refuse: a
+                                        tolerant hive's reads step over a list entry whose vk
+                                        is unusable; a value whose data alone is lost keeps its
+                                        name and type (rf_read_values) */
 
 /** Problems kept per hive; later ones are counted, not stored. */
 #define RF_MAX_PROBLEMS        10000u
@@ -396,7 +402,9 @@ typedef struct rf_batch {
     size_t    struct_size;  /**< sizeof(rf_batch) */
     size_t    cap;          /**< rows available in every column */
     size_t    n;            /**< rows filled (out) */
-    uint32_t *type;         /**< REG_* type per row (0 when status != 0) */
+    uint32_t *type;         /**< REG_* type per row; on an error row 0, unless the value's
+                                 record was read and only its data is lost (then the row
+                                 keeps its name, type and length: see `name`) */
     int32_t  *status;       /**< per-row rf_status: 0, 2 missing, 13 type filtered out,
                                  234 arena too small, RF_E_CORRUPT ... */
     uint64_t *offset;       /**< data offset: from the start of the hive mapping, or
@@ -404,7 +412,9 @@ typedef struct rf_batch {
     uint32_t *length;       /**< data length in bytes (the length needed on status 234) */
     rf_name  *name;         /**< optional (may be NULL): each row's value name,
                                  filled when reading all values (names == NULL);
-                                 *borrowed* (mapping, or the arena for live keys) */
+                                 *borrowed* (mapping, or the arena for live keys).
+                                 ptr NULL on an error row whose value record could not
+                                 be read: a tolerant reader steps over that entry */
     uint8_t  *arena;        /**< caller buffer for data not in a mapping (may be NULL) */
     size_t    arena_cap;    /**< bytes at `arena` */
     size_t    arena_used;   /**< bytes used (out); on RF_E_MORE_DATA, bytes needed */

@@ -50,25 +50,33 @@ static void fill_row(batch_run *r, size_t i, uint32_t voff, int with_name)
     b->offset[i] = 0;
     b->length[i] = 0;
     if (b->token) b->token[i] = voff;
-    if (with_name && b->name) { b->name[i].ptr = ""; b->name[i].nbytes = 0; b->name[i].utf16 = 0; }
+    /* no name: the vk could not be read (as the NT backend's error rows) */
+    if (with_name && b->name) { b->name[i].ptr = NULL; b->name[i].nbytes = 0; b->name[i].utf16 = 0; }
     uint32_t nlen;
     rf_status st = regf_vk_named(h, voff, &vk, &len, &nlen);
-    if (!st) st = regf_locate(h, voff, vk, &d);
     if (st) {
         b->status[i] = st;
         return;
     }
+    int utf16 = !(rf_le16(vk + VK_FLAGS) & VK_FLAG_COMP_NAME);
+    if (utf16 && (nlen & 1))
+        st = rfi_fail(RF_E_CORRUPT, regf_file_off(voff), 0, "vk at 0x%llx: UTF-16 name has an odd length of %u bytes",
+                      (unsigned long long)regf_file_off(voff), nlen);
+    if (!st) st = regf_locate(h, voff, vk, &d);
     if (with_name && b->name) {
-        int utf16 = !(rf_le16(vk + VK_FLAGS) & VK_FLAG_COMP_NAME);
-        if (utf16 && (nlen & 1)) {
-            b->status[i] = rfi_fail(RF_E_CORRUPT, regf_file_off(voff), 0,
-                                    "vk at 0x%llx: UTF-16 name has an odd length of %u bytes",
-                                    (unsigned long long)regf_file_off(voff), nlen);
-            return;
-        }
+        /* whole UTF-16 units (an odd byte dropped, as the scan does) */
         b->name[i].ptr = vk + VK_NAME;
-        b->name[i].nbytes = nlen;
+        b->name[i].nbytes = utf16 ? nlen & ~1u : nlen;
         b->name[i].utf16 = utf16;
+    }
+    if (st) {
+        /* the vk was read: its name, type and data length stay next to the
+         * status; only the data is lost (a tolerant Key.values() hands out
+         * such a value, whose data raises) */
+        b->status[i] = st;
+        b->type[i] = rf_le32(vk + VK_TYPE);
+        b->length[i] = regf_once32(vk + VK_DATA_LEN) & ~VK_DATA_INLINE;
+        return;
     }
     uint32_t t = rf_le32(vk + VK_TYPE);
     if (!type_allowed(t, r->types, r->n_types)) {

@@ -275,26 +275,44 @@ static uint64_t remnant_end(const regf_hive *h)
     return all > h->bins_len ? all & ~(uint64_t)7 : h->bins_len;
 }
 
-/* The cell start at or before `off`, or -1. */
-static int64_t cell_before(const regf_hive *h, uint64_t off)
+/* The cell start at or before `off` among the `words` bitmap words (512
+ * bytes of hbins each) ending at off's, or -1. */
+static int64_t cell_before_within(const regf_hive *h, uint64_t off, size_t words)
 {
     uint64_t bit = off >> 3;
-    size_t w = (size_t)(bit >> 6);
+    size_t w = (size_t)(bit >> 6), stop = w >= words ? w - words + 1 : 0;
     uint64_t word = h->cell_start[w] & (((uint64_t)2 << (bit & 63)) - 1); /* bits <= bit */
     while (!word) {
-        if (w == 0) return -1;
+        if (w == stop) return -1;
         word = h->cell_start[--w];
     }
     return (int64_t)((((uint64_t)w << 6) + 63 - clz64(word)) << 3);
 }
 
-int regf_inside_cell(const regf_hive *h, uint64_t off)
+/* The cell start at or before `off`, or -1. */
+static int64_t cell_before(const regf_hive *h, uint64_t off)
+{
+    return cell_before_within(h, off, SIZE_MAX);
+}
+
+static int inside_cell_within(const regf_hive *h, uint64_t off, size_t words)
 {
     int allocated;
     if (off >= h->bins_len) return 0;
-    int64_t c = cell_before(h, off);
+    int64_t c = cell_before_within(h, off, words);
     uint32_t size = c < 0 ? 0 : cell_now(h, (uint64_t)c, &allocated);
     return size && off < (uint64_t)c + size;
+}
+
+int regf_inside_cell(const regf_hive *h, uint64_t off)
+{
+    return inside_cell_within(h, off, SIZE_MAX);
+}
+
+/* 64 words: 32 KiB, twice a big-data segment's cell. */
+int regf_inside_cell_near(const regf_hive *h, uint64_t off)
+{
+    return inside_cell_within(h, off, 64);
 }
 
 /*

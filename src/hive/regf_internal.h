@@ -303,6 +303,22 @@ static inline rf_status regf_nk_named(const regf_hive *h, uint32_t off, const ui
     return RF_OK;
 }
 
+/* An allocated nk whose name fits, without recording an error (the error of
+ * the list being walked must survive for the caller); *name_len is the name
+ * length as checked (one read of each field: the file may change). */
+static inline const uint8_t *regf_quiet_nk(const regf_hive *h, uint32_t off, uint32_t *name_len)
+{
+    const uint8_t *nk;
+    uint32_t len;
+    int allocated;
+    if (!regf_cell_at(h, off, &nk, &len, &allocated) || !allocated) return NULL;
+    if (len < NK_NAME || nk[0] != 'n' || nk[1] != 'k') return NULL;
+    uint32_t n = regf_once16(nk + NK_NAME_LEN);
+    if (n > len - NK_NAME) return NULL;
+    *name_len = n;
+    return nk;
+}
+
 /* An nk cell with its name length checked against the cell. */
 static inline rf_status regf_nk(const regf_hive *h, uint32_t off, const uint8_t **nk, uint32_t *len)
 {
@@ -433,15 +449,20 @@ rf_status regf_order_fail(uint32_t key, uint32_t leaf, uint32_t prev, const uint
  * is RF_E_CORRUPT (a subkey listing's or a strict scan's): a tolerant open,
  * or, for a hive opened so, errors="skip" when the read takes it (can_skip). */
 rf_status regf_with_fix(const regf_hive *h, rf_status st, int can_skip);
-/* Tolerant opens: records the subkey-list problems of the whole tree in the
- * hive's problem list (duplicates, order, keys listed under two parents,
- * entries that are not keys), so that reads can skip them. */
+/* Tolerant opens (regf_check.c): records in the hive's problem list the
+ * subkey-list problems of the whole tree (duplicates, order, keys listed
+ * under two parents, entries that are not keys) and the values reads refuse,
+ * so that reads can skip them and nothing is skipped unsaid. */
 rf_status regf_check_tree(regf_hive *h);
 /* 1 when `off` (hbins-relative) lies inside a cell, not in an hbin header
  * or past the hbins: where a pointer that names no cell start still lands. */
 int regf_inside_cell(const regf_hive *h, uint64_t off);
+/* regf_inside_cell for a cell starting at most 32 KiB before `off` (0 past
+ * that), in bounded time: for placing a problem per damaged entry, of which
+ * a hostile hive can hold millions, all pointing into one huge cell. */
+int regf_inside_cell_near(const regf_hive *h, uint64_t off);
 /* The problem list of tolerant opens (regf_fail.c): regf_open.c's walk adds
- * with a format, regf_check_tree (regf_key.c) with a ready reason. */
+ * with a format, regf_check_tree (regf_check.c) with a ready reason. */
 rf_status regf_problem_vadd(regf_hive *h, uint32_t kind, uint64_t off, uint64_t len, const char *fmt, va_list ap);
 rf_status regf_add_problem(regf_hive *h, uint32_t kind, uint64_t off, const char *reason);
 

@@ -32,7 +32,7 @@
 static void bit_set(uint64_t *bits, uint64_t i) { bits[i >> 6] |= (uint64_t)1 << (i & 63); }
 
 /* Records one skipped region (tolerant opens): the list lives in
- * regf_fail.c, which the readers (regf_check_tree in regf_key.c) add to as
+ * regf_fail.c, which the tree check (regf_check_tree in regf_check.c) adds to as
  * well without calling back into this file (tools/check_c_cycles.py). */
 static rf_status add_problem(regf_hive *h, uint32_t kind, uint64_t off, uint64_t len, const char *fmt, ...)
 {
@@ -331,7 +331,7 @@ static rf_status parse_hive(regf_hive *h, const rf_open_opts *opts)
         return rfi_fail(RF_E_CORRUPT, regf_file_off(h->root), 0,
                         "root key offset 0x%x (base block @0x24) is unusable: %s", h->root, why);
     }
-    /* tolerant: regf_check_tree lists the subkey-list problems reads will
+    /* tolerant: regf_check_tree lists the subkey entries and values reads will
      * step over (parse_guarded calls it: it allocates, and guards itself) */
     return RF_OK;
 }

@@ -544,7 +544,8 @@ def _bind_columns(scan, read_values):
 _ERRORS = ("strict", "tolerant")
 _PROBLEM_KINDS = {RF_PROBLEM_CHECKSUM: "checksum", RF_PROBLEM_BASE_BLOCK: "base_block",
                   RF_PROBLEM_TRUNCATED: "truncated", RF_PROBLEM_HBIN: "hbin",
-                  RF_PROBLEM_CELL: "cell", RF_PROBLEM_ROOT: "root", RF_PROBLEM_SUBKEYS: "subkeys"}
+                  RF_PROBLEM_CELL: "cell", RF_PROBLEM_ROOT: "root", RF_PROBLEM_SUBKEYS: "subkeys",
+                  RF_PROBLEM_VALUES: "values"}
 _DELETED_SOURCES = {RF_DELETED_FREE: "free", RF_DELETED_UNREFERENCED: "unreferenced",
                     RF_DELETED_SLACK: "slack", RF_DELETED_REMNANT: "remnant"}
 _CELL_KINDS = {RF_CELL_NK: "nk", RF_CELL_VK: "vk", RF_CELL_SUBKEY_LIST: "subkey_list",
@@ -1006,10 +1007,14 @@ cdef class Hive:
 
     @property
     def problems(self):
-        """Damaged regions a tolerant open (errors="tolerant") skipped, in file
-        order: a list of HiveProblem(offset, length, kind, reason). Empty for a
-        healthy hive (and always for strict opens, which raise instead). At
-        most 10,000 are kept; problems_total counts them all."""
+        """Damage a tolerant open (errors="tolerant") found, in file order: a
+        list of HiveProblem(offset, length, kind, reason). Kinds: regions
+        skipped ("truncated", "hbin", "cell"), "checksum", "base_block",
+        "root", subkey-list entries reads step over ("subkeys"), and values
+        reads refuse ("values": a list entry stepped over, or a value whose
+        data is lost; see Key.values). Empty for a healthy hive (and always
+        for strict opens, which raise instead). At most 10,000 are kept;
+        problems_total counts them all."""
         cdef const rf_problem *p
         cdef size_t n, i
         check(rf_hive_problems(self.handle(), &p, &n, NULL))
@@ -1893,7 +1898,10 @@ cdef class Key:
         cdef list out
         cdef Value val
         cdef rf_value_info vinfo
+        cdef Py_ssize_t kept = 0
         try:
+            if st == RF_E_CORRUPT and hive._tolerant and base != NULL:
+                return []               # the list itself is unusable (in hive.problems): nothing is left
             if st != RF_E_MORE_DATA or b.n > b.cap:
                 check(st)
             n = b.n
@@ -1904,6 +1912,23 @@ cdef class Key:
             out = PyList_New(<Py_ssize_t>n)      # exact size: no growth (NULL slots are safe to drop)
             for i in range(n):
                 if b.status[i] != RF_OK and b.status[i] != RF_E_MORE_DATA:
+                    if hive._tolerant and base != NULL:
+                        # Read past damage, as the open promised (README,
+                        # "Forensics"): its check listed this row in
+                        # hive.problems. A row without a name is a list entry
+                        # whose vk is unusable: stepped over, as a damaged
+                        # subkey entry is. A named row is a value whose data
+                        # alone is lost: handed out, its name, type and size
+                        # as the vk says; reading its data raises the damage
+                        # with its offset (hivex names such a value too).
+                        if b.name[i].ptr == NULL:
+                            continue
+                        val = row_value(self, hive, &b.name[i], b.type[i], b.length[i], NULL, b.token[i])
+                        val._flags = 0      # not big data: .data reads it again (no buffer of its size first)
+                        Py_INCREF(val)
+                        PyList_SET_ITEM(out, kept, val)
+                        kept += 1
+                        continue
                     # The thread's last error may describe a later row: re-read
                     # this one alone so the exception names its own offset.
                     if b.token[i]:
@@ -1916,14 +1941,24 @@ cdef class Key:
                                 base + b.offset[i] if b.status[i] == RF_OK and base != NULL else NULL,
                                 b.token[i])
                 Py_INCREF(val)
-                PyList_SET_ITEM(out, <Py_ssize_t>i, val)
+                PyList_SET_ITEM(out, kept, val)
+                kept += 1
+            if kept < <Py_ssize_t>n:
+                del out[kept:]          # the stepped-over rows' slots (NULL)
         finally:
             free(mem)
             hive.unpin()
         return out
 
     def values(self):
-        """Iterator over the key's values (Value objects), in stored order."""
+        """Iterator over the key's values (Value objects), in stored order.
+
+        A damaged value raises RegistryCorruptError (with its offset), unless
+        the hive was opened with errors="tolerant": then every value comes
+        back but a list entry whose vk is unusable (stepped over), and a value
+        whose data alone is lost keeps its name, type and size while reading
+        its data (``value``, ``data``, ``raw()``) raises. The open lists each
+        in ``Hive.problems`` (kind "values")."""
         return iter(self._value_list())
 
     def value(self, name=""):

@@ -116,7 +116,7 @@ class HiveProblem(NamedTuple):
 
     offset: int  # file offset where the damage starts
     length: int  # bytes skipped from there (0: nothing skipped)
-    kind: str  # "checksum", "base_block", "truncated", "hbin", "cell", "root"
+    kind: str  # "checksum", "base_block", "truncated", "hbin", "cell", "root", "subkeys", "values"
     reason: str  # what was wrong, with offsets and values
 
 

@@ -103,6 +103,7 @@ cdef extern from "regfast/regfast.h" nogil:
         RF_PROBLEM_CELL
         RF_PROBLEM_ROOT
         RF_PROBLEM_SUBKEYS
+        RF_PROBLEM_VALUES
         RF_MAX_PROBLEMS
 
     ctypedef struct rf_problem:

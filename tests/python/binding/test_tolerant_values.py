@@ -1,0 +1,220 @@
+"""Values of a hive opened with errors="tolerant": everything readable comes
+back, and what cannot is listed in ``hive.problems`` (README, "Forensics").
+
+Before, one value with damaged data made its key's ``values()`` raise, in a
+tolerant hive too: a walk over a damaged hive stopped there (or lost every
+value of the key), where hivex names the value and fails only its data.
+Each test damages a writer-made hive at offsets from the writer's layout.
+"""
+from __future__ import annotations
+
+import json
+import struct
+import subprocess
+import time
+
+import pytest
+
+import regfast
+from regfast.io.writer import build_hive
+
+from conftest import CORPUS_NOT_HIVES, corpus_names, corpus_path
+from oracle import HIVEX_PYTHON, require_hivex
+
+VK_DATA_LEN, VK_DATA = 4 + 0x04, 4 + 0x08           # fields of a vk, from its cell's size field
+VALUES = {"a": "alpha", "b": "beta-beta-beta", "c": 7, "d": "delta"}
+
+
+def damaged(tree=None):
+    """K's value "b" points its data at no cell; "d"'s vk has a bad signature."""
+    data, layout = build_hive(tree or {"K": dict(VALUES), "L": {"x": 1}}, timestamp=0)
+    data = bytearray(data)
+    struct.pack_into("<I", data, layout.vk[("K", "b")] + VK_DATA, 0x12344)
+    vk_d = layout.vk[("K", "d")]
+    data[vk_d + 4:vk_d + 6] = b"xx"
+    return bytes(data), layout
+
+
+def test_tolerant_values_name_a_value_whose_data_is_lost_and_step_over_a_broken_vk():
+    data, layout = damaged()
+    with regfast.Hive.from_buffer(data, errors="tolerant") as hive:
+        key = hive.open("K")
+        vals = list(key.values())
+        assert [(v.name, v.type) for v in vals] == [("a", 1), ("b", 1), ("c", 4)]
+        a, b, c = vals
+        assert (a.value, c.value) == ("alpha", 7)
+        assert b.size == len("beta-beta-beta\0".encode("utf-16-le"))     # as the vk records it
+        for read in (lambda: b.value, lambda: b.data, b.raw):
+            with pytest.raises(regfast.RegistryCorruptError) as e:
+                read()
+            assert e.value.winerror == 1015 and e.value.offset == 0x1000 + 0x12344, str(e.value)
+        # the walk's values are the same (its scan rows fall back to this read)
+        walked = {k.path: [(v.name, v.type) for v in k.values()] for k in hive.walk()}
+        assert walked == {"": [], "K": [("a", 1), ("b", 1), ("c", 4)], "L": [("x", 4)]}
+        # each loss is listed: where the damage is, and what a read does with it
+        probs = [p for p in hive.problems if p.kind == "values"]
+        assert [(p.offset, p.length) for p in probs] == [(layout.vk[("K", "b")], 0), (layout.vk[("K", "d")], 0)]
+        assert probs[0].reason.startswith(f"vk at 0x{layout.vk[('K', 'b')]:x} of nk at 0x{layout.nk['K']:x}, "
+                                          "its data lost: value data at 0x13344: not the start of a cell")
+        assert probs[1].reason.startswith(f"value list at 0x{layout.value_list['K']:x} of nk at "
+                                          f"0x{layout.nk['K']:x}, an entry stepped over: expected 'vk'")
+
+
+def test_a_strict_open_still_raises_at_the_first_damaged_value():
+    data, layout = damaged()
+    with regfast.Hive.from_buffer(data) as hive:
+        with pytest.raises(regfast.RegistryCorruptError) as e:
+            list(hive.open("K").values())
+        assert e.value.offset == 0x1000 + 0x12344
+        with pytest.raises(regfast.RegistryCorruptError):
+            [list(k.values()) for k in hive.walk()]
+        assert hive.problems == []
+
+
+def test_the_batch_keeps_the_name_and_type_of_a_value_whose_data_is_lost():
+    """rf_read_values' row of a value whose vk was read keeps its name, type
+    and length next to the error (before: "" and type 0), as the scan's row
+    does; a row whose vk is unusable has no name."""
+    data, _ = damaged()
+    with regfast.Hive.from_buffer(data, errors="tolerant") as hive:
+        vb = hive.open("K").read_values(errors="skip")
+        assert vb.names == ["a", "b", "c", ""]
+        assert vb.type.tolist() == [1, 1, 4, 0]
+        assert vb.status.tolist()[1] == vb.status.tolist()[3] == 0x20000001
+        assert vb.to_dict() == {"a": "alpha", "c": 7}
+
+
+def test_tolerant_values_agree_with_hivex(tmp_path):
+    """hivex lists all four entries, names three, and fails "b"'s data and
+    everything of "d": regfast hands out the same three names and types, the
+    same good data, and the same failure for "b"'s data."""
+    require_hivex()
+    data, _ = damaged()
+    p = tmp_path / "damaged.hiv"
+    p.write_bytes(data)
+    script = r"""
+import hivex, json, sys
+h = hivex.Hivex(sys.argv[1])
+out = []
+for v in h.node_values(h.node_get_child(h.root(), "K")):
+    row = {}
+    for f in ("value_key", "value_type", "value_value"):
+        try:
+            r = getattr(h, f)(v)
+            row[f] = list(r) if isinstance(r, tuple) else r
+            if f == "value_value":
+                row[f] = [r[0], r[1].hex()]
+        except Exception:
+            row[f] = None
+    out.append(row)
+print(json.dumps(out))
+"""
+    rows = json.loads(subprocess.run([HIVEX_PYTHON, "-c", script, str(p)], check=True,
+                                     capture_output=True, text=True).stdout)
+    named = [r for r in rows if r["value_key"] is not None]
+    assert len(rows) == 4 and len(named) == 3
+    with regfast.open_hive(p, errors="tolerant") as hive:
+        vals = list(hive.open("K").values())
+        assert [(v.name, v.type) for v in vals] == [(r["value_key"], r["value_type"][0]) for r in named]
+        for v, r in zip(vals, named):
+            if r["value_value"] is None:
+                with pytest.raises(regfast.RegistryCorruptError):
+                    v.data
+            else:
+                assert bytes(v.data).hex() == r["value_value"][1]
+
+
+def test_an_unusable_value_list_reads_as_no_values_and_is_listed():
+    data, layout = build_hive({"K": {"a": 1, "b": 2}, "L": {"x": 1}}, timestamp=0)
+    data = bytearray(data)
+    struct.pack_into("<I", data, layout.nk["K"] + 4 + 0x24, 5000)          # 5000 values in an 8-byte list
+    with regfast.Hive.from_buffer(bytes(data), errors="tolerant") as hive:
+        assert list(hive.open("K").values()) == []
+        assert [(k.path, len(list(k.values()))) for k in hive.walk()] == [("", 0), ("K", 0), ("L", 1)]
+        (p,) = [p for p in hive.problems if p.kind == "values"]
+        assert p.offset == layout.value_list["K"] and "5000 values do not fit" in p.reason
+    with regfast.Hive.from_buffer(bytes(data)) as hive:
+        with pytest.raises(regfast.RegistryCorruptError):
+            list(hive.open("K").values())
+
+
+def test_a_value_of_an_odd_length_utf16_name_is_read_by_its_whole_units():
+    data, layout = build_hive({"K": {"Ωmega": 5, "z": 1}}, timestamp=0)
+    data = bytearray(data)
+    vk = layout.vk[("K", "Ωmega")]
+    struct.pack_into("<H", data, vk + 4 + 0x02, 9)                           # 10 bytes of UTF-16 -> 9
+    with regfast.Hive.from_buffer(bytes(data), errors="tolerant") as hive:
+        vals = list(hive.open("K").values())
+        assert [(v.name, v.value) for v in vals] == [("Ωmeg", 5), ("z", 1)]   # its data is intact
+        (p,) = [p for p in hive.problems if p.kind == "values"]
+        assert p.offset == vk and "odd length" in p.reason
+
+
+def test_a_big_data_value_with_a_damaged_segment_raises_only_from_its_data():
+    big = bytes(range(256)) * 100                                              # 25,600 bytes: 2 segments
+    data, layout = build_hive({"K": {"big": big, "small": 3}}, timestamp=0)
+    data = bytearray(data)
+    db = layout.data[("K", "big")]
+    (seglist,) = struct.unpack_from("<I", data, db + 4 + 4)
+    struct.pack_into("<I", data, 0x1000 + seglist + 4 + 4, 0x12344)           # the second segment
+    with regfast.Hive.from_buffer(bytes(data), errors="tolerant") as hive:
+        big_v, small = hive.open("K").values()
+        assert (big_v.name, big_v.size, small.value) == ("big", len(big), 3)
+        with pytest.raises(regfast.RegistryCorruptError) as e:
+            big_v.value
+        assert e.value.offset == 0x1000 + 0x12344
+        (p,) = [p for p in hive.problems if p.kind == "values"]
+        assert p.offset == layout.vk[("K", "big")] and "db segment" in p.reason
+
+
+def test_a_data_length_the_hive_cannot_hold_is_not_allocated():
+    """A damaged value's data length can say 2 GB: reading its data raises
+    without a buffer of that size first (the row is not read as big data)."""
+    import tracemalloc
+    data, layout = build_hive({"K": {"a": "x" * 40}}, timestamp=0)
+    data = bytearray(data)
+    struct.pack_into("<I", data, layout.vk[("K", "a")] + VK_DATA_LEN, 0x7FFFFFF0)
+    with regfast.Hive.from_buffer(bytes(data), errors="tolerant") as hive:
+        (v,) = hive.open("K").values()
+        tracemalloc.start()
+        try:
+            with pytest.raises(regfast.RegistryCorruptError):
+                v.value
+            assert tracemalloc.get_traced_memory()[1] < 1 << 20
+        finally:
+            tracemalloc.stop()
+
+
+def test_a_list_of_many_broken_entries_opens_quickly_and_caps_its_problems():
+    """100,000 entries naming no cell: each is listed (up to the 10,000 kept,
+    all counted) in time linear in the entries."""
+    n = 100_000
+    data, layout = build_hive({"K": {f"v{i}": i for i in range(n)}}, timestamp=0)
+    data = bytearray(data)
+    lst = layout.value_list["K"]
+    struct.pack_into(f"<{n}I", data, lst + 4, *([0x10] * n))      # inside the first hbin's header
+    t0 = time.process_time()
+    with regfast.Hive.from_buffer(bytes(data), errors="tolerant") as hive:
+        elapsed = time.process_time() - t0
+        assert hive.problems_total == n and len(hive.problems) == 10_000
+        assert {p.offset for p in hive.problems} == {lst}           # the list holds the bad pointers
+        assert list(hive.open("K").values()) == []
+    assert elapsed < 30, elapsed                  # a hang guard, not a speed measure
+
+
+@pytest.mark.parametrize("name", [n for n in corpus_names() if n not in CORPUS_NOT_HIVES])
+def test_real_hives_read_the_same_values_tolerant_or_strict(name):
+    """No false alarms on real hives: a tolerant open lists no value problem,
+    and every key a strict open reads has the same values either way."""
+    path = corpus_path(name)
+    with regfast.open_hive(path, errors="tolerant") as tol, regfast.open_hive(path) as strict:
+        assert not [p for p in tol.problems if p.kind == "values"]
+        compared = 0
+        for key in tol.walk():
+            try:
+                want = [(v.name, v.type, bytes(v.data)) for v in strict.open(key.path).values()]
+            except regfast.RegistryCorruptError:
+                continue            # damage on the strict way there (a bad hbin on its path)
+            assert [(v.name, v.type, bytes(v.data)) for v in key.values()] == want, key.path
+            compared += 1
+        assert compared >= 1
