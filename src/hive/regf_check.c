@@ -104,12 +104,13 @@ static rf_status check_entry(void *vctx, uint32_t child, uint32_t hash, uint32_t
     (void)hash;
     /* Each problem is placed where the damage most likely is: a damaged key
      * record, or the list entry that points wrong. */
-    if (!(nk = regf_quiet_nk(h, child, &nlen)) || child == h->root || child == t->key) {
+    if (!(nk = regf_quiet_nk(h, child, &nlen)) || nlen == 0 || child == h->root || child == t->key) {
         if (!in_skipped_region(&t->regions, regf_file_off(child)))
             problem(t, 1, regf_file_off(regf_is_cell(h, child) ? child : leaf),
-                    "subkey list at 0x%llx of nk at 0x%llx: entry 0x%llx is not a usable key",
+                    "subkey list at 0x%llx of nk at 0x%llx: entry 0x%llx is not a usable key%s",
                     (unsigned long long)regf_file_off(leaf), (unsigned long long)regf_file_off(t->key),
-                    (unsigned long long)regf_file_off(child));
+                    (unsigned long long)regf_file_off(child),
+                    nk && nlen == 0 ? " (a key of no name, which Windows' check removes)" : "");
         return RF_OK;
     }
     uint32_t parent = rf_le32(nk + NK_PARENT);

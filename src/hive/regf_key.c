@@ -153,6 +153,14 @@ rf_status regf_child_nk(const regf_hive *h, uint32_t parent, uint32_t child, con
     *out = NULL;
     rf_status st = regf_nk_named(h, child, &nk, &len, name_len);
     if (st) return st;
+    /* A key of no name: Windows' check (CmpValidateKey, as ReactOS's
+     * CmCheckRegistry reimplements it: CM_CHECK_REGISTRY_KEY_NAME_LENGTH_ZERO)
+     * finds it damaged and, when it self-heals, removes it from its list.
+     * Read, it would take its parent's path (hivex reads it as ""). */
+    if (*name_len == 0)
+        return rfi_fail(RF_E_CORRUPT, regf_file_off(child), 0, "nk at 0x%llx: a key name of 0 bytes (listed under "
+                        "the key at 0x%llx)", (unsigned long long)regf_file_off(child),
+                        (unsigned long long)regf_file_off(parent));
     /* The root's parent field may name the root itself: without this, a list
      * holding the root would pass the check below and loop back to the top. */
     if (child == h->root)
@@ -330,9 +338,10 @@ static rf_status collect_entry(void *vctx, uint32_t child, uint32_t hash, uint32
     (void)hash;
     rf_status st = regf_check_child(c->h, c->parent, child);
     if (st) {
-        /* tolerant: a key owned elsewhere is read there (listed at open);
-         * other damage stops the listing as before */
-        if (c->tolerant && st == RF_E_CORRUPT && owned_elsewhere(c->h, c->parent, child)) return RF_OK;
+        /* tolerant: an entry the open's check listed is stepped over, as the
+         * walk steps over it (a key owned elsewhere is read there; one that
+         * is no usable key, nowhere); strict: the listing stops there */
+        if (c->tolerant && st == RF_E_CORRUPT) return RF_OK;
         return regf_with_fix(c->h, st, 0);
     }
     const uint8_t *nk, *pnk;

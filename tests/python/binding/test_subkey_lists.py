@@ -327,3 +327,42 @@ def test_sam_dupename():
         assert hive.deleted() == []
     with regfast.open_hive(path, errors="tolerant") as hive:
         assert hive.problems == []
+
+
+def test_a_key_of_no_name_is_damage_as_windows_finds_it():
+    """A name length of 0: Windows' check finds the key damaged and removes
+    it from its list (CM_CHECK_REGISTRY_KEY_NAME_LENGTH_ZERO in ReactOS's
+    reimplementation of CmCheckRegistry). Read, it took its parent's path:
+    a root child's path was "" (the root's) from the walk, and its subkey
+    "C" read as a root child. Strict: RegistryCorruptError at its nk;
+    tolerant: stepped over with its subtree, and listed."""
+    data, layout = build_hive({"A": {"C": {"v": 1}}, "B": {}}, timestamp=0)
+    data = bytearray(data)
+    a = layout.nk["A"]
+    struct.pack_into("<H", data, a + 4 + 0x48, 0)
+    with strict(data) as hive:
+        raises_at(lambda: list(hive.walk()), a, "a key name of 0 bytes")
+        raises_at(lambda: hive.root.subkey_names(), a, "a key name of 0 bytes")
+    with tolerant(data) as hive:
+        assert [k.path for k in hive.walk()] == ["", "B"]
+        assert hive.scan().key_paths() == ["", "B"]
+        assert hive.root.subkey_names() == ["B"]
+        (p,) = hive.problems
+        assert p.kind == "subkeys" and p.offset == a and "a key of no name" in p.reason
+
+
+def test_a_tolerant_subkey_listing_steps_over_an_entry_that_is_no_key():
+    """An entry pointing at a value record: the walk stepped over it, but a
+    tolerant Key.subkeys() raised there (and the key's other subkeys were not
+    listed). It steps over it too; the open lists it."""
+    data, layout = build()
+    (leaf, i) = entries(data, layout.subkey_list["P"])[2]
+    slot, _ = entry_slot(data, leaf, i)
+    struct.pack_into("<I", data, slot, layout.vk[("P\\alpha", "v")] - BASE)
+    want = [k for j, k in enumerate(sorted(KIDS, key=str.upper)) if j != 2]
+    with strict(data) as hive:
+        raises_at(lambda: hive.open("P").subkey_names(), layout.vk[("P\\alpha", "v")], "nk")
+    with tolerant(data) as hive:
+        assert hive.open("P").subkey_names() == want
+        assert [k.name for k in hive.walk("P")][1:] == want
+        assert any("is not a usable key" in p.reason for p in hive.problems)
