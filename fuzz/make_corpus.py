@@ -79,12 +79,24 @@ def seeds(w):
     # the walk's parent-chain check fails if a key is read under two lists)
     yield "relisted", {"P1": {"X": {"s": {"v": 1}}}, "P2": {"Y": {}}, "R": {}}, {"index": "li"}
     yield "relisted-self", {"P1": {"X": {"s": {"v": 1}}}, "P2": {"Y": {}}, "R": {}}, {"index": "li"}
+    # a db record of 0 segments whose list is a key's nk: the carver met that
+    # nk as a record "in slack" at its own cell's start (libFuzzer)
+    yield "db-list-is-a-key", {"A": {"big": bytes(range(256)) * 80, "C": {"w": 1}}}, {}
+    # a value whose data is lost, a vk that is no vk, a key of no name
+    yield "values-damaged", {"K": {"a": "alpha", "b": "beta", "d": "delta"}, "N": {"x": {}}}, {}
 
 
 def patch(name, data, layout):
     """Damage written into a seed after it is built (see seeds)."""
+    import struct
+    if name == "db-list-is-a-key":
+        db, c = layout.data[("A", "big")], layout.nk["A\\C"]
+        struct.pack_into("<HI", data, db + 4 + 2, 0, c - 4096)
+    if name == "values-damaged":
+        struct.pack_into("<I", data, layout.vk[("K", "b")] + 4 + 0x08, 0x12344)   # data at no cell
+        data[layout.vk[("K", "d")] + 4:layout.vk[("K", "d")] + 6] = b"xx"         # not a vk
+        struct.pack_into("<H", data, layout.nk["N"] + 4 + 0x48, 0)                 # a key of no name
     if name.startswith("relisted"):
-        import struct
         x, y = layout.nk["P1\\X"], layout.nk["P2\\Y"]
         for k in (x, y):  # parent field: no key, or (-self) the key itself
             struct.pack_into("<I", data, k + 4 + 0x10, k - 4096 if name.endswith("-self") else 0x7FFFFFF0)

@@ -633,8 +633,18 @@ static rf_status records_body(const regf_hive *h, reach *r, carve_run *c, rf_del
                 carve_area(c, off + 4, off + size, 1, RF_DELETED_UNREFERENCED);
             } else if (c->refd) {
                 while (next_slack < r->n_slack && r->slack[next_slack].cell < regf_file_pos(off)) next_slack++;
-                if (next_slack < r->n_slack && r->slack[next_slack].cell == regf_file_pos(off))
-                    carve_area(c, r->slack[next_slack].offset - REGF_BASE_BLOCK, off + size, 0, RF_DELETED_SLACK);
+                if (next_slack < r->n_slack && r->slack[next_slack].cell == regf_file_pos(off)) {
+                    /* A cell referenced as a record that uses none of its
+                     * bytes (damage: a db list of 0 entries naming a key's
+                     * nk) is all slack: a record at its start is the cell's
+                     * own content, referenced as nothing it holds, so the
+                     * cell is carved as an unreferenced one is. */
+                    uint64_t from = r->slack[next_slack].offset - REGF_BASE_BLOCK;
+                    if (from == off + 4)
+                        carve_area(c, from, off + size, 1, RF_DELETED_UNREFERENCED);
+                    else
+                        carve_area(c, from, off + size, 0, RF_DELETED_SLACK);
+                }
             }
         }
     }

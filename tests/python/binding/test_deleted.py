@@ -286,3 +286,33 @@ def test_corpus_derived_columns_agree_with_the_rows(name):
                 assert not mal or (st == 13 and mismatch)
                 if is_live and st == 13 and mismatch:
                     assert mal
+
+
+def test_a_record_filling_a_cell_misused_as_a_list_is_unreferenced_not_slack(make_hive):
+    """A db record of 0 segments whose list offset names a key's nk (damage
+    libFuzzer made): that cell counts as a db list using none of its bytes,
+    so its slack was the whole payload and the nk at its start came back as
+    a record "in slack". A record at a cell's own start is that cell's
+    content: carved as unreferenced (its cell is referenced as nothing it
+    holds), as the fuzz harness promises for every record at a cell start."""
+    big = bytes(range(256)) * 80                                    # 20,480 bytes: a db record
+    # the reachability walk marks A's values before A's subkeys: C's cell is
+    # taken for the db list first
+    built = make_hive({"A": {"big": big, "C": {"w": 1}}}, timestamp=WHEN)
+    data = bytearray(built.path.read_bytes())
+    db = built.layout.data[("A", "big")]
+    nk_c = built.layout.nk["A\\C"]
+    struct.pack_into("<HI", data, db + 4 + 2, 0, nk_c - 4096)      # 0 segments, list = C's nk
+    built.path.write_bytes(data)
+    with regfast.open_hive(built.path, errors="tolerant") as hive:
+        at_c = [d for d in hive.deleted() if d.offset == nk_c]
+        assert [(d.name, d.source) for d in at_c] == [("C", "unreferenced")]
+
+        def starts_a_cell(off):
+            try:
+                hive.cell(off)
+                return True
+            except FileNotFoundError:
+                return False
+
+        assert all(d.source in ("free", "unreferenced") for d in hive.deleted() if starts_a_cell(d.offset))
