@@ -265,6 +265,17 @@ static void do_scan(rf_hive *h, uint32_t flags, const uint8_t *base, size_t mapl
         REQUIRE(RF_SCAN_VALUE_NAME_AT(s.value_token[i]) + (s.value_name_len[i] & ~RF_NAME_UTF16_BIT) <= maplen);
         REQUIRE((uint64_t)s.value_offset[i] + s.value_length[i] <= maplen);
         touch(base + s.value_offset[i], s.value_length[i]);
+        if (!changed) {
+            /* the scan's inline locate (regf_locate_fast) agrees with a
+             * value's own read (regf_locate): same type, length and bytes */
+            rf_value_info vi;
+            const uint8_t *data;
+            size_t len;
+            REQUIRE(rf_value_get_info(h, s.value_token[i], &vi) == RF_OK && vi.type == s.value_type[i] &&
+                    vi.data_len == s.value_length[i]);
+            REQUIRE(rf_value_read(h, s.value_token[i], NULL, 0, &data, &len) == RF_OK &&
+                    data == base + s.value_offset[i] && len == s.value_length[i]);
+        }
     }
     if (optional && st == RF_OK) {
         /* key_n_values: the number of value rows of each key */

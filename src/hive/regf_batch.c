@@ -62,7 +62,7 @@ static void fill_row(batch_run *r, size_t i, uint32_t voff, int with_name)
     if (utf16 && (nlen & 1))
         st = rfi_fail(RF_E_CORRUPT, regf_file_off(voff), 0, "vk at 0x%llx: UTF-16 name has an odd length of %u bytes",
                       (unsigned long long)regf_file_off(voff), nlen);
-    if (!st) st = regf_locate(h, voff, vk, &d);
+    if (!st) st = regf_locate_fast(h, voff, vk, &d);
     if (with_name && b->name) {
         /* whole UTF-16 units (an odd byte dropped, as the scan does) */
         b->name[i].ptr = vk + VK_NAME;
@@ -339,7 +339,7 @@ static rf_status scan_values(scan_run *r, uint32_t key, const uint8_t *key_nk, s
         s->value_token[row] = voff;
         st = regf_vk_named(h, voff, &vk, &len, &nlen);
         int have_vk = !st;      /* the vk and its name's length checked: only its data may fail */
-        if (!st) st = regf_locate(h, voff, vk, &d);
+        if (!st) st = regf_locate_fast(h, voff, vk, &d);
         if (have_vk) utf16 = !(rf_le16(vk + VK_FLAGS) & VK_FLAG_COMP_NAME);
         if (!st && utf16 && (nlen & 1))
             st = rfi_fail(RF_E_CORRUPT, regf_file_off(voff), 0,

@@ -224,7 +224,7 @@ static void check_values(tree_check *t, uint32_t key, const uint8_t *nk)
                      (unsigned long long)regf_file_off(voff), nlen);
             value_problem(t, key, "vk", voff, "named by its whole units");
         }
-        st = regf_locate(h, voff, vk, &d);
+        st = regf_locate_fast(h, voff, vk, &d);
         if (!st && (d.flags & RF_VALUE_BIG_DATA)) st = regf_read_big(h, &d, NULL);
         if (st) value_problem(t, key, "vk", voff, "its data lost");
     }

@@ -368,7 +368,7 @@ typedef struct regf_data_loc {
 
 /* The vk at `v`, its name length checked against the cell; *name_len is the
  * length as checked (use it, not a second read of the field). */
-static inline rf_status regf_vk_named(const regf_hive *h, rf_value v, const uint8_t **vk, uint32_t *len,
+static RF_INLINE rf_status regf_vk_named(const regf_hive *h, rf_value v, const uint8_t **vk, uint32_t *len,
                                       uint32_t *name_len)
 {
     /* 0 is refused by the core for callers' tokens; here it can only come
@@ -397,6 +397,34 @@ static inline rf_status regf_vk(const regf_hive *h, rf_value v, const uint8_t **
 
 /* Where the vk's data lives (checked against the cells). */
 rf_status regf_locate(const regf_hive *h, uint32_t voff, const uint8_t *vk, regf_data_loc *d);
+
+/* regf_locate's common cases inline, for the per-value loops (the scan, a
+ * batch read): data inside the vk, or in one allocated cell that holds it.
+ * Anything else, every failure included, is regf_locate's to answer (and
+ * to explain): this only ever succeeds where it would. */
+static inline rf_status regf_locate_fast(const regf_hive *h, uint32_t voff, const uint8_t *vk, regf_data_loc *d)
+{
+    uint32_t raw = regf_once32(vk + VK_DATA_LEN), n = raw & ~VK_DATA_INLINE;
+    if (raw & VK_DATA_INLINE) {
+        if (RF_UNLIKELY(n > 4)) return regf_locate(h, voff, vk, d);
+        d->len = n;
+        d->flags = RF_VALUE_INLINE;
+        d->ptr = vk + VK_DATA;
+        d->db = 0;
+        return RF_OK;
+    }
+    const uint8_t *p;
+    uint32_t clen;
+    if (RF_LIKELY(n != 0 && !(h->minor >= 4 && n > REGF_BIG_SEGMENT)) &&
+        RF_LIKELY(regf_cell(h, rf_le32(vk + VK_DATA), "value data", &p, &clen) == RF_OK && n <= clen)) {
+        d->len = n;
+        d->flags = 0;
+        d->ptr = p;
+        d->db = 0;
+        return RF_OK;
+    }
+    return regf_locate(h, voff, vk, d);
+}
 rf_status regf_read_big(const regf_hive *h, const regf_data_loc *d, uint8_t *buf);
 
 /* A key's value list: `*n` vk offsets (borrowed), n bounded by max_values. */
