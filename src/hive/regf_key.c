@@ -103,9 +103,9 @@ static rf_status each_subkey(const regf_hive *h, uint32_t key_off, const uint8_t
     if (first) return first; /* a leaf was lost: the count cannot match, say why instead */
     if (seen != n_subkeys)
         return rfi_fail(RF_E_CORRUPT, regf_file_off(key_off), 0,
-                        "nk at 0x%llx: subkey count %u but its lists hold %s%u entries",
+                        "nk at 0x%llx: subkey count %u but its lists hold %s%u entries (list at 0x%llx)",
                         (unsigned long long)regf_file_off(key_off), n_subkeys,
-                        seen > n_subkeys ? "at least " : "", seen);
+                        seen > n_subkeys ? "at least " : "", seen, (unsigned long long)regf_file_off(list));
     return RF_OK;
 }
 

@@ -397,6 +397,20 @@ def test_random_zeroed_ranges():
                 assert hbin_index(layout, p.offset) in bad, (p, ranges)
 
 
+def test_a_subkey_count_mismatch_names_the_list_too():
+    """A list whose entry count was zeroed (its bytes are the damage) made
+    the problem "nk at X: subkey count 1 but its lists hold 0 entries",
+    naming only the intact nk: the list is named too (it failed
+    test_random_zeroed_ranges's rule on 6 seeds in 3,000)."""
+    data, layout = build()
+    lst = layout.subkey_list["K05"]
+    struct.pack_into("<H", data, lst + 4 + 2, 0)
+    with regfast.Hive.from_buffer(bytes(data), errors="tolerant") as hive:
+        (p,) = [p for p in hive.problems if p.kind == "subkeys"]
+        assert "subkey count 1 but its lists hold 0 entries" in p.reason
+        assert f"list at 0x{lst:x}" in p.reason, p.reason
+
+
 # ---- the Python surface -------------------------------------------------------------
 
 def test_errors_argument_is_validated(tmp_path):
