@@ -112,7 +112,7 @@ class HiveInfo(NamedTuple):
 
 
 class HiveProblem(NamedTuple):
-    """A damaged region a tolerant open skipped (see Hive.problems)."""
+    """Damage a tolerant open found and reads step past (see Hive.problems)."""
 
     offset: int  # file offset where the damage starts
     length: int  # bytes skipped from there (0: nothing skipped)

@@ -156,7 +156,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             rows.append(
                 (
                     "problems",
-                    f"{total:,} damaged region{'s' * (total != 1)} skipped"
+                    f"{total:,} damaged spot{'s' * (total != 1)} read past (regions, list entries, values)"
                     + (f" (first {len(problems):,} kept)" if total > len(problems) else ""),
                 )
             )

@@ -177,7 +177,7 @@ def problem_note(hive: regfast.Hive, label: str | None = None) -> None:
     if total:
         print(
             f"regfast: warning: {label + ': ' if label else ''}{total:,} damaged "
-            f"region{'s' * (total != 1)} skipped (regfast info --tolerant lists them)",
+            f"spot{'s' * (total != 1)} read past (regfast info --tolerant lists them)",
             file=sys.stderr,
         )
 

@@ -494,10 +494,10 @@ def test_cli_tolerant(tmp_path, capsys):
     capsys.readouterr()
     assert main(["info", "--tolerant", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "1 damaged region skipped" in out and f"0x{start:x} +0x1000 hbin" in out
+    assert "1 damaged spot read past" in out and f"0x{start:x} +0x1000 hbin" in out
     assert main(["scan", "--tolerant", str(path)]) == 0
     captured = capsys.readouterr()
-    assert "damaged region" in captured.err and "skipped:" in captured.out
+    assert "damaged spot" in captured.err and "skipped:" in captured.out
     assert main(["ls", "--tolerant", "-r", str(path)]) == 0
     assert "<damaged:" in capsys.readouterr().out
     assert main(["export", "--tolerant", "-f", "csv", str(path)]) == 0

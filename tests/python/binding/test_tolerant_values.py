@@ -218,3 +218,21 @@ def test_real_hives_read_the_same_values_tolerant_or_strict(name):
             assert [(v.name, v.type, bytes(v.data)) for v in key.values()] == want, key.path
             compared += 1
         assert compared >= 1
+
+
+def test_cli_lists_the_values_of_a_damaged_key(tmp_path, capsys):
+    """`regfast ls -v --tolerant` prints every value of the key, the one whose
+    data is lost as <damaged: ...>, and says on stderr what it read past;
+    strictly it stops there (exit 1), as before."""
+    from regfast.cli import main
+    data, _ = damaged()
+    p = tmp_path / "d.hiv"
+    p.write_bytes(data)
+    assert main(["ls", "-r", "-v", "--tolerant", str(p)]) == 0
+    out, err = capsys.readouterr()
+    lines = [line.strip() for line in out.splitlines()]
+    assert 'a = REG_SZ "alpha"' in lines and "c = REG_DWORD 7" in lines
+    assert any(line.startswith("b = REG_SZ <damaged: value data at 0x13344") for line in lines), out
+    assert not any(line.startswith("d = ") for line in lines)
+    assert "2 damaged spots read past" in err
+    assert main(["ls", "-r", "-v", str(p)]) == 1

@@ -220,7 +220,7 @@ def test_damaged_real_hive_compares_as_far_as_it_reads(capsys):
     assert "rerun with --tolerant to read the rest" in err and "winerror 1015" in err
     assert cli.main(["diff", str(bad), str(good), "--tolerant", "--json"]) == 1
     out, err = capsys.readouterr()
-    assert "old side: 1 damaged region skipped" in err
+    assert "old side: 1 damaged spot read past" in err
     assert "old side (ez__SAMBadHBinHeader): damaged subkeys or values under SAM\\Domains" in err
     doc = json.loads(out)
     assert [(x["side"], x["path"]) for x in doc["damaged"]] == d.damaged
