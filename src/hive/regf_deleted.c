@@ -102,6 +102,8 @@ rf_status regf_cell_any(rf_hive *base, uint64_t file_offset, const uint8_t **pay
 typedef struct reach {
     const regf_hive *h;
     uint64_t *refd;           /* bit per 8-byte slot: a referenced cell starts here */
+    uint64_t *live;           /* bit per 8-byte slot: an nk or vk read as what it is (a
+                                 cell can be referenced first as something else: damage) */
     uint32_t *stack;          /* nk offsets still to expand */
     size_t    top, stack_cap;
     rf_slack *slack;          /* slack of referenced cells, when wanted */
@@ -159,7 +161,11 @@ static void mark_value(reach *r, uint32_t voff)
     const uint8_t *vk, *p, *list;
     uint32_t len, plen, llen;
     if (!alloc_cell(h, voff, &vk, &len) || len < VK_NAME || vk[0] != 'v' || vk[1] != 'k') return;
-    if (!mark(r, voff, RF_CELL_VK, (uint64_t)VK_NAME + rf_le16(vk + VK_NAME_LEN))) return;
+    /* followed once as a vk, even when its cell was referenced before as
+     * something else (its data would otherwise count as unreferenced) */
+    if (bit_get(r->live, voff >> 3)) return;
+    bit_set(r->live, voff >> 3);
+    mark(r, voff, RF_CELL_VK, (uint64_t)VK_NAME + rf_le16(vk + VK_NAME_LEN));
     uint32_t raw = rf_le32(vk + VK_DATA_LEN), doff = rf_le32(vk + VK_DATA), dlen = raw & ~VK_DATA_INLINE;
     if ((raw & VK_DATA_INLINE) || dlen == 0) return;
     if (h->minor >= 4 && dlen > REGF_BIG_SEGMENT && alloc_cell(h, doff, &p, &plen) && plen >= 8 &&
@@ -185,7 +191,12 @@ static void push_child(reach *r, uint32_t child)
     const uint8_t *nk;
     uint32_t len;
     if (!alloc_cell(r->h, child, &nk, &len) || len < NK_NAME || nk[0] != 'n' || nk[1] != 'k') return;
-    if (!mark(r, child, RF_CELL_NK, (uint64_t)NK_NAME + rf_le16(nk + NK_NAME_LEN))) return;
+    /* expanded once as a key, even when its cell was referenced before as
+     * something else (a db list naming it: its subtree would count as
+     * deleted, live as it is) */
+    if (bit_get(r->live, child >> 3)) return;
+    bit_set(r->live, child >> 3);
+    mark(r, child, RF_CELL_NK, (uint64_t)NK_NAME + rf_le16(nk + NK_NAME_LEN));
     if (!grow((void **)&r->stack, &r->stack_cap, r->top + 1, sizeof *r->stack)) {
         r->oom = 1;
         return;
@@ -244,7 +255,8 @@ static rf_status reach_all(reach *r, const regf_hive *h, uint32_t min_slack)
     r->h = h;
     r->min_slack = min_slack;
     r->refd = calloc((size_t)(h->bins_len / 512) + 1, sizeof(uint64_t));
-    if (!r->refd) return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for the reachability map");
+    r->live = calloc((size_t)(h->bins_len / 512) + 1, sizeof(uint64_t));
+    if (!r->refd || !r->live) return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for the reachability map");
     if (h->root_ok) push_child(r, h->root);
     while (r->top && !r->oom) expand_key(r, r->stack[--r->top]);
     if (r->oom) return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for the reachability walk");
@@ -254,6 +266,7 @@ static rf_status reach_all(reach *r, const regf_hive *h, uint32_t min_slack)
 static void reach_free(reach *r)
 {
     free(r->refd);
+    free(r->live);
     free(r->stack);
     free(r->slack);
 }
@@ -634,16 +647,19 @@ static rf_status records_body(const regf_hive *h, reach *r, carve_run *c, rf_del
             } else if (c->refd) {
                 while (next_slack < r->n_slack && r->slack[next_slack].cell < regf_file_pos(off)) next_slack++;
                 if (next_slack < r->n_slack && r->slack[next_slack].cell == regf_file_pos(off)) {
-                    /* A cell referenced as a record that uses none of its
-                     * bytes (damage: a db list of 0 entries naming a key's
-                     * nk) is all slack: a record at its start is the cell's
-                     * own content, referenced as nothing it holds, so the
-                     * cell is carved as an unreferenced one is. */
+                    /* A cell referenced first as a record that uses none of
+                     * its bytes (damage: a db list of 0 entries naming an
+                     * nk) is all slack by that reference: a record at its
+                     * start is the cell's own content. Read as what it is
+                     * (a live key or value): not deleted, and its own slack
+                     * unknown (two readings of one cell): nothing carved.
+                     * Else it is referenced as nothing it holds: carved as
+                     * an unreferenced cell is. */
                     uint64_t from = r->slack[next_slack].offset - REGF_BASE_BLOCK;
-                    if (from == off + 4)
-                        carve_area(c, from, off + size, 1, RF_DELETED_UNREFERENCED);
-                    else
+                    if (from != off + 4)
                         carve_area(c, from, off + size, 0, RF_DELETED_SLACK);
+                    else if (!bit_get(r->live, off >> 3))
+                        carve_area(c, from, off + size, 1, RF_DELETED_UNREFERENCED);
                 }
             }
         }
@@ -726,6 +742,15 @@ static rf_status slack_body(const regf_hive *h, reach *r, rf_slack *out, size_t 
 {
     rf_status st = reach_all(r, h, 1);
     if (st) return st;
+    /* a live nk or vk that a damaged record referenced first, using none of
+     * its bytes: its whole payload is no slack (see records_body) */
+    size_t kept = 0;
+    for (size_t i = 0; i < r->n_slack; i++) {
+        uint64_t cell = r->slack[i].cell - REGF_BASE_BLOCK;
+        if (r->slack[i].offset == r->slack[i].cell + 4 && bit_get(r->live, cell >> 3)) continue;
+        r->slack[kept++] = r->slack[i];
+    }
+    r->n_slack = kept;
     if (r->n_slack) qsort(r->slack, r->n_slack, sizeof *r->slack, slack_order);
     size_t n = r->n_slack < cap ? r->n_slack : cap;
     if (n) memcpy(out, r->slack, n * sizeof *out);
