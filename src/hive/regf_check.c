@@ -53,6 +53,8 @@ static int in_skipped_region(const skipped_regions *r, uint64_t file_off)
 typedef struct tree_check {
     regf_hive *h;
     uint64_t  *visited;        /* bit per 8-byte slot: an nk already queued */
+    uint64_t  *entry_seen;     /* bit per 4-byte slot: a value-list entry already checked */
+    uint64_t  *record_seen;    /* bit per 8-byte slot: a vk or db already checked */
     uint32_t  *stack;
     size_t     top, cap;
     uint32_t   key, prev;      /* the key whose list is checked; last in-order entry */
@@ -175,7 +177,7 @@ static rf_status check_entry(void *vctx, uint32_t child, uint32_t hash, uint32_t
  * rule of check_entry): the record the error names when a cell starts there
  * (a damaged record), else the record holding the pointer (`holder`, named
  * `holder_what`): the pointer is what broke. The reason names both. O(1)
- * per entry: a hostile list can hold millions. Damage inside a region the
+ * per entry (no search for an enclosing cell). Damage inside a region the
  * hbin walk skipped is listed there already. */
 static void value_problem(tree_check *t, uint32_t key, const char *holder_what, uint32_t holder, const char *what)
 {
@@ -196,12 +198,26 @@ static void value_problem(tree_check *t, uint32_t key, const char *holder_what, 
     if (st && !t->err) t->err = st;
 }
 
+static int seen_before(uint64_t *bits, uint64_t slot)
+{
+    uint64_t m = (uint64_t)1 << (slot & 63);
+    if (bits[slot >> 6] & m) return 1;
+    bits[slot >> 6] |= m;
+    return 0;
+}
+
 /* The value list of a key the tree check reached, each vk and its data, as
- * reads check them: a tolerant open lists every value a read would refuse
- * (README: "never dropped silently"). A tolerant hive's Key.values() then
- * steps over an entry whose vk is unusable and hands out a value whose data
- * alone is lost as one whose data raises. A list past max_values is the
- * caller's limit, not damage: its reads say so. */
+ * reads check them: a tolerant open lists the damage of every value a read
+ * would refuse (README: "never dropped silently"). A tolerant hive's
+ * Key.values() then steps over an entry whose vk is unusable and hands out
+ * a value whose data alone is lost as one whose data raises. A list past
+ * max_values is the caller's limit, not damage: its reads say so.
+ *
+ * Each list entry, vk and db is checked once per open, wherever it is
+ * listed again (lists shared by thousands of keys, a vk listed 40,000
+ * times, vks sharing one db of 65,535 segments: damage a hostile file can
+ * hold), so the check stays linear in the file. Damage met again is
+ * listed where it was first met. */
 static void check_values(tree_check *t, uint32_t key, const uint8_t *nk)
 {
     const regf_hive *h = t->h;
@@ -213,19 +229,23 @@ static void check_values(tree_check *t, uint32_t key, const uint8_t *nk)
         if (st != RF_E_LIMIT) value_problem(t, key, "nk", key, "none read");
         return;
     }
+    uint64_t first_slot = count ? (uint64_t)(list - h->bins) >> 2 : 0;   /* the payload is 4-aligned */
     for (uint32_t i = 0; i < count && !t->err; i++) {
+        if (seen_before(t->entry_seen, first_slot + i)) continue;
         uint32_t voff = rf_le32(list + 4 * (size_t)i);
         if ((st = regf_vk_named(h, voff, &vk, &len, &nlen)) != RF_OK) {
-            value_problem(t, key, "value list", regf_once32(nk + NK_VALUES), "an entry stepped over");
+            value_problem(t, key, "value list", (uint32_t)(list - h->bins) - 4, "an entry stepped over");
             continue;
         }
+        if (seen_before(t->record_seen, voff >> 3)) continue;
         if (!(rf_le16(vk + VK_FLAGS) & VK_FLAG_COMP_NAME) && (nlen & 1)) {
             rfi_fail(RF_E_CORRUPT, regf_file_off(voff), 0, "vk at 0x%llx: UTF-16 name has an odd length of %u bytes",
                      (unsigned long long)regf_file_off(voff), nlen);
             value_problem(t, key, "vk", voff, "named by its whole units");
         }
         st = regf_locate_fast(h, voff, vk, &d);
-        if (!st && (d.flags & RF_VALUE_BIG_DATA)) st = regf_read_big(h, &d, NULL);
+        if (!st && (d.flags & RF_VALUE_BIG_DATA) && !seen_before(t->record_seen, d.db >> 3))
+            st = regf_read_big(h, &d, NULL);
         if (st) value_problem(t, key, "vk", voff, "its data lost");
     }
 }
@@ -234,8 +254,11 @@ static rf_status check_tree_body(tree_check *t)
 {
     regf_hive *h = t->h;
     t->visited = calloc((size_t)(h->bins_len / 512) + 1, sizeof(uint64_t));
+    t->record_seen = calloc((size_t)(h->bins_len / 512) + 1, sizeof(uint64_t));
+    t->entry_seen = calloc((size_t)(h->bins_len / 256) + 1, sizeof(uint64_t));
     t->stack = malloc(256 * sizeof *t->stack);
-    if (!t->visited || !t->stack) return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for the subkey check");
+    if (!t->visited || !t->record_seen || !t->entry_seen || !t->stack)
+        return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for the subkey check");
     t->cap = 256;
     t->stack[t->top++] = h->root;
     t->visited[(h->root >> 3) >> 6] |= (uint64_t)1 << ((h->root >> 3) & 63);
@@ -307,6 +330,8 @@ rf_status regf_check_tree(regf_hive *h)
         return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for the subkey check");
     rf_status st = check_tree_guarded(&t);
     free(t.visited);
+    free(t.record_seen);
+    free(t.entry_seen);
     free(t.stack);
     free(t.regions.at);
     /* sorted by child for regf_relisted_parent's binary search */

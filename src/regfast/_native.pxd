@@ -150,6 +150,7 @@ cdef class Value:
     cdef Hive _hv(self)
     cdef rf_hive *_h(self) except NULL
     cdef bytes _big_bytes(self)
+    cdef bint _read_flat(self, const uint8_t **p, size_t *n) except -1
     cdef object _decoded(self)
 
 cdef class _Export:

@@ -2437,10 +2437,23 @@ cdef class Value:
             self.hive.probe()
             return view_of(self.hive, self._ptr, self._len)
         if not (self._flags & RF_VALUE_BIG_DATA):
-            check(_value_read(self.hive, self._v, &p, &n))
-            self.hive.probe()
-            return view_of(self.hive, p, n)
+            if self._read_flat(&p, &n):
+                self.hive.probe()
+                return view_of(self.hive, p, n)
         return memoryview(self._big_bytes())
+
+    cdef bint _read_flat(self, const uint8_t **p, size_t *n) except -1:
+        """The data where it lies in the mapping (True), or False when it is
+        big data after all: a tolerant Key.values() hands out a value from a
+        row that reads as an error without saying where its data is (a vk
+        whose name is damaged, a row past the batch's bound), and only
+        reading it says. Raises the damage of a value whose data is lost."""
+        cdef rf_status st = _value_read(self.hive, self._v, p, n)
+        if st == RF_E_MORE_DATA:
+            self._flags |= RF_VALUE_BIG_DATA
+            return False
+        check(st)
+        return True
 
     cdef bytes _big_bytes(self):
         """Assembles a big-data value's segments into one new bytes object."""
@@ -2517,13 +2530,11 @@ cdef class Value:
         cdef size_t n
         cdef bytes b
         cdef rf_hive *h = self._h()             # raises once the hive is closed
-        if self._flags & RF_VALUE_BIG_DATA:
+        if self._ptr != NULL:                   # located by Key.values(): no C call
+            p, n = self._ptr, self._len
+        elif (self._flags & RF_VALUE_BIG_DATA) or not self._read_flat(&p, &n):
             b = self._big_bytes()
             return decode_data(self._type, <const uint8_t *>PyBytes_AS_STRING(b), len(b))
-        if self._ptr == NULL:                   # located by Key.values(): no C call
-            check(_value_read(self.hive, self._v, &p, &n))
-        else:
-            p, n = self._ptr, self._len
         if self.hive._can_fault:                # the decoder reads the mapping outside C (Hive.probe)
             check(regf_probe_end(self.hive._map, self.hive._map_len))
         return decode_data(self._type, p, n)
