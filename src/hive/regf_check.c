@@ -54,7 +54,10 @@ typedef struct tree_check {
     regf_hive *h;
     uint64_t  *visited;        /* bit per 8-byte slot: an nk already queued */
     uint64_t  *entry_seen;     /* bit per 4-byte slot: a value-list entry already checked */
-    uint64_t  *record_seen;    /* bit per 8-byte slot: a vk or db already checked */
+    uint64_t  *record_seen;    /* bit per 8-byte slot: a vk already checked */
+    uint32_t  *prefix;         /* db segment lists: (offset, full prefix) pairs, open
+                                  addressing (offset 0, never a cell, marks a free slot) */
+    size_t     prefix_mask, n_prefix;
     uint32_t  *stack;
     size_t     top, cap;
     uint32_t   key, prev;      /* the key whose list is checked; last in-order entry */
@@ -206,6 +209,84 @@ static int seen_before(uint64_t *bits, uint64_t slot)
     return 0;
 }
 
+/* How many leading entries of a db's segment list are full segments
+ * (allocated cells of at least REGF_BIG_SEGMENT bytes): found once per
+ * list, up to the 65,535 entries a db can name. 0 when out of memory. */
+static int full_prefix(tree_check *t, uint32_t list_off, const uint8_t *list, uint32_t llen, uint32_t *out)
+{
+    if (2 * (t->n_prefix + 1) > t->prefix_mask + 1) {
+        size_t cap = t->prefix_mask ? 2 * (t->prefix_mask + 1) : 64;
+        uint32_t *fresh = calloc(2 * cap, sizeof *fresh);
+        if (!fresh) return 0;
+        for (size_t i = 0; t->prefix && i <= t->prefix_mask; i++) {
+            if (!t->prefix[2 * i]) continue;
+            size_t j = ((size_t)(t->prefix[2 * i] >> 3) * 2654435761u) & (cap - 1);
+            while (fresh[2 * j]) j = (j + 1) & (cap - 1);
+            fresh[2 * j] = t->prefix[2 * i];
+            fresh[2 * j + 1] = t->prefix[2 * i + 1];
+        }
+        free(t->prefix);
+        t->prefix = fresh;
+        t->prefix_mask = cap - 1;
+    }
+    size_t j = ((size_t)(list_off >> 3) * 2654435761u) & t->prefix_mask;
+    for (; t->prefix[2 * j]; j = (j + 1) & t->prefix_mask)
+        if (t->prefix[2 * j] == list_off) {
+            *out = t->prefix[2 * j + 1];
+            return 1;
+        }
+    uint32_t n = llen / 4 < 65535 ? llen / 4 : 65535, fp = 0;
+    for (; fp < n; fp++) {
+        const uint8_t *seg;
+        uint32_t slen;
+        int allocated;
+        if (!regf_cell_at(t->h, rf_le32(list + 4 * (size_t)fp), &seg, &slen, &allocated) || !allocated ||
+            slen < REGF_BIG_SEGMENT)
+            break;
+    }
+    t->prefix[2 * j] = list_off;
+    t->prefix[2 * j + 1] = fp;
+    t->n_prefix++;
+    *out = fp;
+    return 1;
+}
+
+/* regf_read_big's checks of a big value's segments (with its errors),
+ * without walking them for every value: values sharing a segment list (a
+ * hostile hive can make thousands name one list of thousands of entries)
+ * cost the list's full prefix once, then one cell each: the last segment,
+ * or the first that is not full. */
+static rf_status check_big(tree_check *t, const regf_data_loc *d)
+{
+    const regf_hive *h = t->h;
+    const uint8_t *db, *list, *seg;
+    uint32_t dblen, llen, slen, fp;
+    rf_status st = regf_record(h, d->db, "db", 8, &db, &dblen);
+    if (st) return st;
+    uint32_t n = regf_once16(db + 2), list_off = rf_le32(db + 4);
+    uint32_t need = (uint32_t)(((uint64_t)d->len + REGF_BIG_SEGMENT - 1) / REGF_BIG_SEGMENT);
+    if (n < need)
+        return rfi_fail(RF_E_CORRUPT, regf_file_off(d->db), 0, "db at 0x%llx: %u segments cannot hold %u bytes (need %u)",
+                        (unsigned long long)regf_file_off(d->db), n, d->len, need);
+    if ((st = regf_cell(h, list_off, "db segment list", &list, &llen)) != RF_OK) return st;
+    if ((uint64_t)n * 4 > llen)
+        return rfi_fail(RF_E_CORRUPT, regf_file_off(list_off), 0,
+                        "db segment list at 0x%llx: %u entries do not fit in a %u-byte cell",
+                        (unsigned long long)regf_file_off(list_off), n, llen);
+    if (!full_prefix(t, list_off, list, llen, &fp))
+        return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for the value check");
+    uint32_t last = need - 1;                 /* need >= 2: big data is over one segment */
+    if (last < fp) return RF_OK;              /* a full segment holds any last part */
+    uint32_t i = fp < last ? fp : last;       /* the first segment that is not full, or the last */
+    uint32_t take = i < last ? REGF_BIG_SEGMENT : d->len - last * REGF_BIG_SEGMENT;
+    uint32_t soff = rf_le32(list + 4 * (size_t)i);
+    if ((st = regf_cell(h, soff, "db segment", &seg, &slen)) != RF_OK) return st;
+    if (take > slen)
+        return rfi_fail(RF_E_CORRUPT, regf_file_off(soff), 0, "db segment %u at 0x%llx: needs %u bytes but the cell "
+                        "holds %u", i, (unsigned long long)regf_file_off(soff), take, slen);
+    return RF_OK;
+}
+
 /* The value list of a key the tree check reached, each vk and its data, as
  * reads check them: a tolerant open lists the damage of every value a read
  * would refuse (README: "never dropped silently"). A tolerant hive's
@@ -213,11 +294,11 @@ static int seen_before(uint64_t *bits, uint64_t slot)
  * a value whose data alone is lost as one whose data raises. A list past
  * max_values is the caller's limit, not damage: its reads say so.
  *
- * Each list entry, vk and db is checked once per open, wherever it is
- * listed again (lists shared by thousands of keys, a vk listed 40,000
- * times, vks sharing one db of 65,535 segments: damage a hostile file can
- * hold), so the check stays linear in the file. Damage met again is
- * listed where it was first met. */
+ * Each list entry and vk is checked once per open, wherever it is listed
+ * again (lists shared by thousands of keys, a vk listed 40,000 times:
+ * damage a hostile file can hold), and each db segment list's full prefix
+ * is found once (check_big), so the check stays linear in the file. Damage
+ * met again is listed where it was first met. */
 static void check_values(tree_check *t, uint32_t key, const uint8_t *nk)
 {
     const regf_hive *h = t->h;
@@ -244,8 +325,7 @@ static void check_values(tree_check *t, uint32_t key, const uint8_t *nk)
             value_problem(t, key, "vk", voff, "named by its whole units");
         }
         st = regf_locate_fast(h, voff, vk, &d);
-        if (!st && (d.flags & RF_VALUE_BIG_DATA) && !seen_before(t->record_seen, d.db >> 3))
-            st = regf_read_big(h, &d, NULL);
+        if (!st && (d.flags & RF_VALUE_BIG_DATA)) st = check_big(t, &d);
         if (st) value_problem(t, key, "vk", voff, "its data lost");
     }
 }
@@ -331,6 +411,7 @@ rf_status regf_check_tree(regf_hive *h)
     rf_status st = check_tree_guarded(&t);
     free(t.visited);
     free(t.record_seen);
+    free(t.prefix);
     free(t.entry_seen);
     free(t.stack);
     free(t.regions.at);

@@ -271,6 +271,15 @@ static void reach_free(reach *r)
     free(r->slack);
 }
 
+/* A slack entry of a live nk or vk recorded under another reading of its
+ * cell (the first reference to it won: a damaged db naming the nk as its
+ * segment list, say): that "slack" is the live record's own bytes. */
+static int slack_misread(const reach *r, const rf_slack *s)
+{
+    return s->kind != RF_CELL_NK && s->kind != RF_CELL_VK &&
+           bit_get(r->live, (s->cell - REGF_BASE_BLOCK) >> 3);
+}
+
 static int slack_order(const void *a, const void *b)
 {
     uint64_t x = ((const rf_slack *)a)->cell, y = ((const rf_slack *)b)->cell;
@@ -647,19 +656,19 @@ static rf_status records_body(const regf_hive *h, reach *r, carve_run *c, rf_del
             } else if (c->refd) {
                 while (next_slack < r->n_slack && r->slack[next_slack].cell < regf_file_pos(off)) next_slack++;
                 if (next_slack < r->n_slack && r->slack[next_slack].cell == regf_file_pos(off)) {
-                    /* A cell referenced first as a record that uses none of
-                     * its bytes (damage: a db list of 0 entries naming an
-                     * nk) is all slack by that reference: a record at its
-                     * start is the cell's own content. Read as what it is
-                     * (a live key or value): not deleted, and its own slack
-                     * unknown (two readings of one cell): nothing carved.
-                     * Else it is referenced as nothing it holds: carved as
-                     * an unreferenced cell is. */
+                    /* A live key's or value's cell referenced first as
+                     * something else (damage: a db naming an nk as its
+                     * segment list): its "slack" by that reading is the live
+                     * record's own bytes; nothing carved (slack_misread).
+                     * A cell referenced as a record that uses none of its
+                     * bytes (a db list of 0 entries) and read as nothing
+                     * else: a record at its start is the cell's own content,
+                     * referenced as nothing it holds: carved as an
+                     * unreferenced cell is. */
                     uint64_t from = r->slack[next_slack].offset - REGF_BASE_BLOCK;
-                    if (from != off + 4)
-                        carve_area(c, from, off + size, 0, RF_DELETED_SLACK);
-                    else if (!bit_get(r->live, off >> 3))
-                        carve_area(c, from, off + size, 1, RF_DELETED_UNREFERENCED);
+                    if (!slack_misread(r, &r->slack[next_slack]))
+                        carve_area(c, from, off + size, from == off + 4,
+                                   from == off + 4 ? RF_DELETED_UNREFERENCED : RF_DELETED_SLACK);
                 }
             }
         }
@@ -742,14 +751,9 @@ static rf_status slack_body(const regf_hive *h, reach *r, rf_slack *out, size_t 
 {
     rf_status st = reach_all(r, h, 1);
     if (st) return st;
-    /* a live nk or vk that a damaged record referenced first, using none of
-     * its bytes: its whole payload is no slack (see records_body) */
     size_t kept = 0;
-    for (size_t i = 0; i < r->n_slack; i++) {
-        uint64_t cell = r->slack[i].cell - REGF_BASE_BLOCK;
-        if (r->slack[i].offset == r->slack[i].cell + 4 && bit_get(r->live, cell >> 3)) continue;
-        r->slack[kept++] = r->slack[i];
-    }
+    for (size_t i = 0; i < r->n_slack; i++)
+        if (!slack_misread(r, &r->slack[i])) r->slack[kept++] = r->slack[i];
     r->n_slack = kept;
     if (r->n_slack) qsort(r->slack, r->n_slack, sizeof *r->slack, slack_order);
     size_t n = r->n_slack < cap ? r->n_slack : cap;

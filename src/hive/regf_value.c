@@ -90,8 +90,7 @@ rf_status regf_value_info(rf_hive *base, rf_value v, rf_value_info *out)
     return RF_OK;
 }
 
-/* Copies a db record's segments into buf (cap >= d->len checked by caller);
- * with buf NULL, checks them only (a tolerant open's value check). */
+/* Copies a db record's segments into buf (cap >= d->len checked by caller). */
 rf_status regf_read_big(const regf_hive *h, const regf_data_loc *d, uint8_t *buf)
 {
     const uint8_t *db, *list, *seg;
@@ -118,7 +117,7 @@ rf_status regf_read_big(const regf_hive *h, const regf_data_loc *d, uint8_t *buf
             return rfi_fail(RF_E_CORRUPT, regf_file_off(soff), 0,
                             "db segment %u at 0x%llx: needs %u bytes but the cell holds %u", i,
                             (unsigned long long)regf_file_off(soff), take, slen);
-        if (buf) memcpy(buf + done, seg, take);
+        memcpy(buf + done, seg, take);
         done += take;
     }
     return RF_OK;

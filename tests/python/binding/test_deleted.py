@@ -311,3 +311,18 @@ def test_a_live_key_named_as_a_db_list_is_not_reported_deleted(make_hive):
         assert not [s for s in hive.slack() if s.cell == nk_c]
         t = hive.scan(include_deleted=True)
         assert not t.key_deleted.any() and not t.value_deleted.any()
+
+
+@pytest.mark.parametrize("segments", [1, 2])
+def test_a_live_key_named_as_a_db_list_has_no_slack_of_that_reading(make_hive, segments):
+    """As above with a db of 1 or 2 segments: the nk's bytes past the 4 or 8
+    the "list" used were reported as db_list slack of the live key's cell
+    and carved (found by a second review)."""
+    built = make_hive({"A": {"big": bytes(range(256)) * 80, "C": {"w": 1}}}, timestamp=WHEN)
+    data = bytearray(built.path.read_bytes())
+    nk_c = built.layout.nk["A\\C"]
+    struct.pack_into("<HI", data, built.layout.data[("A", "big")] + 4 + 2, segments, nk_c - 4096)
+    built.path.write_bytes(data)
+    with regfast.open_hive(built.path, errors="tolerant") as hive:
+        assert hive.deleted() == []
+        assert [s.kind for s in hive.slack() if s.cell == nk_c] in ([], ["nk"])
