@@ -326,6 +326,10 @@ static void check_values(tree_check *t, uint32_t key, const uint8_t *nk)
         }
         st = regf_locate_fast(h, voff, vk, &d);
         if (!st && (d.flags & RF_VALUE_BIG_DATA)) st = check_big(t, &d);
+        if (st == RF_E_NO_MEMORY) {     /* the check's, not the value's: the open fails */
+            t->err = st;
+            return;
+        }
         if (st) value_problem(t, key, "vk", voff, "its data lost");
     }
 }
