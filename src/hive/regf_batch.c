@@ -60,8 +60,7 @@ static void fill_row(batch_run *r, size_t i, uint32_t voff, int with_name)
     }
     int utf16 = !(rf_le16(vk + VK_FLAGS) & VK_FLAG_COMP_NAME);
     if (utf16 && (nlen & 1))
-        st = rfi_fail(RF_E_CORRUPT, regf_file_off(voff), 0, "vk at 0x%llx: UTF-16 name has an odd length of %u bytes",
-                      (unsigned long long)regf_file_off(voff), nlen);
+        st = regf_odd_name_fail(voff, "vk", nlen);
     if (!st) st = regf_locate_fast(h, voff, vk, &d);
     if (with_name && b->name) {
         /* whole UTF-16 units (an odd byte dropped, as the scan does) */
@@ -342,9 +341,7 @@ static rf_status scan_values(scan_run *r, uint32_t key, const uint8_t *key_nk, s
         if (!st) st = regf_locate_fast(h, voff, vk, &d);
         if (have_vk) utf16 = !(rf_le16(vk + VK_FLAGS) & VK_FLAG_COMP_NAME);
         if (!st && utf16 && (nlen & 1))
-            st = rfi_fail(RF_E_CORRUPT, regf_file_off(voff), 0,
-                          "vk at 0x%llx: UTF-16 name has an odd length of %u bytes",
-                          (unsigned long long)regf_file_off(voff), nlen);
+            st = regf_odd_name_fail(voff, "vk", nlen);
         if (!st && !(d.flags & RF_VALUE_BIG_DATA) && (uint64_t)(d.ptr - h->map) > UINT32_MAX)
             /* only in a tolerant open of a file over 4 GiB (its hbins walked
              * past the 32-bit size the base block can declare) */
@@ -400,9 +397,7 @@ static rf_status scan_loop(scan_run *r)
         s->key_name_len[row] = nlen | ((rf_le16(nk + NK_FLAGS) & NK_FLAG_COMP_NAME) ? 0 : RF_NAME_UTF16_BIT);
         s->key_status[row] = RF_OK;
         if ((s->key_name_len[row] & RF_NAME_UTF16_BIT) && (nlen & 1)) {
-            st = rfi_fail(RF_E_CORRUPT, regf_file_off(f.k.key), 0,
-                          "nk at 0x%llx: UTF-16 name has an odd length of %u bytes",
-                          (unsigned long long)regf_file_off(f.k.key), nlen);
+            st = regf_odd_name_fail(f.k.key, "nk", nlen);
             if (!skip) return st;
             s->key_status[row] = st;
             /* its whole units, the odd byte dropped (as value data's is), next

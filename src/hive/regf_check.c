@@ -320,8 +320,7 @@ static void check_values(tree_check *t, uint32_t key, const uint8_t *nk)
         }
         if (seen_before(t->record_seen, voff >> 3)) continue;
         if (!(rf_le16(vk + VK_FLAGS) & VK_FLAG_COMP_NAME) && (nlen & 1)) {
-            rfi_fail(RF_E_CORRUPT, regf_file_off(voff), 0, "vk at 0x%llx: UTF-16 name has an odd length of %u bytes",
-                     (unsigned long long)regf_file_off(voff), nlen);
+            regf_odd_name_fail(voff, "vk", nlen);
             value_problem(t, key, "vk", voff, "named by its whole units");
         }
         st = regf_locate_fast(h, voff, vk, &d);

@@ -85,3 +85,9 @@ rf_status regf_name_len_fail(uint32_t off, const char *what, uint32_t name_len, 
     return rfi_fail(RF_E_CORRUPT, regf_file_off(off), 0, "%s at 0x%llx: name_len %u exceeds cell size %u",
                     what, (unsigned long long)regf_file_off(off), name_len, room);
 }
+
+rf_status regf_odd_name_fail(uint32_t off, const char *what, uint32_t name_len)
+{
+    return rfi_fail(RF_E_CORRUPT, regf_file_off(off), 0, "%s at 0x%llx: UTF-16 name has an odd length of %u bytes",
+                    what, (unsigned long long)regf_file_off(off), name_len);
+}

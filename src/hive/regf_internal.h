@@ -119,6 +119,8 @@ rf_status regf_cell_fail(const regf_hive *h, uint32_t off, const char *what);
 rf_status regf_record_fail(const regf_hive *h, uint32_t off, const char sig[2], uint32_t min_len,
                            const uint8_t *data, uint32_t len);
 rf_status regf_name_len_fail(uint32_t off, const char *what, uint32_t name_len, uint32_t room);
+/* A UTF-16 name of an odd byte count: damage at the record (nk or vk). */
+rf_status regf_odd_name_fail(uint32_t off, const char *what, uint32_t name_len);
 
 /* The bitmap of cell starts is read without a lock while another thread may
  * publish a newly checked hbin's words (regf_lazy.c): relaxed atomic loads

@@ -515,9 +515,7 @@ rf_status regf_key_name(rf_hive *base, rf_key k, rf_name *out)
     out->nbytes = nlen;
     out->utf16 = !(rf_le16(nk + NK_FLAGS) & NK_FLAG_COMP_NAME);
     if (out->utf16 && (out->nbytes & 1))
-        return rfi_fail(RF_E_CORRUPT, regf_file_off((uint32_t)k), 0,
-                        "nk at 0x%llx: UTF-16 name has an odd length of %u bytes",
-                        (unsigned long long)regf_file_off((uint32_t)k), out->nbytes);
+        return regf_odd_name_fail((uint32_t)k, "nk", out->nbytes);
     return RF_OK;
 }
 

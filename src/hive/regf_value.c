@@ -81,9 +81,7 @@ rf_status regf_value_info(rf_hive *base, rf_value v, rf_value_info *out)
     out->name.nbytes = nlen;
     out->name.utf16 = !(rf_le16(vk + VK_FLAGS) & VK_FLAG_COMP_NAME);
     if (out->name.utf16 && (out->name.nbytes & 1))
-        return rfi_fail(RF_E_CORRUPT, regf_file_off((uint32_t)v), 0,
-                        "vk at 0x%llx: UTF-16 name has an odd length of %u bytes",
-                        (unsigned long long)regf_file_off((uint32_t)v), out->name.nbytes);
+        return regf_odd_name_fail((uint32_t)v, "vk", out->name.nbytes);
     out->type = rf_le32(vk + VK_TYPE);
     out->data_len = d.len;
     out->flags = d.flags;
