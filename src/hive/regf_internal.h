@@ -404,7 +404,7 @@ rf_status regf_locate(const regf_hive *h, uint32_t voff, const uint8_t *vk, regf
  * batch read): data inside the vk, or in one allocated cell that holds it.
  * Anything else, every failure included, is regf_locate's to answer (and
  * to explain): this only ever succeeds where it would. */
-static inline rf_status regf_locate_fast(const regf_hive *h, uint32_t voff, const uint8_t *vk, regf_data_loc *d)
+static RF_INLINE rf_status regf_locate_fast(const regf_hive *h, uint32_t voff, const uint8_t *vk, regf_data_loc *d)
 {
     uint32_t raw = regf_once32(vk + VK_DATA_LEN), n = raw & ~VK_DATA_INLINE;
     if (raw & VK_DATA_INLINE) {
