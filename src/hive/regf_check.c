@@ -258,33 +258,16 @@ static int full_prefix(tree_check *t, uint32_t list_off, const uint8_t *list, ui
  * or the first that is not full. */
 static rf_status check_big(tree_check *t, const regf_data_loc *d)
 {
-    const regf_hive *h = t->h;
-    const uint8_t *db, *list, *seg;
-    uint32_t dblen, llen, slen, fp;
-    rf_status st = regf_record(h, d->db, "db", 8, &db, &dblen);
+    const uint8_t *list, *seg;
+    uint32_t list_off, llen, need, fp;
+    rf_status st = regf_big_list(t->h, d, &list, &list_off, &llen, &need);
     if (st) return st;
-    uint32_t n = regf_once16(db + 2), list_off = rf_le32(db + 4);
-    uint32_t need = (uint32_t)(((uint64_t)d->len + REGF_BIG_SEGMENT - 1) / REGF_BIG_SEGMENT);
-    if (n < need)
-        return rfi_fail(RF_E_CORRUPT, regf_file_off(d->db), 0, "db at 0x%llx: %u segments cannot hold %u bytes (need %u)",
-                        (unsigned long long)regf_file_off(d->db), n, d->len, need);
-    if ((st = regf_cell(h, list_off, "db segment list", &list, &llen)) != RF_OK) return st;
-    if ((uint64_t)n * 4 > llen)
-        return rfi_fail(RF_E_CORRUPT, regf_file_off(list_off), 0,
-                        "db segment list at 0x%llx: %u entries do not fit in a %u-byte cell",
-                        (unsigned long long)regf_file_off(list_off), n, llen);
     if (!full_prefix(t, list_off, list, llen, &fp))
         return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for the value check");
     uint32_t last = need - 1;                 /* need >= 2: big data is over one segment */
     if (last < fp) return RF_OK;              /* a full segment holds any last part */
     uint32_t i = fp < last ? fp : last;       /* the first segment that is not full, or the last */
-    uint32_t take = i < last ? REGF_BIG_SEGMENT : d->len - last * REGF_BIG_SEGMENT;
-    uint32_t soff = rf_le32(list + 4 * (size_t)i);
-    if ((st = regf_cell(h, soff, "db segment", &seg, &slen)) != RF_OK) return st;
-    if (take > slen)
-        return rfi_fail(RF_E_CORRUPT, regf_file_off(soff), 0, "db segment %u at 0x%llx: needs %u bytes but the cell "
-                        "holds %u", i, (unsigned long long)regf_file_off(soff), take, slen);
-    return RF_OK;
+    return regf_big_segment(t->h, list, i, i < last ? REGF_BIG_SEGMENT : d->len - last * REGF_BIG_SEGMENT, &seg);
 }
 
 /* The value list of a key the tree check reached, each vk and its data, as

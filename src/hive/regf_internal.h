@@ -428,6 +428,12 @@ static RF_INLINE rf_status regf_locate_fast(const regf_hive *h, uint32_t voff, c
     return regf_locate(h, voff, vk, d);
 }
 rf_status regf_read_big(const regf_hive *h, const regf_data_loc *d, uint8_t *buf);
+/* The checks of regf_read_big, for callers that do not copy (the tolerant
+ * check): a big value's db record and segment list (*list, whose entries
+ * hold at least *need segments), then segment i with `take` bytes. */
+rf_status regf_big_list(const regf_hive *h, const regf_data_loc *d, const uint8_t **list, uint32_t *list_off,
+                        uint32_t *llen, uint32_t *need);
+rf_status regf_big_segment(const regf_hive *h, const uint8_t *list, uint32_t i, uint32_t take, const uint8_t **seg);
 
 /* A key's value list: `*n` vk offsets (borrowed), n bounded by max_values. */
 rf_status regf_value_list(const regf_hive *h, rf_key k, const uint8_t **list, uint32_t *n);

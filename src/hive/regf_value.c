@@ -88,33 +88,49 @@ rf_status regf_value_info(rf_hive *base, rf_value v, rf_value_info *out)
     return RF_OK;
 }
 
+rf_status regf_big_list(const regf_hive *h, const regf_data_loc *d, const uint8_t **list, uint32_t *list_off,
+                        uint32_t *llen, uint32_t *need)
+{
+    const uint8_t *db;
+    uint32_t dblen;
+    rf_status st = regf_record(h, d->db, "db", 8, &db, &dblen);
+    if (st) return st;
+    uint32_t n = regf_once16(db + 2);
+    *list_off = rf_le32(db + 4);
+    *need = (uint32_t)(((uint64_t)d->len + REGF_BIG_SEGMENT - 1) / REGF_BIG_SEGMENT);
+    if (n < *need)
+        return rfi_fail(RF_E_CORRUPT, regf_file_off(d->db), 0, "db at 0x%llx: %u segments cannot hold %u bytes (need %u)",
+                        (unsigned long long)regf_file_off(d->db), n, d->len, *need);
+    if ((st = regf_cell(h, *list_off, "db segment list", list, llen)) != RF_OK) return st;
+    if ((uint64_t)n * 4 > *llen)
+        return rfi_fail(RF_E_CORRUPT, regf_file_off(*list_off), 0,
+                        "db segment list at 0x%llx: %u entries do not fit in a %u-byte cell",
+                        (unsigned long long)regf_file_off(*list_off), n, *llen);
+    return RF_OK;
+}
+
+rf_status regf_big_segment(const regf_hive *h, const uint8_t *list, uint32_t i, uint32_t take, const uint8_t **seg)
+{
+    uint32_t soff = rf_le32(list + 4 * (size_t)i), slen;
+    rf_status st = regf_cell(h, soff, "db segment", seg, &slen);
+    if (st) return st;
+    if (take > slen)
+        return rfi_fail(RF_E_CORRUPT, regf_file_off(soff), 0, "db segment %u at 0x%llx: needs %u bytes but the cell "
+                        "holds %u", i, (unsigned long long)regf_file_off(soff), take, slen);
+    return RF_OK;
+}
+
 /* Copies a db record's segments into buf (cap >= d->len checked by caller). */
 rf_status regf_read_big(const regf_hive *h, const regf_data_loc *d, uint8_t *buf)
 {
-    const uint8_t *db, *list, *seg;
-    uint32_t dblen, llen, slen;
-    rf_status st = regf_record(h, d->db, "db", 8, &db, &dblen);
+    const uint8_t *list, *seg;
+    uint32_t list_off, llen, need;
+    rf_status st = regf_big_list(h, d, &list, &list_off, &llen, &need);
     if (st) return st;
-    uint32_t n = regf_once16(db + 2), list_off = rf_le32(db + 4);
-    uint64_t need = ((uint64_t)d->len + REGF_BIG_SEGMENT - 1) / REGF_BIG_SEGMENT;
-    if (n < need)
-        return rfi_fail(RF_E_CORRUPT, regf_file_off(d->db), 0,
-                        "db at 0x%llx: %u segments cannot hold %u bytes (need %llu)",
-                        (unsigned long long)regf_file_off(d->db), n, d->len, (unsigned long long)need);
-    if ((st = regf_cell(h, list_off, "db segment list", &list, &llen)) != RF_OK) return st;
-    if ((uint64_t)n * 4 > llen)
-        return rfi_fail(RF_E_CORRUPT, regf_file_off(list_off), 0,
-                        "db segment list at 0x%llx: %u entries do not fit in a %u-byte cell",
-                        (unsigned long long)regf_file_off(list_off), n, llen);
     uint32_t done = 0;
     for (uint32_t i = 0; done < d->len; i++) {
-        uint32_t soff = rf_le32(list + 4 * (size_t)i);
         uint32_t take = d->len - done < REGF_BIG_SEGMENT ? d->len - done : REGF_BIG_SEGMENT;
-        if ((st = regf_cell(h, soff, "db segment", &seg, &slen)) != RF_OK) return st;
-        if (take > slen)
-            return rfi_fail(RF_E_CORRUPT, regf_file_off(soff), 0,
-                            "db segment %u at 0x%llx: needs %u bytes but the cell holds %u", i,
-                            (unsigned long long)regf_file_off(soff), take, slen);
+        if ((st = regf_big_segment(h, list, i, take, &seg)) != RF_OK) return st;
         memcpy(buf + done, seg, take);
         done += take;
     }
