@@ -1246,8 +1246,16 @@ cdef class Hive:
         live record uses: likely other data now); "lost" when it cannot be
         found. A value's ``key_offset`` is the DeletedKey whose value list
         still names it (None when no carved key's list does).
+
+        The data copied out is bounded by twice the mapped file: past that,
+        a located value's data is not copied (data None, data_state
+        "unread"). Only records that name the same data over and over reach
+        it (a hostile hive: 32-byte vk records naming one 1 GB big-data list
+        of one repeated segment made a 300 KB file cost 1 GB per record);
+        a scan's deleted rows (scan(include_deleted=True)) point into the
+        mapping and bound the big data they assemble by the file's size.
         """
-        cdef size_t n = 0, i, got
+        cdef size_t n = 0, i, got, copied = 0, budget
         cdef rf_deleted *recs = NULL
         cdef const uint8_t *base
         cdef size_t base_len
@@ -1262,6 +1270,7 @@ cdef class Hive:
             recs = deleted_records(self, &n)
             check(rf_hive_mapping(h, &base, &base_len))
             self.probe()
+            budget = 2 * base_len
             for i in range(n):
                 _check_in(base, base_len, <const uint8_t *>recs[i].name.ptr, recs[i].name.nbytes,
                           recs[i].offset, "deleted record")
@@ -1278,7 +1287,10 @@ cdef class Hive:
                                           recs[i].n_values, recs[i].confidence, source))
                     continue
                 data = None
-                if recs[i].data_state == 0:
+                state = states[recs[i].data_state] if recs[i].data_state < 5 else "lost"
+                if 0 < recs[i].data_state <= 3 and recs[i].data_len > budget - copied:
+                    state = "unread"                # located, not copied: see the docstring
+                elif recs[i].data_state == 0:
                     data = b""
                 elif recs[i].data_state <= 3 and recs[i].data_flags & RF_VALUE_BIG_DATA:
                     data = PyBytes_FromStringAndSize(NULL, recs[i].data_len)
@@ -1290,8 +1302,9 @@ cdef class Hive:
                 elif recs[i].data_state <= 3 and recs[i].data_offset != RF_NO_OFFSET \
                         and recs[i].data_offset + recs[i].data_len <= base_len:
                     data = (<const char *>base)[recs[i].data_offset:recs[i].data_offset + recs[i].data_len]
-                state = states[recs[i].data_state] if recs[i].data_state < 5 else "lost"
-                if data is None and state != "lost":
+                if data is not None:
+                    copied += len(data)
+                elif state != "unread":
                     state = "lost"
                 owner = recs[i].owner if recs[i].owner != RF_NO_OFFSET else None
                 out.append(DeletedValue(recs[i].offset, name, recs[i].type, recs[i].data_len, data,

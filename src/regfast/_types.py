@@ -154,7 +154,9 @@ class DeletedValue(NamedTuple):
     type: int
     size: int  # data length the record claims
     data: bytes | None  # the data when it could be located (big data assembled)
-    data_state: str  # "empty", "inline", "free" (likely intact), "reused", "lost"
+    # "empty", "inline", "free" (likely intact), "reused", "lost", or "unread"
+    # (located, not copied: see Hive.deleted's bound)
+    data_state: str
     confidence: int  # 0..100
     source: str = "free"  # where the record was found, as DeletedKey.source
     key_offset: int | None = None  # offset of the DeletedKey whose value list names it

@@ -326,3 +326,76 @@ def test_a_live_key_named_as_a_db_list_has_no_slack_of_that_reading(make_hive, s
     with regfast.open_hive(built.path, errors="tolerant") as hive:
         assert hive.deleted() == []
         assert [s.kind for s in hive.slack() if s.cell == nk_c] in ([], ["nk"])
+
+
+def _remnant_records(tmp_path, body_cells):
+    """A writer-made hive with carved-looking records appended after its last
+    hbin (the remnant every open maps and deleted() carves); `body_cells`
+    gets a cell() helper (offsets hbins-relative). Returns the file's path."""
+    from regfast.io.writer import build_hive
+    hive, _ = build_hive({"K": {"v": 1}}, timestamp=0)
+    hive = bytearray(hive)
+    end = struct.unpack_from("<I", hive, 40)[0]
+    rem = bytearray()
+
+    def cell(body, size=None):
+        size = size or (len(body) + 4 + 7) & ~7
+        off = end + len(rem)
+        rem.extend(struct.pack("<i", -size) + body + bytes(size - 4 - len(body)))
+        return off
+
+    body_cells(cell)
+    p = tmp_path / "remnant.hiv"
+    p.write_bytes(bytes(hive + rem))
+    return p
+
+
+def _vk(length, data_off, name=b"A"):
+    return b"vk" + struct.pack("<HIIIHH", len(name), length, data_off, 3, 1, 0) + name
+
+
+def test_deleted_data_copied_is_bounded_by_the_file_big_data(tmp_path):
+    # Found by review: one 16 KB segment listed 65,535 times by one db, and
+    # 32-byte vk records naming it, made deleted() copy 1 GB per record out
+    # of a 300 KB file. What is copied stays within twice the file; the rest
+    # is located but "unread", never silently "lost".
+    n, seg_len = 65535, 16344
+
+    def body(cell):
+        seg = cell(b"", (4 + seg_len + 7) & ~7)
+        lst = cell(struct.pack("<I", seg) * n)
+        db = cell(b"db" + struct.pack("<HI", n, lst))
+        for _ in range(3):
+            cell(_vk(n * seg_len, db))
+
+    p = _remnant_records(tmp_path, body)
+    with regfast.open_hive(p) as h:
+        recs = [r for r in h.deleted() if isinstance(r, regfast.DeletedValue) and r.size == n * seg_len]
+    assert len(recs) == 3
+    assert sum(len(r.data or b"") for r in recs) <= 2 * p.stat().st_size
+    assert {r.data_state for r in recs} == {"unread"}
+    assert all(r.data is None for r in recs)
+
+
+def test_deleted_data_copied_is_bounded_by_the_file_flat_data(tmp_path):
+    # the same with plain data cells: 2,000 vk records naming one 16 KB cell
+    # would copy 32 MB out of an 80 KB file; the first records get their
+    # data, the ones past the bound are "unread"
+    data_len = 16344
+    payload = (bytes(range(256)) * 64)[:data_len]
+
+    def body(cell):
+        data = cell(payload)
+        for _ in range(2000):
+            cell(_vk(data_len, data))
+
+    p = _remnant_records(tmp_path, body)
+    size = p.stat().st_size
+    with regfast.open_hive(p) as h:
+        recs = [r for r in h.deleted() if isinstance(r, regfast.DeletedValue) and r.size == data_len]
+    assert len(recs) == 2000
+    copied = [r for r in recs if r.data is not None]
+    assert sum(len(r.data) for r in copied) <= 2 * size
+    assert len(copied) == (2 * size) // data_len
+    assert all(r.data == payload for r in copied)
+    assert {r.data_state for r in recs if r.data is None} == {"unread"}
