@@ -3,7 +3,14 @@
 .reg output follows what ``reg import`` / regedit accept: UTF-16LE with a
 BOM, CRLF line ends, ``"name"="text"`` only for clean strings (one NUL at
 the end, no other NUL, no line breaks), ``dword:`` for 4-byte DWORDs and
-``hex(n):`` for everything else, so every byte round-trips.
+``hex(n):`` for everything else, so every byte round-trips. A key or value
+name holding a line break or a NUL cannot be written there (a line break
+would start lines of its own: keys and values the hive does not hold, on
+import): a .reg export of such a name raises ValueError naming it.
+
+JSON holds a key's values in an object by name; a damaged key can name one
+value twice, and the later ones go to ``duplicate_values`` (a list of
+``{"name", "type", "data"}``, in stored order), present only then.
 
 Names and strings are UTF-16 in a hive and Windows does not check them, so
 a name may hold a lone surrogate (half of a UTF-16 pair; Python keeps it as
@@ -60,6 +67,22 @@ _LINE = 80  # regedit wraps hex data at 80 columns with "\" continuations
 
 def _reg_string(s: str) -> str:
     return s.replace("\\", "\\\\").replace('"', '\\"')
+
+
+#: characters a .reg name cannot hold: a CR or LF would end the line (the
+#: rest of the name would be read as new lines: other keys, other values),
+#: and reg import reads names as NUL-terminated text
+_REG_UNSAFE_NAME = re.compile("[\r\n\0]")
+
+
+def _reg_name_check(name: str, what: str, offset: int) -> None:
+    """Raises ValueError when `name` cannot be written in a .reg file."""
+    if _REG_UNSAFE_NAME.search(name):
+        raise ValueError(
+            f"{what} {name!r} (cell at 0x{offset:x}) holds a line break or a NUL, which a .reg file "
+            "cannot carry (a line break would start new lines: other keys and values on import); "
+            "export it as JSON or CSV"
+        )
 
 
 def _clean_string(raw: bytes) -> str | None:
@@ -127,6 +150,25 @@ def escape_surrogates(text: str) -> str:
     the escape JSON defines for it; elsewhere it is Python's "backslashreplace".
     The result encodes to UTF-8."""
     return text if text.isascii() else _SURROGATE.sub(_escape_surrogate, text)
+
+
+class _CsvRows:
+    """csv.writer with "\n" line ends that also quotes a field holding a lone
+    CR: Python's writer quotes only the characters of its lineterminator
+    (3.11), so with "\n" a name or string holding "\r" went out unquoted and
+    a CSV reader split its row there. Each row is made with "\r\n" (which
+    quotes both) and written with "\n"."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self._out = out
+        self._buf = io.StringIO()
+        self._w = csv.writer(self._buf, lineterminator="\r\n")
+
+    def writerow(self, row: list[str]) -> None:
+        self._buf.seek(0)
+        self._buf.truncate()
+        self._w.writerow(row)
+        self._out.write(self._buf.getvalue()[:-2] + "\n")
 
 
 class Skipped(NamedTuple):
@@ -286,7 +328,7 @@ def export(
         return "\\".join(x for x in (prefix.rstrip("\\"), p) if x)
 
     if fmt == "csv":
-        w = csv.writer(out, lineterminator="\n")
+        w = _CsvRows(out)
         # last_write last: an added column must not move the others
         w.writerow(["key", "value", "type", "data", "last_write"])
     elif fmt == "json":
@@ -298,26 +340,36 @@ def export(
     for k in range(n):
         lo, hi = first_value[k], first_value[k + 1]
         if fmt == "reg":
+            _reg_name_check(paths[k], "key", hive.token_offset(int(table.key_token[k])))
             out.write(f"\r\n[{full(paths[k])}]\r\n")
             for i in range(lo, hi):
                 if bad[i]:
                     continue
+                _reg_name_check(names[i], "value", hive.token_offset(int(table.value_token[i])))
                 out.write(reg_value_line(names[i], vtype[i], bytes(table.value_data(i))) + "\r\n")
         elif fmt == "json":
-            vals = {}
+            vals: dict[str, Any] = {}
+            again: list[Any] = []  # a damaged key can name one value twice: none is dropped
             for i in range(lo, hi):
                 if bad[i]:
                     continue
                 raw = bytes(table.value_data(i))
-                vals[names[i]] = {"type": type_name(vtype[i]), "data": _json_data(vtype[i], decoded[i], raw)}
+                entry = {"type": type_name(vtype[i]), "data": _json_data(vtype[i], decoded[i], raw)}
                 if malformed[i]:
-                    vals[names[i]].update(well_formed=False, hex=raw.hex())
+                    entry.update(well_formed=False, hex=raw.hex())
+                if names[i] in vals:
+                    again.append({"name": names[i], **entry})
+                else:
+                    vals[names[i]] = entry
             rec = {
                 "path": full(paths[k]),
                 "last_write": iso_time(last_write[k]),
                 "last_write_filetime": last_write[k],
                 "values": vals,
             }
+            if again:
+                # the later values of a name already in "values", in stored order
+                rec["duplicate_values"] = again
             out.write(("  " if k == 0 else ",\n  ") + escape_surrogates(json.dumps(rec, ensure_ascii=False)))
         else:
             kp = escape_surrogates(full(paths[k]))

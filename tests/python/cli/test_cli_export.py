@@ -3,7 +3,9 @@ that report everything they skip (issue 15 #10), and hives deeper than
 Windows' 512-level limit (issue 15 #4)."""
 from __future__ import annotations
 
+import csv
 import errno
+import io
 import json
 import os
 import re
@@ -257,3 +259,45 @@ def test_export_and_diff_of_a_deep_hive(deep, tmp_path):
         assert max(map(len, r.stderr.splitlines())) < 250          # a 512-level path is shortened
     r = run("diff", str(path), str(path))
     assert r.returncode == 2 and f"0x{off:x}" in r.stderr and "Traceback" not in r.stderr
+
+
+# ---- names a format cannot carry (found by review) -------------------------------
+
+@pytest.mark.parametrize("bad", ["x]\r\n\r\n[HKEY_CURRENT_USER", "a\nb", "a\rb", "a\0b"])
+@pytest.mark.parametrize("where", ["key", "value"])
+def test_reg_export_refuses_names_that_would_inject_lines(tmp_path, bad, where):
+    # A key named 'x]\r\n\r\n[HKEY_CURRENT_USER' with a subkey Software and
+    # a value Run became a [HKEY_CURRENT_USER\Software] section of its own:
+    # reg import (and regfast's parse_reg) made keys the hive does not hold.
+    tree = {bad: {"Software": {"Run": "calc.exe"}}} if where == "key" else {"K": {bad: "calc.exe"}}
+    p = tmp_path / "names.hiv"
+    write_hive(p, {"Ok": {"v": 1}, **tree})
+    target = tmp_path / "out.reg"
+    target.write_text("previous")
+    with regfast.open_hive(p) as h:
+        with pytest.raises(ValueError, match=rf"{where} .*\(cell at 0x[0-9a-f]+\) holds a line break or a NUL"):
+            rexport.export_to_file(h, str(target), "reg")
+        assert target.read_text() == "previous"          # all or nothing
+        recs = {r["path"]: r for r in json.loads(rexport.export_to_string(h, "json"))}
+        rows = list(csv.reader(io.StringIO(rexport.export_to_string(h, "csv"))))
+    # JSON and CSV carry the name exactly
+    if where == "key":
+        assert f"{bad}\\Software" in recs and any(r[0] == f"{bad}\\Software" for r in rows)
+    else:
+        assert recs["K"]["values"][bad]["data"] == "calc.exe" and any(r[1] == bad for r in rows)
+
+
+def test_json_export_keeps_a_value_named_twice(tmp_path):
+    data, _ = build_hive({"K": {"AAAA": "first", "BBBB": "second", "C": 3}}, timestamp=TS)
+    data = bytearray(data)
+    at = data.find(b"BBBB", data.find(b"vk\x04\x00"))
+    data[at:at + 4] = b"AAAA"                          # a damaged key: one name, two values
+    p = tmp_path / "twice.hiv"
+    p.write_bytes(data)
+    with regfast.open_hive(p) as h:
+        assert [v.name for v in h.open("K").values()] == ["AAAA", "AAAA", "C"]
+        text = rexport.export_to_string(h, "json")
+    rec = {r["path"]: r for r in json.loads(text)}["K"]
+    assert rec["values"]["AAAA"]["data"] == "first" and rec["values"]["C"]["data"] == 3
+    assert rec["duplicate_values"] == [{"name": "AAAA", "type": "REG_SZ", "data": "second"}]
+    assert "duplicate_values" not in {r["path"]: r for r in json.loads(text)}.get("", {})
