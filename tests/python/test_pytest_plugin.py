@@ -60,6 +60,52 @@ def test_parse_reg_syntax():
         parse_reg("REGEDIT4\n[HKEY_CURRENT_USER\\K]\n", prefix=r"HKEY_LOCAL_MACHINE\SOFTWARE")
 
 
+def test_parse_reg_lines_end_only_at_cr_and_lf():
+    # str.splitlines() also broke lines at U+2028, U+0085, \v, \f, \x1c-\x1e:
+    # a string holding one read as "unterminated", and with a "\" before it
+    # the continuation rule changed the data ('C:\\\u2028x' read as 'C:x')
+    for sep in ("\u2028", "\u0085", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e"):
+        text = f'Windows Registry Editor Version 5.00\r\n\r\n[K]\r\n"v"="C:\\\\{sep}x"\r\n"w"="a{sep}b"\r\n'
+        vals = parse_reg(text).subkeys["K"].values
+        assert vals["v"] == Value(REG_SZ, f"C:\\{sep}x") and vals["w"] == Value(REG_SZ, f"a{sep}b"), repr(sep)
+    # what export writes for such strings reads back exactly
+    tree = {"K": {"s": Value(REG_SZ, "a\u2028b\x0cc"), "t": "C:\\\u2028x"}}
+    from regfast.io.writer import build_hive
+    data, _ = build_hive(tree, timestamp=0)
+    with regfast.Hive.from_buffer(data) as hive:
+        back = parse_reg(export_to_string(hive, "reg")).subkeys["K"].values
+    assert back["s"] == Value(REG_SZ, "a\u2028b\x0cc") and back["t"] == Value(REG_SZ, "C:\\\u2028x")
+
+
+def test_parse_reg_reads_the_512_levels_windows_allows():
+    # _Node.to_key recursed (two frames a level): 500 levels raised RecursionError
+    path = "\\".join(f"L{i}" for i in range(512))
+    key = parse_reg(f"REGEDIT4\n[HKEY_LOCAL_MACHINE\\{path}]\n\"v\"=dword:00000001\n")
+    for i in range(512):
+        (name, key), = key.subkeys.items()
+        assert name == f"L{i}"
+    assert key.values["v"] == Value(4, 1)
+
+
+def test_parse_reg_compares_names_as_the_registry_does():
+    # "K" and KELVIN SIGN (U+212A) are two names to the registry's upcase
+    # table (str.lower() merged them: a value lost, two keys made one); "a"
+    # and "A" are one, the first spelling kept
+    kelvin = "\u212a"
+    tree = parse_reg(f'REGEDIT4\n[X\\K]\n"K"=dword:1\n"{kelvin}"=dword:2\n"k"=dword:3\n[X\\{kelvin}]\n[X\\k]\n')
+    x = tree.subkeys["X"]
+    assert set(x.subkeys) == {"K", kelvin}
+    assert x.subkeys["K"].values == {"K": Value(4, 3), kelvin: Value(4, 2)}
+
+
+@pytest.mark.parametrize("bad", ["0x1", "+2", "1_0", "\u0663"])
+def test_parse_reg_refuses_what_is_no_hex_byte(bad):
+    # int(h, 16) took "0x1", "+2", "1_0" and Arabic-Indic digits: guessed bytes
+    with pytest.raises(RegSyntaxError, match="bad hex byte") as e:
+        parse_reg(f"REGEDIT4\n[K]\n\"v\"=hex:01,{bad},02\n")
+    assert e.value.lineno == 3
+
+
 # --- the plugin through pytester ------------------------------------------------
 
 def test_plugin_loads_through_its_entry_point_and_is_inert(pytester):

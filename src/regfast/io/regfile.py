@@ -11,8 +11,11 @@ value is REG_SZ with its NUL terminator, as regedit imports it.
 Key paths are taken below the hive root: a leading predefined root
 (``HKEY_LOCAL_MACHINE``, ``HKLM``, ``HKEY_CURRENT_USER``...) is dropped, and
 so is ``prefix`` when given (e.g. ``HKEY_LOCAL_MACHINE\\SOFTWARE`` for a
-SOFTWARE hive); ``[]`` or the prefix itself is the root key. Key names
-merge case-insensitively, as in the registry (the first spelling is kept).
+SOFTWARE hive); ``[]`` or the prefix itself is the root key. Key and value
+names merge case-insensitively as the registry compares them (each UTF-16
+unit upcased by Windows' table: ``upcase_name``), the first spelling kept.
+Lines end at CR LF, LF or CR only, as regedit reads them (a string may hold
+U+2028 or a form feed).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from regfast.io.writer import Key, Value
+from regfast.io.writer import Key, Value, upcase_name
 
 __all__ = ["parse_reg", "RegSyntaxError"]
 
@@ -54,25 +57,41 @@ class _Node:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.subkeys: dict[str, _Node] = {}  # lower-cased name -> node
-        self.values: dict[str, tuple[str, Value]] = {}  # lower-cased name -> (name, Value)
+        self.subkeys: dict[str, _Node] = {}  # upcased name -> node
+        self.values: dict[str, tuple[str, Value]] = {}  # upcased name -> (name, Value)
 
     def child(self, name: str) -> _Node:
-        n = self.subkeys.get(name.lower())
+        n = self.subkeys.get(upcase_name(name))
         if n is None:
-            n = self.subkeys[name.lower()] = _Node(name)
+            n = self.subkeys[upcase_name(name)] = _Node(name)
         return n
 
     def to_key(self) -> Key:
-        return Key(
-            subkeys={n.name: n.to_key() for n in self.subkeys.values()}, values=dict(self.values.values())
-        )
+        """The writer's Key tree, built bottom-up without recursion (a .reg
+        file may hold the 512 levels Windows allows; Python's stack may not)."""
+        order, stack = [], [self]
+        while stack:  # pre-order; reversed, every child comes before its parent
+            node = stack.pop()
+            order.append(node)
+            stack.extend(node.subkeys.values())
+        built: dict[int, Key] = {}
+        for node in reversed(order):
+            built[id(node)] = Key(
+                subkeys={n.name: built.pop(id(n)) for n in node.subkeys.values()},
+                values=dict(node.values.values()),
+            )
+        return built[id(self)]
+
+
+# str.splitlines() also ends lines at U+2028, U+0085, \v, \f and \x1c-\x1e,
+# which regedit keeps inside a line (and a string may hold)
+_LINE_END = re.compile("\r\n|\n|\r")
 
 
 def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
     """(first line number, line) with continuations joined and comments dropped."""
     buf, start = "", 0
-    for i, raw in enumerate(text.splitlines(), 1):
+    for i, raw in enumerate(_LINE_END.split(text), 1):
         line = raw.strip() if buf else raw.rstrip()
         if not buf:
             start = i
@@ -92,7 +111,7 @@ def _split_path(path: str, prefix: str | None, lineno: int) -> list[str]:
     parts = [p for p in path.split("\\") if p != ""]
     if prefix is not None:
         pre = [p for p in prefix.split("\\") if p]
-        if [p.lower() for p in parts[: len(pre)]] != [p.lower() for p in pre]:
+        if [upcase_name(p) for p in parts[: len(pre)]] != [upcase_name(p) for p in pre]:
             raise RegSyntaxError(lineno, f"key [{path}] is not under the prefix {prefix!r}")
         return parts[len(pre) :]
     if parts and parts[0].lower() in _ROOTS:
@@ -118,14 +137,20 @@ def _quoted(s: str, pos: int, lineno: int) -> tuple[str, int]:
     raise RegSyntaxError(lineno, "unterminated string")
 
 
+_HEX_BYTE = re.compile("[0-9a-fA-F]{1,2}")
+
+
 def _hex_bytes(s: str, lineno: int) -> bytes:
     s = s.replace(" ", "").replace("\t", "").rstrip(",")
     if not s:
         return b""
-    try:
-        return bytes(int(h, 16) for h in s.split(","))
-    except ValueError:
-        raise RegSyntaxError(lineno, f"bad hex data {s[:40]!r}") from None
+    pieces = s.split(",")
+    # one or two hex digits a byte, as regedit writes them: int() alone took
+    # "0x1", "+2", "1_0" and non-ASCII digits
+    bad = next((h for h in pieces if not _HEX_BYTE.fullmatch(h)), None)
+    if bad is not None:
+        raise RegSyntaxError(lineno, f"bad hex byte {bad[:10]!r} in {s[:40]!r}")
+    return bytes(int(h, 16) for h in pieces)
 
 
 def _data(s: str, version: int, lineno: int) -> Value | None:
@@ -185,9 +210,9 @@ def parse_reg(text: str, *, prefix: str | None = None) -> Key:
             if delete:
                 node = root
                 for p in parts[:-1]:
-                    node = node.subkeys.get(p.lower()) or _Node(p)
+                    node = node.subkeys.get(upcase_name(p)) or _Node(p)
                 if parts:
-                    node.subkeys.pop(parts[-1].lower(), None)
+                    node.subkeys.pop(upcase_name(parts[-1]), None)
                 current = None
                 continue
             current = root
@@ -204,10 +229,11 @@ def parse_reg(text: str, *, prefix: str | None = None) -> Key:
         if not rest.startswith("="):
             raise RegSyntaxError(lineno, "expected '=' after the value name")
         value = _data(rest[1:].strip(), version, lineno)
+        folded = upcase_name(name)
         if value is None:
-            current.values.pop(name.lower(), None)
+            current.values.pop(folded, None)
         else:
-            current.values[name.lower()] = (current.values.get(name.lower(), (name,))[0], value)
+            current.values[folded] = (current.values.get(folded, (name,))[0], value)
     if not version:
         raise RegSyntaxError(1, "empty .reg text")
     return root.to_key()
