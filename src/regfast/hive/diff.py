@@ -229,7 +229,10 @@ class Snapshot:
         A hive opened with errors="tolerant" is scanned with errors="skip"
         (the scan's default for it): keys whose subkeys or values could not
         all be read are listed in ``damaged``, and the unreadable value rows
-        are left out. A hive opened strictly raises at the first damage."""
+        are left out. A hive opened strictly raises at the first damage,
+        but for one damage no read sees: a key holding two values of one
+        name (or two subkeys), which lookups answer with the first. Only the
+        first is compared, and the key is listed in ``damaged``."""
         table = hive.scan(path)
         root = table.root_path  # spelled as stored, like every scan path
         cut = len(root) + 1 if root else 0
@@ -238,16 +241,25 @@ class Snapshot:
         keys: dict[str, KeyState] = {}
         by_row: list[dict[str, ValueState]] = []
         rels: list[str] = []
+        # Two keys of one path, or two values of one name in a key (names
+        # compare case-insensitively, and a damaged hive can hold "V" beside
+        # "v"): the first is compared (the one a lookup finds), and the key is
+        # listed in `damaged`; keyed by name alone, the later one silently
+        # replaced the first and a change to either could go unreported.
+        twice: set[str] = set()
         for i, p in enumerate(paths):
             rel = p[cut:] if i else ""
             vals: dict[str, ValueState] = {}
-            keys[fold(rel)] = KeyState(rel, lw[i], vals)
+            if fold(rel) in keys:
+                twice.add(rel)
+            else:
+                keys[fold(rel)] = KeyState(rel, lw[i], vals)
             by_row.append(vals)
             rels.append(rel)
         # Rows with a status (a skipping scan only): on a key, some of its
         # subkeys or values were skipped; on a value, the value could not be
         # read (a malformed one, status 13, was read: its data is there).
-        damaged = {rels[i] for i in table.key_status.nonzero()[0].tolist()}
+        damaged = twice | {rels[i] for i in table.key_status.nonzero()[0].tolist()}
         unread = (table.value_status != 0) & ~table.value_malformed
         bad_values = set(unread.nonzero()[0].tolist())
         names = table.value_names()
@@ -258,7 +270,11 @@ class Snapshot:
             if bad_values and j in bad_values:
                 damaged.add(rels[vkey[j]])
                 continue
-            by_row[vkey[j]][fold(name)] = ValueState(name, vtype[j], vlen[j], None, None, table, j)
+            row = by_row[vkey[j]]
+            if fold(name) in row:
+                damaged.add(rels[vkey[j]])
+                continue
+            row[fold(name)] = ValueState(name, vtype[j], vlen[j], None, None, table, j)
         return cls(
             root, keys, keep_data=True, damaged=tuple(sorted(damaged, key=lambda r: fold(r).split("\\")))
         )

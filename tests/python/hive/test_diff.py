@@ -249,3 +249,31 @@ def test_unreadable_value_is_left_out_and_its_key_named(make_hive):
         back = regfast.diff(good.path, a)
         assert [(c.kind, c.name) for c in back] == [("value_removed", "Gone")]
         assert back.damaged == [("new", r"Software\Vendor")]
+
+
+def _rename_value(data: bytes, old: bytes, new: bytes) -> bytes:
+    """The vk named `old` (compressed, same length) renamed `new` in place."""
+    data = bytearray(data)
+    i = data.find(b"vk" + len(old).to_bytes(2, "little"))
+    while data[i + 20:i + 20 + len(old)] != old:
+        i = data.find(b"vk" + len(old).to_bytes(2, "little"), i + 1)
+    data[i + 20:i + 20 + len(old)] = new
+    return bytes(data)
+
+
+def test_a_value_named_twice_is_compared_once_and_named_damaged(tmp_path, capsys):
+    # Found by review: the new side's key holds "V" (2) beside "v" (1); a
+    # lookup of "v" finds 2 (the first), it was 1 before, yet diff said "no
+    # differences" and exit 0: the later "v" silently replaced "V".
+    from regfast.io.writer import build_hive
+    old, _ = build_hive({"K": {"v": 1}}, timestamp=T0)
+    new, _ = build_hive({"K": {"W": 2, "v": 1}}, timestamp=T0)
+    (tmp_path / "old.hiv").write_bytes(old)
+    (tmp_path / "new.hiv").write_bytes(_rename_value(new, b"W", b"V"))
+    with regfast.open_hive(tmp_path / "new.hiv") as h:
+        assert [v.name for v in h.open("K").values()] == ["V", "v"] and h.open("K")["v"] == 2
+    d = regfast.diff(tmp_path / "old.hiv", tmp_path / "new.hiv", touched=False)
+    assert [(c.kind, c.name, c.new.type) for c in d.changes] == [("value_changed", "V", 4)]
+    assert d.damaged == [("new", "K")]
+    assert cli.main(["diff", str(tmp_path / "old.hiv"), str(tmp_path / "new.hiv")]) == 1
+    assert "damaged subkeys or values under K" in capsys.readouterr().err
