@@ -196,6 +196,8 @@ def cmd_recover(args: argparse.Namespace) -> int:
             raise UsageError(f"{args.output!r} exists (use --force to replace it)")
     buf, rep = replay(args.hive, args.log or "auto", mode=args.mode)
     print(f"logs: {rep.summary()}", file=sys.stderr)
+    for w in rep.warnings:
+        print(f"regfast: warning: {w}", file=sys.stderr)
     if buf is None:
         regfast.Hive.from_file(args.hive).close()  # not a hive and no log to rebuild it: say so (1)
         print("regfast: nothing replayed; no file written", file=sys.stderr)
@@ -203,7 +205,10 @@ def cmd_recover(args: argparse.Namespace) -> int:
     try:
         with memoryview(buf) as mv, mv[: rep.image_size] as image:
             try:
-                regfast.Hive.from_buffer(image).close()
+                # every hbin checked, not just the root's (a lazy open's): a
+                # hive bin the replay zero-filled must be found here
+                with regfast.Hive.from_buffer(image) as check:
+                    check.validate()
             except regfast.RegistryError as e:
                 print(
                     f"regfast: warning: the replayed hive does not open cleanly: {e.strerror}",

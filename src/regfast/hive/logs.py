@@ -195,6 +195,33 @@ def _fix_base_block(
     struct.pack_into("<I", buf, 508, base_block_checksum(buf))
 
 
+def _note_unfilled(report: RecoveryReport, file_size: int, end: int, written: list[tuple[int, int]]) -> None:
+    """Lists in `report` the bytes of the replayed image below `end` that
+    neither the primary file (its first `file_size` bytes) nor any applied
+    log page gave: they are zeros. A hive grown through its logs has every
+    new page in them; a gap means the primary was cut short (a copy, a
+    disk), and its hive bins are lost, not empty."""
+    gaps: list[tuple[int, int]] = []
+    at = file_size
+    for start, stop in sorted(written):
+        if at >= end:
+            break
+        if start > at:
+            gaps.append((at, min(start, end) - at))
+        at = max(at, stop)
+    if at < end:
+        gaps.append((at, end - at))
+    if gaps:
+        report.zero_filled = gaps
+        total = sum(n for _, n in gaps)
+        first = gaps[0][0]
+        report.warnings.append(
+            f"{total:,} bytes of the hive bins (from file offset 0x{first:x}, in {len(gaps)} "
+            f"range{'s' * (len(gaps) != 1)}) are in neither the primary file ({file_size:,} bytes: cut "
+            "short?) nor the logs: zero-filled"
+        )
+
+
 def _round_up(n: int, to: int = HBIN_ALIGN) -> int:
     return (n + to - 1) // to * to
 
@@ -380,6 +407,7 @@ def _replay_new(
     hb_final = entries[-1].hbins_size
     need = BASE_BLOCK_SIZE + max(prim.hbins_size, max(e.hbins_size for e in entries))
     buf = prim.copy_on_write(need)
+    written: list[tuple[int, int]] = []  # (start, end) of each page applied
     flags = None
     for lg, run in chain:
         # yarp's apply_new_log_file: the flags come from the log's base block,
@@ -392,6 +420,7 @@ def _replay_new(
             for off, psize in e.pages(data):
                 dst = BASE_BLOCK_SIZE + off
                 buf[dst : dst + psize] = data[src : src + psize]
+                written.append((dst, dst + psize))
                 src += psize
             flags = (flags | 1) if e.flags & 1 else (flags & ~1 & _M32)
             r.entries_applied += 1
@@ -406,6 +435,7 @@ def _replay_new(
         report.base_block_from_log = True
     assert last is not None  # set with every run added to chain, and chain is not empty
     _fix_base_block(buf, template=template, sequence=last, hbins_size=hb_final, flags=flags)
+    _note_unfilled(report, prim.size, BASE_BLOCK_SIZE + hb_final, written)
     report.format = "new"
     report.entries_applied = len(entries)
     report.last_sequence = last
@@ -516,11 +546,13 @@ def _replay_old(
     stop, why = _old_stop_offset(buf, log, hb, dirty)
     data = log.data
     applied = 0
+    written: list[tuple[int, int]] = []
     for page, src in dirty.items():
         if page * 512 >= stop:
             break
         dst = BASE_BLOCK_SIZE + 512 * page
         buf[dst : dst + 512] = data[src : src + 512]
+        written.append((dst, dst + 512))
         applied += 1
     if not applied:
         if isinstance(buf, mmap.mmap):
@@ -537,6 +569,7 @@ def _replay_old(
         # yarp's save_recovered_hive: the primary's primary sequence number
         seq = base.primary_sequence
     _fix_base_block(buf, template=template, sequence=seq, hbins_size=hb, flags=None)
+    _note_unfilled(report, prim.size, BASE_BLOCK_SIZE + hb, written)
     r.pages_applied = applied
     r.stopped = why or "all dirty pages applied"
     report.format = "old"

@@ -74,6 +74,9 @@ class RecoveryReport:
     base_block_from_log: bool = False
     newer_than_clean: bool = False  # entries were replayed onto a clean hive (mode="forensic")
     warnings: list[str] = field(default_factory=list)
+    # (file offset, length) of each range of the replayed image that neither
+    # the primary file nor a log page gave: zeros (a primary cut short)
+    zero_filled: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def logs_used(self) -> list[str]:

@@ -536,7 +536,10 @@ def test_old_format_pages_before_an_invalid_bin_are_applied(tmp_path):
     hive, rep = recover(tmp_path / "SOFTWARE", errors="tolerant")
     assert rep.applied and rep.pages_applied == k
     assert f"dirty hive bin at 0x{second_bin:x} is invalid" in rep.stop_reason
-    assert rep.warnings == [f"{len(pages) - k} of {len(pages)} dirty pages not applied"]
+    assert rep.warnings[-1] == f"{len(pages) - k} of {len(pages)} dirty pages not applied"
+    # the bins the hive grew by, past the invalid one, are in no applied page
+    (at, _), *_ = rep.zero_filled
+    assert at >= 0x1000 + second_bin and rep.warnings[0].endswith("zero-filled")
 
 
 # --------------------------------------------------------------------------
@@ -934,3 +937,32 @@ def test_replay_of_thousands_of_pages_is_fast(tmp_path, monkeypatch):
     assert t_pages < 1.0
     if native:
         assert t_full < 1.0
+
+
+def test_recover_of_a_primary_cut_short_says_what_it_zero_filled(tmp_path, capsys):
+    # Found by review: a primary cut to 8 KB (one hbin page of 13) with a
+    # log longer than its entries: recover wrote 48 KB of zeros as hive bins,
+    # exit 0, and said nothing; its check opened lazily (the root's hbin only)
+    # and the damage surfaced later as a misleading "bad hbin signature".
+    s0, _ = build_hive({"Software": {f"K{i}": {"v": "x" * 3000, "n": 1} for i in range(6)}}, timestamp=0)
+    s1, _ = build_hive({"Software": {f"K{i}": {"v": "x" * 3000, "n": 2 if i == 0 else 1}
+                                     for i in range(6)}}, timestamp=0)
+    d = make_dirty_hive([s0, s1])
+    d.logs[".LOG1"] += bytes(65536)             # preallocated past its entries
+    d.write(tmp_path / "h")
+    os.truncate(tmp_path / "h", 8192)
+    buf, rep = rlogs.replay(tmp_path / "h")
+    assert rep.entries_applied == 1
+    end = 4096 + struct.unpack_from("<I", buf, 40)[0]
+    assert rep.zero_filled and rep.zero_filled[0][0] == 8192
+    assert all(bytes(buf[a:a + n]) == bytes(n) and a + n <= end for a, n in rep.zero_filled)
+    assert sum(n for _, n in rep.zero_filled) >= 4096
+    assert any("zero-filled" in w and "0x2000" in w for w in rep.warnings)
+    out = tmp_path / "out"
+    main(["recover", str(tmp_path / "h"), "-o", str(out)])
+    err = capsys.readouterr().err
+    assert "zero-filled" in err and "does not open cleanly" in err
+    # a whole primary with the same logs: nothing zero-filled, no warning
+    d.write(tmp_path / "whole")
+    _, rep = rlogs.replay(tmp_path / "whole")
+    assert rep.zero_filled == [] and not any("zero-filled" in w for w in rep.warnings)
