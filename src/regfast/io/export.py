@@ -4,8 +4,9 @@
 BOM, CRLF line ends, ``"name"="text"`` only for clean strings (one NUL at
 the end, no other NUL, no line breaks), ``dword:`` for 4-byte DWORDs and
 ``hex(n):`` for everything else, so every byte round-trips. A key or value
-name holding a line break or a NUL cannot be written there (a line break
-would start lines of its own: keys and values the hive does not hold, on
+name holding a line break, or a key name holding a backslash, cannot be
+written there (a line break would start lines of its own, a
+backslash another level: keys and values the hive does not hold, on
 import): a .reg export of such a name raises ValueError naming it.
 
 JSON holds a key's values in an object by name; a damaged key can name one
@@ -71,17 +72,24 @@ def _reg_string(s: str) -> str:
 
 #: characters a .reg name cannot hold: a CR or LF would end the line (the
 #: rest of the name would be read as new lines: other keys, other values),
-#: and reg import reads names as NUL-terminated text
-_REG_UNSAFE_NAME = re.compile("[\r\n\0]")
+#: and a key name's "\\" would be read as two levels (Windows' own hive
+#: check, CmpCheckKey, lets such a name be: only an edit of the file makes
+#: one). A NUL is written as it is (hivex's "special" test hive, written by
+#: Windows, has a key "zero\\0key"): it starts no line.
+_REG_UNSAFE_NAME = re.compile("[\r\n]")
+_REG_UNSAFE_KEY_NAME = re.compile("[\r\n\\\\]")
 
 
 def _reg_name_check(name: str, what: str, offset: int) -> None:
-    """Raises ValueError when `name` cannot be written in a .reg file."""
-    if _REG_UNSAFE_NAME.search(name):
+    """Raises ValueError when `name` (a key's own name, or a value's) cannot
+    be written in a .reg file."""
+    key = what == "key"
+    if (_REG_UNSAFE_KEY_NAME if key else _REG_UNSAFE_NAME).search(name):
+        chars = "a line break or a backslash" if key else "a line break"
         raise ValueError(
-            f"{what} {name!r} (cell at 0x{offset:x}) holds a line break or a NUL, which a .reg file "
-            "cannot carry (a line break would start new lines: other keys and values on import); "
-            "export it as JSON or CSV"
+            f"{what} {name!r} (cell at 0x{offset:x}) holds {chars}, which a .reg file cannot carry "
+            "(a line break would start new lines: other keys and values on import; a backslash, "
+            "another level of keys); export it as JSON or CSV"
         )
 
 
@@ -315,6 +323,7 @@ def export(
     paths = cast("list[str]", table.key_paths())  # live rows only: never None
     names = table.value_names()
     decoded: list[Any] = table.decoded_values() if fmt != "reg" else []
+    key_names: list[str] = table.key_names() if fmt == "reg" else []
     vkey = table.value_key.tolist()
     vtype = table.value_type.tolist()
     last_write = table.key_last_write.tolist()
@@ -340,7 +349,8 @@ def export(
     for k in range(n):
         lo, hi = first_value[k], first_value[k + 1]
         if fmt == "reg":
-            _reg_name_check(paths[k], "key", hive.token_offset(int(table.key_token[k])))
+            if paths[k]:  # (the hive's root, whose name no path holds, has path "")
+                _reg_name_check(key_names[k], "key", hive.token_offset(int(table.key_token[k])))
             out.write(f"\r\n[{full(paths[k])}]\r\n")
             for i in range(lo, hi):
                 if bad[i]:
