@@ -135,6 +135,7 @@ cdef class Key:
     cdef list _keys_from(self, rf_key *buf, size_t n)
     cdef list _subkey_list(self)
     cdef list _value_list(self)
+    cdef object _tolerant_value(self, Hive hive, str name)
     cdef list _read_value_list(self)
     cdef list _walk_value_list(self, _WalkValues wv)
 

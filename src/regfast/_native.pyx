@@ -92,7 +92,7 @@ import operator
 import os
 import sys as _sys
 
-from regfast.exceptions import error_from_status, take_hook_veto
+from regfast.exceptions import RegistryCorruptError, error_from_status, take_hook_veto
 from regfast._types import (CellSlack, DeletedKey, DeletedValue, HiveInfo, HiveProblem, KeyInfo,
                             _as_int, encode_value, filetime_to_datetime, type_name)
 from regfast.paths import ROOT_WORDS, resolve_path
@@ -493,6 +493,22 @@ cdef rf_status _value_read(Hive hv, rf_value v, const uint8_t **p, size_t *n) ex
 
 
 _MISSING = object()
+
+
+cdef bint _same_name(str a, str b):
+    """Whether two names are one to the registry: the same number of UTF-16
+    units, each equal once upcased (rf_upcase: Windows' table, one unit at a
+    time, as the C lookups compare)."""
+    cdef bytes ua = a.encode("utf-16-le", "surrogatepass"), ub = b.encode("utf-16-le", "surrogatepass")
+    cdef Py_ssize_t i, n = len(ua)
+    cdef const uint8_t *pa = ua
+    cdef const uint8_t *pb = ub
+    if n != len(ub):
+        return False
+    for i in range(0, n, 2):
+        if rf_upcase(pa[i] | (pa[i + 1] << 8)) != rf_upcase(pb[i] | (pb[i + 1] << 8)):
+            return False
+    return True
 
 
 cdef inline bytes _utf8_name(object s, str what):
@@ -1977,16 +1993,38 @@ cdef class Key:
     def value(self, name=""):
         """The Value called `name` ("" is the default value). Case-insensitive.
 
-        Raises FileNotFoundError (winerror 2) if there is none.
+        Raises FileNotFoundError (winerror 2) if there is none. In a hive
+        opened with errors="tolerant", answers as values() does: a value
+        whose data alone is lost comes back (reading its data raises), and
+        a damaged list entry before it does not hide it; the damage still
+        raises when the name is not among the values that can be read.
         """
         cdef rf_value v
         cdef bytes b = _utf8_name(name, "a value name")
+        cdef Hive hive = self._hv()
         try:
-            check(_value_open(self._hv(), self._k, b, len(b), &v))
+            check(_value_open(hive, self._k, b, len(b), &v))
+            return make_value(self, v)
         except FileNotFoundError as e:
             e.filename = name
             raise
-        return make_value(self, v)
+        except RegistryCorruptError:
+            found = self._tolerant_value(hive, name)
+            if found is None:
+                raise
+            return found
+
+    cdef object _tolerant_value(self, Hive hive, str name):
+        """For a lookup that met damage: in a tolerant hive, the first of
+        values() (which steps over unusable entries) called `name`, compared
+        as the registry compares names (each UTF-16 unit upcased); None
+        otherwise, or when no readable value has that name."""
+        if not hive._tolerant:
+            return None
+        for val in self._value_list():
+            if _same_name((<Value>val)._name, name):
+                return val
+        return None
 
     def __getitem__(self, name):
         """The decoded data of value `name`: str, int, list[str] or bytes."""
@@ -2002,10 +2040,15 @@ cdef class Key:
     def __contains__(self, name):
         cdef rf_value v
         cdef bytes b = _utf8_name(name, "a value name")
-        st = _value_open(self._hv(), self._k, b, len(b), &v)
+        cdef Hive hive = self._hv()
+        st = _value_open(hive, self._k, b, len(b), &v)
         if st == RF_E_NOT_FOUND:
             return False
-        check(st)
+        try:
+            check(st)                   # (the error made before values() reads set another)
+        except RegistryCorruptError:
+            if self._tolerant_value(hive, name) is None:
+                raise                   # else: as value(name) answers in a tolerant hive
         return True
 
     def read_values(self, names=None, *, types=None, errors="strict"):
