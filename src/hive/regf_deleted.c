@@ -490,6 +490,11 @@ static uint32_t locate_data(const regf_hive *h, const uint64_t *refd, uint32_t r
         return reused ? 3 : 2;
     }
     *flags = RF_VALUE_BIG_DATA;
+    /* more data than the file holds cannot be found, as a live read refuses
+     * a big value over the hbins' size (regf_locate); unbounded, each carved
+     * record walked a segment list of up to 65,535 entries: 32-byte records
+     * naming one such list cost ~15 s per MB of file */
+    if ((uint64_t)len > h->size) return 4;
     const uint8_t *db = h->bins + doff + 4;
     if (end - doff - 4 < 8 || db[0] != 'd' || db[1] != 'b') return 4;
     uint32_t n = regf_once16(db + 2), loff = rf_le32(db + 4);
