@@ -9,9 +9,17 @@ written there (a line break would start lines of its own, a
 backslash another level: keys and values the hive does not hold, on
 import): a .reg export of such a name raises ValueError naming it.
 
+A key path starting with "-" would read as a deletion, and a .reg file
+holds one value of a name (a damaged key can hold two, "V" beside "v"):
+the first raises ValueError, the second too, unless errors="skip", which
+writes the first (the one a lookup finds) and lists the others in
+``skipped``.
+
 JSON holds a key's values in an object by name; a damaged key can name one
 value twice, and the later ones go to ``duplicate_values`` (a list of
-``{"name", "type", "data"}``, in stored order), present only then.
+``{"name", "type", "data"}``, in stored order), present only then. A value
+list entry naming a vk its list named before is that same value: written
+once (and not counted twice).
 
 Names and strings are UTF-16 in a hive and Windows does not check them, so
 a name may hold a lone surrogate (half of a UTF-16 pair; Python keeps it as
@@ -50,6 +58,7 @@ import numpy as np
 from regfast._files import atomic_output
 from regfast._native import Hive
 from regfast._types import REG_BINARY, REG_DWORD, REG_SZ, filetime_to_datetime, type_name
+from regfast.io.writer import upcase_name
 from regfast.exceptions import RF_E_CORRUPT, RF_E_LIMIT, RegistryError
 
 __all__ = [
@@ -78,6 +87,19 @@ def _reg_string(s: str) -> str:
 #: Windows, has a key "zero\\0key"): it starts no line.
 _REG_UNSAFE_NAME = re.compile("[\r\n]")
 _REG_UNSAFE_KEY_NAME = re.compile("[\r\n\\\\]")
+
+
+def _reg_root_check(hive: Hive, path: str | None, prefix: str) -> None:
+    """Raises ValueError when what goes before every exported key path --
+    the prefix and the exported key's ancestors -- cannot be written in a
+    .reg file (the names of the keys exported are checked as they go)."""
+    if _REG_UNSAFE_NAME.search(prefix):
+        raise ValueError(f"prefix {prefix!r} holds a line break, which a .reg file cannot carry")
+    key = hive.open(path) if path else None
+    while key is not None and key.parent is not None:
+        key = key.parent
+        if key.parent is not None:  # (the root's name is in no path)
+            _reg_name_check(key.name, "key", hive.token_offset(key.offset))
 
 
 def _reg_name_check(name: str, what: str, offset: int) -> None:
@@ -315,6 +337,8 @@ def export(
         raise ValueError(f"unknown export format {fmt!r} (reg, json, csv)")
     if not isinstance(prefix, str):
         raise TypeError(f"prefix must be a str, not {type(prefix).__name__}")
+    if fmt == "reg":
+        _reg_root_check(hive, path, prefix)
     table = hive.scan(path, values=True, progress=None, errors=errors)
     # rows without data; a malformed value (status 13, size not fitting its
     # type) has its data and is exported: decoded in json/csv, bytes in .reg
@@ -325,7 +349,15 @@ def export(
     decoded: list[Any] = table.decoded_values() if fmt != "reg" else []
     key_names: list[str] = table.key_names() if fmt == "reg" else []
     vkey = table.value_key.tolist()
+    vtoken = table.value_token
     vtype = table.value_type.tolist()
+    twice: list[Skipped] = []  # .reg, errors="skip": later values of a name already written
+    relisted = 0  # JSON: list entries naming a vk the key's list named before
+    depths = table.key_depth
+
+    def depth_of(k: int) -> int:
+        return int(depths[k])
+
     last_write = table.key_last_write.tolist()
     first_value = [0] * (table.n_keys + 1)
     for k in vkey:
@@ -351,18 +383,46 @@ def export(
         if fmt == "reg":
             if paths[k]:  # (the hive's root, whose name no path holds, has path "")
                 _reg_name_check(key_names[k], "key", hive.token_offset(int(table.key_token[k])))
-            out.write(f"\r\n[{full(paths[k])}]\r\n")
+            line = full(paths[k])
+            if line.startswith("-"):
+                raise ValueError(
+                    f"key path {line!r} starts with '-', which a .reg file reads as the deletion of "
+                    "a key; export it with a prefix, or as JSON or CSV"
+                )
+            out.write(f"\r\n[{line}]\r\n")
+            written: set[str] = set()  # folded names: a .reg file holds one value of a name
             for i in range(lo, hi):
                 if bad[i]:
                     continue
-                _reg_name_check(names[i], "value", hive.token_offset(int(table.value_token[i])))
+                offset = hive.token_offset(int(table.value_token[i]))
+                _reg_name_check(names[i], "value", offset)
+                folded = upcase_name(names[i])  # as the registry compares names
+                if folded in written:
+                    # reg import would keep the last; a lookup in the hive finds the first
+                    if errors != "skip":
+                        raise ValueError(
+                            f"key {line!r} holds a second value named {names[i]!r} (vk at 0x{offset:x}; "
+                            "a damaged key): a .reg file can hold one value of a name; export with "
+                            'errors="skip" to write the first and list the others, or as JSON or CSV'
+                        )
+                    twice.append(Skipped("value", offset, paths[k], names[i], RF_E_CORRUPT, depth_of(k)))
+                    continue
+                written.add(folded)
                 out.write(reg_value_line(names[i], vtype[i], bytes(table.value_data(i))) + "\r\n")
         elif fmt == "json":
             vals: dict[str, Any] = {}
             again: list[Any] = []  # a damaged key can name one value twice: none is dropped
+            vks: set[int] = set()
             for i in range(lo, hi):
                 if bad[i]:
                     continue
+                token = int(vtoken[i])
+                if token in vks:
+                    # its list names this very vk again: the same value, not another one of
+                    # its name (written once: a 1 MB file could list one 1 MB vk 200,000 times)
+                    relisted += 1
+                    continue
+                vks.add(token)
                 raw = bytes(table.value_data(i))
                 entry = {"type": type_name(vtype[i]), "data": _json_data(vtype[i], decoded[i], raw)}
                 if malformed[i]:
@@ -405,7 +465,9 @@ def export(
     if progress:
         progress(n, n)
     skipped = _skipped(table) if errors == "skip" else []
-    return ExportResult(table.n_keys, table.n_values - sum(bad), skipped)
+    if twice:
+        skipped = sorted(skipped + twice, key=lambda s: s.offset)
+    return ExportResult(table.n_keys, table.n_values - sum(bad) - len(twice) - relisted, skipped)
 
 
 def export_to_file(

@@ -9,6 +9,7 @@ import io
 import json
 import os
 import re
+import struct
 import subprocess
 import sys
 
@@ -319,3 +320,76 @@ def test_reg_export_refuses_a_key_name_holding_a_backslash(tmp_path):
             rexport.export_to_string(h, "reg")
         text = rexport.export_to_string(h, "reg", "Run")    # the real Run\\Evil, as before
     assert "[Run]" in text and "[Run\\Evil]" in text
+
+
+def _slash_or_break_parent(tmp_path):
+    evil = "evil]\r\n[HKEY_CURRENT_USER"
+    p = tmp_path / "parent.hiv"
+    write_hive(p, {evil: {"Run": {"x": "calc.exe"}}, "Ok": {"v": 1}})
+    return p, evil
+
+
+def test_reg_export_checks_what_goes_before_the_paths(tmp_path):
+    # Found by the review of the fix: exporting path="<evil>\\Run" wrote a
+    # [HKEY_CURRENT_USER\\Run] section (only the exported keys' own names were
+    # checked), and the CLI's default prefix, made of the file's name, can
+    # hold a line break too.
+    p, evil = _slash_or_break_parent(tmp_path)
+    with regfast.open_hive(p) as h:
+        with pytest.raises(ValueError, match=r"key 'evil\]\\r\\n.*holds a line break"):
+            rexport.export_to_string(h, "reg", f"{evil}\\Run")
+        with pytest.raises(ValueError, match=r"prefix .* holds a line break"):
+            rexport.export_to_string(h, "reg", "Ok", prefix="HKLM\\x\r\n[HKEY_CURRENT_USER")
+        assert "[HKLM\\S\\Ok]" in rexport.export_to_string(h, "reg", "Ok", prefix="HKLM\\S")
+    named = tmp_path / "x\n[HKEY_CURRENT_USER"
+    named.write_bytes(p.read_bytes())
+    r = run("export", str(named), "Ok", "-f", "reg", "-o", str(tmp_path / "o.reg"))
+    assert r.returncode == 1 and "holds a line break" in r.stderr and not (tmp_path / "o.reg").exists()
+
+
+def test_reg_export_refuses_a_path_read_as_a_deletion(tmp_path):
+    p = tmp_path / "dash.hiv"
+    write_hive(p, {"-Run": {"v": 1}, "Run": {"w": 2}})
+    with regfast.open_hive(p) as h:
+        with pytest.raises(ValueError, match=r"key path '-Run' starts with '-'"):
+            rexport.export_to_string(h, "reg")
+        assert "[HKLM\\-Run]" in rexport.export_to_string(h, "reg", prefix="HKLM")
+
+
+def test_reg_export_writes_one_value_of_a_name(tmp_path):
+    # reg import keeps the last of two lines of one name; a lookup in the hive
+    # finds the first ("AAAA" beside "aaaa" in a damaged key)
+    data, _ = build_hive({"K": {"AAAA": "first", "BBBB": "second"}}, timestamp=TS)
+    data = bytearray(data)
+    at = data.find(b"BBBB", data.find(b"vk\x04\x00"))
+    data[at:at + 4] = b"aaaa"
+    p = tmp_path / "twice.hiv"
+    p.write_bytes(data)
+    with regfast.open_hive(p) as h:
+        assert h.open("K")["aaaa"] == "first"
+        with pytest.raises(ValueError, match=r"key 'K' holds a second value named 'aaaa' \(vk at 0x"):
+            rexport.export_to_string(h, "reg")
+        buf = io.StringIO(newline="")
+        res = rexport.export(h, buf, "reg", errors="skip")
+    text = buf.getvalue()
+    assert '"AAAA"="first"' in text and "aaaa" not in text
+    assert res.values == 1 and [(s.kind, s.path, s.name) for s in res.skipped] == [("value", "K", "aaaa")]
+
+
+def test_json_export_writes_a_relisted_vk_once(tmp_path):
+    # Found by review: a value list naming one 1 MB vk 201 times made the JSON
+    # export hold 201 copies of its hex (1.4 GB for a 1 MB file)
+    data, layout = build_hive({"K": {"a": b"x" * 100, "b": 2}}, timestamp=TS)
+    data = bytearray(data)
+    lst = layout.value_list["K"]
+    a_vk = struct.unpack_from("<I", data, lst + 4)[0]
+    struct.pack_into("<I", data, lst + 8, a_vk)          # the list names "a" twice
+    p = tmp_path / "relisted.hiv"
+    p.write_bytes(data)
+    with regfast.open_hive(p) as h:
+        assert [v.name for v in h.open("K").values()] == ["a", "a"]
+        buf = io.StringIO()
+        res = rexport.export(h, buf, "json")
+    rec = {r["path"]: r for r in json.loads(buf.getvalue())}["K"]
+    assert list(rec["values"]) == ["a"] and "duplicate_values" not in rec
+    assert res.values == 1
