@@ -50,8 +50,8 @@ exit status:
   1    the hive, a file or its data could not be read or written (one "regfast: error:" line)
   2    usage error, or a request refused (.reg to stdout, output over the input)
   130  interrupted (Ctrl-C); an unfinished export or recovery leaves no file
-  diff follows diff(1): 0 same, 1 different, 2 error (--tolerant: also nothing read
-       differs but damaged keys could not be compared)
+  diff follows diff(1): 0 same, 1 different, 2 error (also: nothing read differs but
+       damaged keys could not be compared: --tolerant, or a key holding two values of one name)
 
 text output escapes what the terminal cannot encode (a lone UTF-16 surrogate in a
 name shows as \\udXXX); exports: .reg keeps it exactly, JSON as \\udXXX, CSV as \\udXXX text

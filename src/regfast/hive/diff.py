@@ -32,6 +32,7 @@ from regfast._bulk import ScanTable
 from regfast._native import decode_value as _decode_value
 from regfast._types import type_name
 from regfast.hive.open import open_hive
+from regfast.io.writer import upcase_name
 
 __all__ = [
     "FNV64_OFFSET",
@@ -65,11 +66,11 @@ def fnv1a64(data: bytes | bytearray | memoryview) -> int:
 
 
 def fold(name: str) -> str:
-    """The case-folded form names are matched by (registry names compare
-    case-insensitively). Length-preserving, like the registry's upcase."""
-    if name.isascii():
-        return name.upper()
-    return "".join(c.upper() if len(c.upper()) == 1 else c for c in name)
+    """The form names are matched by: the registry compares names by each
+    UTF-16 unit upcased (``upcase_name``): str.upper() would make one name
+    of two the registry tells apart (U+10428 and U+10400: outside the BMP,
+    nothing is upcased)."""
+    return upcase_name(name)
 
 
 def decode_data(vtype: int, data: bytes | bytearray | memoryview, name: object = None) -> Any:
@@ -189,8 +190,9 @@ class Snapshot:
     damaged : tuple[str, ...]
         Relative paths of keys whose subkeys or values could not all be read
         (a hive opened with errors="tolerant": its scan skips damaged
-        entries). What is missing below them is not in ``keys``, so a diff
-        may report it as added or removed.
+        entries), or that hold two values of one name (see from_hive). What
+        is missing below them is not in ``keys``, so a diff may report it as
+        added or removed.
     """
 
     __slots__ = ("root", "keys", "keep_data", "truncated", "damaged")
@@ -230,9 +232,10 @@ class Snapshot:
         (the scan's default for it): keys whose subkeys or values could not
         all be read are listed in ``damaged``, and the unreadable value rows
         are left out. A hive opened strictly raises at the first damage,
-        but for one damage no read sees: a key holding two values of one
-        name (or two subkeys), which lookups answer with the first. Only the
-        first is compared, and the key is listed in ``damaged``."""
+        but for one a strict read lets pass: a key holding two values of one
+        name (which lookups answer with the first; two subkeys of one name
+        make a strict scan raise). Only the first is compared, and the key
+        is listed in ``damaged``."""
         table = hive.scan(path)
         root = table.root_path  # spelled as stored, like every scan path
         cut = len(root) + 1 if root else 0
@@ -394,8 +397,8 @@ class Diff:
     (``received``, a time.perf_counter() value).
 
     ``damaged`` lists ``(side, path)`` pairs, side "old" or "new": keys of a
-    damaged hive (opened with errors="tolerant") whose subkeys or values
-    could not all be read. Changes at and below such a key may come from the
+    damaged hive whose subkeys or values could not all be read (opened with
+    errors="tolerant"), or that hold two values of one name (any open). Changes at and below such a key may come from the
     damage rather than from an edit; summary() says how many there are.
     """
 

@@ -277,3 +277,16 @@ def test_a_value_named_twice_is_compared_once_and_named_damaged(tmp_path, capsys
     assert d.damaged == [("new", "K")]
     assert cli.main(["diff", str(tmp_path / "old.hiv"), str(tmp_path / "new.hiv")]) == 1
     assert "damaged subkeys or values under K" in capsys.readouterr().err
+
+
+def test_names_outside_the_bmp_are_two_names_as_in_the_registry(tmp_path):
+    # Found by the review of the fix above: fold() used str.upper(), which
+    # makes U+10428 and U+10400 one name (Windows upcases UTF-16 units, and
+    # nothing outside the BMP): a valid hive holding both was reported as
+    # damaged and the second key's change went unreported.
+    from regfast.io.writer import build_hive
+    a, b = "\U00010400", "\U00010428"
+    for name, tree in (("old", {a: {"v": 1}, b: {"v": 2}}), ("new", {a: {"v": 1}, b: {"v": 99}})):
+        (tmp_path / f"{name}.hiv").write_bytes(build_hive(tree, timestamp=T0)[0])
+    d = regfast.diff(tmp_path / "old.hiv", tmp_path / "new.hiv", touched=False)
+    assert [(c.kind, c.path) for c in d.changes] == [("value_changed", b)] and d.damaged == []
