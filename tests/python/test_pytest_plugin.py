@@ -95,6 +95,8 @@ def test_parse_reg_compares_names_as_the_registry_does():
     tree = parse_reg(f'REGEDIT4\n[X\\K]\n"K"=dword:1\n"{kelvin}"=dword:2\n"k"=dword:3\n[X\\{kelvin}]\n[X\\k]\n')
     x = tree.subkeys["X"]
     assert set(x.subkeys) == {"K", kelvin}
+    # a root spelled with the Kelvin sign is no predefined root: kept as a key
+    assert set(parse_reg(f"REGEDIT4\n[H{kelvin}EY_LOCAL_MACHINE\\Soft]\n").subkeys) == {f"H{kelvin}EY_LOCAL_MACHINE"}
     assert x.subkeys["K"].values == {"K": Value(4, 3), kelvin: Value(4, 2)}
 
 

@@ -204,12 +204,14 @@ def cmd_recover(args: argparse.Namespace) -> int:
         return EXIT_ERROR if rep.dirty else EXIT_OK
     try:
         with memoryview(buf) as mv, mv[: rep.image_size] as image:
+            clean = not rep.zero_filled
             try:
                 # every hbin checked, not just the root's (a lazy open's): a
                 # hive bin the replay zero-filled must be found here
                 with regfast.Hive.from_buffer(image) as check:
                     check.validate()
             except regfast.RegistryError as e:
+                clean = False
                 print(
                     f"regfast: warning: the replayed hive does not open cleanly: {e.strerror}",
                     file=sys.stderr,
@@ -220,7 +222,9 @@ def cmd_recover(args: argparse.Namespace) -> int:
         if hasattr(buf, "close"):
             buf.close()
     print(f"wrote {args.output}: {rep.image_size:,} bytes, sequence {rep.last_sequence}", file=sys.stderr)
-    return 0
+    # written all the same (what could be replayed is worth keeping), but
+    # exit 1: hive bins were lost or the result is damaged (the warnings say)
+    return EXIT_OK if clean else EXIT_ERROR
 
 
 def cmd_ls(args: argparse.Namespace) -> int:

@@ -153,6 +153,12 @@ class _Primary:
             return min(base.hbins_size, self.hbins_cap)
         return self.hbins_cap
 
+    @property
+    def claimed_size(self) -> int:
+        """The file size its valid base block says (0 without one)."""
+        base = self.valid_base
+        return BASE_BLOCK_SIZE + base.hbins_size if base is not None else 0
+
     def first_hbin_timestamp(self) -> int | None:
         """The first hive bin's timestamp, a backup of the base block's
         last-written timestamp (spec, "Hive bin" note 3)."""
@@ -195,12 +201,16 @@ def _fix_base_block(
     struct.pack_into("<I", buf, 508, base_block_checksum(buf))
 
 
-def _note_unfilled(report: RecoveryReport, file_size: int, end: int, written: list[tuple[int, int]]) -> None:
+def _note_unfilled(
+    report: RecoveryReport, file_size: int, claimed: int, end: int, written: list[tuple[int, int]]
+) -> None:
     """Lists in `report` the bytes of the replayed image below `end` that
     neither the primary file (its first `file_size` bytes) nor any applied
     log page gave: they are zeros. A hive grown through its logs has every
-    new page in them; a gap means the primary was cut short (a copy, a
-    disk), and its hive bins are lost, not empty."""
+    new page in them: a gap means the primary was cut short (a copy, a disk:
+    it holds less than the `claimed` bytes its base block says) or the
+    replay stopped before the pages that held them; their hive bins are
+    lost, not empty."""
     gaps: list[tuple[int, int]] = []
     at = file_size
     for start, stop in sorted(written):
@@ -215,10 +225,11 @@ def _note_unfilled(report: RecoveryReport, file_size: int, end: int, written: li
         report.zero_filled = gaps
         total = sum(n for _, n in gaps)
         first = gaps[0][0]
+        cut = ", shorter than its base block says: cut short?" if file_size < claimed else ""
         report.warnings.append(
             f"{total:,} bytes of the hive bins (from file offset 0x{first:x}, in {len(gaps)} "
-            f"range{'s' * (len(gaps) != 1)}) are in neither the primary file ({file_size:,} bytes: cut "
-            "short?) nor the logs: zero-filled"
+            f"range{'s' * (len(gaps) != 1)}) are in neither the primary file ({file_size:,} bytes{cut}) "
+            "nor an applied log page: zero-filled"
         )
 
 
@@ -435,7 +446,7 @@ def _replay_new(
         report.base_block_from_log = True
     assert last is not None  # set with every run added to chain, and chain is not empty
     _fix_base_block(buf, template=template, sequence=last, hbins_size=hb_final, flags=flags)
-    _note_unfilled(report, prim.size, BASE_BLOCK_SIZE + hb_final, written)
+    _note_unfilled(report, prim.size, prim.claimed_size, BASE_BLOCK_SIZE + hb_final, written)
     report.format = "new"
     report.entries_applied = len(entries)
     report.last_sequence = last
@@ -569,7 +580,7 @@ def _replay_old(
         # yarp's save_recovered_hive: the primary's primary sequence number
         seq = base.primary_sequence
     _fix_base_block(buf, template=template, sequence=seq, hbins_size=hb, flags=None)
-    _note_unfilled(report, prim.size, BASE_BLOCK_SIZE + hb, written)
+    _note_unfilled(report, prim.size, prim.claimed_size, BASE_BLOCK_SIZE + hb, written)
     r.pages_applied = applied
     r.stopped = why or "all dirty pages applied"
     report.format = "old"

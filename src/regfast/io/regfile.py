@@ -40,6 +40,7 @@ _ROOTS = {
     "hkcc",
     "hkey_performance_data",
 }
+_ROOTS_UPCASED = {r.upper() for r in _ROOTS}
 _HEADERS = {"windows registry editor version 5.00": 5, "regedit4": 4}
 REG_SZ, REG_EXPAND_SZ, REG_BINARY, REG_DWORD, REG_MULTI_SZ = 1, 2, 3, 4, 7
 
@@ -114,7 +115,7 @@ def _split_path(path: str, prefix: str | None, lineno: int) -> list[str]:
         if [upcase_name(p) for p in parts[: len(pre)]] != [upcase_name(p) for p in pre]:
             raise RegSyntaxError(lineno, f"key [{path}] is not under the prefix {prefix!r}")
         return parts[len(pre) :]
-    if parts and parts[0].lower() in _ROOTS:
+    if parts and upcase_name(parts[0]) in _ROOTS_UPCASED:  # (as every name here is compared)
         return parts[1:]
     return parts
 

@@ -539,7 +539,8 @@ def test_old_format_pages_before_an_invalid_bin_are_applied(tmp_path):
     assert rep.warnings[-1] == f"{len(pages) - k} of {len(pages)} dirty pages not applied"
     # the bins the hive grew by, past the invalid one, are in no applied page
     (at, _), *_ = rep.zero_filled
-    assert at >= 0x1000 + second_bin and rep.warnings[0].endswith("zero-filled")
+    assert at >= 0x1000 + second_bin and rep.warnings[0].endswith("nor an applied log page: zero-filled")
+    assert "cut short" not in rep.warnings[0]          # the primary is whole: the replay stopped
 
 
 # --------------------------------------------------------------------------
@@ -957,11 +958,11 @@ def test_recover_of_a_primary_cut_short_says_what_it_zero_filled(tmp_path, capsy
     assert rep.zero_filled and rep.zero_filled[0][0] == 8192
     assert all(bytes(buf[a:a + n]) == bytes(n) and a + n <= end for a, n in rep.zero_filled)
     assert sum(n for _, n in rep.zero_filled) >= 4096
-    assert any("zero-filled" in w and "0x2000" in w for w in rep.warnings)
+    assert any("zero-filled" in w and "0x2000" in w and "cut short?" in w for w in rep.warnings)
     out = tmp_path / "out"
-    main(["recover", str(tmp_path / "h"), "-o", str(out)])
+    assert main(["recover", str(tmp_path / "h"), "-o", str(out)]) == 1    # written, but not whole
     err = capsys.readouterr().err
-    assert "zero-filled" in err and "does not open cleanly" in err
+    assert "zero-filled" in err and "does not open cleanly" in err and out.exists()
     # a whole primary with the same logs: nothing zero-filled, no warning
     d.write(tmp_path / "whole")
     _, rep = rlogs.replay(tmp_path / "whole")
