@@ -398,8 +398,9 @@ class Diff:
 
     ``damaged`` lists ``(side, path)`` pairs, side "old" or "new": keys of a
     damaged hive whose subkeys or values could not all be read (opened with
-    errors="tolerant"), or that hold two values of one name (any open). Changes at and below such a key may come from the
-    damage rather than from an edit; summary() says how many there are.
+    errors="tolerant"), or that hold two values of one name (any open).
+    Changes at and below such a key may come from the damage rather than
+    from an edit; summary() says how many there are.
     """
 
     __slots__ = ("root", "changes", "key", "seq", "truncated", "received", "damaged")
