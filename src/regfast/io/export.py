@@ -99,17 +99,20 @@ def _reg_root_check(hive: Hive, path: str | None, prefix: str) -> None:
     while key is not None and key.parent is not None:
         key = key.parent
         if key.parent is not None:  # (the root's name is in no path)
-            _reg_name_check(key.name, "key", hive.token_offset(key.offset))
+            _reg_name_check(key.name, "key", hive, key.offset)
 
 
-def _reg_name_check(name: str, what: str, offset: int) -> None:
+def _reg_name_check(name: str, what: str, hive: Hive, token: int) -> None:
     """Raises ValueError when `name` (a key's own name, or a value's) cannot
-    be written in a .reg file."""
+    be written in a .reg file. The record's file offset, for the message, is
+    asked of the hive only then (a call per value would cost a big export
+    more than the check)."""
     key = what == "key"
     if (_REG_UNSAFE_KEY_NAME if key else _REG_UNSAFE_NAME).search(name):
         chars = "a line break or a backslash" if key else "a line break"
+        at = hive.token_offset(token)
         raise ValueError(
-            f"{what} {name!r} (cell at 0x{offset:x}) holds {chars}, which a .reg file cannot carry "
+            f"{what} {name!r} (cell at 0x{at:x}) holds {chars}, which a .reg file cannot carry "
             "(a line break would start new lines: other keys and values on import; a backslash, "
             "another level of keys); export it as JSON or CSV"
         )
@@ -349,7 +352,8 @@ def export(
     decoded: list[Any] = table.decoded_values() if fmt != "reg" else []
     key_names: list[str] = table.key_names() if fmt == "reg" else []
     vkey = table.value_key.tolist()
-    vtoken = table.value_token
+    vtokens: list[int] = table.value_token.tolist()
+    ktokens: list[int] = table.key_token.tolist() if fmt == "reg" else []
     vtype = table.value_type.tolist()
     twice: list[Skipped] = []  # .reg, errors="skip": later values of a name already written
     relisted = 0  # JSON: list entries naming a vk the key's list named before
@@ -382,7 +386,7 @@ def export(
         lo, hi = first_value[k], first_value[k + 1]
         if fmt == "reg":
             if paths[k]:  # (the hive's root, whose name no path holds, has path "")
-                _reg_name_check(key_names[k], "key", hive.token_offset(int(table.key_token[k])))
+                _reg_name_check(key_names[k], "key", hive, ktokens[k])
             line = full(paths[k])
             if line.startswith("-"):
                 raise ValueError(
@@ -394,10 +398,10 @@ def export(
             for i in range(lo, hi):
                 if bad[i]:
                     continue
-                offset = hive.token_offset(int(table.value_token[i]))
-                _reg_name_check(names[i], "value", offset)
+                _reg_name_check(names[i], "value", hive, vtokens[i])
                 folded = upcase_name(names[i])  # as the registry compares names
                 if folded in written:
+                    offset = hive.token_offset(vtokens[i])
                     # reg import would keep the last; a lookup in the hive finds the first
                     if errors != "skip":
                         raise ValueError(
@@ -416,7 +420,7 @@ def export(
             for i in range(lo, hi):
                 if bad[i]:
                     continue
-                token = int(vtoken[i])
+                token = vtokens[i]
                 if token in vks:
                     # its list names this very vk again: the same value, not another one of
                     # its name (written once: a 1 MB file could list one 1 MB vk 200,000 times)
