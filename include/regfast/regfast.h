@@ -566,7 +566,10 @@ typedef struct rf_deleted {
     uint32_t data_state;    /**< values: 0 none, 1 inline, 2 in cells nothing live uses
                                  (free or unreferenced) that fit it (likely intact), 3 in a
                                  cell a live record uses (likely reused), 4 unreachable or
-                                 too short */
+                                 too short, 5 big data not checked: the pass's records had
+                                 checked twice as many segment entries as the file has
+                                 4-byte words (hostile hives: records naming one list over
+                                 and over); rf_hive_deleted_read() still reads it */
     uint64_t data_offset;   /**< values: file offset of the data bytes (states 1-3, not big
                                  data), else RF_NO_OFFSET */
     uint32_t source;        /**< RF_DELETED_* */

@@ -472,9 +472,15 @@ static uint32_t carve_nk(const regf_hive *h, uint64_t q, uint64_t avail, rf_dele
  * one lies in a cell a live record uses, 4 when one cannot be found. For big
  * data the db record, its segment list and each segment are checked. With
  * `dst`, the pieces are copied there as they are checked: each offset is read
- * once and bounded right before its bytes are used. */
+ * once and bounded right before its bytes are used.
+ *
+ * `segments_left` (a carve pass's; NULL when one record is read) bounds the
+ * segment entries all of the pass's records may check together: 5 (located,
+ * not checked) past it. Each record bounded alone, vk records of 32 bytes
+ * naming one list still cost O(file size) each: O(size^2) for the pass
+ * (23 s for a 32 MB file). */
 static uint32_t locate_data(const regf_hive *h, const uint64_t *refd, uint32_t raw, uint32_t doff,
-                            uint64_t *data_offset, uint32_t *flags, uint8_t *dst)
+                            uint64_t *data_offset, uint32_t *flags, uint8_t *dst, uint64_t *segments_left)
 {
     uint32_t len = raw & ~VK_DATA_INLINE;
     uint64_t end;
@@ -499,6 +505,10 @@ static uint32_t locate_data(const regf_hive *h, const uint64_t *refd, uint32_t r
     if (end - doff - 4 < 8 || db[0] != 'd' || db[1] != 'b') return 4;
     uint32_t n = regf_once16(db + 2), loff = rf_le32(db + 4);
     uint64_t need = ((uint64_t)len + REGF_BIG_SEGMENT - 1) / REGF_BIG_SEGMENT;
+    if (segments_left) {
+        if (need > *segments_left) return 5;
+        *segments_left -= need;
+    }
     if (n < need || (a = area_of(h, refd, loff, &end)) == AREA_NONE || end - loff - 4 < need * 4) return 4;
     reused |= a == AREA_REFD;
     const uint8_t *list = h->bins + loff + 4;
@@ -514,7 +524,8 @@ static uint32_t locate_data(const regf_hive *h, const uint64_t *refd, uint32_t r
     return reused ? 3 : 2;
 }
 
-static uint32_t carve_vk(const regf_hive *h, const uint64_t *refd, uint64_t q, uint64_t avail, rf_deleted *d)
+static uint32_t carve_vk(const regf_hive *h, const uint64_t *refd, uint64_t q, uint64_t avail, rf_deleted *d,
+                         uint64_t *segments_left)
 {
     const uint8_t *p = h->bins + q;
     if (avail < VK_NAME || p[0] != 'v' || p[1] != 'k') return 0;
@@ -549,7 +560,7 @@ static uint32_t carve_vk(const regf_hive *h, const uint64_t *refd, uint64_t q, u
         d->data_state = 0;
         conf += 35;
     } else {
-        d->data_state = locate_data(h, refd, raw, doff, &d->data_offset, &d->data_flags, NULL);
+        d->data_state = locate_data(h, refd, raw, doff, &d->data_offset, &d->data_flags, NULL, segments_left);
         conf += d->data_state == 2 ? 35 : d->data_state == 3 ? 5 : 0;
     }
     d->confidence = conf;
@@ -562,6 +573,11 @@ typedef struct carve_run {
     rf_deleted      *recs;
     size_t           n, cap;
     int              oom;
+    /* segment entries the pass's records may still check (locate_data): one
+     * per 4-byte word of the file, twice over. Each is a list entry in the
+     * file, so a real hive's deleted big values, even two records of one,
+     * need far fewer. */
+    uint64_t         segments_left;
 } carve_run;
 
 /* Tries every former-cell position p (8-aligned, p + 4 >= from, before
@@ -588,7 +604,7 @@ static void carve_area(carve_run *c, uint64_t from, uint64_t end, int from_is_ce
             if (fs < end - p) bound = p + fs;
         }
         uint32_t used = carve_nk(h, q, bound - q, &d);
-        if (!used) used = carve_vk(h, c->refd, q, bound - q, &d);
+        if (!used) used = carve_vk(h, c->refd, q, bound - q, &d, &c->segments_left);
         if (!used) {
             p += 8;
             continue;
@@ -706,6 +722,7 @@ rf_status regf_deleted_records(rf_hive *base, rf_deleted *out, size_t cap, size_
     carve_run c;
     memset(&r, 0, sizeof r);
     memset(&c, 0, sizeof c);
+    c.segments_left = (uint64_t)h->size / 2;
     *n_out = 0;
     rf_status st = records_guarded(h, &r, &c, out, cap, n_out);
     reach_free(&r);
@@ -742,7 +759,7 @@ rf_status regf_deleted_read(rf_hive *base, uint64_t record_offset, void *buf, si
     if (len == 0) return RF_OK;
     uint64_t at;
     uint32_t flags;
-    if (locate_data(h, NULL, raw, doff, &at, &flags, buf) == 4) {
+    if (locate_data(h, NULL, raw, doff, &at, &flags, buf, NULL) == 4) {
         *len_out = 0;
         return rfi_fail(RF_E_NOT_FOUND, record_offset, 0,
                         "the data of the deleted value at 0x%llx cannot be located", (unsigned long long)record_offset);

@@ -1268,6 +1268,9 @@ cdef class Hive:
         "unread"). Only records that name the same data over and over reach
         it (a hostile hive: 32-byte vk records naming one 1 GB big-data list
         of one repeated segment made a 300 KB file cost 1 GB per record);
+        the big-data segment entries the records' checks may read together
+        are bounded the same way (twice the file's 4-byte words; "unread"
+        past it, and never copied);
         a scan's deleted rows (scan(include_deleted=True)) point into the
         mapping and bound the big data they assemble by the file's size.
         """
@@ -1281,7 +1284,7 @@ cdef class Hive:
         cdef rf_status st
         cdef char *dst
         out = []
-        states = ("empty", "inline", "free", "reused", "lost")
+        states = ("empty", "inline", "free", "reused", "lost", "unread")
         try:
             recs = deleted_records(self, &n)
             check(rf_hive_mapping(h, &base, &base_len))
@@ -1303,7 +1306,7 @@ cdef class Hive:
                                           recs[i].n_values, recs[i].confidence, source))
                     continue
                 data = None
-                state = states[recs[i].data_state] if recs[i].data_state < 5 else "lost"
+                state = states[recs[i].data_state] if recs[i].data_state < 6 else "lost"
                 if 0 < recs[i].data_state <= 3 and recs[i].data_len > budget - copied:
                     state = "unread"                # located, not copied: see the docstring
                 elif recs[i].data_state == 0:
