@@ -58,7 +58,7 @@ from regfast.cli.support import (
 )
 from regfast.hive.forensics import detect_hive_type
 from regfast.hive.logs import find_logs, replay
-from regfast.io.export import export, export_to_file, skip_reason
+from regfast.io.export import SECOND_OF_NAME, export, export_to_file, skip_reason
 from regfast.io.sample import is_sample, write_sample
 from regfast.live.transaction import cli_rollback, pending_journals
 
@@ -222,9 +222,16 @@ def cmd_recover(args: argparse.Namespace) -> int:
         if hasattr(buf, "close"):
             buf.close()
     print(f"wrote {args.output}: {rep.image_size:,} bytes, sequence {rep.last_sequence}", file=sys.stderr)
+    if clean:
+        return EXIT_OK
     # written all the same (what could be replayed is worth keeping), but
     # exit 1: hive bins were lost or the result is damaged (the warnings say)
-    return EXIT_OK if clean else EXIT_ERROR
+    print(
+        f"regfast: error: {args.output} is written but not whole: hive bins were zero-filled or it "
+        "does not validate (see the warnings above)",
+        file=sys.stderr,
+    )
+    return EXIT_ERROR
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
@@ -322,10 +329,18 @@ def cmd_export(args: argparse.Namespace) -> int:
                     else f"{short_path(sk.path)} a value (vk at 0x{sk.offset:x})"
                 )
                 skips.add(f"{where}: {skip_reason(hive, sk)}")
+            second = sum(1 for sk in res.skipped if sk.status == SECOND_OF_NAME)
+            damaged = res.skipped_values - second
             skips.report(
                 f"skipped what could not be read: {res.skipped_keys:,} damaged "
                 f"key{'s' * (res.skipped_keys != 1)} (subkeys or values left out), "
-                f"{res.skipped_values:,} damaged value{'s' * (res.skipped_values != 1)}"
+                f"{damaged:,} damaged value{'s' * (damaged != 1)}"
+                + (
+                    f"; and {second:,} value{'s' * (second != 1)} a .reg file cannot hold beside an earlier "
+                    "one of its name"
+                    if second
+                    else ""
+                )
             )
     return EXIT_OK
 

@@ -50,6 +50,8 @@ exit status:
   1    the hive, a file or its data could not be read or written (one "regfast: error:" line)
   2    usage error, or a request refused (.reg to stdout, output over the input)
   130  interrupted (Ctrl-C); an unfinished export or recovery leaves no file
+  recover: 1 also when it wrote a hive that is not whole (hive bins zero-filled, or it
+       does not validate): the file is kept, the warnings say what is missing
   diff follows diff(1): 0 same, 1 different, 2 error (also: nothing read differs but
        damaged keys could not be compared: --tolerant, or a key holding two values of one name)
 

@@ -19,7 +19,8 @@ JSON holds a key's values in an object by name; a damaged key can name one
 value twice, and the later ones go to ``duplicate_values`` (a list of
 ``{"name", "type", "data"}``, in stored order), present only then. A value
 list entry naming a vk its list named before is that same value: written
-once (and not counted twice).
+once (and not counted twice); so it is in CSV and .reg (each list entry
+would repeat its data: a 1 MB file could list one 1 MB vk 200,000 times).
 
 Names and strings are UTF-16 in a hive and Windows does not check them, so
 a name may hold a lone surrogate (half of a UTF-16 pair; Python keeps it as
@@ -69,6 +70,7 @@ __all__ = [
     "ExportResult",
     "Skipped",
     "skip_reason",
+    "SECOND_OF_NAME",
 ]
 
 _REG_HEADER = "Windows Registry Editor Version 5.00\r\n"
@@ -85,6 +87,10 @@ def _reg_string(s: str) -> str:
 #: check, CmpCheckKey, lets such a name be: only an edit of the file makes
 #: one). A NUL is written as it is (hivex's "special" test hive, written by
 #: Windows, has a key "zero\\0key"): it starts no line.
+#: Skipped.status of a value a .reg export leaves out because the key holds
+#: an earlier value of its name (ERROR_ALREADY_EXISTS): not damage it read
+SECOND_OF_NAME = 183
+
 _REG_UNSAFE_NAME = re.compile("[\r\n]")
 _REG_UNSAFE_KEY_NAME = re.compile("[\r\n\\\\]")
 
@@ -295,6 +301,11 @@ def skip_reason(hive: Hive, s: Skipped) -> str:
     """Words for what was skipped: the error a strict read of that spot
     raises (it names the offset and what is wrong there), else the status.
     Reads the hive again: meant for the few rows a report shows."""
+    if s.status == SECOND_OF_NAME:
+        return (
+            f"vk at 0x{s.offset:x}: a second value of its name in the key; a .reg file holds one "
+            "value of a name, and the first is written (the one a lookup finds)"
+        )
     if s.kind == "key" and (s.path.count("\\") + 1 if s.path else 0) >= _MAX_DEPTH:
         return f"nk at 0x{s.offset:x}: subkeys deeper than {_MAX_DEPTH} levels (Windows' limit)"
     try:
@@ -382,6 +393,7 @@ def export(
         out.write(_REG_HEADER)
 
     n = table.n_keys
+    vks: set[int] = set()  # the vk tokens of the key being written (each written once)
     for k in range(n):
         lo, hi = first_value[k], first_value[k + 1]
         if fmt == "reg":
@@ -395,28 +407,35 @@ def export(
                 )
             out.write(f"\r\n[{line}]\r\n")
             written: set[str] = set()  # folded names: a .reg file holds one value of a name
+            vks.clear()
             for i in range(lo, hi):
                 if bad[i]:
                     continue
+                if hi - lo > 1:  # (one value: no second one to meet)
+                    if vtokens[i] in vks:
+                        relisted += 1  # the very vk again (see the module docstring)
+                        continue
+                    vks.add(vtokens[i])
                 _reg_name_check(names[i], "value", hive, vtokens[i])
-                folded = upcase_name(names[i])  # as the registry compares names
+                folded = upcase_name(names[i]) if hi - lo > 1 else ""  # as the registry compares names
                 if folded in written:
                     offset = hive.token_offset(vtokens[i])
                     # reg import would keep the last; a lookup in the hive finds the first
                     if errors != "skip":
                         raise ValueError(
                             f"key {line!r} holds a second value named {names[i]!r} (vk at 0x{offset:x}; "
-                            "a damaged key): a .reg file can hold one value of a name; export with "
-                            'errors="skip" to write the first and list the others, or as JSON or CSV'
+                            "a damaged key): a .reg file can hold one value of a name; the tolerant export "
+                            '(errors="skip"; regfast export --tolerant) writes the first and lists the '
+                            "others; or export as JSON or CSV"
                         )
-                    twice.append(Skipped("value", offset, paths[k], names[i], RF_E_CORRUPT, depth_of(k)))
+                    twice.append(Skipped("value", offset, paths[k], names[i], SECOND_OF_NAME, depth_of(k)))
                     continue
                 written.add(folded)
                 out.write(reg_value_line(names[i], vtype[i], bytes(table.value_data(i))) + "\r\n")
         elif fmt == "json":
             vals: dict[str, Any] = {}
             again: list[Any] = []  # a damaged key can name one value twice: none is dropped
-            vks: set[int] = set()
+            vks.clear()
             for i in range(lo, hi):
                 if bad[i]:
                     continue
@@ -450,9 +469,14 @@ def export(
             when = iso_time(last_write[k]) or ""
             if lo == hi:
                 w.writerow([kp, "", "", "", when])
+            vks.clear()
             for i in range(lo, hi):
                 if bad[i]:
                     continue
+                if vtokens[i] in vks:
+                    relisted += 1  # the very vk again (see the module docstring)
+                    continue
+                vks.add(vtokens[i])
                 val = decoded[i]
                 text = (
                     val.hex()

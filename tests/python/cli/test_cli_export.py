@@ -371,9 +371,16 @@ def test_reg_export_writes_one_value_of_a_name(tmp_path):
             rexport.export_to_string(h, "reg")
         buf = io.StringIO(newline="")
         res = rexport.export(h, buf, "reg", errors="skip")
-    text = buf.getvalue()
-    assert '"AAAA"="first"' in text and "aaaa" not in text
-    assert res.values == 1 and [(s.kind, s.path, s.name) for s in res.skipped] == [("value", "K", "aaaa")]
+        text = buf.getvalue()
+        assert '"AAAA"="first"' in text and "aaaa" not in text
+        assert res.values == 1 and [(s.kind, s.path, s.name) for s in res.skipped] == [("value", "K", "aaaa")]
+        # not damage: its own status and words (the review of the fix: "vk at ...: damaged")
+        assert res.skipped[0].status == rexport.SECOND_OF_NAME
+        assert "a second value of its name in the key" in rexport.skip_reason(h, res.skipped[0])
+    r = run("export", "--tolerant", str(p), "-f", "reg", "-o", str(tmp_path / "o.reg"))
+    assert r.returncode == 0 and "0 damaged values; and 1 value a .reg file cannot hold" in r.stderr
+    r = run("export", str(p), "-f", "reg", "-o", str(tmp_path / "o2.reg"))
+    assert r.returncode == 1 and "regfast export --tolerant" in r.stderr
 
 
 def test_json_export_writes_a_relisted_vk_once(tmp_path):
@@ -388,8 +395,13 @@ def test_json_export_writes_a_relisted_vk_once(tmp_path):
     p.write_bytes(data)
     with regfast.open_hive(p) as h:
         assert [v.name for v in h.open("K").values()] == ["a", "a"]
-        buf = io.StringIO()
-        res = rexport.export(h, buf, "json")
-    rec = {r["path"]: r for r in json.loads(buf.getvalue())}["K"]
+        out = {}
+        for fmt in ("json", "csv", "reg"):                # (the review of the fix: CSV, .reg too)
+            buf = io.StringIO(newline="")
+            res = rexport.export(h, buf, fmt)               # strict: the same vk is no second value
+            assert (res.values, res.skipped) == (1, []), fmt
+            out[fmt] = buf.getvalue()
+    rec = {r["path"]: r for r in json.loads(out["json"])}["K"]
     assert list(rec["values"]) == ["a"] and "duplicate_values" not in rec
-    assert res.values == 1
+    assert [r[1] for r in csv.reader(io.StringIO(out["csv"])) if r[0] == "K"] == ["a"]
+    assert out["reg"].count('"a"=') == 1

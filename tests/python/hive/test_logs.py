@@ -963,6 +963,7 @@ def test_recover_of_a_primary_cut_short_says_what_it_zero_filled(tmp_path, capsy
     assert main(["recover", str(tmp_path / "h"), "-o", str(out)]) == 1    # written, but not whole
     err = capsys.readouterr().err
     assert "zero-filled" in err and "does not open cleanly" in err and out.exists()
+    assert err.rstrip().splitlines()[-1].startswith("regfast: error: ")
     # a whole primary with the same logs: nothing zero-filled, no warning
     d.write(tmp_path / "whole")
     _, rep = rlogs.replay(tmp_path / "whole")
