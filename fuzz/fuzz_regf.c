@@ -337,6 +337,9 @@ static void do_deleted(rf_hive *h, const uint8_t *base, size_t maplen)
             REQUIRE(allocated == (d[i].source == RF_DELETED_UNREFERENCED));
             REQUIRE(p >= payload && p + d[i].name.nbytes <= payload + plen);
         }
+        /* states 0-5 (regfast.h); 5, "not checked" (the pass's segment budget), is big data's */
+        REQUIRE(d[i].kind != RF_DELETED_VALUE || d[i].data_state <= 5);
+        REQUIRE(d[i].data_state != 5 || (d[i].data_flags & RF_VALUE_BIG_DATA));
         if (d[i].kind == RF_DELETED_VALUE && d[i].data_offset != RF_NO_OFFSET) {
             REQUIRE(d[i].data_state >= 1 && d[i].data_state <= 3 && !(d[i].data_flags & RF_VALUE_BIG_DATA));
             REQUIRE(d[i].data_offset + d[i].data_len <= maplen);
