@@ -81,16 +81,16 @@ def _reg_string(s: str) -> str:
     return s.replace("\\", "\\\\").replace('"', '\\"')
 
 
+#: Skipped.status of a value a .reg export leaves out because the key holds
+#: an earlier value of its name (ERROR_ALREADY_EXISTS): not damage it read
+SECOND_OF_NAME = 183
+
 #: characters a .reg name cannot hold: a CR or LF would end the line (the
 #: rest of the name would be read as new lines: other keys, other values),
 #: and a key name's "\\" would be read as two levels (Windows' own hive
 #: check, CmpCheckKey, lets such a name be: only an edit of the file makes
 #: one). A NUL is written as it is (hivex's "special" test hive, written by
 #: Windows, has a key "zero\\0key"): it starts no line.
-#: Skipped.status of a value a .reg export leaves out because the key holds
-#: an earlier value of its name (ERROR_ALREADY_EXISTS): not damage it read
-SECOND_OF_NAME = 183
-
 _REG_UNSAFE_NAME = re.compile("[\r\n]")
 _REG_UNSAFE_KEY_NAME = re.compile("[\r\n\\\\]")
 
@@ -356,7 +356,15 @@ def export(
     table = hive.scan(path, values=True, progress=None, errors=errors)
     # rows without data; a malformed value (status 13, size not fitting its
     # type) has its data and is exported: decoded in json/csv, bytes in .reg
-    bad = ((table.value_status != 0) & ~table.value_malformed).tolist()
+    unread = (table.value_status != 0) & ~table.value_malformed
+    # A list entry naming a vk its key's list named before is that same value,
+    # not another of its name: each format writes it once (each entry would
+    # repeat its data: a 1 MB file could list one 1 MB vk 200,000 times).
+    pair = (table.value_key.astype(np.uint64) << np.uint64(32)) | table.value_token.astype(np.uint64)
+    relisted_rows = np.ones(len(pair), dtype=bool)
+    relisted_rows[np.unique(pair, return_index=True)[1]] = False
+    relisted = int((relisted_rows & ~unread).sum())
+    bad = (unread | relisted_rows).tolist()  # rows not written
     malformed = table.value_malformed.tolist()
     paths = cast("list[str]", table.key_paths())  # live rows only: never None
     names = table.value_names()
@@ -367,12 +375,6 @@ def export(
     ktokens: list[int] = table.key_token.tolist() if fmt == "reg" else []
     vtype = table.value_type.tolist()
     twice: list[Skipped] = []  # .reg, errors="skip": later values of a name already written
-    relisted = 0  # JSON: list entries naming a vk the key's list named before
-    depths = table.key_depth
-
-    def depth_of(k: int) -> int:
-        return int(depths[k])
-
     last_write = table.key_last_write.tolist()
     first_value = [0] * (table.n_keys + 1)
     for k in vkey:
@@ -393,7 +395,6 @@ def export(
         out.write(_REG_HEADER)
 
     n = table.n_keys
-    vks: set[int] = set()  # the vk tokens of the key being written (each written once)
     for k in range(n):
         lo, hi = first_value[k], first_value[k + 1]
         if fmt == "reg":
@@ -407,15 +408,9 @@ def export(
                 )
             out.write(f"\r\n[{line}]\r\n")
             written: set[str] = set()  # folded names: a .reg file holds one value of a name
-            vks.clear()
             for i in range(lo, hi):
                 if bad[i]:
                     continue
-                if hi - lo > 1:  # (one value: no second one to meet)
-                    if vtokens[i] in vks:
-                        relisted += 1  # the very vk again (see the module docstring)
-                        continue
-                    vks.add(vtokens[i])
                 _reg_name_check(names[i], "value", hive, vtokens[i])
                 folded = upcase_name(names[i]) if hi - lo > 1 else ""  # as the registry compares names
                 if folded in written:
@@ -428,24 +423,17 @@ def export(
                             '(errors="skip"; regfast export --tolerant) writes the first and lists the '
                             "others; or export as JSON or CSV"
                         )
-                    twice.append(Skipped("value", offset, paths[k], names[i], SECOND_OF_NAME, depth_of(k)))
+                    depth = int(table.key_depth[k])
+                    twice.append(Skipped("value", offset, paths[k], names[i], SECOND_OF_NAME, depth))
                     continue
                 written.add(folded)
                 out.write(reg_value_line(names[i], vtype[i], bytes(table.value_data(i))) + "\r\n")
         elif fmt == "json":
             vals: dict[str, Any] = {}
             again: list[Any] = []  # a damaged key can name one value twice: none is dropped
-            vks.clear()
             for i in range(lo, hi):
                 if bad[i]:
                     continue
-                token = vtokens[i]
-                if token in vks:
-                    # its list names this very vk again: the same value, not another one of
-                    # its name (written once: a 1 MB file could list one 1 MB vk 200,000 times)
-                    relisted += 1
-                    continue
-                vks.add(token)
                 raw = bytes(table.value_data(i))
                 entry = {"type": type_name(vtype[i]), "data": _json_data(vtype[i], decoded[i], raw)}
                 if malformed[i]:
@@ -469,14 +457,9 @@ def export(
             when = iso_time(last_write[k]) or ""
             if lo == hi:
                 w.writerow([kp, "", "", "", when])
-            vks.clear()
             for i in range(lo, hi):
                 if bad[i]:
                     continue
-                if vtokens[i] in vks:
-                    relisted += 1  # the very vk again (see the module docstring)
-                    continue
-                vks.add(vtokens[i])
                 val = decoded[i]
                 text = (
                     val.hex()
@@ -495,7 +478,7 @@ def export(
     skipped = _skipped(table) if errors == "skip" else []
     if twice:
         skipped = sorted(skipped + twice, key=lambda s: s.offset)
-    return ExportResult(table.n_keys, table.n_values - sum(bad) - len(twice) - relisted, skipped)
+    return ExportResult(table.n_keys, table.n_values - int(unread.sum()) - relisted - len(twice), skipped)
 
 
 def export_to_file(
