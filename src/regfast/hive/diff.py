@@ -253,10 +253,11 @@ class Snapshot:
         for i, p in enumerate(paths):
             rel = p[cut:] if i else ""
             vals: dict[str, ValueState] = {}
-            if fold(rel) in keys:
+            folded = fold(rel)
+            if folded in keys:
                 twice.add(rel)
             else:
-                keys[fold(rel)] = KeyState(rel, lw[i], vals)
+                keys[folded] = KeyState(rel, lw[i], vals)
             by_row.append(vals)
             rels.append(rel)
         # Rows with a status (a skipping scan only): on a key, some of its
@@ -273,11 +274,11 @@ class Snapshot:
             if bad_values and j in bad_values:
                 damaged.add(rels[vkey[j]])
                 continue
-            row = by_row[vkey[j]]
-            if fold(name) in row:
+            row, folded = by_row[vkey[j]], fold(name)
+            if folded in row:
                 damaged.add(rels[vkey[j]])
                 continue
-            row[fold(name)] = ValueState(name, vtype[j], vlen[j], None, None, table, j)
+            row[folded] = ValueState(name, vtype[j], vlen[j], None, None, table, j)
         return cls(
             root, keys, keep_data=True, damaged=tuple(sorted(damaged, key=lambda r: fold(r).split("\\")))
         )
