@@ -289,3 +289,34 @@ def encode_value(data: object, vtype: int | None = None) -> tuple[int, bytes]:
     if isinstance(vtype, bool) or not isinstance(vtype, int) or not 0 <= vtype <= 0xFFFFFFFF:
         raise ValueError(f"value type must be an int in [0, 2**32), got {vtype!r}")
     return vtype, encode_value_data(vtype, data)
+
+
+# ---------------------------------------------------------------------------
+# Names as the registry compares them (here, below every layer that compares:
+# the writer, .reg import and export, diff)
+# ---------------------------------------------------------------------------
+
+_UPCASE_CACHE: dict[str, str] = {}
+
+
+def _upcase_char(c: str) -> str:
+    u = _UPCASE_CACHE.get(c)
+    if u is None:
+        u = c.upper()
+        # Windows upcases one UTF-16 code unit at a time: no expansions
+        # ("ß" stays "ß") and nothing outside the BMP is changed.
+        if len(u) != 1 or ord(c) > 0xFFFF or ord(u) > 0xFFFF:
+            u = c
+        _UPCASE_CACHE[c] = u
+    return u
+
+
+def upcase_name(name: str) -> str:
+    """Upcase a key/value name the way Windows compares names.
+
+    Each UTF-16 code unit is upcased independently (a one-to-one mapping),
+    so the result always has the same length as the input.
+    """
+    if name.isascii():
+        return name.upper()
+    return "".join([_upcase_char(c) for c in name])

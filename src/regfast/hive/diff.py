@@ -30,9 +30,8 @@ from typing import Any, NamedTuple
 
 from regfast._bulk import ScanTable
 from regfast._native import decode_value as _decode_value
-from regfast._types import type_name
+from regfast._types import type_name, upcase_name
 from regfast.hive.open import open_hive
-from regfast.io.writer import upcase_name
 
 __all__ = [
     "FNV64_OFFSET",

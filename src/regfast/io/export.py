@@ -58,9 +58,8 @@ import numpy as np
 
 from regfast._files import atomic_output
 from regfast._native import Hive
-from regfast._types import REG_BINARY, REG_DWORD, REG_SZ, filetime_to_datetime, type_name
+from regfast._types import REG_BINARY, REG_DWORD, REG_SZ, filetime_to_datetime, type_name, upcase_name
 from regfast.exceptions import RF_E_CORRUPT, RF_E_LIMIT, RegistryError
-from regfast.io.writer import upcase_name
 
 __all__ = [
     "export",

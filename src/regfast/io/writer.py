@@ -137,6 +137,7 @@ from regfast._types import (
     REG_SZ,
     encode_value,
     encode_value_data,
+    upcase_name,
     value_shorthand,
 )
 
@@ -420,31 +421,6 @@ def default_security_descriptor() -> bytes:
 
 #: Bytes of :func:`default_security_descriptor`.
 DEFAULT_SECURITY_DESCRIPTOR: bytes = default_security_descriptor()
-
-_UPCASE_CACHE: dict[str, str] = {}
-
-
-def _upcase_char(c: str) -> str:
-    u = _UPCASE_CACHE.get(c)
-    if u is None:
-        u = c.upper()
-        # Windows upcases one UTF-16 code unit at a time: no expansions
-        # ("ß" stays "ß") and nothing outside the BMP is changed.
-        if len(u) != 1 or ord(c) > 0xFFFF or ord(u) > 0xFFFF:
-            u = c
-        _UPCASE_CACHE[c] = u
-    return u
-
-
-def upcase_name(name: str) -> str:
-    """Upcase a key/value name the way Windows compares names.
-
-    Each UTF-16 code unit is upcased independently (a one-to-one mapping),
-    so the result always has the same length as the input.
-    """
-    if name.isascii():
-        return name.upper()
-    return "".join([_upcase_char(c) for c in name])
 
 
 def lh_hash(name: str) -> int:
