@@ -505,11 +505,12 @@ static uint32_t locate_data(const regf_hive *h, const uint64_t *refd, uint32_t r
     if (end - doff - 4 < 8 || db[0] != 'd' || db[1] != 'b') return 4;
     uint32_t n = regf_once16(db + 2), loff = rf_le32(db + 4);
     uint64_t need = ((uint64_t)len + REGF_BIG_SEGMENT - 1) / REGF_BIG_SEGMENT;
+    if (n < need || (a = area_of(h, refd, loff, &end)) == AREA_NONE || end - loff - 4 < need * 4) return 4;
+    /* charged for the entries the loop below checks, once the list is found */
     if (segments_left) {
         if (need > *segments_left) return 5;
         *segments_left -= need;
     }
-    if (n < need || (a = area_of(h, refd, loff, &end)) == AREA_NONE || end - loff - 4 < need * 4) return 4;
     reused |= a == AREA_REFD;
     const uint8_t *list = h->bins + loff + 4;
     uint64_t done = 0;

@@ -469,3 +469,28 @@ def test_carving_records_that_name_one_list_over_and_over_stays_linear(tmp_path)
     # the first records are checked (two of them copied: twice the file), the rest are not
     states = collections.Counter(r.data_state for r in recs)
     assert states["free"] == 2 and states["unread"] == nrec - 2
+
+
+def test_records_whose_list_is_not_found_do_not_spend_the_budget(tmp_path):
+    # Found by the review of the budget: it was charged before the db's list
+    # was found, so records naming a db of no segments (nothing checked) spent
+    # it, and a real deleted big value after them came back "unread".
+    seg_len = 16344
+
+    def body(cell):
+        cell(b"", 3 << 20)                                # room: claims up to the file's size
+        empty_db = cell(b"db" + struct.pack("<HI", 0, 0))
+        for _ in range(12_000):                           # each claims ~190 segments, checks none
+            cell(_vk(3 << 20, empty_db))
+        segs = [cell(bytes([i]) * seg_len) for i in (1, 2)]
+        lst = cell(struct.pack("<2I", *segs))
+        db = cell(b"db" + struct.pack("<HI", 2, lst))
+        cell(_vk(seg_len + 100, db, b"real"))
+
+    p = _remnant_records(tmp_path, body)
+    with regfast.open_hive(p) as h:
+        recs = [r for r in h.deleted() if isinstance(r, regfast.DeletedValue)]
+    junk = [r for r in recs if r.name == "A"]
+    (real,) = [r for r in recs if r.name == "real"]
+    assert len(junk) == 12_000 and {r.data_state for r in junk} == {"lost"}
+    assert real.data_state == "free" and real.data == bytes([1]) * seg_len + bytes([2]) * 100
