@@ -1093,6 +1093,16 @@ cdef cnp.ndarray _depths(cnp.ndarray parents):
     return out
 
 
+def _relisted(value_key, value_token):
+    """ScanTable.value_relisted: rows whose (key row, vk token) pair an
+    earlier row has (np.unique keeps the first of each)."""
+    pair = (value_key.astype(np.int64).astype(np.uint64) << np.uint64(32)) | value_token.astype(np.uint64)
+    out = np.ones(len(pair), dtype=np.bool_)
+    out[np.unique(pair, return_index=True)[1]] = False
+    out &= value_key >= 0                   # (a deleted row of no known key names no list)
+    return out
+
+
 cdef cnp.ndarray _tail_mask(Py_ssize_t n, Py_ssize_t live):
     """bool[n]: True from row `live` on."""
     cdef cnp.ndarray out = np.zeros(n, dtype=np.bool_)
@@ -1198,6 +1208,8 @@ cdef class ScanTable(_Rows):
             col = _tail_mask(self.n_values, self._live_values)
         elif name == "value_malformed":
             col = np.zeros(self.n_values, dtype=np.bool_) if self._malformed is None else self._malformed
+        elif name == "value_relisted":
+            col = _relisted(self.value_key, self.value_token)
         elif name == "key_name_off":
             col = self.key_token.astype(np.uint64) + RF_SCAN_KEY_NAME_AT(0)
         else:                                           # value_name_off
@@ -1233,6 +1245,13 @@ cdef class ScanTable(_Rows):
         """bool: True where status 13 means "size does not fit the type" (the
         data is there and decodes)."""
         return self._derived("value_malformed")
+
+    @property
+    def value_relisted(self):
+        """bool: True on a value row whose key's list named the same vk in an
+        earlier row (a damaged list): the same value again, not another one
+        of its name. Exports write it once; diff compares it once."""
+        return self._derived("value_relisted")
 
     @property
     def key_name_off(self):

@@ -266,12 +266,15 @@ class Snapshot:
         unread = (table.value_status != 0) & ~table.value_malformed
         bad_values = set(unread.nonzero()[0].tolist())
         names = table.value_names()
+        relisted = table.value_relisted.tolist()  # the same vk again: one value, compared once
         vkey = table.value_key.tolist()
         vtype = table.value_type.tolist()
         vlen = table.value_length.tolist()
         for j, name in enumerate(names):
             if bad_values and j in bad_values:
                 damaged.add(rels[vkey[j]])
+                continue
+            if relisted[j]:
                 continue
             row, folded = by_row[vkey[j]], fold(name)
             if folded in row:

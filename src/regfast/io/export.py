@@ -267,8 +267,9 @@ def _skipped(t: Any) -> list[Skipped]:
     """Every row a skip scan marked, as Skipped records in file order."""
     kbad = np.flatnonzero(t.key_status != 0).tolist()
     # a malformed value (status 13, a size that does not fit its type) is
-    # exported with its data: not a skip
-    vbad = np.flatnonzero((t.value_status != 0) & ~t.value_malformed).tolist()
+    # exported with its data: not a skip; a damaged vk its list names again
+    # is one skip (ScanTable.value_relisted)
+    vbad = np.flatnonzero((t.value_status != 0) & ~t.value_malformed & ~t.value_relisted).tolist()
     if not kbad and not vbad:
         return []
     paths = t.key_paths()
@@ -359,9 +360,7 @@ def export(
     # A list entry naming a vk its key's list named before is that same value,
     # not another of its name: each format writes it once (each entry would
     # repeat its data: a 1 MB file could list one 1 MB vk 200,000 times).
-    pair = (table.value_key.astype(np.uint64) << np.uint64(32)) | table.value_token.astype(np.uint64)
-    relisted_rows = np.ones(len(pair), dtype=bool)
-    relisted_rows[np.unique(pair, return_index=True)[1]] = False
+    relisted_rows = table.value_relisted
     relisted = int((relisted_rows & ~unread).sum())
     bad = (unread | relisted_rows).tolist()  # rows not written
     malformed = table.value_malformed.tolist()
@@ -454,7 +453,7 @@ def export(
         else:
             kp = escape_surrogates(full(paths[k]))
             when = iso_time(last_write[k]) or ""
-            if lo == hi:
+            if all(bad[lo:hi]):  # no value row written (none, or all skipped): the key's own row
                 w.writerow([kp, "", "", "", when])
             for i in range(lo, hi):
                 if bad[i]:

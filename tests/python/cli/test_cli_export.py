@@ -405,3 +405,22 @@ def test_json_export_writes_a_relisted_vk_once(tmp_path):
     assert list(rec["values"]) == ["a"] and "duplicate_values" not in rec
     assert [r[1] for r in csv.reader(io.StringIO(out["csv"])) if r[0] == "K"] == ["a"]
     assert out["reg"].count('"a"=') == 1
+
+
+def test_a_damaged_vk_listed_twice_is_one_skip_and_its_key_a_csv_row(tmp_path):
+    # Found by review: the relisted rule covered written rows only: a damaged
+    # vk listed twice was two skips ("2 damaged values"), and CSV left out a
+    # key all of whose value rows were skipped
+    data, layout = build_hive({"K": {"a": "x", "b": 2}, "L": {"c": 1}}, timestamp=TS)
+    data = bytearray(data)
+    vk = layout.vk[("K", "a")]
+    data[vk + 4:vk + 6] = b"xx"                                       # the vk is damaged
+    lst = layout.value_list["K"]
+    data[lst + 8:lst + 12] = data[lst + 4:lst + 8]                    # K's list: a, a
+    p = tmp_path / "relisted_bad.hiv"
+    p.write_bytes(data)
+    with regfast.open_hive(p, errors="tolerant") as h:
+        buf = io.StringIO(newline="")
+        res = rexport.export(h, buf, "csv", errors="skip")
+    assert [(s.kind, s.offset) for s in res.skipped if s.kind == "value"] == [("value", vk)]
+    assert [r[0] for r in csv.reader(io.StringIO(buf.getvalue()))][1:] == ["", "K", "L"]

@@ -290,3 +290,15 @@ def test_names_outside_the_bmp_are_two_names_as_in_the_registry(tmp_path):
         (tmp_path / f"{name}.hiv").write_bytes(build_hive(tree, timestamp=T0)[0])
     d = regfast.diff(tmp_path / "old.hiv", tmp_path / "new.hiv", touched=False)
     assert [(c.kind, c.path) for c in d.changes] == [("value_changed", b)] and d.damaged == []
+
+
+def test_a_vk_listed_twice_is_one_value_not_damage(tmp_path):
+    # as the exports read it: the same vk again is that one value
+    from regfast.io.writer import build_hive
+    data, layout = build_hive({"K": {"a": 1, "b": 2}}, timestamp=T0)
+    data = bytearray(data)
+    lst = layout.value_list["K"]
+    data[lst + 8:lst + 12] = data[lst + 4:lst + 8]                    # list: a, a
+    (tmp_path / "twice.hiv").write_bytes(data)
+    d = regfast.diff(tmp_path / "twice.hiv", tmp_path / "twice.hiv")
+    assert d.changes == [] and d.damaged == []
