@@ -200,8 +200,15 @@ def cmd_recover(args: argparse.Namespace) -> int:
         print(f"regfast: warning: {w}", file=sys.stderr)
     if buf is None:
         regfast.Hive.from_file(args.hive).close()  # not a hive and no log to rebuild it: say so (1)
+        if rep.dirty:
+            print(
+                f"regfast: error: {args.hive} is dirty and nothing could be replayed "
+                f"({rep.stop_reason}); no file written",
+                file=sys.stderr,
+            )
+            return EXIT_ERROR
         print("regfast: nothing replayed; no file written", file=sys.stderr)
-        return EXIT_ERROR if rep.dirty else EXIT_OK
+        return EXIT_OK
     try:
         with memoryview(buf) as mv, mv[: rep.image_size] as image:
             clean = not rep.zero_filled

@@ -968,3 +968,16 @@ def test_recover_of_a_primary_cut_short_says_what_it_zero_filled(tmp_path, capsy
     d.write(tmp_path / "whole")
     _, rep = rlogs.replay(tmp_path / "whole")
     assert rep.zero_filled == [] and not any("zero-filled" in w for w in rep.warnings)
+
+
+def test_recover_of_a_dirty_hive_with_nothing_to_replay_says_error(tmp_path, capsys):
+    # Found by review: exit 1 with no "regfast: error:" line (the README's
+    # promise for every failure) when a dirty hive has no usable log
+    trees, imgs = images(2)
+    make_dirty_hive(imgs).write(tmp_path / "SOFTWARE")
+    for log in tmp_path.glob("SOFTWARE.LOG*"):
+        log.unlink()
+    assert main(["recover", str(tmp_path / "SOFTWARE"), "-o", str(tmp_path / "out")]) == 1
+    last = capsys.readouterr().err.rstrip().splitlines()[-1]
+    assert last.startswith("regfast: error: ") and "dirty and nothing could be replayed" in last
+    assert not (tmp_path / "out").exists()
