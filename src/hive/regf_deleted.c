@@ -506,15 +506,13 @@ static uint32_t locate_data(const regf_hive *h, const uint64_t *refd, uint32_t r
     uint32_t n = regf_once16(db + 2), loff = rf_le32(db + 4);
     uint64_t need = ((uint64_t)len + REGF_BIG_SEGMENT - 1) / REGF_BIG_SEGMENT;
     if (n < need || (a = area_of(h, refd, loff, &end)) == AREA_NONE || end - loff - 4 < need * 4) return 4;
-    /* charged for the entries the loop below checks, once the list is found */
-    if (segments_left) {
-        if (need > *segments_left) return 5;
-        *segments_left -= need;
-    }
+    /* charged one by one for the entries the loop below checks */
+    if (segments_left && need > *segments_left) return 5;
     reused |= a == AREA_REFD;
     const uint8_t *list = h->bins + loff + 4;
     uint64_t done = 0;
     for (uint64_t i = 0; i < need; i++) {
+        if (segments_left) (*segments_left)--;
         uint32_t soff = rf_le32(list + 4 * i);
         uint32_t take = len - done < REGF_BIG_SEGMENT ? (uint32_t)(len - done) : REGF_BIG_SEGMENT;
         if ((a = area_of(h, refd, soff, &end)) == AREA_NONE || end - soff - 4 < take) return 4;

@@ -471,17 +471,24 @@ def test_carving_records_that_name_one_list_over_and_over_stays_linear(tmp_path)
     assert states["free"] == 2 and states["unread"] == nrec - 2
 
 
-def test_records_whose_list_is_not_found_do_not_spend_the_budget(tmp_path):
-    # Found by the review of the budget: it was charged before the db's list
-    # was found, so records naming a db of no segments (nothing checked) spent
-    # it, and a real deleted big value after them came back "unread".
+@pytest.mark.parametrize("junk", ["no list", "a bad first segment"])
+def test_records_whose_segments_are_not_checked_do_not_spend_the_budget(tmp_path, junk):
+    # Found by the reviews of the budget: it was charged before the db's list
+    # was found, then for every entry the list claims though the walk stops at
+    # the first bad one; records whose segments were not checked spent it,
+    # and a real deleted big value after them came back "unread".
     seg_len = 16344
+    claim = 3 << 20
+    need = -(-claim // seg_len)
 
     def body(cell):
         cell(b"", 3 << 20)                                # room: claims up to the file's size
-        empty_db = cell(b"db" + struct.pack("<HI", 0, 0))
-        for _ in range(12_000):                           # each claims ~190 segments, checks none
-            cell(_vk(3 << 20, empty_db))
+        if junk == "no list":
+            db = cell(b"db" + struct.pack("<HI", 0, 0))
+        else:                                             # a list found, naming no cell
+            db = cell(b"db" + struct.pack("<HI", need, cell(struct.pack("<I", 0xFFFFFFF8) * need)))
+        for _ in range(12_000):                           # each claims ~190 segments, checks 0 or 1
+            cell(_vk(claim, db))
         segs = [cell(bytes([i]) * seg_len) for i in (1, 2)]
         lst = cell(struct.pack("<2I", *segs))
         db = cell(b"db" + struct.pack("<HI", 2, lst))
