@@ -77,7 +77,7 @@ def exercise_key(hive: Any, key: Any) -> int:
 
 # columns a ScanTable makes from its stored ones on first use
 _MADE_COLUMNS = ("key_depth", "key_n_values", "key_deleted", "value_deleted", "value_malformed",
-                 "key_name_off", "value_name_off")
+                 "value_relisted", "key_name_off", "value_name_off")
 
 
 def exercise_table(table: Any) -> int:

@@ -1129,6 +1129,7 @@ cdef class ScanTable(_Rows):
     rest follow from them and are made on first use (then kept): ``key_depth``,
     ``key_n_values``, ``key_deleted``, ``value_deleted``,
     ``value_malformed`` (bool: stored only when some row is malformed),
+    ``value_relisted`` (bool: the key's list named the same vk before),
     ``key_name_off`` and ``value_name_off`` (file offsets of the stored
     names: a fixed distance from the token, see rf_scan).
 
@@ -1461,7 +1462,9 @@ cdef class ScanTable(_Rows):
             "data_bytes": int(self.value_length.sum(dtype=np.uint64)),
             "types": {int(t): int(c) for t, c in zip(types, counts)},
             "key_errors": int(((self.key_status != 0) & ~self.key_deleted).sum()),
-            "value_errors": int(((self.value_status != 0) & ~self.value_deleted & ~self.value_malformed).sum()),
+            # (a damaged vk its list names again is one error, as exports count it)
+            "value_errors": int(((self.value_status != 0) & ~self.value_deleted & ~self.value_malformed
+                                 & ~self.value_relisted).sum()),
             "malformed_values": int((self.value_malformed & ~self.value_deleted).sum()),
             "deleted_keys": int(self.key_deleted.sum()),
             "deleted_values": int(self.value_deleted.sum()),

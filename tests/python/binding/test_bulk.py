@@ -147,7 +147,7 @@ def test_scan_columns_take_24_bytes_a_key_row_and_28_a_value_row(hive):
     # cells are exactly the rows), nothing else per row held by the table
     assert block.nbytes <= 24 * t.n_keys + 28 * t.n_values + 12 * 64
     for derived in ("key_depth", "key_n_values", "key_deleted", "value_deleted", "value_malformed",
-                    "key_name_off", "value_name_off"):
+                    "value_relisted", "key_name_off", "value_name_off"):
         col = getattr(t, derived)
         assert col.base is not block and not col.flags.writeable, derived
     # the name offsets follow from the tokens, as the C API says (rf_scan)

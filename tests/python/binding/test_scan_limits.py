@@ -148,7 +148,7 @@ def test_made_columns_are_made_once(make_hive):
     with regfast.open_hive(built.path) as hive:
         t = hive.scan()
         for name in ("key_depth", "key_n_values", "key_deleted", "value_deleted", "value_malformed",
-                     "key_name_off", "value_name_off"):
+                     "value_relisted", "key_name_off", "value_name_off"):
             assert getattr(t, name) is getattr(t, name), name
         assert t.key_depth.tolist() == [0, 1, 2, 1]
         assert t.key_n_values.tolist() == [0, 0, 1, 0]
