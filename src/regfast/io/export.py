@@ -57,7 +57,7 @@ from typing import IO, Any, NamedTuple, cast
 import numpy as np
 
 from regfast._files import atomic_output
-from regfast._native import Hive
+from regfast._native import Hive, decode_value
 from regfast._types import REG_BINARY, REG_DWORD, REG_SZ, filetime_to_datetime, type_name, upcase_name
 from regfast.exceptions import RF_E_CORRUPT, RF_E_LIMIT, RegistryError
 
@@ -366,7 +366,15 @@ def export(
     malformed = table.value_malformed.tolist()
     paths = cast("list[str]", table.key_paths())  # live rows only: never None
     names = table.value_names()
-    decoded: list[Any] = table.decoded_values() if fmt != "reg" else []
+    # every row decoded in one call, but for a table with relisted rows: then
+    # each written row alone (decoding all would make a str per list entry
+    # again, the very copies writing each vk once avoids)
+    some_relisted = bool(relisted_rows.any())
+    decoded: list[Any] = table.decoded_values() if fmt != "reg" and not some_relisted else []
+
+    def decoded_at(i: int) -> Any:
+        return decode_value(vtype[i], table.value_data(i)) if some_relisted else decoded[i]
+
     key_names: list[str] = table.key_names() if fmt == "reg" else []
     vkey = table.value_key.tolist()
     vtokens: list[int] = table.value_token.tolist()
@@ -433,7 +441,7 @@ def export(
                 if bad[i]:
                     continue
                 raw = bytes(table.value_data(i))
-                entry = {"type": type_name(vtype[i]), "data": _json_data(vtype[i], decoded[i], raw)}
+                entry = {"type": type_name(vtype[i]), "data": _json_data(vtype[i], decoded_at(i), raw)}
                 if malformed[i]:
                     entry.update(well_formed=False, hex=raw.hex())
                 if names[i] in vals:
@@ -458,7 +466,7 @@ def export(
             for i in range(lo, hi):
                 if bad[i]:
                     continue
-                val = decoded[i]
+                val = decoded_at(i)
                 text = (
                     val.hex()
                     if isinstance(val, bytes)
