@@ -1137,7 +1137,8 @@ cdef class ScanTable(_Rows):
     REG_DWORD_BIG_ENDIAN not of 4 bytes, a REG_QWORD not of 8: real hives
     have them) has ``value_status`` 13 and ``value_malformed`` True; its data
     is still there (value_data(), decoded_values(), as Value.value decodes
-    it). stats() counts such rows as "malformed_values".
+    it). stats() counts such values as "malformed_values" (a vk its list
+    names again once, as value_errors and the exports count it).
 
     The columns are read-only numpy arrays: offsets and lengths point into
     the mapping, and the decoders trust them.
@@ -1465,7 +1466,7 @@ cdef class ScanTable(_Rows):
             # (a damaged vk its list names again is one error, as exports count it)
             "value_errors": int(((self.value_status != 0) & ~self.value_deleted & ~self.value_malformed
                                  & ~self.value_relisted).sum()),
-            "malformed_values": int((self.value_malformed & ~self.value_deleted).sum()),
+            "malformed_values": int((self.value_malformed & ~self.value_deleted & ~self.value_relisted).sum()),
             "deleted_keys": int(self.key_deleted.sum()),
             "deleted_values": int(self.value_deleted.sum()),
         }

@@ -395,6 +395,7 @@ def test_json_export_writes_a_relisted_vk_once(tmp_path):
     p.write_bytes(data)
     with regfast.open_hive(p) as h:
         assert [v.name for v in h.open("K").values()] == ["a", "a"]
+        assert h.scan().value_relisted.tolist() == [False, True]
         out = {}
         for fmt in ("json", "csv", "reg"):                # (the review of the fix: CSV, .reg too)
             buf = io.StringIO(newline="")
@@ -452,3 +453,20 @@ def test_a_relisted_vk_is_decoded_once_not_per_entry(tmp_path, fmt):
             tracemalloc.stop()
     assert res.values == 1
     assert peak < 4 << 20, f"{peak / 1e6:.1f} MB"
+
+
+def test_stats_count_a_relisted_malformed_value_once(tmp_path):
+    # Found by review: value_errors counted a relisted vk once, malformed_values
+    # once per list entry (regfast info: "3 values" for one)
+    from regfast.io.writer import Value
+    data, layout = build_hive({"K": {"d": Value(4, b"\x01\x02\x03"), "e": 1, "f": 2}}, timestamp=TS)
+    data = bytearray(data)
+    lst = layout.value_list["K"]
+    first = data[lst + 4:lst + 8]
+    data[lst + 8:lst + 12] = first
+    data[lst + 12:lst + 16] = first
+    p = tmp_path / "malformed.hiv"
+    p.write_bytes(data)
+    with regfast.open_hive(p) as h:
+        st = h.scan().stats()
+    assert (st["malformed_values"], st["value_errors"]) == (1, 0)
