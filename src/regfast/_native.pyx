@@ -94,7 +94,7 @@ import sys as _sys
 
 from regfast.exceptions import RegistryCorruptError, error_from_status, take_hook_veto
 from regfast._types import (CellSlack, DeletedKey, DeletedValue, HiveInfo, HiveProblem, KeyInfo,
-                            _as_int, encode_value, filetime_to_datetime, type_name)
+                            _as_int, encode_value, filetime_to_datetime, type_name, upcase_name)
 from regfast.paths import ROOT_WORDS, resolve_path
 
 
@@ -493,22 +493,6 @@ cdef rf_status _value_read(Hive hv, rf_value v, const uint8_t **p, size_t *n) ex
 
 
 _MISSING = object()
-
-
-cdef bint _same_name(str a, str b):
-    """Whether two names are one to the registry: the same number of UTF-16
-    units, each equal once upcased (rf_upcase: Windows' table, one unit at a
-    time, as the C lookups compare)."""
-    cdef bytes ua = a.encode("utf-16-le", "surrogatepass"), ub = b.encode("utf-16-le", "surrogatepass")
-    cdef Py_ssize_t i, n = len(ua)
-    cdef const uint8_t *pa = ua
-    cdef const uint8_t *pb = ub
-    if n != len(ub):
-        return False
-    for i in range(0, n, 2):
-        if rf_upcase(pa[i] | (pa[i + 1] << 8)) != rf_upcase(pb[i] | (pb[i + 1] << 8)):
-            return False
-    return True
 
 
 cdef inline bytes _utf8_name(object s, str what):
@@ -2024,8 +2008,9 @@ cdef class Key:
         otherwise, or when no readable value has that name."""
         if not hive._tolerant:
             return None
+        cdef str folded = upcase_name(name)
         for val in self._value_list():
-            if _same_name((<Value>val)._name, name):
+            if upcase_name((<Value>val)._name) == folded:
                 return val
         return None
 
