@@ -372,14 +372,15 @@ def export(
     some_relisted = bool(relisted_rows.any())
     decoded: list[Any] = table.decoded_values() if fmt != "reg" and not some_relisted else []
 
+    key_names: list[str] = table.key_names() if fmt == "reg" else []
+    vkey = table.value_key.tolist()
+    vtokens: list[int] = table.value_token.tolist() if fmt == "reg" else []
+    ktokens: list[int] = table.key_token.tolist() if fmt == "reg" else []
+    vtype = table.value_type.tolist()
+
     def decoded_at(i: int) -> Any:
         return decode_value(vtype[i], table.value_data(i)) if some_relisted else decoded[i]
 
-    key_names: list[str] = table.key_names() if fmt == "reg" else []
-    vkey = table.value_key.tolist()
-    vtokens: list[int] = table.value_token.tolist()
-    ktokens: list[int] = table.key_token.tolist() if fmt == "reg" else []
-    vtype = table.value_type.tolist()
     twice: list[Skipped] = []  # .reg, errors="skip": later values of a name already written
     last_write = table.key_last_write.tolist()
     first_value = [0] * (table.n_keys + 1)
