@@ -11,6 +11,7 @@ cimport numpy as cnp
 from cpython.unicode cimport PyUnicode_DecodeLatin1, PyUnicode_DecodeUTF16
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from cpython.list cimport PyList_SET_ITEM
+from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.ref cimport Py_DECREF, Py_INCREF
 from libc.stdlib cimport free, malloc
 from cpython.object cimport PyObject
@@ -1330,6 +1331,58 @@ cdef class ScanTable(_Rows):
             _measure(&nm, self._map, at, ln[i])
             paths[i] = _name_obj(&nm) if PyUnicode_GET_LENGTH(pv) == 0 else _child_path(pv, &nm)
         return paths
+
+    def _key_meta(self, skip=None):
+        """(security, classes, bad): for each live key row (deleted rows get
+        None and ""), its security descriptor as bytes (one object per sk
+        cell: keys that share a cell share it) and its class name ("" when
+        it has none). What diff compares besides names, values and times.
+
+        Read through rf_key_security / rf_key_class, each checked as
+        Key.security_descriptor() and Key.class_name check them. A key whose
+        descriptor or class cannot be read raises (RegistryCorruptError with
+        the offset), or with `skip` gets None in both lists and its row in
+        `bad`; `skip` None means "if the hive was opened errors='tolerant'",
+        as its scans skip. Needs the hive open."""
+        self._filled()
+        cdef rf_hive *h = self.hive.handle()
+        if skip is None:
+            skip = self.hive._tolerant
+        cdef Py_ssize_t i, n = self.key_token.shape[0], live = self._live_keys
+        cdef const uint32_t *tok = <const uint32_t *>data_of(self.key_token)
+        cdef const uint8_t *sd
+        cdef size_t sd_len
+        cdef rf_name cls
+        cdef rf_status st
+        cdef list sds = _untracked([None] * n)
+        cdef list classes = _untracked([""] * n)
+        cdef list bad = []
+        cdef dict by_cell = {}          # sd pointer -> its bytes (one sk cell, one object)
+        self._ready()                   # the copies below read the mapping outside C
+        for i in range(live):
+            st = rf_key_security(h, tok[i], &sd, &sd_len)
+            if st == RF_OK:
+                st = rf_key_class(h, tok[i], &cls)
+            if st != RF_OK:
+                if not skip:
+                    check(st)
+                sds[i] = classes[i] = None
+                bad.append(i)
+                continue
+            got = by_cell.get(<size_t>sd)
+            if got is None:
+                got = by_cell[<size_t>sd] = PyBytes_FromStringAndSize(<const char *>sd, <Py_ssize_t>sd_len)
+            if cls.nbytes:
+                try:
+                    classes[i] = name_str(&cls)     # (a UTF-16 class of an odd length raises)
+                except OSError:
+                    if not skip:
+                        raise
+                    classes[i] = None
+                    bad.append(i)
+                    continue
+            sds[i] = got
+        return sds, classes, bad
 
     def _walk_keys(self):
         """The keys of this table as Key objects, in its order, each knowing

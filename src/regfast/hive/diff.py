@@ -24,12 +24,15 @@ both sides).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
 from regfast._bulk import ScanTable
 from regfast._native import decode_value as _decode_value
+from regfast._native import sd_to_sddl
 from regfast._types import type_name, upcase_name
 from regfast.hive.open import open_hive
 
@@ -162,14 +165,22 @@ class ValueState:
 
 class KeyState(NamedTuple):
     """One key of a snapshot: path relative to the snapshot root (as stored),
-    last-write FILETIME, values by folded name, and a hash of the key's
-    security descriptor (owner, group, DACL) where the snapshot could read it
-    (live keys; None offline or without READ_CONTROL)."""
+    last-write FILETIME, values by folded name, a hash of the key's security
+    descriptor where the snapshot could read it (None otherwise: live keys
+    without READ_CONTROL), and its class name where the snapshot read it
+    ("" when the key has none; None when not read: live snapshots).
+
+    The hash is what each kind of snapshot can read: live, the agent's hash of
+    owner, group and DACL; offline, a 64-bit BLAKE2b of the descriptor as
+    stored (its SACL too), with ``sddl`` its SDDL for display. Two snapshots of one kind
+    compare; a diff never mixes kinds."""
 
     path: str
     last_write: int
     values: dict[str, ValueState]
     security: int | None = None
+    class_name: str | None = None
+    sddl: str | None = None
 
 
 class Snapshot:
@@ -240,6 +251,15 @@ class Snapshot:
         cut = len(root) + 1 if root else 0
         paths = table.key_paths()
         lw = table.key_last_write.tolist()
+        # Security descriptors and class names are compared too: a DACL
+        # granting Everyone full control is a change a CI diff must not pass
+        # as "the same" (setting a key's security does not move its
+        # last-write time). One hash and SDDL per sk cell, which keys share.
+        sds, classes, unreadable = table._key_meta()
+        sd_hash: dict[int, tuple[int, str]] = {}
+        for sd in sds:
+            if sd is not None and id(sd) not in sd_hash:
+                sd_hash[id(sd)] = (_sd_hash(sd), _sddl_or_hex(sd))
         keys: dict[str, KeyState] = {}
         by_row: list[dict[str, ValueState]] = []
         rels: list[str] = []
@@ -256,13 +276,16 @@ class Snapshot:
             if folded in keys:
                 twice.add(rel)
             else:
-                keys[folded] = KeyState(rel, lw[i], vals)
+                sd = sds[i]
+                h, sddl = sd_hash[id(sd)] if sd is not None else (None, None)
+                keys[folded] = KeyState(rel, lw[i], vals, h, classes[i], sddl)
             by_row.append(vals)
             rels.append(rel)
         # Rows with a status (a skipping scan only): on a key, some of its
         # subkeys or values were skipped; on a value, the value could not be
         # read (a malformed one, status 13, was read: its data is there).
         damaged = twice | {rels[i] for i in table.key_status.nonzero()[0].tolist()}
+        damaged.update(rels[i] for i in unreadable)  # (a tolerant hive's: a strict one raised)
         unread = (table.value_status != 0) & ~table.value_malformed
         bad_values = set(unread.nonzero()[0].tolist())
         names = table.value_names()
@@ -286,6 +309,21 @@ class Snapshot:
         )
 
 
+def _sd_hash(sd: bytes) -> int:
+    """An offline key's security hash: 64 bits of BLAKE2b over the stored
+    descriptor (C speed: a hive may hold many distinct descriptors)."""
+    return int.from_bytes(hashlib.blake2b(sd, digest_size=8).digest(), "little")
+
+
+def _sddl_or_hex(sd: bytes) -> str:
+    """The descriptor as SDDL for a diff line, or its bytes in hex when it
+    does not parse (a damaged descriptor still compares, by its hash)."""
+    try:
+        return sd_to_sddl(sd)
+    except (OSError, ValueError):
+        return f"(not a valid descriptor: {len(sd)} bytes {sd[:32].hex()}{'...' if len(sd) > 32 else ''})"
+
+
 def snapshot_hive(hive: Any, path: str | None = None) -> Snapshot:
     """Snapshot.from_hive(hive, path)."""
     return Snapshot.from_hive(hive, path)
@@ -299,6 +337,7 @@ KEY_ADDED = "key_added"
 KEY_REMOVED = "key_removed"
 KEY_TOUCHED = "key_touched"
 KEY_SECURITY = "security_changed"
+KEY_CLASS = "class_changed"
 VALUE_ADDED = "value_added"
 VALUE_REMOVED = "value_removed"
 VALUE_CHANGED = "value_changed"
@@ -308,14 +347,20 @@ class Change(NamedTuple):
     """One difference.
 
     kind : "key_added" | "key_removed" | "key_touched" (last-write time changed,
-        nothing else seen in that key) | "security_changed" (the key's owner,
-        group or DACL changed: read the new one with ``key.security()``) |
-        "value_added" | "value_removed" | "value_changed"
+        nothing else seen in that key) | "security_changed" (the key's security
+        descriptor changed: live, its owner, group or DACL; offline, any of
+        it, SACL included) | "class_changed" (the key's class name; offline
+        diffs only: live snapshots do not read it) | "value_added" |
+        "value_removed" | "value_changed"
     path : the key's full path
     name : the value's name (None for key changes; "" is the default value)
     old, new : ValueState on each side (None where it does not exist); for
         key changes, None
     old_time, new_time : the key's last-write FILETIMEs (None where it does not exist)
+    old_text, new_text : for "security_changed" offline, the descriptor on
+        each side as SDDL (live: None, read the new one with
+        ``key.security()``); for "class_changed", the class name on each side
+        ("" for none)
     """
 
     kind: str
@@ -325,6 +370,8 @@ class Change(NamedTuple):
     new: ValueState | None = None
     old_time: int | None = None
     new_time: int | None = None
+    old_text: str | None = None
+    new_text: str | None = None
 
     @property
     def old_value(self) -> Any:
@@ -344,7 +391,12 @@ class Change(NamedTuple):
         if self.kind == KEY_TOUCHED:
             return f"~ key    {self.path} (last write only)"
         if self.kind == KEY_SECURITY:
-            return f"~ key    {self.path} (security descriptor)"
+            if self.old_text is None or self.new_text is None:
+                return f"~ key    {self.path} (security descriptor)"
+            return f"~ key    {self.path} (security descriptor) : {self.old_text} -> {self.new_text}"
+        if self.kind == KEY_CLASS:
+            old, new = (json.dumps(t, ensure_ascii=False) for t in (self.old_text, self.new_text))
+            return f"~ key    {self.path} (class name) : {old} -> {new}"
         if self.kind == VALUE_ADDED:
             return f"+ value  {where} = {_show(self.new)}"
         if self.kind == VALUE_REMOVED:
@@ -362,6 +414,9 @@ class Change(NamedTuple):
         for side, t in (("old_time", self.old_time), ("new_time", self.new_time)):
             if t is not None and self.name is None:
                 d[side] = t
+        for side, text in (("old_text", self.old_text), ("new_text", self.new_text)):
+            if text is not None:
+                d[side] = text
         return d
 
 
@@ -374,8 +429,6 @@ def _show(vs: ValueState | None) -> str:
     if isinstance(v, bytes):
         text = v[:32].hex(" ") + (f" ... ({len(v)} bytes)" if len(v) > 32 else "")
     else:
-        import json
-
         text = json.dumps(v, ensure_ascii=False) if isinstance(v, (str, list)) else str(v)
     return f"{type_name(vs.type)} {text}"
 
@@ -441,6 +494,7 @@ class Diff:
     keys_removed = property(lambda self: self._kind(KEY_REMOVED))
     keys_touched = property(lambda self: self._kind(KEY_TOUCHED))
     security_changed = property(lambda self: self._kind(KEY_SECURITY))
+    classes_changed = property(lambda self: self._kind(KEY_CLASS))
     values_added = property(lambda self: self._kind(VALUE_ADDED))
     values_removed = property(lambda self: self._kind(VALUE_REMOVED))
     values_changed = property(lambda self: self._kind(VALUE_CHANGED))
@@ -455,6 +509,7 @@ class Diff:
                 (VALUE_REMOVED, "values removed"),
                 (VALUE_CHANGED, "values changed"),
                 (KEY_SECURITY, "security descriptors changed"),
+                (KEY_CLASS, "class names changed"),
                 (KEY_TOUCHED, "keys touched"),
             )
         ]
@@ -515,18 +570,44 @@ def diff_snapshots(old: Snapshot, new: Snapshot, *, touched: bool = True) -> Dif
         for fn, vs in ov.items():
             if fn not in nv:
                 changes_v.append(Change(VALUE_REMOVED, path, vs.name, vs, None))
+        # None: not read on that side (live without READ_CONTROL; live
+        # snapshots read no class), so not compared
         sd_changed = oks.security is not None and nks.security is not None and oks.security != nks.security
         if sd_changed:
-            changes_k.append(Change(KEY_SECURITY, path, old_time=oks.last_write, new_time=nks.last_write))
+            changes_k.append(
+                Change(
+                    KEY_SECURITY,
+                    path,
+                    old_time=oks.last_write,
+                    new_time=nks.last_write,
+                    old_text=oks.sddl,
+                    new_text=nks.sddl,
+                )
+            )
+        class_changed = (
+            oks.class_name is not None and nks.class_name is not None and oks.class_name != nks.class_name
+        )
+        if class_changed:
+            changes_k.append(
+                Change(
+                    KEY_CLASS,
+                    path,
+                    old_time=oks.last_write,
+                    new_time=nks.last_write,
+                    old_text=oks.class_name,
+                    new_text=nks.class_name,
+                )
+            )
         if (
             touched
             and len(changes_v) == before
             and not sd_changed
+            and not class_changed
             and oks.last_write != nks.last_write
             and fold(path) not in parents_changed
         ):
             changes_k.append(Change(KEY_TOUCHED, path, old_time=oks.last_write, new_time=nks.last_write))
-    order = {KEY_ADDED: 0, KEY_REMOVED: 1, KEY_SECURITY: 2, KEY_TOUCHED: 3}
+    order = {KEY_ADDED: 0, KEY_REMOVED: 1, KEY_SECURITY: 2, KEY_CLASS: 3, KEY_TOUCHED: 4}
     changes_k.sort(key=lambda c: (order[c.kind], fold(c.path).split("\\")))
     vorder = {VALUE_ADDED: 0, VALUE_REMOVED: 1, VALUE_CHANGED: 2}
     changes_v.sort(key=lambda c: (fold(c.path).split("\\"), vorder[c.kind], fold(c.name or "")))

@@ -9,7 +9,7 @@ import pytest
 import regfast
 from regfast.cli import commands as cli
 from regfast.hive.diff import Snapshot, ValueState, diff_snapshots, fnv1a64
-from regfast.io.writer import REG_BINARY, REG_EXPAND_SZ, REG_QWORD, Key, Value
+from regfast.io.writer import REG_BINARY, REG_EXPAND_SZ, REG_QWORD, Key, Value, build_security_descriptor
 from conftest import corpus_path
 
 T0 = 133_000_000_000_000_000
@@ -182,6 +182,63 @@ def test_cli_errors_exit_2(make_hive, tmp_path, capsys):
     assert cli.main(["diff", str(a.path), str(tmp_path / "missing.hiv")]) == 2
     assert cli.main(["diff", str(a.path), str(a.path), "No\\Such"]) == 2
     assert "winerror 2" in capsys.readouterr().err
+
+
+ADMINS_ONLY = build_security_descriptor("S-1-5-32-544", "S-1-5-18", [(0, 2, 0xF003F, "S-1-5-32-544")])
+EVERYONE_FULL = build_security_descriptor("S-1-5-32-544", "S-1-5-18", [(0, 2, 0xF003F, "S-1-1-0")])
+
+
+def test_class_names_and_security_descriptors_are_compared(make_hive, capsys):
+    """A key's class name or security descriptor changing, and nothing else
+    (same last-write time: setting a key's security does not move it), is a
+    difference. Before, offline snapshots read neither: a DACL granting
+    Everyone full control diffed as "no differences", exit 0."""
+    old = {
+        "Svc": Key(values={"v": 1}, class_name="Old", security=ADMINS_ONLY),
+        "Cls": Key(class_name="Gone"),
+        "Same": Key(values={"w": 2}, class_name="Kept", security=EVERYONE_FULL),
+    }
+    new = {
+        "Svc": Key(values={"v": 1}, class_name="New", security=EVERYONE_FULL),
+        "Cls": Key(),
+        # a descriptor in a cell of another offset, the same bytes: the same
+        "Same": Key(values={"w": 2}, class_name="Kept", security=EVERYONE_FULL),
+    }
+    a, b = make_hive(old, timestamp=T0), make_hive(new, timestamp=T0)
+    with regfast.open_hive(a.path) as ha, regfast.open_hive(b.path) as hb:
+        assert ha.open("Same").security() == hb.open("Same").security()
+        assert a.layout.sk_of["Same"] != b.layout.sk_of["Same"]
+    d = regfast.diff(a.path, b.path)
+    got = {(c.kind, c.path, c.old_text, c.new_text) for c in d}
+    assert got == {
+        ("security_changed", "Svc", "O:BAG:SYD:(A;CI;KA;;;BA)", "O:BAG:SYD:(A;CI;KA;;;WD)"),
+        ("class_changed", "Svc", "Old", "New"),
+        ("class_changed", "Cls", "Gone", ""),
+    }
+    assert d.summary() == "1 security descriptors changed, 2 class names changed"
+    assert len(d.security_changed) == 1 and len(d.classes_changed) == 2
+    assert cli.main(["diff", str(a.path), str(b.path)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert "~ key    Svc (security descriptor) : O:BAG:SYD:(A;CI;KA;;;BA) -> O:BAG:SYD:(A;CI;KA;;;WD)" in lines
+    assert '~ key    Svc (class name) : "Old" -> "New"' in lines
+    assert cli.main(["diff", str(a.path), str(b.path), "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert {"kind": "class_changed", "path": "Cls", "old_time": T0, "new_time": T0,
+            "old_text": "Gone", "new_text": ""} in doc["changes"]
+    # a change of either is not "touched only", and no change is no change
+    assert not regfast.diff(a.path, a.path)
+
+
+def test_unreadable_security_descriptor_names_its_key(make_hive):
+    """A key whose sk offset points at no cell: a strict diff raises with the
+    offset; a tolerant one compares the rest and names the key damaged."""
+    good = make_hive({"K": {"v": 1}, "L": {}}, timestamp=T0)
+    bad = make_hive({"K": {"v": 1}, "L": {}}, timestamp=T0, corrupt=("nk.security", "K", 0x7878))
+    with pytest.raises(regfast.RegistryCorruptError):
+        regfast.diff(bad.path, good.path)
+    with regfast.open_hive(bad.path, errors="tolerant") as h:
+        d = regfast.diff(h, good.path)
+    assert list(d) == [] and d.damaged == [("old", "K")]
 
 
 # ---- damaged hives ---------------------------------------------------------------
