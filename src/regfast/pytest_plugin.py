@@ -24,6 +24,13 @@ runs and nothing changes unless a test uses one of:
             assert run_my_cli(path) == 0
 
     Files live in the test's ``tmp_path``; opened hives are closed after the test.
+    Hives are reproducible: the writer's ``timestamp`` (every key's last-write
+    time) defaults to 2020-01-01 00:00 UTC here, not "now", so two hives of one
+    spec are byte-identical and diff as the same (pass ``timestamp=None`` for
+    the current time). ``name=`` picks the file's name: building a hive under
+    a name already used replaces the file (atomically: a hive already open on
+    the old file keeps reading the old one, as after the writer's own
+    ``write_hive``).
 
 ``wine_registry``
     The live registry API on Linux: a private Wine prefix (``wineboot -i``
@@ -58,6 +65,7 @@ runs and nothing changes unless a test uses one of:
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import shutil
@@ -73,7 +81,10 @@ from regfast.io.writer import Key, build_hive
 from regfast.live import agent as _agent
 from regfast.observe.profile import Profiler
 
-__all__ = ["HiveFactory", "WinePrefix", "wine_unavailable", "profile_during"]
+__all__ = ["FIXED_TIMESTAMP", "HiveFactory", "WinePrefix", "wine_unavailable", "profile_during"]
+
+#: hive_factory's default ``timestamp``: 2020-01-01 00:00:00 UTC as a FILETIME
+FIXED_TIMESTAMP = 132_223_104_000_000_000
 
 
 class HiveFactory:
@@ -83,7 +94,9 @@ class HiveFactory:
     ``spec`` is a dict or :class:`regfast.io.writer.Key` (see
     :func:`regfast.io.writer.build_hive`, whose keyword arguments pass through:
     ``file_name=``, ``minor=``, ``timestamp=``...) or .reg text (``prefix=``
-    strips a root such as ``HKEY_LOCAL_MACHINE\\SOFTWARE``)."""
+    strips a root such as ``HKEY_LOCAL_MACHINE\\SOFTWARE``). ``timestamp``
+    defaults to :data:`FIXED_TIMESTAMP`; ``name=`` names the file (see the
+    module's docstring)."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
@@ -109,10 +122,28 @@ class HiveFactory:
                 f"a hive is built from a dict, a regfast.io.writer.Key or .reg text, "
                 f"not {type(spec).__name__}"
             )
+        writer_kwargs.setdefault("timestamp", FIXED_TIMESTAMP)
         data, _ = build_hive(tree, **writer_kwargs)
-        self._n += 1
-        out = self.directory / (name or f"hive{self._n}.hiv")
-        out.write_bytes(data)
+        if name is None:
+            while True:  # (an automatic name never takes an explicit one's file)
+                self._n += 1
+                out = self.directory / f"hive{self._n}.hiv"
+                if not out.exists():
+                    break
+        else:
+            out = self.directory / name
+        # Written aside, then renamed over: writing in place would change
+        # the file under a hive opened on it earlier (a before/after test
+        # reusing a name then read "after" twice and diffed as the same).
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".hive-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, out)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
         return out
 
     def __call__(

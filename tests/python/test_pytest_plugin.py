@@ -165,9 +165,30 @@ def test_hive_factory_from_dict_and_reg_text(pytester):
             import pytest
             with pytest.raises(TypeError):
                 hive_factory(42)
+
+        def test_a_name_used_again_leaves_the_open_hive_as_it_was(hive_factory):
+            # before: the second write went into the file the first hive maps,
+            # so "before" read 2.0 too and the two diffed as the same
+            before = hive_factory({"App": {"Version": "1.0"}}, name="app.hiv")
+            after = hive_factory({"App": {"Version": "2.0"}}, name="app.hiv")
+            assert before.path == after.path
+            assert before.open("App")["Version"] == "1.0" and after.open("App")["Version"] == "2.0"
+            assert [c.kind for c in regfast.diff(before, after)] == ["value_changed"]
+            # an automatic name never takes the file of an explicit one
+            auto = hive_factory.path({"Other": {}})
+            assert auto.name != "app.hiv"
+
+        def test_one_spec_builds_the_same_bytes(hive_factory):
+            # before: every key's last-write time was "now" unless given
+            a = hive_factory.path({"K": {"S": {"v": 1}}})
+            b = hive_factory.path({"K": {"S": {"v": 1}}})
+            assert a != b and a.read_bytes() == b.read_bytes()
+            assert not regfast.diff(a, b)
+            with regfast.open_hive(a) as h:
+                assert h.open(r"K\S").last_write_raw == 132_223_104_000_000_000
     ''')
     r = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:randomly")
-    r.assert_outcomes(passed=5)
+    r.assert_outcomes(passed=7)
 
 
 def test_registry_profile_asserts_on_access_patterns(pytester):
