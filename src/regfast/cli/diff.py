@@ -32,10 +32,17 @@ def run_cli(args: Any) -> int:
     status = 1 if d else 2 if d.damaged else 0
     args.status_so_far = status  # regfast.cli.commands.main's answer if the output pipe closes early
     _warn_damaged(d.damaged, args)
+    if d.roots is not None:
+        print(
+            f"regfast: note: {d.root} is {d.roots[0]} in {os.path.basename(args.hive_a)} and "
+            f"{d.roots[1]} in {os.path.basename(args.hive_b)}: those two keys are compared",
+            file=sys.stderr,
+        )
     if args.json:
         json.dump(
             {
                 "root": d.root,
+                **({"roots": {"old": d.roots[0], "new": d.roots[1]}} if d.roots is not None else {}),
                 "summary": d.summary(),
                 "changes": d.to_list(),
                 "damaged": [{"side": side, "path": path} for side, path in d.damaged],

@@ -457,9 +457,15 @@ class Diff:
     errors="tolerant"), or that hold two values of one name (any open).
     Changes at and below such a key may come from the damage rather than
     from an edit; summary() says how many there are.
+
+    ``roots`` is None, or, when the compared path stood for a different key
+    in each hive (``CurrentControlSet`` follows each hive's own
+    ``Select\\Current``), the pair (old, new) of keys actually compared: the
+    changes' paths are then spelled from the path as given (``root``), since
+    neither side's key names both.
     """
 
-    __slots__ = ("root", "changes", "key", "seq", "truncated", "received", "damaged")
+    __slots__ = ("root", "changes", "key", "seq", "truncated", "received", "damaged", "roots")
 
     def __init__(
         self,
@@ -477,6 +483,7 @@ class Diff:
         self.truncated = truncated
         self.received = 0.0  # watch: time.perf_counter() when the notification arrived
         self.damaged = damaged if damaged is not None else []
+        self.roots: tuple[str, str] | None = None
 
     def __iter__(self) -> Iterator[Change]:
         return iter(self.changes)
@@ -633,7 +640,8 @@ def diff(hive_a: Any, hive_b: Any, path: str | None = None, *, touched: bool = T
         closed here).
     path
         The subtree to compare (default: the whole hive). It must exist in
-        both hives.
+        both hives. ``CurrentControlSet`` stands for each hive's own current
+        control set: when the two differ, see ``Diff.roots``.
     touched
         Report keys whose last-write time differs but nothing else does.
 
@@ -657,7 +665,16 @@ def diff(hive_a: Any, hive_b: Any, path: str | None = None, *, touched: bool = T
     try:
         b, close_b = _as_hive(hive_b)
         try:
-            d = diff_snapshots(Snapshot.from_hive(a, path), Snapshot.from_hive(b, path), touched=touched)
+            old, new = Snapshot.from_hive(a, path), Snapshot.from_hive(b, path)
+            roots = None
+            if path and fold(old.root) != fold(new.root):
+                # CurrentControlSet (or any alias) resolved to another key on
+                # each side: labelled with new's, a change read as happening at
+                # a key that did not change (ControlSet002 in both files)
+                roots = (old.root, new.root)
+                old.root = new.root = path.strip("\\")
+            d = diff_snapshots(old, new, touched=touched)
+            d.roots = roots
             for c in d.changes:  # detach the data from the mappings
                 for vs in (c.old, c.new):
                     if vs is not None and vs._src is not None:

@@ -241,6 +241,32 @@ def test_unreadable_security_descriptor_names_its_key(make_hive):
     assert list(d) == [] and d.damaged == [("old", "K")]
 
 
+def test_current_control_set_resolved_apart_is_labelled_as_given(make_hive, capsys):
+    """CurrentControlSet follows each hive's own Select\\Current. When they
+    differ, the changes are spelled from the path as given and the two keys
+    compared are named: before, the change below was reported at
+    ControlSet002\\Services\\S, whose Start is 3 in both files."""
+    sets = {"ControlSet001": {"Services": {"S": {"Start": 2}}},
+            "ControlSet002": {"Services": {"S": {"Start": 3}}}}
+    a, b = (make_hive({"Select": {"Current": cur}, **sets}, timestamp=T0) for cur in (1, 2))
+    d = regfast.diff(a.path, b.path, r"CurrentControlSet\Services")
+    assert d.roots == (r"ControlSet001\Services", r"ControlSet002\Services")
+    assert d.root == r"CurrentControlSet\Services"
+    assert [(c.kind, c.path, c.old_value, c.new_value) for c in d] == [
+        ("value_changed", r"CurrentControlSet\Services\S", 2, 3)]
+    assert cli.main(["diff", str(a.path), str(b.path), r"CurrentControlSet\Services"]) == 1
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [r"~ value  CurrentControlSet\Services\S : Start : REG_DWORD 2 -> REG_DWORD 3"]
+    assert (rf"regfast: note: CurrentControlSet\Services is ControlSet001\Services in {a.path.name} and "
+            rf"ControlSet002\Services in {b.path.name}: those two keys are compared") in err
+    assert cli.main(["diff", str(a.path), str(b.path), r"CurrentControlSet\Services", "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["roots"] == {"old": r"ControlSet001\Services", "new": r"ControlSet002\Services"}
+    # one control set on both sides: nothing to say, concrete paths as before
+    same = regfast.diff(a.path, a.path, r"CurrentControlSet\Services")
+    assert same.roots is None and not same
+
+
 # ---- damaged hives ---------------------------------------------------------------
 
 
