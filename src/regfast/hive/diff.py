@@ -401,7 +401,10 @@ class Change(NamedTuple):
             return f"+ value  {where} = {_show(self.new)}"
         if self.kind == VALUE_REMOVED:
             return f"- value  {where} = {_show(self.old)}"
-        return f"~ value  {where} : {_show(self.old)} -> {_show(self.new)}"
+        old, new = _show(self.old), _show(self.new)
+        if old == new:  # what differs is not in what a decoder shows
+            old, new = _show_raw_pair(self.old, self.new)
+        return f"~ value  {where} : {old} -> {new}"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form (data as hex when it is not text or a number)."""
@@ -411,6 +414,13 @@ class Change(NamedTuple):
         for side, vs in (("old", self.old), ("new", self.new)):
             if vs is not None:
                 d[side] = _json_state(vs)
+        if self.kind == VALUE_CHANGED and "data" in d["old"] and d["old"].get("data") == d["new"].get("data"):
+            # the same decoded data, other bytes (after a REG_SZ's NUL, its
+            # terminator): the bytes, so the change can be seen
+            for side, vs in (("old", self.old), ("new", self.new)):
+                raw = vs.raw() if vs is not None else None
+                if raw is not None:
+                    d[side]["raw"] = bytes(raw).hex()
         for side, t in (("old_time", self.old_time), ("new_time", self.new_time)):
             if t is not None and self.name is None:
                 d[side] = t
@@ -431,6 +441,31 @@ def _show(vs: ValueState | None) -> str:
     else:
         text = json.dumps(v, ensure_ascii=False) if isinstance(v, (str, list)) else str(v)
     return f"{type_name(vs.type)} {text}"
+
+
+_RAW_SHOWN = 16
+
+
+def _show_raw_pair(old: ValueState | None, new: ValueState | None) -> tuple[str, str]:
+    """Both sides' bytes where they first differ, for a change whose decoded
+    data reads the same ("ab" after a REG_SZ's NUL, without its terminator,
+    a big value's last segment): 16 bytes from the first difference."""
+    a = old.raw() if old is not None else None
+    b = new.raw() if new is not None else None
+    if a is None or b is None or old is None or new is None:
+        return _show(old), _show(new)
+    a, b = bytes(a), bytes(b)
+    at = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+    # short data whole; longer from the 16-byte line holding the first difference
+    at = 0 if max(len(a), len(b)) <= _RAW_SHOWN else at - at % _RAW_SHOWN
+
+    def one(vs: ValueState, raw: bytes) -> str:
+        window = raw[at : at + _RAW_SHOWN].hex(" ") or "(end)"
+        more = " ..." if len(raw) > at + _RAW_SHOWN else ""
+        where = f"@{at:#x}: " if at else ""
+        return f"{type_name(vs.type)} bytes {where}{window}{more} ({len(raw)} bytes)"
+
+    return one(old, a), one(new, b)
 
 
 def _json_state(vs: ValueState) -> dict[str, Any]:

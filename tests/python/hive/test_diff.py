@@ -9,7 +9,7 @@ import pytest
 import regfast
 from regfast.cli import commands as cli
 from regfast.hive.diff import Snapshot, ValueState, diff_snapshots, fnv1a64
-from regfast.io.writer import REG_BINARY, REG_EXPAND_SZ, REG_QWORD, Key, Value, build_security_descriptor
+from regfast.io.writer import REG_BINARY, REG_EXPAND_SZ, REG_QWORD, REG_SZ, Key, Value, build_security_descriptor
 from conftest import corpus_path
 
 T0 = 133_000_000_000_000_000
@@ -265,6 +265,34 @@ def test_current_control_set_resolved_apart_is_labelled_as_given(make_hive, caps
     # one control set on both sides: nothing to say, concrete paths as before
     same = regfast.diff(a.path, a.path, r"CurrentControlSet\Services")
     assert same.roots is None and not same
+
+
+def test_a_change_the_decoded_data_hides_shows_its_bytes(make_hive, capsys):
+    """Bytes after a REG_SZ's NUL, or its terminator: detected (exit 1), but
+    printed as REG_SZ "ab" -> REG_SZ "ab" before. Now the bytes from the
+    first difference on each side (and in JSON, "raw" beside "data")."""
+    big = bytes(range(256)) * 100
+    cases = {
+        "nul": (Value(REG_SZ, "ab\0x".encode("utf-16-le")), Value(REG_SZ, "ab\0y".encode("utf-16-le")),
+                "REG_SZ bytes 61 00 62 00 00 00 78 00 (8 bytes) -> REG_SZ bytes 61 00 62 00 00 00 79 00 (8 bytes)"),
+        "end": (Value(REG_SZ, "ab".encode("utf-16-le")), Value(REG_SZ, "ab\0".encode("utf-16-le")),
+                "REG_SZ bytes 61 00 62 00 (4 bytes) -> REG_SZ bytes 61 00 62 00 00 00 (6 bytes)"),
+        "big": (Value(REG_BINARY, big), Value(REG_BINARY, big[:-1] + b"\0"),
+                "REG_BINARY bytes @0x63f0: f0 f1 f2 f3 f4 f5 f6 f7 f8 f9 fa fb fc fd fe ff (25600 bytes) -> "
+                "REG_BINARY bytes @0x63f0: f0 f1 f2 f3 f4 f5 f6 f7 f8 f9 fa fb fc fd fe 00 (25600 bytes)"),
+    }
+    for name, (old, new, shown) in cases.items():
+        a, b = make_hive({"K": {"v": old}}, timestamp=T0), make_hive({"K": {"v": new}}, timestamp=T0)
+        (c,) = regfast.diff(a.path, b.path)
+        assert c.describe() == f"~ value  K : v : {shown}", name
+        assert cli.main(["diff", str(a.path), str(b.path), "--json"]) == 1
+        (j,) = json.loads(capsys.readouterr().out)["changes"]
+        if name != "big":       # (its data is bytes, in hex already)
+            assert j["old"]["data"] == j["new"]["data"] == "ab"
+            assert (j["old"]["raw"], j["new"]["raw"]) == (bytes(old.data).hex(), bytes(new.data).hex())
+    # decoded data that differs is shown decoded, as before
+    a, b = make_hive({"K": {"v": "x"}}, timestamp=T0), make_hive({"K": {"v": "y"}}, timestamp=T0)
+    assert [c.describe() for c in regfast.diff(a.path, b.path)] == ['~ value  K : v : REG_SZ "x" -> REG_SZ "y"']
 
 
 # ---- damaged hives ---------------------------------------------------------------
