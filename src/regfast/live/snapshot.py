@@ -14,10 +14,20 @@ __all__ = ["parse_snapshot"]
 
 
 def parse_snapshot(r: Reader, root: str) -> Snapshot:
+    """The snapshot in `r`, which holds it and nothing else: bytes left after
+    its keys raise ValueError (a count too small would drop keys unseen), as
+    a payload cut short does.
+
+    Two keys of one folded path, or two values of one folded name in a key,
+    keep the first (as Snapshot.from_hive does) and list the key in
+    ``damaged``: the registry holds no such pair, but the agent's names go
+    through Windows' upcase table and ours through regfast's, and the later
+    one silently replacing the first could hide a change to either."""
     n_keys = r.u32()
     flags = r.u32()
     has_data = bool(flags & _agent.SNAP_DATA)
     keys: dict[str, KeyState] = {}
+    twice: set[str] = set()
     b = r.b
     unpack = struct.unpack_from
     for _ in range(n_keys):
@@ -30,6 +40,22 @@ def parse_snapshot(r: Reader, root: str) -> Snapshot:
             vtype, size, h = unpack("<IIQ", b, r.pos)
             r.pos += 16
             data = r.raw(r.u32()) if has_data else None
-            vals[fold(name)] = ValueState(name, vtype, size, h, data)
-        keys[fold(path)] = KeyState(path, lw, vals, sd or None)
-    return Snapshot(root, keys, keep_data=has_data, truncated=bool(flags & _agent.SNAP_TRUNCATED))
+            folded = fold(name)
+            if folded in vals:
+                twice.add(path)
+            else:
+                vals[folded] = ValueState(name, vtype, size, h, data)
+        folded = fold(path)
+        if folded in keys:
+            twice.add(path)
+        else:
+            keys[folded] = KeyState(path, lw, vals, sd or None)
+    if r.pos != len(b):
+        raise ValueError(f"snapshot payload: {len(b) - r.pos} bytes after its {n_keys} keys")
+    return Snapshot(
+        root,
+        keys,
+        keep_data=has_data,
+        truncated=bool(flags & _agent.SNAP_TRUNCATED),
+        damaged=tuple(sorted(twice, key=lambda p: fold(p).split("\\"))),
+    )

@@ -3,12 +3,15 @@ by regfast's writer (and, for damage, on real hives of the corpus)."""
 from __future__ import annotations
 
 import json
+import struct
 
 import pytest
 
 import regfast
 from regfast.cli import commands as cli
 from regfast.hive.diff import Snapshot, ValueState, diff_snapshots, fnv1a64
+from regfast.live.protocol import SNAP_DATA, Reader
+from regfast.live.snapshot import parse_snapshot
 from regfast.io.writer import REG_BINARY, REG_EXPAND_SZ, REG_QWORD, REG_SZ, Key, Value, build_security_descriptor
 from conftest import corpus_path
 
@@ -293,6 +296,41 @@ def test_a_change_the_decoded_data_hides_shows_its_bytes(make_hive, capsys):
     # decoded data that differs is shown decoded, as before
     a, b = make_hive({"K": {"v": "x"}}, timestamp=T0), make_hive({"K": {"v": "y"}}, timestamp=T0)
     assert [c.describe() for c in regfast.diff(a.path, b.path)] == ['~ value  K : v : REG_SZ "x" -> REG_SZ "y"']
+
+
+def _snap_key(path, vals, lw=1):
+    """One key of the agent's snapshot format (src/agent/agent.h), with data."""
+    def s16(text):
+        b = text.encode("utf-16-le")
+        return struct.pack("<I", len(b)) + b
+    out = s16(path) + struct.pack("<QQI", lw, 0, len(vals))
+    for name, data in vals:
+        out += s16(name) + struct.pack("<IIQ", 4, len(data), 0) + struct.pack("<I", len(data)) + data
+    return out
+
+
+def _snap(keys, n=None):
+    return struct.pack("<II", len(keys) if n is None else n, SNAP_DATA) + b"".join(keys)
+
+
+def test_a_live_snapshot_payload_is_read_whole_and_pairs_flagged():
+    """parse_snapshot: bytes after the keys it was told of raise (a count too
+    small dropped the rest unseen), and two keys or values of one folded name
+    keep the first and name the key damaged (the later one replaced it)."""
+    one = _snap_key("K", [("v", b"\1\0\0\0")])
+    good = parse_snapshot(Reader(_snap([_snap_key("", []), one])), "HKCU\\X")
+    assert good.damaged == () and list(good.keys) == ["", "K"]
+    with pytest.raises(ValueError, match=f"{len(one)} bytes after its 1 keys"):
+        parse_snapshot(Reader(_snap([_snap_key("", []), one], n=1)), "HKCU\\X")
+    with pytest.raises(ValueError, match="truncated"):
+        parse_snapshot(Reader(_snap([_snap_key("", []), one])[:-3]), "HKCU\\X")
+    twice = parse_snapshot(Reader(_snap([_snap_key("", []), one, _snap_key("k", [("v", b"\2\0\0\0")])])),
+                           "HKCU\\X")
+    assert twice.damaged == ("k",) and twice.keys["K"].values["V"].data == b"\1\0\0\0"
+    d = diff_snapshots(good, twice)
+    assert not d and d.damaged == [("new", "HKCU\\X\\k")]
+    vals = parse_snapshot(Reader(_snap([_snap_key("K", [("v", b"\1"), ("V", b"\2")])])), "R")
+    assert vals.damaged == ("K",) and vals.keys["K"].values["V"].data == b"\1"
 
 
 # ---- damaged hives ---------------------------------------------------------------
