@@ -8,7 +8,8 @@ hive that could not be read at all):
 ======================  ==============================  ========================================
 column                  type                            meaning
 ======================  ==============================  ========================================
-source                  dictionary<int32, string>       the hive file, as given
+source                  dictionary<int32, string>       the hive file, as given (a name's bytes
+                                                        that are not UTF-8 as \\udcXX: source_text)
 hive_type               dictionary<int32, string>       SYSTEM, SOFTWARE, NTUSER... or "unknown"
                                                         (regfast.hive.forensics.detect_hive_type)
 key_path                dictionary<int32, string>       key path from the hive root ("" = root;
@@ -105,6 +106,7 @@ __all__ = [
     "to_pandas",
     "filetime_to_us",
     "win32_status",
+    "source_text",
 ]
 
 _DICT = pa.dictionary(pa.int32(), pa.string())
@@ -225,6 +227,16 @@ def _ints(vals: np.ndarray, valid: np.ndarray | None, typ: pa.DataType = _INT64)
 def _bools(vals: np.ndarray | bool, n: int | None = None) -> pa.Array:
     a = np.full(n, bool(vals)) if n is not None else np.asarray(vals, dtype=bool)
     return pa.Array.from_buffers(pa.bool_(), len(a), [None, pa.py_buffer(np.packbits(a, bitorder="little"))])
+
+
+def source_text(path: str) -> str:
+    """A file name as the ``source`` column (and scan-many's summary) spells
+    it: os.fsdecode'd names hold each byte that is not UTF-8 as a lone
+    surrogate (U+DC80..U+DCFF), which UTF-8 cannot carry; each is written
+    ``\\udcXX``, as Python's repr shows it. Replaced by U+FFFD, two files
+    whose names differ only there (J\\xe9r\\xf4me and J\\xe8r\\xf6me,
+    Latin-1 names on a UTF-8 system) were one source."""
+    return path.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _str_list(items: Sequence[str | None]) -> pa.Array:
@@ -470,7 +482,7 @@ def table_batches(
         )
         yield pa.RecordBatch.from_arrays(
             [
-                _const_dictionary(source, n),
+                _const_dictionary(source_text(source), n),
                 _const_dictionary(hive_type, n),
                 _path_dictionary(p_off, p_data, p_ok, rk, distinct),
                 ts,
@@ -495,7 +507,7 @@ def error_batch(
     cols: list[pa.Array] = []
     for f in SCHEMA:
         if f.name == "source":
-            cols.append(_const_dictionary(source, 1))
+            cols.append(_const_dictionary(source_text(source), 1))
         elif f.name == "hive_type":
             cols.append(_const_dictionary(hive_type, 1))
         elif f.name == "status":

@@ -57,6 +57,10 @@ def meta(dtype_backend: str = "pyarrow") -> pd.DataFrame:
 
 def _read_hives(paths: list[str], opts: dict[str, Any], dtype_backend: str) -> pd.DataFrame:
     """One partition: the rows of one hive (or of a group of small ones)."""
+    # read into memory, not mapped: a task may run in the caller's process
+    # (dask's threaded scheduler), where a hive cut short would fault (see
+    # regfast.io.fleet._open)
+    opts = dict(opts, copy=True)
     batches = [b for p in paths for b in hive_batches(p, opts)]
     table = pa.Table.from_batches(batches, schema=arrow.SCHEMA)
     return _arrow_frame(table) if dtype_backend == "pyarrow" else arrow.to_pandas(table)

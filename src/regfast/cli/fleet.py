@@ -28,6 +28,12 @@ def cmd_scan_many(args: argparse.Namespace) -> int:
         return 2
     left_out: list[str] = []
     paths = expand_paths(spec, left_out=left_out)
+    # An output directory inside the input (scan-many case -o case/out): a
+    # rerun would scan the last run's Parquet files and summary as hives
+    # (junk error rows, and partitions that stay). Nothing under it is input.
+    out_real = os.path.realpath(args.output)
+    paths = [p for p in paths if not _under(p, out_real)]
+    left_out = [p for p in left_out if not _under(p, out_real)]
     if left_out:  # said, not dropped silently: a hive may have lost its signature
         shown = ", ".join(os.path.relpath(p, spec) for p in left_out[:_LEFT_OUT_SHOWN])
         more = f" and {len(left_out) - _LEFT_OUT_SHOWN} more" if len(left_out) > _LEFT_OUT_SHOWN else ""
@@ -57,27 +63,48 @@ def cmd_scan_many(args: argparse.Namespace) -> int:
     except FileExistsError as e:
         print(f"regfast: scan-many: {e.strerror}", file=sys.stderr)
         return 2
+    from regfast.arrow import source_text  # (pyarrow: write_parquet_dataset has imported it)
+
     secs = time.perf_counter() - t0
     rows = sum(r.rows for r in results)
     failed = [r for r in results if r.error is not None]
+    # a hive whose output could not be written has no file, so no row
+    unwritten = [r for r in failed if r.output is None and r.rows == 0]
     summary = {
         "hives": len(results),
         "rows": rows,
         "seconds": round(secs, 3),
-        "failed": [{"source": r.source, "status": r.status, "error": r.error} for r in failed],
-        "left_out": left_out,
-        "warnings": {r.source: r.warnings for r in results if r.warnings},
+        "failed": [
+            {"source": source_text(r.source), "status": r.status, "error": r.error, "in_dataset": r.rows > 0}
+            for r in failed
+        ],
+        # names as the dataset's source column spells them: a file name that
+        # is not UTF-8 cannot go into a UTF-8 file as it is (that failed the
+        # whole summary after the scan)
+        "left_out": [source_text(p) for p in left_out],
+        "warnings": {source_text(r.source): r.warnings for r in results if r.warnings},
     }
     with open(os.path.join(args.output, "_scan_many.json"), "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=1, ensure_ascii=False)
+    in_rows = len(failed) - len(unwritten)
     print(
         f"{len(results):,} hives, {rows:,} rows in {secs:.1f} s -> {args.output} "
-        f"({len(failed)} hive(s) with an error row)",
+        f"({in_rows} hive(s) with an error row"
+        + (f", {len(unwritten)} whose rows could not be written: not in the dataset" if unwritten else "")
+        + ")",
         file=sys.stderr,
     )
     for r in failed:  # the library's advice, as this command's flag
         print(f"  {r.source}: {cli_advice(r.error or '', tolerant='--errors tolerant')}", file=sys.stderr)
-    return 0
+    # 1 when a hive could not be read or written, as every command says
+    # (the dataset is still there: its error rows and the summary say which)
+    return 1 if failed else 0
+
+
+def _under(path: str, directory: str) -> bool:
+    """Whether `path` lies in `directory` (a realpath)."""
+    real = os.path.realpath(path)
+    return real == directory or real.startswith(directory.rstrip(os.sep) + os.sep)
 
 
 _LEFT_OUT_SHOWN = 5

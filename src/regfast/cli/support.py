@@ -54,6 +54,8 @@ exit status:
        does not validate): the file is kept, the warnings say what is missing
   diff follows diff(1): 0 same, 1 different, 2 error (also: nothing read differs but
        damaged keys could not be compared: --tolerant, or a key holding two values of one name)
+  scan-many: 1 when any hive could not be read or its rows written; the dataset is
+       written all the same (its error rows and _scan_many.json's "failed" say which)
 
 text output escapes what the terminal cannot encode (a lone UTF-16 surrogate in a
 name shows as \\udXXX); exports: .reg keeps it exactly, JSON as \\udXXX, CSV as \\udXXX text

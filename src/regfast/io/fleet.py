@@ -181,11 +181,16 @@ class _Sink:
 
 def _open(source: str, res: HiveResult, opts: dict[str, Any]) -> Any:
     """Opens a hive as scan_many's `errors` says; its warnings (a dirty hive
-    read without logs...) go to res.warnings."""
+    read without logs...) go to res.warnings. With opts["copy"] (a scan in
+    the caller's process: workers=0, dask), the file is read into memory,
+    not mapped: the Arrow conversion reads the mapping outside the C core's
+    SIGBUS guard, so a hive cut short meanwhile (a file still being copied
+    in) would end the caller's process; a worker's death is retried."""
+    copy = bool(opts.get("copy"))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            hive = open_with_logs(source, opts["logs"], errors="strict")
+            hive = open_with_logs(source, opts["logs"], errors="strict", copy=copy)
             try:
                 # a strict open checks hbins on first use: damaged ones are
                 # found here (the scan would check them all anyway), so a
@@ -197,7 +202,7 @@ def _open(source: str, res: HiveResult, opts: dict[str, Any]) -> Any:
         except RegistryCorruptError:
             if opts["errors"] != "tolerant":
                 raise
-            hive = open_with_logs(source, opts["logs"], errors="tolerant")
+            hive = open_with_logs(source, opts["logs"], errors="tolerant", copy=copy)
             res.tolerant = True
             res.warnings += [
                 f"tolerant open skipped {p.kind} damage at 0x{p.offset:x}: {p.reason}" for p in hive.problems
@@ -292,17 +297,20 @@ def _died_batch(source: str, how: str) -> HiveResult:
 
 def expand_paths(spec: PathSpec, *, left_out: list[str] | None = None) -> list[str]:
     """Hive paths from a directory (walked recursively: files that start with
-    ``regf``, transaction logs ``*.LOG``/``.LOG1``/``.LOG2`` left out as they
-    are read with their hive), a glob pattern (every match, as given), a
-    file, or an iterable of paths (as given).
+    ``regf``; a transaction log ``X.LOG``/``.LOG1``/``.LOG2`` beside its hive
+    ``X`` left out, as it is read with its hive), a glob pattern (every
+    match, as given), a file (as given, even if its name looks like a
+    pattern: ``case [2023]/SYSTEM``), or an iterable of paths (as given).
 
     `left_out`, when given, receives the directory's other entries, so a
     caller can say what it did not scan: files without the ``regf``
-    signature (logs excepted; a hive whose base block lost its signature is
-    among them: pass it by name to get its error row), entries that are no
-    regular file (a FIFO, a device, a dangling link: opening a FIFO would
-    wait for a writer), and links to directories, which are not followed
-    (a link back up would loop). Paths may be bytes (os.fsdecode'd)."""
+    signature (a hive whose base block lost its signature is among them:
+    pass it by name to get its error row), transaction logs whose hive is
+    not beside them, entries that are no regular file (a FIFO, a device, a
+    dangling link: opening a FIFO would wait for a writer), and links to
+    directories, which are not followed (a link back up would loop). A file
+    named like a log whose base block says "primary file" is a hive, and is
+    scanned. Paths may be bytes (os.fsdecode'd)."""
     if not isinstance(spec, (str, bytes, os.PathLike)):
         return [os.fsdecode(os.fspath(p)) for p in spec]
     s = os.fsdecode(os.fspath(spec))
@@ -312,9 +320,14 @@ def expand_paths(spec: PathSpec, *, left_out: list[str] | None = None) -> list[s
             dirs.sort()
             if left_out is not None:
                 left_out.extend(os.path.join(root, d) for d in dirs if os.path.islink(os.path.join(root, d)))
+            present = {f.lower() for f in files}
             for name in sorted(files):
                 p = os.path.join(root, name)
-                if _LOG_SUFFIX.search(name):
+                if _LOG_SUFFIX.search(name) and os.path.isfile(p) and _regf_file_type(p) != 0:
+                    # a log: read with its hive when that is here (names
+                    # compare as Windows does, without case); else said
+                    if _LOG_SUFFIX.sub("", name).lower() not in present and left_out is not None:
+                        left_out.append(p)
                     continue
                 if not os.path.isfile(p):
                     if left_out is not None:
@@ -330,9 +343,22 @@ def expand_paths(spec: PathSpec, *, left_out: list[str] | None = None) -> list[s
                     pass  # unreadable: let the scan report it as an error row
                 out.append(p)
         return out
-    if _glob.has_magic(s):
+    if _glob.has_magic(s) and not os.path.lexists(s):
         return sorted(p for p in _glob.glob(s, recursive=True) if not os.path.isdir(p))
     return [s]
+
+
+def _regf_file_type(path: str) -> int | None:
+    """The base block's file type (0 primary, 1 and 2 old-format logs, 6 a
+    new-format log), or None: no regf signature, or unreadable."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(32)
+    except OSError:
+        return None
+    if len(head) < 32 or head[:4] != b"regf":
+        return None
+    return int.from_bytes(head[28:32], "little")
 
 
 def _mp_context() -> Any:
@@ -449,11 +475,12 @@ class ScanMany:
         the first is yielded, as a worker's are, so with errors="strict" a
         failure raises before any row of that hive is seen."""
         batches: list[Any] = []
+        opts = dict(self.opts, copy=True)  # (no mapping a truncation could fault: see _open)
 
         def one(i: int, path: str) -> HiveResult:
             t0 = time.perf_counter()
             res = HiveResult(source=path)
-            batches[:] = hive_batches(path, self.opts, res)
+            batches[:] = hive_batches(path, opts, res)
             res.seconds = time.perf_counter() - t0
             return res
 
@@ -761,17 +788,25 @@ def scan_many(
 
 def _partition_names(paths: Sequence[str], base: str | None) -> list[str]:
     """One directory name per hive: ``hive=<path below base>``, characters
-    other than letters, digits, ``.-_`` as ``_``; unique."""
-    seen: dict[str, int] = {}
+    other than letters, digits, ``.-_`` as ``_``; unique, ignoring case (two
+    names that differ in case alone are one directory on Windows, macOS and
+    SMB shares). A name already taken gets the first free ``-N``: every name
+    handed out is taken, its suffixed ones included (``a b``, ``a_b`` and
+    ``a_b-2`` once made two ``hive=a_b-2``, and one hive's rows replaced the
+    other's)."""
+    taken: set[str] = set()
     out = []
     for p in paths:
         rel = os.path.relpath(p, base) if base else os.path.basename(p)
         if rel.startswith(".."):
             rel = os.path.basename(p)
         name = re.sub(r"[^A-Za-z0-9._-]+", "_", rel.replace(os.sep, "__")).strip("_.") or "hive"
-        n = seen.get(name.lower(), 0)
-        seen[name.lower()] = n + 1
-        out.append(f"hive={name}" + (f"-{n + 1}" if n else ""))
+        unique, n = name, 1
+        while unique.lower() in taken:
+            n += 1
+            unique = f"{name}-{n}"
+        taken.add(unique.lower())
+        out.append(f"hive={unique}")
     return out
 
 

@@ -5,6 +5,7 @@ pyarrow and queried by DuckDB with README's query."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -273,8 +274,10 @@ def test_scan_many_cli_writes_a_parquet_dataset_duckdb_can_query(tmp_path, capsy
     ds = pytest.importorskip("pyarrow.dataset")
     duckdb = pytest.importorskip("duckdb")
     out = tmp_path / "out"
-    assert main(["scan-many", str(CORPUS_DIR), "-o", str(out), "--workers", "2", "-q"]) == 0
+    # 1: a hive could not be read (its error row is in the dataset all the same)
+    assert main(["scan-many", str(CORPUS_DIR), "-o", str(out), "--workers", "2", "-q"]) == 1
     err = capsys.readouterr().err
+    assert "(1 hive(s) with an error row)" in err
     expected = fleet.expand_paths(CORPUS_DIR)
     parts = sorted(p.name for p in out.iterdir() if p.is_dir())
     assert len(parts) == len(expected) and all(p.startswith("hive=") for p in parts)
@@ -353,3 +356,116 @@ def test_numpy_integers_are_taken_for_workers_and_batch_rows():
 def test_bad_arguments_say_which(kw, exc):
     with pytest.raises(exc, match=next(iter(kw))):
         regfast.scan_many([str(corpus_path("hivex__minimal"))], progress=False, **kw)
+
+
+# ---- hostile file sets (review) ------------------------------------------------------
+
+
+def test_partition_names_are_unique_once_suffixed():
+    """``a b``, ``a_b`` and ``a_b-2`` made two hive=a_b-2 directories: one
+    hive's rows replaced the other's, the summary counting both. Names that
+    differ in case alone are one directory on Windows and macOS."""
+    names = fleet._partition_names(["/c/a b", "/c/a_b", "/c/a_b-2", "/c/SYSTEM-2", "/c/system", "/c/System"], "/c")
+    assert names == ["hive=a_b", "hive=a_b-2", "hive=a_b-2-2", "hive=SYSTEM-2", "hive=system", "hive=System-3"]
+    assert len({n.lower() for n in names}) == len(names)
+
+
+def test_every_hive_keeps_its_partition(tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    src = tmp_path / "in"
+    src.mkdir()
+    for name, hive in (("a b", "ez__SAM"), ("a_b", "hivex__minimal"), ("a_b-2", "plaso__regf_SAM")):
+        (src / name).write_bytes(corpus_path(hive).read_bytes())
+    results = fleet.write_parquet_dataset(fleet.expand_paths(src), tmp_path / "out", base=str(src), workers=0)
+    rows = {Path(r.source).name: r.rows for r in results}
+    parts = sorted(p for p in (tmp_path / "out").iterdir())
+    assert len(parts) == 3
+    got = {}
+    for part in parts:
+        t = pq.read_table(part / "part-0.parquet")
+        got[Path(t.column("source")[0].as_py()).name] = t.num_rows
+    assert got == rows
+
+
+def test_in_process_scans_read_a_copy_not_the_mapping(tmp_path, monkeypatch):
+    """workers=0 (and dask's tasks) run in the caller's process, where a
+    hive cut short under the mapping faults the Arrow conversion (SIGBUS,
+    outside the C core's guard). They read the file into memory: a file
+    truncated after the open still gives all its rows (before: an error
+    row here, a killed process when the cut came during the conversion)."""
+    path = tmp_path / "SAM"
+    path.write_bytes(corpus_path("ez__SAM").read_bytes())
+    want = _in_process(str(corpus_path("ez__SAM")))
+    real = fleet.detect_hive_type
+
+    def cut_after_open(hive):
+        os.truncate(path, 8192)
+        return real(hive)
+
+    monkeypatch.setattr(fleet, "detect_hive_type", cut_after_open)
+    run = regfast.scan_many([str(path)], workers=0, progress=False)
+    got = run.to_table()
+    assert run.hives[0].error is None and got.num_rows == len(want)
+    path.write_bytes(corpus_path("ez__SAM").read_bytes())
+    from regfast import dask as rdask
+    frame = rdask._read_hives([str(path)], fleet._opts(), "pyarrow")
+    assert len(frame) == len(want) and frame["status"].max() in (0, 13)
+
+
+def test_files_named_like_logs(tmp_path):
+    """A directory's *.LOG files were dropped unsaid: a log is passed over
+    only beside its hive, a log with no hive is listed in left_out, and a
+    hive whose name ends in .log (its base block says primary) is scanned."""
+    hive = corpus_path("dfwinreg__NTUSER.DAT").read_bytes()
+    log = corpus_path("dfwinreg__NTUSER.DAT.LOG").read_bytes()
+    (tmp_path / "NTUSER.DAT").write_bytes(hive)
+    (tmp_path / "ntuser.dat.LOG1").write_bytes(log)          # its hive is here (names without case)
+    (tmp_path / "orphan.DAT.LOG2").write_bytes(log)          # no hive beside it
+    (tmp_path / "user_profile_backup.log").write_bytes(hive)  # a hive named like a log
+    left_out: list[str] = []
+    found = fleet.expand_paths(tmp_path, left_out=left_out)
+    assert [Path(p).name for p in found] == ["NTUSER.DAT", "user_profile_backup.log"]
+    assert [Path(p).name for p in left_out] == ["orphan.DAT.LOG2"]
+
+
+def test_a_file_whose_name_looks_like_a_pattern(tmp_path):
+    d = tmp_path / "case [2023-11]"
+    d.mkdir()
+    (d / "SAM").write_bytes(corpus_path("ez__SAM").read_bytes())
+    assert fleet.expand_paths(str(d / "SAM")) == [str(d / "SAM")]
+    assert regfast.scan_many(str(d / "SAM"), workers=0, progress=False).to_table().num_rows == len(
+        _in_process(str(corpus_path("ez__SAM"))))
+    # a pattern that matches no file as such is still a pattern
+    assert fleet.expand_paths(str(tmp_path / "case *" / "SAM")) == [str(d / "SAM")]
+
+
+def test_cli_exit_status_and_names_that_are_not_utf8(tmp_path, capsys):
+    """scan-many exits 1 when a hive fails (0 before, even when all did); a
+    hive whose rows cannot be written is said to be missing from the
+    dataset; file names that are not UTF-8 stay two sources and the summary
+    is written (it failed after the whole scan); an output directory inside
+    the input is not scanned on a rerun."""
+    pq = pytest.importorskip("pyarrow.parquet")
+    src = tmp_path / "case"
+    src.mkdir()
+    sam = corpus_path("ez__SAM").read_bytes()
+    for raw in (b"J\xe9r\xf4me", b"J\xe8r\xf6me"):
+        with open(os.path.join(os.fsencode(src), raw), "wb") as f:
+            f.write(sam)
+    out = src / "out"
+    assert main(["scan-many", str(src), "-o", str(out), "--workers", "0", "-q"]) == 0
+    capsys.readouterr()
+    summary = json.loads((out / "_scan_many.json").read_text(encoding="utf-8"))
+    assert summary["hives"] == 2 and summary["left_out"] == []
+    sources = set()
+    for part in (p for p in out.iterdir() if p.is_dir()):
+        sources.add(pq.read_table(part / "part-0.parquet").column("source")[0].as_py())
+    assert {Path(s).name for s in sources} == {"J\\udce9r\\udcf4me", "J\\udce8r\\udcf6me"}
+    # the rerun, output inside the input: the last run's files are no input
+    (src / "bad").write_bytes(b"regf" + bytes(100))
+    assert main(["scan-many", str(src), "-o", str(out), "--workers", "0", "-q", "--overwrite"]) == 1
+    err = capsys.readouterr().err
+    summary = json.loads((out / "_scan_many.json").read_text(encoding="utf-8"))
+    assert summary["hives"] == 3 and [Path(f["source"]).name for f in summary["failed"]] == ["bad"]
+    assert summary["failed"][0]["in_dataset"] is True and "(1 hive(s) with an error row)" in err
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["hive=J_r_me", "hive=J_r_me-2", "hive=bad"]
