@@ -262,10 +262,11 @@ def _scan_one(source: str, out: str, fmt: str, opts: dict[str, Any]) -> HiveResu
             sink.abort()
             raise
         sink.close(res)
-    except OSError as e:
-        # Writing the output failed (a full disk...): hive_batches turns a
-        # hive's own failures into its error row, so an OSError here is the
-        # output's. The hive's result says so and has no output: scan_many
+    except (OSError, MemoryError) as e:
+        # Writing the output failed (a full disk, pyarrow out of memory:
+        # ArrowMemoryError is a MemoryError): hive_batches turns a hive's own
+        # failures into its error row, so one here is the output's; raised
+        # from a worker, it ended the whole run. The hive's result says so and has no output: scan_many
         # makes its error row in the caller, the Parquet writer's summary
         # lists it. errors="strict" raises it.
         if opts["errors"] == "strict":

@@ -200,6 +200,15 @@ def test_an_output_that_cannot_be_written_is_the_hives_error_row(tmp_path, monke
     res = fleet._scan_one(good, str(tmp_path / "part-0.parquet"), "parquet", fleet._opts())
     assert res.output is None and res.status == 112 and res.rows == 0 and "No space" in res.error
     assert list(tmp_path.iterdir()) == []
+    # pyarrow out of memory (ArrowMemoryError is a MemoryError): that hive's
+    # error row too (from a worker it used to end the whole run)
+
+    def no_memory(self, batch):
+        raise pa.ArrowMemoryError("malloc of size 1048576 failed")
+
+    monkeypatch.setattr(fleet._Sink, "write", no_memory)
+    res = fleet._scan_one(good, str(tmp_path / "out.arrows"), "ipc", fleet._opts())
+    assert res.output is None and res.status == 8 and "malloc" in res.error
 
 
 def test_in_process_writes_nothing_to_disk_and_reports_hives_as_the_pool(corpus_files, tmp_path,
