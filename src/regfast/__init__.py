@@ -58,7 +58,8 @@ from regfast.exceptions import (
     RegistryPermissionError,
     RegistryTimeoutError,
 )
-from regfast.hive.diff import Change, Diff, Snapshot, diff
+from regfast.hive.compare import diff
+from regfast.hive.diff import Change, Diff, Snapshot
 from regfast.hive.logs import DirtyHiveWarning, RecoveryReport, recover, recovery_of
 from regfast.hive.open import open_hive
 from regfast.io.fleet import scan_many  # many hives -> Arrow; pyarrow imported when called

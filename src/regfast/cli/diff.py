@@ -11,7 +11,8 @@ from typing import Any
 from regfast.cli.logs import open_for_cli
 from regfast.cli.support import error_text, problem_note
 from regfast.exceptions import RegistryError
-from regfast.hive.diff import Diff, diff
+from regfast.hive.compare import diff
+from regfast.hive.diff import Diff
 
 __all__ = ["add_cli_parser", "run_cli"]
 

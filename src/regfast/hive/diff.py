@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
@@ -34,7 +33,6 @@ from regfast._bulk import ScanTable
 from regfast._native import decode_value as _decode_value
 from regfast._native import sd_to_sddl
 from regfast._types import type_name, upcase_name
-from regfast.hive.open import open_hive
 
 __all__ = [
     "FNV64_OFFSET",
@@ -48,7 +46,6 @@ __all__ = [
     "Change",
     "Diff",
     "diff_snapshots",
-    "diff",
     "snapshot_hive",
 ]
 
@@ -259,7 +256,7 @@ class Snapshot:
         sd_hash: dict[int, tuple[int, str]] = {}
         for sd in sds:
             if sd is not None and id(sd) not in sd_hash:
-                sd_hash[id(sd)] = (_sd_hash(sd), _sddl_or_hex(sd))
+                sd_hash[id(sd)] = (_sd_hash(sd), sddl_or_hex(sd))
         keys: dict[str, KeyState] = {}
         by_row: list[dict[str, ValueState]] = []
         rels: list[str] = []
@@ -315,7 +312,7 @@ def _sd_hash(sd: bytes) -> int:
     return int.from_bytes(hashlib.blake2b(sd, digest_size=8).digest(), "little")
 
 
-def _sddl_or_hex(sd: bytes) -> str:
+def sddl_or_hex(sd: bytes) -> str:
     """The descriptor as SDDL for a diff line, or its bytes in hex when it
     does not parse (a damaged descriptor still compares, by its hash)."""
     try:
@@ -655,73 +652,6 @@ def diff_snapshots(old: Snapshot, new: Snapshot, *, touched: bool = True) -> Dif
     changes_v.sort(key=lambda c: (fold(c.path).split("\\"), vorder[c.kind], fold(c.name or "")))
     damaged = [("old", old.full_path(p)) for p in old.damaged] + [("new", full(p)) for p in new.damaged]
     return Diff(root, changes_k + changes_v, truncated=old.truncated or new.truncated, damaged=damaged)
-
-
-def _as_hive(h: Any) -> tuple[Any, bool]:
-    if isinstance(h, (str, bytes, os.PathLike)):
-        return open_hive(h), True
-    if not callable(getattr(h, "scan", None)):
-        raise TypeError(f"diff compares Hive objects or hive file paths, not {type(h).__name__}")
-    return h, False
-
-
-def diff(hive_a: Any, hive_b: Any, path: str | None = None, *, touched: bool = True) -> Diff:
-    """Differences between the same subtree of two offline hives.
-
-    Parameters
-    ----------
-    hive_a, hive_b
-        :class:`regfast.Hive` objects, or paths of hive files (opened and
-        closed here).
-    path
-        The subtree to compare (default: the whole hive). It must exist in
-        both hives. ``CurrentControlSet`` stands for each hive's own current
-        control set: when the two differ, see ``Diff.roots``.
-    touched
-        Report keys whose last-write time differs but nothing else does.
-
-    Returns
-    -------
-    Diff
-        From `hive_a` (old) to `hive_b` (new). Data of the changed values is
-        in each Change's old/new ValueState (copied out, so the Diff outlives
-        the hives).
-
-    A hive opened with errors="tolerant" is compared as far as it can be
-    read: see Diff.damaged. A hive opened strictly (a path given here is)
-    raises RegistryCorruptError at the first damage.
-
-    Raises
-    ------
-    FileNotFoundError
-        `path` does not exist in one of the hives (winerror 2).
-    """
-    a, close_a = _as_hive(hive_a)
-    try:
-        b, close_b = _as_hive(hive_b)
-        try:
-            old, new = Snapshot.from_hive(a, path), Snapshot.from_hive(b, path)
-            roots = None
-            if path and fold(old.root) != fold(new.root):
-                # CurrentControlSet (or any alias) resolved to another key on
-                # each side: labelled with new's, a change read as happening at
-                # a key that did not change (ControlSet002 in both files)
-                roots = (old.root, new.root)
-                old.root = new.root = path.strip("\\")
-            d = diff_snapshots(old, new, touched=touched)
-            d.roots = roots
-            for c in d.changes:  # detach the data from the mappings
-                for vs in (c.old, c.new):
-                    if vs is not None and vs._src is not None:
-                        vs._data = bytes(vs._src.value_data(vs._row))
-                        vs._src = None
-            return d
-        finally:
-            if close_b:
-                b.close()
-    finally:
-        if close_a:
-            a.close()
 
 
 def changes_of(diffs: Iterable[Diff]) -> Iterator[Change]:
