@@ -1111,6 +1111,22 @@ cdef cnp.ndarray _tail_mask(Py_ssize_t n, Py_ssize_t live):
     return _locked(out)
 
 
+cdef object _snapshot_sd_hash(rf_hive *h, rf_key k, bytearray buf):
+    """The security hash a snapshot of the key records (rf_snapshot.c, the
+    agent's): FNV-1a 64 of its owner + group + DACL, never 0; None when the
+    descriptor does not read. `buf` is scratch, grown as needed."""
+    cdef size_t need = 0
+    cdef rf_status st = RF_E_MORE_DATA
+    for _ in range(4):
+        st = rf_key_get_security(h, k, RF_SI_OWNER | RF_SI_GROUP | RF_SI_DACL, <char *>buf, len(buf), &need, NULL)
+        if st != RF_E_MORE_DATA:
+            break
+        buf.extend(bytes(need + 64 - len(buf)))
+    if st != RF_OK:
+        return None
+    return rf_fnv1a64(<const char *>buf, need) | 1
+
+
 @cython.auto_pickle(False)
 cdef class ScanTable(_Rows):
     """A subtree as two column tables (see Hive.scan).
@@ -1383,57 +1399,64 @@ cdef class ScanTable(_Rows):
                                               row_ptr(map_b, ar_b, off_at(NULL, ob, b)), la[a]) == 0
         return out
 
-    def _key_meta(self, skip=None):
-        """(security, classes, bad): for each live key row (deleted rows get
-        None and ""), its security descriptor as bytes (one object per sk
-        cell: keys that share a cell share it) and its class name ("" when
-        it has none). What diff compares besides names, values and times.
+    def _key_meta(self):
+        """(descriptors, hashes, classes, bad) for each live key row (deleted
+        rows get None, None, ""): what diff compares besides names, values
+        and times. Read through rf_key_security / rf_key_get_security /
+        rf_key_class, each checked as Key.security_descriptor() and
+        Key.class_name check them, once per sk cell (keys that share one
+        share its objects):
 
-        Read through rf_key_security / rf_key_class, each checked as
-        Key.security_descriptor() and Key.class_name check them. A key whose
-        descriptor or class cannot be read raises (RegistryCorruptError with
-        the offset), or with `skip` gets None in both lists and its row in
-        `bad`; `skip` None means "if the hive was opened errors='tolerant'",
-        as its scans skip. Needs the hive open."""
+        - the descriptor as stored (its SACL too);
+        - the hash a snapshot of this key records (Key.snapshot(), the
+          agent's: FNV-1a 64 of owner + group + DACL, never 0), so offline
+          and live snapshots compare;
+        - its class name ("" when it has none).
+
+        A key whose descriptor or class cannot be read gets None in all
+        three, and its row in `bad` (diff names it damaged). Needs the hive
+        open."""
         self._filled()
         cdef rf_hive *h = self.hive.handle()
-        if skip is None:
-            skip = self.hive._tolerant
         cdef Py_ssize_t i, n = self.key_token.shape[0], live = self._live_keys
         cdef const uint32_t *tok = <const uint32_t *>data_of(self.key_token)
         cdef const uint8_t *sd
-        cdef size_t sd_len
+        cdef size_t sd_len, got_len
         cdef rf_name cls
         cdef rf_status st
         cdef list sds = _untracked([None] * n)
+        cdef list hashes = _untracked([None] * n)
         cdef list classes = _untracked([""] * n)
         cdef list bad = []
-        cdef dict by_cell = {}          # sd pointer -> its bytes (one sk cell, one object)
+        cdef dict by_cell = {}          # sk cell -> (descriptor, hash), or None: unreadable
+        cdef object h_sd
+        cdef bytearray buf = bytearray(4096)
         self._ready()                   # the copies below read the mapping outside C
         for i in range(live):
             st = rf_key_security(h, tok[i], &sd, &sd_len)
+            got = None
             if st == RF_OK:
+                got = by_cell.get(<size_t>sd, False)
+                if got is False:
+                    h_sd = _snapshot_sd_hash(h, tok[i], buf)
+                    got = by_cell[<size_t>sd] = None if h_sd is None else \
+                        (PyBytes_FromStringAndSize(<const char *>sd, <Py_ssize_t>sd_len), h_sd)
+            if got is not None:
                 st = rf_key_class(h, tok[i], &cls)
-            if st != RF_OK:
-                if not skip:
-                    check(st)
-                sds[i] = classes[i] = None
+                if st == RF_OK and cls.nbytes:
+                    try:
+                        classes[i] = name_str(&cls)     # (a UTF-16 class of an odd length raises)
+                    except OSError:
+                        got = None
+                elif st != RF_OK:
+                    got = None
+            if got is None:
+                rf_clear_error()
+                classes[i] = None
                 bad.append(i)
                 continue
-            got = by_cell.get(<size_t>sd)
-            if got is None:
-                got = by_cell[<size_t>sd] = PyBytes_FromStringAndSize(<const char *>sd, <Py_ssize_t>sd_len)
-            if cls.nbytes:
-                try:
-                    classes[i] = name_str(&cls)     # (a UTF-16 class of an odd length raises)
-                except OSError:
-                    if not skip:
-                        raise
-                    classes[i] = None
-                    bad.append(i)
-                    continue
-            sds[i] = got
-        return sds, classes, bad
+            sds[i], hashes[i] = got
+        return sds, hashes, classes, bad
 
     def _walk_keys(self):
         """The keys of this table as Key objects, in its order, each knowing

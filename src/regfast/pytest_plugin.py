@@ -68,6 +68,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -135,9 +136,12 @@ class HiveFactory:
         # Written aside, then renamed over: writing in place would change
         # the file under a hive opened on it earlier (a before/after test
         # reusing a name then read "after" twice and diffed as the same).
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".hive-", suffix=".tmp")
+        # Beside the file (a name= elsewhere, another file system: a rename
+        # across them fails), with the mode a plain write gives (mkstemp's
+        # is 0600).
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
         try:
-            with os.fdopen(fd, "wb") as f:
+            with open(tmp, "xb") as f:
                 f.write(data)
             os.replace(tmp, out)
         except BaseException:

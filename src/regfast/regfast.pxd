@@ -182,6 +182,12 @@ cdef extern from "regfast/regfast.h" nogil:
     rf_status rf_hive_mapping(rf_hive *h, const uint8_t **base_out, size_t *len_out)
 
     enum:
+        RF_SI_OWNER
+        RF_SI_GROUP
+        RF_SI_DACL
+        RF_SI_SACL
+
+    enum:
         RF_SCAN_VALUES
         RF_SCAN_SKIP_ERRORS
         RF_SCAN_SKIP_VALUE_ERRORS
@@ -300,6 +306,7 @@ cdef extern from "regfast/regfast.h" nogil:
     rf_status rf_key_delete(rf_hive *h, rf_key parent, const uint16_t *path, size_t nchars,
                             uint32_t flags)
     rf_status rf_key_rename(rf_hive *h, rf_key k, const uint16_t *new_name, size_t nchars)
+    uint64_t rf_fnv1a64(const void *p, size_t n)
     rf_status rf_key_get_security(rf_hive *h, rf_key k, uint32_t si, void *buf, size_t cap,
                                   size_t *len_out, uint32_t *si_out)
     rf_status rf_key_set_security(rf_hive *h, rf_key k, uint32_t si, const void *sd, size_t len)

@@ -177,6 +177,18 @@ def test_hive_factory_from_dict_and_reg_text(pytester):
             # an automatic name never takes the file of an explicit one
             auto = hive_factory.path({"Other": {}})
             assert auto.name != "app.hiv"
+            # the mode a plain write gives (umask), not a temporary file's 0600
+            import os
+            mask = os.umask(0)
+            os.umask(mask)
+            assert os.stat(auto).st_mode & 0o777 == 0o666 & ~mask
+            assert [p.name for p in auto.parent.iterdir() if p.name.endswith(".tmp")] == []
+
+        def test_a_name_elsewhere(hive_factory, tmp_path_factory):
+            # an absolute name= on another directory (or file system): written there
+            other = tmp_path_factory.mktemp("elsewhere") / "x.hiv"
+            hive = hive_factory({"K": {"v": 1}}, name=str(other))
+            assert hive.path == str(other) and hive.open("K")["v"] == 1
 
         def test_one_spec_builds_the_same_bytes(hive_factory):
             # before: every key's last-write time was "now" unless given
@@ -188,7 +200,7 @@ def test_hive_factory_from_dict_and_reg_text(pytester):
                 assert h.open(r"K\S").last_write_raw == 132_223_104_000_000_000
     ''')
     r = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:randomly")
-    r.assert_outcomes(passed=7)
+    r.assert_outcomes(passed=8)
 
 
 def test_registry_profile_asserts_on_access_patterns(pytester):

@@ -73,13 +73,16 @@ _DAMAGED_SHOWN = 10
 
 
 def _warn_damaged(damaged: list[tuple[str, str]], args: Any) -> None:
-    """One stderr line per key a tolerant open could not fully read (up to
-    ten, then a count): changes there may be the damage, not an edit."""
+    """One stderr line per key that could not be fully read (a tolerant
+    open's damage; a value name twice, a class name or security descriptor
+    that does not read, whatever the open): up to ten, then a count. Changes
+    there may be the damage, not an edit."""
     sides = {"old": args.hive_a, "new": args.hive_b}
     for side, path in damaged[:_DAMAGED_SHOWN]:
         print(
-            f"regfast: warning: {side} side ({os.path.basename(sides[side])}): damaged subkeys or values "
-            f"under {path or '(the root)'} not compared; changes there may come from the damage",
+            f"regfast: warning: {side} side ({os.path.basename(sides[side])}): damaged subkeys, values, "
+            f"class name or security under {path or '(the root)'} not compared; changes there may come "
+            "from the damage",
             file=sys.stderr,
         )
     if len(damaged) > _DAMAGED_SHOWN:

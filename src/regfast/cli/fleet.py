@@ -30,16 +30,19 @@ def cmd_scan_many(args: argparse.Namespace) -> int:
     paths = expand_paths(spec, left_out=left_out)
     # An output directory inside the input (scan-many case -o case/out): a
     # rerun would scan the last run's Parquet files and summary as hives
-    # (junk error rows, and partitions that stay). Nothing under it is input.
+    # (junk error rows, and partitions that stay). What this command writes
+    # there is no input; anything else in it is (the input may lie inside
+    # the output, or be it).
     out_real = os.path.realpath(args.output)
-    paths = [p for p in paths if not _under(p, out_real)]
-    left_out = [p for p in left_out if not _under(p, out_real)]
+    paths = [p for p in paths if not _ours(p, out_real)]
+    left_out = [p for p in left_out if not _ours(p, out_real)]
     if left_out:  # said, not dropped silently: a hive may have lost its signature
         shown = ", ".join(os.path.relpath(p, spec) for p in left_out[:_LEFT_OUT_SHOWN])
         more = f" and {len(left_out) - _LEFT_OUT_SHOWN} more" if len(left_out) > _LEFT_OUT_SHOWN else ""
         print(
             f"regfast: scan-many: {len(left_out)} entr{'y' if len(left_out) == 1 else 'ies'} left out "
-            f"(no 'regf' signature, no regular file, or a link to a directory): {shown}{more} "
+            f"(no 'regf' signature, a transaction log without its hive, no regular file, or a link to "
+            f"a directory): {shown}{more} "
             "(name a file to scan it anyway)",
             file=sys.stderr,
         )
@@ -84,7 +87,7 @@ def cmd_scan_many(args: argparse.Namespace) -> int:
         "left_out": [source_text(p) for p in left_out],
         "warnings": {source_text(r.source): r.warnings for r in results if r.warnings},
     }
-    with open(os.path.join(args.output, "_scan_many.json"), "w", encoding="utf-8") as f:
+    with open(os.path.join(args.output, _SUMMARY), "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=1, ensure_ascii=False)
     in_rows = len(failed) - len(unwritten)
     print(
@@ -101,13 +104,16 @@ def cmd_scan_many(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _under(path: str, directory: str) -> bool:
-    """Whether `path` lies in `directory` (a realpath)."""
-    real = os.path.realpath(path)
-    return real == directory or real.startswith(directory.rstrip(os.sep) + os.sep)
+def _ours(path: str, out: str) -> bool:
+    """Whether `path` is something a run writing into `out` (a realpath)
+    wrote: its summary, or anything in one of its hive=<name> partitions."""
+    rel = os.path.relpath(os.path.realpath(path), out)
+    first = rel.split(os.sep, 1)[0]
+    return not rel.startswith(os.pardir) and (first == _SUMMARY or first.startswith("hive="))
 
 
 _LEFT_OUT_SHOWN = 5
+_SUMMARY = "_scan_many.json"
 
 
 def add_cli_parser(sub: Any) -> None:

@@ -38,7 +38,8 @@ from regfast.hive.diff import (
     ValueState,
     diff_snapshots,
     fold,
-    sddl_or_hex,
+    same_sddl,
+    sd_texts,
 )
 from regfast.hive.open import open_hive
 
@@ -76,7 +77,7 @@ class _Side:
             rels[0] = ""
         self.rels = rels
         self.lw = table.key_last_write.tolist()
-        self.sds, self.classes, unreadable = table._key_meta()
+        self.sds, self.hashes, self.classes, unreadable = table._key_meta()
         damaged: set[str] = set()
         damaged.update(rels[i] for i in table.key_status.nonzero()[0].tolist())
         damaged.update(rels[i] for i in unreadable)
@@ -291,26 +292,28 @@ def diff_tables(
             Change(VALUE_CHANGED, full(new.rels[mn[m]]), new.names[r], old.state(o), new.state(r))
         )
 
-    # security descriptors (one bytes object per sk cell), class names, times
+    # security (one object per sk cell: mostly compared by identity), class
+    # names, times; None: not read on that side (named damaged)
     sd_o, sd_n = _objects(old.sds, mo), _objects(new.sds, mn)
-    sd_changed = _known(sd_o) & _known(sd_n) & (sd_o != sd_n)
+    h_o, h_n = _objects(old.hashes, mo), _objects(new.hashes, mn)
+    kept = _known(sd_o) & _known(sd_n)  # both descriptors (offline): by them, else by the hashes
+    sd_changed = np.where(kept, sd_o != sd_n, _known(h_o) & _known(h_n) & (h_o != h_n)).astype(bool)
+    for m in (kept & sd_changed).nonzero()[0].tolist():
+        if same_sddl(sd_o[m], sd_n[m]):  # other bytes, the same security (see security_changed)
+            sd_changed[m] = False
     cls_o, cls_n = _objects(old.classes, mo), _objects(new.classes, mn)
     class_changed = _known(cls_o) & _known(cls_n) & (cls_o != cls_n)
     lw_o, lw_n = old_table.key_last_write[mo], new_table.key_last_write[mn]
-    sddl: dict[int, str] = {}
     for m in sd_changed.nonzero()[0].tolist():
-        a, b = sd_o[m], sd_n[m]
-        for sd in (a, b):
-            if id(sd) not in sddl:
-                sddl[id(sd)] = sddl_or_hex(sd)
+        old_text, new_text = sd_texts(sd_o[m], sd_n[m])
         changes_k.append(
             Change(
                 KEY_SECURITY,
                 full(new.rels[mn[m]]),
                 old_time=int(lw_o[m]),
                 new_time=int(lw_n[m]),
-                old_text=sddl[id(a)],
-                new_text=sddl[id(b)],
+                old_text=old_text,
+                new_text=new_text,
             )
         )
     for m in class_changed.nonzero()[0].tolist():

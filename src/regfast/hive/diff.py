@@ -24,7 +24,6 @@ both sides).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
@@ -167,17 +166,18 @@ class KeyState(NamedTuple):
     without READ_CONTROL), and its class name where the snapshot read it
     ("" when the key has none; None when not read: live snapshots).
 
-    The hash is what each kind of snapshot can read: live, the agent's hash of
-    owner, group and DACL; offline, a 64-bit BLAKE2b of the descriptor as
-    stored (its SACL too), with ``sddl`` its SDDL for display. Two snapshots of one kind
-    compare; a diff never mixes kinds."""
+    The hash is the one every snapshot records, live or offline (the agent's
+    and Key.snapshot(): FNV-1a 64 of owner + group + DACL), so snapshots of
+    both kinds compare. An offline snapshot also keeps ``sd``, the whole
+    descriptor as stored (its SACL too: auditing changes count); None where
+    not read (live). See security_changed."""
 
     path: str
     last_write: int
     values: dict[str, ValueState]
     security: int | None = None
     class_name: str | None = None
-    sddl: str | None = None
+    sd: bytes | None = None
 
 
 class Snapshot:
@@ -197,9 +197,10 @@ class Snapshot:
     damaged : tuple[str, ...]
         Relative paths of keys whose subkeys or values could not all be read
         (a hive opened with errors="tolerant": its scan skips damaged
-        entries), or that hold two values of one name (see from_hive). What
-        is missing below them is not in ``keys``, so a diff may report it as
-        added or removed.
+        entries), that hold two values of one name, or whose class name or
+        security descriptor does not read (see from_hive). What is missing
+        below them is not in ``keys``, so a diff may report it as added or
+        removed.
     """
 
     __slots__ = ("root", "keys", "keep_data", "truncated", "damaged")
@@ -239,10 +240,12 @@ class Snapshot:
         (the scan's default for it): keys whose subkeys or values could not
         all be read are listed in ``damaged``, and the unreadable value rows
         are left out. A hive opened strictly raises at the first damage,
-        but for one a strict read lets pass: a key holding two values of one
+        but for what a strict read lets pass: a key holding two values of one
         name (which lookups answer with the first; two subkeys of one name
-        make a strict scan raise). Only the first is compared, and the key
-        is listed in ``damaged``."""
+        make a strict scan raise): only the first is compared, and the key
+        is listed in ``damaged``; a key whose class name or security
+        descriptor does not read (no listing or export reads them): not
+        compared, and the key is listed in ``damaged``."""
         table = hive.scan(path)
         root = table.root_path  # spelled as stored, like every scan path
         cut = len(root) + 1 if root else 0
@@ -251,12 +254,9 @@ class Snapshot:
         # Security descriptors and class names are compared too: a DACL
         # granting Everyone full control is a change a CI diff must not pass
         # as "the same" (setting a key's security does not move its
-        # last-write time). One hash and SDDL per sk cell, which keys share.
-        sds, classes, unreadable = table._key_meta()
-        sd_hash: dict[int, tuple[int, str]] = {}
-        for sd in sds:
-            if sd is not None and id(sd) not in sd_hash:
-                sd_hash[id(sd)] = (_sd_hash(sd), sddl_or_hex(sd))
+        # last-write time). Read once per sk cell, which keys share; a key
+        # whose descriptor or class cannot be read is named damaged.
+        sds, hashes, classes, unreadable = table._key_meta()
         keys: dict[str, KeyState] = {}
         by_row: list[dict[str, ValueState]] = []
         rels: list[str] = []
@@ -273,16 +273,14 @@ class Snapshot:
             if folded in keys:
                 twice.add(rel)
             else:
-                sd = sds[i]
-                h, sddl = sd_hash[id(sd)] if sd is not None else (None, None)
-                keys[folded] = KeyState(rel, lw[i], vals, h, classes[i], sddl)
+                keys[folded] = KeyState(rel, lw[i], vals, hashes[i], classes[i], sds[i])
             by_row.append(vals)
             rels.append(rel)
         # Rows with a status (a skipping scan only): on a key, some of its
         # subkeys or values were skipped; on a value, the value could not be
         # read (a malformed one, status 13, was read: its data is there).
         damaged = twice | {rels[i] for i in table.key_status.nonzero()[0].tolist()}
-        damaged.update(rels[i] for i in unreadable)  # (a tolerant hive's: a strict one raised)
+        damaged.update(rels[i] for i in unreadable)
         unread = (table.value_status != 0) & ~table.value_malformed
         bad_values = set(unread.nonzero()[0].tolist())
         names = table.value_names()
@@ -306,19 +304,44 @@ class Snapshot:
         )
 
 
-def _sd_hash(sd: bytes) -> int:
-    """An offline key's security hash: 64 bits of BLAKE2b over the stored
-    descriptor (C speed: a hive may hold many distinct descriptors)."""
-    return int.from_bytes(hashlib.blake2b(sd, digest_size=8).digest(), "little")
+def security_changed(old: KeyState, new: KeyState) -> bool:
+    """Whether a key's security differs. Where both sides kept the whole
+    descriptor (offline), by it: other bytes whose SDDL reads the same (the
+    parts laid out in another order) are the same security, SACL
+    included. Else by the snapshot hashes (owner, group, DACL), which every
+    kind of snapshot records. None on a side: not read there, not compared."""
+    if old.sd is not None and new.sd is not None:
+        return old.sd != new.sd and not same_sddl(old.sd, new.sd)
+    return old.security is not None and new.security is not None and old.security != new.security
 
 
-def sddl_or_hex(sd: bytes) -> str:
-    """The descriptor as SDDL for a diff line, or its bytes in hex when it
-    does not parse (a damaged descriptor still compares, by its hash)."""
+def same_sddl(a: bytes, b: bytes) -> bool:
+    """Two descriptors whose SDDL is the same (False when either does not parse)."""
     try:
-        return sd_to_sddl(sd)
+        return bool(sd_to_sddl(a) == sd_to_sddl(b))
     except (OSError, ValueError):
-        return f"(not a valid descriptor: {len(sd)} bytes {sd[:32].hex()}{'...' if len(sd) > 32 else ''})"
+        return False
+
+
+def sd_texts(old: bytes | None, new: bytes | None) -> tuple[str | None, str | None]:
+    """Both sides of a security change as a diff line shows them: SDDL
+    (None where the snapshot kept no descriptor: live), or the bytes in hex
+    when the SDDL reads the same on both sides or does not parse."""
+
+    def hexed(sd: bytes) -> str:
+        return f"{len(sd)} bytes {sd[:64].hex()}{'...' if len(sd) > 64 else ''}"
+
+    def sddl(sd: bytes) -> str:
+        try:
+            return sd_to_sddl(sd)
+        except (OSError, ValueError):
+            return f"(not a valid descriptor: {hexed(sd)})"
+
+    a = None if old is None else sddl(old)
+    b = None if new is None else sddl(new)
+    if old is not None and new is not None and a == b:
+        a, b = hexed(old), hexed(new)
+    return a, b
 
 
 def snapshot_hive(hive: Any, path: str | None = None) -> Snapshot:
@@ -443,6 +466,22 @@ def _show(vs: ValueState | None) -> str:
 _RAW_SHOWN = 16
 
 
+def _first_difference(a: bytes, b: bytes) -> int:
+    """The offset of the first byte where a and b differ (the shorter one's
+    length when one begins the other): halving with slice compares, which
+    run at memcmp speed (a byte loop took seconds on a 30 MB value)."""
+    lo, hi = 0, min(len(a), len(b))
+    if a[:hi] == b[:hi]:
+        return hi
+    while hi - lo > 1:  # a[lo:hi] differs from b[lo:hi]; a[:lo] == b[:lo]
+        mid = (lo + hi) // 2
+        if a[lo:mid] == b[lo:mid]:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
 def _show_raw_pair(old: ValueState | None, new: ValueState | None) -> tuple[str, str]:
     """Both sides' bytes where they first differ, for a change whose decoded
     data reads the same ("ab" after a REG_SZ's NUL, without its terminator,
@@ -452,7 +491,7 @@ def _show_raw_pair(old: ValueState | None, new: ValueState | None) -> tuple[str,
     if a is None or b is None or old is None or new is None:
         return _show(old), _show(new)
     a, b = bytes(a), bytes(b)
-    at = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+    at = _first_difference(a, b)
     # short data whole; longer from the 16-byte line holding the first difference
     at = 0 if max(len(a), len(b)) <= _RAW_SHOWN else at - at % _RAW_SHOWN
 
@@ -611,16 +650,17 @@ def diff_snapshots(old: Snapshot, new: Snapshot, *, touched: bool = True) -> Dif
                 changes_v.append(Change(VALUE_REMOVED, path, vs.name, vs, None))
         # None: not read on that side (live without READ_CONTROL; live
         # snapshots read no class), so not compared
-        sd_changed = oks.security is not None and nks.security is not None and oks.security != nks.security
+        sd_changed = security_changed(oks, nks)
         if sd_changed:
+            old_text, new_text = sd_texts(oks.sd, nks.sd)
             changes_k.append(
                 Change(
                     KEY_SECURITY,
                     path,
                     old_time=oks.last_write,
                     new_time=nks.last_write,
-                    old_text=oks.sddl,
-                    new_text=nks.sddl,
+                    old_text=old_text,
+                    new_text=new_text,
                 )
             )
         class_changed = (

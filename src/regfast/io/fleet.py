@@ -68,7 +68,7 @@ __all__ = ["scan_many", "ScanMany", "HiveResult", "hive_batches", "expand_paths"
 ERRORS = ("skip", "tolerant", "strict")
 #: what scan_many takes: one path (a file, a directory, a glob) or many files
 PathSpec = str | bytes | os.PathLike[str] | os.PathLike[bytes] | Iterable[str | bytes | os.PathLike[str]]
-_LOG_SUFFIX = re.compile(r"\.log\d?$", re.IGNORECASE)
+_LOG_SUFFIX = re.compile(r"\.log[12]?$", re.IGNORECASE)  # the logs recover() reads
 
 
 @dataclass
@@ -532,9 +532,10 @@ class ScanMany:
             prog.close()
 
     def _scan_to_output(self, i: int, path: str) -> HiveResult:
-        """Hive i read in this process into its output file (as a worker would)."""
+        """Hive i read in this process into its output file (as a worker
+        would), from a copy: no mapping a truncation could fault (see _open)."""
         assert self._outputs is not None
-        return _scan_one(path, self._outputs(i, path), self._fmt, self.opts)
+        return _scan_one(path, self._outputs(i, path), self._fmt, dict(self.opts, copy=True))
 
     def _chunks(self, sizes: list[int]) -> deque[list[int]]:
         """Hives grouped into tasks of up to CHUNK_BYTES (one task per big

@@ -25,6 +25,7 @@ key keeps its newest snapshot and the one last reported, never more.
 from __future__ import annotations
 
 import asyncio
+import struct
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -221,7 +222,15 @@ class Watch:
                     return
                 continue
             kind, index, seq, status, snap = ev
-            self._event(idx, kind, index, seq, status, _agent.Reader(snap))
+            try:
+                self._event(idx, kind, index, seq, status, _agent.Reader(snap))
+            except (ValueError, struct.error) as e:
+                # A snapshot that does not parse (cut short, bytes left
+                # over): the watch ends with that error, raised to its
+                # reader. Left to end this thread, the watch went silent.
+                g.rfw.stop()
+                self._finish(g, error_from_status(13, f"a change notification's snapshot is malformed: {e}"))
+                return
 
     def _event(self, idx: list[int], kind: int, index: int, seq: int, status: int, r: _agent.Reader) -> None:
         """A change (the key's new snapshot in `r`) or a lost key (`status`),

@@ -163,7 +163,7 @@ def test_damage_met_while_reading(hives, tmp_path, spec):
         if spec[0] == "diff":   # diff(1)'s statuses: the hives differ (1), and where it could not see
             check(r, 1, error=False)
             side = "old" if spec[1] == "{h}" else "new"
-            assert f"regfast: warning: {side} side (listbad.hiv): damaged subkeys or values under App " \
+            assert f"regfast: warning: {side} side (listbad.hiv): damaged subkeys, values, class name or security under App " \
                    "not compared" in r.stderr, r.stderr
             assert f"regfast: warning: {side} side: 1 damaged spot read past" in r.stderr, r.stderr
             return

@@ -232,16 +232,72 @@ def test_class_names_and_security_descriptors_are_compared(make_hive, capsys):
     assert not regfast.diff(a.path, a.path)
 
 
-def test_unreadable_security_descriptor_names_its_key(make_hive):
-    """A key whose sk offset points at no cell: a strict diff raises with the
-    offset; a tolerant one compares the rest and names the key damaged."""
-    good = make_hive({"K": {"v": 1}, "L": {}}, timestamp=T0)
-    bad = make_hive({"K": {"v": 1}, "L": {}}, timestamp=T0, corrupt=("nk.security", "K", 0x7878))
-    with pytest.raises(regfast.RegistryCorruptError):
-        regfast.diff(bad.path, good.path)
-    with regfast.open_hive(bad.path, errors="tolerant") as h:
-        d = regfast.diff(h, good.path)
-    assert list(d) == [] and d.damaged == [("old", "K")]
+@pytest.mark.parametrize("corrupt", [("nk.security", "K", 0x7878), ("nk.class_len", "K", 5)])
+def test_unreadable_security_or_class_names_its_key(make_hive, corrupt, capsys):
+    """A key whose sk offset points at no cell, or whose UTF-16 class name
+    has an odd length: no listing or export reads them, so a diff does not
+    fail on them (it did, strict, where `ls` and `export` read the hive): it
+    compares the rest, names the key damaged, and exits 2 ("the same" is not
+    known), saying what was not compared."""
+    tree = {"K": Key(values={"v": 1}, class_name="Cls"), "L": {}}
+    good = make_hive(tree, timestamp=T0)
+    bad = make_hive(tree, timestamp=T0, corrupt=corrupt)
+    for mode in ("strict", "tolerant"):
+        with regfast.open_hive(bad.path, errors=mode) as h:
+            d = regfast.diff(h, good.path)
+        assert list(d) == [] and d.damaged == [("old", "K")]
+    assert cli.main(["diff", str(bad.path), str(good.path)]) == 2
+    assert "damaged subkeys, values, class name or security under K not compared" in capsys.readouterr().err
+
+
+def test_snapshots_of_both_kinds_compare(make_hive):
+    """Key.snapshot() (the snapshot bytes every backend writes, the agent's
+    too) and Snapshot.from_hive record the same security hash: the same hive
+    snapshotted both ways has no difference (the first version of offline
+    security hashed the whole descriptor: every key differed)."""
+    from regfast.live.protocol import Reader
+    from regfast.live.snapshot import parse_snapshot
+    h_path = corpus_path("plaso__NTUSER.DAT")
+    with regfast.open_hive(h_path) as h:
+        live_kind = parse_snapshot(Reader(h.root.snapshot_bytes(subtree=True, keep_data=True)), "")
+        offline = Snapshot.from_hive(h)
+    assert all(k.security is not None and k.sd is None for k in live_kind.keys.values())
+    d = diff_snapshots(live_kind, offline, touched=False)
+    assert not d, d.summary()
+    assert not diff_snapshots(offline, live_kind, touched=False)
+
+
+def test_descriptors_laid_out_apart_are_one_and_a_sacl_counts(make_hive):
+    """Security compares the descriptor rebuilt from its parts: two laid out
+    differently but saying the same are not a change; a SACL added (an
+    auditing change, outside the snapshot hash) is, shown in SDDL."""
+    dacl_first = build_security_descriptor("S-1-5-32-544", "S-1-5-18", [(0, 2, 0xF003F, "S-1-1-0")])
+    # the same parts, owner and group first: header, owner, group, DACL
+    hdr, dacl = dacl_first[:20], dacl_first[20:]
+    acl_len = int.from_bytes(dacl[2:4], "little")
+    acl, sids = dacl[:acl_len], dacl[acl_len:]
+    owner_len = 8 + 4 * sids[1]
+    owner, group = sids[:owner_len], sids[owner_len:]
+    moved = bytearray(hdr)
+    moved[4:8] = (20).to_bytes(4, "little")                              # owner
+    moved[8:12] = (20 + len(owner)).to_bytes(4, "little")                # group
+    moved[16:20] = (20 + len(owner) + len(group)).to_bytes(4, "little")  # DACL
+    owner_first = bytes(moved) + owner + group + acl
+    assert owner_first != dacl_first and regfast.sd_to_sddl(owner_first) == regfast.sd_to_sddl(dacl_first)
+    a = make_hive({"K": Key(security=dacl_first)}, timestamp=T0)
+    b = make_hive({"K": Key(security=owner_first)}, timestamp=T0)
+    assert not regfast.diff(a.path, b.path)
+    # a SACL: control SE_SACL_PRESENT, an audit ACE (type 2) for Everyone
+    sacl_ace = bytes([2, 0xC0, 20, 0]) + (0xF003F).to_bytes(4, "little") + bytes([1, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0])
+    sacl = bytes([2, 0]) + (8 + len(sacl_ace)).to_bytes(2, "little") + (1).to_bytes(2, "little") + bytes(2) + sacl_ace
+    audited = bytearray(owner_first + sacl)
+    audited[2:4] = (0x8014).to_bytes(2, "little")                        # + SE_SACL_PRESENT
+    audited[12:16] = len(owner_first).to_bytes(4, "little")
+    c = make_hive({"K": Key(security=bytes(audited))}, timestamp=T0)
+    (change,) = regfast.diff(b.path, c.path)
+    assert change.kind == "security_changed" and "S:" in change.new_text and "S:" not in change.old_text
+
+
 
 
 def test_current_control_set_resolved_apart_is_labelled_as_given(make_hive, capsys):
@@ -370,7 +426,7 @@ def test_damaged_real_hive_compares_as_far_as_it_reads(capsys):
     assert cli.main(["diff", str(bad), str(good), "--tolerant", "--json"]) == 1
     out, err = capsys.readouterr()
     assert "old side: 1 damaged spot read past" in err
-    assert "old side (ez__SAMBadHBinHeader): damaged subkeys or values under SAM\\Domains" in err
+    assert "old side (ez__SAMBadHBinHeader): damaged subkeys, values, class name or security under SAM\\Domains" in err
     doc = json.loads(out)
     assert [(x["side"], x["path"]) for x in doc["damaged"]] == d.damaged
     # nothing read differs, but keys could not be compared: not "the same" (0), but 2
@@ -425,7 +481,7 @@ def test_a_value_named_twice_is_compared_once_and_named_damaged(tmp_path, capsys
     assert [(c.kind, c.name, c.new.type) for c in d.changes] == [("value_changed", "V", 4)]
     assert d.damaged == [("new", "K")]
     assert cli.main(["diff", str(tmp_path / "old.hiv"), str(tmp_path / "new.hiv")]) == 1
-    assert "damaged subkeys or values under K" in capsys.readouterr().err
+    assert "damaged subkeys, values, class name or security under K" in capsys.readouterr().err
 
 
 def test_names_outside_the_bmp_are_two_names_as_in_the_registry(tmp_path):

@@ -478,3 +478,45 @@ def test_cli_exit_status_and_names_that_are_not_utf8(tmp_path, capsys):
     assert summary["hives"] == 3 and [Path(f["source"]).name for f in summary["failed"]] == ["bad"]
     assert summary["failed"][0]["in_dataset"] is True and "(1 hive(s) with an error row)" in err
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["hive=J_r_me", "hive=J_r_me-2", "hive=bad"]
+
+
+def test_in_process_parquet_reads_a_copy_too(tmp_path, monkeypatch):
+    """scan-many --workers 0 (write_parquet_dataset in this process) reads
+    the file into memory as scan_many(workers=0) does: cut after its open,
+    the hive still gives every row (it gave 2,001 rows and an I/O error)."""
+    pq = pytest.importorskip("pyarrow.parquet")
+    path = tmp_path / "in" / "SAM"
+    path.parent.mkdir()
+    path.write_bytes(corpus_path("ez__SAM").read_bytes())
+    want = len(_in_process(str(corpus_path("ez__SAM"))))
+    real = fleet.detect_hive_type
+
+    def cut_after_open(hive):
+        os.truncate(path, 8192)
+        return real(hive)
+
+    monkeypatch.setattr(fleet, "detect_hive_type", cut_after_open)
+    (res,) = fleet.write_parquet_dataset([str(path)], tmp_path / "out", workers=0)
+    assert res.error is None and res.rows == want
+    assert pq.read_table(tmp_path / "out" / "hive=SAM" / "part-0.parquet").num_rows == want
+
+
+def test_an_output_around_the_input(tmp_path, capsys):
+    """The output may hold the input (scan-many case/hives -o case): only
+    what a run writes (hive=* partitions, the summary) is left out of the
+    input, not everything under the output (that scanned nothing, exit 2)."""
+    hives = tmp_path / "case" / "hives"
+    hives.mkdir(parents=True)
+    (hives / "SAM").write_bytes(corpus_path("ez__SAM").read_bytes())
+    (hives / "NTUSER.DAT").write_bytes(corpus_path("plaso__NTUSER.DAT").read_bytes())
+    for _ in range(2):
+        assert main(["scan-many", str(hives), "-o", str(tmp_path / "case"), "--workers", "0", "-q",
+                     "--overwrite"]) == 0
+        summary = json.loads((tmp_path / "case" / "_scan_many.json").read_text(encoding="utf-8"))
+        assert summary["hives"] == 2
+    # the output the input itself: a rerun reads the hives, not its partitions
+    assert main(["scan-many", str(hives), "-o", str(hives), "--workers", "0", "-q", "--overwrite"]) == 0
+    assert main(["scan-many", str(hives), "-o", str(hives), "--workers", "0", "-q", "--overwrite"]) == 0
+    capsys.readouterr()
+    summary = json.loads((hives / "_scan_many.json").read_text(encoding="utf-8"))
+    assert summary["hives"] == 2 and summary["left_out"] == []

@@ -383,3 +383,47 @@ def test_awatch_outlives_its_event_loop(registry, sandbox):
     finally:
         threading.excepthook = old
     assert errors == []
+
+
+def test_a_malformed_change_snapshot_ends_the_watch_with_its_error():
+    """A change notification whose snapshot does not parse (bytes left over,
+    cut short) ended the thread reading the rf_watch with an exception the
+    reader never saw: the watch went silent. It now ends the watch, and the
+    reader gets the error (winerror 13). No Wine needed: the thread's loop
+    is driven with a stand-in rf_watch."""
+    import struct
+    import threading
+    import types
+
+    from regfast.live import watch as watch_mod
+    from regfast.live.watch import _Group
+
+    class FakeRfWatch:
+        def __init__(self, payload):
+            self.events = [(1, 0, 1, 0, payload)]
+            self.stopped = False
+
+        def next(self, timeout):
+            return self.events.pop(0) if self.events else None
+
+        def stop(self):
+            self.stopped = True
+
+    good = struct.pack("<II", 1, 0) + struct.pack("<I", 0) + struct.pack("<QQI", 1, 0, 0)
+    for payload in (good + b"junk", good[:-3]):
+        w = Watch.__new__(Watch)
+        w._cond = threading.Condition()
+        w._stopped, w._error, w._ready, w._wakeups = False, None, [], []
+        w._states = [types.SimpleNamespace(key=None)]
+        g = _Group(None, 0, 0, 0)
+        g.rfw = FakeRfWatch(payload)
+        w._groups = [g]
+        real_label = watch_mod._label
+        watch_mod._label = lambda key: "HKCU\\X"    # (no live key behind the stand-in)
+        try:
+            w._pump(g, [0])                 # returns: the watch is over
+        finally:
+            watch_mod._label = real_label
+        assert g.ended and g.rfw.stopped
+        assert isinstance(w._error, OSError) and w._error.winerror == 13
+        assert "snapshot is malformed" in str(w._error)
