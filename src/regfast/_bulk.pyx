@@ -1348,7 +1348,7 @@ cdef class ScanTable(_Rows):
             paths[i] = _name_obj(&nm) if PyUnicode_GET_LENGTH(pv) == 0 else _child_path(pv, &nm)
         return paths
 
-    def _same_values(self, ScanTable other not None, rows, other_rows):
+    def _same_values(self, other, rows, other_rows):
         """For diff: a bool array, True where value row rows[i] of this table
         and row other_rows[i] of `other` have the same type, size and bytes.
         A row without data (a status other than 0, or 13 on a malformed
@@ -1356,38 +1356,41 @@ cdef class ScanTable(_Rows):
         bytes are compared where they lie (mapping or arena), no copy, the
         GIL released: a whole hive's values in one call, not a memoryview
         and a Python compare each."""
-        self._filled()
-        other._filled()
+        self._filled()                  # (an object from __new__: winerror 6 first)
+        if not isinstance(other, ScanTable):
+            raise TypeError(f"compares with a ScanTable, not {type(other).__name__}")
+        cdef ScanTable b_table = <ScanTable>other
+        b_table._filled()
         cdef cnp.ndarray ra = np.ascontiguousarray(rows, dtype=np.intp)
         cdef cnp.ndarray rb = np.ascontiguousarray(other_rows, dtype=np.intp)
         cdef Py_ssize_t n = ra.shape[0], i, a, b
         if rb.shape[0] != n:
             raise ValueError(f"{n} rows against {rb.shape[0]}")
-        cdef Py_ssize_t na = self.value_type.shape[0], nb = other.value_type.shape[0]
+        cdef Py_ssize_t na = self.value_type.shape[0], nb = b_table.value_type.shape[0]
         if n and not (0 <= ra.min() and ra.max() < na and 0 <= rb.min() and rb.max() < nb):
             raise IndexError("a value row past the table")
         cdef cnp.ndarray out = np.zeros(n, dtype=np.bool_)
         cdef cnp.ndarray mal_a = np.ascontiguousarray(self.value_malformed, dtype=np.uint8)
-        cdef cnp.ndarray mal_b = np.ascontiguousarray(other.value_malformed, dtype=np.uint8)
+        cdef cnp.ndarray mal_b = np.ascontiguousarray(b_table.value_malformed, dtype=np.uint8)
         cdef const Py_ssize_t *pa = <const Py_ssize_t *>data_of(ra)
         cdef const Py_ssize_t *pb = <const Py_ssize_t *>data_of(rb)
         cdef uint8_t *res = <uint8_t *>data_of(out)
         cdef const uint32_t *ta = <const uint32_t *>data_of(self.value_type)
-        cdef const uint32_t *tb = <const uint32_t *>data_of(other.value_type)
+        cdef const uint32_t *tb = <const uint32_t *>data_of(b_table.value_type)
         cdef const uint32_t *la = <const uint32_t *>data_of(self.value_length)
-        cdef const uint32_t *lb = <const uint32_t *>data_of(other.value_length)
+        cdef const uint32_t *lb = <const uint32_t *>data_of(b_table.value_length)
         cdef const uint32_t *oa = <const uint32_t *>data_of(self.value_offset)
-        cdef const uint32_t *ob = <const uint32_t *>data_of(other.value_offset)
+        cdef const uint32_t *ob = <const uint32_t *>data_of(b_table.value_offset)
         cdef const int32_t *sa = <const int32_t *>data_of(self.value_status)
-        cdef const int32_t *sb = <const int32_t *>data_of(other.value_status)
+        cdef const int32_t *sb = <const int32_t *>data_of(b_table.value_status)
         cdef const uint8_t *ma = <const uint8_t *>data_of(mal_a)
         cdef const uint8_t *mb = <const uint8_t *>data_of(mal_b)
         cdef const uint8_t *map_a = self._map
-        cdef const uint8_t *map_b = other._map
+        cdef const uint8_t *map_b = b_table._map
         cdef const uint8_t *ar_a = self._arena
-        cdef const uint8_t *ar_b = other._arena
+        cdef const uint8_t *ar_b = b_table._arena
         self._ready()                   # the bytes are read outside C: both files still whole
-        other._ready()
+        b_table._ready()
         with nogil:
             for i in range(n):
                 a, b = pa[i], pb[i]
