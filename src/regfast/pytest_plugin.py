@@ -139,7 +139,9 @@ class HiveFactory:
         # Beside the file (a name= elsewhere, another file system: a rename
         # across them fails), with the mode a plain write gives (mkstemp's
         # is 0600).
-        tmp = out.with_name(f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        # (a short name of its own: the target's name + a suffix could pass
+        # the file system's 255 bytes where the target's fits)
+        tmp = out.with_name(f".hive-{secrets.token_hex(6)}.tmp")
         try:
             with open(tmp, "xb") as f:
                 f.write(data)

@@ -184,6 +184,11 @@ def test_hive_factory_from_dict_and_reg_text(pytester):
             assert os.stat(auto).st_mode & 0o777 == 0o666 & ~mask
             assert [p.name for p in auto.parent.iterdir() if p.name.endswith(".tmp")] == []
 
+        def test_a_long_name(hive_factory):
+            # the file system's longest name: the temporary file must fit too
+            hive = hive_factory({"K": {}}, name="h" * 251 + ".hiv")
+            assert hive.open("K").name == "K"
+
         def test_a_name_elsewhere(hive_factory, tmp_path_factory):
             # an absolute name= on another directory (or file system): written there
             other = tmp_path_factory.mktemp("elsewhere") / "x.hiv"
@@ -200,7 +205,7 @@ def test_hive_factory_from_dict_and_reg_text(pytester):
                 assert h.open(r"K\S").last_write_raw == 132_223_104_000_000_000
     ''')
     r = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:randomly")
-    r.assert_outcomes(passed=8)
+    r.assert_outcomes(passed=9)
 
 
 def test_registry_profile_asserts_on_access_patterns(pytester):

@@ -38,6 +38,7 @@ from regfast.hive.diff import (
     ValueState,
     diff_snapshots,
     fold,
+    path_order,
     same_sddl,
     sd_texts,
 )
@@ -55,10 +56,6 @@ def _fold_all(names: list[str]) -> list[str]:
     if joined.isascii() and joined.count("\x00") == max(len(names) - 1, 0):
         return joined.upper().split("\x00") if names else []
     return [n.upper() if n.isascii() else upcase_name(n) for n in names]
-
-
-def _path_order(path: str) -> list[str]:
-    return fold(path).split("\\")
 
 
 class _Side:
@@ -109,7 +106,10 @@ class _Side:
         the folded name, not from the path: folding and hashing whole paths
         (~150 characters each) cost more than the rest of a diff. A second
         key of one path (the first is compared) is named damaged, and its
-        subkeys are its path's, as from_hive keys them."""
+        subkeys are its path's, as from_hive keys them. A stored name holding
+        a backslash (Windows' own check allows none, a damaged or crafted
+        hive may) is a path of several names: its identity is chained
+        through each, as its path reads."""
         parent = self.table.key_parent.tolist()
         names = _fold_all(self.table.key_names())
         ident = [0] * len(parent)
@@ -118,10 +118,13 @@ class _Side:
             p = parent[i]
             if not 0 <= p < i:  # (a scan lists keys in pre-order, parents first)
                 raise _Unsupported
-            t = (ident[p], names[i])
-            x = get(t)
-            if x is None:
-                x = shared[t] = len(shared) + 1
+            x = ident[p]
+            for part in names[i].split("\\") if "\\" in names[i] else (names[i],):
+                t = (x, part)
+                y = get(t)
+                if y is None:
+                    y = shared[t] = len(shared) + 1
+                x = y
             ident[i] = x
         self.ident = np.asarray(ident, dtype=np.intp)
         first = np.zeros(len(ident), dtype=bool)
@@ -334,11 +337,11 @@ def diff_tables(
             if fold(path) not in parents_changed:  # (a child came or went: its time moved for that)
                 changes_k.append(Change(KEY_TOUCHED, path, old_time=int(lw_o[m]), new_time=int(lw_n[m])))
     order = {KEY_ADDED: 0, KEY_REMOVED: 1, KEY_SECURITY: 2, KEY_CLASS: 3, KEY_TOUCHED: 4}
-    changes_k.sort(key=lambda c: (order[c.kind], _path_order(c.path)))
+    changes_k.sort(key=lambda c: (order[c.kind], path_order(c.path)))
     vorder = {VALUE_ADDED: 0, VALUE_REMOVED: 1, VALUE_CHANGED: 2}
-    changes_v.sort(key=lambda c: (_path_order(c.path), vorder[c.kind], fold(c.name or "")))
-    damaged = [("old", old.full(p)) for p in sorted(old.damaged, key=_path_order)]
-    damaged += [("new", new.full(p)) for p in sorted(new.damaged, key=_path_order)]
+    changes_v.sort(key=lambda c: (path_order(c.path), vorder[c.kind], fold(c.name or "")))
+    damaged = [("old", old.full(p)) for p in sorted(old.damaged, key=path_order)]
+    damaged += [("new", new.full(p)) for p in sorted(new.damaged, key=path_order)]
     return Diff(new.root, changes_k + changes_v, damaged=damaged)
 
 

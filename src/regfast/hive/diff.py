@@ -63,6 +63,12 @@ def fnv1a64(data: bytes | bytearray | memoryview) -> int:
     return h
 
 
+def path_order(path: str) -> tuple[list[str], str]:
+    """Sort key of paths in a Diff: by folded parts (parents first), then as
+    stored (two paths that fold alike: a set's order would vary by run)."""
+    return fold(path).split("\\"), path
+
+
 def fold(name: str) -> str:
     """The form names are matched by: the registry compares names by each
     UTF-16 unit upcased (``upcase_name``): str.upper() would make one name
@@ -299,9 +305,7 @@ class Snapshot:
                 damaged.add(rels[vkey[j]])
                 continue
             row[folded] = ValueState(name, vtype[j], vlen[j], None, None, table, j)
-        return cls(
-            root, keys, keep_data=True, damaged=tuple(sorted(damaged, key=lambda r: fold(r).split("\\")))
-        )
+        return cls(root, keys, keep_data=True, damaged=tuple(sorted(damaged, key=path_order)))
 
 
 def security_changed(old: KeyState, new: KeyState) -> bool:
@@ -687,9 +691,9 @@ def diff_snapshots(old: Snapshot, new: Snapshot, *, touched: bool = True) -> Dif
         ):
             changes_k.append(Change(KEY_TOUCHED, path, old_time=oks.last_write, new_time=nks.last_write))
     order = {KEY_ADDED: 0, KEY_REMOVED: 1, KEY_SECURITY: 2, KEY_CLASS: 3, KEY_TOUCHED: 4}
-    changes_k.sort(key=lambda c: (order[c.kind], fold(c.path).split("\\")))
+    changes_k.sort(key=lambda c: (order[c.kind], path_order(c.path)))
     vorder = {VALUE_ADDED: 0, VALUE_REMOVED: 1, VALUE_CHANGED: 2}
-    changes_v.sort(key=lambda c: (fold(c.path).split("\\"), vorder[c.kind], fold(c.name or "")))
+    changes_v.sort(key=lambda c: (path_order(c.path), vorder[c.kind], fold(c.name or "")))
     damaged = [("old", old.full_path(p)) for p in old.damaged] + [("new", full(p)) for p in new.damaged]
     return Diff(root, changes_k + changes_v, truncated=old.truncated or new.truncated, damaged=damaged)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import struct
 
-from regfast.hive.diff import KeyState, Snapshot, ValueState, fold
+from regfast.hive.diff import KeyState, Snapshot, ValueState, fold, path_order
 from regfast.live import protocol as _agent
 from regfast.live.protocol import Reader
 
@@ -57,5 +57,5 @@ def parse_snapshot(r: Reader, root: str) -> Snapshot:
         keys,
         keep_data=has_data,
         truncated=bool(flags & _agent.SNAP_TRUNCATED),
-        damaged=tuple(sorted(twice, key=lambda p: fold(p).split("\\"))),
+        damaged=tuple(sorted(twice, key=path_order)),
     )

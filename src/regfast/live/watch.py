@@ -132,6 +132,10 @@ def _label(key: Any) -> str:
     return str(admin._reg_of(key).full_path(key))
 
 
+class _MalformedSnapshot(Exception):
+    """A change notification's snapshot that does not parse (see _pump)."""
+
+
 class Watch:
     """A running watch (see :func:`watch`). Iterate it for Diffs; ``get()``
     for one with a timeout; ``stop()`` to end it (from any thread)."""
@@ -224,10 +228,10 @@ class Watch:
             kind, index, seq, status, snap = ev
             try:
                 self._event(idx, kind, index, seq, status, _agent.Reader(snap))
-            except (ValueError, struct.error) as e:
-                # A snapshot that does not parse (cut short, bytes left
-                # over): the watch ends with that error, raised to its
-                # reader. Left to end this thread, the watch went silent.
+            except _MalformedSnapshot as e:
+                # (cut short, bytes left over): the watch ends with that
+                # error, raised to its reader. Left to end this thread, the
+                # watch went silent.
                 g.rfw.stop()
                 self._finish(g, error_from_status(13, f"a change notification's snapshot is malformed: {e}"))
                 return
@@ -244,7 +248,11 @@ class Watch:
                 st.lost = status
                 self._notify()
             return
-        snap = parse_snapshot(r, _label(st.key))
+        label = _label(st.key)
+        try:
+            snap = parse_snapshot(r, label)
+        except (ValueError, struct.error) as e:
+            raise _MalformedSnapshot(str(e)) from e
         now = time.perf_counter()
         with self._cond:
             st.latest = snap

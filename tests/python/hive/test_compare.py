@@ -168,3 +168,32 @@ def test_real_hives(pair):
         ref, got = _both(ha, hb)
         assert _shape(got) == _shape(ref)
         assert regfast.diff(ha, hb).summary() == ref.summary()
+
+
+def _renamed_key(tree, path: str, new: bytes) -> bytes:
+    """The hive of `tree` with the key at `path` renamed in place (its
+    compressed name, same length): names the writer refuses."""
+    data, layout = build_hive(tree, timestamp=T0)
+    b = bytearray(data)
+    off = layout.nk[path]
+    assert b[off + 4:off + 6] == b"nk" and int.from_bytes(b[off + 0x4C:off + 0x4E], "little") == len(new)
+    b[off + 0x50:off + 0x50 + len(new)] = new
+    return bytes(b)
+
+
+def test_a_key_name_holding_a_backslash(tmp_path):
+    """A stored name "A\\B" (a crafted hive; Windows' check allows none)
+    beside the key A\\B: its path is A\\B's, as snapshots key it. The
+    column diff keyed it by (parent, name) and reported a key added that
+    both hives hold, or a change the reference leaves to `damaged`."""
+    (tmp_path / "plain.hiv").write_bytes(build_hive({"A": {"B": {"v": 1}}}, timestamp=T0)[0])
+    for name, v in (("one", 1), ("two", 2)):
+        (tmp_path / f"{name}.hiv").write_bytes(
+            _renamed_key({"A": {"B": {"v": 1}}, "AxB": {"v": v}}, "AxB", b"A\\B"))
+    with regfast.open_hive(tmp_path / "plain.hiv") as p, regfast.open_hive(tmp_path / "one.hiv") as a, \
+            regfast.open_hive(tmp_path / "two.hiv") as b:
+        assert [k.path for k in a.walk()].count("A\\B") == 2
+        for x, y in ((p, a), (a, p), (a, b), (b, a), (a, a)):
+            ref, got = _both(x, y)
+            assert _shape(got) == _shape(ref)
+        assert not _both(p, a)[1] and _both(p, a)[1].damaged == [("new", "A\\B")]
