@@ -142,8 +142,9 @@ class HiveFactory:
         # (a short name of its own: the target's name + a suffix could pass
         # the file system's 255 bytes where the target's fits)
         tmp = out.with_name(f".hive-{secrets.token_hex(6)}.tmp")
+        f = open(tmp, "xb")  # noqa: SIM115  (before the try: a name another holds is not ours to remove)
         try:
-            with open(tmp, "xb") as f:
+            with f:
                 f.write(data)
             os.replace(tmp, out)
         except BaseException:

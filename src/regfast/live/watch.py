@@ -175,6 +175,7 @@ class Watch:
         self._groups: list[_Group] = []
         self._error: BaseException | None = None
         self._stopped = False
+        self._torn_down = False  # every group's rf_watch stopped (and closed once its thread ended)
         self._wakeups: list[Any] = []  # extra callables run on every state change (awatch)
         flags = (_agent.SNAP_SUBTREE if subtree else 0) | (_agent.SNAP_KEEP_DATA if keep_data else 0)
         by_reg: dict[int, list[int]] = {}
@@ -192,8 +193,18 @@ class Watch:
 
     def _start_rf_watch(self, hive: Any, idx: list[int], flags: int, max_keys: int, delay_ms: int) -> None:
         w, baselines = _watch_open([self.keys[i] for i in idx], flags, self.filter, max_keys, delay_ms)
-        for i, b in zip(idx, baselines, strict=True):
-            self._states[i] = _KeyState(self.keys[i], parse_snapshot(_agent.Reader(b), _label(self.keys[i])))
+        try:
+            for i, b in zip(idx, baselines, strict=True):
+                label = _label(self.keys[i])
+                try:
+                    base = parse_snapshot(_agent.Reader(b), label)
+                except (ValueError, struct.error) as e:
+                    raise error_from_status(13, f"the baseline snapshot of {label} is malformed: {e}") from e
+                self._states[i] = _KeyState(self.keys[i], base)
+        except BaseException:
+            w.stop()  # (not in _groups yet: stop() would not close it)
+            w.close()
+            raise
         g = _Group(hive, 0, 0, 0)
         g.rfw = w
         g.thread = threading.Thread(target=self._pump, args=(g, idx), name="regfast-watch", daemon=True)
@@ -234,6 +245,10 @@ class Watch:
                 # watch went silent.
                 g.rfw.stop()
                 self._finish(g, error_from_status(13, f"a change notification's snapshot is malformed: {e}"))
+                return
+            except Exception as e:  # (a bug, a wakeup that raises): the same, with that error
+                g.rfw.stop()
+                self._finish(g, e)
                 return
 
     def _event(self, idx: list[int], kind: int, index: int, seq: int, status: int, r: _agent.Reader) -> None:
@@ -319,6 +334,14 @@ class Watch:
         """
         timeout = check_timeout(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            return self._get(deadline)
+        except BaseException:
+            if self._stopped:  # the watch died with this error: end every group now
+                self.stop()
+            raise
+
+    def _get(self, deadline: float | None) -> Diff | None:
         with self._cond:
             while True:
                 item = self._poll()
@@ -358,11 +381,17 @@ class Watch:
         raise KeyError(key)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Ends the watch (idempotent; from any thread). Iteration ends."""
+        """Ends the watch (idempotent; from any thread). Iteration ends.
+        After the watch died with an error (raised by get()), this still
+        stops and closes every group's rf_watch: the error path only marks
+        the watch stopped (it runs holding the condition, where the threads
+        cannot be joined), and returning early here left the other groups'
+        threads running and the hive pinned."""
         with self._cond:
-            if self._stopped:
-                return
             self._stopped = True
+            if self._torn_down:
+                return
+            self._torn_down = True
             self._notify()
         for g in self._groups:
             g.rfw.stop()
@@ -381,7 +410,7 @@ class Watch:
 
     def __del__(self) -> None:
         try:
-            if not self._stopped:
+            if not self._torn_down:
                 self.stop(timeout=1.0)
         except Exception:
             pass
@@ -477,8 +506,13 @@ class AsyncWatch:
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         while True:
             ev.clear()
-            with w._cond:
-                item = w._poll()
+            try:
+                with w._cond:
+                    item = w._poll()
+            except BaseException:
+                if w._stopped:  # died with this error: end every group (see Watch.stop)
+                    await asyncio.get_running_loop().run_in_executor(None, w.stop)
+                raise
             if item is StopIteration:
                 raise StopAsyncIteration
             if item is not None:

@@ -427,3 +427,89 @@ def test_a_malformed_change_snapshot_ends_the_watch_with_its_error():
         assert g.ended and g.rfw.stopped
         assert isinstance(w._error, OSError) and w._error.winerror == 13
         assert "snapshot is malformed" in str(w._error)
+
+
+def _stand_in_watch(rfws, wakeups=()):
+    """A Watch over stand-in rf_watches (one group each), its reader threads
+    running: the error paths without Wine."""
+    import threading
+    import types
+
+    from regfast.live.protocol import Reader
+    from regfast.live.snapshot import parse_snapshot
+    from regfast.live.watch import _Group
+
+    w = Watch.__new__(Watch)
+    w._cond = threading.Condition()
+    w._stopped, w._torn_down, w._error, w._ready, w._wakeups = False, False, None, [], list(wakeups)
+    w.keys = [types.SimpleNamespace(closed=False) for _ in rfws]
+    empty = parse_snapshot(Reader(b"\0" * 8), "HKCU\\X")
+    w._states = [types.SimpleNamespace(key=None, lost=None, dirty=False, base=empty, latest=None, seq=0,
+                                       received=0) for _ in rfws]
+    w._groups = []
+    for i, rfw in enumerate(rfws):
+        g = _Group(types.SimpleNamespace(closed=False), 0, 0, 0)
+        g.rfw = rfw
+        g.thread = threading.Thread(target=w._pump, args=(g, [i]), daemon=True)
+        w._groups.append(g)
+    for g in w._groups:
+        g.thread.start()
+    return w
+
+
+class _StandInRfWatch:
+    def __init__(self, events=()):
+        self.events = list(events)
+        self.stopped = self.closed = False
+
+    def next(self, timeout):
+        if self.stopped:
+            e = OSError("the watch is over")
+            e.winerror = 259
+            raise e
+        if self.events:
+            return self.events.pop(0)
+        time.sleep(0.01)
+        return None
+
+    def stop(self):
+        self.stopped = True
+
+    def close(self):
+        self.closed = True
+
+
+def test_a_watch_that_died_still_stops_every_group(monkeypatch):
+    """get() raising the error a group died with marked the watch stopped,
+    and stop() (what `with` does) then returned at once: the other groups'
+    threads ran on and their hives stayed pinned. And an exception from
+    anything else in the reader (a wakeup that raises) ended the thread
+    with the watch still "running": get() waited forever."""
+    import struct
+
+    from regfast.live import watch as watch_mod
+    monkeypatch.setattr(watch_mod, "_label", lambda key: "HKCU\\X")
+    good = struct.pack("<II", 1, 0) + struct.pack("<I", 0) + struct.pack("<QQI", 1, 0, 0)
+    bad, other = _StandInRfWatch([(1, 0, 1, 0, good + b"junk")]), _StandInRfWatch()
+    w = _stand_in_watch([bad, other])
+    with pytest.raises(OSError) as e:
+        w.get(5)
+    assert e.value.winerror == 13
+    # get() ended the watch with its error: every group stopped, joined, closed
+    assert bad.stopped and bad.closed and other.stopped and other.closed
+    assert not any(g.thread.is_alive() for g in w._groups)
+    w.stop()                                # (idempotent)
+
+    calls = []
+
+    def wake():
+        calls.append(1)
+        if len(calls) == 1:
+            raise ValueError("a wakeup that raises")
+
+    rfw = _StandInRfWatch([(1, 0, 1, 0, good)])
+    w = _stand_in_watch([rfw], [wake])
+    with pytest.raises(ValueError, match="a wakeup that raises"):
+        for _ in range(3):                  # (the change it recorded first, then the error)
+            w.get(5)
+    assert rfw.stopped and rfw.closed and w.stopped
