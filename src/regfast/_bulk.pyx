@@ -1424,7 +1424,7 @@ cdef class ScanTable(_Rows):
         cdef Py_ssize_t i, n = self.key_token.shape[0], live = self._live_keys
         cdef const uint32_t *tok = <const uint32_t *>data_of(self.key_token)
         cdef const uint8_t *sd
-        cdef size_t sd_len, got_len
+        cdef size_t sd_len
         cdef rf_name cls
         cdef rf_status st
         cdef list sds = _untracked([None] * n)

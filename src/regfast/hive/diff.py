@@ -176,7 +176,7 @@ class KeyState(NamedTuple):
     and Key.snapshot(): FNV-1a 64 of owner + group + DACL), so snapshots of
     both kinds compare. An offline snapshot also keeps ``sd``, the whole
     descriptor as stored (its SACL too: auditing changes count); None where
-    not read (live). See security_changed."""
+    not read (live). See security_differs."""
 
     path: str
     last_write: int
@@ -308,7 +308,7 @@ class Snapshot:
         return cls(root, keys, keep_data=True, damaged=tuple(sorted(damaged, key=path_order)))
 
 
-def security_changed(old: KeyState, new: KeyState) -> bool:
+def security_differs(old: KeyState, new: KeyState) -> bool:
     """Whether a key's security differs. Where both sides kept the whole
     descriptor (offline), by it: other bytes whose SDDL reads the same (the
     parts laid out in another order) are the same security, SACL
@@ -382,9 +382,9 @@ class Change(NamedTuple):
         key changes, None
     old_time, new_time : the key's last-write FILETIMEs (None where it does not exist)
     old_text, new_text : for "security_changed" offline, the descriptor on
-        each side as SDDL (live: None, read the new one with
-        ``key.security()``); for "class_changed", the class name on each side
-        ("" for none)
+        each side as SDDL, or in hex where the SDDL reads the same (live:
+        None, read the new one with ``key.security()``); for
+        "class_changed", the class name on each side ("" for none)
     """
 
     kind: str
@@ -529,9 +529,10 @@ class Diff:
 
     ``damaged`` lists ``(side, path)`` pairs, side "old" or "new": keys of a
     damaged hive whose subkeys or values could not all be read (opened with
-    errors="tolerant"), or that hold two values of one name (any open).
-    Changes at and below such a key may come from the damage rather than
-    from an edit; summary() says how many there are.
+    errors="tolerant"), that hold two values of one name, or whose class
+    name or security descriptor does not read (any open). Changes at and
+    below such a key may come from the damage rather than from an edit;
+    summary() says how many there are.
 
     ``roots`` is None, or, when the compared path stood for a different key
     in each hive (``CurrentControlSet`` follows each hive's own
@@ -654,7 +655,7 @@ def diff_snapshots(old: Snapshot, new: Snapshot, *, touched: bool = True) -> Dif
                 changes_v.append(Change(VALUE_REMOVED, path, vs.name, vs, None))
         # None: not read on that side (live without READ_CONTROL; live
         # snapshots read no class), so not compared
-        sd_changed = security_changed(oks, nks)
+        sd_changed = security_differs(oks, nks)
         if sd_changed:
             old_text, new_text = sd_texts(oks.sd, nks.sd)
             changes_k.append(
