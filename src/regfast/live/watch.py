@@ -109,7 +109,7 @@ class _Group:
     """The keys of one watch that share an agent connection (or, for keys of
     backend="remote", one remote hive: an rf_watch and the thread reading it)."""
 
-    __slots__ = ("reg", "wid", "first", "count", "ended", "rfw", "thread")
+    __slots__ = ("reg", "wid", "first", "count", "ended", "rfw", "thread", "closed")
 
     def __init__(self, reg: Any, wid: int, first: int, count: int) -> None:
         self.reg = reg
@@ -119,6 +119,7 @@ class _Group:
         self.ended = False
         self.rfw: Any = None
         self.thread: threading.Thread | None = None
+        self.closed = False  # its rf_watch stopped and closed (Watch.stop)
 
 
 def _is_live_key(obj: object) -> bool:
@@ -175,7 +176,6 @@ class Watch:
         self._groups: list[_Group] = []
         self._error: BaseException | None = None
         self._stopped = False
-        self._torn_down = False  # every group's rf_watch stopped (and closed once its thread ended)
         self._wakeups: list[Any] = []  # extra callables run on every state change (awatch)
         flags = (_agent.SNAP_SUBTREE if subtree else 0) | (_agent.SNAP_KEEP_DATA if keep_data else 0)
         by_reg: dict[int, list[int]] = {}
@@ -229,6 +229,7 @@ class Watch:
                 if g.reg.closed:
                     g.rfw.stop()
                     g.rfw.close()
+                    g.closed = True
                     self._finish(g, None)
                     return
                 if all(self.keys[i].closed for i in idx):
@@ -381,24 +382,34 @@ class Watch:
         raise KeyError(key)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Ends the watch (idempotent; from any thread). Iteration ends.
-        After the watch died with an error (raised by get()), this still
-        stops and closes every group's rf_watch: the error path only marks
-        the watch stopped (it runs holding the condition, where the threads
-        cannot be joined), and returning early here left the other groups'
-        threads running and the hive pinned."""
+        """Ends the watch (from any thread; again is harmless). Iteration
+        ends. Each group's rf_watch is stopped, and closed once its reader
+        thread has ended: a group closed is done, and a later stop() (or
+        the watch's collection) finishes what one could not (interrupted,
+        or called from a reader thread's wakeup, which cannot join the
+        threads). After the watch died with an error (raised by get()), the
+        error path only marks it stopped (it holds the condition, where the
+        threads cannot be joined): this still ends every group; returning at
+        once here left the other groups' threads running, the hive pinned."""
+        woke: BaseException | None = None
         with self._cond:
-            self._stopped = True
-            if self._torn_down:
-                return
-            self._torn_down = True
-            self._notify()
+            if not self._stopped:  # (the first stop wakes the readers of the watch; others need not)
+                self._stopped = True
+                try:
+                    self._notify()
+                except Exception as e:  # (a wakeup that raises: the groups end all the same)
+                    woke = e
         for g in self._groups:
+            if g.closed:
+                continue
             g.rfw.stop()
             if g.thread is not None and g.thread is not threading.current_thread():
                 g.thread.join(timeout)
                 if not g.thread.is_alive():
                     g.rfw.close()
+                    g.closed = True
+        if woke is not None:
+            raise woke
 
     close = stop
 
@@ -410,7 +421,7 @@ class Watch:
 
     def __del__(self) -> None:
         try:
-            if not self._torn_down:
+            if any(not g.closed for g in self._groups):
                 self.stop(timeout=1.0)
         except Exception:
             pass

@@ -441,7 +441,7 @@ def _stand_in_watch(rfws, wakeups=()):
 
     w = Watch.__new__(Watch)
     w._cond = threading.Condition()
-    w._stopped, w._torn_down, w._error, w._ready, w._wakeups = False, False, None, [], list(wakeups)
+    w._stopped, w._error, w._ready, w._wakeups = False, None, [], list(wakeups)
     w.keys = [types.SimpleNamespace(closed=False) for _ in rfws]
     empty = parse_snapshot(Reader(b"\0" * 8), "HKCU\\X")
     w._states = [types.SimpleNamespace(key=None, lost=None, dirty=False, base=empty, latest=None, seq=0,
@@ -513,3 +513,39 @@ def test_a_watch_that_died_still_stops_every_group(monkeypatch):
         for _ in range(3):                  # (the change it recorded first, then the error)
             w.get(5)
     assert rfw.stopped and rfw.closed and w.stopped
+
+
+def test_an_interrupted_stop_is_finished_by_the_next(monkeypatch):
+    """stop() marked the whole watch torn down before ending its groups: an
+    interrupt on the first (Ctrl-C while it joined a thread), or a wakeup
+    that raised, left the others running for good (a later stop() and the
+    watch's collection returned at once). Each group now counts as done
+    once its rf_watch is closed."""
+    from regfast.live import watch as watch_mod
+    monkeypatch.setattr(watch_mod, "_label", lambda key: "HKCU\\X")
+
+    class Interrupted(_StandInRfWatch):
+        def stop(self):
+            super().stop()
+            if not getattr(self, "raised", False):
+                self.raised = True
+                raise KeyboardInterrupt
+
+    first, second, third = Interrupted(), _StandInRfWatch(), _StandInRfWatch()
+    w = _stand_in_watch([first, second, third])
+    with pytest.raises(KeyboardInterrupt):
+        w.stop()
+    assert not (second.stopped or third.stopped)
+    w.stop()
+    assert all(r.stopped and r.closed for r in (first, second, third))
+
+    def wake():
+        if threading.current_thread() is threading.main_thread():
+            raise ValueError("a wakeup that raises")
+
+    one, two = _StandInRfWatch(), _StandInRfWatch()
+    w = _stand_in_watch([one, two], [wake])
+    with pytest.raises(ValueError):
+        w.stop()
+    assert all(r.stopped and r.closed for r in (one, two))
+    w.stop()                                # (done: nothing left, nothing raised)
