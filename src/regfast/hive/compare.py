@@ -40,6 +40,7 @@ from regfast.hive.diff import (
     ValueState,
     diff_snapshots,
     fold,
+    full_path,
     path_order,
     same_sddl,
     sd_texts,
@@ -155,10 +156,8 @@ class _Side:
         return out
 
     def full(self, rel: str) -> str:
-        """Snapshot.full_path: the path a change or a damaged key shows."""
-        if not rel:
-            return self.root
-        return f"{self.root}\\{rel}" if self.root else rel
+        """The path a change or a damaged key shows (as Snapshot.full_path)."""
+        return full_path(self.root, rel)
 
     def values(self, k: int) -> dict[str, int]:
         """Key row k's values as Snapshot.from_hive keeps them: folded name ->

@@ -69,6 +69,14 @@ def path_order(path: str) -> tuple[list[str], str]:
     return fold(path).split("\\"), path
 
 
+def full_path(root: str, rel: str) -> str:
+    """A key's path as a Diff shows it: `rel` (relative to a snapshot's root,
+    "" for the root itself) below `root`."""
+    if not rel:
+        return root
+    return f"{root}\\{rel}" if root else rel
+
+
 def fold(name: str) -> str:
     """The form names are matched by: the registry compares names by each
     UTF-16 unit upcased (``upcase_name``): str.upper() would make one name
@@ -233,9 +241,7 @@ class Snapshot:
         return f"<regfast.Snapshot {self.root!r}: {len(self.keys)} keys, {n} values>"
 
     def full_path(self, rel: str) -> str:
-        if not rel:
-            return self.root
-        return f"{self.root}\\{rel}" if self.root else rel
+        return full_path(self.root, rel)
 
     @classmethod
     def from_hive(cls, hive: Any, path: str | None = None) -> Snapshot:
