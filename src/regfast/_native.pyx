@@ -519,7 +519,7 @@ cdef bint _special_path(object path) except -1:
         j = n
     if j - i < 3 or j - i > 19:
         return False
-    return s[i:j].upper() in ROOT_WORDS
+    return upcase_name(s[i:j]) in ROOT_WORDS   # (as the registry folds: no "ß" -> "SS")
 
 
 # The column layer (regfast._bulk: scan(), read_values()) sits above this
@@ -1145,7 +1145,9 @@ cdef class Hive:
             else:
                 raise TypeError(f"get_many items are 'key\\value' strings or (key_path, value_name) "
                                 f"pairs of str, got {p!r}")
-            slot = groups.setdefault(kpath.upper(), (kpath, [], []))
+            # grouped as the registry compares names (str.upper() would make
+            # "Straße" and "STRASSE" one key, and answer both from the first)
+            slot = groups.setdefault(upcase_name(kpath), (kpath, [], []))
             order.append((slot, len(slot[1])))
             slot[1].append(vname)
         results = {}
@@ -1161,7 +1163,7 @@ cdef class Hive:
             results[folded] = (batch, batch.values())
         out = []
         for (kpath, names, _), i in order:
-            got = results[kpath.upper()]
+            got = results[upcase_name(kpath)]
             if got is None or got[1][i] is None:        # decoded data is never None
                 if default is _MISSING:
                     raise error_from_status(RF_E_NOT_FOUND, f"{kpath}\\{names[i]} not found", kpath + "\\" + names[i])

@@ -22,6 +22,7 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
+from regfast._types import upcase_name
 from regfast.exceptions import error_from_status
 from regfast.hive.forensics import detect_hive_type
 
@@ -84,20 +85,20 @@ def _stores(hive: Any, name: str) -> bool:
 def _prefix(hive: Any, path: str, parts: list[str]) -> int:
     """How many leading components of `parts` are a hive-root prefix that
     matches this hive (0 when there is none); raises when one does not match."""
-    first = parts[0].upper()
+    first = upcase_name(parts[0])
     if first in _VIEWS:
         raise _not_found(path, _VIEWS[first] + ", not one hive: open the path inside the hive")
     if first in _HKLM:
-        if len(parts) < 2 or parts[1].upper() not in _HKLM_HIVES:
+        if len(parts) < 2 or upcase_name(parts[1]) not in _HKLM_HIVES:
             known = ", ".join(f"{parts[0]}\\{n}" for n in _HKLM_HIVES)
             raise _not_found(path, f"not a hive Windows mounts under {parts[0]} ({known})")
-        n, want, where = 2, _HKLM_HIVES[parts[1].upper()], f"{parts[0]}\\{parts[1]}"
+        n, want, where = 2, _HKLM_HIVES[upcase_name(parts[1])], f"{parts[0]}\\{parts[1]}"
     elif first in _HKCU:
         n, want, where = 1, _USER, parts[0]
     else:  # HKEY_USERS\<SID>, <SID>_Classes or .DEFAULT
         if len(parts) < 2:
             raise _not_found(path, f"{parts[0]} names no hive by itself (write {parts[0]}\\<SID>\\...)")
-        second = parts[1].upper()
+        second = upcase_name(parts[1])
         want = ("UsrClass",) if second.endswith("_CLASSES") else _USER
         n, where = 2, f"{parts[0]}\\{parts[1]}"
     have = hive_type(hive)
@@ -140,8 +141,8 @@ def resolve_path(hive: Any, path: str) -> str:
     ``CurrentControlSet`` replaced by the ControlSet00N it stands for (see the
     module docstring). Other paths come back as they are."""
     parts = path.strip("\\").split("\\")
-    if parts[0].upper() in ROOT_WORDS and parts[0].upper() != _CCS and not _stores(hive, parts[0]):
+    if upcase_name(parts[0]) in ROOT_WORDS and upcase_name(parts[0]) != _CCS and not _stores(hive, parts[0]):
         del parts[: _prefix(hive, path, parts)]
-    if parts and parts[0].upper() == _CCS and not _stores(hive, parts[0]):
+    if parts and upcase_name(parts[0]) == _CCS and not _stores(hive, parts[0]):
         parts[0] = current_control_set(hive, path)
     return "\\".join(parts)

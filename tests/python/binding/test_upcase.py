@@ -1,0 +1,84 @@
+"""One name fold everywhere: the C core (lookups, lh hashes, the subkey order
+check) and the Python layers (the writer's order and hashes, diff, .reg,
+get_many) must fold every UTF-16 unit alike, on every Python version.
+
+Python's str.upper() follows the interpreter's Unicode database (3.10:
+Unicode 13), the C table the Unicode 14 it was generated from; and str.upper()
+expands ("ß" -> "SS"), which the registry never does. Both folds now come from
+one generator run (tools/gen_upcase.py); these tests catch the two drifting
+apart through what a user sees: a hive the writer made that the reader calls
+damaged, a lookup that misses, get_many answering for the wrong key.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import regfast
+from regfast._types import upcase_name
+from regfast.io.writer import write_hive
+
+from conftest import ROOT
+
+
+def test_the_c_and_python_tables_are_one_map():
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "gen_upcase.py"), "--check"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("name, up", [
+    ("\u2c5f", "\u2c2f"),       # Unicode 14 additions: Python 3.10's str.upper() leaves these
+    ("\ua7c1", "\ua7c0"),
+    ("\ua7d1", "\ua7d0"),
+    ("\ua7d7", "\ua7d6"),
+    ("\ua7d9", "\ua7d8"),
+    ("stra\u00dfe", "STRA\u00dfE"),     # no expansion: "ß" stays
+    ("\ufb06", "\ufb06"),               # the "st" ligature too (str.upper(): "ST")
+    ("\U0001e922", "\U0001e922"),       # outside the BMP: two units, neither changed
+    ("a\ud800", "A\ud800"),             # a lone surrogate stays
+])
+def test_upcase_name_is_the_registry_fold(name, up):
+    assert upcase_name(name) == up
+
+
+def test_every_bmp_unit_folds_alike_in_the_writer_and_the_reader(tmp_path):
+    """A key for every BMP code unit (one per folded name: "s" and "ſ" are one
+    name), under a parent per high byte of its folded name (lookups are
+    linear: one list of 62 k keys took 75 us a lookup). The writer sorts and
+    hashes them with the Python fold, the reader checks that order and finds
+    each by hash with the C fold: a unit the two fold differently makes the
+    scan report a list out of order or two keys of one name, or the lookup
+    of the key by its upcased name miss."""
+    buckets: dict[int, dict[str, str]] = {}
+    count = 0
+    for c in range(0x10000):
+        if 0xD800 <= c <= 0xDFFF or c == 0x5C:          # no lone surrogates, no backslash
+            continue
+        up = upcase_name(chr(c))
+        if buckets.setdefault(ord(up) >> 8, {}).setdefault(up, chr(c)) == chr(c):
+            count += 1
+    path = tmp_path / "units.hiv"
+    write_hive(path, {f"p{hb:02x}": {n: {} for n in names.values()} for hb, names in buckets.items()},
+               timestamp=0)
+    with regfast.open_hive(path) as h:
+        t = h.scan()
+        assert int(t.n_keys) == 1 + len(buckets) + count
+        assert not t.key_status.any()
+        missed = [hex(ord(n)) for hb, names in buckets.items() for up, n in names.items()
+                  if h.open(f"p{hb:02x}\\{up}").name != n]
+    assert missed == []
+
+
+def test_get_many_keeps_keys_apart_that_only_str_upper_folds_together(tmp_path):
+    """'Straße' and 'STRASSE' are two keys to the registry (str.upper() makes
+    them one): get_many answered the second from the first key."""
+    path = tmp_path / "s.hiv"
+    write_hive(path, {"Stra\u00dfe": {"v": 1}, "STRASSE": {"v": 2}, "\ufb06": {"v": 3}, "ST": {"v": 4}},
+               timestamp=0)
+    with regfast.open_hive(path) as h:
+        assert h.get_many(["Stra\u00dfe\\v", "STRASSE\\v", "\ufb06\\v", "ST\\v"]) == [1, 2, 3, 4]
+        assert h.get_many(["strasse\\v", "STRA\u00dfE\\v"]) == [2, 1]
+
