@@ -240,24 +240,38 @@ int regf_sorted_after(const uint8_t *prev, uint32_t pn, const uint8_t *cur, uint
     return name_cmp(prev + NK_NAME, pn, nk_utf16(prev), cur + NK_NAME, cn, nk_utf16(cur)) < 0;
 }
 
-/* A key name for a message: printable ASCII kept, anything else '?', long
- * names cut (messages hold 256 bytes). */
+/* A key name for a message: printable ASCII as is, every other unit as
+ * \uXXXX (ASCII still, and unambiguous: '?' for all of them made "\u2c5f"
+ * and "\u2c2f" read as one name in the very message that says two keys
+ * share a name), cut with "..." past what `out` holds. */
 static void msg_name(char *out, size_t cap, const uint8_t *nk, uint32_t nbytes)
 {
-    uint32_t utf16 = nk_utf16(nk), n = utf16 ? nbytes / 2 : nbytes;
+    static const char hex[] = "0123456789abcdef";
+    uint32_t utf16 = nk_utf16(nk), n = utf16 ? nbytes / 2 : nbytes, i;
     size_t o = 0;
-    for (uint32_t i = 0; i < n && o + 4 < cap; i++) {
+    for (i = 0; i < n; i++) {
         uint16_t c = utf16 ? rf_le16(nk + NK_NAME + 2 * (size_t)i) : nk[NK_NAME + i];
-        out[o++] = c >= 0x20 && c < 0x7F ? (char)c : '?';
+        size_t need = c >= 0x20 && c < 0x7F ? 1 : 6;
+        if (o + need + 4 > cap) break; /* room left for "..." and the NUL */
+        if (need == 1) {
+            out[o++] = (char)c;
+        } else {
+            out[o++] = '\\';
+            out[o++] = 'u';
+            for (int s = 12; s >= 0; s -= 4) out[o++] = hex[(c >> s) & 15];
+        }
     }
-    if (n && o + 4 >= cap) memcpy(out + o - 3, "...", 3);
+    if (i < n) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
     out[o] = 0;
 }
 
 rf_status regf_order_fail(uint32_t key, uint32_t leaf, uint32_t prev, const uint8_t *prev_nk,
                           uint32_t prev_name_len, uint32_t cur, const uint8_t *cur_nk, uint32_t cur_name_len)
 {
-    char a[40], b[40];
+    char a[40], b[40]; /* two names and the text fit the 256-byte message */
     msg_name(a, sizeof a, prev_nk, prev_name_len);
     msg_name(b, sizeof b, cur_nk, cur_name_len);
     const char *fix = "open the hive with errors=\"tolerant\" to read each key once";

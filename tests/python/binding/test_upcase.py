@@ -18,7 +18,7 @@ import pytest
 
 import regfast
 from regfast._types import upcase_name
-from regfast.io.writer import write_hive
+from regfast.io.writer import build_hive, write_hive
 
 from conftest import ROOT
 
@@ -82,3 +82,16 @@ def test_get_many_keeps_keys_apart_that_only_str_upper_folds_together(tmp_path):
         assert h.get_many(["Stra\u00dfe\\v", "STRASSE\\v", "\ufb06\\v", "ST\\v"]) == [1, 2, 3, 4]
         assert h.get_many(["strasse\\v", "STRA\u00dfE\\v"]) == [2, 1]
 
+
+def test_the_damage_message_spells_non_ascii_names_apart(tmp_path):
+    """Two siblings the fold makes one name ('\\u2c5f', and '\\u2c60' patched to
+    '\\u2c2f'): the message says which name, not '?' (every non-ASCII unit
+    was '?', so any two such names read alike)."""
+    data, layout = build_hive({"\u2c5f": {}, "\u2c60": {}}, timestamp=0)
+    at = layout.nk["\u2c60"] + 4 + 0x4C             # the nk's name, UTF-16LE
+    assert data[at:at + 2] == "\u2c60".encode("utf-16-le")
+    path = tmp_path / "dup.hiv"
+    path.write_bytes(data[:at] + "\u2c2f".encode("utf-16-le") + data[at + 2:])
+    with regfast.open_hive(path) as h, pytest.raises(regfast.RegistryCorruptError) as e:
+        h.scan()
+    assert "lists two keys named '\\u2c2f'" in str(e.value)
