@@ -2502,9 +2502,15 @@ cdef class Value:
         return True
 
     cdef bytes _big_bytes(self):
-        """Assembles a big-data value's segments into one new bytes object."""
-        cdef const uint8_t *p
-        cdef size_t n
+        """Assembles a big-data value's segments into one new bytes object.
+
+        The data read is what rf_value_read says it is (p, n), not the
+        buffer it was offered: a live backend hands back data that outgrew
+        the buffer in its own scratch, and a live value may have changed
+        length since it was listed (a bytes of the listed length held the
+        buffer's uninitialised bytes, or the old data's tail)."""
+        cdef const uint8_t *p = NULL
+        cdef size_t n = 0
         cdef rf_status st
         self._h()
         cdef rf_hive *h = self.hive.pin()
@@ -2515,9 +2521,11 @@ cdef class Value:
             dst = PyBytes_AS_STRING(b)
             with nogil:
                 st = rf_value_read(h, self._v, dst, self._len, &p, &n)
+            check(st)
+            if p != <const uint8_t *>dst or n != self._len:
+                b = PyBytes_FromStringAndSize(<const char *>p, n)   # copied while pinned
         finally:
             self.hive.unpin()
-        check(st)
         return b
 
     def slack(self):
