@@ -255,17 +255,23 @@ rf_status rf_live_set_security(rf_hive *base, rf_key k, const uint16_t *sddl, ui
 /* The method table's write slots                                            */
 /* ------------------------------------------------------------------------ */
 
-/* A NUL-terminated copy of a counted name (Reg* calls want one). */
-static wchar_t *zcopy(const uint16_t *s, size_t n)
+/* A NUL-terminated copy of a counted path (Reg* calls want one). A NUL in
+ * it is refused (87): the call would stop there and act on the key the
+ * path's first part names ("Important\0-not-this" deleted "Important"). */
+static rf_status zcopy(const uint16_t *s, size_t n, wchar_t **out)
 {
+    *out = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == 0)
+            return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0,
+                            "the key path holds a NUL at character %zu: the Win32 registry calls "
+                            "would end it there and act on another key", i);
     wchar_t *z = malloc((n + 1) * sizeof *z);
-    if (!z) {
-        rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "out of memory");
-        return NULL;
-    }
+    if (!z) return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "out of memory");
     if (n) memcpy(z, s, n * 2);
     z[n] = 0;
-    return z;
+    *out = z;
+    return RF_OK;
 }
 
 rf_status nt_value_set(rf_hive *base, rf_key k, const uint16_t *name, size_t nchars, uint32_t type,
@@ -345,10 +351,11 @@ rf_status nt_key_create(rf_hive *base, rf_key parent, const uint16_t *path, size
     nt_hive *h = (nt_hive *)base;
     rf_key p = parent;
     if (p == 0) p = nt_token(h->tag, 0, 1, 0);
-    wchar_t *z = zcopy(path, nchars);
-    if (!z) return RF_E_NO_MEMORY;
+    wchar_t *z;
+    rf_status st = zcopy(path, nchars, &z);
+    if (st) return st;
     nt_ref r;
-    rf_status st = nt_acquire(h, p, &r);
+    st = nt_acquire(h, p, &r);
     if (st) { free(z); return st; }
     HKEY hk = NULL;
     DWORD disp = 0;
@@ -379,13 +386,28 @@ rf_status nt_key_delete(rf_hive *base, rf_key parent, const uint16_t *path, size
 {
     nt_hive *h = (nt_hive *)base;
     rf_key p = parent ? parent : nt_token(h->tag, 0, 1, 0);
-    wchar_t *z = zcopy(path, nchars);
-    if (!z) return RF_E_NO_MEMORY;
+    wchar_t *z;
+    rf_status st = zcopy(path, nchars, &z);
+    if (st) return st;
     nt_ref r;
-    rf_status st = nt_acquire(h, p, &r);
+    st = nt_acquire(h, p, &r);
     if (st) { free(z); return st; }
     HKEY ph = (HKEY)r.handle;
-    LONG e = (flags & RF_DELETE_TREE) ? RegDeleteTreeW(ph, z) : RegDeleteKeyExW(ph, z, h->view, 0);
+    LONG e;
+    if (flags & RF_DELETE_TREE) {
+        /* RegDeleteTreeW(ph, z) opens z without the view's flag: asked for
+         * the 32-bit view's key, it deleted the 64-bit one. Open the key in
+         * the view, empty it, then delete it in the view. */
+        HKEY t;
+        e = RegOpenKeyExW(ph, z, 0, KEY_READ | KEY_SET_VALUE | DELETE | h->view, &t);
+        if (!e) {
+            e = RegDeleteTreeW(t, NULL);
+            RegCloseKey(t);
+            if (!e) e = RegDeleteKeyExW(ph, z, h->view, 0);
+        }
+    } else {
+        e = RegDeleteKeyExW(ph, z, h->view, 0);
+    }
     if (e == ERROR_ACCESS_DENIED && !(flags & RF_DELETE_TREE)) {
         /* Windows answers 5 for a key with subkeys: say so plainly */
         HKEY t;

@@ -76,6 +76,58 @@ def test_set_value_types_round_trip(rreg, rkey):
     assert "bad" not in again and "neg" not in again
 
 
+def test_a_listed_value_reads_its_current_data_after_a_change(rreg, rkey):
+    """values() lists names and sizes; the data is read when asked for. A
+    value changed in between (by any writer) answered with a bytes of the
+    listed size: grown, the tail was uninitialised memory; shrunk, the old
+    data's tail. Found by review."""
+    rkey.set_value("grows", "short")
+    rkey.set_value("shrinks", "x" * 40)
+    listed = {v.name: v for v in rkey.values()}
+    rkey.set_value("grows", "a much longer string than before")
+    rkey.set_value("shrinks", "yy")
+    assert listed["grows"].raw() == "a much longer string than before\0".encode("utf-16-le")
+    assert listed["grows"].value == "a much longer string than before"
+    assert listed["shrinks"].raw() == "yy\0".encode("utf-16-le")
+    assert listed["shrinks"].value == "yy"
+
+
+def test_a_nul_in_a_key_path_is_refused_not_cut(rreg, rkey):
+    """The Win32 calls behind create_key/delete_key take NUL-terminated
+    paths: "Important\\0-not-this" deleted "Important" (and with tree=True
+    its whole subtree), "zero\\0key" created "zero". Found by review."""
+    rkey.create_key("Important").set_value("keep", "me")
+    rkey.create_key("Tree\\Sub")
+    for call in (lambda: rkey.delete_key("Important\0-not-this"),
+                 lambda: rkey.delete_key("Tree\0-not-this", tree=True),
+                 lambda: rkey.create_key("zero\0key")):
+        with pytest.raises(OSError) as e:
+            call()
+        assert e.value.winerror == 87 and "NUL" in str(e.value)
+    assert sorted(rkey.subkey_names()) == ["Important", "Tree"]
+    assert rkey.subkey("Important")["keep"] == "me" and rkey.subkey("Tree").subkey_names() == ["Sub"]
+
+
+def test_a_tree_delete_in_the_32_bit_view_deletes_that_views_key(rreg):
+    """delete_key(view=32, tree=True) went to RegDeleteTreeW, which opens
+    the path without the view's flag: it deleted the 64-bit view's tree and
+    left the 32-bit one. Found by review."""
+    path = r"Software\regfast-tests-wow-tree"
+    try:
+        for view in (64, 32):
+            rreg.create_key("HKLM", path + r"\child", view=view).set_value("which", view)
+        rreg.delete_key("HKLM", path, view=32, tree=True)
+        assert rreg.open_key("HKLM", path + r"\child", view=64)["which"] == 64
+        with pytest.raises(FileNotFoundError):
+            rreg.open_key("HKLM", path, view=32)
+    finally:
+        for view in (64, 32):
+            try:
+                rreg.delete_key("HKLM", path, view=view, tree=True)
+            except FileNotFoundError:
+                pass
+
+
 def test_delete_value_create_delete_key_and_their_errors(rreg, rkey):
     rkey.set_value("gone", 1)
     rkey.delete_value("gone")
