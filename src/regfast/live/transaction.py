@@ -36,8 +36,9 @@ What the journal cannot give, by design (KTM gives all of these):
   can write the same keys meanwhile;
 * **atomic visibility** — a crash leaves the writes made so far in place until
   the journal is rolled back;
-* key metadata — classes, security descriptors and last-write times of keys
-  a rollback re-creates are not restored (values and subkeys are).
+* key metadata — classes, security descriptors, volatility and last-write
+  times of keys a rollback re-creates are not restored (values and subkeys
+  are): a deleted volatile key comes back non-volatile.
 
 What it does instead of blind undo: **compare-and-undo**. Each undo first reads
 the current state; it restores the old state only when the current one is
@@ -51,10 +52,18 @@ created is removed only while it is empty.
 Journal format (version 1): UTF-8 lines ``<crc32 hex8> <json>\\n``; the CRC-32
 covers the JSON text; each record carries ``seq`` = its line index. Line 0 is
 the ``begin`` record; a torn last line (no newline: the process died while
-appending it) is ignored, since its write was never made. Any other damage
-stops reading: the records before it are undone and
-:class:`JournalCorruptError` (winerror 13, ``.offset`` = byte offset in the
-journal) is raised; nothing past the damage is applied.
+appending it) is ignored, since its write was never made. Any other damage —
+a line that does not parse, a record of the wrong shape — stops reading: the
+records before it are undone and :class:`JournalCorruptError` (winerror 13,
+``.offset`` = byte offset in the journal) is raised; nothing past the damage
+is applied.
+
+A rollback appends an ``undone`` record (``of`` = the seq it undid, or found
+already undone) after each undo, so a journal kept after a conflict or an
+interrupted rollback is never undone twice: undoing a record again would
+revert a later, legitimate write of the same data (compare-and-undo cannot
+tell it from this transaction's). A journal ending in ``rollback`` or
+``commit`` is finished: a recovery only removes it.
 """
 
 from __future__ import annotations
@@ -62,23 +71,25 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import io
 import json
 import os
 import socket
+import stat
 import struct
 import sys
 import time
 import uuid
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from regfast._native import Key
+from regfast._types import encode_value
 from regfast.exceptions import RegistryError, error_from_status
 from regfast.hive.diff import decode_data
-from regfast.io.writer import _shorthand_value, encode_value_data
 from regfast.live import _agent_ops as _ops
 from regfast.live import registry as _live
 from regfast.live.agent import cache_dir
@@ -149,10 +160,13 @@ class RollbackReport:
     already: int = 0
     conflicts: list[tuple[dict[str, Any], str]] = field(default_factory=list)
     committed: bool = False
+    rolled_back: bool = False
 
     def summary(self) -> str:
         if self.committed:
             return "the transaction had committed: nothing to undo"
+        if self.rolled_back:
+            return "the transaction had been rolled back: nothing to undo"
         s = f"{self.undone} writes undone, {self.already} had nothing to undo"
         if self.conflicts:
             s += f", {len(self.conflicts)} conflicts left as they are"
@@ -328,7 +342,7 @@ class _Journal:
         _write_all(self.f.fileno(), _line(rec))
         os.fsync(self.f.fileno())
         self.seq += 1
-        if rec["kind"] != "begin":
+        if rec["kind"] in _KINDS:  # (not the begin record, end marks or undone marks)
             self.records.append(rec)
 
     def finish(self, kind: str) -> None:
@@ -347,16 +361,113 @@ class _Journal:
 class JournalContents:
     """A parsed journal: header, undo records (in write order), how it ended
     ("open", "commit", "rollback"), and damage (offset, reason) or None.
-    ``torn_tail`` is True when the last line was cut short (ignored)."""
+    ``torn_tail`` is True when the last line was cut short (ignored).
+    ``undone``: the seqs of records an earlier rollback already undid (they
+    are not undone again); ``end``: the byte offset past the last whole
+    record, and ``next_seq`` the seq a record appended there gets."""
 
     header: dict[str, Any]
     records: list[dict[str, Any]]
     state: str
     damage: tuple[int, str] | None
     torn_tail: bool
+    undone: set[int] = field(default_factory=set)
+    end: int = 0
+    next_seq: int = 0
 
 
 _KINDS = {"set_value", "delete_value", "create_key", "delete_key"}
+_VIEWS = (0, 0x100, 0x200)
+
+
+def _is_u32(x: object) -> bool:
+    return type(x) is int and 0 <= x <= 0xFFFFFFFF
+
+
+def _is_b64(x: object) -> bool:
+    if not isinstance(x, str):
+        return False
+    try:
+        _unb64(x)
+        return True
+    except ValueError:  # (binascii.Error is one)
+        return False
+
+
+def _is_old(x: object) -> bool:
+    """None, or [type, base64 data]: a value's state before a write."""
+    return x is None or (isinstance(x, list) and len(x) == 2 and _is_u32(x[0]) and _is_b64(x[1]))
+
+
+def _record_problem(rec: dict[str, Any]) -> str | None:
+    """Why an undo record cannot be undone as written (None: it can). Every
+    record is checked before the first undo: a record of the wrong shape
+    raised KeyError/IndexError half-way through a rollback (the records after
+    it in file order undone, those before it not)."""
+    kind = rec["kind"]
+    if not (_is_u32(rec.get("root")) and rec["root"] in ROOT_NAMES):
+        return f"{kind} record: root {rec.get('root')!r} is not a root key"
+    if type(rec.get("view")) is not int or rec["view"] not in _VIEWS:
+        return f"{kind} record: view {rec.get('view')!r} is not 0, 0x100 or 0x200"
+    if not isinstance(rec.get("path"), str):
+        return f"{kind} record: path {rec.get('path')!r} is not a string"
+    if kind in ("set_value", "delete_value"):
+        if not isinstance(rec.get("name"), str):
+            return f"{kind} record: value name {rec.get('name')!r} is not a string"
+        if not _is_old(rec.get("old")) or (kind == "delete_value" and rec["old"] is None):
+            return f"{kind} record: its old state is not [type, base64 data]"
+        new = rec.get("new")
+        if kind == "set_value" and not (
+            isinstance(new, list) and len(new) == 2 and _is_u32(new[0]) and isinstance(new[1], str)
+        ):
+            return "set_value record: its new state is not [type, SHA-256]"
+    elif kind == "create_key":
+        made = rec.get("created")
+        if not isinstance(made, list) or not all(isinstance(m, str) and m for m in made):
+            return "create_key record: 'created' is not a list of key paths"
+    else:  # delete_key
+        snap = rec.get("snapshot")
+        if not isinstance(snap, list):
+            return "delete_key record: its snapshot is not a list"
+        for item in snap:
+            if not (
+                isinstance(item, list)
+                and len(item) == 2
+                and isinstance(item[0], str)
+                and isinstance(item[1], list)
+            ):
+                return "delete_key record: a snapshot key is not [path, values]"
+            for v in item[1]:
+                if not (
+                    isinstance(v, list)
+                    and len(v) == 3
+                    and isinstance(v[0], str)
+                    and _is_u32(v[1])
+                    and _is_b64(v[2])
+                ):
+                    return "delete_key record: a snapshot value is not [name, type, base64 data]"
+    return None
+
+
+def _open_journal(p: Path, mode: str) -> Any:
+    """The journal file, opened without blocking on what is not a file (a
+    FIFO named *.rfj held `recover --pending` forever; a link to /dev/zero
+    read until memory ran out): anything but a regular file is refused."""
+    flags = (
+        (os.O_RDWR if "+" in mode else os.O_RDONLY)
+        | getattr(os, "O_NONBLOCK", 0)
+        | getattr(os, "O_BINARY", 0)
+    )
+    fd = os.open(p, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise JournalCorruptError(f"{p}: not a regular file: not a regfast journal", 0, str(p))
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, mode, buffering=0)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def read_journal(path: str | os.PathLike[str]) -> JournalContents:
@@ -370,20 +481,38 @@ def read_journal(path: str | os.PathLike[str]) -> JournalContents:
         The begin record itself is missing or damaged (nothing usable).
     """
     p = Path(path)
-    data = p.read_bytes()
+    with _open_journal(p, "rb") as f:
+        return _parse_journal(p, f)
+
+
+def _parse_journal(p: Path, f: Any) -> JournalContents:
+    """read_journal on an open file, read a line at a time (memory: the
+    longest record, not the file)."""
+    reader = io.BufferedReader(f, 1 << 16)
+    try:
+        return _parse_lines(p, reader)
+    finally:
+        reader.detach()  # the caller's file stays open (a recovery appends its marks to it)
+
+
+def _parse_lines(p: Path, reader: Any) -> JournalContents:
     records: list[dict[str, Any]] = []
+    undoable: set[int] = set()
+    undone: set[int] = set()
     header: dict[str, Any] | None = None
     state = "open"
     damage: tuple[int, str] | None = None
     torn = False
     pos = 0
     seq = 0
-    while pos < len(data):
-        nl = data.find(b"\n", pos)
-        if nl < 0:
+    while True:
+        raw = reader.readline()
+        if not raw:
+            break
+        if not raw.endswith(b"\n"):
             torn = True  # the process died while appending: that write never happened
             break
-        line = data[pos:nl]
+        line = raw[:-1]
         why = None
         rec: dict[str, Any] | None = None
         if len(line) < 10 or line[8:9] != b" ":
@@ -399,8 +528,9 @@ def read_journal(path: str | os.PathLike[str]) -> JournalContents:
                     if not isinstance(rec, dict) or rec.get("seq") != seq:
                         why = f"record out of sequence (expected seq {seq})"
                         rec = None
-            except (ValueError, UnicodeDecodeError) as e:
-                why = f"unreadable record: {e}"
+            except (ValueError, UnicodeDecodeError, RecursionError) as e:
+                why = f"unreadable record: {type(e).__name__}: {e}"[:300]
+                rec = None
         if rec is not None:
             kind = rec.get("kind")
             if seq == 0:
@@ -408,10 +538,18 @@ def read_journal(path: str | os.PathLike[str]) -> JournalContents:
                     why = f"the first record is not a version-{JOURNAL_VERSION} begin record"
                 else:
                     header = rec
-            elif kind in ("commit", "rollback"):
+            elif kind in ("commit", "rollback") and state == "open":
                 state = kind
             elif kind in _KINDS and state == "open":
-                records.append(rec)
+                why = _record_problem(rec)
+                if why is None:
+                    records.append(rec)
+                    undoable.add(seq)
+            elif kind == "undone" and state == "open":
+                if rec.get("of") not in undoable:
+                    why = f"an undone mark for {rec.get('of')!r}, which is no undo record before it"
+                else:
+                    undone.add(rec["of"])
             else:
                 why = f"unexpected record kind {kind!r}" + (" after the end mark" if state != "open" else "")
         if why is not None:
@@ -419,11 +557,11 @@ def read_journal(path: str | os.PathLike[str]) -> JournalContents:
                 raise JournalCorruptError(f"{p}: not a regfast journal: {why}", pos, str(p))
             damage = (pos, why)
             break
-        pos = nl + 1
+        pos += len(raw)
         seq += 1
     if header is None:
         raise JournalCorruptError(f"{p}: empty journal (no begin record)", 0, str(p))
-    return JournalContents(header, records, state, damage, torn)
+    return JournalContents(header, records, state, damage, torn, undone, pos, seq)
 
 
 # ---------------------------------------------------------------------------
@@ -431,23 +569,51 @@ def read_journal(path: str | os.PathLike[str]) -> JournalContents:
 # ---------------------------------------------------------------------------
 
 
+ERROR_KEY_DELETED = 1018
+_NO_KEY = (-1, b"")  # _value_now: the key itself does not exist
+
+
+def _open_now(reg: _live.Registry, root: int, view: int, path: str) -> Any:
+    """reg.open_key, or None when the key does not exist. A backend's handle
+    cache answers 1018 (STATUS_KEY_DELETED) once for a path under a key
+    deleted since it was cached (regfast_nt.h): the open is tried again."""
+    for attempt in range(2):
+        try:
+            return reg.open_key(root, path, view=view)
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            if getattr(e, "winerror", None) != ERROR_KEY_DELETED or attempt:
+                raise
+    return None
+
+
+def _value_now(reg: _live.Registry, root: int, view: int, path: str, name: str) -> tuple[int, bytes] | None:
+    """The value now; None when its key has no such value; _NO_KEY when the
+    key itself does not exist."""
+    k = _open_now(reg, root, view, path)
+    if k is None:
+        return _NO_KEY
+    with k:
+        try:
+            v = k.value(name)
+            return v.type, v.raw()
+        except FileNotFoundError:
+            return None
+
+
 def _read_value(reg: _live.Registry, root: int, view: int, path: str, name: str) -> tuple[int, bytes] | None:
     """The value now, or None when it (or its key) does not exist."""
-    try:
-        with reg.open_key(root, path, view=view) as k:
-            v = k.value(name)
-            found = v.type, v.raw()
-        return found
-    except FileNotFoundError:
-        return None
+    cur = _value_now(reg, root, view, path, name)
+    return None if cur is _NO_KEY else cur
 
 
 def _key_exists(reg: _live.Registry, root: int, view: int, path: str) -> bool:
-    try:
-        reg.open_key(root, path, view=view).close()
-        return True
-    except FileNotFoundError:
+    k = _open_now(reg, root, view, path)
+    if k is None:
         return False
+    k.close()
+    return True
 
 
 def _write_value(
@@ -472,8 +638,15 @@ def _undo_one(reg: _live.Registry, rec: dict[str, Any], report: RollbackReport) 
     if kind in ("set_value", "delete_value"):
         name = rec["name"]
         old = _old(rec)
-        cur = _read_value(reg, root, view, path, name)
-        if cur == old:
+        cur = _value_now(reg, root, view, path, name)
+        if cur is _NO_KEY and old is not None:
+            # someone deleted the key since: restoring the value would bring
+            # the key (and its parents) back
+            report.conflicts.append(
+                (rec, f"{where} was deleted after this transaction wrote value {name!r}; left deleted")
+            )
+            return
+        if cur is _NO_KEY or cur == old:
             report.already += 1
             return
         if kind == "set_value":
@@ -545,10 +718,24 @@ def _undo_one(reg: _live.Registry, rec: dict[str, Any], report: RollbackReport) 
         raise AssertionError(kind)
 
 
-def _undo(reg: _live.Registry, records: list[dict[str, Any]]) -> RollbackReport:
+def _undo(
+    reg: _live.Registry,
+    records: list[dict[str, Any]],
+    mark: Callable[[int], None],
+    skip: set[int] | frozenset[int] = frozenset(),
+) -> RollbackReport:
+    """Undoes `records` in reverse, but those in `skip` (undone before).
+    `mark(seq)` records each one undone or found with nothing to undo (not
+    a conflict: a later recovery compares it again)."""
     report = RollbackReport()
     for rec in reversed(records):
+        if rec["seq"] in skip:
+            report.already += 1
+            continue
+        before = len(report.conflicts)
         _undo_one(reg, rec, report)
+        if len(report.conflicts) == before:
+            mark(rec["seq"])
     return report
 
 
@@ -577,7 +764,7 @@ def rollback_journal(
         The transaction is still running (its process holds the journal lock).
     """
     p = Path(path)
-    with open(p, "rb") as f:
+    with _open_journal(p, "r+b") as f:
         if not _lock(f):
             raise TransactionError(
                 16,
@@ -585,12 +772,28 @@ def rollback_journal(
                 str(p),
                 winerror=ERROR_TRANSACTION_NOT_ACTIVE,
             )
-        j = read_journal(p)
-        if j.state == "commit":
-            report = RollbackReport(committed=True)
+        j = _parse_journal(p, f)
+        if j.state != "open":
+            report = RollbackReport(committed=j.state == "commit", rolled_back=j.state == "rollback")
         else:
             reg = reg or _default_registry()
-            report = _undo(reg, j.records)
+            fd, at, seq = f.fileno(), j.end, j.next_seq
+
+            def mark(of: int) -> None:
+                # after the last whole record (a torn tail is dropped first:
+                # the mark must start a line of its own), fsync'd as every record
+                nonlocal at, seq
+                if j.damage is not None:
+                    return  # nothing is appended past damage: the file stays as found
+                os.ftruncate(fd, at)
+                os.lseek(fd, at, os.SEEK_SET)
+                line = _line({"kind": "undone", "of": of, "seq": seq})
+                _write_all(fd, line)
+                os.fsync(fd)
+                at += len(line)
+                seq += 1
+
+            report = _undo(reg, j.records, mark, j.undone)
     if j.damage is not None:
         raise JournalCorruptError(
             f"{p}: {j.damage[1]}; the {len(j.records)} records before it were "
@@ -647,10 +850,13 @@ def ktm_status(reg: _live.Registry) -> RegistryError | None:
 # ---------------------------------------------------------------------------
 
 
-def _encode(data: Any, type: int | None) -> tuple[int, bytes]:
-    if type is None:
-        return _shorthand_value(data)
-    return int(type), encode_value_data(int(type), data)
+def _encode(name: object, data: Any, vtype: int | None) -> tuple[int, bytes]:
+    """(type, bytes) as Key.set_value stores them: the type checked to be a
+    32-bit number (-1 or 2**32 reached struct.pack: struct.error), the name
+    to be a str."""
+    if not isinstance(name, str):
+        raise TypeError(f"a value name must be a str, not {type(name).__name__}")
+    return encode_value(data, vtype)
 
 
 class TxKey:
@@ -693,7 +899,7 @@ class TxKey:
 
     def set_value(self, name: str, data: Any, type: int | None = None) -> None:
         """Sets a value (same conversions as regfast.live.registry.Key.set_value)."""
-        vtype, raw = _encode(data, type)
+        vtype, raw = _encode(name, data, type)
         tx = self.tx._check()
         body = struct.pack("<I", vtype) + str16(name) + struct.pack("<I", len(raw)) + raw
         if tx.mode == "ktm":
@@ -715,6 +921,8 @@ class TxKey:
 
     def delete_value(self, name: str) -> None:
         """Deletes a value (FileNotFoundError if there is none)."""
+        if not isinstance(name, str):
+            raise TypeError(f"a value name must be a str, not {type(name).__name__}")
         tx = self.tx._check()
         if tx.mode == "ktm":
             self._treq(_ops.OP_TX_DELETE_VALUE, str16(name), name)
@@ -955,7 +1163,8 @@ class Transaction:
             return RollbackReport()
         assert self._j is not None
         try:
-            report = _undo(self.reg, self._j.records)
+            j = self._j
+            report = _undo(self.reg, j.records, lambda of: j.append({"kind": "undone", "of": of}))
         except BaseException:
             self.state = "failed"  # the journal stays: regfast recover --journal can finish it
             self._j.close()

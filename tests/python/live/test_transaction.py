@@ -355,7 +355,8 @@ LOCK_HOLDER = textwrap.dedent("""
     from pathlib import Path
     from regfast.live.transaction import _Journal
     j = _Journal(Path(sys.argv[1]), {"pid": 0, "host": "test"})
-    j.append({"kind": "set_value", "root": 1, "view": 0, "path": "x", "name": "n", "old": None})
+    j.append({"kind": "set_value", "root": 0x80000001, "view": 0, "path": "x", "name": "n", "old": None,
+              "new": [1, "0" * 64]})
     print("locked", flush=True)
     sys.stdin.readline()                    # holds the journal (and its lock) until told
 """)
@@ -411,7 +412,8 @@ def test_journal_records_survive_short_writes(tmp_path, monkeypatch):
 
     monkeypatch.setattr(T.os, "write", short_write)
     j = T._Journal(tmp_path / "short.rfj", {"pid": os.getpid()})
-    j.append({"kind": "set_value", "root": 1, "view": 0, "path": "x", "name": "n", "old": None})
+    j.append({"kind": "set_value", "root": 0x80000001, "view": 0, "path": "x", "name": "n", "old": None,
+              "new": [1, "0" * 64]})
     j.close()
     monkeypatch.undo()
     assert len(calls) > 2
@@ -499,6 +501,186 @@ def test_committed_journal_is_not_undone(registry, sandbox, tmp_path):
     with pytest.raises(FileExistsError):      # a journal is never reused
         j.write_bytes(b"x")
         regfast.transaction(registry, journal=j)
+
+
+# ---------------------------------------------------------------------------
+# Found by review: a journal undone twice, keys brought back, hostile records
+# ---------------------------------------------------------------------------
+
+def test_a_kept_journal_never_undoes_a_record_twice(wine, registry, sandbox, tmp_path):
+    """tx1's rollback undid x and kept the journal (a conflict on y). The app
+    then set x again in tx2 and committed. Recovering tx1's journal undid x a
+    second time: tx2's committed write was silently reverted."""
+    sandbox.set_value("x", "A")
+    sandbox.set_value("y", "A")
+    j = tmp_path / "kept.rfj"
+    tx1 = regfast.transaction(registry, journal=j)
+    k = tx1.open_key("HKCU", sandbox.path)
+    k.set_value("x", "NEW")
+    k.set_value("y", "NEW")
+    wine.reg("add", sandbox.full_path, "/v", "y", "/t", "REG_SZ", "/d", "theirs", "/f")
+    with pytest.raises(TransactionConflictError):
+        tx1.rollback()
+    assert sandbox["x"] == "A" and j.exists()
+    with regfast.transaction(registry, journal=tmp_path / "tx2.rfj") as tx2:
+        tx2.open_key("HKCU", sandbox.path).set_value("x", "NEW")
+    with pytest.raises(TransactionConflictError) as e:       # y: still someone else's
+        rollback_journal(j, registry)
+    assert e.value.report.undone == 0 and len(e.value.conflicts) == 1
+    assert sandbox["x"] == "NEW" and sandbox["y"] == "theirs"
+
+
+def test_a_journal_that_ends_in_rollback_is_finished(registry, sandbox, tmp_path):
+    """A crash between the rollback mark and the unlink: the journal was
+    undone again in full (and with it any later write of the same data)."""
+    sandbox.set_value("v", "old")
+    j = tmp_path / "rolled.rfj"
+    tx = regfast.transaction(registry, journal=j)
+    tx.open_key("HKCU", sandbox.path).set_value("v", "new")
+    tx._j.append({"kind": "rollback"})      # as if the undo ran, then "new" was written again
+    tx._j.close()
+    tx.state = "abandoned (test)"
+    rep = rollback_journal(j, registry)
+    assert rep.rolled_back and rep.undone == 0 and "rolled back" in rep.summary()
+    assert sandbox["v"] == "new" and not j.exists()
+
+
+def test_an_interrupted_rollback_finishes_later_without_false_conflicts(
+        registry, sandbox, tmp_path, monkeypatch):
+    """Ctrl-C between two undos: x had been written twice (A -> 1 -> 2) and both
+    were undone; recovery compared the later record again and called x = A
+    "changed after this transaction wrote it", forever."""
+    from regfast.live import transaction as T
+    sandbox.set_value("x", "A")
+    sandbox.set_value("y", "A")
+    j = tmp_path / "intr.rfj"
+    tx = regfast.transaction(registry, journal=j)
+    k = tx.open_key("HKCU", sandbox.path)
+    k.set_value("y", "1")
+    k.set_value("x", "1")
+    k.set_value("x", "2")
+    real, calls = T._write_value, []
+
+    def interrupted(*a):
+        calls.append(a)
+        if len(calls) == 3:                 # before the third undo (y's) writes
+            raise KeyboardInterrupt
+        real(*a)
+
+    monkeypatch.setattr(T, "_write_value", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        tx.rollback()
+    monkeypatch.setattr(T, "_write_value", real)
+    assert sandbox["x"] == "A" and sandbox["y"] == "1" and tx.state == "failed"
+    rep = rollback_journal(j, registry)
+    assert rep.undone == 1 and rep.already == 2 and not rep.conflicts
+    assert sandbox["x"] == "A" and sandbox["y"] == "A" and not j.exists()
+
+
+def test_a_rollback_does_not_bring_back_a_key_deleted_since(wine, registry, sandbox, tmp_path):
+    """The transaction deleted a value; someone else then deleted its key's
+    parent. The rollback re-created the keys and the value, and said nothing."""
+    with sandbox.create_key(r"App\Settings") as s:
+        s.set_value("token", "secret")
+    tx = regfast.transaction(registry, journal=tmp_path / "res.rfj")
+    tx.open_key("HKCU", sandbox.path + r"\App\Settings").delete_value("token")
+    wine.reg("delete", sandbox.full_path + r"\App", "/f")
+    with pytest.raises(TransactionConflictError) as e:
+        tx.rollback()
+    assert "deleted after this transaction" in e.value.conflicts[0][1]
+    assert sandbox.subkey_names() == []
+
+
+def _journal(path: Path, records: list[dict]) -> None:
+    from regfast.live.transaction import _line
+    import socket
+    begin = {"kind": "begin", "v": 1, "pid": 999999, "host": socket.gethostname()}
+    path.write_bytes(b"".join(_line(dict(r, seq=i)) for i, r in enumerate([begin] + records)))
+
+
+def _drop(key):
+    return lambda r: {k: v for k, v in r.items() if k != key}
+
+
+@pytest.mark.parametrize("spoil", [
+    _drop("path"),
+    lambda r: dict(r, old=[1, "!!!"]),
+    lambda r: dict(r, old=[1]),
+    lambda r: dict(r, root="HKCU"),
+    lambda r: dict(r, view=7),
+    lambda r: dict(r, new="x"),
+    lambda r: {"kind": "delete_key", "root": r["root"], "view": 0, "path": r["path"], "snapshot": [["a", "b"]]},
+    lambda r: {"kind": "create_key", "root": r["root"], "view": 0, "path": r["path"], "created": [1]},
+], ids=["no-path", "bad-base64", "short-old", "root-name", "bad-view", "bad-new", "bad-snapshot",
+        "bad-created"])
+def test_a_record_of_the_wrong_shape_is_damage_before_any_undo(registry, sandbox, tmp_path, spoil):
+    """Records a, bad, c (CRCs valid): c was undone, then bad raised KeyError,
+    IndexError, binascii.Error... out of the rollback, a left as written."""
+    import base64
+    from regfast.live.transaction import _digest
+    old = base64.b64encode("old\0".encode("utf-16-le")).decode()
+    new = [1, _digest(1, "new\0".encode("utf-16-le"))]
+    for n in "abc":
+        sandbox.set_value(n, "new")
+
+    def rec(name):
+        return {"kind": "set_value", "root": 0x80000001, "view": 0, "path": sandbox.path, "name": name,
+                "old": [1, old], "new": new}
+
+    j = tmp_path / "shape.rfj"
+    _journal(j, [rec("a"), spoil(rec("b")), rec("c")])
+    lines = j.read_bytes().splitlines(keepends=True)
+    with pytest.raises(JournalCorruptError) as e:
+        rollback_journal(j, registry)
+    assert e.value.offset == len(lines[0]) + len(lines[1]) and e.value.report.undone == 1
+    assert [sandbox[n] for n in "abc"] == ["old", "new", "new"]
+    assert j.exists()
+
+
+def test_two_leftover_journals_of_one_key_both_recover(registry, sandbox, tmp_path):
+    """Two crashed runs that each created K\\S and set v: the first recovery
+    deleted K\\S; the second met the handle cache's one-time 1018
+    (STATUS_KEY_DELETED) for a path under it and failed instead of finding
+    nothing to undo."""
+    from regfast.live.transaction import _digest
+    path = sandbox.path + r"\K\S"
+    registry.create_key("HKCU", path).set_value("v", 1)
+    recs = [{"kind": "create_key", "root": 0x80000001, "view": 0, "path": path,
+             "created": [sandbox.path + r"\K", path]},
+            {"kind": "set_value", "root": 0x80000001, "view": 0, "path": path, "name": "v", "old": None,
+             "new": [4, _digest(4, (1).to_bytes(4, "little"))]}]
+    _journal(tmp_path / "j1.rfj", recs)
+    _journal(tmp_path / "j2.rfj", recs)
+    assert rollback_journal(tmp_path / "j1.rfj", registry).undone == 2
+    rep = rollback_journal(tmp_path / "j2.rfj", registry)
+    assert rep.undone == 0 and rep.already == 2
+    assert sandbox.subkey_names() == []
+
+
+def test_what_is_not_a_journal_file_is_refused_without_reading_it(tmp_path):
+    """A FIFO named *.rfj held `recover --pending` forever; a link to
+    /dev/zero read until memory ran out."""
+    fifo = tmp_path / "a.rfj"
+    os.mkfifo(fifo)
+    zero = tmp_path / "z.rfj"
+    zero.symlink_to("/dev/zero")
+    for p in (fifo, zero):
+        with pytest.raises(JournalCorruptError, match="not a regular file"):
+            rollback_journal(p)
+        with pytest.raises(JournalCorruptError, match="not a regular file"):
+            read_journal(p)
+
+
+def test_txkey_set_value_checks_its_arguments(registry, sandbox, tmp_path):
+    with regfast.transaction(registry, journal=tmp_path / "args.rfj") as tx:
+        k = tx.open_key("HKCU", sandbox.path)
+        for t in (-1, 2 ** 32):
+            with pytest.raises(ValueError, match="32"):
+                k.set_value("v", b"x", t)
+        with pytest.raises(TypeError):
+            k.set_value(5, "x")
+        with pytest.raises(TypeError):
+            k.delete_value(None)
 
 
 # ---------------------------------------------------------------------------
