@@ -1,13 +1,24 @@
 """Generate the UTF-16 upcase map registry name comparison uses, in the two
 places that compare names: src/core/rf_upcase_table.h (the C core: lookups,
-lh hashes, the order check) and src/regfast/_upcase.py (the Python layers:
-the writer, .reg import and export, diff, tolerant lookups).
+lh hashes, the order check, the live backends' caches) and
+src/regfast/_upcase.py (the Python layers: the writer, .reg import and export,
+diff, get_many, tolerant lookups).
 
 Windows compares key and value names after RtlUpcaseUnicodeChar, a 1:1 map on
-UTF-16 code units. We derive ours from Python's Unicode database: every BMP
-character whose str.upper() is exactly one BMP character. Characters whose
-uppercase is several characters (German sharp s -> "SS") stay unchanged, as
-they do in Windows. Surrogates are left alone (each unit compared as is).
+UTF-16 code units, and so must we (the lh hashes Windows stores, the order of
+its subkey lists and which names are one are all made with it). Its rule, as
+Wine implements it (and tests/python/live/test_upcase_wine.py checks against
+Wine's RtlUpcaseUnicodeChar for every unit): c maps to its Unicode *simple*
+uppercase mapping when that character lowercases back to c, else to itself.
+So, unlike str.upper(): no expansions ("ß" stays "ß"), no one-way folds (µ,
+ı, ſ, final ς, ϐ, ǅ... stay: their uppercase lowercases to another letter),
+and the Greek letters with ypogegrammeni fold to their titlecase forms
+(ᾀ -> ᾈ, where str.upper() gives two characters). Surrogates are left alone
+(each unit compared as is).
+
+Python has no API for the simple uppercase mapping: it is str.upper() when
+that is one character, else the one character that lowercases to c (ᾈ for
+ᾀ), except for ß, which has no simple uppercase although ẞ lowercases to it.
 
 Both files come from one run, so they hold the same map whatever Python later
 imports them: the Python side must not fold with the running interpreter's
@@ -40,15 +51,27 @@ HEADER = ROOT / "src" / "core" / "rf_upcase_table.h"
 MODULE = ROOT / "src" / "regfast" / "_upcase.py"
 
 
+#: units with no simple uppercase mapping although a character lowercases to them
+NO_SIMPLE_UPPER = {0x00DF}  # ß (ẞ U+1E9E lowercases to it; ß itself upcases to "SS" only)
+
+
 def deltas() -> list[int]:
-    """The delta of every BMP code unit, from this interpreter's Unicode database."""
+    """The delta of every BMP code unit under RtlUpcaseUnicodeChar's rule
+    (the module docstring), from this interpreter's Unicode database."""
+    lowers_to: dict[int, list[int]] = {}
+    for u in range(0x10000):
+        if not 0xD800 <= u <= 0xDFFF:
+            low = chr(u).lower()
+            if len(low) == 1 and ord(low) != u:
+                lowers_to.setdefault(ord(low), []).append(u)
     out = []
     for c in range(0x10000):
         d = 0
-        if not 0xD800 <= c <= 0xDFFF:
+        if not 0xD800 <= c <= 0xDFFF and c not in NO_SIMPLE_UPPER:
             up = chr(c).upper()
-            if len(up) == 1 and ord(up) < 0x10000:
-                d = (ord(up) - c) & 0xFFFF
+            simple = ord(up) if len(up) == 1 else (lowers_to[c][0] if len(lowers_to.get(c, ())) == 1 else c)
+            if simple != c and simple < 0x10000 and chr(simple).lower() == chr(c):
+                d = (simple - c) & 0xFFFF
         out.append(d)
     return out
 

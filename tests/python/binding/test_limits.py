@@ -163,8 +163,10 @@ def test_name_index_finds_what_a_linear_search_finds(big_key_hive):
         for i in list(range(0, N_BIG, 997)) + [N_BIG - 1]:
             assert big[f"VALUE{i:06d}"] == i
             assert big.value(f"value{i:06d}").name == f"value{i:06d}"
-        for name, want in (("STRASSE", None), ("STRAßE", "ss"), ("σίσυφος", "greek"), ("ΣΊΣΥΦΟΣ", "greek"),
-                           ("ЁЛКА", "cyr"), ("ärger", "latin1"), ("äRGER", "latin1"), ("", "default")):
+        # (RtlUpcaseUnicodeChar leaves the final ς alone: "ΣΊΣΥΦΟΣ" is another name)
+        for name, want in (("STRASSE", None), ("STRAßE", "ss"), ("σίσυφος", "greek"), ("ΣΊΣΥΦΟς", "greek"),
+                           ("ΣΊΣΥΦΟΣ", None), ("ЁЛКА", "cyr"), ("ärger", "latin1"), ("äRGER", "latin1"),
+                           ("", "default")):
             assert big.get(name) == want, name
         # duplicates: the first in the value list wins, as without the index
         assert big["dupa"] == "first" == h.open("Small")["dupa"]

@@ -39,6 +39,9 @@ def test_the_c_and_python_tables_are_one_map():
     ("\ufb06", "\ufb06"),               # the "st" ligature too (str.upper(): "ST")
     ("\U0001e922", "\U0001e922"),       # outside the BMP: two units, neither changed
     ("a\ud800", "A\ud800"),             # a lone surrogate stays
+    ("\u00b5\u0131\u017f\u03c2\u01c5", "\u00b5\u0131\u017f\u03c2\u01c5"),  # one-way folds stay (Windows)
+    ("\u1f80\u1fb3", "\u1f88\u1fbc"),   # simple uppercase (str.upper(): two characters each)
+    ("\u03c3\u01c6", "\u03a3\u01c4"),
 ])
 def test_upcase_name_is_the_registry_fold(name, up):
     assert upcase_name(name) == up
