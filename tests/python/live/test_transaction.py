@@ -247,7 +247,7 @@ def test_crashed_transaction_is_rolled_back_by_regfast_recover(wine, registry, s
 
 def _as_if_written_by(j: Path, pid: int) -> None:
     """Rewrites a journal's begin record as if process `pid` had written it."""
-    from regfast.live.transaction import _line
+    from regfast.live.journal import _line
     lines = j.read_bytes().splitlines(keepends=True)
     head = json.loads(lines[0].split(b" ", 1)[1])
     lines[0] = _line(dict(head, pid=pid))
@@ -353,7 +353,7 @@ def test_a_running_transaction_cannot_be_recovered_under_it(registry, sandbox, t
 LOCK_HOLDER = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from regfast.live.transaction import _Journal
+    from regfast.live.journal import _Journal
     j = _Journal(Path(sys.argv[1]), {"pid": 0, "host": "test"})
     j.append({"kind": "set_value", "root": 0x80000001, "view": 0, "path": "x", "name": "n", "old": None,
               "new": [1, "0" * 64]})
@@ -379,7 +379,7 @@ def test_journal_lock_holds_on_every_platform(tmp_path):
     finally:
         p.communicate("done\n", timeout=60)
     assert p.returncode == 0
-    from regfast.live.transaction import _lock
+    from regfast.live.journal import _lock
     with open(j, "rb") as f:                                 # the holder exited: the lock went with it
         assert _lock(f)
 
@@ -550,7 +550,7 @@ def test_an_interrupted_rollback_finishes_later_without_false_conflicts(
     """Ctrl-C between two undos: x had been written twice (A -> 1 -> 2) and both
     were undone; recovery compared the later record again and called x = A
     "changed after this transaction wrote it", forever."""
-    from regfast.live import transaction as T
+    from regfast.live import journal as T
     sandbox.set_value("x", "A")
     sandbox.set_value("y", "A")
     j = tmp_path / "intr.rfj"
@@ -592,7 +592,7 @@ def test_a_rollback_does_not_bring_back_a_key_deleted_since(wine, registry, sand
 
 
 def _journal(path: Path, records: list[dict]) -> None:
-    from regfast.live.transaction import _line
+    from regfast.live.journal import _line
     import socket
     begin = {"kind": "begin", "v": 1, "pid": 999999, "host": socket.gethostname()}
     path.write_bytes(b"".join(_line(dict(r, seq=i)) for i, r in enumerate([begin] + records)))
@@ -617,7 +617,7 @@ def test_a_record_of_the_wrong_shape_is_damage_before_any_undo(registry, sandbox
     """Records a, bad, c (CRCs valid): c was undone, then bad raised KeyError,
     IndexError, binascii.Error... out of the rollback, a left as written."""
     import base64
-    from regfast.live.transaction import _digest
+    from regfast.live.journal import _digest
     old = base64.b64encode("old\0".encode("utf-16-le")).decode()
     new = [1, _digest(1, "new\0".encode("utf-16-le"))]
     for n in "abc":
@@ -642,7 +642,7 @@ def test_two_leftover_journals_of_one_key_both_recover(registry, sandbox, tmp_pa
     deleted K\\S; the second met the handle cache's one-time 1018
     (STATUS_KEY_DELETED) for a path under it and failed instead of finding
     nothing to undo."""
-    from regfast.live.transaction import _digest
+    from regfast.live.journal import _digest
     path = sandbox.path + r"\K\S"
     registry.create_key("HKCU", path).set_value("v", 1)
     recs = [{"kind": "create_key", "root": 0x80000001, "view": 0, "path": path,
