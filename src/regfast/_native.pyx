@@ -1147,23 +1147,21 @@ cdef class Hive:
                                 f"pairs of str, got {p!r}")
             # grouped as the registry compares names (str.upper() would make
             # "Straße" and "STRASSE" one key, and answer both from the first)
-            slot = groups.setdefault(upcase_name(kpath), (kpath, [], []))
+            # [key path, value names, (batch, decoded values) or None: no such key]
+            slot = groups.setdefault(upcase_name(kpath), [kpath, [], None])
             order.append((slot, len(slot[1])))
             slot[1].append(vname)
-        results = {}
-        for folded, (kpath, names, _) in groups.items():
+        for slot in groups.values():
             try:
-                key = self.open(kpath)
+                key = self.open(slot[0])
             except FileNotFoundError:
                 if default is _MISSING:
                     raise
-                results[folded] = None
                 continue
-            batch = _read_values(key, names, None, "strict")
-            results[folded] = (batch, batch.values())
+            batch = _read_values(key, slot[1], None, "strict")
+            slot[2] = (batch, batch.values())
         out = []
-        for (kpath, names, _), i in order:
-            got = results[upcase_name(kpath)]
+        for (kpath, names, got), i in order:
             if got is None or got[1][i] is None:        # decoded data is never None
                 if default is _MISSING:
                     raise error_from_status(RF_E_NOT_FOUND, f"{kpath}\\{names[i]} not found", kpath + "\\" + names[i])

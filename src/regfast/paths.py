@@ -141,7 +141,8 @@ def resolve_path(hive: Any, path: str) -> str:
     ``CurrentControlSet`` replaced by the ControlSet00N it stands for (see the
     module docstring). Other paths come back as they are."""
     parts = path.strip("\\").split("\\")
-    if upcase_name(parts[0]) in ROOT_WORDS and upcase_name(parts[0]) != _CCS and not _stores(hive, parts[0]):
+    first = upcase_name(parts[0])
+    if first in ROOT_WORDS and first != _CCS and not _stores(hive, parts[0]):
         del parts[: _prefix(hive, path, parts)]
     if parts and upcase_name(parts[0]) == _CCS and not _stores(hive, parts[0]):
         parts[0] = current_control_set(hive, path)
