@@ -21,18 +21,23 @@ records before it are undone and :class:`JournalCorruptError` (winerror 13,
 ``.offset`` = byte offset in the journal) is raised; nothing past the damage
 is applied.
 
-A rollback appends an ``undone`` record (``of`` = the seq it undid, or found
-already undone) after each undo, so a journal kept after a conflict or an
-interrupted rollback is never undone twice: undoing a record again would
-revert a later, legitimate write of the same data (compare-and-undo cannot
-tell it from this transaction's). A journal ending in ``rollback`` or
-``commit`` is finished: a recovery only removes it.
+A rollback appends an ``undone`` record (``of`` = the seq of the record it
+dealt with; ``conflict`` = the conflict it left, if any) after each record's
+undo, so a journal kept after a conflict or an interrupted rollback is never
+undone twice: undoing a record again would revert a later, legitimate write
+of the same data (compare-and-undo cannot tell it from this transaction's),
+or delete a key made again since. A record left with a conflict is reported
+again by later recoveries, never acted on. A recovery of a damaged journal
+moves what follows its last whole record (never applied) to
+``<journal>.damaged`` so that its marks can follow. A journal ending in
+``rollback`` or ``commit`` is finished: a recovery only removes it.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import hashlib
 import io
 import json
@@ -273,6 +278,7 @@ class _Journal:
         try:
             _lock(self.f)
             self.seq = 0
+            self.size = 0  # bytes of whole records
             self.records: list[dict[str, Any]] = []
             self.append(dict(header, kind="begin", v=JOURNAL_VERSION))
             if hasattr(os, "O_DIRECTORY"):  # the new file's directory entry must survive a crash too
@@ -290,9 +296,21 @@ class _Journal:
             raise
 
     def append(self, rec: dict[str, Any]) -> None:
+        """Appends one record, fsync'd. A write that fails half-way (a full
+        disk) is cut off again: later records (a rollback's undone marks)
+        must start a line of their own, or the journal reads as damaged from
+        there and its marks are lost."""
         rec = dict(rec, seq=self.seq)
-        _write_all(self.f.fileno(), _line(rec))
-        os.fsync(self.f.fileno())
+        fd = self.f.fileno()
+        try:
+            _write_all(fd, _line(rec))
+            os.fsync(fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, self.size)
+                os.lseek(fd, self.size, os.SEEK_SET)
+            raise
+        self.size = os.lseek(fd, 0, os.SEEK_CUR)
         self.seq += 1
         if rec["kind"] in _KINDS:  # (not the begin record, end marks or undone marks)
             self.records.append(rec)
@@ -314,16 +332,17 @@ class JournalContents:
     """A parsed journal: header, undo records (in write order), how it ended
     ("open", "commit", "rollback"), and damage (offset, reason) or None.
     ``torn_tail`` is True when the last line was cut short (ignored).
-    ``undone``: the seqs of records an earlier rollback already undid (they
-    are not undone again); ``end``: the byte offset past the last whole
-    record, and ``next_seq`` the seq a record appended there gets."""
+    ``undone``: the seqs of records an earlier rollback already dealt with
+    (they are not undone again), each with the conflict it left (None: it
+    was undone, or had nothing to undo); ``end``: the byte offset past the
+    last whole record, and ``next_seq`` the seq a record appended there gets."""
 
     header: dict[str, Any]
     records: list[dict[str, Any]]
     state: str
     damage: tuple[int, str] | None
     torn_tail: bool
-    undone: set[int] = field(default_factory=set)
+    undone: dict[int, str | None] = field(default_factory=dict)
     end: int = 0
     next_seq: int = 0
 
@@ -405,16 +424,15 @@ def _open_journal(p: Path, mode: str) -> Any:
     """The journal file, opened without blocking on what is not a file (a
     FIFO named *.rfj held `recover --pending` forever; a link to /dev/zero
     read until memory ran out): anything but a regular file is refused."""
-    flags = (
-        (os.O_RDWR if "+" in mode else os.O_RDONLY)
-        | getattr(os, "O_NONBLOCK", 0)
-        | getattr(os, "O_BINARY", 0)
-    )
+    nonblock = getattr(os, "O_NONBLOCK", 0)  # (POSIX only: Windows opens no FIFO this way)
+    flags = (os.O_RDWR if "+" in mode else os.O_RDONLY) | nonblock | getattr(os, "O_BINARY", 0)
     fd = os.open(p, flags)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise JournalCorruptError(f"{p}: not a regular file: not a regfast journal", 0, str(p))
-        if hasattr(os, "set_blocking"):
+        if nonblock:
+            # (not on Windows: there Python 3.12+ has set_blocking for pipes
+            # only, and it fails on a file)
             os.set_blocking(fd, True)
         return os.fdopen(fd, mode, buffering=0)
     except BaseException:
@@ -450,7 +468,7 @@ def _parse_journal(p: Path, f: Any) -> JournalContents:
 def _parse_lines(p: Path, reader: Any) -> JournalContents:
     records: list[dict[str, Any]] = []
     undoable: set[int] = set()
-    undone: set[int] = set()
+    undone: dict[int, str | None] = {}
     header: dict[str, Any] | None = None
     state = "open"
     damage: tuple[int, str] | None = None
@@ -498,10 +516,13 @@ def _parse_lines(p: Path, reader: Any) -> JournalContents:
                     records.append(rec)
                     undoable.add(seq)
             elif kind == "undone" and state == "open":
-                if rec.get("of") not in undoable:
-                    why = f"an undone mark for {rec.get('of')!r}, which is no undo record before it"
+                of, conflict = rec.get("of"), rec.get("conflict")
+                if type(of) is not int or of not in undoable:
+                    why = f"an undone mark for {of!r}, which is no undo record before it"
+                elif conflict is not None and not isinstance(conflict, str):
+                    why = f"an undone mark with a conflict of {type(conflict).__name__}, not a string"
                 else:
-                    undone.add(rec["of"])
+                    undone[of] = conflict
             else:
                 why = f"unexpected record kind {kind!r}" + (" after the end mark" if state != "open" else "")
         if why is not None:
@@ -637,6 +658,14 @@ def _undo_one(reg: _live.Registry, rec: dict[str, Any], report: RollbackReport) 
     elif kind == "delete_key":
         # Re-create what the snapshot held: missing keys and values are put
         # back; a value someone set meanwhile (different data) is a conflict.
+        # Not under a parent someone deleted since (the writes below would
+        # make it again, and its parents).
+        parent = path.rpartition("\\")[0]
+        if parent and not _key_exists(reg, root, view, parent):
+            report.conflicts.append(
+                (rec, f"{where}: its parent was deleted after this transaction deleted it; not re-created")
+            )
+            return
         changed = 0
         bad: list[str] = []
         for kpath, values in rec["snapshot"]:
@@ -673,22 +702,54 @@ def _undo_one(reg: _live.Registry, rec: dict[str, Any], report: RollbackReport) 
 def _undo(
     reg: _live.Registry,
     records: list[dict[str, Any]],
-    mark: Callable[[int], None],
-    skip: set[int] | frozenset[int] = frozenset(),
+    mark: Callable[[int, str | None], None],
+    done: dict[int, str | None] | None = None,
 ) -> RollbackReport:
-    """Undoes `records` in reverse, but those in `skip` (undone before).
-    `mark(seq)` records each one undone or found with nothing to undo (not
-    a conflict: a later recovery compares it again)."""
+    """Undoes `records` in reverse, but those an earlier rollback dealt with
+    (`done`: seq -> the conflict it left, or None). `mark(seq, conflict)`
+    records each one as dealt with once its undo ran, conflict or not: a
+    record is never undone again, since someone wrote there after this
+    transaction (a conflict), or its undo is done — undoing it later would
+    revert a later write of the same data, or re-delete a key deleted and
+    made again since. A conflict found before is reported again."""
     report = RollbackReport()
     for rec in reversed(records):
-        if rec["seq"] in skip:
-            report.already += 1
+        if done is not None and rec["seq"] in done:
+            why = done[rec["seq"]]
+            if why is None:
+                report.already += 1
+            else:
+                report.conflicts.append((rec, why + " (found by an earlier rollback)"))
             continue
         before = len(report.conflicts)
         _undo_one(reg, rec, report)
-        if len(report.conflicts) == before:
-            mark(rec["seq"])
+        found = report.conflicts[before:]
+        mark(rec["seq"], "; ".join(why for _, why in found) if found else None)
     return report
+
+
+def _set_aside(p: Path, fd: int, at: int) -> Path:
+    """Copies the journal's bytes from `at` (damage: never applied) to a new
+    file beside it, then cuts them off. Returns the new file."""
+    os.lseek(fd, at, os.SEEK_SET)
+    chunks = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    for n in range(1000):
+        aside = p.with_name(p.name + (".damaged" if n == 0 else f".damaged{n}"))
+        try:
+            with open(aside, "xb") as out:
+                out.write(b"".join(chunks))
+                out.flush()
+                os.fsync(out.fileno())
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(17, "no free name beside the journal for its damaged part", str(p))
+    os.ftruncate(fd, at)
+    os.fsync(fd)
+    return aside
 
 
 def rollback_journal(
@@ -698,9 +759,13 @@ def rollback_journal(
     process) left in the registry, from its journal.
 
     The valid prefix of the journal is undone with compare-and-undo (see the
-    module docstring). The file is deleted afterwards unless ``keep`` or a
-    conflict or damage was found (then it stays, for inspection). A journal
-    that already says ``commit`` is not undone: its file is just removed.
+    module docstring), each record once: the undone marks go into the
+    journal (not into one this process cannot write: then it is undone as
+    before, unmarked). The file is deleted afterwards unless ``keep`` or a
+    conflict or damage was found (then it stays, for inspection; damage:
+    what follows the last whole record moves to ``<journal>.damaged``). A
+    journal that already says ``commit`` or ``rollback`` is not undone: its
+    file is just removed.
 
     Raises
     ------
@@ -716,7 +781,17 @@ def rollback_journal(
         The transaction is still running (its process holds the journal lock).
     """
     p = Path(path)
-    with _open_journal(p, "r+b") as f:
+    try:
+        f = _open_journal(p, "r+b")  # (a recovery appends its undone marks)
+        writable = True
+    except PermissionError:  # a read-only file (or mount): undone as before, nothing marked
+        f, writable = _open_journal(p, "rb"), False
+    except OSError as e:
+        if e.errno != errno.EROFS:
+            raise
+        f, writable = _open_journal(p, "rb"), False
+    aside = None
+    with f:
         if not _lock(f):
             raise TransactionError(
                 16,
@@ -730,16 +805,25 @@ def rollback_journal(
         else:
             reg = reg or _default_registry()
             fd, at, seq = f.fileno(), j.end, j.next_seq
+            if writable and j.damage is not None:
+                # The marks go after the last whole record, so what follows
+                # it (never applied) moves to <journal>.damaged, for
+                # inspection: a damaged journal kept as found would have its
+                # valid part undone again by every later recovery.
+                aside = _set_aside(p, fd, at)
 
-            def mark(of: int) -> None:
+            def mark(of: int, conflict: str | None) -> None:
                 # after the last whole record (a torn tail is dropped first:
                 # the mark must start a line of its own), fsync'd as every record
                 nonlocal at, seq
-                if j.damage is not None:
-                    return  # nothing is appended past damage: the file stays as found
+                if not writable:
+                    return
                 os.ftruncate(fd, at)
                 os.lseek(fd, at, os.SEEK_SET)
-                line = _line({"kind": "undone", "of": of, "seq": seq})
+                rec: dict[str, Any] = {"kind": "undone", "of": of, "seq": seq}
+                if conflict is not None:
+                    rec["conflict"] = conflict
+                line = _line(rec)
                 _write_all(fd, line)
                 os.fsync(fd)
                 at += len(line)
@@ -747,9 +831,10 @@ def rollback_journal(
 
             report = _undo(reg, j.records, mark, j.undone)
     if j.damage is not None:
+        moved = f" (moved to {aside})" if aside else ""
         raise JournalCorruptError(
             f"{p}: {j.damage[1]}; the {len(j.records)} records before it were "
-            f"undone ({report.summary()}), nothing after it",
+            f"undone ({report.summary()}), nothing after it{moved}",
             j.damage[0],
             str(p),
             report,

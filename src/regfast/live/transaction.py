@@ -445,7 +445,15 @@ class Transaction:
         assert self._j is not None
         try:
             j = self._j
-            report = _undo(self.reg, j.records, lambda of: j.append({"kind": "undone", "of": of}))
+
+            def mark(of: int, conflict: str | None) -> None:
+                j.append(
+                    {"kind": "undone", "of": of}
+                    if conflict is None
+                    else {"kind": "undone", "of": of, "conflict": conflict}
+                )
+
+            report = _undo(self.reg, j.records, mark)
         except BaseException:
             self.state = "failed"  # the journal stays: regfast recover --journal can finish it
             self._j.close()

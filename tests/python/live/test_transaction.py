@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import zlib
 import subprocess
 import sys
 import textwrap
@@ -472,6 +473,14 @@ def test_damaged_journal_undoes_only_the_valid_prefix(registry, sandbox, tmp_pat
     # the valid prefix (v0, v1) is undone, nothing past the damage is
     assert [k[f"v{i}"] for i in range(5)] == ["old0", "old1", "new2", "new3", "new4"]
     assert j.exists()
+    # what followed the damage was moved aside, and the undos marked: a later
+    # recovery does not undo v0 again (someone set it to "new0" since)
+    aside = j.with_name(j.name + ".damaged")
+    assert aside.read_bytes() == b"".join(lines[3:]) and str(aside) in e.value.strerror
+    sandbox.set_value("v0", "new0")
+    rep = rollback_journal(j, registry)
+    assert rep.undone == 0 and rep.already == 2 and not j.exists()
+    assert k["v0"] == "new0" and k["v1"] == "old1"
 
 
 def test_garbage_journal_applies_nothing(registry, sandbox, tmp_path):
@@ -635,6 +644,113 @@ def test_a_record_of_the_wrong_shape_is_damage_before_any_undo(registry, sandbox
     assert e.value.offset == len(lines[0]) + len(lines[1]) and e.value.report.undone == 1
     assert [sandbox[n] for n in "abc"] == ["old", "new", "new"]
     assert j.exists()
+
+
+def test_a_half_done_create_key_undo_is_not_redone(wine, registry, sandbox, tmp_path):
+    """The undo of a create_key deleted A\\B\\C and A\\B, then stopped at A
+    (someone had written into it): a conflict, so the record was not marked
+    and a later recovery deleted an A\\B made legitimately since."""
+    j = tmp_path / "half.rfj"
+    tx = regfast.transaction(registry, journal=j)
+    tx.create_key("HKCU", sandbox.path + r"\A\B\C").close()
+    wine.reg("add", sandbox.full_path + r"\A", "/v", "x", "/t", "REG_SZ", "/d", "theirs", "/f")
+    with pytest.raises(TransactionConflictError):
+        tx.rollback()
+    assert sandbox.subkey("A").subkey_names() == []
+    registry.create_key("HKCU", sandbox.path + r"\A\B").close()       # legitimately, later
+    with pytest.raises(TransactionConflictError) as e:                  # reported again, not acted on
+        rollback_journal(j, registry)
+    assert "earlier rollback" in e.value.conflicts[0][1] and e.value.report.undone == 0
+    assert sandbox.subkey("A").subkey_names() == ["B"]
+
+
+def test_a_delete_key_undo_does_not_bring_back_a_deleted_parent(wine, registry, sandbox, tmp_path):
+    with sandbox.create_key(r"App\Sub") as s:
+        s.set_value("v", 1)
+    tx = regfast.transaction(registry, journal=tmp_path / "parent.rfj")
+    tx.open_key("HKCU", sandbox.path + r"\App").delete_key("Sub", tree=True)
+    wine.reg("delete", sandbox.full_path + r"\App", "/f")              # uninstalled meanwhile
+    with pytest.raises(TransactionConflictError) as e:
+        tx.rollback()
+    assert "parent was deleted" in e.value.conflicts[0][1]
+    assert sandbox.subkey_names() == []
+
+
+def test_a_failed_append_leaves_no_torn_bytes_in_the_journal(tmp_path, monkeypatch):
+    """A write that failed half-way (a full disk) left its bytes: the next
+    record (a rollback's undone mark) followed them on the same line, the
+    journal read as damaged from there, and the marks were lost."""
+    from regfast.live import journal as J
+    rec = {"kind": "set_value", "root": 0x80000001, "view": 0, "path": "x", "name": "n", "old": None,
+           "new": [1, "0" * 64]}
+    j = J._Journal(tmp_path / "full.rfj", {"pid": os.getpid()})
+    j.append(rec)
+    real_write = os.write
+
+    def disk_full(fd, data):
+        real_write(fd, bytes(data[:9]))
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(J.os, "write", disk_full)
+    with pytest.raises(OSError):
+        j.append(dict(rec, name="m"))
+    monkeypatch.undo()
+    j.append({"kind": "undone", "of": 1})
+    j.close()
+    got = read_journal(tmp_path / "full.rfj")
+    assert got.damage is None and not got.torn_tail and got.undone == {1: None}
+
+
+def test_a_read_only_journal_is_still_recovered(registry, sandbox, tmp_path, monkeypatch):
+    """Recovery opens the journal to append its marks; one it cannot write
+    (a read-only mount, the read-only attribute) is undone as before."""
+    from regfast.live import journal as J
+    sandbox.set_value("v0", "old0")
+    j = tmp_path / "ro.rfj"
+    tx = regfast.transaction(registry, journal=j)
+    tx.open_key("HKCU", sandbox.path).set_value("v0", "new0")
+    tx._j.close()
+    tx.state = "abandoned (test)"
+    real = J._open_journal
+
+    def read_only(p, mode):
+        if "+" in mode:
+            raise PermissionError(13, "Permission denied", str(p))
+        return real(p, mode)
+
+    monkeypatch.setattr(J, "_open_journal", read_only)
+    rep = rollback_journal(j, registry, keep=True)
+    assert rep.undone == 1 and sandbox["v0"] == "old0"
+
+
+def test_journals_open_where_there_is_no_o_nonblock(tmp_path, monkeypatch):
+    """Windows has no O_NONBLOCK, and its os.set_blocking (Python 3.12+) works
+    on pipes only: calling it on the journal failed every recovery there."""
+    from regfast.live import journal as J
+    j = J._Journal(tmp_path / "w.rfj", {"pid": os.getpid()})
+    j.close()
+    monkeypatch.delattr(J.os, "O_NONBLOCK", raising=False)
+
+    def pipes_only(fd, blocking):
+        raise OSError(6, "The handle is invalid")
+
+    monkeypatch.setattr(J.os, "set_blocking", pipes_only, raising=False)
+    assert read_journal(tmp_path / "w.rfj").records == []
+
+
+@pytest.mark.parametrize("of", ["true", "1.0", '"1"'])
+def test_an_undone_mark_must_name_a_record_by_its_integer_seq(tmp_path, of):
+    from regfast.live import journal as J
+    rec = {"kind": "set_value", "root": 0x80000001, "view": 0, "path": "x", "name": "n", "old": None,
+           "new": [1, "0" * 64]}
+    j = J._Journal(tmp_path / "m.rfj", {"pid": os.getpid()})
+    j.append(rec)
+    j.close()
+    text = '{"kind":"undone","of":%s,"seq":2}' % of
+    with open(tmp_path / "m.rfj", "ab") as f:
+        f.write(f"{zlib.crc32(text.encode()):08x} {text}\n".encode())
+    got = read_journal(tmp_path / "m.rfj")
+    assert got.damage is not None and "undone mark" in got.damage[1] and got.undone == {}
 
 
 def test_two_leftover_journals_of_one_key_both_recover(registry, sandbox, tmp_path):
