@@ -394,16 +394,46 @@ rf_status nt_key_delete(rf_hive *base, rf_key parent, const uint16_t *path, size
     if (st) { free(z); return st; }
     HKEY ph = (HKEY)r.handle;
     LONG e;
+    const char *call = (flags & RF_DELETE_TREE) ? "RegDeleteTreeW" : "RegDeleteKeyExW";
     if (flags & RF_DELETE_TREE) {
         /* RegDeleteTreeW(ph, z) opens z without the view's flag: asked for
-         * the 32-bit view's key, it deleted the 64-bit one. Open the key in
-         * the view, empty it, then delete it in the view. */
+         * the 32-bit view's key, it deleted the 64-bit one. So the key is
+         * opened in the view (to list its subkeys only), each subkey's tree
+         * goes with RegDeleteTreeW(key, subkey) (below the view's key no
+         * redirection applies), and the key with its values by
+         * RegDeleteKeyExW in the view. Not RegDeleteTreeW(key, NULL): it
+         * deletes the values one by one by NUL-terminated name (a name
+         * holding a NUL is not found: the delete failed with 2) and needs
+         * KEY_SET_VALUE on the key, which deleting it does not. */
         HKEY t;
-        e = RegOpenKeyExW(ph, z, 0, KEY_READ | KEY_SET_VALUE | DELETE | h->view, &t);
-        if (!e) {
-            e = RegDeleteTreeW(t, NULL);
+        DWORD nsub = 0;
+        e = RegOpenKeyExW(ph, z, 0, KEY_READ | h->view, &t);
+        if (e) {
+            call = "RegOpenKeyExW";
+        } else {
+            RegQueryInfoKeyW(t, NULL, NULL, NULL, &nsub, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+            for (DWORD i = 0;; i++) {
+                wchar_t sub[256];
+                DWORD n = 256;
+                e = RegEnumKeyExW(t, 0, sub, &n, NULL, NULL, NULL, NULL);
+                if (e == ERROR_NO_MORE_ITEMS) {
+                    e = 0;
+                    break;
+                }
+                call = "RegEnumKeyExW";
+                if (e) break;
+                call = "RegDeleteTreeW";
+                if (i > nsub) { /* a subkey that "went" is listed again (or keys keep coming) */
+                    e = ERROR_ACCESS_DENIED;
+                    break;
+                }
+                if ((e = RegDeleteTreeW(t, sub)) != 0) break;
+            }
             RegCloseKey(t);
-            if (!e) e = RegDeleteKeyExW(ph, z, h->view, 0);
+            if (!e) {
+                e = RegDeleteKeyExW(ph, z, h->view, 0);
+                call = "RegDeleteKeyExW";
+            }
         }
     } else {
         e = RegDeleteKeyExW(ph, z, h->view, 0);
@@ -430,7 +460,7 @@ rf_status nt_key_delete(rf_hive *base, rf_key parent, const uint16_t *path, size
             nt_name_utf8(path, nchars, nm, sizeof nm);
             st = rfi_fail(RF_E_NOT_FOUND, RF_NO_OFFSET, e, "the key \"%s\" does not exist", nm);
         } else {
-            st = nt_fail_win32(e, (flags & RF_DELETE_TREE) ? "RegDeleteTreeW" : "RegDeleteKeyExW", path, nchars);
+            st = nt_fail_win32(e, call, path, nchars);
         }
     }
     if (!st) nt_forget_path(h, p, path, nchars);   /* its cached tokens now answer 1018 */

@@ -128,6 +128,17 @@ def test_a_tree_delete_in_the_32_bit_view_deletes_that_views_key(rreg):
                 pass
 
 
+def test_a_tree_delete_takes_values_whose_names_hold_a_nul(rreg, rkey):
+    """RegDeleteTreeW(key, NULL) deletes values by NUL-terminated name: one
+    named "a\\0b" was not found, and the tree delete failed with 2, "the key
+    does not exist", leaving the key. Found by review."""
+    t = rkey.create_key("T")
+    t.set_value("a\0b", 1)
+    t.create_key("Sub").set_value("c\0d", 2)
+    rkey.delete_key("T", tree=True)
+    assert rkey.subkey_names() == []
+
+
 def test_delete_value_create_delete_key_and_their_errors(rreg, rkey):
     rkey.set_value("gone", 1)
     rkey.delete_value("gone")
