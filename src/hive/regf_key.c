@@ -448,6 +448,7 @@ struct find_ctx {
     uint32_t hash;
     uint32_t found;
     int tolerant;
+    int names_only;         /* tolerant, second pass: the stored lh hashes are not trusted */
     rf_error first_err;     /* tolerant: the first entry that could not be read */
 };
 
@@ -458,7 +459,7 @@ static rf_status find_entry(void *vctx, uint32_t child, uint32_t hash, uint32_t 
     /* lh lists store the hash of the upcased name: skip most entries
      * without touching their nk. lf and li entries arrive with hash 0, and so
      * may a real lh hash now and then: then we simply compare the name. */
-    if (hash != 0 && hash != c->hash) return RF_OK;
+    if (hash != 0 && hash != c->hash && !c->names_only) return RF_OK;
     const uint8_t *nk;
     uint32_t len, nlen;
     rf_status st = regf_nk_named(c->h, child, &nk, &len, &nlen);
@@ -506,6 +507,14 @@ rf_status regf_key_child(rf_hive *base, rf_key parent, const uint16_t *name, siz
      * skips most entries without touching their nk. */
     st = tolerant ? regf_each_subkey_all(h, (uint32_t)parent, nk, find_entry, &c)
                   : regf_each_subkey(h, (uint32_t)parent, nk, find_entry, &c);
+    if (tolerant && st == RF_OK && !c.first_err.code) {
+        /* Not found by hash: a tolerant open looks again by name alone. An
+         * lh hash made with another fold (hives written by other tools, or
+         * by regfast before its fold was Windows') hides a key Windows'
+         * lookup misses too, but a forensic read should still find it. */
+        c.names_only = 1;
+        st = regf_each_subkey_all(h, (uint32_t)parent, nk, find_entry, &c);
+    }
     if (st == RF_E_NO_MORE_ITEMS) {
         *out = c.found;
         return RF_OK;

@@ -541,6 +541,15 @@ def _encode_name(name: object, what: str, path: str) -> tuple[bytes, bool]:
         return name.encode("utf-16-le", "surrogatepass"), False
 
 
+def _name_key(name: str) -> str:
+    """The name as the registry tells names apart: upcased, and a surrogate
+    pair given as two lone surrogates read as the character it encodes (the
+    two are the same UTF-16: "\\U0001F600" and "\\ud83d\\ude00" are one name)."""
+    if name.isascii():
+        return name.upper()
+    return upcase_name(name.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass"))
+
+
 def _align8(n: int) -> int:
     return (n + 7) & ~7
 
@@ -770,7 +779,7 @@ def _build(
                         f"value name in {path!r} is {_utf16_units(vname)} UTF-16 units long "
                         f"(max {MAX_VALUE_NAME_CHARS})"
                     )
-                up = vname.upper() if vname.isascii() else upcase_name(vname)
+                up = _name_key(vname)
                 if up in seen:
                     raise ValueError(
                         f"duplicate value name {vname!r} in {path!r} (value names are case-insensitive)"
@@ -852,7 +861,7 @@ def _build(
             ups: dict[str, str] = {}
             for n in names:
                 _check_key_name(n, path)
-                up = n.upper() if n.isascii() else upcase_name(n)
+                up = _name_key(n)
                 if up in ups:
                     raise ValueError(
                         f"duplicate subkey name {n!r} in {path!r} "

@@ -4,6 +4,8 @@ root or a view given as text or number becomes the number the agent takes."""
 
 from __future__ import annotations
 
+from regfast._types import upcase_name
+
 __all__ = [
     "HKEY_CLASSES_ROOT",
     "HKEY_CURRENT_USER",
@@ -55,7 +57,7 @@ _ROOT_ALIASES.update({"HKCR": HKCR, "HKCU": HKCU, "HKLM": HKLM, "HKU": HKU, "HKC
 def _root(root: int | str) -> int:
     if isinstance(root, str):
         try:
-            return _ROOT_ALIASES[root.upper()]
+            return _ROOT_ALIASES[upcase_name(root)]  # (as the registry folds: "HKEY_USERſ" is no root)
         except KeyError:
             raise ValueError(f"unknown root key {root!r} (HKLM, HKCU, HKU, HKCR, HKCC)") from None
     return int(root)

@@ -68,6 +68,7 @@ from typing import Any
 import numpy as np
 
 from regfast import _hooks as _core
+from regfast._types import upcase_name
 from regfast.live import _agent_ops as _ops
 from regfast.observe import hooks as _hooks
 
@@ -408,15 +409,17 @@ class Profiler:
         return codes
 
     def _path_ids(self, path: str) -> list[int]:
-        want = path.strip("\\").lower()
+        # names compared as the registry compares them (str.lower() made the
+        # Kelvin sign and "k" one name, which the registry does not)
+        want = upcase_name(path.strip("\\"))
         ids = []
         for i, s in enumerate(self.strings):
-            low = s.strip("\\").lower()
-            if low == want:
+            up = upcase_name(s.strip("\\"))
+            if up == want:
                 ids.append(i)
-            elif "\\" in low:
-                root, rest = low.split("\\", 1)
-                if rest == want and root.upper() in _hooks.ROOTS.values():
+            elif "\\" in up:
+                root, rest = up.split("\\", 1)
+                if rest == want and root in _hooks.ROOTS.values():
                     ids.append(i)  # "Software\\X" matches "HKCU\\Software\\X"
         return ids
 
@@ -441,7 +444,8 @@ class Profiler:
         if path is not None:
             m &= np.isin(c["path"], self._path_ids(path))
         if value is not None:
-            vid = [i for i, s in enumerate(self.strings) if s.lower() == value.lower()]
+            want = upcase_name(value)
+            vid = [i for i, s in enumerate(self.strings) if upcase_name(s) == want]
             m &= np.isin(c["value"], vid)
         if failed is not None:
             m &= (c["status"] != 0) == failed

@@ -98,3 +98,49 @@ def test_the_damage_message_spells_non_ascii_names_apart(tmp_path):
     with regfast.open_hive(path) as h, pytest.raises(regfast.RegistryCorruptError) as e:
         h.scan()
     assert "lists two keys named '\\u2c2f'" in str(e.value)
+
+
+def test_the_writer_refuses_one_name_spelled_two_ways(tmp_path):
+    """"\\U0001F600" and the lone surrogates "\\ud83d\\ude00" are the same UTF-16:
+    the writer took them for two siblings, and its reader for one name twice."""
+    with pytest.raises(ValueError, match="duplicate subkey name"):
+        write_hive(tmp_path / "a.hiv", {"\U0001F600": {}, "\ud83d\ude00": {}})
+    with pytest.raises(ValueError, match="duplicate value name"):
+        write_hive(tmp_path / "b.hiv", {"k": {"\U0001F600x": 1, "\ud83d\ude00X": 2}})
+
+
+def test_root_names_fold_as_registry_names():
+    from regfast.live.roots import HKU, _root
+    assert _root("hkey_users") == HKU == _root("HKU")
+    with pytest.raises(ValueError, match="unknown root"):
+        _root("HKEY_USER\u017f")        # str.upper(): "HKEY_USERS"; the registry: another name
+
+
+def test_a_tolerant_lookup_finds_a_key_whose_lh_hash_another_fold_made(tmp_path):
+    """Hives written by regfast before its fold was Windows' (or by other
+    tools) store lh hashes made with str.upper(): "\u00b5" hashed as "\u039c".
+    A strict lookup misses it, as Windows' would; a tolerant one looks again
+    by name."""
+    import struct
+    data, layout = build_hive({"Soft": {"\u00b5Torrent": {}, "x": {}}}, timestamp=0)
+    lh = layout.subkey_list["Soft"]
+    assert data[lh + 4:lh + 6] == b"lh"
+    count = struct.unpack_from("<H", data, lh + 6)[0]
+    old_hash = 0
+    for ch in "\u039cTORRENT":                  # the hash str.upper() made
+        old_hash = (old_hash * 37 + ord(ch)) & 0xFFFFFFFF
+    data = bytearray(data)
+    for i in range(count):
+        off, h = struct.unpack_from("<II", data, lh + 8 + 8 * i)
+        if off + 4096 == layout.nk["Soft\\\u00b5Torrent"]:
+            struct.pack_into("<I", data, lh + 12 + 8 * i, old_hash)
+    path = tmp_path / "oldhash.hiv"
+    path.write_bytes(bytes(data))
+    with regfast.open_hive(path) as h:
+        with pytest.raises(FileNotFoundError):
+            h.open("Soft\\\u00b5Torrent")
+    with regfast.open_hive(path, errors="tolerant") as h:
+        assert h.open("Soft\\\u00b5torrent").name == "\u00b5Torrent"
+        assert h.open("Soft\\x").name == "x"
+        with pytest.raises(FileNotFoundError):
+            h.open("Soft\\missing")
