@@ -466,7 +466,9 @@ static rf_status find_entry(void *vctx, uint32_t child, uint32_t hash, uint32_t 
     /* tolerant: an entry that is not a key was listed at open; look on, and
      * if nothing else matches, say that it could not be read (not "missing") */
     if (st && c->tolerant && st == RF_E_CORRUPT) {
-        if (!c->first_err.code) c->first_err = *rf_last_error();
+        /* (not in the second pass: the first skipped this entry by its hash,
+         * and a miss must stay "not found", not become this damage) */
+        if (!c->first_err.code && !c->names_only) c->first_err = *rf_last_error();
         return RF_OK;
     }
     if (st) return st;
