@@ -28,9 +28,13 @@ undone twice: undoing a record again would revert a later, legitimate write
 of the same data (compare-and-undo cannot tell it from this transaction's),
 or delete a key made again since. A record left with a conflict is reported
 again by later recoveries, never acted on. A recovery of a damaged journal
-moves what follows its last whole record (never applied) to
-``<journal>.damaged`` so that its marks can follow. A journal ending in
-``rollback`` or ``commit`` is finished: a recovery only removes it.
+moves what follows its last valid record (never undone, though its writes
+may have been made) to ``<journal>.damaged`` (``.damaged1``... if taken)
+and records the damage, so that its marks can follow and later recoveries
+report the damage again. A journal kept for a conflict or damage is never
+finished by a recovery: inspect it, then delete it (and its ``.damaged``
+file). A journal ending in ``rollback`` or ``commit`` is finished: a
+recovery only removes it.
 """
 
 from __future__ import annotations
@@ -345,6 +349,7 @@ class JournalContents:
     undone: dict[int, str | None] = field(default_factory=dict)
     end: int = 0
     next_seq: int = 0
+    damage_set_aside: bool = False  # `damage` was found and set aside by an earlier recovery
 
 
 _KINDS = {"set_value", "delete_value", "create_key", "delete_key"}
@@ -469,6 +474,7 @@ def _parse_lines(p: Path, reader: Any) -> JournalContents:
     records: list[dict[str, Any]] = []
     undoable: set[int] = set()
     undone: dict[int, str | None] = {}
+    earlier: tuple[int, str] | None = None  # damage a recovery set aside before
     header: dict[str, Any] | None = None
     state = "open"
     damage: tuple[int, str] | None = None
@@ -523,6 +529,15 @@ def _parse_lines(p: Path, reader: Any) -> JournalContents:
                     why = f"an undone mark with a conflict of {type(conflict).__name__}, not a string"
                 else:
                     undone[of] = conflict
+            elif kind == "damaged" and state == "open":
+                off, reason, aside = rec.get("offset"), rec.get("reason"), rec.get("aside")
+                if type(off) is not int or not isinstance(reason, str) or not isinstance(aside, str):
+                    why = "a damaged record that is not {offset, reason, aside}"
+                else:
+                    earlier = (
+                        off,
+                        f"{reason} (found by an earlier recovery, which moved what followed to {aside})",
+                    )
             else:
                 why = f"unexpected record kind {kind!r}" + (" after the end mark" if state != "open" else "")
         if why is not None:
@@ -534,6 +549,8 @@ def _parse_lines(p: Path, reader: Any) -> JournalContents:
         seq += 1
     if header is None:
         raise JournalCorruptError(f"{p}: empty journal (no begin record)", 0, str(p))
+    if damage is None and earlier is not None:
+        return JournalContents(header, records, state, earlier, torn, undone, pos, seq, damage_set_aside=True)
     return JournalContents(header, records, state, damage, torn, undone, pos, seq)
 
 
@@ -729,24 +746,36 @@ def _undo(
 
 
 def _set_aside(p: Path, fd: int, at: int) -> Path:
-    """Copies the journal's bytes from `at` (damage: never applied) to a new
-    file beside it, then cuts them off. Returns the new file."""
-    os.lseek(fd, at, os.SEEK_SET)
-    chunks = []
-    while chunk := os.read(fd, 1 << 20):
-        chunks.append(chunk)
+    """Copies the journal's bytes from `at` (past the last valid record:
+    never undone) to a new file beside it (mode 0600, as journals: it holds
+    old value data), fsync'd with its directory entry, then cuts them off.
+    Returns the new file; on failure nothing is cut and no file is left."""
     for n in range(1000):
         aside = p.with_name(p.name + (".damaged" if n == 0 else f".damaged{n}"))
         try:
-            with open(aside, "xb") as out:
-                out.write(b"".join(chunks))
-                out.flush()
-                os.fsync(out.fileno())
+            out = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
             break
-        except FileExistsError:
+        except (FileExistsError, IsADirectoryError):
             continue
     else:
         raise FileExistsError(17, "no free name beside the journal for its damaged part", str(p))
+    try:
+        os.lseek(fd, at, os.SEEK_SET)
+        while chunk := os.read(fd, 1 << 20):
+            _write_all(out, chunk)
+        os.fsync(out)
+    except BaseException:
+        os.close(out)
+        with contextlib.suppress(OSError):
+            os.unlink(aside)
+        raise
+    os.close(out)
+    if hasattr(os, "O_DIRECTORY"):
+        dfd = os.open(p.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
     os.ftruncate(fd, at)
     os.fsync(fd)
     return aside
@@ -790,7 +819,8 @@ def rollback_journal(
         if e.errno != errno.EROFS:
             raise
         f, writable = _open_journal(p, "rb"), False
-    aside = None
+    aside: Path | None = None
+    aside_error: OSError | None = None
     with f:
         if not _lock(f):
             raise TransactionError(
@@ -805,12 +835,31 @@ def rollback_journal(
         else:
             reg = reg or _default_registry()
             fd, at, seq = f.fileno(), j.end, j.next_seq
-            if writable and j.damage is not None:
-                # The marks go after the last whole record, so what follows
-                # it (never applied) moves to <journal>.damaged, for
+            if writable and j.damage is not None and not j.damage_set_aside:
+                # The marks go after the last valid record, so what follows
+                # it (never undone) moves to <journal>.damaged, for
                 # inspection: a damaged journal kept as found would have its
-                # valid part undone again by every later recovery.
-                aside = _set_aside(p, fd, at)
+                # valid part undone again by every later recovery. A record
+                # of the damage stays, so later recoveries report it again.
+                try:
+                    aside = _set_aside(p, fd, at)
+                except OSError as e:  # (no room, no right): undone unmarked, as before
+                    writable, aside_error = False, e
+                else:
+                    line = _line(
+                        {
+                            "kind": "damaged",
+                            "offset": j.damage[0],
+                            "reason": j.damage[1],
+                            "aside": aside.name,
+                            "seq": seq,
+                        }
+                    )
+                    os.lseek(fd, at, os.SEEK_SET)  # (the copy read on to the old end)
+                    _write_all(fd, line)
+                    os.fsync(fd)
+                    at += len(line)
+                    seq += 1
 
             def mark(of: int, conflict: str | None) -> None:
                 # after the last whole record (a torn tail is dropped first:
@@ -832,6 +881,8 @@ def rollback_journal(
             report = _undo(reg, j.records, mark, j.undone)
     if j.damage is not None:
         moved = f" (moved to {aside})" if aside else ""
+        if aside_error is not None:
+            moved = f" (could not be set aside: {aside_error}; nothing was marked undone)"
         raise JournalCorruptError(
             f"{p}: {j.damage[1]}; the {len(j.records)} records before it were "
             f"undone ({report.summary()}), nothing after it{moved}",

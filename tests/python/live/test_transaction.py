@@ -477,9 +477,13 @@ def test_damaged_journal_undoes_only_the_valid_prefix(registry, sandbox, tmp_pat
     # recovery does not undo v0 again (someone set it to "new0" since)
     aside = j.with_name(j.name + ".damaged")
     assert aside.read_bytes() == b"".join(lines[3:]) and str(aside) in e.value.strerror
+    assert os.name != "posix" or aside.stat().st_mode & 0o077 == 0      # old data: private, as journals
+    # ... and reports the damage again (the writes past it were never undone)
     sandbox.set_value("v0", "new0")
-    rep = rollback_journal(j, registry)
-    assert rep.undone == 0 and rep.already == 2 and not j.exists()
+    with pytest.raises(JournalCorruptError) as again:
+        rollback_journal(j, registry)
+    assert "earlier recovery" in again.value.strerror and again.value.report.undone == 0
+    assert again.value.report.already == 2 and j.exists()
     assert k["v0"] == "new0" and k["v1"] == "old1"
 
 
@@ -699,6 +703,29 @@ def test_a_failed_append_leaves_no_torn_bytes_in_the_journal(tmp_path, monkeypat
     j.close()
     got = read_journal(tmp_path / "full.rfj")
     assert got.damage is None and not got.torn_tail and got.undone == {1: None}
+
+
+def test_a_damaged_journal_whose_damage_cannot_be_set_aside_is_undone_unmarked(
+        registry, sandbox, tmp_path, monkeypatch):
+    """No room or no right for <journal>.damaged: the recovery undid nothing
+    at all (review); now its valid part is undone as before, unmarked."""
+    from regfast.live import journal as J
+    for i in range(3):
+        sandbox.set_value(f"v{i}", f"old{i}")
+    j = tmp_path / "noroom.rfj"
+    abandoned(registry, sandbox, j)
+    with open(j, "ab") as f:
+        f.write(b"garbage line\n")
+
+    def no_room(*a):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(J, "_set_aside", no_room)
+    with pytest.raises(JournalCorruptError) as e:
+        rollback_journal(j, registry)
+    assert e.value.report.undone == 5 and "could not be set aside" in e.value.strerror
+    assert [sandbox[f"v{i}"] for i in range(3)] == ["old0", "old1", "old2"]
+    assert not list(tmp_path.glob("*.damaged*"))
 
 
 def test_a_read_only_journal_is_still_recovered(registry, sandbox, tmp_path, monkeypatch):
