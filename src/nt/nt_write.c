@@ -406,15 +406,21 @@ rf_status nt_key_delete(rf_hive *base, rf_key parent, const uint16_t *path, size
          * holding a NUL is not found: the delete failed with 2) and needs
          * KEY_SET_VALUE on the key, which deleting it does not. */
         HKEY t;
-        DWORD nsub = 0;
+        DWORD nsub = 0, maxlen = 0;
+        wchar_t *sub = NULL;
         e = RegOpenKeyExW(ph, z, 0, KEY_READ | h->view, &t);
         if (e) {
             call = "RegOpenKeyExW";
         } else {
-            RegQueryInfoKeyW(t, NULL, NULL, NULL, &nsub, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
-            for (DWORD i = 0;; i++) {
-                wchar_t sub[256];
-                DWORD n = 256;
+            /* the longest subkey name sizes the buffer (Wine allows 256) */
+            RegQueryInfoKeyW(t, NULL, NULL, NULL, &nsub, &maxlen, NULL, NULL, NULL, NULL, NULL, NULL);
+            if (maxlen < 255) maxlen = 255;
+            if (!(sub = malloc(((size_t)maxlen + 2) * sizeof *sub))) {
+                e = ERROR_NOT_ENOUGH_MEMORY;
+                call = "malloc";
+            }
+            for (DWORD i = 0; sub; i++) {
+                DWORD n = maxlen + 2;
                 e = RegEnumKeyExW(t, 0, sub, &n, NULL, NULL, NULL, NULL);
                 if (e == ERROR_NO_MORE_ITEMS) {
                     e = 0;
@@ -422,13 +428,17 @@ rf_status nt_key_delete(rf_hive *base, rf_key parent, const uint16_t *path, size
                 }
                 call = "RegEnumKeyExW";
                 if (e) break;
-                call = "RegDeleteTreeW";
-                if (i > nsub) { /* a subkey that "went" is listed again (or keys keep coming) */
+                if (i > nsub) { /* a subkey that "went" is listed again, or keys keep coming */
+                    st = rfi_fail(RF_E_ACCESS_DENIED, RF_NO_OFFSET, 0,
+                                  "the tree delete stopped: subkeys are still listed after %lu deletions "
+                                  "(made meanwhile, or not deletable)", (unsigned long)(nsub + 1));
                     e = ERROR_ACCESS_DENIED;
                     break;
                 }
+                call = "RegDeleteTreeW";
                 if ((e = RegDeleteTreeW(t, sub)) != 0) break;
             }
+            free(sub);
             RegCloseKey(t);
             if (!e) {
                 e = RegDeleteKeyExW(ph, z, h->view, 0);
@@ -455,7 +465,10 @@ rf_status nt_key_delete(rf_hive *base, rf_key parent, const uint16_t *path, size
     nt_release(h, &r);
     free(z);
     if (e && !st) {
-        if (e == ERROR_FILE_NOT_FOUND) {
+        /* "does not exist" only for the key itself: an inner call's 2 (a
+         * subkey gone meanwhile, a dangling link) names that call */
+        int itself = strcmp(call, "RegOpenKeyExW") == 0 || strcmp(call, "RegDeleteKeyExW") == 0;
+        if (e == ERROR_FILE_NOT_FOUND && itself) {
             char nm[96];
             nt_name_utf8(path, nchars, nm, sizeof nm);
             st = rfi_fail(RF_E_NOT_FOUND, RF_NO_OFFSET, e, "the key \"%s\" does not exist", nm);
