@@ -9,7 +9,8 @@ on Windows.
   :class:`regfast.Key`, on the shared :mod:`~regfast.live.hives` base
 * :mod:`~regfast.live.admin` (rename, security, privileges, hive files),
   :mod:`~regfast.live.watch` (change notification as diffs),
-  :mod:`~regfast.live.transaction` (KTM or a journal: :mod:`~regfast.live.journal`)
+  :mod:`~regfast.live.transaction` (KTM or a journal: :mod:`~regfast.live.journal`,
+  :mod:`~regfast.live.undo`)
 * :mod:`~regfast.live.protocol` -- frames and the ``Connection`` to the agent
   (op numbers: the generated :mod:`~regfast.live._agent_ops`);
   :mod:`~regfast.live.inproc` -- the same requests in this process (Windows);

@@ -70,21 +70,17 @@ from regfast.live.journal import (
     TransactionConflictError,
     TransactionError,
     _b64,
-    _default_registry,
     _digest,
     _Journal,
-    _key_exists,
-    _read_value,
-    _undo,
     default_journal_dir,
     pending_journals,
     read_journal,
-    rollback_journal,
     writer_alive,
 )
 from regfast.live.protocol import Reader, str16
 from regfast.live.roots import KEY_ALL_ACCESS, ROOT_NAMES, _root, _split_path, _view
 from regfast.live.snapshot import parse_snapshot
+from regfast.live.undo import _default_registry, _key_exists, _read_value, _undo, rollback_journal
 
 __all__ = [
     "transaction",

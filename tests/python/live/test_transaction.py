@@ -563,7 +563,7 @@ def test_an_interrupted_rollback_finishes_later_without_false_conflicts(
     """Ctrl-C between two undos: x had been written twice (A -> 1 -> 2) and both
     were undone; recovery compared the later record again and called x = A
     "changed after this transaction wrote it", forever."""
-    from regfast.live import journal as T
+    from regfast.live import undo as T
     sandbox.set_value("x", "A")
     sandbox.set_value("y", "A")
     j = tmp_path / "intr.rfj"
@@ -709,7 +709,7 @@ def test_a_damaged_journal_whose_damage_cannot_be_set_aside_is_undone_unmarked(
         registry, sandbox, tmp_path, monkeypatch):
     """No room or no right for <journal>.damaged: the recovery undid nothing
     at all (review); now its valid part is undone as before, unmarked."""
-    from regfast.live import journal as J
+    from regfast.live import undo as J
     for i in range(3):
         sandbox.set_value(f"v{i}", f"old{i}")
     j = tmp_path / "noroom.rfj"
@@ -731,7 +731,7 @@ def test_a_damaged_journal_whose_damage_cannot_be_set_aside_is_undone_unmarked(
 def test_a_read_only_journal_is_still_recovered(registry, sandbox, tmp_path, monkeypatch):
     """Recovery opens the journal to append its marks; one it cannot write
     (a read-only mount, the read-only attribute) is undone as before."""
-    from regfast.live import journal as J
+    from regfast.live import undo as J
     sandbox.set_value("v0", "old0")
     j = tmp_path / "ro.rfj"
     tx = regfast.transaction(registry, journal=j)
