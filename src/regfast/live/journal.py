@@ -351,6 +351,15 @@ _KINDS = {"set_value", "delete_value", "create_key", "delete_key"}
 _VIEWS = (0, 0x100, 0x200)
 
 
+def _undone_mark(of: int, conflict: str | None) -> dict[str, Any]:
+    """The record that says the undo record `of` was dealt with, and the
+    conflict it left (if any): what a rollback appends after each undo."""
+    rec: dict[str, Any] = {"kind": "undone", "of": of}
+    if conflict is not None:
+        rec["conflict"] = conflict
+    return rec
+
+
 def _is_u32(x: object) -> bool:
     return type(x) is int and 0 <= x <= 0xFFFFFFFF
 

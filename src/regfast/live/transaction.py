@@ -72,6 +72,7 @@ from regfast.live.journal import (
     _b64,
     _digest,
     _Journal,
+    _undone_mark,
     default_journal_dir,
     pending_journals,
     read_journal,
@@ -442,14 +443,7 @@ class Transaction:
         try:
             j = self._j
 
-            def mark(of: int, conflict: str | None) -> None:
-                j.append(
-                    {"kind": "undone", "of": of}
-                    if conflict is None
-                    else {"kind": "undone", "of": of, "conflict": conflict}
-                )
-
-            report = _undo(self.reg, j.records, mark)
+            report = _undo(self.reg, j.records, lambda of, conflict: j.append(_undone_mark(of, conflict)))
         except BaseException:
             self.state = "failed"  # the journal stays: regfast recover --journal can finish it
             self._j.close()

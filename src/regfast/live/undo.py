@@ -25,6 +25,7 @@ from regfast.live.journal import (
     _open_journal,
     _parse_journal,
     _unb64,
+    _undone_mark,
     _write_all,
 )
 from regfast.live.roots import ROOT_NAMES
@@ -312,6 +313,20 @@ def rollback_journal(
         else:
             reg = reg or _default_registry()
             fd, at, seq = f.fileno(), j.end, j.next_seq
+
+            def append(rec: dict[str, Any]) -> None:
+                # after the last whole record (a torn tail, or what the
+                # set-aside copied, is dropped first: each record starts a
+                # line of its own), fsync'd as every record
+                nonlocal at, seq
+                os.ftruncate(fd, at)
+                os.lseek(fd, at, os.SEEK_SET)
+                line = _line(dict(rec, seq=seq))
+                _write_all(fd, line)
+                os.fsync(fd)
+                at += len(line)
+                seq += 1
+
             if writable and j.damage is not None and not j.damage_set_aside:
                 # The marks go after the last valid record, so what follows
                 # it (never undone) moves to <journal>.damaged, for
@@ -323,37 +338,13 @@ def rollback_journal(
                 except OSError as e:  # (no room, no right): undone unmarked, as before
                     writable, aside_error = False, e
                 else:
-                    line = _line(
-                        {
-                            "kind": "damaged",
-                            "offset": j.damage[0],
-                            "reason": j.damage[1],
-                            "aside": aside.name,
-                            "seq": seq,
-                        }
+                    append(
+                        {"kind": "damaged", "offset": j.damage[0], "reason": j.damage[1], "aside": aside.name}
                     )
-                    os.lseek(fd, at, os.SEEK_SET)  # (the copy read on to the old end)
-                    _write_all(fd, line)
-                    os.fsync(fd)
-                    at += len(line)
-                    seq += 1
 
             def mark(of: int, conflict: str | None) -> None:
-                # after the last whole record (a torn tail is dropped first:
-                # the mark must start a line of its own), fsync'd as every record
-                nonlocal at, seq
-                if not writable:
-                    return
-                os.ftruncate(fd, at)
-                os.lseek(fd, at, os.SEEK_SET)
-                rec: dict[str, Any] = {"kind": "undone", "of": of, "seq": seq}
-                if conflict is not None:
-                    rec["conflict"] = conflict
-                line = _line(rec)
-                _write_all(fd, line)
-                os.fsync(fd)
-                at += len(line)
-                seq += 1
+                if writable:
+                    append(_undone_mark(of, conflict))
 
             report = _undo(reg, j.records, mark, j.undone)
     if j.damage is not None:
