@@ -89,10 +89,11 @@ def _prefix(hive: Any, path: str, parts: list[str]) -> int:
     if first in _VIEWS:
         raise _not_found(path, _VIEWS[first] + ", not one hive: open the path inside the hive")
     if first in _HKLM:
-        if len(parts) < 2 or upcase_name(parts[1]) not in _HKLM_HIVES:
+        second = upcase_name(parts[1]) if len(parts) > 1 else ""
+        if second not in _HKLM_HIVES:
             known = ", ".join(f"{parts[0]}\\{n}" for n in _HKLM_HIVES)
             raise _not_found(path, f"not a hive Windows mounts under {parts[0]} ({known})")
-        n, want, where = 2, _HKLM_HIVES[upcase_name(parts[1])], f"{parts[0]}\\{parts[1]}"
+        n, want, where = 2, _HKLM_HIVES[second], f"{parts[0]}\\{parts[1]}"
     elif first in _HKCU:
         n, want, where = 1, _USER, parts[0]
     else:  # HKEY_USERS\<SID>, <SID>_Classes or .DEFAULT
