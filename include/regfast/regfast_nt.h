@@ -271,8 +271,13 @@ void rf_live_tx_close(rf_live_tx *tx);
 rf_status rf_live_tx_open_key(rf_live_tx *tx, void *parent, const uint16_t *path, uint32_t access,
                               int create, void **out, uint32_t *disposition);
 
-/** RegDeleteKeyTransactedW(parent, sub, view) inside the transaction. */
-rf_status rf_live_tx_delete_key(rf_live_tx *tx, void *parent, const uint16_t *sub, uint32_t view);
+/**
+ * Deletes `sub` under `parent` inside the transaction, with its whole
+ * subtree when flags holds RF_DELETE_TREE: every key opened by
+ * RegOpenKeyTransactedW with REG_OPTION_OPEN_LINK and deleted by
+ * NtDeleteKey, so a symbolic link is deleted as the link, never its target.
+ */
+rf_status rf_live_tx_delete_key(rf_live_tx *tx, void *parent, const uint16_t *sub, uint32_t view, uint32_t flags);
 
 /* ------------------------------------------------------------------------ */
 /* Administration (nt_admin.c): rename, security, privileges, hives, MUI     */

@@ -185,50 +185,6 @@ static rf_status op_open(ibuf *in, obuf *out)
     return RF_OK;
 }
 
-/* Deletes `sub` under the transacted key `parent` with its whole subtree,
- * every open and delete a KTM call (RegOpenKeyTransactedW,
- * RegDeleteKeyTransactedW), children first. Not RegDeleteTreeW: whether the
- * handles it opens internally below a transacted key join the transaction
- * is nowhere documented, and a delete outside it would survive a rollback.
- * Returns an rf status with the error already set (rfi_fail / ag_fail). */
-#define TX_TREE_MAX_DEPTH 512
-static rf_status tx_delete_tree(rf_live_tx *tx, HKEY parent, const wchar_t *sub, uint32_t view, int depth)
-{
-    if (depth > TX_TREE_MAX_DEPTH)
-        return ag_fail(RF_E_LIMIT, 0, "TX_DELETE_KEY: the subtree is deeper than %d keys", TX_TREE_MAX_DEPTH);
-    void *hk = NULL;
-    rf_status st = rf_live_tx_open_key(tx, parent, (const uint16_t *)sub,
-                                       KEY_ENUMERATE_SUB_KEYS | KEY_QUERY_VALUE | DELETE | view, 0, &hk, NULL);
-    if (st)
-        return ag_fail_rf(st);
-    wchar_t name[256], last[256];
-    last[0] = 0;
-    for (;;) {
-        DWORD n = 256;
-        /* always index 0: each child is gone (in the transaction's view)
-         * once deleted */
-        LONG ls = RegEnumKeyExW((HKEY)hk, 0, name, &n, NULL, NULL, NULL, NULL);
-        if (ls == ERROR_NO_MORE_ITEMS)
-            break;
-        if (ls) {
-            st = ag_fail(ls, ls, "RegEnumKeyExW failed under a transacted key: %ld", (long)ls);
-            break;
-        }
-        if (last[0] && wcscmp(name, last) == 0) {     /* a delete that did not take: never loop */
-            st = ag_fail(RF_E_ACCESS_DENIED, 0, "TX_DELETE_KEY: subkey still listed after its deletion");
-            break;
-        }
-        if ((st = tx_delete_tree(tx, (HKEY)hk, name, view, depth + 1)) != RF_OK)
-            break;
-        memcpy(last, name, sizeof name);
-    }
-    RegCloseKey((HKEY)hk);
-    if (st)
-        return st;
-    st = rf_live_tx_delete_key(tx, parent, (const uint16_t *)sub, view);
-    return st ? ag_fail_rf(st) : RF_OK;
-}
-
 static rf_status op_key_write(uint16_t op, ibuf *in, obuf *out)
 {
     tkey_slot *k = NULL;
@@ -271,9 +227,9 @@ static rf_status op_key_write(uint16_t op, ibuf *in, obuf *out)
         {
             tx_slot *t = tx_get(k->tx_id);
             rf_status st = !t ? ag_last()
-                         : flags & 1 ? tx_delete_tree(t->tx, k->hk, name, k->view, 0)
-                         : rf_live_tx_delete_key(t->tx, k->hk, (const uint16_t *)name, k->view);
-            if (st && t && !(flags & 1))
+                         : rf_live_tx_delete_key(t->tx, k->hk, (const uint16_t *)name, k->view,
+                                                 flags & 1 ? RF_DELETE_TREE : 0);
+            if (st && t)
                 st = ag_fail_rf(st);
             free(name);
             return st;

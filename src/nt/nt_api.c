@@ -32,9 +32,10 @@ static BOOL CALLBACK load_api(PINIT_ONCE once, PVOID param, PVOID *ctx)
     LOAD(RtlFreeUnicodeString, "RtlFreeUnicodeString");
     LOAD(SetValueKey, "NtSetValueKey");
     LOAD(DeleteValueKey, "NtDeleteValueKey");
+    LOAD(DeleteKey, "NtDeleteKey");
     api_status = nt.OpenKey && nt.QueryValueKey && nt.QueryKey && nt.EnumerateKey && nt.EnumerateValueKey &&
                  nt.QuerySecurityObject && nt.Close && nt.RtlNtStatusToDosError &&
-                 nt.SetValueKey && nt.DeleteValueKey
+                 nt.SetValueKey && nt.DeleteValueKey && nt.DeleteKey
                      ? RF_OK : RF_E_NOT_SUPPORTED;
     return TRUE;
 }

@@ -94,6 +94,7 @@ typedef struct nt_api {
     VOID     (NTAPI *RtlFreeUnicodeString)(nt_ustr *);
     NTSTATUS (NTAPI *SetValueKey)(HANDLE, nt_ustr *, ULONG, ULONG, PVOID, ULONG);
     NTSTATUS (NTAPI *DeleteValueKey)(HANDLE, nt_ustr *);
+    NTSTATUS (NTAPI *DeleteKey)(HANDLE);
 } nt_api;
 
 /* ---- nt_api.c: the ntdll table, loaded once -------------------------------- */
@@ -354,6 +355,25 @@ rf_status nt_value_delete(rf_hive *h, rf_key k, const uint16_t *name, size_t nch
 rf_status nt_key_create(rf_hive *h, rf_key parent, const uint16_t *path, size_t nchars, uint32_t flags,
                         rf_key *out, uint32_t *disposition);
 rf_status nt_key_delete(rf_hive *h, rf_key parent, const uint16_t *path, size_t nchars, uint32_t flags);
+
+/* How a delete opens each key: RegOpenKeyExW, or RegOpenKeyTransactedW
+ * inside a transaction (nt_tx.c). */
+typedef LONG (*nt_open_fn)(void *ctx, HKEY parent, const wchar_t *name, DWORD options, REGSAM access, HKEY *out);
+
+typedef struct nt_tree_delete {
+    nt_open_fn open;
+    void *ctx;
+    const char *open_api;   /* its name, for errors */
+    const char *call;   /* out: the call that failed */
+    int depth;          /* out: where it failed, 0 = the key asked for */
+    rf_status st;       /* out: set (with its message) when regfast itself stopped */
+} nt_tree_delete;
+
+/* Deletes `name` under `parent`, with everything below it when `tree`,
+ * never following a symbolic link out of the tree (nt_write.c). Returns a
+ * Win32 error; d->call, d->depth say where, d->st is set when regfast
+ * stopped the delete itself (too deep, subkeys that keep coming). */
+LONG nt_delete_key_at(HKEY parent, const wchar_t *name, REGSAM view, int tree, int depth, nt_tree_delete *d);
 rf_status nt_key_rename(rf_hive *h, rf_key k, const uint16_t *new_name, size_t nchars);
 rf_status nt_key_get_security(rf_hive *h, rf_key k, uint32_t si, void *buf, size_t cap, size_t *len_out,
                               uint32_t *si_out);

@@ -215,12 +215,27 @@ rf_status rf_live_tx_open_key(rf_live_tx *tx, void *parent, const uint16_t *path
     return RF_OK;
 }
 
-rf_status rf_live_tx_delete_key(rf_live_tx *tx, void *parent, const uint16_t *sub, uint32_t view)
+static LONG open_key_tx(void *ctx, HKEY parent, const wchar_t *name, DWORD options, REGSAM access, HKEY *out)
 {
-    if (!tx || !tx->h || !sub)
+    return ktm.open_key(parent, name, options, access, out, ((rf_live_tx *)ctx)->h, NULL);
+}
+
+/* Every key opened by RegOpenKeyTransactedW and deleted by NtDeleteKey on
+ * that handle, which is what RegDeleteKeyTransactedW does itself; opened
+ * with REG_OPTION_OPEN_LINK so that a symbolic link is deleted as the link,
+ * never its target (nt_delete_key_at). Not RegDeleteTreeW: whether the
+ * handles it opens inside join the transaction is nowhere documented, and a
+ * delete outside it would survive a rollback. */
+rf_status rf_live_tx_delete_key(rf_live_tx *tx, void *parent, const uint16_t *sub, uint32_t view, uint32_t flags)
+{
+    if (!tx || !tx->h || !sub || (flags & ~RF_DELETE_TREE))
         return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0, "rf_live_tx_delete_key: bad argument");
-    LONG ls = ktm.delete_key((HKEY)parent, (LPCWSTR)sub, view, 0, tx->h, NULL);
-    if (ls)
-        return nt_fail_win32(ls, "RegDeleteKeyTransactedW", sub, wcslen((const wchar_t *)sub));
-    return RF_OK;
+    if (!ktm.open_key)
+        return rfi_fail(RF_E_NOT_SUPPORTED, RF_NO_OFFSET, ERROR_NOT_SUPPORTED,
+                        "advapi32 has no RegOpenKeyTransactedW");
+    nt_tree_delete d = {open_key_tx, tx, "RegOpenKeyTransactedW", "RegOpenKeyTransactedW", 0, RF_OK};
+    LONG ls = nt_delete_key_at((HKEY)parent, (const wchar_t *)sub, view, (flags & RF_DELETE_TREE) != 0, 0, &d);
+    if (ls && !d.st)
+        return nt_fail_win32(ls, d.call, sub, wcslen((const wchar_t *)sub));
+    return d.st;
 }

@@ -382,6 +382,95 @@ rf_status nt_key_create(rf_hive *base, rf_key parent, const uint16_t *path, size
     return RF_OK;
 }
 
+/* Windows refuses keys nested deeper than 512 levels; a tree delete never
+ * recurses further (nor on a stack it cannot bound). */
+#define NT_TREE_MAX_DEPTH 512
+
+/* Deletes every subkey of `t` (opened with KEY_ENUMERATE_SUB_KEYS), each
+ * with its own tree. Always index 0: a deleted subkey is no longer listed;
+ * one listed again (made meanwhile, or a delete that did not take) stops
+ * the loop after as many deletions as there were subkeys. */
+static LONG delete_subkeys(HKEY t, int depth, nt_tree_delete *d)
+{
+    DWORD nsub = 0, maxlen = 0;
+    RegQueryInfoKeyW(t, NULL, NULL, NULL, &nsub, &maxlen, NULL, NULL, NULL, NULL, NULL, NULL);
+    if (maxlen < 255) maxlen = 255;   /* the longest subkey name sizes the buffer (Wine allows 256) */
+    wchar_t *sub = malloc(((size_t)maxlen + 2) * sizeof *sub);
+    if (!sub) {
+        d->call = "malloc";
+        return ERROR_NOT_ENOUGH_MEMORY;
+    }
+    LONG e = 0;
+    for (DWORD i = 0;; i++) {
+        DWORD n = maxlen + 2;
+        e = RegEnumKeyExW(t, 0, sub, &n, NULL, NULL, NULL, NULL);
+        if (e == ERROR_NO_MORE_ITEMS) {
+            e = 0;
+            break;
+        }
+        if (e) {
+            d->call = "RegEnumKeyExW";
+            d->depth = depth;
+            break;
+        }
+        if (i > nsub) {
+            d->st = rfi_fail(RF_E_ACCESS_DENIED, RF_NO_OFFSET, 0,
+                             "the tree delete stopped: subkeys are still listed after %lu deletions "
+                             "(made meanwhile, or not deletable)", (unsigned long)(nsub + 1));
+            e = ERROR_ACCESS_DENIED;
+            break;
+        }
+        if (depth >= NT_TREE_MAX_DEPTH) {
+            d->st = rfi_fail(RF_E_LIMIT, RF_NO_OFFSET, 0,
+                             "the tree delete stopped: the tree is deeper than %d keys", NT_TREE_MAX_DEPTH);
+            e = ERROR_INVALID_PARAMETER;
+            break;
+        }
+        if ((e = nt_delete_key_at(t, sub, 0, 1, depth + 1, d)) != 0) break;
+    }
+    free(sub);
+    return e;
+}
+
+/* Deletes the key `name` under `parent` (with everything below it when
+ * `tree`), each key opened with REG_OPTION_OPEN_LINK and deleted by its own
+ * handle (NtDeleteKey). So a symbolic link, the key asked for or one inside
+ * the tree, goes as the link: its target lies outside the tree and is never
+ * touched. RegDeleteTreeW and RegDeleteKeyExW open without the option:
+ * under Wine they followed a link and deleted the target's subkeys (MS-RRP
+ * 3.1.1.11 has Windows' server refuse a link's delete with 2 instead);
+ * deleting a link by an OPEN_LINK handle is the way Microsoft documents
+ * (REG_OPTION_CREATE_LINK). `view` (KEY_WOW64_*) applies to the key asked
+ * for: below it no redirection applies. NtDeleteKey takes the values along,
+ * so neither KEY_SET_VALUE nor NUL-free value names are needed (both were,
+ * with RegDeleteTreeW(key, NULL)). */
+LONG nt_delete_key_at(HKEY parent, const wchar_t *name, REGSAM view, int tree, int depth, nt_tree_delete *d)
+{
+    HKEY t;
+    d->call = d->open_api;
+    d->depth = depth;
+    LONG e = d->open(d->ctx, parent, name, REG_OPTION_OPEN_LINK,
+                     DELETE | (tree ? KEY_ENUMERATE_SUB_KEYS | KEY_QUERY_VALUE : 0) | view, &t);
+    if (e) return e;
+    if (tree) e = delete_subkeys(t, depth, d);
+    if (!e) {
+        NTSTATUS s = nt.DeleteKey(t);
+        if (s) {
+            d->call = "NtDeleteKey";
+            d->depth = depth;
+            e = (LONG)nt.RtlNtStatusToDosError(s);
+        }
+    }
+    RegCloseKey(t);
+    return e;
+}
+
+static LONG open_key(void *ctx, HKEY parent, const wchar_t *name, DWORD options, REGSAM access, HKEY *out)
+{
+    (void)ctx;
+    return RegOpenKeyExW(parent, name, options, access, out);
+}
+
 rf_status nt_key_delete(rf_hive *base, rf_key parent, const uint16_t *path, size_t nchars, uint32_t flags)
 {
     nt_hive *h = (nt_hive *)base;
@@ -393,87 +482,34 @@ rf_status nt_key_delete(rf_hive *base, rf_key parent, const uint16_t *path, size
     st = nt_acquire(h, p, &r);
     if (st) { free(z); return st; }
     HKEY ph = (HKEY)r.handle;
-    LONG e;
-    const char *call = (flags & RF_DELETE_TREE) ? "RegDeleteTreeW" : "RegDeleteKeyExW";
-    if (flags & RF_DELETE_TREE) {
-        /* RegDeleteTreeW(ph, z) opens z without the view's flag: asked for
-         * the 32-bit view's key, it deleted the 64-bit one. So the key is
-         * opened in the view (to list its subkeys only), each subkey's tree
-         * goes with RegDeleteTreeW(key, subkey) (below the view's key no
-         * redirection applies), and the key with its values by
-         * RegDeleteKeyExW in the view. Not RegDeleteTreeW(key, NULL): it
-         * deletes the values one by one by NUL-terminated name (a name
-         * holding a NUL is not found: the delete failed with 2) and needs
-         * KEY_SET_VALUE on the key, which deleting it does not. */
-        HKEY t;
-        DWORD nsub = 0, maxlen = 0;
-        wchar_t *sub = NULL;
-        e = RegOpenKeyExW(ph, z, 0, KEY_READ | h->view, &t);
-        if (e) {
-            call = "RegOpenKeyExW";
-        } else {
-            /* the longest subkey name sizes the buffer (Wine allows 256) */
-            RegQueryInfoKeyW(t, NULL, NULL, NULL, &nsub, &maxlen, NULL, NULL, NULL, NULL, NULL, NULL);
-            if (maxlen < 255) maxlen = 255;
-            if (!(sub = malloc(((size_t)maxlen + 2) * sizeof *sub))) {
-                e = ERROR_NOT_ENOUGH_MEMORY;
-                call = "malloc";
-            }
-            for (DWORD i = 0; sub; i++) {
-                DWORD n = maxlen + 2;
-                e = RegEnumKeyExW(t, 0, sub, &n, NULL, NULL, NULL, NULL);
-                if (e == ERROR_NO_MORE_ITEMS) {
-                    e = 0;
-                    break;
-                }
-                call = "RegEnumKeyExW";
-                if (e) break;
-                if (i > nsub) { /* a subkey that "went" is listed again, or keys keep coming */
-                    st = rfi_fail(RF_E_ACCESS_DENIED, RF_NO_OFFSET, 0,
-                                  "the tree delete stopped: subkeys are still listed after %lu deletions "
-                                  "(made meanwhile, or not deletable)", (unsigned long)(nsub + 1));
-                    e = ERROR_ACCESS_DENIED;
-                    break;
-                }
-                call = "RegDeleteTreeW";
-                if ((e = RegDeleteTreeW(t, sub)) != 0) break;
-            }
-            free(sub);
-            RegCloseKey(t);
-            if (!e) {
-                e = RegDeleteKeyExW(ph, z, h->view, 0);
-                call = "RegDeleteKeyExW";
-            }
-        }
-    } else {
-        e = RegDeleteKeyExW(ph, z, h->view, 0);
-    }
+    nt_tree_delete d = {open_key, NULL, "RegOpenKeyExW", "RegOpenKeyExW", 0, RF_OK};
+    LONG e = nt_delete_key_at(ph, z, h->view, (flags & RF_DELETE_TREE) != 0, 0, &d);
+    st = d.st;
     if (e == ERROR_ACCESS_DENIED && !(flags & RF_DELETE_TREE)) {
         /* Windows answers 5 for a key with subkeys: say so plainly */
         HKEY t;
         DWORD nsub = 0;
-        if (!RegOpenKeyExW(ph, z, 0, KEY_READ | h->view, &t)) {
+        if (!RegOpenKeyExW(ph, z, REG_OPTION_OPEN_LINK, KEY_READ | h->view, &t)) {
             RegQueryInfoKeyW(t, NULL, NULL, NULL, &nsub, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
             RegCloseKey(t);
         }
         if (nsub)
             st = rfi_fail(RF_E_ACCESS_DENIED, RF_NO_OFFSET, e,
                           "the key has %lu subkeys (delete them first, or delete the tree)", (unsigned long)nsub);
-    } else if (e == ERROR_KEY_DELETED) {
-        nt_after_call(h, &r, NT_STATUS_KEY_DELETED);
+    } else if (e == ERROR_KEY_DELETED && d.depth == 0) {
+        nt_after_call(h, &r, NT_STATUS_KEY_DELETED);   /* the parent went */
     }
     nt_release(h, &r);
     free(z);
     if (e && !st) {
         /* "does not exist" only for the key itself: an inner call's 2 (a
-         * subkey gone meanwhile, a dangling link) names that call */
-        int itself = strcmp(call, "RegOpenKeyExW") == 0 || strcmp(call, "RegDeleteKeyExW") == 0;
-        if (e == ERROR_FILE_NOT_FOUND && itself) {
+         * subkey gone meanwhile) names that call */
+        if (e == ERROR_FILE_NOT_FOUND && d.depth == 0 && d.call == d.open_api) {
             char nm[96];
             nt_name_utf8(path, nchars, nm, sizeof nm);
             st = rfi_fail(RF_E_NOT_FOUND, RF_NO_OFFSET, e, "the key \"%s\" does not exist", nm);
         } else {
-            st = nt_fail_win32(e, call, path, nchars);
+            st = nt_fail_win32(e, d.call, path, nchars);
         }
     }
     if (!st) nt_forget_path(h, p, path, nchars);   /* its cached tokens now answer 1018 */

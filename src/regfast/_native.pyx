@@ -2196,9 +2196,11 @@ cdef class Key:
         return self.hive.make_key(k, None)
 
     def delete_key(self, path, *, tree=False):
-        """Deletes the key at relative `path` (RegDeleteKeyExW); with `tree`,
-        its subkeys and values first (RegDeleteTreeW). A key with subkeys
-        and no `tree` raises PermissionError (winerror 5), as Windows does."""
+        """Deletes the key at relative `path` with its values; with `tree`,
+        its subkeys first. A key with subkeys and no `tree` raises
+        PermissionError (winerror 5), as Windows does. A symbolic link (the
+        key itself or one inside the tree) is deleted as the link: its
+        target is never followed out of the tree."""
         self._hv()                      # an uninitialised or closed key: 6 before anything
         cdef bytes bp = _utf16(path, "a key path")
         cdef const uint16_t *pp = <const uint16_t *>PyBytes_AS_STRING(bp)
