@@ -1411,19 +1411,36 @@ cdef class Hive:
     def _walk_keys(self, path, errors):
         """walk() for a backend without a one-call scan (the live registry):
         depth-first, parents before children, children in the backend's
-        order; each key asked for its subkeys once."""
+        order; each key asked for its subkeys once.
+
+        A symbolic link opens as its target, as it does for Windows' own
+        tools (HKLM\\SYSTEM\\CurrentControlSet lists ControlSet001's keys),
+        so a link to one of its ancestors sent the walk ~4,700 levels down
+        the loop, until a path passed 32,767 characters ("strict": error 161
+        then; "skip": every key's subkeys listed again on the way). Windows
+        nests keys at most 512 levels deep, so a key deeper than that below
+        the start came through such a loop: its subkeys are an error
+        ("strict") or left out ("skip")."""
         cdef Key start = self.root if not path else self.open(path)
-        stack = [start]
+        stack = [(start, 0)]
         while stack:
-            key = stack.pop()
+            key, depth = stack.pop()
             yield key
             try:
                 subs = (<Key>key)._subkey_list()
+                if subs and depth >= _LIVE_MAX_DEPTH:
+                    raise error_from_status(
+                        RF_E_LIMIT, f"the walk stopped {_LIVE_MAX_DEPTH} keys below its start, deeper than "
+                        f"Windows nests keys (at {key.name!r}): a symbolic link leads back up the tree")
             except OSError:
                 if errors == "strict":
                     raise
                 continue
-            stack.extend(reversed(subs))
+            stack.extend([(sub, depth + 1) for sub in reversed(subs)])
+
+
+# Windows refuses to create a key more than 512 levels below its hive's root.
+_LIVE_MAX_DEPTH = 512
 
 
 def _reopen_file(path, lenient, errors, copy):

@@ -1,11 +1,15 @@
-"""Registry symbolic links: deletes never follow one out of the tree.
+"""Registry symbolic links: deletes never follow one out of the tree, and a
+walk through a link loop ends.
 
 A symbolic link (a key made with REG_OPTION_CREATE_LINK whose REG_LINK
 value "SymbolicLinkValue" names its target) opens as its target unless
 REG_OPTION_OPEN_LINK is given. regfast deleted trees with RegDeleteTreeW and
 keys with RegDeleteKeyExW, which open without it: a link inside the tree
 had its target's subkeys deleted, keys that were never in the tree, and a
-link deleted by name took its target with it. Found by review.
+link deleted by name took its target with it. Found by review. And the live
+walk follows links (as Windows' tools do), so a link to an ancestor took it
+~4,700 levels down the loop, until a path passed 32,767 characters (error
+161, "a key path of 32771 chars is too long").
 
 regfast has no call that makes a link (Windows keeps them to itself: HKLM\\
 SYSTEM\\CurrentControlSet, HKCC), so a mingw probe makes them, as a program
@@ -121,3 +125,25 @@ def test_deleting_a_link_deletes_the_link_not_its_target(reg, places):
     assert reg.open_key("HKCU", tree + r"\plain").subkey_names() == []
     target_intact(reg, target)
 
+
+def test_a_walk_through_a_link_to_an_ancestor_ends(reg, mklink):
+    top = BASE + r"\link-loop"
+    try:
+        reg.delete_key("HKCU", top, tree=True)
+    except FileNotFoundError:
+        pass
+    reg.create_key("HKCU", top + r"\a").set_value("v", 1)
+    mklink(top + r"\a\back", top)
+    try:
+        start = reg.open_key("HKCU", top)
+        with pytest.raises(OSError) as e:
+            for _ in start.hive.walk(start.path):
+                pass
+        assert e.value.winerror == 1450 and "symbolic link" in str(e.value)
+        # skipping: every level once, then the walk ends at Windows' depth limit
+        keys = list(start.hive.walk(start.path, errors="skip"))
+        assert len(keys) == 1 + 512 and keys[1].name == "a" and keys[2].name == "back"
+    finally:
+        reg.delete_key("HKCU", top, tree=True)
+    with pytest.raises(FileNotFoundError):
+        reg.open_key("HKCU", top)
