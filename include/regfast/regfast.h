@@ -738,13 +738,14 @@ rf_status rf_value_delete(rf_hive *h, rf_key k, const uint16_t *name, size_t nch
 rf_status rf_key_create(rf_hive *h, rf_key parent, const uint16_t *path, size_t nchars,
                         uint32_t flags, rf_key *out, uint32_t *disposition);
 
-/** rf_key_delete() flag: delete the whole subtree (RegDeleteTreeW) */
+/** rf_key_delete() flag: delete the whole subtree */
 #define RF_DELETE_TREE 0x1u
 
 /**
- * Deletes the key at `path` below `parent` (RegDeleteKeyExW in the hive's
- * view); with RF_DELETE_TREE, its subkeys and values first. Tokens of the
- * deleted keys then answer RF_E_KEY_DELETED.
+ * Deletes the key at `path` below `parent` (in the hive's view); with
+ * RF_DELETE_TREE, its subkeys and values first. Live: a symbolic link, the
+ * key itself or one in the tree, is deleted as the link, never followed to
+ * its target. Tokens of the deleted keys then answer RF_E_KEY_DELETED.
  * @retval RF_E_ACCESS_DENIED also for a key that has subkeys without
  *         RF_DELETE_TREE (what Windows answers; the message says why)
  * @retval RF_E_INVALID_PARAMETER an empty path (a key does not delete itself)

@@ -262,7 +262,7 @@ void rf_live_tx_close(rf_live_tx *tx);
 /**
  * Opens (create = 0: RegOpenKeyTransactedW) or creates (RegCreateKeyTransactedW)
  * a key inside the transaction; every write through *out (an HKEY: RegSetValueExW,
- * RegDeleteValueW, RegDeleteTreeW...) belongs to the transaction.
+ * RegDeleteValueW...) belongs to the transaction.
  * @param parent  an open HKEY or a predefined root (HKEY_CURRENT_USER...)
  * @param path    NUL-terminated UTF-16
  * @param access  REGSAM, KEY_WOW64_* view bits included
@@ -274,8 +274,9 @@ rf_status rf_live_tx_open_key(rf_live_tx *tx, void *parent, const uint16_t *path
 /**
  * Deletes `sub` under `parent` inside the transaction, with its whole
  * subtree when flags holds RF_DELETE_TREE: every key opened by
- * RegOpenKeyTransactedW with REG_OPTION_OPEN_LINK and deleted by
- * NtDeleteKey, so a symbolic link is deleted as the link, never its target.
+ * RegOpenKeyTransactedW and deleted by NtDeleteKey. That open takes no
+ * REG_OPTION_OPEN_LINK, so unlike rf_key_delete() a symbolic link is
+ * followed to its target, as RegDeleteKeyTransactedW does.
  */
 rf_status rf_live_tx_delete_key(rf_live_tx *tx, void *parent, const uint16_t *sub, uint32_t view, uint32_t flags);
 

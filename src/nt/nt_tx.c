@@ -215,17 +215,22 @@ rf_status rf_live_tx_open_key(rf_live_tx *tx, void *parent, const uint16_t *path
     return RF_OK;
 }
 
+/* RegOpenKeyTransactedW's ulOptions "is reserved and must be zero"
+ * (Microsoft's reference): REG_OPTION_OPEN_LINK cannot be asked for, so a
+ * transacted delete still goes through a symbolic link to its target, as
+ * RegDeleteKeyTransactedW did. Passing it anyway could make Windows refuse
+ * every transacted delete with 87 (untestable here: Wine stubs KTM). */
 static LONG open_key_tx(void *ctx, HKEY parent, const wchar_t *name, DWORD options, REGSAM access, HKEY *out)
 {
-    return ktm.open_key(parent, name, options, access, out, ((rf_live_tx *)ctx)->h, NULL);
+    (void)options;
+    return ktm.open_key(parent, name, 0, access, out, ((rf_live_tx *)ctx)->h, NULL);
 }
 
 /* Every key opened by RegOpenKeyTransactedW and deleted by NtDeleteKey on
- * that handle, which is what RegDeleteKeyTransactedW does itself; opened
- * with REG_OPTION_OPEN_LINK so that a symbolic link is deleted as the link,
- * never its target (nt_delete_key_at). Not RegDeleteTreeW: whether the
- * handles it opens inside join the transaction is nowhere documented, and a
- * delete outside it would survive a rollback. */
+ * that handle, which is what RegDeleteKeyTransactedW does itself
+ * (nt_delete_key_at). Not RegDeleteTreeW: whether the handles it opens
+ * inside join the transaction is nowhere documented, and a delete outside
+ * it would survive a rollback. */
 rf_status rf_live_tx_delete_key(rf_live_tx *tx, void *parent, const uint16_t *sub, uint32_t view, uint32_t flags)
 {
     if (!tx || !tx->h || !sub || (flags & ~RF_DELETE_TREE))
@@ -233,6 +238,8 @@ rf_status rf_live_tx_delete_key(rf_live_tx *tx, void *parent, const uint16_t *su
     if (!ktm.open_key)
         return rfi_fail(RF_E_NOT_SUPPORTED, RF_NO_OFFSET, ERROR_NOT_SUPPORTED,
                         "advapi32 has no RegOpenKeyTransactedW");
+    rf_status st = nt_load_api();   /* NtDeleteKey: no hive need have been opened before */
+    if (st) return st;
     nt_tree_delete d = {open_key_tx, tx, "RegOpenKeyTransactedW", "RegOpenKeyTransactedW", 0, RF_OK};
     LONG ls = nt_delete_key_at((HKEY)parent, (const wchar_t *)sub, view, (flags & RF_DELETE_TREE) != 0, 0, &d);
     if (ls && !d.st)

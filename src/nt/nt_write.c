@@ -393,14 +393,18 @@ rf_status nt_key_create(rf_hive *base, rf_key parent, const uint16_t *path, size
 static LONG delete_subkeys(HKEY t, int depth, nt_tree_delete *d)
 {
     DWORD nsub = 0, maxlen = 0;
-    RegQueryInfoKeyW(t, NULL, NULL, NULL, &nsub, &maxlen, NULL, NULL, NULL, NULL, NULL, NULL);
+    LONG e = RegQueryInfoKeyW(t, NULL, NULL, NULL, &nsub, &maxlen, NULL, NULL, NULL, NULL, NULL, NULL);
+    if (e) {
+        d->call = "RegQueryInfoKeyW";
+        d->depth = depth;
+        return e;
+    }
     if (maxlen < 255) maxlen = 255;   /* the longest subkey name sizes the buffer (Wine allows 256) */
     wchar_t *sub = malloc(((size_t)maxlen + 2) * sizeof *sub);
     if (!sub) {
         d->call = "malloc";
         return ERROR_NOT_ENOUGH_MEMORY;
     }
-    LONG e = 0;
     for (DWORD i = 0;; i++) {
         DWORD n = maxlen + 2;
         e = RegEnumKeyExW(t, 0, sub, &n, NULL, NULL, NULL, NULL);
@@ -426,7 +430,11 @@ static LONG delete_subkeys(HKEY t, int depth, nt_tree_delete *d)
             e = ERROR_INVALID_PARAMETER;
             break;
         }
-        if ((e = nt_delete_key_at(t, sub, 0, 1, depth + 1, d)) != 0) break;
+        e = nt_delete_key_at(t, sub, 0, 1, depth + 1, d);
+        /* a subkey that went meanwhile (deleted by another program) is
+         * what was wanted: go on; the `i > nsub` guard still bounds this */
+        if ((e == ERROR_FILE_NOT_FOUND || e == ERROR_KEY_DELETED) && !d->st) e = 0;
+        if (e) break;
     }
     free(sub);
     return e;
@@ -485,7 +493,7 @@ rf_status nt_key_delete(rf_hive *base, rf_key parent, const uint16_t *path, size
     nt_tree_delete d = {open_key, NULL, "RegOpenKeyExW", "RegOpenKeyExW", 0, RF_OK};
     LONG e = nt_delete_key_at(ph, z, h->view, (flags & RF_DELETE_TREE) != 0, 0, &d);
     st = d.st;
-    if (e == ERROR_ACCESS_DENIED && !(flags & RF_DELETE_TREE)) {
+    if (e == ERROR_ACCESS_DENIED && !(flags & RF_DELETE_TREE) && strcmp(d.call, "NtDeleteKey") == 0) {
         /* Windows answers 5 for a key with subkeys: say so plainly */
         HKEY t;
         DWORD nsub = 0;
@@ -496,21 +504,22 @@ rf_status nt_key_delete(rf_hive *base, rf_key parent, const uint16_t *path, size
         if (nsub)
             st = rfi_fail(RF_E_ACCESS_DENIED, RF_NO_OFFSET, e,
                           "the key has %lu subkeys (delete them first, or delete the tree)", (unsigned long)nsub);
-    } else if (e == ERROR_KEY_DELETED && d.depth == 0) {
+    } else if (e == ERROR_KEY_DELETED && d.depth == 0 && d.call == d.open_api) {
         nt_after_call(h, &r, NT_STATUS_KEY_DELETED);   /* the parent went */
     }
     nt_release(h, &r);
     free(z);
     if (e && !st) {
-        /* "does not exist" only for the key itself: an inner call's 2 (a
-         * subkey gone meanwhile) names that call */
-        if (e == ERROR_FILE_NOT_FOUND && d.depth == 0 && d.call == d.open_api) {
-            char nm[96];
-            nt_name_utf8(path, nchars, nm, sizeof nm);
+        char nm[96];
+        nt_name_utf8(path, nchars, nm, sizeof nm);
+        if (e == ERROR_FILE_NOT_FOUND && d.depth == 0 && d.call == d.open_api)
             st = rfi_fail(RF_E_NOT_FOUND, RF_NO_OFFSET, e, "the key \"%s\" does not exist", nm);
-        } else {
+        else if (d.depth == 0)
             st = nt_fail_win32(e, d.call, path, nchars);
-        }
+        else   /* inside the tree: the message must not read as the key itself failing */
+            st = rfi_fail((rf_status)e, RF_NO_OFFSET, e,
+                          "deleting the tree \"%s\": %s failed on a key %d levels below it: %s (Win32 error %ld)",
+                          nm, d.call, d.depth, rf_status_text((rf_status)e), (long)e);
     }
     if (!st) nt_forget_path(h, p, path, nchars);   /* its cached tokens now answer 1018 */
     return st;

@@ -1419,8 +1419,11 @@ cdef class Hive:
         the loop, until a path passed 32,767 characters ("strict": error 161
         then; "skip": every key's subkeys listed again on the way). Windows
         nests keys at most 512 levels deep, so a key deeper than that below
-        the start came through such a loop: its subkeys are an error
-        ("strict") or left out ("skip")."""
+        the start came through links: its subkeys are an error ("strict")
+        or left out ("skip"). This bounds the depth, not the work: with
+        "skip", the keys of a loop are yielded once per lap (~512 times),
+        and two loops multiply. Telling a link from a key needs the agent
+        to report it (not done yet)."""
         cdef Key start = self.root if not path else self.open(path)
         stack = [(start, 0)]
         while stack:
@@ -1430,8 +1433,8 @@ cdef class Hive:
                 subs = (<Key>key)._subkey_list()
                 if subs and depth >= _LIVE_MAX_DEPTH:
                     raise error_from_status(
-                        RF_E_LIMIT, f"the walk stopped {_LIVE_MAX_DEPTH} keys below its start, deeper than "
-                        f"Windows nests keys (at {key.name!r}): a symbolic link leads back up the tree")
+                        RF_E_LIMIT, f"the walk stopped {_LIVE_MAX_DEPTH} keys below its start (at {key.name!r}), "
+                        f"deeper than Windows nests keys: symbolic links led it there (one back up the tree?)")
             except OSError:
                 if errors == "strict":
                     raise

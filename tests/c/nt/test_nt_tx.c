@@ -75,7 +75,7 @@ int main(void)
     void *hk = NULL;
     CHECK_EQ_INT(rf_live_tx_open_key(NULL, HKEY_CURRENT_USER, U(L"Software"), KEY_READ, 0, &hk, NULL),
                  RF_E_INVALID_PARAMETER);
-    CHECK_EQ_INT(rf_live_tx_delete_key(NULL, HKEY_CURRENT_USER, U(L"x"), 0), RF_E_INVALID_PARAMETER);
+    CHECK_EQ_INT(rf_live_tx_delete_key(NULL, HKEY_CURRENT_USER, U(L"x"), 0, 0), RF_E_INVALID_PARAMETER);
     rf_live_tx_close(NULL);
     RegCloseKey(top);
     nt_test_cleanup();

@@ -222,7 +222,7 @@ static void test_ktm(HKEY top)
     v = 8;
     CHECK_EQ_INT(RegSetValueExW((HKEY)hk, L"v", 0, REG_DWORD, (const BYTE *)&v, 4), 0);
     RegCloseKey((HKEY)hk);
-    CHECK_EQ_INT(rf_live_tx_delete_key(tx, top, U(L"ktm"), 0), RF_OK);
+    CHECK_EQ_INT(rf_live_tx_delete_key(tx, top, U(L"ktm"), 0, 0), RF_OK);
     CHECK_EQ_INT(rf_live_tx_rollback(tx), RF_OK);
     rf_live_tx_close(tx);
     n = 4;
