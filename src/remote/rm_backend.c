@@ -174,6 +174,41 @@ static rf_status rm_key_child(rf_hive *base, rf_key parent, const uint16_t *name
 /* KEY_INFO decoded; the class and name stay in c->rep (rd positioned). */
 typedef struct kinfo { rf_key_info i; const uint16_t *cls, *name; size_t ncls, nname; } kinfo;
 
+static const uint16_t WOW6432NODE[] = { 'W', 'o', 'w', '6', '4', '3', '2', 'N', 'o', 'd', 'e' };
+
+/*
+ * The name KEY_INFO reports (the key's own, as stored) against the entry's
+ * last component (as the caller typed it, or as a listing of its parent
+ * spelt it):
+ *  - the same name in another case: the stored spelling replaces the typed
+ *    one (Key.path and Key.name are spelt as stored);
+ *  - "Wow6432Node" for a component that is not: the view redirected the open
+ *    (the 32-bit view of HKLM\Software is HKLM\Software\Wow6432Node). The
+ *    key stays the redirected one, but its name and path are the caller's in
+ *    that view, as Windows presents them there (RegEnumKeyExW of HKLM in the
+ *    32-bit view lists "Software", and no Wow6432Node): a path that says
+ *    Wow6432Node would not even open in that view (2, measured under Wine 8);
+ *  - any other name (a symbolic link's target, a key renamed under the
+ *    handle) is left to key_name, which reports it; the entry's path stays
+ *    the one that opens it.
+ * The root's name (idx 0) is whatever the agent says.
+ */
+static void reconcile_name(rm_hive *h, uint32_t idx, const kinfo *ki)
+{
+    rm_entry *e = &h->e[idx];
+    if (idx == 0) return;
+    size_t last = e->plen;
+    while (last > 0 && e->path[last - 1] != '\\') last--;
+    const uint16_t *typed = e->path + last;
+    size_t ntyped = e->plen - last;
+    if (rm_same_name(typed, ntyped, ki->name, ki->nname)) {
+        memcpy(e->path + last, ki->name, ki->nname * 2);   /* same length: same name */
+        e->stored_name = 1;
+    } else if (rm_same_name(ki->name, ki->nname, WOW6432NODE, 11)) {
+        e->stored_name = 1;   /* the component as the view presents it */
+    }
+}
+
 static rf_status key_info(rm_hive *h, uint32_t idx, kinfo *ki)
 {
     const uint8_t *p;
@@ -196,14 +231,7 @@ static rf_status key_info(rm_hive *h, uint32_t idx, kinfo *ki)
     if (r.bad || r.pos != r.n) return rm_malformed(h->c, AG_OP_KEY_INFO, "fields");
     ki->i.class_len = (uint32_t)(ki->ncls * 2);
     ki->i.security_offset = RF_NO_OFFSET;
-    /* the name as stored replaces the last component as typed (same key) */
-    rm_entry *e = &h->e[idx];
-    size_t last = e->plen;
-    while (last > 0 && e->path[last - 1] != '\\') last--;
-    if (idx != 0 && e->plen - last == ki->nname) {
-        memcpy(e->path + last, ki->name, ki->nname * 2);
-        e->stored_name = 1;
-    }
+    reconcile_name(h, idx, ki);
     ki->name = tls_copy16(ki->name, ki->nname, RM_TLS_NAME);
     return ki->name ? RF_OK : RF_E_NO_MEMORY;
 }
@@ -224,23 +252,22 @@ static rf_status rm_key_name(rf_hive *base, rf_key k, rf_name *out)
     rm_hive *h = (rm_hive *)base;
     LOCKED(h);
     uint32_t idx;
+    kinfo ki = { 0 };
     memset(out, 0, sizeof *out);
     out->utf16 = 1;
-    if (!st && !(st = rm_entry_of(h, k, &idx))) {
+    /* KEY_INFO once, until the entry's last component is known to be the
+     * name to show (reconcile_name); the root's is the agent's each time */
+    if (!st && !(st = rm_entry_of(h, k, &idx)) && !h->e[idx].stored_name) st = key_info(h, idx, &ki);
+    if (!st && idx != 0 && h->e[idx].stored_name) {
         rm_entry *e = &h->e[idx];
-        if (e->stored_name) {
-            size_t last = e->plen;
-            while (last > 0 && e->path[last - 1] != '\\') last--;
-            out->ptr = tls_copy16(e->path + last, e->plen - last, RM_TLS_NAME);
-            out->nbytes = (uint32_t)((e->plen - last) * 2);
-            if (!out->ptr) st = RF_E_NO_MEMORY;
-        } else {
-            kinfo ki;
-            if (!(st = key_info(h, idx, &ki))) {
-                out->ptr = ki.name;
-                out->nbytes = (uint32_t)(ki.nname * 2);
-            }
-        }
+        size_t last = e->plen;
+        while (last > 0 && e->path[last - 1] != '\\') last--;
+        out->ptr = tls_copy16(e->path + last, e->plen - last, RM_TLS_NAME);
+        out->nbytes = (uint32_t)((e->plen - last) * 2);
+        if (!out->ptr) st = RF_E_NO_MEMORY;
+    } else if (!st) {
+        out->ptr = ki.name;
+        out->nbytes = (uint32_t)(ki.nname * 2);
     }
     UNLOCK_RETURN(st);
 }

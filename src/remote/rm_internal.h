@@ -198,7 +198,8 @@ typedef struct rm_entry {
     uint32_t  oprev, onext; /* LRU of open handles (closing) */
     uint32_t  pins;         /* watches using its handle */
     uint8_t   state;        /* RM_FREE, RM_LIVE, RM_DELETED */
-    uint8_t   stored_name;  /* the last component is as stored */
+    uint8_t   stored_name;  /* the last component is the name to show: as stored, or
+                               as a WOW64 view presents it (rm_backend.c reconcile_name) */
     uint8_t   unloaded;     /* its handle was closed by an unload of its hive: a
                                reopen that finds no key says 2, not 1018 */
 } rm_entry;
@@ -242,6 +243,9 @@ typedef struct rm_hive {
 
 #define RM_VALUE_BIT (UINT64_C(1) << 47)
 
+/* Whether two names are the same name as the registry compares them (each
+ * UTF-16 unit upcased). */
+int       rm_same_name(const uint16_t *a, size_t na, const uint16_t *b, size_t nb);
 rf_status rm_keys_init(rm_hive *h);
 void      rm_keys_free(rm_hive *h);
 rf_key    rm_root_token(rm_hive *h);

@@ -33,7 +33,7 @@ static uint32_t path_hash(const uint16_t *p, size_t n)
     return h;
 }
 
-static int same(const uint16_t *a, size_t na, const uint16_t *b, size_t nb)
+int rm_same_name(const uint16_t *a, size_t na, const uint16_t *b, size_t nb)
 {
     if (na != nb) return 0;
     for (size_t i = 0; i < na; i++)
@@ -114,7 +114,7 @@ static void idx_remove(rm_hive *h, uint32_t i)
 static uint32_t idx_find(rm_hive *h, const uint16_t *p, size_t n, uint32_t hash)
 {
     for (uint32_t i = h->buckets[hash & (h->nbuckets - 1)]; i != RM_NONE; i = h->e[i].hnext)
-        if (h->e[i].hash == hash && h->e[i].state == RM_LIVE && same(h->e[i].path, h->e[i].plen, p, n)) return i;
+        if (h->e[i].hash == hash && h->e[i].state == RM_LIVE && rm_same_name(h->e[i].path, h->e[i].plen, p, n)) return i;
     return RM_NONE;
 }
 
@@ -219,7 +219,7 @@ static void forget_in(rm_hive *h, const uint16_t *path, size_t n)
     for (uint32_t i = 1; i < h->nused_hw; i++) {
         rm_entry *e = &h->e[i];
         if (e->state != RM_LIVE || e->plen < n) continue;
-        if (same(e->path, n, path, n) && (e->plen == n || e->path[n] == '\\')) tombstone(h, i);
+        if (rm_same_name(e->path, n, path, n) && (e->plen == n || e->path[n] == '\\')) tombstone(h, i);
     }
 }
 
@@ -228,7 +228,7 @@ static void close_in(rm_hive *h, const uint16_t *path, size_t n)
     for (uint32_t i = 1; i < h->nused_hw; i++) {
         rm_entry *e = &h->e[i];
         if (e->state != RM_LIVE || e->plen < n || !e->handle || e->pins) continue;
-        if (same(e->path, n, path, n) && (e->plen == n || e->path[n] == '\\')) {
+        if (rm_same_name(e->path, n, path, n) && (e->plen == n || e->path[n] == '\\')) {
             close_handle(h, i);
             e->unloaded = 1;
         }
@@ -372,7 +372,8 @@ rf_status rm_value_intern(rm_hive *h, uint32_t key_idx, const uint16_t *name, si
     uint32_t b = hash & (h->vcap - 1);
     for (uint32_t i = h->vbuckets[b]; i != RM_NONE; i = h->v[i].hnext) {
         rm_vent *v = &h->v[i];
-        if (v->used && v->hash == hash && v->key_idx == key_idx && v->key_gen == kgen && same(v->name, v->nchars, name, n)) {
+        if (v->used && v->hash == hash && v->key_idx == key_idx && v->key_gen == kgen &&
+            rm_same_name(v->name, v->nchars, name, n)) {
             *out = ((uint64_t)h->tag << 48) | RM_VALUE_BIT | ((uint64_t)(v->gen & GEN_MASK) << 24) | (uint64_t)(i + 1);
             return RF_OK;
         }
