@@ -363,7 +363,15 @@ static rf_status rm_key_subkeys(rf_hive *base, rf_key k, rf_key *out, size_t cap
                 size_t nc;
                 rm_rd64(&r);
                 const uint16_t *nm = rm_rd16s(&r, &nc);
-                if (r.bad || nc == 0 || nc > 255) { st = rm_malformed(c, AG_OP_SUBKEYS, "a name"); break; }
+                if (r.bad) { st = rm_malformed(c, AG_OP_SUBKEYS, "a name"); break; }
+                if (nc == 0 || nc > RM_MAX_LISTED_NAME) {
+                    /* the reply parses (it is copied out): a name no key can
+                     * have fails this listing, not the connection */
+                    st = rfi_fail(RF_E_INVALID_DATA, RF_NO_OFFSET, 0,
+                                  "subkey %u of the listing has a name of %zu chars (1..%u can be listed)", i, nc,
+                                  RM_MAX_LISTED_NAME);
+                    break;
+                }
                 uint16_t *full;
                 size_t fn;
                 uint32_t ci;

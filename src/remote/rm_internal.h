@@ -43,6 +43,14 @@ typedef pthread_mutex_t rm_mutex;
 
 #define RM_NONE 0xFFFFFFFFu
 
+/* The longest subkey name a listing (SUBKEYS) hands out, in chars. Windows
+ * allows 255 (and rf_key_open refuses longer components, as RegOpenKeyExW
+ * does); Wine 8's server allows 256 (MAX_NAME_LEN: `wine reg add` makes a
+ * 256-char key and NtEnumerateKey lists it, measured here). Such a key is
+ * listed, and its Key opens through its entry; a longer name fails that
+ * listing only. */
+#define RM_MAX_LISTED_NAME 256u
+
 /* The protocol version this client speaks (ag_ops.def): the CRC trailer of
  * version 3 and the payload layouts of 4 (column READ_VALUES, KEY_INFO's
  * stored name, SET_SECURITY_SD, volatile OPEN_KEY). */

@@ -67,3 +67,27 @@ def test_the_64bit_view_still_shows_wow6432node(registry, view32_key):  # noqa: 
     key = registry.open_key("HKLM", rf"Software\Wow6432Node\{view32_key}", view=64)
     assert key.path == rf"Software\Wow6432Node\{view32_key}"
     assert key.parent.name == "Wow6432Node"
+
+
+# ---- 4. a 256-character subkey name (Wine) ---------------------------------------
+
+
+def test_a_256_char_subkey_name_is_listed_and_the_connection_lives(registry, sandbox, wine):  # noqa: F811
+    long_name = "L" * 200 + "ong-name-of-256-characters-" + "x" * 29
+    assert len(long_name) == 256
+    # another process makes it: Wine's server takes up to 256 characters
+    wine.reg("add", rf"HKCU\{sandbox.path}\{long_name}")
+    sandbox.create_key("short").close()
+    key = registry.open_key("HKCU", sandbox.path)
+    assert sorted(key.subkey_names()) == sorted([long_name, "short"])
+    # the next request on the same registry works
+    assert key.info().subkeys == 2
+    sub = next(k for k in key.subkeys() if k.name == long_name)
+    assert sub.path == rf"{sandbox.path}\{long_name}"
+    # opening it goes by path, and a path component has at most 255
+    # characters (Windows' limit, kept by rf_key_open): a clear error
+    with pytest.raises(OSError) as e:
+        sub.info()
+    assert e.value.winerror == 161 and "255" in str(e.value)
+    assert registry.open_key("HKCU", rf"{sandbox.path}\short").name == "short"
+    assert registry.ping(b"alive") == b"alive" and not registry.closed
