@@ -47,8 +47,9 @@ typedef pthread_mutex_t rm_mutex;
  * allows 255 (and rf_key_open refuses longer components, as RegOpenKeyExW
  * does); Wine 8's server allows 256 (MAX_NAME_LEN: `wine reg add` makes a
  * 256-char key and NtEnumerateKey lists it, measured here). Such a key is
- * listed, and its Key opens through its entry; a longer name fails that
- * listing only. */
+ * listed by name, but its Key's own calls fail with 161: they reopen it by
+ * path, and no backend opens a component over 255. A longer name fails
+ * that listing only; the connection stays up. */
 #define RM_MAX_LISTED_NAME 256u
 
 /* The protocol version this client speaks (ag_ops.def): the CRC trailer of
