@@ -193,12 +193,19 @@ static const uint16_t WOW6432NODE[] = { 'W', 'o', 'w', '6', '4', '3', '2', 'N', 
  *    the one that opens it.
  * The root's name (idx 0) is whatever the agent says.
  */
+/* Where the entry's last path component starts (0 for a one-component path). */
+static size_t last_component(const rm_entry *e)
+{
+    size_t last = e->plen;
+    while (last > 0 && e->path[last - 1] != '\\') last--;
+    return last;
+}
+
 static void reconcile_name(rm_hive *h, uint32_t idx, const kinfo *ki)
 {
     rm_entry *e = &h->e[idx];
     if (idx == 0) return;
-    size_t last = e->plen;
-    while (last > 0 && e->path[last - 1] != '\\') last--;
+    size_t last = last_component(e);
     const uint16_t *typed = e->path + last;
     size_t ntyped = e->plen - last;
     if (rm_same_name(typed, ntyped, ki->name, ki->nname)) {
@@ -260,8 +267,7 @@ static rf_status rm_key_name(rf_hive *base, rf_key k, rf_name *out)
     if (!st && !(st = rm_entry_of(h, k, &idx)) && !h->e[idx].stored_name) st = key_info(h, idx, &ki);
     if (!st && idx != 0 && h->e[idx].stored_name) {
         rm_entry *e = &h->e[idx];
-        size_t last = e->plen;
-        while (last > 0 && e->path[last - 1] != '\\') last--;
+        size_t last = last_component(e);
         out->ptr = tls_copy16(e->path + last, e->plen - last, RM_TLS_NAME);
         out->nbytes = (uint32_t)((e->plen - last) * 2);
         if (!out->ptr) st = RF_E_NO_MEMORY;
@@ -297,8 +303,7 @@ static rf_status rm_key_parent(rf_hive *base, rf_key k, rf_key *out)
             st = rfi_fail(RF_E_NOT_FOUND, RF_NO_OFFSET, 0, "the root key has no parent");
         } else {
             rm_entry *e = &h->e[idx];
-            size_t cut = e->plen;
-            while (cut > 0 && e->path[cut - 1] != '\\') cut--;
+            size_t cut = last_component(e);
             const uint16_t *pp = tls_copy16(e->path, cut ? cut - 1 : 0, RM_TLS_AUX);
             if (!pp) st = RF_E_NO_MEMORY;
             else if (!(st = rm_entry_for(h, pp, cut ? cut - 1 : 0, &pidx))) *out = rm_token(h, pidx);
