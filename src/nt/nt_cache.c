@@ -630,6 +630,10 @@ static rf_status key_open(nt_hive *h, rf_key parent, const uint16_t *path, size_
     ReleaseSRWLockShared(&h->lock);
 
     lock_x(h);
+    const size_t pos0 = pos;
+    int retries = 0;
+again:
+    pos = pos0;
     if ((st = check_slot(h, pidx, pgen)) != RF_OK) goto done;
     uint32_t cur = pidx;
     while (pos < end) {
@@ -691,8 +695,17 @@ static rf_status key_open(nt_hive *h, rf_key parent, const uint16_t *path, size_
                 /* a's handle is of a deleted key, and cur lies below it: forget
                  * both so the next open goes to the kernel afresh. A plain "not
                  * found" says nothing about cur (only the rest may be missing). */
+                int below_parent = 0;   /* is `a` a cached key under the caller's parent? */
+                for (uint32_t i = cur; i != pidx && i != NT_NONE; i = SLOT(h, i)->parent)
+                    if (i == a) below_parent = 1;
                 tombstone(h, a);
                 tombstone(h, cur);
+                /* then the caller's parent stands and only a handle this cache
+                 * kept went stale (the key was deleted, perhaps made again, by
+                 * someone else, or it was reached through a link whose target
+                 * went): the path is opened again from the parent. Each retry
+                 * forgets a slot below the parent, so they are bounded too. */
+                if (below_parent && ++retries <= 64) goto again;
             }
             goto done;
         }

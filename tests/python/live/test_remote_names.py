@@ -91,3 +91,17 @@ def test_a_256_char_subkey_name_is_listed_and_the_connection_lives(registry, san
     assert e.value.winerror == 161 and "255" in str(e.value)
     assert registry.open_key("HKCU", rf"{sandbox.path}\short").name == "short"
     assert registry.ping(b"alive") == b"alive" and not registry.closed
+
+
+def test_a_key_deleted_and_made_again_by_another_program_opens_afresh(registry, sandbox, wine):  # noqa: F811
+    """The agent caches a handle per key it opened and opens deeper paths
+    relative to it. Another program deleting that key (and making it again)
+    left the handle stale: every open below it failed once with
+    STATUS_KEY_DELETED before the cache forgot it, though the path exists."""
+    sandbox.create_key(r"a\b").close()
+    a = registry.open_key("HKCU", rf"{sandbox.path}\a")          # the agent keeps a handle to "a"
+    assert a.subkey_names() == ["b"]
+    wine.reg("delete", rf"HKCU\{sandbox.path}\a", "/f")
+    wine.reg("add", rf"HKCU\{sandbox.path}\a\b\c")
+    assert registry.open_key("HKCU", rf"{sandbox.path}\a\b\c").name == "c"
+    assert registry.open_key("HKCU", rf"{sandbox.path}\a").subkey_names() == ["b"]
