@@ -309,6 +309,18 @@ rf_status rf_key_parent(rf_hive *h, rf_key k, rf_key *out);
  */
 rf_status rf_key_close(rf_hive *h, rf_key k);
 
+/**
+ * Is `k` a registry symbolic link: a key made with REG_OPTION_CREATE_LINK,
+ * its target in the REG_LINK value "SymbolicLinkValue"? A hive file says so
+ * in the nk flag KEY_SYM_LINK (0x10). Live, it is the key as its parent
+ * lists it, not what it opens as: opening a link (and every call on its
+ * token) reaches the target, the way Windows' own tools see it, so this is
+ * how a walk knows not to go through one (a link back up the tree is a loop).
+ * @param out receives 1 (a link) or 0
+ * @retval RF_E_NOT_SUPPORTED the backend cannot tell
+ */
+rf_status rf_key_is_link(rf_hive *h, rf_key k, int *out);
+
 /** Key information, shaped like NtQueryKey's KEY_FULL_INFORMATION. */
 typedef struct rf_key_info {
     uint64_t last_write;          /**< FILETIME */
@@ -333,6 +345,22 @@ rf_status rf_key_get_info(rf_hive *h, rf_key k, rf_key_info *out);
  * @retval RF_E_MORE_DATA `cap` was too small; *n_out is the count needed
  */
 rf_status rf_key_subkeys(rf_hive *h, rf_key k, rf_key *out, size_t cap, size_t *n_out);
+
+/** rf_key_subkeys_hinted: the subkey's own node lists no subkeys. A
+ *  symbolic link's node never does (its target's subkeys are the target's),
+ *  so a walk that lists only keys without this hint never goes through a
+ *  link, and lists no leaf for nothing. */
+#define RF_SUBKEY_NO_SUBKEYS 0x1u
+
+/**
+ * rf_key_subkeys, and with each token a hint byte (RF_SUBKEY_*; 0 when the
+ * backend cannot tell, which every backend may answer). Hints are what the
+ * listing saw: a key may gain subkeys right after. The remote backend asks
+ * the agent to look at each subkey's node (one more call per subkey in the
+ * agent, no more requests); other backends answer 0s.
+ * @param hints caller array of `cap` bytes (may be NULL when cap is 0)
+ */
+rf_status rf_key_subkeys_hinted(rf_hive *h, rf_key k, rf_key *out, uint8_t *hints, size_t cap, size_t *n_out);
 
 /** Lists the values of `k` in stored order; same contract as rf_key_subkeys. */
 rf_status rf_key_values(rf_hive *h, rf_key k, rf_value *out, size_t cap, size_t *n_out);

@@ -12,10 +12,10 @@
 /* 1: reads. 2 (the slots after `problems`, in this order): deleted_read and
  * slack (forensics), then writes, security get/set, snapshots, watches.
  * 3: requests (what hooks report as round trips). 4: the cells of one
- * record (token_offset, record_slack). The core reads a slot only when
- * `version` says it exists and it is not NULL (RF_OPS_HAS, RF_OPS_HAS3, _HAS4);
- * a missing slot answers RF_E_NOT_SUPPORTED (120). */
-#define RF_BACKEND_OPS_VERSION 4
+ * record (token_offset, record_slack). 5: key_is_link, key_subkeys_hinted. The core reads a slot
+ * only when `version` says it exists and it is not NULL (RF_OPS_HAS,
+ * RF_OPS_HAS3, _HAS4, _HAS5); a missing slot answers RF_E_NOT_SUPPORTED (120). */
+#define RF_BACKEND_OPS_VERSION 5
 
 typedef struct rf_backend_ops rf_backend_ops;
 
@@ -99,6 +99,12 @@ struct rf_backend_ops {
     rf_status (*token_offset)(rf_hive *h, uint64_t token, uint64_t *file_offset);
     /* a key's (is_value 0: out[0]) or a value's (out[0] vk, out[1] data cell) slack */
     rf_status (*record_slack)(rf_hive *h, uint64_t token, int is_value, rf_slack out[2]);
+    /* version 5: is the key a symbolic link (rf_key_is_link)? NULL: the
+     * backend cannot tell (RF_E_NOT_SUPPORTED) */
+    rf_status (*key_is_link)(rf_hive *h, rf_key k, int *out);
+    /* key_subkeys with a hint byte per token (RF_SUBKEY_*); NULL: key_subkeys
+     * and 0 hints */
+    rf_status (*key_subkeys_hinted)(rf_hive *h, rf_key k, rf_key *out, uint8_t *hints, size_t cap, size_t *n_out);
 };
 
 /* Does `ops` have slot `field` (version and non-NULL)? */
@@ -110,5 +116,8 @@ struct rf_backend_ops {
 /* ...for a version-4 slot */
 #define RF_OPS_HAS4(ops, field) \
     ((ops)->version >= 4 && (ops)->field != NULL)
+/* ...for a version-5 slot */
+#define RF_OPS_HAS5(ops, field) \
+    ((ops)->version >= 5 && (ops)->field != NULL)
 
 #endif

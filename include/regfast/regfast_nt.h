@@ -118,6 +118,15 @@ rf_status rf_live_key_open(rf_hive *h, rf_key parent, const uint16_t *path, size
  *  "\REGISTRY\USER\S-1-5-21-...\Software\X" (*borrowed*, UTF-16). */
 rf_status rf_live_key_path(rf_hive *h, rf_key k, rf_name *out);
 
+/**
+ * Is the key `path` below `k` (one or more components) a symbolic link? The
+ * last component is looked at as itself (REG_OPTION_OPEN_LINK), not as the
+ * target it opens as; links before it are followed. The key's token
+ * (rf_key_is_link) asks this of its parent.
+ * @retval RF_E_NOT_FOUND no such key (2)
+ */
+rf_status rf_live_subkey_is_link(rf_hive *h, rf_key k, const uint16_t *path, size_t nchars, int *out);
+
 /* ------------------------------------------------------------------------ */
 /* Enumeration by index (NtEnumerateKey / NtEnumerateValueKey)               */
 /* ------------------------------------------------------------------------ */
@@ -128,6 +137,16 @@ rf_status rf_live_key_path(rf_hive *h, rf_key k, rf_name *out);
  */
 rf_status rf_live_enum_subkey(rf_hive *h, rf_key k, uint32_t index, rf_name *name,
                               uint64_t *last_write);
+
+/**
+ * The index-th subkey's own node: its subkeys' count (0 for a symbolic link,
+ * which enumeration does not follow) and last-write FILETIME
+ * (NtEnumerateKey KeyFullInformation, which has no name: pair it with
+ * rf_live_enum_subkey by index and last write).
+ * @retval RF_E_NO_MORE_ITEMS index is past the last subkey (259)
+ */
+rf_status rf_live_enum_subkey_node(rf_hive *h, rf_key k, uint32_t index, uint32_t *n_subkeys,
+                                   uint64_t *last_write);
 
 /**
  * The index-th value: name, type and data (all *borrowed*). Wine returns

@@ -101,13 +101,13 @@ rf_status rf_transport_handles(void *h_read, void *h_write, int own, rf_transpor
 typedef struct rf_remote rf_remote;
 
 /**
- * Opens a connection: the handshake (HELLO, protocol version 4: the CRC
- * trailer of 3 and the payload layouts of 4, ag_ops.def).
+ * Opens a connection: the handshake (HELLO, protocol versions 4..5: the
+ * CRC trailer of 3, the payload layouts of 4, the links of 5; ag_ops.def).
  * The transport is copied; from here on the connection owns it (its close
  * callback runs when the last reference goes, or when the connection dies).
  * On failure the transport is closed too.
  * @param timeout_ms every request's timeout (0 = 30,000)
- * @retval RF_E_NOT_SUPPORTED the agent does not speak version 4
+ * @retval RF_E_NOT_SUPPORTED the agent speaks neither 4 nor 5
  * @retval RF_E_CONNECTION no handshake (the message says what came back)
  */
 rf_status rf_remote_connect(const rf_transport *t, uint32_t timeout_ms, rf_remote **out);
@@ -132,7 +132,7 @@ typedef struct rf_remote_info {
     uint32_t  pid;           /**< the agent's process id */
     uint32_t  max_request;   /**< bytes */
     uint32_t  max_response;
-    char      description[160]; /**< "regfast-agent 0.1 protocol 4 on Wine 8.0" */
+    char      description[160]; /**< "regfast-agent 0.1 protocol 5 on Wine 8.0" */
     rf_status dead;          /**< 0 while usable; else RF_E_CONNECTION or RF_E_CONNECTION_CUT */
     uint64_t  requests;      /**< requests sent */
     uint64_t  bytes_in, bytes_out;
@@ -150,7 +150,7 @@ void rf_remote_kill(rf_remote *c, const char *why);
 
 /**
  * One request of the agent protocol (op numbers and payloads: src/agent/
- * ag_ops.def, protocol version 4) on the hive's connection, for the
+ * ag_ops.def, protocol version 4 or 5) on the hive's connection, for the
  * operations rf_* has no call for (privileges, hive files, MUI strings,
  * transactions, STATS, PING, BENCH...). Framing, CRC trailers, timeouts and
  * the cut-frame rule are the connection's, as for every other call.

@@ -16,7 +16,7 @@ enum {
 #undef AG_PROTO
 };
 #define AG_VERSION_MIN    AG_V_SD_HASH   /* the first of ag_ops.def's list */
-#define AG_VERSION        AG_V_LAYOUTS   /* the last */
+#define AG_VERSION        AG_V_LINKS     /* the last */
 
 #define AG_MAGIC          0x6652u
 #define AG_HEADER         16u
@@ -42,6 +42,8 @@ enum {
 #define AG_RV_FULL        0x1u    /* READ_VALUES flags: RF_BATCH_FULL */
 #define AG_RV_COLUMNS     0x100u  /* ... the reply as columns (ag_ops.def) */
 #define AG_DELETE_TREE    0x1u    /* DELETE_KEY flags */
+#define AG_SUBKEYS_HINTS  0x1u    /* SUBKEYS flags (version 5): hints; entry flags: */
+#define AG_SUBKEY_NO_SUBKEYS 0x1u /* ... its own node lists no subkeys (RF_SUBKEY_NO_SUBKEYS) */
 
 /* Watch events (op AG_OP_WATCH | AG_EVENT, id = watch id):
  *   u32 kind u32 index u64 seq u64 agent_time_ns, then

@@ -26,7 +26,8 @@
  * version: a later one must accept it (or fails with 120). Payloads are
  * answered in the agreed version's layouts (AG_V_LAYOUTS = 4 adds the
  * column READ_VALUES, KEY_INFO's stored name, SET_SECURITY_SD, volatile
- * OPEN_KEY); a request for something newer than the session is refused.
+ * OPEN_KEY; AG_V_LINKS = 5 SUBKEYS' hints and KEY_IS_LINK); a request for
+ * something newer than the session is refused.
  *
  * A CUT FRAME KILLS THE CONNECTION (every transport must keep this): a byte
  * stream gives no way to finish a frame that was cut half-way — by a write
@@ -186,6 +187,12 @@ typedef struct ag_call {
     int      deferred;   /* the host must call watch_after_reply() once the reply is out */
     int      quit;       /* QUIT */
 } ag_call;
+
+/* Is `path` (a kernel path, UTF-16) a key under which Windows mounts hives
+ * (\REGISTRY, \REGISTRY\MACHINE, \REGISTRY\USER, \REGISTRY\A,
+ * \REGISTRY\WC; case-insensitive)? Its subkeys' nodes are link nodes that
+ * list no subkeys: SUBKEYS gives no hints there. */
+int ag_is_mount_container(const uint16_t *path, size_t nchars);
 
 /* One handler per op of ag_ops.def: ag_op_<name>(payload, reply after the
  * status, call). They live in agent_ops.c, agent_watch.c, agent_admin.c,

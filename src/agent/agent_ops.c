@@ -7,6 +7,7 @@
  */
 #include "agent.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,17 +210,60 @@ rf_status ag_op_key_info(ibuf *in, obuf *out, ag_call *call)
     return RF_OK;
 }
 
+int ag_is_mount_container(const uint16_t *path, size_t nchars)
+{
+    static const char *const containers[] = { "\\REGISTRY", "\\REGISTRY\\MACHINE", "\\REGISTRY\\USER",
+                                              "\\REGISTRY\\A", "\\REGISTRY\\WC" };
+    for (size_t c = 0; c < sizeof containers / sizeof containers[0]; c++) {
+        size_t n = strlen(containers[c]), i = 0;
+        if (n != nchars) continue;
+        while (i < n && (path[i] < 128 && toupper(path[i]) == containers[c][i])) i++;
+        if (i == n) return 1;
+    }
+    return 0;
+}
+
+/* Every hint's entry flags back to 0 (the entries as written above: u64
+ * last write, str16 name, u32 flags). */
+static void clear_hints(obuf *out, size_t first, uint32_t n)
+{
+    size_t at = first;
+    for (uint32_t i = 0; i < n && at + 12 <= out->n; i++) {
+        uint32_t nb = (uint32_t)out->p[at + 8] | (uint32_t)out->p[at + 9] << 8 | (uint32_t)out->p[at + 10] << 16 |
+                      (uint32_t)out->p[at + 11] << 24;
+        at += 12 + nb;
+        if (at + 4 <= out->n) wr32(out->p + at, 0);
+        at += 4;
+    }
+}
+
 rf_status ag_op_subkeys(ibuf *in, obuf *out, ag_call *call)
 {
     khandle *kh = handle_arg(in);
     if (!kh)
         return ag_last();
-    if (in->pos != in->n)
+    uint32_t flags = call->version >= AG_V_LINKS ? ib_u32(in) : 0;
+    if (in->bad || in->pos != in->n || (flags & ~AG_SUBKEYS_HINTS))
         return ag_fail(RF_E_INVALID_PARAMETER, 0, "SUBKEYS: malformed");
     rf_key k;
     rf_status st = kh_key(kh, &k);
     if (st)
         return st;
+    /* Hints are trusted only where nodes are keys: under \REGISTRY\MACHINE
+     * (and USER, A, WC) Windows mounts each hive on a link node of the
+     * master hive that lists no subkeys of its own, and enumeration reads
+     * that node, so SOFTWARE would read as a leaf. And only if the key did
+     * not change meanwhile: its subkeys' count and last write are read
+     * before and after, since an insertion between the two enumerations of
+     * an index pairs a name with its neighbour's node. */
+    rf_key_info before;
+    if (flags & AG_SUBKEYS_HINTS) {
+        rf_name kp;
+        if (rf_live_key_path(kh->hive, k, &kp) != RF_OK ||
+            ag_is_mount_container((const uint16_t *)kp.ptr, kp.nbytes / 2) ||
+            rf_key_get_info(kh->hive, k, &before) != RF_OK)
+            flags &= ~AG_SUBKEYS_HINTS;
+    }
     size_t count_at = out->n;
     uint32_t n = 0;
     ob_u32(out, 0);
@@ -243,13 +287,54 @@ rf_status ag_op_subkeys(ibuf *in, obuf *out, ag_call *call)
         ob_u64(out, lw);
         ob_u32(out, name.nbytes);
         ob_put(out, name.ptr, name.nbytes);
+        if (call->version >= AG_V_LINKS) {
+            uint32_t eflags = 0;
+            uint32_t nsub;
+            uint64_t lw2;
+            /* the same index again for the node's counts (KeyFullInformation
+             * has no name): the hint stands only for the key just named
+             * (the same last write), else it is 0, unknown */
+            if ((flags & AG_SUBKEYS_HINTS) && rf_live_enum_subkey_node(kh->hive, k, i, &nsub, &lw2) == RF_OK &&
+                lw2 == lw && nsub == 0)
+                eflags = AG_SUBKEY_NO_SUBKEYS;
+            ob_u32(out, eflags);
+        }
         n++;
         if (out->n > AG_MAX_RESPONSE)
             return ag_fail(RF_E_LIMIT, 0, "subkey list over %u bytes", AG_MAX_RESPONSE);
     }
     if (!out->oom)
         wr32(out->p + count_at, n);
+    rf_key_info after;
+    if ((flags & AG_SUBKEYS_HINTS) && !out->oom &&
+        (rf_key_get_info(kh->hive, k, &after) != RF_OK || after.last_write != before.last_write ||
+         after.n_subkeys != before.n_subkeys || after.n_subkeys != n))
+        clear_hints(out, count_at + 4, n);
     return RF_OK;
+}
+
+rf_status ag_op_key_is_link(ibuf *in, obuf *out, ag_call *call)
+{
+    if (call->version < AG_V_LINKS)
+        return ag_fail(RF_E_NOT_SUPPORTED, 0, "KEY_IS_LINK needs protocol %u (this session: %u)", AG_V_LINKS,
+                       (unsigned)call->version);
+    khandle *kh = handle_arg(in);
+    if (!kh)
+        return ag_last();
+    size_t nchars = 0;
+    wchar_t *sub = ib_str16(in, AG_MAX_PATH_CHARS, &nchars);
+    if (in->bad || in->pos != in->n || !nchars) {
+        free(sub);
+        return ag_fail(RF_E_INVALID_PARAMETER, 0, "KEY_IS_LINK: malformed");
+    }
+    rf_key k;
+    rf_status st;
+    int link = 0;
+    KH_CALL(st, kh, k, rf_live_subkey_is_link(kh->hive, k, (const uint16_t *)sub, nchars, &link));
+    free(sub);
+    if (!st)
+        ob_u32(out, link ? 1 : 0);
+    return st;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -313,6 +313,19 @@ rf_status rf_key_get_info(rf_hive *h, rf_key k, rf_key_info *out)
     return key_get_info(h, k, out);
 }
 
+/* Not a hook point: no RF_OP_* of its own (hooks see the backend's
+ * requests it makes, through the remote backend's RF_OP_REQUEST). */
+rf_status rf_key_is_link(rf_hive *h, rf_key k, int *out)
+{
+    CHECK_ARG(out, "out is NULL");
+    *out = 0;
+    CHECK_HIVE(h);
+    if (!RF_OPS_HAS5(h->ops, key_is_link))
+        return rfi_fail(RF_E_NOT_SUPPORTED, RF_NO_OFFSET, 0, "the %s backend cannot tell a link from a key",
+                        h->ops->name);
+    return h->ops->key_is_link(h, k, out);
+}
+
 static RF_INLINE rf_status key_subkeys(rf_hive *h, rf_key k, rf_key *out, size_t cap, size_t *n_out)
 {
     CHECK_HIVE(h);
@@ -330,6 +343,30 @@ rf_status rf_key_subkeys(rf_hive *h, rf_key k, rf_key *out, size_t cap, size_t *
 {
     if (rfi_hooks_on()) return rf_key_subkeys_hooked(h, k, out, cap, n_out);
     return key_subkeys(h, k, out, cap, n_out);
+}
+
+static RF_INLINE rf_status key_subkeys_hinted(rf_hive *h, rf_key k, rf_key *out, uint8_t *hints, size_t cap,
+                                             size_t *n_out)
+{
+    CHECK_HIVE(h);
+    CHECK_ARG(n_out && ((out && hints) || cap == 0), "out, hints or n_out is NULL");
+    if (RF_OPS_HAS5(h->ops, key_subkeys_hinted)) return h->ops->key_subkeys_hinted(h, k, out, hints, cap, n_out);
+    rf_status st = h->ops->key_subkeys(h, k, out, cap, n_out);
+    if (st == RF_OK && *n_out) memset(hints, 0, *n_out);
+    return st;
+}
+
+static RF_COLD rf_status rf_key_subkeys_hinted_hooked(rf_hive *h, rf_key k, rf_key *out, uint8_t *hints, size_t cap,
+                                                      size_t *n_out)
+{
+    HOOK(RF_OP_KEY_SUBKEYS, h, k, NULL, 0, key_subkeys_hinted(h, k, out, hints, cap, n_out),
+         { r_.count = *n_out; r_.out_keys = cap ? out : NULL; });
+}
+
+rf_status rf_key_subkeys_hinted(rf_hive *h, rf_key k, rf_key *out, uint8_t *hints, size_t cap, size_t *n_out)
+{
+    if (rfi_hooks_on()) return rf_key_subkeys_hinted_hooked(h, k, out, hints, cap, n_out);
+    return key_subkeys_hinted(h, k, out, hints, cap, n_out);
 }
 
 static RF_INLINE rf_status key_values(rf_hive *h, rf_key k, rf_value *out, size_t cap, size_t *n_out)

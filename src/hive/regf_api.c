@@ -101,6 +101,7 @@ GUARDED(regf_key_name, (rf_hive *base, rf_key k, rf_name *out), (base, k, out))
 GUARDED(regf_key_class, (rf_hive *base, rf_key k, rf_name *out), (base, k, out))
 GUARDED(regf_key_parent, (rf_hive *base, rf_key k, rf_key *out), (base, k, out))
 GUARDED(regf_key_info, (rf_hive *base, rf_key k, rf_key_info *out), (base, k, out))
+GUARDED(regf_key_is_link, (rf_hive *base, rf_key k, int *out), (base, k, out))
 GUARDED(regf_key_subkeys, (rf_hive *base, rf_key k, rf_key *out, size_t cap, size_t *n_out),
         (base, k, out, cap, n_out))
 GUARDED(regf_key_values, (rf_hive *base, rf_key k, rf_value *out, size_t cap, size_t *n_out),
@@ -243,4 +244,6 @@ const rf_backend_ops regf_ops = {
     /* version 4 */
     .token_offset = regf_token_offset,
     .record_slack = regf_record_slack,
+    /* version 5 */
+    .key_is_link = regf_key_is_link_guarded,
 };

@@ -41,6 +41,7 @@
 #define NK_NAME           0x4C
 #define REGF_NK_CELL_MIN  (4 + NK_NAME) /* an nk cell's least size: its size word and fixed part */
 #define NK_FLAG_ROOT      0x0004u
+#define NK_FLAG_SYM_LINK  0x0010u   /* KEY_SYM_LINK */
 #define NK_FLAG_COMP_NAME 0x0020u
 
 /* vk field offsets */
@@ -335,6 +336,7 @@ rf_status regf_key_name(rf_hive *h, rf_key k, rf_name *out);
 rf_status regf_key_class(rf_hive *h, rf_key k, rf_name *out);
 rf_status regf_key_parent(rf_hive *h, rf_key k, rf_key *out);
 rf_status regf_key_info(rf_hive *h, rf_key k, rf_key_info *out);
+rf_status regf_key_is_link(rf_hive *h, rf_key k, int *out);
 rf_status regf_key_subkeys(rf_hive *h, rf_key k, rf_key *out, size_t cap, size_t *n_out);
 rf_status regf_key_values(rf_hive *h, rf_key k, rf_value *out, size_t cap, size_t *n_out);
 rf_status regf_key_security(rf_hive *h, rf_key k, const uint8_t **sd, size_t *len);

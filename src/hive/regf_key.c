@@ -609,6 +609,19 @@ rf_status regf_key_info(rf_hive *base, rf_key k, rf_key_info *out)
     return RF_OK;
 }
 
+/* The nk flag KEY_SYM_LINK: offline a link is a key like any other (its
+ * target in the value SymbolicLinkValue), nothing is followed. */
+rf_status regf_key_is_link(rf_hive *base, rf_key k, int *out)
+{
+    const regf_hive *h = (const regf_hive *)base;
+    const uint8_t *nk;
+    uint32_t len;
+    rf_status st = key_token(h, k, &nk, &len);
+    if (st) return st;
+    *out = (rf_le16(nk + NK_FLAGS) & NK_FLAG_SYM_LINK) != 0;
+    return RF_OK;
+}
+
 rf_status regf_key_security(rf_hive *base, rf_key k, const uint8_t **sd, size_t *sd_len)
 {
     const regf_hive *h = (const regf_hive *)base;

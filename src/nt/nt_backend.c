@@ -287,6 +287,8 @@ static rf_status nt_mapping(rf_hive *base, const uint8_t **map, size_t *len)
     return RF_OK;
 }
 
+static rf_status nt_key_is_link(rf_hive *base, rf_key k, int *out);
+
 /* Designated: slots the core adds later stay NULL ("not supported"). */
 const rf_backend_ops nt_ops = {
     .version = RF_BACKEND_OPS_VERSION,
@@ -323,6 +325,8 @@ const rf_backend_ops nt_ops = {
     .watch_next = nt_watch_next,
     .watch_stop = nt_watch_stop,
     .watch_close = nt_watch_close,
+    /* version 5 */
+    .key_is_link = nt_key_is_link,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -370,29 +374,156 @@ rf_status rf_live_key_path(rf_hive *base, rf_key k, rf_name *out)
     return RF_OK;
 }
 
+/* NtEnumerateKey of class `cls` at `index` into the scratch `buf` (*rec
+ * stays valid until this thread next uses that scratch). */
+static rf_status enum_key(nt_hive *h, rf_key k, uint32_t index, ULONG cls, int buf, void **rec)
+{
+    nt_ref r;
+    ULONG rl;
+    rf_status st = nt_acquire(h, k, &r);
+    if (st) return st;
+    nt_q q = { NT_Q_ENUM_KEY, r.handle, cls, index, NULL };
+    NTSTATUS s = nt_grow(h, &q, buf, 512, rec, &rl);
+    if (s == NT_STATUS_NO_MORE_ENTRIES)
+        st = rfi_fail(RF_E_NO_MORE_ITEMS, RF_NO_OFFSET, (int64_t)(uint32_t)s, "no subkey at index %u", index);
+    else if (!NT_SUCCESS(s)) st = nt_call_fail(h, &r, s, "NtEnumerateKey", NULL, 0);
+    nt_release(h, &r);
+    return st;
+}
+
 rf_status rf_live_enum_subkey(rf_hive *base, rf_key k, uint32_t index, rf_name *name, uint64_t *last_write)
 {
     LIVE(h, base);
     if (!name) return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0, "name is NULL");
     memset(name, 0, sizeof *name);
-    nt_ref r;
     void *rec;
-    ULONG rl;
-    rf_status st = nt_acquire(h, k, &r);
+    rf_status st = enum_key(h, k, index, KeyBasicInformation, NT_BUF_NAME, &rec);
     if (st) return st;
-    nt_q q = { NT_Q_ENUM_KEY, r.handle, KeyBasicInformation, index, NULL };
-    NTSTATUS s = nt_grow(h, &q, NT_BUF_NAME, 512, &rec, &rl);
-    if (s == NT_STATUS_NO_MORE_ENTRIES)
-        st = rfi_fail(RF_E_NO_MORE_ITEMS, RF_NO_OFFSET, (int64_t)(uint32_t)s, "no subkey at index %u", index);
-    else if (!NT_SUCCESS(s)) st = nt_call_fail(h, &r, s, "NtEnumerateKey", NULL, 0);
-    else {
-        nt_key_basic *b = rec;
-        name->ptr = b->Name;
-        name->nbytes = b->NameLength;
-        name->utf16 = 1;
-        if (last_write) *last_write = (uint64_t)b->LastWriteTime.QuadPart;
+    nt_key_basic *b = rec;
+    name->ptr = b->Name;
+    name->nbytes = b->NameLength;
+    name->utf16 = 1;
+    if (last_write) *last_write = (uint64_t)b->LastWriteTime.QuadPart;
+    return RF_OK;
+}
+
+rf_status rf_live_enum_subkey_node(rf_hive *base, rf_key k, uint32_t index, uint32_t *n_subkeys,
+                                   uint64_t *last_write)
+{
+    LIVE(h, base);
+    if (!n_subkeys) return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0, "n_subkeys is NULL");
+    *n_subkeys = 0;
+    void *rec;
+    /* enumeration reads the subkey's own node: a link is not followed */
+    rf_status st = enum_key(h, k, index, KeyFullInformation, NT_BUF_AUX, &rec);
+    if (st) return st;
+    nt_key_full *f = rec;
+    *n_subkeys = f->SubKeys;
+    if (last_write) *last_write = (uint64_t)f->LastWriteTime.QuadPart;
+    return RF_OK;
+}
+
+/* KEY_FLAGS_INFORMATION: NtQueryKey class 5 (KeyFlagsInformation), Windows 7
+ * on; the layout phnt gives. KeyFlags bit REG_FLAG_LINK marks a link. */
+#define NT_KEY_FLAGS_INFORMATION 5
+#define NT_REG_FLAG_LINK 0x2u
+typedef struct { ULONG Wow64Flags, KeyFlags, ControlFlags; } nt_key_flags_info;
+/* 1 once class 5 was refused (Wine 8 answers STATUS_INVALID_PARAMETER for
+ * classes 5-7): the fallback alone from then on */
+static volatile LONG flags_class_refused;
+
+/* Is the key `z` opened with REG_OPTION_OPEN_LINK (handle `t`, the key
+ * itself, not its target) a link? Windows: KeyFlagsInformation says so.
+ * Where that class is refused (Wine), the one mark a link carries is the
+ * REG_LINK value SymbolicLinkValue that holds its target (a key made with
+ * REG_OPTION_CREATE_LINK gets its target there; Wine's RegCreateKeyExW
+ * links are the same); a plain key holding such a value reads as a link
+ * there, which only means a walk does not go below it. */
+static int opened_link_is_link(HKEY t)
+{
+    if (!flags_class_refused && nt.QueryKey) {
+        nt_key_flags_info fi;
+        ULONG rl = 0;
+        NTSTATUS s = nt.QueryKey((HANDLE)t, NT_KEY_FLAGS_INFORMATION, &fi, sizeof fi, &rl);
+        if (NT_SUCCESS(s)) return (fi.KeyFlags & NT_REG_FLAG_LINK) != 0;
+        if (s == NT_STATUS_INVALID_PARAMETER || s == (NTSTATUS)0xC0000002L /* NOT_IMPLEMENTED */ ||
+            s == (NTSTATUS)0xC0000003L /* INVALID_INFO_CLASS */)
+            InterlockedExchange(&flags_class_refused, 1);
+    }
+    DWORD type = 0, len = 0;
+    LONG e = RegQueryValueExW(t, L"SymbolicLinkValue", NULL, &type, NULL, &len);
+    return (e == ERROR_SUCCESS || e == ERROR_MORE_DATA) && type == REG_LINK;
+}
+
+/* `path` is copied before any call (the agent passes the enumeration's
+ * scratch). Opened the way the cache opens (nt_cache.c do_open): NtOpenKeyEx
+ * with a counted name (a NUL inside is a name like any other) and
+ * OBJ_OPENLINK; a WOW64 view through RegOpenKeyExW, which applies the
+ * redirection, with REG_OPTION_OPEN_LINK. */
+rf_status rf_live_subkey_is_link(rf_hive *base, rf_key k, const uint16_t *path, size_t nchars, int *out)
+{
+    if (!out) return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0, "out is NULL");
+    *out = 0;
+    LIVE(h, base);
+    if (!path || !nchars || nchars > 32767)
+        return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0, "path is NULL, empty or over 32,767 chars");
+    if (k == 0) nt_root(base, &k);
+    uint16_t *copy = malloc(nchars * sizeof *copy);
+    if (!copy) return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "out of memory");
+    memcpy(copy, path, nchars * sizeof *copy);
+    wchar_t *z = NULL;
+    rf_status st = h->reg_open ? nt_zcopy(copy, nchars, &z) : RF_OK;
+    nt_ref r;
+    if (st || (st = nt_acquire(h, k, &r))) {
+        free(z);
+        free(copy);
+        return st;
+    }
+    HANDLE t = NULL;
+    if (h->reg_open) {
+        HKEY hk = NULL;
+        LONG e = RegOpenKeyExW((HKEY)r.handle, z, REG_OPTION_OPEN_LINK, KEY_QUERY_VALUE | h->view, &hk);
+        if (e == ERROR_KEY_DELETED) nt_after_call(h, &r, NT_STATUS_KEY_DELETED);
+        if (e) st = nt_fail_win32(e, "RegOpenKeyExW", copy, nchars);
+        t = hk;
+    } else {
+        nt_ustr us = { (USHORT)(nchars * 2), (USHORT)(nchars * 2), (PWSTR)copy };
+        nt_oattr oa = { sizeof oa, r.handle, &us, NT_OBJ_CASE_INSENSITIVE | NT_OBJ_OPENLINK, NULL, NULL };
+        NTSTATUS s = nt.OpenKeyEx ? nt.OpenKeyEx(&t, KEY_QUERY_VALUE, &oa, 0) : nt.OpenKey(&t, KEY_QUERY_VALUE, &oa);
+        if (s == NT_STATUS_KEY_DELETED) nt_after_call(h, &r, s);
+        if (!NT_SUCCESS(s)) {
+            t = NULL;
+            st = nt_fail(s, "NtOpenKeyEx", copy, nchars);
+        }
     }
     nt_release(h, &r);
+    if (!st) {
+        *out = opened_link_is_link((HKEY)t);
+        RegCloseKey((HKEY)t);
+    }
+    free(z);
+    free(copy);
+    return st;
+}
+
+/* The method table's key_is_link: the slot's name asked of its parent. The
+ * root is a predefined key (or a loaded hive's root), never a link of ours. */
+static rf_status nt_key_is_link(rf_hive *base, rf_key k, int *out)
+{
+    rf_key parent;
+    uint16_t *name;
+    size_t n;
+    *out = 0;
+    rf_status st = nt_slot_name((nt_hive *)base, k, &parent, &name, &n);
+    if (!st && name) st = rf_live_subkey_is_link(base, parent, name, n, out);
+    if (st == RF_E_NOT_FOUND) {
+        /* gone under its token: 1018, as for every other call on it, and
+         * its cached tokens say so from now on (forgetting clears the error) */
+        int64_t native = rf_last_error()->native;
+        nt_forget_path((nt_hive *)base, parent, name, n);
+        st = rfi_fail(RF_E_KEY_DELETED, RF_NO_OFFSET, native, "the key was deleted since its token was made");
+    }
+    free(name);
     return st;
 }
 

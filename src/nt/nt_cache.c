@@ -791,6 +791,29 @@ rf_status nt_key_parent_of(nt_hive *h, rf_key k, rf_key *out)
     return st;
 }
 
+/* A slot's parent token and a malloc'd copy of its name (one or more
+ * components: the last is the key); *name NULL for the root. */
+rf_status nt_slot_name(nt_hive *h, rf_key k, rf_key *parent, uint16_t **name, size_t *n)
+{
+    uint32_t idx, gen;
+    *parent = 0;
+    *name = NULL;
+    *n = 0;
+    rf_status st = decode_key(h, k, &idx, &gen);
+    if (st) return st;
+    AcquireSRWLockShared(&h->lock);
+    if ((st = check_slot(h, idx, gen)) == RF_OK && SLOT(h, idx)->parent != NT_NONE) {
+        nt_slot *s = SLOT(h, idx);
+        *parent = nt_token(h->tag, 0, SLOT(h, s->parent)->gen, s->parent);
+        *n = s->name_len;
+        if (!(*name = malloc((*n ? *n : 1) * sizeof **name)))
+            st = rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "out of memory");
+        else memcpy(*name, s->name, *n * sizeof **name);
+    }
+    ReleaseSRWLockShared(&h->lock);
+    return st;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Values                                                                    */
 /* ------------------------------------------------------------------------ */

@@ -54,6 +54,7 @@ typedef struct nt_oattr {         /* OBJECT_ATTRIBUTES */
     PVOID    SecurityDescriptor, SecurityQualityOfService;
 } nt_oattr;
 #define NT_OBJ_CASE_INSENSITIVE 0x40
+#define NT_OBJ_OPENLINK         0x100   /* the last component as itself, not its link target */
 
 /* KEY_INFORMATION_CLASS */
 enum { KeyBasicInformation = 0, KeyNodeInformation = 1, KeyFullInformation = 2, KeyNameInformation = 3 };
@@ -130,6 +131,9 @@ rf_status nt_fail(NTSTATUS st, const char *api, const uint16_t *name, size_t nch
 
 /* rfi_fail() for a Win32 error code returned by a Reg* / Win32 call. */
 rf_status nt_fail_win32(LONG err, const char *api, const uint16_t *name, size_t nchars);
+/* A NUL-terminated malloc'd copy of a counted path for the Reg* calls; a NUL
+ * inside is refused with 87 (nt_write.c). */
+rf_status nt_zcopy(const uint16_t *s, size_t n, wchar_t **out);
 
 /* A name as UTF-8 for messages, truncated to fit `cap`. */
 void nt_name_utf8(const uint16_t *name, size_t nchars, char *out, size_t cap);
@@ -248,6 +252,8 @@ rf_status nt_key_child_op(rf_hive *h, rf_key parent, const uint16_t *name, size_
 rf_status nt_child_slot(nt_hive *h, rf_key parent, const uint16_t *name, size_t nchars, rf_key *out);
 
 rf_status nt_key_parent_of(nt_hive *h, rf_key k, rf_key *out);
+/* A slot's parent token and a malloc'd copy of its name (NULL for the root). */
+rf_status nt_slot_name(nt_hive *h, rf_key k, rf_key *parent, uint16_t **name, size_t *n);
 uint32_t  nt_slot_hint(nt_hive *h, const nt_ref *ref);
 void      nt_slot_set_hint(nt_hive *h, const nt_ref *ref, uint32_t max_data, int raise_only);
 

@@ -258,7 +258,7 @@ rf_status rf_live_set_security(rf_hive *base, rf_key k, const uint16_t *sddl, ui
 /* A NUL-terminated copy of a counted path (Reg* calls want one). A NUL in
  * it is refused (87): the call would stop there and act on the key the
  * path's first part names ("Important\0-not-this" deleted "Important"). */
-static rf_status zcopy(const uint16_t *s, size_t n, wchar_t **out)
+rf_status nt_zcopy(const uint16_t *s, size_t n, wchar_t **out)
 {
     *out = NULL;
     for (size_t i = 0; i < n; i++)
@@ -352,7 +352,7 @@ rf_status nt_key_create(rf_hive *base, rf_key parent, const uint16_t *path, size
     rf_key p = parent;
     if (p == 0) p = nt_token(h->tag, 0, 1, 0);
     wchar_t *z;
-    rf_status st = zcopy(path, nchars, &z);
+    rf_status st = nt_zcopy(path, nchars, &z);
     if (st) return st;
     nt_ref r;
     st = nt_acquire(h, p, &r);
@@ -484,7 +484,7 @@ rf_status nt_key_delete(rf_hive *base, rf_key parent, const uint16_t *path, size
     nt_hive *h = (nt_hive *)base;
     rf_key p = parent ? parent : nt_token(h->tag, 0, 1, 0);
     wchar_t *z;
-    rf_status st = zcopy(path, nchars, &z);
+    rf_status st = nt_zcopy(path, nchars, &z);
     if (st) return st;
     nt_ref r;
     st = nt_acquire(h, p, &r);

@@ -134,6 +134,8 @@ cdef class Key:
     cdef str _path_from_hive(self)
     cdef list _keys_from(self, rf_key *buf, size_t n)
     cdef list _subkey_list(self)
+    cdef int _is_link(self, int *out) except -1
+    cdef tuple _hinted_subkey_list(self)
     cdef list _value_list(self)
     cdef object _tolerant_value(self, Hive hive, str name)
     cdef list _read_value_list(self)

@@ -842,7 +842,7 @@ cdef class Hive:
         rf_remote_kill(self._conn(), b)
 
     def _remote_request(self, int op, payload=b""):
-        """One request of the agent protocol (version 4; ops and payloads in
+        """One request of the agent protocol (version 4 or 5; ops and payloads in
         src/agent/ag_ops.def, generated into regfast.live._agent_ops) on this
         hive's connection, for what rf_* has no call for: returns the reply
         payload after its status, or raises the agent's error. The framing,
@@ -1372,10 +1372,22 @@ cdef class Hive:
             free(arr)
             self.unpin()
 
-    def walk(self, path=None, *, errors=None):
+    def walk(self, path=None, *, errors=None, follow_links=False):
         """Yields every key of the subtree at `path` (default: the whole hive),
         parents before children, in stored order. Each key is visited once even
         if a damaged hive lists it twice.
+
+        `follow_links` (live registries): a registry symbolic link is yielded
+        (Key.is_link) but not gone through unless this is True, as os.walk
+        treats links to directories; the start key is walked even if it is
+        a link. Going through links walks their targets' keys where the link
+        is (HKLM\\SYSTEM\\CurrentControlSet repeats ControlSet001; on Windows
+        HKCU\\Software\\Classes is a link to HKU\\<SID>_Classes, which is
+        not in HKCU otherwise), and a link back up the tree is a loop, which
+        goes round until 512 keys below the start (Windows' nesting limit):
+        "strict" then raises 1450, "skip" leaves the deeper keys out. A hive
+        file follows nothing: there, a link is a key holding its target's
+        path.
 
         `errors`: "strict" raises at the first damaged subkey list or key;
         "skip" leaves damaged entries out and goes on (the table's per-row
@@ -1401,36 +1413,43 @@ cdef class Hive:
         if errors is None:
             errors = "skip" if self._tolerant else "strict"
         if self._blocks:                # remote: no rf_hive_scan; one subkeys() call per key
-            yield from self._walk_keys(path, errors)
+            yield from self._walk_keys(path, errors, follow_links)
             return
         # a generator itself, as before: nothing runs (and nothing raises)
         # until the first key is asked for
         yield from _scan(self, path, not rfi_hooks_on(), errors, None, walk=True)._walk_keys()
 
 
-    def _walk_keys(self, path, errors):
+    def _walk_keys(self, path, errors, follow_links):
         """walk() for a backend without a one-call scan (the live registry):
         depth-first, parents before children, children in the backend's
-        order; each key asked for its subkeys once.
+        order.
 
-        A symbolic link opens as its target, as it does for Windows' own
-        tools (HKLM\\SYSTEM\\CurrentControlSet lists ControlSet001's keys),
-        so a link to one of its ancestors sent the walk ~4,700 levels down
-        the loop, until a path passed 32,767 characters ("strict": error 161
-        then; "skip": every key's subkeys listed again on the way). Windows
-        nests keys at most 512 levels deep, so a key deeper than that below
-        the start came through links: its subkeys are an error ("strict")
-        or left out ("skip"). This bounds the depth, not the work: with
-        "skip", the keys of a loop are yielded once per lap (~512 times),
-        and two loops multiply. Telling a link from a key needs the agent
-        to report it (not done yet)."""
+        A symbolic link opens as its target (as for Windows' own tools), so
+        going through one walks another tree again, and a link to an
+        ancestor is a loop. Unless `follow_links`, each listing comes with
+        the backend's hints (rf_key_subkeys_hinted): a subkey whose own node
+        lists no subkeys is yielded and not listed. A link's node never
+        lists any, so the walk never goes through one, and no leaf costs a
+        listing (a request each, remotely). A backend without hints (an
+        agent of protocol 4) is walked through links. Windows nests keys at
+        most 512 levels deep, so a key deeper than that below the start came
+        through links: its subkeys are an error ("strict") or left out
+        ("skip")."""
         cdef Key start = self.root if not path else self.open(path)
-        stack = [(start, 0)]
+        cdef bytes hints = None
+        cdef Py_ssize_t i
+        stack = [(start, 0, True)]
         while stack:
-            key, depth = stack.pop()
+            key, depth, to_list = stack.pop()
             yield key
+            if not to_list:             # its own node lists no subkeys: a leaf or a link
+                continue
             try:
-                subs = (<Key>key)._subkey_list()
+                if follow_links:
+                    subs = (<Key>key)._subkey_list()
+                else:
+                    subs, hints = (<Key>key)._hinted_subkey_list()
                 if subs and depth >= _LIVE_MAX_DEPTH:
                     raise error_from_status(
                         RF_E_LIMIT, f"the walk stopped {_LIVE_MAX_DEPTH} keys below its start (at {key.name!r}), "
@@ -1439,7 +1458,8 @@ cdef class Hive:
                 if errors == "strict":
                     raise
                 continue
-            stack.extend([(sub, depth + 1) for sub in reversed(subs)])
+            for i in range(len(subs) - 1, -1, -1):
+                stack.append((subs[i], depth + 1, follow_links or not (hints[i] & RF_SUBKEY_NO_SUBKEYS)))
 
 
 # Windows refuses to create a key more than 512 levels below its hive's root.
@@ -1717,6 +1737,31 @@ cdef class Key:
         return i.last_write
 
     @property
+    def is_link(self):
+        """True when the key is a registry symbolic link: made with
+        REG_OPTION_CREATE_LINK, its target in the REG_LINK value
+        "SymbolicLinkValue". A hive file says so in the key's flags
+        (KEY_SYM_LINK); nothing offline follows a link. Live, it is the key
+        as its parent lists it: opening a link, and every call on this Key,
+        reaches the target (as Windows' own tools do), and walk() lists a
+        link without going through it. Raises OSError 120 where the backend
+        cannot tell."""
+        cdef int out = 0
+        check(<rf_status>self._is_link(&out))
+        return out != 0
+
+    cdef int _is_link(self, int *out) except -1:
+        self._h()
+        cdef rf_hive *h = self.hive.pin()
+        cdef rf_status st
+        try:
+            with nogil:
+                st = rf_key_is_link(h, self._k, out)
+        finally:
+            self.hive.unpin()
+        return <int>st   # an rf_status: 0 or a positive code
+
+    @property
     def class_name(self):
         """The key's class name, or None when it has none."""
         cdef rf_name n
@@ -1793,6 +1838,42 @@ cdef class Key:
             for key in keys:
                 (<Key>key)._path = key.name if not prefix else prefix + "\\" + key.name
         return keys
+
+    cdef tuple _hinted_subkey_list(self):
+        """(subkeys, a hint byte each) for the live walk (rf_key_subkeys_hinted);
+        a listing that grew between its count and its array is asked again."""
+        cdef rf_hive *h = self._h()
+        cdef size_t n = 0, cap = 0
+        cdef rf_key *buf = NULL
+        cdef uint8_t *hb = NULL
+        cdef rf_status st
+        cdef int attempt
+        self.hive.pin()
+        try:
+            for attempt in range(4):
+                with nogil:
+                    st = rf_key_subkeys_hinted(h, self._k, buf, hb, cap, &n)
+                if st != RF_E_MORE_DATA:
+                    break
+                free(buf)
+                free(hb)
+                cap = n + 16
+                buf = <rf_key *>malloc(cap * sizeof(rf_key))
+                hb = <uint8_t *>malloc(cap)
+                if buf == NULL or hb == NULL:
+                    raise MemoryError()
+            check(st)
+            keys = self._keys_from(buf, n) if n else []
+            hints = PyBytes_FromStringAndSize(<const char *>hb, n) if n else b""
+        finally:
+            self.hive.unpin()
+            free(buf)
+            free(hb)
+        prefix = self._known_path()
+        if prefix is not None:
+            for key in keys:
+                (<Key>key)._path = key.name if not prefix else prefix + "\\" + key.name
+        return keys, hints
 
     def subkeys(self):
         """Iterator over the direct subkeys, in stored order."""

@@ -138,6 +138,9 @@ cdef extern from "regfast/regfast.h" nogil:
         uint64_t security_offset
 
     rf_status rf_key_get_info(rf_hive *h, rf_key k, rf_key_info *out)
+    rf_status rf_key_is_link(rf_hive *h, rf_key k, int *out)
+    rf_status rf_key_subkeys_hinted(rf_hive *h, rf_key k, rf_key *out, uint8_t *hints, size_t cap, size_t *n_out)
+    enum: RF_SUBKEY_NO_SUBKEYS
     rf_status rf_key_subkeys(rf_hive *h, rf_key k, rf_key *out, size_t cap, size_t *n_out)
     rf_status rf_key_values(rf_hive *h, rf_key k, rf_value *out, size_t cap, size_t *n_out)
     rf_status rf_key_security(rf_hive *h, rf_key k, const uint8_t **sd_out, size_t *len_out)

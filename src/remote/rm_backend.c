@@ -62,6 +62,14 @@ static void build_handle(rf_remote *c, uint32_t hd, const void *ctx)
     rm_put32(c, hd);
 }
 
+/* a handle and one u32 (ctx: the value, cast) */
+static void build_handle_u32(rf_remote *c, uint32_t hd, const void *ctx)
+{
+    rm_begin(c);
+    rm_put32(c, hd);
+    rm_put32(c, (uint32_t)(uintptr_t)ctx);
+}
+
 typedef struct name_arg { const uint16_t *name; size_t n; uint32_t u32a, u32b; const void *data; size_t len; } name_arg;
 
 static void build_handle_name(rf_remote *c, uint32_t hd, const void *ctx)
@@ -312,44 +320,59 @@ static rf_status rm_key_parent(rf_hive *base, rf_key k, rf_key *out)
     UNLOCK_RETURN(st);
 }
 
-/* The token list of a SUBKEYS or value enumeration, kept for the caller's
- * next call (a count first, then the array) while no request came between. */
-static rf_status list_keep(rm_hive *h, rf_key k, int values, const uint64_t *tokens, size_t n)
+/* The token list of a SUBKEYS or value enumeration (and a hinted SUBKEYS'
+ * hints), kept for the caller's next call (a count first, then the array)
+ * while no request came between. */
+static rf_status list_keep(rm_hive *h, rf_key k, int values, const uint64_t *tokens, const uint8_t *hints, size_t n)
 {
     if (h->list_cap < n) {
         uint64_t *p = realloc(h->list, n * sizeof *p);
         if (!p) return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "out of memory");
         h->list = p;
+        uint8_t *q = realloc(h->list_hint, n);
+        if (!q) return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "out of memory");
+        h->list_hint = q;
         h->list_cap = n;
     }
     if (n) memcpy(h->list, tokens, n * sizeof *tokens);
+    if (n && hints) memcpy(h->list_hint, hints, n);
     h->list_n = n;
     h->list_key = k;
     h->list_values = values;
+    h->list_hinted = hints != NULL;
     h->list_seq = h->c->seq;
     return RF_OK;
 }
 
-static rf_status list_out(rm_hive *h, uint64_t *out, size_t cap, size_t *n_out)
+static rf_status list_out(rm_hive *h, uint64_t *out, uint8_t *hints, size_t cap, size_t *n_out)
 {
     *n_out = h->list_n;
     if (cap < h->list_n)
         return rfi_fail(RF_E_MORE_DATA, RF_NO_OFFSET, 0, "%zu entries, the array holds %zu", h->list_n, cap);
     if (h->list_n) memcpy(out, h->list, h->list_n * sizeof *out);
+    if (h->list_n && hints) memcpy(hints, h->list_hint, h->list_n);
     return RF_OK;
 }
 
-static rf_status rm_key_subkeys(rf_hive *base, rf_key k, rf_key *out, size_t cap, size_t *n_out)
+/* SUBKEYS; with `hinted` (version 5) the agent also says which subkeys'
+ * own nodes list no subkeys (one more NtEnumerateKey per subkey there, no
+ * more requests). */
+static rf_status list_subkeys(rf_hive *base, rf_key k, int hinted, rf_key *out, uint8_t *hints, size_t cap,
+                              size_t *n_out)
 {
     rm_hive *h = (rm_hive *)base;
     LOCKED(h);
     uint32_t idx;
     *n_out = 0;
-    if (!st && !(st = rm_entry_of(h, k, &idx)) && !(h->list_seq == c->seq && h->list_key == k && !h->list_values)) {
+    if (!st && !(st = rm_entry_of(h, k, &idx)) &&
+        !(h->list_seq == c->seq && h->list_key == k && !h->list_values && (h->list_hinted || !hinted))) {
         const uint8_t *p;
         size_t n;
-        st = key_call(h, idx, AG_OP_SUBKEYS, build_handle, NULL, &p, &n);
-        uint8_t *copy = NULL;
+        int v5 = c->version >= AG_V_LINKS;
+        if (v5) st = key_call(h, idx, AG_OP_SUBKEYS, build_handle_u32,
+                              (const void *)(uintptr_t)(hinted ? AG_SUBKEYS_HINTS : 0), &p, &n);
+        else st = key_call(h, idx, AG_OP_SUBKEYS, build_handle, NULL, &p, &n);
+        uint8_t *copy = NULL, *hint = NULL;
         uint64_t *tokens = NULL;
         if (!st) {
             /* making entries may close handles (requests): the reply is copied first */
@@ -361,13 +384,14 @@ static rf_status rm_key_subkeys(rf_hive *base, rf_key k, rf_key *out, size_t cap
         if (!st) {
             rm_rd r = { copy, n, 0, 0 };
             count = rm_rd32(&r);
-            if (count > n / 12) st = rm_malformed(c, AG_OP_SUBKEYS, "more names than bytes");
-            else if (!(tokens = malloc((count ? count : 1) * sizeof *tokens)))
+            if (count > n / (v5 ? 16 : 12)) st = rm_malformed(c, AG_OP_SUBKEYS, "more names than bytes");
+            else if (!(tokens = malloc((count ? count : 1) * sizeof *tokens)) || !(hint = calloc(count ? count : 1, 1)))
                 st = rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "out of memory");
             for (uint32_t i = 0; !st && i < count; i++) {
                 size_t nc;
                 rm_rd64(&r);
                 const uint16_t *nm = rm_rd16s(&r, &nc);
+                uint32_t eflags = v5 ? rm_rd32(&r) : 0;
                 if (r.bad) { st = rm_malformed(c, AG_OP_SUBKEYS, "a name"); break; }
                 if (nc == 0 || nc > RM_MAX_LISTED_NAME) {
                     /* the reply parses (it is copied out): a name no key can
@@ -383,15 +407,60 @@ static rf_status rm_key_subkeys(rf_hive *base, rf_key k, rf_key *out, size_t cap
                 /* nm may be scratch of rm_rd16s: joined before anything else runs */
                 if ((st = rm_join(h, idx, nm, nc, &full, &fn)) || (st = rm_entry_for(h, full, fn, &ci))) break;
                 h->e[ci].stored_name = 1;
+                h->e[ci].link = RM_LINK_UNKNOWN;   /* listed again: it may be another key by now */
+                if (hinted && (eflags & AG_SUBKEY_NO_SUBKEYS)) hint[i] = RF_SUBKEY_NO_SUBKEYS;
                 tokens[i] = rm_token(h, ci);
             }
             if (!st && (r.bad || r.pos != r.n)) st = rm_malformed(c, AG_OP_SUBKEYS, "trailing bytes");
         }
-        if (!st) st = list_keep(h, k, 0, tokens, count);
+        if (!st) st = list_keep(h, k, 0, tokens, hinted ? hint : NULL, count);
         free(copy);
         free(tokens);
+        free(hint);
     }
-    if (!st) st = list_out(h, out, cap, n_out);
+    if (!st) st = list_out(h, out, hints, cap, n_out);
+    UNLOCK_RETURN(st);
+}
+
+static rf_status rm_key_subkeys(rf_hive *base, rf_key k, rf_key *out, size_t cap, size_t *n_out)
+{
+    return list_subkeys(base, k, 0, out, NULL, cap, n_out);
+}
+
+static rf_status rm_key_subkeys_hinted(rf_hive *base, rf_key k, rf_key *out, uint8_t *hints, size_t cap,
+                                       size_t *n_out)
+{
+    return list_subkeys(base, k, 1, out, hints, cap, n_out);
+}
+
+/* KEY_IS_LINK of the path from the root (the last component looked at as
+ * itself), once per entry until a listing names it again. The root is a
+ * predefined key or a loaded hive's root: never a link to look at. */
+static rf_status rm_key_is_link(rf_hive *base, rf_key k, int *out)
+{
+    rm_hive *h = (rm_hive *)base;
+    LOCKED(h);
+    uint32_t idx = 0;
+    if (!st && !(st = rm_entry_of(h, k, &idx)) && idx != 0 && h->e[idx].link == RM_LINK_UNKNOWN) {
+        const uint8_t *p;
+        size_t n;
+        name_arg a = { h->e[idx].path, h->e[idx].plen, 0, 0, NULL, 0 };
+        if (c->version < AG_V_LINKS) {
+            st = rfi_fail(RF_E_NOT_SUPPORTED, RF_NO_OFFSET, 0,
+                          "the agent speaks protocol %u: links are told from version %u", (unsigned)c->version,
+                          (unsigned)AG_V_LINKS);
+        } else if (!(st = key_call(h, 0, AG_OP_KEY_IS_LINK, build_handle_name, &a, &p, &n))) {
+            /* (the path was copied into the request before anything else ran) */
+            if (n != 4) st = rm_malformed(c, AG_OP_KEY_IS_LINK, "4 bytes expected");
+            else h->e[idx].link = rf_le32(p) ? RM_LINK_YES : RM_LINK_NO;
+        } else if (st == RF_E_NOT_FOUND && !h->e[idx].unloaded) {
+            /* as for any call on a key deleted under its token (key_call) */
+            rm_after_error(h, idx, st);
+            st = rfi_fail(RF_E_KEY_DELETED, RF_NO_OFFSET, rf_last_error()->native,
+                          "the key was deleted since it was opened or enumerated");
+        }
+    }
+    if (!st) *out = idx != 0 && h->e[idx].link == RM_LINK_YES;
     UNLOCK_RETURN(st);
 }
 
@@ -443,12 +512,12 @@ static rf_status rm_key_values(rf_hive *base, rf_key k, rf_value *out, size_t ca
                 st = rm_value_intern(h, idx, w, nc, &tokens[i]);
             }
         }
-        if (!st) st = list_keep(h, k, 1, tokens, rows);
+        if (!st) st = list_keep(h, k, 1, tokens, NULL, rows);
         free(meta);
         free(names);
         free(tokens);
     }
-    if (!st) st = list_out(h, out, cap, n_out);
+    if (!st) st = list_out(h, out, NULL, cap, n_out);
     UNLOCK_RETURN(st);
 }
 
@@ -831,6 +900,9 @@ static const rf_backend_ops rm_ops = {
     .watch_stop = rm_watch_stop,
     .watch_close = rm_watch_close,
     .requests = rm_requests,
+    /* version 5 */
+    .key_is_link = rm_key_is_link,
+    .key_subkeys_hinted = rm_key_subkeys_hinted,
 };
 
 static rf_status remote_open(rf_remote *c, uint32_t root, uint32_t view, uint32_t access, rf_hive **out)

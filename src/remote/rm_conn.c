@@ -719,10 +719,10 @@ rf_status rf_remote_connect(const rf_transport *t, uint32_t timeout_ms, rf_remot
     rm_mutex_init(&c->lock);
     rm_begin(c);
     rm_put(c, "RFAG", 4);
-    /* min = max = 4: the layouts this client parses. HELLO and its reply are
-     * unframed (c->version is 0 until the reply is parsed), every later frame
-     * carries the CRC trailer. */
-    uint8_t v[4] = { (uint8_t)RM_VERSION, 0, (uint8_t)RM_VERSION, 0 };
+    /* RM_VERSION_MIN..RM_VERSION: the layouts this client parses. HELLO and
+     * its reply are unframed (c->version is 0 until the reply is parsed),
+     * every later frame carries the CRC trailer. */
+    uint8_t v[4] = { (uint8_t)RM_VERSION_MIN, 0, (uint8_t)RM_VERSION, 0 };
     rm_put(c, v, 4);
     const uint8_t *p;
     size_t n;
@@ -737,7 +737,7 @@ rf_status rf_remote_connect(const rf_transport *t, uint32_t timeout_ms, rf_remot
         rm_rd32(&r);
         uint32_t dl = rm_rd32(&r);
         const uint8_t *d = rm_rdn(&r, dl);
-        if (r.bad || r.pos != r.n || version != RM_VERSION) {
+        if (r.bad || r.pos != r.n || version < RM_VERSION_MIN || version > RM_VERSION) {
             st = rm_kill(c, "the handshake answer does not parse (version %u)", version);
         } else {
             c->version = version;   /* frames from here on carry the trailer */

@@ -52,10 +52,14 @@ typedef pthread_mutex_t rm_mutex;
  * that listing only; the connection stays up. */
 #define RM_MAX_LISTED_NAME 256u
 
-/* The protocol version this client speaks (ag_ops.def): the CRC trailer of
+/* The protocol versions this client speaks (ag_ops.def): the CRC trailer of
  * version 3 and the payload layouts of 4 (column READ_VALUES, KEY_INFO's
- * stored name, SET_SECURITY_SD, volatile OPEN_KEY). */
-#define RM_VERSION AG_V_LAYOUTS
+ * stored name, SET_SECURITY_SD, volatile OPEN_KEY) from RM_VERSION_MIN; the
+ * links of 5 (SUBKEYS' hints, KEY_IS_LINK) when the agent has them (with an
+ * agent of 4, rf_key_is_link answers 120 and hints are 0: walks go through
+ * links, down to their depth limit). */
+#define RM_VERSION_MIN AG_V_LAYOUTS
+#define RM_VERSION     AG_V_LINKS
 
 /* ---- events of a watch (rm_conn.c owns the queue; rm_watch.c the rf_watch) */
 
@@ -211,7 +215,11 @@ typedef struct rm_entry {
                                as a WOW64 view presents it (rm_backend.c reconcile_name) */
     uint8_t   unloaded;     /* its handle was closed by an unload of its hive: a
                                reopen that finds no key says 2, not 1018 */
+    uint8_t   link;         /* RM_LINK_*: a symbolic link? as KEY_IS_LINK said
+                               (a listing that names the key forgets it) */
 } rm_entry;
+
+enum { RM_LINK_UNKNOWN = 0, RM_LINK_NO = 1, RM_LINK_YES = 2 };
 
 enum { RM_FREE = 0, RM_LIVE = 1, RM_DELETED = 2 };
 
@@ -246,7 +254,9 @@ typedef struct rm_hive {
     uint64_t   list_seq;
     rf_key     list_key;
     int        list_values;
+    int        list_hinted;  /* a SUBKEYS list with the agent's hints (list_hint) */
     uint64_t  *list;
+    uint8_t   *list_hint;
     size_t     list_n, list_cap;
 } rm_hive;
 

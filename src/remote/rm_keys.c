@@ -465,4 +465,5 @@ void rm_keys_free(rm_hive *h)
     free(h->vbuckets);
     free(h->vc_data);
     free(h->list);
+    free(h->list_hint);
 }

@@ -649,7 +649,7 @@ static void test_fake_errors_and_events(void)
 }
 
 /* Protocol 3's trailer, as src/regfast/agent.py keeps it: the client asks
- * for version 4 only, frames every request after HELLO with the payload's
+ * for versions 4..AG_VERSION, frames every request after HELLO with the payload's
  * CRC (the fake counts mismatches), and a reply, an event or the parked
  * rest of a batch reply whose CRC does not match kills the connection with
  * RF_E_CONNECTION_CUT. */
@@ -661,8 +661,8 @@ static void test_fake_payload_check(void)
     rf_key_info ki;
     rf_hive *h = fake_hive(&f, S_INFO_OK, 5000, &c);
     if (!h) return;
-    CHECK_EQ_INT(f.hello_min, AG_V_LAYOUTS);
-    CHECK_EQ_INT(f.hello_max, AG_V_LAYOUTS);
+    CHECK_EQ_INT(f.hello_min, AG_V_LAYOUTS);   /* the client speaks 4 (no links) to the last */
+    CHECK_EQ_INT(f.hello_max, AG_VERSION);
     {   /* no cells behind a remote hive: the forensics slots are absent (120) */
         uint8_t buf[8];
         size_t len, n;
@@ -860,8 +860,12 @@ static void test_agent(const char *wine, const char *exe)
     rf_remote_info info;
     info.struct_size = sizeof info;
     CHECK_EQ_INT(rf_remote_get_info(c, &info), RF_OK);
-    CHECK_EQ_INT(info.version, AG_V_LAYOUTS);
-    CHECK(strstr(info.description, "protocol 4 on Wine") != NULL);
+    CHECK_EQ_INT(info.version, AG_VERSION);
+    {
+        char want[32];
+        snprintf(want, sizeof want, "protocol %u on Wine", (unsigned)AG_VERSION);
+        CHECK(strstr(info.description, want) != NULL);
+    }
     rf_hive *h = NULL;
     CHECK_EQ_INT(rf_remote_open(c, RF_HKEY_LOCAL_MACHINE, RF_VIEW_32, 0, &h), RF_OK);   /* a second hive */
     rf_hive_close(h);

@@ -229,6 +229,12 @@ class Key:
     security : bytes or None
         A self-relative security descriptor; ``None`` uses
         :data:`DEFAULT_SECURITY_DESCRIPTOR`.
+    symlink : bool
+        A registry symbolic link: the nk flag KEY_SYM_LINK (0x10), as
+        Windows marks a key made with REG_OPTION_CREATE_LINK. Its target goes
+        in the REG_LINK value ``"SymbolicLinkValue"`` (a ``Value`` of type 6),
+        which the caller gives; a link has no subkeys of its own (Windows
+        follows it instead), so subkeys are refused. Not for the root.
     """
 
     subkeys: dict[str, Key | dict[str, Any]] = field(default_factory=dict)
@@ -236,6 +242,7 @@ class Key:
     class_name: str | None = None
     last_write: int | _dt.datetime | None = None
     security: bytes | None = None
+    symlink: bool = False
 
 
 @dataclass
@@ -726,6 +733,8 @@ def _build(
     # ---- root ------------------------------------------------------------
     root_enc, root_comp = _encode_name(root_name, "key", "")
     root_info = _split(tree, "")
+    if isinstance(tree, Key) and tree.symlink:
+        raise ValueError("the root key cannot be a symbolic link")
     root_off = alloc(nk_size(root_enc))
     layout.root = root_off
     root_flags = KEY_HIVE_ENTRY | KEY_NO_DELETE | (KEY_COMP_NAME if root_comp else 0)
@@ -886,6 +895,10 @@ def _build(
                     cenc = n.encode("utf-16-le", "surrogatepass")
                     cflags = 0
                     ulen = len(cenc)
+                if isinstance(child, Key) and child.symlink:
+                    if cinfo[0]:
+                        raise ValueError(f"key {cpath!r} is a symbolic link: it cannot have subkeys")
+                    cflags |= KEY_SYM_LINK
                 if ulen > max_sname:
                     max_sname = ulen
                 ccls = cinfo[2]

@@ -7,14 +7,16 @@ from __future__ import annotations
 V_SD_HASH = 2
 V_TRAILER = 3
 V_LAYOUTS = 4
+V_LINKS = 5
 VERSION_MIN = 2
-VERSION_MAX = 4
+VERSION_MAX = 5
 
 # version -> what it adds
 VERSIONS: dict[int, str] = {
     2: 'snapshots carry a security-descriptor hash per key (the oldest version served)',
     3: "every frame after HELLO's response, both ways, ends with a u32 CRC-32 (zlib's) of its payload; a mismatch is answered with 13 and the agent stops reading. Payloads as in 2",
     4: "framing as in 3; READ_VALUES column replies (flag 0x100), KEY_INFO's stored name, SET_SECURITY_SD, OPEN_KEY flag 2 (volatile)",
+    5: "SUBKEYS' flags (1: hints) and each entry's flags (1: its node lists no subkeys, as a symbolic link's never does), KEY_IS_LINK",
 }
 
 OP_HELLO = 1
@@ -51,6 +53,7 @@ OP_MUI_STRING = 45
 OP_FILE_KIND = 46
 OP_SNAPSHOT_RF = 47
 OP_SET_SECURITY_SD = 48
+OP_KEY_IS_LINK = 49
 OP_TX_PROBE = 64
 OP_TX_BEGIN = 65
 OP_TX_COMMIT = 66
@@ -98,6 +101,7 @@ NAMES: dict[int, str] = {
     46: 'file_kind',
     47: 'snapshot_rf',
     48: 'set_security_sd',
+    49: 'key_is_link',
     64: 'tx_probe',
     65: 'tx_begin',
     66: 'tx_commit',
@@ -137,7 +141,7 @@ REQUEST: dict[int, str] = {
     3: 'root:u32 view:u32 access:u32 flags:u32 path:s16',
     4: 'handle:u32',
     5: 'handle:u32',
-    6: 'handle:u32',
+    6: 'handle:u32 flags:u32@5',
     7: 'handle:u32 value:s16',
     8: 'handle:u32 flags:u32 n:u32 n*(value:s16) n_types:u32 n_types*(type:u32)',
     9: 'handle:u32 type:u32 value:s16 len:u32 data:raw',
@@ -166,6 +170,7 @@ REQUEST: dict[int, str] = {
     46: 'file:s16',
     47: 'handle:u32 max_keys:u32',
     48: 'handle:u32 si:u32 sd:raw',
+    49: 'handle:u32 subkey:s16',
     64: '',
     65: 'timeout_ms:u32 description:s16',
     66: 'tx:u32',
@@ -184,7 +189,7 @@ REPLY: dict[int, str] = {
     3: 'handle:u32 disposition:u32',
     4: '',
     5: 'last_write:u64 subkeys:u32 values:u32 max_name:u32 max_class:u32 max_value_name:u32 max_value_data:u32 flags:u32 class:s16 name:s16@4',
-    6: 'n:u32 n*(last_write:u64 name:s16)',
+    6: 'n:u32 n*(last_write:u64 name:s16 flags:u32@5)',
     7: 'type:u32 len:u32 data:raw',
     8: 'rows:u32 arena_len:u32 rows*(type:u32 status:i32 length:u32 data_off:u32 name_off:u32 name_len:u32) arena:raw',
     9: '',
@@ -213,6 +218,7 @@ REPLY: dict[int, str] = {
     46: 'kind:u32',
     47: 'snapshot:snap',
     48: '',
+    49: 'link:u32',
     64: '',
     65: 'tx:u32',
     66: '',
@@ -230,7 +236,7 @@ REPLY: dict[int, str] = {
 HANDLE_SHAPES: dict[int, str] = {
     4: '',
     5: '',
-    6: '',
+    6: 't',
     7: 's',
     8: 'tt',
     9: 'tst',
@@ -248,6 +254,7 @@ HANDLE_SHAPES: dict[int, str] = {
     45: 's',
     47: 't',
     48: 't',
+    49: 'k',
 }
 
 # the same for transacted keys (TX_OPEN_KEY tkey)

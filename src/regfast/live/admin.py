@@ -271,6 +271,16 @@ class SavedHive(NamedTuple):
     values: int = 0
 
 
+def _is_link(key: Key) -> bool:
+    """Key.is_link; False where the agent cannot tell (protocol 4: 120)."""
+    try:
+        return key.is_link
+    except OSError as e:
+        if getattr(e, "winerror", None) == 120:
+            return False
+        raise
+
+
 def _snapshot_tree(key: Key) -> tuple[Any, int, int]:
     """The live subtree as a regfast.io.writer tree (values, classes, last-write
     times, security descriptors), read key by key through the agent."""
@@ -285,6 +295,16 @@ def _snapshot_tree(key: Key) -> tuple[Any, int, int]:
         subs: dict[str, WKey | dict[str, Any]] = {}
         for child in k.subkeys():
             try:
+                if _is_link(child):
+                    # opened, a link is its target: saving what it opens as
+                    # copied another tree in (and a link back up the tree
+                    # never ended). RegSaveKeyExW keeps it as a link, whose
+                    # target this method cannot read yet: say so, save nothing.
+                    raise error_from_status(
+                        120,
+                        f"{child.path!r} is a registry symbolic link: method='regfast' cannot save it "
+                        "as one yet (method='native' can)",
+                    )
                 subs[child.name] = build(child)
             finally:
                 child.close()

@@ -13,8 +13,8 @@ Protocol (this client speaks versions 2 and 3)
 The versions and what each adds are listed once, in src/agent/ag_ops.def
 (``VERSIONS`` in the generated :mod:`regfast.live._agent_ops`); each is a superset
 of the one before. This client asks for 2..3 — version 3's framing with the
-payload layouts of version 2; the agent also serves 4 (new layouts, used by
-the C remote backend, src/remote). Every frame, in both directions, is a
+payload layouts of version 2; the agent also serves 4 and 5 (new layouts
+and links, used by the C remote backend, src/remote). Every frame, in both directions, is a
 16-byte header, a payload and (from version 3) a 4-byte trailer::
 
     u16 magic   0x6652 ("Rf" little-endian)

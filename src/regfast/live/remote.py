@@ -13,7 +13,7 @@ the remote backend (src/remote, ``Hive._remote``): every ``Key``, ``Value``
 and ``ValueBatch`` it returns is the binding's own (regfast._native,
 regfast._bulk), the same classes :func:`regfast.open_hive` returns, served by
 ``rf_*`` calls that the backend turns into agent requests (protocol version
-4: CRC trailers, column batch replies read into the caller's block). Each
+5: CRC trailers, column batch replies read into the caller's block, links). Each
 (root, view, access) is a Hive of its own over the one connection.
 
 What the ``rf_*`` API has no call for (privileges, hive files, MUI strings,
@@ -68,7 +68,7 @@ class RemoteConnection:
     """Raw agent requests over a :class:`RemoteRegistry`'s connection, with
     the ``request()`` / ``closed`` / ``version`` interface of
     :class:`regfast.live.protocol.Connection` that the admin functions use.
-    Payloads are protocol version 4's (src/agent/ag_ops.def)."""
+    Payloads are the agreed protocol version's, 4 or 5 (src/agent/ag_ops.def)."""
 
     def __init__(self, reg: RemoteRegistry) -> None:
         self._reg = reg

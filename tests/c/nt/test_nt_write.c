@@ -82,6 +82,73 @@ static void test_values_and_keys(const wchar_t *path, HKEY base)
     rf_hive_close(h);
 }
 
+/* rf_key_is_link and rf_live_subkey_is_link: a link made the way Windows
+ * makes one (REG_OPTION_CREATE_LINK, its target in SymbolicLinkValue) is
+ * told from its target and from a plain key, while its token still opens
+ * as the target. Wine refuses KeyFlagsInformation, so this is the fallback;
+ * Windows answers from the key's flags. */
+static void test_links(const wchar_t *path, HKEY base)
+{
+    rf_hive *h;
+    CHECK_EQ_INT(rf_live_open(RF_HKEY_CURRENT_USER, RF_VIEW_NATIVE, KEY_ALL, &h), RF_OK);
+    rf_key sb = nt_open(h, path, NULL);
+    HKEY t;
+    CHECK(RegCreateKeyExW(base, L"ltarget\\child", 0, NULL, 0, KEY_ALL, NULL, &t, NULL) == 0);
+    RegCloseKey(t);
+    rf_name kp;
+    CHECK_EQ_INT(rf_live_key_path(h, sb, &kp), RF_OK);
+    wchar_t target[2048];
+    swprintf(target, 2048, L"%.*ls\\ltarget", (int)(kp.nbytes / 2), (const wchar_t *)kp.ptr);
+    CHECK(RegCreateKeyExW(base, L"llink", 0, NULL, REG_OPTION_CREATE_LINK, KEY_ALL, NULL, &t, NULL) == 0);
+    CHECK(RegSetValueExW(t, L"SymbolicLinkValue", 0, REG_LINK, (const BYTE *)target,
+                         (DWORD)(wcslen(target) * sizeof(wchar_t))) == 0);
+    RegCloseKey(t);
+    int link = -1;
+    CHECK_EQ_INT(rf_live_subkey_is_link(h, sb, U(L"llink"), 5, &link), RF_OK);
+    CHECK_EQ_INT(link, 1);
+    CHECK_EQ_INT(rf_live_subkey_is_link(h, sb, U(L"ltarget"), 7, &link), RF_OK);
+    CHECK_EQ_INT(link, 0);
+    CHECK_EQ_INT(rf_live_subkey_is_link(h, sb, U(L"llink\\child"), 11, &link), RF_OK);   /* through it */
+    CHECK_EQ_INT(link, 0);
+    CHECK_EQ_INT(rf_live_subkey_is_link(h, sb, U(L"nope"), 4, &link), RF_E_NOT_FOUND);
+    /* the tokens: the link's opens as its target, and says it is a link */
+    rf_key lk = nt_open(h, nt_join(path, L"llink"), NULL), root;
+    CHECK_EQ_INT(rf_key_is_link(h, lk, &link), RF_OK);
+    CHECK_EQ_INT(link, 1);
+    size_t n = 0;
+    CHECK_EQ_INT(rf_key_subkeys(h, lk, NULL, 0, &n), RF_E_MORE_DATA);
+    CHECK_EQ_INT(n, 1);                                                     /* the target's child */
+    CHECK_EQ_INT(rf_key_is_link(h, nt_open(h, nt_join(path, L"ltarget"), NULL), &link), RF_OK);
+    CHECK_EQ_INT(link, 0);
+    rf_hive_root(h, &root);
+    CHECK_EQ_INT(rf_key_is_link(h, root, &link), RF_OK);
+    CHECK_EQ_INT(link, 0);
+    /* enumeration reads each subkey's own node: the link lists none */
+    for (uint32_t i = 0;; i++) {
+        rf_name nm;
+        uint64_t lw, lw2;
+        uint32_t nsub = 99;
+        rf_status st = rf_live_enum_subkey(h, sb, i, &nm, &lw);
+        if (st == RF_E_NO_MORE_ITEMS) break;
+        CHECK_EQ_INT(st, RF_OK);
+        int is_link = nm.nbytes == 10 && memcmp(nm.ptr, L"llink", 10) == 0;
+        int is_target = nm.nbytes == 14 && memcmp(nm.ptr, L"ltarget", 14) == 0;
+        CHECK_EQ_INT(rf_live_enum_subkey_node(h, sb, i, &nsub, &lw2), RF_OK);
+        CHECK(lw2 == lw);
+        if (is_link) CHECK_EQ_INT(nsub, 0);
+        if (is_target) CHECK_EQ_INT(nsub, 1);
+    }
+    /* a key deleted under its token by someone else: 1018, as any call */
+    CHECK(RegCreateKeyExW(base, L"lgone", 0, NULL, 0, KEY_ALL, NULL, &t, NULL) == 0);
+    RegCloseKey(t);
+    rf_key gone = nt_open(h, nt_join(path, L"lgone"), NULL);
+    CHECK(RegDeleteKeyW(base, L"lgone") == 0);
+    CHECK_EQ_INT(rf_key_is_link(h, gone, &link), RF_E_KEY_DELETED);
+    CHECK_EQ_INT(rf_key_delete(h, sb, U(L"llink"), 5, 0), RF_OK);          /* the link, not the target */
+    CHECK_EQ_INT(rf_key_delete(h, sb, U(L"ltarget"), 7, RF_DELETE_TREE), RF_OK);
+    rf_hive_close(h);
+}
+
 static void test_security(const wchar_t *path)
 {
     rf_hive *h;
@@ -255,6 +322,7 @@ int main(void)
     HKEY base;
     const wchar_t *path = nt_test_key(L"write", &base);
     test_values_and_keys(path, base);
+    test_links(path, base);
     test_security(path);
     test_snapshot_and_watch(path, base);
     test_remote_handles(path);

@@ -34,8 +34,8 @@ from regfast.io.writer import (
 # ---------------------------------------------------------------------------
 
 def test_handshake_and_agent_path(wine, registry, capsys, monkeypatch):
-    assert registry.conn.version == 4                 # the C remote backend's protocol
-    assert registry.description.startswith("regfast-agent 0.1 protocol 4 on Wine")
+    assert registry.conn.version == ops.VERSION_MAX   # the C remote backend's protocol: the last
+    assert registry.description.startswith(f"regfast-agent 0.1 protocol {ops.VERSION_MAX} on Wine")
     assert registry.pid > 0 and registry.conn.max_request == 16 << 20
     assert registry.ping(b"abc") == b"abc"
     monkeypatch.setenv("REGFAST_AGENT", str(wine.exe))

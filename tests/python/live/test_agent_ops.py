@@ -56,20 +56,21 @@ def test_no_op_number_is_written_by_hand_in_c():
 
 def test_versions_are_one_superset_chain():
     """2: the oldest served; 3: cli's CRC trailer with 2's payloads; 4: the
-    trailer and the remote backend's layouts. agent.py speaks up to 3 and
+    trailer and the remote backend's layouts; 5: links. agent.py speaks up to 3 and
     frames by the generated numbers; the C side derives AG_VERSION_MIN /
     AG_VERSION / AG_V_* from the same list (ag_proto.h)."""
     assert list(ops.VERSIONS) == list(range(ops.VERSION_MIN, ops.VERSION_MAX + 1))
-    assert (ops.V_SD_HASH, ops.V_TRAILER, ops.V_LAYOUTS) == (2, 3, 4) == tuple(ops.VERSIONS)
+    assert (ops.V_SD_HASH, ops.V_TRAILER, ops.V_LAYOUTS, ops.V_LINKS) == (2, 3, 4, 5) == tuple(ops.VERSIONS)
     assert "CRC-32" in ops.VERSIONS[ops.V_TRAILER] and "Payloads as in 2" in ops.VERSIONS[ops.V_TRAILER]
     assert "READ_VALUES" in ops.VERSIONS[ops.V_LAYOUTS] and "framing as in 3" in ops.VERSIONS[ops.V_LAYOUTS]
     assert (A.MIN_VERSION, A.VERSION) == (ops.VERSION_MIN, ops.V_TRAILER)
     assert A.frame(ops.OP_PING, 1, b"x", version=ops.V_SD_HASH)[-1:] == b"x"
     assert len(A.frame(ops.OP_PING, 1, b"x", version=ops.V_TRAILER)) == A.HEADER + 1 + A.TRAILER
     proto = (ROOT / "src/agent/ag_proto.h").read_text()
-    assert "#define AG_VERSION_MIN    AG_V_SD_HASH" in proto and "#define AG_VERSION        AG_V_LAYOUTS" in proto
+    assert "#define AG_VERSION_MIN    AG_V_SD_HASH" in proto and "#define AG_VERSION        AG_V_LINKS" in proto
     # a field that needs a later version says so, and names a listed version
     assert ops.REPLY[ops.OP_KEY_INFO].endswith("name:s16@4")
+    assert ops.REPLY[ops.OP_SUBKEYS].endswith("flags:u32@5)") and "link" in ops.VERSIONS[ops.V_LINKS]
 
 
 def test_version_list_grammar_rejects_mistakes():

@@ -74,7 +74,7 @@ def raw(wine):  # noqa: F811
     r.close()
 
 
-@pytest.mark.parametrize("lo, hi, agreed", [(2, 4, 4), (2, 3, 3), (3, 3, 3), (2, 2, 2), (4, 9, 4)])
+@pytest.mark.parametrize("lo, hi, agreed", [(2, 4, 4), (2, 3, 3), (3, 3, 3), (2, 2, 2), (4, 9, 5), (2, 5, 5)])
 def test_hello_agrees_on_the_highest_shared_version(raw, lo, hi, agreed):
     assert raw.hello(lo, hi) == -agreed
     st, body = raw.ask(ops.OP_PING, b"framed as agreed")       # the framing switched for both sides
@@ -82,7 +82,7 @@ def test_hello_agrees_on_the_highest_shared_version(raw, lo, hi, agreed):
 
 
 def test_hello_outside_the_served_range_is_refused(raw):
-    assert raw.hello(5, 9) == 120
+    assert raw.hello(ops.VERSION_MAX + 1, 9) == 120
     assert raw.hello(1, 1) == 120
     assert raw.hello(ops.VERSION_MIN, ops.VERSION_MAX) == -ops.VERSION_MAX
 
@@ -127,3 +127,73 @@ def test_version_4_adds_the_remote_layouts(raw, sandbox):
     assert st == 0 and struct.unpack_from("<III", body) == (0, 0, 0)  # columns: no rows, no arena, no names
     st, _ = raw.open(sandbox.path + r"\volatile", flags=1 | 2)
     assert st == 0
+
+
+def test_version_4_has_no_links(raw, sandbox):
+    assert raw.hello(4, 4) == -4
+    st, h = raw.open(sandbox.path)
+    raw.open(sandbox.path + r"\sub", flags=1)
+    st, body = raw.ask(ops.OP_SUBKEYS, struct.pack("<I", h))
+    name = "sub".encode("utf-16-le")
+    assert st == 0 and body == struct.pack("<IQI", 1, struct.unpack_from("<Q", body, 4)[0], len(name)) + name
+    st, body = raw.ask(ops.OP_SUBKEYS, struct.pack("<II", h, 1))
+    assert st == 87                                                    # no flags before 5
+    st, body = raw.ask(ops.OP_KEY_IS_LINK, struct.pack("<I", h) + A.str16("sub"))
+    assert st == 120 and b"protocol 5" in body                         # no such op before 5
+
+
+def test_version_5_hints_and_tells_links(raw, sandbox):
+    assert raw.hello(5, 5) == -5
+    st, h = raw.open(sandbox.path)
+    raw.open(sandbox.path + r"\inner\deeper", flags=1)
+    raw.open(sandbox.path + r"\leaf", flags=1)
+
+    def entries(body):
+        (n,), at, out = struct.unpack_from("<I", body), 4, []
+        for _ in range(n):
+            ln = struct.unpack_from("<I", body, at + 8)[0]
+            name = body[at + 12:at + 12 + ln].decode("utf-16-le")
+            out.append((name, struct.unpack_from("<I", body, at + 12 + ln)[0]))
+            at += 16 + ln
+        assert at == len(body)
+        return sorted(out)
+    st, body = raw.ask(ops.OP_SUBKEYS, struct.pack("<II", h, 0))
+    assert st == 0 and entries(body) == [("inner", 0), ("leaf", 0)]       # not asked: 0s
+    st, body = raw.ask(ops.OP_SUBKEYS, struct.pack("<II", h, 1))
+    assert st == 0 and entries(body) == [("inner", 0), ("leaf", 1)]       # leaf's node lists no subkeys
+    st, _ = raw.ask(ops.OP_SUBKEYS, struct.pack("<II", h, 2))
+    assert st == 87                                                    # an unknown flag
+    st, _ = raw.ask(ops.OP_SUBKEYS, struct.pack("<I", h))
+    assert st == 87                                                    # the flags are not optional
+    st, body = raw.ask(ops.OP_KEY_IS_LINK, struct.pack("<I", h) + A.str16("leaf"))
+    assert st == 0 and body == struct.pack("<I", 0)
+    st, body = raw.ask(ops.OP_KEY_IS_LINK, struct.pack("<I", h) + A.str16("missing"))
+    assert st == 2
+    st, body = raw.ask(ops.OP_KEY_IS_LINK, struct.pack("<I", h) + A.str16(""))
+    assert st == 87
+
+
+def test_version_5_gives_no_hints_where_hives_are_mounted(raw):
+    """Windows mounts each hive on a link node under \\REGISTRY\\MACHINE and
+    \\REGISTRY\\USER that lists no subkeys of its own, so a hint there would
+    make SOFTWARE a leaf to the walk. Wine has no mount nodes: a leaf made
+    right under HKU stands for one."""
+    assert raw.hello(5, 5) == -5
+    st, body = raw.ask(ops.OP_OPEN_KEY, struct.pack("<IIII", live.HKU, 0, live.KEY_ALL_ACCESS, 1)
+                       + A.str16("regfast-mount-test"))
+    assert st == 0
+    st, body = raw.ask(ops.OP_OPEN_KEY, struct.pack("<IIII", live.HKU, 0, live.KEY_ALL_ACCESS, 0) + A.str16(""))
+    assert st == 0
+    (hku,) = struct.unpack_from("<I", body)
+    try:
+        st, body = raw.ask(ops.OP_SUBKEYS, struct.pack("<II", hku, 1))
+        assert st == 0
+        (n,), at, flags = struct.unpack_from("<I", body), 4, {}
+        for _ in range(n):
+            ln = struct.unpack_from("<I", body, at + 8)[0]
+            flags[body[at + 12:at + 12 + ln].decode("utf-16-le")] = struct.unpack_from("<I", body, at + 12 + ln)[0]
+            at += 16 + ln
+        assert flags["regfast-mount-test"] == 0 and set(flags.values()) == {0}
+    finally:
+        st, _ = raw.ask(ops.OP_DELETE_KEY, struct.pack("<II", hku, 0) + A.str16("regfast-mount-test"))
+        assert st == 0

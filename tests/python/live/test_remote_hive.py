@@ -229,4 +229,4 @@ def test_a_reply_failing_its_crc_is_a_cut_connection():
         proc.wait(timeout=10)
         proc.stdout.close()
         proc.stderr.close()
-    assert "hello=(4, 4) requests=2 bad_crc=0" in out, out
+    assert "hello=(4, 5) requests=2 bad_crc=0" in out, out   # the client speaks 4..5; the fake answers 4

@@ -1,5 +1,5 @@
 """Registry symbolic links: deletes never follow one out of the tree, and a
-walk through a link loop ends.
+walk lists links without going through them (Key.is_link).
 
 A symbolic link (a key made with REG_OPTION_CREATE_LINK whose REG_LINK
 value "SymbolicLinkValue" names its target) opens as its target unless
@@ -126,24 +126,143 @@ def test_deleting_a_link_deletes_the_link_not_its_target(reg, places):
     target_intact(reg, target)
 
 
-def test_a_walk_through_a_link_to_an_ancestor_ends(reg, mklink):
-    top = BASE + r"\link-loop"
+def fresh(reg, path):
     try:
-        reg.delete_key("HKCU", top, tree=True)
+        reg.delete_key("HKCU", path, tree=True)
     except FileNotFoundError:
         pass
+
+
+def test_a_walk_through_a_link_to_an_ancestor_lists_the_link_and_ends(reg, mklink):
+    """Before links were told apart, the walk went round the loop: "strict"
+    raised 1450 at 512 levels, "skip" yielded 513 keys."""
+    top = BASE + r"\link-loop"
+    fresh(reg, top)
     reg.create_key("HKCU", top + r"\a").set_value("v", 1)
     mklink(top + r"\a\back", top)
     try:
         start = reg.open_key("HKCU", top)
-        with pytest.raises(OSError) as e:
-            for _ in start.hive.walk(start.path):
-                pass
-        assert e.value.winerror == 1450 and "symbolic link" in str(e.value)
-        # skipping: every level once, then the walk ends at Windows' depth limit
-        keys = list(start.hive.walk(start.path, errors="skip"))
-        assert len(keys) == 1 + 512 and keys[1].name == "a" and keys[2].name == "back"
+        for errors in ("strict", "skip"):
+            keys = list(start.hive.walk(start.path, errors=errors))
+            assert [k.path for k in keys] == [top, top + r"\a", top + r"\a\back"]
+            assert [k.is_link for k in keys] == [False, False, True]
     finally:
         reg.delete_key("HKCU", top, tree=True)
     with pytest.raises(FileNotFoundError):
         reg.open_key("HKCU", top)
+
+
+def test_two_loops_do_not_multiply(reg, mklink):
+    """Two links back up the tree: going through them, each level doubled
+    the keys (2**512 paths, a walk that never ended)."""
+    top = BASE + r"\link-loops"
+    fresh(reg, top)
+    reg.create_key("HKCU", top + r"\a\b")
+    mklink(top + r"\a\up", top)
+    mklink(top + r"\a\b\up", top + r"\a")
+    try:
+        keys = list(reg.open_key("HKCU", top).hive.walk(top))
+        assert sorted(k.path for k in keys) == sorted(
+            [top, top + r"\a", top + r"\a\b", top + r"\a\b\up", top + r"\a\up"])
+    finally:
+        reg.delete_key("HKCU", top, tree=True)
+
+
+def test_a_walk_lists_a_link_out_of_the_tree_without_its_targets_keys(reg, places):
+    """The target is another tree: through the link, the walk listed it as
+    if it were inside (HKLM\\SYSTEM walked ControlSet001 twice, the second
+    time as CurrentControlSet)."""
+    tree, target = places
+    keys = {k.path: k for k in reg.open_key("HKCU", tree).hive.walk(tree)}
+    assert sorted(keys) == sorted([tree, tree + r"\link", tree + r"\plain", tree + r"\plain\link"])
+    assert keys[tree + r"\link"].is_link and keys[tree + r"\plain\link"].is_link
+    assert not keys[tree + r"\plain"].is_link and not keys[tree].is_link
+    # the link opens as its target, as Windows' tools see it
+    assert keys[tree + r"\link"]["top"] == 1 and keys[tree + r"\link"].subkey_names() == ["child"]
+    # named as the start, a link is walked: the caller asked for it
+    assert [k.name for k in reg.open_key("HKCU", tree).hive.walk(tree + r"\link")] == ["link", "child"]
+    # follow_links: through them, the target's keys where each link is
+    followed = [k.path for k in reg.open_key("HKCU", tree).hive.walk(tree, follow_links=True)]
+    assert sorted(followed) == sorted([tree, tree + r"\link", tree + r"\link\child", tree + r"\plain",
+                                       tree + r"\plain\link", tree + r"\plain\link\child"])
+
+
+def test_follow_links_goes_round_a_loop_to_the_depth_limit(reg, mklink):
+    """As os.walk(followlinks=True): asked to, the walk goes through a link
+    back up the tree, until Windows' nesting limit stops it."""
+    top = BASE + r"\link-loop-followed"
+    fresh(reg, top)
+    reg.create_key("HKCU", top + r"\a")
+    mklink(top + r"\a\back", top)
+    try:
+        hive = reg.open_key("HKCU", top).hive
+        with pytest.raises(OSError) as e:
+            for _ in hive.walk(top, follow_links=True):
+                pass
+        assert e.value.winerror == 1450 and "symbolic link" in str(e.value)
+        keys = list(hive.walk(top, errors="skip", follow_links=True))
+        assert len(keys) == 1 + 512 and [k.name for k in keys[1:3]] == ["a", "back"]
+    finally:
+        reg.delete_key("HKCU", top, tree=True)
+
+
+def test_a_walk_lists_no_leaf(reg, wine):  # noqa: F811
+    """The hints: a subkey whose node lists no subkeys is yielded without a
+    listing of its own (a leaf's is empty, a link's would be its target's),
+    which also spares a request per leaf."""
+    top = BASE + r"\leaves"
+    fresh(reg, top)
+    for p in (r"\a\x", r"\a\y", r"\b"):
+        reg.create_key("HKCU", top + p).close()
+    try:
+        want = sorted([top, top + r"\a", top + r"\a\x", top + r"\a\y", top + r"\b"])
+        frames = {}
+        for follow in (True, False):
+            r = wine.connect()                  # a fresh connection: no key cached
+            before = r.stats()["frames"]
+            assert sorted(k.path for k in r.open_key("HKCU", top).hive.walk(top, follow_links=follow)) == want
+            frames[follow] = r.stats()["frames"] - before
+            r.close()
+        # listing every key: 5 SUBKEYS; hinted: top's and a's only (3 fewer
+        # requests, and no handle opened for a leaf)
+        assert frames[True] - frames[False] >= 3, frames
+    finally:
+        reg.delete_key("HKCU", top, tree=True)
+
+
+def test_is_link_of_a_key_opened_by_path(reg, places, wine):  # noqa: F811
+    """Not learnt from a listing: the agent looks at the key as itself."""
+    tree, target = places
+    assert reg.open_key("HKCU", tree + r"\link").is_link is True
+    assert reg.open_key("HKCU", tree + r"\plain\link").is_link is True
+    assert reg.open_key("HKCU", tree + r"\plain").is_link is False
+    assert reg.open_key("HKCU", target).is_link is False
+    # through the link: the target's child, a plain key
+    assert reg.open_key("HKCU", tree + r"\link\child").is_link is False
+    assert reg.open_key("HKCU", tree).hive.root.is_link is False
+    # deleted by another program: the agent finds no key there
+    reg.create_key("HKCU", tree + r"\gone").close()
+    gone = reg.open_key("HKCU", tree + r"\gone")
+    wine.reg("delete", rf"HKCU\{tree}\gone", "/f")
+    with pytest.raises(OSError) as e:
+        _ = gone.is_link
+    assert e.value.winerror == 1018
+
+
+def test_saving_a_tree_with_a_link_says_so_instead_of_copying_its_target(reg, places, tmp_path):
+    """save_key(method="regfast") read each key as it opens: a link inside
+    the tree saved its target's keys under the link's name, and a link back
+    up the tree recursed until a path was too long. RegSaveKeyExW keeps a
+    link as a link; this method cannot read a link's target yet, so it
+    refuses, and writes nothing."""
+    import regfast
+
+    tree, target = places
+    out = tmp_path / "tree.hiv"
+    with pytest.raises(OSError) as e:
+        regfast.save_key(reg.open_key("HKCU", tree), out)
+    assert e.value.winerror == 120 and "symbolic link" in str(e.value)
+    assert not out.exists()
+    # the target alone holds no link: it saves as before
+    res = regfast.save_key(reg.open_key("HKCU", target), out)
+    assert res.keys == 2 and out.exists()
