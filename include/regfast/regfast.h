@@ -1000,6 +1000,7 @@ typedef enum rf_op {
     RF_OP_WATCH_OPEN,      /**< count = keys */
     RF_OP_KEY_CLOSE,       /**< rf_key_close: the caller is done with the key (open/close pairs) */
     RF_OP_REQUEST,         /**< rf_remote_request: request_op, payload; write per the op table */
+    RF_OP_KEY_IS_LINK,     /**< rf_key_is_link (a KEY_IS_LINK request remotely) */
     RF_OP_MAX
 } rf_op;
 

@@ -313,9 +313,7 @@ rf_status rf_key_get_info(rf_hive *h, rf_key k, rf_key_info *out)
     return key_get_info(h, k, out);
 }
 
-/* Not a hook point: no RF_OP_* of its own (hooks see the backend's
- * requests it makes, through the remote backend's RF_OP_REQUEST). */
-rf_status rf_key_is_link(rf_hive *h, rf_key k, int *out)
+static RF_INLINE rf_status key_is_link(rf_hive *h, rf_key k, int *out)
 {
     CHECK_ARG(out, "out is NULL");
     *out = 0;
@@ -324,6 +322,17 @@ rf_status rf_key_is_link(rf_hive *h, rf_key k, int *out)
         return rfi_fail(RF_E_NOT_SUPPORTED, RF_NO_OFFSET, 0, "the %s backend cannot tell a link from a key",
                         h->ops->name);
     return h->ops->key_is_link(h, k, out);
+}
+
+static RF_COLD rf_status rf_key_is_link_hooked(rf_hive *h, rf_key k, int *out)
+{
+    HOOK(RF_OP_KEY_IS_LINK, h, k, NULL, 0, key_is_link(h, k, out), NOTHING);
+}
+
+rf_status rf_key_is_link(rf_hive *h, rf_key k, int *out)
+{
+    if (rfi_hooks_on()) return rf_key_is_link_hooked(h, k, out);
+    return key_is_link(h, k, out);
 }
 
 static RF_INLINE rf_status key_subkeys(rf_hive *h, rf_key k, rf_key *out, size_t cap, size_t *n_out)

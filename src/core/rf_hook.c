@@ -80,6 +80,7 @@ static const char *const op_names[RF_OP_MAX] = {
     [RF_OP_KEY_RENAME] = "key_rename",     [RF_OP_KEY_SET_SECURITY] = "key_set_security",
     [RF_OP_SNAPSHOT] = "snapshot",         [RF_OP_WATCH_OPEN] = "watch_open",
     [RF_OP_KEY_CLOSE] = "key_close",       [RF_OP_REQUEST] = "remote_request",
+    [RF_OP_KEY_IS_LINK] = "key_is_link",
 };
 
 const char *rf_op_name(uint32_t op)

@@ -144,6 +144,7 @@ C_OP_NAMES: dict[str, str] = {
     # rf_remote_request: an Operation carries the agent op's number and name
     # (set_security, grant, load_hive...), this name only the C log's
     "remote_request": "remote_request",
+    "key_is_link": "key_is_link",  # Key.is_link (KEY_IS_LINK on the live registry)
 }
 # RF_OP_* by its C name (rf_op_name), so nothing here copies the enum's numbers
 RF_OPS: dict[str, int] = {_core.op_name(_i): _i for _i in range(1, _core.OP_MAX)}

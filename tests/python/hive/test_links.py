@@ -66,3 +66,16 @@ def test_is_link_of_a_closed_hive_raises(tmp_path):
     h.close()
     with pytest.raises(OSError):
         _ = k.is_link
+
+
+def test_is_link_is_seen_by_the_profiler(tmp_path):
+    """A hook point of its own (RF_OP_KEY_IS_LINK): live, each is a request."""
+    data, _ = build_hive(tree())
+    path = tmp_path / "links.hiv"
+    path.write_bytes(data)
+    with regfast.open_hive(path) as h:
+        link, plain = h.open("Top\\Link"), h.open("Top\\Plain")
+        with regfast.profile() as prof:
+            assert link.is_link and not plain.is_link
+    assert prof.count("key_is_link") == 2
+    assert prof.count("key_is_link", path="Top\\Link") == 1
