@@ -136,6 +136,7 @@ cdef class Key:
     cdef list _subkey_list(self)
     cdef int _is_link(self, int *out) except -1
     cdef tuple _hinted_subkey_list(self)
+    cdef int _name_children(self, list keys) except -1
     cdef list _value_list(self)
     cdef object _tolerant_value(self, Hive hive, str name)
     cdef list _read_value_list(self)

@@ -1412,7 +1412,7 @@ cdef class Hive:
         """
         if errors is None:
             errors = "skip" if self._tolerant else "strict"
-        if self._blocks:                # remote: no rf_hive_scan; one subkeys() call per key
+        if self._blocks:                # remote: no rf_hive_scan; a listing per key with subkeys
             yield from self._walk_keys(path, errors, follow_links)
             return
         # a generator itself, as before: nothing runs (and nothing raises)
@@ -1833,11 +1833,16 @@ cdef class Key:
             keys = self._keys_from(buf, n)
         finally:
             free(buf)
+        self._name_children(keys)
+        return keys
+
+    cdef int _name_children(self, list keys) except -1:
+        """Each listed subkey's path from this key's, when that is known."""
         prefix = self._known_path()
         if prefix is not None:
             for key in keys:
                 (<Key>key)._path = key.name if not prefix else prefix + "\\" + key.name
-        return keys
+        return 0
 
     cdef tuple _hinted_subkey_list(self):
         """(subkeys, a hint byte each) for the live walk (rf_key_subkeys_hinted);
@@ -1869,10 +1874,7 @@ cdef class Key:
             self.hive.unpin()
             free(buf)
             free(hb)
-        prefix = self._known_path()
-        if prefix is not None:
-            for key in keys:
-                (<Key>key)._path = key.name if not prefix else prefix + "\\" + key.name
+        self._name_children(keys)
         return keys, hints
 
     def subkeys(self):
