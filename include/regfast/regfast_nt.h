@@ -149,6 +149,14 @@ rf_status rf_live_enum_subkey_node(rf_hive *h, rf_key k, uint32_t index, uint32_
                                    uint64_t *last_write);
 
 /**
+ * 1 if the kernel path `path` (\\REGISTRY, \\REGISTRY\\MACHINE, ...\\USER,
+ * ...\\A, ...\\WC, any case) is a container Windows mounts hives in: its
+ * subkeys' nodes are mount points that list no subkeys of their own, so
+ * enumeration cannot tell a leaf there (rf_key_subkeys_hinted gives no hints).
+ */
+int rf_live_is_mount_container(const uint16_t *path, size_t nchars);
+
+/**
  * The index-th value: name, type and data (all *borrowed*). Wine returns
  * values sorted by name; Windows in creation order.
  * @retval RF_E_NO_MORE_ITEMS index is past the last value (259)

@@ -188,12 +188,6 @@ typedef struct ag_call {
     int      quit;       /* QUIT */
 } ag_call;
 
-/* Is `path` (a kernel path, UTF-16) a key under which Windows mounts hives
- * (\REGISTRY, \REGISTRY\MACHINE, \REGISTRY\USER, \REGISTRY\A,
- * \REGISTRY\WC; case-insensitive)? Its subkeys' nodes are link nodes that
- * list no subkeys: SUBKEYS gives no hints there. */
-int ag_is_mount_container(const uint16_t *path, size_t nchars);
-
 /* One handler per op of ag_ops.def: ag_op_<name>(payload, reply after the
  * status, call). They live in agent_ops.c, agent_watch.c, agent_admin.c,
  * agent_tx.c and agent_bench.c; agent_dispatch.c maps numbers to them. */

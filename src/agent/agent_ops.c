@@ -7,7 +7,6 @@
  */
 #include "agent.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,19 +209,6 @@ rf_status ag_op_key_info(ibuf *in, obuf *out, ag_call *call)
     return RF_OK;
 }
 
-int ag_is_mount_container(const uint16_t *path, size_t nchars)
-{
-    static const char *const containers[] = { "\\REGISTRY", "\\REGISTRY\\MACHINE", "\\REGISTRY\\USER",
-                                              "\\REGISTRY\\A", "\\REGISTRY\\WC" };
-    for (size_t c = 0; c < sizeof containers / sizeof containers[0]; c++) {
-        size_t n = strlen(containers[c]), i = 0;
-        if (n != nchars) continue;
-        while (i < n && (path[i] < 128 && toupper(path[i]) == containers[c][i])) i++;
-        if (i == n) return 1;
-    }
-    return 0;
-}
-
 /* Every hint's entry flags back to 0 (the entries as written above: u64
  * last write, str16 name, u32 flags). */
 static void clear_hints(obuf *out, size_t first, uint32_t n)
@@ -249,18 +235,15 @@ rf_status ag_op_subkeys(ibuf *in, obuf *out, ag_call *call)
     rf_status st = kh_key(kh, &k);
     if (st)
         return st;
-    /* Hints are trusted only where nodes are keys: under \REGISTRY\MACHINE
-     * (and USER, A, WC) Windows mounts each hive on a link node of the
-     * master hive that lists no subkeys of its own, and enumeration reads
-     * that node, so SOFTWARE would read as a leaf. And only if the key did
-     * not change meanwhile: its subkeys' count and last write are read
-     * before and after, since an insertion between the two enumerations of
-     * an index pairs a name with its neighbour's node. */
+    /* Hints as the NT backend's rf_key_subkeys_hinted gives them (no hint
+     * under a mount container, none if the key changed meanwhile: its
+     * subkeys' count and last write are read before and after), from
+     * enumerations by index that make no cache slot per subkey. */
     rf_key_info before;
     if (flags & AG_SUBKEYS_HINTS) {
         rf_name kp;
         if (rf_live_key_path(kh->hive, k, &kp) != RF_OK ||
-            ag_is_mount_container((const uint16_t *)kp.ptr, kp.nbytes / 2) ||
+            rf_live_is_mount_container((const uint16_t *)kp.ptr, kp.nbytes / 2) ||
             rf_key_get_info(kh->hive, k, &before) != RF_OK)
             flags &= ~AG_SUBKEYS_HINTS;
     }

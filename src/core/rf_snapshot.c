@@ -10,8 +10,13 @@
  * last-write time again: if it moved while the values were read, the row is
  * taken again (up to 8 times), so a snapshot never pairs an old time with
  * new values and the next diff does not report a change that already was.
- * Subkeys come from rf_key_subkeys, their names from rf_key_name; one that
- * is deleted while the walk runs is left out (the next snapshot says so).
+ * Subkeys come from rf_key_subkeys_hinted, their names from rf_key_name; one
+ * that is deleted while the walk runs is left out (the next snapshot says
+ * so). A subkey whose own node lists no subkeys (the hint) is taken without
+ * a listing of its own: a leaf's would be empty, and a symbolic link's would
+ * be its target's, so a snapshot does not go through a link (a link back up
+ * the tree made a loop; one out of it took in another tree), as the walk
+ * does not (Key.walk). The link's own row is the key as it opens.
  *
  * Scratch buffers (columns, arena, descriptor, path) live for one call and
  * only grow, so a snapshot costs O(depth) allocations, not one per key.
@@ -32,8 +37,8 @@ uint64_t rf_fnv1a64(const void *p, size_t n)
     return h;
 }
 
-/* A level's subkey list, kept for the next sibling at that depth. */
-typedef struct level { rf_key *keys; size_t cap; } level;
+/* A level's subkey list and hints, kept for the next sibling at that depth. */
+typedef struct level { rf_key *keys; uint8_t *hints; size_t cap; } level;
 
 typedef struct rfi_snap {
     rf_hive  *h;
@@ -58,7 +63,10 @@ typedef struct rfi_snap {
 
 static void snap_free(snap *s)
 {
-    for (int i = 0; i <= MAX_DEPTH; i++) free(s->levels[i].keys);
+    for (int i = 0; i <= MAX_DEPTH; i++) {
+        free(s->levels[i].keys);
+        free(s->levels[i].hints);
+    }
     free(s->path);
     free(s->type);
     free(s->length);
@@ -251,19 +259,23 @@ static rf_status list_subkeys(snap *s, level *lv, rf_key k, size_t *n)
 {
     *n = 0;
     for (int attempt = 0; attempt < 8; attempt++) {
-        rf_status st = rf_key_subkeys(s->h, k, lv->keys, lv->cap, n);
+        rf_status st = rf_key_subkeys_hinted(s->h, k, lv->keys, lv->hints, lv->cap, n);
         if (st != RF_E_MORE_DATA) return st;
         size_t cap = *n + 16;
         free(lv->keys);
+        free(lv->hints);
         lv->cap = 0;
-        if (!(lv->keys = malloc(cap * sizeof *lv->keys)))
+        lv->keys = malloc(cap * sizeof *lv->keys);
+        lv->hints = malloc(cap);
+        if (!lv->keys || !lv->hints)
             return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for %zu subkeys", cap);
         lv->cap = cap;
     }
     return rfi_fail(RF_E_MORE_DATA, RF_NO_OFFSET, 0, "subkeys kept being added while a snapshot listed them");
 }
 
-static rf_status snap_key(snap *s, rf_key k, int depth)
+/* `leaf`: the key's node lists no subkeys (a hint): its row only. */
+static rf_status snap_key(snap *s, rf_key k, int depth, int leaf)
 {
     if (s->n_keys >= s->max_keys) {
         s->truncated = 1;
@@ -273,7 +285,7 @@ static rf_status snap_key(snap *s, rf_key k, int depth)
     rf_status st = key_row(s, k, &ki);
     if (st) return st;
     s->n_keys++;
-    if (!(s->flags & RF_SNAP_SUBTREE)) return RF_OK;
+    if (!(s->flags & RF_SNAP_SUBTREE) || leaf) return RF_OK;
     if (depth >= MAX_DEPTH) return rfi_fail(RF_E_LIMIT, RF_NO_OFFSET, 0, "subtree deeper than %d levels", MAX_DEPTH);
     level *lv = &s->levels[depth];
     size_t n = 0;
@@ -294,7 +306,7 @@ static rf_status snap_key(snap *s, rf_key k, int depth)
         if (st || (st = push_name(s, &nm, &saved))) break;
         size_t out_at = s->out->len;
         uint32_t keys_at = s->n_keys;
-        st = snap_key(s, lv->keys[i], depth + 1);
+        st = snap_key(s, lv->keys[i], depth + 1, (lv->hints[i] & RF_SUBKEY_NO_SUBKEYS) != 0);
         if (gone(st)) { /* deleted while we looked: the next snapshot will say */
             s->out->len = out_at;
             s->n_keys = keys_at;
@@ -322,7 +334,7 @@ rf_status rfi_snapshot_walk(rf_hive *h, rf_key k, uint32_t flags, uint32_t max_k
     if (k == 0 && (st = rf_hive_root(h, &k))) return st;
     size_t head = out->len;
     if ((st = rfi_bytes_u32(out, 0)) || (st = rfi_bytes_u32(out, 0))) return st;
-    st = snap_key(s, k, 0);
+    st = snap_key(s, k, 0, 0);         /* the start is listed, link or not: it was asked for */
     if (st) {
         out->len = head;
     } else {

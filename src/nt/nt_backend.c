@@ -16,7 +16,9 @@
  * HKCR in the 32-bit view is Software\Classes\Wow6432Node, as RegOpenKeyExW
  * gives it.
  */
+#include <ctype.h>
 #include <stdlib.h>
+#include <string.h>
 #include "nt/nt_internal.h"
 
 /* ------------------------------------------------------------------------ */
@@ -186,7 +188,30 @@ static rf_status nt_key_name(rf_hive *base, rf_key k, rf_name *out)
     out->ptr = b->Name;
     out->nbytes = b->NameLength;
     out->utf16 = 1;
-    return RF_OK;
+    /* A symbolic link opens as its target, and the handle names the target:
+     * "link-target" for a key listed as "link". When the slot's own last
+     * component is another name, that is the key's name here (the name it
+     * was listed or opened by); equal but for case, the stored spelling. */
+    rf_key parent;
+    uint16_t *own;
+    size_t n;
+    if (nt_slot_name((nt_hive *)base, k, &parent, &own, &n) == RF_OK && own) {
+        size_t at = n;
+        while (at && own[at - 1] != '\\') at--;
+        if (!nt_name_eq(own + at, n - at, (const uint16_t *)b->Name, b->NameLength / 2)) {
+            size_t cap;
+            uint8_t *buf = nt_scratch(NT_BUF_NAME, (n - at) * 2 + 2, &cap);
+            if (!buf) st = RF_E_NO_MEMORY;
+            else {
+                memcpy(buf, own + at, (n - at) * 2);
+                out->ptr = buf;
+                out->nbytes = (uint32_t)((n - at) * 2);
+            }
+        }
+    }
+    free(own);
+    if (st) memset(out, 0, sizeof *out);
+    return st;
 }
 
 static rf_status nt_key_class(rf_hive *base, rf_key k, rf_name *out)
@@ -229,10 +254,34 @@ static rf_status nt_key_info(rf_hive *base, rf_key k, rf_key_info *out)
     return RF_OK;
 }
 
-/* Subkeys become slots without a handle: enumeration opens nothing. */
-static rf_status nt_key_subkeys(rf_hive *base, rf_key k, rf_key *out, size_t cap, size_t *n_out)
+/* Hints are trusted only where nodes are keys: under \REGISTRY\MACHINE (and
+ * USER, A, WC) Windows mounts each hive on a link node of the master hive
+ * that lists no subkeys of its own, and enumeration reads that node, so
+ * SOFTWARE would read as a leaf. The rule is inferred (ReactOS's cmlib
+ * mounts hives so), not seen on Windows: these five containers get no
+ * hints, which costs a listing per hive root and nothing else. */
+int rf_live_is_mount_container(const uint16_t *path, size_t nchars)
 {
-    nt_hive *h = (nt_hive *)base;
+    static const char *const containers[] = { "\\REGISTRY", "\\REGISTRY\\MACHINE", "\\REGISTRY\\USER",
+                                              "\\REGISTRY\\A", "\\REGISTRY\\WC" };
+    if (!path) return 0;
+    for (size_t c = 0; c < sizeof containers / sizeof containers[0]; c++) {
+        size_t n = strlen(containers[c]), i = 0;
+        if (n != nchars) continue;
+        while (i < n && path[i] < 128 && toupper(path[i]) == containers[c][i]) i++;
+        if (i == n) return 1;
+    }
+    return 0;
+}
+
+/* Subkeys become slots without a handle: enumeration opens nothing. With
+ * `hints`, each index is enumerated a second time for its own node
+ * (KeyFullInformation reads the subkey's node and does not follow a link,
+ * which lists no subkeys): RF_SUBKEY_NO_SUBKEYS when that node lists none
+ * and has the last write of the key just named (an insertion between the
+ * two calls shifts the indexes: the hint is then 0, unknown). */
+static rf_status subkeys(nt_hive *h, rf_key k, rf_key *out, uint8_t *hints, size_t cap, size_t *n_out)
+{
     nt_ref r;
     void *rec;
     ULONG rl;
@@ -247,7 +296,17 @@ static rf_status nt_key_subkeys(rf_hive *base, rf_key k, rf_key *out, size_t cap
         if (!NT_SUCCESS(s)) { st = nt_call_fail(h, &r, s, "NtEnumerateKey", NULL, 0); goto done; }
         if (i >= cap) { *n_out = i + 1; st = RF_E_MORE_DATA; continue; } /* added since the count */
         nt_key_basic *b = rec;
+        int64_t last_write = b->LastWriteTime.QuadPart;
         if ((st = nt_child_slot(h, k, (const uint16_t *)b->Name, b->NameLength / 2, &out[i])) != RF_OK) goto done;
+        if (hints) {
+            nt_q node = { NT_Q_ENUM_KEY, r.handle, KeyFullInformation, i, NULL };
+            void *full;
+            hints[i] = NT_SUCCESS(nt_grow(h, &node, NT_BUF_AUX, 512, &full, &rl)) &&
+                               ((nt_key_full *)full)->SubKeys == 0 &&
+                               ((nt_key_full *)full)->LastWriteTime.QuadPart == last_write
+                           ? RF_SUBKEY_NO_SUBKEYS
+                           : 0;
+        }
         *n_out = i + 1;
     }
     if (st == RF_E_MORE_DATA)
@@ -255,6 +314,33 @@ static rf_status nt_key_subkeys(rf_hive *base, rf_key k, rf_key *out, size_t cap
 done:
     nt_release(h, &r);
     return st;
+}
+
+static rf_status nt_key_subkeys(rf_hive *base, rf_key k, rf_key *out, size_t cap, size_t *n_out)
+{
+    return subkeys((nt_hive *)base, k, out, NULL, cap, n_out);
+}
+
+/* The same listing with a hint byte per subkey (rf_key_subkeys_hinted): the
+ * walks and snapshots of regfast do not go through a link. Hints stand only
+ * if the key's subkey count and last write are the same before and after
+ * (and match the listing); else, and under a mount container, all are 0. */
+static rf_status nt_key_subkeys_hinted(rf_hive *base, rf_key k, rf_key *out, uint8_t *hints, size_t cap,
+                                       size_t *n_out)
+{
+    rf_key_info before, after;
+    rf_name path;
+    int hinted = cap && rf_live_key_path(base, k, &path) == RF_OK &&
+                 !rf_live_is_mount_container((const uint16_t *)path.ptr, path.nbytes / 2) &&
+                 nt_key_info(base, k, &before) == RF_OK;
+    rf_status st = subkeys((nt_hive *)base, k, out, hinted ? hints : NULL, cap, n_out);
+    if (st) return st;
+    if (!hinted || nt_key_info(base, k, &after) != RF_OK || after.last_write != before.last_write ||
+        after.n_subkeys != before.n_subkeys || after.n_subkeys != *n_out) {
+        if (*n_out) memset(hints, 0, *n_out);
+        rf_clear_error();               /* a probe that failed only costs the hints */
+    }
+    return RF_OK;
 }
 
 static rf_status nt_key_security(rf_hive *base, rf_key k, const uint8_t **sd, size_t *len)
@@ -327,6 +413,7 @@ const rf_backend_ops nt_ops = {
     .watch_close = nt_watch_close,
     /* version 5 */
     .key_is_link = nt_key_is_link,
+    .key_subkeys_hinted = nt_key_subkeys_hinted,
 };
 
 /* ------------------------------------------------------------------------ */

@@ -120,7 +120,7 @@ static uint32_t name_hash(uint32_t parent, const uint16_t *name, size_t n)
     return x;
 }
 
-static int name_eq(const uint16_t *a, size_t na, const uint16_t *b, size_t nb)
+int nt_name_eq(const uint16_t *a, size_t na, const uint16_t *b, size_t nb)
 {
     if (na != nb) return 0;
     for (size_t i = 0; i < na; i++)
@@ -133,7 +133,7 @@ static uint32_t idx_find(nt_hive *h, uint32_t parent, const uint16_t *name, size
     for (uint32_t i = h->buckets[hash & (h->nbuckets - 1)]; i != NT_NONE; i = SLOT(h, i)->hnext) {
         nt_slot *s = SLOT(h, i);
         if (s->hash == hash && s->parent == parent && s->state == SLOT_LIVE &&
-            name_eq(s->name, s->name_len, name, n))
+            nt_name_eq(s->name, s->name_len, name, n))
             return i;
     }
     return NT_NONE;
@@ -862,7 +862,7 @@ rf_status nt_value_intern(nt_hive *h, const nt_ref *key, const uint16_t *name, s
     for (uint32_t i = h->vbuckets[hash & (h->nvbuckets - 1)]; i != NT_NONE; i = VSLOT(h, i)->hnext) {
         nt_vslot *v = VSLOT(h, i);
         if (v->hash == hash && v->key_idx == key->idx && v->key_gen == key->gen &&
-            name_eq(v->name, v->name_len, name, nchars)) {
+            nt_name_eq(v->name, v->name_len, name, nchars)) {
             *out = nt_token(h->tag, 1, v->gen, i);
             goto done;
         }

@@ -252,6 +252,9 @@ rf_status nt_key_child_op(rf_hive *h, rf_key parent, const uint16_t *name, size_
 rf_status nt_child_slot(nt_hive *h, rf_key parent, const uint16_t *name, size_t nchars, rf_key *out);
 
 rf_status nt_key_parent_of(nt_hive *h, rf_key k, rf_key *out);
+/* Names equal as the registry compares them (upcased, rf_upcase). */
+int nt_name_eq(const uint16_t *a, size_t na, const uint16_t *b, size_t nb);
+
 /* A slot's parent token and a malloc'd copy of its name (NULL for the root). */
 rf_status nt_slot_name(nt_hive *h, rf_key k, rf_key *parent, uint16_t **name, size_t *n);
 uint32_t  nt_slot_hint(nt_hive *h, const nt_ref *ref);

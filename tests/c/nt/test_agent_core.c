@@ -91,13 +91,13 @@ int main(void)
     const wchar_t *path = nt_test_key(L"agent-core", &base);
 
     /* the keys whose subkeys are hive mount nodes: no SUBKEYS hints there */
-    CHECK(ag_is_mount_container(U(L"\\REGISTRY\\MACHINE"), 17));
-    CHECK(ag_is_mount_container(U(L"\\Registry\\User"), 14));
-    CHECK(ag_is_mount_container(U(L"\\REGISTRY"), 9));
-    CHECK(ag_is_mount_container(U(L"\\REGISTRY\\A"), 11));
-    CHECK(!ag_is_mount_container(U(L"\\REGISTRY\\MACHINE\\SOFTWARE"), 26));
-    CHECK(!ag_is_mount_container(U(L"\\REGISTRY\\USER\\S-1-5-18"), 23));
-    CHECK(!ag_is_mount_container(U(L"\\REGISTRY\\MACHINX"), 17));
+    CHECK(rf_live_is_mount_container(U(L"\\REGISTRY\\MACHINE"), 17));
+    CHECK(rf_live_is_mount_container(U(L"\\Registry\\User"), 14));
+    CHECK(rf_live_is_mount_container(U(L"\\REGISTRY"), 9));
+    CHECK(rf_live_is_mount_container(U(L"\\REGISTRY\\A"), 11));
+    CHECK(!rf_live_is_mount_container(U(L"\\REGISTRY\\MACHINE\\SOFTWARE"), 26));
+    CHECK(!rf_live_is_mount_container(U(L"\\REGISTRY\\USER\\S-1-5-18"), 23));
+    CHECK(!rf_live_is_mount_container(U(L"\\REGISTRY\\MACHINX"), 17));
 
     ag_init(sink, &ev_lock);
 

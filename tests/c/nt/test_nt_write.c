@@ -138,6 +138,41 @@ static void test_links(const wchar_t *path, HKEY base)
         if (is_link) CHECK_EQ_INT(nsub, 0);
         if (is_target) CHECK_EQ_INT(nsub, 1);
     }
+    /* the hinted listing (the walks' and snapshots'): the link's node lists
+     * no subkeys, so it is marked so; the target is not; the link's slot is
+     * named as listed, not as its handle says ("ltarget") */
+    rf_key subs[16];
+    uint8_t hints[16];
+    CHECK_EQ_INT(rf_key_subkeys_hinted(h, sb, subs, hints, 16, &n), RF_OK);
+    int seen = 0;
+    for (size_t i = 0; i < n; i++) {
+        rf_name nm;
+        CHECK_EQ_INT(rf_key_name(h, subs[i], &nm), RF_OK);
+        if (nm.nbytes == 10 && memcmp(nm.ptr, L"llink", 10) == 0) {
+            CHECK_EQ_INT(hints[i], RF_SUBKEY_NO_SUBKEYS);
+            seen |= 1;
+        }
+        if (nm.nbytes == 14 && memcmp(nm.ptr, L"ltarget", 14) == 0) {
+            CHECK_EQ_INT(hints[i], 0);
+            seen |= 2;
+        }
+    }
+    CHECK_EQ_INT(seen, 3);
+    rf_name lname;
+    CHECK_EQ_INT(rf_key_name(h, lk, &lname), RF_OK);
+    CHECK(lname.nbytes == 10 && memcmp(lname.ptr, L"llink", 10) == 0);
+    /* a snapshot of the tree holds the link, not the target's child under it:
+     * "ltarget\child" is there once */
+    rf_bytes snap = { 0 };
+    CHECK_EQ_INT(rf_key_snapshot(h, sb, RF_SNAP_SUBTREE, 1000, &snap), RF_OK);
+    size_t children = 0;
+    static const uint8_t child16[] = { 'c', 0, 'h', 0, 'i', 0, 'l', 0, 'd', 0 };
+    for (size_t i = 0; i + sizeof child16 <= snap.len; i++)
+        children += memcmp(snap.data + i, child16, sizeof child16) == 0;
+    CHECK_EQ_INT(children, 1);
+    rf_bytes_free(&snap);
+    /* a mount container gets no hints (its nodes are hive mount points) */
+    CHECK(rf_live_is_mount_container(U(L"\\Registry\\Machine"), 17));
     /* a key deleted under its token by someone else: 1018, as any call */
     CHECK(RegCreateKeyExW(base, L"lgone", 0, NULL, 0, KEY_ALL, NULL, &t, NULL) == 0);
     RegCloseKey(t);

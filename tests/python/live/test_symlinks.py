@@ -266,3 +266,29 @@ def test_saving_a_tree_with_a_link_says_so_instead_of_copying_its_target(reg, pl
     # the target alone holds no link: it saves as before
     res = regfast.save_key(reg.open_key("HKCU", target), out)
     assert res.keys == 2 and out.exists()
+
+
+def test_a_snapshot_lists_a_link_without_going_through_it(reg, places, mklink):
+    """rf_snapshot.c (snapshots, watches) listed the subkeys of every key it
+    opened, so it went through links: a link out of the tree took in its
+    target's keys (a watch on the tree reported the target's changes as the
+    tree's), and a link back up the tree went round the loop until the key
+    limit (a truncated snapshot of a three-key tree)."""
+    tree, target = places
+    snap = reg.open_key("HKCU", tree).snapshot()
+    # keys by folded path, the link by its own name (the NT backend named it
+    # by its handle: its target's name, "LINK-TARGET")
+    assert sorted(snap.keys) == ["", "LINK", "PLAIN", "PLAIN\\LINK"] and not snap.truncated
+    # the link's row is the key as it opens: its target's values
+    assert snap.keys["PLAIN\\LINK"].path == "plain\\link"
+    assert list(snap.keys["LINK"].values) == ["TOP"]
+    top = BASE + r"\link-loop-snapshot"
+    fresh(reg, top)
+    reg.create_key("HKCU", top + r"\a").set_value("v", 1)
+    mklink(top + r"\a\back", top)
+    try:
+        for keep_data in (False, True):
+            snap = reg.open_key("HKCU", top).snapshot(keep_data=keep_data, max_keys=1000)
+            assert sorted(snap.keys) == ["", "A", "A\\BACK"] and not snap.truncated
+    finally:
+        reg.delete_key("HKCU", top, tree=True)
