@@ -355,9 +355,10 @@ rf_status rf_key_subkeys(rf_hive *h, rf_key k, rf_key *out, size_t cap, size_t *
 /**
  * rf_key_subkeys, and with each token a hint byte (RF_SUBKEY_*; 0 when the
  * backend cannot tell, which every backend may answer). Hints are what the
- * listing saw: a key may gain subkeys right after. The remote backend asks
- * the agent to look at each subkey's node (one more call per subkey in the
- * agent, no more requests); other backends answer 0s.
+ * listing saw: a key may gain subkeys right after. The NT backend reads
+ * each subkey's own node (a second NtEnumerateKey per index; no hints under
+ * a hive mount container, rf_live_is_mount_container); the remote backend
+ * asks the agent for the same (no more requests); hive files answer 0s.
  * @param hints caller array of `cap` bytes (may be NULL when cap is 0)
  */
 rf_status rf_key_subkeys_hinted(rf_hive *h, rf_key k, rf_key *out, uint8_t *hints, size_t cap, size_t *n_out);

@@ -178,6 +178,8 @@ static rf_status query_key(nt_hive *h, rf_key k, ULONG cls, int which, void **re
     return st;
 }
 
+static rf_status probe_link(nt_hive *h, rf_key k, const uint16_t *path, size_t nchars, int *out, rf_name *name);
+
 static rf_status nt_key_name(rf_hive *base, rf_key k, rf_name *out)
 {
     void *rec;
@@ -189,24 +191,43 @@ static rf_status nt_key_name(rf_hive *base, rf_key k, rf_name *out)
     out->nbytes = b->NameLength;
     out->utf16 = 1;
     /* A symbolic link opens as its target, and the handle names the target:
-     * "link-target" for a key listed as "link". When the slot's own last
-     * component is another name, that is the key's name here (the name it
-     * was listed or opened by); equal but for case, the stored spelling. */
+     * "link-target" for a key listed as "link". So when the slot's own last
+     * component is another name, the slot is looked at as itself under its
+     * parent (OBJ_OPENLINK): a link is named by its own node, as stored.
+     * Anything else keeps the handle's name (a key renamed by another
+     * program since, a WOW64 view's Wow6432Node). Equal but for case: the
+     * handle's, the stored spelling. */
     rf_key parent;
     uint16_t *own;
     size_t n;
-    if (nt_slot_name((nt_hive *)base, k, &parent, &own, &n) == RF_OK && own) {
-        size_t at = n;
-        while (at && own[at - 1] != '\\') at--;
-        if (!nt_name_eq(own + at, n - at, (const uint16_t *)b->Name, b->NameLength / 2)) {
-            size_t cap;
-            uint8_t *buf = nt_scratch(NT_BUF_NAME, (n - at) * 2 + 2, &cap);
-            if (!buf) st = RF_E_NO_MEMORY;
+    if (nt_slot_name((nt_hive *)base, k, &parent, &own, &n) != RF_OK) {
+        rf_clear_error();               /* the slot went meanwhile: the handle's name stands */
+        return RF_OK;
+    }
+    size_t at = n;
+    while (at && own[at - 1] != '\\') at--;
+    if (own && !nt_name_eq(own + at, n - at, (const uint16_t *)b->Name, b->NameLength / 2)) {
+        /* the probe may reuse the NAME scratch *out points into: the
+         * handle's name is kept aside, and put back unless a link's stands */
+        size_t keep_n = b->NameLength;
+        uint8_t *keep = malloc(keep_n ? keep_n : 1);
+        int link = 0;
+        rf_name self;
+        if (!keep) st = rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "out of memory");
+        else {
+            memcpy(keep, b->Name, keep_n);
+            if (probe_link((nt_hive *)base, parent, own, n, &link, &self) == RF_OK && link) *out = self;
             else {
-                memcpy(buf, own + at, (n - at) * 2);
-                out->ptr = buf;
-                out->nbytes = (uint32_t)((n - at) * 2);
+                rf_clear_error();
+                size_t cap;
+                uint8_t *buf = nt_scratch(NT_BUF_NAME, keep_n + 2, &cap);
+                if (!buf) st = RF_E_NO_MEMORY;
+                else {
+                    memcpy(buf, keep, keep_n);
+                    out->ptr = buf;
+                }
             }
+            free(keep);
         }
     }
     free(own);
@@ -552,6 +573,14 @@ rf_status rf_live_subkey_is_link(rf_hive *base, rf_key k, const uint16_t *path, 
     if (!out) return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0, "out is NULL");
     *out = 0;
     LIVE(h, base);
+    return probe_link(h, k, path, nchars, out, NULL);
+}
+
+/* rf_live_subkey_is_link's work; with `name`, a link's own name as stored
+ * (KeyBasicInformation of the node itself, in the NAME scratch). */
+static rf_status probe_link(nt_hive *h, rf_key k, const uint16_t *path, size_t nchars, int *out, rf_name *name)
+{
+    rf_hive *base = &h->base;
     if (!path || !nchars || nchars > 32767)
         return rfi_fail(RF_E_INVALID_PARAMETER, RF_NO_OFFSET, 0, "path is NULL, empty or over 32,767 chars");
     if (k == 0) nt_root(base, &k);
@@ -586,6 +615,18 @@ rf_status rf_live_subkey_is_link(rf_hive *base, rf_key k, const uint16_t *path, 
     nt_release(h, &r);
     if (!st) {
         *out = opened_link_is_link((HKEY)t);
+        if (*out && name) {
+            void *rec;
+            ULONG rl;
+            nt_q q = { NT_Q_KEY, t, KeyBasicInformation, 0, NULL };
+            NTSTATUS s = nt_grow(h, &q, NT_BUF_NAME, 512, &rec, &rl);
+            if (!NT_SUCCESS(s)) st = nt_fail(s, "NtQueryKey", copy, nchars);
+            else {
+                name->ptr = ((nt_key_basic *)rec)->Name;
+                name->nbytes = ((nt_key_basic *)rec)->NameLength;
+                name->utf16 = 1;
+            }
+        }
         RegCloseKey((HKEY)t);
     }
     free(z);

@@ -161,6 +161,24 @@ static void test_links(const wchar_t *path, HKEY base)
     rf_name lname;
     CHECK_EQ_INT(rf_key_name(h, lk, &lname), RF_OK);
     CHECK(lname.nbytes == 10 && memcmp(lname.ptr, L"llink", 10) == 0);
+    /* opened first by another spelling, a link is named as stored (its own
+     * node asked) */
+    rf_hive *h2;
+    CHECK_EQ_INT(rf_live_open(RF_HKEY_CURRENT_USER, RF_VIEW_NATIVE, KEY_ALL, &h2), RF_OK);
+    CHECK_EQ_INT(rf_key_name(h2, nt_open(h2, nt_join(path, L"LLINK"), NULL), &lname), RF_OK);
+    CHECK(lname.nbytes == 10 && memcmp(lname.ptr, L"llink", 10) == 0);
+    /* the 32-bit view opens HKLM\Software as Software\Wow6432Node: not a
+     * link, so the handle's name stands (a rename by another program is the
+     * other case; Wine 8's wineserver crashes on the next enumeration of a
+     * parent after RegRenameKey + RegDeleteKeyW, so it is not tested here) */
+    rf_hive *h32;
+    CHECK_EQ_INT(rf_live_open(RF_HKEY_LOCAL_MACHINE, RF_VIEW_32, KEY_READ, &h32), RF_OK);
+    rf_clear_error();
+    CHECK_EQ_INT(rf_key_name(h32, nt_open(h32, L"Software", NULL), &lname), RF_OK);
+    CHECK(lname.nbytes == 22 && memcmp(lname.ptr, L"Wow6432Node", 22) == 0);
+    CHECK_EQ_INT(rf_last_error()->code, RF_OK);         /* the link probe's failure is not left set */
+    rf_hive_close(h32);
+    rf_hive_close(h2);
     /* a snapshot of the tree holds the link, not the target's child under it:
      * "ltarget\child" is there once */
     rf_bytes snap = { 0 };
