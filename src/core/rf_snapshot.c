@@ -290,16 +290,35 @@ static rf_status snap_key(snap *s, rf_key k, int depth, int leaf)
     level *lv = &s->levels[depth];
     size_t n = 0;
     if ((st = list_subkeys(s, lv, k, &n))) return st;
-    int relisted = 0;
+    /* A live backend's slot table is bounded (the NT backend recycles least
+     * recently used leaves): below a big sibling, the siblings listed but
+     * not yet walked are recycled first, and their tokens go stale (6). The
+     * level is listed again and the walk goes on at the same index when the
+     * count is the same; a key added or deleted meanwhile starts the level
+     * over, its rows dropped (they were written again: duplicate rows). A
+     * second stale token at one index, or a fifth start, is the error. */
+    int restarts = 0;
+    size_t stale_at = (size_t)-1;
+    size_t rows_at = s->out->len;
+    uint32_t count_at = s->n_keys;
     for (size_t i = 0; i < n && !st && !s->truncated; i++) {
         rf_name nm;
         size_t saved;
         st = rf_key_name(s->h, lv->keys[i], &nm);
-        if (st == RF_E_INVALID_HANDLE && relisted < 4) {
-            /* its token went stale (a live backend recycled the slot): list again */
-            relisted++;
+        if (st == RF_E_INVALID_HANDLE && stale_at != i && restarts < 4) {
+            size_t was = n;
             if ((st = list_subkeys(s, lv, k, &n))) break;
-            i = (size_t)-1;
+            rf_clear_error();
+            if (n == was) {
+                stale_at = i;
+                i--;
+            } else {
+                restarts++;
+                stale_at = (size_t)-1;
+                s->out->len = rows_at;
+                s->n_keys = count_at;
+                i = (size_t)-1;
+            }
             continue;
         }
         if (gone(st)) { rf_clear_error(); st = RF_OK; continue; }
