@@ -271,7 +271,7 @@ class SavedHive(NamedTuple):
     values: int = 0
 
 
-def _is_link(key: Key) -> bool:
+def key_is_link(key: Key) -> bool:
     """Key.is_link; False where the agent cannot tell (protocol 4: 120)."""
     try:
         return key.is_link
@@ -295,7 +295,7 @@ def _snapshot_tree(key: Key) -> tuple[Any, int, int]:
         subs: dict[str, WKey | dict[str, Any]] = {}
         for child in k.subkeys():
             try:
-                if _is_link(child):
+                if key_is_link(child):
                     # opened, a link is its target: saving what it opens as
                     # copied another tree in (and a link back up the tree
                     # never ended). RegSaveKeyExW keeps it as a link, whose

@@ -62,6 +62,7 @@ from regfast.exceptions import RegistryError, error_from_status
 from regfast.hive.diff import decode_data
 from regfast.live import _agent_ops as _ops
 from regfast.live import registry as _live
+from regfast.live.admin import key_is_link
 from regfast.live.journal import (
     ERROR_TRANSACTION_NOT_ACTIVE,
     MAX_SNAPSHOT_KEYS,
@@ -135,6 +136,15 @@ def _encode(name: object, data: Any, vtype: int | None) -> tuple[int, bytes]:
     if not isinstance(name, str):
         raise TypeError(f"a value name must be a str, not {type(name).__name__}")
     return encode_value(data, vtype)
+
+
+def _link_refused(where: str) -> RegistryError:
+    return error_from_status(
+        120,
+        f"{where} is a registry symbolic link: a journaled delete_key cannot re-create a link on rollback "
+        "(delete it outside the transaction, or use mode='ktm')",
+        where,
+    )
 
 
 class TxKey:
@@ -240,6 +250,8 @@ class TxKey:
         full = self._sub(rel)
         where = f"{ROOT_NAMES.get(self.root, hex(self.root))}\\{full}"
         with tx.reg.open_key(self.root, full, view=self.view) as k:
+            if key_is_link(k):
+                raise _link_refused(where)
             # the snapshot writer's bytes: a regfast.Key (backend="remote") and
             # a regfast.live.registry.Key both give them
             raw = k.snapshot_bytes(subtree=True, keep_data=True, max_keys=MAX_SNAPSHOT_KEYS)
@@ -254,6 +266,7 @@ class TxKey:
                 f"the key has {len(snap.keys) - 1} subkeys in its subtree (delete them first, or tree=True)",
                 where,
             )
+        self._refuse_links(snap, full, where)
         keys = [
             [ks.path, [[v.name, v.type, _b64(v.data or b"")] for v in ks.values.values()]]
             for ks in snap.keys.values()
@@ -262,6 +275,27 @@ class TxKey:
             {"kind": "delete_key", "root": self.root, "view": self.view, "path": full, "snapshot": keys}
         )
         self._live_key().delete_key(rel, tree=tree)
+
+    def _refuse_links(self, snap: Any, full: str, where: str) -> None:
+        """Raises 120 if a key of the snapshot is a registry symbolic link.
+
+        A snapshot lists a link without going through it, but its row is
+        the key as it opens: its target's values. Re-created from that on
+        rollback, the link came back as a plain key holding copies of them
+        (and, before snapshots stopped at links, with its target's subtree
+        under it). regfast has no call that makes a link, so the journal
+        refuses instead, before anything is deleted. A link's own node
+        lists no subkeys: only the snapshot's leaves can be links, and each
+        is asked (KEY_IS_LINK, looking at the key itself). A link whose
+        target is gone does not open, so it is in no snapshot: a rollback
+        does not bring it back (the one thing a journaled delete loses)."""
+        parents = {p.rpartition("\\")[0] for p in snap.keys if p}
+        for folded, ks in snap.keys.items():
+            if not folded or folded in parents:
+                continue
+            with self.tx.reg.open_key(self.root, f"{full}\\{ks.path}", view=self.view) as leaf:
+                if key_is_link(leaf):
+                    raise _link_refused(f"{where}\\{ks.path}")
 
     # --- reads --------------------------------------------------------------
 

@@ -292,3 +292,31 @@ def test_a_snapshot_lists_a_link_without_going_through_it(reg, places, mklink):
             assert sorted(snap.keys) == ["", "A", "A\\BACK"] and not snap.truncated
     finally:
         reg.delete_key("HKCU", top, tree=True)
+
+
+def test_a_journaled_delete_refuses_a_link_it_could_not_bring_back(reg, places, tmp_path):
+    """The journal keeps a deleted subtree as a snapshot and re-creates it on
+    rollback: a link inside came back as a plain key holding copies of its
+    target's values (before snapshots stopped at links, with its target's
+    subtree too), and a link deleted by itself came back as a plain key.
+    regfast has no call that makes a link: the journal refuses, deletes
+    nothing, and a tree without links is journaled as before."""
+    import regfast
+
+    tree, target = places
+    for parent, name, subtree in ((tree, "plain", True), (tree, "link", False), (BASE, "link-tree", True)):
+        j = tmp_path / f"{name}.rfj"
+        with pytest.raises(OSError) as e:
+            with regfast.transaction(reg, journal=j, mode="journal") as tx:
+                tx.open_key("HKCU", parent).delete_key(name, tree=subtree)
+        assert e.value.winerror == 120 and "symbolic link" in str(e.value), e.value
+        assert not j.exists()
+    assert reg.open_key("HKCU", tree + r"\link").is_link
+    assert reg.open_key("HKCU", tree + r"\plain\link").is_link
+    target_intact(reg, target)
+    # no link below: deleted, and brought back by the rollback
+    with pytest.raises(RuntimeError):
+        with regfast.transaction(reg, journal=tmp_path / "t.rfj", mode="journal") as tx:
+            tx.open_key("HKCU", target).delete_key("child", tree=True)
+            raise RuntimeError("roll back")
+    target_intact(reg, target)
