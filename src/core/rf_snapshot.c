@@ -12,11 +12,12 @@
  * new values and the next diff does not report a change that already was.
  * Subkeys come from rf_key_subkeys_hinted, their names from rf_key_name; one
  * that is deleted while the walk runs is left out (the next snapshot says
- * so). A subkey whose own node lists no subkeys (the hint) is taken without
- * a listing of its own: a leaf's would be empty, and a symbolic link's would
- * be its target's, so a snapshot does not go through a link (a link back up
- * the tree made a loop; one out of it took in another tree), as the walk
- * does not (Key.walk). The link's own row is the key as it opens.
+ * so). A subkey whose own node lists no subkeys (the hint) or that is a
+ * symbolic link (asked where there is no hint) is taken without a listing
+ * of its own: a leaf's would be empty, and a link's would be its target's,
+ * so a snapshot does not go through a link (a link back up the tree made a
+ * loop; one out of it took in another tree), as the walk does not
+ * (Key.walk). The link's own row is the key as it opens.
  *
  * Scratch buffers (columns, arena, descriptor, path) live for one call and
  * only grow, so a snapshot costs O(depth) allocations, not one per key.
@@ -37,8 +38,15 @@ uint64_t rf_fnv1a64(const void *p, size_t n)
     return h;
 }
 
-/* A level's subkey list and hints, kept for the next sibling at that depth. */
-typedef struct level { rf_key *keys; uint8_t *hints; size_t cap; } level;
+/* A level's subkey list and hints, kept for the next sibling at that depth,
+ * and the name of the sibling walked last (UTF-16, `last_n` units). */
+typedef struct level {
+    rf_key   *keys;
+    uint8_t  *hints;
+    size_t    cap;
+    uint16_t *last;
+    size_t    last_n, last_cap;
+} level;
 
 typedef struct rfi_snap {
     rf_hive  *h;
@@ -66,6 +74,7 @@ static void snap_free(snap *s)
     for (int i = 0; i <= MAX_DEPTH; i++) {
         free(s->levels[i].keys);
         free(s->levels[i].hints);
+        free(s->levels[i].last);
     }
     free(s->path);
     free(s->type);
@@ -253,6 +262,57 @@ static rf_status push_name(snap *s, const rf_name *n, size_t *saved)
     return RF_OK;
 }
 
+/* Keeps the path's last component (the sibling about to be walked) as the
+ * level's last name. */
+static rf_status keep_last(snap *s, level *lv, size_t saved)
+{
+    size_t from = saved ? saved + 1 : 0, n = s->plen - from;
+    if (n > lv->last_cap) {
+        uint16_t *p = realloc(lv->last, n * sizeof *p);
+        if (!p) return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for a snapshot name");
+        lv->last = p;
+        lv->last_cap = n;
+    }
+    if (n) memcpy(lv->last, s->path + from, n * sizeof *lv->last);
+    lv->last_n = n;
+    return RF_OK;
+}
+
+/* Is k named exactly as the level's last name? (No on any error.) */
+static int named_last(snap *s, const level *lv, rf_key k)
+{
+    rf_name nm;
+    if (rf_key_name(s->h, k, &nm) != RF_OK) {
+        rf_clear_error();
+        return 0;
+    }
+    const uint8_t *p = nm.ptr;
+    size_t nc = nm.utf16 ? nm.nbytes / 2 : nm.nbytes;
+    if (nc != lv->last_n) return 0;
+    for (size_t i = 0; i < nc; i++) {
+        uint16_t c = nm.utf16 ? (uint16_t)(p[2 * i] | p[2 * i + 1] << 8) : p[i];
+        if (c != lv->last[i]) return 0;
+    }
+    return 1;
+}
+
+/* A subkey to list? Not one whose own node lists none (the hint), nor a
+ * symbolic link: the hint is best effort (none under a hive mount
+ * container, none when the parent changed during the listing), so a
+ * subkey without it is asked (rf_key_is_link: a flag read in a hive file,
+ * an open as itself live). A failed ask lists it, as before links were
+ * told apart. */
+static int lists_subkeys(snap *s, const level *lv, size_t i)
+{
+    if (lv->hints[i] & RF_SUBKEY_NO_SUBKEYS) return 0;
+    int link = 0;
+    if (rf_key_is_link(s->h, lv->keys[i], &link) != RF_OK) {
+        rf_clear_error();
+        return 1;
+    }
+    return !link;
+}
+
 /* The subkeys of k into the list of its level (kept in *s, so that nothing
  * is lost when a guard jumps out of the walk). */
 static rf_status list_subkeys(snap *s, level *lv, rf_key k, size_t *n)
@@ -293,12 +353,14 @@ static rf_status snap_key(snap *s, rf_key k, int depth, int leaf)
     /* A live backend's slot table is bounded (the NT backend recycles least
      * recently used leaves): below a big sibling, the siblings listed but
      * not yet walked are recycled first, and their tokens go stale (6). The
-     * level is listed again and the walk goes on at the same index when the
-     * count is the same; a key added or deleted meanwhile starts the level
-     * over, its rows dropped (they were written again: duplicate rows). A
-     * second stale token at one index, or a fifth start, is the error. */
+     * level is listed again and the walk goes on at the same index if the
+     * list still lines up: the same count, and the sibling before the index
+     * is the one walked last, by name (live listings are in name order). A
+     * level that changed starts over, its rows dropped (kept, they were
+     * written twice). A second stale token at one index, or a fifth start,
+     * is the error. */
     int restarts = 0;
-    size_t stale_at = (size_t)-1;
+    size_t stale_at = (size_t)-1, walked_at = (size_t)-1;
     size_t rows_at = s->out->len;
     uint32_t count_at = s->n_keys;
     for (size_t i = 0; i < n && !st && !s->truncated; i++) {
@@ -309,12 +371,12 @@ static rf_status snap_key(snap *s, rf_key k, int depth, int leaf)
             size_t was = n;
             if ((st = list_subkeys(s, lv, k, &n))) break;
             rf_clear_error();
-            if (n == was) {
+            if (n == was && (i == 0 || (walked_at == i - 1 && named_last(s, lv, lv->keys[i - 1])))) {
                 stale_at = i;
                 i--;
             } else {
                 restarts++;
-                stale_at = (size_t)-1;
+                stale_at = walked_at = (size_t)-1;
                 s->out->len = rows_at;
                 s->n_keys = count_at;
                 i = (size_t)-1;
@@ -322,10 +384,11 @@ static rf_status snap_key(snap *s, rf_key k, int depth, int leaf)
             continue;
         }
         if (gone(st)) { rf_clear_error(); st = RF_OK; continue; }
-        if (st || (st = push_name(s, &nm, &saved))) break;
+        if (st || (st = push_name(s, &nm, &saved)) || (st = keep_last(s, lv, saved))) break;
+        walked_at = i;
         size_t out_at = s->out->len;
         uint32_t keys_at = s->n_keys;
-        st = snap_key(s, lv->keys[i], depth + 1, (lv->hints[i] & RF_SUBKEY_NO_SUBKEYS) != 0);
+        st = snap_key(s, lv->keys[i], depth + 1, !lists_subkeys(s, lv, i));
         if (gone(st)) { /* deleted while we looked: the next snapshot will say */
             s->out->len = out_at;
             s->n_keys = keys_at;

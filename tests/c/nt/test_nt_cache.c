@@ -162,6 +162,59 @@ static void test_lru(HKEY top, const wchar_t *path)
     rf_hive_close(h);
 }
 
+/* A hook that changes the level of a snapshot at its first stale token:
+ * `mutate` 'd' deletes a walked sibling (w00) and adds one after the rest
+ * (w99), 'a' adds one before all (a00) and deletes the last (w15): the
+ * count stays, the members move. */
+static HKEY mutate_parent;
+static int mutate_kind, mutated;
+static int mutate_on_stale(void *ctx, const rf_op_record *r)
+{
+    (void)ctx;
+    if (r->op != RF_OP_KEY_NAME || r->status != RF_E_INVALID_HANDLE || mutated) return 0;
+    mutated = 1;
+    const wchar_t *gone = mutate_kind == 'd' ? L"w00" : L"w15";
+    RegCloseKey(nt_create(mutate_parent, mutate_kind == 'd' ? L"w99\\x0" : L"a00\\x0"));
+    RegDeleteTreeW(mutate_parent, gone);
+    RegDeleteKeyW(mutate_parent, gone);
+    return 0;
+}
+
+/* The snapshot's top-level rows (paths without a backslash), in order,
+ * space-separated; the row count in *rows. */
+static void top_rows(const rf_bytes *b, char *out, size_t cap, uint32_t *rows)
+{
+    size_t pos = 8, o = 0;
+    uint32_t n, flags;
+    memcpy(&n, b->data, 4);
+    memcpy(&flags, b->data + 4, 4);
+    *rows = n;
+    out[0] = 0;
+    for (uint32_t r = 0; r < n; r++) {
+        uint32_t pl, nv, x;
+        memcpy(&pl, b->data + pos, 4);
+        const uint8_t *p = b->data + pos + 4;
+        pos += 4 + pl + 16;
+        memcpy(&nv, b->data + pos, 4);
+        pos += 4;
+        for (uint32_t v = 0; v < nv; v++) {
+            memcpy(&x, b->data + pos, 4);                 /* name */
+            pos += 4 + x + 4;
+            memcpy(&x, b->data + pos, 4);                 /* size, hash */
+            pos += 4 + 8;
+            if (flags & RF_SNAP_DATA) {
+                memcpy(&x, b->data + pos, 4);
+                pos += 4 + x;
+            }
+        }
+        int top = pl > 0;
+        for (uint32_t i = 0; i < pl / 2; i++) top &= p[2 * i] != '\\' || p[2 * i + 1] != 0;
+        for (uint32_t i = 0; top && i < pl / 2 && o + 2 < cap; i++) out[o++] = (char)p[2 * i];
+        if (top && o + 1 < cap) out[o++] = ' ';
+        out[o] = 0;
+    }
+}
+
 /* The slot bound: recycled slots make their old tokens stale (6), never a
  * different key. */
 static void test_recycle(HKEY top, const wchar_t *path)
@@ -226,6 +279,32 @@ static void test_recycle(HKEY top, const wchar_t *path)
     CHECK_EQ_INT(rows, 1 + 16 + 16 * 5);
     CHECK(stats(h).slot_recycles > 150);
     rf_bytes_free(&snap);
+    /* The level changed at the first stale token, its count the same: going
+     * on at the index skipped w09 ('d') or wrote w08 twice ('a'). A list
+     * that no longer lines up (by the last walked sibling's name) starts
+     * the level over: every key there is once. */
+    static const struct { int kind; const char *rows; uint32_t n; } moves[] = {
+        { 'd', "w01 w02 w03 w04 w05 w06 w07 w08 w09 w10 w11 w12 w13 w14 w15 w99 ", 1 + 16 + 15 * 5 + 1 },
+        { 'a', "a00 w01 w02 w03 w04 w05 w06 w07 w08 w09 w10 w11 w12 w13 w14 w99 ", 1 + 16 + 1 + 14 * 5 + 1 },
+    };
+    for (int m = 0; m < 2; m++) {
+        mutate_parent = nt_create(top, L"wide");
+        mutate_kind = moves[m].kind;
+        mutated = 0;
+        rf_hook_set(mutate_on_stale, NULL, RF_HOOK_POST);
+        sst = rf_key_snapshot(h, nt_open(h, nt_join(path, L"wide"), NULL), RF_SNAP_SUBTREE, 1000, &snap);
+        rf_hook_set(NULL, NULL, 0);
+        RegCloseKey(mutate_parent);
+        CHECK_EQ_INT(sst, RF_OK);
+        CHECK_EQ_INT(mutated, 1);
+        char got[512];
+        CHECK_EQ_INT(rf_snapshot_size(snap.data, snap.len, &size), RF_OK);
+        top_rows(&snap, got, sizeof got, &rows);
+        if (strcmp(got, moves[m].rows) != 0) fprintf(stderr, "  top-level rows: %s\n  wanted:         %s\n", got, moves[m].rows);
+        CHECK(strcmp(got, moves[m].rows) == 0);
+        CHECK_EQ_INT(rows, moves[m].n);                       /* w99 and a00 have one child */
+        rf_bytes_free(&snap);
+    }
 
     /* tokens from elsewhere */
     rf_hive *other;

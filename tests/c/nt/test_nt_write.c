@@ -82,6 +82,26 @@ static void test_values_and_keys(const wchar_t *path, HKEY base)
     rf_hive_close(h);
 }
 
+/* Writes a value on `hammered` until told to stop: the parent's last write
+ * moves during every listing, so the listing gives no hints. */
+static volatile LONG hammer_stop;
+static HKEY hammered;
+static DWORD WINAPI hammer(void *unused)
+{
+    (void)unused;
+    for (DWORD v = 0; !hammer_stop; v++) RegSetValueExW(hammered, L"x", 0, REG_DWORD, (const BYTE *)&v, 4);
+    return 0;
+}
+
+/* How many rows of snapshot `b` end in `\\child` or are `child`. */
+static size_t child_rows(const rf_bytes *b)
+{
+    static const uint8_t child16[] = { 'c', 0, 'h', 0, 'i', 0, 'l', 0, 'd', 0 };
+    size_t n = 0;
+    for (size_t i = 0; i + sizeof child16 <= b->len; i++) n += memcmp(b->data + i, child16, sizeof child16) == 0;
+    return n;
+}
+
 /* rf_key_is_link and rf_live_subkey_is_link: a link made the way Windows
  * makes one (REG_OPTION_CREATE_LINK, its target in SymbolicLinkValue) is
  * told from its target and from a plain key, while its token still opens
@@ -183,12 +203,28 @@ static void test_links(const wchar_t *path, HKEY base)
      * "ltarget\child" is there once */
     rf_bytes snap = { 0 };
     CHECK_EQ_INT(rf_key_snapshot(h, sb, RF_SNAP_SUBTREE, 1000, &snap), RF_OK);
-    size_t children = 0;
-    static const uint8_t child16[] = { 'c', 0, 'h', 0, 'i', 0, 'l', 0, 'd', 0 };
-    for (size_t i = 0; i + sizeof child16 <= snap.len; i++)
-        children += memcmp(snap.data + i, child16, sizeof child16) == 0;
-    CHECK_EQ_INT(children, 1);
+    CHECK_EQ_INT(child_rows(&snap), 1);
     rf_bytes_free(&snap);
+    /* ... and without hints: another thread writes a value on the link's
+     * parent during every listing (the hints are then all 0, as under a
+     * hive mount container). The snapshot asks each such subkey whether it
+     * is a link; it went through the link in 20 snapshots of 20. */
+    hammered = base;
+    hammer_stop = 0;
+    HANDLE th = CreateThread(NULL, 0, hammer, NULL, 0, NULL);
+    CHECK(th != NULL);
+    Sleep(20);
+    size_t through = 0;
+    for (int r = 0; r < 20; r++) {
+        CHECK_EQ_INT(rf_key_snapshot(h, sb, RF_SNAP_SUBTREE, 1000, &snap), RF_OK);
+        through += child_rows(&snap) != 1;
+        rf_bytes_free(&snap);
+    }
+    InterlockedExchange(&hammer_stop, 1);
+    WaitForSingleObject(th, INFINITE);
+    CloseHandle(th);
+    CHECK_EQ_INT(through, 0);
+    RegDeleteValueW(base, L"x");
     /* a mount container gets no hints (its nodes are hive mount points) */
     CHECK(rf_live_is_mount_container(U(L"\\Registry\\Machine"), 17));
     /* a key deleted under its token by someone else: 1018, as any call */
