@@ -285,17 +285,27 @@ class TxKey:
         (and, before snapshots stopped at links, with its target's subtree
         under it). regfast has no call that makes a link, so the journal
         refuses instead, before anything is deleted. A link's own node
-        lists no subkeys: only the snapshot's leaves can be links, and each
-        is asked (KEY_IS_LINK, looking at the key itself). A link whose
-        target is gone does not open, so it is in no snapshot: a rollback
-        does not bring it back (the one thing a journaled delete loses)."""
+        lists no subkeys, and the snapshot lists none below a link (the
+        hint, else it asks): only the snapshot's leaves can be links, and
+        each is asked (KEY_IS_LINK, looking at the key itself; an agent of
+        protocol 4 cannot tell, and nothing is refused, as before). A leaf
+        deleted since is passed over: the delete cannot take it. A link
+        whose target is gone does not open, so it is in no snapshot: a
+        rollback does not bring it back (the one thing a journaled delete
+        loses)."""
         parents = {p.rpartition("\\")[0] for p in snap.keys if p}
         for folded, ks in snap.keys.items():
             if not folded or folded in parents:
                 continue
-            with self.tx.reg.open_key(self.root, f"{full}\\{ks.path}", view=self.view) as leaf:
-                if key_is_link(leaf):
-                    raise _link_refused(f"{where}\\{ks.path}")
+            try:
+                with self.tx.reg.open_key(self.root, f"{full}\\{ks.path}", view=self.view) as leaf:
+                    link = key_is_link(leaf)
+            except OSError as e:
+                if isinstance(e, FileNotFoundError) or getattr(e, "winerror", None) == 1018:
+                    continue
+                raise
+            if link:
+                raise _link_refused(f"{where}\\{ks.path}")
 
     # --- reads --------------------------------------------------------------
 

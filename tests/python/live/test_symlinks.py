@@ -320,3 +320,28 @@ def test_a_journaled_delete_refuses_a_link_it_could_not_bring_back(reg, places, 
             tx.open_key("HKCU", target).delete_key("child", tree=True)
             raise RuntimeError("roll back")
     target_intact(reg, target)
+
+
+def test_a_journaled_delete_passes_over_a_leaf_deleted_meanwhile(reg, wine, tmp_path, monkeypatch):  # noqa: F811
+    """Another program deletes a leaf between the snapshot and its link
+    check: the check raised 1018 naming a key the caller never gave, and
+    the delete failed; the leaf is gone, nothing to refuse."""
+    import regfast
+    from regfast.live import transaction
+
+    top = BASE + r"\vanish"
+    fresh(reg, top)
+    for p in ("a", "b"):
+        reg.create_key("HKCU", top + "\\" + p).close()
+    real = transaction.key_is_link
+
+    def racing(key):
+        if key.path.endswith("\\a"):
+            wine.reg("delete", rf"HKCU\{top}\a", "/f")
+        return real(key)
+
+    monkeypatch.setattr(transaction, "key_is_link", racing)
+    with regfast.transaction(reg, journal=tmp_path / "v.rfj", mode="journal") as tx:
+        tx.open_key("HKCU", BASE).delete_key("vanish", tree=True)
+    with pytest.raises(FileNotFoundError):
+        reg.open_key("HKCU", top)
