@@ -351,6 +351,10 @@ rf_status rf_key_subkeys(rf_hive *h, rf_key k, rf_key *out, size_t cap, size_t *
  *  so a walk that lists only keys without this hint never goes through a
  *  link, and lists no leaf for nothing. */
 #define RF_SUBKEY_NO_SUBKEYS 0x1u
+/** rf_key_subkeys_hinted: the subkey's own node lists subkeys, so it is a
+ *  key, not a symbolic link. With neither hint (0) nothing is known: a walk
+ *  that must not go through links asks rf_key_is_link. */
+#define RF_SUBKEY_HAS_SUBKEYS 0x2u
 
 /**
  * rf_key_subkeys, and with each token a hint byte (RF_SUBKEY_*; 0 when the

@@ -44,6 +44,8 @@ enum {
 #define AG_DELETE_TREE    0x1u    /* DELETE_KEY flags */
 #define AG_SUBKEYS_HINTS  0x1u    /* SUBKEYS flags (version 5): hints; entry flags: */
 #define AG_SUBKEY_NO_SUBKEYS 0x1u /* ... its own node lists no subkeys (RF_SUBKEY_NO_SUBKEYS) */
+#define AG_SUBKEY_HAS_SUBKEYS 0x2u /* ... it lists some: not a link (RF_SUBKEY_HAS_SUBKEYS; 0 from
+                                      an agent before it, which the client reads as unknown) */
 
 /* Watch events (op AG_OP_WATCH | AG_EVENT, id = watch id):
  *   u32 kind u32 index u64 seq u64 agent_time_ns, then

@@ -278,8 +278,8 @@ rf_status ag_op_subkeys(ibuf *in, obuf *out, ag_call *call)
              * has no name): the hint stands only for the key just named
              * (the same last write), else it is 0, unknown */
             if ((flags & AG_SUBKEYS_HINTS) && rf_live_enum_subkey_node(kh->hive, k, i, &nsub, &lw2) == RF_OK &&
-                lw2 == lw && nsub == 0)
-                eflags = AG_SUBKEY_NO_SUBKEYS;
+                lw2 == lw)
+                eflags = nsub == 0 ? AG_SUBKEY_NO_SUBKEYS : AG_SUBKEY_HAS_SUBKEYS;
             ob_u32(out, eflags);
         }
         n++;

@@ -297,14 +297,16 @@ static int named_last(snap *s, const level *lv, rf_key k)
 }
 
 /* A subkey to list? Not one whose own node lists none (the hint), nor a
- * symbolic link: the hint is best effort (none under a hive mount
- * container, none when the parent changed during the listing), so a
- * subkey without it is asked (rf_key_is_link: a flag read in a hive file,
- * an open as itself live). A failed ask lists it, as before links were
- * told apart. */
+ * symbolic link; one whose node lists some (the other hint) is no link.
+ * Hints are best effort (none under a hive mount container, none when the
+ * parent changed during the listing, none from a hive file), so a subkey
+ * without one is asked (rf_key_is_link: a flag read in a hive file, an
+ * open as itself live). A failed ask lists it, as before links were told
+ * apart. */
 static int lists_subkeys(snap *s, const level *lv, size_t i)
 {
     if (lv->hints[i] & RF_SUBKEY_NO_SUBKEYS) return 0;
+    if (lv->hints[i] & RF_SUBKEY_HAS_SUBKEYS) return 1;
     int link = 0;
     if (rf_key_is_link(s->h, lv->keys[i], &link) != RF_OK) {
         rf_clear_error();

@@ -298,9 +298,10 @@ int rf_live_is_mount_container(const uint16_t *path, size_t nchars)
 /* Subkeys become slots without a handle: enumeration opens nothing. With
  * `hints`, each index is enumerated a second time for its own node
  * (KeyFullInformation reads the subkey's node and does not follow a link,
- * which lists no subkeys): RF_SUBKEY_NO_SUBKEYS when that node lists none
- * and has the last write of the key just named (an insertion between the
- * two calls shifts the indexes: the hint is then 0, unknown). */
+ * which lists no subkeys): RF_SUBKEY_NO_SUBKEYS when that node lists none,
+ * RF_SUBKEY_HAS_SUBKEYS when it lists some (not a link), if it has the last
+ * write of the key just named (an insertion between the two calls shifts
+ * the indexes: the hint is then 0, unknown). */
 static rf_status subkeys(nt_hive *h, rf_key k, rf_key *out, uint8_t *hints, size_t cap, size_t *n_out)
 {
     nt_ref r;
@@ -322,11 +323,10 @@ static rf_status subkeys(nt_hive *h, rf_key k, rf_key *out, uint8_t *hints, size
         if (hints) {
             nt_q node = { NT_Q_ENUM_KEY, r.handle, KeyFullInformation, i, NULL };
             void *full;
-            hints[i] = NT_SUCCESS(nt_grow(h, &node, NT_BUF_AUX, 512, &full, &rl)) &&
-                               ((nt_key_full *)full)->SubKeys == 0 &&
-                               ((nt_key_full *)full)->LastWriteTime.QuadPart == last_write
-                           ? RF_SUBKEY_NO_SUBKEYS
-                           : 0;
+            hints[i] = 0;
+            if (NT_SUCCESS(nt_grow(h, &node, NT_BUF_AUX, 512, &full, &rl)) &&
+                ((nt_key_full *)full)->LastWriteTime.QuadPart == last_write)
+                hints[i] = ((nt_key_full *)full)->SubKeys == 0 ? RF_SUBKEY_NO_SUBKEYS : RF_SUBKEY_HAS_SUBKEYS;
         }
         *n_out = i + 1;
     }

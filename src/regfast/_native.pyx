@@ -1431,18 +1431,26 @@ cdef class Hive:
         the backend's hints (rf_key_subkeys_hinted): a subkey whose own node
         lists no subkeys is yielded and not listed. A link's node never
         lists any, so the walk never goes through one, and no leaf costs a
-        listing (a request each, remotely). A backend without hints (an
-        agent of protocol 4) is walked through links. Windows nests keys at
+        listing (a request each, remotely). A subkey with no hint (the
+        parent changed during the listing, a hive mount container) is asked
+        Key.is_link first. An agent of protocol 4 cannot tell: its walk goes
+        through links. Windows nests keys at
         most 512 levels deep, so a key deeper than that below the start came
         through links: its subkeys are an error ("strict") or left out
         ("skip")."""
         cdef Key start = self.root if not path else self.open(path)
         cdef bytes hints = None
         cdef Py_ssize_t i
+        cdef int hint
         stack = [(start, 0, True)]
         while stack:
             key, depth, to_list = stack.pop()
             yield key
+            if to_list is None:         # no hint: asked, so as not to go through a link
+                try:
+                    to_list = not (<Key>key).is_link
+                except OSError:         # cannot tell (an agent of protocol 4): listed, as before
+                    to_list = True
             if not to_list:             # its own node lists no subkeys: a leaf or a link
                 continue
             try:
@@ -1459,7 +1467,12 @@ cdef class Hive:
                     raise
                 continue
             for i in range(len(subs) - 1, -1, -1):
-                stack.append((subs[i], depth + 1, follow_links or not (hints[i] & RF_SUBKEY_NO_SUBKEYS)))
+                if follow_links:
+                    stack.append((subs[i], depth + 1, True))
+                    continue
+                hint = hints[i]
+                stack.append((subs[i], depth + 1, False if hint & RF_SUBKEY_NO_SUBKEYS else
+                              True if hint & RF_SUBKEY_HAS_SUBKEYS else None))
 
 
 # Windows refuses to create a key more than 512 levels below its hive's root.

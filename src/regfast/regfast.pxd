@@ -141,6 +141,7 @@ cdef extern from "regfast/regfast.h" nogil:
     rf_status rf_key_is_link(rf_hive *h, rf_key k, int *out)
     rf_status rf_key_subkeys_hinted(rf_hive *h, rf_key k, rf_key *out, uint8_t *hints, size_t cap, size_t *n_out)
     enum: RF_SUBKEY_NO_SUBKEYS
+    enum: RF_SUBKEY_HAS_SUBKEYS
     rf_status rf_key_subkeys(rf_hive *h, rf_key k, rf_key *out, size_t cap, size_t *n_out)
     rf_status rf_key_values(rf_hive *h, rf_key k, rf_value *out, size_t cap, size_t *n_out)
     rf_status rf_key_security(rf_hive *h, rf_key k, const uint8_t **sd_out, size_t *len_out)

@@ -16,7 +16,7 @@ VERSIONS: dict[int, str] = {
     2: 'snapshots carry a security-descriptor hash per key (the oldest version served)',
     3: "every frame after HELLO's response, both ways, ends with a u32 CRC-32 (zlib's) of its payload; a mismatch is answered with 13 and the agent stops reading. Payloads as in 2",
     4: "framing as in 3; READ_VALUES column replies (flag 0x100), KEY_INFO's stored name, SET_SECURITY_SD, OPEN_KEY flag 2 (volatile)",
-    5: "SUBKEYS' flags (1: hints) and each entry's flags (1: its node lists no subkeys, as a symbolic link's never does), KEY_IS_LINK",
+    5: "SUBKEYS' flags (1: hints) and each entry's flags (1: its node lists no subkeys, as a symbolic link's never does; 2: it lists some, so it is no link), KEY_IS_LINK",
 }
 
 OP_HELLO = 1
