@@ -299,14 +299,17 @@ static int named_last(snap *s, const level *lv, rf_key k)
 /* A subkey to list? Not one whose own node lists none (the hint), nor a
  * symbolic link; one whose node lists some (the other hint) is no link.
  * Hints are best effort (none under a hive mount container, none when the
- * parent changed during the listing, none from a hive file), so a subkey
- * without one is asked (rf_key_is_link: a flag read in a hive file, an
- * open as itself live). A failed ask lists it, as before links were told
- * apart. */
+ * parent changed during the listing), so a live subkey without one is
+ * asked (rf_key_is_link: an open as itself). A failed ask lists it, as
+ * before links were told apart. */
 static int lists_subkeys(snap *s, const level *lv, size_t i)
 {
     if (lv->hints[i] & RF_SUBKEY_NO_SUBKEYS) return 0;
     if (lv->hints[i] & RF_SUBKEY_HAS_SUBKEYS) return 1;
+    /* A hive file follows nothing: a node's subkeys are its own even if it
+     * has the link flag (a crafted hive could so hide keys from a snapshot
+     * that its scan and walk list) */
+    if (s->map) return 1;
     int link = 0;
     if (rf_key_is_link(s->h, lv->keys[i], &link) != RF_OK) {
         rf_clear_error();
@@ -405,7 +408,7 @@ static rf_status snap_key(snap *s, rf_key k, int depth, int leaf)
 rf_status rfi_snapshot_walk(rf_hive *h, rf_key k, uint32_t flags, uint32_t max_keys, rf_bytes *out,
                             rfi_snap **scratch)
 {
-    /* on the heap (a level table of 8 KB), handed to the caller at once */
+    /* on the heap (a level table of ~24 KB), handed to the caller at once */
     snap *s = *scratch = calloc(1, sizeof *s);
     if (!s) return rfi_fail(RF_E_NO_MEMORY, RF_NO_OFFSET, 0, "no memory for a snapshot");
     s->h = h;

@@ -79,3 +79,26 @@ def test_is_link_is_seen_by_the_profiler(tmp_path):
             assert link.is_link and not plain.is_link
     assert prof.count("key_is_link") == 2
     assert prof.count("key_is_link", path="Top\\Link") == 1
+
+
+def test_a_snapshot_of_a_hive_file_lists_below_a_flagged_key(tmp_path):
+    """Offline nothing is followed, so a node's subkeys are its own even if
+    it carries the link flag (a crafted hive). The snapshot walk asked each
+    key rf_key_is_link, as live, and left out what was below one: keys a
+    snapshot-based diff then never saw, while the walk and scan list them."""
+    from regfast.hive.diff import fold
+    from regfast.live.protocol import Reader
+    from regfast.live.snapshot import parse_snapshot
+
+    data, layout = build_hive({"Top": {"Flagged": {"Child": {"v": 1}}, "Other": {}}})
+    buf = bytearray(data)
+    at = layout.nk["Top\\Flagged"] + 4 + 2
+    struct.pack_into("<H", buf, at, struct.unpack_from("<H", buf, at)[0] | 0x10)
+    path = tmp_path / "flagged.hiv"
+    path.write_bytes(bytes(buf))
+    with regfast.open_hive(path) as h:
+        assert h.open("Top\\Flagged").is_link
+        walked = sorted(k.path for k in h.walk())
+        snap = parse_snapshot(Reader(h.root.snapshot_bytes()), str(path))
+    assert "Top\\Flagged\\Child" in walked
+    assert sorted(snap.keys) == sorted(fold(p) for p in walked)      # the root's path is ""
