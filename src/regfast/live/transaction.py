@@ -59,7 +59,7 @@ from typing import Any
 from regfast._native import Key
 from regfast._types import encode_value
 from regfast.exceptions import RegistryError, error_from_status
-from regfast.hive.diff import decode_data
+from regfast.hive.diff import decode_data, fold
 from regfast.live import _agent_ops as _ops
 from regfast.live import registry as _live
 from regfast.live.admin import key_is_link
@@ -136,6 +136,11 @@ def _encode(name: object, data: Any, vtype: int | None) -> tuple[int, bytes]:
     if not isinstance(name, str):
         raise TypeError(f"a value name must be a str, not {type(name).__name__}")
     return encode_value(data, vtype)
+
+
+def _gone(e: OSError) -> bool:
+    """Not found, or deleted under its handle (1018)."""
+    return isinstance(e, FileNotFoundError) or getattr(e, "winerror", None) == 1018
 
 
 def _link_refused(where: str) -> RegistryError:
@@ -286,26 +291,40 @@ class TxKey:
         under it). regfast has no call that makes a link, so the journal
         refuses instead, before anything is deleted. A link's own node
         lists no subkeys, and the snapshot lists none below a link (the
-        hint, else it asks): only the snapshot's leaves can be links, and
-        each is asked (KEY_IS_LINK, looking at the key itself; an agent of
-        protocol 4 cannot tell, and nothing is refused, as before). A leaf
-        deleted since is passed over: the delete cannot take it. A link
-        whose target is gone does not open, so it is in no snapshot: a
-        rollback does not bring it back (the one thing a journaled delete
-        loses)."""
+        hint, else it asks): only the snapshot's leaves can be links. Each
+        leaf's parent is listed and the leaves in the listing are asked
+        (KEY_IS_LINK, looking at the key itself: opened by path, a link
+        whose target went since would not open, and slip through; an agent
+        of protocol 4 cannot tell, and nothing is refused, as before). A
+        leaf or parent deleted since is passed over: the delete cannot take
+        it. A link whose target was already gone does not open, so it is in
+        no snapshot: a rollback does not bring it back (the one thing a
+        journaled delete loses)."""
         parents = {p.rpartition("\\")[0] for p in snap.keys if p}
-        for folded, ks in snap.keys.items():
-            if not folded or folded in parents:
-                continue
+        leaves: dict[str, set[str]] = {}
+        for folded in snap.keys:
+            if folded and folded not in parents:
+                parent, _, name = folded.rpartition("\\")
+                leaves.setdefault(parent, set()).add(name)
+        for parent, names in leaves.items():
+            rel = snap.keys[parent].path
+            links = []
             try:
-                with self.tx.reg.open_key(self.root, f"{full}\\{ks.path}", view=self.view) as leaf:
-                    link = key_is_link(leaf)
+                with self.tx.reg.open_key(self.root, f"{full}\\{rel}" if rel else full, view=self.view) as k:
+                    for child in k.subkeys():
+                        try:
+                            if fold(child.name) in names and key_is_link(child):
+                                links.append(child.name)
+                        except OSError as e:
+                            if not _gone(e):
+                                raise
+                        finally:
+                            child.close()
             except OSError as e:
-                if isinstance(e, FileNotFoundError) or getattr(e, "winerror", None) == 1018:
-                    continue
-                raise
-            if link:
-                raise _link_refused(f"{where}\\{ks.path}")
+                if not _gone(e):
+                    raise
+            if links:
+                raise _link_refused("\\".join(p for p in (where, rel, links[0]) if p))
 
     # --- reads --------------------------------------------------------------
 

@@ -389,3 +389,27 @@ def test_a_walk_given_no_hints_asks_before_going_through_a_link(reg, wine, mklin
         writer.close()
         reg.delete_key("HKCU", top, tree=True)
     assert writes and writes[0] > 10         # the parent did change during the walks
+
+
+def test_a_journaled_delete_refuses_a_link_whose_target_went_meanwhile(reg, places, wine, tmp_path, monkeypatch):  # noqa: F811
+    """The link check opened each leaf by path, which follows a link: its
+    target deleted after the snapshot, the link did not open, was passed
+    over as gone, and deleted, to come back from a rollback as a plain key.
+    The leaves are now asked from their parent's listing, as themselves."""
+    import regfast
+    from regfast.live import transaction
+
+    tree, target = places
+    real = transaction.parse_snapshot
+
+    def racing(*args, **kwargs):
+        snap = real(*args, **kwargs)
+        wine.reg("delete", rf"HKCU\{target}", "/f")
+        return snap
+
+    monkeypatch.setattr(transaction, "parse_snapshot", racing)
+    with pytest.raises(OSError) as e:
+        with regfast.transaction(reg, journal=tmp_path / "g.rfj", mode="journal") as tx:
+            tx.open_key("HKCU", BASE).delete_key("link-tree", tree=True)
+    assert e.value.winerror == 120 and "symbolic link" in str(e.value), e.value
+    assert sorted(reg.open_key("HKCU", tree).subkey_names()) == ["link", "plain"]
