@@ -1442,15 +1442,23 @@ cdef class Hive:
         cdef bytes hints = None
         cdef Py_ssize_t i
         cdef int hint
+        cdef bint tells_links = True
         stack = [(start, 0, True)]
         while stack:
             key, depth, to_list = stack.pop()
             yield key
             if to_list is None:         # no hint: asked, so as not to go through a link
-                try:
-                    to_list = not (<Key>key).is_link
-                except OSError:         # cannot tell (an agent of protocol 4): listed, as before
-                    to_list = True
+                to_list = True
+                if tells_links:
+                    try:
+                        to_list = not (<Key>key).is_link
+                    except OSError as e:
+                        if getattr(e, "winerror", None) == RF_E_NOT_SUPPORTED:
+                            tells_links = False     # an agent of protocol 4: listed, as before
+                        elif errors == "strict":
+                            raise
+                        else:
+                            continue
             if not to_list:             # its own node lists no subkeys: a leaf or a link
                 continue
             try:

@@ -408,11 +408,10 @@ static rf_status list_subkeys(rf_hive *base, rf_key k, int hinted, rf_key *out, 
                 if ((st = rm_join(h, idx, nm, nc, &full, &fn)) || (st = rm_entry_for(h, full, fn, &ci))) break;
                 h->e[ci].stored_name = 1;
                 h->e[ci].link = RM_LINK_UNKNOWN;   /* listed again: it may be another key by now */
+                /* the hint is for this listing's caller only: kept as the
+                 * entry's link state, it outlived a replacement by a link */
                 if (hinted && (eflags & AG_SUBKEY_NO_SUBKEYS)) hint[i] = RF_SUBKEY_NO_SUBKEYS;
-                else if (hinted && (eflags & AG_SUBKEY_HAS_SUBKEYS)) {
-                    hint[i] = RF_SUBKEY_HAS_SUBKEYS;
-                    h->e[ci].link = RM_LINK_NO;     /* its node lists subkeys: no link's does */
-                }
+                else if (hinted && (eflags & AG_SUBKEY_HAS_SUBKEYS)) hint[i] = RF_SUBKEY_HAS_SUBKEYS;
                 tokens[i] = rm_token(h, ci);
             }
             if (!st && (r.bad || r.pos != r.n)) st = rm_malformed(c, AG_OP_SUBKEYS, "trailing bytes");

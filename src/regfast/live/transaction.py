@@ -254,9 +254,10 @@ class TxKey:
             return
         full = self._sub(rel)
         where = f"{ROOT_NAMES.get(self.root, hex(self.root))}\\{full}"
+        parent, _, last = full.rpartition("\\")
+        if self._links_among(parent, {fold(last)}):
+            raise _link_refused(where)
         with tx.reg.open_key(self.root, full, view=self.view) as k:
-            if key_is_link(k):
-                raise _link_refused(where)
             # the snapshot writer's bytes: a regfast.Key (backend="remote") and
             # a regfast.live.registry.Key both give them
             raw = k.snapshot_bytes(subtree=True, keep_data=True, max_keys=MAX_SNAPSHOT_KEYS)
@@ -308,23 +309,33 @@ class TxKey:
                 leaves.setdefault(parent, set()).add(name)
         for parent, names in leaves.items():
             rel = snap.keys[parent].path
-            links = []
-            try:
-                with self.tx.reg.open_key(self.root, f"{full}\\{rel}" if rel else full, view=self.view) as k:
-                    for child in k.subkeys():
-                        try:
-                            if fold(child.name) in names and key_is_link(child):
-                                links.append(child.name)
-                        except OSError as e:
-                            if not _gone(e):
-                                raise
-                        finally:
-                            child.close()
-            except OSError as e:
-                if not _gone(e):
-                    raise
+            links = self._links_among(f"{full}\\{rel}" if rel else full, names)
             if links:
                 raise _link_refused("\\".join(p for p in (where, rel, links[0]) if p))
+
+    def _links_among(self, parent: str, names: set[str]) -> list[str]:
+        """The subkeys of `parent` (a path below the root; "" the root) whose
+        folded names are in `names` and that are symbolic links, asked from
+        the parent's listing as themselves. A listing names a key afresh, so
+        no earlier answer (the remote client keeps one per key) stands for
+        a key another program has since replaced by a link. Keys gone
+        meanwhile are passed over."""
+        links = []
+        try:
+            with self.tx.reg.open_key(self.root, parent, view=self.view) as k:
+                for child in k.subkeys():
+                    try:
+                        if fold(child.name) in names and key_is_link(child):
+                            links.append(child.name)
+                    except OSError as e:
+                        if not _gone(e):
+                            raise
+                    finally:
+                        child.close()
+        except OSError as e:
+            if not _gone(e):
+                raise
+        return links
 
     # --- reads --------------------------------------------------------------
 
