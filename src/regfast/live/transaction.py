@@ -258,6 +258,8 @@ class TxKey:
         if self._links_among(parent, {fold(last)}):
             raise _link_refused(where)
         with tx.reg.open_key(self.root, full, view=self.view) as k:
+            if key_is_link(k):  # a listing that did not name it: asked as opened
+                raise _link_refused(where)
             # the snapshot writer's bytes: a regfast.Key (backend="remote") and
             # a regfast.live.registry.Key both give them
             raw = k.snapshot_bytes(subtree=True, keep_data=True, max_keys=MAX_SNAPSHOT_KEYS)
