@@ -339,7 +339,8 @@ static rf_status list_subkeys(snap *s, level *lv, rf_key k, size_t *n)
     return rfi_fail(RF_E_MORE_DATA, RF_NO_OFFSET, 0, "subkeys kept being added while a snapshot listed them");
 }
 
-/* `leaf`: the key's node lists no subkeys (a hint): its row only. */
+/* `leaf`: not to be listed (its node lists no subkeys, or it is a link):
+ * its row only. */
 static rf_status snap_key(snap *s, rf_key k, int depth, int leaf)
 {
     if (s->n_keys >= s->max_keys) {
@@ -361,9 +362,9 @@ static rf_status snap_key(snap *s, rf_key k, int depth, int leaf)
      * level is listed again and the walk goes on at the same index if the
      * list still lines up: the same count, and the sibling before the index
      * is the one walked last, by name (live listings are in name order). A
-     * level that changed starts over, its rows dropped (kept, they were
-     * written twice). A second stale token at one index, or a fifth start,
-     * is the error. */
+     * level that changed starts over with its rows dropped (before, they
+     * stayed and were written again). A second stale token at one index, or
+     * a fifth start, is the error. */
     int restarts = 0;
     size_t stale_at = (size_t)-1, walked_at = (size_t)-1;
     size_t rows_at = s->out->len;
