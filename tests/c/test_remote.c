@@ -242,7 +242,7 @@ static rf_status fake_connect(fake *f, uint32_t timeout_ms, rf_remote **c)
 /* OPEN_KEY gives handle 7; everything else by f->arg */
 enum { S_SHORT_INFO = 1, S_BAD_SUBKEYS, S_BAD_ROWS, S_ROW_OUTSIDE, S_BAD_SNAPSHOT, S_SLOW, S_CUT, S_ERROR,
        S_EVENTS, S_BAD_EVENT, S_WRONG_OP, S_GARBAGE, S_INFO_OK, S_STOP, S_BAD_CRC, S_BAD_CRC_EVENT,
-       S_BATCH, S_BATCH_BAD_CRC, S_CRC_TRAILER_CUT, S_EMPTY, S_LATIN1_NAMES };
+       S_BATCH, S_BATCH_BAD_CRC, S_CRC_TRAILER_CUT, S_EMPTY, S_LATIN1_NAMES, S_HINTS };
 
 /* A well-formed KEY_INFO reply payload (after the status): 3 subkeys, name "Root". */
 static size_t info_ok(uint8_t *b)
@@ -426,6 +426,20 @@ static void script(fake *f, uint16_t op, uint32_t id, const uint8_t *p, size_t n
         at += 12;
         for (int i = 0; i < 120; i++) b[at + i] = (uint8_t)('a' + i / 40);
         at += 120;
+        frame(f, (uint16_t)(op | AG_RESPONSE), id, b, at);
+        break;
+    }
+    case S_HINTS: {             /* SUBKEYS: "a" flags 1, "b" flags 2, "c" flags 4 (a bit to come) */
+        size_t at = 0;
+        u32le(b, 0); at += 4;                                   /* status */
+        u32le(b + at, 3); at += 4;
+        static const uint32_t flags[] = { 1, 2, 4 };
+        for (int i = 0; i < 3; i++) {
+            at += 8;                                            /* last write 0 */
+            u32le(b + at, 2); at += 4;
+            b[at] = (uint8_t)('a' + i); at += 2;
+            u32le(b + at, flags[i]); at += 4;
+        }
         frame(f, (uint16_t)(op | AG_RESPONSE), id, b, at);
         break;
     }
@@ -1106,6 +1120,34 @@ static void test_fake_latin1_names(void)
     fake_stop(&f);
 }
 
+/* SUBKEYS entry flags (protocol 5): 1 is RF_SUBKEY_NO_SUBKEYS, 2
+ * RF_SUBKEY_HAS_SUBKEYS, a bit the client does not know reads as 0 (no
+ * hint: unknown), and a plain listing gives no hints at all. */
+static void test_fake_hints(void)
+{
+    fake f;
+    rf_remote *c;
+    rf_hive *h = fake_hive(&f, S_HINTS, 5000, &c);
+    if (!h) return;
+    rf_key root, keys[8];
+    uint8_t hints[8];
+    size_t n = 0;
+    rf_hive_root(h, &root);
+    CHECK_EQ_INT(rf_key_subkeys_hinted(h, root, keys, hints, 8, &n), RF_OK);
+    CHECK_EQ_INT(n, 3);
+    static const uint8_t want[] = { RF_SUBKEY_NO_SUBKEYS, RF_SUBKEY_HAS_SUBKEYS, 0 };
+    for (size_t i = 0; i < n && i < 3; i++) {
+        rf_name nm;
+        CHECK_EQ_INT(rf_key_name(h, keys[i], &nm), RF_OK);
+        CHECK(nm.nbytes == 2 && ((const uint8_t *)nm.ptr)[0] == 'a' + i);
+        CHECK_EQ_INT(hints[i], want[i]);
+    }
+    CHECK_EQ_INT(f.bad_crc, 0);
+    rf_hive_close(h);
+    rf_remote_release(c);
+    fake_stop(&f);
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_DFL);   /* the transport must survive SIGPIPE on its own */
@@ -1115,6 +1157,7 @@ int main(int argc, char **argv)
     test_fake_errors_and_events();
     test_fake_payload_check();
     test_fake_latin1_names();
+    test_fake_hints();
     if (argc >= 3) test_agent(argv[1], argv[2]);
     else printf("no agent given (test_remote WINE AGENT.exe): the fake agent only\n");
     return CHECK_DONE();
