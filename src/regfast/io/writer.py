@@ -120,6 +120,7 @@ __all__ = [
 # --------------------------------------------------------------------------
 
 from regfast._files import atomic_output
+from regfast._native import sd_to_sddl
 from regfast._types import (
     REG_BINARY,
     REG_DWORD,
@@ -140,6 +141,7 @@ from regfast._types import (
     upcase_name,
     value_shorthand,
 )
+from regfast.exceptions import RegistryError
 
 #: Maximum number of bytes of value data held by one big-data segment, and
 #: the largest value that is stored in a single data cell when minor >= 4.
@@ -341,6 +343,29 @@ def filetime(value: int | _dt.datetime | None) -> int:
     return value
 
 
+def _check_security_descriptor(sd: bytes, path: str) -> None:
+    """Refuses a descriptor the reader would refuse (Key.security() parses
+    it with the same C code): Windows checks every sk at hive load
+    (CmpValidateHiveSecurityDescriptors, SeValidSecurityDescriptor) and
+    either refuses the hive or resets the whole hive's security to the
+    root's. Revision 1, SE_SELF_RELATIVE, owner/group SIDs and present
+    ACLs (their ACEs and SIDs) inside the buffer."""
+    try:
+        sd_to_sddl(sd)
+    except RegistryError as e:
+        raise ValueError(
+            f"security of {path!r} is not a valid self-relative security descriptor: {e.strerror or e}"
+        ) from None
+
+
+def _in_range(what: str, v: int, bits: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise TypeError(f"{what} must be an int, not {type(v).__name__}")
+    if not 0 <= v < 1 << bits:
+        raise ValueError(f"{what} {v} out of range [0, 2**{bits})")
+    return v
+
+
 def sid_to_bytes(sid: str) -> bytes:
     """Encode a SID string such as ``"S-1-5-32-544"`` in binary form.
 
@@ -358,8 +383,9 @@ def sid_to_bytes(sid: str) -> bytes:
     parts = sid.split("-")
     if len(parts) < 3 or parts[0].upper() != "S":
         raise ValueError(f"malformed SID string {sid!r}")
-    rev, auth = int(parts[1]), int(parts[2])
-    subs = [int(p) for p in parts[3:]]
+    rev = _in_range(f"SID {sid!r}: revision", int(parts[1]), 8)
+    auth = _in_range(f"SID {sid!r}: identifier authority", int(parts[2]), 48)
+    subs = [_in_range(f"SID {sid!r}: sub-authority", int(p), 32) for p in parts[3:]]
     if len(subs) > 15:
         raise ValueError(f"SID {sid!r} has more than 15 sub-authorities")
     return bytes((rev, len(subs))) + auth.to_bytes(6, "big") + struct.pack(f"<{len(subs)}I", *subs)
@@ -389,17 +415,32 @@ def build_security_descriptor(
         Layout: 20-byte header, DACL, owner SID, group SID (no SACL).
     """
     ace_blobs = []
-    for ace_type, ace_flags, mask, sid in aces:
+    for i, (ace_type, ace_flags, mask, sid) in enumerate(aces):
         sid_b = sid_to_bytes(sid)
-        ace_blobs.append(struct.pack("<BBHI", ace_type, ace_flags, 8 + len(sid_b), mask) + sid_b)
+        ace_blobs.append(
+            struct.pack(
+                "<BBHI",
+                _in_range(f"ACE {i}: type", ace_type, 8),
+                _in_range(f"ACE {i}: flags", ace_flags, 8),
+                8 + len(sid_b),
+                _in_range(f"ACE {i}: access mask", mask, 32),
+            )
+            + sid_b
+        )
     ace_list = b"".join(ace_blobs)
+    if 8 + len(ace_list) > 0xFFFF:  # AclSize is 16 bits (so is AceCount)
+        raise ValueError(
+            f"the DACL's {len(ace_blobs)} ACEs take {8 + len(ace_list)} bytes; an ACL holds at most 65535"
+        )
     acl = struct.pack("<BBHHH", 2, 0, 8 + len(ace_list), len(ace_blobs), 0) + ace_list
     owner_b = sid_to_bytes(owner)
     group_b = sid_to_bytes(group)
     dacl_off = 20
     owner_off = dacl_off + len(acl)
     group_off = owner_off + len(owner_b)
-    header = struct.pack("<BBHIIII", 1, 0, control, owner_off, group_off, 0, dacl_off)
+    header = struct.pack(
+        "<BBHIIII", 1, 0, _in_range("control", control, 16), owner_off, group_off, 0, dacl_off
+    )
     return header + acl + owner_b + group_b
 
 
@@ -694,6 +735,8 @@ def _build(
                 raise ValueError(f"security descriptor of {path!r} is empty")
         ent = sk_cells.get(sd)
         if ent is None:
+            if sd is not default_sd:
+                _check_security_descriptor(sd, path)
             off = alloc((len(sd) + _SK_FIXED + 4 + 7) & ~7)
             ent = sk_cells[sd] = [off, 0]
         ent[1] += 1

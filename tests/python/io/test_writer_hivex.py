@@ -20,6 +20,8 @@ from operator import xor
 
 import pytest
 
+import regfast
+
 from oracle import (
     HivexError,
     hivex_info,
@@ -49,6 +51,7 @@ from regfast.io.writer import (
     Value,
     build_hive,
     build_security_descriptor,
+    sid_to_bytes,
     write_hive,
 )
 
@@ -695,6 +698,42 @@ def test_shared_security_descriptors(tmp_path):
     for p, sd in want.items():
         assert 4096 + nk(raw, layout.nk[p])["sk"] == by_sd[sd][0]
     assert layout.sk_of["d1"] == layout.sk_of["b1\\d"] != by_sd[sd_a][0]
+
+
+_GOOD_SD = build_security_descriptor("S-1-5-18", "S-1-5-18", [(0, 2, 0xF003F, "S-1-5-18")])
+
+
+@pytest.mark.parametrize("sd, why", [
+    (b"junk", "shorter than the 20-byte header"),
+    (b"\x02" + _GOOD_SD[1:], "Revision 2"),
+    (_GOOD_SD[:2] + struct.pack("<H", 0x0004) + _GOOD_SD[4:], "SE_SELF_RELATIVE"),
+    (_GOOD_SD[:4] + struct.pack("<I", len(_GOOD_SD) - 4) + _GOOD_SD[8:], "owner"),   # SID past the end
+    (_GOOD_SD[:-1], "group"),                                                       # group SID cut short
+])
+def test_invalid_security_descriptor_refused(tmp_path, sd, why):
+    """Windows checks every sk at load (SeValidSecurityDescriptor) and refuses
+    the hive or resets its whole security: the writer refuses such bytes, with
+    the reader's own reason, instead of writing them."""
+    with pytest.raises(ValueError, match=f"'K'.*not a valid self-relative.*{why}"):
+        build_hive(Key(subkeys={"K": Key(security=sd)}), timestamp=TS)
+    path = tmp_path / "ok.hiv"      # the same tree with a valid one reads back
+    write_hive(path, Key(subkeys={"K": Key(security=_GOOD_SD)}), timestamp=TS)
+    with regfast.open_hive(path) as h:
+        assert h.open("K").security_descriptor() == _GOOD_SD
+
+
+@pytest.mark.parametrize("call, what", [
+    (lambda: sid_to_bytes("S-1-5-4294967296"), "sub-authority"),
+    (lambda: sid_to_bytes("S-1-281474976710656-1"), "identifier authority"),
+    (lambda: sid_to_bytes("S-256-5-18"), "revision"),
+    (lambda: build_security_descriptor("S-1-5-18", "S-1-5-18", [(256, 0, 1, "S-1-5-18")]), "ACE 0: type"),
+    (lambda: build_security_descriptor("S-1-5-18", "S-1-5-18", [(0, 0, 1 << 32, "S-1-5-18")]), "access mask"),
+    (lambda: build_security_descriptor("S-1-5-18", "S-1-5-18", [(0, 0, 1, "S-1-5-18")] * 3300), "65535"),
+    (lambda: build_security_descriptor("S-1-5-18", "S-1-5-18", [], control=1 << 16), "control"),
+])
+def test_security_helpers_name_the_bad_field(call, what):
+    with pytest.raises(ValueError, match=what):
+        call()
 
 
 def layout_default_sd(raw, layout):
