@@ -549,7 +549,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("REGFAST_TRACEBACK"):
             raise
         line = error_text(
-            e, has_tolerant_flag=hasattr(args, "tolerant"), has_errors_flag=hasattr(args, "errors")
+            e,
+            has_tolerant_flag=hasattr(args, "tolerant"),
+            has_errors_flag=hasattr(args, "errors"),
+            tolerant_flag=getattr(args, "tolerant_flag", None),
         )
         print(f"regfast: error: {line}", file=sys.stderr)
         return failed

@@ -134,4 +134,5 @@ def add_cli_parser(sub: Any) -> None:
     s.add_argument("--raw", action="store_true", help="raw bytes in data_bin instead of typed columns")
     s.add_argument("--overwrite", action="store_true", help="replace the hive= partitions of a previous run")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    s.set_defaults(func=cmd_scan_many)
+    # the library's advice to read a damaged hive tolerantly, as this command's flag
+    s.set_defaults(func=cmd_scan_many, tolerant_flag="--errors tolerant")

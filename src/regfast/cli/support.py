@@ -220,16 +220,23 @@ def cli_advice(msg: str, *, tolerant: str | None = None, skip: str | None = None
     return msg
 
 
-def error_text(e: BaseException, *, has_tolerant_flag: bool = False, has_errors_flag: bool = False) -> str:
+def error_text(
+    e: BaseException,
+    *,
+    has_tolerant_flag: bool = False,
+    has_errors_flag: bool = False,
+    tolerant_flag: str | None = None,
+) -> str:
     """One line for an exception: what failed, where, the Win32 code.
 
     `has_tolerant_flag` / `has_errors_flag`: the command takes --tolerant /
     --errors, so the library's advice to pass errors="tolerant" / "skip" is
-    given as that flag instead."""
+    given as that flag instead; `tolerant_flag` names a command's own way to
+    read tolerantly when it is not --tolerant (scan-many: --errors tolerant)."""
     if isinstance(e, regfast.RegistryError):
         msg = cli_advice(
             str(e.strerror or e),
-            tolerant="--tolerant" if has_tolerant_flag else None,
+            tolerant=tolerant_flag or ("--tolerant" if has_tolerant_flag else None),
             skip="--errors skip" if has_errors_flag else None,
         )
         if e.offset is not None and f"0x{e.offset:x}" not in msg:

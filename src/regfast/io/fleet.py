@@ -34,6 +34,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import errno
 import glob as _glob
+import hashlib
 import multiprocessing as mp
 import os
 import re
@@ -187,6 +188,11 @@ def _open(source: str, res: HiveResult, opts: dict[str, Any]) -> Any:
     SIGBUS guard, so a hive cut short meanwhile (a file still being copied
     in) would end the caller's process; a worker's death is retried."""
     copy = bool(opts.get("copy"))
+    if os.path.isdir(source):
+        # a directory expand_paths could not list: its own error (permission
+        # denied...), not "is a directory"; one that lists is no hive either
+        os.listdir(source)
+        raise IsADirectoryError(errno.EISDIR, "a directory, not a hive file", source)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -238,6 +244,8 @@ def hive_batches(source: str, opts: dict[str, Any], res: HiveResult | None = Non
                 yield batch
     except Exception as e:
         if opts["errors"] == "strict":
+            if isinstance(e, OSError) and e.filename is None:
+                e.filename = source  # which of many hives failed (a damaged hbin names none)
             raise
         res.status, res.error = _win32_of(e), _describe(e)
         res.rows += 1
@@ -311,13 +319,23 @@ def expand_paths(spec: PathSpec, *, left_out: list[str] | None = None) -> list[s
     dangling link: opening a FIFO would wait for a writer), and links to
     directories, which are not followed (a link back up would loop). A file
     named like a log whose base block says "primary file" is a hive, and is
-    scanned. Paths may be bytes (os.fsdecode'd)."""
+    scanned. A directory that cannot be listed (no permission) is returned
+    as an entry of its own, so that the scan gives it an error row saying
+    why. Paths may be bytes (os.fsdecode'd)."""
     if not isinstance(spec, (str, bytes, os.PathLike)):
         return [os.fsdecode(os.fspath(p)) for p in spec]
     s = os.fsdecode(os.fspath(spec))
     if os.path.isdir(s):
-        out = []
-        for root, dirs, files in os.walk(s):
+        out: list[str] = []
+
+        def unlisted(e: OSError) -> None:
+            # a directory that cannot be listed may hold hives: it is
+            # scanned as an entry of its own, whose error row says why
+            # (_open lists it again), never dropped unsaid
+            if e.filename is not None:
+                out.append(os.fsdecode(e.filename))
+
+        for root, dirs, files in os.walk(s, onerror=unlisted):
             dirs.sort()
             if left_out is not None:
                 left_out.extend(os.path.join(root, d) for d in dirs if os.path.islink(os.path.join(root, d)))
@@ -492,6 +510,11 @@ class ScanMany:
 
     def run(self) -> list[HiveResult]:
         """Runs without reading the batches back (the Parquet writer's mode)."""
+        if self._outputs is None:  # before _started: the result can still be iterated
+            raise RuntimeError(
+                "run() writes each hive's rows to its output file (write_parquet_dataset); "
+                "iterate a scan_many() result or call its to_table()"
+            )
         if self._started:
             raise RuntimeError("a scan_many result can be run once")
         self._started = True
@@ -788,11 +811,16 @@ def scan_many(
 # ---------------------------------------------------------------------------
 
 
+# "hive=" + a name + a "-N" that tells it from another: within NAME_MAX (255)
+_PARTITION_NAME_MAX = 200
+
+
 def _partition_names(paths: Sequence[str], base: str | None) -> list[str]:
     """One directory name per hive: ``hive=<path below base>``, characters
     other than letters, digits, ``.-_`` as ``_``; unique, ignoring case (two
     names that differ in case alone are one directory on Windows, macOS and
-    SMB shares). A name already taken gets the first free ``-N``: every name
+    SMB shares). A name longer than _PARTITION_NAME_MAX keeps its start and
+    end around a hash of the path. A name already taken gets the first free ``-N``: every name
     handed out is taken, its suffixed ones included (``a b``, ``a_b`` and
     ``a_b-2`` once made two ``hive=a_b-2``, and one hive's rows replaced the
     other's)."""
@@ -803,6 +831,15 @@ def _partition_names(paths: Sequence[str], base: str | None) -> list[str]:
         if rel.startswith(".."):
             rel = os.path.basename(p)
         name = re.sub(r"[^A-Za-z0-9._-]+", "_", rel.replace(os.sep, "__")).strip("_.") or "hive"
+        if len(name) > _PARTITION_NAME_MAX:
+            # a file name is at most 255 bytes (NAME_MAX, NTFS): a deep
+            # path (a KAPE tree's settings.dat) failed the whole run before
+            # any hive was read. Its start and end (the hive's file name)
+            # stay, the middle becomes a hash of the whole path, so names
+            # stay unique and the same on every run.
+            digest = hashlib.sha1(rel.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+            keep = (_PARTITION_NAME_MAX - len(digest) - 2) // 2
+            name = f"{name[:keep]}_{digest}_{name[-keep:]}"
         unique, n = name, 1
         while unique.lower() in taken:
             n += 1

@@ -520,3 +520,85 @@ def test_an_output_around_the_input(tmp_path, capsys):
     capsys.readouterr()
     summary = json.loads((hives / "_scan_many.json").read_text(encoding="utf-8"))
     assert summary["hives"] == 2 and summary["left_out"] == []
+
+
+def _deny_listing(monkeypatch, locked: Path) -> None:
+    """Listing `locked` fails as a directory of mode 000 does for a user
+    without CAP_DAC_READ_SEARCH (the suite may run as root, which lists it)."""
+    real_scandir, real_listdir = os.scandir, os.listdir
+
+    def deny(p, real):
+        if os.path.realpath(os.fsdecode(p)) == os.path.realpath(locked):
+            raise PermissionError(13, "Permission denied", os.fsdecode(p))
+        return real(p)
+
+    monkeypatch.setattr(os, "scandir", lambda p=".": deny(p, real_scandir))
+    monkeypatch.setattr(os, "listdir", lambda p=".": deny(p, real_listdir))
+
+
+def test_a_directory_that_cannot_be_listed_is_an_error_row(tmp_path, monkeypatch, capsys):
+    """os.walk skipped a directory it could not list without a word: its
+    hives were missing from the scan, which reported success (exit 0)."""
+    src = tmp_path / "case"
+    (src / "ok").mkdir(parents=True)
+    (src / "locked").mkdir()
+    sam = corpus_path("ez__SAM").read_bytes()
+    (src / "ok" / "SAM").write_bytes(sam)
+    (src / "locked" / "SAM").write_bytes(sam)
+    _deny_listing(monkeypatch, src / "locked")
+    assert fleet.expand_paths(src) == [str(src / "locked"), str(src / "ok" / "SAM")]
+    sm = regfast.scan_many(src, workers=0, progress=False)
+    rows = sm.to_table().to_pylist()
+    locked = [r for r in rows if r["source"] == str(src / "locked")]
+    assert len(locked) == 1 and locked[0]["status"] == 5 and "Permission denied" in locked[0]["error"]
+    assert any(r["source"] == str(src / "ok" / "SAM") and r["key_path"] for r in rows)
+    assert main(["scan-many", str(src), "-o", str(tmp_path / "out"), "--workers", "0", "-q"]) == 1
+    assert "locked" in capsys.readouterr().err
+
+
+def test_deep_paths_get_partition_names_a_file_system_takes(tmp_path):
+    """A hive 230 characters below the input made a partition name over
+    NAME_MAX: mkdir failed and the whole run ended before any hive was read."""
+    pq = pytest.importorskip("pyarrow.parquet")
+    src = tmp_path / "in"
+    deep = src / "C" / "Users" / ("u" * 100) / "AppData" / ("Packages" * 8) / ("p" * 70) / "Settings"
+    deep.mkdir(parents=True)
+    sam = corpus_path("ez__SAM").read_bytes()
+    (deep / "settings.dat").write_bytes(sam)
+    (deep / "settings2.dat").write_bytes(sam)
+    (src / "SAM").write_bytes(sam)
+    results = fleet.write_parquet_dataset(fleet.expand_paths(src), tmp_path / "out", base=str(src), workers=0)
+    assert [r.error for r in results] == [None] * 3
+    parts = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert len(parts) == 3 and max(len(p.encode()) for p in parts) <= 255
+    long = [p for p in parts if p.endswith("settings.dat") or p.endswith("settings2.dat")]
+    assert len(long) == 2 and all(p.startswith("hive=C__Users__uuu") for p in long)
+    for p in parts:
+        assert pq.read_table(tmp_path / "out" / p / "part-0.parquet").num_rows > 0
+    again = fleet._partition_names([str(deep / "settings.dat")], str(src))    # the same on every run
+    assert again[0] in parts
+
+
+def test_a_strict_failure_names_its_hive(tmp_path, capsys):
+    """With errors="strict" a damaged hbin's error named no file: which of
+    hundreds of hives failed was unknown; the CLI's advice named other
+    commands' --tolerant instead of scan-many's own --errors tolerant."""
+    bad, good = str(corpus_path(BAD_HBIN)), str(corpus_path("ez__SAM"))
+    for workers in (0, 1):
+        with pytest.raises(regfast.RegistryCorruptError) as ei:
+            regfast.scan_many([good, bad], workers=workers, errors="strict", progress=False).to_table()
+        assert ei.value.filename == bad
+    out = tmp_path / "out"
+    src = tmp_path / "case"
+    src.mkdir()
+    (src / "bad").write_bytes(corpus_path(BAD_HBIN).read_bytes())
+    assert main(["scan-many", str(src), "-o", str(out), "--workers", "0", "-q", "--errors", "strict"]) == 1
+    err = capsys.readouterr().err
+    assert str(src / "bad") in err and "rerun with --errors tolerant" in err, err
+
+
+def test_run_on_a_scan_many_result_says_what_to_do(corpus_files):
+    sm = regfast.scan_many(corpus_files[:2], workers=0, progress=False)
+    with pytest.raises(RuntimeError, match="to_table"):
+        sm.run()
+    assert sm.to_table().num_rows > 0      # still usable
