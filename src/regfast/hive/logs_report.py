@@ -185,6 +185,16 @@ def _warn_stale(report: RecoveryReport, stacklevel: int) -> None:
             DirtyHiveWarning,
             stacklevel=stacklevel,
         )
+    elif report.applied and report.format == "old" and report.stop_reason != "all dirty pages applied":
+        # an old-format log cut short at a bad hive bin: the pages before it
+        # are in, the rest of the logged write is not (a hive mixing two
+        # writes), as with a new-format log's invalid entry
+        warnings.warn(
+            f"{report.path}: log replay stopped before the end of the log ({report.stop_reason}; "
+            f"{'; '.join(report.warnings)}): its newest changes may be missing",
+            DirtyHiveWarning,
+            stacklevel=stacklevel,
+        )
 
 
 def _report_from_info(
