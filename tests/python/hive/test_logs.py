@@ -327,11 +327,13 @@ def test_a_log_older_than_the_primary_is_skipped_for_the_next(tmp_path):
 
 
 def test_a_reconciled_primary_is_left_alone(tmp_path):
-    """Windows wrote the logged changes to the primary and finished (both
-    sequence numbers 13): the logs' entries 11-13 are already in it."""
+    """Windows wrote the logged changes to the primary and finished: the
+    logs' entries 11-13 are already in it. Windows leaves a primary that
+    holds entry N at N + 1 (the corpus's dfwinreg NTUSER.DAT: clean at 132,
+    holding its log's entry 131), so here at 14."""
     trees, imgs = images(4)
     dh = make_dirty_hive(imgs, logs=[".LOG1", ".LOG1", ".LOG2"])
-    dh.primary = bytes(set_sequence(imgs[3], SEQ0 + 3, SEQ0 + 3))
+    dh.primary = bytes(set_sequence(imgs[3], SEQ0 + 4, SEQ0 + 4))
     dh.write(tmp_path / "SOFTWARE")
     for mode in ("forensic", "windows"):
         with warnings.catch_warnings():
@@ -340,6 +342,49 @@ def test_a_reconciled_primary_is_left_alone(tmp_path):
         assert not rep.dirty and not rep.applied and "clean" in rep.stop_reason
         assert rep.note() is None
         assert regfast_tree(hive) == expected_tree(trees[3])
+    # numbered as this writer numbers (the primary at 13): entry 13 is read
+    # as pending and applied again, which rewrites the pages it already holds
+    dh.primary = bytes(set_sequence(imgs[3], SEQ0 + 3, SEQ0 + 3))
+    dh.write(tmp_path / "SOFTWARE")
+    hive, rep = recover(tmp_path / "SOFTWARE")
+    assert rep.entries_applied == 1 and regfast_tree(hive) == expected_tree(trees[3])
+
+
+def test_a_clean_primary_continues_at_its_own_sequence_number(tmp_path):
+    """A real Windows pair (dfwinreg NTUSER.DAT, clean at 132, whose .LOG's
+    entry 131 it holds) with two later writes logged as Windows numbers
+    them, 132 and 133: forensic replay started at 133 and applied it
+    without 132 (MenuShowDelay new, Wallpaper old: a state that never was)."""
+    from conftest import corpus_path
+    from regfast.io.logwriter import encode_entry, log_base_block
+
+    src = corpus_path("dfwinreg__NTUSER.DAT")
+    prim = src.read_bytes()
+    seq, hb = struct.unpack_from("<I", prim, 4)[0], struct.unpack_from("<I", prim, 40)[0]
+    assert struct.unpack_from("<II", prim, 4) == (132, 132)
+    with regfast.open_hive(src, logs=None) as h:
+        desk = h.open(r"Control Panel\Desktop")
+        delay = desk.value("MenuShowDelay")
+        assert desk["MenuShowDelay"] == "400"
+        wallpaper = desk["Wallpaper"]
+    assert wallpaper.endswith("img0.jpg")
+    states = [bytearray(prim)]
+    at = prim.index(wallpaper.encode("utf-16le")) + 2 * len(wallpaper) - 16
+    states.append(bytearray(states[0]))
+    states[1][at:at + 16] = "img9.jpg".encode("utf-16le")
+    d_at = 4096 + struct.unpack_from("<I", prim, 4096 + delay.offset + 12)[0] + 4
+    states.append(bytearray(states[1]))
+    states[2][d_at:d_at + 6] = "999".encode("utf-16le")
+    pages = [(at - 4096) // 4096 * 4096, (d_at - 4096) // 4096 * 4096]
+    assert pages[0] != pages[1]
+    entries = [encode_entry(seq + i, hb, [(pg, bytes(states[i + 1][4096 + pg:4096 + pg + 4096]))])
+               for i, pg in enumerate(pages)]
+    (tmp_path / "NTUSER.DAT").write_bytes(prim)
+    (tmp_path / "NTUSER.DAT.LOG1").write_bytes(log_base_block(prim, sequence=seq) + b"".join(entries))
+    hive, rep = recover(tmp_path / "NTUSER.DAT")                  # mode="forensic"
+    k = hive.open(r"Control Panel\Desktop")
+    assert (k["Wallpaper"].endswith("img9.jpg"), k["MenuShowDelay"]) == (True, "999")
+    assert rep.entries_applied == 2 and rep.logs[0].first_sequence == 132
 
 
 @pytest.mark.parametrize("marker", [None, b"INVL"])
