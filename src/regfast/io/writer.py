@@ -120,7 +120,6 @@ __all__ = [
 # --------------------------------------------------------------------------
 
 from regfast._files import atomic_output
-from regfast._native import sd_to_sddl
 from regfast._types import (
     REG_BINARY,
     REG_DWORD,
@@ -141,7 +140,6 @@ from regfast._types import (
     upcase_name,
     value_shorthand,
 )
-from regfast.exceptions import RegistryError
 
 #: Maximum number of bytes of value data held by one big-data segment, and
 #: the largest value that is stored in a single data cell when minor >= 4.
@@ -344,18 +342,65 @@ def filetime(value: int | _dt.datetime | None) -> int:
 
 
 def _check_security_descriptor(sd: bytes, path: str) -> None:
-    """Refuses a descriptor the reader would refuse (Key.security() parses
-    it with the same C code): Windows checks every sk at hive load
-    (CmpValidateHiveSecurityDescriptors, SeValidSecurityDescriptor) and
-    either refuses the hive or resets the whole hive's security to the
-    root's. Revision 1, SE_SELF_RELATIVE, owner/group SIDs and present
-    ACLs (their ACEs and SIDs) inside the buffer."""
-    try:
-        sd_to_sddl(sd)
-    except RegistryError as e:
-        raise ValueError(
-            f"security of {path!r} is not a valid self-relative security descriptor: {e.strerror or e}"
-        ) from None
+    """Refuses a descriptor that is not a well-formed self-relative one:
+    Windows checks every sk at hive load (CmpValidateHiveSecurityDescriptors,
+    SeValidSecurityDescriptor) and refuses the hive or resets the whole
+    hive's security to the root's. The structure only, as RtlValidAcl
+    walks it (an SDDL printer knows fewer ACE types than Windows accepts:
+    conditional, resource-attribute and other ACEs are written as given):
+    revision 1, SE_SELF_RELATIVE, owner and group SIDs inside the buffer,
+    each present ACL (revision 2 to 4) inside it, and its AceCount ACEs,
+    each at least an ACE header, a multiple of 4 bytes and inside its ACL;
+    the SID of the ACE types that hold one right after their mask."""
+
+    def bad(why: str) -> ValueError:
+        return ValueError(f"security of {path!r} is not a valid self-relative security descriptor: {why}")
+
+    def sid_end(at: int, limit: int, what: str) -> int:
+        if at + 8 > limit or sd[at] != 1 or sd[at + 1] > 15 or at + 8 + 4 * sd[at + 1] > limit:
+            raise bad(f"the {what} at 0x{at:x} is no SID inside its {limit - at} bytes")
+        return at + 8 + 4 * sd[at + 1]
+
+    if len(sd) < 20:
+        raise bad(f"{len(sd)} bytes, shorter than the 20-byte header")
+    revision, _, control, owner, group, sacl, dacl = struct.unpack_from("<BBHIIII", sd)
+    if revision != 1:
+        raise bad(f"revision {revision} is not 1")
+    if not control & 0x8000:
+        raise bad(f"control 0x{control:04x} lacks SE_SELF_RELATIVE (0x8000)")
+    for what, at in (("owner", owner), ("group", group)):
+        if at and at < 20:
+            raise bad(f"the {what} SID's offset 0x{at:x} points into the 20-byte header")
+        if at:
+            sid_end(at, len(sd), f"{what} SID")
+    for what, at, present in (("SACL", sacl, control & 0x0010), ("DACL", dacl, control & 0x0004)):
+        if not (present and at):  # absent, or a NULL ACL
+            continue
+        if at < 20 or at + 8 > len(sd):
+            raise bad(f"the {what} at 0x{at:x} lies outside the descriptor's {len(sd)} bytes")
+        acl_rev, _, size, count = struct.unpack_from("<BBHH", sd, at)
+        if not 2 <= acl_rev <= 4 or size < 8 or at + size > len(sd):
+            raise bad(f"the {what} at 0x{at:x} (revision {acl_rev}, {size} bytes) is malformed or truncated")
+        ace, end = at + 8, at + size
+        for i in range(count):
+            if ace + 4 > end:
+                raise bad(f"the {what} at 0x{at:x} ends before its ACE {i} of {count}")
+            ace_type, ace_size = sd[ace], struct.unpack_from("<H", sd, ace + 2)[0]
+            if ace_size < 4 or ace_size % 4 or ace + ace_size > end:
+                raise bad(f"ACE {i} of the {what} at 0x{ace:x} has a size of {ace_size} bytes")
+            if ace_type in _ACE_TYPES_SID_AFTER_MASK:
+                sid_end(ace + 8, ace + ace_size, f"SID of ACE {i} of the {what}")
+            ace += ace_size
+
+
+#: ACCESS_ALLOWED/DENIED, SYSTEM_AUDIT/ALARM, their callback forms,
+#: SYSTEM_MANDATORY_LABEL, SYSTEM_RESOURCE_ATTRIBUTE, SYSTEM_SCOPED_POLICY_ID,
+#: SYSTEM_PROCESS_TRUST_LABEL, ACCESS_FILTER: header, mask, then the SID
+#: ([MS-DTYP] 2.4.4). Object ACEs (GUIDs first) and compound ACEs are only
+#: bounded by their size.
+_ACE_TYPES_SID_AFTER_MASK = frozenset(
+    {0x00, 0x01, 0x02, 0x03, 0x09, 0x0A, 0x0D, 0x0E, 0x11, 0x12, 0x13, 0x14, 0x15}
+)
 
 
 def _in_range(what: str, v: int, bits: int) -> int:

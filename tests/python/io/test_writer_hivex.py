@@ -705,7 +705,7 @@ _GOOD_SD = build_security_descriptor("S-1-5-18", "S-1-5-18", [(0, 2, 0xF003F, "S
 
 @pytest.mark.parametrize("sd, why", [
     (b"junk", "shorter than the 20-byte header"),
-    (b"\x02" + _GOOD_SD[1:], "Revision 2"),
+    (b"\x02" + _GOOD_SD[1:], "revision 2"),
     (_GOOD_SD[:2] + struct.pack("<H", 0x0004) + _GOOD_SD[4:], "SE_SELF_RELATIVE"),
     (_GOOD_SD[:4] + struct.pack("<I", len(_GOOD_SD) - 4) + _GOOD_SD[8:], "owner"),   # SID past the end
     (_GOOD_SD[:-1], "group"),                                                       # group SID cut short
@@ -720,6 +720,52 @@ def test_invalid_security_descriptor_refused(tmp_path, sd, why):
     write_hive(path, Key(subkeys={"K": Key(security=_GOOD_SD)}), timestamp=TS)
     with regfast.open_hive(path) as h:
         assert h.open("K").security_descriptor() == _GOOD_SD
+
+
+def _sd_with_aces(*aces: bytes, acl_rev: int = 2) -> bytes:
+    """A self-relative SD (owner, group, DACL of `aces` as given)."""
+    body = b"".join(aces)
+    acl = struct.pack("<BBHHH", acl_rev, 0, 8 + len(body), len(aces), 0) + body
+    owner = sid_to_bytes("S-1-5-32-544")
+    return struct.pack("<BBHIIII", 1, 0, 0x8004, 20 + len(acl), 0, 0, 20) + acl + owner
+
+
+def _ace(ace_type: int, sid: str, extra: bytes = b"", pre: bytes = b"") -> bytes:
+    body = pre + sid_to_bytes(sid) + extra
+    body += b"\0" * (-(8 + len(body)) % 4)
+    return struct.pack("<BBHI", ace_type, 0, 8 + len(body), 0x20019) + body
+
+
+_CONDITION = b"artx" + b"\xf8" + struct.pack("<I", 28) + "WIN://SYSAPPID".encode("utf-16-le") + b"\x87"
+
+
+@pytest.mark.parametrize("sd", [
+    _sd_with_aces(_ace(0x09, "S-1-15-2-1", _CONDITION), _ace(0, "S-1-5-18")),   # conditional (XA)
+    _sd_with_aces(_ace(0x0A, "S-1-1-0", _CONDITION)),                             # conditional (XD)
+    _sd_with_aces(_ace(0x05, "S-1-1-0", pre=struct.pack("<I", 1) + bytes(16))),   # object ACE
+    _sd_with_aces(_ace(0x0B, "S-1-1-0", pre=struct.pack("<I", 1) + bytes(16))),   # callback object
+    _sd_with_aces(_ace(0x15, "S-1-1-0", _CONDITION)),                             # access filter
+    _sd_with_aces(),                                                              # empty DACL
+    _sd_with_aces(_ace(0, "S-1-1-0"), acl_rev=4),
+], ids=["XA", "XD", "object", "callback-object", "filter", "empty", "acl-rev-4"])
+def test_valid_descriptors_sddl_cannot_print_are_written(tmp_path, sd):
+    """The check is Windows' structural one (RtlValidAcl), not an SDDL
+    printer's: a conditional ACE on a live key (save_key) was refused."""
+    path = tmp_path / "sd.hiv"
+    write_hive(path, Key(subkeys={"K": Key(security=sd)}), timestamp=TS)
+    with regfast.open_hive(path) as h:
+        assert h.open("K").security_descriptor() == sd
+
+
+@pytest.mark.parametrize("sd, why", [
+    (_sd_with_aces(_ace(0, "S-1-1-0"), acl_rev=5), "revision 5"),
+    (_sd_with_aces(_ace(0, "S-1-1-0")[:2] + struct.pack("<H", 14) + _ace(0, "S-1-1-0")[4:]), "size of 14"),
+    (_sd_with_aces(_ace(0, "S-1-1-0")[:2] + struct.pack("<H", 400) + _ace(0, "S-1-1-0")[4:]), "size of 400"),
+    (_sd_with_aces(_ace(0, "S-1-1-0")[:9] + b"\x0f" + _ace(0, "S-1-1-0")[10:]), "SID of ACE 0"),
+])
+def test_malformed_aces_are_refused(sd, why):
+    with pytest.raises(ValueError, match=f"not a valid self-relative.*{why}"):
+        build_hive(Key(subkeys={"K": Key(security=sd)}), timestamp=TS)
 
 
 @pytest.mark.parametrize("call, what", [
