@@ -95,7 +95,7 @@ def build_seeds() -> Dict[str, Dict[str, bytes]]:
     add("new-grow", make_dirty_hive(grown, logs=[".LOG2", ".LOG1"]))
     add("old-grow", make_dirty_hive(grown, format="old"))
     clean = make_dirty_hive(imgs[:3])
-    clean.primary = bytes(set_sequence(imgs[0], 10, 10))       # forensic mode: newer entries
+    clean.primary = bytes(set_sequence(imgs[0], 11, 11))       # forensic mode: newer entries (11, 12)
     add("new-clean", clean)
     corpus = _corpus_dir()
     if corpus is not None and (corpus / "dfwinreg__NTUSER.DAT.LOG").is_file():

@@ -334,18 +334,18 @@ def _plan_new(
     # A clean primary (mode "forensic", an extension: Windows ignores such
     # entries — spec, "Dirty state of a hive"). Only entries that continue
     # it exactly are applied: no gap is accepted without the dirty state
-    # vouching for it. Which sequence continues a clean primary at P: in
-    # files Windows wrote, P (the corpus's dfwinreg NTUSER.DAT, clean at
-    # 132, holds its .LOG's entry 131; the dirty path starts at the
-    # secondary sequence number, spec new format note 7), so an entry P is
-    # looked for first — starting at P + 1 skipped it and applied P + 1
-    # alone, a state that never was. Re-applying an entry the primary holds
-    # already rewrites the same pages.
-    for want in (base.primary_sequence, (base.primary_sequence + 1) & _M32):
-        for i, lg in enumerate(order):
-            k = seq_delta(want, lg.header.primary_sequence)
-            if k < len(lg.entries):
-                return i, k
+    # vouching for it. The entry that continues a clean primary at P is P,
+    # as Windows numbers them: the corpus's dfwinreg NTUSER.DAT, clean at
+    # 132, holds its .LOG's entry 131 (and the dirty path starts at the
+    # secondary sequence number: spec, new format note 7). Starting at
+    # P + 1 skipped a pending entry P and applied P + 1 alone, a state that
+    # never was; a log starting at P + 1 is that same gap. (An entry P that
+    # the primary holds already is applied again: it rewrites the same pages.)
+    want = base.primary_sequence
+    for i, lg in enumerate(order):
+        k = seq_delta(want, lg.header.primary_sequence)
+        if k < len(lg.entries):
+            return i, k
     for lg in order:
         reps[lg.path].stopped = (
             f"not used: none of its {len(lg.entries)} entries from sequence "

@@ -342,8 +342,8 @@ def test_a_reconciled_primary_is_left_alone(tmp_path):
         assert not rep.dirty and not rep.applied and "clean" in rep.stop_reason
         assert rep.note() is None
         assert regfast_tree(hive) == expected_tree(trees[3])
-    # numbered as this writer numbers (the primary at 13): entry 13 is read
-    # as pending and applied again, which rewrites the pages it already holds
+    # at 13, entry 13 is taken for pending and applied again, which
+    # rewrites the pages the primary holds already
     dh.primary = bytes(set_sequence(imgs[3], SEQ0 + 3, SEQ0 + 3))
     dh.write(tmp_path / "SOFTWARE")
     hive, rep = recover(tmp_path / "SOFTWARE")
@@ -616,15 +616,24 @@ def test_clean_hive_with_stale_logs_is_left_alone(tmp_path, mode):
 
 
 def test_clean_hive_with_newer_entries(tmp_path):
+    """The log's entries are SEQ0 + 1 and + 2: a clean primary at SEQ0 + 1
+    (crash before the primary was touched) continues with the first, as
+    Windows numbers (a clean primary at P continues with entry P). At SEQ0,
+    entry SEQ0 is missing: a gap, not replayed (it applied the rest)."""
     trees, imgs = images(3)
     dh = make_dirty_hive(imgs)
-    dh.primary = bytes(set_sequence(imgs[0], SEQ0, SEQ0))        # crash before the primary was touched
+    dh.primary = bytes(set_sequence(imgs[0], SEQ0 + 1, SEQ0 + 1))
     dh.write(tmp_path / "SOFTWARE")
     hive, rep = recover(tmp_path / "SOFTWARE")                   # mode="forensic"
     assert not rep.dirty and rep.applied and rep.newer_than_clean
     assert regfast_tree(hive) == expected_tree(trees[2])
     hive, rep = recover(tmp_path / "SOFTWARE", mode="windows")   # what Windows itself does
     assert not rep.applied and regfast_tree(hive) == expected_tree(trees[0])
+    dh.primary = bytes(set_sequence(imgs[0], SEQ0, SEQ0))
+    dh.write(tmp_path / "SOFTWARE")
+    hive, rep = recover(tmp_path / "SOFTWARE")
+    assert not rep.applied and "no log entry is newer" in rep.stop_reason
+    assert regfast_tree(hive) == expected_tree(trees[0])
 
 
 def test_open_without_logs_reads_the_base_block_once(make_hive, monkeypatch):
