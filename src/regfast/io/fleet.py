@@ -188,11 +188,6 @@ def _open(source: str, res: HiveResult, opts: dict[str, Any]) -> Any:
     SIGBUS guard, so a hive cut short meanwhile (a file still being copied
     in) would end the caller's process; a worker's death is retried."""
     copy = bool(opts.get("copy"))
-    if os.path.isdir(source):
-        # a directory expand_paths could not list: its own error (permission
-        # denied...), not "is a directory"; one that lists is no hive either
-        os.listdir(source)
-        raise IsADirectoryError(errno.EISDIR, "a directory, not a hive file", source)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -213,6 +208,12 @@ def _open(source: str, res: HiveResult, opts: dict[str, Any]) -> Any:
             res.warnings += [
                 f"tolerant open skipped {p.kind} damage at 0x{p.offset:x}: {p.reason}" for p in hive.problems
             ]
+        except OSError as e:
+            if e.errno == errno.EISDIR:
+                # a directory expand_paths could not list: its own error
+                # (permission denied...), not "is a directory"
+                os.listdir(source)
+            raise
     res.warnings += [f"{w.category.__name__}: {w.message}" for w in caught]
     return hive
 

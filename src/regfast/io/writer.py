@@ -356,10 +356,9 @@ def _check_security_descriptor(sd: bytes, path: str) -> None:
     def bad(why: str) -> ValueError:
         return ValueError(f"security of {path!r} is not a valid self-relative security descriptor: {why}")
 
-    def sid_end(at: int, limit: int, what: str) -> int:
+    def check_sid(at: int, limit: int, what: str) -> None:
         if at + 8 > limit or sd[at] != 1 or sd[at + 1] > 15 or at + 8 + 4 * sd[at + 1] > limit:
             raise bad(f"the {what} at 0x{at:x} is no SID inside its {limit - at} bytes")
-        return at + 8 + 4 * sd[at + 1]
 
     if len(sd) < 20:
         raise bad(f"{len(sd)} bytes, shorter than the 20-byte header")
@@ -372,7 +371,7 @@ def _check_security_descriptor(sd: bytes, path: str) -> None:
         if at and at < 20:
             raise bad(f"the {what} SID's offset 0x{at:x} points into the 20-byte header")
         if at:
-            sid_end(at, len(sd), f"{what} SID")
+            check_sid(at, len(sd), f"{what} SID")
     for what, at, present in (("SACL", sacl, control & 0x0010), ("DACL", dacl, control & 0x0004)):
         if not (present and at):  # absent, or a NULL ACL
             continue
@@ -389,7 +388,7 @@ def _check_security_descriptor(sd: bytes, path: str) -> None:
             if ace_size < 4 or ace_size % 4 or ace + ace_size > end:
                 raise bad(f"ACE {i} of the {what} at 0x{ace:x} has a size of {ace_size} bytes")
             if ace_type in _ACE_TYPES_SID_AFTER_MASK:
-                sid_end(ace + 8, ace + ace_size, f"SID of ACE {i} of the {what}")
+                check_sid(ace + 8, ace + ace_size, f"SID of ACE {i} of the {what}")
             ace += ace_size
 
 
