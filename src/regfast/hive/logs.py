@@ -312,17 +312,23 @@ def _plan_new(
             )
         return len(order) - 1, 0
     if base.dirty:
-        # spec, new format note 7: the first entry applied carries its log's
-        # base sequence number, "not less than a secondary sequence number of
-        # the valid base block in a primary file"; yarp: a log whose base
-        # sequence number is lower is NotEligible and the other one is tried.
+        # spec, new format notes 4-5: a log "may contain ... old (already
+        # applied) log entries", and "only subsequent log entries are
+        # applied": those numbered from the secondary sequence number s on.
+        # A log whose entries start at s or later is applied from its first
+        # (a gap is normal: real primaries lag their reused logs); one that
+        # starts before s from its entry s, when its run reaches that far.
+        # (yarp refuses such a log as NotEligible and tries the other one:
+        # its pending entries were lost, and the hive read stale.)
         s = base.secondary_sequence
         for i, lg in enumerate(order):
             b = lg.header.primary_sequence
             if seq_ge(b, s):
                 return i, 0
+            if seq_delta(s, b) < len(lg.entries):
+                return i, seq_delta(s, b)
             reps[lg.path].stopped = (
-                f"not used: its entries start at sequence {b}, before the primary's "
+                f"not used: its {len(lg.entries)} entries from sequence {b} end before the primary's "
                 f"secondary sequence number {s} (already in the primary file)"
             )
         starts = ", ".join(str(lg.header.primary_sequence) for lg in order)

@@ -305,25 +305,57 @@ def test_gap_between_the_primary_and_its_logs_is_normal(tmp_path, primary_sequen
     assert rep.stop_reason == "no log entry with sequence 2131: end of the logs"
 
 
-def test_a_log_older_than_the_primary_is_skipped_for_the_next(tmp_path):
-    """A partial reconcile: LOG1 holds 11-13, already written to the primary
-    (secondary sequence number 13, LOG1 starts before it), LOG2 holds 14-16.
-    yarp: LOG1 is NotEligible, LOG2 is applied alone."""
+def test_a_log_older_than_the_primary_is_applied_from_its_secondary(tmp_path):
+    """spec, new format notes 4-5: a log may hold old (applied) entries, and
+    the entries from the secondary sequence number s on are applied. LOG1
+    holds 11-13, LOG2 14-16. At s = 13 LOG1 is applied from its entry 13
+    (it was refused whole, as yarp refuses it: NotEligible); at s = 14 its
+    entries all come before s and LOG2 is applied alone."""
     trees, imgs = images(7)
     dh = make_dirty_hive(imgs, logs=[".LOG1"] * 3 + [".LOG2"] * 3)
-    dh.primary = bytes(set_sequence(imgs[3], SEQ0 + 4, SEQ0 + 3))
-    dh.write(tmp_path / "SOFTWARE")
-    hive, rep = recover(tmp_path / "SOFTWARE")
-    assert regfast_tree(hive) == expected_tree(trees[6])
-    per_log = {lg.name[-4:]: lg for lg in rep.logs}
-    assert per_log["LOG1"].entries_applied == 0 and "before the primary's secondary" in per_log["LOG1"].stopped
-    assert per_log["LOG2"].entries_applied == 3 and rep.last_sequence == SEQ0 + 6
+    for primary, s, from_log1 in ((imgs[2], SEQ0 + 3, 1), (imgs[3], SEQ0 + 4, 0)):
+        dh.primary = bytes(set_sequence(primary, s + 1, s))
+        dh.write(tmp_path / "SOFTWARE")
+        hive, rep = recover(tmp_path / "SOFTWARE")
+        assert regfast_tree(hive) == expected_tree(trees[6])
+        per_log = {lg.name[-4:]: lg for lg in rep.logs}
+        assert per_log["LOG1"].entries_applied == from_log1, per_log["LOG1"].stopped
+        if not from_log1:
+            assert "end before the primary's secondary sequence number 14" in per_log["LOG1"].stopped
+        assert per_log["LOG2"].entries_applied == 3 and rep.last_sequence == SEQ0 + 6
     # both logs older than the primary: nothing to replay, and the report says why
     dh.primary = bytes(set_sequence(imgs[6], SEQ0 + 8, SEQ0 + 7))
     dh.write(tmp_path / "SOFTWARE")
     with pytest.warns(DirtyHiveWarning, match="before its secondary sequence number 17"):
         hive = regfast.open_hive(tmp_path / "SOFTWARE")
     assert recovery_of(hive).stale and regfast_tree(hive) == expected_tree(trees[6])
+
+
+def test_a_dirty_primary_takes_the_pending_entry_after_an_applied_one(tmp_path):
+    """The real dfwinreg NTUSER.DAT .LOG (entry 131, in the primary already)
+    with a pending entry 132 after it, the primary dirty at 133 / 132: the
+    log was refused as starting before 132, and the hive read stale."""
+    from conftest import corpus_path
+    from regfast.io.logwriter import encode_entry
+
+    src = corpus_path("dfwinreg__NTUSER.DAT")
+    prim, log = src.read_bytes(), (src.parent / (src.name + ".LOG")).read_bytes()
+    assert struct.unpack_from("<I", log, 4)[0] == 131
+    size = struct.unpack_from("<I", log, 512 + 4)[0]
+    assert log[512:516] == b"HvLE" and struct.unpack_from("<I", log, 512 + 12)[0] == 131
+    with regfast.open_hive(src, logs=None) as h:
+        wallpaper = h.open(r"Control Panel\Desktop")["Wallpaper"]
+    at = prim.index(wallpaper.encode("utf-16le")) + 2 * len(wallpaper) - 16
+    new = bytearray(prim)
+    new[at:at + 16] = "img9.jpg".encode("utf-16le")
+    page = (at - 4096) // 4096 * 4096
+    hb = struct.unpack_from("<I", prim, 40)[0]
+    (tmp_path / "NTUSER.DAT").write_bytes(set_sequence(prim, 133, 132))
+    (tmp_path / "NTUSER.DAT.LOG1").write_bytes(
+        log[:512 + size] + encode_entry(132, hb, [(page, bytes(new[4096 + page:4096 + page + 4096]))]))
+    hive, rep = recover(tmp_path / "NTUSER.DAT")
+    assert hive.open(r"Control Panel\Desktop")["Wallpaper"].endswith("img9.jpg")
+    assert rep.entries_applied == 1 and rep.logs[0].first_sequence == 132
 
 
 def test_a_reconciled_primary_is_left_alone(tmp_path):
