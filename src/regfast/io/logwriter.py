@@ -295,6 +295,9 @@ def make_dirty_hive(
         p, q = primary_sequence if primary_sequence is not None else (seqs[1], seqs[0])
         primary = set_sequence(primary, p, q)
     else:
-        last = seqs[-1] if format == "new" else seqs[1]
+        # a primary that holds entry N is at N + 1 (Windows numbers so: the
+        # corpus's dfwinreg NTUSER.DAT, clean at 132, holds its entry 131);
+        # at N its entry N would be pending (recover's forensic mode)
+        last = (seqs[-1] + 1) & _M32 if format == "new" else seqs[1]
         primary = set_sequence(states[-1], last, last)
     return DirtyHive(bytes(primary), out_logs, list(states), seqs, entry_log)

@@ -647,6 +647,17 @@ def test_clean_hive_with_stale_logs_is_left_alone(tmp_path, mode):
     assert regfast_tree(recover(dirty, [str(tmp_path / "SOFTWARE.LOG1")])[0]) == expected_tree(trees[2])
 
 
+def test_the_writers_clean_primary_holds_its_logs(tmp_path):
+    """make_dirty_hive(dirty=False) promises logs already applied: its
+    primary is at last entry + 1, as Windows leaves one (at the last entry
+    itself, forensic replay takes that entry for pending)."""
+    trees, imgs = images(3)
+    make_dirty_hive(imgs, dirty=False).write(tmp_path / "SOFTWARE")
+    hive, rep = recover(tmp_path / "SOFTWARE")
+    assert not rep.dirty and not rep.applied and hive.info().sequence == (SEQ0 + 3, SEQ0 + 3)
+    assert regfast_tree(hive) == expected_tree(trees[2])
+
+
 def test_clean_hive_with_newer_entries(tmp_path):
     """The log's entries are SEQ0 + 1 and + 2: a clean primary at SEQ0 + 1
     (crash before the primary was touched) continues with the first, as
