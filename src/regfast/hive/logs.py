@@ -259,12 +259,13 @@ def _where(e: LogEntry) -> str:
     return f"{os.path.basename(e.log)} @0x{e.offset:x}, sequence {e.sequence}"
 
 
-def _valid_run(lg: LogFile, limit: int) -> tuple[list[LogEntry], LogEntry | None, str | None]:
-    """The entries of `lg` that may be applied (its run, up to the first
-    invalid entry), that entry and why it is invalid (None, None when the
-    run ends normally)."""
+def _valid_run(lg: LogFile, limit: int, start: int = 0) -> tuple[list[LogEntry], LogEntry | None, str | None]:
+    """The entries of `lg` from its entry `start` on that may be applied
+    (up to the first invalid one), that entry and why it is invalid (None,
+    None when the run ends normally). Entries before `start` are in the
+    primary already: whether they are intact does not matter."""
     out: list[LogEntry] = []
-    for e in lg.entries:
+    for e in lg.entries[start:]:
         why = e.problem
         if why is None and e.hbins_size > limit:
             # the log bomb: a size no page of the logs can fill
@@ -357,7 +358,20 @@ def _plan_new(
             f"not used: none of its {len(lg.entries)} entries from sequence "
             f"{lg.header.primary_sequence} continues the clean primary ({base.primary_sequence})"
         )
-    report.stop_reason = "the hive is clean and no log entry is newer than it"
+    newer = [lg for lg in order if lg.entries and seq_ge(lg.header.primary_sequence, want)]
+    if newer:
+        # entries after P without P itself: the write between is lost
+        report.stop_reason = (
+            f"the hive is clean at sequence {want} and no log holds entry {want}: the logs start at "
+            + ", ".join(str(lg.header.primary_sequence) for lg in newer)
+            + " (a gap), so their entries are not applied"
+        )
+        report.warnings.append(
+            f"{sum(len(lg.entries) for lg in newer)} log entries newer than the clean primary are not "
+            f"applied: entry {want} between them and it is missing"
+        )
+    else:
+        report.stop_reason = "the hive is clean and no log entry is newer than it"
     return None
 
 
@@ -385,18 +399,22 @@ def _replay_new(
     broken = ""
     for n, lg in enumerate(order[first:] if prim.valid else order[first : first + 1]):
         b = lg.header.primary_sequence
-        if n and (last is None or b != (last + 1) & _M32):
+        if n:
             # spec, "Multiple transaction log files / New format": the next
-            # log's first entry must carry N + 1, N the last one applied;
-            # yarp: a second log is applied only then (not when the first
-            # applied nothing)
-            reps[lg.path].stopped = f"not used: its entries start at sequence {b}" + (
-                f", not {(last + 1) & _M32}" if last is not None else ""
-            )
-            broken = f" ({lg.name} starts at {b})"
-            break
-        run, e_bad, why = _valid_run(lg, limit)
-        take = run[skip:]
+            # log continues with N + 1, N the last entry applied (yarp: a
+            # second log is applied only then, not when the first applied
+            # nothing). It may hold entries up to N as well (new format
+            # note 4): it is entered at its entry N + 1.
+            want = (last + 1) & _M32 if last is not None else None
+            skip = seq_delta(want, b) if want is not None else len(lg.entries)
+            if skip >= len(lg.entries):
+                reps[lg.path].stopped = f"not used: its {len(lg.entries)} entries from sequence {b}" + (
+                    f" do not hold {want}" if want is not None else ""
+                )
+                broken = f" ({lg.name} holds {b} to {(b + len(lg.entries) - 1) & _M32})"
+                break
+        run, e_bad, why = _valid_run(lg, limit, skip)
+        take = run
         skip = 0
         reps[lg.path].stopped = why or f"end of its entries: {lg.end}"
         if take:

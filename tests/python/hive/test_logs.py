@@ -331,6 +331,46 @@ def test_a_log_older_than_the_primary_is_applied_from_its_secondary(tmp_path):
     assert recovery_of(hive).stale and regfast_tree(hive) == expected_tree(trees[6])
 
 
+def test_entries_before_the_secondary_need_not_be_intact(tmp_path):
+    """LOG1 holds 11, 12, 13, LOG2 14-16, the primary dirty at s = 13.
+    Entry 12 is in the primary already: a bad hash there stopped the replay
+    of the pending 13-16 (the hive read stale)."""
+    trees, imgs = images(7)
+    dh = make_dirty_hive(imgs, logs=[".LOG1"] * 3 + [".LOG2"] * 3)
+    dh.primary = bytes(set_sequence(imgs[2], SEQ0 + 4, SEQ0 + 3))
+    log1 = bytearray(dh.logs[".LOG1"])
+    log1[entry_offsets(bytes(log1))[1] + 600] ^= 0xFF            # entry 12's page data
+    dh.logs[".LOG1"] = bytes(log1)
+    dh.write(tmp_path / "SOFTWARE")
+    hive, rep = recover(tmp_path / "SOFTWARE")
+    assert regfast_tree(hive) == expected_tree(trees[6])
+    assert rep.entries_applied == 4 and not rep.warnings
+    # from s on an entry must be intact: a bad 13 stops the replay there
+    log1[entry_offsets(bytes(log1))[2] + 600] ^= 0xFF
+    dh.logs[".LOG1"] = bytes(log1)
+    dh.write(tmp_path / "SOFTWARE")
+    hive, rep = recover(tmp_path / "SOFTWARE")
+    assert not rep.applied and "sequence 13" in rep.stop_reason
+    assert regfast_tree(hive) == expected_tree(trees[2])
+
+
+def test_a_next_log_that_holds_the_last_entry_too_is_entered_after_it(tmp_path):
+    """LOG1 holds 11-13, LOG2 13-16 (both hold the pending 13), s = 13:
+    replay stopped after LOG1's 13, saying no log held 14."""
+    trees, imgs = images(7)
+    dh = make_dirty_hive(imgs, logs=[".LOG1"] * 3 + [".LOG2"] * 3)
+    entries = [encode_entry(SEQ0 + i, struct.unpack_from("<I", imgs[i], 40)[0],
+                            changed_pages(imgs[i - 1], imgs[i])) for i in range(3, 7)]
+    dh.logs[".LOG2"] = new_format_log(imgs[2], entries, sequence=SEQ0 + 3)
+    dh.primary = bytes(set_sequence(imgs[2], SEQ0 + 4, SEQ0 + 3))
+    dh.write(tmp_path / "SOFTWARE")
+    hive, rep = recover(tmp_path / "SOFTWARE")
+    assert regfast_tree(hive) == expected_tree(trees[6])
+    per_log = {lg.name[-4:]: (lg.entries_applied, lg.first_sequence) for lg in rep.logs}
+    assert per_log == {"LOG1": (1, SEQ0 + 3), "LOG2": (3, SEQ0 + 4)}
+    assert rep.stop_reason == f"no log entry with sequence {SEQ0 + 7}: end of the logs"
+
+
 def test_a_dirty_primary_takes_the_pending_entry_after_an_applied_one(tmp_path):
     """The real dfwinreg NTUSER.DAT .LOG (entry 131, in the primary already)
     with a pending entry 132 after it, the primary dirty at 133 / 132: the
@@ -675,7 +715,9 @@ def test_clean_hive_with_newer_entries(tmp_path):
     dh.primary = bytes(set_sequence(imgs[0], SEQ0, SEQ0))
     dh.write(tmp_path / "SOFTWARE")
     hive, rep = recover(tmp_path / "SOFTWARE")
-    assert not rep.applied and "no log entry is newer" in rep.stop_reason
+    assert not rep.applied and f"no log holds entry {SEQ0}: the logs start at {SEQ0 + 1} (a gap)" in rep.stop_reason
+    assert rep.warnings == [f"2 log entries newer than the clean primary are not applied: entry {SEQ0} "
+                            "between them and it is missing"]
     assert regfast_tree(hive) == expected_tree(trees[0])
 
 
