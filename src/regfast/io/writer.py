@@ -345,20 +345,25 @@ def _check_security_descriptor(sd: bytes, path: str) -> None:
     """Refuses a descriptor that is not a well-formed self-relative one:
     Windows checks every sk at hive load (CmpValidateHiveSecurityDescriptors,
     SeValidSecurityDescriptor) and refuses the hive or resets the whole
-    hive's security to the root's. The structure only, as RtlValidAcl
-    walks it (an SDDL printer knows fewer ACE types than Windows accepts:
-    conditional, resource-attribute and other ACEs are written as given):
-    revision 1, SE_SELF_RELATIVE, owner and group SIDs inside the buffer,
-    each present ACL (revision 2 to 4) inside it, and its AceCount ACEs,
-    each at least an ACE header, a multiple of 4 bytes and inside its ACL;
-    the SID of the ACE types that hold one right after their mask."""
+    hive's security to the root's. The structure, as those checks and
+    RtlValidAcl walk it (an SDDL printer knows fewer ACE types than Windows
+    accepts: conditional, resource-attribute and other ACEs are written as
+    given): revision 1, SE_SELF_RELATIVE, an owner SID, every part at a
+    4-byte aligned offset inside the buffer, each ACL (revision 2 to 4;
+    object ACEs need 4, compound ones 3) and its AceCount ACEs, each at
+    least an ACE header, a multiple of 4 bytes and inside its ACL, and the
+    SID of every ACE type whose layout is known."""
 
     def bad(why: str) -> ValueError:
         return ValueError(f"security of {path!r} is not a valid self-relative security descriptor: {why}")
 
-    def check_sid(at: int, limit: int, what: str) -> None:
-        if at + 8 > limit or sd[at] != 1 or sd[at + 1] > 15 or at + 8 + 4 * sd[at + 1] > limit:
-            raise bad(f"the {what} at 0x{at:x} is no SID inside its {limit - at} bytes")
+    def check_sid(at: int, limit: int, what: str, room: int = 8) -> None:
+        if at + room > limit or sd[at] != 1 or sd[at + 1] > 15 or at + 8 + 4 * sd[at + 1] > limit:
+            raise bad(f"the {what} at 0x{at:x} is no SID inside its {max(limit - at, 0)} bytes")
+
+    def check_offset(at: int, what: str) -> None:
+        if at < 20 or at % 4:
+            raise bad(f"the {what} offset 0x{at:x} is in the 20-byte header or not 4-byte aligned")
 
     if len(sd) < 20:
         raise bad(f"{len(sd)} bytes, shorter than the 20-byte header")
@@ -367,15 +372,17 @@ def _check_security_descriptor(sd: bytes, path: str) -> None:
         raise bad(f"revision {revision} is not 1")
     if not control & 0x8000:
         raise bad(f"control 0x{control:04x} lacks SE_SELF_RELATIVE (0x8000)")
+    if not owner:
+        raise bad("it has no owner SID (Windows requires one)")
     for what, at in (("owner", owner), ("group", group)):
-        if at and at < 20:
-            raise bad(f"the {what} SID's offset 0x{at:x} points into the 20-byte header")
         if at:
-            check_sid(at, len(sd), f"{what} SID")
-    for what, at, present in (("SACL", sacl, control & 0x0010), ("DACL", dacl, control & 0x0004)):
-        if not (present and at):  # absent, or a NULL ACL
+            check_offset(at, f"{what} SID")
+            check_sid(at, len(sd), f"{what} SID", room=12)  # (12: SeValidSecurityDescriptor's minimum)
+    for what, at in (("SACL", sacl), ("DACL", dacl)):
+        if not at:  # absent, or a NULL ACL when its "present" bit is set
             continue
-        if at < 20 or at + 8 > len(sd):
+        check_offset(at, what)  # (a non-zero offset is checked even without its "present" bit)
+        if at + 8 > len(sd):
             raise bad(f"the {what} at 0x{at:x} lies outside the descriptor's {len(sd)} bytes")
         acl_rev, _, size, count = struct.unpack_from("<BBHH", sd, at)
         if not 2 <= acl_rev <= 4 or size < 8 or at + size > len(sd):
@@ -384,22 +391,34 @@ def _check_security_descriptor(sd: bytes, path: str) -> None:
         for i in range(count):
             if ace + 4 > end:
                 raise bad(f"the {what} at 0x{at:x} ends before its ACE {i} of {count}")
-            ace_type, ace_size = sd[ace], struct.unpack_from("<H", sd, ace + 2)[0]
+            ace_type, _, ace_size = struct.unpack_from("<BBH", sd, ace)
             if ace_size < 4 or ace_size % 4 or ace + ace_size > end:
                 raise bad(f"ACE {i} of the {what} at 0x{ace:x} has a size of {ace_size} bytes")
+            need_rev = 4 if ace_type in _OBJECT_ACE_TYPES else 3 if ace_type == 0x04 else 2
+            if acl_rev < need_rev:
+                raise bad(f"ACE {i} of the {what} (type 0x{ace_type:02x}) needs ACL revision {need_rev}+")
+            what_sid = f"SID of ACE {i} of the {what}"
             if ace_type in _ACE_TYPES_SID_AFTER_MASK:
-                check_sid(ace + 8, ace + ace_size, f"SID of ACE {i} of the {what}")
+                check_sid(ace + 8, ace + ace_size, what_sid)
+            elif ace_type in _OBJECT_ACE_TYPES:
+                if ace_size < 12:
+                    raise bad(f"object ACE {i} of the {what} has a size of {ace_size} bytes")
+                guids = struct.unpack_from("<I", sd, ace + 8)[0] & 3
+                check_sid(ace + 12 + 16 * (guids & 1) + 16 * (guids >> 1), ace + ace_size, what_sid)
             ace += ace_size
 
 
 #: ACCESS_ALLOWED/DENIED, SYSTEM_AUDIT/ALARM, their callback forms,
 #: SYSTEM_MANDATORY_LABEL, SYSTEM_RESOURCE_ATTRIBUTE, SYSTEM_SCOPED_POLICY_ID,
 #: SYSTEM_PROCESS_TRUST_LABEL, ACCESS_FILTER: header, mask, then the SID
-#: ([MS-DTYP] 2.4.4). Object ACEs (GUIDs first) and compound ACEs are only
-#: bounded by their size.
+#: ([MS-DTYP] 2.4.4). Compound ACEs (0x04) are only bounded by their size.
 _ACE_TYPES_SID_AFTER_MASK = frozenset(
     {0x00, 0x01, 0x02, 0x03, 0x09, 0x0A, 0x0D, 0x0E, 0x11, 0x12, 0x13, 0x14, 0x15}
 )
+#: Object ACEs (and their callback forms): header, mask, flags, the GUIDs
+#: the flags say are there (ACE_OBJECT_TYPE_PRESENT 1,
+#: ACE_INHERITED_OBJECT_TYPE_PRESENT 2), then the SID ([MS-DTYP] 2.4.4.3).
+_OBJECT_ACE_TYPES = frozenset({0x05, 0x06, 0x07, 0x08, 0x0B, 0x0C, 0x0F, 0x10})
 
 
 def _in_range(what: str, v: int, bits: int) -> int:
