@@ -345,14 +345,13 @@ def _check_security_descriptor(sd: bytes, path: str) -> None:
     """Refuses a descriptor that is not a well-formed self-relative one:
     Windows checks every sk at hive load (CmpValidateHiveSecurityDescriptors,
     SeValidSecurityDescriptor) and refuses the hive or resets the whole
-    hive's security to the root's. The structure, as those checks and
-    RtlValidAcl walk it (an SDDL printer knows fewer ACE types than Windows
-    accepts: conditional, resource-attribute and other ACEs are written as
-    given): revision 1, SE_SELF_RELATIVE, an owner SID, every part at a
-    4-byte aligned offset inside the buffer, each ACL (revision 2 to 4;
-    object ACEs need 4, compound ones 3) and its AceCount ACEs, each at
-    least an ACE header, a multiple of 4 bytes and inside its ACL, and the
-    SID of every ACE type whose layout is known."""
+    hive's security to the root's. The rules of the decompiled
+    SeValidSecurityDescriptor and RtlValidAcl (an SDDL printer knows fewer
+    ACE types than Windows accepts: conditional, resource-attribute and
+    other ACEs are written as given): revision 1, SE_SELF_RELATIVE, an owner
+    SID, every part at a 4-byte aligned offset inside the buffer, each ACL
+    at a non-zero offset (revision 2 to 4) and its AceCount ACEs, each
+    inside its ACL and as its type requires (_ace_problem)."""
 
     def bad(why: str) -> ValueError:
         return ValueError(f"security of {path!r} is not a valid self-relative security descriptor: {why}")
@@ -389,32 +388,72 @@ def _check_security_descriptor(sd: bytes, path: str) -> None:
             raise bad(f"the {what} at 0x{at:x} (revision {acl_rev}, {size} bytes) is malformed or truncated")
         ace, end = at + 8, at + size
         for i in range(count):
-            if ace + 4 > end:
+            # RtlValidAcl: room for an ACE header (and AceSize 2-byte aligned)
+            if end - ace <= 6 or (ace - at) % 2:
                 raise bad(f"the {what} at 0x{at:x} ends before its ACE {i} of {count}")
             ace_type, _, ace_size = struct.unpack_from("<BBH", sd, ace)
-            if ace_size < 4 or ace_size % 4 or ace + ace_size > end:
+            if ace + ace_size > end:
                 raise bad(f"ACE {i} of the {what} at 0x{ace:x} has a size of {ace_size} bytes")
-            need_rev = 4 if ace_type in _OBJECT_ACE_TYPES else 3 if ace_type == 0x04 else 2
-            if acl_rev < need_rev:
-                raise bad(f"ACE {i} of the {what} (type 0x{ace_type:02x}) needs ACL revision {need_rev}+")
-            what_sid = f"SID of ACE {i} of the {what}"
-            if ace_type in _ACE_TYPES_SID_AFTER_MASK:
-                check_sid(ace + 8, ace + ace_size, what_sid)
-            elif ace_type in _OBJECT_ACE_TYPES:
-                if ace_size < 12:
-                    raise bad(f"object ACE {i} of the {what} has a size of {ace_size} bytes")
-                guids = struct.unpack_from("<I", sd, ace + 8)[0] & 3
-                check_sid(ace + 12 + 16 * (guids & 1) + 16 * (guids >> 1), ace + ace_size, what_sid)
+            why = _ace_problem(sd, ace, ace_type, ace_size, acl_rev)
+            if why:
+                raise bad(f"ACE {i} of the {what} at 0x{ace:x} (type 0x{ace_type:02x}) {why}")
             ace += ace_size
 
 
+def _sid_length(sd: bytes, at: int, end: int) -> int:
+    """The length of the SID at `at` when one (revision 1, at most 15
+    sub-authorities) lies inside [at, end), else 0."""
+    if at + 8 > end or sd[at] != 1 or sd[at + 1] > 15:
+        return 0
+    n = 8 + 4 * sd[at + 1]
+    return n if at + n <= end else 0
+
+
+def _ace_problem(sd: bytes, ace: int, ace_type: int, size: int, acl_rev: int) -> str | None:
+    """What RtlValidAcl (decompiled, with its RtlpValid*Ace helpers) finds
+    wrong with one ACE, or None. Known types: a size that is a multiple of
+    4 and holds their fixed part and SIDs; unknown types: 4 bytes at least."""
+    end = ace + size
+    if ace_type in _ACE_TYPES_SID_AFTER_MASK:
+        sid = _sid_length(sd, ace + 8, end)
+        if size % 4 or size < 16 or not sid:
+            return "holds no SID after its mask"
+    elif ace_type == 0x04:  # compound (impersonation): server SID, then client SID
+        if acl_rev < 3:
+            return f"needs ACL revision 3+, not {acl_rev}"
+        server = _sid_length(sd, ace + 12, end) if size >= 0x18 else 0
+        client = _sid_length(sd, ace + 12 + server, end) if server else 0
+        if size % 4 or struct.unpack_from("<H", sd, ace + 8)[0] != 1 or not client or size < server + 24:
+            return "is no compound impersonation ACE with a server and a client SID"
+    elif ace_type in _OBJECT_ACE_TYPES:
+        if acl_rev < 4:
+            return f"needs ACL revision 4, not {acl_rev}"
+        if size % 4 or size < 12:
+            return "is too short for an object ACE"
+        flags = struct.unpack_from("<I", sd, ace + 8)[0]
+        guids = 16 * (flags & 1) + 16 * (flags >> 1 & 1)
+        sid = _sid_length(sd, ace + 12 + guids, end) if size >= guids + 24 else 0
+        if not sid or size < guids + sid + 12:
+            return "holds no SID after its GUIDs"
+    elif ace_type == 0x12:  # resource attribute: SID, then a CLAIM_SECURITY_ATTRIBUTE_RELATIVE_V1
+        sid = _sid_length(sd, ace + 8, end)
+        if size % 4 or size < 16 or not sid or size < sid + 28:
+            return "holds no SID and attribute after its mask"
+    elif ace_type == 0x15:  # access filter: SID, then a conditional expression ("artx")
+        sid = _sid_length(sd, ace + 8, end)
+        condition = sd[ace + 8 + sid : ace + 12 + sid] if sid else b""
+        if size % 4 or size < 16 or not sid or size - sid - 8 < 6 or condition != b"artx":
+            return "holds no SID and condition after its mask"
+    elif size < 4:
+        return "is shorter than an ACE header"
+    return None
+
+
 #: ACCESS_ALLOWED/DENIED, SYSTEM_AUDIT/ALARM, their callback forms,
-#: SYSTEM_MANDATORY_LABEL, SYSTEM_RESOURCE_ATTRIBUTE, SYSTEM_SCOPED_POLICY_ID,
-#: SYSTEM_PROCESS_TRUST_LABEL, ACCESS_FILTER: header, mask, then the SID
-#: ([MS-DTYP] 2.4.4). Compound ACEs (0x04) are only bounded by their size.
-_ACE_TYPES_SID_AFTER_MASK = frozenset(
-    {0x00, 0x01, 0x02, 0x03, 0x09, 0x0A, 0x0D, 0x0E, 0x11, 0x12, 0x13, 0x14, 0x15}
-)
+#: SYSTEM_MANDATORY_LABEL, SYSTEM_SCOPED_POLICY_ID, SYSTEM_PROCESS_TRUST_LABEL:
+#: header, mask, then the SID ([MS-DTYP] 2.4.4); a callback form's
+#: application data follows it.
+_ACE_TYPES_SID_AFTER_MASK = frozenset({0x00, 0x01, 0x02, 0x03, 0x09, 0x0A, 0x0D, 0x0E, 0x11, 0x13, 0x14})
 #: Object ACEs (and their callback forms): header, mask, flags, the GUIDs
 #: the flags say are there (ACE_OBJECT_TYPE_PRESENT 1,
 #: ACE_INHERITED_OBJECT_TYPE_PRESENT 2), then the SID ([MS-DTYP] 2.4.4.3).

@@ -744,11 +744,14 @@ _CONDITION = b"artx" + b"\xf8" + struct.pack("<I", 28) + "WIN://SYSAPPID".encode
     _sd_with_aces(_ace(0x0A, "S-1-1-0", _CONDITION)),                             # conditional (XD)
     _sd_with_aces(_ace(0x05, "S-1-1-0", pre=struct.pack("<I", 1) + bytes(16)), acl_rev=4),   # object ACE
     _sd_with_aces(_ace(0x0B, "S-1-1-0", pre=struct.pack("<I", 3) + bytes(32)), acl_rev=4),   # callback object
-    _sd_with_aces(_ace(0x04, "S-1-1-0", pre=struct.pack("<HH", 1, 0)), acl_rev=3),           # compound
+    _sd_with_aces(_ace(0x04, "S-1-5-18", sid_to_bytes("S-1-1-0"), struct.pack("<HH", 1, 0)), acl_rev=3),
+    _sd_with_aces(_ace(0x12, "S-1-1-0", bytes(20))),                              # resource attribute
+    _sd_with_aces(struct.pack("<BBH", 0x16, 0, 6) + bytes(4)),                    # unknown type, 6 bytes
     _sd_with_aces(_ace(0x15, "S-1-1-0", _CONDITION)),                             # access filter
     _sd_with_aces(),                                                              # empty DACL
     _sd_with_aces(_ace(0, "S-1-1-0"), acl_rev=4),
-], ids=["XA", "XD", "object", "callback-object", "compound", "filter", "empty", "acl-rev-4"])
+], ids=["XA", "XD", "object", "callback-object", "compound", "attribute", "unknown-type", "filter", "empty",
+        "acl-rev-4"])
 def test_valid_descriptors_sddl_cannot_print_are_written(tmp_path, sd):
     """The check is Windows' structural one (RtlValidAcl), not an SDDL
     printer's: a conditional ACE on a live key (save_key) was refused."""
@@ -760,9 +763,9 @@ def test_valid_descriptors_sddl_cannot_print_are_written(tmp_path, sd):
 
 @pytest.mark.parametrize("sd, why", [
     (_sd_with_aces(_ace(0, "S-1-1-0"), acl_rev=5), "revision 5"),
-    (_sd_with_aces(_ace(0, "S-1-1-0")[:2] + struct.pack("<H", 14) + _ace(0, "S-1-1-0")[4:]), "size of 14"),
+    (_sd_with_aces(_ace(0, "S-1-1-0")[:2] + struct.pack("<H", 14) + _ace(0, "S-1-1-0")[4:]), "type 0x00. holds no SID"),
     (_sd_with_aces(_ace(0, "S-1-1-0")[:2] + struct.pack("<H", 400) + _ace(0, "S-1-1-0")[4:]), "size of 400"),
-    (_sd_with_aces(_ace(0, "S-1-1-0")[:9] + b"\x0f" + _ace(0, "S-1-1-0")[10:]), "SID of ACE 0"),
+    (_sd_with_aces(_ace(0, "S-1-1-0")[:9] + b"\x0f" + _ace(0, "S-1-1-0")[10:]), "holds no SID after its mask"),
     # SeValidSecurityDescriptor's own rules: an owner, 4-byte aligned parts,
     # any ACL at a non-zero offset; RtlValidAcl's: object ACEs in revision 4
     # ACLs (their SID after the GUIDs), compound ones in revision 3
@@ -772,7 +775,11 @@ def test_valid_descriptors_sddl_cannot_print_are_written(tmp_path, sd):
      + _sd_with_aces()[20:] + b"\x07\x00\xff\xff\x09\x00\x00\x00", "DACL at 0x1c"),
     (_sd_with_aces(_ace(0x05, "S-1-1-0", pre=struct.pack("<I", 1) + bytes(16))), "needs ACL revision 4"),
     (_sd_with_aces(_ace(0x04, "S-1-1-0", pre=struct.pack("<HH", 1, 0))), "needs ACL revision 3"),
-    (_sd_with_aces(_ace(0x05, "S-1-1-0", pre=struct.pack("<I", 3) + bytes(16)), acl_rev=4), "SID of ACE 0"),
+    (_sd_with_aces(_ace(0x04, "S-1-1-0", pre=struct.pack("<HH", 1, 0)), acl_rev=3), "a server and a client SID"),
+    (_sd_with_aces(_ace(0x15, "S-1-1-0", b"xxxx\0\0\0\0")), "condition"),
+    (_sd_with_aces(_ace(0x12, "S-1-1-0", bytes(4))), "attribute"),
+    (_sd_with_aces(struct.pack("<BBH", 0x16, 0, 4)), "ends before its ACE 0"),     # no room for a header
+    (_sd_with_aces(_ace(0x05, "S-1-1-0", pre=struct.pack("<I", 3) + bytes(16)), acl_rev=4), "no SID after its GUIDs"),
 ])
 def test_malformed_aces_are_refused(sd, why):
     with pytest.raises(ValueError, match=f"not a valid self-relative.*{why}"):
