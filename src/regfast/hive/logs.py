@@ -408,10 +408,14 @@ def _replay_new(
             want = (last + 1) & _M32 if last is not None else None
             skip = seq_delta(want, b) if want is not None else len(lg.entries)
             if skip >= len(lg.entries):
-                reps[lg.path].stopped = f"not used: its {len(lg.entries)} entries from sequence {b}" + (
-                    f" do not hold {want}" if want is not None else ""
-                )
-                broken = f" ({lg.name} holds {b} to {(b + len(lg.entries) - 1) & _M32})"
+                if want is None:
+                    why_not = "the log before it applied no entry"
+                elif not lg.entries:
+                    why_not = "it holds no entry"
+                else:
+                    why_not = f"its {len(lg.entries)} entries from sequence {b} do not hold {want}"
+                reps[lg.path].stopped = f"not used: {why_not}"
+                broken = f" ({lg.name}: {why_not})"
                 break
         run, e_bad, why = _valid_run(lg, limit, skip)
         take = run
@@ -420,21 +424,22 @@ def _replay_new(
         if take:
             chain.append((lg, take))
             last = take[-1].sequence
-            bad = None
         if e_bad is not None:
             bad, why_bad = e_bad, why or ""
-    if bad is not None:
+    # The last invalid entry seen stopped the replay unless a later log
+    # carried it past that entry and nothing is left after it: entries
+    # beyond what was applied that sit after an invalid one are lost to it.
+    ref = bad.sequence if bad is not None and (last is None or seq_ge(bad.sequence, last)) else last
+    later = (
+        {e.sequence for lg in usable for e in lg.entries if 0 < seq_delta(e.sequence, ref) < 0x80000000}
+        if ref is not None
+        else set()
+    )
+    if bad is not None and (ref == bad.sequence or later):
         report.stop_reason = why_bad
-        applied = {id(e) for _, run in chain for e in run}
-        later = sum(
-            1
-            for lg in usable
-            for e in lg.entries
-            if id(e) not in applied and 0 < seq_delta(e.sequence, bad.sequence) < 0x80000000
-        )
         if later:
             report.warnings.append(
-                f"{later} later log entries ignored after the invalid one (sequence {bad.sequence})"
+                f"{len(later)} later log entries ignored after the invalid one (sequence {bad.sequence})"
             )
     elif last is not None:
         report.stop_reason = f"no log entry with sequence {(last + 1) & _M32}: end of the logs{broken}"

@@ -371,6 +371,36 @@ def test_a_next_log_that_holds_the_last_entry_too_is_entered_after_it(tmp_path):
     assert rep.stop_reason == f"no log entry with sequence {SEQ0 + 7}: end of the logs"
 
 
+def test_entries_after_an_invalid_one_are_reported_when_a_later_log_stops_short(tmp_path):
+    """LOG1 holds 11-16 with 13 damaged, LOG2 12-14, s = 12: LOG2 carries
+    the replay past 13 to 14, and 15-16 sit in LOG1 after its invalid entry.
+    The report said "end of the logs" with no warning; it names the invalid
+    entry and the entries left after it. A next log with no entry says so."""
+    trees, imgs = images(7)
+    dh = make_dirty_hive(imgs, logs=[".LOG1"] * 6)
+    log1 = bytearray(dh.logs[".LOG1"])
+    log1[entry_offsets(bytes(log1))[2] + 600] ^= 0xFF                # entry 13's page data
+    dh.logs[".LOG1"] = bytes(log1)
+    entries = [encode_entry(SEQ0 + i, struct.unpack_from("<I", imgs[i], 40)[0],
+                            changed_pages(imgs[i - 1], imgs[i])) for i in range(2, 5)]
+    dh.logs[".LOG2"] = new_format_log(imgs[1], entries, sequence=SEQ0 + 2)
+    dh.primary = bytes(set_sequence(imgs[1], SEQ0 + 3, SEQ0 + 2))
+    dh.write(tmp_path / "SOFTWARE")
+    with pytest.warns(DirtyHiveWarning, match="invalid entry"):
+        regfast.open_hive(tmp_path / "SOFTWARE").close()
+    hive, rep = recover(tmp_path / "SOFTWARE")
+    assert regfast_tree(hive) == expected_tree(trees[4]) and rep.last_sequence == SEQ0 + 4
+    assert rep.stop_reason.startswith("invalid log entry") and f"sequence {SEQ0 + 3}" in rep.stop_reason
+    assert rep.warnings == [f"2 later log entries ignored after the invalid one (sequence {SEQ0 + 3})"]
+    # a next log that holds no entry
+    dh.logs[".LOG1"] = make_dirty_hive(imgs[:4]).logs[".LOG1"]
+    dh.logs[".LOG2"] = new_format_log(imgs[3], [], sequence=SEQ0 + 4)
+    dh.primary = bytes(set_sequence(imgs[0], SEQ0 + 1, SEQ0))
+    dh.write(tmp_path / "SOFTWARE")
+    hive, rep = recover(tmp_path / "SOFTWARE")
+    assert rep.stop_reason == f"no log entry with sequence {SEQ0 + 4}: end of the logs (SOFTWARE.LOG2: it holds no entry)"
+
+
 def test_a_dirty_primary_takes_the_pending_entry_after_an_applied_one(tmp_path):
     """The real dfwinreg NTUSER.DAT .LOG (entry 131, in the primary already)
     with a pending entry 132 after it, the primary dirty at 133 / 132: the
