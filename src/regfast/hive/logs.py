@@ -427,15 +427,21 @@ def _replay_new(
         if e_bad is not None:
             bad, why_bad = e_bad, why or ""
     # The last invalid entry seen stopped the replay unless a later log
-    # carried it past that entry and nothing is left after it: entries
-    # beyond what was applied that sit after an invalid one are lost to it.
-    ref = bad.sequence if bad is not None and (last is None or seq_ge(bad.sequence, last)) else last
+    # carried it past that entry: then only entries of its own log beyond
+    # what was applied are lost to it (another log's gap is no fault of it).
+    beyond = bad is not None and (last is None or 0 < seq_delta(bad.sequence, last) < 0x80000000)
+    ref = bad.sequence if beyond and bad is not None else last
     later = (
-        {e.sequence for lg in usable for e in lg.entries if 0 < seq_delta(e.sequence, ref) < 0x80000000}
-        if ref is not None
+        {
+            e.sequence
+            for lg in (usable if prim.valid else order[first : first + 1])  # (the logs replay could use)
+            for e in lg.entries
+            if (beyond or e.log == bad.log) and 0 < seq_delta(e.sequence, ref) < 0x80000000
+        }
+        if bad is not None and ref is not None
         else set()
     )
-    if bad is not None and (ref == bad.sequence or later):
+    if bad is not None and (beyond or later):
         report.stop_reason = why_bad
         if later:
             report.warnings.append(

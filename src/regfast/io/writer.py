@@ -423,7 +423,7 @@ def _ace_problem(sd: bytes, ace: int, ace_type: int, size: int, acl_rev: int) ->
             return f"needs ACL revision 3+, not {acl_rev}"
         server = _sid_length(sd, ace + 12, end) if size >= 0x18 else 0
         client = _sid_length(sd, ace + 12 + server, end) if server else 0
-        if size % 4 or struct.unpack_from("<H", sd, ace + 8)[0] != 1 or not client or size < server + 24:
+        if size % 4 or not client or size < server + 24 or struct.unpack_from("<H", sd, ace + 8)[0] != 1:
             return "is no compound impersonation ACE with a server and a client SID"
     elif ace_type in _OBJECT_ACE_TYPES:
         if acl_rev < 4:

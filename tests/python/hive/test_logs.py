@@ -401,6 +401,37 @@ def test_entries_after_an_invalid_one_are_reported_when_a_later_log_stops_short(
     assert rep.stop_reason == f"no log entry with sequence {SEQ0 + 4}: end of the logs (SOFTWARE.LOG2: it holds no entry)"
 
 
+def test_an_invalid_entry_another_log_replaced_is_no_stop(tmp_path):
+    """LOG1 holds 11-13 with 13 damaged, LOG2 12-13 intact: replay reaches
+    13 through LOG2, the newest state, and says so (it reported a stop at
+    the invalid entry, with a DirtyHiveWarning). A gap in a third log is no
+    fault of an invalid entry in another."""
+    trees, imgs = images(8)
+    entry = lambda i: encode_entry(SEQ0 + i, struct.unpack_from("<I", imgs[i], 40)[0],  # noqa: E731
+                                   changed_pages(imgs[i - 1], imgs[i]))
+    dh = make_dirty_hive(imgs[:2])
+    damaged = bytearray(new_format_log(imgs[0], [entry(i) for i in (1, 2, 3)], sequence=SEQ0 + 1))
+    damaged[entry_offsets(bytes(damaged))[2] + 600] ^= 0xFF
+    dh.logs = {".LOG1": bytes(damaged), ".LOG2": new_format_log(imgs[1], [entry(2), entry(3)], sequence=SEQ0 + 2)}
+    dh.write(tmp_path / "SOFTWARE")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        hive = regfast.open_hive(tmp_path / "SOFTWARE")
+    rep = recovery_of(hive)
+    assert regfast_tree(hive) == expected_tree(trees[3]) and not rep.warnings
+    assert rep.stop_reason == f"no log entry with sequence {SEQ0 + 4}: end of the logs"
+    hive.close()
+    for f in tmp_path.iterdir():
+        f.unlink()
+    dh.logs = {".LOG": bytes(damaged),                     # (13 damaged; another holds 11-14, a third 16-17)
+               ".LOG1": new_format_log(imgs[0], [entry(i) for i in (1, 2, 3, 4)], sequence=SEQ0 + 1),
+               ".LOG2": new_format_log(imgs[5], [entry(6), entry(7)], sequence=SEQ0 + 6)}
+    dh.write(tmp_path / "SOFTWARE")
+    hive, rep = recover(tmp_path / "SOFTWARE")
+    assert regfast_tree(hive) == expected_tree(trees[4]) and not rep.warnings
+    assert rep.stop_reason.startswith(f"no log entry with sequence {SEQ0 + 5}: end of the logs")
+
+
 def test_a_dirty_primary_takes_the_pending_entry_after_an_applied_one(tmp_path):
     """The real dfwinreg NTUSER.DAT .LOG (entry 131, in the primary already)
     with a pending entry 132 after it, the primary dirty at 133 / 132: the

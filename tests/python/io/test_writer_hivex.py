@@ -779,6 +779,9 @@ def test_valid_descriptors_sddl_cannot_print_are_written(tmp_path, sd):
     (_sd_with_aces(_ace(0x15, "S-1-1-0", b"xxxx\0\0\0\0")), "condition"),
     (_sd_with_aces(_ace(0x12, "S-1-1-0", bytes(4))), "attribute"),
     (_sd_with_aces(struct.pack("<BBH", 0x16, 0, 4)), "ends before its ACE 0"),     # no room for a header
+    # a 4-byte compound ACE closing the buffer (its CompoundAceType was read past the end: struct.error)
+    (struct.pack("<BBHIIII", 1, 0, 0x8004, 20, 0, 0, 32) + sid_to_bytes("S-1-5-18")
+     + struct.pack("<BBHHHBBH", 3, 0, 15, 1, 0, 4, 0, 4) + bytes(3), "compound impersonation"),
     (_sd_with_aces(_ace(0x05, "S-1-1-0", pre=struct.pack("<I", 3) + bytes(16)), acl_rev=4), "no SID after its GUIDs"),
 ])
 def test_malformed_aces_are_refused(sd, why):
