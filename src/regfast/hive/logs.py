@@ -397,7 +397,8 @@ def _replay_new(
     bad: LogEntry | None = None  # the invalid entry replay stopped at, if it did
     why_bad = ""
     broken = ""
-    for n, lg in enumerate(order[first:] if prim.valid else order[first : first + 1]):
+    pool = order[first:] if prim.valid else order[first : first + 1]  # the logs replay may use
+    for n, lg in enumerate(pool):
         b = lg.header.primary_sequence
         if n:
             # spec, "Multiple transaction log files / New format": the next
@@ -418,29 +419,27 @@ def _replay_new(
                 broken = f" ({lg.name}: {why_not})"
                 break
         run, e_bad, why = _valid_run(lg, limit, skip)
-        take = run
         skip = 0
         reps[lg.path].stopped = why or f"end of its entries: {lg.end}"
-        if take:
-            chain.append((lg, take))
-            last = take[-1].sequence
+        if run:
+            chain.append((lg, run))
+            last = run[-1].sequence
         if e_bad is not None:
             bad, why_bad = e_bad, why or ""
     # The last invalid entry seen stopped the replay unless a later log
     # carried it past that entry: then only entries of its own log beyond
     # what was applied are lost to it (another log's gap is no fault of it).
-    beyond = bad is not None and (last is None or 0 < seq_delta(bad.sequence, last) < 0x80000000)
-    ref = bad.sequence if beyond and bad is not None else last
-    later = (
-        {
+    later: set[int] = set()
+    beyond = False
+    if bad is not None:
+        beyond = last is None or 0 < seq_delta(bad.sequence, last) < 0x80000000
+        ref = bad.sequence if beyond or last is None else last
+        later = {
             e.sequence
-            for lg in (usable if prim.valid else order[first : first + 1])  # (the logs replay could use)
+            for lg in pool
             for e in lg.entries
             if (beyond or e.log == bad.log) and 0 < seq_delta(e.sequence, ref) < 0x80000000
         }
-        if bad is not None and ref is not None
-        else set()
-    )
     if bad is not None and (beyond or later):
         report.stop_reason = why_bad
         if later:
