@@ -356,10 +356,6 @@ def _check_security_descriptor(sd: bytes, path: str) -> None:
     def bad(why: str) -> ValueError:
         return ValueError(f"security of {path!r} is not a valid self-relative security descriptor: {why}")
 
-    def check_sid(at: int, limit: int, what: str, room: int = 8) -> None:
-        if at + room > limit or sd[at] != 1 or sd[at + 1] > 15 or at + 8 + 4 * sd[at + 1] > limit:
-            raise bad(f"the {what} at 0x{at:x} is no SID inside its {max(limit - at, 0)} bytes")
-
     def check_offset(at: int, what: str) -> None:
         if at < 20 or at % 4:
             raise bad(f"the {what} offset 0x{at:x} is in the 20-byte header or not 4-byte aligned")
@@ -376,7 +372,9 @@ def _check_security_descriptor(sd: bytes, path: str) -> None:
     for what, at in (("owner", owner), ("group", group)):
         if at:
             check_offset(at, f"{what} SID")
-            check_sid(at, len(sd), f"{what} SID", room=12)  # (12: SeValidSecurityDescriptor's minimum)
+            # (at least 12 bytes left: SeValidSecurityDescriptor's minimum)
+            if at + 12 > len(sd) or not _sid_length(sd, at, len(sd)):
+                raise bad(f"the {what} SID at 0x{at:x} is no SID inside its {max(len(sd) - at, 0)} bytes")
     for what, at in (("SACL", sacl), ("DACL", dacl)):
         if not at:  # absent, or a NULL ACL when its "present" bit is set
             continue
